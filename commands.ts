@@ -1,0 +1,49 @@
+// The command table: every command underhood knows, in the order `help`
+// lists them. A command whose module is not written yet has no `load`; it is
+// listed as "not built yet" and the stack supervisor skips it.
+//
+// Each `load` names its module literally, so `deno check` and `deno compile`
+// see every import (no name-built dispatch).
+
+import type { Command } from "./lib/service.ts";
+
+export interface CommandEntry {
+  readonly summary: string;
+  /** What the command is: a long-running service or a tool. */
+  readonly kind: "service" | "tool";
+  readonly load?: () => Promise<Command>;
+}
+
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  dns: { kind: "service", summary: "authoritative DNS server (UDP and TCP, port 1053)" },
+  resolver: { kind: "service", summary: "recursive caching DNS resolver (port 5354)" },
+  "http-api": { kind: "service", summary: "the spells REST JSON API over HTTP/1.1 (port 8001)" },
+  lb: { kind: "service", summary: "HTTP load balancer and reverse proxy (port 8080)" },
+  datastore: {
+    kind: "service",
+    summary: "persistent SQL row store over the PostgreSQL wire protocol (port 8004)",
+  },
+  cache: {
+    kind: "service",
+    summary: "in-memory key-value cache over the Redis protocol (port 8005)",
+  },
+  mq: { kind: "service", summary: "durable message queue over STOMP 1.2 (port 8006)" },
+  objects: { kind: "service", summary: "object storage over the S3 REST API (port 8007)" },
+  smtp: {
+    kind: "service",
+    summary: "SMTP server that accepts, stores and delivers mail (port 2525)",
+  },
+  worker: { kind: "service", summary: "background worker: spell.created events to mail" },
+  start: {
+    kind: "tool",
+    summary: "run the whole stack, one supervised process per service",
+    load: async () => (await import("./services/stack/mod.ts")).stack,
+  },
+  dig: { kind: "tool", summary: "DNS lookup client in the familiar dig layout" },
+  curl: { kind: "tool", summary: "HTTP/1.1 client for quick requests" },
+};
+
+/** True when the command's module exists. */
+export function isBuilt(name: string): boolean {
+  return COMMANDS[name]?.load !== undefined;
+}
