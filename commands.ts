@@ -43,7 +43,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "run the whole stack, one supervised process per service",
     load: async () => (await import("./services/stack/mod.ts")).stack,
   },
-  dig: { kind: "tool", summary: "DNS lookup client in the familiar dig layout" },
+  dig: {
+    kind: "tool",
+    summary: "DNS lookup client in the familiar dig layout",
+    load: async () => (await import("./services/dig/mod.ts")).dig,
+  },
   curl: { kind: "tool", summary: "HTTP/1.1 client for quick requests" },
 };
 
