@@ -65,7 +65,12 @@ const ERRORS: [name: string, text: string, line: number, message: RegExp][] = [
   ["no TTL at all", "x A 127.0.0.1\n", 1, /no TTL/],
   ["a relative name without an origin", "$TTL 60\nx A 127.0.0.1\n", 2, /no \$ORIGIN/],
   ["$INCLUDE", "$INCLUDE other.zone\n", 1, /\$INCLUDE is not supported/],
-  ["a label over 63 octets", `$TTL 60\n${"a".repeat(64)}.example. A 127.0.0.1\n`, 2, /label of 64 octets/],
+  [
+    "a label over 63 octets",
+    `$TTL 60\n${"a".repeat(64)}.example. A 127.0.0.1\n`,
+    2,
+    /label of 64 octets/,
+  ],
   ["a missing owner on the first line", " A 127.0.0.1\n", 1, /no owner/],
 ];
 
