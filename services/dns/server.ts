@@ -33,6 +33,7 @@ import {
   OUR_UDP_PAYLOAD_BYTES,
   type ZoneSet,
 } from "./authority.ts";
+import { AnswerCache } from "./answer_cache.ts";
 import type { ResponseRateLimiter } from "./rrl.ts";
 
 export interface DnsServerOptions {
@@ -105,6 +106,12 @@ export function encodeUdpReply(reply: Reply, slip = false): Bytes {
   });
 }
 
+/**
+ * UDP receive loops sharing the socket: while one handles a packet, the
+ * others' receives are already queued, which keeps the socket drained.
+ */
+const UDP_RECEIVERS = 4;
+
 /** A running server; `close()` stops both sockets and every connection. */
 export class DnsServer {
   readonly udpAddress: Deno.NetAddr;
@@ -115,6 +122,7 @@ export class DnsServer {
   #connections = new Set<Deno.Conn>();
   #loops: Promise<void>[] = [];
   #closing = false;
+  #cache = new AnswerCache();
 
   private constructor(udp: Deno.DatagramConn, tcp: Deno.Listener, options: DnsServerOptions) {
     this.#udp = udp;
@@ -122,7 +130,8 @@ export class DnsServer {
     this.#options = options;
     this.udpAddress = udp.addr as Deno.NetAddr;
     this.tcpAddress = tcp.addr as Deno.NetAddr;
-    this.#loops.push(this.#serveUdp(), this.#acceptTcp());
+    this.#loops.push(this.#acceptTcp());
+    for (let i = 0; i < UDP_RECEIVERS; i++) this.#loops.push(this.#serveUdp());
   }
 
   /** Binds UDP, then TCP on the same port (a few tries when the port was 0). */
@@ -158,7 +167,6 @@ export class DnsServer {
   async #serveUdp(): Promise<void> {
     const { rateLimiter, log } = this.#options;
     const buffer = new Uint8Array(MAX_MESSAGE_BYTES);
-    let pending = 0;
     while (!this.#closing) {
       let packet: Uint8Array;
       let peer: Deno.Addr;
@@ -171,24 +179,29 @@ export class DnsServer {
       }
       let out: Bytes;
       try {
-        const reply = replyTo(packet, this.#options.zones());
-        if (reply === null) continue;
         const decision = rateLimiter.enabled
           ? rateLimiter.check((peer as Deno.NetAddr).hostname, Date.now())
           : "send";
         if (decision === "drop") continue;
-        out = encodeUdpReply(reply, decision === "slip");
+        const zones = this.#options.zones();
+        const cached = decision === "send" ? this.#cache.answer(packet, zones) : undefined;
+        if (cached) {
+          out = cached;
+        } else {
+          const reply = replyTo(packet, zones);
+          if (reply === null) continue;
+          out = encodeUdpReply(reply, decision === "slip");
+          if (decision === "send") this.#cache.remember(packet, out, zones);
+        }
       } catch (error) {
         log.error("could not answer a UDP query: {error}", { error: String(error) });
         continue;
       }
-      // Sends are not awaited one by one (per-packet overhead bounds UDP);
-      // a small window keeps memory bounded when the socket backs up.
-      pending++;
-      const sent = this.#udp.send(out, peer).catch((error) => {
+      try {
+        await this.#udp.send(out, peer);
+      } catch (error) {
         if (!this.#closing) log.debug("udp send failed: {error}", { error: String(error) });
-      }).finally(() => pending--);
-      if (pending >= 64) await sent;
+      }
     }
   }
 

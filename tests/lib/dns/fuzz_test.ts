@@ -9,6 +9,7 @@ import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
 import { Zone } from "../../../lib/dns/zone.ts";
 import { DecodeError, LimitError } from "../../../lib/errors.ts";
 import { ZoneSet } from "../../../services/dns/authority.ts";
+import { AnswerCache, isPlainQuery } from "../../../services/dns/answer_cache.ts";
 import { encodeUdpReply, replyTo } from "../../../services/dns/server.ts";
 import { mutate, random } from "./mutate.ts";
 import { DIG_QUERY_A_NOEDNS, DIG_QUERY_MX, NSD_ANSWER_A, NSD_ANSWER_MX } from "./goldens.ts";
@@ -28,6 +29,7 @@ Deno.test("fuzz: decodeMessage() and the reply path survive mutated packets", {
   const next = random(0x5eed);
   const seeds = [DIG_QUERY_MX, DIG_QUERY_A_NOEDNS, NSD_ANSWER_MX, NSD_ANSWER_A];
   let decoded = 0;
+  let plain = 0;
   for (let i = 0; i < ITERATIONS; i++) {
     const packet = mutate(next, seeds);
     try {
@@ -44,6 +46,27 @@ Deno.test("fuzz: decodeMessage() and the reply path survive mutated packets", {
       const bytes = encodeUdpReply(reply);
       assert.ok(bytes.length <= reply.udpBytesMax, `reply #${i} is ${bytes.length} octets`);
       decodeMessage(bytes);
+      if (isPlainQuery(packet)) {
+        // The cached answer to a respelled question equals the full path's.
+        decodeMessage(packet);
+        const cache = new AnswerCache();
+        cache.answer(packet, zones);
+        cache.remember(packet, bytes, zones);
+        const respelled = packet.slice();
+        for (let at = 12; respelled[at] !== 0; at += 1 + respelled[at]) {
+          for (let j = at + 1; j <= at + respelled[at]; j++) {
+            if (/[a-z]/i.test(String.fromCharCode(respelled[j])) && next() % 2) {
+              respelled[j] ^= 0x20;
+            }
+          }
+        }
+        respelled[0] ^= 0xff;
+        const cached = cache.answer(respelled, zones);
+        if (cached !== undefined) {
+          assert.deepEqual(cached, encodeUdpReply(replyTo(respelled, zones)!), `cached #${i}`);
+          plain++;
+        }
+      }
     }
   }
   assert.ok(
