@@ -42,8 +42,12 @@ export class AnswerCache {
     return this.#entries.size;
   }
 
-  /** The answer to `packet` made its own (ID and name as asked), or undefined. */
-  answer(packet: Uint8Array, zones: ZoneSet): Bytes | undefined {
+  /**
+   * The answer to `packet` (ID and name as asked), or undefined. Written into
+   * `into` when given (a view of it is returned: the caller reuses one
+   * buffer per receive loop instead of allocating per packet), else a copy.
+   */
+  answer(packet: Uint8Array, zones: ZoneSet, into?: Bytes): Bytes | undefined {
     if (zones !== this.#zones) {
       this.#zones = zones;
       this.#entries.clear();
@@ -53,7 +57,9 @@ export class AnswerCache {
     if (hash < 0) return undefined;
     const entry = this.#entries.get(hash);
     if (entry === undefined || !sameKey(entry.key, packet)) return undefined;
-    const out = entry.answer.slice();
+    const size = entry.answer.length;
+    const out = into && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
+    out.set(entry.answer);
     out[0] = packet[0];
     out[1] = packet[1];
     out.set(packet.subarray(12, scannedNameEnd), 12);

@@ -27,7 +27,7 @@ export const flags = {
   },
   "rrl-rate": {
     type: "integer",
-    default: 100,
+    default: 200, // NSD's default rrl-ratelimit
     help: "UDP responses per second per source /24 (IPv6 /56); 0 turns rate limiting off",
   },
   "rrl-slip": {

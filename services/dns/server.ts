@@ -167,6 +167,8 @@ export class DnsServer {
   async #serveUdp(): Promise<void> {
     const { rateLimiter, log } = this.#options;
     const buffer = new Uint8Array(MAX_MESSAGE_BYTES);
+    // Cached answers are written here; safe to reuse, as each send is awaited.
+    const answerBuffer = new Uint8Array(MAX_MESSAGE_BYTES);
     while (!this.#closing) {
       let packet: Uint8Array;
       let peer: Deno.Addr;
@@ -184,7 +186,9 @@ export class DnsServer {
           : "send";
         if (decision === "drop") continue;
         const zones = this.#options.zones();
-        const cached = decision === "send" ? this.#cache.answer(packet, zones) : undefined;
+        const cached = decision === "send"
+          ? this.#cache.answer(packet, zones, answerBuffer)
+          : undefined;
         if (cached) {
           out = cached;
         } else {
