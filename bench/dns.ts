@@ -2,7 +2,7 @@
 // NSD serving the same zone file, one after the other on loopback, printing
 // queries per second for each and the ratio ours/NSD.
 //
-//   deno run -A bench/dns.ts [--seconds 10] [--clients 4] [--outstanding 100]
+//   deno run -A bench/dns.ts [--seconds 10] [--clients 4] [--outstanding 100] [--no-cache]
 //
 // Both servers get one process and no rate limiting (NSD: `rrl-ratelimit: 0`
 // and `server-count: 1`; ours: `--rrl-rate 0`). The query mix cycles through
@@ -84,7 +84,12 @@ async function waitForAnswer(port: number): Promise<void> {
   throw new Error(`nothing answers on port ${port}`);
 }
 
-async function benchOurs(seconds: number, clients: number, outstanding: number): Promise<Run> {
+async function benchOurs(
+  seconds: number,
+  clients: number,
+  outstanding: number,
+  cacheEntries: number,
+): Promise<Run> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -125,6 +130,7 @@ if (import.meta.main) {
       seconds: { type: "string", default: "10" },
       clients: { type: "string", default: "4" },
       outstanding: { type: "string", default: "100" },
+      "no-cache": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -132,8 +138,10 @@ if (import.meta.main) {
   const clients = Number(values.clients);
   const outstanding = Number(values.outstanding);
   console.log(`dnsperf -l ${seconds} -c ${clients} -q ${outstanding}, zone ${ZONE}`);
-  const ours = await benchOurs(seconds, clients, outstanding);
-  console.log(`ours: ${ours.qps.toFixed(0)} queries/s (${ours.summary})`);
+  const cacheEntries = values["no-cache"] ? 0 : 10_000;
+  const ours = await benchOurs(seconds, clients, outstanding, cacheEntries);
+  const label = cacheEntries ? "ours" : "ours (answer cache off)";
+  console.log(`${label}: ${ours.qps.toFixed(0)} queries/s (${ours.summary})`);
   const nsd = await benchNsd(seconds, clients, outstanding);
   console.log(`nsd:  ${nsd.qps.toFixed(0)} queries/s (${nsd.summary})`);
   console.log(`ratio ours/nsd: ${(ours.qps / nsd.qps).toFixed(2)}`);

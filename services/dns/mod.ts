@@ -35,6 +35,11 @@ export const flags = {
     default: 2,
     help: "every Nth rate-limited response is sent truncated so clients retry over TCP",
   },
+  "answer-cache-entries": {
+    type: "integer",
+    default: 10_000,
+    help: "encoded UDP answers kept for repeated questions; 0 turns the cache off",
+  },
   "tcp-idle-timeout-ms": {
     type: "integer",
     default: 10_000,
@@ -91,6 +96,7 @@ export const service = defineService({
         responsesPerSecond: config.rrlRate,
         slip: config.rrlSlip,
       }),
+      answerCacheEntries: config.answerCacheEntries,
       tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
       tcpConnectionsMax: config.tcpConnectionsMax,
       log,

@@ -42,6 +42,8 @@ export interface DnsServerOptions {
   /** The zones to answer from; called per query, so a reload swaps them atomically. */
   readonly zones: () => ZoneSet;
   readonly rateLimiter: ResponseRateLimiter;
+  /** Encoded answers kept for repeated plain queries (0: no cache). */
+  readonly answerCacheEntries?: number;
   /** A TCP connection with no complete read for this long is closed (RFC 7766 6.2.3). */
   readonly tcpIdleTimeoutMs: number;
   /** Open TCP connections at once; past it new ones are closed at once. */
@@ -122,12 +124,14 @@ export class DnsServer {
   #connections = new Set<Deno.Conn>();
   #loops: Promise<void>[] = [];
   #closing = false;
-  #cache = new AnswerCache();
+  #cache: AnswerCache | undefined;
 
   private constructor(udp: Deno.DatagramConn, tcp: Deno.Listener, options: DnsServerOptions) {
     this.#udp = udp;
     this.#tcp = tcp;
     this.#options = options;
+    const entries = options.answerCacheEntries ?? 10_000;
+    this.#cache = entries > 0 ? new AnswerCache(entries) : undefined;
     this.udpAddress = udp.addr as Deno.NetAddr;
     this.tcpAddress = tcp.addr as Deno.NetAddr;
     this.#loops.push(this.#acceptTcp());
@@ -186,16 +190,15 @@ export class DnsServer {
           : "send";
         if (decision === "drop") continue;
         const zones = this.#options.zones();
-        const cached = decision === "send"
-          ? this.#cache.answer(packet, zones, answerBuffer)
-          : undefined;
+        const cache = decision === "send" ? this.#cache : undefined;
+        const cached = cache?.answer(packet, zones, answerBuffer);
         if (cached) {
           out = cached;
         } else {
           const reply = replyTo(packet, zones);
           if (reply === null) continue;
           out = encodeUdpReply(reply, decision === "slip");
-          if (decision === "send") this.#cache.remember(packet, out, zones);
+          cache?.remember(packet, out, zones);
         }
       } catch (error) {
         log.error("could not answer a UDP query: {error}", { error: String(error) });
