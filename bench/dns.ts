@@ -38,20 +38,9 @@ async function dnsperf(port: number, seconds: number, clients: number, outstandi
   const dir = await Deno.makeTempDir({ prefix: "underhood-dnsperf-" });
   try {
     await Deno.writeTextFile(`${dir}/queries.txt`, QUERIES);
-    const args = [
-      "-s",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-d",
-      `${dir}/queries.txt`,
-      "-l",
-      String(seconds),
-      "-c",
-      String(clients),
-      "-q",
-      String(outstanding),
-    ]; // deno-fmt-ignore
+    const args = ["-s", "127.0.0.1", "-p", String(port), "-d", `${dir}/queries.txt`].concat(
+      ["-l", String(seconds), "-c", String(clients), "-q", String(outstanding)],
+    );
     const output = await new Deno.Command("dnsperf", { args, stdout: "piped", stderr: "piped" })
       .output();
     const text = new TextDecoder().decode(output.stdout);
@@ -92,20 +81,10 @@ async function benchOurs(
 ): Promise<Run> {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "dns",
-      "--zone",
-      ZONE,
-      "--port",
-      String(port),
-      "--rrl-rate",
-      "0",
-      "--log-level",
-      "warning",
-    ], // deno-fmt-ignore
+    args: ["run", "-A", MAIN, "dns", "--zone", ZONE, "--port", String(port)].concat(
+      ["--rrl-rate", "0", "--log-level", "warning"],
+      ["--answer-cache-entries", String(cacheEntries)],
+    ),
     stdout: "null",
     stderr: "inherit",
   }).spawn();
