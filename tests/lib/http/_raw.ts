@@ -38,13 +38,16 @@ export class RawClient {
   }
 
   /** Reads one response; null when the connection ends first. */
-  async response(method = "GET"): Promise<RawResponse | null> {
+  async response(method = "GET", options: { interim?: boolean } = {}): Promise<RawResponse | null> {
     while (true) {
       const decoded = decodeResponseHead(this.#buf);
       if (decoded !== null) {
         const head = decoded.value;
         this.#buf = this.#buf.slice(decoded.bytesUsed);
-        if (head.status === 100) continue;
+        if (head.status === 100) {
+          if (options.interim) return { status: 100, headers: head.headers, body: "" };
+          continue;
+        }
         const framing = responseFraming(method, head);
         let body: Bytes;
         if (framing.kind === "length") {
