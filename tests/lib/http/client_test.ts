@@ -62,7 +62,7 @@ Deno.test("HttpClient retries an idempotent request once when the server closed 
   await response.text();
 });
 
-async function scriptedServer(script: (conn: Deno.Conn) => Promise<void>) {
+function scriptedServer(script: (conn: Deno.Conn) => Promise<void>) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns: Deno.Conn[] = [];
   const loop = (async () => {
@@ -96,7 +96,7 @@ Deno.test("HttpClient reports connect failures, timeouts and bad responses by co
     (e) => e instanceof HttpClientError && e.code === "connect",
   );
 
-  await using silent = await scriptedServer(async (conn) => {
+  await using silent = scriptedServer(async (conn) => {
     await conn.read(new Uint8Array(1024));
   });
   await assert.rejects(
@@ -104,7 +104,7 @@ Deno.test("HttpClient reports connect failures, timeouts and bad responses by co
     (e) => e instanceof HttpClientError && e.code === "timeout",
   );
 
-  await using garbage = await scriptedServer(async (conn) => {
+  await using garbage = scriptedServer(async (conn) => {
     await conn.read(new Uint8Array(1024));
     await conn.write(new TextEncoder().encode("SMTP ready\r\n\r\n"));
   });
@@ -113,7 +113,7 @@ Deno.test("HttpClient reports connect failures, timeouts and bad responses by co
     (e) => e instanceof HttpClientError && e.code === "protocol",
   );
 
-  await using truncated = await scriptedServer(async (conn) => {
+  await using truncated = scriptedServer(async (conn) => {
     await conn.read(new Uint8Array(1024));
     await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"));
     conn.close();
