@@ -40,7 +40,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: async () => (await import("./services/stack/mod.ts")).stack,
   },
   dig: { kind: "tool", summary: "DNS lookup client in the familiar dig layout" },
-  curl: { kind: "tool", summary: "HTTP/1.1 client for quick requests" },
+  curl: {
+    kind: "tool",
+    summary: "HTTP/1.1 client for quick requests",
+    load: async () => (await import("./services/curl/mod.ts")).curl,
+  },
 };
 
 /** True when the command's module exists. */
