@@ -7,7 +7,6 @@
 
 import {
   configureSync,
-  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
@@ -32,8 +31,8 @@ const encoder = new TextEncoder();
 /** Configures logging for this process; calling it again replaces the setup. */
 export function setupLogging(options: LogOptions): void {
   const formatter = options.format === "json"
-    ? getJsonLinesFormatter()
-    : getTextFormatter({ timestamp: "date-time", category: "." });
+    ? formatJsonLine
+    : getTextFormatter({ timestamp: "date-time", category: ".", value: "bare" });
   resetSync();
   configureSync({
     reset: true,
@@ -55,4 +54,38 @@ export function logger(...category: string[]): Logger {
 function writeAll(bytes: Uint8Array): void {
   let offset = 0;
   while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+}
+
+/**
+ * One JSON object per line: time, level, logger, the message with its values
+ * filled in (strings bare), and the values again as fields for machines.
+ */
+export function formatJsonLine(record: LogRecord): string {
+  let message = "";
+  record.message.forEach((part, i) => {
+    message += i % 2 === 0 ? part : renderValue(part);
+  });
+  return JSON.stringify({
+    time: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    logger: record.category.join("."),
+    message,
+    ...record.properties,
+  }, jsonSafe) + "\n";
+}
+
+function renderValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.message;
+  try {
+    return JSON.stringify(value, jsonSafe) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
 }

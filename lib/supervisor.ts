@@ -5,8 +5,6 @@
 // One process per service means a busy or crashed service cannot stall the
 // others, which is the point of running a stack of separate servers.
 
-import { fromUtf8 } from "./bytes.ts";
-
 export interface ChildSpec {
   /** Label for its log lines, e.g. "http-api-1". */
   readonly name: string;
@@ -35,6 +33,7 @@ interface Running {
 }
 
 const encoder = new TextEncoder();
+const OUTPUT_GRACE_MS = 1000;
 
 export class Supervisor {
   #children: Running[] = [];
@@ -113,12 +112,11 @@ export class Supervisor {
           stdout: "piped",
           stderr: "piped",
         }).spawn();
-        const output = Promise.all([
-          this.#pipeLines(child.spec.name, child.process.stdout),
-          this.#pipeLines(child.spec.name, child.process.stderr),
-        ]);
+        const readers = [child.process.stdout.getReader(), child.process.stderr.getReader()];
+        const output = Promise.all(readers.map((r) => this.#pipeLines(child.spec.name, r)));
         status = await child.process.status;
-        await output;
+        // A grandchild may still hold the pipes open; give it a moment, then let go.
+        await settleWithin(output, OUTPUT_GRACE_MS, () => readers.forEach((r) => r.cancel()));
       } catch (error) {
         this.#say(
           child.spec.name,
@@ -139,10 +137,16 @@ export class Supervisor {
     }
   }
 
-  async #pipeLines(name: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #pipeLines(name: string, reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
     let pending = "";
-    for await (const chunk of stream) {
-      pending += fromUtf8(chunk);
+    const decoder = new TextDecoder();
+    while (true) {
+      const { value: chunk, done } = await reader.read().catch(() => ({
+        value: undefined,
+        done: true,
+      }));
+      if (done || chunk === undefined) break;
+      pending += decoder.decode(chunk, { stream: true });
       let newline;
       while ((newline = pending.indexOf("\n")) !== -1) {
         this.#say(name, pending.slice(0, newline));
@@ -181,4 +185,21 @@ function defaultOnLine(line: string): void {
   const bytes = encoder.encode(line + "\n");
   let offset = 0;
   while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
+}
+
+async function settleWithin(
+  work: Promise<unknown>,
+  ms: number,
+  onTimeout: () => void,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = await Promise.race([
+    work.then(() => false, () => false),
+    new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), ms)),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) {
+    onTimeout();
+    await work.catch(() => {});
+  }
 }

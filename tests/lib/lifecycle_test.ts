@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { BufferedReader } from "../../lib/buffered_reader.ts";
+import { fromUtf8, utf8 } from "../../lib/bytes.ts";
+import { formatAddress } from "../../lib/lifecycle.ts";
+import { echoService } from "../_support/fixtures/echo_service.ts";
+import { startService } from "../_support/service.ts";
+import { spawnService } from "../_support/subprocess.ts";
+
+const ECHO = fileURLToPath(new URL("../_support/fixtures/echo_service.ts", import.meta.url));
+
+async function echoOnce(port: number, text: string): Promise<string> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(utf8(text + "\r\n"));
+  const line = await new BufferedReader(conn).readLine({ maxBytes: 100 });
+  return line === null ? "" : fromUtf8(line);
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`a service process drains on ${signal} and exits 0`, async () => {
+    const svc = await spawnService(["--port", "0"], { script: ECHO, roles: ["tcp"] });
+    assert.equal(await echoOnce(svc.ports.tcp, "hello"), "hello");
+    svc.kill(signal);
+    const status = await svc.exited();
+    assert.equal(status.code, 0, svc.lines.join("\n"));
+    assert.ok(
+      svc.lines.some((l) => l.includes(`${signal} received, draining`)),
+      svc.lines.join("\n"),
+    );
+    assert.ok(svc.lines.some((l) => l.includes("echo stopped")));
+    // The port is released: nothing answers there any more.
+    await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port: svc.ports.tcp }));
+  });
+}
+
+Deno.test("a service whose drain overruns the deadline exits 1 and says why", async () => {
+  const svc = await spawnService(
+    ["--port", "0", "--close-delay-ms", "5000", "--drain-timeout-ms", "200"],
+    { script: ECHO, roles: ["tcp"] },
+  );
+  svc.kill("SIGTERM");
+  const status = await svc.exited();
+  assert.equal(status.code, 1);
+  assert.ok(
+    svc.lines.some((l) => l.includes("drain did not finish within 200 ms")),
+    svc.lines.join("\n"),
+  );
+});
+
+Deno.test("a service that cannot start exits 1 with the reason logged", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ECHO, "--port", "0", "--fail-start"],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const output = await child.output();
+  assert.equal(output.code, 1);
+  assert.match(fromUtf8(output.stderr), /echo failed to start: refusing to start, as asked/);
+});
+
+Deno.test("a service logs JSON lines with --log-format json", async () => {
+  const svc = await spawnService(["--port", "0", "--log-format", "json"], {
+    script: ECHO,
+    roles: ["tcp"],
+  });
+  svc.kill("SIGTERM");
+  assert.equal((await svc.exited()).code, 0);
+  const record = JSON.parse(svc.lines.find((l) => l.includes("listening"))!);
+  assert.equal(record.logger, "underhood.echo");
+  assert.equal(record.level, "info");
+  assert.equal(record.role, "tcp");
+  assert.match(record.message, /^echo listening tcp on 127\.0\.0\.1:\d+$/);
+});
+
+Deno.test("startService() runs a service in-process on port 0 and cleans up its data dir", async () => {
+  let dataDir: string;
+  {
+    await using svc = await startService(echoService);
+    dataDir = svc.dataDir;
+    assert.ok((await Deno.stat(dataDir)).isDirectory);
+    assert.notEqual(svc.addresses.tcp.port, 0);
+    assert.equal(await echoOnce(svc.addresses.tcp.port, "in-process"), "in-process");
+  }
+  await assert.rejects(() => Deno.stat(dataDir), Deno.errors.NotFound);
+});
+
+Deno.test("formatAddress() brackets IPv6 hosts", () => {
+  assert.equal(
+    formatAddress({ transport: "tcp", hostname: "127.0.0.1", port: 80 }),
+    "127.0.0.1:80",
+  );
+  assert.equal(formatAddress({ transport: "udp", hostname: "::1", port: 53 }), "[::1]:53");
+});

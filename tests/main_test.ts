@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { COMMANDS } from "../commands.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+async function run(args: string[]) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("main.ts help lists every command with one line each, exit 0", async () => {
+  const { code, stdout } = await run(["help"]);
+  assert.equal(code, 0);
+  for (const name of ["help", ...Object.keys(COMMANDS)]) {
+    assert.match(stdout, new RegExp(`^  ${name} +\\S`, "m"), `help lists ${name}`);
+  }
+});
+
+Deno.test("main.ts with no command prints the usage and exits 2", async () => {
+  const { code, stdout } = await run([]);
+  assert.equal(code, 2);
+  assert.match(stdout, /usage: deno run -A main.ts <command>/);
+});
+
+Deno.test("main.ts rejects an unknown command with the usage, exit 2", async () => {
+  const { code, stderr } = await run(["frobnicate"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /unknown command "frobnicate"/);
+  assert.match(stderr, /commands:/);
+});
+
+Deno.test("main.ts rejects an unknown flag with the command's usage, exit 2", async () => {
+  const { code, stderr } = await run(["start", "--no-such-flag"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /start: Unknown option '--no-such-flag'/);
+  assert.match(stderr, /usage: underhood start \[flags\]/);
+});
+
+Deno.test("main.ts rejects a bad flag value with exit 2", async () => {
+  const { code, stderr } = await run(["start", "--log-format", "xml"]);
+  assert.equal(code, 2);
+  assert.match(stderr, /--log-format: expected one of text, json, got "xml"/);
+});
+
+Deno.test("main.ts <command> --help and help <command> show the command's flags", async () => {
+  for (const args of [["start", "--help"], ["help", "start"]]) {
+    const { code, stdout } = await run(args);
+    assert.equal(code, 0);
+    assert.match(stdout, /usage: underhood start \[flags\]/);
+    assert.match(stdout, /--log-format VALUE/);
+  }
+});
+
+Deno.test("every built service's --help shows the shared flags with defaults", async () => {
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    if (entry.kind !== "service" || entry.load === undefined) continue;
+    const { code, stdout } = await run([name, "--help"]);
+    assert.equal(code, 0, name);
+    for (
+      const flag of [
+        "--host",
+        "--port",
+        "--admin-port",
+        "--data-dir",
+        "--log-level",
+        "--log-format",
+      ]
+    ) {
+      assert.ok(stdout.includes(flag), `${name} --help shows ${flag}`);
+    }
+    const port = await run([name, "--port", "not-a-port"]);
+    assert.equal(port.code, 2, `${name} --port not-a-port exits 2`);
+  }
+});
+
+Deno.test("a command that is not built yet says so and exits 1", async (t) => {
+  const unbuilt = Object.entries(COMMANDS).filter(([, e]) => e.load === undefined);
+  if (unbuilt.length === 0) return;
+  for (const [name] of unbuilt) {
+    await t.step(name, async () => {
+      const { code, stderr } = await run([name]);
+      assert.equal(code, 1);
+      assert.match(stderr, new RegExp(`${name}: not built yet`));
+    });
+  }
+});
