@@ -113,6 +113,8 @@ export function encodeUdpReply(reply: Reply, slip = false): Bytes {
  * others' receives are already queued, which keeps the socket drained.
  */
 const UDP_RECEIVERS = 4;
+/** Octets asked of the kernel per TCP read. */
+const TCP_READ_BYTES = 16 * 1024;
 
 /** A running server; `close()` stops both sockets and every connection. */
 export class DnsServer {
@@ -240,18 +242,29 @@ export class DnsServer {
 
   async #serveConnection(conn: Deno.Conn): Promise<void> {
     const { log, tcpIdleTimeoutMs } = this.#options;
-    const chunk = new Uint8Array(16 * 1024);
-    let buffered: Uint8Array = new Uint8Array(0);
+    // One buffer holds the largest frame (2 + 65535 octets) plus one read;
+    // reads land in place and only a partial frame is moved to the front, so
+    // a peer trickling a large frame costs no repeated copying.
+    const buffer = new Uint8Array(2 + MAX_MESSAGE_BYTES + TCP_READ_BYTES);
+    let start = 0;
+    let end = 0;
     try {
       for (;;) {
-        const n = await readWithTimeout(conn, chunk, tcpIdleTimeoutMs);
+        if (start > 0 && buffer.length - end < TCP_READ_BYTES) {
+          buffer.copyWithin(0, start, end);
+          end -= start;
+          start = 0;
+        }
+        const n = await readWithTimeout(
+          conn,
+          buffer.subarray(end, Math.min(buffer.length, end + TCP_READ_BYTES)),
+          tcpIdleTimeoutMs,
+        );
         if (n === null) return;
-        buffered = buffered.length === 0
-          ? chunk.slice(0, n)
-          : concat([buffered, chunk.subarray(0, n)]);
+        end += n;
         const replies: Bytes[] = [];
         for (;;) {
-          const frame = decodeTcpFrame(buffered);
+          const frame = decodeTcpFrame(buffer.subarray(start, end));
           if (frame.kind === "incomplete") break;
           const reply = replyTo(frame.message, this.#options.zones());
           if (reply === null) {
@@ -260,8 +273,9 @@ export class DnsServer {
             return;
           }
           replies.push(encodeTcpFrame(encodeMessage(reply.response)));
-          buffered = buffered.subarray(frame.used);
+          start += frame.used;
         }
+        if (start === end) start = end = 0;
         if (replies.length > 0) await writeAll(conn, concat(replies));
       }
     } catch (error) {

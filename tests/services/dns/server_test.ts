@@ -98,6 +98,28 @@ Deno.test("one TCP connection carries several queries, answered in order", async
   assert.deepEqual(answers.map((m) => m.rcode), [Rcode.NOERROR, Rcode.NOERROR, Rcode.NXDOMAIN]);
 });
 
+Deno.test("a 60 000-octet query trickled over TCP is answered", async () => {
+  await using svc = await startService(service, { zone: ZONES, rrlRate: 0 });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: svc.addresses.tcp.port });
+  const padding = { code: 12, data: new Uint8Array(60_000) }; // RFC 7830 padding
+  const big = encodeMessage(makeMessage({
+    id: 7,
+    questions: [{ name: "www.interop.example.", type: RecordType.A, class: 1 }],
+    edns: {
+      udpPayloadSize: 1232,
+      extendedRcode: 0,
+      version: 0,
+      dnssecOk: false,
+      options: [padding],
+    },
+  }));
+  const frame = encodeTcpFrame(big);
+  for (let at = 0; at < frame.length; at += 997) await conn.write(frame.subarray(at, at + 997));
+  const [answer] = await readFrames(conn, 1);
+  assert.equal(answer.id, 7);
+  assert.equal(answer.answers.length, 1);
+});
+
 Deno.test("malformed UDP queries get FORMERR; runts and responses get nothing", async () => {
   await using svc = await startService(service, { zone: ZONES, rrlRate: 0 });
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
