@@ -52,12 +52,12 @@ Deno.test("SIGHUP reloads the zones; a broken reload keeps the old ones", async 
   const dir = await Deno.makeTempDir();
   const file = `${dir}/reload.test.zone`;
   await Deno.writeTextFile(file, zoneText("127.0.0.1"));
-  // UDP is bound first and TCP on the same port, so the first "listening"
-  // line gives the port. (Roles are not awaited by name: the text log
-  // format quotes them.)
-  const svc = await spawnService(["dns", "--zone", file, "--port", "0", "--rrl-rate", "0"]);
+  const svc = await spawnService(["dns", "--zone", file, "--port", "0", "--rrl-rate", "0"], {
+    roles: ["udp", "tcp"],
+  });
   try {
-    const port = Object.values(svc.ports)[0];
+    const port = svc.ports.udp;
+    assert.equal(svc.ports.tcp, port, "UDP and TCP share the port");
     assert.equal(await addressOf(port), "127.0.0.1");
     // Queries keep flowing while the reload happens.
     let answered = 0;
