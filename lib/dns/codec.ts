@@ -15,7 +15,7 @@
 
 import type { Bytes } from "../bytes.ts";
 import { DecodeError, LimitError } from "../errors.ts";
-import { readName, ROOT } from "./name.ts";
+import { type NameMemo, readName, ROOT } from "./name.ts";
 import { readRData, writeRData } from "./rdata.ts";
 import {
   type Edns,
@@ -64,9 +64,10 @@ export function decodeMessage(
     throw new LimitError("recordsMax", "more records than a message can hold");
   }
   let at = HEADER_BYTES;
+  const memo: NameMemo = new Map();
   const questions: Question[] = [];
   for (let i = 0; i < qdcount; i++) {
-    const name = readName(buf, at);
+    const name = readName(buf, at, memo);
     if (name.end + 4 > buf.length) throw new DecodeError("question runs past the end");
     questions.push({
       name: name.name,
@@ -79,7 +80,7 @@ export function decodeMessage(
   let edns: Edns | undefined;
   for (let s = 0; s < 3; s++) {
     for (let i = 0; i < counts[s]; i++) {
-      const name = readName(buf, at);
+      const name = readName(buf, at, memo);
       if (name.end + 10 > buf.length) throw new DecodeError("record header runs past the end");
       const type = view.getUint16(name.end);
       const klass = view.getUint16(name.end + 2);
@@ -105,7 +106,7 @@ export function decodeMessage(
           type,
           class: klass,
           ttl,
-          data: readRData(buf, rdStart, rdlength, type),
+          data: readRData(buf, rdStart, rdlength, type, memo),
         });
       }
       at = rdStart + rdlength;

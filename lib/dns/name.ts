@@ -141,18 +141,27 @@ export interface NameRead {
 }
 
 /**
+ * Names already read in one message, by the offset they start at, so a
+ * pointer to a known suffix costs one lookup instead of a walk. One memo
+ * per message; see decodeMessage().
+ */
+export type NameMemo = Map<number, { readonly text: Name; readonly wireBytes: number }>;
+
+/**
  * Reads a possibly compressed name at `offset` (RFC 1035 4.1.4). Every read
  * is checked against the buffer; a pointer must point strictly before
  * itself, hops are counted, and the 255-octet budget is checked before each
  * label is taken, so loops and overlong names fail fast with a DecodeError
  * or LimitError instead of spinning.
  */
-export function readName(buf: Uint8Array, offset: number): NameRead {
-  const labels: Uint8Array[] = [];
+export function readName(buf: Uint8Array, offset: number, memo?: NameMemo): NameRead {
+  const texts: string[] = [];
+  const starts: number[] = [];
   let position = offset;
   let end = -1;
   let hops = 0;
   let wireBytes = 1;
+  let tail: { readonly text: Name; readonly wireBytes: number } | undefined;
   for (;;) {
     if (position >= buf.length) throw new DecodeError("name runs past the end of the message");
     const length = buf[position];
@@ -163,6 +172,13 @@ export function readName(buf: Uint8Array, offset: number): NameRead {
       if (end === -1) end = position + 2;
       if (target >= position) throw new DecodeError("compression pointer does not point back");
       if (++hops > MAX_POINTER_HOPS) throw new DecodeError("too many compression pointers");
+      tail = memo?.get(target);
+      if (tail !== undefined) {
+        if (wireBytes - 1 + tail.wireBytes > MAX_NAME_BYTES) {
+          throw new LimitError("nameBytes", "name longer than 255 octets");
+        }
+        break;
+      }
       position = target;
       continue;
     }
@@ -176,20 +192,44 @@ export function readName(buf: Uint8Array, offset: number): NameRead {
       throw new LimitError("nameBytes", "name longer than 255 octets");
     }
     if (position + 1 + length > buf.length) throw new DecodeError("label runs past the end");
-    labels.push(buf.subarray(position + 1, position + 1 + length));
+    texts.push(labelToText(buf.subarray(position + 1, position + 1 + length)));
+    starts.push(position);
     position += 1 + length;
   }
-  return { name: labelsToName(labels), end };
+  // Build the name from the end, remembering every suffix for later pointers.
+  let name: Name = tail?.text ?? ROOT;
+  let suffixBytes = tail?.wireBytes ?? 1;
+  for (let i = texts.length - 1; i >= 0; i--) {
+    name = name === ROOT ? `${texts[i]}.` : `${texts[i]}.${name}`;
+    suffixBytes += 1 + buf[starts[i]];
+    memo?.set(starts[i], { text: name, wireBytes: suffixBytes });
+  }
+  return { name, end };
 }
 
-// Presentation form: which octets print as themselves.
+// Presentation form: how each octet prints. 0: as itself; 1: escaped as
+// `\X` (special in zone files); 2: as `\DDD` (unprintable).
 const SPECIAL = new Set([0x2e, 0x5c, 0x22, 0x3b, 0x28, 0x29, 0x40, 0x24]); // . \ " ; ( ) @ $
+const OCTET_CLASS = Uint8Array.from(
+  { length: 256 },
+  (_, byte) => byte <= 0x20 || byte >= 0x7f ? 2 : SPECIAL.has(byte) ? 1 : 0,
+);
 
 function labelToText(label: Uint8Array): string {
+  let plain = true;
+  for (let i = 0; i < label.length; i++) {
+    if (OCTET_CLASS[label[i]] !== 0) {
+      plain = false;
+      break;
+    }
+  }
+  // Fast path: hostnames are plain, and one call builds the string.
+  if (plain) return String.fromCharCode.apply(null, label as unknown as number[]);
   let out = "";
   for (const byte of label) {
-    if (byte <= 0x20 || byte >= 0x7f) out += "\\" + String(byte).padStart(3, "0");
-    else if (SPECIAL.has(byte)) out += "\\" + String.fromCharCode(byte);
+    const kind = OCTET_CLASS[byte];
+    if (kind === 2) out += "\\" + String(byte).padStart(3, "0");
+    else if (kind === 1) out += "\\" + String.fromCharCode(byte);
     else out += String.fromCharCode(byte);
   }
   return out;

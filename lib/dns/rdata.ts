@@ -11,7 +11,7 @@
 
 import { type Bytes, fromAscii, toHex } from "../bytes.ts";
 import { DecodeError } from "../errors.ts";
-import { parseName, readName } from "./name.ts";
+import { type NameMemo, parseName, readName } from "./name.ts";
 import { type Name, type RData, RecordType } from "./types.ts";
 import type { WireWriter } from "./wire.ts";
 
@@ -48,7 +48,13 @@ export function kindOf(type: number): RData["kind"] {
  * so compressed names resolve). Every field must end exactly at the end of
  * the RDATA; byte fields are copies.
  */
-export function readRData(buf: Uint8Array, offset: number, length: number, type: number): RData {
+export function readRData(
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  type: number,
+  memo?: NameMemo,
+): RData {
   const end = offset + length;
   if (end > buf.length) throw new DecodeError("RDATA runs past the end of the message");
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -59,7 +65,7 @@ export function readRData(buf: Uint8Array, offset: number, length: number, type:
     if (at !== end) throw new DecodeError(`RDATA of type ${type} has ${end - at} stray octets`);
   };
   const nameAt = (at: number) => {
-    const read = readName(buf, at);
+    const read = readName(buf, at, memo);
     if (read.end > end) throw new DecodeError("name runs past the end of its RDATA");
     return read;
   };
