@@ -35,6 +35,12 @@ export const flags = {
     default: 2,
     help: "every Nth rate-limited response is sent truncated so clients retry over TCP",
   },
+  "rrl-loopback": {
+    type: "boolean",
+    default: false,
+    help:
+      "rate-limit loopback sources too (they cannot be spoofed from outside, so by default they are not)",
+  },
   "answer-cache-entries": {
     type: "integer",
     default: 10_000,
@@ -95,6 +101,7 @@ export const service = defineService({
       rateLimiter: new ResponseRateLimiter({
         responsesPerSecond: config.rrlRate,
         slip: config.rrlSlip,
+        exemptLoopback: !config.rrlLoopback,
       }),
       answerCacheEntries: config.answerCacheEntries,
       tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,

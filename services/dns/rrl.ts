@@ -22,6 +22,12 @@ export interface RateLimitOptions {
   readonly slip?: number;
   /** Buckets kept at once. */
   readonly entriesMax?: number;
+  /**
+   * Never limit 127.0.0.0/8 and ::1. Linux drops packets claiming a loopback
+   * source that arrive from outside, so they cannot be forged to amplify;
+   * and the stack's resolver and tests talk to us from there.
+   */
+  readonly exemptLoopback?: boolean;
 }
 
 export type RateDecision = "send" | "slip" | "drop";
@@ -37,11 +43,13 @@ export class ResponseRateLimiter {
   #slip: number;
   #entriesMax: number;
   #buckets = new Map<string, Bucket>();
+  #exemptLoopback: boolean;
 
   constructor(options: RateLimitOptions) {
     this.#rate = options.responsesPerSecond;
     this.#slip = options.slip ?? 2;
     this.#entriesMax = options.entriesMax ?? 100_000;
+    this.#exemptLoopback = options.exemptLoopback ?? false;
   }
 
   get enabled(): boolean {
@@ -56,6 +64,7 @@ export class ResponseRateLimiter {
   /** Decides the fate of one response to `address` at time `nowMs`. */
   check(address: string, nowMs: number): RateDecision {
     if (this.#rate <= 0) return "send";
+    if (this.#exemptLoopback && (address.startsWith("127.") || address === "::1")) return "send";
     const key = prefixOf(address);
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {

@@ -32,3 +32,11 @@ Deno.test("memory stays bounded: the least recently seen source is forgotten", p
   rrl.check("127.0.0.1", 0);
   assert.equal(rrl.check("127.0.0.1", 0), "drop");
 });
+
+Deno.test("loopback can be exempted", pure, () => {
+  const rrl = new ResponseRateLimiter({ responsesPerSecond: 1, slip: 0, exemptLoopback: true });
+  for (let i = 0; i < 10; i++) assert.equal(rrl.check("127.0.0.1", 0), "send");
+  assert.equal(rrl.check("::1", 0), "send");
+  assert.equal(rrl.check("10.0.0.1", 0), "send");
+  assert.equal(rrl.check("10.0.0.1", 0), "drop");
+});

@@ -195,6 +195,16 @@ Deno.test("fuzz: mutated packets over UDP and TCP leave the server answering", a
   assert.equal(tcp.message.rcode, Rcode.NOERROR);
 });
 
+Deno.test("loopback sources are not rate-limited unless asked", async () => {
+  await using svc = await startService(service, { zone: ZONES, rrlRate: 1 });
+  for (let i = 0; i < 5; i++) {
+    const udp = await query(server(svc), "www.interop.example.", RecordType.A, {
+      timeoutMs: 10_000,
+    });
+    assert.equal(udp.message.tc, false);
+  }
+});
+
 Deno.test("idle TCP connections are closed; the connection cap holds", async () => {
   await using svc = await startService(service, {
     zone: ZONES,
@@ -214,7 +224,12 @@ Deno.test("idle TCP connections are closed; the connection cap holds", async () 
 });
 
 Deno.test("response rate limiting drops most of a flood and slips some as TC", async () => {
-  await using svc = await startService(service, { zone: ZONES, rrlRate: 5, rrlSlip: 2 });
+  await using svc = await startService(service, {
+    zone: ZONES,
+    rrlRate: 5,
+    rrlSlip: 2,
+    rrlLoopback: true,
+  });
   const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const sent = 40;
   let full = 0;
