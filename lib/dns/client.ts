@@ -15,6 +15,7 @@ import type { Bytes } from "../bytes.ts";
 import { UnexpectedEofError } from "../errors.ts";
 import { decodeMessage, encodeMessage, encodeTcpFrame } from "./codec.ts";
 import { nameKey } from "./name.ts";
+import { formatIpv6, parseIpv4, parseIpv6 } from "./rdata.ts";
 import { makeMessage, type Message, type Name, RecordClass } from "./types.ts";
 
 export interface ServerAddress {
@@ -144,10 +145,13 @@ async function exchangeUdp(
   try {
     await socket.send(packet, { transport: "udp", hostname: server.hostname, port: server.port });
     const buffer = new Uint8Array(65535);
+    const expected = canonicalIp(server.hostname);
     for (;;) {
       const [data, from] = await socket.receive(buffer);
       const peer = from as Deno.NetAddr;
+      // RFC 5452 9.1: only the server we asked may answer (by address when we know it).
       if (peer.port !== server.port) continue;
+      if (expected !== undefined && canonicalIp(peer.hostname) !== expected) continue;
       if (matches(message, data)) return data.slice();
     }
   } catch (error) {
@@ -193,6 +197,16 @@ async function exchangeTcp(
     try {
       conn?.close();
     } catch { /* closed by the timer */ }
+  }
+}
+
+/** The address in one spelling, or undefined for a host name. */
+function canonicalIp(hostname: string): string | undefined {
+  try {
+    if (hostname.includes(":")) return formatIpv6(parseIpv6(hostname.replace(/%.*$/, "")));
+    return Array.from(parseIpv4(hostname)).join(".");
+  } catch {
+    return undefined;
   }
 }
 
