@@ -110,3 +110,17 @@ Deno.test("Zone.parse() checks the zone as NSD does", pure, () => {
   assert.equal(zone.node("A.B.C.EXAMPLE.COM.")?.rrsets.get(RecordType.A)?.records.length, 1);
   assert.equal(zone.node("nope.example.com."), undefined);
 });
+
+Deno.test("the RFC 3597 section 5 examples parse as the RFC says", pure, () => {
+  const text = `$TTL 60\ne.example. CLASS32 TYPE731 \\# 6 abcd (\n ef 0123 45 )\n` +
+    `e.example. IN TYPE62347 \\# 0\n` +
+    `a.example. CLASS1 TYPE1 \\# 4 0A000001\n` +
+    `a.example. CLASS1 A \\# 4 0A000001\n`;
+  const records = parseZoneText(text, { file: "rfc3597" });
+  assert.deepEqual(records.map((r) => [r.class, r.type, formatRData(r.data)]), [
+    [32, 731, "\\# 6 abcdef012345"],
+    [1, 62347, "\\# 0"],
+    [1, 1, "10.0.0.1"],
+    [1, 1, "10.0.0.1"],
+  ]);
+});
