@@ -428,7 +428,8 @@ export class Iterator {
     const usable = reply.answers.filter(inZone);
     for (const rrset of groupRrsets(usable)) this.#cache.putRrset(rrset, "answer");
     const wanted = usable.filter((r) =>
-      sameName(r.name, question.name) && r.type === question.type
+      sameName(r.name, question.name) &&
+      (r.type === question.type || question.type === RecordType.ANY)
     );
     if (wanted.length > 0) return { kind: "answer", records: wanted };
     const cname = usable.find((r) =>
