@@ -15,7 +15,11 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
-  dns: { kind: "service", summary: "authoritative DNS server (UDP and TCP, port 1053)" },
+  dns: {
+    kind: "service",
+    summary: "authoritative DNS server (UDP and TCP, port 1053)",
+    load: async () => (await import("./services/dns/mod.ts")).service,
+  },
   resolver: { kind: "service", summary: "recursive caching DNS resolver (port 5354)" },
   "http-api": { kind: "service", summary: "the spells REST JSON API over HTTP/1.1 (port 8001)" },
   lb: { kind: "service", summary: "HTTP load balancer and reverse proxy (port 8080)" },
@@ -39,7 +43,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "run the whole stack, one supervised process per service",
     load: async () => (await import("./services/stack/mod.ts")).stack,
   },
-  dig: { kind: "tool", summary: "DNS lookup client in the familiar dig layout" },
+  dig: {
+    kind: "tool",
+    summary: "DNS lookup client in the familiar dig layout",
+    load: async () => (await import("./services/dig/mod.ts")).dig,
+  },
   curl: { kind: "tool", summary: "HTTP/1.1 client for quick requests" },
 };
 

@@ -1,0 +1,284 @@
+// DNS messages: bytes <-> Message, and the TCP length-prefix framing.
+//
+// RFC 1035 4.1 (header, question, record layout), 4.1.4 (compression),
+// 4.2.1 (UDP: 512 octets unless EDNS says more), 4.2.2 (TCP: 2-octet length
+// prefix); RFC 6891 6 (the OPT record: root owner, CLASS = UDP payload size,
+// TTL = extended rcode, version and DO bit; at most one per message);
+// RFC 2181 9 (TC when a needed RRset does not fit; the additional section
+// may simply be cut short).
+//
+// Pure: no I/O. decodeMessage() returns values that own their bytes (names
+// are strings, byte fields copies), so the input buffer may be reused.
+//
+// Left out: TSIG and SIG(0) (a record after OPT in the additional section is
+// accepted as an ordinary record).
+
+import type { Bytes } from "../bytes.ts";
+import { DecodeError, LimitError } from "../errors.ts";
+import { readName, ROOT } from "./name.ts";
+import { readRData, writeRData } from "./rdata.ts";
+import {
+  type Edns,
+  type EdnsOption,
+  type Message,
+  type Question,
+  RecordType,
+  type ResourceRecord,
+} from "./types.ts";
+import { MAX_MESSAGE_BYTES, WireWriter } from "./wire.ts";
+
+/** RFC 1035 4.1.1: the header is 12 octets. */
+export const HEADER_BYTES = 12;
+/** RFC 1035 4.2.1: UDP messages without EDNS carry at most 512 octets. */
+export const CLASSIC_UDP_BYTES = 512;
+
+export interface DecodeLimits {
+  /** Records read across all sections; the smallest record takes 11 octets. */
+  readonly recordsMax: number;
+  /** Questions read; a query has one (RFC 9619), we allow a few for clients. */
+  readonly questionsMax: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
+  recordsMax: Math.floor(MAX_MESSAGE_BYTES / 11),
+  questionsMax: 16,
+};
+
+/** Decodes one whole message (a UDP datagram or a TCP frame's payload). */
+export function decodeMessage(
+  buf: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Message {
+  if (buf.length < HEADER_BYTES) throw new DecodeError("message shorter than its header");
+  if (buf.length > MAX_MESSAGE_BYTES) {
+    throw new LimitError("messageBytes", "message larger than 65535 octets");
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const flags = view.getUint16(2);
+  const qdcount = view.getUint16(4);
+  const counts = [view.getUint16(6), view.getUint16(8), view.getUint16(10)];
+  if (qdcount > limits.questionsMax) {
+    throw new LimitError("questionsMax", `${qdcount} questions (most is ${limits.questionsMax})`);
+  }
+  if (counts[0] + counts[1] + counts[2] > limits.recordsMax) {
+    throw new LimitError("recordsMax", "more records than a message can hold");
+  }
+  let at = HEADER_BYTES;
+  const questions: Question[] = [];
+  for (let i = 0; i < qdcount; i++) {
+    const name = readName(buf, at);
+    if (name.end + 4 > buf.length) throw new DecodeError("question runs past the end");
+    questions.push({
+      name: name.name,
+      type: view.getUint16(name.end),
+      class: view.getUint16(name.end + 2),
+    });
+    at = name.end + 4;
+  }
+  const sections: ResourceRecord[][] = [[], [], []];
+  let edns: Edns | undefined;
+  for (let s = 0; s < 3; s++) {
+    for (let i = 0; i < counts[s]; i++) {
+      const name = readName(buf, at);
+      if (name.end + 10 > buf.length) throw new DecodeError("record header runs past the end");
+      const type = view.getUint16(name.end);
+      const klass = view.getUint16(name.end + 2);
+      const ttl = view.getUint32(name.end + 4);
+      const rdlength = view.getUint16(name.end + 8);
+      const rdStart = name.end + 10;
+      if (rdStart + rdlength > buf.length) throw new DecodeError("RDATA runs past the end");
+      if (type === RecordType.OPT) {
+        // RFC 6891 6.1.1: only in the additional section, once, owned by the root.
+        if (s !== 2) throw new DecodeError("OPT record outside the additional section");
+        if (edns !== undefined) throw new DecodeError("more than one OPT record");
+        if (name.name !== ROOT) throw new DecodeError("OPT record not owned by the root");
+        edns = {
+          udpPayloadSize: klass,
+          extendedRcode: ttl >>> 24,
+          version: (ttl >>> 16) & 0xff,
+          dnssecOk: (ttl & 0x8000) !== 0,
+          options: readOptions(buf, rdStart, rdlength),
+        };
+      } else {
+        sections[s].push({
+          name: name.name,
+          type,
+          class: klass,
+          ttl,
+          data: readRData(buf, rdStart, rdlength, type),
+        });
+      }
+      at = rdStart + rdlength;
+    }
+  }
+  if (at !== buf.length) throw new DecodeError(`${buf.length - at} octets after the last record`);
+  const lowRcode = flags & 0x0f;
+  return {
+    id: view.getUint16(0),
+    qr: (flags & 0x8000) !== 0,
+    opcode: (flags >>> 11) & 0x0f,
+    aa: (flags & 0x0400) !== 0,
+    tc: (flags & 0x0200) !== 0,
+    rd: (flags & 0x0100) !== 0,
+    ra: (flags & 0x0080) !== 0,
+    ad: (flags & 0x0020) !== 0,
+    cd: (flags & 0x0010) !== 0,
+    rcode: edns ? (edns.extendedRcode << 4) | lowRcode : lowRcode,
+    questions,
+    answers: sections[0],
+    authority: sections[1],
+    additional: sections[2],
+    ...(edns ? { edns } : {}),
+  };
+}
+
+function readOptions(buf: Uint8Array, offset: number, length: number): EdnsOption[] {
+  const options: EdnsOption[] = [];
+  const end = offset + length;
+  let at = offset;
+  while (at < end) {
+    if (at + 4 > end) throw new DecodeError("EDNS option header runs past the OPT RDATA");
+    const code = (buf[at] << 8) | buf[at + 1];
+    const size = (buf[at + 2] << 8) | buf[at + 3];
+    if (at + 4 + size > end) throw new DecodeError("EDNS option runs past the OPT RDATA");
+    options.push({ code, data: buf.slice(at + 4, at + 4 + size) });
+    at += 4 + size;
+  }
+  return options;
+}
+
+export interface EncodeOptions {
+  /**
+   * Largest message wanted (the UDP limit: 512, or the EDNS size the client
+   * advertised). When the answer or authority section does not fit, the
+   * result holds the header, question and OPT only, with TC set; records of
+   * the additional section that do not fit are left out without TC.
+   */
+  maxBytes?: number;
+  /** Compress names (default true). */
+  compress?: boolean;
+}
+
+/** Encodes a message; see EncodeOptions for truncation. */
+export function encodeMessage(message: Message, options: EncodeOptions = {}): Bytes {
+  const maxBytes = Math.max(HEADER_BYTES, options.maxBytes ?? MAX_MESSAGE_BYTES);
+  const compress = options.compress ?? true;
+  const optBytes = message.edns ? optLength(message.edns) : 0;
+  // The OPT record must always fit (RFC 6891 7), so its room is kept back.
+  const w = new WireWriter(maxBytes - optBytes);
+  writeHeader(w, message, message.tc, [
+    message.questions.length,
+    message.answers.length,
+    message.authority.length,
+    message.additional.length + (message.edns ? 1 : 0),
+  ]);
+  for (const q of message.questions) {
+    w.name(q.name, compress);
+    w.u16(q.type);
+    w.u16(q.class);
+  }
+  for (const record of message.answers) writeRecord(w, record, compress);
+  for (const record of message.authority) writeRecord(w, record, compress);
+  if (!w.fits) return encodeTruncated(message, maxBytes, compress);
+  let additional = 0;
+  for (const record of message.additional) {
+    const before = w.position;
+    writeRecord(w, record, compress);
+    if (!w.fits) {
+      w.rewind(before);
+      break;
+    }
+    additional++;
+  }
+  if (message.edns) writeOpt(w, message.edns, message.rcode);
+  w.patchU16(10, additional + (message.edns ? 1 : 0));
+  return w.finish();
+}
+
+function encodeTruncated(message: Message, maxBytes: number, compress: boolean): Bytes {
+  const w = new WireWriter(MAX_MESSAGE_BYTES);
+  writeHeader(w, message, true, [message.questions.length, 0, 0, message.edns ? 1 : 0]);
+  for (const q of message.questions) {
+    w.name(q.name, compress);
+    w.u16(q.type);
+    w.u16(q.class);
+  }
+  if (message.edns) writeOpt(w, message.edns, message.rcode);
+  if (w.position > maxBytes) throw new LimitError("maxBytes", "question alone exceeds the limit");
+  return w.finish();
+}
+
+function writeHeader(w: WireWriter, m: Message, tc: boolean, counts: number[]): void {
+  w.u16(m.id);
+  w.u16(
+    (m.qr ? 0x8000 : 0) | ((m.opcode & 0x0f) << 11) | (m.aa ? 0x0400 : 0) |
+      (tc ? 0x0200 : 0) | (m.rd ? 0x0100 : 0) | (m.ra ? 0x0080 : 0) |
+      (m.ad ? 0x0020 : 0) | (m.cd ? 0x0010 : 0) | (m.rcode & 0x0f),
+  );
+  for (const count of counts) w.u16(count);
+}
+
+function writeRecord(w: WireWriter, record: ResourceRecord, compress: boolean): void {
+  w.name(record.name, compress);
+  w.u16(record.type);
+  w.u16(record.class);
+  w.u32(record.ttl);
+  const lengthAt = w.position;
+  w.u16(0);
+  writeRData(w, record.type, record.data);
+  w.patchU16(lengthAt, w.position - lengthAt - 2);
+}
+
+function optLength(edns: Edns): number {
+  let length = 11;
+  for (const option of edns.options) length += 4 + option.data.length;
+  return length;
+}
+
+function writeOpt(w: WireWriter, edns: Edns, rcode: number): void {
+  w.u8(0); // root owner
+  w.u16(RecordType.OPT);
+  w.u16(edns.udpPayloadSize);
+  w.u8(rcode >>> 4); // extended rcode: the upper 8 bits
+  w.u8(edns.version);
+  w.u16(edns.dnssecOk ? 0x8000 : 0);
+  const lengthAt = w.position;
+  w.u16(0);
+  for (const option of edns.options) {
+    w.u16(option.code);
+    w.u16(option.data.length);
+    w.bytes(option.data);
+  }
+  w.patchU16(lengthAt, w.position - lengthAt - 2);
+}
+
+// ---------------------------------------------------------------- TCP framing
+
+export type FrameResult =
+  | { readonly kind: "incomplete"; readonly needed: number }
+  | { readonly kind: "frame"; readonly message: Uint8Array; readonly used: number };
+
+/**
+ * Finds one length-prefixed message at the start of `buf` (RFC 1035 4.2.2,
+ * RFC 7766 8). Returns a view of the message, or how many more octets are
+ * needed. A zero length is a DecodeError: no message is that short.
+ */
+export function decodeTcpFrame(buf: Uint8Array): FrameResult {
+  if (buf.length < 2) return { kind: "incomplete", needed: 2 - buf.length };
+  const length = (buf[0] << 8) | buf[1];
+  if (length === 0) throw new DecodeError("zero-length TCP message");
+  if (buf.length < 2 + length) return { kind: "incomplete", needed: 2 + length - buf.length };
+  return { kind: "frame", message: buf.subarray(2, 2 + length), used: 2 + length };
+}
+
+/** Prefixes a message with its 2-octet length. */
+export function encodeTcpFrame(message: Uint8Array): Bytes {
+  if (message.length > MAX_MESSAGE_BYTES) {
+    throw new LimitError("messageBytes", "message larger than 65535 octets");
+  }
+  const out = new Uint8Array(2 + message.length);
+  out[0] = message.length >>> 8;
+  out[1] = message.length & 0xff;
+  out.set(message, 2);
+  return out;
+}
