@@ -106,8 +106,15 @@ export class RecursiveService {
     this.#options = { ...DEFAULT_RECURSIVE, ...options };
   }
 
-  /** Answers one query; undefined means drop it silently. */
-  async answer(bytes: Uint8Array, client: Client): Promise<Answered | undefined> {
+  /**
+   * Answers one query; undefined means drop it silently. Cache hits and
+   * errors are answered synchronously (no promise, no timer): that is most
+   * of a resolver's traffic, and per-query overhead is what bounds it.
+   */
+  answer(
+    bytes: Uint8Array,
+    client: Client,
+  ): Answered | undefined | Promise<Answered | undefined> {
     // Too short to carry an ID, or a response: never answer (no reflection loops).
     if (bytes.length < HEADER_BYTES || (bytes[2] & 0x80) !== 0) return undefined;
     this.stats.queries++;
@@ -158,15 +165,30 @@ export class RecursiveService {
       this.stats.refused++;
       return reply({ rcode: Rcode.REFUSED });
     }
-    const result = query.rd ? await this.#resolve(question) : this.#fromCacheOnly(question);
-    if (result.rcode === Rcode.SERVFAIL) this.stats.servfail++;
-    if (result.rcode === Rcode.REFUSED) this.stats.refused++;
-    const answered = reply({
-      rcode: result.rcode,
-      answers: result.answers,
-      authority: result.authority,
-    });
-    return result.reason ? { ...answered, failure: result.reason } : answered;
+    const finish = (result: Resolution): Answered => {
+      if (result.rcode === Rcode.SERVFAIL) this.stats.servfail++;
+      if (result.rcode === Rcode.REFUSED) this.stats.refused++;
+      const answered = reply({
+        rcode: result.rcode,
+        answers: result.answers,
+        authority: result.authority,
+      });
+      return result.reason ? { ...answered, failure: result.reason } : answered;
+    };
+    if (!query.rd) return finish(this.#fromCacheOnly(question));
+    const cached = this.#fromCacheFresh(question);
+    if (cached) return finish(cached);
+    return this.#resolve(question).then(finish);
+  }
+
+  /** A fresh answer from the cache alone, starting a prefetch when it is due. */
+  #fromCacheFresh(question: Question): Resolution | undefined {
+    const cached = this.#fromCache(question, false);
+    if (cached?.cached) {
+      const key = `${question.name.toLowerCase()}|${question.type}|${question.class}`;
+      this.#maybePrefetch(key, question, cached);
+    }
+    return cached;
   }
 
   /** Waits for background refreshes (for a clean shutdown and for tests). */
@@ -226,7 +248,12 @@ export class RecursiveService {
     for (let hop = 0; hop <= this.#options.maxCnameHops; hop++) {
       const hit = this.#cache.get(name, question.type, question.class, { allowStale });
       if (hit?.kind === "rrset") {
-        return { rcode: Rcode.NOERROR, answers: [...answers, ...hit.records], authority: [] };
+        return {
+          rcode: Rcode.NOERROR,
+          answers: answers.length === 0 ? hit.records : [...answers, ...hit.records],
+          authority: [],
+          cached: { remainingSec: hit.remainingSec, originalTtlSec: hit.originalTtlSec },
+        };
       }
       if (hit) {
         return {

@@ -11,7 +11,7 @@ import { BufferedReader } from "../../lib/buffered_reader.ts";
 import { encodeTcpFrame } from "../../lib/dns/codec.ts";
 import { isDisconnect } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import type { RecursiveService } from "./recursive.ts";
+import type { Answered, RecursiveService } from "./recursive.ts";
 
 export interface ServerLimits {
   /** UDP queries being resolved at once. */
@@ -66,15 +66,20 @@ export function serve(
       if (pending.size >= limits.maxPendingUdp) continue;
       const [bytes, from] = datagram;
       const peer = from as Deno.NetAddr;
-      const work = (async () => {
-        const answered = await service.answer(bytes, { address: peer.hostname, transport: "udp" });
+      const sendReply = (answered: Answered | undefined) => {
         if (answered === undefined) return;
         if (answered.failure) log.info("SERVFAIL: {reason}", { reason: answered.failure });
-        await socket.send(answered.reply, peer);
-      })().catch((error) => {
+        return socket.send(answered.reply, peer);
+      };
+      const answered = service.answer(bytes, { address: peer.hostname, transport: "udp" });
+      // Cache hits come back synchronously: send without awaiting, so the
+      // next datagram is read while this reply goes out.
+      const work = answered instanceof Promise ? answered.then(sendReply) : sendReply(answered);
+      if (work === undefined) continue;
+      const tracked: Promise<void> = work.then(() => {}, (error) => {
         if (!closing) log.warn("UDP reply failed: {error}", { error: String(error) });
-      }).finally(() => pending.delete(work));
-      pending.add(work);
+      }).finally(() => pending.delete(tracked));
+      pending.add(tracked);
     }
   })();
 
