@@ -57,7 +57,7 @@ const ours = await resolverService.start(
     stub: [`example.com=127.0.0.1:${authPort}`],
   }),
 );
-const unboundPort = await freeUdpPort();
+const unboundPort = freeUdpPort();
 const unbound = await startUnbound(dir, unboundPort, authPort);
 
 try {
@@ -165,7 +165,7 @@ stub-zone:
   throw new Error("unbound did not start");
 }
 
-async function freeUdpPort(): Promise<number> {
+function freeUdpPort(): number {
   const socket = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
   const port = (socket.addr as Deno.NetAddr).port;
   socket.close();
