@@ -157,6 +157,12 @@ export interface EncodeOptions {
   maxBytes?: number;
   /** Compress names (default true). */
   compress?: boolean;
+  /**
+   * When the answer fits but the authority section does not, leave the
+   * authority and additional sections out instead of setting TC (a server
+   * adding its NS RRset to a positive answer, RFC 2181 9).
+   */
+  authorityOptional?: boolean;
 }
 
 /** Encodes a message; see EncodeOptions for truncation. */
@@ -178,10 +184,18 @@ export function encodeMessage(message: Message, options: EncodeOptions = {}): By
     w.u16(q.class);
   }
   for (const record of message.answers) writeRecord(w, record, compress);
-  for (const record of message.authority) writeRecord(w, record, compress);
   if (!w.fits) return encodeTruncated(message, maxBytes, compress);
+  const afterAnswers = w.position;
+  for (const record of message.authority) writeRecord(w, record, compress);
+  let additionalRecords = message.additional;
+  if (!w.fits) {
+    if (!options.authorityOptional) return encodeTruncated(message, maxBytes, compress);
+    w.rewind(afterAnswers);
+    w.patchU16(8, 0);
+    additionalRecords = [];
+  }
   let additional = 0;
-  for (const record of message.additional) {
+  for (const record of additionalRecords) {
     const before = w.position;
     writeRecord(w, record, compress);
     if (!w.fits) {

@@ -211,7 +211,7 @@ function textToLabels(text: string): Bytes[] {
   const finish = () => {
     if (current.length === 0) throw new DecodeError(`empty label in "${text}"`);
     if (current.length > MAX_LABEL_BYTES) {
-      throw new LimitError("labelBytes", `label of ${current.length} octets in "${text}"`);
+      throw new LimitError("labelBytes", `label of ${current.length} octets (most is 63) in "${text}"`);
     }
     labels.push(new Uint8Array(current));
     current = [];

@@ -64,6 +64,8 @@ export class ZoneSet {
 
 interface Draft {
   rcode: number;
+  /** An RFC 8482 answer to ANY: no additional section. */
+  minimal: boolean;
   aa: boolean;
   answers: ResourceRecord[];
   authority: ResourceRecord[];
@@ -98,7 +100,10 @@ export function answerQuery(query: Message, zones: ZoneSet): Message {
     additional: draft?.additional ?? [],
     ...(edns ? { edns } : {}),
   });
-  if (query.opcode !== Opcode.QUERY) return reply(Rcode.NOTIMP);
+  if (query.opcode !== Opcode.QUERY) {
+    // As NSD: an opcode we do not serve gets a bare header back.
+    return { ...reply(Rcode.NOTIMP), questions: [], edns: undefined };
+  }
   if (query.qr || query.questions.length !== 1) return reply(Rcode.FORMERR);
   if (query.answers.length > 0 || query.authority.length > 0) return reply(Rcode.FORMERR);
   if (query.edns && query.edns.version > 0) return reply(Rcode.BADVERS);
@@ -114,6 +119,7 @@ export function answerQuery(query: Message, zones: ZoneSet): Message {
   }
   const draft: Draft = {
     rcode: Rcode.NOERROR,
+    minimal: false,
     aa: true,
     answers: [],
     authority: [],
@@ -122,6 +128,15 @@ export function answerQuery(query: Message, zones: ZoneSet): Message {
   lookup(zone, question.name, question.type, draft, 0);
   addAdditional(draft, zones);
   return reply(draft.rcode, draft);
+}
+
+/**
+ * True when the authority section of `response` may be left out when it
+ * does not fit, instead of truncating: a positive answer's NS RRset is a
+ * courtesy, while a referral's NS and a negative answer's SOA are the answer.
+ */
+export function authorityIsOptional(response: Message): boolean {
+  return response.rcode === Rcode.NOERROR && response.answers.length > 0;
 }
 
 function lookup(zone: Zone, qname: Name, qtype: number, draft: Draft, depth: number): void {
@@ -150,19 +165,27 @@ function lookup(zone: Zone, qname: Name, qtype: number, draft: Draft, depth: num
     }
     return;
   }
-  let rrset: RRset | undefined;
   if (qtype === RecordType.ANY) {
-    // RFC 8482 4.2: answer with one RRset of the name, the lowest type.
-    const types = [...node.rrsets.keys()].sort((a, b) => a - b);
-    rrset = types.length > 0 ? node.rrsets.get(types[0]) : undefined;
-  } else {
-    rrset = node.rrsets.get(qtype);
+    // RFC 8482 4.1: one RRset of the name, the first in zone order (what NSD picks),
+    // with nothing in the authority or additional sections.
+    const first = node.rrsets.values().next().value;
+    if (first === undefined) draft.authority.push(negativeSoa(zone));
+    else draft.answers.push(...withOwner(first, qname));
+    draft.minimal = true;
+    return;
   }
+  const rrset = node.rrsets.get(qtype);
   if (rrset === undefined) {
     draft.authority.push(negativeSoa(zone));
     return;
   }
   draft.answers.push(...withOwner(rrset, qname));
+  // A positive answer names the zone's servers too, as NSD does; unless the
+  // answer is that very RRset.
+  const apexNs = zone.node(zone.origin)?.rrsets.get(RecordType.NS);
+  if (apexNs && !(qtype === RecordType.NS && nameKey(rrset.name) === nameKey(zone.origin))) {
+    draft.authority.push(...apexNs.records);
+  }
 }
 
 /** The highest delegation (NS below the apex) on the way down to `qname`. */
@@ -218,10 +241,14 @@ function negativeSoa(zone: Zone): ResourceRecord {
   return { ...soa, ttl: Math.min(soa.ttl, minimum) };
 }
 
-/** Addresses of MX, NS and SRV targets we are authoritative for (RFC 1035 3.3.9, 3.3.11). */
+/**
+ * Addresses of MX, NS and SRV targets we are authoritative for (RFC 1035
+ * 3.3.9, 3.3.11, RFC 2782): every A first, then every AAAA, in the order
+ * the targets appear (NSD's order).
+ */
 function addAdditional(draft: Draft, zones: ZoneSet): void {
-  if (draft.additional.length > 0) return; // a referral already carries its glue
-  const seen = new Set<string>();
+  if (draft.minimal || draft.additional.length > 0) return; // a referral carries its glue
+  const targets = new Map<string, Name>();
   for (const record of [...draft.answers, ...draft.authority]) {
     let target: Name | undefined;
     if (record.data.kind === "MX") target = record.data.exchange;
@@ -229,13 +256,13 @@ function addAdditional(draft: Draft, zones: ZoneSet): void {
     else if (record.type === RecordType.NS && record.data.kind === "NAME") {
       target = record.data.target;
     }
-    if (target === undefined || seen.has(nameKey(target))) continue;
-    seen.add(nameKey(target));
-    const zone = zones.find(target);
-    const node = zone?.node(target);
-    if (!node) continue;
-    for (const type of [RecordType.A, RecordType.AAAA]) {
-      const rrset = node.rrsets.get(type);
+    if (target !== undefined && !targets.has(nameKey(target))) {
+      targets.set(nameKey(target), target);
+    }
+  }
+  for (const type of [RecordType.A, RecordType.AAAA]) {
+    for (const target of targets.values()) {
+      const rrset = zones.find(target)?.node(target)?.rrsets.get(type);
       if (rrset) draft.additional.push(...rrset.records);
     }
   }

@@ -27,7 +27,12 @@ import { MAX_MESSAGE_BYTES } from "../../lib/dns/wire.ts";
 import { DecodeError, LimitError } from "../../lib/errors.ts";
 import { isDisconnect } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
-import { answerQuery, OUR_UDP_PAYLOAD_BYTES, type ZoneSet } from "./authority.ts";
+import {
+  answerQuery,
+  authorityIsOptional,
+  OUR_UDP_PAYLOAD_BYTES,
+  type ZoneSet,
+} from "./authority.ts";
 import type { ResponseRateLimiter } from "./rrl.ts";
 
 export interface DnsServerOptions {
@@ -94,7 +99,10 @@ export function encodeUdpReply(reply: Reply, slip = false): Bytes {
       additional: [],
     });
   }
-  return encodeMessage(reply.response, { maxBytes: reply.udpBytesMax });
+  return encodeMessage(reply.response, {
+    maxBytes: reply.udpBytesMax,
+    authorityOptional: authorityIsOptional(reply.response),
+  });
 }
 
 /** A running server; `close()` stops both sockets and every connection. */
