@@ -52,7 +52,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "DNS lookup client in the familiar dig layout",
     load: async () => (await import("./services/dig/mod.ts")).dig,
   },
-  curl: { kind: "tool", summary: "HTTP/1.1 client for quick requests" },
+  curl: {
+    kind: "tool",
+    summary: "HTTP/1.1 client for quick requests",
+    load: async () => (await import("./services/curl/mod.ts")).curl,
+  },
 };
 
 /** True when the command's module exists. */

@@ -1,0 +1,163 @@
+// What a handler sees and returns, and helpers to build and read them.
+//
+// A handler is `(request) => response`: the same shape whether the request
+// came off a socket (server.ts) or was built in a test, so routers and whole
+// apps can be tested without a socket. Request bodies are `ReadableStream`s
+// read lazily (nothing is read until the handler asks, which is also when
+// the server sends `100 Continue`); `readBody`/`readJson` read them whole
+// under a byte limit and throw HttpErrors (400/413) that say what is wrong.
+
+import type { Bytes } from "../bytes.ts";
+import { HttpError } from "./errors.ts";
+import { type HeadersInit, HttpHeaders } from "./headers.ts";
+
+export interface HttpRequest {
+  readonly method: string;
+  /** The request target as sent. */
+  readonly target: string;
+  /** The path, without the query. Percent-escapes are left as sent. */
+  readonly path: string;
+  /** The query string without "?", or "". */
+  readonly query: string;
+  readonly version: "1.0" | "1.1";
+  readonly headers: HttpHeaders;
+  /** The body, or null when the request has none. Read it at most once. */
+  readonly body: ReadableStream<Bytes> | null;
+  /** Route parameters, filled in by the router (`/spells/:id` -> { id }). */
+  params: Record<string, string>;
+  /**
+   * The most body bytes this request may send; the router sets it from the
+   * route, the server enforces it while the body is read (413 past it).
+   */
+  bodyLimitBytes: number;
+  /** Where the request came from, when it came from a socket. */
+  readonly remoteAddr?: Deno.NetAddr;
+}
+
+export type BodyInit = string | Uint8Array | ReadableStream<Uint8Array> | null;
+
+export interface HttpResponse {
+  status: number;
+  headers?: HeadersInit;
+  /** A string (sent as UTF-8), bytes, or a stream (chunked unless Content-Length is set). */
+  body?: BodyInit;
+}
+
+export type Handler = (request: HttpRequest) => HttpResponse | Promise<HttpResponse>;
+
+/** A text/plain response. */
+export function text(
+  body: string,
+  status = 200,
+  headers: Record<string, string> = {},
+): HttpResponse {
+  return { status, headers: { "content-type": "text/plain; charset=utf-8", ...headers }, body };
+}
+
+/** An application/json response. */
+export function json(
+  value: unknown,
+  status = 200,
+  headers: Record<string, string> = {},
+): HttpResponse {
+  return {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(value),
+  };
+}
+
+/** A JSON error body: `{ "error": message }`. */
+export function jsonError(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): HttpResponse {
+  return json({ error: message }, status, headers);
+}
+
+/** Builds a request by hand, for tests and in-process calls. */
+export function makeRequest(
+  method: string,
+  target: string,
+  options: { headers?: HttpHeaders; body?: Uint8Array | string; bodyLimitBytes?: number } = {},
+): HttpRequest {
+  const q = target.indexOf("?");
+  const body = options.body === undefined ? null : new ReadableStream<Bytes>({
+    start(controller) {
+      const bytes = typeof options.body === "string"
+        ? new TextEncoder().encode(options.body)
+        : options.body!;
+      if (bytes.length > 0) controller.enqueue(new Uint8Array(bytes) as Bytes);
+      controller.close();
+    },
+  });
+  return {
+    method,
+    target,
+    path: q === -1 ? target : target.slice(0, q),
+    query: q === -1 ? "" : target.slice(q + 1),
+    version: "1.1",
+    headers: options.headers ?? new HttpHeaders(),
+    body,
+    params: {},
+    bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+  };
+}
+
+/**
+ * Reads the whole body, at most `maxBytes` (default: the request's limit).
+ * Throws HttpError 413 past the limit.
+ */
+export async function readBody(
+  request: HttpRequest,
+  maxBytes: number = request.bodyLimitBytes,
+): Promise<Bytes> {
+  if (request.body === null) return new Uint8Array(0);
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) throw bodyTooLarge(maxBytes);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of request.body) {
+    total += chunk.length;
+    if (total > maxBytes) throw bodyTooLarge(maxBytes);
+    parts.push(chunk);
+  }
+  if (parts.length === 1) return parts[0] as Bytes;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Reads the body as UTF-8 text under `maxBytes`. */
+export async function readText(request: HttpRequest, maxBytes?: number): Promise<string> {
+  return new TextDecoder().decode(await readBody(request, maxBytes));
+}
+
+/**
+ * Reads and parses a JSON body under `maxBytes`. Throws HttpError 400 that
+ * says what is wrong (empty body, bad JSON and where), 413 past the limit,
+ * 415 when Content-Type is present and not JSON.
+ */
+export async function readJson<T = unknown>(request: HttpRequest, maxBytes?: number): Promise<T> {
+  const type = request.headers.get("content-type");
+  if (type !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) {
+    throw new HttpError(415, `expected a JSON body, got Content-Type ${type.slice(0, 60)}`);
+  }
+  const body = await readText(request, maxBytes);
+  if (body.trim() === "") throw new HttpError(400, "request body is empty; expected JSON");
+  try {
+    return JSON.parse(body) as T;
+  } catch (error) {
+    const detail = error instanceof SyntaxError ? error.message : "unparsable";
+    throw new HttpError(400, `invalid JSON: ${detail}`);
+  }
+}
+
+function bodyTooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, `request body larger than ${maxBytes} bytes`, { close: true });
+}

@@ -1,0 +1,831 @@
+// The HTTP/1.1 server: accept loop, one connection loop per client, body
+// streaming, keep-alive, pipelining, timeouts, connection cap and graceful
+// shutdown (RFC 9112; semantics from RFC 9110). Built on Deno.listen only.
+//
+// Each connection owns one read buffer. Request heads are decoded from it by
+// the pure codec in head.ts; bodies are handed to the handler as a lazy
+// ReadableStream that pulls from the same buffer (Content-Length or chunked,
+// bounded by `request.bodyLimitBytes`). Responses to pipelined requests are
+// queued and written together once no complete request is left in the
+// buffer: one write per read, the biggest throughput lever on TCP.
+//
+// Timeouts come from one sweep timer per server rather than a timer per
+// read: each connection carries a deadline for what it is waiting for (the
+// next request, the rest of a head, body bytes, a write) and the sweep
+// closes the ones past it (408 when a head was cut short).
+//
+// Left out: TLS, HTTP/2 and upgrades (101), trailers in responses, and
+// request bodies on HTTP/1.0 without Content-Length (411 is not sent; such a
+// request simply has no body).
+
+import type { Bytes } from "../bytes.ts";
+import { isDisconnect, LimitError, UnexpectedEofError } from "../errors.ts";
+import { logger } from "../log.ts";
+import type { MetricsRegistry } from "../metrics.ts";
+import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
+import { toWireError } from "./errors.ts";
+import { decodeRequestHead, DEFAULT_LIMITS, type HttpLimits, type RequestHead } from "./head.ts";
+import { HttpHeaders } from "./headers.ts";
+import type { Handler, HttpRequest, HttpResponse } from "./message.ts";
+import { statusHasNoBody, statusText } from "./status.ts";
+
+export interface ServerOptions {
+  handler: Handler;
+  hostname?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  limits?: Partial<HttpLimits>;
+  /** Default body limit for requests (routes may set their own): 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Time allowed from the first byte of a request to the end of its head (slowloris). */
+  headerTimeoutMs?: number;
+  /** Time allowed between two reads of a body, and for each write. */
+  bodyTimeoutMs?: number;
+  /** How long an idle keep-alive connection is kept: 5 s, as Node's default. */
+  idleTimeoutMs?: number;
+  /** Most open connections; past it new ones get 503 and are closed. */
+  maxConnections?: number;
+  /** Where request counts and latencies are recorded (optional). */
+  registry?: MetricsRegistry;
+  /** Log category suffix, e.g. the service name. */
+  name?: string;
+}
+
+export interface HttpServer {
+  readonly addr: Deno.NetAddr;
+  /** Open connections right now. */
+  readonly connections: number;
+  /**
+   * Stops accepting, lets in-flight requests finish within `drainTimeoutMs`
+   * (default 10 s), closes idle keep-alive connections at once, then closes
+   * whatever is left.
+   */
+  close(drainTimeoutMs?: number): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+/** Unread body bytes we read and discard to keep a connection; past this we close. */
+const DRAIN_BYTES_MAX = 64 * 1024;
+/** Queued response bytes flushed even if more pipelined requests wait. */
+const QUEUE_FLUSH_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 16 * 1024;
+/** Lingering close after an error response: at most this long, this many bytes. */
+const LINGER_MS = 1_000;
+const LINGER_BYTES_MAX = 1024 * 1024;
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]);
+
+interface Resolved {
+  handler: Handler;
+  limits: Readonly<HttpLimits>;
+  bodyLimitBytes: number;
+  headerTimeoutMs: number;
+  bodyTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  log: ReturnType<typeof logger>;
+  metrics?: ServerMetrics;
+}
+
+interface ServerMetrics {
+  requests: ReturnType<MetricsRegistry["counter"]>;
+  duration: ReturnType<MetricsRegistry["histogram"]>;
+  open: ReturnType<MetricsRegistry["gauge"]>;
+}
+
+/** Starts listening at once; the returned server is already accepting. */
+export function serveHttp(options: ServerOptions): HttpServer {
+  const listener = Deno.listen({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+  });
+  const config: Resolved = {
+    handler: options.handler,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+    headerTimeoutMs: options.headerTimeoutMs ?? 10_000,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 5_000,
+    maxConnections: options.maxConnections ?? 1024,
+    log: logger(...(options.name ? [options.name, "http"] : ["http"])),
+    metrics: options.registry ? registerMetrics(options.registry) : undefined,
+  };
+  return new Server(listener, config);
+}
+
+function registerMetrics(registry: MetricsRegistry): ServerMetrics {
+  return {
+    requests: registry.counter(
+      "http_requests_total",
+      "HTTP requests answered, by method and status.",
+      [
+        "method",
+        "status",
+      ],
+    ),
+    duration: registry.histogram(
+      "http_request_duration_seconds",
+      "Time from a complete request head to the end of the response.",
+      { labelNames: ["method"] },
+    ),
+    open: registry.gauge("http_connections_open", "Open HTTP connections."),
+  };
+}
+
+class Server implements HttpServer {
+  #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
+  #config: Resolved;
+  #connections = new Set<Connection>();
+  #acceptLoop: Promise<void>;
+  #sweeper: ReturnType<typeof setInterval>;
+  #closing: Promise<void> | undefined;
+
+  constructor(listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>, config: Resolved) {
+    this.#listener = listener;
+    this.#config = config;
+    const shortest = Math.min(config.headerTimeoutMs, config.bodyTimeoutMs, config.idleTimeoutMs);
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(1000, Math.max(10, shortest / 4)));
+    this.#acceptLoop = this.#accept();
+  }
+
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  get connections(): number {
+    return this.#connections.size;
+  }
+
+  async #accept(): Promise<void> {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing) return;
+        if (error instanceof Deno.errors.BadResource) return;
+        this.#config.log.warn("accept failed: {error}", { error: String(error) });
+        continue;
+      }
+      if (this.#closing) {
+        conn.close();
+        continue;
+      }
+      if (this.#connections.size >= this.#config.maxConnections) {
+        refuse(conn);
+        continue;
+      }
+      try {
+        conn.setNoDelay(true);
+      } catch { /* already closed by the peer */ }
+      const connection = new Connection(conn, this.#config);
+      this.#connections.add(connection);
+      this.#config.metrics?.open.inc();
+      connection.run().finally(() => {
+        this.#connections.delete(connection);
+        this.#config.metrics?.open.dec();
+      });
+    }
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const connection of this.#connections) connection.checkDeadline(now);
+  }
+
+  close(drainTimeoutMs = 10_000): Promise<void> {
+    return this.#closing ??= this.#shutdown(drainTimeoutMs);
+  }
+
+  async #shutdown(drainTimeoutMs: number): Promise<void> {
+    try {
+      this.#listener.close();
+    } catch { /* already closed */ }
+    await this.#acceptLoop;
+    for (const connection of this.#connections) connection.shutdown();
+    const deadline = Date.now() + drainTimeoutMs;
+    while (this.#connections.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const connection of this.#connections) connection.abort();
+    while (this.#connections.size > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    clearInterval(this.#sweeper);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Over the connection cap: a short 503 and close, without reading anything. */
+function refuse(conn: Deno.TcpConn): void {
+  const body = "too many connections\n";
+  const response = encoder.encode(
+    `HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\nretry-after: 1\r\n\r\n${body}`,
+  );
+  conn.write(response).catch(() => {}).finally(() => {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  });
+}
+
+type Phase = "idle" | "head" | "handling" | "closed";
+
+/** Why a connection loop stops reading. */
+class ConnectionDone extends Error {}
+
+class Connection {
+  #conn: Deno.TcpConn;
+  #config: Resolved;
+  #buf: Bytes = new Uint8Array(READ_CHUNK_BYTES);
+  #start = 0;
+  #end = 0;
+  #out: Bytes[] = [];
+  #outBytes = 0;
+  #phase: Phase = "idle";
+  #deadline = 0;
+  #shuttingDown = false;
+  #closed = false;
+  #timedOut = false;
+  /** Set when we answer an error and close: drain the socket briefly first. */
+  #linger = false;
+  // The body of the request being handled.
+  #body: BodyState | undefined;
+
+  constructor(conn: Deno.TcpConn, config: Resolved) {
+    this.#conn = conn;
+    this.#config = config;
+  }
+
+  async run(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const head = await this.#readHead();
+        if (head === null) break;
+        const keep = await this.#handle(head);
+        if (!keep || this.#shuttingDown) break;
+      }
+      await this.#flush();
+      if (this.#linger) await this.#lingerClose();
+    } catch (error) {
+      if (!(error instanceof ConnectionDone) && !isDisconnect(error) && !this.#timedOut) {
+        this.#config.log.warn("connection error: {error}", { error: String(error) });
+      }
+    } finally {
+      this.#close();
+    }
+  }
+
+  /**
+   * After an error response, the client may still be sending (a body we
+   * refused, a huge header). Closing with unread bytes makes the kernel
+   * send a reset that can destroy our response before the client reads it,
+   * so half-close and discard what arrives for a little while first
+   * (RFC 9112 section 9.6).
+   */
+  async #lingerClose(): Promise<void> {
+    try {
+      await this.#conn.closeWrite();
+    } catch {
+      return;
+    }
+    this.#deadline = performance.now() + LINGER_MS;
+    this.#phase = "handling";
+    let budget = LINGER_BYTES_MAX;
+    const scratch = new Uint8Array(READ_CHUNK_BYTES);
+    while (budget > 0 && !this.#closed) {
+      const n = await this.#conn.read(scratch).catch(() => null);
+      if (n === null) return;
+      budget -= n;
+    }
+  }
+
+  /** Called by the sweep timer. */
+  checkDeadline(now: number): void {
+    if (this.#deadline === 0 || now < this.#deadline || this.#closed) return;
+    this.#timedOut = true;
+    if (this.#phase === "head") {
+      // A head cut short: tell the client, then close (RFC 9110 section 15.5.9).
+      const response = errorResponseBytes(408, "request head not received in time", true);
+      this.#conn.write(response).catch(() => {}).finally(() => this.#close());
+      this.#deadline = 0;
+      return;
+    }
+    this.#close();
+  }
+
+  /** Graceful shutdown: idle connections close now, busy ones after their response. */
+  shutdown(): void {
+    this.#shuttingDown = true;
+    if (this.#phase === "idle") this.#close();
+  }
+
+  abort(): void {
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#phase = "closed";
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+  }
+
+  /** Reads until a whole request head is buffered; null on a clean close between requests. */
+  async #readHead(): Promise<RequestHead | null> {
+    const config = this.#config;
+    while (true) {
+      if (this.#end > this.#start) {
+        let decoded;
+        try {
+          decoded = decodeRequestHead(this.#buf.subarray(this.#start, this.#end), config.limits);
+        } catch (error) {
+          await this.#sendError(error);
+          return null;
+        }
+        if (decoded !== null) {
+          this.#start += decoded.bytesUsed;
+          return decoded.value;
+        }
+        if (this.#phase !== "head") {
+          this.#phase = "head";
+          this.#deadline = performance.now() + config.headerTimeoutMs;
+        }
+      } else {
+        if (this.#shuttingDown) return null;
+        this.#phase = "idle";
+        this.#deadline = performance.now() + config.idleTimeoutMs;
+      }
+      const n = await this.#fill();
+      if (n === null) {
+        // EOF: clean between requests, otherwise a truncated head (nobody to answer).
+        return null;
+      }
+      if (this.#phase === "idle") {
+        this.#phase = "head";
+        this.#deadline = performance.now() + config.headerTimeoutMs;
+      }
+    }
+  }
+
+  /** Reads more bytes into the buffer; null at end of stream. Flushes queued output first. */
+  async #fill(): Promise<number | null> {
+    if (this.#outBytes > 0) await this.#flush();
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+    } else if (this.#end === this.#buf.length) {
+      const live = this.#end - this.#start;
+      if (this.#start > 0 && live <= this.#buf.length / 2) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        // Heads are bounded by the limits (the decoder throws past them),
+        // so the buffer never grows far beyond headerBytes.
+        const grown = new Uint8Array(Math.max(this.#buf.length * 2, live + READ_CHUNK_BYTES));
+        grown.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = grown;
+      }
+      this.#start = 0;
+      this.#end = live;
+    }
+    if (this.#closed) throw new ConnectionDone();
+    let n: number | null;
+    try {
+      n = await this.#conn.read(this.#buf.subarray(this.#end));
+    } catch (error) {
+      if (this.#closed) throw new ConnectionDone();
+      throw error;
+    }
+    if (n === null) return null;
+    this.#end += n;
+    return n;
+  }
+
+  async #handle(head: RequestHead): Promise<boolean> {
+    const config = this.#config;
+    const started = performance.now();
+    this.#phase = "handling";
+    this.#deadline = 0;
+    const body = head.framing.kind === "none" ? undefined : new BodyState(head, this);
+    this.#body = body;
+    const request = new ServerRequest(head, body, config.bodyLimitBytes, this.#conn.remoteAddr);
+    let response: HttpResponse;
+    let closeAfter = !head.keepAlive;
+    try {
+      response = await config.handler(request);
+    } catch (error) {
+      const wire = toWireError(error);
+      if (wire.internal) {
+        config.log.error("handler failed on {method} {path}: {error}", {
+          method: head.method,
+          path: head.path,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        });
+      }
+      closeAfter ||= wire.close;
+      this.#linger ||= wire.close;
+      response = errorResponse(wire.status, wire.message);
+    }
+    if (body && body.broken) closeAfter = true;
+    // A body the handler did not read: drain a little to keep the connection.
+    if (body && !body.done && !closeAfter) {
+      closeAfter = !body.canDrain();
+    }
+    if (body && !body.done && closeAfter) this.#linger = true;
+    if (this.#shuttingDown) closeAfter = true;
+    try {
+      await this.#writeResponse(head, response, closeAfter);
+    } catch (error) {
+      if (isDisconnect(error) || this.#closed) throw new ConnectionDone();
+      // The response itself was bad (e.g. an invalid header): nothing sent yet.
+      config.log.error("bad response for {method} {path}: {error}", {
+        method: head.method,
+        path: head.path,
+        error: String(error),
+      });
+      closeAfter = true;
+      this.#queue(errorResponseBytes(500, "internal server error", true));
+    }
+    if (body && !body.done && !closeAfter) {
+      try {
+        await body.drain();
+      } catch {
+        closeAfter = true;
+      }
+    }
+    this.#body = undefined;
+    if (config.metrics) {
+      const method = KNOWN_METHODS.has(head.method) ? head.method : "OTHER";
+      config.metrics.requests.inc({ method, status: String(response.status) });
+      config.metrics.duration.observe({ method }, (performance.now() - started) / 1000);
+    }
+    if (this.#outBytes >= QUEUE_FLUSH_BYTES || this.#start === this.#end || closeAfter) {
+      await this.#flush();
+    }
+    return !closeAfter;
+  }
+
+  async #writeResponse(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
+    const status = response.status;
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new TypeError(`bad response status ${status}`);
+    }
+    let text = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
+    let userLength: string | undefined;
+    if (response.headers !== undefined) {
+      const headers = response.headers instanceof HttpHeaders
+        ? response.headers
+        : new HttpHeaders(response.headers);
+      for (const [name, value] of headers) {
+        checkField(name, value);
+        const lower = name.toLowerCase();
+        if (lower === "content-length") {
+          userLength = value;
+          continue;
+        }
+        if (lower === "transfer-encoding" || lower === "connection") continue;
+        text += `${name}: ${value}\r\n`;
+      }
+    }
+    text += `date: ${httpDate()}\r\n`;
+    if (closeAfter) text += "connection: close\r\n";
+    else if (head.version === "1.0") text += "connection: keep-alive\r\n";
+    const noBody = statusHasNoBody(status);
+    const isHead = head.method === "HEAD";
+    const body = response.body ?? null;
+    if (body === null || typeof body === "string" || body instanceof Uint8Array) {
+      const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;
+      if (!noBody) {
+        const length = bytes === null && isHead && userLength !== undefined
+          ? userLength
+          : String(bytes?.length ?? 0);
+        text += `content-length: ${length}\r\n`;
+      }
+      text += "\r\n";
+      const headBytes = encoder.encode(text);
+      if (bytes === null || bytes.length === 0 || isHead || noBody) {
+        this.#queue(headBytes);
+      } else if (bytes.length < 4096) {
+        const out = new Uint8Array(headBytes.length + bytes.length);
+        out.set(headBytes);
+        out.set(bytes, headBytes.length);
+        this.#queue(out);
+      } else {
+        this.#queue(headBytes);
+        this.#queue(bytes as Bytes);
+      }
+      return;
+    }
+    // A stream: Content-Length when the handler gave one, else chunked
+    // (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+    const chunked = userLength === undefined && head.version === "1.1";
+    if (noBody || isHead) {
+      if (userLength !== undefined && !noBody) text += `content-length: ${userLength}\r\n`;
+      this.#queue(encoder.encode(text + "\r\n"));
+      await body.cancel().catch(() => {});
+      return;
+    }
+    if (userLength !== undefined) text += `content-length: ${userLength}\r\n`;
+    else if (chunked) text += "transfer-encoding: chunked\r\n";
+    else if (!closeAfter) throw new TypeError("unreachable: HTTP/1.0 stream without close");
+    this.#queue(encoder.encode(text + "\r\n"));
+    await this.#flush();
+    const reader = body.getReader();
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (value.length === 0) continue;
+        // Backpressure: the next chunk is only pulled once this one is written.
+        await this.#writeAll(chunked ? encodeChunk(value) : value as Bytes);
+      }
+    } catch (error) {
+      // Headers are gone already: the only honest signal left is to close.
+      if (!isDisconnect(error)) {
+        this.#config.log.error("response stream failed: {error}", { error: String(error) });
+      }
+      await reader.cancel().catch(() => {});
+      throw new ConnectionDone();
+    }
+    if (chunked) this.#queue(encodeLastChunk());
+  }
+
+  #queue(bytes: Bytes): void {
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#outBytes === 0) return;
+    const parts = this.#out;
+    const bytes = parts.length === 1 ? parts[0] : concatBytes(parts, this.#outBytes);
+    this.#out = [];
+    this.#outBytes = 0;
+    await this.#writeAll(bytes);
+  }
+
+  async #writeAll(bytes: Bytes): Promise<void> {
+    if (this.#closed) throw new ConnectionDone();
+    const saved = this.#deadline;
+    this.#deadline = performance.now() + this.#config.bodyTimeoutMs;
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+    }
+    this.#deadline = saved;
+  }
+
+  /** Answers a request whose head could not be decoded, then the caller closes. */
+  async #sendError(error: unknown): Promise<void> {
+    const wire = toWireError(error);
+    this.#phase = "handling";
+    this.#linger = true;
+    this.#queue(errorResponseBytes(wire.status, wire.message, true));
+    await this.#flush().catch(() => {});
+    const method = "OTHER";
+    this.#config.metrics?.requests.inc({ method, status: String(wire.status) });
+  }
+
+  // --- used by BodyState ---
+
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Takes up to `max` buffered bytes (a copy). */
+  take(max: number): Bytes {
+    const n = Math.min(max, this.#end - this.#start);
+    const out = this.#buf.slice(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
+  /** Runs `fn` over the buffered bytes; it returns how many it consumed. */
+  consume(fn: (view: Bytes) => number): void {
+    this.#start += fn(this.#buf.subarray(this.#start, this.#end));
+  }
+
+  async fillForBody(): Promise<void> {
+    this.#deadline = performance.now() + this.#config.bodyTimeoutMs;
+    const n = await this.#fill();
+    this.#deadline = 0;
+    if (n === null) throw new UnexpectedEofError("connection closed in the middle of the body");
+  }
+
+  async sendContinue(): Promise<void> {
+    this.#queue(CONTINUE);
+    await this.#flush();
+  }
+}
+
+const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
+
+/** The body of one request, read from the connection's buffer on demand. */
+class BodyState {
+  #head: RequestHead;
+  #conn: Connection;
+  #remaining: number; // for Content-Length
+  #decoder: ChunkedDecoder | undefined;
+  #read = 0;
+  #continueSent = false;
+  limit = Infinity;
+  done = false;
+  /** Set when the body broke its framing or limit: the connection must close. */
+  broken = false;
+
+  constructor(head: RequestHead, conn: Connection) {
+    this.#head = head;
+    this.#conn = conn;
+    this.#remaining = head.framing.kind === "length" ? head.framing.length : 0;
+    if (head.framing.kind === "chunked") this.#decoder = new ChunkedDecoder();
+  }
+
+  get trailers(): HttpHeaders | undefined {
+    return this.#decoder?.trailers;
+  }
+
+  /** The next piece of the body, or null at its end. */
+  async next(): Promise<Bytes | null> {
+    if (this.done) return null;
+    try {
+      if (this.#head.framing.kind === "length" && this.#head.framing.length > this.limit) {
+        throw new LimitError("bodyBytes", `request body larger than ${this.limit} bytes`);
+      }
+      if (this.#head.expectContinue && !this.#continueSent) {
+        this.#continueSent = true;
+        await this.#conn.sendContinue();
+      }
+      const chunk = await this.#pull(Infinity);
+      if (chunk !== null) {
+        this.#read += chunk.length;
+        if (this.#read > this.limit) {
+          throw new LimitError("bodyBytes", `request body larger than ${this.limit} bytes`);
+        }
+      }
+      return chunk;
+    } catch (error) {
+      this.broken = true;
+      throw error;
+    }
+  }
+
+  async #pull(max: number): Promise<Bytes | null> {
+    if (this.#decoder === undefined) {
+      if (this.#remaining === 0) {
+        this.done = true;
+        return null;
+      }
+      if (this.#conn.buffered === 0) await this.#conn.fillForBody();
+      const chunk = this.#conn.take(Math.min(this.#remaining, max));
+      this.#remaining -= chunk.length;
+      if (this.#remaining === 0) this.done = true;
+      return chunk;
+    }
+    const decoder = this.#decoder;
+    while (true) {
+      if (this.#conn.buffered === 0) await this.#conn.fillForBody();
+      const parts: Bytes[] = [];
+      this.#conn.consume((view) => decoder.push(view, parts));
+      if (decoder.done) this.done = true;
+      if (parts.length > 0) return concatBytes(parts, -1);
+      if (this.done) return null;
+    }
+  }
+
+  /**
+   * True when the unread rest may be discarded to keep the connection: its
+   * framing is sound, the client was not left waiting for 100 Continue, and
+   * a known length is small.
+   */
+  canDrain(): boolean {
+    if (this.broken) return false;
+    if (this.#head.expectContinue && !this.#continueSent) return false;
+    if (this.#decoder === undefined) return this.#remaining <= DRAIN_BYTES_MAX;
+    return true;
+  }
+
+  /** Reads and discards the rest, up to DRAIN_BYTES_MAX; throws past it. */
+  async drain(): Promise<void> {
+    let budget = DRAIN_BYTES_MAX;
+    while (!this.done) {
+      const chunk = await this.#pull(budget);
+      if (chunk === null) break;
+      budget -= chunk.length;
+      if (budget < 0) throw new LimitError("bodyBytes", "unread body too large to drain");
+    }
+  }
+}
+
+class ServerRequest implements HttpRequest {
+  readonly method: string;
+  readonly target: string;
+  readonly path: string;
+  readonly query: string;
+  readonly version: "1.0" | "1.1";
+  readonly headers: HttpHeaders;
+  readonly remoteAddr: Deno.NetAddr;
+  params: Record<string, string> = {};
+  #bodyState: BodyState | undefined;
+  #stream: ReadableStream<Bytes> | null | undefined;
+
+  constructor(
+    head: RequestHead,
+    body: BodyState | undefined,
+    bodyLimitBytes: number,
+    remoteAddr: Deno.NetAddr,
+  ) {
+    this.method = head.method;
+    this.target = head.target;
+    this.path = head.path;
+    this.query = head.query;
+    this.version = head.version;
+    this.headers = head.headers;
+    this.remoteAddr = remoteAddr;
+    this.#bodyState = body;
+    if (body) body.limit = bodyLimitBytes;
+    this.#bodyLimit = bodyLimitBytes;
+  }
+
+  #bodyLimit: number;
+
+  get bodyLimitBytes(): number {
+    return this.#bodyLimit;
+  }
+
+  set bodyLimitBytes(value: number) {
+    this.#bodyLimit = value;
+    if (this.#bodyState) this.#bodyState.limit = value;
+  }
+
+  /** Trailer fields of a chunked body, once it has been read to the end. */
+  get trailers(): HttpHeaders | undefined {
+    return this.#bodyState?.trailers;
+  }
+
+  get body(): ReadableStream<Bytes> | null {
+    if (this.#stream !== undefined) return this.#stream;
+    const state = this.#bodyState;
+    if (state === undefined) return this.#stream = null;
+    // highWaterMark 0: nothing is read (and no 100 Continue sent) until the
+    // handler asks for it.
+    this.#stream = new ReadableStream<Bytes>({
+      async pull(controller) {
+        const chunk = await state.next();
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
+      },
+    }, { highWaterMark: 0 });
+    return this.#stream;
+  }
+}
+
+function errorResponse(status: number, message: string): HttpResponse {
+  return {
+    status,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ error: message }),
+  };
+}
+
+function errorResponseBytes(status: number, message: string, close: boolean): Bytes {
+  const body = JSON.stringify({ error: message });
+  return encoder.encode(
+    `HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${encoder.encode(body).length}\r\ndate: ${httpDate()}\r\n` +
+      (close ? "connection: close\r\n" : "") + `\r\n${body}`,
+  );
+}
+
+/** Response header fields we send must not carry CR, LF or NUL (response splitting). */
+function checkField(name: string, value: string): void {
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\0\r\n]/.test(value)) {
+    throw new TypeError(`invalid response header field ${JSON.stringify(name)}`);
+  }
+}
+
+let dateText = "";
+let dateSecond = -1;
+
+/** The Date header value (RFC 9110 section 6.6.1), computed once per second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+function concatBytes(parts: readonly Uint8Array[], total: number): Bytes {
+  if (total < 0) total = parts.reduce((sum, part) => sum + part.length, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

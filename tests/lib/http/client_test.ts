@@ -1,0 +1,128 @@
+// HttpClient against lib/http's server and against scripted bad servers:
+// pooled keep-alive reuse, chunked both ways, retry of a stale pooled
+// connection, and the error codes for connect, timeout and protocol faults.
+
+import assert from "node:assert/strict";
+import { HttpClient, HttpClientError } from "../../../lib/http/client.ts";
+import { json, readText, text } from "../../../lib/http/message.ts";
+import { Router } from "../../../lib/http/router.ts";
+import { serveHttp } from "../../../lib/http/server.ts";
+
+function app(): Router {
+  const router = new Router();
+  router.get("/port", (request) => json({ port: request.remoteAddr?.port }));
+  router.post("/echo", async (request) => text(await readText(request)));
+  router.get("/stream", () => ({
+    status: 200,
+    body: ReadableStream.from(["a", "b", "c"].map((s) => new TextEncoder().encode(s))),
+  }));
+  return router;
+}
+
+Deno.test("HttpClient reuses one pooled connection for sequential requests", async () => {
+  await using server = serveHttp({ handler: app().handle });
+  await using client = new HttpClient();
+  const url = `http://127.0.0.1:${server.addr.port}/port`;
+  const ports = new Set<number>();
+  for (let i = 0; i < 5; i++) {
+    const response = await client.request(url);
+    ports.add((await response.json<{ port: number }>()).port);
+  }
+  assert.equal(ports.size, 1);
+  assert.equal(client.idleConnections, 1);
+});
+
+Deno.test("HttpClient sends a stream chunked and reads a chunked response", async () => {
+  await using server = serveHttp({ handler: app().handle });
+  await using client = new HttpClient();
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const body = ReadableStream.from(
+    ["hello ", "chunked ", "world"].map((s) => new TextEncoder().encode(s)),
+  );
+  const echoed = await client.request(`${base}/echo`, { method: "POST", body });
+  assert.equal(await echoed.text(), "hello chunked world");
+  const streamed = await client.request(`${base}/stream`);
+  assert.equal(streamed.headers.get("transfer-encoding"), "chunked");
+  assert.equal(await streamed.text(), "abc");
+  const head = await client.request(`${base}/stream`, { method: "HEAD" });
+  assert.equal(await head.text(), "");
+});
+
+Deno.test("HttpClient retries an idempotent request once when the server closed the pooled connection", async () => {
+  await using server = serveHttp({ handler: app().handle, idleTimeoutMs: 100 });
+  await using client = new HttpClient({ idleTimeoutMs: 30_000 });
+  const url = `http://127.0.0.1:${server.addr.port}/port`;
+  await (await client.request(url)).text();
+  // Wait until the server has dropped the idle connection.
+  for (let i = 0; i < 100 && server.connections > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const response = await client.request(url);
+  assert.equal(response.status, 200);
+  await response.text();
+});
+
+function scriptedServer(script: (conn: Deno.Conn) => Promise<void>) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const loop = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      script(conn).catch(() => {});
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await loop.catch(() => {});
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+    },
+  };
+}
+
+Deno.test("HttpClient reports connect failures, timeouts and bad responses by code", async () => {
+  await using client = new HttpClient({ headerTimeoutMs: 200 });
+  // Nothing listens on a port we just released.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const freePort = probe.addr.port;
+  probe.close();
+  await assert.rejects(
+    client.request(`http://127.0.0.1:${freePort}/`),
+    (e) => e instanceof HttpClientError && e.code === "connect",
+  );
+
+  await using silent = scriptedServer(async (conn) => {
+    await conn.read(new Uint8Array(1024));
+  });
+  await assert.rejects(
+    client.request(`http://127.0.0.1:${silent.port}/`),
+    (e) => e instanceof HttpClientError && e.code === "timeout",
+  );
+
+  await using garbage = scriptedServer(async (conn) => {
+    await conn.read(new Uint8Array(1024));
+    await conn.write(new TextEncoder().encode("SMTP ready\r\n\r\n"));
+  });
+  await assert.rejects(
+    client.request(`http://127.0.0.1:${garbage.port}/`),
+    (e) => e instanceof HttpClientError && e.code === "protocol",
+  );
+
+  await using truncated = scriptedServer(async (conn) => {
+    await conn.read(new Uint8Array(1024));
+    await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"));
+    conn.close();
+  });
+  const response = await client.request(`http://127.0.0.1:${truncated.port}/`);
+  await assert.rejects(response.text(), (e) => e instanceof HttpClientError && e.code === "closed");
+
+  await assert.rejects(
+    client.request("ftp://x/"),
+    (e) => e instanceof HttpClientError && e.code === "usage",
+  );
+});

@@ -1,0 +1,192 @@
+// decodeRequestHead / decodeResponseHead: golden heads decoded whole, split
+// at every byte boundary and fed byte by byte (every strict prefix is
+// "incomplete"), and a table of bad heads with the status each maps to.
+
+import assert from "node:assert/strict";
+import { type Bytes, concat, fromAscii } from "../../../lib/bytes.ts";
+import { toWireError } from "../../../lib/http/errors.ts";
+import {
+  decodeRequestHead,
+  decodeResponseHead,
+  DEFAULT_LIMITS,
+  type RequestHead,
+  responseFraming,
+} from "../../../lib/http/head.ts";
+import { splitEveryWay } from "../../_support/split.ts";
+
+interface Golden {
+  name: string;
+  input: string;
+  check: (head: RequestHead) => void;
+}
+
+const GOLDEN: Golden[] = [
+  {
+    name: "GET with repeated fields kept and case-insensitive lookup",
+    input: "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nAccept: a\r\naccept: b\r\n" +
+      "X-Empty:\r\nX-Pad:  \t v  \r\n\r\n",
+    check(head) {
+      assert.equal(head.method, "GET");
+      assert.equal(head.path, "/a/b");
+      assert.equal(head.query, "x=1&y=2");
+      assert.equal(head.form, "origin");
+      assert.deepEqual(head.headers.getAll("ACCEPT"), ["a", "b"]);
+      assert.equal(head.headers.get("accept"), "a, b");
+      assert.equal(head.headers.get("x-empty"), "");
+      assert.equal(head.headers.get("x-pad"), "v");
+      assert.deepEqual(head.framing, { kind: "none" });
+      assert.equal(head.keepAlive, true);
+    },
+  },
+  {
+    name: "POST with Content-Length (RFC 9112 section 6.2)",
+    input: "POST /spells HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n",
+    check(head) {
+      assert.deepEqual(head.framing, { kind: "length", length: 12 });
+    },
+  },
+  {
+    name: "chunked with Expect: 100-continue",
+    input:
+      "PUT /f HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\nExpect: 100-continue\r\n\r\n",
+    check(head) {
+      assert.deepEqual(head.framing, { kind: "chunked" });
+      assert.equal(head.expectContinue, true);
+    },
+  },
+  {
+    name: "absolute-form (RFC 9112 section 3.2.2)",
+    input: "GET http://example.com:8080/x/y?q HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+    check(head) {
+      assert.equal(head.form, "absolute");
+      assert.equal(head.path, "/x/y");
+      assert.equal(head.query, "q");
+    },
+  },
+  {
+    name: "asterisk-form for OPTIONS",
+    input: "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+    check(head) {
+      assert.equal(head.form, "asterisk");
+    },
+  },
+  {
+    name: "HTTP/1.0 with keep-alive and no Host",
+    input: "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+    check(head) {
+      assert.equal(head.version, "1.0");
+      assert.equal(head.keepAlive, true);
+    },
+  },
+  {
+    name: "HTTP/1.1 Connection: close, after an empty line",
+    input: "\r\nGET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    check(head) {
+      assert.equal(head.keepAlive, false);
+    },
+  },
+];
+
+for (const golden of GOLDEN) {
+  Deno.test({
+    name: `decodeRequestHead() decodes ${golden.name}, split every way`,
+    permissions: "none",
+    fn() {
+      const input = fromAscii(golden.input);
+      const whole = decodeRequestHead(input);
+      assert.ok(whole);
+      assert.equal(whole.bytesUsed, input.length);
+      golden.check(whole.value);
+      for (const { label, chunks } of splitEveryWay(input)) {
+        let received: Bytes = new Uint8Array(0);
+        let result = null;
+        for (const chunk of chunks) {
+          assert.equal(result, null, `${label}: decoded before the last chunk`);
+          received = concat([received, chunk]);
+          result = decodeRequestHead(received);
+        }
+        assert.ok(result, label);
+        assert.equal(result.bytesUsed, input.length, label);
+        golden.check(result.value);
+      }
+      // Bytes after the head belong to the body or the next request.
+      const withNext = concat([input, fromAscii("GET / HTTP/1.1\r\n")]);
+      assert.equal(decodeRequestHead(withNext)?.bytesUsed, input.length);
+    },
+  });
+}
+
+const BAD: [string, string, number][] = [
+  ["missing Host", "GET / HTTP/1.1\r\n\r\n", 400],
+  ["bare LF", "GET / HTTP/1.1\nHost: h\n\n", 400],
+  ["obs-fold", "GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400],
+  ["space before colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400],
+  [
+    "CL and TE",
+    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    400,
+  ],
+  ["bad CL", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400],
+  ["unknown coding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: br\r\n\r\n", 501],
+  ["HTTP/3.0", "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505],
+  ["long request line", `GET /${"a".repeat(8200)} HTTP/1.1\r\nHost: h\r\n\r\n`, 414],
+  ["long header section", `GET / HTTP/1.1\r\nHost: h\r\nX: ${"a".repeat(33000)}\r\n\r\n`, 431],
+  ["Expect: other", "GET / HTTP/1.1\r\nHost: h\r\nExpect: x\r\n\r\n", 417],
+];
+
+for (const [name, text, status] of BAD) {
+  Deno.test({
+    name: `decodeRequestHead() rejects ${name} with ${status}, however it arrives`,
+    permissions: "none",
+    fn() {
+      const input = fromAscii(text);
+      assert.throws(() => decodeRequestHead(input), (e) => toWireError(e).status === status);
+      // Byte by byte: it may throw early, but never accepts and always ends in the same status.
+      let thrown: unknown;
+      for (let end = 1; end <= input.length && thrown === undefined; end++) {
+        try {
+          assert.equal(decodeRequestHead(input.subarray(0, end)), null);
+        } catch (error) {
+          thrown = error;
+        }
+      }
+      assert.equal(toWireError(thrown).status, status);
+    },
+  });
+}
+
+Deno.test({
+  name: "decodeRequestHead() stops a line with no end at the limit, not at the end of memory",
+  permissions: "none",
+  fn() {
+    const endless = fromAscii("GET /" + "a".repeat(DEFAULT_LIMITS.requestLineBytes + 10));
+    assert.throws(() => decodeRequestHead(endless), (e) => toWireError(e).status === 414);
+  },
+});
+
+Deno.test({
+  name: "decodeResponseHead() decodes a status line and framing, split every way",
+  permissions: "none",
+  fn() {
+    const input = fromAscii(
+      "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for (const { label, chunks } of splitEveryWay(input)) {
+      let received: Bytes = new Uint8Array(0);
+      let result = null;
+      for (const chunk of chunks) {
+        assert.equal(result, null, label);
+        received = concat([received, chunk]);
+        result = decodeResponseHead(received);
+      }
+      assert.ok(result, label);
+      assert.equal(result.value.status, 404);
+      assert.equal(result.value.reason, "Not Found");
+      assert.deepEqual(responseFraming("GET", result.value), { kind: "chunked" });
+      assert.deepEqual(responseFraming("HEAD", result.value), { kind: "none" });
+    }
+    const noLength = decodeResponseHead(fromAscii("HTTP/1.0 200 OK\r\n\r\n"));
+    assert.deepEqual(responseFraming("GET", noLength!.value), { kind: "close" });
+    assert.throws(() => decodeResponseHead(fromAscii("HTTP/1.1 2000 OK\r\n\r\n")), SyntaxError);
+  },
+});
