@@ -3,10 +3,12 @@
 // recursive.ts (per-query behaviour), upstream.ts (queries to other
 // servers) and server.ts (sockets).
 
+import { startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { parseName } from "../../lib/dns/name.ts";
 import { logger } from "../../lib/log.ts";
-import { commonFlags, defineService } from "../../lib/service.ts";
+import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
+import { adminPortOf, commonFlags, defineService } from "../../lib/service.ts";
 import { AccessList, DEFAULT_ALLOWED } from "./acl.ts";
 import { RecordCache } from "./cache.ts";
 import {
@@ -128,6 +130,17 @@ export const service = defineService({
       limits: DEFAULT_SERVER_LIMITS,
       log,
     });
+    let admin;
+    try {
+      admin = startAdminServer({
+        hostname: config.host,
+        port: adminPortOf(config),
+        registry: resolverMetrics(recursive, cache),
+      });
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
     for (const stub of stubs) {
       log.info("stub zone {zone} -> {servers}", {
         zone: stub.zone,
@@ -137,9 +150,10 @@ export const service = defineService({
     const close = async () => {
       await server.close();
       await recursive.settle();
+      await admin.close();
     };
     return {
-      addresses: { udp: server.udp, tcp: server.tcp },
+      addresses: { udp: server.udp, tcp: server.tcp, admin: admin.addr },
       ready: Promise.resolve(),
       close,
       [Symbol.asyncDispose]: close,
@@ -175,4 +189,41 @@ export function parseServer(text: string, defaultPort: number): ServerAddress {
     throw new SyntaxError(`bad server address "${text}"`);
   }
   return { address, port };
+}
+
+/** The resolver's /metrics: its own counters and the cache's, read at scrape time. */
+function resolverMetrics(recursive: RecursiveService, cache: RecordCache): MetricsRegistry {
+  const registry = new MetricsRegistry();
+  const queries = registry.counter("resolver_queries_total", "client queries received");
+  const errors = registry.counter("resolver_error_replies_total", "replies by error rcode", [
+    "rcode",
+  ]);
+  const stale = registry.counter("resolver_stale_answers_total", "answers served stale (RFC 8767)");
+  const prefetches = registry.counter("resolver_prefetches_total", "background refreshes started");
+  const lookups = registry.counter("resolver_cache_lookups_total", "cache lookups by result", [
+    "result",
+  ]);
+  const evictions = registry.counter(
+    "resolver_cache_evictions_total",
+    "entries evicted for memory",
+  );
+  const entries = registry.gauge("resolver_cache_entries", "entries in the cache");
+  const bytes = registry.gauge("resolver_cache_bytes", "estimated bytes held by the cache");
+  registry.onCollect(() => {
+    const s = recursive.stats;
+    syncCounter(queries, s.queries);
+    syncCounter(errors, s.refused, { rcode: "REFUSED" });
+    syncCounter(errors, s.formerr, { rcode: "FORMERR" });
+    syncCounter(errors, s.servfail, { rcode: "SERVFAIL" });
+    syncCounter(stale, s.staleAnswers);
+    syncCounter(prefetches, s.prefetches);
+    const c = cache.stats();
+    syncCounter(lookups, c.hits, { result: "hit" });
+    syncCounter(lookups, c.staleHits, { result: "stale" });
+    syncCounter(lookups, c.misses, { result: "miss" });
+    syncCounter(evictions, c.evictions);
+    entries.set(undefined, c.entries);
+    bytes.set(undefined, c.bytes);
+  });
+  return registry;
 }

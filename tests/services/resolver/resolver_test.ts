@@ -264,3 +264,20 @@ interopTest("dig and kdig query the resolver over UDP and TCP", {
     assert.match(nx.stdout, /status: NXDOMAIN/);
   },
 });
+
+Deno.test("resolver serves /healthz and /metrics on its admin port", async () => {
+  await using upstream = zoneServer([A("www.example.com.", "127.0.0.80")], "example.com.");
+  await using resolver = await startService(service, {
+    stub: [`example.com=127.0.0.1:${upstream.port}`],
+  });
+  await ask(resolver.addresses.udp.port, "www.example.com.");
+  await ask(resolver.addresses.udp.port, "www.example.com.");
+  const admin = `http://127.0.0.1:${resolver.addresses.admin.port}`;
+  const health = await fetch(`${admin}/healthz`);
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  assert.match(metrics, /^resolver_queries_total 2$/m);
+  assert.match(metrics, /^resolver_cache_lookups_total\{result="hit"\} [1-9]/m);
+  assert.match(metrics, /^resolver_cache_entries [1-9]/m);
+});
