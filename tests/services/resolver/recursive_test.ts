@@ -55,7 +55,12 @@ function setup() {
     cache,
     new ServerStats(),
   );
-  const service = new RecursiveService({ iterator, cache, acl: new AccessList(DEFAULT_ALLOWED) });
+  const service = new RecursiveService({
+    iterator,
+    cache,
+    acl: new AccessList(DEFAULT_ALLOWED),
+    now: () => nowMs,
+  });
   return { service, asked, advance: (sec: number) => nowMs += sec * 1000 };
 }
 
