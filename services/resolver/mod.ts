@@ -200,9 +200,13 @@ function resolverMetrics(recursive: RecursiveService, cache: RecordCache): Metri
   ]);
   const stale = registry.counter("resolver_stale_answers_total", "answers served stale (RFC 8767)");
   const prefetches = registry.counter("resolver_prefetches_total", "background refreshes started");
-  const lookups = registry.counter("resolver_cache_lookups_total", "cache lookups by result", [
-    "result",
-  ]);
+  const lookups = registry.counter(
+    "resolver_cache_lookups_total",
+    "cache lookups by result (reply: the encoded-reply cache)",
+    [
+      "result",
+    ],
+  );
   const evictions = registry.counter(
     "resolver_cache_evictions_total",
     "entries evicted for memory",
@@ -218,6 +222,7 @@ function resolverMetrics(recursive: RecursiveService, cache: RecordCache): Metri
     syncCounter(stale, s.staleAnswers);
     syncCounter(prefetches, s.prefetches);
     const c = cache.stats();
+    syncCounter(lookups, s.replyCacheHits, { result: "reply" });
     syncCounter(lookups, c.hits, { result: "hit" });
     syncCounter(lookups, c.staleHits, { result: "stale" });
     syncCounter(lookups, c.misses, { result: "miss" });
