@@ -20,7 +20,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "authoritative DNS server (UDP and TCP, port 1053)",
     load: async () => (await import("./services/dns/mod.ts")).service,
   },
-  resolver: { kind: "service", summary: "recursive caching DNS resolver (port 5354)" },
+  resolver: {
+    kind: "service",
+    summary: "recursive caching DNS resolver (port 5354)",
+    load: async () => (await import("./services/resolver/mod.ts")).service,
+  },
   "http-api": { kind: "service", summary: "the spells REST JSON API over HTTP/1.1 (port 8001)" },
   lb: { kind: "service", summary: "HTTP load balancer and reverse proxy (port 8080)" },
   datastore: {

@@ -131,6 +131,15 @@ class Metric {
 
 export class MetricsRegistry {
   #metrics = new Map<string, Metric>();
+  #collectors: (() => void)[] = [];
+
+  /**
+   * Runs `collect` before every render, for values read from elsewhere at
+   * scrape time (cache sizes, counters a service keeps itself).
+   */
+  onCollect(collect: () => void): void {
+    this.#collectors.push(collect);
+  }
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
     const metric = this.#register(new Metric(name, help, "counter", labelNames, []));
@@ -186,6 +195,7 @@ export class MetricsRegistry {
 
   /** Every metric in the text exposition format 0.0.4, ending with a newline. */
   render(): string {
+    for (const collect of this.#collectors) collect();
     const lines: string[] = [];
     for (const metric of this.#metrics.values()) {
       lines.push(`# HELP ${metric.name} ${escapeHelp(metric.help)}`);
@@ -221,6 +231,12 @@ export class MetricsRegistry {
     this.#metrics.set(metric.name, metric);
     return metric;
   }
+}
+
+/** Brings a counter up to `total`, a count kept elsewhere (for onCollect). */
+export function syncCounter(counter: Counter, total: number, labels?: Labels): void {
+  const delta = total - counter.value(labels);
+  if (delta > 0) counter.inc(labels, delta);
 }
 
 /** The content type of `render()`'s output. */

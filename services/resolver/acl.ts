@@ -59,8 +59,12 @@ export function contains(network: Network, address: Uint8Array): boolean {
 }
 
 /** A list of allowed networks. */
+/** Verdicts remembered per client address; clients are few, parsing is not free. */
+const VERDICTS_MAX = 4096;
+
 export class AccessList {
   readonly #networks: readonly Network[];
+  readonly #verdicts = new Map<string, boolean>();
 
   constructor(networks: readonly (string | Network)[]) {
     this.#networks = networks.map((n) => typeof n === "string" ? parseNetwork(n) : n);
@@ -68,6 +72,16 @@ export class AccessList {
 
   /** True when the client at `hostname` may use the resolver. */
   allows(hostname: string): boolean {
+    let verdict = this.#verdicts.get(hostname);
+    if (verdict === undefined) {
+      verdict = this.#check(hostname);
+      if (this.#verdicts.size >= VERDICTS_MAX) this.#verdicts.clear();
+      this.#verdicts.set(hostname, verdict);
+    }
+    return verdict;
+  }
+
+  #check(hostname: string): boolean {
     let bytes = parseAddress(hostname);
     if (bytes === undefined) return false;
     if (bytes.length === 16 && isV4Mapped(bytes)) bytes = bytes.subarray(12);

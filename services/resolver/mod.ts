@@ -1,0 +1,234 @@
+// `underhood resolver`: a recursive, caching DNS resolver in the spirit of
+// Unbound. See iterator.ts (resolution), cache.ts (the cache),
+// recursive.ts (per-query behaviour), upstream.ts (queries to other
+// servers) and server.ts (sockets).
+
+import { startAdminServer } from "../../lib/admin.ts";
+import type { FlagSpecs } from "../../lib/cli.ts";
+import { parseName } from "../../lib/dns/name.ts";
+import { logger } from "../../lib/log.ts";
+import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
+import { adminPortOf, commonFlags, defineService } from "../../lib/service.ts";
+import { AccessList, DEFAULT_ALLOWED } from "./acl.ts";
+import { RecordCache } from "./cache.ts";
+import {
+  DEFAULT_RESOLVER_LIMITS,
+  Iterator,
+  type ServerAddress,
+  type StubZone,
+} from "./iterator.ts";
+import { RecursiveService } from "./recursive.ts";
+import { BUILTIN_ROOT_SERVERS, parseRootHints } from "./root_hints.ts";
+import { DEFAULT_SERVER_LIMITS, serve } from "./server.ts";
+import { ServerStats } from "./servers.ts";
+import { UdpTcpTransport } from "./upstream.ts";
+
+export const flags = {
+  ...commonFlags("resolver", 5354),
+  stub: {
+    type: "strings",
+    default: [],
+    help:
+      "serve ZONE from these servers without recursion: ZONE=ADDR[:PORT][,ADDR[:PORT]] (repeatable)",
+  },
+  forward: {
+    type: "strings",
+    default: [],
+    help: "send every other query to ADDR[:PORT] with recursion desired (repeatable)",
+  },
+  "root-hints": {
+    type: "string",
+    help: "root hints file (named.root format); default: the real root servers",
+  },
+  "upstream-port": {
+    type: "port",
+    help: "port for every iterative upstream query (for private test hierarchies)",
+  },
+  allow: {
+    type: "strings",
+    default: [...DEFAULT_ALLOWED],
+    help: "client network allowed to query, CIDR (repeatable)",
+  },
+  "cache-max-bytes": {
+    type: "integer",
+    default: 64 * 1024 * 1024,
+    help: "memory bound of the cache",
+  },
+  "stale-ttl-sec": {
+    type: "integer",
+    default: 86_400,
+    help: "how long expired answers may be served stale (0 disables serve-stale)",
+  },
+  "stale-wait-ms": {
+    type: "integer",
+    default: 1800,
+    help: "wait for upstream before answering stale",
+  },
+  "prefetch-percent": {
+    type: "integer",
+    default: 10,
+    help: "refresh entries hit in the last N% of their TTL (0 disables)",
+  },
+  "use-0x20": {
+    type: "boolean",
+    default: false,
+    help: "randomise query name case upstream (0x20)",
+  },
+  "query-timeout-ms": { type: "integer", default: 1500, help: "wait for one upstream reply" },
+  "resolution-timeout-ms": {
+    type: "integer",
+    default: 10_000,
+    help: "total time for one client query",
+  },
+} as const satisfies FlagSpecs;
+
+export const service = defineService({
+  name: "resolver",
+  summary: "recursive caching DNS resolver (UDP and TCP)",
+  flags,
+  async start(config) {
+    const log = logger("resolver");
+    const stubs = config.stub.map(parseStub);
+    const forwarders = config.forward.map((text) => parseServer(text, 53));
+    const rootServers = config.rootHints
+      ? parseRootHints(
+        await Deno.readTextFile(config.rootHints),
+        config.rootHints,
+        config.upstreamPort ?? 53,
+      )
+      : BUILTIN_ROOT_SERVERS.map((address) => ({ address, port: config.upstreamPort ?? 53 }));
+    const cache = new RecordCache({
+      maxBytes: config.cacheMaxBytes,
+      staleTtlSec: config.staleTtlSec,
+    });
+    const iterator = new Iterator(
+      {
+        rootServers,
+        stubs,
+        forwarders,
+        upstreamPort: config.upstreamPort,
+        limits: {
+          ...DEFAULT_RESOLVER_LIMITS,
+          queryTimeoutMs: config.queryTimeoutMs,
+          resolutionTimeoutMs: config.resolutionTimeoutMs,
+        },
+      },
+      new UdpTcpTransport({ use0x20: config.use0x20 }),
+      cache,
+      new ServerStats(),
+    );
+    const recursive = new RecursiveService(
+      { iterator, cache, acl: new AccessList(config.allow) },
+      {
+        staleWaitMs: config.staleTtlSec > 0 ? config.staleWaitMs : 0,
+        prefetchPercent: config.prefetchPercent,
+      },
+    );
+    const server = serve(recursive, {
+      hostname: config.host,
+      port: config.port,
+      limits: DEFAULT_SERVER_LIMITS,
+      log,
+    });
+    let admin;
+    try {
+      admin = startAdminServer({
+        hostname: config.host,
+        port: adminPortOf(config),
+        registry: resolverMetrics(recursive, cache),
+      });
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    for (const stub of stubs) {
+      log.info("stub zone {zone} -> {servers}", {
+        zone: stub.zone,
+        servers: stub.servers.map((s) => `${s.address}:${s.port}`).join(", "),
+      });
+    }
+    const close = async () => {
+      await server.close();
+      await recursive.settle();
+      await admin.close();
+    };
+    return {
+      addresses: { udp: server.udp, tcp: server.tcp, admin: admin.addr },
+      ready: Promise.resolve(),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  },
+});
+
+/** "example.com=127.0.0.1:1053,127.0.0.2" */
+export function parseStub(text: string): StubZone {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new SyntaxError(`--stub: expected ZONE=ADDR[:PORT], got "${text}"`);
+  const zone = parseName(
+    text.slice(0, eq).endsWith(".") ? text.slice(0, eq) : text.slice(0, eq) + ".",
+  );
+  const servers = text.slice(eq + 1).split(",").map((s) => parseServer(s, 53));
+  return { zone, servers };
+}
+
+/** "127.0.0.1", "127.0.0.1:1053", "[::1]:53" or "::1". */
+export function parseServer(text: string, defaultPort: number): ServerAddress {
+  let address = text;
+  let port = defaultPort;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracketed) {
+    address = bracketed[1];
+    if (bracketed[2]) port = Number(bracketed[2]);
+  } else if ((text.match(/:/g) ?? []).length === 1) {
+    const [host, portText] = text.split(":");
+    address = host;
+    port = Number(portText);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || address === "") {
+    throw new SyntaxError(`bad server address "${text}"`);
+  }
+  return { address, port };
+}
+
+/** The resolver's /metrics: its own counters and the cache's, read at scrape time. */
+function resolverMetrics(recursive: RecursiveService, cache: RecordCache): MetricsRegistry {
+  const registry = new MetricsRegistry();
+  const queries = registry.counter("resolver_queries_total", "client queries received");
+  const errors = registry.counter("resolver_error_replies_total", "replies by error rcode", [
+    "rcode",
+  ]);
+  const stale = registry.counter("resolver_stale_answers_total", "answers served stale (RFC 8767)");
+  const prefetches = registry.counter("resolver_prefetches_total", "background refreshes started");
+  const lookups = registry.counter(
+    "resolver_cache_lookups_total",
+    "cache lookups by result (reply: the encoded-reply cache)",
+    [
+      "result",
+    ],
+  );
+  const evictions = registry.counter(
+    "resolver_cache_evictions_total",
+    "entries evicted for memory",
+  );
+  const entries = registry.gauge("resolver_cache_entries", "entries in the cache");
+  const bytes = registry.gauge("resolver_cache_bytes", "estimated bytes held by the cache");
+  registry.onCollect(() => {
+    const s = recursive.stats;
+    syncCounter(queries, s.queries);
+    syncCounter(errors, s.refused, { rcode: "REFUSED" });
+    syncCounter(errors, s.formerr, { rcode: "FORMERR" });
+    syncCounter(errors, s.servfail, { rcode: "SERVFAIL" });
+    syncCounter(stale, s.staleAnswers);
+    syncCounter(prefetches, s.prefetches);
+    const c = cache.stats();
+    syncCounter(lookups, s.replyCacheHits, { result: "reply" });
+    syncCounter(lookups, c.hits, { result: "hit" });
+    syncCounter(lookups, c.staleHits, { result: "stale" });
+    syncCounter(lookups, c.misses, { result: "miss" });
+    syncCounter(evictions, c.evictions);
+    entries.set(undefined, c.entries);
+    bytes.set(undefined, c.bytes);
+  });
+  return registry;
+}
