@@ -8,13 +8,16 @@
 //
 // Left out: the admin port (/healthz, /metrics), wired in by lib/admin.ts.
 
+import { type AdminServer, startAdminServer } from "../../lib/admin.ts";
 import type { ConfigOf, FlagSpecs } from "../../lib/cli.ts";
+import { rcodeName } from "../../lib/dns/types.ts";
 import { Zone } from "../../lib/dns/zone.ts";
 import { logger } from "../../lib/log.ts";
-import { commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
+import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
+import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { ZoneSet } from "./authority.ts";
 import { ResponseRateLimiter } from "./rrl.ts";
-import { DnsServer } from "./server.ts";
+import { DnsServer, type DnsServerStats } from "./server.ts";
 
 export const DNS_PORT = 1053;
 
@@ -108,6 +111,17 @@ export const service = defineService({
       tcpConnectionsMax: config.tcpConnectionsMax,
       log,
     });
+    let admin: AdminServer;
+    try {
+      admin = startAdminServer({
+        hostname: config.host,
+        port: adminPortOf(config),
+        registry: dnsMetrics(server.stats, () => zones),
+      });
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
     let reloading = Promise.resolve();
     const onHangup = () => {
       reloading = reloading.then(async () => {
@@ -128,12 +142,42 @@ export const service = defineService({
         Deno.removeSignalListener("SIGHUP", onHangup);
         await reloading;
         await server.close();
+        await admin.close();
       })();
     return {
-      addresses: { udp: server.udpAddress, tcp: server.tcpAddress },
+      addresses: { udp: server.udpAddress, tcp: server.tcpAddress, admin: admin.addr },
       ready: Promise.resolve(),
       close,
       [Symbol.asyncDispose]: close,
     };
   },
 });
+
+/** The server's /metrics: its counters and the zones served, read at scrape time. */
+function dnsMetrics(stats: DnsServerStats, zones: () => ZoneSet): MetricsRegistry {
+  const registry = new MetricsRegistry();
+  const queries = registry.counter("dns_queries_total", "queries received", ["transport"]);
+  const replies = registry.counter("dns_replies_total", "replies sent, by rcode", ["rcode"]);
+  const limited = registry.counter(
+    "dns_rate_limited_total",
+    "UDP responses held back by response rate limiting",
+    ["action"],
+  );
+  const cacheHits = registry.counter(
+    "dns_answer_cache_hits_total",
+    "answers from the encoded-answer cache",
+  );
+  const zoneCount = registry.gauge("dns_zones", "zones loaded");
+  registry.onCollect(() => {
+    syncCounter(queries, stats.udpQueries, { transport: "udp" });
+    syncCounter(queries, stats.tcpQueries, { transport: "tcp" });
+    stats.rcodes.forEach((count, rcode) => {
+      if (count > 0) syncCounter(replies, count, { rcode: rcodeName(rcode) });
+    });
+    syncCounter(limited, stats.rateLimitDropped, { action: "drop" });
+    syncCounter(limited, stats.rateLimitSlipped, { action: "slip" });
+    syncCounter(cacheHits, stats.answerCacheHits);
+    zoneCount.set(undefined, zones().size);
+  });
+  return registry;
+}

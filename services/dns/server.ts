@@ -117,9 +117,28 @@ const UDP_RECEIVERS = 4;
 const TCP_READ_BYTES = 16 * 1024;
 
 /** A running server; `close()` stops both sockets and every connection. */
+/** Counters for /metrics, kept as plain numbers on the hot path. */
+export interface DnsServerStats {
+  udpQueries: number;
+  tcpQueries: number;
+  /** Replies by rcode (index 0-15: the header's rcode field). */
+  rcodes: number[];
+  rateLimitDropped: number;
+  rateLimitSlipped: number;
+  answerCacheHits: number;
+}
+
 export class DnsServer {
   readonly udpAddress: Deno.NetAddr;
   readonly tcpAddress: Deno.NetAddr;
+  readonly stats: DnsServerStats = {
+    udpQueries: 0,
+    tcpQueries: 0,
+    rcodes: new Array(16).fill(0),
+    rateLimitDropped: 0,
+    rateLimitSlipped: 0,
+    answerCacheHits: 0,
+  };
   #udp: Deno.DatagramConn;
   #tcp: Deno.Listener;
   #options: DnsServerOptions;
@@ -190,11 +209,17 @@ export class DnsServer {
         const decision = rateLimiter.enabled
           ? rateLimiter.check((peer as Deno.NetAddr).hostname, Date.now())
           : "send";
-        if (decision === "drop") continue;
+        this.stats.udpQueries++;
+        if (decision === "drop") {
+          this.stats.rateLimitDropped++;
+          continue;
+        }
+        if (decision === "slip") this.stats.rateLimitSlipped++;
         const zones = this.#options.zones();
         const cache = decision === "send" ? this.#cache : undefined;
         const cached = cache?.answer(packet, zones, answerBuffer);
         if (cached) {
+          this.stats.answerCacheHits++;
           out = cached;
         } else {
           const reply = replyTo(packet, zones);
@@ -206,6 +231,7 @@ export class DnsServer {
         log.error("could not answer a UDP query: {error}", { error: String(error) });
         continue;
       }
+      this.stats.rcodes[out[3] & 0x0f]++;
       try {
         await this.#udp.send(out, peer);
       } catch (error) {
@@ -266,12 +292,14 @@ export class DnsServer {
         for (;;) {
           const frame = decodeTcpFrame(buffer.subarray(start, end));
           if (frame.kind === "incomplete") break;
+          this.stats.tcpQueries++;
           const reply = replyTo(frame.message, this.#options.zones());
           if (reply === null) {
             log.debug("closing a TCP connection that sent a non-query");
             if (replies.length > 0) await writeAll(conn, concat(replies));
             return;
           }
+          this.stats.rcodes[reply.response.rcode & 0x0f]++;
           replies.push(encodeTcpFrame(encodeMessage(reply.response)));
           start += frame.used;
         }
