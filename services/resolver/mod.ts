@@ -9,7 +9,7 @@ import { parseName } from "../../lib/dns/name.ts";
 import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService } from "../../lib/service.ts";
-import { AccessList, DEFAULT_ALLOWED } from "./acl.ts";
+import { AccessList, DEFAULT_ALLOWED, parseAddress } from "./acl.ts";
 import { RecordCache } from "./cache.ts";
 import {
   DEFAULT_RESOLVER_LIMITS,
@@ -88,8 +88,15 @@ export const service = defineService({
   flags,
   async start(config) {
     const log = logger("resolver");
-    const stubs = config.stub.map(parseStub);
-    const forwarders = config.forward.map((text) => parseServer(text, 53));
+    const stubs = await Promise.all(
+      config.stub.map(parseStub).map(async (stub) => ({
+        ...stub,
+        servers: await Promise.all(stub.servers.map(resolveServerName)),
+      })),
+    );
+    const forwarders = await Promise.all(
+      config.forward.map((text) => resolveServerName(parseServer(text, 53))),
+    );
     const rootServers = config.rootHints
       ? parseRootHints(
         await Deno.readTextFile(config.rootHints),
@@ -231,4 +238,17 @@ function resolverMetrics(recursive: RecursiveService, cache: RecordCache): Metri
     bytes.set(undefined, c.bytes);
   });
   return registry;
+}
+
+/**
+ * Turns a server given by name ("dns:1053" in compose) into its address,
+ * once at start: upstream replies are matched on their source address, so
+ * the resolver must know the address it sends to.
+ */
+async function resolveServerName(server: ServerAddress): Promise<ServerAddress> {
+  if (parseAddress(server.address) !== undefined) return server;
+  if (server.address === "localhost") return { ...server, address: "127.0.0.1" };
+  const [address] = await Deno.resolveDns(server.address, "A");
+  if (address === undefined) throw new Error(`no address for upstream server "${server.address}"`);
+  return { ...server, address };
 }

@@ -281,3 +281,10 @@ Deno.test("resolver serves /healthz and /metrics on its admin port", async () =>
   assert.match(metrics, /^resolver_cache_lookups_total\{result="(hit|reply)"\} [1-9]/m);
   assert.match(metrics, /^resolver_cache_entries [1-9]/m);
 });
+
+Deno.test("resolver accepts a stub server given by host name", async () => {
+  await using upstream = zoneServer([A("www.example.com.", "127.0.0.80")], "example.com.");
+  await using resolver = await startService(service, { stub: [`example.com=localhost:${upstream.port}`] });
+  const reply = await ask(resolver.addresses.udp.port, "www.example.com.");
+  assert.equal(reply.rcode, Rcode.NOERROR);
+});
