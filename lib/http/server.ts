@@ -248,10 +248,11 @@ class Connection {
   #shuttingDown = false;
   #closed = false;
   #timedOut = false;
+  /** The chain of writes in flight, if any. */
+  #writing: Promise<void> | undefined;
+  #writeError: unknown;
   /** Set when we answer an error and close: drain the socket briefly first. */
   #linger = false;
-  // The body of the request being handled.
-  #body: BodyState | undefined;
 
   constructor(conn: Deno.TcpConn, config: Resolved) {
     this.#conn = conn;
@@ -259,11 +260,42 @@ class Connection {
   }
 
   async run(): Promise<void> {
+    const config = this.#config;
     try {
       while (!this.#closed) {
-        const head = await this.#readHead();
-        if (head === null) break;
-        const keep = await this.#handle(head);
+        // Fast path: decode straight from the buffer, no await unless bytes are missing.
+        let head: RequestHead | null = null;
+        if (this.#end > this.#start) {
+          let decoded;
+          try {
+            decoded = decodeRequestHead(this.#buf.subarray(this.#start, this.#end), config.limits);
+          } catch (error) {
+            await this.#sendError(error);
+            break;
+          }
+          if (decoded !== null) {
+            this.#start += decoded.bytesUsed;
+            head = decoded.value;
+          } else if (this.#phase !== "head") {
+            this.#phase = "head";
+            this.#deadline = performance.now() + config.headerTimeoutMs;
+          }
+        } else {
+          if (this.#shuttingDown) break;
+          this.#phase = "idle";
+          this.#deadline = performance.now() + config.idleTimeoutMs;
+        }
+        if (head === null) {
+          // EOF: clean between requests, otherwise a truncated head (nobody to answer).
+          if ((await this.#fill()) === null) break;
+          if (this.#phase === "idle") {
+            this.#phase = "head";
+            this.#deadline = performance.now() + config.headerTimeoutMs;
+          }
+          continue;
+        }
+        let keep = this.#handle(head);
+        if (typeof keep !== "boolean") keep = await keep;
         if (!keep || this.#shuttingDown) break;
       }
       await this.#flush();
@@ -373,7 +405,9 @@ class Connection {
 
   /** Reads more bytes into the buffer; null at end of stream. Flushes queued output first. */
   async #fill(): Promise<number | null> {
-    if (this.#outBytes > 0) await this.#flush();
+    // Queued responses go out while we wait for the next request.
+    if (this.#outBytes > 0) this.#startWrite();
+    if (this.#writeError !== undefined) throw this.#writeError;
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
     } else if (this.#end === this.#buf.length) {
@@ -403,18 +437,52 @@ class Connection {
     return n;
   }
 
-  async #handle(head: RequestHead): Promise<boolean> {
+  /**
+   * Runs the handler for one request and queues the response. Synchronous
+   * when the handler is (no request body, a fixed response body): the
+   * common case costs no extra await.
+   */
+  #handle(head: RequestHead): boolean | Promise<boolean> {
     const config = this.#config;
     const started = performance.now();
     this.#phase = "handling";
     this.#deadline = 0;
     const body = head.framing.kind === "none" ? undefined : new BodyState(head, this);
-    this.#body = body;
     const request = new ServerRequest(head, body, config.bodyLimitBytes, this.#conn.remoteAddr);
+    let result: HttpResponse | Promise<HttpResponse>;
+    try {
+      result = config.handler(request);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    if (result instanceof Promise || body !== undefined || result.body instanceof ReadableStream) {
+      return this.#handleSlow(head, body, result, started);
+    }
+    let closeAfter = !head.keepAlive || this.#shuttingDown;
+    try {
+      this.#queueFixed(head, result, closeAfter);
+    } catch (error) {
+      closeAfter = true;
+      this.#badResponse(head, error);
+    }
+    this.#count(head, result.status, started);
+    if (this.#outBytes >= QUEUE_FLUSH_BYTES || closeAfter) {
+      return this.#flush().then(() => !closeAfter);
+    }
+    return !closeAfter;
+  }
+
+  async #handleSlow(
+    head: RequestHead,
+    body: BodyState | undefined,
+    result: HttpResponse | Promise<HttpResponse>,
+    started: number,
+  ): Promise<boolean> {
+    const config = this.#config;
     let response: HttpResponse;
     let closeAfter = !head.keepAlive;
     try {
-      response = await config.handler(request);
+      response = await result;
     } catch (error) {
       const wire = toWireError(error);
       if (wire.internal) {
@@ -436,17 +504,15 @@ class Connection {
     if (body && !body.done && closeAfter) this.#linger = true;
     if (this.#shuttingDown) closeAfter = true;
     try {
-      await this.#writeResponse(head, response, closeAfter);
+      if (!this.#queueFixed(head, response, closeAfter)) {
+        await this.#writeStream(head, response, closeAfter);
+      }
     } catch (error) {
-      if (isDisconnect(error) || this.#closed) throw new ConnectionDone();
-      // The response itself was bad (e.g. an invalid header): nothing sent yet.
-      config.log.error("bad response for {method} {path}: {error}", {
-        method: head.method,
-        path: head.path,
-        error: String(error),
-      });
+      if (isDisconnect(error) || this.#closed || error instanceof ConnectionDone) {
+        throw new ConnectionDone();
+      }
       closeAfter = true;
-      this.#queue(errorResponseBytes(500, "internal server error", true));
+      this.#badResponse(head, error);
     }
     if (body && !body.done && !closeAfter) {
       try {
@@ -455,30 +521,43 @@ class Connection {
         closeAfter = true;
       }
     }
-    this.#body = undefined;
-    if (config.metrics) {
-      const method = KNOWN_METHODS.has(head.method) ? head.method : "OTHER";
-      config.metrics.requests.inc({ method, status: String(response.status) });
-      config.metrics.duration.observe({ method }, (performance.now() - started) / 1000);
-    }
-    if (this.#outBytes >= QUEUE_FLUSH_BYTES || this.#start === this.#end || closeAfter) {
-      await this.#flush();
-    }
+    this.#count(head, response.status, started);
+    if (this.#outBytes >= QUEUE_FLUSH_BYTES || closeAfter) await this.#flush();
     return !closeAfter;
   }
 
-  async #writeResponse(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
+  /** The response itself was bad (e.g. an invalid header): nothing of it was queued. */
+  #badResponse(head: RequestHead, error: unknown): void {
+    this.#config.log.error("bad response for {method} {path}: {error}", {
+      method: head.method,
+      path: head.path,
+      error: String(error),
+    });
+    this.#queue(errorResponseBytes(500, "internal server error", true));
+  }
+
+  #count(head: RequestHead, status: number, started: number): void {
+    const metrics = this.#config.metrics;
+    if (metrics === undefined) return;
+    const method = KNOWN_METHODS.has(head.method) ? head.method : "OTHER";
+    metrics.requests.inc({ method, status: String(status) });
+    metrics.duration.observe({ method }, (performance.now() - started) / 1000);
+  }
+
+  /** The status line and header fields, without the framing fields and the final CRLF. */
+  #headText(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
     const status = response.status;
     if (!Number.isInteger(status) || status < 200 || status > 599) {
       throw new TypeError(`bad response status ${status}`);
     }
     let text = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
     let userLength: string | undefined;
-    if (response.headers !== undefined) {
-      const headers = response.headers instanceof HttpHeaders
-        ? response.headers
-        : new HttpHeaders(response.headers);
-      for (const [name, value] of headers) {
+    const headers = response.headers;
+    if (headers !== undefined) {
+      const pairs = headers instanceof HttpHeaders || Array.isArray(headers)
+        ? headers as Iterable<readonly [string, string]>
+        : Object.entries(headers);
+      for (const [name, value] of pairs) {
         checkField(name, value);
         const lower = name.toLowerCase();
         if (lower === "content-length") {
@@ -492,36 +571,53 @@ class Connection {
     text += `date: ${httpDate()}\r\n`;
     if (closeAfter) text += "connection: close\r\n";
     else if (head.version === "1.0") text += "connection: keep-alive\r\n";
-    const noBody = statusHasNoBody(status);
-    const isHead = head.method === "HEAD";
+    return { text, userLength };
+  }
+
+  /** Queues a response whose body is not a stream; false (nothing queued) for a stream. */
+  #queueFixed(head: RequestHead, response: HttpResponse, closeAfter: boolean): boolean {
     const body = response.body ?? null;
-    if (body === null || typeof body === "string" || body instanceof Uint8Array) {
-      const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;
-      if (!noBody) {
-        const length = bytes === null && isHead && userLength !== undefined
-          ? userLength
-          : String(bytes?.length ?? 0);
-        text += `content-length: ${length}\r\n`;
-      }
-      text += "\r\n";
-      const headBytes = encoder.encode(text);
-      if (bytes === null || bytes.length === 0 || isHead || noBody) {
-        this.#queue(headBytes);
-      } else if (bytes.length < 4096) {
-        const out = new Uint8Array(headBytes.length + bytes.length);
-        out.set(headBytes);
-        out.set(bytes, headBytes.length);
-        this.#queue(out);
-      } else {
-        this.#queue(headBytes);
-        this.#queue(bytes as Bytes);
-      }
-      return;
+    if (body instanceof ReadableStream) return false;
+    let { text, userLength } = this.#headText(head, response, closeAfter);
+    const noBody = statusHasNoBody(response.status);
+    const isHead = head.method === "HEAD";
+    if (typeof body === "string" && !noBody && !isHead && body.length < 2048 && isAscii(body)) {
+      // One encode for head and body: the common small text/JSON answer.
+      this.#queue(encoder.encode(`${text}content-length: ${body.length}\r\n\r\n${body}`));
+      return true;
     }
-    // A stream: Content-Length when the handler gave one, else chunked
-    // (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+    const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;
+    if (!noBody) {
+      const length = bytes === null && isHead && userLength !== undefined
+        ? userLength
+        : String(bytes?.length ?? 0);
+      text += `content-length: ${length}\r\n`;
+    }
+    const headBytes = encoder.encode(text + "\r\n");
+    if (bytes === null || bytes.length === 0 || isHead || noBody) {
+      this.#queue(headBytes);
+    } else if (bytes.length < 4096) {
+      const out = new Uint8Array(headBytes.length + bytes.length);
+      out.set(headBytes);
+      out.set(bytes, headBytes.length);
+      this.#queue(out);
+    } else {
+      this.#queue(headBytes);
+      this.#queue(bytes as Bytes);
+    }
+    return true;
+  }
+
+  /**
+   * Writes a streamed response: Content-Length when the handler gave one,
+   * else chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+   */
+  async #writeStream(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
+    const body = response.body as ReadableStream<Uint8Array>;
+    let { text, userLength } = this.#headText(head, response, closeAfter);
+    const noBody = statusHasNoBody(response.status);
     const chunked = userLength === undefined && head.version === "1.1";
-    if (noBody || isHead) {
+    if (noBody || head.method === "HEAD") {
       if (userLength !== undefined && !noBody) text += `content-length: ${userLength}\r\n`;
       this.#queue(encoder.encode(text + "\r\n"));
       await body.cancel().catch(() => {});
@@ -557,24 +653,58 @@ class Connection {
     this.#outBytes += bytes.length;
   }
 
-  async #flush(): Promise<void> {
-    if (this.#outBytes === 0) return;
+  #takeQueued(): Bytes {
     const parts = this.#out;
     const bytes = parts.length === 1 ? parts[0] : concatBytes(parts, this.#outBytes);
     this.#out = [];
     this.#outBytes = 0;
-    await this.#writeAll(bytes);
+    return bytes;
+  }
+
+  /**
+   * Starts writing the queued bytes without waiting, so the write and the
+   * read of the next request are in flight together. Writes stay in order
+   * (each waits for the one before); a failed write closes the connection.
+   */
+  #startWrite(): void {
+    const bytes = this.#takeQueued();
+    const previous = this.#writing;
+    const write = previous === undefined
+      ? this.#writeAll(bytes)
+      : previous.then(() => this.#writeAll(bytes));
+    const tracked: Promise<void> = write.then(
+      () => {
+        if (this.#writing === tracked) this.#writing = undefined;
+      },
+      (error) => {
+        this.#writeError ??= error;
+        this.#close();
+      },
+    );
+    this.#writing = tracked;
+  }
+
+  /** Writes everything queued and waits for every write in flight. */
+  async #flush(): Promise<void> {
+    if (this.#outBytes > 0) this.#startWrite();
+    if (this.#writing !== undefined) await this.#writing;
+    if (this.#writeError !== undefined) throw this.#writeError;
   }
 
   async #writeAll(bytes: Bytes): Promise<void> {
     if (this.#closed) throw new ConnectionDone();
-    const saved = this.#deadline;
-    this.#deadline = performance.now() + this.#config.bodyTimeoutMs;
+    // While handling, nothing else bounds the wait for a peer that does not
+    // read: give the write its own deadline. (Between requests the idle or
+    // head deadline already applies.)
+    let mine = 0;
+    if (this.#deadline === 0) {
+      this.#deadline = mine = performance.now() + this.#config.bodyTimeoutMs;
+    }
     let offset = 0;
     while (offset < bytes.length) {
       offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
     }
-    this.#deadline = saved;
+    if (mine !== 0 && this.#deadline === mine) this.#deadline = 0;
   }
 
   /** Answers a request whose head could not be decoded, then the caller closes. */
@@ -796,6 +926,11 @@ function errorResponseBytes(status: number, message: string, close: boolean): By
       `content-length: ${encoder.encode(body).length}\r\ndate: ${httpDate()}\r\n` +
       (close ? "connection: close\r\n" : "") + `\r\n${body}`,
   );
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** Response header fields we send must not carry CR, LF or NUL (response splitting). */
