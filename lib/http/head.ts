@@ -192,19 +192,29 @@ function parseRequestLine(buf: Bytes, start: number, end: number) {
     const c = buf[i];
     if (c <= SP || c >= 0x7f) throw new DecodeError("bad byte in request target");
   }
-  const versionText = latin1(buf, sp2 + 1, end);
-  const match = /^HTTP\/([0-9])\.([0-9])$/.exec(versionText);
-  if (!match) throw new DecodeError("bad HTTP version");
-  if (match[1] !== "1") throw new HttpDecodeError(505, "only HTTP/1.x is supported");
+  // HTTP-version = "HTTP/" DIGIT "." DIGIT, compared byte by byte (hot path).
+  const v = sp2 + 1;
+  if (
+    end - v !== 8 || buf[v] !== 0x48 || buf[v + 1] !== 0x54 || buf[v + 2] !== 0x54 ||
+    buf[v + 3] !== 0x50 || buf[v + 4] !== 0x2f || !isDigit(buf[v + 5]) || buf[v + 6] !== 0x2e ||
+    !isDigit(buf[v + 7])
+  ) {
+    throw new DecodeError("bad HTTP version");
+  }
+  if (buf[v + 5] !== 0x31) throw new HttpDecodeError(505, "only HTTP/1.x is supported");
   return {
     method: latin1(buf, start, sp1),
     target: latin1(buf, sp1 + 1, sp2),
     // HTTP/1.x with x > 1 is answered as 1.1 (RFC 9110 section 6.2).
-    version: match[2] === "0" ? "1.0" as const : "1.1" as const,
+    version: buf[v + 7] === 0x30 ? "1.0" as const : "1.1" as const,
   };
 }
 
 /** Parses header field lines from `pos` to the empty line; null while incomplete. */
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
 function parseFields(
   buf: Bytes,
   pos: number,
@@ -257,7 +267,7 @@ function interpretRequest(
   const hostCount = headers.count("host");
   if (version === "1.1" && hostCount === 0) throw new DecodeError("missing Host header");
   if (hostCount > 1) throw new DecodeError("more than one Host header");
-  if (hostCount === 1 && !/^[A-Za-z0-9.\-_~!$&'()*+,;=%:\[\]]*$/.test(headers.get("host")!)) {
+  if (hostCount === 1 && !isHostValue(headers.get("host")!)) {
     throw new DecodeError("bad Host header");
   }
   let form: RequestHead["form"];
@@ -313,6 +323,22 @@ function interpretRequest(
     keepAlive,
     expectContinue,
   };
+}
+
+// uri-host [ ":" port ] (RFC 3986 section 3.2.2): unreserved, sub-delims, "%", ":", "[", "]".
+const HOST_CHAR = new Uint8Array(128);
+for (
+  const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_~!$&'()*+,;=%:[]"
+) {
+  HOST_CHAR[c.charCodeAt(0)] = 1;
+}
+
+function isHostValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || HOST_CHAR[c] === 0) return false;
+  }
+  return true;
 }
 
 /** Framing from Transfer-Encoding and Content-Length (RFC 9112 section 6.3). */

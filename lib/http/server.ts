@@ -85,6 +85,13 @@ interface Resolved {
   maxConnections: number;
   log: ReturnType<typeof logger>;
   metrics?: ServerMetrics;
+  /**
+   * A coarse clock (performance.now() as of the last sweep): deadlines are
+   * set from it, so the hot path makes no clock call per request. A
+   * deadline may fire up to one sweep interval late, which is fine for
+   * timeouts measured in seconds.
+   */
+  now: number;
 }
 
 interface ServerMetrics {
@@ -109,6 +116,7 @@ export function serveHttp(options: ServerOptions): HttpServer {
     maxConnections: options.maxConnections ?? 1024,
     log: logger(...(options.name ? [options.name, "http"] : ["http"])),
     metrics: options.registry ? registerMetrics(options.registry) : undefined,
+    now: performance.now(),
   };
   return new Server(listener, config);
 }
@@ -144,7 +152,7 @@ class Server implements HttpServer {
     this.#listener = listener;
     this.#config = config;
     const shortest = Math.min(config.headerTimeoutMs, config.bodyTimeoutMs, config.idleTimeoutMs);
-    this.#sweeper = setInterval(() => this.#sweep(), Math.min(1000, Math.max(10, shortest / 4)));
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(250, Math.max(10, shortest / 4)));
     this.#acceptLoop = this.#accept();
   }
 
@@ -189,7 +197,7 @@ class Server implements HttpServer {
   }
 
   #sweep(): void {
-    const now = performance.now();
+    const now = this.#config.now = performance.now();
     for (const connection of this.#connections) connection.checkDeadline(now);
   }
 
@@ -278,19 +286,19 @@ class Connection {
             head = decoded.value;
           } else if (this.#phase !== "head") {
             this.#phase = "head";
-            this.#deadline = performance.now() + config.headerTimeoutMs;
+            this.#deadline = config.now + config.headerTimeoutMs;
           }
         } else {
           if (this.#shuttingDown) break;
           this.#phase = "idle";
-          this.#deadline = performance.now() + config.idleTimeoutMs;
+          this.#deadline = config.now + config.idleTimeoutMs;
         }
         if (head === null) {
           // EOF: clean between requests, otherwise a truncated head (nobody to answer).
           if ((await this.#fill()) === null) break;
           if (this.#phase === "idle") {
             this.#phase = "head";
-            this.#deadline = performance.now() + config.headerTimeoutMs;
+            this.#deadline = config.now + config.headerTimeoutMs;
           }
           continue;
         }
@@ -322,7 +330,7 @@ class Connection {
     } catch {
       return;
     }
-    this.#deadline = performance.now() + LINGER_MS;
+    this.#deadline = this.#config.now + LINGER_MS;
     this.#phase = "handling";
     let budget = LINGER_BYTES_MAX;
     const scratch = new Uint8Array(READ_CHUNK_BYTES);
@@ -366,43 +374,6 @@ class Connection {
     } catch { /* already closed */ }
   }
 
-  /** Reads until a whole request head is buffered; null on a clean close between requests. */
-  async #readHead(): Promise<RequestHead | null> {
-    const config = this.#config;
-    while (true) {
-      if (this.#end > this.#start) {
-        let decoded;
-        try {
-          decoded = decodeRequestHead(this.#buf.subarray(this.#start, this.#end), config.limits);
-        } catch (error) {
-          await this.#sendError(error);
-          return null;
-        }
-        if (decoded !== null) {
-          this.#start += decoded.bytesUsed;
-          return decoded.value;
-        }
-        if (this.#phase !== "head") {
-          this.#phase = "head";
-          this.#deadline = performance.now() + config.headerTimeoutMs;
-        }
-      } else {
-        if (this.#shuttingDown) return null;
-        this.#phase = "idle";
-        this.#deadline = performance.now() + config.idleTimeoutMs;
-      }
-      const n = await this.#fill();
-      if (n === null) {
-        // EOF: clean between requests, otherwise a truncated head (nobody to answer).
-        return null;
-      }
-      if (this.#phase === "idle") {
-        this.#phase = "head";
-        this.#deadline = performance.now() + config.headerTimeoutMs;
-      }
-    }
-  }
-
   /** Reads more bytes into the buffer; null at end of stream. Flushes queued output first. */
   async #fill(): Promise<number | null> {
     // Queued responses go out while we wait for the next request.
@@ -444,7 +415,7 @@ class Connection {
    */
   #handle(head: RequestHead): boolean | Promise<boolean> {
     const config = this.#config;
-    const started = performance.now();
+    const started = config.metrics ? performance.now() : 0;
     this.#phase = "handling";
     this.#deadline = 0;
     const body = head.framing.kind === "none" ? undefined : new BodyState(head, this);
@@ -581,10 +552,13 @@ class Connection {
     let { text, userLength } = this.#headText(head, response, closeAfter);
     const noBody = statusHasNoBody(response.status);
     const isHead = head.method === "HEAD";
-    if (typeof body === "string" && !noBody && !isHead && body.length < 2048 && isAscii(body)) {
+    if (typeof body === "string" && !noBody && !isHead && body.length < 2048) {
       // One encode for head and body: the common small text/JSON answer.
-      this.#queue(encoder.encode(`${text}content-length: ${body.length}\r\n\r\n${body}`));
-      return true;
+      const ascii = encodeAscii(`${text}content-length: ${body.length}\r\n\r\n${body}`);
+      if (ascii !== null) {
+        this.#queue(ascii);
+        return true;
+      }
     }
     const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;
     if (!noBody) {
@@ -698,7 +672,7 @@ class Connection {
     // head deadline already applies.)
     let mine = 0;
     if (this.#deadline === 0) {
-      this.#deadline = mine = performance.now() + this.#config.bodyTimeoutMs;
+      this.#deadline = mine = this.#config.now + this.#config.bodyTimeoutMs;
     }
     let offset = 0;
     while (offset < bytes.length) {
@@ -738,7 +712,7 @@ class Connection {
   }
 
   async fillForBody(): Promise<void> {
-    this.#deadline = performance.now() + this.#config.bodyTimeoutMs;
+    this.#deadline = this.#config.now + this.#config.bodyTimeoutMs;
     const n = await this.#fill();
     this.#deadline = 0;
     if (n === null) throw new UnexpectedEofError("connection closed in the middle of the body");
@@ -928,9 +902,18 @@ function errorResponseBytes(status: number, message: string, close: boolean): By
   );
 }
 
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
+/**
+ * The bytes of an all-ASCII string, or null if it is not. A JS loop beats
+ * a TextEncoder call (a runtime op) for the few hundred bytes of a head.
+ */
+function encodeAscii(text: string): Bytes | null {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return null;
+    out[i] = c;
+  }
+  return out;
 }
 
 /** Response header fields we send must not carry CR, LF or NUL (response splitting). */
