@@ -22,6 +22,10 @@ export function testRouter(): Router {
     return json({ bytes: total });
   }, { bodyLimitBytes: 64 * 1024 * 1024 });
   router.post("/ignore", () => text("ignored"));
+  router.post("/trailers", async (request) => {
+    const body = await readText(request);
+    return json({ body, trailers: request.trailers?.toObject() ?? null });
+  });
   router.post("/json", async (request) => json({ got: await readJson(request) }));
   router.get("/boom", () => {
     throw new Error("secret internal detail");

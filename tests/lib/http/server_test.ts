@@ -31,6 +31,17 @@ Deno.test("pipelined requests are answered in order on one connection", async ()
   assert.equal((await client.response())?.body, '{"id":"3"}');
 });
 
+Deno.test("chunked request trailers reach the handler once the body is read", async () => {
+  await using server = serveHttp({ handler: testRouter().handle });
+  using client = await RawClient.connect(server.addr.port);
+  await client.send(
+    `POST /trailers HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n` +
+      "3\r\nabc\r\n0\r\nX-Checksum: 123\r\n\r\n",
+  );
+  const response = await client.response();
+  assert.deepEqual(JSON.parse(response!.body), { body: "abc", trailers: { "x-checksum": "123" } });
+});
+
 Deno.test("Expect: 100-continue gets 100 only once the handler reads the body", async () => {
   await using server = serveHttp({ handler: testRouter().handle });
   using reader = await RawClient.connect(server.addr.port);
