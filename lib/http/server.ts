@@ -376,7 +376,10 @@ class Connection {
 
   /** Reads more bytes into the buffer; null at end of stream. Flushes queued output first. */
   async #fill(): Promise<number | null> {
-    // Queued responses go out while we wait for the next request.
+    // Queued responses go out while we wait for the next request. At most
+    // one write is in flight: a client that pipelines without reading gets
+    // no further reads until it does (backpressure, bounded memory).
+    if (this.#writing !== undefined) await this.#writing;
     if (this.#outBytes > 0) this.#startWrite();
     if (this.#writeError !== undefined) throw this.#writeError;
     if (this.#start === this.#end) {

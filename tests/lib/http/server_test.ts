@@ -195,3 +195,33 @@ Deno.test("the server counts requests by status and times them", async () => {
   assert.match(text, /http_requests_total\{method="GET",status="404"\} 1/);
   assert.match(text, /http_request_duration_seconds_count\{method="GET"\} 3/);
 });
+
+Deno.test("a client that pipelines without reading is slowed down, not buffered without bound", async () => {
+  await using server = serveHttp({ handler: testRouter().handle, bodyTimeoutMs: 60_000 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    // Each request asks for a 100 KiB echo; nobody reads the answers.
+    const body = "x".repeat(100 * 1024);
+    const request = new TextEncoder().encode(
+      `POST /echo HTTP/1.1\r\n${H}Content-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    let sent = 0;
+    const writing = (async () => {
+      for (let i = 0; i < 1000; i++) {
+        let offset = 0;
+        while (offset < request.length) offset += await conn.write(request.subarray(offset));
+        sent++;
+      }
+    })().catch(() => {});
+    // Give the server time to fill both socket buffers.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // 1000 requests are 100 MiB, far more than the kernel's socket buffers hold.
+    assert.ok(sent > 0 && sent < 1000, `sent ${sent}: the server kept reading unanswered requests`);
+    conn.close();
+    await writing;
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+});
