@@ -267,7 +267,7 @@ export class HttpClient {
     const keepAlive = responseHead.version === "1.1"
       ? !listTokens(responseHead.headers.get("connection")).includes("close")
       : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
-    return new Response(conn, responseHead, framing, this.#options, () => {
+    return new IncomingResponse(conn, responseHead, framing, this.#options, () => {
       if (keepAlive && framing.kind !== "close") this.#release(origin.key, conn);
       else conn.close();
     });
@@ -429,7 +429,7 @@ function headTimeout(ms: number): HttpClientError {
   return new HttpClientError("timeout", `no response head within ${ms} ms`);
 }
 
-class Response implements ClientResponse {
+class IncomingResponse implements ClientResponse {
   readonly status: number;
   readonly reason: string;
   readonly version: "1.0" | "1.1";
