@@ -374,14 +374,21 @@ function bodyFraming(headers: HttpHeaders, version: "1.0" | "1.1"): BodyFraming 
   return length === 0 ? { kind: "none" } : { kind: "length", length: length! };
 }
 
-/** Bytes to a string, one char per byte; short runs skip the TextDecoder call. */
+/**
+ * Bytes to a string, one char per byte (latin1). Plain JavaScript: for the
+ * short runs of a head this beats a TextDecoder call, which is a runtime op.
+ */
 export function latin1(buf: Bytes, start: number, end: number): string {
-  if (end - start < 64) {
+  if (end - start < 16) {
     let out = "";
     for (let i = start; i < end; i++) out += String.fromCharCode(buf[i]);
     return out;
   }
-  return latin1Decoder.decode(buf.subarray(start, end));
+  let out = "";
+  // fromCharCode.apply takes the bytes as arguments: stay well under engine limits.
+  for (let at = start; at < end; at += 4096) {
+    const piece = buf.subarray(at, Math.min(end, at + 4096));
+    out += String.fromCharCode.apply(null, piece as unknown as number[]);
+  }
+  return out;
 }
-
-const latin1Decoder = new TextDecoder("latin1");
