@@ -477,6 +477,13 @@ class Connection {
     }
     if (body && !body.done && closeAfter) this.#linger = true;
     if (this.#shuttingDown) closeAfter = true;
+    // HTTP/1.0 has no chunked coding: a stream of unknown length ends with the connection.
+    if (
+      head.version === "1.0" && response.body instanceof ReadableStream &&
+      !new HttpHeaders(response.headers).has("content-length")
+    ) {
+      closeAfter = true;
+    }
     try {
       if (!this.#queueFixed(head, response, closeAfter)) {
         await this.#writeStream(head, response, closeAfter);

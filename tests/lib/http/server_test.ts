@@ -84,6 +84,13 @@ Deno.test("streamed responses are chunked for HTTP/1.1 and close-delimited for H
   const closeDelimited = await old.response();
   assert.equal(closeDelimited?.body, "one two three");
   assert.equal(closeDelimited?.headers.get("content-length"), undefined);
+
+  // Even when the HTTP/1.0 client asked to keep the connection.
+  using keepAlive = await RawClient.connect(server.addr.port);
+  await keepAlive.send("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  const closing = await keepAlive.response();
+  assert.equal(closing?.body, "one two three");
+  assert.equal(closing?.headers.get("connection"), "close");
 });
 
 Deno.test("a large request body streams through in pieces", async () => {
