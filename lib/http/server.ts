@@ -258,6 +258,8 @@ class Connection {
   #timedOut = false;
   /** The chain of writes in flight, if any. */
   #writing: Promise<void> | undefined;
+  /** Bytes handed to writes that have not completed yet. */
+  #writingBytes = 0;
   #writeError: unknown;
   /** Set when we answer an error and close: drain the socket briefly first. */
   #linger = false;
@@ -377,9 +379,10 @@ class Connection {
   /** Reads more bytes into the buffer; null at end of stream. Flushes queued output first. */
   async #fill(): Promise<number | null> {
     // Queued responses go out while we wait for the next request. At most
-    // one write is in flight: a client that pipelines without reading gets
-    // no further reads until it does (backpressure, bounded memory).
-    if (this.#writing !== undefined) await this.#writing;
+    // QUEUE_FLUSH_BYTES stay unwritten: a client that pipelines without
+    // reading gets no further reads until it does (backpressure, bounded
+    // memory), while the usual small answer costs no wait at all.
+    if (this.#writingBytes >= QUEUE_FLUSH_BYTES) await this.#writing;
     if (this.#outBytes > 0) this.#startWrite();
     if (this.#writeError !== undefined) throw this.#writeError;
     if (this.#start === this.#end) {
@@ -653,11 +656,13 @@ class Connection {
   #startWrite(): void {
     const bytes = this.#takeQueued();
     const previous = this.#writing;
+    this.#writingBytes += bytes.length;
     const write = previous === undefined
       ? this.#writeAll(bytes)
       : previous.then(() => this.#writeAll(bytes));
     const tracked: Promise<void> = write.then(
       () => {
+        this.#writingBytes -= bytes.length;
         if (this.#writing === tracked) this.#writing = undefined;
       },
       (error) => {
