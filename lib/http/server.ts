@@ -432,7 +432,10 @@ class Connection {
     } catch (error) {
       result = Promise.reject(error);
     }
-    if (result instanceof Promise || body !== undefined || result.body instanceof ReadableStream) {
+    if (
+      result instanceof Promise || body !== undefined || typeof result !== "object" ||
+      result === null || result.body instanceof ReadableStream
+    ) {
       return this.#handleSlow(head, body, result, started);
     }
     let closeAfter = !head.keepAlive || this.#shuttingDown;
@@ -460,6 +463,9 @@ class Connection {
     let closeAfter = !head.keepAlive;
     try {
       response = await result;
+      if (typeof response !== "object" || response === null) {
+        throw new TypeError(`handler returned ${String(response)} instead of a response`);
+      }
     } catch (error) {
       const wire = toWireError(error);
       if (wire.internal) {
