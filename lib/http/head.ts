@@ -210,25 +210,31 @@ function parseRequestLine(buf: Bytes, start: number, end: number) {
   };
 }
 
-/** Parses header field lines from `pos` to the empty line; null while incomplete. */
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
+/**
+ * Parses header field lines from `pos` to the empty line; null while
+ * incomplete. The first pass only validates bytes and records offsets; the
+ * strings are cut from one decode of the whole section once it is complete,
+ * so an incomplete head allocates nothing and a complete one decodes once.
+ */
 function parseFields(
   buf: Bytes,
   pos: number,
   headStart: number,
   limits: Readonly<HttpLimits>,
 ): { headers: HttpHeaders; end: number } | null {
-  const headers = new HttpHeaders();
+  const fieldsStart = pos;
+  const spans: number[] = []; // name start, name end, value start, value end
   while (true) {
     const budget = limits.headerBytes - (pos - headStart);
     if (budget < 0) throw tooLong("headerBytes", limits.headerBytes);
     const lineEnd = findLineEnd(buf, pos, budget, "headerBytes");
     if (lineEnd === -1) return null;
-    if (lineEnd === pos) return { headers, end: pos + 2 };
-    if (headers.size >= limits.headerCount) {
+    if (lineEnd === pos) break;
+    if (spans.length >= limits.headerCount * 4) {
       throw new LimitError("headerCount", `more than ${limits.headerCount} header fields`);
     }
     const first = buf[pos];
@@ -253,9 +259,18 @@ function parseFields(
       // field-vchar / SP / HTAB / obs-text; NUL, CR, LF and other controls are out.
       if ((c < SP && c !== HTAB) || c === 0x7f) throw new DecodeError("bad byte in header value");
     }
-    headers.append(latin1(buf, pos, colon), latin1(buf, valueStart, valueEnd));
+    spans.push(pos, colon, valueStart, valueEnd);
     pos = lineEnd + 2;
   }
+  const headers = new HttpHeaders();
+  const text = latin1(buf, fieldsStart, pos);
+  for (let i = 0; i < spans.length; i += 4) {
+    headers.append(
+      text.slice(spans[i] - fieldsStart, spans[i + 1] - fieldsStart),
+      text.slice(spans[i + 2] - fieldsStart, spans[i + 3] - fieldsStart),
+    );
+  }
+  return { headers, end: pos + 2 };
 }
 
 function interpretRequest(
@@ -375,20 +390,17 @@ function bodyFraming(headers: HttpHeaders, version: "1.0" | "1.1"): BodyFraming 
 }
 
 /**
- * Bytes to a string, one char per byte (latin1). Plain JavaScript: for the
- * short runs of a head this beats a TextDecoder call, which is a runtime op.
+ * Bytes to a string, one char per byte (latin1). Short runs are built in
+ * plain JavaScript (cheaper than a runtime call); longer ones go through
+ * one TextDecoder call.
  */
 export function latin1(buf: Bytes, start: number, end: number): string {
-  if (end - start < 16) {
+  if (end - start < 32) {
     let out = "";
     for (let i = start; i < end; i++) out += String.fromCharCode(buf[i]);
     return out;
   }
-  let out = "";
-  // fromCharCode.apply takes the bytes as arguments: stay well under engine limits.
-  for (let at = start; at < end; at += 4096) {
-    const piece = buf.subarray(at, Math.min(end, at + 4096));
-    out += String.fromCharCode.apply(null, piece as unknown as number[]);
-  }
-  return out;
+  return latin1Decoder.decode(buf.subarray(start, end));
 }
+
+const latin1Decoder = new TextDecoder("latin1");
