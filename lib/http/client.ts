@@ -210,6 +210,8 @@ export class HttpClient {
     let text = `${method} ${url.pathname}${url.search} HTTP/1.1\r\n`;
     let streamBody: ReadableStream<Uint8Array> | null = null;
     let fixed: Uint8Array | null = null;
+    // The framing fields are ours to write: never both (RFC 9112 section 6.3).
+    headers.delete("transfer-encoding");
     if (body instanceof ReadableStream) {
       streamBody = body;
       if (!headers.has("content-length")) headers.set("transfer-encoding", "chunked");
@@ -218,6 +220,8 @@ export class HttpClient {
       headers.set("content-length", String(fixed.length));
     } else if (method === "POST" || method === "PUT" || method === "PATCH") {
       headers.set("content-length", "0");
+    } else {
+      headers.delete("content-length");
     }
     for (const [name, value] of headers) {
       if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\0\r\n]/.test(value)) {
@@ -267,7 +271,7 @@ export class HttpClient {
     const keepAlive = responseHead.version === "1.1"
       ? !listTokens(responseHead.headers.get("connection")).includes("close")
       : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
-    return new Response(conn, responseHead, framing, this.#options, () => {
+    return new IncomingResponse(conn, responseHead, framing, this.#options, () => {
       if (keepAlive && framing.kind !== "close") this.#release(origin.key, conn);
       else conn.close();
     });
@@ -429,7 +433,7 @@ function headTimeout(ms: number): HttpClientError {
   return new HttpClientError("timeout", `no response head within ${ms} ms`);
 }
 
-class Response implements ClientResponse {
+class IncomingResponse implements ClientResponse {
   readonly status: number;
   readonly reason: string;
   readonly version: "1.0" | "1.1";

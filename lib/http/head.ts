@@ -192,33 +192,49 @@ function parseRequestLine(buf: Bytes, start: number, end: number) {
     const c = buf[i];
     if (c <= SP || c >= 0x7f) throw new DecodeError("bad byte in request target");
   }
-  const versionText = latin1(buf, sp2 + 1, end);
-  const match = /^HTTP\/([0-9])\.([0-9])$/.exec(versionText);
-  if (!match) throw new DecodeError("bad HTTP version");
-  if (match[1] !== "1") throw new HttpDecodeError(505, "only HTTP/1.x is supported");
+  // HTTP-version = "HTTP/" DIGIT "." DIGIT, compared byte by byte (hot path).
+  const v = sp2 + 1;
+  if (
+    end - v !== 8 || buf[v] !== 0x48 || buf[v + 1] !== 0x54 || buf[v + 2] !== 0x54 ||
+    buf[v + 3] !== 0x50 || buf[v + 4] !== 0x2f || !isDigit(buf[v + 5]) || buf[v + 6] !== 0x2e ||
+    !isDigit(buf[v + 7])
+  ) {
+    throw new DecodeError("bad HTTP version");
+  }
+  if (buf[v + 5] !== 0x31) throw new HttpDecodeError(505, "only HTTP/1.x is supported");
   return {
     method: latin1(buf, start, sp1),
     target: latin1(buf, sp1 + 1, sp2),
     // HTTP/1.x with x > 1 is answered as 1.1 (RFC 9110 section 6.2).
-    version: match[2] === "0" ? "1.0" as const : "1.1" as const,
+    version: buf[v + 7] === 0x30 ? "1.0" as const : "1.1" as const,
   };
 }
 
-/** Parses header field lines from `pos` to the empty line; null while incomplete. */
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * Parses header field lines from `pos` to the empty line; null while
+ * incomplete. The first pass only validates bytes and records offsets; the
+ * strings are cut from one decode of the whole section once it is complete,
+ * so an incomplete head allocates nothing and a complete one decodes once.
+ */
 function parseFields(
   buf: Bytes,
   pos: number,
   headStart: number,
   limits: Readonly<HttpLimits>,
 ): { headers: HttpHeaders; end: number } | null {
-  const headers = new HttpHeaders();
+  const fieldsStart = pos;
+  const spans: number[] = []; // name start, name end, value start, value end
   while (true) {
     const budget = limits.headerBytes - (pos - headStart);
     if (budget < 0) throw tooLong("headerBytes", limits.headerBytes);
     const lineEnd = findLineEnd(buf, pos, budget, "headerBytes");
     if (lineEnd === -1) return null;
-    if (lineEnd === pos) return { headers, end: pos + 2 };
-    if (headers.size >= limits.headerCount) {
+    if (lineEnd === pos) break;
+    if (spans.length >= limits.headerCount * 4) {
       throw new LimitError("headerCount", `more than ${limits.headerCount} header fields`);
     }
     const first = buf[pos];
@@ -243,9 +259,18 @@ function parseFields(
       // field-vchar / SP / HTAB / obs-text; NUL, CR, LF and other controls are out.
       if ((c < SP && c !== HTAB) || c === 0x7f) throw new DecodeError("bad byte in header value");
     }
-    headers.append(latin1(buf, pos, colon), latin1(buf, valueStart, valueEnd));
+    spans.push(pos, colon, valueStart, valueEnd);
     pos = lineEnd + 2;
   }
+  const headers = new HttpHeaders();
+  const text = latin1(buf, fieldsStart, pos);
+  for (let i = 0; i < spans.length; i += 4) {
+    headers.append(
+      text.slice(spans[i] - fieldsStart, spans[i + 1] - fieldsStart),
+      text.slice(spans[i + 2] - fieldsStart, spans[i + 3] - fieldsStart),
+    );
+  }
+  return { headers, end: pos + 2 };
 }
 
 function interpretRequest(
@@ -257,7 +282,7 @@ function interpretRequest(
   const hostCount = headers.count("host");
   if (version === "1.1" && hostCount === 0) throw new DecodeError("missing Host header");
   if (hostCount > 1) throw new DecodeError("more than one Host header");
-  if (hostCount === 1 && !/^[A-Za-z0-9.\-_~!$&'()*+,;=%:\[\]]*$/.test(headers.get("host")!)) {
+  if (hostCount === 1 && !isHostValue(headers.get("host")!)) {
     throw new DecodeError("bad Host header");
   }
   let form: RequestHead["form"];
@@ -315,6 +340,22 @@ function interpretRequest(
   };
 }
 
+// uri-host [ ":" port ] (RFC 3986 section 3.2.2): unreserved, sub-delims, "%", ":", "[", "]".
+const HOST_CHAR = new Uint8Array(128);
+for (
+  const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_~!$&'()*+,;=%:[]"
+) {
+  HOST_CHAR[c.charCodeAt(0)] = 1;
+}
+
+function isHostValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || HOST_CHAR[c] === 0) return false;
+  }
+  return true;
+}
+
 /** Framing from Transfer-Encoding and Content-Length (RFC 9112 section 6.3). */
 function bodyFraming(headers: HttpHeaders, version: "1.0" | "1.1"): BodyFraming {
   const te = headers.get("transfer-encoding");
@@ -348,9 +389,13 @@ function bodyFraming(headers: HttpHeaders, version: "1.0" | "1.1"): BodyFraming 
   return length === 0 ? { kind: "none" } : { kind: "length", length: length! };
 }
 
-/** Bytes to a string, one char per byte; short runs skip the TextDecoder call. */
+/**
+ * Bytes to a string, one char per byte (latin1). Short runs are built in
+ * plain JavaScript (cheaper than a runtime call); longer ones go through
+ * one TextDecoder call.
+ */
 export function latin1(buf: Bytes, start: number, end: number): string {
-  if (end - start < 64) {
+  if (end - start < 32) {
     let out = "";
     for (let i = start; i < end; i++) out += String.fromCharCode(buf[i]);
     return out;

@@ -30,6 +30,8 @@ export interface HttpRequest {
    * route, the server enforces it while the body is read (413 past it).
    */
   bodyLimitBytes: number;
+  /** Trailer fields of a chunked body, once the body has been read to its end. */
+  readonly trailers?: HttpHeaders;
   /** Where the request came from, when it came from a socket. */
   readonly remoteAddr?: Deno.NetAddr;
 }

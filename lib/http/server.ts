@@ -85,6 +85,13 @@ interface Resolved {
   maxConnections: number;
   log: ReturnType<typeof logger>;
   metrics?: ServerMetrics;
+  /**
+   * A coarse clock (performance.now() as of the last sweep): deadlines are
+   * set from it, so the hot path makes no clock call per request. A
+   * deadline may fire up to one sweep interval late, which is fine for
+   * timeouts measured in seconds.
+   */
+  now: number;
 }
 
 interface ServerMetrics {
@@ -109,6 +116,7 @@ export function serveHttp(options: ServerOptions): HttpServer {
     maxConnections: options.maxConnections ?? 1024,
     log: logger(...(options.name ? [options.name, "http"] : ["http"])),
     metrics: options.registry ? registerMetrics(options.registry) : undefined,
+    now: performance.now(),
   };
   return new Server(listener, config);
 }
@@ -144,7 +152,7 @@ class Server implements HttpServer {
     this.#listener = listener;
     this.#config = config;
     const shortest = Math.min(config.headerTimeoutMs, config.bodyTimeoutMs, config.idleTimeoutMs);
-    this.#sweeper = setInterval(() => this.#sweep(), Math.min(1000, Math.max(10, shortest / 4)));
+    this.#sweeper = setInterval(() => this.#sweep(), Math.min(250, Math.max(10, shortest / 4)));
     this.#acceptLoop = this.#accept();
   }
 
@@ -189,7 +197,7 @@ class Server implements HttpServer {
   }
 
   #sweep(): void {
-    const now = performance.now();
+    const now = this.#config.now = performance.now();
     for (const connection of this.#connections) connection.checkDeadline(now);
   }
 
@@ -248,10 +256,13 @@ class Connection {
   #shuttingDown = false;
   #closed = false;
   #timedOut = false;
+  /** The chain of writes in flight, if any. */
+  #writing: Promise<void> | undefined;
+  /** Bytes handed to writes that have not completed yet. */
+  #writingBytes = 0;
+  #writeError: unknown;
   /** Set when we answer an error and close: drain the socket briefly first. */
   #linger = false;
-  // The body of the request being handled.
-  #body: BodyState | undefined;
 
   constructor(conn: Deno.TcpConn, config: Resolved) {
     this.#conn = conn;
@@ -259,11 +270,42 @@ class Connection {
   }
 
   async run(): Promise<void> {
+    const config = this.#config;
     try {
       while (!this.#closed) {
-        const head = await this.#readHead();
-        if (head === null) break;
-        const keep = await this.#handle(head);
+        // Fast path: decode straight from the buffer, no await unless bytes are missing.
+        let head: RequestHead | null = null;
+        if (this.#end > this.#start) {
+          let decoded;
+          try {
+            decoded = decodeRequestHead(this.#buf.subarray(this.#start, this.#end), config.limits);
+          } catch (error) {
+            await this.#sendError(error);
+            break;
+          }
+          if (decoded !== null) {
+            this.#start += decoded.bytesUsed;
+            head = decoded.value;
+          } else if (this.#phase !== "head") {
+            this.#phase = "head";
+            this.#deadline = config.now + config.headerTimeoutMs;
+          }
+        } else {
+          if (this.#shuttingDown) break;
+          this.#phase = "idle";
+          this.#deadline = config.now + config.idleTimeoutMs;
+        }
+        if (head === null) {
+          // EOF: clean between requests, otherwise a truncated head (nobody to answer).
+          if ((await this.#fill()) === null) break;
+          if (this.#phase === "idle") {
+            this.#phase = "head";
+            this.#deadline = config.now + config.headerTimeoutMs;
+          }
+          continue;
+        }
+        let keep = this.#handle(head);
+        if (typeof keep !== "boolean") keep = await keep;
         if (!keep || this.#shuttingDown) break;
       }
       await this.#flush();
@@ -290,7 +332,7 @@ class Connection {
     } catch {
       return;
     }
-    this.#deadline = performance.now() + LINGER_MS;
+    this.#deadline = this.#config.now + LINGER_MS;
     this.#phase = "handling";
     let budget = LINGER_BYTES_MAX;
     const scratch = new Uint8Array(READ_CHUNK_BYTES);
@@ -334,46 +376,15 @@ class Connection {
     } catch { /* already closed */ }
   }
 
-  /** Reads until a whole request head is buffered; null on a clean close between requests. */
-  async #readHead(): Promise<RequestHead | null> {
-    const config = this.#config;
-    while (true) {
-      if (this.#end > this.#start) {
-        let decoded;
-        try {
-          decoded = decodeRequestHead(this.#buf.subarray(this.#start, this.#end), config.limits);
-        } catch (error) {
-          await this.#sendError(error);
-          return null;
-        }
-        if (decoded !== null) {
-          this.#start += decoded.bytesUsed;
-          return decoded.value;
-        }
-        if (this.#phase !== "head") {
-          this.#phase = "head";
-          this.#deadline = performance.now() + config.headerTimeoutMs;
-        }
-      } else {
-        if (this.#shuttingDown) return null;
-        this.#phase = "idle";
-        this.#deadline = performance.now() + config.idleTimeoutMs;
-      }
-      const n = await this.#fill();
-      if (n === null) {
-        // EOF: clean between requests, otherwise a truncated head (nobody to answer).
-        return null;
-      }
-      if (this.#phase === "idle") {
-        this.#phase = "head";
-        this.#deadline = performance.now() + config.headerTimeoutMs;
-      }
-    }
-  }
-
   /** Reads more bytes into the buffer; null at end of stream. Flushes queued output first. */
   async #fill(): Promise<number | null> {
-    if (this.#outBytes > 0) await this.#flush();
+    // Queued responses go out while we wait for the next request. At most
+    // QUEUE_FLUSH_BYTES stay unwritten: a client that pipelines without
+    // reading gets no further reads until it does (backpressure, bounded
+    // memory), while the usual small answer costs no wait at all.
+    if (this.#writingBytes >= QUEUE_FLUSH_BYTES) await this.#writing;
+    if (this.#outBytes > 0) this.#startWrite();
+    if (this.#writeError !== undefined) throw this.#writeError;
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
     } else if (this.#end === this.#buf.length) {
@@ -403,18 +414,58 @@ class Connection {
     return n;
   }
 
-  async #handle(head: RequestHead): Promise<boolean> {
+  /**
+   * Runs the handler for one request and queues the response. Synchronous
+   * when the handler is (no request body, a fixed response body): the
+   * common case costs no extra await.
+   */
+  #handle(head: RequestHead): boolean | Promise<boolean> {
     const config = this.#config;
-    const started = performance.now();
+    const started = config.metrics ? performance.now() : 0;
     this.#phase = "handling";
     this.#deadline = 0;
     const body = head.framing.kind === "none" ? undefined : new BodyState(head, this);
-    this.#body = body;
     const request = new ServerRequest(head, body, config.bodyLimitBytes, this.#conn.remoteAddr);
+    let result: HttpResponse | Promise<HttpResponse>;
+    try {
+      result = config.handler(request);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    if (
+      result instanceof Promise || body !== undefined || typeof result !== "object" ||
+      result === null || result.body instanceof ReadableStream
+    ) {
+      return this.#handleSlow(head, body, result, started);
+    }
+    let closeAfter = !head.keepAlive || this.#shuttingDown;
+    try {
+      this.#queueFixed(head, result, closeAfter);
+    } catch (error) {
+      closeAfter = true;
+      this.#badResponse(head, error);
+    }
+    this.#count(head, result.status, started);
+    if (this.#outBytes >= QUEUE_FLUSH_BYTES || closeAfter) {
+      return this.#flush().then(() => !closeAfter);
+    }
+    return !closeAfter;
+  }
+
+  async #handleSlow(
+    head: RequestHead,
+    body: BodyState | undefined,
+    result: HttpResponse | Promise<HttpResponse>,
+    started: number,
+  ): Promise<boolean> {
+    const config = this.#config;
     let response: HttpResponse;
     let closeAfter = !head.keepAlive;
     try {
-      response = await config.handler(request);
+      response = await result;
+      if (typeof response !== "object" || response === null) {
+        throw new TypeError(`handler returned ${String(response)} instead of a response`);
+      }
     } catch (error) {
       const wire = toWireError(error);
       if (wire.internal) {
@@ -435,18 +486,23 @@ class Connection {
     }
     if (body && !body.done && closeAfter) this.#linger = true;
     if (this.#shuttingDown) closeAfter = true;
-    try {
-      await this.#writeResponse(head, response, closeAfter);
-    } catch (error) {
-      if (isDisconnect(error) || this.#closed) throw new ConnectionDone();
-      // The response itself was bad (e.g. an invalid header): nothing sent yet.
-      config.log.error("bad response for {method} {path}: {error}", {
-        method: head.method,
-        path: head.path,
-        error: String(error),
-      });
+    // HTTP/1.0 has no chunked coding: a stream of unknown length ends with the connection.
+    if (
+      head.version === "1.0" && response.body instanceof ReadableStream &&
+      !new HttpHeaders(response.headers).has("content-length")
+    ) {
       closeAfter = true;
-      this.#queue(errorResponseBytes(500, "internal server error", true));
+    }
+    try {
+      if (!this.#queueFixed(head, response, closeAfter)) {
+        await this.#writeStream(head, response, closeAfter);
+      }
+    } catch (error) {
+      if (isDisconnect(error) || this.#closed || error instanceof ConnectionDone) {
+        throw new ConnectionDone();
+      }
+      closeAfter = true;
+      this.#badResponse(head, error);
     }
     if (body && !body.done && !closeAfter) {
       try {
@@ -455,30 +511,43 @@ class Connection {
         closeAfter = true;
       }
     }
-    this.#body = undefined;
-    if (config.metrics) {
-      const method = KNOWN_METHODS.has(head.method) ? head.method : "OTHER";
-      config.metrics.requests.inc({ method, status: String(response.status) });
-      config.metrics.duration.observe({ method }, (performance.now() - started) / 1000);
-    }
-    if (this.#outBytes >= QUEUE_FLUSH_BYTES || this.#start === this.#end || closeAfter) {
-      await this.#flush();
-    }
+    this.#count(head, response.status, started);
+    if (this.#outBytes >= QUEUE_FLUSH_BYTES || closeAfter) await this.#flush();
     return !closeAfter;
   }
 
-  async #writeResponse(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
+  /** The response itself was bad (e.g. an invalid header): nothing of it was queued. */
+  #badResponse(head: RequestHead, error: unknown): void {
+    this.#config.log.error("bad response for {method} {path}: {error}", {
+      method: head.method,
+      path: head.path,
+      error: String(error),
+    });
+    this.#queue(errorResponseBytes(500, "internal server error", true));
+  }
+
+  #count(head: RequestHead, status: number, started: number): void {
+    const metrics = this.#config.metrics;
+    if (metrics === undefined) return;
+    const method = KNOWN_METHODS.has(head.method) ? head.method : "OTHER";
+    metrics.requests.inc({ method, status: String(status) });
+    metrics.duration.observe({ method }, (performance.now() - started) / 1000);
+  }
+
+  /** The status line and header fields, without the framing fields and the final CRLF. */
+  #headText(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
     const status = response.status;
     if (!Number.isInteger(status) || status < 200 || status > 599) {
       throw new TypeError(`bad response status ${status}`);
     }
     let text = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
     let userLength: string | undefined;
-    if (response.headers !== undefined) {
-      const headers = response.headers instanceof HttpHeaders
-        ? response.headers
-        : new HttpHeaders(response.headers);
-      for (const [name, value] of headers) {
+    const headers = response.headers;
+    if (headers !== undefined) {
+      const pairs = headers instanceof HttpHeaders || Array.isArray(headers)
+        ? headers as Iterable<readonly [string, string]>
+        : Object.entries(headers);
+      for (const [name, value] of pairs) {
         checkField(name, value);
         const lower = name.toLowerCase();
         if (lower === "content-length") {
@@ -492,36 +561,56 @@ class Connection {
     text += `date: ${httpDate()}\r\n`;
     if (closeAfter) text += "connection: close\r\n";
     else if (head.version === "1.0") text += "connection: keep-alive\r\n";
-    const noBody = statusHasNoBody(status);
-    const isHead = head.method === "HEAD";
+    return { text, userLength };
+  }
+
+  /** Queues a response whose body is not a stream; false (nothing queued) for a stream. */
+  #queueFixed(head: RequestHead, response: HttpResponse, closeAfter: boolean): boolean {
     const body = response.body ?? null;
-    if (body === null || typeof body === "string" || body instanceof Uint8Array) {
-      const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;
-      if (!noBody) {
-        const length = bytes === null && isHead && userLength !== undefined
-          ? userLength
-          : String(bytes?.length ?? 0);
-        text += `content-length: ${length}\r\n`;
+    if (body instanceof ReadableStream) return false;
+    let { text, userLength } = this.#headText(head, response, closeAfter);
+    const noBody = statusHasNoBody(response.status);
+    const isHead = head.method === "HEAD";
+    if (typeof body === "string" && !noBody && !isHead && body.length < 2048) {
+      // One encode for head and body: the common small text/JSON answer.
+      const ascii = encodeAscii(`${text}content-length: ${body.length}\r\n\r\n${body}`);
+      if (ascii !== null) {
+        this.#queue(ascii);
+        return true;
       }
-      text += "\r\n";
-      const headBytes = encoder.encode(text);
-      if (bytes === null || bytes.length === 0 || isHead || noBody) {
-        this.#queue(headBytes);
-      } else if (bytes.length < 4096) {
-        const out = new Uint8Array(headBytes.length + bytes.length);
-        out.set(headBytes);
-        out.set(bytes, headBytes.length);
-        this.#queue(out);
-      } else {
-        this.#queue(headBytes);
-        this.#queue(bytes as Bytes);
-      }
-      return;
     }
-    // A stream: Content-Length when the handler gave one, else chunked
-    // (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+    const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;
+    if (!noBody) {
+      const length = bytes === null && isHead && userLength !== undefined
+        ? userLength
+        : String(bytes?.length ?? 0);
+      text += `content-length: ${length}\r\n`;
+    }
+    const headBytes = encoder.encode(text + "\r\n");
+    if (bytes === null || bytes.length === 0 || isHead || noBody) {
+      this.#queue(headBytes);
+    } else if (bytes.length < 4096) {
+      const out = new Uint8Array(headBytes.length + bytes.length);
+      out.set(headBytes);
+      out.set(bytes, headBytes.length);
+      this.#queue(out);
+    } else {
+      this.#queue(headBytes);
+      this.#queue(bytes as Bytes);
+    }
+    return true;
+  }
+
+  /**
+   * Writes a streamed response: Content-Length when the handler gave one,
+   * else chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+   */
+  async #writeStream(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
+    const body = response.body as ReadableStream<Uint8Array>;
+    let { text, userLength } = this.#headText(head, response, closeAfter);
+    const noBody = statusHasNoBody(response.status);
     const chunked = userLength === undefined && head.version === "1.1";
-    if (noBody || isHead) {
+    if (noBody || head.method === "HEAD") {
       if (userLength !== undefined && !noBody) text += `content-length: ${userLength}\r\n`;
       this.#queue(encoder.encode(text + "\r\n"));
       await body.cancel().catch(() => {});
@@ -557,24 +646,60 @@ class Connection {
     this.#outBytes += bytes.length;
   }
 
-  async #flush(): Promise<void> {
-    if (this.#outBytes === 0) return;
+  #takeQueued(): Bytes {
     const parts = this.#out;
     const bytes = parts.length === 1 ? parts[0] : concatBytes(parts, this.#outBytes);
     this.#out = [];
     this.#outBytes = 0;
-    await this.#writeAll(bytes);
+    return bytes;
+  }
+
+  /**
+   * Starts writing the queued bytes without waiting, so the write and the
+   * read of the next request are in flight together. Writes stay in order
+   * (each waits for the one before); a failed write closes the connection.
+   */
+  #startWrite(): void {
+    const bytes = this.#takeQueued();
+    const previous = this.#writing;
+    this.#writingBytes += bytes.length;
+    const write = previous === undefined
+      ? this.#writeAll(bytes)
+      : previous.then(() => this.#writeAll(bytes));
+    const tracked: Promise<void> = write.then(
+      () => {
+        this.#writingBytes -= bytes.length;
+        if (this.#writing === tracked) this.#writing = undefined;
+      },
+      (error) => {
+        this.#writeError ??= error;
+        this.#close();
+      },
+    );
+    this.#writing = tracked;
+  }
+
+  /** Writes everything queued and waits for every write in flight. */
+  async #flush(): Promise<void> {
+    if (this.#outBytes > 0) this.#startWrite();
+    if (this.#writing !== undefined) await this.#writing;
+    if (this.#writeError !== undefined) throw this.#writeError;
   }
 
   async #writeAll(bytes: Bytes): Promise<void> {
     if (this.#closed) throw new ConnectionDone();
-    const saved = this.#deadline;
-    this.#deadline = performance.now() + this.#config.bodyTimeoutMs;
+    // While handling, nothing else bounds the wait for a peer that does not
+    // read: give the write its own deadline. (Between requests the idle or
+    // head deadline already applies.)
+    let mine = 0;
+    if (this.#deadline === 0) {
+      this.#deadline = mine = this.#config.now + this.#config.bodyTimeoutMs;
+    }
     let offset = 0;
     while (offset < bytes.length) {
       offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
     }
-    this.#deadline = saved;
+    if (mine !== 0 && this.#deadline === mine) this.#deadline = 0;
   }
 
   /** Answers a request whose head could not be decoded, then the caller closes. */
@@ -608,7 +733,7 @@ class Connection {
   }
 
   async fillForBody(): Promise<void> {
-    this.#deadline = performance.now() + this.#config.bodyTimeoutMs;
+    this.#deadline = this.#config.now + this.#config.bodyTimeoutMs;
     const n = await this.#fill();
     this.#deadline = 0;
     if (n === null) throw new UnexpectedEofError("connection closed in the middle of the body");
@@ -796,6 +921,20 @@ function errorResponseBytes(status: number, message: string, close: boolean): By
       `content-length: ${encoder.encode(body).length}\r\ndate: ${httpDate()}\r\n` +
       (close ? "connection: close\r\n" : "") + `\r\n${body}`,
   );
+}
+
+/**
+ * The bytes of an all-ASCII string, or null if it is not. A JS loop beats
+ * a TextEncoder call (a runtime op) for the few hundred bytes of a head.
+ */
+function encodeAscii(text: string): Bytes | null {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return null;
+    out[i] = c;
+  }
+  return out;
 }
 
 /** Response header fields we send must not carry CR, LF or NUL (response splitting). */

@@ -1,7 +1,7 @@
 // The app the server tests run: a few routes that exercise bodies, limits,
 // streaming and errors.
 
-import { json, readJson, readText, text } from "../../../lib/http/message.ts";
+import { type Handler, json, readJson, readText, text } from "../../../lib/http/message.ts";
 import { Router } from "../../../lib/http/router.ts";
 
 export function testRouter(): Router {
@@ -22,7 +22,13 @@ export function testRouter(): Router {
     return json({ bytes: total });
   }, { bodyLimitBytes: 64 * 1024 * 1024 });
   router.post("/ignore", () => text("ignored"));
+  router.post("/trailers", async (request) => {
+    const body = await readText(request);
+    return json({ body, trailers: request.trailers?.toObject() ?? null });
+  });
   router.post("/json", async (request) => json({ got: await readJson(request) }));
+  // A buggy handler that forgets to return a response.
+  router.get("/nothing", (() => undefined) as unknown as Handler);
   router.get("/boom", () => {
     throw new Error("secret internal detail");
   });

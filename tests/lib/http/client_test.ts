@@ -126,3 +126,25 @@ Deno.test("HttpClient reports connect failures, timeouts and bad responses by co
     (e) => e instanceof HttpClientError && e.code === "usage",
   );
 });
+
+Deno.test("HttpClient times out a stalled body and drops idle pooled connections", async () => {
+  await using stalled = scriptedServer(async (conn) => {
+    await conn.read(new Uint8Array(1024));
+    await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"));
+    await conn.read(new Uint8Array(1024)); // holds the connection open without sending more
+  });
+  await using client = new HttpClient({ bodyTimeoutMs: 200, idleTimeoutMs: 100 });
+  const response = await client.request(`http://127.0.0.1:${stalled.port}/`);
+  await assert.rejects(
+    response.text(),
+    (e) => e instanceof HttpClientError && e.code === "timeout",
+  );
+
+  await using server = serveHttp({ handler: app().handle });
+  await (await client.request(`http://127.0.0.1:${server.addr.port}/port`)).text();
+  assert.equal(client.idleConnections, 1);
+  for (let i = 0; i < 100 && client.idleConnections > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.equal(client.idleConnections, 0);
+});

@@ -356,6 +356,12 @@ const CASES: Case[] = [
     open: true,
   },
   {
+    name: "handler that returns no response",
+    request: `GET /nothing HTTP/1.1\r\n${H}\r\n`,
+    status: 500,
+    open: true,
+  },
+  {
     name: "bad percent-encoding in a path parameter",
     request: `GET /spells/%zz HTTP/1.1\r\n${H}\r\n`,
     status: 400,

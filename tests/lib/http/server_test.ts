@@ -31,6 +31,17 @@ Deno.test("pipelined requests are answered in order on one connection", async ()
   assert.equal((await client.response())?.body, '{"id":"3"}');
 });
 
+Deno.test("chunked request trailers reach the handler once the body is read", async () => {
+  await using server = serveHttp({ handler: testRouter().handle });
+  using client = await RawClient.connect(server.addr.port);
+  await client.send(
+    `POST /trailers HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n` +
+      "3\r\nabc\r\n0\r\nX-Checksum: 123\r\n\r\n",
+  );
+  const response = await client.response();
+  assert.deepEqual(JSON.parse(response!.body), { body: "abc", trailers: { "x-checksum": "123" } });
+});
+
 Deno.test("Expect: 100-continue gets 100 only once the handler reads the body", async () => {
   await using server = serveHttp({ handler: testRouter().handle });
   using reader = await RawClient.connect(server.addr.port);
@@ -73,6 +84,13 @@ Deno.test("streamed responses are chunked for HTTP/1.1 and close-delimited for H
   const closeDelimited = await old.response();
   assert.equal(closeDelimited?.body, "one two three");
   assert.equal(closeDelimited?.headers.get("content-length"), undefined);
+
+  // Even when the HTTP/1.0 client asked to keep the connection.
+  using keepAlive = await RawClient.connect(server.addr.port);
+  await keepAlive.send("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  const closing = await keepAlive.response();
+  assert.equal(closing?.body, "one two three");
+  assert.equal(closing?.headers.get("connection"), "close");
 });
 
 Deno.test("a large request body streams through in pieces", async () => {
@@ -183,4 +201,34 @@ Deno.test("the server counts requests by status and times them", async () => {
   assert.match(text, /http_requests_total\{method="GET",status="200"\} 2/);
   assert.match(text, /http_requests_total\{method="GET",status="404"\} 1/);
   assert.match(text, /http_request_duration_seconds_count\{method="GET"\} 3/);
+});
+
+Deno.test("a client that pipelines without reading is slowed down, not buffered without bound", async () => {
+  await using server = serveHttp({ handler: testRouter().handle, bodyTimeoutMs: 60_000 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    // Each request asks for a 100 KiB echo; nobody reads the answers.
+    const body = "x".repeat(100 * 1024);
+    const request = new TextEncoder().encode(
+      `POST /echo HTTP/1.1\r\n${H}Content-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    let sent = 0;
+    const writing = (async () => {
+      for (let i = 0; i < 1000; i++) {
+        let offset = 0;
+        while (offset < request.length) offset += await conn.write(request.subarray(offset));
+        sent++;
+      }
+    })().catch(() => {});
+    // Give the server time to fill both socket buffers.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // 1000 requests are 100 MiB, far more than the kernel's socket buffers hold.
+    assert.ok(sent > 0 && sent < 1000, `sent ${sent}: the server kept reading unanswered requests`);
+    conn.close();
+    await writing;
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
 });

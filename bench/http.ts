@@ -1,0 +1,137 @@
+// HTTP/1.1 side by side: the same "hello" handler on lib/http, on
+// Deno.serve and on Node's node:http, each in its own process, driven one
+// after the other by wrk with one thread and 50 keep-alive connections.
+// Prints requests/s, p99 latency and the ratios ours/reference.
+//
+//   deno run -A bench/http.ts [--duration 10] [--connections 50]
+//
+// Goal (issue 3): at least node:http's rate, and at least 0.8 of
+// Deno.serve's. Needs wrk and node on PATH. Figures depend on the machine;
+// record them with the command in docs/benchmarks.md.
+
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const BODY = "Hello, World!";
+const SELF = fileURLToPath(import.meta.url);
+
+const NODE_SERVER = `
+const http = require("node:http");
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/plain" });
+  res.end(${JSON.stringify(BODY)});
+});
+server.listen(0, "127.0.0.1", () => console.log("PORT " + server.address().port));
+`;
+
+async function serveOurs(): Promise<void> {
+  const { serveHttp } = await import("../lib/http/server.ts");
+  const server = serveHttp({
+    handler: () => ({ status: 200, headers: { "content-type": "text/plain" }, body: BODY }),
+  });
+  console.log(`PORT ${server.addr.port}`);
+}
+
+function serveDeno(): void {
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: ({ port }) => console.log(`PORT ${port}`),
+  }, () => new Response(BODY, { headers: { "content-type": "text/plain" } }));
+  void server;
+}
+
+interface Target {
+  name: string;
+  command: string;
+  args: string[];
+}
+
+const TARGETS: Target[] = [
+  { name: "lib/http", command: Deno.execPath(), args: ["run", "-A", SELF, "--serve", "ours"] },
+  { name: "Deno.serve", command: Deno.execPath(), args: ["run", "-A", SELF, "--serve", "deno"] },
+  { name: "node:http", command: "node", args: ["-e", NODE_SERVER] },
+];
+
+interface Result {
+  name: string;
+  rps: number;
+  p99Ms: number;
+  errors: string;
+}
+
+async function startTarget(target: Target): Promise<{ port: number; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(target.command, {
+    args: target.args,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/PORT (\d+)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${target.name} exited before listening`);
+    text += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return { port: Number(/PORT (\d+)/.exec(text)![1]), child };
+}
+
+async function runWrk(port: number, seconds: number, connections: number) {
+  const output = await new Deno.Command("wrk", {
+    args: ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", `http://127.0.0.1:${port}/`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(output.stdout);
+}
+
+function parseWrk(name: string, text: string): Result {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(text);
+  const scale = p99?.[2] === "us" ? 0.001 : p99?.[2] === "s" ? 1000 : 1;
+  const errors = [/Socket errors:.*/.exec(text)?.[0], /Non-2xx.*/.exec(text)?.[0]]
+    .filter(Boolean).join("; ");
+  return { name, rps, p99Ms: p99 ? Number(p99[1]) * scale : NaN, errors };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs({
+    args: Deno.args,
+    options: {
+      serve: { type: "string" },
+      duration: { type: "string", default: "10" },
+      connections: { type: "string", default: "50" },
+    },
+    strict: true,
+  }).values;
+  if (args.serve === "ours") return await serveOurs();
+  if (args.serve === "deno") return serveDeno();
+  const seconds = Number(args.duration);
+  const connections = Number(args.connections);
+  const results: Result[] = [];
+  for (const target of TARGETS) {
+    const { port, child } = await startTarget(target);
+    try {
+      // A short warm-up so JITs have compiled the hot paths.
+      await runWrk(port, 1, connections);
+      const result = parseWrk(target.name, await runWrk(port, seconds, connections));
+      results.push(result);
+      console.log(
+        `${result.name.padEnd(11)} ${result.rps.toFixed(0).padStart(8)} req/s   p99 ${
+          result.p99Ms.toFixed(2)
+        } ms${result.errors ? `   (${result.errors})` : ""}`,
+      );
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+    }
+  }
+  const [ours, deno, node] = results;
+  console.log("");
+  console.log(`lib/http / Deno.serve: ${(ours.rps / deno.rps).toFixed(2)} (goal >= 0.80)`);
+  console.log(`lib/http / node:http:  ${(ours.rps / node.rps).toFixed(2)} (goal >= 1.00)`);
+}
+
+if (import.meta.main) await main();
