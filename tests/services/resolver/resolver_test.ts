@@ -284,7 +284,9 @@ Deno.test("resolver serves /healthz and /metrics on its admin port", async () =>
 
 Deno.test("resolver accepts a stub server given by host name", async () => {
   await using upstream = zoneServer([A("www.example.com.", "127.0.0.80")], "example.com.");
-  await using resolver = await startService(service, { stub: [`example.com=localhost:${upstream.port}`] });
+  await using resolver = await startService(service, {
+    stub: [`example.com=localhost:${upstream.port}`],
+  });
   const reply = await ask(resolver.addresses.udp.port, "www.example.com.");
   assert.equal(reply.rcode, Rcode.NOERROR);
 });
