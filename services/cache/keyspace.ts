@@ -229,15 +229,16 @@ export type EvictionPolicy =
   | "volatile-random"
   | "volatile-ttl";
 
+/** In the order Redis lists them in its CONFIG SET error. */
 export const EVICTION_POLICIES: readonly EvictionPolicy[] = [
-  "noeviction",
-  "allkeys-lru",
-  "allkeys-lfu",
-  "allkeys-random",
   "volatile-lru",
   "volatile-lfu",
   "volatile-random",
   "volatile-ttl",
+  "allkeys-lru",
+  "allkeys-lfu",
+  "allkeys-random",
+  "noeviction",
 ];
 
 /** All databases plus the global counters. */

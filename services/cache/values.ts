@@ -188,22 +188,42 @@ export class HashValue {
   }
 }
 
+/** Redis's set-max-intset-entries: small all-integer sets reply in numeric order. */
+const INTSET_ENTRIES_MAX = 512;
+const CANONICAL_INT = /^(0|-?[1-9]\d{0,18})$/;
+
 /** A set of binary-string members. */
 export class SetValue {
   readonly members = new Set<string>();
   bytes = 0;
+  #nonIntegers = 0;
 
   add(member: string): boolean {
     if (this.members.has(member)) return false;
     this.members.add(member);
     this.bytes += member.length + ELEMENT_OVERHEAD_BYTES;
+    if (!CANONICAL_INT.test(member)) this.#nonIntegers++;
     return true;
   }
 
   delete(member: string): boolean {
     if (!this.members.delete(member)) return false;
     this.bytes -= member.length + ELEMENT_OVERHEAD_BYTES;
+    if (!CANONICAL_INT.test(member)) this.#nonIntegers--;
     return true;
+  }
+
+  /**
+   * Members in reply order: numeric order while the set would be an intset
+   * in Redis (all integers, at most 512), insertion order otherwise.
+   */
+  ordered(): Iterable<string> {
+    if (this.#nonIntegers > 0 || this.members.size > INTSET_ENTRIES_MAX) return this.members;
+    return [...this.members].sort((a, b) => {
+      const x = BigInt(a);
+      const y = BigInt(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
   }
 }
 

@@ -26,7 +26,7 @@ export function floatArg(arg: Uint8Array, message = NOT_FLOAT): number {
 
 /** A count argument that must not be negative (Redis: "value is out of range, must be positive"). */
 export function positiveArg(arg: Uint8Array): number {
-  const n = intArg(arg);
+  const n = intArg(arg, "ERR value is out of range, must be positive");
   if (n < 0) fail("ERR value is out of range, must be positive");
   return n;
 }

@@ -321,7 +321,7 @@ function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, time
     keys: [from],
     deadline,
     retry: attempt,
-    timeout: (c) => c.out.nullBulk(),
+    timeout: (c) => c.out.nullArray(),
   };
   return blocked;
 }

@@ -49,7 +49,7 @@ function writeSet(ctx: Ctx, members: Iterable<string>, size: number): void {
 function smembers(ctx: Ctx, args: Bytes[]): void {
   const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
   if (set === undefined) return ctx.out.setHeader(0);
-  writeSet(ctx, set.members, set.members.size);
+  writeSet(ctx, set.ordered(), set.members.size);
 }
 
 function sismember(ctx: Ctx, args: Bytes[]): void {
@@ -138,7 +138,9 @@ function combine(db: Db, keys: string[], op: SetOp): Set<string> {
 function setOp(op: SetOp) {
   return (ctx: Ctx, args: Bytes[]) => {
     const result = combine(ctx.session.db, args.slice(1).map(toKey), op);
-    writeSet(ctx, result, result.size);
+    const value = new SetValue();
+    for (const member of result) value.add(member);
+    writeSet(ctx, value.ordered(), result.size);
   };
 }
 

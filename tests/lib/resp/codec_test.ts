@@ -45,7 +45,11 @@ const COMMAND_CASES: { name: string; input: string; expected: string[][] }[] = [
     expected: [["SET", "k", "hello"], ["GET", "k"]],
   },
   { name: "empty bulk", input: "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n", expected: [["ECHO", ""]] },
-  { name: "binary bulk with CRLF inside", input: "*2\r\n$4\r\nECHO\r\n$2\r\n\r\n\r\n", expected: [["ECHO", "\r\n"]] },
+  {
+    name: "binary bulk with CRLF inside",
+    input: "*2\r\n$4\r\nECHO\r\n$2\r\n\r\n\r\n",
+    expected: [["ECHO", "\r\n"]],
+  },
   { name: "inline PING from nc", input: "PING\r\n", expected: [["PING"]] },
   { name: "inline with bare LF", input: "SET a b\n", expected: [["SET", "a", "b"]] },
   {
@@ -92,7 +96,12 @@ Deno.test({
   },
 });
 
-const ERROR_CASES: { name: string; input: string; message: string; type: new (...args: never[]) => Error }[] = [
+const ERROR_CASES: {
+  name: string;
+  input: string;
+  message: string;
+  type: new (...args: never[]) => Error;
+}[] = [
   {
     name: "a bulk length over the limit",
     input: "*1\r\n$600000000\r\n",
