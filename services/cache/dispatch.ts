@@ -138,6 +138,11 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
   ].map((spec) => [spec.name, spec]),
 );
 
+/** COMMANDS under both their lower- and upper-case names. */
+const LOOKUP: ReadonlyMap<string, CommandSpec> = new Map(
+  [...COMMANDS].flatMap(([name, spec]) => [[name, spec], [name.toUpperCase(), spec]]),
+);
+
 /** Commands a RESP2 client may run while subscribed. */
 const SUBSCRIBED_ALLOWED = new Set([
   "subscribe",
@@ -158,8 +163,9 @@ function quoteArg(arg: Uint8Array): string {
 
 /** Resolves a command and, for containers, its subcommand; or returns an error message. */
 function resolve(args: Bytes[]): CommandSpec | string {
-  const name = lower(args[0]);
-  const spec = COMMANDS.get(name);
+  // Clients send names in upper case (redis-benchmark, most libraries) or
+  // lower case; both are in LOOKUP, so the common path lowercases nothing.
+  const spec = LOOKUP.get(toKey(args[0])) ?? COMMANDS.get(lower(args[0]));
   if (spec === undefined) {
     let message = `ERR unknown command '${
       toKey(args[0].subarray(0, 128))

@@ -118,20 +118,33 @@ class Client implements Session {
   flush(): Promise<void> {
     if (this.#writing !== undefined) return this.#writing;
     if (this.out.length === 0) return Promise.resolve();
-    this.#writing = this.#writeLoop().finally(() => {
-      this.#writing = undefined;
-    });
-    return this.#writing;
+    return this.#flushOnce();
   }
 
-  async #writeLoop(): Promise<void> {
-    while (this.out.length > 0) {
-      const chunk = this.out.take();
-      this.#inFlight = chunk.length;
-      let offset = 0;
-      while (offset < chunk.length) offset += await this.conn.write(chunk.subarray(offset));
+  /**
+   * The hot path: one write of this read's replies. When the socket took
+   * only part, the rest goes back in front of the queue and is written next.
+   */
+  async #flushOnce(): Promise<void> {
+    const chunk = this.out.take();
+    this.#inFlight = chunk.length;
+    const promise = this.conn.write(chunk);
+    this.#writing = promise.then(() => {}, () => {});
+    let n: number;
+    try {
+      n = await promise;
+    } finally {
+      this.#writing = undefined;
       this.#inFlight = 0;
     }
+    if (n < chunk.length) {
+      // Put the unwritten tail back in front of anything queued meanwhile.
+      const rest = chunk.slice(n);
+      const queued = this.out.take().slice();
+      this.out.raw(rest);
+      this.out.raw(queued);
+    }
+    if (this.out.length > 0) await this.flush();
   }
 }
 

@@ -233,7 +233,19 @@ function incrementBy(ctx: Ctx, keyArg: Bytes, delta: number | bigint): void {
 }
 
 function parseIntegerString(text: string): number | bigint | null {
-  if (text.length > 20) return null;
+  const n = text.length;
+  if (n === 0 || n > 20) return null;
+  // Fast path: up to 15 digits, no sign or leading zero, fits a double exactly.
+  if (n <= 15 && (text.charCodeAt(0) !== 48 || n === 1)) {
+    let value = 0;
+    let i = 0;
+    for (; i < n; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      value = value * 10 + d;
+    }
+    if (i === n) return value;
+  }
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return parseInteger(bytes);
