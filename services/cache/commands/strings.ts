@@ -151,17 +151,21 @@ function getdel(ctx: Ctx, args: Bytes[]): void {
 function getex(ctx: Ctx, args: Bytes[]): void {
   const db = ctx.session.db;
   const key = toKey(args[1]);
-  let expireAt = -1; // -1: leave as is, 0: persist
+  // Redis's order: option syntax, then the key and its type, then the time.
+  let unit: "ex" | "px" | "exat" | "pxat" | undefined;
+  let timeArg: Bytes | undefined;
+  let persist = false;
   for (let i = 2; i < args.length; i++) {
     const option = lower(args[i]);
     const last = i === args.length - 1;
     if (
       (option === "ex" || option === "px" || option === "exat" || option === "pxat") &&
-      expireAt === -1 && !last
+      unit === undefined && !persist && !last
     ) {
-      expireAt = expireAtFrom(args[++i], option, "getex");
-    } else if (option === "persist" && expireAt === -1) {
-      expireAt = 0;
+      unit = option;
+      timeArg = args[++i];
+    } else if (option === "persist" && unit === undefined && !persist) {
+      persist = true;
     } else {
       fail(SYNTAX);
     }
@@ -173,8 +177,13 @@ function getex(ctx: Ctx, args: Bytes[]): void {
   }
   if (typeof entry.value !== "string") fail(WRONGTYPE);
   const value = entry.value;
-  if (expireAt > 0 && expireAt <= Date.now()) db.delete(key);
-  else if (expireAt >= 0) db.setExpire(entry, expireAt);
+  if (unit !== undefined) {
+    const expireAt = expireAtFrom(timeArg!, unit, "getex");
+    if (expireAt <= Date.now()) db.delete(key);
+    else db.setExpire(entry, expireAt);
+  } else if (persist) {
+    db.setExpire(entry, 0);
+  }
   ctx.out.bulkString(value);
 }
 

@@ -7,7 +7,8 @@
 //
 // Left out on purpose: anything whose reply holds times, ids or versions
 // (INFO, CLIENT ID/LIST, TIME, HELLO, PTTL of a live key, COMMAND), and
-// Redis 7.4+ commands (hash-field expiry) that redis-server 7.0 lacks.
+// Redis 7.4+ commands (hash-field expiry) that redis-server 7.0 lacks,
+// and floats beyond a double's range (Redis computes in long double).
 
 export const CORPUS = String.raw`
 PING
@@ -452,6 +453,63 @@ SET bin "\x00\x01\xff"
 GET bin
 STRLEN bin
 OBJECT_NOT_A_COMMAND x
+HELLO 4
+HELLO abc
+HELLO 2 FOO
+SET nanfl inf
+INCRBYFLOAT nanfl 1
+INCRBYFLOAT nanfl2 inf
+SET sr2 hello
+SETRANGE sr2 1 i
+GETRANGE sr2 0 -1
+SETRANGE sr2 10 x
+GET sr2
+SET ttlk v PX 1
+LPUSH nums 3 2 1
+SORT_NOT_IMPLEMENTED nums
+LINDEX nums -4
+LRANGE nums -100 100
+LRANGE nums 0 0
+HSET hh a 1 b 2 c 3
+HDEL hh a c
+HGETALL hh
+HDEL hh b
+EXISTS hh
+HINCRBY hh y 9223372036854775807
+HINCRBY hh y 1
+SADD bigint 9223372036854775807 -9223372036854775808 0 -1
+SMEMBERS bigint
+SADD mixed 1 a 2
+~ SMEMBERS mixed
+SREM mixed a
+~ SMEMBERS mixed
+SMISMEMBER missing a b
+SINTERSTORE nothing missing s
+SUNIONSTORE dest1 missing
+EXISTS dest1
+EXPIRE e9
+PEXPIRE missing 100
+PERSIST missing
+TTL missing
+PTTL missing
+GETEX k PX 0
+GETEX k EXAT -1
+SET k v PX 0
+SET k v PXAT 0
+MGET k list h missing
+DEL k k k
+APPEND k x
+SETNX k y
+GET k
+RENAMENX k k2
+RENAME k2 k
+TYPE k
+ECHO ""
+PING ""
+EXISTS
+DEL
+UNSUBSCRIBE
+PUNSUBSCRIBE
 FLUSHALL
 DBSIZE
 `;
