@@ -46,6 +46,9 @@ export interface CacheOptions {
 }
 
 const READ_BUFFER_BYTES = 16 * 1024;
+/** Bytes a blocked client may pipeline behind its blocking command before we stop reading. */
+const BLOCKED_BUFFER_BYTES_MAX = 1024 * 1024;
+const UNBLOCKED: unique symbol = Symbol("unblocked");
 
 interface Waiter {
   client: Client;
@@ -247,22 +250,37 @@ export class CacheServer implements ServerState {
     let end = 0;
     let need = 0;
     const ctx = client.ctx;
-    while (!client.closing) {
-      if (end === buf.length) {
-        // Move the unparsed tail to the front, or grow towards what the header announced.
-        if (start > 0) {
-          buf.copyWithin(0, start, end);
-          end -= start;
-          start = 0;
-        }
-        if (end === buf.length) {
-          const size = Math.max(buf.length * 2, Math.min(need, buf.length * 4));
-          const grown = new Uint8Array(size);
-          grown.set(buf.subarray(0, end));
-          buf = grown;
-        }
+    // A read started while the client was blocked, into `side`.
+    let pending: Promise<number | null> | undefined;
+    const side: Bytes = new Uint8Array(READ_BUFFER_BYTES);
+    /** Makes room for `extra` more bytes after `end`. */
+    const reserve = (extra: number) => {
+      if (end + extra <= buf.length) return;
+      if (start > 0) {
+        buf.copyWithin(0, start, end);
+        end -= start;
+        start = 0;
       }
-      const n = await client.conn.read(buf.subarray(end));
+      if (end + extra <= buf.length) return;
+      // Grow towards what a header announced, but only as bytes arrive.
+      const size = Math.max(buf.length * 2, Math.min(need, buf.length * 4), end + extra);
+      const grown = new Uint8Array(size);
+      grown.set(buf.subarray(0, end));
+      buf = grown;
+    };
+    while (!client.closing) {
+      let n: number | null;
+      if (pending !== undefined) {
+        n = await pending;
+        pending = undefined;
+        if (n !== null) {
+          reserve(n);
+          buf.set(side.subarray(0, n), end);
+        }
+      } else {
+        reserve(1);
+        n = await client.conn.read(buf.subarray(end));
+      }
       if (n === null) return;
       end += n;
       if (end - start < need) continue;
@@ -285,9 +303,27 @@ export class CacheServer implements ServerState {
         if (decoded.args.length === 0) continue;
         const blocked = dispatch(ctx, decoded.args);
         if (this.#ready.size > 0) this.#serveReady();
-        if (blocked !== undefined) {
-          await client.flush();
-          await this.#block(client, blocked);
+        if (blocked === undefined) continue;
+        // Parked: keep reading so a client that hangs up is noticed (and
+        // not handed an element it will never see); bytes it pipelines
+        // meanwhile wait in the buffer, up to a bound.
+        await client.flush();
+        const done = this.#block(client, blocked).then((): typeof UNBLOCKED => UNBLOCKED);
+        while (true) {
+          if (pending === undefined && end - start < BLOCKED_BUFFER_BYTES_MAX) {
+            pending = client.conn.read(side);
+            pending.catch(() => {});
+          }
+          const result = await (pending ? Promise.race([done, pending]) : done);
+          if (result === UNBLOCKED) break;
+          pending = undefined;
+          if (result === null) {
+            this.#unregister(client);
+            return;
+          }
+          reserve(result);
+          buf.set(side.subarray(0, result), end);
+          end += result;
         }
       }
       if (start === end) start = end = 0;

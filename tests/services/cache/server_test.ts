@@ -269,3 +269,35 @@ Deno.test("requirepass: NOAUTH until AUTH, WRONGPASS on a bad password", async (
   assert.equal(text(await client.send("AUTH", "pw")), "OK");
   assert.equal(await client.send("GET", "k"), null);
 });
+
+Deno.test("a client that hangs up while blocked is not handed an element", async () => {
+  await using cache = await startService(service);
+  const port = cache.addresses.tcp.port;
+  const gone = await RespClient.connect({ port });
+  const never = gone.send("BLPOP", "jobs", 0).catch(() => "closed");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  gone.close();
+  assert.equal(await never, "closed");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  using worker = await RespClient.connect({ port });
+  const waiting = worker.send("BLPOP", "jobs", 10);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  using pusher = await RespClient.connect({ port });
+  await pusher.send("RPUSH", "jobs", "job1");
+  assert.deepEqual((await waiting as RespValue[]).map(text), ["jobs", "job1"]);
+});
+
+Deno.test("commands pipelined behind a blocking pop run after it is served", async () => {
+  await using cache = await startService(service);
+  const port = cache.addresses.tcp.port;
+  using client = await RespClient.connect({ port });
+  using pusher = await RespClient.connect({ port });
+  const replies = client.pipeline([["BLPOP", "q", 10], ["SET", "after", "1"], ["GET", "after"]]);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(await pusher.send("GET", "after"), null);
+  await pusher.send("LPUSH", "q", "x");
+  const [popped, set, get] = await replies;
+  assert.deepEqual((popped as RespValue[]).map(text), ["q", "x"]);
+  assert.equal(text(set), "OK");
+  assert.equal(text(get), "1");
+});
