@@ -138,10 +138,36 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
   ].map((spec) => [spec.name, spec]),
 );
 
-/** COMMANDS under both their lower- and upper-case names. */
-const LOOKUP: ReadonlyMap<string, CommandSpec> = new Map(
-  [...COMMANDS].flatMap(([name, spec]) => [[name, spec], [name.toUpperCase(), spec]]),
-);
+/**
+ * A case-insensitive hash of a command name, computed from the bytes
+ * without building a string: the hot path finds SET or GET with one numeric
+ * Map lookup and a byte compare.
+ */
+function nameHash(bytes: Uint8Array): number {
+  let h = bytes.length;
+  for (let i = 0; i < bytes.length; i++) h = (Math.imul(h, 33) + (bytes[i] | 0x20)) >>> 0;
+  return h;
+}
+
+const BY_HASH = new Map<number, CommandSpec>();
+for (const spec of COMMANDS.values()) {
+  const hash = nameHash(new TextEncoder().encode(spec.name));
+  // A collision would make both names take the slow path; none exist today.
+  if (BY_HASH.has(hash)) BY_HASH.delete(hash);
+  else BY_HASH.set(hash, spec);
+}
+
+function fastLookup(name: Uint8Array): CommandSpec | undefined {
+  if (name.length > 16) return undefined;
+  const spec = BY_HASH.get(nameHash(name));
+  if (spec === undefined || spec.name.length !== name.length) return undefined;
+  for (let i = 0; i < name.length; i++) {
+    if ((name[i] | 0x20) !== spec.name.charCodeAt(i) && name[i] !== spec.name.charCodeAt(i)) {
+      return undefined;
+    }
+  }
+  return spec;
+}
 
 /** Commands a RESP2 client may run while subscribed. */
 const SUBSCRIBED_ALLOWED = new Set([
@@ -165,7 +191,7 @@ function quoteArg(arg: Uint8Array): string {
 function resolve(args: Bytes[]): CommandSpec | string {
   // Clients send names in upper case (redis-benchmark, most libraries) or
   // lower case; both are in LOOKUP, so the common path lowercases nothing.
-  const spec = LOOKUP.get(toKey(args[0])) ?? COMMANDS.get(lower(args[0]));
+  const spec = fastLookup(args[0]) ?? COMMANDS.get(lower(args[0]));
   if (spec === undefined) {
     let message = `ERR unknown command '${
       toKey(args[0].subarray(0, 128))

@@ -252,20 +252,36 @@ export class Keyspace {
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;
-  policy: EvictionPolicy = "noeviction";
   hooks: KeyspaceHooks = { touched() {} };
 
   constructor(databases: number) {
     this.dbs = Array.from({ length: databases }, (_, i) => new Db(i, this));
   }
 
+  /**
+   * The LRU clock: ms time, refreshed by the server once per batch of
+   * pipelined commands (Redis caches its clock per command the same way),
+   * so a lookup does not call Date.now().
+   */
+  clockMs = Date.now();
+
   recordAccess(entry: Entry): void {
-    if (this.policy === "allkeys-lfu" || this.policy === "volatile-lfu") {
-      entry.access = lfuIncrement(entry.access);
-    } else {
-      entry.access = Date.now();
-    }
+    if (this.#lfu) entry.access = lfuIncrement(entry.access);
+    else entry.access = this.clockMs;
   }
+
+  #lfu = false;
+
+  get policy(): EvictionPolicy {
+    return this.#policy;
+  }
+
+  set policy(policy: EvictionPolicy) {
+    this.#policy = policy;
+    this.#lfu = policy === "allkeys-lfu" || policy === "volatile-lfu";
+  }
+
+  #policy: EvictionPolicy = "noeviction";
 }
 
 /** Redis's LFU_INIT_VAL: new keys start at 5 so they are not evicted at once. */

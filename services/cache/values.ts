@@ -15,11 +15,10 @@ export const ELEMENT_OVERHEAD_BYTES = 48;
 /** A binary string from bytes, one char per byte. */
 export function toKey(bytes: Uint8Array): string {
   const n = bytes.length;
-  if (n < 32) {
-    let s = "";
-    for (let i = 0; i < n; i++) s += String.fromCharCode(bytes[i]);
-    return s;
-  }
+  // fromCharCode.apply over the typed array is the fastest exact way V8
+  // offers (about twice as fast as concatenating chars); chunked so the
+  // argument count stays far below the engine's limit.
+  if (n <= 8192) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let s = "";
   for (let i = 0; i < n; i += 8192) {
     s += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);

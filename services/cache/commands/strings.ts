@@ -61,6 +61,11 @@ export function expireAtFrom(
 function set(ctx: Ctx, args: Bytes[]): void {
   const db = ctx.session.db;
   const key = toKey(args[1]);
+  if (args.length === 3) {
+    db.set(key, toKey(args[2])); // the common case: no options, no lookup first
+    ctx.out.ok();
+    return;
+  }
   let nx = false;
   let xx = false;
   let returnOld = false;
