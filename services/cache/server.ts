@@ -77,6 +77,8 @@ class Client implements Session {
   ctx!: Ctx;
   #writing: Promise<void> | undefined;
   #inFlight = 0;
+  /** True while writeReplies() has a write in flight. */
+  #busy = false;
   #server: CacheServer;
   /** Resolves when a blocked command has replied (or timed out). */
   unblock: (() => void) | undefined;
@@ -117,8 +119,35 @@ class Client implements Session {
     this.flush().catch(() => {});
   }
 
+  /**
+   * The read loop's write: this read's replies in one write, awaited
+   * directly (no extra promise) unless a pub/sub flush is already running.
+   */
+  async writeReplies(): Promise<void> {
+    if (this.#writing !== undefined) return this.flush();
+    const chunk = this.out.take();
+    this.#inFlight = chunk.length;
+    this.#busy = true;
+    let n: number;
+    try {
+      n = await this.conn.write(chunk);
+    } finally {
+      this.#inFlight = 0;
+      this.#busy = false;
+    }
+    if (n < chunk.length) {
+      const rest = chunk.slice(n);
+      const queued = this.out.take().slice();
+      this.out.raw(rest);
+      this.out.raw(queued);
+    }
+    if (this.out.length > 0) await this.flush();
+  }
+
   /** Writes everything pending; resolves when the buffer is empty. */
   flush(): Promise<void> {
+    // The read loop's write in flight picks up whatever was queued meanwhile.
+    if (this.#busy) return Promise.resolve();
     if (this.#writing !== undefined) return this.#writing;
     if (this.out.length === 0) return Promise.resolve();
     return this.#flushOnce();
@@ -328,7 +357,7 @@ export class CacheServer implements ServerState {
         }
       }
       if (start === end) start = end = 0;
-      if (client.out.length > 0) await client.flush();
+      if (client.out.length > 0) await client.writeReplies();
       if (buf.length > READ_BUFFER_BYTES * 4 && start === end) {
         buf = new Uint8Array(READ_BUFFER_BYTES); // give back a buffer grown for one big command
       }
