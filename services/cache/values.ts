@@ -15,6 +15,18 @@ export const ELEMENT_OVERHEAD_BYTES = 48;
 /** A binary string from bytes, one char per byte. */
 export function toKey(bytes: Uint8Array): string {
   const n = bytes.length;
+  switch (n) { // tiny values (counters, flags) skip the apply machinery
+    case 0:
+      return "";
+    case 1:
+      return String.fromCharCode(bytes[0]);
+    case 2:
+      return String.fromCharCode(bytes[0], bytes[1]);
+    case 3:
+      return String.fromCharCode(bytes[0], bytes[1], bytes[2]);
+    case 4:
+      return String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
+  }
   // fromCharCode.apply over the typed array is the fastest exact way V8
   // offers (about twice as fast as concatenating chars); chunked so the
   // argument count stays far below the engine's limit.
