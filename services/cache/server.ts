@@ -97,6 +97,10 @@ class Client implements Session {
     this.laddr = `${local.hostname}:${local.port}`;
   }
 
+  get blocked(): boolean {
+    return this.waiter !== undefined;
+  }
+
   pendingBytes(): number {
     return this.out.length + this.#inFlight;
   }

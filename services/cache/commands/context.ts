@@ -61,6 +61,8 @@ export interface Session {
   watchDirty: boolean;
   readonly channels: Set<string>;
   readonly patterns: Set<string>;
+  /** Waiting in a blocking command (BLPOP ...). */
+  readonly blocked: boolean;
   /** Asked to close after its replies are written (QUIT, CLIENT KILL). */
   closing: boolean;
   /** Bytes of replies waiting to be written, for CLIENT LIST omem. */

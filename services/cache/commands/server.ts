@@ -267,7 +267,7 @@ export function infoText(ctx: Ctx, sections: string[]): string {
     let blocked = 0;
     let pubsub = 0;
     for (const session of server.sessions.values()) {
-      if (session.lastCommand.startsWith("b")) blocked++;
+      if (session.blocked) blocked++;
       if (session.channels.size + session.patterns.size > 0) pubsub++;
     }
     parts.push(

@@ -213,6 +213,7 @@ Deno.test("BLPOP serves waiters in order, times out with a null, and never block
   await new Promise((resolve) => setTimeout(resolve, 50));
   const b = second.send("BRPOP", "q", 10);
   await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.match(text(await pusher.send("INFO", "clients")), /blocked_clients:2/);
   assert.equal(text(await pusher.send("RPUSH", "q", "one", "two")), "2");
   assert.deepEqual((await a as RespValue[]).map(text), ["q", "one"]);
   assert.deepEqual((await b as RespValue[]).map(text), ["q", "two"]);
