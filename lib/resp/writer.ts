@@ -122,8 +122,19 @@ export class ReplyWriter {
       return;
     }
     this.#reserve(24);
-    this.#buf[this.#len++] = 58;
-    this.#ascii(String(n));
+    const buf = this.#buf;
+    buf[this.#len++] = 58;
+    if (typeof n === "number" && n > 0 && n < 1e15 && Number.isInteger(n)) {
+      // Digits written straight into the buffer, right to left: list
+      // lengths and counters need no intermediate string.
+      let digits = 1;
+      for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+      let at = this.#len + digits;
+      this.#len = at;
+      for (let x = n; at > this.#len - digits; x = Math.floor(x / 10)) buf[--at] = 48 + (x % 10);
+    } else {
+      this.#ascii(String(n));
+    }
     this.#crlf();
   }
 
