@@ -82,6 +82,9 @@ export class ReplyWriter {
     buf[at++] = type;
     if (n >= 0 && n < 10) {
       buf[at++] = 48 + n;
+    } else if (n >= 10 && n < 100) {
+      buf[at++] = 48 + Math.floor(n / 10);
+      buf[at++] = 48 + (n % 10);
     } else {
       const digits = String(n);
       for (let i = 0; i < digits.length; i++) buf[at++] = digits.charCodeAt(i);
