@@ -65,7 +65,7 @@ function evictionScore(space: Keyspace, entry: Entry): number {
       return -entry.access; // oldest access first
     case "allkeys-lfu":
     case "volatile-lfu":
-      return 255 - lfuCounter(entry.access);
+      return 255 - lfuCounter(entry.access, space.epochMs);
     case "volatile-ttl":
       return -entry.expireAt; // soonest expiry first
     default:

@@ -316,7 +316,7 @@ export class CacheServer implements ServerState {
       }
       if (n === null) return;
       end += n;
-      this.keyspace.clockMs = Date.now();
+      this.keyspace.tick();
       if (end - start < need) continue;
       need = 0;
       while (start < end && !client.closing) {
