@@ -188,6 +188,18 @@ try {
       } |`,
     );
   });
+  const heap = JSON.parse(
+    await run(Deno.execPath(), [
+      "run",
+      "--v8-flags=--expose-gc",
+      fileURLToPath(new URL("./micro/cache_memory.ts", import.meta.url)),
+      String(keys),
+    ]),
+  );
+  console.log(
+    `\ncache keyspace alone, in-process after a full GC: ${heap.bytesPerKey} bytes/key ` +
+      `(its own estimate, used for --maxmemory: ${heap.estimatedBytesPerKey} bytes/key)`,
+  );
 } finally {
   for (const server of servers) {
     try {
