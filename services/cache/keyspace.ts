@@ -15,8 +15,9 @@ import { typeName, type Value } from "./values.ts";
 
 /**
  * Estimated heap cost of one key beyond its bytes: Entry object, Map slot,
- * array slot, string headers. Calibrated by bench/cache.ts: 1M small keys
- * grew the RSS by about 219 bytes per key.
+ * array slot, string headers. Calibrated on 1M small keys: 176 bytes per
+ * key of heap after a full GC (bench/micro/cache_memory.ts), 173 to 280 of
+ * RSS; 200 plus the key and value lengths keeps the estimate above the heap.
  */
 export const ENTRY_OVERHEAD_BYTES = 200;
 /** What an empty server reports as used, like Redis's ~1 MB baseline. */
