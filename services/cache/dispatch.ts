@@ -22,6 +22,7 @@ import {
   fail,
   lower,
 } from "./commands/context.ts";
+import { unsubscribeAll } from "./commands/pubsub.ts";
 import { freeMemoryIfNeeded, OOM_ERROR } from "./eviction.ts";
 import { toKey } from "./values.ts";
 
@@ -102,7 +103,25 @@ export function forgetSession(ctx: Ctx): void {
   unwatchAll(ctx);
 }
 
+/** RESET: the connection back to its state right after connecting. */
+function reset(ctx: Ctx): void {
+  const session = ctx.session;
+  session.multi = undefined;
+  session.multiError = false;
+  unwatchAll(ctx);
+  unsubscribeAll(ctx);
+  session.db = ctx.server.keyspace.dbs[0];
+  session.name = "";
+  session.protocol = 2;
+  ctx.out.protocol = 2;
+  session.authenticated = ctx.server.requirepass === undefined;
+  ctx.out.simple("RESET");
+}
+
 const TRANSACTION_COMMANDS: CommandSpec[] = [
+  command("reset", 1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], reset, {
+    group: "connection",
+  }),
   command("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], multi, {
     group: "transactions",
   }),

@@ -302,3 +302,15 @@ Deno.test("commands pipelined behind a blocking pop run after it is served", asy
   assert.equal(text(set), "OK");
   assert.equal(text(get), "1");
 });
+
+Deno.test("RESET drops MULTI, subscriptions, the selected db and RESP3", async () => {
+  await using cache = await startService(service);
+  using client = await RespClient.connect({ port: cache.addresses.tcp.port });
+  await client.send("HELLO", 3);
+  await client.send("SELECT", 3);
+  await client.send("SET", "in3", "x");
+  await client.send("MULTI");
+  assert.equal(text(await client.send("RESET")), "RESET");
+  assert.equal(await client.send("GET", "in3"), null); // back in db 0, RESP2 null
+  assert.equal(text(await client.send("EXEC")), "-ERR EXEC without MULTI");
+});
