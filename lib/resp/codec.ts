@@ -35,6 +35,8 @@ const CR = 13;
 const LF = 10;
 const STAR = 42; // '*'
 const DOLLAR = 36; // '$'
+/** The smallest bulk string on the wire: "$0\r\n\r\n". */
+const MIN_BULK_BYTES = 6;
 
 /** Reused for every "need more bytes" answer that does not know how many. */
 function incomplete(need: number): Incomplete {
@@ -109,9 +111,15 @@ export function decodeCommand(
   }
   let pos = lineEnd + 2;
   if (count <= 0) return { args: [], used: pos - offset };
-  const args: Bytes[] = new Array(count);
+  // Grown as elements parse, so a header announcing a million elements
+  // allocates nothing until they arrive.
+  const args: Bytes[] = [];
   for (let n = 0; n < count; n++) {
-    if (pos >= end) return incomplete(pos - offset + 1);
+    // Every element still to come takes at least "$0\r\n\r\n": saying so in
+    // `need` keeps a huge command arriving in small reads from being
+    // re-parsed from the start on every read.
+    const restMin = (count - n - 1) * MIN_BULK_BYTES;
+    if (pos >= end) return incomplete(pos - offset + MIN_BULK_BYTES + restMin);
     if (buf[pos] !== DOLLAR) {
       throw new DecodeError(
         `Protocol error: expected '$', got '${String.fromCharCode(buf[pos])}'`,
@@ -122,7 +130,7 @@ export function decodeCommand(
       if (end - pos > limits.inlineBytesMax) {
         throw new LimitError("inlineBytesMax", "Protocol error: too big bulk count string");
       }
-      return incomplete(end - offset + 1);
+      return incomplete(Math.max(end - offset + 1, pos - offset + MIN_BULK_BYTES + restMin));
     }
     const length = parseLength(buf, pos + 1, lineEnd);
     if (Number.isNaN(length) || length < 0 || length > limits.bulkBytesMax) {
@@ -130,8 +138,8 @@ export function decodeCommand(
     }
     const start = lineEnd + 2;
     // Redis skips the two bytes after the payload without looking at them.
-    if (start + length + 2 > end) return incomplete(start + length + 2 - offset);
-    args[n] = buf.subarray(start, start + length);
+    if (start + length + 2 > end) return incomplete(start + length + 2 - offset + restMin);
+    args.push(buf.subarray(start, start + length));
     pos = start + length + 2;
   }
   return { args, used: pos - offset };

@@ -86,6 +86,17 @@ Deno.test({
 });
 
 Deno.test({
+  name: "decodeCommand() counts the elements still to come in what it needs",
+  permissions: "none",
+  fn() {
+    const input = utf8("*1000\r\n$3\r\nSET\r\n");
+    const result = decodeCommand(input, 0, input.length);
+    assert.ok(isIncomplete(result));
+    assert.equal(result.need, input.length + 999 * 6);
+  },
+});
+
+Deno.test({
   name: "decodeCommand() reports how many bytes a bulk needs",
   permissions: "none",
   fn() {

@@ -314,3 +314,16 @@ Deno.test("RESET drops MULTI, subscriptions, the selected db and RESP3", async (
   assert.equal(await client.send("GET", "in3"), null); // back in db 0, RESP2 null
   assert.equal(text(await client.send("EXEC")), "-ERR EXEC without MULTI");
 });
+
+Deno.test("a 200,000-argument command trickling in small writes is answered", async () => {
+  await using cache = await startService(service);
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: cache.addresses.tcp.port });
+  const count = 200_000;
+  const bytes = utf8(`*${count + 1}\r\n$3\r\nDEL\r\n` + "$1\r\nk\r\n".repeat(count));
+  for (let at = 0; at < bytes.length; at += 7919) {
+    await conn.write(bytes.subarray(at, Math.min(bytes.length, at + 7919)));
+  }
+  const buf = new Uint8Array(16);
+  const n = await conn.read(buf);
+  assert.equal(fromUtf8(buf.subarray(0, n ?? 0)), ":0\r\n");
+});
