@@ -1,0 +1,77 @@
+// Micro-benchmarks of the cache's per-command cost, in-process (no sockets):
+// decoding 16 pipelined SETs against a bare scan of the same bytes
+// (baseline), and decode plus dispatch of SET and GET.
+//
+//   deno bench -A bench/micro/resp_bench.ts
+
+import { decodeCommand, encodeCommand, isIncomplete } from "../../lib/resp/codec.ts";
+import { ReplyWriter } from "../../lib/resp/writer.ts";
+import { logger } from "../../lib/log.ts";
+import type { Ctx, Session } from "../../services/cache/commands/context.ts";
+import { dispatch } from "../../services/cache/dispatch.ts";
+import { CacheServer } from "../../services/cache/server.ts";
+
+function pipelined(args: string[], count = 16): Uint8Array<ArrayBuffer> {
+  const one = encodeCommand(args);
+  const buf = new Uint8Array(one.length * count);
+  for (let i = 0; i < count; i++) buf.set(one, i * one.length);
+  return buf;
+}
+
+const SETS = pipelined(["SET", "key:__rand_int__", "xxx"]);
+const GETS = pipelined(["GET", "key:__rand_int__"]);
+
+const server = new CacheServer({
+  host: "127.0.0.1",
+  port: 0,
+  databases: 16,
+  maxmemoryBytes: 0,
+  policy: "noeviction",
+  log: logger("cache"),
+});
+const out = new ReplyWriter();
+const session: Session = {
+  id: 1,
+  db: server.keyspace.dbs[0],
+  protocol: 2,
+  name: "",
+  authenticated: true,
+  createdAt: 0,
+  lastCommand: "",
+  addr: "",
+  laddr: "",
+  multi: undefined,
+  multiError: false,
+  watched: new Set(),
+  watchDirty: false,
+  channels: new Set(),
+  patterns: new Set(),
+  blocked: false,
+  closing: false,
+  pendingBytes: () => 0,
+  deliver() {},
+};
+const ctx: Ctx = { server, session, out, inExec: false };
+
+function run(buf: Uint8Array<ArrayBuffer>, execute: boolean): void {
+  let start = 0;
+  while (start < buf.length) {
+    const decoded = decodeCommand(buf, start, buf.length);
+    if (isIncomplete(decoded)) break;
+    start += decoded.used;
+    if (execute) dispatch(ctx, decoded.args);
+  }
+  out.take();
+}
+
+Deno.bench("scan 16 pipelined SETs for CR (baseline)", { group: "decode", baseline: true }, () => {
+  let n = 0;
+  for (let i = 0; i < SETS.length; i++) if (SETS[i] === 13) n++;
+  if (n === 0) throw new Error("no CR");
+});
+
+Deno.bench("decodeCommand() 16 pipelined SETs", { group: "decode" }, () => run(SETS, false));
+
+Deno.bench("decode and dispatch 16 SETs", { group: "execute" }, () => run(SETS, true));
+
+Deno.bench("decode and dispatch 16 GETs", { group: "execute" }, () => run(GETS, true));

@@ -1,0 +1,179 @@
+// What every command handler sees, and the shape of the typed dispatch
+// table: a handler writes its reply to `ctx.out` or throws a CommandError
+// whose message is Redis's own wording, so client libraries map it.
+
+import type { Bytes } from "../../../lib/bytes.ts";
+import type { ReplyWriter } from "../../../lib/resp/writer.ts";
+import type { Db, Keyspace } from "../keyspace.ts";
+import type { Entry } from "../keyspace.ts";
+import type { Value } from "../values.ts";
+
+/** An error reply; `message` is sent as is after "-". */
+export class CommandError extends Error {
+  override name = "CommandError";
+}
+
+export const WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value";
+export const SYNTAX = "ERR syntax error";
+export const NOT_INTEGER = "ERR value is not an integer or out of range";
+export const NOT_FLOAT = "ERR value is not a valid float";
+export const OVERFLOW = "ERR increment or decrement would overflow";
+export const NO_SUCH_KEY = "ERR no such key";
+export const INDEX_RANGE = "ERR index out of range";
+
+export function fail(message: string): never {
+  throw new CommandError(message);
+}
+
+export function arityError(name: string): string {
+  return `ERR wrong number of arguments for '${name}' command`;
+}
+
+/** A blocking command that found nothing to pop: the server parks the client. */
+export interface Blocked {
+  readonly blocked: true;
+  readonly keys: string[];
+  /** Absolute deadline in ms, or 0 to wait forever. */
+  readonly deadline: number;
+  /** Tries again once a key is ready; true when it replied. */
+  retry(ctx: Ctx): boolean;
+  /** The reply when the deadline passes. */
+  timeout(ctx: Ctx): void;
+}
+
+/** Per-connection state commands read and change. */
+export interface Session {
+  readonly id: number;
+  db: Db;
+  protocol: 2 | 3;
+  name: string;
+  authenticated: boolean;
+  readonly createdAt: number;
+  lastCommand: string;
+  readonly addr: string;
+  readonly laddr: string;
+  /** Commands queued after MULTI, or undefined outside a transaction. */
+  multi: Bytes[][] | undefined;
+  /** Set when a queued command was rejected: EXEC then aborts. */
+  multiError: boolean;
+  /** Keys watched ("db\0key"), and whether one was touched since. */
+  readonly watched: Set<string>;
+  watchDirty: boolean;
+  readonly channels: Set<string>;
+  readonly patterns: Set<string>;
+  /** Waiting in a blocking command (BLPOP ...). */
+  readonly blocked: boolean;
+  /** Asked to close after its replies are written (QUIT, CLIENT KILL). */
+  closing: boolean;
+  /** Bytes of replies waiting to be written, for CLIENT LIST omem. */
+  pendingBytes(): number;
+  /** Appends a push message (pub/sub) to this client's output and flushes it. */
+  deliver(write: (out: ReplyWriter) => void): void;
+}
+
+/** The server-wide state commands reach. */
+export interface ServerState {
+  readonly keyspace: Keyspace;
+  readonly startedAt: number;
+  readonly port: number;
+  requirepass: string | undefined;
+  readonly sessions: ReadonlyMap<number, Session>;
+  readonly channels: Map<string, Set<Session>>;
+  readonly patterns: Map<string, Set<Session>>;
+  readonly config: Map<string, string>;
+  stats: { commands: number; connections: number; keyspaceHits: number; keyspaceMisses: number };
+  /** A list key got elements: wake clients blocked on it. */
+  signalReady(db: Db, key: string): void;
+  /** Touch a key for WATCH. */
+  touch(db: Db, key: string): void;
+  /** The dispatch table, for COMMAND. */
+  readonly commands: ReadonlyMap<string, CommandSpec>;
+}
+
+export interface Ctx {
+  readonly server: ServerState;
+  readonly session: Session;
+  readonly out: ReplyWriter;
+  /** True while EXEC runs queued commands: blocking commands do not block. */
+  readonly inExec: boolean;
+}
+
+export type Handler = (ctx: Ctx, args: Bytes[]) => void | Blocked;
+
+export type CommandFlag =
+  | "write"
+  | "readonly"
+  | "denyoom"
+  | "admin"
+  | "pubsub"
+  | "noscript"
+  | "blocking"
+  | "loading"
+  | "stale"
+  | "fast"
+  | "no_auth"
+  | "allow_busy"
+  | "no_multi";
+
+export interface CommandSpec {
+  readonly name: string;
+  /** Redis arity: N means exactly N arguments with the name, -N at least N. */
+  readonly arity: number;
+  readonly flags: readonly CommandFlag[];
+  readonly firstKey: number;
+  readonly lastKey: number;
+  readonly step: number;
+  readonly group: string;
+  readonly summary: string;
+  readonly run: Handler;
+  /** Subcommands (CONFIG GET, CLIENT ID ...), dispatched on the second argument. */
+  readonly subcommands?: ReadonlyMap<string, CommandSpec>;
+}
+
+/** Builds a table entry; key positions default to "no keys". */
+export function command(
+  name: string,
+  arity: number,
+  flags: readonly CommandFlag[],
+  run: Handler,
+  options:
+    & Partial<Pick<CommandSpec, "firstKey" | "lastKey" | "step" | "group" | "summary">>
+    & { subcommands?: CommandSpec[] } = {},
+): CommandSpec {
+  return {
+    name,
+    arity,
+    flags,
+    run,
+    firstKey: options.firstKey ?? 0,
+    lastKey: options.lastKey ?? 0,
+    step: options.step ?? 0,
+    group: options.group ?? "generic",
+    summary: options.summary ?? "",
+    subcommands: options.subcommands
+      ? new Map(options.subcommands.map((sub) => [sub.name.split("|")[1], sub]))
+      : undefined,
+  };
+}
+
+/** Looks up a key of the expected type; undefined when absent; WRONGTYPE otherwise. */
+export function lookupTyped<T extends Value>(
+  db: Db,
+  key: string,
+  guard: (value: Value) => value is T,
+): Entry & { value: T } | undefined {
+  const entry = db.lookup(key);
+  if (entry === undefined) return undefined;
+  if (!guard(entry.value)) fail(WRONGTYPE);
+  return entry as Entry & { value: T };
+}
+
+/** Lowercased ASCII of an argument, for option names. */
+export function lower(arg: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < arg.length; i++) {
+    const c = arg[i];
+    s += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
+  }
+  return s;
+}

@@ -1,0 +1,358 @@
+// List commands (Redis "list" group), including the blocking pops BLPOP,
+// BRPOP, BLMOVE and BRPOPLPUSH. A blocking command that finds every key
+// empty returns a `Blocked` description; the server parks the client,
+// retries when a push signals one of its keys, and replies with a null
+// array at the deadline (Redis: blocked.c, t_list.c). Inside MULTI they
+// never block. Left out: LMPOP, BLMPOP.
+
+import type { Bytes } from "../../../lib/bytes.ts";
+import type { Db, Entry } from "../keyspace.ts";
+import { ListValue, toKey } from "../values.ts";
+import { intArg, positiveArg } from "./args.ts";
+import {
+  type Blocked,
+  command,
+  type CommandSpec,
+  type Ctx,
+  fail,
+  INDEX_RANGE,
+  lower,
+  NO_SUCH_KEY,
+  SYNTAX,
+  WRONGTYPE,
+} from "./context.ts";
+
+type ListEntry = Entry & { value: ListValue };
+
+function lookupList(db: Db, key: string): ListEntry | undefined {
+  const entry = db.lookup(key);
+  if (entry === undefined) return undefined;
+  if (!(entry.value instanceof ListValue)) fail(WRONGTYPE);
+  return entry as ListEntry;
+}
+
+function push(front: boolean, onlyIfExists: boolean) {
+  return (ctx: Ctx, args: Bytes[]) => {
+    const db = ctx.session.db;
+    const key = toKey(args[1]);
+    let entry = lookupList(db, key);
+    if (entry === undefined) {
+      if (onlyIfExists) return ctx.out.integer(0);
+      entry = db.set(key, new ListValue()) as ListEntry;
+    }
+    const list = entry.value;
+    for (let i = 2; i < args.length; i++) {
+      if (front) list.pushFront(toKey(args[i]));
+      else list.pushBack(toKey(args[i]));
+    }
+    db.resize(entry);
+    ctx.server.signalReady(db, key);
+    ctx.out.integer(list.length);
+  };
+}
+
+/** Pops one element and deletes the key when the list empties. */
+function popOne(db: Db, entry: ListEntry, front: boolean): string {
+  const value = front ? entry.value.popFront()! : entry.value.popBack()!;
+  if (entry.value.length === 0) db.delete(entry.key);
+  else db.resize(entry);
+  return value;
+}
+
+function pop(front: boolean) {
+  return (ctx: Ctx, args: Bytes[]) => {
+    if (args.length > 3) fail(SYNTAX);
+    const db = ctx.session.db;
+    const count = args.length === 3 ? positiveArg(args[2]) : -1;
+    const entry = lookupList(db, toKey(args[1]));
+    if (entry === undefined) {
+      return count === -1 ? ctx.out.nullBulk() : ctx.out.nullArray();
+    }
+    if (count === -1) return ctx.out.bulkString(popOne(db, entry, front));
+    const n = Math.min(count, entry.value.length);
+    ctx.out.arrayHeader(n);
+    for (let i = 0; i < n; i++) ctx.out.bulkString(popOne(db, entry, front));
+  };
+}
+
+/** Resolves a possibly negative index range like Redis's LRANGE. */
+function range(start: number, stop: number, length: number): [number, number] {
+  if (start < 0) start = length + start;
+  if (stop < 0) stop = length + stop;
+  if (start < 0) start = 0;
+  if (stop >= length) stop = length - 1;
+  return [start, stop];
+}
+
+function lrange(ctx: Ctx, args: Bytes[]): void {
+  const startArg = intArg(args[2]);
+  const stopArg = intArg(args[3]);
+  const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
+  if (list === undefined) return ctx.out.arrayHeader(0);
+  const [start, stop] = range(startArg, stopArg, list.length);
+  if (start > stop || start >= list.length) return ctx.out.arrayHeader(0);
+  ctx.out.arrayHeader(stop - start + 1);
+  for (let i = start; i <= stop; i++) ctx.out.bulkString(list.get(i)!);
+}
+
+function llen(ctx: Ctx, args: Bytes[]): void {
+  ctx.out.integer(lookupList(ctx.session.db, toKey(args[1]))?.value.length ?? 0);
+}
+
+function lindex(ctx: Ctx, args: Bytes[]): void {
+  const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
+  let index = intArg(args[2]);
+  if (list === undefined) return ctx.out.nullBulk();
+  if (index < 0) index += list.length;
+  const value = list.get(index);
+  if (value === undefined) ctx.out.nullBulk();
+  else ctx.out.bulkString(value);
+}
+
+function lset(ctx: Ctx, args: Bytes[]): void {
+  const db = ctx.session.db;
+  const entry = lookupList(db, toKey(args[1]));
+  let index = intArg(args[2]);
+  if (entry === undefined) fail(NO_SUCH_KEY);
+  if (index < 0) index += entry.value.length;
+  if (index < 0 || index >= entry.value.length) fail(INDEX_RANGE);
+  entry.value.set(index, toKey(args[3]));
+  db.resize(entry);
+  ctx.out.ok();
+}
+
+function lrem(ctx: Ctx, args: Bytes[]): void {
+  const db = ctx.session.db;
+  const count = intArg(args[2]);
+  const entry = lookupList(db, toKey(args[1]));
+  if (entry === undefined) return ctx.out.integer(0);
+  const target = toKey(args[3]);
+  const items = entry.value.toArray();
+  let removed = 0;
+  const limit = count === 0 ? Infinity : Math.abs(count);
+  const keep: (string | undefined)[] = [...items];
+  if (count >= 0) {
+    for (let i = 0; i < keep.length && removed < limit; i++) {
+      if (keep[i] === target) {
+        keep[i] = undefined;
+        removed++;
+      }
+    }
+  } else {
+    for (let i = keep.length - 1; i >= 0 && removed < limit; i--) {
+      if (keep[i] === target) {
+        keep[i] = undefined;
+        removed++;
+      }
+    }
+  }
+  if (removed > 0) {
+    entry.value.replace(keep.filter((v): v is string => v !== undefined));
+    if (entry.value.length === 0) db.delete(entry.key);
+    else db.resize(entry);
+  }
+  ctx.out.integer(removed);
+}
+
+function ltrim(ctx: Ctx, args: Bytes[]): void {
+  const db = ctx.session.db;
+  const startArg = intArg(args[2]);
+  const stopArg = intArg(args[3]);
+  const entry = lookupList(db, toKey(args[1]));
+  if (entry === undefined) return ctx.out.ok();
+  const [start, stop] = range(startArg, stopArg, entry.value.length);
+  if (start > stop || start >= entry.value.length) db.delete(entry.key);
+  else {
+    entry.value.replace(entry.value.toArray(start, stop + 1));
+    db.resize(entry);
+  }
+  ctx.out.ok();
+}
+
+function linsert(ctx: Ctx, args: Bytes[]): void {
+  const db = ctx.session.db;
+  const where = lower(args[2]);
+  if (where !== "before" && where !== "after") fail(SYNTAX);
+  const entry = lookupList(db, toKey(args[1]));
+  if (entry === undefined) return ctx.out.integer(0);
+  const pivot = toKey(args[3]);
+  const items = entry.value.toArray();
+  const at = items.indexOf(pivot);
+  if (at === -1) return ctx.out.integer(-1);
+  items.splice(where === "before" ? at : at + 1, 0, toKey(args[4]));
+  entry.value.replace(items);
+  db.resize(entry);
+  ctx.out.integer(items.length);
+}
+
+function lpos(ctx: Ctx, args: Bytes[]): void {
+  let rank = 1;
+  let count = -1;
+  let maxlen = 0;
+  for (let i = 3; i < args.length; i++) {
+    const option = lower(args[i]);
+    if (i + 1 >= args.length) fail(SYNTAX);
+    if (option === "rank") {
+      rank = intArg(args[++i]);
+      if (rank === 0) {
+        fail(
+          "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+        );
+      }
+    } else if (option === "count") {
+      count = intArg(args[++i]);
+      if (count < 0) fail("ERR COUNT can't be negative");
+    } else if (option === "maxlen") {
+      maxlen = intArg(args[++i]);
+      if (maxlen < 0) fail("ERR MAXLEN can't be negative");
+    } else fail(SYNTAX);
+  }
+  const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
+  if (list === undefined) return count === -1 ? ctx.out.nullBulk() : ctx.out.arrayHeader(0);
+  const target = toKey(args[2]);
+  const found: number[] = [];
+  const wanted = count === -1 ? 1 : count === 0 ? Infinity : count;
+  let skip = Math.abs(rank) - 1;
+  const n = list.length;
+  for (let step = 0; step < n && found.length < wanted; step++) {
+    if (maxlen !== 0 && step >= maxlen) break;
+    const index = rank > 0 ? step : n - 1 - step;
+    if (list.get(index) === target) {
+      if (skip > 0) skip--;
+      else found.push(index);
+    }
+  }
+  if (count === -1) {
+    if (found.length === 0) ctx.out.nullBulk();
+    else ctx.out.integer(found[0]);
+    return;
+  }
+  ctx.out.arrayHeader(found.length);
+  for (const index of found) ctx.out.integer(index);
+}
+
+function side(arg: Uint8Array): boolean {
+  const where = lower(arg);
+  if (where === "left") return true;
+  if (where === "right") return false;
+  fail(SYNTAX);
+}
+
+/** Moves one element; undefined when the source is empty. */
+function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLeft: boolean) {
+  const db = ctx.session.db;
+  const source = lookupList(db, from);
+  if (source === undefined) return undefined;
+  const target = lookupList(db, to);
+  const value = popOne(db, source, fromLeft);
+  const dest = target ?? lookupList(db, to) ?? db.set(to, new ListValue()) as ListEntry;
+  if (toLeft) dest.value.pushFront(value);
+  else dest.value.pushBack(value);
+  db.resize(dest);
+  ctx.server.signalReady(db, to);
+  ctx.server.touch(db, from);
+  ctx.server.touch(db, to);
+  return value;
+}
+
+function lmove(ctx: Ctx, args: Bytes[]): void {
+  const fromLeft = side(args[3]);
+  const toLeft = side(args[4]);
+  const value = move(ctx, toKey(args[1]), toKey(args[2]), fromLeft, toLeft);
+  if (value === undefined) ctx.out.nullBulk();
+  else ctx.out.bulkString(value);
+}
+
+function rpoplpush(ctx: Ctx, args: Bytes[]): void {
+  const value = move(ctx, toKey(args[1]), toKey(args[2]), false, true);
+  if (value === undefined) ctx.out.nullBulk();
+  else ctx.out.bulkString(value);
+}
+
+/** Parses a blocking timeout in seconds to an absolute deadline (0: forever). */
+function deadlineArg(arg: Uint8Array): number {
+  const text = toKey(arg);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
+    fail("ERR timeout is not a float or out of range");
+  }
+  const seconds = Number(text);
+  if (seconds < 0) fail("ERR timeout is negative");
+  if (!Number.isFinite(seconds)) fail("ERR timeout is not a float or out of range");
+  return seconds === 0 ? 0 : Date.now() + Math.max(1, Math.round(seconds * 1000));
+}
+
+function bpop(front: boolean) {
+  return (ctx: Ctx, args: Bytes[]): void | Blocked => {
+    const deadline = deadlineArg(args[args.length - 1]);
+    const keys = args.slice(1, -1).map(toKey);
+    const attempt = (c: Ctx): boolean => {
+      const db = c.session.db;
+      for (const key of keys) {
+        const entry = lookupList(db, key);
+        if (entry === undefined) continue;
+        c.out.arrayHeader(2);
+        c.out.bulkString(key);
+        c.out.bulkString(popOne(db, entry, front));
+        c.server.touch(db, key);
+        return true;
+      }
+      return false;
+    };
+    if (attempt(ctx)) return;
+    if (ctx.inExec) return ctx.out.nullArray();
+    return { blocked: true, keys, deadline, retry: attempt, timeout: (c) => c.out.nullArray() };
+  };
+}
+
+function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, timeoutAt: number) {
+  const from = toKey(args[1]);
+  const to = toKey(args[2]);
+  const deadline = deadlineArg(args[timeoutAt]);
+  const attempt = (c: Ctx): boolean => {
+    const value = move(c, from, to, fromLeft, toLeft);
+    if (value === undefined) return false;
+    c.out.bulkString(value);
+    return true;
+  };
+  if (attempt(ctx)) return;
+  if (ctx.inExec) return ctx.out.nullBulk();
+  const blocked: Blocked = {
+    blocked: true,
+    keys: [from],
+    deadline,
+    retry: attempt,
+    timeout: (c) => c.out.nullArray(),
+  };
+  return blocked;
+}
+
+const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "list" } as const;
+const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
+const kb = { firstKey: 1, lastKey: -2, step: 1, group: "list" } as const;
+
+export const LIST_COMMANDS: CommandSpec[] = [
+  command("lpush", -3, ["write", "denyoom", "fast"], push(true, false), k1),
+  command("rpush", -3, ["write", "denyoom", "fast"], push(false, false), k1),
+  command("lpushx", -3, ["write", "denyoom", "fast"], push(true, true), k1),
+  command("rpushx", -3, ["write", "denyoom", "fast"], push(false, true), k1),
+  command("lpop", -2, ["write", "fast"], pop(true), k1),
+  command("rpop", -2, ["write", "fast"], pop(false), k1),
+  command("lrange", 4, ["readonly"], lrange, k1),
+  command("llen", 2, ["readonly", "fast"], llen, k1),
+  command("lindex", 3, ["readonly"], lindex, k1),
+  command("lset", 4, ["write", "denyoom"], lset, k1),
+  command("lrem", 4, ["write"], lrem, k1),
+  command("ltrim", 4, ["write"], ltrim, k1),
+  command("linsert", 5, ["write", "denyoom"], linsert, k1),
+  command("lpos", -3, ["readonly"], lpos, k1),
+  command("lmove", 5, ["write", "denyoom"], lmove, k2),
+  command("rpoplpush", 3, ["write", "denyoom"], rpoplpush, k2),
+  command("blpop", -3, ["write", "blocking"], bpop(true), kb),
+  command("brpop", -3, ["write", "blocking"], bpop(false), kb),
+  command("blmove", 6, ["write", "denyoom", "blocking"], (ctx, a) => {
+    return bmove(ctx, a, side(a[3]), side(a[4]), 5);
+  }, k2),
+  command("brpoplpush", 4, ["write", "denyoom", "blocking"], (ctx, a) => {
+    return bmove(ctx, a, false, true, 3);
+  }, k2),
+];

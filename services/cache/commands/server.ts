@@ -1,0 +1,435 @@
+// Connection and server commands: PING ECHO QUIT RESET HELLO AUTH SELECT
+// CLIENT INFO CONFIG COMMAND TIME, in Redis 7's formats (INFO sections as
+// "# Server\r\nkey:value", CLIENT LIST lines, COMMAND INFO's ten fields),
+// so redis-cli, redis-benchmark and client libraries are satisfied.
+// Left out: ACL users (only "default"), CLIENT KILL/PAUSE/TRACKING,
+// SAVE/BGSAVE (nothing is persisted), DEBUG, MONITOR, SLOWLOG.
+
+import type { Bytes } from "../../../lib/bytes.ts";
+import { EVICTION_POLICIES, type EvictionPolicy } from "../keyspace.ts";
+import { globMatch, toKey } from "../values.ts";
+import { intArg } from "./args.ts";
+import {
+  arityError,
+  command,
+  type CommandSpec,
+  type Ctx,
+  fail,
+  lower,
+  type Session,
+} from "./context.ts";
+
+/** What we tell clients we are: Redis 7.0-compatible. */
+export const REDIS_VERSION = "7.0.15";
+
+function ping(ctx: Ctx, args: Bytes[]): void {
+  if (args.length > 2) fail(arityError("ping"));
+  const subscribed = ctx.session.channels.size + ctx.session.patterns.size > 0;
+  if (subscribed && ctx.session.protocol === 2) {
+    ctx.out.arrayHeader(2);
+    ctx.out.bulkString("pong");
+    ctx.out.bulkString(args.length === 2 ? toKey(args[1]) : "");
+    return;
+  }
+  if (args.length === 2) ctx.out.bulk(args[1]);
+  else ctx.out.simple("PONG");
+}
+
+function checkPassword(ctx: Ctx, user: string, password: string): void {
+  const required = ctx.server.requirepass;
+  if (required === undefined || user !== "default" || password !== required) {
+    fail("WRONGPASS invalid username-password pair or user is disabled.");
+  }
+  ctx.session.authenticated = true;
+}
+
+function auth(ctx: Ctx, args: Bytes[]): void {
+  if (args.length > 3) fail("ERR syntax error");
+  if (ctx.server.requirepass === undefined && args.length === 2) {
+    fail(
+      "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+    );
+  }
+  const user = args.length === 3 ? toKey(args[1]) : "default";
+  checkPassword(ctx, user, toKey(args[args.length - 1]));
+  ctx.out.ok();
+}
+
+function hello(ctx: Ctx, args: Bytes[]): void {
+  let protocol = ctx.session.protocol;
+  if (args.length >= 2) {
+    const version = Number(toKey(args[1]));
+    if (!Number.isInteger(version) || !/^-?\d+$/.test(toKey(args[1]))) {
+      fail("ERR Protocol version is not an integer or out of range");
+    }
+    if (version !== 2 && version !== 3) fail("NOPROTO unsupported protocol version");
+    protocol = version;
+  }
+  let name: string | undefined;
+  for (let i = 2; i < args.length; i++) {
+    const option = lower(args[i]);
+    if (option === "auth" && i + 2 < args.length) {
+      checkPassword(ctx, toKey(args[i + 1]), toKey(args[i + 2]));
+      i += 2;
+    } else if (option === "setname" && i + 1 < args.length) {
+      name = validName(toKey(args[++i]));
+    } else {
+      fail(`ERR Syntax error in HELLO option '${toKey(args[i])}'`);
+    }
+  }
+  if (ctx.server.requirepass !== undefined && !ctx.session.authenticated) {
+    fail(
+      "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+    );
+  }
+  if (name !== undefined) ctx.session.name = name;
+  ctx.session.protocol = protocol;
+  ctx.out.protocol = protocol;
+  ctx.out.mapHeader(7);
+  ctx.out.bulkString("server");
+  ctx.out.bulkString("redis");
+  ctx.out.bulkString("version");
+  ctx.out.bulkString(REDIS_VERSION);
+  ctx.out.bulkString("proto");
+  ctx.out.integer(protocol);
+  ctx.out.bulkString("id");
+  ctx.out.integer(ctx.session.id);
+  ctx.out.bulkString("mode");
+  ctx.out.bulkString("standalone");
+  ctx.out.bulkString("role");
+  ctx.out.bulkString("master");
+  ctx.out.bulkString("modules");
+  ctx.out.arrayHeader(0);
+}
+
+function validName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 33 || c > 126) {
+      fail("ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+  }
+  return name;
+}
+
+/** One CLIENT LIST line, in Redis 7's field order. */
+export function clientLine(session: Session): string {
+  const now = Date.now();
+  const multi = session.multi === undefined ? -1 : session.multi.length;
+  const flags = session.multi !== undefined
+    ? "x"
+    : session.channels.size + session.patterns.size > 0
+    ? "P"
+    : "N";
+  return `id=${session.id} addr=${session.addr} laddr=${session.laddr} fd=8 name=${session.name} ` +
+    `age=${
+      Math.floor((now - session.createdAt) / 1000)
+    } idle=0 flags=${flags} db=${session.db.index} ` +
+    `sub=${session.channels.size} psub=${session.patterns.size} ssub=0 multi=${multi} qbuf=0 ` +
+    `qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=${session.pendingBytes()} ` +
+    `tot-mem=0 events=r cmd=${session.lastCommand} user=default redir=-1 resp=${session.protocol}\n`;
+}
+
+const clientSubcommands = [
+  command("client|setname", 3, ["noscript", "loading", "stale"], (ctx, a) => {
+    ctx.session.name = validName(toKey(a[2]));
+    ctx.out.ok();
+  }, { group: "connection" }),
+  command("client|getname", 2, ["noscript", "loading", "stale"], (ctx) => {
+    if (ctx.session.name === "") ctx.out.nullBulk();
+    else ctx.out.bulkString(ctx.session.name);
+  }, { group: "connection" }),
+  command("client|id", 2, ["noscript", "loading", "stale"], (ctx) => {
+    ctx.out.integer(ctx.session.id);
+  }, { group: "connection" }),
+  command("client|info", 2, ["noscript", "loading", "stale"], (ctx) => {
+    ctx.out.verbatim(clientLine(ctx.session));
+  }, { group: "connection" }),
+  command("client|list", -2, ["admin", "noscript", "loading", "stale"], (ctx) => {
+    let text = "";
+    for (const session of ctx.server.sessions.values()) text += clientLine(session);
+    ctx.out.verbatim(text);
+  }, { group: "connection" }),
+  command("client|setinfo", 4, ["noscript", "loading", "stale"], (ctx) => ctx.out.ok(), {
+    group: "connection",
+  }),
+  command("client|no-evict", 3, ["admin", "noscript"], (ctx) => ctx.out.ok(), {
+    group: "connection",
+  }),
+];
+
+/** Parses "100mb"-style memory amounts as Redis's memtoull does. */
+export function parseMemory(text: string): number | undefined {
+  const match = /^(\d+)(b|k|kb|m|mb|g|gb)?$/i.exec(text);
+  if (!match) return undefined;
+  const units: Record<string, number> = {
+    b: 1,
+    k: 1000,
+    kb: 1024,
+    m: 1000 ** 2,
+    mb: 1024 ** 2,
+    g: 1000 ** 3,
+    gb: 1024 ** 3,
+  };
+  return Number(match[1]) * units[(match[2] ?? "b").toLowerCase()];
+}
+
+function configGet(ctx: Ctx, args: Bytes[]): void {
+  const found = new Map<string, string>();
+  for (let i = 2; i < args.length; i++) {
+    const pattern = lower(args[i]);
+    for (const [name, value] of ctx.server.config) {
+      if (globMatch(pattern, name)) found.set(name, value);
+    }
+  }
+  ctx.out.mapHeader(found.size);
+  for (const [name, value] of found) {
+    ctx.out.bulkString(name);
+    ctx.out.bulkString(value);
+  }
+}
+
+function configSet(ctx: Ctx, args: Bytes[]): void {
+  if (args.length % 2 !== 0) fail(arityError("config|set"));
+  const updates: [string, string][] = [];
+  for (let i = 2; i < args.length; i += 2) {
+    const name = lower(args[i]);
+    const value = toKey(args[i + 1]);
+    if (!ctx.server.config.has(name)) {
+      fail(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
+    }
+    if (name === "maxmemory" && parseMemory(value) === undefined) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value`,
+      );
+    }
+    if (name === "maxmemory-policy" && !EVICTION_POLICIES.includes(value as EvictionPolicy)) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: ${
+          EVICTION_POLICIES.join(", ")
+        }`,
+      );
+    }
+    updates.push([name, value]);
+  }
+  for (const [name, value] of updates) {
+    if (name === "maxmemory") {
+      ctx.server.keyspace.maxmemoryBytes = parseMemory(value)!;
+      ctx.server.config.set(name, String(parseMemory(value)));
+    } else {
+      if (name === "maxmemory-policy") ctx.server.keyspace.policy = value as EvictionPolicy;
+      if (name === "requirepass") ctx.server.requirepass = value === "" ? undefined : value;
+      ctx.server.config.set(name, value);
+    }
+  }
+  ctx.out.ok();
+}
+
+const configSubcommands = [
+  command("config|get", -3, ["admin", "noscript", "loading", "stale"], configGet, {
+    group: "server",
+  }),
+  command("config|set", -4, ["admin", "noscript", "loading", "stale"], configSet, {
+    group: "server",
+  }),
+  command("config|resetstat", 2, ["admin", "noscript"], (ctx) => ctx.out.ok(), {
+    group: "server",
+  }),
+];
+
+/** INFO text for the requested sections, in Redis's "# Section" format. */
+export function infoText(ctx: Ctx, sections: string[]): string {
+  const server = ctx.server;
+  const space = server.keyspace;
+  const all = sections.length === 0 || sections.includes("all") ||
+    sections.includes("everything") ||
+    sections.includes("default");
+  const want = (name: string) => all || sections.includes(name);
+  const parts: string[] = [];
+  const uptime = Math.floor((Date.now() - server.startedAt) / 1000);
+  if (want("server")) {
+    parts.push(
+      "# Server",
+      `redis_version:${REDIS_VERSION}`,
+      "redis_mode:standalone",
+      `os:${Deno.build.os} ${Deno.build.arch}`,
+      "arch_bits:64",
+      `process_id:${Deno.pid}`,
+      `tcp_port:${server.port}`,
+      `uptime_in_seconds:${uptime}`,
+      `uptime_in_days:${Math.floor(uptime / 86400)}`,
+      "hz:10",
+      "executable:underhood-cache",
+      "",
+    );
+  }
+  if (want("clients")) {
+    let blocked = 0;
+    let pubsub = 0;
+    for (const session of server.sessions.values()) {
+      if (session.blocked) blocked++;
+      if (session.channels.size + session.patterns.size > 0) pubsub++;
+    }
+    parts.push(
+      "# Clients",
+      `connected_clients:${server.sessions.size}`,
+      "maxclients:10000",
+      `blocked_clients:${blocked}`,
+      `pubsub_clients:${pubsub}`,
+      "",
+    );
+  }
+  if (want("memory")) {
+    const heap = Deno.memoryUsage();
+    parts.push(
+      "# Memory",
+      `used_memory:${space.usedBytes}`,
+      `used_memory_human:${(space.usedBytes / 1024 / 1024).toFixed(2)}M`,
+      `used_memory_rss:${heap.rss}`,
+      `used_memory_heap:${heap.heapUsed}`,
+      `maxmemory:${space.maxmemoryBytes}`,
+      `maxmemory_human:${(space.maxmemoryBytes / 1024 / 1024).toFixed(2)}M`,
+      `maxmemory_policy:${space.policy}`,
+      "",
+    );
+  }
+  if (want("stats")) {
+    parts.push(
+      "# Stats",
+      `total_connections_received:${server.stats.connections}`,
+      `total_commands_processed:${server.stats.commands}`,
+      `expired_keys:${space.expiredKeys}`,
+      `evicted_keys:${space.evictedKeys}`,
+      `keyspace_hits:${server.stats.keyspaceHits}`,
+      `keyspace_misses:${server.stats.keyspaceMisses}`,
+      `pubsub_channels:${server.channels.size}`,
+      `pubsub_patterns:${server.patterns.size}`,
+      "",
+    );
+  }
+  if (want("keyspace")) {
+    parts.push("# Keyspace");
+    for (const db of space.dbs) {
+      if (db.size > 0) {
+        parts.push(`db${db.index}:keys=${db.size},expires=${db.volatileCount},avg_ttl=0`);
+      }
+    }
+    parts.push("");
+  }
+  return parts.join("\r\n");
+}
+
+function info(ctx: Ctx, args: Bytes[]): void {
+  ctx.out.verbatim(infoText(ctx, args.slice(1).map(lower)));
+}
+
+function commandInfo(ctx: Ctx, spec: CommandSpec): void {
+  ctx.out.arrayHeader(10);
+  ctx.out.bulkString(spec.name);
+  ctx.out.integer(spec.arity);
+  ctx.out.setHeader(spec.flags.length);
+  for (const flag of spec.flags) ctx.out.simple(flag);
+  ctx.out.integer(spec.firstKey);
+  ctx.out.integer(spec.lastKey);
+  ctx.out.integer(spec.step);
+  ctx.out.setHeader(0);
+  ctx.out.setHeader(0);
+  ctx.out.arrayHeader(0);
+  const subs = spec.subcommands ? [...spec.subcommands.values()] : [];
+  ctx.out.arrayHeader(subs.length);
+  for (const sub of subs) commandInfo(ctx, sub);
+}
+
+function commandDocs(ctx: Ctx, spec: CommandSpec): void {
+  ctx.out.mapHeader(3);
+  ctx.out.bulkString("summary");
+  ctx.out.bulkString(spec.summary || `The ${spec.name.toUpperCase()} command.`);
+  ctx.out.bulkString("since");
+  ctx.out.bulkString("1.0.0");
+  ctx.out.bulkString("group");
+  ctx.out.bulkString(spec.group);
+}
+
+function selectSpecs(ctx: Ctx, args: Bytes[]): CommandSpec[] {
+  if (args.length <= 2) return [...ctx.server.commands.values()];
+  return args.slice(2).map((a) => ctx.server.commands.get(lower(a))).filter((s) =>
+    s !== undefined
+  ) as CommandSpec[];
+}
+
+const commandSubcommands = [
+  command("command|count", 2, ["loading", "stale"], (ctx) => {
+    ctx.out.integer(ctx.server.commands.size);
+  }, { group: "server" }),
+  command("command|info", -2, ["loading", "stale"], (ctx, a) => {
+    const names = a.slice(2).map(lower);
+    if (names.length === 0) {
+      const specs = [...ctx.server.commands.values()];
+      ctx.out.arrayHeader(specs.length);
+      for (const spec of specs) commandInfo(ctx, spec);
+      return;
+    }
+    ctx.out.arrayHeader(names.length);
+    for (const name of names) {
+      const spec = ctx.server.commands.get(name);
+      if (spec === undefined) ctx.out.nullArray();
+      else commandInfo(ctx, spec);
+    }
+  }, { group: "server" }),
+  command("command|docs", -2, ["loading", "stale"], (ctx, a) => {
+    const specs = selectSpecs(ctx, a);
+    ctx.out.mapHeader(specs.length);
+    for (const spec of specs) {
+      ctx.out.bulkString(spec.name);
+      commandDocs(ctx, spec);
+    }
+  }, { group: "server" }),
+  command("command|list", -2, ["loading", "stale"], (ctx) => {
+    ctx.out.arrayHeader(ctx.server.commands.size);
+    for (const name of ctx.server.commands.keys()) ctx.out.bulkString(name);
+  }, { group: "server" }),
+];
+
+function commandAll(ctx: Ctx): void {
+  const specs = [...ctx.server.commands.values()];
+  ctx.out.arrayHeader(specs.length);
+  for (const spec of specs) commandInfo(ctx, spec);
+}
+
+function time(ctx: Ctx): void {
+  const micros = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+  ctx.out.arrayHeader(2);
+  ctx.out.bulkString(String(micros / 1_000_000n));
+  ctx.out.bulkString(String(micros % 1_000_000n));
+}
+
+const conn = { group: "connection" } as const;
+
+export const SERVER_COMMANDS: CommandSpec[] = [
+  command("ping", -1, ["fast", "stale", "loading"], ping, conn),
+  command("echo", 2, ["fast", "stale", "loading"], (ctx, a) => ctx.out.bulk(a[1]), conn),
+  command("quit", -1, ["no_auth", "fast", "allow_busy"], (ctx) => {
+    ctx.session.closing = true;
+    ctx.out.ok();
+  }, conn),
+  command("auth", -2, ["no_auth", "noscript", "loading", "stale", "fast"], auth, conn),
+  command("hello", -1, ["no_auth", "noscript", "loading", "stale", "fast"], hello, conn),
+  command("client", -2, [], () => {}, { ...conn, subcommands: clientSubcommands }),
+  command("config", -2, [], () => {}, { group: "server", subcommands: configSubcommands }),
+  command("command", -1, ["loading", "stale"], commandAll, {
+    group: "server",
+    subcommands: commandSubcommands,
+  }),
+  command("info", -1, ["loading", "stale"], info, { group: "server" }),
+  command("time", 1, ["loading", "stale", "fast"], time, { group: "server" }),
+  command("lastsave", 1, ["loading", "stale", "fast"], (ctx) => {
+    ctx.out.integer(Math.floor(ctx.server.startedAt / 1000));
+  }, { group: "server" }),
+  command("select", 2, ["loading", "stale", "fast"], (ctx, a) => {
+    const index = intArg(a[1]);
+    const dbs = ctx.server.keyspace.dbs;
+    if (index < 0 || index >= dbs.length) fail("ERR DB index is out of range");
+    ctx.session.db = dbs[index];
+    ctx.out.ok();
+  }, conn),
+];

@@ -1,0 +1,253 @@
+// decodeCommand() and decodeReply(): golden inputs, each also split at
+// every point and fed byte by byte (STYLE.md habit 3), and the limits.
+
+import assert from "node:assert/strict";
+import { fromUtf8, utf8 } from "../../../lib/bytes.ts";
+import { DecodeError, LimitError } from "../../../lib/errors.ts";
+import {
+  decodeCommand,
+  decodeReply,
+  encodeCommand,
+  isIncomplete,
+  splitInline,
+} from "../../../lib/resp/codec.ts";
+import { DEFAULT_LIMITS, RespMap, RespPush, RespSimple } from "../../../lib/resp/types.ts";
+import { ReplyWriter } from "../../../lib/resp/writer.ts";
+import { splitEveryWay } from "../../_support/split.ts";
+
+/** Feeds chunks as a server does: append, decode as many commands as are complete. */
+function decodeAll(chunks: Uint8Array[]): string[][] {
+  let buf = new Uint8Array(0);
+  const out: string[][] = [];
+  for (const chunk of chunks) {
+    const next = new Uint8Array(buf.length + chunk.length);
+    next.set(buf);
+    next.set(chunk, buf.length);
+    buf = next;
+    let offset = 0;
+    while (offset < buf.length) {
+      const result = decodeCommand(buf, offset, buf.length);
+      if (isIncomplete(result)) break;
+      offset += result.used;
+      if (result.args.length > 0) out.push(result.args.map((a) => fromUtf8(a)));
+    }
+    buf = buf.slice(offset);
+  }
+  assert.equal(buf.length, 0, "bytes left over");
+  return out;
+}
+
+const COMMAND_CASES: { name: string; input: string; expected: string[][] }[] = [
+  { name: "one array command", input: "*1\r\n$4\r\nPING\r\n", expected: [["PING"]] },
+  {
+    name: "pipelined SET and GET",
+    input: "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+    expected: [["SET", "k", "hello"], ["GET", "k"]],
+  },
+  { name: "empty bulk", input: "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n", expected: [["ECHO", ""]] },
+  {
+    name: "binary bulk with CRLF inside",
+    input: "*2\r\n$4\r\nECHO\r\n$2\r\n\r\n\r\n",
+    expected: [["ECHO", "\r\n"]],
+  },
+  { name: "inline PING from nc", input: "PING\r\n", expected: [["PING"]] },
+  { name: "inline with bare LF", input: "SET a b\n", expected: [["SET", "a", "b"]] },
+  {
+    name: "inline with quotes",
+    input: `SET "a b" 'c d' "\\x41\\n"\r\n`,
+    expected: [["SET", "a b", "c d", "A\n"]],
+  },
+  { name: "empty array is skipped", input: "*0\r\n*1\r\n$4\r\nPING\r\n", expected: [["PING"]] },
+  { name: "blank inline line is skipped", input: "\r\nPING\r\n", expected: [["PING"]] },
+];
+
+for (const { name, input, expected } of COMMAND_CASES) {
+  Deno.test({
+    name: `decodeCommand() ${name}, split every way`,
+    permissions: "none",
+    fn() {
+      for (const { label, chunks } of splitEveryWay(utf8(input))) {
+        assert.deepEqual(decodeAll(chunks), expected, label);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "decodeCommand() returns incomplete for every strict prefix, never throws",
+  permissions: "none",
+  fn() {
+    const input = utf8("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n");
+    for (let n = 0; n < input.length; n++) {
+      const result = decodeCommand(input.slice(0, n), 0, n);
+      assert.ok(isIncomplete(result), `prefix ${n}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "decodeCommand() counts the elements still to come in what it needs",
+  permissions: "none",
+  fn() {
+    const input = utf8("*1000\r\n$3\r\nSET\r\n");
+    const result = decodeCommand(input, 0, input.length);
+    assert.ok(isIncomplete(result));
+    assert.equal(result.need, input.length + 999 * 6);
+  },
+});
+
+Deno.test({
+  name: "decodeCommand() reports how many bytes a bulk needs",
+  permissions: "none",
+  fn() {
+    const input = utf8("*2\r\n$3\r\nGET\r\n$100\r\nab");
+    const result = decodeCommand(input, 0, input.length);
+    assert.ok(isIncomplete(result));
+    assert.equal(result.need, "*2\r\n$3\r\nGET\r\n$100\r\n".length + 102);
+  },
+});
+
+const ERROR_CASES: {
+  name: string;
+  input: string;
+  message: string;
+  type: new (...args: never[]) => Error;
+}[] = [
+  {
+    name: "a bulk length over the limit",
+    input: "*1\r\n$600000000\r\n",
+    message: "Protocol error: invalid bulk length",
+    type: LimitError,
+  },
+  {
+    name: "a negative bulk length",
+    input: "*1\r\n$-5\r\n",
+    message: "Protocol error: invalid bulk length",
+    type: LimitError,
+  },
+  {
+    name: "an array length over the limit",
+    input: "*2000000\r\n",
+    message: "Protocol error: invalid multibulk length",
+    type: LimitError,
+  },
+  {
+    name: "a non-numeric array length",
+    input: "*x\r\n",
+    message: "Protocol error: invalid multibulk length",
+    type: LimitError,
+  },
+  {
+    name: "a missing $",
+    input: "*1\r\n:4\r\n",
+    message: "Protocol error: expected '$', got ':'",
+    type: DecodeError,
+  },
+  {
+    name: "unbalanced quotes inline",
+    input: `SET "a b\r\n`,
+    message: "Protocol error: unbalanced quotes in request",
+    type: DecodeError,
+  },
+];
+
+for (const { name, input, message, type } of ERROR_CASES) {
+  Deno.test({
+    name: `decodeCommand() rejects ${name}`,
+    permissions: "none",
+    fn() {
+      const bytes = utf8(input);
+      assert.throws(() => decodeCommand(bytes, 0, bytes.length), (error: Error) => {
+        assert.ok(error instanceof type);
+        assert.equal(error.message, message);
+        return true;
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "decodeCommand() rejects an inline line past inlineBytesMax",
+  permissions: "none",
+  fn() {
+    const limits = { ...DEFAULT_LIMITS, inlineBytesMax: 16 };
+    const bytes = utf8("x".repeat(40));
+    assert.throws(() => decodeCommand(bytes, 0, bytes.length, limits), /too big inline request/);
+    const small = utf8("x".repeat(10));
+    assert.ok(isIncomplete(decodeCommand(small, 0, small.length, limits)));
+  },
+});
+
+Deno.test({
+  name: "splitInline() follows sdssplitargs for escapes and quotes",
+  permissions: "none",
+  fn() {
+    const args = splitInline(utf8(`a  "b\\"c" 'd\\'e' "\\t"`)).map((a) => fromUtf8(a));
+    assert.deepEqual(args, ["a", 'b"c', "d'e", "\t"]);
+    assert.throws(() => splitInline(utf8(`"a"b`)), /unbalanced/);
+  },
+});
+
+Deno.test({
+  name: "encodeCommand() and decodeCommand() round-trip",
+  permissions: "none",
+  fn() {
+    const bytes = encodeCommand(["SET", "key", utf8("v\r\n"), 42]);
+    const result = decodeCommand(bytes, 0, bytes.length);
+    assert.ok(!isIncomplete(result));
+    assert.deepEqual(result.args.map((a) => fromUtf8(a)), ["SET", "key", "v\r\n", "42"]);
+    assert.equal(result.used, bytes.length);
+  },
+});
+
+Deno.test({
+  name: "ReplyWriter writes RESP2 and RESP3 forms, decodeReply() reads them back split every way",
+  permissions: "none",
+  fn() {
+    for (const protocol of [2, 3] as const) {
+      const out = new ReplyWriter();
+      out.protocol = protocol;
+      out.ok();
+      out.integer(-12);
+      out.bulkString("hi");
+      out.nullBulk();
+      out.mapHeader(1);
+      out.bulkString("k");
+      out.integer(1);
+      out.pushHeader(2);
+      out.bulkString("message");
+      out.bulkString("x");
+      const bytes = out.take().slice();
+      for (const { label, chunks } of splitEveryWay(bytes)) {
+        const values = [];
+        let buf = new Uint8Array(0);
+        for (const chunk of chunks) {
+          const next = new Uint8Array(buf.length + chunk.length);
+          next.set(buf);
+          next.set(chunk, buf.length);
+          buf = next;
+          let offset = 0;
+          while (true) {
+            const result = decodeReply(buf, offset);
+            if (isIncomplete(result)) break;
+            values.push(result.value);
+            offset += result.used;
+          }
+          buf = buf.slice(offset);
+        }
+        assert.equal(values.length, 6, `${protocol} ${label}`);
+        assert.deepEqual(values[0], new RespSimple("OK"));
+        assert.equal(values[1], -12);
+        assert.deepEqual(values[2], utf8("hi"));
+        assert.equal(values[3], null);
+        if (protocol === 3) {
+          assert.ok(values[4] instanceof RespMap);
+          assert.ok(values[5] instanceof RespPush);
+        } else {
+          assert.deepEqual(values[4], [utf8("k"), 1]);
+          assert.ok(Array.isArray(values[5]));
+        }
+      }
+    }
+  },
+});
