@@ -34,6 +34,11 @@ export interface QueryOptions {
   recursionDesired?: boolean;
   /** Question class (default IN). */
   class?: number;
+  /**
+   * Require the answer to repeat the question name's case exactly, as a
+   * resolver using 0x20 case randomisation does (default: any case).
+   */
+  exactCase?: boolean;
 }
 
 export interface QueryResult {
@@ -85,14 +90,21 @@ export async function query(
 export async function exchange(
   server: ServerAddress,
   message: Message,
-  options: Pick<QueryOptions, "tcp" | "timeoutMs"> = {},
+  options: Pick<QueryOptions, "tcp" | "timeoutMs" | "exactCase"> = {},
 ): Promise<QueryResult> {
   const timeoutMs = options.timeoutMs ?? 5000;
+  const exactCase = options.exactCase ?? false;
   const started = performance.now();
   const packet = encodeMessage(message);
   const { bytes, transport } = options.tcp
-    ? { bytes: await exchangeTcp(server, packet, message, timeoutMs), transport: "tcp" as const }
-    : { bytes: await exchangeUdp(server, packet, message, timeoutMs), transport: "udp" as const };
+    ? {
+      bytes: await exchangeTcp(server, packet, message, timeoutMs, exactCase),
+      transport: "tcp" as const,
+    }
+    : {
+      bytes: await exchangeUdp(server, packet, message, timeoutMs, exactCase),
+      transport: "udp" as const,
+    };
   const answer = decodeMessage(bytes);
   return {
     message: answer,
@@ -108,7 +120,7 @@ export function randomId(): number {
 }
 
 /** True when `bytes` is a well-formed answer to `query` (ID, QR and question). */
-export function matches(query: Message, bytes: Uint8Array): boolean {
+export function matches(query: Message, bytes: Uint8Array, exactCase = false): boolean {
   if (bytes.length < 12) return false;
   if (((bytes[0] << 8) | bytes[1]) !== query.id || (bytes[2] & 0x80) === 0) return false;
   let answer: Message;
@@ -122,7 +134,8 @@ export function matches(query: Message, bytes: Uint8Array): boolean {
   if (q === undefined) return a === undefined;
   // A FORMERR answer may leave the question out.
   if (a === undefined) return answer.rcode !== 0;
-  return nameKey(a.name) === nameKey(q.name) && a.type === q.type && a.class === q.class;
+  const sameName = exactCase ? a.name === q.name : nameKey(a.name) === nameKey(q.name);
+  return sameName && a.type === q.type && a.class === q.class;
 }
 
 async function exchangeUdp(
@@ -130,6 +143,7 @@ async function exchangeUdp(
   packet: Bytes,
   message: Message,
   timeoutMs: number,
+  exactCase: boolean,
 ): Promise<Uint8Array> {
   const ipv6 = server.hostname.includes(":");
   const socket = Deno.listenDatagram({
@@ -152,7 +166,7 @@ async function exchangeUdp(
       // RFC 5452 9.1: only the server we asked may answer (by address when we know it).
       if (peer.port !== server.port) continue;
       if (expected !== undefined && canonicalIp(peer.hostname) !== expected) continue;
-      if (matches(message, data)) return data.slice();
+      if (matches(message, data, exactCase)) return data.slice();
     }
   } catch (error) {
     if (timedOut) throw new QueryError("timeout", `timed out after ${timeoutMs} ms`);
@@ -168,6 +182,7 @@ async function exchangeTcp(
   packet: Bytes,
   message: Message,
   timeoutMs: number,
+  exactCase: boolean,
 ): Promise<Uint8Array> {
   let timedOut = false;
   let conn: Deno.TcpConn | undefined;
@@ -187,7 +202,7 @@ async function exchangeTcp(
       if (prefix === null) throw new UnexpectedEofError("server closed the connection");
       const body = await reader.readExact((prefix[0] << 8) | prefix[1]);
       if (body === null) throw new UnexpectedEofError("server closed the connection");
-      if (matches(message, body)) return body;
+      if (matches(message, body, exactCase)) return body;
     }
   } catch (error) {
     if (timedOut) throw new QueryError("timeout", `timed out after ${timeoutMs} ms`);

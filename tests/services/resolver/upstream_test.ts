@@ -7,7 +7,7 @@ import {
   RecordType,
   type ResourceRecord,
 } from "../../../lib/dns/types.ts";
-import { TimeoutError } from "../../../lib/errors.ts";
+import { QueryError } from "../../../lib/dns/client.ts";
 import { randomCase, UdpTcpTransport } from "../../../services/resolver/upstream.ts";
 import { fakeDns } from "./fake_dns.ts";
 
@@ -59,7 +59,7 @@ Deno.test("UdpTcpTransport times out on a server that never answers", async () =
   await using server = fakeDns(() => []);
   await assert.rejects(
     () => new UdpTcpTransport().query(server, QUESTION, { rd: false, timeoutMs: 200 }),
-    TimeoutError,
+    QueryError,
   );
 });
 
@@ -93,7 +93,7 @@ Deno.test("UdpTcpTransport with 0x20 randomises case and rejects a reply that do
   // A name with this many letters is all-lowercase by chance only 1 time in 2^13.
   await assert.rejects(
     () => transport.query(lowercasing, QUESTION, { rd: false, timeoutMs: 300 }),
-    TimeoutError,
+    QueryError,
   );
 });
 
