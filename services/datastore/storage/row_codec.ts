@@ -1,0 +1,290 @@
+// Row and key encodings for the storage engine. Pure: no I/O.
+//
+// Row encoding (what heap tuples and log records carry):
+//   u16 column count | null bitmap (ceil(n/8) bytes, bit i set = column i NULL)
+//   then each non-null column in order:
+//     int64, timestamp  8 bytes, big-endian two's complement
+//     float64           8 bytes, IEEE 754 big-endian
+//     bool              1 byte, 0 or 1
+//     text, bytes       u32 length, then the bytes (UTF-8 for text); when the
+//                       top bit of the length is set the value lives in an
+//                       overflow chain and 8 bytes follow instead:
+//                       u32 total length, u32 first overflow page
+//
+// Key encoding (B+tree keys) is order-preserving, so keys compare as bytes
+// (memcmp), composite keys by concatenation:
+//   NULL: 0x00. Non-null: 0x01 then
+//     int64, timestamp  8 bytes big-endian with the sign bit flipped
+//     float64           IEEE bits, sign bit flipped for positives, all bits
+//                       flipped for negatives (so -inf < ... < +inf; NaN last)
+//     bool              one byte
+//     text, bytes       each 0x00 written as 0x00 0xFF, then 0x00 0x00
+// NULLs sort first. Descending key columns and collations are left out.
+
+import type { Bytes } from "../../../lib/bytes.ts";
+import { DecodeError } from "../../../lib/errors.ts";
+
+export const COLUMN_TYPES = ["int64", "float64", "bool", "text", "bytes", "timestamp"] as const;
+export type ColumnType = typeof COLUMN_TYPES[number];
+
+/**
+ * A column value. int64 and timestamp (microseconds since the Unix epoch,
+ * UTC) are `bigint`; float64 is `number`; text is `string`; bytes is `Bytes`.
+ */
+export type Value = null | bigint | number | boolean | string | Bytes;
+/** A row: one value per column, in the table's column order. */
+export type Row = Value[];
+
+export const OVERFLOW_FLAG = 0x8000_0000;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Checks that `value` fits a column of `type`; returns an error message or null. */
+export function typeMismatch(type: ColumnType, value: Value): string | null {
+  if (value === null) return null;
+  switch (type) {
+    case "int64":
+    case "timestamp":
+      if (typeof value !== "bigint") return `expected bigint for ${type}`;
+      if (value < -(1n << 63n) || value >= 1n << 63n) return `${type} out of range`;
+      return null;
+    case "float64":
+      return typeof value === "number" ? null : "expected number for float64";
+    case "bool":
+      return typeof value === "boolean" ? null : "expected boolean for bool";
+    case "text":
+      return typeof value === "string" ? null : "expected string for text";
+    case "bytes":
+      return value instanceof Uint8Array ? null : "expected Uint8Array for bytes";
+  }
+}
+
+/** A var-length value moved out of the row, to be stored in an overflow chain. */
+export interface OverflowRef {
+  totalBytes: number;
+  firstPage: number;
+}
+
+export interface EncodeRowOptions {
+  /**
+   * Called for var-length values that should leave the row (see
+   * `inlineBytesMax`); stores them and returns where.
+   */
+  spill?: (value: Bytes) => OverflowRef;
+  /** Var-length values longer than this are spilled (when `spill` is given). */
+  inlineBytesMax?: number;
+}
+
+function varBytes(type: ColumnType, value: Value): Bytes {
+  return type === "text" ? encoder.encode(value as string) as Bytes : value as Bytes;
+}
+
+/** Encodes a row; the caller has checked its types with `typeMismatch`. */
+export function encodeRow(
+  types: readonly ColumnType[],
+  row: Row,
+  options: EncodeRowOptions = {},
+): Bytes {
+  const n = types.length;
+  const bitmapBytes = (n + 7) >> 3;
+  const parts: (Bytes | null)[] = new Array(n).fill(null);
+  let size = 2 + bitmapBytes;
+  for (let i = 0; i < n; i++) {
+    const value = row[i];
+    if (value === null) continue;
+    const type = types[i];
+    if (type === "text" || type === "bytes") {
+      const bytes = varBytes(type, value);
+      parts[i] = bytes;
+      const spilled = options.spill && bytes.length > (options.inlineBytesMax ?? Infinity);
+      size += spilled ? 12 : 4 + bytes.length;
+    } else size += type === "bool" ? 1 : 8;
+  }
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, n);
+  let at = 2 + bitmapBytes;
+  for (let i = 0; i < n; i++) {
+    const value = row[i];
+    if (value === null) {
+      out[2 + (i >> 3)] |= 1 << (i & 7);
+      continue;
+    }
+    switch (types[i]) {
+      case "int64":
+      case "timestamp":
+        view.setBigInt64(at, value as bigint);
+        at += 8;
+        break;
+      case "float64":
+        view.setFloat64(at, value as number);
+        at += 8;
+        break;
+      case "bool":
+        out[at++] = value ? 1 : 0;
+        break;
+      default: {
+        const bytes = parts[i]!;
+        if (options.spill && bytes.length > (options.inlineBytesMax ?? Infinity)) {
+          const ref = options.spill(bytes);
+          view.setUint32(at, (OVERFLOW_FLAG | 8) >>> 0);
+          view.setUint32(at + 4, ref.totalBytes);
+          view.setUint32(at + 8, ref.firstPage);
+          at += 12;
+        } else {
+          view.setUint32(at, bytes.length);
+          out.set(bytes, at + 4);
+          at += 4 + bytes.length;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export interface DecodeRowOptions {
+  /** Reads back a spilled value; without it a spilled value is a DecodeError. */
+  unspill?: (ref: OverflowRef) => Bytes;
+  /** Called with every overflow reference found (to free chains on delete). */
+  onOverflow?: (ref: OverflowRef) => void;
+}
+
+/** Decodes a row. Returned bytes values are copies, never views of `bytes`. */
+export function decodeRow(
+  types: readonly ColumnType[],
+  bytes: Uint8Array,
+  options: DecodeRowOptions = {},
+): Row {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (at: number, count: number) => {
+    if (at + count > bytes.length) throw new DecodeError("row: truncated");
+  };
+  need(0, 2);
+  const n = view.getUint16(0);
+  if (n !== types.length) throw new DecodeError(`row: ${n} columns, table has ${types.length}`);
+  const bitmapBytes = (n + 7) >> 3;
+  let at = 2 + bitmapBytes;
+  need(0, at);
+  const row: Row = new Array(n);
+  for (let i = 0; i < n; i++) {
+    if (bytes[2 + (i >> 3)] & (1 << (i & 7))) {
+      row[i] = null;
+      continue;
+    }
+    const type = types[i];
+    switch (type) {
+      case "int64":
+      case "timestamp":
+        need(at, 8);
+        row[i] = view.getBigInt64(at);
+        at += 8;
+        break;
+      case "float64":
+        need(at, 8);
+        row[i] = view.getFloat64(at);
+        at += 8;
+        break;
+      case "bool":
+        need(at, 1);
+        row[i] = bytes[at++] !== 0;
+        break;
+      default: {
+        need(at, 4);
+        const word = view.getUint32(at);
+        let raw: Bytes;
+        if (word & OVERFLOW_FLAG) {
+          need(at, 12);
+          const ref = { totalBytes: view.getUint32(at + 4), firstPage: view.getUint32(at + 8) };
+          options.onOverflow?.(ref);
+          if (!options.unspill) {
+            throw new DecodeError("row: spilled value without an overflow reader");
+          }
+          raw = options.unspill(ref);
+          at += 12;
+        } else {
+          need(at + 4, word);
+          raw = bytes.slice(at + 4, at + 4 + word);
+          at += 4 + word;
+        }
+        row[i] = type === "text" ? decoder.decode(raw) : raw;
+      }
+    }
+  }
+  if (at !== bytes.length) throw new DecodeError("row: trailing bytes");
+  return row;
+}
+
+/** Lists the overflow chains a stored row points to, without reading them. */
+export function overflowRefs(types: readonly ColumnType[], bytes: Uint8Array): OverflowRef[] {
+  const refs: OverflowRef[] = [];
+  decodeRow(types, bytes, {
+    onOverflow: (ref) => refs.push(ref),
+    unspill: () => new Uint8Array(0),
+  });
+  return refs;
+}
+
+// ---- keys ----
+
+/** Appends the order-preserving encoding of `values` (typed by `types`). */
+export function encodeKey(types: readonly ColumnType[], values: readonly Value[]): Bytes {
+  const out: number[] = [];
+  const scratch = new DataView(new ArrayBuffer(8));
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === null) {
+      out.push(0);
+      continue;
+    }
+    out.push(1);
+    switch (types[i]) {
+      case "int64":
+      case "timestamp":
+        scratch.setBigInt64(0, value as bigint);
+        scratch.setUint8(0, scratch.getUint8(0) ^ 0x80);
+        for (let b = 0; b < 8; b++) out.push(scratch.getUint8(b));
+        break;
+      case "float64": {
+        scratch.setFloat64(0, value as number);
+        const negative = scratch.getUint8(0) & 0x80;
+        for (let b = 0; b < 8; b++) {
+          const byte = scratch.getUint8(b);
+          out.push(negative ? ~byte & 0xff : b === 0 ? byte ^ 0x80 : byte);
+        }
+        break;
+      }
+      case "bool":
+        out.push(value ? 1 : 0);
+        break;
+      default: {
+        const bytes = varBytes(types[i], value);
+        for (const byte of bytes) {
+          out.push(byte);
+          if (byte === 0) out.push(0xff);
+        }
+        out.push(0, 0);
+      }
+    }
+  }
+  return new Uint8Array(out);
+}
+
+/** Compares two byte strings as unsigned bytes: <0, 0, >0. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i] - b[i];
+  }
+  return a.length - b.length;
+}
+
+/** The smallest byte string greater than every key that starts with `prefix`. */
+export function prefixEnd(prefix: Uint8Array): Bytes {
+  // Every encoded column starts with 0x00 or 0x01, so prefix + 0xFF is past
+  // all keys that extend `prefix` by whole columns.
+  const out = new Uint8Array(prefix.length + 1);
+  out.set(prefix);
+  out[prefix.length] = 0xff;
+  return out;
+}
