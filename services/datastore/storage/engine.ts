@@ -298,6 +298,17 @@ export class Engine {
     return this.close();
   }
 
+  /**
+   * Test hook: drops everything not yet on disk and closes the files, as a
+   * kill -9 would (buffered log records and dirty pages are lost).
+   */
+  crashForTesting(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wal.abandon();
+    this.#pool.close();
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw new TransactionClosedError("engine is closed");
   }

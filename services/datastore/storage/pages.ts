@@ -97,7 +97,7 @@ export function heapFreeBytes(page: Uint8Array): number {
     if (offset === 0) hasFreeSlot = true;
     else used += v.getUint16(SLOTS_AT + s * SLOT_BYTES + 2);
   }
-  return PAGE_BYTES - used - (hasFreeSlot ? 0 : SLOT_BYTES);
+  return Math.max(0, PAGE_BYTES - used - (hasFreeSlot ? 0 : SLOT_BYTES));
 }
 
 /** The tuple in `slot` as a view, or null when the slot is free or absent. */

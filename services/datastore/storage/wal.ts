@@ -321,6 +321,14 @@ export class Wal {
     this.durableLsn = this.appendedLsn;
   }
 
+  /** Closes without writing what is buffered (tests simulating a crash). */
+  abandon(): void {
+    this.#pending = [];
+    this.#channel.port1.close();
+    this.#channel.port2.close();
+    this.#file.close();
+  }
+
   close(): void {
     this.flush();
     this.#channel.port1.close();
