@@ -84,6 +84,7 @@ export class BufferPool {
       return frame;
     }
     if (id < 0 || id >= this.pageCount) {
+      // A page the catalog does not cover: the file or the catalog is damaged.
       throw new CorruptionError(`${this.#dataPath}: reference to page ${id} beyond the file`);
     }
     const page = new Uint8Array(PAGE_BYTES);
@@ -186,6 +187,31 @@ export class BufferPool {
     for (const frame of dirty) frame.dirty = false;
     this.writes += dirty.length;
     return dirty.length;
+  }
+
+  /**
+   * Reads the whole file and checks every page's checksum, so a damaged file
+   * is refused at open instead of when the page is first needed.
+   */
+  verifyAll(): void {
+    const chunkPages = 128;
+    const chunk = new Uint8Array(chunkPages * PAGE_BYTES);
+    for (let first = 0; first < this.pageCount; first += chunkPages) {
+      const count = Math.min(chunkPages, this.pageCount - first);
+      const view = chunk.subarray(0, count * PAGE_BYTES);
+      this.#readAt(view, first * PAGE_BYTES);
+      for (let i = 0; i < count; i++) {
+        const id = first + i;
+        if (this.#frames.get(id)?.dirty) continue;
+        const problem = pageProblem(view.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), id);
+        if (problem) {
+          throw new CorruptionError(
+            `${this.#dataPath}: page ${id} is damaged (${problem}) and the log cannot repair it; ` +
+              `refusing to start rather than serve possibly corrupt data`,
+          );
+        }
+      }
+    }
   }
 
   close(): void {

@@ -88,6 +88,8 @@ export interface EngineOptions {
   rowBytesMax?: number;
   /** Checkpoint once the log grows past this (default 64 MiB). */
   walCheckpointBytes?: number;
+  /** Check every page's checksum at open (default true; costs one read of the file). */
+  verifyOnOpen?: boolean;
 }
 
 export interface ScanOptions {
@@ -159,6 +161,7 @@ export class Engine {
       lockTimeoutMs: 5000,
       rowBytesMax: 16 * 1024 * 1024,
       walCheckpointBytes: 64 * 1024 * 1024,
+      verifyOnOpen: true,
       ...options,
     };
     Deno.mkdirSync(full.dir, { recursive: true });
@@ -185,6 +188,7 @@ export class Engine {
     const meta = readMeta(this.#pool.get(0).page);
     if (typeof meta === "string") throw new CorruptionError(`${this.#dir}: ${meta}`);
     this.#loadCatalog(meta.catalogPage, meta.catalogBytes);
+    if (this.#options.verifyOnOpen) this.#pool.verifyAll();
     const log = readLog(walPath);
     const lastLsn = Math.max(meta.checkpointLsn, log.records.at(-1)?.lsn ?? 0);
     this.#wal = new Wal(walPath, { lastLsn, validBytes: log.validBytes });
