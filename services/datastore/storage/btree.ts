@@ -127,16 +127,27 @@ export class BTree {
 
   /** Inserts a new key; returns false (and changes nothing) if it exists. */
   insert(key: Bytes, value: Bytes): boolean {
+    return this.insertWith(key, () => value);
+  }
+
+  /**
+   * Inserts a new key whose value `makeValue` computes only once the key is
+   * known to be absent (one descent for check-then-insert); returns false,
+   * changing nothing and not calling `makeValue`, if the key exists.
+   */
+  insertWith(key: Bytes, makeValue: () => Bytes): boolean {
     if (key.length > KEY_BYTES_MAX) {
       throw new LimitError("keyBytesMax", `key of ${key.length} bytes exceeds ${KEY_BYTES_MAX}`);
     }
-    if (value.length > VALUE_BYTES_MAX) throw new RangeError("btree value too long");
     const path = this.#pathTo(key);
     const leaf = path.at(-1)!;
     const i = leaf.index;
     if (i < leaf.node.keys.length && compareBytes(leaf.node.keys[i], key) === 0) return false;
+    const value = makeValue();
+    if (value.length > VALUE_BYTES_MAX) throw new RangeError("btree value too long");
     leaf.node.keys.splice(i, 0, key);
     leaf.node.values.splice(i, 0, value);
+    if (leaf.node.bytes !== undefined) leaf.node.bytes += 4 + key.length + value.length;
     this.#pool.markDirty(leaf.frame);
     this.#splitUp(path);
     return true;
@@ -148,6 +159,7 @@ export class BTree {
     const i = leaf.index;
     if (i >= leaf.node.keys.length || compareBytes(leaf.node.keys[i], key) !== 0) return false;
     leaf.node.values[i] = value;
+    leaf.node.bytes = undefined;
     this.#pool.markDirty(leaf.frame);
     return true;
   }
@@ -158,8 +170,10 @@ export class BTree {
     const leaf = path.at(-1)!;
     const i = leaf.index;
     if (i >= leaf.node.keys.length || compareBytes(leaf.node.keys[i], key) !== 0) return false;
+    const removed = 4 + leaf.node.keys[i].length + leaf.node.values[i].length;
     leaf.node.keys.splice(i, 1);
     leaf.node.values.splice(i, 1);
+    if (leaf.node.bytes !== undefined) leaf.node.bytes -= removed;
     this.#pool.markDirty(leaf.frame);
     this.#mergeUp(path);
     return true;
@@ -187,6 +201,7 @@ export class BTree {
       const parent = path[level - 1];
       parent.node.keys.splice(parent.index, 0, separator);
       parent.node.children.splice(parent.index + 1, 0, right);
+      parent.node.bytes = undefined;
       this.#pool.markDirty(parent.frame);
     }
   }
@@ -194,6 +209,7 @@ export class BTree {
   /** Splits `node` in place by bytes; returns the separator and the new right page. */
   #split(node: BtreeNode): { separator: Bytes; right: number } {
     const total = nodeBytes(node);
+    node.bytes = undefined;
     let acc = 24, m = 0;
     const n = node.keys.length;
     while (m < n - 1 && acc < total / 2) {
@@ -261,6 +277,7 @@ export class BTree {
       this.#pool.markDirty(leftFrame);
       parent.node.keys.splice(leftIndex, 1);
       parent.node.children.splice(leftIndex + 1, 1);
+      parent.node.bytes = undefined;
       this.#pool.markDirty(parent.frame);
       this.#pool.free(rightFrame.id);
     }

@@ -8,8 +8,9 @@
 //   8..12  the page's own number (catches pages written to the wrong place)
 //   12..16 type-specific
 //
-// Heap page (slotted, PostgreSQL-style): 16..18 slot count, 18..20 end of the
-// slot array, 20..22 start of the tuple area; slots from 24, 4 bytes each
+// Heap page (slotted, PostgreSQL-style): 12..14 bytes of live tuples, 14..16
+// free slots, 16..18 slot count, 18..20 end of the slot array, 20..22 start
+// of the tuple area; slots from 24, 4 bytes each
 // (u16 offset, u16 length; offset 0 marks a free slot), tuples packed
 // downwards from the end of the page. Deleting frees the slot; space is
 // reclaimed by compacting the page when a tuple does not fit contiguously.
@@ -75,35 +76,41 @@ const SLOT_BYTES = 4;
 /** The largest tuple a heap page can hold (one slot, empty page). */
 export const HEAP_TUPLE_BYTES_MAX = PAGE_BYTES - SLOTS_AT - SLOT_BYTES;
 
+// Header fields of a heap page (see the file comment).
+const LIVE_BYTES_AT = 12; // u16: bytes of live tuples
+const FREE_SLOTS_AT = 14; // u16: slots marked free
+const SLOT_COUNT_AT = 16;
+const SLOTS_END_AT = 18;
+const TUPLES_START_AT = 20;
+
 function initHeap(page: Uint8Array): void {
   const v = view(page);
-  v.setUint16(16, 0);
-  v.setUint16(18, SLOTS_AT);
-  v.setUint16(20, PAGE_BYTES & 0xffff); // 8192 fits in u16
+  v.setUint16(SLOT_COUNT_AT, 0);
+  v.setUint16(SLOTS_END_AT, SLOTS_AT);
+  v.setUint16(TUPLES_START_AT, PAGE_BYTES);
+}
+
+function tuplesStart(v: DataView): number {
+  return v.getUint16(TUPLES_START_AT);
 }
 
 export function heapSlotCount(page: Uint8Array): number {
-  return view(page).getUint16(16);
+  return view(page).getUint16(SLOT_COUNT_AT);
 }
 
-/** Bytes a new tuple of `length` could use after compaction (slot included if new). */
+/** Bytes a new tuple could use after compaction (its slot's bytes already counted). */
 export function heapFreeBytes(page: Uint8Array): number {
   const v = view(page);
-  const slots = v.getUint16(16);
-  let used = SLOTS_AT + slots * SLOT_BYTES;
-  let hasFreeSlot = false;
-  for (let s = 0; s < slots; s++) {
-    const offset = v.getUint16(SLOTS_AT + s * SLOT_BYTES);
-    if (offset === 0) hasFreeSlot = true;
-    else used += v.getUint16(SLOTS_AT + s * SLOT_BYTES + 2);
-  }
-  return Math.max(0, PAGE_BYTES - used - (hasFreeSlot ? 0 : SLOT_BYTES));
+  const slots = v.getUint16(SLOT_COUNT_AT);
+  const used = SLOTS_AT + slots * SLOT_BYTES + v.getUint16(LIVE_BYTES_AT);
+  const newSlot = v.getUint16(FREE_SLOTS_AT) > 0 ? 0 : SLOT_BYTES;
+  return Math.max(0, PAGE_BYTES - used - newSlot);
 }
 
 /** The tuple in `slot` as a view, or null when the slot is free or absent. */
 export function heapRead(page: Uint8Array, slot: number): Uint8Array | null {
   const v = view(page);
-  if (slot >= v.getUint16(16)) return null;
+  if (slot >= v.getUint16(SLOT_COUNT_AT)) return null;
   const offset = v.getUint16(SLOTS_AT + slot * SLOT_BYTES);
   if (offset === 0) return null;
   const length = v.getUint16(SLOTS_AT + slot * SLOT_BYTES + 2);
@@ -114,30 +121,40 @@ export function heapRead(page: Uint8Array, slot: number): Uint8Array | null {
 export function heapInsert(page: Uint8Array, tuple: Uint8Array): number {
   if (tuple.length > heapFreeBytes(page)) return -1;
   const v = view(page);
-  const slots = v.getUint16(16);
-  let slot = 0;
-  while (slot < slots && v.getUint16(SLOTS_AT + slot * SLOT_BYTES) !== 0) slot++;
-  const growsSlots = slot === slots;
-  const slotEnd = v.getUint16(18) + (growsSlots ? SLOT_BYTES : 0);
-  if (v.getUint16(20) - tuple.length < slotEnd) heapCompact(page);
-  const start = view(page).getUint16(20) - tuple.length;
+  const slots = v.getUint16(SLOT_COUNT_AT);
+  let slot = slots;
+  if (v.getUint16(FREE_SLOTS_AT) > 0) {
+    slot = 0;
+    while (v.getUint16(SLOTS_AT + slot * SLOT_BYTES) !== 0) slot++;
+    v.setUint16(FREE_SLOTS_AT, v.getUint16(FREE_SLOTS_AT) - 1);
+  } else {
+    v.setUint16(SLOT_COUNT_AT, slots + 1);
+    v.setUint16(SLOTS_END_AT, SLOTS_AT + (slots + 1) * SLOT_BYTES);
+  }
+  place(page, v, slot, tuple);
+  return slot;
+}
+
+/** Writes `tuple` into the tuple area for `slot`, compacting first if needed. */
+function place(page: Uint8Array, v: DataView, slot: number, tuple: Uint8Array): void {
+  if (tuplesStart(v) - tuple.length < v.getUint16(SLOTS_END_AT)) heapCompact(page);
+  const start = tuplesStart(v) - tuple.length;
   page.set(tuple, start);
   v.setUint16(SLOTS_AT + slot * SLOT_BYTES, start);
   v.setUint16(SLOTS_AT + slot * SLOT_BYTES + 2, tuple.length);
-  v.setUint16(20, start);
-  if (growsSlots) {
-    v.setUint16(16, slots + 1);
-    v.setUint16(18, slotEnd);
-  }
-  return slot;
+  v.setUint16(TUPLES_START_AT, start);
+  v.setUint16(LIVE_BYTES_AT, v.getUint16(LIVE_BYTES_AT) + tuple.length);
 }
 
 /** Frees a slot. Returns false if it was not in use. */
 export function heapDelete(page: Uint8Array, slot: number): boolean {
   const v = view(page);
-  if (slot >= v.getUint16(16) || v.getUint16(SLOTS_AT + slot * SLOT_BYTES) === 0) return false;
-  v.setUint16(SLOTS_AT + slot * SLOT_BYTES, 0);
-  v.setUint16(SLOTS_AT + slot * SLOT_BYTES + 2, 0);
+  const at = SLOTS_AT + slot * SLOT_BYTES;
+  if (slot >= v.getUint16(SLOT_COUNT_AT) || v.getUint16(at) === 0) return false;
+  v.setUint16(LIVE_BYTES_AT, v.getUint16(LIVE_BYTES_AT) - v.getUint16(at + 2));
+  v.setUint16(at, 0);
+  v.setUint16(at + 2, 0);
+  v.setUint16(FREE_SLOTS_AT, v.getUint16(FREE_SLOTS_AT) + 1);
   return true;
 }
 
@@ -149,25 +166,22 @@ export function heapReplace(page: Uint8Array, slot: number, tuple: Uint8Array): 
   if (tuple.length <= oldLength) {
     page.set(tuple, v.getUint16(at));
     v.setUint16(at + 2, tuple.length);
+    v.setUint16(LIVE_BYTES_AT, v.getUint16(LIVE_BYTES_AT) - oldLength + tuple.length);
     return true;
   }
-  // Conservative by one slot's bytes when the page has no free slot.
-  if (tuple.length > heapFreeBytes(page) + oldLength) return false;
+  const used = SLOTS_AT + v.getUint16(SLOT_COUNT_AT) * SLOT_BYTES + v.getUint16(LIVE_BYTES_AT);
+  if (tuple.length > PAGE_BYTES - used + oldLength) return false;
   v.setUint16(at, 0);
   v.setUint16(at + 2, 0);
-  if (v.getUint16(20) - tuple.length < v.getUint16(18)) heapCompact(page);
-  const start = v.getUint16(20) - tuple.length;
-  page.set(tuple, start);
-  v.setUint16(at, start);
-  v.setUint16(at + 2, tuple.length);
-  v.setUint16(20, start);
+  v.setUint16(LIVE_BYTES_AT, v.getUint16(LIVE_BYTES_AT) - oldLength);
+  place(page, v, slot, tuple);
   return true;
 }
 
 /** Packs live tuples against the end of the page, keeping their slots. */
 export function heapCompact(page: Uint8Array): void {
   const v = view(page);
-  const slots = v.getUint16(16);
+  const slots = v.getUint16(SLOT_COUNT_AT);
   const live: { slot: number; bytes: Uint8Array }[] = [];
   for (let s = 0; s < slots; s++) {
     const tuple = heapRead(page, s);
@@ -179,8 +193,8 @@ export function heapCompact(page: Uint8Array): void {
     page.set(bytes, end);
     v.setUint16(SLOTS_AT + slot * SLOT_BYTES, end);
   }
-  page.fill(0, v.getUint16(18), end);
-  v.setUint16(20, end);
+  page.fill(0, v.getUint16(SLOTS_END_AT), end);
+  v.setUint16(TUPLES_START_AT, end);
 }
 
 // ---- overflow pages ----
@@ -213,16 +227,20 @@ export interface BtreeNode {
   children: number[];
   /** Leaf only: the next leaf to the right, 0 for none. */
   next: number;
+  /** Cached `nodeBytes()`; whoever changes the node updates or clears it. */
+  bytes?: number;
 }
 
 export const NODE_ENTRIES_AT = 24;
 
 /** Bytes the node takes once encoded. */
 export function nodeBytes(node: BtreeNode): number {
+  if (node.bytes !== undefined) return node.bytes;
   let size = NODE_ENTRIES_AT;
   for (let i = 0; i < node.keys.length; i++) {
     size += 2 + node.keys[i].length + (node.leaf ? 2 + node.values[i].length : 4);
   }
+  node.bytes = size;
   return size;
 }
 

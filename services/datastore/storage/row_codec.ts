@@ -227,47 +227,62 @@ export function overflowRefs(types: readonly ColumnType[], bytes: Uint8Array): O
 
 // ---- keys ----
 
-/** Appends the order-preserving encoding of `values` (typed by `types`). */
+/** The order-preserving encoding of `values` (typed by `types`); see the file comment. */
 export function encodeKey(types: readonly ColumnType[], values: readonly Value[]): Bytes {
-  const out: number[] = [];
-  const scratch = new DataView(new ArrayBuffer(8));
+  // Size first, then one allocation.
+  let size = 0;
+  const vars: (Uint8Array | null)[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    vars.push(null);
+    if (value === null) size += 1;
+    else if (types[i] === "bool") size += 2;
+    else if (types[i] === "text" || types[i] === "bytes") {
+      const bytes = varBytes(types[i], value);
+      vars[i] = bytes;
+      let zeros = 0;
+      for (let b = bytes.indexOf(0); b !== -1; b = bytes.indexOf(0, b + 1)) zeros++;
+      size += 1 + bytes.length + zeros + 2;
+    } else size += 9;
+  }
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  let at = 0;
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (value === null) {
-      out.push(0);
+      out[at++] = 0;
       continue;
     }
-    out.push(1);
+    out[at++] = 1;
     switch (types[i]) {
       case "int64":
       case "timestamp":
-        scratch.setBigInt64(0, value as bigint);
-        scratch.setUint8(0, scratch.getUint8(0) ^ 0x80);
-        for (let b = 0; b < 8; b++) out.push(scratch.getUint8(b));
+        view.setBigInt64(at, value as bigint);
+        out[at] ^= 0x80;
+        at += 8;
         break;
       case "float64": {
-        scratch.setFloat64(0, value as number);
-        const negative = scratch.getUint8(0) & 0x80;
-        for (let b = 0; b < 8; b++) {
-          const byte = scratch.getUint8(b);
-          out.push(negative ? ~byte & 0xff : b === 0 ? byte ^ 0x80 : byte);
-        }
+        view.setFloat64(at, value as number);
+        if (out[at] & 0x80) { for (let b = 0; b < 8; b++) out[at + b] = ~out[at + b] & 0xff; }
+        else out[at] ^= 0x80;
+        at += 8;
         break;
       }
       case "bool":
-        out.push(value ? 1 : 0);
+        out[at++] = value ? 1 : 0;
         break;
       default: {
-        const bytes = varBytes(types[i], value);
-        for (const byte of bytes) {
-          out.push(byte);
-          if (byte === 0) out.push(0xff);
+        for (const byte of vars[i]!) {
+          out[at++] = byte;
+          if (byte === 0) out[at++] = 0xff;
         }
-        out.push(0, 0);
+        out[at++] = 0;
+        out[at++] = 0;
       }
     }
   }
-  return new Uint8Array(out);
+  return out;
 }
 
 /** Compares two byte strings as unsigned bytes: <0, 0, >0. */

@@ -169,7 +169,9 @@ export class Table {
     }
   }
 
-  #store(row: Row): Bytes {
+  #store(row: Row, logical: Bytes): Bytes {
+    // A row this short has no value long enough to spill: store it as is.
+    if (logical.length <= INLINE_VALUE_BYTES_MAX) return logical;
     let tuple = encodeRow(this.types, row, {
       inlineBytesMax: INLINE_VALUE_BYTES_MAX,
       spill: (value) => writeChain(this.#pool, value),
@@ -212,12 +214,17 @@ export class Table {
   insert(row: Row): Bytes {
     const logical = this.checkRow(row);
     const pk = this.pkKey(this.pkOf(row));
-    if (this.primary.get(pk)) {
+    this.#checkUnique(row, null);
+    // The heap insert runs inside the primary-key insert, once the key is
+    // known to be new: one descent, and nothing changes on a duplicate.
+    let rid: Bytes | undefined;
+    const added = this.primary.insertWith(
+      pk,
+      () => rid = encodeRid(this.heap.insert(this.#store(row, logical))),
+    );
+    if (!added || !rid) {
       throw new ConstraintError("primary_key", `duplicate primary key in ${this.def.name}`);
     }
-    this.#checkUnique(row, null);
-    const rid = encodeRid(this.heap.insert(this.#store(row)));
-    this.primary.insert(pk, rid);
     for (const index of this.indexes) index.tree.insert(this.indexKey(index, row), rid);
     return logical;
   }
@@ -252,7 +259,7 @@ export class Table {
     const rid = decodeRid(ridBytes);
     const old = this.readRid(rid);
     this.#freeOverflow(rid);
-    const newRid = this.heap.replace(rid, this.#store(row));
+    const newRid = this.heap.replace(rid, this.#store(row, logical));
     const ridChanged = newRid.page !== rid.page || newRid.slot !== rid.slot;
     const newRidBytes = encodeRid(newRid);
     if (pkChanged) {

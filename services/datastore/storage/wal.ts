@@ -53,53 +53,61 @@ const BODY_HEAD_BYTES = 13;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Encodes one framed record. */
+/** Encodes one framed record (one allocation for the common row records). */
 export function encodeRecord(record: WalRecord): Bytes {
-  let payload: Uint8Array;
+  let payloadBytes: number;
+  let nested: Bytes | null = null;
+  let json: Uint8Array | null = null;
   switch (record.kind) {
     case 1:
     case 2:
-      payload = withTable(record.tableId, [record.row]);
+      payloadBytes = 4 + record.row.length;
       break;
     case 3:
-      payload = withTable(record.tableId, [lengthPrefixed(record.oldRow), record.row]);
+      payloadBytes = 8 + record.oldRow.length + record.row.length;
       break;
     case 4:
     case 5:
-      payload = new Uint8Array(0);
+      payloadBytes = 0;
       break;
     case 6:
     case 7:
-      payload = encoder.encode(record.json);
+      json = encoder.encode(record.json);
+      payloadBytes = json.length;
       break;
     case 8:
-      payload = joinBytes(record.open.map(encodeRecord));
+      nested = joinBytes(record.open.map(encodeRecord));
+      payloadBytes = nested.length;
       break;
   }
-  const body = new Uint8Array(BODY_HEAD_BYTES + payload.length);
-  const v = new DataView(body.buffer);
-  v.setFloat64(0, record.lsn);
-  v.setUint8(8, record.kind);
-  v.setUint32(9, record.txId);
-  body.set(payload, BODY_HEAD_BYTES);
-  const out = new Uint8Array(HEAD_BYTES + body.length);
-  const ov = new DataView(out.buffer);
-  ov.setUint32(0, body.length);
-  ov.setUint32(4, crc32c(body));
-  out.set(body, HEAD_BYTES);
-  return out;
-}
-
-function withTable(tableId: number, parts: Uint8Array[]): Uint8Array {
-  const head = new Uint8Array(4);
-  new DataView(head.buffer).setUint32(0, tableId);
-  return joinBytes([head, ...parts]);
-}
-
-function lengthPrefixed(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + bytes.length);
-  new DataView(out.buffer).setUint32(0, bytes.length);
-  out.set(bytes, 4);
+  const out = new Uint8Array(HEAD_BYTES + BODY_HEAD_BYTES + payloadBytes);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, BODY_HEAD_BYTES + payloadBytes);
+  v.setFloat64(HEAD_BYTES, record.lsn);
+  v.setUint8(HEAD_BYTES + 8, record.kind);
+  v.setUint32(HEAD_BYTES + 9, record.txId);
+  const at = HEAD_BYTES + BODY_HEAD_BYTES;
+  switch (record.kind) {
+    case 1:
+    case 2:
+      v.setUint32(at, record.tableId);
+      out.set(record.row, at + 4);
+      break;
+    case 3:
+      v.setUint32(at, record.tableId);
+      v.setUint32(at + 4, record.oldRow.length);
+      out.set(record.oldRow, at + 8);
+      out.set(record.row, at + 8 + record.oldRow.length);
+      break;
+    case 6:
+    case 7:
+      out.set(json!, at);
+      break;
+    case 8:
+      out.set(nested!, at);
+      break;
+  }
+  v.setUint32(4, crc32c(out.subarray(HEAD_BYTES)));
   return out;
 }
 
