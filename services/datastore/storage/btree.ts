@@ -22,7 +22,20 @@
 import type { Bytes } from "../../../lib/bytes.ts";
 import { LimitError } from "../../../lib/errors.ts";
 import type { BufferPool, Frame } from "./buffer_pool.ts";
-import { type BtreeNode, decodeNode, nodeBytes, PAGE_BYTES, PageType } from "./pages.ts";
+import {
+  type BtreeNode,
+  decodeNode,
+  keepKey,
+  nodeBytes,
+  nodeChild,
+  nodeCount,
+  nodeKey,
+  nodeValue,
+  PAGE_BYTES,
+  PageType,
+  type ReadNode,
+  viewNode,
+} from "./pages.ts";
 import { compareBytes } from "./row_codec.ts";
 
 /** Keys longer than this are refused: a node must hold several entries. */
@@ -54,9 +67,43 @@ interface Step {
   index: number;
 }
 
+interface ReadStep {
+  frame: Frame;
+  node: ReadNode;
+  /** Child taken (internal) or entry position (leaf). */
+  index: number;
+}
+
 function nodeOf(frame: Frame): BtreeNode {
   frame.node ??= decodeNode(frame.page);
   return frame.node;
+}
+
+/** The node for reading: the decoded one if a writer made it, else read in place. */
+function readOf(frame: Frame): ReadNode {
+  return frame.node ?? (frame.view ??= viewNode(frame.page));
+}
+
+/** First index whose key is >= key (read path). */
+function lowerBoundIn(node: ReadNode, key: Uint8Array): number {
+  let lo = 0, hi = nodeCount(node);
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareBytes(nodeKey(node, mid), key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose key is > key (read path). */
+function upperBoundIn(node: ReadNode, key: Uint8Array): number {
+  let lo = 0, hi = nodeCount(node);
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareBytes(nodeKey(node, mid), key) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** First index whose key is >= key. */
@@ -118,10 +165,11 @@ export class BTree {
   }
 
   get(key: Uint8Array): Bytes | undefined {
-    const leaf = this.#pathTo(key).at(-1)!;
-    const i = leaf.index;
-    return i < leaf.node.keys.length && compareBytes(leaf.node.keys[i], key) === 0
-      ? leaf.node.values[i]
+    let node = readOf(this.#frame(this.root));
+    while (!node.leaf) node = readOf(this.#frame(nodeChild(node, upperBoundIn(node, key))));
+    const i = lowerBoundIn(node, key);
+    return i < nodeCount(node) && compareBytes(nodeKey(node, i), key) === 0
+      ? nodeValue(node, i)
       : undefined;
   }
 
@@ -302,60 +350,60 @@ export class BTree {
     if (!path) return out;
     for (;;) {
       const leaf = path.at(-1)!;
-      const key = leaf.node.keys[leaf.index];
+      const key = nodeKey(leaf.node, leaf.index);
       if (range.reverse) {
         if (range.lower && !inLower(key, range.lower)) return out;
       } else if (range.upper && !inUpper(key, range.upper)) return out;
-      out.push({ key, value: leaf.node.values[leaf.index] });
+      out.push({ key: keepKey(leaf.node, key), value: nodeValue(leaf.node, leaf.index) });
       if (out.length >= limit) return out;
       if (!(range.reverse ? this.#prev(path) : this.#next(path))) return out;
     }
   }
 
   /** Path to the first key within `lower`, or null if there is none. */
-  #seekFirst(lower: Bound | undefined): Step[] | null {
-    const path: Step[] = [];
+  #seekFirst(lower: Bound | undefined): ReadStep[] | null {
+    const path: ReadStep[] = [];
     let frame = this.#frame(this.root);
     for (;;) {
-      const node = nodeOf(frame);
+      const node = readOf(frame);
       if (node.leaf) {
         const index = !lower
           ? 0
           : lower.inclusive
-          ? lowerBound(node.keys, lower.key)
-          : upperBound(node.keys, lower.key);
+          ? lowerBoundIn(node, lower.key)
+          : upperBoundIn(node, lower.key);
         path.push({ frame, node, index });
         break;
       }
-      const index = lower ? upperBound(node.keys, lower.key) : 0;
+      const index = lower ? upperBoundIn(node, lower.key) : 0;
       path.push({ frame, node, index });
-      frame = this.#frame(node.children[index]);
+      frame = this.#frame(nodeChild(node, index));
     }
     const leaf = path.at(-1)!;
-    if (leaf.index < leaf.node.keys.length) return path;
-    leaf.index = leaf.node.keys.length - 1;
+    if (leaf.index < nodeCount(leaf.node)) return path;
+    leaf.index = nodeCount(leaf.node) - 1;
     return this.#next(path) ? path : null;
   }
 
   /** Path to the last key within `upper`, or null if there is none. */
-  #seekLast(upper: Bound | undefined): Step[] | null {
-    const path: Step[] = [];
+  #seekLast(upper: Bound | undefined): ReadStep[] | null {
+    const path: ReadStep[] = [];
     let frame = this.#frame(this.root);
+    const pick = (node: ReadNode) =>
+      !upper
+        ? nodeCount(node)
+        : upper.inclusive
+        ? upperBoundIn(node, upper.key)
+        : lowerBoundIn(node, upper.key);
     for (;;) {
-      const node = nodeOf(frame);
-      const pick = (keys: Bytes[]) =>
-        !upper
-          ? keys.length
-          : upper.inclusive
-          ? upperBound(keys, upper.key)
-          : lowerBound(keys, upper.key);
+      const node = readOf(frame);
       if (node.leaf) {
-        path.push({ frame, node, index: pick(node.keys) - 1 });
+        path.push({ frame, node, index: pick(node) - 1 });
         break;
       }
-      const index = pick(node.keys);
+      const index = pick(node);
       path.push({ frame, node, index });
-      frame = this.#frame(node.children[index]);
+      frame = this.#frame(nodeChild(node, index));
     }
     const leaf = path.at(-1)!;
     if (leaf.index >= 0) return path;
@@ -364,33 +412,33 @@ export class BTree {
   }
 
   /** Moves the path to the next entry; false at the end of the tree. */
-  #next(path: Step[]): boolean {
+  #next(path: ReadStep[]): boolean {
     const leaf = path.at(-1)!;
-    if (leaf.index + 1 < leaf.node.keys.length) {
+    if (leaf.index + 1 < nodeCount(leaf.node)) {
       leaf.index++;
       return true;
     }
     let level = path.length - 2;
-    while (level >= 0 && path[level].index >= path[level].node.children.length - 1) level--;
+    while (level >= 0 && path[level].index >= nodeCount(path[level].node)) level--;
     if (level < 0) return false;
     path[level].index++;
     path.length = level + 1;
     for (;;) {
       const top = path.at(-1)!;
-      const frame = this.#frame(top.node.children[top.index]);
-      const node = nodeOf(frame);
+      const frame = this.#frame(nodeChild(top.node, top.index));
+      const node = readOf(frame);
       path.push({ frame, node, index: 0 });
       if (node.leaf) {
-        if (node.keys.length > 0) return true;
+        if (nodeCount(node) > 0) return true;
         return this.#next(path);
       }
     }
   }
 
   /** Moves the path to the previous entry; false at the start of the tree. */
-  #prev(path: Step[]): boolean {
+  #prev(path: ReadStep[]): boolean {
     const leaf = path.at(-1)!;
-    if (leaf.index - 1 >= 0 && leaf.index - 1 < leaf.node.keys.length) {
+    if (leaf.index - 1 >= 0 && leaf.index - 1 < nodeCount(leaf.node)) {
       leaf.index--;
       return true;
     }
@@ -401,12 +449,13 @@ export class BTree {
     path.length = level + 1;
     for (;;) {
       const top = path.at(-1)!;
-      const frame = this.#frame(top.node.children[top.index]);
-      const node = nodeOf(frame);
-      const index = node.leaf ? node.keys.length - 1 : node.children.length - 1;
+      const frame = this.#frame(nodeChild(top.node, top.index));
+      const node = readOf(frame);
+      // Internal nodes have count + 1 children; leaves count entries.
+      const index = node.leaf ? nodeCount(node) - 1 : nodeCount(node);
       path.push({ frame, node, index });
       if (node.leaf) {
-        if (node.keys.length > 0) return true;
+        if (nodeCount(node) > 0) return true;
         path.at(-1)!.index = 0;
         return this.#prev(path);
       }
@@ -418,8 +467,8 @@ export class BTree {
     const out: number[] = [];
     const walk = (id: number) => {
       out.push(id);
-      const node = nodeOf(this.#frame(id));
-      if (!node.leaf) { for (const child of node.children) walk(child); }
+      const node = readOf(this.#frame(id));
+      if (!node.leaf) { for (let i = 0; i <= nodeCount(node); i++) walk(nodeChild(node, i)); }
     };
     walk(this.root);
     return out;

@@ -24,6 +24,7 @@ import {
   encodeNode,
   newPage,
   PAGE_BYTES,
+  type PageNode,
   pageProblem,
   type PageType,
   sealPage,
@@ -38,6 +39,8 @@ export interface Frame {
   referenced: boolean;
   /** Decoded B+tree node; when set it is the truth, and is encoded at flush. */
   node?: BtreeNode;
+  /** In-place reader over `page` for B+tree read paths; only used while `node` is unset. */
+  view?: PageNode;
 }
 
 const DWRITE_MAGIC = 0x44575254; // "DWRT"
@@ -116,6 +119,7 @@ export class BufferPool {
     const frame = this.#frames.get(id);
     if (frame) {
       frame.node = undefined;
+      frame.view = undefined;
       frame.page = newPage(id, 0);
       frame.dirty = true;
     }

@@ -293,6 +293,76 @@ export function decodeNode(page: Uint8Array): BtreeNode {
   return node;
 }
 
+/**
+ * A B+tree node read in place: entry offsets found by one walk over the
+ * lengths, keys and values read as views of the page on demand. Read paths
+ * use this so a page fetched from disk for a lookup or a scan is not
+ * decoded into hundreds of small arrays; writers decode (`decodeNode`).
+ */
+export interface PageNode {
+  page: Uint8Array;
+  leaf: boolean;
+  count: number;
+  offsets: Uint16Array;
+  /** Right sibling (leaf) or leftmost child (internal). */
+  head: number;
+}
+
+export type ReadNode = BtreeNode | PageNode;
+
+export function viewNode(page: Uint8Array): PageNode {
+  const v = view(page);
+  const leaf = v.getUint8(12) === 1;
+  const count = v.getUint16(16);
+  const offsets = new Uint16Array(count);
+  let at = NODE_ENTRIES_AT;
+  for (let i = 0; i < count; i++) {
+    offsets[i] = at;
+    at += 2 + v.getUint16(at);
+    at += leaf ? 2 + v.getUint16(at) : 4;
+  }
+  return { page, leaf, count, offsets, head: v.getUint32(18) };
+}
+
+function isPageNode(node: ReadNode): node is PageNode {
+  return "offsets" in node;
+}
+
+export function nodeCount(node: ReadNode): number {
+  return isPageNode(node) ? node.count : node.keys.length;
+}
+
+/** Key `i`; a view into the page for a PageNode (copy it to keep it). */
+export function nodeKey(node: ReadNode, i: number): Uint8Array {
+  if (!isPageNode(node)) return node.keys[i];
+  const at = node.offsets[i];
+  const length = (node.page[at] << 8) | node.page[at + 1];
+  return node.page.subarray(at + 2, at + 2 + length);
+}
+
+/** Value `i` of a leaf, always a copy or an immutable array. */
+export function nodeValue(node: ReadNode, i: number): Bytes {
+  if (!isPageNode(node)) return node.values[i];
+  let at = node.offsets[i];
+  at += 2 + ((node.page[at] << 8) | node.page[at + 1]);
+  const length = (node.page[at] << 8) | node.page[at + 1];
+  return node.page.slice(at + 2, at + 2 + length);
+}
+
+/** Child `i` (0..count) of an internal node. */
+export function nodeChild(node: ReadNode, i: number): number {
+  if (!isPageNode(node)) return node.children[i];
+  if (i === 0) return node.head;
+  let at = node.offsets[i - 1];
+  at += 2 + ((node.page[at] << 8) | node.page[at + 1]);
+  return view(node.page).getUint32(at);
+}
+
+/** A key that outlives the page: copies views, passes decoded keys through. */
+export function keepKey(node: ReadNode, key: Uint8Array): Bytes {
+  return isPageNode(node) ? key.slice() : key as Bytes;
+}
+
 // ---- meta page ----
 
 export const META_MAGIC = 0x55484453; // "UHDS"
