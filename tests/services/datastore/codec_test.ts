@@ -50,6 +50,28 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "crc32c() agrees with the bit-at-a-time definition at every length and alignment",
+  ...pure,
+  fn() {
+    const bitwise = (bytes: Uint8Array) => {
+      let crc = 0xffffffff;
+      for (const byte of bytes) {
+        crc ^= byte;
+        for (let k = 0; k < 8; k++) crc = crc & 1 ? 0x82f63b78 ^ (crc >>> 1) : crc >>> 1;
+      }
+      return ~crc >>> 0;
+    };
+    const data = new Uint8Array(70).map((_, i) => (i * 151 + 7) & 0xff);
+    for (let start = 0; start < 8; start++) {
+      for (let end = start; end <= data.length; end++) {
+        const part = data.subarray(start, end);
+        assert.equal(crc32c(part), bitwise(part), `bytes ${start}..${end}`);
+      }
+    }
+  },
+});
+
 const TYPES: ColumnType[] = ["int64", "float64", "bool", "text", "bytes", "timestamp"];
 
 Deno.test({
