@@ -25,7 +25,6 @@ import type { BufferPool, Frame } from "./buffer_pool.ts";
 import {
   type BtreeNode,
   decodeNode,
-  keepKey,
   nodeBytes,
   nodeChild,
   nodeCount,
@@ -341,7 +340,9 @@ export class BTree {
 
   /**
    * Up to `limit` entries in `range`, in key order (or reverse). To resume,
-   * call again with the range narrowed past the last key returned.
+   * call again with the range narrowed past the last key returned. Keys may
+   * be views into pages: valid until the tree changes or the pool flushes,
+   * so copy one to keep it (values are always copies).
    */
   scan(range: ScanRange, limit: number): Entry[] {
     const out: Entry[] = [];
@@ -354,7 +355,7 @@ export class BTree {
       if (range.reverse) {
         if (range.lower && !inLower(key, range.lower)) return out;
       } else if (range.upper && !inUpper(key, range.upper)) return out;
-      out.push({ key: keepKey(leaf.node, key), value: nodeValue(leaf.node, leaf.index) });
+      out.push({ key: key as Bytes, value: nodeValue(leaf.node, leaf.index) });
       if (out.length >= limit) return out;
       if (!(range.reverse ? this.#prev(path) : this.#next(path))) return out;
     }

@@ -425,7 +425,7 @@ export class Engine {
           index.tree.insert(table.indexKey(index, row), entry.value);
         }
         if (batch.length < SCAN_BATCH_ROWS) break;
-        range = { lower: { key: batch.at(-1)!.key, inclusive: false } };
+        range = { lower: { key: batch.at(-1)!.key.slice(), inclusive: false } };
       }
     } catch (error) {
       table.indexes.pop();
@@ -717,7 +717,7 @@ export class Transaction {
       for (const row of rows) yield row;
       remaining -= rows.length;
       if (batch.length < Math.min(SCAN_BATCH_ROWS, remaining + rows.length)) return;
-      const last: Bound = { key: batch.at(-1)!.key, inclusive: false };
+      const last: Bound = { key: batch.at(-1)!.key.slice(), inclusive: false };
       if (range.reverse) range.upper = last;
       else range.lower = last;
     }

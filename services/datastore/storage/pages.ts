@@ -358,11 +358,6 @@ export function nodeChild(node: ReadNode, i: number): number {
   return view(node.page).getUint32(at);
 }
 
-/** A key that outlives the page: copies views, passes decoded keys through. */
-export function keepKey(node: ReadNode, key: Uint8Array): Bytes {
-  return isPageNode(node) ? key.slice() : key as Bytes;
-}
-
 // ---- meta page ----
 
 export const META_MAGIC = 0x55484453; // "UHDS"

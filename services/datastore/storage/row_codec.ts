@@ -156,16 +156,13 @@ export function decodeRow(
   bytes: Uint8Array,
   options: DecodeRowOptions = {},
 ): Row {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const need = (at: number, count: number) => {
-    if (at + count > bytes.length) throw new DecodeError("row: truncated");
-  };
-  need(0, 2);
+  const length = bytes.length;
+  if (length < 2) throw new DecodeError("row: truncated");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
   const n = view.getUint16(0);
   if (n !== types.length) throw new DecodeError(`row: ${n} columns, table has ${types.length}`);
-  const bitmapBytes = (n + 7) >> 3;
-  let at = 2 + bitmapBytes;
-  need(0, at);
+  let at = 2 + ((n + 7) >> 3);
+  if (at > length) throw new DecodeError("row: truncated");
   const row: Row = new Array(n);
   for (let i = 0; i < n; i++) {
     if (bytes[2 + (i >> 3)] & (1 << (i & 7))) {
@@ -173,46 +170,50 @@ export function decodeRow(
       continue;
     }
     const type = types[i];
-    switch (type) {
-      case "int64":
-      case "timestamp":
-        need(at, 8);
-        row[i] = view.getBigInt64(at);
-        at += 8;
-        break;
-      case "float64":
-        need(at, 8);
-        row[i] = view.getFloat64(at);
-        at += 8;
-        break;
-      case "bool":
-        need(at, 1);
-        row[i] = bytes[at++] !== 0;
-        break;
-      default: {
-        need(at, 4);
-        const word = view.getUint32(at);
-        let raw: Bytes;
-        if (word & OVERFLOW_FLAG) {
-          need(at, 12);
-          const ref = { totalBytes: view.getUint32(at + 4), firstPage: view.getUint32(at + 8) };
-          options.onOverflow?.(ref);
-          if (!options.unspill) {
-            throw new DecodeError("row: spilled value without an overflow reader");
-          }
-          raw = options.unspill(ref);
-          at += 12;
-        } else {
-          need(at + 4, word);
-          raw = bytes.slice(at + 4, at + 4 + word);
-          at += 4 + word;
+    if (type === "int64" || type === "timestamp" || type === "float64") {
+      if (at + 8 > length) throw new DecodeError("row: truncated");
+      row[i] = type === "float64" ? view.getFloat64(at) : view.getBigInt64(at);
+      at += 8;
+    } else if (type === "bool") {
+      if (at + 1 > length) throw new DecodeError("row: truncated");
+      row[i] = bytes[at++] !== 0;
+    } else {
+      if (at + 4 > length) throw new DecodeError("row: truncated");
+      const word = view.getUint32(at);
+      let raw: Uint8Array;
+      if (word & OVERFLOW_FLAG) {
+        if (at + 12 > length) throw new DecodeError("row: truncated");
+        const ref = { totalBytes: view.getUint32(at + 4), firstPage: view.getUint32(at + 8) };
+        options.onOverflow?.(ref);
+        if (!options.unspill) {
+          throw new DecodeError("row: spilled value without an overflow reader");
         }
-        row[i] = type === "text" ? decoder.decode(raw) : raw;
+        raw = options.unspill(ref);
+        at += 12;
+      } else {
+        if (at + 4 + word > length) throw new DecodeError("row: truncated");
+        raw = bytes.subarray(at + 4, at + 4 + word);
+        at += 4 + word;
       }
+      row[i] = type === "text" ? decodeText(raw) : raw.slice();
     }
   }
-  if (at !== bytes.length) throw new DecodeError("row: trailing bytes");
+  if (at !== length) throw new DecodeError("row: trailing bytes");
   return row;
+}
+
+/** UTF-8 to string; short ASCII (the common case for keys and names) skips TextDecoder. */
+function decodeText(raw: Uint8Array): string {
+  if (raw.length <= 64) {
+    let ascii = "";
+    for (let i = 0; i < raw.length; i++) {
+      const c = raw[i];
+      if (c >= 0x80) return decoder.decode(raw);
+      ascii += String.fromCharCode(c);
+    }
+    return ascii;
+  }
+  return decoder.decode(raw);
 }
 
 /** Lists the overflow chains a stored row points to, without reading them. */
