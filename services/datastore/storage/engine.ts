@@ -49,6 +49,7 @@ import {
   type TableDef,
   type TableSpec,
 } from "./catalog.ts";
+import { LimitError } from "../../../lib/errors.ts";
 import { ConstraintError, CorruptionError, SchemaError, TransactionClosedError } from "./errors.ts";
 import { readChain } from "./heap.ts";
 import {
@@ -90,6 +91,12 @@ export interface EngineOptions {
   walCheckpointBytes?: number;
   /** Check every page's checksum at open (default true; costs one read of the file). */
   verifyOnOpen?: boolean;
+  /**
+   * Largest total of one transaction's log records (default 256 MiB): they
+   * are kept in memory for rollback and copied into every checkpoint while
+   * the transaction is open.
+   */
+  transactionLogBytesMax?: number;
 }
 
 export interface ScanOptions {
@@ -162,6 +169,7 @@ export class Engine {
       rowBytesMax: 16 * 1024 * 1024,
       walCheckpointBytes: 64 * 1024 * 1024,
       verifyOnOpen: true,
+      transactionLogBytesMax: 256 * 1024 * 1024,
       ...options,
     };
     Deno.mkdirSync(full.dir, { recursive: true });
@@ -332,8 +340,21 @@ export class Engine {
     return this.#locks.acquire(tx.id, resource, mode, this.#options.lockTimeoutMs);
   }
 
-  /** @internal Logs a record of `tx` (the change is already made in memory). */
+  /**
+   * @internal Logs a record of `tx` (the change is already made in memory).
+   * Past `transactionLogBytesMax` the change is undone and LimitError thrown;
+   * the transaction stays open with its earlier changes.
+   */
   log(tx: Transaction, record: WalRecord): void {
+    const bytes = recordBytes(record);
+    if (tx.logBytes + bytes > this.#options.transactionLogBytesMax) {
+      this.#undo(record);
+      throw new LimitError(
+        "transactionLogBytesMax",
+        `transaction ${tx.id} would log more than ${this.#options.transactionLogBytesMax} bytes`,
+      );
+    }
+    tx.logBytes += bytes;
     this.#wal.append(record);
     tx.records.push(record);
   }
@@ -520,6 +541,22 @@ export class Engine {
   }
 }
 
+/** About how many bytes a record takes in the log. */
+function recordBytes(record: WalRecord): number {
+  switch (record.kind) {
+    case RecordKind.insert:
+    case RecordKind.delete:
+      return 32 + record.row.length;
+    case RecordKind.update:
+      return 36 + record.oldRow.length + record.row.length;
+    case RecordKind.createTable:
+    case RecordKind.createIndex:
+      return 32 + record.json.length;
+    default:
+      return 32;
+  }
+}
+
 /** The pages of an overflow chain, in order. */
 function chainPages(pool: BufferPool, firstPage: number, bytes: number): number[] {
   const pages: number[] = [];
@@ -536,6 +573,8 @@ export class Transaction {
   readonly id: number;
   /** @internal The log records of this transaction's changes, oldest first. */
   readonly records: WalRecord[] = [];
+  /** @internal Their size in the log. */
+  logBytes = 0;
   #engine: Engine;
   #state: "open" | "committed" | "rolled back" = "open";
 

@@ -46,8 +46,14 @@ export type WalRecord =
   | { kind: 6 | 7; lsn: number; txId: number; json: string }
   | { kind: 8; lsn: number; txId: number; open: WalRecord[] };
 
-/** Bound on one record's body, checked before allocating on read. */
-export const RECORD_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * Bound on one record's body on read. Data records are bounded at write
+ * time (rows by `rowBytesMax`); a checkpoint record carries every open
+ * transaction's records (each bounded by `transactionLogBytesMax`), so this
+ * only rejects lengths no file of ours can hold. Decoding never allocates
+ * from the length: it takes views of the bytes already read.
+ */
+export const RECORD_BYTES_MAX = 0x7fff_ffff;
 const HEAD_BYTES = 8;
 const BODY_HEAD_BYTES = 13;
 const encoder = new TextEncoder();
