@@ -405,3 +405,24 @@ Deno.test("createIndex() builds over existing rows and refuses duplicates for a 
     ]);
   });
 });
+
+Deno.test("a transaction past transactionLogBytesMax gets LimitError and keeps its earlier changes", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 0);
+    const tx = engine.begin();
+    let inserted = 0;
+    await assert.rejects(async () => {
+      for (let i = 1; i < 10_000; i++) {
+        await tx.insert("people", person(i));
+        inserted++;
+      }
+    }, (e) => e instanceof LimitError && e.limit === "transactionLogBytesMax");
+    assert.ok(inserted > 10);
+    assert.equal(tx.state, "open");
+    await tx.commit();
+    await read(engine, async (t) => {
+      assert.equal((await all(t.scan("people"))).length, inserted);
+      await checkIndexes(engine, t);
+    });
+  }, { transactionLogBytesMax: 20_000 });
+});

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CorruptionError, Engine, type Row } from "../../../services/datastore/storage/engine.ts";
 import { PAGE_BYTES } from "../../../services/datastore/storage/pages.ts";
+import { readLog } from "../../../services/datastore/storage/wal.ts";
 import { checkIndexes } from "./_check.ts";
 
 const SPEC = {
@@ -49,17 +50,20 @@ for (const damage of ["truncated", "garbage", "flipped"] as const) {
       await tx.commit();
       await commitRows(engine, 0, 10);
       const walPath = join(dir, "wal.log");
-      const before = (await Deno.stat(walPath)).size;
+      // The log is preallocated with zeros: find where its records end.
+      const before = readLog(walPath).validBytes;
       await commitRows(engine, 10, 20);
       engine.crashForTesting();
       const wal = await Deno.readFile(walPath);
-      assert.ok(wal.length > before);
-      if (damage === "truncated") await Deno.writeFile(walPath, wal.subarray(0, wal.length - 3));
+      const end = readLog(walPath).validBytes;
+      assert.ok(end > before);
+      if (damage === "truncated") await Deno.writeFile(walPath, wal.subarray(0, end - 3));
       if (damage === "garbage") {
-        await Deno.writeFile(walPath, new Uint8Array([...wal, ...new Uint8Array(100).fill(0xab)]));
+        wal.fill(0xab, end, end + 100);
+        await Deno.writeFile(walPath, wal);
       }
       if (damage === "flipped") {
-        wal[wal.length - 2] ^= 0x10;
+        wal[end - 2] ^= 0x10;
         await Deno.writeFile(walPath, wal);
       }
       await using again = await Engine.open({ dir });
