@@ -186,12 +186,25 @@ export class Engine {
 
   #start(): void {
     const walPath = join(this.#dir, WAL_FILE);
+    const walExists = exists(walPath);
     if (this.#pool.pageCount === 0) {
+      if (walExists && readLog(walPath).records.length > 0) {
+        throw new CorruptionError(
+          `${this.#dir}: ${DATA_FILE} is missing or empty but ${WAL_FILE} has records`,
+        );
+      }
       const meta = this.#pool.allocate(PageType.meta);
       if (meta.id !== 0) throw new Error("meta page must be page 0");
       this.#wal = new Wal(walPath, { lastLsn: 0, validBytes: 0 });
       this.checkpoint();
       return;
+    }
+    if (!walExists) {
+      // Every checkpoint leaves a log behind; without it, commits since the
+      // last checkpoint would silently vanish.
+      throw new CorruptionError(
+        `${this.#dir}: ${WAL_FILE} is missing; refusing to start without it`,
+      );
     }
     const meta = readMeta(this.#pool.get(0).page);
     if (typeof meta === "string") throw new CorruptionError(`${this.#dir}: ${meta}`);
@@ -538,6 +551,16 @@ export class Engine {
         break;
       }
     }
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

@@ -130,3 +130,26 @@ Deno.test("a damaged page with no copy to restore makes open refuse with Corrupt
     await assert.rejects(() => Engine.open({ dir }), CorruptionError);
   });
 });
+
+Deno.test("a missing log or a missing data file makes open refuse", async () => {
+  await inTempDir(async (dir) => {
+    const engine = await Engine.open({ dir });
+    const tx = engine.begin();
+    await tx.createTable(SPEC);
+    await tx.commit();
+    await commitRows(engine, 0, 10);
+    engine.crashForTesting();
+    const wal = await Deno.readFile(join(dir, "wal.log"));
+    await Deno.remove(join(dir, "wal.log"));
+    await assert.rejects(
+      () => Engine.open({ dir }),
+      (e) => e instanceof CorruptionError && /wal\.log is missing/.test(e.message),
+    );
+    await Deno.writeFile(join(dir, "wal.log"), wal);
+    await Deno.remove(join(dir, "data.db"));
+    await assert.rejects(
+      () => Engine.open({ dir }),
+      (e) => e instanceof CorruptionError && /data\.db is missing/.test(e.message),
+    );
+  });
+});
