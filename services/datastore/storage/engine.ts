@@ -564,6 +564,33 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * Flattens batches into rows. Written by hand rather than as an async
+ * generator: rows already in hand cost one resolved promise each, without a
+ * generator's request queue.
+ */
+function rowsOf(batches: AsyncGenerator<Row[]>): AsyncIterableIterator<Row> {
+  let batch: Row[] = [];
+  let at = 0;
+  const iterator: AsyncIterableIterator<Row> = {
+    [Symbol.asyncIterator]: () => iterator,
+    next(): Promise<IteratorResult<Row>> {
+      if (at < batch.length) return Promise.resolve({ value: batch[at++], done: false });
+      return batches.next().then((result) => {
+        if (result.done) return { value: undefined, done: true };
+        batch = result.value;
+        at = 1;
+        return { value: batch[0], done: false };
+      });
+    },
+    return(): Promise<IteratorResult<Row>> {
+      batch = [];
+      return batches.return(undefined).then(() => ({ value: undefined, done: true }));
+    },
+  };
+  return iterator;
+}
+
 /** About how many bytes a record takes in the log. */
 function recordBytes(record: WalRecord): number {
   switch (record.kind) {
@@ -730,12 +757,28 @@ export class Transaction {
   }
 
   /** Rows in primary key order (or reverse), optionally bounded. */
-  scan(tableName: string, options: ScanOptions = {}): AsyncGenerator<Row> {
-    return this.#scan(tableName, null, options);
+  scan(tableName: string, options: ScanOptions = {}): AsyncIterableIterator<Row> {
+    return rowsOf(this.#scan(tableName, null, options));
   }
 
   /** Rows in the order of index `indexName` (or reverse), bounded on its columns. */
-  indexScan(tableName: string, indexName: string, options: ScanOptions = {}): AsyncGenerator<Row> {
+  indexScan(
+    tableName: string,
+    indexName: string,
+    options: ScanOptions = {},
+  ): AsyncIterableIterator<Row> {
+    return rowsOf(this.#scan(tableName, indexName, options));
+  }
+
+  /**
+   * Like `scan`/`indexScan` (index null for the primary key), in batches of
+   * up to 256 rows: one await per batch instead of one per row.
+   */
+  scanBatches(
+    tableName: string,
+    indexName: string | null,
+    options: ScanOptions = {},
+  ): AsyncGenerator<Row[]> {
     return this.#scan(tableName, indexName, options);
   }
 
@@ -743,7 +786,7 @@ export class Transaction {
     tableName: string,
     indexName: string | null,
     options: ScanOptions,
-  ): AsyncGenerator<Row> {
+  ): AsyncGenerator<Row[]> {
     let table = await this.#table(tableName, "S");
     const types = () => {
       if (indexName === null) return table.pkTypes;
@@ -776,7 +819,7 @@ export class Transaction {
       const batch = tree.scan(range, Math.min(SCAN_BATCH_ROWS, remaining));
       const rows = batch.map((entry) => table.readRidBytes(entry.value));
       this.#engine.afterOp();
-      for (const row of rows) yield row;
+      if (rows.length > 0) yield rows;
       remaining -= rows.length;
       if (batch.length < Math.min(SCAN_BATCH_ROWS, remaining + rows.length)) return;
       const last: Bound = { key: batch.at(-1)!.key.slice(), inclusive: false };

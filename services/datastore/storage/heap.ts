@@ -50,8 +50,8 @@ export function encodeRid(rid: Rid): Bytes {
 }
 
 export function decodeRid(bytes: Uint8Array): Rid {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { page: v.getUint32(0), slot: v.getUint16(4) };
+  const page = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
+  return { page, slot: (bytes[4] << 8) | bytes[5] };
 }
 
 export class Heap {
