@@ -247,6 +247,14 @@ Deno.test("scans: bounds, exclusivity, reverse, limit, composite index prefixes"
       );
       assert.deepEqual(ids(byName), [207, 257]);
       assert.equal((await all(tx.scan("people"))).length, 300); // crosses several scan batches
+      const batches = [];
+      for await (const batch of tx.scanBatches("people", null, { lower: [2n] })) {
+        batches.push(batch.length);
+      }
+      assert.deepEqual(batches, [256, 43]);
+      const early = tx.scan("people");
+      assert.equal(((await early.next()).value as Row)[0], 1n);
+      await early.return!();
       await assert.rejects(() => all(tx.indexScan("people", "nope")), SchemaError);
     });
   });
