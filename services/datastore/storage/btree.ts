@@ -29,7 +29,7 @@ import {
   nodeChild,
   nodeCount,
   nodeKey,
-  nodeValue,
+  nodeValueView,
   PAGE_BYTES,
   PageType,
   type ReadNode,
@@ -168,7 +168,7 @@ export class BTree {
     while (!node.leaf) node = readOf(this.#frame(nodeChild(node, upperBoundIn(node, key))));
     const i = lowerBoundIn(node, key);
     return i < nodeCount(node) && compareBytes(nodeKey(node, i), key) === 0
-      ? nodeValue(node, i)
+      ? nodeValueView(node, i).slice()
       : undefined;
   }
 
@@ -346,19 +346,39 @@ export class BTree {
    */
   scan(range: ScanRange, limit: number): Entry[] {
     const out: Entry[] = [];
-    if (limit <= 0) return out;
+    this.visit(range, limit, (key, value) => {
+      out.push({ key: key as Bytes, value: value.slice() });
+    });
+    return out;
+  }
+
+  /**
+   * Calls `fn` with each entry in `range` (at most `limit`), in order, and
+   * returns a copy of the last key visited (null if none), for resuming.
+   * `key` and `value` may be views into pages: use them before returning.
+   */
+  visit(
+    range: ScanRange,
+    limit: number,
+    fn: (key: Uint8Array, value: Uint8Array) => void,
+  ): Bytes | null {
+    if (limit <= 0) return null;
     const path = range.reverse ? this.#seekLast(range.upper) : this.#seekFirst(range.lower);
-    if (!path) return out;
+    if (!path) return null;
+    let count = 0;
+    let last: Uint8Array | null = null;
     for (;;) {
       const leaf = path.at(-1)!;
       const key = nodeKey(leaf.node, leaf.index);
       if (range.reverse) {
-        if (range.lower && !inLower(key, range.lower)) return out;
-      } else if (range.upper && !inUpper(key, range.upper)) return out;
-      out.push({ key: key as Bytes, value: nodeValue(leaf.node, leaf.index) });
-      if (out.length >= limit) return out;
-      if (!(range.reverse ? this.#prev(path) : this.#next(path))) return out;
+        if (range.lower && !inLower(key, range.lower)) break;
+      } else if (range.upper && !inUpper(key, range.upper)) break;
+      fn(key, nodeValueView(leaf.node, leaf.index));
+      last = key;
+      if (++count >= limit) break;
+      if (!(range.reverse ? this.#prev(path) : this.#next(path))) break;
     }
+    return last ? last.slice() : null;
   }
 
   /** Path to the first key within `lower`, or null if there is none. */

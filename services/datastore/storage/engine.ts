@@ -816,13 +816,15 @@ export class Transaction {
         ? table.primary
         : table.indexes.find((i) => i.def.name === indexName)?.tree;
       if (!tree) throw new SchemaError(`no index ${indexName} on ${tableName}`);
-      const batch = tree.scan(range, Math.min(SCAN_BATCH_ROWS, remaining));
-      const rows = batch.map((entry) => table.readRidBytes(entry.value));
+      const want = Math.min(SCAN_BATCH_ROWS, remaining);
+      const rows: Row[] = [];
+      const current = table;
+      const lastKey = tree.visit(range, want, (_key, rid) => rows.push(current.readRidBytes(rid)));
       this.#engine.afterOp();
       if (rows.length > 0) yield rows;
       remaining -= rows.length;
-      if (batch.length < Math.min(SCAN_BATCH_ROWS, remaining + rows.length)) return;
-      const last: Bound = { key: batch.at(-1)!.key.slice(), inclusive: false };
+      if (rows.length < want || !lastKey) return;
+      const last: Bound = { key: lastKey, inclusive: false };
       if (range.reverse) range.upper = last;
       else range.lower = last;
     }

@@ -340,13 +340,13 @@ export function nodeKey(node: ReadNode, i: number): Uint8Array {
   return node.page.subarray(at + 2, at + 2 + length);
 }
 
-/** Value `i` of a leaf, always a copy or an immutable array. */
-export function nodeValue(node: ReadNode, i: number): Bytes {
+/** Value `i` of a leaf; a view into the page for a PageNode (copy it to keep it). */
+export function nodeValueView(node: ReadNode, i: number): Uint8Array {
   if (!isPageNode(node)) return node.values[i];
   let at = node.offsets[i];
   at += 2 + ((node.page[at] << 8) | node.page[at + 1]);
   const length = (node.page[at] << 8) | node.page[at + 1];
-  return node.page.slice(at + 2, at + 2 + length);
+  return node.page.subarray(at + 2, at + 2 + length);
 }
 
 /** Child `i` (0..count) of an internal node. */
