@@ -27,10 +27,14 @@
 //   - Checkpoints run on `checkpoint()`, at close, when the log passes
 //     `walCheckpointBytes`, and when the buffer pool is over its bound with
 //     dirty pages (the only way dirty pages leave memory).
-//   - Open repairs torn pages from the double-write file, verifies page
-//     checksums as pages are read, replays the log (recovery.ts), and takes a
-//     checkpoint. A page that fails its checksum makes open (or the read)
-//     fail with CorruptionError: the engine never serves data it cannot trust.
+//   - Open repairs torn pages from the double-write file, verifies every
+//     page's checksum (and again whenever a page is read), replays the log
+//     (recovery.ts), and takes a checkpoint. A page that fails its checksum
+//     makes open (or the read) fail with CorruptionError, and so does a
+//     missing log or data file: the engine never serves data it cannot trust.
+//   - Bounds: rows (`rowBytesMax`), keys (1024 bytes, btree.ts), one
+//     transaction's log (`transactionLogBytesMax`); past one, LimitError and
+//     nothing changed.
 //
 // Left out: row-level locks and MVCC, DROP TABLE/INDEX, ALTER TABLE,
 // returning an emptied table's heap pages to the file, shrinking the file.
@@ -67,7 +71,8 @@ import { readLog, RecordKind, Wal, type WalRecord } from "./wal.ts";
 import { LockManager, type LockMode } from "./locks.ts";
 import type { Bound, ScanRange } from "./btree.ts";
 
-export type { ColumnDef, IndexSpec, TableSpec } from "./catalog.ts";
+export type { ColumnDef, IndexDef, IndexSpec, TableDef, TableSpec } from "./catalog.ts";
+export type { ReplaySummary } from "./recovery.ts";
 export type { ColumnType, Row, Value } from "./row_codec.ts";
 export {
   ConstraintError,
