@@ -33,7 +33,7 @@ import {
   decodeRecord,
   encodeRecord,
   type WalRecord,
-} from "../../../services/datastore/storage/wal.ts";
+} from "../../../services/datastore/storage/wal_codec.ts";
 import { splitEveryWay } from "../../_support/split.ts";
 
 const pure = { permissions: "none" } as const;
