@@ -22,6 +22,7 @@ import {
   type ColumnType,
   compareBytes,
   decodeRow,
+  type DecodeRowOptions,
   encodeKey,
   encodeRow,
   overflowRefs,
@@ -63,10 +64,13 @@ export class Table {
   readonly indexes: Index[];
   #pool: BufferPool;
   #limits: TableLimits;
+  /** Made once: rows are decoded per row read, the hottest path of a scan. */
+  #decodeOptions: DecodeRowOptions;
 
   constructor(pool: BufferPool, def: TableDef, limits: TableLimits) {
     this.#pool = pool;
     this.#limits = limits;
+    this.#decodeOptions = { unspill: (ref) => readChain(pool, ref) };
     this.def = def;
     this.types = def.columns.map((c) => c.type);
     this.pkColumns = columnIndexes(def, def.primaryKey);
@@ -195,9 +199,7 @@ export class Table {
   }
 
   readRid(rid: Rid): Row {
-    return decodeRow(this.types, this.heap.read(rid), {
-      unspill: (ref) => readChain(this.#pool, ref),
-    });
+    return decodeRow(this.types, this.heap.read(rid), this.#decodeOptions);
   }
 
   readRidBytes(rid: Uint8Array): Row {
