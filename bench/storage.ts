@@ -38,7 +38,9 @@ const SCAN_ROWS = 100;
 const POOL_PAGES = Number(args["pool-pages"]);
 const ROUNDS = Number(args.rounds);
 
-const PRAGMAS = "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nPRAGMA busy_timeout=60000;\n";
+// busy_timeout first: even switching to WAL (a no-op once set) may wait for
+// another writer's lock.
+const PRAGMAS = "PRAGMA busy_timeout=60000;\nPRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\n";
 const SCHEMA = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL, n INTEGER);\n";
 
 function pad(id: number): string {
