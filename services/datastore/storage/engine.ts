@@ -1,0 +1,863 @@
+// The storage engine's one public entry: open a directory, run
+// transactions, checkpoint, close. The SQL layer sits on this API.
+//
+//   const engine = await Engine.open({ dir, bufferPoolPages: 4096 });
+//   const tx = engine.begin();
+//   await tx.createTable({ name: "t", columns: [...], primaryKey: ["id"] });
+//   await tx.insert("t", [1n, "one"]);
+//   await tx.commit();            // resolves once the commit is durable
+//   for await (const row of engine.begin().scan("t")) ...
+//   await engine.close();
+//
+// How the pieces fit (each file's header says more):
+//   - Changes happen to pages in the buffer pool (buffer_pool.ts) through
+//     table.ts, and are logged logically in the WAL (wal.ts) as they happen.
+//     The data file is written only by checkpoints, through a double-write
+//     file, after the log is fsynced: every change is logged before its page
+//     is written, and pages are never torn.
+//   - Commit appends a commit record, releases the transaction's locks
+//     (early lock release: anyone who then reads its data commits later in
+//     the same log, so cannot become durable before it), and resolves once
+//     the group-committed fsync covers it.
+//   - Rollback undoes the transaction's records newest first, in memory.
+//   - Isolation: strict two-phase locking on whole tables (locks.ts): S to
+//     read, X to write; serializable. Deadlocks are refused at once; waits
+//     time out after `lockTimeoutMs`. Either way the transaction is rolled
+//     back and the error says so.
+//   - Checkpoints run on `checkpoint()`, at close, when the log passes
+//     `walCheckpointBytes`, and when the buffer pool is over its bound with
+//     dirty pages (the only way dirty pages leave memory).
+//   - Open repairs torn pages from the double-write file, verifies every
+//     page's checksum (and again whenever a page is read), replays the log
+//     (recovery.ts), and takes a checkpoint. A page that fails its checksum
+//     makes open (or the read) fail with CorruptionError, and so does a
+//     missing log or data file: the engine never serves data it cannot trust.
+//   - Bounds: rows (`rowBytesMax`), keys (1024 bytes, btree.ts), one
+//     transaction's log (`transactionLogBytesMax`); past one, LimitError and
+//     nothing changed.
+//
+// Left out: row-level locks and MVCC, DROP TABLE/INDEX, ALTER TABLE,
+// returning an emptied table's heap pages to the file, shrinking the file.
+
+import { join } from "node:path";
+import { BTree } from "./btree.ts";
+import { BufferPool, repairFromDoubleWrite } from "./buffer_pool.ts";
+import {
+  type CatalogDoc,
+  checkIndexSpec,
+  checkTableSpec,
+  decodeCatalog,
+  encodeCatalog,
+  type IndexDef,
+  type IndexSpec,
+  type TableDef,
+  type TableSpec,
+} from "./catalog.ts";
+import { LimitError } from "../../../lib/errors.ts";
+import { ConstraintError, CorruptionError, SchemaError, TransactionClosedError } from "./errors.ts";
+import { readChain } from "./heap.ts";
+import {
+  OVERFLOW_DATA_BYTES,
+  PageType,
+  readMeta,
+  readOverflow,
+  writeMeta,
+  writeOverflow,
+} from "./pages.ts";
+import { replay, type ReplaySummary } from "./recovery.ts";
+import { decodeRow, encodeKey, encodeRow, prefixEnd, type Row, type Value } from "./row_codec.ts";
+import { type Index, Table } from "./table.ts";
+import { readLog, RecordKind, Wal, type WalRecord } from "./wal.ts";
+import { LockManager, type LockMode } from "./locks.ts";
+import type { Bound, ScanRange } from "./btree.ts";
+
+export type { ColumnDef, IndexDef, IndexSpec, TableDef, TableSpec } from "./catalog.ts";
+export type { ReplaySummary } from "./recovery.ts";
+export type { ColumnType, Row, Value } from "./row_codec.ts";
+export {
+  ConstraintError,
+  CorruptionError,
+  DeadlockError,
+  LockTimeoutError,
+  SchemaError,
+  TransactionClosedError,
+} from "./errors.ts";
+
+export interface EngineOptions {
+  /** Directory for data.db, data.dwrite and wal.log (created if missing). */
+  dir: string;
+  /** Buffer pool bound in 8 KiB pages (default 4096 = 32 MiB). */
+  bufferPoolPages?: number;
+  /** How long a transaction waits for a lock before giving up (default 5000). */
+  lockTimeoutMs?: number;
+  /** Largest row, all values counted in full (default 16 MiB). */
+  rowBytesMax?: number;
+  /** Checkpoint once the log grows past this (default 64 MiB). */
+  walCheckpointBytes?: number;
+  /** Check every page's checksum at open (default true; costs one read of the file). */
+  verifyOnOpen?: boolean;
+  /**
+   * Largest total of one transaction's log records (default 256 MiB): they
+   * are kept in memory for rollback and copied into every checkpoint while
+   * the transaction is open.
+   */
+  transactionLogBytesMax?: number;
+}
+
+export interface ScanOptions {
+  /** Lower bound on the key (a prefix of the key's columns). */
+  lower?: Value[];
+  lowerInclusive?: boolean;
+  /** Upper bound on the key (a prefix of the key's columns). */
+  upper?: Value[];
+  upperInclusive?: boolean;
+  /** Descending key order. */
+  reverse?: boolean;
+  /** At most this many rows. */
+  limit?: number;
+}
+
+export interface EngineStats {
+  commits: number;
+  rollbacks: number;
+  fsyncs: number;
+  checkpoints: number;
+  pagesRead: number;
+  pagesWritten: number;
+  poolPages: number;
+  recovery: ReplaySummary | null;
+  doubleWritePagesRestored: number;
+}
+
+const SCAN_BATCH_ROWS = 256;
+const DATA_FILE = "data.db";
+const DWRITE_FILE = "data.dwrite";
+const WAL_FILE = "wal.log";
+
+interface Doc extends CatalogDoc {
+  nextTxId: number;
+}
+
+export class Engine {
+  #dir: string;
+  #pool: BufferPool;
+  #wal!: Wal;
+  #doc: Doc;
+  #tables = new Map<string, Table>();
+  #tablesById = new Map<number, Table>();
+  #catalogPages: number[] = [];
+  #locks = new LockManager();
+  #active = new Set<Transaction>();
+  #options: Required<EngineOptions>;
+  #closed = false;
+  #stats = { commits: 0, rollbacks: 0, checkpoints: 0 };
+  #recovery: ReplaySummary | null = null;
+  #restored = 0;
+
+  private constructor(options: Required<EngineOptions>, restored: number) {
+    this.#options = options;
+    this.#dir = options.dir;
+    this.#restored = restored;
+    this.#pool = new BufferPool({
+      dataPath: join(options.dir, DATA_FILE),
+      doubleWritePath: join(options.dir, DWRITE_FILE),
+      capacityPages: options.bufferPoolPages,
+    });
+    this.#doc = { nextTableId: 1, tables: [], pageCount: 0, freePages: [], nextTxId: 1 };
+  }
+
+  /** Opens (creating or recovering) the engine in `options.dir`. */
+  static open(options: EngineOptions): Promise<Engine> {
+    const full: Required<EngineOptions> = {
+      bufferPoolPages: 4096,
+      lockTimeoutMs: 5000,
+      rowBytesMax: 16 * 1024 * 1024,
+      walCheckpointBytes: 64 * 1024 * 1024,
+      verifyOnOpen: true,
+      transactionLogBytesMax: 256 * 1024 * 1024,
+      ...options,
+    };
+    Deno.mkdirSync(full.dir, { recursive: true });
+    const restored = repairFromDoubleWrite(join(full.dir, DATA_FILE), join(full.dir, DWRITE_FILE));
+    const engine = new Engine(full, restored);
+    try {
+      engine.#start();
+    } catch (error) {
+      engine.#pool.close();
+      return Promise.reject(error);
+    }
+    return Promise.resolve(engine);
+  }
+
+  #start(): void {
+    const walPath = join(this.#dir, WAL_FILE);
+    const walExists = exists(walPath);
+    if (this.#pool.pageCount === 0) {
+      if (walExists && readLog(walPath).records.length > 0) {
+        throw new CorruptionError(
+          `${this.#dir}: ${DATA_FILE} is missing or empty but ${WAL_FILE} has records`,
+        );
+      }
+      const meta = this.#pool.allocate(PageType.meta);
+      if (meta.id !== 0) throw new Error("meta page must be page 0");
+      this.#wal = new Wal(walPath, { lastLsn: 0, validBytes: 0 });
+      this.checkpoint();
+      return;
+    }
+    if (!walExists) {
+      // Every checkpoint leaves a log behind; without it, commits since the
+      // last checkpoint would silently vanish.
+      throw new CorruptionError(
+        `${this.#dir}: ${WAL_FILE} is missing; refusing to start without it`,
+      );
+    }
+    const meta = readMeta(this.#pool.get(0).page);
+    if (typeof meta === "string") throw new CorruptionError(`${this.#dir}: ${meta}`);
+    this.#loadCatalog(meta.catalogPage, meta.catalogBytes);
+    if (this.#options.verifyOnOpen) this.#pool.verifyAll();
+    const log = readLog(walPath);
+    const lastLsn = Math.max(meta.checkpointLsn, log.records.at(-1)?.lsn ?? 0);
+    this.#wal = new Wal(walPath, { lastLsn, validBytes: log.validBytes });
+    const summary = replay(log.records, meta.checkpointLsn, {
+      redo: (record) => this.#redo(record),
+      undo: (record) => this.#undo(record),
+    });
+    this.#recovery = summary;
+    this.#doc.nextTxId = Math.max(this.#doc.nextTxId, summary.maxTxId + 1);
+    this.checkpoint();
+  }
+
+  #loadCatalog(firstPage: number, bytes: number): void {
+    const text = new TextDecoder().decode(readChain(this.#pool, { firstPage, totalBytes: bytes }));
+    let doc: Doc;
+    try {
+      doc = decodeCatalog(text) as Doc;
+    } catch (error) {
+      throw new CorruptionError(`${this.#dir}: catalog unreadable: ${(error as Error).message}`);
+    }
+    this.#doc = doc;
+    this.#catalogPages = chainPages(this.#pool, firstPage, bytes);
+    this.#pool.pageCount = doc.pageCount;
+    this.#pool.freePages = doc.freePages;
+    for (const def of doc.tables) this.#addTable(def);
+  }
+
+  #addTable(def: TableDef): Table {
+    const table = new Table(this.#pool, def, { rowBytesMax: this.#options.rowBytesMax });
+    this.#tables.set(def.name, table);
+    this.#tablesById.set(def.id, table);
+    return table;
+  }
+
+  /** Starts a transaction. */
+  begin(): Transaction {
+    this.#checkOpen();
+    const tx = new Transaction(this, this.#doc.nextTxId++);
+    this.#active.add(tx);
+    return tx;
+  }
+
+  /** Names and definitions of every table. */
+  tables(): TableDef[] {
+    return [...this.#tables.values()].map((t) => structuredClone(t.def));
+  }
+
+  stats(): EngineStats {
+    return {
+      ...this.#stats,
+      fsyncs: this.#wal.fsyncs,
+      pagesRead: this.#pool.reads,
+      pagesWritten: this.#pool.writes,
+      poolPages: this.#pool.size,
+      recovery: this.#recovery,
+      doubleWritePagesRestored: this.#restored,
+    };
+  }
+
+  /**
+   * Writes every dirty page and restarts the log. Runs synchronously, so it
+   * always sees whole operations.
+   */
+  checkpoint(hooks: { afterDoubleWrite?: () => void } = {}): void {
+    this.#wal.flush();
+    this.#writeCatalog(this.#wal.appendedLsn);
+    this.#pool.flush(hooks);
+    const open = [...this.#active].flatMap((tx) => tx.records);
+    this.#wal.restart({ kind: RecordKind.checkpoint, lsn: 0, txId: 0, open });
+    this.#pool.evict();
+    this.#stats.checkpoints++;
+  }
+
+  #writeCatalog(checkpointLsn: number): void {
+    for (const page of this.#catalogPages) this.#pool.free(page);
+    // Reserve pages until the document (which lists the free pages and the
+    // page count, both changed by reserving) fits in them.
+    const pages: number[] = [];
+    let bytes: Uint8Array;
+    for (;;) {
+      this.#doc.pageCount = this.#pool.pageCount;
+      this.#doc.freePages = this.#pool.freePages;
+      bytes = new TextEncoder().encode(encodeCatalog(this.#doc));
+      if (pages.length * OVERFLOW_DATA_BYTES >= bytes.length && pages.length > 0) break;
+      pages.push(this.#pool.allocate(PageType.overflow).id);
+    }
+    pages.forEach((id, i) => {
+      const frame = this.#pool.get(id);
+      const data = bytes.subarray(i * OVERFLOW_DATA_BYTES, (i + 1) * OVERFLOW_DATA_BYTES);
+      writeOverflow(frame.page, pages[i + 1] ?? 0, data);
+      this.#pool.markDirty(frame);
+    });
+    this.#catalogPages = pages;
+    const meta = this.#pool.get(0);
+    writeMeta(meta.page, { checkpointLsn, catalogPage: pages[0], catalogBytes: bytes.length });
+    this.#pool.markDirty(meta);
+  }
+
+  /** Rolls back open transactions, checkpoints, and closes the files. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    for (const tx of [...this.#active]) tx.rollbackSync();
+    this.checkpoint();
+    this.#closed = true;
+    this.#wal.close();
+    this.#pool.close();
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Test hook: drops everything not yet on disk and closes the files, as a
+   * kill -9 would (buffered log records and dirty pages are lost).
+   */
+  crashForTesting(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wal.abandon();
+    this.#pool.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new TransactionClosedError("engine is closed");
+  }
+
+  // ---- used by Transaction ----
+
+  /** @internal */
+  tableNamed(name: string): Table {
+    this.#checkOpen();
+    const table = this.#tables.get(name);
+    if (!table) throw new SchemaError(`no table named ${name}`);
+    return table;
+  }
+
+  /** @internal */
+  lock(tx: Transaction, resource: string, mode: LockMode): Promise<void> | null {
+    return this.#locks.acquire(tx.id, resource, mode, this.#options.lockTimeoutMs);
+  }
+
+  /**
+   * @internal Logs a record of `tx` (the change is already made in memory).
+   * Past `transactionLogBytesMax` the change is undone and LimitError thrown;
+   * the transaction stays open with its earlier changes.
+   */
+  log(tx: Transaction, record: WalRecord): void {
+    const bytes = recordBytes(record);
+    if (tx.logBytes + bytes > this.#options.transactionLogBytesMax) {
+      this.#undo(record);
+      throw new LimitError(
+        "transactionLogBytesMax",
+        `transaction ${tx.id} would log more than ${this.#options.transactionLogBytesMax} bytes`,
+      );
+    }
+    tx.logBytes += bytes;
+    this.#wal.append(record);
+    tx.records.push(record);
+  }
+
+  /** @internal Between operations: keep the pool and the log within bounds. */
+  afterOp(): void {
+    if (this.#pool.needsCheckpoint() || this.#wal.sizeBytes > this.#options.walCheckpointBytes) {
+      this.checkpoint();
+    }
+  }
+
+  /** @internal */
+  finish(tx: Transaction, committed: boolean): Promise<void> {
+    this.#active.delete(tx);
+    let lsn = this.#wal.appendedLsn;
+    if (tx.records.length > 0) {
+      lsn = this.#wal.append({
+        kind: committed ? RecordKind.commit : RecordKind.abort,
+        lsn: 0,
+        txId: tx.id,
+      });
+    }
+    this.#locks.releaseAll(tx.id);
+    if (committed) this.#stats.commits++;
+    else this.#stats.rollbacks++;
+    // A rollback needs no fsync: if its abort record is lost, recovery
+    // undoes the transaction anyway.
+    return committed ? this.#wal.waitDurable(lsn) : Promise.resolve();
+  }
+
+  /** @internal Undoes one record (rollback and recovery). */
+  undo(record: WalRecord): void {
+    this.#undo(record);
+  }
+
+  /** @internal */
+  createTable(spec: TableSpec, id?: number): Table {
+    checkTableSpec(spec);
+    if (this.#tables.has(spec.name)) throw new SchemaError(`table ${spec.name} already exists`);
+    const def: TableDef = {
+      id: id ?? this.#doc.nextTableId,
+      name: spec.name,
+      columns: spec.columns.map((c) => ({ ...c })),
+      primaryKey: [...spec.primaryKey],
+      primaryRoot: BTree.create(this.#pool),
+      indexes: [],
+      heap: { lastPage: 0, freeSpacePages: [] },
+    };
+    this.#doc.nextTableId = Math.max(this.#doc.nextTableId, def.id + 1);
+    this.#doc.tables.push(def);
+    const table = this.#addTable(def);
+    for (const index of spec.indexes ?? []) this.createIndex(table, index);
+    return table;
+  }
+
+  /** @internal Builds an index over the table's rows; throws (changing nothing) on a duplicate. */
+  createIndex(table: Table, spec: IndexSpec): Index {
+    checkIndexSpec(table.def.columns, spec);
+    if (table.indexes.some((i) => i.def.name === spec.name)) {
+      throw new SchemaError(`index ${spec.name} already exists on ${table.def.name}`);
+    }
+    const def: IndexDef = {
+      name: spec.name,
+      columns: [...spec.columns],
+      unique: spec.unique ?? false,
+      root: BTree.create(this.#pool),
+    };
+    const index = table.addIndex(def);
+    const seen = new Set<string>();
+    try {
+      let range: ScanRange = {};
+      for (;;) {
+        const batch = table.primary.scan(range, SCAN_BATCH_ROWS);
+        for (const entry of batch) {
+          const row = table.readRidBytes(entry.value);
+          if (def.unique) {
+            const values = index.columns.map((i) => row[i]);
+            if (!values.some((v) => v === null)) {
+              const prefix = String(encodeKey(index.types, values));
+              if (seen.has(prefix)) {
+                throw new ConstraintError(
+                  def.name,
+                  `duplicate key while building unique index ${def.name}`,
+                );
+              }
+              seen.add(prefix);
+            }
+          }
+          index.tree.insert(table.indexKey(index, row), entry.value);
+        }
+        if (batch.length < SCAN_BATCH_ROWS) break;
+        range = { lower: { key: batch.at(-1)!.key.slice(), inclusive: false } };
+      }
+    } catch (error) {
+      table.indexes.pop();
+      for (const page of index.tree.pages()) this.#pool.free(page);
+      throw error;
+    }
+    table.def.indexes.push(def);
+    return index;
+  }
+
+  #dropTable(table: Table): void {
+    for (const page of table.primary.pages()) this.#pool.free(page);
+    for (const index of table.indexes) for (const page of index.tree.pages()) this.#pool.free(page);
+    this.#tables.delete(table.def.name);
+    this.#tablesById.delete(table.def.id);
+    this.#doc.tables = this.#doc.tables.filter((t) => t.id !== table.def.id);
+  }
+
+  #table(id: number): Table {
+    const table = this.#tablesById.get(id);
+    if (!table) throw new CorruptionError(`log refers to unknown table ${id}`);
+    return table;
+  }
+
+  #redo(record: WalRecord): void {
+    switch (record.kind) {
+      case RecordKind.insert: {
+        const table = this.#table(record.tableId);
+        table.insert(decodeRow(table.types, record.row));
+        break;
+      }
+      case RecordKind.delete: {
+        const table = this.#table(record.tableId);
+        table.delete(table.pkKey(table.pkOf(decodeRow(table.types, record.row))));
+        break;
+      }
+      case RecordKind.update: {
+        const table = this.#table(record.tableId);
+        const old = decodeRow(table.types, record.oldRow);
+        table.update(table.pkKey(table.pkOf(old)), decodeRow(table.types, record.row));
+        break;
+      }
+      case RecordKind.createTable: {
+        const { id, spec } = JSON.parse(record.json) as { id: number; spec: TableSpec };
+        this.createTable(spec, id);
+        break;
+      }
+      case RecordKind.createIndex: {
+        const { tableId, spec } = JSON.parse(record.json) as { tableId: number; spec: IndexSpec };
+        this.createIndex(this.#table(tableId), spec);
+        break;
+      }
+    }
+  }
+
+  #undo(record: WalRecord): void {
+    switch (record.kind) {
+      case RecordKind.insert: {
+        const table = this.#table(record.tableId);
+        table.delete(table.pkKey(table.pkOf(decodeRow(table.types, record.row))));
+        break;
+      }
+      case RecordKind.delete: {
+        const table = this.#table(record.tableId);
+        table.insert(decodeRow(table.types, record.row));
+        break;
+      }
+      case RecordKind.update: {
+        const table = this.#table(record.tableId);
+        const row = decodeRow(table.types, record.row);
+        table.update(table.pkKey(table.pkOf(row)), decodeRow(table.types, record.oldRow));
+        break;
+      }
+      case RecordKind.createTable: {
+        const { id } = JSON.parse(record.json) as { id: number };
+        const table = this.#tablesById.get(id);
+        if (table) this.#dropTable(table);
+        break;
+      }
+      case RecordKind.createIndex: {
+        const { tableId, spec } = JSON.parse(record.json) as { tableId: number; spec: IndexSpec };
+        const table = this.#tablesById.get(tableId);
+        if (!table) break;
+        const at = table.indexes.findIndex((i) => i.def.name === spec.name);
+        if (at < 0) break;
+        for (const page of table.indexes[at].tree.pages()) this.#pool.free(page);
+        table.indexes.splice(at, 1);
+        table.def.indexes.splice(table.def.indexes.findIndex((i) => i.name === spec.name), 1);
+        break;
+      }
+    }
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Flattens batches into rows. Written by hand rather than as an async
+ * generator: rows already in hand cost one resolved promise each, without a
+ * generator's request queue.
+ */
+function rowsOf(batches: AsyncGenerator<Row[]>): AsyncIterableIterator<Row> {
+  let batch: Row[] = [];
+  let at = 0;
+  const iterator: AsyncIterableIterator<Row> = {
+    [Symbol.asyncIterator]: () => iterator,
+    next(): Promise<IteratorResult<Row>> {
+      if (at < batch.length) return Promise.resolve({ value: batch[at++], done: false });
+      return batches.next().then((result) => {
+        if (result.done) return { value: undefined, done: true };
+        batch = result.value;
+        at = 1;
+        return { value: batch[0], done: false };
+      });
+    },
+    return(): Promise<IteratorResult<Row>> {
+      batch = [];
+      return batches.return(undefined).then(() => ({ value: undefined, done: true }));
+    },
+  };
+  return iterator;
+}
+
+/** About how many bytes a record takes in the log. */
+function recordBytes(record: WalRecord): number {
+  switch (record.kind) {
+    case RecordKind.insert:
+    case RecordKind.delete:
+      return 32 + record.row.length;
+    case RecordKind.update:
+      return 36 + record.oldRow.length + record.row.length;
+    case RecordKind.createTable:
+    case RecordKind.createIndex:
+      return 32 + record.json.length;
+    default:
+      return 32;
+  }
+}
+
+/** The pages of an overflow chain, in order. */
+function chainPages(pool: BufferPool, firstPage: number, bytes: number): number[] {
+  const pages: number[] = [];
+  const count = Math.max(1, Math.ceil(bytes / OVERFLOW_DATA_BYTES));
+  for (let page = firstPage; page !== 0 && pages.length < count;) {
+    pages.push(page);
+    page = readOverflow(pool.get(page).page).next;
+  }
+  return pages;
+}
+
+/** A transaction: every read and write goes through one. */
+export class Transaction {
+  readonly id: number;
+  /** @internal The log records of this transaction's changes, oldest first. */
+  readonly records: WalRecord[] = [];
+  /** @internal Their size in the log. */
+  logBytes = 0;
+  #engine: Engine;
+  #state: "open" | "committed" | "rolled back" = "open";
+
+  /** @internal */
+  constructor(engine: Engine, id: number) {
+    this.#engine = engine;
+    this.id = id;
+  }
+
+  get state(): "open" | "committed" | "rolled back" {
+    return this.#state;
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== "open") {
+      throw new TransactionClosedError(`transaction ${this.id} is ${this.#state}`);
+    }
+  }
+
+  /** Locks a table; on deadlock or timeout rolls this transaction back and rethrows. */
+  async #table(name: string, mode: LockMode): Promise<Table> {
+    this.#checkOpen();
+    const table = this.#engine.tableNamed(name);
+    const wait = this.#engine.lock(this, `t:${table.def.id}`, mode);
+    if (wait) {
+      try {
+        await wait;
+      } catch (error) {
+        this.rollbackSync();
+        throw error;
+      }
+      this.#checkOpen();
+      return this.#engine.tableNamed(name);
+    }
+    return table;
+  }
+
+  async #ddl(): Promise<void> {
+    this.#checkOpen();
+    const wait = this.#engine.lock(this, "ddl", "X");
+    if (wait) {
+      try {
+        await wait;
+      } catch (error) {
+        this.rollbackSync();
+        throw error;
+      }
+    }
+  }
+
+  async createTable(spec: TableSpec): Promise<void> {
+    await this.#ddl();
+    const table = this.#engine.createTable(spec);
+    await this.#engine.lock(this, `t:${table.def.id}`, "X");
+    this.#engine.log(this, {
+      kind: RecordKind.createTable,
+      lsn: 0,
+      txId: this.id,
+      json: JSON.stringify({ id: table.def.id, spec }),
+    });
+    this.#engine.afterOp();
+  }
+
+  async createIndex(tableName: string, spec: IndexSpec): Promise<void> {
+    await this.#ddl();
+    const table = await this.#table(tableName, "X");
+    this.#engine.createIndex(table, spec);
+    this.#engine.log(this, {
+      kind: RecordKind.createIndex,
+      lsn: 0,
+      txId: this.id,
+      json: JSON.stringify({ tableId: table.def.id, spec }),
+    });
+    this.#engine.afterOp();
+  }
+
+  /** Inserts a row (values in column order). ConstraintError on a duplicate key. */
+  async insert(tableName: string, row: Row): Promise<void> {
+    const table = await this.#table(tableName, "X");
+    const logical = table.insert(row);
+    this.#engine.log(this, {
+      kind: RecordKind.insert,
+      lsn: 0,
+      txId: this.id,
+      tableId: table.def.id,
+      row: logical,
+    });
+    this.#engine.afterOp();
+  }
+
+  /** Replaces the row whose primary key is `key`; false if there is none. */
+  async update(tableName: string, key: Value[], row: Row): Promise<boolean> {
+    const table = await this.#table(tableName, "X");
+    const result = table.update(table.pkKey(key), row);
+    if (!result) return false;
+    this.#engine.log(this, {
+      kind: RecordKind.update,
+      lsn: 0,
+      txId: this.id,
+      tableId: table.def.id,
+      oldRow: encodeRow(table.types, result.old),
+      row: result.logical,
+    });
+    this.#engine.afterOp();
+    return true;
+  }
+
+  /** Deletes the row whose primary key is `key`; false if there is none. */
+  async delete(tableName: string, key: Value[]): Promise<boolean> {
+    const table = await this.#table(tableName, "X");
+    const old = table.delete(table.pkKey(key));
+    if (!old) return false;
+    this.#engine.log(this, {
+      kind: RecordKind.delete,
+      lsn: 0,
+      txId: this.id,
+      tableId: table.def.id,
+      row: encodeRow(table.types, old),
+    });
+    this.#engine.afterOp();
+    return true;
+  }
+
+  /** The row whose primary key is `key`, or undefined. */
+  async get(tableName: string, key: Value[]): Promise<Row | undefined> {
+    const table = await this.#table(tableName, "S");
+    const row = table.get(table.pkKey(key));
+    this.#engine.afterOp();
+    return row;
+  }
+
+  /** Rows in primary key order (or reverse), optionally bounded. */
+  scan(tableName: string, options: ScanOptions = {}): AsyncIterableIterator<Row> {
+    return rowsOf(this.#scan(tableName, null, options));
+  }
+
+  /** Rows in the order of index `indexName` (or reverse), bounded on its columns. */
+  indexScan(
+    tableName: string,
+    indexName: string,
+    options: ScanOptions = {},
+  ): AsyncIterableIterator<Row> {
+    return rowsOf(this.#scan(tableName, indexName, options));
+  }
+
+  /**
+   * Like `scan`/`indexScan` (index null for the primary key), in batches of
+   * up to 256 rows: one await per batch instead of one per row.
+   */
+  scanBatches(
+    tableName: string,
+    indexName: string | null,
+    options: ScanOptions = {},
+  ): AsyncGenerator<Row[]> {
+    return this.#scan(tableName, indexName, options);
+  }
+
+  async *#scan(
+    tableName: string,
+    indexName: string | null,
+    options: ScanOptions,
+  ): AsyncGenerator<Row[]> {
+    let table = await this.#table(tableName, "S");
+    const types = () => {
+      if (indexName === null) return table.pkTypes;
+      const index = table.indexes.find((i) => i.def.name === indexName);
+      if (!index) throw new SchemaError(`no index ${indexName} on ${tableName}`);
+      return index.types;
+    };
+    const keyTypes = types();
+    const range: ScanRange = { reverse: options.reverse ?? false };
+    if (options.lower) {
+      const key = encodeKey(keyTypes, options.lower);
+      range.lower = options.lowerInclusive === false
+        ? { key: prefixEnd(key), inclusive: true }
+        : { key, inclusive: true };
+    }
+    if (options.upper) {
+      const key = encodeKey(keyTypes, options.upper);
+      range.upper = options.upperInclusive === false
+        ? { key, inclusive: false }
+        : { key: prefixEnd(key), inclusive: false };
+    }
+    let remaining = options.limit ?? Infinity;
+    while (remaining > 0) {
+      this.#checkOpen();
+      table = this.#engine.tableNamed(tableName);
+      const tree = indexName === null
+        ? table.primary
+        : table.indexes.find((i) => i.def.name === indexName)?.tree;
+      if (!tree) throw new SchemaError(`no index ${indexName} on ${tableName}`);
+      const want = Math.min(SCAN_BATCH_ROWS, remaining);
+      const rows: Row[] = [];
+      const current = table;
+      const lastKey = tree.visit(range, want, (_key, rid) => rows.push(current.readRidBytes(rid)));
+      this.#engine.afterOp();
+      if (rows.length > 0) yield rows;
+      remaining -= rows.length;
+      if (rows.length < want || !lastKey) return;
+      const last: Bound = { key: lastKey, inclusive: false };
+      if (range.reverse) range.upper = last;
+      else range.lower = last;
+    }
+  }
+
+  /** Makes the transaction's changes durable; resolves once the log is fsynced. */
+  commit(): Promise<void> {
+    this.#checkOpen();
+    this.#state = "committed";
+    return this.#engine.finish(this, true);
+  }
+
+  /** Undoes the transaction's changes. */
+  rollback(): Promise<void> {
+    this.#checkOpen();
+    this.rollbackSync();
+    return Promise.resolve();
+  }
+
+  /** @internal */
+  rollbackSync(): void {
+    if (this.#state !== "open") return;
+    this.#state = "rolled back";
+    for (let i = this.records.length - 1; i >= 0; i--) this.#engine.undo(this.records[i]);
+    void this.#engine.finish(this, false);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#state === "open") await this.rollback();
+  }
+}

@@ -1,0 +1,37 @@
+// Errors the storage engine raises to its callers (the SQL layer maps each to
+// a SQLSTATE). Bounds exceeded are `LimitError` from lib/errors.ts.
+
+/** A file is damaged beyond what the log and the double-write area can repair. */
+export class CorruptionError extends Error {
+  override name = "CorruptionError";
+}
+
+/** A transaction was chosen as the victim of a lock cycle and rolled back. */
+export class DeadlockError extends Error {
+  override name = "DeadlockError";
+}
+
+/** A lock could not be granted within the lock timeout; the transaction rolled back. */
+export class LockTimeoutError extends Error {
+  override name = "LockTimeoutError";
+}
+
+/** A unique or primary key constraint would be broken. */
+export class ConstraintError extends Error {
+  override name = "ConstraintError";
+  readonly constraint: string;
+  constructor(constraint: string, message: string) {
+    super(message);
+    this.constraint = constraint;
+  }
+}
+
+/** A name that does not exist or already exists, or a row of the wrong shape. */
+export class SchemaError extends TypeError {
+  override name = "SchemaError";
+}
+
+/** An operation on a transaction that has already committed or rolled back. */
+export class TransactionClosedError extends Error {
+  override name = "TransactionClosedError";
+}

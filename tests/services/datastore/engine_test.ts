@@ -1,0 +1,436 @@
+// Engine tests: the transaction API the SQL layer uses — commit, rollback,
+// constraints, bounds, scans, locking, group commit, recovery after an
+// in-process crash, and tables larger than the buffer pool.
+
+import assert from "node:assert/strict";
+import { LimitError } from "../../../lib/errors.ts";
+import {
+  ConstraintError,
+  DeadlockError,
+  Engine,
+  type EngineOptions,
+  LockTimeoutError,
+  type Row,
+  SchemaError,
+  type TableSpec,
+  type Transaction,
+} from "../../../services/datastore/storage/engine.ts";
+import { checkIndexes } from "./_check.ts";
+
+const PEOPLE: TableSpec = {
+  name: "people",
+  columns: [
+    { name: "id", type: "int64" },
+    { name: "name", type: "text", nullable: false },
+    { name: "email", type: "text" },
+    { name: "age", type: "int64" },
+    { name: "score", type: "float64" },
+    { name: "active", type: "bool" },
+    { name: "photo", type: "bytes" },
+    { name: "born", type: "timestamp" },
+  ],
+  primaryKey: ["id"],
+  indexes: [
+    { name: "people_email", columns: ["email"], unique: true },
+    { name: "people_age_name", columns: ["age", "name"] },
+  ],
+};
+
+function person(id: number, age = id % 50): Row {
+  return [
+    BigInt(id),
+    `p${id}`,
+    `p${id}@example.com`,
+    BigInt(age),
+    id / 4,
+    id % 2 === 0,
+    null,
+    BigInt(id) * 1000n,
+  ];
+}
+
+async function withEngine(
+  fn: (engine: Engine, dir: string) => Promise<void>,
+  options: Partial<EngineOptions> = {},
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-engine-" });
+  try {
+    const engine = await Engine.open({ dir, ...options });
+    try {
+      await fn(engine, dir);
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function all(rows: AsyncIterable<Row>): Promise<Row[]> {
+  const out: Row[] = [];
+  for await (const row of rows) out.push(row);
+  return out;
+}
+
+async function setup(engine: Engine, count: number): Promise<void> {
+  const tx = engine.begin();
+  await tx.createTable(PEOPLE);
+  for (let i = 1; i <= count; i++) await tx.insert("people", person(i));
+  await tx.commit();
+}
+
+async function read<T>(engine: Engine, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  const tx = engine.begin();
+  try {
+    return await fn(tx);
+  } finally {
+    await tx.commit();
+  }
+}
+
+Deno.test("committed rows survive close and reopen, with their indexes", async () => {
+  await withEngine(async (engine, dir) => {
+    await setup(engine, 500);
+    await engine.close();
+    await using again = await Engine.open({ dir });
+    await read(again, async (tx) => {
+      assert.deepEqual(await tx.get("people", [7n]), person(7));
+      assert.equal((await all(tx.scan("people"))).length, 500);
+      await checkIndexes(again, tx);
+    });
+  });
+});
+
+Deno.test("rollback undoes inserts, updates and deletes, and their index entries", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 100);
+    const before = await read(engine, (tx) => all(tx.scan("people")));
+    const tx = engine.begin();
+    await tx.insert("people", person(1000));
+    assert.ok(await tx.update("people", [5n], person(5, 99)));
+    assert.ok(await tx.update("people", [6n], person(600)));
+    assert.ok(await tx.delete("people", [7n]));
+    assert.equal(await tx.delete("people", [7n]), false);
+    assert.deepEqual(await tx.get("people", [600n]), person(600));
+    await tx.rollback();
+    await read(engine, async (tx) => {
+      assert.deepEqual(await all(tx.scan("people")), before);
+      await checkIndexes(engine, tx);
+    });
+    await assert.rejects(() => tx.insert("people", person(2000)), {
+      name: "TransactionClosedError",
+    });
+  });
+});
+
+Deno.test("constraints: duplicate keys, NOT NULL, wrong types are refused and change nothing", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 10);
+    const tx = engine.begin();
+    await assert.rejects(() => tx.insert("people", person(3)), ConstraintError);
+    const clash = person(50);
+    clash[2] = "p3@example.com";
+    await assert.rejects(() => tx.insert("people", clash), ConstraintError);
+    await assert.rejects(
+      () => tx.update("people", [4n], [...person(4)].with(2, "p3@example.com")),
+      ConstraintError,
+    );
+    const noName = person(51);
+    noName[1] = null;
+    await assert.rejects(() => tx.insert("people", noName), ConstraintError);
+    await assert.rejects(() => tx.insert("people", person(52).with(3, 5)), SchemaError);
+    await assert.rejects(() => tx.insert("people", [1n]), SchemaError);
+    await assert.rejects(() => tx.insert("nope", person(1)), SchemaError);
+    // Two NULL emails do not clash in a unique index.
+    await tx.insert("people", person(60).with(2, null));
+    await tx.insert("people", person(61).with(2, null));
+    // Updating a row to itself keeps its own unique key.
+    assert.ok(await tx.update("people", [4n], person(4, 77)));
+    await tx.commit();
+    await read(engine, async (tx) => {
+      assert.equal((await all(tx.scan("people"))).length, 12);
+      await checkIndexes(engine, tx);
+    });
+  });
+});
+
+Deno.test("bounds: rows over rowBytesMax and keys over 1024 bytes get LimitError", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 0);
+    const tx = engine.begin();
+    const huge = person(1).with(6, new Uint8Array(3 * 1024 * 1024));
+    await assert.rejects(
+      () => tx.insert("people", huge),
+      (e) => e instanceof LimitError && e.limit === "rowBytesMax",
+    );
+    const longKey = person(2).with(2, "e".repeat(2000));
+    await assert.rejects(
+      () => tx.insert("people", longKey),
+      (e) => e instanceof LimitError && e.limit === "keyBytesMax",
+    );
+    await tx.commit();
+    assert.equal((await read(engine, (t) => all(t.scan("people")))).length, 0);
+  }, { rowBytesMax: 2 * 1024 * 1024 });
+});
+
+Deno.test("values up to 1 MiB and beyond live in overflow pages and survive reopen", async () => {
+  await withEngine(async (engine, dir) => {
+    await setup(engine, 0);
+    const photo = new Uint8Array(1024 * 1024 + 123).map((_, i) => (i * 31) & 0xff);
+    const text = "ü".repeat(300_000);
+    const tx = engine.begin();
+    await tx.createTable({
+      name: "docs",
+      columns: [{ name: "id", type: "int64" }, { name: "body", type: "text" }],
+      primaryKey: ["id"],
+    });
+    await tx.insert("docs", [1n, text]);
+    await tx.insert("people", person(1).with(6, photo));
+    await tx.insert("people", person(2).with(6, photo.subarray(0, 5000)));
+    await tx.commit();
+    const tx2 = engine.begin();
+    await tx2.update("people", [2n], person(2).with(6, photo.subarray(0, 20)));
+    await tx2.commit();
+    await engine.close();
+    await using again = await Engine.open({ dir });
+    await read(again, async (t) => {
+      const row = (await t.get("people", [1n]))!;
+      assert.deepEqual(row[6], photo);
+      assert.equal((await t.get("docs", [1n]))![1], text);
+      assert.deepEqual((await t.get("people", [2n]))![6], photo.subarray(0, 20));
+    });
+  });
+});
+
+Deno.test("scans: bounds, exclusivity, reverse, limit, composite index prefixes", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 300);
+    await read(engine, async (tx) => {
+      const ids = (rows: Row[]) => rows.map((r) => Number(r[0]));
+      assert.deepEqual(ids(await all(tx.scan("people", { lower: [10n], upper: [14n] }))), [
+        10,
+        11,
+        12,
+        13,
+        14,
+      ]);
+      assert.deepEqual(
+        ids(
+          await all(
+            tx.scan("people", {
+              lower: [10n],
+              upper: [14n],
+              lowerInclusive: false,
+              upperInclusive: false,
+            }),
+          ),
+        ),
+        [11, 12, 13],
+      );
+      assert.deepEqual(ids(await all(tx.scan("people", { upper: [3n], reverse: true }))), [
+        3,
+        2,
+        1,
+      ]);
+      assert.deepEqual(ids(await all(tx.scan("people", { reverse: true, limit: 2 }))), [300, 299]);
+      const aged7 = await all(
+        tx.indexScan("people", "people_age_name", { lower: [7n], upper: [7n] }),
+      );
+      assert.deepEqual(ids(aged7), [107, 157, 207, 257, 57, 7]); // ordered by name text
+      const band = await all(
+        tx.indexScan("people", "people_age_name", { lower: [48n], reverse: true }),
+      );
+      assert.equal(band.length, 12);
+      assert.equal(band[0][3], 49n);
+      const byName = await all(
+        tx.indexScan("people", "people_age_name", { lower: [7n, "p2"], upper: [7n, "p3"] }),
+      );
+      assert.deepEqual(ids(byName), [207, 257]);
+      assert.equal((await all(tx.scan("people"))).length, 300); // crosses several scan batches
+      const batches = [];
+      for await (const batch of tx.scanBatches("people", null, { lower: [2n] })) {
+        batches.push(batch.length);
+      }
+      assert.deepEqual(batches, [256, 43]);
+      const early = tx.scan("people");
+      assert.equal(((await early.next()).value as Row)[0], 1n);
+      await early.return!();
+      await assert.rejects(() => all(tx.indexScan("people", "nope")), SchemaError);
+    });
+  });
+});
+
+Deno.test("a writer waits for another writer's table lock until it commits", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 1);
+    const a = engine.begin();
+    await a.insert("people", person(2));
+    const b = engine.begin();
+    let bDone = false;
+    const bWrite = b.insert("people", person(3)).then(() => bDone = true);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(bDone, false);
+    await a.commit();
+    await bWrite;
+    await b.commit();
+    assert.equal((await read(engine, (t) => all(t.scan("people")))).length, 3);
+  });
+});
+
+Deno.test("a deadlock is refused at once and rolls the victim back", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 2);
+    const tx = engine.begin();
+    await tx.createTable({
+      name: "other",
+      columns: [{ name: "id", type: "int64" }],
+      primaryKey: ["id"],
+    });
+    await tx.commit();
+    const a = engine.begin(), b = engine.begin();
+    await a.insert("people", person(10));
+    await b.insert("other", [1n]);
+    const aWaits = a.insert("other", [2n]);
+    await assert.rejects(() => b.insert("people", person(11)), DeadlockError);
+    assert.equal(b.state, "rolled back");
+    await aWaits;
+    await a.commit();
+    await read(engine, async (t) => {
+      assert.deepEqual((await all(t.scan("other"))).map((r) => r[0]), [2n]);
+    });
+  });
+});
+
+Deno.test("a lock wait past lockTimeoutMs fails with LockTimeoutError", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 1);
+    const a = engine.begin();
+    await a.insert("people", person(2));
+    const b = engine.begin();
+    await assert.rejects(() => b.get("people", [1n]), LockTimeoutError);
+    assert.equal(b.state, "rolled back");
+    await a.commit();
+  }, { lockTimeoutMs: 100 });
+});
+
+Deno.test("concurrent committers share fsyncs (group commit)", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 0);
+    const before = engine.stats().fsyncs;
+    let next = 1;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let i = 0; i < 25; i++) {
+        const tx = engine.begin();
+        await tx.insert("people", person(next++));
+        await tx.commit();
+      }
+    }));
+    const fsyncs = engine.stats().fsyncs - before;
+    assert.ok(fsyncs < 200, `${fsyncs} fsyncs for 200 commits`);
+    assert.equal((await read(engine, (t) => all(t.scan("people")))).length, 200);
+  });
+});
+
+Deno.test("after a crash, committed work is back and uncommitted work is gone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-engine-" });
+  try {
+    const engine = await Engine.open({ dir });
+    await setup(engine, 50);
+    const done = engine.begin();
+    await done.update("people", [1n], person(1, 42));
+    await done.commit();
+    const open = engine.begin();
+    await open.insert("people", person(999));
+    await open.delete("people", [2n]);
+    engine.checkpoint(); // the uncommitted changes reach the data file
+    await open.update("people", [3n], person(3, 43));
+    engine.crashForTesting();
+    await using again = await Engine.open({ dir });
+    await read(again, async (tx) => {
+      assert.deepEqual(await tx.get("people", [1n]), person(1, 42));
+      assert.equal(await tx.get("people", [999n]), undefined);
+      assert.deepEqual(await tx.get("people", [2n]), person(2));
+      assert.deepEqual(await tx.get("people", [3n]), person(3));
+      await checkIndexes(again, tx);
+    });
+    assert.deepEqual(again.stats().recovery?.losers.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a table many times the buffer pool works, and deleted space is reused", async () => {
+  await withEngine(async (engine, dir) => {
+    await setup(engine, 0);
+    for (let batch = 0; batch < 5; batch++) {
+      const tx = engine.begin();
+      for (let i = 0; i < 1000; i++) {
+        await tx.insert("people", person(batch * 1000 + i).with(1, "n".repeat(200)));
+      }
+      await tx.commit();
+      assert.ok(engine.stats().poolPages <= 64, `pool holds ${engine.stats().poolPages} pages`);
+    }
+    engine.checkpoint();
+    const size = (await Deno.stat(`${dir}/data.db`)).size;
+    assert.ok(size > 64 * 8192 * 4, "table is several times the pool");
+    const del = engine.begin();
+    for (let i = 0; i < 5000; i += 2) await del.delete("people", [BigInt(i)]);
+    await del.commit();
+    const ins = engine.begin();
+    for (let i = 0; i < 5000; i += 2) {
+      await ins.insert("people", person(i).with(1, "m".repeat(200)));
+    }
+    await ins.commit();
+    engine.checkpoint();
+    const after = (await Deno.stat(`${dir}/data.db`)).size;
+    assert.ok(after <= size * 1.15, `file grew from ${size} to ${after}: freed space not reused`);
+    await read(engine, async (tx) => {
+      assert.equal((await all(tx.scan("people"))).length, 5000);
+      await checkIndexes(engine, tx);
+    });
+  }, { bufferPoolPages: 64 });
+});
+
+Deno.test("createIndex() builds over existing rows and refuses duplicates for a unique index", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 100);
+    const tx = engine.begin();
+    await tx.createIndex("people", { name: "people_score", columns: ["score"] });
+    await assert.rejects(
+      () => tx.createIndex("people", { name: "people_age_u", columns: ["age"], unique: true }),
+      ConstraintError,
+    );
+    await tx.commit();
+    await read(engine, async (t) => {
+      const rows = await all(t.indexScan("people", "people_score", { lower: [10], upper: [11] }));
+      assert.deepEqual(rows.map((r) => r[0]), [40n, 41n, 42n, 43n, 44n]);
+      await checkIndexes(engine, t);
+    });
+    assert.deepEqual(engine.tables()[0].indexes.map((i) => i.name), [
+      "people_email",
+      "people_age_name",
+      "people_score",
+    ]);
+  });
+});
+
+Deno.test("a transaction past transactionLogBytesMax gets LimitError and keeps its earlier changes", async () => {
+  await withEngine(async (engine) => {
+    await setup(engine, 0);
+    const tx = engine.begin();
+    let inserted = 0;
+    await assert.rejects(async () => {
+      for (let i = 1; i < 10_000; i++) {
+        await tx.insert("people", person(i));
+        inserted++;
+      }
+    }, (e) => e instanceof LimitError && e.limit === "transactionLogBytesMax");
+    assert.ok(inserted > 10);
+    assert.equal(tx.state, "open");
+    await tx.commit();
+    await read(engine, async (t) => {
+      assert.equal((await all(t.scan("people"))).length, inserted);
+      await checkIndexes(engine, t);
+    });
+  }, { transactionLogBytesMax: 20_000 });
+});
