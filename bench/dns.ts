@@ -3,6 +3,7 @@
 // queries per second for each and the ratio ours/NSD.
 //
 //   deno run -A bench/dns.ts [--seconds 10] [--clients 4] [--outstanding 100] [--no-cache]
+//                            [--rounds N]
 //
 // Both servers get one process and no rate limiting (NSD: `rrl-ratelimit: 0`
 // and `server-count: 1`; ours: `--rrl-rate 0`). The query mix cycles through
@@ -110,6 +111,7 @@ if (import.meta.main) {
       clients: { type: "string", default: "4" },
       outstanding: { type: "string", default: "100" },
       "no-cache": { type: "boolean", default: false },
+      rounds: { type: "string", default: "1" },
     },
     strict: true,
   });
@@ -118,10 +120,36 @@ if (import.meta.main) {
   const outstanding = Number(values.outstanding);
   console.log(`dnsperf -l ${seconds} -c ${clients} -q ${outstanding}, zone ${ZONE}`);
   const cacheEntries = values["no-cache"] ? 0 : 10_000;
-  const ours = await benchOurs(seconds, clients, outstanding, cacheEntries);
   const label = cacheEntries ? "ours" : "ours (answer cache off)";
-  console.log(`${label}: ${ours.qps.toFixed(0)} queries/s (${ours.summary})`);
-  const nsd = await benchNsd(seconds, clients, outstanding);
-  console.log(`nsd:  ${nsd.qps.toFixed(0)} queries/s (${nsd.summary})`);
-  console.log(`ratio ours/nsd: ${(ours.qps / nsd.qps).toFixed(2)}`);
+  // Rounds alternate which server goes first, so a burst of load from
+  // elsewhere on a shared machine does not always land on the same side;
+  // the median of the per-round ratios is the figure to quote.
+  const ratios: number[] = [];
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const sides = [
+      async () => ["ours", await benchOurs(seconds, clients, outstanding, cacheEntries)] as const,
+      async () => ["nsd", await benchNsd(seconds, clients, outstanding)] as const,
+    ];
+    if (round % 2 === 1) sides.reverse();
+    const results = new Map<string, Run>();
+    for (const side of sides) {
+      const [name, run] = await side();
+      results.set(name, run);
+      console.log(
+        `${name === "ours" ? label : "nsd "}: ${run.qps.toFixed(0)} queries/s (${run.summary})`,
+      );
+    }
+    const ratio = results.get("ours")!.qps / results.get("nsd")!.qps;
+    ratios.push(ratio);
+    console.log(`round ${round + 1}: ratio ours/nsd ${ratio.toFixed(2)}`);
+  }
+  ratios.sort((x, y) => x - y);
+  console.log(
+    `ratio ours/nsd: ${ratios[Math.floor(ratios.length / 2)].toFixed(2)}` +
+      (ratios.length > 1
+        ? ` (median of ${ratios.length} rounds; range ${ratios[0].toFixed(2)}-${
+          ratios.at(-1)!.toFixed(2)
+        })`
+        : ""),
+  );
 }
