@@ -145,11 +145,17 @@ if (import.meta.main) {
   }
   ratios.sort((x, y) => x - y);
   console.log(
-    `ratio ours/nsd: ${ratios[Math.floor(ratios.length / 2)].toFixed(2)}` +
+    `ratio ours/nsd: ${medianOf(ratios).toFixed(2)}` +
       (ratios.length > 1
         ? ` (median of ${ratios.length} rounds; range ${ratios[0].toFixed(2)}-${
           ratios.at(-1)!.toFixed(2)
         })`
         : ""),
   );
+}
+
+/** The middle value of a sorted list (the mean of the two middle ones for an even count). */
+function medianOf(sorted: readonly number[]): number {
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

@@ -85,7 +85,7 @@ try {
     );
   }
   ratios.sort((x, y) => x - y);
-  const median = ratios[Math.floor(ratios.length / 2)];
+  const median = medianOf(ratios);
   console.log(
     `  ours/unbound ${median.toFixed(2)}` +
       (ratios.length > 1
@@ -193,4 +193,10 @@ function freeUdpPort(): number {
   const port = (socket.addr as Deno.NetAddr).port;
   socket.close();
   return port;
+}
+
+/** The middle value of a sorted list (the mean of the two middle ones for an even count). */
+function medianOf(sorted: readonly number[]): number {
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
