@@ -200,7 +200,7 @@ export class Engine {
       }
       const meta = this.#pool.allocate(PageType.meta);
       if (meta.id !== 0) throw new Error("meta page must be page 0");
-      this.#wal = new Wal(walPath, { lastLsn: 0, validBytes: 0 });
+      this.#wal = new Wal(walPath, { lastLsn: 0, validBytes: 0, salt: 0 });
       this.checkpoint();
       return;
     }
@@ -217,7 +217,7 @@ export class Engine {
     if (this.#options.verifyOnOpen) this.#pool.verifyAll();
     const log = readLog(walPath);
     const lastLsn = Math.max(meta.checkpointLsn, log.records.at(-1)?.lsn ?? 0);
-    this.#wal = new Wal(walPath, { lastLsn, validBytes: log.validBytes });
+    this.#wal = new Wal(walPath, { lastLsn, validBytes: log.validBytes, salt: log.salt });
     const summary = replay(log.records, meta.checkpointLsn, {
       redo: (record) => this.#redo(record),
       undo: (record) => this.#undo(record),
@@ -601,14 +601,14 @@ function recordBytes(record: WalRecord): number {
   switch (record.kind) {
     case RecordKind.insert:
     case RecordKind.delete:
-      return 32 + record.row.length;
+      return 40 + record.row.length;
     case RecordKind.update:
-      return 36 + record.oldRow.length + record.row.length;
+      return 44 + record.oldRow.length + record.row.length;
     case RecordKind.createTable:
     case RecordKind.createIndex:
-      return 32 + record.json.length;
+      return 40 + record.json.length;
     default:
-      return 32;
+      return 40;
   }
 }
 

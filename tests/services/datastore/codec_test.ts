@@ -238,13 +238,18 @@ Deno.test({
   ...pure,
   fn() {
     assert.deepEqual(
-      encodeRecord({ kind: 4, lsn: 1, txId: 2 }),
+      encodeRecord({ kind: 4, lsn: 2, txId: 2 }, { salt: 0x5a17_0001, durableLsn: 1 }),
       fromHex(`
-        0000000d           # body length 13
-        ${crc32c(fromHex("3ff0000000000000 04 00000002")).toString(16).padStart(8, "0")}
-        3ff0000000000000   # LSN 1 as float64
+        00000019           # body length 25
+        ${
+        crc32c(fromHex("4000000000000000 04 00000002 5a170001 3ff0000000000000"))
+          .toString(16).padStart(8, "0")
+      }
+        4000000000000000   # LSN 2 as float64
         04                 # commit
         00000002           # transaction 2
+        5a170001           # salt of the log file
+        3ff0000000000000   # LSN 1 was durable when it was appended
       `),
     );
   },
@@ -255,11 +260,13 @@ Deno.test({
   ...pure,
   fn() {
     for (const record of RECORDS) {
-      const bytes = encodeRecord(record);
+      const frame = { salt: 0xfeed_0007, durableLsn: record.lsn - 1 };
+      const bytes = encodeRecord(record, frame);
       const result = decodeRecord(bytes);
       assert.equal(result.kind, "record");
       if (result.kind === "record") {
         assert.deepEqual(result.record, record);
+        assert.deepEqual(result.frame, frame);
         assert.equal(result.bytesUsed, bytes.length);
       }
       for (let n = 0; n < bytes.length; n++) {
