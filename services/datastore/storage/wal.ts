@@ -95,7 +95,11 @@ export class Wal {
     this.durableLsn = options.lastLsn;
     this.#channel.port1.onmessage = () => {
       this.#scheduled = false;
-      this.flush();
+      try {
+        this.flush();
+      } catch {
+        // The waiters were rejected with the error; later calls fail too.
+      }
     };
   }
 
@@ -123,8 +127,16 @@ export class Wal {
     return promise;
   }
 
-  /** Writes and fsyncs everything appended so far, then wakes the committers it covers. */
+  /**
+   * Writes and fsyncs everything appended so far, then wakes the committers
+   * it covers. Throws if this or any earlier write or fsync failed: nothing
+   * may rely on the log (a checkpoint writing pages) once it is in doubt.
+   */
   flush(): void {
+    if (this.#failed) {
+      for (const w of this.#waiters.splice(0)) w.reject(this.#failed);
+      throw this.#failed;
+    }
     if (this.#pending.length > 0) {
       const upTo = this.appendedLsn;
       const bytes = joinBytes(this.#pending);
@@ -139,9 +151,11 @@ export class Wal {
       } catch (error) {
         // A failed fsync leaves the file's state unknown: fail every waiter,
         // and every later commit, rather than guess (the "fsyncgate" lesson).
+        // durableLsn never moves past the failed write again, so no record
+        // claims it durable (decodeLog relies on that).
         this.#failed = error;
         for (const w of this.#waiters.splice(0)) w.reject(error);
-        return;
+        throw error;
       }
       this.durableLsn = upTo;
     }
