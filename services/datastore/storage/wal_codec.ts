@@ -338,23 +338,31 @@ function laterDurableRecord(
   salt: number,
   badLsn: number,
 ): { offset: number; lsn: number } | null {
-  const s0 = salt >>> 24;
-  const s1 = (salt >>> 16) & 0xff;
-  const s2 = (salt >>> 8) & 0xff;
-  const s3 = salt & 0xff;
+  const saltBytes = [salt >>> 24, (salt >>> 16) & 0xff, (salt >>> 8) & 0xff, salt & 0xff];
+  // Jump between occurrences of one nonzero byte of the salt (native
+  // indexOf), so runs of zeros and unrelated bytes cost next to nothing.
+  const k = saltBytes.findIndex((b) => b !== 0);
   const last = bytes.length - SALT_OFFSET - 4;
-  for (let offset = from; offset <= last; offset++) {
+  let offset = from;
+  while (offset <= last) {
+    const hit = bytes.indexOf(saltBytes[k], offset + SALT_OFFSET + k);
+    if (hit === -1) break;
+    offset = hit - SALT_OFFSET - k;
+    if (offset > last) break;
     const s = offset + SALT_OFFSET;
-    if (bytes[s] !== s0 || bytes[s + 1] !== s1 || bytes[s + 2] !== s2 || bytes[s + 3] !== s3) {
-      continue;
-    }
-    const found = recordAt(bytes, offset);
     if (
-      found && found.frame.salt === salt && found.frame.durableLsn >= badLsn &&
-      found.record.lsn > found.frame.durableLsn
+      bytes[s] === saltBytes[0] && bytes[s + 1] === saltBytes[1] &&
+      bytes[s + 2] === saltBytes[2] && bytes[s + 3] === saltBytes[3]
     ) {
-      return { offset, lsn: found.record.lsn };
+      const found = recordAt(bytes, offset);
+      if (
+        found && found.frame.salt === salt && found.frame.durableLsn >= badLsn &&
+        found.record.lsn > found.frame.durableLsn
+      ) {
+        return { offset, lsn: found.record.lsn };
+      }
     }
+    offset++;
   }
   return null;
 }

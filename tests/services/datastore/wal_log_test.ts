@@ -102,6 +102,22 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "decodeLog() finds later records whatever bytes of the salt are zero",
+  ...pure,
+  fn() {
+    for (const salt of [0x0000_00ff, 0xff00_0000, 0x0001_0000, 0xffff_ffff]) {
+      const log = buildLog(30, { salt });
+      const at = log.offsets.get(25)!;
+      log.bytes[at + 40] ^= 0x01;
+      refusesAt(log.bytes, at);
+      const torn = buildLog(30, { salt });
+      torn.bytes[torn.offsets.get(30)! + 40] ^= 0x01;
+      assert.deepEqual(lsns(torn.bytes), range(10, 29));
+    }
+  },
+});
+
 /** The records before the damage are intact (the damage is where we put it). */
 function decodeRecordsBefore(bytes: Uint8Array, at: number): void {
   assert.deepEqual(lsns(bytes.subarray(0, at)), range(10, 14));
