@@ -31,7 +31,9 @@
 //     page's checksum (and again whenever a page is read), replays the log
 //     (recovery.ts), and takes a checkpoint. A page that fails its checksum
 //     makes open (or the read) fail with CorruptionError, and so does a
-//     missing log or data file: the engine never serves data it cannot trust.
+//     missing log or data file, or a log damaged in its middle (a bad record
+//     followed by records fsynced after it, see decodeLog in wal_codec.ts):
+//     the engine never serves data it cannot trust.
 //   - Bounds: rows (`rowBytesMax`), keys (1024 bytes, btree.ts), one
 //     transaction's log (`transactionLogBytesMax`); past one, LimitError and
 //     nothing changed.
