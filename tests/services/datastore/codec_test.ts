@@ -241,19 +241,20 @@ Deno.test({
   name: "encodeRecord() matches its golden bytes",
   ...pure,
   fn() {
+    const body = `
+      4000000000000000   # LSN 2 as float64
+      04                 # commit
+      00000002           # transaction 2
+      5a170001           # salt of the log file
+      3ff0000000000000   # LSN 1 was durable when it was appended
+    `;
+    const crc = crc32c(fromHex(body)).toString(16).padStart(8, "0");
     assert.deepEqual(
       encodeRecord({ kind: 4, lsn: 2, txId: 2 }, { salt: 0x5a17_0001, durableLsn: 1 }),
       fromHex(`
         00000019           # body length 25
-        ${
-        crc32c(fromHex("4000000000000000 04 00000002 5a170001 3ff0000000000000"))
-          .toString(16).padStart(8, "0")
-      }
-        4000000000000000   # LSN 2 as float64
-        04                 # commit
-        00000002           # transaction 2
-        5a170001           # salt of the log file
-        3ff0000000000000   # LSN 1 was durable when it was appended
+        ${crc}             # CRC32C of the body
+        ${body}
       `),
     );
   },
