@@ -123,6 +123,40 @@ Deno.test("a torn tail after many commits recovers every acknowledged commit bef
   });
 });
 
+Deno.test("damage in the last write, with later records of that write intact, is a torn tail", async () => {
+  await inTempDir(async (dir) => {
+    const engine = await Engine.open({ dir });
+    const tx = engine.begin();
+    await tx.createTable(SPEC);
+    await tx.commit();
+    for (let i = 0; i < 5; i++) await commitRows(engine, i * 10, i * 10 + 10);
+    // Four transactions committed together: one group-committed write.
+    const fsyncs = engine.stats().fsyncs;
+    await Promise.all([50, 60, 70, 80].map((from) => commitRows(engine, from, from + 10)));
+    assert.equal(engine.stats().fsyncs, fsyncs + 1);
+    engine.crashForTesting();
+    const walPath = join(dir, "wal.log");
+    const wal = await Deno.readFile(walPath);
+    const end = readLog(walPath).validBytes;
+    // The write's records all carry the same durable LSN: the one before it.
+    const frames: { offset: number; durableLsn: number }[] = [];
+    for (let at = 0; at < end;) {
+      const result = decodeRecord(wal.subarray(at, end));
+      if (result.kind !== "record") break;
+      frames.push({ offset: at, durableLsn: result.frame.durableLsn });
+      at += result.bytesUsed;
+    }
+    const lastWrite = frames.filter((f) => f.durableLsn === frames.at(-1)!.durableLsn);
+    assert.ok(lastWrite.length > 40);
+    // As if a power cut persisted all of that write but its first sector
+    // (in a real crash none of its commits would have been acknowledged).
+    wal.fill(0, lastWrite[0].offset, lastWrite[0].offset + 512);
+    await Deno.writeFile(walPath, wal);
+    await using again = await Engine.open({ dir });
+    assert.deepEqual(await keys(again), Array.from({ length: 50 }, (_, i) => BigInt(i)));
+  });
+});
+
 Deno.test("a log reused after a checkpoint, with the old file's records after its end, recovers", async () => {
   await inTempDir(async (dir) => {
     const engine = await Engine.open({ dir });
