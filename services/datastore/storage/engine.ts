@@ -31,7 +31,9 @@
 //     page's checksum (and again whenever a page is read), replays the log
 //     (recovery.ts), and takes a checkpoint. A page that fails its checksum
 //     makes open (or the read) fail with CorruptionError, and so does a
-//     missing log or data file: the engine never serves data it cannot trust.
+//     missing log or data file, or a log damaged in its middle (a bad record
+//     followed by records fsynced after it, see decodeLog in wal_codec.ts):
+//     the engine never serves data it cannot trust.
 //   - Bounds: rows (`rowBytesMax`), keys (1024 bytes, btree.ts), one
 //     transaction's log (`transactionLogBytesMax`); past one, LimitError and
 //     nothing changed.
@@ -200,7 +202,7 @@ export class Engine {
       }
       const meta = this.#pool.allocate(PageType.meta);
       if (meta.id !== 0) throw new Error("meta page must be page 0");
-      this.#wal = new Wal(walPath, { lastLsn: 0, validBytes: 0 });
+      this.#wal = new Wal(walPath, { lastLsn: 0, validBytes: 0, salt: 0 });
       this.checkpoint();
       return;
     }
@@ -217,7 +219,7 @@ export class Engine {
     if (this.#options.verifyOnOpen) this.#pool.verifyAll();
     const log = readLog(walPath);
     const lastLsn = Math.max(meta.checkpointLsn, log.records.at(-1)?.lsn ?? 0);
-    this.#wal = new Wal(walPath, { lastLsn, validBytes: log.validBytes });
+    this.#wal = new Wal(walPath, { lastLsn, validBytes: log.validBytes, salt: log.salt });
     const summary = replay(log.records, meta.checkpointLsn, {
       redo: (record) => this.#redo(record),
       undo: (record) => this.#undo(record),
@@ -601,14 +603,14 @@ function recordBytes(record: WalRecord): number {
   switch (record.kind) {
     case RecordKind.insert:
     case RecordKind.delete:
-      return 32 + record.row.length;
+      return 40 + record.row.length;
     case RecordKind.update:
-      return 36 + record.oldRow.length + record.row.length;
+      return 44 + record.oldRow.length + record.row.length;
     case RecordKind.createTable:
     case RecordKind.createIndex:
-      return 32 + record.json.length;
+      return 40 + record.json.length;
     default:
-      return 32;
+      return 40;
   }
 }
 

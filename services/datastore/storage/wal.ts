@@ -10,22 +10,31 @@
 // The file is preallocated with zeros in steps of PREALLOCATE_BYTES, so
 // most commits overwrite space the file already has and their fdatasync
 // need not also update the file size (about 2x faster on our machines).
-// A zero length word ends the log.
+// The zeros end the log when it is read back, like any record that is not
+// the next one of this file.
 //
-// Torn tail: reading stops at the first record whose length or checksum is
-// wrong; the file is cut there. Such a record was never acknowledged (its
-// commit waited for the fsync). Left out: telling a torn tail from damage in
-// the middle of the log (both end the log).
+// Reading it back: decodeLog() in wal_codec.ts ends the log at a torn tail
+// and refuses (CorruptionError) when damage is followed by records written
+// after it was fsynced. Every record is framed with this file's salt (a
+// random number chosen per file, so leftovers of another file never pass as
+// records of this one) and the LSN durable when it was appended.
+//
+// Invariant that reading relies on: a file is only appended to by the Wal
+// that created it (`restart`). After a crash the engine replays the log and
+// takes a checkpoint, which moves to a new file and a new salt, before any
+// new record is appended.
 
 import {
-  decodeRecord,
-  type DecodeResult,
+  type DecodedLog,
+  decodeLog,
   encodeRecord,
   joinBytes,
   type WalRecord,
 } from "./wal_codec.ts";
 
 export {
+  type DecodedLog,
+  decodeLog,
   decodeRecord,
   type DecodeResult,
   encodeRecord,
@@ -37,34 +46,21 @@ export {
 const PREALLOCATE_BYTES = 4 * 1024 * 1024;
 const ZEROS = new Uint8Array(1024 * 1024);
 
-/** Reads every whole record of a log file; `validBytes` is where the good part ends. */
-export function readLog(
-  path: string,
-): { records: WalRecord[]; validBytes: number; fileBytes: number } {
+/**
+ * Reads a log file (decodeLog: records up to the end of the log, throwing
+ * CorruptionError for damage in its middle); a missing file is an empty log.
+ */
+export function readLog(path: string): DecodedLog & { fileBytes: number } {
   let bytes: Uint8Array;
   try {
     bytes = Deno.readFileSync(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { records: [], validBytes: 0, fileBytes: 0 };
+    if (error instanceof Deno.errors.NotFound) {
+      return { records: [], validBytes: 0, salt: 0, fileBytes: 0 };
+    }
     throw error;
   }
-  const records: WalRecord[] = [];
-  let at = 0;
-  let lastLsn = -Infinity;
-  while (at < bytes.length) {
-    let result: DecodeResult;
-    try {
-      result = decodeRecord(bytes.subarray(at));
-    } catch {
-      break;
-    }
-    if (result.kind === "incomplete") break;
-    if (result.record.lsn <= lastLsn) break; // stale bytes from an older file generation
-    lastLsn = result.record.lsn;
-    records.push(result.record);
-    at += result.bytesUsed;
-  }
-  return { records, validBytes: at, fileBytes: bytes.length };
+  return { ...decodeLog(bytes, path), fileBytes: bytes.length };
 }
 
 /** The open log file: buffered appends, group-committed fsyncs. */
@@ -76,6 +72,8 @@ export class Wal {
   #channel = new MessageChannel();
   #scheduled = false;
   #failed: unknown = null;
+  /** This file's salt, framed into every record appended to it. */
+  #salt: number;
   /** LSN of the last record appended (buffered or written). */
   appendedLsn: number;
   /** LSN up to which the log is on disk and fsynced. */
@@ -85,8 +83,9 @@ export class Wal {
   #fileBytes: number;
   fsyncs = 0;
 
-  constructor(path: string, options: { lastLsn: number; validBytes: number }) {
+  constructor(path: string, options: { lastLsn: number; validBytes: number; salt: number }) {
     this.#path = path;
+    this.#salt = options.salt;
     this.#file = Deno.openSync(path, { read: true, write: true, create: true });
     this.#file.truncateSync(options.validBytes);
     this.#file.seekSync(options.validBytes, Deno.SeekMode.Start);
@@ -96,7 +95,11 @@ export class Wal {
     this.durableLsn = options.lastLsn;
     this.#channel.port1.onmessage = () => {
       this.#scheduled = false;
-      this.flush();
+      try {
+        this.flush();
+      } catch {
+        // The waiters were rejected with the error; later calls fail too.
+      }
     };
   }
 
@@ -104,7 +107,7 @@ export class Wal {
   append(record: WalRecord): number {
     const lsn = ++this.appendedLsn;
     record.lsn = lsn;
-    const bytes = encodeRecord(record);
+    const bytes = encodeRecord(record, { salt: this.#salt, durableLsn: this.durableLsn });
     this.#pending.push(bytes);
     this.sizeBytes += bytes.length;
     return lsn;
@@ -124,8 +127,16 @@ export class Wal {
     return promise;
   }
 
-  /** Writes and fsyncs everything appended so far, then wakes the committers it covers. */
+  /**
+   * Writes and fsyncs everything appended so far, then wakes the committers
+   * it covers. Throws if this or any earlier write or fsync failed: nothing
+   * may rely on the log (a checkpoint writing pages) once it is in doubt.
+   */
   flush(): void {
+    if (this.#failed) {
+      for (const w of this.#waiters.splice(0)) w.reject(this.#failed);
+      throw this.#failed;
+    }
     if (this.#pending.length > 0) {
       const upTo = this.appendedLsn;
       const bytes = joinBytes(this.#pending);
@@ -140,9 +151,11 @@ export class Wal {
       } catch (error) {
         // A failed fsync leaves the file's state unknown: fail every waiter,
         // and every later commit, rather than guess (the "fsyncgate" lesson).
+        // durableLsn never moves past the failed write again, so no record
+        // claims it durable (decodeLog relies on that).
         this.#failed = error;
         for (const w of this.#waiters.splice(0)) w.reject(error);
-        return;
+        throw error;
       }
       this.durableLsn = upTo;
     }
@@ -168,7 +181,8 @@ export class Wal {
   restart(checkpoint: WalRecord): void {
     this.flush();
     checkpoint.lsn = ++this.appendedLsn;
-    const bytes = encodeRecord(checkpoint);
+    const salt = newSalt(this.#salt);
+    const bytes = encodeRecord(checkpoint, { salt, durableLsn: this.durableLsn });
     const tmp = `${this.#path}.tmp`;
     {
       using file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
@@ -182,6 +196,7 @@ export class Wal {
     this.#file.close();
     this.#file = Deno.openSync(this.#path, { read: true, write: true });
     this.#file.seekSync(bytes.length, Deno.SeekMode.Start);
+    this.#salt = salt;
     this.sizeBytes = bytes.length;
     this.#fileBytes = bytes.length + PREALLOCATE_BYTES;
     this.durableLsn = this.appendedLsn;
@@ -201,6 +216,12 @@ export class Wal {
     this.#channel.port2.close();
     this.#file.close();
   }
+}
+
+/** A random salt for a new log file: never 0 (nested records) nor the old file's. */
+function newSalt(old: number): number {
+  const salt = crypto.getRandomValues(new Uint32Array(1))[0];
+  return salt === 0 || salt === old ? newSalt(old) : salt;
 }
 
 function writeZeros(file: Deno.FsFile, count: number): void {

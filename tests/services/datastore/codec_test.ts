@@ -62,11 +62,15 @@ Deno.test({
       }
       return ~crc >>> 0;
     };
-    const data = new Uint8Array(70).map((_, i) => (i * 151 + 7) & 0xff);
+    // Long enough for the 16-byte word loop, at every alignment of its start.
+    const data = new Uint8Array(160).map((_, i) => (i * 151 + 7) & 0xff);
     for (let start = 0; start < 8; start++) {
       for (let end = start; end <= data.length; end++) {
         const part = data.subarray(start, end);
         assert.equal(crc32c(part), bitwise(part), `bytes ${start}..${end}`);
+        const cut = (end - start) >> 1;
+        const resumed = crc32c(part.subarray(cut), crc32c(part.subarray(0, cut)));
+        assert.equal(resumed, bitwise(part), `bytes ${start}..${end} in two calls`);
       }
     }
   },
@@ -237,14 +241,20 @@ Deno.test({
   name: "encodeRecord() matches its golden bytes",
   ...pure,
   fn() {
+    const body = `
+      4000000000000000   # LSN 2 as float64
+      04                 # commit
+      00000002           # transaction 2
+      5a170001           # salt of the log file
+      3ff0000000000000   # LSN 1 was durable when it was appended
+    `;
+    const crc = crc32c(fromHex(body)).toString(16).padStart(8, "0");
     assert.deepEqual(
-      encodeRecord({ kind: 4, lsn: 1, txId: 2 }),
+      encodeRecord({ kind: 4, lsn: 2, txId: 2 }, { salt: 0x5a17_0001, durableLsn: 1 }),
       fromHex(`
-        0000000d           # body length 13
-        ${crc32c(fromHex("3ff0000000000000 04 00000002")).toString(16).padStart(8, "0")}
-        3ff0000000000000   # LSN 1 as float64
-        04                 # commit
-        00000002           # transaction 2
+        00000019           # body length 25
+        ${crc}             # CRC32C of the body
+        ${body}
       `),
     );
   },
@@ -255,11 +265,13 @@ Deno.test({
   ...pure,
   fn() {
     for (const record of RECORDS) {
-      const bytes = encodeRecord(record);
+      const frame = { salt: 0xfeed_0007, durableLsn: record.lsn - 1 };
+      const bytes = encodeRecord(record, frame);
       const result = decodeRecord(bytes);
       assert.equal(result.kind, "record");
       if (result.kind === "record") {
         assert.deepEqual(result.record, record);
+        assert.deepEqual(result.frame, frame);
         assert.equal(result.bytesUsed, bytes.length);
       }
       for (let n = 0; n < bytes.length; n++) {

@@ -1,13 +1,15 @@
 // Torn writes: a damaged log tail is cut off at the last whole record (only
-// unacknowledged work is lost); a page torn during a checkpoint is restored
-// from the double-write file; a page damaged with nothing to repair it makes
-// open refuse with CorruptionError instead of serving bad data.
+// unacknowledged work is lost); damage in the middle of the log, followed by
+// commits fsynced after it, makes open refuse with CorruptionError; records
+// of an older log file left after the end are ignored; a page torn during a
+// checkpoint is restored from the double-write file; a page damaged with
+// nothing to repair it makes open refuse instead of serving bad data.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CorruptionError, Engine, type Row } from "../../../services/datastore/storage/engine.ts";
 import { PAGE_BYTES } from "../../../services/datastore/storage/pages.ts";
-import { readLog } from "../../../services/datastore/storage/wal.ts";
+import { decodeRecord, readLog } from "../../../services/datastore/storage/wal.ts";
 import { checkIndexes } from "./_check.ts";
 
 const SPEC = {
@@ -40,6 +42,148 @@ async function commitRows(engine: Engine, from: number, to: number): Promise<voi
   for (let k = from; k < to; k++) await tx.insert("kv", [BigInt(k), `v${k}`]);
   await tx.commit();
 }
+
+/** Byte offset of every record in a log file's records, with its transaction. */
+function recordOffsets(wal: Uint8Array, end: number): { offset: number; txId: number }[] {
+  const out: { offset: number; txId: number }[] = [];
+  for (let at = 0; at < end;) {
+    const result = decodeRecord(wal.subarray(at, end));
+    assert.equal(result.kind, "record");
+    if (result.kind !== "record") break;
+    out.push({ offset: at, txId: result.record.txId });
+    at += result.bytesUsed;
+  }
+  return out;
+}
+
+/** An engine with table kv after `commits` acknowledged commits of 10 rows each, crashed. */
+async function crashedAfterCommits(dir: string, commits: number): Promise<void> {
+  const engine = await Engine.open({ dir });
+  const tx = engine.begin();
+  await tx.createTable(SPEC);
+  await tx.commit();
+  for (let i = 0; i < commits; i++) await commitRows(engine, i * 10, i * 10 + 10);
+  engine.crashForTesting();
+}
+
+const MIDDLE_DAMAGE: [string, (wal: Uint8Array, at: number) => void][] = [
+  ["a flipped bit", (wal, at) => wal[at + 45] ^= 0x08],
+  ["a zeroed 512-byte sector", (wal, at) => wal.fill(0, at, at + 512)],
+  ["a garbled length word", (wal, at) => wal[at] = 0x7f],
+];
+
+for (const [label, damage] of MIDDLE_DAMAGE) {
+  Deno.test(`${label} in the middle of the log, with commits after it, makes open refuse`, async () => {
+    await inTempDir(async (dir) => {
+      await crashedAfterCommits(dir, 8);
+      const walPath = join(dir, "wal.log");
+      const wal = await Deno.readFile(walPath);
+      const records = recordOffsets(wal, readLog(walPath).validBytes);
+      // A row of the third of eight committed transactions.
+      const txIds = [...new Set(records.map((r) => r.txId).filter((id) => id !== 0))];
+      const victim = records.filter((r) => r.txId === txIds[3])[4].offset;
+      damage(wal, victim);
+      await Deno.writeFile(walPath, wal);
+      await assert.rejects(
+        () => Engine.open({ dir }),
+        (e) =>
+          e instanceof CorruptionError && e.path === walPath && e.offsetBytes === victim &&
+          e.message.includes(`${walPath}: the log record at byte ${victim}`),
+      );
+      // Refusing changed nothing: the log is as it was, and open refuses again.
+      assert.deepEqual(await Deno.readFile(walPath), wal);
+      await assert.rejects(() => Engine.open({ dir }), CorruptionError);
+    });
+  });
+}
+
+Deno.test("a torn tail after many commits recovers every acknowledged commit before it", async () => {
+  await inTempDir(async (dir) => {
+    await crashedAfterCommits(dir, 8);
+    const walPath = join(dir, "wal.log");
+    const wal = await Deno.readFile(walPath);
+    const end = readLog(walPath).validBytes;
+    const records = recordOffsets(wal, end);
+    const lastTx = records.at(-1)!.txId;
+    const lastTxStart = records.find((r) => r.txId === lastTx)!.offset;
+    // Torn in the middle of the last transaction: garbage from there on.
+    wal.fill(0xab, lastTxStart + 60, end + 4096);
+    await Deno.writeFile(walPath, wal);
+    {
+      await using again = await Engine.open({ dir });
+      assert.deepEqual(await keys(again), Array.from({ length: 70 }, (_, i) => BigInt(i)));
+    }
+    // Cut short instead: the last write ends one byte early.
+    await crashedAfterCommits(join(dir, "cut"), 8);
+    const cutPath = join(dir, "cut", "wal.log");
+    const cut = await Deno.readFile(cutPath);
+    await Deno.writeFile(cutPath, cut.subarray(0, readLog(cutPath).validBytes - 1));
+    await using again = await Engine.open({ dir: join(dir, "cut") });
+    assert.deepEqual(await keys(again), Array.from({ length: 70 }, (_, i) => BigInt(i)));
+  });
+});
+
+Deno.test("damage in the last write, with later records of that write intact, is a torn tail", async () => {
+  await inTempDir(async (dir) => {
+    const engine = await Engine.open({ dir });
+    const tx = engine.begin();
+    await tx.createTable(SPEC);
+    await tx.commit();
+    for (let i = 0; i < 5; i++) await commitRows(engine, i * 10, i * 10 + 10);
+    // Four transactions committed together: one group-committed write.
+    const fsyncs = engine.stats().fsyncs;
+    await Promise.all([50, 60, 70, 80].map((from) => commitRows(engine, from, from + 10)));
+    assert.equal(engine.stats().fsyncs, fsyncs + 1);
+    engine.crashForTesting();
+    const walPath = join(dir, "wal.log");
+    const wal = await Deno.readFile(walPath);
+    const end = readLog(walPath).validBytes;
+    // The write's records all carry the same durable LSN: the one before it.
+    const frames: { offset: number; durableLsn: number }[] = [];
+    for (let at = 0; at < end;) {
+      const result = decodeRecord(wal.subarray(at, end));
+      if (result.kind !== "record") break;
+      frames.push({ offset: at, durableLsn: result.frame.durableLsn });
+      at += result.bytesUsed;
+    }
+    const lastWrite = frames.filter((f) => f.durableLsn === frames.at(-1)!.durableLsn);
+    assert.ok(lastWrite.length > 40);
+    // As if a power cut persisted all of that write but its first sector
+    // (in a real crash none of its commits would have been acknowledged).
+    wal.fill(0, lastWrite[0].offset, lastWrite[0].offset + 512);
+    await Deno.writeFile(walPath, wal);
+    await using again = await Engine.open({ dir });
+    assert.deepEqual(await keys(again), Array.from({ length: 50 }, (_, i) => BigInt(i)));
+  });
+});
+
+Deno.test("a log reused after a checkpoint, with the old file's records after its end, recovers", async () => {
+  await inTempDir(async (dir) => {
+    const engine = await Engine.open({ dir });
+    const tx = engine.begin();
+    await tx.createTable(SPEC);
+    await tx.commit();
+    for (let i = 0; i < 20; i++) await commitRows(engine, i * 10, i * 10 + 10);
+    const walPath = join(dir, "wal.log");
+    const oldWal = await Deno.readFile(walPath);
+    const oldEnd = readLog(walPath).validBytes;
+    engine.checkpoint();
+    await commitRows(engine, 200, 210);
+    await commitRows(engine, 210, 220);
+    engine.crashForTesting();
+    const newWal = await Deno.readFile(walPath);
+    const newEnd = readLog(walPath).validBytes;
+    // Lay the new log over the old one, as a file reused in place without
+    // zeroing would hold it: the old file's records follow the new end.
+    assert.ok(oldEnd > newEnd + 1000);
+    const reused = oldWal.slice();
+    reused.set(newWal.subarray(0, newEnd));
+    assert.ok(recordOffsets(oldWal, oldEnd).some((r) => r.offset > newEnd + 100));
+    await Deno.writeFile(walPath, reused);
+    await using again = await Engine.open({ dir });
+    assert.deepEqual(await keys(again), Array.from({ length: 220 }, (_, i) => BigInt(i)));
+  });
+});
 
 for (const damage of ["truncated", "garbage", "flipped"] as const) {
   Deno.test(`a ${damage} log tail loses only the transaction it tore`, async () => {
