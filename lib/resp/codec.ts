@@ -125,14 +125,24 @@ export function decodeCommand(
         `Protocol error: expected '$', got '${String.fromCharCode(buf[pos])}'`,
       );
     }
-    lineEnd = findCR(buf, pos, end);
-    if (lineEnd === -1) {
-      if (end - pos > limits.inlineBytesMax) {
-        throw new LimitError("inlineBytesMax", "Protocol error: too big bulk count string");
-      }
-      return incomplete(Math.max(end - offset + 1, pos - offset + MIN_BULK_BYTES + restMin));
+    // Fast path: the usual header is "$" and a few digits then CR, read in
+    // one pass; anything else (a sign, no digits, a missing CR, more than 15
+    // digits) takes the general path below, which decides it as before.
+    let length = 0;
+    lineEnd = pos + 1;
+    for (let c = buf[lineEnd]; c >= 48 && c <= 57 && lineEnd < end; c = buf[++lineEnd]) {
+      length = length * 10 + c - 48;
     }
-    const length = parseLength(buf, pos + 1, lineEnd);
+    if (lineEnd === pos + 1 || lineEnd - pos > 16 || lineEnd >= end || buf[lineEnd] !== CR) {
+      lineEnd = findCR(buf, pos, end);
+      if (lineEnd === -1) {
+        if (end - pos > limits.inlineBytesMax) {
+          throw new LimitError("inlineBytesMax", "Protocol error: too big bulk count string");
+        }
+        return incomplete(Math.max(end - offset + 1, pos - offset + MIN_BULK_BYTES + restMin));
+      }
+      length = parseLength(buf, pos + 1, lineEnd);
+    }
     if (Number.isNaN(length) || length < 0 || length > limits.bulkBytesMax) {
       throw new LimitError("bulkBytesMax", "Protocol error: invalid bulk length");
     }
