@@ -35,6 +35,8 @@ const CR = 13;
 const LF = 10;
 const STAR = 42; // '*'
 const DOLLAR = 36; // '$'
+/** Commands with at most this many arguments get their array at once. */
+const SMALL_COMMAND_ARGS = 8;
 /** The smallest bulk string on the wire: "$0\r\n\r\n". */
 const MIN_BULK_BYTES = 6;
 
@@ -112,8 +114,9 @@ export function decodeCommand(
   let pos = lineEnd + 2;
   if (count <= 0) return { args: [], used: pos - offset };
   // Grown as elements parse, so a header announcing a million elements
-  // allocates nothing until they arrive.
-  const args: Bytes[] = [];
+  // allocates nothing until they arrive; a short command (the usual case)
+  // gets its exact size at once instead of a push's 16-slot first growth.
+  const args: Bytes[] = count <= SMALL_COMMAND_ARGS ? new Array(count) : [];
   for (let n = 0; n < count; n++) {
     // Every element still to come takes at least "$0\r\n\r\n": saying so in
     // `need` keeps a huge command arriving in small reads from being
@@ -149,7 +152,7 @@ export function decodeCommand(
     const start = lineEnd + 2;
     // Redis skips the two bytes after the payload without looking at them.
     if (start + length + 2 > end) return incomplete(start + length + 2 - offset + restMin);
-    args.push(buf.subarray(start, start + length));
+    args[n] = buf.subarray(start, start + length);
     pos = start + length + 2;
   }
   return { args, used: pos - offset };
