@@ -16,7 +16,7 @@
 //   `maxBytes` the least recently used entries go first (a Map kept in use
 //   order makes that O(1)).
 
-import { type Name, RecordType, type ResourceRecord } from "../../lib/dns/types.ts";
+import type { Name, ResourceRecord } from "../../lib/dns/types.ts";
 
 export interface CacheLimits {
   /** Bound on the estimated bytes of all entries. */
@@ -270,9 +270,4 @@ function rdataSize(record: ResourceRecord): number {
     case "OPAQUE":
       return data.bytes.length + 32;
   }
-}
-
-/** True for the types whose RDATA names another host we may need to look up. */
-export function isAddressType(type: number): boolean {
-  return type === RecordType.A || type === RecordType.AAAA;
 }
