@@ -404,7 +404,7 @@ class Connection {
     if (this.#closed) throw new ConnectionDone();
     let n: number | null;
     try {
-      n = await this.#conn.read(this.#buf.subarray(this.#end));
+      n = await this.#conn.read(this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end));
     } catch (error) {
       if (this.#closed) throw new ConnectionDone();
       throw error;
@@ -573,7 +573,7 @@ class Connection {
     const isHead = head.method === "HEAD";
     if (typeof body === "string" && !noBody && !isHead && body.length < 2048) {
       // One encode for head and body: the common small text/JSON answer.
-      const ascii = encodeAscii(`${text}content-length: ${body.length}\r\n\r\n${body}`);
+      const ascii = encodeAsciiCached(`${text}content-length: ${body.length}\r\n\r\n${body}`);
       if (ascii !== null) {
         this.#queue(ascii);
         return true;
@@ -935,6 +935,25 @@ function encodeAscii(text: string): Bytes | null {
     out[i] = c;
   }
   return out;
+}
+
+let lastText = "";
+let lastBytes: Bytes | null = null;
+
+/**
+ * encodeAscii with a one-entry cache: a server answering the same small
+ * response again (same head, body and Date second) reuses its bytes instead
+ * of allocating a fresh buffer per request. Safe because queued bytes are
+ * never written to after they are encoded.
+ */
+function encodeAsciiCached(text: string): Bytes | null {
+  if (text === lastText && lastBytes !== null) return lastBytes;
+  const bytes = encodeAscii(text);
+  if (bytes !== null) {
+    lastText = text;
+    lastBytes = bytes;
+  }
+  return bytes;
 }
 
 /** Response header fields we send must not carry CR, LF or NUL (response splitting). */

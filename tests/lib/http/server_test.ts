@@ -232,3 +232,39 @@ Deno.test("a client that pipelines without reading is slowed down, not buffered 
     } catch { /* closed */ }
   }
 });
+
+Deno.test("a repeated small response reuses its bytes and matches the general path", async () => {
+  const body = "Hello, World!";
+  await using server = serveHttp({
+    handler: (request) => ({
+      status: 200,
+      headers: { "content-type": "text/plain" },
+      // /bytes takes the general path (a byte body), the others the cached string path.
+      body: request.path === "/bytes"
+        ? new TextEncoder().encode(body)
+        : request.path === "/other"
+        ? "other"
+        : body,
+    }),
+  });
+  using client = await RawClient.connect(server.addr.port);
+  await client.send(
+    `GET / HTTP/1.1\r\n${H}\r\nGET / HTTP/1.1\r\n${H}\r\nGET /other HTTP/1.1\r\n${H}\r\n` +
+      `GET / HTTP/1.1\r\n${H}\r\nGET /bytes HTTP/1.1\r\n${H}\r\n`,
+  );
+  const first = await client.response();
+  const second = await client.response();
+  const other = await client.response();
+  const third = await client.response();
+  const general = await client.response();
+  for (const response of [first, second, third, general]) {
+    assert.equal(response?.status, 200);
+    assert.equal(response?.body, body);
+    assert.equal(response?.headers.get("content-length"), "13");
+    assert.equal(response?.headers.get("content-type"), "text/plain");
+  }
+  assert.equal(other?.body, "other");
+  assert.equal(other?.headers.get("content-length"), "5");
+  const names = (r: typeof first) => [...r!.headers].map(([name]) => name);
+  assert.deepEqual(names(first), names(general));
+});
