@@ -17,7 +17,7 @@
 // stream. https: uses Deno.connectTls. Left out: proxies, redirects (the
 // caller sees 3xx), cookies, content codings, Expect: 100-continue.
 
-import type { Bytes } from "../bytes.ts";
+import { type Bytes, concat } from "../bytes.ts";
 import { isDisconnect, UnexpectedEofError } from "../errors.ts";
 import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
 import {
@@ -498,7 +498,7 @@ class IncomingResponse implements ClientResponse {
               }
               const parts: Bytes[] = [];
               conn.consume((view) => decoder!.push(view, parts));
-              const copy = parts.length === 0 ? null : joinCopy(parts);
+              const copy = parts.length === 0 ? null : concat(parts);
               if (copy) controller.enqueue(copy);
               if (decoder!.done) {
                 controller.close();
@@ -536,7 +536,7 @@ class IncomingResponse implements ClientResponse {
   async bytes(): Promise<Bytes> {
     const parts: Bytes[] = [];
     for await (const chunk of this.body) parts.push(chunk);
-    return joinCopy(parts);
+    return concat(parts);
   }
 
   async text(): Promise<string> {
@@ -551,18 +551,6 @@ class IncomingResponse implements ClientResponse {
       throw new HttpClientError("protocol", `response is not JSON: ${message(error)}`);
     }
   }
-}
-
-function joinCopy(parts: readonly Uint8Array[]): Bytes {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 function parseUrl(text: string): URL {

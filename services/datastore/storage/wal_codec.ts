@@ -18,7 +18,7 @@
 // transactions still open at that checkpoint, so they can be undone if they
 // never commit. decodeLog() reads a whole file and decides where it ends.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import { type Bytes, concat } from "../../../lib/bytes.ts";
 import { DecodeError, LimitError } from "../../../lib/errors.ts";
 import { crc32c } from "./crc32c.ts";
 import { CorruptionError } from "./errors.ts";
@@ -126,17 +126,8 @@ export function encodeRecord(record: WalRecord, frame: RecordFrame = NESTED): By
   return out;
 }
 
-export function joinBytes(parts: Uint8Array[]): Bytes {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+/** Joins byte arrays into one new array (lib/bytes.ts's concat, under the name the log code uses). */
+export const joinBytes: (parts: readonly Uint8Array[]) => Bytes = concat;
 
 export type DecodeResult =
   | { kind: "record"; record: WalRecord; frame: RecordFrame; bytesUsed: number }
