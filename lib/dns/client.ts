@@ -17,6 +17,7 @@ import { decodeMessage, encodeMessage, encodeTcpFrame } from "./codec.ts";
 import { nameKey } from "./name.ts";
 import { formatIpv6, parseIpv4, parseIpv6 } from "./rdata.ts";
 import { makeMessage, type Message, type Name, RecordClass } from "./types.ts";
+import { writeAll } from "../net/write_all.ts";
 
 export interface ServerAddress {
   readonly hostname: string;
@@ -232,9 +233,4 @@ function unreachable(error: unknown): QueryError {
   if (error instanceof UnexpectedEofError) return new QueryError("malformed", error.message);
   const text = error instanceof Error ? error.message : String(error);
   return new QueryError("unreachable", text);
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) offset += await conn.write(data.subarray(offset));
 }

@@ -35,6 +35,7 @@ import {
 } from "./authority.ts";
 import { AnswerCache } from "./answer_cache.ts";
 import type { ResponseRateLimiter } from "./rrl.ts";
+import { writeAll } from "../../lib/net/write_all.ts";
 
 export interface DnsServerOptions {
   readonly hostname: string;
@@ -335,11 +336,6 @@ async function readWithTimeout(
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) offset += await conn.write(data.subarray(offset));
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -10,6 +10,7 @@
 import { BufferedReader } from "../../lib/buffered_reader.ts";
 import { encodeTcpFrame } from "../../lib/dns/codec.ts";
 import { isDisconnect } from "../../lib/errors.ts";
+import { writeAll } from "../../lib/net/write_all.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Answered, RecursiveService } from "./recursive.ts";
 
@@ -20,12 +21,15 @@ export interface ServerLimits {
   maxTcpConnections: number;
   /** Idle time before a TCP connection is closed (RFC 7766 6.2.3 suggests seconds). */
   tcpIdleMs: number;
+  /** Queries of one TCP connection being resolved at once; more wait unread. */
+  maxTcpQueriesInFlight: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxPendingUdp: 10_000,
   maxTcpConnections: 256,
   tcpIdleMs: 10_000,
+  maxTcpQueriesInFlight: 32,
 };
 
 /**
@@ -121,13 +125,19 @@ export function serve(
     const reader = new BufferedReader(conn);
     const peer = conn.remoteAddr as Deno.NetAddr;
     const inFlight = new Set<Promise<void>>();
+    // Replies may finish in any order (RFC 7766 6.2.1.1) but go out one
+    // whole frame at a time.
+    let writing: Promise<void> = Promise.resolve();
     let idle: ReturnType<typeof setTimeout> | undefined;
     const armIdle = () => {
       clearTimeout(idle);
-      idle = setTimeout(() => conn.close(), limits.tcpIdleMs);
+      // Idle means nothing read and nothing being answered.
+      idle = setTimeout(() => inFlight.size === 0 ? conn.close() : armIdle(), limits.tcpIdleMs);
     };
     try {
       while (!closing) {
+        // A client that pipelines faster than we resolve waits for a slot.
+        while (inFlight.size >= limits.maxTcpQueriesInFlight) await Promise.race(inFlight);
         armIdle();
         const prefix = await reader.readExact(2);
         if (prefix === null) break;
@@ -138,7 +148,9 @@ export function serve(
           const answered = await service.answer(body, { address: peer.hostname, transport: "tcp" });
           if (answered === undefined) return;
           if (answered.failure) log.info("SERVFAIL: {reason}", { reason: answered.failure });
-          await conn.write(encodeTcpFrame(answered.reply));
+          const frame = encodeTcpFrame(answered.reply);
+          writing = writing.then(() => writeAll(conn, frame));
+          await writing;
         })().catch(() => {}).finally(() => inFlight.delete(work));
         inFlight.add(work);
       }

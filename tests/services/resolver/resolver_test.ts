@@ -2,7 +2,10 @@
 // upstream servers on loopback.
 
 import assert from "node:assert/strict";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { BufferedReader } from "../../../lib/buffered_reader.ts";
+import { concat } from "../../../lib/bytes.ts";
+import { decodeMessage, encodeMessage, encodeTcpFrame } from "../../../lib/dns/codec.ts";
+import { writeAll } from "../../../lib/net/write_all.ts";
 import {
   makeMessage,
   type Message,
@@ -289,4 +292,35 @@ Deno.test("resolver accepts a stub server given by host name", async () => {
   });
   const reply = await ask(resolver.addresses.udp.port, "www.example.com.");
   assert.equal(reply.rcode, Rcode.NOERROR);
+});
+
+Deno.test("resolver answers 100 queries pipelined on one TCP connection, each once", async () => {
+  await using upstream = zoneServer([A("www.example.com.", "127.0.0.80")], "example.com.");
+  await using resolver = await startService(service, {
+    stub: [`example.com=127.0.0.1:${upstream.port}`],
+  });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: resolver.addresses.tcp.port });
+  const frames = [];
+  for (let id = 1; id <= 100; id++) {
+    const name = id % 2 === 0 ? "www.example.com." : `nope${id}.example.com.`;
+    frames.push(
+      encodeTcpFrame(
+        encodeMessage(
+          makeMessage({ id, rd: true, questions: [{ name, type: RecordType.A, class: IN }] }),
+        ),
+      ),
+    );
+  }
+  await writeAll(conn, concat(frames));
+  const reader = new BufferedReader(conn);
+  const seen = new Set<number>();
+  for (let i = 0; i < 100; i++) {
+    const prefix = await reader.readExact(2);
+    assert.ok(prefix, `reply ${i + 1} arrived`);
+    const reply = decodeMessage((await reader.readExact((prefix[0] << 8) | prefix[1]))!);
+    assert.ok(!seen.has(reply.id), `id ${reply.id} answered once`);
+    seen.add(reply.id);
+    assert.equal(reply.rcode, reply.id % 2 === 0 ? Rcode.NOERROR : Rcode.NXDOMAIN);
+  }
+  assert.equal(seen.size, 100);
 });
