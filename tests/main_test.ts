@@ -1,23 +1,8 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { COMMANDS } from "../commands.ts";
+import { runMain } from "./_support/subprocess.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-
-async function run(args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
+const run = runMain;
 
 Deno.test("main.ts help lists every command with one line each, exit 0", async () => {
   const { code, stdout } = await run(["help"]);

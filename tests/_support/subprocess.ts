@@ -98,3 +98,25 @@ async function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: stri
   }
   if (pending) onLine(pending);
 }
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run -A main.ts <args>` to completion and captures its output. */
+export async function runMain(args: readonly string[]): Promise<CommandResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN_PATH, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}

@@ -1,25 +1,13 @@
 // The `curl` command, run as a real process against a lib/http server.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { json, readText } from "../../../lib/http/message.ts";
 import { Router } from "../../../lib/http/router.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
+import { runMain } from "../../_support/subprocess.ts";
 
-const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
-
-async function curl(args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "curl", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function curl(args: string[]) {
+  return runMain(["curl", ...args]);
 }
 
 Deno.test("curl sends -X, -H and -d, prints headers with -i and the exchange with -v", async () => {
