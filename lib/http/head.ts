@@ -87,6 +87,11 @@ const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
 const HTAB = 0x09;
+const COMMA = 0x2c;
+const SLASH = 0x2f;
+const QUESTION = 0x3f;
+const FRAMING_NONE: BodyFraming = Object.freeze({ kind: "none" });
+const FRAMING_CHUNKED: BodyFraming = Object.freeze({ kind: "chunked" });
 /** Empty lines tolerated before a request line (RFC 9112 section 2.2). */
 const MAX_LEADING_EMPTY_LINES = 4;
 
@@ -96,16 +101,30 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
   TCHAR[c.charCodeAt(0)] = 1;
 }
 
-/** Decodes a request head; null while incomplete. Input bytes are not kept. */
+/**
+ * Decodes a request head from `buf[from, to)`; null while incomplete. Input
+ * bytes are not kept. `bytesUsed` counts from `from`.
+ *
+ * This is the hottest code of every HTTP service, so it reads bytes rather
+ * than strings: one pass validates the request line and the field lines and
+ * records where each field is; the fields the server must interpret (Host,
+ * Connection, Content-Length) are recognised and read as bytes; the header
+ * strings are cut from one decode of the section only when a handler looks
+ * at them (HttpHeaders.fromSpans). A head with a rarer framing field
+ * (Transfer-Encoding, Expect, repeats) is interpreted by the string-based
+ * `interpretRequest`, the reference the fast path is tested against.
+ */
 export function decodeRequestHead(
   buf: Bytes,
   limits: Readonly<HttpLimits> = DEFAULT_LIMITS,
+  from = 0,
+  to = buf.length,
 ): Decoded<RequestHead> | null {
-  let pos = 0;
+  let pos = from;
   // Skip a few empty lines left over from a previous message.
-  for (let i = 0; i < MAX_LEADING_EMPTY_LINES && pos < buf.length; i++) {
+  for (let i = 0; i < MAX_LEADING_EMPTY_LINES && pos < to; i++) {
     if (buf[pos] === CR) {
-      if (pos + 1 >= buf.length) return null;
+      if (pos + 1 >= to) return null;
       if (buf[pos + 1] !== LF) throw new DecodeError("CR without LF");
       pos += 2;
     } else if (buf[pos] === LF) {
@@ -113,14 +132,83 @@ export function decodeRequestHead(
     } else break;
   }
   const headStart = pos;
-  const lineEnd = findLineEnd(buf, pos, limits.requestLineBytes, "requestLineBytes");
+  const lineEnd = findLineEnd(buf, pos, to, limits.requestLineBytes, "requestLineBytes");
   if (lineEnd === -1) return null;
-  const { method, target, version } = parseRequestLine(buf, pos, lineEnd);
-  pos = lineEnd + 2;
-  const fields = parseFields(buf, pos, headStart, limits);
+  // method SP request-target SP HTTP-version, exactly one SP each (section 3).
+  const sp1 = indexOfByte(buf, SP, pos, lineEnd);
+  if (sp1 === -1 || sp1 === pos) throw new DecodeError("bad request line");
+  const sp2 = indexOfByte(buf, SP, sp1 + 1, lineEnd);
+  if (sp2 === -1 || sp2 === sp1 + 1) throw new DecodeError("bad request line");
+  for (let i = pos; i < sp1; i++) {
+    const c = buf[i];
+    if (c >= 128 || TCHAR[c] === 0) throw new DecodeError("bad method");
+  }
+  let question = -1;
+  for (let i = sp1 + 1; i < sp2; i++) {
+    const c = buf[i];
+    if (c <= SP || c >= 0x7f) throw new DecodeError("bad byte in request target");
+    if (c === QUESTION && question === -1) question = i;
+  }
+  const version = parseVersion(buf, sp2 + 1, lineEnd);
+  const fields = scanFields(buf, lineEnd + 2, to, headStart, limits, true);
   if (fields === null) return null;
-  const head = interpretRequest(method, target, version, fields.headers);
-  return { value: head, bytesUsed: fields.end };
+
+  // One string for the whole head; the target and the fields are cut from it.
+  const text = latin1(buf, headStart, fields.end);
+  const method = methodName(buf, pos, sp1);
+  const target = text.slice(sp1 + 1 - headStart, sp2 - headStart);
+  const headers = HttpHeaders.fromSpans(text, fields.spans, headStart);
+  const bytesUsed = fields.end + 2 - from;
+  if (fields.rare || buf[sp1 + 1] !== SLASH) {
+    return { value: interpretRequest(method, target, version, headers), bytesUsed };
+  }
+
+  // The common case: origin-form, at most one Host, Connection and
+  // Content-Length, no Transfer-Encoding or Expect.
+  const spans = fields.spans;
+  if (fields.host === -1) {
+    if (version === "1.1") throw new DecodeError("missing Host header");
+  } else {
+    for (let i = spans[fields.host + 2]; i < spans[fields.host + 3]; i++) {
+      const c = buf[i];
+      if (c >= 128 || HOST_CHAR[c] === 0) throw new DecodeError("bad Host header");
+    }
+  }
+  let keepAlive = version === "1.1";
+  if (fields.connection !== -1) {
+    const tokens = connectionTokens(
+      buf,
+      spans[fields.connection + 2],
+      spans[fields.connection + 3],
+    );
+    keepAlive = (tokens & CONNECTION_CLOSE) === 0 &&
+      (version === "1.1" || (tokens & CONNECTION_KEEP_ALIVE) !== 0);
+  }
+  let framing: BodyFraming = FRAMING_NONE;
+  if (fields.contentLength !== -1) {
+    const at = fields.contentLength;
+    const length = digitsValue(buf, spans[at + 2], spans[at + 3]);
+    // A list or a bad value: the reference says which.
+    if (length === -1) {
+      return { value: interpretRequest(method, target, version, headers), bytesUsed };
+    }
+    if (length > 0) framing = { kind: "length", length };
+  }
+  return {
+    value: {
+      method,
+      target,
+      path: question === -1 ? target : target.slice(0, question - sp1 - 1),
+      query: question === -1 ? "" : target.slice(question - sp1),
+      form: "origin",
+      version,
+      headers,
+      framing,
+      keepAlive,
+      expectContinue: false,
+    },
+    bytesUsed,
+  };
 }
 
 /** Decodes a response head; null while incomplete. */
@@ -128,21 +216,26 @@ export function decodeResponseHead(
   buf: Bytes,
   limits: Readonly<HttpLimits> = DEFAULT_LIMITS,
 ): Decoded<ResponseHead> | null {
-  const lineEnd = findLineEnd(buf, 0, limits.requestLineBytes, "requestLineBytes");
+  const to = buf.length;
+  const lineEnd = findLineEnd(buf, 0, to, limits.requestLineBytes, "requestLineBytes");
   if (lineEnd === -1) return null;
   const line = latin1(buf, 0, lineEnd);
   const match = /^HTTP\/1\.([0-9]) ([1-5][0-9][0-9])(?: (.*))?$/.exec(line);
   if (!match) throw new DecodeError(`bad status line: ${JSON.stringify(line.slice(0, 80))}`);
-  const fields = parseFields(buf, lineEnd + 2, 0, limits);
+  const fields = scanFields(buf, lineEnd + 2, to, 0, limits, false);
   if (fields === null) return null;
   return {
     value: {
       version: match[1] === "0" ? "1.0" : "1.1",
       status: Number(match[2]),
       reason: match[3] ?? "",
-      headers: fields.headers,
+      headers: HttpHeaders.fromSpans(
+        latin1(buf, fields.start, fields.end),
+        fields.spans,
+        fields.start,
+      ),
     },
-    bytesUsed: fields.end,
+    bytesUsed: fields.end + 2,
   };
 }
 
@@ -152,20 +245,20 @@ export function decodeResponseHead(
  */
 export function responseFraming(requestMethod: string, head: ResponseHead): BodyFraming {
   if (requestMethod === "HEAD" || head.status < 200 || head.status === 204 || head.status === 304) {
-    return { kind: "none" };
+    return FRAMING_NONE;
   }
   const framing = bodyFraming(head.headers, "1.1");
   return framing.kind === "none" ? { kind: "close" } : framing;
 }
 
 /**
- * The index of the CR of the next CRLF at or after `from`, or -1 when there
+ * The index of the CR of the next CRLF in `buf[from, to)`, or -1 when there
  * is none yet; throws past `maxBytes` and on a bare LF.
  */
-function findLineEnd(buf: Bytes, from: number, maxBytes: number, limit: string): number {
-  const lf = buf.indexOf(LF, from);
+function findLineEnd(buf: Bytes, from: number, to: number, maxBytes: number, limit: string) {
+  const lf = indexOfByte(buf, LF, from, to);
   if (lf === -1) {
-    if (buf.length - from > maxBytes + 1) throw tooLong(limit, maxBytes);
+    if (to - from > maxBytes + 1) throw tooLong(limit, maxBytes);
     return -1;
   }
   if (lf === from || buf[lf - 1] !== CR) throw new DecodeError("bare LF in head");
@@ -173,27 +266,19 @@ function findLineEnd(buf: Bytes, from: number, maxBytes: number, limit: string):
   return lf - 1;
 }
 
+/** `buf.indexOf(byte, from)` limited to `buf[from, to)`. */
+function indexOfByte(buf: Bytes, byte: number, from: number, to: number): number {
+  const at = buf.indexOf(byte, from);
+  return at === -1 || at >= to ? -1 : at;
+}
+
 function tooLong(limit: string, maxBytes: number): LimitError {
   const what = limit === "requestLineBytes" ? "request line" : "header section";
   return new LimitError(limit, `${what} longer than ${maxBytes} bytes`);
 }
 
-function parseRequestLine(buf: Bytes, start: number, end: number) {
-  // method SP request-target SP HTTP-version, exactly one SP each (section 3).
-  const sp1 = buf.indexOf(SP, start);
-  if (sp1 === -1 || sp1 >= end || sp1 === start) throw new DecodeError("bad request line");
-  const sp2 = buf.indexOf(SP, sp1 + 1);
-  if (sp2 === -1 || sp2 >= end || sp2 === sp1 + 1) throw new DecodeError("bad request line");
-  for (let i = start; i < sp1; i++) {
-    const c = buf[i];
-    if (c >= 128 || TCHAR[c] === 0) throw new DecodeError("bad method");
-  }
-  for (let i = sp1 + 1; i < sp2; i++) {
-    const c = buf[i];
-    if (c <= SP || c >= 0x7f) throw new DecodeError("bad byte in request target");
-  }
-  // HTTP-version = "HTTP/" DIGIT "." DIGIT, compared byte by byte (hot path).
-  const v = sp2 + 1;
+/** HTTP-version = "HTTP/" DIGIT "." DIGIT in `buf[v, end)`, compared byte by byte. */
+function parseVersion(buf: Bytes, v: number, end: number): "1.0" | "1.1" {
   if (
     end - v !== 8 || buf[v] !== 0x48 || buf[v + 1] !== 0x54 || buf[v + 2] !== 0x54 ||
     buf[v + 3] !== 0x50 || buf[v + 4] !== 0x2f || !isDigit(buf[v + 5]) || buf[v + 6] !== 0x2e ||
@@ -202,36 +287,74 @@ function parseRequestLine(buf: Bytes, start: number, end: number) {
     throw new DecodeError("bad HTTP version");
   }
   if (buf[v + 5] !== 0x31) throw new HttpDecodeError(505, "only HTTP/1.x is supported");
-  return {
-    method: latin1(buf, start, sp1),
-    target: latin1(buf, sp1 + 1, sp2),
-    // HTTP/1.x with x > 1 is answered as 1.1 (RFC 9110 section 6.2).
-    version: buf[v + 7] === 0x30 ? "1.0" as const : "1.1" as const,
-  };
+  // HTTP/1.x with x > 1 is answered as 1.1 (RFC 9110 section 6.2).
+  return buf[v + 7] === 0x30 ? "1.0" : "1.1";
+}
+
+const COMMON_METHODS = ["GET", "POST", "PUT", "HEAD", "DELETE", "PATCH", "OPTIONS"];
+
+/** The method as a string; the common ones without allocating. */
+function methodName(buf: Bytes, start: number, end: number): string {
+  const length = end - start;
+  for (const method of COMMON_METHODS) {
+    if (method.length !== length) continue;
+    let i = 0;
+    while (i < length && buf[start + i] === method.charCodeAt(i)) i++;
+    if (i === length) return method;
+  }
+  return latin1(buf, start, end);
 }
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
+/** Where the field lines of a head are, and the framing fields among them. */
+interface ScannedFields {
+  /** Offset of the first field line. */
+  start: number;
+  /** Offset of the empty line that ends the section. */
+  end: number;
+  /** Absolute offsets per field: name start, name end, value start, value end. */
+  spans: number[];
+  /** Offset in `spans` of the Host, Connection, Content-Length field, or -1. */
+  host: number;
+  connection: number;
+  contentLength: number;
+  /** Transfer-Encoding, Expect or a repeated framing field: interpret by strings. */
+  rare: boolean;
+}
+
+// Field names the request fast path recognises, lowercase, as bytes.
+const HOST = asciiBytes("host");
+const CONNECTION = asciiBytes("connection");
+const CONTENT_LENGTH = asciiBytes("content-length");
+const TRANSFER_ENCODING = asciiBytes("transfer-encoding");
+const EXPECT = asciiBytes("expect");
+
 /**
- * Parses header field lines from `pos` to the empty line; null while
- * incomplete. The first pass only validates bytes and records offsets; the
- * strings are cut from one decode of the whole section once it is complete,
- * so an incomplete head allocates nothing and a complete one decodes once.
+ * Validates header field lines from `pos` to the empty line and records
+ * their offsets; null while incomplete. Nothing is allocated but the
+ * offsets, so an incomplete head costs little to rescan.
  */
-function parseFields(
+function scanFields(
   buf: Bytes,
   pos: number,
+  to: number,
   headStart: number,
   limits: Readonly<HttpLimits>,
-): { headers: HttpHeaders; end: number } | null {
-  const fieldsStart = pos;
-  const spans: number[] = []; // name start, name end, value start, value end
+  recognise: boolean,
+): ScannedFields | null {
+  const start = pos;
+  const spans: number[] = [];
+  let host = -1;
+  let connection = -1;
+  let contentLength = -1;
+  let rare = false;
   while (true) {
     const budget = limits.headerBytes - (pos - headStart);
     if (budget < 0) throw tooLong("headerBytes", limits.headerBytes);
-    const lineEnd = findLineEnd(buf, pos, budget, "headerBytes");
+    const lineEnd = findLineEnd(buf, pos, to, budget, "headerBytes");
     if (lineEnd === -1) return null;
     if (lineEnd === pos) break;
     if (spans.length >= limits.headerCount * 4) {
@@ -259,21 +382,93 @@ function parseFields(
       // field-vchar / SP / HTAB / obs-text; NUL, CR, LF and other controls are out.
       if ((c < SP && c !== HTAB) || c === 0x7f) throw new DecodeError("bad byte in header value");
     }
+    if (recognise) {
+      const at = spans.length;
+      if (nameIs(buf, pos, colon, HOST)) {
+        rare ||= host !== -1;
+        host = at;
+      } else if (nameIs(buf, pos, colon, CONNECTION)) {
+        rare ||= connection !== -1;
+        connection = at;
+      } else if (nameIs(buf, pos, colon, CONTENT_LENGTH)) {
+        rare ||= contentLength !== -1;
+        contentLength = at;
+      } else if (nameIs(buf, pos, colon, TRANSFER_ENCODING) || nameIs(buf, pos, colon, EXPECT)) {
+        rare = true;
+      }
+    }
     spans.push(pos, colon, valueStart, valueEnd);
     pos = lineEnd + 2;
   }
-  const headers = new HttpHeaders();
-  const text = latin1(buf, fieldsStart, pos);
-  for (let i = 0; i < spans.length; i += 4) {
-    headers.append(
-      text.slice(spans[i] - fieldsStart, spans[i + 1] - fieldsStart),
-      text.slice(spans[i + 2] - fieldsStart, spans[i + 3] - fieldsStart),
-    );
-  }
-  return { headers, end: pos + 2 };
+  return { start, end: pos, spans, host, connection, contentLength, rare };
 }
 
-function interpretRequest(
+/** Whether the token `buf[start, end)` is `lower`, ignoring ASCII case. */
+function nameIs(buf: Bytes, start: number, end: number, lower: Bytes): boolean {
+  if (end - start !== lower.length) return false;
+  // Names are validated tchars, so `| 0x20` only folds the letters A-Z.
+  for (let i = 0; i < lower.length; i++) {
+    if ((buf[start + i] | 0x20) !== lower[i]) return false;
+  }
+  return true;
+}
+
+const CONNECTION_CLOSE = 1;
+const CONNECTION_KEEP_ALIVE = 2;
+const CLOSE = asciiBytes("close");
+const KEEP_ALIVE = asciiBytes("keep-alive");
+
+/** The close and keep-alive options of a Connection value in `buf[start, end)`, as bits. */
+function connectionTokens(buf: Bytes, start: number, end: number): number {
+  let bits = 0;
+  let i = start;
+  while (i < end) {
+    let comma = indexOfByte(buf, COMMA, i, end);
+    if (comma === -1) comma = end;
+    let a = i;
+    let b = comma;
+    while (a < b && (buf[a] === SP || buf[a] === HTAB)) a++;
+    while (b > a && (buf[b - 1] === SP || buf[b - 1] === HTAB)) b--;
+    if (caseFoldEquals(buf, a, b, CLOSE)) bits |= CONNECTION_CLOSE;
+    else if (caseFoldEquals(buf, a, b, KEEP_ALIVE)) bits |= CONNECTION_KEEP_ALIVE;
+    i = comma + 1;
+  }
+  return bits;
+}
+
+/** Like nameIs, for bytes that are not validated tchars. */
+function caseFoldEquals(buf: Bytes, start: number, end: number, lower: Bytes): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = buf[start + i];
+    const folded = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    if (folded !== lower[i]) return false;
+  }
+  return true;
+}
+
+/** The value of 1 to 15 decimal digits in `buf[start, end)`, or -1. */
+function digitsValue(buf: Bytes, start: number, end: number): number {
+  if (end - start < 1 || end - start > 15) return -1;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c < 0x30 || c > 0x39) return -1;
+    value = value * 10 + (c - 0x30);
+  }
+  return value;
+}
+
+function asciiBytes(text: string): Bytes {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/**
+ * The meaning of a decoded request line and header fields (RFC 9112
+ * sections 3 and 6, RFC 9110 section 7.2): the reference the fast path of
+ * decodeRequestHead must agree with, and the path for rarer heads.
+ */
+export function interpretRequest(
   method: string,
   target: string,
   version: "1.0" | "1.1",
@@ -371,9 +566,9 @@ function bodyFraming(headers: HttpHeaders, version: "1.0" | "1.1"): BodyFraming 
       }
     }
     if (codings.length > 1) throw new DecodeError("chunked applied more than once");
-    return { kind: "chunked" };
+    return FRAMING_CHUNKED;
   }
-  if (cl.length === 0) return { kind: "none" };
+  if (cl.length === 0) return FRAMING_NONE;
   let length: number | undefined;
   for (const field of cl) {
     for (const part of field.split(",")) {
@@ -386,21 +581,27 @@ function bodyFraming(headers: HttpHeaders, version: "1.0" | "1.1"): BodyFraming 
       length = value;
     }
   }
-  return length === 0 ? { kind: "none" } : { kind: "length", length: length! };
+  return length === 0 ? FRAMING_NONE : { kind: "length", length: length! };
 }
 
 /**
- * Bytes to a string, one char per byte (latin1). Short runs are built in
- * plain JavaScript (cheaper than a runtime call); longer ones go through
- * one TextDecoder call.
+ * Bytes to a string, one char per byte (ISO-8859-1, so every byte survives
+ * a round trip). String.fromCharCode over a view is the cheapest way V8
+ * offers for the few dozen bytes of a head; TextDecoder is a runtime call
+ * and its "latin1" is really windows-1252.
  */
 export function latin1(buf: Bytes, start: number, end: number): string {
-  if (end - start < 32) {
-    let out = "";
-    for (let i = start; i < end; i++) out += String.fromCharCode(buf[i]);
-    return out;
+  if (end - start <= LATIN1_RUN) return fromCharCodes(buf.subarray(start, end));
+  let out = "";
+  for (let at = start; at < end; at += LATIN1_RUN) {
+    out += fromCharCodes(buf.subarray(at, Math.min(end, at + LATIN1_RUN)));
   }
-  return latin1Decoder.decode(buf.subarray(start, end));
+  return out;
 }
 
-const latin1Decoder = new TextDecoder("latin1");
+/** Longest run passed as arguments at once (well under V8's argument limit). */
+const LATIN1_RUN = 4096;
+
+function fromCharCodes(codes: Bytes): string {
+  return String.fromCharCode.apply(null, codes as unknown as number[]);
+}

@@ -14,6 +14,38 @@ export class HttpHeaders {
   #names: string[] = [];
   #lower: string[] = [];
   #values: string[] = [];
+  /** Fields not cut into strings yet (see fromSpans). */
+  #text: string | undefined;
+  #spans: readonly number[] | undefined;
+  #base = 0;
+
+  /**
+   * Fields as a decoder found them: `text` holds the field lines, `spans`
+   * four offsets per field (name start and end, value start and end)
+   * counted from `base`. Nothing is cut until a field is looked at, so a
+   * handler that reads no header pays for none.
+   */
+  static fromSpans(text: string, spans: readonly number[], base: number): HttpHeaders {
+    const headers = new HttpHeaders();
+    if (spans.length === 0) return headers;
+    headers.#text = text;
+    headers.#spans = spans;
+    headers.#base = base;
+    return headers;
+  }
+
+  #cut(): void {
+    const text = this.#text!;
+    const spans = this.#spans!;
+    const base = this.#base;
+    this.#text = this.#spans = undefined;
+    for (let i = 0; i < spans.length; i += 4) {
+      this.append(
+        text.slice(spans[i] - base, spans[i + 1] - base),
+        text.slice(spans[i + 2] - base, spans[i + 3] - base),
+      );
+    }
+  }
 
   constructor(init?: HeadersInit) {
     if (init === undefined) return;
@@ -30,11 +62,13 @@ export class HttpHeaders {
 
   /** Number of fields, repeated ones counted each time. */
   get size(): number {
+    if (this.#text !== undefined) this.#cut();
     return this.#names.length;
   }
 
   /** Adds a field, keeping any earlier ones with the same name. */
   append(name: string, value: string): void {
+    if (this.#text !== undefined) this.#cut();
     this.#names.push(name);
     this.#lower.push(name.toLowerCase());
     this.#values.push(value);
@@ -48,6 +82,7 @@ export class HttpHeaders {
 
   /** Removes every field named `name`. */
   delete(name: string): void {
+    if (this.#text !== undefined) this.#cut();
     const lower = name.toLowerCase();
     for (let i = this.#lower.length - 1; i >= 0; i--) {
       if (this.#lower[i] === lower) {
@@ -59,6 +94,7 @@ export class HttpHeaders {
   }
 
   has(name: string): boolean {
+    if (this.#text !== undefined) this.#cut();
     return this.#lower.indexOf(name.toLowerCase()) !== -1;
   }
 
@@ -67,6 +103,7 @@ export class HttpHeaders {
    * section 5.3 allows (do not use for Set-Cookie: use `getAll`).
    */
   get(name: string): string | undefined {
+    if (this.#text !== undefined) this.#cut();
     const lower = name.toLowerCase();
     let out: string | undefined;
     for (let i = 0; i < this.#lower.length; i++) {
@@ -79,6 +116,7 @@ export class HttpHeaders {
 
   /** Every value of the field, in order of arrival. */
   getAll(name: string): string[] {
+    if (this.#text !== undefined) this.#cut();
     const lower = name.toLowerCase();
     const out: string[] = [];
     for (let i = 0; i < this.#lower.length; i++) {
@@ -89,6 +127,7 @@ export class HttpHeaders {
 
   /** How many times the field appears. */
   count(name: string): number {
+    if (this.#text !== undefined) this.#cut();
     const lower = name.toLowerCase();
     let n = 0;
     for (const l of this.#lower) if (l === lower) n++;
@@ -97,6 +136,7 @@ export class HttpHeaders {
 
   /** [name, value] pairs in order, with the names as they were given. */
   *[Symbol.iterator](): IterableIterator<[string, string]> {
+    if (this.#text !== undefined) this.#cut();
     for (let i = 0; i < this.#names.length; i++) yield [this.#names[i], this.#values[i]];
   }
 
@@ -116,8 +156,11 @@ export function listTokens(value: string | undefined): string[] {
   if (value === undefined) return [];
   const out: string[] = [];
   for (const part of value.split(",")) {
-    const token = part.trim().toLowerCase();
+    // Only OWS (SP and HTAB) is trimmed: obs-text such as NBSP is part of the token.
+    const token = part.replace(OWS_EDGES, "").toLowerCase();
     if (token !== "") out.push(token);
   }
   return out;
 }
+
+const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
