@@ -106,19 +106,26 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
  * bytes are not kept. `bytesUsed` counts from `from`.
  *
  * This is the hottest code of every HTTP service, so it reads bytes rather
- * than strings: one pass validates the request line and the field lines and
- * records where each field is; the fields the server must interpret (Host,
- * Connection, Content-Length) are recognised and read as bytes; the header
- * strings are cut from one decode of the section only when a handler looks
- * at them (HttpHeaders.fromSpans). A head with a rarer framing field
- * (Transfer-Encoding, Expect, repeats) is interpreted by the string-based
+ * than strings: the request line and the field lines are validated in
+ * place, the fields the server must interpret (Host, Connection,
+ * Content-Length) are recognised and read as bytes, and header strings are
+ * cut from one string of the section only when a handler looks at them
+ * (HttpHeaders.fromSpans). A head with a rarer framing field
+ * (Transfer-Encoding, Expect, repeats, a list in Content-Length) or a
+ * target that is not origin-form is interpreted by the string-based
  * `interpretRequest`, the reference the fast path is tested against.
+ *
+ * `memo` (one per connection) remembers the last field section: keep-alive
+ * clients repeat theirs (the same Host, User-Agent, Accept, cookies...), and
+ * a section byte-for-byte equal to the last one means the same fields, so
+ * it is compared instead of scanned and decoded again.
  */
 export function decodeRequestHead(
   buf: Bytes,
   limits: Readonly<HttpLimits> = DEFAULT_LIMITS,
   from = 0,
   to = buf.length,
+  memo?: FieldsMemo,
 ): Decoded<RequestHead> | null {
   let pos = from;
   // Skip a few empty lines left over from a previous message.
@@ -135,65 +142,51 @@ export function decodeRequestHead(
   const lineEnd = findLineEnd(buf, pos, to, limits.requestLineBytes, "requestLineBytes");
   if (lineEnd === -1) return null;
   // method SP request-target SP HTTP-version, exactly one SP each (section 3).
-  const sp1 = indexOfByte(buf, SP, pos, lineEnd);
-  if (sp1 === -1 || sp1 === pos) throw new DecodeError("bad request line");
-  const sp2 = indexOfByte(buf, SP, sp1 + 1, lineEnd);
-  if (sp2 === -1 || sp2 === sp1 + 1) throw new DecodeError("bad request line");
-  for (let i = pos; i < sp1; i++) {
-    const c = buf[i];
+  let sp1 = pos;
+  while (sp1 < lineEnd && buf[sp1] !== SP) {
+    const c = buf[sp1];
     if (c >= 128 || TCHAR[c] === 0) throw new DecodeError("bad method");
+    sp1++;
   }
+  if (sp1 === lineEnd || sp1 === pos) throw new DecodeError("bad request line");
+  let sp2 = sp1 + 1;
   let question = -1;
-  for (let i = sp1 + 1; i < sp2; i++) {
-    const c = buf[i];
-    if (c <= SP || c >= 0x7f) throw new DecodeError("bad byte in request target");
-    if (c === QUESTION && question === -1) question = i;
+  while (sp2 < lineEnd && buf[sp2] !== SP) {
+    const c = buf[sp2];
+    if (c < SP || c >= 0x7f) throw new DecodeError("bad byte in request target");
+    if (c === QUESTION && question === -1) question = sp2;
+    sp2++;
   }
+  if (sp2 === lineEnd || sp2 === sp1 + 1) throw new DecodeError("bad request line");
   const version = parseVersion(buf, sp2 + 1, lineEnd);
-  const fields = scanFields(buf, lineEnd + 2, to, headStart, limits, true);
-  if (fields === null) return null;
 
-  // One string for the whole head; the target and the fields are cut from it.
-  const text = latin1(buf, headStart, fields.end);
+  const fieldsStart = lineEnd + 2;
+  let fields = memo?.match(buf, fieldsStart, to) ?? null;
+  if (fields !== null && fieldsStart - headStart + fields.bytes - 2 > limits.headerBytes) {
+    fields = null; // the same fields after a longer request line: let the scan apply the limit
+  }
+  if (fields === null) {
+    fields = scanFields(buf, fieldsStart, to, headStart, limits, true);
+    if (fields === null) return null;
+    memo?.remember(buf, fieldsStart, fields);
+  }
+  const bytesUsed = fieldsStart + fields.bytes - from;
   const method = methodName(buf, pos, sp1);
-  const target = text.slice(sp1 + 1 - headStart, sp2 - headStart);
-  const headers = HttpHeaders.fromSpans(text, fields.spans, headStart);
-  const bytesUsed = fields.end + 2 - from;
+  const target = latin1(buf, sp1 + 1, sp2);
+  const headers = HttpHeaders.fromSpans(fields.text, fields.spans, 0);
   if (fields.rare || buf[sp1 + 1] !== SLASH) {
     return { value: interpretRequest(method, target, version, headers), bytesUsed };
   }
 
   // The common case: origin-form, at most one Host, Connection and
   // Content-Length, no Transfer-Encoding or Expect.
-  const spans = fields.spans;
-  if (fields.host === -1) {
+  if (fields.host === HOST_MISSING) {
     if (version === "1.1") throw new DecodeError("missing Host header");
-  } else {
-    for (let i = spans[fields.host + 2]; i < spans[fields.host + 3]; i++) {
-      const c = buf[i];
-      if (c >= 128 || HOST_CHAR[c] === 0) throw new DecodeError("bad Host header");
-    }
+  } else if (fields.host === HOST_BAD) {
+    throw new DecodeError("bad Host header");
   }
-  let keepAlive = version === "1.1";
-  if (fields.connection !== -1) {
-    const tokens = connectionTokens(
-      buf,
-      spans[fields.connection + 2],
-      spans[fields.connection + 3],
-    );
-    keepAlive = (tokens & CONNECTION_CLOSE) === 0 &&
-      (version === "1.1" || (tokens & CONNECTION_KEEP_ALIVE) !== 0);
-  }
-  let framing: BodyFraming = FRAMING_NONE;
-  if (fields.contentLength !== -1) {
-    const at = fields.contentLength;
-    const length = digitsValue(buf, spans[at + 2], spans[at + 3]);
-    // A list or a bad value: the reference says which.
-    if (length === -1) {
-      return { value: interpretRequest(method, target, version, headers), bytesUsed };
-    }
-    if (length > 0) framing = { kind: "length", length };
-  }
+  const keepAlive = (fields.connection & CONNECTION_CLOSE) === 0 &&
+    (version === "1.1" || (fields.connection & CONNECTION_KEEP_ALIVE) !== 0);
   return {
     value: {
       method,
@@ -203,13 +196,49 @@ export function decodeRequestHead(
       form: "origin",
       version,
       headers,
-      framing,
+      framing: fields.contentLength > 0
+        ? { kind: "length", length: fields.contentLength }
+        : FRAMING_NONE,
       keepAlive,
       expectContinue: false,
     },
     bytesUsed,
   };
 }
+
+/**
+ * The last field section of a connection's requests, as bytes, with what
+ * was read from it. Bounded: sections over FIELDS_MEMO_BYTES_MAX are not
+ * remembered.
+ */
+export class FieldsMemo {
+  #bytes: Bytes | undefined;
+  #fields: Fields | undefined;
+
+  /** The remembered fields if `buf[at, to)` starts with the remembered section. */
+  match(buf: Bytes, at: number, to: number): Fields | null {
+    const fields = this.#fields;
+    if (fields === undefined || to - at < fields.bytes) return null;
+    const bytes = this.#bytes!;
+    for (let i = 0; i < fields.bytes; i++) {
+      if (buf[at + i] !== bytes[i]) return null;
+    }
+    return fields;
+  }
+
+  remember(buf: Bytes, at: number, fields: Fields): void {
+    if (fields.bytes > FIELDS_MEMO_BYTES_MAX) {
+      this.#fields = undefined;
+      return;
+    }
+    const bytes = this.#bytes ??= new Uint8Array(FIELDS_MEMO_BYTES_MAX);
+    for (let i = 0; i < fields.bytes; i++) bytes[i] = buf[at + i];
+    this.#fields = fields;
+  }
+}
+
+/** Longest field section a FieldsMemo keeps (a browser's is well under this). */
+const FIELDS_MEMO_BYTES_MAX = 2048;
 
 /** Decodes a response head; null while incomplete. */
 export function decodeResponseHead(
@@ -229,13 +258,9 @@ export function decodeResponseHead(
       version: match[1] === "0" ? "1.0" : "1.1",
       status: Number(match[2]),
       reason: match[3] ?? "",
-      headers: HttpHeaders.fromSpans(
-        latin1(buf, fields.start, fields.end),
-        fields.spans,
-        fields.start,
-      ),
+      headers: HttpHeaders.fromSpans(fields.text, fields.spans, 0),
     },
-    bytesUsed: fields.end + 2,
+    bytesUsed: lineEnd + 2 + fields.bytes,
   };
 }
 
@@ -309,21 +334,30 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-/** Where the field lines of a head are, and the framing fields among them. */
-interface ScannedFields {
-  /** Offset of the first field line. */
-  start: number;
-  /** Offset of the empty line that ends the section. */
-  end: number;
-  /** Absolute offsets per field: name start, name end, value start, value end. */
-  spans: number[];
-  /** Offset in `spans` of the Host, Connection, Content-Length field, or -1. */
-  host: number;
-  connection: number;
-  contentLength: number;
-  /** Transfer-Encoding, Expect or a repeated framing field: interpret by strings. */
-  rare: boolean;
+/**
+ * A validated field section and what the request fast path reads from it.
+ * Immutable once made (a FieldsMemo shares it between requests).
+ */
+export interface Fields {
+  /** Bytes of the section, the final empty line included. */
+  readonly bytes: number;
+  /** The field lines as a string. */
+  readonly text: string;
+  /** Per field, offsets into `text`: name start, name end, value start, value end. */
+  readonly spans: readonly number[];
+  /** HOST_OK, HOST_MISSING or HOST_BAD. */
+  readonly host: number;
+  /** CONNECTION_CLOSE and CONNECTION_KEEP_ALIVE bits of the Connection field. */
+  readonly connection: number;
+  /** The Content-Length value when it is plain digits, else 0 (none) or -1 (see `rare`). */
+  readonly contentLength: number;
+  /** Transfer-Encoding, Expect, a repeated framing field or a Content-Length list. */
+  readonly rare: boolean;
 }
+
+const HOST_OK = 0;
+const HOST_MISSING = 1;
+const HOST_BAD = 2;
 
 // Field names the request fast path recognises, lowercase, as bytes.
 const HOST = asciiBytes("host");
@@ -333,9 +367,9 @@ const TRANSFER_ENCODING = asciiBytes("transfer-encoding");
 const EXPECT = asciiBytes("expect");
 
 /**
- * Validates header field lines from `pos` to the empty line and records
- * their offsets; null while incomplete. Nothing is allocated but the
- * offsets, so an incomplete head costs little to rescan.
+ * Validates the header field lines from `pos` to the empty line; null
+ * while incomplete (having allocated nothing but offsets). With
+ * `recognise`, also reads the framing fields of a request.
  */
 function scanFields(
   buf: Bytes,
@@ -344,13 +378,14 @@ function scanFields(
   headStart: number,
   limits: Readonly<HttpLimits>,
   recognise: boolean,
-): ScannedFields | null {
+): Fields | null {
   const start = pos;
   const spans: number[] = [];
-  let host = -1;
-  let connection = -1;
-  let contentLength = -1;
+  let host = HOST_MISSING;
+  let connection = 0;
+  let contentLength = 0;
   let rare = false;
+  let seen = 0; // bits: 1 Host, 2 Connection, 4 Content-Length
   while (true) {
     const budget = limits.headerBytes - (pos - headStart);
     if (budget < 0) throw tooLong("headerBytes", limits.headerBytes);
@@ -383,24 +418,43 @@ function scanFields(
       if ((c < SP && c !== HTAB) || c === 0x7f) throw new DecodeError("bad byte in header value");
     }
     if (recognise) {
-      const at = spans.length;
       if (nameIs(buf, pos, colon, HOST)) {
-        rare ||= host !== -1;
-        host = at;
+        rare ||= (seen & 1) !== 0;
+        seen |= 1;
+        host = isHostBytes(buf, valueStart, valueEnd) ? HOST_OK : HOST_BAD;
       } else if (nameIs(buf, pos, colon, CONNECTION)) {
-        rare ||= connection !== -1;
-        connection = at;
+        rare ||= (seen & 2) !== 0;
+        seen |= 2;
+        connection = connectionTokens(buf, valueStart, valueEnd);
       } else if (nameIs(buf, pos, colon, CONTENT_LENGTH)) {
-        rare ||= contentLength !== -1;
-        contentLength = at;
+        rare ||= (seen & 4) !== 0;
+        seen |= 4;
+        contentLength = digitsValue(buf, valueStart, valueEnd);
+        rare ||= contentLength === -1;
       } else if (nameIs(buf, pos, colon, TRANSFER_ENCODING) || nameIs(buf, pos, colon, EXPECT)) {
         rare = true;
       }
     }
-    spans.push(pos, colon, valueStart, valueEnd);
+    spans.push(pos - start, colon - start, valueStart - start, valueEnd - start);
     pos = lineEnd + 2;
   }
-  return { start, end: pos, spans, host, connection, contentLength, rare };
+  return {
+    bytes: pos + 2 - start,
+    text: latin1(buf, start, pos),
+    spans,
+    host,
+    connection,
+    contentLength,
+    rare,
+  };
+}
+
+function isHostBytes(buf: Bytes, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c >= 128 || HOST_CHAR[c] === 0) return false;
+  }
+  return true;
 }
 
 /** Whether the token `buf[start, end)` is `lower`, ignoring ASCII case. */

@@ -24,10 +24,25 @@ import { logger } from "../log.ts";
 import type { MetricsRegistry } from "../metrics.ts";
 import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
 import { toWireError } from "./errors.ts";
-import { decodeRequestHead, DEFAULT_LIMITS, type HttpLimits, type RequestHead } from "./head.ts";
+import {
+  decodeRequestHead,
+  DEFAULT_LIMITS,
+  FieldsMemo,
+  type HttpLimits,
+  type RequestHead,
+} from "./head.ts";
 import { HttpHeaders } from "./headers.ts";
 import type { Handler, HttpRequest, HttpResponse } from "./message.ts";
+import {
+  encodeAscii,
+  httpDate,
+  REPEAT_BODY_CHARS_MAX,
+  RepeatedResponse,
+  responseHeadText,
+} from "./response_head.ts";
 import { statusHasNoBody, statusText } from "./status.ts";
+
+type RecordHeaders = Readonly<Record<string, string>> | undefined;
 
 export interface ServerOptions {
   handler: Handler;
@@ -92,6 +107,7 @@ interface Resolved {
    * timeouts measured in seconds.
    */
   now: number;
+  repeated: RepeatedResponse;
 }
 
 interface ServerMetrics {
@@ -117,6 +133,7 @@ export function serveHttp(options: ServerOptions): HttpServer {
     log: logger(...(options.name ? [options.name, "http"] : ["http"])),
     metrics: options.registry ? registerMetrics(options.registry) : undefined,
     now: performance.now(),
+    repeated: new RepeatedResponse(),
   };
   return new Server(listener, config);
 }
@@ -247,6 +264,7 @@ class Connection {
   #conn: Deno.TcpConn;
   #config: Resolved;
   #buf: Bytes = new Uint8Array(READ_CHUNK_BYTES);
+  #fieldsMemo = new FieldsMemo();
   #start = 0;
   #end = 0;
   #out: Bytes[] = [];
@@ -255,7 +273,6 @@ class Connection {
   #deadline = 0;
   #shuttingDown = false;
   #closed = false;
-  #timedOut = false;
   /** Set when we answer an error and close: drain the socket briefly first. */
   #linger = false;
 
@@ -273,7 +290,13 @@ class Connection {
         if (this.#end > this.#start) {
           let decoded;
           try {
-            decoded = decodeRequestHead(this.#buf, config.limits, this.#start, this.#end);
+            decoded = decodeRequestHead(
+              this.#buf,
+              config.limits,
+              this.#start,
+              this.#end,
+              this.#fieldsMemo,
+            );
           } catch (error) {
             await this.#sendError(error);
             break;
@@ -291,8 +314,17 @@ class Connection {
           this.#deadline = config.now + config.idleTimeoutMs;
         }
         if (head === null) {
+          // #fill inlined (the hot path): write what is queued, then read.
+          if (this.#outBytes > 0) {
+            const bytes = this.#takeQueued();
+            if (this.#closed) throw new ConnectionDone();
+            const written = await this.#conn.write(bytes);
+            if (written < bytes.length) await this.#writeAll(bytes.subarray(written));
+          }
+          const n = await this.#conn.read(this.#readView());
           // EOF: clean between requests, otherwise a truncated head (nobody to answer).
-          if ((await this.#fill()) === null) break;
+          if (n === null) break;
+          this.#end += n;
           if (this.#phase === "idle") {
             this.#phase = "head";
             this.#deadline = config.now + config.headerTimeoutMs;
@@ -306,7 +338,9 @@ class Connection {
       await this.#flush();
       if (this.#linger) await this.#lingerClose();
     } catch (error) {
-      if (!(error instanceof ConnectionDone) && !isDisconnect(error) && !this.#timedOut) {
+      // A connection closed under us (timeout, abort) ends its read or write with an error.
+      const expected = error instanceof ConnectionDone || isDisconnect(error) || this.#closed;
+      if (!expected) {
         this.#config.log.warn("connection error: {error}", { error: String(error) });
       }
     } finally {
@@ -341,7 +375,6 @@ class Connection {
   /** Called by the sweep timer. */
   checkDeadline(now: number): void {
     if (this.#deadline === 0 || now < this.#deadline || this.#closed) return;
-    this.#timedOut = true;
     if (this.#phase === "head") {
       // A head cut short: tell the client, then close (RFC 9110 section 15.5.9).
       const response = errorResponseBytes(408, "request head not received in time", true);
@@ -371,23 +404,42 @@ class Connection {
     } catch { /* already closed */ }
   }
 
-  /** Reads more bytes into the buffer; null at end of stream. Flushes queued output first. */
+  /** Reads more bytes into the buffer; null at end of stream. Writes queued output first. */
   async #fill(): Promise<number | null> {
-    // Queued responses are written before the next read: a client that
-    // pipelines without reading gets no further reads until it does
-    // (backpressure, bounded memory). Awaiting the write op directly is
-    // cheaper than keeping a write and a read in flight together (measured:
-    // a promise reaction per write costs more than it overlaps).
-    if (this.#outBytes > 0) {
-      // #flush inlined: an extra async call per request is measurable here.
+    // The run loop does the same inline (an async call per request costs).
+    if (this.#outBytes > 0) await this.#writeQueued();
+    let n: number | null;
+    try {
+      n = await this.#conn.read(this.#readView());
+    } catch (error) {
       if (this.#closed) throw new ConnectionDone();
-      const bytes = this.#takeQueued();
-      const written = await this.#conn.write(bytes);
-      if (written < bytes.length) await this.#writeAll(bytes.subarray(written));
+      throw error;
     }
+    if (n === null) return null;
+    this.#end += n;
+    return n;
+  }
+
+  /**
+   * Writes the queued responses. They are written before the next read: a
+   * client that pipelines without reading gets no further reads until it
+   * does (backpressure, bounded memory). Awaiting the write op directly is
+   * cheaper than keeping a write and a read in flight together (measured:
+   * a promise reaction per write costs more than the overlap gains).
+   */
+  #writeQueued(): Promise<void> {
+    if (this.#closed) throw new ConnectionDone();
+    return this.#writeAll(this.#takeQueued());
+  }
+
+  /** Where the next read goes: the free tail of the buffer, made room for first. */
+  #readView(): Bytes {
+    if (this.#closed) throw new ConnectionDone();
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
-    } else if (this.#end === this.#buf.length) {
+      return this.#buf;
+    }
+    if (this.#end === this.#buf.length) {
       const live = this.#end - this.#start;
       if (this.#start > 0 && live <= this.#buf.length / 2) {
         this.#buf.copyWithin(0, this.#start, this.#end);
@@ -401,17 +453,7 @@ class Connection {
       this.#start = 0;
       this.#end = live;
     }
-    if (this.#closed) throw new ConnectionDone();
-    let n: number | null;
-    try {
-      n = await this.#conn.read(this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end));
-    } catch (error) {
-      if (this.#closed) throw new ConnectionDone();
-      throw error;
-    }
-    if (n === null) return null;
-    this.#end += n;
-    return n;
+    return this.#buf.subarray(this.#end);
   }
 
   /**
@@ -425,7 +467,7 @@ class Connection {
     this.#phase = "handling";
     this.#deadline = 0;
     const body = head.framing.kind === "none" ? undefined : new BodyState(head, this);
-    const request = new ServerRequest(head, body, config.bodyLimitBytes, this.#conn.remoteAddr);
+    const request = new ServerRequest(head, body, config.bodyLimitBytes, this.#conn);
     let result: HttpResponse | Promise<HttpResponse>;
     try {
       result = config.handler(request);
@@ -534,47 +576,30 @@ class Connection {
     metrics.duration.observe({ method }, (performance.now() - started) / 1000);
   }
 
-  /** The status line and header fields, without the framing fields and the final CRLF. */
-  #headText(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
-    const status = response.status;
-    if (!Number.isInteger(status) || status < 200 || status > 599) {
-      throw new TypeError(`bad response status ${status}`);
-    }
-    let text = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
-    let userLength: string | undefined;
-    const headers = response.headers;
-    if (headers !== undefined) {
-      const pairs = headers instanceof HttpHeaders || Array.isArray(headers)
-        ? headers as Iterable<readonly [string, string]>
-        : Object.entries(headers);
-      for (const [name, value] of pairs) {
-        checkField(name, value);
-        const lower = name.toLowerCase();
-        if (lower === "content-length") {
-          userLength = value;
-          continue;
-        }
-        if (lower === "transfer-encoding" || lower === "connection") continue;
-        text += `${name}: ${value}\r\n`;
-      }
-    }
-    text += `date: ${httpDate()}\r\n`;
-    if (closeAfter) text += "connection: close\r\n";
-    else if (head.version === "1.0") text += "connection: keep-alive\r\n";
-    return { text, userLength };
-  }
-
   /** Queues a response whose body is not a stream; false (nothing queued) for a stream. */
   #queueFixed(head: RequestHead, response: HttpResponse, closeAfter: boolean): boolean {
     const body = response.body ?? null;
     if (body instanceof ReadableStream) return false;
-    let { text, userLength } = this.#headText(head, response, closeAfter);
-    const noBody = statusHasNoBody(response.status);
+    const status = response.status;
+    const headers = response.headers;
+    const noBody = statusHasNoBody(status);
     const isHead = head.method === "HEAD";
-    if (typeof body === "string" && !noBody && !isHead && body.length < 2048) {
-      // One encode for head and body: the common small text/JSON answer.
-      const ascii = encodeAsciiCached(`${text}content-length: ${body.length}\r\n\r\n${body}`);
+    // The common small text/JSON answer: remembered whole, or encoded in one go.
+    const small = typeof body === "string" && body.length < REPEAT_BODY_CHARS_MAX && !noBody &&
+      !isHead && !Array.isArray(headers) && !(headers instanceof HttpHeaders);
+    const flags = (closeAfter ? 1 : 0) | (head.version === "1.0" ? 2 : 0);
+    if (small) {
+      const repeated = this.#config.repeated.match(status, headers as RecordHeaders, body, flags);
+      if (repeated !== null) {
+        this.#queue(repeated);
+        return true;
+      }
+    }
+    let { text, userLength } = responseHeadText(status, headers, closeAfter, head.version);
+    if (small) {
+      const ascii = encodeAscii(`${text}content-length: ${body.length}\r\n\r\n${body}`);
       if (ascii !== null) {
+        this.#config.repeated.remember(status, headers as RecordHeaders, body, flags, ascii);
         this.#queue(ascii);
         return true;
       }
@@ -607,7 +632,12 @@ class Connection {
    */
   async #writeStream(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
     const body = response.body as ReadableStream<Uint8Array>;
-    let { text, userLength } = this.#headText(head, response, closeAfter);
+    let { text, userLength } = responseHeadText(
+      response.status,
+      response.headers,
+      closeAfter,
+      head.version,
+    );
     const noBody = statusHasNoBody(response.status);
     const chunked = userLength === undefined && head.version === "1.1";
     if (noBody || head.method === "HEAD") {
@@ -815,15 +845,11 @@ class BodyState {
   }
 }
 
+/** A request as the handler sees it: a thin view of the decoded head. */
 class ServerRequest implements HttpRequest {
-  readonly method: string;
-  readonly target: string;
-  readonly path: string;
-  readonly query: string;
-  readonly version: "1.0" | "1.1";
-  readonly headers: HttpHeaders;
-  readonly remoteAddr: Deno.NetAddr;
-  params: Record<string, string> = {};
+  #head: RequestHead;
+  #conn: Deno.TcpConn;
+  #params: Record<string, string> | undefined;
   #bodyState: BodyState | undefined;
   #stream: ReadableStream<Bytes> | null | undefined;
 
@@ -831,18 +857,50 @@ class ServerRequest implements HttpRequest {
     head: RequestHead,
     body: BodyState | undefined,
     bodyLimitBytes: number,
-    remoteAddr: Deno.NetAddr,
+    conn: Deno.TcpConn,
   ) {
-    this.method = head.method;
-    this.target = head.target;
-    this.path = head.path;
-    this.query = head.query;
-    this.version = head.version;
-    this.headers = head.headers;
-    this.remoteAddr = remoteAddr;
+    this.#head = head;
+    this.#conn = conn;
     this.#bodyState = body;
     if (body) body.limit = bodyLimitBytes;
     this.#bodyLimit = bodyLimitBytes;
+  }
+
+  get method(): string {
+    return this.#head.method;
+  }
+
+  get target(): string {
+    return this.#head.target;
+  }
+
+  get path(): string {
+    return this.#head.path;
+  }
+
+  get query(): string {
+    return this.#head.query;
+  }
+
+  get version(): "1.0" | "1.1" {
+    return this.#head.version;
+  }
+
+  get headers(): HttpHeaders {
+    return this.#head.headers;
+  }
+
+  get remoteAddr(): Deno.NetAddr {
+    return this.#conn.remoteAddr;
+  }
+
+  /** Route parameters; the object is made when first asked for. */
+  get params(): Record<string, string> {
+    return this.#params ??= {};
+  }
+
+  set params(value: Record<string, string>) {
+    this.#params = value;
   }
 
   #bodyLimit: number;
@@ -893,60 +951,6 @@ function errorResponseBytes(status: number, message: string, close: boolean): By
       `content-length: ${encoder.encode(body).length}\r\ndate: ${httpDate()}\r\n` +
       (close ? "connection: close\r\n" : "") + `\r\n${body}`,
   );
-}
-
-/**
- * The bytes of an all-ASCII string, or null if it is not. A JS loop beats
- * a TextEncoder call (a runtime op) for the few hundred bytes of a head.
- */
-function encodeAscii(text: string): Bytes | null {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) return null;
-    out[i] = c;
-  }
-  return out;
-}
-
-let lastText = "";
-let lastBytes: Bytes | null = null;
-
-/**
- * encodeAscii with a one-entry cache: a server answering the same small
- * response again (same head, body and Date second) reuses its bytes instead
- * of allocating a fresh buffer per request. Safe because queued bytes are
- * never written to after they are encoded.
- */
-function encodeAsciiCached(text: string): Bytes | null {
-  if (text === lastText && lastBytes !== null) return lastBytes;
-  const bytes = encodeAscii(text);
-  if (bytes !== null) {
-    lastText = text;
-    lastBytes = bytes;
-  }
-  return bytes;
-}
-
-/** Response header fields we send must not carry CR, LF or NUL (response splitting). */
-function checkField(name: string, value: string): void {
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) || /[\0\r\n]/.test(value)) {
-    throw new TypeError(`invalid response header field ${JSON.stringify(name)}`);
-  }
-}
-
-let dateText = "";
-let dateSecond = -1;
-
-/** The Date header value (RFC 9110 section 6.6.1), computed once per second. */
-function httpDate(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateText = new Date(now).toUTCString();
-  }
-  return dateText;
 }
 
 function concatBytes(parts: readonly Uint8Array[], total: number): Bytes {

@@ -1,0 +1,167 @@
+// The head of a response the server writes: status line, the handler's
+// fields (checked against response splitting), Date, and the framing and
+// connection fields the server owns (RFC 9112 sections 4, 6 and 9.6).
+//
+// Pure but for the clock behind `httpDate`. `RepeatedResponse` remembers
+// the bytes of the last small fixed response so a handler that answers the
+// same thing again (a health check, a static JSON document, the "hello" of
+// a benchmark) costs one comparison instead of building and encoding a head.
+
+import type { Bytes } from "../bytes.ts";
+import type { HeadersInit } from "./headers.ts";
+import { statusText } from "./status.ts";
+
+export interface ResponseHeadText {
+  /** Status line and fields, without Content-Length/Transfer-Encoding and the final CRLF. */
+  text: string;
+  /** The Content-Length the handler set, if any (kept for HEAD and streams). */
+  userLength: string | undefined;
+}
+
+/**
+ * The status line and header fields of a response. Transfer-Encoding and
+ * Connection from the handler are dropped (the server frames the message),
+ * Content-Length is handed back separately. Throws TypeError on a bad
+ * status or field.
+ */
+export function responseHeadText(
+  status: number,
+  headers: HeadersInit | undefined,
+  closeAfter: boolean,
+  version: "1.0" | "1.1",
+): ResponseHeadText {
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new TypeError(`bad response status ${status}`);
+  }
+  let text = `HTTP/1.1 ${status} ${statusText(status)}\r\n`;
+  let userLength: string | undefined;
+  if (headers !== undefined) {
+    const pairs = Symbol.iterator in headers
+      ? headers as Iterable<readonly [string, string]>
+      : Object.entries(headers);
+    for (const [name, value] of pairs) {
+      checkField(name, value);
+      const lower = name.toLowerCase();
+      if (lower === "content-length") {
+        userLength = value;
+        continue;
+      }
+      if (lower === "transfer-encoding" || lower === "connection") continue;
+      text += `${name}: ${value}\r\n`;
+    }
+  }
+  text += `date: ${httpDate()}\r\n`;
+  if (closeAfter) text += "connection: close\r\n";
+  else if (version === "1.0") text += "connection: keep-alive\r\n";
+  return { text, userLength };
+}
+
+/** Response fields must be tokens and carry no CR, LF or NUL (response splitting). */
+export function checkField(name: string, value: string): void {
+  let ok = name.length > 0;
+  for (let i = 0; ok && i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    ok = c < 128 && TCHAR[c] === 1;
+  }
+  for (let i = 0; ok && i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    ok = c !== 0 && c !== 0x0a && c !== 0x0d;
+  }
+  if (!ok) throw new TypeError(`invalid response header field ${JSON.stringify(name)}`);
+}
+
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
+
+let dateText = "";
+let dateSecond = -1;
+
+/** The Date field value (RFC 9110 section 6.6.1), formatted once per second. */
+export function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/**
+ * The bytes of an all-ASCII string, or null if it is not. A JS loop beats
+ * a TextEncoder call (a runtime op) for the few hundred bytes of a head.
+ */
+export function encodeAscii(text: string): Bytes | null {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return null;
+    out[i] = c;
+  }
+  return out;
+}
+
+/** Bodies up to this many characters are worth remembering. */
+export const REPEAT_BODY_CHARS_MAX = 2048;
+
+/**
+ * The last small response with plain-object headers and a string body, as
+ * bytes, with what it was made from. `match` compares the parts (string
+ * literals from the same handler are the same strings, so most comparisons
+ * are pointer checks); the Date field makes an entry last at most a second.
+ * Safe to share the bytes: queued bytes are never written to.
+ */
+export class RepeatedResponse {
+  #status = 0;
+  #names: string[] = [];
+  #values: string[] = [];
+  #body = "";
+  #flags = 0;
+  #date = "";
+  #bytes: Bytes | null = null;
+
+  /** The remembered bytes if this response is the same as the last one, else null. */
+  match(
+    status: number,
+    headers: Readonly<Record<string, string>> | undefined,
+    body: string,
+    flags: number,
+  ): Bytes | null {
+    if (
+      this.#bytes === null || status !== this.#status || body !== this.#body ||
+      flags !== this.#flags || this.#date !== httpDate()
+    ) {
+      return null;
+    }
+    const names = this.#names;
+    const values = this.#values;
+    let i = 0;
+    for (const name in headers) {
+      if (i === names.length || names[i] !== name || values[i] !== headers![name]) return null;
+      i++;
+    }
+    return i === names.length ? this.#bytes : null;
+  }
+
+  remember(
+    status: number,
+    headers: Readonly<Record<string, string>> | undefined,
+    body: string,
+    flags: number,
+    bytes: Bytes,
+  ): void {
+    this.#status = status;
+    this.#names = [];
+    this.#values = [];
+    for (const name in headers) {
+      this.#names.push(name);
+      this.#values.push(headers![name]);
+    }
+    this.#body = body;
+    this.#flags = flags;
+    this.#date = httpDate();
+    this.#bytes = bytes;
+  }
+}
