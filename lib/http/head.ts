@@ -645,6 +645,11 @@ function bodyFraming(headers: HttpHeaders, version: "1.0" | "1.1"): BodyFraming 
  * and its "latin1" is really windows-1252.
  */
 export function latin1(buf: Bytes, start: number, end: number): string {
+  if (end - start <= LATIN1_SHORT) {
+    let out = "";
+    for (let i = start; i < end; i++) out += String.fromCharCode(buf[i]);
+    return out;
+  }
   if (end - start <= LATIN1_RUN) return fromCharCodes(buf.subarray(start, end));
   let out = "";
   for (let at = start; at < end; at += LATIN1_RUN) {
@@ -653,6 +658,8 @@ export function latin1(buf: Bytes, start: number, end: number): string {
   return out;
 }
 
+/** Up to this many bytes a plain loop is cheaper than making a view to pass on. */
+const LATIN1_SHORT = 12;
 /** Longest run passed as arguments at once (well under V8's argument limit). */
 const LATIN1_RUN = 4096;
 

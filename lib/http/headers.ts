@@ -5,15 +5,19 @@
 // no validation of its own: the codec validates what comes off the wire and
 // the writer validates what goes on it. Lookup is case-insensitive.
 
+/** The shared empty list of a HttpHeaders without fields; never written to. */
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
 export type HeadersInit =
   | HttpHeaders
   | Readonly<Record<string, string>>
   | readonly (readonly [string, string])[];
 
 export class HttpHeaders {
-  #names: string[] = [];
-  #lower: string[] = [];
-  #values: string[] = [];
+  // Made on first use: a request's headers often are never looked at.
+  #names: string[] = NONE;
+  #lower: string[] = NONE;
+  #values: string[] = NONE;
   /** Fields not cut into strings yet (see fromSpans). */
   #text: string | undefined;
   #spans: readonly number[] | undefined;
@@ -69,6 +73,11 @@ export class HttpHeaders {
   /** Adds a field, keeping any earlier ones with the same name. */
   append(name: string, value: string): void {
     if (this.#text !== undefined) this.#cut();
+    if (this.#names === NONE) {
+      this.#names = [];
+      this.#lower = [];
+      this.#values = [];
+    }
     this.#names.push(name);
     this.#lower.push(name.toLowerCase());
     this.#values.push(value);

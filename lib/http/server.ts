@@ -680,7 +680,7 @@ class Connection {
   #takeQueued(): Bytes {
     const parts = this.#out;
     const bytes = parts.length === 1 ? parts[0] : concatBytes(parts, this.#outBytes);
-    this.#out = [];
+    parts.length = 0;
     this.#outBytes = 0;
     return bytes;
   }
