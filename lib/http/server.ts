@@ -267,7 +267,9 @@ class Connection {
   #fieldsMemo = new FieldsMemo();
   #start = 0;
   #end = 0;
-  #out: Bytes[] = [];
+  /** Queued output: the first piece, then any more. */
+  #outFirst: Bytes = EMPTY;
+  #outMore: Bytes[] = [];
   #outBytes = 0;
   #phase: Phase = "idle";
   #deadline = 0;
@@ -673,14 +675,18 @@ class Connection {
   }
 
   #queue(bytes: Bytes): void {
-    this.#out.push(bytes);
+    // One response is the usual case: it takes a field, not a list.
+    if (this.#outBytes === 0 && this.#outMore.length === 0) this.#outFirst = bytes;
+    else this.#outMore.push(bytes);
     this.#outBytes += bytes.length;
   }
 
   #takeQueued(): Bytes {
-    const parts = this.#out;
-    const bytes = parts.length === 1 ? parts[0] : concatBytes(parts, this.#outBytes);
-    parts.length = 0;
+    const first = this.#outFirst;
+    const more = this.#outMore;
+    const bytes = more.length === 0 ? first : concatBytes([first, ...more], this.#outBytes);
+    if (more.length > 0) this.#outMore = [];
+    this.#outFirst = EMPTY;
     this.#outBytes = 0;
     return bytes;
   }
@@ -747,6 +753,7 @@ class Connection {
   }
 }
 
+const EMPTY: Bytes = new Uint8Array(0);
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 
 /** The body of one request, read from the connection's buffer on demand. */
