@@ -3,7 +3,7 @@
 // after the other by wrk with one thread and 50 keep-alive connections.
 // Prints requests/s, p99 latency and the ratios ours/reference.
 //
-//   deno run -A bench/http.ts [--duration 10] [--connections 50]
+//   deno run -A bench/http.ts [--duration 10] [--connections 50] [--rounds 1]
 //
 // Goal (issue 3): at least node:http's rate, and at least 0.8 of
 // Deno.serve's. Needs wrk and node on PATH. Figures depend on the machine;
@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       serve: { type: "string" },
       duration: { type: "string", default: "10" },
       connections: { type: "string", default: "50" },
+      rounds: { type: "string", default: "1" },
     },
     strict: true,
   }).values;
@@ -110,28 +111,49 @@ async function main(): Promise<void> {
   if (args.serve === "deno") return serveDeno();
   const seconds = Number(args.duration);
   const connections = Number(args.connections);
-  const results: Result[] = [];
-  for (const target of TARGETS) {
-    const { port, child } = await startTarget(target);
-    try {
-      // A short warm-up so JITs have compiled the hot paths.
-      await runWrk(port, 1, connections);
-      const result = parseWrk(target.name, await runWrk(port, seconds, connections));
-      results.push(result);
-      console.log(
-        `${result.name.padEnd(11)} ${result.rps.toFixed(0).padStart(8)} req/s   p99 ${
-          result.p99Ms.toFixed(2)
-        } ms${result.errors ? `   (${result.errors})` : ""}`,
-      );
-    } finally {
-      child.kill("SIGTERM");
-      await child.status;
-    }
+  const rounds = Number(args.rounds);
+  // Rounds alternate the servers so a burst of outside load lands on all
+  // of them; the ratios are taken per round and their median reported.
+  const toDeno: number[] = [];
+  const toNode: number[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    if (rounds > 1) console.log(`round ${round}/${rounds}`);
+    const results: Result[] = [];
+    for (const target of TARGETS) results.push(await measure(target, seconds, connections));
+    const [ours, deno, node] = results;
+    toDeno.push(ours.rps / deno.rps);
+    toNode.push(ours.rps / node.rps);
   }
-  const [ours, deno, node] = results;
   console.log("");
-  console.log(`lib/http / Deno.serve: ${(ours.rps / deno.rps).toFixed(2)} (goal >= 0.80)`);
-  console.log(`lib/http / node:http:  ${(ours.rps / node.rps).toFixed(2)} (goal >= 1.00)`);
+  const label = rounds > 1
+    ? ` (median of ${rounds}: ${toDeno.map((r) => r.toFixed(2)).join(" ")})`
+    : "";
+  console.log(`lib/http / Deno.serve: ${median(toDeno).toFixed(2)} (goal >= 0.80)${label}`);
+  console.log(`lib/http / node:http:  ${median(toNode).toFixed(2)} (goal >= 1.00)`);
+}
+
+async function measure(target: Target, seconds: number, connections: number): Promise<Result> {
+  const { port, child } = await startTarget(target);
+  try {
+    // A warm-up so JITs have compiled the hot paths.
+    await runWrk(port, 2, connections);
+    const result = parseWrk(target.name, await runWrk(port, seconds, connections));
+    console.log(
+      `${result.name.padEnd(11)} ${result.rps.toFixed(0).padStart(8)} req/s   p99 ${
+        result.p99Ms.toFixed(2)
+      } ms${result.errors ? `   (${result.errors})` : ""}`,
+    );
+    return result;
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 if (import.meta.main) await main();
