@@ -36,6 +36,15 @@ export interface Counter {
   inc(labels?: Labels, n?: number): void;
   /** The current value, for tests. */
   value(labels?: Labels): number;
+  /**
+   * One label set, checked and formatted once: for hot paths, where
+   * building the series key on every `inc` would cost more than the count.
+   */
+  labels(labels?: Labels): BoundCounter;
+}
+
+export interface BoundCounter {
+  inc(n?: number): void;
 }
 
 export interface Gauge {
@@ -49,6 +58,12 @@ export interface Histogram {
   observe(labels: Labels | undefined, value: number): void;
   /** Count and sum of the observations, for tests. */
   snapshot(labels?: Labels): { count: number; sum: number };
+  /** One label set, checked and formatted once (see Counter.labels). */
+  labels(labels?: Labels): BoundHistogram;
+}
+
+export interface BoundHistogram {
+  observe(value: number): void;
 }
 
 export interface HistogramOptions {
@@ -149,6 +164,15 @@ export class MetricsRegistry {
         metric.add(labels, n);
       },
       value: (labels) => (metric.series.get(metric.key(labels)) as number | undefined) ?? 0,
+      labels(labels) {
+        const key = metric.key(labels);
+        return {
+          inc(n = 1) {
+            if (!(n >= 0)) throw new RangeError(`${name}: a counter only goes up`);
+            metric.series.set(key, ((metric.series.get(key) as number | undefined) ?? 0) + n);
+          },
+        };
+      },
     };
   }
 
@@ -176,15 +200,19 @@ export class MetricsRegistry {
       }
       return series;
     };
+    const record = (series: HistogramSeries, value: number): void => {
+      // Non-cumulative counts per bucket; render() accumulates.
+      let i = 0;
+      while (i < bounds.length && value > bounds[i]) i++;
+      if (i < bounds.length) series.buckets[i]++;
+      series.count++;
+      series.sum += value;
+    };
     return {
-      observe(labels, value) {
+      observe: (labels, value) => record(seriesOf(labels), value),
+      labels(labels) {
         const series = seriesOf(labels);
-        // Non-cumulative counts per bucket; render() accumulates.
-        let i = 0;
-        while (i < bounds.length && value > bounds[i]) i++;
-        if (i < bounds.length) series.buckets[i]++;
-        series.count++;
-        series.sum += value;
+        return { observe: (value) => record(series, value) };
       },
       snapshot(labels) {
         const series = metric.series.get(metric.key(labels)) as HistogramSeries | undefined;

@@ -21,7 +21,14 @@
 import type { Bytes } from "../bytes.ts";
 import { isDisconnect, LimitError, UnexpectedEofError } from "../errors.ts";
 import { logger } from "../log.ts";
-import type { MetricsRegistry } from "../metrics.ts";
+import type {
+  BoundCounter,
+  BoundHistogram,
+  Counter,
+  Gauge,
+  Histogram,
+  MetricsRegistry,
+} from "../metrics.ts";
 import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
 import { toWireError } from "./errors.ts";
 import {
@@ -111,9 +118,16 @@ interface Resolved {
 }
 
 interface ServerMetrics {
-  requests: ReturnType<MetricsRegistry["counter"]>;
-  duration: ReturnType<MetricsRegistry["histogram"]>;
-  open: ReturnType<MetricsRegistry["gauge"]>;
+  requests: Counter;
+  duration: Histogram;
+  open: Gauge;
+  /** Bound series by method, then status: no label formatting per request. */
+  byMethod: Map<string, MethodMetrics>;
+}
+
+interface MethodMetrics {
+  duration: BoundHistogram;
+  byStatus: Map<number, BoundCounter>;
 }
 
 /** Starts listening at once; the returned server is already accepting. */
@@ -154,6 +168,7 @@ function registerMetrics(registry: MetricsRegistry): ServerMetrics {
       { labelNames: ["method"] },
     ),
     open: registry.gauge("http_connections_open", "Open HTTP connections."),
+    byMethod: new Map(),
   };
 }
 
@@ -573,9 +588,22 @@ class Connection {
   #count(head: RequestHead, status: number, started: number): void {
     const metrics = this.#config.metrics;
     if (metrics === undefined) return;
+    // The label sets are few (8 methods x the statuses sent) and bound once each.
     const method = KNOWN_METHODS.has(head.method) ? head.method : "OTHER";
-    metrics.requests.inc({ method, status: String(status) });
-    metrics.duration.observe({ method }, (performance.now() - started) / 1000);
+    // A bad status from a handler was answered with 500.
+    if (!Number.isInteger(status) || status < 200 || status > 599) status = 500;
+    let perMethod = metrics.byMethod.get(method);
+    if (perMethod === undefined) {
+      perMethod = { duration: metrics.duration.labels({ method }), byStatus: new Map() };
+      metrics.byMethod.set(method, perMethod);
+    }
+    let requests = perMethod.byStatus.get(status);
+    if (requests === undefined) {
+      requests = metrics.requests.labels({ method, status: String(status) });
+      perMethod.byStatus.set(status, requests);
+    }
+    requests.inc();
+    perMethod.duration.observe((performance.now() - started) / 1000);
   }
 
   /** Queues a response whose body is not a stream; false (nothing queued) for a stream. */

@@ -65,3 +65,26 @@ Deno.test({
     assert.throws(() => registry.histogram("h2", "x", { labelNames: ["le"] }), TypeError);
   },
 });
+
+Deno.test("bound label sets count into the same series as inc and observe", () => {
+  const registry = new MetricsRegistry();
+  const requests = registry.counter("req_total", "Requests.", ["method", "status"]);
+  const latency = registry.histogram("req_seconds", "Latency.", {
+    labelNames: ["method"],
+    buckets: [0.1, 1],
+  });
+  const getOk = requests.labels({ method: "GET", status: "200" });
+  getOk.inc();
+  getOk.inc(2);
+  requests.inc({ method: "GET", status: "200" });
+  assert.equal(requests.value({ method: "GET", status: "200" }), 4);
+  const getLatency = latency.labels({ method: "GET" });
+  getLatency.observe(0.05);
+  latency.observe({ method: "GET" }, 0.5);
+  assert.deepEqual(latency.snapshot({ method: "GET" }), { count: 2, sum: 0.55 });
+  assert.match(registry.render(), /req_seconds_bucket\{method="GET",le="0.1"\} 1\n/);
+  assert.match(registry.render(), /req_seconds_bucket\{method="GET",le="1"\} 2\n/);
+  // Labels are checked when bound, not on every count.
+  assert.throws(() => requests.labels({ method: "GET" }), TypeError);
+  assert.throws(() => getOk.inc(-1), RangeError);
+});
