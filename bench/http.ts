@@ -3,7 +3,10 @@
 // after the other by wrk with one thread and 50 keep-alive connections.
 // Prints requests/s, p99 latency and the ratios ours/reference.
 //
-//   deno run -A bench/http.ts [--duration 10] [--connections 50] [--rounds 1]
+//   deno run -A bench/http.ts [--duration 10] [--connections 50] [--rounds 1] [--metrics]
+//
+// --metrics gives lib/http a MetricsRegistry, as services run it (request
+// counts by status and a latency histogram); the references keep none.
 //
 // Goal (issue 3): at least node:http's rate, and at least 0.8 of
 // Deno.serve's. Needs wrk and node on PATH. Figures depend on the machine;
@@ -24,9 +27,12 @@ const server = http.createServer((req, res) => {
 server.listen(0, "127.0.0.1", () => console.log("PORT " + server.address().port));
 `;
 
-async function serveOurs(): Promise<void> {
+async function serveOurs(withMetrics: boolean): Promise<void> {
   const { serveHttp } = await import("../lib/http/server.ts");
+  const { MetricsRegistry } = await import("../lib/metrics.ts");
   const server = serveHttp({
+    // What every service does: count requests by status and time them.
+    registry: withMetrics ? new MetricsRegistry() : undefined,
     handler: () => ({ status: 200, headers: { "content-type": "text/plain" }, body: BODY }),
   });
   console.log(`PORT ${server.addr.port}`);
@@ -47,8 +53,12 @@ interface Target {
   args: string[];
 }
 
-const TARGETS: Target[] = [
-  { name: "lib/http", command: Deno.execPath(), args: ["run", "-A", SELF, "--serve", "ours"] },
+function targets(withMetrics: boolean): Target[] {
+  const ours = ["run", "-A", SELF, "--serve", "ours", ...(withMetrics ? ["--metrics"] : [])];
+  return [{ name: "lib/http", command: Deno.execPath(), args: ours }, ...REFERENCES];
+}
+
+const REFERENCES: Target[] = [
   { name: "Deno.serve", command: Deno.execPath(), args: ["run", "-A", SELF, "--serve", "deno"] },
   { name: "node:http", command: "node", args: ["-e", NODE_SERVER] },
 ];
@@ -104,10 +114,11 @@ async function main(): Promise<void> {
       duration: { type: "string", default: "10" },
       connections: { type: "string", default: "50" },
       rounds: { type: "string", default: "1" },
+      metrics: { type: "boolean", default: false },
     },
     strict: true,
   }).values;
-  if (args.serve === "ours") return await serveOurs();
+  if (args.serve === "ours") return await serveOurs(args.metrics);
   if (args.serve === "deno") return serveDeno();
   const seconds = Number(args.duration);
   const connections = Number(args.connections);
@@ -119,7 +130,9 @@ async function main(): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     if (rounds > 1) console.log(`round ${round}/${rounds}`);
     const results: Result[] = [];
-    for (const target of TARGETS) results.push(await measure(target, seconds, connections));
+    for (const target of targets(args.metrics)) {
+      results.push(await measure(target, seconds, connections));
+    }
     const [ours, deno, node] = results;
     toDeno.push(ours.rps / deno.rps);
     toNode.push(ours.rps / node.rps);
