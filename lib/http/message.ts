@@ -34,6 +34,12 @@ export interface HttpRequest {
   readonly trailers?: HttpHeaders;
   /** Where the request came from, when it came from a socket. */
   readonly remoteAddr?: Deno.NetAddr;
+  /**
+   * The body length the head declared (0 for none), when the server knows
+   * it without reading headers: lets a router refuse a large body cheaply.
+   * Undefined for a chunked body or a request built elsewhere.
+   */
+  readonly declaredBodyBytes?: number;
 }
 
 export type BodyInit = string | Uint8Array | ReadableStream<Uint8Array> | null;
@@ -116,7 +122,8 @@ export async function readBody(
   maxBytes: number = request.bodyLimitBytes,
 ): Promise<Bytes> {
   if (request.body === null) return new Uint8Array(0);
-  const declared = Number(request.headers.get("content-length") ?? "0");
+  const declared = request.declaredBodyBytes ??
+    Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw bodyTooLarge(maxBytes);
   const parts: Uint8Array[] = [];
   let total = 0;

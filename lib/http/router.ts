@@ -74,17 +74,17 @@ export class Router {
 
   #dispatch(request: HttpRequest): HttpResponse | Promise<HttpResponse> {
     const segments = splitPath(request.path);
-    const allowed = new Set<string>();
+    let allowed: Set<string> | undefined; // made only for a 405
     let fallback: { route: Route; params: Record<string, string> } | undefined;
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, segments);
       if (params === null) continue;
       if (route.method === request.method) return this.#run(route, params, request);
       if (request.method === "HEAD" && route.method === "GET") fallback ??= { route, params };
-      allowed.add(route.method);
+      (allowed ??= new Set()).add(route.method);
     }
     if (fallback) return this.#run(fallback.route, fallback.params, request);
-    if (allowed.size === 0) return jsonError(404, `no route for ${request.path.slice(0, 200)}`);
+    if (allowed === undefined) return jsonError(404, `no route for ${request.path.slice(0, 200)}`);
     if (allowed.has("GET")) allowed.add("HEAD");
     const allow = [...allowed].sort().join(", ");
     return jsonError(405, `method ${request.method} not allowed`, { allow });
@@ -97,8 +97,11 @@ export class Router {
   ): HttpResponse | Promise<HttpResponse> {
     request.params = params;
     request.bodyLimitBytes = route.bodyLimitBytes;
-    const declared = request.headers.get("content-length");
-    if (declared !== undefined && Number(declared) > route.bodyLimitBytes) {
+    // The server says what the head declared; a request built elsewhere has only its headers.
+    const declared = request.declaredBodyBytes !== undefined
+      ? request.declaredBodyBytes
+      : Number(request.headers.get("content-length") ?? 0);
+    if (declared > route.bodyLimitBytes) {
       // Refused before reading: no 100 Continue goes out; the server closes.
       throw new HttpError(413, `request body larger than ${route.bodyLimitBytes} bytes`, {
         close: true,

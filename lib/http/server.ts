@@ -929,6 +929,11 @@ class ServerRequest implements HttpRequest {
     return this.#conn.remoteAddr;
   }
 
+  get declaredBodyBytes(): number | undefined {
+    const framing = this.#head.framing;
+    return framing.kind === "length" ? framing.length : framing.kind === "none" ? 0 : undefined;
+  }
+
   /** Route parameters; the object is made when first asked for. */
   get params(): Record<string, string> {
     return this.#params ??= {};

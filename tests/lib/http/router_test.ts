@@ -58,6 +58,15 @@ Deno.test({
       async () => await r.handle(makeRequest("POST", "/api/spells", { headers, body: "x" })),
       (e) => e instanceof HttpError && e.status === 413,
     );
+    // A server request says what its head declared without the headers being read.
+    const declared = {
+      ...makeRequest("POST", "/api/spells", { body: "x" }),
+      declaredBodyBytes: 100,
+    };
+    await assert.rejects(
+      async () => await r.handle(declared),
+      (e) => e instanceof HttpError && e.status === 413,
+    );
   },
 });
 
