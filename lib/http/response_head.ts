@@ -3,9 +3,10 @@
 // connection fields the server owns (RFC 9112 sections 4, 6 and 9.6).
 //
 // Pure but for the clock behind `httpDate`. `RepeatedResponse` remembers
-// the bytes of the last small fixed response so a handler that answers the
-// same thing again (a health check, a static JSON document, the "hello" of
-// a benchmark) costs one comparison instead of building and encoding a head.
+// the bytes of a small fixed response sent twice in a row, so a handler
+// that answers the same thing again (a health check, a static JSON
+// document, the "hello" of a benchmark) costs one comparison instead of
+// building and encoding a head.
 
 import type { Bytes } from "../bytes.ts";
 import type { HeadersInit } from "./headers.ts";
@@ -89,38 +90,31 @@ export function httpDate(): string {
   return dateText;
 }
 
-/**
- * The bytes of an all-ASCII string, or null if it is not. A JS loop beats
- * a TextEncoder call (a runtime op) for the few hundred bytes of a head.
- */
-export function encodeAscii(text: string): Bytes | null {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 0x7f) return null;
-    out[i] = c;
-  }
-  return out;
-}
-
 /** Bodies up to this many characters are worth remembering. */
 export const REPEAT_BODY_CHARS_MAX = 2048;
+/** Responses with more fields than this are not remembered. */
+const REPEAT_FIELDS_MAX = 32;
 
 /**
- * The last small response with plain-object headers and a string body, as
- * bytes, with what it was made from. `match` compares the parts (string
- * literals from the same handler are the same strings, so most comparisons
- * are pointer checks); the Date field makes an entry last at most a second.
+ * The last small response with plain-object headers and a string body,
+ * and its bytes once it has been sent twice in a row. `match` compares the
+ * parts (string literals from the same handler are the same strings, so
+ * most comparisons are pointer checks); the Date field makes an entry last
+ * at most a second. Bytes are copied only for a response seen twice, so a
+ * stream of different responses costs a comparison and no allocation.
  * Safe to share the bytes: queued bytes are never written to.
  */
 export class RepeatedResponse {
   #status = 0;
   #names: string[] = [];
   #values: string[] = [];
+  #fields = -1; // -1: nothing remembered
   #body = "";
   #flags = 0;
   #date = "";
   #bytes: Bytes | null = null;
+  /** The last match() found the same parts but no bytes yet. */
+  #seenAgain = false;
 
   /** The remembered bytes if this response is the same as the last one, else null. */
   match(
@@ -129,8 +123,9 @@ export class RepeatedResponse {
     body: string,
     flags: number,
   ): Bytes | null {
+    this.#seenAgain = false;
     if (
-      this.#bytes === null || status !== this.#status || body !== this.#body ||
+      this.#fields === -1 || status !== this.#status || body !== this.#body ||
       flags !== this.#flags || this.#date !== httpDate()
     ) {
       return null;
@@ -139,12 +134,19 @@ export class RepeatedResponse {
     const values = this.#values;
     let i = 0;
     for (const name in headers) {
-      if (i === names.length || names[i] !== name || values[i] !== headers![name]) return null;
+      if (i === this.#fields || names[i] !== name || values[i] !== headers![name]) return null;
       i++;
     }
-    return i === names.length ? this.#bytes : null;
+    if (i !== this.#fields) return null;
+    if (this.#bytes === null) this.#seenAgain = true;
+    return this.#bytes;
   }
 
+  /**
+   * After a miss of `match` with the same arguments: remembers the parts,
+   * and a copy of `bytes` (what was sent) when they were the same as last
+   * time.
+   */
   remember(
     status: number,
     headers: Readonly<Record<string, string>> | undefined,
@@ -152,16 +154,26 @@ export class RepeatedResponse {
     flags: number,
     bytes: Bytes,
   ): void {
-    this.#status = status;
-    this.#names = [];
-    this.#values = [];
-    for (const name in headers) {
-      this.#names.push(name);
-      this.#values.push(headers![name]);
+    if (this.#seenAgain) {
+      this.#bytes = bytes.slice();
+      this.#seenAgain = false;
+      return;
     }
+    let count = 0;
+    for (const name in headers) {
+      if (count === REPEAT_FIELDS_MAX) {
+        this.#fields = -1;
+        return;
+      }
+      this.#names[count] = name;
+      this.#values[count] = headers![name];
+      count++;
+    }
+    this.#fields = count;
+    this.#status = status;
     this.#body = body;
     this.#flags = flags;
     this.#date = httpDate();
-    this.#bytes = bytes;
+    this.#bytes = null;
   }
 }

@@ -29,7 +29,7 @@ import type {
   Histogram,
   MetricsRegistry,
 } from "../metrics.ts";
-import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
+import { ChunkedDecoder } from "./chunked.ts";
 import { toWireError } from "./errors.ts";
 import {
   decodeRequestHead,
@@ -40,8 +40,8 @@ import {
 } from "./head.ts";
 import { HttpHeaders } from "./headers.ts";
 import type { Handler, HttpRequest, HttpResponse } from "./message.ts";
+import { LARGE_PIECE_BYTES, OutputQueue } from "./output.ts";
 import {
-  encodeAscii,
   httpDate,
   REPEAT_BODY_CHARS_MAX,
   RepeatedResponse,
@@ -282,10 +282,8 @@ class Connection {
   #fieldsMemo = new FieldsMemo();
   #start = 0;
   #end = 0;
-  /** Queued output: the first piece, then any more. */
-  #outFirst: Bytes = EMPTY;
-  #outMore: Bytes[] = [];
-  #outBytes = 0;
+  /** Responses queued and not written yet. */
+  #out = new OutputQueue();
   #phase: Phase = "idle";
   #deadline = 0;
   #shuttingDown = false;
@@ -332,7 +330,7 @@ class Connection {
         }
         if (head === null) {
           // #fill inlined (the hot path): write what is queued, then read.
-          if (this.#outBytes > 0) {
+          if (this.#out.length > 0) {
             const bytes = this.#takeQueued();
             if (this.#closed) throw new ConnectionDone();
             const written = await this.#conn.write(bytes);
@@ -424,7 +422,7 @@ class Connection {
   /** Reads more bytes into the buffer; null at end of stream. Writes queued output first. */
   async #fill(): Promise<number | null> {
     // The run loop does the same inline (an async call per request costs).
-    if (this.#outBytes > 0) await this.#writeQueued();
+    if (this.#out.length > 0) await this.#writeQueued();
     let n: number | null;
     try {
       n = await this.#conn.read(this.#readView());
@@ -505,7 +503,7 @@ class Connection {
       this.#badResponse(head, error);
     }
     this.#count(head, result.status, started);
-    if (this.#outBytes >= QUEUE_FLUSH_BYTES || closeAfter) {
+    if (this.#out.length >= QUEUE_FLUSH_BYTES || closeAfter) {
       return this.#flush().then(() => !closeAfter);
     }
     return !closeAfter;
@@ -571,7 +569,7 @@ class Connection {
       }
     }
     this.#count(head, response.status, started);
-    if (this.#outBytes >= QUEUE_FLUSH_BYTES || closeAfter) await this.#flush();
+    if (this.#out.length >= QUEUE_FLUSH_BYTES || closeAfter) await this.#flush();
     return !closeAfter;
   }
 
@@ -626,13 +624,13 @@ class Connection {
       }
     }
     let { text, userLength } = responseHeadText(status, headers, closeAfter, head.version);
-    if (small) {
-      const ascii = encodeAscii(`${text}content-length: ${body.length}\r\n\r\n${body}`);
-      if (ascii !== null) {
-        this.#config.repeated.remember(status, headers as RecordHeaders, body, flags, ascii);
-        this.#queue(ascii);
-        return true;
+    const out = this.#out;
+    if (typeof body === "string" && !noBody && !isHead && body.length < LARGE_PIECE_BYTES) {
+      const sent = out.pushResponse(text, body);
+      if (small) {
+        this.#config.repeated.remember(status, headers as RecordHeaders, body, flags, sent);
       }
+      return true;
     }
     const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;
     if (!noBody) {
@@ -641,18 +639,8 @@ class Connection {
         : String(bytes?.length ?? 0);
       text += `content-length: ${length}\r\n`;
     }
-    const headBytes = encoder.encode(text + "\r\n");
-    if (bytes === null || bytes.length === 0 || isHead || noBody) {
-      this.#queue(headBytes);
-    } else if (bytes.length < 4096) {
-      const out = new Uint8Array(headBytes.length + bytes.length);
-      out.set(headBytes);
-      out.set(bytes, headBytes.length);
-      this.#queue(out);
-    } else {
-      this.#queue(headBytes);
-      this.#queue(bytes as Bytes);
-    }
+    out.pushText(text + "\r\n");
+    if (bytes !== null && !isHead && !noBody) out.push(bytes as Bytes);
     return true;
   }
 
@@ -672,14 +660,14 @@ class Connection {
     const chunked = userLength === undefined && head.version === "1.1";
     if (noBody || head.method === "HEAD") {
       if (userLength !== undefined && !noBody) text += `content-length: ${userLength}\r\n`;
-      this.#queue(encoder.encode(text + "\r\n"));
+      this.#out.pushText(text + "\r\n");
       await body.cancel().catch(() => {});
       return;
     }
     if (userLength !== undefined) text += `content-length: ${userLength}\r\n`;
     else if (chunked) text += "transfer-encoding: chunked\r\n";
     else if (!closeAfter) throw new TypeError("unreachable: HTTP/1.0 stream without close");
-    this.#queue(encoder.encode(text + "\r\n"));
+    this.#out.pushText(text + "\r\n");
     await this.#flush();
     const reader = body.getReader();
     try {
@@ -688,7 +676,13 @@ class Connection {
         if (done) break;
         if (value.length === 0) continue;
         // Backpressure: the next chunk is only pulled once this one is written.
-        this.#queue(chunked ? encodeChunk(value) : value as Bytes);
+        if (chunked) {
+          this.#out.pushText(`${value.length.toString(16)}\r\n`);
+          this.#out.push(value as Bytes);
+          this.#out.pushText("\r\n");
+        } else {
+          this.#out.push(value as Bytes);
+        }
         await this.#flush();
       }
     } catch (error) {
@@ -699,29 +693,20 @@ class Connection {
       await reader.cancel().catch(() => {});
       throw new ConnectionDone();
     }
-    if (chunked) this.#queue(encodeLastChunk());
+    if (chunked) this.#out.pushText("0\r\n\r\n");
   }
 
   #queue(bytes: Bytes): void {
-    // One response is the usual case: it takes a field, not a list.
-    if (this.#outBytes === 0 && this.#outMore.length === 0) this.#outFirst = bytes;
-    else this.#outMore.push(bytes);
-    this.#outBytes += bytes.length;
+    this.#out.push(bytes);
   }
 
   #takeQueued(): Bytes {
-    const first = this.#outFirst;
-    const more = this.#outMore;
-    const bytes = more.length === 0 ? first : concatBytes([first, ...more], this.#outBytes);
-    if (more.length > 0) this.#outMore = [];
-    this.#outFirst = EMPTY;
-    this.#outBytes = 0;
-    return bytes;
+    return this.#out.take();
   }
 
   /** Writes everything queued. */
   async #flush(): Promise<void> {
-    if (this.#outBytes > 0) await this.#writeAll(this.#takeQueued());
+    if (this.#out.length > 0) await this.#writeAll(this.#takeQueued());
   }
 
   async #writeAll(bytes: Bytes): Promise<void> {
@@ -781,7 +766,6 @@ class Connection {
   }
 }
 
-const EMPTY: Bytes = new Uint8Array(0);
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 
 /** The body of one request, read from the connection's buffer on demand. */

@@ -43,14 +43,22 @@ Deno.test("checkField() refuses names that are not tokens and values with CR, LF
   }
 });
 
-Deno.test("RepeatedResponse matches only the same status, fields, body and flags", () => {
+Deno.test("RepeatedResponse keeps bytes for a response sent twice and matches only its equal", () => {
   const repeated = new RepeatedResponse();
-  const bytes = fromAscii("remembered");
-  assert.equal(repeated.match(200, { a: "1" }, "body", 0), null);
-  repeated.remember(200, { a: "1", b: "2" }, "body", 0, bytes);
-  assert.equal(repeated.match(200, { a: "1", b: "2" }, "body", 0), bytes);
+  const sent = fromAscii("sent bytes");
+  const headers = { a: "1", b: "2" };
+  assert.equal(repeated.match(200, headers, "body", 0), null);
+  repeated.remember(200, headers, "body", 0, sent);
+  // Seen once: nothing kept yet, so a stream of different responses copies nothing.
+  assert.equal(repeated.match(200, headers, "body", 0), null);
+  repeated.remember(200, headers, "body", 0, sent);
+  const kept = repeated.match(200, headers, "body", 0);
+  assert.ok(kept !== null && kept !== sent, "a copy is kept");
+  assert.deepEqual(kept, sent);
+  sent[0] = 0; // the caller's buffer is reused for the next response
+  assert.equal(new TextDecoder().decode(repeated.match(200, headers, "body", 0)!), "sent bytes");
   // Equal strings that are not the same object still match.
-  assert.equal(repeated.match(200, { a: String(1), b: "2" }, ["bo", "dy"].join(""), 0), bytes);
+  assert.equal(repeated.match(200, { a: String(1), b: "2" }, ["bo", "dy"].join(""), 0), kept);
   const misses: [number, Record<string, string> | undefined, string, number][] = [
     [201, { a: "1", b: "2" }, "body", 0],
     [200, { a: "1", b: "3" }, "body", 0],
@@ -61,10 +69,13 @@ Deno.test("RepeatedResponse matches only the same status, fields, body and flags
     [200, { a: "1", b: "2" }, "Body", 0],
     [200, { a: "1", b: "2" }, "body", 1],
   ];
-  for (const [status, headers, body, flags] of misses) {
-    assert.equal(repeated.match(status, headers, body, flags), null, JSON.stringify(headers));
+  for (const [status, fields, body, flags] of misses) {
+    assert.equal(repeated.match(status, fields, body, flags), null, JSON.stringify(fields));
   }
-  repeated.remember(204, undefined, "", 2, bytes);
-  assert.equal(repeated.match(204, undefined, "", 2), bytes);
-  assert.equal(repeated.match(204, {}, "", 2), bytes);
+  // A different response replaces the entry; its bytes are kept once it repeats.
+  repeated.remember(204, undefined, "", 2, sent);
+  assert.equal(repeated.match(204, undefined, "", 2), null);
+  repeated.remember(204, undefined, "", 2, sent);
+  assert.ok(repeated.match(204, {}, "", 2) !== null);
+  assert.equal(repeated.match(200, headers, "body", 0), null);
 });
