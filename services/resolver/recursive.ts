@@ -78,6 +78,11 @@ export interface Client {
   /** The client's IP address. */
   readonly address: string;
   readonly transport: "udp" | "tcp";
+  /**
+   * Where a cached reply may be written instead of a new array; the caller
+   * sends the reply before it reuses this buffer.
+   */
+  readonly replyBuffer?: Bytes;
 }
 
 export interface Answered {
@@ -138,7 +143,7 @@ export class RecursiveService {
       this.stats.refused++;
       return { reply: encodeMessage(errorReply(id, rd, Rcode.REFUSED)) };
     }
-    const ready = this.#replies.answer(bytes, client.transport);
+    const ready = this.#replies.answer(bytes, client.transport, client.replyBuffer);
     if (ready) {
       this.stats.replyCacheHits++;
       return { reply: ready };

@@ -46,8 +46,13 @@ export class ReplyCache {
     return this.#entries.size;
   }
 
-  /** The reply to `query` with its ID, question case and TTLs made current, or undefined. */
-  answer(query: Uint8Array, transport: "udp" | "tcp"): Bytes | undefined {
+  /**
+   * The reply to `query` with its ID, question case and TTLs made current,
+   * or undefined. Written into `into` when it is big enough (a view of it is
+   * returned: a new Uint8Array costs about 0.6 µs in this Deno, more than
+   * the rest of a hit), else into a new array.
+   */
+  answer(query: Uint8Array, transport: "udp" | "tcp", into?: Bytes): Bytes | undefined {
     const key = queryKey(query, transport);
     if (key === undefined) return undefined;
     const entry = this.#entries.get(key);
@@ -57,16 +62,25 @@ export class ReplyCache {
       this.#entries.delete(key);
       return undefined;
     }
-    const out = entry.reply.slice();
+    const size = entry.reply.length;
+    const out = into !== undefined && into.length >= size
+      ? into.subarray(0, size)
+      : new Uint8Array(size);
+    out.set(entry.reply);
     out[0] = query[0];
     out[1] = query[1];
     const questionEnd = questionEndOf(query);
     out.set(query.subarray(HEADER_BYTES, questionEnd), HEADER_BYTES);
     const elapsedSec = Math.floor((now - entry.storedAtMs) / 1000);
     if (elapsedSec > 0) {
-      const view = new DataView(out.buffer);
       for (const offset of entry.ttlOffsets) {
-        view.setUint32(offset, Math.max(0, view.getUint32(offset) - elapsedSec));
+        const ttl = out[offset] * 0x1000000 + (out[offset + 1] << 16) + (out[offset + 2] << 8) +
+          out[offset + 3];
+        const left = Math.max(0, ttl - elapsedSec);
+        out[offset] = left >>> 24;
+        out[offset + 1] = (left >>> 16) & 0xff;
+        out[offset + 2] = (left >>> 8) & 0xff;
+        out[offset + 3] = left & 0xff;
       }
     }
     return out;

@@ -58,6 +58,22 @@ Deno.test("ReplyCache answers with the client's ID and question case, TTLs count
   assert.equal(message.questions[0].name, "WWW.Example.com.");
   assert.equal(message.answers[0].ttl, 293);
   assert.equal(message.edns?.udpPayloadSize, 1232, "the OPT record is left alone");
+
+  // Into a caller's buffer: the same bytes, in a view of that buffer; a
+  // buffer too small for the reply is not used.
+  const buffer = new Uint8Array(512).fill(0xff);
+  const again = cache.answer(query(0xbeef, "WWW.Example.com.", { edns: EDNS }), "udp", buffer);
+  assert.ok(again);
+  assert.equal(again.buffer, buffer.buffer);
+  assert.deepEqual(again, out);
+  now = 8_000;
+  const tiny = new Uint8Array(4);
+  const fresh = cache.answer(query(3, "www.example.com.", { edns: EDNS }), "udp", tiny);
+  assert.ok(fresh && fresh.buffer !== tiny.buffer);
+  assert.equal(decodeMessage(fresh).answers[0].ttl, 292);
+  now = 300_000 + 1_000; // past every TTL: the entry is gone
+  const expired = cache.answer(query(2, "www.example.com.", { edns: EDNS }), "udp", buffer);
+  assert.equal(expired, undefined);
 });
 
 Deno.test("ReplyCache keeps queries of different shapes apart", () => {
