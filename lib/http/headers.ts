@@ -51,6 +51,34 @@ export class HttpHeaders {
     }
   }
 
+  /**
+   * The offset in the spans of the first field at or after span offset
+   * `from` named `lower` (ASCII case ignored), or -1. Only while uncut.
+   */
+  #find(lower: string, from: number): number {
+    const text = this.#text!;
+    const spans = this.#spans!;
+    const base = this.#base;
+    for (let i = from; i < spans.length; i += 4) {
+      const start = spans[i] - base;
+      if (spans[i + 1] - base - start !== lower.length) continue;
+      let k = 0;
+      while (k < lower.length) {
+        let c = text.charCodeAt(start + k);
+        if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+        if (c !== lower.charCodeAt(k)) break;
+        k++;
+      }
+      if (k === lower.length) return i;
+    }
+    return -1;
+  }
+
+  #uncutValue(at: number): string {
+    const base = this.#base;
+    return this.#text!.slice(this.#spans![at + 2] - base, this.#spans![at + 3] - base);
+  }
+
   constructor(init?: HeadersInit) {
     if (init === undefined) return;
     if (init instanceof HttpHeaders) {
@@ -103,7 +131,7 @@ export class HttpHeaders {
   }
 
   has(name: string): boolean {
-    if (this.#text !== undefined) this.#cut();
+    if (this.#text !== undefined) return this.#find(name.toLowerCase(), 0) !== -1;
     return this.#lower.indexOf(name.toLowerCase()) !== -1;
   }
 
@@ -112,8 +140,16 @@ export class HttpHeaders {
    * section 5.3 allows (do not use for Set-Cookie: use `getAll`).
    */
   get(name: string): string | undefined {
-    if (this.#text !== undefined) this.#cut();
     const lower = name.toLowerCase();
+    if (this.#text !== undefined) {
+      // Looked up in the decoded text: nothing is cut but the value asked for.
+      let out: string | undefined;
+      for (let i = this.#find(lower, 0); i !== -1; i = this.#find(lower, i + 4)) {
+        const value = this.#uncutValue(i);
+        out = out === undefined ? value : `${out}, ${value}`;
+      }
+      return out;
+    }
     let out: string | undefined;
     for (let i = 0; i < this.#lower.length; i++) {
       if (this.#lower[i] === lower) {
@@ -125,9 +161,14 @@ export class HttpHeaders {
 
   /** Every value of the field, in order of arrival. */
   getAll(name: string): string[] {
-    if (this.#text !== undefined) this.#cut();
     const lower = name.toLowerCase();
     const out: string[] = [];
+    if (this.#text !== undefined) {
+      for (let i = this.#find(lower, 0); i !== -1; i = this.#find(lower, i + 4)) {
+        out.push(this.#uncutValue(i));
+      }
+      return out;
+    }
     for (let i = 0; i < this.#lower.length; i++) {
       if (this.#lower[i] === lower) out.push(this.#values[i]);
     }
@@ -136,9 +177,12 @@ export class HttpHeaders {
 
   /** How many times the field appears. */
   count(name: string): number {
-    if (this.#text !== undefined) this.#cut();
     const lower = name.toLowerCase();
     let n = 0;
+    if (this.#text !== undefined) {
+      for (let i = this.#find(lower, 0); i !== -1; i = this.#find(lower, i + 4)) n++;
+      return n;
+    }
     for (const l of this.#lower) if (l === lower) n++;
     return n;
   }

@@ -42,12 +42,15 @@ export function responseHeadText(
       : Object.entries(headers);
     for (const [name, value] of pairs) {
       checkField(name, value);
-      const lower = name.toLowerCase();
-      if (lower === "content-length") {
-        userLength = value;
-        continue;
+      // Only names of these lengths can be a field the server owns: most skip the lowercasing.
+      if (name.length === 14 || name.length === 17 || name.length === 10) {
+        const lower = name.toLowerCase();
+        if (lower === "content-length") {
+          userLength = value;
+          continue;
+        }
+        if (lower === "transfer-encoding" || lower === "connection") continue;
       }
-      if (lower === "transfer-encoding" || lower === "connection") continue;
       text += `${name}: ${value}\r\n`;
     }
   }

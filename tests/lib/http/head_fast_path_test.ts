@@ -229,3 +229,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "headers answer lookups before and after their strings are cut alike",
+  permissions: "none",
+  fn() {
+    const input = fromAscii(
+      "GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nX-Id: 1\r\naccept: b\r\nACCEPT-Language: en\r\n" +
+        "X-Empty:\r\n\r\n",
+    );
+    const names = [
+      "accept",
+      "ACCEPT",
+      "Accept-Language",
+      "x-id",
+      "x-empty",
+      "host",
+      "missing",
+      "acc",
+    ];
+    for (const name of names) {
+      const uncut = decodeRequestHead(input)!.value.headers;
+      const cut = new HttpHeaders(decodeRequestHead(input)!.value.headers);
+      assert.equal(uncut.get(name), cut.get(name), name);
+      assert.deepEqual(uncut.getAll(name), cut.getAll(name), name);
+      assert.equal(uncut.has(name), cut.has(name), name);
+      assert.equal(uncut.count(name), cut.count(name), name);
+    }
+    const headers = decodeRequestHead(input)!.value.headers;
+    assert.equal(headers.get("accept"), "a, b");
+    assert.equal(headers.get("x-empty"), "");
+    // Lookups leave the fields as they are; a change cuts them and is seen after.
+    headers.set("Accept", "c");
+    assert.deepEqual(headers.getAll("accept"), ["c"]);
+    assert.equal(headers.size, 5);
+  },
+});
