@@ -96,5 +96,18 @@ Deno.test({
     assert.equal(decode(out), "cached response;cached response;text");
     assert.notEqual(out.buffer, cached.buffer);
     assert.equal(decode(cached), "cached response;", "the caller's bytes are not written to");
+
+    // A lone piece followed straight by a large one: both, in order.
+    const large = new Uint8Array(LARGE_PIECE_BYTES).fill(0x79);
+    queue.push(cached);
+    queue.push(large);
+    queue.push(cached);
+    assert.equal(
+      decode(queue.take()),
+      `cached response;${"y".repeat(LARGE_PIECE_BYTES)}cached response;`,
+    );
+    queue.push(large);
+    queue.push(large);
+    assert.equal(queue.take().length, 2 * LARGE_PIECE_BYTES);
   },
 });

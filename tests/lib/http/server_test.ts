@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
-import { text } from "../../../lib/http/message.ts";
+import { type HttpResponse, text } from "../../../lib/http/message.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
 import { MetricsRegistry } from "../../../lib/metrics.ts";
 import { testRouter } from "./_app.ts";
@@ -267,4 +267,77 @@ Deno.test("a repeated small response reuses its bytes and matches the general pa
   assert.equal(other?.headers.get("content-length"), "5");
   const names = (r: typeof first) => [...r!.headers].map(([name]) => name);
   assert.deepEqual(names(first), names(general));
+});
+
+Deno.test("pipelined responses of every kind come out whole and in order", async () => {
+  // Exercises the output queue: responses encoded into the connection's
+  // buffer, large bodies queued by reference between them, a remembered
+  // repeated response, streams, HEAD and 204, all behind one read.
+  const large = new Uint8Array(10_000).fill(0x61);
+  const unicode = "\u00e9t\u00e9 \u{1f525}";
+  await using server = serveHttp({
+    handler(request): HttpResponse {
+      switch (request.path) {
+        case "/same":
+          return { status: 200, headers: { "content-type": "text/plain" }, body: "same" };
+        case "/large":
+          return { status: 200, body: large };
+        case "/unicode":
+          return { status: 200, headers: { "x-n": request.query }, body: unicode };
+        case "/empty":
+          return { status: 204 };
+        case "/stream":
+          return {
+            status: 200,
+            body: new ReadableStream({
+              start(controller) {
+                controller.enqueue(new TextEncoder().encode("s1"));
+                controller.enqueue(new Uint8Array(5000).fill(0x62));
+                controller.close();
+              },
+            }),
+          };
+        default:
+          return { status: 200, body: `path ${request.path}` };
+      }
+    },
+  });
+  using client = await RawClient.connect(server.addr.port);
+  const paths = [
+    "/same",
+    "/same",
+    "/large",
+    "/unicode?1",
+    "/same",
+    "/empty",
+    "/stream",
+    "/same",
+    "/x",
+    "/large",
+    "/unicode?2",
+  ];
+  await client.send(
+    paths.map((path) => `GET ${path} HTTP/1.1\r\n${H}\r\n`).join("") +
+      `HEAD /large HTTP/1.1\r\n${H}\r\n`,
+  );
+  for (const path of paths) {
+    const response = await client.response();
+    assert.ok(response, path);
+    if (path === "/same") assert.equal(response.body, "same");
+    if (path === "/large") assert.equal(response.body, "a".repeat(10_000));
+    if (path.startsWith("/unicode")) {
+      assert.equal(response.body, unicode);
+      assert.equal(
+        response.headers.get("content-length"),
+        String(new TextEncoder().encode(unicode).length),
+      );
+      assert.equal(response.headers.get("x-n"), path.slice(-1));
+    }
+    if (path === "/empty") assert.equal(response.status, 204);
+    if (path === "/stream") assert.equal(response.body, "s1" + "b".repeat(5000));
+    if (path === "/x") assert.equal(response.body, "path /x");
+  }
+  const head = await client.response("HEAD");
+  assert.equal(head?.headers.get("content-length"), "10000");
+  assert.equal(head?.body, "");
 });
