@@ -148,3 +148,30 @@ Deno.test("HttpClient times out a stalled body and drops idle pooled connections
   }
   assert.equal(client.idleConnections, 0);
 });
+
+Deno.test("HttpClient reads a sized body that arrives in pieces, whole or as a stream, and reuses the connection", async () => {
+  const encoder = new TextEncoder();
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 10));
+  await using pieces = scriptedServer(async (conn) => {
+    const buf = new Uint8Array(4096);
+    for (let request = 0; request < 2; request++) {
+      await conn.read(buf);
+      await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"));
+      await pause();
+      await conn.write(encoder.encode("def"));
+      await pause();
+      await conn.write(encoder.encode("ghi"));
+    }
+  });
+  await using client = new HttpClient();
+  const url = `http://127.0.0.1:${pieces.port}/`;
+  assert.equal(await (await client.request(url)).text(), "abcdefghi");
+  assert.equal(client.idleConnections, 1);
+  // The second request goes over the same connection (the script serves two on one).
+  const streamed = await client.request(url);
+  const chunks: string[] = [];
+  for await (const chunk of streamed.body) chunks.push(new TextDecoder().decode(chunk));
+  assert.equal(chunks.join(""), "abcdefghi");
+  assert.ok(chunks.length >= 2, "the stream hands out the pieces as they arrive");
+  assert.equal(client.idleConnections, 1);
+});
