@@ -3,11 +3,17 @@
 // shutdown (RFC 9112; semantics from RFC 9110). Built on Deno.listen only.
 //
 // Each connection owns one read buffer. Request heads are decoded from it by
-// the pure codec in head.ts; bodies are handed to the handler as a lazy
-// ReadableStream that pulls from the same buffer (Content-Length or chunked,
-// bounded by `request.bodyLimitBytes`). Responses to pipelined requests are
-// queued and written together once no complete request is left in the
-// buffer: one write per read, the biggest throughput lever on TCP.
+// the pure codec in head.ts (with a FieldsMemo for repeated field
+// sections); bodies are handed to the handler as a lazy ReadableStream that
+// pulls from the same buffer (Content-Length or chunked, bounded by
+// `request.bodyLimitBytes`). Responses are encoded into the connection's
+// OutputQueue; those to pipelined requests are written together once no
+// complete request is left in the buffer: one write per read, the biggest
+// throughput lever on TCP. A write is awaited before the next read, so the
+// queue's buffer is never changed under a write in flight.
+//
+// The hot path (a sync handler returning a small fixed response) makes no
+// allocation it can avoid: see docs/http.md, "How it is fast".
 //
 // Timeouts come from one sweep timer per server rather than a timer per
 // read: each connection carries a deadline for what it is waiting for (the
