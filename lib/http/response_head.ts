@@ -99,69 +99,86 @@ export const REPEAT_BODY_CHARS_MAX = 2048;
 const REPEAT_FIELDS_MAX = 32;
 
 /**
- * The last small response with plain-object headers and a string body,
- * and its bytes once it has been sent twice in a row. `match` compares the
- * parts (string literals from the same handler are the same strings, so
- * most comparisons are pointer checks); the Date field makes an entry last
- * at most a second. Bytes are copied only for a response seen twice, so a
- * stream of different responses costs a comparison and no allocation.
- * Safe to share the bytes: queued bytes are never written to.
+ * The last small response with plain-object headers and a string body: its
+ * head text, and its bytes once the same response has been sent twice in a
+ * row. `head` compares status, fields and flags (string literals from the
+ * same handler are the same strings, so most comparisons are pointer
+ * checks) and hands back the head text to reuse: a JSON API's responses
+ * differ in their bodies but rarely in their heads. `bytes` then hands back
+ * the whole response when the body is the same too. The Date field makes an
+ * entry last at most a second. Bytes are copied only for a response seen
+ * twice, so a stream of different bodies costs no allocation here. Safe to
+ * share the bytes: queued bytes are never written to.
  */
 export class RepeatedResponse {
   #status = 0;
   #names: string[] = [];
   #values: string[] = [];
   #fields = -1; // -1: nothing remembered
-  #body = "";
   #flags = 0;
   #date = "";
+  #headText = "";
+  #body = "";
   #bytes: Bytes | null = null;
-  /** The last match() found the same parts but no bytes yet. */
-  #seenAgain = false;
+  /** The last bytes() call found the same body but no bytes yet. */
+  #bodySeenAgain = false;
 
-  /** The remembered bytes if this response is the same as the last one, else null. */
-  match(
+  /**
+   * The remembered head text (status line and fields, Date included, no
+   * Content-Length) if status, fields and flags equal the last response's
+   * within the same Date second; else undefined.
+   */
+  head(
     status: number,
     headers: Readonly<Record<string, string>> | undefined,
-    body: string,
     flags: number,
-  ): Bytes | null {
-    this.#seenAgain = false;
+  ): string | undefined {
     if (
-      this.#fields === -1 || status !== this.#status || body !== this.#body ||
-      flags !== this.#flags || this.#date !== httpDate()
+      this.#fields === -1 || status !== this.#status || flags !== this.#flags ||
+      this.#date !== httpDate()
     ) {
-      return null;
+      return undefined;
     }
     const names = this.#names;
     const values = this.#values;
     let i = 0;
     for (const name in headers) {
-      if (i === this.#fields || names[i] !== name || values[i] !== headers![name]) return null;
+      if (i === this.#fields || names[i] !== name || values[i] !== headers![name]) return undefined;
       i++;
     }
-    if (i !== this.#fields) return null;
-    if (this.#bytes === null) this.#seenAgain = true;
+    return i === this.#fields ? this.#headText : undefined;
+  }
+
+  /** After `head` matched: the remembered bytes if `body` is the same too, else null. */
+  bytes(body: string): Bytes | null {
+    this.#bodySeenAgain = false;
+    if (body !== this.#body) return null;
+    if (this.#bytes === null) this.#bodySeenAgain = true;
     return this.#bytes;
   }
 
   /**
-   * After a miss of `match` with the same arguments: remembers the parts,
-   * and a copy of `bytes` (what was sent) when they were the same as last
-   * time.
+   * After `head` matched and `bytes` did not: records what was sent for
+   * `body`, keeping a copy when the same body was sent just before.
    */
+  sent(body: string, bytes: Bytes): void {
+    if (this.#bodySeenAgain) {
+      this.#bytes = bytes.slice();
+      this.#bodySeenAgain = false;
+      return;
+    }
+    this.#body = body;
+    this.#bytes = null;
+  }
+
+  /** After `head` missed: remembers this response's parts and head text. */
   remember(
     status: number,
     headers: Readonly<Record<string, string>> | undefined,
-    body: string,
     flags: number,
-    bytes: Bytes,
+    headText: string,
+    body: string,
   ): void {
-    if (this.#seenAgain) {
-      this.#bytes = bytes.slice();
-      this.#seenAgain = false;
-      return;
-    }
     let count = 0;
     for (const name in headers) {
       if (count === REPEAT_FIELDS_MAX) {
@@ -174,9 +191,11 @@ export class RepeatedResponse {
     }
     this.#fields = count;
     this.#status = status;
-    this.#body = body;
     this.#flags = flags;
     this.#date = httpDate();
+    this.#headText = headText;
+    this.#body = body;
     this.#bytes = null;
+    this.#bodySeenAgain = false;
   }
 }

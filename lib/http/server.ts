@@ -622,20 +622,21 @@ class Connection {
     const small = typeof body === "string" && body.length < REPEAT_BODY_CHARS_MAX && !noBody &&
       !isHead && !Array.isArray(headers) && !(headers instanceof HttpHeaders);
     const flags = (closeAfter ? 1 : 0) | (head.version === "1.0" ? 2 : 0);
+    const out = this.#out;
+    const repeated = this.#config.repeated;
     if (small) {
-      const repeated = this.#config.repeated.match(status, headers as RecordHeaders, body, flags);
-      if (repeated !== null) {
-        this.#queue(repeated);
+      const remembered = repeated.head(status, headers as RecordHeaders, flags);
+      if (remembered !== undefined) {
+        const bytes = repeated.bytes(body);
+        if (bytes !== null) out.push(bytes);
+        else repeated.sent(body, out.pushResponse(remembered, body));
         return true;
       }
     }
     let { text, userLength } = responseHeadText(status, headers, closeAfter, head.version);
-    const out = this.#out;
     if (typeof body === "string" && !noBody && !isHead && body.length < LARGE_PIECE_BYTES) {
-      const sent = out.pushResponse(text, body);
-      if (small) {
-        this.#config.repeated.remember(status, headers as RecordHeaders, body, flags, sent);
-      }
+      out.pushResponse(text, body);
+      if (small) repeated.remember(status, headers as RecordHeaders, flags, text, body);
       return true;
     }
     const bytes = body === null ? null : typeof body === "string" ? encoder.encode(body) : body;

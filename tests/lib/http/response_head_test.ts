@@ -43,39 +43,44 @@ Deno.test("checkField() refuses names that are not tokens and values with CR, LF
   }
 });
 
-Deno.test("RepeatedResponse keeps bytes for a response sent twice and matches only its equal", () => {
+Deno.test("RepeatedResponse reuses a head for equal parts and bytes for a response sent twice", () => {
   const repeated = new RepeatedResponse();
   const sent = fromAscii("sent bytes");
   const headers = { a: "1", b: "2" };
-  assert.equal(repeated.match(200, headers, "body", 0), null);
-  repeated.remember(200, headers, "body", 0, sent);
-  // Seen once: nothing kept yet, so a stream of different responses copies nothing.
-  assert.equal(repeated.match(200, headers, "body", 0), null);
-  repeated.remember(200, headers, "body", 0, sent);
-  const kept = repeated.match(200, headers, "body", 0);
-  assert.ok(kept !== null && kept !== sent, "a copy is kept");
-  assert.deepEqual(kept, sent);
-  sent[0] = 0; // the caller's buffer is reused for the next response
-  assert.equal(new TextDecoder().decode(repeated.match(200, headers, "body", 0)!), "sent bytes");
+  assert.equal(repeated.head(200, headers, 0), undefined);
+  repeated.remember(200, headers, 0, "HEAD TEXT", "body");
   // Equal strings that are not the same object still match.
-  assert.equal(repeated.match(200, { a: String(1), b: "2" }, ["bo", "dy"].join(""), 0), kept);
-  const misses: [number, Record<string, string> | undefined, string, number][] = [
-    [201, { a: "1", b: "2" }, "body", 0],
-    [200, { a: "1", b: "3" }, "body", 0],
-    [200, { b: "2", a: "1" }, "body", 0],
-    [200, { a: "1" }, "body", 0],
-    [200, { a: "1", b: "2", c: "3" }, "body", 0],
-    [200, undefined, "body", 0],
-    [200, { a: "1", b: "2" }, "Body", 0],
-    [200, { a: "1", b: "2" }, "body", 1],
+  assert.equal(repeated.head(200, { a: String(1), b: "2" }, 0), "HEAD TEXT");
+
+  // The same body once more: nothing kept yet; sent() keeps a copy of what went out.
+  assert.equal(repeated.bytes("body"), null);
+  repeated.sent("body", sent);
+  assert.equal(repeated.head(200, headers, 0), "HEAD TEXT");
+  const kept = repeated.bytes(["bo", "dy"].join(""));
+  assert.ok(kept !== null && kept !== sent, "a copy is kept");
+  sent[0] = 0; // the caller's buffer is reused for the next response
+  assert.equal(new TextDecoder().decode(kept), "sent bytes");
+
+  // Another body: the head is still reused, no bytes are kept for it yet.
+  assert.equal(repeated.head(200, headers, 0), "HEAD TEXT");
+  assert.equal(repeated.bytes("other"), null);
+  repeated.sent("other", sent);
+  assert.equal(repeated.bytes("body"), null, "only the last body is remembered");
+
+  const misses: [number, Record<string, string> | undefined, number][] = [
+    [201, { a: "1", b: "2" }, 0],
+    [200, { a: "1", b: "3" }, 0],
+    [200, { b: "2", a: "1" }, 0],
+    [200, { a: "1" }, 0],
+    [200, { a: "1", b: "2", c: "3" }, 0],
+    [200, undefined, 0],
+    [200, { a: "1", b: "2" }, 1],
   ];
-  for (const [status, fields, body, flags] of misses) {
-    assert.equal(repeated.match(status, fields, body, flags), null, JSON.stringify(fields));
+  for (const [status, fields, flags] of misses) {
+    assert.equal(repeated.head(status, fields, flags), undefined, JSON.stringify(fields));
   }
-  // A different response replaces the entry; its bytes are kept once it repeats.
-  repeated.remember(204, undefined, "", 2, sent);
-  assert.equal(repeated.match(204, undefined, "", 2), null);
-  repeated.remember(204, undefined, "", 2, sent);
-  assert.ok(repeated.match(204, {}, "", 2) !== null);
-  assert.equal(repeated.match(200, headers, "body", 0), null);
+  // A different response replaces the entry.
+  repeated.remember(204, undefined, 2, "OTHER HEAD", "");
+  assert.equal(repeated.head(204, {}, 2), "OTHER HEAD");
+  assert.equal(repeated.head(200, headers, 0), undefined);
 });
