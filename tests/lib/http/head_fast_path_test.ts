@@ -44,6 +44,7 @@ const FIELDS: string[] = [
   "Host: h\r\nHost: h\r\n",
   "Host: a b\r\n",
   "Host: h\xe9\r\n",
+  "Host: h\r\nX-Name: caf\xe9 au lait, cr\xe8me br\xfbl\xe9e \x80\x9f\xff\r\n",
   "Host:\r\n",
   "Hosts: h\r\nContent-Lengths: 5\r\nConnections: close\r\n",
 ];
