@@ -86,7 +86,7 @@ function serveDeno(varied: boolean): void {
   void server;
 }
 
-interface Target {
+export interface Target {
   name: string;
   command: string;
   args: string[];
@@ -121,7 +121,10 @@ interface Result {
   errors: string;
 }
 
-async function startTarget(target: Target): Promise<{ port: number; child: Deno.ChildProcess }> {
+/** Starts a server process that prints "PORT n" once it listens. */
+export async function startTarget(
+  target: Target,
+): Promise<{ port: number; child: Deno.ChildProcess }> {
   const child = new Deno.Command(target.command, {
     args: target.args,
     stdout: "piped",

@@ -12,26 +12,14 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { HttpClient } from "../lib/http/client.ts";
+import { startTarget } from "./http.ts";
 
 const HTTP_BENCH = fileURLToPath(new URL("./http.ts", import.meta.url));
-
-async function startServer(): Promise<{ port: number; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", HTTP_BENCH, "--serve", "ours"],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/PORT (\d+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("server exited before listening");
-    text += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  return { port: Number(/PORT (\d+)/.exec(text)![1]), child };
-}
+const SERVER = {
+  name: "lib/http",
+  command: Deno.execPath(),
+  args: ["run", "-A", HTTP_BENCH, "--serve", "ours"],
+};
 
 type Send = (url: string) => Promise<number>;
 
@@ -60,7 +48,7 @@ async function main(): Promise<void> {
   }).values;
   const seconds = Number(args.seconds);
   const concurrency = Number(args.concurrency);
-  const { port, child } = await startServer();
+  const { port, child } = await startTarget(SERVER);
   const url = `http://127.0.0.1:${port}/`;
   const client = new HttpClient({ maxIdlePerOrigin: concurrency });
   const ours: Send = async (target) => (await (await client.request(target)).bytes()).length;

@@ -84,6 +84,8 @@ export interface ClientResponse {
 const encoder = new TextEncoder();
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 const READ_CHUNK_BYTES = 16 * 1024;
+/** Largest announced body `bytes()` allocates before reading it. */
+const DIRECT_BODY_BYTES_MAX = 1024 * 1024;
 
 interface Origin {
   key: string;
@@ -568,8 +570,13 @@ class IncomingResponse implements ClientResponse {
   }
 
   async bytes(): Promise<Bytes> {
-    if (this.#stream === undefined && this.#framing.kind === "length") {
-      // A sized body read straight into one array, without a stream.
+    if (
+      this.#stream === undefined && this.#framing.kind === "length" &&
+      this.#remaining <= DIRECT_BODY_BYTES_MAX
+    ) {
+      // A sized body read straight into one array, without a stream. Only
+      // up to a bound: the length is the server's word, and a larger body
+      // is collected as it actually arrives instead of allocated up front.
       const out = new Uint8Array(this.#remaining);
       let at = 0;
       try {

@@ -14,7 +14,7 @@
 // `take()`, so the caller must finish writing what `take()` returned before
 // pushing more. The HTTP server awaits each write before it queues again.
 
-import type { Bytes } from "../bytes.ts";
+import { type Bytes, concat } from "../bytes.ts";
 
 /** Pieces at least this long are queued by reference, not copied. */
 export const LARGE_PIECE_BYTES = 4096;
@@ -100,7 +100,7 @@ export class OutputQueue {
       this.#lone = undefined;
     } else {
       const pieces = this.#pieces;
-      out = pieces.length === 1 ? pieces[0] : join(pieces, this.#length);
+      out = pieces.length === 1 ? pieces[0] : pieces.length === 0 ? EMPTY : concat(pieces);
       if (pieces.length > 0) this.#pieces = [];
     }
     this.#length = 0;
@@ -162,14 +162,3 @@ export class OutputQueue {
 
 /** "content-length: " + up to 16 digits + CRLF CRLF. */
 const CONTENT_LENGTH_LINE_BYTES_MAX = 16 + 16 + 4;
-
-function join(pieces: readonly Bytes[], total: number): Bytes {
-  if (pieces.length === 0) return EMPTY;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
-}

@@ -3,7 +3,7 @@
 // (Content-Length or chunked), under the request's body limit, with
 // `100 Continue` sent only when the handler starts reading.
 
-import type { Bytes } from "../bytes.ts";
+import { type Bytes, concat } from "../bytes.ts";
 import { LimitError } from "../errors.ts";
 import { ChunkedDecoder } from "./chunked.ts";
 import type { RequestHead } from "./head.ts";
@@ -94,7 +94,7 @@ export class BodyState {
       const parts: Bytes[] = [];
       this.#conn.consume((view) => decoder.push(view, parts));
       if (decoder.done) this.done = true;
-      if (parts.length > 0) return concatBytes(parts, -1);
+      if (parts.length > 0) return concat(parts);
       if (this.done) return null;
     }
   }
@@ -217,15 +217,4 @@ export class ServerRequest implements HttpRequest {
     }, { highWaterMark: 0 });
     return this.#stream;
   }
-}
-
-function concatBytes(parts: readonly Uint8Array[], total: number): Bytes {
-  if (total < 0) total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

