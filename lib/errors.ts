@@ -29,18 +29,3 @@ export class UnexpectedEofError extends Error {
 export class TimeoutError extends Error {
   override name = "TimeoutError";
 }
-
-/**
- * True for errors that only mean the peer went away (reset, broken pipe,
- * closed socket, EOF mid-message). Servers log these at debug, not as
- * failures.
- */
-export function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.NotConnected ||
-    error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof UnexpectedEofError;
-}

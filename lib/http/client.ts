@@ -18,7 +18,8 @@
 // caller sees 3xx), cookies, content codings, Expect: 100-continue.
 
 import { type Bytes, concat } from "../bytes.ts";
-import { isDisconnect, UnexpectedEofError } from "../errors.ts";
+import { UnexpectedEofError } from "../errors.ts";
+import { isDisconnect } from "../net/disconnect.ts";
 import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
 import { LARGE_PIECE_BYTES, OutputQueue } from "./output.ts";
 import { checkField } from "./response_head.ts";

@@ -25,7 +25,8 @@
 // request simply has no body).
 
 import type { Bytes } from "../bytes.ts";
-import { isDisconnect, UnexpectedEofError } from "../errors.ts";
+import { UnexpectedEofError } from "../errors.ts";
+import { isDisconnect } from "../net/disconnect.ts";
 import { logger } from "../log.ts";
 import type {
   BoundCounter,

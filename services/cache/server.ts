@@ -10,7 +10,7 @@
 // does with client-output-buffer-limit; nobody else waits for it.
 
 import type { Bytes } from "../../lib/bytes.ts";
-import { isDisconnect } from "../../lib/errors.ts";
+import { isDisconnect } from "../../lib/net/disconnect.ts";
 import { decodeCommand, isIncomplete } from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";

@@ -25,7 +25,7 @@ import {
 import { makeMessage, type Message, Rcode } from "../../lib/dns/types.ts";
 import { MAX_MESSAGE_BYTES } from "../../lib/dns/wire.ts";
 import { DecodeError, LimitError } from "../../lib/errors.ts";
-import { isDisconnect } from "../../lib/errors.ts";
+import { isDisconnect } from "../../lib/net/disconnect.ts";
 import type { Logger } from "../../lib/log.ts";
 import {
   answerQuery,

@@ -9,7 +9,7 @@
 
 import { BufferedReader } from "../../lib/buffered_reader.ts";
 import { encodeTcpFrame } from "../../lib/dns/codec.ts";
-import { isDisconnect } from "../../lib/errors.ts";
+import { isDisconnect } from "../../lib/net/disconnect.ts";
 import { writeAll } from "../../lib/net/write_all.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Answered, RecursiveService } from "./recursive.ts";
