@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { concat, fromHex } from "../../../lib/bytes.ts";
 import { query } from "../../../lib/dns/client.ts";
-import { decodeMessage, encodeMessage, encodeTcpFrame } from "../../../lib/dns/codec.ts";
+import { encodeMessage, encodeTcpFrame, wholeMessage } from "../../../lib/dns/codec.ts";
 import { makeMessage, type Message, Rcode, RecordType } from "../../../lib/dns/types.ts";
 import { service } from "../../../services/dns/mod.ts";
 import { startService, type TestService } from "../../_support/service.ts";
@@ -45,7 +45,7 @@ async function readFrames(conn: Deno.Conn, count: number): Promise<Message[]> {
     buffered = concat([buffered, chunk.subarray(0, n)]);
     while (buffered.length >= 2 && buffered.length >= 2 + ((buffered[0] << 8) | buffered[1])) {
       const length = (buffered[0] << 8) | buffered[1];
-      out.push(decodeMessage(buffered.subarray(2, 2 + length)));
+      out.push(wholeMessage(buffered.subarray(2, 2 + length)));
       buffered = buffered.slice(2 + length);
     }
   }
@@ -131,11 +131,11 @@ Deno.test("malformed UDP queries get FORMERR; runts and responses get nothing", 
     await socket.send(fromHex("abcd 0100 0001 0000 0000 0000 c00c 0001 0001"), to);
     const first = await receiveOrNull(socket, 10_000);
     assert.ok(first, "no answer to the malformed query");
-    const formerr = decodeMessage(first);
+    const formerr = wholeMessage(first);
     assert.equal(formerr.id, 0xabcd);
     assert.equal(formerr.rcode, Rcode.FORMERR);
     await socket.send(DIG_QUERY_A_NOEDNS, to);
-    const second = decodeMessage((await receiveOrNull(socket, 10_000))!);
+    const second = wholeMessage((await receiveOrNull(socket, 10_000))!);
     assert.equal(second.id, 0x0f30, "the runt and the response got no answer");
   } finally {
     socket.close();
@@ -242,7 +242,7 @@ Deno.test("response rate limiting drops most of a flood and slips some as TC", a
     for (;;) {
       const data = await receiveOrNull(socket, 1500);
       if (data === null) break;
-      if (decodeMessage(data).tc) truncated++;
+      if (wholeMessage(data).tc) truncated++;
       else full++;
     }
   } finally {

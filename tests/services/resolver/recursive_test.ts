@@ -2,7 +2,7 @@
 // controllable clock.
 
 import assert from "node:assert/strict";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import {
   makeMessage,
   type Message,
@@ -75,7 +75,7 @@ async function reply(
 ): Promise<Message> {
   const result = await answered;
   assert.ok(result);
-  return decodeMessage(result.reply);
+  return wholeMessage(result.reply);
 }
 
 Deno.test("RecursiveService answers cache hits synchronously", async () => {
