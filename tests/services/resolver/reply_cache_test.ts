@@ -139,6 +139,14 @@ Deno.test("queryKey() refuses queries that are not plain", () => {
   assert.ok(queryKey(query(1, "a."), "udp"));
 });
 
+Deno.test("queryKey() keeps no key for opcodes other than QUERY", () => {
+  for (const opcode of [1, 2, 3, 4, 5, 15]) {
+    const bytes = query(1, "a.");
+    bytes[2] |= opcode << 3;
+    assert.equal(queryKey(bytes, "udp"), undefined, `opcode ${opcode}`);
+  }
+});
+
 Deno.test("scanReply() finds every TTL except the OPT record's", () => {
   const scan = scanReply(reply("a.test.", 42));
   assert.equal(scan?.ttlOffsets.length, 1);

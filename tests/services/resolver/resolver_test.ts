@@ -9,12 +9,14 @@ import { writeAll } from "../../../lib/net/write_all.ts";
 import {
   makeMessage,
   type Message,
+  Opcode,
   Rcode,
   RecordClass,
   RecordType,
   type ResourceRecord,
 } from "../../../lib/dns/types.ts";
-import { service } from "../../../services/resolver/mod.ts";
+import { formatHelp, parseFlags } from "../../../lib/cli.ts";
+import { flags, service } from "../../../services/resolver/mod.ts";
 import { interopTest, runClient } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 import { fakeDns } from "./fake_dns.ts";
@@ -159,6 +161,30 @@ Deno.test("resolver answers FORMERR, NOTIMP, REFUSED and BADVERS where the query
   } finally {
     socket.close();
   }
+});
+
+Deno.test("resolver answers NOTIMP to other opcodes, even for a cached name, with no RD, CD or RA", async () => {
+  await using upstream = zoneServer([A("www.example.com.", "127.0.0.80")], "example.com.");
+  await using resolver = await startService(service, {
+    stub: [`example.com=127.0.0.1:${upstream.port}`],
+  });
+  const port = resolver.addresses.udp.port;
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await ask(port, "www.example.com.")).answers.length, 1);
+  }
+  for (const opcode of [Opcode.UPDATE, Opcode.STATUS, Opcode.NOTIFY, 3]) {
+    const reply = await ask(port, "www.example.com.", RecordType.A, { opcode, cd: true });
+    assert.deepEqual([reply.rcode, reply.opcode], [Rcode.NOTIMP, opcode], `opcode ${opcode}`);
+    assert.deepEqual([reply.rd, reply.cd, reply.ra], [false, false, false], `opcode ${opcode}`);
+    assert.deepEqual(reply.answers, [], `opcode ${opcode}`);
+  }
+});
+
+Deno.test("resolver takes --cache-max-bytes, the old name of --cache-bytes-max", () => {
+  assert.equal(parseFlags(flags, ["--cache-max-bytes", "1000"]).config.cacheBytesMax, 1000);
+  assert.equal(parseFlags(flags, ["--cache-bytes-max", "2000"]).config.cacheBytesMax, 2000);
+  assert.equal(parseFlags(flags, []).config.cacheBytesMax, 64 * 1024 * 1024);
+  assert.match(formatHelp("resolver", "", flags), /--cache-bytes-max N .*also --cache-max-bytes/);
 });
 
 Deno.test("resolver serves a stale answer when upstream stops answering (RFC 8767)", async () => {
