@@ -17,6 +17,7 @@ import { encodeMessage, encodeTcpFrame, wholeMessage } from "./codec.ts";
 import { nameKey } from "./name.ts";
 import { formatIpv6, parseIpv4, parseIpv6 } from "./rdata.ts";
 import { makeMessage, type Message, type Name, RecordClass } from "./types.ts";
+import { closeQuietly } from "../net/close.ts";
 import { writeAll } from "../net/write_all.ts";
 
 export interface ServerAddress {
@@ -189,9 +190,7 @@ async function exchangeTcp(
   let conn: Deno.TcpConn | undefined;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      conn?.close();
-    } catch { /* closed */ }
+    closeQuietly(conn);
   }, timeoutMs);
   try {
     conn = await Deno.connect({ transport: "tcp", hostname: server.hostname, port: server.port });
@@ -210,9 +209,7 @@ async function exchangeTcp(
     throw unreachable(error);
   } finally {
     clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(conn);
   }
 }
 

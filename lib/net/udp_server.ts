@@ -21,6 +21,7 @@
 
 import type { Bytes } from "../bytes.ts";
 import type { Logger } from "../log.ts";
+import { closeQuietly } from "./close.ts";
 
 /** RFC 768: a UDP payload is at most 65535 - 8 octets; one buffer fits any. */
 export const DATAGRAM_BYTES_MAX = 65535;
@@ -162,9 +163,7 @@ export function serveUdp(socket: Deno.DatagramConn, options: UdpServerOptions): 
         closing = true;
         // Pending replies are sent first, then the socket goes.
         await Promise.allSettled([...pending]);
-        try {
-          socket.close();
-        } catch { /* already closed */ }
+        closeQuietly(socket);
         await Promise.allSettled(loops);
       })();
     },

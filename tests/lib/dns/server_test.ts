@@ -10,6 +10,7 @@ import {
 } from "../../../lib/dns/server.ts";
 import { makeMessage, Opcode, Rcode, RecordType } from "../../../lib/dns/types.ts";
 import { logger } from "../../../lib/log.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 
 /** A handler answering every query with an empty NOERROR reply echoing the question. */
 const echo: DnsHandler = (bytes) => {
@@ -155,11 +156,7 @@ Deno.test("with connectionsMax idle TCP connections open, a new client is answer
     assert.ok(server.tcp.evicted >= 1, "the longest-idle connection made room");
     assert.equal(await idle[0].read(new Uint8Array(16)), null, "the oldest idle one was closed");
   } finally {
-    for (const conn of idle) {
-      try {
-        conn.close();
-      } catch { /* closed by the server */ }
-    }
+    for (const conn of idle) closeQuietly(conn);
     await server.close();
   }
 });

@@ -5,6 +5,7 @@
 import { BufferedReader } from "../../../lib/buffered_reader.ts";
 import { encodeMessage, encodeTcpFrame, wholeMessage } from "../../../lib/dns/codec.ts";
 import { makeMessage, type Message } from "../../../lib/dns/types.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 
 /** What to send back: messages (or raw bytes) in order, or nothing. */
 export type FakeReply = (Partial<Message> | Uint8Array)[];
@@ -68,9 +69,7 @@ export function fakeDns(
           /* closed */
         } finally {
           conns.delete(conn);
-          try {
-            conn.close();
-          } catch { /* closed */ }
+          closeQuietly(conn);
         }
       })();
     }

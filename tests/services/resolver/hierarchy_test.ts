@@ -13,6 +13,7 @@ import {
   RecordClass,
   RecordType,
 } from "../../../lib/dns/types.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 import { service as dnsService } from "../../../services/dns/mod.ts";
 import { service as resolverService } from "../../../services/resolver/mod.ts";
 import { interopTest, runClient } from "../../_support/interop.ts";
@@ -128,9 +129,7 @@ async function ask(port: number, name: string, type: number = RecordType.A): Pro
     return wholeMessage((await socket.receive())[0]);
   } finally {
     clearTimeout(timer);
-    try {
-      socket.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(socket);
   }
 }
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { BufferedReader } from "../../../lib/buffered_reader.ts";
 import { concat } from "../../../lib/bytes.ts";
 import { encodeMessage, encodeTcpFrame, wholeMessage } from "../../../lib/dns/codec.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 import { writeAll } from "../../../lib/net/write_all.ts";
 import {
   makeMessage,
@@ -64,9 +65,7 @@ async function ask(
     assert.equal(reply.id, id);
     return reply;
   } finally {
-    try {
-      socket.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(socket);
   }
 }
 
