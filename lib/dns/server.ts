@@ -27,6 +27,7 @@ import type { Bytes } from "../bytes.ts";
 import { isIncomplete } from "../decode.ts";
 import { DecodeError, LimitError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { type MetricsRegistry, syncCounter } from "../metrics.ts";
 import { ReadBuffer } from "../net/read_buffer.ts";
 import { serveTcp, type TcpConnection, type TcpServer } from "../net/tcp_server.ts";
 import { listenUdp, serveUdp, type UdpRequest, type UdpServer } from "../net/udp_server.ts";
@@ -303,4 +304,36 @@ function frameAll(replies: readonly Bytes[]): Bytes {
     at += 2 + reply.length;
   }
   return out;
+}
+
+/**
+ * Adds the transport's own figures to a service's /metrics, read at scrape
+ * time: `<prefix>_tcp_connections`, `<prefix>_tcp_evicted_total` (idle
+ * connections closed to make room), `<prefix>_tcp_refused_total` (every
+ * connection busy) and `<prefix>_udp_dropped_total` (past udpPendingMax).
+ */
+export function registerTransportMetrics(
+  registry: MetricsRegistry,
+  prefix: string,
+  server: DnsServer,
+): void {
+  const connections = registry.gauge(`${prefix}_tcp_connections`, "open TCP connections");
+  const evicted = registry.counter(
+    `${prefix}_tcp_evicted_total`,
+    "idle TCP connections closed to make room for a new client",
+  );
+  const refused = registry.counter(
+    `${prefix}_tcp_refused_total`,
+    "TCP clients refused because every connection was busy",
+  );
+  const dropped = registry.counter(
+    `${prefix}_udp_dropped_total`,
+    "UDP queries dropped because too many were pending",
+  );
+  registry.onCollect(() => {
+    connections.set(undefined, server.tcp.connections);
+    syncCounter(evicted, server.tcp.evicted);
+    syncCounter(refused, server.tcp.refused);
+    syncCounter(dropped, server.udp.stats.dropped);
+  });
 }

@@ -13,7 +13,12 @@
 
 import { type AdminServer, type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { ConfigOf, FlagSpecs } from "../../lib/cli.ts";
-import { DEFAULT_DNS_SERVER_LIMITS, type DnsServerStats, serveDns } from "../../lib/dns/server.ts";
+import {
+  DEFAULT_DNS_SERVER_LIMITS,
+  type DnsServerStats,
+  registerTransportMetrics,
+  serveDns,
+} from "../../lib/dns/server.ts";
 import { rcodeName } from "../../lib/dns/types.ts";
 import { Zone } from "../../lib/dns/zone.ts";
 import { logger } from "../../lib/log.ts";
@@ -124,13 +129,15 @@ export const service = defineService({
       log,
     });
     const reload: ReloadState = { ok: true, atMs: Date.now(), error: "" };
+    const registry = dnsMetrics(server.stats, handler.stats, () => zones, reload);
+    registerTransportMetrics(registry, "dns", server);
     let admin: AdminServer;
     try {
       admin = startAdminServer({
         hostname: config.host,
         port: adminPortOf(config),
         checks: () => dnsChecks(zones, reload),
-        registry: dnsMetrics(server.stats, handler.stats, () => zones, reload),
+        registry,
       });
     } catch (error) {
       await server.close();

@@ -11,11 +11,16 @@
 import { type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { parseName } from "../../lib/dns/name.ts";
-import { type DnsHandler, type DnsReply, serveDns } from "../../lib/dns/server.ts";
+import {
+  DEFAULT_DNS_SERVER_LIMITS,
+  type DnsHandler,
+  type DnsReply,
+  registerTransportMetrics,
+  serveDns,
+} from "../../lib/dns/server.ts";
 import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService } from "../../lib/service.ts";
-import { DEFAULT_DNS_SERVER_LIMITS } from "../../lib/dns/server.ts";
 import { AccessList, DEFAULT_ALLOWED, parseAddress } from "./acl.ts";
 import { RecordCache } from "./cache.ts";
 import {
@@ -186,13 +191,15 @@ export const service = defineService({
       },
       log,
     });
+    const registry = resolverMetrics(recursive, cache);
+    registerTransportMetrics(registry, "resolver", server);
     let admin;
     try {
       admin = startAdminServer({
         hostname: config.host,
         port: adminPortOf(config),
         checks: () => resolverChecks({ stubs, forwarders, rootServers, cache, config }),
-        registry: resolverMetrics(recursive, cache),
+        registry,
       });
     } catch (error) {
       await server.close();

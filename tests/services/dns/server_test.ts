@@ -220,6 +220,11 @@ Deno.test("idle TCP connections are closed; at the cap the longest-idle one make
   await second.write(encodeTcpFrame(DIG_QUERY_MX));
   assert.equal((await readFrames(second, 1)).length, 1, "the new client is answered");
   assert.equal(await first.read(new Uint8Array(16)), null, "the idle one was closed for it");
+  const metrics = await (await fetch(`http://127.0.0.1:${svc.addresses.admin.port}/metrics`))
+    .text();
+  assert.match(metrics, /^dns_tcp_evicted_total 1$/m);
+  assert.match(metrics, /^dns_tcp_connections 1$/m);
+  assert.match(metrics, /^dns_udp_dropped_total 0$/m);
 });
 
 Deno.test("an idle TCP connection is closed after --tcp-idle-timeout-ms", async () => {

@@ -308,6 +308,8 @@ Deno.test("resolver serves /healthz and /metrics on its admin port", async () =>
   assert.match(metrics, /^resolver_queries_total 2$/m);
   assert.match(metrics, /^resolver_cache_lookups_total\{result="(hit|reply)"\} [1-9]/m);
   assert.match(metrics, /^resolver_cache_entries [1-9]/m);
+  assert.match(metrics, /^resolver_tcp_connections 0$/m);
+  assert.match(metrics, /^resolver_tcp_evicted_total 0$/m);
 });
 
 Deno.test("resolver accepts a stub server given by host name", async () => {
