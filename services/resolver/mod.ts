@@ -11,10 +11,12 @@
 import { type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { parseName } from "../../lib/dns/name.ts";
+import { Rcode, rcodeName } from "../../lib/dns/types.ts";
 import {
   DEFAULT_DNS_SERVER_LIMITS,
   type DnsHandler,
   type DnsReply,
+  type DnsServerStats,
   registerTransportMetrics,
   serveDns,
 } from "../../lib/dns/server.ts";
@@ -191,7 +193,7 @@ export const service = defineService({
       },
       log,
     });
-    const registry = resolverMetrics(recursive, cache);
+    const registry = resolverMetrics(recursive, cache, server.stats);
     registerTransportMetrics(registry, "resolver", server);
     let admin;
     try {
@@ -300,7 +302,11 @@ export function parseServer(text: string, defaultPort: number): ServerAddress {
 }
 
 /** The resolver's /metrics: its own counters and the cache's, read at scrape time. */
-function resolverMetrics(recursive: RecursiveService, cache: RecordCache): MetricsRegistry {
+function resolverMetrics(
+  recursive: RecursiveService,
+  cache: RecordCache,
+  server: DnsServerStats,
+): MetricsRegistry {
   const registry = new MetricsRegistry();
   const queries = registry.counter("resolver_queries_total", "client queries received");
   const errors = registry.counter("resolver_error_replies_total", "replies by error rcode", [
@@ -323,10 +329,11 @@ function resolverMetrics(recursive: RecursiveService, cache: RecordCache): Metri
   const bytes = registry.gauge("resolver_cache_bytes", "estimated bytes held by the cache");
   registry.onCollect(() => {
     const s = recursive.stats;
-    syncCounter(queries, s.queries);
-    syncCounter(errors, s.refused, { rcode: "REFUSED" });
-    syncCounter(errors, s.formerr, { rcode: "FORMERR" });
-    syncCounter(errors, s.servfail, { rcode: "SERVFAIL" });
+    // Counted by the server loop, whose triage answers some queries itself.
+    syncCounter(queries, server.udpQueries + server.tcpQueries);
+    for (const rcode of [Rcode.FORMERR, Rcode.SERVFAIL, Rcode.NOTIMP, Rcode.REFUSED]) {
+      syncCounter(errors, server.rcodes[rcode], { rcode: rcodeName(rcode) });
+    }
     syncCounter(stale, s.staleAnswers);
     syncCounter(prefetches, s.prefetches);
     const c = cache.stats();

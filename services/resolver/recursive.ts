@@ -10,9 +10,12 @@
 //   background refresh, so popular names never expire for clients;
 // - RD=0 queries are answered from the cache only (as Unbound does).
 //
-// Replies: RA always set, AA never; FORMERR for malformed queries, NOTIMP
-// for opcodes other than QUERY, REFUSED for clients outside the access list
-// and for zone transfers, BADVERS for EDNS versions above 0 (RFC 6891 6.1.3),
+// Replies: RA always set, AA never. Header triage (lib/dns/triage.ts) runs
+// before anything else, the reply cache included: runts and responses are
+// dropped, other opcodes get NOTIMP, anything but one question FORMERR.
+// Then FORMERR for malformed queries, REFUSED for clients outside the
+// access list, for zone transfers and (with --local-only) for names outside
+// the local zones, BADVERS for EDNS versions above 0 (RFC 6891 6.1.3),
 // SERVFAIL when resolution fails (the reason goes to the log).
 
 import { encodeMessage, wholeMessage } from "../../lib/dns/codec.ts";

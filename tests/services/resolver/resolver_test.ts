@@ -309,6 +309,11 @@ Deno.test("resolver serves /healthz and /metrics on its admin port", async () =>
   assert.match(metrics, /^resolver_cache_lookups_total\{result="(hit|reply)"\} [1-9]/m);
   assert.match(metrics, /^resolver_cache_entries [1-9]/m);
   assert.match(metrics, /^resolver_tcp_connections 0$/m);
+  // Triage answers an UPDATE itself; the metrics still see the query and its NOTIMP.
+  await ask(resolver.addresses.udp.port, "www.example.com.", RecordType.A, { opcode: 5 });
+  const after = await (await fetch(`${admin}/metrics`)).text();
+  assert.match(after, /^resolver_queries_total 3$/m);
+  assert.match(after, /^resolver_error_replies_total\{rcode="NOTIMP"\} 1$/m);
   assert.match(metrics, /^resolver_tcp_evicted_total 0$/m);
 });
 
