@@ -120,7 +120,7 @@ export function serveDns(options: DnsServerOptions): DnsServer {
   const { label, hostname, limits } = options;
   const stats: DnsServerStats = { udpQueries: 0, tcpQueries: 0, rcodes: new Array(16).fill(0) };
   for (let attempt = 1;; attempt++) {
-    const socket = listenUdp(label, hostname, options.port);
+    const socket = listenUdp({ label, hostname, port: options.port });
     const port = (socket.addr as Deno.NetAddr).port;
     let tcp: TcpServer;
     try {
@@ -314,9 +314,9 @@ function frameAll(replies: readonly Bytes[]): Bytes {
  */
 export function registerTransportMetrics(
   registry: MetricsRegistry,
-  prefix: string,
-  server: DnsServer,
+  options: { prefix: string; server: DnsServer },
 ): void {
+  const { prefix, server } = options;
   const connections = registry.gauge(`${prefix}_tcp_connections`, "open TCP connections");
   const evicted = registry.counter(
     `${prefix}_tcp_evicted_total`,

@@ -75,7 +75,10 @@ const DEFAULT_RECEIVERS = 4;
  * name and address ("dns service port 127.0.0.1:1053/udp: address already
  * in use") instead of Deno's bare "Address already in use".
  */
-export function listenUdp(label: string, hostname: string, port: number): Deno.DatagramConn {
+export function listenUdp(
+  options: { label: string; hostname: string; port: number },
+): Deno.DatagramConn {
+  const { label, hostname, port } = options;
   try {
     return Deno.listenDatagram({ transport: "udp", hostname, port });
   } catch (error) {

@@ -130,7 +130,7 @@ export const service = defineService({
     });
     const reload: ReloadState = { ok: true, atMs: Date.now(), error: "" };
     const registry = dnsMetrics(server.stats, handler.stats, () => zones, reload);
-    registerTransportMetrics(registry, "dns", server);
+    registerTransportMetrics(registry, { prefix: "dns", server });
     let admin: AdminServer;
     try {
       admin = startAdminServer({

@@ -194,7 +194,7 @@ export const service = defineService({
       log,
     });
     const registry = resolverMetrics(recursive, cache, server.stats);
-    registerTransportMetrics(registry, "resolver", server);
+    registerTransportMetrics(registry, { prefix: "resolver", server });
     let admin;
     try {
       admin = startAdminServer({

@@ -5,7 +5,7 @@ import { listenUdp, serveUdp, type UdpHandler } from "../../../lib/net/udp_serve
 const LOOPBACK = { transport: "udp", hostname: "127.0.0.1" } as const;
 
 function start(handler: UdpHandler, pendingMax = 100) {
-  const socket = listenUdp("test service port", "127.0.0.1", 0);
+  const socket = listenUdp({ label: "test service port", hostname: "127.0.0.1", port: 0 });
   return serveUdp(socket, { label: "test service port", handler, pendingMax });
 }
 
@@ -145,7 +145,7 @@ Deno.test("listenUdp() names the listener and its address when the port is taken
   const port = (taken.addr as Deno.NetAddr).port;
   try {
     assert.throws(
-      () => listenUdp("dns service port", "127.0.0.1", port),
+      () => listenUdp({ label: "dns service port", hostname: "127.0.0.1", port }),
       (error: Error) =>
         error instanceof Deno.errors.AddrInUse &&
         error.message === `dns service port 127.0.0.1:${port}/udp: address already in use`,
