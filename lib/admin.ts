@@ -71,7 +71,7 @@ export function startAdminServer(options: AdminServerOptions): AdminServer {
     port: options.port,
     handler: router.handle,
     name: "admin",
-    maxConnections: 64,
+    connectionsMax: 64,
   });
   return { addr: server.addr, close: () => server.close(2_000) };
 }
