@@ -4,6 +4,7 @@
 // the longest-idle connection instead of being refused.
 
 import assert from "node:assert/strict";
+import { closeQuietly } from "../../lib/net/close.ts";
 import { startAdminServer } from "../../lib/admin.ts";
 
 const IDLE = 550;
@@ -25,9 +26,7 @@ async function healthz(port: number): Promise<number> {
     const match = /^HTTP\/1\.1 (\d{3})/.exec(text);
     return match ? Number(match[1]) : 0;
   } finally {
-    try {
-      conn.close();
-    } catch { /* closed by the server */ }
+    closeQuietly(conn);
   }
 }
 
@@ -54,9 +53,7 @@ Deno.test("/healthz answers 200 while 1100 idle or trickling connections are ope
     }
   } finally {
     for (const conn of conns) {
-      try {
-        conn.close();
-      } catch { /* closed by the server */ }
+      closeQuietly(conn);
     }
     await admin.close();
   }
