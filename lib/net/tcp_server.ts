@@ -11,14 +11,21 @@
 //     goodbyeBytes: undefined,                 // or SMTP's 421, said to idle ones closed
 //     log,
 //     handler: async (c) => {                   // c: TcpConnection
-//       const input = new ReadBuffer({ sizeBytesMax });
-//       c.markIdle();                            // waiting for a command
-//       c.setDeadline(idleTimeoutMs, "idle");    // optional; 0 clears it
-//       while (await input.fill(c.conn) !== null) {
+//       const input = new ReadBuffer({ sizeBytesMax: limits.frameBytesMax + 1024 });
+//       let needed = 0;
+//       while (!c.draining) {                    // server closing: finish, go
+//         c.markIdle();                          // nothing in flight: evictable
+//         c.setDeadline(idleTimeoutMs, "idle");  // a field write; 0 clears it
+//         if (await input.fill(c.conn, needed) === null) return;  // EOF
 //         c.markBusy();                          // work in flight: not evictable
-//         ... decode from input, answer, write ...
-//         if (c.draining) break;                 // server closing: finish, go
-//         c.markIdle();                          // (closes at once if draining)
+//         c.setDeadline(0, "");
+//         let decoded;
+//         while (!isIncomplete(decoded = decodeX(input.bytes, limits, input.start, input.end))) {
+//           input.consume(decoded.bytesUsed);
+//           ... answer into one output buffer ...
+//         }
+//         needed = decoded.bytesNeeded;
+//         await writeAll(c.conn, output);        // one write per read
 //       }
 //     },
 //   });
@@ -33,7 +40,9 @@
 // written and the socket closed. So idle or stalled clients can never lock
 // out health checks. `markIdle()` / `markBusy()` are two field writes: call
 // them on every request. A connection starts busy; a handler that never
-// marks idle is never evicted.
+// marks idle is never evicted. Whether a message half received counts as
+// idle is the protocol's choice (lib/http says yes: a slowloris head is
+// the first thing to reclaim).
 //
 // Timeouts. `setDeadline(ms, reason)` arms the connection's deadline on the
 // server's coarse clock (lib/net/deadlines.ts: one unref'd sweep timer per
