@@ -11,7 +11,8 @@
 
 import type { Bytes } from "../../lib/bytes.ts";
 import { isDisconnect } from "../../lib/net/disconnect.ts";
-import { decodeCommand, isIncomplete } from "../../lib/resp/codec.ts";
+import { isIncomplete } from "../../lib/decode.ts";
+import { decodeCommand } from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -322,7 +323,7 @@ export class CacheServer implements ServerState {
       while (start < end && !client.closing) {
         let decoded;
         try {
-          decoded = decodeCommand(buf, start, end, limits);
+          decoded = decodeCommand(buf, limits, start, end);
         } catch (error) {
           // Redis replies and closes: the stream cannot be parsed past this point.
           client.out.error(`ERR ${(error as Error).message}`);
@@ -330,12 +331,13 @@ export class CacheServer implements ServerState {
           break;
         }
         if (isIncomplete(decoded)) {
-          need = decoded.need;
+          // Counted from `start`, which stays put while the buffer compacts.
+          need = end - start + decoded.bytesNeeded;
           break;
         }
-        start += decoded.used;
-        if (decoded.args.length === 0) continue;
-        const blocked = dispatch(ctx, decoded.args);
+        start += decoded.bytesUsed;
+        if (decoded.value.length === 0) continue;
+        const blocked = dispatch(ctx, decoded.value);
         if (this.#ready.size > 0) this.#serveReady();
         if (blocked === undefined) continue;
         // Parked: keep reading so a client that hangs up is noticed (and
