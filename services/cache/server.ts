@@ -16,9 +16,11 @@ import { decodeCommand } from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import type { Logger } from "../../lib/log.ts";
-import type { Blocked, CommandSpec, Ctx, ServerState, Session } from "./commands/context.ts";
+import { BlockedClients } from "./commands/blocking.ts";
+import type { CommandSpec, Ctx, QueuedCommand, ServerState, Session } from "./commands/context.ts";
 import { unsubscribeAll } from "./commands/pubsub.ts";
-import { COMMANDS, dispatch, forgetSession, touchWatched } from "./dispatch.ts";
+import { Watches } from "./commands/transactions.ts";
+import { COMMANDS, dispatch } from "./dispatch.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
 
@@ -51,11 +53,6 @@ const READ_BUFFER_BYTES = 16 * 1024;
 const BLOCKED_BUFFER_BYTES_MAX = 1024 * 1024;
 const UNBLOCKED: unique symbol = Symbol("unblocked");
 
-interface Waiter {
-  client: Client;
-  blocked: Blocked;
-}
-
 class Client implements Session {
   readonly id: number;
   db: Db;
@@ -66,7 +63,7 @@ class Client implements Session {
   lastCommand = "NULL";
   readonly addr: string;
   readonly laddr: string;
-  multi: Bytes[][] | undefined = undefined;
+  multi: QueuedCommand[] | undefined = undefined;
   multiError = false;
   readonly watched = new Set<string>();
   watchDirty = false;
@@ -81,10 +78,6 @@ class Client implements Session {
   /** True while writeReplies() has a write in flight. */
   #busy = false;
   #server: CacheServer;
-  /** Resolves when a blocked command has replied (or timed out). */
-  unblock: (() => void) | undefined;
-  waiter: Waiter | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(id: number, conn: Deno.TcpConn, server: CacheServer) {
     this.id = id;
@@ -99,7 +92,7 @@ class Client implements Session {
   }
 
   get blocked(): boolean {
-    return this.waiter !== undefined;
+    return this.#server.blocking.isBlocked(this);
   }
 
   pendingBytes(): number {
@@ -198,19 +191,18 @@ export class CacheServer implements ServerState {
   readonly commands: ReadonlyMap<string, CommandSpec> = COMMANDS;
   readonly limits: CacheLimits;
   readonly log: Logger;
+  readonly blocking = new BlockedClients();
+  readonly watches = new Watches();
   #listener: Deno.TcpListener | undefined;
   #nextId = 1;
   #expiryTimer: ReturnType<typeof setInterval> | undefined;
-  #blocked = new Map<string, Waiter[]>();
-  #ready = new Set<string>();
-  #readyDbs = new Map<string, Db>();
   #connections = new Set<Promise<void>>();
 
   constructor(options: CacheOptions) {
     this.keyspace = new Keyspace(options.databases);
     this.keyspace.maxmemoryBytes = options.maxmemoryBytes;
     this.keyspace.policy = options.policy;
-    this.keyspace.hooks = { touched: (db, key) => touchWatched(db, key) };
+    this.keyspace.hooks = { touched: (db, key) => this.watches.touch(db, key) };
     this.requirepass = options.requirepass;
     this.limits = { ...DEFAULT_CACHE_LIMITS, ...options.limits };
     this.log = options.log;
@@ -338,13 +330,12 @@ export class CacheServer implements ServerState {
         start += decoded.bytesUsed;
         if (decoded.value.length === 0) continue;
         const blocked = dispatch(ctx, decoded.value);
-        if (this.#ready.size > 0) this.#serveReady();
         if (blocked === undefined) continue;
         // Parked: keep reading so a client that hangs up is noticed (and
         // not handed an element it will never see); bytes it pipelines
         // meanwhile wait in the buffer, up to a bound.
         await client.flush();
-        const done = this.#block(client, blocked).then((): typeof UNBLOCKED => UNBLOCKED);
+        const done = this.blocking.park(ctx, blocked).then((): typeof UNBLOCKED => UNBLOCKED);
         while (true) {
           if (pending === undefined && end - start < BLOCKED_BUFFER_BYTES_MAX) {
             pending = client.conn.read(side);
@@ -354,7 +345,7 @@ export class CacheServer implements ServerState {
           if (result === UNBLOCKED) break;
           pending = undefined;
           if (result === null) {
-            this.#unregister(client);
+            this.blocking.release(client);
             return;
           }
           reserve(result);
@@ -371,82 +362,19 @@ export class CacheServer implements ServerState {
     await client.flush();
   }
 
-  /** Parks a client until a key it waits on gets an element or its deadline passes. */
-  #block(client: Client, blocked: Blocked): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const waiter: Waiter = { client, blocked };
-      client.waiter = waiter;
-      for (const key of blocked.keys) {
-        const id = `${client.db.index}\0${key}`;
-        let list = this.#blocked.get(id);
-        if (list === undefined) this.#blocked.set(id, list = []);
-        list.push(waiter);
-      }
-      client.unblock = () => {
-        this.#unregister(client);
-        resolve();
-        client.flush().catch(() => {});
-      };
-      if (blocked.deadline !== 0) {
-        client.timer = setTimeout(() => {
-          blocked.timeout(client.ctx);
-          client.unblock?.();
-        }, Math.max(0, blocked.deadline - Date.now()));
-      }
-    });
-  }
-
-  #unregister(client: Client): void {
-    const waiter = client.waiter;
-    if (waiter === undefined) return;
-    for (const key of waiter.blocked.keys) {
-      const id = `${client.db.index}\0${key}`;
-      const list = this.#blocked.get(id);
-      if (list === undefined) continue;
-      const at = list.indexOf(waiter);
-      if (at !== -1) list.splice(at, 1);
-      if (list.length === 0) this.#blocked.delete(id);
-    }
-    if (client.timer !== undefined) clearTimeout(client.timer);
-    client.timer = undefined;
-    client.waiter = undefined;
-    client.unblock = undefined;
-  }
-
   signalReady(db: Db, key: string): void {
-    if (this.#blocked.size === 0) return;
-    const id = `${db.index}\0${key}`;
-    if (this.#blocked.has(id)) {
-      this.#ready.add(id);
-      this.#readyDbs.set(id, db);
-    }
-  }
-
-  /** Serves clients blocked on keys that got elements, oldest first. */
-  #serveReady(): void {
-    for (let round = 0; round < 1000 && this.#ready.size > 0; round++) {
-      const ids = [...this.#ready];
-      this.#ready.clear();
-      for (const id of ids) {
-        const list = this.#blocked.get(id);
-        if (list === undefined) continue;
-        for (const waiter of [...list]) {
-          if (!waiter.blocked.retry(waiter.client.ctx)) break;
-          waiter.client.unblock?.();
-        }
-      }
-    }
+    this.blocking.signalReady(db, key);
   }
 
   touch(db: Db, key: string): void {
-    touchWatched(db.index, key);
+    this.watches.touch(db.index, key);
   }
 
   #cleanup(client: Client): void {
     client.closing = true;
-    this.#unregister(client);
+    this.blocking.release(client);
     unsubscribeAll(client.ctx);
-    forgetSession(client.ctx);
+    this.watches.unwatchAll(client);
     this.sessions.delete(client.id);
   }
 
@@ -457,7 +385,7 @@ export class CacheServer implements ServerState {
     } catch { /* already closed */ }
     for (const client of this.sessions.values()) {
       client.closing = true;
-      client.unblock?.();
+      this.blocking.release(client);
       try {
         client.conn.close();
       } catch { /* already closed */ }
