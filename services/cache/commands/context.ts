@@ -85,6 +85,8 @@ export interface ServerState {
   readonly startedAt: number;
   readonly port: number;
   requirepass: string | undefined;
+  /** Clients idle this long are closed (Redis `timeout`, in ms); 0: never. */
+  idleTimeoutMs: number;
   readonly sessions: ReadonlyMap<number, Session>;
   readonly channels: Map<string, Set<Session>>;
   readonly patterns: Map<string, Set<Session>>;
