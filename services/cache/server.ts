@@ -258,6 +258,9 @@ export class CacheServer implements ServerState {
       port,
       connectionsMax: this.limits.connectionsMax,
       refusalBytes: REFUSAL,
+      // Sweeps often enough for the idle timeout set at start; one set
+      // later by CONFIG SET is in seconds, which the 250 ms ceiling serves.
+      timeoutsMs: [this.idleTimeoutMs],
       log: this.log,
       handler: (connection) => this.#serve(connection),
     });
