@@ -7,6 +7,7 @@
 // Left out: reconnects, cluster redirects, client-side caching.
 
 import { isIncomplete } from "../decode.ts";
+import { closeQuietly } from "../net/close.ts";
 import { decodeReply, encodeCommand } from "./codec.ts";
 import { DEFAULT_LIMITS, RespPush, type RespValue } from "./types.ts";
 
@@ -96,9 +97,7 @@ export class RespClient {
   }
 
   close(): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
   }
 
   [Symbol.dispose](): void {

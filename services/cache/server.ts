@@ -6,9 +6,11 @@
 // client closes the longest-idle one; when none is idle it is refused with
 // Redis's "-ERR max number of clients reached"), the deadline sweep behind
 // the idle timeout, and the drain on close. A client is idle between
-// commands; a client parked in BLPOP or subscribed to pub/sub is not (it
-// is waiting on us, not we on it), so it is neither evicted nor timed out,
-// as Redis exempts blocked and pub/sub clients from `timeout`.
+// commands, including one that has sent only part of a command (we wait on
+// it, so a stalled half-sent command can be reclaimed); a client parked in
+// BLPOP or subscribed to pub/sub is not idle (it is waiting on us), so it
+// is neither evicted nor timed out, as Redis exempts blocked and pub/sub
+// clients from `timeout`.
 //
 // The hot path parses commands straight from the connection's ReadBuffer
 // (argument views, no copies), runs each through the dispatch table, and
