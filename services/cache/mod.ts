@@ -7,13 +7,11 @@ import type { FlagSpecs } from "../../lib/cli.ts";
 import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
-import { parseMemory } from "./commands/server.ts";
+import { parseMemory, TIMEOUT_SECONDS_MAX } from "./commands/server.ts";
 import { EVICTION_POLICIES, type EvictionPolicy } from "./keyspace.ts";
 import { CacheServer } from "./server.ts";
 
 export const CACHE_PORT = 8005;
-/** Redis's `timeout` is an int config up to INT_MAX seconds. */
-const TIMEOUT_SECONDS_MAX = 2_147_483_647;
 
 export const cacheFlags = {
   ...commonFlags("cache", CACHE_PORT),

@@ -150,6 +150,9 @@ class Client implements Session {
   /**
    * The read loop's write: this read's replies in one write, awaited
    * directly (no extra promise) unless a pub/sub flush is already running.
+   * Not lib/net/write_all.ts: a partial write puts its tail back in front
+   * of the queue, so pushes delivered meanwhile stay behind it and go out
+   * in the same next write, and the usual full write costs one await.
    */
   async writeReplies(): Promise<void> {
     if (this.#writing !== undefined) return this.flush();

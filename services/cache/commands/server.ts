@@ -177,7 +177,7 @@ export function parseMemory(text: string): number | undefined {
 /** Settings fixed at start: the listener and the databases exist already. */
 const IMMUTABLE_CONFIG: ReadonlySet<string> = new Set(["databases", "port", "maxclients"]);
 /** Redis's `timeout` is an int config from 0 to INT_MAX seconds. */
-const TIMEOUT_SECONDS_MAX = 2_147_483_647;
+export const TIMEOUT_SECONDS_MAX = 2_147_483_647;
 
 /** A `timeout` value in seconds, or undefined when it is not one. */
 function parseTimeout(text: string): number | undefined {
