@@ -152,7 +152,8 @@ export class ReadBuffer {
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
       if (bytes.length > this.#initialBytes * 4) this.#bytes = new Uint8Array(this.#initialBytes);
-      return this.#bytes.subarray(0);
+      // The whole buffer itself: no view allocated for the common case.
+      return this.#bytes;
     }
     if (bytes.length - this.#end < this.#readBytesMin) this.#makeRoom(bytesNeeded);
     return this.#bytes.subarray(this.#end);

@@ -8,16 +8,24 @@
 //     hostname: "127.0.0.1", port: 0,           // 0 picks a free port
 //     connectionsMax: 10_000,
 //     refusalBytes: encode("-ERR max number of clients reached\r\n"),
+//     goodbyeBytes: undefined,                 // or SMTP's 421, said to idle ones closed
 //     log,
 //     handler: async (c) => {                   // c: TcpConnection
-//       const input = new ReadBuffer({ sizeBytesMax });
-//       c.markIdle();                            // waiting for a command
-//       c.setDeadline(idleTimeoutMs, "idle");    // optional; 0 clears it
-//       while (await input.fill(c.conn) !== null) {
+//       const input = new ReadBuffer({ sizeBytesMax: limits.frameBytesMax + 1024 });
+//       let needed = 0;
+//       while (!c.draining) {                    // server closing: finish, go
+//         c.markIdle();                          // nothing in flight: evictable
+//         c.setDeadline(idleTimeoutMs, "idle");  // a field write; 0 clears it
+//         if (await input.fill(c.conn, needed) === null) return;  // EOF
 //         c.markBusy();                          // work in flight: not evictable
-//         ... decode from input, answer, write ...
-//         if (c.draining) break;                 // server closing: finish, go
-//         c.markIdle();                          // (closes at once if draining)
+//         c.setDeadline(0, "");
+//         let decoded;
+//         while (!isIncomplete(decoded = decodeX(input.bytes, limits, input.start, input.end))) {
+//           input.consume(decoded.bytesUsed);
+//           ... answer into one output buffer ...
+//         }
+//         needed = decoded.bytesNeeded;
+//         await writeAll(c.conn, output);        // one write per read
 //       }
 //     },
 //   });
@@ -32,7 +40,9 @@
 // written and the socket closed. So idle or stalled clients can never lock
 // out health checks. `markIdle()` / `markBusy()` are two field writes: call
 // them on every request. A connection starts busy; a handler that never
-// marks idle is never evicted.
+// marks idle is never evicted. Whether a message half received counts as
+// idle is the protocol's choice (lib/http says yes: a slowloris head is
+// the first thing to reclaim).
 //
 // Timeouts. `setDeadline(ms, reason)` arms the connection's deadline on the
 // server's coarse clock (lib/net/deadlines.ts: one unref'd sweep timer per
@@ -43,7 +53,9 @@
 // Drain. `close(drainTimeoutMs)` stops accepting, sets `draining` on every
 // connection, closes the idle ones at once (and any that marks itself idle
 // later), waits for busy ones to finish until the deadline, then closes the
-// rest and waits for their handlers to return.
+// rest and waits for their handlers to return. A protocol that says
+// goodbye (SMTP 421, a STOMP ERROR) gives `goodbyeBytes`: they are written
+// to each idle connection the server closes, on eviction or drain.
 //
 // Errors. A listen on a taken address throws Deno.errors.AddrInUse naming
 // the listener: "cache service port 127.0.0.1:8005: address already in
@@ -74,6 +86,12 @@ export interface TcpServerOptions {
   connectionsMax: number;
   /** Written to a refused client before closing (the protocol's "too busy"); nothing if unset. */
   refusalBytes?: Bytes;
+  /**
+   * Written to an idle connection the server closes (evicted at the cap, or
+   * at drain) before closing it, for protocols that say goodbye (SMTP 421,
+   * a STOMP ERROR frame); nothing if unset (HTTP, RESP, DNS just close).
+   */
+  goodbyeBytes?: Bytes;
   /** Runs once per connection; the connection is closed when it returns or throws. */
   handler: (connection: TcpConnection) => Promise<void>;
   /** TCP_NODELAY on accepted sockets: true (servers write whole replies). */
@@ -103,6 +121,9 @@ export interface TcpServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** How long a goodbye may take to write before the socket is closed anyway. */
+const GOODBYE_WAIT_MS = 1_000;
+
 /** Orders idle connections: larger means idle more recently. No clock call. */
 let idleSequence = 0;
 
@@ -125,16 +146,18 @@ export class TcpConnection implements Expiring {
   /** 0 while busy; otherwise when it became idle, in `idleSequence` order. */
   idleSince = 0;
   #sweep: DeadlineSweep;
+  #goodbye: Bytes | undefined;
 
-  constructor(conn: Deno.TcpConn, sweep: DeadlineSweep) {
+  constructor(conn: Deno.TcpConn, sweep: DeadlineSweep, goodbye?: Bytes) {
     this.conn = conn;
     this.#sweep = sweep;
+    this.#goodbye = goodbye;
   }
 
   /** Waiting for a new request, nothing in flight: may be closed to make room. */
   markIdle(): void {
     if (this.idleSince === 0) this.idleSince = ++idleSequence;
-    if (this.draining) this.close();
+    if (this.draining) this.closeWith(this.#goodbye);
   }
 
   /** Working on a request: not evictable. */
@@ -170,6 +193,22 @@ export class TcpConnection implements Expiring {
     if (this.closed) return;
     this.closed = true;
     closeQuietly(this.conn);
+  }
+
+  /**
+   * Writes `bytes` (best effort, at most GOODBYE_WAIT_MS), then closes.
+   * `closed` is true at once, so the handler stops as if closed.
+   */
+  closeWith(bytes: Bytes | undefined): void {
+    if (this.closed) return;
+    if (bytes === undefined || bytes.length === 0) return this.close();
+    this.closed = true;
+    const conn = this.conn;
+    const timer = setTimeout(() => closeQuietly(conn), GOODBYE_WAIT_MS);
+    conn.write(bytes).catch(() => 0).finally(() => {
+      clearTimeout(timer);
+      closeQuietly(conn);
+    });
   }
 }
 
@@ -274,7 +313,7 @@ class Server implements TcpServer {
           conn.setNoDelay(true);
         } catch { /* already closed by the peer */ }
       }
-      this.#run(new TcpConnection(conn, this.#sweep));
+      this.#run(new TcpConnection(conn, this.#sweep, this.#options.goodbyeBytes));
     }
   }
 
@@ -313,7 +352,7 @@ class Server implements TcpServer {
       }
     }
     if (oldest === undefined) return false;
-    oldest.close();
+    oldest.closeWith(this.#options.goodbyeBytes);
     // Its handler leaves the set once its read fails; make room now.
     this.#connections.delete(oldest);
     this.#sweep.untrack(oldest);
@@ -341,7 +380,7 @@ class Server implements TcpServer {
     await this.#acceptLoop;
     for (const connection of this.#connections) {
       connection.draining = true;
-      if (connection.idle) connection.close();
+      if (connection.idle) connection.closeWith(this.#options.goodbyeBytes);
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const allClosed = new Promise<void>((resolve) => {

@@ -7,6 +7,7 @@
 // client sends "go" (answered "done").
 
 import assert from "node:assert/strict";
+import { closeQuietly } from "../../../lib/net/close.ts";
 import { ReadBuffer } from "../../../lib/net/read_buffer.ts";
 import {
   serveTcp,
@@ -93,9 +94,7 @@ class Client {
     return await this.line();
   }
   close(): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
   }
 }
 
@@ -274,5 +273,24 @@ Deno.test("serveTcp() keeps serving after a handler throws", async () => {
     assert.equal(await second.ask("ping"), "pong");
   } finally {
     second.close();
+  }
+});
+
+Deno.test("serveTcp() says goodbyeBytes to an idle connection it evicts or drains", async () => {
+  const server = serve({ connectionsMax: 1, goodbyeBytes: encoder.encode("bye\n") });
+  const first = await Client.connect(server.addr.port);
+  let second: Client | undefined;
+  try {
+    assert.equal(await first.ask("ping"), "pong");
+    second = await Client.connect(server.addr.port);
+    assert.equal(await second.ask("ping"), "pong");
+    assert.equal(await first.line(), "bye", "evicted with a goodbye");
+    assert.equal(await first.line(), null);
+    await server.close(30_000);
+    assert.equal(await second.line(), "bye", "drained with a goodbye");
+    assert.equal(await second.line(), null);
+  } finally {
+    first.close();
+    second?.close();
   }
 });
