@@ -6,11 +6,14 @@
 //   postgres -D /tmp/pg/data -p 54329 -k /tmp/pg -c listen_addresses=127.0.0.1
 //   PGPASSWORD=secret deno run -A tests/_support/pg_capture.ts wire 54329
 //   PGPASSWORD=secret deno run -A tests/_support/pg_capture.ts syntax 54329
+//   PGPASSWORD=secret deno run -A tests/_support/pg_capture.ts values 54329
 //
 // `wire` runs psql and the npm `pg` driver through the recording proxy of
 // pg_proxy.ts and writes tests/lib/pg/fixtures/captured.ts. `syntax` sends the
 // bad statements of tests/services/datastore/sql/fixtures/bad_statements.ts to
 // the server and writes the error each one gets to syntax_errors.json beside it.
+// `values` writes tests/lib/pg/fixtures/values.json: each input of
+// value_inputs.ts beside PostgreSQL's text and binary output for it, or its error.
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -247,7 +250,63 @@ async function captureSyntax(upstreamPort: number): Promise<void> {
   console.log(`wrote ${path}`);
 }
 
+const SEND_FUNCTION: Record<string, string> = {
+  int2: "int2send",
+  int4: "int4send",
+  int8: "int8send",
+  float4: "float4send",
+  float8: "float8send",
+  numeric: "numeric_send",
+  bool: "boolsend",
+  text: "textsend",
+  varchar: "varcharsend",
+  bpchar: "bpcharsend",
+  bytea: "byteasend",
+  date: "date_send",
+  timestamp: "timestamp_send",
+  timestamptz: "timestamptz_send",
+  uuid: "uuid_send",
+  json: "json_send",
+  jsonb: "jsonb_send",
+};
+
+async function captureValues(upstreamPort: number): Promise<void> {
+  const { VALUE_INPUTS } = await import("../lib/pg/fixtures/value_inputs.ts");
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({
+    host: "127.0.0.1",
+    port: upstreamPort,
+    user: "postgres",
+    password: PASSWORD,
+    database: "postgres",
+  });
+  await client.connect();
+  await client.query("SET TimeZone = 'UTC'");
+  const results = [];
+  for (const [type, input] of VALUE_INPUTS) {
+    try {
+      // Raw text as the type's output function writes it (no driver parsing).
+      const text = `SELECT $1::${type} AS text, ` +
+        `encode(${SEND_FUNCTION[type]}($1::${type}), 'hex') AS binary`;
+      const { rows } = await client.query({
+        text,
+        values: [input],
+        types: { getTypeParser: () => (raw: string) => raw },
+      });
+      results.push({ type, input, text: rows[0].text, binary: rows[0].binary });
+    } catch (error) {
+      const e = error as { code: string; message: string };
+      results.push({ type, input, error: { code: e.code, message: e.message } });
+    }
+  }
+  await client.end();
+  const path = join(ROOT, "tests/lib/pg/fixtures/values.json");
+  await Deno.writeTextFile(path, JSON.stringify(results, null, 2) + "\n");
+  console.log(`wrote ${path}`);
+}
+
 const [mode, port] = Deno.args;
 if (mode === "wire") await captureWire(Number(port));
 else if (mode === "syntax") await captureSyntax(Number(port));
+else if (mode === "values") await captureValues(Number(port));
 else console.error("usage: pg_capture.ts wire|syntax PORT");
