@@ -305,8 +305,45 @@ async function captureValues(upstreamPort: number): Promise<void> {
   console.log(`wrote ${path}`);
 }
 
+/** Lists the corpus statements PostgreSQL finds a syntax error in (there should be none). */
+async function checkCorpus(upstreamPort: number): Promise<void> {
+  const { EXPRESSIONS, STATEMENTS } = await import(
+    "../services/datastore/sql/fixtures/corpus.ts"
+  );
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({
+    host: "127.0.0.1",
+    port: upstreamPort,
+    user: "postgres",
+    password: PASSWORD,
+    database: "postgres",
+  });
+  await client.connect();
+  const all = [...EXPRESSIONS.map((e: string) => `SELECT ${e}`), ...STATEMENTS];
+  let bad = 0;
+  for (const sql of all) {
+    // Each in a transaction rolled back, so nothing sticks; COPY is left out
+    // (it would wait for data).
+    if (/^\s*copy/i.test(sql)) continue;
+    await client.query("BEGIN");
+    try {
+      await client.query(sql);
+    } catch (error) {
+      const e = error as { code: string; message: string };
+      if (e.code === "42601") {
+        bad++;
+        console.log(`${JSON.stringify(sql)}: ${e.message}`);
+      }
+    }
+    await client.query("ROLLBACK").catch(() => {});
+  }
+  await client.end();
+  console.log(`${all.length} statements, ${bad} syntax errors`);
+}
+
 const [mode, port] = Deno.args;
 if (mode === "wire") await captureWire(Number(port));
 else if (mode === "syntax") await captureSyntax(Number(port));
 else if (mode === "values") await captureValues(Number(port));
+else if (mode === "corpus") await checkCorpus(Number(port));
 else console.error("usage: pg_capture.ts wire|syntax PORT");
