@@ -14,6 +14,7 @@
 import type { Bytes } from "../bytes.ts";
 import { type Decoded, needMore } from "../decode.ts";
 import { DecodeError, LimitError } from "../errors.ts";
+import { PgProtocolError } from "./errors.ts";
 import {
   CANCEL_REQUEST_CODE,
   type FormatCode,
@@ -25,16 +26,6 @@ import {
   type TargetKind,
 } from "./types.ts";
 import { MessageReader, MessageWriter } from "./wire.ts";
-
-/** A protocol violation with PostgreSQL's SQLSTATE for it (08P01 unless said). */
-export class PgProtocolError extends DecodeError {
-  override name = "PgProtocolError";
-  readonly code: string;
-  constructor(message: string, code = "08P01") {
-    super(message);
-    this.code = code;
-  }
-}
 
 function u32(buf: Bytes, at: number): number {
   return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;

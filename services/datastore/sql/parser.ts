@@ -349,7 +349,7 @@ class Parser {
       case "commit":
       case "end":
         this.#at++;
-        this.#accept("transaction") || this.#accept("work");
+        this.#optionalNoise();
         return { kind: "commit", chain: this.#chainClause() };
       case "rollback":
       case "abort":
@@ -382,6 +382,11 @@ class Parser {
       default:
         throw this.#error();
     }
+  }
+
+  /** The noise words after BEGIN, COMMIT, END, ROLLBACK, ABORT. */
+  #optionalNoise(): void {
+    if (!this.#accept("transaction")) this.#accept("work");
   }
 
   #chainClause(): boolean {
@@ -1024,13 +1029,17 @@ class Parser {
     this.#expectOp("(");
     const columns: IndexColumn[] = [];
     do {
-      const expr = this.#isOp("(") ? (this.#at++, this.#exprThen(")")) : this.#bExpr();
+      const expr = this.#acceptOp("(") ? this.#exprThen(")") : this.#bExpr();
       let direction: IndexColumn["direction"] = null;
       if (this.#accept("asc")) direction = "asc";
       else if (this.#accept("desc")) direction = "desc";
       let nulls: IndexColumn["nulls"] = null;
       if (this.#accept("nulls")) {
-        nulls = this.#accept("first") ? "first" : (this.#expect("last"), "last");
+        if (this.#accept("first")) nulls = "first";
+        else {
+          this.#expect("last");
+          nulls = "last";
+        }
       }
       columns.push({ expr, direction, nulls });
     } while (this.#acceptOp(","));
@@ -1156,7 +1165,7 @@ class Parser {
     if (this.#accept("start")) this.#expect("transaction");
     else {
       this.#expect("begin");
-      this.#accept("transaction") || this.#accept("work");
+      this.#optionalNoise();
     }
     const statement: Statement = { kind: "begin", isolation: null, readOnly: null };
     this.#transactionModes(statement);
@@ -1196,7 +1205,7 @@ class Parser {
 
   #rollback(): Statement {
     this.#at++;
-    this.#accept("transaction") || this.#accept("work");
+    this.#optionalNoise();
     if (this.#accept("to")) {
       this.#accept("savepoint");
       return { kind: "rollback_to", name: this.#colId() };

@@ -20,7 +20,6 @@ import {
   parsePasswordMessage,
   parseSaslInitialResponse,
   passwordMessageData,
-  PgProtocolError,
   saslInitialResponseData,
 } from "../../../lib/pg/frontend.ts";
 import {
@@ -30,8 +29,15 @@ import {
   type StartupPacket,
 } from "../../../lib/pg/types.ts";
 import { MessageWriter } from "../../../lib/pg/wire.ts";
+import { errorFields, PgProtocolError } from "../../../lib/pg/errors.ts";
+import { ScramError } from "../../../lib/pg/scram.ts";
+import { PgValueError } from "../../../lib/pg/values.ts";
+import { SqlLimitError, SqlSyntaxError } from "../../../services/datastore/sql/errors.ts";
 import { assertDecodesEveryWay } from "../../_support/split.ts";
 import { type CapturedSession, NODE_PG_SESSION, PSQL_SESSION } from "./fixtures/captured.ts";
+
+/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+const pure = { permissions: "none" } as const;
 
 const startup = (buf: Bytes, from: number, to: number) =>
   decodeStartupPacket(buf, DEFAULT_LIMITS, from, to);
@@ -68,7 +74,7 @@ function decodeSession(session: CapturedSession) {
   return { front, back };
 }
 
-Deno.test("psql's session decodes every way and re-encodes byte for byte", () => {
+Deno.test("psql's session decodes every way and re-encodes byte for byte", pure, () => {
   const { front, back } = decodeSession(PSQL_SESSION);
   assert.deepEqual(front[0], { type: "SSLRequest" });
   assert.deepEqual(front[1], {
@@ -148,36 +154,40 @@ Deno.test("psql's session decodes every way and re-encodes byte for byte", () =>
   );
 });
 
-Deno.test("npm pg's extended-protocol session decodes every way and re-encodes byte for byte", () => {
-  const { front, back } = decodeSession(NODE_PG_SESSION);
-  const parse = front.find((m) => m.type === "Parse");
-  assert.deepEqual(parse, {
-    type: "Parse",
-    statement: "",
-    sql: "SELECT $1::int4 + $2 AS sum",
-    parameterTypes: [],
-  });
-  const bind = front.find((m) => m.type === "Bind");
-  assert.ok(bind?.type === "Bind");
-  assert.deepEqual(bind.parameters.map((p) => new TextDecoder().decode(p!)), ["1", "2"]);
-  assert.deepEqual(front.find((m) => m.type === "Describe"), {
-    type: "Describe",
-    kind: "P",
-    name: "",
-  });
-  assert.deepEqual(front.find((m) => m.type === "Execute"), {
-    type: "Execute",
-    portal: "",
-    rowsMax: 0,
-  });
-  assert.ok(front.some((m) => m.type === "Parse" && m.statement === "by_name"));
-  assert.ok(back.some((m) => m.type === "EmptyQueryResponse"));
-  assert.ok(back.some((m) => m.type === "ParseComplete"));
-  assert.ok(back.some((m) => m.type === "BindComplete"));
-  const error = back.find((m) => m.type === "ErrorResponse");
-  assert.ok(error?.type === "ErrorResponse");
-  assert.equal(error.fields.code, "22P02");
-});
+Deno.test(
+  "npm pg's extended-protocol session decodes every way and re-encodes byte for byte",
+  pure,
+  () => {
+    const { front, back } = decodeSession(NODE_PG_SESSION);
+    const parse = front.find((m) => m.type === "Parse");
+    assert.deepEqual(parse, {
+      type: "Parse",
+      statement: "",
+      sql: "SELECT $1::int4 + $2 AS sum",
+      parameterTypes: [],
+    });
+    const bind = front.find((m) => m.type === "Bind");
+    assert.ok(bind?.type === "Bind");
+    assert.deepEqual(bind.parameters.map((p) => new TextDecoder().decode(p!)), ["1", "2"]);
+    assert.deepEqual(front.find((m) => m.type === "Describe"), {
+      type: "Describe",
+      kind: "P",
+      name: "",
+    });
+    assert.deepEqual(front.find((m) => m.type === "Execute"), {
+      type: "Execute",
+      portal: "",
+      rowsMax: 0,
+    });
+    assert.ok(front.some((m) => m.type === "Parse" && m.statement === "by_name"));
+    assert.ok(back.some((m) => m.type === "EmptyQueryResponse"));
+    assert.ok(back.some((m) => m.type === "ParseComplete"));
+    assert.ok(back.some((m) => m.type === "BindComplete"));
+    const error = back.find((m) => m.type === "ErrorResponse");
+    assert.ok(error?.type === "ErrorResponse");
+    assert.equal(error.fields.code, "22P02");
+  },
+);
 
 const CONSTRUCTED_FRONTEND: FrontendMessage[] = [
   { type: "Query", sql: "" },
@@ -202,19 +212,23 @@ const CONSTRUCTED_FRONTEND: FrontendMessage[] = [
   { type: "CopyFail", message: "client gave up" },
 ];
 
-Deno.test("every frontend message round-trips through encode and decode, split every way", () => {
-  for (const message of CONSTRUCTED_FRONTEND) {
-    const bytes = encodeFrontendMessage(message);
-    assert.deepEqual(assertDecodesEveryWay(frontend, bytes), message);
-  }
-  assert.equal(parsePasswordMessage(passwordMessageData("secret")), "secret");
-  assert.deepEqual(parseSaslInitialResponse(saslInitialResponseData("SCRAM-SHA-256", null)), {
-    mechanism: "SCRAM-SHA-256",
-    initialResponse: null,
-  });
-});
+Deno.test(
+  "every frontend message round-trips through encode and decode, split every way",
+  pure,
+  () => {
+    for (const message of CONSTRUCTED_FRONTEND) {
+      const bytes = encodeFrontendMessage(message);
+      assert.deepEqual(assertDecodesEveryWay(frontend, bytes), message);
+    }
+    assert.equal(parsePasswordMessage(passwordMessageData("secret")), "secret");
+    assert.deepEqual(parseSaslInitialResponse(saslInitialResponseData("SCRAM-SHA-256", null)), {
+      mechanism: "SCRAM-SHA-256",
+      initialResponse: null,
+    });
+  },
+);
 
-Deno.test("the special startup packets round-trip, split every way", () => {
+Deno.test("the special startup packets round-trip, split every way", pure, () => {
   // CancelRequest: length 16, code 1234.5678, process id, secret key (55.7).
   const cancel = fromHex("00000010 04d2162e 00003039 deadbeef");
   assert.deepEqual(assertDecodesEveryWay(startup, cancel), {
@@ -271,14 +285,18 @@ const CONSTRUCTED_BACKEND: BackendMessage[] = [
   },
 ];
 
-Deno.test("every backend message round-trips through encode and decode, split every way", () => {
-  for (const message of CONSTRUCTED_BACKEND) {
-    const bytes = encodeBackendMessage(message);
-    assert.deepEqual(assertDecodesEveryWay(backend, bytes), message);
-  }
-});
+Deno.test(
+  "every backend message round-trips through encode and decode, split every way",
+  pure,
+  () => {
+    for (const message of CONSTRUCTED_BACKEND) {
+      const bytes = encodeBackendMessage(message);
+      assert.deepEqual(assertDecodesEveryWay(backend, bytes), message);
+    }
+  },
+);
 
-Deno.test("writeBackendMessage batches several messages into one buffer", () => {
+Deno.test("writeBackendMessage batches several messages into one buffer", pure, () => {
   const w = new MessageWriter();
   writeBackendMessage(w, { type: "CommandComplete", tag: "SELECT 0" });
   writeBackendMessage(w, { type: "ReadyForQuery", status: "I" });
@@ -292,28 +310,32 @@ Deno.test("writeBackendMessage batches several messages into one buffer", () => 
   assert.equal(first.bytesUsed + second.bytesUsed, bytes.length);
 });
 
-Deno.test("decodeFrontendMessage() refuses an announced length past its bound before the body arrives", () => {
-  // A Query announcing 1 GiB: only the 5-byte header has arrived.
-  assert.throws(() => frontend(fromHex("51 40000000"), 0, 5), LimitError);
-  // A Sync is a small message: 10001 bytes is past PQ_SMALL_MESSAGE_LIMIT.
-  assert.throws(
-    () => frontend(fromHex("53 00002711"), 0, 5),
-    (e: unknown) => e instanceof LimitError && e.limit === "smallMessageBytesMax",
-  );
-  assert.throws(
-    () => frontend(fromHex("70 00010000"), 0, 5),
-    (e: unknown) => e instanceof LimitError && e.limit === "authMessageBytesMax",
-  );
-  assert.throws(() => backend(fromHex("44 7fffffff"), 0, 5), LimitError);
-  assert.throws(() => startup(fromHex("00100000"), 0, 4), LimitError);
-  // Within the bound, a partial message says how many bytes it still needs.
-  assert.deepEqual(frontend(fromHex("51 00000010 53454c"), 0, 8), {
-    incomplete: true,
-    bytesNeeded: 9,
-  });
-});
+Deno.test(
+  "decodeFrontendMessage() refuses an announced length past its bound before the body arrives",
+  pure,
+  () => {
+    // A Query announcing 1 GiB: only the 5-byte header has arrived.
+    assert.throws(() => frontend(fromHex("51 40000000"), 0, 5), LimitError);
+    // A Sync is a small message: 10001 bytes is past PQ_SMALL_MESSAGE_LIMIT.
+    assert.throws(
+      () => frontend(fromHex("53 00002711"), 0, 5),
+      (e: unknown) => e instanceof LimitError && e.limit === "smallMessageBytesMax",
+    );
+    assert.throws(
+      () => frontend(fromHex("70 00010000"), 0, 5),
+      (e: unknown) => e instanceof LimitError && e.limit === "authMessageBytesMax",
+    );
+    assert.throws(() => backend(fromHex("44 7fffffff"), 0, 5), LimitError);
+    assert.throws(() => startup(fromHex("00100000"), 0, 4), LimitError);
+    // Within the bound, a partial message says how many bytes it still needs.
+    assert.deepEqual(frontend(fromHex("51 00000010 53454c"), 0, 8), {
+      incomplete: true,
+      bytesNeeded: 9,
+    });
+  },
+);
 
-Deno.test("the decoders reject malformed messages with PostgreSQL's wording", () => {
+Deno.test("the decoders reject malformed messages with PostgreSQL's wording", pure, () => {
   const cases: Array<[string, (b: Bytes) => unknown, string, RegExp]> = [
     ["length below 4", (b) => frontend(b, 0, b.length), "51 00000003", /invalid message length/],
     [
@@ -393,4 +415,34 @@ Deno.test("the decoders reject malformed messages with PostgreSQL's wording", ()
       label,
     );
   }
+});
+
+Deno.test("errorFields() maps every error to an ErrorResponse with its SQLSTATE", pure, () => {
+  const cases: Array<[unknown, Partial<ReturnType<typeof errorFields>>]> = [
+    [new SqlSyntaxError('syntax error at or near "x"', 8), { code: "42601", position: 8 }],
+    [new SqlSyntaxError("syntax error", 0), { code: "42601", position: undefined }],
+    [new SqlLimitError("depthMax", "54001", "stack depth limit exceeded", "raise it"), {
+      code: "54001",
+      hint: "raise it",
+    }],
+    [new ScramError("Invalid nonce."), { code: "08P01", detail: "Invalid nonce." }],
+    [new PgValueError("22P02", 'invalid input syntax for type integer: "x"'), { code: "22P02" }],
+    [new PgProtocolError("invalid frontend message type 122"), { code: "08P01" }],
+    [new LimitError("messageBytesMax", "invalid message length"), { code: "08P01" }],
+    [new LimitError("rowsMax", "too many rows"), { code: "54000" }],
+    [new DecodeError("bad"), { code: "08P01", message: "bad" }],
+    [new Error("secret internals"), { code: "XX000", message: "internal error" }],
+    ["not even an error", { code: "XX000" }],
+  ];
+  for (const [error, want] of cases) {
+    const fields = errorFields(error);
+    assert.equal(fields.severity, "ERROR");
+    for (const [key, value] of Object.entries(want)) {
+      assert.equal(fields[key as keyof typeof fields], value, `${error}: ${key}`);
+    }
+    // Every mapped error encodes and decodes as an ErrorResponse.
+    const bytes = encodeBackendMessage({ type: "ErrorResponse", fields });
+    assert.deepEqual(assertDecodesEveryWay(backend, bytes), { type: "ErrorResponse", fields });
+  }
+  assert.equal(errorFields(new Error("x"), "FATAL").severityNonLocalized, "FATAL");
 });

@@ -25,6 +25,9 @@ import {
 import { DEFAULT_LIMITS } from "../../../lib/pg/types.ts";
 import { PSQL_SESSION } from "./fixtures/captured.ts";
 
+/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+const pure = { permissions: "none" } as const;
+
 // RFC 7677 section 3: user "user", password "pencil".
 const RFC = {
   clientFirst: "n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
@@ -36,7 +39,7 @@ const RFC = {
   serverFinal: "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
 };
 
-Deno.test("the server side reproduces RFC 7677's example exchange", async () => {
+Deno.test("the server side reproduces RFC 7677's example exchange", pure, async () => {
   const secret = await scramSecret("pencil", fromBase64("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096);
   const first = parseClientFirst(RFC.clientFirst);
   assert.deepEqual(first, {
@@ -55,7 +58,7 @@ Deno.test("the server side reproduces RFC 7677's example exchange", async () => 
   );
 });
 
-Deno.test("a wrong password's proof is refused", async () => {
+Deno.test("a wrong password's proof is refused", pure, async () => {
   const secret = await scramSecret("pencil", fromBase64("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096);
   const { state } = serverFirstMessage(parseClientFirst(RFC.clientFirst), secret, RFC.serverNonce);
   const final = parseClientFinal(RFC.clientFinal);
@@ -73,24 +76,28 @@ function body(hex: string, side: "frontend" | "backend"): Bytes {
   return (decoded.value as { data: Bytes }).data;
 }
 
-Deno.test("the server side accepts psql's real proof and signs as PostgreSQL 15 did", async () => {
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  const initial = parseSaslInitialResponse(body(PSQL_SESSION.frontend[2], "frontend"));
-  const clientFirst = parseClientFirst(text(initial.initialResponse!));
-  const realServerFirst = text(body(PSQL_SESSION.backend[2], "backend"));
-  const clientFinal = parseClientFinal(text(body(PSQL_SESSION.frontend[3], "frontend")));
-  const realServerFinal = text(body(PSQL_SESSION.backend[3], "backend"));
+Deno.test(
+  "the server side accepts psql's real proof and signs as PostgreSQL 15 did",
+  pure,
+  async () => {
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    const initial = parseSaslInitialResponse(body(PSQL_SESSION.frontend[2], "frontend"));
+    const clientFirst = parseClientFirst(text(initial.initialResponse!));
+    const realServerFirst = text(body(PSQL_SESSION.backend[2], "backend"));
+    const clientFinal = parseClientFinal(text(body(PSQL_SESSION.frontend[3], "frontend")));
+    const realServerFinal = text(body(PSQL_SESSION.backend[3], "backend"));
 
-  const [, nonce, salt, iterations] = /^r=([^,]+),s=([^,]+),i=(\d+)$/.exec(realServerFirst)!;
-  const secret = await scramSecret("secret", fromBase64(salt), Number(iterations));
-  const serverNonce = nonce.slice(clientFirst.clientNonce.length);
-  const { message, state } = serverFirstMessage(clientFirst, secret, serverNonce);
-  assert.equal(message, realServerFirst);
-  const authMessage = authMessageFor(state, clientFinal);
-  assert.equal(await verifyClientProof(secret, authMessage, clientFinal.proof), realServerFinal);
-});
+    const [, nonce, salt, iterations] = /^r=([^,]+),s=([^,]+),i=(\d+)$/.exec(realServerFirst)!;
+    const secret = await scramSecret("secret", fromBase64(salt), Number(iterations));
+    const serverNonce = nonce.slice(clientFirst.clientNonce.length);
+    const { message, state } = serverFirstMessage(clientFirst, secret, serverNonce);
+    assert.equal(message, realServerFirst);
+    const authMessage = authMessageFor(state, clientFinal);
+    assert.equal(await verifyClientProof(secret, authMessage, clientFinal.proof), realServerFinal);
+  },
+);
 
-Deno.test("stored secrets use PostgreSQL's format and round-trip", async () => {
+Deno.test("stored secrets use PostgreSQL's format and round-trip", pure, async () => {
   const secret = await scramSecret("pencil", fromBase64("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096);
   const text = formatScramSecret(secret);
   assert.match(text, /^SCRAM-SHA-256\$4096:W22ZaJ0SNY7soEsUEjb6gQ==\$[^:]+:.+$/);
@@ -98,7 +105,7 @@ Deno.test("stored secrets use PostgreSQL's format and round-trip", async () => {
   assert.equal(parseScramSecret("md5abc"), null);
 });
 
-Deno.test("malformed SCRAM messages get PostgreSQL's details", () => {
+Deno.test("malformed SCRAM messages get PostgreSQL's details", pure, () => {
   const cases: Array<[() => unknown, RegExp]> = [
     [() => parseClientFirst("p=tls-server-end-point,,n=,r=abc"), /SCRAM-SHA-256-PLUS/],
     [() => parseClientFirst("x,,n=,r=abc"), /Unexpected channel-binding flag/],

@@ -5,6 +5,9 @@ import assert from "node:assert/strict";
 import { SqlSyntaxError } from "../../../../services/datastore/sql/errors.ts";
 import { characterPosition, tokenize } from "../../../../services/datastore/sql/lexer.ts";
 
+/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+const pure = { permissions: "none" } as const;
+
 /** Tokens as "kind:text", without the final eof. */
 function lex(sql: string): string[] {
   return tokenize(sql).slice(0, -1).map((t) => `${t.kind}:${t.text}`);
@@ -59,20 +62,24 @@ const CASES: Array<[string, string[]]> = [
   ["t.* [1]", ["word:t", "op:.", "op:*", "op:[", "integer:1", "op:]"]],
 ];
 
-Deno.test("tokenize() follows PostgreSQL's lexical rules", () => {
+Deno.test("tokenize() follows PostgreSQL's lexical rules", pure, () => {
   for (const [sql, tokens] of CASES) assert.deepEqual(lex(sql), tokens, sql);
 });
 
-Deno.test("tokens carry their offsets, and positions count characters as PostgreSQL does", () => {
-  const tokens = tokenize("SELECT 'é', x");
-  assert.deepEqual(tokens.map((t) => [t.start, t.end]), [[0, 6], [7, 10], [10, 11], [12, 13], [
-    13,
-    13,
-  ]]);
-  assert.equal(characterPosition("😀 x", 3), 3); // the emoji is one character, two UTF-16 units
-});
+Deno.test(
+  "tokens carry their offsets, and positions count characters as PostgreSQL does",
+  pure,
+  () => {
+    const tokens = tokenize("SELECT 'é', x");
+    assert.deepEqual(tokens.map((t) => [t.start, t.end]), [[0, 6], [7, 10], [10, 11], [12, 13], [
+      13,
+      13,
+    ]]);
+    assert.equal(characterPosition("😀 x", 3), 3); // the emoji is one character, two UTF-16 units
+  },
+);
 
-Deno.test("tokenize() refuses what PostgreSQL's scanner refuses", () => {
+Deno.test("tokenize() refuses what PostgreSQL's scanner refuses", pure, () => {
   const cases: Array<[string, string, number]> = [
     ["'open", `unterminated quoted string at or near "'open"`, 1],
     ['x "open', `unterminated quoted identifier at or near ""open"`, 3],

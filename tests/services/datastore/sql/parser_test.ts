@@ -13,10 +13,14 @@ import {
 } from "../../../../services/datastore/sql/parser.ts";
 import { printStatement } from "../../../../services/datastore/sql/printer.ts";
 import { EXPRESSIONS, STATEMENTS } from "./fixtures/corpus.ts";
+import SYNTAX_ERRORS from "./fixtures/syntax_errors.json" with { type: "json" };
+
+/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+const pure = { permissions: "none" } as const;
 
 const CORPUS = [...EXPRESSIONS.map((expr) => `SELECT ${expr}`), ...STATEMENTS];
 
-Deno.test("every corpus statement survives parse, print, parse with the same tree", () => {
+Deno.test("every corpus statement survives parse, print, parse with the same tree", pure, () => {
   assert.ok(CORPUS.length >= 350, `only ${CORPUS.length} statements`);
   const failures: string[] = [];
   for (const sql of CORPUS) {
@@ -80,7 +84,7 @@ const CANONICAL: Array<[string, string]> = [
   ["begin; commit", "BEGIN; COMMIT"],
 ];
 
-Deno.test("the parser groups by PostgreSQL's precedence and folds names as it does", () => {
+Deno.test("the parser groups by PostgreSQL's precedence and folds names as it does", pure, () => {
   for (const [sql, canonical] of CANONICAL) {
     assert.equal(parseSql(sql).statements.map(printStatement).join("; "), canonical, sql);
   }
@@ -91,13 +95,11 @@ interface ErrorRow {
   error: { code: string; message: string; position: number } | null;
 }
 
-const ERRORS: ErrorRow[] = JSON.parse(
-  await Deno.readTextFile(new URL("./fixtures/syntax_errors.json", import.meta.url)),
-);
+const ERRORS = SYNTAX_ERRORS as ErrorRow[];
 /** The errors PostgreSQL raises while parsing; any other (42703, 42704) comes later, at analysis. */
 const PARSE_ERRORS = new Set(["42601", "22023", "22025", "54001"]);
 
-Deno.test("bad statements fail with PostgreSQL 15's SQLSTATE, message and position", () => {
+Deno.test("bad statements fail with PostgreSQL 15's SQLSTATE, message and position", pure, () => {
   assert.ok(ERRORS.length >= 90);
   const failures: string[] = [];
   for (const { sql, error } of ERRORS) {
@@ -117,7 +119,7 @@ Deno.test("bad statements fail with PostgreSQL 15's SQLSTATE, message and positi
   assert.deepEqual(failures, []);
 });
 
-Deno.test("identifiers longer than 63 bytes are truncated with PostgreSQL's notice", () => {
+Deno.test("identifiers longer than 63 bytes are truncated with PostgreSQL's notice", pure, () => {
   const long = "a".repeat(70);
   const { statements, notices } = parseSql(`SELECT ${long} FROM "${"é".repeat(40)}"`);
   const printed = printStatement(statements[0]);
@@ -129,7 +131,7 @@ Deno.test("identifiers longer than 63 bytes are truncated with PostgreSQL's noti
   );
 });
 
-Deno.test("nesting past depthMax fails with 54001 instead of overflowing the stack", () => {
+Deno.test("nesting past depthMax fails with 54001 instead of overflowing the stack", pure, () => {
   const deep = (n: number) => `SELECT ${"(".repeat(n)}1${")".repeat(n)}`;
   assert.doesNotThrow(() => parseSql(deep(DEFAULT_SQL_LIMITS.depthMax - 10)));
   assert.throws(
@@ -148,14 +150,14 @@ Deno.test("nesting past depthMax fails with 54001 instead of overflowing the sta
   );
 });
 
-Deno.test("a query longer than queryLengthMax is refused before it is read", () => {
+Deno.test("a query longer than queryLengthMax is refused before it is read", pure, () => {
   assert.throws(
     () => parseSql("SELECT 1", { ...DEFAULT_SQL_LIMITS, queryLengthMax: 4 }),
     (e: unknown) => e instanceof SqlLimitError && e.code === "54000",
   );
 });
 
-Deno.test("parseStatement() wants exactly one statement", () => {
+Deno.test("parseStatement() wants exactly one statement", pure, () => {
   assert.equal(parseStatement("select 1;").kind, "select");
   assert.throws(() => parseStatement("select 1; select 2"), SqlSyntaxError);
   assert.throws(() => parseStatement(";"), SqlSyntaxError);
