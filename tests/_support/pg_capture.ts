@@ -307,7 +307,7 @@ async function captureValues(upstreamPort: number): Promise<void> {
 
 /** Lists the corpus statements PostgreSQL finds a syntax error in (there should be none). */
 async function checkCorpus(upstreamPort: number): Promise<void> {
-  const { EXPRESSIONS, STATEMENTS } = await import(
+  const { EXPRESSIONS, PGBENCH, STATEMENTS } = await import(
     "../services/datastore/sql/fixtures/corpus.ts"
   );
   const { default: pg } = await import("pg");
@@ -319,7 +319,7 @@ async function checkCorpus(upstreamPort: number): Promise<void> {
     database: "postgres",
   });
   await client.connect();
-  const all = [...EXPRESSIONS.map((e: string) => `SELECT ${e}`), ...STATEMENTS];
+  const all = [...EXPRESSIONS.map((e: string) => `SELECT ${e}`), ...STATEMENTS, ...PGBENCH];
   let bad = 0;
   for (const sql of all) {
     // Each in a transaction rolled back, so nothing sticks; COPY is left out

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { SqlLimitError, SqlSyntaxError } from "../../../../services/datastore/sql/errors.ts";
 import { parseSql } from "../../../../services/datastore/sql/parser.ts";
 import { printStatement } from "../../../../services/datastore/sql/printer.ts";
-import { EXPRESSIONS, STATEMENTS } from "./fixtures/corpus.ts";
+import { EXPRESSIONS, PGBENCH, STATEMENTS } from "./fixtures/corpus.ts";
 
 /** Pure code: these tests need no permission at all (STYLE.md habit 1). */
 const pure = { permissions: "none" } as const;
@@ -23,7 +23,7 @@ function random(seed: number): () => number {
   };
 }
 
-const CORPUS = [...EXPRESSIONS.map((expr) => `SELECT ${expr}`), ...STATEMENTS];
+const CORPUS = [...EXPRESSIONS.map((expr) => `SELECT ${expr}`), ...STATEMENTS, ...PGBENCH];
 
 function edit(sql: string, next: () => number): string {
   const words = sql.split(/(\s+|(?=[(),;])|(?<=[(),;]))/).filter((w) =>
