@@ -7,6 +7,7 @@
 //   PGPASSWORD=secret deno run -A tests/_support/pg_capture.ts wire 54329
 //   PGPASSWORD=secret deno run -A tests/_support/pg_capture.ts syntax 54329
 //   PGPASSWORD=secret deno run -A tests/_support/pg_capture.ts values 54329
+//   PGPASSWORD=secret deno run -A tests/_support/pg_capture.ts eval 54329
 //
 // `wire` runs psql and the npm `pg` driver through the recording proxy of
 // pg_proxy.ts and writes tests/lib/pg/fixtures/captured.ts. `syntax` sends the
@@ -14,6 +15,9 @@
 // the server and writes the error each one gets to syntax_errors.json beside it.
 // `values` writes tests/lib/pg/fixtures/values.json: each input of
 // value_inputs.ts beside PostgreSQL's text and binary output for it, or its error.
+// `eval` does the same for the expressions of tests/services/datastore/sql/
+// fixtures/eval_inputs.ts (value and pg_typeof), and `corpus` lists any
+// statement of the parser's corpus PostgreSQL finds a syntax error in.
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -341,9 +345,42 @@ async function checkCorpus(upstreamPort: number): Promise<void> {
   console.log(`${all.length} statements, ${bad} syntax errors`);
 }
 
+/** Each expression's value and pg_typeof, or its error, as PostgreSQL 15 evaluates it. */
+async function captureEval(upstreamPort: number): Promise<void> {
+  const { EVAL_INPUTS } = await import("../services/datastore/sql/fixtures/eval_inputs.ts");
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({
+    host: "127.0.0.1",
+    port: upstreamPort,
+    user: "postgres",
+    password: PASSWORD,
+    database: "postgres",
+  });
+  await client.connect();
+  await client.query("SET TimeZone = 'UTC'");
+  const results = [];
+  for (const expr of EVAL_INPUTS as string[]) {
+    try {
+      const { rows } = await client.query({
+        text: `SELECT ${expr} AS v, pg_typeof(${expr})::text AS t`,
+        types: { getTypeParser: () => (raw: string) => raw },
+      });
+      results.push({ expr, value: rows[0].v, type: rows[0].t });
+    } catch (error) {
+      const e = error as { code: string; message: string };
+      results.push({ expr, error: { code: e.code, message: e.message } });
+    }
+  }
+  await client.end();
+  const path = join(ROOT, "tests/services/datastore/sql/fixtures/eval_results.json");
+  await Deno.writeTextFile(path, JSON.stringify(results, null, 2) + "\n");
+  console.log(`wrote ${path}`);
+}
+
 const [mode, port] = Deno.args;
 if (mode === "wire") await captureWire(Number(port));
 else if (mode === "syntax") await captureSyntax(Number(port));
 else if (mode === "values") await captureValues(Number(port));
 else if (mode === "corpus") await checkCorpus(Number(port));
+else if (mode === "eval") await captureEval(Number(port));
 else console.error("usage: pg_capture.ts wire|syntax PORT");

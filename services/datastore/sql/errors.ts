@@ -35,3 +35,17 @@ export interface SqlNotice {
   code: string;
   message: string;
 }
+
+/** An error found while checking or evaluating SQL, with its SQLSTATE (PostgreSQL appendix A). */
+export class SqlError extends Error {
+  override name = "SqlError";
+  readonly code: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  constructor(code: string, message: string, options: { detail?: string; hint?: string } = {}) {
+    super(message);
+    this.code = code;
+    this.detail = options.detail;
+    this.hint = options.hint;
+  }
+}
