@@ -470,7 +470,7 @@ class Parser {
         statement.limit = this.#accept("all") ? { kind: "null" } : this.#expr();
       } else if (statement.offset === null && this.#accept("offset")) {
         statement.offset = this.#expr();
-        this.#accept("rows") || this.#accept("row");
+        if (!this.#accept("rows")) this.#accept("row");
       } else if (statement.limit === null && this.#accept("fetch")) {
         if (!this.#accept("first")) this.#expect("next");
         statement.limit = this.#is("row") || this.#is("rows")
@@ -1869,7 +1869,7 @@ class Parser {
   #isTypedLiteralStart(): boolean {
     const next = this.#peek();
     const word = this.#tok.text;
-    if (next.kind === "string") return !RESERVED.has(word) || word === "timestamp";
+    if (next.kind === "string") return !RESERVED.has(word);
     // Multi-word types: DOUBLE PRECISION '1', CHARACTER VARYING, TIMESTAMP WITH TIME ZONE.
     return [
       "double",

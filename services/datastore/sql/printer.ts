@@ -37,7 +37,10 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** A string constant; E'' only when it holds characters a plain constant cannot show. */
+/**
+ * A string constant in standard form ('' for a quote; backslashes are
+ * ordinary characters, as with standard_conforming_strings = on).
+ */
 export function quoteString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
