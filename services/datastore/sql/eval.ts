@@ -111,6 +111,8 @@ export interface Compiled {
   evaluate: (ctx: EvalContext) => PgValue;
   /** Set for a literal: known at compile time, so coercions happen then (as PostgreSQL's do). */
   constant?: { value: PgValue };
+  /** Set for a parameter of unknown type: told the type the context coerces it to. */
+  inferType?: (type: SqlType) => void;
 }
 
 export interface CompileOptions {
@@ -118,6 +120,12 @@ export interface CompileOptions {
   resolveColumn?: (path: string[]) => { index: number; type: SqlType } | null;
   /** Declared parameter types ($1 is [0]); missing ones are unknown. */
   paramTypes?: readonly SqlType[];
+  /**
+   * Filled in with the type each undeclared parameter is coerced to, as
+   * PostgreSQL infers them for ParameterDescription (`aid = $1` makes $1 the
+   * column's type); the first coercion wins.
+   */
+  inferredParamTypes?: SqlType[];
 }
 
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
@@ -298,6 +306,7 @@ function applyModifiers(type: TypeName, target: SqlType): ((value: PgValue) => P
 
 function castTo(value: Compiled, type: TypeName): Compiled {
   const target = sqlTypeOf(type);
+  value.inferType?.(target); // $1::int8 declares $1 an int8, as in PostgreSQL
   const cast = castFunction(value.type, target);
   if (cast === null) {
     throw new SqlError(
@@ -321,6 +330,7 @@ function castTo(value: Compiled, type: TypeName): Compiled {
 /** Implicit coercion of an unknown (a string constant or text parameter) to `type`. */
 function coerce(value: Compiled, type: SqlType): Compiled {
   if (value.type === type || value.type !== "unknown") return value;
+  value.inferType?.(type);
   const oid = TYPE_OID[type];
   const evaluate = value.evaluate;
   if (STRINGS.has(type)) return { type, evaluate, constant: value.constant };
@@ -593,7 +603,8 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
 
 function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
   const side = (value: Compiled) => {
-    if (value.type === "unknown" || STRINGS.has(value.type)) return value.evaluate;
+    if (value.type === "unknown") return coerce(value, "text").evaluate;
+    if (STRINGS.has(value.type)) return value.evaluate;
     const oid = TYPE_OID[value.type];
     const evaluate = value.evaluate;
     return (ctx: EvalContext) => {
@@ -664,9 +675,16 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
     case "null":
       return constant("unknown", null);
     case "param": {
-      const type = options.paramTypes?.[expr.index - 1] ?? "unknown";
       const index = expr.index - 1;
-      return { type, evaluate: (ctx) => ctx.params[index] ?? null };
+      const type = options.paramTypes?.[index] ?? "unknown";
+      const inferred = options.inferredParamTypes;
+      const compiled: Compiled = { type, evaluate: (ctx) => ctx.params[index] ?? null };
+      if (type === "unknown" && inferred !== undefined) {
+        compiled.inferType = (to) => {
+          inferred[index] ??= to;
+        };
+      }
+      return compiled;
     }
     case "column": {
       const found = options.resolveColumn?.(expr.path) ?? null;
@@ -880,7 +898,8 @@ function compileLike(
   compile: (e: Expr) => Compiled,
 ): Compiled {
   const text = (value: Compiled) => {
-    if (value.type !== "unknown" && !STRINGS.has(value.type)) {
+    if (value.type === "unknown") return coerce(value, "text").evaluate;
+    if (!STRINGS.has(value.type)) {
       throw noOperator(expr.caseInsensitive ? "~~*" : "~~", value.type, "text");
     }
     return value.evaluate;

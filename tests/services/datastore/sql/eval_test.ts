@@ -107,6 +107,37 @@ Deno.test("parameters are typed when declared and coerced from text when not", p
   );
 });
 
+Deno.test(
+  "undeclared parameters get the type their context gives them, for ParameterDescription",
+  pure,
+  () => {
+    const columns = new Map([["aid", { index: 0, type: "int4" as const }], ["name", {
+      index: 1,
+      type: "text" as const,
+    }]]);
+    const resolveColumn = (path: string[]) => columns.get(path.join(".")) ?? null;
+    const cases: Array<[string, (string | undefined)[]]> = [
+      ["aid = $1", ["int4"]],
+      ["$1 = aid", ["int4"]],
+      ["$2 + 1.5 > $1::int8", ["int8", "numeric"]],
+      ["name || $1", ["text"]],
+      ["aid IN ($1, $2)", ["int4", "int4"]],
+      ["name LIKE $1", ["text"]],
+      // Nothing says: PostgreSQL refuses to prepare this (42P18 could not determine data type of
+      // parameter $1); the session will, seeing the hole.
+      ["$1 IS NULL", [undefined]],
+    ];
+    for (const [sql, types] of cases) {
+      const inferredParamTypes: string[] = [];
+      compileExpr(expressionOf(sql), {
+        resolveColumn,
+        inferredParamTypes: inferredParamTypes as never,
+      });
+      assert.deepEqual([...Array(types.length)].map((_, i) => inferredParamTypes[i]), types, sql);
+    }
+  },
+);
+
 Deno.test("now() and CURRENT_TIMESTAMP read the statement's clock", pure, () => {
   const ctx = { ...CONTEXT, nowMicros: 1_700_000_000_123_456n };
   for (const sql of ["now()", "CURRENT_TIMESTAMP"]) {
