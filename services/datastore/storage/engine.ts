@@ -149,6 +149,8 @@ export interface RecoveryReport {
 export interface EngineStats {
   commits: number;
   rollbacks: number;
+  /** Transactions waiting for a table lock right now. */
+  lockWaits: number;
   fsyncs: number;
   checkpoints: number;
   pagesRead: number;
@@ -265,7 +267,7 @@ export class Engine {
     const log = readLog(this.#files, walPath);
     const lastLsn = Math.max(meta.checkpointLsn, log.records.at(-1)?.lsn ?? 0);
     this.#openWal(walPath, { lastLsn, validBytes: log.validBytes, salt: log.salt });
-    const summary = replay(log.records, meta.checkpointLsn, {
+    const summary = replay(log.records, meta, {
       redo: (record) => this.#redo(record),
       undo: (record) => this.#undo(record),
     });
@@ -340,6 +342,7 @@ export class Engine {
   stats(): EngineStats {
     return {
       ...this.#stats,
+      lockWaits: this.#locks.waiting,
       fsyncs: this.#wal.fsyncs,
       pagesRead: this.#pool.reads,
       pagesWritten: this.#pool.writes,
@@ -384,7 +387,12 @@ export class Engine {
     });
     this.#catalogPages = pages;
     const meta = this.#pool.get(0);
-    writeMeta(meta.page, { checkpointLsn, catalogPage: pages[0], catalogBytes: bytes.length });
+    writeMeta(meta.page, {
+      checkpointLsn,
+      catalogPage: pages[0],
+      catalogBytes: bytes.length,
+      committedOnly: this.#active.size === 0,
+    });
     this.#pool.markDirty(meta);
   }
 

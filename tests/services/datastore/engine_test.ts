@@ -268,10 +268,12 @@ Deno.test("a writer waits for another writer's table lock until it commits", asy
     const b = engine.begin();
     let bDone = false;
     const bWrite = b.insert("people", person(3)).then(() => bDone = true);
-    await new Promise((r) => setTimeout(r, 50));
+    // b queued for the lock as it asked (the request is made synchronously).
+    assert.equal(engine.stats().lockWaits, 1);
     assert.equal(bDone, false);
     await a.commit();
     await bWrite;
+    assert.equal(engine.stats().lockWaits, 0);
     await b.commit();
     assert.equal((await read(engine, (t) => all(t.scan("people")))).length, 3);
   });

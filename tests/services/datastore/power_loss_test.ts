@@ -24,6 +24,9 @@
 //   POWER_LOSS_RUNS=n   workloads to run (default 3; the long run uses 40)
 //   POWER_LOSS_POINT=n  only this crash point
 //   POWER_LOSS_NESTED=all  cut the power again during every recovery (default: every 5th)
+//   POWER_LOSS_PSOW=0   torn sectors may lose their durable bytes too (no
+//                       powersafe overwrite): the engine is not built for
+//                       that (docs/datastore.md, "Power loss")
 
 import assert from "node:assert/strict";
 import { Engine, type Row, type Transaction } from "../../../services/datastore/storage/engine.ts";
@@ -49,6 +52,7 @@ const SEED = Number(env("POWER_LOSS_SEED") ?? Math.floor(Math.random() * 2 ** 31
 const RUNS = Number(env("POWER_LOSS_RUNS") ?? 3);
 const ONLY_POINT = env("POWER_LOSS_POINT") ? Number(env("POWER_LOSS_POINT")) : undefined;
 const NESTED_EVERY = env("POWER_LOSS_NESTED") === "all" ? 1 : 5;
+const POWERSAFE = env("POWER_LOSS_PSOW") !== "0";
 
 function engineOn(disk: SimulatedDisk): Promise<Engine> {
   return Engine.open({
@@ -126,7 +130,7 @@ async function runWorkload(seed: number): Promise<History> {
   const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
   const ops: DiskOp[] = [];
-  const disk = new SimulatedDisk({ onOp: (op) => ops.push(op) });
+  const disk = new SimulatedDisk({ onOp: (op) => ops.push(op), powersafeOverwrite: POWERSAFE });
   const history: History = { ops, commits: [], states: [null], rolledBack: new Set() };
   let state: State = { items: new Map(), accounts: [], itemIndexes: ["items_tag", "items_v"] };
   const commit = async (tx: Transaction, id: number, next: State) => {
@@ -295,7 +299,7 @@ function replay(disk: SimulatedDisk, ops: DiskOp[], count: number): void {
 
 /** One crash point: cut the power before operation `point`, recover, check, go on. */
 async function crashPoint(history: History, point: number, random: Random): Promise<void> {
-  const live = new SimulatedDisk();
+  const live = new SimulatedDisk({ powersafeOverwrite: POWERSAFE });
   replay(live, history.ops, point - 1);
   const image = live.powerLoss(random);
   const start = image.clone();
@@ -378,3 +382,36 @@ function describe(op: DiskOp): string {
       return `fsync directory ${op.dir}`;
   }
 }
+
+Deno.test("a power cut between recovery's page writes and its log restart does not undo a transaction twice", async () => {
+  const disk = new SimulatedDisk();
+  const engine = await engineOn(disk);
+  const tx = engine.begin();
+  await tx.createTable({
+    name: "kv",
+    columns: [{ name: "k", type: "int64" }],
+    primaryKey: ["k"],
+  });
+  for (let k = 0n; k < 5n; k++) await tx.insert("kv", [k]);
+  await tx.commit();
+  // An open transaction whose delete reaches the data file at a checkpoint.
+  const loser = engine.begin();
+  await loser.delete("kv", [2n]);
+  engine.checkpoint();
+  engine.crashForTesting();
+  const crashed = disk.powerLoss(seededRandom(1), "lose");
+
+  // Recovery undoes the delete and checkpoints; record its disk operations.
+  const ops: DiskOp[] = [];
+  const start = crashed.clone();
+  crashed.onOp = (op) => ops.push(op);
+  await (await engineOn(crashed)).close();
+  const rename = ops.findIndex((op) => op.kind === "rename");
+  assert.ok(rename > 0, "recovery's checkpoint restarts the log");
+  // Cut the power just before the log restart: new pages, old log.
+  replay(start, ops, rename);
+  await using again = await engineOn(start.powerLoss(seededRandom(2), "keep"));
+  const rows = await readAll(again.begin(), "kv");
+  assert.deepEqual(rows.map((r) => r[0]), [0n, 1n, 2n, 3n, 4n]);
+  assert.equal(again.recovery.transactionsUndone, 0, "the loser was undone once, before");
+});
