@@ -57,9 +57,17 @@ import {
   type TableSpec,
 } from "./catalog.ts";
 import { LimitError } from "../../../lib/errors.ts";
-import { ConstraintError, CorruptionError, SchemaError, TransactionClosedError } from "./errors.ts";
+import {
+  ConstraintError,
+  CorruptionError,
+  SchemaError,
+  TransactionClosedError,
+  UnsupportedFormatError,
+} from "./errors.ts";
 import { readChain } from "./heap.ts";
 import {
+  FORMAT_VERSION,
+  metaFormatVersion,
   OVERFLOW_DATA_BYTES,
   PageType,
   readMeta,
@@ -84,6 +92,7 @@ export {
   LockTimeoutError,
   SchemaError,
   TransactionClosedError,
+  UnsupportedFormatError,
 } from "./errors.ts";
 
 export interface EngineOptions {
@@ -260,7 +269,16 @@ export class Engine {
         `${this.#dir}: ${WAL_FILE} is missing; refusing to start without it`,
       );
     }
-    const meta = readMeta(this.#pool.get(0).page);
+    const metaPage = this.#pool.get(0).page;
+    const version = metaFormatVersion(metaPage);
+    if (version !== null && version !== FORMAT_VERSION) {
+      throw new UnsupportedFormatError(
+        `${this.#dir}: ${DATA_FILE} has format version ${version}; this build reads version ` +
+          `${FORMAT_VERSION} only`,
+        { path: join(this.#dir, DATA_FILE), version },
+      );
+    }
+    const meta = readMeta(metaPage);
     if (typeof meta === "string") throw new CorruptionError(`${this.#dir}: ${meta}`);
     this.#loadCatalog(meta.catalogPage, meta.catalogBytes);
     if (this.#options.verifyOnOpen) this.#pool.verifyAll();

@@ -382,6 +382,13 @@ export function writeMeta(page: Uint8Array, meta: MetaFields): void {
   page[36] = meta.committedOnly ? 1 : 0;
 }
 
+/** The format version a meta page declares, or null when it is not a meta page. */
+export function metaFormatVersion(page: Uint8Array): number | null {
+  const v = view(page);
+  if (page[4] !== PageType.meta || v.getUint32(12) !== META_MAGIC) return null;
+  return v.getUint32(24);
+}
+
 export function readMeta(page: Uint8Array): MetaFields | string {
   const v = view(page);
   if (page[4] !== PageType.meta || v.getUint32(12) !== META_MAGIC) return "not a datastore file";

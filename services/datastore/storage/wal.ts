@@ -28,6 +28,7 @@ import { directoryOf, type FileHandle, type FileLayer } from "../../../lib/fs/fi
 import {
   type DecodedLog,
   decodeLog,
+  encodeLogHeader,
   encodeRecord,
   joinBytes,
   type WalRecord,
@@ -38,7 +39,10 @@ export {
   decodeLog,
   decodeRecord,
   type DecodeResult,
+  encodeLogHeader,
   encodeRecord,
+  LOG_FORMAT_VERSION,
+  LOG_HEADER_BYTES,
   RECORD_BYTES_MAX,
   RecordKind,
   type WalRecord,
@@ -189,7 +193,10 @@ export class Wal {
     this.flush();
     checkpoint.lsn = ++this.appendedLsn;
     const salt = newSalt(this.#salt);
-    const bytes = encodeRecord(checkpoint, { salt, durableLsn: this.durableLsn });
+    const bytes = joinBytes([
+      encodeLogHeader(),
+      encodeRecord(checkpoint, { salt, durableLsn: this.durableLsn }),
+    ]);
     const tmp = `${this.#path}.tmp`;
     const files = this.#files;
     {

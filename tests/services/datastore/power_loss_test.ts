@@ -415,3 +415,23 @@ Deno.test("a power cut between recovery's page writes and its log restart does n
   assert.deepEqual(rows.map((r) => r[0]), [0n, 1n, 2n, 3n, 4n]);
   assert.equal(again.recovery.transactionsUndone, 0, "the loser was undone once, before");
 });
+
+Deno.test("a power cut while a new engine creates its files leaves one that opens empty", async () => {
+  const ops: DiskOp[] = [];
+  await (await engineOn(new SimulatedDisk({ onOp: (op) => ops.push(op) }))).close();
+  for (let point = 1; point <= ops.length + 1; point++) {
+    for (let seed = 1; seed <= 20; seed++) {
+      const live = new SimulatedDisk();
+      replay(live, ops, point - 1);
+      const disk = live.powerLoss(seededRandom(seed), "tear");
+      try {
+        await using engine = await engineOn(disk);
+        assert.deepEqual(engine.tables(), []);
+      } catch (error) {
+        throw new Error(`power cut at operation ${point} of ${ops.length}, seed ${seed}`, {
+          cause: error,
+        });
+      }
+    }
+  }
+});

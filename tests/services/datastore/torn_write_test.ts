@@ -3,14 +3,25 @@
 // commits fsynced after it, makes open refuse with CorruptionError; records
 // of an older log file left after the end are ignored; a page torn during a
 // checkpoint is restored from the double-write file; a page damaged with
-// nothing to repair it makes open refuse instead of serving bad data.
+// nothing to repair it makes open refuse instead of serving bad data; a
+// file of another format version is refused with UnsupportedFormatError.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CorruptionError, Engine, type Row } from "../../../services/datastore/storage/engine.ts";
-import { PAGE_BYTES } from "../../../services/datastore/storage/pages.ts";
+import {
+  CorruptionError,
+  Engine,
+  type Row,
+  UnsupportedFormatError,
+} from "../../../services/datastore/storage/engine.ts";
+import { FORMAT_VERSION, PAGE_BYTES, sealPage } from "../../../services/datastore/storage/pages.ts";
 import { realFiles } from "../../../lib/fs/file_layer.ts";
-import { decodeRecord, readLog } from "../../../services/datastore/storage/wal.ts";
+import {
+  decodeRecord,
+  LOG_FORMAT_VERSION,
+  LOG_HEADER_BYTES,
+  readLog,
+} from "../../../services/datastore/storage/wal.ts";
 import { checkIndexes } from "./_check.ts";
 
 const SPEC = {
@@ -47,7 +58,7 @@ async function commitRows(engine: Engine, from: number, to: number): Promise<voi
 /** Byte offset of every record in a log file's records, with its transaction. */
 function recordOffsets(wal: Uint8Array, end: number): { offset: number; txId: number }[] {
   const out: { offset: number; txId: number }[] = [];
-  for (let at = 0; at < end;) {
+  for (let at = LOG_HEADER_BYTES; at < end;) {
     const result = decodeRecord(wal.subarray(at, end));
     assert.equal(result.kind, "record");
     if (result.kind !== "record") break;
@@ -141,7 +152,7 @@ Deno.test("damage in the last write, with later records of that write intact, is
     const end = readLog(realFiles, walPath).validBytes;
     // The write's records all carry the same durable LSN: the one before it.
     const frames: { offset: number; durableLsn: number }[] = [];
-    for (let at = 0; at < end;) {
+    for (let at = LOG_HEADER_BYTES; at < end;) {
       const result = decodeRecord(wal.subarray(at, end));
       if (result.kind !== "record") break;
       frames.push({ offset: at, durableLsn: result.frame.durableLsn });
@@ -295,6 +306,37 @@ Deno.test("a missing log or a missing data file makes open refuse", async () => 
     await assert.rejects(
       () => Engine.open({ dir }),
       (e) => e instanceof CorruptionError && /data\.db is missing/.test(e.message),
+    );
+  });
+});
+
+Deno.test("open refuses a log or data file of another format version", async () => {
+  await inTempDir(async (dir) => {
+    await crashedAfterCommits(dir, 1);
+    const walPath = join(dir, "wal.log");
+    const wal = await Deno.readFile(walPath);
+    const newer = wal.slice();
+    new DataView(newer.buffer).setUint32(4, LOG_FORMAT_VERSION + 1);
+    await Deno.writeFile(walPath, newer);
+    await assert.rejects(
+      () => Engine.open({ dir }),
+      (e) =>
+        e instanceof UnsupportedFormatError && e.path === walPath &&
+        e.version === LOG_FORMAT_VERSION + 1,
+    );
+    await Deno.writeFile(walPath, wal);
+    const dataPath = join(dir, "data.db");
+    const data = await Deno.readFile(dataPath);
+    const meta = data.subarray(0, PAGE_BYTES);
+    new DataView(data.buffer).setUint32(24, FORMAT_VERSION + 1);
+    sealPage(meta);
+    await Deno.writeFile(dataPath, data);
+    await assert.rejects(
+      () => Engine.open({ dir }),
+      (e) =>
+        e instanceof UnsupportedFormatError && e.path === dataPath &&
+        e.version === FORMAT_VERSION + 1 &&
+        /format version 2; this build reads version 1/.test(e.message),
     );
   });
 });
