@@ -143,7 +143,8 @@ class Inode {
       const start = sector * SECTOR_BYTES;
       if (start >= size) continue;
       const end = Math.min(start + SECTOR_BYTES, size);
-      const choice = mode === "keep" ? 0 : mode === "lose" ? 1 : random();
+      // Below 0.4 new, below 0.7 old, below 0.85 zeroed, else garbage.
+      const choice = mode === "keep" ? 0 : mode === "lose" ? 0.5 : random();
       if (choice < 0.4) {
         bytes.fill(0, start, end);
         bytes.set(this.data.subarray(start, Math.min(end, this.size)), start);

@@ -337,6 +337,7 @@ Deno.test("after a crash, committed work is back and uncommitted work is gone", 
   const dir = await Deno.makeTempDir({ prefix: "underhood-engine-" });
   try {
     const engine = await Engine.open({ dir });
+    assert.equal(engine.recovery.created, true);
     await setup(engine, 50);
     const done = engine.begin();
     await done.update("people", [1n], person(1, 42));
@@ -356,6 +357,16 @@ Deno.test("after a crash, committed work is back and uncommitted work is gone", 
       await checkIndexes(again, tx);
     });
     assert.deepEqual(again.stats().recovery?.losers.length, 1);
+    // What a health check reads: the insert and the delete undone, nothing
+    // redone (the update after the checkpoint was never flushed).
+    assert.deepEqual(again.recovery, {
+      done: true,
+      created: false,
+      recordsReplayed: 0,
+      recordsUndone: 2,
+      transactionsUndone: 1,
+      doubleWritePagesRestored: 0,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
