@@ -30,6 +30,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   datastore: {
     kind: "service",
     summary: "persistent SQL row store over the PostgreSQL wire protocol (port 8004)",
+    load: async () => (await import("./services/datastore/mod.ts")).service,
   },
   cache: {
     kind: "service",

@@ -168,6 +168,11 @@ export class MessageWriter {
     return this;
   }
 
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#length;
+  }
+
   /** The bytes written so far, as a copy; the writer may be reused after reset(). */
   finish(): Bytes {
     return this.#buf.slice(0, this.#length);

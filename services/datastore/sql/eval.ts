@@ -126,7 +126,24 @@ export interface CompileOptions {
    * column's type); the first coercion wins.
    */
   inferredParamTypes?: SqlType[];
+  /**
+   * The executor's part: aggregates, subqueries, `*` and the functions that
+   * read the session or the catalog (version(), current_database(), ...).
+   * Asked first for those kinds of node; null leaves the node to this file.
+   */
+  extension?: (expr: Expr) => Compiled | null;
 }
+
+/** Node kinds `CompileOptions.extension` is asked about. */
+const EXTENSIBLE: ReadonlySet<Expr["kind"]> = new Set([
+  "function",
+  "sql_function",
+  "subquery",
+  "exists",
+  "in_subquery",
+  "quantified",
+  "star",
+]);
 
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
 const NUMBERS: ReadonlySet<SqlType> = new Set([
@@ -188,7 +205,7 @@ function numericCommonType(a: SqlType, b: SqlType): SqlType {
 }
 
 /** The type CASE, COALESCE, IN and comparisons resolve mixed inputs to (10.5 "UNION, CASE"). */
-function commonType(types: SqlType[], what: string): SqlType {
+export function commonType(types: SqlType[], what: string): SqlType {
   const known = types.filter((t) => t !== "unknown");
   if (known.length === 0) return "text";
   let result: SqlType = known[0];
@@ -214,7 +231,7 @@ function isTimestamp(type: SqlType): boolean {
 // Casts ------------------------------------------------------------------------
 
 /** The SqlType of a TypeName from the parser, with its modifiers applied by castTo. */
-function sqlTypeOf(type: TypeName): SqlType {
+export function sqlTypeOf(type: TypeName): SqlType {
   if (type.array) throw new SqlError("0A000", "arrays are not supported");
   const name = type.name === "bool" ? "bool" : type.name;
   if (name in TYPE_OID && name !== "unknown") return name as SqlType;
@@ -304,7 +321,7 @@ function applyModifiers(type: TypeName, target: SqlType): ((value: PgValue) => P
   return null;
 }
 
-function castTo(value: Compiled, type: TypeName): Compiled {
+export function castTo(value: Compiled, type: TypeName): Compiled {
   const target = sqlTypeOf(type);
   value.inferType?.(target); // $1::int8 declares $1 an int8, as in PostgreSQL
   const cast = castFunction(value.type, target);
@@ -328,7 +345,7 @@ function castTo(value: Compiled, type: TypeName): Compiled {
 }
 
 /** Implicit coercion of an unknown (a string constant or text parameter) to `type`. */
-function coerce(value: Compiled, type: SqlType): Compiled {
+export function coerce(value: Compiled, type: SqlType): Compiled {
   if (value.type === type || value.type !== "unknown") return value;
   value.inferType?.(type);
   const oid = TYPE_OID[type];
@@ -349,7 +366,7 @@ function coerce(value: Compiled, type: SqlType): Compiled {
 }
 
 /** Brings two numbers to one type, for arithmetic and comparison. */
-function toType(value: Compiled, type: SqlType): Compiled {
+export function toType(value: Compiled, type: SqlType): Compiled {
   if (value.type === type) return value;
   if (value.type === "unknown") return coerce(value, type);
   const cast = castFunction(value.type, type)!;
@@ -461,7 +478,7 @@ function floatArithmetic(op: string, type: SqlType): Binary | null {
 }
 
 /** -1, 0, 1 for two non-null values of one type. */
-function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
+export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
   switch (type) {
     case "numeric":
       return (a, b) => compareDecimal(toDecimal(a as string), toDecimal(b as string));
@@ -548,7 +565,11 @@ function comparable(
   return [toType(left, type), toType(right, type), comparator(type)];
 }
 
-function compileComparison(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
+export function compileComparison(
+  op: string,
+  leftExpr: Compiled,
+  rightExpr: Compiled,
+): Compiled {
   const [left, right, compare] = comparable(leftExpr, rightExpr, op);
   const test = COMPARISONS[op];
   const l = left.evaluate;
@@ -665,6 +686,10 @@ function likePattern(pattern: string, escape: string, caseInsensitive: boolean):
 /** Compiles an expression, checking its types; throws SqlError for what cannot run. */
 export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled {
   const compile = (e: Expr) => compileExpr(e, options);
+  if (options.extension !== undefined && EXTENSIBLE.has(expr.kind)) {
+    const extended = options.extension(expr);
+    if (extended !== null) return extended;
+  }
   switch (expr.kind) {
     case "number":
       return numberConstant(expr.text);

@@ -1,0 +1,139 @@
+// The `datastore` service: a persistent SQL row store over the PostgreSQL
+// wire protocol (port 8004), so psql, drivers and pgbench work against it.
+// The storage engine (storage/) keeps the rows, the SQL layer (sql/) plans
+// and runs statements, session.ts speaks the protocol, server.ts serves it.
+// See docs/datastore.md.
+
+import { type AdminServer, type CheckResult, startAdminServer } from "../../lib/admin.ts";
+import type { FlagSpecs } from "../../lib/cli.ts";
+import { logger } from "../../lib/log.ts";
+import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
+import { scramSecret } from "../../lib/pg/scram.ts";
+import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
+import { PgServer } from "./server.ts";
+import { Database } from "./sql/executor.ts";
+import { Engine } from "./storage/engine.ts";
+
+export const DATASTORE_PORT = 8004;
+
+export const datastoreFlags = {
+  ...commonFlags("datastore", DATASTORE_PORT),
+  password: {
+    type: "string",
+    help: "password every client must give (SCRAM-SHA-256); default: trust, no password",
+  },
+  "max-connections": {
+    type: "integer",
+    default: 100,
+    help: "open connections at most; past it clients get 53300 (PostgreSQL's max_connections)",
+  },
+  "buffer-pool-pages": {
+    type: "integer",
+    default: 4096,
+    help: "pages of 8 KiB the storage engine keeps in memory",
+  },
+} as const satisfies FlagSpecs;
+
+export const service = defineService({
+  name: "datastore",
+  summary: "persistent SQL row store over the PostgreSQL wire protocol (port 8004)",
+  flags: datastoreFlags,
+  async start(config): Promise<ServiceHandle> {
+    if (config.maxConnections < 1) throw new RangeError("--max-connections must be at least 1");
+    const log = logger("datastore");
+    const engine = await Engine.open({
+      dir: config.dataDir,
+      bufferPoolPages: config.bufferPoolPages,
+    });
+    let server: PgServer;
+    let admin: AdminServer;
+    try {
+      const db = await Database.open(engine);
+      const secret = config.password === undefined
+        ? null
+        : await scramSecret(config.password, crypto.getRandomValues(new Uint8Array(16)));
+      server = new PgServer({
+        db,
+        hostname: config.host,
+        port: config.port,
+        connectionsMax: config.maxConnections,
+        secret,
+        log,
+      });
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    try {
+      admin = startAdminServer({
+        hostname: config.host,
+        port: adminPortOf(config),
+        label: "datastore admin port",
+        registry: datastoreMetrics(server, engine),
+        checks: () => datastoreChecks(server, engine, config.maxConnections),
+      });
+    } catch (error) {
+      await server.close();
+      await engine.close();
+      throw error;
+    }
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      closing ??= (async () => {
+        await server.close(config.drainTimeoutMs);
+        await admin.close();
+        await engine.close();
+      })();
+    return {
+      addresses: { tcp: server.addr, admin: admin.addr },
+      ready: Promise.resolve(),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  },
+});
+
+/** /healthz and /readyz: recovery done (an open engine has recovered), connection slots. */
+export function datastoreChecks(
+  server: PgServer,
+  engine: Engine,
+  connectionsMax: number,
+): Record<string, CheckResult> {
+  const recovery = engine.recovery;
+  const connected = server.sessions.size;
+  return {
+    recovery: {
+      ok: recovery.done,
+      detail: recovery.created
+        ? "new data directory"
+        : `${recovery.recordsReplayed} log records replayed, ${recovery.transactionsUndone} transactions undone`,
+    },
+    clients: {
+      ok: connected < connectionsMax,
+      detail: `${connected} of ${connectionsMax} connections`,
+    },
+  };
+}
+
+function datastoreMetrics(server: PgServer, engine: Engine): MetricsRegistry {
+  const registry = new MetricsRegistry();
+  const connections = registry.counter("datastore_connections_total", "connections accepted");
+  const queries = registry.counter("datastore_queries_total", "Query and Execute messages");
+  const commits = registry.counter("datastore_commits_total", "engine transactions committed");
+  const rollbacks = registry.counter(
+    "datastore_rollbacks_total",
+    "engine transactions rolled back",
+  );
+  const fsyncs = registry.counter("datastore_fsyncs_total", "log fsyncs (group commit)");
+  const clients = registry.gauge("datastore_connected_clients", "open sessions");
+  registry.onCollect(() => {
+    const stats = engine.stats();
+    syncCounter(connections, server.stats.connections);
+    syncCounter(queries, server.stats.queries);
+    syncCounter(commits, stats.commits);
+    syncCounter(rollbacks, stats.rollbacks);
+    syncCounter(fsyncs, stats.fsyncs);
+    clients.set(undefined, server.sessions.size);
+  });
+  return registry;
+}

@@ -1,0 +1,204 @@
+// The datastore's PostgreSQL server: serveTcp (lib/net) for the sockets, the
+// codec of lib/pg for the bytes, session.ts for what they mean.
+//
+// Per connection: the startup packet first (SSLRequest and GSSENCRequest are
+// answered 'N', as a server without TLS does, and the real StartupMessage
+// follows; a CancelRequest finds its session by process ID and secret key,
+// flags it, and closes), then typed messages, decoded as they arrive and
+// answered with one write per read (the session flushes earlier only for
+// large results).
+//
+// Bounds: `connectionsMax` connections; a client past it gets FATAL 53300
+// "sorry, too many clients already", as PostgreSQL answers past
+// max_connections (connections are never marked idle, so the transport
+// never closes a client's open session to make room). A message past the
+// codec's limits, or bytes that are not the protocol, get FATAL 08P01 and
+// that connection is closed; no other session notices.
+
+import { isIncomplete } from "../../lib/decode.ts";
+import type { Logger } from "../../lib/log.ts";
+import { isDisconnect } from "../../lib/net/disconnect.ts";
+import { ReadBuffer } from "../../lib/net/read_buffer.ts";
+import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
+import { writeAll } from "../../lib/net/write_all.ts";
+import { encodeBackendMessage, writeBackendMessage } from "../../lib/pg/backend.ts";
+import { errorFields } from "../../lib/pg/errors.ts";
+import { decodeFrontendMessage, decodeStartupPacket } from "../../lib/pg/frontend.ts";
+import type { ScramSecret } from "../../lib/pg/scram.ts";
+import { DEFAULT_LIMITS, type PgLimits } from "../../lib/pg/types.ts";
+import { MessageWriter } from "../../lib/pg/wire.ts";
+import { Session } from "./session.ts";
+import type { Database } from "./sql/executor.ts";
+
+export interface PgServerOptions {
+  db: Database;
+  hostname: string;
+  port: number;
+  /** Open connections at most (PostgreSQL's max_connections, default 100). */
+  connectionsMax: number;
+  /** SCRAM-SHA-256 secret when a password is required; null: trust. */
+  secret: ScramSecret | null;
+  limits?: PgLimits;
+  log: Logger;
+}
+
+export interface PgServerStats {
+  connections: number;
+  queries: number;
+  errors: number;
+}
+
+const N = new Uint8Array([0x4e]); // 'N': no SSL, no GSS encryption
+
+export class PgServer {
+  readonly sessions = new Map<number, Session>();
+  readonly stats: PgServerStats = { connections: 0, queries: 0, errors: 0 };
+  #tcp: TcpServer;
+  #options: PgServerOptions;
+  #nextPid = 1;
+  #limits: PgLimits;
+
+  constructor(options: PgServerOptions) {
+    this.#options = options;
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#tcp = serveTcp({
+      label: "datastore service port",
+      hostname: options.hostname,
+      port: options.port,
+      connectionsMax: options.connectionsMax,
+      refusalBytes: encodeBackendMessage({
+        type: "ErrorResponse",
+        fields: {
+          severity: "FATAL",
+          severityNonLocalized: "FATAL",
+          code: "53300",
+          message: "sorry, too many clients already",
+        },
+      }),
+      log: options.log,
+      handler: (c) => this.#serve(c),
+    });
+  }
+
+  get addr(): Deno.NetAddr {
+    return this.#tcp.addr;
+  }
+
+  get tcp(): TcpServer {
+    return this.#tcp;
+  }
+
+  close(drainTimeoutMs?: number): Promise<void> {
+    return this.#tcp.close(drainTimeoutMs);
+  }
+
+  async #serve(c: TcpConnection): Promise<void> {
+    this.stats.connections++;
+    const conn = c.conn;
+    const limits = this.#limits;
+    const input = new ReadBuffer({ sizeBytesMax: limits.messageBytesMax + 1024 });
+    const out = new MessageWriter();
+    const flush = async () => {
+      if (out.length === 0) return;
+      const bytes = out.finish();
+      out.reset();
+      await writeAll(conn, bytes);
+    };
+    let session: Session | null = null;
+    let needed = 0;
+    try {
+      // Startup: SSL/GSS requests, a cancel, or the StartupMessage.
+      while (session === null) {
+        if (await input.fill(conn, needed) === null) return;
+        for (;;) {
+          const decoded = decodeStartupPacket(input.bytes, limits, input.start, input.end);
+          if (isIncomplete(decoded)) {
+            needed = decoded.bytesNeeded;
+            break;
+          }
+          input.consume(decoded.bytesUsed);
+          needed = 0;
+          const packet = decoded.value;
+          if (packet.type === "SSLRequest" || packet.type === "GSSENCRequest") {
+            await writeAll(conn, N);
+            continue;
+          }
+          if (packet.type === "CancelRequest") {
+            const target = this.sessions.get(packet.processId);
+            if (target && target.secretKey === packet.secretKey) target.cancelRequested = true;
+            return;
+          }
+          if (packet.majorVersion !== 3) {
+            writeBackendMessage(
+              out,
+              fatal(
+                "0A000",
+                `unsupported frontend protocol ${packet.majorVersion}.${packet.minorVersion}: server supports 3.0 to 3.0`,
+              ),
+            );
+            await flush();
+            return;
+          }
+          const pid = this.#nextPid++;
+          session = new Session({
+            db: this.#options.db,
+            secret: this.#options.secret,
+            processId: pid,
+            secretKey: crypto.getRandomValues(new Int32Array(1))[0],
+            log: (error) => this.#options.log.error("datastore: {error}", { error: String(error) }),
+          });
+          this.sessions.set(pid, session);
+          const effect = await session.startup(packet.parameters, out);
+          await flush();
+          if (effect === "close") return;
+          break;
+        }
+      }
+      // Typed messages until Terminate or EOF.
+      while (!c.draining || session.transactionStatus !== "I") {
+        if (await input.fill(conn, needed) === null) return;
+        for (;;) {
+          const decoded = decodeFrontendMessage(input.bytes, limits, input.start, input.end);
+          if (isIncomplete(decoded)) {
+            needed = decoded.bytesNeeded;
+            break;
+          }
+          input.consume(decoded.bytesUsed);
+          if (decoded.value.type === "Query" || decoded.value.type === "Execute") {
+            this.stats.queries++;
+          }
+          const effect = await session.handle(decoded.value, out, flush);
+          if (effect === "close") {
+            await flush();
+            return;
+          }
+        }
+        await flush();
+      }
+    } catch (error) {
+      if (isDisconnect(error) || c.closed) return;
+      this.stats.errors++;
+      const fields = errorFields(error, "FATAL");
+      if (fields.code === "XX000") {
+        this.#options.log.error("datastore: {error}", { error: String(error) });
+      }
+      out.reset();
+      writeBackendMessage(out, { type: "ErrorResponse", fields });
+      try {
+        await flush();
+      } catch { /* the client is gone */ }
+    } finally {
+      if (session !== null) {
+        session.close();
+        this.sessions.delete(session.processId);
+      }
+    }
+  }
+}
+
+function fatal(code: string, message: string) {
+  return {
+    type: "ErrorResponse" as const,
+    fields: { severity: "FATAL", severityNonLocalized: "FATAL", code, message },
+  };
+}

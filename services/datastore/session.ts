@@ -1,0 +1,1015 @@
+// One client's PostgreSQL session (documentation 55.2 "Message Flow"): the
+// startup and authentication exchange, the simple and extended query
+// protocols, COPY FROM STDIN, transaction blocks and run-time settings.
+//
+// The session never touches a socket: the server hands it decoded messages
+// and it appends its answers to a MessageWriter, calling `flush` when a
+// large result should go out before the rest is computed. What it asks the
+// server to do besides writing (close the connection, cancel another
+// session) comes back as the result of `handle`. So scripted transcripts
+// run against it without a socket (tests/services/datastore/session_test.ts).
+// It is not a pure function of (state, message), because running SQL
+// awaits the storage engine.
+//
+// Transactions, as PostgreSQL runs them:
+//   - Outside BEGIN, each simple Query message is one implicit transaction
+//     (all its statements), and the extended protocol's messages up to Sync
+//     are one: committed at the end, and the commit is durable before
+//     ReadyForQuery goes out.
+//   - Inside BEGIN, an error aborts the transaction block: the engine
+//     transaction is rolled back at once (its locks released) and every
+//     statement but COMMIT/ROLLBACK gets 25P02 until the block ends.
+//   - A read-only statement's rows are sent only once every commit it may
+//     have read is durable (the engine releases locks before the fsync).
+//   - After an error in the extended protocol, messages are skipped until
+//     Sync (55.2.3).
+//
+// Left out: SAVEPOINT, cursors (DECLARE/FETCH), LISTEN/NOTIFY, COPY TO and
+// COPY in binary or CSV format, function call messages, replication.
+
+import type { Bytes } from "../../lib/bytes.ts";
+import { errorFields, PgProtocolError } from "../../lib/pg/errors.ts";
+import { OID, typeByOid } from "../../lib/pg/oids.ts";
+import { parseSaslInitialResponse } from "../../lib/pg/frontend.ts";
+import {
+  authMessageFor,
+  parseClientFinal,
+  parseClientFirst,
+  type ScramSecret,
+  type ScramServerState,
+  serverFirstMessage,
+  toBase64,
+  verifyClientProof,
+} from "../../lib/pg/scram.ts";
+import type {
+  BackendMessage,
+  FieldDescription,
+  FormatCode,
+  FrontendMessage,
+  NoticeFields,
+  TransactionStatus,
+} from "../../lib/pg/types.ts";
+import {
+  formatBinary,
+  formatText,
+  parseBinary,
+  parseText,
+  type PgValue,
+} from "../../lib/pg/values.ts";
+import { writeBackendMessage } from "../../lib/pg/backend.ts";
+import type { MessageWriter } from "../../lib/pg/wire.ts";
+import type { Statement } from "./sql/ast.ts";
+import { SqlError } from "./sql/errors.ts";
+import { type SqlType, typeOid } from "./sql/eval.ts";
+import {
+  copyRows,
+  type CopyTarget,
+  copyTarget,
+  type Database,
+  prepare,
+  type Prepared,
+  type Result,
+  type ResultColumn,
+  type RunContext,
+  SERVER_VERSION,
+  type SessionInfo,
+  SqlTransaction,
+} from "./sql/executor.ts";
+import { parseSql, type SqlLimits } from "./sql/parser.ts";
+import { printExpr } from "./sql/printer.ts";
+
+/** Settings reported to the client with ParameterStatus (libpq and drivers read them). */
+const REPORTED = [
+  "server_version",
+  "server_encoding",
+  "client_encoding",
+  "application_name",
+  "DateStyle",
+  "TimeZone",
+  "integer_datetimes",
+  "standard_conforming_strings",
+  "IntervalStyle",
+  "is_superuser",
+  "session_authorization",
+] as const;
+
+const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
+  server_version: SERVER_VERSION,
+  server_version_num: "150000",
+  server_encoding: "UTF8",
+  client_encoding: "UTF8",
+  application_name: "",
+  datestyle: "ISO, MDY",
+  timezone: "UTC",
+  integer_datetimes: "on",
+  standard_conforming_strings: "on",
+  intervalstyle: "postgres",
+  is_superuser: "on",
+  session_authorization: "",
+  search_path: '"$user", public',
+  extra_float_digits: "1",
+  bytea_output: "hex",
+  transaction_isolation: "serializable",
+  default_transaction_isolation: "serializable",
+  statement_timeout: "0",
+  lock_timeout: "0",
+  max_identifier_length: "63",
+  synchronous_commit: "on",
+  client_min_messages: "notice",
+};
+
+/** Settings whose names are shown in their canonical case (ParameterStatus, SHOW's column). */
+const CANONICAL_NAME: Record<string, string> = {
+  datestyle: "DateStyle",
+  timezone: "TimeZone",
+  intervalstyle: "IntervalStyle",
+};
+
+/** Rows of one result are flushed to the client once this many bytes are waiting. */
+export const FLUSH_BYTES = 64 * 1024;
+
+/** COPY rows are inserted in groups of this many. */
+const COPY_GROUP_ROWS = 256;
+
+export interface SessionOptions {
+  db: Database;
+  /** SCRAM secret for password authentication; null: trust. */
+  secret: ScramSecret | null;
+  processId: number;
+  secretKey: number;
+  limits?: SqlLimits;
+  /** Called to find another session for a CancelRequest. */
+  log?: (error: unknown) => void;
+}
+
+/** What the server should do after a message. */
+export type SessionEffect = "continue" | "close";
+
+interface PreparedStatement {
+  sql: string;
+  statement: Statement | null;
+  declared: SqlType[];
+  prepared: Prepared | Utility | null;
+  version: number;
+}
+
+/** A statement the session runs itself (transaction control, SET, SHOW, COPY). */
+interface Utility {
+  utility: true;
+  statement: Statement;
+  columns: ResultColumn[] | null;
+  paramTypes: SqlType[];
+}
+
+interface Portal {
+  statement: PreparedStatement;
+  params: PgValue[];
+  formats: FormatCode[];
+  result: Result | null;
+  /** Rows fetched from the result but not yet sent. */
+  pending: PgValue[][];
+  done: boolean;
+}
+
+export class Session {
+  readonly processId: number;
+  readonly secretKey: number;
+  readonly info: SessionInfo;
+  /** Set by a CancelRequest; checked between batches of rows. */
+  cancelRequested = false;
+  #db: Database;
+  #secret: ScramSecret | null;
+  #limits: SqlLimits | undefined;
+  #phase: "startup" | "sasl-first" | "sasl-final" | "ready" | "copy" = "startup";
+  #scram: ScramServerState | null = null;
+  #tx: SqlTransaction | null = null;
+  #explicit = false;
+  #failed = false;
+  #skipToSync = false;
+  #statements = new Map<string, PreparedStatement>();
+  #portals = new Map<string, Portal>();
+  #copy: { target: CopyTarget; partial: string; rows: (string | null)[][]; error: unknown } | null =
+    null;
+  #copyInExtended = false;
+  #log: (error: unknown) => void;
+
+  constructor(options: SessionOptions) {
+    this.#db = options.db;
+    this.#secret = options.secret;
+    this.#limits = options.limits;
+    this.processId = options.processId;
+    this.secretKey = options.secretKey;
+    this.#log = options.log ?? (() => {});
+    this.info = { user: "", database: "", settings: new Map(Object.entries(DEFAULT_SETTINGS)) };
+  }
+
+  #inCopy(): boolean {
+    return this.#phase === "copy";
+  }
+
+  get transactionStatus(): TransactionStatus {
+    if (this.#failed) return "E";
+    return this.#explicit ? "T" : "I";
+  }
+
+  // Startup ----------------------------------------------------------------------
+
+  /** Handles the StartupMessage's parameters: asks for a password or says hello. */
+  async startup(parameters: Map<string, string>, out: MessageWriter): Promise<SessionEffect> {
+    const user = parameters.get("user");
+    if (!user) {
+      send(out, fatal("28000", "no PostgreSQL user name specified in startup packet"));
+      return "close";
+    }
+    this.info.user = user;
+    this.info.database = parameters.get("database") || user;
+    this.info.settings.set("session_authorization", user);
+    for (const [name, value] of parameters) {
+      const key = name.toLowerCase();
+      if (key === "application_name" || key === "client_encoding" || key === "datestyle") {
+        this.info.settings.set(key, value);
+      }
+    }
+    const encoding = this.info.settings.get("client_encoding")!.toUpperCase().replace(/[-_]/g, "");
+    if (encoding !== "UTF8" && encoding !== "UNICODE") {
+      send(out, fatal("22023", `invalid value for parameter "client_encoding": "${encoding}"`));
+      return "close";
+    }
+    this.info.settings.set("client_encoding", "UTF8");
+    if (this.#secret !== null) {
+      send(out, { type: "AuthenticationSASL", mechanisms: ["SCRAM-SHA-256"] });
+      this.#phase = "sasl-first";
+      return "continue";
+    }
+    await this.#welcome(out);
+    return "continue";
+  }
+
+  #welcome(out: MessageWriter): Promise<void> {
+    send(out, { type: "AuthenticationOk" });
+    for (const name of REPORTED) {
+      const value = this.info.settings.get(name.toLowerCase()) ?? "";
+      send(out, { type: "ParameterStatus", name, value });
+    }
+    send(out, { type: "BackendKeyData", processId: this.processId, secretKey: this.secretKey });
+    send(out, { type: "ReadyForQuery", status: "I" });
+    this.#phase = "ready";
+    return Promise.resolve();
+  }
+
+  async #authenticate(data: Bytes, out: MessageWriter): Promise<SessionEffect> {
+    const secret = this.#secret!;
+    const failed = () => {
+      send(
+        out,
+        fatal("28P01", `password authentication failed for user "${this.info.user}"`),
+      );
+      return "close" as const;
+    };
+    if (this.#phase === "sasl-first") {
+      const { mechanism, initialResponse } = parseSaslInitialResponse(data);
+      if (mechanism !== "SCRAM-SHA-256" || initialResponse === null) {
+        send(out, fatal("08P01", "client selected an invalid SASL authentication mechanism"));
+        return "close";
+      }
+      const first = parseClientFirst(new TextDecoder().decode(initialResponse));
+      const nonce = toBase64(crypto.getRandomValues(new Uint8Array(18)));
+      const { message, state } = serverFirstMessage(first, secret, nonce);
+      this.#scram = state;
+      this.#phase = "sasl-final";
+      send(out, { type: "AuthenticationSASLContinue", data: new TextEncoder().encode(message) });
+      return "continue";
+    }
+    const final = parseClientFinal(new TextDecoder().decode(data));
+    const verdict = await verifyClientProof(
+      secret,
+      authMessageFor(this.#scram!, final),
+      final.proof,
+    );
+    if (verdict === null) return failed();
+    send(out, { type: "AuthenticationSASLFinal", data: new TextEncoder().encode(verdict) });
+    await this.#welcome(out);
+    return "continue";
+  }
+
+  // Messages -----------------------------------------------------------------------
+
+  /** Handles one message after the startup packet. */
+  async handle(
+    message: FrontendMessage,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): Promise<SessionEffect> {
+    if (this.#phase === "sasl-first" || this.#phase === "sasl-final") {
+      if (message.type !== "AuthenticationResponse") {
+        throw new PgProtocolError(`expected SASL response, got message type ${message.type}`);
+      }
+      return await this.#authenticate(message.data, out);
+    }
+    if (this.#phase === "copy") return await this.#copyMessage(message, out);
+    if (message.type === "Terminate") {
+      await this.#endImplicit();
+      this.#rollbackAll();
+      return "close";
+    }
+    if (this.#skipToSync && message.type !== "Sync") return "continue";
+    try {
+      switch (message.type) {
+        case "Query":
+          await this.#simpleQuery(message.sql, out, flush);
+          break;
+        case "Parse":
+          this.#parse(message.statement, message.sql, message.parameterTypes);
+          send(out, { type: "ParseComplete" });
+          break;
+        case "Bind":
+          this.#bind(message);
+          send(out, { type: "BindComplete" });
+          break;
+        case "Describe":
+          this.#describe(message.kind, message.name, out);
+          break;
+        case "Execute":
+          await this.#execute(message.portal, message.rowsMax, out, flush);
+          break;
+        case "Close":
+          if (message.kind === "S") this.#statements.delete(message.name);
+          else this.#portals.delete(message.name);
+          send(out, { type: "CloseComplete" });
+          break;
+        case "Sync":
+          this.#skipToSync = false;
+          await this.#endImplicit(out);
+          send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+          break;
+        case "Flush":
+          await flush();
+          break;
+        case "AuthenticationResponse":
+          throw new PgProtocolError("unexpected authentication message");
+        case "CopyData":
+        case "CopyDone":
+        case "CopyFail":
+          // Outside COPY these are ignored, as PostgreSQL does (55.2.6).
+          break;
+      }
+    } catch (error) {
+      if (error instanceof PgProtocolError) throw error;
+      await this.#fail(error, out);
+      this.#skipToSync = true;
+    }
+    return "continue";
+  }
+
+  /** Called when the connection ends for any reason: rolls back what is open. */
+  close(): void {
+    this.#rollbackAll();
+  }
+
+  #rollbackAll(): void {
+    if (this.#tx !== null) {
+      this.#tx.tx.rollbackSync();
+      this.#db.undoCatalog(this.#tx);
+      this.#tx = null;
+    }
+    this.#explicit = false;
+    this.#failed = false;
+  }
+
+  /** Reports an error and aborts the transaction (block) it happened in. */
+  async #fail(error: unknown, out: MessageWriter): Promise<void> {
+    const fields = errorFields(error);
+    if (fields.code === "XX000") this.#log(error);
+    send(out, { type: "ErrorResponse", fields });
+    if (this.#tx !== null) {
+      this.#tx.tx.rollbackSync();
+      this.#db.undoCatalog(this.#tx);
+      this.#tx = null;
+    }
+    if (this.#explicit) this.#failed = true;
+    await Promise.resolve();
+  }
+
+  #transaction(): SqlTransaction {
+    this.#tx ??= new SqlTransaction(this.#db.engine.begin());
+    return this.#tx;
+  }
+
+  /** Commits the implicit transaction, if one is open outside a block. */
+  async #endImplicit(out?: MessageWriter): Promise<void> {
+    if (this.#explicit || this.#tx === null) return;
+    const tx = this.#tx;
+    this.#tx = null;
+    try {
+      await tx.tx.commit();
+    } catch (error) {
+      this.#db.undoCatalog(tx);
+      if (out) send(out, { type: "ErrorResponse", fields: errorFields(error) });
+    }
+  }
+
+  #runContext(params: readonly PgValue[]): RunContext {
+    const engine = this.#db.engine;
+    return {
+      sqlTx: this.#transaction(),
+      params,
+      // An empty transaction's commit resolves once the log is durable up to
+      // everything appended so far, which covers any commit this one read.
+      durable: () => engine.begin().commit(),
+    };
+  }
+
+  // Simple query -------------------------------------------------------------------
+
+  async #simpleQuery(sql: string, out: MessageWriter, flush: () => Promise<void>): Promise<void> {
+    this.cancelRequested = false;
+    try {
+      const { statements, notices } = parseSql(sql, this.#limits);
+      for (const notice of notices) send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
+      if (statements.length === 0) send(out, { type: "EmptyQueryResponse" });
+      for (const statement of statements) {
+        const prepared = this.#plan(statement, []);
+        await this.#runStatement(prepared, [], [], 0, out, flush, true);
+        if (this.#inCopy()) return; // ReadyForQuery follows CopyDone
+      }
+      await this.#endImplicit(out);
+    } catch (error) {
+      await this.#fail(error, out);
+    }
+    send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+  }
+
+  /** Plans one statement: the executor's, or one the session runs itself. */
+  #plan(statement: Statement, declared: SqlType[]): Prepared | Utility {
+    switch (statement.kind) {
+      case "begin":
+      case "commit":
+      case "rollback":
+      case "set":
+      case "reset":
+      case "copy":
+      case "savepoint":
+      case "rollback_to":
+      case "release":
+        return { utility: true, statement, columns: null, paramTypes: declared };
+      case "show": {
+        const name = statement.name.toLowerCase();
+        const column = CANONICAL_NAME[name] ?? name;
+        return {
+          utility: true,
+          statement,
+          columns: [{ name: column, type: "text", tableOid: 0, columnNumber: 0, typeModifier: -1 }],
+          paramTypes: declared,
+        };
+      }
+      case "explain":
+        throw new SqlError("0A000", "EXPLAIN is not supported");
+      default:
+        if (this.#failed) throw abortedError();
+        return prepare(this.#db, this.info, statement, declared);
+    }
+  }
+
+  /**
+   * Runs a planned statement and sends its rows (up to `rowsMax`, 0 for all)
+   * and CommandComplete; returns false when the portal is suspended.
+   */
+  async #runStatement(
+    prepared: Prepared | Utility,
+    params: PgValue[],
+    formats: FormatCode[],
+    rowsMax: number,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+    describe: boolean,
+    portal?: Portal,
+  ): Promise<void> {
+    if ("utility" in prepared) {
+      if (describe && prepared.columns) {
+        send(out, { type: "RowDescription", fields: fieldsOf(prepared.columns, formats) });
+      }
+      await this.#utility(prepared.statement, out);
+      return;
+    }
+    if (this.#failed) throw abortedError();
+    let result: Result;
+    if (portal?.result) result = portal.result;
+    else {
+      if (describe && prepared.columns) {
+        send(out, { type: "RowDescription", fields: fieldsOf(prepared.columns, formats) });
+      }
+      result = await prepared.run(this.#runContext(params));
+      if (portal) portal.result = result;
+    }
+    if (result.rows !== null) {
+      const columns = prepared.columns!;
+      const encoders = columns.map((c, i) => valueEncoder(c.type, formatOf(formats, i)));
+      let sent = 0;
+      const pending = portal?.pending ?? [];
+      for (;;) {
+        let batch: PgValue[][];
+        if (pending.length > 0) batch = pending.splice(0, pending.length);
+        else {
+          const next = await result.rows.next();
+          if (next.done) break;
+          batch = next.value;
+        }
+        if (this.cancelRequested) {
+          this.cancelRequested = false;
+          throw new SqlError("57014", "canceling statement due to user request");
+        }
+        for (let r = 0; r < batch.length; r++) {
+          if (rowsMax > 0 && sent === rowsMax) {
+            pending.push(...batch.slice(r));
+            send(out, { type: "PortalSuspended" });
+            return;
+          }
+          const row = batch[r];
+          send(out, {
+            type: "DataRow",
+            values: row.map((v, i) => (v === null ? null : encoders[i](v))),
+          });
+          sent++;
+        }
+        if (out.length >= FLUSH_BYTES) await flush();
+      }
+      if (rowsMax > 0 && portal && sent === rowsMax && pending.length === 0) {
+        // Exactly rowsMax rows were left: PostgreSQL still completes on the next Execute only
+        // when it cannot tell; we have looked ahead, so complete now.
+      }
+    }
+    if (portal) portal.done = true;
+    send(out, { type: "CommandComplete", tag: result.tag() });
+  }
+
+  async #utility(statement: Statement, out: MessageWriter): Promise<void> {
+    const complete = (tag: string) => send(out, { type: "CommandComplete", tag });
+    switch (statement.kind) {
+      case "begin":
+        if (this.#failed) throw abortedError();
+        if (this.#explicit) {
+          send(out, {
+            type: "NoticeResponse",
+            fields: warning("25001", "there is already a transaction in progress"),
+          });
+        }
+        this.#transaction();
+        this.#explicit = true;
+        complete("BEGIN");
+        return;
+      case "commit":
+      case "rollback": {
+        const wasFailed = this.#failed;
+        if (!this.#explicit) {
+          send(out, {
+            type: "NoticeResponse",
+            fields: warning("25P01", "there is no transaction in progress"),
+          });
+        }
+        const tx = this.#tx;
+        this.#tx = null;
+        this.#explicit = false;
+        this.#failed = false;
+        if (tx !== null) {
+          if (statement.kind === "commit" && !wasFailed) {
+            try {
+              await tx.tx.commit();
+            } catch (error) {
+              this.#db.undoCatalog(tx);
+              throw error;
+            }
+          } else {
+            await tx.tx.rollback();
+            this.#db.undoCatalog(tx);
+          }
+        }
+        complete(statement.kind === "commit" && !wasFailed ? "COMMIT" : "ROLLBACK");
+        return;
+      }
+      case "set": {
+        if (this.#failed) throw abortedError();
+        const name = statement.name.toLowerCase();
+        const value = statement.values === null
+          ? DEFAULT_SETTINGS[name] ?? ""
+          : statement.values.map(settingText).join(", ");
+        this.#set(name, value, out);
+        complete("SET");
+        return;
+      }
+      case "reset": {
+        if (this.#failed) throw abortedError();
+        const name = statement.name.toLowerCase();
+        if (name === "all") {
+          for (const [key, value] of Object.entries(DEFAULT_SETTINGS)) {
+            this.info.settings.set(key, value);
+          }
+        } else this.#set(name, DEFAULT_SETTINGS[name] ?? "", out);
+        complete("RESET");
+        return;
+      }
+      case "show": {
+        if (this.#failed) throw abortedError();
+        const name = statement.name.toLowerCase();
+        const value = this.info.settings.get(name);
+        if (value === undefined) {
+          throw new SqlError("42704", `unrecognized configuration parameter "${name}"`);
+        }
+        send(out, { type: "DataRow", values: [encoder.encode(value) as Bytes] });
+        complete("SHOW");
+        return;
+      }
+      case "copy": {
+        if (this.#failed) throw abortedError();
+        const target = copyTarget(this.#db, statement);
+        this.#transaction();
+        this.#copy = { target, partial: "", rows: [], error: null };
+        this.#phase = "copy";
+        send(out, {
+          type: "CopyInResponse",
+          format: 0,
+          columnFormats: target.targets.map(() => 0 as FormatCode),
+        });
+        return;
+      }
+      default:
+        throw new SqlError("0A000", `${statement.kind.toUpperCase()} is not supported`);
+    }
+  }
+
+  #set(name: string, value: string, out: MessageWriter): void {
+    if (name === "client_encoding") {
+      const encoding = value.toUpperCase().replace(/[-_']/g, "");
+      if (encoding !== "UTF8" && encoding !== "UNICODE") {
+        throw new SqlError("22023", `invalid value for parameter "client_encoding": "${value}"`);
+      }
+      value = "UTF8";
+    }
+    if (name === "timezone" && !["UTC", "utc", "Etc/UTC", "GMT", "Z"].includes(value)) {
+      throw new SqlError("22023", `invalid value for parameter "TimeZone": "${value}"`, {
+        detail: "Only UTC is supported.",
+      });
+    }
+    if (name === "datestyle" && !/^iso/i.test(value)) {
+      throw new SqlError("22023", `invalid value for parameter "DateStyle": "${value}"`, {
+        detail: "Only ISO output is supported.",
+      });
+    }
+    this.info.settings.set(name, value);
+    const reported = REPORTED.find((r) => r.toLowerCase() === name);
+    if (reported) send(out, { type: "ParameterStatus", name: reported, value });
+  }
+
+  // COPY FROM STDIN ----------------------------------------------------------------
+
+  async #copyMessage(message: FrontendMessage, out: MessageWriter): Promise<SessionEffect> {
+    const copy = this.#copy!;
+    const finish = async (error: unknown) => {
+      this.#phase = "ready";
+      this.#copy = null;
+      if (error !== null) await this.#fail(error, out);
+      else {
+        send(out, { type: "CommandComplete", tag: `COPY ${copy.target.rows}` });
+        await this.#endImplicit(out);
+      }
+      send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+    };
+    switch (message.type) {
+      case "CopyData": {
+        if (copy.error !== null) return "continue";
+        try {
+          copy.partial += new TextDecoder().decode(message.data, { stream: true });
+          const lines = copy.partial.split("\n");
+          copy.partial = lines.pop()!;
+          for (const line of lines) {
+            if (line === "\\.") continue;
+            copy.rows.push(parseCopyLine(line.endsWith("\r") ? line.slice(0, -1) : line));
+          }
+          if (copy.rows.length >= COPY_GROUP_ROWS) await this.#copyFlush();
+        } catch (error) {
+          copy.error = error;
+        }
+        return "continue";
+      }
+      case "CopyDone": {
+        if (copy.error === null) {
+          try {
+            if (copy.partial !== "" && copy.partial !== "\\.") {
+              copy.rows.push(parseCopyLine(copy.partial));
+            }
+            await this.#copyFlush();
+          } catch (error) {
+            copy.error = error;
+          }
+        }
+        await finish(copy.error);
+        return "continue";
+      }
+      case "CopyFail":
+        await finish(new SqlError("57014", `COPY from stdin failed: ${message.message}`));
+        return "continue";
+      case "Flush":
+      case "Sync":
+        return "continue";
+      case "Terminate":
+        this.#rollbackAll();
+        return "close";
+      default:
+        throw new PgProtocolError(`unexpected message type ${message.type} during COPY from stdin`);
+    }
+  }
+
+  async #copyFlush(): Promise<void> {
+    const copy = this.#copy!;
+    const rows = copy.rows;
+    copy.rows = [];
+    await copyRows(this.#db, this.#runContext([]), copy.target, rows);
+  }
+
+  // Extended query -------------------------------------------------------------------
+
+  #parse(name: string, sql: string, typeOids: number[]): void {
+    if (name !== "" && this.#statements.has(name)) {
+      throw new SqlError("42P05", `prepared statement "${name}" already exists`);
+    }
+    const { statements } = parseSql(sql, this.#limits);
+    if (statements.length > 1) {
+      throw new SqlError("42601", "cannot insert multiple commands into a prepared statement");
+    }
+    const declared = typeOids.map(sqlTypeOfOid);
+    const statement = statements[0] ?? null;
+    const prepared = statement === null || this.#failed && !isTransactionEnd(statement)
+      ? null
+      : this.#plan(statement, declared);
+    this.#statements.set(name, {
+      sql,
+      statement,
+      declared,
+      prepared,
+      version: this.#db.catalogVersion,
+    });
+  }
+
+  /** The statement's plan, made again when the catalog changed since. */
+  #current(ps: PreparedStatement): Prepared | Utility | null {
+    if (ps.statement === null) return null;
+    if (ps.prepared === null || ps.version !== this.#db.catalogVersion) {
+      ps.prepared = this.#plan(ps.statement, ps.declared);
+      ps.version = this.#db.catalogVersion;
+    }
+    return ps.prepared;
+  }
+
+  #bind(message: Extract<FrontendMessage, { type: "Bind" }>): void {
+    const ps = this.#statements.get(message.statement);
+    if (!ps) {
+      throw new SqlError("26000", `prepared statement "${message.statement}" does not exist`);
+    }
+    if (this.#failed && (ps.statement === null || !isTransactionEnd(ps.statement))) {
+      throw abortedError();
+    }
+    const prepared = this.#current(ps);
+    const types = prepared?.paramTypes ?? [];
+    if (message.parameters.length !== types.length) {
+      throw new PgProtocolErrorAsSql(
+        `bind message supplies ${message.parameters.length} parameters, but prepared statement "${message.statement}" requires ${types.length}`,
+      );
+    }
+    // Declared types arrive typed; the others as text, which the plan coerces to
+    // the type it inferred (a binary value is turned into its text first).
+    const params = message.parameters.map((bytes, i) => {
+      if (bytes === null) return null;
+      const format = formatOf(message.parameterFormats, i);
+      const declared = ps.declared[i] ?? "unknown";
+      const type = declared === "unknown" ? types[i] : declared;
+      const oid = typeOid(type === "unknown" ? "text" : type);
+      const value = format === 1 ? parseBinary(oid, bytes) : null;
+      if (declared === "unknown") {
+        return format === 1 ? formatText(oid, value!) : decoder.decode(bytes);
+      }
+      return format === 1 ? value : parseText(oid, decoder.decode(bytes));
+    });
+    if (message.portal !== "" && this.#portals.has(message.portal)) {
+      throw new SqlError("42P03", `portal "${message.portal}" already exists`);
+    }
+    this.#portals.set(message.portal, {
+      statement: ps,
+      params,
+      formats: message.resultFormats,
+      result: null,
+      pending: [],
+      done: false,
+    });
+  }
+
+  #describe(kind: "S" | "P", name: string, out: MessageWriter): void {
+    if (kind === "S") {
+      const ps = this.#statements.get(name);
+      if (!ps) throw new SqlError("26000", `prepared statement "${name}" does not exist`);
+      const prepared = this.#current(ps);
+      const types = prepared?.paramTypes ?? [];
+      send(out, {
+        type: "ParameterDescription",
+        typeOids: types.map((t) => t === "unknown" ? OID.text : typeOid(t)),
+      });
+      const columns = prepared?.columns ?? null;
+      send(
+        out,
+        columns ? { type: "RowDescription", fields: fieldsOf(columns, []) } : { type: "NoData" },
+      );
+      return;
+    }
+    const portal = this.#portals.get(name);
+    if (!portal) throw new SqlError("34000", `portal "${name}" does not exist`);
+    const columns = this.#current(portal.statement)?.columns ?? null;
+    send(
+      out,
+      columns
+        ? { type: "RowDescription", fields: fieldsOf(columns, portal.formats) }
+        : { type: "NoData" },
+    );
+  }
+
+  async #execute(
+    name: string,
+    rowsMax: number,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): Promise<void> {
+    this.cancelRequested = false;
+    const portal = this.#portals.get(name);
+    if (!portal) throw new SqlError("34000", `portal "${name}" does not exist`);
+    const prepared = this.#current(portal.statement);
+    if (prepared === null) {
+      send(out, { type: "EmptyQueryResponse" });
+      return;
+    }
+    if (portal.done) {
+      // PostgreSQL answers an exhausted portal with an empty completion.
+      send(out, { type: "CommandComplete", tag: portal.result?.tag() ?? "SELECT 0" });
+      return;
+    }
+    await this.#runStatement(
+      prepared,
+      portal.params,
+      portal.formats,
+      rowsMax,
+      out,
+      flush,
+      false,
+      portal,
+    );
+    if (name === "" && portal.done) this.#portals.delete(name);
+  }
+}
+
+// Helpers -----------------------------------------------------------------------------
+
+/** A Bind parameter count mismatch: 08P01, but the session goes on (PostgreSQL's ERROR). */
+class PgProtocolErrorAsSql extends SqlError {
+  constructor(message: string) {
+    super("08P01", message);
+  }
+}
+
+function send(out: MessageWriter, message: BackendMessage): void {
+  writeBackendMessage(out, message);
+}
+
+function fatal(code: string, message: string): BackendMessage {
+  return {
+    type: "ErrorResponse",
+    fields: { severity: "FATAL", severityNonLocalized: "FATAL", code, message },
+  };
+}
+
+function warning(code: string, message: string): NoticeFields {
+  return { severity: "WARNING", severityNonLocalized: "WARNING", code, message };
+}
+
+function noticeOf(notice: { code: string; message: string }): NoticeFields {
+  return {
+    severity: "NOTICE",
+    severityNonLocalized: "NOTICE",
+    code: notice.code,
+    message: notice.message,
+  };
+}
+
+function abortedError(): SqlError {
+  return new SqlError(
+    "25P02",
+    "current transaction is aborted, commands ignored until end of transaction block",
+  );
+}
+
+function isTransactionEnd(statement: Statement): boolean {
+  return statement.kind === "commit" || statement.kind === "rollback";
+}
+
+function formatOf(formats: FormatCode[], i: number): FormatCode {
+  if (formats.length === 0) return 0;
+  return formats.length === 1 ? formats[0] : formats[i] ?? 0;
+}
+
+function fieldsOf(columns: ResultColumn[], formats: FormatCode[]): FieldDescription[] {
+  return columns.map((c, i) => {
+    const oid = typeOid(c.type === "unknown" ? "text" : c.type);
+    return {
+      name: c.name,
+      tableOid: c.tableOid,
+      columnNumber: c.columnNumber,
+      typeOid: oid,
+      typeSize: typeByOid(oid)?.size ?? -1,
+      typeModifier: c.typeModifier,
+      format: formatOf(formats, i),
+    };
+  });
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function valueEncoder(type: SqlType, format: FormatCode): (v: Exclude<PgValue, null>) => Bytes {
+  const oid = typeOid(type === "unknown" ? "text" : type);
+  if (format === 1) return (v) => formatBinary(oid, v);
+  if (oid === OID.text || oid === OID.varchar || oid === OID.bpchar) {
+    return (v) => encoder.encode(v as string) as Bytes;
+  }
+  return (v) => encoder.encode(formatText(oid, v)) as Bytes;
+}
+
+const SQL_TYPE_BY_OID = new Map<number, SqlType>([
+  [OID.bool, "bool"],
+  [OID.int2, "int2"],
+  [OID.int4, "int4"],
+  [OID.int8, "int8"],
+  [OID.numeric, "numeric"],
+  [OID.float4, "float4"],
+  [OID.float8, "float8"],
+  [OID.text, "text"],
+  [OID.varchar, "varchar"],
+  [OID.bpchar, "bpchar"],
+  [OID.bytea, "bytea"],
+  [OID.date, "date"],
+  [OID.timestamp, "timestamp"],
+  [OID.timestamptz, "timestamptz"],
+  [OID.uuid, "uuid"],
+  [OID.json, "json"],
+  [OID.jsonb, "jsonb"],
+]);
+
+/** A declared parameter type; 0 (unspecified) and types we lack are inferred. */
+function sqlTypeOfOid(oid: number): SqlType {
+  return SQL_TYPE_BY_OID.get(oid) ?? "unknown";
+}
+
+/** A SET value as text: strings as they are, anything else as printed. */
+function settingText(expr: Parameters<typeof printExpr>[0]): string {
+  if (expr.kind === "string") return expr.value;
+  if (expr.kind === "column") return expr.path.join(".");
+  return printExpr(expr);
+}
+
+/** One line of COPY's text format (documentation COPY "Text Format"). */
+export function parseCopyLine(line: string): (string | null)[] {
+  const fields: (string | null)[] = [];
+  for (const raw of line.split("\t")) {
+    if (raw === "\\N") {
+      fields.push(null);
+      continue;
+    }
+    if (!raw.includes("\\")) {
+      fields.push(raw);
+      continue;
+    }
+    let out = "";
+    for (let i = 0; i < raw.length; i++) {
+      const c = raw[i];
+      if (c !== "\\" || i + 1 >= raw.length) {
+        out += c;
+        continue;
+      }
+      const n = raw[++i];
+      const simple: Record<string, string> = {
+        b: "\b",
+        f: "\f",
+        n: "\n",
+        r: "\r",
+        t: "\t",
+        v: "\v",
+      };
+      if (n in simple) out += simple[n];
+      else if (/[0-7]/.test(n)) {
+        const digits = /^[0-7]{1,3}/.exec(raw.slice(i))![0];
+        out += String.fromCharCode(parseInt(digits, 8));
+        i += digits.length - 1;
+      } else if (n === "x" && /^[0-9a-fA-F]/.test(raw[i + 1] ?? "")) {
+        const digits = /^[0-9a-fA-F]{1,2}/.exec(raw.slice(i + 1))![0];
+        out += String.fromCharCode(parseInt(digits, 16));
+        i += digits.length;
+      } else out += n;
+    }
+    fields.push(out);
+  }
+  return fields;
+}

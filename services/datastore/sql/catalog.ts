@@ -1,0 +1,204 @@
+// The SQL catalog: how SQL tables map onto the storage engine's tables.
+//
+// The engine knows tables of six column types with a primary key and
+// secondary indexes, named by a strict pattern, and it cannot drop, rename
+// or alter anything. The SQL layer keeps its own description of each table
+// (SQL types with their modifiers, NOT NULL, DEFAULT, SERIAL, constraints by
+// their SQL names) in one engine table, `sql_catalog` (name, JSON), written
+// in the same transaction as the change it describes, so DDL commits and
+// rolls back with everything else and survives a crash.
+//
+// - Engine names are generated: table `t<N>`, columns `c<i>`, indexes
+//   `i<N>`; SQL names may be anything PostgreSQL allows.
+// - A table without a primary key gets a hidden first column `r`, an int8
+//   row number, as its engine key (PostgreSQL's heap needs none; our B+tree
+//   heap does). ALTER TABLE ADD PRIMARY KEY on such a table builds a unique
+//   index over the named columns (pgbench -i adds its keys that way).
+// - DROP TABLE and TRUNCATE point the SQL name elsewhere (a new, empty engine
+//   table for TRUNCATE) and leave the old engine table behind, unreachable:
+//   the engine cannot drop tables yet, so their pages are not reused.
+// - SERIAL, BIGSERIAL and GENERATED ... AS IDENTITY columns and the hidden
+//   row number draw from counters kept in memory and started, on first use
+//   after open, one past the column's largest stored value (read through
+//   the key when the column leads it, else by one scan). Numbers taken by
+//   transactions that rolled back are skipped, as PostgreSQL's sequences do;
+//   after a crash a number no committed row holds may be given again.
+//
+// Pure: no I/O; the executor reads and writes `sql_catalog`.
+
+import type { Row, TableSpec, Value } from "../storage/engine.ts";
+import type { ColumnType } from "../storage/row_codec.ts";
+import type { PgValue } from "../../../lib/pg/values.ts";
+import type { TypeName } from "./ast.ts";
+import { SqlError } from "./errors.ts";
+import type { SqlType } from "./eval.ts";
+
+export const CATALOG_TABLE = "sql_catalog";
+export const CATALOG_SPEC: TableSpec = {
+  name: CATALOG_TABLE,
+  columns: [
+    { name: "name", type: "text", nullable: false },
+    { name: "def", type: "text", nullable: false },
+  ],
+  primaryKey: ["name"],
+};
+
+export interface SqlColumn {
+  name: string;
+  type: SqlType;
+  /** As declared, for its modifiers (varchar(10), numeric(5,2)). */
+  typeName: TypeName;
+  notNull: boolean;
+  /** DEFAULT's expression as SQL text, or null. */
+  default: string | null;
+  /** SERIAL or IDENTITY: the default is the table's counter for this column. */
+  serial: boolean;
+}
+
+export interface SqlIndex {
+  /** The SQL name (constraint or index name). */
+  name: string;
+  columns: string[];
+  unique: boolean;
+  /** The engine's index name, or null when this is the engine's primary key. */
+  engineIndex: string | null;
+  /** True for the PRIMARY KEY constraint. */
+  primary: boolean;
+}
+
+export interface SqlTable {
+  name: string;
+  /** The engine's table name. */
+  engineName: string;
+  /** A stable number for RowDescription's table OID and pg_class. */
+  oid: number;
+  columns: SqlColumn[];
+  /** True when the engine key is the hidden row number in engine column 0. */
+  rowid: boolean;
+  /** Primary key and unique constraints, and plain indexes. */
+  indexes: SqlIndex[];
+}
+
+/** Engine types for SQL types: integers and dates as int64, numeric and strings as text. */
+const ENGINE_TYPE: Record<SqlType, ColumnType> = {
+  bool: "bool",
+  int2: "int64",
+  int4: "int64",
+  int8: "int64",
+  numeric: "text",
+  float4: "float64",
+  float8: "float64",
+  text: "text",
+  varchar: "text",
+  bpchar: "text",
+  bytea: "bytes",
+  date: "int64",
+  timestamp: "timestamp",
+  timestamptz: "timestamp",
+  uuid: "text",
+  json: "text",
+  jsonb: "text",
+  unknown: "text",
+};
+
+export function engineType(type: SqlType): ColumnType {
+  return ENGINE_TYPE[type];
+}
+
+/** A SQL value as the engine stores it. */
+export function toEngine(type: SqlType, value: PgValue): Value {
+  if (value === null) return null;
+  if (type === "int2" || type === "int4" || type === "date") return BigInt(value as number);
+  return value as Value;
+}
+
+/** An engine value as a SQL value. */
+export function fromEngine(type: SqlType, value: Value): PgValue {
+  if (value === null) return null;
+  if (type === "int2" || type === "int4" || type === "date") return Number(value as bigint);
+  return value as PgValue;
+}
+
+/** Engine column index of SQL column `i`. */
+export function engineColumn(table: SqlTable, i: number): number {
+  return table.rowid ? i + 1 : i;
+}
+
+/** A stored row as SQL values in column order. */
+export function rowFromEngine(table: SqlTable, row: Row): PgValue[] {
+  const offset = table.rowid ? 1 : 0;
+  const out = new Array<PgValue>(table.columns.length);
+  for (let i = 0; i < out.length; i++) out[i] = fromEngine(table.columns[i].type, row[i + offset]);
+  return out;
+}
+
+/** SQL values as a stored row (the row number first when the table has one). */
+export function rowToEngine(table: SqlTable, values: PgValue[], rowid: bigint | null): Row {
+  const out: Row = table.rowid ? [rowid] : [];
+  for (let i = 0; i < table.columns.length; i++) {
+    out.push(toEngine(table.columns[i].type, values[i]));
+  }
+  return out;
+}
+
+/** The engine's key of a stored row. */
+export function engineKey(table: SqlTable, row: Row): Value[] {
+  if (table.rowid) return [row[0]];
+  const primary = table.indexes.find((i) => i.primary)!;
+  return primary.columns.map((name) => row[columnIndex(table, name)]);
+}
+
+export function columnIndex(table: SqlTable, name: string): number {
+  const i = table.columns.findIndex((c) => c.name === name);
+  return table.rowid ? i + 1 : i;
+}
+
+/** The engine table spec for a new SQL table. */
+export function engineSpec(table: SqlTable): TableSpec {
+  const columns = table.columns.map((c, i) => ({
+    name: `c${i}`,
+    type: engineType(c.type),
+    nullable: !c.notNull,
+  }));
+  if (table.rowid) columns.unshift({ name: "r", type: "int64", nullable: false });
+  const engineName = (name: string) => `c${table.columns.findIndex((c) => c.name === name)}`;
+  const primary = table.indexes.find((i) => i.primary && i.engineIndex === null);
+  return {
+    name: table.engineName,
+    columns,
+    primaryKey: table.rowid ? ["r"] : primary!.columns.map(engineName),
+    indexes: table.indexes.filter((i) => i.engineIndex !== null).map((i) => ({
+      name: i.engineIndex!,
+      columns: i.columns.map(engineName),
+      unique: i.unique,
+    })),
+  };
+}
+
+/** Engine column names for SQL columns. */
+export function engineColumnNames(table: SqlTable, names: string[]): string[] {
+  return names.map((name) => {
+    const i = table.columns.findIndex((c) => c.name === name);
+    if (i < 0) throw new SqlError("42703", `column "${name}" does not exist`);
+    return `c${i}`;
+  });
+}
+
+/** Parses a stored table description. */
+export function decodeTable(json: string): SqlTable {
+  return JSON.parse(json) as SqlTable;
+}
+
+export function encodeTable(table: SqlTable): string {
+  return JSON.stringify(table);
+}
+
+/** The next free engine table or index number, from the names in use. */
+export function nextEngineNumber(names: Iterable<string>): number {
+  let max = 0;
+  for (const name of names) {
+    const match = /^[ti](\d+)$/.exec(name);
+    if (match) max = Math.max(max, Number(match[1]));
+  }
+  return max + 1;
+}

@@ -1,0 +1,2610 @@
+// The executor: plans a parsed statement against the SQL catalog and runs it
+// in a storage engine transaction.
+//
+// Planning (`prepare`) is synchronous and needs no data: it resolves names,
+// compiles every expression once (eval.ts), picks an access path, and knows
+// the result's columns and the parameters' types before anything runs, which
+// is what the extended protocol's Describe needs. Running (`Prepared.run`)
+// pulls rows from the engine in batches of up to 256 and yields them in
+// batches, so a large SELECT flows through in bounded memory; ORDER BY,
+// GROUP BY, DISTINCT, set operations and the inner side of a join hold what
+// they must.
+//
+// Access paths: the WHERE clause's top-level AND terms of the form
+// `column op constant-or-parameter` choose, in order, the primary key (or a
+// unique index) with every column equal (one B+tree descent: pgbench's
+// SELECT by aid), the longest equal prefix of the key or of an index, a
+// range on a key's or an index's first column, else a full scan. The whole
+// WHERE is still checked on every row, so a path only narrows.
+//
+// Joins: equality ON/USING terms between the two sides make a hash join
+// (the right side held in a map), anything else a nested loop over the
+// right side held in memory. LEFT, RIGHT and FULL joins pad with NULLs.
+//
+// Subqueries in expressions (scalar, EXISTS, IN, ANY/ALL) run once, before
+// the statement, so they must not refer to the outer query (0A000 if they
+// do: the name is not found). Aggregates: count, sum, avg, min, max,
+// bool_and, bool_or, string_agg, with DISTINCT and FILTER.
+//
+// Writes: UPDATE and DELETE find their rows first, then change them, so a
+// change never meets a row twice. INSERT checks NOT NULL, fills DEFAULTs and
+// SERIAL numbers, applies typmods (varchar(n), numeric(p,s)) as PostgreSQL's
+// assignment casts do, and handles ON CONFLICT through the table's unique
+// keys. A unique violation is 23505 with the constraint's SQL name.
+//
+// Left out: correlated subqueries, window functions, recursive WITH, views,
+// UPDATE ... FROM and DELETE ... USING, foreign keys and CHECK constraints
+// (accepted, not enforced), DROP INDEX, ALTER TABLE beyond ADD PRIMARY
+// KEY/UNIQUE and ADD CONSTRAINT (other kinds are refused with 0A000).
+
+import type { Engine, Row, Transaction, Value } from "../storage/engine.ts";
+import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
+import { OID } from "../../../lib/pg/oids.ts";
+import { formatText, type PgValue } from "../../../lib/pg/values.ts";
+import type {
+  ColumnDef,
+  CommonTableExpr,
+  Expr,
+  FromItem,
+  FunctionCall,
+  InsertStatement,
+  OrderItem,
+  QueryBody,
+  SelectCore,
+  SelectStatement,
+  Statement,
+  TableConstraint,
+  TypeName,
+} from "./ast.ts";
+import {
+  CATALOG_SPEC,
+  CATALOG_TABLE,
+  columnIndex,
+  decodeTable,
+  encodeTable,
+  engineColumnNames,
+  engineKey,
+  engineSpec,
+  nextEngineNumber,
+  rowFromEngine,
+  rowToEngine,
+  type SqlColumn,
+  type SqlIndex,
+  type SqlTable,
+  toEngine,
+} from "./catalog.ts";
+import { SqlError } from "./errors.ts";
+import {
+  castTo,
+  coerce,
+  commonType,
+  comparator,
+  compileComparison,
+  type Compiled,
+  compileExpr,
+  type EvalContext,
+  type SqlType,
+  sqlTypeOf,
+  toType,
+  typeDisplayName,
+} from "./eval.ts";
+import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } from "./numeric.ts";
+import { parseStatement } from "./parser.ts";
+import { printExpr } from "./printer.ts";
+
+/** Rows flow in batches of about this many. */
+export const BATCH_ROWS = 256;
+
+/** One column of a result, as RowDescription describes it. */
+export interface ResultColumn {
+  name: string;
+  type: SqlType;
+  tableOid: number;
+  columnNumber: number;
+  typeModifier: number;
+}
+
+/** What running a statement gives: rows (if it returns any) and its command tag. */
+export interface Result {
+  rows: AsyncGenerator<PgValue[][]> | null;
+  /** The CommandComplete tag; call after `rows` is exhausted. */
+  tag: () => string;
+}
+
+/** Session facts the executor's functions read (version(), current_user, SHOW). */
+export interface SessionInfo {
+  user: string;
+  database: string;
+  /** Run-time settings by lower-case name. */
+  settings: Map<string, string>;
+}
+
+/** A transaction as the SQL layer sees it: the engine's, and catalog changes to undo. */
+export class SqlTransaction {
+  readonly tx: Transaction;
+  /** Catalog entries as they were before this transaction changed them (undefined: absent). */
+  readonly catalogUndo: [string, SqlTable | undefined][] = [];
+  constructor(tx: Transaction) {
+    this.tx = tx;
+  }
+}
+
+export interface RunContext {
+  sqlTx: SqlTransaction;
+  params: readonly PgValue[];
+  /** Waits until every commit this transaction may have read is durable (see engine.ts). */
+  durable: () => Promise<void>;
+}
+
+export interface Prepared {
+  statement: Statement;
+  /** Result columns, or null when the statement returns no rows. */
+  columns: ResultColumn[] | null;
+  /** Parameter types, declared or inferred ("unknown" left as text). */
+  paramTypes: SqlType[];
+  run(ctx: RunContext): Promise<Result>;
+}
+
+export const SERVER_VERSION = "15.0";
+export const VERSION_STRING =
+  `PostgreSQL ${SERVER_VERSION} (underhood datastore, TypeScript on Deno)`;
+
+// The database: engine, catalog, counters --------------------------------------
+
+/** The SQL layer over one engine: the catalog in memory and the SERIAL counters. */
+export class Database {
+  readonly engine: Engine;
+  readonly tables = new Map<string, SqlTable>();
+  /** Bumped on every catalog change, so prepared statements know to plan again. */
+  catalogVersion = 0;
+  #counters = new Map<string, bigint>();
+  #nextEngine = 1;
+  #nextOid = 16384;
+
+  private constructor(engine: Engine) {
+    this.engine = engine;
+  }
+
+  /** Loads the catalog (creating its table on a new engine). */
+  static async open(engine: Engine): Promise<Database> {
+    const db = new Database(engine);
+    const names = engine.tables().map((t) => t.name);
+    if (!names.includes(CATALOG_TABLE)) {
+      const tx = engine.begin();
+      await tx.createTable(CATALOG_SPEC);
+      await tx.commit();
+    }
+    const tx = engine.begin();
+    for await (const batch of tx.scanBatches(CATALOG_TABLE, null)) {
+      for (const row of batch) {
+        const table = decodeTable(row[1] as string);
+        db.tables.set(row[0] as string, table);
+        db.#nextOid = Math.max(db.#nextOid, table.oid + 1);
+      }
+    }
+    await tx.commit();
+    const engineNames = engine.tables().flatMap((t) => [t.name, ...t.indexes.map((i) => i.name)]);
+    db.#nextEngine = nextEngineNumber(engineNames);
+    return db;
+  }
+
+  table(name: string[]): SqlTable {
+    const bare = tableName(name);
+    const table = this.tables.get(bare);
+    if (!table) throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
+    return table;
+  }
+
+  engineName(prefix: "t" | "i"): string {
+    return `${prefix}${this.#nextEngine++}`;
+  }
+
+  newOid(): number {
+    return this.#nextOid++;
+  }
+
+  /** Records a catalog change in the transaction (undone on rollback) and stores it. */
+  async putTable(sqlTx: SqlTransaction, name: string, table: SqlTable | undefined): Promise<void> {
+    const old = this.tables.get(name);
+    this.catalogVersion++;
+    sqlTx.catalogUndo.push([name, old]);
+    if (old) await sqlTx.tx.delete(CATALOG_TABLE, [name]);
+    if (table) {
+      await sqlTx.tx.insert(CATALOG_TABLE, [name, encodeTable(table)]);
+      this.tables.set(name, table);
+    } else {
+      this.tables.delete(name);
+    }
+  }
+
+  /** Puts the in-memory catalog back after a rollback. */
+  undoCatalog(sqlTx: SqlTransaction): void {
+    if (sqlTx.catalogUndo.length > 0) this.catalogVersion++;
+    for (let i = sqlTx.catalogUndo.length - 1; i >= 0; i--) {
+      const [name, table] = sqlTx.catalogUndo[i];
+      if (table) this.tables.set(name, table);
+      else this.tables.delete(name);
+    }
+    sqlTx.catalogUndo.length = 0;
+  }
+
+  /** The next number of a table's counter (SERIAL column, or "" for the row number). */
+  async nextval(sqlTx: SqlTransaction, table: SqlTable, column: string): Promise<bigint> {
+    const key = `${table.engineName}.${column}`;
+    let next = this.#counters.get(key);
+    if (next === undefined) next = (await this.#largest(sqlTx, table, column)) + 1n;
+    this.#counters.set(key, next + 1n);
+    return next;
+  }
+
+  /** Forgets the counters of a table (TRUNCATE ... RESTART IDENTITY, a new engine table). */
+  resetCounters(table: SqlTable): void {
+    for (const key of [...this.#counters.keys()]) {
+      if (key.startsWith(`${table.engineName}.`)) this.#counters.delete(key);
+    }
+  }
+
+  async #largest(sqlTx: SqlTransaction, table: SqlTable, column: string): Promise<bigint> {
+    const tx = sqlTx.tx;
+    if (column === "") {
+      for await (
+        const batch of tx.scanBatches(table.engineName, null, { reverse: true, limit: 1 })
+      ) {
+        return batch[0][0] as bigint;
+      }
+      return 0n;
+    }
+    const at = columnIndex(table, column);
+    let largest = 0n;
+    for await (const batch of tx.scanBatches(table.engineName, null)) {
+      for (const row of batch) {
+        const value = row[at];
+        if (typeof value === "bigint" && value > largest) largest = value;
+      }
+    }
+    return largest;
+  }
+}
+
+/** The bare table name of a possibly qualified one ("public" is the only schema). */
+function tableName(name: string[]): string {
+  if (name.length === 1) return name[0];
+  if (name.length === 2 && name[0] === "public") return name[1];
+  if (name.length === 3 && name[1] === "public") return name[2];
+  throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
+}
+
+// Scopes ---------------------------------------------------------------------
+
+interface ScopeColumn {
+  /** The table name or alias it comes from, or null. */
+  table: string | null;
+  name: string;
+  type: SqlType;
+  tableOid: number;
+  columnNumber: number;
+  typeModifier: number;
+}
+
+function resolveIn(
+  scope: readonly ScopeColumn[],
+  path: string[],
+): { index: number; type: SqlType } | null {
+  const name = path[path.length - 1];
+  const table = path.length >= 2 ? path[path.length - 2] : null;
+  let found = -1;
+  for (let i = 0; i < scope.length; i++) {
+    const c = scope[i];
+    if (c.name !== name || (table !== null && c.table !== table)) continue;
+    if (found >= 0) throw new SqlError("42702", `column reference "${name}" is ambiguous`);
+    found = i;
+  }
+  return found < 0 ? null : { index: found, type: scope[found].type };
+}
+
+function typeModifierOf(type: TypeName): number {
+  const [first, second] = type.modifiers;
+  if (first === undefined) return -1;
+  if (type.name === "numeric") return ((first << 16) | (second ?? 0)) + 4;
+  if (type.name === "varchar" || type.name === "bpchar") return first + 4;
+  return -1;
+}
+
+// Planning context -----------------------------------------------------------
+
+interface Subquery {
+  plan: RowPlan;
+  /** Filled before the statement runs. */
+  rows: PgValue[][];
+}
+
+/** State shared while planning one statement. */
+class Planner {
+  readonly db: Database;
+  readonly session: SessionInfo;
+  readonly paramTypes: SqlType[];
+  readonly inferred: SqlType[];
+  readonly subqueries: Subquery[] = [];
+  readonly ctes = new Map<string, RowPlan>();
+
+  constructor(db: Database, session: SessionInfo, paramTypes: SqlType[]) {
+    this.db = db;
+    this.session = session;
+    this.paramTypes = paramTypes;
+    this.inferred = [];
+  }
+
+  /** Compiles an expression over a scope, with the executor's functions and subqueries. */
+  compile(
+    expr: Expr,
+    scope: readonly ScopeColumn[],
+    extra?: (e: Expr) => Compiled | null,
+  ): Compiled {
+    return compileExpr(expr, {
+      resolveColumn: (path) => resolveIn(scope, path),
+      paramTypes: this.paramTypes,
+      inferredParamTypes: this.inferred,
+      extension: (e) => extra?.(e) ?? this.#extension(e, scope, extra),
+    });
+  }
+
+  #extension(
+    expr: Expr,
+    scope: readonly ScopeColumn[],
+    extra?: (e: Expr) => Compiled | null,
+  ): Compiled | null {
+    switch (expr.kind) {
+      case "function":
+        if (AGGREGATES.has(functionName(expr))) {
+          throw new SqlError("42803", "aggregate functions are not allowed here");
+        }
+        return this.#sessionFunction(expr, scope, extra);
+      case "sql_function":
+        if (expr.name === "current_user" || expr.name === "session_user" || expr.name === "user") {
+          const user = this.session.user;
+          return { type: "text", evaluate: () => user };
+        }
+        if (expr.name === "current_schema") return { type: "text", evaluate: () => "public" };
+        if (expr.name === "current_catalog") {
+          const database = this.session.database;
+          return { type: "text", evaluate: () => database };
+        }
+        return null;
+      case "subquery": {
+        const sub = this.subquery(expr.query);
+        if (sub.plan.columns.length !== 1) {
+          throw new SqlError("42601", "subquery must return only one column");
+        }
+        return {
+          type: sub.plan.columns[0].type,
+          evaluate: () => {
+            if (sub.rows.length > 1) {
+              throw new SqlError(
+                "21000",
+                "more than one row returned by a subquery used as an expression",
+              );
+            }
+            return sub.rows.length === 0 ? null : sub.rows[0][0];
+          },
+        };
+      }
+      case "exists": {
+        const sub = this.subquery(expr.query);
+        return { type: "bool", evaluate: () => sub.rows.length > 0 };
+      }
+      case "in_subquery":
+      case "quantified": {
+        const sub = this.subquery(expr.query);
+        if (sub.plan.columns.length !== 1) {
+          throw new SqlError("42601", "subquery has too many columns");
+        }
+        const operand = this.compile(expr.operand, scope, extra);
+        const op = expr.kind === "in_subquery" ? "=" : expr.op;
+        const all = expr.kind === "quantified" && expr.quantifier === "all";
+        const not = expr.kind === "in_subquery" && expr.not;
+        const slot: PgValue[] = [null];
+        const element: Compiled = { type: sub.plan.columns[0].type, evaluate: () => slot[0] };
+        const test = compileComparison(op, operand, element).evaluate;
+        return {
+          type: "bool",
+          evaluate: (ctx) => {
+            let sawNull = false;
+            for (const row of sub.rows) {
+              slot[0] = row[0];
+              const r = test(ctx);
+              if (r === null) sawNull = true;
+              else if (r !== all) {
+                const answer = !all;
+                return not ? !answer : answer;
+              }
+            }
+            if (sawNull) return null;
+            return not ? all : all;
+          },
+        };
+      }
+      case "star":
+        throw new SqlError("42601", "a * is not allowed here");
+      default:
+        return null;
+    }
+  }
+
+  subquery(query: SelectStatement): Subquery {
+    const sub: Subquery = { plan: this.select(query), rows: [] };
+    this.subqueries.push(sub);
+    return sub;
+  }
+
+  #sessionFunction(
+    expr: FunctionCall,
+    scope: readonly ScopeColumn[],
+    extra?: (e: Expr) => Compiled | null,
+  ): Compiled | null {
+    const name = functionName(expr);
+    const text = (value: string): Compiled => ({ type: "text", evaluate: () => value });
+    switch (name) {
+      case "version":
+        return text(VERSION_STRING);
+      case "current_database":
+        return text(this.session.database);
+      case "current_schema":
+        return text("public");
+      case "current_setting": {
+        const arg = this.compile(expr.args[0], scope, extra);
+        const settings = this.session.settings;
+        return {
+          type: "text",
+          evaluate: (ctx) => {
+            const key = String(coerce(arg, "text").evaluate(ctx)).toLowerCase();
+            const value = settings.get(key);
+            if (value === undefined) {
+              throw new SqlError("42704", `unrecognized configuration parameter "${key}"`);
+            }
+            return value;
+          },
+        };
+      }
+      case "pg_backend_pid":
+        return { type: "int4", evaluate: () => 1 };
+      case "pg_typeof": {
+        const arg = this.compile(expr.args[0], scope, extra);
+        return text(typeDisplayName(arg.type));
+      }
+      case "gen_random_uuid":
+        return { type: "uuid", evaluate: () => crypto.randomUUID() };
+      case "random":
+        return { type: "float8", evaluate: () => Math.random() };
+      case "nextval":
+      case "setval":
+        throw new SqlError("0A000", `${name}() is not supported: use SERIAL or IDENTITY columns`);
+      default:
+        return null;
+    }
+  }
+
+  // SELECT ---------------------------------------------------------------------
+
+  select(statement: SelectStatement): RowPlan {
+    const saved = new Map(this.ctes);
+    try {
+      for (const cte of statement.with?.ctes ?? []) this.#cte(cte);
+      let plan = this.#body(statement.body, statement.orderBy);
+      plan = this.#limit(plan, statement.limit, statement.offset);
+      return plan;
+    } finally {
+      this.ctes.clear();
+      for (const [k, v] of saved) this.ctes.set(k, v);
+    }
+  }
+
+  #cte(cte: CommonTableExpr): void {
+    if (cte.query.kind !== "select") {
+      throw new SqlError("0A000", "WITH holding INSERT, UPDATE or DELETE is not supported");
+    }
+    const plan = this.select(cte.query);
+    const columns = plan.columns.map((c, i) => ({ ...c, name: cte.columns[i] ?? c.name }));
+    this.ctes.set(cte.name, materialized({ ...plan, columns }));
+  }
+
+  #body(body: QueryBody, orderBy: OrderItem[]): RowPlan {
+    if (body.kind === "select_core") return this.#core(body, orderBy);
+    let plan: RowPlan;
+    if (body.kind === "select") plan = this.select(body);
+    else if (body.kind === "values") plan = this.#values(body.rows);
+    else {plan = this.#setOperation(
+        body.op,
+        body.all,
+        this.#body(body.left, []),
+        this.#body(body.right, []),
+      );}
+    if (orderBy.length === 0) return plan;
+    const scope = plan.columns.map((c) => ({ ...c, table: null }));
+    const keys = orderBy.map((item) => {
+      const ordinal = outputReference(item.expr, plan.columns.map((c) => c.name));
+      const compiled = ordinal !== null
+        ? { type: plan.columns[ordinal].type, evaluate: (ctx: EvalContext) => ctx.row[ordinal] }
+        : this.compile(item.expr, scope);
+      return { compiled, item };
+    });
+    return sortPlan(plan, keys, plan.columns.length);
+  }
+
+  #values(rows: Expr[][]): RowPlan {
+    const width = rows[0].length;
+    if (rows.some((r) => r.length !== width)) {
+      throw new SqlError("42601", "VALUES lists must all be the same length");
+    }
+    const compiled = rows.map((row) => row.map((e) => this.compile(e, [])));
+    const types = Array.from(
+      { length: width },
+      (_, i) => commonType(compiled.map((r) => r[i].type), "VALUES"),
+    );
+    const evaluates = compiled.map((row) => row.map((c, i) => toType(c, types[i]).evaluate));
+    const subs = this.subqueries;
+    return {
+      columns: types.map((type, i) => plainColumn(`column${i + 1}`, type)),
+      async *run(ctx) {
+        await runSubqueries(subs, ctx);
+        const e = evalContext(ctx, []);
+        yield evaluates.map((row) => row.map((f) => f(e)));
+      },
+    };
+  }
+
+  #setOperation(op: string, all: boolean, left: RowPlan, right: RowPlan): RowPlan {
+    if (left.columns.length !== right.columns.length) {
+      throw new SqlError(
+        "42601",
+        `each ${op.toUpperCase()} query must have the same number of columns`,
+      );
+    }
+    const types = left.columns.map((c, i) =>
+      commonType([c.type, right.columns[i].type], op.toUpperCase())
+    );
+    const columns = left.columns.map((c, i) => ({ ...c, type: types[i] }));
+    return {
+      columns,
+      async *run(ctx) {
+        const rightRows: PgValue[][] = [];
+        for await (const batch of right.run(ctx)) rightRows.push(...batch);
+        if (op === "union") {
+          const seen = new Set<string>();
+          const emit = (rows: PgValue[][]) =>
+            all ? rows : rows.filter((r) => {
+              const k = rowKey(r);
+              if (seen.has(k)) return false;
+              seen.add(k);
+              return true;
+            });
+          for await (const batch of left.run(ctx)) {
+            const out = emit(batch);
+            if (out.length > 0) yield out;
+          }
+          const out = emit(rightRows);
+          if (out.length > 0) yield out;
+          return;
+        }
+        const counts = new Map<string, number>();
+        for (const r of rightRows) counts.set(rowKey(r), (counts.get(rowKey(r)) ?? 0) + 1);
+        const seen = new Set<string>();
+        for await (const batch of left.run(ctx)) {
+          const out: PgValue[][] = [];
+          for (const r of batch) {
+            const k = rowKey(r);
+            const n = counts.get(k) ?? 0;
+            const keep = op === "intersect" ? n > 0 : n === 0;
+            if (!keep) {
+              if (op === "except" && all && n > 0) counts.set(k, n - 1);
+              continue;
+            }
+            if (!all) {
+              if (seen.has(k)) continue;
+              seen.add(k);
+            } else if (op === "intersect") counts.set(k, n - 1);
+            out.push(r);
+          }
+          if (out.length > 0) yield out;
+        }
+      },
+    };
+  }
+
+  #limit(plan: RowPlan, limit: Expr | null, offset: Expr | null): RowPlan {
+    if (limit === null && offset === null) return plan;
+    const limitC = limit === null ? null : toType(this.compile(limit, []), "int8").evaluate;
+    const offsetC = offset === null ? null : toType(this.compile(offset, []), "int8").evaluate;
+    return {
+      columns: plan.columns,
+      async *run(ctx) {
+        const e = evalContext(ctx, []);
+        const l = limitC?.(e);
+        let remaining = l === null || l === undefined ? Infinity : Number(l);
+        let skip = Number(offsetC?.(e) ?? 0n);
+        if (remaining < 0) throw new SqlError("2201W", "LIMIT must not be negative");
+        if (skip < 0) throw new SqlError("2201X", "OFFSET must not be negative");
+        if (remaining === 0) return;
+        for await (let batch of plan.run(ctx)) {
+          if (skip > 0) {
+            const n = Math.min(skip, batch.length);
+            skip -= n;
+            batch = batch.slice(n);
+          }
+          if (batch.length === 0) continue;
+          if (batch.length >= remaining) {
+            yield batch.slice(0, remaining);
+            return;
+          }
+          remaining -= batch.length;
+          yield batch;
+        }
+      },
+    };
+  }
+
+  #core(core: SelectCore, orderBy: OrderItem[]): RowPlan {
+    let source = this.#from(core.from, core.where);
+    const scope = source.columns;
+    if (core.where !== null && !source.filtered) {
+      const where = requireBool(this.compile(core.where, scope), "WHERE");
+      source = filterPlan(source, where);
+    }
+    const aggregated = core.groupBy.length > 0 || core.having !== null ||
+      core.columns.some((c) => hasAggregate(c.expr)) || orderBy.some((o) => hasAggregate(o.expr));
+    // The select list, with * expanded.
+    const items: { expr: Expr; name: string }[] = [];
+    for (const item of core.columns) {
+      if (item.expr.kind === "star") {
+        const table = item.expr.table.length > 0
+          ? item.expr.table[item.expr.table.length - 1]
+          : null;
+        let any = false;
+        scope.forEach((c) => {
+          if (table === null || c.table === table) {
+            items.push({
+              expr: { kind: "column", path: c.table ? [c.table, c.name] : [c.name] },
+              name: c.name,
+            });
+            any = true;
+          }
+        });
+        if (!any && table !== null) {
+          throw new SqlError("42P01", `missing FROM-clause entry for table "${table}"`);
+        }
+        if (!any && table === null && core.from.length === 0) {
+          throw new SqlError("42601", "SELECT * with no tables specified is not valid");
+        }
+      } else {
+        items.push({ expr: item.expr, name: item.alias ?? columnNameOf(item.expr) });
+      }
+    }
+    const names = items.map((i) => i.name);
+    // ORDER BY terms that name an output column use it; others are computed as hidden columns.
+    const orderRefs = orderBy.map((o) => outputReference(o.expr, names));
+    const hidden = orderBy.filter((_, i) => orderRefs[i] === null).map((o) => o.expr);
+    let compileOut: (e: Expr) => Compiled;
+    let input: RowPlan = source;
+    if (aggregated) {
+      const groupExprs = core.groupBy.map((g) => {
+        const ordinal = outputReference(g, names, true);
+        return ordinal !== null ? items[ordinal].expr : g;
+      });
+      const agg = this.#aggregate(source, groupExprs, [
+        ...items.map((i) => i.expr),
+        ...(core.having ? [core.having] : []),
+        ...hidden,
+      ]);
+      input = agg.plan;
+      compileOut = agg.compile;
+      if (core.having !== null) {
+        input = filterPlan(input, requireBool(compileOut(core.having), "HAVING"));
+      }
+    } else {
+      compileOut = (e) => this.compile(e, scope);
+    }
+    const outputs = items.map((i) => compileOut(i.expr));
+    const hiddenCompiled = hidden.map((e) => compileOut(e));
+    const all = [...outputs, ...hiddenCompiled].map((c) =>
+      c.type === "unknown" ? coerce(c, "text") : c
+    );
+    const columns: ResultColumn[] = items.map((item, i) => {
+      const expr = item.expr;
+      const source = expr.kind === "column" && !aggregated ? resolveIn(scope, expr.path) : null;
+      const s = source ? scope[source.index] : null;
+      return {
+        name: item.name,
+        type: all[i].type,
+        tableOid: s?.tableOid ?? 0,
+        columnNumber: s?.columnNumber ?? 0,
+        typeModifier: s?.typeModifier ?? -1,
+      };
+    });
+    const evaluates = all.map((c) => c.evaluate);
+    const projected: RowPlan = {
+      columns: [
+        ...columns.map((c) => ({ ...c, table: null })),
+        ...hiddenCompiled.map((c, i) => plainColumn(`?order${i}`, c.type)),
+      ],
+      async *run(ctx) {
+        for await (const batch of input.run(ctx)) {
+          const e = evalContext(ctx, []);
+          const out = new Array<PgValue[]>(batch.length);
+          for (let r = 0; r < batch.length; r++) {
+            e.row = batch[r];
+            const row = new Array<PgValue>(evaluates.length);
+            for (let c = 0; c < evaluates.length; c++) row[c] = evaluates[c](e);
+            out[r] = row;
+          }
+          yield out;
+        }
+      },
+    };
+    let plan = projected;
+    if (core.distinct !== false) {
+      if (Array.isArray(core.distinct)) throw new SqlError("0A000", "DISTINCT ON is not supported");
+      plan = distinctPlan(plan, columns.length);
+    }
+    if (orderBy.length > 0) {
+      let h = columns.length;
+      const keys = orderBy.map((item, i) => {
+        const at = orderRefs[i] ?? h++;
+        return {
+          compiled: { type: plan.columns[at].type, evaluate: (ctx: EvalContext) => ctx.row[at] },
+          item,
+        };
+      });
+      plan = sortPlan(plan, keys, columns.length);
+    }
+    return { columns: columns.map((c) => ({ ...c, table: null })), run: plan.run, filtered: true };
+  }
+
+  #aggregate(
+    source: RowPlan,
+    groupExprs: Expr[],
+    exprs: Expr[],
+  ): { plan: RowPlan; compile: (e: Expr) => Compiled } {
+    const scope = source.columns;
+    const groups = groupExprs.map((g) => this.compile(g, scope));
+    const groupText = groupExprs.map((g) => printExpr(g));
+    const aggregates: { text: string; spec: AggregateSpec }[] = [];
+    const collect = (e: Expr): void => {
+      walk(e, (node) => {
+        if (node.kind === "function" && AGGREGATES.has(functionName(node))) {
+          const text = printExpr(node);
+          if (!aggregates.some((a) => a.text === text)) {
+            aggregates.push({ text, spec: this.#aggregateSpec(node, scope) });
+          }
+          return false;
+        }
+        return node.kind !== "subquery" && node.kind !== "exists" && node.kind !== "in_subquery";
+      });
+    };
+    exprs.forEach(collect);
+    const width = groups.length;
+    const postScope: ScopeColumn[] = [];
+    const compile = (e: Expr): Compiled => {
+      const inner = (node: Expr): Compiled | null => {
+        const text = printExpr(node);
+        const g = groupText.indexOf(text);
+        if (g >= 0) {
+          const type = groups[g].type;
+          return { type, evaluate: (ctx) => ctx.row[g] };
+        }
+        const a = aggregates.findIndex((x) => x.text === text);
+        if (a >= 0) {
+          const type = aggregates[a].spec.type;
+          return { type, evaluate: (ctx) => ctx.row[width + a] };
+        }
+        return null;
+      };
+      const direct = inner(e);
+      if (direct) return direct;
+      return compileExpr(e, {
+        resolveColumn: (path) => {
+          const g = groupExprs.findIndex((x) =>
+            x.kind === "column" && resolveIn(scope, x.path)?.index === resolveIn(scope, path)?.index
+          );
+          if (g >= 0) return { index: g, type: groups[g].type };
+          if (resolveIn(scope, path) === null) return null;
+          throw new SqlError(
+            "42803",
+            `column "${
+              path.join(".")
+            }" must appear in the GROUP BY clause or be used in an aggregate function`,
+          );
+        },
+        paramTypes: this.paramTypes,
+        inferredParamTypes: this.inferred,
+        extension: (node) => inner(node) ?? this.#extension(node, postScope),
+      });
+    };
+    const groupEvals = groups.map((g) => g.evaluate);
+    const specs = aggregates.map((a) => a.spec);
+    const plan: RowPlan = {
+      columns: [
+        ...groups.map((g, i) => plainColumn(`?group${i}`, g.type)),
+        ...specs.map((s, i) => plainColumn(`?agg${i}`, s.type)),
+      ],
+      async *run(ctx) {
+        const states = new Map<string, { key: PgValue[]; accs: Accumulator[] }>();
+        for await (const batch of source.run(ctx)) {
+          const e = evalContext(ctx, []);
+          for (const row of batch) {
+            e.row = row;
+            const key = groupEvals.map((f) => f(e));
+            const k = rowKey(key);
+            let state = states.get(k);
+            if (!state) {
+              state = { key, accs: specs.map((s) => s.start()) };
+              states.set(k, state);
+            }
+            for (let i = 0; i < specs.length; i++) specs[i].step(state.accs[i], e);
+          }
+        }
+        if (states.size === 0 && width === 0) {
+          yield [specs.map((s) => s.finish(s.start()))];
+          return;
+        }
+        let out: PgValue[][] = [];
+        for (const state of states.values()) {
+          out.push([...state.key, ...state.accs.map((acc, i) => specs[i].finish(acc))]);
+          if (out.length >= BATCH_ROWS) {
+            yield out;
+            out = [];
+          }
+        }
+        if (out.length > 0) yield out;
+      },
+    };
+    return { plan, compile };
+  }
+
+  #aggregateSpec(call: FunctionCall, scope: readonly ScopeColumn[]): AggregateSpec {
+    const name = functionName(call);
+    const filter = call.filter
+      ? requireBool(this.compile(call.filter, scope), "FILTER").evaluate
+      : null;
+    if (name === "count" && call.star) {
+      return aggregate("int8", filter, null, false, {
+        start: () => ({ n: 0n }),
+        add: (acc) => void (acc.n = (acc.n as bigint) + 1n),
+        finish: (acc) => acc.n as bigint,
+      });
+    }
+    if (call.args.length === 0) throw new SqlError("42883", `function ${name}() does not exist`);
+    let arg = this.compile(call.args[0], scope);
+    if (arg.type === "unknown") arg = coerce(arg, "text");
+    const type = arg.type;
+    const numeric = ["int2", "int4", "int8", "numeric", "float4", "float8"].includes(type);
+    const distinct = call.distinct;
+    switch (name) {
+      case "count":
+        return aggregate("int8", filter, arg.evaluate, distinct, {
+          start: () => ({ n: 0n }),
+          add: (acc) => void (acc.n = (acc.n as bigint) + 1n),
+          finish: (acc) => acc.n as bigint,
+        });
+      case "sum":
+      case "avg": {
+        if (!numeric) {
+          throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
+        }
+        const float = type === "float4" || type === "float8";
+        const resultType: SqlType = name === "avg"
+          ? (float ? "float8" : "numeric")
+          : float
+          ? (type === "float4" ? "float4" : "float8")
+          : type === "int8" || type === "numeric"
+          ? "numeric"
+          : "int8";
+        return aggregate(resultType, filter, arg.evaluate, distinct, {
+          start: () => ({ n: 0n, sum: null }),
+          add: (acc, v) => {
+            acc.n = (acc.n as bigint) + 1n;
+            if (float) acc.sum = ((acc.sum as number | null) ?? 0) + (v as number);
+            else {
+              const d = type === "numeric"
+                ? toDecimal(v as string)
+                : decimalFromBigInt(BigInt(v as number));
+              acc.sum = acc.sum === null
+                ? d
+                : addDecimal(acc.sum as ReturnType<typeof toDecimal>, d);
+            }
+          },
+          finish: (acc) => {
+            if (acc.sum === null) return null;
+            if (float) {
+              return name === "avg" ? (acc.sum as number) / Number(acc.n) : acc.sum as number;
+            }
+            const sum = acc.sum as ReturnType<typeof toDecimal>;
+            if (name === "avg") {
+              return fromDecimal(divideDecimal(sum, decimalFromBigInt(acc.n as bigint)));
+            }
+            if (resultType === "int8") return BigInt(fromDecimal(sum));
+            return fromDecimal(sum);
+          },
+        });
+      }
+      case "min":
+      case "max": {
+        const compare = comparator(type);
+        const sign = name === "max" ? 1 : -1;
+        return aggregate(type, filter, arg.evaluate, false, {
+          start: () => ({ best: null }),
+          add: (acc, v) => {
+            if (acc.best === null || compare(v, acc.best as PgValue) * sign > 0) {
+              acc.best = v as never;
+            }
+          },
+          finish: (acc) => acc.best as PgValue,
+        });
+      }
+      case "bool_and":
+      case "bool_or":
+      case "every": {
+        if (type !== "bool") {
+          throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
+        }
+        const or = name === "bool_or";
+        return aggregate("bool", filter, arg.evaluate, false, {
+          start: () => ({ best: null }),
+          add: (acc, v) => {
+            acc.best = acc.best === null
+              ? v as never
+              : (or ? (acc.best || v) : (acc.best && v)) as never;
+          },
+          finish: (acc) => acc.best as PgValue,
+        });
+      }
+      case "string_agg": {
+        const sep = call.args[1]
+          ? coerce(this.compile(call.args[1], scope), "text").evaluate
+          : () => ",";
+        const evaluate = arg.evaluate;
+        return aggregate(
+          "text",
+          filter,
+          (ctx) => {
+            const v = evaluate(ctx);
+            return v === null ? null : `${sep(ctx) ?? ""}\u0000${formatValue(type, v)}`;
+          },
+          distinct,
+          {
+            start: () => ({ best: null }),
+            add: (acc, v) => {
+              const [s, text] = (v as string).split("\u0000");
+              acc.best = (acc.best === null ? text : `${acc.best}${s}${text}`) as never;
+            },
+            finish: (acc) => acc.best as PgValue,
+          },
+        );
+      }
+      default:
+        throw new SqlError("42883", `function ${name} does not exist`);
+    }
+  }
+
+  // FROM -------------------------------------------------------------------------
+
+  #from(from: FromItem[], where: Expr | null): RowPlan {
+    if (from.length === 0) return oneRowPlan(this.subqueries);
+    if (from.length === 1 && from[0].kind === "table") return this.#table(from[0], where);
+    let plan = this.#fromItem(from[0]);
+    for (const item of from.slice(1)) plan = this.#join("cross", plan, this.#fromItem(item), null);
+    return withSubqueries(plan, this.subqueries);
+  }
+
+  #fromItem(item: FromItem): RowPlan {
+    switch (item.kind) {
+      case "table":
+        return this.#table(item, null);
+      case "subquery": {
+        if (item.lateral) throw new SqlError("0A000", "LATERAL is not supported");
+        const plan = this.select(item.query);
+        const alias = item.alias?.name ?? null;
+        if (alias === null) throw new SqlError("42601", "subquery in FROM must have an alias");
+        return renamed(plan, alias, item.alias!.columns);
+      }
+      case "function":
+        throw new SqlError("0A000", "functions in FROM are not supported");
+      case "join": {
+        const left = this.#fromItem(item.left);
+        const right = this.#fromItem(item.right);
+        let on = item.on;
+        const using = item.natural
+          ? left.columns.filter((c) => right.columns.some((r) => r.name === c.name)).map((c) =>
+            c.name
+          )
+          : item.using;
+        if (using && using.length > 0) {
+          on = using.map((name): Expr => ({
+            kind: "binary",
+            op: "=",
+            left: {
+              kind: "column",
+              path: [left.columns.find((c) => c.name === name)?.table ?? "", name],
+            },
+            right: {
+              kind: "column",
+              path: [right.columns.find((c) => c.name === name)?.table ?? "", name],
+            },
+          })).reduce((a, b) => ({ kind: "binary", op: "and", left: a, right: b }));
+        }
+        return this.#join(item.type, left, right, on);
+      }
+    }
+  }
+
+  #table(item: Extract<FromItem, { kind: "table" }>, where: Expr | null): RowPlan {
+    const alias = item.alias?.name ?? item.name[item.name.length - 1];
+    const cte = item.name.length === 1 ? this.ctes.get(item.name[0]) : undefined;
+    if (cte) return renamed(cte, alias, item.alias?.columns ?? []);
+    const virtual = virtualTable(this.db, this.session, item.name);
+    if (virtual) return renamed(virtual, alias, item.alias?.columns ?? []);
+    const table = this.db.table(item.name);
+    const scope: ScopeColumn[] = table.columns.map((c, i) => ({
+      table: alias,
+      name: item.alias?.columns[i] ?? c.name,
+      type: c.type,
+      tableOid: table.oid,
+      columnNumber: i + 1,
+      typeModifier: typeModifierOf(c.typeName),
+    }));
+    const path = where ? this.#accessPath(table, scope, where) : null;
+    const filter = where ? requireBool(this.compile(where, scope), "WHERE").evaluate : null;
+    const subs = this.subqueries;
+    return {
+      columns: scope,
+      filtered: where !== null,
+      async *run(ctx) {
+        await runSubqueries(subs, ctx);
+        const e = evalContext(ctx, []);
+        for await (const rows of scanTable(ctx, table, path, e)) {
+          const out: PgValue[][] = [];
+          for (const row of rows) {
+            const values = rowFromEngine(table, row);
+            if (filter !== null) {
+              e.row = values;
+              if (filter(e) !== true) continue;
+            }
+            out.push(values);
+          }
+          if (out.length > 0) yield out;
+        }
+      },
+    } as RowPlan;
+  }
+
+  /** Picks the index and key bounds for a WHERE clause over one table (see the header). */
+  #accessPath(table: SqlTable, scope: ScopeColumn[], where: Expr): AccessPath | null {
+    const terms: { column: string; op: string; value: Compiled }[] = [];
+    for (const term of conjuncts(where)) {
+      if (term.kind !== "binary" || !["=", "<", "<=", ">", ">="].includes(term.op)) continue;
+      for (
+        const [col, other, op] of [
+          [term.left, term.right, term.op],
+          [term.right, term.left, FLIP[term.op]],
+        ] as const
+      ) {
+        if (col.kind !== "column" || !isConstant(other)) continue;
+        const found = resolveIn(scope, col.path);
+        if (!found) continue;
+        const column = table.columns[found.index];
+        let value: Compiled;
+        try {
+          value = this.compile(other, []);
+        } catch {
+          continue;
+        }
+        if (value.type === "unknown") value = coerce(value, column.type);
+        const sameFamily = value.type === column.type ||
+          (INTEGER_TYPES.has(value.type) && INTEGER_TYPES.has(column.type)) ||
+          (TEXT_TYPES.has(value.type) && TEXT_TYPES.has(column.type) && column.type !== "bpchar");
+        if (!sameFamily) continue;
+        terms.push({ column: column.name, op, value });
+      }
+    }
+    if (terms.length === 0) return null;
+    const candidates: { index: string | null; columns: string[]; unique: boolean }[] = [];
+    for (const index of table.indexes) {
+      if (index.engineIndex === null && !table.rowid) {
+        candidates.push({ index: null, columns: index.columns, unique: true });
+      } else if (index.engineIndex !== null) {
+        candidates.push({ index: index.engineIndex, columns: index.columns, unique: index.unique });
+      }
+    }
+    let best: AccessPath | null = null;
+    let bestScore = 0;
+    for (const c of candidates) {
+      const equal: Compiled[] = [];
+      for (const name of c.columns) {
+        const t = terms.find((x) => x.column === name && x.op === "=");
+        if (!t) break;
+        equal.push(t.value);
+      }
+      const types = c.columns.map((name) => table.columns.find((x) => x.name === name)!.type);
+      let score = equal.length * 10 + (c.unique && equal.length === c.columns.length ? 100 : 0);
+      const path: AccessPath = { index: c.index, equal, types };
+      if (equal.length < c.columns.length) {
+        const next = c.columns[equal.length];
+        for (const t of terms) {
+          if (t.column !== next || t.op === "=") continue;
+          if (t.op === ">" || t.op === ">=") {
+            path.lower = { value: t.value, inclusive: t.op === ">=" };
+          } else path.upper = { value: t.value, inclusive: t.op === "<=" };
+        }
+        if (path.lower || path.upper) score += 5;
+      }
+      if (score > bestScore) {
+        best = path;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  #join(type: string, left: RowPlan, right: RowPlan, on: Expr | null): RowPlan {
+    if (type === "right") {
+      const swapped = this.#join("left", right, left, on);
+      const nr = right.columns.length;
+      const nl = left.columns.length;
+      return {
+        columns: [...left.columns, ...right.columns],
+        async *run(ctx) {
+          for await (const batch of swapped.run(ctx)) {
+            yield batch.map((r) => [...r.slice(nr, nr + nl), ...r.slice(0, nr)]);
+          }
+        },
+      };
+    }
+    const scope = [...left.columns, ...right.columns];
+    const nl = left.columns.length;
+    const nr = right.columns.length;
+    // Equality terms between the two sides make a hash join.
+    const leftKeys: Compiled[] = [];
+    const rightKeys: Compiled[] = [];
+    const rest: Expr[] = [];
+    for (const term of on ? conjuncts(on) : []) {
+      if (term.kind === "binary" && term.op === "=") {
+        const sides = sideOf(term.left, left.columns, right.columns);
+        const other = sideOf(term.right, left.columns, right.columns);
+        if ((sides === "left" && other === "right") || (sides === "right" && other === "left")) {
+          const l = sides === "left" ? term.left : term.right;
+          const r = sides === "left" ? term.right : term.left;
+          const lc = this.compile(l, left.columns);
+          const rc = this.compile(r, right.columns);
+          const t = commonType([lc.type, rc.type], "JOIN");
+          leftKeys.push(toType(lc, t));
+          rightKeys.push(toType(rc, t));
+          // Checked again in full, so that comparisons stay exact.
+        }
+      }
+      rest.push(term);
+    }
+    const condition = on ? requireBool(this.compile(on, scope), "JOIN/ON").evaluate : null;
+    const hash = leftKeys.length > 0;
+    const outerLeft = type === "left" || type === "full";
+    const outerRight = type === "full";
+    return {
+      columns: scope,
+      async *run(ctx) {
+        const e = evalContext(ctx, []);
+        const inner: PgValue[][] = [];
+        for await (const batch of right.run(ctx)) inner.push(...batch);
+        const matched = outerRight ? new Uint8Array(inner.length) : null;
+        let table: Map<string, number[]> | null = null;
+        if (hash) {
+          table = new Map();
+          for (let i = 0; i < inner.length; i++) {
+            e.row = inner[i];
+            const key = rightKeys.map((k) => k.evaluate(e));
+            if (key.some((v) => v === null)) continue;
+            const k = rowKey(key);
+            const list = table.get(k);
+            if (list) list.push(i);
+            else table.set(k, [i]);
+          }
+        }
+        const nullsRight = new Array<PgValue>(nr).fill(null);
+        for await (const batch of left.run(ctx)) {
+          const out: PgValue[][] = [];
+          for (const l of batch) {
+            let candidates: Iterable<number>;
+            if (table) {
+              e.row = l;
+              const key = leftKeys.map((k) => k.evaluate(e));
+              candidates = key.some((v) => v === null) ? [] : table.get(rowKey(key)) ?? [];
+            } else candidates = inner.keys();
+            let any = false;
+            for (const i of candidates) {
+              const row = [...l, ...inner[i]];
+              if (condition) {
+                e.row = row;
+                if (condition(e) !== true) continue;
+              }
+              any = true;
+              if (matched) matched[i] = 1;
+              out.push(row);
+            }
+            if (!any && outerLeft) out.push([...l, ...nullsRight]);
+          }
+          if (out.length > 0) yield out;
+        }
+        if (matched) {
+          const nullsLeft = new Array<PgValue>(nl).fill(null);
+          const out = inner.filter((_, i) => !matched[i]).map((r) => [...nullsLeft, ...r]);
+          if (out.length > 0) yield out;
+        }
+      },
+    };
+  }
+
+  // Data changes -------------------------------------------------------------------
+
+  insert(statement: InsertStatement): DmlPlan {
+    if (statement.with) throw new SqlError("0A000", "WITH in INSERT is not supported");
+    const table = this.db.table(statement.table);
+    const targetNames = statement.columns ?? table.columns.map((c) => c.name);
+    const targets = targetNames.map((name) => {
+      const i = table.columns.findIndex((c) => c.name === name);
+      if (i < 0) {
+        throw new SqlError("42703", `column "${name}" of relation "${table.name}" does not exist`);
+      }
+      return i;
+    });
+    // Each source row: one compiled value per target column, or null for DEFAULT.
+    let sourceRows: (Compiled | null)[][] | null = null;
+    let sourcePlan: RowPlan | null = null;
+    const body = statement.source?.body;
+    if (statement.source === null) sourceRows = [[]];
+    else if (
+      body?.kind === "values" && statement.source.orderBy.length === 0 &&
+      statement.source.limit === null && statement.source.offset === null
+    ) {
+      sourceRows = body.rows.map((row) => {
+        if (row.length > targets.length) {
+          throw new SqlError("42601", "INSERT has more expressions than target columns");
+        }
+        return row.map((e, i) =>
+          e.kind === "default" ? null : assign(this.compile(e, []), table.columns[targets[i]])
+        );
+      });
+    } else {
+      sourcePlan = this.select(statement.source!);
+      if (sourcePlan.columns.length > targets.length) {
+        throw new SqlError("42601", "INSERT has more expressions than target columns");
+      }
+    }
+    const defaults = table.columns.map((c) => c.default === null ? null : this.#defaultOf(c));
+    const tableScope = scopeOf(table, statement.alias ?? table.name);
+    const returning = this.#returning(statement.returning, tableScope);
+    const conflict = statement.onConflict;
+    let conflictKeys: SqlIndex[] = uniqueKeys(table);
+    let update: { set: [number, Compiled][]; where: Compiled | null } | null = null;
+    if (conflict) {
+      if (conflict.columns) {
+        const wanted = conflict.columns.join(",");
+        conflictKeys = conflictKeys.filter((k) => k.columns.join(",") === wanted);
+        if (conflictKeys.length === 0) {
+          throw new SqlError(
+            "42P10",
+            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+          );
+        }
+      } else if (conflict.constraint) {
+        conflictKeys = conflictKeys.filter((k) => k.name === conflict.constraint);
+      }
+      if (conflict.action.kind === "update") {
+        const scope = [...tableScope, ...scopeOf(table, "excluded")];
+        update = {
+          set: conflict.action.set.map((a) => {
+            const i = table.columns.findIndex((c) => c.name === a.column);
+            if (i < 0) {
+              throw new SqlError(
+                "42703",
+                `column "${a.column}" of relation "${table.name}" does not exist`,
+              );
+            }
+            return [i, assign(this.compile(a.value, scope), table.columns[i])];
+          }),
+          where: conflict.action.where ? this.compile(conflict.action.where, scope) : null,
+        };
+      }
+    }
+    const db = this.db;
+    const subs = this.subqueries;
+    const sourceTypes = sourcePlan?.columns.map((c) => c.type) ?? [];
+    const sourceCasts = sourcePlan
+      ? sourceTypes.map((type, i) => {
+        const slot: Compiled = { type, evaluate: (ctx) => ctx.row[i] };
+        return assign(slot, table.columns[targets[i]]).evaluate;
+      })
+      : [];
+    return {
+      columns: returning?.columns ?? null,
+      async run(ctx) {
+        await lockForWrite(ctx.sqlTx.tx, table);
+        await runSubqueries(subs, ctx);
+        const e = evalContext(ctx, []);
+        let count = 0;
+        const out: PgValue[][] = [];
+        const insertOne = async (given: (PgValue | undefined)[]) => {
+          const values = new Array<PgValue>(table.columns.length);
+          for (let i = 0; i < table.columns.length; i++) {
+            const v = given[i];
+            if (v !== undefined) values[i] = v;
+            else if (table.columns[i].serial) {
+              values[i] = fromCounter(
+                table.columns[i].type,
+                await db.nextval(ctx.sqlTx, table, table.columns[i].name),
+              );
+            } else if (defaults[i] !== null) {
+              e.row = [];
+              values[i] = defaults[i]!(e);
+            } else values[i] = null;
+          }
+          checkNotNull(table, values);
+          if (conflict) {
+            const existing = await findConflict(ctx.sqlTx.tx, table, conflictKeys, values);
+            if (existing) {
+              if (!update) return;
+              e.row = [...existing, ...values];
+              if (update.where && update.where.evaluate(e) !== true) return;
+              const next = [...existing];
+              for (const [i, c] of update.set) next[i] = c.evaluate(e);
+              checkNotNull(table, next);
+              await replaceRow(ctx.sqlTx.tx, table, existing, next);
+              count++;
+              if (returning) out.push(returning.project(next, e));
+              return;
+            }
+          }
+          const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
+          await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+          count++;
+          if (returning) out.push(returning.project(values, e));
+        };
+        if (sourceRows) {
+          for (const row of sourceRows) {
+            const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
+            for (let i = 0; i < row.length; i++) {
+              const c = row[i];
+              if (c !== null) given[targets[i]] = c.evaluate(e);
+            }
+            await insertOne(given);
+          }
+        } else {
+          for await (const batch of sourcePlan!.run(ctx)) {
+            for (const row of batch) {
+              const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
+              e.row = row;
+              for (let i = 0; i < row.length; i++) given[targets[i]] = sourceCasts[i](e);
+              await insertOne(given);
+            }
+          }
+        }
+        return { rows: returning ? fromArray(out) : null, tag: () => `INSERT 0 ${count}` };
+      },
+    };
+  }
+
+  #defaultOf(column: SqlColumn): (ctx: EvalContext) => PgValue {
+    const statement = parseStatement(`SELECT ${column.default}`);
+    const expr = ((statement as SelectStatement).body as SelectCore).columns[0].expr;
+    return assign(this.compile(expr, []), column).evaluate;
+  }
+
+  #returning(items: { expr: Expr; alias: string | null }[], scope: ScopeColumn[]) {
+    if (items.length === 0) return null;
+    const expanded: { expr: Expr; name: string }[] = [];
+    for (const item of items) {
+      if (item.expr.kind === "star") {
+        for (const c of scope) {
+          expanded.push({ expr: { kind: "column", path: [c.table!, c.name] }, name: c.name });
+        }
+      } else expanded.push({ expr: item.expr, name: item.alias ?? columnNameOf(item.expr) });
+    }
+    const compiled = expanded.map((x) => {
+      const c = this.compile(x.expr, scope);
+      return c.type === "unknown" ? coerce(c, "text") : c;
+    });
+    const columns = expanded.map((x, i) => {
+      const found = x.expr.kind === "column" ? resolveIn(scope, x.expr.path) : null;
+      const s = found ? scope[found.index] : null;
+      return {
+        name: x.name,
+        type: compiled[i].type,
+        tableOid: s?.tableOid ?? 0,
+        columnNumber: s?.columnNumber ?? 0,
+        typeModifier: s?.typeModifier ?? -1,
+      };
+    });
+    return {
+      columns,
+      project(row: PgValue[], e: EvalContext): PgValue[] {
+        e.row = row;
+        return compiled.map((c) => c.evaluate(e));
+      },
+    };
+  }
+
+  /** UPDATE and DELETE: find the rows, then change them. */
+  change(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
+    if (statement.with) throw new SqlError("0A000", "WITH in UPDATE or DELETE is not supported");
+    if ((statement.kind === "update" ? statement.from : statement.using).length > 0) {
+      throw new SqlError(
+        "0A000",
+        `${statement.kind === "update" ? "UPDATE ... FROM" : "DELETE ... USING"} is not supported`,
+      );
+    }
+    const table = this.db.table(statement.table);
+    const alias = statement.alias ?? table.name;
+    const scope = scopeOf(table, alias);
+    const path = statement.where ? this.#accessPath(table, scope, statement.where) : null;
+    const where = statement.where
+      ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
+      : null;
+    const set = statement.kind === "update"
+      ? statement.set.map((a): [number, Compiled | null] => {
+        const i = table.columns.findIndex((c) => c.name === a.column);
+        if (i < 0) {
+          throw new SqlError(
+            "42703",
+            `column "${a.column}" of relation "${table.name}" does not exist`,
+          );
+        }
+        return [
+          i,
+          a.value.kind === "default"
+            ? null
+            : assign(this.compile(a.value, scope), table.columns[i]),
+        ];
+      })
+      : [];
+    const defaults = set.map(([i, c]) =>
+      c === null && table.columns[i].default !== null ? this.#defaultOf(table.columns[i]) : null
+    );
+    const returning = this.#returning(statement.returning, scope);
+    const subs = this.subqueries;
+    const kind = statement.kind;
+    return {
+      columns: returning?.columns ?? null,
+      async run(ctx) {
+        await lockForWrite(ctx.sqlTx.tx, table);
+        await runSubqueries(subs, ctx);
+        const e = evalContext(ctx, []);
+        const found: Row[] = [];
+        for await (const rows of scanTable(ctx, table, path, e)) {
+          for (const row of rows) {
+            if (where) {
+              e.row = rowFromEngine(table, row);
+              if (where(e) !== true) continue;
+            }
+            found.push(row);
+          }
+        }
+        const out: PgValue[][] = [];
+        for (const row of found) {
+          const old = rowFromEngine(table, row);
+          e.row = old;
+          if (kind === "delete") {
+            await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
+            if (returning) out.push(returning.project(old, e));
+            continue;
+          }
+          const next = [...old];
+          set.forEach(([i, c], j) => {
+            next[i] = c ? c.evaluate(e) : defaults[j] ? defaults[j]!(e) : null;
+          });
+          checkNotNull(table, next);
+          await replaceRow(ctx.sqlTx.tx, table, old, next, row);
+          if (returning) out.push(returning.project(next, e));
+        }
+        const tag = `${kind.toUpperCase()} ${found.length}`;
+        return { rows: returning ? fromArray(out) : null, tag: () => tag };
+      },
+    };
+  }
+}
+
+// Plans ---------------------------------------------------------------------------
+
+interface RowPlan {
+  columns: ScopeColumn[];
+  /** Set when the plan already applied the statement's WHERE. */
+  filtered?: boolean;
+  run(ctx: RunContext): AsyncGenerator<PgValue[][]>;
+}
+
+interface DmlPlan {
+  columns: ResultColumn[] | null;
+  run(ctx: RunContext): Promise<Result>;
+}
+
+interface AccessPath {
+  /** Engine index name, or null for the engine's primary key. */
+  index: string | null;
+  equal: Compiled[];
+  types: SqlType[];
+  lower?: { value: Compiled; inclusive: boolean };
+  upper?: { value: Compiled; inclusive: boolean };
+}
+
+const FLIP: Record<string, string> = { "=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<=" };
+const INTEGER_TYPES: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
+const TEXT_TYPES: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
+
+async function* scanTable(
+  ctx: RunContext,
+  table: SqlTable,
+  path: AccessPath | null,
+  e: EvalContext,
+): AsyncGenerator<Row[]> {
+  const tx = ctx.sqlTx.tx;
+  if (path === null) {
+    yield* tx.scanBatches(table.engineName, null);
+    return;
+  }
+  const key: Value[] = [];
+  for (let i = 0; i < path.equal.length; i++) {
+    const v = path.equal[i].evaluate(e);
+    if (v === null) return;
+    key.push(toEngine(path.types[i], normalizeKey(path.types[i], v)));
+  }
+  const options: Parameters<Transaction["scanBatches"]>[2] = {};
+  if (key.length > 0) {
+    options.lower = key;
+    options.upper = key;
+  }
+  const type = path.types[path.equal.length];
+  if (path.lower) {
+    const v = path.lower.value.evaluate(e);
+    if (v === null) return;
+    options.lower = [...key, toEngine(type, normalizeKey(type, v))];
+    options.lowerInclusive = path.lower.inclusive;
+  }
+  if (path.upper) {
+    const v = path.upper.value.evaluate(e);
+    if (v === null) return;
+    options.upper = [...key, toEngine(type, normalizeKey(type, v))];
+    options.upperInclusive = path.upper.inclusive;
+  }
+  yield* tx.scanBatches(table.engineName, path.index, options);
+}
+
+/** A key constant of an integer family as the column's JS representation. */
+function normalizeKey(type: SqlType, value: PgValue): PgValue {
+  if (INTEGER_TYPES.has(type)) return type === "int8" ? BigInt(value as number) : Number(value);
+  return value;
+}
+
+function filterPlan(plan: RowPlan, condition: Compiled): RowPlan {
+  const test = condition.evaluate;
+  return {
+    columns: plan.columns,
+    async *run(ctx) {
+      const e = evalContext(ctx, []);
+      for await (const batch of plan.run(ctx)) {
+        const out = batch.filter((row) => {
+          e.row = row;
+          return test(e) === true;
+        });
+        if (out.length > 0) yield out;
+      }
+    },
+  };
+}
+
+function distinctPlan(plan: RowPlan, width: number): RowPlan {
+  return {
+    columns: plan.columns,
+    async *run(ctx) {
+      const seen = new Set<string>();
+      for await (const batch of plan.run(ctx)) {
+        const out = batch.filter((row) => {
+          const k = rowKey(row.slice(0, width));
+          if (seen.has(k)) return false;
+          seen.add(k);
+          return true;
+        });
+        if (out.length > 0) yield out;
+      }
+    },
+  };
+}
+
+function sortPlan(
+  plan: RowPlan,
+  keys: { compiled: Compiled; item: OrderItem }[],
+  width: number,
+): RowPlan {
+  const compares = keys.map(({ compiled, item }) => {
+    const compare = comparator(compiled.type);
+    const desc = item.direction === "desc";
+    // NULLS LAST is the default for ascending order, NULLS FIRST for descending.
+    const nullsFirst = item.nulls === null ? desc : item.nulls === "first";
+    return { evaluate: compiled.evaluate, compare, desc, nullsFirst };
+  });
+  return {
+    columns: plan.columns.slice(0, width),
+    async *run(ctx) {
+      const all: { row: PgValue[]; key: PgValue[] }[] = [];
+      const e = evalContext(ctx, []);
+      for await (const batch of plan.run(ctx)) {
+        for (const row of batch) {
+          e.row = row;
+          all.push({ row, key: compares.map((c) => c.evaluate(e)) });
+        }
+      }
+      all.sort((a, b) => {
+        for (let i = 0; i < compares.length; i++) {
+          const c = compares[i];
+          const x = a.key[i];
+          const y = b.key[i];
+          if (x === null || y === null) {
+            if (x === y) continue;
+            return (x === null) === c.nullsFirst ? -1 : 1;
+          }
+          const r = c.compare(x, y);
+          if (r !== 0) return c.desc ? -r : r;
+        }
+        return 0;
+      });
+      for (let i = 0; i < all.length; i += BATCH_ROWS) {
+        yield all.slice(i, i + BATCH_ROWS).map((x) =>
+          x.row.length > width ? x.row.slice(0, width) : x.row
+        );
+      }
+    },
+  };
+}
+
+function materialized(plan: RowPlan): RowPlan {
+  let rows: PgValue[][] | null = null;
+  return {
+    columns: plan.columns,
+    async *run(ctx) {
+      if (rows === null) {
+        const all: PgValue[][] = [];
+        for await (const batch of plan.run(ctx)) all.push(...batch);
+        rows = all;
+      }
+      for (let i = 0; i < rows.length; i += BATCH_ROWS) yield rows.slice(i, i + BATCH_ROWS);
+    },
+  };
+}
+
+function renamed(plan: RowPlan, alias: string, names: string[]): RowPlan {
+  return {
+    columns: plan.columns.map((c, i) => ({ ...c, table: alias, name: names[i] ?? c.name })),
+    run: (ctx) => plan.run(ctx),
+  };
+}
+
+function oneRowPlan(subs: Subquery[]): RowPlan {
+  return {
+    columns: [],
+    async *run(ctx) {
+      await runSubqueries(subs, ctx);
+      yield [[]];
+    },
+  };
+}
+
+function withSubqueries(plan: RowPlan, subs: Subquery[]): RowPlan {
+  return {
+    columns: plan.columns,
+    async *run(ctx) {
+      await runSubqueries(subs, ctx);
+      yield* plan.run(ctx);
+    },
+  };
+}
+
+async function runSubqueries(subs: Subquery[], ctx: RunContext): Promise<void> {
+  for (const sub of subs) {
+    if ((sub as { done?: boolean }).done) continue;
+    (sub as { done?: boolean }).done = true;
+    const rows: PgValue[][] = [];
+    for await (const batch of sub.plan.run(ctx)) rows.push(...batch);
+    sub.rows = rows;
+  }
+}
+
+async function* fromArray(rows: PgValue[][]): AsyncGenerator<PgValue[][]> {
+  for (let i = 0; i < rows.length; i += BATCH_ROWS) yield rows.slice(i, i + BATCH_ROWS);
+}
+
+// Aggregates ----------------------------------------------------------------------
+
+const AGGREGATES: ReadonlySet<string> = new Set([
+  "count",
+  "sum",
+  "avg",
+  "min",
+  "max",
+  "bool_and",
+  "bool_or",
+  "every",
+  "string_agg",
+]);
+
+type Accumulator = Record<string, unknown>;
+
+interface AggregateSpec {
+  type: SqlType;
+  start(): Accumulator;
+  step(acc: Accumulator, ctx: EvalContext): void;
+  finish(acc: Accumulator): PgValue;
+}
+
+function aggregate(
+  type: SqlType,
+  filter: ((ctx: EvalContext) => PgValue) | null,
+  arg: ((ctx: EvalContext) => PgValue) | null,
+  distinct: boolean,
+  f: {
+    start(): Accumulator;
+    add(acc: Accumulator, v: PgValue): void;
+    finish(acc: Accumulator): PgValue;
+  },
+): AggregateSpec {
+  return {
+    type,
+    start: () => {
+      const acc = f.start();
+      if (distinct) acc.seen = new Set<string>();
+      return acc;
+    },
+    step(acc, ctx) {
+      if (filter !== null && filter(ctx) !== true) return;
+      const v = arg === null ? true : arg(ctx);
+      if (v === null) return;
+      if (distinct) {
+        const seen = acc.seen as Set<string>;
+        const k = rowKey([v]);
+        if (seen.has(k)) return;
+        seen.add(k);
+      }
+      f.add(acc, v);
+    },
+    finish: f.finish,
+  };
+}
+
+function functionName(call: FunctionCall): string {
+  const name = call.name;
+  return name.length === 2 && name[0] === "pg_catalog" ? name[1] : name.join(".");
+}
+
+function hasAggregate(expr: Expr): boolean {
+  let found = false;
+  walk(expr, (node) => {
+    if (node.kind === "function" && AGGREGATES.has(functionName(node))) found = true;
+    return !found && node.kind !== "subquery" && node.kind !== "exists" &&
+      node.kind !== "in_subquery";
+  });
+  return found;
+}
+
+/** Visits an expression's nodes, descending while `visit` returns true. */
+function walk(expr: Expr, visit: (e: Expr) => boolean): void {
+  if (!visit(expr)) return;
+  const go = (e: Expr | null) => e && walk(e, visit);
+  switch (expr.kind) {
+    case "unary":
+    case "not":
+    case "is":
+      go(expr.operand);
+      break;
+    case "binary":
+    case "distinct_from":
+      go(expr.left);
+      go(expr.right);
+      break;
+    case "between":
+      go(expr.operand);
+      go(expr.low);
+      go(expr.high);
+      break;
+    case "like":
+      go(expr.operand);
+      go(expr.pattern);
+      go(expr.escape);
+      break;
+    case "in_list":
+      go(expr.operand);
+      expr.list.forEach(go);
+      break;
+    case "in_subquery":
+    case "quantified":
+      go(expr.operand);
+      break;
+    case "case":
+      go(expr.operand);
+      for (const w of expr.whens) {
+        go(w.when);
+        go(w.then);
+      }
+      go(expr.else);
+      break;
+    case "cast":
+      go(expr.operand);
+      break;
+    case "function":
+      expr.args.forEach(go);
+      go(expr.filter);
+      break;
+    default:
+      break;
+  }
+}
+
+// Helpers ---------------------------------------------------------------------------
+
+/** An EvalContext whose row the executor moves along. */
+interface RowContext extends EvalContext {
+  row: PgValue[];
+}
+
+function evalContext(ctx: RunContext, row: PgValue[]): RowContext {
+  return { row, params: ctx.params, nowMicros: statementClock(ctx) };
+}
+
+const clocks = new WeakMap<SqlTransaction, bigint>();
+
+/** now() is the transaction's start, as in PostgreSQL. */
+function statementClock(ctx: RunContext): bigint {
+  let now = clocks.get(ctx.sqlTx);
+  if (now === undefined) {
+    now = BigInt(Date.now()) * 1000n;
+    clocks.set(ctx.sqlTx, now);
+  }
+  return now;
+}
+
+function requireBool(value: Compiled, what: string): Compiled {
+  if (value.type === "unknown") return coerce(value, "bool");
+  if (value.type !== "bool") {
+    throw new SqlError(
+      "42804",
+      `argument of ${what} must be type boolean, not type ${typeDisplayName(value.type)}`,
+    );
+  }
+  return value;
+}
+
+/** A value's text form (rowKey, string_agg). */
+export function formatValue(type: SqlType, value: Exclude<PgValue, null>): string {
+  if (type === "unknown" || typeof value === "string") return String(value);
+  return formatText(typeOidOf(type), value);
+}
+
+function typeOidOf(type: SqlType): number {
+  return (OID as Record<string, number>)[type] ?? OID.text;
+}
+
+/** A key for hashing a row of values (DISTINCT, GROUP BY, joins). */
+function rowKey(values: PgValue[]): string {
+  let k = "";
+  for (const v of values) {
+    if (v === null) k += "\u0001N";
+    else if (typeof v === "bigint") k += `\u0001i${v}`;
+    else if (typeof v === "number") k += `\u0001i${Object.is(v, -0) ? 0 : v}`;
+    else if (v instanceof Uint8Array) k += `\u0001b${[...v].join(",")}`;
+    else k += `\u0001${typeof v}${v}`;
+  }
+  return k;
+}
+
+function conjuncts(expr: Expr): Expr[] {
+  if (expr.kind === "binary" && expr.op === "and") {
+    return [...conjuncts(expr.left), ...conjuncts(expr.right)];
+  }
+  return [expr];
+}
+
+/** True for an expression with no column references or subqueries: a constant or parameter. */
+function isConstant(expr: Expr): boolean {
+  let constant = true;
+  walk(expr, (e) => {
+    if (
+      e.kind === "column" || e.kind === "subquery" || e.kind === "exists" ||
+      e.kind === "in_subquery" || e.kind === "quantified"
+    ) {
+      constant = false;
+    }
+    if (e.kind === "function" && functionName(e) === "random") constant = false;
+    return constant;
+  });
+  return constant;
+}
+
+function sideOf(
+  expr: Expr,
+  left: ScopeColumn[],
+  right: ScopeColumn[],
+): "left" | "right" | "both" | "none" {
+  let l = false;
+  let r = false;
+  let other = false;
+  walk(expr, (e) => {
+    if (e.kind === "column") {
+      let inLeft = false;
+      let inRight = false;
+      try {
+        inLeft = resolveIn(left, e.path) !== null;
+        inRight = resolveIn(right, e.path) !== null;
+      } catch {
+        other = true;
+      }
+      if (inLeft && inRight) other = true;
+      l ||= inLeft;
+      r ||= inRight;
+    } else if (e.kind === "subquery" || e.kind === "exists" || e.kind === "in_subquery") {
+      other = true;
+    }
+    return true;
+  });
+  if (other || (l && r)) return "both";
+  return l ? "left" : r ? "right" : "none";
+}
+
+/** An ORDER BY or GROUP BY term that names an output column: its index, or null. */
+function outputReference(expr: Expr, names: string[], groupBy = false): number | null {
+  if (expr.kind === "number" && /^\d+$/.test(expr.text)) {
+    const n = Number(expr.text);
+    if (n < 1 || n > names.length) {
+      throw new SqlError(
+        "42P10",
+        `${groupBy ? "GROUP" : "ORDER"} BY position ${n} is not in select list`,
+      );
+    }
+    return n - 1;
+  }
+  if (!groupBy && expr.kind === "column" && expr.path.length === 1) {
+    const i = names.indexOf(expr.path[0]);
+    if (i >= 0 && names.lastIndexOf(expr.path[0]) === i) return i;
+  }
+  return null;
+}
+
+/** The column name PostgreSQL gives an unaliased select item. */
+function columnNameOf(expr: Expr): string {
+  switch (expr.kind) {
+    case "column":
+      return expr.path[expr.path.length - 1];
+    case "function":
+      return expr.name[expr.name.length - 1];
+    case "sql_function":
+      return expr.name;
+    case "cast":
+      return expr.operand.kind === "column" || expr.operand.kind === "function"
+        ? columnNameOf(expr.operand)
+        : expr.type.name === "int4"
+        ? "int4"
+        : expr.type.name;
+    case "case":
+      return "case";
+    case "exists":
+      return "exists";
+    case "subquery": {
+      const body = expr.query.body;
+      return body.kind === "select_core" && body.columns.length === 1
+        ? body.columns[0].alias ?? columnNameOf(body.columns[0].expr)
+        : "?column?";
+    }
+    default:
+      return "?column?";
+  }
+}
+
+function plainColumn(name: string, type: SqlType): ScopeColumn {
+  return { table: null, name, type, tableOid: 0, columnNumber: 0, typeModifier: -1 };
+}
+
+function scopeOf(table: SqlTable, alias: string): ScopeColumn[] {
+  return table.columns.map((c, i) => ({
+    table: alias,
+    name: c.name,
+    type: c.type,
+    tableOid: table.oid,
+    columnNumber: i + 1,
+    typeModifier: typeModifierOf(c.typeName),
+  }));
+}
+
+/** Assignment to a column: the value cast to the column's type with its modifiers. */
+function assign(value: Compiled, column: SqlColumn): Compiled {
+  if (value.type === column.type && column.typeName.modifiers.length === 0) return value;
+  try {
+    return castTo(
+      value,
+      column.typeName.name === "serial"
+        ? { ...column.typeName, name: column.type }
+        : { ...column.typeName, name: column.type },
+    );
+  } catch {
+    throw new SqlError(
+      "42804",
+      `column "${column.name}" is of type ${
+        typeDisplayName(column.type)
+      } but expression is of type ${typeDisplayName(value.type)}`,
+      { hint: "You will need to rewrite or cast the expression." },
+    );
+  }
+}
+
+function fromCounter(type: SqlType, n: bigint): PgValue {
+  return type === "int8" ? n : Number(n);
+}
+
+function checkNotNull(table: SqlTable, values: PgValue[]): void {
+  for (let i = 0; i < table.columns.length; i++) {
+    if (values[i] === null && table.columns[i].notNull) {
+      throw new SqlError(
+        "23502",
+        `null value in column "${
+          table.columns[i].name
+        }" of relation "${table.name}" violates not-null constraint`,
+      );
+    }
+  }
+}
+
+function uniqueKeys(table: SqlTable): SqlIndex[] {
+  return table.indexes.filter((i) => i.unique);
+}
+
+async function findConflict(
+  tx: Transaction,
+  table: SqlTable,
+  keys: SqlIndex[],
+  values: PgValue[],
+): Promise<PgValue[] | null> {
+  for (const key of keys) {
+    const idx = key.columns.map((name) => table.columns.findIndex((c) => c.name === name));
+    if (idx.some((i) => values[i] === null)) continue;
+    const engineValues = idx.map((i) => toEngine(table.columns[i].type, values[i]));
+    const batches = tx.scanBatches(table.engineName, key.engineIndex, {
+      lower: engineValues,
+      upper: engineValues,
+      limit: 1,
+    });
+    for await (const batch of batches) {
+      if (batch.length > 0) return rowFromEngine(table, batch[0]);
+    }
+  }
+  return null;
+}
+
+function constraintName(table: SqlTable, error: ConstraintError): string {
+  if (error.constraint === "primary_key") {
+    return table.indexes.find((i) => i.primary)?.name ?? `${table.name}_pkey`;
+  }
+  return table.indexes.find((i) => i.engineIndex === error.constraint)?.name ?? error.constraint;
+}
+
+function uniqueViolation(table: SqlTable, error: ConstraintError): SqlError {
+  return new SqlError(
+    "23505",
+    `duplicate key value violates unique constraint "${constraintName(table, error)}"`,
+  );
+}
+
+/**
+ * Takes the table's write lock before a statement reads it, so two writers
+ * never both hold the read lock and wait to upgrade (a deadlock every
+ * time). The engine has no lock call of its own; deleting a key no row can
+ * have (NULLs, which keys never hold) takes the lock and changes nothing.
+ */
+export async function lockForWrite(tx: Transaction, table: SqlTable): Promise<void> {
+  const width = table.rowid ? 1 : table.indexes.find((i) => i.primary)!.columns.length;
+  await tx.delete(table.engineName, new Array<Value>(width).fill(null));
+}
+
+async function insertRow(tx: Transaction, table: SqlTable, row: Row): Promise<void> {
+  try {
+    await tx.insert(table.engineName, row);
+  } catch (error) {
+    if (error instanceof ConstraintError) throw uniqueViolation(table, error);
+    throw error;
+  }
+}
+
+/** Replaces a row: an engine update when the key stays, else delete and insert. */
+async function replaceRow(
+  tx: Transaction,
+  table: SqlTable,
+  old: PgValue[],
+  next: PgValue[],
+  stored?: Row,
+): Promise<void> {
+  const oldRow = stored ?? rowToEngine(table, old, null);
+  const key = engineKey(table, oldRow);
+  const rowid = table.rowid ? (oldRow[0] as bigint) : null;
+  const newRow = rowToEngine(table, next, rowid);
+  const newKey = engineKey(table, newRow);
+  try {
+    if (rowKey(key as PgValue[]) === rowKey(newKey as PgValue[])) {
+      await tx.update(table.engineName, key, newRow);
+    } else {
+      await tx.delete(table.engineName, key);
+      await tx.insert(table.engineName, newRow);
+    }
+  } catch (error) {
+    if (error instanceof ConstraintError) throw uniqueViolation(table, error);
+    throw error;
+  }
+}
+
+// Statements -------------------------------------------------------------------------
+
+/** Plans a statement the executor runs (queries, data changes, DDL). */
+export function prepare(
+  db: Database,
+  session: SessionInfo,
+  statement: Statement,
+  declaredTypes: SqlType[] = [],
+): Prepared {
+  const planner = new Planner(db, session, declaredTypes);
+  const done = (columns: ResultColumn[] | null, run: Prepared["run"]): Prepared => {
+    const paramTypes = [...declaredTypes];
+    for (let i = 0; i < planner.inferred.length; i++) {
+      if ((paramTypes[i] ?? "unknown") === "unknown" && planner.inferred[i]) {
+        paramTypes[i] = planner.inferred[i];
+      }
+    }
+    for (let i = 0; i < paramTypes.length; i++) paramTypes[i] ??= "unknown";
+    const highest = highestParam(statement);
+    while (paramTypes.length < highest) paramTypes.push("unknown");
+    return { statement, columns, paramTypes, run };
+  };
+  switch (statement.kind) {
+    case "select": {
+      const plan = planner.select(statement);
+      const columns = plan.columns.map((c) => ({
+        name: c.name,
+        type: c.type === "unknown" ? "text" as SqlType : c.type,
+        tableOid: c.tableOid,
+        columnNumber: c.columnNumber,
+        typeModifier: c.typeModifier,
+      }));
+      return done(columns, (ctx) => {
+        let count = 0;
+        async function* rows() {
+          let first = true;
+          for await (const batch of plan.run(ctx)) {
+            if (first) {
+              await ctx.durable();
+              first = false;
+            }
+            count += batch.length;
+            yield batch;
+          }
+        }
+        return Promise.resolve({ rows: rows(), tag: () => `SELECT ${count}` });
+      });
+    }
+    case "insert": {
+      const plan = planner.insert(statement);
+      return done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
+    }
+    case "update":
+    case "delete": {
+      const plan = planner.change(statement);
+      return done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
+    }
+    case "create_table":
+      return done(null, (ctx) => createTable(db, ctx.sqlTx, statement));
+    case "drop_table":
+      return done(null, async (ctx) => {
+        for (const name of statement.names) {
+          const bare = name[name.length - 1];
+          if (!db.tables.has(bare)) {
+            if (statement.ifExists) continue;
+            throw new SqlError("42P01", `table "${bare}" does not exist`);
+          }
+          await db.putTable(ctx.sqlTx, bare, undefined);
+        }
+        return { rows: null, tag: () => "DROP TABLE" };
+      });
+    case "truncate":
+      return done(null, async (ctx) => {
+        for (const name of statement.tables) {
+          const table = db.table(name);
+          const fresh: SqlTable = { ...table, engineName: db.engineName("t") };
+          fresh.indexes = table.indexes.map((i) => ({
+            ...i,
+            engineIndex: i.engineIndex === null ? null : db.engineName("i"),
+          }));
+          await ctx.sqlTx.tx.createTable(engineSpec(fresh));
+          await db.putTable(ctx.sqlTx, table.name, fresh);
+        }
+        return { rows: null, tag: () => "TRUNCATE TABLE" };
+      });
+    case "create_index":
+      return done(null, async (ctx) => {
+        const table = db.table(statement.table);
+        const columns = statement.columns.map((c) => {
+          if (c.expr.kind !== "column") {
+            throw new SqlError("0A000", "indexes on expressions are not supported");
+          }
+          return c.expr.path[c.expr.path.length - 1];
+        });
+        const name = statement.name ?? `${table.name}_${columns.join("_")}_idx`;
+        if (table.indexes.some((i) => i.name === name)) {
+          if (statement.ifNotExists) return { rows: null, tag: () => "CREATE INDEX" };
+          throw new SqlError("42P07", `relation "${name}" already exists`);
+        }
+        await addIndex(db, ctx.sqlTx, table, {
+          name,
+          columns,
+          unique: statement.unique,
+          primary: false,
+        });
+        return { rows: null, tag: () => "CREATE INDEX" };
+      });
+    case "alter_table":
+      return done(null, async (ctx) => {
+        if (statement.ifExists && !db.tables.has(statement.table[statement.table.length - 1])) {
+          return { rows: null, tag: () => "ALTER TABLE" };
+        }
+        const table = db.table(statement.table);
+        for (const action of statement.actions) {
+          if (action.kind !== "add_constraint") {
+            throw new SqlError(
+              "0A000",
+              `ALTER TABLE ${action.kind.replace("_", " ").toUpperCase()} is not supported`,
+            );
+          }
+          const c = action.constraint;
+          if (c.kind === "primary_key" || c.kind === "unique") {
+            if (c.kind === "primary_key" && table.indexes.some((i) => i.primary)) {
+              throw new SqlError(
+                "42P16",
+                `multiple primary keys for table "${table.name}" are not allowed`,
+              );
+            }
+            const name = c.name ??
+              (c.kind === "primary_key"
+                ? `${table.name}_pkey`
+                : `${table.name}_${c.columns.join("_")}_key`);
+            await addIndex(db, ctx.sqlTx, db.table(statement.table), {
+              name,
+              columns: c.columns,
+              unique: true,
+              primary: c.kind === "primary_key",
+            });
+          }
+          // Foreign keys and CHECK constraints are accepted and not enforced.
+        }
+        return { rows: null, tag: () => "ALTER TABLE" };
+      });
+    case "vacuum":
+      return done(null, () => Promise.resolve({ rows: null, tag: () => "VACUUM" }));
+    case "analyze":
+      return done(null, () => Promise.resolve({ rows: null, tag: () => "ANALYZE" }));
+    default:
+      throw new SqlError(
+        "0A000",
+        `${statement.kind.replace(/_/g, " ").toUpperCase()} is not supported`,
+      );
+  }
+}
+
+async function translateErrors(result: Promise<Result>): Promise<Result> {
+  try {
+    return await result;
+  } catch (error) {
+    if (error instanceof DeadlockError) throw new SqlError("40P01", "deadlock detected");
+    if (error instanceof LockTimeoutError) {
+      throw new SqlError("55P03", "canceling statement due to lock timeout");
+    }
+    throw error;
+  }
+}
+
+/** The largest $n in a statement (parameters the client must bind). */
+function highestParam(statement: Statement): number {
+  let highest = 0;
+  JSON.stringify(statement, (key, value) => {
+    if (key === "index" && typeof value === "number") highest = Math.max(highest, value);
+    return value;
+  });
+  return highest;
+}
+
+async function createTable(
+  db: Database,
+  sqlTx: SqlTransaction,
+  statement: Extract<Statement, { kind: "create_table" }>,
+): Promise<Result> {
+  const name = tableName(statement.name);
+  const tag = () => "CREATE TABLE";
+  if (db.tables.has(name)) {
+    if (statement.ifNotExists) return { rows: null, tag };
+    throw new SqlError("42P07", `relation "${name}" already exists`);
+  }
+  const columns: SqlColumn[] = statement.columns.map((c) => sqlColumn(c));
+  const seen = new Set<string>();
+  for (const c of columns) {
+    if (seen.has(c.name)) {
+      throw new SqlError("42701", `column "${c.name}" specified more than once`);
+    }
+    seen.add(c.name);
+  }
+  const constraints: TableConstraint[] = [...statement.constraints];
+  for (const c of statement.columns) {
+    for (const k of c.constraints) {
+      if (k.kind === "primary_key") {
+        constraints.push({ name: k.name, kind: "primary_key", columns: [c.name] });
+      }
+      if (k.kind === "unique") {
+        constraints.push({ name: k.name, kind: "unique", columns: [c.name] });
+      }
+    }
+  }
+  const primaries = constraints.filter((c) => c.kind === "primary_key");
+  if (primaries.length > 1) {
+    throw new SqlError("42P16", `multiple primary keys for table "${name}" are not allowed`);
+  }
+  const table: SqlTable = {
+    name,
+    engineName: db.engineName("t"),
+    oid: db.newOid(),
+    columns,
+    rowid: primaries.length === 0,
+    indexes: [],
+  };
+  for (const c of constraints) {
+    if (c.kind !== "primary_key" && c.kind !== "unique") continue;
+    for (const col of c.columns) {
+      if (!columns.some((x) => x.name === col)) {
+        throw new SqlError("42703", `column "${col}" named in key does not exist`);
+      }
+    }
+    const primary = c.kind === "primary_key";
+    if (primary) {
+      for (const col of c.columns) columns.find((x) => x.name === col)!.notNull = true;
+    }
+    table.indexes.push({
+      name: c.name ?? (primary ? `${name}_pkey` : `${name}_${c.columns.join("_")}_key`),
+      columns: c.columns,
+      unique: true,
+      primary,
+      engineIndex: primary ? null : db.engineName("i"),
+    });
+  }
+  await sqlTx.tx.createTable(engineSpec(table));
+  await db.putTable(sqlTx, name, table);
+  return { rows: null, tag };
+}
+
+function sqlColumn(c: ColumnDef): SqlColumn {
+  const serialTypes: Record<string, SqlType> = {
+    serial: "int4",
+    bigserial: "int8",
+    smallserial: "int2",
+  };
+  const serialType = serialTypes[c.type.name];
+  const typeName: TypeName = serialType
+    ? { name: serialType, modifiers: [], array: false }
+    : c.type;
+  const type = sqlTypeOf(typeName);
+  let notNull = serialType !== undefined;
+  let def: string | null = null;
+  let serial = serialType !== undefined;
+  for (const k of c.constraints) {
+    if (k.kind === "not_null") notNull = true;
+    if (k.kind === "default") def = printExpr(k.expr);
+    if (k.kind === "identity") {
+      serial = true;
+      notNull = true;
+    }
+  }
+  return { name: c.name, type, typeName, notNull, default: def, serial };
+}
+
+async function addIndex(
+  db: Database,
+  sqlTx: SqlTransaction,
+  table: SqlTable,
+  index: { name: string; columns: string[]; unique: boolean; primary: boolean },
+): Promise<void> {
+  const engineIndex = db.engineName("i");
+  const columns = engineColumnNames(table, index.columns);
+  try {
+    await sqlTx.tx.createIndex(table.engineName, {
+      name: engineIndex,
+      columns,
+      unique: index.unique,
+    });
+  } catch (error) {
+    if (error instanceof ConstraintError) {
+      throw new SqlError("23505", `could not create unique index "${index.name}"`);
+    }
+    throw error;
+  }
+  const next: SqlTable = structuredClone(table);
+  next.indexes.push({ ...index, engineIndex });
+  if (index.primary) {
+    for (const name of index.columns) next.columns.find((c) => c.name === name)!.notNull = true;
+  }
+  await db.putTable(sqlTx, table.name, next);
+}
+
+// The catalog as relations (pg_catalog, information_schema) ----------------------------
+
+function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPlan | null {
+  const schema = name.length >= 2 ? name[name.length - 2] : null;
+  const bare = name[name.length - 1];
+  if (schema !== null && schema !== "pg_catalog" && schema !== "information_schema") return null;
+  if (schema === null && !bare.startsWith("pg_")) return null;
+  const tables = [...db.tables.values()];
+  const col = (n: string, type: SqlType) => plainColumn(n, type);
+  const make = (columns: ScopeColumn[], rows: () => PgValue[][]): RowPlan => ({
+    columns,
+    async *run() {
+      yield rows();
+    },
+  });
+  switch (bare) {
+    case "pg_namespace":
+      return make(
+        [col("oid", "int8"), col("nspname", "text")],
+        () => [[11n, "pg_catalog"], [2200n, "public"], [13000n, "information_schema"]],
+      );
+    case "pg_class":
+      return make(
+        [
+          col("oid", "int8"),
+          col("relname", "text"),
+          col("relnamespace", "int8"),
+          col("relkind", "text"),
+        ],
+        () => tables.map((t) => [BigInt(t.oid), t.name, 2200n, "r"]),
+      );
+    case "pg_tables":
+      return make(
+        [col("schemaname", "text"), col("tablename", "text"), col("tableowner", "text")],
+        () => tables.map((t) => ["public", t.name, session.user]),
+      );
+    case "pg_database":
+      return make([col("oid", "int8"), col("datname", "text")], () => [[5n, session.database]]);
+    case "pg_type":
+      return make(
+        [
+          col("oid", "int8"),
+          col("typname", "text"),
+          col("typarray", "int8"),
+          col("typelem", "int8"),
+          col("typcategory", "text"),
+        ],
+        () => Object.entries(OID).map(([n, oid]) => [BigInt(oid), n, 0n, 0n, "U"]),
+      );
+    case "pg_partitioned_table":
+      return make([col("partrelid", "int8"), col("partstrat", "text")], () => []);
+    case "pg_inherits":
+      return make([col("inhrelid", "int8"), col("inhparent", "int8")], () => []);
+    case "pg_settings":
+      return make(
+        [col("name", "text"), col("setting", "text")],
+        () => [...session.settings].map(([k, v]) => [k, v]),
+      );
+    case "tables":
+      if (schema !== "information_schema") return null;
+      return make(
+        [
+          col("table_catalog", "text"),
+          col("table_schema", "text"),
+          col("table_name", "text"),
+          col("table_type", "text"),
+        ],
+        () => tables.map((t) => [session.database, "public", t.name, "BASE TABLE"]),
+      );
+    case "columns":
+      if (schema !== "information_schema") return null;
+      return make(
+        [
+          col("table_schema", "text"),
+          col("table_name", "text"),
+          col("column_name", "text"),
+          col("ordinal_position", "int4"),
+          col("data_type", "text"),
+          col("is_nullable", "text"),
+          col("column_default", "text"),
+        ],
+        () =>
+          tables.flatMap((t) =>
+            t.columns.map((c, i) => [
+              "public",
+              t.name,
+              c.name,
+              i + 1,
+              typeDisplayName(c.type),
+              c.notNull ? "NO" : "YES",
+              c.default ?? (c.serial ? `nextval('${t.name}_${c.name}_seq'::regclass)` : null),
+            ])
+          ),
+      );
+    default:
+      return null;
+  }
+}
+
+// COPY ... FROM STDIN ------------------------------------------------------------------
+
+/** Where COPY FROM puts rows: the table, its target columns, and how to convert each field. */
+export interface CopyTarget {
+  table: SqlTable;
+  targets: number[];
+  convert: ((ctx: EvalContext) => PgValue)[];
+  rows: number;
+}
+
+/** Plans COPY table [(columns)] FROM STDIN (text format). */
+export function copyTarget(
+  db: Database,
+  statement: Extract<Statement, { kind: "copy" }>,
+): CopyTarget {
+  if (statement.direction !== "from") throw new SqlError("0A000", "COPY TO is not supported");
+  for (const [name, value] of statement.options) {
+    if (name === "format" && value !== "text") {
+      throw new SqlError("0A000", `COPY format "${value}" is not supported`);
+    }
+  }
+  const table = db.table(statement.table);
+  const names = statement.columns ?? table.columns.map((c) => c.name);
+  const targets = names.map((name) => {
+    const i = table.columns.findIndex((c) => c.name === name);
+    if (i < 0) {
+      throw new SqlError("42703", `column "${name}" of relation "${table.name}" does not exist`);
+    }
+    return i;
+  });
+  const convert = targets.map((t, i) =>
+    assign({ type: "unknown", evaluate: (ctx) => ctx.row[i] }, table.columns[t]).evaluate
+  );
+  return { table, targets, convert, rows: 0 };
+}
+
+/** Inserts rows of COPY text fields (null for \N), filling defaults for the other columns. */
+export async function copyRows(
+  db: Database,
+  ctx: RunContext,
+  target: CopyTarget,
+  rows: (string | null)[][],
+): Promise<void> {
+  const { table, targets, convert } = target;
+  await lockForWrite(ctx.sqlTx.tx, table);
+  const e = evalContext(ctx, []);
+  for (const fields of rows) {
+    if (fields.length !== targets.length) {
+      throw new SqlError(
+        "22P04",
+        fields.length < targets.length
+          ? "missing data for column"
+          : "extra data after last expected column",
+      );
+    }
+    e.row = fields;
+    const values = new Array<PgValue>(table.columns.length).fill(null);
+    const given = new Array<boolean>(table.columns.length).fill(false);
+    for (let i = 0; i < targets.length; i++) {
+      values[targets[i]] = convert[i](e);
+      given[targets[i]] = true;
+    }
+    for (let i = 0; i < table.columns.length; i++) {
+      if (given[i]) continue;
+      const column = table.columns[i];
+      if (column.serial) {
+        values[i] = fromCounter(column.type, await db.nextval(ctx.sqlTx, table, column.name));
+      }
+    }
+    checkNotNull(table, values);
+    const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
+    await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+    target.rows++;
+  }
+}
