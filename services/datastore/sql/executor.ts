@@ -419,7 +419,7 @@ class Planner {
               }
             }
             if (sawNull) return null;
-            return not ? all : all;
+            return not ? !all : all;
           },
         };
       }

@@ -1,0 +1,358 @@
+// The executor and session with no socket: SQL in, rows as text out, checked
+// against what PostgreSQL 15 answers for the same statements.
+
+import assert from "node:assert/strict";
+import { SqlHarness } from "./_sql_harness.ts";
+
+/** Opens a fresh store, runs `fn` with one session, closes. */
+async function withSession(
+  fn: (s: Awaited<ReturnType<SqlHarness["session"]>>, h: SqlHarness) => Promise<void>,
+): Promise<void> {
+  const h = await SqlHarness.open();
+  try {
+    await fn(await h.session(), h);
+  } finally {
+    await h.close();
+  }
+}
+
+const SETUP = `
+  CREATE TABLE spells (id serial PRIMARY KEY, name text NOT NULL UNIQUE, school text,
+    power int DEFAULT 5, cost numeric(6,2), active boolean DEFAULT true);
+  INSERT INTO spells (name, school, power, cost) VALUES
+    ('fireball', 'evocation', 9, 12.5), ('shield', 'abjuration', 3, 2),
+    ('light', 'evocation', 1, 0.25), ('sleep', 'enchantment', 4, NULL),
+    ('charm', 'enchantment', NULL, 7);
+  CREATE TABLE casters (cid int PRIMARY KEY, spell_id int, who text);
+  INSERT INTO casters VALUES (1, 1, 'ann'), (2, 1, 'bob'), (3, 2, 'cy'), (4, 99, 'dee');
+`;
+
+/** [what, query, expected rows] run against SETUP; PostgreSQL 15 gives the same rows. */
+const QUERIES: [string, string, (string | null)[][]][] = [
+  ["primary key lookup", "SELECT name FROM spells WHERE id = 2", [["shield"]]],
+  ["range on the key", "SELECT id FROM spells WHERE id > 2 AND id <= 4 ORDER BY id", [["3"], [
+    "4",
+  ]]],
+  ["unique index lookup", "SELECT id FROM spells WHERE name = 'light'", [["3"]]],
+  ["defaults and numeric typmod", "SELECT power, cost, active FROM spells WHERE id = 5", [[
+    null,
+    "7.00",
+    "t",
+  ]]],
+  [
+    "ORDER BY with NULLS and LIMIT/OFFSET",
+    "SELECT name FROM spells ORDER BY power DESC, name LIMIT 3 OFFSET 1",
+    [["fireball"], ["sleep"], ["shield"]],
+  ],
+  ["ORDER BY an alias", "SELECT name AS n FROM spells ORDER BY n LIMIT 2", [["charm"], [
+    "fireball",
+  ]]],
+  [
+    "aggregates",
+    "SELECT count(*), count(power), sum(power), max(name), min(cost), avg(power) FROM spells",
+    [["5", "4", "17", "sleep", "0.25", "4.2500000000000000"]],
+  ],
+  [
+    "GROUP BY and HAVING",
+    "SELECT school, count(*) FROM spells GROUP BY school HAVING count(*) > 1 ORDER BY school",
+    [["enchantment", "2"], ["evocation", "2"]],
+  ],
+  ["aggregate over no rows", "SELECT count(*), sum(power) FROM spells WHERE id > 100", [[
+    "0",
+    null,
+  ]]],
+  ["DISTINCT", "SELECT DISTINCT school FROM spells ORDER BY 1", [["abjuration"], [
+    "enchantment",
+  ], ["evocation"]]],
+  ["count(DISTINCT)", "SELECT count(DISTINCT school) FROM spells", [["3"]]],
+  [
+    "inner join (hash)",
+    "SELECT c.who, s.name FROM casters c JOIN spells s ON s.id = c.spell_id ORDER BY c.who",
+    [["ann", "fireball"], ["bob", "fireball"], ["cy", "shield"]],
+  ],
+  [
+    "left join pads with NULL",
+    "SELECT c.who, s.name FROM casters c LEFT JOIN spells s ON s.id = c.spell_id ORDER BY c.cid",
+    [["ann", "fireball"], ["bob", "fireball"], ["cy", "shield"], ["dee", null]],
+  ],
+  [
+    "right join",
+    "SELECT s.name, c.who FROM casters c RIGHT JOIN spells s ON s.id = c.spell_id WHERE c.who IS NULL ORDER BY 1",
+    [["charm", null], ["light", null], ["sleep", null]],
+  ],
+  [
+    "full join",
+    "SELECT count(*) FROM casters c FULL JOIN spells s ON s.id = c.spell_id",
+    [["7"]],
+  ],
+  [
+    "nested loop join on an inequality",
+    "SELECT count(*) FROM spells a JOIN spells b ON a.id < b.id",
+    [["10"]],
+  ],
+  ["cross join", "SELECT count(*) FROM spells, casters", [["20"]]],
+  ["scalar subquery", "SELECT name FROM spells WHERE power = (SELECT max(power) FROM spells)", [[
+    "fireball",
+  ]]],
+  [
+    "IN subquery",
+    "SELECT name FROM spells WHERE id IN (SELECT spell_id FROM casters) ORDER BY 1",
+    [["fireball"], ["shield"]],
+  ],
+  [
+    "NOT IN with a NULL-free list",
+    "SELECT count(*) FROM spells WHERE id NOT IN (SELECT spell_id FROM casters)",
+    [["3"]],
+  ],
+  ["EXISTS", "SELECT EXISTS (SELECT 1 FROM casters WHERE who = 'bob')", [["t"]]],
+  ["UNION", "SELECT school FROM spells UNION SELECT 'x' ORDER BY 1", [
+    ["abjuration"],
+    [
+      "enchantment",
+    ],
+    ["evocation"],
+    ["x"],
+  ]],
+  ["UNION ALL", "SELECT 1 UNION ALL SELECT 1", [["1"], ["1"]]],
+  ["INTERSECT", "SELECT id FROM spells INTERSECT SELECT spell_id FROM casters ORDER BY 1", [["1"], [
+    "2",
+  ]]],
+  ["EXCEPT", "SELECT id FROM spells EXCEPT SELECT spell_id FROM casters ORDER BY 1", [
+    ["3"],
+    ["4"],
+    [
+      "5",
+    ],
+  ]],
+  [
+    "WITH",
+    "WITH strong AS (SELECT * FROM spells WHERE power > 3) SELECT count(*) FROM strong",
+    [["2"]],
+  ],
+  ["subquery in FROM", "SELECT max(p) FROM (SELECT power AS p FROM spells) AS x", [["9"]]],
+  ["VALUES", "VALUES (1, 'a'), (2, 'b')", [["1", "a"], ["2", "b"]]],
+  ["expressions", "SELECT upper(name) || '!', power * 2 FROM spells WHERE id = 1", [[
+    "FIREBALL!",
+    "18",
+  ]]],
+  ["LIKE", "SELECT name FROM spells WHERE name LIKE '%ll%' ORDER BY 1", [["fireball"]]],
+  ["functions of the session", "SELECT current_database(), current_user, current_schema()", [[
+    "test",
+    "tester",
+    "public",
+  ]]],
+  ["information_schema.tables", "SELECT table_name FROM information_schema.tables ORDER BY 1", [
+    ["casters"],
+    ["spells"],
+  ]],
+];
+
+Deno.test("SELECT answers as PostgreSQL 15 does", async (t) => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    for (const [what, sql, expected] of QUERIES) {
+      await t.step(what, async () => {
+        assert.deepEqual(await s.rows(sql), expected, sql);
+      });
+    }
+  });
+});
+
+/** [what, statement, SQLSTATE]. */
+const ERRORS: [string, string, string][] = [
+  ["unknown table", "SELECT * FROM nope", "42P01"],
+  ["unknown column", "SELECT nope FROM spells", "42703"],
+  ["ambiguous column", "SELECT id FROM spells, spells AS b", "42702"],
+  ["NOT NULL", "INSERT INTO spells (name) VALUES (NULL)", "23502"],
+  ["primary key", "INSERT INTO spells (id, name) VALUES (1, 'again')", "23505"],
+  ["unique constraint", "INSERT INTO spells (name) VALUES ('light')", "23505"],
+  ["column not grouped", "SELECT name, count(*) FROM spells", "42803"],
+  ["table exists", "CREATE TABLE spells (a int)", "42P07"],
+  ["drop a missing table", "DROP TABLE nope", "42P01"],
+  ["division by zero", "SELECT 1 / 0", "22012"],
+  ["scalar subquery with two rows", "SELECT (SELECT id FROM spells)", "21000"],
+  [
+    "ON CONFLICT with no matching key",
+    "INSERT INTO spells (name) VALUES ('z') ON CONFLICT (school) DO NOTHING",
+    "42P10",
+  ],
+  ["syntax", "SELEC 1", "42601"],
+];
+
+Deno.test("errors carry PostgreSQL's SQLSTATE", async (t) => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    for (const [what, sql, code] of ERRORS) {
+      await t.step(what, async () => {
+        assert.equal(await s.errorCode(sql), code, sql);
+      });
+    }
+  });
+});
+
+Deno.test("INSERT: column lists, DEFAULT, SERIAL, RETURNING, multi-row", async () => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    const [result] = await s.query(
+      "INSERT INTO spells (name, power) VALUES ('a', DEFAULT), ('b', 2) RETURNING id, name, power",
+    );
+    assert.equal(result.tag, "INSERT 0 2");
+    assert.deepEqual(result.rows, [["6", "a", "5"], ["7", "b", "2"]]);
+    assert.deepEqual(
+      await s.rows("INSERT INTO casters SELECT cid + 10, spell_id, who FROM casters RETURNING cid"),
+      [
+        ["11"],
+        ["12"],
+        ["13"],
+        ["14"],
+      ],
+    );
+  });
+});
+
+Deno.test("INSERT ... ON CONFLICT DO NOTHING and DO UPDATE with excluded", async () => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    const [nothing] = await s.query(
+      "INSERT INTO spells (id, name) VALUES (1, 'x') ON CONFLICT DO NOTHING",
+    );
+    assert.equal(nothing.tag, "INSERT 0 0");
+    const [update] = await s.query(
+      "INSERT INTO spells (name, power) VALUES ('light', 7) ON CONFLICT (name) DO UPDATE SET power = spells.power + excluded.power RETURNING id, power",
+    );
+    assert.deepEqual(update.rows, [["3", "8"]]);
+    assert.equal(update.tag, "INSERT 0 1");
+  });
+});
+
+Deno.test("UPDATE and DELETE with WHERE and RETURNING", async () => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    const [update] = await s.query(
+      "UPDATE spells SET power = power + 1 WHERE school = 'evocation' RETURNING name, power",
+    );
+    assert.equal(update.tag, "UPDATE 2");
+    assert.deepEqual(update.rows, [["fireball", "10"], ["light", "2"]]);
+    const [del] = await s.query("DELETE FROM casters WHERE spell_id = 1 RETURNING who");
+    assert.equal(del.tag, "DELETE 2");
+    assert.deepEqual(del.rows, [["ann"], ["bob"]]);
+    assert.deepEqual(await s.rows("SELECT count(*) FROM casters"), [["2"]]);
+    // Changing the key moves the row.
+    await s.query("UPDATE casters SET cid = 30 WHERE cid = 3");
+    assert.deepEqual(await s.rows("SELECT who FROM casters WHERE cid = 30"), [["cy"]]);
+    assert.equal(await s.errorCode("UPDATE casters SET cid = 4 WHERE cid = 30"), "23505");
+  });
+});
+
+Deno.test("DROP TABLE, TRUNCATE, CREATE INDEX and ALTER TABLE ADD PRIMARY KEY", async () => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    await s.query("CREATE INDEX spells_power ON spells (power)");
+    assert.deepEqual(await s.rows("SELECT name FROM spells WHERE power >= 4 ORDER BY power"), [
+      ["sleep"],
+      ["fireball"],
+    ]);
+    await s.query("TRUNCATE spells");
+    assert.deepEqual(await s.rows("SELECT count(*) FROM spells"), [["0"]]);
+    await s.query("INSERT INTO spells (name) VALUES ('again')");
+    assert.deepEqual(await s.rows("SELECT power FROM spells WHERE name = 'again'"), [["5"]]);
+    await s.query("DROP TABLE IF EXISTS spells, nope");
+    assert.equal(await s.errorCode("SELECT * FROM spells"), "42P01");
+    // pgbench -i's way: a table without a key, filled, then given one.
+    await s.query("CREATE TABLE h (aid int NOT NULL, v int)");
+    await s.query("INSERT INTO h VALUES (1, 1), (2, 2)");
+    await s.query("ALTER TABLE h ADD PRIMARY KEY (aid)");
+    assert.equal(await s.errorCode("INSERT INTO h VALUES (1, 3)"), "23505");
+    assert.deepEqual(await s.rows("SELECT v FROM h WHERE aid = 2"), [["2"]]);
+    await s.query("CREATE TABLE d (k int)");
+    await s.query("INSERT INTO d VALUES (1), (1)");
+    assert.equal(await s.errorCode("ALTER TABLE d ADD PRIMARY KEY (k)"), "23505");
+  });
+});
+
+Deno.test("transaction blocks: ROLLBACK undoes rows and DDL; an error aborts the block (25P02)", async () => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    await s.query("BEGIN");
+    assert.equal(s.status, "T");
+    await s.query("INSERT INTO spells (name) VALUES ('tmp'); CREATE TABLE scratch (a int)");
+    await s.query("ROLLBACK");
+    assert.equal(s.status, "I");
+    assert.deepEqual(await s.rows("SELECT count(*) FROM spells"), [["5"]]);
+    assert.equal(await s.errorCode("SELECT * FROM scratch"), "42P01");
+
+    await s.query("BEGIN");
+    await s.query("INSERT INTO spells (name) VALUES ('kept?')");
+    assert.equal(await s.errorCode("SELECT * FROM nope"), "42P01");
+    assert.equal(s.status, "E");
+    assert.equal(await s.errorCode("SELECT 1"), "25P02");
+    const [end] = await s.query("COMMIT");
+    assert.equal(end.tag, "ROLLBACK");
+    assert.equal(s.status, "I");
+    assert.deepEqual(await s.rows("SELECT count(*) FROM spells WHERE name = 'kept?'"), [["0"]]);
+  });
+});
+
+Deno.test("a simple Query's statements are one implicit transaction", async () => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    assert.equal(
+      await s.errorCode("INSERT INTO spells (name) VALUES ('one'); SELECT * FROM nope"),
+      "42P01",
+    );
+    assert.deepEqual(await s.rows("SELECT count(*) FROM spells WHERE name = 'one'"), [["0"]]);
+  });
+});
+
+Deno.test("tables, rows and SERIAL numbers survive a restart", async () => {
+  const h = await SqlHarness.open();
+  const s = await h.session();
+  await s.query(SETUP);
+  await s.query("TRUNCATE casters; DROP TABLE casters; CREATE TABLE casters (x text)");
+  await h.close(false);
+  const again = await SqlHarness.open(h.dir);
+  try {
+    const t = await again.session();
+    assert.deepEqual(await t.rows("SELECT count(*) FROM spells"), [["5"]]);
+    assert.deepEqual(await t.rows("INSERT INTO spells (name) VALUES ('new') RETURNING id"), [[
+      "6",
+    ]]);
+    assert.deepEqual(await t.rows("SELECT count(*) FROM casters"), [["0"]]);
+    await t.query("INSERT INTO casters VALUES ('k')");
+    assert.deepEqual(await t.rows("SELECT x FROM casters"), [["k"]]);
+  } finally {
+    await again.close();
+  }
+});
+
+Deno.test("SET, SHOW and RESET", async () => {
+  await withSession(async (s) => {
+    assert.deepEqual(await s.rows("SHOW server_version"), [["15.0"]]);
+    assert.deepEqual(await s.rows("SHOW TimeZone"), [["UTC"]]);
+    await s.query("SET application_name = 'tests'");
+    assert.deepEqual(await s.rows("SHOW application_name"), [["tests"]]);
+    assert.deepEqual(await s.rows("SELECT current_setting('application_name')"), [["tests"]]);
+    await s.query("RESET application_name");
+    assert.deepEqual(await s.rows("SHOW application_name"), [[""]]);
+    assert.equal(await s.errorCode("SHOW nope"), "42704");
+  });
+});
+
+Deno.test("two writers of one table both finish (no read-to-write lock upgrade deadlock)", async () => {
+  // Regression: UPDATE read its rows under the table's shared lock and then
+  // asked for the exclusive one, so two concurrent UPDATEs each held the
+  // shared lock and waited for the other: 40P01 for one of them every time
+  // (pgbench lost half its transactions).
+  await withSession(async (a, h) => {
+    await a.query(
+      "CREATE TABLE acct (id int PRIMARY KEY, balance int); INSERT INTO acct VALUES (1, 0)",
+    );
+    const b = await h.session();
+    const results = await Promise.allSettled([
+      a.query("UPDATE acct SET balance = balance + 1 WHERE id = 1"),
+      b.query("UPDATE acct SET balance = balance + 10 WHERE id = 1"),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled"]);
+    assert.deepEqual(await a.rows("SELECT balance FROM acct"), [["11"]]);
+  });
+});
