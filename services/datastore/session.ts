@@ -462,8 +462,6 @@ export class Session {
           paramTypes: declared,
         };
       }
-      case "explain":
-        throw new SqlError("0A000", "EXPLAIN is not supported");
       default:
         if (this.#failed) throw abortedError();
         return prepare(this.#db, this.info, statement, declared);

@@ -356,3 +356,33 @@ Deno.test("two writers of one table both finish (no read-to-write lock upgrade d
     assert.deepEqual(await a.rows("SELECT balance FROM acct"), [["11"]]);
   });
 });
+
+Deno.test("EXPLAIN: key and index lookups, ranges, and a full scan where no index fits", async () => {
+  await withSession(async (s) => {
+    await s.query(SETUP);
+    await s.query(
+      "CREATE TABLE acct (aid int NOT NULL, abalance int); ALTER TABLE acct ADD PRIMARY KEY (aid)",
+    );
+    await s.query("CREATE INDEX spells_power ON spells (power)");
+    const cases: [string, string][] = [
+      ["SELECT name FROM spells WHERE id = 2", "Index Scan using spells_pkey on spells (id = ?)"],
+      [
+        "SELECT name FROM spells WHERE name = $1",
+        "Index Scan using spells_name_key on spells (name = ?)",
+      ],
+      ["SELECT abalance FROM acct WHERE aid = $1", "Index Scan using acct_pkey on acct (aid = ?)"],
+      [
+        "UPDATE acct SET abalance = abalance + 1 WHERE aid = 7",
+        "Index Scan using acct_pkey on acct (aid = ?)",
+      ],
+      [
+        "SELECT id FROM spells WHERE power > 3 AND power <= 9",
+        "Index Scan using spells_power on spells (power > ? AND power <= ?)",
+      ],
+      ["SELECT id FROM spells WHERE school = 'x'", "Seq Scan on spells"],
+    ];
+    for (const [sql, plan] of cases) {
+      assert.deepEqual(await s.rows(`EXPLAIN ${sql}`), [[plan]], sql);
+    }
+  });
+});
