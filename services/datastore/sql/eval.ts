@@ -652,6 +652,42 @@ function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
   };
 }
 
+/**
+ * POSIX regular expression match (documentation 9.7.3), run as a JavaScript
+ * RegExp: the same for the patterns clients send (psql's `^(name)$`), not
+ * for every corner of PostgreSQL's ARE dialect.
+ */
+function compileRegex(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  const text = (value: Compiled) => {
+    if (value.type === "unknown") return coerce(value, "text");
+    if (!STRINGS.has(value.type)) throw noOperator(op, leftExpr.type, rightExpr.type);
+    return value;
+  };
+  const l = text(leftExpr).evaluate;
+  const r = text(rightExpr).evaluate;
+  const negate = op.startsWith("!");
+  const flags = op.endsWith("*") ? "iu" : "u";
+  const cache = new Map<string, RegExp>();
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      const a = l(ctx);
+      const b = r(ctx);
+      if (a === null || b === null) return null;
+      let re = cache.get(b as string);
+      if (re === undefined) {
+        try {
+          re = new RegExp(b as string, flags);
+        } catch {
+          throw new SqlError("2201B", `invalid regular expression: ${b}`);
+        }
+        if (cache.size < 64) cache.set(b as string, re);
+      }
+      return re.test(a as string) !== negate;
+    },
+  };
+}
+
 function requireBool(value: Compiled, what: string): Compiled {
   if (value.type === "unknown") return coerce(value, "bool");
   if (value.type !== "bool") {
@@ -852,6 +888,9 @@ function compileBinary(op: string, left: Compiled, right: Compiled): Compiled {
   }
   if (op in COMPARISONS) return compileComparison(op, left, right);
   if (op === "||") return compileConcat(left, right);
+  if (op === "~" || op === "!~" || op === "~*" || op === "!~*") {
+    return compileRegex(op, left, right);
+  }
   if (["+", "-", "*", "/", "%", "^"].includes(op)) return compileArithmetic(op, left, right);
   throw noOperator(op, left.type, right.type);
 }

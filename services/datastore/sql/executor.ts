@@ -469,6 +469,10 @@ class Planner {
       }
       case "pg_backend_pid":
         return { type: "int4", evaluate: () => 1 };
+      case "pg_get_userbyid":
+        return text(this.session.user);
+      case "pg_table_is_visible":
+        return { type: "bool", evaluate: () => true };
       case "pg_typeof": {
         const arg = this.compile(expr.args[0], scope, extra);
         return text(typeDisplayName(arg.type));
@@ -2490,8 +2494,15 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
           col("relname", "text"),
           col("relnamespace", "int8"),
           col("relkind", "text"),
+          col("relowner", "int8"),
+          col("relam", "int8"),
         ],
-        () => tables.map((t) => [BigInt(t.oid), t.name, 2200n, "r"]),
+        () => tables.map((t) => [BigInt(t.oid), t.name, 2200n, "r", 10n, 2n]),
+      );
+    case "pg_am":
+      return make(
+        [col("oid", "int8"), col("amname", "text")],
+        () => [[2n, "heap"], [403n, "btree"]],
       );
     case "pg_tables":
       return make(

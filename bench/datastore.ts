@@ -1,0 +1,219 @@
+// Side-by-side benchmark: our datastore against PostgreSQL 15, both driven
+// by pgbench with the same arguments (8 clients, 2 threads, prepared
+// statements), after `pgbench -i -s <scale>` on each:
+//   - insert: autocommit INSERTs into pgbench_history (one row each);
+//   - select: SELECT abalance by primary key (pgbench -S);
+//   - update: UPDATE pgbench_accounts by primary key;
+//   - tpcb: pgbench's default TPC-B-like transaction.
+// Both run with fsync on (PostgreSQL's defaults: synchronous_commit on).
+// Prints transactions per second and the ratio ours/PostgreSQL.
+//
+//   deno run -A bench/datastore.ts [--scale 1] [--seconds 10] [--clients 8] [--rounds 3]
+//     [--tests insert,select,update,tpcb]
+//
+// PostgreSQL refuses to run as root: when we are root, initdb and postgres
+// run as the `postgres` user (or `nobody`) through runuser, in a temp
+// directory they own. Figures depend on the machine; docs/benchmarks.md
+// records them with the command. Keep runs short on shared machines.
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    scale: { type: "string", default: "1" },
+    seconds: { type: "string", default: "10" },
+    clients: { type: "string", default: "8" },
+    rounds: { type: "string", default: "3" },
+    tests: { type: "string", default: "insert,select,update,tpcb" },
+  },
+  strict: true,
+});
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const SCALE = values.scale;
+const SECONDS = values.seconds;
+const CLIENTS = values.clients;
+const ROUNDS = Number(values.rounds);
+const TESTS = values.tests.split(",");
+
+const SCRIPTS: Record<string, string | null> = {
+  insert: "\\set aid random(1, 100000 * :scale)\n\\set tid random(1, 10 * :scale)\n" +
+    "\\set delta random(-5000, 5000)\n" +
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, 1, :aid, :delta, CURRENT_TIMESTAMP);\n",
+  select: null, // pgbench -S
+  update: "\\set aid random(1, 100000 * :scale)\n\\set delta random(-5000, 5000)\n" +
+    "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n",
+  tpcb: null, // pgbench's default script
+};
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
+async function run(command: string, args: string[], options: { user?: string } = {}) {
+  const asUser = options.user !== undefined && Deno.uid() === 0;
+  const out = await new Deno.Command(asUser ? "runuser" : command, {
+    args: asUser ? ["-u", options.user!, "--", command, ...args] : args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { ok: out.success, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+interface Target {
+  name: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startOurs(dir: string): Promise<Target> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "datastore",
+      "--port",
+      String(port),
+      "--admin-port",
+      "0",
+      "--data-dir",
+      dir,
+      "--log-level",
+      "warning",
+    ],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  await waitForPort(port);
+  return {
+    name: "ours",
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function startPostgres(dir: string): Promise<Target> {
+  const user = Deno.uid() === 0 ? "postgres" : undefined;
+  if (user) await run("chown", ["-R", `${user}:`, dir]);
+  const data = join(dir, "data");
+  const init = await run("initdb", ["-D", data, "-U", "postgres", "-A", "trust"], { user });
+  if (!init.ok) throw new Error(`initdb failed: ${init.stderr}`);
+  const port = freePort();
+  const child = new Deno.Command(user ? "runuser" : "postgres", {
+    args: [
+      ...(user ? ["-u", user, "--", "postgres"] : []),
+      "-D",
+      data,
+      "-p",
+      String(port),
+      "-k",
+      dir,
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "max_connections=50",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitForPort(port);
+  return {
+    name: "postgres",
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function pgbench(target: Target, args: string[]): Promise<number> {
+  const result = await run("pgbench", [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(target.port),
+    "-U",
+    "postgres",
+    ...args,
+    "postgres",
+  ]);
+  if (!result.ok) throw new Error(`pgbench ${args.join(" ")} on ${target.name}: ${result.stderr}`);
+  const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(result.stdout);
+  if (!args.includes("-i") && !match) throw new Error(`no tps in: ${result.stdout}`);
+  return match ? Number(match[1]) : 0;
+}
+
+async function measure(target: Target, test: string, dir: string): Promise<number> {
+  const args = ["-c", CLIENTS, "-j", "2", "-T", SECONDS, "-M", "prepared", "-n"];
+  const script = SCRIPTS[test];
+  if (script !== null) {
+    const path = join(dir, `${test}.sql`);
+    await Deno.writeTextFile(path, script);
+    args.push("-f", path, "-D", `scale=${SCALE}`);
+  } else if (test === "select") args.push("-S");
+  const rates: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) rates.push(await pgbench(target, args));
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)];
+}
+
+const root = await Deno.makeTempDir({ prefix: "underhood-bench-datastore-" });
+await Deno.chmod(root, 0o755);
+const results = new Map<string, Record<string, number>>();
+try {
+  for (const start of [startOurs, startPostgres]) {
+    const dir = await Deno.makeTempDir({ dir: root });
+    const target = await start(dir);
+    try {
+      await pgbench(target, ["-i", "-s", SCALE, "-q"]);
+      const rates: Record<string, number> = {};
+      for (const test of TESTS) {
+        rates[test] = await measure(target, test, dir);
+        console.log(`${target.name.padEnd(8)} ${test.padEnd(7)} ${rates[test].toFixed(0)} tps`);
+      }
+      results.set(target.name, rates);
+    } finally {
+      await target.stop();
+    }
+  }
+  console.log(
+    `\npgbench -c ${CLIENTS} -j 2 -T ${SECONDS} -M prepared, scale ${SCALE}, median of ${ROUNDS}`,
+  );
+  console.log("test     ours tps  postgres tps  ours/postgres");
+  for (const test of TESTS) {
+    const ours = results.get("ours")![test];
+    const theirs = results.get("postgres")![test];
+    console.log(
+      `${test.padEnd(8)} ${ours.toFixed(0).padStart(8)}  ${theirs.toFixed(0).padStart(12)}  ${
+        (ours / theirs).toFixed(2).padStart(13)
+      }`,
+    );
+  }
+} finally {
+  await run("rm", ["-rf", root]);
+}
