@@ -381,6 +381,7 @@ export class Session {
     const fields = errorFields(error);
     if (fields.code === "XX000") this.#log(error);
     send(out, { type: "ErrorResponse", fields });
+    this.#portals.clear();
     if (this.#tx !== null) {
       this.#tx.tx.rollbackSync();
       this.#db.undoCatalog(this.#tx);
@@ -400,6 +401,7 @@ export class Session {
     if (this.#explicit || this.#tx === null) return;
     const tx = this.#tx;
     this.#tx = null;
+    this.#portals.clear(); // portals live until their transaction ends
     try {
       await tx.tx.commit();
     } catch (error) {
@@ -519,8 +521,7 @@ export class Session {
         for (let r = 0; r < batch.length; r++) {
           if (rowsMax > 0 && sent === rowsMax) {
             pending.push(...batch.slice(r));
-            send(out, { type: "PortalSuspended" });
-            return;
+            break;
           }
           const row = batch[r];
           send(out, {
@@ -529,12 +530,16 @@ export class Session {
           });
           sent++;
         }
+        // As PostgreSQL: a row limit reached suspends the portal, even when no row is left.
+        if (rowsMax > 0 && sent === rowsMax) {
+          send(out, { type: "PortalSuspended" });
+          return;
+        }
         if (out.length >= FLUSH_BYTES) await flush();
       }
-      if (rowsMax > 0 && portal && sent === rowsMax && pending.length === 0) {
-        // Exactly rowsMax rows were left: PostgreSQL still completes on the next Execute only
-        // when it cannot tell; we have looked ahead, so complete now.
-      }
+      if (portal) portal.done = true;
+      send(out, { type: "CommandComplete", tag: result.rowTag?.(sent) ?? result.tag() });
+      return;
     }
     if (portal) portal.done = true;
     send(out, { type: "CommandComplete", tag: result.tag() });
@@ -568,6 +573,7 @@ export class Session {
         this.#tx = null;
         this.#explicit = false;
         this.#failed = false;
+        this.#portals.clear();
         if (tx !== null) {
           if (statement.kind === "commit" && !wasFailed) {
             try {
@@ -843,7 +849,11 @@ export class Session {
     }
     if (portal.done) {
       // PostgreSQL answers an exhausted portal with an empty completion.
-      send(out, { type: "CommandComplete", tag: portal.result?.tag() ?? "SELECT 0" });
+      const result = portal.result;
+      send(out, {
+        type: "CommandComplete",
+        tag: result?.rowTag?.(0) ?? result?.tag() ?? "SELECT 0",
+      });
       return;
     }
     await this.#runStatement(

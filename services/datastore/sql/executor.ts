@@ -109,6 +109,11 @@ export interface Result {
   rows: AsyncGenerator<PgValue[][]> | null;
   /** The CommandComplete tag; call after `rows` is exhausted. */
   tag: () => string;
+  /**
+   * For SELECT: the tag for the rows one Execute sent. PostgreSQL counts the
+   * rows of the last Execute of a portal run in pieces, not of the portal.
+   */
+  rowTag?: (rowsSent: number) => string;
 }
 
 /** Session facts the executor's functions read (version(), current_user, SHOW). */
@@ -2206,7 +2211,11 @@ export function prepare(
             yield batch;
           }
         }
-        return Promise.resolve({ rows: rows(), tag: () => `SELECT ${count}` });
+        return Promise.resolve({
+          rows: rows(),
+          tag: () => `SELECT ${count}`,
+          rowTag: (sent: number) => `SELECT ${sent}`,
+        });
       });
     }
     case "insert": {

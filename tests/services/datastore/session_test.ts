@@ -93,30 +93,31 @@ Deno.test("binary parameters and binary results", async () => {
   });
 });
 
-Deno.test("Execute with a row limit suspends the portal and resumes it", async () => {
+Deno.test("Execute with a row limit suspends the portal and resumes it, tagged as PostgreSQL 15 does", async () => {
+  // PostgreSQL 15.18 answered these two exchanges with exactly these messages: the tag counts
+  // the last Execute's rows, a limit reached suspends even when nothing is left, and an
+  // exhausted portal completes with SELECT 0.
   await withSession(async (s) => {
-    const bind = {
-      type: "Bind" as const,
-      portal: "p",
-      statement: "",
-      parameterFormats: [],
-      parameters: [],
-      resultFormats: [],
-    };
-    const first = await s.send(
-      {
-        type: "Parse",
-        statement: "",
-        sql: "SELECT aid FROM acct ORDER BY aid",
-        parameterTypes: [],
-      },
-      bind,
-      { type: "Execute", portal: "p", rowsMax: 2 },
-      { type: "Execute", portal: "p", rowsMax: 2 },
-      { type: "Execute", portal: "p", rowsMax: 2 },
-      { type: "Sync" },
-    );
-    assert.deepEqual(types(first), [
+    const run = (sql: string, executes: number) =>
+      s.send(
+        { type: "Parse", statement: "", sql, parameterTypes: [] },
+        {
+          type: "Bind",
+          portal: "p",
+          statement: "",
+          parameterFormats: [],
+          parameters: [],
+          resultFormats: [],
+        },
+        ...Array.from(
+          { length: executes },
+          () => ({ type: "Execute" as const, portal: "p", rowsMax: 2 }),
+        ),
+        { type: "Sync" },
+      );
+    const tags = (messages: BackendMessage[]) =>
+      messages.map((m) => m.type === "CommandComplete" ? m.tag : m.type);
+    assert.deepEqual(tags(await run("SELECT aid FROM acct ORDER BY aid", 4)), [
       "ParseComplete",
       "BindComplete",
       "DataRow",
@@ -126,7 +127,20 @@ Deno.test("Execute with a row limit suspends the portal and resumes it", async (
       "DataRow",
       "PortalSuspended",
       "DataRow",
-      "CommandComplete",
+      "SELECT 1",
+      "SELECT 0",
+      "ReadyForQuery",
+    ]);
+    assert.deepEqual(tags(await run("SELECT aid FROM acct ORDER BY aid LIMIT 4", 3)), [
+      "ParseComplete",
+      "BindComplete",
+      "DataRow",
+      "DataRow",
+      "PortalSuspended",
+      "DataRow",
+      "DataRow",
+      "PortalSuspended",
+      "SELECT 0",
       "ReadyForQuery",
     ]);
   });
