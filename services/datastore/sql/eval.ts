@@ -127,8 +127,9 @@ export interface CompileOptions {
    */
   inferredParamTypes?: SqlType[];
   /**
-   * The executor's part: aggregates, subqueries, `*` and the functions that
-   * read the session or the catalog (version(), current_database(), ...).
+   * The executor's part: aggregates, subqueries, `*`, the functions that
+   * read the session or the catalog (version(), current_database(), ...),
+   * and columns of an outer query (correlated subqueries).
    * Asked first for those kinds of node; null leaves the node to this file.
    */
   extension?: (expr: Expr) => Compiled | null;
@@ -136,6 +137,7 @@ export interface CompileOptions {
 
 /** Node kinds `CompileOptions.extension` is asked about. */
 const EXTENSIBLE: ReadonlySet<Expr["kind"]> = new Set([
+  "column",
   "function",
   "sql_function",
   "subquery",

@@ -22,9 +22,10 @@
 // right side held in memory. LEFT, RIGHT and FULL joins pad with NULLs.
 //
 // Subqueries in expressions (scalar, EXISTS, IN, ANY/ALL) run once, before
-// the statement, so they must not refer to the outer query (0A000 if they
-// do: the name is not found). Aggregates: count, sum, avg, min, max,
-// bool_and, bool_or, string_agg, with DISTINCT and FILTER.
+// the statement; a correlated one (reading the enclosing row) runs again for
+// each row, before the expressions over that row are evaluated, because an
+// expression's closure cannot await the engine. Aggregates: count, sum, avg,
+// min, max, bool_and, bool_or, string_agg, with DISTINCT and FILTER.
 //
 // Writes: UPDATE and DELETE find their rows first, then change them, so a
 // change never meets a row twice. INSERT checks NOT NULL, fills DEFAULTs and
@@ -32,10 +33,11 @@
 // assignment casts do, and handles ON CONFLICT through the table's unique
 // keys. A unique violation is 23505 with the constraint's SQL name.
 //
-// Left out: correlated subqueries, window functions, recursive WITH, views,
-// UPDATE ... FROM and DELETE ... USING, foreign keys and CHECK constraints
-// (accepted, not enforced), DROP INDEX, ALTER TABLE beyond ADD PRIMARY
-// KEY/UNIQUE and ADD CONSTRAINT (other kinds are refused with 0A000).
+// Left out: correlated subqueries in HAVING and join conditions, window
+// functions, recursive WITH, views, UPDATE ... FROM and DELETE ... USING,
+// foreign keys and CHECK constraints (accepted, not enforced), DROP INDEX,
+// ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE and ADD CONSTRAINT (other kinds
+// are refused with 0A000).
 
 import type { Engine, Row, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
@@ -319,8 +321,17 @@ function typeModifierOf(type: TypeName): number {
 
 interface Subquery {
   plan: RowPlan;
-  /** Filled before the statement runs. */
+  /** Filled before the statement runs, or before each outer row when correlated. */
   rows: PgValue[][];
+  /** Set when the subquery reads columns of an outer query's row. */
+  outer?: OuterFrame;
+}
+
+/** An enclosing query's row, as a correlated subquery sees it. */
+interface OuterFrame {
+  scope: readonly ScopeColumn[];
+  row: PgValue[];
+  used: boolean;
 }
 
 /** State shared while planning one statement. */
@@ -330,6 +341,10 @@ class Planner {
   readonly paramTypes: SqlType[];
   readonly inferred: SqlType[];
   readonly subqueries: Subquery[] = [];
+  /** Subqueries that run again for each row of an outer query. */
+  readonly correlated: Subquery[] = [];
+  /** The rows of the queries enclosing the subquery being planned, innermost last. */
+  readonly outer: OuterFrame[] = [];
   readonly ctes = new Map<string, RowPlan>();
   /** How each table is read, in planning order: EXPLAIN's lines. */
   readonly scans: string[] = [];
@@ -361,6 +376,18 @@ class Planner {
     extra?: (e: Expr) => Compiled | null,
   ): Compiled | null {
     switch (expr.kind) {
+      case "column": {
+        if (resolveIn(scope, expr.path) !== null) return null;
+        for (let i = this.outer.length - 1; i >= 0; i--) {
+          const frame = this.outer[i];
+          const found = resolveIn(frame.scope, expr.path);
+          if (found === null) continue;
+          frame.used = true;
+          const index = found.index;
+          return { type: found.type, evaluate: () => frame.row[index] };
+        }
+        return null;
+      }
       case "function":
         if (AGGREGATES.has(functionName(expr))) {
           throw new SqlError("42803", "aggregate functions are not allowed here");
@@ -378,7 +405,7 @@ class Planner {
         }
         return null;
       case "subquery": {
-        const sub = this.subquery(expr.query);
+        const sub = this.subquery(expr.query, scope);
         if (sub.plan.columns.length !== 1) {
           throw new SqlError("42601", "subquery must return only one column");
         }
@@ -396,12 +423,12 @@ class Planner {
         };
       }
       case "exists": {
-        const sub = this.subquery(expr.query);
+        const sub = this.subquery(expr.query, scope);
         return { type: "bool", evaluate: () => sub.rows.length > 0 };
       }
       case "in_subquery":
       case "quantified": {
-        const sub = this.subquery(expr.query);
+        const sub = this.subquery(expr.query, scope);
         if (sub.plan.columns.length !== 1) {
           throw new SqlError("42601", "subquery has too many columns");
         }
@@ -437,10 +464,31 @@ class Planner {
     }
   }
 
-  subquery(query: SelectStatement): Subquery {
-    const sub: Subquery = { plan: this.select(query), rows: [] };
-    this.subqueries.push(sub);
+  /**
+   * Plans a subquery of an expression over `scope`. One that reads the
+   * enclosing row runs again for each of its rows (see `needs`); any other
+   * runs once, before the statement.
+   */
+  subquery(query: SelectStatement, scope: readonly ScopeColumn[] = []): Subquery {
+    const frame: OuterFrame = { scope, row: [], used: false };
+    this.outer.push(frame);
+    let plan: RowPlan;
+    try {
+      plan = this.select(query);
+    } finally {
+      this.outer.pop();
+    }
+    const sub: Subquery = { plan, rows: [] };
+    if (frame.used) {
+      sub.outer = frame;
+      this.correlated.push(sub);
+    } else this.subqueries.push(sub);
     return sub;
+  }
+
+  /** The correlated subqueries planned since `mark` whose enclosing row is a row of `scope`. */
+  needs(mark: number, scope: readonly ScopeColumn[]): Subquery[] {
+    return this.correlated.slice(mark).filter((sub) => sub.outer!.scope === scope);
   }
 
   #sessionFunction(
@@ -657,8 +705,9 @@ class Planner {
     let source = this.#from(core.from, core.where);
     const scope = source.columns;
     if (core.where !== null && !source.filtered) {
+      const mark = this.correlated.length;
       const where = requireBool(this.compile(core.where, scope), "WHERE");
-      source = filterPlan(source, where);
+      source = filterPlan(source, where, this.needs(mark, scope));
     }
     const aggregated = core.groupBy.length > 0 || core.having !== null ||
       core.columns.some((c) => hasAggregate(c.expr)) || orderBy.some((o) => hasAggregate(o.expr));
@@ -713,8 +762,10 @@ class Planner {
     } else {
       compileOut = (e) => this.compile(e, scope);
     }
+    const outMark = this.correlated.length;
     const outputs = items.map((i) => compileOut(i.expr));
     const hiddenCompiled = hidden.map((e) => compileOut(e));
+    const outNeeds = aggregated ? [] : this.needs(outMark, scope);
     const all = [...outputs, ...hiddenCompiled].map((c) =>
       c.type === "unknown" ? coerce(c, "text") : c
     );
@@ -741,6 +792,7 @@ class Planner {
           const e = evalContext(ctx, []);
           const out = new Array<PgValue[]>(batch.length);
           for (let r = 0; r < batch.length; r++) {
+            if (outNeeds.length > 0) await runCorrelated(outNeeds, batch[r], ctx);
             e.row = batch[r];
             const row = new Array<PgValue>(evaluates.length);
             for (let c = 0; c < evaluates.length; c++) row[c] = evaluates[c](e);
@@ -792,7 +844,6 @@ class Planner {
     };
     exprs.forEach(collect);
     const width = groups.length;
-    const postScope: ScopeColumn[] = [];
     const compile = (e: Expr): Compiled => {
       const inner = (node: Expr): Compiled | null => {
         const text = printExpr(node);
@@ -826,7 +877,7 @@ class Planner {
         },
         paramTypes: this.paramTypes,
         inferredParamTypes: this.inferred,
-        extension: (node) => inner(node) ?? this.#extension(node, postScope),
+        extension: (node) => inner(node) ?? this.#extension(node, scope),
       });
     };
     const groupEvals = groups.map((g) => g.evaluate);
@@ -1063,7 +1114,9 @@ class Planner {
     }));
     const path = where ? this.#accessPath(table, scope, where) : null;
     this.#describeScan(table, path);
+    const mark = this.correlated.length;
     const filter = where ? requireBool(this.compile(where, scope), "WHERE").evaluate : null;
+    const needs = this.needs(mark, scope);
     const subs = this.subqueries;
     return {
       columns: scope,
@@ -1076,6 +1129,7 @@ class Planner {
           for (const row of rows) {
             const values = rowFromEngine(table, row);
             if (filter !== null) {
+              if (needs.length > 0) await runCorrelated(needs, values, ctx);
               e.row = values;
               if (filter(e) !== true) continue;
             }
@@ -1469,6 +1523,7 @@ class Planner {
     const scope = scopeOf(table, alias);
     const path = statement.where ? this.#accessPath(table, scope, statement.where) : null;
     this.#describeScan(table, path);
+    const mark = this.correlated.length;
     const where = statement.where
       ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
       : null;
@@ -1493,6 +1548,7 @@ class Planner {
       c === null && table.columns[i].default !== null ? this.#defaultOf(table.columns[i]) : null
     );
     const returning = this.#returning(statement.returning, scope);
+    const needs = this.needs(mark, scope);
     const subs = this.subqueries;
     const kind = statement.kind;
     return {
@@ -1506,6 +1562,7 @@ class Planner {
           for (const row of rows) {
             if (where) {
               e.row = rowFromEngine(table, row);
+              if (needs.length > 0) await runCorrelated(needs, e.row, ctx);
               if (where(e) !== true) continue;
             }
             found.push(row);
@@ -1514,6 +1571,7 @@ class Planner {
         const out: PgValue[][] = [];
         for (const row of found) {
           const old = rowFromEngine(table, row);
+          if (needs.length > 0) await runCorrelated(needs, old, ctx);
           e.row = old;
           if (kind === "delete") {
             await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
@@ -1606,17 +1664,19 @@ function normalizeKey(type: SqlType, value: PgValue): PgValue {
   return value;
 }
 
-function filterPlan(plan: RowPlan, condition: Compiled): RowPlan {
+function filterPlan(plan: RowPlan, condition: Compiled, needs: Subquery[] = []): RowPlan {
   const test = condition.evaluate;
   return {
     columns: plan.columns,
     async *run(ctx) {
       const e = evalContext(ctx, []);
       for await (const batch of plan.run(ctx)) {
-        const out = batch.filter((row) => {
+        const out: PgValue[][] = [];
+        for (const row of batch) {
+          if (needs.length > 0) await runCorrelated(needs, row, ctx);
           e.row = row;
-          return test(e) === true;
-        });
+          if (test(e) === true) out.push(row);
+        }
         if (out.length > 0) yield out;
       }
     },
@@ -1733,6 +1793,16 @@ async function runSubqueries(subs: Subquery[], ctx: RunContext): Promise<void> {
   for (const sub of subs) {
     if ((sub as { done?: boolean }).done) continue;
     (sub as { done?: boolean }).done = true;
+    const rows: PgValue[][] = [];
+    for await (const batch of sub.plan.run(ctx)) rows.push(...batch);
+    sub.rows = rows;
+  }
+}
+
+/** Runs the correlated subqueries of one outer row, so its expressions can read their rows. */
+async function runCorrelated(subs: Subquery[], row: PgValue[], ctx: RunContext): Promise<void> {
+  for (const sub of subs) {
+    sub.outer!.row = row;
     const rows: PgValue[][] = [];
     for await (const batch of sub.plan.run(ctx)) rows.push(...batch);
     sub.rows = rows;

@@ -129,6 +129,26 @@ const QUERIES: [string, string, (string | null)[][]][] = [
     "WITH strong AS (SELECT * FROM spells WHERE power > 3) SELECT count(*) FROM strong",
     [["2"]],
   ],
+  [
+    "correlated EXISTS",
+    "SELECT name FROM spells s WHERE EXISTS (SELECT 1 FROM casters c WHERE c.spell_id = s.id) ORDER BY 1",
+    [["fireball"], ["shield"]],
+  ],
+  [
+    "correlated scalar subquery in the select list",
+    "SELECT name, (SELECT count(*) FROM casters c WHERE c.spell_id = s.id) AS n FROM spells s ORDER BY id",
+    [["fireball", "2"], ["shield", "1"], ["light", "0"], ["sleep", "0"], ["charm", "0"]],
+  ],
+  [
+    "correlated IN",
+    "SELECT who FROM casters c WHERE spell_id IN (SELECT id FROM spells WHERE power > c.cid) ORDER BY 1",
+    [["ann"], ["bob"]],
+  ],
+  [
+    "correlated aggregate",
+    "SELECT s.name FROM spells s WHERE s.power > (SELECT avg(power) FROM spells t WHERE t.school = s.school) ORDER BY 1",
+    [["fireball"]],
+  ],
   ["subquery in FROM", "SELECT max(p) FROM (SELECT power AS p FROM spells) AS x", [["9"]]],
   ["VALUES", "VALUES (1, 'a'), (2, 'b')", [["1", "a"], ["2", "b"]]],
   ["expressions", "SELECT upper(name) || '!', power * 2 FROM spells WHERE id = 1", [[
@@ -141,10 +161,14 @@ const QUERIES: [string, string, (string | null)[][]][] = [
     "tester",
     "public",
   ]]],
-  ["information_schema.tables", "SELECT table_name FROM information_schema.tables ORDER BY 1", [
-    ["casters"],
-    ["spells"],
-  ]],
+  [
+    "information_schema.tables",
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    [
+      ["casters"],
+      ["spells"],
+    ],
+  ],
 ];
 
 Deno.test("SELECT answers as PostgreSQL 15 does", async (t) => {
@@ -241,6 +265,11 @@ Deno.test("UPDATE and DELETE with WHERE and RETURNING", async () => {
     await s.query("UPDATE casters SET cid = 30 WHERE cid = 3");
     assert.deepEqual(await s.rows("SELECT who FROM casters WHERE cid = 30"), [["cy"]]);
     assert.equal(await s.errorCode("UPDATE casters SET cid = 4 WHERE cid = 30"), "23505");
+    // A correlated subquery in DELETE's WHERE.
+    const [orphans] = await s.query(
+      "DELETE FROM casters c WHERE NOT EXISTS (SELECT 1 FROM spells s WHERE s.id = c.spell_id) RETURNING who",
+    );
+    assert.deepEqual(orphans.rows, [["dee"]]);
   });
 });
 
