@@ -3,6 +3,7 @@
 // share it.
 
 import { isIncomplete } from "../../../lib/decode.ts";
+import type { FileLayer } from "../../../lib/fs/file_layer.ts";
 import { decodeBackendMessage } from "../../../lib/pg/backend.ts";
 import { PgServerError, type QueryResult } from "../../../lib/pg/client.ts";
 import type { BackendMessage, FrontendMessage } from "../../../lib/pg/types.ts";
@@ -39,9 +40,13 @@ export class SqlHarness {
     this.db = db;
   }
 
-  static async open(dir?: string): Promise<SqlHarness> {
+  static async open(dir?: string, files?: FileLayer): Promise<SqlHarness> {
     const where = dir ?? await Deno.makeTempDir({ prefix: "underhood-sql-" });
-    const engine = await Engine.open({ dir: where, lockTimeoutMs: 2000 });
+    const engine = await Engine.open({
+      dir: where,
+      lockTimeoutMs: 2000,
+      ...(files ? { files } : {}),
+    });
     return new SqlHarness(where, engine, await Database.open(engine));
   }
 
@@ -59,7 +64,11 @@ export class SqlHarness {
   }
 
   async close(removeDir = true): Promise<void> {
-    await this.engine.close();
+    try {
+      await this.engine.close();
+    } catch {
+      // An engine whose log failed cannot close cleanly (the fsync failure test).
+    }
     if (removeDir) await Deno.remove(this.dir, { recursive: true });
   }
 }
