@@ -57,6 +57,9 @@ export class PgServer {
   #options: PgServerOptions;
   #nextPid = 1;
   #limits: PgLimits;
+  /** Connections blocked reading the client's next message, outside a transaction block. */
+  #waiting = new Set<TcpConnection>();
+  #closing = false;
 
   constructor(options: PgServerOptions) {
     this.#options = options;
@@ -88,8 +91,21 @@ export class PgServer {
     return this.#tcp;
   }
 
+  /**
+   * Stops accepting and ends every session waiting for its client outside a
+   * transaction block with FATAL 57P01, as PostgreSQL's fast shutdown does;
+   * statements and blocks in flight get `drainTimeoutMs` to finish.
+   */
   close(drainTimeoutMs?: number): Promise<void> {
+    this.#closing = true;
+    for (const c of this.#waiting) this.#terminate(c);
     return this.#tcp.close(drainTimeoutMs);
+  }
+
+  #terminate(c: TcpConnection): void {
+    c.closeWith(
+      encodeBackendMessage(fatal("57P01", "terminating connection due to administrator command")),
+    );
   }
 
   async #serve(c: TcpConnection): Promise<void> {
@@ -155,8 +171,15 @@ export class PgServer {
         }
       }
       // Typed messages until Terminate or EOF.
-      while (!c.draining || session.transactionStatus !== "I") {
-        if (await input.fill(conn, needed) === null) return;
+      for (;;) {
+        const idle = session.transactionStatus === "I";
+        if (idle && this.#closing) {
+          this.#terminate(c);
+          return;
+        }
+        if (idle) this.#waiting.add(c);
+        const filled = await input.fill(conn, needed).finally(() => this.#waiting.delete(c));
+        if (filled === null) return;
         for (;;) {
           const decoded = decodeFrontendMessage(input.bytes, limits, input.start, input.end);
           if (isIncomplete(decoded)) {

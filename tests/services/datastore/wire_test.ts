@@ -140,3 +140,17 @@ Deno.test("/healthz on the admin port reports recovery and connections", async (
   assert.equal(body.checks.recovery.ok, true);
   assert.equal(body.checks.clients.ok, true);
 });
+
+Deno.test("closing the service ends idle sessions with FATAL 57P01 instead of waiting for them", async () => {
+  // Regression: sessions were never idle to the transport, so close() waited the whole drain
+  // timeout for a pool's idle connections, which never heard why they were dropped.
+  const store = await startService(service, { drainTimeoutMs: 600_000 });
+  const client = await PgClient.connect({ port: store.addresses.tcp.port });
+  await client.query("SELECT 1");
+  const closed = store.close();
+  const reply = new TextDecoder().decode(await readToEnd(client.conn));
+  assert.match(reply, /57P01/);
+  assert.match(reply, /terminating connection due to administrator command/);
+  await closed;
+  client.conn.close();
+});
