@@ -47,8 +47,9 @@ export const service = defineService({
     });
     let server: PgServer;
     let admin: AdminServer;
+    let db: Database;
     try {
-      const db = await Database.open(engine);
+      db = await Database.open(engine);
       const secret = config.password === undefined
         ? null
         : await scramSecret(config.password, crypto.getRandomValues(new Uint8Array(16)));
@@ -82,6 +83,7 @@ export const service = defineService({
       closing ??= (async () => {
         await server.close(config.drainTimeoutMs);
         await admin.close();
+        db.close();
         await engine.close();
       })();
     return {

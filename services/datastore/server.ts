@@ -92,20 +92,18 @@ export class PgServer {
   }
 
   /**
-   * Stops accepting and ends every session waiting for its client outside a
-   * transaction block with FATAL 57P01, as PostgreSQL's fast shutdown does;
-   * statements and blocks in flight get `drainTimeoutMs` to finish.
+   * Stops accepting and closes every session waiting for its client outside
+   * a transaction block; statements and blocks in flight get
+   * `drainTimeoutMs` to finish. The close is silent, as the transport closes
+   * idle connections: PostgreSQL's fast shutdown says FATAL 57P01 first, but
+   * a pooled driver that has just sent Terminate then reads that FATAL as an
+   * error of its own (the npm `pg` pool does, uncaught), while a bare close
+   * is what it expects.
    */
   close(drainTimeoutMs?: number): Promise<void> {
     this.#closing = true;
-    for (const c of this.#waiting) this.#terminate(c);
+    for (const c of this.#waiting) c.close();
     return this.#tcp.close(drainTimeoutMs);
-  }
-
-  #terminate(c: TcpConnection): void {
-    c.closeWith(
-      encodeBackendMessage(fatal("57P01", "terminating connection due to administrator command")),
-    );
   }
 
   async #serve(c: TcpConnection): Promise<void> {
@@ -173,10 +171,7 @@ export class PgServer {
       // Typed messages until Terminate or EOF.
       for (;;) {
         const idle = session.transactionStatus === "I";
-        if (idle && this.#closing) {
-          this.#terminate(c);
-          return;
-        }
+        if (idle && this.#closing) return;
         if (idle) this.#waiting.add(c);
         const filled = await input.fill(conn, needed).finally(() => this.#waiting.delete(c));
         if (filled === null) return;

@@ -392,7 +392,7 @@ export class Session {
   }
 
   #transaction(): SqlTransaction {
-    this.#tx ??= new SqlTransaction(this.#db.engine.begin());
+    this.#tx ??= new SqlTransaction(this.#db.engine.begin(), () => this.#db.yieldNow());
     return this.#tx;
   }
 
@@ -418,6 +418,11 @@ export class Session {
       // An empty transaction's commit resolves once the log is durable up to
       // everything appended so far, which covers any commit this one read.
       durable: () => engine.begin().commit(),
+      checkCancel: () => {
+        if (!this.cancelRequested) return;
+        this.cancelRequested = false;
+        throw new SqlError("57014", "canceling statement due to user request");
+      },
     };
   }
 

@@ -131,8 +131,11 @@ export class SqlTransaction {
   readonly tx: Transaction;
   /** Catalog entries as they were before this transaction changed them (undefined: absent). */
   readonly catalogUndo: [string, SqlTable | undefined][] = [];
-  constructor(tx: Transaction) {
+  /** Lets the event loop run (Database.yieldNow); none in tests that need no fairness. */
+  readonly yieldNow?: () => Promise<void>;
+  constructor(tx: Transaction, yieldNow?: () => Promise<void>) {
     this.tx = tx;
+    this.yieldNow = yieldNow;
   }
 }
 
@@ -141,6 +144,29 @@ export interface RunContext {
   params: readonly PgValue[];
   /** Waits until every commit this transaction may have read is durable (see engine.ts). */
   durable: () => Promise<void>;
+  /** Throws (57014) when the client asked to cancel; called between batches. */
+  checkCancel?: () => void;
+}
+
+/** Row pairs a nested loop looks at between two yields to the event loop. */
+const PAIRS_PER_YIELD = 65_536;
+
+/** Batches read between two yields to the event loop (see `pause`). */
+const BATCHES_PER_YIELD = 16;
+
+/**
+ * Every few batches a statement lets the event loop run, so a long scan or
+ * join never stalls other sessions or the CancelRequest that would stop it;
+ * then checks for that cancel.
+ */
+async function pause(
+  ctx: RunContext,
+  counter: { batches: number },
+  every = BATCHES_PER_YIELD,
+): Promise<void> {
+  if (++counter.batches % every !== 0) return;
+  await ctx.sqlTx.yieldNow?.();
+  ctx.checkCancel?.();
 }
 
 export interface Prepared {
@@ -165,6 +191,8 @@ export class Database {
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
   #counters = new Map<string, bigint>();
+  #channel: MessageChannel | null = null;
+  #yieldWaiters: (() => void)[] = [];
   #nextEngine = 1;
   #nextOid = 16384;
 
@@ -193,6 +221,31 @@ export class Database {
     const engineNames = engine.tables().flatMap((t) => [t.name, ...t.indexes.map((i) => i.name)]);
     db.#nextEngine = nextEngineNumber(engineNames);
     return db;
+  }
+
+  /**
+   * Resolves on a later macrotask (a MessageChannel hop: no timer clamping),
+   * letting other sessions' reads and writes run. The channel is made on
+   * first use and closed by close().
+   */
+  yieldNow(): Promise<void> {
+    if (this.#channel === null) {
+      this.#channel = new MessageChannel();
+      this.#channel.port1.onmessage = () => this.#yieldWaiters.shift()?.();
+    }
+    const channel = this.#channel;
+    return new Promise<void>((resolve) => {
+      this.#yieldWaiters.push(resolve);
+      channel.port2.postMessage(null);
+    });
+  }
+
+  /** Releases the event-loop channel (the engine is closed by its owner). */
+  close(): void {
+    this.#channel?.port1.close();
+    this.#channel?.port2.close();
+    this.#channel = null;
+    for (const resolve of this.#yieldWaiters.splice(0)) resolve();
   }
 
   table(name: string[]): SqlTable {
@@ -1287,8 +1340,12 @@ class Planner {
           }
         }
         const nullsRight = new Array<PgValue>(nr).fill(null);
+        // Output goes out in batches of BATCH_ROWS, and the loop yields to the
+        // event loop every PAIRS_PER_YIELD pairs it looks at, matched or not.
+        const counter = { batches: 0 };
+        let pairs = 0;
+        let out: PgValue[][] = [];
         for await (const batch of left.run(ctx)) {
-          const out: PgValue[][] = [];
           for (const l of batch) {
             let candidates: Iterable<number>;
             if (table) {
@@ -1298,6 +1355,7 @@ class Planner {
             } else candidates = inner.keys();
             let any = false;
             for (const i of candidates) {
+              if (++pairs % PAIRS_PER_YIELD === 0) await pause(ctx, counter, 1);
               const row = [...l, ...inner[i]];
               if (condition) {
                 e.row = row;
@@ -1306,10 +1364,17 @@ class Planner {
               any = true;
               if (matched) matched[i] = 1;
               out.push(row);
+              if (out.length >= BATCH_ROWS) {
+                yield out;
+                out = [];
+              }
             }
             if (!any && outerLeft) out.push([...l, ...nullsRight]);
           }
-          if (out.length > 0) yield out;
+          if (out.length > 0) {
+            yield out;
+            out = [];
+          }
         }
         if (matched) {
           const nullsLeft = new Array<PgValue>(nl).fill(null);
@@ -1627,8 +1692,12 @@ async function* scanTable(
   e: EvalContext,
 ): AsyncGenerator<Row[]> {
   const tx = ctx.sqlTx.tx;
+  const counter = { batches: 0 };
   if (path === null) {
-    yield* tx.scanBatches(table.engineName, null);
+    for await (const batch of tx.scanBatches(table.engineName, null)) {
+      yield batch;
+      await pause(ctx, counter);
+    }
     return;
   }
   const key: Value[] = [];
@@ -1655,7 +1724,10 @@ async function* scanTable(
     options.upper = [...key, toEngine(type, normalizeKey(type, v))];
     options.upperInclusive = path.upper.inclusive;
   }
-  yield* tx.scanBatches(table.engineName, path.index, options);
+  for await (const batch of tx.scanBatches(table.engineName, path.index, options)) {
+    yield batch;
+    await pause(ctx, counter);
+  }
 }
 
 /** A key constant of an integer family as the column's JS representation. */
