@@ -655,6 +655,47 @@ function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
 }
 
 /**
+ * json/jsonb `->` (a field or element as json) and `->>` (as text), by key
+ * (text) or index (integer, negative from the end), documentation 9.16.1.
+ * Numbers go through JavaScript's doubles, so digits past 17 are lost.
+ */
+function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  const type = leftExpr.type;
+  if (type !== "json" && type !== "jsonb") throw noOperator(op, leftExpr.type, rightExpr.type);
+  const key = rightExpr.type === "unknown" ? coerce(rightExpr, "text") : rightExpr;
+  if (!STRINGS.has(key.type) && !INTEGERS.has(key.type)) throw noOperator(op, type, key.type);
+  const l = leftExpr.evaluate;
+  const r = key.evaluate;
+  const asText = op === "->>";
+  const oid = TYPE_OID[type];
+  return {
+    type: asText ? "text" : type,
+    evaluate: (ctx) => {
+      const document = l(ctx);
+      const k = r(ctx);
+      if (document === null || k === null) return null;
+      const value: unknown = JSON.parse(document as string);
+      let field: unknown;
+      if (typeof k === "string") {
+        if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+        if (!Object.hasOwn(value, k)) return null;
+        field = (value as Record<string, unknown>)[k];
+      } else {
+        if (!Array.isArray(value)) return null;
+        const i = Number(k);
+        field = value[i < 0 ? value.length + i : i];
+        if (field === undefined) return null;
+      }
+      if (asText) {
+        if (field === null) return null;
+        return typeof field === "string" ? field : JSON.stringify(field);
+      }
+      return parseText(oid, JSON.stringify(field));
+    },
+  };
+}
+
+/**
  * POSIX regular expression match (documentation 9.7.3), run as a JavaScript
  * RegExp: the same for the patterns clients send (psql's `^(name)$`), not
  * for every corner of PostgreSQL's ARE dialect.
@@ -893,6 +934,7 @@ function compileBinary(op: string, left: Compiled, right: Compiled): Compiled {
   if (op === "~" || op === "!~" || op === "~*" || op === "!~*") {
     return compileRegex(op, left, right);
   }
+  if (op === "->" || op === "->>") return compileJsonField(op, left, right);
   if (["+", "-", "*", "/", "%", "^"].includes(op)) return compileArithmetic(op, left, right);
   throw noOperator(op, left.type, right.type);
 }

@@ -156,6 +156,16 @@ const QUERIES: [string, string, (string | null)[][]][] = [
     "18",
   ]]],
   ["LIKE", "SELECT name FROM spells WHERE name LIKE '%ll%' ORDER BY 1", [["fireball"]]],
+  [
+    "json -> and ->>",
+    `SELECT '{"a": [1, 2], "b": "x", "c": null}'::jsonb -> 'a', '{"a": [1, 2], "b": "x"}'::jsonb ->> 'b', ` +
+    `'[10, 20, 30]'::json -> -1, '{"a": {"b": 1}}'::json -> 'a' ->> 'b', '{"c": null}'::jsonb ->> 'c', ` +
+    `'{"c": null}'::jsonb -> 'c', '{"a": 1}'::jsonb -> 'zz'`,
+    [["[1, 2]", "x", "30", "1", null, "null", null]],
+  ],
+  ["regular expressions", "SELECT name FROM spells WHERE name ~ '^s' AND name !~* 'H' ORDER BY 1", [
+    ["sleep"],
+  ]],
   ["functions of the session", "SELECT current_database(), current_user, current_schema()", [[
     "test",
     "tester",
