@@ -629,7 +629,7 @@ export class Session {
       }
       case "copy": {
         if (this.#failed) throw abortedError();
-        const target = copyTarget(this.#db, statement);
+        const target = copyTarget(this.#db, this.info, statement);
         this.#transaction();
         this.#copy = { target, partial: "", rows: [], error: null };
         this.#phase = "copy";

@@ -1421,7 +1421,7 @@ class Planner {
         throw new SqlError("42601", "INSERT has more expressions than target columns");
       }
     }
-    const defaults = table.columns.map((c) => c.default === null ? null : this.#defaultOf(c));
+    const defaults = table.columns.map((c) => c.default === null ? null : this.defaultOf(c));
     const tableScope = scopeOf(table, statement.alias ?? table.name);
     const returning = this.#returning(statement.returning, tableScope);
     const conflict = statement.onConflict;
@@ -1534,7 +1534,8 @@ class Planner {
     };
   }
 
-  #defaultOf(column: SqlColumn): (ctx: EvalContext) => PgValue {
+  /** A column's DEFAULT, compiled (SERIAL columns are the counters' business). */
+  defaultOf(column: SqlColumn): (ctx: EvalContext) => PgValue {
     const statement = parseStatement(`SELECT ${column.default}`);
     const expr = ((statement as SelectStatement).body as SelectCore).columns[0].expr;
     return assign(this.compile(expr, []), column).evaluate;
@@ -1610,7 +1611,7 @@ class Planner {
       })
       : [];
     const defaults = set.map(([i, c]) =>
-      c === null && table.columns[i].default !== null ? this.#defaultOf(table.columns[i]) : null
+      c === null && table.columns[i].default !== null ? this.defaultOf(table.columns[i]) : null
     );
     const returning = this.#returning(statement.returning, scope);
     const needs = this.needs(mark, scope);
@@ -2730,12 +2731,15 @@ export interface CopyTarget {
   table: SqlTable;
   targets: number[];
   convert: ((ctx: EvalContext) => PgValue)[];
+  /** DEFAULT of each column, for those COPY does not name. */
+  defaults: (((ctx: EvalContext) => PgValue) | null)[];
   rows: number;
 }
 
 /** Plans COPY table [(columns)] FROM STDIN (text format). */
 export function copyTarget(
   db: Database,
+  session: SessionInfo,
   statement: Extract<Statement, { kind: "copy" }>,
 ): CopyTarget {
   if (statement.direction !== "from") throw new SqlError("0A000", "COPY TO is not supported");
@@ -2756,7 +2760,11 @@ export function copyTarget(
   const convert = targets.map((t, i) =>
     assign({ type: "unknown", evaluate: (ctx) => ctx.row[i] }, table.columns[t]).evaluate
   );
-  return { table, targets, convert, rows: 0 };
+  const planner = new Planner(db, session, []);
+  const defaults = table.columns.map((c, i) =>
+    targets.includes(i) || c.default === null ? null : planner.defaultOf(c)
+  );
+  return { table, targets, convert, defaults, rows: 0 };
 }
 
 /** Inserts rows of COPY text fields (null for \N), filling defaults for the other columns. */
@@ -2790,6 +2798,9 @@ export async function copyRows(
       const column = table.columns[i];
       if (column.serial) {
         values[i] = fromCounter(column.type, await db.nextval(ctx.sqlTx, table, column.name));
+      } else if (target.defaults[i] !== null) {
+        e.row = [];
+        values[i] = target.defaults[i]!(e);
       }
     }
     checkNotNull(table, values);

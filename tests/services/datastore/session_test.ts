@@ -265,6 +265,13 @@ Deno.test("COPY FROM STDIN in text format, with escapes and \\N", async () => {
       ["10", "100", "tab\there"],
       ["11", "110", null],
     ]);
+    // Columns COPY does not name get their DEFAULT.
+    await s.query(
+      "CREATE TABLE notes (id serial PRIMARY KEY, body text, seen boolean DEFAULT false)",
+    );
+    await s.send({ type: "Query", sql: "COPY notes (body) FROM STDIN" });
+    await s.send({ type: "CopyData", data: text("hello\n") }, { type: "CopyDone" });
+    assert.deepEqual(await s.rows("SELECT id, body, seen FROM notes"), [["1", "hello", "f"]]);
     await s.send({ type: "Query", sql: "COPY acct FROM STDIN" });
     const failed = await s.send({ type: "CopyData", data: text("1\t1\tdup\n") }, {
       type: "CopyDone",
