@@ -83,7 +83,7 @@ export const service = defineService({
       closing ??= (async () => {
         await server.close(config.drainTimeoutMs);
         await admin.close();
-        db.close();
+        await db.close();
         await engine.close();
       })();
     return {

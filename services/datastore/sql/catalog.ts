@@ -18,11 +18,11 @@
 //   table for TRUNCATE) and leave the old engine table behind, unreachable:
 //   the engine cannot drop tables yet, so their pages are not reused.
 // - SERIAL, BIGSERIAL and GENERATED ... AS IDENTITY columns and the hidden
-//   row number draw from counters kept in memory and started, on first use
-//   after open, one past the column's largest stored value (read through
-//   the key when the column leads it, else by one scan). Numbers taken by
-//   transactions that rolled back are skipped, as PostgreSQL's sequences do;
-//   after a crash a number no committed row holds may be given again.
+//   row number draw from counters that the executor keeps in memory and
+//   reserves ahead, 32 numbers at a time, in the engine table
+//   `sql_sequences` (see Database.nextval): never a number twice, even after
+//   a crash; numbers taken by transactions that rolled back are skipped, as
+//   PostgreSQL's sequences do.
 //
 // Pure: no I/O; the executor reads and writes `sql_catalog`.
 

@@ -39,7 +39,7 @@
 // ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE and ADD CONSTRAINT (other kinds
 // are refused with 0A000).
 
-import type { Engine, Row, Transaction, Value } from "../storage/engine.ts";
+import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, type PgValue } from "../../../lib/pg/values.ts";
@@ -179,6 +179,18 @@ export interface Prepared {
 }
 
 export const SERVER_VERSION = "15.0";
+
+/** Counter numbers reserved per write to `sql_sequences` (PostgreSQL's SEQ_LOG_VALS is 32). */
+const SEQUENCE_RESERVE = 32n;
+const SEQUENCES_TABLE = "sql_sequences";
+const SEQUENCES_SPEC: TableSpec = {
+  name: SEQUENCES_TABLE,
+  columns: [
+    { name: "name", type: "text", nullable: false },
+    { name: "reserved", type: "int64", nullable: false },
+  ],
+  primaryKey: ["name"],
+};
 export const VERSION_STRING =
   `PostgreSQL ${SERVER_VERSION} (underhood datastore, TypeScript on Deno)`;
 
@@ -190,7 +202,10 @@ export class Database {
   readonly tables = new Map<string, SqlTable>();
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
-  #counters = new Map<string, bigint>();
+  #counters = new Map<
+    string,
+    { next: bigint; reserved: bigint; reserving: Promise<void> | null }
+  >();
   #channel: MessageChannel | null = null;
   #yieldWaiters: (() => void)[] = [];
   #nextEngine = 1;
@@ -204,9 +219,10 @@ export class Database {
   static async open(engine: Engine): Promise<Database> {
     const db = new Database(engine);
     const names = engine.tables().map((t) => t.name);
-    if (!names.includes(CATALOG_TABLE)) {
+    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC]) {
+      if (names.includes(spec.name)) continue;
       const tx = engine.begin();
-      await tx.createTable(CATALOG_SPEC);
+      await tx.createTable(spec);
       await tx.commit();
     }
     const tx = engine.begin();
@@ -240,8 +256,18 @@ export class Database {
     });
   }
 
-  /** Releases the event-loop channel (the engine is closed by its owner). */
-  close(): void {
+  /**
+   * Records each counter's exact position, so a clean restart continues
+   * where it stopped (as PostgreSQL does), and releases the event-loop
+   * channel. The engine is closed by its owner, after this.
+   */
+  async close(): Promise<void> {
+    for (const [key, counter] of this.#counters) {
+      if (counter.reserving !== null) await counter.reserving.catch(() => {});
+      if (counter.reserved >= counter.next) {
+        await this.#reserve(key, counter.next - 1n).catch(() => {});
+      }
+    }
     this.#channel?.port1.close();
     this.#channel?.port2.close();
     this.#channel = null;
@@ -288,20 +314,80 @@ export class Database {
     sqlTx.catalogUndo.length = 0;
   }
 
-  /** The next number of a table's counter (SERIAL column, or "" for the row number). */
+  /**
+   * The next number of a table's counter (SERIAL column, or "" for the row
+   * number). Counters are kept in memory and persisted ahead of use, as
+   * PostgreSQL logs its sequences (SEQ_LOG_VALS): once the numbers reserved
+   * in `sql_sequences` run out, the next SEQUENCE_RESERVE are reserved in a
+   * transaction of their own, committed before any of them is given out. So
+   * a number is never given twice, even after a crash or after the rows
+   * holding the largest ones were deleted; at most SEQUENCE_RESERVE are
+   * skipped by a restart. Counters belong to the table's OID: TRUNCATE keeps
+   * them (unless RESTART IDENTITY), DROP TABLE and CREATE TABLE start anew.
+   */
   async nextval(sqlTx: SqlTransaction, table: SqlTable, column: string): Promise<bigint> {
-    const key = `${table.engineName}.${column}`;
-    let next = this.#counters.get(key);
-    if (next === undefined) next = (await this.#largest(sqlTx, table, column)) + 1n;
-    this.#counters.set(key, next + 1n);
-    return next;
+    const key = `${table.oid}.${column}`;
+    for (;;) {
+      let counter = this.#counters.get(key);
+      if (counter === undefined) {
+        const stored = await this.#storedReservation(key);
+        const largest = await this.#largest(sqlTx, table, column);
+        counter = this.#counters.get(key); // another caller may have started it meanwhile
+        if (counter === undefined) {
+          const start = (stored > largest ? stored : largest) + 1n;
+          counter = { next: start, reserved: start - 1n, reserving: null };
+          this.#counters.set(key, counter);
+        }
+      }
+      if (counter.next <= counter.reserved) return counter.next++;
+      if (counter.reserving === null) {
+        const c = counter;
+        const upTo = c.next + SEQUENCE_RESERVE - 1n;
+        c.reserving = this.#reserve(key, upTo).then(
+          () => {
+            c.reserved = upTo;
+            c.reserving = null;
+          },
+          (error) => {
+            c.reserving = null;
+            throw error;
+          },
+        );
+      }
+      await counter.reserving;
+    }
   }
 
-  /** Forgets the counters of a table (TRUNCATE ... RESTART IDENTITY, a new engine table). */
-  resetCounters(table: SqlTable): void {
-    for (const key of [...this.#counters.keys()]) {
-      if (key.startsWith(`${table.engineName}.`)) this.#counters.delete(key);
+  /** Restarts a table's counters (TRUNCATE ... RESTART IDENTITY). */
+  async resetCounters(table: SqlTable): Promise<void> {
+    for (const column of ["", ...table.columns.filter((c) => c.serial).map((c) => c.name)]) {
+      const key = `${table.oid}.${column}`;
+      this.#counters.set(key, { next: 1n, reserved: 0n, reserving: null });
+      await this.#reserve(key, 0n);
     }
+  }
+
+  async #storedReservation(key: string): Promise<bigint> {
+    const tx = this.engine.begin();
+    try {
+      const row = await tx.get(SEQUENCES_TABLE, [key]);
+      return row ? row[1] as bigint : 0n;
+    } finally {
+      await tx.commit();
+    }
+  }
+
+  async #reserve(key: string, upTo: bigint): Promise<void> {
+    const tx = this.engine.begin();
+    try {
+      if (!await tx.update(SEQUENCES_TABLE, [key], [key, upTo])) {
+        await tx.insert(SEQUENCES_TABLE, [key, upTo]);
+      }
+    } catch (error) {
+      if (tx.state === "open") await tx.rollback();
+      throw error;
+    }
+    await tx.commit();
   }
 
   async #largest(sqlTx: SqlTransaction, table: SqlTable, column: string): Promise<bigint> {
@@ -2395,6 +2481,7 @@ export function prepare(
           }));
           await ctx.sqlTx.tx.createTable(engineSpec(fresh));
           await db.putTable(ctx.sqlTx, table.name, fresh);
+          if (statement.restartIdentity) await db.resetCounters(fresh);
         }
         return { rows: null, tag: () => "TRUNCATE TABLE" };
       });

@@ -64,7 +64,7 @@ export class SqlHarness {
   }
 
   async close(removeDir = true): Promise<void> {
-    this.db.close();
+    await this.db.close();
     try {
       await this.engine.close();
     } catch {

@@ -364,6 +364,30 @@ Deno.test("tables, rows and SERIAL numbers survive a restart", async () => {
   }
 });
 
+Deno.test("SERIAL numbers are never given twice: not after deleting the largest, a restart, or TRUNCATE", async () => {
+  // Regression: counters restarted one past the largest stored value, so deleting the newest
+  // row and restarting gave its number again (PostgreSQL's sequences never do).
+  const h = await SqlHarness.open();
+  const s = await h.session();
+  await s.query("CREATE TABLE q (id serial PRIMARY KEY, v text)");
+  await s.query("INSERT INTO q (v) VALUES ('a'), ('b'), ('c')");
+  await s.query("DELETE FROM q WHERE id = 3");
+  await h.close(false);
+  const again = await SqlHarness.open(h.dir);
+  try {
+    const t = await again.session();
+    const [[id]] = await t.rows("INSERT INTO q (v) VALUES ('d') RETURNING id");
+    assert.ok(Number(id) > 3, `got ${id}`);
+    await t.query("TRUNCATE q");
+    const [[next]] = await t.rows("INSERT INTO q (v) VALUES ('e') RETURNING id");
+    assert.ok(Number(next) > Number(id), `TRUNCATE restarted the counter: ${next}`);
+    await t.query("TRUNCATE q RESTART IDENTITY");
+    assert.deepEqual(await t.rows("INSERT INTO q (v) VALUES ('f') RETURNING id"), [["1"]]);
+  } finally {
+    await again.close();
+  }
+});
+
 Deno.test("SET, SHOW and RESET", async () => {
   await withSession(async (s) => {
     assert.deepEqual(await s.rows("SHOW server_version"), [["15.0"]]);
