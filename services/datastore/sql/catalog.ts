@@ -17,12 +17,12 @@
 // - DROP TABLE and TRUNCATE point the SQL name elsewhere (a new, empty engine
 //   table for TRUNCATE) and leave the old engine table behind, unreachable:
 //   the engine cannot drop tables yet, so their pages are not reused.
-// - SERIAL, BIGSERIAL and GENERATED ... AS IDENTITY columns and the hidden
-//   row number draw from counters that the executor keeps in memory and
-//   reserves ahead, 32 numbers at a time, in the engine table
-//   `sql_sequences` (see Database.nextval): never a number twice, even after
-//   a crash; numbers taken by transactions that rolled back are skipped, as
-//   PostgreSQL's sequences do.
+// - SERIAL, BIGSERIAL and GENERATED ... AS IDENTITY columns draw from
+//   counters that the executor keeps in memory and reserves ahead, 32
+//   numbers at a time, in the engine table `sql_sequences` (see
+//   Database.nextval): never a number twice, even after a crash; numbers
+//   taken by transactions that rolled back are skipped, as PostgreSQL's
+//   sequences do. The hidden row number starts past the largest stored.
 //
 // Pure: no I/O; the executor reads and writes `sql_catalog`.
 

@@ -183,6 +183,8 @@ export const SERVER_VERSION = "15.0";
 /** Counter numbers reserved per write to `sql_sequences` (PostgreSQL's SEQ_LOG_VALS is 32). */
 const SEQUENCE_RESERVE = 32n;
 const SEQUENCES_TABLE = "sql_sequences";
+/** The reservation of a counter that is not persisted (the hidden row number). */
+const UNRESERVED = 1n << 62n;
 const SEQUENCES_SPEC: TableSpec = {
   name: SEQUENCES_TABLE,
   columns: [
@@ -264,9 +266,8 @@ export class Database {
   async close(): Promise<void> {
     for (const [key, counter] of this.#counters) {
       if (counter.reserving !== null) await counter.reserving.catch(() => {});
-      if (counter.reserved >= counter.next) {
-        await this.#reserve(key, counter.next - 1n).catch(() => {});
-      }
+      if (counter.reserved === UNRESERVED || counter.reserved < counter.next) continue;
+      await this.#reserve(key, counter.next - 1n).catch(() => {});
     }
     this.#channel?.port1.close();
     this.#channel?.port2.close();
@@ -330,12 +331,15 @@ export class Database {
     for (;;) {
       let counter = this.#counters.get(key);
       if (counter === undefined) {
-        const stored = await this.#storedReservation(key);
+        // The hidden row number is never seen, so reusing one after a crash or
+        // a delete does no harm: it starts past the largest stored and is not reserved.
+        const hidden = column === "";
+        const stored = hidden ? 0n : await this.#storedReservation(key);
         const largest = await this.#largest(sqlTx, table, column);
         counter = this.#counters.get(key); // another caller may have started it meanwhile
         if (counter === undefined) {
           const start = (stored > largest ? stored : largest) + 1n;
-          counter = { next: start, reserved: start - 1n, reserving: null };
+          counter = { next: start, reserved: hidden ? UNRESERVED : start - 1n, reserving: null };
           this.#counters.set(key, counter);
         }
       }
@@ -360,7 +364,7 @@ export class Database {
 
   /** Restarts a table's counters (TRUNCATE ... RESTART IDENTITY). */
   async resetCounters(table: SqlTable): Promise<void> {
-    for (const column of ["", ...table.columns.filter((c) => c.serial).map((c) => c.name)]) {
+    for (const column of table.columns.filter((c) => c.serial).map((c) => c.name)) {
       const key = `${table.oid}.${column}`;
       this.#counters.set(key, { next: 1n, reserved: 0n, reserving: null });
       await this.#reserve(key, 0n);
