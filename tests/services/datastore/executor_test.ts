@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { SqlHarness } from "./_sql_harness.ts";
+import { ERRORS, QUERIES, SETUP } from "./fixtures/sql_cases.ts";
 
 /** Opens a fresh store, runs `fn` with one session, closes. */
 async function withSession(
@@ -16,171 +17,6 @@ async function withSession(
   }
 }
 
-const SETUP = `
-  CREATE TABLE spells (id serial PRIMARY KEY, name text NOT NULL UNIQUE, school text,
-    power int DEFAULT 5, cost numeric(6,2), active boolean DEFAULT true);
-  INSERT INTO spells (name, school, power, cost) VALUES
-    ('fireball', 'evocation', 9, 12.5), ('shield', 'abjuration', 3, 2),
-    ('light', 'evocation', 1, 0.25), ('sleep', 'enchantment', 4, NULL),
-    ('charm', 'enchantment', NULL, 7);
-  CREATE TABLE casters (cid int PRIMARY KEY, spell_id int, who text);
-  INSERT INTO casters VALUES (1, 1, 'ann'), (2, 1, 'bob'), (3, 2, 'cy'), (4, 99, 'dee');
-`;
-
-/** [what, query, expected rows] run against SETUP; PostgreSQL 15 gives the same rows. */
-const QUERIES: [string, string, (string | null)[][]][] = [
-  ["primary key lookup", "SELECT name FROM spells WHERE id = 2", [["shield"]]],
-  ["range on the key", "SELECT id FROM spells WHERE id > 2 AND id <= 4 ORDER BY id", [["3"], [
-    "4",
-  ]]],
-  ["unique index lookup", "SELECT id FROM spells WHERE name = 'light'", [["3"]]],
-  ["defaults and numeric typmod", "SELECT power, cost, active FROM spells WHERE id = 5", [[
-    null,
-    "7.00",
-    "t",
-  ]]],
-  [
-    "ORDER BY with NULLS and LIMIT/OFFSET",
-    "SELECT name FROM spells ORDER BY power DESC, name LIMIT 3 OFFSET 1",
-    [["fireball"], ["sleep"], ["shield"]],
-  ],
-  ["ORDER BY an alias", "SELECT name AS n FROM spells ORDER BY n LIMIT 2", [["charm"], [
-    "fireball",
-  ]]],
-  [
-    "aggregates",
-    "SELECT count(*), count(power), sum(power), max(name), min(cost), avg(power) FROM spells",
-    [["5", "4", "17", "sleep", "0.25", "4.2500000000000000"]],
-  ],
-  [
-    "GROUP BY and HAVING",
-    "SELECT school, count(*) FROM spells GROUP BY school HAVING count(*) > 1 ORDER BY school",
-    [["enchantment", "2"], ["evocation", "2"]],
-  ],
-  ["aggregate over no rows", "SELECT count(*), sum(power) FROM spells WHERE id > 100", [[
-    "0",
-    null,
-  ]]],
-  ["DISTINCT", "SELECT DISTINCT school FROM spells ORDER BY 1", [["abjuration"], [
-    "enchantment",
-  ], ["evocation"]]],
-  ["count(DISTINCT)", "SELECT count(DISTINCT school) FROM spells", [["3"]]],
-  [
-    "inner join (hash)",
-    "SELECT c.who, s.name FROM casters c JOIN spells s ON s.id = c.spell_id ORDER BY c.who",
-    [["ann", "fireball"], ["bob", "fireball"], ["cy", "shield"]],
-  ],
-  [
-    "left join pads with NULL",
-    "SELECT c.who, s.name FROM casters c LEFT JOIN spells s ON s.id = c.spell_id ORDER BY c.cid",
-    [["ann", "fireball"], ["bob", "fireball"], ["cy", "shield"], ["dee", null]],
-  ],
-  [
-    "right join",
-    "SELECT s.name, c.who FROM casters c RIGHT JOIN spells s ON s.id = c.spell_id WHERE c.who IS NULL ORDER BY 1",
-    [["charm", null], ["light", null], ["sleep", null]],
-  ],
-  [
-    "full join",
-    "SELECT count(*) FROM casters c FULL JOIN spells s ON s.id = c.spell_id",
-    [["7"]],
-  ],
-  [
-    "nested loop join on an inequality",
-    "SELECT count(*) FROM spells a JOIN spells b ON a.id < b.id",
-    [["10"]],
-  ],
-  ["cross join", "SELECT count(*) FROM spells, casters", [["20"]]],
-  ["scalar subquery", "SELECT name FROM spells WHERE power = (SELECT max(power) FROM spells)", [[
-    "fireball",
-  ]]],
-  [
-    "IN subquery",
-    "SELECT name FROM spells WHERE id IN (SELECT spell_id FROM casters) ORDER BY 1",
-    [["fireball"], ["shield"]],
-  ],
-  [
-    "NOT IN with a NULL-free list",
-    "SELECT count(*) FROM spells WHERE id NOT IN (SELECT spell_id FROM casters)",
-    [["3"]],
-  ],
-  ["EXISTS", "SELECT EXISTS (SELECT 1 FROM casters WHERE who = 'bob')", [["t"]]],
-  ["UNION", "SELECT school FROM spells UNION SELECT 'x' ORDER BY 1", [
-    ["abjuration"],
-    [
-      "enchantment",
-    ],
-    ["evocation"],
-    ["x"],
-  ]],
-  ["UNION ALL", "SELECT 1 UNION ALL SELECT 1", [["1"], ["1"]]],
-  ["INTERSECT", "SELECT id FROM spells INTERSECT SELECT spell_id FROM casters ORDER BY 1", [["1"], [
-    "2",
-  ]]],
-  ["EXCEPT", "SELECT id FROM spells EXCEPT SELECT spell_id FROM casters ORDER BY 1", [
-    ["3"],
-    ["4"],
-    [
-      "5",
-    ],
-  ]],
-  [
-    "WITH",
-    "WITH strong AS (SELECT * FROM spells WHERE power > 3) SELECT count(*) FROM strong",
-    [["2"]],
-  ],
-  [
-    "correlated EXISTS",
-    "SELECT name FROM spells s WHERE EXISTS (SELECT 1 FROM casters c WHERE c.spell_id = s.id) ORDER BY 1",
-    [["fireball"], ["shield"]],
-  ],
-  [
-    "correlated scalar subquery in the select list",
-    "SELECT name, (SELECT count(*) FROM casters c WHERE c.spell_id = s.id) AS n FROM spells s ORDER BY id",
-    [["fireball", "2"], ["shield", "1"], ["light", "0"], ["sleep", "0"], ["charm", "0"]],
-  ],
-  [
-    "correlated IN",
-    "SELECT who FROM casters c WHERE spell_id IN (SELECT id FROM spells WHERE power > c.cid) ORDER BY 1",
-    [["ann"], ["bob"]],
-  ],
-  [
-    "correlated aggregate",
-    "SELECT s.name FROM spells s WHERE s.power > (SELECT avg(power) FROM spells t WHERE t.school = s.school) ORDER BY 1",
-    [["fireball"]],
-  ],
-  ["subquery in FROM", "SELECT max(p) FROM (SELECT power AS p FROM spells) AS x", [["9"]]],
-  ["VALUES", "VALUES (1, 'a'), (2, 'b')", [["1", "a"], ["2", "b"]]],
-  ["expressions", "SELECT upper(name) || '!', power * 2 FROM spells WHERE id = 1", [[
-    "FIREBALL!",
-    "18",
-  ]]],
-  ["LIKE", "SELECT name FROM spells WHERE name LIKE '%ll%' ORDER BY 1", [["fireball"]]],
-  [
-    "json -> and ->>",
-    `SELECT '{"a": [1, 2], "b": "x", "c": null}'::jsonb -> 'a', '{"a": [1, 2], "b": "x"}'::jsonb ->> 'b', ` +
-    `'[10, 20, 30]'::json -> -1, '{"a": {"b": 1}}'::json -> 'a' ->> 'b', '{"c": null}'::jsonb ->> 'c', ` +
-    `'{"c": null}'::jsonb -> 'c', '{"a": 1}'::jsonb -> 'zz'`,
-    [["[1, 2]", "x", "30", "1", null, "null", null]],
-  ],
-  ["regular expressions", "SELECT name FROM spells WHERE name ~ '^s' AND name !~* 'H' ORDER BY 1", [
-    ["sleep"],
-  ]],
-  ["functions of the session", "SELECT current_database(), current_user, current_schema()", [[
-    "test",
-    "tester",
-    "public",
-  ]]],
-  [
-    "information_schema.tables",
-    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
-    [
-      ["casters"],
-      ["spells"],
-    ],
-  ],
-];
-
 Deno.test("SELECT answers as PostgreSQL 15 does", async (t) => {
   await withSession(async (s) => {
     await s.query(SETUP);
@@ -191,27 +27,6 @@ Deno.test("SELECT answers as PostgreSQL 15 does", async (t) => {
     }
   });
 });
-
-/** [what, statement, SQLSTATE]. */
-const ERRORS: [string, string, string][] = [
-  ["unknown table", "SELECT * FROM nope", "42P01"],
-  ["unknown column", "SELECT nope FROM spells", "42703"],
-  ["ambiguous column", "SELECT id FROM spells, spells AS b", "42702"],
-  ["NOT NULL", "INSERT INTO spells (name) VALUES (NULL)", "23502"],
-  ["primary key", "INSERT INTO spells (id, name) VALUES (1, 'again')", "23505"],
-  ["unique constraint", "INSERT INTO spells (name) VALUES ('light')", "23505"],
-  ["column not grouped", "SELECT name, count(*) FROM spells", "42803"],
-  ["table exists", "CREATE TABLE spells (a int)", "42P07"],
-  ["drop a missing table", "DROP TABLE nope", "42P01"],
-  ["division by zero", "SELECT 1 / 0", "22012"],
-  ["scalar subquery with two rows", "SELECT (SELECT id FROM spells)", "21000"],
-  [
-    "ON CONFLICT with no matching key",
-    "INSERT INTO spells (name) VALUES ('z') ON CONFLICT (school) DO NOTHING",
-    "42P10",
-  ],
-  ["syntax", "SELEC 1", "42601"],
-];
 
 Deno.test("errors carry PostgreSQL's SQLSTATE", async (t) => {
   await withSession(async (s) => {
