@@ -49,6 +49,23 @@ const SCRIPTS: Record<string, string | null> = {
   tpcb: null, // pgbench's default script
 };
 
+/** initdb's directory: on PATH, or Debian's /usr/lib/postgresql/<version>/bin. */
+function postgresBin(name: string): string {
+  const onPath = new Deno.Command("sh", { args: ["-c", `command -v ${name}`] }).outputSync();
+  if (onPath.success) return name;
+  for (
+    const version of [...Deno.readDirSync("/usr/lib/postgresql")].map((e) => e.name).sort()
+      .reverse()
+  ) {
+    const path = `/usr/lib/postgresql/${version}/bin/${name}`;
+    try {
+      Deno.statSync(path);
+      return path;
+    } catch { /* next */ }
+  }
+  throw new Error(`${name} not found`);
+}
+
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
@@ -120,12 +137,15 @@ async function startPostgres(dir: string): Promise<Target> {
   const user = Deno.uid() === 0 ? "postgres" : undefined;
   if (user) await run("chown", ["-R", `${user}:`, dir]);
   const data = join(dir, "data");
-  const init = await run("initdb", ["-D", data, "-U", "postgres", "-A", "trust"], { user });
+  const init = await run(postgresBin("initdb"), ["-D", data, "-U", "postgres", "-A", "trust"], {
+    user,
+  });
   if (!init.ok) throw new Error(`initdb failed: ${init.stderr}`);
   const port = freePort();
-  const child = new Deno.Command(user ? "runuser" : "postgres", {
+  const postgres = postgresBin("postgres");
+  const child = new Deno.Command(user ? "runuser" : postgres, {
     args: [
-      ...(user ? ["-u", user, "--", "postgres"] : []),
+      ...(user ? ["-u", user, "--", postgres] : []),
       "-D",
       data,
       "-p",
