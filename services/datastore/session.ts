@@ -138,7 +138,7 @@ export interface SessionOptions {
   processId: number;
   secretKey: number;
   limits?: SqlLimits;
-  /** Called to find another session for a CancelRequest. */
+  /** Logs errors we did not expect (those become XX000 for the client). */
   log?: (error: unknown) => void;
 }
 
@@ -779,7 +779,7 @@ export class Session {
     const prepared = this.#current(ps);
     const types = prepared?.paramTypes ?? [];
     if (message.parameters.length !== types.length) {
-      throw new PgProtocolErrorAsSql(
+      throw new BindError(
         `bind message supplies ${message.parameters.length} parameters, but prepared statement "${message.statement}" requires ${types.length}`,
       );
     }
@@ -878,7 +878,7 @@ export class Session {
 // Helpers -----------------------------------------------------------------------------
 
 /** A Bind parameter count mismatch: 08P01, but the session goes on (PostgreSQL's ERROR). */
-class PgProtocolErrorAsSql extends SqlError {
+class BindError extends SqlError {
   constructor(message: string) {
     super("08P01", message);
   }

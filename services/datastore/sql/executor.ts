@@ -2136,7 +2136,7 @@ function requireBool(value: Compiled, what: string): Compiled {
 }
 
 /** A value's text form (rowKey, string_agg). */
-export function formatValue(type: SqlType, value: Exclude<PgValue, null>): string {
+function formatValue(type: SqlType, value: Exclude<PgValue, null>): string {
   if (type === "unknown" || typeof value === "string") return String(value);
   return formatText(typeOidOf(type), value);
 }
