@@ -121,7 +121,10 @@ function datastoreMetrics(server: PgServer, engine: Engine): MetricsRegistry {
   const registry = new MetricsRegistry();
   const connections = registry.counter("datastore_connections_total", "connections accepted");
   const queries = registry.counter("datastore_queries_total", "Query and Execute messages");
-  const commits = registry.counter("datastore_commits_total", "engine transactions committed");
+  const commits = registry.counter(
+    "datastore_commits_total",
+    "engine transactions committed (with the empty ones reads commit to wait for durability)",
+  );
   const rollbacks = registry.counter(
     "datastore_rollbacks_total",
     "engine transactions rolled back",
