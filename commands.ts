@@ -26,7 +26,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: async () => (await import("./services/resolver/mod.ts")).service,
   },
   "http-api": { kind: "service", summary: "the spells REST JSON API over HTTP/1.1 (port 8001)" },
-  lb: { kind: "service", summary: "HTTP load balancer and reverse proxy (port 8080)" },
+  lb: {
+    kind: "service",
+    summary: "HTTP load balancer and reverse proxy (port 8080)",
+    load: async () => (await import("./services/lb/mod.ts")).service,
+  },
   datastore: {
     kind: "service",
     summary: "persistent SQL row store over the PostgreSQL wire protocol (port 8004)",
