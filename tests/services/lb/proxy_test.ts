@@ -151,7 +151,7 @@ Deno.test("lb answers 404 with no route, 503 + Retry-After with no backend up, a
 
 Deno.test("lb retries an idempotent request on another backend when one refuses, not a POST with a body", async () => {
   const a = startBackend("a");
-  const deadPort = await freePort();
+  const deadPort = freePort();
   const lb = await startTestLb({
     pools: {
       web: {
@@ -251,7 +251,7 @@ Deno.test("lb answers 504 when a backend sends no response head in time, and doe
   }
 });
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = l.addr.port;
   l.close();
