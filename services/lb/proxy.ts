@@ -209,7 +209,8 @@ export class Proxy {
     request.bodyLimitBytes = Infinity;
     const headers = forwardHeaders(request);
     const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
-    const body = hasBody ? request.body : null;
+    const watched = hasBody ? watchBody(request.body!) : undefined;
+    const body = watched?.stream ?? null;
     if (hasBody && request.declaredBodyBytes !== undefined) {
       headers.push(["content-length", String(request.declaredBodyBytes)]);
     }
@@ -244,6 +245,10 @@ export class Proxy {
         });
       } catch (error) {
         backend.active--;
+        // The client's body broke its framing or limit while being forwarded:
+        // the backend got a head and part of a body but never the end of it.
+        // The client gets the parser's own answer (400, 413...), as without us.
+        if (watched?.error !== undefined) throw watched.error;
         const failure = classify(error, pool, backend.url);
         this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: failure.kind });
         if (
@@ -415,6 +420,37 @@ export class Proxy {
       ms: Math.round((this.#now() - started) * 10) / 10,
     });
   }
+}
+
+/**
+ * The request body as forwarded, remembering whether reading it from the
+ * client failed (bad chunking, over a limit, the client went away): that is
+ * the client's fault, not the backend's.
+ */
+function watchBody(
+  source: ReadableStream<Bytes>,
+): { stream: ReadableStream<Bytes>; error: unknown } {
+  const reader = source.getReader();
+  const watched: { stream: ReadableStream<Bytes>; error: unknown } = {
+    stream: new ReadableStream<Bytes>({
+      async pull(controller) {
+        let result: ReadableStreamReadResult<Bytes>;
+        try {
+          result = await reader.read();
+        } catch (error) {
+          watched.error = error;
+          throw error;
+        }
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 }),
+    error: undefined,
+  };
+  return watched;
 }
 
 /** The request's fields as they go upstream. */
