@@ -49,6 +49,12 @@ export interface HttpResponse {
   headers?: HeadersInit;
   /** A string (sent as UTF-8), bytes, or a stream (chunked unless Content-Length is set). */
   body?: BodyInit;
+  /**
+   * With status 101 only: once the 101 head is written, the server hands the
+   * socket over, with any bytes the client sent after the request head, and
+   * closes it when the returned promise settles (RFC 9110 section 7.8).
+   */
+  upgrade?: (socket: Deno.Conn, buffered: Uint8Array) => Promise<void>;
 }
 
 export type Handler = (request: HttpRequest) => HttpResponse | Promise<HttpResponse>;

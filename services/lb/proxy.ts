@@ -27,7 +27,7 @@
 
 import type { Bytes } from "../../lib/bytes.ts";
 import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
-import { listTokens } from "../../lib/http/headers.ts";
+import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
 import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
 import type { Logger } from "../../lib/log.ts";
 import { BackendState } from "./backend_state.ts";
@@ -36,6 +36,7 @@ import type { LbConfig, PoolConfig } from "./config.ts";
 import type { LbMetrics } from "./metrics.ts";
 import { RetryBudget } from "./retry_budget.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
+import { openTunnel, TunnelError, wantsUpgrade } from "./tunnel.ts";
 
 /** Fields that describe one hop and never cross a proxy (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -205,6 +206,7 @@ export class Proxy {
     handoff: { release: () => void; handedOff: boolean },
   ): Promise<HttpResponse> {
     const config = this.#config;
+    if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
     // The balancer streams any body through; size limits are the backend's to set.
     request.bodyLimitBytes = Infinity;
     const headers = forwardHeaders(request);
@@ -286,12 +288,64 @@ export class Proxy {
         backend: backend.url,
         status: String(response.status),
       });
-      const out = responseHeaders(response);
+      const out = responseHeaders(response.headers);
       if (config.debugHeader) {
         out.push(["x-lb-debug", `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`]);
       }
       this.#logAccess(request, response.status, started, backend.url, attempt);
       return await this.#relay(request, response, out, backend, handoff);
+    }
+  }
+
+  /** An upgrade (WebSocket): one attempt, on a connection of its own (tunnel.ts). */
+  async #tunnel(
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+  ): Promise<HttpResponse> {
+    const now = this.#now();
+    const backend = this.#pick(pool, now, hashKey(pool.config, request), new Set());
+    if (backend === undefined) {
+      return this.#local(
+        request,
+        started,
+        503,
+        `no healthy backend in pool ${pool.name}`,
+        { "retry-after": String(this.#retryAfterSeconds(pool, now)) },
+        route.rule,
+      );
+    }
+    backend.active++;
+    const timeouts = pool.config.timeouts;
+    try {
+      const response = await openTunnel(backend.url, request, {
+        target: route.target,
+        headers: forwardHeaders(request),
+        responseHeaders: (head) => responseHeaders(head.headers),
+        connectTimeoutMs: timeouts.connectMs,
+        responseHeaderTimeoutMs: timeouts.responseHeaderMs,
+        done: () => backend.active--,
+      });
+      backend.recordSuccess();
+      this.#metrics.requests.inc({
+        pool: pool.name,
+        backend: backend.url,
+        status: String(response.status),
+      });
+      this.#logAccess(request, response.status, started, backend.url, 1);
+      return response;
+    } catch (error) {
+      if (!(error instanceof TunnelError)) {
+        return this.#local(request, started, 502, "the request could not be forwarded safely", {});
+      }
+      this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: error.kind });
+      if (error.kind !== "protocol") backend.recordFailure(this.#now(), pool.config.passive);
+      const status = error.kind.endsWith("timeout") ? 504 : 502;
+      return this.#local(request, started, status, error.message, {}, route.rule, {
+        backend: backend.url,
+        attempt: 1,
+      });
     }
   }
 
@@ -486,11 +540,11 @@ export function forwardHeaders(request: HttpRequest): [string, string][] {
 }
 
 /** The backend's fields as they go to the client. */
-export function responseHeaders(response: ClientResponse): [string, string][] {
-  const named = connectionNamed(response.headers.get("connection"));
+export function responseHeaders(headers: HttpHeaders): [string, string][] {
+  const named = connectionNamed(headers.get("connection"));
   const out: [string, string][] = [];
   let via: string | undefined;
-  for (const [name, value] of response.headers) {
+  for (const [name, value] of headers) {
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
     if (lower === "via") via = via === undefined ? value : `${via}, ${value}`;
