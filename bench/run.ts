@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 const BENCHMARKS: Record<string, string> = {
   http: "lib/http vs Deno.serve vs node:http (wrk)",
   http_client: "lib/http HttpClient vs fetch",
+  lb: "lb vs nginx vs HAProxy (wrk)",
   dns: "dns vs NSD (dnsperf)",
   resolver: "resolver vs Unbound (dnsperf)",
   cache: "cache vs redis-server (redis-benchmark)",
