@@ -30,6 +30,7 @@ import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http
 import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
 import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { BoundCounter, BoundHistogram } from "../../lib/metrics.ts";
 import { BackendState } from "./backend_state.ts";
 import { Balancer, type Candidate } from "./balancer.ts";
 import type { LbConfig, PoolConfig } from "./config.ts";
@@ -60,6 +61,11 @@ const VIA = "1.1 underhood-lb";
 /** Response bodies up to this size are read whole and sent in one write. */
 const BUFFERED_RESPONSE_BYTES_MAX = 64 * 1024;
 
+interface BackendSeries {
+  latency: BoundHistogram;
+  byStatus: Map<number, BoundCounter>;
+}
+
 /** One pool as it runs: its configuration, balancer, backends and client. */
 export interface PoolRuntime {
   readonly name: string;
@@ -86,6 +92,8 @@ export class Proxy {
   #log: Logger;
   #access: Logger;
   #now: () => number;
+  /** Bound metric series per pool and backend (bounded by the configurations seen). */
+  #series = new Map<string, BackendSeries>();
   /** Requests using each client; a client replaced by a reload is closed once at zero. */
   #uses = new Map<HttpClient, number>();
   #retired = new Set<HttpClient>();
@@ -281,13 +289,9 @@ export class Proxy {
         });
       }
       backend.recordSuccess();
-      const latencyS = (this.#now() - started) / 1000;
-      this.#metrics.latency.observe({ pool: pool.name, backend: backend.url }, latencyS);
-      this.#metrics.requests.inc({
-        pool: pool.name,
-        backend: backend.url,
-        status: String(response.status),
-      });
+      const series = this.#seriesOf(pool.name, backend.url);
+      series.latency.observe((this.#now() - started) / 1000);
+      this.#statusCounter(series, pool.name, backend.url, response.status).inc();
       const out = responseHeaders(response.headers);
       if (config.debugHeader) {
         out.push(["x-lb-debug", `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`]);
@@ -328,11 +332,8 @@ export class Proxy {
         done: () => backend.active--,
       });
       backend.recordSuccess();
-      this.#metrics.requests.inc({
-        pool: pool.name,
-        backend: backend.url,
-        status: String(response.status),
-      });
+      const series = this.#seriesOf(pool.name, backend.url);
+      this.#statusCounter(series, pool.name, backend.url, response.status).inc();
       this.#logAccess(request, response.status, started, backend.url, 1);
       return response;
     } catch (error) {
@@ -347,6 +348,29 @@ export class Proxy {
         attempt: 1,
       });
     }
+  }
+
+  /** The bound series of one backend: label text is built once, not per request. */
+  #seriesOf(pool: string, backend: string): BackendSeries {
+    const key = `${pool}\n${backend}`;
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = {
+        latency: this.#metrics.latency.labels({ pool, backend }),
+        byStatus: new Map(),
+      };
+      this.#series.set(key, series);
+    }
+    return series;
+  }
+
+  #statusCounter(series: BackendSeries, pool: string, backend: string, status: number) {
+    let counter = series.byStatus.get(status);
+    if (counter === undefined) {
+      counter = this.#metrics.requests.labels({ pool, backend, status: String(status) });
+      series.byStatus.set(status, counter);
+    }
+    return counter;
   }
 
   #pick(
@@ -464,6 +488,7 @@ export class Proxy {
     backend: string,
     attempt: number,
   ): void {
+    if (!this.#access.isEnabledFor("info")) return;
     this.#access.info("{client} {method} {target} {status} {backend} attempt={attempt} {ms}ms", {
       client: request.remoteAddr?.hostname ?? "-",
       method: request.method,
