@@ -28,7 +28,7 @@ export function lbMetrics(registry = new MetricsRegistry()): LbMetrics {
     ),
     errors: registry.counter(
       "lb_backend_errors_total",
-      "failed attempts (connect, timeouts, closed, protocol)",
+      "failed attempts (connect, connect_timeout, header_timeout, closed, protocol, body)",
       ["pool", "backend", "kind"],
     ),
     retries: registry.counter("lb_retries_total", "attempts retried on another backend", [

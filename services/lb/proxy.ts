@@ -296,8 +296,26 @@ export class Proxy {
       if (config.debugHeader) {
         out.push(["x-lb-debug", `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`]);
       }
+      let relayed: HttpResponse;
+      try {
+        relayed = await this.#relay(request, response, out, backend, handoff);
+      } catch (error) {
+        // A small sized body is read whole before anything is sent: when the
+        // backend stalls or drops it, the client can still get a clear answer.
+        if (!(error instanceof HttpClientError)) throw error;
+        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "body" });
+        backend.recordFailure(this.#now(), pool.config.passive);
+        const timedOut = error.code === "timeout";
+        const message = timedOut
+          ? `backend ${backend.url} stalled for ${pool.config.timeouts.idleMs} ms inside its response body`
+          : `backend ${backend.url} closed the connection inside its response body`;
+        return this.#local(request, started, timedOut ? 504 : 502, message, {}, route.rule, {
+          backend: backend.url,
+          attempt,
+        });
+      }
       this.#logAccess(request, response.status, started, backend.url, attempt);
-      return await this.#relay(request, response, out, backend, handoff);
+      return relayed;
     }
   }
 

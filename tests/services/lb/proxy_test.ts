@@ -291,3 +291,45 @@ function rawBackend(response: string): { url: string; close(): Promise<void> } {
     },
   };
 }
+
+Deno.test("lb answers 504 when a backend stalls inside a small body, 502 when it drops it", async () => {
+  const stall = rawBackend("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      await conn.read(new Uint8Array(4096)).catch(() => null);
+      await conn.write(
+        new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"),
+      );
+      conn.close();
+    }
+  })();
+  const lb = await startTestLb({
+    pools: {
+      stall: { backends: [stall.url], timeouts: { idleMs: 200 } },
+      drop: { backends: [`http://127.0.0.1:${listener.addr.port}`] },
+    },
+    routes: [{ prefix: "/stall", pool: "stall" }, { prefix: "/drop", pool: "drop" }],
+  });
+  const client = new HttpClient();
+  try {
+    const stalled = await get(client, `${lb.url}/stall`);
+    assert.equal(stalled.status, 504);
+    assert.match(
+      (stalled.body as { error: string }).error,
+      /stalled for 200 ms inside its response body/,
+    );
+    const dropped = await get(client, `${lb.url}/drop`);
+    assert.equal(dropped.status, 502);
+    assert.match(
+      (dropped.body as { error: string }).error,
+      /closed the connection inside its response body/,
+    );
+  } finally {
+    await client.close();
+    await lb.close();
+    await stall.close();
+    listener.close();
+    await serving.catch(() => {});
+  }
+});
