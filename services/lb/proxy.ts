@@ -17,15 +17,19 @@
 // - the request target goes out byte for byte as received, unless the route
 //   strips or rewrites its prefix; Host is kept.
 //
+// Bodies up to 64 KiB are read whole before a backend is chosen: a small
+// body that breaks its framing is refused before anything is sent, and the
+// request can be sent again. Larger bodies stream.
+//
 // Failures: a connection that cannot be made is retried on another backend
 // for any method (nothing was sent); one that fails after sending and before
-// any response arrived is retried only for idempotent methods without a
-// body; nothing is retried once a response head has arrived, nor past the
+// any response arrived is retried only for idempotent methods whose body was
+// read whole; nothing is retried once a response head has arrived, nor past the
 // retry budget. Connect and response-header timeouts answer 504, other
 // connection failures 502, a pool with no backend available 503 with
 // Retry-After. Connection failures count towards passive ejection.
 
-import type { Bytes } from "../../lib/bytes.ts";
+import { type Bytes, concat } from "../../lib/bytes.ts";
 import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
 import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
 import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
@@ -219,9 +223,12 @@ export class Proxy {
     request.bodyLimitBytes = Infinity;
     const headers = forwardHeaders(request);
     const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
-    const watched = hasBody ? watchBody(request.body!) : undefined;
-    const body = watched?.stream ?? null;
-    if (hasBody && request.declaredBodyBytes !== undefined) {
+    // A small body is read whole first: a body that breaks its framing is
+    // then refused before any backend sees even its head, and the request
+    // can be retried because its body can be sent again. Larger ones stream.
+    const watched = hasBody ? await readSmallBody(request.body!) : undefined;
+    const body = watched?.bytes ?? watched?.stream ?? null;
+    if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
       headers.push(["content-length", String(request.declaredBodyBytes)]);
     }
     const key = hashKey(pool.config, request);
@@ -270,7 +277,8 @@ export class Proxy {
           });
         }
         const retryable = failure.beforeSending ||
-          (failure.retryIfIdempotent && IDEMPOTENT.has(request.method) && body === null);
+          (failure.retryIfIdempotent && IDEMPOTENT.has(request.method) &&
+            !(body instanceof ReadableStream));
         if (
           retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())
         ) {
@@ -519,35 +527,55 @@ export class Proxy {
   }
 }
 
+/** Request bodies up to this size are read whole before a backend is chosen. */
+const PREREAD_BODY_BYTES_MAX = 64 * 1024;
+
+interface ForwardedBody {
+  /** The whole body, when it fit in PREREAD_BODY_BYTES_MAX. */
+  bytes?: Bytes;
+  /** Otherwise the body as a stream: what was read, then the rest. */
+  stream?: ReadableStream<Bytes>;
+  /**
+   * Set when reading the rest from the client failed (bad chunking, over a
+   * limit, the client went away): that is the client's fault, not the backend's.
+   */
+  error?: unknown;
+}
+
 /**
- * The request body as forwarded, remembering whether reading it from the
- * client failed (bad chunking, over a limit, the client went away): that is
- * the client's fault, not the backend's.
+ * Reads up to PREREAD_BODY_BYTES_MAX of `source`. Errors while doing so
+ * reach the server, which answers them as its parser would (400, 413...).
  */
-function watchBody(
-  source: ReadableStream<Bytes>,
-): { stream: ReadableStream<Bytes>; error: unknown } {
+async function readSmallBody(source: ReadableStream<Bytes>): Promise<ForwardedBody> {
   const reader = source.getReader();
-  const watched: { stream: ReadableStream<Bytes>; error: unknown } = {
-    stream: new ReadableStream<Bytes>({
-      async pull(controller) {
-        let result: ReadableStreamReadResult<Bytes>;
-        try {
-          result = await reader.read();
-        } catch (error) {
-          watched.error = error;
-          throw error;
-        }
-        if (result.done) controller.close();
-        else controller.enqueue(result.value);
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 }),
-    error: undefined,
-  };
-  return watched;
+  const parts: Bytes[] = [];
+  let total = 0;
+  while (total <= PREREAD_BODY_BYTES_MAX) {
+    const { value, done } = await reader.read();
+    if (done) return { bytes: concat(parts) };
+    parts.push(value);
+    total += value.length;
+  }
+  const forwarded: ForwardedBody = {};
+  forwarded.stream = new ReadableStream<Bytes>({
+    async pull(controller) {
+      const first = parts.shift();
+      if (first !== undefined) return controller.enqueue(first);
+      let result: ReadableStreamReadResult<Bytes>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        forwarded.error = error;
+        throw error;
+      }
+      if (result.done) controller.close();
+      else controller.enqueue(result.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return forwarded;
 }
 
 /** The request's fields as they go upstream. */

@@ -19,11 +19,14 @@ export interface TestBackend {
   readonly url: string;
   readonly server: HttpServer;
   readonly seen: Seen[];
+  /** Requests whose head reached the handler, counted before any body is read. */
+  readonly heads: { count: number };
   close(): Promise<void>;
 }
 
-export function echoHandler(name: string, seen: Seen[]): Handler {
+export function echoHandler(name: string, seen: Seen[], heads = { count: 0 }): Handler {
   return async (request: HttpRequest) => {
+    heads.count++;
     let bodyBytes = 0;
     if (request.body !== null) {
       request.bodyLimitBytes = Infinity;
@@ -50,10 +53,11 @@ export function startBackend(
   options: { port?: number; handler?: Handler } = {},
 ): TestBackend {
   const seen: Seen[] = [];
+  const heads = { count: 0 };
   const server = serveHttp({
     hostname: "127.0.0.1",
     port: options.port ?? 0,
-    handler: options.handler ?? echoHandler(name, seen),
+    handler: options.handler ?? echoHandler(name, seen, heads),
     bodyLimitBytes: Infinity,
   });
   return {
@@ -61,6 +65,7 @@ export function startBackend(
     url: `http://127.0.0.1:${server.addr.port}`,
     server,
     seen,
+    heads,
     close: () => server.close(0),
   };
 }

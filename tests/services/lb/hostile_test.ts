@@ -1,7 +1,8 @@
 // Every request lib/http's server refuses (tests/lib/http/_hostile_cases.ts:
 // smuggling variants, oversized parts, bad chunking, bad bytes) is refused
-// by the balancer with the same status and never forwarded: the backend
-// sees nothing. The good rows of the table go through.
+// by the balancer with the same status and never forwarded: not even the
+// head of a request whose (small) body breaks its framing reaches the
+// backend. The good rows of the table go through.
 
 import assert from "node:assert/strict";
 import { CASES } from "../../lib/http/_hostile_cases.ts";
@@ -17,6 +18,7 @@ Deno.test("lb refuses every request lib/http refuses, and forwards none of them"
     for (const c of CASES) {
       await t.step(c.name, async () => {
         const before = backend.seen.length;
+        const headsBefore = backend.heads.count;
         using client = await RawClient.connect(lb.addresses.http.port);
         await client.send(c.request);
         const response = await client.response(c.method);
@@ -24,6 +26,7 @@ Deno.test("lb refuses every request lib/http refuses, and forwards none of them"
         if (c.status >= 400 && !c.fromApp) {
           assert.equal(response.status, c.status, response.body);
           assert.equal(backend.seen.length, before, "the backend saw it");
+          assert.equal(backend.heads.count, headsBefore, "not even its head reached the backend");
         } else {
           // Good requests and those only an app refuses are the backend's to answer.
           assert.equal(response.status, 200, response.body);

@@ -137,11 +137,22 @@ Deno.test("lb forwards chunked and fixed-length bodies both ways, and HEAD", asy
   try {
     const fixed = await client.request(`${lb.url}/fixed`, { method: "PUT", body: "hello" });
     assert.equal(await fixed.text(), "PUT te=- length=5 body=hello");
-    const chunkedUp = await client.request(`${lb.url}/fixed`, {
+    // A small chunked body is read whole first and sent with a length...
+    const smallChunked = await client.request(`${lb.url}/fixed`, {
       method: "POST",
       body: ReadableStream.from([new TextEncoder().encode("he"), new TextEncoder().encode("llo")]),
     });
-    assert.equal(await chunkedUp.text(), "POST te=chunked length=- body=hello");
+    assert.equal(await smallChunked.text(), "POST te=- length=5 body=hello");
+    // ...a large one streams on chunked.
+    const big = "x".repeat(100 * 1024);
+    const bigChunked = await client.request(`${lb.url}/fixed`, {
+      method: "POST",
+      body: ReadableStream.from([
+        new TextEncoder().encode(big.slice(0, 70_000)),
+        new TextEncoder().encode(big.slice(70_000)),
+      ]),
+    });
+    assert.equal(await bigChunked.text(), `POST te=chunked length=- body=${big}`);
     const chunkedDown = await client.request(`${lb.url}/chunked`);
     assert.equal(chunkedDown.headers.get("transfer-encoding"), "chunked");
     assert.equal(await chunkedDown.text(), "GET te=- length=- body=");
