@@ -6,7 +6,7 @@
 
 import type { Counter, Histogram } from "../../lib/metrics.ts";
 import { MetricsRegistry } from "../../lib/metrics.ts";
-import type { Proxy } from "./proxy.ts";
+import type { ReverseProxy } from "./proxy.ts";
 
 export interface LbMetrics {
   readonly registry: MetricsRegistry;
@@ -48,7 +48,7 @@ export function lbMetrics(registry = new MetricsRegistry()): LbMetrics {
 }
 
 /** Health and in-flight gauges, read from the proxy at scrape time. */
-export function watchBackends(metrics: LbMetrics, proxy: () => Proxy): void {
+export function watchBackends(metrics: LbMetrics, proxy: () => ReverseProxy): void {
   const up = metrics.registry.gauge(
     "lb_backend_up",
     "1 when the backend takes traffic, 0 when its checks failed or it is ejected",

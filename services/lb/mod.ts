@@ -16,7 +16,7 @@ import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../
 import { ConfigError, configFromFlags, type LbConfig, parseConfig } from "./config.ts";
 import { HealthChecker } from "./health.ts";
 import { lbMetrics, watchBackends } from "./metrics.ts";
-import { Proxy } from "./proxy.ts";
+import { ReverseProxy } from "./proxy.ts";
 
 export const LB_PORT = 8080;
 
@@ -97,7 +97,7 @@ export async function startLb(
   const log = logger("lb");
   const config = await loadConfig(flags);
   const metrics = lbMetrics();
-  const proxy = new Proxy(config, { metrics, log, accessLog: logger("lb", "access") });
+  const proxy = new ReverseProxy(config, { metrics, log, accessLog: logger("lb", "access") });
   watchBackends(metrics, () => proxy);
   const health = new HealthChecker({ log });
   health.update(proxy.pools.values());
@@ -169,7 +169,7 @@ export async function startLb(
 }
 
 /** Ready while every pool has a backend that takes traffic. */
-function readiness(proxy: Proxy) {
+function readiness(proxy: ReverseProxy) {
   const now = performance.now();
   const results: Record<string, { ok: boolean; detail?: string }> = {};
   for (const [name, pool] of proxy.pools) {

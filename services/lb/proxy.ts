@@ -87,7 +87,7 @@ export interface ProxyOptions {
   now?: () => number;
 }
 
-export class Proxy {
+export class ReverseProxy {
   #config!: LbConfig;
   #pools = new Map<string, PoolRuntime>();
   #states = new Map<string, BackendState>();
