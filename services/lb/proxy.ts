@@ -296,6 +296,21 @@ export class ReverseProxy {
           attempt,
         });
       }
+      if (response.status < 200) {
+        // A 101 nobody asked for (interim 1xx are skipped by the client).
+        backend.active--;
+        await response.body.cancel().catch(() => {});
+        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "protocol" });
+        return this.#local(
+          request,
+          started,
+          502,
+          `backend ${backend.url} switched protocols unasked`,
+          {},
+          route.rule,
+          { backend: backend.url, attempt },
+        );
+      }
       backend.recordSuccess();
       const series = this.#seriesOf(pool.name, backend.url);
       series.latency.observe((this.#now() - started) / 1000);

@@ -333,3 +333,20 @@ Deno.test("lb answers 504 when a backend stalls inside a small body, 502 when it
     await serving.catch(() => {});
   }
 });
+
+Deno.test("lb answers 502 when a backend switches protocols unasked", async () => {
+  const backend = rawBackend(
+    "HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\nconnection: upgrade\r\n\r\n",
+  );
+  const lb = await startTestLb({ pools: { b: { backends: [backend.url] } }, defaultPool: "b" });
+  const client = new HttpClient();
+  try {
+    const r = await get(client, `${lb.url}/x`);
+    assert.equal(r.status, 502);
+    assert.match((r.body as { error: string }).error, /switched protocols unasked/);
+  } finally {
+    await client.close();
+    await lb.close();
+    await backend.close();
+  }
+});
