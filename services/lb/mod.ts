@@ -8,6 +8,7 @@
 // 10000), never on the proxied port, where every path belongs to the
 // backends. See docs/lb.md.
 
+import { parse as parseToml } from "smol-toml";
 import { type AdminServer, startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { serveHttp } from "../../lib/http/server.ts";
@@ -22,7 +23,10 @@ export const LB_PORT = 8080;
 
 export const lbFlags = {
   ...commonFlags("lb", LB_PORT),
-  config: { type: "string", help: "configuration file (JSON; see docs/lb.md)" },
+  config: {
+    type: "string",
+    help: "configuration file (JSON, or TOML if named *.toml; docs/lb.md)",
+  },
   backend: {
     type: "strings",
     help: "backend URL of the default round-robin pool (repeatable; instead of --config)",
@@ -56,11 +60,13 @@ export async function loadConfig(
       throw new ConfigError("give --config or --backend/--route, not both");
     }
     const text = await Deno.readTextFile(flags.config);
+    const toml = flags.config.endsWith(".toml");
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = toml ? parseToml(text) : JSON.parse(text);
     } catch (error) {
-      throw new ConfigError(`${flags.config}: not JSON: ${(error as Error).message}`);
+      const format = toml ? "TOML" : "JSON";
+      throw new ConfigError(`${flags.config}: not ${format}: ${(error as Error).message}`);
     }
     try {
       return parseConfig(parsed);
