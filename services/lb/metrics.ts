@@ -64,9 +64,15 @@ export function watchBackends(metrics: LbMetrics, proxy: () => ReverseProxy): vo
     "requests in flight, each on its own backend connection",
     ["backend"],
   );
+  const idle = metrics.registry.gauge(
+    "lb_pool_idle_connections",
+    "keep-alive backend connections waiting in the pool's client for the next request",
+    ["pool"],
+  );
   metrics.registry.onCollect(() => {
     const now = performance.now();
     for (const [pool, runtime] of proxy().pools) {
+      idle.set({ pool }, runtime.client.idleConnections);
       for (const b of runtime.backends) {
         const state = b.state(now);
         up.set({ pool, backend: b.url }, state === "up" ? 1 : 0);

@@ -59,6 +59,7 @@ Deno.test("lb health checks take a failing backend out of rotation and bring it 
     );
     assert.match(metrics, /lb_backend_response_seconds_bucket\{pool="web"/);
     assert.match(metrics, /lb_backend_active_requests\{backend=/);
+    assert.match(metrics, /lb_pool_idle_connections\{pool="web"\} [1-9]/);
   } finally {
     await client.close();
     await lb.close();
