@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 import { get, startBackend, startTestLb } from "./_support.ts";
 
 Deno.test("lb round-robins every request on one keep-alive connection", async () => {
@@ -262,10 +263,11 @@ function freePort(): number {
 function rawBackend(response: string): { url: string; close(): Promise<void> } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
+  const handlers: Promise<void>[] = [];
   const serving = (async () => {
     for await (const conn of listener) {
       conns.add(conn);
-      (async () => {
+      handlers.push((async () => {
         const buf = new Uint8Array(16 * 1024);
         let pending = "";
         while (true) {
@@ -278,16 +280,17 @@ function rawBackend(response: string): { url: string; close(): Promise<void> } {
           }
         }
         conns.delete(conn);
-        conn.close();
-      })();
+        closeQuietly(conn);
+      })());
     }
   })();
   return {
     url: `http://127.0.0.1:${listener.addr.port}`,
     async close() {
       listener.close();
-      for (const conn of conns) conn.close();
+      for (const conn of conns) closeQuietly(conn);
       await serving.catch(() => {});
+      await Promise.all(handlers);
     },
   };
 }
