@@ -46,17 +46,17 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   start: {
     kind: "tool",
     summary: "run the whole stack, one supervised process per service",
-    load: async () => (await import("./services/stack/mod.ts")).stack,
+    load: async () => (await import("./tools/stack/mod.ts")).stack,
   },
   dig: {
     kind: "tool",
     summary: "DNS lookup client in the familiar dig layout",
-    load: async () => (await import("./services/dig/mod.ts")).dig,
+    load: async () => (await import("./tools/dig/mod.ts")).dig,
   },
   curl: {
     kind: "tool",
     summary: "HTTP/1.1 client for quick requests",
-    load: async () => (await import("./services/curl/mod.ts")).curl,
+    load: async () => (await import("./tools/curl/mod.ts")).curl,
   },
 };
 

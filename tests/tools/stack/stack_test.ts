@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { isBuilt } from "../../../commands.ts";
-import { childSpecs, STACK } from "../../../services/stack/mod.ts";
+import { childSpecs, STACK } from "../../../tools/stack/mod.ts";
 
 const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
 
