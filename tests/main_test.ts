@@ -29,7 +29,7 @@ Deno.test("main.ts rejects an unknown flag with the command's usage, exit 2", as
   const { code, stderr } = await run(["start", "--no-such-flag"]);
   assert.equal(code, 2);
   assert.match(stderr, /start: Unknown option '--no-such-flag'/);
-  assert.match(stderr, /usage: underhood start \[flags\]/);
+  assert.match(stderr, /usage: deno task start \[flags\]/);
 });
 
 Deno.test("main.ts rejects a bad flag value with exit 2", async () => {
@@ -42,7 +42,10 @@ Deno.test("main.ts <command> --help and help <command> show the command's flags"
   for (const args of [["start", "--help"], ["help", "start"]]) {
     const { code, stdout } = await run(args);
     assert.equal(code, 0);
-    assert.match(stdout, /usage: underhood start \[flags\]/);
+    assert.match(
+      stdout,
+      /usage: deno task start \[flags\]\n +deno run -A main\.ts start \[flags\]/,
+    );
     assert.match(stdout, /--log-format VALUE/);
   }
 });
@@ -66,6 +69,17 @@ Deno.test("every built service's --help shows the shared flags with defaults", a
     }
     const port = await run([name, "--port", "not-a-port"]);
     assert.equal(port.code, 2, `${name} --port not-a-port exits 2`);
+  }
+});
+
+Deno.test("a --port whose admin port would pass 65535 is refused at startup, naming --admin-port", async () => {
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    if (entry.kind !== "service" || entry.load === undefined) continue;
+    const { code, stderr } = await run([name, "--port", "60000"]);
+    assert.equal(code, 2, `${name}: ${stderr}`);
+    assert.match(stderr, /the admin port would be 70000 \(port \+ 10000\), past 65535/, name);
+    assert.match(stderr, /give --admin-port/, name);
+    assert.match(stderr, /usage: deno task/, name);
   }
 });
 

@@ -1,87 +1,362 @@
-// `underhood start`: the whole stack on one machine, no Docker.
+// `deno task start`: the whole stack on one machine, no Docker.
 //
-// Each service runs as its own supervised child process in the topology of
-// DESIGN.md (two http-api copies behind the load balancer, the resolver
-// answering example.com from our own authoritative server). Services whose
-// modules are not written yet are listed and skipped.
+// Each service runs as its own supervised child process (lib/supervisor.ts)
+// in the topology of docs/architecture.md: two http-api copies behind the
+// load balancer, the resolver answering example.com from our own
+// authoritative server. Services whose modules are not written yet are
+// listed and skipped.
+//
+// - Hermetic: the resolver runs with --local-only, so it answers the local
+//   zones and refuses every other name instead of asking the public root
+//   servers.
+// - Paths to the repository's own files (zones, lb config) resolve from this
+//   module, so the stack runs from any directory; data directories
+//   (`--data-dir`, default ./data/<service>) stay relative to the directory
+//   it is started from.
+// - `--free-ports` puts every service and admin port on a port the kernel
+//   says is free at start (listed in the log), so tests and a second stack
+//   never collide with a running one.
+// - SIGHUP reloads the children that reload (dns re-reads its zones); the
+//   first SIGINT/SIGTERM stops every child, the second is only logged, the
+//   third kills them without waiting for their drain.
+// - `--log-format json` makes every line one JSON object with a `service`
+//   field: the children's lines, and the stack's own (service "stack").
+//
+// The command table comes in as a parameter (`stackCommand(COMMANDS)`), so
+// this module does not import commands.ts back.
 
 import { fileURLToPath } from "node:url";
-import { isBuilt } from "../../commands.ts";
-import { defineTool } from "../../lib/service.ts";
-import { waitForStopSignal } from "../../lib/lifecycle.ts";
+import { type FlagSpecs, parseFlags, UsageError } from "../../lib/cli.ts";
+import { watchStopSignals } from "../../lib/lifecycle.ts";
+import {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  logger,
+  type LogLevel,
+  setupLogging,
+  writeStdout,
+} from "../../lib/log.ts";
+import { type CommandTable, defineTool, type ToolDefinition } from "../../lib/service.ts";
 import { type ChildSpec, Supervisor } from "../../lib/supervisor.ts";
+
+/** The ports one member listens on: its service port, and its admin port when chosen. */
+export interface MemberPorts {
+  readonly port: number;
+  readonly adminPort?: number;
+}
 
 /** One process of the stack: which command, under which label, with which flags. */
 export interface StackMember {
   readonly label: string;
   readonly command: string;
-  readonly args: readonly string[];
+  /** The port it listens on by default (docs/architecture.md, "Default ports"). */
+  readonly port: number;
+  /** Needs its port free on UDP as well as TCP (the DNS servers). */
+  readonly udp?: boolean;
+  /** Reloads its configuration on SIGHUP, so the stack forwards its SIGHUP. */
+  readonly reloads?: boolean;
+  /** Its own flags (beyond --port and --admin-port), given every member's ports. */
+  args(ports: Readonly<Record<string, MemberPorts>>): string[];
 }
+
+const REPOSITORY = new URL("../../", import.meta.url);
+
+/** A file of the repository, as an absolute path (independent of the current directory). */
+export function repositoryPath(relative: string): string {
+  return fileURLToPath(new URL(relative, REPOSITORY));
+}
+
+const MAIN_PATH = repositoryPath("main.ts");
+export const ZONE_FILE = repositoryPath("config/zones/example.com.zone");
+export const LB_CONFIG_FILE = repositoryPath("config/lb.json");
+const HOST = "127.0.0.1";
 
 /** The local topology, in start order (dependencies first). */
 export const STACK: readonly StackMember[] = [
-  { label: "dns", command: "dns", args: ["--zone", "config/zones/example.com.zone"] },
-  { label: "resolver", command: "resolver", args: ["--stub", "example.com=127.0.0.1:1053"] },
-  { label: "datastore", command: "datastore", args: [] },
-  { label: "cache", command: "cache", args: [] },
-  { label: "mq", command: "mq", args: [] },
-  { label: "objects", command: "objects", args: [] },
-  { label: "smtp", command: "smtp", args: [] },
-  { label: "http-api-1", command: "http-api", args: ["--port", "8001"] },
-  { label: "http-api-2", command: "http-api", args: ["--port", "8002"] },
-  { label: "lb", command: "lb", args: ["--config", "config/lb.json"] },
-  { label: "worker", command: "worker", args: [] },
+  {
+    label: "dns",
+    command: "dns",
+    port: 1053,
+    udp: true,
+    reloads: true,
+    args: () => ["--zone", ZONE_FILE],
+  },
+  {
+    label: "resolver",
+    command: "resolver",
+    port: 5354,
+    udp: true,
+    args: (ports) => ["--stub", `example.com=${HOST}:${ports.dns.port}`, "--local-only"],
+  },
+  { label: "datastore", command: "datastore", port: 8004, args: () => [] },
+  { label: "cache", command: "cache", port: 8005, args: () => [] },
+  { label: "mq", command: "mq", port: 8006, args: () => [] },
+  { label: "objects", command: "objects", port: 8007, args: () => [] },
+  { label: "smtp", command: "smtp", port: 2525, args: () => [] },
+  { label: "http-api-1", command: "http-api", port: 8001, args: () => [] },
+  { label: "http-api-2", command: "http-api", port: 8002, args: () => [] },
+  { label: "lb", command: "lb", port: 8080, args: () => ["--config", LB_CONFIG_FILE] },
+  { label: "worker", command: "worker", port: 0, args: () => [] },
 ];
 
-const MAIN_PATH = fileURLToPath(new URL("../../main.ts", import.meta.url));
-
-/** The child processes for the members whose command is built. */
-export function childSpecs(
-  members: readonly StackMember[],
-  extraArgs: readonly string[] = [],
-): ChildSpec[] {
-  return members.filter((m) => isBuilt(m.command)).map((member) => ({
-    name: member.label,
-    command: [
-      Deno.execPath(),
-      "run",
-      "-A",
-      MAIN_PATH,
-      member.command,
-      ...member.args,
-      ...extraArgs,
-    ],
-  }));
+/** Every member on its default port; the admin port is left to the service (port + 10000). */
+export function defaultPorts(members: readonly StackMember[]): Record<string, MemberPorts> {
+  return Object.fromEntries(members.map((m) => [m.label, { port: m.port }]));
 }
 
-export const stack = defineTool({
-  name: "start",
-  summary: "run the whole stack, one supervised process per service; Ctrl-C stops it",
-  flags: {
-    "log-format": {
-      type: "string",
-      default: "text",
-      choices: ["text", "json"],
-      help: "log line format passed to every service",
-    },
+/**
+ * A free port for every member and its admin port: each one bound on
+ * port 0 (UDP too for the DNS servers) and held until all are chosen, so no
+ * two members get the same one, then released for the children to bind.
+ * Another process could take one in the moment between; the kernel hands
+ * out ephemeral ports at random, so that is rare, and the child then fails
+ * to start and is restarted with the same port by the supervisor.
+ */
+export function freePorts(members: readonly StackMember[]): Record<string, MemberPorts> {
+  const held: { close(): void }[] = [];
+  const pick = (udp: boolean): number => {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const listener = Deno.listen({ hostname: HOST, port: 0 });
+      held.push(listener);
+      const port = (listener.addr as Deno.NetAddr).port;
+      if (!udp) return port;
+      try {
+        held.push(Deno.listenDatagram({ transport: "udp", hostname: HOST, port }));
+        return port;
+      } catch {
+        // Taken on UDP: try another.
+      }
+    }
+    throw new Error("no port free on both TCP and UDP after 100 tries");
+  };
+  try {
+    return Object.fromEntries(
+      members.map((m) => [m.label, { port: pick(m.udp === true), adminPort: pick(false) }]),
+    );
+  } finally {
+    for (const socket of held) socket.close();
+  }
+}
+
+/** A member's arguments after its command: its ports, its own flags, the shared ones. */
+export function memberArgs(
+  member: StackMember,
+  ports: Readonly<Record<string, MemberPorts>>,
+  sharedArgs: readonly string[] = [],
+): string[] {
+  const { port, adminPort } = ports[member.label];
+  return [
+    "--port",
+    String(port),
+    ...(adminPort === undefined ? [] : ["--admin-port", String(adminPort)]),
+    ...member.args(ports),
+    ...sharedArgs,
+  ];
+}
+
+/** The child process for a member: `deno run -A main.ts <command> <args>`. */
+export function childSpec(member: StackMember, args: readonly string[]): ChildSpec {
+  return {
+    name: member.label,
+    reloads: member.reloads === true,
+    command: [Deno.execPath(), "run", "-A", MAIN_PATH, member.command, ...args],
+  };
+}
+
+const flags = {
+  "free-ports": {
+    type: "boolean",
+    default: false,
+    help: "put every service on a free port chosen at start (listed in the log)",
   },
-  async run(config) {
-    const skipped = STACK.filter((m) => !isBuilt(m.command)).map((m) => m.label);
-    const children = childSpecs(STACK, ["--log-format", config.logFormat]);
-    const supervisor = new Supervisor(children);
-    const say = (line: string) => console.log(`stack | ${line}`);
-    if (skipped.length > 0) say(`not built yet: ${skipped.join(", ")}`);
-    if (children.length === 0) {
-      say("nothing to run yet");
+  "log-format": {
+    type: "string",
+    default: "text",
+    choices: LOG_FORMATS,
+    help: "log line format of the stack and every service (json: one object per line)",
+  },
+  "log-level": {
+    type: "string",
+    default: "info",
+    choices: LOG_LEVELS,
+    help: "lowest level logged, by the stack and every service",
+  },
+} as const satisfies FlagSpecs;
+
+/** The `start` command, for the services `commands` lists. */
+export function stackCommand(commands: CommandTable): ToolDefinition<typeof flags> {
+  return defineTool({
+    name: "start",
+    summary: "run the whole stack, one supervised process per service; Ctrl-C stops it",
+    flags,
+    run: (config) => runStack(commands, config),
+  });
+}
+
+interface StackConfig {
+  freePorts: boolean;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+}
+
+async function runStack(commands: CommandTable, config: StackConfig): Promise<number> {
+  const out = stackOutput(config.logFormat);
+  setupLogging({
+    level: config.logLevel,
+    format: config.logFormat,
+    write: out.own,
+    fields: { service: "stack" },
+  });
+  const log = logger("stack");
+  const built = STACK.filter((m) => commands[m.command]?.load !== undefined);
+  const skipped = STACK.filter((m) => !built.includes(m));
+  if (skipped.length > 0) {
+    log.info("not built yet: {skipped}", { skipped: skipped.map((m) => m.label).join(", ") });
+  }
+  if (built.length === 0) {
+    log.info("nothing to run yet");
+    return 0;
+  }
+  const ports = config.freePorts ? freePorts(built) : defaultPorts(built);
+  const shared = ["--log-format", config.logFormat, "--log-level", config.logLevel];
+  const specs: ChildSpec[] = [];
+  for (const member of built) {
+    const command = await commands[member.command].load!();
+    const { kept, dropped } = knownFlags(command.flags, memberArgs(member, ports, shared));
+    for (const flag of dropped) {
+      log.warning("{child}: this build of {command} has no {flag} flag; starting it without", {
+        child: member.label,
+        command: member.command,
+        flag,
+      });
+    }
+    try {
+      parseFlags(command.flags, kept);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      log.error("{child}: bad stack configuration: {error}", {
+        child: member.label,
+        error: error.message,
+      });
+      return 2;
+    }
+    specs.push(childSpec(member, kept));
+  }
+  const supervisor = new Supervisor(specs, { onOutput: out.child, log });
+  using signals = watchStopSignals({
+    onRepeat(signal) {
+      log.warning(
+        "{signal} received again: still stopping; a third stop signal kills every service now",
+        { signal },
+      );
+    },
+  });
+  const onHangup = () => {
+    const reloaded = supervisor.reload();
+    log.info("SIGHUP received: reload sent to {children}", {
+      children: reloaded.length > 0 ? reloaded.join(", ") : "no one (no service reloads)",
+    });
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
+  try {
+    for (const member of built) {
+      const { port, adminPort } = ports[member.label];
+      log.info("{child}: port {port}, admin port {adminPort}", {
+        child: member.label,
+        port,
+        adminPort: adminPort ?? "port + 10000",
+      });
+    }
+    supervisor.start();
+    const signal = await signals.first;
+    log.info("{signal} received, stopping every service", { signal });
+    const report = await Promise.race([
+      supervisor.stop(),
+      signals.forced.then((forcedBy) => {
+        log.error("{signal}: third stop signal, killing every service now", { signal: forcedBy });
+        supervisor.kill();
+        return supervisor.stop();
+      }),
+    ]);
+    if (report.clean) {
+      log.info("stopped");
       return 0;
     }
-    say(`starting ${children.map((c) => c.name).join(", ")}`);
-    const stopSignal = waitForStopSignal();
-    supervisor.start();
-    const signal = await stopSignal.promise;
-    say(`${signal} received, stopping every service`);
-    await supervisor.stop();
-    say("stopped");
-    return 0;
-  },
-});
+    const unclean = Object.entries(report.exits).filter(([, how]) => how !== "code 0");
+    log.error("stopped, not cleanly: {exits}", {
+      exits: unclean.map(([name, how]) => `${name} (${how})`).join(", "),
+    });
+    return 1;
+  } finally {
+    Deno.removeSignalListener("SIGHUP", onHangup);
+  }
+}
+
+/**
+ * Splits `args` into those `specs` knows and bare `--flag`s it does not. A
+ * flag the stack passes that this build of the command lacks (the resolver's
+ * --local-only, until every branch is merged) is dropped with a warning
+ * rather than making the child exit on a usage error.
+ */
+export function knownFlags(
+  specs: FlagSpecs,
+  args: readonly string[],
+): { kept: string[]; dropped: string[] } {
+  const kept: string[] = [];
+  const dropped: string[] = [];
+  args.forEach((arg, i) => {
+    const next = args[i + 1];
+    const bare = /^--[a-z0-9-]+$/.test(arg) && (next === undefined || next.startsWith("--"));
+    if (bare && !Object.hasOwn(specs, arg.slice(2))) dropped.push(arg);
+    else kept.push(arg);
+  });
+  return { kept, dropped };
+}
+
+interface StackOutput {
+  /** A line (or several) from the stack's own logger, newline-terminated. */
+  own(text: string): void;
+  /** One line a child printed. */
+  child(name: string, line: string): void;
+}
+
+/** How lines reach stdout: "name | line" in text, one JSON object with `service` in JSON. */
+function stackOutput(format: LogFormat): StackOutput {
+  const width = Math.max("stack".length, ...STACK.map((m) => m.label.length));
+  if (format === "json") {
+    return {
+      own: (text) => writeStdout(text),
+      child: (name, line) => writeStdout(jsonLineOf(name, line) + "\n"),
+    };
+  }
+  const prefixed = (name: string, line: string) => `${name.padEnd(width)} | ${line}\n`;
+  return {
+    own: (text) =>
+      writeStdout(text.replace(/\n$/, "").split("\n").map((l) => prefixed("stack", l)).join("")),
+    child: (name, line) => writeStdout(prefixed(name, line)),
+  };
+}
+
+/**
+ * A child's line as one JSON object carrying `service`: its own JSON record
+ * with the field added, or (for anything else it printed, such as Deno's
+ * report of an uncaught error) the text wrapped in a record of its own.
+ */
+export function jsonLineOf(service: string, line: string): string {
+  try {
+    const record: unknown = JSON.parse(line);
+    if (typeof record === "object" && record !== null && !Array.isArray(record)) {
+      return JSON.stringify({ ...record, service });
+    }
+  } catch {
+    // Not JSON: wrapped below.
+  }
+  return JSON.stringify({
+    time: new Date().toISOString(),
+    level: "info",
+    logger: "underhood.stack",
+    message: line,
+    service,
+  });
+}
