@@ -1,4 +1,4 @@
-// The admin endpoints every service answers (DESIGN.md): `/healthz` and
+// The admin endpoints every service answers (docs/architecture.md): `/healthz` and
 // `/metrics`.
 //
 //   GET /healthz  200 {"status":"ok","checks":{"db":{"ok":true}}}, or 503

@@ -105,8 +105,16 @@ Deno.test("a supervised service drains and exits 0 when its supervisor's pipe cl
   await waitForLine(lines, (l) => l.includes("echo listening tcp on"));
   // What the kernel does for us when the supervisor dies, however it dies.
   await child.stdin.close();
-  const status = await child.status;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const status = await Promise.race([
+    child.status,
+    new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), 20_000)),
+  ]);
+  clearTimeout(timer);
+  if (status === null) child.kill("SIGKILL");
+  await child.status;
   await pump;
+  assert.ok(status !== null, `still running 20 s after its pipe closed:\n${lines.join("\n")}`);
   assert.equal(status.code, 0, lines.join("\n"));
   assert.ok(lines.some((l) => l.includes("supervisor gone")), lines.join("\n"));
   assert.ok(lines.some((l) => l.includes("echo stopped")));

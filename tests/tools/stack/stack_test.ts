@@ -135,10 +135,22 @@ class StackProcess {
     return this.#exited;
   }
 
-  /** Polls the output until `test` holds (bounded; the output is in the error). */
-  async waitFor(what: string, test: () => boolean, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * Polls until `test` holds (bounded; the output is in the error). Fails at
+   * once when the stack exits first, unless `afterExit` says that is expected.
+   */
+  async waitFor(
+    what: string,
+    test: () => boolean,
+    options: { timeoutMs?: number; afterExit?: boolean } = {},
+  ): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     while (!test()) {
+      if (this.#exited && options.afterExit !== true) {
+        await this.status();
+        if (test()) return;
+        throw new Error(`the stack exited before ${what}:\n${this.lines.join("\n")}`);
+      }
       if (Date.now() > deadline) {
         throw new Error(`timed out waiting for ${what}:\n${this.lines.join("\n")}`);
       }
@@ -336,7 +348,7 @@ Deno.test("when the supervisor is killed with SIGKILL, every child exits and fre
     await stack.waitFor(
       "every child to exit and free its ports",
       () => pids.every((pid) => !alive(pid)),
-      30_000,
+      { timeoutMs: 30_000, afterExit: true },
     );
     for (const port of tcpPorts) assert.ok(await refused(port), `port ${port} is free`);
   } finally {
