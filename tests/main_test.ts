@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { COMMANDS } from "../commands.ts";
 import { runMain } from "./_support/subprocess.ts";
 
@@ -92,5 +93,56 @@ Deno.test("a command that is not built yet says so and exits 1", async (t) => {
       assert.equal(code, 1);
       assert.match(stderr, new RegExp(`${name}: not built yet`));
     });
+  }
+});
+
+/** The local modules main.ts reaches, each with what it imports (static, dynamic or type). */
+async function moduleGraph(): Promise<Map<string, string[]>> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", fileURLToPath(new URL("../main.ts", import.meta.url))],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: {
+      specifier: string;
+      dependencies?: { code?: { specifier: string }; type?: { specifier: string } }[];
+    }[];
+  };
+  const graph = new Map<string, string[]>();
+  for (const module of info.modules) {
+    if (!module.specifier.startsWith("file:")) continue;
+    const deps = (module.dependencies ?? []).flatMap((d) => [d.code?.specifier, d.type?.specifier])
+      .filter((s): s is string => s !== undefined && s.startsWith("file:"));
+    graph.set(module.specifier, [...new Set(deps)]);
+  }
+  return graph;
+}
+
+Deno.test("no import cycle among the modules main.ts reaches (the stack gets the command table as a parameter)", async () => {
+  const graph = await moduleGraph();
+  assert.ok(graph.size > 10);
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (module: string, path: string[]): void => {
+    if (state.get(module) === "done") return;
+    if (state.get(module) === "visiting") {
+      const cycle = [...path.slice(path.indexOf(module)), module];
+      assert.fail(
+        `import cycle: ${cycle.map((m) => m.replace(/^.*?\/(?=[^/]+\/[^/]+$)/, "")).join(" -> ")}`,
+      );
+    }
+    state.set(module, "visiting");
+    for (const dep of graph.get(module) ?? []) visit(dep, [...path, module]);
+    state.set(module, "done");
+  };
+  for (const module of graph.keys()) visit(module, []);
+});
+
+Deno.test("tools live in tools/, services in services/", () => {
+  const root = new URL("../", import.meta.url);
+  for (const tool of ["stack", "dig", "curl"]) {
+    assert.ok(Deno.statSync(new URL(`tools/${tool}/mod.ts`, root)).isFile, tool);
+    assert.throws(() => Deno.statSync(new URL(`services/${tool}`, root)), Deno.errors.NotFound);
   }
 });
