@@ -109,9 +109,9 @@ export function defaultPorts(members: readonly StackMember[]): Record<string, Me
  * A free port for every member and its admin port: each one bound on
  * port 0 (UDP too for the DNS servers) and held until all are chosen, so no
  * two members get the same one, then released for the children to bind.
- * Another process could take one in the moment between; the kernel hands
- * out ephemeral ports at random, so that is rare, and the child then fails
- * to start and is restarted with the same port by the supervisor.
+ * Another process could take one in the moment between (the kernel hands
+ * out ports for bind(0) at random, so that is rare): the child then logs
+ * that it cannot listen, and the supervisor keeps retrying it with backoff.
  */
 export function freePorts(members: readonly StackMember[]): Record<string, MemberPorts> {
   const held: { close(): void }[] = [];
