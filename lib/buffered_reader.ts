@@ -2,25 +2,28 @@
 //
 // Every TCP protocol in the stack frames its input with three questions:
 // "give me the next line", "give me exactly N bytes", "give me everything up
-// to this delimiter". This reader answers them with one growable buffer:
-// bytes are read from the source in large chunks, consumed from the front,
-// and compacted only when the free tail runs out, so there is no per-byte
-// allocation and no quadratic growth. Every read has an explicit bound, and a
-// peer that closes mid-message gets an UnexpectedEofError, not a hang.
+// to this delimiter". This reader answers them over lib/net's ReadBuffer
+// (the one read buffer: large reads into its free tail, compacted only when
+// that tail is short, grown only as bytes arrive), so there is no per-byte
+// allocation and no quadratic growth. Every read has an explicit bound, and
+// a peer that closes mid-message gets an UnexpectedEofError, not a hang.
 //
 // Returned byte arrays are copies: they stay valid after later reads.
 
 import { type Bytes, CR, LF } from "./bytes.ts";
 import { DecodeError, LimitError, UnexpectedEofError } from "./errors.ts";
+import { type ByteSource, ReadBuffer } from "./net/read_buffer.ts";
 
-/** Anything with a `Deno.Conn`-style `read`. */
-export interface ByteSource {
-  read(into: Uint8Array): Promise<number | null>;
-}
+export type { ByteSource };
 
 export interface BufferedReaderOptions {
-  /** Bytes requested from the source per read; 16 KiB matches a TCP window. */
+  /** Bytes requested from the source per read at first; 16 KiB matches a TCP window. */
   chunkBytes?: number;
+  /**
+   * The buffer's hard bound: 16 MiB. Each read also has its own limit
+   * (`maxBytes`), which is what normally stops a peer first.
+   */
+  bufferBytesMax?: number;
 }
 
 export interface ReadLineOptions {
@@ -35,25 +38,26 @@ export interface ReadLineOptions {
 }
 
 const DEFAULT_CHUNK_BYTES = 16 * 1024;
+const DEFAULT_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 
 export class BufferedReader {
   #source: ByteSource;
-  #buffer: Bytes;
-  #start = 0; // first unconsumed byte
-  #end = 0; // one past the last buffered byte
+  #input: ReadBuffer;
   #eof = false;
-  #chunkBytes: number;
 
   constructor(source: ByteSource, options: BufferedReaderOptions = {}) {
     this.#source = source;
-    this.#chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    if (!(this.#chunkBytes >= 1)) throw new RangeError("chunkBytes must be at least 1");
-    this.#buffer = new Uint8Array(this.#chunkBytes);
+    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    if (!(chunkBytes >= 1)) throw new RangeError("chunkBytes must be at least 1");
+    this.#input = new ReadBuffer({
+      initialBytes: chunkBytes,
+      sizeBytesMax: Math.max(chunkBytes, options.bufferBytesMax ?? DEFAULT_BUFFER_BYTES_MAX),
+    });
   }
 
   /** Bytes already buffered and not yet consumed. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#input.length;
   }
 
   /** True once the source has reported end of stream. */
@@ -63,7 +67,7 @@ export class BufferedReader {
 
   /** A view of the buffered, unconsumed bytes (valid until the next call). */
   peekBuffered(): Bytes {
-    return this.#buffer.subarray(this.#start, this.#end);
+    return this.#input.view();
   }
 
   /**
@@ -74,22 +78,25 @@ export class BufferedReader {
    */
   async readLine(options: ReadLineOptions): Promise<Bytes | null> {
     const { maxBytes, bareLf = "reject" } = options;
+    const input = this.#input;
     let scanned = 0; // bytes of the current line already searched for LF
     while (true) {
-      const lf = this.#buffer.indexOf(LF, this.#start + scanned);
-      if (lf !== -1 && lf < this.#end) {
-        const hasCr = lf > this.#start && this.#buffer[lf - 1] === CR;
+      const buf = input.bytes;
+      const start = input.start;
+      const lf = buf.indexOf(LF, start + scanned);
+      if (lf !== -1 && lf < input.end) {
+        const hasCr = lf > start && buf[lf - 1] === CR;
         if (!hasCr && bareLf === "reject") throw new DecodeError("bare LF in line");
         const lineEnd = hasCr ? lf - 1 : lf;
-        if (lineEnd - this.#start > maxBytes) throw lineTooLong(maxBytes);
-        const line = this.#buffer.slice(this.#start, lineEnd);
-        this.#start = lf + 1;
+        if (lineEnd - start > maxBytes) throw lineTooLong(maxBytes);
+        const line = buf.slice(start, lineEnd);
+        input.consume(lf + 1 - start);
         return line;
       }
-      scanned = this.#end - this.#start;
+      scanned = input.length;
       // A CR may still be followed by LF, so allow one byte of slack.
       if (scanned > maxBytes + 1) throw lineTooLong(maxBytes);
-      if (!(await this.#fill(maxBytes + 2))) {
+      if (!(await this.#fill())) {
         if (this.buffered === 0) return null;
         throw new UnexpectedEofError("connection closed in the middle of a line");
       }
@@ -106,13 +113,14 @@ export class BufferedReader {
       throw new RangeError(`readExact: bad length ${length}`);
     }
     if (length === 0) return new Uint8Array(0);
-    if (this.buffered >= length) return this.#take(length);
-    if (this.buffered === 0 && this.#eof) return null;
+    const input = this.#input;
+    if (input.length >= length) return input.take(length);
+    if (input.length === 0 && this.#eof) return null;
     // Large reads go straight into the result instead of through the buffer.
     const out = new Uint8Array(length);
-    let filled = this.buffered;
-    out.set(this.#buffer.subarray(this.#start, this.#end));
-    this.#start = this.#end = 0;
+    let filled = input.length;
+    out.set(input.view());
+    input.consume(filled);
     while (filled < length) {
       const n = this.#eof ? null : await this.#source.read(out.subarray(filled));
       if (n === null) {
@@ -132,19 +140,21 @@ export class BufferedReader {
    */
   async readUntil(delimiter: Uint8Array, maxBytes: number): Promise<Bytes | null> {
     if (delimiter.length === 0) throw new RangeError("readUntil: empty delimiter");
+    const input = this.#input;
     let searchFrom = 0;
     while (true) {
-      const at = indexOfIn(this.#buffer, delimiter, this.#start + searchFrom, this.#end);
+      const start = input.start;
+      const at = indexOfIn(input.bytes, delimiter, start + searchFrom, input.end);
       if (at !== -1) {
-        if (at - this.#start > maxBytes) throw tooLong("delimited", maxBytes);
-        const out = this.#buffer.slice(this.#start, at);
-        this.#start = at + delimiter.length;
+        if (at - start > maxBytes) throw tooLong("delimited", maxBytes);
+        const out = input.bytes.slice(start, at);
+        input.consume(at + delimiter.length - start);
         return out;
       }
       // The delimiter may straddle what we have and what comes next.
       searchFrom = Math.max(0, this.buffered - delimiter.length + 1);
       if (searchFrom > maxBytes) throw tooLong("delimited", maxBytes);
-      if (!(await this.#fill(maxBytes + delimiter.length))) {
+      if (!(await this.#fill())) {
         if (this.buffered === 0) return null;
         throw new UnexpectedEofError("connection closed before the delimiter");
       }
@@ -158,55 +168,18 @@ export class BufferedReader {
    */
   async readSome(maxBytes: number): Promise<Bytes | null> {
     if (!(maxBytes >= 1)) throw new RangeError("readSome: maxBytes must be at least 1");
-    if (this.buffered === 0 && !(await this.#fill(1))) return null;
-    return this.#take(Math.min(maxBytes, this.buffered));
+    if (this.buffered === 0 && !(await this.#fill())) return null;
+    return this.#input.take(Math.min(maxBytes, this.buffered));
   }
 
-  #take(length: number): Bytes {
-    const out = this.#buffer.slice(this.#start, this.#start + length);
-    this.#start += length;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-    return out;
-  }
-
-  /**
-   * Reads more bytes from the source, making room first. `wantBytes` is how
-   * much the caller may need buffered at once; the buffer never grows past
-   * it (plus one chunk), which is what keeps every read bounded. Returns
-   * false at end of stream.
-   */
-  async #fill(wantBytes: number): Promise<boolean> {
+  /** One read from the source into the buffer; false at end of stream. */
+  async #fill(): Promise<boolean> {
     if (this.#eof) return false;
-    // Make room when the free tail is gone, or too small to be worth a
-    // read while consumed bytes sit at the front.
-    const free = this.#buffer.length - this.#end;
-    if (free === 0 || (free < this.#chunkBytes / 2 && this.#start > 0)) this.#makeRoom(wantBytes);
-    const n = await this.#source.read(this.#buffer.subarray(this.#end));
-    if (n === null) {
+    if (await this.#input.fill(this.#source) === null) {
       this.#eof = true;
       return false;
     }
-    this.#end += n;
     return true;
-  }
-
-  #makeRoom(wantBytes: number): void {
-    const live = this.#end - this.#start;
-    if (this.#start > 0 && live < this.#buffer.length / 2) {
-      // Slide the unconsumed bytes to the front: cheap, and amortised
-      // because it only happens when at least half the buffer is free.
-      this.#buffer.copyWithin(0, this.#start, this.#end);
-    } else {
-      const capacity = Math.max(
-        this.#buffer.length * 2,
-        Math.min(live + this.#chunkBytes, wantBytes + this.#chunkBytes),
-      );
-      const grown = new Uint8Array(Math.max(capacity, live + 1));
-      grown.set(this.#buffer.subarray(this.#start, this.#end));
-      this.#buffer = grown;
-    }
-    this.#start = 0;
-    this.#end = live;
   }
 }
 

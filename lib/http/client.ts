@@ -14,15 +14,23 @@
 // A request that fails on a reused connection before any response byte
 // arrives (the server closed an idle connection as we reused it) is retried
 // once on a new connection when it is idempotent and its body is not a
-// stream. https: uses Deno.connectTls. Left out: proxies, redirects (the
+// stream. The method, target and header fields are checked before anything
+// is sent (request_check.ts): a CR LF in any of them would split one
+// request into two on the wire, so they are refused with a TypeError.
+// Timeouts use lib/net's deadline sweep (one timer per client) and each
+// connection reads into a lib/net ReadBuffer. https: uses Deno.connectTls. Left out: proxies, redirects (the
 // caller sees 3xx), cookies, content codings, Expect: 100-continue.
 
 import { type Bytes, concat } from "../bytes.ts";
+import { isIncomplete } from "../decode.ts";
 import { UnexpectedEofError } from "../errors.ts";
+import { closeQuietly } from "../net/close.ts";
+import { DeadlineSweep, type Expiring, sweepIntervalMs } from "../net/deadlines.ts";
 import { isDisconnect } from "../net/disconnect.ts";
+import { ReadBuffer } from "../net/read_buffer.ts";
 import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
 import { LARGE_PIECE_BYTES, OutputQueue } from "./output.ts";
-import { checkField } from "./response_head.ts";
+import { checkRequestHead } from "./request_check.ts";
 import {
   type BodyFraming,
   decodeResponseHead,
@@ -85,6 +93,9 @@ export interface ClientResponse {
 const encoder = new TextEncoder();
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 const READ_CHUNK_BYTES = 16 * 1024;
+const FOR_HEAD = "head";
+const FOR_BODY = "body";
+const FOR_IDLE = "idle";
 /** Largest announced body `bytes()` allocates before reading it. */
 const DIRECT_BODY_BYTES_MAX = 1024 * 1024;
 
@@ -99,9 +110,16 @@ interface Origin {
 export class HttpClient {
   #options: Required<Omit<ClientOptions, "limits">> & { limits: Readonly<HttpLimits> };
   #idle = new Map<string, ClientConnection[]>();
-  /** Every open connection, busy or pooled, for the sweep. */
-  #connections = new Set<ClientConnection>();
-  #sweeper: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Timeouts come from one sweep timer per client, not a timer per read
+   * (a Deno timer costs about 1.2 µs to set and clear, a large part of a
+   * small request): each connection carries the deadline of what it waits
+   * for (head, body, or idle in the pool), and the sweep closes the ones
+   * past it, which ends their read. A timeout may fire up to one sweep
+   * interval off: a quarter of the shortest configured timeout, at most
+   * 250 ms. The timer does not keep the process alive.
+   */
+  #sweep: DeadlineSweep;
   #closed = false;
 
   constructor(options: ClientOptions = {}) {
@@ -113,12 +131,16 @@ export class HttpClient {
       maxIdlePerOrigin: options.maxIdlePerOrigin ?? 32,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
     };
+    const o = this.#options;
+    this.#sweep = new DeadlineSweep({
+      intervalMs: sweepIntervalMs(o.headerTimeoutMs, o.bodyTimeoutMs, o.idleTimeoutMs),
+    });
   }
 
   /** Idle pooled connections right now (all origins). */
   get idleConnections(): number {
     let n = 0;
-    for (const list of this.#idle.values()) n += list.length;
+    for (const list of this.#idle.values()) for (const conn of list) if (!conn.closed) n++;
     return n;
   }
 
@@ -128,18 +150,21 @@ export class HttpClient {
     const target = typeof url === "string" ? parseUrl(url) : url;
     const origin = originOf(target);
     const method = (options.method ?? "GET").toUpperCase();
+    const headers = new HttpHeaders(options.headers);
+    // Refused before anything is written (or even connected).
+    checkRequestHead(method, `${target.pathname}${target.search}`, headers);
     const canRetry = IDEMPOTENT.has(method) && !(options.body instanceof ReadableStream);
     const pooled = this.#takeIdle(origin.key);
     if (pooled) {
       try {
-        return await this.#exchange(pooled, origin, target, method, options);
+        return await this.#exchange(pooled, origin, target, method, headers, options);
       } catch (error) {
         if (!(canRetry && error instanceof StaleConnectionError)) throw unwrap(error);
       }
     }
     const conn = await this.#connect(origin);
     try {
-      return await this.#exchange(conn, origin, target, method, options);
+      return await this.#exchange(conn, origin, target, method, headers, options);
     } catch (error) {
       throw unwrap(error);
     }
@@ -150,48 +175,8 @@ export class HttpClient {
     this.#closed = true;
     for (const list of this.#idle.values()) for (const conn of list) conn.close();
     this.#idle.clear();
-    clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
+    this.#sweep.close();
     return Promise.resolve();
-  }
-
-  /**
-   * Timeouts come from one sweep timer per client, not a timer per read
-   * (a Deno timer costs about 1.2 µs to set and clear, a large part of a
-   * small request): each connection carries the deadline of what it waits
-   * for, and the sweep closes the ones past it, which ends their read. A
-   * timeout may fire up to one sweep interval late: a quarter of the
-   * shortest configured timeout, at most 250 ms. The timer does not keep
-   * the process alive.
-   */
-  #startSweeper(): void {
-    if (this.#sweeper !== undefined || this.#closed) return;
-    const options = this.#options;
-    const shortest = Math.min(
-      options.headerTimeoutMs,
-      options.bodyTimeoutMs,
-      options.idleTimeoutMs,
-    );
-    const sweeper = setInterval(() => this.#sweep(), Math.min(250, Math.max(10, shortest / 4)));
-    Deno.unrefTimer(sweeper);
-    this.#sweeper = sweeper;
-  }
-
-  #sweep(): void {
-    const now = performance.now();
-    for (const conn of this.#connections) {
-      if (conn.closed) this.#connections.delete(conn);
-      else conn.checkDeadline(now);
-    }
-    for (const list of this.#idle.values()) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const conn = list[i];
-        if (conn.closed || now - conn.idleSince >= this.#options.idleTimeoutMs) {
-          list.splice(i, 1);
-          conn.close();
-        }
-      }
-    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -201,11 +186,12 @@ export class HttpClient {
   #takeIdle(key: string): ClientConnection | undefined {
     const list = this.#idle.get(key);
     if (list === undefined || list.length === 0) return undefined;
-    const now = performance.now();
     while (list.length > 0) {
       const conn = list.pop()!;
-      if (!conn.closed && now - conn.idleSince < this.#options.idleTimeoutMs) return conn;
-      conn.close();
+      if (!conn.closed) {
+        conn.deadline = 0;
+        return conn;
+      }
     }
     return undefined;
   }
@@ -214,8 +200,16 @@ export class HttpClient {
     if (this.#closed || conn.closed) return conn.close();
     let list = this.#idle.get(key);
     if (!list) this.#idle.set(key, list = []);
+    // Connections closed by the idle sweep leave the pool here.
+    if (list.length > 0 && list[0].closed) {
+      list.splice(
+        0,
+        list.length,
+        ...list.filter((c) => !c.closed),
+      );
+    }
     if (list.length >= this.#options.maxIdlePerOrigin) return conn.close();
-    conn.idleSince = performance.now();
+    conn.setDeadline(this.#options.idleTimeoutMs, FOR_IDLE);
     list.push(conn);
   }
 
@@ -240,10 +234,7 @@ export class HttpClient {
       });
     }
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-    const connection = new ClientConnection(conn);
-    this.#connections.add(connection);
-    this.#startSweeper();
-    return connection;
+    return new ClientConnection(conn, this.#sweep, this.#options.limits);
   }
 
   async #exchange(
@@ -251,11 +242,11 @@ export class HttpClient {
     origin: Origin,
     url: URL,
     method: string,
+    headers: HttpHeaders,
     options: RequestOptions,
   ): Promise<ClientResponse> {
     const reused = conn.used;
     conn.used = true;
-    const headers = new HttpHeaders(options.headers);
     if (!headers.has("host")) headers.set("host", origin.hostHeader);
     const body = options.body ?? null;
     let text = `${method} ${url.pathname}${url.search} HTTP/1.1\r\n`;
@@ -274,14 +265,8 @@ export class HttpClient {
     } else {
       headers.delete("content-length");
     }
-    for (const [name, value] of headers) {
-      try {
-        checkField(name, value);
-      } catch {
-        throw new HttpClientError("usage", `invalid header field ${JSON.stringify(name)}`);
-      }
-      text += `${name}: ${value}\r\n`;
-    }
+    // Checked in request(); the host and framing fields set here are ours.
+    for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
     try {
       // Head and a small body go out in one write from the connection's reused buffer.
       conn.out.pushText(text + "\r\n");
@@ -364,27 +349,35 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void):
   ]).finally(() => clearTimeout(timer));
 }
 
-/** One TCP connection with its read buffer. */
-class ClientConnection {
+/** One TCP connection with its read buffer and deadline. */
+class ClientConnection implements Expiring {
   #conn: Deno.Conn;
-  #buf: Bytes = new Uint8Array(READ_CHUNK_BYTES);
-  #start = 0;
-  #end = 0;
-  /** When what we wait for must have arrived (performance.now() ms); 0: not waiting. */
-  #deadline = 0;
+  #input: ReadBuffer;
+  #sweep: DeadlineSweep;
+  /** On the sweep's clock; 0: not waiting. */
+  deadline = 0;
   /** Set when the sweep closed the connection for missing its deadline. */
   #timedOut = false;
   /** Requests are encoded here; reused once each write completes. */
   readonly out = new OutputQueue();
-  /** When it went back to the pool (performance.now() ms). */
-  idleSince = 0;
   closed = false;
   used = false;
   /** True until the first byte of the current response arrives. */
   receivedNothing = true;
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn, sweep: DeadlineSweep, limits: Readonly<HttpLimits>) {
     this.#conn = conn;
+    this.#sweep = sweep;
+    // Only heads accumulate in the buffer (bodies are taken as they come),
+    // and the decoder throws past the header limits: one read more is enough.
+    this.#input = new ReadBuffer({
+      sizeBytesMax: limits.requestLineBytes + limits.headerBytes + 2 * READ_CHUNK_BYTES,
+    });
+    sweep.track(this);
+  }
+
+  setDeadline(timeoutMs: number, _reason: string): void {
+    this.deadline = this.#sweep.now + timeoutMs;
   }
 
   async write(bytes: Uint8Array): Promise<void> {
@@ -393,21 +386,22 @@ class ClientConnection {
   }
 
   async readHead(limits: Readonly<HttpLimits>, timeoutMs: number): Promise<ResponseHead> {
-    this.receivedNothing = this.#end === this.#start;
-    this.#deadline = performance.now() + timeoutMs;
+    this.receivedNothing = this.#input.length === 0;
+    this.setDeadline(timeoutMs, FOR_HEAD);
     try {
       return await this.#readHead(limits, timeoutMs);
     } finally {
-      this.#deadline = 0;
+      this.deadline = 0;
     }
   }
 
   async #readHead(limits: Readonly<HttpLimits>, timeoutMs: number): Promise<ResponseHead> {
+    const input = this.#input;
     while (true) {
-      if (this.#end > this.#start) {
-        const decoded = decodeResponseHead(this.#buf.subarray(this.#start, this.#end), limits);
-        if (decoded !== null) {
-          this.#start += decoded.bytesUsed;
+      if (input.length > 0) {
+        const decoded = decodeResponseHead(input.bytes, limits, input.start, input.end);
+        if (!isIncomplete(decoded)) {
+          input.consume(decoded.bytesUsed);
           // Interim 1xx responses (100 Continue, 103) are skipped (RFC 9110 section 15.2).
           if (decoded.value.status < 200 && decoded.value.status !== 101) continue;
           return decoded.value;
@@ -418,7 +412,7 @@ class ClientConnection {
       });
       if (n === null) {
         throw new UnexpectedEofError(
-          this.#end > this.#start
+          input.length > 0
             ? "connection closed inside the response head"
             : "connection closed before a response",
         );
@@ -428,26 +422,24 @@ class ClientConnection {
   }
 
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#input.length;
   }
 
   /** Copies up to `max` buffered bytes into `out` at `at`; returns how many. */
   copyInto(out: Bytes, at: number, max: number): number {
-    const n = Math.min(max, this.#end - this.#start);
-    out.set(this.#buf.subarray(this.#start, this.#start + n), at);
-    this.#start += n;
+    const input = this.#input;
+    const n = Math.min(max, input.length);
+    out.set(input.bytes.subarray(input.start, input.start + n), at);
+    input.consume(n);
     return n;
   }
 
   take(max: number): Bytes {
-    const n = Math.min(max, this.#end - this.#start);
-    const out = this.#buf.slice(this.#start, this.#start + n);
-    this.#start += n;
-    return out;
+    return this.#input.take(max);
   }
 
   consume(fn: (view: Bytes) => number): void {
-    this.#start += fn(this.#buf.subarray(this.#start, this.#end));
+    this.#input.consume(fn(this.#input.view()));
   }
 
   /**
@@ -456,39 +448,23 @@ class ClientConnection {
    * throws TimeoutSignal once the sweep has closed the connection for it.
    */
   async fill(timeoutMs?: number): Promise<number | null> {
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-    else if (this.#end === this.#buf.length) {
-      // Only heads accumulate here (bounded by the limits): slide or grow.
-      const live = this.#end - this.#start;
-      if (live <= this.#buf.length / 2) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-      } else {
-        const grown = new Uint8Array(this.#buf.length * 2);
-        grown.set(this.#buf.subarray(this.#start, this.#end));
-        this.#buf = grown;
-      }
-      this.#start = 0;
-      this.#end = live;
-    }
     if (this.#timedOut) throw new TimeoutSignal();
-    if (timeoutMs !== undefined) this.#deadline = performance.now() + timeoutMs;
+    if (timeoutMs !== undefined) this.setDeadline(timeoutMs, FOR_BODY);
     let n: number | null;
     try {
-      n = await this.#conn.read(this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end));
+      n = await this.#input.fill(this.#conn);
     } catch (error) {
       if (this.#timedOut) throw new TimeoutSignal();
       throw error;
     } finally {
-      if (timeoutMs !== undefined) this.#deadline = 0;
+      if (timeoutMs !== undefined) this.deadline = 0;
     }
-    if (n === null) return null;
-    this.#end += n;
     return n;
   }
 
-  /** Called by the client's sweep: closes the connection once its deadline has passed. */
-  checkDeadline(now: number): void {
-    if (this.#deadline === 0 || now < this.#deadline || this.closed) return;
+  /** Called by the client's sweep once the deadline has passed. */
+  expire(): void {
+    if (this.closed) return;
     this.#timedOut = true;
     this.close();
   }
@@ -496,9 +472,8 @@ class ClientConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    this.#sweep.untrack(this);
+    closeQuietly(this.#conn);
   }
 }
 

@@ -3,9 +3,9 @@
 // about framing the body (RFC 9112 section 6).
 //
 // Pure: bytes in, typed values out, no I/O. The decoders follow the one
-// contract of STYLE.md: given the bytes received so far they return the head
-// and how many bytes it used, or null when the head is not complete yet, or
-// throw (DecodeError -> 400, HttpDecodeError -> its status, LimitError ->
+// contract of lib/decode.ts: given the bytes received so far they return the
+// head and how many bytes it used, or INCOMPLETE while the head is not all
+// there (its length is never announced, so `bytesNeeded` is 0), or throw (DecodeError -> 400, HttpDecodeError -> its status, LimitError ->
 // 414/431). Every bound is checked before the bytes are looked at, so a peer
 // sending an endless line costs at most the limit.
 //
@@ -17,6 +17,7 @@
 // the server) and transfer codings other than chunked (501).
 
 import type { Bytes } from "../bytes.ts";
+import { type Decoded, INCOMPLETE } from "../decode.ts";
 import { DecodeError, LimitError } from "../errors.ts";
 import { HttpDecodeError } from "./errors.ts";
 import { HttpHeaders, listTokens } from "./headers.ts";
@@ -77,12 +78,6 @@ export interface ResponseHead {
   headers: HttpHeaders;
 }
 
-/** A decoded value and how many input bytes it used. */
-export interface Decoded<T> {
-  value: T;
-  bytesUsed: number;
-}
-
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
@@ -102,7 +97,7 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 }
 
 /**
- * Decodes a request head from `buf[from, to)`; null while incomplete. Input
+ * Decodes a request head from `buf[from, to)`; INCOMPLETE until it is all there. Input
  * bytes are not kept. `bytesUsed` counts from `from`.
  *
  * This is the hottest code of every HTTP service, so it reads bytes rather
@@ -126,12 +121,12 @@ export function decodeRequestHead(
   from = 0,
   to = buf.length,
   memo?: FieldsMemo,
-): Decoded<RequestHead> | null {
+): Decoded<RequestHead> {
   let pos = from;
   // Skip a few empty lines left over from a previous message.
   for (let i = 0; i < MAX_LEADING_EMPTY_LINES && pos < to; i++) {
     if (buf[pos] === CR) {
-      if (pos + 1 >= to) return null;
+      if (pos + 1 >= to) return INCOMPLETE;
       if (buf[pos + 1] !== LF) throw new DecodeError("CR without LF");
       pos += 2;
     } else if (buf[pos] === LF) {
@@ -140,7 +135,7 @@ export function decodeRequestHead(
   }
   const headStart = pos;
   const lineEnd = findLineEnd(buf, pos, to, limits.requestLineBytes, "requestLineBytes");
-  if (lineEnd === -1) return null;
+  if (lineEnd === -1) return INCOMPLETE;
   // method SP request-target SP HTTP-version, exactly one SP each (section 3).
   let sp1 = pos;
   while (sp1 < lineEnd && buf[sp1] !== SP) {
@@ -167,7 +162,7 @@ export function decodeRequestHead(
   }
   if (fields === null) {
     fields = scanFields(buf, fieldsStart, to, headStart, limits, true);
-    if (fields === null) return null;
+    if (fields === null) return INCOMPLETE;
     memo?.remember(buf, fieldsStart, fields);
   }
   const bytesUsed = fieldsStart + fields.bytes - from;
@@ -240,19 +235,23 @@ export class FieldsMemo {
 /** Longest field section a FieldsMemo keeps (a browser's is well under this). */
 const FIELDS_MEMO_BYTES_MAX = 2048;
 
-/** Decodes a response head; null while incomplete. */
+/**
+ * Decodes a response head from `buf[from, to)`; INCOMPLETE until it is all
+ * there. `bytesUsed` counts from `from`; the headers are copies.
+ */
 export function decodeResponseHead(
   buf: Bytes,
   limits: Readonly<HttpLimits> = DEFAULT_LIMITS,
-): Decoded<ResponseHead> | null {
-  const to = buf.length;
-  const lineEnd = findLineEnd(buf, 0, to, limits.requestLineBytes, "requestLineBytes");
-  if (lineEnd === -1) return null;
-  const line = latin1(buf, 0, lineEnd);
+  from = 0,
+  to = buf.length,
+): Decoded<ResponseHead> {
+  const lineEnd = findLineEnd(buf, from, to, limits.requestLineBytes, "requestLineBytes");
+  if (lineEnd === -1) return INCOMPLETE;
+  const line = latin1(buf, from, lineEnd);
   const match = /^HTTP\/1\.([0-9]) ([1-5][0-9][0-9])(?: (.*))?$/.exec(line);
   if (!match) throw new DecodeError(`bad status line: ${JSON.stringify(line.slice(0, 80))}`);
-  const fields = scanFields(buf, lineEnd + 2, to, 0, limits, false);
-  if (fields === null) return null;
+  const fields = scanFields(buf, lineEnd + 2, to, from, limits, false);
+  if (fields === null) return INCOMPLETE;
   return {
     value: {
       version: match[1] === "0" ? "1.0" : "1.1",
@@ -260,7 +259,7 @@ export function decodeResponseHead(
       reason: match[3] ?? "",
       headers: HttpHeaders.fromSpans(fields.text, fields.spans, 0),
     },
-    bytesUsed: lineEnd + 2 + fields.bytes,
+    bytesUsed: lineEnd + 2 + fields.bytes - from,
   };
 }
 

@@ -1,8 +1,12 @@
 // The HTTP/1.1 server: accept loop, one connection loop per client, body
 // streaming, keep-alive, pipelining, timeouts, connection cap and graceful
-// shutdown (RFC 9112; semantics from RFC 9110). Built on Deno.listen only.
+// shutdown (RFC 9112; semantics from RFC 9110). Built on lib/net: its TCP
+// server owns the accept loop, the connection cap (the longest-idle
+// keep-alive connection is closed to make room; 503 only when every
+// connection is busy), the deadline sweep and the drain on close; this file
+// is the connection handler.
 //
-// Each connection owns one read buffer. Request heads are decoded from it by
+// Each connection owns one read buffer (lib/net/read_buffer.ts). Request heads are decoded from it by
 // the pure codec in head.ts (with a FieldsMemo for repeated field
 // sections); bodies are handed to the handler as a lazy ReadableStream that
 // pulls from the same buffer (Content-Length or chunked, bounded by
@@ -15,18 +19,24 @@
 // The hot path (a sync handler returning a small fixed response) makes no
 // allocation it can avoid: see docs/http.md, "How it is fast".
 //
-// Timeouts come from one sweep timer per server rather than a timer per
-// read: each connection carries a deadline for what it is waiting for (the
-// next request, the rest of a head, body bytes, a write) and the sweep
-// closes the ones past it (408 when a head was cut short).
+// Timeouts come from the TCP server's one sweep timer rather than a timer
+// per read: each connection carries a deadline for what it is waiting for
+// (the next request, the rest of a head, body bytes, a write) and the sweep
+// closes the ones past it (408 when a head was cut short). A connection is
+// idle for the cap (evictable) from the end of its last response until a
+// complete request head arrives, so idle keep-alive clients and slowloris
+// heads alike make room for new clients.
 //
 // Left out: TLS, HTTP/2 and upgrades (101), trailers in responses, and
 // request bodies on HTTP/1.0 without Content-Length (411 is not sent; such a
 // request simply has no body).
 
 import type { Bytes } from "../bytes.ts";
+import { isIncomplete } from "../decode.ts";
 import { UnexpectedEofError } from "../errors.ts";
 import { isDisconnect } from "../net/disconnect.ts";
+import { ReadBuffer } from "../net/read_buffer.ts";
+import { serveTcp, type TcpConnection } from "../net/tcp_server.ts";
 import { logger } from "../log.ts";
 import type {
   BoundCounter,
@@ -72,18 +82,29 @@ export interface ServerOptions {
   bodyTimeoutMs?: number;
   /** How long an idle keep-alive connection is kept: 5 s, as Node's default. */
   idleTimeoutMs?: number;
-  /** Most open connections; past it new ones get 503 and are closed. */
-  maxConnections?: number;
+  /**
+   * Most open connections: 1024. Past it a new client closes the longest-idle
+   * connection, or gets 503 when every connection is busy with a request.
+   */
+  connectionsMax?: number;
+  /** SO_REUSEPORT: several processes may serve the same port. */
+  reusePort?: boolean;
   /** Where request counts and latencies are recorded (optional). */
   registry?: MetricsRegistry;
   /** Log category suffix, e.g. the service name. */
   name?: string;
+  /** What this listener is, for messages ("http-api port"); default "<name> HTTP port". */
+  label?: string;
 }
 
 export interface HttpServer {
   readonly addr: Deno.NetAddr;
   /** Open connections right now. */
   readonly connections: number;
+  /** Idle connections closed to make room for new clients, since start. */
+  readonly evicted: number;
+  /** Clients answered 503 because every connection was busy, since start. */
+  readonly refused: number;
   /**
    * Stops accepting, lets in-flight requests finish within `drainTimeoutMs`
    * (default 10 s), closes idle keep-alive connections at once, then closes
@@ -97,6 +118,11 @@ const encoder = new TextEncoder();
 /** Queued response bytes flushed even if more pipelined requests wait. */
 const QUEUE_FLUSH_BYTES = 64 * 1024;
 const READ_CHUNK_BYTES = 16 * 1024;
+/** Deadline reasons, as `TcpConnection.deadlineFor`. */
+const FOR_HEAD = "head";
+const FOR_IDLE = "idle";
+const FOR_BODY = "body";
+const FOR_LINGER = "linger";
 /** Lingering close after an error response: at most this long, this many bytes. */
 const LINGER_MS = 1_000;
 const LINGER_BYTES_MAX = 1024 * 1024;
@@ -109,16 +135,10 @@ interface Resolved {
   headerTimeoutMs: number;
   bodyTimeoutMs: number;
   idleTimeoutMs: number;
-  maxConnections: number;
+  /** The read buffer's bound: the longest head, plus one read. */
+  bufferBytesMax: number;
   log: ReturnType<typeof logger>;
   metrics?: ServerMetrics;
-  /**
-   * A coarse clock (performance.now() as of the last sweep): deadlines are
-   * set from it, so the hot path makes no clock call per request. A
-   * deadline may fire up to one sweep interval late, which is fine for
-   * timeouts measured in seconds.
-   */
-  now: number;
   repeated: RepeatedResponse;
 }
 
@@ -137,24 +157,54 @@ interface MethodMetrics {
 
 /** Starts listening at once; the returned server is already accepting. */
 export function serveHttp(options: ServerOptions): HttpServer {
-  const listener = Deno.listen({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const config: Resolved = {
     handler: options.handler,
-    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    limits,
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     headerTimeoutMs: options.headerTimeoutMs ?? 10_000,
     bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
     idleTimeoutMs: options.idleTimeoutMs ?? 5_000,
-    maxConnections: options.maxConnections ?? 1024,
+    bufferBytesMax: limits.requestLineBytes + limits.headerBytes + 2 * READ_CHUNK_BYTES,
     log: logger(...(options.name ? [options.name, "http"] : ["http"])),
     metrics: options.registry ? registerMetrics(options.registry) : undefined,
-    now: performance.now(),
     repeated: new RepeatedResponse(),
   };
-  return new Server(listener, config);
+  const metrics = config.metrics;
+  const tcp = serveTcp({
+    label: options.label ?? `${options.name ?? "http"} HTTP port`,
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+    reusePort: options.reusePort,
+    connectionsMax: options.connectionsMax ?? 1024,
+    refusalBytes: REFUSAL,
+    timeoutsMs: [config.headerTimeoutMs, config.bodyTimeoutMs, config.idleTimeoutMs],
+    log: config.log,
+    handler: async (connection) => {
+      metrics?.open.inc();
+      try {
+        await new Connection(connection, config).run();
+      } finally {
+        metrics?.open.dec();
+      }
+    },
+  });
+  return {
+    get addr() {
+      return tcp.addr;
+    },
+    get connections() {
+      return tcp.connections;
+    },
+    get evicted() {
+      return tcp.evicted;
+    },
+    get refused() {
+      return tcp.refused;
+    },
+    close: (drainTimeoutMs?: number) => tcp.close(drainTimeoutMs),
+    [Symbol.asyncDispose]: () => tcp.close(),
+  };
 }
 
 function registerMetrics(registry: MetricsRegistry): ServerMetrics {
@@ -177,103 +227,11 @@ function registerMetrics(registry: MetricsRegistry): ServerMetrics {
   };
 }
 
-class Server implements HttpServer {
-  #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
-  #config: Resolved;
-  #connections = new Set<Connection>();
-  #acceptLoop: Promise<void>;
-  #sweeper: ReturnType<typeof setInterval>;
-  #closing: Promise<void> | undefined;
-
-  constructor(listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>, config: Resolved) {
-    this.#listener = listener;
-    this.#config = config;
-    const shortest = Math.min(config.headerTimeoutMs, config.bodyTimeoutMs, config.idleTimeoutMs);
-    this.#sweeper = setInterval(() => this.#sweep(), Math.min(250, Math.max(10, shortest / 4)));
-    this.#acceptLoop = this.#accept();
-  }
-
-  get addr(): Deno.NetAddr {
-    return this.#listener.addr;
-  }
-
-  get connections(): number {
-    return this.#connections.size;
-  }
-
-  async #accept(): Promise<void> {
-    while (true) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (error) {
-        if (this.#closing) return;
-        if (error instanceof Deno.errors.BadResource) return;
-        this.#config.log.warn("accept failed: {error}", { error: String(error) });
-        continue;
-      }
-      if (this.#closing) {
-        conn.close();
-        continue;
-      }
-      if (this.#connections.size >= this.#config.maxConnections) {
-        refuse(conn);
-        continue;
-      }
-      try {
-        conn.setNoDelay(true);
-      } catch { /* already closed by the peer */ }
-      const connection = new Connection(conn, this.#config);
-      this.#connections.add(connection);
-      this.#config.metrics?.open.inc();
-      connection.run().finally(() => {
-        this.#connections.delete(connection);
-        this.#config.metrics?.open.dec();
-      });
-    }
-  }
-
-  #sweep(): void {
-    const now = this.#config.now = performance.now();
-    for (const connection of this.#connections) connection.checkDeadline(now);
-  }
-
-  close(drainTimeoutMs = 10_000): Promise<void> {
-    return this.#closing ??= this.#shutdown(drainTimeoutMs);
-  }
-
-  async #shutdown(drainTimeoutMs: number): Promise<void> {
-    try {
-      this.#listener.close();
-    } catch { /* already closed */ }
-    await this.#acceptLoop;
-    for (const connection of this.#connections) connection.shutdown();
-    const deadline = Date.now() + drainTimeoutMs;
-    while (this.#connections.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    for (const connection of this.#connections) connection.abort();
-    while (this.#connections.size > 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    clearInterval(this.#sweeper);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-}
-
-/** Over the connection cap: a short 503 and close, without reading anything. */
-function refuse(conn: Deno.TcpConn): void {
-  const body = "too many connections\n";
-  const response = encoder.encode(
-    `HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\nretry-after: 1\r\n\r\n${body}`,
-  );
-  conn.write(response).catch(() => {}).finally(() => {
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-  });
-}
+/** Every connection busy with a request: a short 503 and close, without reading anything. */
+const REFUSAL = encoder.encode(
+  "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 21\r\n" +
+    "connection: close\r\nretry-after: 1\r\n\r\ntoo many connections\n",
+);
 
 type Phase = "idle" | "head" | "handling" | "closed";
 
@@ -281,90 +239,99 @@ type Phase = "idle" | "head" | "handling" | "closed";
 class ConnectionDone extends Error {}
 
 class Connection implements BodySource {
+  #tc: TcpConnection;
   #conn: Deno.TcpConn;
   #config: Resolved;
-  #buf: Bytes = new Uint8Array(READ_CHUNK_BYTES);
+  #input: ReadBuffer;
   #fieldsMemo = new FieldsMemo();
-  #start = 0;
-  #end = 0;
   /** Responses queued and not written yet. */
   #out = new OutputQueue();
   #phase: Phase = "idle";
-  #deadline = 0;
-  #shuttingDown = false;
-  #closed = false;
   /** Set when we answer an error and close: drain the socket briefly first. */
   #linger = false;
 
-  constructor(conn: Deno.TcpConn, config: Resolved) {
-    this.#conn = conn;
+  constructor(tc: TcpConnection, config: Resolved) {
+    this.#tc = tc;
+    this.#conn = tc.conn;
     this.#config = config;
+    this.#input = new ReadBuffer({ sizeBytesMax: config.bufferBytesMax });
+    tc.onDeadline = this.#onDeadline;
+  }
+
+  get #closed(): boolean {
+    return this.#tc.closed;
   }
 
   async run(): Promise<void> {
     const config = this.#config;
+    const tc = this.#tc;
+    const input = this.#input;
     try {
-      while (!this.#closed) {
+      while (!tc.closed) {
         // Fast path: decode straight from the buffer, no await unless bytes are missing.
         let head: RequestHead | null = null;
-        if (this.#end > this.#start) {
+        if (input.end > input.start) {
           let decoded;
           try {
             decoded = decodeRequestHead(
-              this.#buf,
+              input.bytes,
               config.limits,
-              this.#start,
-              this.#end,
+              input.start,
+              input.end,
               this.#fieldsMemo,
             );
           } catch (error) {
             await this.#sendError(error);
             break;
           }
-          if (decoded !== null) {
-            this.#start += decoded.bytesUsed;
+          if (!isIncomplete(decoded)) {
+            input.consume(decoded.bytesUsed);
             head = decoded.value;
           } else if (this.#phase !== "head") {
             this.#phase = "head";
-            this.#deadline = config.now + config.headerTimeoutMs;
+            tc.setDeadline(config.headerTimeoutMs, FOR_HEAD);
           }
         } else {
-          if (this.#shuttingDown) break;
+          if (tc.draining) break;
           this.#phase = "idle";
-          this.#deadline = config.now + config.idleTimeoutMs;
+          tc.setDeadline(config.idleTimeoutMs, FOR_IDLE);
         }
         if (head === null) {
           // #fill inlined (the hot path): write what is queued, then read.
           if (this.#out.length > 0) {
             const bytes = this.#takeQueued();
-            if (this.#closed) throw new ConnectionDone();
+            if (tc.closed) throw new ConnectionDone();
             const written = await this.#conn.write(bytes);
             if (written < bytes.length) await this.#writeAll(bytes.subarray(written));
           }
-          const n = await this.#conn.read(this.#readView());
+          // No request in flight: the server may close this one to make room.
+          tc.markIdle();
+          if (tc.closed) throw new ConnectionDone();
+          const n = await this.#conn.read(input.reserve());
           // EOF: clean between requests, otherwise a truncated head (nobody to answer).
           if (n === null) break;
-          this.#end += n;
+          input.commit(n);
           if (this.#phase === "idle") {
             this.#phase = "head";
-            this.#deadline = config.now + config.headerTimeoutMs;
+            tc.setDeadline(config.headerTimeoutMs, FOR_HEAD);
           }
           continue;
         }
+        tc.markBusy();
         let keep = this.#handle(head);
         if (typeof keep !== "boolean") keep = await keep;
-        if (!keep || this.#shuttingDown) break;
+        if (!keep || tc.draining) break;
       }
       await this.#flush();
       if (this.#linger) await this.#lingerClose();
     } catch (error) {
-      // A connection closed under us (timeout, abort) ends its read or write with an error.
-      const expected = error instanceof ConnectionDone || isDisconnect(error) || this.#closed;
+      // A connection closed under us (timeout, eviction, drain) ends its read or write with an error.
+      const expected = error instanceof ConnectionDone || isDisconnect(error) || tc.closed;
       if (!expected) {
         this.#config.log.warn("connection error: {error}", { error: String(error) });
       }
     } finally {
-      this.#close();
+      tc.close();
     }
   }
 
@@ -381,10 +348,10 @@ class Connection implements BodySource {
     } catch {
       return;
     }
-    this.#deadline = this.#config.now + LINGER_MS;
+    this.#tc.setDeadline(LINGER_MS, FOR_LINGER);
     this.#phase = "handling";
     let budget = LINGER_BYTES_MAX;
-    const scratch = new Uint8Array(READ_CHUNK_BYTES);
+    const scratch = this.#input.bytes;
     while (budget > 0 && !this.#closed) {
       const n = await this.#conn.read(scratch).catch(() => null);
       if (n === null) return;
@@ -392,51 +359,31 @@ class Connection implements BodySource {
     }
   }
 
-  /** Called by the sweep timer. */
-  checkDeadline(now: number): void {
-    if (this.#deadline === 0 || now < this.#deadline || this.#closed) return;
-    if (this.#phase === "head") {
+  /** Called by the sweep once the deadline has passed. */
+  #onDeadline = (reason: string): void => {
+    if (reason === FOR_HEAD && this.#phase === "head") {
       // A head cut short: tell the client, then close (RFC 9110 section 15.5.9).
       const response = errorResponseBytes(408, "request head not received in time", true);
-      this.#conn.write(response).catch(() => {}).finally(() => this.#close());
-      this.#deadline = 0;
+      this.#conn.write(response).catch(() => {}).finally(() => this.#tc.close());
       return;
     }
-    this.#close();
-  }
-
-  /** Graceful shutdown: idle connections close now, busy ones after their response. */
-  shutdown(): void {
-    this.#shuttingDown = true;
-    if (this.#phase === "idle") this.#close();
-  }
-
-  abort(): void {
-    this.#close();
-  }
-
-  #close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#phase = "closed";
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
-  }
+    this.#tc.close();
+  };
 
   /** Reads more bytes into the buffer; null at end of stream. Writes queued output first. */
   async #fill(): Promise<number | null> {
     // The run loop does the same inline (an async call per request costs).
     if (this.#out.length > 0) await this.#writeQueued();
+    if (this.#closed) throw new ConnectionDone();
     let n: number | null;
     try {
-      n = await this.#conn.read(this.#readView());
+      n = await this.#conn.read(this.#input.reserve());
     } catch (error) {
       if (this.#closed) throw new ConnectionDone();
       throw error;
     }
     if (n === null) return null;
-    this.#end += n;
+    this.#input.commit(n);
     return n;
   }
 
@@ -452,30 +399,6 @@ class Connection implements BodySource {
     return this.#writeAll(this.#takeQueued());
   }
 
-  /** Where the next read goes: the free tail of the buffer, made room for first. */
-  #readView(): Bytes {
-    if (this.#closed) throw new ConnectionDone();
-    if (this.#start === this.#end) {
-      this.#start = this.#end = 0;
-      return this.#buf;
-    }
-    if (this.#end === this.#buf.length) {
-      const live = this.#end - this.#start;
-      if (this.#start > 0 && live <= this.#buf.length / 2) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-      } else {
-        // Heads are bounded by the limits (the decoder throws past them),
-        // so the buffer never grows far beyond headerBytes.
-        const grown = new Uint8Array(Math.max(this.#buf.length * 2, live + READ_CHUNK_BYTES));
-        grown.set(this.#buf.subarray(this.#start, this.#end));
-        this.#buf = grown;
-      }
-      this.#start = 0;
-      this.#end = live;
-    }
-    return this.#buf.subarray(this.#end);
-  }
-
   /**
    * Runs the handler for one request and queues the response. Synchronous
    * when the handler is (no request body, a fixed response body): the
@@ -485,7 +408,7 @@ class Connection implements BodySource {
     const config = this.#config;
     const started = config.metrics ? performance.now() : 0;
     this.#phase = "handling";
-    this.#deadline = 0;
+    this.#tc.deadline = 0;
     const body = head.framing.kind === "none" ? undefined : new BodyState(head, this);
     const request = new ServerRequest(head, body, config.bodyLimitBytes, this.#conn);
     let result: HttpResponse | Promise<HttpResponse>;
@@ -500,7 +423,7 @@ class Connection implements BodySource {
     ) {
       return this.#handleSlow(head, body, result, started);
     }
-    let closeAfter = !head.keepAlive || this.#shuttingDown;
+    let closeAfter = !head.keepAlive || this.#tc.draining;
     try {
       this.#queueFixed(head, result, closeAfter);
     } catch (error) {
@@ -547,7 +470,7 @@ class Connection implements BodySource {
       closeAfter = !body.canDrain();
     }
     if (body && !body.done && closeAfter) this.#linger = true;
-    if (this.#shuttingDown) closeAfter = true;
+    if (this.#tc.draining) closeAfter = true;
     // HTTP/1.0 has no chunked coding: a stream of unknown length ends with the connection.
     if (
       head.version === "1.0" && response.body instanceof ReadableStream &&
@@ -720,13 +643,15 @@ class Connection implements BodySource {
     // While handling, nothing else bounds the wait for a peer that does not
     // read: give the write its own deadline. (Between requests the idle or
     // head deadline already applies.)
+    const tc = this.#tc;
     let mine = 0;
-    if (this.#deadline === 0) {
-      this.#deadline = mine = this.#config.now + this.#config.bodyTimeoutMs;
+    if (tc.deadline === 0) {
+      tc.setDeadline(this.#config.bodyTimeoutMs, FOR_BODY);
+      mine = tc.deadline;
     }
     let offset = await this.#conn.write(bytes);
     while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
-    if (mine !== 0 && this.#deadline === mine) this.#deadline = 0;
+    if (mine !== 0 && tc.deadline === mine) tc.deadline = 0;
   }
 
   /** Answers a request whose head could not be decoded, then the caller closes. */
@@ -743,26 +668,23 @@ class Connection implements BodySource {
   // --- used by BodyState ---
 
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#input.length;
   }
 
   /** Takes up to `max` buffered bytes (a copy). */
   take(max: number): Bytes {
-    const n = Math.min(max, this.#end - this.#start);
-    const out = this.#buf.slice(this.#start, this.#start + n);
-    this.#start += n;
-    return out;
+    return this.#input.take(max);
   }
 
   /** Runs `fn` over the buffered bytes; it returns how many it consumed. */
   consume(fn: (view: Bytes) => number): void {
-    this.#start += fn(this.#buf.subarray(this.#start, this.#end));
+    this.#input.consume(fn(this.#input.view()));
   }
 
   async fillForBody(): Promise<void> {
-    this.#deadline = this.#config.now + this.#config.bodyTimeoutMs;
+    this.#tc.setDeadline(this.#config.bodyTimeoutMs, FOR_BODY);
     const n = await this.#fill();
-    this.#deadline = 0;
+    this.#tc.deadline = 0;
     if (n === null) throw new UnexpectedEofError("connection closed in the middle of the body");
   }
 

@@ -50,3 +50,37 @@ Deno.test("mountAdmin adds the same routes to a service's router, and a throwing
   assert.equal(response.status, 503);
   assert.match(await response.text(), /db down/);
 });
+
+Deno.test("/readyz runs the readiness checks, or falls back to the health checks", async () => {
+  let ready = false;
+  const admin = startAdminServer({
+    port: 0,
+    checks: () => ({ alive: { ok: true } }),
+    readiness: () => ({ recovery: ready ? { ok: true } : { ok: false, detail: "replaying log" } }),
+  });
+  const router = mountAdmin(new Router(), { checks: () => ({ alive: { ok: true } }) });
+  await using mounted = serveHttp({ handler: router.handle });
+  await using client = new HttpClient();
+  try {
+    const base = `http://127.0.0.1:${admin.addr.port}`;
+    const healthz = await client.request(`${base}/healthz`);
+    assert.equal(healthz.status, 200, "alive while not ready");
+    await healthz.text();
+    const notReady = await client.request(`${base}/readyz`);
+    assert.equal(notReady.status, 503);
+    assert.deepEqual(await notReady.json(), {
+      status: "failing",
+      checks: { recovery: { ok: false, detail: "replaying log" } },
+    });
+    ready = true;
+    const nowReady = await client.request(`${base}/readyz`);
+    assert.equal(nowReady.status, 200);
+    assert.deepEqual(await nowReady.json(), { status: "ok", checks: { recovery: { ok: true } } });
+    const fallback = await client.request(`http://127.0.0.1:${mounted.addr.port}/readyz`);
+    assert.equal(fallback.status, 200);
+    assert.deepEqual(await fallback.json(), { status: "ok", checks: { alive: { ok: true } } });
+  } finally {
+    await client.close();
+    await admin.close();
+  }
+});

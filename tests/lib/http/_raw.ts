@@ -3,6 +3,7 @@
 // sibling, decodeResponseHead. Every read is bounded in time.
 
 import { type Bytes, concat } from "../../../lib/bytes.ts";
+import { isIncomplete } from "../../../lib/decode.ts";
 import { ChunkedDecoder } from "../../../lib/http/chunked.ts";
 import { decodeResponseHead, responseFraming } from "../../../lib/http/head.ts";
 import type { HttpHeaders } from "../../../lib/http/headers.ts";
@@ -41,7 +42,7 @@ export class RawClient {
   async response(method = "GET", options: { interim?: boolean } = {}): Promise<RawResponse | null> {
     while (true) {
       const decoded = decodeResponseHead(this.#buf);
-      if (decoded !== null) {
+      if (!isIncomplete(decoded)) {
         const head = decoded.value;
         this.#buf = this.#buf.slice(decoded.bytesUsed);
         if (head.status === 100) {

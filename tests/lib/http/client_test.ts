@@ -192,3 +192,61 @@ Deno.test("HttpClient does not allocate a body a server only announces", async (
     (e) => e instanceof HttpClientError && e.code === "closed",
   );
 });
+
+Deno.test("HttpClient refuses a CR LF in the method or a header before writing a byte", async () => {
+  // A bare TCP server that answers every request head and records all it receives.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let received = "";
+  let accepted = 0;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      accepted++;
+      (async () => {
+        const buf = new Uint8Array(4096);
+        let pending = "";
+        while (true) {
+          const n = await conn.read(buf).catch(() => null);
+          if (n === null) break;
+          const text = new TextDecoder().decode(buf.subarray(0, n));
+          received += text;
+          pending += text;
+          while (pending.includes("\r\n\r\n")) {
+            pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
+            await conn.write(
+              new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+            );
+          }
+        }
+        conn.close();
+      })();
+    }
+  })();
+  const client = new HttpClient();
+  try {
+    const url = `http://127.0.0.1:${listener.addr.port}/`;
+    assert.equal(await (await client.request(url)).text(), "ok");
+    const before = received;
+    const bad: [string, Parameters<HttpClient["request"]>[1], RegExp][] = [
+      ["method", { method: "GET / HTTP/1.1\r\nHost: x\r\n\r\nDELETE" }, /request method/],
+      ["method with LF", { method: "GET\n" }, /request method/],
+      ["header name", { headers: [["x-a\r\nx-b", "1"]] }, /header field name/],
+      ["header value", { headers: { "x-a": "1\r\nx-injected: 1" } }, /header field "x-a"/],
+      ["NUL in value", { headers: { "x-a": "1\0" } }, /header field "x-a"/],
+    ];
+    for (const [what, options, message] of bad) {
+      await assert.rejects(
+        client.request(url, options),
+        (e) => e instanceof TypeError && message.test(e.message),
+        what,
+      );
+    }
+    assert.equal(received, before, "nothing was written for the refused requests");
+    assert.equal(accepted, 1, "no connection was opened for them either");
+    // The pooled connection is still good.
+    assert.equal(await (await client.request(url)).text(), "ok");
+  } finally {
+    await client.close();
+    listener.close();
+    await serving.catch(() => {});
+  }
+});

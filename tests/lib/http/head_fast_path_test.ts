@@ -14,6 +14,7 @@ import {
   type RequestHead,
 } from "../../../lib/http/head.ts";
 import { HttpHeaders } from "../../../lib/http/headers.ts";
+import { type Decoded, INCOMPLETE, isIncomplete } from "../../../lib/decode.ts";
 import { splitEveryWay } from "../../_support/split.ts";
 
 /** Field sections the fast path reads itself, and ones it hands to the reference. */
@@ -80,7 +81,7 @@ function reference(line: string, fields: string): RequestHead | number {
 function decodeOrStatus(input: Bytes, memo?: FieldsMemo): RequestHead | number {
   try {
     const decoded = decodeRequestHead(input, DEFAULT_LIMITS, 0, input.length, memo);
-    assert.ok(decoded, "complete head not decoded");
+    assert.ok(!isIncomplete(decoded), "complete head not decoded");
     assert.equal(decoded.bytesUsed, input.length);
     return decoded.value;
   } catch (error) {
@@ -145,13 +146,13 @@ Deno.test({
     decodeRequestHead(input, DEFAULT_LIMITS, 0, input.length, memo);
     for (const { label, chunks } of splitEveryWay(input)) {
       let received: Bytes = new Uint8Array(0);
-      let result = null;
+      let result: Decoded<RequestHead> = INCOMPLETE;
       for (const chunk of chunks) {
-        assert.equal(result, null, `${label}: decoded before the last chunk`);
+        assert.ok(isIncomplete(result), `${label}: decoded before the last chunk`);
         received = concat([received, chunk]);
         result = decodeRequestHead(received, DEFAULT_LIMITS, 0, received.length, memo);
       }
-      assert.ok(result, label);
+      assert.ok(!isIncomplete(result), label);
       assert.equal(result.bytesUsed, input.length);
       assert.deepEqual(result.value.framing, { kind: "length", length: 3 });
       assert.equal(result.value.path, "/x");
@@ -168,7 +169,7 @@ Deno.test({
     const short = fromAscii(`GET / HTTP/1.1\r\n${fields}`);
     const long = fromAscii(`GET /${"b".repeat(40)} HTTP/1.1\r\n${fields}`);
     const memo = new FieldsMemo();
-    assert.ok(decodeRequestHead(short, limits, 0, short.length, memo));
+    assert.ok(!isIncomplete(decodeRequestHead(short, limits, 0, short.length, memo)));
     assert.throws(
       () => decodeRequestHead(long, limits, 0, long.length, memo),
       (e) => toWireError(e).status === 431,
@@ -183,8 +184,8 @@ Deno.test({
   fn() {
     const input = fromAscii("GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\n\r\n");
     const memo = new FieldsMemo();
-    const first = decodeRequestHead(input, DEFAULT_LIMITS, 0, input.length, memo)!.value;
-    const second = decodeRequestHead(input, DEFAULT_LIMITS, 0, input.length, memo)!.value;
+    const first = complete(decodeRequestHead(input, DEFAULT_LIMITS, 0, input.length, memo)).value;
+    const second = complete(decodeRequestHead(input, DEFAULT_LIMITS, 0, input.length, memo)).value;
     first.headers.set("accept", "changed");
     first.headers.append("x-added", "1");
     assert.equal(second.headers.get("accept"), "a");
@@ -201,10 +202,11 @@ Deno.test({
     // Stale bytes after `to` (an earlier, longer request) must not complete the head.
     const buf = fromAscii(`xxGET /p HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\n\r\n`);
     const decoded = decodeRequestHead(buf, DEFAULT_LIMITS, 2, 2 + head.length);
-    assert.equal(decoded?.bytesUsed, head.length);
-    assert.equal(decoded?.value.path, "/p");
-    assert.equal(decodeRequestHead(buf, DEFAULT_LIMITS, 2, 2 + head.length - 1), null);
-    assert.equal(decodeRequestHead(buf, DEFAULT_LIMITS, 2, 2 + head.length - 2), null);
+    assert.ok(!isIncomplete(decoded));
+    assert.equal(decoded.bytesUsed, head.length);
+    assert.equal(decoded.value.path, "/p");
+    assert.ok(isIncomplete(decodeRequestHead(buf, DEFAULT_LIMITS, 2, 2 + head.length - 1)));
+    assert.ok(isIncomplete(decodeRequestHead(buf, DEFAULT_LIMITS, 2, 2 + head.length - 2)));
   },
 });
 
@@ -250,14 +252,14 @@ Deno.test({
       "acc",
     ];
     for (const name of names) {
-      const uncut = decodeRequestHead(input)!.value.headers;
-      const cut = new HttpHeaders(decodeRequestHead(input)!.value.headers);
+      const uncut = complete(decodeRequestHead(input)).value.headers;
+      const cut = new HttpHeaders(complete(decodeRequestHead(input)).value.headers);
       assert.equal(uncut.get(name), cut.get(name), name);
       assert.deepEqual(uncut.getAll(name), cut.getAll(name), name);
       assert.equal(uncut.has(name), cut.has(name), name);
       assert.equal(uncut.count(name), cut.count(name), name);
     }
-    const headers = decodeRequestHead(input)!.value.headers;
+    const headers = complete(decodeRequestHead(input)).value.headers;
     assert.equal(headers.get("accept"), "a, b");
     assert.equal(headers.get("x-empty"), "");
     // Lookups leave the fields as they are; a change cuts them and is seen after.
@@ -266,3 +268,8 @@ Deno.test({
     assert.equal(headers.size, 5);
   },
 });
+
+function complete<T>(result: Decoded<T>): { value: T; bytesUsed: number } {
+  if (isIncomplete(result)) throw new Error("incomplete");
+  return result;
+}

@@ -12,7 +12,8 @@ import {
   type RequestHead,
   responseFraming,
 } from "../../../lib/http/head.ts";
-import { splitEveryWay } from "../../_support/split.ts";
+import { isIncomplete } from "../../../lib/decode.ts";
+import { assertDecodesEveryWay } from "../../_support/split.ts";
 
 interface Golden {
   name: string;
@@ -93,25 +94,12 @@ for (const golden of GOLDEN) {
     permissions: "none",
     fn() {
       const input = fromAscii(golden.input);
-      const whole = decodeRequestHead(input);
-      assert.ok(whole);
-      assert.equal(whole.bytesUsed, input.length);
-      golden.check(whole.value);
-      for (const { label, chunks } of splitEveryWay(input)) {
-        let received: Bytes = new Uint8Array(0);
-        let result = null;
-        for (const chunk of chunks) {
-          assert.equal(result, null, `${label}: decoded before the last chunk`);
-          received = concat([received, chunk]);
-          result = decodeRequestHead(received);
-        }
-        assert.ok(result, label);
-        assert.equal(result.bytesUsed, input.length, label);
-        golden.check(result.value);
-      }
+      const decode = (buf: Bytes, from: number, to: number) =>
+        decodeRequestHead(buf, DEFAULT_LIMITS, from, to);
+      golden.check(assertDecodesEveryWay(decode, input));
       // Bytes after the head belong to the body or the next request.
       const withNext = concat([input, fromAscii("GET / HTTP/1.1\r\n")]);
-      assert.equal(decodeRequestHead(withNext)?.bytesUsed, input.length);
+      golden.check(assertDecodesEveryWay(decode, withNext, { bytesUsed: input.length }));
     },
   });
 }
@@ -145,7 +133,7 @@ for (const [name, text, status] of BAD) {
       let thrown: unknown;
       for (let end = 1; end <= input.length && thrown === undefined; end++) {
         try {
-          assert.equal(decodeRequestHead(input.subarray(0, end)), null);
+          assert.ok(isIncomplete(decodeRequestHead(input.subarray(0, end))));
         } catch (error) {
           thrown = error;
         }
@@ -171,22 +159,17 @@ Deno.test({
     const input = fromAscii(
       "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
     );
-    for (const { label, chunks } of splitEveryWay(input)) {
-      let received: Bytes = new Uint8Array(0);
-      let result = null;
-      for (const chunk of chunks) {
-        assert.equal(result, null, label);
-        received = concat([received, chunk]);
-        result = decodeResponseHead(received);
-      }
-      assert.ok(result, label);
-      assert.equal(result.value.status, 404);
-      assert.equal(result.value.reason, "Not Found");
-      assert.deepEqual(responseFraming("GET", result.value), { kind: "chunked" });
-      assert.deepEqual(responseFraming("HEAD", result.value), { kind: "none" });
-    }
+    const head = assertDecodesEveryWay(
+      (buf, from, to) => decodeResponseHead(buf, DEFAULT_LIMITS, from, to),
+      input,
+    );
+    assert.equal(head.status, 404);
+    assert.equal(head.reason, "Not Found");
+    assert.deepEqual(responseFraming("GET", head), { kind: "chunked" });
+    assert.deepEqual(responseFraming("HEAD", head), { kind: "none" });
     const noLength = decodeResponseHead(fromAscii("HTTP/1.0 200 OK\r\n\r\n"));
-    assert.deepEqual(responseFraming("GET", noLength!.value), { kind: "close" });
+    assert.ok(!isIncomplete(noLength));
+    assert.deepEqual(responseFraming("GET", noLength.value), { kind: "close" });
     assert.throws(() => decodeResponseHead(fromAscii("HTTP/1.1 2000 OK\r\n\r\n")), SyntaxError);
   },
 });

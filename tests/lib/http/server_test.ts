@@ -139,19 +139,49 @@ Deno.test("slow heads get 408, idle and stalled connections are closed", async (
   assert.ok(await stalled.closedByPeer());
 });
 
-Deno.test("connections past the cap get 503 while the others keep working", async () => {
-  await using server = serveHttp({ handler: testRouter().handle, maxConnections: 2 });
+Deno.test("at the cap a new client closes the longest-idle keep-alive connection", async () => {
+  await using server = serveHttp({ handler: testRouter().handle, connectionsMax: 2 });
+  using a = await RawClient.connect(server.addr.port);
+  using b = await RawClient.connect(server.addr.port);
+  await a.send(GOOD_REQUEST);
+  assert.equal((await a.response())?.status, 200);
+  await b.send(GOOD_REQUEST);
+  assert.equal((await b.response())?.status, 200);
+  using c = await RawClient.connect(server.addr.port);
+  await c.send(GOOD_REQUEST);
+  assert.equal((await c.response())?.status, 200);
+  assert.equal(await a.response(), null, "a, idle the longest, was closed");
+  await b.send(GOOD_REQUEST);
+  assert.equal((await b.response())?.status, 200);
+  assert.equal(server.evicted, 1);
+  assert.equal(server.refused, 0);
+});
+
+Deno.test("connections past the cap get 503 when every connection is busy", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  let inside = 0;
+  await using server = serveHttp({
+    handler: async () => {
+      inside++;
+      await released;
+      return text("finished");
+    },
+    connectionsMax: 2,
+  });
   using a = await RawClient.connect(server.addr.port);
   using b = await RawClient.connect(server.addr.port);
   await a.send(GOOD_REQUEST);
   await b.send(GOOD_REQUEST);
-  assert.equal((await a.response())?.status, 200);
-  assert.equal((await b.response())?.status, 200);
+  for (let i = 0; i < 2_000 && inside < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(inside, 2);
   using c = await RawClient.connect(server.addr.port);
   await c.send(GOOD_REQUEST);
   assert.equal((await c.response())?.status, 503);
-  await a.send(GOOD_REQUEST);
-  assert.equal((await a.response())?.status, 200);
+  release();
+  assert.equal((await a.response())?.body, "finished");
+  assert.equal((await b.response())?.body, "finished");
+  assert.equal(server.refused, 1);
 });
 
 Deno.test("close() finishes in-flight requests, closes idle ones, stops accepting", async () => {
