@@ -37,7 +37,10 @@ export const SUPERVISOR_PIPE_STDIN = "stdin";
 /** How many stop signals force an immediate stop. */
 export const FORCE_AFTER_SIGNALS = 3;
 
-/** Runs `service` until a stop signal arrives; resolves to the exit code. */
+/**
+ * Runs `service` until a stop signal arrives; resolves to the exit code, for
+ * the caller to exit with (its stop-signal listeners stay installed).
+ */
 export async function runService<S extends FlagSpecs>(
   service: ServiceDefinition<S>,
   config: ConfigOf<S>,
@@ -48,10 +51,14 @@ export async function runService<S extends FlagSpecs>(
     format: (lifecycle.logFormat ?? "text") as LogFormat,
   });
   const log = logger(service.name);
-  using signals = watchStopSignals({
+  // Not disposed: the listeners stay until the process exits, so a stop
+  // signal that arrives after the drain (the supervisor's SIGTERM following a
+  // Ctrl-C that was quicker) cannot turn a clean exit into death by signal.
+  // The caller (main.ts) exits with the code this returns.
+  const signals = watchStopSignals({
     onRepeat(signal, count) {
       log.warning(
-        "{signal} received again ({count} of {max}): the drain goes on; a third stop signal cuts it short",
+        "{signal} received again ({count} of {max}); a third stop signal stops at once, without finishing the drain",
         { signal, count, max: FORCE_AFTER_SIGNALS },
       );
     },

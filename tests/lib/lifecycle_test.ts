@@ -70,6 +70,19 @@ Deno.test("a second stop signal does not cut the drain short (Ctrl-C, then the s
   assert.ok(svc.lines.some((l) => l.includes("echo stopped")), svc.lines.join("\n"));
 });
 
+Deno.test("a stop signal arriving after the drain, before the process exits, does not kill it", async () => {
+  const svc = await spawnService(["--port", "0", "--exit-delay-ms", "3000"], {
+    script: ECHO,
+    roles: ["tcp"],
+  });
+  svc.kill("SIGINT");
+  await waitForLine(svc.lines, (l) => l.includes("echo stopped"));
+  svc.kill("SIGTERM");
+  const status = await svc.exited();
+  assert.equal(status.signal, null, svc.lines.join("\n"));
+  assert.equal(status.code, 0, svc.lines.join("\n"));
+});
+
 Deno.test("a third stop signal stops at once, exit 1, saying the drain did not finish", async () => {
   const svc = await spawnService(
     ["--port", "0", "--close-delay-ms", "60000", "--drain-timeout-ms", "120000"],

@@ -220,31 +220,18 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
   }
   const ports = config.freePorts ? freePorts(built) : defaultPorts(built);
   const shared = ["--log-format", config.logFormat, "--log-level", config.logLevel];
-  const specs: ChildSpec[] = [];
-  for (const member of built) {
-    const command = await commands[member.command].load!();
-    const { kept, dropped } = knownFlags(command.flags, memberArgs(member, ports, shared));
-    for (const flag of dropped) {
-      log.warning("{child}: this build of {command} has no {flag} flag; starting it without", {
-        child: member.label,
-        command: member.command,
-        flag,
-      });
-    }
-    try {
-      parseFlags(command.flags, kept);
-    } catch (error) {
-      if (!(error instanceof UsageError)) throw error;
-      log.error("{child}: bad stack configuration: {error}", {
-        child: member.label,
-        error: error.message,
-      });
-      return 2;
-    }
-    specs.push(childSpec(member, kept));
+  let specs: ChildSpec[];
+  try {
+    specs = await checkedChildSpecs(commands, built, ports, shared);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    log.error("bad stack configuration: {error}", { error: error.message });
+    return 2;
   }
   const supervisor = new Supervisor(specs, { onOutput: out.child, log });
-  using signals = watchStopSignals({
+  // Not disposed, as in lib/lifecycle.ts: a stop signal arriving between the
+  // last child's exit and ours must not kill the stack with that signal.
+  const signals = watchStopSignals({
     onRepeat(signal) {
       log.warning(
         "{signal} received again: still stopping; a third stop signal kills every service now",
@@ -294,24 +281,31 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
 }
 
 /**
- * Splits `args` into those `specs` knows and bare `--flag`s it does not. A
- * flag the stack passes that this build of the command lacks (the resolver's
- * --local-only, until every branch is merged) is dropped with a warning
- * rather than making the child exit on a usage error.
+ * The child of every member, after checking its arguments against its
+ * command's own flag table: a stack whose configuration a service would
+ * reject fails at once with a UsageError naming the member, instead of
+ * starting a child that exits on a usage error.
  */
-export function knownFlags(
-  specs: FlagSpecs,
-  args: readonly string[],
-): { kept: string[]; dropped: string[] } {
-  const kept: string[] = [];
-  const dropped: string[] = [];
-  args.forEach((arg, i) => {
-    const next = args[i + 1];
-    const bare = /^--[a-z0-9-]+$/.test(arg) && (next === undefined || next.startsWith("--"));
-    if (bare && !Object.hasOwn(specs, arg.slice(2))) dropped.push(arg);
-    else kept.push(arg);
-  });
-  return { kept, dropped };
+export async function checkedChildSpecs(
+  commands: CommandTable,
+  members: readonly StackMember[],
+  ports: Readonly<Record<string, MemberPorts>>,
+  sharedArgs: readonly string[] = [],
+): Promise<ChildSpec[]> {
+  const specs: ChildSpec[] = [];
+  for (const member of members) {
+    const load = commands[member.command]?.load;
+    if (load === undefined) throw new UsageError(`${member.label}: ${member.command} is not built`);
+    const args = memberArgs(member, ports, sharedArgs);
+    try {
+      parseFlags((await load()).flags, args);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError(`${member.label} (${member.command}): ${error.message}`);
+    }
+    specs.push(childSpec(member, args));
+  }
+  return specs;
 }
 
 interface StackOutput {

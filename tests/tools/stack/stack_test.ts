@@ -5,14 +5,16 @@ import { query } from "../../../lib/dns/client.ts";
 import { parseName } from "../../../lib/dns/name.ts";
 import { RecordType } from "../../../lib/dns/types.ts";
 import {
+  checkedChildSpecs,
   childSpec,
   freePorts,
   jsonLineOf,
-  knownFlags,
   memberArgs,
   STACK,
+  type StackMember,
   ZONE_FILE,
 } from "../../../tools/stack/mod.ts";
+import { UsageError } from "../../../lib/cli.ts";
 
 const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
 const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
@@ -88,14 +90,19 @@ Deno.test("freePorts() gives every member a distinct port and admin port, UDP to
   udp.close();
 });
 
-Deno.test("knownFlags() drops only bare flags the command does not declare", () => {
-  const specs = { zone: { type: "strings", help: "" }, port: { type: "port", help: "" } } as const;
-  assert.deepEqual(knownFlags(specs, ["--port", "1", "--local-only", "--zone", "z"]), {
-    kept: ["--port", "1", "--zone", "z"],
-    dropped: ["--local-only"],
-  });
-  // A flag with a value is never dropped: parseFlags then reports it.
-  assert.deepEqual(knownFlags(specs, ["--nope", "x"]).dropped, []);
+Deno.test("checkedChildSpecs() checks every member's flags against its command before any starts", async () => {
+  const dns = STACK.find((m) => m.label === "dns")!;
+  const specs = await checkedChildSpecs(COMMANDS, [dns], { dns: { port: 0, adminPort: 0 } });
+  assert.deepEqual(specs.map((s) => s.name), ["dns"]);
+  const typo: StackMember = { ...dns, label: "dns-typo", args: () => ["--zonefile", ZONE_FILE] };
+  await assert.rejects(
+    () => checkedChildSpecs(COMMANDS, [typo], { "dns-typo": { port: 0 } }),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, /^dns-typo \(dns\): Unknown option '--zonefile'/);
+      return true;
+    },
+  );
 });
 
 Deno.test("jsonLineOf() adds the service to a child's JSON line and wraps any other text", () => {
@@ -252,6 +259,14 @@ Deno.test({
           `${member.label} answers /healthz`,
         );
         await PROTOCOL_CHECKS[member.command]?.(ports[member.label]);
+      }
+
+      // Hermetic: the resolver says it answers only the local zones (no query leaves the machine).
+      if (BUILT.some((m) => m.command === "resolver")) {
+        assert.ok(
+          stack.lines.some((l) => l.startsWith("resolver") && l.includes("local-only: answering")),
+          stack.lines.join("\n"),
+        );
       }
 
       // SIGHUP is a reload, forwarded to dns; the stack keeps running.
