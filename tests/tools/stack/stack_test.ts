@@ -283,8 +283,11 @@ Deno.test({
       Deno.kill(stack.process.pid, "SIGTERM");
       const status = await stack.status();
       const output = stack.lines.join("\n");
+      // Not killed by the second signal: a clean exit with code 0. (Whether the stack logs
+      // "received again" depends on the second signal arriving before it exits, so that line
+      // is not asserted.)
+      assert.equal(status.signal, null, output);
       assert.equal(status.code, 0, output);
-      assert.ok(stack.lines.some((l) => l.includes("received again: still stopping")), output);
       for (const member of BUILT) {
         assert.ok(
           stack.lines.some((l) => l.startsWith(member.label) && l.includes(" stopped")),
