@@ -1,20 +1,16 @@
 // The command table: every command underhood knows, in the order `help`
 // lists them. A command whose module is not written yet has no `load`; it is
-// listed as "not built yet" and the stack supervisor skips it.
+// listed as "not built yet" and the stack supervisor skips it. Services live
+// in services/<name>/, tools (start, dig, curl) in tools/<name>/.
 //
 // Each `load` names its module literally, so `deno check` and `deno compile`
 // see every import (no name-built dispatch).
 
-import type { Command } from "./lib/service.ts";
+import type { CommandEntry, CommandTable } from "./lib/service.ts";
 
-export interface CommandEntry {
-  readonly summary: string;
-  /** What the command is: a long-running service or a tool. */
-  readonly kind: "service" | "tool";
-  readonly load?: () => Promise<Command>;
-}
+export type { CommandEntry, CommandTable };
 
-export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+export const COMMANDS: CommandTable = {
   dns: {
     kind: "service",
     summary: "authoritative DNS server (UDP and TCP, port 1053)",
@@ -50,17 +46,18 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   start: {
     kind: "tool",
     summary: "run the whole stack, one supervised process per service",
-    load: async () => (await import("./services/stack/mod.ts")).stack,
+    // The stack gets this table as an argument instead of importing it back.
+    load: async () => (await import("./tools/stack/mod.ts")).stackCommand(COMMANDS),
   },
   dig: {
     kind: "tool",
     summary: "DNS lookup client in the familiar dig layout",
-    load: async () => (await import("./services/dig/mod.ts")).dig,
+    load: async () => (await import("./tools/dig/mod.ts")).dig,
   },
   curl: {
     kind: "tool",
     summary: "HTTP/1.1 client for quick requests",
-    load: async () => (await import("./services/curl/mod.ts")).curl,
+    load: async () => (await import("./tools/curl/mod.ts")).curl,
   },
 };
 

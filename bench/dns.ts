@@ -83,7 +83,8 @@ async function benchOurs(
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, "dns", "--zone", ZONE, "--port", String(port)].concat(
-      ["--rrl-rate", "0", "--log-level", "warning"],
+      // Admin port 0: port + 10000 is past 65535 for a high free port.
+      ["--rrl-rate", "0", "--log-level", "warning", "--admin-port", "0"],
       ["--answer-cache-entries", String(cacheEntries)],
     ),
     stdout: "null",

@@ -18,6 +18,8 @@ export interface FlagSpec {
   short?: string;
   /** For "string": the accepted values. */
   choices?: readonly string[];
+  /** Older long names still accepted (kebab-case, without "--"), e.g. after a rename. */
+  aliases?: readonly string[];
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -68,6 +70,10 @@ export function parseFlags<S extends FlagSpecs>(
       ...(spec.short ? { short: spec.short } : {}),
       ...(spec.type === "strings" ? { multiple: true } : {}),
     };
+    for (const alias of spec.aliases ?? []) {
+      const { short: _short, ...long } = parseOptions[name];
+      parseOptions[alias] = long;
+    }
   }
   let parsed;
   try {
@@ -83,7 +89,7 @@ export function parseFlags<S extends FlagSpecs>(
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   const config: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    config[camelCase(name)] = convert(name, spec, values[name]);
+    config[camelCase(name)] = convert(name, spec, withAliases(name, spec, values));
   }
   return {
     config: config as ConfigOf<S>,
@@ -100,12 +106,18 @@ export function defaultConfig<S extends FlagSpecs>(
   return { ...parseFlags(specs, []).config, ...overrides };
 }
 
-/** The `--help` text for one command. */
+/**
+ * The `--help` text for one command. The usage shows the two ways it really
+ * runs: the deno.json task of the same name, and main.ts itself (from the
+ * repository; give main.ts's path from anywhere else).
+ */
 export function formatHelp(command: string, summary: string, specs: FlagSpecs, usage = ""): string {
+  const rest = `[flags]${usage ? " " + usage : ""}`;
   const lines = [
     `${summary}`,
     "",
-    `usage: underhood ${command} [flags]${usage ? " " + usage : ""}`,
+    `usage: deno task ${command} ${rest}`,
+    `       deno run -A main.ts ${command} ${rest}`,
   ];
   const entries = Object.entries(specs);
   if (entries.length > 0) lines.push("", "flags:");
@@ -122,7 +134,10 @@ export function formatHelp(command: string, summary: string, specs: FlagSpecs, u
       ? ""
       : ` (default: ${Array.isArray(spec.default) ? spec.default.join(",") : spec.default})`;
     const choices = spec.choices ? ` [${spec.choices.join("|")}]` : "";
-    lines.push(`${labels[i].padEnd(width)}${spec.help}${choices}${shown}`);
+    const aliases = spec.aliases?.length
+      ? ` (also ${spec.aliases.map((alias) => `--${alias}`).join(", ")})`
+      : "";
+    lines.push(`${labels[i].padEnd(width)}${spec.help}${choices}${shown}${aliases}`);
   });
   lines.push(`  ${"-h, --help".padEnd(width - 2)}show this help`);
   return lines.join("\n");
@@ -176,6 +191,22 @@ function convert(
       return text;
     }
   }
+}
+
+/** The flag's value, taking its aliases' too (the canonical name wins; lists join). */
+function withAliases(
+  name: string,
+  spec: FlagSpec,
+  values: Record<string, string | boolean | string[] | undefined>,
+): string | boolean | string[] | undefined {
+  let value = values[name];
+  for (const alias of spec.aliases ?? []) {
+    const other = values[alias];
+    if (other === undefined) continue;
+    if (value === undefined) value = other;
+    else if (Array.isArray(value) && Array.isArray(other)) value = [...other, ...value];
+  }
+  return value;
 }
 
 function camelCase(name: string): string {

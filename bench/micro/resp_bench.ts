@@ -5,7 +5,9 @@
 //
 //   deno bench -A bench/micro/resp_bench.ts
 
-import { decodeCommand, encodeCommand, isIncomplete } from "../../lib/resp/codec.ts";
+import { isIncomplete } from "../../lib/decode.ts";
+import { decodeCommand, encodeCommand } from "../../lib/resp/codec.ts";
+import { DEFAULT_LIMITS } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import { logger } from "../../lib/log.ts";
 import type { Ctx, Session } from "../../services/cache/commands/context.ts";
@@ -60,10 +62,10 @@ const ctx: Ctx = { server, session, out, inExec: false };
 function run(buf: Uint8Array<ArrayBuffer>, execute: boolean): void {
   let start = 0;
   while (start < buf.length) {
-    const decoded = decodeCommand(buf, start, buf.length);
+    const decoded = decodeCommand(buf, DEFAULT_LIMITS, start, buf.length);
     if (isIncomplete(decoded)) break;
-    start += decoded.used;
-    if (execute) dispatch(ctx, decoded.args);
+    start += decoded.bytesUsed;
+    if (execute) dispatch(ctx, decoded.value);
   }
   out.take();
 }

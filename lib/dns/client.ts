@@ -13,10 +13,11 @@
 import { BufferedReader } from "../buffered_reader.ts";
 import type { Bytes } from "../bytes.ts";
 import { UnexpectedEofError } from "../errors.ts";
-import { decodeMessage, encodeMessage, encodeTcpFrame } from "./codec.ts";
+import { encodeMessage, encodeTcpFrame, wholeMessage } from "./codec.ts";
 import { nameKey } from "./name.ts";
 import { formatIpv6, parseIpv4, parseIpv6 } from "./rdata.ts";
 import { makeMessage, type Message, type Name, RecordClass } from "./types.ts";
+import { closeQuietly } from "../net/close.ts";
 import { writeAll } from "../net/write_all.ts";
 
 export interface ServerAddress {
@@ -106,7 +107,7 @@ export async function exchange(
       bytes: await exchangeUdp(server, packet, message, timeoutMs, exactCase),
       transport: "udp" as const,
     };
-  const answer = decodeMessage(bytes);
+  const answer = wholeMessage(bytes);
   return {
     message: answer,
     sizeBytes: bytes.length,
@@ -126,7 +127,7 @@ export function matches(query: Message, bytes: Uint8Array, exactCase = false): b
   if (((bytes[0] << 8) | bytes[1]) !== query.id || (bytes[2] & 0x80) === 0) return false;
   let answer: Message;
   try {
-    answer = decodeMessage(bytes);
+    answer = wholeMessage(bytes);
   } catch {
     return false;
   }
@@ -189,9 +190,7 @@ async function exchangeTcp(
   let conn: Deno.TcpConn | undefined;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      conn?.close();
-    } catch { /* closed */ }
+    closeQuietly(conn);
   }, timeoutMs);
   try {
     conn = await Deno.connect({ transport: "tcp", hostname: server.hostname, port: server.port });
@@ -210,9 +209,7 @@ async function exchangeTcp(
     throw unreachable(error);
   } finally {
     clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(conn);
   }
 }
 

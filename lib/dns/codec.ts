@@ -7,13 +7,15 @@
 // RFC 2181 9 (TC when a needed RRset does not fit; the additional section
 // may simply be cut short).
 //
-// Pure: no I/O. decodeMessage() returns values that own their bytes (names
-// are strings, byte fields copies), so the input buffer may be reused.
+// Pure: no I/O. Decoders follow lib/decode.ts. decodeMessage() returns
+// values that own their bytes (names are strings, byte fields copies), so
+// the input buffer may be reused; decodeTcpFrame() returns a view.
 //
 // Left out: TSIG and SIG(0) (a record after OPT in the additional section is
 // accepted as an ordinary record).
 
 import type { Bytes } from "../bytes.ts";
+import { type Decoded, INCOMPLETE, isIncomplete, needMore } from "../decode.ts";
 import { DecodeError, LimitError } from "../errors.ts";
 import { type NameMemo, readName, ROOT } from "./name.ts";
 import { readRData, writeRData } from "./rdata.ts";
@@ -44,16 +46,24 @@ export const DEFAULT_DECODE_LIMITS: DecodeLimits = {
   questionsMax: 16,
 };
 
-/** Decodes one whole message (a UDP datagram or a TCP frame's payload). */
+/**
+ * Decodes one message from `buf[from, to)` (lib/decode.ts contract). A UDP
+ * datagram or a TCP frame's payload is one whole message: callers holding
+ * one use wholeMessage(), which also rejects octets after the last record.
+ * Incomplete when the bytes end before the header's counts are met (how
+ * many more is known only for the header itself).
+ */
 export function decodeMessage(
   buf: Uint8Array,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
-): Message {
-  if (buf.length < HEADER_BYTES) throw new DecodeError("message shorter than its header");
-  if (buf.length > MAX_MESSAGE_BYTES) {
-    throw new LimitError("messageBytes", "message larger than 65535 octets");
-  }
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  from = 0,
+  to = buf.length,
+): Decoded<Message> {
+  if (to - from < HEADER_BYTES) return needMore(HEADER_BYTES - (to - from));
+  // Compression pointers count from the message's first octet, so the
+  // message is read through a view that starts there.
+  const msg = from === 0 && to === buf.length ? buf : buf.subarray(from, to);
+  const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
   const flags = view.getUint16(2);
   const qdcount = view.getUint16(4);
   const counts = [view.getUint16(6), view.getUint16(8), view.getUint16(10)];
@@ -67,8 +77,9 @@ export function decodeMessage(
   const memo: NameMemo = new Map();
   const questions: Question[] = [];
   for (let i = 0; i < qdcount; i++) {
-    const name = readName(buf, at, memo);
-    if (name.end + 4 > buf.length) throw new DecodeError("question runs past the end");
+    if (!nameFits(msg, at)) return INCOMPLETE;
+    const name = readName(msg, at, memo);
+    if (name.end + 4 > msg.length) return INCOMPLETE;
     questions.push({
       name: name.name,
       type: view.getUint16(name.end),
@@ -80,14 +91,15 @@ export function decodeMessage(
   let edns: Edns | undefined;
   for (let s = 0; s < 3; s++) {
     for (let i = 0; i < counts[s]; i++) {
-      const name = readName(buf, at, memo);
-      if (name.end + 10 > buf.length) throw new DecodeError("record header runs past the end");
+      if (!nameFits(msg, at)) return INCOMPLETE;
+      const name = readName(msg, at, memo);
+      if (name.end + 10 > msg.length) return INCOMPLETE;
       const type = view.getUint16(name.end);
       const klass = view.getUint16(name.end + 2);
       const ttl = view.getUint32(name.end + 4);
       const rdlength = view.getUint16(name.end + 8);
       const rdStart = name.end + 10;
-      if (rdStart + rdlength > buf.length) throw new DecodeError("RDATA runs past the end");
+      if (rdStart + rdlength > msg.length) return needMore(rdStart + rdlength - msg.length);
       if (type === RecordType.OPT) {
         // RFC 6891 6.1.1: only in the additional section, once, owned by the root.
         if (s !== 2) throw new DecodeError("OPT record outside the additional section");
@@ -98,7 +110,7 @@ export function decodeMessage(
           extendedRcode: ttl >>> 24,
           version: (ttl >>> 16) & 0xff,
           dnssecOk: (ttl & 0x8000) !== 0,
-          options: readOptions(buf, rdStart, rdlength),
+          options: readOptions(msg, rdStart, rdlength),
         };
       } else {
         sections[s].push({
@@ -106,15 +118,17 @@ export function decodeMessage(
           type,
           class: klass,
           ttl,
-          data: readRData(buf, rdStart, rdlength, type, memo),
+          data: readRData(msg, rdStart, rdlength, type, memo),
         });
       }
       at = rdStart + rdlength;
     }
   }
-  if (at !== buf.length) throw new DecodeError(`${buf.length - at} octets after the last record`);
+  if (at > MAX_MESSAGE_BYTES) {
+    throw new LimitError("messageBytes", "message larger than 65535 octets");
+  }
   const lowRcode = flags & 0x0f;
-  return {
+  const message: Message = {
     id: view.getUint16(0),
     qr: (flags & 0x8000) !== 0,
     opcode: (flags >>> 11) & 0x0f,
@@ -131,6 +145,48 @@ export function decodeMessage(
     additional: sections[2],
     ...(edns ? { edns } : {}),
   };
+  return { value: message, bytesUsed: at };
+}
+
+/**
+ * The message that fills `bytes` exactly (a UDP datagram, a TCP frame's
+ * payload): a message cut short, or followed by stray octets, is a
+ * DecodeError, since nothing more will arrive.
+ */
+export function wholeMessage(
+  bytes: Uint8Array,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Message {
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    throw new LimitError("messageBytes", "message larger than 65535 octets");
+  }
+  const result = decodeMessage(bytes, limits);
+  if (isIncomplete(result)) {
+    throw new DecodeError(
+      bytes.length < HEADER_BYTES
+        ? "message shorter than its header"
+        : "message ends before its header's counts are met",
+    );
+  }
+  if (result.bytesUsed !== bytes.length) {
+    throw new DecodeError(`${bytes.length - result.bytesUsed} octets after the last record`);
+  }
+  return result.value;
+}
+
+/**
+ * True when the labels of the name at `at`, up to its end or its first
+ * pointer, lie inside `msg`: only then can running out of bytes not be the
+ * reason readName() fails (a pointer points back, at bytes already here).
+ */
+function nameFits(msg: Uint8Array, at: number): boolean {
+  for (let position = at; position < msg.length;) {
+    const length = msg[position];
+    if (length === 0) return true;
+    if ((length & 0xc0) !== 0) return position + 2 <= msg.length || (length & 0xc0) !== 0xc0;
+    position += 1 + length;
+  }
+  return false;
 }
 
 function readOptions(buf: Uint8Array, offset: number, length: number): EdnsOption[] {
@@ -269,21 +325,39 @@ function writeOpt(w: WireWriter, edns: Edns, rcode: number): void {
 
 // ---------------------------------------------------------------- TCP framing
 
-export type FrameResult =
-  | { readonly kind: "incomplete"; readonly needed: number }
-  | { readonly kind: "frame"; readonly message: Uint8Array; readonly used: number };
+/** Bounds of the TCP framing. */
+export interface FrameLimits {
+  /** Largest message accepted in a frame; the 2-octet prefix allows 65535 (RFC 1035 4.2.2). */
+  readonly messageBytesMax: number;
+}
+
+export const DEFAULT_FRAME_LIMITS: FrameLimits = { messageBytesMax: MAX_MESSAGE_BYTES };
 
 /**
- * Finds one length-prefixed message at the start of `buf` (RFC 1035 4.2.2,
- * RFC 7766 8). Returns a view of the message, or how many more octets are
- * needed. A zero length is a DecodeError: no message is that short.
+ * Finds one length-prefixed message at `buf[from]` (RFC 1035 4.2.2,
+ * RFC 7766 8). The value is a view of the message inside `buf`, valid
+ * until the buffer is reused; incomplete results say how many more octets
+ * the prefix announces. A zero length is a DecodeError (no message is that
+ * short), a length past `messageBytesMax` a LimitError.
  */
-export function decodeTcpFrame(buf: Uint8Array): FrameResult {
-  if (buf.length < 2) return { kind: "incomplete", needed: 2 - buf.length };
-  const length = (buf[0] << 8) | buf[1];
+export function decodeTcpFrame(
+  buf: Uint8Array,
+  limits: FrameLimits = DEFAULT_FRAME_LIMITS,
+  from = 0,
+  to = buf.length,
+): Decoded<Uint8Array> {
+  const have = to - from;
+  if (have < 2) return needMore(2 - have);
+  const length = (buf[from] << 8) | buf[from + 1];
   if (length === 0) throw new DecodeError("zero-length TCP message");
-  if (buf.length < 2 + length) return { kind: "incomplete", needed: 2 + length - buf.length };
-  return { kind: "frame", message: buf.subarray(2, 2 + length), used: 2 + length };
+  if (length > limits.messageBytesMax) {
+    throw new LimitError(
+      "messageBytesMax",
+      `TCP message of ${length} octets (most is ${limits.messageBytesMax})`,
+    );
+  }
+  if (have < 2 + length) return needMore(2 + length - have);
+  return { value: buf.subarray(from + 2, from + 2 + length), bytesUsed: 2 + length };
 }
 
 /** Prefixes a message with its 2-octet length. */

@@ -6,8 +6,10 @@
 //
 // Left out: reconnects, cluster redirects, client-side caching.
 
-import { decodeReply, encodeCommand, isIncomplete } from "./codec.ts";
-import { RespPush, type RespValue } from "./types.ts";
+import { isIncomplete } from "../decode.ts";
+import { closeQuietly } from "../net/close.ts";
+import { decodeReply, encodeCommand } from "./codec.ts";
+import { DEFAULT_LIMITS, RespPush, type RespValue } from "./types.ts";
 
 export interface RespClientOptions {
   hostname?: string;
@@ -73,11 +75,17 @@ export class RespClient {
   }
 
   async #read(): Promise<RespValue> {
+    // Bytes the buffer must hold before decoding again: a large bulk is
+    // decoded once it has all arrived, not once per read.
+    let need = 0;
     while (true) {
-      const result = decodeReply(this.#buf, 0);
-      if (!isIncomplete(result)) {
-        this.#buf = this.#buf.slice(result.used);
-        return result.value;
+      if (this.#buf.length >= need) {
+        const result = decodeReply(this.#buf, DEFAULT_LIMITS);
+        if (!isIncomplete(result)) {
+          this.#buf = this.#buf.slice(result.bytesUsed);
+          return result.value;
+        }
+        need = this.#buf.length + Math.max(1, result.bytesNeeded);
       }
       const n = await this.#conn.read(this.#chunk);
       if (n === null) throw new Deno.errors.UnexpectedEof("server closed the connection");
@@ -89,9 +97,7 @@ export class RespClient {
   }
 
   close(): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
   }
 
   [Symbol.dispose](): void {

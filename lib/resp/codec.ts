@@ -3,10 +3,11 @@
 // Implements RESP2 and RESP3 framing (Redis protocol spec, "RESP protocol
 // description"): requests as arrays of bulk strings or as inline commands
 // (a line split like Redis's sdssplitargs, so `PING` typed into nc works),
-// replies of every RESP3 type. `decodeCommand` follows the one decoder
-// contract of this repo: a value and the bytes it used, or "incomplete" with
-// how many bytes are needed, or a thrown DecodeError/LimitError whose message
-// is the one Redis sends ("Protocol error: invalid bulk length").
+// replies of every RESP3 type. `decodeCommand` and `decodeReply` follow the
+// one decoder contract of lib/decode.ts, `(buf, limits, from, to)`: a value
+// and the bytes it used, or "incomplete" with how many more bytes must
+// arrive first, or a thrown DecodeError/LimitError whose message is the one
+// Redis sends ("Protocol error: invalid bulk length").
 // Every length is checked against `RespLimits` before anything is allocated.
 // Decoded command arguments are views into the input (no copies): a caller
 // that keeps one past the next read must copy it.
@@ -15,11 +16,9 @@
 // numbers as anything but bigint.
 
 import type { Bytes } from "../bytes.ts";
+import { type Decoded, INCOMPLETE, isIncomplete, needMore } from "../decode.ts";
 import { DecodeError, LimitError } from "../errors.ts";
 import {
-  type DecodedCommand,
-  DEFAULT_LIMITS,
-  type Incomplete,
   RespDouble,
   RespError,
   type RespLimits,
@@ -39,16 +38,6 @@ const DOLLAR = 36; // '$'
 const SMALL_COMMAND_ARGS = 8;
 /** The smallest bulk string on the wire: "$0\r\n\r\n". */
 const MIN_BULK_BYTES = 6;
-
-/** Reused for every "need more bytes" answer that does not know how many. */
-function incomplete(need: number): Incomplete {
-  return { incomplete: true, need };
-}
-
-/** True when a decode result is "incomplete". */
-export function isIncomplete(result: unknown): result is Incomplete {
-  return (result as Incomplete).incomplete === true;
-}
 
 /**
  * Parses the decimal integer in buf[start, end). Returns NaN when it is not
@@ -87,42 +76,44 @@ function findCR(buf: Uint8Array, from: number, end: number): number {
 }
 
 /**
- * Decodes one command starting at `offset` in buf[0, end).
- * An empty request (`*0`, `*-1`, a blank inline line) decodes to no
- * arguments; the caller skips it as Redis does.
+ * Decodes one command from buf[from, to): its arguments, as views into
+ * `buf` (no copies), and the bytes it used. An empty request (`*0`, `*-1`,
+ * a blank inline line) decodes to no arguments; the caller skips it as
+ * Redis does. Allocates only the argument array and its views, and an
+ * Incomplete only when it knows how many bytes are still to come.
  */
 export function decodeCommand(
   buf: Bytes,
-  offset: number,
-  end: number,
-  limits: RespLimits = DEFAULT_LIMITS,
-): DecodedCommand | Incomplete {
-  if (offset >= end) return incomplete(1);
-  if (buf[offset] !== STAR) return decodeInline(buf, offset, end, limits);
-  let lineEnd = findCR(buf, offset, end);
+  limits: RespLimits,
+  from = 0,
+  to: number = buf.length,
+): Decoded<Bytes[]> {
+  if (from >= to) return INCOMPLETE;
+  if (buf[from] !== STAR) return decodeInline(buf, limits, from, to);
+  let lineEnd = findCR(buf, from, to);
   if (lineEnd === -1) {
-    if (end - offset > limits.inlineBytesMax) {
+    if (to - from > limits.inlineBytesMax) {
       throw new LimitError("inlineBytesMax", "Protocol error: too big mbulk count string");
     }
-    return incomplete(end - offset + 1);
+    return INCOMPLETE;
   }
-  if (lineEnd + 1 >= end) return incomplete(lineEnd + 2 - offset);
-  const count = parseLength(buf, offset + 1, lineEnd);
+  if (lineEnd + 1 >= to) return INCOMPLETE; // only the LF is missing
+  const count = parseLength(buf, from + 1, lineEnd);
   if (Number.isNaN(count) || count > limits.arrayLengthMax) {
     throw new LimitError("arrayLengthMax", "Protocol error: invalid multibulk length");
   }
   let pos = lineEnd + 2;
-  if (count <= 0) return { args: [], used: pos - offset };
+  if (count <= 0) return { value: [], bytesUsed: pos - from };
   // Grown as elements parse, so a header announcing a million elements
   // allocates nothing until they arrive; a short command (the usual case)
   // gets its exact size at once instead of a push's 16-slot first growth.
   const args: Bytes[] = count <= SMALL_COMMAND_ARGS ? new Array(count) : [];
   for (let n = 0; n < count; n++) {
     // Every element still to come takes at least "$0\r\n\r\n": saying so in
-    // `need` keeps a huge command arriving in small reads from being
+    // `bytesNeeded` keeps a huge command arriving in small reads from being
     // re-parsed from the start on every read.
     const restMin = (count - n - 1) * MIN_BULK_BYTES;
-    if (pos >= end) return incomplete(pos - offset + MIN_BULK_BYTES + restMin);
+    if (pos >= to) return needMore(pos + MIN_BULK_BYTES + restMin - to);
     if (buf[pos] !== DOLLAR) {
       throw new DecodeError(
         `Protocol error: expected '$', got '${String.fromCharCode(buf[pos])}'`,
@@ -133,16 +124,19 @@ export function decodeCommand(
     // digits) takes the general path below, which decides it as before.
     let length = 0;
     lineEnd = pos + 1;
-    for (let c = buf[lineEnd]; c >= 48 && c <= 57 && lineEnd < end; c = buf[++lineEnd]) {
-      length = length * 10 + c - 48;
+    while (lineEnd < to) {
+      const digit = buf[lineEnd] - 48;
+      if (digit < 0 || digit > 9) break;
+      length = length * 10 + digit;
+      lineEnd++;
     }
-    if (lineEnd === pos + 1 || lineEnd - pos > 16 || lineEnd >= end || buf[lineEnd] !== CR) {
-      lineEnd = findCR(buf, pos, end);
+    if (lineEnd === pos + 1 || lineEnd - pos > 16 || lineEnd >= to || buf[lineEnd] !== CR) {
+      lineEnd = findCR(buf, pos, to);
       if (lineEnd === -1) {
-        if (end - pos > limits.inlineBytesMax) {
+        if (to - pos > limits.inlineBytesMax) {
           throw new LimitError("inlineBytesMax", "Protocol error: too big bulk count string");
         }
-        return incomplete(Math.max(end - offset + 1, pos - offset + MIN_BULK_BYTES + restMin));
+        return needMore(pos + MIN_BULK_BYTES + restMin - to);
       }
       length = parseLength(buf, pos + 1, lineEnd);
     }
@@ -151,32 +145,27 @@ export function decodeCommand(
     }
     const start = lineEnd + 2;
     // Redis skips the two bytes after the payload without looking at them.
-    if (start + length + 2 > end) return incomplete(start + length + 2 - offset + restMin);
+    if (start + length + 2 > to) return needMore(start + length + 2 + restMin - to);
     // A view built from the buffer directly: about 25% cheaper in V8 than
     // subarray(), which looks up a species constructor on every call.
     args[n] = new Uint8Array(buf.buffer, buf.byteOffset + start, length);
     pos = start + length + 2;
   }
-  return { args, used: pos - offset };
+  return { value: args, bytesUsed: pos - from };
 }
 
-function decodeInline(
-  buf: Bytes,
-  offset: number,
-  end: number,
-  limits: RespLimits,
-): DecodedCommand | Incomplete {
-  const newline = buf.indexOf(LF, offset);
-  if (newline === -1 || newline >= end) {
-    if (end - offset > limits.inlineBytesMax) {
+function decodeInline(buf: Bytes, limits: RespLimits, from: number, to: number): Decoded<Bytes[]> {
+  const newline = buf.indexOf(LF, from);
+  if (newline === -1 || newline >= to) {
+    if (to - from > limits.inlineBytesMax) {
       throw new LimitError("inlineBytesMax", "Protocol error: too big inline request");
     }
-    return incomplete(end - offset + 1);
+    return INCOMPLETE;
   }
   let lineEnd = newline;
-  if (lineEnd > offset && buf[lineEnd - 1] === CR) lineEnd--;
-  const args = splitInline(buf.subarray(offset, lineEnd));
-  return { args, used: newline + 1 - offset };
+  if (lineEnd > from && buf[lineEnd - 1] === CR) lineEnd--;
+  const args = splitInline(buf.subarray(from, lineEnd));
+  return { value: args, bytesUsed: newline + 1 - from };
 }
 
 function isSpace(byte: number): boolean {
@@ -290,92 +279,94 @@ const CRLF_BYTES = new Uint8Array([CR, LF]);
 // Decoding replies (client side; trusts lengths less than a server would
 // need to, but still bounds them).
 
-export interface DecodedReply {
-  value: RespValue;
-  used: number;
-}
-
 function latin1(buf: Uint8Array, start: number, end: number): string {
   let s = "";
   for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
   return s;
 }
 
-/** Decodes one reply at `offset`. Bulk strings are copies. */
+/**
+ * Decodes one reply from buf[from, to). Bulk strings are copies, so values
+ * outlive the buffer.
+ */
 export function decodeReply(
   buf: Uint8Array,
-  offset = 0,
-  limits: RespLimits = DEFAULT_LIMITS,
-): DecodedReply | Incomplete {
-  if (offset >= buf.length) return incomplete(1);
-  const lineEnd = buf.indexOf(CR, offset);
-  if (lineEnd === -1 || lineEnd + 1 >= buf.length) {
-    if (buf.length - offset > limits.inlineBytesMax) {
+  limits: RespLimits,
+  from = 0,
+  to: number = buf.length,
+): Decoded<RespValue> {
+  if (from >= to) return INCOMPLETE;
+  const lineEnd = findCR(buf, from, to);
+  if (lineEnd === -1 || lineEnd + 1 >= to) {
+    if (to - from > limits.inlineBytesMax) {
       throw new LimitError("inlineBytesMax", "reply line too long");
     }
-    return incomplete(buf.length - offset + 1);
+    return INCOMPLETE;
   }
-  const type = buf[offset];
-  const line = latin1(buf, offset + 1, lineEnd);
+  const type = buf[from];
+  const line = latin1(buf, from + 1, lineEnd);
   const next = lineEnd + 2;
+  const lineUsed = next - from;
   switch (type) {
     case 43: // '+'
-      return { value: new RespSimple(line), used: next - offset };
+      return { value: new RespSimple(line), bytesUsed: lineUsed };
     case 45: // '-'
-      return { value: new RespError(line), used: next - offset };
+      return { value: new RespError(line), bytesUsed: lineUsed };
     case 58: // ':'
-      return { value: toInteger(line), used: next - offset };
+      return { value: toInteger(line), bytesUsed: lineUsed };
     case 95: // '_'
-      return { value: null, used: next - offset };
+      return { value: null, bytesUsed: lineUsed };
     case 35: // '#'
-      return { value: line === "t", used: next - offset };
+      return { value: line === "t", bytesUsed: lineUsed };
     case 44: // ','
-      return { value: new RespDouble(parseDouble(line)), used: next - offset };
+      return { value: new RespDouble(parseDouble(line)), bytesUsed: lineUsed };
     case 40: // '('
-      return { value: BigInt(line), used: next - offset };
+      return { value: BigInt(line), bytesUsed: lineUsed };
     case 36: // '$'
     case 61: // '='
     case 33: { // '!'
-      const length = Number(line);
-      if (!Number.isInteger(length) || length > limits.bulkBytesMax) {
+      const length = parseLength(buf, from + 1, lineEnd);
+      if (Number.isNaN(length) || length > limits.bulkBytesMax) {
         throw new DecodeError(`invalid bulk length ${line}`);
       }
-      if (length < 0) return { value: null, used: next - offset };
-      if (next + length + 2 > buf.length) return incomplete(next + length + 2 - offset);
+      if (length < 0) return { value: null, bytesUsed: lineUsed };
+      if (next + length + 2 > to) return needMore(next + length + 2 - to);
       const bytes = buf.slice(next, next + length) as Bytes;
-      const used = next + length + 2 - offset;
-      if (type === 36) return { value: bytes, used };
-      if (type === 33) return { value: new RespError(latin1(bytes, 0, bytes.length)), used };
+      const bytesUsed = next + length + 2 - from;
+      if (type === 36) return { value: bytes, bytesUsed };
+      if (type === 33) return { value: new RespError(latin1(bytes, 0, bytes.length)), bytesUsed };
       return {
         value: new RespVerbatim(latin1(bytes, 0, 3), bytes.slice(4) as Bytes),
-        used,
+        bytesUsed,
       };
     }
     case 42: // '*'
     case 126: // '~'
     case 62: // '>'
     case 37: { // '%'
-      const count = Number(line);
-      if (!Number.isInteger(count) || count > limits.arrayLengthMax) {
+      const count = parseLength(buf, from + 1, lineEnd);
+      if (Number.isNaN(count) || count > limits.arrayLengthMax) {
         throw new DecodeError(`invalid aggregate length ${line}`);
       }
-      if (count < 0) return { value: null, used: next - offset };
+      if (count < 0) return { value: null, bytesUsed: lineUsed };
       const total = type === 37 ? count * 2 : count;
       const items: RespValue[] = [];
       let pos = next;
       for (let n = 0; n < total; n++) {
-        const item = decodeReply(buf, pos, limits);
-        if (isIncomplete(item)) return incomplete(pos - offset + item.need);
+        // An element's own answer is also the aggregate's: the bytes still
+        // missing are counted from the same end.
+        const item = decodeReply(buf, limits, pos, to);
+        if (isIncomplete(item)) return item;
         items.push(item.value);
-        pos += item.used;
+        pos += item.bytesUsed;
       }
-      const used = pos - offset;
-      if (type === 42) return { value: items, used };
-      if (type === 126) return { value: new RespSet(items), used };
-      if (type === 62) return { value: new RespPush(items), used };
+      const bytesUsed = pos - from;
+      if (type === 42) return { value: items, bytesUsed };
+      if (type === 126) return { value: new RespSet(items), bytesUsed };
+      if (type === 62) return { value: new RespPush(items), bytesUsed };
       const entries: [RespValue, RespValue][] = [];
       for (let n = 0; n < items.length; n += 2) entries.push([items[n], items[n + 1]]);
-      return { value: new RespMap(entries), used };
+      return { value: new RespMap(entries), bytesUsed };
     }
     default:
       throw new DecodeError(`unknown reply type byte ${type}`);

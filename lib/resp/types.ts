@@ -24,20 +24,6 @@ export const DEFAULT_LIMITS: Readonly<RespLimits> = {
   inlineBytesMax: 64 * 1024,
 };
 
-/** A decoded command: its arguments as views into the input buffer (not copies). */
-export interface DecodedCommand {
-  args: Bytes[];
-  /** Bytes of input the command used, from the offset given. */
-  used: number;
-}
-
-/** Returned when the buffer holds only part of a message. */
-export interface Incomplete {
-  incomplete: true;
-  /** Total bytes from the offset needed before decoding can succeed, when known. */
-  need: number;
-}
-
 /** An error reply (`-ERR ...` or `!` in RESP3), kept as a value, not thrown. */
 export class RespError extends Error {
   override name = "RespError";

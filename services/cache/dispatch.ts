@@ -1,10 +1,12 @@
 // Command dispatch: the typed table, then Redis's checks in Redis's order
 // (server.c processCommand): unknown command, arity, authentication, the
-// RESP2 pub/sub context, MULTI queueing, maxmemory; then the handler, with
-// WATCH bookkeeping for writes. Transactions (MULTI EXEC DISCARD WATCH
-// UNWATCH) live here because they wrap dispatch itself (multi.c).
+// RESP2 pub/sub context, maxmemory, MULTI queueing; then the handler
+// (commands/run.ts), and after it the clients blocked on keys it filled.
+// Transactions live in commands/transactions.ts and blocked clients in
+// commands/blocking.ts; both keep their state in the server they belong to.
 
 import type { Bytes } from "../../lib/bytes.ts";
+import { BLOCKING_COMMANDS } from "./commands/blocking.ts";
 import { HASH_COMMANDS } from "./commands/hashes.ts";
 import { KEY_COMMANDS } from "./commands/keys.ts";
 import { LIST_COMMANDS } from "./commands/lists.ts";
@@ -12,136 +14,11 @@ import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
 import { SET_COMMANDS } from "./commands/sets.ts";
 import { STRING_COMMANDS } from "./commands/strings.ts";
-import {
-  arityError,
-  type Blocked,
-  command,
-  CommandError,
-  type CommandSpec,
-  type Ctx,
-  fail,
-  lower,
-} from "./commands/context.ts";
-import { unsubscribeAll } from "./commands/pubsub.ts";
+import { MULTI_IMMEDIATE, TRANSACTION_COMMANDS } from "./commands/transactions.ts";
+import { arityError, type Blocked, type CommandSpec, type Ctx, lower } from "./commands/context.ts";
+import { runCommand } from "./commands/run.ts";
 import { freeMemoryIfNeeded, OOM_ERROR } from "./eviction.ts";
 import { toKey } from "./values.ts";
-
-function multi(ctx: Ctx): void {
-  if (ctx.session.multi !== undefined) fail("ERR MULTI calls can not be nested");
-  ctx.session.multi = [];
-  ctx.session.multiError = false;
-  ctx.out.ok();
-}
-
-function discard(ctx: Ctx): void {
-  if (ctx.session.multi === undefined) fail("ERR DISCARD without MULTI");
-  endTransaction(ctx);
-  ctx.out.ok();
-}
-
-function endTransaction(ctx: Ctx): void {
-  ctx.session.multi = undefined;
-  ctx.session.multiError = false;
-  unwatchAll(ctx);
-}
-
-function exec(ctx: Ctx): void {
-  const queued = ctx.session.multi;
-  if (queued === undefined) fail("ERR EXEC without MULTI");
-  if (ctx.session.multiError) {
-    endTransaction(ctx);
-    fail("EXECABORT Transaction discarded because of previous errors.");
-  }
-  const dirty = ctx.session.watchDirty;
-  endTransaction(ctx);
-  if (dirty) return ctx.out.nullArray();
-  ctx.out.arrayHeader(queued.length);
-  const inner: Ctx = { ...ctx, inExec: true };
-  for (const args of queued) runCommand(inner, args, COMMANDS.get(lower(args[0]))!);
-}
-
-function watchKey(ctx: Ctx, name: string): string {
-  return `${ctx.session.db.index}\0${name}`;
-}
-
-function watch(ctx: Ctx, args: Bytes[]): void {
-  if (ctx.session.multi !== undefined) fail("ERR WATCH inside MULTI is not allowed");
-  for (let i = 1; i < args.length; i++) {
-    const id = watchKey(ctx, toKey(args[i]));
-    if (ctx.session.watched.has(id)) continue;
-    ctx.session.watched.add(id);
-    let set = WATCHERS.get(id);
-    if (set === undefined) WATCHERS.set(id, set = new Set());
-    set.add(ctx.session);
-  }
-  ctx.out.ok();
-}
-
-function unwatchAll(ctx: Ctx): void {
-  for (const id of ctx.session.watched) {
-    const set = WATCHERS.get(id);
-    set?.delete(ctx.session);
-    if (set?.size === 0) WATCHERS.delete(id);
-  }
-  ctx.session.watched.clear();
-  ctx.session.watchDirty = false;
-}
-
-/** Sessions watching each "db\0key"; module-level since WATCH spans the process. */
-const WATCHERS = new Map<string, Set<Ctx["session"]>>();
-
-/** Marks sessions watching a key as dirty (their EXEC will fail). */
-export function touchWatched(dbIndex: number, key: string): void {
-  if (WATCHERS.size === 0) return;
-  const set = WATCHERS.get(`${dbIndex}\0${key}`);
-  if (set === undefined) return;
-  for (const session of set) session.watchDirty = true;
-}
-
-/** Forgets a disconnected session's watches. */
-export function forgetSession(ctx: Ctx): void {
-  unwatchAll(ctx);
-}
-
-/** RESET: the connection back to its state right after connecting. */
-function reset(ctx: Ctx): void {
-  const session = ctx.session;
-  session.multi = undefined;
-  session.multiError = false;
-  unwatchAll(ctx);
-  unsubscribeAll(ctx);
-  session.db = ctx.server.keyspace.dbs[0];
-  session.name = "";
-  session.protocol = 2;
-  ctx.out.protocol = 2;
-  session.authenticated = ctx.server.requirepass === undefined;
-  ctx.out.simple("RESET");
-}
-
-const TRANSACTION_COMMANDS: CommandSpec[] = [
-  command("reset", 1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], reset, {
-    group: "connection",
-  }),
-  command("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], multi, {
-    group: "transactions",
-  }),
-  command("exec", 1, ["noscript", "loading", "stale", "skip_slowlog" as "stale"], exec, {
-    group: "transactions",
-  }),
-  command("discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], discard, {
-    group: "transactions",
-  }),
-  command("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], watch, {
-    group: "transactions",
-    firstKey: 1,
-    lastKey: -1,
-    step: 1,
-  }),
-  command("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (ctx) => {
-    unwatchAll(ctx);
-    ctx.out.ok();
-  }, { group: "transactions" }),
-];
 
 /** The dispatch table: lowercase name to spec. */
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
@@ -150,6 +27,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...KEY_COMMANDS,
     ...HASH_COMMANDS,
     ...LIST_COMMANDS,
+    ...BLOCKING_COMMANDS,
     ...SET_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
@@ -198,9 +76,6 @@ const SUBSCRIBED_ALLOWED = new Set([
   "quit",
   "reset",
 ]);
-
-/** Commands that run at once even inside MULTI. */
-const MULTI_IMMEDIATE = new Set(["exec", "discard", "multi", "watch", "quit", "reset"]);
 
 function quoteArg(arg: Uint8Array): string {
   return `'${toKey(arg.subarray(0, 128))}' `;
@@ -275,39 +150,13 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
     }
   }
   if (session.multi !== undefined && !MULTI_IMMEDIATE.has(name.split("|")[0])) {
-    session.multi.push(args.map((arg) => arg.slice()));
+    session.multi.push({ spec, args: args.map((arg) => arg.slice()) });
     ctx.out.simple("QUEUED");
     return;
   }
-  return runCommand(ctx, args, spec);
-}
-
-/** Calls the handler, turning a CommandError into an error reply. */
-function runCommand(ctx: Ctx, args: Bytes[], found: CommandSpec): void | Blocked {
-  let spec = found;
-  if (spec.subcommands !== undefined && args.length >= 2) {
-    spec = spec.subcommands.get(lower(args[1])) ?? spec;
-  }
-  const mark = ctx.out.length;
-  ctx.server.stats.commands++;
-  try {
-    const result = spec.run(ctx, args);
-    if (spec.firstKey > 0 && spec.flags[0] === "write") touchKeys(ctx, spec, args);
-    return result;
-  } catch (error) {
-    ctx.out.truncate(mark);
-    if (error instanceof CommandError) {
-      ctx.out.error(error.message);
-      return;
-    }
-    ctx.out.error(`ERR ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-
-function touchKeys(ctx: Ctx, spec: CommandSpec, args: Bytes[]): void {
-  if (WATCHERS.size === 0) return;
-  const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
-  for (let i = spec.firstKey; i <= last; i += spec.step) {
-    touchWatched(ctx.session.db.index, toKey(args[i]));
-  }
+  const blocked = runCommand(ctx, args, spec);
+  // A push (or EXEC holding one) may have filled keys clients wait on;
+  // they are served now, before the next command, as Redis does.
+  if (ctx.server.blocking.hasReady) ctx.server.blocking.serveReady();
+  return blocked;
 }

@@ -2,12 +2,12 @@
 // (RESP2, and RESP3 after HELLO 3), with TTLs, --maxmemory eviction,
 // transactions, pub/sub and blocking list pops. See docs/cache.md.
 
-import { type AdminServer, startAdminServer } from "../../lib/admin.ts";
+import { type AdminServer, type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
-import { parseMemory } from "./commands/server.ts";
+import { parseMemory, TIMEOUT_SECONDS_MAX } from "./commands/server.ts";
 import { EVICTION_POLICIES, type EvictionPolicy } from "./keyspace.ts";
 import { CacheServer } from "./server.ts";
 
@@ -28,6 +28,16 @@ export const cacheFlags = {
     help: "what to evict past --maxmemory",
   },
   databases: { type: "integer", default: 16, help: "number of databases (SELECT 0..N-1)" },
+  timeout: {
+    type: "integer",
+    default: 0,
+    help: "close a client idle this many seconds, not blocked or subscribed (0: never)",
+  },
+  maxclients: {
+    type: "integer",
+    default: 10_000,
+    help: "open connections at most; past it the longest-idle one is closed, else refused",
+  },
 } as const satisfies FlagSpecs;
 
 export const service = defineService({
@@ -42,6 +52,14 @@ export const service = defineService({
     if (config.databases < 1 || config.databases > 10_000) {
       return Promise.reject(new RangeError("--databases must be between 1 and 10000"));
     }
+    if (config.timeout < 0 || config.timeout > TIMEOUT_SECONDS_MAX) {
+      return Promise.reject(
+        new RangeError(`--timeout must be between 0 and ${TIMEOUT_SECONDS_MAX}`),
+      );
+    }
+    if (config.maxclients < 1) {
+      return Promise.reject(new RangeError("--maxclients must be at least 1"));
+    }
     const server = new CacheServer({
       host: config.host,
       port: config.port,
@@ -49,6 +67,9 @@ export const service = defineService({
       maxmemoryBytes,
       policy: config.maxmemoryPolicy as EvictionPolicy,
       requirepass: config.requirepass,
+      idleTimeoutMs: config.timeout * 1000,
+      drainTimeoutMs: config.drainTimeoutMs,
+      limits: { connectionsMax: config.maxclients },
       log: logger("cache"),
     });
     const tcp = server.listen(config.host, config.port);
@@ -58,6 +79,7 @@ export const service = defineService({
         hostname: config.host,
         port: adminPortOf(config),
         registry: cacheMetrics(server),
+        checks: () => cacheChecks(server),
       });
     } catch (error) {
       return server.close().then(() => Promise.reject(error));
@@ -73,6 +95,35 @@ export const service = defineService({
   },
 });
 
+/**
+ * The cache's /healthz checks, cheap enough for every probe:
+ * - memory: fails only when used memory is over --maxmemory with the
+ *   noeviction policy, the state in which writes are refused (under an
+ *   eviction policy the bound is kept by evicting, which is normal work);
+ * - keyspace: the number of keys, for the record (always ok);
+ * - clients: fails when every connection slot is taken, so one more client
+ *   would be refused unless an idle one can be closed.
+ */
+export function cacheChecks(server: CacheServer): Record<string, CheckResult> {
+  const space = server.keyspace;
+  const bound = space.maxmemoryBytes;
+  const over = bound !== 0 && space.usedBytes > bound;
+  let keys = 0;
+  for (const db of space.dbs) keys += db.size;
+  const connected = server.sessions.size;
+  const cap = server.limits.connectionsMax;
+  return {
+    memory: {
+      ok: !(over && space.policy === "noeviction"),
+      detail: bound === 0
+        ? `${space.usedBytes} bytes used, no maxmemory`
+        : `${space.usedBytes} of ${bound} bytes used (${space.policy})`,
+    },
+    keyspace: { ok: true, detail: `${keys} keys` },
+    clients: { ok: connected < cap, detail: `${connected} of ${cap} connections` },
+  };
+}
+
 /** The cache's /metrics, read from the server at scrape time (as INFO reads them). */
 function cacheMetrics(server: CacheServer): MetricsRegistry {
   const registry = new MetricsRegistry();
@@ -87,6 +138,14 @@ function cacheMetrics(server: CacheServer): MetricsRegistry {
   const keys = registry.gauge("cache_keys", "keys held, by database", ["db"]);
   const memory = registry.gauge("cache_used_memory_bytes", "memory accounted to data");
   const maxmemory = registry.gauge("cache_maxmemory_bytes", "the memory bound (0: none)");
+  const refused = registry.counter(
+    "cache_connections_refused_total",
+    "clients refused at --maxclients with every connection busy",
+  );
+  const evictedClients = registry.counter(
+    "cache_connections_evicted_total",
+    "idle clients closed to make room at --maxclients",
+  );
   registry.onCollect(() => {
     syncCounter(commands, server.stats.commands);
     syncCounter(connections, server.stats.connections);
@@ -94,6 +153,8 @@ function cacheMetrics(server: CacheServer): MetricsRegistry {
     syncCounter(lookups, server.stats.keyspaceMisses, { result: "miss" });
     syncCounter(expired, server.keyspace.expiredKeys);
     syncCounter(evicted, server.keyspace.evictedKeys);
+    syncCounter(refused, server.connectionsRefused);
+    syncCounter(evictedClients, server.connectionsEvicted);
     clients.set(undefined, server.sessions.size);
     for (const db of server.keyspace.dbs) {
       if (db.size > 0 || keys.value({ db: String(db.index) }) > 0) {

@@ -1,23 +1,41 @@
-// The cache's I/O: accept loop, one read loop per connection, replies
-// batched into one write per read, pub/sub delivery, blocked clients, the
-// active expiry timer, and shutdown.
+// The cache's I/O on lib/net: one connection handler per client, replies
+// batched into one write per read, pub/sub delivery, parking blocked
+// clients, the idle timeout, the active expiry timer, and shutdown.
 //
-// The hot path parses commands straight from the connection's read buffer
+// lib/net/tcp_server.ts runs the accept loop, the connection cap (a new
+// client closes the longest-idle one; when none is idle it is refused with
+// Redis's "-ERR max number of clients reached"), the deadline sweep behind
+// the idle timeout, and the drain on close. A client is idle between
+// commands, including one that has sent only part of a command (we wait on
+// it, so a stalled half-sent command can be reclaimed); a client parked in
+// BLPOP or subscribed to pub/sub is not idle (it is waiting on us), so it
+// is neither evicted nor timed out, as Redis exempts blocked and pub/sub
+// clients from `timeout`.
+//
+// The hot path parses commands straight from the connection's ReadBuffer
 // (argument views, no copies), runs each through the dispatch table, and
-// writes every reply produced by that read with one write. A client that
-// does not read its replies stops being read from (backpressure) and, if
-// pub/sub pushes pile up past the output bound, is disconnected, as Redis
-// does with client-output-buffer-limit; nobody else waits for it.
+// writes every reply produced by that read with one write. It reads with
+// `reserve()` and `commit()` rather than `fill()` to save a promise per read,
+// and skips decoding until the bytes a bulk header announced have arrived.
+// A client that does not read its replies stops being read from
+// (backpressure) and, if pub/sub pushes pile up past the output bound, is
+// disconnected, as Redis does with client-output-buffer-limit; nobody else
+// waits for it.
 
 import type { Bytes } from "../../lib/bytes.ts";
-import { isDisconnect } from "../../lib/net/disconnect.ts";
-import { decodeCommand, isIncomplete } from "../../lib/resp/codec.ts";
+import { isIncomplete } from "../../lib/decode.ts";
+import { LimitError } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/log.ts";
+import { ReadBuffer } from "../../lib/net/read_buffer.ts";
+import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
+import { decodeCommand } from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { Blocked, CommandSpec, Ctx, ServerState, Session } from "./commands/context.ts";
+import { BlockedClients } from "./commands/blocking.ts";
+import type { CommandSpec, Ctx, QueuedCommand, ServerState, Session } from "./commands/context.ts";
 import { unsubscribeAll } from "./commands/pubsub.ts";
-import { COMMANDS, dispatch, forgetSession, touchWatched } from "./dispatch.ts";
+import { Watches } from "./commands/transactions.ts";
+import { COMMANDS, dispatch } from "./dispatch.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
 
@@ -26,12 +44,15 @@ export interface CacheLimits extends RespLimits {
   outputBytesMax: number;
   /** Open connections at most (Redis maxclients default 10000). */
   connectionsMax: number;
+  /** Unparsed input one client may hold (Redis client-query-buffer-limit: 1 GiB). */
+  queryBufferBytesMax: number;
 }
 
 export const DEFAULT_CACHE_LIMITS: Readonly<CacheLimits> = {
   ...DEFAULT_LIMITS,
   outputBytesMax: 32 * 1024 * 1024,
   connectionsMax: 10_000,
+  queryBufferBytesMax: 1024 * 1024 * 1024,
 };
 
 export interface CacheOptions {
@@ -41,19 +62,21 @@ export interface CacheOptions {
   maxmemoryBytes: number;
   policy: EvictionPolicy;
   requirepass?: string;
+  /** Close clients idle this long (Redis `timeout`, here in ms); 0: never. */
+  idleTimeoutMs?: number;
+  /** How long `close()` lets in-flight replies finish (--drain-timeout-ms). */
+  drainTimeoutMs?: number;
   limits?: Partial<CacheLimits>;
   log: Logger;
 }
 
-const READ_BUFFER_BYTES = 16 * 1024;
+/** Redis's reply to a client past maxclients, then the socket is closed. */
+const REFUSAL = new TextEncoder().encode("-ERR max number of clients reached\r\n");
 /** Bytes a blocked client may pipeline behind its blocking command before we stop reading. */
 const BLOCKED_BUFFER_BYTES_MAX = 1024 * 1024;
+/** A side read while blocked: about one TCP read. */
+const SIDE_READ_BYTES = 16 * 1024;
 const UNBLOCKED: unique symbol = Symbol("unblocked");
-
-interface Waiter {
-  client: Client;
-  blocked: Blocked;
-}
 
 class Client implements Session {
   readonly id: number;
@@ -65,7 +88,7 @@ class Client implements Session {
   lastCommand = "NULL";
   readonly addr: string;
   readonly laddr: string;
-  multi: Bytes[][] | undefined = undefined;
+  multi: QueuedCommand[] | undefined = undefined;
   multiError = false;
   readonly watched = new Set<string>();
   watchDirty = false;
@@ -73,32 +96,35 @@ class Client implements Session {
   readonly patterns = new Set<string>();
   closing = false;
   readonly out = new ReplyWriter();
+  readonly connection: TcpConnection;
   readonly conn: Deno.TcpConn;
-  ctx!: Ctx;
+  readonly ctx: Ctx;
   #writing: Promise<void> | undefined;
   #inFlight = 0;
   /** True while writeReplies() has a write in flight. */
   #busy = false;
   #server: CacheServer;
-  /** Resolves when a blocked command has replied (or timed out). */
-  unblock: (() => void) | undefined;
-  waiter: Waiter | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(id: number, conn: Deno.TcpConn, server: CacheServer) {
+  constructor(id: number, connection: TcpConnection, server: CacheServer) {
     this.id = id;
-    this.conn = conn;
+    this.connection = connection;
+    this.conn = connection.conn;
     this.#server = server;
     this.db = server.keyspace.dbs[0];
     this.authenticated = server.requirepass === undefined;
-    const remote = conn.remoteAddr;
-    const local = conn.localAddr;
+    const remote = this.conn.remoteAddr;
+    const local = this.conn.localAddr;
     this.addr = `${remote.hostname}:${remote.port}`;
     this.laddr = `${local.hostname}:${local.port}`;
+    this.ctx = { server, session: this, out: this.out, inExec: false };
   }
 
   get blocked(): boolean {
-    return this.waiter !== undefined;
+    return this.#server.blocking.isBlocked(this);
+  }
+
+  get subscribed(): boolean {
+    return this.channels.size + this.patterns.size > 0;
   }
 
   pendingBytes(): number {
@@ -115,9 +141,7 @@ class Client implements Session {
       });
       this.closing = true;
       this.out.take();
-      try {
-        this.conn.close();
-      } catch { /* already closed */ }
+      this.connection.close();
       return;
     }
     this.flush().catch(() => {});
@@ -126,6 +150,9 @@ class Client implements Session {
   /**
    * The read loop's write: this read's replies in one write, awaited
    * directly (no extra promise) unless a pub/sub flush is already running.
+   * Not lib/net/write_all.ts: a partial write puts its tail back in front
+   * of the queue, so pushes delivered meanwhile stay behind it and go out
+   * in the same next write, and the usual full write costs one await.
    */
   async writeReplies(): Promise<void> {
     if (this.#writing !== undefined) return this.flush();
@@ -189,6 +216,8 @@ export class CacheServer implements ServerState {
   readonly startedAt = Date.now();
   port = 0;
   requirepass: string | undefined;
+  /** Redis `timeout` in ms (CONFIG SET timeout changes it); 0: clients never time out. */
+  idleTimeoutMs: number;
   readonly sessions = new Map<number, Client>();
   readonly channels = new Map<string, Set<Session>>();
   readonly patterns = new Map<string, Set<Session>>();
@@ -197,132 +226,118 @@ export class CacheServer implements ServerState {
   readonly commands: ReadonlyMap<string, CommandSpec> = COMMANDS;
   readonly limits: CacheLimits;
   readonly log: Logger;
-  #listener: Deno.TcpListener | undefined;
+  readonly blocking = new BlockedClients();
+  readonly watches = new Watches();
+  #drainTimeoutMs: number;
+  #tcp: TcpServer | undefined;
   #nextId = 1;
   #expiryTimer: ReturnType<typeof setInterval> | undefined;
-  #blocked = new Map<string, Waiter[]>();
-  #ready = new Set<string>();
-  #readyDbs = new Map<string, Db>();
-  #connections = new Set<Promise<void>>();
 
   constructor(options: CacheOptions) {
     this.keyspace = new Keyspace(options.databases);
     this.keyspace.maxmemoryBytes = options.maxmemoryBytes;
     this.keyspace.policy = options.policy;
-    this.keyspace.hooks = { touched: (db, key) => touchWatched(db, key) };
+    this.keyspace.hooks = { touched: (db, key) => this.watches.touch(db, key) };
     this.requirepass = options.requirepass;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
     this.limits = { ...DEFAULT_CACHE_LIMITS, ...options.limits };
     this.log = options.log;
     this.config.set("maxmemory", String(options.maxmemoryBytes));
     this.config.set("maxmemory-policy", options.policy);
     this.config.set("maxmemory-samples", "5");
+    this.config.set("maxclients", String(this.limits.connectionsMax));
     this.config.set("databases", String(options.databases));
     this.config.set("requirepass", options.requirepass ?? "");
     this.config.set("save", "");
     this.config.set("appendonly", "no");
-    this.config.set("timeout", "0");
+    this.config.set("timeout", String(Math.floor(this.idleTimeoutMs / 1000)));
     this.config.set("proto-max-bulk-len", String(this.limits.bulkBytesMax));
   }
 
-  /** Binds and starts accepting; resolves with the bound address. */
+  /** Binds and starts accepting; returns the bound address. */
   listen(host: string, port: number): Deno.NetAddr {
-    this.#listener = Deno.listen({ hostname: host, port, transport: "tcp" });
-    const addr = this.#listener.addr as Deno.NetAddr;
+    this.#tcp = serveTcp({
+      label: "cache service port",
+      hostname: host,
+      port,
+      connectionsMax: this.limits.connectionsMax,
+      refusalBytes: REFUSAL,
+      // Sweeps often enough for the idle timeout set at start; one set
+      // later by CONFIG SET is in seconds, which the 250 ms ceiling serves.
+      timeoutsMs: [this.idleTimeoutMs],
+      log: this.log,
+      handler: (connection) => this.#serve(connection),
+    });
+    const addr = this.#tcp.addr;
     this.port = addr.port;
     this.config.set("port", String(addr.port));
     this.#expiryTimer = setInterval(() => {
       activeExpireCycle(this.keyspace, (db, key) => this.touch(db, key));
     }, EXPIRE_CYCLE_INTERVAL_MS);
-    this.#acceptLoop(this.#listener);
     return addr;
   }
 
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
-    try {
-      for await (const conn of listener) {
-        if (this.sessions.size >= this.limits.connectionsMax) {
-          conn.write(new TextEncoder().encode("-ERR max number of clients reached\r\n"))
-            .catch(() => {}).finally(() => conn.close());
-          continue;
-        }
-        conn.setNoDelay(true);
-        const running = this.#serve(conn);
-        this.#connections.add(running);
-        running.finally(() => this.#connections.delete(running));
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) this.log.error("accept: {error}", { error });
-    }
+  /** Clients refused at the cap, and idle ones closed to make room, since start. */
+  get connectionsRefused(): number {
+    return this.#tcp?.refused ?? 0;
   }
 
-  async #serve(conn: Deno.TcpConn): Promise<void> {
-    const client = new Client(this.#nextId++, conn, this);
-    client.ctx = { server: this, session: client, out: client.out, inExec: false };
+  get connectionsEvicted(): number {
+    return this.#tcp?.evicted ?? 0;
+  }
+
+  async #serve(connection: TcpConnection): Promise<void> {
+    const client = new Client(this.#nextId++, connection, this);
     this.sessions.set(client.id, client);
     this.stats.connections++;
     try {
       await this.#readLoop(client);
     } catch (error) {
-      if (isDisconnect(error) || client.closing) {
-        this.log.debug("client {id} gone: {error}", { id: client.id, error });
-      } else {
-        this.log.error("client {id}: {error}", { id: client.id, error });
-      }
+      if (error instanceof LimitError) {
+        this.log.warn("client {id} closed: {error}", { id: client.id, error: error.message });
+      } else if (!connection.closed && !client.closing) throw error;
+      // Otherwise closed by us (eviction, timeout, output bound, shutdown): not a failure.
     } finally {
       this.#cleanup(client);
-      try {
-        conn.close();
-      } catch { /* already closed */ }
     }
   }
 
   async #readLoop(client: Client): Promise<void> {
     const limits = this.limits;
-    let buf: Bytes = new Uint8Array(READ_BUFFER_BYTES);
-    let start = 0;
-    let end = 0;
-    let need = 0;
+    const connection = client.connection;
+    const conn = client.conn;
     const ctx = client.ctx;
+    const input = new ReadBuffer({ sizeBytesMax: limits.queryBufferBytesMax });
+    // Buffered bytes needed before decoding again (a bulk header announced them).
+    let need = 0;
     // A read started while the client was blocked, into `side`.
     let pending: Promise<number | null> | undefined;
-    const side: Bytes = new Uint8Array(READ_BUFFER_BYTES);
-    /** Makes room for `extra` more bytes after `end`. */
-    const reserve = (extra: number) => {
-      if (end + extra <= buf.length) return;
-      if (start > 0) {
-        buf.copyWithin(0, start, end);
-        end -= start;
-        start = 0;
-      }
-      if (end + extra <= buf.length) return;
-      // Grow towards what a header announced, but only as bytes arrive.
-      const size = Math.max(buf.length * 2, Math.min(need, buf.length * 4), end + extra);
-      const grown = new Uint8Array(size);
-      grown.set(buf.subarray(0, end));
-      buf = grown;
-    };
+    const side: Bytes = new Uint8Array(SIDE_READ_BYTES);
+    this.#waitForCommand(client);
     while (!client.closing) {
       let n: number | null;
       if (pending !== undefined) {
         n = await pending;
         pending = undefined;
-        if (n !== null) {
-          reserve(n);
-          buf.set(side.subarray(0, n), end);
-        }
+        if (n !== null) input.append(side.subarray(0, n));
       } else {
-        reserve(1);
-        n = await client.conn.read(buf.subarray(end));
+        n = await conn.read(input.reserve(need > input.length ? need - input.length : 0));
+        if (n !== null) input.commit(n);
       }
       if (n === null) return;
-      end += n;
+      connection.markBusy();
+      connection.setDeadline(0, "");
       this.keyspace.tick();
-      if (end - start < need) continue;
+      if (input.length < need) {
+        this.#waitForCommand(client);
+        continue;
+      }
       need = 0;
-      while (start < end && !client.closing) {
+      while (input.length > 0 && !client.closing) {
         let decoded;
         try {
-          decoded = decodeCommand(buf, start, end, limits);
+          decoded = decodeCommand(input.bytes, limits, input.start, input.end);
         } catch (error) {
           // Redis replies and closes: the stream cannot be parsed past this point.
           client.out.error(`ERR ${(error as Error).message}`);
@@ -330,136 +345,86 @@ export class CacheServer implements ServerState {
           break;
         }
         if (isIncomplete(decoded)) {
-          need = decoded.need;
+          need = input.length + decoded.bytesNeeded;
           break;
         }
-        start += decoded.used;
-        if (decoded.args.length === 0) continue;
-        const blocked = dispatch(ctx, decoded.args);
-        if (this.#ready.size > 0) this.#serveReady();
+        input.consume(decoded.bytesUsed);
+        if (decoded.value.length === 0) continue;
+        const blocked = dispatch(ctx, decoded.value);
         if (blocked === undefined) continue;
         // Parked: keep reading so a client that hangs up is noticed (and
         // not handed an element it will never see); bytes it pipelines
         // meanwhile wait in the buffer, up to a bound.
         await client.flush();
-        const done = this.#block(client, blocked).then((): typeof UNBLOCKED => UNBLOCKED);
+        const done = this.blocking.park(ctx, blocked).then((): typeof UNBLOCKED => UNBLOCKED);
+        if (connection.draining) this.blocking.release(client);
         while (true) {
-          if (pending === undefined && end - start < BLOCKED_BUFFER_BYTES_MAX) {
-            pending = client.conn.read(side);
+          if (pending === undefined && input.length < BLOCKED_BUFFER_BYTES_MAX) {
+            pending = conn.read(side);
             pending.catch(() => {});
           }
           const result = await (pending ? Promise.race([done, pending]) : done);
           if (result === UNBLOCKED) break;
           pending = undefined;
           if (result === null) {
-            this.#unregister(client);
+            this.blocking.release(client);
             return;
           }
-          reserve(result);
-          buf.set(side.subarray(0, result), end);
-          end += result;
+          input.append(side.subarray(0, result));
         }
       }
-      if (start === end) start = end = 0;
       if (client.out.length > 0) await client.writeReplies();
-      if (buf.length > READ_BUFFER_BYTES * 4 && start === end) {
-        buf = new Uint8Array(READ_BUFFER_BYTES); // give back a buffer grown for one big command
-      }
+      this.#waitForCommand(client);
     }
     await client.flush();
   }
 
-  /** Parks a client until a key it waits on gets an element or its deadline passes. */
-  #block(client: Client, blocked: Blocked): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const waiter: Waiter = { client, blocked };
-      client.waiter = waiter;
-      for (const key of blocked.keys) {
-        const id = `${client.db.index}\0${key}`;
-        let list = this.#blocked.get(id);
-        if (list === undefined) this.#blocked.set(id, list = []);
-        list.push(waiter);
-      }
-      client.unblock = () => {
-        this.#unregister(client);
-        resolve();
-        client.flush().catch(() => {});
-      };
-      if (blocked.deadline !== 0) {
-        client.timer = setTimeout(() => {
-          blocked.timeout(client.ctx);
-          client.unblock?.();
-        }, Math.max(0, blocked.deadline - Date.now()));
-      }
-    });
-  }
-
-  #unregister(client: Client): void {
-    const waiter = client.waiter;
-    if (waiter === undefined) return;
-    for (const key of waiter.blocked.keys) {
-      const id = `${client.db.index}\0${key}`;
-      const list = this.#blocked.get(id);
-      if (list === undefined) continue;
-      const at = list.indexOf(waiter);
-      if (at !== -1) list.splice(at, 1);
-      if (list.length === 0) this.#blocked.delete(id);
+  /**
+   * Between commands: idle (evictable to make room, and closed after the
+   * idle timeout) unless subscribed, since a subscriber waits on us. While
+   * the server drains, an idle client is closed at once.
+   */
+  #waitForCommand(client: Client): void {
+    const connection = client.connection;
+    if (client.subscribed) {
+      if (connection.draining) connection.close();
+      return;
     }
-    if (client.timer !== undefined) clearTimeout(client.timer);
-    client.timer = undefined;
-    client.waiter = undefined;
-    client.unblock = undefined;
+    connection.setDeadline(this.idleTimeoutMs, "idle");
+    connection.markIdle();
   }
 
   signalReady(db: Db, key: string): void {
-    if (this.#blocked.size === 0) return;
-    const id = `${db.index}\0${key}`;
-    if (this.#blocked.has(id)) {
-      this.#ready.add(id);
-      this.#readyDbs.set(id, db);
-    }
-  }
-
-  /** Serves clients blocked on keys that got elements, oldest first. */
-  #serveReady(): void {
-    for (let round = 0; round < 1000 && this.#ready.size > 0; round++) {
-      const ids = [...this.#ready];
-      this.#ready.clear();
-      for (const id of ids) {
-        const list = this.#blocked.get(id);
-        if (list === undefined) continue;
-        for (const waiter of [...list]) {
-          if (!waiter.blocked.retry(waiter.client.ctx)) break;
-          waiter.client.unblock?.();
-        }
-      }
-    }
+    this.blocking.signalReady(db, key);
   }
 
   touch(db: Db, key: string): void {
-    touchWatched(db.index, key);
+    this.watches.touch(db.index, key);
   }
 
   #cleanup(client: Client): void {
     client.closing = true;
-    this.#unregister(client);
+    this.blocking.release(client);
     unsubscribeAll(client.ctx);
-    forgetSession(client.ctx);
+    this.watches.unwatchAll(client);
     this.sessions.delete(client.id);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting and drains: idle clients are closed at once, replies
+   * being written get `drainTimeoutMs` to finish, and clients waiting on us
+   * (blocked, subscribed) are closed, as Redis closes them on shutdown.
+   */
+  async close(drainTimeoutMs = this.#drainTimeoutMs): Promise<void> {
     clearInterval(this.#expiryTimer);
-    try {
-      this.#listener?.close();
-    } catch { /* already closed */ }
+    const draining = this.#tcp?.close(drainTimeoutMs);
     for (const client of this.sessions.values()) {
-      client.closing = true;
-      client.unblock?.();
-      try {
-        client.conn.close();
-      } catch { /* already closed */ }
+      if (client.blocked || client.subscribed) {
+        client.closing = true;
+        this.blocking.release(client);
+        client.connection.close();
+      }
     }
-    await Promise.allSettled([...this.#connections]);
+    await draining;
   }
 }

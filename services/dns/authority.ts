@@ -101,8 +101,10 @@ export function answerQuery(query: Message, zones: ZoneSet): Message {
     ...(edns ? { edns } : {}),
   });
   if (query.opcode !== Opcode.QUERY) {
-    // As NSD: an opcode we do not serve gets a bare header back.
-    return { ...reply(Rcode.NOTIMP), questions: [], edns: undefined };
+    // A bare header echoing ID and opcode: what the other bits mean is the
+    // opcode's to say (lib/dns/reply.ts; lib/dns/triage.ts answers these
+    // before a query gets here).
+    return { ...reply(Rcode.NOTIMP), rd: false, cd: false, questions: [], edns: undefined };
   }
   if (query.qr || query.questions.length !== 1) return reply(Rcode.FORMERR);
   if (query.answers.length > 0 || query.authority.length > 0) return reply(Rcode.FORMERR);

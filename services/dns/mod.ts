@@ -6,18 +6,27 @@
 // service and the error is logged with its file and line. Queries keep being
 // answered throughout: a reload swaps one reference.
 //
-// Left out: the admin port (/healthz, /metrics), wired in by lib/admin.ts.
+// The admin port (lib/admin.ts) tells what is served: /healthz checks
+// that zones are loaded and that the last reload worked (a failed SIGHUP
+// reload makes it fail, with the error, until a reload succeeds), and
+// /metrics carries the last reload's result and time.
 
-import { type AdminServer, startAdminServer } from "../../lib/admin.ts";
+import { type AdminServer, type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { ConfigOf, FlagSpecs } from "../../lib/cli.ts";
+import {
+  DEFAULT_DNS_SERVER_LIMITS,
+  type DnsServerStats,
+  registerTransportMetrics,
+  serveDns,
+} from "../../lib/dns/server.ts";
 import { rcodeName } from "../../lib/dns/types.ts";
 import { Zone } from "../../lib/dns/zone.ts";
 import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { ZoneSet } from "./authority.ts";
+import { AuthoritativeHandler, type AuthoritativeStats } from "./handler.ts";
 import { ResponseRateLimiter } from "./rrl.ts";
-import { DnsServer, type DnsServerStats } from "./server.ts";
 
 export const DNS_PORT = 1053;
 
@@ -57,7 +66,7 @@ export const flags = {
   "tcp-connections-max": {
     type: "integer",
     default: 512,
-    help: "open TCP connections at once",
+    help: "open TCP connections at once; past it the longest-idle one is closed",
   },
 } as const satisfies FlagSpecs;
 
@@ -97,9 +106,7 @@ export const service = defineService({
         count: zone.recordCount,
       });
     }
-    const server = DnsServer.start({
-      hostname: config.host,
-      port: config.port,
+    const handler = new AuthoritativeHandler({
       zones: () => zones,
       rateLimiter: new ResponseRateLimiter({
         responsesPerSecond: config.rrlRate,
@@ -107,16 +114,30 @@ export const service = defineService({
         exemptLoopback: !config.rrlLoopback,
       }),
       answerCacheEntries: config.answerCacheEntries,
-      tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
-      tcpConnectionsMax: config.tcpConnectionsMax,
+    });
+    const server = serveDns({
+      label: "dns service port",
+      hostname: config.host,
+      port: config.port,
+      handler: handler.answer,
+      recursionAvailable: false,
+      limits: {
+        ...DEFAULT_DNS_SERVER_LIMITS,
+        connectionsMax: config.tcpConnectionsMax,
+        idleTimeoutMs: config.tcpIdleTimeoutMs,
+      },
       log,
     });
+    const reload: ReloadState = { ok: true, atMs: Date.now(), error: "" };
+    const registry = dnsMetrics(server.stats, handler.stats, () => zones, reload);
+    registerTransportMetrics(registry, { prefix: "dns", server });
     let admin: AdminServer;
     try {
       admin = startAdminServer({
         hostname: config.host,
         port: adminPortOf(config),
-        registry: dnsMetrics(server.stats, () => zones),
+        checks: () => dnsChecks(zones, reload),
+        registry,
       });
     } catch (error) {
       await server.close();
@@ -127,11 +148,12 @@ export const service = defineService({
       reloading = reloading.then(async () => {
         try {
           zones = await loadZones(config.zone);
+          Object.assign(reload, { ok: true, atMs: Date.now(), error: "" });
           log.info("reloaded {count} zone(s)", { count: zones.size });
         } catch (error) {
-          log.error("reload failed, keeping the old zones: {error}", {
-            error: error instanceof Error ? error.message : String(error),
-          });
+          const message = error instanceof Error ? error.message : String(error);
+          Object.assign(reload, { ok: false, atMs: Date.now(), error: message });
+          log.error("reload failed, keeping the old zones: {error}", { error: message });
         }
       });
     };
@@ -141,7 +163,7 @@ export const service = defineService({
       closed ??= (async () => {
         Deno.removeSignalListener("SIGHUP", onHangup);
         await reloading;
-        await server.close();
+        await server.close(config.drainTimeoutMs);
         await admin.close();
       })();
     return {
@@ -153,8 +175,35 @@ export const service = defineService({
   },
 });
 
+/** The last zone load: at start, then each SIGHUP reload. */
+interface ReloadState {
+  ok: boolean;
+  atMs: number;
+  /** Why the last reload failed ("" when it worked). */
+  error: string;
+}
+
+/** /healthz: zones are loaded, and the last reload worked. */
+function dnsChecks(zones: ZoneSet, reload: ReloadState): Record<string, CheckResult> {
+  const loadedAt = new Date(reload.atMs).toISOString();
+  return {
+    zones: zones.size > 0
+      ? { ok: true, detail: `${zones.size} zone(s) loaded` }
+      : { ok: false, detail: "no zones loaded" },
+    reload: reload.ok ? { ok: true, detail: `zones loaded at ${loadedAt}` } : {
+      ok: false,
+      detail: `reload at ${loadedAt} failed, serving the previous zones: ${reload.error}`,
+    },
+  };
+}
+
 /** The server's /metrics: its counters and the zones served, read at scrape time. */
-function dnsMetrics(stats: DnsServerStats, zones: () => ZoneSet): MetricsRegistry {
+function dnsMetrics(
+  stats: DnsServerStats,
+  handlerStats: AuthoritativeStats,
+  zones: () => ZoneSet,
+  reload: ReloadState,
+): MetricsRegistry {
   const registry = new MetricsRegistry();
   const queries = registry.counter("dns_queries_total", "queries received", ["transport"]);
   const replies = registry.counter("dns_replies_total", "replies sent, by rcode", ["rcode"]);
@@ -168,16 +217,26 @@ function dnsMetrics(stats: DnsServerStats, zones: () => ZoneSet): MetricsRegistr
     "answers from the encoded-answer cache",
   );
   const zoneCount = registry.gauge("dns_zones", "zones loaded");
+  const reloadOk = registry.gauge(
+    "dns_zone_reload_success",
+    "1 when the last zone load (start or SIGHUP) worked, 0 when it failed",
+  );
+  const reloadTime = registry.gauge(
+    "dns_zone_reload_timestamp_seconds",
+    "when the zones were last loaded or a reload failed (unix seconds)",
+  );
   registry.onCollect(() => {
     syncCounter(queries, stats.udpQueries, { transport: "udp" });
     syncCounter(queries, stats.tcpQueries, { transport: "tcp" });
     stats.rcodes.forEach((count, rcode) => {
       if (count > 0) syncCounter(replies, count, { rcode: rcodeName(rcode) });
     });
-    syncCounter(limited, stats.rateLimitDropped, { action: "drop" });
-    syncCounter(limited, stats.rateLimitSlipped, { action: "slip" });
-    syncCounter(cacheHits, stats.answerCacheHits);
+    syncCounter(limited, handlerStats.rateLimitDropped, { action: "drop" });
+    syncCounter(limited, handlerStats.rateLimitSlipped, { action: "slip" });
+    syncCounter(cacheHits, handlerStats.answerCacheHits);
     zoneCount.set(undefined, zones().size);
+    reloadOk.set(undefined, reload.ok ? 1 : 0);
+    reloadTime.set(undefined, Math.floor(reload.atMs / 1000));
   });
   return registry;
 }

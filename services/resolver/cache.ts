@@ -3,36 +3,36 @@
 // kept for serve-stale.
 //
 // - TTLs: an RRset lives for the smallest TTL of its records (RFC 2181 5.2),
-//   capped at `maxTtlSec`; answers served from the cache carry the
+//   capped at `ttlSecMax`; answers served from the cache carry the
 //   remaining TTL, so it counts down (RFC 1035 7.4).
 // - Negative caching (RFC 2308): NXDOMAIN is cached for the name as a whole
 //   (every type), NODATA for the one type; both for min(SOA TTL, SOA
-//   MINIMUM), capped at `maxNegativeTtlSec` (section 5 suggests 1-3 hours).
+//   MINIMUM), capped at `negativeTtlSecMax` (section 5 suggests 1-3 hours).
 // - Trust (RFC 2181 5.4.1): data from an authoritative answer is not
 //   replaced by glue or referral data while it is still fresh.
 // - Serve-stale (RFC 8767): an expired entry is kept for `staleTtlSec`
 //   more, returned only when asked for stale data, with a TTL of 30 s.
 // - Memory: each entry's size is estimated from its names and RDATA; past
-//   `maxBytes` the least recently used entries go first (a Map kept in use
+//   `cacheBytesMax` the least recently used entries go first (a Map kept in use
 //   order makes that O(1)).
 
 import type { Name, ResourceRecord } from "../../lib/dns/types.ts";
 
 export interface CacheLimits {
   /** Bound on the estimated bytes of all entries. */
-  maxBytes: number;
+  cacheBytesMax: number;
   /** No positive entry lives longer than this (Unbound: cache-max-ttl, 1 day). */
-  maxTtlSec: number;
+  ttlSecMax: number;
   /** No negative entry lives longer than this (RFC 2308 section 5: 1-3 hours). */
-  maxNegativeTtlSec: number;
+  negativeTtlSecMax: number;
   /** How long past expiry an entry may still be served stale (RFC 8767 4: 1-3 days). */
   staleTtlSec: number;
 }
 
 export const DEFAULT_CACHE_LIMITS: CacheLimits = {
-  maxBytes: 64 * 1024 * 1024,
-  maxTtlSec: 86_400,
-  maxNegativeTtlSec: 3_600,
+  cacheBytesMax: 64 * 1024 * 1024,
+  ttlSecMax: 86_400,
+  negativeTtlSecMax: 3_600,
   staleTtlSec: 86_400,
 };
 
@@ -107,7 +107,7 @@ export class RecordCache {
     if (records.length === 0) return;
     const { name, type, class: klass } = records[0];
     const key = keyOf(name, type, klass);
-    const ttlSec = Math.min(this.#limits.maxTtlSec, ...records.map((r) => r.ttl));
+    const ttlSec = Math.min(this.#limits.ttlSecMax, ...records.map((r) => r.ttl));
     const existing = this.#entries.get(key);
     if (
       existing && existing.kind === "rrset" && this.#isFresh(existing) &&
@@ -137,7 +137,7 @@ export class RecordCache {
     soa: ResourceRecord | undefined,
   ): void {
     if (soa === undefined || soa.data.kind !== "SOA") return;
-    const ttlSec = Math.min(soa.ttl, soa.data.minimum, this.#limits.maxNegativeTtlSec);
+    const ttlSec = Math.min(soa.ttl, soa.data.minimum, this.#limits.negativeTtlSecMax);
     const type = kind === "nxdomain" ? ANY_TYPE : question.type;
     const key = keyOf(question.name, type, question.class);
     this.#store(key, {
@@ -222,7 +222,7 @@ export class RecordCache {
     this.#entries.set(key, entry);
     this.#bytes += entry.sizeBytes;
     for (const [oldKey] of this.#entries) {
-      if (this.#bytes <= this.#limits.maxBytes) break;
+      if (this.#bytes <= this.#limits.cacheBytesMax) break;
       this.#remove(oldKey);
       this.#stats.evictions++;
     }

@@ -58,13 +58,13 @@ export interface StubZone {
 
 export interface ResolverLimits {
   /** Referrals followed for one name (Unbound's max is about 30 with target fetches). */
-  maxReferrals: number;
+  referralsMax: number;
   /** Upstream queries for one client query, all lookups included. */
-  maxUpstreamQueries: number;
+  upstreamQueriesMax: number;
   /** CNAME hops followed (BIND follows 16, Unbound about 11). */
-  maxCnameHops: number;
+  cnameHopsMax: number;
   /** Depth of nested lookups for name server addresses without glue. */
-  maxNesting: number;
+  nestingMax: number;
   /** Wait for one upstream reply. */
   queryTimeoutMs: number;
   /** Total time for one client query. */
@@ -72,10 +72,10 @@ export interface ResolverLimits {
 }
 
 export const DEFAULT_RESOLVER_LIMITS: ResolverLimits = {
-  maxReferrals: 20,
-  maxUpstreamQueries: 64,
-  maxCnameHops: 12,
-  maxNesting: 4,
+  referralsMax: 20,
+  upstreamQueriesMax: 64,
+  cnameHopsMax: 12,
+  nestingMax: 4,
   queryTimeoutMs: 1500,
   resolutionTimeoutMs: 10_000,
 };
@@ -88,6 +88,14 @@ export interface IteratorConfig {
   readonly forwarders: readonly ServerAddress[];
   /** When set, iterative queries to learned name servers use this port (tests). */
   readonly upstreamPort?: number;
+  /**
+   * Hermetic mode: names outside the stub zones (when there are no
+   * forwarders) are REFUSED without a packet sent; the root hints are never
+   * used.
+   */
+  readonly localOnly?: boolean;
+  /** Called each time local-only mode refuses a name (for a log line). */
+  readonly onRefusedOutside?: (name: Name) => void;
   readonly limits: ResolverLimits;
 }
 
@@ -105,6 +113,11 @@ export interface Resolution {
 /** Resolution could not finish: becomes SERVFAIL with this reason. */
 export class ResolutionError extends Error {
   override name = "ResolutionError";
+}
+
+/** Local-only mode met a name outside the local zones: becomes REFUSED. */
+class OutsideLocalZones extends Error {
+  override name = "OutsideLocalZones";
 }
 
 interface Budget {
@@ -144,6 +157,9 @@ export class Iterator {
     try {
       return await this.#resolveChain(question, budget, 0, options.skipCache ?? false);
     } catch (error) {
+      if (error instanceof OutsideLocalZones) {
+        return { rcode: Rcode.REFUSED, answers: [], authority: [] };
+      }
       const reason = error instanceof Error ? error.message : String(error);
       return { rcode: Rcode.SERVFAIL, answers: [], authority: [], reason };
     }
@@ -153,7 +169,7 @@ export class Iterator {
     const answers: ResourceRecord[] = [];
     const seen = new Set<string>();
     let name = question.name;
-    for (let hop = 0; hop <= this.#config.limits.maxCnameHops; hop++) {
+    for (let hop = 0; hop <= this.#config.limits.cnameHopsMax; hop++) {
       if (seen.has(nameKey(name))) throw new ResolutionError(`CNAME loop at ${name}`);
       seen.add(nameKey(name));
       const step = await this.#resolveName(
@@ -179,7 +195,7 @@ export class Iterator {
           };
       }
     }
-    throw new ResolutionError(`CNAME chain longer than ${this.#config.limits.maxCnameHops}`);
+    throw new ResolutionError(`CNAME chain longer than ${this.#config.limits.cnameHopsMax}`);
   }
 
   /** One name, one type: from the cache, or by iterating. */
@@ -197,6 +213,10 @@ export class Iterator {
     if (stub) return await this.#iterate(question, stub.zone, stub.servers, budget, depth, false);
     if (this.#config.forwarders.length > 0) {
       return await this.#iterate(question, ROOT, this.#config.forwarders, budget, depth, true);
+    }
+    if (this.#config.localOnly) {
+      this.#config.onRefusedOutside?.(question.name);
+      throw new OutsideLocalZones(`${question.name} is outside the local zones`);
     }
     const start = await this.#closestServers(question.name, budget, depth);
     return await this.#iterate(question, start.zone, start.servers, budget, depth, false);
@@ -219,6 +239,12 @@ export class Iterator {
       }
     }
     return undefined;
+  }
+
+  /** True when local-only mode refuses `name` without asking anyone. */
+  refusesOutright(name: Name): boolean {
+    return this.#config.localOnly === true && this.#config.forwarders.length === 0 &&
+      this.#stubFor(name) === undefined;
   }
 
   #stubFor(name: Name): StubZone | undefined {
@@ -275,7 +301,7 @@ export class Iterator {
     budget: Budget,
     depth: number,
   ): Promise<ServerAddress[]> {
-    if (depth >= this.#config.limits.maxNesting) return [];
+    if (depth >= this.#config.limits.nestingMax) return [];
     for (const ns of nsRecords) {
       if (ns.data.kind !== "NAME") continue;
       // A name server inside the zone it serves can only be found through glue.
@@ -310,7 +336,7 @@ export class Iterator {
   ): Promise<Step> {
     let zone = startZone;
     let servers = startServers;
-    for (let referrals = 0; referrals <= this.#config.limits.maxReferrals; referrals++) {
+    for (let referrals = 0; referrals <= this.#config.limits.referralsMax; referrals++) {
       const { reply, step } = await this.#askServers(question, zone, servers, budget, recursive);
       if (step) return step;
       // A referral: NS records for a zone strictly below the current one.
@@ -329,7 +355,7 @@ export class Iterator {
         throw new ResolutionError(`no address for any name server of ${zone}`);
       }
     }
-    throw new ResolutionError(`more than ${this.#config.limits.maxReferrals} referrals`);
+    throw new ResolutionError(`more than ${this.#config.limits.referralsMax} referrals`);
   }
 
   /**
@@ -352,9 +378,9 @@ export class Iterator {
       const server = byKey.get(key)!;
       const remainingMs = budget.deadlineMs - Date.now();
       if (remainingMs <= 0) throw new ResolutionError(`timed out resolving ${question.name}`);
-      if (++budget.queries > this.#config.limits.maxUpstreamQueries) {
+      if (++budget.queries > this.#config.limits.upstreamQueriesMax) {
         throw new ResolutionError(
-          `more than ${this.#config.limits.maxUpstreamQueries} upstream queries`,
+          `more than ${this.#config.limits.upstreamQueriesMax} upstream queries`,
         );
       }
       const sentAt = Date.now();

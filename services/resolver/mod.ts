@@ -1,11 +1,25 @@
 // `underhood resolver`: a recursive, caching DNS resolver in the spirit of
 // Unbound. See iterator.ts (resolution), cache.ts (the cache),
-// recursive.ts (per-query behaviour), upstream.ts (queries to other
-// servers) and server.ts (sockets).
+// recursive.ts (per-query behaviour) and upstream.ts (queries to other
+// servers); lib/dns/server.ts serves it over UDP and TCP.
+//
+// `--local-only` makes it hermetic, as the stack runs it: only the stub
+// zones (and the forwarders, when given) are answered, every other name is
+// REFUSED without a packet leaving the machine. Without it, names outside
+// the stubs are resolved iteratively from the root hints.
 
-import { startAdminServer } from "../../lib/admin.ts";
+import { type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { parseName } from "../../lib/dns/name.ts";
+import { Rcode, rcodeName } from "../../lib/dns/types.ts";
+import {
+  DEFAULT_DNS_SERVER_LIMITS,
+  type DnsHandler,
+  type DnsReply,
+  type DnsServerStats,
+  registerTransportMetrics,
+  serveDns,
+} from "../../lib/dns/server.ts";
 import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService } from "../../lib/service.ts";
@@ -17,9 +31,8 @@ import {
   type ServerAddress,
   type StubZone,
 } from "./iterator.ts";
-import { RecursiveService } from "./recursive.ts";
+import { type Answered, RecursiveService } from "./recursive.ts";
 import { BUILTIN_ROOT_SERVERS, parseRootHints } from "./root_hints.ts";
-import { DEFAULT_SERVER_LIMITS, serve } from "./server.ts";
 import { ServerStats } from "./servers.ts";
 import { UdpTcpTransport } from "./upstream.ts";
 
@@ -49,10 +62,17 @@ export const flags = {
     default: [...DEFAULT_ALLOWED],
     help: "client network allowed to query, CIDR (repeatable)",
   },
-  "cache-max-bytes": {
+  "local-only": {
+    type: "boolean",
+    default: false,
+    help:
+      "answer only the --stub zones (and --forward, if given); REFUSE every other name without asking upstream",
+  },
+  "cache-bytes-max": {
     type: "integer",
     default: 64 * 1024 * 1024,
     help: "memory bound of the cache",
+    aliases: ["cache-max-bytes"],
   },
   "stale-ttl-sec": {
     type: "integer",
@@ -73,6 +93,16 @@ export const flags = {
     type: "boolean",
     default: false,
     help: "randomise query name case upstream (0x20)",
+  },
+  "tcp-idle-timeout-ms": {
+    type: "integer",
+    default: 10_000,
+    help: "close a TCP connection idle this long",
+  },
+  "tcp-connections-max": {
+    type: "integer",
+    default: 512,
+    help: "open TCP connections at once; past it the longest-idle one is closed",
   },
   "query-timeout-ms": { type: "integer", default: 1500, help: "wait for one upstream reply" },
   "resolution-timeout-ms": {
@@ -105,15 +135,26 @@ export const service = defineService({
       )
       : BUILTIN_ROOT_SERVERS.map((address) => ({ address, port: config.upstreamPort ?? 53 }));
     const cache = new RecordCache({
-      maxBytes: config.cacheMaxBytes,
+      cacheBytesMax: config.cacheBytesMax,
       staleTtlSec: config.staleTtlSec,
     });
+    let warnedOutside = false;
     const iterator = new Iterator(
       {
         rootServers,
         stubs,
         forwarders,
         upstreamPort: config.upstreamPort,
+        localOnly: config.localOnly,
+        onRefusedOutside: (name) => {
+          if (warnedOutside) return;
+          warnedOutside = true;
+          log.warn(
+            "refused {name}: outside the local zones (--local-only); --forward ADDR:PORT " +
+              "or dropping --local-only resolves such names",
+            { name },
+          );
+        },
         limits: {
           ...DEFAULT_RESOLVER_LIMITS,
           queryTimeoutMs: config.queryTimeoutMs,
@@ -131,22 +172,52 @@ export const service = defineService({
         prefetchPercent: config.prefetchPercent,
       },
     );
-    const server = serve(recursive, {
+    const toReply = (answered: Answered | undefined): DnsReply => {
+      if (answered?.failure) log.info("SERVFAIL: {reason}", { reason: answered.failure });
+      return answered?.reply;
+    };
+    const handler: DnsHandler = (query, client) => {
+      const answered = recursive.answer(query, client);
+      return answered instanceof Promise ? answered.then(toReply) : toReply(answered);
+    };
+    const server = serveDns({
+      label: "resolver service port",
       hostname: config.host,
       port: config.port,
-      limits: DEFAULT_SERVER_LIMITS,
+      handler,
+      recursionAvailable: true,
+      limits: {
+        ...DEFAULT_DNS_SERVER_LIMITS,
+        connectionsMax: config.tcpConnectionsMax,
+        idleTimeoutMs: config.tcpIdleTimeoutMs,
+      },
       log,
     });
+    const registry = resolverMetrics(recursive, cache, server.stats);
+    registerTransportMetrics(registry, { prefix: "resolver", server });
     let admin;
     try {
       admin = startAdminServer({
         hostname: config.host,
         port: adminPortOf(config),
-        registry: resolverMetrics(recursive, cache),
+        checks: () => resolverChecks({ stubs, forwarders, rootServers, cache, config }),
+        registry,
       });
     } catch (error) {
       await server.close();
       throw error;
+    }
+    if (config.localOnly) {
+      log.info(
+        "local-only: answering {zones} and {rest}; --forward ADDR:PORT or dropping --local-only " +
+          "resolves names beyond them",
+        {
+          zones: stubs.length > 0 ? stubs.map((stub) => stub.zone).join(", ") : "no zones",
+          rest: forwarders.length > 0
+            ? "forwarding the rest"
+            : "refusing every other name (nothing is sent upstream)",
+        },
+      );
     }
     for (const stub of stubs) {
       log.info("stub zone {zone} -> {servers}", {
@@ -155,18 +226,50 @@ export const service = defineService({
       });
     }
     const close = async () => {
-      await server.close();
+      await server.close(config.drainTimeoutMs);
       await recursive.settle();
       await admin.close();
     };
     return {
-      addresses: { udp: server.udp, tcp: server.tcp, admin: admin.addr },
+      addresses: { udp: server.udpAddress, tcp: server.tcpAddress, admin: admin.addr },
       ready: Promise.resolve(),
       close,
       [Symbol.asyncDispose]: close,
     };
   },
 });
+
+/**
+ * /healthz: whether the resolver can answer at all. It needs somewhere to
+ * send questions (stub zones, forwarders, or root hints when not local-only)
+ * and a cache within its memory bound.
+ */
+function resolverChecks(parts: {
+  stubs: readonly StubZone[];
+  forwarders: readonly ServerAddress[];
+  rootServers: readonly ServerAddress[];
+  cache: RecordCache;
+  config: { localOnly: boolean; cacheBytesMax: number };
+}): Record<string, CheckResult> {
+  const { stubs, forwarders, rootServers, cache, config } = parts;
+  const sources = [
+    stubs.length > 0 ? `${stubs.length} stub zone(s)` : "",
+    forwarders.length > 0 ? `${forwarders.length} forwarder(s)` : "",
+    !config.localOnly && forwarders.length === 0 ? `${rootServers.length} root server(s)` : "",
+  ].filter((text) => text !== "");
+  const bytes = cache.stats().bytes;
+  return {
+    upstreams: sources.length > 0
+      ? { ok: true, detail: sources.join(", ") + (config.localOnly ? " (local-only)" : "") }
+      : {
+        ok: false,
+        detail: "local-only with no --stub zones and no --forward: nothing to answer",
+      },
+    cache: bytes <= config.cacheBytesMax
+      ? { ok: true, detail: `${bytes} of ${config.cacheBytesMax} bytes` }
+      : { ok: false, detail: `${bytes} bytes, over the bound of ${config.cacheBytesMax}` },
+  };
+}
 
 /** "example.com=127.0.0.1:1053,127.0.0.2" */
 export function parseStub(text: string): StubZone {
@@ -199,7 +302,11 @@ export function parseServer(text: string, defaultPort: number): ServerAddress {
 }
 
 /** The resolver's /metrics: its own counters and the cache's, read at scrape time. */
-function resolverMetrics(recursive: RecursiveService, cache: RecordCache): MetricsRegistry {
+function resolverMetrics(
+  recursive: RecursiveService,
+  cache: RecordCache,
+  server: DnsServerStats,
+): MetricsRegistry {
   const registry = new MetricsRegistry();
   const queries = registry.counter("resolver_queries_total", "client queries received");
   const errors = registry.counter("resolver_error_replies_total", "replies by error rcode", [
@@ -222,10 +329,11 @@ function resolverMetrics(recursive: RecursiveService, cache: RecordCache): Metri
   const bytes = registry.gauge("resolver_cache_bytes", "estimated bytes held by the cache");
   registry.onCollect(() => {
     const s = recursive.stats;
-    syncCounter(queries, s.queries);
-    syncCounter(errors, s.refused, { rcode: "REFUSED" });
-    syncCounter(errors, s.formerr, { rcode: "FORMERR" });
-    syncCounter(errors, s.servfail, { rcode: "SERVFAIL" });
+    // Counted by the server loop, whose triage answers some queries itself.
+    syncCounter(queries, server.udpQueries + server.tcpQueries);
+    for (const rcode of [Rcode.FORMERR, Rcode.SERVFAIL, Rcode.NOTIMP, Rcode.REFUSED]) {
+      syncCounter(errors, server.rcodes[rcode], { rcode: rcodeName(rcode) });
+    }
     syncCounter(stale, s.staleAnswers);
     syncCounter(prefetches, s.prefetches);
     const c = cache.stats();

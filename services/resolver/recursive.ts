@@ -10,22 +10,22 @@
 //   background refresh, so popular names never expire for clients;
 // - RD=0 queries are answered from the cache only (as Unbound does).
 //
-// Replies: RA always set, AA never; FORMERR for malformed queries, NOTIMP
-// for opcodes other than QUERY, REFUSED for clients outside the access list
-// and for zone transfers, BADVERS for EDNS versions above 0 (RFC 6891 6.1.3),
+// Replies: RA always set, AA never. Header triage (lib/dns/triage.ts) runs
+// before anything else, the reply cache included: runts and responses are
+// dropped, other opcodes get NOTIMP, anything but one question FORMERR.
+// Then FORMERR for malformed queries, REFUSED for clients outside the
+// access list, for zone transfers and (with --local-only) for names outside
+// the local zones, BADVERS for EDNS versions above 0 (RFC 6891 6.1.3),
 // SERVFAIL when resolution fails (the reason goes to the log).
 
-import {
-  CLASSIC_UDP_BYTES,
-  decodeMessage,
-  encodeMessage,
-  HEADER_BYTES,
-} from "../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../lib/dns/codec.ts";
+import { headerReply, udpReplyBytesMax } from "../../lib/dns/reply.ts";
+import type { DnsClient } from "../../lib/dns/server.ts";
+import { triage, TRIAGE_DROP, TRIAGE_PASS } from "../../lib/dns/triage.ts";
 import {
   type Edns,
   makeMessage,
   type Message,
-  Opcode,
   type Question,
   Rcode,
   RecordClass,
@@ -45,9 +45,9 @@ export interface RecursiveOptions {
   /** Refresh entries hit in the last N% of their TTL; 0 disables prefetch. */
   prefetchPercent: number;
   /** Largest UDP reply we send, whatever the client advertises (RFC 6891 6.2.5). */
-  maxUdpBytes: number;
+  udpPayloadBytesMax: number;
   /** CNAME hops followed when serving from the cache alone. */
-  maxCnameHops: number;
+  cnameHopsMax: number;
   /** Encoded replies kept for repeated questions; 0 turns that cache off. */
   replyCacheEntries: number;
 }
@@ -55,8 +55,8 @@ export interface RecursiveOptions {
 export const DEFAULT_RECURSIVE: RecursiveOptions = {
   staleWaitMs: 1800,
   prefetchPercent: 10,
-  maxUdpBytes: 1232,
-  maxCnameHops: 12,
+  udpPayloadBytesMax: 1232,
+  cnameHopsMax: 12,
   replyCacheEntries: 10_000,
 };
 
@@ -74,16 +74,8 @@ export interface RecursiveStats {
   replyCacheHits: number;
 }
 
-export interface Client {
-  /** The client's IP address. */
-  readonly address: string;
-  readonly transport: "udp" | "tcp";
-  /**
-   * Where a cached reply may be written instead of a new array; the caller
-   * sends the reply before it reuses this buffer.
-   */
-  readonly replyBuffer?: Bytes;
-}
+/** Who asked: lib/dns/server.ts's client. */
+export type Client = DnsClient;
 
 export interface Answered {
   readonly reply: Bytes;
@@ -134,28 +126,35 @@ export class RecursiveService {
     bytes: Uint8Array,
     client: Client,
   ): Answered | undefined | Promise<Answered | undefined> {
-    // Too short to carry an ID, or a response: never answer (no reflection loops).
-    if (bytes.length < HEADER_BYTES || (bytes[2] & 0x80) !== 0) return undefined;
+    // Triage first (lib/dns/triage.ts): runts and responses are dropped, other
+    // opcodes get NOTIMP before the reply cache is looked at, since its key
+    // holds the question only.
+    const verdict = triage(bytes);
+    if (verdict === TRIAGE_DROP) return undefined;
     this.stats.queries++;
-    const id = (bytes[0] << 8) | bytes[1];
-    const rd = (bytes[2] & 0x01) !== 0;
+    if (verdict !== TRIAGE_PASS) {
+      if (verdict === Rcode.FORMERR) this.stats.formerr++;
+      return { reply: headerReply(bytes, verdict, { recursionAvailable: true }) };
+    }
     if (!this.#acl.allows(client.address)) {
       this.stats.refused++;
-      return { reply: encodeMessage(errorReply(id, rd, Rcode.REFUSED)) };
+      return { reply: headerReply(bytes, Rcode.REFUSED, { recursionAvailable: true }) };
     }
     const ready = this.#replies.answer(bytes, client.transport, client.replyBuffer);
     if (ready) {
       this.stats.replyCacheHits++;
       return { reply: ready };
     }
+    const id = (bytes[0] << 8) | bytes[1];
+    const rd = (bytes[2] & 0x01) !== 0;
     let query: Message;
     try {
-      query = decodeMessage(bytes);
+      query = wholeMessage(bytes);
     } catch {
       this.stats.formerr++;
-      return { reply: encodeMessage(errorReply(id, rd, Rcode.FORMERR)) };
+      return { reply: headerReply(bytes, Rcode.FORMERR, { recursionAvailable: true }) };
     }
-    const edns = query.edns ? ourEdns(this.#options.maxUdpBytes) : undefined;
+    const edns = query.edns ? ourEdns(this.#options.udpPayloadBytesMax) : undefined;
     const reply = (fields: Partial<Message>): Answered => ({
       reply: encodeMessage(
         makeMessage({
@@ -171,7 +170,6 @@ export class RecursiveService {
         { maxBytes: this.#replyLimit(query, client) },
       ),
     });
-    if (query.opcode !== Opcode.QUERY) return reply({ rcode: Rcode.NOTIMP });
     if (query.edns && query.edns.version > 0) return reply({ rcode: Rcode.BADVERS });
     if (query.questions.length !== 1) {
       this.stats.formerr++;
@@ -225,11 +223,7 @@ export class RecursiveService {
 
   #replyLimit(query: Message, client: Client): number {
     if (client.transport === "tcp") return 65535;
-    if (!query.edns) return CLASSIC_UDP_BYTES;
-    return Math.max(
-      CLASSIC_UDP_BYTES,
-      Math.min(query.edns.udpPayloadSize, this.#options.maxUdpBytes),
-    );
+    return udpReplyBytesMax(query.edns, this.#options.udpPayloadBytesMax);
   }
 
   async #resolve(question: Question): Promise<Resolution> {
@@ -274,7 +268,7 @@ export class RecursiveService {
   #fromCache(question: Question, allowStale: boolean): Resolution | undefined {
     const answers: ResourceRecord[] = [];
     let name = question.name;
-    for (let hop = 0; hop <= this.#options.maxCnameHops; hop++) {
+    for (let hop = 0; hop <= this.#options.cnameHopsMax; hop++) {
       const hit = this.#cache.get(name, question.type, question.class, { allowStale });
       if (hit?.kind === "rrset") {
         return {
@@ -303,10 +297,6 @@ export class RecursiveService {
     const tracked = work.catch(() => {}).finally(() => this.#background.delete(tracked));
     this.#background.add(tracked);
   }
-}
-
-function errorReply(id: number, rd: boolean, rcode: number): Message {
-  return makeMessage({ id, qr: true, rd, ra: true, rcode });
 }
 
 function ourEdns(udpPayloadSize: number): Edns {

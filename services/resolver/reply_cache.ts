@@ -116,6 +116,8 @@ export class ReplyCache {
  */
 export function queryKey(query: Uint8Array, transport: "udp" | "tcp"): string | undefined {
   if (query.length < HEADER_BYTES + 5) return undefined;
+  // A query (QR clear) with opcode QUERY: the key below keeps only RD and CD.
+  if ((query[2] & 0xf8) !== 0) return undefined;
   if (query[4] !== 0 || query[5] !== 1) return undefined; // exactly one question
   if (query[6] | query[7] | query[8] | query[9] | query[10]) return undefined;
   if (query[11] > 1) return undefined;

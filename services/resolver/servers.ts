@@ -12,13 +12,13 @@ export interface ServerStatsOptions {
   /** How long a dead server is set aside (Unbound's infra-host-ttl is 900 s). */
   deadForMs: number;
   /** Bound on remembered servers; the oldest entries are forgotten first. */
-  maxServers: number;
+  serversMax: number;
 }
 
 export const DEFAULT_SERVER_STATS: ServerStatsOptions = {
   timeoutsBeforeDead: 3,
   deadForMs: 60_000,
-  maxServers: 10_000,
+  serversMax: 10_000,
 };
 
 /** Estimate for a server never measured: small, so it is tried early. */
@@ -87,7 +87,7 @@ export class ServerStats {
   #get(server: string): Stats {
     let stats = this.#servers.get(server);
     if (stats === undefined) {
-      if (this.#servers.size >= this.#options.maxServers) {
+      if (this.#servers.size >= this.#options.serversMax) {
         const oldest = this.#servers.keys().next().value;
         if (oldest !== undefined) this.#servers.delete(oldest);
       }

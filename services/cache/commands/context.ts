@@ -7,6 +7,8 @@ import type { ReplyWriter } from "../../../lib/resp/writer.ts";
 import type { Db, Keyspace } from "../keyspace.ts";
 import type { Entry } from "../keyspace.ts";
 import type { Value } from "../values.ts";
+import type { BlockedClients } from "./blocking.ts";
+import type { Watches } from "./transactions.ts";
 
 /** An error reply; `message` is sent as is after "-". */
 export class CommandError extends Error {
@@ -41,6 +43,12 @@ export interface Blocked {
   timeout(ctx: Ctx): void;
 }
 
+/** A command MULTI queued, already resolved, with copies of its arguments. */
+export interface QueuedCommand {
+  readonly spec: CommandSpec;
+  readonly args: Bytes[];
+}
+
 /** Per-connection state commands read and change. */
 export interface Session {
   readonly id: number;
@@ -53,7 +61,7 @@ export interface Session {
   readonly addr: string;
   readonly laddr: string;
   /** Commands queued after MULTI, or undefined outside a transaction. */
-  multi: Bytes[][] | undefined;
+  multi: QueuedCommand[] | undefined;
   /** Set when a queued command was rejected: EXEC then aborts. */
   multiError: boolean;
   /** Keys watched ("db\0key"), and whether one was touched since. */
@@ -77,11 +85,17 @@ export interface ServerState {
   readonly startedAt: number;
   readonly port: number;
   requirepass: string | undefined;
+  /** Clients idle this long are closed (Redis `timeout`, in ms); 0: never. */
+  idleTimeoutMs: number;
   readonly sessions: ReadonlyMap<number, Session>;
   readonly channels: Map<string, Set<Session>>;
   readonly patterns: Map<string, Set<Session>>;
   readonly config: Map<string, string>;
   stats: { commands: number; connections: number; keyspaceHits: number; keyspaceMisses: number };
+  /** Clients waiting in BLPOP and friends (blocking.ts). */
+  readonly blocking: BlockedClients;
+  /** Keys watched for MULTI/EXEC by this server's sessions (transactions.ts). */
+  readonly watches: Watches;
   /** A list key got elements: wake clients blocked on it. */
   signalReady(db: Db, key: string): void;
   /** Touch a key for WATCH. */
@@ -123,6 +137,12 @@ export interface CommandSpec {
   readonly firstKey: number;
   readonly lastKey: number;
   readonly step: number;
+  /**
+   * Writes the keys it names: WATCH on them fails after it runs. True when
+   * `write` is anywhere among the flags (as Redis's COMMAND lists them) and
+   * the command names keys.
+   */
+  readonly writesKeys: boolean;
   readonly group: string;
   readonly summary: string;
   readonly run: Handler;
@@ -148,6 +168,7 @@ export function command(
     firstKey: options.firstKey ?? 0,
     lastKey: options.lastKey ?? 0,
     step: options.step ?? 0,
+    writesKeys: flags.includes("write") && (options.firstKey ?? 0) > 0,
     group: options.group ?? "generic",
     summary: options.summary ?? "",
     subcommands: options.subcommands

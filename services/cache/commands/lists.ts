@@ -1,16 +1,12 @@
-// List commands (Redis "list" group), including the blocking pops BLPOP,
-// BRPOP, BLMOVE and BRPOPLPUSH. A blocking command that finds every key
-// empty returns a `Blocked` description; the server parks the client,
-// retries when a push signals one of its keys, and replies with a null
-// array at the deadline (Redis: blocked.c, t_list.c). Inside MULTI they
-// never block. Left out: LMPOP, BLMPOP.
+// List commands (Redis "list" group, t_list.c). A push signals the key as
+// ready, so clients blocked on it (BLPOP and friends, blocking.ts) are
+// served. Left out: LMPOP, BLMPOP.
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { ListValue, toKey } from "../values.ts";
 import { intArg, positiveArg } from "./args.ts";
 import {
-  type Blocked,
   command,
   type CommandSpec,
   type Ctx,
@@ -22,9 +18,9 @@ import {
   WRONGTYPE,
 } from "./context.ts";
 
-type ListEntry = Entry & { value: ListValue };
+export type ListEntry = Entry & { value: ListValue };
 
-function lookupList(db: Db, key: string): ListEntry | undefined {
+export function lookupList(db: Db, key: string): ListEntry | undefined {
   const entry = db.lookup(key);
   if (entry === undefined) return undefined;
   if (!(entry.value instanceof ListValue)) fail(WRONGTYPE);
@@ -52,7 +48,7 @@ function push(front: boolean, onlyIfExists: boolean) {
 }
 
 /** Pops one element and deletes the key when the list empties. */
-function popOne(db: Db, entry: ListEntry, front: boolean): string {
+export function popOne(db: Db, entry: ListEntry, front: boolean): string {
   const value = front ? entry.value.popFront()! : entry.value.popBack()!;
   if (entry.value.length === 0) db.delete(entry.key);
   else db.resize(entry);
@@ -231,7 +227,8 @@ function lpos(ctx: Ctx, args: Bytes[]): void {
   for (const index of found) ctx.out.integer(index);
 }
 
-function side(arg: Uint8Array): boolean {
+/** LEFT or RIGHT, as LMOVE and BLMOVE take them: true for left. */
+export function side(arg: Uint8Array): boolean {
   const where = lower(arg);
   if (where === "left") return true;
   if (where === "right") return false;
@@ -239,7 +236,7 @@ function side(arg: Uint8Array): boolean {
 }
 
 /** Moves one element; undefined when the source is empty. */
-function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLeft: boolean) {
+export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLeft: boolean) {
   const db = ctx.session.db;
   const source = lookupList(db, from);
   if (source === undefined) return undefined;
@@ -269,66 +266,8 @@ function rpoplpush(ctx: Ctx, args: Bytes[]): void {
   else ctx.out.bulkString(value);
 }
 
-/** Parses a blocking timeout in seconds to an absolute deadline (0: forever). */
-function deadlineArg(arg: Uint8Array): number {
-  const text = toKey(arg);
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
-    fail("ERR timeout is not a float or out of range");
-  }
-  const seconds = Number(text);
-  if (seconds < 0) fail("ERR timeout is negative");
-  if (!Number.isFinite(seconds)) fail("ERR timeout is not a float or out of range");
-  return seconds === 0 ? 0 : Date.now() + Math.max(1, Math.round(seconds * 1000));
-}
-
-function bpop(front: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void | Blocked => {
-    const deadline = deadlineArg(args[args.length - 1]);
-    const keys = args.slice(1, -1).map(toKey);
-    const attempt = (c: Ctx): boolean => {
-      const db = c.session.db;
-      for (const key of keys) {
-        const entry = lookupList(db, key);
-        if (entry === undefined) continue;
-        c.out.arrayHeader(2);
-        c.out.bulkString(key);
-        c.out.bulkString(popOne(db, entry, front));
-        c.server.touch(db, key);
-        return true;
-      }
-      return false;
-    };
-    if (attempt(ctx)) return;
-    if (ctx.inExec) return ctx.out.nullArray();
-    return { blocked: true, keys, deadline, retry: attempt, timeout: (c) => c.out.nullArray() };
-  };
-}
-
-function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, timeoutAt: number) {
-  const from = toKey(args[1]);
-  const to = toKey(args[2]);
-  const deadline = deadlineArg(args[timeoutAt]);
-  const attempt = (c: Ctx): boolean => {
-    const value = move(c, from, to, fromLeft, toLeft);
-    if (value === undefined) return false;
-    c.out.bulkString(value);
-    return true;
-  };
-  if (attempt(ctx)) return;
-  if (ctx.inExec) return ctx.out.nullBulk();
-  const blocked: Blocked = {
-    blocked: true,
-    keys: [from],
-    deadline,
-    retry: attempt,
-    timeout: (c) => c.out.nullArray(),
-  };
-  return blocked;
-}
-
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "list" } as const;
 const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
-const kb = { firstKey: 1, lastKey: -2, step: 1, group: "list" } as const;
 
 export const LIST_COMMANDS: CommandSpec[] = [
   command("lpush", -3, ["write", "denyoom", "fast"], push(true, false), k1),
@@ -347,12 +286,4 @@ export const LIST_COMMANDS: CommandSpec[] = [
   command("lpos", -3, ["readonly"], lpos, k1),
   command("lmove", 5, ["write", "denyoom"], lmove, k2),
   command("rpoplpush", 3, ["write", "denyoom"], rpoplpush, k2),
-  command("blpop", -3, ["write", "blocking"], bpop(true), kb),
-  command("brpop", -3, ["write", "blocking"], bpop(false), kb),
-  command("blmove", 6, ["write", "denyoom", "blocking"], (ctx, a) => {
-    return bmove(ctx, a, side(a[3]), side(a[4]), 5);
-  }, k2),
-  command("brpoplpush", 4, ["write", "denyoom", "blocking"], (ctx, a) => {
-    return bmove(ctx, a, false, true, 3);
-  }, k2),
 ];

@@ -174,6 +174,18 @@ export function parseMemory(text: string): number | undefined {
   return Number(match[1]) * units[(match[2] ?? "b").toLowerCase()];
 }
 
+/** Settings fixed at start: the listener and the databases exist already. */
+const IMMUTABLE_CONFIG: ReadonlySet<string> = new Set(["databases", "port", "maxclients"]);
+/** Redis's `timeout` is an int config from 0 to INT_MAX seconds. */
+export const TIMEOUT_SECONDS_MAX = 2_147_483_647;
+
+/** A `timeout` value in seconds, or undefined when it is not one. */
+function parseTimeout(text: string): number | undefined {
+  if (!/^\d{1,10}$/.test(text)) return undefined;
+  const seconds = Number(text);
+  return seconds <= TIMEOUT_SECONDS_MAX ? seconds : undefined;
+}
+
 function configGet(ctx: Ctx, args: Bytes[]): void {
   const found = new Map<string, string>();
   for (let i = 2; i < args.length; i++) {
@@ -203,6 +215,16 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
         `ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value`,
       );
     }
+    if (IMMUTABLE_CONFIG.has(name)) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument '${name}') - can't set immutable config`,
+      );
+    }
+    if (name === "timeout" && parseTimeout(value) === undefined) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and ${TIMEOUT_SECONDS_MAX} inclusive`,
+      );
+    }
     if (name === "maxmemory-policy" && !EVICTION_POLICIES.includes(value as EvictionPolicy)) {
       fail(
         `ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: ${
@@ -219,6 +241,7 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
     } else {
       if (name === "maxmemory-policy") ctx.server.keyspace.policy = value as EvictionPolicy;
       if (name === "requirepass") ctx.server.requirepass = value === "" ? undefined : value;
+      if (name === "timeout") ctx.server.idleTimeoutMs = parseTimeout(value)! * 1000;
       ctx.server.config.set(name, value);
     }
   }
@@ -273,7 +296,7 @@ export function infoText(ctx: Ctx, sections: string[]): string {
     parts.push(
       "# Clients",
       `connected_clients:${server.sessions.size}`,
-      "maxclients:10000",
+      `maxclients:${server.config.get("maxclients") ?? 10000}`,
       `blocked_clients:${blocked}`,
       `pubsub_clients:${pubsub}`,
       "",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { query, QueryError } from "../../../lib/dns/client.ts";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import { RecordType } from "../../../lib/dns/types.ts";
 import { freePort } from "../../_support/nsd.ts";
 
@@ -9,7 +9,7 @@ Deno.test("query() ignores answers whose ID or question does not match", async (
   const port = (fake.addr as Deno.NetAddr).port;
   const served = (async () => {
     const [packet, peer] = await fake.receive();
-    const q = decodeMessage(packet);
+    const q = wholeMessage(packet);
     const answer = {
       ...q,
       qr: true,

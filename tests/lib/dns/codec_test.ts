@@ -3,8 +3,11 @@ import { concat, fromHex } from "../../../lib/bytes.ts";
 import {
   decodeMessage,
   decodeTcpFrame,
+  DEFAULT_DECODE_LIMITS,
+  DEFAULT_FRAME_LIMITS,
   encodeMessage,
   encodeTcpFrame,
+  wholeMessage,
 } from "../../../lib/dns/codec.ts";
 import { readName } from "../../../lib/dns/name.ts";
 import {
@@ -15,14 +18,19 @@ import {
   type ResourceRecord,
 } from "../../../lib/dns/types.ts";
 import { DecodeError, LimitError } from "../../../lib/errors.ts";
-import { splitEveryWay } from "../../_support/split.ts";
+import type { Bytes } from "../../../lib/bytes.ts";
+import { isIncomplete } from "../../../lib/decode.ts";
+import { assertDecodesEveryWay, splitEveryWay } from "../../_support/split.ts";
 import { DIG_QUERY_A_NOEDNS, DIG_QUERY_MX, NSD_ANSWER_A, NSD_ANSWER_MX } from "./goldens.ts";
 
 const pure = { permissions: "none" } as const;
 const GOLDENS = { DIG_QUERY_MX, NSD_ANSWER_MX, DIG_QUERY_A_NOEDNS, NSD_ANSWER_A };
 
-Deno.test("decodeMessage() reads a query captured from dig", pure, () => {
-  const m = decodeMessage(DIG_QUERY_MX);
+const decodeBound = (buf: Bytes, from: number, to: number) =>
+  decodeMessage(buf, DEFAULT_DECODE_LIMITS, from, to);
+
+Deno.test("decodeMessage() reads a query captured from dig, however it arrives", pure, () => {
+  const m = assertDecodesEveryWay(decodeBound, DIG_QUERY_MX);
   assert.equal(m.id, 0xed7d);
   assert.equal(m.qr, false);
   assert.equal(m.rd, true);
@@ -37,8 +45,8 @@ Deno.test("decodeMessage() reads a query captured from dig", pure, () => {
   assert.deepEqual(m.edns?.options[0].data, fromHex("ac3b0e2a18a623f1"));
 });
 
-Deno.test("decodeMessage() follows NSD's compression pointers", pure, () => {
-  const m = decodeMessage(NSD_ANSWER_MX);
+Deno.test("decodeMessage() follows NSD's compression pointers, however they arrive", pure, () => {
+  const m = assertDecodesEveryWay(decodeBound, NSD_ANSWER_MX);
   assert.equal(m.qr && m.aa && m.rd, true);
   assert.deepEqual(m.answers, [{
     name: "example.com.",
@@ -58,9 +66,31 @@ Deno.test("decodeMessage() follows NSD's compression pointers", pure, () => {
   );
 });
 
+Deno.test("decodeMessage() decodes every golden message every way", pure, () => {
+  for (const golden of Object.values(GOLDENS)) assertDecodesEveryWay(decodeBound, golden);
+});
+
+Deno.test("decodeMessage() stops at the last record and reports the bytes it used", pure, () => {
+  const stream = concat([DIG_QUERY_MX, NSD_ANSWER_A]) as Bytes;
+  const first = decodeMessage(stream);
+  if (isIncomplete(first)) throw new Error("incomplete");
+  assert.equal(first.bytesUsed, DIG_QUERY_MX.length);
+  const second = decodeMessage(stream, DEFAULT_DECODE_LIMITS, first.bytesUsed);
+  if (isIncomplete(second)) throw new Error("incomplete");
+  assert.equal(second.bytesUsed, NSD_ANSWER_A.length);
+  assert.deepEqual(second.value, wholeMessage(NSD_ANSWER_A));
+});
+
+Deno.test("decodeMessage() says how much of a header is missing", pure, () => {
+  assert.deepEqual(decodeMessage(DIG_QUERY_MX.subarray(0, 5)), {
+    incomplete: true,
+    bytesNeeded: 7,
+  });
+});
+
 Deno.test("encodeMessage() compresses exactly as NSD does", pure, () => {
   for (const [label, golden] of Object.entries(GOLDENS)) {
-    assert.deepEqual(encodeMessage(decodeMessage(golden)), golden, label);
+    assert.deepEqual(encodeMessage(wholeMessage(golden)), golden, label);
   }
 });
 
@@ -132,16 +162,16 @@ const BAD_PACKETS: { name: string; hex: string; error: typeof DecodeError | type
   ];
 
 for (const bad of BAD_PACKETS) {
-  Deno.test(`decodeMessage() rejects ${bad.name}`, pure, () => {
-    assert.throws(() => decodeMessage(fromHex(bad.hex)), bad.error);
+  Deno.test(`wholeMessage() rejects ${bad.name}`, pure, () => {
+    assert.throws(() => wholeMessage(fromHex(bad.hex)), bad.error);
   });
 }
 
-Deno.test("decodeMessage() throws only DecodeError on every strict prefix", pure, () => {
+Deno.test("wholeMessage() throws only DecodeError on every strict prefix", pure, () => {
   for (const [label, golden] of Object.entries(GOLDENS)) {
     for (let length = 0; length < golden.length; length++) {
       assert.throws(
-        () => decodeMessage(golden.subarray(0, length)),
+        () => wholeMessage(golden.subarray(0, length)),
         DecodeError,
         `${label}[0..${length}]`,
       );
@@ -213,9 +243,9 @@ Deno.test("every record type survives encode and decode", pure, () => {
       options: [{ code: 10, data: fromHex("0102030405060708") }],
     },
   });
-  const again = decodeMessage(encodeMessage(message));
+  const again = wholeMessage(encodeMessage(message));
   assert.deepEqual(again, message);
-  assert.deepEqual(decodeMessage(encodeMessage(message, { compress: false })), message);
+  assert.deepEqual(wholeMessage(encodeMessage(message, { compress: false })), message);
 });
 
 Deno.test("the extended rcode travels in the OPT record (BADVERS = 16)", pure, () => {
@@ -223,7 +253,7 @@ Deno.test("the extended rcode travels in the OPT record (BADVERS = 16)", pure, (
   const message = makeMessage({ qr: true, rcode: Rcode.BADVERS, edns });
   const bytes = encodeMessage(message);
   assert.equal(bytes[3] & 0x0f, 0);
-  assert.equal(decodeMessage(bytes).rcode, Rcode.BADVERS);
+  assert.equal(wholeMessage(bytes).rcode, Rcode.BADVERS);
 });
 
 Deno.test("owner names take the question's case through compression", pure, () => {
@@ -234,7 +264,7 @@ Deno.test("owner names take the question's case through compression", pure, () =
   });
   const bytes = encodeMessage(message);
   assert.equal(bytes.length, 12 + 21 + 16); // the owner is a 2-octet pointer
-  assert.equal(decodeMessage(bytes).answers[0].name, "WwW.Example.COM.");
+  assert.equal(wholeMessage(bytes).answers[0].name, "WwW.Example.COM.");
 });
 
 function bigAnswer(strings: number): Message {
@@ -262,19 +292,19 @@ Deno.test(
   () => {
     const bytes = encodeMessage(bigAnswer(5), { maxBytes: 512 });
     assert.ok(bytes.length <= 512);
-    const m = decodeMessage(bytes);
+    const m = wholeMessage(bytes);
     assert.equal(m.tc, true);
     assert.equal(m.answers.length, 0);
     assert.equal(m.questions.length, 1);
     assert.equal(m.edns?.udpPayloadSize, 1232);
-    assert.equal(decodeMessage(encodeMessage(bigAnswer(5))).answers.length, 5);
+    assert.equal(wholeMessage(encodeMessage(bigAnswer(5))).answers.length, 5);
   },
 );
 
 Deno.test("encodeMessage() drops additional records that do not fit, without TC", pure, () => {
   const full = encodeMessage(bigAnswer(2));
   const bytes = encodeMessage(bigAnswer(2), { maxBytes: full.length - 1 });
-  const m = decodeMessage(bytes);
+  const m = wholeMessage(bytes);
   assert.equal(m.tc, false);
   assert.equal(m.answers.length, 2);
   assert.equal(m.additional.length, 0);
@@ -290,12 +320,12 @@ Deno.test("decodeTcpFrame() finds the same messages however the stream is split"
       buffered = concat([buffered, chunk]);
       for (;;) {
         const frame = decodeTcpFrame(buffered);
-        if (frame.kind === "incomplete") {
-          assert.ok(frame.needed > 0, label);
+        if (isIncomplete(frame)) {
+          assert.ok(frame.bytesNeeded > 0, label);
           break;
         }
-        found.push(frame.message.slice());
-        buffered = buffered.slice(frame.used);
+        found.push(frame.value.slice());
+        buffered = buffered.slice(frame.bytesUsed);
       }
     }
     assert.deepEqual(found, [DIG_QUERY_MX, DIG_QUERY_A_NOEDNS], label);
@@ -303,12 +333,25 @@ Deno.test("decodeTcpFrame() finds the same messages however the stream is split"
   }
 });
 
+Deno.test("decodeTcpFrame() finds a frame however it arrives", pure, () => {
+  const payload = assertDecodesEveryWay(
+    (buf, from, to) => decodeTcpFrame(buf, DEFAULT_FRAME_LIMITS, from, to),
+    concat([encodeTcpFrame(NSD_ANSWER_MX), encodeTcpFrame(DIG_QUERY_MX)]),
+    { bytesUsed: 2 + NSD_ANSWER_MX.length },
+  );
+  assert.deepEqual(payload, NSD_ANSWER_MX);
+});
+
 Deno.test("decodeTcpFrame() says how many octets it still needs", pure, () => {
   const frame = encodeTcpFrame(DIG_QUERY_MX);
-  assert.deepEqual(decodeTcpFrame(frame.subarray(0, 1)), { kind: "incomplete", needed: 1 });
+  assert.deepEqual(decodeTcpFrame(frame.subarray(0, 1)), { incomplete: true, bytesNeeded: 1 });
   assert.deepEqual(decodeTcpFrame(frame.subarray(0, 10)), {
-    kind: "incomplete",
-    needed: frame.length - 10,
+    incomplete: true,
+    bytesNeeded: frame.length - 10,
   });
   assert.throws(() => decodeTcpFrame(new Uint8Array([0, 0])), DecodeError);
+  assert.throws(
+    () => decodeTcpFrame(new Uint8Array([0, 200]), { messageBytesMax: 100 }),
+    LimitError,
+  );
 });

@@ -5,12 +5,12 @@
 // failure reproduces; bounded in count.
 
 import assert from "node:assert/strict";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import { Zone } from "../../../lib/dns/zone.ts";
 import { DecodeError, LimitError } from "../../../lib/errors.ts";
 import { ZoneSet } from "../../../services/dns/authority.ts";
 import { AnswerCache, isPlainQuery } from "../../../services/dns/answer_cache.ts";
-import { encodeUdpReply, replyTo } from "../../../services/dns/server.ts";
+import { encodeUdpReply, replyTo } from "../../../services/dns/handler.ts";
 import { mutate, random } from "./mutate.ts";
 import { DIG_QUERY_A_NOEDNS, DIG_QUERY_MX, NSD_ANSWER_A, NSD_ANSWER_MX } from "./goldens.ts";
 
@@ -23,7 +23,7 @@ const zones = new ZoneSet([
   ),
 ]);
 
-Deno.test("fuzz: decodeMessage() and the reply path survive mutated packets", {
+Deno.test("fuzz: wholeMessage() and the reply path survive mutated packets", {
   permissions: "none",
 }, () => {
   const next = random(0x5eed);
@@ -33,9 +33,9 @@ Deno.test("fuzz: decodeMessage() and the reply path survive mutated packets", {
   for (let i = 0; i < ITERATIONS; i++) {
     const packet = mutate(next, seeds);
     try {
-      const message = decodeMessage(packet);
+      const message = wholeMessage(packet);
       decoded++;
-      assert.deepEqual(decodeMessage(encodeMessage(message)), message, `round trip #${i}`);
+      assert.deepEqual(wholeMessage(encodeMessage(message)), message, `round trip #${i}`);
     } catch (error) {
       if (!(error instanceof DecodeError || error instanceof LimitError)) {
         throw new Error(`packet #${i} threw ${error}`, { cause: error });
@@ -45,10 +45,10 @@ Deno.test("fuzz: decodeMessage() and the reply path survive mutated packets", {
     if (reply !== null) {
       const bytes = encodeUdpReply(reply);
       assert.ok(bytes.length <= reply.udpBytesMax, `reply #${i} is ${bytes.length} octets`);
-      decodeMessage(bytes);
+      wholeMessage(bytes);
       if (isPlainQuery(packet)) {
         // The cached answer to a respelled question equals the full path's.
-        decodeMessage(packet);
+        wholeMessage(packet);
         const cache = new AnswerCache();
         cache.answer(packet, zones);
         cache.remember(packet, bytes, zones);

@@ -1,19 +1,30 @@
-// decodeCommand() and decodeReply(): golden inputs, each also split at
-// every point and fed byte by byte (STYLE.md habit 3), and the limits.
+// decodeCommand() and decodeReply(): golden inputs through the shared
+// assertDecodesEveryWay (whole, at an offset, every prefix incomplete, split
+// at every point and byte by byte: docs/architecture.md habit 3), and the limits.
 
 import assert from "node:assert/strict";
 import { fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import { DecodeError, LimitError } from "../../../lib/errors.ts";
+import type { Bytes } from "../../../lib/bytes.ts";
+import { isIncomplete } from "../../../lib/decode.ts";
+import { decodeCommand, decodeReply, encodeCommand, splitInline } from "../../../lib/resp/codec.ts";
 import {
-  decodeCommand,
-  decodeReply,
-  encodeCommand,
-  isIncomplete,
-  splitInline,
-} from "../../../lib/resp/codec.ts";
-import { DEFAULT_LIMITS, RespMap, RespPush, RespSimple } from "../../../lib/resp/types.ts";
+  DEFAULT_LIMITS,
+  RespDouble,
+  RespError,
+  RespMap,
+  RespPush,
+  RespSet,
+  RespSimple,
+  type RespValue,
+  RespVerbatim,
+} from "../../../lib/resp/types.ts";
 import { ReplyWriter } from "../../../lib/resp/writer.ts";
-import { splitEveryWay } from "../../_support/split.ts";
+import { assertDecodesEveryWay, splitEveryWay } from "../../_support/split.ts";
+
+const command = (buf: Bytes, from: number, to: number) =>
+  decodeCommand(buf, DEFAULT_LIMITS, from, to);
+const reply = (buf: Bytes, from: number, to: number) => decodeReply(buf, DEFAULT_LIMITS, from, to);
 
 /** Feeds chunks as a server does: append, decode as many commands as are complete. */
 function decodeAll(chunks: Uint8Array[]): string[][] {
@@ -26,10 +37,10 @@ function decodeAll(chunks: Uint8Array[]): string[][] {
     buf = next;
     let offset = 0;
     while (offset < buf.length) {
-      const result = decodeCommand(buf, offset, buf.length);
+      const result = decodeCommand(buf, DEFAULT_LIMITS, offset, buf.length);
       if (isIncomplete(result)) break;
-      offset += result.used;
-      if (result.args.length > 0) out.push(result.args.map((a) => fromUtf8(a)));
+      offset += result.bytesUsed;
+      if (result.value.length > 0) out.push(result.value.map((a) => fromUtf8(a)));
     }
     buf = buf.slice(offset);
   }
@@ -37,44 +48,62 @@ function decodeAll(chunks: Uint8Array[]): string[][] {
   return out;
 }
 
-const COMMAND_CASES: { name: string; input: string; expected: string[][] }[] = [
-  { name: "one array command", input: "*1\r\n$4\r\nPING\r\n", expected: [["PING"]] },
+/** One command each: every one goes through assertDecodesEveryWay. */
+const COMMAND_CASES: { name: string; input: string; expected: string[] }[] = [
+  { name: "one array command", input: "*1\r\n$4\r\nPING\r\n", expected: ["PING"] },
+  {
+    name: "SET with three bulks",
+    input: "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n",
+    expected: ["SET", "k", "hello"],
+  },
+  { name: "empty bulk", input: "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n", expected: ["ECHO", ""] },
+  {
+    name: "binary bulk with CRLF inside",
+    input: "*2\r\n$4\r\nECHO\r\n$2\r\n\r\n\r\n",
+    expected: ["ECHO", "\r\n"],
+  },
+  { name: "inline PING from nc", input: "PING\r\n", expected: ["PING"] },
+  { name: "inline with bare LF", input: "SET a b\n", expected: ["SET", "a", "b"] },
+  {
+    name: "inline with quotes",
+    input: `SET "a b" 'c d' "\\x41\\n"\r\n`,
+    expected: ["SET", "a b", "c d", "A\n"],
+  },
+  { name: "empty array (the caller skips it)", input: "*0\r\n", expected: [] },
+  { name: "null array (the caller skips it)", input: "*-1\r\n", expected: [] },
+  { name: "blank inline line (the caller skips it)", input: "\r\n", expected: [] },
+  // Bulk headers the one-pass digit reader leaves to the general parser.
+  { name: "bulk length with leading zeros", input: "*1\r\n$04\r\nPING\r\n", expected: ["PING"] },
+  {
+    name: "bulk length of 15 digits, most the fast reader takes",
+    input: "*2\r\n$4\r\nECHO\r\n$000000000000001\r\nx\r\n",
+    expected: ["ECHO", "x"],
+  },
+  {
+    name: "bulk length of 16 digits, through the general parser",
+    input: "*2\r\n$4\r\nECHO\r\n$0000000000000001\r\nx\r\n",
+    expected: ["ECHO", "x"],
+  },
+  {
+    name: "more than 8 arguments (array grown as they parse)",
+    input: encodeCommandText(["DEL", "a", "b", "c", "d", "e", "f", "g", "h", "i"]),
+    expected: ["DEL", "a", "b", "c", "d", "e", "f", "g", "h", "i"],
+  },
+];
+
+/** Several commands in one input, as a client pipelines them. */
+const PIPELINED_CASES: { name: string; input: string; expected: string[][] }[] = [
   {
     name: "pipelined SET and GET",
     input: "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
     expected: [["SET", "k", "hello"], ["GET", "k"]],
   },
-  { name: "empty bulk", input: "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n", expected: [["ECHO", ""]] },
+  { name: "an empty array is skipped", input: "*0\r\n*1\r\n$4\r\nPING\r\n", expected: [["PING"]] },
+  { name: "a blank inline line is skipped", input: "\r\nPING\r\n", expected: [["PING"]] },
   {
-    name: "binary bulk with CRLF inside",
-    input: "*2\r\n$4\r\nECHO\r\n$2\r\n\r\n\r\n",
-    expected: [["ECHO", "\r\n"]],
-  },
-  { name: "inline PING from nc", input: "PING\r\n", expected: [["PING"]] },
-  { name: "inline with bare LF", input: "SET a b\n", expected: [["SET", "a", "b"]] },
-  {
-    name: "inline with quotes",
-    input: `SET "a b" 'c d' "\\x41\\n"\r\n`,
-    expected: [["SET", "a b", "c d", "A\n"]],
-  },
-  { name: "empty array is skipped", input: "*0\r\n*1\r\n$4\r\nPING\r\n", expected: [["PING"]] },
-  { name: "blank inline line is skipped", input: "\r\nPING\r\n", expected: [["PING"]] },
-  // Bulk headers the one-pass digit reader leaves to the general parser.
-  { name: "bulk length with leading zeros", input: "*1\r\n$04\r\nPING\r\n", expected: [["PING"]] },
-  {
-    name: "bulk length of 15 digits, most the fast reader takes",
-    input: "*2\r\n$4\r\nECHO\r\n$000000000000001\r\nx\r\n",
-    expected: [["ECHO", "x"]],
-  },
-  {
-    name: "bulk length of 16 digits, through the general parser",
-    input: "*2\r\n$4\r\nECHO\r\n$0000000000000001\r\nx\r\n",
-    expected: [["ECHO", "x"]],
-  },
-  {
-    name: "more than 8 arguments (array grown as they parse)",
-    input: encodeCommandText(["DEL", "a", "b", "c", "d", "e", "f", "g", "h", "i"]),
-    expected: [["DEL", "a", "b", "c", "d", "e", "f", "g", "h", "i"]],
+    name: "inline then array",
+    input: "PING\r\n*1\r\n$4\r\nPING\r\n",
+    expected: [["PING"], ["PING"]],
   },
 ];
 
@@ -83,6 +112,17 @@ function encodeCommandText(args: string[]): string {
 }
 
 for (const { name, input, expected } of COMMAND_CASES) {
+  Deno.test({
+    name: `decodeCommand() ${name}, every way`,
+    permissions: "none",
+    fn() {
+      const args = assertDecodesEveryWay(command, utf8(input));
+      assert.deepEqual(args.map((arg) => fromUtf8(arg)), expected);
+    },
+  });
+}
+
+for (const { name, input, expected } of PIPELINED_CASES) {
   Deno.test({
     name: `decodeCommand() ${name}, split every way`,
     permissions: "none",
@@ -95,25 +135,13 @@ for (const { name, input, expected } of COMMAND_CASES) {
 }
 
 Deno.test({
-  name: "decodeCommand() returns incomplete for every strict prefix, never throws",
-  permissions: "none",
-  fn() {
-    const input = utf8("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n");
-    for (let n = 0; n < input.length; n++) {
-      const result = decodeCommand(input.slice(0, n), 0, n);
-      assert.ok(isIncomplete(result), `prefix ${n}`);
-    }
-  },
-});
-
-Deno.test({
   name: "decodeCommand() counts the elements still to come in what it needs",
   permissions: "none",
   fn() {
     const input = utf8("*1000\r\n$3\r\nSET\r\n");
-    const result = decodeCommand(input, 0, input.length);
+    const result = decodeCommand(input, DEFAULT_LIMITS);
     assert.ok(isIncomplete(result));
-    assert.equal(result.need, input.length + 999 * 6);
+    assert.equal(result.bytesNeeded, 999 * 6);
   },
 });
 
@@ -122,9 +150,9 @@ Deno.test({
   permissions: "none",
   fn() {
     const input = utf8("*2\r\n$3\r\nGET\r\n$100\r\nab");
-    const result = decodeCommand(input, 0, input.length);
+    const result = decodeCommand(input, DEFAULT_LIMITS);
     assert.ok(isIncomplete(result));
-    assert.equal(result.need, "*2\r\n$3\r\nGET\r\n$100\r\n".length + 102);
+    assert.equal(result.bytesNeeded, 100 - 2 + 2);
   },
 });
 
@@ -202,7 +230,7 @@ for (const { name, input, message, type } of ERROR_CASES) {
     permissions: "none",
     fn() {
       const bytes = utf8(input);
-      assert.throws(() => decodeCommand(bytes, 0, bytes.length), (error: Error) => {
+      assert.throws(() => decodeCommand(bytes, DEFAULT_LIMITS), (error: Error) => {
         assert.ok(error instanceof type);
         assert.equal(error.message, message);
         return true;
@@ -217,9 +245,9 @@ Deno.test({
   fn() {
     const limits = { ...DEFAULT_LIMITS, inlineBytesMax: 16 };
     const bytes = utf8("x".repeat(40));
-    assert.throws(() => decodeCommand(bytes, 0, bytes.length, limits), /too big inline request/);
+    assert.throws(() => decodeCommand(bytes, limits), /too big inline request/);
     const small = utf8("x".repeat(10));
-    assert.ok(isIncomplete(decodeCommand(small, 0, small.length, limits)));
+    assert.ok(isIncomplete(decodeCommand(small, limits)));
   },
 });
 
@@ -238,10 +266,10 @@ Deno.test({
   permissions: "none",
   fn() {
     const bytes = encodeCommand(["SET", "key", utf8("v\r\n"), 42]);
-    const result = decodeCommand(bytes, 0, bytes.length);
+    const result = decodeCommand(bytes, DEFAULT_LIMITS);
     assert.ok(!isIncomplete(result));
-    assert.deepEqual(result.args.map((a) => fromUtf8(a)), ["SET", "key", "v\r\n", "42"]);
-    assert.equal(result.used, bytes.length);
+    assert.deepEqual(result.value.map((a) => fromUtf8(a)), ["SET", "key", "v\r\n", "42"]);
+    assert.equal(result.bytesUsed, bytes.length);
   },
 });
 
@@ -273,10 +301,10 @@ Deno.test({
           buf = next;
           let offset = 0;
           while (true) {
-            const result = decodeReply(buf, offset);
+            const result = decodeReply(buf, DEFAULT_LIMITS, offset);
             if (isIncomplete(result)) break;
             values.push(result.value);
-            offset += result.used;
+            offset += result.bytesUsed;
           }
           buf = buf.slice(offset);
         }
@@ -317,8 +345,81 @@ Deno.test({
   fn() {
     const whole = utf8("garbage*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
     const buf = whole.subarray(7);
-    const result = decodeCommand(buf, 0, buf.length);
+    const result = decodeCommand(buf, DEFAULT_LIMITS);
     assert.ok(!isIncomplete(result));
-    assert.deepEqual(result.args.map((a) => fromUtf8(a)), ["GET", "k"]);
+    assert.deepEqual(result.value.map((a) => fromUtf8(a)), ["GET", "k"]);
+  },
+});
+
+/** One reply each, in the wire forms redis-server sends. */
+const REPLY_CASES: { name: string; input: string; expected: RespValue }[] = [
+  { name: "a simple string", input: "+OK\r\n", expected: new RespSimple("OK") },
+  { name: "an error", input: "-ERR no\r\n", expected: new RespError("ERR no") },
+  { name: "an integer", input: ":-42\r\n", expected: -42 },
+  { name: "a bulk string", input: "$5\r\nhello\r\n", expected: utf8("hello") },
+  { name: "a bulk string holding CRLF", input: "$2\r\n\r\n\r\n", expected: utf8("\r\n") },
+  { name: "a RESP2 null bulk", input: "$-1\r\n", expected: null },
+  { name: "a RESP2 null array", input: "*-1\r\n", expected: null },
+  { name: "a RESP3 null", input: "_\r\n", expected: null },
+  { name: "a boolean", input: "#t\r\n", expected: true },
+  { name: "a double", input: ",1.5\r\n", expected: new RespDouble(1.5) },
+  {
+    name: "a big number",
+    input: "(3492890328409238509324850943850943825024385\r\n",
+    expected: 3492890328409238509324850943850943825024385n,
+  },
+  { name: "a blob error", input: "!9\r\nERR sorry\r\n", expected: new RespError("ERR sorry") },
+  {
+    name: "a verbatim string",
+    input: "=7\r\ntxt:abc\r\n",
+    expected: new RespVerbatim("txt", utf8("abc")),
+  },
+  {
+    name: "a nested array",
+    input: "*2\r\n*1\r\n:1\r\n$1\r\nx\r\n",
+    expected: [[1], utf8("x")],
+  },
+  { name: "a set", input: "~2\r\n:1\r\n:2\r\n", expected: new RespSet([1, 2]) },
+  {
+    name: "a map",
+    input: "%1\r\n$1\r\nk\r\n:1\r\n",
+    expected: new RespMap([[utf8("k"), 1]]),
+  },
+  {
+    name: "a push",
+    input: ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+    expected: new RespPush([utf8("message"), utf8("ch"), utf8("hi")]),
+  },
+];
+
+for (const { name, input, expected } of REPLY_CASES) {
+  Deno.test({
+    name: `decodeReply() ${name}, every way`,
+    permissions: "none",
+    fn() {
+      assert.deepEqual(assertDecodesEveryWay(reply, utf8(input)), expected);
+    },
+  });
+}
+
+Deno.test({
+  name: "decodeReply() says how many bytes an announced bulk inside an array still needs",
+  permissions: "none",
+  fn() {
+    const input = utf8("*2\r\n:1\r\n$100\r\nabc");
+    const result = decodeReply(input, DEFAULT_LIMITS);
+    assert.ok(isIncomplete(result));
+    assert.equal(result.bytesNeeded, 100 - 3 + 2);
+  },
+});
+
+Deno.test({
+  name: "decodeReply() rejects a bulk length with no digits or over the limit",
+  permissions: "none",
+  fn() {
+    assert.throws(() => decodeReply(utf8("$\r\n"), DEFAULT_LIMITS), DecodeError);
+    assert.throws(() => decodeReply(utf8("$x1\r\n"), DEFAULT_LIMITS), DecodeError);
+    const limits = { ...DEFAULT_LIMITS, bulkBytesMax: 10 };
+    assert.throws(() => decodeReply(utf8("$11\r\n"), limits), DecodeError);
   },
 });

@@ -4,8 +4,9 @@
 // failure under REQUIRE_INTEROP=1.
 
 import assert from "node:assert/strict";
-import { decodeReply, encodeCommand, isIncomplete, splitInline } from "../../../lib/resp/codec.ts";
-import { RespMap, RespSet, type RespValue } from "../../../lib/resp/types.ts";
+import { isIncomplete } from "../../../lib/decode.ts";
+import { decodeReply, encodeCommand, splitInline } from "../../../lib/resp/codec.ts";
+import { DEFAULT_LIMITS, RespMap, RespSet, type RespValue } from "../../../lib/resp/types.ts";
 import { utf8 } from "../../../lib/bytes.ts";
 import { service } from "../../../services/cache/mod.ts";
 import { interopTest } from "../../_support/interop.ts";
@@ -25,10 +26,10 @@ async function runCorpus(port: number, protocol: 2 | 3): Promise<Reply[]> {
   const chunk = new Uint8Array(64 * 1024);
   async function readReply(): Promise<Reply> {
     while (true) {
-      const result = decodeReply(buf, 0);
+      const result = decodeReply(buf, DEFAULT_LIMITS);
       if (!isIncomplete(result)) {
-        const raw = String.fromCharCode(...buf.subarray(0, result.used));
-        buf = buf.slice(result.used);
+        const raw = String.fromCharCode(...buf.subarray(0, result.bytesUsed));
+        buf = buf.slice(result.bytesUsed);
         return { raw, value: result.value };
       }
       const n = await conn.read(chunk);

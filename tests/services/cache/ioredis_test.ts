@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { service } from "../../../services/cache/mod.ts";
 import { startService } from "../../_support/service.ts";
+import { waitFor } from "./wait.ts";
 
 function client(port: number, options: Record<string, unknown> = {}): Redis {
   return new Redis({
@@ -138,7 +139,9 @@ Deno.test({
       assert.deepEqual(await received, ["news", "hi"]);
       assert.equal(await preceived, "hi");
       const popped = blocker.blpop("jobs", 10);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor("the BLPOP to park", async () => {
+        return (await pub.info("clients")).includes("blocked_clients:1");
+      });
       await pub.rpush("jobs", "job1");
       assert.deepEqual(await popped, ["jobs", "job1"]);
       assert.equal(await blocker.blpop("empty", 0.05), null);

@@ -3,8 +3,10 @@
 
 import assert from "node:assert/strict";
 import { RespClient } from "../../../lib/resp/client.ts";
+import { fromUtf8 } from "../../../lib/bytes.ts";
 import { RespSimple } from "../../../lib/resp/types.ts";
 import { spawnService } from "../../_support/subprocess.ts";
+import { waitFor } from "./wait.ts";
 
 Deno.test("cache process answers, then drains and exits 0 on SIGTERM", async () => {
   // No `roles`: the text log quotes its values ("tcp"), so take the first listening line.
@@ -15,7 +17,11 @@ Deno.test("cache process answers, then drains and exits 0 on SIGTERM", async () 
     try {
       assert.deepEqual(await client.send("PING"), new RespSimple("PONG"));
       const blocked = client.send("BLPOP", "never", 0).catch(() => "closed");
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      using watcher = await RespClient.connect({ port });
+      await waitFor("the BLPOP to park", async () => {
+        const info = await watcher.send("INFO", "clients");
+        return info instanceof Uint8Array && fromUtf8(info).includes("blocked_clients:1");
+      });
       cache.kill("SIGTERM");
       const status = await cache.exited();
       assert.equal(status.code, 0);

@@ -11,6 +11,7 @@ import { RespError, RespPush, RespSimple, type RespValue } from "../../../lib/re
 import { service } from "../../../services/cache/mod.ts";
 import { CacheServer } from "../../../services/cache/server.ts";
 import { startService } from "../../_support/service.ts";
+import { readBytes, readUntilClosed, waitFor } from "./wait.ts";
 
 function text(value: RespValue): string {
   if (value instanceof Uint8Array) return fromUtf8(value);
@@ -19,58 +20,67 @@ function text(value: RespValue): string {
   return String(value);
 }
 
-/** Sends raw bytes and reads until the server closes or `bytes` arrive. */
-async function rawExchange(port: number, input: string, waitMs = 3000): Promise<string> {
+/**
+ * Sends raw bytes and reads the reply: `expected.length` bytes, or until
+ * the server closes ("<closed>" is appended then), whichever comes first.
+ */
+async function rawExchange(port: number, input: string, expected: string): Promise<string> {
   using conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(utf8(input));
-  const chunks: string[] = [];
-  const buf = new Uint8Array(65536);
-  const deadline = Date.now() + waitMs;
-  while (Date.now() < deadline) {
-    const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 200));
-    const read = conn.read(buf);
-    const n = await Promise.race([read, timer]);
-    if (n === "timeout") {
-      if (chunks.length > 0) break;
-      continue;
-    }
-    if (n === null) return chunks.join("") + "<closed>";
-    chunks.push(String.fromCharCode(...buf.subarray(0, n)));
+  if (expected.endsWith("<closed>")) {
+    const text = await readUntilClosed(conn);
+    return text.endsWith("<still open>") ? text : text + "<closed>";
   }
-  return chunks.join("");
+  return await readBytes(conn, expected.length);
+}
+
+/** Asserts the raw reply to `input`. */
+async function assertExchange(port: number, input: string, expected: string): Promise<void> {
+  assert.equal(await rawExchange(port, input, expected), expected);
+}
+
+/** Waits until INFO reports `count` blocked clients. */
+async function blockedClients(client: RespClient, count: number): Promise<void> {
+  await waitFor(`${count} blocked clients`, async () => {
+    const info = text(await client.send("INFO", "clients"));
+    return info.includes(`blocked_clients:${count}\r\n`);
+  });
 }
 
 Deno.test("an inline PING typed into nc gets +PONG, pipelined commands all answer", async () => {
   await using cache = await startService(service);
   const port = cache.addresses.tcp.port;
-  assert.equal(await rawExchange(port, "PING\r\n"), "+PONG\r\n");
-  const pipelined = "*1\r\n$4\r\nPING\r\n".repeat(500);
-  const reply = await rawExchange(port, pipelined);
-  assert.equal(reply, "+PONG\r\n".repeat(500));
+  await assertExchange(port, "PING\r\n", "+PONG\r\n");
+  await assertExchange(port, "*1\r\n$4\r\nPING\r\n".repeat(500), "+PONG\r\n".repeat(500));
 });
 
 Deno.test("protocol errors get Redis's error and the connection is dropped", async () => {
   await using cache = await startService(service);
   const port = cache.addresses.tcp.port;
-  assert.equal(
-    await rawExchange(port, "*1\r\n$999999999999\r\n"),
+  await assertExchange(
+    port,
+    "*1\r\n$999999999999\r\n",
     "-ERR Protocol error: invalid bulk length\r\n<closed>",
   );
-  assert.equal(
-    await rawExchange(port, "*99999999\r\n"),
+  await assertExchange(
+    port,
+    "*99999999\r\n",
     "-ERR Protocol error: invalid multibulk length\r\n<closed>",
   );
-  assert.equal(
-    await rawExchange(port, "*1\r\n+PING\r\n"),
+  await assertExchange(
+    port,
+    "*1\r\n+PING\r\n",
     "-ERR Protocol error: expected '$', got '+'\r\n<closed>",
   );
-  assert.equal(
-    await rawExchange(port, "x".repeat(70_000)),
+  await assertExchange(
+    port,
+    "x".repeat(70_000),
     "-ERR Protocol error: too big inline request\r\n<closed>",
   );
   // Commands before the bad one are answered first.
-  assert.equal(
-    await rawExchange(port, 'PING\r\nSET "a\r\n'),
+  await assertExchange(
+    port,
+    'PING\r\nSET "a\r\n',
     "+PONG\r\n-ERR Protocol error: unbalanced quotes in request\r\n<closed>",
   );
 });
@@ -132,12 +142,9 @@ Deno.test("active expiry deletes keys nobody reads", async () => {
   for (let i = 0; i < 300; i++) commands.push(["SET", `temp:${i}`, "x", "PX", "50"]);
   await client.pipeline(commands);
   await client.send("SET", "keeper", "x");
-  let size = 301;
-  for (let tries = 0; tries < 100 && size > 1; tries++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    size = Number(await client.send("DBSIZE"));
-  }
-  assert.equal(size, 1);
+  await waitFor("active expiry to delete the 300 keys", async () => {
+    return Number(await client.send("DBSIZE")) === 1;
+  }, { attempts: 1_000 });
   const info = text(await client.send("INFO", "stats"));
   assert.match(info, /expired_keys:300/);
 });
@@ -210,10 +217,9 @@ Deno.test("BLPOP serves waiters in order, times out with a null, and never block
   using second = await RespClient.connect({ port });
   using pusher = await RespClient.connect({ port });
   const a = first.send("BLPOP", "q", 10);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await blockedClients(pusher, 1);
   const b = second.send("BRPOP", "q", 10);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.match(text(await pusher.send("INFO", "clients")), /blocked_clients:2/);
+  await blockedClients(pusher, 2);
   assert.equal(text(await pusher.send("RPUSH", "q", "one", "two")), "2");
   assert.deepEqual((await a as RespValue[]).map(text), ["q", "one"]);
   assert.deepEqual((await b as RespValue[]).map(text), ["q", "two"]);
@@ -249,11 +255,13 @@ Deno.test("hash-field expiry: HEXPIRE, HTTL, HPERSIST, HGETEX", async () => {
   assert.deepEqual(await client.send("HPEXPIRE", "h", 50, "FIELDS", 1, "b"), [1]);
   const values = await client.send("HGETEX", "h", "PX", 50, "FIELDS", 1, "c");
   assert.deepEqual((values as RespValue[]).map(text), ["3"]);
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await waitFor("b and c to expire", async () => await client.send("HLEN", "h") === 1);
   assert.equal(await client.send("HGET", "h", "b"), null);
-  assert.equal(await client.send("HLEN", "h"), 1);
   await client.send("HPEXPIRE", "h", 10, "FIELDS", 1, "a");
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Nothing may look at the fields meanwhile: wait on the clock, the same
+  // one the server reads.
+  const expiresAt = Date.now() + 10;
+  await waitFor("a's deadline to pass", () => Date.now() > expiresAt);
   assert.equal(await client.send("EXISTS", "h"), 1); // lazily dropped on the next lookup
   assert.equal(await client.send("HLEN", "h"), 0);
   assert.equal(await client.send("EXISTS", "h"), 0);
@@ -275,15 +283,15 @@ Deno.test("a client that hangs up while blocked is not handed an element", async
   await using cache = await startService(service);
   const port = cache.addresses.tcp.port;
   const gone = await RespClient.connect({ port });
+  using pusher = await RespClient.connect({ port });
   const never = gone.send("BLPOP", "jobs", 0).catch(() => "closed");
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await blockedClients(pusher, 1);
   gone.close();
   assert.equal(await never, "closed");
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await blockedClients(pusher, 0);
   using worker = await RespClient.connect({ port });
   const waiting = worker.send("BLPOP", "jobs", 10);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  using pusher = await RespClient.connect({ port });
+  await blockedClients(pusher, 1);
   await pusher.send("RPUSH", "jobs", "job1");
   assert.deepEqual((await waiting as RespValue[]).map(text), ["jobs", "job1"]);
 });
@@ -294,7 +302,7 @@ Deno.test("commands pipelined behind a blocking pop run after it is served", asy
   using client = await RespClient.connect({ port });
   using pusher = await RespClient.connect({ port });
   const replies = client.pipeline([["BLPOP", "q", 10], ["SET", "after", "1"], ["GET", "after"]]);
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await blockedClients(pusher, 1);
   assert.equal(await pusher.send("GET", "after"), null);
   await pusher.send("LPUSH", "q", "x");
   const [popped, set, get] = await replies;

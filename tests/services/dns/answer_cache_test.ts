@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import type { Bytes } from "../../../lib/bytes.ts";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import { makeMessage, RecordType } from "../../../lib/dns/types.ts";
 import { Zone } from "../../../lib/dns/zone.ts";
 import { AnswerCache, isPlainQuery } from "../../../services/dns/answer_cache.ts";
 import { ZoneSet } from "../../../services/dns/authority.ts";
-import { encodeUdpReply, replyTo } from "../../../services/dns/server.ts";
+import { encodeUdpReply, replyTo } from "../../../services/dns/handler.ts";
 import { DIG_QUERY_MX } from "../../lib/dns/goldens.ts";
 
 const pure = { permissions: "none" } as const;
@@ -30,7 +30,7 @@ Deno.test("the answer cache gives each query its own ID and spelling", pure, () 
   const cached = cache.answer(again, zones);
   assert.ok(cached);
   assert.deepEqual(cached, fullPath(again, zones));
-  const message = decodeMessage(cached);
+  const message = wholeMessage(cached);
   assert.equal(message.id, 2);
   assert.equal(message.answers[0].name, "ALIAS.Example.COM.");
   assert.equal(cache.answer(ask(3, "alias.example.com.", RecordType.AAAA), zones), undefined);

@@ -159,9 +159,10 @@ Deno.test("errors: REFUSED, FORMERR, NOTIMP, BADVERS", pure, () => {
     { name: "b.example.test.", type: 1, class: 1 },
   ];
   assert.equal(ask("x.", 1, { questions: two }).rcode, Rcode.FORMERR);
-  const notimp = ask("example.test.", RecordType.A, { opcode: Opcode.UPDATE });
+  const notimp = ask("example.test.", RecordType.A, { opcode: Opcode.UPDATE, rd: true, cd: true });
   assert.equal(notimp.rcode, Rcode.NOTIMP);
   assert.equal(notimp.opcode, Opcode.UPDATE);
+  assert.deepEqual([notimp.rd, notimp.cd, notimp.ra], [false, false, false]);
   const edns = { udpPayloadSize: 4096, extendedRcode: 0, version: 1, dnssecOk: false, options: [] };
   const badvers = ask("example.test.", RecordType.A, { edns });
   assert.equal(badvers.rcode, Rcode.BADVERS);

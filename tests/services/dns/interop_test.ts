@@ -2,6 +2,9 @@
 // NSD and by our server, the same queries asked through dig and kdig, over
 // UDP and TCP; rcode, flags and every section must match (records compared
 // as sorted sets, since record order within a section is not significant).
+// Both clients must exit 0 with a real status, and the answer section must
+// be non-empty exactly where it should be, so two silent servers (or two
+// empty answers) can never compare equal.
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -49,6 +52,30 @@ const QUERIES: readonly [string, string, ...string[]][] = [
   ["example.com", "TXT"],
 ];
 
+/** The queries whose answer section is rightly empty (NXDOMAIN, NODATA, referral, REFUSED). */
+const EMPTY_ANSWER = new Set([
+  "nope.interop.example A",
+  "www.interop.example TXT",
+  "b.ent.interop.example A",
+  "wild.interop.example A",
+  "deep.sub.interop.example A",
+  "sub.interop.example NS",
+  "outside.test A",
+]);
+
+/**
+ * Whether the answer section should hold records. The big TXT RRset (about
+ * 750 octets) fits over TCP and in dig's default 1232-octet EDNS size, and
+ * comes back truncated and empty in 512 octets (kdig sends no OPT unless
+ * asked) or 600.
+ */
+function answerExpected(binary: string, transport: string, query: readonly string[]): boolean {
+  if (EMPTY_ANSWER.has(query.join(" "))) return false;
+  const [name, , ...extra] = query;
+  if (name !== "big.interop.example" || transport === "tcp") return true;
+  return binary === "dig" && extra.length === 0;
+}
+
 interface Summary {
   status: string;
   flags: string[];
@@ -75,6 +102,71 @@ function summarize(output: string): Summary {
   for (const list of Object.values(sections)) list.sort();
   return { status, flags, sections };
 }
+
+/**
+ * Asks the same question of both servers with one client and asserts equal
+ * replies: each client exits 0 with a status, and the answer section is
+ * empty exactly when `answerExpected` is false.
+ */
+async function assertSameAnswers(
+  binary: string,
+  args: readonly string[],
+  ports: { ours: number; reference: number },
+  answerExpected: boolean,
+): Promise<void> {
+  const [mine, theirs] = await Promise.all([
+    runClient(binary, ["@127.0.0.1", "-p", String(ports.ours), ...args]),
+    runClient(binary, ["@127.0.0.1", "-p", String(ports.reference), ...args]),
+  ]);
+  const what = `${binary} ${args.join(" ")}\n--- ours:\n${mine.stdout}${mine.stderr}` +
+    `\n--- NSD:\n${theirs.stdout}${theirs.stderr}`;
+  assert.equal(mine.code, 0, `our server: ${binary} exited ${mine.code}: ${what}`);
+  assert.equal(theirs.code, 0, `NSD: ${binary} exited ${theirs.code}: ${what}`);
+  const [ours, reference] = [summarize(mine.stdout), summarize(theirs.stdout)];
+  for (const [who, summary] of [["our server", ours], ["NSD", reference]] as const) {
+    assert.notEqual(summary.status, "none", `${who}: no status in the reply: ${what}`);
+    assert.equal(
+      (summary.sections.ANSWER ?? []).length > 0,
+      answerExpected,
+      `${who}: ${answerExpected ? "an empty" : "a non-empty"} answer section: ${what}`,
+    );
+  }
+  assert.deepEqual(ours, reference, what);
+}
+
+interopTest("the interop comparison fails against a silent server", {
+  binaries: ["dig", "kdig"],
+  async fn() {
+    // Takes UDP and TCP on one port and never answers either.
+    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const port = (udp.addr as Deno.NetAddr).port;
+    const tcp = Deno.listen({ hostname: "127.0.0.1", port });
+    try {
+      const ports = { ours: port, reference: port };
+      for (
+        const [binary, base] of [
+          ["dig", ["+norec", "+tries=1", "+time=1"]],
+          ["kdig", ["+norec", "+retry=0", "+timeout=1"]],
+        ] as const
+      ) {
+        for (const transport of [[], ["+tcp"]]) {
+          await assert.rejects(
+            assertSameAnswers(
+              binary,
+              [...base, "www.interop.example", "A", ...transport],
+              ports,
+              true,
+            ),
+            assert.AssertionError,
+          );
+        }
+      }
+    } finally {
+      udp.close();
+      tcp.close();
+    }
+  },
+});
 
 interopTest("dig and kdig get the same answers from our server as from NSD", {
   binaries: ["dig", "kdig", "nsd"],
@@ -108,14 +200,11 @@ interopTest("dig and kdig get the same answers from our server as from NSD", {
               type,
               ...(transport === "tcp" ? ["+tcp"] : []),
             ];
-            const [mine, theirs] = await Promise.all([
-              runClient(binary, ["@127.0.0.1", "-p", String(ourPort), ...args]),
-              runClient(binary, ["@127.0.0.1", "-p", String(nsd.port), ...args]),
-            ]);
-            assert.deepEqual(
-              summarize(mine.stdout),
-              summarize(theirs.stdout),
-              `${binary} ${args.join(" ")}\n--- ours:\n${mine.stdout}\n--- NSD:\n${theirs.stdout}`,
+            await assertSameAnswers(
+              binary,
+              args,
+              { ours: ourPort, reference: nsd.port },
+              answerExpected(binary, transport, [name, type, ...extra]),
             );
           }
         });

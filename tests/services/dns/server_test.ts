@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { concat, fromHex } from "../../../lib/bytes.ts";
 import { query } from "../../../lib/dns/client.ts";
-import { decodeMessage, encodeMessage, encodeTcpFrame } from "../../../lib/dns/codec.ts";
+import { encodeMessage, encodeTcpFrame, wholeMessage } from "../../../lib/dns/codec.ts";
 import { makeMessage, type Message, Rcode, RecordType } from "../../../lib/dns/types.ts";
 import { service } from "../../../services/dns/mod.ts";
 import { startService, type TestService } from "../../_support/service.ts";
@@ -45,7 +45,7 @@ async function readFrames(conn: Deno.Conn, count: number): Promise<Message[]> {
     buffered = concat([buffered, chunk.subarray(0, n)]);
     while (buffered.length >= 2 && buffered.length >= 2 + ((buffered[0] << 8) | buffered[1])) {
       const length = (buffered[0] << 8) | buffered[1];
-      out.push(decodeMessage(buffered.subarray(2, 2 + length)));
+      out.push(wholeMessage(buffered.subarray(2, 2 + length)));
       buffered = buffered.slice(2 + length);
     }
   }
@@ -131,11 +131,11 @@ Deno.test("malformed UDP queries get FORMERR; runts and responses get nothing", 
     await socket.send(fromHex("abcd 0100 0001 0000 0000 0000 c00c 0001 0001"), to);
     const first = await receiveOrNull(socket, 10_000);
     assert.ok(first, "no answer to the malformed query");
-    const formerr = decodeMessage(first);
+    const formerr = wholeMessage(first);
     assert.equal(formerr.id, 0xabcd);
     assert.equal(formerr.rcode, Rcode.FORMERR);
     await socket.send(DIG_QUERY_A_NOEDNS, to);
-    const second = decodeMessage((await receiveOrNull(socket, 10_000))!);
+    const second = wholeMessage((await receiveOrNull(socket, 10_000))!);
     assert.equal(second.id, 0x0f30, "the runt and the response got no answer");
   } finally {
     socket.close();
@@ -205,22 +205,65 @@ Deno.test("loopback sources are not rate-limited unless asked", async () => {
   }
 });
 
-Deno.test("idle TCP connections are closed; the connection cap holds", async () => {
+Deno.test("idle TCP connections are closed; at the cap the longest-idle one makes room", async () => {
   await using svc = await startService(service, {
     zone: ZONES,
     rrlRate: 0,
-    tcpIdleTimeoutMs: 200,
+    tcpIdleTimeoutMs: 60_000,
     tcpConnectionsMax: 1,
   });
   const port = svc.addresses.tcp.port;
   using first = await Deno.connect({ hostname: "127.0.0.1", port });
   await first.write(encodeTcpFrame(DIG_QUERY_MX));
   assert.equal((await readFrames(first, 1)).length, 1);
-  {
-    using second = await Deno.connect({ hostname: "127.0.0.1", port });
-    assert.equal(await second.read(new Uint8Array(16)), null, "over the cap: closed at once");
+  using second = await Deno.connect({ hostname: "127.0.0.1", port });
+  await second.write(encodeTcpFrame(DIG_QUERY_MX));
+  assert.equal((await readFrames(second, 1)).length, 1, "the new client is answered");
+  assert.equal(await first.read(new Uint8Array(16)), null, "the idle one was closed for it");
+  const metrics = await (await fetch(`http://127.0.0.1:${svc.addresses.admin.port}/metrics`))
+    .text();
+  assert.match(metrics, /^dns_tcp_evicted_total 1$/m);
+  assert.match(metrics, /^dns_tcp_connections 1$/m);
+  assert.match(metrics, /^dns_udp_dropped_total 0$/m);
+});
+
+Deno.test("an idle TCP connection is closed after --tcp-idle-timeout-ms", async () => {
+  await using svc = await startService(service, {
+    zone: ZONES,
+    rrlRate: 0,
+    tcpIdleTimeoutMs: 100,
+  });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: svc.addresses.tcp.port });
+  await conn.write(encodeTcpFrame(DIG_QUERY_MX));
+  assert.equal((await readFrames(conn, 1)).length, 1);
+  assert.equal(await conn.read(new Uint8Array(16)), null, "idle: closed by the server");
+});
+
+Deno.test("NOTIMP to an unknown opcode echoes it, with no RD, CD or RA (UDP and TCP)", async () => {
+  await using svc = await startService(service, { zone: ZONES, rrlRate: 0 });
+  // Opcode 3 (unassigned), RD and CD set, a question for a name we serve.
+  const bytes = queryBytes(0x4242, "www.interop.example.", RecordType.A);
+  bytes[2] = 0x19;
+  bytes[3] = 0x10;
+  const replies: Message[] = [];
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    await socket.send(bytes, { transport: "udp", ...server(svc) });
+    replies.push(wholeMessage((await receiveOrNull(socket, 10_000))!));
+  } finally {
+    socket.close();
   }
-  assert.equal(await first.read(new Uint8Array(16)), null, "idle: closed by the server");
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: svc.addresses.tcp.port });
+  await conn.write(encodeTcpFrame(bytes));
+  replies.push(...await readFrames(conn, 1));
+  for (const reply of replies) {
+    assert.deepEqual(
+      [reply.id, reply.qr, reply.opcode, reply.rcode],
+      [0x4242, true, 3, Rcode.NOTIMP],
+    );
+    assert.deepEqual([reply.rd, reply.cd, reply.ra, reply.aa], [false, false, false, false]);
+    assert.deepEqual(reply.questions, []);
+  }
 });
 
 Deno.test("response rate limiting drops most of a flood and slips some as TC", async () => {
@@ -242,7 +285,7 @@ Deno.test("response rate limiting drops most of a flood and slips some as TC", a
     for (;;) {
       const data = await receiveOrNull(socket, 1500);
       if (data === null) break;
-      if (decodeMessage(data).tc) truncated++;
+      if (wholeMessage(data).tc) truncated++;
       else full++;
     }
   } finally {

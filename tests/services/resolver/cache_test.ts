@@ -67,9 +67,9 @@ Deno.test("RecordCache serves an expired entry stale (TTL 30) only when asked, w
   assert.equal(cache.stats().entries, 0);
 });
 
-Deno.test("RecordCache caps TTLs at maxTtlSec", () => {
+Deno.test("RecordCache caps TTLs at ttlSecMax", () => {
   const clock = new Clock();
-  const cache = new RecordCache({ maxTtlSec: 100 }, clock.now);
+  const cache = new RecordCache({ ttlSecMax: 100 }, clock.now);
   cache.putRrset([a("long.test.", "127.0.0.1", 999_999)], "answer");
   const hit = cache.get("long.test.", RecordType.A, IN);
   assert.equal(hit?.kind === "rrset" && hit.records[0].ttl, 100);
@@ -108,8 +108,8 @@ Deno.test("RecordCache caches NODATA for one type only, and not without an SOA",
   assert.equal(cache.get("b.test.", RecordType.A, IN), undefined);
 });
 
-Deno.test("RecordCache caps negative TTLs at maxNegativeTtlSec", () => {
-  const cache = new RecordCache({ maxNegativeTtlSec: 10 }, new Clock().now);
+Deno.test("RecordCache caps negative TTLs at negativeTtlSecMax", () => {
+  const cache = new RecordCache({ negativeTtlSecMax: 10 }, new Clock().now);
   cache.putNegative(
     { name: "n.test.", type: RecordType.A, class: IN },
     "nxdomain",
@@ -139,7 +139,7 @@ Deno.test("RecordCache keeps fresh answer data over glue for the same RRset", ()
 
 Deno.test("RecordCache stays under its memory bound, evicting the least recently used", () => {
   const clock = new Clock();
-  const cache = new RecordCache({ maxBytes: 20_000 }, clock.now);
+  const cache = new RecordCache({ cacheBytesMax: 20_000 }, clock.now);
   cache.putRrset([a("keep.test.", "127.0.0.1", 300)], "answer");
   for (let i = 0; i < 2000; i++) {
     cache.putRrset([a(`host${i}.test.`, "127.0.0.1", 300)], "answer");

@@ -3,8 +3,9 @@
 // including replies a well-behaved server would never send.
 
 import { BufferedReader } from "../../../lib/buffered_reader.ts";
-import { decodeMessage, encodeMessage, encodeTcpFrame } from "../../../lib/dns/codec.ts";
+import { encodeMessage, encodeTcpFrame, wholeMessage } from "../../../lib/dns/codec.ts";
 import { makeMessage, type Message } from "../../../lib/dns/types.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 
 /** What to send back: messages (or raw bytes) in order, or nothing. */
 export type FakeReply = (Partial<Message> | Uint8Array)[];
@@ -40,7 +41,7 @@ export function fakeDns(
       } catch {
         return;
       }
-      const query = decodeMessage(datagram[0]);
+      const query = wholeMessage(datagram[0]);
       queries.push({ transport: "udp", message: query });
       for (const reply of handler(query, "udp")) {
         await socket.send(encode(query, reply), datagram[1]).catch(() => {});
@@ -58,7 +59,7 @@ export function fakeDns(
             if (prefix === null) break;
             const body = await reader.readExact((prefix[0] << 8) | prefix[1]);
             if (body === null) break;
-            const query = decodeMessage(body);
+            const query = wholeMessage(body);
             queries.push({ transport: "tcp", message: query });
             for (const reply of handler(query, "tcp")) {
               await conn.write(encodeTcpFrame(encode(query, reply)));
@@ -68,9 +69,7 @@ export function fakeDns(
           /* closed */
         } finally {
           conns.delete(conn);
-          try {
-            conn.close();
-          } catch { /* closed */ }
+          closeQuietly(conn);
         }
       })();
     }

@@ -5,7 +5,7 @@
 // 127.0.0.2 and is told to use the shared port for every upstream query.
 
 import assert from "node:assert/strict";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import {
   makeMessage,
   type Message,
@@ -13,6 +13,7 @@ import {
   RecordClass,
   RecordType,
 } from "../../../lib/dns/types.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 import { service as dnsService } from "../../../services/dns/mod.ts";
 import { service as resolverService } from "../../../services/resolver/mod.ts";
 import { interopTest, runClient } from "../../_support/interop.ts";
@@ -125,12 +126,10 @@ async function ask(port: number, name: string, type: number = RecordType.A): Pro
       questions: [{ name, type, class: RecordClass.IN }],
     });
     await socket.send(encodeMessage(query), { transport: "udp", hostname: "127.0.0.1", port });
-    return decodeMessage((await socket.receive())[0]);
+    return wholeMessage((await socket.receive())[0]);
   } finally {
     clearTimeout(timer);
-    try {
-      socket.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(socket);
   }
 }
 

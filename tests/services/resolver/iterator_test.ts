@@ -326,7 +326,7 @@ Deno.test("Iterator bounds the upstream queries of one client query", async () =
   // Every server refers to a new, deeper, glue-less zone whose servers must be looked up.
   const { iterator, transport } = setup({
     "127.0.0.2": { "*": "timeout" },
-  }, { limits: { ...DEFAULT_RESOLVER_LIMITS, queryTimeoutMs: 10, maxUpstreamQueries: 5 } });
+  }, { limits: { ...DEFAULT_RESOLVER_LIMITS, queryTimeoutMs: 10, upstreamQueriesMax: 5 } });
   const result = await iterator.resolve(q("www.example.com."));
   assert.equal(result.rcode, Rcode.SERVFAIL);
   assert.ok(transport.asked.length <= 5);

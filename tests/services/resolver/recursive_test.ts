@@ -2,10 +2,11 @@
 // controllable clock.
 
 import assert from "node:assert/strict";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import {
   makeMessage,
   type Message,
+  Opcode,
   type Question,
   Rcode,
   RecordClass,
@@ -75,7 +76,7 @@ async function reply(
 ): Promise<Message> {
   const result = await answered;
   assert.ok(result);
-  return decodeMessage(result.reply);
+  return wholeMessage(result.reply);
 }
 
 Deno.test("RecursiveService answers cache hits synchronously", async () => {
@@ -121,4 +122,22 @@ Deno.test("RecursiveService never answers a response (no reflection loops)", () 
   );
   assert.equal(service.answer(response, CLIENT), undefined);
   assert.equal(service.answer(new Uint8Array(5), CLIENT), undefined);
+});
+
+Deno.test("RecursiveService answers NOTIMP to other opcodes for a name in its reply cache", async () => {
+  const { service } = setup();
+  await reply(service.answer(query("www.example.com."), CLIENT)); // resolved
+  await reply(service.answer(query("www.example.com."), CLIENT)); // record cache, remembered
+  const hit = await reply(service.answer(query("www.example.com."), CLIENT));
+  assert.equal(hit.rcode, Rcode.NOERROR);
+  assert.equal(service.stats.replyCacheHits, 1, "the name is in the reply cache");
+  for (const opcode of [Opcode.UPDATE, Opcode.STATUS, Opcode.NOTIFY, 3, 15]) {
+    const bytes = query("www.example.com.");
+    bytes[2] = (bytes[2] & 0x87) | (opcode << 3);
+    const answer = await reply(service.answer(bytes, CLIENT));
+    assert.equal(answer.rcode, Rcode.NOTIMP, `opcode ${opcode}`);
+    assert.equal(answer.opcode, opcode);
+    assert.deepEqual(answer.answers, [], `opcode ${opcode}: no cached data`);
+    assert.equal(answer.rd || answer.ra || answer.cd, false, `opcode ${opcode}: flags`);
+  }
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Bytes } from "../../../lib/bytes.ts";
-import { decodeMessage, encodeMessage } from "../../../lib/dns/codec.ts";
+import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import {
   makeMessage,
   type Message,
@@ -53,7 +53,7 @@ Deno.test("ReplyCache answers with the client's ID and question case, TTLs count
   now = 7_500;
   const out = cache.answer(query(0xbeef, "WWW.Example.com.", { edns: EDNS }), "udp");
   assert.ok(out);
-  const message = decodeMessage(out);
+  const message = wholeMessage(out);
   assert.equal(message.id, 0xbeef);
   assert.equal(message.questions[0].name, "WWW.Example.com.");
   assert.equal(message.answers[0].ttl, 293);
@@ -70,7 +70,7 @@ Deno.test("ReplyCache answers with the client's ID and question case, TTLs count
   const tiny = new Uint8Array(4);
   const fresh = cache.answer(query(3, "www.example.com.", { edns: EDNS }), "udp", tiny);
   assert.ok(fresh && fresh.buffer !== tiny.buffer);
-  assert.equal(decodeMessage(fresh).answers[0].ttl, 292);
+  assert.equal(wholeMessage(fresh).answers[0].ttl, 292);
   now = 300_000 + 1_000; // past every TTL: the entry is gone
   const expired = cache.answer(query(2, "www.example.com.", { edns: EDNS }), "udp", buffer);
   assert.equal(expired, undefined);
@@ -137,6 +137,14 @@ Deno.test("queryKey() refuses queries that are not plain", () => {
   const trailing = new Uint8Array([...query(1, "a."), 0, 0]);
   assert.equal(queryKey(trailing, "udp"), undefined);
   assert.ok(queryKey(query(1, "a."), "udp"));
+});
+
+Deno.test("queryKey() keeps no key for opcodes other than QUERY", () => {
+  for (const opcode of [1, 2, 3, 4, 5, 15]) {
+    const bytes = query(1, "a.");
+    bytes[2] |= opcode << 3;
+    assert.equal(queryKey(bytes, "udp"), undefined, `opcode ${opcode}`);
+  }
 });
 
 Deno.test("scanReply() finds every TTL except the OPT record's", () => {

@@ -4,17 +4,20 @@
 import assert from "node:assert/strict";
 import { BufferedReader } from "../../../lib/buffered_reader.ts";
 import { concat } from "../../../lib/bytes.ts";
-import { decodeMessage, encodeMessage, encodeTcpFrame } from "../../../lib/dns/codec.ts";
+import { encodeMessage, encodeTcpFrame, wholeMessage } from "../../../lib/dns/codec.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
 import { writeAll } from "../../../lib/net/write_all.ts";
 import {
   makeMessage,
   type Message,
+  Opcode,
   Rcode,
   RecordClass,
   RecordType,
   type ResourceRecord,
 } from "../../../lib/dns/types.ts";
-import { service } from "../../../services/resolver/mod.ts";
+import { formatHelp, parseFlags } from "../../../lib/cli.ts";
+import { flags, service } from "../../../services/resolver/mod.ts";
 import { interopTest, runClient } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 import { fakeDns } from "./fake_dns.ts";
@@ -58,13 +61,11 @@ async function ask(
     const timer = setTimeout(() => socket.close(), 5000);
     const [bytes] = await socket.receive();
     clearTimeout(timer);
-    const reply = decodeMessage(bytes);
+    const reply = wholeMessage(bytes);
     assert.equal(reply.id, id);
     return reply;
   } finally {
-    try {
-      socket.close();
-    } catch { /* closed by the timer */ }
+    closeQuietly(socket);
   }
 }
 
@@ -153,12 +154,36 @@ Deno.test("resolver answers FORMERR, NOTIMP, REFUSED and BADVERS where the query
       port,
     });
     const [bytes] = await socket.receive();
-    const reply = decodeMessage(bytes);
+    const reply = wholeMessage(bytes);
     assert.equal(reply.id, 0x1234);
     assert.equal(reply.rcode, Rcode.FORMERR);
   } finally {
     socket.close();
   }
+});
+
+Deno.test("resolver answers NOTIMP to other opcodes, even for a cached name, with no RD, CD or RA", async () => {
+  await using upstream = zoneServer([A("www.example.com.", "127.0.0.80")], "example.com.");
+  await using resolver = await startService(service, {
+    stub: [`example.com=127.0.0.1:${upstream.port}`],
+  });
+  const port = resolver.addresses.udp.port;
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await ask(port, "www.example.com.")).answers.length, 1);
+  }
+  for (const opcode of [Opcode.UPDATE, Opcode.STATUS, Opcode.NOTIFY, 3]) {
+    const reply = await ask(port, "www.example.com.", RecordType.A, { opcode, cd: true });
+    assert.deepEqual([reply.rcode, reply.opcode], [Rcode.NOTIMP, opcode], `opcode ${opcode}`);
+    assert.deepEqual([reply.rd, reply.cd, reply.ra], [false, false, false], `opcode ${opcode}`);
+    assert.deepEqual(reply.answers, [], `opcode ${opcode}`);
+  }
+});
+
+Deno.test("resolver takes --cache-max-bytes, the old name of --cache-bytes-max", () => {
+  assert.equal(parseFlags(flags, ["--cache-max-bytes", "1000"]).config.cacheBytesMax, 1000);
+  assert.equal(parseFlags(flags, ["--cache-bytes-max", "2000"]).config.cacheBytesMax, 2000);
+  assert.equal(parseFlags(flags, []).config.cacheBytesMax, 64 * 1024 * 1024);
+  assert.match(formatHelp("resolver", "", flags), /--cache-bytes-max N .*also --cache-max-bytes/);
 });
 
 Deno.test("resolver serves a stale answer when upstream stops answering (RFC 8767)", async () => {
@@ -283,6 +308,13 @@ Deno.test("resolver serves /healthz and /metrics on its admin port", async () =>
   assert.match(metrics, /^resolver_queries_total 2$/m);
   assert.match(metrics, /^resolver_cache_lookups_total\{result="(hit|reply)"\} [1-9]/m);
   assert.match(metrics, /^resolver_cache_entries [1-9]/m);
+  assert.match(metrics, /^resolver_tcp_connections 0$/m);
+  // Triage answers an UPDATE itself; the metrics still see the query and its NOTIMP.
+  await ask(resolver.addresses.udp.port, "www.example.com.", RecordType.A, { opcode: 5 });
+  const after = await (await fetch(`${admin}/metrics`)).text();
+  assert.match(after, /^resolver_queries_total 3$/m);
+  assert.match(after, /^resolver_error_replies_total\{rcode="NOTIMP"\} 1$/m);
+  assert.match(metrics, /^resolver_tcp_evicted_total 0$/m);
 });
 
 Deno.test("resolver accepts a stub server given by host name", async () => {
@@ -317,7 +349,7 @@ Deno.test("resolver answers 100 queries pipelined on one TCP connection, each on
   for (let i = 0; i < 100; i++) {
     const prefix = await reader.readExact(2);
     assert.ok(prefix, `reply ${i + 1} arrived`);
-    const reply = decodeMessage((await reader.readExact((prefix[0] << 8) | prefix[1]))!);
+    const reply = wholeMessage((await reader.readExact((prefix[0] << 8) | prefix[1]))!);
     assert.ok(!seen.has(reply.id), `id ${reply.id} answered once`);
     seen.add(reply.id);
     assert.equal(reply.rcode, reply.id % 2 === 0 ? Rcode.NOERROR : Rcode.NXDOMAIN);

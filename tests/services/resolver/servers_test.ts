@@ -34,7 +34,7 @@ Deno.test("ServerStats smooths round trip times", () => {
 });
 
 Deno.test("ServerStats forgets the oldest servers past its bound", () => {
-  const stats = new ServerStats({ maxServers: 3 });
+  const stats = new ServerStats({ serversMax: 3 });
   for (const s of ["a", "b", "c", "d"]) stats.recordReply(s, 1);
   assert.equal(stats.rttMs("a"), undefined);
   assert.equal(stats.rttMs("d"), 1);

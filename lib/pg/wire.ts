@@ -1,0 +1,179 @@
+// The primitive reads and writes of the PostgreSQL protocol (55.6 "Message
+// Data Types"): big-endian Int8/16/32, null-terminated UTF-8 strings
+// (String), and Byte arrays. The reader works inside one message already
+// known to be whole, so running out of bytes is a malformed message, never
+// "incomplete"; its errors carry PostgreSQL's own wording.
+
+import type { Bytes } from "../bytes.ts";
+import { DecodeError } from "../errors.ts";
+
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/** Reads the body of one message, bounded to `[at, end)`. */
+export class MessageReader {
+  readonly buf: Bytes;
+  at: number;
+  readonly end: number;
+  #view: DataView;
+
+  constructor(buf: Bytes, at: number, end: number) {
+    this.buf = buf;
+    this.at = at;
+    this.end = end;
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  #need(bytes: number): void {
+    if (this.end - this.at < bytes) {
+      throw new DecodeError("insufficient data left in message");
+    }
+  }
+
+  int8(): number {
+    this.#need(1);
+    return this.buf[this.at++];
+  }
+
+  int16(): number {
+    this.#need(2);
+    const value = this.#view.getInt16(this.at);
+    this.at += 2;
+    return value;
+  }
+
+  uint16(): number {
+    this.#need(2);
+    const value = this.#view.getUint16(this.at);
+    this.at += 2;
+    return value;
+  }
+
+  int32(): number {
+    this.#need(4);
+    const value = this.#view.getInt32(this.at);
+    this.at += 4;
+    return value;
+  }
+
+  uint32(): number {
+    this.#need(4);
+    const value = this.#view.getUint32(this.at);
+    this.at += 4;
+    return value;
+  }
+
+  /** A String: UTF-8 up to a zero byte, which it consumes. */
+  cstring(): string {
+    const zero = this.buf.indexOf(0, this.at);
+    if (zero === -1 || zero >= this.end) throw new DecodeError("invalid string in message");
+    const text = decodeUtf8(this.buf.subarray(this.at, zero));
+    this.at = zero + 1;
+    return text;
+  }
+
+  /** `length` bytes as a view into the buffer. */
+  bytes(length: number): Bytes {
+    if (length < 0) throw new DecodeError("invalid message format");
+    this.#need(length);
+    const out = this.buf.subarray(this.at, this.at + length);
+    this.at += length;
+    return out;
+  }
+
+  /** The rest of the message, as a view. */
+  rest(): Bytes {
+    return this.bytes(this.end - this.at);
+  }
+
+  /** A message must be used up exactly (PostgreSQL's pq_getmsgend). */
+  finish(): void {
+    if (this.at !== this.end) throw new DecodeError("invalid message format");
+  }
+}
+
+/** Strict UTF-8, as PostgreSQL checks client input (SQLSTATE 22021). */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    throw new DecodeError('invalid byte sequence for encoding "UTF8"');
+  }
+}
+
+/** Builds one or more messages into a growing buffer. */
+export class MessageWriter {
+  #buf: Bytes = new Uint8Array(256);
+  #view = new DataView(this.#buf.buffer);
+  #length = 0;
+  #messageStart = -1;
+
+  #reserve(bytes: number): void {
+    if (this.#length + bytes <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#length + bytes) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.#buf.subarray(0, this.#length));
+    this.#buf = grown;
+    this.#view = new DataView(grown.buffer);
+  }
+
+  /** Starts a message: its type byte (none for startup packets) and a length to patch. */
+  begin(type: string | null): this {
+    if (type !== null) this.int8(type.charCodeAt(0));
+    this.#messageStart = this.#length;
+    return this.int32(0);
+  }
+
+  /** Ends the message begun last, writing its length (which counts itself). */
+  end(): this {
+    this.#view.setInt32(this.#messageStart, this.#length - this.#messageStart);
+    this.#messageStart = -1;
+    return this;
+  }
+
+  int8(value: number): this {
+    this.#reserve(1);
+    this.#buf[this.#length++] = value;
+    return this;
+  }
+
+  int16(value: number): this {
+    this.#reserve(2);
+    this.#view.setInt16(this.#length, value);
+    this.#length += 2;
+    return this;
+  }
+
+  int32(value: number): this {
+    this.#reserve(4);
+    this.#view.setInt32(this.#length, value);
+    this.#length += 4;
+    return this;
+  }
+
+  cstring(text: string): this {
+    // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+    this.#reserve(text.length * 3 + 1);
+    const { written } = utf8Encoder.encodeInto(text, this.#buf.subarray(this.#length));
+    this.#length += written;
+    this.#buf[this.#length++] = 0;
+    return this;
+  }
+
+  bytes(data: Uint8Array): this {
+    this.#reserve(data.length);
+    this.#buf.set(data, this.#length);
+    this.#length += data.length;
+    return this;
+  }
+
+  /** The bytes written so far, as a copy; the writer may be reused after reset(). */
+  finish(): Bytes {
+    return this.#buf.slice(0, this.#length);
+  }
+
+  reset(): void {
+    this.#length = 0;
+  }
+}

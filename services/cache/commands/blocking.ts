@@ -1,0 +1,202 @@
+// Blocking list commands and the clients waiting in them (Redis: blocked.c,
+// t_list.c): BLPOP, BRPOP, BLMOVE and BRPOPLPUSH.
+//
+// A blocking command that finds every key empty returns a `Blocked`
+// description instead of replying. The server parks the client here
+// (`park`); a push to one of its keys marks the key ready
+// (`signalReady`), and after the command that pushed, `serveReady` retries
+// the waiters of each ready key, oldest first, until the key runs dry
+// (FIFO among waiters, as Redis serves them). At its deadline a waiter gets
+// a null reply. Inside MULTI (EXEC) these commands never block: they answer
+// at once with what is there, or null.
+//
+// The registry belongs to one server (`ServerState.blocking`). A waiter's
+// deadline is its own timer: these are rare (one per parked client) and a
+// BLPOP with a 0.05 s timeout must not wait for a coarse sweep.
+
+import type { Bytes } from "../../../lib/bytes.ts";
+import type { Db } from "../keyspace.ts";
+import { toKey } from "../values.ts";
+import {
+  type Blocked,
+  command,
+  type CommandSpec,
+  type Ctx,
+  fail,
+  type Session,
+} from "./context.ts";
+import { lookupList, move, popOne, side } from "./lists.ts";
+
+/** Rounds of retries per `serveReady` call: each round may make other keys ready (BLMOVE). */
+const SERVE_ROUNDS_MAX = 1000;
+
+interface Waiter {
+  readonly ctx: Ctx;
+  readonly blocked: Blocked;
+  /** The "db\0key" ids it waits on. */
+  readonly ids: string[];
+  readonly wake: () => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** The clients of one server parked in a blocking command. */
+export class BlockedClients {
+  #byKey = new Map<string, Waiter[]>();
+  #bySession = new Map<Session, Waiter>();
+  #ready = new Set<string>();
+
+  /** How many clients are parked. */
+  get size(): number {
+    return this.#bySession.size;
+  }
+
+  isBlocked(session: Session): boolean {
+    return this.#bySession.has(session);
+  }
+
+  /** True when a key with waiters got elements since the last `serveReady`. */
+  get hasReady(): boolean {
+    return this.#ready.size > 0;
+  }
+
+  /**
+   * Parks a client until one of its keys serves it, its deadline passes
+   * (it then gets the command's timeout reply), or `release` is called.
+   */
+  park(ctx: Ctx, blocked: Blocked): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const dbIndex = ctx.session.db.index;
+      const waiter: Waiter = {
+        ctx,
+        blocked,
+        ids: blocked.keys.map((key) => `${dbIndex}\0${key}`),
+        wake: resolve,
+        timer: undefined,
+      };
+      this.#bySession.set(ctx.session, waiter);
+      for (const id of waiter.ids) {
+        let list = this.#byKey.get(id);
+        if (list === undefined) this.#byKey.set(id, list = []);
+        list.push(waiter);
+      }
+      if (blocked.deadline !== 0) {
+        waiter.timer = setTimeout(() => {
+          blocked.timeout(ctx);
+          this.release(ctx.session);
+        }, Math.max(0, blocked.deadline - Date.now()));
+      }
+    });
+  }
+
+  /** Unparks a client without a reply (disconnect, shutdown); its `park` resolves. */
+  release(session: Session): void {
+    const waiter = this.#bySession.get(session);
+    if (waiter === undefined) return;
+    this.#bySession.delete(session);
+    for (const id of waiter.ids) {
+      const list = this.#byKey.get(id);
+      if (list === undefined) continue;
+      const at = list.indexOf(waiter);
+      if (at !== -1) list.splice(at, 1);
+      if (list.length === 0) this.#byKey.delete(id);
+    }
+    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+    waiter.wake();
+  }
+
+  /** A list key got elements: its waiters are served after the current command. */
+  signalReady(db: Db, key: string): void {
+    if (this.#byKey.size === 0) return;
+    const id = `${db.index}\0${key}`;
+    if (this.#byKey.has(id)) this.#ready.add(id);
+  }
+
+  /** Serves clients blocked on keys that got elements, oldest first. */
+  serveReady(): void {
+    for (let round = 0; round < SERVE_ROUNDS_MAX && this.#ready.size > 0; round++) {
+      const ids = [...this.#ready];
+      this.#ready.clear();
+      for (const id of ids) {
+        const list = this.#byKey.get(id);
+        if (list === undefined) continue;
+        for (const waiter of [...list]) {
+          if (!waiter.blocked.retry(waiter.ctx)) break;
+          this.release(waiter.ctx.session);
+        }
+      }
+    }
+  }
+}
+
+/** Parses a blocking timeout in seconds to an absolute deadline (0: forever). */
+function deadlineArg(arg: Uint8Array): number {
+  const text = toKey(arg);
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
+    fail("ERR timeout is not a float or out of range");
+  }
+  const seconds = Number(text);
+  if (seconds < 0) fail("ERR timeout is negative");
+  if (!Number.isFinite(seconds)) fail("ERR timeout is not a float or out of range");
+  return seconds === 0 ? 0 : Date.now() + Math.max(1, Math.round(seconds * 1000));
+}
+
+/** BLPOP / BRPOP: pop from the first non-empty key, or wait for one. */
+function bpop(front: boolean) {
+  return (ctx: Ctx, args: Bytes[]): void | Blocked => {
+    const deadline = deadlineArg(args[args.length - 1]);
+    const keys = args.slice(1, -1).map(toKey);
+    const attempt = (c: Ctx): boolean => {
+      const db = c.session.db;
+      for (const key of keys) {
+        const entry = lookupList(db, key);
+        if (entry === undefined) continue;
+        c.out.arrayHeader(2);
+        c.out.bulkString(key);
+        c.out.bulkString(popOne(db, entry, front));
+        c.server.touch(db, key);
+        return true;
+      }
+      return false;
+    };
+    if (attempt(ctx)) return;
+    if (ctx.inExec) return ctx.out.nullArray();
+    return { blocked: true, keys, deadline, retry: attempt, timeout: (c) => c.out.nullArray() };
+  };
+}
+
+/** BLMOVE / BRPOPLPUSH: move one element, or wait for the source to get one. */
+function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, timeoutAt: number) {
+  const from = toKey(args[1]);
+  const to = toKey(args[2]);
+  const deadline = deadlineArg(args[timeoutAt]);
+  const attempt = (c: Ctx): boolean => {
+    const value = move(c, from, to, fromLeft, toLeft);
+    if (value === undefined) return false;
+    c.out.bulkString(value);
+    return true;
+  };
+  if (attempt(ctx)) return;
+  if (ctx.inExec) return ctx.out.nullBulk();
+  const blocked: Blocked = {
+    blocked: true,
+    keys: [from],
+    deadline,
+    retry: attempt,
+    timeout: (c) => c.out.nullArray(),
+  };
+  return blocked;
+}
+
+const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
+const kb = { firstKey: 1, lastKey: -2, step: 1, group: "list" } as const;
+
+export const BLOCKING_COMMANDS: CommandSpec[] = [
+  command("blpop", -3, ["write", "blocking"], bpop(true), kb),
+  command("brpop", -3, ["write", "blocking"], bpop(false), kb),
+  command("blmove", 6, ["write", "denyoom", "blocking"], (ctx, a) => {
+    return bmove(ctx, a, side(a[3]), side(a[4]), 5);
+  }, k2),
+  command("brpoplpush", 4, ["write", "denyoom", "blocking"], (ctx, a) => {
+    return bmove(ctx, a, false, true, 3);
+  }, k2),
+];

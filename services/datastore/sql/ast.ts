@@ -1,0 +1,332 @@
+// The typed syntax tree the parser produces: one node type per construct,
+// tagged by `kind`, positions left out (errors carry them instead). Names
+// are already folded and truncated as PostgreSQL does; type names are
+// canonical (INTEGER and INT are "int4", DOUBLE PRECISION is "float8").
+// printer.ts turns any tree back into SQL that parses to the same tree.
+
+/** A possibly qualified name: ["public", "spells"] or ["spells"]. */
+export type QualifiedName = string[];
+
+export interface TypeName {
+  /** Canonical name: int2 int4 int8 float4 float8 numeric bool text varchar bpchar bytea date
+   * time timestamp timestamptz interval uuid json jsonb serial bigserial smallserial, or any
+   * other name as written (possibly qualified, joined with "."). */
+  name: string;
+  /** varchar(10) is [10], numeric(5,2) is [5, 2]. */
+  modifiers: number[];
+  /** Followed by [] (one or more). */
+  array: boolean;
+}
+
+// Expressions -------------------------------------------------------------
+
+export type Expr =
+  | { kind: "number"; text: string }
+  | { kind: "string"; value: string }
+  | { kind: "boolean"; value: boolean }
+  | { kind: "null" }
+  | { kind: "param"; index: number }
+  /** A column reference: ["t", "a"] or ["a"]. */
+  | { kind: "column"; path: string[] }
+  /** `*` or `t.*` where a column list is allowed. */
+  | { kind: "star"; table: string[] }
+  | { kind: "unary"; op: string; operand: Expr }
+  /** Arithmetic, comparison, AND/OR (op "and"/"or") and any other operator. */
+  | { kind: "binary"; op: string; left: Expr; right: Expr }
+  | { kind: "not"; operand: Expr }
+  | { kind: "is"; operand: Expr; not: boolean; test: "null" | "true" | "false" | "unknown" }
+  | { kind: "distinct_from"; not: boolean; left: Expr; right: Expr }
+  | { kind: "between"; not: boolean; symmetric: boolean; operand: Expr; low: Expr; high: Expr }
+  | {
+    kind: "like";
+    not: boolean;
+    caseInsensitive: boolean;
+    operand: Expr;
+    pattern: Expr;
+    escape: Expr | null;
+  }
+  | { kind: "in_list"; not: boolean; operand: Expr; list: Expr[] }
+  | { kind: "in_subquery"; not: boolean; operand: Expr; query: SelectStatement }
+  /** x op ANY/ALL (subquery). */
+  | {
+    kind: "quantified";
+    op: string;
+    quantifier: "any" | "all";
+    operand: Expr;
+    query: SelectStatement;
+  }
+  | { kind: "exists"; query: SelectStatement }
+  | { kind: "subquery"; query: SelectStatement }
+  | { kind: "case"; operand: Expr | null; whens: { when: Expr; then: Expr }[]; else: Expr | null }
+  /** Both `x::t` and CAST(x AS t), and typed literals such as DATE '2024-01-02'. */
+  | { kind: "cast"; operand: Expr; type: TypeName }
+  | FunctionCall
+  /** CURRENT_DATE, CURRENT_TIMESTAMP, LOCALTIMESTAMP, CURRENT_USER, ... */
+  | { kind: "sql_function"; name: string }
+  /** DEFAULT in an INSERT's VALUES or an UPDATE's SET. */
+  | { kind: "default" };
+
+export interface FunctionCall {
+  kind: "function";
+  name: QualifiedName;
+  args: Expr[];
+  /** count(*) */
+  star: boolean;
+  distinct: boolean;
+  /** Aggregate ORDER BY inside the parentheses. */
+  orderBy: OrderItem[];
+  filter: Expr | null;
+}
+
+// Queries ------------------------------------------------------------------
+
+export interface SelectItem {
+  expr: Expr;
+  alias: string | null;
+}
+
+export interface OrderItem {
+  expr: Expr;
+  direction: "asc" | "desc" | null;
+  nulls: "first" | "last" | null;
+}
+
+export interface Alias {
+  name: string;
+  columns: string[];
+}
+
+export type FromItem =
+  | { kind: "table"; name: QualifiedName; alias: Alias | null; only: boolean }
+  | { kind: "subquery"; query: SelectStatement; alias: Alias | null; lateral: boolean }
+  | { kind: "function"; call: FunctionCall; alias: Alias | null; lateral: boolean }
+  | {
+    kind: "join";
+    type: "inner" | "left" | "right" | "full" | "cross";
+    natural: boolean;
+    left: FromItem;
+    right: FromItem;
+    on: Expr | null;
+    using: string[] | null;
+  };
+
+export interface SelectCore {
+  kind: "select_core";
+  /** false, true (DISTINCT), or the expressions of DISTINCT ON (...). */
+  distinct: boolean | Expr[];
+  columns: SelectItem[];
+  from: FromItem[];
+  where: Expr | null;
+  groupBy: Expr[];
+  having: Expr | null;
+}
+
+export interface ValuesList {
+  kind: "values";
+  rows: Expr[][];
+}
+
+export interface SetOperation {
+  kind: "set_operation";
+  op: "union" | "intersect" | "except";
+  all: boolean;
+  left: QueryBody;
+  right: QueryBody;
+}
+
+/** A parenthesized query (with its own ORDER BY/LIMIT) is a SelectStatement here. */
+export type QueryBody = SelectCore | ValuesList | SetOperation | SelectStatement;
+
+export interface CommonTableExpr {
+  name: string;
+  columns: string[];
+  materialized: boolean | null;
+  query: SelectStatement | InsertStatement | UpdateStatement | DeleteStatement;
+}
+
+export interface WithClause {
+  recursive: boolean;
+  ctes: CommonTableExpr[];
+}
+
+export interface SelectStatement {
+  kind: "select";
+  with: WithClause | null;
+  body: QueryBody;
+  orderBy: OrderItem[];
+  limit: Expr | null;
+  offset: Expr | null;
+}
+
+// Data changes ---------------------------------------------------------------
+
+export interface Assignment {
+  column: string;
+  value: Expr;
+}
+
+export interface OnConflict {
+  /** Conflict target columns, or null for none. */
+  columns: string[] | null;
+  /** ON CONFLICT ON CONSTRAINT name. */
+  constraint: string | null;
+  action: { kind: "nothing" } | { kind: "update"; set: Assignment[]; where: Expr | null };
+}
+
+export interface InsertStatement {
+  kind: "insert";
+  with: WithClause | null;
+  table: QualifiedName;
+  alias: string | null;
+  columns: string[] | null;
+  /** VALUES rows (which may hold `default`), a query, or DEFAULT VALUES (null). */
+  source: SelectStatement | null;
+  onConflict: OnConflict | null;
+  returning: SelectItem[];
+}
+
+export interface UpdateStatement {
+  kind: "update";
+  with: WithClause | null;
+  table: QualifiedName;
+  alias: string | null;
+  set: Assignment[];
+  from: FromItem[];
+  where: Expr | null;
+  returning: SelectItem[];
+}
+
+export interface DeleteStatement {
+  kind: "delete";
+  with: WithClause | null;
+  table: QualifiedName;
+  alias: string | null;
+  using: FromItem[];
+  where: Expr | null;
+  returning: SelectItem[];
+}
+
+// Schema -----------------------------------------------------------------------
+
+export type ReferentialAction = "no action" | "restrict" | "cascade" | "set null" | "set default";
+
+export interface References {
+  table: QualifiedName;
+  columns: string[];
+  onDelete: ReferentialAction | null;
+  onUpdate: ReferentialAction | null;
+}
+
+export type ColumnConstraint =
+  & { name: string | null }
+  & (
+    | { kind: "not_null" }
+    | { kind: "null" }
+    | { kind: "primary_key" }
+    | { kind: "unique" }
+    | { kind: "default"; expr: Expr }
+    | { kind: "check"; expr: Expr }
+    | { kind: "references"; references: References }
+    | { kind: "identity"; always: boolean }
+  );
+
+export type TableConstraint =
+  & { name: string | null }
+  & (
+    | { kind: "primary_key"; columns: string[] }
+    | { kind: "unique"; columns: string[] }
+    | { kind: "check"; expr: Expr }
+    | { kind: "foreign_key"; columns: string[]; references: References }
+  );
+
+export interface ColumnDef {
+  name: string;
+  type: TypeName;
+  constraints: ColumnConstraint[];
+}
+
+export interface IndexColumn {
+  expr: Expr;
+  direction: "asc" | "desc" | null;
+  nulls: "first" | "last" | null;
+}
+
+export type AlterAction =
+  | { kind: "add_column"; ifNotExists: boolean; column: ColumnDef }
+  | { kind: "drop_column"; ifExists: boolean; name: string; cascade: boolean }
+  | { kind: "rename_column"; from: string; to: string }
+  | { kind: "rename_table"; to: string }
+  | { kind: "add_constraint"; constraint: TableConstraint }
+  | { kind: "drop_constraint"; ifExists: boolean; name: string; cascade: boolean }
+  | { kind: "set_default"; column: string; expr: Expr | null }
+  | { kind: "set_not_null"; column: string; notNull: boolean };
+
+// Statements ---------------------------------------------------------------------
+
+export type Statement =
+  | SelectStatement
+  | InsertStatement
+  | UpdateStatement
+  | DeleteStatement
+  | {
+    kind: "create_table";
+    name: QualifiedName;
+    ifNotExists: boolean;
+    temporary: boolean;
+    columns: ColumnDef[];
+    constraints: TableConstraint[];
+  }
+  | {
+    kind: "create_table_as";
+    name: QualifiedName;
+    ifNotExists: boolean;
+    temporary: boolean;
+    columns: string[];
+    query: SelectStatement;
+  }
+  | { kind: "drop_table"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }
+  | {
+    kind: "create_index";
+    unique: boolean;
+    name: string | null;
+    ifNotExists: boolean;
+    table: QualifiedName;
+    columns: IndexColumn[];
+    where: Expr | null;
+  }
+  | { kind: "drop_index"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }
+  | { kind: "alter_table"; table: QualifiedName; ifExists: boolean; actions: AlterAction[] }
+  | {
+    kind: "create_view";
+    name: QualifiedName;
+    orReplace: boolean;
+    columns: string[];
+    query: SelectStatement;
+  }
+  | { kind: "drop_view"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }
+  | { kind: "truncate"; tables: QualifiedName[]; restartIdentity: boolean; cascade: boolean }
+  | {
+    kind: "begin";
+    isolation: "serializable" | "repeatable read" | "read committed" | "read uncommitted" | null;
+    readOnly: boolean | null;
+  }
+  | { kind: "commit"; chain: boolean }
+  | { kind: "rollback"; chain: boolean }
+  | { kind: "savepoint"; name: string }
+  | { kind: "rollback_to"; name: string }
+  | { kind: "release"; name: string }
+  /** SET [LOCAL] name TO/= value, ...; `values` null for DEFAULT. */
+  | { kind: "set"; name: string; values: Expr[] | null; local: boolean }
+  | { kind: "show"; name: string }
+  | { kind: "reset"; name: string }
+  | { kind: "explain"; analyze: boolean; verbose: boolean; statement: Statement }
+  | {
+    kind: "copy";
+    table: QualifiedName;
+    columns: string[] | null;
+    direction: "from" | "to";
+    /** COPY's options by lower-case name, e.g. format -> "csv"; flags map to "true". */
+    options: [string, string][];
+  }
+  | { kind: "vacuum"; analyze: boolean; tables: QualifiedName[] }
+  | { kind: "analyze"; tables: QualifiedName[] };

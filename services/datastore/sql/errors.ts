@@ -1,0 +1,51 @@
+// Errors of the SQL front end, carrying what PostgreSQL puts in its
+// ErrorResponse: the SQLSTATE and the 1-based character position in the
+// query string (the 'P' field clients use to point at the problem).
+
+/** Unparsable SQL: SQLSTATE 42601 unless said (42622 is a name too long notice). */
+export class SqlSyntaxError extends SyntaxError {
+  override name = "SqlSyntaxError";
+  readonly code: string;
+  /** 1-based character position, as PostgreSQL reports it; 0 when none. */
+  readonly position: number;
+  constructor(message: string, position: number, code = "42601") {
+    super(message);
+    this.code = code;
+    this.position = position;
+  }
+}
+
+/** A bound of ours or PostgreSQL's exceeded: 54001 stack depth, 54000 program limit. */
+export class SqlLimitError extends RangeError {
+  override name = "SqlLimitError";
+  readonly code: string;
+  /** Which bound, named as in SqlLimits. */
+  readonly limit: string;
+  readonly hint?: string;
+  constructor(limit: string, code: string, message: string, hint?: string) {
+    super(message);
+    this.limit = limit;
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** A NOTICE the parser raises without failing (PostgreSQL's identifier truncation). */
+export interface SqlNotice {
+  code: string;
+  message: string;
+}
+
+/** An error found while checking or evaluating SQL, with its SQLSTATE (PostgreSQL appendix A). */
+export class SqlError extends Error {
+  override name = "SqlError";
+  readonly code: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  constructor(code: string, message: string, options: { detail?: string; hint?: string } = {}) {
+    super(message);
+    this.code = code;
+    this.detail = options.detail;
+    this.hint = options.hint;
+  }
+}

@@ -1,0 +1,1125 @@
+// The expression evaluator: checks an expression's types once, as
+// PostgreSQL's parse analysis does, and compiles it to a closure that the
+// executor calls per row. Pure: rows, parameters and the statement's clock
+// come in through EvalContext.
+//
+// - Types: the built-ins of lib/pg/values.ts, with PostgreSQL's rules for
+//   constants (an integer that fits int4 is int4, then int8, then numeric;
+//   a decimal is numeric; a string is "unknown" and takes the type the
+//   context wants), and for mixing numeric types (the wider integer;
+//   numeric over integers; double precision over everything, except real
+//   with real).
+// - Three-valued logic: AND, OR, NOT, IN, BETWEEN, CASE and comparisons
+//   treat NULL as unknown exactly as SQL does (documentation 9.1, 9.2).
+// - Errors are SqlError, NumericError or PgValueError, each with the
+//   SQLSTATE and message PostgreSQL gives (integer out of range 22003,
+//   division by zero 22012, operator does not exist 42883, ...).
+//
+// tests/services/datastore/sql/eval_test.ts compares our answers with
+// PostgreSQL 15's on a table of expressions.
+//
+// Left out for now: aggregates, subqueries and `*` (the executor's), numeric
+// ^, date/time arithmetic and intervals, arrays, text collations other than
+// code point order (PostgreSQL's "C").
+
+import type { Bytes } from "../../../lib/bytes.ts";
+import { OID, typeByOid } from "../../../lib/pg/oids.ts";
+import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
+import type { Expr, TypeName } from "./ast.ts";
+import { SqlError } from "./errors.ts";
+import {
+  addDecimal,
+  compareDecimal,
+  decimalFromBigInt,
+  decimalFromNumber,
+  decimalToBigInt,
+  decimalToNumber,
+  divideDecimal,
+  fromDecimal,
+  moduloDecimal,
+  multiplyDecimal,
+  negateDecimal,
+  type NumericValue,
+  roundDecimal,
+  subtractDecimal,
+  toDecimal,
+} from "./numeric.ts";
+
+export type SqlType =
+  | "bool"
+  | "int2"
+  | "int4"
+  | "int8"
+  | "numeric"
+  | "float4"
+  | "float8"
+  | "text"
+  | "varchar"
+  | "bpchar"
+  | "bytea"
+  | "date"
+  | "timestamp"
+  | "timestamptz"
+  | "uuid"
+  | "json"
+  | "jsonb"
+  /** A string constant or untyped parameter whose type the context decides. */
+  | "unknown";
+
+const TYPE_OID: Record<SqlType, number> = {
+  bool: OID.bool,
+  int2: OID.int2,
+  int4: OID.int4,
+  int8: OID.int8,
+  numeric: OID.numeric,
+  float4: OID.float4,
+  float8: OID.float8,
+  text: OID.text,
+  varchar: OID.varchar,
+  bpchar: OID.bpchar,
+  bytea: OID.bytea,
+  date: OID.date,
+  timestamp: OID.timestamp,
+  timestamptz: OID.timestamptz,
+  uuid: OID.uuid,
+  json: OID.json,
+  jsonb: OID.jsonb,
+  unknown: OID.unknown,
+};
+
+/** The OID of a type, for RowDescription. */
+export function typeOid(type: SqlType): number {
+  return TYPE_OID[type];
+}
+
+/** The name PostgreSQL's messages and pg_typeof() use: integer, double precision, ... */
+export function typeDisplayName(type: SqlType): string {
+  return typeByOid(TYPE_OID[type])?.sqlName ?? type;
+}
+
+/** What an expression sees while it runs. */
+export interface EvalContext {
+  row: readonly PgValue[];
+  /** Bound parameters: typed values, or text (a string) for parameters of unknown type. */
+  params: readonly PgValue[];
+  /** The statement's start (now(), CURRENT_TIMESTAMP), microseconds since the Unix epoch. */
+  nowMicros: bigint;
+}
+
+export interface Compiled {
+  type: SqlType;
+  evaluate: (ctx: EvalContext) => PgValue;
+  /** Set for a literal: known at compile time, so coercions happen then (as PostgreSQL's do). */
+  constant?: { value: PgValue };
+  /** Set for a parameter of unknown type: told the type the context coerces it to. */
+  inferType?: (type: SqlType) => void;
+}
+
+export interface CompileOptions {
+  /** Finds a column reference in the FROM clause's row; null when there is none. */
+  resolveColumn?: (path: string[]) => { index: number; type: SqlType } | null;
+  /** Declared parameter types ($1 is [0]); missing ones are unknown. */
+  paramTypes?: readonly SqlType[];
+  /**
+   * Filled in with the type each undeclared parameter is coerced to, as
+   * PostgreSQL infers them for ParameterDescription (`aid = $1` makes $1 the
+   * column's type); the first coercion wins.
+   */
+  inferredParamTypes?: SqlType[];
+}
+
+const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
+const NUMBERS: ReadonlySet<SqlType> = new Set([
+  "int2",
+  "int4",
+  "int8",
+  "numeric",
+  "float4",
+  "float8",
+]);
+const STRINGS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
+
+const INT_LIMITS: Record<string, [bigint, bigint, string]> = {
+  int2: [-32768n, 32767n, "smallint out of range"],
+  int4: [-2147483648n, 2147483647n, "integer out of range"],
+  int8: [-9223372036854775808n, 9223372036854775807n, "bigint out of range"],
+};
+
+function checkInteger(type: SqlType, value: bigint): number | bigint {
+  const [low, high, message] = INT_LIMITS[type];
+  if (value < low || value > high) throw new SqlError("22003", message);
+  return type === "int8" ? value : Number(value);
+}
+
+function checkFloat(type: SqlType, value: number, inputsFinite: boolean): number {
+  const result = type === "float4" ? Math.fround(value) : value;
+  if (!Number.isFinite(result) && !Number.isNaN(result) && inputsFinite) {
+    throw new SqlError("22003", "value out of range: overflow");
+  }
+  return result;
+}
+
+/** rint(): to the nearest integer, ties to even, as float to integer casts round. */
+function roundHalfEven(x: number): number {
+  const rounded = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded;
+}
+
+/** A value of a numeric type as numeric. */
+function asDecimal(type: SqlType, value: PgValue): NumericValue {
+  if (INTEGERS.has(type)) return decimalFromBigInt(BigInt(value as number | bigint));
+  if (type === "numeric") return toDecimal(value as string);
+  return decimalFromNumber(value as number);
+}
+
+function asNumber(type: SqlType, value: PgValue): number {
+  if (type === "numeric") return decimalToNumber(toDecimal(value as string));
+  return Number(value as number | bigint);
+}
+
+/** The common type of numbers, by PostgreSQL's operator and cast resolution. */
+function numericCommonType(a: SqlType, b: SqlType): SqlType {
+  if (a === "float4" && b === "float4") return "float4";
+  if (a === "float4" || a === "float8" || b === "float4" || b === "float8") return "float8";
+  if (a === "numeric" || b === "numeric") return "numeric";
+  if (a === "int8" || b === "int8") return "int8";
+  if (a === "int4" || b === "int4") return "int4";
+  return "int2";
+}
+
+/** The type CASE, COALESCE, IN and comparisons resolve mixed inputs to (10.5 "UNION, CASE"). */
+function commonType(types: SqlType[], what: string): SqlType {
+  const known = types.filter((t) => t !== "unknown");
+  if (known.length === 0) return "text";
+  let result: SqlType = known[0];
+  for (const type of known.slice(1)) {
+    if (type === result) continue;
+    if (NUMBERS.has(type) && NUMBERS.has(result)) result = numericCommonType(result, type);
+    else if (STRINGS.has(type) && STRINGS.has(result)) result = "text";
+    else if (isTimestamp(type) && isTimestamp(result)) result = "timestamptz";
+    else {
+      throw new SqlError(
+        "42804",
+        `${what} types ${typeDisplayName(result)} and ${typeDisplayName(type)} cannot be matched`,
+      );
+    }
+  }
+  return result;
+}
+
+function isTimestamp(type: SqlType): boolean {
+  return type === "date" || type === "timestamp" || type === "timestamptz";
+}
+
+// Casts ------------------------------------------------------------------------
+
+/** The SqlType of a TypeName from the parser, with its modifiers applied by castTo. */
+function sqlTypeOf(type: TypeName): SqlType {
+  if (type.array) throw new SqlError("0A000", "arrays are not supported");
+  const name = type.name === "bool" ? "bool" : type.name;
+  if (name in TYPE_OID && name !== "unknown") return name as SqlType;
+  throw new SqlError("42704", `type "${type.name}" does not exist`);
+}
+
+/** The cast of a value of type `from` to `to` (documentation 10.3; pg_cast), or an error. */
+function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue) | null {
+  if (from === to) return (value) => value;
+  const toOid = TYPE_OID[to];
+  if (from === "unknown" || STRINGS.has(from)) {
+    if (STRINGS.has(to)) return (value) => value;
+    return (value) => parseText(toOid, value as string);
+  }
+  if (from === "bool" && STRINGS.has(to)) return (value) => (value ? "true" : "false"); // booltext
+  if (STRINGS.has(to)) {
+    const fromOid = TYPE_OID[from];
+    return (value) => formatText(fromOid, value as Exclude<PgValue, null>);
+  }
+  if (NUMBERS.has(from) && NUMBERS.has(to)) {
+    if (INTEGERS.has(to)) {
+      if (INTEGERS.has(from)) return (value) => checkInteger(to, BigInt(value as number | bigint));
+      if (from === "numeric") {
+        return (value) =>
+          checkInteger(to, decimalToBigInt(toDecimal(value as string), typeDisplayName(to)));
+      }
+      return (value) => {
+        const x = value as number;
+        if (!Number.isFinite(x)) throw new SqlError("22003", INT_LIMITS[to][2]);
+        return checkInteger(to, BigInt(roundHalfEven(x)));
+      };
+    }
+    if (to === "numeric") return (value) => fromDecimal(asDecimal(from, value));
+    return (value) => checkFloat(to, asNumber(from, value), true);
+  }
+  if (from === "int4" && to === "bool") return (value) => value !== 0;
+  if (from === "bool" && to === "int4") return (value) => (value ? 1 : 0);
+  if (from === "date" && (to === "timestamp" || to === "timestamptz")) {
+    return (value) => BigInt(value as number) * 86_400_000_000n;
+  }
+  if (isTimestamp(from) && to === "date") {
+    return (value) => {
+      const micros = value as bigint;
+      const day = 86_400_000_000n;
+      return Number((micros - ((micros % day) + day) % day) / day);
+    };
+  }
+  if (
+    (from === "timestamp" && to === "timestamptz") || (from === "timestamptz" && to === "timestamp")
+  ) {
+    return (value) => value; // the session time zone is UTC
+  }
+  if ((from === "json" && to === "jsonb") || (from === "jsonb" && to === "json")) {
+    return (value) => parseText(toOid, value as string);
+  }
+  return null;
+}
+
+/** Applies a TypeName's modifiers: varchar(n) truncates, char(n) pads, numeric(p,s) rounds. */
+function applyModifiers(type: TypeName, target: SqlType): ((value: PgValue) => PgValue) | null {
+  const [first, second = 0] = type.modifiers;
+  if (first === undefined) return null;
+  if (target === "varchar") return (value) => [...(value as string)].slice(0, first).join("");
+  if (target === "bpchar") {
+    return (value) => {
+      const chars = [...(value as string)];
+      return chars.length >= first
+        ? chars.slice(0, first).join("")
+        : (value as string) + " ".repeat(first - chars.length);
+    };
+  }
+  if (target === "numeric") {
+    return (value) => {
+      const rounded = roundDecimal(toDecimal(value as string), second);
+      const text = fromDecimal(rounded);
+      const wholeDigits = text.replace(/^-/, "").split(".")[0].replace(/^0+/, "").length;
+      if (typeof rounded !== "string" && wholeDigits > first - second) {
+        throw new SqlError("22003", "numeric field overflow", {
+          detail:
+            `A field with precision ${first}, scale ${second} must round to an absolute value ` +
+            `less than ${first - second === 0 ? "1" : `10^${first - second}`}.`,
+        });
+      }
+      return text;
+    };
+  }
+  return null;
+}
+
+function castTo(value: Compiled, type: TypeName): Compiled {
+  const target = sqlTypeOf(type);
+  value.inferType?.(target); // $1::int8 declares $1 an int8, as in PostgreSQL
+  const cast = castFunction(value.type, target);
+  if (cast === null) {
+    throw new SqlError(
+      "42846",
+      `cannot cast type ${typeDisplayName(value.type)} to ${typeDisplayName(target)}`,
+    );
+  }
+  const modify = applyModifiers(type, target);
+  const evaluate = value.evaluate;
+  return {
+    type: target,
+    evaluate: (ctx) => {
+      const input = evaluate(ctx);
+      if (input === null) return null;
+      const output = cast(input);
+      return modify === null || output === null ? output : modify(output);
+    },
+  };
+}
+
+/** Implicit coercion of an unknown (a string constant or text parameter) to `type`. */
+function coerce(value: Compiled, type: SqlType): Compiled {
+  if (value.type === type || value.type !== "unknown") return value;
+  value.inferType?.(type);
+  const oid = TYPE_OID[type];
+  const evaluate = value.evaluate;
+  if (STRINGS.has(type)) return { type, evaluate, constant: value.constant };
+  // A literal is converted now, so 'x' in a branch never taken still fails, as in PostgreSQL.
+  if (value.constant !== undefined) {
+    const literal = value.constant.value;
+    return constant(type, literal === null ? null : parseText(oid, literal as string));
+  }
+  return {
+    type,
+    evaluate: (ctx) => {
+      const input = evaluate(ctx);
+      return input === null ? null : parseText(oid, input as string);
+    },
+  };
+}
+
+/** Brings two numbers to one type, for arithmetic and comparison. */
+function toType(value: Compiled, type: SqlType): Compiled {
+  if (value.type === type) return value;
+  if (value.type === "unknown") return coerce(value, type);
+  const cast = castFunction(value.type, type)!;
+  const evaluate = value.evaluate;
+  return {
+    type,
+    evaluate: (ctx) => {
+      const input = evaluate(ctx);
+      return input === null ? null : cast(input);
+    },
+  };
+}
+
+// Operators --------------------------------------------------------------------
+
+function noOperator(op: string, left: SqlType, right: SqlType): SqlError {
+  return new SqlError(
+    "42883",
+    `operator does not exist: ${typeDisplayName(left)} ${op} ${typeDisplayName(right)}`,
+    {
+      hint:
+        "No operator matches the given name and argument types. You might need to add explicit type casts.",
+    },
+  );
+}
+
+type Binary = (a: PgValue, b: PgValue) => PgValue;
+
+function integerArithmetic(op: string, type: SqlType): Binary | null {
+  const check = (value: bigint) => checkInteger(type, value);
+  switch (op) {
+    case "+":
+      return (a, b) => check(BigInt(a as number | bigint) + BigInt(b as number | bigint));
+    case "-":
+      return (a, b) => check(BigInt(a as number | bigint) - BigInt(b as number | bigint));
+    case "*":
+      return (a, b) => check(BigInt(a as number | bigint) * BigInt(b as number | bigint));
+    case "/":
+      return (a, b) => {
+        const divisor = BigInt(b as number | bigint);
+        if (divisor === 0n) throw new SqlError("22012", "division by zero");
+        return check(BigInt(a as number | bigint) / divisor); // truncates toward zero
+      };
+    case "%":
+      return (a, b) => {
+        const divisor = BigInt(b as number | bigint);
+        if (divisor === 0n) throw new SqlError("22012", "division by zero");
+        return check(BigInt(a as number | bigint) % divisor);
+      };
+    default:
+      return null;
+  }
+}
+
+function numericArithmetic(op: string): Binary | null {
+  const run = (f: (x: NumericValue, y: NumericValue) => NumericValue): Binary => (a, b) =>
+    fromDecimal(f(toDecimal(a as string), toDecimal(b as string)));
+  switch (op) {
+    case "+":
+      return run(addDecimal);
+    case "-":
+      return run(subtractDecimal);
+    case "*":
+      return run(multiplyDecimal);
+    case "/":
+      return run(divideDecimal);
+    case "%":
+      return run(moduloDecimal);
+    default:
+      return null;
+  }
+}
+
+function floatArithmetic(op: string, type: SqlType): Binary | null {
+  const finite = (a: number, b: number) => Number.isFinite(a) && Number.isFinite(b);
+  switch (op) {
+    case "+":
+      return (a, b) =>
+        checkFloat(type, (a as number) + (b as number), finite(a as number, b as number));
+    case "-":
+      return (a, b) =>
+        checkFloat(type, (a as number) - (b as number), finite(a as number, b as number));
+    case "*":
+      return (a, b) =>
+        checkFloat(type, (a as number) * (b as number), finite(a as number, b as number));
+    case "/":
+      return (a, b) => {
+        if (b === 0) throw new SqlError("22012", "division by zero");
+        return checkFloat(type, (a as number) / (b as number), finite(a as number, b as number));
+      };
+    case "^":
+      return (a, b) => {
+        const x = a as number;
+        const y = b as number;
+        if (x === 0 && y < 0) {
+          throw new SqlError("2201F", "zero raised to a negative power is undefined");
+        }
+        if (x < 0 && !Number.isInteger(y)) {
+          throw new SqlError(
+            "2201F",
+            "a negative number raised to a non-integer power yields a complex result",
+          );
+        }
+        return checkFloat(type, x ** y, finite(x, y));
+      };
+    default:
+      return null;
+  }
+}
+
+/** -1, 0, 1 for two non-null values of one type. */
+function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
+  switch (type) {
+    case "numeric":
+      return (a, b) => compareDecimal(toDecimal(a as string), toDecimal(b as string));
+    case "float4":
+    case "float8":
+      // PostgreSQL orders NaN above everything and equal to itself.
+      return (a, b) => {
+        const x = a as number;
+        const y = b as number;
+        if (Number.isNaN(x)) return Number.isNaN(y) ? 0 : 1;
+        if (Number.isNaN(y)) return -1;
+        return x < y ? -1 : x > y ? 1 : 0;
+      };
+    case "bytea":
+      return (a, b) => {
+        const x = a as Bytes;
+        const y = b as Bytes;
+        for (let i = 0; i < Math.min(x.length, y.length); i++) {
+          if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+        }
+        return x.length - y.length < 0 ? -1 : x.length > y.length ? 1 : 0;
+      };
+    case "bpchar":
+      // Trailing spaces do not count in char(n) comparisons.
+      return (a, b) =>
+        compareCodePoints((a as string).replace(/ +$/, ""), (b as string).replace(/ +$/, ""));
+    case "text":
+    case "varchar":
+    case "uuid":
+    case "json":
+    case "jsonb":
+      return (a, b) => compareCodePoints(a as string, b as string);
+    default:
+      return (
+        a,
+        b,
+      ) => ((a as number | bigint | boolean) < (b as number | bigint | boolean)
+        ? -1
+        : a === b
+        ? 0
+        : (a as number) > (b as number)
+        ? 1
+        : 0);
+  }
+}
+
+/** Code point order: PostgreSQL's "C" collation for UTF-8 text. */
+function compareCodePoints(a: string, b: string): number {
+  if (a === b) return 0;
+  const x = [...a];
+  const y = [...b];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i].codePointAt(0)! < y[i].codePointAt(0)! ? -1 : 1;
+  }
+  return x.length < y.length ? -1 : 1;
+}
+
+const COMPARISONS: Record<string, (order: number) => boolean> = {
+  "=": (order) => order === 0,
+  "<>": (order) => order !== 0,
+  "<": (order) => order < 0,
+  "<=": (order) => order <= 0,
+  ">": (order) => order > 0,
+  ">=": (order) => order >= 0,
+};
+
+/** Both sides of a comparison brought to one type, with its ordering. */
+function comparable(
+  left: Compiled,
+  right: Compiled,
+  op: string,
+): [Compiled, Compiled, (a: PgValue, b: PgValue) => number] {
+  let type: SqlType;
+  if (left.type === "unknown" && right.type === "unknown") type = "text";
+  else if (left.type === "unknown") type = right.type;
+  else if (right.type === "unknown") type = left.type;
+  else if (left.type === right.type) type = left.type;
+  else if (NUMBERS.has(left.type) && NUMBERS.has(right.type)) {
+    type = numericCommonType(left.type, right.type);
+  } else if (STRINGS.has(left.type) && STRINGS.has(right.type)) {
+    type = left.type === "bpchar" && right.type === "bpchar" ? "bpchar" : "text";
+  } else if (isTimestamp(left.type) && isTimestamp(right.type)) type = "timestamptz";
+  else throw noOperator(op, left.type, right.type);
+  return [toType(left, type), toType(right, type), comparator(type)];
+}
+
+function compileComparison(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  const [left, right, compare] = comparable(leftExpr, rightExpr, op);
+  const test = COMPARISONS[op];
+  const l = left.evaluate;
+  const r = right.evaluate;
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      const a = l(ctx);
+      if (a === null) return null;
+      const b = r(ctx);
+      if (b === null) return null;
+      return test(compare(a, b));
+    },
+  };
+}
+
+function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  let left = leftExpr;
+  let right = rightExpr;
+  if (left.type === "unknown" && right.type === "unknown") {
+    throw new SqlError("42725", `operator is not unique: unknown ${op} unknown`);
+  }
+  if (left.type === "unknown") left = coerce(left, right.type);
+  if (right.type === "unknown") right = coerce(right, left.type);
+  if (!NUMBERS.has(left.type) || !NUMBERS.has(right.type)) {
+    throw noOperator(op, left.type, right.type);
+  }
+  // ^ exists for double precision (and numeric, left out); integers go to double precision.
+  let type = op === "^" ? "float8" as SqlType : numericCommonType(left.type, right.type);
+  if (op === "^" && left.type === "numeric" && right.type === "numeric") {
+    throw new SqlError("0A000", "numeric ^ numeric is not supported yet");
+  }
+  if (op === "^" && (left.type === "float4" && right.type === "float4")) type = "float8";
+  const f = INTEGERS.has(type)
+    ? integerArithmetic(op, type)
+    : type === "numeric"
+    ? numericArithmetic(op)
+    : floatArithmetic(op, type);
+  if (f === null) throw noOperator(op, type, type);
+  const l = toType(left, type).evaluate;
+  const r = toType(right, type).evaluate;
+  return {
+    type,
+    evaluate: (ctx) => {
+      const a = l(ctx);
+      if (a === null) return null;
+      const b = r(ctx);
+      return b === null ? null : f(a, b);
+    },
+  };
+}
+
+function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  const side = (value: Compiled) => {
+    if (value.type === "unknown") return coerce(value, "text").evaluate;
+    if (STRINGS.has(value.type)) return value.evaluate;
+    const oid = TYPE_OID[value.type];
+    const evaluate = value.evaluate;
+    return (ctx: EvalContext) => {
+      const v = evaluate(ctx);
+      return v === null ? null : formatText(oid, v);
+    };
+  };
+  if (
+    !STRINGS.has(leftExpr.type) && leftExpr.type !== "unknown" && !STRINGS.has(rightExpr.type) &&
+    rightExpr.type !== "unknown"
+  ) {
+    throw noOperator("||", leftExpr.type, rightExpr.type);
+  }
+  const l = side(leftExpr);
+  const r = side(rightExpr);
+  return {
+    type: "text",
+    evaluate: (ctx) => {
+      const a = l(ctx);
+      if (a === null) return null;
+      const b = r(ctx);
+      return b === null ? null : (a as string) + (b as string);
+    },
+  };
+}
+
+function requireBool(value: Compiled, what: string): Compiled {
+  if (value.type === "unknown") return coerce(value, "bool");
+  if (value.type !== "bool") {
+    throw new SqlError(
+      "42804",
+      `argument of ${what} must be type boolean, not type ${typeDisplayName(value.type)}`,
+    );
+  }
+  return value;
+}
+
+/** LIKE's pattern as a regular expression (documentation 9.7.1). */
+function likePattern(pattern: string, escape: string, caseInsensitive: boolean): RegExp {
+  let source = "";
+  const chars = [...pattern];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i];
+    if (escape !== "" && c === escape) {
+      if (i + 1 >= chars.length) {
+        throw new SqlError("22025", "LIKE pattern must not end with escape character");
+      }
+      source += chars[++i].replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    } else if (c === "%") source += "[\\s\\S]*";
+    else if (c === "_") source += "[\\s\\S]";
+    else source += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  }
+  return new RegExp(`^${source}$`, caseInsensitive ? "iu" : "u");
+}
+
+// Compilation --------------------------------------------------------------------
+
+/** Compiles an expression, checking its types; throws SqlError for what cannot run. */
+export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled {
+  const compile = (e: Expr) => compileExpr(e, options);
+  switch (expr.kind) {
+    case "number":
+      return numberConstant(expr.text);
+    case "string":
+      return constant("unknown", expr.value);
+    case "boolean":
+      return constant("bool", expr.value);
+    case "null":
+      return constant("unknown", null);
+    case "param": {
+      const index = expr.index - 1;
+      const type = options.paramTypes?.[index] ?? "unknown";
+      const inferred = options.inferredParamTypes;
+      const compiled: Compiled = { type, evaluate: (ctx) => ctx.params[index] ?? null };
+      if (type === "unknown" && inferred !== undefined) {
+        compiled.inferType = (to) => {
+          inferred[index] ??= to;
+        };
+      }
+      return compiled;
+    }
+    case "column": {
+      const found = options.resolveColumn?.(expr.path) ?? null;
+      if (found === null) {
+        throw new SqlError("42703", `column "${expr.path.join(".")}" does not exist`);
+      }
+      const index = found.index;
+      return { type: found.type, evaluate: (ctx) => ctx.row[index] };
+    }
+    case "unary": {
+      // PostgreSQL's grammar folds a minus into a numeric constant (gram.y doNegate),
+      // so -2147483648 is an integer and -(-2147483648) a bigint.
+      const folded = foldNegation(expr);
+      if (folded !== null) return numberConstant(folded);
+      return compileUnary(expr.op, compile(expr.operand));
+    }
+    case "binary":
+      return compileBinary(expr.op, compile(expr.left), compile(expr.right));
+    case "not": {
+      const operand = requireBool(compile(expr.operand), "NOT").evaluate;
+      return {
+        type: "bool",
+        evaluate: (ctx) => {
+          const v = operand(ctx);
+          return v === null ? null : !v;
+        },
+      };
+    }
+    case "is":
+      return compileIs(expr.test, expr.not, compile(expr.operand));
+    case "distinct_from": {
+      const [left, right, compare] = comparable(
+        compile(expr.left),
+        compile(expr.right),
+        "IS DISTINCT FROM",
+      );
+      const not = expr.not;
+      return {
+        type: "bool",
+        evaluate: (ctx) => {
+          const a = left.evaluate(ctx);
+          const b = right.evaluate(ctx);
+          const distinct = a === null || b === null ? a !== b : compare(a, b) !== 0;
+          return not ? !distinct : distinct;
+        },
+      };
+    }
+    case "between":
+      return compileBetween(expr, compile);
+    case "in_list":
+      return compileIn(expr.not, compile(expr.operand), expr.list.map(compile));
+    case "like":
+      return compileLike(expr, compile);
+    case "case":
+      return compileCase(expr, compile);
+    case "cast":
+      return castTo(compile(expr.operand), expr.type);
+    case "function":
+      if (expr.star || expr.distinct || expr.filter !== null || expr.orderBy.length > 0) {
+        throw new SqlError("0A000", "aggregate functions are evaluated by the executor");
+      }
+      return compileFunction(expr.name, expr.args.map(compile));
+    case "sql_function":
+      return compileSqlFunction(expr.name);
+    case "default":
+      throw new SqlError("42601", "DEFAULT is not allowed in this context");
+    case "star":
+    case "subquery":
+    case "exists":
+    case "in_subquery":
+    case "quantified":
+      throw new SqlError("0A000", `${expr.kind} is evaluated by the executor`);
+  }
+}
+
+/** A numeric constant's type: int4 if it fits, then int8, then numeric (parse_node.c make_const). */
+function numberConstant(text: string): Compiled {
+  if (/^-?\d+$/.test(text)) {
+    const value = BigInt(text);
+    if (value >= -2147483648n && value <= 2147483647n) return constant("int4", Number(value));
+    if (value >= -9223372036854775808n && value <= 9223372036854775807n) {
+      return constant("int8", value);
+    }
+  }
+  return constant("numeric", parseText(OID.numeric, text));
+}
+
+/** The text of `-...-n` folded into one constant, or null when the operand is not a number. */
+function foldNegation(expr: Expr): string | null {
+  if (expr.kind === "number") return expr.text;
+  if (expr.kind !== "unary" || expr.op !== "-") return null;
+  const inner = foldNegation(expr.operand);
+  if (inner === null) return null;
+  return inner.startsWith("-") ? inner.slice(1) : `-${inner}`;
+}
+
+function constant(type: SqlType, value: PgValue): Compiled {
+  return { type, evaluate: () => value, constant: { value } };
+}
+
+function compileUnary(op: string, operandExpr: Compiled): Compiled {
+  const operand = operandExpr.type === "unknown" ? coerce(operandExpr, "numeric") : operandExpr;
+  if (!NUMBERS.has(operand.type) || (op !== "-" && op !== "+")) {
+    throw new SqlError("42883", `operator does not exist: ${op} ${typeDisplayName(operand.type)}`);
+  }
+  const type = operand.type;
+  const evaluate = operand.evaluate;
+  if (op === "+") return operand;
+  const negate: (value: PgValue) => PgValue = INTEGERS.has(type)
+    ? (value) => checkInteger(type, -BigInt(value as number | bigint))
+    : type === "numeric"
+    ? (value) => fromDecimal(negateDecimal(toDecimal(value as string)))
+    : (value) => -(value as number);
+  return {
+    type,
+    evaluate: (ctx) => {
+      const value = evaluate(ctx);
+      return value === null ? null : negate(value);
+    },
+  };
+}
+
+function compileBinary(op: string, left: Compiled, right: Compiled): Compiled {
+  if (op === "and" || op === "or") {
+    const what = op.toUpperCase();
+    const l = requireBool(left, what).evaluate;
+    const r = requireBool(right, what).evaluate;
+    // Three-valued: FALSE AND NULL is FALSE, TRUE OR NULL is TRUE (9.1).
+    const decisive = op === "or";
+    return {
+      type: "bool",
+      evaluate: (ctx) => {
+        const a = l(ctx);
+        if (a === decisive) return decisive;
+        const b = r(ctx);
+        if (b === decisive) return decisive;
+        return a === null || b === null ? null : !decisive;
+      },
+    };
+  }
+  if (op in COMPARISONS) return compileComparison(op, left, right);
+  if (op === "||") return compileConcat(left, right);
+  if (["+", "-", "*", "/", "%", "^"].includes(op)) return compileArithmetic(op, left, right);
+  throw noOperator(op, left.type, right.type);
+}
+
+function compileIs(
+  test: "null" | "true" | "false" | "unknown",
+  not: boolean,
+  operand: Compiled,
+): Compiled {
+  const evaluate =
+    (test === "null" ? operand : requireBool(operand, "IS " + test.toUpperCase())).evaluate;
+  const check = test === "null" || test === "unknown"
+    ? (v: PgValue) => v === null
+    : test === "true"
+    ? (v: PgValue) => v === true
+    : (v: PgValue) => v === false;
+  return { type: "bool", evaluate: (ctx) => check(evaluate(ctx)) !== not };
+}
+
+function compileBetween(
+  expr: Extract<Expr, { kind: "between" }>,
+  compile: (e: Expr) => Compiled,
+): Compiled {
+  const operand = compile(expr.operand);
+  const low = compile(expr.low);
+  const high = compile(expr.high);
+  const above = compileComparison(">=", operand, low).evaluate;
+  const below = compileComparison("<=", operand, high).evaluate;
+  const aboveSwapped = compileComparison(">=", operand, high).evaluate;
+  const belowSwapped = compileComparison("<=", operand, low).evaluate;
+  const and = (a: PgValue, b: PgValue) =>
+    a === false || b === false ? false : a === null || b === null ? null : true;
+  const or = (a: PgValue, b: PgValue) =>
+    a === true || b === true ? true : a === null || b === null ? null : false;
+  const not = expr.not;
+  const symmetric = expr.symmetric;
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      let result = and(above(ctx), below(ctx));
+      if (symmetric) result = or(result, and(aboveSwapped(ctx), belowSwapped(ctx)));
+      return result === null ? null : result !== not;
+    },
+  };
+}
+
+function compileIn(not: boolean, operand: Compiled, list: Compiled[]): Compiled {
+  const type = commonType([operand.type, ...list.map((item) => item.type)], "IN");
+  const tests = list.map((item) =>
+    compileComparison("=", toType(operand, type), toType(item, type)).evaluate
+  );
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      // TRUE if any is equal; else NULL if any comparison was unknown; else FALSE.
+      let unknown = false;
+      for (const test of tests) {
+        const result = test(ctx);
+        if (result === true) return !not;
+        if (result === null) unknown = true;
+      }
+      return unknown ? null : not;
+    },
+  };
+}
+
+function compileLike(
+  expr: Extract<Expr, { kind: "like" }>,
+  compile: (e: Expr) => Compiled,
+): Compiled {
+  const text = (value: Compiled) => {
+    if (value.type === "unknown") return coerce(value, "text").evaluate;
+    if (!STRINGS.has(value.type)) {
+      throw noOperator(expr.caseInsensitive ? "~~*" : "~~", value.type, "text");
+    }
+    return value.evaluate;
+  };
+  const operand = text(compile(expr.operand));
+  const pattern = text(compile(expr.pattern));
+  const escape = expr.escape === null ? null : text(compile(expr.escape));
+  const { not, caseInsensitive } = expr;
+  let cachedPattern: string | null = null;
+  let cachedEscape: string | null = null;
+  let cached: RegExp | null = null;
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      const value = operand(ctx);
+      const p = pattern(ctx);
+      const e = escape === null ? "\\" : escape(ctx);
+      if (value === null || p === null || e === null) return null;
+      if (cached === null || p !== cachedPattern || e !== cachedEscape) {
+        if ([...(e as string)].length > 1) {
+          throw new SqlError("22019", "invalid escape string", {
+            hint: "Escape string must be empty or one character.",
+          });
+        }
+        cached = likePattern(p as string, e as string, caseInsensitive);
+        cachedPattern = p as string;
+        cachedEscape = e as string;
+      }
+      return cached.test(value as string) !== not;
+    },
+  };
+}
+
+function compileCase(
+  expr: Extract<Expr, { kind: "case" }>,
+  compile: (e: Expr) => Compiled,
+): Compiled {
+  const results = expr.whens.map((w) => compile(w.then));
+  const otherwise = expr.else === null ? constant("unknown", null) : compile(expr.else);
+  // PostgreSQL resolves the ELSE first, so its type names come first in the error.
+  const type = commonType([otherwise, ...results].map((r) => r.type), "CASE");
+  const thens = results.map((r) => toType(r, type).evaluate);
+  const elseValue = toType(otherwise, type).evaluate;
+  const operand = expr.operand === null ? null : compile(expr.operand);
+  const conditions = expr.whens.map((w) =>
+    operand === null
+      ? requireBool(compile(w.when), "CASE/WHEN").evaluate
+      : compileComparison("=", operand, compile(w.when)).evaluate
+  );
+  return {
+    type,
+    evaluate: (ctx) => {
+      for (let i = 0; i < conditions.length; i++) {
+        if (conditions[i](ctx) === true) return thens[i](ctx);
+      }
+      return elseValue(ctx);
+    },
+  };
+}
+
+function compileSqlFunction(name: string): Compiled {
+  switch (name) {
+    case "current_timestamp":
+      return { type: "timestamptz", evaluate: (ctx) => ctx.nowMicros };
+    case "localtimestamp":
+      return { type: "timestamp", evaluate: (ctx) => ctx.nowMicros };
+    case "current_date":
+      return {
+        type: "date",
+        evaluate: (ctx) =>
+          Number(
+            (ctx.nowMicros -
+              ((ctx.nowMicros % 86_400_000_000n) + 86_400_000_000n) % 86_400_000_000n) /
+              86_400_000_000n,
+          ),
+      };
+    default:
+      throw new SqlError("0A000", `${name.toUpperCase()} is not supported yet`);
+  }
+}
+
+/**
+ * lower()/upper() character by character, as PostgreSQL's towlower/towupper:
+ * a character whose case mapping is several characters (ß) stays as it is.
+ */
+function changeCase(text: string, to: "lower" | "upper"): string {
+  let out = "";
+  for (const c of text) {
+    const mapped = to === "lower" ? c.toLowerCase() : c.toUpperCase();
+    out += [...mapped].length === 1 ? mapped : c;
+  }
+  return out;
+}
+
+function compileFunction(name: string[], args: Compiled[]): Compiled {
+  const fn = name.length === 2 && name[0] === "pg_catalog" ? name[1] : name.join(".");
+  const signature = () =>
+    `function ${fn}(${
+      args.map((a) => typeDisplayName(a.type === "unknown" ? "unknown" : a.type)).join(", ")
+    }) does not exist`;
+  const missing = () =>
+    new SqlError("42883", signature(), {
+      hint:
+        "No function matches the given name and argument types. You might need to add explicit type casts.",
+    });
+  switch (fn) {
+    case "coalesce":
+    case "greatest":
+    case "least": {
+      const type = commonType(args.map((a) => a.type), fn.toUpperCase());
+      const evaluates = args.map((a) => toType(a, type).evaluate);
+      if (fn === "coalesce") {
+        return {
+          type,
+          evaluate: (ctx) => {
+            for (const evaluate of evaluates) {
+              const value = evaluate(ctx);
+              if (value !== null) return value;
+            }
+            return null;
+          },
+        };
+      }
+      const compare = comparator(type);
+      const sign = fn === "greatest" ? 1 : -1;
+      return {
+        type,
+        evaluate: (ctx) => {
+          let best: PgValue = null;
+          for (const evaluate of evaluates) {
+            const value = evaluate(ctx);
+            if (value !== null && (best === null || compare(value, best) * sign > 0)) best = value;
+          }
+          return best;
+        },
+      };
+    }
+    case "nullif": {
+      if (args.length !== 2) throw missing();
+      const equal = compileComparison("=", args[0], args[1]).evaluate;
+      const type = args[0].type === "unknown" ? "text" : args[0].type;
+      const first = toType(args[0], type).evaluate;
+      return { type, evaluate: (ctx) => (equal(ctx) === true ? null : first(ctx)) };
+    }
+    case "lower":
+    case "upper":
+    case "length":
+    case "char_length": {
+      if (args.length !== 1 || !(args[0].type === "unknown" || STRINGS.has(args[0].type))) {
+        throw missing();
+      }
+      const evaluate = args[0].evaluate;
+      const f: (s: string) => PgValue = fn === "lower"
+        ? (s) => changeCase(s, "lower")
+        : fn === "upper"
+        ? (s) => changeCase(s, "upper")
+        : (s) => [...(args[0].type === "bpchar" ? s.replace(/ +$/, "") : s)].length;
+      return {
+        type: fn === "lower" || fn === "upper" ? "text" : "int4",
+        evaluate: (ctx) => {
+          const value = evaluate(ctx);
+          return value === null ? null : f(value as string);
+        },
+      };
+    }
+    case "abs": {
+      if (args.length !== 1) throw missing();
+      const arg = args[0].type === "unknown" ? coerce(args[0], "float8") : args[0];
+      if (!NUMBERS.has(arg.type)) throw missing();
+      const type = arg.type;
+      const evaluate = arg.evaluate;
+      const abs: (v: PgValue) => PgValue = INTEGERS.has(type)
+        ? (v) =>
+          checkInteger(
+            type,
+            BigInt(v as number | bigint) < 0n
+              ? -BigInt(v as number | bigint)
+              : BigInt(v as number | bigint),
+          )
+        : type === "numeric"
+        ? (v) => (v as string).replace(/^-/, "")
+        : (v) => Math.abs(v as number);
+      return {
+        type,
+        evaluate: (ctx) => {
+          const value = evaluate(ctx);
+          return value === null ? null : abs(value);
+        },
+      };
+    }
+    case "round": {
+      if (args.length < 1 || args.length > 2) throw missing();
+      const arg = args[0];
+      if (arg.type === "float8" || arg.type === "float4" || INTEGERS.has(arg.type)) {
+        if (args.length === 2) throw missing();
+        const evaluate = toType(arg, "float8").evaluate;
+        return {
+          type: "float8",
+          evaluate: (ctx) => {
+            const value = evaluate(ctx);
+            return value === null ? null : roundHalfEven(value as number);
+          },
+        };
+      }
+      const evaluate = toType(arg, "numeric").evaluate;
+      const digits = args.length === 2 ? toType(args[1], "int4").evaluate : () => 0;
+      return {
+        type: "numeric",
+        evaluate: (ctx) => {
+          const value = evaluate(ctx);
+          const places = digits(ctx);
+          if (value === null || places === null) return null;
+          return fromDecimal(roundDecimal(toDecimal(value as string), places as number));
+        },
+      };
+    }
+    case "now":
+      if (args.length !== 0) throw missing();
+      return compileSqlFunction("current_timestamp");
+    default:
+      throw missing();
+  }
+}

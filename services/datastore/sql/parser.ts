@@ -1,0 +1,1984 @@
+// The SQL parser: recursive descent over lexer.ts's tokens, producing the
+// typed tree of ast.ts for the statements listed in docs/datastore.md.
+// Operator precedence and associativity follow PostgreSQL's (documentation
+// 4.1.6, table 4.2), lowest first:
+//
+//   OR; AND; NOT; IS, ISNULL, NOTNULL; comparison (< > = <= >= <>,
+//   non-associative); BETWEEN, IN, LIKE, ILIKE (non-associative); any other
+//   operator (||, ~, ...); + -; * / %; ^; unary + -; AT TIME ZONE; ::
+//
+// Errors are SqlSyntaxError with PostgreSQL's wording and 1-based character
+// position: `syntax error at or near "x"` at the first token that cannot
+// continue a statement, `syntax error at end of input` when the query ends
+// early (tests/services/datastore/sql/fixtures/syntax_errors.json holds the
+// real server's answers to compare against). Nesting deeper than
+// SqlLimits.depthMax fails with 54001 "stack depth limit exceeded", as
+// PostgreSQL does, before our own stack could overflow.
+//
+// Left out: window functions (OVER), arrays and subscripts, row
+// constructors, COLLATE, FOR UPDATE, SIMILAR TO, U& strings; the parser
+// rejects them as syntax errors at their first token.
+
+import type {
+  Alias,
+  AlterAction,
+  Assignment,
+  ColumnConstraint,
+  ColumnDef,
+  CommonTableExpr,
+  DeleteStatement,
+  Expr,
+  FromItem,
+  FunctionCall,
+  IndexColumn,
+  InsertStatement,
+  OnConflict,
+  OrderItem,
+  QualifiedName,
+  QueryBody,
+  References,
+  ReferentialAction,
+  SelectCore,
+  SelectItem,
+  SelectStatement,
+  Statement,
+  TableConstraint,
+  TypeName,
+  UpdateStatement,
+  WithClause,
+} from "./ast.ts";
+import { SqlLimitError, type SqlNotice, SqlSyntaxError } from "./errors.ts";
+import { COL_NAME, RESERVED, TYPE_FUNC_NAME } from "./keywords.ts";
+import { characterPosition, type Token, tokenize } from "./lexer.ts";
+
+export interface SqlLimits {
+  /**
+   * Longest query in characters. PostgreSQL's only bound is its message
+   * size (1 GiB); ours matches lib/pg's default message bound, 16 MiB.
+   */
+  queryLengthMax: number;
+  /**
+   * Deepest nesting of parentheses, subqueries, NOT and unary operators.
+   * PostgreSQL stops at max_stack_depth (2 MB, some 10000 parentheses); we
+   * stop at 256, where our parser uses about 4000 stack frames of the
+   * roughly 12000 V8 gives it (one level costs some 16 frames here). A
+   * left-associative chain (a + b + c ..., a AND b AND ...) is as deep in the
+   * tree but costs one frame per link to walk, so 16 links count as one
+   * level: 4096 links in all.
+   */
+  depthMax: number;
+}
+
+/** Links of a left-associative chain that count as one level of nesting. */
+const CHAIN_LINKS_PER_LEVEL = 16;
+
+export const DEFAULT_SQL_LIMITS: SqlLimits = Object.freeze({
+  queryLengthMax: 16 * 1024 * 1024,
+  depthMax: 256,
+});
+
+const STACK_DEPTH_HINT = 'Increase the configuration parameter "max_stack_depth" ' +
+  "(currently 2048kB), after ensuring the platform's stack depth limit is adequate.";
+
+/** A parsed query string: its statements (empty ones dropped) and any notices. */
+export interface ParseResult {
+  statements: Statement[];
+  notices: SqlNotice[];
+}
+
+/** Parses a query string of statements separated by semicolons. */
+export function parseSql(sql: string, limits: SqlLimits = DEFAULT_SQL_LIMITS): ParseResult {
+  if (sql.length > limits.queryLengthMax) {
+    throw new SqlLimitError("queryLengthMax", "54000", "query is too long");
+  }
+  const notices: SqlNotice[] = [];
+  const parser = new Parser(sql, tokenize(sql, notices), limits);
+  return { statements: parser.statements(), notices };
+}
+
+/** Parses exactly one statement (a trailing semicolon allowed). */
+export function parseStatement(sql: string, limits: SqlLimits = DEFAULT_SQL_LIMITS): Statement {
+  const { statements } = parseSql(sql, limits);
+  if (statements.length !== 1) {
+    throw new SqlSyntaxError(`expected one statement, found ${statements.length}`, 0);
+  }
+  return statements[0];
+}
+
+const COMPARISON = new Set(["<", ">", "=", "<=", ">=", "<>"]);
+const ARITHMETIC = new Set(["+", "-", "*", "/", "%", "^"]);
+const SELECT_STARTS = new Set(["select", "values", "with", "table"]);
+const SQL_FUNCTIONS = new Set([
+  "current_date",
+  "current_time",
+  "current_timestamp",
+  "localtime",
+  "localtimestamp",
+  "current_user",
+  "current_role",
+  "session_user",
+  "user",
+  "current_catalog",
+  "current_schema",
+]);
+/**
+ * Unreserved keywords that may follow an expression, so they need AS to be
+ * a column label (PostgreSQL's AS_LABEL keywords, kwlist.h).
+ */
+const AS_LABEL_ONLY = new Set([
+  "day",
+  "hour",
+  "minute",
+  "month",
+  "second",
+  "year",
+  "filter",
+  "over",
+  "within",
+  "varying",
+  "without",
+]);
+/** What may follow IS in an IS test; otherwise IS at that point is a column label. */
+const IS_TESTS = new Set(["not", "null", "true", "false", "unknown", "distinct"]);
+
+class Parser {
+  #sql: string;
+  #tokens: Token[];
+  #at = 0;
+  #depth = 0;
+  #limits: SqlLimits;
+
+  constructor(sql: string, tokens: Token[], limits: SqlLimits) {
+    this.#sql = sql;
+    this.#tokens = tokens;
+    this.#limits = limits;
+  }
+
+  // Token helpers ------------------------------------------------------------
+
+  get #tok(): Token {
+    return this.#tokens[this.#at];
+  }
+
+  /** Re-read on each call, so TypeScript does not narrow it across token moves. */
+  #atEnd(): boolean {
+    return this.#tok.kind === "eof";
+  }
+
+  #isString(): boolean {
+    return this.#tok.kind === "string";
+  }
+
+  /** At "(", whether a query follows the run of opening parentheses. */
+  #parenQueryAhead(): boolean {
+    let i = this.#at;
+    while (this.#isOp("(", this.#tokens[i])) i++;
+    const token = this.#tokens[i];
+    return i > this.#at && token.kind === "word" && SELECT_STARTS.has(token.text);
+  }
+
+  /** At "(": parses `( query )` if that is what follows, else leaves the position alone. */
+  #tryParenQuery(): SelectStatement | null {
+    if (!this.#parenQueryAhead()) return null;
+    const save = this.#at;
+    try {
+      this.#at++;
+      const query = this.#selectStatement();
+      this.#expectOp(")");
+      return query;
+    } catch (error) {
+      if (error instanceof SqlLimitError) throw error;
+      this.#at = save;
+      return null;
+    }
+  }
+
+  #peek(ahead = 1): Token {
+    return this.#tokens[Math.min(this.#at + ahead, this.#tokens.length - 1)];
+  }
+
+  #error(token: Token = this.#tok): SqlSyntaxError {
+    if (token.kind === "eof") {
+      return new SqlSyntaxError(
+        "syntax error at end of input",
+        characterPosition(this.#sql, this.#sql.length),
+      );
+    }
+    return new SqlSyntaxError(
+      `syntax error at or near "${this.#sql.slice(token.start, token.end)}"`,
+      characterPosition(this.#sql, token.start),
+    );
+  }
+
+  /** True if the current token is the (unquoted) keyword `word`. */
+  #is(word: string, token: Token = this.#tok): boolean {
+    return token.kind === "word" && token.text === word;
+  }
+
+  #isOp(op: string, token: Token = this.#tok): boolean {
+    return token.kind === "op" && token.text === op;
+  }
+
+  #accept(word: string): boolean {
+    if (!this.#is(word)) return false;
+    this.#at++;
+    return true;
+  }
+
+  #acceptOp(op: string): boolean {
+    if (!this.#isOp(op)) return false;
+    this.#at++;
+    return true;
+  }
+
+  #expect(word: string): void {
+    if (!this.#accept(word)) throw this.#error();
+  }
+
+  #expectOp(op: string): void {
+    if (!this.#acceptOp(op)) throw this.#error();
+  }
+
+  #enter(): void {
+    if (++this.#depth > this.#limits.depthMax) {
+      throw new SqlLimitError("depthMax", "54001", "stack depth limit exceeded", STACK_DEPTH_HINT);
+    }
+  }
+
+  #leave(): void {
+    this.#depth--;
+  }
+
+  /** Counts one more link of a left-associative chain against the depth bound. */
+  #chain(links: number): void {
+    if (this.#depth + links / CHAIN_LINKS_PER_LEVEL > this.#limits.depthMax) {
+      throw new SqlLimitError("depthMax", "54001", "stack depth limit exceeded", STACK_DEPTH_HINT);
+    }
+  }
+
+  // Names ----------------------------------------------------------------------
+
+  /** ColId: an identifier, or a keyword that is neither reserved nor type_func_name. */
+  #isColId(token: Token = this.#tok): boolean {
+    if (token.kind === "quoted") return true;
+    return token.kind === "word" && !RESERVED.has(token.text) && !TYPE_FUNC_NAME.has(token.text);
+  }
+
+  #colId(): string {
+    if (!this.#isColId()) throw this.#error();
+    return this.#tokens[this.#at++].text;
+  }
+
+  /** ColLabel: after AS or a dot, any word at all. */
+  #colLabel(): string {
+    const token = this.#tok;
+    if (token.kind !== "word" && token.kind !== "quoted") throw this.#error();
+    this.#at++;
+    return token.text;
+  }
+
+  /** A possibly qualified name: a ColId, then `.label` parts. */
+  #qualifiedName(): QualifiedName {
+    const parts = [this.#colId()];
+    while (this.#isOp(".")) {
+      this.#at++;
+      parts.push(this.#colLabel());
+    }
+    return parts;
+  }
+
+  #nameList(): string[] {
+    const names = [this.#colId()];
+    while (this.#acceptOp(",")) names.push(this.#colId());
+    return names;
+  }
+
+  #parenNameList(): string[] {
+    this.#expectOp("(");
+    const names = this.#nameList();
+    this.#expectOp(")");
+    return names;
+  }
+
+  #qualifiedNameList(): QualifiedName[] {
+    const names = [this.#qualifiedName()];
+    while (this.#acceptOp(",")) names.push(this.#qualifiedName());
+    return names;
+  }
+
+  // Statements -------------------------------------------------------------------
+
+  statements(): Statement[] {
+    const out: Statement[] = [];
+    while (true) {
+      while (this.#acceptOp(";"));
+      if (this.#tok.kind === "eof") return out;
+      out.push(this.#statement());
+      if (!this.#atEnd() && !this.#isOp(";")) throw this.#error();
+    }
+  }
+
+  #statement(): Statement {
+    const token = this.#tok;
+    if (token.kind === "op" && token.text === "(") return this.#selectStatement();
+    if (token.kind !== "word") throw this.#error();
+    switch (token.text) {
+      case "select":
+      case "values":
+      case "table":
+        return this.#selectStatement();
+      case "with":
+        return this.#withStatement();
+      case "insert":
+        return this.#insert(null);
+      case "update":
+        return this.#update(null);
+      case "delete":
+        return this.#delete(null);
+      case "create":
+        return this.#create();
+      case "drop":
+        return this.#drop();
+      case "alter":
+        return this.#alterTable();
+      case "truncate":
+        return this.#truncate();
+      case "begin":
+      case "start":
+        return this.#begin();
+      case "commit":
+      case "end":
+        this.#at++;
+        this.#optionalNoise();
+        return { kind: "commit", chain: this.#chainClause() };
+      case "rollback":
+      case "abort":
+        return this.#rollback();
+      case "savepoint":
+        this.#at++;
+        return { kind: "savepoint", name: this.#colId() };
+      case "release":
+        this.#at++;
+        this.#accept("savepoint");
+        return { kind: "release", name: this.#colId() };
+      case "set":
+        return this.#set();
+      case "show":
+        return this.#show();
+      case "reset":
+        this.#at++;
+        return { kind: "reset", name: this.#accept("all") ? "all" : this.#settingName() };
+      case "explain":
+        return this.#explain();
+      case "copy":
+        return this.#copy();
+      case "vacuum":
+        return this.#vacuum();
+      case "analyze":
+      case "analyse":
+        this.#at++;
+        this.#accept("verbose");
+        return { kind: "analyze", tables: this.#isColId() ? this.#qualifiedNameList() : [] };
+      default:
+        throw this.#error();
+    }
+  }
+
+  /** The noise words after BEGIN, COMMIT, END, ROLLBACK, ABORT. */
+  #optionalNoise(): void {
+    if (!this.#accept("transaction")) this.#accept("work");
+  }
+
+  #chainClause(): boolean {
+    if (!this.#accept("and")) return false;
+    const no = this.#accept("no");
+    this.#expect("chain");
+    return !no;
+  }
+
+  #withStatement(): Statement {
+    const save = this.#at;
+    const withClause = this.#with();
+    if (this.#is("insert")) return this.#insert(withClause);
+    if (this.#is("update")) return this.#update(withClause);
+    if (this.#is("delete")) return this.#delete(withClause);
+    this.#at = save;
+    return this.#selectStatement();
+  }
+
+  // SELECT ------------------------------------------------------------------------
+
+  #with(): WithClause {
+    this.#expect("with");
+    const recursive = this.#accept("recursive");
+    const ctes: CommonTableExpr[] = [];
+    do {
+      const name = this.#colId();
+      const columns = this.#isOp("(") ? this.#parenNameList() : [];
+      this.#expect("as");
+      let materialized: boolean | null = null;
+      if (this.#accept("materialized")) materialized = true;
+      else if (this.#is("not") && this.#is("materialized", this.#peek())) {
+        this.#at += 2;
+        materialized = false;
+      }
+      this.#expectOp("(");
+      let query: CommonTableExpr["query"];
+      if (this.#is("insert")) query = this.#insert(null);
+      else if (this.#is("update")) query = this.#update(null);
+      else if (this.#is("delete")) query = this.#delete(null);
+      else query = this.#selectStatement();
+      this.#expectOp(")");
+      ctes.push({ name, columns, materialized, query });
+    } while (this.#acceptOp(","));
+    return { recursive, ctes };
+  }
+
+  /** select_stmt: [WITH] set operations [ORDER BY] [LIMIT] [OFFSET]. */
+  #selectStatement(): SelectStatement {
+    this.#enter();
+    const withClause = this.#is("with") ? this.#with() : null;
+    const body = this.#setExpression(0);
+    const statement: SelectStatement = {
+      kind: "select",
+      with: withClause,
+      body,
+      orderBy: [],
+      limit: null,
+      offset: null,
+    };
+    // A lone parenthesized query is that query, unless clauses follow it.
+    if (body.kind === "select" && withClause === null) {
+      const inner = body;
+      if (!this.#is("order") && !this.#is("limit") && !this.#is("offset") && !this.#is("fetch")) {
+        this.#leave();
+        return inner;
+      }
+    }
+    if (this.#accept("order")) {
+      this.#expect("by");
+      statement.orderBy = this.#orderList();
+    }
+    this.#limitOffset(statement);
+    this.#leave();
+    return statement;
+  }
+
+  #limitOffset(statement: SelectStatement): void {
+    for (let round = 0; round < 2; round++) {
+      if (statement.limit === null && this.#accept("limit")) {
+        statement.limit = this.#accept("all") ? { kind: "null" } : this.#expr();
+      } else if (statement.offset === null && this.#accept("offset")) {
+        statement.offset = this.#expr();
+        if (!this.#accept("rows")) this.#accept("row");
+      } else if (statement.limit === null && this.#accept("fetch")) {
+        if (!this.#accept("first")) this.#expect("next");
+        statement.limit = this.#is("row") || this.#is("rows")
+          ? { kind: "number", text: "1" }
+          : this.#primary();
+        if (!this.#accept("rows")) this.#expect("row");
+        this.#expect("only");
+      }
+    }
+  }
+
+  #orderList(): OrderItem[] {
+    const items: OrderItem[] = [];
+    do {
+      const expr = this.#expr();
+      let direction: OrderItem["direction"] = null;
+      if (this.#accept("asc")) direction = "asc";
+      else if (this.#accept("desc")) direction = "desc";
+      let nulls: OrderItem["nulls"] = null;
+      if (this.#accept("nulls")) {
+        if (this.#accept("first")) nulls = "first";
+        else {
+          this.#expect("last");
+          nulls = "last";
+        }
+      }
+      items.push({ expr, direction, nulls });
+    } while (this.#acceptOp(","));
+    return items;
+  }
+
+  /** UNION and EXCEPT bind looser than INTERSECT; all are left-associative. */
+  #setExpression(minPrecedence: number): QueryBody {
+    let left = this.#setPrimary();
+    let links = 0;
+    while (true) {
+      const word = this.#tok.kind === "word" ? this.#tok.text : "";
+      const precedence = word === "union" || word === "except" ? 1 : word === "intersect" ? 2 : 0;
+      if (precedence === 0 || precedence < minPrecedence) break;
+      this.#chain(++links);
+      this.#at++;
+      let all = false;
+      if (this.#accept("all")) all = true;
+      else this.#accept("distinct");
+      const right = this.#setExpression(precedence + 1);
+      left = {
+        kind: "set_operation",
+        op: word as "union" | "intersect" | "except",
+        all,
+        left,
+        right,
+      };
+    }
+    return left;
+  }
+
+  #setPrimary(): QueryBody {
+    if (this.#isOp("(")) {
+      this.#at++;
+      const inner = this.#selectStatement();
+      this.#expectOp(")");
+      // (SELECT ...) without clauses of its own is just its body.
+      const plain = inner.with === null && inner.orderBy.length === 0 && inner.limit === null &&
+        inner.offset === null;
+      return plain ? inner.body : inner;
+    }
+    if (this.#accept("values")) return this.#valuesList();
+    if (this.#accept("table")) {
+      const name = this.#qualifiedName();
+      return {
+        kind: "select_core",
+        distinct: false,
+        columns: [{ expr: { kind: "star", table: [] }, alias: null }],
+        from: [{ kind: "table", name, alias: null, only: false }],
+        where: null,
+        groupBy: [],
+        having: null,
+      };
+    }
+    if (!this.#is("select")) throw this.#error();
+    return this.#selectCore();
+  }
+
+  #valuesList(): QueryBody {
+    const rows: Expr[][] = [];
+    do {
+      this.#expectOp("(");
+      const row: Expr[] = [];
+      do {
+        row.push(this.#accept("default") ? { kind: "default" } : this.#expr());
+      } while (this.#acceptOp(","));
+      this.#expectOp(")");
+      rows.push(row);
+    } while (this.#acceptOp(","));
+    return { kind: "values", rows };
+  }
+
+  #selectCore(): SelectCore {
+    this.#expect("select");
+    let distinct: SelectCore["distinct"] = false;
+    if (this.#accept("distinct")) {
+      distinct = true;
+      if (this.#accept("on")) {
+        this.#expectOp("(");
+        distinct = this.#exprList();
+        this.#expectOp(")");
+      }
+    } else {
+      this.#accept("all");
+    }
+    // An empty target list is allowed, as in PostgreSQL: SELECT FROM t.
+    const columns = this.#isTargetListEnd() ? [] : this.#targetList();
+    const core: SelectCore = {
+      kind: "select_core",
+      distinct,
+      columns,
+      from: [],
+      where: null,
+      groupBy: [],
+      having: null,
+    };
+    if (this.#accept("from")) core.from = this.#fromList();
+    if (this.#accept("where")) core.where = this.#expr();
+    if (this.#accept("group")) {
+      this.#expect("by");
+      this.#accept("all");
+      core.groupBy = this.#exprList();
+    }
+    if (this.#accept("having")) core.having = this.#expr();
+    return core;
+  }
+
+  #isTargetListEnd(): boolean {
+    const token = this.#tok;
+    if (token.kind === "eof") return true;
+    if (token.kind === "op") return token.text === ";" || token.text === ")";
+    return token.kind === "word" &&
+      [
+        "from",
+        "where",
+        "group",
+        "having",
+        "order",
+        "limit",
+        "offset",
+        "union",
+        "intersect",
+        "except",
+        "fetch",
+      ]
+        .includes(token.text);
+  }
+
+  #targetList(): SelectItem[] {
+    const items: SelectItem[] = [];
+    do items.push(this.#selectItem()); while (this.#acceptOp(","));
+    return items;
+  }
+
+  #selectItem(): SelectItem {
+    if (this.#isOp("*")) {
+      this.#at++;
+      return { expr: { kind: "star", table: [] }, alias: null };
+    }
+    const expr = this.#expr();
+    if (this.#accept("as")) return { expr, alias: this.#colLabel() };
+    const token = this.#tok;
+    // Whatever the expression did not take may be a bare label (SELECT a IS: "is").
+    const bare = token.kind === "quoted" ||
+      (token.kind === "word" && !RESERVED.has(token.text) && !AS_LABEL_ONLY.has(token.text));
+    if (bare) {
+      this.#at++;
+      return { expr, alias: token.text };
+    }
+    return { expr, alias: null };
+  }
+
+  #fromList(): FromItem[] {
+    const items: FromItem[] = [];
+    do items.push(this.#joinedTable()); while (this.#acceptOp(","));
+    return items;
+  }
+
+  #joinedTable(): FromItem {
+    let left = this.#tableRef();
+    let links = 0;
+    while (true) {
+      let natural = false;
+      const save = this.#at;
+      if (this.#accept("natural")) natural = true;
+      let type: "inner" | "left" | "right" | "full" | "cross";
+      if (this.#accept("cross")) type = "cross";
+      else if (this.#accept("inner")) type = "inner";
+      else if (this.#accept("left")) type = "left";
+      else if (this.#accept("right")) type = "right";
+      else if (this.#accept("full")) type = "full";
+      else if (this.#is("join")) type = "inner";
+      else {
+        this.#at = save;
+        if (natural) throw this.#error();
+        return left;
+      }
+      if (type === "left" || type === "right" || type === "full") this.#accept("outer");
+      this.#expect("join");
+      this.#chain(++links);
+      const right = this.#tableRef();
+      let on: Expr | null = null;
+      let using: string[] | null = null;
+      if (type !== "cross" && !natural) {
+        if (this.#accept("on")) on = this.#expr();
+        else if (this.#accept("using")) using = this.#parenNameList();
+        else throw this.#error();
+      }
+      left = { kind: "join", type, natural, left, right, on, using };
+    }
+  }
+
+  #alias(): Alias | null {
+    let name: string;
+    if (this.#accept("as")) name = this.#colLabel();
+    else if (this.#isColId()) name = this.#colId();
+    else return null;
+    return { name, columns: this.#isOp("(") ? this.#parenNameList() : [] };
+  }
+
+  #tableRef(): FromItem {
+    const lateral = this.#accept("lateral");
+    if (this.#isOp("(")) {
+      const open = this.#at;
+      const query = this.#tryParenQuery();
+      if (query !== null) return { kind: "subquery", query, alias: this.#alias(), lateral };
+      this.#at++;
+      if (lateral) throw this.#error(this.#tokens[open + 1]);
+      this.#enter();
+      const inner = this.#joinedTable();
+      this.#leave();
+      this.#expectOp(")");
+      return inner;
+    }
+    const only = this.#accept("only");
+    const name = this.#qualifiedName();
+    if (this.#isOp("(") && !only) {
+      const call = this.#functionCall(name);
+      return { kind: "function", call, alias: this.#alias(), lateral };
+    }
+    if (lateral) throw this.#error();
+    return { kind: "table", name, alias: this.#alias(), only };
+  }
+
+  // INSERT, UPDATE, DELETE -------------------------------------------------------------
+
+  #targetAlias(): string | null {
+    if (this.#accept("as")) return this.#colId();
+    // A bare alias may not be a word that starts the next clause.
+    if (this.#isColId() && !["set", "default", "values", "overriding"].includes(this.#tok.text)) {
+      return this.#colId();
+    }
+    return null;
+  }
+
+  #insert(withClause: WithClause | null): InsertStatement {
+    this.#expect("insert");
+    this.#expect("into");
+    const table = this.#qualifiedName();
+    const alias = this.#accept("as") ? this.#colId() : null;
+    let columns: string[] | null = null;
+    if (this.#isOp("(") && !this.#parenQueryAhead()) columns = this.#parenNameList();
+    let source: SelectStatement | null;
+    if (this.#accept("default")) {
+      this.#expect("values");
+      source = null;
+    } else {
+      source = this.#selectStatement();
+    }
+    let onConflict: OnConflict | null = null;
+    if (this.#accept("on")) {
+      this.#expect("conflict");
+      let targetColumns: string[] | null = null;
+      let constraint: string | null = null;
+      if (this.#isOp("(")) targetColumns = this.#parenNameList();
+      else if (this.#accept("on")) {
+        this.#expect("constraint");
+        constraint = this.#colId();
+      }
+      this.#expect("do");
+      let action: OnConflict["action"];
+      if (this.#accept("nothing")) action = { kind: "nothing" };
+      else {
+        this.#expect("update");
+        this.#expect("set");
+        const set = this.#assignments();
+        action = { kind: "update", set, where: this.#accept("where") ? this.#expr() : null };
+      }
+      onConflict = { columns: targetColumns, constraint, action };
+    }
+    return {
+      kind: "insert",
+      with: withClause,
+      table,
+      alias,
+      columns,
+      source,
+      onConflict,
+      returning: this.#returning(),
+    };
+  }
+
+  #assignments(): Assignment[] {
+    const set: Assignment[] = [];
+    do {
+      const column = this.#colId();
+      this.#expectOp("=");
+      set.push({ column, value: this.#accept("default") ? { kind: "default" } : this.#expr() });
+    } while (this.#acceptOp(","));
+    return set;
+  }
+
+  #returning(): SelectItem[] {
+    return this.#accept("returning") ? this.#targetList() : [];
+  }
+
+  #update(withClause: WithClause | null): UpdateStatement {
+    this.#expect("update");
+    this.#accept("only");
+    const table = this.#qualifiedName();
+    const alias = this.#targetAlias();
+    this.#expect("set");
+    const set = this.#assignments();
+    const from = this.#accept("from") ? this.#fromList() : [];
+    const where = this.#accept("where") ? this.#expr() : null;
+    return {
+      kind: "update",
+      with: withClause,
+      table,
+      alias,
+      set,
+      from,
+      where,
+      returning: this.#returning(),
+    };
+  }
+
+  #delete(withClause: WithClause | null): DeleteStatement {
+    this.#expect("delete");
+    this.#expect("from");
+    this.#accept("only");
+    const table = this.#qualifiedName();
+    const alias = this.#targetAlias();
+    const using = this.#accept("using") ? this.#fromList() : [];
+    const where = this.#accept("where") ? this.#expr() : null;
+    return {
+      kind: "delete",
+      with: withClause,
+      table,
+      alias,
+      using,
+      where,
+      returning: this.#returning(),
+    };
+  }
+
+  // DDL -----------------------------------------------------------------------------------
+
+  #ifNotExists(): boolean {
+    if (!this.#is("if")) return false;
+    this.#at++;
+    this.#expect("not");
+    this.#expect("exists");
+    return true;
+  }
+
+  #ifExists(): boolean {
+    if (!this.#is("if")) return false;
+    this.#at++;
+    this.#expect("exists");
+    return true;
+  }
+
+  #cascade(): boolean {
+    if (this.#accept("cascade")) return true;
+    this.#accept("restrict");
+    return false;
+  }
+
+  #create(): Statement {
+    this.#expect("create");
+    if (this.#accept("or")) {
+      this.#expect("replace");
+      this.#expect("view");
+      return this.#createView(true);
+    }
+    if (this.#accept("view")) return this.#createView(false);
+    const unique = this.#accept("unique");
+    if (this.#accept("index")) return this.#createIndex(unique);
+    if (unique) throw this.#error();
+    let temporary = false;
+    if (this.#accept("temporary") || this.#accept("temp")) temporary = true;
+    this.#expect("table");
+    const ifNotExists = this.#ifNotExists();
+    const name = this.#qualifiedName();
+    // CREATE TABLE t [(a, b)] AS query: a list of bare names can only be that.
+    const next = this.#peek(2);
+    const nameList = this.#isOp("(") && this.#isColId(this.#peek()) &&
+      (this.#isOp(",", next) || this.#isOp(")", next));
+    if (this.#is("as") || nameList) {
+      const names = nameList ? this.#parenNameList() : [];
+      this.#expect("as");
+      const query = this.#selectStatement();
+      return { kind: "create_table_as", name, ifNotExists, temporary, columns: names, query };
+    }
+    this.#expectOp("(");
+    const columns: ColumnDef[] = [];
+    const constraints: TableConstraint[] = [];
+    if (!this.#isOp(")")) {
+      do {
+        if (this.#isTableConstraintStart()) constraints.push(this.#tableConstraint());
+        else columns.push(this.#columnDef());
+      } while (this.#acceptOp(","));
+    }
+    this.#expectOp(")");
+    // Storage parameters (pgbench: WITH (fillfactor=100)) are accepted and ignored.
+    if (this.#is("with") && this.#isOp("(", this.#peek())) {
+      this.#at++;
+      this.#skipParenthesized();
+    }
+    return { kind: "create_table", name, ifNotExists, temporary, columns, constraints };
+  }
+
+  #skipParenthesized(): void {
+    this.#expectOp("(");
+    let depth = 1;
+    while (depth > 0) {
+      const token = this.#tok;
+      if (token.kind === "eof") throw this.#error();
+      if (this.#isOp("(")) depth++;
+      if (this.#isOp(")")) depth--;
+      this.#at++;
+    }
+  }
+
+  #isTableConstraintStart(): boolean {
+    return ["constraint", "primary", "unique", "check", "foreign"].some((w) => this.#is(w));
+  }
+
+  #columnDef(): ColumnDef {
+    const name = this.#colId();
+    const type = this.#typeName();
+    const constraints: ColumnConstraint[] = [];
+    while (true) {
+      let constraintName: string | null = null;
+      if (this.#accept("constraint")) constraintName = this.#colId();
+      const constraint = this.#columnConstraint(constraintName);
+      if (constraint === null) {
+        if (constraintName !== null) throw this.#error();
+        break;
+      }
+      constraints.push(constraint);
+    }
+    return { name, type, constraints };
+  }
+
+  #columnConstraint(name: string | null): ColumnConstraint | null {
+    if (this.#accept("not")) {
+      this.#expect("null");
+      return { name, kind: "not_null" };
+    }
+    if (this.#accept("null")) return { name, kind: "null" };
+    if (this.#accept("primary")) {
+      this.#expect("key");
+      return { name, kind: "primary_key" };
+    }
+    if (this.#accept("unique")) return { name, kind: "unique" };
+    if (this.#accept("default")) return { name, kind: "default", expr: this.#bExpr() };
+    if (this.#accept("check")) {
+      this.#expectOp("(");
+      const expr = this.#expr();
+      this.#expectOp(")");
+      return { name, kind: "check", expr };
+    }
+    if (this.#accept("references")) {
+      return { name, kind: "references", references: this.#references() };
+    }
+    if (this.#accept("generated")) {
+      let always = true;
+      if (!this.#accept("always")) {
+        this.#expect("by");
+        this.#expect("default");
+        always = false;
+      }
+      this.#expect("as");
+      this.#expect("identity");
+      // Sequence options (START WITH ...) are accepted and ignored.
+      if (this.#isOp("(")) this.#skipParenthesized();
+      return { name, kind: "identity", always };
+    }
+    return null;
+  }
+
+  #references(): References {
+    const table = this.#qualifiedName();
+    const columns = this.#isOp("(") ? this.#parenNameList() : [];
+    let onDelete: ReferentialAction | null = null;
+    let onUpdate: ReferentialAction | null = null;
+    while (this.#is("on")) {
+      this.#at++;
+      if (this.#accept("delete")) onDelete = this.#referentialAction();
+      else {
+        this.#expect("update");
+        onUpdate = this.#referentialAction();
+      }
+    }
+    return { table, columns, onDelete, onUpdate };
+  }
+
+  #referentialAction(): ReferentialAction {
+    if (this.#accept("cascade")) return "cascade";
+    if (this.#accept("restrict")) return "restrict";
+    if (this.#accept("no")) {
+      this.#expect("action");
+      return "no action";
+    }
+    this.#expect("set");
+    if (this.#accept("null")) return "set null";
+    this.#expect("default");
+    return "set default";
+  }
+
+  #tableConstraint(): TableConstraint {
+    const name = this.#accept("constraint") ? this.#colId() : null;
+    if (this.#accept("primary")) {
+      this.#expect("key");
+      return { name, kind: "primary_key", columns: this.#parenNameList() };
+    }
+    if (this.#accept("unique")) return { name, kind: "unique", columns: this.#parenNameList() };
+    if (this.#accept("check")) {
+      this.#expectOp("(");
+      const expr = this.#expr();
+      this.#expectOp(")");
+      return { name, kind: "check", expr };
+    }
+    this.#expect("foreign");
+    this.#expect("key");
+    const columns = this.#parenNameList();
+    this.#expect("references");
+    return { name, kind: "foreign_key", columns, references: this.#references() };
+  }
+
+  #createIndex(unique: boolean): Statement {
+    this.#accept("concurrently");
+    const ifNotExists = this.#ifNotExists();
+    const name = this.#is("on") ? null : this.#colId();
+    this.#expect("on");
+    this.#accept("only");
+    const table = this.#qualifiedName();
+    if (this.#accept("using")) this.#colId(); // the access method: ours is always a B-tree
+    this.#expectOp("(");
+    const columns: IndexColumn[] = [];
+    do {
+      const expr = this.#acceptOp("(") ? this.#exprThen(")") : this.#bExpr();
+      let direction: IndexColumn["direction"] = null;
+      if (this.#accept("asc")) direction = "asc";
+      else if (this.#accept("desc")) direction = "desc";
+      let nulls: IndexColumn["nulls"] = null;
+      if (this.#accept("nulls")) {
+        if (this.#accept("first")) nulls = "first";
+        else {
+          this.#expect("last");
+          nulls = "last";
+        }
+      }
+      columns.push({ expr, direction, nulls });
+    } while (this.#acceptOp(","));
+    this.#expectOp(")");
+    const where = this.#accept("where") ? this.#expr() : null;
+    return { kind: "create_index", unique, name, ifNotExists, table, columns, where };
+  }
+
+  #exprThen(close: string): Expr {
+    const expr = this.#expr();
+    this.#expectOp(close);
+    return expr;
+  }
+
+  #createView(orReplace: boolean): Statement {
+    const name = this.#qualifiedName();
+    const columns = this.#isOp("(") ? this.#parenNameList() : [];
+    this.#expect("as");
+    return { kind: "create_view", name, orReplace, columns, query: this.#selectStatement() };
+  }
+
+  #drop(): Statement {
+    this.#expect("drop");
+    let kind: "drop_table" | "drop_index" | "drop_view";
+    if (this.#accept("table")) kind = "drop_table";
+    else if (this.#accept("index")) {
+      this.#accept("concurrently");
+      kind = "drop_index";
+    } else {
+      this.#expect("view");
+      kind = "drop_view";
+    }
+    const ifExists = this.#ifExists();
+    const names = this.#qualifiedNameList();
+    return { kind, names, ifExists, cascade: this.#cascade() };
+  }
+
+  #alterTable(): Statement {
+    this.#expect("alter");
+    this.#expect("table");
+    const ifExists = this.#ifExists();
+    this.#accept("only");
+    const table = this.#qualifiedName();
+    if (this.#accept("rename")) {
+      if (this.#accept("to")) {
+        return {
+          kind: "alter_table",
+          table,
+          ifExists,
+          actions: [{ kind: "rename_table", to: this.#colId() }],
+        };
+      }
+      if (this.#accept("constraint")) throw this.#error(this.#tokens[this.#at - 1]);
+      this.#accept("column");
+      const from = this.#colId();
+      this.#expect("to");
+      return {
+        kind: "alter_table",
+        table,
+        ifExists,
+        actions: [{ kind: "rename_column", from, to: this.#colId() }],
+      };
+    }
+    const actions: AlterAction[] = [];
+    do actions.push(this.#alterAction()); while (this.#acceptOp(","));
+    return { kind: "alter_table", table, ifExists, actions };
+  }
+
+  #alterAction(): AlterAction {
+    if (this.#accept("add")) {
+      if (this.#isTableConstraintStart()) {
+        return { kind: "add_constraint", constraint: this.#tableConstraint() };
+      }
+      this.#accept("column");
+      const ifNotExists = this.#ifNotExists();
+      return { kind: "add_column", ifNotExists, column: this.#columnDef() };
+    }
+    if (this.#accept("drop")) {
+      if (this.#accept("constraint")) {
+        const ifExists = this.#ifExists();
+        const name = this.#colId();
+        return { kind: "drop_constraint", ifExists, name, cascade: this.#cascade() };
+      }
+      this.#accept("column");
+      const ifExists = this.#ifExists();
+      const name = this.#colId();
+      return { kind: "drop_column", ifExists, name, cascade: this.#cascade() };
+    }
+    this.#expect("alter");
+    this.#accept("column");
+    const column = this.#colId();
+    if (this.#accept("set")) {
+      if (this.#accept("default")) return { kind: "set_default", column, expr: this.#bExpr() };
+      this.#expect("not");
+      this.#expect("null");
+      return { kind: "set_not_null", column, notNull: true };
+    }
+    this.#expect("drop");
+    if (this.#accept("default")) return { kind: "set_default", column, expr: null };
+    this.#expect("not");
+    this.#expect("null");
+    return { kind: "set_not_null", column, notNull: false };
+  }
+
+  #truncate(): Statement {
+    this.#expect("truncate");
+    this.#accept("table");
+    this.#accept("only");
+    const tables = this.#qualifiedNameList();
+    let restartIdentity = false;
+    if (this.#accept("restart")) {
+      this.#expect("identity");
+      restartIdentity = true;
+    } else if (this.#accept("continue")) {
+      this.#expect("identity");
+    }
+    return { kind: "truncate", tables, restartIdentity, cascade: this.#cascade() };
+  }
+
+  // Transactions and settings ----------------------------------------------------------------
+
+  #begin(): Statement {
+    if (this.#accept("start")) this.#expect("transaction");
+    else {
+      this.#expect("begin");
+      this.#optionalNoise();
+    }
+    const statement: Statement = { kind: "begin", isolation: null, readOnly: null };
+    this.#transactionModes(statement);
+    return statement;
+  }
+
+  #transactionModes(statement: Extract<Statement, { kind: "begin" }>): void {
+    while (true) {
+      if (this.#accept("isolation")) {
+        this.#expect("level");
+        if (this.#accept("serializable")) statement.isolation = "serializable";
+        else if (this.#accept("repeatable")) {
+          this.#expect("read");
+          statement.isolation = "repeatable read";
+        } else {
+          this.#expect("read");
+          if (this.#accept("committed")) statement.isolation = "read committed";
+          else {
+            this.#expect("uncommitted");
+            statement.isolation = "read uncommitted";
+          }
+        }
+      } else if (this.#accept("read")) {
+        if (this.#accept("only")) statement.readOnly = true;
+        else {
+          this.#expect("write");
+          statement.readOnly = false;
+        }
+      } else if (this.#is("not") && this.#is("deferrable", this.#peek())) {
+        this.#at += 2;
+      } else if (!this.#accept("deferrable")) {
+        return;
+      }
+      this.#acceptOp(",");
+    }
+  }
+
+  #rollback(): Statement {
+    this.#at++;
+    this.#optionalNoise();
+    if (this.#accept("to")) {
+      this.#accept("savepoint");
+      return { kind: "rollback_to", name: this.#colId() };
+    }
+    return { kind: "rollback", chain: this.#chainClause() };
+  }
+
+  /** A configuration parameter name: dotted words, lower-cased. */
+  #settingName(): string {
+    const parts = [this.#colLabel()];
+    while (this.#acceptOp(".")) parts.push(this.#colLabel());
+    return parts.join(".");
+  }
+
+  #set(): Statement {
+    this.#expect("set");
+    let local = false;
+    if (this.#accept("local")) local = true;
+    else this.#accept("session");
+    if (this.#accept("time")) {
+      this.#expect("zone");
+      if (this.#accept("default") || this.#accept("local")) {
+        return { kind: "set", name: "timezone", values: null, local };
+      }
+      return { kind: "set", name: "timezone", values: [this.#settingValue()], local };
+    }
+    if (
+      this.#is("transaction") || (this.#is("session") && this.#is("characteristics", this.#peek()))
+    ) {
+      this.#at++;
+      const modes: Statement = { kind: "begin", isolation: null, readOnly: null };
+      this.#transactionModes(modes);
+      const values: Expr[] = [];
+      if (modes.isolation) values.push({ kind: "string", value: modes.isolation });
+      return { kind: "set", name: "transaction_isolation", values, local: true };
+    }
+    const name = this.#settingName();
+    if (!this.#accept("to")) this.#expectOp("=");
+    if (this.#accept("default")) return { kind: "set", name, values: null, local };
+    const values = [this.#settingValue()];
+    while (this.#acceptOp(",")) values.push(this.#settingValue());
+    return { kind: "set", name, values, local };
+  }
+
+  /** A SET value: a string, a number (signed), a name or keyword (as a string). */
+  #settingValue(): Expr {
+    const token = this.#tok;
+    if (token.kind === "string") {
+      this.#at++;
+      return { kind: "string", value: token.text };
+    }
+    if (token.kind === "integer" || token.kind === "numeric") {
+      this.#at++;
+      return { kind: "number", text: token.text };
+    }
+    if (this.#isOp("-") || this.#isOp("+")) {
+      const sign = token.text;
+      this.#at++;
+      const number = this.#tok;
+      if (number.kind !== "integer" && number.kind !== "numeric") throw this.#error();
+      this.#at++;
+      return { kind: "number", text: sign === "-" ? `-${number.text}` : number.text };
+    }
+    if (token.kind === "word" || token.kind === "quoted") {
+      this.#at++;
+      return { kind: "string", value: token.text };
+    }
+    throw this.#error();
+  }
+
+  #show(): Statement {
+    this.#expect("show");
+    if (this.#accept("all")) return { kind: "show", name: "all" };
+    if (this.#accept("time")) {
+      this.#expect("zone");
+      return { kind: "show", name: "timezone" };
+    }
+    if (this.#is("transaction") && this.#is("isolation", this.#peek())) {
+      this.#at += 2;
+      this.#expect("level");
+      return { kind: "show", name: "transaction_isolation" };
+    }
+    return { kind: "show", name: this.#settingName() };
+  }
+
+  #explain(): Statement {
+    this.#expect("explain");
+    let analyze = false;
+    let verbose = false;
+    if (this.#isOp("(")) {
+      this.#at++;
+      do {
+        const option = this.#colLabel();
+        let on = true;
+        if (this.#tok.kind === "word" && ["true", "on", "false", "off"].includes(this.#tok.text)) {
+          on = this.#tok.text === "true" || this.#tok.text === "on";
+          this.#at++;
+        }
+        if (option === "analyze" || option === "analyse") analyze = on;
+        else if (option === "verbose") verbose = on;
+      } while (this.#acceptOp(","));
+      this.#expectOp(")");
+    } else {
+      if (this.#accept("analyze") || this.#accept("analyse")) analyze = true;
+      if (this.#accept("verbose")) verbose = true;
+    }
+    return { kind: "explain", analyze, verbose, statement: this.#statement() };
+  }
+
+  #copy(): Statement {
+    this.#expect("copy");
+    const table = this.#qualifiedName();
+    const columns = this.#isOp("(") ? this.#parenNameList() : null;
+    let direction: "from" | "to";
+    if (this.#accept("from")) {
+      direction = "from";
+      this.#expect("stdin");
+    } else {
+      this.#expect("to");
+      direction = "to";
+      this.#expect("stdout");
+    }
+    const options: [string, string][] = [];
+    const withOptions = this.#accept("with");
+    if (this.#isOp("(")) {
+      this.#at++;
+      do {
+        const name = this.#colLabel();
+        const value = this.#tok;
+        if (value.kind === "string" || value.kind === "word" || value.kind === "integer") {
+          this.#at++;
+          options.push([name, value.text]);
+        } else {
+          options.push([name, "true"]);
+        }
+      } while (this.#acceptOp(","));
+      this.#expectOp(")");
+    } else {
+      // The old spellings: WITH CSV, BINARY, DELIMITER 'x', NULL 'x', HEADER.
+      while (this.#tok.kind === "word") {
+        const word = this.#tok.text;
+        this.#at++;
+        if (word === "csv" || word === "binary") options.push(["format", word]);
+        else if (word === "header") options.push(["header", "true"]);
+        else if (word === "delimiter" || word === "null") {
+          this.#accept("as");
+          if (!this.#isString()) throw this.#error();
+          options.push([word, this.#tokens[this.#at++].text]);
+        } else throw this.#error(this.#tokens[this.#at - 1]);
+      }
+      if (withOptions && options.length === 0) throw this.#error();
+    }
+    return { kind: "copy", table, columns, direction, options };
+  }
+
+  #vacuum(): Statement {
+    this.#expect("vacuum");
+    let analyze = false;
+    if (this.#isOp("(")) {
+      this.#at++;
+      do {
+        const option = this.#colLabel();
+        if (option === "analyze" || option === "analyse") analyze = true;
+        if (this.#tok.kind === "word" && ["true", "on", "false", "off"].includes(this.#tok.text)) {
+          this.#at++;
+        }
+      } while (this.#acceptOp(","));
+      this.#expectOp(")");
+    } else {
+      while (["full", "freeze", "verbose", "analyze", "analyse"].some((w) => this.#is(w))) {
+        if (this.#is("analyze") || this.#is("analyse")) analyze = true;
+        this.#at++;
+      }
+    }
+    return { kind: "vacuum", analyze, tables: this.#isColId() ? this.#qualifiedNameList() : [] };
+  }
+
+  // Types ------------------------------------------------------------------------------------
+
+  #typeModifiers(): number[] {
+    if (!this.#isOp("(")) return [];
+    this.#at++;
+    const modifiers: number[] = [];
+    do {
+      const token = this.#tok;
+      if (token.kind !== "integer") throw this.#error();
+      this.#at++;
+      modifiers.push(Number(token.text));
+    } while (this.#acceptOp(","));
+    this.#expectOp(")");
+    return modifiers;
+  }
+
+  #typeName(): TypeName {
+    const type = this.#simpleTypeName();
+    while (this.#isOp("[")) {
+      this.#at++;
+      if (this.#tok.kind === "integer") this.#at++;
+      this.#expectOp("]");
+      type.array = true;
+    }
+    return type;
+  }
+
+  #simpleTypeName(): TypeName {
+    const token = this.#tok;
+    const make = (name: string, modifiers: number[] = []): TypeName => ({
+      name,
+      modifiers,
+      array: false,
+    });
+    if (token.kind === "word") {
+      const word = token.text;
+      switch (word) {
+        case "int":
+        case "integer":
+          this.#at++;
+          return make("int4");
+        case "bigint":
+          this.#at++;
+          return make("int8");
+        case "smallint":
+          this.#at++;
+          return make("int2");
+        case "real":
+          this.#at++;
+          return make("float4");
+        case "boolean":
+          this.#at++;
+          return make("bool");
+        case "double":
+          // Without PRECISION, "double" is just a (nonexistent) type name, as in PostgreSQL.
+          if (!this.#is("precision", this.#peek())) break;
+          this.#at += 2;
+          return make("float8");
+        case "float": {
+          this.#at++;
+          const precisionToken = this.#peek();
+          const [precision] = this.#typeModifiers();
+          if (precision !== undefined && (precision < 1 || precision > 53)) {
+            throw new SqlSyntaxError(
+              precision < 1
+                ? "precision for type float must be at least 1 bit"
+                : "precision for type float must be less than 54 bits",
+              characterPosition(this.#sql, precisionToken.start),
+              "22023",
+            );
+          }
+          return make(precision !== undefined && precision <= 24 ? "float4" : "float8");
+        }
+        case "decimal":
+        case "dec":
+        case "numeric":
+          this.#at++;
+          return make("numeric", this.#typeModifiers());
+        case "varchar":
+          this.#at++;
+          return make("varchar", this.#typeModifiers());
+        case "character":
+        case "char":
+        case "nchar":
+        case "national": {
+          this.#at++;
+          if (word === "national") {
+            if (!this.#accept("character")) this.#expect("char");
+          }
+          if (this.#accept("varying")) return make("varchar", this.#typeModifiers());
+          const modifiers = this.#typeModifiers();
+          return make("bpchar", modifiers.length > 0 ? modifiers : [1]);
+        }
+        case "timestamp":
+        case "time": {
+          this.#at++;
+          const modifiers = this.#typeModifiers();
+          let zoned = false;
+          if (this.#is("with") && this.#is("time", this.#peek())) {
+            this.#at += 2;
+            this.#expect("zone");
+            zoned = true;
+          } else if (this.#is("without") && this.#is("time", this.#peek())) {
+            this.#at += 2;
+            this.#expect("zone");
+          }
+          return make(
+            word === "timestamp"
+              ? (zoned ? "timestamptz" : "timestamp")
+              : (zoned ? "timetz" : "time"),
+            modifiers,
+          );
+        }
+        case "interval":
+          this.#at++;
+          return make("interval", this.#typeModifiers());
+      }
+    }
+    // Any other type by name, possibly qualified: int4, text, pg_catalog.int8, uuid, jsonb ...
+    if (token.kind !== "quoted" && (token.kind !== "word" || RESERVED.has(token.text))) {
+      throw this.#error();
+    }
+    this.#at++;
+    const parts = [token.text];
+    while (this.#isOp(".")) {
+      this.#at++;
+      parts.push(this.#colLabel());
+    }
+    const name = parts.length === 2 && parts[0] === "pg_catalog" ? parts[1] : parts.join(".");
+    return make(ALIASES.get(name) ?? name, this.#typeModifiers());
+  }
+
+  // Expressions ---------------------------------------------------------------------------------
+
+  #exprList(): Expr[] {
+    const list = [this.#expr()];
+    while (this.#acceptOp(",")) list.push(this.#expr());
+    return list;
+  }
+
+  #expr(): Expr {
+    this.#enter();
+    const expr = this.#or();
+    this.#leave();
+    return expr;
+  }
+
+  /** b_expr: DEFAULT values and index columns, where AND/OR/NOT/IS/LIKE cannot appear bare. */
+  #bExpr(): Expr {
+    this.#enter();
+    const expr = this.#otherOperator();
+    this.#leave();
+    return expr;
+  }
+
+  #or(): Expr {
+    let left = this.#and();
+    let links = 0;
+    while (this.#accept("or")) {
+      this.#chain(++links);
+      left = { kind: "binary", op: "or", left, right: this.#and() };
+    }
+    return left;
+  }
+
+  #and(): Expr {
+    let left = this.#not();
+    let links = 0;
+    while (this.#accept("and")) {
+      this.#chain(++links);
+      left = { kind: "binary", op: "and", left, right: this.#not() };
+    }
+    return left;
+  }
+
+  #not(): Expr {
+    if (this.#accept("not")) {
+      this.#enter();
+      const operand = this.#not();
+      this.#leave();
+      return { kind: "not", operand };
+    }
+    return this.#isTest();
+  }
+
+  #isTest(): Expr {
+    let operand = this.#comparison();
+    let links = 0;
+    while (true) {
+      if (this.#accept("isnull")) {
+        operand = { kind: "is", operand, not: false, test: "null" };
+      } else if (this.#accept("notnull")) {
+        operand = { kind: "is", operand, not: true, test: "null" };
+      } else if (
+        this.#is("is") && this.#peek().kind === "word" && IS_TESTS.has(this.#peek().text)
+      ) {
+        this.#at++;
+        const not = this.#accept("not");
+        if (this.#accept("null")) operand = { kind: "is", operand, not, test: "null" };
+        else if (this.#accept("true")) operand = { kind: "is", operand, not, test: "true" };
+        else if (this.#accept("false")) operand = { kind: "is", operand, not, test: "false" };
+        else if (this.#accept("unknown")) operand = { kind: "is", operand, not, test: "unknown" };
+        else if (this.#accept("distinct")) {
+          this.#expect("from");
+          operand = { kind: "distinct_from", not, left: operand, right: this.#comparison() };
+        } else throw this.#error();
+      } else {
+        return operand;
+      }
+      this.#chain(++links);
+    }
+  }
+
+  /** Comparison operators do not associate: `a = b = c` is a syntax error at the second `=`. */
+  #comparison(): Expr {
+    const left = this.#likeLevel();
+    const token = this.#tok;
+    if (token.kind !== "op" || !COMPARISON.has(token.text)) return left;
+    this.#at++;
+    const right = this.#quantifiedOrLike(token.text, left);
+    if (this.#tok.kind === "op" && COMPARISON.has(this.#tok.text)) throw this.#error();
+    return right;
+  }
+
+  /** The right side of a comparison: `ANY/ALL/SOME (subquery)` or an operand. */
+  #quantifiedOrLike(op: string, left: Expr): Expr {
+    if ((this.#is("any") || this.#is("some") || this.#is("all")) && this.#isOp("(", this.#peek())) {
+      const quantifier = this.#tok.text === "all" ? "all" : "any";
+      this.#at += 2;
+      const query = this.#selectStatement();
+      this.#expectOp(")");
+      return { kind: "quantified", op, quantifier, operand: left, query };
+    }
+    return { kind: "binary", op, left, right: this.#likeLevel() };
+  }
+
+  /** BETWEEN, IN, LIKE, ILIKE and their NOT forms: one per level, non-associative. */
+  #likeLevel(): Expr {
+    const expr = this.#likeLevelOnce();
+    if (
+      expr.kind === "between" || expr.kind === "in_list" || expr.kind === "in_subquery" ||
+      expr.kind === "like"
+    ) {
+      const next = this.#is("not") ? this.#peek() : this.#tok;
+      if (["between", "in", "like", "ilike"].some((word) => this.#is(word, next))) {
+        throw this.#error();
+      }
+    }
+    return expr;
+  }
+
+  #likeLevelOnce(): Expr {
+    const operand = this.#otherOperator();
+    const save = this.#at;
+    const not = this.#accept("not");
+    if (this.#accept("between")) {
+      const symmetric = this.#accept("symmetric");
+      if (!symmetric) this.#accept("asymmetric");
+      const low = this.#otherOperator();
+      this.#expect("and");
+      const high = this.#otherOperator();
+      return { kind: "between", not, symmetric, operand, low, high };
+    }
+    if (this.#accept("in")) {
+      const query = this.#tryParenQuery();
+      if (query !== null) return { kind: "in_subquery", not, operand, query };
+      this.#expectOp("(");
+      const list = this.#exprList();
+      this.#expectOp(")");
+      return { kind: "in_list", not, operand, list };
+    }
+    const like = this.#is("like") || this.#is("ilike");
+    if (like) {
+      const caseInsensitive = this.#tok.text === "ilike";
+      this.#at++;
+      const pattern = this.#otherOperator();
+      const escape = this.#accept("escape") ? this.#otherOperator() : null;
+      return { kind: "like", not, caseInsensitive, operand, pattern, escape };
+    }
+    if (not) this.#at = save;
+    return operand;
+  }
+
+  /** Any operator that is not arithmetic or comparison (||, ~, @>, ...): left-associative. */
+  #otherOperator(): Expr {
+    let left = this.#additive();
+    let links = 0;
+    while (this.#tok.kind === "op" && this.#isUserOperator(this.#tok.text)) {
+      const op = this.#tokens[this.#at++].text;
+      this.#chain(++links);
+      left = { kind: "binary", op, left, right: this.#additive() };
+    }
+    return left;
+  }
+
+  #isUserOperator(text: string): boolean {
+    return !COMPARISON.has(text) && !ARITHMETIC.has(text) &&
+      !["(", ")", ",", ";", ".", "::", "[", "]", ":", ":=", "..", "=>"].includes(text);
+  }
+
+  #additive(): Expr {
+    let left = this.#multiplicative();
+    let links = 0;
+    while (this.#isOp("+") || this.#isOp("-")) {
+      const op = this.#tokens[this.#at++].text;
+      this.#chain(++links);
+      left = { kind: "binary", op, left, right: this.#multiplicative() };
+    }
+    return left;
+  }
+
+  #multiplicative(): Expr {
+    let left = this.#exponent();
+    let links = 0;
+    while (this.#isOp("*") || this.#isOp("/") || this.#isOp("%")) {
+      const op = this.#tokens[this.#at++].text;
+      this.#chain(++links);
+      left = { kind: "binary", op, left, right: this.#exponent() };
+    }
+    return left;
+  }
+
+  #exponent(): Expr {
+    let left = this.#unary();
+    let links = 0;
+    while (this.#isOp("^")) {
+      this.#at++;
+      this.#chain(++links);
+      left = { kind: "binary", op: "^", left, right: this.#unary() };
+    }
+    return left;
+  }
+
+  #unary(): Expr {
+    if (this.#isOp("-") || this.#isOp("+")) {
+      const op = this.#tokens[this.#at++].text;
+      this.#enter();
+      const operand = this.#unary();
+      this.#leave();
+      return { kind: "unary", op, operand };
+    }
+    // A prefix user operator such as ~ or @.
+    if (this.#tok.kind === "op" && this.#isUserOperator(this.#tok.text)) {
+      const op = this.#tokens[this.#at++].text;
+      this.#enter();
+      const operand = this.#unary();
+      this.#leave();
+      return { kind: "unary", op, operand };
+    }
+    return this.#postfix();
+  }
+
+  #postfix(): Expr {
+    let expr = this.#primary();
+    let links = 0;
+    while (true) {
+      if (this.#acceptOp("::")) {
+        expr = { kind: "cast", operand: expr, type: this.#typeName() };
+      } else if (this.#is("at") && this.#is("time", this.#peek())) {
+        this.#at += 2;
+        this.#expect("zone");
+        const zone = this.#unary();
+        expr = {
+          kind: "function",
+          name: ["timezone"],
+          args: [zone, expr],
+          star: false,
+          distinct: false,
+          orderBy: [],
+          filter: null,
+        };
+      } else {
+        return expr;
+      }
+      this.#chain(++links);
+    }
+  }
+
+  #primary(): Expr {
+    const token = this.#tok;
+    switch (token.kind) {
+      case "integer":
+      case "numeric":
+        this.#at++;
+        return { kind: "number", text: token.text };
+      case "string":
+        this.#at++;
+        return { kind: "string", value: token.text };
+      case "param":
+        this.#at++;
+        return { kind: "param", index: Number(token.text) };
+      case "op":
+        if (token.text === "(") return this.#parenthesized();
+        throw this.#error();
+      case "quoted":
+        return this.#columnOrFunction();
+      case "word":
+        return this.#wordExpression();
+      default:
+        throw this.#error();
+    }
+  }
+
+  #parenthesized(): Expr {
+    const query = this.#tryParenQuery();
+    if (query !== null) return { kind: "subquery", query };
+    this.#at++;
+    const expr = this.#expr();
+    this.#expectOp(")");
+    return expr;
+  }
+
+  #wordExpression(): Expr {
+    const token = this.#tok;
+    const word = token.text;
+    switch (word) {
+      case "true":
+      case "false":
+        this.#at++;
+        return { kind: "boolean", value: word === "true" };
+      case "null":
+        this.#at++;
+        return { kind: "null" };
+      case "case":
+        return this.#case();
+      case "cast": {
+        this.#at++;
+        this.#expectOp("(");
+        const operand = this.#expr();
+        this.#expect("as");
+        const type = this.#typeName();
+        this.#expectOp(")");
+        return { kind: "cast", operand, type };
+      }
+      case "exists": {
+        this.#at++;
+        this.#expectOp("(");
+        const query = this.#selectStatement();
+        this.#expectOp(")");
+        return { kind: "exists", query };
+      }
+      case "extract": {
+        if (!this.#isOp("(", this.#peek())) break;
+        this.#at += 2;
+        const fieldToken = this.#tok;
+        if (fieldToken.kind !== "word" && fieldToken.kind !== "string") throw this.#error();
+        this.#at++;
+        this.#expect("from");
+        const source = this.#expr();
+        this.#expectOp(")");
+        return {
+          kind: "function",
+          name: ["extract"],
+          args: [{ kind: "string", value: fieldToken.text }, source],
+          star: false,
+          distinct: false,
+          orderBy: [],
+          filter: null,
+        };
+      }
+    }
+    if (SQL_FUNCTIONS.has(word) && !this.#isOp("(", this.#peek())) {
+      this.#at++;
+      return { kind: "sql_function", name: word };
+    }
+    // A typed literal: DATE '2024-01-02', TIMESTAMP '...', INTERVAL '1 day', INT '5'.
+    if (this.#isTypedLiteralStart()) {
+      const save = this.#at;
+      try {
+        const type = this.#typeName();
+        if (this.#tok.kind === "string") {
+          const value = this.#tokens[this.#at++].text;
+          return { kind: "cast", operand: { kind: "string", value }, type };
+        }
+      } catch {
+        // not a type after all
+      }
+      this.#at = save;
+    }
+    if (RESERVED.has(word)) throw this.#error();
+    return this.#columnOrFunction();
+  }
+
+  #isTypedLiteralStart(): boolean {
+    const next = this.#peek();
+    const word = this.#tok.text;
+    if (next.kind === "string") return !RESERVED.has(word);
+    // Multi-word types: DOUBLE PRECISION '1', CHARACTER VARYING, TIMESTAMP WITH TIME ZONE.
+    return [
+      "double",
+      "character",
+      "char",
+      "timestamp",
+      "time",
+      "national",
+      "varchar",
+      "numeric",
+      "decimal",
+    ]
+      .includes(word) && (next.kind === "word" || this.#isOp("(", next));
+  }
+
+  #columnOrFunction(): Expr {
+    const first = this.#tok;
+    if (first.kind === "word" && (RESERVED.has(first.text))) throw this.#error();
+    this.#at++;
+    const path = [first.text];
+    while (this.#isOp(".")) {
+      this.#at++;
+      if (this.#isOp("*")) {
+        this.#at++;
+        return { kind: "star", table: path };
+      }
+      path.push(this.#colLabel());
+    }
+    if (this.#isOp("(")) {
+      // Column-name keywords (INT, NUMERIC, ...) are not functions, except those PostgreSQL
+      // parses as functions itself.
+      if (
+        first.kind === "word" && path.length === 1 && COL_NAME.has(first.text) &&
+        !["coalesce", "nullif", "greatest", "least", "grouping"].includes(first.text)
+      ) {
+        throw this.#error(this.#tok);
+      }
+      return this.#functionCall(path);
+    }
+    if (first.kind === "word" && path.length === 1 && TYPE_FUNC_NAME.has(first.text)) {
+      throw this.#error(first);
+    }
+    return { kind: "column", path };
+  }
+
+  #functionCall(name: QualifiedName): FunctionCall {
+    this.#enter();
+    this.#expectOp("(");
+    const call: FunctionCall = {
+      kind: "function",
+      name,
+      args: [],
+      star: false,
+      distinct: false,
+      orderBy: [],
+      filter: null,
+    };
+    if (this.#isOp("*")) {
+      this.#at++;
+      call.star = true;
+    } else if (!this.#isOp(")")) {
+      if (this.#accept("distinct")) call.distinct = true;
+      else this.#accept("all");
+      call.args = this.#exprList();
+      if (this.#accept("order")) {
+        this.#expect("by");
+        call.orderBy = this.#orderList();
+      }
+    }
+    this.#expectOp(")");
+    if (this.#is("filter") && this.#isOp("(", this.#peek())) {
+      this.#at += 2;
+      this.#expect("where");
+      call.filter = this.#expr();
+      this.#expectOp(")");
+    }
+    if (this.#is("over")) throw this.#error();
+    this.#leave();
+    return call;
+  }
+
+  #case(): Expr {
+    this.#expect("case");
+    this.#enter();
+    const operand = this.#is("when") ? null : this.#expr();
+    const whens: { when: Expr; then: Expr }[] = [];
+    if (!this.#is("when")) throw this.#error();
+    while (this.#accept("when")) {
+      const when = this.#expr();
+      this.#expect("then");
+      whens.push({ when, then: this.#expr() });
+    }
+    const otherwise = this.#accept("else") ? this.#expr() : null;
+    this.#expect("end");
+    this.#leave();
+    return { kind: "case", operand, whens, else: otherwise };
+  }
+}
+
+/** Other spellings of the canonical type names. */
+const ALIASES = new Map([
+  ["integer", "int4"],
+  ["int", "int4"],
+  ["bigint", "int8"],
+  ["smallint", "int2"],
+  ["serial4", "serial"],
+  ["serial8", "bigserial"],
+  ["serial2", "smallserial"],
+  ["boolean", "bool"],
+  ["real", "float4"],
+  ["decimal", "numeric"],
+]);
