@@ -16,7 +16,7 @@
 // - `--free-ports` puts every service and admin port on a port the kernel
 //   says is free at start (listed in the log), so tests and a second stack
 //   never collide with a running one.
-// - SIGHUP reloads the children that reload (dns re-reads its zones); the
+// - SIGHUP reloads the children that reload (dns re-reads its zones, lb its configuration); the
 //   first SIGINT/SIGTERM stops every child, the second is only logged, the
 //   third kills them without waiting for their drain.
 // - `--log-format json` makes every line one JSON object with a `service`
@@ -96,7 +96,13 @@ export const STACK: readonly StackMember[] = [
   { label: "smtp", command: "smtp", port: 2525, args: () => [] },
   { label: "http-api-1", command: "http-api", port: 8001, args: () => [] },
   { label: "http-api-2", command: "http-api", port: 8002, args: () => [] },
-  { label: "lb", command: "lb", port: 8080, args: () => ["--config", LB_CONFIG_FILE] },
+  {
+    label: "lb",
+    command: "lb",
+    port: 8080,
+    reloads: true,
+    args: () => ["--config", LB_CONFIG_FILE],
+  },
   { label: "worker", command: "worker", port: 0, args: () => [] },
 ];
 
