@@ -41,9 +41,9 @@ export interface SupervisorOptions {
   onOutput?: (name: string, line: string) => void;
   /** Receives the supervisor's own reports (started, exited, restarting...). */
   log?: SupervisorLog;
-  /** First restart delay; doubled on each quick crash up to `backoffMaxMs`. */
+  /** First restart delay; doubled on each quick crash up to `backoffMsMax`. */
   backoffStartMs?: number;
-  backoffMaxMs?: number;
+  backoffMsMax?: number;
   /** A child that ran this long before dying restarts after the first delay again. */
   stableAfterMs?: number;
   /** How long children get to drain after SIGTERM before SIGKILL. */
@@ -84,7 +84,7 @@ export class Supervisor {
       onOutput: options.onOutput ??
         ((name, line) => writeStdout(`${name.padEnd(width)} | ${line}\n`)),
       backoffStartMs: options.backoffStartMs ?? 500,
-      backoffMaxMs: options.backoffMaxMs ?? 30_000,
+      backoffMsMax: options.backoffMsMax ?? 30_000,
       stableAfterMs: options.stableAfterMs ?? 10_000,
       stopTimeoutMs: options.stopTimeoutMs ?? 15_000,
     };
@@ -227,7 +227,7 @@ export class Supervisor {
         delayMs: child.backoffMs,
       });
       await this.#sleep(child.backoffMs);
-      child.backoffMs = Math.min(child.backoffMs * 2, this.#options.backoffMaxMs);
+      child.backoffMs = Math.min(child.backoffMs * 2, this.#options.backoffMsMax);
       if (!this.#stopping) child.restarts++;
     }
   }

@@ -52,7 +52,7 @@ export interface ClientOptions {
   /** How long an idle pooled connection is kept: 4 s (under servers' usual 5 s). */
   idleTimeoutMs?: number;
   /** Idle connections kept per origin: 32. */
-  maxIdlePerOrigin?: number;
+  idlePerOriginMax?: number;
   limits?: Partial<HttpLimits>;
 }
 
@@ -135,7 +135,7 @@ export class HttpClient {
       headerTimeoutMs: options.headerTimeoutMs ?? 30_000,
       bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 4_000,
-      maxIdlePerOrigin: options.maxIdlePerOrigin ?? 32,
+      idlePerOriginMax: options.idlePerOriginMax ?? 32,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
     };
     const o = this.#options;
@@ -216,7 +216,7 @@ export class HttpClient {
         ...list.filter((c) => !c.closed),
       );
     }
-    if (list.length >= this.#options.maxIdlePerOrigin) return conn.close();
+    if (list.length >= this.#options.idlePerOriginMax) return conn.close();
     conn.setDeadline(this.#options.idleTimeoutMs, FOR_IDLE);
     list.push(conn);
   }

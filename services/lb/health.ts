@@ -79,7 +79,7 @@ export class HealthChecker {
     try {
       let client = this.#clients.get(check.timeoutMs);
       if (client === undefined) {
-        client = new HttpClient({ connectTimeoutMs: check.timeoutMs, maxIdlePerOrigin: 1 });
+        client = new HttpClient({ connectTimeoutMs: check.timeoutMs, idlePerOriginMax: 1 });
         this.#clients.set(check.timeoutMs, client);
       }
       const response = await client.request(`${state.url}${check.path}`, {

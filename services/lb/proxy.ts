@@ -146,7 +146,7 @@ export class ReverseProxy {
         connectTimeoutMs: pool.timeouts.connectMs,
         headerTimeoutMs: pool.timeouts.responseHeaderMs,
         bodyTimeoutMs: pool.timeouts.idleMs,
-        maxIdlePerOrigin: pool.connectionsMax,
+        idlePerOriginMax: pool.connectionsMax,
       });
       pools.set(name, { name, config: pool, balancer, backends, client });
     }

@@ -12,7 +12,7 @@ const ECHO = fileURLToPath(new URL("../_support/fixtures/echo_service.ts", impor
 async function echoOnce(port: number, text: string): Promise<string> {
   using conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(utf8(text + "\r\n"));
-  const line = await new BufferedReader(conn).readLine({ maxBytes: 100 });
+  const line = await new BufferedReader(conn).readLine({ bytesMax: 100 });
   return line === null ? "" : fromUtf8(line);
 }
 

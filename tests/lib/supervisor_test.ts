@@ -60,7 +60,7 @@ Deno.test("Supervisor restarts a crashing child with growing backoff, and leaves
     onOutput: out.onOutput,
     log: out.log,
     backoffStartMs: 20,
-    backoffMaxMs: 80,
+    backoffMsMax: 80,
     stopTimeoutMs: 5000,
   });
   supervisor.start();
