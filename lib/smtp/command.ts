@@ -39,6 +39,8 @@ export interface CommandLine {
   readonly verb: string;
   /** Everything after the verb and one space, without the CRLF. */
   readonly args: string;
+  /** The whole line as sent, without the CRLF (AUTH responses are case-sensitive). */
+  readonly text: string;
 }
 
 const NUL = 0x00;
@@ -67,7 +69,7 @@ export function decodeCommandLine(
     const space = text.indexOf(" ");
     const verb = (space < 0 ? text : text.slice(0, space)).toUpperCase();
     const args = space < 0 ? "" : text.slice(space + 1);
-    return { value: { verb, args }, bytesUsed: i + 2 - from };
+    return { value: { verb, args, text }, bytesUsed: i + 2 - from };
   }
   if (to - from >= limits.lineBytesMax) {
     throw new LimitError("lineBytesMax", `command line longer than ${limits.lineBytesMax} octets`);
@@ -94,7 +96,7 @@ export type Command =
 const BDAT_DIGITS_MAX = 15;
 
 /** Turns a command line into a typed command (never throws). */
-export function parseCommand(line: CommandLine): Command {
+export function parseCommand(line: Pick<CommandLine, "verb" | "args">): Command {
   const { verb, args } = line;
   switch (verb) {
     case "EHLO":

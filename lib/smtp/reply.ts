@@ -13,7 +13,7 @@
 // 4.5.3.1.5); a reply has at most `replyLinesMax` lines (100: an EHLO
 // answer lists a dozen extensions). The decoder returns copies (strings).
 
-import { CR, fromAscii, LF } from "../bytes.ts";
+import { CR, LF, utf8 } from "../bytes.ts";
 import type { Bytes } from "../bytes.ts";
 import { type Decoded, INCOMPLETE } from "../decode.ts";
 import { DecodeError, LimitError } from "../errors.ts";
@@ -61,7 +61,7 @@ export function formatReply(value: Reply): string {
 
 /** The reply as wire bytes. */
 export function encodeReply(value: Reply): Bytes {
-  return fromAscii(formatReply(value));
+  return utf8(formatReply(value));
 }
 
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3}) /;

@@ -55,9 +55,13 @@ function dataOf(sizeBytesMax = 1 << 20) {
 
 Deno.test("decodeCommandLine() reads verb and arguments, verb upper-cased", () => {
   const value = assertDecodesEveryWay(line, fromAscii("mail FROM:<a@b.example> SIZE=10\r\n"));
-  assert.deepEqual(value, { verb: "MAIL", args: "FROM:<a@b.example> SIZE=10" });
+  assert.deepEqual(value, {
+    verb: "MAIL",
+    args: "FROM:<a@b.example> SIZE=10",
+    text: "mail FROM:<a@b.example> SIZE=10",
+  });
   const quit = assertDecodesEveryWay(line, fromAscii("QUIT\r\nNOOP\r\n"), { bytesUsed: 6 });
-  assert.deepEqual(quit, { verb: "QUIT", args: "" });
+  assert.deepEqual(quit, { verb: "QUIT", args: "", text: "QUIT" });
 });
 
 Deno.test("decodeCommandLine() refuses bare LF, bare CR and NUL", () => {
