@@ -33,7 +33,10 @@
 // (`apply`). Reads are not operations: they change nothing.
 //
 // A rename across directories (Maildir's tmp/ to new/) is a name change of
-// the target directory: durable once that directory is synced.
+// the target directory: durable once that directory is synced. Order across
+// directories is not modelled (each directory keeps a prefix of its own
+// changes), so a caller must make a file's create durable (sync its
+// directory) before renaming it elsewhere, or a cut may lose it.
 //
 // Left out: directories are not modelled (every directory exists, durably);
 // sizes beyond what fits in memory.
