@@ -3,13 +3,16 @@
 // domains, and queues the rest (from authenticated or trusted clients only).
 // See docs/smtp.md.
 
-import { type AdminServer, type CheckResult, startAdminServer } from "../../lib/admin.ts";
+import { type CheckResult, mountAdmin } from "../../lib/admin.ts";
+import { Router } from "../../lib/http/router.ts";
+import { type HttpServer, serveHttp } from "../../lib/http/server.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { type FileLayer, realFiles } from "../../lib/fs/file_layer.ts";
 import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { isMailbox } from "../../lib/smtp/command.ts";
+import { mountMailboxApi } from "./mailbox_api.ts";
 import { type Cidr, parseCidr } from "./networks.ts";
 import { SmtpServer } from "./server.ts";
 import { MailStore } from "./store.ts";
@@ -145,25 +148,32 @@ export const service = defineService({
       dataTimeoutMs: config.dataTimeoutMs,
       trustedNetworks: trusted,
     });
-    let admin: AdminServer;
+    let admin: HttpServer;
     let tcp: Deno.NetAddr;
     let submission: Deno.NetAddr;
     try {
       tcp = server.listen(config.host, config.port, false);
       submission = server.listen(config.host, config.submissionPort, true);
-      admin = startAdminServer({
-        hostname: config.host,
-        port: adminPortOf(config),
-        label: "smtp admin port",
+      const router = mountAdmin(new Router({ bodyLimitBytes: 0 }), {
         registry: smtpMetrics(server, store),
         checks: () => smtpChecks(server, store),
+      });
+      mountMailboxApi(router, store);
+      admin = serveHttp({
+        hostname: config.host,
+        port: adminPortOf(config),
+        handler: router.handle,
+        name: "smtp",
+        label: "smtp admin port",
+        headerTimeoutMs: 2_000,
       });
     } catch (error) {
       await server.close(0);
       throw error;
     }
     let closing: Promise<void> | undefined;
-    const close = () => closing ??= server.close(config.drainTimeoutMs).then(() => admin.close());
+    const close = () =>
+      closing ??= server.close(config.drainTimeoutMs).then(() => admin.close(2_000));
     return {
       addresses: { tcp, submission, admin: admin.addr },
       ready: Promise.resolve(),
