@@ -16,6 +16,7 @@ import { mountMailboxApi } from "./mailbox_api.ts";
 import { type Cidr, parseCidr } from "./networks.ts";
 import { SmtpServer } from "./server.ts";
 import { MailStore } from "./store.ts";
+import { TlsTerminator } from "./tls.ts";
 
 export const SMTP_PORT = 2525;
 export const SUBMISSION_PORT = 2587;
@@ -24,8 +25,8 @@ export const smtpFlags = {
   ...commonFlags("smtp", SMTP_PORT),
   "submission-port": {
     type: "port",
-    default: SUBMISSION_PORT,
-    help: "submission port (RFC 6409: AUTH required to send)",
+    help:
+      `submission port (RFC 6409: AUTH required to send; default ${SUBMISSION_PORT}, 0 with --port 0)`,
   },
   hostname: { type: "string", default: "localhost", help: "our name in the greeting and headers" },
   domain: {
@@ -41,6 +42,11 @@ export const smtpFlags = {
   user: { type: "string", help: "submission user name (with --password)" },
   password: { type: "string", help: "submission password for --user" },
   "users-file": { type: "string", help: "file of user:password lines for submission" },
+  "tls-cert": {
+    type: "string",
+    help: "PEM certificate file: STARTTLS is offered (with --tls-key)",
+  },
+  "tls-key": { type: "string", help: "PEM private key file for --tls-cert" },
   "allow-auth-without-tls": {
     type: "boolean",
     default: false,
@@ -124,6 +130,16 @@ export const service = defineService({
     ) {
       if (!(value >= 1)) throw new RangeError(`${name} must be at least 1`);
     }
+    let tls: TlsTerminator | undefined;
+    if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+      throw new TypeError("--tls-cert and --tls-key go together");
+    }
+    if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+      tls = new TlsTerminator({
+        cert: await Deno.readTextFile(config.tlsCert),
+        key: await Deno.readTextFile(config.tlsKey),
+      });
+    }
     const store = new MailStore({ files, dataDir: config.dataDir, hostname: config.hostname });
     store.open();
     const log = logger("smtp");
@@ -147,13 +163,14 @@ export const service = defineService({
       commandTimeoutMs: config.commandTimeoutMs,
       dataTimeoutMs: config.dataTimeoutMs,
       trustedNetworks: trusted,
+      tls,
     });
     let admin: HttpServer;
     let tcp: Deno.NetAddr;
     let submission: Deno.NetAddr;
     try {
       tcp = server.listen(config.host, config.port, false);
-      submission = server.listen(config.host, config.submissionPort, true);
+      submission = server.listen(config.host, submissionPortOf(config), true);
       const router = mountAdmin(new Router({ bodyLimitBytes: 0 }), {
         registry: smtpMetrics(server, store),
         checks: () => smtpChecks(server, store),
@@ -169,11 +186,14 @@ export const service = defineService({
       });
     } catch (error) {
       await server.close(0);
+      await tls?.close();
       throw error;
     }
     let closing: Promise<void> | undefined;
     const close = () =>
-      closing ??= server.close(config.drainTimeoutMs).then(() => admin.close(2_000));
+      closing ??= server.close(config.drainTimeoutMs).then(() => admin.close(2_000)).then(() =>
+        tls?.close()
+      );
     return {
       addresses: { tcp, submission, admin: admin.addr },
       ready: Promise.resolve(),
@@ -182,6 +202,12 @@ export const service = defineService({
     };
   },
 });
+
+/** The submission port: the flag, else 2587 (port + 62), or 0 when --port is 0 (tests). */
+export function submissionPortOf(config: { port: number; submissionPort?: number }): number {
+  if (config.submissionPort !== undefined) return config.submissionPort;
+  return config.port === 0 ? 0 : config.port + (SUBMISSION_PORT - SMTP_PORT);
+}
 
 /** "user:password" lines; blank lines and lines starting with # are skipped. */
 export function parseUsers(text: string): Map<string, string> {

@@ -16,20 +16,23 @@
 //      cap with 421 4.3.2, as may every idle one at shutdown; a transfer in
 //      progress is never evicted.
 //
-// STARTTLS is not served yet: Deno has no server-side TLS upgrade of an
-// accepted TcpConn (denoland/deno#18451), so `tlsAvailable` stays false and
-// the session answers 502.
+// STARTTLS (RFC 3207), when a certificate is configured: the 220 is
+// written, every byte already buffered is dropped (anything pipelined
+// before the handshake could have been injected by a man in the middle), the
+// handshake runs through tls.ts, and the session forgets all it knew.
 
 import type { Bytes } from "../../lib/bytes.ts";
 import { utf8 } from "../../lib/bytes.ts";
 import type { Logger } from "../../lib/log.ts";
+import { closeQuietly } from "../../lib/net/close.ts";
 import { ReadBuffer } from "../../lib/net/read_buffer.ts";
 import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
 import { writeAll } from "../../lib/net/write_all.ts";
 import { type CommandLimits, DEFAULT_COMMAND_LIMITS } from "../../lib/smtp/command.ts";
 import { formatReply, reply } from "../../lib/smtp/reply.ts";
 import { SmtpEngine } from "./engine.ts";
-import { earlyTalker, greeting, newSession, type SessionConfig } from "./session.ts";
+import { earlyTalker, greeting, newSession, type SessionConfig, tlsStarted } from "./session.ts";
+import type { TlsTerminator } from "./tls.ts";
 import type { MailStore } from "./store.ts";
 import { type Cidr, inNetworks } from "./networks.ts";
 
@@ -45,6 +48,8 @@ export interface SmtpServerOptions {
   commandTimeoutMs: number;
   dataTimeoutMs: number;
   trustedNetworks: readonly Cidr[];
+  /** STARTTLS is offered when set. */
+  tls?: TlsTerminator;
   /** Clock for Received headers (ms since the epoch). */
   now?: () => number;
 }
@@ -92,7 +97,8 @@ export class SmtpServer {
       goodbyeBytes: GOODBYE,
       timeoutsMs: [o.commandTimeoutMs, o.dataTimeoutMs],
       log: o.log,
-      handler: (c) => this.#serve(c, { ...o.session, submission }),
+      handler: (c) =>
+        this.#serve(c, { ...o.session, submission, tlsAvailable: o.tls !== undefined }),
     });
     this.#servers.push(server);
     return server.addr;
@@ -152,13 +158,16 @@ export class SmtpServer {
     await writeAll(c.conn, utf8(formatReply(greeting(config))));
     const session = newSession(remote, { trusted: inNetworks(remote, o.trustedNetworks) });
     const engine = new SmtpEngine(config, session, { sink: spool, limits });
+    /** The connection the session speaks on: the socket, or the TLS session over it. */
+    let io: Deno.Conn = c.conn;
+    let flushed: Promise<void> | undefined;
     try {
       while (!c.closed) {
         const inBody = engine.inBody;
         if (!inBody) c.markIdle();
         c.setDeadline(inBody ? o.dataTimeoutMs : o.commandTimeoutMs, "idle");
         if (c.draining && !inBody) return;
-        const read = firstRead ?? input.fill(c.conn);
+        const read = firstRead ?? input.fill(io);
         firstRead = undefined;
         if (await read === null) return;
         c.markBusy();
@@ -171,20 +180,32 @@ export class SmtpServer {
           const pending = step.pending;
           if (pending === undefined) break;
           if (pending.kind === "close") {
-            if (output !== "") await writeAll(c.conn, utf8(output));
+            if (output !== "") await writeAll(io, utf8(output));
             return;
           }
           if (pending.kind === "store") {
             output += this.#store(engine, pending.envelope, spool, remote);
             continue;
           }
-          // start-tls: not offered (see the file comment), so never asked for.
-          throw new Error("STARTTLS requested but not available");
+          // start-tls: say 220, drop what was pipelined after it, handshake.
+          await writeAll(io, utf8(output));
+          output = "";
+          input.consume(input.length);
+          if (o.tls === undefined || io !== c.conn) throw new Error("STARTTLS not available");
+          c.setDeadline(o.commandTimeoutMs, "handshake");
+          ({ conn: io, flushed } = await o.tls.upgrade(c.conn));
+          tlsStarted(session);
+          break;
         }
-        if (output !== "") await writeAll(c.conn, utf8(output));
+        if (output !== "") await writeAll(io, utf8(output));
       }
     } finally {
       engine.abort();
+      if (io !== c.conn) {
+        // Let the last replies (and TLS's close_notify) through the pipe first.
+        closeQuietly(io);
+        await withTimeout(flushed, FLUSH_WAIT_MS);
+      }
     }
   }
 
@@ -214,6 +235,15 @@ export class SmtpServer {
       spool.discard();
     }
   }
+}
+
+/** How long the TLS pipe may take to pass the last bytes on at close. */
+const FLUSH_WAIT_MS = 1_000;
+
+async function withTimeout(promise: Promise<void> | undefined, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise, new Promise((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
 }
 
 /** Marks a client that talked before the greeting. */
