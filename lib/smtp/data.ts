@@ -160,3 +160,47 @@ export class ChunkReader {
     return n;
   }
 }
+
+/**
+ * The sending side of DATA (RFC 5321 4.5.2): a dot doubled at the start of
+ * every line, and the end line ".\r\n" (after a CRLF added when the body
+ * does not end with one). Push machine: one byte of state, any split.
+ */
+export class DotEncoder {
+  /** The last two bytes pushed; the DATA command's own CRLF at first. */
+  #prev = LF;
+  #prevPrev = CR;
+
+  /** The stuffed form of `bytes`. */
+  push(bytes: Uint8Array): Bytes {
+    let dots = 0;
+    let before = this.#prev;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] === DOT && before === LF) dots++;
+      before = bytes[i];
+    }
+    const out = new Uint8Array(bytes.length + dots);
+    let o = 0;
+    before = this.#prev;
+    for (let i = 0; i < bytes.length; i++) {
+      const byte = bytes[i];
+      if (byte === DOT && before === LF) out[o++] = DOT;
+      out[o++] = byte;
+      before = byte;
+    }
+    if (bytes.length >= 2) {
+      this.#prevPrev = bytes[bytes.length - 2];
+      this.#prev = bytes[bytes.length - 1];
+    } else if (bytes.length === 1) {
+      this.#prevPrev = this.#prev;
+      this.#prev = bytes[0];
+    }
+    return out;
+  }
+
+  /** The end of data: CRLF if the body did not end with one, then ".\r\n". */
+  end(): Bytes {
+    const ended = this.#prev === LF && this.#prevPrev === CR;
+    return new TextEncoder().encode(ended ? ".\r\n" : "\r\n.\r\n") as Bytes;
+  }
+}

@@ -12,6 +12,7 @@ import { logger } from "../../lib/log.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { isMailbox } from "../../lib/smtp/command.ts";
+import { Delivery } from "./delivery.ts";
 import { mountMailboxApi } from "./mailbox_api.ts";
 import { type Cidr, parseCidr } from "./networks.ts";
 import { SmtpServer } from "./server.ts";
@@ -69,6 +70,26 @@ export const smtpFlags = {
     type: "integer",
     default: 20,
     help: "open connections from one address at most",
+  },
+  resolver: {
+    type: "string",
+    help: "DNS resolver ADDR:PORT for MX lookups; without it mail for other domains stays queued",
+  },
+  "delivery-port": {
+    type: "port",
+    default: 25,
+    help: "port of the mail exchangers mail is delivered to",
+  },
+  "retry-base-ms": {
+    type: "integer",
+    default: 60_000,
+    help: "first retry delay after a temporary failure, doubled each attempt",
+  },
+  "retry-max-ms": { type: "integer", default: 3_600_000, help: "longest retry delay" },
+  "give-up-ms": {
+    type: "integer",
+    default: 432_000_000,
+    help: "bounce mail still undelivered this long after it was queued (5 days)",
   },
   "greet-delay-ms": {
     type: "integer",
@@ -143,6 +164,24 @@ export const service = defineService({
     const store = new MailStore({ files, dataDir: config.dataDir, hostname: config.hostname });
     store.open();
     const log = logger("smtp");
+    let delivery: Delivery | undefined;
+    if (config.resolver !== undefined) {
+      const resolver = parseHostPort(config.resolver);
+      if (resolver === undefined) {
+        throw new TypeError(`--resolver: expected ADDR:PORT: ${config.resolver}`);
+      }
+      delivery = new Delivery({
+        store,
+        resolver,
+        port: config.deliveryPort,
+        hostname: config.hostname,
+        localDomains: domains,
+        log,
+        retryBaseMs: config.retryBaseMs,
+        retryMaxMs: config.retryMaxMs,
+        giveUpMs: config.giveUpMs,
+      });
+    }
     const server = new SmtpServer({
       session: {
         hostname: config.hostname,
@@ -164,6 +203,7 @@ export const service = defineService({
       dataTimeoutMs: config.dataTimeoutMs,
       trustedNetworks: trusted,
       tls,
+      afterStore: () => delivery?.kick(),
     });
     let admin: HttpServer;
     let tcp: Deno.NetAddr;
@@ -189,11 +229,12 @@ export const service = defineService({
       await tls?.close();
       throw error;
     }
+    delivery?.start();
     let closing: Promise<void> | undefined;
     const close = () =>
-      closing ??= server.close(config.drainTimeoutMs).then(() => admin.close(2_000)).then(() =>
-        tls?.close()
-      );
+      closing ??= server.close(config.drainTimeoutMs).then(() => delivery?.close()).then(() =>
+        admin.close(2_000)
+      ).then(() => tls?.close());
     return {
       addresses: { tcp, submission, admin: admin.addr },
       ready: Promise.resolve(),
@@ -207,6 +248,13 @@ export const service = defineService({
 export function submissionPortOf(config: { port: number; submissionPort?: number }): number {
   if (config.submissionPort !== undefined) return config.submissionPort;
   return config.port === 0 ? 0 : config.port + (SUBMISSION_PORT - SMTP_PORT);
+}
+
+/** "127.0.0.1:5354" or "[::1]:5354"; undefined when malformed. */
+export function parseHostPort(text: string): { hostname: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (match === null || Number(match[3]) > 65535) return undefined;
+  return { hostname: match[1] ?? match[2], port: Number(match[3]) };
 }
 
 /** "user:password" lines; blank lines and lines starting with # are skipped. */

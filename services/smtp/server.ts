@@ -50,6 +50,8 @@ export interface SmtpServerOptions {
   trustedNetworks: readonly Cidr[];
   /** STARTTLS is offered when set. */
   tls?: TlsTerminator;
+  /** Called after each message is stored (outbound delivery looks at its queue). */
+  afterStore?: () => void;
   /** Clock for Received headers (ms since the epoch). */
   now?: () => number;
 }
@@ -221,6 +223,7 @@ export class SmtpServer {
         receivedAtMs: (this.options.now ?? Date.now)(),
       });
       this.stats.messagesAccepted++;
+      this.options.afterStore?.();
       this.options.log.info("accepted {id} from <{from}> for {count} recipients", {
         id,
         from: envelope.from,

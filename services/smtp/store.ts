@@ -171,6 +171,40 @@ export class MailStore {
     files.syncDirectory(dir);
   }
 
+  /** A queued message's bytes (headers and body), or null when it is gone. */
+  queuedMessage(id: string): Bytes | null {
+    return this.files.readFile(`${this.#queueDir}/${id}.msg`);
+  }
+
+  /** Replaces a queued envelope durably (after a delivery attempt). */
+  updateQueued(record: QueuedEnvelope): void {
+    const dir = this.#queueDir;
+    writeWhole(this.files, `${dir}/${record.id}.env.tmp`, utf8(JSON.stringify(record)));
+    this.files.rename(`${dir}/${record.id}.env.tmp`, `${dir}/${record.id}.env`);
+    this.files.syncDirectory(dir);
+  }
+
+  /** Removes a message from the queue durably: the envelope first, so no half entry is retried. */
+  removeQueued(id: string): void {
+    const dir = this.#queueDir;
+    this.files.remove(`${dir}/${id}.env`);
+    this.files.syncDirectory(dir);
+    this.files.remove(`${dir}/${id}.msg`);
+    this.files.syncDirectory(dir);
+  }
+
+  /** Stores a message made here (a bounce): like one received, durable when it returns. */
+  submit(envelope: Envelope, message: Bytes, arrival: Arrival): string {
+    const spool = this.spool();
+    try {
+      spool.begin();
+      spool.write(message);
+      return this.deliver(envelope, spool, arrival);
+    } finally {
+      spool.close();
+    }
+  }
+
   /** Queued envelopes (the outbound queue), oldest first. */
   queued(): QueuedEnvelope[] {
     const out: QueuedEnvelope[] = [];

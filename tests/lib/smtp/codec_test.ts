@@ -12,7 +12,7 @@ import {
   DEFAULT_COMMAND_LIMITS,
   parseCommand,
 } from "../../../lib/smtp/command.ts";
-import { ChunkReader, DotDecoder } from "../../../lib/smtp/data.ts";
+import { ChunkReader, DotDecoder, DotEncoder } from "../../../lib/smtp/data.ts";
 import {
   decodeReply,
   DEFAULT_REPLY_LIMITS,
@@ -200,4 +200,19 @@ Deno.test("ChunkReader takes exactly the chunk, split any way", () => {
     assert.equal(reader.done, true, label);
     assert.equal(ascii(concat(parts)), "abc\n.\r\n", label);
   }
+});
+
+Deno.test("DotEncoder stuffs dots at line starts and ends with CRLF.CRLF, split any way", () => {
+  const body = fromAscii(".a\r\nb.\r\n..c\r\nlast");
+  const expected = "..a\r\nb.\r\n...c\r\nlast\r\n.\r\n";
+  for (const { label, chunks } of splitEveryWay(body)) {
+    const encoder = new DotEncoder();
+    const out = concat([...chunks.map((c) => encoder.push(c)), encoder.end()]);
+    assert.equal(ascii(out), expected, label);
+    // And the receiving machine gives the body back, with the CRLF added.
+    const back = dataOf()(out, 0, out.length);
+    assert.ok(!back.incomplete && back.value.text === ascii(body) + "\r\n", label);
+  }
+  const empty = new DotEncoder();
+  assert.equal(ascii(empty.end()), ".\r\n");
 });
