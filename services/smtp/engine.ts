@@ -18,6 +18,7 @@ import { type CommandLimits, decodeCommandLine } from "../../lib/smtp/command.ts
 import { ChunkReader, DotDecoder } from "../../lib/smtp/data.ts";
 import { formatReply, type Reply } from "../../lib/smtp/reply.ts";
 import {
+  abortTransaction,
   badLine,
   chunkEnded,
   dataEnded,
@@ -37,6 +38,11 @@ export interface BodySink {
   write(bytes: Bytes): void;
   /** The body is dropped (refused, or the connection ended). */
   discard(): void;
+}
+
+/** Replies forced on commands by fault injection (faults.ts); "DATA-END" for the final reply. */
+export interface FaultSource {
+  take(command: string): Reply | undefined;
 }
 
 /** What the server must do before feeding the engine again. */
@@ -59,14 +65,16 @@ export class SmtpEngine {
   readonly state: SessionState;
   readonly limits: CommandLimits;
   #sink: BodySink;
+  #faults: FaultSource | undefined;
   #data: DotDecoder | undefined;
   #chunk: { reader: ChunkReader; sizeBytes: number; last: boolean } | undefined;
 
   constructor(
     config: SessionConfig,
     state: SessionState,
-    options: { sink: BodySink; limits: CommandLimits },
+    options: { sink: BodySink; limits: CommandLimits; faults?: FaultSource },
   ) {
+    this.#faults = options.faults;
     this.config = config;
     this.state = state;
     this.limits = options.limits;
@@ -91,6 +99,11 @@ export class SmtpEngine {
         at += data.push(buf, at, to);
         if (!data.done) return { bytesUsed: at - from, output, pending: undefined };
         this.#data = undefined;
+        const forced = this.#forcedEnd(data.tooLarge || data.bareLineEnds || data.nul);
+        if (forced !== undefined) {
+          output += forced;
+          continue;
+        }
         const outcome = dataEnded(this.config, this.state, data);
         if (outcome.effects.length === 0 || outcome.effects[0].kind !== "store") {
           this.#sink.discard();
@@ -105,6 +118,11 @@ export class SmtpEngine {
         at += chunk.reader.push(buf, at, to);
         if (!chunk.reader.done) return { bytesUsed: at - from, output, pending: undefined };
         this.#chunk = undefined;
+        const forced = chunk.last && !this.state.bdatFailed ? this.#forcedEnd(false) : undefined;
+        if (forced !== undefined) {
+          output += forced;
+          continue;
+        }
         const outcome = chunkEnded(this.config, this.state, chunk);
         const storing = outcome.effects.some((e) => e.kind === "store");
         if (!storing && (chunk.last || this.state.bdatFailed)) this.#sink.discard();
@@ -126,10 +144,27 @@ export class SmtpEngine {
       }
       if (isIncomplete(decoded)) return { bytesUsed: at - from, output, pending: undefined };
       at += decoded.bytesUsed;
+      const forced = this.state.phase === "command"
+        ? this.#faults?.take(decoded.value.verb)
+        : undefined;
+      if (forced !== undefined) {
+        output += formatReply(forced);
+        continue;
+      }
       const r = this.#apply(handleLine(this.config, this.state, decoded.value));
       output += r.output;
       if (r.pending !== undefined) return { bytesUsed: at - from, output, pending: r.pending };
     }
+  }
+
+  /** An injected failure of the final reply: the message is dropped, the transaction too. */
+  #forcedEnd(refusedAnyway: boolean): string | undefined {
+    if (refusedAnyway) return undefined;
+    const forced = this.#faults?.take("DATA-END");
+    if (forced === undefined) return undefined;
+    this.#sink.discard();
+    abortTransaction(this.state);
+    return formatReply(forced);
   }
 
   /** The store finished: the transaction's final reply. */

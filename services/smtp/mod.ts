@@ -13,6 +13,7 @@ import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { isMailbox } from "../../lib/smtp/command.ts";
 import { Delivery } from "./delivery.ts";
+import { Faults, mountFaultApi } from "./faults.ts";
 import { mountMailboxApi } from "./mailbox_api.ts";
 import { type Cidr, parseCidr } from "./networks.ts";
 import { SmtpServer } from "./server.ts";
@@ -164,6 +165,7 @@ export const service = defineService({
     const store = new MailStore({ files, dataDir: config.dataDir, hostname: config.hostname });
     store.open();
     const log = logger("smtp");
+    const faults = new Faults();
     let delivery: Delivery | undefined;
     if (config.resolver !== undefined) {
       const resolver = parseHostPort(config.resolver);
@@ -204,6 +206,7 @@ export const service = defineService({
       trustedNetworks: trusted,
       tls,
       afterStore: () => delivery?.kick(),
+      faults,
     });
     let admin: HttpServer;
     let tcp: Deno.NetAddr;
@@ -216,6 +219,7 @@ export const service = defineService({
         checks: () => smtpChecks(server, store),
       });
       mountMailboxApi(router, store);
+      mountFaultApi(router, faults);
       admin = serveHttp({
         hostname: config.host,
         port: adminPortOf(config),
@@ -306,6 +310,7 @@ function smtpMetrics(server: SmtpServer, store: MailStore): MetricsRegistry {
     syncCounter(messages, s.messagesRefused, { outcome: "store_failed" });
     syncCounter(refused, s.earlyTalkers, { reason: "early_talker" });
     syncCounter(refused, s.perClientRefused, { reason: "per_client_limit" });
+    syncCounter(refused, s.rateLimited, { reason: "rate_limit" });
     open.set(undefined, server.connections);
     queued.set(undefined, store.queued().length);
   });

@@ -33,6 +33,7 @@ import { formatReply, reply } from "../../lib/smtp/reply.ts";
 import { SmtpEngine } from "./engine.ts";
 import { earlyTalker, greeting, newSession, type SessionConfig, tlsStarted } from "./session.ts";
 import type { TlsTerminator } from "./tls.ts";
+import type { Faults } from "./faults.ts";
 import type { MailStore } from "./store.ts";
 import { type Cidr, inNetworks } from "./networks.ts";
 
@@ -50,6 +51,8 @@ export interface SmtpServerOptions {
   trustedNetworks: readonly Cidr[];
   /** STARTTLS is offered when set. */
   tls?: TlsTerminator;
+  /** Injected failures and the connection rate limit (faults.ts). */
+  faults?: Faults;
   /** Called after each message is stored (outbound delivery looks at its queue). */
   afterStore?: () => void;
   /** Clock for Received headers (ms since the epoch). */
@@ -62,11 +65,15 @@ export interface SmtpStats {
   messagesRefused: number;
   earlyTalkers: number;
   perClientRefused: number;
+  rateLimited: number;
 }
 
 const GOODBYE = utf8(formatReply(reply(421, "4.3.2", "Service shutting down, closing connection")));
 const TOO_BUSY = utf8(formatReply(reply(421, "4.3.2", "Too many connections, try again later")));
 const TIMED_OUT = utf8(formatReply(reply(421, "4.4.2", "Timeout exceeded, closing connection")));
+const RATE_LIMITED = utf8(
+  formatReply(reply(421, "4.7.0", "Connection rate limit exceeded, try again later")),
+);
 const PER_CLIENT = utf8(
   formatReply(reply(421, "4.7.0", "Too many connections from your address, try again later")),
 );
@@ -79,6 +86,7 @@ export class SmtpServer {
     messagesRefused: 0,
     earlyTalkers: 0,
     perClientRefused: 0,
+    rateLimited: 0,
   };
   #servers: TcpServer[] = [];
   #perClient = new Map<string, number>();
@@ -127,6 +135,11 @@ export class SmtpServer {
         await writeAll(c.conn, PER_CLIENT);
         return;
       }
+      if (this.options.faults?.admit(remote, (this.options.now ?? Date.now)()) === false) {
+        this.stats.rateLimited++;
+        await writeAll(c.conn, RATE_LIMITED);
+        return;
+      }
       await this.#session(c, config, remote, spool);
     } finally {
       spool.close();
@@ -159,7 +172,7 @@ export class SmtpServer {
     }
     await writeAll(c.conn, utf8(formatReply(greeting(config))));
     const session = newSession(remote, { trusted: inNetworks(remote, o.trustedNetworks) });
-    const engine = new SmtpEngine(config, session, { sink: spool, limits });
+    const engine = new SmtpEngine(config, session, { sink: spool, limits, faults: o.faults });
     /** The connection the session speaks on: the socket, or the TLS session over it. */
     let io: Deno.Conn = c.conn;
     let flushed: Promise<void> | undefined;

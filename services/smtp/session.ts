@@ -429,6 +429,12 @@ export function tlsStarted(state: SessionState): void {
   state.tls = true;
 }
 
+/** Drops the transaction (an injected failure at the end of the data). */
+export function abortTransaction(state: SessionState): void {
+  state.phase = "command";
+  resetTransaction(state);
+}
+
 function envelopeOf(state: SessionState, base: "SMTP" | "ESMTP"): Envelope {
   // RFC 3848 protocol names for the Received header's WITH clause.
   let protocol = state.esmtp || base === "ESMTP" ? "ESMTP" : "SMTP";
