@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { fromUtf8 } from "../../../lib/bytes.ts";
-import { service } from "../../../services/smtp/mod.ts";
+import { parseUsers, service } from "../../../services/smtp/mod.ts";
 import { startService } from "../../_support/service.ts";
 import { LineReader, runOnSocket, send } from "./socket_driver.ts";
 import { TEST_CONFIG, TRANSCRIPTS } from "./transcripts.ts";
@@ -145,4 +145,58 @@ Deno.test("smtp /healthz checks the spool", async () => {
   const body = await response.json();
   assert.equal(response.status, 200);
   assert.equal(body.checks.spool.ok, true);
+});
+
+Deno.test("smtp answers 421 to a client silent past the data timeout inside a message", async () => {
+  await using smtp = await startLikeTranscripts({ dataTimeoutMs: 100 });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: smtp.addresses.tcp.port });
+  const reader = new LineReader(conn);
+  await reader.reply();
+  await send(conn, "HELO c\r\nMAIL FROM:<s@far.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  for (let i = 0; i < 3; i++) assert.match((await reader.reply())[0], /^250 /);
+  assert.match((await reader.reply())[0], /^354 /);
+  await send(conn, "Subject: half a message\r\n");
+  assert.match((await reader.reply())[0], /^421 4\.4\.2 /);
+  assert.ok(await reader.closedByServer());
+});
+
+Deno.test("smtp closes the longest-idle client with 421 4.3.2 to make room at the cap", async () => {
+  await using smtp = await startLikeTranscripts({ maxConnections: 1 });
+  const port = smtp.addresses.tcp.port;
+  using idle = await Deno.connect({ hostname: "127.0.0.1", port });
+  const ri = new LineReader(idle);
+  await ri.reply();
+  using fresh = await Deno.connect({ hostname: "127.0.0.1", port });
+  const rf = new LineReader(fresh);
+  assert.match((await rf.reply())[0], /^220 /);
+  assert.match((await ri.reply())[0], /^421 4\.3\.2 /);
+  await send(fresh, "NOOP\r\n");
+  assert.match((await rf.reply())[0], /^250 /);
+});
+
+Deno.test("smtp accepts SMTPUTF8 addresses and says so in the Received header", async () => {
+  await using smtp = await startLikeTranscripts({ mailbox: [] });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: smtp.addresses.tcp.port });
+  const reader = new LineReader(conn);
+  await reader.reply();
+  await send(
+    conn,
+    "EHLO c\r\nMAIL FROM:<发件人@far.test> SMTPUTF8\r\nRCPT TO:<用户@example.test>\r\nDATA\r\n",
+  );
+  await reader.reply();
+  for (let i = 0; i < 2; i++) assert.match((await reader.reply())[0], /^250 /);
+  assert.match((await reader.reply())[0], /^354 /);
+  await send(conn, "Subject: utf8\r\n\r\n你好\r\n.\r\n");
+  assert.match((await reader.reply())[0], /^250 2\.0\.0 OK/);
+  const [text] = maildirMessages(smtp.dataDir, "%e7%94%a8%e6%88%b7@example.test");
+  assert.ok(text.startsWith("Return-Path: <发件人@far.test>\r\n"), text);
+  assert.match(text, / with UTF8ESMTP id /);
+});
+
+Deno.test("parseUsers() reads user:password lines, skipping comments", () => {
+  assert.deepEqual(
+    [...parseUsers("# accounts\ncarol:s3cret\n\ndan:a:b\n")],
+    [["carol", "s3cret"], ["dan", "a:b"]],
+  );
+  assert.throws(() => parseUsers("nopassword\n"), TypeError);
 });
