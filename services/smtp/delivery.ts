@@ -53,7 +53,7 @@ type Outcome =
   | { kind: "deferred"; diagnostic: string };
 
 type Route =
-  | { kind: "hosts"; addresses: string[] }
+  | { kind: "hosts"; addresses: { host: string; address: string }[] }
   | { kind: "failed"; status: string; diagnostic: string }
   | { kind: "deferred"; diagnostic: string };
 
@@ -200,34 +200,64 @@ export class Delivery {
       return out;
     }
     let lastError = "no mail exchanger reachable";
-    for (const address of route.addresses) {
-      let client: SmtpClient;
-      try {
-        client = await SmtpClient.connect({
-          hostname: address,
-          port: this.options.port,
-          helo: this.options.hostname,
-          timeoutMs: 60_000,
-        });
-      } catch (error) {
-        lastError = `${address}: ${error instanceof Error ? error.message : String(error)}`;
-        continue;
-      }
-      try {
-        if (client.extensions.has("STARTTLS")) {
-          await client.startTls({ caCerts: this.options.caCerts });
-        }
-        const result = await client.send(from, recipients, [message]);
-        for (const to of recipients) out.set(to, outcomeOf(result, to));
-        await client.quit();
-        return out;
-      } catch (error) {
-        client.close();
-        lastError = `${address}: ${error instanceof Error ? error.message : String(error)}`;
+    for (const { host, address } of route.addresses) {
+      // Opportunistic TLS (RFC 7435; Postfix's smtp_tls_security_level=may):
+      // STARTTLS when offered, and if the handshake fails (an untrusted
+      // certificate, say), once more in plain text.
+      for (const tls of [true, false]) {
+        const attempt = await this.#sendTo({ host, address }, tls, from, recipients, message);
+        if ("outcomes" in attempt) return attempt.outcomes;
+        lastError = attempt.error;
+        if (!attempt.tlsFailed) break;
       }
     }
     for (const to of recipients) out.set(to, { kind: "deferred", diagnostic: lastError });
     return out;
+  }
+
+  /** One connection to one exchanger; `tlsFailed` when only the handshake went wrong. */
+  async #sendTo(
+    exchanger: { host: string; address: string },
+    tls: boolean,
+    from: string,
+    recipients: string[],
+    message: Uint8Array,
+  ): Promise<{ outcomes: Map<string, Outcome> } | { error: string; tlsFailed: boolean }> {
+    const { host, address } = exchanger;
+    let client: SmtpClient;
+    try {
+      client = await SmtpClient.connect({
+        hostname: address,
+        port: this.options.port,
+        helo: this.options.hostname,
+        timeoutMs: 60_000,
+      });
+    } catch (error) {
+      return { error: `${address}: ${describe(error)}`, tlsFailed: false };
+    }
+    if (tls && client.extensions.has("STARTTLS")) {
+      try {
+        // The certificate must name the exchanger (RFC 7672 would also accept DANE).
+        await client.startTls({ caCerts: this.options.caCerts, hostname: host });
+      } catch (error) {
+        client.close();
+        this.options.log.info("{address}: STARTTLS failed ({error}); trying without TLS", {
+          address,
+          error: describe(error),
+        });
+        return { error: `${address}: STARTTLS: ${describe(error)}`, tlsFailed: true };
+      }
+    }
+    try {
+      const result = await client.send(from, recipients, [message]);
+      const outcomes = new Map<string, Outcome>();
+      for (const to of recipients) outcomes.set(to, outcomeOf(result, to));
+      await client.quit();
+      return { outcomes };
+    } catch (error) {
+      client.close();
+      return { error: `${address}: ${describe(error)}`, tlsFailed: false };
+    }
   }
 
   /** The addresses to try for `domain`, in order. */
@@ -256,13 +286,15 @@ export class Delivery {
     }
     records.sort((a, b) => a.preference - b.preference);
     const hosts = records.length > 0 ? records.map((r) => r.exchange) : [domain];
-    const addresses: string[] = [];
+    const addresses: { host: string; address: string }[] = [];
     for (const host of hosts) {
       for (const type of [RecordType.A, RecordType.AAAA]) {
         try {
           const answer = await this.#ask(host, type);
           for (const r of answer.answers) {
-            if (r.data.kind === "A" || r.data.kind === "AAAA") addresses.push(r.data.address);
+            if (r.data.kind === "A" || r.data.kind === "AAAA") {
+              addresses.push({ host: host.replace(/\.$/, ""), address: r.data.address });
+            }
           }
         } catch { /* this host has no address we can get now */ }
       }
@@ -353,6 +385,10 @@ export class Delivery {
       count: failed.length,
     });
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function outcomeOf(result: Awaited<ReturnType<SmtpClient["send"]>>, to: string): Outcome {

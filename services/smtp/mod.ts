@@ -81,6 +81,10 @@ export const smtpFlags = {
     default: 25,
     help: "port of the mail exchangers mail is delivered to",
   },
+  "delivery-ca-cert": {
+    type: "string",
+    help: "PEM CA certificate trusted for STARTTLS when delivering (default: the system's)",
+  },
   "retry-base-ms": {
     type: "integer",
     default: 60_000,
@@ -182,6 +186,9 @@ export const service = defineService({
         retryBaseMs: config.retryBaseMs,
         retryMaxMs: config.retryMaxMs,
         giveUpMs: config.giveUpMs,
+        caCerts: config.deliveryCaCert === undefined
+          ? undefined
+          : [await Deno.readTextFile(config.deliveryCaCert)],
       });
     }
     const server = new SmtpServer({

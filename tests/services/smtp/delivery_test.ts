@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { service as dnsService } from "../../../services/dns/mod.ts";
 import { service as resolverService } from "../../../services/resolver/mod.ts";
 import { service } from "../../../services/smtp/mod.ts";
+import { interopTest } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 import { waitFor } from "../cache/wait.ts";
 import { LineReader, send } from "./socket_driver.ts";
@@ -177,3 +178,85 @@ Deno.test("smtp retries with backoff until the exchanger answers, across a resta
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
 });
+
+async function certificateFor(name: string): Promise<{ dir: string; cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-smtp-mxcert-" });
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      `subjectAltName=DNS:${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-keyout",
+      `${dir}/key.pem`,
+      "-out",
+      `${dir}/cert.pem`,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return { dir, cert: `${dir}/cert.pem`, key: `${dir}/key.pem` };
+}
+
+interopTest(
+  "smtp delivers over STARTTLS to a trusted exchanger, in plain text to an untrusted one",
+  {
+    binaries: ["openssl"],
+    async fn() {
+      await using dns = await startDns();
+      const files = await certificateFor("mx1.remote.test");
+      try {
+        await using receiver = await startService(service, {
+          hostname: "mx1.remote.test",
+          domain: ["remote.test"],
+          tlsCert: files.cert,
+          tlsKey: files.key,
+        });
+        const base = {
+          domain: ["home.test"],
+          trustedNetwork: ["127.0.0.0/8"],
+          resolver: dns.resolver,
+          deliveryPort: receiver.addresses.tcp.port,
+        };
+        await using trusting = await startService(service, {
+          ...base,
+          hostname: "trusting.home.test",
+          deliveryCaCert: files.cert,
+        });
+        await using doubting = await startService(service, {
+          ...base,
+          hostname: "doubting.home.test",
+        });
+        await submit(trusting.addresses.tcp.port, "a@home.test", "bob@remote.test", "tls");
+        await submit(doubting.addresses.tcp.port, "a@home.test", "bob@remote.test", "plain");
+        await waitFor(
+          "both messages at the receiver",
+          async () =>
+            (await messages(receiver.addresses.admin.port, "bob@remote.test")).length === 2,
+        );
+        const admin =
+          `http://127.0.0.1:${receiver.addresses.admin.port}/api/mailboxes/bob@remote.test`;
+        const bySubject = new Map<string, string>();
+        for (const m of await messages(receiver.addresses.admin.port, "bob@remote.test")) {
+          bySubject.set(m.subject, await (await fetch(`${admin}/messages/${m.id}/raw`)).text());
+        }
+        assert.match(bySubject.get("tls")!, /by mx1\.remote\.test with ESMTPS id/);
+        assert.match(bySubject.get("plain")!, /by mx1\.remote\.test with ESMTP id/);
+      } finally {
+        await Deno.remove(files.dir, { recursive: true });
+      }
+    },
+  },
+);
