@@ -34,7 +34,7 @@ import { SmtpEngine } from "./engine.ts";
 import { earlyTalker, greeting, newSession, type SessionConfig, tlsStarted } from "./session.ts";
 import type { TlsTerminator } from "./tls.ts";
 import type { Faults } from "./faults.ts";
-import type { MailStore } from "./store.ts";
+import type { MailStore, StoreItem } from "./store.ts";
 import { type Cidr, inNetworks } from "./networks.ts";
 
 export interface SmtpServerOptions {
@@ -90,6 +90,11 @@ export class SmtpServer {
   };
   #servers: TcpServer[] = [];
   #perClient = new Map<string, number>();
+  #batch: {
+    item: StoreItem;
+    resolve: (id: string) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
 
   constructor(options: SmtpServerOptions) {
     this.options = options;
@@ -199,7 +204,7 @@ export class SmtpServer {
             return;
           }
           if (pending.kind === "store") {
-            output += this.#store(engine, pending.envelope, spool, remote);
+            output += await this.#store(engine, pending.envelope, spool, remote);
             continue;
           }
           // start-tls: say 220, drop what was pipelined after it, handshake.
@@ -224,16 +229,17 @@ export class SmtpServer {
     }
   }
 
-  #store(
+  async #store(
     engine: SmtpEngine,
     envelope: Parameters<MailStore["deliver"]>[0],
     spool: ReturnType<MailStore["spool"]>,
     remote: string,
-  ): string {
+  ): Promise<string> {
     try {
-      const id = this.options.store.deliver(envelope, spool, {
-        clientAddress: remote,
-        receivedAtMs: (this.options.now ?? Date.now)(),
+      const id = await this.#commit({
+        envelope,
+        spool,
+        arrival: { clientAddress: remote, receivedAtMs: (this.options.now ?? Date.now)() },
       });
       this.stats.messagesAccepted++;
       this.options.afterStore?.();
@@ -249,6 +255,29 @@ export class SmtpServer {
       return engine.stored({ ok: false, message: "could not store the message" });
     } finally {
       spool.discard();
+    }
+  }
+
+  /**
+   * Group commit: messages whose data ends while a store is pending (or in
+   * the same turn of the event loop) are stored as one batch, so their
+   * directory fsyncs are shared (MailStore.deliverBatch).
+   */
+  #commit(item: StoreItem): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      this.#batch.push({ item, resolve, reject });
+      if (this.#batch.length === 1) setTimeout(() => this.#flush(), 0);
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#batch;
+    this.#batch = [];
+    try {
+      const ids = this.options.store.deliverBatch(batch.map((b) => b.item));
+      batch.forEach((b, i) => b.resolve(ids[i]));
+    } catch (error) {
+      for (const b of batch) b.reject(error);
     }
   }
 }

@@ -12,6 +12,8 @@
 // server says 250 it is responsible for the message): write Return-Path,
 // Delivered-To and Received headers then the body into tmp/<name>; fsync the
 // file; fsync tmp/ (the create is durable); rename to new/<name>; fsync new/.
+// Messages that end at the same time are stored as one batch, each
+// directory fsynced once for all of them (group commit, `deliverBatch`).
 // After a crash a message is either whole in new/ or not there; a leftover
 // in tmp/ is never shown (Maildir readers ignore tmp/) and is removed at the
 // next start. The outbound queue is written the same way: the .msg file,
@@ -43,6 +45,13 @@ export interface Arrival {
   clientAddress: string;
   /** Milliseconds since the epoch. */
   receivedAtMs: number;
+}
+
+/** One message for `deliverBatch()`. */
+export interface StoreItem {
+  envelope: Envelope;
+  spool: SpoolFile;
+  arrival: Arrival;
 }
 
 /** The outbound queue's record of one message (the .env file). */
@@ -110,20 +119,52 @@ export class MailStore {
    * queues it for the others; durable when it returns. Returns the id.
    */
   deliver(envelope: Envelope, spool: SpoolFile, arrival: Arrival): string {
-    const id = uniqueName(this.hostname);
-    const shortId = id.split(".").slice(0, 2).join(".");
-    const received = receivedHeader(envelope, arrival, this.hostname, shortId);
-    const local = envelope.recipients.filter((r) => r.local);
-    const remote = envelope.recipients.filter((r) => !r.local);
-    for (const recipient of local) {
-      const head = `Return-Path: <${envelope.from}>\r\n` +
-        `Delivered-To: ${recipient.address}\r\n${received}`;
-      this.#deliverToMaildir(this.#maildirOf(recipient.address), utf8(head), spool);
+    return this.deliverBatch([{ envelope, spool, arrival }])[0];
+  }
+
+  /**
+   * `deliver()` for several messages at once (group commit): every file is
+   * written and fsynced, then each directory involved is fsynced once for
+   * the whole batch, not once per message: with N messages arriving
+   * together, 1 + 2/N fsyncs per Maildir copy instead of 3. Durable when it
+   * returns; throws if any write fails (then none of the batch may be
+   * acknowledged, though some may still appear: a retry then duplicates,
+   * which RFC 5321 6.1 prefers to a loss).
+   */
+  deliverBatch(items: readonly StoreItem[]): string[] {
+    const files = this.files;
+    const ids: string[] = [];
+    const renames: [string, string][] = [];
+    const tmpDirs = new Set<string>();
+    const newDirs = new Set<string>();
+    for (const { envelope, spool, arrival } of items) {
+      const id = uniqueName(this.hostname);
+      const shortId = id.split(".").slice(0, 2).join(".");
+      ids.push(shortId);
+      const received = receivedHeader(envelope, arrival, this.hostname, shortId);
+      for (const recipient of envelope.recipients.filter((r) => r.local)) {
+        const head = `Return-Path: <${envelope.from}>\r\n` +
+          `Delivered-To: ${recipient.address}\r\n${received}`;
+        const maildir = this.#maildirOf(recipient.address);
+        for (const sub of ["tmp", "new", "cur"]) files.makeDirectory(`${maildir}/${sub}`);
+        const name = uniqueName(this.hostname);
+        writeMessage(files, `${maildir}/tmp/${name}`, utf8(head), spool);
+        tmpDirs.add(`${maildir}/tmp`);
+        newDirs.add(`${maildir}/new`);
+        renames.push([`${maildir}/tmp/${name}`, `${maildir}/new/${name}`]);
+      }
+      const remote = envelope.recipients.filter((r) => !r.local).map((r) => r.address);
+      if (remote.length > 0) {
+        this.#enqueue(id, envelope, remote, utf8(received), spool, arrival);
+        newDirs.add(this.#queueDir);
+      }
     }
-    if (remote.length > 0) {
-      this.#enqueue(id, envelope, remote.map((r) => r.address), utf8(received), spool, arrival);
-    }
-    return shortId;
+    // The creates durable before the renames that move them (see
+    // tests/_support/power_loss_fs.ts on renames across directories).
+    for (const dir of tmpDirs) files.syncDirectory(dir);
+    for (const [from, to] of renames) files.rename(from, to);
+    for (const dir of newDirs) files.syncDirectory(dir);
+    return ids;
   }
 
   /** The Maildir of a local address: <data-dir>/mail/<domain>/<user>. */
@@ -134,17 +175,6 @@ export class MailStore {
   #maildirOf(address: string): string {
     const local = address.slice(0, address.lastIndexOf("@")).toLowerCase();
     return `${this.dataDir}/mail/${safeName(domainOf(address))}/${safeName(local)}`;
-  }
-
-  #deliverToMaildir(maildir: string, head: Bytes, spool: SpoolFile): void {
-    const files = this.files;
-    for (const sub of ["tmp", "new", "cur"]) files.makeDirectory(`${maildir}/${sub}`);
-    const name = uniqueName(this.hostname);
-    const tmp = `${maildir}/tmp/${name}`;
-    writeMessage(files, tmp, head, spool);
-    files.syncDirectory(`${maildir}/tmp`);
-    files.rename(tmp, `${maildir}/new/${name}`);
-    files.syncDirectory(`${maildir}/new`);
   }
 
   #enqueue(
@@ -168,7 +198,7 @@ export class MailStore {
     };
     writeWhole(files, `${dir}/${id}.env.tmp`, utf8(JSON.stringify(record)));
     files.rename(`${dir}/${id}.env.tmp`, `${dir}/${id}.env`);
-    files.syncDirectory(dir);
+    // The queue directory is synced by deliverBatch, once per batch.
   }
 
   /** A queued message's bytes (headers and body), or null when it is gone. */

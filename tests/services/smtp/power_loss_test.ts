@@ -10,7 +10,7 @@ import { fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import type { FileLayer } from "../../../lib/fs/file_layer.ts";
 import { DEFAULT_COMMAND_LIMITS } from "../../../lib/smtp/command.ts";
 import { SmtpEngine } from "../../../services/smtp/engine.ts";
-import { newSession } from "../../../services/smtp/session.ts";
+import { type Envelope, newSession } from "../../../services/smtp/session.ts";
 import { MailStore } from "../../../services/smtp/store.ts";
 import {
   type LossMode,
@@ -29,37 +29,53 @@ function bodyOf(i: number): string {
   return `Subject: message ${i}\r\n\r\n` + `line ${i} `.repeat(150) + "\r\n";
 }
 
-/** Sends MESSAGES messages; returns the indexes that got 250 before the power went. */
-function run(files: FileLayer): number[] {
+/**
+ * Sends MESSAGES messages over `sessions` sessions at once: each session
+ * runs until its message ends, then all of them are stored as one batch
+ * (group commit) and acknowledged. Returns the indexes that got 250 before
+ * the power went.
+ */
+function run(files: FileLayer, sessions = 1): number[] {
   const store = new MailStore({ files, dataDir: DATA_DIR, hostname: "mx.test" });
   const acknowledged: number[] = [];
   try {
     store.open();
-    const spool = store.spool();
     const config = { ...TEST_CONFIG, sizeBytesMax: 100_000 };
-    const engine = new SmtpEngine(config, newSession("127.0.0.1"), {
-      sink: spool,
-      limits: DEFAULT_COMMAND_LIMITS,
+    const clients = Array.from({ length: sessions }, () => {
+      const spool = store.spool();
+      const engine = new SmtpEngine(config, newSession("127.0.0.1"), {
+        sink: spool,
+        limits: DEFAULT_COMMAND_LIMITS,
+      });
+      return { spool, engine };
     });
-    for (let i = 0; i < MESSAGES; i++) {
-      const rcpts = RECIPIENTS.map((r) => `RCPT TO:<${r}>\r\n`).join("");
-      const input = utf8(
-        `HELO c\r\nMAIL FROM:<s@far.test>\r\n${rcpts}DATA\r\n${bodyOf(i)}.\r\n`,
-      );
-      let at = 0;
-      while (at < input.length) {
-        const step = engine.feed(input, at, input.length);
-        at += step.bytesUsed;
-        if (step.pending?.kind === "store") {
-          const id = store.deliver(step.pending.envelope, spool, {
-            clientAddress: "127.0.0.1",
-            receivedAtMs: 0,
-          });
-          const reply = engine.stored({ ok: true, id });
-          assert.match(reply, /^250 /);
-          acknowledged.push(i);
+    for (let first = 0; first < MESSAGES; first += sessions) {
+      const batch: { i: number; client: typeof clients[0]; envelope: Envelope }[] = [];
+      for (let k = 0; k < sessions && first + k < MESSAGES; k++) {
+        const i = first + k;
+        const client = clients[k];
+        const rcpts = RECIPIENTS.map((r) => `RCPT TO:<${r}>\r\n`).join("");
+        const input = utf8(
+          `HELO c\r\nMAIL FROM:<s@far.test>\r\n${rcpts}DATA\r\n${bodyOf(i)}.\r\n`,
+        );
+        let at = 0;
+        while (at < input.length) {
+          const step = client.engine.feed(input, at, input.length);
+          at += step.bytesUsed;
+          if (step.pending?.kind === "store") {
+            batch.push({ i, client, envelope: step.pending.envelope });
+          }
         }
       }
+      const ids = store.deliverBatch(batch.map((b) => ({
+        envelope: b.envelope,
+        spool: b.client.spool,
+        arrival: { clientAddress: "127.0.0.1", receivedAtMs: 0 },
+      })));
+      batch.forEach((b, n) => {
+        assert.match(b.client.engine.stored({ ok: true, id: ids[n] }), /^250 /);
+        acknowledged.push(b.i);
+      });
     }
   } catch (error) {
     if (!(error instanceof PowerLoss)) throw error;
@@ -85,13 +101,17 @@ function delivered(disk: SimulatedDisk, address: string): number[] {
 }
 
 /** Every crash point of the run under `mode`; returns the acknowledged messages found lost. */
-function lossesAtEveryPoint(mode: LossMode, wrap: (disk: SimulatedDisk) => FileLayer): string[] {
+function lossesAtEveryPoint(
+  mode: LossMode,
+  wrap: (disk: SimulatedDisk) => FileLayer,
+  sessions = 1,
+): string[] {
   const total = new SimulatedDisk();
-  assert.equal(run(wrap(total)).length, MESSAGES, "every message acknowledged without a crash");
+  assert.equal(run(wrap(total), sessions).length, MESSAGES, "every message acknowledged");
   const lost: string[] = [];
   for (let point = 1; point <= total.opCount + 1; point++) {
     const disk = new SimulatedDisk({ crashAtOp: point });
-    const acknowledged = run(wrap(disk));
+    const acknowledged = run(wrap(disk), sessions);
     const after = disk.powerLoss(seededRandom(point), mode);
     // Recovery runs on what survived: open() removes leftovers, then check.
     new MailStore({ files: after, dataDir: DATA_DIR, hostname: "mx.test" }).open();
@@ -108,6 +128,12 @@ function lossesAtEveryPoint(mode: LossMode, wrap: (disk: SimulatedDisk) => FileL
 for (const mode of ["lose", "tear", "keep"] as const) {
   Deno.test(`smtp store: every acknowledged message survives a power cut at any point (${mode})`, () => {
     assert.deepEqual(lossesAtEveryPoint(mode, (disk) => disk), []);
+  });
+}
+
+for (const mode of ["lose", "tear"] as const) {
+  Deno.test(`smtp store: group commit of 2 messages loses nothing acknowledged (${mode})`, () => {
+    assert.deepEqual(lossesAtEveryPoint(mode, (disk) => disk, 2), []);
   });
 }
 
