@@ -41,6 +41,7 @@ export const COMMANDS: CommandTable = {
   smtp: {
     kind: "service",
     summary: "SMTP server that accepts, stores and delivers mail (port 2525)",
+    load: async () => (await import("./services/smtp/mod.ts")).service,
   },
   worker: { kind: "service", summary: "background worker: spell.created events to mail" },
   start: {
