@@ -10,6 +10,10 @@
 // are never evicted on their own: when the pool is over its bound with dirty
 // pages, the engine runs a checkpoint, which makes them clean.
 //
+// Files are reached through the file layer (lib/fs/file_layer.ts), so the
+// power-loss tests can run the pool on a simulated disk. The double-write
+// file stays open for the pool's life.
+//
 // All file calls are synchronous: operations on pages run to completion
 // without yielding, so no page can change or vanish under an operation, and
 // no pin counts are needed. Eviction happens only between operations
@@ -17,6 +21,7 @@
 // operation runs (a B+tree split touches a handful; a 1 MiB value, 129).
 
 import type { Bytes } from "../../../lib/bytes.ts";
+import type { FileHandle, FileLayer } from "../../../lib/fs/file_layer.ts";
 import { crc32c } from "./crc32c.ts";
 import { CorruptionError } from "./errors.ts";
 import {
@@ -46,15 +51,16 @@ export interface Frame {
 const DWRITE_MAGIC = 0x44575254; // "DWRT"
 
 export interface BufferPoolOptions {
+  files: FileLayer;
   dataPath: string;
   doubleWritePath: string;
   capacityPages: number;
 }
 
 export class BufferPool {
-  #file: Deno.FsFile;
+  #file: FileHandle;
+  #doubleWrite: FileHandle;
   #dataPath: string;
-  #doubleWritePath: string;
   #frames = new Map<number, Frame>();
   #capacity: number;
   /** Pages the file holds or that have been allocated (the next new page id). */
@@ -66,10 +72,15 @@ export class BufferPool {
 
   constructor(options: BufferPoolOptions) {
     this.#dataPath = options.dataPath;
-    this.#doubleWritePath = options.doubleWritePath;
     this.#capacity = Math.max(16, options.capacityPages);
-    this.#file = Deno.openSync(options.dataPath, { read: true, write: true, create: true });
-    this.pageCount = Math.ceil(this.#file.statSync().size / PAGE_BYTES);
+    this.#file = options.files.open(options.dataPath, { create: true });
+    try {
+      this.#doubleWrite = options.files.open(options.doubleWritePath, { create: true });
+    } catch (error) {
+      this.#file.close();
+      throw error;
+    }
+    this.pageCount = Math.ceil(this.#file.size() / PAGE_BYTES);
   }
 
   get size(): number {
@@ -92,7 +103,7 @@ export class BufferPool {
       throw new CorruptionError(`${this.#dataPath}: reference to page ${id} beyond the file`);
     }
     const page = new Uint8Array(PAGE_BYTES);
-    this.#readAt(page, id * PAGE_BYTES);
+    this.#file.readAt(page, id * PAGE_BYTES);
     const problem = pageProblem(page, id);
     if (problem) {
       throw new CorruptionError(
@@ -189,14 +200,15 @@ export class BufferPool {
     headView.setUint32(0, DWRITE_MAGIC);
     headView.setUint32(4, dirty.length);
     headView.setUint32(8, crc32c(body));
-    using dw = Deno.openSync(this.#doubleWritePath, { write: true, create: true, truncate: true });
-    writeAll(dw, head);
-    writeAll(dw, body);
-    dw.syncSync();
+    const dw = this.#doubleWrite;
+    dw.truncate(0);
+    dw.writeAt(head, 0);
+    dw.writeAt(body, head.length);
+    dw.sync();
     hooks.afterDoubleWrite?.();
-    for (const frame of dirty) this.#writeAt(frame.page, frame.id * PAGE_BYTES);
-    this.#file.syncSync();
-    dw.truncateSync(0);
+    for (const frame of dirty) this.#file.writeAt(frame.page, frame.id * PAGE_BYTES);
+    this.#file.sync();
+    dw.truncate(0);
     for (const frame of dirty) frame.dirty = false;
     this.writes += dirty.length;
     return dirty.length;
@@ -212,7 +224,7 @@ export class BufferPool {
     for (let first = 0; first < this.pageCount; first += chunkPages) {
       const count = Math.min(chunkPages, this.pageCount - first);
       const view = chunk.subarray(0, count * PAGE_BYTES);
-      this.#readAt(view, first * PAGE_BYTES);
+      this.#file.readAt(view, first * PAGE_BYTES);
       for (let i = 0; i < count; i++) {
         const id = first + i;
         if (this.#frames.get(id)?.dirty) continue;
@@ -229,27 +241,8 @@ export class BufferPool {
 
   close(): void {
     this.#file.close();
+    this.#doubleWrite.close();
   }
-
-  #readAt(into: Uint8Array, position: number): void {
-    this.#file.seekSync(position, Deno.SeekMode.Start);
-    let offset = 0;
-    while (offset < into.length) {
-      const n = this.#file.readSync(into.subarray(offset));
-      if (n === null) break;
-      offset += n;
-    }
-  }
-
-  #writeAt(bytes: Uint8Array, position: number): void {
-    this.#file.seekSync(position, Deno.SeekMode.Start);
-    writeAll(this.#file, bytes);
-  }
-}
-
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
-  let offset = 0;
-  while (offset < bytes.length) offset += file.writeSync(bytes.subarray(offset));
 }
 
 /**
@@ -258,27 +251,23 @@ function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
  * 0 when the file is absent, empty, or itself torn (then the data file was
  * never touched by that checkpoint).
  */
-export function repairFromDoubleWrite(dataPath: string, doubleWritePath: string): number {
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(doubleWritePath);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return 0;
-    throw error;
-  }
-  if (bytes.length < 12) return 0;
+export function repairFromDoubleWrite(
+  files: FileLayer,
+  paths: { dataPath: string; doubleWritePath: string },
+): number {
+  const bytes = files.readFile(paths.doubleWritePath);
+  if (bytes === null || bytes.length < 12) return 0;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const count = v.getUint32(4);
   const body = bytes.subarray(12);
   if (v.getUint32(0) !== DWRITE_MAGIC || body.length !== count * (4 + PAGE_BYTES)) return 0;
   if (crc32c(body) !== v.getUint32(8)) return 0;
-  using file = Deno.openSync(dataPath, { read: true, write: true, create: true });
+  using file = files.open(paths.dataPath, { create: true });
   for (let i = 0; i < count; i++) {
     const at = i * (4 + PAGE_BYTES);
     const id = new DataView(body.buffer, body.byteOffset + at).getUint32(0);
-    file.seekSync(id * PAGE_BYTES, Deno.SeekMode.Start);
-    writeAll(file, body.subarray(at + 4, at + 4 + PAGE_BYTES));
+    file.writeAt(body.subarray(at + 4, at + 4 + PAGE_BYTES), id * PAGE_BYTES);
   }
-  file.syncSync();
+  file.sync();
   return count;
 }

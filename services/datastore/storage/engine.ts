@@ -42,6 +42,7 @@
 // returning an emptied table's heap pages to the file, shrinking the file.
 
 import { join } from "node:path";
+import { type FileLayer, realFiles } from "../../../lib/fs/file_layer.ts";
 import { BTree } from "./btree.ts";
 import { BufferPool, repairFromDoubleWrite } from "./buffer_pool.ts";
 import {
@@ -56,9 +57,17 @@ import {
   type TableSpec,
 } from "./catalog.ts";
 import { LimitError } from "../../../lib/errors.ts";
-import { ConstraintError, CorruptionError, SchemaError, TransactionClosedError } from "./errors.ts";
+import {
+  ConstraintError,
+  CorruptionError,
+  SchemaError,
+  TransactionClosedError,
+  UnsupportedFormatError,
+} from "./errors.ts";
 import { readChain } from "./heap.ts";
 import {
+  FORMAT_VERSION,
+  metaFormatVersion,
   OVERFLOW_DATA_BYTES,
   PageType,
   readMeta,
@@ -69,7 +78,7 @@ import {
 import { replay, type ReplaySummary } from "./recovery.ts";
 import { decodeRow, encodeKey, encodeRow, prefixEnd, type Row, type Value } from "./row_codec.ts";
 import { type Index, Table } from "./table.ts";
-import { readLog, RecordKind, Wal, type WalRecord } from "./wal.ts";
+import { PREALLOCATE_BYTES, readLog, RecordKind, Wal, type WalRecord } from "./wal.ts";
 import { LockManager, type LockMode } from "./locks.ts";
 import type { Bound, ScanRange } from "./btree.ts";
 
@@ -83,6 +92,7 @@ export {
   LockTimeoutError,
   SchemaError,
   TransactionClosedError,
+  UnsupportedFormatError,
 } from "./errors.ts";
 
 export interface EngineOptions {
@@ -98,6 +108,13 @@ export interface EngineOptions {
   walCheckpointBytes?: number;
   /** Check every page's checksum at open (default true; costs one read of the file). */
   verifyOnOpen?: boolean;
+  /**
+   * Where the files live (default: the real disk). Power-loss tests pass a
+   * simulated disk (tests/_support/power_loss_fs.ts).
+   */
+  files?: FileLayer;
+  /** Step in which the log file is extended with zeros (default 4 MiB, see wal.ts). */
+  walPreallocateBytes?: number;
   /**
    * Largest total of one transaction's log records (default 256 MiB): they
    * are kept in memory for rollback and copied into every checkpoint while
@@ -119,9 +136,30 @@ export interface ScanOptions {
   limit?: number;
 }
 
+/**
+ * What opening the engine did to recover, for a health check (/readyz):
+ * an engine exists only once recovery is done, so `done` is true on every
+ * open engine; the counts say how much work the last crash left.
+ */
+export interface RecoveryReport {
+  readonly done: true;
+  /** True when open found no files and created a new, empty engine. */
+  readonly created: boolean;
+  /** Log records redone over the last checkpoint. */
+  readonly recordsReplayed: number;
+  /** Log records undone (transactions that never committed). */
+  readonly recordsUndone: number;
+  /** Transactions rolled back because the log ended before their commit. */
+  readonly transactionsUndone: number;
+  /** Pages copied back from the double-write file (a checkpoint torn by the crash). */
+  readonly doubleWritePagesRestored: number;
+}
+
 export interface EngineStats {
   commits: number;
   rollbacks: number;
+  /** Transactions waiting for a table lock right now. */
+  lockWaits: number;
   fsyncs: number;
   checkpoints: number;
   pagesRead: number;
@@ -155,12 +193,21 @@ export class Engine {
   #stats = { commits: 0, rollbacks: 0, checkpoints: 0 };
   #recovery: ReplaySummary | null = null;
   #restored = 0;
+  #files: FileLayer;
+  /** Whether open had to create one of the engine's files. */
+  #createdFiles: boolean;
 
-  private constructor(options: Required<EngineOptions>, restored: number) {
+  private constructor(
+    options: Required<EngineOptions>,
+    opened: { restored: number; createdFiles: boolean },
+  ) {
     this.#options = options;
     this.#dir = options.dir;
-    this.#restored = restored;
+    this.#files = options.files;
+    this.#restored = opened.restored;
+    this.#createdFiles = opened.createdFiles;
     this.#pool = new BufferPool({
+      files: options.files,
       dataPath: join(options.dir, DATA_FILE),
       doubleWritePath: join(options.dir, DWRITE_FILE),
       capacityPages: options.bufferPoolPages,
@@ -177,11 +224,20 @@ export class Engine {
       walCheckpointBytes: 64 * 1024 * 1024,
       verifyOnOpen: true,
       transactionLogBytesMax: 256 * 1024 * 1024,
+      files: realFiles,
+      walPreallocateBytes: PREALLOCATE_BYTES,
       ...options,
     };
-    Deno.mkdirSync(full.dir, { recursive: true });
-    const restored = repairFromDoubleWrite(join(full.dir, DATA_FILE), join(full.dir, DWRITE_FILE));
-    const engine = new Engine(full, restored);
+    const files = full.files;
+    files.makeDirectory(full.dir);
+    const createdFiles = [DATA_FILE, DWRITE_FILE, WAL_FILE].some((name) =>
+      files.sizeOf(join(full.dir, name)) === null
+    );
+    const restored = repairFromDoubleWrite(files, {
+      dataPath: join(full.dir, DATA_FILE),
+      doubleWritePath: join(full.dir, DWRITE_FILE),
+    });
+    const engine = new Engine(full, { restored, createdFiles });
     try {
       engine.#start();
     } catch (error) {
@@ -193,16 +249,16 @@ export class Engine {
 
   #start(): void {
     const walPath = join(this.#dir, WAL_FILE);
-    const walExists = exists(walPath);
+    const walExists = this.#files.sizeOf(walPath) !== null;
     if (this.#pool.pageCount === 0) {
-      if (walExists && readLog(walPath).records.length > 0) {
+      if (walExists && readLog(this.#files, walPath).records.length > 0) {
         throw new CorruptionError(
           `${this.#dir}: ${DATA_FILE} is missing or empty but ${WAL_FILE} has records`,
         );
       }
       const meta = this.#pool.allocate(PageType.meta);
       if (meta.id !== 0) throw new Error("meta page must be page 0");
-      this.#wal = new Wal(walPath, { lastLsn: 0, validBytes: 0, salt: 0 });
+      this.#openWal(walPath, { lastLsn: 0, validBytes: 0, salt: 0 });
       this.checkpoint();
       return;
     }
@@ -213,20 +269,44 @@ export class Engine {
         `${this.#dir}: ${WAL_FILE} is missing; refusing to start without it`,
       );
     }
-    const meta = readMeta(this.#pool.get(0).page);
+    const metaPage = this.#pool.get(0).page;
+    const version = metaFormatVersion(metaPage);
+    if (version !== null && version !== FORMAT_VERSION) {
+      throw new UnsupportedFormatError(
+        `${this.#dir}: ${DATA_FILE} has format version ${version}; this build reads version ` +
+          `${FORMAT_VERSION} only`,
+        { path: join(this.#dir, DATA_FILE), version },
+      );
+    }
+    const meta = readMeta(metaPage);
     if (typeof meta === "string") throw new CorruptionError(`${this.#dir}: ${meta}`);
     this.#loadCatalog(meta.catalogPage, meta.catalogBytes);
     if (this.#options.verifyOnOpen) this.#pool.verifyAll();
-    const log = readLog(walPath);
+    const log = readLog(this.#files, walPath);
     const lastLsn = Math.max(meta.checkpointLsn, log.records.at(-1)?.lsn ?? 0);
-    this.#wal = new Wal(walPath, { lastLsn, validBytes: log.validBytes, salt: log.salt });
-    const summary = replay(log.records, meta.checkpointLsn, {
+    this.#openWal(walPath, { lastLsn, validBytes: log.validBytes, salt: log.salt });
+    const summary = replay(log.records, meta, {
       redo: (record) => this.#redo(record),
       undo: (record) => this.#undo(record),
     });
     this.#recovery = summary;
     this.#doc.nextTxId = Math.max(this.#doc.nextTxId, summary.maxTxId + 1);
     this.checkpoint();
+  }
+
+  /**
+   * Opens the log, then, when open created any of the engine's files, fsyncs
+   * the directory before anything is written into them: otherwise a power
+   * cut could keep one file's name and lose another's (a data file with no
+   * log, or torn pages with no double-write file to repair them).
+   */
+  #openWal(path: string, start: { lastLsn: number; validBytes: number; salt: number }): void {
+    this.#wal = new Wal(path, {
+      ...start,
+      files: this.#files,
+      preallocateBytes: this.#options.walPreallocateBytes,
+    });
+    if (this.#createdFiles) this.#files.syncDirectory(this.#dir);
   }
 
   #loadCatalog(firstPage: number, bytes: number): void {
@@ -264,9 +344,23 @@ export class Engine {
     return [...this.#tables.values()].map((t) => structuredClone(t.def));
   }
 
+  /** What open did to recover (see RecoveryReport). */
+  get recovery(): RecoveryReport {
+    const summary = this.#recovery;
+    return {
+      done: true,
+      created: summary === null,
+      recordsReplayed: summary?.redone ?? 0,
+      recordsUndone: summary?.undone ?? 0,
+      transactionsUndone: summary?.losers.length ?? 0,
+      doubleWritePagesRestored: this.#restored,
+    };
+  }
+
   stats(): EngineStats {
     return {
       ...this.#stats,
+      lockWaits: this.#locks.waiting,
       fsyncs: this.#wal.fsyncs,
       pagesRead: this.#pool.reads,
       pagesWritten: this.#pool.writes,
@@ -311,7 +405,12 @@ export class Engine {
     });
     this.#catalogPages = pages;
     const meta = this.#pool.get(0);
-    writeMeta(meta.page, { checkpointLsn, catalogPage: pages[0], catalogBytes: bytes.length });
+    writeMeta(meta.page, {
+      checkpointLsn,
+      catalogPage: pages[0],
+      catalogBytes: bytes.length,
+      committedOnly: this.#active.size === 0,
+    });
     this.#pool.markDirty(meta);
   }
 
@@ -558,16 +657,6 @@ export class Engine {
         break;
       }
     }
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
 

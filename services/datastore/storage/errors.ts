@@ -15,6 +15,22 @@ export class CorruptionError extends Error {
   }
 }
 
+/**
+ * A file written in a format version this build cannot read (a newer build,
+ * or an older one after a format change): refused rather than misread.
+ */
+export class UnsupportedFormatError extends Error {
+  override name = "UnsupportedFormatError";
+  readonly path: string | undefined;
+  /** The version the file declares. */
+  readonly version: number;
+  constructor(message: string, options: { path?: string; version: number }) {
+    super(message);
+    this.path = options.path;
+    this.version = options.version;
+  }
+}
+
 /** A transaction was chosen as the victim of a lock cycle and rolled back. */
 export class DeadlockError extends Error {
   override name = "DeadlockError";

@@ -35,6 +35,11 @@ export class LockManager {
   deadlocks = 0;
   timeouts = 0;
 
+  /** Transactions waiting for a lock right now. */
+  get waiting(): number {
+    return this.#waitingOn.size;
+  }
+
   /**
    * Takes a lock. Returns null when granted at once, else a promise that
    * settles when granted or refused.

@@ -23,7 +23,8 @@
 //
 // Meta page (page 0): 12..16 magic "UHDS", 16..24 checkpoint LSN (float64),
 // 24..28 format version, 28..32 first page of the catalog chain, 32..36
-// catalog length in bytes.
+// catalog length in bytes, 36 1 when no transaction was open at the
+// checkpoint (the pages then hold committed work only; 0 means "maybe").
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import { crc32c } from "./crc32c.ts";
@@ -367,6 +368,8 @@ export interface MetaFields {
   checkpointLsn: number;
   catalogPage: number;
   catalogBytes: number;
+  /** No transaction was open at the checkpoint: the pages hold committed work only. */
+  committedOnly: boolean;
 }
 
 export function writeMeta(page: Uint8Array, meta: MetaFields): void {
@@ -376,6 +379,14 @@ export function writeMeta(page: Uint8Array, meta: MetaFields): void {
   v.setUint32(24, FORMAT_VERSION);
   v.setUint32(28, meta.catalogPage);
   v.setUint32(32, meta.catalogBytes);
+  page[36] = meta.committedOnly ? 1 : 0;
+}
+
+/** The format version a meta page declares, or null when it is not a meta page. */
+export function metaFormatVersion(page: Uint8Array): number | null {
+  const v = view(page);
+  if (page[4] !== PageType.meta || v.getUint32(12) !== META_MAGIC) return null;
+  return v.getUint32(24);
 }
 
 export function readMeta(page: Uint8Array): MetaFields | string {
@@ -386,5 +397,6 @@ export function readMeta(page: Uint8Array): MetaFields | string {
     checkpointLsn: v.getFloat64(16),
     catalogPage: v.getUint32(28),
     catalogBytes: v.getUint32(32),
+    committedOnly: page[36] === 1,
   };
 }

@@ -14,6 +14,14 @@
 // At the end of the log, transactions with neither commit nor abort lost
 // the race with the crash: all their records are undone, newest first.
 // The engine then takes a checkpoint, so the next start begins clean.
+//
+// That checkpoint writes pages with the losers already undone, but its log
+// restart (the rename of a new log file) is a separate step: a crash in
+// between pairs those pages with the old log, whose losers must not be
+// undone a second time (undoing a delete twice inserts a row twice). So the
+// meta page says whether any transaction was open at its checkpoint; when
+// none was (`committedOnly`, as after recovery), the pages hold committed
+// work only and records at or before the checkpoint LSN are never undone.
 
 import { RecordKind, type WalRecord } from "./wal.ts";
 
@@ -32,11 +40,19 @@ export interface ReplaySummary {
   maxTxId: number;
 }
 
+/** What the data file's meta page says about its checkpoint. */
+export interface CheckpointFacts {
+  checkpointLsn: number;
+  /** No transaction was open at the checkpoint (see the file comment). */
+  committedOnly: boolean;
+}
+
 export function replay(
   records: readonly WalRecord[],
-  checkpointLsn: number,
+  checkpoint: CheckpointFacts,
   target: ReplayTarget,
 ): ReplaySummary {
+  const { checkpointLsn, committedOnly } = checkpoint;
   const open = new Map<number, WalRecord[]>();
   const summary: ReplaySummary = {
     redone: 0,
@@ -47,6 +63,7 @@ export function replay(
     maxTxId: 0,
   };
   const track = (record: WalRecord) => {
+    if (committedOnly && record.lsn <= checkpointLsn) return;
     let list = open.get(record.txId);
     if (!list) open.set(record.txId, list = []);
     list.push(record);

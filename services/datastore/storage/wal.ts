@@ -24,9 +24,11 @@
 // takes a checkpoint, which moves to a new file and a new salt, before any
 // new record is appended.
 
+import { directoryOf, type FileHandle, type FileLayer } from "../../../lib/fs/file_layer.ts";
 import {
   type DecodedLog,
   decodeLog,
+  encodeLogHeader,
   encodeRecord,
   joinBytes,
   type WalRecord,
@@ -37,36 +39,47 @@ export {
   decodeLog,
   decodeRecord,
   type DecodeResult,
+  encodeLogHeader,
   encodeRecord,
+  LOG_FORMAT_VERSION,
+  LOG_HEADER_BYTES,
   RECORD_BYTES_MAX,
   RecordKind,
   type WalRecord,
 } from "./wal_codec.ts";
 
-const PREALLOCATE_BYTES = 4 * 1024 * 1024;
+/** Default step of preallocation (see the file comment). */
+export const PREALLOCATE_BYTES = 4 * 1024 * 1024;
 const ZEROS = new Uint8Array(1024 * 1024);
 
 /**
  * Reads a log file (decodeLog: records up to the end of the log, throwing
  * CorruptionError for damage in its middle); a missing file is an empty log.
  */
-export function readLog(path: string): DecodedLog & { fileBytes: number } {
-  let bytes: Uint8Array;
-  try {
-    bytes = Deno.readFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return { records: [], validBytes: 0, salt: 0, fileBytes: 0 };
-    }
-    throw error;
-  }
+export function readLog(files: FileLayer, path: string): DecodedLog & { fileBytes: number } {
+  const bytes = files.readFile(path);
+  if (bytes === null) return { records: [], validBytes: 0, salt: 0, fileBytes: 0 };
   return { ...decodeLog(bytes, path), fileBytes: bytes.length };
+}
+
+export interface WalOptions {
+  files: FileLayer;
+  /** LSN of the last record the file holds (or of the checkpoint, if later). */
+  lastLsn: number;
+  /** Where the file's records end (decodeLog's `validBytes`). */
+  validBytes: number;
+  /** The file's salt (decodeLog's `salt`). */
+  salt: number;
+  /** Preallocation step (default PREALLOCATE_BYTES; tests use less). */
+  preallocateBytes?: number;
 }
 
 /** The open log file: buffered appends, group-committed fsyncs. */
 export class Wal {
   #path: string;
-  #file: Deno.FsFile;
+  #files: FileLayer;
+  #file: FileHandle;
+  #preallocateBytes: number;
   #pending: Uint8Array[] = [];
   #waiters: { lsn: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #channel = new MessageChannel();
@@ -83,12 +96,13 @@ export class Wal {
   #fileBytes: number;
   fsyncs = 0;
 
-  constructor(path: string, options: { lastLsn: number; validBytes: number; salt: number }) {
+  constructor(path: string, options: WalOptions) {
     this.#path = path;
+    this.#files = options.files;
+    this.#preallocateBytes = options.preallocateBytes ?? PREALLOCATE_BYTES;
     this.#salt = options.salt;
-    this.#file = Deno.openSync(path, { read: true, write: true, create: true });
-    this.#file.truncateSync(options.validBytes);
-    this.#file.seekSync(options.validBytes, Deno.SeekMode.Start);
+    this.#file = options.files.open(path, { create: true });
+    this.#file.truncate(options.validBytes);
     this.sizeBytes = options.validBytes;
     this.#fileBytes = options.validBytes;
     this.appendedLsn = options.lastLsn;
@@ -143,10 +157,9 @@ export class Wal {
       this.#pending = [];
       try {
         const end = this.sizeBytes;
-        if (end > this.#fileBytes) this.#preallocate(end, end - bytes.length);
-        let at = 0;
-        while (at < bytes.length) at += this.#file.writeSync(bytes.subarray(at));
-        this.#file.syncDataSync();
+        if (end > this.#fileBytes) this.#preallocate(end);
+        this.#file.writeAt(bytes, end - bytes.length);
+        this.#file.syncData();
         this.fsyncs++;
       } catch (error) {
         // A failed fsync leaves the file's state unknown: fail every waiter,
@@ -164,13 +177,11 @@ export class Wal {
     for (const w of done) w.resolve();
   }
 
-  /** Extends the file with zeros past `end`, then returns to the write position. */
-  #preallocate(end: number, writeAt: number): void {
-    const target = Math.max(end, this.#fileBytes + PREALLOCATE_BYTES);
-    this.#file.seekSync(this.#fileBytes, Deno.SeekMode.Start);
-    writeZeros(this.#file, target - this.#fileBytes);
+  /** Extends the file with zeros to at least `end`. */
+  #preallocate(end: number): void {
+    const target = Math.max(end, this.#fileBytes + this.#preallocateBytes);
+    writeZeros(this.#file, this.#fileBytes, target - this.#fileBytes);
     this.#fileBytes = target;
-    this.#file.seekSync(writeAt, Deno.SeekMode.Start);
   }
 
   /**
@@ -182,23 +193,25 @@ export class Wal {
     this.flush();
     checkpoint.lsn = ++this.appendedLsn;
     const salt = newSalt(this.#salt);
-    const bytes = encodeRecord(checkpoint, { salt, durableLsn: this.durableLsn });
+    const bytes = joinBytes([
+      encodeLogHeader(),
+      encodeRecord(checkpoint, { salt, durableLsn: this.durableLsn }),
+    ]);
     const tmp = `${this.#path}.tmp`;
+    const files = this.#files;
     {
-      using file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
-      let at = 0;
-      while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
-      writeZeros(file, PREALLOCATE_BYTES);
-      file.syncSync();
+      using file = files.open(tmp, { create: true, truncate: true });
+      file.writeAt(bytes, 0);
+      writeZeros(file, bytes.length, this.#preallocateBytes);
+      file.sync();
     }
-    Deno.renameSync(tmp, this.#path);
-    syncDirectory(this.#path);
+    files.rename(tmp, this.#path);
+    files.syncDirectory(directoryOf(this.#path));
     this.#file.close();
-    this.#file = Deno.openSync(this.#path, { read: true, write: true });
-    this.#file.seekSync(bytes.length, Deno.SeekMode.Start);
+    this.#file = files.open(this.#path);
     this.#salt = salt;
     this.sizeBytes = bytes.length;
-    this.#fileBytes = bytes.length + PREALLOCATE_BYTES;
+    this.#fileBytes = bytes.length + this.#preallocateBytes;
     this.durableLsn = this.appendedLsn;
   }
 
@@ -224,20 +237,10 @@ function newSalt(old: number): number {
   return salt === 0 || salt === old ? newSalt(old) : salt;
 }
 
-function writeZeros(file: Deno.FsFile, count: number): void {
-  while (count > 0) {
-    const n = file.writeSync(ZEROS.subarray(0, Math.min(count, ZEROS.length)));
-    count -= n;
-  }
-}
-
-/** fsyncs the directory holding `path`, so a rename in it is durable. */
-export function syncDirectory(path: string): void {
-  const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 1));
-  try {
-    using handle = Deno.openSync(dir, { read: true });
-    handle.syncSync();
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is then as durable as the OS makes it.
+function writeZeros(file: FileHandle, position: number, count: number): void {
+  for (let done = 0; done < count;) {
+    const n = Math.min(count - done, ZEROS.length);
+    file.writeAt(ZEROS.subarray(0, n), position + done);
+    done += n;
   }
 }

@@ -1,6 +1,13 @@
 // Write-ahead log records: encoding and decoding. Pure: no I/O (the log
 // file and group commit live in wal.ts).
 //
+// File header: every log file starts with 8 bytes, u32 magic "UHWL" and u32
+// LOG_FORMAT_VERSION, written and fsynced with the file's checkpoint record
+// before the rename that installs the file. A file of another version is
+// refused with UnsupportedFormatError rather than misread; a file without
+// the header (written before versions existed, or damaged) with
+// CorruptionError.
+//
 // Record framing:
 //   u32 body length | u32 CRC32C of the body | body
 //   body = f64 LSN | u8 kind | u32 transaction id | u32 log salt
@@ -21,7 +28,21 @@
 import { type Bytes, concat } from "../../../lib/bytes.ts";
 import { DecodeError, LimitError } from "../../../lib/errors.ts";
 import { crc32c } from "./crc32c.ts";
-import { CorruptionError } from "./errors.ts";
+import { CorruptionError, UnsupportedFormatError } from "./errors.ts";
+
+export const LOG_MAGIC = 0x5548574c; // "UHWL"
+/** Bump when the log's format changes; older files are then refused, not misread. */
+export const LOG_FORMAT_VERSION = 1;
+export const LOG_HEADER_BYTES = 8;
+
+/** The header every log file starts with. */
+export function encodeLogHeader(version: number = LOG_FORMAT_VERSION): Bytes {
+  const header = new Uint8Array(LOG_HEADER_BYTES);
+  const v = new DataView(header.buffer);
+  v.setUint32(0, LOG_MAGIC);
+  v.setUint32(4, version);
+  return header;
+}
 
 export const RecordKind = {
   insert: 1,
@@ -268,7 +289,9 @@ export interface DecodedLog {
  */
 export function decodeLog(bytes: Uint8Array, fileName: string): DecodedLog {
   const records: WalRecord[] = [];
-  let at = 0;
+  if (!bytes.some((b) => b !== 0)) return { records, validBytes: 0, salt: 0 };
+  checkHeader(bytes, fileName);
+  let at = LOG_HEADER_BYTES;
   let salt = 0;
   let lastLsn = 0;
   while (at < bytes.length) {
@@ -285,13 +308,10 @@ export function decodeLog(bytes: Uint8Array, fileName: string): DecodedLog {
     at += found.bytesUsed;
   }
   if (records.length === 0) {
-    if (bytes.some((b) => b !== 0)) {
-      throw new CorruptionError(
-        `${fileName}: the log's first record (byte 0) is damaged; refusing to start`,
-        { path: fileName, offsetBytes: 0 },
-      );
-    }
-    return { records, validBytes: 0, salt: 0 };
+    throw new CorruptionError(
+      `${fileName}: the log's first record (byte ${LOG_HEADER_BYTES}) is damaged; refusing to start`,
+      { path: fileName, offsetBytes: LOG_HEADER_BYTES },
+    );
   }
   const later = laterDurableRecord(bytes, at, salt, lastLsn + 1);
   if (later) {
@@ -304,6 +324,26 @@ export function decodeLog(bytes: Uint8Array, fileName: string): DecodedLog {
     );
   }
   return { records, validBytes: at, salt };
+}
+
+/** Throws unless `bytes` start with a log header of this version. */
+function checkHeader(bytes: Uint8Array, fileName: string): void {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < LOG_HEADER_BYTES || v.getUint32(0) !== LOG_MAGIC) {
+    throw new CorruptionError(
+      `${fileName}: no log header ("UHWL"): written by a build from before log format ` +
+        `versions, or damaged; refusing to start`,
+      { path: fileName, offsetBytes: 0 },
+    );
+  }
+  const version = v.getUint32(4);
+  if (version !== LOG_FORMAT_VERSION) {
+    throw new UnsupportedFormatError(
+      `${fileName}: log format version ${version}; this build reads version ` +
+        `${LOG_FORMAT_VERSION} only`,
+      { path: fileName, version },
+    );
+  }
 }
 
 /** The record framed at `at`, or null if there is none whole and intact. */

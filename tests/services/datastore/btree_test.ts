@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BTree, KEY_BYTES_MAX, type ScanRange } from "../../../services/datastore/storage/btree.ts";
+import { realFiles } from "../../../lib/fs/file_layer.ts";
 import { BufferPool } from "../../../services/datastore/storage/buffer_pool.ts";
 import { compareBytes } from "../../../services/datastore/storage/row_codec.ts";
 import { LimitError } from "../../../lib/errors.ts";
@@ -31,6 +32,7 @@ function keyOf(n: number, width: number): Uint8Array<ArrayBuffer> {
 async function withPool(fn: (pool: BufferPool) => void): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "underhood-btree-" });
   const pool = new BufferPool({
+    files: realFiles,
     dataPath: join(dir, "data.db"),
     doubleWritePath: join(dir, "data.dwrite"),
     capacityPages: 32,

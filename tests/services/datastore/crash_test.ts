@@ -4,20 +4,34 @@
 // commit is present, nothing from a rolled-back or never-committed
 // transaction is, the accounts still sum to their total, and every index
 // agrees with its table.
+//
+// The moments and the drivers' workloads come from one seed, printed at the
+// start and on failure; CRASH_SEED=n replays a run's choices (the kill lands
+// at a wall-clock moment, so only as closely as timing allows). On failure
+// the data directory is kept, with every driver's output (stdout and
+// stderr) in driver.log inside it, and the error says where.
+//
+// A kill -9 keeps the page cache, so this test cannot catch a missing
+// fsync: power_loss_test.ts does that.
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Engine, type Row } from "../../../services/datastore/storage/engine.ts";
+import { seededRandom } from "../../_support/power_loss_fs.ts";
 import { checkIndexes } from "./_check.ts";
 
 const DRIVER = fileURLToPath(new URL("./crash_driver.ts", import.meta.url));
 const KILLS = 25;
+const SEED = Number(Deno.env.get("CRASH_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 
 interface Run {
   lines: string[];
   firstAck: Promise<void>;
   process: Deno.ChildProcess;
   done: Promise<void>;
+  /** Set once the process has exited (by itself, or killed). */
+  exited: boolean;
 }
 
 function startDriver(dir: string, base: number, seed: number): Run {
@@ -47,11 +61,14 @@ function startDriver(dir: string, base: number, seed: number): Run {
         if (line.startsWith("ack ")) ackSeen();
       }
     }
+    if (pending) lines.push(keep ? pending : `stderr: ${pending}`);
   };
   const done = Promise.all([pump(process.stdout, true), pump(process.stderr, false)]).then(
     () => {},
   );
-  return { lines, firstAck, process, done };
+  const run: Run = { lines, firstAck, process, done, exited: false };
+  process.status.then(() => run.exited = true);
+  return run;
 }
 
 async function readAll(tx: ReturnType<Engine["begin"]>, table: string): Promise<Row[]> {
@@ -61,32 +78,41 @@ async function readAll(tx: ReturnType<Engine["begin"]>, table: string): Promise<
 }
 
 Deno.test("storage engine survives 25 kill -9s with every acknowledged commit intact", async () => {
+  console.log(`crash test seed ${SEED} (replay with CRASH_SEED=${SEED})`);
+  const random = seededRandom(SEED);
   const dir = await Deno.makeTempDir({ prefix: "underhood-crash-" });
+  const log: string[] = [];
   const acked = new Set<number>();
   const mayBePresent = new Set<number>();
   const mustBeAbsent = new Set<number>();
   try {
     for (let run = 0; run < KILLS; run++) {
-      const driver = startDriver(dir, (run + 1) * 1_000_000, 1 + run * 7919);
+      const driverSeed = 1 + Math.floor(random() * 2 ** 31);
+      const delayMs = 20 + Math.floor(random() * 400);
+      const driver = startDriver(dir, (run + 1) * 1_000_000, driverSeed);
       const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 30_000));
       const started = await Promise.race([
         driver.firstAck.then(() => "ok" as const),
         timeout,
         driver.process.status.then(() => "exited" as const),
       ]);
-      if (started === "ok") {
-        await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 400)));
-      }
+      if (started === "ok") await new Promise((r) => setTimeout(r, delayMs));
+      const exitedEarly = driver.exited;
       try {
         driver.process.kill("SIGKILL");
       } catch { /* already exited */ }
       await driver.process.status;
       await driver.done;
+      log.push(
+        `--- run ${run}: driver seed ${driverSeed}, killed ${delayMs} ms after its first ack`,
+      );
+      log.push(...driver.lines);
       assert.equal(
         started,
         "ok",
         `driver did not acknowledge a commit:\n${driver.lines.join("\n")}`,
       );
+      assert.ok(!exitedEarly, `driver exited before the kill:\n${driver.lines.join("\n")}`);
       for (const line of driver.lines) {
         const [word, idText] = line.split(" ");
         const id = Number(idText);
@@ -119,7 +145,14 @@ Deno.test("storage engine survives 25 kill -9s with every acknowledged commit in
       await tx.commit();
     }
     assert.ok(acked.size > KILLS, `only ${acked.size} commits acknowledged`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  } catch (error) {
+    const logPath = join(dir, "driver.log");
+    await Deno.writeTextFile(logPath, log.join("\n") + "\n");
+    throw new Error(
+      `crash test failed (seed ${SEED}, replay with CRASH_SEED=${SEED}); data directory kept ` +
+        `at ${dir}, drivers' stdout and stderr in ${logPath}`,
+      { cause: error },
+    );
   }
+  await Deno.remove(dir, { recursive: true });
 });

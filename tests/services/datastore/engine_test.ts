@@ -268,10 +268,12 @@ Deno.test("a writer waits for another writer's table lock until it commits", asy
     const b = engine.begin();
     let bDone = false;
     const bWrite = b.insert("people", person(3)).then(() => bDone = true);
-    await new Promise((r) => setTimeout(r, 50));
+    // b queued for the lock as it asked (the request is made synchronously).
+    assert.equal(engine.stats().lockWaits, 1);
     assert.equal(bDone, false);
     await a.commit();
     await bWrite;
+    assert.equal(engine.stats().lockWaits, 0);
     await b.commit();
     assert.equal((await read(engine, (t) => all(t.scan("people")))).length, 3);
   });
@@ -335,6 +337,7 @@ Deno.test("after a crash, committed work is back and uncommitted work is gone", 
   const dir = await Deno.makeTempDir({ prefix: "underhood-engine-" });
   try {
     const engine = await Engine.open({ dir });
+    assert.equal(engine.recovery.created, true);
     await setup(engine, 50);
     const done = engine.begin();
     await done.update("people", [1n], person(1, 42));
@@ -354,6 +357,16 @@ Deno.test("after a crash, committed work is back and uncommitted work is gone", 
       await checkIndexes(again, tx);
     });
     assert.deepEqual(again.stats().recovery?.losers.length, 1);
+    // What a health check reads: the insert and the delete undone, nothing
+    // redone (the update after the checkpoint was never flushed).
+    assert.deepEqual(again.recovery, {
+      done: true,
+      created: false,
+      recordsReplayed: 0,
+      recordsUndone: 2,
+      transactionsUndone: 1,
+      doubleWritePagesRestored: 0,
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

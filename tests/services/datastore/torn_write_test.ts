@@ -3,13 +3,25 @@
 // commits fsynced after it, makes open refuse with CorruptionError; records
 // of an older log file left after the end are ignored; a page torn during a
 // checkpoint is restored from the double-write file; a page damaged with
-// nothing to repair it makes open refuse instead of serving bad data.
+// nothing to repair it makes open refuse instead of serving bad data; a
+// file of another format version is refused with UnsupportedFormatError.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CorruptionError, Engine, type Row } from "../../../services/datastore/storage/engine.ts";
-import { PAGE_BYTES } from "../../../services/datastore/storage/pages.ts";
-import { decodeRecord, readLog } from "../../../services/datastore/storage/wal.ts";
+import {
+  CorruptionError,
+  Engine,
+  type Row,
+  UnsupportedFormatError,
+} from "../../../services/datastore/storage/engine.ts";
+import { FORMAT_VERSION, PAGE_BYTES, sealPage } from "../../../services/datastore/storage/pages.ts";
+import { realFiles } from "../../../lib/fs/file_layer.ts";
+import {
+  decodeRecord,
+  LOG_FORMAT_VERSION,
+  LOG_HEADER_BYTES,
+  readLog,
+} from "../../../services/datastore/storage/wal.ts";
 import { checkIndexes } from "./_check.ts";
 
 const SPEC = {
@@ -46,7 +58,7 @@ async function commitRows(engine: Engine, from: number, to: number): Promise<voi
 /** Byte offset of every record in a log file's records, with its transaction. */
 function recordOffsets(wal: Uint8Array, end: number): { offset: number; txId: number }[] {
   const out: { offset: number; txId: number }[] = [];
-  for (let at = 0; at < end;) {
+  for (let at = LOG_HEADER_BYTES; at < end;) {
     const result = decodeRecord(wal.subarray(at, end));
     assert.equal(result.kind, "record");
     if (result.kind !== "record") break;
@@ -78,7 +90,7 @@ for (const [label, damage] of MIDDLE_DAMAGE) {
       await crashedAfterCommits(dir, 8);
       const walPath = join(dir, "wal.log");
       const wal = await Deno.readFile(walPath);
-      const records = recordOffsets(wal, readLog(walPath).validBytes);
+      const records = recordOffsets(wal, readLog(realFiles, walPath).validBytes);
       // A row of the third of eight committed transactions.
       const txIds = [...new Set(records.map((r) => r.txId).filter((id) => id !== 0))];
       const victim = records.filter((r) => r.txId === txIds[3])[4].offset;
@@ -102,7 +114,7 @@ Deno.test("a torn tail after many commits recovers every acknowledged commit bef
     await crashedAfterCommits(dir, 8);
     const walPath = join(dir, "wal.log");
     const wal = await Deno.readFile(walPath);
-    const end = readLog(walPath).validBytes;
+    const end = readLog(realFiles, walPath).validBytes;
     const records = recordOffsets(wal, end);
     const lastTx = records.at(-1)!.txId;
     const lastTxStart = records.find((r) => r.txId === lastTx)!.offset;
@@ -117,7 +129,7 @@ Deno.test("a torn tail after many commits recovers every acknowledged commit bef
     await crashedAfterCommits(join(dir, "cut"), 8);
     const cutPath = join(dir, "cut", "wal.log");
     const cut = await Deno.readFile(cutPath);
-    await Deno.writeFile(cutPath, cut.subarray(0, readLog(cutPath).validBytes - 1));
+    await Deno.writeFile(cutPath, cut.subarray(0, readLog(realFiles, cutPath).validBytes - 1));
     await using again = await Engine.open({ dir: join(dir, "cut") });
     assert.deepEqual(await keys(again), Array.from({ length: 70 }, (_, i) => BigInt(i)));
   });
@@ -137,10 +149,10 @@ Deno.test("damage in the last write, with later records of that write intact, is
     engine.crashForTesting();
     const walPath = join(dir, "wal.log");
     const wal = await Deno.readFile(walPath);
-    const end = readLog(walPath).validBytes;
+    const end = readLog(realFiles, walPath).validBytes;
     // The write's records all carry the same durable LSN: the one before it.
     const frames: { offset: number; durableLsn: number }[] = [];
-    for (let at = 0; at < end;) {
+    for (let at = LOG_HEADER_BYTES; at < end;) {
       const result = decodeRecord(wal.subarray(at, end));
       if (result.kind !== "record") break;
       frames.push({ offset: at, durableLsn: result.frame.durableLsn });
@@ -166,13 +178,13 @@ Deno.test("a log reused after a checkpoint, with the old file's records after it
     for (let i = 0; i < 20; i++) await commitRows(engine, i * 10, i * 10 + 10);
     const walPath = join(dir, "wal.log");
     const oldWal = await Deno.readFile(walPath);
-    const oldEnd = readLog(walPath).validBytes;
+    const oldEnd = readLog(realFiles, walPath).validBytes;
     engine.checkpoint();
     await commitRows(engine, 200, 210);
     await commitRows(engine, 210, 220);
     engine.crashForTesting();
     const newWal = await Deno.readFile(walPath);
-    const newEnd = readLog(walPath).validBytes;
+    const newEnd = readLog(realFiles, walPath).validBytes;
     // Lay the new log over the old one, as a file reused in place without
     // zeroing would hold it: the old file's records follow the new end.
     assert.ok(oldEnd > newEnd + 1000);
@@ -195,11 +207,11 @@ for (const damage of ["truncated", "garbage", "flipped"] as const) {
       await commitRows(engine, 0, 10);
       const walPath = join(dir, "wal.log");
       // The log is preallocated with zeros: find where its records end.
-      const before = readLog(walPath).validBytes;
+      const before = readLog(realFiles, walPath).validBytes;
       await commitRows(engine, 10, 20);
       engine.crashForTesting();
       const wal = await Deno.readFile(walPath);
-      const end = readLog(walPath).validBytes;
+      const end = readLog(realFiles, walPath).validBytes;
       assert.ok(end > before);
       if (damage === "truncated") await Deno.writeFile(walPath, wal.subarray(0, end - 3));
       if (damage === "garbage") {
@@ -294,6 +306,37 @@ Deno.test("a missing log or a missing data file makes open refuse", async () => 
     await assert.rejects(
       () => Engine.open({ dir }),
       (e) => e instanceof CorruptionError && /data\.db is missing/.test(e.message),
+    );
+  });
+});
+
+Deno.test("open refuses a log or data file of another format version", async () => {
+  await inTempDir(async (dir) => {
+    await crashedAfterCommits(dir, 1);
+    const walPath = join(dir, "wal.log");
+    const wal = await Deno.readFile(walPath);
+    const newer = wal.slice();
+    new DataView(newer.buffer).setUint32(4, LOG_FORMAT_VERSION + 1);
+    await Deno.writeFile(walPath, newer);
+    await assert.rejects(
+      () => Engine.open({ dir }),
+      (e) =>
+        e instanceof UnsupportedFormatError && e.path === walPath &&
+        e.version === LOG_FORMAT_VERSION + 1,
+    );
+    await Deno.writeFile(walPath, wal);
+    const dataPath = join(dir, "data.db");
+    const data = await Deno.readFile(dataPath);
+    const meta = data.subarray(0, PAGE_BYTES);
+    new DataView(data.buffer).setUint32(24, FORMAT_VERSION + 1);
+    sealPage(meta);
+    await Deno.writeFile(dataPath, data);
+    await assert.rejects(
+      () => Engine.open({ dir }),
+      (e) =>
+        e instanceof UnsupportedFormatError && e.path === dataPath &&
+        e.version === FORMAT_VERSION + 1 &&
+        /format version 2; this build reads version 1/.test(e.message),
     );
   });
 });

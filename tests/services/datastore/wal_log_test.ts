@@ -3,11 +3,17 @@
 // states exactly which write every record belonged to (its durable LSN).
 
 import assert from "node:assert/strict";
-import { CorruptionError } from "../../../services/datastore/storage/errors.ts";
+import {
+  CorruptionError,
+  UnsupportedFormatError,
+} from "../../../services/datastore/storage/errors.ts";
 import {
   decodeLog,
+  encodeLogHeader,
   encodeRecord,
   joinBytes,
+  LOG_FORMAT_VERSION,
+  LOG_HEADER_BYTES,
   type WalRecord,
 } from "../../../services/datastore/storage/wal_codec.ts";
 
@@ -36,9 +42,9 @@ function buildLog(
 ): Built {
   const salt = options.salt ?? SALT;
   const durableAt = options.durableAt ?? ((lsn: number) => lsn - 1);
-  const parts: Uint8Array[] = [];
+  const parts: Uint8Array[] = [encodeLogHeader()];
   const offsets = new Map<number, number>();
-  let at = 0;
+  let at = LOG_HEADER_BYTES;
   for (let lsn = CHECKPOINT_LSN; lsn <= lastLsn; lsn++) {
     const record: WalRecord = lsn === CHECKPOINT_LSN
       ? { kind: 8, lsn, txId: 0, open: [] }
@@ -175,10 +181,12 @@ Deno.test({
   ...pure,
   fn() {
     const log = buildLog(12);
-    log.bytes[12] ^= 0x01;
+    log.bytes[LOG_HEADER_BYTES + 4] ^= 0x01;
     assert.throws(
       () => decodeLog(log.bytes, "wal.log"),
-      (e) => e instanceof CorruptionError && e.offsetBytes === 0 && /first record/.test(e.message),
+      (e) =>
+        e instanceof CorruptionError && e.offsetBytes === LOG_HEADER_BYTES &&
+        /first record/.test(e.message),
     );
     assert.deepEqual(decodeLog(new Uint8Array(4096), "wal.log"), {
       records: [],
@@ -186,5 +194,28 @@ Deno.test({
       salt: 0,
     });
     assert.deepEqual(decodeLog(new Uint8Array(0), "wal.log").records, []);
+  },
+});
+
+Deno.test({
+  name: "decodeLog() refuses a log of another format version, or one without a header",
+  ...pure,
+  fn() {
+    const log = buildLog(12);
+    log.bytes.set(encodeLogHeader(LOG_FORMAT_VERSION + 1));
+    assert.throws(
+      () => decodeLog(log.bytes, "/data/wal.log"),
+      (e) =>
+        e instanceof UnsupportedFormatError && e.version === LOG_FORMAT_VERSION + 1 &&
+        e.path === "/data/wal.log" &&
+        e.message === `/data/wal.log: log format version ${LOG_FORMAT_VERSION + 1}; ` +
+            `this build reads version ${LOG_FORMAT_VERSION} only`,
+    );
+    // A file from before the header: records from byte 0.
+    const old = buildLog(12).bytes.subarray(LOG_HEADER_BYTES);
+    assert.throws(
+      () => decodeLog(old, "wal.log"),
+      (e) => e instanceof CorruptionError && /no log header/.test(e.message),
+    );
   },
 });

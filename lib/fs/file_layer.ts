@@ -1,0 +1,207 @@
+// The file layer: every file call a durable service makes (the datastore's
+// storage engine today; the message queue, object store and SMTP spool
+// next) goes through this small interface, so a test can swap the real
+// disk for a simulated one that loses power (tests/_support/power_loss_fs.ts)
+// and prove that nothing acknowledged depends on a write that was never
+// fsynced.
+//
+// What durability means here (POSIX, and what Linux filesystems give):
+//   - A write reaches the disk only once `sync()`/`syncData()` of that file
+//     returns. Until then a power cut may drop it, keep it, or tear it
+//     sector by sector (any 512-byte sector of it new, old or garbage).
+//   - Creating, renaming or removing a file changes its directory: that
+//     change is durable only once `syncDirectory()` of the directory
+//     returns. A file fsynced but never named durably is lost whole.
+//
+// The calls are synchronous on purpose. The storage engine runs each
+// operation to completion without yielding (see buffer_pool.ts), and on our
+// machines an awaited file call costs about 30 µs more than its synchronous
+// twin, which halves the fsync rate of group commit. A service that must not
+// block its event loop on large files can add async methods here later.
+//
+// Reads and writes are positioned (`readAt`, `writeAt`): callers never
+// depend on a shared file offset. The real handle remembers where the last
+// call left the offset and skips the seek when the next call continues
+// there, so sequential appends cost exactly the write itself.
+//
+// Left out: directories are assumed to exist durably (the data directory is
+// made once, by the operator or at first start); no locking, no mmap.
+
+import { dirname } from "node:path";
+import type { Bytes } from "../bytes.ts";
+
+/** How `open` treats a missing or existing file. */
+export interface OpenOptions {
+  /** Create the file when it is missing (default false: a missing file throws). */
+  create?: boolean;
+  /** Empty the file when it exists (default false). */
+  truncate?: boolean;
+}
+
+/** An open file, read and written at explicit positions. */
+export interface FileHandle extends Disposable {
+  /**
+   * Reads into `into` from `position`; returns the bytes read, fewer than
+   * `into.length` only at the end of the file.
+   */
+  readAt(into: Uint8Array, position: number): number;
+  /** Writes all of `bytes` at `position`, extending the file if needed. */
+  writeAt(bytes: Uint8Array, position: number): void;
+  /** fsync: the file's data and metadata reach the disk. */
+  sync(): void;
+  /** fdatasync: the file's data (and its size, if it changed) reach the disk. */
+  syncData(): void;
+  /** Cuts or extends (with zeros) the file to `sizeBytes`. */
+  truncate(sizeBytes: number): void;
+  /** The file's size in bytes. */
+  size(): number;
+  close(): void;
+}
+
+/** The file calls a durable service needs, all synchronous. */
+export interface FileLayer {
+  /** Opens `path` for reading and writing. */
+  open(path: string, options?: OpenOptions): FileHandle;
+  /** The whole file, or null when it does not exist. */
+  readFile(path: string): Bytes | null;
+  /** The file's size in bytes, or null when it does not exist. */
+  sizeOf(path: string): number | null;
+  /** Renames `from` to `to`, atomically replacing `to` (durable once the directory is synced). */
+  rename(from: string, to: string): void;
+  /** Removes a file; a missing file is not an error (durable once the directory is synced). */
+  remove(path: string): void;
+  /** Names of the entries of directory `dir`, sorted. */
+  list(dir: string): string[];
+  /** Creates directory `dir` and its parents when missing. */
+  makeDirectory(dir: string): void;
+  /** fsyncs directory `dir`, so creates, renames and removes in it are durable. */
+  syncDirectory(dir: string): void;
+}
+
+/** The real file layer, on Deno's synchronous file APIs. */
+export const realFiles: FileLayer = {
+  open(path: string, options: OpenOptions = {}): FileHandle {
+    const file = Deno.openSync(path, {
+      read: true,
+      write: true,
+      create: options.create ?? false,
+      truncate: options.truncate ?? false,
+    });
+    return new RealHandle(file);
+  },
+  readFile(path: string): Bytes | null {
+    try {
+      return Deno.readFileSync(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  },
+  sizeOf(path: string): number | null {
+    try {
+      return Deno.statSync(path).size;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  },
+  rename(from: string, to: string): void {
+    Deno.renameSync(from, to);
+  },
+  remove(path: string): void {
+    try {
+      Deno.removeSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  },
+  list(dir: string): string[] {
+    return [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
+  },
+  makeDirectory(dir: string): void {
+    Deno.mkdirSync(dir, { recursive: true });
+  },
+  syncDirectory(dir: string): void {
+    let handle: Deno.FsFile;
+    try {
+      handle = Deno.openSync(dir, { read: true });
+    } catch (error) {
+      // Windows cannot open a directory as a file; there a rename is as
+      // durable as the OS makes it.
+      if (Deno.build.os === "windows") return;
+      throw error;
+    }
+    try {
+      handle.syncSync();
+    } finally {
+      handle.close();
+    }
+  },
+};
+
+class RealHandle implements FileHandle {
+  #file: Deno.FsFile;
+  /** Where the OS file offset is, or -1 when unknown (after an error). */
+  #offset = 0;
+
+  constructor(file: Deno.FsFile) {
+    this.#file = file;
+  }
+
+  readAt(into: Uint8Array, position: number): number {
+    this.#seek(position);
+    this.#offset = -1;
+    let done = 0;
+    while (done < into.length) {
+      const n = this.#file.readSync(into.subarray(done));
+      if (n === null) break;
+      done += n;
+    }
+    this.#offset = position + done;
+    return done;
+  }
+
+  writeAt(bytes: Uint8Array, position: number): void {
+    this.#seek(position);
+    this.#offset = -1;
+    let done = 0;
+    while (done < bytes.length) done += this.#file.writeSync(bytes.subarray(done));
+    this.#offset = position + done;
+  }
+
+  sync(): void {
+    this.#file.syncSync();
+  }
+
+  syncData(): void {
+    this.#file.syncDataSync();
+  }
+
+  truncate(sizeBytes: number): void {
+    this.#file.truncateSync(sizeBytes);
+  }
+
+  size(): number {
+    return this.#file.statSync().size;
+  }
+
+  close(): void {
+    this.#file.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #seek(position: number): void {
+    if (position === this.#offset) return;
+    this.#offset = -1;
+    this.#file.seekSync(position, Deno.SeekMode.Start);
+    this.#offset = position;
+  }
+}
+
+/** The directory holding `path` (node:path's dirname). */
+export function directoryOf(path: string): string {
+  return dirname(path);
+}

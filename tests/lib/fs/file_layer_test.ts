@@ -1,0 +1,198 @@
+// The file layer: one conformance suite run against the real disk
+// (lib/fs/file_layer.ts) and the simulated one (tests/_support/power_loss_fs.ts),
+// so the power-loss tests exercise the same behaviour the engine gets in
+// production; then the simulated disk's power-loss rules.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type FileLayer, realFiles } from "../../../lib/fs/file_layer.ts";
+import {
+  type DiskOp,
+  PowerLoss,
+  seededRandom,
+  SimulatedDisk,
+} from "../../_support/power_loss_fs.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (data: Uint8Array | null) => data === null ? null : new TextDecoder().decode(data);
+
+interface Target {
+  name: string;
+  /** A layer and a fresh directory in it; `done` cleans up. */
+  make(): Promise<{ files: FileLayer; dir: string; done: () => Promise<void> }>;
+}
+
+const TARGETS: Target[] = [
+  {
+    name: "real disk",
+    async make() {
+      const dir = await Deno.makeTempDir({ prefix: "underhood-fs-" });
+      return { files: realFiles, dir, done: () => Deno.remove(dir, { recursive: true }) };
+    },
+  },
+  {
+    name: "simulated disk",
+    make() {
+      return Promise.resolve({ files: new SimulatedDisk(), dir: "/d", done: async () => {} });
+    },
+  },
+];
+
+for (const target of TARGETS) {
+  Deno.test(`file layer (${target.name}): positioned writes and reads, size, truncate`, async () => {
+    const { files, dir, done } = await target.make();
+    try {
+      const path = join(dir, "a");
+      assert.equal(files.sizeOf(path), null);
+      assert.equal(files.readFile(path), null);
+      assert.throws(() => files.open(path));
+      {
+        using file = files.open(path, { create: true });
+        file.writeAt(bytes("hello world"), 0);
+        file.writeAt(bytes("HELLO"), 0);
+        file.writeAt(bytes("!"), 14); // past the end: the gap reads as zeros
+        file.syncData();
+        assert.equal(file.size(), 15);
+        const into = new Uint8Array(8);
+        assert.equal(file.readAt(into, 6), 8);
+        assert.deepEqual([...into], [...bytes("world"), 0, 0, 0]);
+        assert.equal(file.readAt(into, 12), 3, "a read at the end returns what there is");
+        file.truncate(5);
+        file.sync();
+        assert.equal(file.size(), 5);
+      }
+      assert.equal(text(files.readFile(path)), "HELLO");
+      assert.equal(files.sizeOf(path), 5);
+      {
+        using file = files.open(path, { create: true, truncate: true });
+        assert.equal(file.size(), 0);
+      }
+    } finally {
+      await done();
+    }
+  });
+
+  Deno.test(`file layer (${target.name}): rename replaces, remove, list, directory sync`, async () => {
+    const { files, dir, done } = await target.make();
+    try {
+      for (const [name, content] of [["a", "old"], ["b.tmp", "new"]]) {
+        using file = files.open(join(dir, name), { create: true });
+        file.writeAt(bytes(content), 0);
+        file.sync();
+      }
+      assert.deepEqual(files.list(dir), ["a", "b.tmp"]);
+      files.rename(join(dir, "b.tmp"), join(dir, "a"));
+      files.syncDirectory(dir);
+      assert.deepEqual(files.list(dir), ["a"]);
+      assert.equal(text(files.readFile(join(dir, "a"))), "new");
+      files.remove(join(dir, "a"));
+      files.remove(join(dir, "missing")); // not an error
+      files.syncDirectory(dir);
+      assert.deepEqual(files.list(dir), []);
+      files.makeDirectory(join(dir, "sub", "deeper"));
+    } finally {
+      await done();
+    }
+  });
+}
+
+/** A file "/d/f" holding `synced`, fsynced, then `unsynced` written over it. */
+function diskWith(synced: string, unsynced: string, options = {}): SimulatedDisk {
+  const disk = new SimulatedDisk(options);
+  using file = disk.open("/d/f", { create: true });
+  file.writeAt(bytes(synced), 0);
+  file.sync();
+  disk.syncDirectory("/d");
+  file.writeAt(bytes(unsynced), 0);
+  return disk;
+}
+
+Deno.test("simulated disk: a power loss keeps what was fsynced and may lose the rest", () => {
+  const random = seededRandom(1);
+  assert.equal(text(diskWith("old", "new").powerLoss(random, "lose").readFile("/d/f")), "old");
+  assert.equal(text(diskWith("old", "new").powerLoss(random, "keep").readFile("/d/f")), "new");
+  const disk = diskWith("old", "new");
+  disk.open("/d/f").sync();
+  assert.equal(text(disk.powerLoss(random, "lose").readFile("/d/f")), "new");
+});
+
+Deno.test("simulated disk: a torn write changes each sector on its own, and only its new bytes", () => {
+  const sector = 512;
+  const old = "o".repeat(sector * 8);
+  const seen = new Set<string>();
+  for (let seed = 1; seed <= 50; seed++) {
+    // The unsynced write covers the second half of sector 0 and sectors 1..7.
+    const disk = diskWith(old, "o".repeat(sector / 2) + "n".repeat(sector * 7.5));
+    const after = disk.powerLoss(seededRandom(seed), "tear").readFile("/d/f")!;
+    assert.equal(after.length, old.length);
+    assert.ok(after.subarray(0, sector / 2).every((b) => b === 0x6f), "durable bytes intact");
+    for (let s = 1; s < 8; s++) {
+      const part = after.subarray(s * sector, (s + 1) * sector);
+      const kind = part.every((b) => b === 0x6e)
+        ? "new"
+        : part.every((b) => b === 0x6f)
+        ? "old"
+        : part.every((b) => b === 0)
+        ? "zero"
+        : "garbage";
+      seen.add(kind);
+    }
+  }
+  assert.deepEqual([...seen].sort(), ["garbage", "new", "old", "zero"]);
+  // Without powersafe overwrite a torn sector may lose its durable bytes too.
+  let lostDurable = false;
+  for (let seed = 1; seed <= 50 && !lostDurable; seed++) {
+    const disk = diskWith(old, "o".repeat(sector / 2) + "n", { powersafeOverwrite: false });
+    const after = disk.powerLoss(seededRandom(seed), "tear").readFile("/d/f")!;
+    lostDurable = !after.subarray(0, sector / 2).every((b) => b === 0x6f);
+  }
+  assert.ok(lostDurable);
+});
+
+Deno.test("simulated disk: creates and renames survive only once their directory is fsynced", () => {
+  const random = seededRandom(7);
+  const disk = new SimulatedDisk();
+  {
+    using file = disk.open("/d/log.tmp", { create: true });
+    file.writeAt(bytes("fresh"), 0);
+    file.sync();
+  }
+  disk.rename("/d/log.tmp", "/d/log");
+  assert.deepEqual(disk.powerLoss(random, "lose").list("/d"), [], "fsynced data, name lost");
+  assert.deepEqual(disk.powerLoss(random, "keep").list("/d"), ["log"]);
+  // A prefix survives in order: never the rename without the create before it.
+  for (let seed = 1; seed <= 30; seed++) {
+    const names = disk.powerLoss(seededRandom(seed), "tear").list("/d");
+    assert.ok([[], ["log.tmp"], ["log"]].some((n) => n.join() === names.join()), names.join());
+  }
+  disk.syncDirectory("/d");
+  assert.equal(text(disk.powerLoss(random, "lose").readFile("/d/log")), "fresh");
+});
+
+Deno.test("simulated disk: the power goes at operation n, and every later call fails", () => {
+  const disk = new SimulatedDisk({ crashAtOp: 3 });
+  const file = disk.open("/d/f", { create: true }); // 1: create
+  file.writeAt(bytes("a"), 0); // 2: write
+  assert.throws(() => file.sync(), PowerLoss); // 3: the power goes
+  assert.ok(disk.dead);
+  assert.throws(() => file.writeAt(bytes("b"), 1), PowerLoss);
+  assert.throws(() => disk.readFile("/d/f"), PowerLoss);
+  file.close(); // closing never fails
+  assert.equal(disk.powerLoss(seededRandom(1), "lose").readFile("/d/f"), null);
+});
+
+Deno.test("simulated disk: replaying recorded operations on a clone rebuilds the same disk", () => {
+  const ops: DiskOp[] = [];
+  const disk = new SimulatedDisk();
+  const start = disk.clone();
+  disk.onOp = (op) => ops.push(op);
+  const buffer = bytes("first");
+  using file = disk.open("/d/f", { create: true });
+  file.writeAt(buffer, 0);
+  buffer.set(bytes("XXXXX")); // the recording kept its own copy
+  file.sync();
+  disk.syncDirectory("/d");
+  for (const op of ops) start.apply(op);
+  assert.equal(start.opCount, 4);
+  assert.equal(text(start.powerLoss(seededRandom(1), "lose").readFile("/d/f")), "first");
+});
