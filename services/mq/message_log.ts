@@ -211,7 +211,7 @@ export class MessageLog {
       setTimeout(() => {
         this.#flush = undefined;
         try {
-          this.#syncNow();
+          this.flush();
           resolve();
         } catch (error) {
           reject(error);
@@ -223,13 +223,14 @@ export class MessageLog {
   /** Syncs and closes every segment. */
   close(): void {
     if (this.#closed) return;
-    if (this.#dirty) this.#syncNow();
+    if (this.#dirty) this.flush();
     this.#closed = true;
     for (const segment of this.#segments) segment.handle.close();
     this.#segments = [];
   }
 
-  #syncNow(): void {
+  /** Fsyncs now what `durable()` would at its group commit. */
+  flush(): void {
     if (!this.#dirty || this.#closed) return;
     this.#dirty = false;
     this.#active().handle.syncData();
