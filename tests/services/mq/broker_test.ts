@@ -1,0 +1,196 @@
+// The broker's semantics without sockets: ports that collect frames, a clock
+// moved by hand.
+
+import assert from "node:assert/strict";
+import { utf8 } from "../../../lib/bytes.ts";
+import { type Frame, headerOf } from "../../../lib/stomp/types.ts";
+import { Broker, type ConnectionPort } from "../../../services/mq/broker.ts";
+import {
+  type AckMode,
+  DEFAULT_SESSION_LIMITS,
+  parseDestination,
+  type SubscriptionSpec,
+} from "../../../services/mq/session.ts";
+import { MessageLog } from "../../../services/mq/message_log.ts";
+import { SimulatedDisk } from "../../_support/power_loss_fs.ts";
+
+class Port implements ConnectionPort {
+  readonly id: string;
+  readonly version = "1.2" as const;
+  frames: Frame[] = [];
+  room = true;
+  constructor(id: string) {
+    this.id = id;
+  }
+  hasRoom(): boolean {
+    return this.room;
+  }
+  write(frame: Frame): void {
+    this.frames.push(frame);
+  }
+  bodies(): string[] {
+    return this.frames.map((f) => new TextDecoder().decode(f.body));
+  }
+}
+
+function spec(id: string, destination: string, ack: AckMode = "client-individual", prefetch = 100) {
+  return {
+    id,
+    destination: parseDestination(destination, DEFAULT_SESSION_LIMITS),
+    destinationText: destination,
+    ack,
+    prefetch,
+  } satisfies SubscriptionSpec;
+}
+
+function send(
+  broker: Broker,
+  from: string,
+  destination: string,
+  body: string,
+  headers: [string, string][] = [],
+) {
+  return broker.publish(from, {
+    destination: parseDestination(destination, DEFAULT_SESSION_LIMITS),
+    destinationText: destination,
+    headers,
+    body: utf8(body),
+  });
+}
+
+function setup(options: ConstructorParameters<typeof Broker>[0] = {}) {
+  let now = 1_000_000;
+  const broker = new Broker({ ...options, now: () => now });
+  const producer = new Port("p");
+  const consumer = new Port("c");
+  broker.connect(producer);
+  broker.connect(consumer);
+  return { broker, producer, consumer, advance: (ms: number) => now += ms, now: () => now };
+}
+
+Deno.test("broker: higher priority first, then arrival order", () => {
+  const { broker, consumer } = setup();
+  send(broker, "p", "/queue/p", "low", [["priority", "1"]]);
+  send(broker, "p", "/queue/p", "normal");
+  send(broker, "p", "/queue/p", "high", [["priority", "9"]]);
+  send(broker, "p", "/queue/p", "normal2");
+  broker.subscribe("c", spec("s", "/queue/p"));
+  assert.deepEqual(consumer.bodies(), ["high", "normal", "normal2", "low"]);
+});
+
+Deno.test("broker: expired messages are not delivered; they go to the DLQ as expired", () => {
+  const { broker, consumer, advance, now } = setup();
+  send(broker, "p", "/queue/e", "ttl", [["expiration", "1000"]]);
+  send(broker, "p", "/queue/e", "abs", [["expires", String(now() + 500)]]);
+  send(broker, "p", "/queue/e", "keep");
+  advance(2000);
+  broker.tick();
+  broker.subscribe("c", spec("s", "/queue/e"));
+  broker.subscribe("c", spec("d", "/queue/e.dlq"));
+  const byDest = (d: string) =>
+    consumer.frames.filter((f) => headerOf(f, "destination") === d).map((f) =>
+      new TextDecoder().decode(f.body)
+    );
+  assert.deepEqual(byDest("/queue/e"), ["keep"]);
+  assert.deepEqual(byDest("/queue/e.dlq").sort(), ["abs", "ttl"]);
+  const dead = consumer.frames.find((f) => headerOf(f, "destination") === "/queue/e.dlq")!;
+  assert.equal(headerOf(dead, "x-death-reason"), "expired");
+  assert.equal(broker.queue("e")!.stats.expired, 2);
+});
+
+Deno.test("broker: delayed messages wait for their time", () => {
+  const { broker, consumer, advance } = setup();
+  broker.subscribe("c", spec("s", "/queue/later"));
+  send(broker, "p", "/queue/later", "later", [["x-delay", "5000"]]);
+  send(broker, "p", "/queue/later", "now");
+  assert.deepEqual(consumer.bodies(), ["now"]);
+  advance(4000);
+  broker.tick();
+  assert.deepEqual(consumer.bodies(), ["now"]);
+  advance(1000);
+  broker.tick();
+  assert.deepEqual(consumer.bodies(), ["now", "later"]);
+});
+
+Deno.test("broker: a delivery past the ack timeout is redelivered", () => {
+  const { broker, consumer, advance } = setup({ ackTimeoutMs: 30_000 });
+  broker.subscribe("c", spec("s", "/queue/v", "client-individual", 1));
+  send(broker, "p", "/queue/v", "slow");
+  assert.equal(consumer.frames.length, 1);
+  advance(29_000);
+  broker.tick();
+  assert.equal(consumer.frames.length, 1);
+  advance(2_000);
+  broker.tick();
+  assert.equal(consumer.frames.length, 2);
+  assert.equal(headerOf(consumer.frames[1], "redelivered"), "true");
+  // The first delivery's ACK is now stale and ignored; the second one counts.
+  broker.ack("c", headerOf(consumer.frames[1], "ack")!);
+  assert.equal(broker.queue("v")!.stats.acked, 1);
+});
+
+Deno.test("broker: ack:client acknowledges cumulatively, NACK too", async () => {
+  const { broker, consumer } = setup();
+  broker.subscribe("c", spec("s", "/queue/c", "client"));
+  for (const body of ["a", "b", "c", "d"]) send(broker, "p", "/queue/c", body);
+  broker.ack("c", headerOf(consumer.frames[1], "ack")!);
+  const queue = broker.queue("c")!;
+  assert.equal(queue.stats.acked, 2);
+  assert.equal(queue.inFlight, 2);
+  broker.nack("c", headerOf(consumer.frames[3], "ack")!, true);
+  await Promise.resolve();
+  assert.deepEqual(consumer.bodies().slice(4), ["c", "d"], "both handed back, in order");
+});
+
+Deno.test("broker: overflow reject-publish refuses, drop-head drops the oldest, block waits", async () => {
+  {
+    const { broker } = setup({ depthMax: 2, overflow: "reject-publish" });
+    send(broker, "p", "/queue/f", "1");
+    send(broker, "p", "/queue/f", "2");
+    assert.throws(() => send(broker, "p", "/queue/f", "3"), /full/);
+  }
+  {
+    const { broker, consumer } = setup({ depthMax: 2, overflow: "drop-head" });
+    for (const body of ["1", "2", "3"]) send(broker, "p", "/queue/f", body);
+    broker.subscribe("c", spec("s", "/queue/f"));
+    assert.deepEqual(consumer.bodies(), ["2", "3"]);
+    assert.equal(broker.queue("f")!.stats.dropped, 1);
+  }
+  {
+    const { broker, consumer } = setup({ depthMax: 1, overflow: "block" });
+    send(broker, "p", "/queue/f", "1");
+    const result = send(broker, "p", "/queue/f", "2");
+    assert.equal(result.kind, "blocked");
+    broker.subscribe("c", spec("s", "/queue/f", "auto"));
+    if (result.kind === "blocked") await result.room;
+    assert.equal(send(broker, "p", "/queue/f", "2").kind, "accepted");
+    assert.deepEqual(consumer.bodies(), ["1", "2"]);
+  }
+});
+
+Deno.test("broker: bodies past the memory window are read back from the log", () => {
+  const disk = new SimulatedDisk();
+  const { log } = MessageLog.open({ files: disk, dir: "/mq" });
+  const { broker, consumer } = setup({ log, bodyWindowBytes: 1000 });
+  for (let i = 0; i < 10; i++) send(broker, "p", "/queue/w", String(i).repeat(400));
+  const queue = broker.queue("w")!;
+  assert.ok(queue.memoryBytes <= 1000, `${queue.memoryBytes} bytes held`);
+  broker.subscribe("c", spec("s", "/queue/w", "auto"));
+  assert.deepEqual(consumer.bodies(), Array.from({ length: 10 }, (_, i) => String(i).repeat(400)));
+  log.close();
+});
+
+Deno.test("broker: restart recovers unacknowledged messages in order, not acknowledged ones", () => {
+  const disk = new SimulatedDisk();
+  const first = MessageLog.open({ files: disk, dir: "/mq" });
+  const { broker, consumer } = setup({ log: first.log });
+  for (const body of ["a", "b", "c"]) send(broker, "p", "/queue/r", body);
+  broker.subscribe("c", spec("s", "/queue/r"));
+  broker.ack("c", headerOf(consumer.frames[1], "ack")!);
+  first.log.close();
+  const second = MessageLog.open({ files: disk, dir: "/mq" });
+  const again = setup({ log: second.log, recovered: second.recovered.messages });
+  again.broker.subscribe("c", spec("s", "/queue/r"));
+  assert.deepEqual(again.consumer.bodies(), ["a", "c"]);
+  second.log.close();
+});
