@@ -553,20 +553,26 @@ export class Broker {
     queue.putReady(message);
   }
 
-  /** ACK: the message is done (and every earlier one, for ack:client). */
-  ack(connectionId: string, id: string): void {
+  /**
+   * ACK: the message is done (and every earlier one, for ack:client).
+   * Resolves once the acknowledgement is on disk, so a RECEIPT means it
+   * will not come back after a crash.
+   */
+  ack(connectionId: string, id: string): Promise<void> {
     for (const flight of this.#flights(connectionId, id)) {
       flight.message.queue.stats.acked++;
       this.#settle(flight.message);
     }
+    return this.log ? this.log.durable() : Promise.resolve();
   }
 
   /** NACK: requeue (redelivered), or dead-letter with `requeue: false`. */
-  nack(connectionId: string, id: string, requeue: boolean): void {
+  nack(connectionId: string, id: string, requeue: boolean): Promise<void> {
     for (const flight of this.#flights(connectionId, id)) {
       if (requeue) this.#requeue(flight.message);
       else this.#deadLetter(flight.message, "rejected");
     }
+    return this.log ? this.log.durable() : Promise.resolve();
   }
 
   /**

@@ -211,11 +211,9 @@ export class MqServer {
         broker.unsubscribe(connectionId, effect.id);
         return undefined;
       case "ack":
-        broker.ack(connectionId, effect.id);
-        return undefined;
+        return broker.ack(connectionId, effect.id);
       case "nack":
-        broker.nack(connectionId, effect.id, effect.requeue);
-        return undefined;
+        return broker.nack(connectionId, effect.id, effect.requeue);
       case "heart-beat":
         return undefined;
     }
