@@ -144,8 +144,8 @@ export class MqServer {
                 }
                 continue;
               }
-              const done = await this.#apply(id, effect);
-              if (done !== undefined) pending.push(done);
+              const { durable } = await this.#apply(id, effect);
+              if (durable !== undefined) pending.push(durable);
             }
           } catch (error) {
             return await this.#fail(c, outbox, receipts, error, step.receipt);
@@ -192,30 +192,34 @@ export class MqServer {
     }
   }
 
-  /** Carries out one effect; returns what its receipt must wait for. */
-  async #apply(connectionId: string, effect: Effect): Promise<Promise<void> | undefined> {
+  /**
+   * Carries out one effect; returns what its receipt must wait for, wrapped:
+   * an async function returning the promise itself would wait for it, one
+   * fsync per frame instead of one per batch.
+   */
+  async #apply(connectionId: string, effect: Effect): Promise<{ durable?: Promise<void> }> {
     const broker = this.#options.broker;
     switch (effect.kind) {
       case "send": {
         while (true) {
           const result = broker.publish(connectionId, effect.publish);
-          if (result.kind === "accepted") return result.durable;
+          if (result.kind === "accepted") return { durable: result.durable };
           // Overflow "block": stop reading this producer until there is room.
           await result.room;
         }
       }
       case "subscribe":
         broker.subscribe(connectionId, effect.subscription);
-        return undefined;
+        return {};
       case "unsubscribe":
         broker.unsubscribe(connectionId, effect.id);
-        return undefined;
+        return {};
       case "ack":
-        return broker.ack(connectionId, effect.id);
+        return { durable: broker.ack(connectionId, effect.id) };
       case "nack":
-        return broker.nack(connectionId, effect.id, effect.requeue);
+        return { durable: broker.nack(connectionId, effect.id, effect.requeue) };
       case "heart-beat":
-        return undefined;
+        return {};
     }
   }
 

@@ -240,3 +240,20 @@ Deno.test("mq: a client that stops heart-beating is dropped and its messages red
   const again = await other.subscribe("/queue/hb").next();
   assert.equal(again?.header("redelivered"), "true");
 });
+
+Deno.test("mq: SENDs with receipts from many in flight share fsyncs (group commit)", async () => {
+  await using mq = await startService(service);
+  await using producer = await StompClient.connect({ port: portOf(mq) });
+  const messages = 640;
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < messages) {
+      next++;
+      await producer.send("/queue/batch", "x", { receipt: true });
+    }
+  }));
+  const metrics = await (await fetch(`http://127.0.0.1:${mq.addresses.admin.port}/metrics`)).text();
+  const syncs = Number(/mq_server\{name="log_syncs"\} (\d+)/.exec(metrics)?.[1]);
+  // One fsync per message would mean each frame waited for its own commit.
+  assert.ok(syncs < messages / 4, `${syncs} fsyncs for ${messages} receipted messages`);
+});
