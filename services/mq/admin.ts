@@ -20,7 +20,7 @@ import type { Router } from "../../lib/http/router.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import type { Header } from "../../lib/stomp/types.ts";
 import type { Broker, Queue } from "./broker.ts";
-import { DEFAULT_SESSION_LIMITS, parseDestination } from "./session.ts";
+import { DEFAULT_SESSION_LIMITS, parseDestination, StompProtocolError } from "./session.ts";
 
 const PEEK_MAX = 100;
 /** A message published through the admin API: at most 1 MiB. */
@@ -109,7 +109,12 @@ export class MqAdmin {
       const headers: Header[] = [];
       const contentType = request.headers.get("content-type");
       if (contentType) headers.push(["content-type", contentType]);
-      await broker.publishDirect(name, headers, body);
+      try {
+        await broker.publishDirect(name, headers, body);
+      } catch (error) {
+        if (!(error instanceof StompProtocolError)) throw error;
+        return jsonError(503, error.message);
+      }
       return json({ queue: name, published: 1 }, 201);
     }, { bodyLimitBytes: PUBLISH_BODY_BYTES_MAX });
     router.get("/api/queues/:name/messages", (request) => {

@@ -64,6 +64,12 @@ export interface BrokerOptions {
   overflow?: OverflowPolicy;
   /** Bodies of a durable queue held in memory at most; the rest are read back from the log. */
   bodyWindowBytes?: number;
+  /**
+   * Queues (durable and temporary) at most: each SEND or SUBSCRIBE to a new
+   * name makes one, so without a bound one client could fill memory with
+   * empty queues. Default 10000.
+   */
+  queuesMax?: number;
   /** The clock (ms since the epoch); tests move it by hand. */
   now?: () => number;
 }
@@ -246,6 +252,7 @@ export class Broker {
   readonly depthMax: number;
   readonly bytesMax: number;
   readonly overflow: OverflowPolicy;
+  readonly queuesMax: number;
   readonly log: MessageLog | undefined;
   readonly now: () => number;
   #bodyWindowBytes: number;
@@ -258,10 +265,11 @@ export class Broker {
     this.depthMax = options.depthMax ?? 1_000_000;
     this.bytesMax = options.bytesMax ?? 1024 * 1024 * 1024;
     this.overflow = options.overflow ?? "reject-publish";
+    this.queuesMax = options.queuesMax ?? 10_000;
     this.#bodyWindowBytes = options.bodyWindowBytes ?? 8 * 1024 * 1024;
     this.now = options.now ?? Date.now;
     for (const logged of options.recovered ?? []) {
-      const queue = this.#queue(logged.queue);
+      const queue = this.#queue(logged.queue, true);
       const message = this.#fromLog(queue, logged);
       this.#enqueue(queue, message);
     }
@@ -282,9 +290,10 @@ export class Broker {
   }
 
   /** A queue by name, made on first use (durable queues only). */
-  #queue(name: string): Queue {
+  #queue(name: string, recovering = false): Queue {
     let queue = this.queues.get(name);
     if (queue === undefined) {
+      if (!recovering) this.#checkRoomForQueue();
       queue = new Queue(name, "queue", `/queue/${name}`);
       this.queues.set(name, queue);
     }
@@ -305,9 +314,16 @@ export class Broker {
     for (const waiter of queue.waiters.splice(0)) waiter();
   }
 
+  #checkRoomForQueue(): void {
+    if (this.queues.size >= this.queuesMax) {
+      throw new StompProtocolError(`more than ${this.queuesMax} queues`);
+    }
+  }
+
   #tempQueue(connection: ConnectionState, name: string): Queue {
     let queue = connection.tempQueues.get(name);
     if (queue === undefined) {
+      this.#checkRoomForQueue();
       const key = `${connection.port.id}.${name}`;
       queue = new Queue(`amq.tmp.${key}`, "temp", `/reply-queue/${key}`, connection.port.id);
       connection.tempQueues.set(name, queue);
@@ -764,11 +780,22 @@ export class Broker {
     return n;
   }
 
-  /** Publishes from the admin API (no connection). */
+  /**
+   * Publishes from the admin API (no connection), under the same queue
+   * bounds; a full queue throws whatever the overflow policy (an HTTP
+   * request is not a connection to stop reading).
+   */
   publishDirect(queueName: string, headers: Header[], body: Bytes): Promise<void> {
-    const queue = this.#queue(queueName);
-    this.#accept(queue, headers, body);
-    return this.log ? this.log.durable() : Promise.resolve();
+    const result = this.publish("", {
+      destination: { kind: "queue", name: queueName },
+      destinationText: `/queue/${queueName}`,
+      headers,
+      body,
+    });
+    if (result.kind === "blocked") {
+      throw new StompProtocolError(`queue ${queueName} is full`);
+    }
+    return result.durable;
   }
 }
 

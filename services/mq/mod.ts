@@ -50,6 +50,11 @@ export const mqFlags = {
     default: DEFAULT_LIMITS.frameBytesMax,
     help: "largest frame accepted",
   },
+  "queues-max": {
+    type: "integer",
+    default: 10_000,
+    help: "queues at most (each new name makes one)",
+  },
   "connections-max": { type: "integer", default: 10_000, help: "open connections at most" },
   "segment-bytes-max": {
     type: "integer",
@@ -103,6 +108,7 @@ export const service = defineService({
       depthMax: config.queueDepthMax,
       bytesMax: config.queueBytesMax,
       overflow: config.overflow as OverflowPolicy,
+      queuesMax: config.queuesMax,
       now: test.now,
     });
     const server = new MqServer({

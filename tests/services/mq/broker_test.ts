@@ -194,3 +194,16 @@ Deno.test("broker: restart recovers unacknowledged messages in order, not acknow
   assert.deepEqual(again.consumer.bodies(), ["a", "c"]);
   second.log.close();
 });
+
+Deno.test("broker: temp queues and topic subscriptions go away with their connection", () => {
+  const { broker, consumer } = setup();
+  broker.subscribe("c", spec("t", "/temp-queue/replies"));
+  broker.subscribe("c", spec("n", "/topic/news"));
+  assert.ok([...broker.queues.keys()].some((name) => name.startsWith("amq.tmp.")));
+  assert.equal(broker.topics.get("news")?.size, 1);
+  send(broker, "p", "/topic/news", "hello");
+  assert.deepEqual(consumer.bodies(), ["hello"]);
+  broker.disconnect("c");
+  assert.deepEqual([...broker.queues.keys()], []);
+  assert.equal(broker.topics.has("news"), false);
+});

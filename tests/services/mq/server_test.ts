@@ -257,3 +257,49 @@ Deno.test("mq: SENDs with receipts from many in flight share fsyncs (group commi
   // One fsync per message would mean each frame waited for its own commit.
   assert.ok(syncs < messages / 4, `${syncs} fsyncs for ${messages} receipted messages`);
 });
+
+Deno.test("mq: past --queues-max a new queue name gets an ERROR", async () => {
+  await using mq = await startService(service, { queuesMax: 3 });
+  await using client = await StompClient.connect({ port: portOf(mq) });
+  for (const name of ["a", "b", "c"]) await client.send(`/queue/${name}`, "x", { receipt: true });
+  await client.send("/queue/a", "existing queues still take messages", { receipt: true });
+  await assert.rejects(client.send("/queue/d", "x", { receipt: true }), /more than 3 queues/);
+});
+
+Deno.test("mq: the broker heart-beats a client that asked for it", async () => {
+  await using mq = await startService(service, { heartBeatMinMs: 20 });
+  await using raw = await RawStomp.open(portOf(mq));
+  await raw.write("CONNECT\naccept-version:1.2\nheart-beat:0,20\n\n\0");
+  // Read raw bytes: after the CONNECTED frame, bare EOLs keep arriving.
+  const buffer = new Uint8Array(4096);
+  let text = "";
+  while ((text.match(/\n/g) ?? []).length < 12 || !text.includes("\0")) {
+    const n = await raw.conn.read(buffer);
+    if (n === null) break;
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  assert.match(text, /^CONNECTED\n/);
+  const after = text.slice(text.indexOf("\0") + 1);
+  assert.match(after, /^\n+$/, "only heart-beats after CONNECTED");
+  assert.ok(after.length >= 3, `${after.length} heart-beats`);
+});
+
+Deno.test("mq: a reply to a requester that left is dropped, the responder unharmed", async () => {
+  await using mq = await startService(service);
+  const requester = await StompClient.connect({ port: portOf(mq) });
+  const sub = requester.subscribe("/temp-queue/r", { receipt: true });
+  await sub.ready;
+  await requester.send("/queue/ask", "?", {
+    headers: { "reply-to": "/temp-queue/r" },
+    receipt: true,
+  });
+  await using responder = await StompClient.connect({ port: portOf(mq) });
+  const request = await responder.subscribe("/queue/ask").next();
+  const replyTo = request!.header("reply-to")!;
+  await requester.disconnect();
+  // The reply is dropped, as RabbitMQ drops it; the responder is not harmed.
+  await responder.send(replyTo, "late", { receipt: true });
+  const base = `http://127.0.0.1:${mq.addresses.admin.port}`;
+  const queues = await (await fetch(`${base}/api/queues`)).json();
+  assert.deepEqual(queues.queues.map((q: { name: string }) => q.name), ["ask"]);
+});
