@@ -78,7 +78,7 @@ export interface BrokerOptions {
 export interface ConnectionPort {
   readonly id: string;
   readonly version: StompVersion;
-  /** False while the connection's output is backed up: ack:auto deliveries wait. */
+  /** False while the connection's output is backed up: deliveries wait. */
   hasRoom(): boolean;
   write(frame: Frame): void;
 }
@@ -131,9 +131,14 @@ export class Consumer {
     this.queue = queue;
   }
 
+  /**
+   * Room for one more delivery: the connection's output is not backed up
+   * (so a consumer that stops reading holds at most about one outbox of
+   * frames in our memory) and, in the client modes, prefetch not reached.
+   */
   hasRoom(): boolean {
-    if (this.spec.ack === "auto") return this.port.hasRoom();
-    return this.unacked.size < this.spec.prefetch;
+    if (!this.port.hasRoom()) return false;
+    return this.spec.ack === "auto" || this.unacked.size < this.spec.prefetch;
   }
 }
 
@@ -682,7 +687,7 @@ export class Broker {
     queue.inFlight++;
   }
 
-  /** A connection's output drained: its ack:auto consumers may take more. */
+  /** A connection's output drained: its consumers may take more. */
   wake(connectionId: string): void {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) return;

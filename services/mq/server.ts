@@ -21,7 +21,12 @@ import { ReadBuffer } from "../../lib/net/read_buffer.ts";
 import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
 import { writeAll } from "../../lib/net/write_all.ts";
 import { decodeFrame, encodeFrame, HEART_BEAT } from "../../lib/stomp/codec.ts";
-import { makeFrame, type StompLimits } from "../../lib/stomp/types.ts";
+import {
+  type Frame,
+  makeFrame,
+  type StompLimits,
+  type StompVersion,
+} from "../../lib/stomp/types.ts";
 import type { Broker, ConnectionPort } from "./broker.ts";
 import {
   type Effect,
@@ -42,7 +47,7 @@ export interface MqServerOptions {
   log: Logger;
 }
 
-/** Output waiting to be written past this: ack:auto deliveries pause. */
+/** Output waiting to be written past this: deliveries to the connection pause. */
 const OUTBOX_BYTES_MAX = 1024 * 1024;
 
 export interface MqServerStats {
@@ -98,7 +103,7 @@ export class MqServer {
         return state.version;
       },
       hasRoom: () => outbox.pendingBytes < OUTBOX_BYTES_MAX,
-      write: (frame) => outbox.push(encodeFrame(frame, state.version)),
+      write: (frame) => outbox.push(encodeForPeer(frame, state.version)),
     };
     const input = new ReadBuffer({ sizeBytesMax: options.limits.frameBytesMax + 1024 });
     let receipts: Promise<void> = Promise.resolve();
@@ -310,4 +315,19 @@ class Outbox {
       this.#writing = undefined;
     }
   }
+}
+
+/**
+ * Encodes a frame a broker relays: a header value another client sent
+ * escaped (1.1, 1.2) may hold a newline that STOMP 1.0 cannot carry; for a
+ * 1.0 peer it becomes a space rather than an exception in whatever
+ * connection's work happened to deliver it.
+ */
+function encodeForPeer(frame: Frame, version: StompVersion): Bytes {
+  if (version !== "1.0") return encodeFrame(frame, version);
+  const headers = frame.headers.map(([name, value]): [string, string] => [
+    name.replace(/[\r\n:]/g, " "),
+    value.replace(/[\r\n]/g, " "),
+  ]);
+  return encodeFrame({ ...frame, headers }, version);
 }

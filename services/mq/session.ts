@@ -54,6 +54,12 @@ export interface SessionLimits {
   readonly transactionsMax: number;
   /** SEND/ACK/NACK frames buffered in one transaction at most (they are held in memory). */
   readonly transactionFramesMax: number;
+  /**
+   * Body bytes held by a connection's open transactions at most: they wait
+   * in memory until COMMIT, so without this bound one client could hold
+   * transactionsMax x transactionFramesMax frames.
+   */
+  readonly transactionBytesMax: number;
   /** Queue and topic names at most this many bytes (RabbitMQ's queue names: 255). */
   readonly destinationBytesMax: number;
 }
@@ -63,6 +69,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = Object.freeze({
   unackedPerSubscriptionMax: 65_535,
   transactionsMax: 64,
   transactionFramesMax: 10_000,
+  transactionBytesMax: 64 * 1024 * 1024,
   destinationBytesMax: 255,
 });
 
@@ -121,10 +128,18 @@ export interface SessionState {
   version: StompVersion;
   subscriptions: Map<string, SubscriptionSpec>;
   transactions: Map<string, Effect[]>;
+  /** Body bytes buffered in open transactions. */
+  transactionBytes: number;
 }
 
 export function newSession(): SessionState {
-  return { phase: "connecting", version: "1.2", subscriptions: new Map(), transactions: new Map() };
+  return {
+    phase: "connecting",
+    version: "1.2",
+    subscriptions: new Map(),
+    transactions: new Map(),
+    transactionBytes: 0,
+  };
 }
 
 /** A protocol error: becomes an ERROR frame and closes the connection. */
@@ -318,6 +333,13 @@ function inTransaction(
       `transaction ${transaction} holds more than ${config.limits.transactionFramesMax} frames`,
     );
   }
+  const bytes = effect.kind === "send" ? effect.publish.body.length : 0;
+  if (state.transactionBytes + bytes > config.limits.transactionBytesMax) {
+    throw new StompProtocolError(
+      `open transactions hold more than ${config.limits.transactionBytesMax} body bytes`,
+    );
+  }
+  state.transactionBytes += bytes;
   buffered.push(effect);
   return done(frame);
 }
@@ -408,18 +430,26 @@ function commit(state: SessionState, frame: Frame): Step {
   const effects = state.transactions.get(transaction);
   if (effects === undefined) throw new StompProtocolError(`unknown transaction ${transaction}`);
   state.transactions.delete(transaction);
+  state.transactionBytes -= bodyBytes(effects);
   return done(frame, effects);
 }
 
 function abort(state: SessionState, frame: Frame): Step {
   const transaction = required(frame, "transaction");
-  if (!state.transactions.delete(transaction)) {
-    throw new StompProtocolError(`unknown transaction ${transaction}`);
-  }
+  const effects = state.transactions.get(transaction);
+  if (effects === undefined) throw new StompProtocolError(`unknown transaction ${transaction}`);
+  state.transactions.delete(transaction);
+  state.transactionBytes -= bodyBytes(effects);
   return done(frame);
 }
 
 function hasControlCharacter(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
   return false;
+}
+
+function bodyBytes(effects: readonly Effect[]): number {
+  let n = 0;
+  for (const effect of effects) if (effect.kind === "send") n += effect.publish.body.length;
+  return n;
 }

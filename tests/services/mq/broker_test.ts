@@ -207,3 +207,14 @@ Deno.test("broker: temp queues and topic subscriptions go away with their connec
   assert.deepEqual([...broker.queues.keys()], []);
   assert.equal(broker.topics.has("news"), false);
 });
+
+Deno.test("broker: a connection whose output is backed up gets no more deliveries, in any ack mode", () => {
+  const { broker, consumer } = setup();
+  consumer.room = false;
+  broker.subscribe("c", spec("s", "/queue/slow", "client-individual", 100));
+  for (const body of ["1", "2", "3"]) send(broker, "p", "/queue/slow", body);
+  assert.deepEqual(consumer.bodies(), []);
+  consumer.room = true;
+  broker.wake("c");
+  assert.deepEqual(consumer.bodies(), ["1", "2", "3"]);
+});

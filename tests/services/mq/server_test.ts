@@ -303,3 +303,15 @@ Deno.test("mq: a reply to a requester that left is dropped, the responder unharm
   const queues = await (await fetch(`${base}/api/queues`)).json();
   assert.deepEqual(queues.queues.map((q: { name: string }) => q.name), ["ask"]);
 });
+
+Deno.test("mq: a header with a newline from a 1.2 producer reaches a 1.0 consumer as a space", async () => {
+  await using mq = await startService(service);
+  await using old = await RawStomp.connected(portOf(mq), "");
+  assert.equal(old.version, "1.0");
+  await old.write("SUBSCRIBE\ndestination:/queue/nl\n\n\0");
+  await using producer = await StompClient.connect({ port: portOf(mq) });
+  await producer.send("/queue/nl", "x", { headers: { note: "two\nlines" }, receipt: true });
+  const message = await old.read();
+  assert.equal(message?.command, "MESSAGE");
+  assert.equal(headerOf(message!, "note"), "two lines");
+});

@@ -137,3 +137,27 @@ Deno.test({
     assert.equal(step.close, true);
   },
 });
+
+Deno.test({
+  name: "session: open transactions are bounded in body bytes too",
+  permissions: "none",
+  fn() {
+    const state = newSession();
+    const config = { ...CONFIG, limits: { ...CONFIG.limits, transactionBytesMax: 10 } };
+    sessionStep(state, makeFrame("CONNECT", { "accept-version": "1.2" }), config);
+    sessionStep(state, makeFrame("BEGIN", { transaction: "t" }), config);
+    const fits = sessionStep(
+      state,
+      makeFrame("SEND", { destination: "/queue/a", transaction: "t" }, "12345678"),
+      config,
+    );
+    assert.equal(fits.frames.length, 0);
+    const over = sessionStep(
+      state,
+      makeFrame("SEND", { destination: "/queue/a", transaction: "t" }, "abc"),
+      config,
+    );
+    assert.equal(over.frames[0].command, "ERROR");
+    assert.match(headerOf(over.frames[0], "message") ?? "", /10 body bytes/);
+  },
+});
