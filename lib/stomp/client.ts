@@ -200,7 +200,14 @@ export class StompClient implements AsyncDisposable {
     const answered = new Promise<Frame>((resolve, reject) =>
       this.#pending.set(id, { resolve, reject })
     );
-    await this.#write(encodeFrame(withReceipt, this.#version));
+    try {
+      await this.#write(encodeFrame(withReceipt, this.#version));
+    } catch (error) {
+      // The reader loop will reject `answered` too; nobody waits for it now.
+      answered.catch(() => {});
+      this.#pending.delete(id);
+      throw error;
+    }
     return await answered;
   }
 

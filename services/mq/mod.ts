@@ -68,23 +68,19 @@ export const mqFlags = {
   },
 } as const satisfies FlagSpecs;
 
-/** Test hooks: a simulated disk, a clock. Not flags. */
-export interface MqTestOptions {
-  files?: FileLayer;
-  now?: () => number;
-  tickIntervalMs?: number;
-}
+/** How often the broker sweeps delays, expiries and processing deadlines. */
+const TICK_INTERVAL_MS = 100;
 
 export const service = defineService({
   name: "mq",
   summary: "durable message queue over STOMP 1.2 (port 8006)",
   flags: mqFlags,
-  start(config, test: MqTestOptions = {}): Promise<ServiceHandle> {
+  start(config): Promise<ServiceHandle> {
     const log = logger("mq");
     if (config.user === undefined && config.password !== undefined) {
       return Promise.reject(new TypeError("--password needs --user"));
     }
-    const files = test.files ?? realFiles;
+    const files = realFiles;
     let opened;
     try {
       opened = MessageLog.open({
@@ -109,7 +105,6 @@ export const service = defineService({
       bytesMax: config.queueBytesMax,
       overflow: config.overflow as OverflowPolicy,
       queuesMax: config.queuesMax,
-      now: test.now,
     });
     const server = new MqServer({
       broker,
@@ -134,11 +129,10 @@ export const service = defineService({
       return Promise.reject(error);
     }
     let ticks = 0;
-    const tickIntervalMs = test.tickIntervalMs ?? 100;
     const timer = setInterval(() => {
       broker.tick();
-      if (++ticks % Math.max(1, Math.round(1000 / tickIntervalMs)) === 0) admin.sample();
-    }, tickIntervalMs);
+      if (++ticks % Math.round(1000 / TICK_INTERVAL_MS) === 0) admin.sample();
+    }, TICK_INTERVAL_MS);
     const router = admin.mount(new Router({ bodyLimitBytes: 0 }));
     mountAdmin(router, {
       checks: () => ({ broker: { ok: true } }),

@@ -28,6 +28,7 @@ Deno.test(`mq survives kill -9 ${KILLS} times (seed ${SEED})`, async () => {
     for (let round = 0; round <= KILLS; round++) {
       const mq = await spawnService(["mq", "--port", "0", "--data-dir", dataDir], {
         roles: ["tcp", "admin"],
+        timeoutMs: 60_000,
       });
       const port = mq.ports.tcp;
       const producer = await StompClient.connect({ port });
@@ -102,3 +103,31 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+Deno.test("mq process drains on SIGTERM and exits 0; what was receipted is there after", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-mq-term-" });
+  try {
+    const first = await spawnService(["mq", "--port", "0", "--data-dir", dataDir], {
+      roles: ["tcp", "admin"],
+    });
+    const producer = await StompClient.connect({ port: first.ports.tcp });
+    await producer.send(QUEUE, "kept", { receipt: true });
+    first.kill("SIGTERM");
+    assert.equal((await first.exited()).code, 0);
+    producer.close();
+    const second = await spawnService(["mq", "--port", "0", "--data-dir", dataDir], {
+      roles: ["tcp", "admin"],
+    });
+    try {
+      const consumer = await StompClient.connect({ port: second.ports.tcp });
+      const message = await consumer.subscribe(QUEUE).next();
+      assert.equal(message?.text, "kept");
+      await consumer.disconnect();
+    } finally {
+      second.kill("SIGTERM");
+      await second.exited();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
