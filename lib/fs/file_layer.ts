@@ -148,11 +148,13 @@ class RealHandle implements FileHandle {
     this.#file = file;
   }
 
+  // Both loops call with the whole buffer first: a view (subarray) is made
+  // only for the rare short read or write, not once per page.
   readAt(into: Uint8Array, position: number): number {
     this.#seek(position);
     this.#offset = -1;
-    let done = 0;
-    while (done < into.length) {
+    let done = this.#file.readSync(into) ?? 0;
+    while (done > 0 && done < into.length) {
       const n = this.#file.readSync(into.subarray(done));
       if (n === null) break;
       done += n;
@@ -164,7 +166,7 @@ class RealHandle implements FileHandle {
   writeAt(bytes: Uint8Array, position: number): void {
     this.#seek(position);
     this.#offset = -1;
-    let done = 0;
+    let done = this.#file.writeSync(bytes);
     while (done < bytes.length) done += this.#file.writeSync(bytes.subarray(done));
     this.#offset = position + done;
   }

@@ -34,6 +34,10 @@
 //     missing log or data file, or a log damaged in its middle (a bad record
 //     followed by records fsynced after it, see decodeLog in wal_codec.ts):
 //     the engine never serves data it cannot trust.
+//   - Files: every file call goes through the file layer (lib/fs/file_layer.ts,
+//     option `files`), so tests/services/datastore/power_loss_test.ts can run
+//     the engine on a simulated disk that loses whatever was not fsynced.
+//     `recovery` reports what open did, for a health check.
 //   - Bounds: rows (`rowBytesMax`), keys (1024 bytes, btree.ts), one
 //     transaction's log (`transactionLogBytesMax`); past one, LimitError and
 //     nothing changed.

@@ -19,6 +19,9 @@
 // random number chosen per file, so leftovers of another file never pass as
 // records of this one) and the LSN durable when it was appended.
 //
+// A log file starts with an 8-byte header (magic and format version, see
+// wal_codec.ts), written and fsynced with its checkpoint record.
+//
 // Invariant that reading relies on: a file is only appended to by the Wal
 // that created it (`restart`). After a crash the engine replays the log and
 // takes a checkpoint, which moves to a new file and a new salt, before any

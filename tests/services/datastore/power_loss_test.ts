@@ -19,6 +19,11 @@
 // Every few points the power is cut a second time, during that recovery
 // and the work after it, and the same must hold again.
 //
+// Two more tests pin single cases the first found or needs: a cut between
+// the pages written by recovery's checkpoint and its log restart (the
+// losers must not be undone twice), and a cut at every operation of a new
+// engine creating its files (it must open, empty).
+//
 // Environment (all optional):
 //   POWER_LOSS_SEED=n   replay a run (the seed is printed on failure)
 //   POWER_LOSS_RUNS=n   workloads to run (default 3; the long run uses 40)
