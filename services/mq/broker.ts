@@ -457,8 +457,21 @@ export class Broker {
   #enqueue(queue: Queue, message: Message): void {
     if (message.notBefore > this.now()) {
       queue.bytes += message.bodyBytes;
-      queue.delayed.push(message);
-      queue.delayed.sort((a, b) => a.notBefore - b.notBefore || a.seq - b.seq);
+      // Binary insertion by due time: sorting on every delayed SEND would
+      // cost n log n each.
+      const delayed = queue.delayed;
+      let low = 0;
+      let high = delayed.length;
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        const other = delayed[mid];
+        if (
+          other.notBefore < message.notBefore ||
+          (other.notBefore === message.notBefore && other.seq < message.seq)
+        ) low = mid + 1;
+        else high = mid;
+      }
+      delayed.splice(low, 0, message);
     } else {
       queue.putReady(message);
     }

@@ -218,3 +218,16 @@ Deno.test("broker: a connection whose output is backed up gets no more deliverie
   broker.wake("c");
   assert.deepEqual(consumer.bodies(), ["1", "2", "3"]);
 });
+
+Deno.test("broker: delayed messages come due in order of their time, whatever the order sent", () => {
+  const { broker, consumer, advance } = setup();
+  broker.subscribe("c", spec("s", "/queue/d"));
+  for (const delay of [300, 100, 200, 100]) {
+    send(broker, "p", "/queue/d", `${delay}`, [["x-delay", String(delay)]]);
+  }
+  for (let i = 0; i < 3; i++) {
+    advance(100);
+    broker.tick();
+  }
+  assert.deepEqual(consumer.bodies(), ["100", "100", "200", "300"]);
+});
