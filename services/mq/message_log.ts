@@ -323,12 +323,14 @@ export class MessageLog {
     if (this.#segments.length === 0) this.#create(1);
     const messages = [...live.values()].sort((a, b) => a.seq - b.seq);
     let held = 0;
+    const byId = new Map(this.#segments.map((segment) => [segment.id, segment]));
     for (const message of messages) {
       maxSeq = Math.max(maxSeq, message.seq);
-      const segment = this.#segments.find((s) => s.id === message.segment)!;
-      segment.live++;
-      if (held + message.bodyBytes <= window) held += message.bodyBytes;
-      else message.body = undefined;
+      byId.get(message.segment)!.live++;
+      if (held + message.bodyBytes <= window) {
+        held += message.bodyBytes;
+        message.body = this.readBody(message);
+      }
     }
     this.#nextSeq = maxSeq + 1;
     this.#reclaim();
@@ -377,7 +379,9 @@ function parseSegment(
         timestamp: meta.t,
         deliveries: meta.d,
         bodyBytes: end - p,
-        body: bytes.slice(p, end),
+        // Read back later, and only for the window: recovery must not hold
+        // every body of a deep log at once.
+        body: undefined,
         segment,
         offset: p,
       });
