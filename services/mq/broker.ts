@@ -29,6 +29,11 @@
 // rewritten to `/reply-queue/<connection>.NAME`, which any client may send
 // to (RabbitMQ's scheme).
 //
+// Memory: a durable queue indexes at most `indexWindow` waiting messages;
+// past it new messages stay in the log only and are read back in order as
+// the queue drains, and bodies past `bodyWindowBytes` are read back when
+// delivered.
+//
 // Flow control per queue: `depthMax` messages and `bytesMax` body bytes
 // waiting; past them `overflow` says what happens: "reject-publish" (the
 // SEND gets an ERROR, RabbitMQ's policy of that name), "drop-head" (the
@@ -37,7 +42,7 @@
 
 import type { Bytes } from "../../lib/bytes.ts";
 import { type Frame, type Header, makeFrame, type StompVersion } from "../../lib/stomp/types.ts";
-import type { LoggedMessage, MessageLog } from "./message_log.ts";
+import type { LoggedMessage, LogPosition, MessageLog } from "./message_log.ts";
 import { SeqList } from "./seq_list.ts";
 import { type Publish, StompProtocolError, type SubscriptionSpec } from "./session.ts";
 
@@ -64,6 +69,13 @@ export interface BrokerOptions {
   overflow?: OverflowPolicy;
   /** Bodies of a durable queue held in memory at most; the rest are read back from the log. */
   bodyWindowBytes?: number;
+  /**
+   * Messages of a durable queue indexed in memory at most (default 10000).
+   * Past it, new messages stay in the log only (counted, not indexed) and
+   * are read back in order as the queue drains: memory stays bounded
+   * whatever the queue's depth.
+   */
+  indexWindow?: number;
   /**
    * Queues (durable and temporary) at most: each SEND or SUBSCRIBE to a new
    * name makes one, so without a bound one client could fill memory with
@@ -144,6 +156,23 @@ export class Consumer {
 
 export type QueueKind = "queue" | "topic-subscription" | "temp";
 
+/** A durable queue's tail that is in the log only, not indexed in memory. */
+export interface Spill {
+  count: number;
+  bytes: number;
+  /** Where to read on from: at or before its first record. */
+  from: LogPosition;
+  /** Records of the queue below this sequence number are already indexed. */
+  minSeq: number;
+  /**
+   * After a restart, the spilled messages recovery found live, in order:
+   * the log between them also holds records of this queue acknowledged
+   * before the restart, which must not come back. Messages spilled since
+   * come after all of them and are all live. Plain numbers: 8 bytes each.
+   */
+  recovered?: { seqs: number[]; next: number };
+}
+
 export class Queue {
   readonly name: string;
   readonly kind: QueueKind;
@@ -185,11 +214,19 @@ export class Queue {
     return this.kind === "queue";
   }
 
-  /** Messages waiting to be delivered (ready and delayed). */
-  get depth(): number {
+  /** The tail in the log only (durable queues past the index window). */
+  spill: Spill | undefined = undefined;
+
+  /** Waiting messages indexed in memory (ready and delayed). */
+  get indexed(): number {
     let n = this.delayed.length;
     for (const list of this.ready) n += list.length;
     return n;
+  }
+
+  /** Messages waiting to be delivered (ready, delayed and spilled). */
+  get depth(): number {
+    return this.indexed + (this.spill?.count ?? 0);
   }
 
   /** The consumer to try next, round-robin over those with room. */
@@ -261,6 +298,7 @@ export class Broker {
   readonly log: MessageLog | undefined;
   readonly now: () => number;
   #bodyWindowBytes: number;
+  #indexWindow: number;
   #transientSeq = 0;
 
   constructor(options: BrokerOptions = {}) {
@@ -272,11 +310,16 @@ export class Broker {
     this.overflow = options.overflow ?? "reject-publish";
     this.queuesMax = options.queuesMax ?? 10_000;
     this.#bodyWindowBytes = options.bodyWindowBytes ?? 8 * 1024 * 1024;
+    this.#indexWindow = options.indexWindow ?? 10_000;
     this.now = options.now ?? Date.now;
     for (const logged of options.recovered ?? []) {
       const queue = this.#queue(logged.queue, true);
-      const message = this.#fromLog(queue, logged);
-      this.#enqueue(queue, message);
+      if (queue.spill !== undefined || queue.indexed >= this.#indexWindow) {
+        this.#spillOne(queue, logged);
+        (queue.spill!.recovered ??= { seqs: [], next: 0 }).seqs.push(logged.seq);
+      } else {
+        this.#enqueue(queue, this.#fromLog(queue, logged));
+      }
     }
   }
 
@@ -397,7 +440,7 @@ export class Broker {
   }
 
   /** Takes a message into `queue` (logging it first when durable). */
-  #accept(queue: Queue, headers: Header[], body: Bytes, deliveries = 0): Message {
+  #accept(queue: Queue, headers: Header[], body: Bytes, deliveries = 0): void {
     const now = this.now();
     const meta = {
       headers,
@@ -409,7 +452,13 @@ export class Broker {
     };
     let message: Message;
     if (queue.durable && this.log) {
-      message = this.#fromLog(queue, this.log.append(queue.name, meta, body));
+      const logged = this.log.append(queue.name, meta, body);
+      if (queue.spill !== undefined || queue.indexed >= this.#indexWindow) {
+        queue.stats.published++;
+        this.#spillOne(queue, logged);
+        return;
+      }
+      message = this.#fromLog(queue, logged);
     } else {
       const seq = ++this.#transientSeq;
       message = {
@@ -426,7 +475,54 @@ export class Broker {
     queue.stats.published++;
     this.#enqueue(queue, message);
     this.dispatch(queue);
-    return message;
+  }
+
+  /** Counts a logged message in the queue's spilled tail instead of indexing it. */
+  #spillOne(queue: Queue, logged: LoggedMessage): void {
+    logged.body = undefined;
+    queue.spill ??= {
+      count: 0,
+      bytes: 0,
+      from: { segment: logged.segment, offset: logged.recordOffset },
+      minSeq: logged.seq,
+    };
+    queue.spill.count++;
+    queue.spill.bytes += logged.bodyBytes;
+    queue.bytes += logged.bodyBytes;
+  }
+
+  /**
+   * Indexes the next spilled messages, in log order, once fewer than half
+   * the window are indexed. Spilled messages all came after every indexed
+   * one, so arrival order holds (priority applies within what is indexed).
+   */
+  #refill(queue: Queue): void {
+    const spill = queue.spill;
+    if (spill === undefined || this.log === undefined) return;
+    if (queue.indexed >= this.#indexWindow / 2) return;
+    this.log.scan(queue.name, spill.from, (logged) => {
+      if (logged.seq < spill.minSeq) return true;
+      const recovered = spill.recovered;
+      if (recovered !== undefined) {
+        const live = recovered.seqs[recovered.next];
+        if (logged.seq < live) return true; // acknowledged before the restart
+        if (logged.seq !== live) {
+          throw new Error(`queue ${queue.name}: recovered message ${live} missing from the log`);
+        }
+        if (++recovered.next === recovered.seqs.length) spill.recovered = undefined;
+      }
+      spill.count--;
+      spill.bytes -= logged.bodyBytes;
+      queue.bytes -= logged.bodyBytes;
+      spill.from = { segment: logged.segment, offset: logged.nextOffset };
+      spill.minSeq = logged.seq + 1;
+      this.#enqueue(queue, this.#fromLog(queue, logged));
+      return spill.count > 0 && queue.indexed < this.#indexWindow;
+    });
+    if (spill.count > 0 && queue.indexed === 0) {
+      throw new Error(`queue ${queue.name}: ${spill.count} spilled messages not found in the log`);
+    }
+    if (spill.count === 0) queue.spill = undefined;
   }
 
   #fromLog(queue: Queue, logged: LoggedMessage): Message {
@@ -485,6 +581,7 @@ export class Broker {
   }
 
   #dropHead(queue: Queue): void {
+    this.#refill(queue);
     const message = queue.takeReady();
     if (message === undefined) return;
     queue.stats.dropped++;
@@ -643,7 +740,9 @@ export class Broker {
   dispatch(queue: Queue): void {
     if (queue.consumers.length === 0) return;
     const now = this.now();
-    while (queue.peekReady() !== undefined) {
+    while (true) {
+      if (queue.spill !== undefined) this.#refill(queue);
+      if (queue.peekReady() === undefined) break;
       const consumer = queue.nextConsumerWithRoom();
       if (consumer === undefined) break;
       const message = queue.takeReady()!;
@@ -767,17 +866,20 @@ export class Broker {
   /** Drops every waiting message of a queue; returns how many. */
   purge(queue: Queue): number {
     let n = 0;
-    for (const list of queue.ready) {
-      for (const message of list.drain()) {
+    do {
+      this.#refill(queue);
+      for (const list of queue.ready) {
+        for (const message of list.drain()) {
+          this.#settle(message);
+          n++;
+        }
+      }
+      for (const message of queue.delayed) {
         this.#settle(message);
         n++;
       }
-    }
-    for (const message of queue.delayed) {
-      this.#settle(message);
-      n++;
-    }
-    queue.delayed = [];
+      queue.delayed = [];
+    } while (queue.spill !== undefined);
     queue.bytes = 0;
     this.#wakeProducers(queue);
     return n;
@@ -788,8 +890,10 @@ export class Broker {
     const dlq = this.queues.get(`${queue.name}.dlq`);
     if (dlq === undefined) return 0;
     let n = 0;
-    let message;
-    while ((message = dlq.takeReady()) !== undefined) {
+    while (true) {
+      this.#refill(dlq);
+      const message = dlq.takeReady();
+      if (message === undefined) break;
       const headers = message.headers.filter(([name]) => !name.startsWith("x-death-"));
       this.#accept(queue, headers, this.#bodyOf(message));
       this.#settle(message);

@@ -24,7 +24,9 @@
 // checksum, and stops at the first torn one: in the last segment the file
 // is cut there (a power cut mid-append); elsewhere the rest of that segment
 // is skipped with a warning. Bodies are kept in memory up to
-// `bodyWindowBytes`; the rest are read back from their segment when needed.
+// `bodyWindowBytes`; the rest are read back from their segment when needed,
+// and `scan()` reads a queue's records back in order for a broker that
+// keeps only a window of each queue indexed.
 //
 // Left out: compaction (one old unacknowledged message keeps its segment and
 // every later one on disk), delivery counts across restarts (a recovered
@@ -62,6 +64,15 @@ export interface LoggedMessage extends MessageMeta {
   /** Undefined when paged out: read it back with `readBody()`. */
   body: Bytes | undefined;
   /** Where the body is on disk. */
+  segment: number;
+  offset: number;
+  /** Where this record starts, and where the next one does, in the same segment (for `scan`). */
+  recordOffset: number;
+  nextOffset: number;
+}
+
+/** A place in the log: a segment and a byte offset in it. */
+export interface LogPosition {
   segment: number;
   offset: number;
 }
@@ -173,6 +184,8 @@ export class MessageLog {
       body,
       segment: segment.id,
       offset: segment.size - record.length + bodyAt,
+      recordOffset: segment.size - record.length,
+      nextOffset: segment.size,
     };
   }
 
@@ -218,6 +231,54 @@ export class MessageLog {
         }
       }, 0);
     });
+  }
+
+  /**
+   * Reads the log forward from `from` and calls `visit` with each ENQUEUE
+   * record of `queue` (body not read) until it returns false or the log
+   * ends. Records were checked when written or recovered, so no checksum
+   * here; other queues' records are skipped by their length, reading only
+   * their heads.
+   */
+  scan(queue: string, from: LogPosition, visit: (message: LoggedMessage) => boolean): void {
+    const head = new Uint8Array(RECORD_HEAD_BYTES + 11);
+    const headView = new DataView(head.buffer);
+    for (const segment of this.#segments) {
+      if (segment.id < from.segment) continue;
+      let at = segment.id === from.segment ? from.offset : 0;
+      while (at + head.length <= segment.size) {
+        segment.handle.readAt(head, at);
+        const payloadBytes = headView.getUint32(0);
+        const end = at + RECORD_HEAD_BYTES + payloadBytes;
+        if (head[RECORD_HEAD_BYTES] === ENQUEUE) {
+          const queueBytes = headView.getUint16(RECORD_HEAD_BYTES + 9);
+          const payload = new Uint8Array(payloadBytes);
+          // The queue name first; the rest only when it is ours.
+          segment.handle.readAt(payload.subarray(0, 11 + queueBytes), at + RECORD_HEAD_BYTES);
+          const name = decoder.decode(payload.subarray(11, 11 + queueBytes));
+          if (name === queue) {
+            const metaAt = 11 + queueBytes;
+            const metaLength = new Uint8Array(4);
+            segment.handle.readAt(metaLength, at + RECORD_HEAD_BYTES + metaAt);
+            const metaBytes = new DataView(metaLength.buffer).getUint32(0);
+            const meta = new Uint8Array(metaBytes);
+            segment.handle.readAt(meta, at + RECORD_HEAD_BYTES + metaAt + 4);
+            const bodyAt = at + RECORD_HEAD_BYTES + metaAt + 4 + metaBytes;
+            const message = toLogged(
+              headView.getFloat64(RECORD_HEAD_BYTES + 1),
+              queue,
+              JSON.parse(decoder.decode(meta)),
+              segment.id,
+              at,
+              bodyAt,
+              end,
+            );
+            if (!visit(message)) return;
+          }
+        }
+        at = end;
+      }
+    }
   }
 
   /** Syncs and closes every segment. */
@@ -369,26 +430,49 @@ function parseSegment(
       p += 4;
       const meta = JSON.parse(decoder.decode(bytes.subarray(p, p + metaBytes)));
       p += metaBytes;
-      live.set(seq, {
-        seq,
-        queue,
-        headers: meta.h,
-        priority: meta.p,
-        expiresAt: meta.e,
-        notBefore: meta.n,
-        timestamp: meta.t,
-        deliveries: meta.d,
-        bodyBytes: end - p,
-        // Read back later, and only for the window: recovery must not hold
-        // every body of a deep log at once.
-        body: undefined,
-        segment,
-        offset: p,
-      });
+      // The body is read back later, and only for the window: recovery
+      // must not hold every body of a deep log at once.
+      live.set(seq, toLogged(seq, queue, meta, segment, at, p, end));
     } else {
       break;
     }
     at = end;
   }
   return { end: at, ackedMax };
+}
+
+interface StoredMeta {
+  h: Header[];
+  p: number;
+  e: number;
+  n: number;
+  t: number;
+  d: number;
+}
+
+function toLogged(
+  seq: number,
+  queue: string,
+  meta: StoredMeta,
+  segment: number,
+  recordAt: number,
+  bodyAt: number,
+  end: number,
+): LoggedMessage {
+  return {
+    seq,
+    queue,
+    headers: meta.h,
+    priority: meta.p,
+    expiresAt: meta.e,
+    notBefore: meta.n,
+    timestamp: meta.t,
+    deliveries: meta.d,
+    bodyBytes: end - bodyAt,
+    body: undefined,
+    segment,
+    offset: bodyAt,
+    recordOffset: recordAt,
+    nextOffset: end,
+  };
 }

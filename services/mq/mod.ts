@@ -50,6 +50,11 @@ export const mqFlags = {
     default: DEFAULT_LIMITS.frameBytesMax,
     help: "largest frame accepted",
   },
+  "index-window": {
+    type: "integer",
+    default: 10_000,
+    help: "messages per queue indexed in memory; the rest wait in the log only",
+  },
   "queues-max": {
     type: "integer",
     default: 10_000,
@@ -105,6 +110,7 @@ export const service = defineService({
       bytesMax: config.queueBytesMax,
       overflow: config.overflow as OverflowPolicy,
       queuesMax: config.queuesMax,
+      indexWindow: config.indexWindow,
     });
     const server = new MqServer({
       broker,
