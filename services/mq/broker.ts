@@ -274,6 +274,8 @@ export type PublishResult =
   | { kind: "blocked"; room: Promise<void> };
 
 const DEFAULT_PRIORITY = 4;
+/** Body bytes a topic subscription or temp queue holds at most. */
+const TRANSIENT_BYTES_MAX = 64 * 1024 * 1024;
 /** Headers the broker writes on MESSAGE frames itself. */
 const OWN_HEADERS = new Set([
   "subscription",
@@ -389,7 +391,7 @@ export class Broker {
     if (destination.kind === "topic") {
       const subscribers = this.topics.get(destination.name);
       for (const queue of subscribers ?? []) {
-        if (queue.depth >= this.depthMax) this.#dropHead(queue);
+        this.#makeTransientRoom(queue, body.length);
         this.#accept(queue, headers, body);
       }
       return { kind: "accepted", durable: Promise.resolve() };
@@ -402,15 +404,13 @@ export class Broker {
     } else queue = this.queues.get(`amq.tmp.${destination.name}`);
     // A reply to a requester that is gone is dropped, as RabbitMQ does.
     if (queue === undefined) return { kind: "accepted", durable: Promise.resolve() };
-    if (queue.depth + 1 > this.depthMax || queue.bytes + body.length > this.bytesMax) {
-      if (this.overflow === "reject-publish" || queue.kind !== "queue") {
-        if (queue.kind !== "queue") this.#dropHead(queue);
-        else {
-          throw new StompProtocolError(
-            `queue ${queue.name} is full (reject-publish)`,
-            `the queue holds ${queue.depth} messages, ${queue.bytes} bytes; bounds ${this.depthMax} messages, ${this.bytesMax} bytes`,
-          );
-        }
+    if (!queue.durable) this.#makeTransientRoom(queue, body.length);
+    else if (queue.depth + 1 > this.depthMax || queue.bytes + body.length > this.bytesMax) {
+      if (this.overflow === "reject-publish") {
+        throw new StompProtocolError(
+          `queue ${queue.name} is full (reject-publish)`,
+          `the queue holds ${queue.depth} messages, ${queue.bytes} bytes; bounds ${this.depthMax} messages, ${this.bytesMax} bytes`,
+        );
       } else if (this.overflow === "drop-head") {
         while (
           queue.depth > 0 &&
@@ -426,6 +426,20 @@ export class Broker {
       kind: "accepted",
       durable: queue.durable && this.log ? this.log.durable() : Promise.resolve(),
     };
+  }
+
+  /**
+   * Topic subscriptions and temp queues live in memory only (nothing to
+   * spill to): past the index window or 64 MiB of bodies, their oldest
+   * message is dropped, so a slow subscriber costs a bounded amount and
+   * never slows the publisher or the other subscribers.
+   */
+  #makeTransientRoom(queue: Queue, incomingBytes: number): void {
+    const depthMax = Math.min(this.depthMax, this.#indexWindow);
+    const bytesMax = Math.min(this.bytesMax, TRANSIENT_BYTES_MAX);
+    while (
+      queue.depth > 0 && (queue.depth + 1 > depthMax || queue.bytes + incomingBytes > bytesMax)
+    ) this.#dropHead(queue);
   }
 
   #rewriteReplyTo(connection: ConnectionState | undefined, headers: Header[]): Header[] {

@@ -314,3 +314,20 @@ Deno.test("broker: a recovered spilled tail does not bring back what was acknowl
   );
   second.log.close();
 });
+
+Deno.test("broker: a slow topic subscriber holds at most the window; the oldest are dropped", () => {
+  const { broker, consumer } = setup({ indexWindow: 5 });
+  const fast = new Port("f");
+  broker.connect(fast);
+  consumer.room = false;
+  broker.subscribe("c", spec("slow", "/topic/t", "auto"));
+  broker.subscribe("f", spec("fast", "/topic/t", "auto"));
+  for (let i = 0; i < 20; i++) send(broker, "p", "/topic/t", `n${i}`);
+  assert.equal(fast.frames.length, 20, "the fast subscriber is not held back");
+  const slow = [...broker.topics.get("t")!].find((q) => q.owner === "c")!;
+  assert.equal(slow.depth, 5);
+  assert.equal(slow.stats.dropped, 15);
+  consumer.room = true;
+  broker.wake("c");
+  assert.deepEqual(consumer.bodies(), ["n15", "n16", "n17", "n18", "n19"]);
+});
