@@ -36,7 +36,11 @@ export const COMMANDS: CommandTable = {
     summary: "in-memory key-value cache over the Redis protocol (port 8005)",
     load: async () => (await import("./services/cache/mod.ts")).service,
   },
-  mq: { kind: "service", summary: "durable message queue over STOMP 1.2 (port 8006)" },
+  mq: {
+    kind: "service",
+    summary: "durable message queue over STOMP 1.2 (port 8006)",
+    load: async () => (await import("./services/mq/mod.ts")).service,
+  },
   objects: { kind: "service", summary: "object storage over the S3 REST API (port 8007)" },
   smtp: {
     kind: "service",

@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, string> = {
   resolver: "resolver vs Unbound (dnsperf)",
   cache: "cache vs redis-server (redis-benchmark)",
   storage: "storage engine vs SQLite",
+  mq: "mq vs RabbitMQ's STOMP plugin (same STOMP load generator)",
 };
 
 const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHMARKS);
