@@ -6,6 +6,7 @@ COPY deno.json ./
 COPY commands.ts main.ts ./
 COPY lib ./lib
 COPY services ./services
+COPY tools ./tools
 COPY config ./config
 RUN deno cache main.ts
 ENTRYPOINT ["deno", "run", "-A", "main.ts"]

@@ -7,7 +7,7 @@
 import { COMMANDS } from "./commands.ts";
 import { formatHelp, parseFlags, UsageError } from "./lib/cli.ts";
 import { runService } from "./lib/lifecycle.ts";
-import type { Command } from "./lib/service.ts";
+import { adminPortOf, type Command } from "./lib/service.ts";
 
 const USAGE_EXIT = 2;
 
@@ -33,6 +33,10 @@ export async function main(args: readonly string[]): Promise<number> {
     parsed = parseFlags(command.flags, rest, {
       allowPositionals: command.kind === "tool" && command.allowPositionals === true,
     });
+    // A derived admin port past 65535 is a bad command line: say so before starting.
+    if (command.kind === "service" && "admin-port" in command.flags) {
+      adminPortOf(parsed.config as { port: number; adminPort?: number });
+    }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     printError(`${name}: ${error.message}\n\n${helpFor(command)}`);

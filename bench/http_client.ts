@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const concurrency = Number(args.concurrency);
   const { port, child } = await startTarget(SERVER);
   const url = `http://127.0.0.1:${port}/`;
-  const client = new HttpClient({ maxIdlePerOrigin: concurrency });
+  const client = new HttpClient({ idlePerOriginMax: concurrency });
   const ours: Send = async (target) => (await (await client.request(target)).bytes()).length;
   const fetched: Send = async (target) => (await (await fetch(target)).bytes()).length;
   try {

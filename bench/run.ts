@@ -10,10 +10,12 @@ import { fileURLToPath } from "node:url";
 const BENCHMARKS: Record<string, string> = {
   http: "lib/http vs Deno.serve vs node:http (wrk)",
   http_client: "lib/http HttpClient vs fetch",
+  lb: "lb vs nginx vs HAProxy (wrk)",
   dns: "dns vs NSD (dnsperf)",
   resolver: "resolver vs Unbound (dnsperf)",
   cache: "cache vs redis-server (redis-benchmark)",
   storage: "storage engine vs SQLite",
+  mq: "mq vs RabbitMQ's STOMP plugin (same STOMP load generator)",
 };
 
 const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHMARKS);

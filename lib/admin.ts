@@ -1,4 +1,4 @@
-// The admin endpoints every service answers (DESIGN.md): `/healthz`,
+// The admin endpoints every service answers (docs/architecture.md): `/healthz`,
 // `/readyz` and `/metrics`.
 //
 //   GET /healthz  alive: 200 {"status":"ok","checks":{"db":{"ok":true}}}, or

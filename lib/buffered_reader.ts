@@ -21,14 +21,14 @@ export interface BufferedReaderOptions {
   chunkBytes?: number;
   /**
    * The buffer's hard bound: 16 MiB. Each read also has its own limit
-   * (`maxBytes`), which is what normally stops a peer first.
+   * (`bytesMax`), which is what normally stops a peer first.
    */
   bufferBytesMax?: number;
 }
 
 export interface ReadLineOptions {
   /** Longest line accepted, not counting its terminator. */
-  maxBytes: number;
+  bytesMax: number;
   /**
    * How a bare LF (without CR) is treated: "reject" throws a DecodeError
    * (SMTP and strict HTTP: bare LF enables smuggling), "accept" ends the line
@@ -74,10 +74,10 @@ export class BufferedReader {
    * Reads one line ending in CRLF (or LF, if accepted) and returns it without
    * its terminator. Returns null on a clean end of stream before any byte of
    * the line; throws UnexpectedEofError if the stream ends mid-line and
-   * LimitError("line") once the line is longer than `maxBytes`.
+   * LimitError("line") once the line is longer than `bytesMax`.
    */
   async readLine(options: ReadLineOptions): Promise<Bytes | null> {
-    const { maxBytes, bareLf = "reject" } = options;
+    const { bytesMax, bareLf = "reject" } = options;
     const input = this.#input;
     let scanned = 0; // bytes of the current line already searched for LF
     while (true) {
@@ -88,14 +88,14 @@ export class BufferedReader {
         const hasCr = lf > start && buf[lf - 1] === CR;
         if (!hasCr && bareLf === "reject") throw new DecodeError("bare LF in line");
         const lineEnd = hasCr ? lf - 1 : lf;
-        if (lineEnd - start > maxBytes) throw lineTooLong(maxBytes);
+        if (lineEnd - start > bytesMax) throw lineTooLong(bytesMax);
         const line = buf.slice(start, lineEnd);
         input.consume(lf + 1 - start);
         return line;
       }
       scanned = input.length;
       // A CR may still be followed by LF, so allow one byte of slack.
-      if (scanned > maxBytes + 1) throw lineTooLong(maxBytes);
+      if (scanned > bytesMax + 1) throw lineTooLong(bytesMax);
       if (!(await this.#fill())) {
         if (this.buffered === 0) return null;
         throw new UnexpectedEofError("connection closed in the middle of a line");
@@ -136,9 +136,9 @@ export class BufferedReader {
   /**
    * Reads up to and including `delimiter`, returning the bytes before it.
    * Returns null on a clean end of stream before any byte; throws
-   * LimitError("delimited") once more than `maxBytes` precede the delimiter.
+   * LimitError("delimited") once more than `bytesMax` precede the delimiter.
    */
-  async readUntil(delimiter: Uint8Array, maxBytes: number): Promise<Bytes | null> {
+  async readUntil(delimiter: Uint8Array, bytesMax: number): Promise<Bytes | null> {
     if (delimiter.length === 0) throw new RangeError("readUntil: empty delimiter");
     const input = this.#input;
     let searchFrom = 0;
@@ -146,14 +146,14 @@ export class BufferedReader {
       const start = input.start;
       const at = indexOfIn(input.bytes, delimiter, start + searchFrom, input.end);
       if (at !== -1) {
-        if (at - start > maxBytes) throw tooLong("delimited", maxBytes);
+        if (at - start > bytesMax) throw tooLong("delimited", bytesMax);
         const out = input.bytes.slice(start, at);
         input.consume(at + delimiter.length - start);
         return out;
       }
       // The delimiter may straddle what we have and what comes next.
       searchFrom = Math.max(0, this.buffered - delimiter.length + 1);
-      if (searchFrom > maxBytes) throw tooLong("delimited", maxBytes);
+      if (searchFrom > bytesMax) throw tooLong("delimited", bytesMax);
       if (!(await this.#fill())) {
         if (this.buffered === 0) return null;
         throw new UnexpectedEofError("connection closed before the delimiter");
@@ -162,14 +162,14 @@ export class BufferedReader {
   }
 
   /**
-   * Reads at most `maxBytes` (at least one) from what is buffered, reading
+   * Reads at most `bytesMax` (at least one) from what is buffered, reading
    * the source only when the buffer is empty. Returns null at end of stream.
    * Used to stream bodies through without holding them whole.
    */
-  async readSome(maxBytes: number): Promise<Bytes | null> {
-    if (!(maxBytes >= 1)) throw new RangeError("readSome: maxBytes must be at least 1");
+  async readSome(bytesMax: number): Promise<Bytes | null> {
+    if (!(bytesMax >= 1)) throw new RangeError("readSome: bytesMax must be at least 1");
     if (this.buffered === 0 && !(await this.#fill())) return null;
-    return this.#input.take(Math.min(maxBytes, this.buffered));
+    return this.#input.take(Math.min(bytesMax, this.buffered));
   }
 
   /** One read from the source into the buffer; false at end of stream. */
@@ -195,10 +195,10 @@ function indexOfIn(haystack: Bytes, needle: Uint8Array, from: number, end: numbe
   return -1;
 }
 
-function lineTooLong(maxBytes: number): LimitError {
-  return tooLong("line", maxBytes);
+function lineTooLong(bytesMax: number): LimitError {
+  return tooLong("line", bytesMax);
 }
 
-function tooLong(limit: string, maxBytes: number): LimitError {
-  return new LimitError(limit, `${limit} longer than ${maxBytes} bytes`);
+function tooLong(limit: string, bytesMax: number): LimitError {
+  return new LimitError(limit, `${limit} longer than ${bytesMax} bytes`);
 }

@@ -106,12 +106,18 @@ export function defaultConfig<S extends FlagSpecs>(
   return { ...parseFlags(specs, []).config, ...overrides };
 }
 
-/** The `--help` text for one command. */
+/**
+ * The `--help` text for one command. The usage shows the two ways it really
+ * runs: the deno.json task of the same name, and main.ts itself (from the
+ * repository; give main.ts's path from anywhere else).
+ */
 export function formatHelp(command: string, summary: string, specs: FlagSpecs, usage = ""): string {
+  const rest = `[flags]${usage ? " " + usage : ""}`;
   const lines = [
     `${summary}`,
     "",
-    `usage: underhood ${command} [flags]${usage ? " " + usage : ""}`,
+    `usage: deno task ${command} ${rest}`,
+    `       deno run -A main.ts ${command} ${rest}`,
   ];
   const entries = Object.entries(specs);
   if (entries.length > 0) lines.push("", "flags:");

@@ -1,8 +1,22 @@
 // Runs one service as a process: start it, report where it listens, wait for
 // SIGINT or SIGTERM, then stop accepting and drain within a deadline.
 //
-// Exit codes: 0 after a clean drain; 1 when startup failed or the drain ran
-// past its deadline (the reason is logged either way).
+// Stop signals are counted, not raced: the first starts the drain, the
+// second is only logged (a real Ctrl-C reaches every process of the
+// foreground group, and the supervisor then sends its own SIGTERM: that
+// second signal must not cut the drain short), the third stops at once
+// without finishing the drain.
+//
+// A process started by the supervisor (lib/supervisor.ts) also watches the
+// pipe the supervisor holds on its stdin, announced by the environment
+// variable UNDERHOOD_SUPERVISOR_PIPE=stdin. The kernel closes that pipe
+// whatever ends the supervisor (SIGKILL, the OOM killer, a crash), so end of
+// file on it means "your supervisor is gone": drain and exit like on SIGTERM
+// rather than live on as an orphan holding the stack's ports.
+//
+// Exit codes: 0 after a clean drain; 1 when startup failed, the drain ran
+// past its deadline or a third signal forced the stop (the reason is logged
+// in every case).
 
 import type { ConfigOf, FlagSpecs } from "./cli.ts";
 import { type LogFormat, logger, type LogLevel, setupLogging } from "./log.ts";
@@ -16,7 +30,17 @@ interface LifecycleConfig {
 
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
-/** Runs `service` until a stop signal arrives; resolves to the exit code. */
+/** The environment variable the supervisor sets on its children, and its one value. */
+export const SUPERVISOR_PIPE_ENV = "UNDERHOOD_SUPERVISOR_PIPE";
+export const SUPERVISOR_PIPE_STDIN = "stdin";
+
+/** How many stop signals force an immediate stop. */
+export const FORCE_AFTER_SIGNALS = 3;
+
+/**
+ * Runs `service` until a stop signal arrives; resolves to the exit code, for
+ * the caller to exit with (its stop-signal listeners stay installed).
+ */
 export async function runService<S extends FlagSpecs>(
   service: ServiceDefinition<S>,
   config: ConfigOf<S>,
@@ -27,12 +51,23 @@ export async function runService<S extends FlagSpecs>(
     format: (lifecycle.logFormat ?? "text") as LogFormat,
   });
   const log = logger(service.name);
-  const stopSignal = waitForStopSignal();
+  // Not disposed: the listeners stay until the process exits, so a stop
+  // signal that arrives after the drain (the supervisor's SIGTERM following a
+  // Ctrl-C that was quicker) cannot turn a clean exit into death by signal.
+  // The caller (main.ts) exits with the code this returns.
+  const signals = watchStopSignals({
+    onRepeat(signal, count) {
+      log.warning(
+        "{signal} received again ({count} of {max}); a third stop signal stops at once, without finishing the drain",
+        { signal, count, max: FORCE_AFTER_SIGNALS },
+      );
+    },
+  });
+  using supervisorGone = watchSupervisorPipe();
   let handle: ServiceHandle;
   try {
     handle = await service.start(config);
   } catch (error) {
-    stopSignal.cancel();
     log.fatal("{service} failed to start: {error}", {
       service: service.name,
       error: describe(error),
@@ -47,12 +82,19 @@ export async function runService<S extends FlagSpecs>(
       address: formatAddress(address),
     });
   }
-  const signal = await stopSignal.promise;
-  log.info("{signal} received, draining", { signal });
+  const reason = await Promise.race([
+    signals.first,
+    supervisorGone.closed.then(() => "supervisor gone (its pipe on stdin closed)"),
+  ]);
+  log.info("{signal} received, draining", { signal: reason });
   const drainTimeoutMs = lifecycle.drainTimeoutMs ?? 10_000;
-  const outcome = await withDeadline(handle.close(), drainTimeoutMs);
+  const outcome = await withDeadline(handle.close(), drainTimeoutMs, signals.forced);
   if (outcome === "timeout") {
     log.error("drain did not finish within {ms} ms", { ms: drainTimeoutMs });
+    return 1;
+  }
+  if (outcome === "forced") {
+    log.error("stop forced by a third stop signal; the drain did not finish");
     return 1;
   }
   if (outcome instanceof Error) {
@@ -69,33 +111,87 @@ export function formatAddress(address: Deno.NetAddr): string {
   return `${host}:${address.port}`;
 }
 
-interface StopSignal {
-  promise: Promise<string>;
-  cancel(): void;
+export interface StopSignals extends Disposable {
+  /** Resolves with the name of the first SIGINT or SIGTERM. */
+  readonly first: Promise<string>;
+  /** Resolves with the name of the stop signal that forces the stop (the third). */
+  readonly forced: Promise<string>;
 }
 
-/** Resolves with the first SIGINT/SIGTERM; a second one is left to the default (exit). */
-export function waitForStopSignal(): StopSignal {
-  let resolve!: (signal: string) => void;
-  const promise = new Promise<string>((r) => resolve = r);
+export interface StopSignalOptions {
+  /** Called for every stop signal after the first that does not yet force the stop. */
+  onRepeat?: (signal: string, count: number) => void;
+}
+
+/**
+ * Counts SIGINT and SIGTERM from now until disposed: `first` resolves on the
+ * first, `forced` on the third; the ones between go to `onRepeat`. The
+ * listeners stay installed, so no stop signal falls back to the default
+ * action (exit) while a drain is running.
+ */
+export function watchStopSignals(options: StopSignalOptions = {}): StopSignals {
+  let resolveFirst!: (signal: string) => void;
+  let resolveForced!: (signal: string) => void;
+  const first = new Promise<string>((resolve) => resolveFirst = resolve);
+  const forced = new Promise<string>((resolve) => resolveForced = resolve);
+  let count = 0;
   const handlers = SIGNALS.map((signal) => {
     const handler = () => {
-      cancel();
-      resolve(signal);
+      count++;
+      if (count === 1) resolveFirst(signal);
+      else if (count >= FORCE_AFTER_SIGNALS) resolveForced(signal);
+      else options.onRepeat?.(signal, count);
     };
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
-  const cancel = () => {
-    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  return {
+    first,
+    forced,
+    [Symbol.dispose]() {
+      for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    },
   };
-  return { promise, cancel };
+}
+
+export interface SupervisorPipe extends Disposable {
+  /** Resolves when the supervisor's pipe reaches end of file; never when unsupervised. */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * Watches stdin for end of file when the supervisor said it holds the other
+ * end (SUPERVISOR_PIPE_ENV); otherwise does nothing, so a service run by hand
+ * or by a container runtime ignores its stdin as before.
+ */
+export function watchSupervisorPipe(
+  env: { get(name: string): string | undefined } = Deno.env,
+): SupervisorPipe {
+  if (env.get(SUPERVISOR_PIPE_ENV) !== SUPERVISOR_PIPE_STDIN) {
+    return { closed: new Promise(() => {}), [Symbol.dispose]() {} };
+  }
+  const reader = Deno.stdin.readable.getReader();
+  const closed = (async () => {
+    try {
+      // The supervisor never writes; anything that arrives is read and ignored.
+      while (!(await reader.read()).done);
+    } catch {
+      // A read error on the pipe means the same thing as end of file.
+    }
+  })();
+  return {
+    closed,
+    [Symbol.dispose]() {
+      reader.cancel().catch(() => {});
+    },
+  };
 }
 
 async function withDeadline(
   work: Promise<void>,
   timeoutMs: number,
-): Promise<"done" | "timeout" | Error> {
+  forced: Promise<string>,
+): Promise<"done" | "timeout" | "forced" | Error> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
@@ -107,6 +203,7 @@ async function withDeadline(
         (error) => error instanceof Error ? error : new Error(String(error)),
       ),
       deadline,
+      forced.then(() => "forced" as const),
     ]);
   } finally {
     clearTimeout(timer);

@@ -6,7 +6,7 @@
 // port; the handle's `addresses` say which were chosen; `close()` stops
 // accepting, drains in-flight work and releases every resource.
 
-import type { ConfigOf, FlagSpecs } from "./cli.ts";
+import { type ConfigOf, type FlagSpecs, UsageError } from "./cli.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.ts";
 
 export interface ServiceHandle {
@@ -44,6 +44,21 @@ export interface ToolDefinition<S extends FlagSpecs = FlagSpecs> {
 // deno-lint-ignore no-explicit-any
 export type Command = ServiceDefinition<any> | ToolDefinition<any>;
 
+/**
+ * One line of the command table (commands.ts). Lives here rather than in
+ * commands.ts so a command that needs the table (the stack) receives it as a
+ * parameter and imports nothing back: no import cycle.
+ */
+export interface CommandEntry {
+  readonly summary: string;
+  /** What the command is: a long-running service or a tool. */
+  readonly kind: "service" | "tool";
+  /** Loads the command's module; absent while it is not written yet. */
+  readonly load?: () => Promise<Command>;
+}
+
+export type CommandTable = Readonly<Record<string, CommandEntry>>;
+
 /** Declares a service, keeping its flag table's literal types for ConfigOf. */
 export function defineService<S extends FlagSpecs>(
   definition: Omit<ServiceDefinition<S>, "kind">,
@@ -62,7 +77,7 @@ export function defineTool<S extends FlagSpecs>(
 export const ADMIN_PORT_OFFSET = 10000;
 
 /**
- * The flags every service shares, spelled the same everywhere (DESIGN.md).
+ * The flags every service shares, spelled the same everywhere (docs/architecture.md).
  * `--admin-port` defaults to the service port + 10000 when not given; port 0
  * picks a free admin port too.
  */
@@ -101,8 +116,22 @@ export function commonFlags(service: string, defaultPort: number) {
 
 export type CommonConfig = ConfigOf<ReturnType<typeof commonFlags>>;
 
-/** The admin port a service should use: the flag, or port + offset (0 stays 0). */
+const PORT_MAX = 65535;
+
+/**
+ * The admin port a service should use: the flag, or port + offset (0 stays
+ * 0). Throws a UsageError saying so, and what to do, when port + offset is
+ * past 65535; main.ts checks it before starting a service.
+ */
 export function adminPortOf(config: { port: number; adminPort?: number }): number {
   if (config.adminPort !== undefined) return config.adminPort;
-  return config.port === 0 ? 0 : config.port + ADMIN_PORT_OFFSET;
+  if (config.port === 0) return 0;
+  const adminPort = config.port + ADMIN_PORT_OFFSET;
+  if (adminPort > PORT_MAX) {
+    throw new UsageError(
+      `--port ${config.port}: the admin port would be ${adminPort} (port + ${ADMIN_PORT_OFFSET}), ` +
+        `past ${PORT_MAX}; give --admin-port PORT as well (0 picks a free one)`,
+    );
+  }
+  return adminPort;
 }

@@ -1,27 +1,61 @@
-// A process supervisor: runs each child as its own process, prefixes every
-// line it prints with its name, restarts it with exponential backoff when
-// it dies, and stops them all cleanly on request.
+// A process supervisor: runs each child as its own process, passes on every
+// line it prints, restarts it with exponential backoff when it dies, forwards
+// a reload (SIGHUP) to the children that reload, and stops them all cleanly
+// on request.
 //
 // One process per service means a busy or crashed service cannot stall the
 // others, which is the point of running a stack of separate servers.
+//
+// Children never outlive the supervisor. Each one gets a pipe on its stdin
+// whose write end only the supervisor holds (Deno opens it close-on-exec, so
+// no other child inherits it), and the environment variable
+// UNDERHOOD_SUPERVISOR_PIPE=stdin; lib/lifecycle.ts then drains and exits
+// when that pipe reaches end of file. The kernel closes the pipe however the
+// supervisor ends (SIGKILL, the OOM killer, a crash), which no signal
+// handler could promise.
+//
+// Exit code 2 means a bad command line (lib/cli.ts): restarting cannot fix
+// it, so such a child is reported and left stopped.
+
+import { SUPERVISOR_PIPE_ENV, SUPERVISOR_PIPE_STDIN } from "./lifecycle.ts";
+import { writeStdout } from "./log.ts";
 
 export interface ChildSpec {
   /** Label for its log lines, e.g. "http-api-1". */
   readonly name: string;
   /** The executable and its arguments. */
   readonly command: readonly [string, ...string[]];
+  /** True when the child reloads its configuration on SIGHUP (`reload()` sends it one). */
+  readonly reloads?: boolean;
+}
+
+/** What the supervisor reports about its children; LogTape's Logger fits. */
+export interface SupervisorLog {
+  info(message: string, properties: Record<string, unknown>): void;
+  warning(message: string, properties: Record<string, unknown>): void;
+  error(message: string, properties: Record<string, unknown>): void;
 }
 
 export interface SupervisorOptions {
-  /** Receives every output line, already prefixed. */
-  onLine?: (line: string) => void;
-  /** First restart delay; doubled on each quick crash up to `backoffMaxMs`. */
+  /** Receives every line a child prints (stdout and stderr). Default: "name | line" on stdout. */
+  onOutput?: (name: string, line: string) => void;
+  /** Receives the supervisor's own reports (started, exited, restarting...). */
+  log?: SupervisorLog;
+  /** First restart delay; doubled on each quick crash up to `backoffMsMax`. */
   backoffStartMs?: number;
-  backoffMaxMs?: number;
+  backoffMsMax?: number;
   /** A child that ran this long before dying restarts after the first delay again. */
   stableAfterMs?: number;
   /** How long children get to drain after SIGTERM before SIGKILL. */
   stopTimeoutMs?: number;
+}
+
+/** How the children ended when the supervisor stopped them. */
+export interface StopReport {
+  /** True when every child that was running exited with code 0. */
+  readonly clean: boolean;
+  /** "code 0", "code 1", "signal SIGKILL"..., by child name, for children that were running. */
+  readonly exits: Readonly<Record<string, string>>;
 }
 
 interface Running {
@@ -32,33 +66,36 @@ interface Running {
   done: Promise<void>;
 }
 
-const encoder = new TextEncoder();
 const OUTPUT_GRACE_MS = 1000;
+const USAGE_EXIT_CODE = 2;
 
 export class Supervisor {
   #children: Running[] = [];
   #stopping = false;
+  #stopped?: Promise<StopReport>;
+  #exits: Record<string, string> = {};
   #wake = new Set<() => void>();
-  #options: Required<SupervisorOptions>;
-  #width: number;
+  #options: Required<Omit<SupervisorOptions, "log">>;
+  #log: SupervisorLog;
 
   constructor(specs: readonly ChildSpec[], options: SupervisorOptions = {}) {
+    const width = Math.max(0, ...specs.map((spec) => spec.name.length));
     this.#options = {
-      onLine: options.onLine ?? defaultOnLine,
+      onOutput: options.onOutput ??
+        ((name, line) => writeStdout(`${name.padEnd(width)} | ${line}\n`)),
       backoffStartMs: options.backoffStartMs ?? 500,
-      backoffMaxMs: options.backoffMaxMs ?? 30_000,
+      backoffMsMax: options.backoffMsMax ?? 30_000,
       stableAfterMs: options.stableAfterMs ?? 10_000,
       stopTimeoutMs: options.stopTimeoutMs ?? 15_000,
     };
-    this.#width = Math.max(0, ...specs.map((spec) => spec.name.length));
+    this.#log = options.log ?? consoleLog;
     for (const spec of specs) {
-      const child: Running = {
+      this.#children.push({
         spec,
         backoffMs: this.#options.backoffStartMs,
         restarts: 0,
         done: Promise.resolve(),
-      };
-      this.#children.push(child);
+      });
     }
   }
 
@@ -77,8 +114,33 @@ export class Supervisor {
     return Object.fromEntries(this.#children.map((c) => [c.spec.name, c.process?.pid]));
   }
 
-  /** SIGTERM to all, SIGKILL to whoever is still alive after the timeout. */
-  async stop(): Promise<void> {
+  /** Sends SIGHUP to every running child that reloads; returns their names. */
+  reload(): string[] {
+    const reloaded: string[] = [];
+    for (const child of this.#children) {
+      if (child.spec.reloads !== true || child.process === undefined) continue;
+      signal(child.process, "SIGHUP");
+      reloaded.push(child.spec.name);
+    }
+    return reloaded;
+  }
+
+  /**
+   * SIGTERM to all, SIGKILL to whoever is still alive after the timeout.
+   * Logs each child's exit status; calling it again returns the same report.
+   */
+  stop(): Promise<StopReport> {
+    return this.#stopped ??= this.#stop();
+  }
+
+  /** SIGKILL to every child now, without waiting for a drain (a forced stop). */
+  kill(): void {
+    this.#stopping = true;
+    for (const wake of this.#wake) wake();
+    for (const child of this.#children) signal(child.process, "SIGKILL");
+  }
+
+  async #stop(): Promise<StopReport> {
     this.#stopping = true;
     for (const wake of this.#wake) wake();
     for (const child of this.#children) signal(child.process, "SIGTERM");
@@ -93,46 +155,79 @@ export class Supervisor {
     clearTimeout(timer);
     if (timedOut) {
       for (const child of this.#children) {
-        this.#say(child.spec.name, "did not stop in time, killing");
+        if (child.process === undefined) continue;
+        this.#log.error("{child} did not stop within {ms} ms, killing it", {
+          child: child.spec.name,
+          ms: this.#options.stopTimeoutMs,
+        });
         signal(child.process, "SIGKILL");
       }
       await all;
     }
+    const exits = { ...this.#exits };
+    return { clean: Object.values(exits).every((how) => how === "code 0"), exits };
   }
 
   async #keepRunning(child: Running): Promise<void> {
+    const name = child.spec.name;
     while (!this.#stopping) {
       const startedAt = Date.now();
       let status: Deno.CommandStatus;
       try {
         const [program, ...args] = child.spec.command;
-        child.process = new Deno.Command(program, {
+        const process = new Deno.Command(program, {
           args,
-          stdin: "null",
+          stdin: "piped",
           stdout: "piped",
           stderr: "piped",
+          env: { [SUPERVISOR_PIPE_ENV]: SUPERVISOR_PIPE_STDIN },
         }).spawn();
-        const readers = [child.process.stdout.getReader(), child.process.stderr.getReader()];
-        const output = Promise.all(readers.map((r) => this.#pipeLines(child.spec.name, r)));
-        status = await child.process.status;
+        child.process = process;
+        this.#log.info("{child} started (pid {pid})", { child: name, pid: process.pid });
+        // A stop that began while the process was spawning must reach it too.
+        if (this.#stopping) signal(process, "SIGTERM");
+        const readers = [process.stdout.getReader(), process.stderr.getReader()];
+        const output = Promise.all(readers.map((r) => this.#pipeLines(name, r)));
+        status = await process.status;
+        // The write end of the child's stdin: only we held it, and it is no use now.
+        await process.stdin.close().catch(() => {});
         // A grandchild may still hold the pipes open; give it a moment, then let go.
         await settleWithin(output, OUTPUT_GRACE_MS, () => readers.forEach((r) => r.cancel()));
       } catch (error) {
-        this.#say(
-          child.spec.name,
-          `could not start: ${error instanceof Error ? error.message : error}`,
-        );
+        this.#log.error("{child} could not start: {error}", {
+          child: name,
+          error: error instanceof Error ? error.message : String(error),
+        });
         status = { success: false, code: 127, signal: null };
       }
       child.process = undefined;
-      if (this.#stopping) return;
+      const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+      if (this.#stopping) {
+        this.#exits[name] = how;
+        if (status.success) this.#log.info("{child} exited with {how}", { child: name, how });
+        else {this.#log.warning("{child} did not stop cleanly: exited with {how}", {
+            child: name,
+            how,
+          });}
+        return;
+      }
+      if (status.code === USAGE_EXIT_CODE && status.signal === null) {
+        this.#log.error("{child} exited with {how} (a bad command line); not restarting it", {
+          child: name,
+          how,
+        });
+        return;
+      }
       if (Date.now() - startedAt >= this.#options.stableAfterMs) {
         child.backoffMs = this.#options.backoffStartMs;
       }
-      const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
-      this.#say(child.spec.name, `exited with ${how}; restarting in ${child.backoffMs} ms`);
+      this.#log.warning("{child} exited with {how}; restarting in {delayMs} ms", {
+        child: name,
+        how,
+        delayMs: child.backoffMs,
+      });
       await this.#sleep(child.backoffMs);
-      child.backoffMs = Math.min(child.backoffMs * 2, this.#options.backoffMaxMs);
+      child.backoffMs = Math.min(child.backoffMs * 2, this.#options.backoffMsMax);
       if (!this.#stopping) child.restarts++;
     }
   }
@@ -149,15 +244,11 @@ export class Supervisor {
       pending += decoder.decode(chunk, { stream: true });
       let newline;
       while ((newline = pending.indexOf("\n")) !== -1) {
-        this.#say(name, pending.slice(0, newline));
+        this.#options.onOutput(name, pending.slice(0, newline));
         pending = pending.slice(newline + 1);
       }
     }
-    if (pending.length > 0) this.#say(name, pending);
-  }
-
-  #say(name: string, line: string): void {
-    this.#options.onLine(`${name.padEnd(this.#width)} | ${line}`);
+    if (pending.length > 0) this.#options.onOutput(name, pending);
   }
 
   #sleep(ms: number): Promise<void> {
@@ -173,18 +264,28 @@ export class Supervisor {
   }
 }
 
+/** Fills "{name}" placeholders from `properties`: the text of a report, without LogTape. */
+export function renderReport(message: string, properties: Record<string, unknown>): string {
+  return message.replace(
+    /\{(\w+)\}/g,
+    (whole, key: string) => key in properties ? String(properties[key]) : whole,
+  );
+}
+
+const consoleLog: SupervisorLog = {
+  info: (message, properties) => writeStdout(`supervisor | ${renderReport(message, properties)}\n`),
+  warning: (message, properties) =>
+    writeStdout(`supervisor | ${renderReport(message, properties)}\n`),
+  error: (message, properties) =>
+    writeStdout(`supervisor | ${renderReport(message, properties)}\n`),
+};
+
 function signal(process: Deno.ChildProcess | undefined, name: Deno.Signal): void {
   try {
     process?.kill(name);
   } catch {
     // Already exited: nothing to signal.
   }
-}
-
-function defaultOnLine(line: string): void {
-  const bytes = encoder.encode(line + "\n");
-  let offset = 0;
-  while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
 }
 
 async function settleWithin(

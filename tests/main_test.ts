@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { COMMANDS } from "../commands.ts";
 import { runMain } from "./_support/subprocess.ts";
 
@@ -29,7 +30,7 @@ Deno.test("main.ts rejects an unknown flag with the command's usage, exit 2", as
   const { code, stderr } = await run(["start", "--no-such-flag"]);
   assert.equal(code, 2);
   assert.match(stderr, /start: Unknown option '--no-such-flag'/);
-  assert.match(stderr, /usage: underhood start \[flags\]/);
+  assert.match(stderr, /usage: deno task start \[flags\]/);
 });
 
 Deno.test("main.ts rejects a bad flag value with exit 2", async () => {
@@ -42,7 +43,10 @@ Deno.test("main.ts <command> --help and help <command> show the command's flags"
   for (const args of [["start", "--help"], ["help", "start"]]) {
     const { code, stdout } = await run(args);
     assert.equal(code, 0);
-    assert.match(stdout, /usage: underhood start \[flags\]/);
+    assert.match(
+      stdout,
+      /usage: deno task start \[flags\]\n +deno run -A main\.ts start \[flags\]/,
+    );
     assert.match(stdout, /--log-format VALUE/);
   }
 });
@@ -69,6 +73,17 @@ Deno.test("every built service's --help shows the shared flags with defaults", a
   }
 });
 
+Deno.test("a --port whose admin port would pass 65535 is refused at startup, naming --admin-port", async () => {
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    if (entry.kind !== "service" || entry.load === undefined) continue;
+    const { code, stderr } = await run([name, "--port", "60000"]);
+    assert.equal(code, 2, `${name}: ${stderr}`);
+    assert.match(stderr, /the admin port would be 70000 \(port \+ 10000\), past 65535/, name);
+    assert.match(stderr, /give --admin-port/, name);
+    assert.match(stderr, /usage: deno task/, name);
+  }
+});
+
 Deno.test("a command that is not built yet says so and exits 1", async (t) => {
   const unbuilt = Object.entries(COMMANDS).filter(([, e]) => e.load === undefined);
   if (unbuilt.length === 0) return;
@@ -78,5 +93,57 @@ Deno.test("a command that is not built yet says so and exits 1", async (t) => {
       assert.equal(code, 1);
       assert.match(stderr, new RegExp(`${name}: not built yet`));
     });
+  }
+});
+
+/** The local modules main.ts reaches, each with what it imports at run time (static or dynamic). */
+async function moduleGraph(): Promise<Map<string, string[]>> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", fileURLToPath(new URL("../main.ts", import.meta.url))],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+  const info = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    modules: {
+      specifier: string;
+      dependencies?: { code?: { specifier: string } }[];
+    }[];
+  };
+  const graph = new Map<string, string[]>();
+  for (const module of info.modules) {
+    if (!module.specifier.startsWith("file:")) continue;
+    // Only imports that exist at run time: `import type` is erased, its cycles harmless.
+    const deps = (module.dependencies ?? []).map((d) => d.code?.specifier)
+      .filter((s): s is string => s !== undefined && s.startsWith("file:"));
+    graph.set(module.specifier, [...new Set(deps)]);
+  }
+  return graph;
+}
+
+Deno.test("no run-time import cycle among the modules main.ts reaches (the stack gets the command table as a parameter)", async () => {
+  const graph = await moduleGraph();
+  assert.ok(graph.size > 10);
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (module: string, path: string[]): void => {
+    if (state.get(module) === "done") return;
+    if (state.get(module) === "visiting") {
+      const cycle = [...path.slice(path.indexOf(module)), module];
+      assert.fail(
+        `import cycle: ${cycle.map((m) => m.replace(/^.*?\/(?=[^/]+\/[^/]+$)/, "")).join(" -> ")}`,
+      );
+    }
+    state.set(module, "visiting");
+    for (const dep of graph.get(module) ?? []) visit(dep, [...path, module]);
+    state.set(module, "done");
+  };
+  for (const module of graph.keys()) visit(module, []);
+});
+
+Deno.test("tools live in tools/, services in services/", () => {
+  const root = new URL("../", import.meta.url);
+  for (const tool of ["stack", "dig", "curl"]) {
+    assert.ok(Deno.statSync(new URL(`tools/${tool}/mod.ts`, root)).isFile, tool);
+    assert.throws(() => Deno.statSync(new URL(`services/${tool}`, root)), Deno.errors.NotFound);
   }
 });

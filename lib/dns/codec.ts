@@ -211,7 +211,7 @@ export interface EncodeOptions {
    * result holds the header, question and OPT only, with TC set; records of
    * the additional section that do not fit are left out without TC.
    */
-  maxBytes?: number;
+  bytesMax?: number;
   /** Compress names (default true). */
   compress?: boolean;
   /**
@@ -224,11 +224,11 @@ export interface EncodeOptions {
 
 /** Encodes a message; see EncodeOptions for truncation. */
 export function encodeMessage(message: Message, options: EncodeOptions = {}): Bytes {
-  const maxBytes = Math.max(HEADER_BYTES, options.maxBytes ?? MAX_MESSAGE_BYTES);
+  const bytesMax = Math.max(HEADER_BYTES, options.bytesMax ?? MAX_MESSAGE_BYTES);
   const compress = options.compress ?? true;
   const optBytes = message.edns ? optLength(message.edns) : 0;
   // The OPT record must always fit (RFC 6891 7), so its room is kept back.
-  const w = new WireWriter(maxBytes - optBytes);
+  const w = new WireWriter(bytesMax - optBytes);
   writeHeader(w, message, message.tc, [
     message.questions.length,
     message.answers.length,
@@ -241,12 +241,12 @@ export function encodeMessage(message: Message, options: EncodeOptions = {}): By
     w.u16(q.class);
   }
   for (const record of message.answers) writeRecord(w, record, compress);
-  if (!w.fits) return encodeTruncated(message, maxBytes, compress);
+  if (!w.fits) return encodeTruncated(message, bytesMax, compress);
   const afterAnswers = w.position;
   for (const record of message.authority) writeRecord(w, record, compress);
   let additionalRecords = message.additional;
   if (!w.fits) {
-    if (!options.authorityOptional) return encodeTruncated(message, maxBytes, compress);
+    if (!options.authorityOptional) return encodeTruncated(message, bytesMax, compress);
     w.rewind(afterAnswers);
     w.patchU16(8, 0);
     additionalRecords = [];
@@ -266,7 +266,7 @@ export function encodeMessage(message: Message, options: EncodeOptions = {}): By
   return w.finish();
 }
 
-function encodeTruncated(message: Message, maxBytes: number, compress: boolean): Bytes {
+function encodeTruncated(message: Message, bytesMax: number, compress: boolean): Bytes {
   const w = new WireWriter(MAX_MESSAGE_BYTES);
   writeHeader(w, message, true, [message.questions.length, 0, 0, message.edns ? 1 : 0]);
   for (const q of message.questions) {
@@ -275,7 +275,7 @@ function encodeTruncated(message: Message, maxBytes: number, compress: boolean):
     w.u16(q.class);
   }
   if (message.edns) writeOpt(w, message.edns, message.rcode);
-  if (w.position > maxBytes) throw new LimitError("maxBytes", "question alone exceeds the limit");
+  if (w.position > bytesMax) throw new LimitError("bytesMax", "question alone exceeds the limit");
   return w.finish();
 }
 

@@ -60,7 +60,7 @@ export type DnsReply = Bytes | undefined;
  */
 export type DnsHandler = (query: Bytes, client: DnsClient) => DnsReply | Promise<DnsReply>;
 
-/** The bounds of one DNS server, unit last (STYLE.md). */
+/** The bounds of one DNS server, unit last (docs/architecture.md). */
 export interface DnsServerLimits {
   /** UDP queries whose promised reply is pending; past it datagrams are dropped. */
   readonly udpPendingMax: number;

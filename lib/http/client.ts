@@ -52,7 +52,7 @@ export interface ClientOptions {
   /** How long an idle pooled connection is kept: 4 s (under servers' usual 5 s). */
   idleTimeoutMs?: number;
   /** Idle connections kept per origin: 32. */
-  maxIdlePerOrigin?: number;
+  idlePerOriginMax?: number;
   limits?: Partial<HttpLimits>;
 }
 
@@ -62,6 +62,13 @@ export interface RequestOptions {
   body?: BodyInit;
   /** Overrides the client's header timeout for this request. */
   headerTimeoutMs?: number;
+  /**
+   * The request target to write, exactly as given (checked like every other
+   * part of the head), instead of the URL's path and query: a proxy passes
+   * on what its client sent, which URL parsing would normalize ("/a/../b",
+   * escapes). The URL then only names the origin.
+   */
+  target?: string;
 }
 
 export type ClientErrorCode = "connect" | "timeout" | "protocol" | "closed" | "usage";
@@ -128,7 +135,7 @@ export class HttpClient {
       headerTimeoutMs: options.headerTimeoutMs ?? 30_000,
       bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 4_000,
-      maxIdlePerOrigin: options.maxIdlePerOrigin ?? 32,
+      idlePerOriginMax: options.idlePerOriginMax ?? 32,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
     };
     const o = this.#options;
@@ -151,20 +158,21 @@ export class HttpClient {
     const origin = originOf(target);
     const method = (options.method ?? "GET").toUpperCase();
     const headers = new HttpHeaders(options.headers);
+    const requestTarget = options.target ?? `${target.pathname}${target.search}`;
     // Refused before anything is written (or even connected).
-    checkRequestHead(method, `${target.pathname}${target.search}`, headers);
+    checkRequestHead(method, requestTarget, headers);
     const canRetry = IDEMPOTENT.has(method) && !(options.body instanceof ReadableStream);
     const pooled = this.#takeIdle(origin.key);
     if (pooled) {
       try {
-        return await this.#exchange(pooled, origin, target, method, headers, options);
+        return await this.#exchange(pooled, origin, requestTarget, method, headers, options);
       } catch (error) {
         if (!(canRetry && error instanceof StaleConnectionError)) throw unwrap(error);
       }
     }
     const conn = await this.#connect(origin);
     try {
-      return await this.#exchange(conn, origin, target, method, headers, options);
+      return await this.#exchange(conn, origin, requestTarget, method, headers, options);
     } catch (error) {
       throw unwrap(error);
     }
@@ -208,7 +216,7 @@ export class HttpClient {
         ...list.filter((c) => !c.closed),
       );
     }
-    if (list.length >= this.#options.maxIdlePerOrigin) return conn.close();
+    if (list.length >= this.#options.idlePerOriginMax) return conn.close();
     conn.setDeadline(this.#options.idleTimeoutMs, FOR_IDLE);
     list.push(conn);
   }
@@ -240,7 +248,7 @@ export class HttpClient {
   async #exchange(
     conn: ClientConnection,
     origin: Origin,
-    url: URL,
+    target: string,
     method: string,
     headers: HttpHeaders,
     options: RequestOptions,
@@ -249,7 +257,7 @@ export class HttpClient {
     conn.used = true;
     if (!headers.has("host")) headers.set("host", origin.hostHeader);
     const body = options.body ?? null;
-    let text = `${method} ${url.pathname}${url.search} HTTP/1.1\r\n`;
+    let text = `${method} ${target} HTTP/1.1\r\n`;
     let streamBody: ReadableStream<Uint8Array> | null = null;
     let fixed: Uint8Array | null = null;
     // The framing fields are ours to write: never both (RFC 9112 section 6.3).

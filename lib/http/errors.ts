@@ -1,4 +1,4 @@
-// HTTP errors and the one wire-error mapper (STYLE.md habit 5).
+// HTTP errors and the one wire-error mapper (docs/architecture.md habit 5).
 //
 // Codecs throw the shared DecodeError/LimitError (lib/errors.ts); the few
 // cases that need a status other than 400 carry it in an HttpError. The

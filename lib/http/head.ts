@@ -277,16 +277,16 @@ export function responseFraming(requestMethod: string, head: ResponseHead): Body
 
 /**
  * The index of the CR of the next CRLF in `buf[from, to)`, or -1 when there
- * is none yet; throws past `maxBytes` and on a bare LF.
+ * is none yet; throws past `bytesMax` and on a bare LF.
  */
-function findLineEnd(buf: Bytes, from: number, to: number, maxBytes: number, limit: string) {
+function findLineEnd(buf: Bytes, from: number, to: number, bytesMax: number, limit: string) {
   const lf = indexOfByte(buf, LF, from, to);
   if (lf === -1) {
-    if (to - from > maxBytes + 1) throw tooLong(limit, maxBytes);
+    if (to - from > bytesMax + 1) throw tooLong(limit, bytesMax);
     return -1;
   }
   if (lf === from || buf[lf - 1] !== CR) throw new DecodeError("bare LF in head");
-  if (lf - 1 - from > maxBytes) throw tooLong(limit, maxBytes);
+  if (lf - 1 - from > bytesMax) throw tooLong(limit, bytesMax);
   return lf - 1;
 }
 
@@ -296,9 +296,9 @@ function indexOfByte(buf: Bytes, byte: number, from: number, to: number): number
   return at === -1 || at >= to ? -1 : at;
 }
 
-function tooLong(limit: string, maxBytes: number): LimitError {
+function tooLong(limit: string, bytesMax: number): LimitError {
   const what = limit === "requestLineBytes" ? "request line" : "header section";
-  return new LimitError(limit, `${what} longer than ${maxBytes} bytes`);
+  return new LimitError(limit, `${what} longer than ${bytesMax} bytes`);
 }
 
 /** HTTP-version = "HTTP/" DIGIT "." DIGIT in `buf[v, end)`, compared byte by byte. */

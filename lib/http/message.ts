@@ -49,6 +49,12 @@ export interface HttpResponse {
   headers?: HeadersInit;
   /** A string (sent as UTF-8), bytes, or a stream (chunked unless Content-Length is set). */
   body?: BodyInit;
+  /**
+   * With status 101 only: once the 101 head is written, the server hands the
+   * socket over, with any bytes the client sent after the request head, and
+   * closes it when the returned promise settles (RFC 9110 section 7.8).
+   */
+  upgrade?: (socket: Deno.Conn, buffered: Uint8Array) => Promise<void>;
 }
 
 export type Handler = (request: HttpRequest) => HttpResponse | Promise<HttpResponse>;
@@ -114,22 +120,22 @@ export function makeRequest(
 }
 
 /**
- * Reads the whole body, at most `maxBytes` (default: the request's limit).
+ * Reads the whole body, at most `bytesMax` (default: the request's limit).
  * Throws HttpError 413 past the limit.
  */
 export async function readBody(
   request: HttpRequest,
-  maxBytes: number = request.bodyLimitBytes,
+  bytesMax: number = request.bodyLimitBytes,
 ): Promise<Bytes> {
   if (request.body === null) return new Uint8Array(0);
   const declared = request.declaredBodyBytes ??
     Number(request.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw bodyTooLarge(maxBytes);
+  if (declared > bytesMax) throw bodyTooLarge(bytesMax);
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of request.body) {
     total += chunk.length;
-    if (total > maxBytes) throw bodyTooLarge(maxBytes);
+    if (total > bytesMax) throw bodyTooLarge(bytesMax);
     parts.push(chunk);
   }
   if (parts.length === 1) return parts[0] as Bytes;
@@ -142,22 +148,22 @@ export async function readBody(
   return out;
 }
 
-/** Reads the body as UTF-8 text under `maxBytes`. */
-export async function readText(request: HttpRequest, maxBytes?: number): Promise<string> {
-  return new TextDecoder().decode(await readBody(request, maxBytes));
+/** Reads the body as UTF-8 text under `bytesMax`. */
+export async function readText(request: HttpRequest, bytesMax?: number): Promise<string> {
+  return new TextDecoder().decode(await readBody(request, bytesMax));
 }
 
 /**
- * Reads and parses a JSON body under `maxBytes`. Throws HttpError 400 that
+ * Reads and parses a JSON body under `bytesMax`. Throws HttpError 400 that
  * says what is wrong (empty body, bad JSON and where), 413 past the limit,
  * 415 when Content-Type is present and not JSON.
  */
-export async function readJson<T = unknown>(request: HttpRequest, maxBytes?: number): Promise<T> {
+export async function readJson<T = unknown>(request: HttpRequest, bytesMax?: number): Promise<T> {
   const type = request.headers.get("content-type");
   if (type !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) {
     throw new HttpError(415, `expected a JSON body, got Content-Type ${type.slice(0, 60)}`);
   }
-  const body = await readText(request, maxBytes);
+  const body = await readText(request, bytesMax);
   if (body.trim() === "") throw new HttpError(400, "request body is empty; expected JSON");
   try {
     return JSON.parse(body) as T;
@@ -167,6 +173,6 @@ export async function readJson<T = unknown>(request: HttpRequest, maxBytes?: num
   }
 }
 
-function bodyTooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, `request body larger than ${maxBytes} bytes`, { close: true });
+function bodyTooLarge(bytesMax: number): HttpError {
+  return new HttpError(413, `request body larger than ${bytesMax} bytes`, { close: true });
 }

@@ -27,7 +27,10 @@
 // complete request head arrives, so idle keep-alive clients and slowloris
 // heads alike make room for new clients.
 //
-// Left out: TLS, HTTP/2 and upgrades (101), trailers in responses, and
+// Upgrades (101, RFC 9110 section 7.8): a handler that answers 101 with an
+// `upgrade` function gets the socket once the 101 head is written, and the
+// connection ends when that function does (used by the load balancer to
+// tunnel WebSocket). Left out: TLS, HTTP/2, trailers in responses, and
 // request bodies on HTTP/1.0 without Content-Length (411 is not sent; such a
 // request simply has no body).
 
@@ -58,6 +61,7 @@ import { HttpHeaders } from "./headers.ts";
 import type { Handler, HttpResponse } from "./message.ts";
 import { LARGE_PIECE_BYTES, OutputQueue } from "./output.ts";
 import {
+  checkField,
   httpDate,
   REPEAT_BODY_CHARS_MAX,
   RepeatedResponse,
@@ -419,7 +423,7 @@ class Connection implements BodySource {
     }
     if (
       result instanceof Promise || body !== undefined || typeof result !== "object" ||
-      result === null || result.body instanceof ReadableStream
+      result === null || result.body instanceof ReadableStream || result.status === 101
     ) {
       return this.#handleSlow(head, body, result, started);
     }
@@ -464,6 +468,10 @@ class Connection implements BodySource {
       this.#linger ||= wire.close;
       response = errorResponse(wire.status, wire.message);
     }
+    if (response.status === 101 && response.upgrade !== undefined) {
+      await this.#switchProtocols(head, response, started);
+      return false;
+    }
     if (body && body.broken) closeAfter = true;
     // A body the handler did not read: drain a little to keep the connection.
     if (body && !body.done && !closeAfter) {
@@ -501,6 +509,34 @@ class Connection implements BodySource {
     return !closeAfter;
   }
 
+  /**
+   * Writes a 101 head (the handler's fields, Connection included) and hands
+   * the socket to `response.upgrade` with what is left in the read buffer.
+   * No deadline applies from then on: the new protocol keeps its own; drain
+   * still closes it at the drain timeout.
+   */
+  async #switchProtocols(head: RequestHead, response: HttpResponse, started: number) {
+    let text = "HTTP/1.1 101 Switching Protocols\r\n";
+    for (const [name, value] of new HttpHeaders(response.headers)) {
+      checkField(name, value);
+      text += `${name}: ${value}\r\n`;
+    }
+    this.#out.pushText(text + "\r\n");
+    await this.#flush();
+    this.#count(head, 101, started);
+    this.#tc.deadline = 0;
+    this.#tc.markBusy();
+    const buffered = this.#input.take(Infinity);
+    try {
+      await response.upgrade!(this.#conn, buffered);
+    } catch (error) {
+      if (!isDisconnect(error)) {
+        this.#config.log.warn("upgraded connection failed: {error}", { error: String(error) });
+      }
+    }
+    throw new ConnectionDone();
+  }
+
   /** The response itself was bad (e.g. an invalid header): nothing of it was queued. */
   #badResponse(head: RequestHead, error: unknown): void {
     this.#config.log.error("bad response for {method} {path}: {error}", {
@@ -517,7 +553,7 @@ class Connection implements BodySource {
     // The label sets are few (8 methods x the statuses sent) and bound once each.
     const method = KNOWN_METHODS.has(head.method) ? head.method : "OTHER";
     // A bad status from a handler was answered with 500.
-    if (!Number.isInteger(status) || status < 200 || status > 599) status = 500;
+    if (!Number.isInteger(status) || (status < 200 && status !== 101) || status > 599) status = 500;
     let perMethod = metrics.byMethod.get(method);
     if (perMethod === undefined) {
       perMethod = { duration: metrics.duration.labels({ method }), byStatus: new Map() };

@@ -1,5 +1,5 @@
 // Which socket errors only mean that the peer went away. Servers log these
-// at debug, never as failures (STYLE.md habit 5).
+// at debug, never as failures (docs/architecture.md habit 5).
 
 import { UnexpectedEofError } from "../errors.ts";
 

@@ -1,5 +1,5 @@
 // PostgreSQL's errors on our side: the protocol violation class the codec
-// throws, and the one mapper (STYLE.md habit 5) from any error to the
+// throws, and the one mapper (docs/architecture.md habit 5) from any error to the
 // fields of an ErrorResponse (documentation 55.8, SQLSTATEs from appendix A).
 //
 // Errors that know their SQLSTATE carry it as `code` (PgProtocolError,

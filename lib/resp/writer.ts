@@ -2,7 +2,7 @@
 //
 // The server appends every reply produced by one read of pipelined commands
 // here and sends them with one write (the biggest throughput lever on TCP,
-// DESIGN.md). Methods pick the RESP2 or RESP3 form from `protocol`: a null
+// docs/architecture.md). Methods pick the RESP2 or RESP3 form from `protocol`: a null
 // is `$-1`/`*-1` in RESP2 and `_` in RESP3, a map is a flat array in RESP2
 // and `%` in RESP3, and so on (protocol spec, "RESP3 types").
 //

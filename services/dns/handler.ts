@@ -66,7 +66,7 @@ function errorReply(packet: Uint8Array, rcode: number): Reply {
 export function encodeUdpReply(reply: Reply, slip = false): Bytes {
   if (slip) return encodeMessage(truncatedReply(reply.response));
   return encodeMessage(reply.response, {
-    maxBytes: reply.udpBytesMax,
+    bytesMax: reply.udpBytesMax,
     authorityOptional: authorityIsOptional(reply.response),
   });
 }

@@ -167,7 +167,7 @@ export class RecursiveService {
           edns,
           ...fields,
         }),
-        { maxBytes: this.#replyLimit(query, client) },
+        { bytesMax: this.#replyLimit(query, client) },
       ),
     });
     if (query.edns && query.edns.version > 0) return reply({ rcode: Rcode.BADVERS });

@@ -1,5 +1,5 @@
 // Captures golden bytes from a real PostgreSQL server and writes them as
-// commented-hex fixtures (STYLE.md habit 10). Not part of the test suite: run
+// commented-hex fixtures (docs/architecture.md habit 10). Not part of the test suite: run
 // it by hand against a scratch server on loopback, e.g.
 //
 //   initdb -D /tmp/pg/data -U postgres -A scram-sha-256 --pwfile=<(echo secret)

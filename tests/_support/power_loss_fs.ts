@@ -32,8 +32,14 @@
 // replaying the first n-1 of them on a clone of the starting disk
 // (`apply`). Reads are not operations: they change nothing.
 //
+// A rename across directories (Maildir's tmp/ to new/) is a name change of
+// the target directory: durable once that directory is synced. Order across
+// directories is not modelled (each directory keeps a prefix of its own
+// changes), so a caller must make a file's create durable (sync its
+// directory) before renaming it elsewhere, or a cut may lose it.
+//
 // Left out: directories are not modelled (every directory exists, durably);
-// renames across directories; sizes beyond what fits in memory.
+// sizes beyond what fits in memory.
 
 import { dirname } from "node:path";
 import type { Bytes } from "../../lib/bytes.ts";
@@ -325,7 +331,6 @@ export class SimulatedDisk implements FileLayer {
   rename(from: string, to: string): void {
     this.#alive();
     if (!this.#names.has(from)) throw new Error(`${from}: no such file (simulated disk)`);
-    if (dirname(from) !== dirname(to)) throw new Error("simulated disk: rename across directories");
     this.apply({ kind: "rename", from, to });
   }
 

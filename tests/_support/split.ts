@@ -1,4 +1,4 @@
-// "Split every test input every way" (STYLE.md): the same bytes delivered
+// "Split every test input every way" (docs/architecture.md): the same bytes delivered
 // whole, cut at each possible point into two reads, and one byte at a time.
 
 import assert from "node:assert/strict";
@@ -48,7 +48,7 @@ export class ChunkSource {
 export type BoundDecoder<T> = (buf: Bytes, from: number, to: number) => Decoded<T>;
 
 /**
- * The check every codec's golden cases go through (STYLE.md habit 3): the
+ * The check every codec's golden cases go through (docs/architecture.md habit 3): the
  * message decodes the same whole, at an offset inside a larger buffer with
  * junk on both sides (so it never reads outside `[from, to)`), and fed in
  * pieces split at every point and byte by byte; every strict prefix returns

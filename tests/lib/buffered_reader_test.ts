@@ -10,7 +10,7 @@ function text(bytes: Uint8Array | null): string | null {
 
 async function readAllLines(
   chunks: Uint8Array[],
-  options: { maxBytes: number; bareLf?: "reject" | "accept" },
+  options: { bytesMax: number; bareLf?: "reject" | "accept" },
   chunkBytes?: number,
 ): Promise<string[]> {
   const reader = new BufferedReader(new ChunkSource(chunks), { chunkBytes });
@@ -23,23 +23,23 @@ async function readAllLines(
 const LINE_CASES: {
   name: string;
   input: string;
-  maxBytes: number;
+  bytesMax: number;
   bareLf?: "accept";
   lines: string[];
 }[] = [
-  { name: "one line", input: "PING\r\n", maxBytes: 100, lines: ["PING"] },
-  { name: "several lines", input: "a\r\nbb\r\nccc\r\n", maxBytes: 100, lines: ["a", "bb", "ccc"] },
-  { name: "empty lines", input: "\r\n\r\nx\r\n", maxBytes: 100, lines: ["", "", "x"] },
-  { name: "line exactly at the limit", input: "12345\r\n", maxBytes: 5, lines: ["12345"] },
-  { name: "CR inside a line is data", input: "a\rb\r\n", maxBytes: 10, lines: ["a\rb"] },
+  { name: "one line", input: "PING\r\n", bytesMax: 100, lines: ["PING"] },
+  { name: "several lines", input: "a\r\nbb\r\nccc\r\n", bytesMax: 100, lines: ["a", "bb", "ccc"] },
+  { name: "empty lines", input: "\r\n\r\nx\r\n", bytesMax: 100, lines: ["", "", "x"] },
+  { name: "line exactly at the limit", input: "12345\r\n", bytesMax: 5, lines: ["12345"] },
+  { name: "CR inside a line is data", input: "a\rb\r\n", bytesMax: 10, lines: ["a\rb"] },
   {
     name: "bare LF accepted when asked",
     input: "a\nb\r\n",
-    maxBytes: 10,
+    bytesMax: 10,
     bareLf: "accept",
     lines: ["a", "b"],
   },
-  { name: "UTF-8 passes through", input: "héllo ✓\r\n", maxBytes: 20, lines: ["héllo ✓"] },
+  { name: "UTF-8 passes through", input: "héllo ✓\r\n", bytesMax: 20, lines: ["héllo ✓"] },
 ];
 
 for (const c of LINE_CASES) {
@@ -48,7 +48,7 @@ for (const c of LINE_CASES) {
       for (const chunkBytes of [1, 3, 4096]) {
         const lines = await readAllLines(
           chunks,
-          { maxBytes: c.maxBytes, bareLf: c.bareLf },
+          { bytesMax: c.bytesMax, bareLf: c.bareLf },
           chunkBytes,
         );
         assert.deepEqual(lines, c.lines, `${label}, chunkBytes ${chunkBytes}`);
@@ -60,26 +60,26 @@ for (const c of LINE_CASES) {
 const LINE_ERRORS: {
   name: string;
   input: string;
-  maxBytes: number;
+  bytesMax: number;
   error: new (...a: never[]) => Error;
 }[] = [
-  { name: "a line one byte over the limit", input: "123456\r\n", maxBytes: 5, error: LimitError },
+  { name: "a line one byte over the limit", input: "123456\r\n", bytesMax: 5, error: LimitError },
   {
     name: "an endless line with no terminator",
     input: "x".repeat(5000),
-    maxBytes: 100,
+    bytesMax: 100,
     error: LimitError,
   },
-  { name: "a bare LF", input: "abc\n", maxBytes: 100, error: DecodeError },
-  { name: "a bare LF on an empty line", input: "\n", maxBytes: 100, error: DecodeError },
-  { name: "end of stream mid-line", input: "abc", maxBytes: 100, error: UnexpectedEofError },
-  { name: "end of stream after CR", input: "abc\r", maxBytes: 100, error: UnexpectedEofError },
+  { name: "a bare LF", input: "abc\n", bytesMax: 100, error: DecodeError },
+  { name: "a bare LF on an empty line", input: "\n", bytesMax: 100, error: DecodeError },
+  { name: "end of stream mid-line", input: "abc", bytesMax: 100, error: UnexpectedEofError },
+  { name: "end of stream after CR", input: "abc\r", bytesMax: 100, error: UnexpectedEofError },
 ];
 
 for (const c of LINE_ERRORS) {
   Deno.test(`BufferedReader.readLine() rejects ${c.name}, split every way`, async () => {
     for (const { label, chunks } of splitEveryWay(utf8(c.input))) {
-      await assert.rejects(() => readAllLines(chunks, { maxBytes: c.maxBytes }), c.error, label);
+      await assert.rejects(() => readAllLines(chunks, { bytesMax: c.bytesMax }), c.error, label);
     }
   });
 }
@@ -95,14 +95,14 @@ Deno.test("BufferedReader.readLine() stops reading an oversized line without buf
     },
   };
   const reader = new BufferedReader(source);
-  await assert.rejects(() => reader.readLine({ maxBytes: 1000 }), LimitError);
+  await assert.rejects(() => reader.readLine({ bytesMax: 1000 }), LimitError);
   assert.ok(served < 100_000, `read ${served} bytes before giving up`);
 });
 
 Deno.test("BufferedReader.readLine() returns copies that survive later reads", async () => {
   const reader = new BufferedReader(new ChunkSource([utf8("first\r\nsecond\r\n")]));
-  const first = await reader.readLine({ maxBytes: 10 });
-  const second = await reader.readLine({ maxBytes: 10 });
+  const first = await reader.readLine({ bytesMax: 10 });
+  const second = await reader.readLine({ bytesMax: 10 });
   assert.equal(text(first), "first");
   assert.equal(text(second), "second");
 });
@@ -125,13 +125,13 @@ Deno.test("BufferedReader mixes lines and exact reads (RESP bulk strings)", asyn
   const input = utf8("$5\r\nhello\r\n$0\r\n\r\n");
   for (const { label, chunks } of splitEveryWay(input)) {
     const reader = new BufferedReader(new ChunkSource(chunks), { chunkBytes: 2 });
-    assert.equal(text(await reader.readLine({ maxBytes: 20 })), "$5", label);
+    assert.equal(text(await reader.readLine({ bytesMax: 20 })), "$5", label);
     assert.equal(text(await reader.readExact(5)), "hello", label);
-    assert.equal(text(await reader.readLine({ maxBytes: 20 })), "", label);
-    assert.equal(text(await reader.readLine({ maxBytes: 20 })), "$0", label);
+    assert.equal(text(await reader.readLine({ bytesMax: 20 })), "", label);
+    assert.equal(text(await reader.readLine({ bytesMax: 20 })), "$0", label);
     assert.equal(text(await reader.readExact(0)), "", label);
-    assert.equal(text(await reader.readLine({ maxBytes: 20 })), "", label);
-    assert.equal(await reader.readLine({ maxBytes: 20 }), null, label);
+    assert.equal(text(await reader.readLine({ bytesMax: 20 })), "", label);
+    assert.equal(await reader.readLine({ bytesMax: 20 }), null, label);
   }
 });
 
@@ -180,7 +180,7 @@ Deno.test("BufferedReader.readUntil() finds the SMTP end-of-data marker", async 
       "Subject: hi\r\n\r\nline",
       label,
     );
-    assert.equal(text(await reader.readLine({ maxBytes: 10 })), "QUIT", label);
+    assert.equal(text(await reader.readLine({ bytesMax: 10 })), "QUIT", label);
   }
 });
 
@@ -197,7 +197,7 @@ Deno.test("BufferedReader.readUntil() enforces its limit and reports a cut-off s
 
 Deno.test("BufferedReader.readSome() streams what is buffered in bounded pieces", async () => {
   const reader = new BufferedReader(new ChunkSource([utf8("line\r\nabcdefgh")]));
-  assert.equal(text(await reader.readLine({ maxBytes: 10 })), "line");
+  assert.equal(text(await reader.readLine({ bytesMax: 10 })), "line");
   assert.equal(text(await reader.readSome(3)), "abc");
   assert.equal(text(await reader.readSome(100)), "defgh");
   assert.equal(await reader.readSome(100), null);
@@ -211,7 +211,7 @@ Deno.test("BufferedReader handles many pipelined lines without quadratic work", 
   const source = new ChunkSource(chunks);
   const reader = new BufferedReader(source, { chunkBytes: 4096 });
   let lines = 0;
-  while (await reader.readLine({ maxBytes: 64 }) !== null) lines++;
+  while (await reader.readLine({ bytesMax: 64 }) !== null) lines++;
   assert.equal(lines, count);
   // About one source read per 1000-byte chunk: the free tail is kept large.
   assert.ok(
@@ -222,12 +222,12 @@ Deno.test("BufferedReader handles many pipelined lines without quadratic work", 
 
 Deno.test("BufferedReader.peekBuffered() shows unconsumed bytes without consuming them", async () => {
   const reader = new BufferedReader(new ChunkSource([utf8("a\r\nrest")]));
-  await reader.readLine({ maxBytes: 5 });
+  await reader.readLine({ bytesMax: 5 });
   assert.equal(fromUtf8(reader.peekBuffered()), "rest");
   assert.equal(reader.buffered, 4);
   assert.equal(text(await reader.readExact(4)), "rest");
   assert.equal(reader.eof, false);
-  assert.equal(await reader.readLine({ maxBytes: 5 }), null);
+  assert.equal(await reader.readLine({ bytesMax: 5 }), null);
   assert.equal(reader.eof, true);
 });
 
@@ -238,7 +238,7 @@ Deno.test("BufferedReader works over a real TCP connection", async () => {
     const reader = new BufferedReader(conn);
     const got: string[] = [];
     let line;
-    while ((line = await reader.readLine({ maxBytes: 100 })) !== null) got.push(fromUtf8(line));
+    while ((line = await reader.readLine({ bytesMax: 100 })) !== null) got.push(fromUtf8(line));
     return got;
   })();
   {

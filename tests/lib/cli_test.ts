@@ -103,7 +103,9 @@ Deno.test("defaultConfig() returns fresh arrays, never the table's own", () => {
 
 Deno.test("formatHelp() lists every flag with its default and choices", () => {
   const help = formatHelp("dns", "authoritative DNS server", FLAGS);
-  assert.match(help, /usage: underhood dns \[flags\]/);
+  // How it is really run: there is no `underhood` executable.
+  assert.match(help, /^usage: deno task dns \[flags\]\n {7}deno run -A main\.ts dns \[flags\]$/m);
+  assert.doesNotMatch(help, /underhood/);
   assert.match(help, /--port PORT\s+port to listen on .*\(default: 1053\)/);
   assert.match(help, /--log-format VALUE\s+log line format \[text\|json\] \(default: text\)/);
   assert.match(help, /-v, --verbose\s+say more\n/);
@@ -115,4 +117,15 @@ Deno.test("adminPortOf() is the flag, or port + 10000, and port 0 stays 0", () =
   assert.equal(adminPortOf({ port: 8005 }), 18005);
   assert.equal(adminPortOf({ port: 8005, adminPort: 9999 }), 9999);
   assert.equal(adminPortOf({ port: 0 }), 0);
+  assert.equal(adminPortOf({ port: 55535 }), 65535);
+  assert.equal(adminPortOf({ port: 60000, adminPort: 0 }), 0);
+});
+
+Deno.test("adminPortOf() says clearly when port + 10000 is past 65535, and what to do", () => {
+  assert.throws(() => adminPortOf({ port: 60000 }), (error: unknown) => {
+    assert.ok(error instanceof UsageError);
+    assert.match(error.message, /--port 60000: the admin port would be 70000 \(port \+ 10000\)/);
+    assert.match(error.message, /past 65535; give --admin-port/);
+    return true;
+  });
 });

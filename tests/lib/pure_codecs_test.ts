@@ -1,4 +1,4 @@
-// Codecs do no I/O, and a machine proves it (STYLE.md habit 1): every file
+// Codecs do no I/O, and a machine proves it (docs/architecture.md habit 1): every file
 // of lib/<protocol>/ except its client and server, and every file those
 // import from this repository, must not touch `Deno` at run time nor import
 // `node:` modules. A type such as `Deno.NetAddr` is allowed: it is erased.

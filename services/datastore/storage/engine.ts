@@ -294,7 +294,7 @@ export class Engine {
       undo: (record) => this.#undo(record),
     });
     this.#recovery = summary;
-    this.#doc.nextTxId = Math.max(this.#doc.nextTxId, summary.maxTxId + 1);
+    this.#doc.nextTxId = Math.max(this.#doc.nextTxId, summary.txIdMax + 1);
     this.checkpoint();
   }
 

@@ -37,7 +37,7 @@ export interface ReplaySummary {
   /** Transactions rolled back because the log ended before their commit. */
   losers: number[];
   lastLsn: number;
-  maxTxId: number;
+  txIdMax: number;
 }
 
 /** What the data file's meta page says about its checkpoint. */
@@ -60,14 +60,14 @@ export function replay(
     committed: 0,
     losers: [],
     lastLsn: checkpointLsn,
-    maxTxId: 0,
+    txIdMax: 0,
   };
   const track = (record: WalRecord) => {
     if (committedOnly && record.lsn <= checkpointLsn) return;
     let list = open.get(record.txId);
     if (!list) open.set(record.txId, list = []);
     list.push(record);
-    summary.maxTxId = Math.max(summary.maxTxId, record.txId);
+    summary.txIdMax = Math.max(summary.txIdMax, record.txId);
   };
   const undoAll = (list: readonly WalRecord[]) => {
     for (let i = list.length - 1; i >= 0; i--) {
@@ -77,7 +77,7 @@ export function replay(
   };
   for (const record of records) {
     summary.lastLsn = Math.max(summary.lastLsn, record.lsn);
-    summary.maxTxId = Math.max(summary.maxTxId, record.txId);
+    summary.txIdMax = Math.max(summary.txIdMax, record.txId);
     switch (record.kind) {
       case RecordKind.checkpoint:
         for (const inner of record.open) track(inner);

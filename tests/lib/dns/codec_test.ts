@@ -290,7 +290,7 @@ Deno.test(
   "encodeMessage() sets TC and keeps question and OPT when answers do not fit",
   pure,
   () => {
-    const bytes = encodeMessage(bigAnswer(5), { maxBytes: 512 });
+    const bytes = encodeMessage(bigAnswer(5), { bytesMax: 512 });
     assert.ok(bytes.length <= 512);
     const m = wholeMessage(bytes);
     assert.equal(m.tc, true);
@@ -303,7 +303,7 @@ Deno.test(
 
 Deno.test("encodeMessage() drops additional records that do not fit, without TC", pure, () => {
   const full = encodeMessage(bigAnswer(2));
-  const bytes = encodeMessage(bigAnswer(2), { maxBytes: full.length - 1 });
+  const bytes = encodeMessage(bigAnswer(2), { bytesMax: full.length - 1 });
   const m = wholeMessage(bytes);
   assert.equal(m.tc, false);
   assert.equal(m.answers.length, 2);

@@ -225,6 +225,9 @@ Deno.test("HttpClient refuses a CR LF in the method or a header before writing a
   try {
     const url = `http://127.0.0.1:${listener.addr.port}/`;
     assert.equal(await (await client.request(url)).text(), "ok");
+    // A proxy's target goes out exactly as given, not normalized by URL parsing.
+    assert.equal(await (await client.request(url, { target: "/a/../b//c?q=%zz" })).text(), "ok");
+    assert.match(received, /\r\n\r\nGET \/a\/\.\.\/b\/\/c\?q=%zz HTTP\/1\.1\r\n/);
     const before = received;
     const bad: [string, Parameters<HttpClient["request"]>[1], RegExp][] = [
       ["method", { method: "GET / HTTP/1.1\r\nHost: x\r\n\r\nDELETE" }, /request method/],
@@ -232,6 +235,8 @@ Deno.test("HttpClient refuses a CR LF in the method or a header before writing a
       ["header name", { headers: [["x-a\r\nx-b", "1"]] }, /header field name/],
       ["header value", { headers: { "x-a": "1\r\nx-injected: 1" } }, /header field "x-a"/],
       ["NUL in value", { headers: { "x-a": "1\0" } }, /header field "x-a"/],
+      ["target with CR LF", { target: "/ HTTP/1.1\r\nx-injected: 1" }, /request target/],
+      ["target with a space", { target: "/a b" }, /request target/],
     ];
     for (const [what, options, message] of bad) {
       await assert.rejects(

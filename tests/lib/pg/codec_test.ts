@@ -36,7 +36,7 @@ import { SqlLimitError, SqlSyntaxError } from "../../../services/datastore/sql/e
 import { assertDecodesEveryWay } from "../../_support/split.ts";
 import { type CapturedSession, NODE_PG_SESSION, PSQL_SESSION } from "./fixtures/captured.ts";
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 const startup = (buf: Bytes, from: number, to: number) =>

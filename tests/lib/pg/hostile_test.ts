@@ -1,4 +1,4 @@
-// Bytes polite clients never send (STYLE.md habit 9): seeded random
+// Bytes polite clients never send (docs/architecture.md habit 9): seeded random
 // corruptions of every captured message. Each decoder must answer with a
 // message, "incomplete", or a DecodeError/LimitError, and nothing else: no
 // TypeError from a read past the end, no RangeError from a huge allocation.
@@ -11,7 +11,7 @@ import { decodeFrontendMessage, decodeStartupPacket } from "../../../lib/pg/fron
 import { DEFAULT_LIMITS } from "../../../lib/pg/types.ts";
 import { NODE_PG_SESSION, PSQL_SESSION } from "./fixtures/captured.ts";
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 /** A small deterministic generator (mulberry32), so a failure replays. */

@@ -25,7 +25,7 @@ import {
 import { DEFAULT_LIMITS } from "../../../lib/pg/types.ts";
 import { PSQL_SESSION } from "./fixtures/captured.ts";
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 // RFC 7677 section 3: user "user", password "pencil".

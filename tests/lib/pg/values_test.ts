@@ -16,7 +16,7 @@ import {
   PgValueError,
 } from "../../../lib/pg/values.ts";
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 interface Row {

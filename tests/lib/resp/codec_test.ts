@@ -1,6 +1,6 @@
 // decodeCommand() and decodeReply(): golden inputs through the shared
 // assertDecodesEveryWay (whole, at an offset, every prefix incomplete, split
-// at every point and byte by byte: STYLE.md habit 3), and the limits.
+// at every point and byte by byte: docs/architecture.md habit 3), and the limits.
 
 import assert from "node:assert/strict";
 import { fromUtf8, utf8 } from "../../../lib/bytes.ts";

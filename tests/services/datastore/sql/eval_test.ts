@@ -17,7 +17,7 @@ import { parseStatement } from "../../../../services/datastore/sql/parser.ts";
 import type { Expr } from "../../../../services/datastore/sql/ast.ts";
 import RESULTS from "./fixtures/eval_results.json" with { type: "json" };
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 interface Row {

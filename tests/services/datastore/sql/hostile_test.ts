@@ -9,7 +9,7 @@ import { parseSql } from "../../../../services/datastore/sql/parser.ts";
 import { printStatement } from "../../../../services/datastore/sql/printer.ts";
 import { EXPRESSIONS, PGBENCH, STATEMENTS } from "./fixtures/corpus.ts";
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 function random(seed: number): () => number {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { SqlSyntaxError } from "../../../../services/datastore/sql/errors.ts";
 import { characterPosition, tokenize } from "../../../../services/datastore/sql/lexer.ts";
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 /** Tokens as "kind:text", without the final eof. */

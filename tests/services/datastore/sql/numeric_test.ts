@@ -16,7 +16,7 @@ import {
   toDecimal,
 } from "../../../../services/datastore/sql/numeric.ts";
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 const n = toDecimal;

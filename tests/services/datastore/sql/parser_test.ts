@@ -15,7 +15,7 @@ import { printStatement } from "../../../../services/datastore/sql/printer.ts";
 import { EXPRESSIONS, PGBENCH, STATEMENTS } from "./fixtures/corpus.ts";
 import SYNTAX_ERRORS from "./fixtures/syntax_errors.json" with { type: "json" };
 
-/** Pure code: these tests need no permission at all (STYLE.md habit 1). */
+/** Pure code: these tests need no permission at all (docs/architecture.md habit 1). */
 const pure = { permissions: "none" } as const;
 
 const CORPUS = [...EXPRESSIONS.map((expr) => `SELECT ${expr}`), ...STATEMENTS, ...PGBENCH];

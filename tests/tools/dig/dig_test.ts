@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../../../lib/cli.ts";
 import { RecordType } from "../../../lib/dns/types.ts";
-import { parseDigArgs } from "../../../services/dig/mod.ts";
+import { parseDigArgs } from "../../../tools/dig/mod.ts";
 import { service } from "../../../services/dns/mod.ts";
 import { freePort } from "../../_support/nsd.ts";
 import { runClient } from "../../_support/interop.ts";

@@ -1,0 +1,765 @@
+// The load balancer's request handler: route, pick a backend, forward the
+// request with its body streamed, stream the answer back. Runs inside
+// lib/http's server (which has already refused anything its parser would
+// not accept, so nothing malformed is ever forwarded) and sends through
+// lib/http's client (which refuses to write a head with CR, LF or other
+// disallowed bytes).
+//
+// Per request (RFC 9110 section 7.6, RFC 7239):
+// - hop-by-hop fields (Connection and the fields it names, Keep-Alive,
+//   Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade) are dropped
+//   both ways; Expect too, since this hop answers 100-continue itself (the
+//   server sends 100 Continue once the body is first read, which is when it
+//   is forwarded);
+// - X-Forwarded-For and Forwarded get the client appended, X-Forwarded-Proto
+//   and X-Forwarded-Host are set (a client's own values are replaced), Via
+//   gets "1.1 underhood-lb" appended both ways;
+// - the request target goes out byte for byte as received, unless the route
+//   strips or rewrites its prefix; Host is kept.
+//
+// Bodies up to 64 KiB are read whole before a backend is chosen: a small
+// body that breaks its framing is refused before anything is sent, and the
+// request can be sent again. Larger bodies stream.
+//
+// Failures: a connection that cannot be made is retried on another backend
+// for any method (nothing was sent); one that fails after sending and before
+// any response arrived is retried only for idempotent methods whose body was
+// read whole; nothing is retried once a response head has arrived, nor past the
+// retry budget. Connect and response-header timeouts answer 504, other
+// connection failures 502, a pool with no backend available 503 with
+// Retry-After. Connection failures count towards passive ejection.
+
+import { type Bytes, concat } from "../../lib/bytes.ts";
+import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
+import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
+import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { BoundCounter, BoundHistogram } from "../../lib/metrics.ts";
+import { BackendState } from "./backend_state.ts";
+import { Balancer, type Candidate } from "./balancer.ts";
+import type { LbConfig, PoolConfig } from "./config.ts";
+import type { LbMetrics } from "./metrics.ts";
+import { RetryBudget } from "./retry_budget.ts";
+import { matchRoute, type RouteMatch } from "./routes.ts";
+import { openTunnel, TunnelError, wantsUpgrade } from "./tunnel.ts";
+
+/** Fields that describe one hop and never cross a proxy (RFC 9110 section 7.6.1). */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+/** Request fields this hop sets or handles itself. */
+const REQUEST_OWN = new Set([
+  "expect",
+  "content-length",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+]);
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
+const VIA = "1.1 underhood-lb";
+/** Response bodies up to this size are read whole and sent in one write. */
+const BUFFERED_RESPONSE_BYTES_MAX = 64 * 1024;
+
+interface BackendSeries {
+  latency: BoundHistogram;
+  byStatus: Map<number, BoundCounter>;
+}
+
+/** One pool as it runs: its configuration, balancer, backends and client. */
+export interface PoolRuntime {
+  readonly name: string;
+  readonly config: PoolConfig;
+  readonly balancer: Balancer;
+  readonly backends: readonly BackendState[];
+  readonly client: HttpClient;
+}
+
+export interface ProxyOptions {
+  metrics: LbMetrics;
+  log: Logger;
+  accessLog: Logger;
+  /** Monotonic milliseconds; performance.now() by default. */
+  now?: () => number;
+}
+
+export class ReverseProxy {
+  #config!: LbConfig;
+  #pools = new Map<string, PoolRuntime>();
+  #states = new Map<string, BackendState>();
+  #budget: RetryBudget;
+  #metrics: LbMetrics;
+  #log: Logger;
+  #access: Logger;
+  #now: () => number;
+  /** Bound metric series per pool and backend (bounded by the configurations seen). */
+  #series = new Map<string, BackendSeries>();
+  /** Requests using each client; a client replaced by a reload is closed once at zero. */
+  #uses = new Map<HttpClient, number>();
+  #retired = new Set<HttpClient>();
+
+  constructor(config: LbConfig, options: ProxyOptions) {
+    this.#metrics = options.metrics;
+    this.#log = options.log;
+    this.#access = options.accessLog;
+    this.#now = options.now ?? (() => performance.now());
+    this.#budget = new RetryBudget(config.retryBudget, this.#now());
+    this.apply(config);
+  }
+
+  get config(): LbConfig {
+    return this.#config;
+  }
+
+  get pools(): ReadonlyMap<string, PoolRuntime> {
+    return this.#pools;
+  }
+
+  /**
+   * Switches to `config`. Backends that stay (same URL) keep their state
+   * object, so health, ejection and requests in flight carry over; requests
+   * already running finish on the pool they started with.
+   */
+  apply(config: LbConfig): void {
+    const old = this.#pools;
+    const pools = new Map<string, PoolRuntime>();
+    const states = new Map<string, BackendState>();
+    for (const [name, pool] of Object.entries(config.pools)) {
+      const backends = pool.backends.map((b) => {
+        const state = states.get(b.url) ?? this.#states.get(b.url) ?? new BackendState(b.url, 1);
+        state.weight = b.weight;
+        states.set(b.url, state);
+        return state;
+      });
+      const previous = old.get(name);
+      const sameClient = previous !== undefined &&
+        JSON.stringify(previous.config.timeouts) === JSON.stringify(pool.timeouts) &&
+        previous.config.connectionsMax === pool.connectionsMax;
+      const balancer = previous !== undefined && previous.config.algorithm === pool.algorithm
+        ? previous.balancer
+        : new Balancer(pool.algorithm);
+      const client = sameClient ? previous.client : new HttpClient({
+        connectTimeoutMs: pool.timeouts.connectMs,
+        headerTimeoutMs: pool.timeouts.responseHeaderMs,
+        bodyTimeoutMs: pool.timeouts.idleMs,
+        idlePerOriginMax: pool.connectionsMax,
+      });
+      pools.set(name, { name, config: pool, balancer, backends, client });
+    }
+    const kept = new Set([...pools.values()].map((p) => p.client));
+    this.#pools = pools;
+    this.#states = states;
+    this.#config = config;
+    this.#budget = new RetryBudget(config.retryBudget, this.#now());
+    for (const pool of old.values()) {
+      if (kept.has(pool.client)) continue;
+      if ((this.#uses.get(pool.client) ?? 0) === 0) pool.client.close();
+      else this.#retired.add(pool.client);
+    }
+  }
+
+  /** Every backend state now configured, by URL. */
+  get backends(): ReadonlyMap<string, BackendState> {
+    return this.#states;
+  }
+
+  /** Closes the idle connections of every client; responses in flight finish on their own. */
+  async close(): Promise<void> {
+    for (const pool of this.#pools.values()) await pool.client.close();
+    for (const client of this.#retired) await client.close();
+    this.#retired.clear();
+  }
+
+  /** Marks `client` in use by one request; the function returned ends that use (once). */
+  #hold(client: HttpClient): () => void {
+    this.#uses.set(client, (this.#uses.get(client) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.#uses.get(client)! - 1;
+      if (left > 0) return void this.#uses.set(client, left);
+      this.#uses.delete(client);
+      if (this.#retired.delete(client)) client.close();
+    };
+  }
+
+  handle = async (request: HttpRequest): Promise<HttpResponse> => {
+    const started = this.#now();
+    const config = this.#config;
+    const route = matchRoute(config.routes, config.defaultPool, {
+      method: request.method,
+      host: request.headers.get("host"),
+      path: request.path,
+      target: request.target,
+    });
+    if (route === undefined) {
+      return this.#local(request, started, 404, "no route matches this request", {});
+    }
+    const pool = this.#pools.get(route.pool)!;
+    const release = this.#hold(pool.client);
+    const handoff = { release, handedOff: false };
+    try {
+      return await this.#forward(request, started, route, pool, handoff);
+    } finally {
+      if (!handoff.handedOff) release();
+    }
+  };
+
+  async #forward(
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+    handoff: { release: () => void; handedOff: boolean },
+  ): Promise<HttpResponse> {
+    const config = this.#config;
+    if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
+    // The balancer streams any body through; size limits are the backend's to set.
+    request.bodyLimitBytes = Infinity;
+    const headers = forwardHeaders(request);
+    const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
+    // A small body is read whole first: a body that breaks its framing is
+    // then refused before any backend sees even its head, and the request
+    // can be retried because its body can be sent again. Larger ones stream.
+    const watched = hasBody ? await readSmallBody(request.body!) : undefined;
+    const body = watched?.bytes ?? watched?.stream ?? null;
+    if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
+      headers.push(["content-length", String(request.declaredBodyBytes)]);
+    }
+    const key = hashKey(pool.config, request);
+    const tried = new Set<string>();
+    this.#budget.deposit(started);
+    for (let attempt = 1;; attempt++) {
+      const now = this.#now();
+      const backend = this.#pick(pool, now, key, tried);
+      if (backend === undefined) {
+        if (tried.size > 0) {
+          return this.#local(request, started, 502, "every backend tried failed", {}, route.rule);
+        }
+        return this.#local(
+          request,
+          started,
+          503,
+          `no healthy backend in pool ${pool.name}`,
+          { "retry-after": String(this.#retryAfterSeconds(pool, now)) },
+          route.rule,
+        );
+      }
+      tried.add(backend.url);
+      backend.active++;
+      let response: ClientResponse;
+      try {
+        response = await pool.client.request(backend.url, {
+          method: request.method,
+          target: route.target,
+          headers,
+          body,
+        });
+      } catch (error) {
+        backend.active--;
+        // The client's body broke its framing or limit while being forwarded:
+        // the backend got a head and part of a body but never the end of it.
+        // The client gets the parser's own answer (400, 413...), as without us.
+        if (watched?.error !== undefined) throw watched.error;
+        const failure = classify(error, pool, backend.url);
+        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: failure.kind });
+        if (
+          failure.countsAgainstBackend && backend.recordFailure(this.#now(), pool.config.passive)
+        ) {
+          this.#log.warn("backend {backend} ejected for {ms} ms after repeated failures", {
+            backend: backend.url,
+            ms: pool.config.passive.cooldownMs,
+          });
+        }
+        const retryable = failure.beforeSending ||
+          (failure.retryIfIdempotent && IDEMPOTENT.has(request.method) &&
+            !(body instanceof ReadableStream));
+        if (
+          retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())
+        ) {
+          this.#metrics.retries.inc({ pool: pool.name });
+          continue;
+        }
+        if (!(error instanceof HttpClientError) && !(error instanceof TypeError)) {
+          this.#log.error("proxying to {backend} failed: {error}", {
+            backend: backend.url,
+            error: String(error),
+          });
+        }
+        return this.#local(request, started, failure.status, failure.message, {}, route.rule, {
+          backend: backend.url,
+          attempt,
+        });
+      }
+      if (response.status < 200) {
+        // A 101 nobody asked for (interim 1xx are skipped by the client).
+        backend.active--;
+        await response.body.cancel().catch(() => {});
+        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "protocol" });
+        return this.#local(
+          request,
+          started,
+          502,
+          `backend ${backend.url} switched protocols unasked`,
+          {},
+          route.rule,
+          { backend: backend.url, attempt },
+        );
+      }
+      backend.recordSuccess();
+      const series = this.#seriesOf(pool.name, backend.url);
+      series.latency.observe((this.#now() - started) / 1000);
+      this.#statusCounter(series, pool.name, backend.url, response.status).inc();
+      const out = responseHeaders(response.headers);
+      if (config.debugHeader) {
+        out.push(["x-lb-debug", `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`]);
+      }
+      let relayed: HttpResponse;
+      try {
+        relayed = await this.#relay(request, response, out, backend, handoff);
+      } catch (error) {
+        // A small sized body is read whole before anything is sent: when the
+        // backend stalls or drops it, the client can still get a clear answer.
+        if (!(error instanceof HttpClientError)) throw error;
+        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "body" });
+        backend.recordFailure(this.#now(), pool.config.passive);
+        const timedOut = error.code === "timeout";
+        const message = timedOut
+          ? `backend ${backend.url} stalled for ${pool.config.timeouts.idleMs} ms inside its response body`
+          : `backend ${backend.url} closed the connection inside its response body`;
+        return this.#local(request, started, timedOut ? 504 : 502, message, {}, route.rule, {
+          backend: backend.url,
+          attempt,
+        });
+      }
+      this.#logAccess(request, response.status, started, backend.url, attempt);
+      return relayed;
+    }
+  }
+
+  /** An upgrade (WebSocket): one attempt, on a connection of its own (tunnel.ts). */
+  async #tunnel(
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+  ): Promise<HttpResponse> {
+    const now = this.#now();
+    const backend = this.#pick(pool, now, hashKey(pool.config, request), new Set());
+    if (backend === undefined) {
+      return this.#local(
+        request,
+        started,
+        503,
+        `no healthy backend in pool ${pool.name}`,
+        { "retry-after": String(this.#retryAfterSeconds(pool, now)) },
+        route.rule,
+      );
+    }
+    backend.active++;
+    const timeouts = pool.config.timeouts;
+    try {
+      const response = await openTunnel(backend.url, request, {
+        target: route.target,
+        headers: forwardHeaders(request),
+        responseHeaders: (head) => responseHeaders(head.headers),
+        connectTimeoutMs: timeouts.connectMs,
+        responseHeaderTimeoutMs: timeouts.responseHeaderMs,
+        done: () => backend.active--,
+      });
+      backend.recordSuccess();
+      const series = this.#seriesOf(pool.name, backend.url);
+      this.#statusCounter(series, pool.name, backend.url, response.status).inc();
+      this.#logAccess(request, response.status, started, backend.url, 1);
+      return response;
+    } catch (error) {
+      if (!(error instanceof TunnelError)) {
+        return this.#local(request, started, 502, "the request could not be forwarded safely", {});
+      }
+      this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: error.kind });
+      if (error.kind !== "protocol") backend.recordFailure(this.#now(), pool.config.passive);
+      const status = error.kind.endsWith("timeout") ? 504 : 502;
+      return this.#local(request, started, status, error.message, {}, route.rule, {
+        backend: backend.url,
+        attempt: 1,
+      });
+    }
+  }
+
+  /** The bound series of one backend: label text is built once, not per request. */
+  #seriesOf(pool: string, backend: string): BackendSeries {
+    const key = `${pool}\n${backend}`;
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = {
+        latency: this.#metrics.latency.labels({ pool, backend }),
+        byStatus: new Map(),
+      };
+      this.#series.set(key, series);
+    }
+    return series;
+  }
+
+  #statusCounter(series: BackendSeries, pool: string, backend: string, status: number) {
+    let counter = series.byStatus.get(status);
+    if (counter === undefined) {
+      counter = this.#metrics.requests.labels({ pool, backend, status: String(status) });
+      series.byStatus.set(status, counter);
+    }
+    return counter;
+  }
+
+  #pick(
+    pool: PoolRuntime,
+    now: number,
+    key: string | undefined,
+    tried: ReadonlySet<string>,
+  ): BackendState | undefined {
+    const config = pool.config;
+    const candidates: Candidate[] = pool.backends.map((b) => ({
+      id: b.url,
+      weight: b.weight,
+      warmth: b.warmth(now, config.slowStartMs),
+      active: b.active,
+      available: b.available(now, config.connectionsMax),
+    }));
+    const chosen = pool.balancer.pick(candidates, { key, exclude: tried });
+    return chosen === undefined ? undefined : pool.backends.find((b) => b.url === chosen.id);
+  }
+
+  /** Seconds until a backend of `pool` may be back: the soonest ejection end, or a check interval. */
+  #retryAfterSeconds(pool: PoolRuntime, now: number): number {
+    let soonestMs = Infinity;
+    for (const b of pool.backends) {
+      if (b.ejectedUntilMs > now) soonestMs = Math.min(soonestMs, b.ejectedUntilMs - now);
+    }
+    if (soonestMs === Infinity) soonestMs = pool.config.healthCheck?.intervalMs ?? 1000;
+    return Math.max(1, Math.ceil(soonestMs / 1000));
+  }
+
+  /** Streams (or, when small, copies) the backend's body to the client. */
+  async #relay(
+    request: HttpRequest,
+    response: ClientResponse,
+    headers: [string, string][],
+    backend: BackendState,
+    handoff: { release: () => void; handedOff: boolean },
+  ): Promise<HttpResponse> {
+    const status = response.status;
+    const length = response.headers.get("content-length");
+    const noBody = request.method === "HEAD" || status === 204 || status === 304;
+    if (noBody) {
+      // The client has nothing to read; the connection is back in its pool.
+      backend.active--;
+      return { status, headers, body: null };
+    }
+    if (length !== undefined && Number(length) <= BUFFERED_RESPONSE_BYTES_MAX) {
+      try {
+        const bytes = await response.bytes();
+        return { status, headers, body: bytes };
+      } finally {
+        backend.active--;
+      }
+    }
+    const reader = response.body.getReader();
+    let finished = false;
+    handoff.handedOff = true;
+    const finish = () => {
+      if (!finished) {
+        finished = true;
+        backend.active--;
+        handoff.release();
+      }
+    };
+    // highWaterMark 0: the next piece is read from the backend only once the
+    // server has written the previous one to the client (backpressure).
+    const body = new ReadableStream<Bytes>({
+      async pull(controller) {
+        try {
+          const { value, done } = await reader.read();
+          if (done) {
+            finish();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (error) {
+          finish();
+          throw error;
+        }
+      },
+      cancel(reason) {
+        finish();
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+    return { status, headers, body };
+  }
+
+  /** An answer from the balancer itself (404, 502, 503, 504). */
+  #local(
+    request: HttpRequest,
+    started: number,
+    status: number,
+    message: string,
+    extra: Record<string, string>,
+    rule = "none",
+    via: { backend: string; attempt: number } = { backend: "-", attempt: 0 },
+  ): HttpResponse {
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "cache-control": "no-store",
+      ...extra,
+    };
+    if (this.#config.debugHeader) {
+      headers["x-lb-debug"] = `rule=${rule}; backend=${via.backend}; attempt=${via.attempt}`;
+    }
+    this.#metrics.local.inc({ status: String(status) });
+    this.#logAccess(request, status, started, via.backend, via.attempt);
+    return { status, headers, body: JSON.stringify({ error: message }) };
+  }
+
+  #logAccess(
+    request: HttpRequest,
+    status: number,
+    started: number,
+    backend: string,
+    attempt: number,
+  ): void {
+    if (!this.#access.isEnabledFor("info")) return;
+    this.#access.info("{client} {method} {target} {status} {backend} attempt={attempt} {ms}ms", {
+      client: request.remoteAddr?.hostname ?? "-",
+      method: request.method,
+      target: request.target,
+      status,
+      backend,
+      attempt,
+      ms: Math.round((this.#now() - started) * 10) / 10,
+    });
+  }
+}
+
+/** Request bodies up to this size are read whole before a backend is chosen. */
+const PREREAD_BODY_BYTES_MAX = 64 * 1024;
+
+interface ForwardedBody {
+  /** The whole body, when it fit in PREREAD_BODY_BYTES_MAX. */
+  bytes?: Bytes;
+  /** Otherwise the body as a stream: what was read, then the rest. */
+  stream?: ReadableStream<Bytes>;
+  /**
+   * Set when reading the rest from the client failed (bad chunking, over a
+   * limit, the client went away): that is the client's fault, not the backend's.
+   */
+  error?: unknown;
+}
+
+/**
+ * Reads up to PREREAD_BODY_BYTES_MAX of `source`. Errors while doing so
+ * reach the server, which answers them as its parser would (400, 413...).
+ */
+async function readSmallBody(source: ReadableStream<Bytes>): Promise<ForwardedBody> {
+  const reader = source.getReader();
+  const parts: Bytes[] = [];
+  let total = 0;
+  while (total <= PREREAD_BODY_BYTES_MAX) {
+    const { value, done } = await reader.read();
+    if (done) return { bytes: concat(parts) };
+    parts.push(value);
+    total += value.length;
+  }
+  const forwarded: ForwardedBody = {};
+  forwarded.stream = new ReadableStream<Bytes>({
+    async pull(controller) {
+      const first = parts.shift();
+      if (first !== undefined) return controller.enqueue(first);
+      let result: ReadableStreamReadResult<Bytes>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        forwarded.error = error;
+        throw error;
+      }
+      if (result.done) controller.close();
+      else controller.enqueue(result.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return forwarded;
+}
+
+/** The request's fields as they go upstream. */
+export function forwardHeaders(request: HttpRequest): [string, string][] {
+  const named = connectionNamed(request.headers.get("connection"));
+  const out: [string, string][] = [];
+  let forwardedFor: string | undefined;
+  let forwarded: string | undefined;
+  let via: string | undefined;
+  for (const [name, value] of request.headers) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || REQUEST_OWN.has(lower) || named.has(lower)) continue;
+    // Repeated fields of these lists are joined into one (RFC 9110 section 5.3).
+    if (lower === "x-forwarded-for") {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+    } else if (lower === "forwarded") {
+      forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+    } else if (lower === "via") {
+      via = via === undefined ? value : `${via}, ${value}`;
+    } else out.push([name, value]);
+  }
+  const client = request.remoteAddr?.hostname ?? "unknown";
+  const host = request.headers.get("host");
+  out.push(["x-forwarded-for", forwardedFor === undefined ? client : `${forwardedFor}, ${client}`]);
+  out.push(["x-forwarded-proto", "http"]);
+  if (host !== undefined) out.push(["x-forwarded-host", host]);
+  const node = client.includes(":") ? `"[${client}]"` : client;
+  let element = `for=${node};proto=http`;
+  if (host !== undefined) element += `;host=${quoteIfNeeded(host)}`;
+  out.push(["forwarded", forwarded === undefined ? element : `${forwarded}, ${element}`]);
+  out.push(["via", via === undefined ? VIA : `${via}, ${VIA}`]);
+  return out;
+}
+
+/** The backend's fields as they go to the client. */
+export function responseHeaders(headers: HttpHeaders): [string, string][] {
+  const named = connectionNamed(headers.get("connection"));
+  const out: [string, string][] = [];
+  let via: string | undefined;
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (lower === "via") via = via === undefined ? value : `${via}, ${value}`;
+    else out.push([name, value]);
+  }
+  out.push(["via", via === undefined ? VIA : `${via}, ${VIA}`]);
+  return out;
+}
+
+function connectionNamed(value: string | undefined): Set<string> {
+  return value === undefined ? EMPTY : new Set(listTokens(value).map((t) => t.toLowerCase()));
+}
+
+const EMPTY: Set<string> = new Set();
+
+/** A Forwarded value is a token or a quoted string (RFC 7239 section 4). */
+function quoteIfNeeded(value: string): string {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value)
+    ? value
+    : `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/** The consistent-hash key for `request`, when the pool hashes. */
+function hashKey(pool: PoolConfig, request: HttpRequest): string | undefined {
+  const hash = pool.hash;
+  if (hash === undefined || pool.algorithm !== "consistent-hash") return undefined;
+  switch (hash.on) {
+    case "client":
+      return request.remoteAddr?.hostname;
+    case "header":
+      return request.headers.get(hash.name!);
+    case "cookie":
+      return cookieValue(request.headers.getAll("cookie"), hash.name!);
+  }
+}
+
+/** The value of cookie `name` in Cookie fields (RFC 6265 section 5.4), or undefined. */
+export function cookieValue(fields: readonly string[], name: string): string | undefined {
+  for (const field of fields) {
+    for (const pair of field.split(";")) {
+      const eq = pair.indexOf("=");
+      if (eq !== -1 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
+    }
+  }
+  return undefined;
+}
+
+interface Failure {
+  status: 502 | 504;
+  message: string;
+  kind: "connect" | "connect_timeout" | "header_timeout" | "closed" | "protocol" | "refused";
+  /** Nothing reached the backend: any method may go elsewhere. */
+  beforeSending: boolean;
+  /** Sent, but no response arrived: idempotent requests without a body may go elsewhere. */
+  retryIfIdempotent: boolean;
+  countsAgainstBackend: boolean;
+}
+
+function classify(error: unknown, pool: PoolRuntime, backend: string): Failure {
+  if (error instanceof HttpClientError) {
+    switch (error.code) {
+      case "connect":
+        return failure(502, `cannot connect to backend ${backend}`, "connect", true, true);
+      case "timeout":
+        if (error.message.startsWith("connect to")) {
+          return failure(
+            504,
+            `connecting to backend ${backend} timed out after ${pool.config.timeouts.connectMs} ms`,
+            "connect_timeout",
+            true,
+            true,
+          );
+        }
+        return {
+          status: 504,
+          message:
+            `backend ${backend} sent no response head within ${pool.config.timeouts.responseHeaderMs} ms`,
+          kind: "header_timeout",
+          beforeSending: false,
+          retryIfIdempotent: false,
+          countsAgainstBackend: true,
+        };
+      case "closed":
+        return failure(
+          502,
+          `backend ${backend} closed the connection without a response`,
+          "closed",
+          false,
+          true,
+        );
+      case "protocol":
+        return failure(
+          502,
+          `backend ${backend} sent a malformed response`,
+          "protocol",
+          false,
+          false,
+        );
+      case "usage":
+        break;
+    }
+  }
+  if (error instanceof TypeError) {
+    // The client refused to write the head (request_check.ts): never sent.
+    return {
+      status: 502,
+      message: "the request could not be forwarded safely",
+      kind: "refused",
+      beforeSending: false,
+      retryIfIdempotent: false,
+      countsAgainstBackend: false,
+    };
+  }
+  return failure(502, `proxying to backend ${backend} failed`, "closed", false, false);
+}
+
+function failure(
+  status: 502 | 504,
+  message: string,
+  kind: Failure["kind"],
+  beforeSending: boolean,
+  retryIfIdempotent: boolean,
+): Failure {
+  return {
+    status,
+    message,
+    kind,
+    beforeSending,
+    retryIfIdempotent,
+    countsAgainstBackend: kind !== "protocol",
+  };
+}

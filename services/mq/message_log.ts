@@ -1,0 +1,478 @@
+// The message log: every durable queue's messages and acknowledgements in
+// one segmented append-only log, as RabbitMQ's shared message store and
+// Kafka's segments keep them.
+//
+//   data-dir/00000001.seg, 00000002.seg, ...   (rolled at segmentBytesMax)
+//
+//   record = u32 payloadBytes | u32 crc32(payload) | payload      (big-endian)
+//   payload = 0x01 ENQUEUE  f64 seq | u16 queueBytes | queue | u32 metaBytes | meta JSON | body
+//           | 0x02 ACK      f64 seq
+//
+// Sequence numbers are global and increasing, so an ACK names its message
+// alone. A SEND is answered only once its record is fsynced: `append()`
+// writes at once and `durable()` resolves at the next group commit, which
+// fsyncs once for every record appended in the same event-loop turn by any
+// producer. A new segment's name is made durable (directory fsync) before
+// anything acknowledged is written into it.
+//
+// Reclaiming: each segment counts its live (unacknowledged) messages; only
+// the oldest segments whose counts reached zero are removed, in order, so an
+// ACK record never disappears while the message it cancels is still on disk
+// (that would bring the message back at the next recovery).
+//
+// Recovery reads every segment in order, checks each record's length and
+// checksum, and stops at the first torn one: in the last segment the file
+// is cut there (a power cut mid-append); elsewhere the rest of that segment
+// is skipped with a warning. Bodies are kept in memory up to
+// `bodyWindowBytes`; the rest are read back from their segment when needed,
+// and `scan()` reads a queue's records back in order for a broker that
+// keeps only a window of each queue indexed.
+//
+// Left out: compaction (one old unacknowledged message keeps its segment and
+// every later one on disk), delivery counts across restarts (a recovered
+// message starts again at 0 deliveries).
+
+import type { Bytes } from "../../lib/bytes.ts";
+import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
+import type { Header } from "../../lib/stomp/types.ts";
+import { crc32 } from "./crc32.ts";
+
+const ENQUEUE = 1;
+const ACK = 2;
+const RECORD_HEAD_BYTES = 8;
+/** A record longer than this is garbage, whatever its length field says. */
+const RECORD_BYTES_MAX = 256 * 1024 * 1024;
+
+export interface MessageMeta {
+  /** Headers of the message as sent (user headers). */
+  headers: Header[];
+  priority: number;
+  /** ms since the epoch; 0: never. */
+  expiresAt: number;
+  /** Not delivered before (ms since the epoch); 0: at once. */
+  notBefore: number;
+  /** When the broker took it (ms since the epoch). */
+  timestamp: number;
+  /** Deliveries before it was written (a dead-lettered message keeps its count). */
+  deliveries: number;
+}
+
+export interface LoggedMessage extends MessageMeta {
+  seq: number;
+  queue: string;
+  bodyBytes: number;
+  /** Undefined when paged out: read it back with `readBody()`. */
+  body: Bytes | undefined;
+  /** Where the body is on disk. */
+  segment: number;
+  offset: number;
+  /** Where this record starts, and where the next one does, in the same segment (for `scan`). */
+  recordOffset: number;
+  nextOffset: number;
+}
+
+/** A place in the log: a segment and a byte offset in it. */
+export interface LogPosition {
+  segment: number;
+  offset: number;
+}
+
+export interface MessageLogOptions {
+  files: FileLayer;
+  dir: string;
+  /** Roll to a new segment past this size (default 64 MiB). */
+  segmentBytesMax?: number;
+  /** Bodies kept in memory at recovery at most (default 64 MiB). */
+  bodyWindowBytes?: number;
+  onWarning?: (message: string) => void;
+}
+
+export interface Recovered {
+  /** Live messages, in sequence order. */
+  messages: LoggedMessage[];
+  segments: number;
+  /** Bytes cut from a torn tail. */
+  tornBytes: number;
+}
+
+interface Segment {
+  id: number;
+  handle: FileHandle;
+  size: number;
+  live: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class MessageLog {
+  #files: FileLayer;
+  #dir: string;
+  #segmentBytesMax: number;
+  #segments: Segment[] = [];
+  #nextSeq = 1;
+  #dirty = false;
+  #flush: Promise<void> | undefined;
+  #closed = false;
+  /** Records appended since start, and fsyncs: for /metrics. */
+  appended = 0;
+  syncs = 0;
+
+  private constructor(options: MessageLogOptions) {
+    this.#files = options.files;
+    this.#dir = options.dir;
+    this.#segmentBytesMax = options.segmentBytesMax ?? 64 * 1024 * 1024;
+  }
+
+  /** Opens (creating) the log in `dir` and recovers its live messages. */
+  static open(options: MessageLogOptions): { log: MessageLog; recovered: Recovered } {
+    const log = new MessageLog(options);
+    const recovered = log.#recover(options);
+    return { log, recovered };
+  }
+
+  /** The next sequence number `append()` will use. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length;
+  }
+
+  /** Bytes on disk over every segment. */
+  get sizeBytes(): number {
+    return this.#segments.reduce((n, s) => n + s.size, 0);
+  }
+
+  /** Appends a message (written, durable at the next `durable()`). */
+  append(queue: string, meta: MessageMeta, body: Bytes): LoggedMessage {
+    const seq = this.#nextSeq++;
+    const queueBytes = encoder.encode(queue);
+    const metaBytes = encoder.encode(JSON.stringify({
+      h: meta.headers,
+      p: meta.priority,
+      e: meta.expiresAt,
+      n: meta.notBefore,
+      t: meta.timestamp,
+      d: meta.deliveries,
+    }));
+    const payloadBytes = 1 + 8 + 2 + queueBytes.length + 4 + metaBytes.length + body.length;
+    const record = new Uint8Array(RECORD_HEAD_BYTES + payloadBytes);
+    const view = new DataView(record.buffer);
+    let at = RECORD_HEAD_BYTES;
+    record[at++] = ENQUEUE;
+    view.setFloat64(at, seq);
+    at += 8;
+    view.setUint16(at, queueBytes.length);
+    at += 2;
+    record.set(queueBytes, at);
+    at += queueBytes.length;
+    view.setUint32(at, metaBytes.length);
+    at += 4;
+    record.set(metaBytes, at);
+    at += metaBytes.length;
+    const bodyAt = at;
+    record.set(body, at);
+    const segment = this.#write(record, payloadBytes);
+    segment.live++;
+    return {
+      ...meta,
+      seq,
+      queue,
+      bodyBytes: body.length,
+      body,
+      segment: segment.id,
+      offset: segment.size - record.length + bodyAt,
+      recordOffset: segment.size - record.length,
+      nextOffset: segment.size,
+    };
+  }
+
+  /** Records that `message` was acknowledged (or moved): it will not come back. */
+  ack(message: { seq: number; segment: number }): void {
+    const record = new Uint8Array(RECORD_HEAD_BYTES + 9);
+    record[RECORD_HEAD_BYTES] = ACK;
+    new DataView(record.buffer).setFloat64(RECORD_HEAD_BYTES + 1, message.seq);
+    this.#write(record, 9);
+    const segment = this.#segments.find((s) => s.id === message.segment);
+    if (segment !== undefined) {
+      segment.live--;
+      if (!(segment.live >= 0)) throw new Error(`segment ${segment.id}: live count below zero`);
+    }
+    this.#reclaim();
+  }
+
+  /** Reads a paged-out body back from its segment. */
+  readBody(message: LoggedMessage): Bytes {
+    if (message.body !== undefined) return message.body;
+    const segment = this.#segments.find((s) => s.id === message.segment);
+    if (segment === undefined) throw new Error(`segment ${message.segment} is gone`);
+    const body = new Uint8Array(message.bodyBytes);
+    const n = segment.handle.readAt(body, message.offset);
+    if (n !== body.length) throw new Error(`segment ${message.segment}: short read of a body`);
+    return body;
+  }
+
+  /**
+   * Resolves once every record appended so far is on disk: the group
+   * commit. Records appended before the flush runs share its fsync.
+   */
+  durable(): Promise<void> {
+    if (!this.#dirty) return this.#flush ?? Promise.resolve();
+    return this.#flush ??= new Promise<void>((resolve, reject) => {
+      setTimeout(() => {
+        this.#flush = undefined;
+        try {
+          this.flush();
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      }, 0);
+    });
+  }
+
+  /**
+   * Reads the log forward from `from` and calls `visit` with each ENQUEUE
+   * record of `queue` (body not read) until it returns false or the log
+   * ends. Records were checked when written or recovered, so no checksum
+   * here; other queues' records are skipped by their length, reading only
+   * their heads.
+   */
+  scan(queue: string, from: LogPosition, visit: (message: LoggedMessage) => boolean): void {
+    const head = new Uint8Array(RECORD_HEAD_BYTES + 11);
+    const headView = new DataView(head.buffer);
+    for (const segment of this.#segments) {
+      if (segment.id < from.segment) continue;
+      let at = segment.id === from.segment ? from.offset : 0;
+      while (at + head.length <= segment.size) {
+        segment.handle.readAt(head, at);
+        const payloadBytes = headView.getUint32(0);
+        const end = at + RECORD_HEAD_BYTES + payloadBytes;
+        if (head[RECORD_HEAD_BYTES] === ENQUEUE) {
+          const queueBytes = headView.getUint16(RECORD_HEAD_BYTES + 9);
+          const payload = new Uint8Array(payloadBytes);
+          // The queue name first; the rest only when it is ours.
+          segment.handle.readAt(payload.subarray(0, 11 + queueBytes), at + RECORD_HEAD_BYTES);
+          const name = decoder.decode(payload.subarray(11, 11 + queueBytes));
+          if (name === queue) {
+            const metaAt = 11 + queueBytes;
+            const metaLength = new Uint8Array(4);
+            segment.handle.readAt(metaLength, at + RECORD_HEAD_BYTES + metaAt);
+            const metaBytes = new DataView(metaLength.buffer).getUint32(0);
+            const meta = new Uint8Array(metaBytes);
+            segment.handle.readAt(meta, at + RECORD_HEAD_BYTES + metaAt + 4);
+            const bodyAt = at + RECORD_HEAD_BYTES + metaAt + 4 + metaBytes;
+            const message = toLogged(
+              headView.getFloat64(RECORD_HEAD_BYTES + 1),
+              queue,
+              JSON.parse(decoder.decode(meta)),
+              segment.id,
+              at,
+              bodyAt,
+              end,
+            );
+            if (!visit(message)) return;
+          }
+        }
+        at = end;
+      }
+    }
+  }
+
+  /** Syncs and closes every segment. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#dirty) this.flush();
+    this.#closed = true;
+    for (const segment of this.#segments) segment.handle.close();
+    this.#segments = [];
+  }
+
+  /** Fsyncs now what `durable()` would at its group commit. */
+  flush(): void {
+    if (!this.#dirty || this.#closed) return;
+    this.#dirty = false;
+    this.#active().handle.syncData();
+    this.syncs++;
+  }
+
+  #active(): Segment {
+    return this.#segments[this.#segments.length - 1];
+  }
+
+  #write(record: Uint8Array, payloadBytes: number): Segment {
+    if (this.#closed) throw new Error("the message log is closed");
+    const view = new DataView(record.buffer, record.byteOffset);
+    view.setUint32(0, payloadBytes);
+    view.setUint32(4, crc32(record, RECORD_HEAD_BYTES));
+    let segment = this.#active();
+    if (segment.size > 0 && segment.size + record.length > this.#segmentBytesMax) {
+      segment = this.#roll();
+    }
+    segment.handle.writeAt(record, segment.size);
+    segment.size += record.length;
+    this.#dirty = true;
+    this.appended++;
+    return segment;
+  }
+
+  /** Syncs the active segment, then starts the next one with a durable name. */
+  #roll(): Segment {
+    const previous = this.#active();
+    previous.handle.syncData();
+    this.syncs++;
+    return this.#create(previous.id + 1);
+  }
+
+  #create(id: number): Segment {
+    const handle = this.#files.open(this.#path(id), { create: true, truncate: true });
+    this.#files.syncDirectory(this.#dir);
+    const segment = { id, handle, size: 0, live: 0 };
+    this.#segments.push(segment);
+    return segment;
+  }
+
+  #reclaim(): void {
+    let removed = false;
+    while (this.#segments.length > 1 && this.#segments[0].live === 0) {
+      const segment = this.#segments.shift()!;
+      segment.handle.close();
+      this.#files.remove(this.#path(segment.id));
+      removed = true;
+    }
+    if (removed) this.#files.syncDirectory(this.#dir);
+  }
+
+  #path(id: number): string {
+    return `${this.#dir}/${String(id).padStart(8, "0")}.seg`;
+  }
+
+  #recover(options: MessageLogOptions): Recovered {
+    const files = this.#files;
+    files.makeDirectory(this.#dir);
+    const ids = files.list(this.#dir)
+      .map((name) => /^(\d{8})\.seg$/.exec(name))
+      .filter((m) => m !== null)
+      .map((m) => Number(m![1]));
+    const live = new Map<number, LoggedMessage>();
+    // ACK records may name the highest sequence numbers: never reuse one.
+    let maxSeq = 0;
+    const window = options.bodyWindowBytes ?? 64 * 1024 * 1024;
+    let tornBytes = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      const bytes = files.readFile(this.#path(id)) ?? new Uint8Array(0);
+      const { end, ackedMax } = parseSegment(bytes, id, live);
+      maxSeq = Math.max(maxSeq, ackedMax);
+      const last = i === ids.length - 1;
+      const handle = files.open(this.#path(id));
+      if (end < bytes.length) {
+        if (last) {
+          tornBytes = bytes.length - end;
+          handle.truncate(end);
+          handle.syncData();
+        } else {
+          options.onWarning?.(
+            `segment ${id}: a bad record at byte ${end}; the rest of the segment is skipped`,
+          );
+        }
+      }
+      this.#segments.push({ id, handle, size: last ? end : bytes.length, live: 0 });
+    }
+    if (this.#segments.length === 0) this.#create(1);
+    const messages = [...live.values()].sort((a, b) => a.seq - b.seq);
+    let held = 0;
+    const byId = new Map(this.#segments.map((segment) => [segment.id, segment]));
+    for (const message of messages) {
+      maxSeq = Math.max(maxSeq, message.seq);
+      byId.get(message.segment)!.live++;
+      if (held + message.bodyBytes <= window) {
+        held += message.bodyBytes;
+        message.body = this.readBody(message);
+      }
+    }
+    this.#nextSeq = maxSeq + 1;
+    this.#reclaim();
+    return { messages, segments: ids.length, tornBytes };
+  }
+}
+
+/** Reads records into `live` until the end or the first bad one; returns where it stopped. */
+function parseSegment(
+  bytes: Uint8Array,
+  segment: number,
+  live: Map<number, LoggedMessage>,
+): { end: number; ackedMax: number } {
+  let ackedMax = 0;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  while (at + RECORD_HEAD_BYTES <= bytes.length) {
+    const payloadBytes = view.getUint32(at);
+    if (payloadBytes < 9 || payloadBytes > RECORD_BYTES_MAX) break;
+    const start = at + RECORD_HEAD_BYTES;
+    const end = start + payloadBytes;
+    if (end > bytes.length) break;
+    if (crc32(bytes, start, end) !== view.getUint32(at + 4)) break;
+    const type = bytes[start];
+    const seq = view.getFloat64(start + 1);
+    if (type === ACK) {
+      live.delete(seq);
+      ackedMax = Math.max(ackedMax, seq);
+    } else if (type === ENQUEUE) {
+      let p = start + 9;
+      const queueBytes = view.getUint16(p);
+      p += 2;
+      const queue = decoder.decode(bytes.subarray(p, p + queueBytes));
+      p += queueBytes;
+      const metaBytes = view.getUint32(p);
+      p += 4;
+      const meta = JSON.parse(decoder.decode(bytes.subarray(p, p + metaBytes)));
+      p += metaBytes;
+      // The body is read back later, and only for the window: recovery
+      // must not hold every body of a deep log at once.
+      live.set(seq, toLogged(seq, queue, meta, segment, at, p, end));
+    } else {
+      break;
+    }
+    at = end;
+  }
+  return { end: at, ackedMax };
+}
+
+interface StoredMeta {
+  h: Header[];
+  p: number;
+  e: number;
+  n: number;
+  t: number;
+  d: number;
+}
+
+function toLogged(
+  seq: number,
+  queue: string,
+  meta: StoredMeta,
+  segment: number,
+  recordAt: number,
+  bodyAt: number,
+  end: number,
+): LoggedMessage {
+  return {
+    seq,
+    queue,
+    headers: meta.h,
+    priority: meta.p,
+    expiresAt: meta.e,
+    notBefore: meta.n,
+    timestamp: meta.t,
+    deliveries: meta.d,
+    bodyBytes: end - bodyAt,
+    body: undefined,
+    segment,
+    offset: bodyAt,
+    recordOffset: recordAt,
+    nextOffset: end,
+  };
+}

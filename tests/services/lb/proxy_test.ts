@@ -1,0 +1,355 @@
+// The balancer end to end against small lib/http backends: routing, round
+// robin per request on one keep-alive connection, header rewriting, the
+// target passed through as received, 404/503/502 of its own.
+
+import assert from "node:assert/strict";
+import { HttpClient } from "../../../lib/http/client.ts";
+import { closeQuietly } from "../../../lib/net/close.ts";
+import { get, startBackend, startTestLb } from "./_support.ts";
+
+Deno.test("lb round-robins every request on one keep-alive connection", async () => {
+  const a = startBackend("a");
+  const b = startBackend("b");
+  const lb = await startTestLb({
+    pools: { web: { backends: [a.url, b.url] } },
+    defaultPool: "web",
+  });
+  const client = new HttpClient();
+  try {
+    const names: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await get(client, `${lb.url}/x`);
+      assert.equal(r.status, 200);
+      names.push((r.body as { name: string }).name);
+    }
+    assert.deepEqual(names, ["a", "b", "a", "b", "a", "b"]);
+    assert.equal(client.idleConnections, 1, "one client connection carried them all");
+  } finally {
+    await client.close();
+    await lb.close();
+    await a.close();
+    await b.close();
+  }
+});
+
+function header(seen: [string, string][], name: string): string[] {
+  return seen.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v);
+}
+
+Deno.test("lb rewrites hop-by-hop and forwarding headers both ways", async () => {
+  // Raw, since lib/http's server would not send a Connection field of ours.
+  const backend = rawBackend(
+    "HTTP/1.1 200 OK\r\nx-keep: 1\r\nkeep-alive: timeout=5\r\nx-secret-hop: drop me\r\n" +
+      "connection: x-secret-hop\r\nvia: 1.0 origin\r\ncontent-length: 5\r\n\r\nhello",
+  );
+  const echo = startBackend("echo");
+  const lb = await startTestLb({
+    pools: { a: { backends: [backend.url] }, echo: { backends: [echo.url] } },
+    routes: [{ prefix: "/echo", pool: "echo" }],
+    defaultPool: "a",
+  });
+  const client = new HttpClient();
+  try {
+    const r = await get(client, `${lb.url}/x`);
+    assert.equal(r.body, "hello");
+    assert.equal(r.headers.get("x-keep"), "1");
+    assert.equal(r.headers.has("keep-alive"), false);
+    assert.equal(r.headers.has("x-secret-hop"), false);
+    assert.equal(r.headers.get("via"), "1.0 origin, 1.1 underhood-lb");
+
+    await get(client, `${lb.url}/echo/y`, {
+      headers: {
+        host: "Example.COM:8080",
+        "x-forwarded-for": "203.0.113.7",
+        "x-forwarded-proto": "https", // a client's claim is replaced
+        forwarded: "for=203.0.113.7",
+        "x-private": "gone",
+        connection: "x-private",
+        te: "trailers",
+        "keep-alive": "timeout=1",
+        "x-kept": "yes",
+      },
+    });
+    const seen = echo.seen.at(-1)!.headers;
+    assert.deepEqual(header(seen, "host"), ["Example.COM:8080"]);
+    assert.deepEqual(header(seen, "x-forwarded-for"), ["203.0.113.7, 127.0.0.1"]);
+    assert.deepEqual(header(seen, "x-forwarded-proto"), ["http"]);
+    assert.deepEqual(header(seen, "x-forwarded-host"), ["Example.COM:8080"]);
+    assert.deepEqual(header(seen, "forwarded"), [
+      'for=203.0.113.7, for=127.0.0.1;proto=http;host="Example.COM:8080"',
+    ]);
+    assert.deepEqual(header(seen, "via"), ["1.1 underhood-lb"]);
+    assert.deepEqual(header(seen, "x-kept"), ["yes"]);
+    for (const gone of ["x-private", "te", "keep-alive", "connection"]) {
+      assert.deepEqual(header(seen, gone), [], gone);
+    }
+  } finally {
+    await client.close();
+    await lb.close();
+    await backend.close();
+    await echo.close();
+  }
+});
+
+Deno.test("lb passes the request target exactly as received, or with its prefix stripped", async () => {
+  const echo = startBackend("echo");
+  const lb = await startTestLb({
+    pools: { echo: { backends: [echo.url] } },
+    routes: [{ prefix: "/files/", pool: "echo", stripPrefix: true }],
+    defaultPool: "echo",
+  });
+  const client = new HttpClient();
+  try {
+    for (const target of ["/a/../b", "/a//b?x=%zz&y", "/%2e%2e/x", "/files"]) {
+      await get(client, lb.url, { target });
+      assert.equal(echo.seen.at(-1)!.target, target);
+    }
+    await get(client, lb.url, { target: "/files/a/../b?v=1" });
+    assert.equal(echo.seen.at(-1)!.target, "/a/../b?v=1");
+  } finally {
+    await client.close();
+    await lb.close();
+    await echo.close();
+  }
+});
+
+Deno.test("lb answers 404 with no route, 503 + Retry-After with no backend up, and debug headers", async () => {
+  const a = startBackend("a");
+  const lb = await startTestLb({
+    pools: {
+      a: { backends: [a.url] },
+      // Nothing listens here once the probe socket is closed; ejected after one failure.
+      dead: {
+        backends: [a.url.replace(/:\d+$/, ":1")],
+        passive: { failures: 1, cooldownMs: 30_000 },
+        retries: 0,
+      },
+    },
+    routes: [{ prefix: "/a", pool: "a" }, { prefix: "/dead", pool: "dead" }],
+    debugHeader: true,
+  });
+  const client = new HttpClient();
+  try {
+    const missing = await get(client, `${lb.url}/nowhere`);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.body, { error: "no route matches this request" });
+    const ok = await get(client, `${lb.url}/a/1`);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get("x-lb-debug"), `rule=0; backend=${a.url}; attempt=1`);
+    const failed = await get(client, `${lb.url}/dead`);
+    assert.equal(failed.status, 502);
+    assert.match((failed.body as { error: string }).error, /cannot connect to backend/);
+    const none = await get(client, `${lb.url}/dead`);
+    assert.equal(none.status, 503);
+    assert.equal(none.headers.get("retry-after"), "30");
+    assert.deepEqual(none.body, { error: "no healthy backend in pool dead" });
+  } finally {
+    await client.close();
+    await lb.close();
+    await a.close();
+  }
+});
+
+Deno.test("lb retries an idempotent request on another backend when one refuses, not a POST with a body", async () => {
+  const a = startBackend("a");
+  const deadPort = freePort();
+  const lb = await startTestLb({
+    pools: {
+      web: {
+        backends: [`http://127.0.0.1:${deadPort}`, a.url],
+        passive: { failures: 0, cooldownMs: 0 }, // keep the dead one in rotation
+      },
+    },
+    defaultPool: "web",
+    debugHeader: true,
+  });
+  const client = new HttpClient();
+  try {
+    for (let i = 0; i < 4; i++) {
+      const r = await get(client, `${lb.url}/x`);
+      assert.equal(r.status, 200, "a refused connection is retried for any method");
+    }
+    // A POST whose connection was refused was never sent: retried as well.
+    const post = await client.request(`${lb.url}/p`, { method: "POST", body: "data" });
+    assert.equal(post.status, 200);
+    await post.text();
+  } finally {
+    await client.close();
+    await lb.close();
+    await a.close();
+  }
+});
+
+Deno.test("lb retries a GET whose backend closes without answering, but not a POST", async () => {
+  // A backend that reads a head and closes the connection without a byte.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      accepted++;
+      const buf = new Uint8Array(4096);
+      await conn.read(buf).catch(() => null);
+      conn.close();
+    }
+  })();
+  const good = startBackend("good");
+  const lb = await startTestLb({
+    pools: {
+      web: {
+        algorithm: "weighted-round-robin",
+        backends: [{ url: `http://127.0.0.1:${listener.addr.port}`, weight: 100 }, good.url],
+        passive: { failures: 0, cooldownMs: 0 },
+      },
+    },
+    defaultPool: "web",
+  });
+  const client = new HttpClient();
+  try {
+    const r = await get(client, `${lb.url}/x`);
+    assert.equal(r.status, 200);
+    assert.equal((r.body as { name: string }).name, "good");
+    const post = await client.request(`${lb.url}/p`, { method: "POST", body: "once" });
+    assert.equal(post.status, 502, "a POST that reached a backend is not sent twice");
+    await post.text();
+    assert.equal(good.seen.filter((s) => s.method === "POST").length, 0);
+  } finally {
+    await client.close();
+    await lb.close();
+    await good.close();
+    listener.close();
+    await serving.catch(() => {});
+  }
+  assert.ok(accepted >= 2);
+});
+
+Deno.test("lb answers 504 when a backend sends no response head in time, and does not retry it", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) held.push(conn); // reads nothing, answers nothing
+  })();
+  const lb = await startTestLb({
+    pools: {
+      slow: {
+        backends: [`http://127.0.0.1:${listener.addr.port}`],
+        timeouts: { responseHeaderMs: 200 },
+      },
+    },
+    defaultPool: "slow",
+  });
+  const client = new HttpClient();
+  try {
+    const r = await get(client, `${lb.url}/x`);
+    assert.equal(r.status, 504);
+    assert.match((r.body as { error: string }).error, /no response head within 200 ms/);
+    assert.equal(held.length, 1, "no second attempt");
+  } finally {
+    await client.close();
+    await lb.close();
+    for (const conn of held) conn.close();
+    listener.close();
+    await serving.catch(() => {});
+  }
+});
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+/** A backend that answers every request head with `response`, byte for byte. */
+function rawBackend(response: string): { url: string; close(): Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const handlers: Promise<void>[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      handlers.push((async () => {
+        const buf = new Uint8Array(16 * 1024);
+        let pending = "";
+        while (true) {
+          const n = await conn.read(buf).catch(() => null);
+          if (n === null) break;
+          pending += new TextDecoder().decode(buf.subarray(0, n));
+          while (pending.includes("\r\n\r\n")) {
+            pending = pending.slice(pending.indexOf("\r\n\r\n") + 4);
+            await conn.write(new TextEncoder().encode(response)).catch(() => {});
+          }
+        }
+        conns.delete(conn);
+        closeQuietly(conn);
+      })());
+    }
+  })();
+  return {
+    url: `http://127.0.0.1:${listener.addr.port}`,
+    async close() {
+      listener.close();
+      for (const conn of conns) closeQuietly(conn);
+      await serving.catch(() => {});
+      await Promise.all(handlers);
+    },
+  };
+}
+
+Deno.test("lb answers 504 when a backend stalls inside a small body, 502 when it drops it", async () => {
+  const stall = rawBackend("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      await conn.read(new Uint8Array(4096)).catch(() => null);
+      await conn.write(
+        new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"),
+      );
+      conn.close();
+    }
+  })();
+  const lb = await startTestLb({
+    pools: {
+      stall: { backends: [stall.url], timeouts: { idleMs: 200 } },
+      drop: { backends: [`http://127.0.0.1:${listener.addr.port}`] },
+    },
+    routes: [{ prefix: "/stall", pool: "stall" }, { prefix: "/drop", pool: "drop" }],
+  });
+  const client = new HttpClient();
+  try {
+    const stalled = await get(client, `${lb.url}/stall`);
+    assert.equal(stalled.status, 504);
+    assert.match(
+      (stalled.body as { error: string }).error,
+      /stalled for 200 ms inside its response body/,
+    );
+    const dropped = await get(client, `${lb.url}/drop`);
+    assert.equal(dropped.status, 502);
+    assert.match(
+      (dropped.body as { error: string }).error,
+      /closed the connection inside its response body/,
+    );
+  } finally {
+    await client.close();
+    await lb.close();
+    await stall.close();
+    listener.close();
+    await serving.catch(() => {});
+  }
+});
+
+Deno.test("lb answers 502 when a backend switches protocols unasked", async () => {
+  const backend = rawBackend(
+    "HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\nconnection: upgrade\r\n\r\n",
+  );
+  const lb = await startTestLb({ pools: { b: { backends: [backend.url] } }, defaultPool: "b" });
+  const client = new HttpClient();
+  try {
+    const r = await get(client, `${lb.url}/x`);
+    assert.equal(r.status, 502);
+    assert.match((r.body as { error: string }).error, /switched protocols unasked/);
+  } finally {
+    await client.close();
+    await lb.close();
+    await backend.close();
+  }
+});

@@ -1,0 +1,377 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { COMMANDS } from "../../../commands.ts";
+import { query } from "../../../lib/dns/client.ts";
+import { parseName } from "../../../lib/dns/name.ts";
+import { RecordType } from "../../../lib/dns/types.ts";
+import {
+  checkedChildSpecs,
+  childSpec,
+  freePorts,
+  jsonLineOf,
+  memberArgs,
+  STACK,
+  type StackMember,
+  ZONE_FILE,
+} from "../../../tools/stack/mod.ts";
+import { UsageError } from "../../../lib/cli.ts";
+
+const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
+const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
+const BUILT = STACK.filter((m) => COMMANDS[m.command]?.load !== undefined);
+const LISTENING = /(\S+) listening (\S+) on 127\.0\.0\.1:(\d+)/;
+const STARTED = /(\S+) started \(pid (\d+)\)/;
+
+Deno.test("memberArgs() and childSpec() run a member through main.ts with its ports and flags", () => {
+  const dns = STACK.find((m) => m.label === "dns")!;
+  const resolver = STACK.find((m) => m.label === "resolver")!;
+  const ports = { dns: { port: 4001, adminPort: 4002 }, resolver: { port: 4003 } };
+  assert.deepEqual(memberArgs(resolver, ports, ["--log-format", "json"]), [
+    "--port",
+    "4003",
+    "--stub",
+    "example.com=127.0.0.1:4001",
+    "--local-only",
+    "--log-format",
+    "json",
+  ]);
+  const spec = childSpec(dns, memberArgs(dns, ports));
+  assert.equal(spec.name, "dns");
+  assert.equal(spec.reloads, true, "dns reloads its zones on SIGHUP");
+  assert.deepEqual(spec.command.slice(1), [
+    "run",
+    "-A",
+    MAIN,
+    "dns",
+    "--port",
+    "4001",
+    "--admin-port",
+    "4002",
+    "--zone",
+    ZONE_FILE,
+  ]);
+  assert.equal(childSpec(resolver, []).reloads, false);
+});
+
+Deno.test("the stack's resolver is hermetic: --local-only, its stub on our dns", () => {
+  const resolver = STACK.find((m) => m.command === "resolver")!;
+  const args = resolver.args({ dns: { port: 1053 } });
+  assert.ok(args.includes("--local-only"), args.join(" "));
+  assert.ok(!args.includes("--forward") && !args.includes("--root-hints"));
+  assert.deepEqual(args.slice(0, 2), ["--stub", "example.com=127.0.0.1:1053"]);
+});
+
+Deno.test("the stack's file paths point into the repository, whatever the current directory", () => {
+  assert.ok(ZONE_FILE.startsWith(REPOSITORY), ZONE_FILE);
+  for (const member of STACK) {
+    for (const arg of member.args({ dns: { port: 1053 } })) {
+      if (arg.includes("/")) assert.ok(arg.startsWith(REPOSITORY), `${member.label}: ${arg}`);
+    }
+  }
+});
+
+Deno.test("the stack runs two http-api copies on their default ports, labels unique", () => {
+  const labels = STACK.map((m) => m.label);
+  assert.equal(new Set(labels).size, labels.length);
+  assert.deepEqual(STACK.filter((m) => m.command === "http-api").map((m) => m.port), [8001, 8002]);
+});
+
+Deno.test("freePorts() gives every member a distinct port and admin port, UDP too for DNS", () => {
+  const ports = freePorts(STACK);
+  const all = Object.values(ports).flatMap((p) => [p.port, p.adminPort!]);
+  assert.equal(new Set(all).size, all.length);
+  assert.ok(all.every((port) => port > 0 && port < 65536));
+  // The DNS port was free on UDP too: binding it works (the probe released it).
+  const udp = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: ports.dns.port,
+  });
+  udp.close();
+});
+
+Deno.test("checkedChildSpecs() checks every member's flags against its command before any starts", async () => {
+  const dns = STACK.find((m) => m.label === "dns")!;
+  const specs = await checkedChildSpecs(COMMANDS, [dns], { dns: { port: 0, adminPort: 0 } });
+  assert.deepEqual(specs.map((s) => s.name), ["dns"]);
+  const typo: StackMember = { ...dns, label: "dns-typo", args: () => ["--zonefile", ZONE_FILE] };
+  await assert.rejects(
+    () => checkedChildSpecs(COMMANDS, [typo], { "dns-typo": { port: 0 } }),
+    (error: unknown) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, /^dns-typo \(dns\): Unknown option '--zonefile'/);
+      return true;
+    },
+  );
+});
+
+Deno.test("jsonLineOf() adds the service to a child's JSON line and wraps any other text", () => {
+  assert.deepEqual(
+    JSON.parse(jsonLineOf("http-api-1", '{"level":"info","service":"http-api","message":"m"}')),
+    { level: "info", service: "http-api-1", message: "m" },
+  );
+  const wrapped = JSON.parse(jsonLineOf("dns", "error: Uncaught (in promise) Error: boom"));
+  assert.equal(wrapped.service, "dns");
+  assert.equal(wrapped.message, "error: Uncaught (in promise) Error: boom");
+  assert.equal(typeof wrapped.time, "string");
+});
+
+/** `deno run -A main.ts start --free-ports ...` as a subprocess, in its own process group. */
+class StackProcess {
+  readonly process: Deno.ChildProcess;
+  readonly lines: string[] = [];
+  readonly #pumps: Promise<void>;
+  #exited = false;
+
+  constructor(args: readonly string[], options: { cwd?: string } = {}) {
+    this.process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "start", "--free-ports", ...args],
+      cwd: options.cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      // Its own process group, so a test can send it a terminal's Ctrl-C.
+      detached: true,
+    }).spawn();
+    this.process.status.then(() => this.#exited = true);
+    this.#pumps = Promise.all([this.#pump(this.process.stdout), this.#pump(this.process.stderr)])
+      .then(() => {});
+  }
+
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /**
+   * Polls until `test` holds (bounded; the output is in the error). Fails at
+   * once when the stack exits first, unless `afterExit` says that is expected.
+   */
+  async waitFor(
+    what: string,
+    test: () => boolean,
+    options: { timeoutMs?: number; afterExit?: boolean } = {},
+  ): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    while (!test()) {
+      if (this.#exited && options.afterExit !== true) {
+        await this.status();
+        if (test()) return;
+        throw new Error(`the stack exited before ${what}:\n${this.lines.join("\n")}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}:\n${this.lines.join("\n")}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Ports by service label and role, from the "listening" lines. */
+  ports(): Record<string, Record<string, number>> {
+    const ports: Record<string, Record<string, number>> = {};
+    for (const line of this.lines) {
+      const match = LISTENING.exec(line);
+      if (match === null) continue;
+      const label = this.labelOf(line);
+      if (label !== undefined) (ports[label] ??= {})[match[2]] = Number(match[3]);
+    }
+    return ports;
+  }
+
+  /** Waits until every built service has logged its admin port (its last listening line). */
+  async everyoneListening(): Promise<Record<string, Record<string, number>>> {
+    await this.waitFor(
+      "every built service to listen",
+      () => BUILT.every((m) => this.ports()[m.label]?.admin !== undefined),
+    );
+    return this.ports();
+  }
+
+  /** The label a line belongs to: the text prefix or the JSON `service` field. */
+  labelOf(line: string): string | undefined {
+    if (line.startsWith("{")) return JSON.parse(line).service;
+    return /^(\S+)\s+\| /.exec(line)?.[1];
+  }
+
+  async status(): Promise<Deno.CommandStatus> {
+    const status = await this.process.status;
+    await this.#pumps;
+    return status;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let pending = "";
+    for await (const chunk of stream) {
+      pending += decoder.decode(chunk, { stream: true });
+      const parts = pending.split("\n");
+      pending = parts.pop()!;
+      this.lines.push(...parts);
+    }
+    if (pending) this.lines.push(pending);
+  }
+}
+
+async function answersTcp(port: number, request: string): Promise<string> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(request));
+  const buffer = new Uint8Array(512);
+  const n = await conn.read(buffer);
+  return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+}
+
+/** How each built command proves it answers on its own protocol (names inside our zone only). */
+const PROTOCOL_CHECKS: Record<string, (ports: Record<string, number>) => Promise<void>> = {
+  async dns(ports) {
+    const { message } = await query(
+      { hostname: "127.0.0.1", port: ports.udp },
+      parseName("example.com."),
+      RecordType.MX,
+    );
+    assert.equal(message.answers.length, 1);
+  },
+  async resolver(ports) {
+    // www.example.com is in the stub zone the stack's own dns serves: nothing leaves the machine.
+    const { message } = await query(
+      { hostname: "127.0.0.1", port: ports.udp },
+      parseName("www.example.com."),
+      RecordType.A,
+    );
+    assert.equal(message.answers.length, 1);
+  },
+  async cache(ports) {
+    assert.equal(await answersTcp(ports.tcp, "PING\r\n"), "+PONG\r\n");
+  },
+};
+
+Deno.test({
+  name:
+    "deno task start from another directory, on free ports: every service answers, SIGHUP reloads dns, Ctrl-C stops them all cleanly",
+  async fn() {
+    const cwd = await Deno.makeTempDir({ prefix: "underhood-stack-" });
+    const stack = new StackProcess([], { cwd });
+    try {
+      const ports = await stack.everyoneListening();
+      for (const member of BUILT) {
+        const admin = ports[member.label].admin;
+        assert.match(
+          await answersTcp(admin, "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+          /^HTTP\/1\.1 200 /,
+          `${member.label} answers /healthz`,
+        );
+        await PROTOCOL_CHECKS[member.command]?.(ports[member.label]);
+      }
+
+      // Hermetic: the resolver says it answers only the local zones (no query leaves the machine).
+      if (BUILT.some((m) => m.command === "resolver")) {
+        assert.ok(
+          stack.lines.some((l) => l.startsWith("resolver") && l.includes("local-only: answering")),
+          stack.lines.join("\n"),
+        );
+      }
+
+      // SIGHUP is a reload, forwarded to dns; the stack keeps running.
+      Deno.kill(stack.process.pid, "SIGHUP");
+      await stack.waitFor(
+        "dns to reload",
+        () => stack.lines.some((l) => /reloaded 1 zone/.test(l)),
+      );
+      assert.ok(!stack.exited, "the stack survives SIGHUP");
+
+      // A terminal's Ctrl-C: SIGINT to the whole group (the stack and every child), then the
+      // stack sends each child SIGTERM, and here the stack gets a second signal as well.
+      Deno.kill(-stack.process.pid, "SIGINT");
+      Deno.kill(stack.process.pid, "SIGTERM");
+      const status = await stack.status();
+      const output = stack.lines.join("\n");
+      // Not killed by the second signal: a clean exit with code 0. (Whether the stack logs
+      // "received again" depends on the second signal arriving before it exits, so that line
+      // is not asserted.)
+      assert.equal(status.signal, null, output);
+      assert.equal(status.code, 0, output);
+      for (const member of BUILT) {
+        assert.ok(
+          stack.lines.some((l) => l.startsWith(member.label) && l.includes(" stopped")),
+          `${member.label} logged that it stopped:\n${output}`,
+        );
+        assert.ok(
+          stack.lines.some((l) => l.includes(`${member.label} exited with code 0`)),
+          output,
+        );
+      }
+      assert.ok(stack.lines.some((l) => l.endsWith("underhood.stack: stopped")), output);
+      assert.ok(!stack.lines.some((l) => l.includes("restarting in")), output);
+    } finally {
+      if (!stack.exited) Deno.kill(-stack.process.pid, "SIGKILL");
+      await stack.status();
+      await Deno.remove(cwd, { recursive: true });
+    }
+  },
+});
+
+Deno.test("deno task start --log-format json: every line of output is one JSON object with a service", async () => {
+  const stack = new StackProcess(["--log-format", "json"]);
+  try {
+    await stack.everyoneListening();
+    Deno.kill(stack.process.pid, "SIGTERM");
+    const status = await stack.status();
+    assert.equal(status.code, 0, stack.lines.join("\n"));
+    assert.ok(stack.lines.length > 0);
+    const services = new Set<string>();
+    for (const line of stack.lines) {
+      const record = JSON.parse(line);
+      assert.equal(typeof record.service, "string", line);
+      assert.equal(typeof record.time, "string", line);
+      assert.equal(typeof record.message, "string", line);
+      services.add(record.service);
+    }
+    assert.deepEqual([...services].sort(), ["stack", ...BUILT.map((m) => m.label)].sort());
+  } finally {
+    if (!stack.exited) Deno.kill(-stack.process.pid, "SIGKILL");
+    await stack.status();
+  }
+});
+
+/** True while `pid` is a live process (a zombie waiting for its reaper counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function refused(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+Deno.test("when the supervisor is killed with SIGKILL, every child exits and frees its ports", async () => {
+  const stack = new StackProcess([]);
+  let pids: number[] = [];
+  try {
+    const ports = await stack.everyoneListening();
+    pids = stack.lines.map((l) => STARTED.exec(l)).filter((m) => m !== null).map((m) =>
+      Number(m[2])
+    );
+    assert.equal(pids.length, BUILT.length, stack.lines.join("\n"));
+    // Only the stack itself, not its process group: the children must notice on their own.
+    Deno.kill(stack.process.pid, "SIGKILL");
+    await stack.status();
+    const tcpPorts = Object.values(ports).flatMap((p) => Object.values(p));
+    await stack.waitFor(
+      "every child to exit and free its ports",
+      () => pids.every((pid) => !alive(pid)),
+      { timeoutMs: 30_000, afterExit: true },
+    );
+    for (const port of tcpPorts) assert.ok(await refused(port), `port ${port} is free`);
+  } finally {
+    for (const pid of pids.filter(alive)) Deno.kill(pid, "SIGKILL");
+    if (!stack.exited) Deno.kill(-stack.process.pid, "SIGKILL");
+    await stack.status();
+  }
+});

@@ -1,0 +1,362 @@
+// `deno task start`: the whole stack on one machine, no Docker.
+//
+// Each service runs as its own supervised child process (lib/supervisor.ts)
+// in the topology of docs/architecture.md: two http-api copies behind the
+// load balancer, the resolver answering example.com from our own
+// authoritative server. Services whose modules are not written yet are
+// listed and skipped.
+//
+// - Hermetic: the resolver runs with --local-only, so it answers the local
+//   zones and refuses every other name instead of asking the public root
+//   servers.
+// - Paths to the repository's own files (zones, lb config) resolve from this
+//   module, so the stack runs from any directory; data directories
+//   (`--data-dir`, default ./data/<service>) stay relative to the directory
+//   it is started from.
+// - `--free-ports` puts every service and admin port on a port the kernel
+//   says is free at start (listed in the log), so tests and a second stack
+//   never collide with a running one.
+// - SIGHUP reloads the children that reload (dns re-reads its zones, lb its configuration); the
+//   first SIGINT/SIGTERM stops every child, the second is only logged, the
+//   third kills them without waiting for their drain.
+// - `--log-format json` makes every line one JSON object with a `service`
+//   field: the children's lines, and the stack's own (service "stack").
+//
+// The command table comes in as a parameter (`stackCommand(COMMANDS)`), so
+// this module does not import commands.ts back.
+
+import { fileURLToPath } from "node:url";
+import { type FlagSpecs, parseFlags, UsageError } from "../../lib/cli.ts";
+import { watchStopSignals } from "../../lib/lifecycle.ts";
+import {
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  logger,
+  type LogLevel,
+  setupLogging,
+  writeStdout,
+} from "../../lib/log.ts";
+import { type CommandTable, defineTool, type ToolDefinition } from "../../lib/service.ts";
+import { type ChildSpec, Supervisor } from "../../lib/supervisor.ts";
+
+/** The ports one member listens on: its service port, and its admin port when chosen. */
+export interface MemberPorts {
+  readonly port: number;
+  readonly adminPort?: number;
+}
+
+/** One process of the stack: which command, under which label, with which flags. */
+export interface StackMember {
+  readonly label: string;
+  readonly command: string;
+  /** The port it listens on by default (docs/architecture.md, "Default ports"). */
+  readonly port: number;
+  /** Needs its port free on UDP as well as TCP (the DNS servers). */
+  readonly udp?: boolean;
+  /** Reloads its configuration on SIGHUP, so the stack forwards its SIGHUP. */
+  readonly reloads?: boolean;
+  /** Its own flags (beyond --port and --admin-port), given every member's ports. */
+  args(ports: Readonly<Record<string, MemberPorts>>): string[];
+}
+
+const REPOSITORY = new URL("../../", import.meta.url);
+
+/** A file of the repository, as an absolute path (independent of the current directory). */
+export function repositoryPath(relative: string): string {
+  return fileURLToPath(new URL(relative, REPOSITORY));
+}
+
+const MAIN_PATH = repositoryPath("main.ts");
+export const ZONE_FILE = repositoryPath("config/zones/example.com.zone");
+export const LB_CONFIG_FILE = repositoryPath("config/lb.json");
+const HOST = "127.0.0.1";
+
+/** The local topology, in start order (dependencies first). */
+export const STACK: readonly StackMember[] = [
+  {
+    label: "dns",
+    command: "dns",
+    port: 1053,
+    udp: true,
+    reloads: true,
+    args: () => ["--zone", ZONE_FILE],
+  },
+  {
+    label: "resolver",
+    command: "resolver",
+    port: 5354,
+    udp: true,
+    args: (ports) => ["--stub", `example.com=${HOST}:${ports.dns.port}`, "--local-only"],
+  },
+  { label: "datastore", command: "datastore", port: 8004, args: () => [] },
+  { label: "cache", command: "cache", port: 8005, args: () => [] },
+  { label: "mq", command: "mq", port: 8006, args: () => [] },
+  { label: "objects", command: "objects", port: 8007, args: () => [] },
+  { label: "smtp", command: "smtp", port: 2525, args: () => [] },
+  { label: "http-api-1", command: "http-api", port: 8001, args: () => [] },
+  { label: "http-api-2", command: "http-api", port: 8002, args: () => [] },
+  {
+    label: "lb",
+    command: "lb",
+    port: 8080,
+    reloads: true,
+    args: () => ["--config", LB_CONFIG_FILE],
+  },
+  { label: "worker", command: "worker", port: 0, args: () => [] },
+];
+
+/** Every member on its default port; the admin port is left to the service (port + 10000). */
+export function defaultPorts(members: readonly StackMember[]): Record<string, MemberPorts> {
+  return Object.fromEntries(members.map((m) => [m.label, { port: m.port }]));
+}
+
+/**
+ * A free port for every member and its admin port: each one bound on
+ * port 0 (UDP too for the DNS servers) and held until all are chosen, so no
+ * two members get the same one, then released for the children to bind.
+ * Another process could take one in the moment between (the kernel hands
+ * out ports for bind(0) at random, so that is rare): the child then logs
+ * that it cannot listen, and the supervisor keeps retrying it with backoff.
+ */
+export function freePorts(members: readonly StackMember[]): Record<string, MemberPorts> {
+  const held: { close(): void }[] = [];
+  const pick = (udp: boolean): number => {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const listener = Deno.listen({ hostname: HOST, port: 0 });
+      held.push(listener);
+      const port = (listener.addr as Deno.NetAddr).port;
+      if (!udp) return port;
+      try {
+        held.push(Deno.listenDatagram({ transport: "udp", hostname: HOST, port }));
+        return port;
+      } catch {
+        // Taken on UDP: try another.
+      }
+    }
+    throw new Error("no port free on both TCP and UDP after 100 tries");
+  };
+  try {
+    return Object.fromEntries(
+      members.map((m) => [m.label, { port: pick(m.udp === true), adminPort: pick(false) }]),
+    );
+  } finally {
+    for (const socket of held) socket.close();
+  }
+}
+
+/** A member's arguments after its command: its ports, its own flags, the shared ones. */
+export function memberArgs(
+  member: StackMember,
+  ports: Readonly<Record<string, MemberPorts>>,
+  sharedArgs: readonly string[] = [],
+): string[] {
+  const { port, adminPort } = ports[member.label];
+  return [
+    "--port",
+    String(port),
+    ...(adminPort === undefined ? [] : ["--admin-port", String(adminPort)]),
+    ...member.args(ports),
+    ...sharedArgs,
+  ];
+}
+
+/** The child process for a member: `deno run -A main.ts <command> <args>`. */
+export function childSpec(member: StackMember, args: readonly string[]): ChildSpec {
+  return {
+    name: member.label,
+    reloads: member.reloads === true,
+    command: [Deno.execPath(), "run", "-A", MAIN_PATH, member.command, ...args],
+  };
+}
+
+const flags = {
+  "free-ports": {
+    type: "boolean",
+    default: false,
+    help: "put every service on a free port chosen at start (listed in the log)",
+  },
+  "log-format": {
+    type: "string",
+    default: "text",
+    choices: LOG_FORMATS,
+    help: "log line format of the stack and every service (json: one object per line)",
+  },
+  "log-level": {
+    type: "string",
+    default: "info",
+    choices: LOG_LEVELS,
+    help: "lowest level logged, by the stack and every service",
+  },
+} as const satisfies FlagSpecs;
+
+/** The `start` command, for the services `commands` lists. */
+export function stackCommand(commands: CommandTable): ToolDefinition<typeof flags> {
+  return defineTool({
+    name: "start",
+    summary: "run the whole stack, one supervised process per service; Ctrl-C stops it",
+    flags,
+    run: (config) => runStack(commands, config),
+  });
+}
+
+interface StackConfig {
+  freePorts: boolean;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+}
+
+async function runStack(commands: CommandTable, config: StackConfig): Promise<number> {
+  const out = stackOutput(config.logFormat);
+  setupLogging({
+    level: config.logLevel,
+    format: config.logFormat,
+    write: out.own,
+    fields: { service: "stack" },
+  });
+  const log = logger("stack");
+  const built = STACK.filter((m) => commands[m.command]?.load !== undefined);
+  const skipped = STACK.filter((m) => !built.includes(m));
+  if (skipped.length > 0) {
+    log.info("not built yet: {skipped}", { skipped: skipped.map((m) => m.label).join(", ") });
+  }
+  if (built.length === 0) {
+    log.info("nothing to run yet");
+    return 0;
+  }
+  const ports = config.freePorts ? freePorts(built) : defaultPorts(built);
+  const shared = ["--log-format", config.logFormat, "--log-level", config.logLevel];
+  let specs: ChildSpec[];
+  try {
+    specs = await checkedChildSpecs(commands, built, ports, shared);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    log.error("bad stack configuration: {error}", { error: error.message });
+    return 2;
+  }
+  const supervisor = new Supervisor(specs, { onOutput: out.child, log });
+  // Not disposed, as in lib/lifecycle.ts: a stop signal arriving between the
+  // last child's exit and ours must not kill the stack with that signal.
+  const signals = watchStopSignals({
+    onRepeat(signal) {
+      log.warning(
+        "{signal} received again: still stopping; a third stop signal kills every service now",
+        { signal },
+      );
+    },
+  });
+  const onHangup = () => {
+    const reloaded = supervisor.reload();
+    log.info("SIGHUP received: reload sent to {children}", {
+      children: reloaded.length > 0 ? reloaded.join(", ") : "no one (no service reloads)",
+    });
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
+  try {
+    for (const member of built) {
+      const { port, adminPort } = ports[member.label];
+      log.info("{child}: port {port}, admin port {adminPort}", {
+        child: member.label,
+        port,
+        adminPort: adminPort ?? "port + 10000",
+      });
+    }
+    supervisor.start();
+    const signal = await signals.first;
+    log.info("{signal} received, stopping every service", { signal });
+    const report = await Promise.race([
+      supervisor.stop(),
+      signals.forced.then((forcedBy) => {
+        log.error("{signal}: third stop signal, killing every service now", { signal: forcedBy });
+        supervisor.kill();
+        return supervisor.stop();
+      }),
+    ]);
+    if (report.clean) {
+      log.info("stopped");
+      return 0;
+    }
+    const unclean = Object.entries(report.exits).filter(([, how]) => how !== "code 0");
+    log.error("stopped, not cleanly: {exits}", {
+      exits: unclean.map(([name, how]) => `${name} (${how})`).join(", "),
+    });
+    return 1;
+  } finally {
+    Deno.removeSignalListener("SIGHUP", onHangup);
+  }
+}
+
+/**
+ * The child of every member, after checking its arguments against its
+ * command's own flag table: a stack whose configuration a service would
+ * reject fails at once with a UsageError naming the member, instead of
+ * starting a child that exits on a usage error.
+ */
+export async function checkedChildSpecs(
+  commands: CommandTable,
+  members: readonly StackMember[],
+  ports: Readonly<Record<string, MemberPorts>>,
+  sharedArgs: readonly string[] = [],
+): Promise<ChildSpec[]> {
+  const specs: ChildSpec[] = [];
+  for (const member of members) {
+    const load = commands[member.command]?.load;
+    if (load === undefined) throw new UsageError(`${member.label}: ${member.command} is not built`);
+    const args = memberArgs(member, ports, sharedArgs);
+    try {
+      parseFlags((await load()).flags, args);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError(`${member.label} (${member.command}): ${error.message}`);
+    }
+    specs.push(childSpec(member, args));
+  }
+  return specs;
+}
+
+interface StackOutput {
+  /** A line (or several) from the stack's own logger, newline-terminated. */
+  own(text: string): void;
+  /** One line a child printed. */
+  child(name: string, line: string): void;
+}
+
+/** How lines reach stdout: "name | line" in text, one JSON object with `service` in JSON. */
+function stackOutput(format: LogFormat): StackOutput {
+  const width = Math.max("stack".length, ...STACK.map((m) => m.label.length));
+  if (format === "json") {
+    return {
+      own: (text) => writeStdout(text),
+      child: (name, line) => writeStdout(jsonLineOf(name, line) + "\n"),
+    };
+  }
+  const prefixed = (name: string, line: string) => `${name.padEnd(width)} | ${line}\n`;
+  return {
+    own: (text) =>
+      writeStdout(text.replace(/\n$/, "").split("\n").map((l) => prefixed("stack", l)).join("")),
+    child: (name, line) => writeStdout(prefixed(name, line)),
+  };
+}
+
+/**
+ * A child's line as one JSON object carrying `service`: its own JSON record
+ * with the field added, or (for anything else it printed, such as Deno's
+ * report of an uncaught error) the text wrapped in a record of its own.
+ */
+export function jsonLineOf(service: string, line: string): string {
+  try {
+    const record: unknown = JSON.parse(line);
+    if (typeof record === "object" && record !== null && !Array.isArray(record)) {
+      return JSON.stringify({ ...record, service });
+    }
+  } catch {
+    // Not JSON: wrapped below.
+  }
+  return JSON.stringify({
+    time: new Date().toISOString(),
+    level: "info",
+    logger: "underhood.stack",
+    message: line,
+    service,
+  });
+}
