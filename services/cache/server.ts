@@ -352,12 +352,15 @@ export class CacheServer implements ServerState {
         if (decoded.value.length === 0) continue;
         const blocked = dispatch(ctx, decoded.value);
         if (blocked === undefined) continue;
-        // Parked: keep reading so a client that hangs up is noticed (and
-        // not handed an element it will never see); bytes it pipelines
+        // Parked at once, before any await: a push from another client
+        // while earlier replies are written must find it waiting (parking
+        // after the flush lost that wake-up and blocked on a full list).
+        // Then keep reading so a client that hangs up is noticed (and not
+        // handed an element it will never see); bytes it pipelines
         // meanwhile wait in the buffer, up to a bound.
-        await client.flush();
         const done = this.blocking.park(ctx, blocked).then((): typeof UNBLOCKED => UNBLOCKED);
         if (connection.draining) this.blocking.release(client);
+        await client.flush();
         while (true) {
           if (pending === undefined && input.length < BLOCKED_BUFFER_BYTES_MAX) {
             pending = conn.read(side);

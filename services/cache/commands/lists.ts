@@ -5,7 +5,7 @@
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { ListValue, toKey } from "../values.ts";
-import { intArg, positiveArg } from "./args.ts";
+import { int64Arg, intArg, positiveArg } from "./args.ts";
 import {
   command,
   type CommandSpec,
@@ -189,7 +189,10 @@ function lpos(ctx: Ctx, args: Bytes[]): void {
     const option = lower(args[i]);
     if (i + 1 >= args.length) fail(SYNTAX);
     if (option === "rank") {
-      rank = intArg(args[++i]);
+      const exact = int64Arg(args[++i]);
+      // Redis 7.0 negates RANK in a C long: -2^63 stays negative and the
+      // first match from the tail counts, as RANK -1 does.
+      rank = exact === -9223372036854775808n ? -1 : Number(exact);
       if (rank === 0) {
         fail(
           "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
@@ -241,8 +244,19 @@ export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLe
   const source = lookupList(db, from);
   if (source === undefined) return undefined;
   const target = lookupList(db, to);
+  if (target === source) {
+    // Same list (RPOPLPUSH l l): a rotation. Popping first would delete a
+    // one-element list and push into the detached entry, losing the element.
+    const list = source.value;
+    const value = fromLeft ? list.popFront()! : list.popBack()!;
+    if (toLeft) list.pushFront(value);
+    else list.pushBack(value);
+    ctx.server.signalReady(db, to);
+    ctx.server.touch(db, from);
+    return value;
+  }
   const value = popOne(db, source, fromLeft);
-  const dest = target ?? lookupList(db, to) ?? db.set(to, new ListValue()) as ListEntry;
+  const dest = target ?? db.set(to, new ListValue()) as ListEntry;
   if (toLeft) dest.value.pushFront(value);
   else dest.value.pushBack(value);
   db.resize(dest);

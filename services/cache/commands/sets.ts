@@ -7,7 +7,7 @@
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { globMatch, SetValue, toKey } from "../values.ts";
-import { intArg, positiveArg } from "./args.ts";
+import { positiveArg, signedCountArg } from "./args.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
 import { command, type CommandSpec, type Ctx, fail, SYNTAX, WRONGTYPE } from "./context.ts";
 
@@ -94,7 +94,7 @@ function spop(ctx: Ctx, args: Bytes[]): void {
 
 function srandmember(ctx: Ctx, args: Bytes[]): void {
   if (args.length > 3) fail(SYNTAX);
-  const count = args.length === 3 ? intArg(args[2]) : undefined;
+  const count = args.length === 3 ? signedCountArg(args[2]) : undefined;
   const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
   if (count === undefined) {
     if (set === undefined) return ctx.out.nullBulk();
