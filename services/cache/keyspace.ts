@@ -249,7 +249,10 @@ export const EVICTION_POLICIES: readonly EvictionPolicy[] = [
 /** All databases plus the global counters. */
 export class Keyspace {
   readonly dbs: Db[];
+  /** Data plus client buffers (Redis's used_memory), compared with maxmemory. */
   usedBytes = BASELINE_BYTES;
+  /** The client buffers' share of usedBytes (Redis's mem_clients_normal). */
+  clientBytes = 0;
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;

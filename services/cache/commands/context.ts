@@ -49,6 +49,22 @@ export interface QueuedCommand {
   readonly args: Bytes[];
 }
 
+/** A connection's memory, as CLIENT LIST shows it (qbuf, argv-mem, rbs, omem, tot-mem). */
+export interface ClientMemory {
+  /** Unparsed input buffered (qbuf). */
+  queryBytes: number;
+  /** Capacity of the read buffer not holding input (qbuf-free). */
+  queryFreeBytes: number;
+  /** The arguments of the command being run (argv-mem), an estimate. */
+  argvBytes: number;
+  /** Capacity of the reply buffers (rbs). */
+  replyBufferBytes: number;
+  /** Replies waiting to be written (omem). */
+  outputBytes: number;
+  /** All of the above that is allocated (tot-mem). */
+  totalBytes: number;
+}
+
 /** Per-connection state commands read and change. */
 export interface Session {
   readonly id: number;
@@ -75,6 +91,8 @@ export interface Session {
   closing: boolean;
   /** Bytes of replies waiting to be written, for CLIENT LIST omem. */
   pendingBytes(): number;
+  /** What this connection holds in memory, for CLIENT LIST and INFO. */
+  memory(): ClientMemory;
   /** Appends a push message (pub/sub) to this client's output and flushes it. */
   deliver(write: (out: ReplyWriter) => void): void;
 }

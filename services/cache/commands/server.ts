@@ -115,6 +115,7 @@ function validName(name: string): string {
 /** One CLIENT LIST line, in Redis 7's field order. */
 export function clientLine(session: Session): string {
   const now = Date.now();
+  const memory = session.memory();
   const multi = session.multi === undefined ? -1 : session.multi.length;
   const flags = session.multi !== undefined
     ? "x"
@@ -125,9 +126,11 @@ export function clientLine(session: Session): string {
     `age=${
       Math.floor((now - session.createdAt) / 1000)
     } idle=0 flags=${flags} db=${session.db.index} ` +
-    `sub=${session.channels.size} psub=${session.patterns.size} ssub=0 multi=${multi} qbuf=0 ` +
-    `qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=${session.pendingBytes()} ` +
-    `tot-mem=0 events=r cmd=${session.lastCommand} user=default redir=-1 resp=${session.protocol}\n`;
+    `sub=${session.channels.size} psub=${session.patterns.size} ssub=0 multi=${multi} ` +
+    `qbuf=${memory.queryBytes} qbuf-free=${memory.queryFreeBytes} argv-mem=${memory.argvBytes} ` +
+    `multi-mem=0 rbs=${memory.replyBufferBytes} rbp=0 obl=0 oll=0 omem=${memory.outputBytes} ` +
+    `tot-mem=${memory.totalBytes} events=r cmd=${session.lastCommand} user=default redir=-1 ` +
+    `resp=${session.protocol}\n`;
 }
 
 const clientSubcommands = [
@@ -310,6 +313,7 @@ export function infoText(ctx: Ctx, sections: string[]): string {
       `used_memory_human:${(space.usedBytes / 1024 / 1024).toFixed(2)}M`,
       `used_memory_rss:${heap.rss}`,
       `used_memory_heap:${heap.heapUsed}`,
+      `mem_clients_normal:${space.clientBytes}`,
       `maxmemory:${space.maxmemoryBytes}`,
       `maxmemory_human:${(space.maxmemoryBytes / 1024 / 1024).toFixed(2)}M`,
       `maxmemory_policy:${space.policy}`,
