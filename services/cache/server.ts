@@ -35,6 +35,7 @@ import { BlockedClients } from "./commands/blocking.ts";
 import type {
   ClientMemory,
   CommandSpec,
+  CommandStat,
   Ctx,
   QueuedCommand,
   ServerState,
@@ -42,6 +43,7 @@ import type {
 } from "./commands/context.ts";
 import { unsubscribeAll } from "./commands/pubsub.ts";
 import { Watches } from "./commands/transactions.ts";
+import { STANDARD_CONFIG } from "./config.ts";
 import { COMMANDS, dispatch } from "./dispatch.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
@@ -176,7 +178,10 @@ class Client implements Session {
    * (with `closed`, which takes the whole share back).
    */
   account(closed = false): void {
-    const total = closed ? 0 : this.memory().totalBytes;
+    // The sum memory() reports, without building its object on every read.
+    const total = closed
+      ? 0
+      : (this.input?.capacity ?? 0) + this.sideBytes + this.argvBytes + this.out.capacity;
     const delta = total - this.#accountedBytes;
     if (delta === 0) return;
     this.#accountedBytes = total;
@@ -284,6 +289,7 @@ export class CacheServer implements ServerState {
   readonly patterns = new Map<string, Set<Session>>();
   readonly config = new Map<string, string>();
   stats = { commands: 0, connections: 0, keyspaceHits: 0, keyspaceMisses: 0 };
+  readonly commandStats = new Map<string, CommandStat>();
   readonly commands: ReadonlyMap<string, CommandSpec> = COMMANDS;
   readonly limits: CacheLimits;
   readonly log: Logger;
@@ -314,6 +320,15 @@ export class CacheServer implements ServerState {
     this.config.set("appendonly", "no");
     this.config.set("timeout", String(Math.floor(this.idleTimeoutMs / 1000)));
     this.config.set("proto-max-bulk-len", String(this.limits.bulkBytesMax));
+    this.config.set("client-query-buffer-limit", String(this.limits.queryBufferBytesMax));
+    this.config.set(
+      "client-output-buffer-limit",
+      `normal 0 0 0 slave 268435456 67108864 60 pubsub ${this.limits.outputBytesMax} 8388608 60`,
+    );
+    for (const entry of STANDARD_CONFIG) {
+      this.config.set(entry.name, entry.value);
+      if (entry.alias !== undefined) this.config.set(entry.alias, entry.value);
+    }
   }
 
   /** Binds and starts accepting; returns the bound address. */

@@ -114,6 +114,15 @@ export class BlockedClients {
     if (this.#byKey.has(id)) this.#ready.add(id);
   }
 
+  /** After SWAPDB: every key of `db` with waiters that now holds a list is ready. */
+  signalDatabase(db: Db): void {
+    const prefix = `${db.index}\0`;
+    for (const id of this.#byKey.keys()) {
+      if (!id.startsWith(prefix)) continue;
+      if (db.peek(id.slice(prefix.length))?.value instanceof ListValue) this.#ready.add(id);
+    }
+  }
+
   /** Serves clients blocked on keys that got elements, oldest first. */
   serveReady(): void {
     for (let round = 0; round < SERVE_ROUNDS_MAX && this.#ready.size > 0; round++) {

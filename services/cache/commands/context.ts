@@ -65,6 +65,12 @@ export interface ClientMemory {
   totalBytes: number;
 }
 
+/** One line of INFO commandstats. */
+export interface CommandStat {
+  calls: number;
+  failed: number;
+}
+
 /** Per-connection state commands read and change. */
 export interface Session {
   readonly id: number;
@@ -110,6 +116,10 @@ export interface ServerState {
   readonly patterns: Map<string, Set<Session>>;
   readonly config: Map<string, string>;
   stats: { commands: number; connections: number; keyspaceHits: number; keyspaceMisses: number };
+  /** Calls and failures per command ("config|get" for subcommands), for INFO commandstats. */
+  readonly commandStats: Map<string, CommandStat>;
+  /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit). */
+  readonly limits: { queryBufferBytesMax: number; outputBytesMax: number };
   /** Clients waiting in BLPOP and friends (blocking.ts). */
   readonly blocking: BlockedClients;
   /** Keys watched for MULTI/EXEC by this server's sessions (transactions.ts). */

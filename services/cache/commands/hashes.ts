@@ -158,6 +158,8 @@ function hincrby(ctx: Ctx, args: Bytes[]): void {
 
 function hincrbyfloat(ctx: Ctx, args: Bytes[]): void {
   const delta = floatArg(args[3]);
+  // Redis checks the increment itself before the key (t_hash.c).
+  if (!Number.isFinite(delta)) fail("ERR value is NaN or Infinity");
   const db = ctx.session.db;
   const entry = hashForWrite(db, toKey(args[1]));
   const field = toKey(args[2]);

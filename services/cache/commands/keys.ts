@@ -229,6 +229,9 @@ function swapdb(ctx: Ctx, args: Bytes[]): void {
     dbs[a].swapWith(dbs[b]);
     touchAll(ctx, dbs[a]);
     touchAll(ctx, dbs[b]);
+    // Clients blocked on a key that now holds a list are served, as Redis does.
+    ctx.server.blocking.signalDatabase(dbs[a]);
+    ctx.server.blocking.signalDatabase(dbs[b]);
   }
   ctx.out.ok();
 }

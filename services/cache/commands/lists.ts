@@ -7,6 +7,7 @@ import type { Db, Entry } from "../keyspace.ts";
 import { ListValue, toKey } from "../values.ts";
 import { int64Arg, intArg, positiveArg } from "./args.ts";
 import {
+  arityError,
   command,
   type CommandSpec,
   type Ctx,
@@ -57,7 +58,7 @@ export function popOne(db: Db, entry: ListEntry, front: boolean): string {
 
 function pop(front: boolean) {
   return (ctx: Ctx, args: Bytes[]) => {
-    if (args.length > 3) fail(SYNTAX);
+    if (args.length > 3) fail(arityError(front ? "lpop" : "rpop"));
     const db = ctx.session.db;
     const count = args.length === 3 ? positiveArg(args[2]) : -1;
     const entry = lookupList(db, toKey(args[1]));

@@ -11,12 +11,16 @@ import { type Blocked, CommandError, type CommandSpec, type Ctx } from "./contex
 export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | Blocked {
   const mark = ctx.out.length;
   ctx.server.stats.commands++;
+  let stat = ctx.server.commandStats.get(spec.name);
+  if (stat === undefined) ctx.server.commandStats.set(spec.name, stat = { calls: 0, failed: 0 });
+  stat.calls++;
   try {
     const result = spec.run(ctx, args);
     if (spec.writesKeys) touchKeys(ctx, spec, args);
     return result;
   } catch (error) {
     ctx.out.truncate(mark);
+    stat.failed++;
     if (error instanceof CommandError) {
       ctx.out.error(error.message);
       return;

@@ -167,12 +167,17 @@ function smove(ctx: Ctx, args: Bytes[]): void {
   const dest = lookupSet(db, destKey);
   const member = toKey(args[3]);
   if (source === undefined || !source.value.members.has(member)) return ctx.out.integer(0);
+  // Same set: nothing changes (and a one-member set must not lose its member).
+  if (dest === source) return ctx.out.integer(1);
   source.value.delete(member);
   if (source.value.members.size === 0) db.delete(source.key);
   else db.resize(source);
   const target = dest ?? lookupSet(db, destKey) ?? db.set(destKey, new SetValue()) as SetEntry;
   target.value.add(member);
   db.resize(target);
+  // Only keys SMOVE changed invalidate a WATCH (its spec does not touch them all).
+  ctx.server.touch(db, source.key);
+  ctx.server.touch(db, destKey);
   ctx.out.integer(1);
 }
 
@@ -212,6 +217,6 @@ export const SET_COMMANDS: CommandSpec[] = [
   command("sinterstore", -3, ["write", "denyoom"], setOpStore("inter"), kAll),
   command("sunionstore", -3, ["write", "denyoom"], setOpStore("union"), kAll),
   command("sdiffstore", -3, ["write", "denyoom"], setOpStore("diff"), kAll),
-  command("smove", 4, ["write", "fast"], smove, { ...k1, lastKey: 2 }),
+  { ...command("smove", 4, ["write", "fast"], smove, { ...k1, lastKey: 2 }), writesKeys: false },
   command("sscan", -3, ["readonly"], sscan, k1),
 ];
