@@ -97,9 +97,10 @@ function llen(ctx: Ctx, args: Bytes[]): void {
 }
 
 function lindex(ctx: Ctx, args: Bytes[]): void {
+  // Redis looks the key up before it parses the index (t_list.c).
   const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
-  let index = intArg(args[2]);
   if (list === undefined) return ctx.out.nullBulk();
+  let index = intArg(args[2]);
   if (index < 0) index += list.length;
   const value = list.get(index);
   if (value === undefined) ctx.out.nullBulk();
@@ -108,9 +109,10 @@ function lindex(ctx: Ctx, args: Bytes[]): void {
 
 function lset(ctx: Ctx, args: Bytes[]): void {
   const db = ctx.session.db;
+  // Redis looks the key up before it parses the index (t_list.c).
   const entry = lookupList(db, toKey(args[1]));
-  let index = intArg(args[2]);
   if (entry === undefined) fail(NO_SUCH_KEY);
+  let index = intArg(args[2]);
   if (index < 0) index += entry.value.length;
   if (index < 0 || index >= entry.value.length) fail(INDEX_RANGE);
   entry.value.set(index, toKey(args[3]));
@@ -200,10 +202,10 @@ function lpos(ctx: Ctx, args: Bytes[]): void {
         );
       }
     } else if (option === "count") {
-      count = intArg(args[++i]);
+      count = intArg(args[++i], "ERR COUNT can't be negative");
       if (count < 0) fail("ERR COUNT can't be negative");
     } else if (option === "maxlen") {
-      maxlen = intArg(args[++i]);
+      maxlen = intArg(args[++i], "ERR MAXLEN can't be negative");
       if (maxlen < 0) fail("ERR MAXLEN can't be negative");
     } else fail(SYNTAX);
   }

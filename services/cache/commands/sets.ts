@@ -162,13 +162,15 @@ function setOpStore(op: SetOp) {
 
 function smove(ctx: Ctx, args: Bytes[]): void {
   const db = ctx.session.db;
+  // Redis's order (t_set.c): a missing source answers 0 before any type check.
   const source = lookupSet(db, toKey(args[1]));
+  if (source === undefined) return ctx.out.integer(0);
   const destKey = toKey(args[2]);
   const dest = lookupSet(db, destKey);
   const member = toKey(args[3]);
-  if (source === undefined || !source.value.members.has(member)) return ctx.out.integer(0);
   // Same set: nothing changes (and a one-member set must not lose its member).
-  if (dest === source) return ctx.out.integer(1);
+  if (dest === source) return ctx.out.integer(source.value.members.has(member) ? 1 : 0);
+  if (!source.value.members.has(member)) return ctx.out.integer(0);
   source.value.delete(member);
   if (source.value.members.size === 0) db.delete(source.key);
   else db.resize(source);
