@@ -5,10 +5,17 @@
 // HGETDEL, HSETEX.
 
 import type { Bytes } from "../../../lib/bytes.ts";
-import { formatDouble } from "../../../lib/resp/writer.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { addInteger, globMatch, HashValue, parseFloatArg, parseInteger, toKey } from "../values.ts";
-import { floatArg, int64Arg, intArg } from "./args.ts";
+import { addInteger, globMatch, HashValue, parseInteger, toKey } from "../values.ts";
+import { int64Arg, intArg } from "./args.ts";
+import {
+  addLongDouble,
+  formatLongDouble,
+  isInfinite,
+  type LongDoubleValue,
+  parseLongDouble,
+  ZERO,
+} from "../long_double.ts";
 import { expireAtFrom } from "./strings.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
 import {
@@ -157,22 +164,23 @@ function hincrby(ctx: Ctx, args: Bytes[]): void {
 }
 
 function hincrbyfloat(ctx: Ctx, args: Bytes[]): void {
-  const delta = floatArg(args[3]);
-  // Redis checks the increment itself before the key (t_hash.c).
-  if (!Number.isFinite(delta)) fail("ERR value is NaN or Infinity");
+  // In long double, as Redis computes it (long_double.ts); the increment
+  // is checked before the key (t_hash.c).
+  const delta = parseLongDouble(toKey(args[3]));
+  if (delta === null) fail("ERR value is not a valid float");
+  if (isInfinite(delta)) fail("ERR value is NaN or Infinity");
   const db = ctx.session.db;
   const entry = hashForWrite(db, toKey(args[1]));
   const field = toKey(args[2]);
   const old = entry.value.fields.get(field);
-  let current = 0;
+  let current: LongDoubleValue | null = ZERO;
   if (old !== undefined) {
-    const parsed = parseFloatArg(binary(old));
-    if (parsed === null) fail("ERR hash value is not a float");
-    current = parsed;
+    current = parseLongDouble(old);
+    if (current === null) fail("ERR hash value is not a float");
   }
-  const result = current + delta;
-  if (!Number.isFinite(result)) fail("ERR increment would produce NaN or Infinity");
-  const text = formatDouble(result);
+  const result = addLongDouble(current, delta);
+  if (result === null || isInfinite(result)) fail("ERR increment would produce NaN or Infinity");
+  const text = formatLongDouble(result);
   entry.value.set(field, text);
   db.resize(entry);
   ctx.out.bulkString(text);

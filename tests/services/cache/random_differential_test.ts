@@ -17,7 +17,7 @@
 // in KNOWN below; everything else is a bug until explained.
 
 import assert from "node:assert/strict";
-import { type Bytes, utf8 } from "../../../lib/bytes.ts";
+import type { Bytes } from "../../../lib/bytes.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
 import { decodeReply, encodeCommand } from "../../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, RespMap, RespSet, type RespValue } from "../../../lib/resp/types.ts";
@@ -172,7 +172,7 @@ const BUILDERS: ((r: Random) => Command)[] = [
   (r) => ex(["RENAME", key(r), key(r)]),
   (r) => ex(["RENAMENX", key(r), key(r)]),
   (r) => ({ args: ["KEYS", r.pick(["*", "?", "l*", "*1", "[ab]", "s?"])], compare: "unordered" }),
-  (r) => ex(["DBSIZE"]),
+  () => ex(["DBSIZE"]),
   (r) => ex(["SELECT", r.pick(["0", "0", "0", "1", "16", "x"])]),
   // hashes
   (r) => ex(["HSET", key(r), ...some(r, () => [r.pick(["f", "g", "h", ""]), value(r)]).flat()]),
@@ -442,7 +442,7 @@ async function runStream(
       const client = r.int(CLIENTS);
       const command = r.pick(BUILDERS)(r);
       const name = String(command.args[0]).toUpperCase();
-      let compare = command.compare;
+      const compare = command.compare;
       history.push(`client ${client}: ${show(command.args)}`);
       if (history.length > 30) history.shift();
       await ours.clients[client].write(command.args);
