@@ -20,7 +20,13 @@ import assert from "node:assert/strict";
 import type { Bytes } from "../../../lib/bytes.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
 import { decodeReply, encodeCommand } from "../../../lib/resp/codec.ts";
-import { DEFAULT_LIMITS, RespMap, RespSet, type RespValue } from "../../../lib/resp/types.ts";
+import {
+  DEFAULT_LIMITS,
+  RespMap,
+  RespSet,
+  type RespValue,
+  RespVerbatim,
+} from "../../../lib/resp/types.ts";
 import { service } from "../../../services/cache/mod.ts";
 import { interopTest } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
@@ -368,9 +374,17 @@ interface Side {
   helper: Conn;
 }
 
-async function openSide(port: number): Promise<Side> {
+async function openSide(port: number, protocol: 2 | 3): Promise<Side> {
   const clients = await Promise.all(Array.from({ length: CLIENTS }, () => Conn.open(port)));
-  return { clients, waiter: await Conn.open(port), helper: await Conn.open(port) };
+  const side = { clients, waiter: await Conn.open(port), helper: await Conn.open(port) };
+  if (protocol === 3) {
+    // HELLO's own reply names the server: not compared.
+    for (const conn of [...clients, side.waiter, side.helper]) {
+      await conn.write(["HELLO", "3"]);
+      await conn.read();
+    }
+  }
+  return side;
 }
 
 function closeSide(side: Side): void {
@@ -383,7 +397,8 @@ async function waitBlocked(helper: Conn, label: string): Promise<void> {
   for (let i = 0; i < 500; i++) {
     await helper.write(["INFO", "clients"]);
     const { value } = await helper.read();
-    text = value instanceof Uint8Array ? String.fromCharCode(...value) : String(value);
+    const bytes = value instanceof RespVerbatim ? value.text : value;
+    text = bytes instanceof Uint8Array ? String.fromCharCode(...bytes) : String(bytes);
     if (/blocked_clients:1\b/.test(text)) return;
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
@@ -398,8 +413,10 @@ async function runStream(
   commands: number,
 ): Promise<string | undefined> {
   const r = generator(seed);
-  const ours = await openSide(ourPort);
-  const theirs = await openSide(redisPort);
+  // Even seeds speak RESP2, odd ones RESP3.
+  const protocol = seed % 2 === 0 ? 2 : 3;
+  const ours = await openSide(ourPort, protocol);
+  const theirs = await openSide(redisPort, protocol);
   const history: string[] = [];
   // Per client: how each command queued in MULTI compares inside EXEC's reply.
   const queued: (Command[] | undefined)[] = Array.from({ length: CLIENTS }, () => undefined);
@@ -476,11 +493,11 @@ async function runStream(
       if (!equal) {
         const known = KNOWN.find((k) => k.matches(show(command.args)));
         if (known !== undefined) continue;
-        return `step ${step}, client ${client}: ${show(command.args)} (${compare})\n  ours:  ${
-          JSON.stringify(a.raw.slice(0, 500))
-        }\n  redis: ${JSON.stringify(b.raw.slice(0, 500))}\n  last commands:\n    ${
-          history.join("\n    ")
-        }${detail}`;
+        return `RESP${protocol}, step ${step}, client ${client}: ${
+          show(command.args)
+        } (${compare})\n  ours:  ${JSON.stringify(a.raw.slice(0, 500))}\n  redis: ${
+          JSON.stringify(b.raw.slice(0, 500))
+        }\n  last commands:\n    ${history.join("\n    ")}${detail}`;
       }
     }
     return undefined;
