@@ -57,3 +57,10 @@ export function signedCountArg(arg: Uint8Array): number {
   if (count < -REPEATED_REPLY_COUNT_MAX) fail("ERR value is out of range");
   return count;
 }
+
+/** A numkeys argument as Redis's multi-key commands take it (SINTERCARD, LMPOP). */
+export function numkeysArg(arg: Uint8Array): number {
+  const n = parseInteger(arg);
+  if (n === null || n <= 0) fail("ERR numkeys should be greater than 0");
+  return Number(n);
+}

@@ -7,7 +7,7 @@
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { addInteger, globMatch, HashValue, parseInteger, toKey } from "../values.ts";
-import { int64Arg, intArg } from "./args.ts";
+import { int64Arg, intArg, REPEATED_REPLY_COUNT_MAX, signedCountArg } from "./args.ts";
 import {
   addLongDouble,
   formatLongDouble,
@@ -335,9 +335,53 @@ function hgetex(ctx: Ctx, args: Bytes[]): void {
   }
 }
 
+/**
+ * HRANDFIELD key [count [WITHVALUES]] (Redis 6.2): distinct fields for a
+ * positive count, repeats allowed for a negative one (bounded, args.ts).
+ */
+function hrandfield(ctx: Ctx, args: Bytes[]): void {
+  if (args.length > 4 || (args.length === 4 && lower(args[3]) !== "withvalues")) fail(SYNTAX);
+  const withValues = args.length === 4;
+  const count = args.length >= 3 ? signedCountArg(args[2]) : undefined;
+  // WITHVALUES doubles the reply: Redis refuses counts whose double overflows.
+  if (withValues && count !== undefined && count < -REPEATED_REPLY_COUNT_MAX / 2) {
+    fail("ERR value is out of range");
+  }
+  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+  if (count === undefined) {
+    if (hash === undefined) return ctx.out.nullBulk();
+    const fields = [...hash.fields.keys()];
+    return ctx.out.bulkString(fields[Math.floor(Math.random() * fields.length)]);
+  }
+  if (hash === undefined || count === 0) return ctx.out.arrayHeader(0);
+  const entries = [...hash.fields];
+  let picked: [string, string][];
+  if (count > 0) {
+    for (let i = entries.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [entries[i], entries[j]] = [entries[j], entries[i]];
+    }
+    picked = entries.slice(0, count);
+  } else {
+    picked = Array.from(
+      { length: -count },
+      () => entries[Math.floor(Math.random() * entries.length)],
+    );
+  }
+  // RESP3 pairs each field with its value; RESP2 flattens them.
+  const paired = withValues && ctx.out.protocol === 3;
+  ctx.out.arrayHeader(withValues && !paired ? picked.length * 2 : picked.length);
+  for (const [field, text] of picked) {
+    if (paired) ctx.out.arrayHeader(2);
+    ctx.out.bulkString(field);
+    if (withValues) ctx.out.bulkString(text);
+  }
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "hash" } as const;
 
 export const HASH_COMMANDS: CommandSpec[] = [
+  command("hrandfield", -2, ["readonly"], hrandfield, k1),
   command("hset", -4, ["write", "denyoom", "fast"], hset("hset"), k1),
   command("hmset", -4, ["write", "denyoom", "fast"], hset("hmset"), k1),
   command("hsetnx", 4, ["write", "denyoom", "fast"], hsetnx, k1),

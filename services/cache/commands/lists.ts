@@ -4,8 +4,8 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { ListValue, toKey } from "../values.ts";
-import { int64Arg, intArg, positiveArg } from "./args.ts";
+import { ListValue, parseInteger, toKey } from "../values.ts";
+import { int64Arg, intArg, numkeysArg, positiveArg } from "./args.ts";
 import {
   arityError,
   command,
@@ -283,6 +283,35 @@ function rpoplpush(ctx: Ctx, args: Bytes[]): void {
   else ctx.out.bulkString(value);
 }
 
+/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] (Redis 7.0); BLMPOP is left out. */
+function lmpop(ctx: Ctx, args: Bytes[]): void {
+  const numkeys = numkeysArg(args[1]);
+  const whereAt = 2 + numkeys;
+  if (whereAt >= args.length) fail(SYNTAX);
+  const front = side(args[whereAt]);
+  let count = -1;
+  for (let i = whereAt + 1; i < args.length; i++) {
+    if (count === -1 && lower(args[i]) === "count" && i + 1 < args.length) {
+      const n = parseInteger(args[++i]);
+      if (n === null || n <= 0) fail("ERR count should be greater than 0");
+      count = Number(n);
+    } else fail(SYNTAX);
+  }
+  const db = ctx.session.db;
+  for (let i = 2; i < whereAt; i++) {
+    const key = toKey(args[i]);
+    const entry = lookupList(db, key);
+    if (entry === undefined) continue;
+    const n = Math.min(count === -1 ? 1 : count, entry.value.length);
+    ctx.out.arrayHeader(2);
+    ctx.out.bulkString(key);
+    ctx.out.arrayHeader(n);
+    for (let j = 0; j < n; j++) ctx.out.bulkString(popOne(db, entry, front));
+    return;
+  }
+  ctx.out.nullArray();
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "list" } as const;
 const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
 
@@ -303,4 +332,5 @@ export const LIST_COMMANDS: CommandSpec[] = [
   command("lpos", -3, ["readonly"], lpos, k1),
   command("lmove", 5, ["write", "denyoom"], lmove, k2),
   command("rpoplpush", 3, ["write", "denyoom"], rpoplpush, k2),
+  command("lmpop", -4, ["write"], lmpop, { group: "list" }),
 ];

@@ -9,7 +9,7 @@ import type { Bytes } from "../../../lib/bytes.ts";
 import { EVICTION_POLICIES, type EvictionPolicy } from "../keyspace.ts";
 import process from "node:process";
 import { configValueError, STANDARD_CONFIG_BY_NAME } from "../config.ts";
-import { globMatch, toKey } from "../values.ts";
+import { globMatch, parseInteger, toKey } from "../values.ts";
 import { intArg } from "./args.ts";
 import {
   arityError,
@@ -551,6 +551,14 @@ const conn = { group: "connection" } as const;
 
 export const SERVER_COMMANDS: CommandSpec[] = [
   command("ping", -1, ["fast", "stale", "loading"], ping, conn),
+  // WAIT numreplicas timeout: there are no replicas, so none acknowledged.
+  command("wait", 3, ["noscript"], (ctx, a) => {
+    intArg(a[1]);
+    const timeout = parseInteger(a[2]);
+    if (timeout === null) fail("ERR timeout is not an integer or out of range");
+    if (timeout < 0) fail("ERR timeout is negative");
+    ctx.out.integer(0);
+  }, { group: "generic" }),
   command("echo", 2, ["fast", "stale", "loading"], (ctx, a) => ctx.out.bulk(a[1]), conn),
   command("quit", -1, ["no_auth", "fast", "allow_busy"], (ctx) => {
     ctx.session.closing = true;

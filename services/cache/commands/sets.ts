@@ -6,10 +6,10 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { globMatch, SetValue, toKey } from "../values.ts";
-import { positiveArg, signedCountArg } from "./args.ts";
+import { globMatch, parseInteger, SetValue, toKey } from "../values.ts";
+import { numkeysArg, positiveArg, signedCountArg } from "./args.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
-import { command, type CommandSpec, type Ctx, fail, SYNTAX, WRONGTYPE } from "./context.ts";
+import { command, type CommandSpec, type Ctx, fail, lower, SYNTAX, WRONGTYPE } from "./context.ts";
 
 type SetEntry = Entry & { value: SetValue };
 
@@ -201,6 +201,39 @@ function sscan(ctx: Ctx, args: Bytes[]): void {
   for (const member of found) ctx.out.bulkString(member);
 }
 
+/** SINTERCARD numkeys key [key ...] [LIMIT limit] (Redis 7.0). */
+function sintercard(ctx: Ctx, args: Bytes[]): void {
+  const numkeys = numkeysArg(args[1]);
+  if (numkeys > args.length - 2) fail("ERR Number of keys can't be greater than number of args");
+  let limit = 0;
+  for (let i = 2 + numkeys; i < args.length; i++) {
+    if (lower(args[i]) === "limit" && i + 1 < args.length) {
+      const n = parseInteger(args[++i]);
+      if (n === null || n < 0) fail("ERR LIMIT can't be negative");
+      limit = Number(n);
+    } else fail(SYNTAX);
+  }
+  const db = ctx.session.db;
+  const sets: Set<string>[] = [];
+  let empty = false;
+  // Every key is type-checked, even after a missing one (Redis does the same).
+  for (let i = 2; i < 2 + numkeys; i++) {
+    const set = lookupSet(db, toKey(args[i]))?.value.members;
+    if (set === undefined) empty = true;
+    else sets.push(set);
+  }
+  if (empty) return ctx.out.integer(0);
+  sets.sort((a, b) => a.size - b.size);
+  let count = 0;
+  for (const member of sets[0]) {
+    if (sets.every((set) => set.has(member))) {
+      count++;
+      if (limit !== 0 && count >= limit) break;
+    }
+  }
+  ctx.out.integer(count);
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "set" } as const;
 const kAll = { firstKey: 1, lastKey: -1, step: 1, group: "set" } as const;
 
@@ -221,4 +254,5 @@ export const SET_COMMANDS: CommandSpec[] = [
   command("sdiffstore", -3, ["write", "denyoom"], setOpStore("diff"), kAll),
   { ...command("smove", 4, ["write", "fast"], smove, { ...k1, lastKey: 2 }), writesKeys: false },
   command("sscan", -3, ["readonly"], sscan, k1),
+  command("sintercard", -3, ["readonly"], sintercard, { group: "set" }),
 ];

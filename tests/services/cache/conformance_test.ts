@@ -177,3 +177,60 @@ Deno.test({
     assert.match(plain(client.run("INFO", "commandstats")) as string, /^cmdstat_info:calls=/m);
   },
 });
+
+Deno.test({
+  name: "COPY, SINTERCARD, LMPOP, HRANDFIELD and WAIT answer as Redis 7.0",
+  permissions: "none",
+  fn() {
+    const client = commandCache().session();
+    client.run("RPUSH", "l", "a", "b", "c");
+    client.run("SADD", "s", "a", "b", "c");
+    client.run("SADD", "t", "b", "c", "d");
+    client.run("HSET", "h", "f", "1", "g", "2");
+    assert.equal(
+      plain(client.run("COPY", "l", "l")),
+      "-ERR source and destination objects are the same",
+    );
+    assert.equal(plain(client.run("COPY", "l", "m")), 1);
+    assert.equal(plain(client.run("COPY", "l", "m")), 0);
+    assert.equal(plain(client.run("COPY", "l", "m", "DB", 99)), "-ERR DB index is out of range");
+    assert.equal(plain(client.run("COPY", "l", "l", "DB", 1)), 1);
+    client.run("RPUSH", "m", "d");
+    assert.deepEqual(plain(client.run("LRANGE", "l", 0, -1)), ["a", "b", "c"]);
+    assert.equal(plain(client.run("SINTERCARD", 2, "s", "t")), 2);
+    assert.equal(plain(client.run("SINTERCARD", 2, "s", "t", "LIMIT", 1)), 1);
+    assert.equal(plain(client.run("SINTERCARD", 0, "s")), "-ERR numkeys should be greater than 0");
+    assert.equal(
+      plain(client.run("SINTERCARD", 3, "s", "t")),
+      "-ERR Number of keys can't be greater than number of args",
+    );
+    assert.equal(
+      plain(client.run("SINTERCARD", 2, "s", "t", "LIMIT", -1)),
+      "-ERR LIMIT can't be negative",
+    );
+    assert.deepEqual(plain(client.run("LMPOP", 2, "x", "l", "RIGHT", "COUNT", 5)), ["l", [
+      "c",
+      "b",
+      "a",
+    ]]);
+    assert.equal(plain(client.run("LMPOP", 1, "x", "LEFT")), null);
+    assert.equal(plain(client.run("LMPOP", 2, "l", "LEFT")), "-ERR syntax error");
+    assert.equal(
+      plain(client.run("LMPOP", 1, "m", "LEFT", "COUNT", 0)),
+      "-ERR count should be greater than 0",
+    );
+    assert.deepEqual((plain(client.run("HRANDFIELD", "h", 5, "WITHVALUES")) as string[]).sort(), [
+      "1",
+      "2",
+      "f",
+      "g",
+    ]);
+    assert.equal((client.run("HRANDFIELD", "h", -5) as unknown[]).length, 5);
+    assert.equal(
+      plain(client.run("HRANDFIELD", "h", "-9223372036854775808")),
+      "-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+    );
+    assert.equal(plain(client.run("WAIT", 0, 0)), 0);
+    assert.equal(plain(client.run("WAIT", 0, -1)), "-ERR timeout is negative");
+  },
+});

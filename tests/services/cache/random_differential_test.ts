@@ -248,6 +248,45 @@ const BUILDERS: ((r: Random) => Command)[] = [
     args: ["SRANDMEMBER", key(r), r.pick(DETERMINED_COUNTS)],
     compare: "unordered",
   }),
+  // added by this round: COPY, SINTERCARD, LMPOP, HRANDFIELD, WAIT
+  (r) =>
+    ex([
+      "COPY",
+      key(r),
+      key(r),
+      ...r.pick([[], ["REPLACE"], ["DB", r.pick(["0", "1", "99", "x"])], ["DB", "1", "REPLACE"], [
+        "FOO",
+      ]]),
+    ]),
+  (r) =>
+    ex([
+      "SINTERCARD",
+      r.pick(["1", "2", "3", "0", "x"]),
+      ...some(r, () => key(r)),
+      ...r.pick([[], ["LIMIT", r.pick(["0", "1", "-1", "x"])], ["LIMIT"], ["FOO", "1"]]),
+    ]),
+  (r) =>
+    ex([
+      "LMPOP",
+      r.pick(["1", "2", "0", "x"]),
+      ...some(r, () => key(r)),
+      r.pick(["LEFT", "RIGHT", "UP"]),
+      ...r.pick([[], ["COUNT", r.pick(["1", "2", "5", "0", "x"])], ["COUNT", "1", "COUNT", "2"], [
+        "FOO",
+      ]]),
+    ]),
+  (r) => ({
+    args: [
+      "HRANDFIELD",
+      key(r),
+      ...r.pick([["0"], ["100"], ["100", "WITHVALUES"], ["x"], ["1", "FOO"], [
+        "-9223372036854775808",
+      ], ["0", "WITHVALUES"]]),
+    ],
+    compare: "unordered",
+  }),
+  // WAIT 1 0 would wait for ever in Redis (no replica will come).
+  (r) => ex(["WAIT", r.pick(["0", "1", "x"]), r.pick(["10", "-1", "x"])]),
   // transactions and connection
   () => ex(["MULTI"]),
   () => ex(["EXEC"]),
@@ -366,6 +405,8 @@ function show(args: (string | Bytes)[]): string {
 }
 
 const CLIENTS = 3;
+/** Commands shown before a difference (RANDOM_DIFF_HISTORY to see more). */
+const HISTORY_MAX = Number(Deno.env.get("RANDOM_DIFF_HISTORY") ?? 30);
 
 interface Side {
   clients: Conn[];
@@ -461,7 +502,7 @@ async function runStream(
       const name = String(command.args[0]).toUpperCase();
       const compare = command.compare;
       history.push(`client ${client}: ${show(command.args)}`);
-      if (history.length > 30) history.shift();
+      if (history.length > HISTORY_MAX) history.shift();
       await ours.clients[client].write(command.args);
       await theirs.clients[client].write(command.args);
       const a = await ours.clients[client].read();
