@@ -113,6 +113,7 @@ function hdel(ctx: Ctx, args: Bytes[]): void {
   if (entry === undefined) return ctx.out.integer(0);
   let n = 0;
   for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) n++;
+  if (n === 0) return ctx.out.integer(0);
   if (entry.value.fields.size === 0) db.delete(key);
   else db.resize(entry);
   ctx.out.integer(n);

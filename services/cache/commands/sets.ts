@@ -26,7 +26,8 @@ function sadd(ctx: Ctx, args: Bytes[]): void {
   const entry = lookupSet(db, key) ?? db.set(key, new SetValue()) as SetEntry;
   let added = 0;
   for (let i = 2; i < args.length; i++) if (entry.value.add(toKey(args[i]))) added++;
-  db.resize(entry);
+  // Only a change touches the key (WATCH), as Redis signals only then.
+  if (added > 0) db.resize(entry);
   ctx.out.integer(added);
 }
 
@@ -36,6 +37,7 @@ function srem(ctx: Ctx, args: Bytes[]): void {
   if (entry === undefined) return ctx.out.integer(0);
   let removed = 0;
   for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) removed++;
+  if (removed === 0) return ctx.out.integer(0);
   if (entry.value.members.size === 0) db.delete(entry.key);
   else db.resize(entry);
   ctx.out.integer(removed);

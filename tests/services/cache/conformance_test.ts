@@ -234,3 +234,23 @@ Deno.test({
     assert.equal(plain(client.run("WAIT", 0, -1)), "-ERR timeout is negative");
   },
 });
+
+Deno.test({
+  name:
+    "writes that change nothing (SADD of a member, SREM and HDEL of absent ones) leave a WATCH alone",
+  permissions: "none",
+  fn() {
+    const cache = commandCache();
+    const watcher = cache.session();
+    const other = cache.session();
+    other.run("SADD", "s", "a");
+    other.run("HSET", "h", "f", "1");
+    watcher.run("WATCH", "s", "h");
+    assert.equal(plain(other.run("SADD", "s", "a")), 0);
+    assert.equal(plain(other.run("SREM", "s", "zz")), 0);
+    assert.equal(plain(other.run("HDEL", "h", "zz")), 0);
+    watcher.run("MULTI");
+    watcher.run("SET", "x", "1");
+    assert.deepEqual(plain(watcher.run("EXEC")), ["+OK"]);
+  },
+});
