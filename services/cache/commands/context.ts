@@ -165,12 +165,6 @@ export interface CommandSpec {
   readonly firstKey: number;
   readonly lastKey: number;
   readonly step: number;
-  /**
-   * Writes the keys it names: WATCH on them fails after it runs. True when
-   * `write` is anywhere among the flags (as Redis's COMMAND lists them) and
-   * the command names keys.
-   */
-  readonly writesKeys: boolean;
   readonly group: string;
   readonly summary: string;
   readonly run: Handler;
@@ -196,7 +190,6 @@ export function command(
     firstKey: options.firstKey ?? 0,
     lastKey: options.lastKey ?? 0,
     step: options.step ?? 0,
-    writesKeys: flags.includes("write") && (options.firstKey ?? 0) > 0,
     group: options.group ?? "generic",
     summary: options.summary ?? "",
     subcommands: options.subcommands

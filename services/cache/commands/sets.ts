@@ -179,9 +179,6 @@ function smove(ctx: Ctx, args: Bytes[]): void {
   const target = dest ?? lookupSet(db, destKey) ?? db.set(destKey, new SetValue()) as SetEntry;
   target.value.add(member);
   db.resize(target);
-  // Only keys SMOVE changed invalidate a WATCH (its spec does not touch them all).
-  ctx.server.touch(db, source.key);
-  ctx.server.touch(db, destKey);
   ctx.out.integer(1);
 }
 
@@ -254,7 +251,7 @@ export const SET_COMMANDS: CommandSpec[] = [
   command("sinterstore", -3, ["write", "denyoom"], setOpStore("inter"), kAll),
   command("sunionstore", -3, ["write", "denyoom"], setOpStore("union"), kAll),
   command("sdiffstore", -3, ["write", "denyoom"], setOpStore("diff"), kAll),
-  { ...command("smove", 4, ["write", "fast"], smove, { ...k1, lastKey: 2 }), writesKeys: false },
+  command("smove", 4, ["write", "fast"], smove, { ...k1, lastKey: 2 }),
   command("sscan", -3, ["readonly"], sscan, k1),
   command("sintercard", -3, ["readonly"], sintercard, { group: "set" }),
 ];
