@@ -193,6 +193,9 @@ class Client implements Session {
   /** Between reads, with nothing in flight: give back what a big command grew. */
   settle(): void {
     this.argvBytes = 0;
+    // An empty read buffer shrinks on its next reserve(); do it now, so
+    // what is counted is what an idle connection holds.
+    if (this.input !== undefined && this.input.length === 0) this.input.reserve(0);
     if (!this.#busy && this.#writing === undefined) this.out.shrink();
     this.account();
   }
