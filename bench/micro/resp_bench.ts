@@ -55,6 +55,14 @@ const session: Session = {
   blocked: false,
   closing: false,
   pendingBytes: () => 0,
+  memory: () => ({
+    queryBytes: 0,
+    queryFreeBytes: 0,
+    argvBytes: 0,
+    replyBufferBytes: 0,
+    outputBytes: 0,
+    totalBytes: 0,
+  }),
   deliver() {},
 };
 const ctx: Ctx = { server, session, out, inExec: false };

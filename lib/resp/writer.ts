@@ -12,11 +12,17 @@
 
 import type { Bytes } from "../bytes.ts";
 
-const INITIAL_BYTES = 16 * 1024;
+// Memory: a writer starts with 4 KiB (a pipeline of 16 small replies is
+// well under 1 KiB) and its spare buffer is allocated on the first take();
+// after a big reply, `shrink()` gives back buffers past SHRINK_ABOVE_BYTES,
+// so an idle connection never keeps what one KEYS or large GET needed.
+const INITIAL_BYTES = 4 * 1024;
+const SHRINK_ABOVE_BYTES = 64 * 1024;
+const EMPTY: Bytes = new Uint8Array(0);
 
 export class ReplyWriter {
   #buf: Bytes = new Uint8Array(INITIAL_BYTES);
-  #spare: Bytes = new Uint8Array(INITIAL_BYTES);
+  #spare: Bytes = EMPTY;
   #len = 0;
   /** 2 or 3, as negotiated with HELLO. */
   protocol: 2 | 3 = 2;
@@ -36,6 +42,21 @@ export class ReplyWriter {
     return out;
   }
 
+  /** Bytes held by both buffers (for CLIENT LIST and memory accounting). */
+  get capacity(): number {
+    return this.#buf.length + this.#spare.length;
+  }
+
+  /**
+   * Gives back buffers grown past SHRINK_ABOVE_BYTES. Call only when nothing
+   * is pending and no view from `take()` is still being written.
+   */
+  shrink(): void {
+    if (this.#len !== 0) return;
+    if (this.#buf.length > SHRINK_ABOVE_BYTES) this.#buf = new Uint8Array(INITIAL_BYTES);
+    if (this.#spare.length > SHRINK_ABOVE_BYTES) this.#spare = EMPTY;
+  }
+
   /** Drops everything written since `mark` (used when a command is undone). */
   truncate(mark: number): void {
     this.#len = mark;
@@ -44,13 +65,11 @@ export class ReplyWriter {
   #reserve(extra: number): void {
     const need = this.#len + extra;
     if (need <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
+    let size = Math.max(this.#buf.length * 2, INITIAL_BYTES);
     while (size < need) size *= 2;
     const grown = new Uint8Array(size);
     grown.set(this.#buf.subarray(0, this.#len));
     this.#buf = grown;
-    // Keep the spare buffer from shrinking the next round's capacity.
-    if (this.#spare.length < INITIAL_BYTES) this.#spare = new Uint8Array(INITIAL_BYTES);
   }
 
   /** Appends raw, already-encoded bytes. */

@@ -66,6 +66,9 @@ function fastLookup(name: Uint8Array): CommandSpec | undefined {
   return spec;
 }
 
+/** Commands that run past maxmemory even inside MULTI. */
+const MULTI_OOM_EXEMPT = new Set(["exec", "discard", "quit", "reset"]);
+
 /** Commands a RESP2 client may run while subscribed. */
 const SUBSCRIBED_ALLOWED = new Set([
   "subscribe",
@@ -143,7 +146,13 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
   const space = ctx.server.keyspace;
   if (space.maxmemoryBytes !== 0 && space.usedBytes > space.maxmemoryBytes) {
     const fits = freeMemoryIfNeeded(space, (db, key) => ctx.server.touch(db, key));
-    if (!fits && spec.flags.includes("denyoom")) {
+    // Inside MULTI every command but EXEC, DISCARD, QUIT and RESET is
+    // refused, since queueing itself takes memory (Redis processCommand).
+    if (
+      !fits &&
+      (spec.flags.includes("denyoom") ||
+        (session.multi !== undefined && !MULTI_OOM_EXEMPT.has(name)))
+    ) {
       if (session.multi !== undefined) session.multiError = true;
       ctx.out.error(OOM_ERROR);
       return;

@@ -46,7 +46,13 @@ export function valueBytes(value: Value): number {
 }
 
 export interface KeyspaceHooks {
-  /** A key was modified: WATCH bookkeeping. */
+  /**
+   * A key was created, changed (set, resize), deleted, given or cleared a
+   * TTL, or found expired: WATCH bookkeeping. Called from the Db methods
+   * themselves, so a command invalidates exactly the watches of the keys
+   * it changed, as Redis's signalModifiedKey does (a write command that
+   * changes nothing, such as SMOVE of a missing member, touches nothing).
+   */
   touched(db: number, key: string): void;
 }
 
@@ -102,6 +108,7 @@ export class Db {
       this.#map.set(key, entry);
       entry.bytes = ENTRY_OVERHEAD_BYTES + key.length + valueBytes(value);
       this.#space.usedBytes += entry.bytes;
+      this.#space.hooks.touched(this.index, key);
     } else {
       entry.value = value;
       if (entry.expireAt !== 0) this.setExpire(entry, 0);
@@ -116,6 +123,7 @@ export class Db {
     const bytes = ENTRY_OVERHEAD_BYTES + entry.key.length + valueBytes(entry.value);
     this.#space.usedBytes += bytes - entry.bytes;
     entry.bytes = bytes;
+    this.#space.hooks.touched(this.index, entry.key);
   }
 
   /** Sets or clears (0) an entry's expiry time. */
@@ -127,6 +135,7 @@ export class Db {
       this.#dropVolatile(entry);
     }
     entry.expireAt = at;
+    this.#space.hooks.touched(this.index, entry.key);
   }
 
   delete(key: string): boolean {
@@ -134,6 +143,7 @@ export class Db {
     if (entry === undefined) return false;
     const live = entry.expireAt === 0 || entry.expireAt > Date.now();
     this.#remove(entry);
+    this.#space.hooks.touched(this.index, key);
     return live;
   }
 
@@ -249,7 +259,10 @@ export const EVICTION_POLICIES: readonly EvictionPolicy[] = [
 /** All databases plus the global counters. */
 export class Keyspace {
   readonly dbs: Db[];
+  /** Data plus client buffers (Redis's used_memory), compared with maxmemory. */
   usedBytes = BASELINE_BYTES;
+  /** The client buffers' share of usedBytes (Redis's mem_clients_normal). */
+  clientBytes = 0;
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;

@@ -32,9 +32,18 @@ import { decodeCommand } from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import { BlockedClients } from "./commands/blocking.ts";
-import type { CommandSpec, Ctx, QueuedCommand, ServerState, Session } from "./commands/context.ts";
+import type {
+  ClientMemory,
+  CommandSpec,
+  CommandStat,
+  Ctx,
+  QueuedCommand,
+  ServerState,
+  Session,
+} from "./commands/context.ts";
 import { unsubscribeAll } from "./commands/pubsub.ts";
 import { Watches } from "./commands/transactions.ts";
+import { STANDARD_CONFIG } from "./config.ts";
 import { COMMANDS, dispatch } from "./dispatch.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
@@ -77,6 +86,14 @@ const BLOCKED_BUFFER_BYTES_MAX = 1024 * 1024;
 /** A side read while blocked: about one TCP read. */
 const SIDE_READ_BYTES = 16 * 1024;
 const UNBLOCKED: unique symbol = Symbol("unblocked");
+/**
+ * What one parsed argument costs besides its bytes: a Uint8Array view
+ * (about 70 bytes of V8 object) and its slot in the array. A 1M-argument
+ * DEL is thus about 80 MB while it runs, counted in argv-mem and, above
+ * ARGV_ACCOUNT_BYTES_MIN, in used_memory before it runs (maxmemory sees it).
+ */
+const ARG_VIEW_BYTES = 80;
+const ARGV_ACCOUNT_BYTES_MIN = 64 * 1024;
 
 class Client implements Session {
   readonly id: number;
@@ -96,6 +113,14 @@ class Client implements Session {
   readonly patterns = new Set<string>();
   closing = false;
   readonly out = new ReplyWriter();
+  /** The read buffer, once the read loop runs (for qbuf in CLIENT LIST). */
+  input: ReadBuffer | undefined;
+  /** The side buffer read into while blocked, allocated only then. */
+  sideBytes = 0;
+  /** Estimated bytes of the command being run's arguments (argv-mem). */
+  argvBytes = 0;
+  /** What this client last added to the keyspace's used_memory. */
+  #accountedBytes = 0;
   readonly connection: TcpConnection;
   readonly conn: Deno.TcpConn;
   readonly ctx: Ctx;
@@ -129,6 +154,50 @@ class Client implements Session {
 
   pendingBytes(): number {
     return this.out.length + this.#inFlight;
+  }
+
+  memory(): ClientMemory {
+    const queryBytes = this.input?.length ?? 0;
+    const queryFreeBytes = (this.input?.capacity ?? 0) - queryBytes;
+    const replyBufferBytes = this.out.capacity;
+    return {
+      queryBytes,
+      queryFreeBytes,
+      argvBytes: this.argvBytes,
+      replyBufferBytes,
+      outputBytes: this.pendingBytes(),
+      totalBytes: queryBytes + queryFreeBytes + this.sideBytes + this.argvBytes +
+        replyBufferBytes,
+    };
+  }
+
+  /**
+   * Brings this client's share of used_memory up to date (Redis counts
+   * client buffers in used_memory, and so against maxmemory). Called after
+   * each read's replies are written, before a large command, and at close
+   * (with `closed`, which takes the whole share back).
+   */
+  account(closed = false): void {
+    // The sum memory() reports, without building its object on every read.
+    const total = closed
+      ? 0
+      : (this.input?.capacity ?? 0) + this.sideBytes + this.argvBytes + this.out.capacity;
+    const delta = total - this.#accountedBytes;
+    if (delta === 0) return;
+    this.#accountedBytes = total;
+    const space = this.#server.keyspace;
+    space.usedBytes += delta;
+    space.clientBytes += delta;
+  }
+
+  /** Between reads, with nothing in flight: give back what a big command grew. */
+  settle(): void {
+    this.argvBytes = 0;
+    // An empty read buffer shrinks on its next reserve(); do it now, so
+    // what is counted is what an idle connection holds.
+    if (this.input !== undefined && this.input.length === 0) this.input.reserve(0);
+    if (!this.#busy && this.#writing === undefined) this.out.shrink();
+    this.account();
   }
 
   deliver(write: (out: ReplyWriter) => void): void {
@@ -223,6 +292,7 @@ export class CacheServer implements ServerState {
   readonly patterns = new Map<string, Set<Session>>();
   readonly config = new Map<string, string>();
   stats = { commands: 0, connections: 0, keyspaceHits: 0, keyspaceMisses: 0 };
+  readonly commandStats = new Map<string, CommandStat>();
   readonly commands: ReadonlyMap<string, CommandSpec> = COMMANDS;
   readonly limits: CacheLimits;
   readonly log: Logger;
@@ -253,6 +323,15 @@ export class CacheServer implements ServerState {
     this.config.set("appendonly", "no");
     this.config.set("timeout", String(Math.floor(this.idleTimeoutMs / 1000)));
     this.config.set("proto-max-bulk-len", String(this.limits.bulkBytesMax));
+    this.config.set("client-query-buffer-limit", String(this.limits.queryBufferBytesMax));
+    this.config.set(
+      "client-output-buffer-limit",
+      `normal 0 0 0 slave 268435456 67108864 60 pubsub ${this.limits.outputBytesMax} 8388608 60`,
+    );
+    for (const entry of STANDARD_CONFIG) {
+      this.config.set(entry.name, entry.value);
+      if (entry.alias !== undefined) this.config.set(entry.alias, entry.value);
+    }
   }
 
   /** Binds and starts accepting; returns the bound address. */
@@ -309,18 +388,22 @@ export class CacheServer implements ServerState {
     const conn = client.conn;
     const ctx = client.ctx;
     const input = new ReadBuffer({ sizeBytesMax: limits.queryBufferBytesMax });
+    client.input = input;
     // Buffered bytes needed before decoding again (a bulk header announced them).
     let need = 0;
-    // A read started while the client was blocked, into `side`.
+    // A read started while the client was blocked, into `side`, which is
+    // allocated only for that and dropped once the read completes.
     let pending: Promise<number | null> | undefined;
-    const side: Bytes = new Uint8Array(SIDE_READ_BYTES);
+    let side: Bytes | undefined;
     this.#waitForCommand(client);
     while (!client.closing) {
       let n: number | null;
       if (pending !== undefined) {
         n = await pending;
         pending = undefined;
-        if (n !== null) input.append(side.subarray(0, n));
+        if (n !== null) input.append(side!.subarray(0, n));
+        side = undefined;
+        client.sideBytes = 0;
       } else {
         n = await conn.read(input.reserve(need > input.length ? need - input.length : 0));
         if (n !== null) input.commit(n);
@@ -350,16 +433,25 @@ export class CacheServer implements ServerState {
         }
         input.consume(decoded.bytesUsed);
         if (decoded.value.length === 0) continue;
+        client.argvBytes = decoded.bytesUsed + decoded.value.length * ARG_VIEW_BYTES;
+        if (client.argvBytes > ARGV_ACCOUNT_BYTES_MIN) client.account();
         const blocked = dispatch(ctx, decoded.value);
         if (blocked === undefined) continue;
-        // Parked: keep reading so a client that hangs up is noticed (and
-        // not handed an element it will never see); bytes it pipelines
+        // Parked at once, before any await: a push from another client
+        // while earlier replies are written must find it waiting (parking
+        // after the flush lost that wake-up and blocked on a full list).
+        // Then keep reading so a client that hangs up is noticed (and not
+        // handed an element it will never see); bytes it pipelines
         // meanwhile wait in the buffer, up to a bound.
-        await client.flush();
         const done = this.blocking.park(ctx, blocked).then((): typeof UNBLOCKED => UNBLOCKED);
         if (connection.draining) this.blocking.release(client);
+        await client.flush();
         while (true) {
           if (pending === undefined && input.length < BLOCKED_BUFFER_BYTES_MAX) {
+            if (side === undefined) {
+              side = new Uint8Array(SIDE_READ_BYTES);
+              client.sideBytes = SIDE_READ_BYTES;
+            }
             pending = conn.read(side);
             pending.catch(() => {});
           }
@@ -370,10 +462,15 @@ export class CacheServer implements ServerState {
             this.blocking.release(client);
             return;
           }
-          input.append(side.subarray(0, result));
+          input.append(side!.subarray(0, result));
+        }
+        if (pending === undefined) {
+          side = undefined;
+          client.sideBytes = 0;
         }
       }
       if (client.out.length > 0) await client.writeReplies();
+      client.settle();
       this.#waitForCommand(client);
     }
     await client.flush();
@@ -404,6 +501,7 @@ export class CacheServer implements ServerState {
 
   #cleanup(client: Client): void {
     client.closing = true;
+    client.account(true);
     this.blocking.release(client);
     unsubscribeAll(client.ctx);
     this.watches.unwatchAll(client);

@@ -119,64 +119,85 @@ export function parseFloatArg(bytes: Uint8Array): number | null {
   return Number(text);
 }
 
-/** Redis's glob matching (stringmatchlen): * ? [abc] [^a] [a-z] and \ escapes. */
+/**
+ * Redis's glob matching (stringmatchlen): * ? [abc] [^a] [a-z] and \ escapes.
+ *
+ * Backtracking-free: every token but `*` matches exactly one character, so
+ * after a `*` only the most recent star needs a resume point (a later star
+ * subsumes every choice an earlier one could make). Cost is at most
+ * O(pattern × text) steps, whatever the pattern: Redis's recursive matcher
+ * takes exponential time on `*a*a*a...b` (7.0 bounds only its nesting), and
+ * KEYS with 20 stars would never return.
+ */
 export function globMatch(pattern: string, text: string, nocase = false): boolean {
   if (nocase) {
     pattern = pattern.toLowerCase();
     text = text.toLowerCase();
   }
-  return matchFrom(pattern, 0, text, 0);
+  const p = pattern;
+  const s = text;
+  let pi = 0;
+  let si = 0;
+  // Where to resume after the last star: the token after it, and the text position it absorbed up to.
+  let starPi = -1;
+  let starSi = 0;
+  while (si < s.length) {
+    if (pi < p.length && p[pi] === "*") {
+      while (pi < p.length && p[pi] === "*") pi++;
+      if (pi === p.length) return true;
+      starPi = pi;
+      starSi = si;
+      continue;
+    }
+    const next = pi < p.length ? matchOne(p, pi, s[si]) : -1;
+    if (next !== -1) {
+      pi = next;
+      si++;
+      continue;
+    }
+    if (starPi === -1) return false;
+    // Let the last star absorb one more character and retry from after it.
+    pi = starPi;
+    si = ++starSi;
+  }
+  while (pi < p.length && p[pi] === "*") pi++;
+  return pi === p.length;
 }
 
-function matchFrom(p: string, pi: number, s: string, si: number): boolean {
-  while (pi < p.length) {
-    const c = p[pi];
-    if (c === "*") {
-      while (pi + 1 < p.length && p[pi + 1] === "*") pi++;
-      if (pi + 1 === p.length) return true;
-      for (let k = si; k <= s.length; k++) {
-        if (matchFrom(p, pi + 1, s, k)) return true;
-      }
-      return false;
-    }
-    if (si >= s.length) return false;
-    if (c === "?") {
-      si++;
-      pi++;
-      continue;
-    }
-    if (c === "[") {
-      pi++;
-      const negate = p[pi] === "^";
-      if (negate) pi++;
-      let matched = false;
-      while (pi < p.length && p[pi] !== "]") {
-        if (p[pi] === "\\" && pi + 1 < p.length) {
-          pi++;
-          if (p[pi] === s[si]) matched = true;
-        } else if (pi + 2 < p.length && p[pi + 1] === "-" && p[pi + 2] !== "]") {
-          let lo = p[pi];
-          let hi = p[pi + 2];
-          if (lo > hi) [lo, hi] = [hi, lo];
-          if (s[si] >= lo && s[si] <= hi) matched = true;
-          pi += 2;
-        } else if (p[pi] === s[si]) {
-          matched = true;
-        }
-        pi++;
-      }
-      if (negate) matched = !matched;
-      if (!matched) return false;
-      pi++; // past ']'
-      si++;
-      continue;
-    }
-    if (c === "\\" && pi + 1 < p.length) pi++;
-    if (p[pi] !== s[si]) return false;
+/**
+ * Matches the one-character token at `p[pi]` (not a star) against `c`:
+ * the index after the token, or -1. An unterminated `[` class runs to the
+ * end of the pattern, as in Redis.
+ */
+function matchOne(p: string, pi: number, c: string): number {
+  const t = p[pi];
+  if (t === "?") return pi + 1;
+  if (t === "[") {
     pi++;
-    si++;
+    const negate = p[pi] === "^";
+    if (negate) pi++;
+    let matched = false;
+    while (pi < p.length && p[pi] !== "]") {
+      if (p[pi] === "\\" && pi + 1 < p.length) {
+        pi++;
+        if (p[pi] === c) matched = true;
+      } else if (pi + 2 < p.length && p[pi + 1] === "-" && p[pi + 2] !== "]") {
+        let lo = p[pi];
+        let hi = p[pi + 2];
+        if (lo > hi) [lo, hi] = [hi, lo];
+        if (c >= lo && c <= hi) matched = true;
+        pi += 2;
+      } else if (p[pi] === c) {
+        matched = true;
+      }
+      pi++;
+    }
+    if (negate) matched = !matched;
+    if (!matched) return -1;
+    return pi < p.length ? pi + 1 : pi; // past ']'
   }
-  return si === s.length;
+  if (t === "\\" && pi + 1 < p.length) pi++;
+  return p[pi] === c ? pi + 1 : -1;
 }
 
 /** A hash: fields to values, with optional per-field expiry (Redis 7.4 HEXPIRE). */

@@ -16,10 +16,11 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db } from "../keyspace.ts";
-import { toKey } from "../values.ts";
+import { ListValue, toKey } from "../values.ts";
 import {
   type Blocked,
   command,
+  CommandError,
   type CommandSpec,
   type Ctx,
   fail,
@@ -69,7 +70,9 @@ export class BlockedClients {
       const waiter: Waiter = {
         ctx,
         blocked,
-        ids: blocked.keys.map((key) => `${dbIndex}\0${key}`),
+        // Deduplicated: BLPOP k k 0 must sit in k's queue once, or one push
+        // would serve it twice (two replies, two elements popped).
+        ids: [...new Set(blocked.keys.map((key) => `${dbIndex}\0${key}`))],
         wake: resolve,
         timer: undefined,
       };
@@ -111,6 +114,15 @@ export class BlockedClients {
     if (this.#byKey.has(id)) this.#ready.add(id);
   }
 
+  /** After SWAPDB: every key of `db` with waiters that now holds a list is ready. */
+  signalDatabase(db: Db): void {
+    const prefix = `${db.index}\0`;
+    for (const id of this.#byKey.keys()) {
+      if (!id.startsWith(prefix)) continue;
+      if (db.peek(id.slice(prefix.length))?.value instanceof ListValue) this.#ready.add(id);
+    }
+  }
+
   /** Serves clients blocked on keys that got elements, oldest first. */
   serveReady(): void {
     for (let round = 0; round < SERVE_ROUNDS_MAX && this.#ready.size > 0; round++) {
@@ -120,11 +132,35 @@ export class BlockedClients {
         const list = this.#byKey.get(id);
         if (list === undefined) continue;
         for (const waiter of [...list]) {
-          if (!waiter.blocked.retry(waiter.ctx)) break;
-          this.release(waiter.ctx.session);
+          // Served meanwhile through another key, or gone: never twice.
+          if (this.#bySession.get(waiter.ctx.session) !== waiter) continue;
+          if (!this.#serve(waiter)) break;
         }
       }
     }
+  }
+
+  /**
+   * Retries one waiter; true when it was answered (and released). An error
+   * serving it (BLMOVE into a key that now holds a string) is its own
+   * reply: written to the waiter, which is released, as Redis does; it
+   * never reaches the client whose push woke it, nor the other waiters.
+   */
+  #serve(waiter: Waiter): boolean {
+    const out = waiter.ctx.out;
+    const mark = out.length;
+    try {
+      if (!waiter.blocked.retry(waiter.ctx)) return false;
+    } catch (error) {
+      out.truncate(mark);
+      out.error(
+        error instanceof CommandError
+          ? error.message
+          : `ERR ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    this.release(waiter.ctx.session);
+    return true;
   }
 }
 
@@ -145,9 +181,13 @@ function bpop(front: boolean) {
   return (ctx: Ctx, args: Bytes[]): void | Blocked => {
     const deadline = deadlineArg(args[args.length - 1]);
     const keys = args.slice(1, -1).map(toKey);
-    const attempt = (c: Ctx): boolean => {
+    // Served later (`serving`), a key that now holds another type is
+    // passed over and the client stays blocked, as in Redis; only the
+    // first attempt answers WRONGTYPE.
+    const attempt = (c: Ctx, serving: boolean): boolean => {
       const db = c.session.db;
       for (const key of keys) {
+        if (serving && !(db.peek(key)?.value instanceof ListValue)) continue;
         const entry = lookupList(db, key);
         if (entry === undefined) continue;
         c.out.arrayHeader(2);
@@ -158,9 +198,15 @@ function bpop(front: boolean) {
       }
       return false;
     };
-    if (attempt(ctx)) return;
+    if (attempt(ctx, false)) return;
     if (ctx.inExec) return ctx.out.nullArray();
-    return { blocked: true, keys, deadline, retry: attempt, timeout: (c) => c.out.nullArray() };
+    return {
+      blocked: true,
+      keys,
+      deadline,
+      retry: (c) => attempt(c, true),
+      timeout: (c) => c.out.nullArray(),
+    };
   };
 }
 
@@ -169,19 +215,21 @@ function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, time
   const from = toKey(args[1]);
   const to = toKey(args[2]);
   const deadline = deadlineArg(args[timeoutAt]);
-  const attempt = (c: Ctx): boolean => {
+  const attempt = (c: Ctx, serving: boolean): boolean => {
+    if (serving && !(c.session.db.peek(from)?.value instanceof ListValue)) return false;
+    // A destination of another type throws WRONGTYPE before anything moves.
     const value = move(c, from, to, fromLeft, toLeft);
     if (value === undefined) return false;
     c.out.bulkString(value);
     return true;
   };
-  if (attempt(ctx)) return;
+  if (attempt(ctx, false)) return;
   if (ctx.inExec) return ctx.out.nullBulk();
   const blocked: Blocked = {
     blocked: true,
     keys: [from],
     deadline,
-    retry: attempt,
+    retry: (c) => attempt(c, true),
     timeout: (c) => c.out.nullArray(),
   };
   return blocked;

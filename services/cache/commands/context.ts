@@ -49,6 +49,28 @@ export interface QueuedCommand {
   readonly args: Bytes[];
 }
 
+/** A connection's memory, as CLIENT LIST shows it (qbuf, argv-mem, rbs, omem, tot-mem). */
+export interface ClientMemory {
+  /** Unparsed input buffered (qbuf). */
+  queryBytes: number;
+  /** Capacity of the read buffer not holding input (qbuf-free). */
+  queryFreeBytes: number;
+  /** The arguments of the command being run (argv-mem), an estimate. */
+  argvBytes: number;
+  /** Capacity of the reply buffers (rbs). */
+  replyBufferBytes: number;
+  /** Replies waiting to be written (omem). */
+  outputBytes: number;
+  /** All of the above that is allocated (tot-mem). */
+  totalBytes: number;
+}
+
+/** One line of INFO commandstats. */
+export interface CommandStat {
+  calls: number;
+  failed: number;
+}
+
 /** Per-connection state commands read and change. */
 export interface Session {
   readonly id: number;
@@ -75,6 +97,8 @@ export interface Session {
   closing: boolean;
   /** Bytes of replies waiting to be written, for CLIENT LIST omem. */
   pendingBytes(): number;
+  /** What this connection holds in memory, for CLIENT LIST and INFO. */
+  memory(): ClientMemory;
   /** Appends a push message (pub/sub) to this client's output and flushes it. */
   deliver(write: (out: ReplyWriter) => void): void;
 }
@@ -92,6 +116,10 @@ export interface ServerState {
   readonly patterns: Map<string, Set<Session>>;
   readonly config: Map<string, string>;
   stats: { commands: number; connections: number; keyspaceHits: number; keyspaceMisses: number };
+  /** Calls and failures per command ("config|get" for subcommands), for INFO commandstats. */
+  readonly commandStats: Map<string, CommandStat>;
+  /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit). */
+  readonly limits: { queryBufferBytesMax: number; outputBytesMax: number };
   /** Clients waiting in BLPOP and friends (blocking.ts). */
   readonly blocking: BlockedClients;
   /** Keys watched for MULTI/EXEC by this server's sessions (transactions.ts). */
@@ -137,12 +165,6 @@ export interface CommandSpec {
   readonly firstKey: number;
   readonly lastKey: number;
   readonly step: number;
-  /**
-   * Writes the keys it names: WATCH on them fails after it runs. True when
-   * `write` is anywhere among the flags (as Redis's COMMAND lists them) and
-   * the command names keys.
-   */
-  readonly writesKeys: boolean;
   readonly group: string;
   readonly summary: string;
   readonly run: Handler;
@@ -168,7 +190,6 @@ export function command(
     firstKey: options.firstKey ?? 0,
     lastKey: options.lastKey ?? 0,
     step: options.step ?? 0,
-    writesKeys: flags.includes("write") && (options.firstKey ?? 0) > 0,
     group: options.group ?? "generic",
     summary: options.summary ?? "",
     subcommands: options.subcommands

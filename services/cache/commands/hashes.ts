@@ -5,10 +5,17 @@
 // HGETDEL, HSETEX.
 
 import type { Bytes } from "../../../lib/bytes.ts";
-import { formatDouble } from "../../../lib/resp/writer.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { addInteger, globMatch, HashValue, parseFloatArg, parseInteger, toKey } from "../values.ts";
-import { floatArg, int64Arg, intArg } from "./args.ts";
+import { addInteger, globMatch, HashValue, parseInteger, toKey } from "../values.ts";
+import { int64Arg, intArg, REPEATED_REPLY_COUNT_MAX, signedCountArg } from "./args.ts";
+import {
+  addLongDouble,
+  formatLongDouble,
+  isInfinite,
+  type LongDoubleValue,
+  parseLongDouble,
+  ZERO,
+} from "../long_double.ts";
 import { expireAtFrom } from "./strings.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
 import {
@@ -106,6 +113,7 @@ function hdel(ctx: Ctx, args: Bytes[]): void {
   if (entry === undefined) return ctx.out.integer(0);
   let n = 0;
   for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) n++;
+  if (n === 0) return ctx.out.integer(0);
   if (entry.value.fields.size === 0) db.delete(key);
   else db.resize(entry);
   ctx.out.integer(n);
@@ -157,20 +165,23 @@ function hincrby(ctx: Ctx, args: Bytes[]): void {
 }
 
 function hincrbyfloat(ctx: Ctx, args: Bytes[]): void {
-  const delta = floatArg(args[3]);
+  // In long double, as Redis computes it (long_double.ts); the increment
+  // is checked before the key (t_hash.c).
+  const delta = parseLongDouble(toKey(args[3]));
+  if (delta === null) fail("ERR value is not a valid float");
+  if (isInfinite(delta)) fail("ERR value is NaN or Infinity");
   const db = ctx.session.db;
   const entry = hashForWrite(db, toKey(args[1]));
   const field = toKey(args[2]);
   const old = entry.value.fields.get(field);
-  let current = 0;
+  let current: LongDoubleValue | null = ZERO;
   if (old !== undefined) {
-    const parsed = parseFloatArg(binary(old));
-    if (parsed === null) fail("ERR hash value is not a float");
-    current = parsed;
+    current = parseLongDouble(old);
+    if (current === null) fail("ERR hash value is not a float");
   }
-  const result = current + delta;
-  if (!Number.isFinite(result)) fail("ERR increment would produce NaN or Infinity");
-  const text = formatDouble(result);
+  const result = addLongDouble(current, delta);
+  if (result === null || isInfinite(result)) fail("ERR increment would produce NaN or Infinity");
+  const text = formatLongDouble(result);
   entry.value.set(field, text);
   db.resize(entry);
   ctx.out.bulkString(text);
@@ -325,9 +336,53 @@ function hgetex(ctx: Ctx, args: Bytes[]): void {
   }
 }
 
+/**
+ * HRANDFIELD key [count [WITHVALUES]] (Redis 6.2): distinct fields for a
+ * positive count, repeats allowed for a negative one (bounded, args.ts).
+ */
+function hrandfield(ctx: Ctx, args: Bytes[]): void {
+  if (args.length > 4 || (args.length === 4 && lower(args[3]) !== "withvalues")) fail(SYNTAX);
+  const withValues = args.length === 4;
+  const count = args.length >= 3 ? signedCountArg(args[2]) : undefined;
+  // WITHVALUES doubles the reply: Redis refuses counts whose double overflows.
+  if (withValues && count !== undefined && count < -REPEATED_REPLY_COUNT_MAX / 2) {
+    fail("ERR value is out of range");
+  }
+  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+  if (count === undefined) {
+    if (hash === undefined) return ctx.out.nullBulk();
+    const fields = [...hash.fields.keys()];
+    return ctx.out.bulkString(fields[Math.floor(Math.random() * fields.length)]);
+  }
+  if (hash === undefined || count === 0) return ctx.out.arrayHeader(0);
+  const entries = [...hash.fields];
+  let picked: [string, string][];
+  if (count > 0) {
+    for (let i = entries.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [entries[i], entries[j]] = [entries[j], entries[i]];
+    }
+    picked = entries.slice(0, count);
+  } else {
+    picked = Array.from(
+      { length: -count },
+      () => entries[Math.floor(Math.random() * entries.length)],
+    );
+  }
+  // RESP3 pairs each field with its value; RESP2 flattens them.
+  const paired = withValues && ctx.out.protocol === 3;
+  ctx.out.arrayHeader(withValues && !paired ? picked.length * 2 : picked.length);
+  for (const [field, text] of picked) {
+    if (paired) ctx.out.arrayHeader(2);
+    ctx.out.bulkString(field);
+    if (withValues) ctx.out.bulkString(text);
+  }
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "hash" } as const;
 
 export const HASH_COMMANDS: CommandSpec[] = [
+  command("hrandfield", -2, ["readonly"], hrandfield, k1),
   command("hset", -4, ["write", "denyoom", "fast"], hset("hset"), k1),
   command("hmset", -4, ["write", "denyoom", "fast"], hset("hmset"), k1),
   command("hsetnx", 4, ["write", "denyoom", "fast"], hsetnx, k1),

@@ -8,7 +8,15 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db } from "../keyspace.ts";
-import { globMatch, ListValue, toKey, typeName } from "../values.ts";
+import {
+  globMatch,
+  HashValue,
+  ListValue,
+  SetValue,
+  toKey,
+  typeName,
+  type Value,
+} from "../values.ts";
 import { int64Arg, intArg } from "./args.ts";
 import {
   command,
@@ -229,8 +237,61 @@ function swapdb(ctx: Ctx, args: Bytes[]): void {
     dbs[a].swapWith(dbs[b]);
     touchAll(ctx, dbs[a]);
     touchAll(ctx, dbs[b]);
+    // Clients blocked on a key that now holds a list are served, as Redis does.
+    ctx.server.blocking.signalDatabase(dbs[a]);
+    ctx.server.blocking.signalDatabase(dbs[b]);
   }
   ctx.out.ok();
+}
+
+/** A deep copy of a value, for COPY (strings are immutable and shared). */
+function copyValue(value: Value): Value {
+  if (typeof value === "string") return value;
+  if (value instanceof ListValue) {
+    const copy = new ListValue();
+    copy.replace(value.toArray());
+    return copy;
+  }
+  if (value instanceof SetValue) {
+    const copy = new SetValue();
+    for (const member of value.members) copy.add(member);
+    return copy;
+  }
+  const copy = new HashValue();
+  for (const [field, text] of value.fields) copy.set(field, text);
+  for (const [field, at] of value.fieldExpires) copy.fieldExpires.set(field, at);
+  return copy;
+}
+
+/** COPY source destination [DB destination-db] [REPLACE] (Redis 6.2). */
+function copy(ctx: Ctx, args: Bytes[]): void {
+  const dbs = ctx.server.keyspace.dbs;
+  let target = ctx.session.db;
+  let replace = false;
+  for (let i = 3; i < args.length; i++) {
+    const option = lower(args[i]);
+    if (option === "replace") replace = true;
+    else if (option === "db" && i + 1 < args.length) {
+      const index = intArg(args[++i]);
+      if (index < 0 || index >= dbs.length) fail("ERR DB index is out of range");
+      target = dbs[index];
+    } else fail(SYNTAX);
+  }
+  const from = toKey(args[1]);
+  const to = toKey(args[2]);
+  if (target === ctx.session.db && from === to) {
+    fail("ERR source and destination objects are the same");
+  }
+  const source = ctx.session.db.lookup(from);
+  if (source === undefined) return ctx.out.integer(0);
+  if (target.peek(to) !== undefined) {
+    if (!replace) return ctx.out.integer(0);
+    target.delete(to);
+  }
+  const copied = target.set(to, copyValue(source.value));
+  if (source.expireAt !== 0) target.setExpire(copied, source.expireAt);
+  if (copied.value instanceof ListValue) ctx.server.signalReady(target, to);
+  ctx.out.integer(1);
 }
 
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "generic" } as const;
@@ -238,6 +299,7 @@ const kAll = { firstKey: 1, lastKey: -1, step: 1, group: "generic" } as const;
 
 export const KEY_COMMANDS: CommandSpec[] = [
   command("del", -2, ["write"], del, kAll),
+  command("copy", -3, ["write", "denyoom"], copy, { firstKey: 1, lastKey: 2, step: 1 }),
   command("unlink", -2, ["write", "fast"], del, kAll),
   command("exists", -2, ["readonly", "fast"], exists, kAll),
   command("touch", -2, ["readonly", "fast"], exists, kAll),

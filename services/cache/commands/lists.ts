@@ -4,9 +4,10 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { ListValue, toKey } from "../values.ts";
-import { intArg, positiveArg } from "./args.ts";
+import { ListValue, parseInteger, toKey } from "../values.ts";
+import { int64Arg, intArg, numkeysArg, positiveArg } from "./args.ts";
 import {
+  arityError,
   command,
   type CommandSpec,
   type Ctx,
@@ -57,7 +58,7 @@ export function popOne(db: Db, entry: ListEntry, front: boolean): string {
 
 function pop(front: boolean) {
   return (ctx: Ctx, args: Bytes[]) => {
-    if (args.length > 3) fail(SYNTAX);
+    if (args.length > 3) fail(arityError(front ? "lpop" : "rpop"));
     const db = ctx.session.db;
     const count = args.length === 3 ? positiveArg(args[2]) : -1;
     const entry = lookupList(db, toKey(args[1]));
@@ -96,9 +97,10 @@ function llen(ctx: Ctx, args: Bytes[]): void {
 }
 
 function lindex(ctx: Ctx, args: Bytes[]): void {
+  // Redis looks the key up before it parses the index (t_list.c).
   const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
-  let index = intArg(args[2]);
   if (list === undefined) return ctx.out.nullBulk();
+  let index = intArg(args[2]);
   if (index < 0) index += list.length;
   const value = list.get(index);
   if (value === undefined) ctx.out.nullBulk();
@@ -107,9 +109,10 @@ function lindex(ctx: Ctx, args: Bytes[]): void {
 
 function lset(ctx: Ctx, args: Bytes[]): void {
   const db = ctx.session.db;
+  // Redis looks the key up before it parses the index (t_list.c).
   const entry = lookupList(db, toKey(args[1]));
-  let index = intArg(args[2]);
   if (entry === undefined) fail(NO_SUCH_KEY);
+  let index = intArg(args[2]);
   if (index < 0) index += entry.value.length;
   if (index < 0 || index >= entry.value.length) fail(INDEX_RANGE);
   entry.value.set(index, toKey(args[3]));
@@ -189,17 +192,20 @@ function lpos(ctx: Ctx, args: Bytes[]): void {
     const option = lower(args[i]);
     if (i + 1 >= args.length) fail(SYNTAX);
     if (option === "rank") {
-      rank = intArg(args[++i]);
+      const exact = int64Arg(args[++i]);
+      // Redis 7.0 negates RANK in a C long: -2^63 stays negative and the
+      // first match from the tail counts, as RANK -1 does.
+      rank = exact === -9223372036854775808n ? -1 : Number(exact);
       if (rank === 0) {
         fail(
           "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
         );
       }
     } else if (option === "count") {
-      count = intArg(args[++i]);
+      count = intArg(args[++i], "ERR COUNT can't be negative");
       if (count < 0) fail("ERR COUNT can't be negative");
     } else if (option === "maxlen") {
-      maxlen = intArg(args[++i]);
+      maxlen = intArg(args[++i], "ERR MAXLEN can't be negative");
       if (maxlen < 0) fail("ERR MAXLEN can't be negative");
     } else fail(SYNTAX);
   }
@@ -241,8 +247,19 @@ export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLe
   const source = lookupList(db, from);
   if (source === undefined) return undefined;
   const target = lookupList(db, to);
+  if (target === source) {
+    // Same list (RPOPLPUSH l l): a rotation. Popping first would delete a
+    // one-element list and push into the detached entry, losing the element.
+    const list = source.value;
+    const value = fromLeft ? list.popFront()! : list.popBack()!;
+    if (toLeft) list.pushFront(value);
+    else list.pushBack(value);
+    ctx.server.signalReady(db, to);
+    ctx.server.touch(db, from);
+    return value;
+  }
   const value = popOne(db, source, fromLeft);
-  const dest = target ?? lookupList(db, to) ?? db.set(to, new ListValue()) as ListEntry;
+  const dest = target ?? db.set(to, new ListValue()) as ListEntry;
   if (toLeft) dest.value.pushFront(value);
   else dest.value.pushBack(value);
   db.resize(dest);
@@ -266,6 +283,35 @@ function rpoplpush(ctx: Ctx, args: Bytes[]): void {
   else ctx.out.bulkString(value);
 }
 
+/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] (Redis 7.0); BLMPOP is left out. */
+function lmpop(ctx: Ctx, args: Bytes[]): void {
+  const numkeys = numkeysArg(args[1]);
+  const whereAt = 2 + numkeys;
+  if (whereAt >= args.length) fail(SYNTAX);
+  const front = side(args[whereAt]);
+  let count = -1;
+  for (let i = whereAt + 1; i < args.length; i++) {
+    if (count === -1 && lower(args[i]) === "count" && i + 1 < args.length) {
+      const n = parseInteger(args[++i]);
+      if (n === null || n <= 0) fail("ERR count should be greater than 0");
+      count = Number(n);
+    } else fail(SYNTAX);
+  }
+  const db = ctx.session.db;
+  for (let i = 2; i < whereAt; i++) {
+    const key = toKey(args[i]);
+    const entry = lookupList(db, key);
+    if (entry === undefined) continue;
+    const n = Math.min(count === -1 ? 1 : count, entry.value.length);
+    ctx.out.arrayHeader(2);
+    ctx.out.bulkString(key);
+    ctx.out.arrayHeader(n);
+    for (let j = 0; j < n; j++) ctx.out.bulkString(popOne(db, entry, front));
+    return;
+  }
+  ctx.out.nullArray();
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "list" } as const;
 const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
 
@@ -286,4 +332,5 @@ export const LIST_COMMANDS: CommandSpec[] = [
   command("lpos", -3, ["readonly"], lpos, k1),
   command("lmove", 5, ["write", "denyoom"], lmove, k2),
   command("rpoplpush", 3, ["write", "denyoom"], rpoplpush, k2),
+  command("lmpop", -4, ["write"], lmpop, { group: "list" }),
 ];

@@ -7,7 +7,9 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import { EVICTION_POLICIES, type EvictionPolicy } from "../keyspace.ts";
-import { globMatch, toKey } from "../values.ts";
+import process from "node:process";
+import { configValueError, STANDARD_CONFIG_BY_NAME } from "../config.ts";
+import { globMatch, parseInteger, toKey } from "../values.ts";
 import { intArg } from "./args.ts";
 import {
   arityError,
@@ -115,6 +117,7 @@ function validName(name: string): string {
 /** One CLIENT LIST line, in Redis 7's field order. */
 export function clientLine(session: Session): string {
   const now = Date.now();
+  const memory = session.memory();
   const multi = session.multi === undefined ? -1 : session.multi.length;
   const flags = session.multi !== undefined
     ? "x"
@@ -125,9 +128,11 @@ export function clientLine(session: Session): string {
     `age=${
       Math.floor((now - session.createdAt) / 1000)
     } idle=0 flags=${flags} db=${session.db.index} ` +
-    `sub=${session.channels.size} psub=${session.patterns.size} ssub=0 multi=${multi} qbuf=0 ` +
-    `qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=${session.pendingBytes()} ` +
-    `tot-mem=0 events=r cmd=${session.lastCommand} user=default redir=-1 resp=${session.protocol}\n`;
+    `sub=${session.channels.size} psub=${session.patterns.size} ssub=0 multi=${multi} ` +
+    `qbuf=${memory.queryBytes} qbuf-free=${memory.queryFreeBytes} argv-mem=${memory.argvBytes} ` +
+    `multi-mem=0 rbs=${memory.replyBufferBytes} rbp=0 obl=0 oll=0 omem=${memory.outputBytes} ` +
+    `tot-mem=${memory.totalBytes} events=r cmd=${session.lastCommand} user=default redir=-1 ` +
+    `resp=${session.protocol}\n`;
 }
 
 const clientSubcommands = [
@@ -172,6 +177,28 @@ export function parseMemory(text: string): number | undefined {
     gb: 1024 ** 3,
   };
   return Number(match[1]) * units[(match[2] ?? "b").toLowerCase()];
+}
+
+/**
+ * `client-output-buffer-limit` as Redis takes it: groups of "class hard
+ * soft seconds"; the hard limit of each class, or undefined when malformed.
+ * Only the pubsub class applies here (normal clients are read from only as
+ * fast as their replies are written).
+ */
+function parseOutputLimits(text: string): Map<string, number> | undefined {
+  const words = text.trim().split(/\s+/);
+  if (words.length % 4 !== 0) return undefined;
+  const limits = new Map<string, number>();
+  for (let i = 0; i < words.length; i += 4) {
+    const kind = words[i].toLowerCase();
+    const name = kind === "slave" || kind === "replica" ? "replica" : kind;
+    if (!["normal", "replica", "pubsub"].includes(name)) return undefined;
+    const hard = parseMemory(words[i + 1]);
+    if (hard === undefined || parseMemory(words[i + 2]) === undefined) return undefined;
+    if (!/^\d+$/.test(words[i + 3])) return undefined;
+    limits.set(name, hard);
+  }
+  return limits;
 }
 
 /** Settings fixed at start: the listener and the databases exist already. */
@@ -225,6 +252,21 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
         `ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and ${TIMEOUT_SECONDS_MAX} inclusive`,
       );
     }
+    const standard = STANDARD_CONFIG_BY_NAME.get(name);
+    const problem = standard === undefined ? undefined : configValueError(standard.kind, value);
+    if (problem !== undefined) {
+      fail(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${problem}`);
+    }
+    if (name === "client-query-buffer-limit" && parseMemory(value) === undefined) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument '${name}') - argument must be a memory value`,
+      );
+    }
+    if (name === "client-output-buffer-limit" && parseOutputLimits(value) === undefined) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument '${name}') - Wrong number of arguments in buffer limit configuration.`,
+      );
+    }
     if (name === "maxmemory-policy" && !EVICTION_POLICIES.includes(value as EvictionPolicy)) {
       fail(
         `ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: ${
@@ -242,6 +284,23 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
       if (name === "maxmemory-policy") ctx.server.keyspace.policy = value as EvictionPolicy;
       if (name === "requirepass") ctx.server.requirepass = value === "" ? undefined : value;
       if (name === "timeout") ctx.server.idleTimeoutMs = parseTimeout(value)! * 1000;
+      if (name === "client-query-buffer-limit") {
+        // For connections made from now on: a live read buffer keeps its bound.
+        ctx.server.limits.queryBufferBytesMax = parseMemory(value)!;
+        ctx.server.config.set(name, String(parseMemory(value)));
+        continue;
+      }
+      if (name === "client-output-buffer-limit") {
+        const pubsub = parseOutputLimits(value)!.get("pubsub");
+        if (pubsub !== undefined && pubsub > 0) ctx.server.limits.outputBytesMax = pubsub;
+      }
+      const standard = STANDARD_CONFIG_BY_NAME.get(name);
+      if (standard !== undefined) {
+        // One value under both names, as Redis keeps aliases.
+        ctx.server.config.set(standard.name, value);
+        if (standard.alias !== undefined) ctx.server.config.set(standard.alias, value);
+        continue;
+      }
       ctx.server.config.set(name, value);
     }
   }
@@ -264,10 +323,14 @@ const configSubcommands = [
 export function infoText(ctx: Ctx, sections: string[]): string {
   const server = ctx.server;
   const space = server.keyspace;
-  const all = sections.length === 0 || sections.includes("all") ||
-    sections.includes("everything") ||
-    sections.includes("default");
-  const want = (name: string) => all || sections.includes(name);
+  // Redis 7.0 (server.c genRedisInfoString): no argument or "default" is
+  // every section but commandstats and latencystats; "all" adds those;
+  // "everything" adds modules' sections too (none here).
+  const everything = sections.includes("all") || sections.includes("everything");
+  const byDefault = everything || sections.length === 0 || sections.includes("default");
+  const want = (name: string) =>
+    sections.includes(name) ||
+    (name === "commandstats" || name === "latencystats" ? everything : byDefault);
   const parts: string[] = [];
   const uptime = Math.floor((Date.now() - server.startedAt) / 1000);
   if (want("server")) {
@@ -310,9 +373,23 @@ export function infoText(ctx: Ctx, sections: string[]): string {
       `used_memory_human:${(space.usedBytes / 1024 / 1024).toFixed(2)}M`,
       `used_memory_rss:${heap.rss}`,
       `used_memory_heap:${heap.heapUsed}`,
+      `mem_clients_normal:${space.clientBytes}`,
       `maxmemory:${space.maxmemoryBytes}`,
       `maxmemory_human:${(space.maxmemoryBytes / 1024 / 1024).toFixed(2)}M`,
       `maxmemory_policy:${space.policy}`,
+      "",
+    );
+  }
+  if (want("persistence")) {
+    parts.push(
+      "# Persistence",
+      "loading:0",
+      "async_loading:0",
+      "rdb_changes_since_last_save:0",
+      "rdb_bgsave_in_progress:0",
+      `rdb_last_save_time:${Math.floor(server.startedAt / 1000)}`,
+      "aof_enabled:0",
+      "aof_rewrite_in_progress:0",
       "",
     );
   }
@@ -330,6 +407,50 @@ export function infoText(ctx: Ctx, sections: string[]): string {
       "",
     );
   }
+  if (want("replication")) {
+    parts.push(
+      "# Replication",
+      "role:master",
+      "connected_slaves:0",
+      "master_failover_state:no-failover",
+      `master_replid:${"0".repeat(40)}`,
+      `master_replid2:${"0".repeat(40)}`,
+      "master_repl_offset:0",
+      "second_repl_offset:-1",
+      "repl_backlog_active:0",
+      "repl_backlog_size:1048576",
+      "repl_backlog_first_byte_offset:0",
+      "repl_backlog_histlen:0",
+      "",
+    );
+  }
+  if (want("cpu")) {
+    const cpu = process.cpuUsage();
+    const seconds = (micros: number) => (micros / 1e6).toFixed(6);
+    parts.push(
+      "# CPU",
+      `used_cpu_sys:${seconds(cpu.system)}`,
+      `used_cpu_user:${seconds(cpu.user)}`,
+      "used_cpu_sys_children:0.000000",
+      "used_cpu_user_children:0.000000",
+      `used_cpu_sys_main_thread:${seconds(cpu.system)}`,
+      `used_cpu_user_main_thread:${seconds(cpu.user)}`,
+      "",
+    );
+  }
+  if (want("modules")) parts.push("# Modules", "");
+  if (want("commandstats")) {
+    parts.push("# Commandstats");
+    for (const [name, stat] of server.commandStats) {
+      parts.push(
+        `cmdstat_${name}:calls=${stat.calls},usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=${stat.failed}`,
+      );
+    }
+    parts.push("");
+  }
+  if (want("errorstats")) parts.push("# Errorstats", "");
+  if (want("latencystats")) parts.push("# Latencystats", "");
+  if (want("cluster")) parts.push("# Cluster", "cluster_enabled:0", "");
   if (want("keyspace")) {
     parts.push("# Keyspace");
     for (const db of space.dbs) {
@@ -430,6 +551,14 @@ const conn = { group: "connection" } as const;
 
 export const SERVER_COMMANDS: CommandSpec[] = [
   command("ping", -1, ["fast", "stale", "loading"], ping, conn),
+  // WAIT numreplicas timeout: there are no replicas, so none acknowledged.
+  command("wait", 3, ["noscript"], (ctx, a) => {
+    intArg(a[1]);
+    const timeout = parseInteger(a[2]);
+    if (timeout === null) fail("ERR timeout is not an integer or out of range");
+    if (timeout < 0) fail("ERR timeout is negative");
+    ctx.out.integer(0);
+  }, { group: "generic" }),
   command("echo", 2, ["fast", "stale", "loading"], (ctx, a) => ctx.out.bulk(a[1]), conn),
   command("quit", -1, ["no_auth", "fast", "allow_busy"], (ctx) => {
     ctx.session.closing = true;

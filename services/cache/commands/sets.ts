@@ -6,10 +6,10 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { globMatch, SetValue, toKey } from "../values.ts";
-import { intArg, positiveArg } from "./args.ts";
+import { globMatch, parseInteger, SetValue, toKey } from "../values.ts";
+import { numkeysArg, positiveArg, signedCountArg } from "./args.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
-import { command, type CommandSpec, type Ctx, fail, SYNTAX, WRONGTYPE } from "./context.ts";
+import { command, type CommandSpec, type Ctx, fail, lower, SYNTAX, WRONGTYPE } from "./context.ts";
 
 type SetEntry = Entry & { value: SetValue };
 
@@ -26,7 +26,8 @@ function sadd(ctx: Ctx, args: Bytes[]): void {
   const entry = lookupSet(db, key) ?? db.set(key, new SetValue()) as SetEntry;
   let added = 0;
   for (let i = 2; i < args.length; i++) if (entry.value.add(toKey(args[i]))) added++;
-  db.resize(entry);
+  // Only a change touches the key (WATCH), as Redis signals only then.
+  if (added > 0) db.resize(entry);
   ctx.out.integer(added);
 }
 
@@ -36,6 +37,7 @@ function srem(ctx: Ctx, args: Bytes[]): void {
   if (entry === undefined) return ctx.out.integer(0);
   let removed = 0;
   for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) removed++;
+  if (removed === 0) return ctx.out.integer(0);
   if (entry.value.members.size === 0) db.delete(entry.key);
   else db.resize(entry);
   ctx.out.integer(removed);
@@ -94,7 +96,7 @@ function spop(ctx: Ctx, args: Bytes[]): void {
 
 function srandmember(ctx: Ctx, args: Bytes[]): void {
   if (args.length > 3) fail(SYNTAX);
-  const count = args.length === 3 ? intArg(args[2]) : undefined;
+  const count = args.length === 3 ? signedCountArg(args[2]) : undefined;
   const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
   if (count === undefined) {
     if (set === undefined) return ctx.out.nullBulk();
@@ -162,11 +164,15 @@ function setOpStore(op: SetOp) {
 
 function smove(ctx: Ctx, args: Bytes[]): void {
   const db = ctx.session.db;
+  // Redis's order (t_set.c): a missing source answers 0 before any type check.
   const source = lookupSet(db, toKey(args[1]));
+  if (source === undefined) return ctx.out.integer(0);
   const destKey = toKey(args[2]);
   const dest = lookupSet(db, destKey);
   const member = toKey(args[3]);
-  if (source === undefined || !source.value.members.has(member)) return ctx.out.integer(0);
+  // Same set: nothing changes (and a one-member set must not lose its member).
+  if (dest === source) return ctx.out.integer(source.value.members.has(member) ? 1 : 0);
+  if (!source.value.members.has(member)) return ctx.out.integer(0);
   source.value.delete(member);
   if (source.value.members.size === 0) db.delete(source.key);
   else db.resize(source);
@@ -194,6 +200,39 @@ function sscan(ctx: Ctx, args: Bytes[]): void {
   for (const member of found) ctx.out.bulkString(member);
 }
 
+/** SINTERCARD numkeys key [key ...] [LIMIT limit] (Redis 7.0). */
+function sintercard(ctx: Ctx, args: Bytes[]): void {
+  const numkeys = numkeysArg(args[1]);
+  if (numkeys > args.length - 2) fail("ERR Number of keys can't be greater than number of args");
+  let limit = 0;
+  for (let i = 2 + numkeys; i < args.length; i++) {
+    if (lower(args[i]) === "limit" && i + 1 < args.length) {
+      const n = parseInteger(args[++i]);
+      if (n === null || n < 0) fail("ERR LIMIT can't be negative");
+      limit = Number(n);
+    } else fail(SYNTAX);
+  }
+  const db = ctx.session.db;
+  const sets: Set<string>[] = [];
+  let empty = false;
+  // Every key is type-checked, even after a missing one (Redis does the same).
+  for (let i = 2; i < 2 + numkeys; i++) {
+    const set = lookupSet(db, toKey(args[i]))?.value.members;
+    if (set === undefined) empty = true;
+    else sets.push(set);
+  }
+  if (empty) return ctx.out.integer(0);
+  sets.sort((a, b) => a.size - b.size);
+  let count = 0;
+  for (const member of sets[0]) {
+    if (sets.every((set) => set.has(member))) {
+      count++;
+      if (limit !== 0 && count >= limit) break;
+    }
+  }
+  ctx.out.integer(count);
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "set" } as const;
 const kAll = { firstKey: 1, lastKey: -1, step: 1, group: "set" } as const;
 
@@ -214,4 +253,5 @@ export const SET_COMMANDS: CommandSpec[] = [
   command("sdiffstore", -3, ["write", "denyoom"], setOpStore("diff"), kAll),
   command("smove", 4, ["write", "fast"], smove, { ...k1, lastKey: 2 }),
   command("sscan", -3, ["readonly"], sscan, k1),
+  command("sintercard", -3, ["readonly"], sintercard, { group: "set" }),
 ];

@@ -3,10 +3,17 @@
 // Values are binary strings (values.ts). Left out: LCS, SUBSTR.
 
 import type { Bytes } from "../../../lib/bytes.ts";
-import { formatDouble } from "../../../lib/resp/writer.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { addInteger, parseFloatArg, parseInteger, toKey } from "../values.ts";
-import { floatArg, int64Arg, intArg } from "./args.ts";
+import { addInteger, parseInteger, toKey } from "../values.ts";
+import { int64Arg, intArg } from "./args.ts";
+import {
+  addLongDouble,
+  formatLongDouble,
+  isInfinite,
+  type LongDoubleValue,
+  parseLongDouble,
+  ZERO,
+} from "../long_double.ts";
 import {
   arityError,
   command,
@@ -265,23 +272,23 @@ function parseIntegerString(text: string): number | bigint | null {
   return parseInteger(bytes);
 }
 
+/** INCRBYFLOAT in long double, as Redis computes it (long_double.ts). */
 function incrbyfloat(ctx: Ctx, args: Bytes[]): void {
   const db = ctx.session.db;
   const key = toKey(args[1]);
-  const delta = floatArg(args[2]);
+  // Redis's order (t_string.c): the key's type, its value, then the increment.
   const entry = db.lookup(key);
-  let current = 0;
+  let current: LongDoubleValue | null = ZERO;
   if (entry !== undefined) {
     if (typeof entry.value !== "string") fail(WRONGTYPE);
-    const bytes = new Uint8Array(entry.value.length);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = entry.value.charCodeAt(i);
-    const parsed = parseFloatArg(bytes);
-    if (parsed === null) fail("ERR value is not a valid float");
-    current = parsed;
+    current = parseLongDouble(entry.value);
+    if (current === null) fail("ERR value is not a valid float");
   }
-  const result = current + delta;
-  if (!Number.isFinite(result)) fail("ERR increment would produce NaN or Infinity");
-  const text = formatDouble(result);
+  const delta = parseLongDouble(toKey(args[2]));
+  if (delta === null) fail("ERR value is not a valid float");
+  const result = addLongDouble(current, delta);
+  if (result === null || isInfinite(result)) fail("ERR increment would produce NaN or Infinity");
+  const text = formatLongDouble(result);
   if (entry === undefined) db.set(key, text);
   else {
     entry.value = text;

@@ -14,7 +14,12 @@ import { logger } from "../../../lib/log.ts";
 import { decodeReply } from "../../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespValue } from "../../../lib/resp/types.ts";
 import { ReplyWriter } from "../../../lib/resp/writer.ts";
-import type { Ctx, QueuedCommand, Session } from "../../../services/cache/commands/context.ts";
+import type {
+  ClientMemory,
+  Ctx,
+  QueuedCommand,
+  Session,
+} from "../../../services/cache/commands/context.ts";
 import { dispatch } from "../../../services/cache/dispatch.ts";
 import type { Db, EvictionPolicy } from "../../../services/cache/keyspace.ts";
 import { CacheServer } from "../../../services/cache/server.ts";
@@ -92,6 +97,18 @@ export class FakeSession implements Session {
 
   pendingBytes(): number {
     return this.out.length;
+  }
+
+  memory(): ClientMemory {
+    const replyBufferBytes = this.out.capacity;
+    return {
+      queryBytes: 0,
+      queryFreeBytes: 0,
+      argvBytes: 0,
+      replyBufferBytes,
+      outputBytes: this.out.length,
+      totalBytes: replyBufferBytes,
+    };
   }
 
   deliver(write: (out: ReplyWriter) => void): void {
