@@ -93,7 +93,8 @@ export const STACK: readonly StackMember[] = [
   { label: "cache", command: "cache", port: 8005, args: () => [] },
   { label: "mq", command: "mq", port: 8006, args: () => [] },
   { label: "objects", command: "objects", port: 8007, args: () => [] },
-  { label: "smtp", command: "smtp", port: 2525, args: () => [] },
+  // The zone's MX (mail.example.com) is this server: mail for example.com stays here.
+  { label: "smtp", command: "smtp", port: 2525, args: () => ["--domain", "example.com"] },
   { label: "http-api-1", command: "http-api", port: 8001, args: () => [] },
   { label: "http-api-2", command: "http-api", port: 8002, args: () => [] },
   {
