@@ -1,7 +1,7 @@
 // The object store's storage: buckets as directories, each object one file
 // written whole to a temporary name, fsynced and renamed into place.
 //
-//   <data-dir>/buckets/<bucket>/bucket.json        created time, location
+//   <data-dir>/buckets/<bucket>.bucket             the bucket exists: created time, location
 //   <data-dir>/buckets/<bucket>/<sha256(key)>      one object: content, then its metadata
 //   <data-dir>/buckets/<bucket>/<sha256(key)>.<n>.tmp   an upload in progress
 //
@@ -26,7 +26,6 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
-import type { Bytes } from "../../lib/bytes.ts";
 import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
 import { compareUtf8 } from "../../lib/s3/names.ts";
 
@@ -49,7 +48,7 @@ export interface BucketInfo {
 
 const MAGIC = new TextEncoder().encode("UHOBJv1\n");
 const TRAILER_FIXED_BYTES = 4 + MAGIC.length;
-const BUCKET_FILE = "bucket.json";
+const BUCKET_SUFFIX = ".bucket";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -220,16 +219,16 @@ export class ObjectStore {
   open(): { objects: number; tmpRemoved: number } {
     this.files.makeDirectory(this.#root);
     let objects = 0, tmpRemoved = 0;
-    for (const name of this.files.list(this.#root)) {
-      const dir = join(this.#root, name);
-      let bytes: Bytes | null;
-      try {
-        bytes = this.files.readFile(join(dir, BUCKET_FILE));
-      } catch {
-        continue; // not a directory
+    for (const entry of this.files.list(this.#root)) {
+      if (entry.endsWith(".tmp")) {
+        this.files.remove(join(this.#root, entry));
+        continue;
       }
-      if (bytes === null) continue; // a deleted bucket's empty directory
+      if (!entry.endsWith(BUCKET_SUFFIX)) continue; // a bucket's directory
+      const bytes = this.files.readFile(join(this.#root, entry));
+      if (bytes === null) continue;
       const info = JSON.parse(decoder.decode(bytes)) as BucketInfo;
+      const dir = join(this.#root, info.name);
       const bucket = new Bucket(info, dir);
       for (const file of this.files.list(dir)) {
         if (file.endsWith(".tmp")) {
@@ -240,7 +239,7 @@ export class ObjectStore {
           objects++;
         }
       }
-      this.#buckets.set(name, bucket);
+      this.#buckets.set(info.name, bucket);
     }
     return { objects, tmpRemoved };
   }
@@ -265,8 +264,14 @@ export class ObjectStore {
     if (this.#buckets.has(name)) return false;
     const dir = join(this.#root, name);
     this.files.makeDirectory(dir);
+    // Whatever a deleted bucket of this name left behind (an upload that
+    // finished after the delete) must not come back with the new one.
+    const leftovers = this.files.list(dir);
+    for (const file of leftovers) this.files.remove(join(dir, file));
+    if (leftovers.length > 0) this.files.syncDirectory(dir);
     const info: BucketInfo = { name, createdMs: nowMs, location };
-    const tmp = join(dir, `${BUCKET_FILE}.tmp`);
+    const marker = join(this.#root, name + BUCKET_SUFFIX);
+    const tmp = `${marker}.tmp`;
     const handle = this.files.open(tmp, { create: true, truncate: true });
     try {
       handle.writeAt(encoder.encode(JSON.stringify(info)), 0);
@@ -274,8 +279,7 @@ export class ObjectStore {
     } finally {
       handle.close();
     }
-    this.files.rename(tmp, join(dir, BUCKET_FILE));
-    this.files.syncDirectory(dir);
+    this.files.rename(tmp, marker);
     this.files.syncDirectory(this.#root);
     this.#buckets.set(name, new Bucket(info, dir));
     return true;
@@ -286,8 +290,8 @@ export class ObjectStore {
     const bucket = this.#buckets.get(name);
     if (bucket === undefined) return "missing";
     if (bucket.objects.size > 0) return "not-empty";
-    this.files.remove(join(bucket.dir, BUCKET_FILE));
-    this.files.syncDirectory(bucket.dir);
+    this.files.remove(join(this.#root, name + BUCKET_SUFFIX));
+    this.files.syncDirectory(this.#root);
     this.#buckets.delete(name);
     return "deleted";
   }

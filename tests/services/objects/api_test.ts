@@ -14,7 +14,8 @@ async function withObjects(
   overrides: Record<string, unknown> = {},
 ) {
   await using svc = await startService(service, overrides);
-  await fn(new S3TestClient(svc.addresses.http), svc.addresses.http);
+  await using s3 = new S3TestClient(svc.addresses.http);
+  await fn(s3, svc.addresses.http);
 }
 
 const md5Hex = (data: string | Uint8Array) => createHash("md5").update(data).digest("hex");
@@ -202,7 +203,7 @@ Deno.test("objects: CopyObject with COPY and REPLACE metadata directives", async
   await withObjects(async (s3) => {
     await s3.text("PUT", "/bk1");
     await s3.text("PUT", "/bk2");
-    await s3.text("PUT", "/bk1/src key", {
+    await s3.text("PUT", "/bk1/src%20key", {
       body: "copied",
       headers: { "content-type": "text/x-src", "x-amz-meta-a": "1" },
     });
