@@ -340,3 +340,45 @@ export function presignQuery(
   );
   return canonicalQuery(query) + `&X-Amz-Signature=${signature}`;
 }
+
+/** x-amz-content-sha256 values of the aws-chunked variants. */
+export const STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+export const STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+export const STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
+/**
+ * The string each aws-chunked chunk's signature signs: it chains on the
+ * previous signature (the seed is the Authorization header's).
+ */
+export function chunkStringToSign(
+  amzDate: string,
+  scope: CredentialScope,
+  previousSignature: string,
+  chunkSha256Hex: string,
+): string {
+  return [
+    "AWS4-HMAC-SHA256-PAYLOAD",
+    amzDate,
+    scopeString(scope),
+    previousSignature,
+    EMPTY_SHA256,
+    chunkSha256Hex,
+  ].join("\n");
+}
+
+/** The string x-amz-trailer-signature signs: the trailer lines as `name:value\n`. */
+export function trailerStringToSign(
+  amzDate: string,
+  scope: CredentialScope,
+  previousSignature: string,
+  trailers: readonly [string, string][],
+): string {
+  const text = trailers.map(([name, value]) => `${name}:${value}\n`).join("");
+  return [
+    "AWS4-HMAC-SHA256-TRAILER",
+    amzDate,
+    scopeString(scope),
+    previousSignature,
+    toHex(sha256(text)),
+  ].join("\n");
+}

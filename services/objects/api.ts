@@ -20,7 +20,26 @@ import type { Logger } from "../../lib/log.ts";
 import { errorXml, S3Error, toS3WireError } from "../../lib/s3/errors.ts";
 import { bucketNameProblem, keyProblem } from "../../lib/s3/names.ts";
 import { parseRange } from "../../lib/s3/range.ts";
-import { EMPTY_SHA256, parseQuery, percentDecode, uriEncode } from "../../lib/s3/sigv4.ts";
+import {
+  chunkStringToSign,
+  EMPTY_SHA256,
+  parseQuery,
+  percentDecode,
+  sign,
+  signaturesEqual,
+  STREAMING_SIGNED,
+  STREAMING_SIGNED_TRAILER,
+  STREAMING_UNSIGNED_TRAILER,
+  trailerStringToSign,
+  uriEncode,
+} from "../../lib/s3/sigv4.ts";
+import {
+  AwsChunkedDecoder,
+  type AwsChunkedEvent,
+  AwsChunkedSyntaxError,
+} from "../../lib/s3/aws_chunked.ts";
+import { Crc32 } from "../../lib/s3/checksums.ts";
+import { LimitError } from "../../lib/errors.ts";
 import {
   child,
   children,
@@ -486,10 +505,7 @@ class BodyCheck {
     const principal = call.principal;
     if (principal.kind === "signed") {
       const hash = principal.payloadHash;
-      if (hash.startsWith("STREAMING-")) {
-        throw new S3Error("NotImplemented", `x-amz-content-sha256 ${hash} is not implemented yet`);
-      }
-      if (hash !== "UNSIGNED-PAYLOAD") {
+      if (hash !== "UNSIGNED-PAYLOAD" && !hash.startsWith("STREAMING-")) {
         if (!/^[0-9a-f]{64}$/.test(hash)) {
           throw new S3Error("InvalidArgument", "x-amz-content-sha256 must be a SHA-256 in hex", {
             ArgumentName: "x-amz-content-sha256",
@@ -578,27 +594,239 @@ async function putObject(call: Call): Promise<HttpResponse> {
   if (call.request.headers.has("x-amz-copy-source")) return await copyObject(call);
   const request = call.request;
   const declared = request.declaredBodyBytes;
-  if (declared !== undefined && declared > OBJECT_BYTES_MAX) throw entityTooLarge();
+  const payloadHash = call.principal.kind === "signed" ? call.principal.payloadHash : "";
+  const streaming = payloadHash.startsWith("STREAMING-");
+  const decodedLength = request.headers.get("x-amz-decoded-content-length");
+  if (streaming) {
+    if (decodedLength === undefined || !/^\d{1,12}$/.test(decodedLength)) {
+      throw new S3Error(
+        "MissingContentLength",
+        "aws-chunked uploads need x-amz-decoded-content-length",
+      );
+    }
+    if (Number(decodedLength) > OBJECT_BYTES_MAX) throw entityTooLarge();
+  } else if (declared !== undefined && declared > OBJECT_BYTES_MAX) throw entityTooLarge();
   const headers = headersToStore(request);
   const check = new BodyCheck(call);
-  request.bodyLimitBytes = OBJECT_BYTES_MAX;
+  const checksum = new ChecksumCheck(request.headers);
+  // The aws-chunked framing adds a few bytes per chunk to the content.
+  request.bodyLimitBytes = OBJECT_BYTES_MAX + (streaming ? OBJECT_BYTES_MAX / 1024 : 0);
   const upload = call.api.store.beginUpload(call.bucket, call.key);
   let meta: ObjectMeta;
   try {
-    if (request.body !== null) {
-      for await (const chunk of request.body) {
-        if (upload.sizeBytes + chunk.length > OBJECT_BYTES_MAX) throw entityTooLarge();
-        upload.write(chunk);
-        check.update(chunk);
-      }
+    const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
+    for await (const piece of pieces) {
+      if (upload.sizeBytes + piece.length > OBJECT_BYTES_MAX) throw entityTooLarge();
+      upload.write(piece);
+      check.update(piece);
+      checksum.update(piece);
+    }
+    if (streaming && upload.sizeBytes !== Number(decodedLength)) {
+      throw new S3Error(
+        "IncompleteBody",
+        "You did not provide the number of bytes specified by the x-amz-decoded-content-length",
+      );
     }
     check.finish(upload.md5().toString("hex"));
-    meta = upload.commit({ headers, nowMs: call.nowMs });
+    const checksums = checksum.finish();
+    meta = upload.commit({ headers, nowMs: call.nowMs, checksums });
   } catch (error) {
     upload.abandon();
     throw error;
   }
-  return { status: 200, headers: { etag: `"${meta.etag}"` }, body: null };
+  const out: Record<string, string> = { etag: `"${meta.etag}"` };
+  Object.assign(out, meta.checksums ?? {});
+  return { status: 200, headers: out, body: null };
+}
+
+/** The checksums S3 takes, by header name; CRC64NVME is not computed here. */
+const CHECKSUM_HEADERS = [
+  "x-amz-checksum-crc32",
+  "x-amz-checksum-crc32c",
+  "x-amz-checksum-sha1",
+  "x-amz-checksum-sha256",
+];
+
+/**
+ * x-amz-checksum-*: the value comes in a header, or later in a trailer named
+ * by x-amz-trailer; it is computed while the body streams and checked at
+ * the end (BadDigest when it differs), then stored with the object.
+ */
+class ChecksumCheck {
+  #name: string | undefined;
+  #expected: string | undefined;
+  #hash: { update(bytes: Uint8Array): unknown; digest(): Uint8Array } | undefined;
+
+  constructor(headers: HttpRequest["headers"]) {
+    const trailer = headers.get("x-amz-trailer")?.trim().toLowerCase();
+    for (const name of CHECKSUM_HEADERS) {
+      const value = headers.get(name);
+      if (value !== undefined) this.#choose(name, value);
+    }
+    if (trailer !== undefined && trailer !== "" && this.#name === undefined) {
+      this.#choose(trailer, undefined);
+    }
+    if (headers.has("x-amz-checksum-crc64nvme")) {
+      throw new S3Error("NotImplemented", "x-amz-checksum-crc64nvme is not implemented");
+    }
+  }
+
+  #choose(name: string, value: string | undefined): void {
+    if (this.#name !== undefined && this.#name !== name) {
+      throw new S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header");
+    }
+    this.#name = name;
+    this.#expected = value;
+    switch (name) {
+      case "x-amz-checksum-crc32":
+        this.#hash = new Crc32("crc32");
+        break;
+      case "x-amz-checksum-crc32c":
+        this.#hash = new Crc32("crc32c");
+        break;
+      case "x-amz-checksum-sha1":
+        this.#hash = nodeHash("sha1");
+        break;
+      case "x-amz-checksum-sha256":
+        this.#hash = nodeHash("sha256");
+        break;
+      default:
+        throw new S3Error("NotImplemented", `${name.slice(0, 60)} is not implemented`);
+    }
+  }
+
+  /** A trailer line of an aws-chunked body. */
+  trailer(name: string, value: string): void {
+    if (name === this.#name) this.#expected = value;
+  }
+
+  update(bytes: Uint8Array): void {
+    this.#hash?.update(bytes);
+  }
+
+  /** Checks the value and returns what to store, by header name. */
+  finish(): Record<string, string> | undefined {
+    if (this.#name === undefined || this.#hash === undefined) return undefined;
+    if (this.#expected === undefined) {
+      throw new S3Error("InvalidRequest", `the trailer ${this.#name} was announced but not sent`);
+    }
+    const got = Buffer.from(this.#hash.digest()).toString("base64");
+    if (got !== this.#expected) {
+      const algorithm = this.#name.slice("x-amz-checksum-".length).toUpperCase();
+      throw new S3Error(
+        "BadDigest",
+        `The ${algorithm} you specified did not match the calculated checksum.`,
+      );
+    }
+    return { [this.#name]: got };
+  }
+}
+
+function nodeHash(algorithm: "sha1" | "sha256") {
+  const hash = createHash(algorithm);
+  return {
+    update: (bytes: Uint8Array) => hash.update(bytes),
+    digest: () => new Uint8Array(hash.digest()),
+  };
+}
+
+/**
+ * The content of an aws-chunked body, chunk signatures checked as they
+ * arrive (each chains on the one before, from the Authorization header's),
+ * trailers handed to the checksum check (and their signature checked).
+ */
+async function* awsChunkedContent(
+  call: Call,
+  payloadHash: string,
+  checksum: ChecksumCheck,
+): AsyncGenerator<Uint8Array> {
+  const principal = call.principal;
+  if (principal.kind !== "signed" || principal.seed === undefined) {
+    throw new S3Error(
+      "InvalidRequest",
+      "aws-chunked bodies must be signed in the Authorization header",
+    );
+  }
+  if (
+    payloadHash !== STREAMING_SIGNED && payloadHash !== STREAMING_SIGNED_TRAILER &&
+    payloadHash !== STREAMING_UNSIGNED_TRAILER
+  ) {
+    throw new S3Error(
+      "NotImplemented",
+      `x-amz-content-sha256 ${payloadHash.slice(0, 60)} is not implemented`,
+    );
+  }
+  const signed = payloadHash !== STREAMING_UNSIGNED_TRAILER;
+  const seed = principal.seed;
+  let previous = seed.signature;
+  let chunkSignature: string | undefined;
+  let chunkHash: ReturnType<typeof createHash> | undefined;
+  const trailers: [string, string][] = [];
+  const decoder = new AwsChunkedDecoder();
+  const events: AwsChunkedEvent[] = [];
+  const verifyChunk = (hashHex: string) => {
+    if (!signed) return;
+    const expected = sign(seed.key, chunkStringToSign(seed.amzDate, seed.scope, previous, hashHex));
+    if (chunkSignature === undefined || !signaturesEqual(expected, chunkSignature)) {
+      throw new S3Error("SignatureDoesNotMatch", "The chunk signature does not match.");
+    }
+    previous = chunkSignature;
+  };
+  const body = call.request.body;
+  if (body === null) throw new S3Error("IncompleteBody", "aws-chunked upload without a body");
+  try {
+    for await (const input of body) {
+      events.length = 0;
+      decoder.push(input, events);
+      for (const event of events) {
+        switch (event.kind) {
+          case "chunk":
+            chunkSignature = event.signature;
+            if (signed && chunkSignature === undefined) {
+              throw new S3Error("SignatureDoesNotMatch", "a chunk has no chunk-signature");
+            }
+            if (event.sizeBytes === 0) verifyChunk(EMPTY_SHA256);
+            else if (signed) chunkHash = createHash("sha256");
+            break;
+          case "data":
+            chunkHash?.update(event.bytes);
+            yield event.bytes;
+            break;
+          case "chunk-end":
+            if (chunkHash !== undefined) verifyChunk(chunkHash.digest("hex"));
+            chunkHash = undefined;
+            break;
+          case "trailer":
+            if (event.name === "x-amz-trailer-signature") {
+              if (payloadHash === STREAMING_SIGNED_TRAILER) {
+                const expected = sign(
+                  seed.key,
+                  trailerStringToSign(seed.amzDate, seed.scope, previous, trailers),
+                );
+                if (!signaturesEqual(expected, event.value)) {
+                  throw new S3Error(
+                    "SignatureDoesNotMatch",
+                    "The trailer signature does not match.",
+                  );
+                }
+              }
+            } else {
+              trailers.push([event.name, event.value]);
+              checksum.trailer(event.name, event.value);
+            }
+            break;
+          case "end":
+            break;
+        }
+      }
+    }
+  } catch (error) {
+    if (error instanceof AwsChunkedSyntaxError || error instanceof LimitError) {
+      throw new S3Error("InvalidRequest", `bad aws-chunked body: ${error.message}`);
+    }
+    throw error;
+  }
+  if (!decoder.done) throw new S3Error("IncompleteBody", "the aws-chunked body ended early");
 }
 
 function entityTooLarge(): S3Error {
@@ -786,6 +1014,10 @@ function getObject(call: Call): HttpResponse {
   }
   const length = end - start + 1;
   headers["content-length"] = String(length);
+  const mode = call.request.headers.get("x-amz-checksum-mode");
+  if (mode?.toUpperCase() === "ENABLED" && range === undefined) {
+    Object.assign(headers, meta.checksums ?? {});
+  }
   if (call.request.method === "HEAD" || length === 0) return { status, headers, body: null };
   const reader = store.openObject(call.bucket, call.key);
   if (reader === undefined) {

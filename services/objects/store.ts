@@ -38,6 +38,8 @@ export interface ObjectMeta {
   lastModifiedMs: number;
   /** Content-Type, Content-Disposition, ..., x-amz-meta-*: by lower-case name. */
   headers: Record<string, string>;
+  /** x-amz-checksum-* the upload carried (verified), by header name. */
+  checksums?: Record<string, string>;
 }
 
 export interface BucketInfo {
@@ -154,7 +156,12 @@ export class Upload {
    * Publishes the object: trailer, fsync, rename over the old one, fsync of
    * the directory. Returns once it is durable.
    */
-  commit(fields: { etag?: string; headers: Record<string, string>; nowMs: number }): ObjectMeta {
+  commit(fields: {
+    etag?: string;
+    headers: Record<string, string>;
+    nowMs: number;
+    checksums?: Record<string, string>;
+  }): ObjectMeta {
     if (this.#done) throw new Error("upload already finished");
     this.#done = true;
     const meta: ObjectMeta = {
@@ -164,6 +171,7 @@ export class Upload {
       lastModifiedMs: fields.nowMs,
       headers: fields.headers,
     };
+    if (fields.checksums !== undefined) meta.checksums = fields.checksums;
     try {
       this.#handle.writeAt(encodeTrailer(meta), this.#sizeBytes);
       this.#handle.sync();

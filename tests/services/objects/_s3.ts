@@ -24,6 +24,8 @@ export interface S3RequestOptions {
   unsignedPayload?: boolean;
   credentials?: Credentials;
   timeMs?: number;
+  /** Builds the body once the seed signature is known (aws-chunked uploads). */
+  bodyFromSeed?: (seedSignature: string, amzDate: string) => Uint8Array;
 }
 
 /** Encodes a key for a path the way the AWS SDKs do (slashes kept). */
@@ -68,7 +70,7 @@ export class S3TestClient implements AsyncDisposable {
   async send(method: string, rawPath: string, options: S3RequestOptions = {}): Promise<Response> {
     const query = options.query ?? [];
     const headers: Record<string, string> = { ...options.headers };
-    const body = typeof options.body === "string"
+    let body = typeof options.body === "string"
       ? new TextEncoder().encode(options.body)
       : options.body;
     if (!options.anonymous) {
@@ -98,6 +100,9 @@ export class S3TestClient implements AsyncDisposable {
         credentials: options.credentials ?? CREDENTIALS,
         timeMs,
       });
+      if (options.bodyFromSeed !== undefined) {
+        body = options.bodyFromSeed(headers["authorization"].slice(-64), amzDate);
+      }
     }
     const q = query.length === 0 ? "" : `?${queryString(query)}`;
     const response = await this.#client.request(`http://${this.host}/`, {
