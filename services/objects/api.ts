@@ -51,6 +51,7 @@ import {
 } from "../../lib/s3/xml.ts";
 import { authenticate, type KeyPair, type Principal } from "./auth.ts";
 import type { ListResult, ObjectMeta, ObjectStore, Upload } from "./store.ts";
+import { type MultipartUploads, PART_BYTES_MAX, PART_NUMBER_MAX } from "./multipart.ts";
 
 /** S3's single-PUT limit: 5 GiB. */
 export const OBJECT_BYTES_MAX = 5 * 1024 ** 3;
@@ -97,6 +98,12 @@ const PLAIN_PARAMS = new Set([
   "marker",
   "x-id",
   "versionId",
+  "partNumber",
+  "max-parts",
+  "part-number-marker",
+  "key-marker",
+  "upload-id-marker",
+  "max-uploads",
   ...Object.keys(RESPONSE_OVERRIDES),
 ]);
 const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
@@ -104,6 +111,7 @@ const OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba0
 
 export interface ApiOptions {
   store: ObjectStore;
+  multipart: MultipartUploads;
   keys: readonly KeyPair[];
   /** Buckets anonymous clients may read, list and write (public-read-write). */
   publicBuckets: ReadonlySet<string>;
@@ -134,12 +142,18 @@ const BUCKET_OPS: Readonly<Record<string, Operation>> = {
   GET: listObjects,
   "GET location": getBucketLocation,
   "POST delete": deleteObjects,
+  "GET uploads": listMultipartUploads,
 };
 const OBJECT_OPS: Readonly<Record<string, Operation>> = {
   PUT: putObject,
   GET: getObject,
   HEAD: getObject,
   DELETE: deleteObject,
+  "POST uploads": createMultipartUpload,
+  "PUT uploadId": uploadPart,
+  "POST uploadId": completeMultipartUpload,
+  "DELETE uploadId": abortMultipartUpload,
+  "GET uploadId": listParts,
 };
 
 /** The S3 API as a lib/http handler. */
@@ -592,11 +606,39 @@ async function putObject(call: Call): Promise<HttpResponse> {
   requireBucket(call);
   checkKey(call);
   if (call.request.headers.has("x-amz-copy-source")) return await copyObject(call);
+  const headers = headersToStore(call.request);
+  const upload = call.api.store.beginUpload(call.bucket, call.key);
+  let meta: ObjectMeta;
+  try {
+    const checksums = await receiveBody(call, upload, OBJECT_BYTES_MAX);
+    meta = upload.commit({ headers, nowMs: call.nowMs, checksums });
+  } catch (error) {
+    upload.abandon();
+    throw error;
+  }
+  return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
+}
+
+/**
+ * Streams the request body into `upload` (plain, or aws-chunked with its
+ * signatures), checking Content-MD5, x-amz-content-sha256 and
+ * x-amz-checksum-* on the way; returns the checksums to store. Throws
+ * before anything is committed; the caller abandons the upload.
+ */
+async function receiveBody(
+  call: Call,
+  upload: Upload,
+  sizeBytesMax: number,
+): Promise<Record<string, string> | undefined> {
   const request = call.request;
   const declared = request.declaredBodyBytes;
   const payloadHash = call.principal.kind === "signed" ? call.principal.payloadHash : "";
   const streaming = payloadHash.startsWith("STREAMING-");
   const decodedLength = request.headers.get("x-amz-decoded-content-length");
+  const tooLarge = () =>
+    new S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.", {
+      MaxSizeAllowed: String(sizeBytesMax),
+    });
   if (streaming) {
     if (decodedLength === undefined || !/^\d{1,12}$/.test(decodedLength)) {
       throw new S3Error(
@@ -604,39 +646,160 @@ async function putObject(call: Call): Promise<HttpResponse> {
         "aws-chunked uploads need x-amz-decoded-content-length",
       );
     }
-    if (Number(decodedLength) > OBJECT_BYTES_MAX) throw entityTooLarge();
-  } else if (declared !== undefined && declared > OBJECT_BYTES_MAX) throw entityTooLarge();
-  const headers = headersToStore(request);
+    if (Number(decodedLength) > sizeBytesMax) throw tooLarge();
+  } else if (declared !== undefined && declared > sizeBytesMax) throw tooLarge();
   const check = new BodyCheck(call);
   const checksum = new ChecksumCheck(request.headers);
   // The aws-chunked framing adds a few bytes per chunk to the content.
-  request.bodyLimitBytes = OBJECT_BYTES_MAX + (streaming ? OBJECT_BYTES_MAX / 1024 : 0);
-  const upload = call.api.store.beginUpload(call.bucket, call.key);
+  request.bodyLimitBytes = sizeBytesMax + (streaming ? Math.ceil(sizeBytesMax / 1024) + 4096 : 0);
+  const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
+  for await (const piece of pieces) {
+    if (upload.sizeBytes + piece.length > sizeBytesMax) throw tooLarge();
+    upload.write(piece);
+    check.update(piece);
+    checksum.update(piece);
+  }
+  if (streaming && upload.sizeBytes !== Number(decodedLength)) {
+    throw new S3Error(
+      "IncompleteBody",
+      "You did not provide the number of bytes specified by the x-amz-decoded-content-length",
+    );
+  }
+  check.finish(upload.md5().toString("hex"));
+  return checksum.finish();
+}
+
+// ---- multipart uploads (multipart.ts) ----
+
+function createMultipartUpload(call: Call): HttpResponse {
+  requireBucket(call);
+  checkKey(call);
+  const id = call.api.multipart.create(
+    call.bucket,
+    call.key,
+    headersToStore(call.request),
+    call.nowMs,
+  );
+  return xmlResponse(xmlDocument("InitiateMultipartUploadResult", [
+    xmlElement("Bucket", call.bucket),
+    xmlElement("Key", call.key),
+    xmlElement("UploadId", id),
+  ]));
+}
+
+function partNumberOf(call: Call): number {
+  const raw = call.query.get("partNumber") ?? "";
+  const n = /^\d{1,5}$/.test(raw) ? Number(raw) : 0;
+  if (n < 1 || n > PART_NUMBER_MAX) {
+    throw new S3Error(
+      "InvalidArgument",
+      `Part number must be an integer between 1 and ${PART_NUMBER_MAX}, inclusive`,
+      { ArgumentName: "partNumber", ArgumentValue: raw.slice(0, 20) },
+    );
+  }
+  return n;
+}
+
+async function uploadPart(call: Call): Promise<HttpResponse> {
+  requireBucket(call);
+  const upload = call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!);
+  if (!call.query.has("partNumber")) {
+    throw new S3Error("InvalidRequest", "UploadPart needs partNumber");
+  }
+  if (call.request.headers.has("x-amz-copy-source")) {
+    throw new S3Error("NotImplemented", "UploadPartCopy is not implemented");
+  }
+  const part = call.api.multipart.beginPart(upload, partNumberOf(call));
   let meta: ObjectMeta;
   try {
-    const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
-    for await (const piece of pieces) {
-      if (upload.sizeBytes + piece.length > OBJECT_BYTES_MAX) throw entityTooLarge();
-      upload.write(piece);
-      check.update(piece);
-      checksum.update(piece);
-    }
-    if (streaming && upload.sizeBytes !== Number(decodedLength)) {
-      throw new S3Error(
-        "IncompleteBody",
-        "You did not provide the number of bytes specified by the x-amz-decoded-content-length",
-      );
-    }
-    check.finish(upload.md5().toString("hex"));
-    const checksums = checksum.finish();
-    meta = upload.commit({ headers, nowMs: call.nowMs, checksums });
+    const checksums = await receiveBody(call, part, PART_BYTES_MAX);
+    meta = part.commit({ headers: {}, nowMs: call.nowMs, checksums });
   } catch (error) {
-    upload.abandon();
+    part.abandon();
     throw error;
   }
-  const out: Record<string, string> = { etag: `"${meta.etag}"` };
-  Object.assign(out, meta.checksums ?? {});
-  return { status: 200, headers: out, body: null };
+  return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
+}
+
+async function completeMultipartUpload(call: Call): Promise<HttpResponse> {
+  requireBucket(call);
+  const upload = call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!);
+  const root = parseXmlOrThrow(await readXmlBody(call));
+  if (root.name !== "CompleteMultipartUpload") throw malformedXml();
+  const chosen = children(root, "Part").map((part) => {
+    const number = child(part, "PartNumber")?.text.trim() ?? "";
+    const etag = child(part, "ETag")?.text.trim();
+    if (!/^\d{1,5}$/.test(number) || etag === undefined) throw malformedXml();
+    return { partNumber: Number(number), etag };
+  });
+  const meta = await call.api.multipart.complete(upload, chosen, call.nowMs);
+  return xmlResponse(xmlDocument("CompleteMultipartUploadResult", [
+    xmlElement("Location", `/${call.bucket}/${uriEncode(call.key, true)}`),
+    xmlElement("Bucket", call.bucket),
+    xmlElement("Key", call.key),
+    xmlElement("ETag", `"${meta.etag}"`),
+  ]));
+}
+
+function abortMultipartUpload(call: Call): HttpResponse {
+  requireBucket(call);
+  call.api.multipart.abort(
+    call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!),
+  );
+  return { status: 204, body: null };
+}
+
+function listParts(call: Call): HttpResponse {
+  requireBucket(call);
+  const upload = call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!);
+  const marker = Number(call.query.get("part-number-marker") ?? 0) || 0;
+  const maxParts = Math.min(Number(call.query.get("max-parts") ?? 1000) || 1000, 1000);
+  const numbers = [...upload.parts.keys()].filter((n) => n > marker).sort((a, b) => a - b);
+  const page = numbers.slice(0, maxParts);
+  const truncated = numbers.length > page.length;
+  return xmlResponse(xmlDocument("ListPartsResult", [
+    xmlElement("Bucket", call.bucket),
+    xmlElement("Key", call.key),
+    xmlElement("UploadId", upload.id),
+    xmlElement("PartNumberMarker", marker),
+    ...(truncated ? [xmlElement("NextPartNumberMarker", page[page.length - 1])] : []),
+    xmlElement("MaxParts", maxParts),
+    xmlElement("IsTruncated", truncated),
+    xmlElement("StorageClass", "STANDARD"),
+    ...page.map((n) => {
+      const part = upload.parts.get(n)!;
+      return xmlParent("Part", [
+        xmlElement("PartNumber", n),
+        xmlElement("LastModified", new Date(part.lastModifiedMs).toISOString()),
+        xmlElement("ETag", `"${part.etag}"`),
+        xmlElement("Size", part.sizeBytes),
+      ]);
+    }),
+  ]));
+}
+
+function listMultipartUploads(call: Call): HttpResponse {
+  requireBucket(call);
+  const prefix = call.query.get("prefix") ?? "";
+  const uploads = call.api.multipart.list(call.bucket)
+    .filter((u) => u.key.startsWith(prefix))
+    .slice(0, 1000);
+  return xmlResponse(xmlDocument("ListMultipartUploadsResult", [
+    xmlElement("Bucket", call.bucket),
+    xmlElement("KeyMarker", ""),
+    xmlElement("UploadIdMarker", ""),
+    xmlElement("Prefix", prefix),
+    xmlElement("MaxUploads", 1000),
+    xmlElement("IsTruncated", false),
+    ...uploads.map((u) =>
+      xmlParent("Upload", [
+        xmlElement("Key", u.key),
+        xmlElement("UploadId", u.id),
+        xmlElement("Initiated", new Date(u.initiatedMs).toISOString()),
+        xmlElement("StorageClass", "STANDARD"),
+      ])
+    ),
+  ]));
 }
 
 /** The checksums S3 takes, by header name; CRC64NVME is not computed here. */
@@ -827,16 +990,6 @@ async function* awsChunkedContent(
     throw error;
   }
   if (!decoder.done) throw new S3Error("IncompleteBody", "the aws-chunked body ended early");
-}
-
-function entityTooLarge(): S3Error {
-  return new S3Error(
-    "EntityTooLarge",
-    "Your proposed upload exceeds the maximum allowed object size.",
-    {
-      MaxSizeAllowed: String(OBJECT_BYTES_MAX),
-    },
-  );
 }
 
 async function copyObject(call: Call): Promise<HttpResponse> {

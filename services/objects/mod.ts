@@ -15,6 +15,7 @@ import { MetricsRegistry } from "../../lib/metrics.ts";
 import { bucketNameProblem } from "../../lib/s3/names.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { s3Handler } from "./api.ts";
+import { MultipartUploads } from "./multipart.ts";
 import { ObjectStore } from "./store.ts";
 
 export const OBJECTS_PORT = 8007;
@@ -80,11 +81,17 @@ export function startObjects(
   const now = options.now ?? Date.now;
   const store = new ObjectStore({ files, dataDir: config.dataDir });
   const opened = store.open();
-  log.info("opened {dir}: {objects} objects, {tmp} unfinished uploads removed", {
-    dir: config.dataDir,
-    objects: opened.objects,
-    tmp: opened.tmpRemoved,
-  });
+  const multipart = new MultipartUploads(store);
+  const uploads = multipart.open();
+  log.info(
+    "opened {dir}: {objects} objects, {uploads} multipart uploads, {tmp} unfinished writes removed",
+    {
+      dir: config.dataDir,
+      objects: opened.objects,
+      uploads,
+      tmp: opened.tmpRemoved,
+    },
+  );
   for (const name of config.publicBucket) {
     if (store.bucket(name) === undefined) store.createBucket(name, "", now());
   }
@@ -94,6 +101,7 @@ export function startObjects(
     port: config.port,
     handler: s3Handler({
       store,
+      multipart,
       keys: [{ accessKey: config.accessKey, secretKey: config.secretKey }],
       publicBuckets: new Set(config.publicBucket),
       region: config.region,

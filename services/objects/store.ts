@@ -119,22 +119,30 @@ export interface ListResult {
 let tmpCounter = 0;
 
 /** An upload being written to its temporary file. */
+/** Where an upload lands once committed: an object, or a part of a multipart upload. */
+interface UploadTarget {
+  dir: string;
+  fileName: string;
+  /** The name kept in the trailer (the key, or the part's name). */
+  key: string;
+  /** Called once the file is durable in place. */
+  published(meta: ObjectMeta): void;
+}
+
 export class Upload {
-  readonly #store: ObjectStore;
-  readonly #bucket: Bucket;
-  readonly #key: string;
+  readonly #files: FileLayer;
+  readonly #target: UploadTarget;
   readonly #tmpPath: string;
   readonly #handle: FileHandle;
   readonly #md5: Hash = createHash("md5");
   #sizeBytes = 0;
   #done = false;
 
-  constructor(store: ObjectStore, bucket: Bucket, key: string) {
-    this.#store = store;
-    this.#bucket = bucket;
-    this.#key = key;
-    this.#tmpPath = join(bucket.dir, `${keyFileName(key)}.${++tmpCounter}.tmp`);
-    this.#handle = store.files.open(this.#tmpPath, { create: true, truncate: true });
+  constructor(files: FileLayer, target: UploadTarget) {
+    this.#files = files;
+    this.#target = target;
+    this.#tmpPath = join(target.dir, `${target.fileName}.${++tmpCounter}.tmp`);
+    this.#handle = files.open(this.#tmpPath, { create: true, truncate: true });
   }
 
   get sizeBytes(): number {
@@ -165,7 +173,7 @@ export class Upload {
     if (this.#done) throw new Error("upload already finished");
     this.#done = true;
     const meta: ObjectMeta = {
-      key: this.#key,
+      key: this.#target.key,
       sizeBytes: this.#sizeBytes,
       etag: fields.etag ?? this.#md5.digest("hex"),
       lastModifiedMs: fields.nowMs,
@@ -178,12 +186,10 @@ export class Upload {
     } finally {
       this.#handle.close();
     }
-    const files = this.#store.files;
-    files.rename(this.#tmpPath, join(this.#bucket.dir, keyFileName(this.#key)));
-    files.syncDirectory(this.#bucket.dir);
-    // The bucket may have been deleted while the body arrived: then the
-    // object goes with it.
-    if (this.#store.bucketObject(this.#bucket.info.name) === this.#bucket) this.#bucket.put(meta);
+    const files = this.#files;
+    files.rename(this.#tmpPath, join(this.#target.dir, this.#target.fileName));
+    files.syncDirectory(this.#target.dir);
+    this.#target.published(meta);
     return meta;
   }
 
@@ -194,7 +200,7 @@ export class Upload {
     try {
       this.#handle.close();
     } finally {
-      this.#store.files.remove(this.#tmpPath);
+      this.#files.remove(this.#tmpPath);
     }
   }
 }
@@ -252,6 +258,11 @@ export class ObjectStore {
     return { objects, tmpRemoved };
   }
 
+  /** Where a bucket's multipart uploads keep their parts (multipart.ts). */
+  uploadsDir(bucket: string): string {
+    return join(this.#root, bucket + ".uploads");
+  }
+
   listBuckets(): BucketInfo[] {
     return [...this.#buckets.values()].map((b) => b.info).sort((a, b) =>
       compareUtf8(a.name, b.name)
@@ -260,11 +271,6 @@ export class ObjectStore {
 
   bucket(name: string): BucketInfo | undefined {
     return this.#buckets.get(name)?.info;
-  }
-
-  /** @internal for Upload */
-  bucketObject(name: string): Bucket | undefined {
-    return this.#buckets.get(name);
   }
 
   /** Creates a bucket durably; false when it exists already. */
@@ -316,7 +322,16 @@ export class ObjectStore {
   beginUpload(bucket: string, key: string): Upload {
     const b = this.#buckets.get(bucket);
     if (b === undefined) throw new Error(`no bucket ${bucket}`);
-    return new Upload(this, b, key);
+    return new Upload(this.files, {
+      dir: b.dir,
+      fileName: keyFileName(key),
+      key,
+      // The bucket may have been deleted while the body arrived: then the
+      // object goes with it.
+      published: (meta) => {
+        if (this.#buckets.get(bucket) === b) b.put(meta);
+      },
+    });
   }
 
   /** Opens an object for reading, or undefined when it is missing. */
@@ -397,26 +412,39 @@ export class ObjectStore {
   }
 
   #readTrailer(path: string): ObjectMeta {
-    using handle = this.files.open(path);
-    const size = handle.size();
-    const fixed = new Uint8Array(TRAILER_FIXED_BYTES);
-    if (
-      size < TRAILER_FIXED_BYTES ||
-      handle.readAt(fixed, size - TRAILER_FIXED_BYTES) !== fixed.length
-    ) {
-      throw new Error(`${path}: too short for an object trailer`);
-    }
-    const magic = fixed.subarray(4);
-    if (!magic.every((byte, i) => byte === MAGIC[i])) throw new Error(`${path}: bad trailer magic`);
-    const metaBytes = new DataView(fixed.buffer).getUint32(0);
-    const metaAt = size - TRAILER_FIXED_BYTES - metaBytes;
-    if (metaAt < 0) throw new Error(`${path}: bad trailer length`);
-    const json = new Uint8Array(metaBytes);
-    handle.readAt(json, metaAt);
-    const meta = JSON.parse(decoder.decode(json)) as ObjectMeta;
-    if (meta.sizeBytes !== metaAt) throw new Error(`${path}: size does not match its trailer`);
-    return meta;
+    return readTrailer(this.files, path);
   }
+}
+
+/** Reads the metadata trailer of an object or part file. */
+export function readTrailer(files: FileLayer, path: string): ObjectMeta {
+  using handle = files.open(path);
+  const size = handle.size();
+  const fixed = new Uint8Array(TRAILER_FIXED_BYTES);
+  if (
+    size < TRAILER_FIXED_BYTES ||
+    handle.readAt(fixed, size - TRAILER_FIXED_BYTES) !== fixed.length
+  ) {
+    throw new Error(`${path}: too short for an object trailer`);
+  }
+  const magic = fixed.subarray(4);
+  if (!magic.every((byte, i) => byte === MAGIC[i])) throw new Error(`${path}: bad trailer magic`);
+  const metaBytes = new DataView(fixed.buffer).getUint32(0);
+  const metaAt = size - TRAILER_FIXED_BYTES - metaBytes;
+  if (metaAt < 0) throw new Error(`${path}: bad trailer length`);
+  const json = new Uint8Array(metaBytes);
+  handle.readAt(json, metaAt);
+  const meta = JSON.parse(decoder.decode(json)) as ObjectMeta;
+  if (meta.sizeBytes !== metaAt) throw new Error(`${path}: size does not match its trailer`);
+  return meta;
+}
+
+/** Starts a file that becomes durable under `dir/fileName` on commit (multipart parts). */
+export function beginFile(
+  files: FileLayer,
+  target: { dir: string; fileName: string; key: string; published(meta: ObjectMeta): void },
+): Upload {
+  return new Upload(files, target);
 }
 
 function encodeTrailer(meta: ObjectMeta): Uint8Array {

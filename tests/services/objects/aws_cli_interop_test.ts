@@ -8,7 +8,7 @@ import { DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, service } from "../../../servic
 import { interopTest, runClient } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 
-interopTest("aws CLI: mb, cp up and down, ls, presign with curl, rm, rb", {
+interopTest("aws CLI: mb, cp up and down (multipart too), ls, presign with curl, rm, rb", {
   binaries: ["aws", "curl"],
   async fn() {
     await using svc = await startService(service);
@@ -45,6 +45,16 @@ interopTest("aws CLI: mb, cp up and down, ls, presign with curl, rm, rb", {
       await aws("s3", "mb", "s3://cli-bucket");
       await aws("s3", "cp", small, "s3://cli-bucket/dir/small.txt");
       await aws("s3", "cp", medium, "s3://cli-bucket/medium.bin");
+      // Past the CLI's 8 MiB threshold: a multipart upload.
+      const large = join(work, "large.bin");
+      await Deno.writeFile(large, new Uint8Array(9 * 1024 * 1024 + 5).map((_, i) => i % 253));
+      await aws("s3", "cp", large, "s3://cli-bucket/large.bin");
+      await aws("s3", "cp", "s3://cli-bucket/large.bin", join(work, "large.back"));
+      assert.deepEqual(await Deno.readFile(join(work, "large.back")), await Deno.readFile(large));
+      const largeHead = JSON.parse(
+        await aws("s3api", "head-object", "--bucket", "cli-bucket", "--key", "large.bin"),
+      );
+      assert.match(largeHead.ETag, /-2"$/);
       const listing = await aws("s3", "ls", "s3://cli-bucket", "--recursive");
       assert.match(listing, /dir\/small\.txt/);
       assert.match(listing, /medium\.bin/);
