@@ -1,5 +1,6 @@
 // The S3 REST API over lib/http: a handler `(request) -> response` that
-// reads the bucket and key from the path (path-style addressing), checks
+// reads the bucket and key from the path (path-style addressing) or the Host
+// (virtual-hosted style, with --domain), checks
 // the signature, dispatches through typed tables by method and
 // subresource, and turns every failure into S3's XML error document through
 // one mapper (lib/s3/errors.ts).
@@ -10,8 +11,8 @@
 // CopyObject, GetObject (ranges, conditionals, response-* overrides),
 // HeadObject, DeleteObject. Anything else is NotImplemented.
 //
-// Left out for now: virtual-hosted addressing, aws-chunked bodies,
-// x-amz-checksum-*, multipart uploads, ACLs, versioning, tagging.
+// Multipart uploads are in multipart.ts; aws-chunked bodies are decoded by
+// lib/s3/aws_chunked.ts. Left out: ACLs, versioning, tagging, policies.
 
 import { createHash, randomBytes } from "node:crypto";
 import type { Bytes } from "../../lib/bytes.ts";
@@ -116,6 +117,8 @@ export interface ApiOptions {
   /** Buckets anonymous clients may read, list and write (public-read-write). */
   publicBuckets: ReadonlySet<string>;
   region: string;
+  /** Virtual-hosted style: requests to `<bucket>.<domain>` name the bucket in the Host. */
+  domain?: string;
   log: Logger;
   now?: () => number;
 }
@@ -193,10 +196,7 @@ async function dispatch(request: HttpRequest, api: ApiOptions, nowMs: number) {
   if (!request.path.startsWith("/")) throw new S3Error("InvalidRequest", "bad request target");
   const pairs = parseQueryOrThrow(request.query);
   const principal = authenticate(request, pairs, { keys: api.keys, nowMs });
-  const rest = request.path.slice(1);
-  const slash = rest.indexOf("/");
-  const bucket = decodePath(slash === -1 ? rest : rest.slice(0, slash));
-  const key = slash === -1 ? "" : decodePath(rest.slice(slash + 1));
+  const { bucket, key } = addressOf(request, api.domain);
   const query = new Map(pairs);
   const sub = pairs.map(([name]) => name).find((name) =>
     !PLAIN_PARAMS.has(name) && !name.startsWith("X-Amz-")
@@ -213,6 +213,29 @@ async function dispatch(request: HttpRequest, api: ApiOptions, nowMs: number) {
   }
   authorize(call);
   return await op(call);
+}
+
+/**
+ * The bucket and key a request names: virtual-hosted style when the Host is
+ * `<bucket>.<domain>` (the whole path is then the key), else path style
+ * (`/<bucket>/<key>`).
+ */
+export function addressOf(
+  request: HttpRequest,
+  domain: string | undefined,
+): { bucket: string; key: string } {
+  const rest = request.path.slice(1);
+  if (domain !== undefined && domain !== "") {
+    const host = (request.headers.get("host") ?? "").toLowerCase().replace(/:\d+$/, "");
+    if (host.endsWith("." + domain) && host.length > domain.length + 1) {
+      return { bucket: host.slice(0, -(domain.length + 1)), key: decodePath(rest) };
+    }
+  }
+  const slash = rest.indexOf("/");
+  return {
+    bucket: decodePath(slash === -1 ? rest : rest.slice(0, slash)),
+    key: slash === -1 ? "" : decodePath(rest.slice(slash + 1)),
+  };
 }
 
 function parseQueryOrThrow(query: string): [string, string][] {

@@ -40,6 +40,10 @@ export const objectsFlags = {
     help: "secret access key clients sign with (AWS_SECRET_ACCESS_KEY)",
   },
   region: { type: "string", default: "us-east-1", help: "the region this store says it is in" },
+  domain: {
+    type: "string",
+    help: "also serve virtual-hosted-style requests to <bucket>.<domain> (path style always works)",
+  },
   "public-bucket": {
     type: "strings",
     default: [],
@@ -105,6 +109,7 @@ export function startObjects(
       keys: [{ accessKey: config.accessKey, secretKey: config.secretKey }],
       publicBuckets: new Set(config.publicBucket),
       region: config.region,
+      domain: config.domain?.toLowerCase().replace(/^\./, ""),
       log,
       now,
     }),

@@ -24,6 +24,8 @@ export interface S3RequestOptions {
   unsignedPayload?: boolean;
   credentials?: Credentials;
   timeMs?: number;
+  /** The Host header to send and sign (default: the server's address). */
+  host?: string;
   /** Builds the body once the seed signature is known (aws-chunked uploads). */
   bodyFromSeed?: (seedSignature: string, amzDate: string) => Uint8Array;
 }
@@ -81,7 +83,7 @@ export class S3TestClient implements AsyncDisposable {
         : createHash("sha256").update(body ?? new Uint8Array(0)).digest("hex");
       headers["x-amz-date"] = amzDate;
       headers["x-amz-content-sha256"] ??= payloadHash;
-      const signed: Record<string, string> = { host: this.host };
+      const signed: Record<string, string> = { host: options.host ?? this.host };
       for (const [name, value] of Object.entries(headers)) {
         const lower = name.toLowerCase();
         if (
@@ -104,6 +106,7 @@ export class S3TestClient implements AsyncDisposable {
         body = options.bodyFromSeed(headers["authorization"].slice(-64), amzDate);
       }
     }
+    if (options.host !== undefined) headers["host"] = options.host;
     const q = query.length === 0 ? "" : `?${queryString(query)}`;
     const response = await this.#client.request(`http://${this.host}/`, {
       method,

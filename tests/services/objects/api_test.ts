@@ -388,3 +388,20 @@ Deno.test("objects: signatures, skew, presigned URLs and anonymous access", asyn
     assert.equal(r.status, 403);
   }, { publicBucket: ["files"] });
 });
+
+Deno.test("objects: virtual-hosted-style addressing with --domain, path style still works", async () => {
+  await withObjects(async (s3) => {
+    const host = "vhost.s3.underhood.test";
+    let r = await s3.text("PUT", "/", { host });
+    assert.equal(r.status, 200, r.text);
+    r = await s3.text("PUT", "/dir/file.txt", { host, body: "virtual" });
+    assert.equal(r.status, 200, r.text);
+    r = await s3.text("GET", "/vhost/dir/file.txt");
+    assert.equal(r.text, "virtual");
+    r = await s3.text("GET", "/", { host: `${host}:8007`, query: [["list-type", "2"]] });
+    assert.deepEqual(xmlFields(r.text, "Key"), ["dir/file.txt"]);
+    // A Host outside the domain is path style.
+    r = await s3.text("GET", "/vhost/dir/file.txt", { host: "elsewhere.test" });
+    assert.equal(r.text, "virtual");
+  }, { domain: "s3.underhood.test" });
+});
