@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, string> = {
   resolver: "resolver vs Unbound (dnsperf)",
   cache: "cache vs redis-server (redis-benchmark)",
   storage: "storage engine vs SQLite",
+  objects: "objects vs MinIO (S3 PUT/GET, 4 KiB and 1 MiB)",
 };
 
 const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHMARKS);
