@@ -382,3 +382,15 @@ export function trailerStringToSign(
     toHex(sha256(text)),
   ].join("\n");
 }
+
+/**
+ * A header value as the client wrote it: lib/http reads field bytes one
+ * char per byte (ISO-8859-1); S3 clients send UTF-8 (x-amz-meta-*,
+ * Content-Disposition), which is what they sign and what must be stored.
+ * ASCII values come back unchanged.
+ */
+export function headerText(value: string): string {
+  // deno-lint-ignore no-control-regex
+  if (/^[\x00-\x7f]*$/.test(value)) return value;
+  return new TextDecoder().decode(Uint8Array.from(value, (c) => c.charCodeAt(0) & 0xff));
+}

@@ -24,6 +24,7 @@ import { parseRange } from "../../lib/s3/range.ts";
 import {
   chunkStringToSign,
   EMPTY_SHA256,
+  headerText,
   parseQuery,
   percentDecode,
   sign,
@@ -601,8 +602,9 @@ function checkKey(call: Call): void {
 function headersToStore(request: HttpRequest): Record<string, string> {
   const out: Record<string, string> = {};
   let userBytes = 0;
-  for (const [name, value] of request.headers) {
+  for (const [name, raw] of request.headers) {
     const lower = name.toLowerCase();
+    const value = headerText(raw);
     if (STORED_HEADERS.includes(lower)) out[lower] = value;
     else if (lower.startsWith("x-amz-meta-")) {
       out[lower] = lower in out ? `${out[lower]},${value}` : value;

@@ -14,6 +14,7 @@ import { S3Error } from "../../lib/s3/errors.ts";
 import {
   canonicalRequest,
   type CredentialScope,
+  headerText,
   parseAmzDate,
   parseAuthorization,
   parsePresigned,
@@ -165,7 +166,7 @@ function verify(
     method: request.method,
     rawPath: request.path,
     query,
-    header: (name) => request.headers.getAll(name),
+    header: (name) => request.headers.getAll(name).map(headerText),
     signedHeaders: parts.signedHeaders,
     payloadHash,
   });

@@ -84,6 +84,7 @@ Deno.test("objects: PUT then GET round-trips content, ETag and metadata", async 
         "cache-control": "max-age=60",
         expires: "Thu, 01 Dec 2094 16:00:00 GMT",
         "x-amz-meta-colour": "blue",
+        "x-amz-meta-name": "\u00e9t\u00e9 \u2713",
         "content-md5": createHash("md5").update(body).digest("base64"),
       },
     });
@@ -100,6 +101,12 @@ Deno.test("objects: PUT then GET round-trips content, ETag and metadata", async 
     assert.equal(r.headers.get("cache-control"), "max-age=60");
     assert.equal(r.headers.get("expires"), "Thu, 01 Dec 2094 16:00:00 GMT");
     assert.equal(r.headers.get("x-amz-meta-colour"), "blue");
+    // UTF-8 metadata, signed by the client, comes back as the same bytes.
+    const raw = r.headers.get("x-amz-meta-name")!;
+    assert.equal(
+      new TextDecoder().decode(Uint8Array.from(raw, (c) => c.charCodeAt(0))),
+      "\u00e9t\u00e9 \u2713",
+    );
     assert.ok(r.headers.get("last-modified")?.endsWith(" GMT"));
 
     r = await s3.text("HEAD", "/bk1/dir/hello.txt");
