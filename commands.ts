@@ -42,7 +42,11 @@ export const COMMANDS: CommandTable = {
     summary: "durable message queue over STOMP 1.2 (port 8006)",
     load: async () => (await import("./services/mq/mod.ts")).service,
   },
-  objects: { kind: "service", summary: "object storage over the S3 REST API (port 8007)" },
+  objects: {
+    kind: "service",
+    summary: "object storage over the S3 REST API (port 8007)",
+    load: async () => (await import("./services/objects/mod.ts")).service,
+  },
   smtp: {
     kind: "service",
     summary: "SMTP server that accepts, stores and delivers mail (port 2525)",

@@ -16,6 +16,7 @@ const BENCHMARKS: Record<string, string> = {
   cache: "cache vs redis-server (redis-benchmark)",
   storage: "storage engine vs SQLite",
   mq: "mq vs RabbitMQ's STOMP plugin (same STOMP load generator)",
+  objects: "objects vs MinIO (S3 PUT/GET, 4 KiB and 1 MiB)",
 };
 
 const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHMARKS);

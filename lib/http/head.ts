@@ -272,7 +272,9 @@ export function responseFraming(requestMethod: string, head: ResponseHead): Body
     return FRAMING_NONE;
   }
   const framing = bodyFraming(head.headers, "1.1");
-  return framing.kind === "none" ? { kind: "close" } : framing;
+  if (framing.kind !== "none") return framing;
+  // Content-Length: 0 is an empty body; only a response with no framing field is read to close.
+  return head.headers.has("content-length") ? FRAMING_NONE : { kind: "close" };
 }
 
 /**

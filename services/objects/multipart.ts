@@ -1,0 +1,226 @@
+// Multipart uploads (CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+// AbortMultipartUpload, ListParts, ListMultipartUploads) on the object
+// store's files.
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
+//
+//   <data-dir>/buckets/<bucket>.uploads/<id>.upload        key, headers, start time
+//   <data-dir>/buckets/<bucket>.uploads/<id>.part-<n>      a part: content, then its trailer
+//
+// Each part is written like an object (temporary file, fsync, rename, fsync
+// of the directory), so an acknowledged part survives a crash. Completing
+// copies the chosen parts, in order, into a new object file through the
+// same durable path as a PUT, so the object appears whole or not at all;
+// the ETag is S3's: the MD5 of the parts' binary MD5s, then "-N". Memory
+// stays bounded (a 1 MiB copy buffer), at the cost of writing the data a
+// second time.
+//
+// Left out: UploadPartCopy, and checksums of the whole multipart object.
+
+import { createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { S3Error } from "../../lib/s3/errors.ts";
+import { compareUtf8 } from "../../lib/s3/names.ts";
+import { beginFile, type ObjectMeta, type ObjectStore, readTrailer, type Upload } from "./store.ts";
+
+/** S3: parts are numbered 1 to 10000. */
+export const PART_NUMBER_MAX = 10_000;
+/** S3: every part but the last holds at least 5 MiB. */
+export const PART_BYTES_MIN = 5 * 1024 * 1024;
+/** S3: a part holds at most 5 GiB. */
+export const PART_BYTES_MAX = 5 * 1024 ** 3;
+const COPY_PIECE_BYTES = 1024 * 1024;
+const encoder = new TextEncoder();
+
+export interface MultipartUpload {
+  id: string;
+  bucket: string;
+  key: string;
+  headers: Record<string, string>;
+  initiatedMs: number;
+  parts: Map<number, ObjectMeta>;
+}
+
+export class MultipartUploads {
+  readonly #store: ObjectStore;
+  readonly #uploads = new Map<string, MultipartUpload>();
+
+  constructor(store: ObjectStore) {
+    this.#store = store;
+  }
+
+  /** Loads the uploads in progress of every bucket, dropping temporary files. */
+  open(): number {
+    const files = this.#store.files;
+    for (const bucket of this.#store.listBuckets()) {
+      const dir = this.#store.uploadsDir(bucket.name);
+      files.makeDirectory(dir);
+      const names = files.list(dir);
+      for (const name of names) {
+        if (name.endsWith(".tmp")) files.remove(join(dir, name));
+        else if (name.endsWith(".upload")) {
+          const info = JSON.parse(new TextDecoder().decode(files.readFile(join(dir, name))!));
+          this.#uploads.set(info.id, { ...info, parts: new Map() });
+        }
+      }
+      for (const name of names) {
+        const m = /^([0-9a-f]{32})\.part-(\d{5})$/.exec(name);
+        if (m === null) continue;
+        const upload = this.#uploads.get(m[1]);
+        // A part without its record belongs to an upload completed or aborted before a crash.
+        if (upload === undefined) files.remove(join(dir, name));
+        else upload.parts.set(Number(m[2]), readTrailer(files, join(dir, name)));
+      }
+    }
+    return this.#uploads.size;
+  }
+
+  create(bucket: string, key: string, headers: Record<string, string>, nowMs: number): string {
+    const id = randomBytes(16).toString("hex");
+    const files = this.#store.files;
+    const dir = this.#store.uploadsDir(bucket);
+    files.makeDirectory(dir);
+    const info = { id, bucket, key, headers, initiatedMs: nowMs };
+    const path = join(dir, `${id}.upload`);
+    const handle = files.open(`${path}.tmp`, { create: true, truncate: true });
+    try {
+      handle.writeAt(encoder.encode(JSON.stringify(info)), 0);
+      handle.sync();
+    } finally {
+      handle.close();
+    }
+    files.rename(`${path}.tmp`, path);
+    files.syncDirectory(dir);
+    this.#uploads.set(id, { ...info, parts: new Map() });
+    return id;
+  }
+
+  /** The upload, or NoSuchUpload. */
+  get(bucket: string, key: string, id: string): MultipartUpload {
+    const upload = this.#uploads.get(id);
+    if (upload === undefined || upload.bucket !== bucket || upload.key !== key) {
+      throw new S3Error(
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload " +
+          "may have been aborted or completed.",
+        { UploadId: id.slice(0, 100) },
+      );
+    }
+    return upload;
+  }
+
+  /** Starts writing part `partNumber`; its commit makes it durable and replaces an earlier one. */
+  beginPart(upload: MultipartUpload, partNumber: number): Upload {
+    const name = `${upload.id}.part-${String(partNumber).padStart(5, "0")}`;
+    return beginFile(this.#store.files, {
+      dir: this.#store.uploadsDir(upload.bucket),
+      fileName: name,
+      key: name,
+      published: (meta) => {
+        if (this.#uploads.get(upload.id) === upload) upload.parts.set(partNumber, meta);
+      },
+    });
+  }
+
+  /**
+   * Joins the listed parts into the object. Checks S3's rules first:
+   * ascending part numbers (InvalidPartOrder), parts that exist with those
+   * ETags (InvalidPart), every part but the last at least 5 MiB
+   * (EntityTooSmall).
+   */
+  async complete(
+    upload: MultipartUpload,
+    chosen: readonly { partNumber: number; etag: string }[],
+    nowMs: number,
+  ): Promise<ObjectMeta> {
+    if (chosen.length === 0) {
+      throw new S3Error("MalformedXML", "You must specify at least one part");
+    }
+    const parts: ObjectMeta[] = [];
+    let previous = 0;
+    for (const [i, { partNumber, etag }] of chosen.entries()) {
+      if (partNumber <= previous) {
+        throw new S3Error("InvalidPartOrder", "The list of parts was not in ascending order.");
+      }
+      previous = partNumber;
+      const part = upload.parts.get(partNumber);
+      if (part === undefined || part.etag !== etag.replace(/^"|"$/g, "")) {
+        throw new S3Error(
+          "InvalidPart",
+          "One or more of the specified parts could not be found. The part may not have been " +
+            "uploaded, or the specified entity tag may not match the part's entity tag.",
+          { PartNumber: String(partNumber), UploadId: upload.id },
+        );
+      }
+      if (i < chosen.length - 1 && part.sizeBytes < PART_BYTES_MIN) {
+        throw new S3Error(
+          "EntityTooSmall",
+          "Your proposed upload is smaller than the minimum allowed object size.",
+          {
+            PartNumber: String(partNumber),
+            ProposedSize: String(part.sizeBytes),
+            MinSizeAllowed: String(PART_BYTES_MIN),
+          },
+        );
+      }
+      parts.push(part);
+    }
+    const md5s = createHash("md5");
+    for (const part of parts) md5s.update(Buffer.from(part.etag, "hex"));
+    const etag = `${md5s.digest("hex")}-${parts.length}`;
+    const files = this.#store.files;
+    const dir = this.#store.uploadsDir(upload.bucket);
+    const object = this.#store.beginUpload(upload.bucket, upload.key);
+    let meta: ObjectMeta;
+    try {
+      const piece = new Uint8Array(COPY_PIECE_BYTES);
+      for (const part of parts) {
+        using handle = files.open(join(dir, part.key));
+        for (let at = 0; at < part.sizeBytes;) {
+          const n = handle.readAt(
+            piece.subarray(0, Math.min(piece.length, part.sizeBytes - at)),
+            at,
+          );
+          if (n === 0) throw new Error(`${part.key} is shorter than its trailer says`);
+          object.write(piece.subarray(0, n));
+          at += n;
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+      }
+      meta = object.commit({ etag, headers: upload.headers, nowMs });
+    } catch (error) {
+      object.abandon();
+      throw error;
+    }
+    this.#drop(upload);
+    return meta;
+  }
+
+  abort(upload: MultipartUpload): void {
+    this.#drop(upload);
+  }
+
+  /** Uploads in progress in `bucket`, by key then start time. */
+  list(bucket: string): MultipartUpload[] {
+    return [...this.#uploads.values()]
+      .filter((u) => u.bucket === bucket)
+      .sort((a, b) => compareUtf8(a.key, b.key) || a.initiatedMs - b.initiatedMs);
+  }
+
+  /** Whether `bucket` has uploads in progress. */
+  has(bucket: string): boolean {
+    for (const upload of this.#uploads.values()) if (upload.bucket === bucket) return true;
+    return false;
+  }
+
+  #drop(upload: MultipartUpload): void {
+    this.#uploads.delete(upload.id);
+    const files = this.#store.files;
+    const dir = this.#store.uploadsDir(upload.bucket);
+    // The upload record goes first: once it is gone the parts are garbage,
+    // whatever a crash leaves of them (open ignores parts without a record).
+    files.remove(join(dir, `${upload.id}.upload`));
+    files.syncDirectory(dir);
+    for (const part of upload.parts.values()) files.remove(join(dir, part.key));
+    files.syncDirectory(dir);
+  }
+}

@@ -1,0 +1,462 @@
+// The object store's storage: buckets as directories, each object one file
+// written whole to a temporary name, fsynced and renamed into place.
+//
+//   <data-dir>/buckets/<bucket>.bucket             the bucket exists: created time, location
+//   <data-dir>/buckets/<bucket>/<sha256(key)>      one object: content, then its metadata
+//   <data-dir>/buckets/<bucket>/<sha256(key)>.<n>.tmp   an upload in progress
+//
+// An object file is its content followed by a trailer: the metadata as
+// JSON (key, size, ETag, headers), its length (4 bytes, big-endian) and an
+// 8-byte magic. Content first lets an upload stream to disk before its ETag
+// is known; one file for both means one rename publishes both, so a reader
+// never sees content without its metadata, and an overwrite is atomic.
+// Durability (lib/fs/file_layer.ts): the temporary file is fsynced before
+// the rename, and the directory after it; only then is the write
+// acknowledged. A crash leaves either the old object or the new one, plus
+// perhaps a temporary file, which `open()` removes.
+//
+// File names are the SHA-256 of the key, so any UTF-8 key ("..", "/", "%",
+// 1024 bytes) maps to one safe name inside the bucket's directory, and two
+// keys never share a file (no escaping to get wrong: `a/b` and `a%2Fb` hash
+// apart). The keys themselves live in an in-memory index, rebuilt at start
+// from the trailers and kept sorted by UTF-8 bytes for listings.
+//
+// Left out: versioning, and a persistent index (start-up reads one trailer
+// per object).
+
+import { createHash, type Hash } from "node:crypto";
+import { join } from "node:path";
+import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
+import { compareUtf8 } from "../../lib/s3/names.ts";
+
+/** What is kept about one object. */
+export interface ObjectMeta {
+  key: string;
+  sizeBytes: number;
+  /** MD5 of the content, hex, unquoted (or `md5-of-md5s-N` for multipart). */
+  etag: string;
+  lastModifiedMs: number;
+  /** Content-Type, Content-Disposition, ..., x-amz-meta-*: by lower-case name. */
+  headers: Record<string, string>;
+  /** x-amz-checksum-* the upload carried (verified), by header name. */
+  checksums?: Record<string, string>;
+}
+
+export interface BucketInfo {
+  name: string;
+  createdMs: number;
+  location: string;
+}
+
+const MAGIC = new TextEncoder().encode("UHOBJv1\n");
+const TRAILER_FIXED_BYTES = 4 + MAGIC.length;
+const BUCKET_SUFFIX = ".bucket";
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class Bucket {
+  readonly info: BucketInfo;
+  readonly dir: string;
+  readonly objects = new Map<string, ObjectMeta>();
+  /** Every key, sorted by UTF-8 bytes. */
+  readonly keys: string[] = [];
+
+  constructor(info: BucketInfo, dir: string) {
+    this.info = info;
+    this.dir = dir;
+  }
+
+  put(meta: ObjectMeta): void {
+    if (!this.objects.has(meta.key)) this.keys.splice(lowerBound(this.keys, meta.key), 0, meta.key);
+    this.objects.set(meta.key, meta);
+  }
+
+  remove(key: string): void {
+    if (!this.objects.delete(key)) return;
+    this.keys.splice(lowerBound(this.keys, key), 1);
+  }
+}
+
+/** The first index whose key is not before `key`. */
+export function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0, hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareUtf8(keys[mid], key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first index past every key that starts with `prefix` (keys at or after `from`). */
+function pastPrefix(keys: readonly string[], prefix: string, from: number): number {
+  let lo = from, hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareUtf8(keys[mid], prefix) < 0 || keys[mid].startsWith(prefix)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export interface ListOptions {
+  prefix: string;
+  delimiter: string;
+  /** List entries strictly after this key or common prefix ("" for the start). */
+  after: string;
+  maxKeys: number;
+}
+
+export interface ListResult {
+  contents: ObjectMeta[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  /** The last key or common prefix returned, where the next page starts after. */
+  last: string | undefined;
+}
+
+/** Where upload temporary files are numbered from, per process. */
+let tmpCounter = 0;
+
+/** An upload being written to its temporary file. */
+/** Where an upload lands once committed: an object, or a part of a multipart upload. */
+interface UploadTarget {
+  dir: string;
+  fileName: string;
+  /** The name kept in the trailer (the key, or the part's name). */
+  key: string;
+  /** Called once the file is durable in place. */
+  published(meta: ObjectMeta): void;
+}
+
+export class Upload {
+  readonly #files: FileLayer;
+  readonly #target: UploadTarget;
+  readonly #tmpPath: string;
+  readonly #handle: FileHandle;
+  readonly #md5: Hash = createHash("md5");
+  #sizeBytes = 0;
+  #done = false;
+
+  constructor(files: FileLayer, target: UploadTarget) {
+    this.#files = files;
+    this.#target = target;
+    this.#tmpPath = join(target.dir, `${target.fileName}.${++tmpCounter}.tmp`);
+    this.#handle = files.open(this.#tmpPath, { create: true, truncate: true });
+  }
+
+  get sizeBytes(): number {
+    return this.#sizeBytes;
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#handle.writeAt(chunk, this.#sizeBytes);
+    this.#md5.update(chunk);
+    this.#sizeBytes += chunk.length;
+  }
+
+  /** The MD5 of what was written, as bytes (for Content-MD5 and the ETag). */
+  md5(): Buffer {
+    return this.#md5.copy().digest();
+  }
+
+  /**
+   * Publishes the object: trailer, fsync, rename over the old one, fsync of
+   * the directory. Returns once it is durable.
+   */
+  commit(fields: {
+    etag?: string;
+    headers: Record<string, string>;
+    nowMs: number;
+    checksums?: Record<string, string>;
+  }): ObjectMeta {
+    if (this.#done) throw new Error("upload already finished");
+    this.#done = true;
+    const meta: ObjectMeta = {
+      key: this.#target.key,
+      sizeBytes: this.#sizeBytes,
+      etag: fields.etag ?? this.#md5.digest("hex"),
+      lastModifiedMs: fields.nowMs,
+      headers: fields.headers,
+    };
+    if (fields.checksums !== undefined) meta.checksums = fields.checksums;
+    try {
+      this.#handle.writeAt(encodeTrailer(meta), this.#sizeBytes);
+      this.#handle.sync();
+    } finally {
+      this.#handle.close();
+    }
+    const files = this.#files;
+    files.rename(this.#tmpPath, join(this.#target.dir, this.#target.fileName));
+    files.syncDirectory(this.#target.dir);
+    this.#target.published(meta);
+    return meta;
+  }
+
+  /** Drops the temporary file (a failed or refused upload). */
+  abandon(): void {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      this.#handle.close();
+    } finally {
+      this.#files.remove(this.#tmpPath);
+    }
+  }
+}
+
+/** An object opened for reading: its metadata and positioned reads of its content. */
+export interface ObjectReader extends Disposable {
+  readonly meta: ObjectMeta;
+  /** Reads content bytes from `position` into `into`; returns how many. */
+  readAt(into: Uint8Array, position: number): number;
+  close(): void;
+}
+
+export interface StoreOptions {
+  files: FileLayer;
+  dataDir: string;
+  now?: () => number;
+}
+
+export class ObjectStore {
+  readonly files: FileLayer;
+  readonly #root: string;
+  readonly #buckets = new Map<string, Bucket>();
+
+  constructor(options: StoreOptions) {
+    this.files = options.files;
+    this.#root = join(options.dataDir, "buckets");
+  }
+
+  /** Loads every bucket and object, removing temporary files left by a crash. */
+  open(): { objects: number; tmpRemoved: number } {
+    this.files.makeDirectory(this.#root);
+    let objects = 0, tmpRemoved = 0;
+    for (const entry of this.files.list(this.#root)) {
+      if (entry.endsWith(".tmp")) {
+        this.files.remove(join(this.#root, entry));
+        continue;
+      }
+      if (!entry.endsWith(BUCKET_SUFFIX)) continue; // a bucket's directory
+      const bytes = this.files.readFile(join(this.#root, entry));
+      if (bytes === null) continue;
+      const info = JSON.parse(decoder.decode(bytes)) as BucketInfo;
+      const dir = join(this.#root, info.name);
+      const bucket = new Bucket(info, dir);
+      for (const file of this.files.list(dir)) {
+        if (file.endsWith(".tmp")) {
+          this.files.remove(join(dir, file));
+          tmpRemoved++;
+        } else if (/^[0-9a-f]{64}$/.test(file)) {
+          bucket.put(this.#readTrailer(join(dir, file)));
+          objects++;
+        }
+      }
+      this.#buckets.set(info.name, bucket);
+    }
+    return { objects, tmpRemoved };
+  }
+
+  /** Where a bucket's multipart uploads keep their parts (multipart.ts). */
+  uploadsDir(bucket: string): string {
+    return join(this.#root, bucket + ".uploads");
+  }
+
+  listBuckets(): BucketInfo[] {
+    return [...this.#buckets.values()].map((b) => b.info).sort((a, b) =>
+      compareUtf8(a.name, b.name)
+    );
+  }
+
+  bucket(name: string): BucketInfo | undefined {
+    return this.#buckets.get(name)?.info;
+  }
+
+  /** Creates a bucket durably; false when it exists already. */
+  createBucket(name: string, location: string, nowMs: number): boolean {
+    if (this.#buckets.has(name)) return false;
+    const dir = join(this.#root, name);
+    this.files.makeDirectory(dir);
+    // Whatever a deleted bucket of this name left behind (an upload that
+    // finished after the delete) must not come back with the new one.
+    const leftovers = this.files.list(dir);
+    for (const file of leftovers) this.files.remove(join(dir, file));
+    if (leftovers.length > 0) this.files.syncDirectory(dir);
+    const info: BucketInfo = { name, createdMs: nowMs, location };
+    const marker = join(this.#root, name + BUCKET_SUFFIX);
+    const tmp = `${marker}.tmp`;
+    const handle = this.files.open(tmp, { create: true, truncate: true });
+    try {
+      handle.writeAt(encoder.encode(JSON.stringify(info)), 0);
+      handle.sync();
+    } finally {
+      handle.close();
+    }
+    this.files.rename(tmp, marker);
+    this.files.syncDirectory(this.#root);
+    this.#buckets.set(name, new Bucket(info, dir));
+    return true;
+  }
+
+  /** Deletes an empty bucket: "missing", "not-empty" or "deleted". */
+  deleteBucket(name: string): "missing" | "not-empty" | "deleted" {
+    const bucket = this.#buckets.get(name);
+    if (bucket === undefined) return "missing";
+    if (bucket.objects.size > 0) return "not-empty";
+    this.files.remove(join(this.#root, name + BUCKET_SUFFIX));
+    this.files.syncDirectory(this.#root);
+    this.#buckets.delete(name);
+    return "deleted";
+  }
+
+  objectCount(bucket: string): number {
+    return this.#buckets.get(bucket)?.objects.size ?? 0;
+  }
+
+  head(bucket: string, key: string): ObjectMeta | undefined {
+    return this.#buckets.get(bucket)?.objects.get(key);
+  }
+
+  /** Starts writing `key` in `bucket` (which must exist). */
+  beginUpload(bucket: string, key: string): Upload {
+    const b = this.#buckets.get(bucket);
+    if (b === undefined) throw new Error(`no bucket ${bucket}`);
+    return new Upload(this.files, {
+      dir: b.dir,
+      fileName: keyFileName(key),
+      key,
+      // The bucket may have been deleted while the body arrived: then the
+      // object goes with it.
+      published: (meta) => {
+        if (this.#buckets.get(bucket) === b) b.put(meta);
+      },
+    });
+  }
+
+  /** Opens an object for reading, or undefined when it is missing. */
+  openObject(bucket: string, key: string): ObjectReader | undefined {
+    const b = this.#buckets.get(bucket);
+    const meta = b?.objects.get(key);
+    if (b === undefined || meta === undefined) return undefined;
+    // The handle keeps this version readable even if it is overwritten or
+    // deleted while it is being sent (POSIX keeps an open file's inode).
+    const handle = this.files.open(join(b.dir, keyFileName(key)));
+    const size = meta.sizeBytes;
+    return {
+      meta,
+      readAt(into, position) {
+        const want = Math.min(into.length, size - position);
+        if (want <= 0) return 0;
+        return handle.readAt(into.subarray(0, want), position);
+      },
+      close: () => handle.close(),
+      [Symbol.dispose]: () => handle.close(),
+    };
+  }
+
+  /** Deletes an object durably; false when it was missing. */
+  deleteObject(bucket: string, key: string): boolean {
+    const b = this.#buckets.get(bucket);
+    if (b === undefined || !b.objects.has(key)) return false;
+    this.files.remove(join(b.dir, keyFileName(key)));
+    this.files.syncDirectory(b.dir);
+    b.remove(key);
+    return true;
+  }
+
+  /** One page of a listing (ListObjects v1 and v2 share it). */
+  list(bucket: string, options: ListOptions): ListResult {
+    const b = this.#buckets.get(bucket);
+    const result: ListResult = {
+      contents: [],
+      commonPrefixes: [],
+      isTruncated: false,
+      last: undefined,
+    };
+    if (b === undefined) return result;
+    const { prefix, delimiter, maxKeys } = options;
+    const keys = b.keys;
+    let i = lowerBound(keys, compareUtf8(options.after, prefix) > 0 ? options.after : prefix);
+    if (i < keys.length && keys[i] === options.after) i++;
+    // Resuming after a common prefix skips every key rolled up into it.
+    if (delimiter !== "" && options.after !== "" && options.after.endsWith(delimiter)) {
+      i = pastPrefix(keys, options.after, i);
+    }
+    let count = 0;
+    while (i < keys.length) {
+      const key = keys[i];
+      if (!key.startsWith(prefix)) {
+        if (compareUtf8(key, prefix) > 0) break;
+        i++;
+        continue;
+      }
+      if (count === maxKeys) {
+        result.isTruncated = true;
+        break;
+      }
+      const at = delimiter === "" ? -1 : key.indexOf(delimiter, prefix.length);
+      if (at !== -1) {
+        const common = key.slice(0, at + delimiter.length);
+        result.commonPrefixes.push(common);
+        result.last = common;
+        i = pastPrefix(keys, common, i);
+      } else {
+        result.contents.push(b.objects.get(key)!);
+        result.last = key;
+        i++;
+      }
+      count++;
+    }
+    return result;
+  }
+
+  #readTrailer(path: string): ObjectMeta {
+    return readTrailer(this.files, path);
+  }
+}
+
+/** Reads the metadata trailer of an object or part file. */
+export function readTrailer(files: FileLayer, path: string): ObjectMeta {
+  using handle = files.open(path);
+  const size = handle.size();
+  const fixed = new Uint8Array(TRAILER_FIXED_BYTES);
+  if (
+    size < TRAILER_FIXED_BYTES ||
+    handle.readAt(fixed, size - TRAILER_FIXED_BYTES) !== fixed.length
+  ) {
+    throw new Error(`${path}: too short for an object trailer`);
+  }
+  const magic = fixed.subarray(4);
+  if (!magic.every((byte, i) => byte === MAGIC[i])) throw new Error(`${path}: bad trailer magic`);
+  const metaBytes = new DataView(fixed.buffer).getUint32(0);
+  const metaAt = size - TRAILER_FIXED_BYTES - metaBytes;
+  if (metaAt < 0) throw new Error(`${path}: bad trailer length`);
+  const json = new Uint8Array(metaBytes);
+  handle.readAt(json, metaAt);
+  const meta = JSON.parse(decoder.decode(json)) as ObjectMeta;
+  if (meta.sizeBytes !== metaAt) throw new Error(`${path}: size does not match its trailer`);
+  return meta;
+}
+
+/** Starts a file that becomes durable under `dir/fileName` on commit (multipart parts). */
+export function beginFile(
+  files: FileLayer,
+  target: { dir: string; fileName: string; key: string; published(meta: ObjectMeta): void },
+): Upload {
+  return new Upload(files, target);
+}
+
+function encodeTrailer(meta: ObjectMeta): Uint8Array {
+  const json = encoder.encode(JSON.stringify(meta));
+  const out = new Uint8Array(json.length + TRAILER_FIXED_BYTES);
+  out.set(json);
+  new DataView(out.buffer).setUint32(json.length, json.length);
+  out.set(MAGIC, json.length + 4);
+  return out;
+}
+
+/** The file name of a key: its SHA-256 in hex (safe for any key, no collisions). */
+export function keyFileName(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("hex");
+}
