@@ -70,7 +70,7 @@ function minioTarget(dataDir: string): Target {
 }
 
 class Driver {
-  readonly #client = new HttpClient({ maxIdlePerOrigin: 256 });
+  readonly #client = new HttpClient({ idlePerOriginMax: 256 });
   readonly #host: string;
   constructor(port: number) {
     this.#host = `127.0.0.1:${port}`;

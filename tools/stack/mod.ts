@@ -92,7 +92,8 @@ export const STACK: readonly StackMember[] = [
   { label: "datastore", command: "datastore", port: 8004, args: () => [] },
   { label: "cache", command: "cache", port: 8005, args: () => [] },
   { label: "mq", command: "mq", port: 8006, args: () => [] },
-  { label: "objects", command: "objects", port: 8007, args: () => [] },
+  // The lb routes /files/* here: anyone may GET and PUT in the "files" bucket, as the seed's store.
+  { label: "objects", command: "objects", port: 8007, args: () => ["--public-bucket", "files"] },
   // The zone's MX (mail.example.com) is this server: mail for example.com stays here.
   { label: "smtp", command: "smtp", port: 2525, args: () => ["--domain", "example.com"] },
   { label: "http-api-1", command: "http-api", port: 8001, args: () => [] },
