@@ -176,10 +176,11 @@ function decodeText(
   escaped: boolean,
   version: StompVersion,
 ): string {
-  const text = utf8Decoder.decode(buf.subarray(start, end));
-  if (!escaped || buf.indexOf(BACKSLASH, start) < 0 || buf.indexOf(BACKSLASH, start) >= end) {
-    return text;
-  }
+  const bytes = buf.subarray(start, end);
+  const text = utf8Decoder.decode(bytes);
+  // Search the field only: buf.indexOf(BACKSLASH, start) ran to the end of
+  // the read buffer (bodies and every later frame in it) for each header.
+  if (!escaped || bytes.indexOf(BACKSLASH) < 0) return text;
   let out = "";
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
