@@ -97,7 +97,7 @@ export class ReverseProxy {
   #access: Logger;
   #now: () => number;
   /** Bound metric series per pool and backend (bounded by the configurations seen). */
-  #series = new Map<string, BackendSeries>();
+  #series = new Map<string, Map<string, BackendSeries>>();
   /** Requests using each client; a client replaced by a reload is closed once at zero. */
   #uses = new Map<HttpClient, number>();
   #retired = new Set<HttpClient>();
@@ -398,14 +398,17 @@ export class ReverseProxy {
 
   /** The bound series of one backend: label text is built once, not per request. */
   #seriesOf(pool: string, backend: string): BackendSeries {
-    const key = `${pool}\n${backend}`;
-    let series = this.#series.get(key);
+    // Two levels keyed by the configuration's own strings (whose hashes V8
+    // keeps), rather than one key string built and hashed per request.
+    let ofPool = this.#series.get(pool);
+    if (ofPool === undefined) this.#series.set(pool, ofPool = new Map());
+    let series = ofPool.get(backend);
     if (series === undefined) {
       series = {
         latency: this.#metrics.latency.labels({ pool, backend }),
         byStatus: new Map(),
       };
-      this.#series.set(key, series);
+      ofPool.set(backend, series);
     }
     return series;
   }
@@ -434,7 +437,8 @@ export class ReverseProxy {
       available: b.available(now, config.connectionsMax),
     }));
     const chosen = pool.balancer.pick(candidates, { key, exclude: tried });
-    return chosen === undefined ? undefined : pool.backends.find((b) => b.url === chosen.id);
+    // The balancer hands back one of the candidates given, in the backends' order.
+    return chosen === undefined ? undefined : pool.backends[candidates.indexOf(chosen)];
   }
 
   /** Seconds until a backend of `pool` may be back: the soonest ejection end, or a check interval. */
