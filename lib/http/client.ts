@@ -105,6 +105,8 @@ const FOR_BODY = "body";
 const FOR_IDLE = "idle";
 /** Largest announced body `bytes()` allocates before reading it. */
 const DIRECT_BODY_BYTES_MAX = 1024 * 1024;
+/** URL strings kept parsed per client (backends of a proxy, a worker's few services). */
+const PARSED_URLS_MAX = 256;
 
 interface Origin {
   key: string;
@@ -128,6 +130,7 @@ export class HttpClient {
    */
   #sweep: DeadlineSweep;
   #closed = false;
+  #urls = new Map<string, { target: URL; origin: Origin }>();
 
   constructor(options: ClientOptions = {}) {
     this.#options = {
@@ -154,8 +157,9 @@ export class HttpClient {
   /** Sends one request and resolves once the response head has arrived. */
   async request(url: string | URL, options: RequestOptions = {}): Promise<ClientResponse> {
     if (this.#closed) throw new HttpClientError("usage", "client is closed");
-    const target = typeof url === "string" ? parseUrl(url) : url;
-    const origin = originOf(target);
+    const { target, origin } = typeof url === "string"
+      ? this.#parsed(url)
+      : { target: url, origin: originOf(url) };
     const method = (options.method ?? "GET").toUpperCase();
     const headers = new HttpHeaders(options.headers);
     const requestTarget = options.target ?? `${target.pathname}${target.search}`;
@@ -176,6 +180,23 @@ export class HttpClient {
     } catch (error) {
       throw unwrap(error);
     }
+  }
+
+  /**
+   * A URL string parsed once: a proxy or worker sends to the same few
+   * backend URLs again and again, and URL parsing was a visible share of
+   * a small proxied request. Bounded: past PARSED_URLS_MAX the cache
+   * starts over.
+   */
+  #parsed(text: string): { target: URL; origin: Origin } {
+    let parsed = this.#urls.get(text);
+    if (parsed === undefined) {
+      const target = parseUrl(text);
+      parsed = { target, origin: originOf(target) };
+      if (this.#urls.size >= PARSED_URLS_MAX) this.#urls.clear();
+      this.#urls.set(text, parsed);
+    }
+    return parsed;
   }
 
   /** Closes idle connections; responses in flight finish on their own. */

@@ -97,7 +97,7 @@ export class ReverseProxy {
   #access: Logger;
   #now: () => number;
   /** Bound metric series per pool and backend (bounded by the configurations seen). */
-  #series = new Map<string, BackendSeries>();
+  #series = new Map<string, Map<string, BackendSeries>>();
   /** Requests using each client; a client replaced by a reload is closed once at zero. */
   #uses = new Map<HttpClient, number>();
   #retired = new Set<HttpClient>();
@@ -188,7 +188,11 @@ export class ReverseProxy {
     };
   }
 
-  handle = async (request: HttpRequest): Promise<HttpResponse> => {
+  /**
+   * Not async itself: a local answer (404) goes back without a promise, and
+   * a forwarded request costs one promise (#forward's), not two.
+   */
+  handle = (request: HttpRequest): HttpResponse | Promise<HttpResponse> => {
     const started = this.#now();
     const config = this.#config;
     const route = matchRoute(config.routes, config.defaultPool, {
@@ -200,14 +204,7 @@ export class ReverseProxy {
     if (route === undefined) {
       return this.#local(request, started, 404, "no route matches this request", {});
     }
-    const pool = this.#pools.get(route.pool)!;
-    const release = this.#hold(pool.client);
-    const handoff = { release, handedOff: false };
-    try {
-      return await this.#forward(request, started, route, pool, handoff);
-    } finally {
-      if (!handoff.handedOff) release();
-    }
+    return this.#forward(request, started, route, this.#pools.get(route.pool)!);
   };
 
   async #forward(
@@ -215,130 +212,138 @@ export class ReverseProxy {
     started: number,
     route: RouteMatch,
     pool: PoolRuntime,
-    handoff: { release: () => void; handedOff: boolean },
   ): Promise<HttpResponse> {
-    const config = this.#config;
-    if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
-    // The balancer streams any body through; size limits are the backend's to set.
-    request.bodyLimitBytes = Infinity;
-    const headers = forwardHeaders(request);
-    const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
-    // A small body is read whole first: a body that breaks its framing is
-    // then refused before any backend sees even its head, and the request
-    // can be retried because its body can be sent again. Larger ones stream.
-    const watched = hasBody ? await readSmallBody(request.body!) : undefined;
-    const body = watched?.bytes ?? watched?.stream ?? null;
-    if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
-      headers.push(["content-length", String(request.declaredBodyBytes)]);
-    }
-    const key = hashKey(pool.config, request);
-    const tried = new Set<string>();
-    this.#budget.deposit(started);
-    for (let attempt = 1;; attempt++) {
-      const now = this.#now();
-      const backend = this.#pick(pool, now, key, tried);
-      if (backend === undefined) {
-        if (tried.size > 0) {
-          return this.#local(request, started, 502, "every backend tried failed", {}, route.rule);
-        }
-        return this.#local(
-          request,
-          started,
-          503,
-          `no healthy backend in pool ${pool.name}`,
-          { "retry-after": String(this.#retryAfterSeconds(pool, now)) },
-          route.rule,
-        );
+    const release = this.#hold(pool.client);
+    const handoff = { release, handedOff: false };
+    try {
+      const config = this.#config;
+      if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
+      // The balancer streams any body through; size limits are the backend's to set.
+      request.bodyLimitBytes = Infinity;
+      const headers = forwardHeaders(request);
+      const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
+      // A small body is read whole first: a body that breaks its framing is
+      // then refused before any backend sees even its head, and the request
+      // can be retried because its body can be sent again. Larger ones stream.
+      const watched = hasBody ? await readSmallBody(request.body!) : undefined;
+      const body = watched?.bytes ?? watched?.stream ?? null;
+      if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
+        headers.push(["content-length", String(request.declaredBodyBytes)]);
       }
-      tried.add(backend.url);
-      backend.active++;
-      let response: ClientResponse;
-      try {
-        response = await pool.client.request(backend.url, {
-          method: request.method,
-          target: route.target,
-          headers,
-          body,
-        });
-      } catch (error) {
-        backend.active--;
-        // The client's body broke its framing or limit while being forwarded:
-        // the backend got a head and part of a body but never the end of it.
-        // The client gets the parser's own answer (400, 413...), as without us.
-        if (watched?.error !== undefined) throw watched.error;
-        const failure = classify(error, pool, backend.url);
-        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: failure.kind });
-        if (
-          failure.countsAgainstBackend && backend.recordFailure(this.#now(), pool.config.passive)
-        ) {
-          this.#log.warn("backend {backend} ejected for {ms} ms after repeated failures", {
+      const key = hashKey(pool.config, request);
+      const tried = new Set<string>();
+      this.#budget.deposit(started);
+      for (let attempt = 1;; attempt++) {
+        const now = this.#now();
+        const backend = this.#pick(pool, now, key, tried);
+        if (backend === undefined) {
+          if (tried.size > 0) {
+            return this.#local(request, started, 502, "every backend tried failed", {}, route.rule);
+          }
+          return this.#local(
+            request,
+            started,
+            503,
+            `no healthy backend in pool ${pool.name}`,
+            { "retry-after": String(this.#retryAfterSeconds(pool, now)) },
+            route.rule,
+          );
+        }
+        tried.add(backend.url);
+        backend.active++;
+        let response: ClientResponse;
+        try {
+          response = await pool.client.request(backend.url, {
+            method: request.method,
+            target: route.target,
+            headers,
+            body,
+          });
+        } catch (error) {
+          backend.active--;
+          // The client's body broke its framing or limit while being forwarded:
+          // the backend got a head and part of a body but never the end of it.
+          // The client gets the parser's own answer (400, 413...), as without us.
+          if (watched?.error !== undefined) throw watched.error;
+          const failure = classify(error, pool, backend.url);
+          this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: failure.kind });
+          if (
+            failure.countsAgainstBackend && backend.recordFailure(this.#now(), pool.config.passive)
+          ) {
+            this.#log.warn("backend {backend} ejected for {ms} ms after repeated failures", {
+              backend: backend.url,
+              ms: pool.config.passive.cooldownMs,
+            });
+          }
+          const retryable = failure.beforeSending ||
+            (failure.retryIfIdempotent && IDEMPOTENT.has(request.method) &&
+              !(body instanceof ReadableStream));
+          if (
+            retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())
+          ) {
+            this.#metrics.retries.inc({ pool: pool.name });
+            continue;
+          }
+          if (!(error instanceof HttpClientError) && !(error instanceof TypeError)) {
+            this.#log.error("proxying to {backend} failed: {error}", {
+              backend: backend.url,
+              error: String(error),
+            });
+          }
+          return this.#local(request, started, failure.status, failure.message, {}, route.rule, {
             backend: backend.url,
-            ms: pool.config.passive.cooldownMs,
+            attempt,
           });
         }
-        const retryable = failure.beforeSending ||
-          (failure.retryIfIdempotent && IDEMPOTENT.has(request.method) &&
-            !(body instanceof ReadableStream));
-        if (
-          retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())
-        ) {
-          this.#metrics.retries.inc({ pool: pool.name });
-          continue;
+        if (response.status < 200) {
+          // A 101 nobody asked for (interim 1xx are skipped by the client).
+          backend.active--;
+          await response.body.cancel().catch(() => {});
+          this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "protocol" });
+          return this.#local(
+            request,
+            started,
+            502,
+            `backend ${backend.url} switched protocols unasked`,
+            {},
+            route.rule,
+            { backend: backend.url, attempt },
+          );
         }
-        if (!(error instanceof HttpClientError) && !(error instanceof TypeError)) {
-          this.#log.error("proxying to {backend} failed: {error}", {
+        backend.recordSuccess();
+        const series = this.#seriesOf(pool.name, backend.url);
+        series.latency.observe((this.#now() - started) / 1000);
+        this.#statusCounter(series, pool.name, backend.url, response.status).inc();
+        const out = responseHeaders(response.headers);
+        if (config.debugHeader) {
+          out.push([
+            "x-lb-debug",
+            `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`,
+          ]);
+        }
+        let relayed: HttpResponse;
+        try {
+          relayed = await this.#relay(request, response, out, backend, handoff);
+        } catch (error) {
+          // A small sized body is read whole before anything is sent: when the
+          // backend stalls or drops it, the client can still get a clear answer.
+          if (!(error instanceof HttpClientError)) throw error;
+          this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "body" });
+          backend.recordFailure(this.#now(), pool.config.passive);
+          const timedOut = error.code === "timeout";
+          const message = timedOut
+            ? `backend ${backend.url} stalled for ${pool.config.timeouts.idleMs} ms inside its response body`
+            : `backend ${backend.url} closed the connection inside its response body`;
+          return this.#local(request, started, timedOut ? 504 : 502, message, {}, route.rule, {
             backend: backend.url,
-            error: String(error),
+            attempt,
           });
         }
-        return this.#local(request, started, failure.status, failure.message, {}, route.rule, {
-          backend: backend.url,
-          attempt,
-        });
+        this.#logAccess(request, response.status, started, backend.url, attempt);
+        return relayed;
       }
-      if (response.status < 200) {
-        // A 101 nobody asked for (interim 1xx are skipped by the client).
-        backend.active--;
-        await response.body.cancel().catch(() => {});
-        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "protocol" });
-        return this.#local(
-          request,
-          started,
-          502,
-          `backend ${backend.url} switched protocols unasked`,
-          {},
-          route.rule,
-          { backend: backend.url, attempt },
-        );
-      }
-      backend.recordSuccess();
-      const series = this.#seriesOf(pool.name, backend.url);
-      series.latency.observe((this.#now() - started) / 1000);
-      this.#statusCounter(series, pool.name, backend.url, response.status).inc();
-      const out = responseHeaders(response.headers);
-      if (config.debugHeader) {
-        out.push(["x-lb-debug", `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`]);
-      }
-      let relayed: HttpResponse;
-      try {
-        relayed = await this.#relay(request, response, out, backend, handoff);
-      } catch (error) {
-        // A small sized body is read whole before anything is sent: when the
-        // backend stalls or drops it, the client can still get a clear answer.
-        if (!(error instanceof HttpClientError)) throw error;
-        this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "body" });
-        backend.recordFailure(this.#now(), pool.config.passive);
-        const timedOut = error.code === "timeout";
-        const message = timedOut
-          ? `backend ${backend.url} stalled for ${pool.config.timeouts.idleMs} ms inside its response body`
-          : `backend ${backend.url} closed the connection inside its response body`;
-        return this.#local(request, started, timedOut ? 504 : 502, message, {}, route.rule, {
-          backend: backend.url,
-          attempt,
-        });
-      }
-      this.#logAccess(request, response.status, started, backend.url, attempt);
-      return relayed;
+    } finally {
+      if (!handoff.handedOff) release();
     }
   }
 
@@ -367,7 +372,7 @@ export class ReverseProxy {
       const response = await openTunnel(backend.url, request, {
         target: route.target,
         headers: forwardHeaders(request),
-        responseHeaders: (head) => responseHeaders(head.headers),
+        responseHeaders: (head) => responseHeaders(head.headers, head.status !== 101),
         connectTimeoutMs: timeouts.connectMs,
         responseHeaderTimeoutMs: timeouts.responseHeaderMs,
         done: () => backend.active--,
@@ -393,14 +398,17 @@ export class ReverseProxy {
 
   /** The bound series of one backend: label text is built once, not per request. */
   #seriesOf(pool: string, backend: string): BackendSeries {
-    const key = `${pool}\n${backend}`;
-    let series = this.#series.get(key);
+    // Two levels keyed by the configuration's own strings (whose hashes V8
+    // keeps), rather than one key string built and hashed per request.
+    let ofPool = this.#series.get(pool);
+    if (ofPool === undefined) this.#series.set(pool, ofPool = new Map());
+    let series = ofPool.get(backend);
     if (series === undefined) {
       series = {
         latency: this.#metrics.latency.labels({ pool, backend }),
         byStatus: new Map(),
       };
-      this.#series.set(key, series);
+      ofPool.set(backend, series);
     }
     return series;
   }
@@ -429,7 +437,8 @@ export class ReverseProxy {
       available: b.available(now, config.connectionsMax),
     }));
     const chosen = pool.balancer.pick(candidates, { key, exclude: tried });
-    return chosen === undefined ? undefined : pool.backends.find((b) => b.url === chosen.id);
+    // The balancer hands back one of the candidates given, in the backends' order.
+    return chosen === undefined ? undefined : pool.backends[candidates.indexOf(chosen)];
   }
 
   /** Seconds until a backend of `pool` may be back: the soonest ejection end, or a check interval. */
@@ -593,16 +602,38 @@ async function readSmallBody(source: ReadableStream<Bytes>): Promise<ForwardedBo
   return forwarded;
 }
 
+/**
+ * Lengths of every field name forwardHeaders and responseHeaders act on:
+ * a name of another length is copied without being lowercased (most are).
+ */
+const ACTED_ON_LENGTHS = new Uint8Array(32);
+for (const name of [...HOP_BY_HOP, ...REQUEST_OWN, "x-forwarded-for", "forwarded", "via", "date"]) {
+  ACTED_ON_LENGTHS[name.length] = 1;
+}
+
+/** The lowercase name when `name` may be one acted on (or Connection names some), else "". */
+function lowerIfActedOn(name: string, named: Set<string>): string {
+  return named.size > 0 || (name.length < 32 && ACTED_ON_LENGTHS[name.length] === 1)
+    ? name.toLowerCase()
+    : "";
+}
+
 /** The request's fields as they go upstream. */
 export function forwardHeaders(request: HttpRequest): [string, string][] {
-  const named = connectionNamed(request.headers.get("connection"));
+  const fields = request.headers;
+  const named = connectionNamed(fields.get("connection"));
   const out: [string, string][] = [];
   let forwardedFor: string | undefined;
   let forwarded: string | undefined;
   let via: string | undefined;
-  for (const [name, value] of request.headers) {
-    const lower = name.toLowerCase();
+  for (const field of fields) {
+    const lower = lowerIfActedOn(field[0], named);
+    if (lower === "") {
+      out.push(field);
+      continue;
+    }
     if (HOP_BY_HOP.has(lower) || REQUEST_OWN.has(lower) || named.has(lower)) continue;
+    const value = field[1];
     // Repeated fields of these lists are joined into one (RFC 9110 section 5.3).
     if (lower === "x-forwarded-for") {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
@@ -610,10 +641,10 @@ export function forwardHeaders(request: HttpRequest): [string, string][] {
       forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
     } else if (lower === "via") {
       via = via === undefined ? value : `${via}, ${value}`;
-    } else out.push([name, value]);
+    } else out.push(field);
   }
   const client = request.remoteAddr?.hostname ?? "unknown";
-  const host = request.headers.get("host");
+  const host = fields.get("host");
   out.push(["x-forwarded-for", forwardedFor === undefined ? client : `${forwardedFor}, ${client}`]);
   out.push(["x-forwarded-proto", "http"]);
   if (host !== undefined) out.push(["x-forwarded-host", host]);
@@ -625,16 +656,25 @@ export function forwardHeaders(request: HttpRequest): [string, string][] {
   return out;
 }
 
-/** The backend's fields as they go to the client. */
-export function responseHeaders(headers: HttpHeaders): [string, string][] {
+/**
+ * The backend's fields as they go to the client. With `dropDate` (every
+ * answer but a 101, whose head the server writes as given) the backend's
+ * Date is left out: the server writes its own, and Date is a singleton
+ * field (RFC 9110 section 6.6.1), so passing it on gave the client two.
+ */
+export function responseHeaders(headers: HttpHeaders, dropDate = true): [string, string][] {
   const named = connectionNamed(headers.get("connection"));
   const out: [string, string][] = [];
   let via: string | undefined;
-  for (const [name, value] of headers) {
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
-    if (lower === "via") via = via === undefined ? value : `${via}, ${value}`;
-    else out.push([name, value]);
+  for (const field of headers) {
+    const lower = lowerIfActedOn(field[0], named);
+    if (lower === "") {
+      out.push(field);
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || named.has(lower) || (dropDate && lower === "date")) continue;
+    if (lower === "via") via = via === undefined ? field[1] : `${via}, ${field[1]}`;
+    else out.push(field);
   }
   out.push(["via", via === undefined ? VIA : `${via}, ${VIA}`]);
   return out;
