@@ -133,6 +133,8 @@ export class SqlTransaction {
   readonly catalogUndo: [string, SqlTable | undefined][] = [];
   /** Lets the event loop run (Database.yieldNow); none in tests that need no fairness. */
   readonly yieldNow?: () => Promise<void>;
+  /** When the transaction started: now() for all of it, as in PostgreSQL. */
+  readonly startMs: number = Date.now();
   constructor(tx: Transaction, yieldNow?: () => Promise<void>) {
     this.tx = tx;
     this.yieldNow = yieldNow;
@@ -1797,6 +1799,14 @@ async function* scanTable(
     if (v === null) return;
     key.push(toEngine(path.types[i], normalizeKey(path.types[i], v)));
   }
+  if (path.index === null && key.length === path.types.length) {
+    // Fast path: the whole primary key is given, so at most one row. One
+    // point lookup (the key encoded once) instead of a range scan over
+    // [key, prefixEnd(key)), which finds the same row: keys are prefix-free.
+    const row = await tx.get(table.engineName, key);
+    if (row !== undefined) yield [row];
+    return;
+  }
   const options: Parameters<Transaction["scanBatches"]>[2] = {};
   if (key.length > 0) {
     options.lower = key;
@@ -2109,19 +2119,19 @@ interface RowContext extends EvalContext {
 }
 
 function evalContext(ctx: RunContext, row: PgValue[]): RowContext {
-  return { row, params: ctx.params, nowMicros: statementClock(ctx) };
+  // now() is rare: read the clock only when an expression asks for it.
+  return {
+    row,
+    params: ctx.params,
+    get nowMicros() {
+      return statementClock(ctx);
+    },
+  };
 }
-
-const clocks = new WeakMap<SqlTransaction, bigint>();
 
 /** now() is the transaction's start, as in PostgreSQL. */
 function statementClock(ctx: RunContext): bigint {
-  let now = clocks.get(ctx.sqlTx);
-  if (now === undefined) {
-    now = BigInt(Date.now()) * 1000n;
-    clocks.set(ctx.sqlTx, now);
-  }
-  return now;
+  return BigInt(ctx.sqlTx.startMs) * 1000n;
 }
 
 function requireBool(value: Compiled, what: string): Compiled {
