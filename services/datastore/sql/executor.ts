@@ -1350,7 +1350,7 @@ class Planner {
       }
       const types = c.columns.map((name) => table.columns.find((x) => x.name === name)!.type);
       let score = equal.length * 10 + (c.unique && equal.length === c.columns.length ? 100 : 0);
-      const path: AccessPath = { index: c.index, equal, types };
+      const path: AccessPath = { index: c.index, equal, types, unique: c.unique };
       if (equal.length < c.columns.length) {
         const next = c.columns[equal.length];
         for (const t of terms) {
@@ -1770,6 +1770,8 @@ interface AccessPath {
   index: string | null;
   equal: Compiled[];
   types: SqlType[];
+  /** True when the index is unique: all of its columns equal find at most one row. */
+  unique: boolean;
   lower?: { value: Compiled; inclusive: boolean };
   upper?: { value: Compiled; inclusive: boolean };
 }
@@ -1811,6 +1813,9 @@ async function* scanTable(
   if (key.length > 0) {
     options.lower = key;
     options.upper = key;
+    // A unique index with every column equal (none null) holds one entry
+    // at most: stop there instead of stepping on to the next key.
+    if (path.unique && key.length === path.types.length) options.limit = 1;
   }
   const type = path.types[path.equal.length];
   if (path.lower) {
