@@ -2597,11 +2597,20 @@ async function translateErrors(result: Promise<Result>): Promise<Result> {
 
 /** The largest $n in a statement (parameters the client must bind). */
 function highestParam(statement: Statement): number {
+  // A walk over the tree (plain objects and arrays, no cycles): the same keys
+  // a JSON.stringify replacer saw, without building the string.
   let highest = 0;
-  JSON.stringify(statement, (key, value) => {
-    if (key === "index" && typeof value === "number") highest = Math.max(highest, value);
-    return value;
-  });
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+    } else if (node !== null && typeof node === "object") {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === "index" && typeof value === "number") highest = Math.max(highest, value);
+        else visit(value);
+      }
+    }
+  };
+  visit(statement);
   return highest;
 }
 
