@@ -92,8 +92,20 @@ export class MessageReader {
   }
 }
 
+/** Longest input decodeUtf8 tries to read as plain ASCII before the full decoder. */
+const ASCII_FAST_BYTES_MAX = 32;
+
 /** Strict UTF-8, as PostgreSQL checks client input (SQLSTATE 22021). */
 export function decodeUtf8(bytes: Uint8Array): string {
+  // Fast path: statement and portal names (mostly empty) and short text
+  // parameters are ASCII, and building those few characters here is cheaper
+  // than a call into the runtime's decoder.
+  if (bytes.length <= ASCII_FAST_BYTES_MAX) {
+    let text = "";
+    let i = 0;
+    for (; i < bytes.length && bytes[i] < 0x80; i++) text += String.fromCharCode(bytes[i]);
+    if (i === bytes.length) return text;
+  }
   try {
     return utf8Strict.decode(bytes);
   } catch {

@@ -415,9 +415,8 @@ export class Session {
     return {
       sqlTx: this.#transaction(),
       params,
-      // An empty transaction's commit resolves once the log is durable up to
-      // everything appended so far, which covers any commit this one read.
-      durable: () => engine.begin().commit(),
+      // Durable up to everything appended so far covers any commit this one read.
+      durable: () => engine.durable(),
       checkCancel: () => {
         if (!this.cancelRequested) return;
         this.cancelRequested = false;

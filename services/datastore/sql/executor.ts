@@ -133,6 +133,8 @@ export class SqlTransaction {
   readonly catalogUndo: [string, SqlTable | undefined][] = [];
   /** Lets the event loop run (Database.yieldNow); none in tests that need no fairness. */
   readonly yieldNow?: () => Promise<void>;
+  /** When the transaction started: now() for all of it, as in PostgreSQL. */
+  readonly startMs: number = Date.now();
   constructor(tx: Transaction, yieldNow?: () => Promise<void>) {
     this.tx = tx;
     this.yieldNow = yieldNow;
@@ -1348,7 +1350,7 @@ class Planner {
       }
       const types = c.columns.map((name) => table.columns.find((x) => x.name === name)!.type);
       let score = equal.length * 10 + (c.unique && equal.length === c.columns.length ? 100 : 0);
-      const path: AccessPath = { index: c.index, equal, types };
+      const path: AccessPath = { index: c.index, equal, types, unique: c.unique };
       if (equal.length < c.columns.length) {
         const next = c.columns[equal.length];
         for (const t of terms) {
@@ -1768,6 +1770,8 @@ interface AccessPath {
   index: string | null;
   equal: Compiled[];
   types: SqlType[];
+  /** True when the index is unique: all of its columns equal find at most one row. */
+  unique: boolean;
   lower?: { value: Compiled; inclusive: boolean };
   upper?: { value: Compiled; inclusive: boolean };
 }
@@ -1797,10 +1801,21 @@ async function* scanTable(
     if (v === null) return;
     key.push(toEngine(path.types[i], normalizeKey(path.types[i], v)));
   }
+  if (path.index === null && key.length === path.types.length) {
+    // Fast path: the whole primary key is given, so at most one row. One
+    // point lookup (the key encoded once) instead of a range scan over
+    // [key, prefixEnd(key)), which finds the same row: keys are prefix-free.
+    const row = await tx.get(table.engineName, key);
+    if (row !== undefined) yield [row];
+    return;
+  }
   const options: Parameters<Transaction["scanBatches"]>[2] = {};
   if (key.length > 0) {
     options.lower = key;
     options.upper = key;
+    // A unique index with every column equal (none null) holds one entry
+    // at most: stop there instead of stepping on to the next key.
+    if (path.unique && key.length === path.types.length) options.limit = 1;
   }
   const type = path.types[path.equal.length];
   if (path.lower) {
@@ -2109,19 +2124,19 @@ interface RowContext extends EvalContext {
 }
 
 function evalContext(ctx: RunContext, row: PgValue[]): RowContext {
-  return { row, params: ctx.params, nowMicros: statementClock(ctx) };
+  // now() is rare: read the clock only when an expression asks for it.
+  return {
+    row,
+    params: ctx.params,
+    get nowMicros() {
+      return statementClock(ctx);
+    },
+  };
 }
-
-const clocks = new WeakMap<SqlTransaction, bigint>();
 
 /** now() is the transaction's start, as in PostgreSQL. */
 function statementClock(ctx: RunContext): bigint {
-  let now = clocks.get(ctx.sqlTx);
-  if (now === undefined) {
-    now = BigInt(Date.now()) * 1000n;
-    clocks.set(ctx.sqlTx, now);
-  }
-  return now;
+  return BigInt(ctx.sqlTx.startMs) * 1000n;
 }
 
 function requireBool(value: Compiled, what: string): Compiled {
@@ -2582,11 +2597,20 @@ async function translateErrors(result: Promise<Result>): Promise<Result> {
 
 /** The largest $n in a statement (parameters the client must bind). */
 function highestParam(statement: Statement): number {
+  // A walk over the tree (plain objects and arrays, no cycles): the same keys
+  // a JSON.stringify replacer saw, without building the string.
   let highest = 0;
-  JSON.stringify(statement, (key, value) => {
-    if (key === "index" && typeof value === "number") highest = Math.max(highest, value);
-    return value;
-  });
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item);
+    } else if (node !== null && typeof node === "object") {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === "index" && typeof value === "number") highest = Math.max(highest, value);
+        else visit(value);
+      }
+    }
+  };
+  visit(statement);
   return highest;
 }
 

@@ -264,3 +264,49 @@ Deno.test("EXPLAIN: key and index lookups, ranges, and a full scan where no inde
     }
   });
 });
+
+Deno.test("a lookup by the whole primary key finds exactly its row, as the range scan did", async () => {
+  await withSession(async (s) => {
+    await s.query(
+      "CREATE TABLE words (w text PRIMARY KEY, n int); " +
+        "INSERT INTO words VALUES ('a', 1), ('ab', 2), ('abc', 3), ('b', 4)",
+    );
+    await s.query(
+      "CREATE TABLE pairs (x int, y text, v int, PRIMARY KEY (x, y)); " +
+        "INSERT INTO pairs VALUES (1, 'a', 10), (1, 'ab', 11), (2, 'a', 20)",
+    );
+    // A key that is a prefix of another key's bytes finds only its own row.
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = 'a'"), [["1"]]);
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = 'ab'"), [["2"]]);
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = 'zz'"), []);
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = NULL"), []);
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = 'a' AND n = 2"), []);
+    assert.deepEqual(await s.rows("SELECT v FROM pairs WHERE x = 1 AND y = 'a'"), [["10"]]);
+    assert.deepEqual(await s.rows("SELECT v FROM pairs WHERE y = 'ab' AND x = 1"), [["11"]]);
+    // Part of the key is still a range.
+    assert.deepEqual(await s.rows("SELECT v FROM pairs WHERE x = 1 ORDER BY v"), [["10"], ["11"]]);
+    // The row changed in this transaction is the one found.
+    await s.query("BEGIN");
+    await s.query("UPDATE words SET n = 9 WHERE w = 'ab'");
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = 'ab'"), [["9"]]);
+    await s.query("DELETE FROM words WHERE w = 'ab'");
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = 'ab'"), []);
+    await s.query("ROLLBACK");
+    assert.deepEqual(await s.rows("SELECT n FROM words WHERE w = 'ab'"), [["2"]]);
+  });
+});
+
+Deno.test("now() is the transaction's start in every statement of a block", async () => {
+  await withSession(async (s) => {
+    await s.query("BEGIN");
+    const [[first]] = await s.rows("SELECT now()");
+    // Let the clock move on (bounded), then ask again inside the same block.
+    const start = Date.now();
+    for (let i = 0; i < 1e8 && Date.now() < start + 3; i++) {
+      // spin
+    }
+    assert.deepEqual(await s.rows("SELECT 1"), [["1"]]);
+    assert.deepEqual(await s.rows("SELECT now()"), [[first]]);
+    await s.query("COMMIT");
+  });
+});
