@@ -7,7 +7,13 @@
 // second signal must not cut the drain short), the third stops at once
 // without finishing the drain.
 //
-// A process started by the supervisor (lib/supervisor.ts) also watches the
+// A supervised process (started by lib/supervisor.ts) stops on SIGTERM only
+// and ignores SIGINT: a Ctrl-C reaches every process of the foreground group,
+// and a child that stopped on it by itself could exit before the supervisor
+// had seen the same Ctrl-C, which would then take the exit for a crash and
+// restart it. The supervisor turns the Ctrl-C into one SIGTERM per child.
+//
+// A process started by the supervisor also watches the
 // pipe the supervisor holds on its stdin, announced by the environment
 // variable UNDERHOOD_SUPERVISOR_PIPE=stdin. The kernel closes that pipe
 // whatever ends the supervisor (SIGKILL, the OOM killer, a crash), so end of
@@ -55,7 +61,10 @@ export async function runService<S extends FlagSpecs>(
   // signal that arrives after the drain (the supervisor's SIGTERM following a
   // Ctrl-C that was quicker) cannot turn a clean exit into death by signal.
   // The caller (main.ts) exits with the code this returns.
+  const supervised = isSupervised();
   const signals = watchStopSignals({
+    signals: supervised ? ["SIGTERM"] : SIGNALS,
+    ignore: supervised ? ["SIGINT"] : [],
     onRepeat(signal, count) {
       log.warning(
         "{signal} received again ({count} of {max}); a third stop signal stops at once, without finishing the drain",
@@ -118,7 +127,13 @@ export interface StopSignals extends Disposable {
   readonly forced: Promise<string>;
 }
 
+export type StopSignal = typeof SIGNALS[number];
+
 export interface StopSignalOptions {
+  /** Which signals count as stop signals: SIGINT and SIGTERM by default. */
+  signals?: readonly StopSignal[];
+  /** Signals caught and ignored, so their default action (exit) never runs. */
+  ignore?: readonly StopSignal[];
   /** Called for every stop signal after the first that does not yet force the stop. */
   onRepeat?: (signal: string, count: number) => void;
 }
@@ -135,16 +150,18 @@ export function watchStopSignals(options: StopSignalOptions = {}): StopSignals {
   const first = new Promise<string>((resolve) => resolveFirst = resolve);
   const forced = new Promise<string>((resolve) => resolveForced = resolve);
   let count = 0;
-  const handlers = SIGNALS.map((signal) => {
+  const counted = (options.signals ?? SIGNALS).map((signal) => {
     const handler = () => {
       count++;
       if (count === 1) resolveFirst(signal);
       else if (count >= FORCE_AFTER_SIGNALS) resolveForced(signal);
       else options.onRepeat?.(signal, count);
     };
-    Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
+  const ignored = (options.ignore ?? []).map((signal) => [signal, () => {}] as const);
+  const handlers = [...counted, ...ignored];
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
   return {
     first,
     forced,
@@ -159,6 +176,13 @@ export interface SupervisorPipe extends Disposable {
   readonly closed: Promise<void>;
 }
 
+/** True when lib/supervisor.ts started this process (it says so in the environment). */
+export function isSupervised(
+  env: { get(name: string): string | undefined } = Deno.env,
+): boolean {
+  return env.get(SUPERVISOR_PIPE_ENV) === SUPERVISOR_PIPE_STDIN;
+}
+
 /**
  * Watches stdin for end of file when the supervisor said it holds the other
  * end (SUPERVISOR_PIPE_ENV); otherwise does nothing, so a service run by hand
@@ -167,7 +191,7 @@ export interface SupervisorPipe extends Disposable {
 export function watchSupervisorPipe(
   env: { get(name: string): string | undefined } = Deno.env,
 ): SupervisorPipe {
-  if (env.get(SUPERVISOR_PIPE_ENV) !== SUPERVISOR_PIPE_STDIN) {
+  if (!isSupervised(env)) {
     return { closed: new Promise(() => {}), [Symbol.dispose]() {} };
   }
   const reader = Deno.stdin.readable.getReader();

@@ -186,3 +186,41 @@ Deno.test("formatAddress() brackets IPv6 hosts", () => {
   );
   assert.equal(formatAddress({ transport: "udp", hostname: "::1", port: 53 }), "[::1]:53");
 });
+
+Deno.test("a supervised service ignores SIGINT (its supervisor decides) and stops on SIGTERM", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ECHO, "--port", "0"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+    env: { UNDERHOOD_SUPERVISOR_PIPE: "stdin" },
+  }).spawn();
+  const lines: string[] = [];
+  const pump = (async () => {
+    let text = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      lines.splice(0, lines.length, ...text.split("\n"));
+    }
+  })();
+  try {
+    await waitForLine(lines, (l) => l.includes("echo listening tcp on"));
+    const port = Number(lines.find((l) => l.includes("echo listening tcp on"))!.split(":").pop());
+    // A terminal's Ctrl-C reaches the child too; it must keep serving until the
+    // supervisor's SIGTERM, or the supervisor could see an exit it did not ask for.
+    child.kill("SIGINT");
+    assert.equal(await echoOnce(port, "still here"), "still here");
+    assert.ok(!lines.some((l) => l.includes("draining")), lines.join("\n"));
+    child.kill("SIGTERM");
+    const status = await child.status;
+    assert.equal(status.code, 0, lines.join("\n"));
+    assert.ok(lines.some((l) => l.includes("SIGTERM received, draining")), lines.join("\n"));
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await child.stdin.close().catch(() => {});
+    await child.status;
+    await pump;
+  }
+});
