@@ -2,12 +2,12 @@
 // Redis 7.0 t_zset.c: option parsing order, error texts, scores printed with
 // %.17g (RESP2 bulk strings, RESP3 doubles), WITHSCORES flat in RESP2 and
 // as [member, score] pairs in RESP3. ZRANK/ZREVRANK take 7.2's WITHSCORE.
-// Left out for now: ZUNION/ZINTER/ZDIFF and their STORE forms, ZRANGESTORE,
+// Left out for now: ZRANGESTORE, ZINTERCARD,
 // ZRANDMEMBER, ZSCAN, ZMPOP and the blocking pops.
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { fromKey, toKey } from "../values.ts";
+import { fromKey, SetValue, toKey } from "../values.ts";
 import {
   formatScore,
   type LexRange,
@@ -424,7 +424,138 @@ function zpop(max: boolean) {
   };
 }
 
+type Combine = "union" | "inter" | "diff";
+type Aggregate = "sum" | "min" | "max";
+
+/** A source of ZUNION and friends: a zset, a plain set (every score 1), or nothing. */
+interface Source {
+  scores: ReadonlyMap<string, number> | undefined;
+  size: number;
+  weight: number;
+}
+
+function sourceOf(db: Db, key: string): Source {
+  const entry = db.lookup(key);
+  if (entry === undefined) return { scores: undefined, size: 0, weight: 1 };
+  const value = entry.value;
+  if (value instanceof ZSetValue) return { scores: value.scores, size: value.size, weight: 1 };
+  if (value instanceof SetValue) {
+    const scores = new Map<string, number>();
+    for (const member of value.members) scores.set(member, 1);
+    return { scores, size: scores.size, weight: 1 };
+  }
+  fail(WRONGTYPE);
+}
+
+/** Redis's zunionInterAggregate: a NaN sum (inf + -inf) becomes 0. */
+function aggregate(into: number, value: number, how: Aggregate): number {
+  if (how === "min") return value < into ? value : into;
+  if (how === "max") return value > into ? value : into;
+  const sum = into + value;
+  return Number.isNaN(sum) ? 0 : sum;
+}
+
+function weighted(score: number, weight: number): number {
+  const n = score * weight;
+  return Number.isNaN(n) ? 0 : n; // inf * 0
+}
+
+/**
+ * ZUNION/ZINTER/ZDIFF and their STORE forms (zunionInterDiffGenericCommand):
+ * numkeys, then every key type-checked, then WEIGHTS, AGGREGATE and
+ * (without a destination) WITHSCORES; sources run smallest first, as in Redis.
+ */
+function combineGeneric(op: Combine, store: boolean) {
+  return (ctx: Ctx, args: Bytes[]): void => {
+    const numkeysAt = store ? 2 : 1;
+    const setnum = intArg(args[numkeysAt]);
+    const name = `${op === "inter" ? "zinter" : op === "union" ? "zunion" : "zdiff"}${
+      store ? "store" : ""
+    }`;
+    if (setnum < 1) fail(`ERR at least 1 input key is needed for '${name}' command`);
+    if (setnum > args.length - (numkeysAt + 1)) fail(SYNTAX);
+    const db = ctx.session.db;
+    const sources: Source[] = [];
+    let j = numkeysAt + 1;
+    for (let i = 0; i < setnum; i++, j++) sources.push(sourceOf(db, toKey(args[j])));
+    let how: Aggregate = "sum";
+    let withScores = false;
+    while (j < args.length) {
+      const option = lower(args[j]);
+      const remaining = args.length - j;
+      if (op !== "diff" && remaining >= setnum + 1 && option === "weights") {
+        j++;
+        for (let i = 0; i < setnum; i++, j++) {
+          const weight = parseScore(toKey(args[j]));
+          if (weight === null) fail("ERR weight value is not a float");
+          sources[i].weight = weight;
+        }
+      } else if (op !== "diff" && remaining >= 2 && option === "aggregate") {
+        const value = lower(args[j + 1]);
+        if (value !== "sum" && value !== "min" && value !== "max") fail(SYNTAX);
+        how = value;
+        j += 2;
+      } else if (!store && option === "withscores") {
+        withScores = true;
+        j++;
+      } else {
+        fail(SYNTAX);
+      }
+    }
+    const result = new Map<string, number>();
+    if (op === "diff") {
+      const [first, ...rest] = sources;
+      for (const [member, score] of first.scores ?? []) {
+        if (!rest.some((source) => source.scores?.has(member))) result.set(member, score);
+      }
+    } else {
+      const ordered = sources.map((source, i) => ({ source, i }))
+        .sort((a, b) => a.source.size - b.source.size || a.i - b.i)
+        .map(({ source }) => source);
+      if (op === "inter") {
+        const [first, ...rest] = ordered;
+        if (first.size > 0) {
+          for (const [member, score] of first.scores!) {
+            let total = weighted(score, first.weight);
+            let everywhere = true;
+            for (const other of rest) {
+              const value = other.scores?.get(member);
+              if (value === undefined) {
+                everywhere = false;
+                break;
+              }
+              total = aggregate(total, weighted(value, other.weight), how);
+            }
+            if (everywhere) result.set(member, total);
+          }
+        }
+      } else {
+        for (const source of ordered) {
+          for (const [member, score] of source.scores ?? []) {
+            const value = weighted(score, source.weight);
+            const seen = result.get(member);
+            result.set(member, seen === undefined ? value : aggregate(seen, value, how));
+          }
+        }
+      }
+    }
+    const zset = new ZSetValue();
+    for (const [member, score] of result) zset.set(member, score);
+    if (store) {
+      const dest = toKey(args[1]);
+      if (zset.size === 0) db.delete(dest);
+      else db.set(dest, zset);
+      return ctx.out.integer(zset.size);
+    }
+    const nodes: ZNode[] = [];
+    for (let node = zset.first(); node !== null; node = node.next[0]) nodes.push(node);
+    writeRange(ctx, nodes, withScores);
+  };
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "sorted-set" } as const;
+const kStore = { firstKey: 1, lastKey: 1, step: 1, group: "sorted-set" } as const;
+const kNone = { group: "sorted-set" } as const;
 
 export const ZSET_COMMANDS: CommandSpec[] = [
   command("zadd", -4, ["write", "denyoom", "fast"], zadd, k1),
@@ -484,4 +615,10 @@ export const ZSET_COMMANDS: CommandSpec[] = [
   command("zremrangebylex", 4, ["write"], zremrange("lex"), k1),
   command("zpopmin", -2, ["write", "fast"], zpop(false), k1),
   command("zpopmax", -2, ["write", "fast"], zpop(true), k1),
+  command("zunionstore", -4, ["write", "denyoom"], combineGeneric("union", true), kStore),
+  command("zinterstore", -4, ["write", "denyoom"], combineGeneric("inter", true), kStore),
+  command("zdiffstore", -4, ["write", "denyoom"], combineGeneric("diff", true), kStore),
+  command("zunion", -3, ["readonly"], combineGeneric("union", false), kNone),
+  command("zinter", -3, ["readonly"], combineGeneric("inter", false), kNone),
+  command("zdiff", -3, ["readonly"], combineGeneric("diff", false), kNone),
 ];

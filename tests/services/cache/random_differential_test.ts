@@ -404,6 +404,41 @@ const BUILDERS: ((r: Random) => Command)[] = [
   (r) => ex(["ZREMRANGEBYRANK", key(r), count(r), count(r)]),
   (r) => ex(["ZREMRANGEBYSCORE", key(r), scoreBound(r), scoreBound(r)]),
   (r) => ex([r.pick(["ZPOPMIN", "ZPOPMAX"]), key(r), ...r.pick([[], [count(r)], ["1", "2"]])]),
+  (r) =>
+    ex([
+      r.pick(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]),
+      key(r),
+      r.pick(["1", "2", "2", "3", "0", "x"]),
+      ...some(r, () => key(r)),
+      ...r.pick([
+        [],
+        [],
+        ["WEIGHTS", "2", "0.5"],
+        ["WEIGHTS", "inf", "0"],
+        [
+          "AGGREGATE",
+          r.pick([
+            "SUM",
+            "MIN",
+            "MAX",
+            "AVG",
+          ]),
+        ],
+        ["WEIGHTS", "x", "1"],
+        ["WITHSCORES"],
+        ["AGGREGATE"],
+      ]),
+    ]),
+  (r) =>
+    ex([
+      r.pick(["ZUNION", "ZINTER", "ZDIFF"]),
+      r.pick(["1", "2", "2", "3", "0", "x"]),
+      ...some(r, () => key(r)),
+      ...r.pick([[], ["WITHSCORES"], ["WEIGHTS", "2", "-1"], ["AGGREGATE", "MAX", "WITHSCORES"], [
+        "AGGREGATE",
+        "MIN",
+      ]]),
+    ]),
   (r) => ex(["ZADD", "zl", ...some(r, () => ["0", member(r)]).flat()]),
   (r) =>
     ex([
