@@ -2,12 +2,13 @@
 // Redis 7.0 t_zset.c: option parsing order, error texts, scores printed with
 // %.17g (RESP2 bulk strings, RESP3 doubles), WITHSCORES flat in RESP2 and
 // as [member, score] pairs in RESP3. ZRANK/ZREVRANK take 7.2's WITHSCORE.
-// Left out for now: ZRANGESTORE, ZINTERCARD,
+// Left out for now: ZRANGESTORE, ZINTERCARD, ZRANDMEMBER,
 // ZRANDMEMBER, ZSCAN, ZMPOP and the blocking pops.
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { fromKey, SetValue, toKey } from "../values.ts";
+import { fromKey, globMatch, SetValue, toKey } from "../values.ts";
+import { cursorArg, scanOptions } from "./keys.ts";
 import {
   formatScore,
   type LexRange,
@@ -553,6 +554,41 @@ function combineGeneric(op: Combine, store: boolean) {
   };
 }
 
+/**
+ * ZSCAN key cursor [MATCH pattern] [COUNT count]: pages of at least 128
+ * members by rank, members with their scores as bulk strings (%.17g, as a
+ * Redis listpack holds them). The cursor is a rank, so concurrent changes
+ * may skip or repeat members, as for HSCAN and SSCAN here.
+ */
+function zscan(ctx: Ctx, args: Bytes[]): void {
+  // Redis's order: the cursor, then the key (missing: an empty page
+  // whatever the options), then the options.
+  const cursor = cursorArg(args[2]);
+  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+  if (zset === undefined) {
+    ctx.out.arrayHeader(2);
+    ctx.out.bulkString("0");
+    return ctx.out.arrayHeader(0);
+  }
+  const options = scanOptions(args, 3, false);
+  const size = zset.size;
+  // A set Redis would keep as a listpack (128 entries) comes whole, whatever the cursor.
+  const start = size <= 128 ? 0 : cursor;
+  const end = Math.min(size, start + Math.max(options.count, 128));
+  const found: ZNode[] = [];
+  let node = start < size ? zset.byRank(start) : null;
+  for (let i = start; i < end && node !== null; i++, node = node.next[0]) {
+    if (options.pattern === undefined || globMatch(options.pattern, node.member)) found.push(node);
+  }
+  ctx.out.arrayHeader(2);
+  ctx.out.bulkString(end >= size ? "0" : String(end));
+  ctx.out.arrayHeader(found.length * 2);
+  for (const hit of found) {
+    ctx.out.bulkString(hit.member);
+    ctx.out.bulkString(formatScore(hit.score));
+  }
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "sorted-set" } as const;
 const kStore = { firstKey: 1, lastKey: 1, step: 1, group: "sorted-set" } as const;
 const kNone = { group: "sorted-set" } as const;
@@ -618,6 +654,7 @@ export const ZSET_COMMANDS: CommandSpec[] = [
   command("zunionstore", -4, ["write", "denyoom"], combineGeneric("union", true), kStore),
   command("zinterstore", -4, ["write", "denyoom"], combineGeneric("inter", true), kStore),
   command("zdiffstore", -4, ["write", "denyoom"], combineGeneric("diff", true), kStore),
+  command("zscan", -3, ["readonly"], zscan, k1),
   command("zunion", -3, ["readonly"], combineGeneric("union", false), kNone),
   command("zinter", -3, ["readonly"], combineGeneric("inter", false), kNone),
   command("zdiff", -3, ["readonly"], combineGeneric("diff", false), kNone),

@@ -439,6 +439,15 @@ const BUILDERS: ((r: Random) => Command)[] = [
         "MIN",
       ]]),
     ]),
+  (r) =>
+    ex([
+      "ZSCAN",
+      key(r),
+      r.pick(["0", "0", "1", "x"]),
+      ...r.pick([[], ["MATCH", r.pick(["*", "a*", "?"])], ["COUNT", r.pick(["1", "0", "x"])], [
+        "FOO",
+      ]]),
+    ]),
   (r) => ex(["ZADD", "zl", ...some(r, () => ["0", member(r)]).flat()]),
   (r) =>
     ex([
