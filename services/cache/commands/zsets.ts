@@ -2,7 +2,7 @@
 // Redis 7.0 t_zset.c: option parsing order, error texts, scores printed with
 // %.17g (RESP2 bulk strings, RESP3 doubles), WITHSCORES flat in RESP2 and
 // as [member, score] pairs in RESP3. ZRANK/ZREVRANK take 7.2's WITHSCORE.
-// Left out for now: ZRANGESTORE, ZINTERCARD, ZRANDMEMBER,
+// Left out for now: ZINTERCARD, ZRANDMEMBER,
 // ZRANDMEMBER, ZSCAN, ZMPOP and the blocking pops.
 
 import type { Bytes } from "../../../lib/bytes.ts";
@@ -243,6 +243,18 @@ interface RangeCall {
   reverse: boolean | undefined;
   /** Whether BYSCORE/BYLEX and REV may be given (ZRANGE only). */
   options: boolean;
+  /** ZRANGESTORE: store the range at the first key and reply its size. */
+  store?: boolean;
+}
+
+/** ZRANGESTORE's result: replaces the destination (deletes it when empty), replies the count. */
+function storeRange(ctx: Ctx, dest: string, nodes: ZNode[]): void {
+  const db = ctx.session.db;
+  const zset = new ZSetValue();
+  for (const node of nodes) zset.set(node.member, node.score);
+  if (zset.size === 0) db.delete(dest);
+  else db.set(dest, zset);
+  ctx.out.integer(zset.size);
 }
 
 /** Writes nodes as the range commands reply: members, or members with scores. */
@@ -269,22 +281,27 @@ function rankRange(start: number, end: number, size: number): [number, number] |
 /** ZRANGE and its older forms: zrangeGenericCommand. */
 function zrangeGeneric(call: RangeCall) {
   return (ctx: Ctx, args: Bytes[]): void => {
+    // ZRANGESTORE names its destination first; the rest is ZRANGE's.
+    const at = call.store ? 1 : 0;
+    const emit = (nodes: ZNode[], withScores: boolean): void =>
+      call.store ? storeRange(ctx, toKey(args[1]), nodes) : writeRange(ctx, nodes, withScores);
     let withScores = false;
     let offset = 0;
     let limit = -1;
     let reverse = call.reverse;
     let rangeType = call.rangeType;
-    for (let j = 4; j < args.length; j++) {
+    for (let j = 4 + at; j < args.length; j++) {
       const option = lower(args[j]);
       const left = args.length - j - 1;
-      if (option === "withscores") withScores = true;
+      if (!call.store && option === "withscores") withScores = true;
       else if (option === "limit" && left >= 2) {
         offset = intArg(args[j + 1]);
         limit = intArg(args[j + 2]);
         j += 2;
-      } else if (call.options && option === "rev") reverse = true;
-      else if (call.options && option === "bylex") rangeType = "lex";
-      else if (call.options && option === "byscore") rangeType = "score";
+        // Each of REV and BYSCORE/BYLEX once (Redis: a repeat is a syntax error).
+      } else if (call.options && reverse === undefined && option === "rev") reverse = true;
+      else if (call.options && rangeType === "auto" && option === "bylex") rangeType = "lex";
+      else if (call.options && rangeType === "auto" && option === "byscore") rangeType = "score";
       else fail(SYNTAX);
     }
     reverse ??= false;
@@ -295,17 +312,17 @@ function zrangeGeneric(call: RangeCall) {
     if (withScores && rangeType === "lex") {
       fail("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
     }
-    let minArg = args[2];
-    let maxArg = args[3];
+    let minArg = args[2 + at];
+    let maxArg = args[3 + at];
     if (reverse && rangeType !== "rank") [minArg, maxArg] = [maxArg, minArg];
     const db = ctx.session.db;
-    const key = toKey(args[1]);
+    const key = toKey(args[1 + at]);
     if (rangeType === "rank") {
       const start = intArg(minArg);
       const end = intArg(maxArg);
       const zset = lookupZSet(db, key)?.value;
       const bounds = zset === undefined ? null : rankRange(start, end, zset.size);
-      if (zset === undefined || bounds === null) return writeRange(ctx, [], withScores);
+      if (zset === undefined || bounds === null) return emit([], withScores);
       const nodes: ZNode[] = [];
       const count = bounds[1] - bounds[0] + 1;
       let node = reverse ? zset.byRank(zset.size - 1 - bounds[0]) : zset.byRank(bounds[0]);
@@ -313,13 +330,13 @@ function zrangeGeneric(call: RangeCall) {
         nodes.push(node);
         node = reverse ? node.backward : node.next[0];
       }
-      return writeRange(ctx, nodes, withScores);
+      return emit(nodes, withScores);
     }
     const scoreRange = rangeType === "score" ? scoreRangeArg(minArg, maxArg) : undefined;
     const lexRange = rangeType === "lex" ? lexRangeArg(minArg, maxArg) : undefined;
     const zset = lookupZSet(db, key)?.value;
     if (zset === undefined || offset < 0 || (offset > 0 && offset >= zset.size)) {
-      return writeRange(ctx, [], withScores);
+      return emit([], withScores);
     }
     let node: ZNode | null;
     let inRange: (node: ZNode) => boolean;
@@ -350,7 +367,7 @@ function zrangeGeneric(call: RangeCall) {
       node = reverse ? node.backward : node.next[0];
       if (limit > 0) limit--;
     }
-    writeRange(ctx, nodes, withScores);
+    emit(nodes, withScores);
   };
 }
 
@@ -645,6 +662,13 @@ export const ZSET_COMMANDS: CommandSpec[] = [
     ["readonly"],
     zrangeGeneric({ rangeType: "lex", reverse: true, options: false }),
     k1,
+  ),
+  command(
+    "zrangestore",
+    -5,
+    ["write", "denyoom"],
+    zrangeGeneric({ rangeType: "auto", reverse: undefined, options: true, store: true }),
+    { ...k1, lastKey: 2 },
   ),
   command("zremrangebyrank", 4, ["write"], zremrange("rank"), k1),
   command("zremrangebyscore", 4, ["write"], zremrange("score"), k1),

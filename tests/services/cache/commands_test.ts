@@ -192,6 +192,9 @@ Deno.test({
       [["ZADD", "z", "1e16", "b"], 1],
       [["ZSCORE", "z", "b"], "10000000000000000"],
       // A lex range over mixed scores answers instead of failing inside.
+      // REV, BYSCORE and BYLEX may each be given once.
+      [["ZRANGE", "z", 0, 1, "REV", "REV"], "-ERR syntax error"],
+      [["ZRANGE", "z", 0, 1, "BYSCORE", "BYLEX"], "-ERR syntax error"],
       [["ZADD", "mixed", 0, "d", 1, "a"], 2],
       [["ZLEXCOUNT", "mixed", "(c", "[d"], 0],
       [["ZREMRANGEBYLEX", "mixed", "(c", "[d"], 0],

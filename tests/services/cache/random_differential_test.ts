@@ -400,6 +400,22 @@ const BUILDERS: ((r: Random) => Command)[] = [
         ["LIMIT", "1"],
       ]),
     ]),
+  (r) =>
+    ex([
+      "ZRANGESTORE",
+      key(r),
+      key(r),
+      ...r.pick([[count(r), count(r)], [scoreBound(r), scoreBound(r), "BYSCORE"], [
+        scoreBound(r),
+        scoreBound(r),
+        "BYSCORE",
+        "REV",
+        "LIMIT",
+        r.pick(["0", "1", "-1"]),
+        r.pick(["1", "-1", "0"]),
+      ]]),
+      ...r.pick([[], [], ["WITHSCORES"], ["REV"]]),
+    ]),
   (r) => ex(["ZREVRANGE", key(r), count(r), count(r), ...r.pick([[], ["WITHSCORES"], ["X"]])]),
   (r) => ex(["ZREMRANGEBYRANK", key(r), count(r), count(r)]),
   (r) => ex(["ZREMRANGEBYSCORE", key(r), scoreBound(r), scoreBound(r)]),
