@@ -14,6 +14,7 @@ import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
 import { SET_COMMANDS } from "./commands/sets.ts";
 import { STRING_COMMANDS } from "./commands/strings.ts";
+import { ZSET_COMMANDS } from "./commands/zsets.ts";
 import { MULTI_IMMEDIATE, TRANSACTION_COMMANDS } from "./commands/transactions.ts";
 import { arityError, type Blocked, type CommandSpec, type Ctx, lower } from "./commands/context.ts";
 import { runCommand } from "./commands/run.ts";
@@ -29,6 +30,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...LIST_COMMANDS,
     ...BLOCKING_COMMANDS,
     ...SET_COMMANDS,
+    ...ZSET_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
     ...TRANSACTION_COMMANDS,

@@ -8,6 +8,7 @@
 // strtold-based rules (no "nan", no trailing space).
 
 import type { Bytes } from "../../lib/bytes.ts";
+import { ZSetValue } from "./zset.ts";
 
 /** Approximate heap cost of one element inside an aggregate, beyond its bytes. */
 export const ELEMENT_OVERHEAD_BYTES = 48;
@@ -356,12 +357,13 @@ export class ListValue {
   }
 }
 
-export type Value = string | HashValue | ListValue | SetValue;
+export type Value = string | HashValue | ListValue | SetValue | ZSetValue;
 
 /** The TYPE name of a value. */
 export function typeName(value: Value): string {
   if (typeof value === "string") return "string";
   if (value instanceof HashValue) return "hash";
   if (value instanceof ListValue) return "list";
+  if (value instanceof ZSetValue) return "zset";
   return "set";
 }

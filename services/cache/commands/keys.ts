@@ -8,6 +8,7 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db } from "../keyspace.ts";
+import { ZSetValue } from "../zset.ts";
 import {
   globMatch,
   HashValue,
@@ -250,6 +251,11 @@ function copyValue(value: Value): Value {
   if (value instanceof ListValue) {
     const copy = new ListValue();
     copy.replace(value.toArray());
+    return copy;
+  }
+  if (value instanceof ZSetValue) {
+    const copy = new ZSetValue();
+    for (const [member, score] of value.entries()) copy.set(member, score);
     return copy;
   }
   if (value instanceof SetValue) {

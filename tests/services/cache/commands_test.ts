@@ -121,6 +121,88 @@ Deno.test({
 });
 
 Deno.test({
+  name: "sorted sets: ZADD options, ranges, ranks, pops, TYPE, COPY and RENAME",
+  permissions: "none",
+  fn() {
+    script([
+      [["ZADD", "z", 1, "a", 2, "b", 3, "c"], 3],
+      [["ZADD", "z", "GT", "CH", 1, "a", 5, "b"], 1],
+      [["ZADD", "z", "INCR", 0.1, "a"], "1.1000000000000001"],
+      [["ZADD", "z", "NX", "INCR", 1, "a"], null],
+      [["ZRANGE", "z", 0, -1, "WITHSCORES"], ["a", "1.1000000000000001", "c", "3", "b", "5"]],
+      [["ZRANGE", "z", "+inf", "(1.1", "BYSCORE", "REV", "LIMIT", 0, 1], ["b"]],
+      [["ZRANGEBYSCORE", "z", "-inf", "(5"], ["a", "c"]],
+      [["ZRANK", "z", "c", "WITHSCORE"], [1, "3"]],
+      [["ZREVRANK", "z", "c"], 1],
+      [["ZCOUNT", "z", "(1.1", 5], 2],
+      [["TYPE", "z"], "+zset"],
+      [["COPY", "z", "y"], 1],
+      [["RENAME", "y", "x"], "+OK"],
+      [["ZPOPMAX", "x", 2], ["b", "5", "c", "3"]],
+      [["ZCARD", "z"], 3],
+      [
+        ["ZRANGE", "z", 0, 1, "LIMIT", 0, 1],
+        "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+      ],
+      [
+        ["ZADD", "z", "NX", "XX", 1, "a"],
+        "-ERR XX and NX options at the same time are not compatible",
+      ],
+      [["ZADD", "z", "x", "a"], "-ERR value is not a valid float"],
+      [["ZRANGEBYSCORE", "z", "x", 1], "-ERR min or max is not a float"],
+      [["ZRANGEBYLEX", "z", "a", "+"], "-ERR min or max not valid string range item"],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "sorted sets: a large set ranks, ranges and removes by rank past Redis's listpack size",
+  permissions: "none",
+  fn() {
+    const cache = commandCache();
+    const client = cache.session();
+    const before = cache.server.keyspace.usedBytes;
+    const args: (string | number)[] = [];
+    for (let i = 0; i < 1000; i++) args.push(i % 10, `m${String(i).padStart(4, "0")}`);
+    assert.equal(client.run("ZADD", "big", ...args), 1000);
+    assert.ok(cache.server.keyspace.usedBytes > before + 1000 * 5, "memory estimate grows");
+    assert.equal(client.run("ZRANK", "big", "m0001"), 100);
+    assert.deepEqual(plain(client.run("ZRANGE", "big", 100, 101)), ["m0001", "m0011"]);
+    assert.equal(client.run("ZCOUNT", "big", 3, "(5"), 200);
+    assert.equal(client.run("ZREMRANGEBYRANK", "big", 0, 499), 500);
+    assert.deepEqual(plain(client.run("ZPOPMIN", "big")), ["m0005", "5"]);
+    assert.equal(client.run("ZREMRANGEBYSCORE", "big", "-inf", "+inf"), 499);
+    assert.equal(client.run("EXISTS", "big"), 0);
+    assert.equal(cache.server.keyspace.usedBytes, before, "memory estimate returns");
+  },
+});
+
+Deno.test({
+  name: "sorted sets: regressions found against redis-server 7.0",
+  permissions: "none",
+  fn() {
+    script([
+      // ZPOPMIN/ZPOPMAX with count 0 still checks the key's type.
+      [["HSET", "h", "f", "v"], 1],
+      [["ZPOPMAX", "h", 0], "-WRONGTYPE Operation against a key holding the wrong kind of value"],
+      // A -0 score is replied as computed, then stored as 0 (a listpack in Redis).
+      [["ZINCRBY", "z", "-0", "a"], "-0"],
+      [["ZSCORE", "z", "a"], "0"],
+      // 1e16 prints with no trailing dot.
+      [["ZADD", "z", "1e16", "b"], 1],
+      [["ZSCORE", "z", "b"], "10000000000000000"],
+      // A lex range over mixed scores answers instead of failing inside.
+      // REV, BYSCORE and BYLEX may each be given once.
+      [["ZRANGE", "z", 0, 1, "REV", "REV"], "-ERR syntax error"],
+      [["ZRANGE", "z", 0, 1, "BYSCORE", "BYLEX"], "-ERR syntax error"],
+      [["ZADD", "mixed", 0, "d", 1, "a"], 2],
+      [["ZLEXCOUNT", "mixed", "(c", "[d"], 0],
+      [["ZREMRANGEBYLEX", "mixed", "(c", "[d"], 0],
+    ]);
+  },
+});
+
+Deno.test({
   name: "expiry: TTL counts down, a key past its deadline is gone, PERSIST keeps it",
   permissions: "none",
   fn() {

@@ -57,7 +57,7 @@ function generator(seed: number) {
 
 type Random = ReturnType<typeof generator>;
 
-const KEYS = ["a", "b", "c", "l1", "l2", "s1", "s2", "h1", "h2", "n", ""];
+const KEYS = ["a", "b", "c", "l1", "l2", "s1", "s2", "h1", "h2", "z1", "z2", "n", ""];
 const VALUES: (string | Bytes)[] = [
   "v",
   "",
@@ -115,6 +115,59 @@ function value(r: Random): string | Bytes {
 
 function count(r: Random): string {
   return r.pick(COUNTS);
+}
+
+const SCORES = [
+  "1",
+  "2",
+  "-1",
+  "0",
+  "1.5",
+  "0.1",
+  "inf",
+  "-inf",
+  "1e20",
+  "-0",
+  "x",
+  "nan",
+  "",
+  " 1",
+  "3e-7",
+  "1e400",
+];
+const SCORE_BOUNDS = [
+  "-inf",
+  "+inf",
+  "0",
+  "1",
+  "(1",
+  "(0",
+  "1.5",
+  "(inf",
+  "x",
+  "",
+  "(",
+  "(x",
+  "2",
+  "-1",
+];
+const MEMBERS = ["a", "b", "c", "d", "", "ab"];
+const LEX_BOUNDS = ["-", "+", "[a", "(a", "[b", "(ab", "[", "(", "a", "x", "[d", "(c"];
+
+function score(r: Random): string {
+  return r.pick(SCORES);
+}
+
+function scoreBound(r: Random): string {
+  return r.pick(SCORE_BOUNDS);
+}
+
+function member(r: Random): string {
+  return r.pick(MEMBERS);
+}
+
+function lexBound(r: Random): string {
+  return r.pick(LEX_BOUNDS);
 }
 
 function some<T>(r: Random, make: () => T, max = 3): T[] {
@@ -287,6 +340,149 @@ const BUILDERS: ((r: Random) => Command)[] = [
   }),
   // WAIT 1 0 would wait for ever in Redis (no replica will come).
   (r) => ex(["WAIT", r.pick(["0", "1", "x"]), r.pick(["10", "-1", "x"])]),
+  // sorted sets (lex commands only on "zl", whose scores are all 0, since
+  // Redis leaves lex ranges over mixed scores undefined)
+  (r) =>
+    ex([
+      "ZADD",
+      key(r),
+      ...r.pick([
+        [],
+        [],
+        ["NX"],
+        ["XX"],
+        ["GT"],
+        ["LT"],
+        ["CH"],
+        ["INCR"],
+        ["GT", "CH"],
+        [
+          "NX",
+          "XX",
+        ],
+        ["LT", "GT"],
+        ["XX", "INCR"],
+      ]),
+      ...some(r, () => [score(r), member(r)]).flat(),
+    ]),
+  (r) => ex(["ZINCRBY", key(r), score(r), member(r)]),
+  (r) => ex(["ZCARD", key(r)]),
+  (r) => ex(["ZSCORE", key(r), member(r)]),
+  (r) => ex(["ZMSCORE", key(r), ...some(r, () => member(r))]),
+  (r) => ex(["ZREM", key(r), ...some(r, () => member(r))]),
+  (r) => ex([r.pick(["ZRANK", "ZREVRANK"]), key(r), member(r)]),
+  (r) => ex(["ZCOUNT", key(r), scoreBound(r), scoreBound(r)]),
+  (r) =>
+    ex([
+      "ZRANGE",
+      key(r),
+      ...r.pick([[count(r), count(r)], [scoreBound(r), scoreBound(r)]]),
+      ...r.pick([[], ["BYSCORE"], ["BYSCORE"], ["REV"], ["BYSCORE", "REV"], ["BYLEX"], ["FOO"]]),
+      ...r.pick([[], [], ["WITHSCORES"], ["LIMIT", count(r), count(r)], ["LIMIT", "0", "-1"]]),
+    ]),
+  (r) =>
+    ex([
+      r.pick(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]),
+      key(r),
+      scoreBound(r),
+      scoreBound(r),
+      ...r.pick([
+        [],
+        ["WITHSCORES"],
+        ["LIMIT", count(r), count(r)],
+        [
+          "WITHSCORES",
+          "LIMIT",
+          r.pick(["0", "1", "-1"]),
+          r.pick(["1", "2", "-1", "0"]),
+        ],
+        ["REV"],
+        ["LIMIT", "1"],
+      ]),
+    ]),
+  (r) =>
+    ex([
+      "ZRANGESTORE",
+      key(r),
+      key(r),
+      ...r.pick([[count(r), count(r)], [scoreBound(r), scoreBound(r), "BYSCORE"], [
+        scoreBound(r),
+        scoreBound(r),
+        "BYSCORE",
+        "REV",
+        "LIMIT",
+        r.pick(["0", "1", "-1"]),
+        r.pick(["1", "-1", "0"]),
+      ]]),
+      ...r.pick([[], [], ["WITHSCORES"], ["REV"]]),
+    ]),
+  (r) => ex(["ZREVRANGE", key(r), count(r), count(r), ...r.pick([[], ["WITHSCORES"], ["X"]])]),
+  (r) => ex(["ZREMRANGEBYRANK", key(r), count(r), count(r)]),
+  (r) => ex(["ZREMRANGEBYSCORE", key(r), scoreBound(r), scoreBound(r)]),
+  (r) => ex([r.pick(["ZPOPMIN", "ZPOPMAX"]), key(r), ...r.pick([[], [count(r)], ["1", "2"]])]),
+  (r) =>
+    ex([
+      r.pick(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]),
+      key(r),
+      r.pick(["1", "2", "2", "3", "0", "x"]),
+      ...some(r, () => key(r)),
+      ...r.pick([
+        [],
+        [],
+        ["WEIGHTS", "2", "0.5"],
+        ["WEIGHTS", "inf", "0"],
+        [
+          "AGGREGATE",
+          r.pick([
+            "SUM",
+            "MIN",
+            "MAX",
+            "AVG",
+          ]),
+        ],
+        ["WEIGHTS", "x", "1"],
+        ["WITHSCORES"],
+        ["AGGREGATE"],
+      ]),
+    ]),
+  (r) =>
+    ex([
+      r.pick(["ZUNION", "ZINTER", "ZDIFF"]),
+      r.pick(["1", "2", "2", "3", "0", "x"]),
+      ...some(r, () => key(r)),
+      ...r.pick([[], ["WITHSCORES"], ["WEIGHTS", "2", "-1"], ["AGGREGATE", "MAX", "WITHSCORES"], [
+        "AGGREGATE",
+        "MIN",
+      ]]),
+    ]),
+  (r) =>
+    ex([
+      "ZSCAN",
+      key(r),
+      r.pick(["0", "0", "1", "x"]),
+      ...r.pick([[], ["MATCH", r.pick(["*", "a*", "?"])], ["COUNT", r.pick(["1", "0", "x"])], [
+        "FOO",
+      ]]),
+    ]),
+  (r) => ex(["ZADD", "zl", ...some(r, () => ["0", member(r)]).flat()]),
+  (r) =>
+    ex([
+      r.pick(["ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT", "ZREMRANGEBYLEX"]),
+      r.pick(["zl", "zl", key(r)]),
+      lexBound(r),
+      lexBound(r),
+    ]),
+  (r) =>
+    ex([
+      "ZRANGE",
+      "zl",
+      lexBound(r),
+      lexBound(r),
+      "BYLEX",
+      ...r.pick([[], ["REV"], ["LIMIT", r.pick(["0", "1", "-1"]), r.pick(["1", "-1", "0"])], [
+        "WITHSCORES",
+      ]]),
+    ]),
   // transactions and connection
   () => ex(["MULTI"]),
   () => ex(["EXEC"]),

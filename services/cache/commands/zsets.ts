@@ -1,0 +1,685 @@
+// Sorted set commands (Redis "sorted-set" group) on zset.ts, following
+// Redis 7.0 t_zset.c: option parsing order, error texts, scores printed with
+// %.17g (RESP2 bulk strings, RESP3 doubles), WITHSCORES flat in RESP2 and
+// as [member, score] pairs in RESP3. ZRANK/ZREVRANK take 7.2's WITHSCORE.
+// Left out for now: ZINTERCARD, ZRANDMEMBER,
+// ZRANDMEMBER, ZSCAN, ZMPOP and the blocking pops.
+
+import type { Bytes } from "../../../lib/bytes.ts";
+import type { Db, Entry } from "../keyspace.ts";
+import { fromKey, globMatch, SetValue, toKey } from "../values.ts";
+import { cursorArg, scanOptions } from "./keys.ts";
+import {
+  formatScore,
+  type LexRange,
+  parseLexBound,
+  parseScore,
+  parseScoreBound,
+  type ScoreRange,
+  type ZNode,
+  ZSetValue,
+} from "../zset.ts";
+import { intArg, positiveArg } from "./args.ts";
+import { command, type CommandSpec, type Ctx, fail, lower, SYNTAX, WRONGTYPE } from "./context.ts";
+
+type ZSetEntry = Entry & { value: ZSetValue };
+
+const NOT_VALID_FLOAT = "ERR value is not a valid float";
+const SCORE_RANGE_ERROR = "ERR min or max is not a float";
+const LEX_RANGE_ERROR = "ERR min or max not valid string range item";
+
+function lookupZSet(db: Db, key: string): ZSetEntry | undefined {
+  const entry = db.lookup(key);
+  if (entry === undefined) return undefined;
+  if (!(entry.value instanceof ZSetValue)) fail(WRONGTYPE);
+  return entry as ZSetEntry;
+}
+
+function scoreArg(arg: Uint8Array): number {
+  const n = parseScore(toKey(arg));
+  if (n === null) fail(NOT_VALID_FLOAT);
+  return n;
+}
+
+/** A score as Redis 7.0 sends it: %.17g in a bulk string (RESP2) or a double (RESP3). */
+function score(ctx: Ctx, n: number): void {
+  if (ctx.out.protocol === 3) ctx.out.raw(fromKey(`,${formatScore(n)}\r\n`));
+  else ctx.out.bulkString(formatScore(n));
+}
+
+function scoreRangeArg(minArg: Uint8Array, maxArg: Uint8Array): ScoreRange {
+  const min = parseScoreBound(toKey(minArg));
+  const max = parseScoreBound(toKey(maxArg));
+  if (min === null || max === null) fail(SCORE_RANGE_ERROR);
+  return {
+    min: min.value,
+    max: max.value,
+    minExclusive: min.exclusive,
+    maxExclusive: max.exclusive,
+  };
+}
+
+function lexRangeArg(minArg: Uint8Array, maxArg: Uint8Array): LexRange {
+  const min = parseLexBound(toKey(minArg));
+  const max = parseLexBound(toKey(maxArg));
+  if (min === null || max === null) fail(LEX_RANGE_ERROR);
+  return { min, max };
+}
+
+/** Stores the change: deletes an emptied key, else updates its memory estimate. */
+function settle(db: Db, entry: ZSetEntry): void {
+  if (entry.value.size === 0) db.delete(entry.key);
+  else db.resize(entry);
+}
+
+interface ZAddFlags {
+  nx: boolean;
+  xx: boolean;
+  gt: boolean;
+  lt: boolean;
+  ch: boolean;
+  incr: boolean;
+}
+
+function zaddGeneric(ctx: Ctx, args: Bytes[], flags: ZAddFlags, first: number): void {
+  const elements = args.length - first;
+  if (elements % 2 !== 0 || elements === 0) fail(SYNTAX);
+  if (flags.incr && elements > 2) fail("ERR INCR option supports a single increment-element pair");
+  if (flags.nx && flags.xx) fail("ERR XX and NX options at the same time are not compatible");
+  if ((flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt)) {
+    fail("ERR GT, LT, and/or NX options at the same time are not compatible");
+  }
+  const scores: number[] = [];
+  for (let i = first; i < args.length; i += 2) scores.push(scoreArg(args[i]));
+  const db = ctx.session.db;
+  const key = toKey(args[1]);
+  let entry = lookupZSet(db, key);
+  let added = 0;
+  let updated = 0;
+  let processed = 0;
+  let last = 0;
+  if (entry !== undefined || !flags.xx) {
+    entry ??= db.set(key, new ZSetValue()) as ZSetEntry;
+    const zset = entry.value;
+    for (let i = 0; i < scores.length; i++) {
+      const member = toKey(args[first + 2 * i + 1]);
+      let next = scores[i];
+      const current = zset.scores.get(member);
+      if (current !== undefined) {
+        if (flags.nx) continue;
+        if (flags.incr) {
+          next += current;
+          if (Number.isNaN(next)) {
+            settle(db, entry);
+            fail("ERR resulting score is not a number (NaN)");
+          }
+        }
+        if ((flags.lt && next >= current) || (flags.gt && next <= current)) continue;
+        if (next !== current) {
+          zset.set(member, next);
+          updated++;
+        }
+      } else {
+        if (flags.xx) continue;
+        zset.set(member, next);
+        added++;
+      }
+      processed++;
+      last = next;
+    }
+    if (added + updated > 0 || zset.size === 0) settle(db, entry);
+  }
+  if (flags.incr) {
+    if (processed > 0) score(ctx, last);
+    else ctx.out.nullBulk();
+  } else {
+    ctx.out.integer(flags.ch ? added + updated : added);
+  }
+}
+
+function zadd(ctx: Ctx, args: Bytes[]): void {
+  const flags: ZAddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: false };
+  let i = 2;
+  for (; i < args.length; i++) {
+    const option = lower(args[i]);
+    if (option === "nx") flags.nx = true;
+    else if (option === "xx") flags.xx = true;
+    else if (option === "gt") flags.gt = true;
+    else if (option === "lt") flags.lt = true;
+    else if (option === "ch") flags.ch = true;
+    else if (option === "incr") flags.incr = true;
+    else break;
+  }
+  zaddGeneric(ctx, args, flags, i);
+}
+
+function zincrby(ctx: Ctx, args: Bytes[]): void {
+  const flags: ZAddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: true };
+  zaddGeneric(ctx, args, flags, 2);
+}
+
+function zcard(ctx: Ctx, args: Bytes[]): void {
+  ctx.out.integer(lookupZSet(ctx.session.db, toKey(args[1]))?.value.size ?? 0);
+}
+
+function zscore(ctx: Ctx, args: Bytes[]): void {
+  const n = lookupZSet(ctx.session.db, toKey(args[1]))?.value.scores.get(toKey(args[2]));
+  if (n === undefined) ctx.out.nullBulk();
+  else score(ctx, n);
+}
+
+function zmscore(ctx: Ctx, args: Bytes[]): void {
+  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+  ctx.out.arrayHeader(args.length - 2);
+  for (let i = 2; i < args.length; i++) {
+    const n = zset?.scores.get(toKey(args[i]));
+    if (n === undefined) ctx.out.nullBulk();
+    else score(ctx, n);
+  }
+}
+
+function zrem(ctx: Ctx, args: Bytes[]): void {
+  const db = ctx.session.db;
+  const entry = lookupZSet(db, toKey(args[1]));
+  if (entry === undefined) return ctx.out.integer(0);
+  let removed = 0;
+  for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) removed++;
+  if (removed > 0) settle(db, entry);
+  ctx.out.integer(removed);
+}
+
+function zrankGeneric(reverse: boolean) {
+  return (ctx: Ctx, args: Bytes[]): void => {
+    let withScore = false;
+    if (args.length > 4) fail(SYNTAX);
+    if (args.length === 4) {
+      if (lower(args[3]) !== "withscore") fail(SYNTAX);
+      withScore = true;
+    }
+    const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+    const member = toKey(args[2]);
+    const rank = zset?.rank(member);
+    if (zset === undefined || rank === undefined) {
+      return withScore ? ctx.out.nullArray() : ctx.out.nullBulk();
+    }
+    const position = reverse ? zset.size - 1 - rank : rank;
+    if (!withScore) return ctx.out.integer(position);
+    ctx.out.arrayHeader(2);
+    ctx.out.integer(position);
+    score(ctx, zset.scores.get(member)!);
+  };
+}
+
+/**
+ * How many elements lie from `first` to `last`, both included; 0 when
+ * `last` is missing or before `first` (a lex range over mixed scores).
+ */
+function span(zset: ZSetValue, first: ZNode, last: ZNode | null): number {
+  if (last === null) return 0;
+  return Math.max(0, zset.rank(last.member)! - zset.rank(first.member)! + 1);
+}
+
+function zcount(ctx: Ctx, args: Bytes[]): void {
+  const range = scoreRangeArg(args[2], args[3]);
+  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+  const first = zset?.firstInScore(range) ?? null;
+  if (zset === undefined || first === null) return ctx.out.integer(0);
+  ctx.out.integer(span(zset, first, zset.lastInScore(range)));
+}
+
+function zlexcount(ctx: Ctx, args: Bytes[]): void {
+  const range = lexRangeArg(args[2], args[3]);
+  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+  const first = zset?.firstInLex(range) ?? null;
+  if (zset === undefined || first === null) return ctx.out.integer(0);
+  ctx.out.integer(span(zset, first, zset.lastInLex(range)));
+}
+
+type RangeType = "auto" | "rank" | "score" | "lex";
+
+interface RangeCall {
+  /** Index of the first range argument (after the key). */
+  rangeType: RangeType;
+  reverse: boolean | undefined;
+  /** Whether BYSCORE/BYLEX and REV may be given (ZRANGE only). */
+  options: boolean;
+  /** ZRANGESTORE: store the range at the first key and reply its size. */
+  store?: boolean;
+}
+
+/** ZRANGESTORE's result: replaces the destination (deletes it when empty), replies the count. */
+function storeRange(ctx: Ctx, dest: string, nodes: ZNode[]): void {
+  const db = ctx.session.db;
+  const zset = new ZSetValue();
+  for (const node of nodes) zset.set(node.member, node.score);
+  if (zset.size === 0) db.delete(dest);
+  else db.set(dest, zset);
+  ctx.out.integer(zset.size);
+}
+
+/** Writes nodes as the range commands reply: members, or members with scores. */
+function writeRange(ctx: Ctx, nodes: ZNode[], withScores: boolean): void {
+  const pairs = withScores && ctx.out.protocol === 3;
+  ctx.out.arrayHeader(withScores && !pairs ? nodes.length * 2 : nodes.length);
+  for (const node of nodes) {
+    if (pairs) ctx.out.arrayHeader(2);
+    ctx.out.bulkString(node.member);
+    if (withScores) score(ctx, node.score);
+  }
+}
+
+/** Redis's rank sanitizing (start/end from the end when negative); null when empty. */
+function rankRange(start: number, end: number, size: number): [number, number] | null {
+  if (start < 0) start += size;
+  if (end < 0) end += size;
+  if (start < 0) start = 0;
+  if (start > end || start >= size) return null;
+  if (end >= size) end = size - 1;
+  return [start, end];
+}
+
+/** ZRANGE and its older forms: zrangeGenericCommand. */
+function zrangeGeneric(call: RangeCall) {
+  return (ctx: Ctx, args: Bytes[]): void => {
+    // ZRANGESTORE names its destination first; the rest is ZRANGE's.
+    const at = call.store ? 1 : 0;
+    const emit = (nodes: ZNode[], withScores: boolean): void =>
+      call.store ? storeRange(ctx, toKey(args[1]), nodes) : writeRange(ctx, nodes, withScores);
+    let withScores = false;
+    let offset = 0;
+    let limit = -1;
+    let reverse = call.reverse;
+    let rangeType = call.rangeType;
+    for (let j = 4 + at; j < args.length; j++) {
+      const option = lower(args[j]);
+      const left = args.length - j - 1;
+      if (!call.store && option === "withscores") withScores = true;
+      else if (option === "limit" && left >= 2) {
+        offset = intArg(args[j + 1]);
+        limit = intArg(args[j + 2]);
+        j += 2;
+        // Each of REV and BYSCORE/BYLEX once (Redis: a repeat is a syntax error).
+      } else if (call.options && reverse === undefined && option === "rev") reverse = true;
+      else if (call.options && rangeType === "auto" && option === "bylex") rangeType = "lex";
+      else if (call.options && rangeType === "auto" && option === "byscore") rangeType = "score";
+      else fail(SYNTAX);
+    }
+    reverse ??= false;
+    if (rangeType === "auto") rangeType = "rank";
+    if (limit !== -1 && rangeType === "rank") {
+      fail("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
+    }
+    if (withScores && rangeType === "lex") {
+      fail("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    }
+    let minArg = args[2 + at];
+    let maxArg = args[3 + at];
+    if (reverse && rangeType !== "rank") [minArg, maxArg] = [maxArg, minArg];
+    const db = ctx.session.db;
+    const key = toKey(args[1 + at]);
+    if (rangeType === "rank") {
+      const start = intArg(minArg);
+      const end = intArg(maxArg);
+      const zset = lookupZSet(db, key)?.value;
+      const bounds = zset === undefined ? null : rankRange(start, end, zset.size);
+      if (zset === undefined || bounds === null) return emit([], withScores);
+      const nodes: ZNode[] = [];
+      const count = bounds[1] - bounds[0] + 1;
+      let node = reverse ? zset.byRank(zset.size - 1 - bounds[0]) : zset.byRank(bounds[0]);
+      for (let i = 0; i < count && node !== null; i++) {
+        nodes.push(node);
+        node = reverse ? node.backward : node.next[0];
+      }
+      return emit(nodes, withScores);
+    }
+    const scoreRange = rangeType === "score" ? scoreRangeArg(minArg, maxArg) : undefined;
+    const lexRange = rangeType === "lex" ? lexRangeArg(minArg, maxArg) : undefined;
+    const zset = lookupZSet(db, key)?.value;
+    if (zset === undefined || offset < 0 || (offset > 0 && offset >= zset.size)) {
+      return emit([], withScores);
+    }
+    let node: ZNode | null;
+    let inRange: (node: ZNode) => boolean;
+    if (scoreRange !== undefined) {
+      node = reverse ? zset.lastInScore(scoreRange) : zset.firstInScore(scoreRange);
+      inRange = (n) =>
+        reverse
+          ? (scoreRange.minExclusive ? n.score > scoreRange.min : n.score >= scoreRange.min)
+          : (scoreRange.maxExclusive ? n.score < scoreRange.max : n.score <= scoreRange.max);
+    } else {
+      const range = lexRange!;
+      node = reverse ? zset.lastInLex(range) : zset.firstInLex(range);
+      inRange = (n) => {
+        const bound = reverse ? range.min : range.max;
+        if (bound.kind === "-") return reverse;
+        if (bound.kind === "+") return !reverse;
+        if (reverse) return bound.exclusive ? n.member > bound.value : n.member >= bound.value;
+        return bound.exclusive ? n.member < bound.value : n.member <= bound.value;
+      };
+    }
+    while (node !== null && offset > 0) {
+      node = reverse ? node.backward : node.next[0];
+      offset--;
+    }
+    const nodes: ZNode[] = [];
+    while (node !== null && limit !== 0 && inRange(node)) {
+      nodes.push(node);
+      node = reverse ? node.backward : node.next[0];
+      if (limit > 0) limit--;
+    }
+    emit(nodes, withScores);
+  };
+}
+
+type RemoveBy = "rank" | "score" | "lex";
+
+/** ZREMRANGEBYRANK/BYSCORE/BYLEX: zremrangeGenericCommand. */
+function zremrange(by: RemoveBy) {
+  return (ctx: Ctx, args: Bytes[]): void => {
+    let start = 0;
+    let end = 0;
+    let scoreRange: ScoreRange | undefined;
+    let lexRange: LexRange | undefined;
+    if (by === "rank") {
+      start = intArg(args[2]);
+      end = intArg(args[3]);
+    } else if (by === "score") scoreRange = scoreRangeArg(args[2], args[3]);
+    else lexRange = lexRangeArg(args[2], args[3]);
+    const db = ctx.session.db;
+    const entry = lookupZSet(db, toKey(args[1]));
+    if (entry === undefined) return ctx.out.integer(0);
+    const zset = entry.value;
+    let first: ZNode | null;
+    let count: number;
+    if (by === "rank") {
+      const bounds = rankRange(start, end, zset.size);
+      if (bounds === null) return ctx.out.integer(0);
+      first = zset.byRank(bounds[0]);
+      count = bounds[1] - bounds[0] + 1;
+    } else {
+      first = scoreRange ? zset.firstInScore(scoreRange) : zset.firstInLex(lexRange!);
+      if (first === null) return ctx.out.integer(0);
+      count = span(
+        zset,
+        first,
+        scoreRange ? zset.lastInScore(scoreRange) : zset.lastInLex(lexRange!),
+      );
+    }
+    const doomed: string[] = [];
+    for (let node = first; node !== null && doomed.length < count; node = node.next[0]) {
+      doomed.push(node.member);
+    }
+    for (const member of doomed) zset.delete(member);
+    if (doomed.length > 0) settle(db, entry);
+    ctx.out.integer(doomed.length);
+  };
+}
+
+/** ZPOPMIN/ZPOPMAX key [count]. */
+function zpop(max: boolean) {
+  return (ctx: Ctx, args: Bytes[]): void => {
+    if (args.length > 3) fail(SYNTAX);
+    let count = 1;
+    const counted = args.length === 3;
+    if (counted) {
+      count = positiveArg(args[2]);
+    }
+    const db = ctx.session.db;
+    const entry = lookupZSet(db, toKey(args[1]));
+    if (entry === undefined || count === 0) return ctx.out.arrayHeader(0);
+    const zset = entry.value;
+    const n = Math.min(count, zset.size);
+    const nested = counted && ctx.out.protocol === 3;
+    ctx.out.arrayHeader(nested ? n : n * 2);
+    for (let i = 0; i < n; i++) {
+      const node = max ? zset.last()! : zset.first()!;
+      zset.delete(node.member);
+      if (nested) ctx.out.arrayHeader(2);
+      ctx.out.bulkString(node.member);
+      score(ctx, node.score);
+    }
+    settle(db, entry);
+  };
+}
+
+type Combine = "union" | "inter" | "diff";
+type Aggregate = "sum" | "min" | "max";
+
+/** A source of ZUNION and friends: a zset, a plain set (every score 1), or nothing. */
+interface Source {
+  scores: ReadonlyMap<string, number> | undefined;
+  size: number;
+  weight: number;
+}
+
+function sourceOf(db: Db, key: string): Source {
+  const entry = db.lookup(key);
+  if (entry === undefined) return { scores: undefined, size: 0, weight: 1 };
+  const value = entry.value;
+  if (value instanceof ZSetValue) return { scores: value.scores, size: value.size, weight: 1 };
+  if (value instanceof SetValue) {
+    const scores = new Map<string, number>();
+    for (const member of value.members) scores.set(member, 1);
+    return { scores, size: scores.size, weight: 1 };
+  }
+  fail(WRONGTYPE);
+}
+
+/** Redis's zunionInterAggregate: a NaN sum (inf + -inf) becomes 0. */
+function aggregate(into: number, value: number, how: Aggregate): number {
+  if (how === "min") return value < into ? value : into;
+  if (how === "max") return value > into ? value : into;
+  const sum = into + value;
+  return Number.isNaN(sum) ? 0 : sum;
+}
+
+function weighted(score: number, weight: number): number {
+  const n = score * weight;
+  return Number.isNaN(n) ? 0 : n; // inf * 0
+}
+
+/**
+ * ZUNION/ZINTER/ZDIFF and their STORE forms (zunionInterDiffGenericCommand):
+ * numkeys, then every key type-checked, then WEIGHTS, AGGREGATE and
+ * (without a destination) WITHSCORES; sources run smallest first, as in Redis.
+ */
+function combineGeneric(op: Combine, store: boolean) {
+  return (ctx: Ctx, args: Bytes[]): void => {
+    const numkeysAt = store ? 2 : 1;
+    const setnum = intArg(args[numkeysAt]);
+    const name = `${op === "inter" ? "zinter" : op === "union" ? "zunion" : "zdiff"}${
+      store ? "store" : ""
+    }`;
+    if (setnum < 1) fail(`ERR at least 1 input key is needed for '${name}' command`);
+    if (setnum > args.length - (numkeysAt + 1)) fail(SYNTAX);
+    const db = ctx.session.db;
+    const sources: Source[] = [];
+    let j = numkeysAt + 1;
+    for (let i = 0; i < setnum; i++, j++) sources.push(sourceOf(db, toKey(args[j])));
+    let how: Aggregate = "sum";
+    let withScores = false;
+    while (j < args.length) {
+      const option = lower(args[j]);
+      const remaining = args.length - j;
+      if (op !== "diff" && remaining >= setnum + 1 && option === "weights") {
+        j++;
+        for (let i = 0; i < setnum; i++, j++) {
+          const weight = parseScore(toKey(args[j]));
+          if (weight === null) fail("ERR weight value is not a float");
+          sources[i].weight = weight;
+        }
+      } else if (op !== "diff" && remaining >= 2 && option === "aggregate") {
+        const value = lower(args[j + 1]);
+        if (value !== "sum" && value !== "min" && value !== "max") fail(SYNTAX);
+        how = value;
+        j += 2;
+      } else if (!store && option === "withscores") {
+        withScores = true;
+        j++;
+      } else {
+        fail(SYNTAX);
+      }
+    }
+    const result = new Map<string, number>();
+    if (op === "diff") {
+      const [first, ...rest] = sources;
+      for (const [member, score] of first.scores ?? []) {
+        if (!rest.some((source) => source.scores?.has(member))) result.set(member, score);
+      }
+    } else {
+      const ordered = sources.map((source, i) => ({ source, i }))
+        .sort((a, b) => a.source.size - b.source.size || a.i - b.i)
+        .map(({ source }) => source);
+      if (op === "inter") {
+        const [first, ...rest] = ordered;
+        if (first.size > 0) {
+          for (const [member, score] of first.scores!) {
+            let total = weighted(score, first.weight);
+            let everywhere = true;
+            for (const other of rest) {
+              const value = other.scores?.get(member);
+              if (value === undefined) {
+                everywhere = false;
+                break;
+              }
+              total = aggregate(total, weighted(value, other.weight), how);
+            }
+            if (everywhere) result.set(member, total);
+          }
+        }
+      } else {
+        for (const source of ordered) {
+          for (const [member, score] of source.scores ?? []) {
+            const value = weighted(score, source.weight);
+            const seen = result.get(member);
+            result.set(member, seen === undefined ? value : aggregate(seen, value, how));
+          }
+        }
+      }
+    }
+    const zset = new ZSetValue();
+    for (const [member, score] of result) zset.set(member, score);
+    if (store) {
+      const dest = toKey(args[1]);
+      if (zset.size === 0) db.delete(dest);
+      else db.set(dest, zset);
+      return ctx.out.integer(zset.size);
+    }
+    const nodes: ZNode[] = [];
+    for (let node = zset.first(); node !== null; node = node.next[0]) nodes.push(node);
+    writeRange(ctx, nodes, withScores);
+  };
+}
+
+/**
+ * ZSCAN key cursor [MATCH pattern] [COUNT count]: pages of at least 128
+ * members by rank, members with their scores as bulk strings (%.17g, as a
+ * Redis listpack holds them). The cursor is a rank, so concurrent changes
+ * may skip or repeat members, as for HSCAN and SSCAN here.
+ */
+function zscan(ctx: Ctx, args: Bytes[]): void {
+  // Redis's order: the cursor, then the key (missing: an empty page
+  // whatever the options), then the options.
+  const cursor = cursorArg(args[2]);
+  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+  if (zset === undefined) {
+    ctx.out.arrayHeader(2);
+    ctx.out.bulkString("0");
+    return ctx.out.arrayHeader(0);
+  }
+  const options = scanOptions(args, 3, false);
+  const size = zset.size;
+  // A set Redis would keep as a listpack (128 entries) comes whole, whatever the cursor.
+  const start = size <= 128 ? 0 : cursor;
+  const end = Math.min(size, start + Math.max(options.count, 128));
+  const found: ZNode[] = [];
+  let node = start < size ? zset.byRank(start) : null;
+  for (let i = start; i < end && node !== null; i++, node = node.next[0]) {
+    if (options.pattern === undefined || globMatch(options.pattern, node.member)) found.push(node);
+  }
+  ctx.out.arrayHeader(2);
+  ctx.out.bulkString(end >= size ? "0" : String(end));
+  ctx.out.arrayHeader(found.length * 2);
+  for (const hit of found) {
+    ctx.out.bulkString(hit.member);
+    ctx.out.bulkString(formatScore(hit.score));
+  }
+}
+
+const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "sorted-set" } as const;
+const kStore = { firstKey: 1, lastKey: 1, step: 1, group: "sorted-set" } as const;
+const kNone = { group: "sorted-set" } as const;
+
+export const ZSET_COMMANDS: CommandSpec[] = [
+  command("zadd", -4, ["write", "denyoom", "fast"], zadd, k1),
+  command("zincrby", 4, ["write", "denyoom", "fast"], zincrby, k1),
+  command("zcard", 2, ["readonly", "fast"], zcard, k1),
+  command("zscore", 3, ["readonly", "fast"], zscore, k1),
+  command("zmscore", -3, ["readonly", "fast"], zmscore, k1),
+  command("zrem", -3, ["write", "fast"], zrem, k1),
+  command("zrank", -3, ["readonly", "fast"], zrankGeneric(false), k1),
+  command("zrevrank", -3, ["readonly", "fast"], zrankGeneric(true), k1),
+  command("zcount", 4, ["readonly", "fast"], zcount, k1),
+  command("zlexcount", 4, ["readonly", "fast"], zlexcount, k1),
+  command(
+    "zrange",
+    -4,
+    ["readonly"],
+    zrangeGeneric({ rangeType: "auto", reverse: undefined, options: true }),
+    k1,
+  ),
+  command(
+    "zrevrange",
+    -4,
+    ["readonly"],
+    zrangeGeneric({ rangeType: "rank", reverse: true, options: false }),
+    k1,
+  ),
+  command(
+    "zrangebyscore",
+    -4,
+    ["readonly"],
+    zrangeGeneric({ rangeType: "score", reverse: false, options: false }),
+    k1,
+  ),
+  command(
+    "zrevrangebyscore",
+    -4,
+    ["readonly"],
+    zrangeGeneric({ rangeType: "score", reverse: true, options: false }),
+    k1,
+  ),
+  command(
+    "zrangebylex",
+    -4,
+    ["readonly"],
+    zrangeGeneric({ rangeType: "lex", reverse: false, options: false }),
+    k1,
+  ),
+  command(
+    "zrevrangebylex",
+    -4,
+    ["readonly"],
+    zrangeGeneric({ rangeType: "lex", reverse: true, options: false }),
+    k1,
+  ),
+  command(
+    "zrangestore",
+    -5,
+    ["write", "denyoom"],
+    zrangeGeneric({ rangeType: "auto", reverse: undefined, options: true, store: true }),
+    { ...k1, lastKey: 2 },
+  ),
+  command("zremrangebyrank", 4, ["write"], zremrange("rank"), k1),
+  command("zremrangebyscore", 4, ["write"], zremrange("score"), k1),
+  command("zremrangebylex", 4, ["write"], zremrange("lex"), k1),
+  command("zpopmin", -2, ["write", "fast"], zpop(false), k1),
+  command("zpopmax", -2, ["write", "fast"], zpop(true), k1),
+  command("zunionstore", -4, ["write", "denyoom"], combineGeneric("union", true), kStore),
+  command("zinterstore", -4, ["write", "denyoom"], combineGeneric("inter", true), kStore),
+  command("zdiffstore", -4, ["write", "denyoom"], combineGeneric("diff", true), kStore),
+  command("zscan", -3, ["readonly"], zscan, k1),
+  command("zunion", -3, ["readonly"], combineGeneric("union", false), kNone),
+  command("zinter", -3, ["readonly"], combineGeneric("inter", false), kNone),
+  command("zdiff", -3, ["readonly"], combineGeneric("diff", false), kNone),
+];

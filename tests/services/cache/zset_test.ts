@@ -1,0 +1,172 @@
+// ZSetValue (the skip list with spans) against a plain sorted array, and
+// the score formatting and parsing Redis 7.0 uses for sorted sets.
+
+import assert from "node:assert/strict";
+import {
+  formatScore,
+  parseLexBound,
+  parseScore,
+  parseScoreBound,
+  type ScoreRange,
+  ZSET_ELEMENT_OVERHEAD_BYTES,
+  ZSetValue,
+} from "../../../services/cache/zset.ts";
+
+/** A seeded generator (mulberry32), so a failure replays. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function modelOrder(model: Map<string, number>): [string, number][] {
+  return [...model].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+Deno.test({
+  name: "ZSetValue keeps (score, member) order, ranks and range ends through random changes",
+  permissions: "none",
+  fn() {
+    const next = random(7);
+    const zset = new ZSetValue();
+    const model = new Map<string, number>();
+    for (let step = 0; step < 3000; step++) {
+      const member = `m${Math.floor(next() * 200)}`;
+      if (next() < 0.3) {
+        assert.equal(zset.delete(member), model.delete(member));
+      } else {
+        const score = Math.floor(next() * 50) - 25;
+        zset.set(member, score);
+        model.set(member, score);
+      }
+      if (step % 50 !== 0) continue;
+      const order = modelOrder(model);
+      assert.deepEqual([...zset.entries()], order);
+      assert.equal(zset.size, order.length);
+      for (let rank = 0; rank < order.length; rank++) {
+        assert.equal(zset.rank(order[rank][0]), rank);
+        assert.equal(zset.byRank(rank)?.member, order[rank][0]);
+      }
+      assert.equal(zset.byRank(order.length), null);
+      assert.equal(zset.last()?.member, order.at(-1)?.[0]);
+      // Walking backward from the tail gives the reverse order.
+      const back: string[] = [];
+      for (let node = zset.last(); node !== null; node = node.backward) back.push(node.member);
+      assert.deepEqual(back, order.map(([m]) => m).reverse());
+      const lo = Math.floor(next() * 60) - 30;
+      const range: ScoreRange = {
+        min: lo,
+        max: lo + Math.floor(next() * 20),
+        minExclusive: next() < 0.5,
+        maxExclusive: next() < 0.5,
+      };
+      const inside = order.filter(([, s]) =>
+        (range.minExclusive ? s > range.min : s >= range.min) &&
+        (range.maxExclusive ? s < range.max : s <= range.max)
+      );
+      assert.equal(zset.firstInScore(range)?.member, inside[0]?.[0]);
+      assert.equal(zset.lastInScore(range)?.member, inside.at(-1)?.[0]);
+    }
+  },
+});
+
+Deno.test({
+  name: "ZSetValue finds lex range ends when all scores are equal",
+  permissions: "none",
+  fn() {
+    const zset = new ZSetValue();
+    for (const member of ["a", "b", "c", "d", "ab"]) zset.set(member, 0);
+    const range = { min: parseLexBound("(a")!, max: parseLexBound("[c")! };
+    assert.equal(zset.firstInLex(range)?.member, "ab");
+    assert.equal(zset.lastInLex(range)?.member, "c");
+    const empty = { min: parseLexBound("(d")!, max: parseLexBound("+")! };
+    assert.equal(zset.firstInLex(empty), null);
+  },
+});
+
+Deno.test({
+  name: "ZSetValue counts its bytes and gives them back when members leave",
+  permissions: "none",
+  fn() {
+    const zset = new ZSetValue();
+    zset.set("abc", 1);
+    zset.set("abc", 2);
+    zset.set("de", 3);
+    assert.equal(zset.bytes, 5 + 2 * ZSET_ELEMENT_OVERHEAD_BYTES);
+    zset.delete("abc");
+    zset.delete("de");
+    assert.equal(zset.bytes, 0);
+  },
+});
+
+Deno.test({
+  name: "formatScore() prints as Redis 7.0's %.17g",
+  permissions: "none",
+  fn() {
+    const cases: [number, string][] = [
+      [1, "1"],
+      [1.5, "1.5"],
+      [0.1, "0.10000000000000001"],
+      [-2.25, "-2.25"],
+      [1e20, "1e+20"],
+      [1e16, "10000000000000000"],
+      [1e17, "1e+17"],
+      [3e-7, "2.9999999999999999e-07"],
+      [0.0001, "0.0001"],
+      [123456789.123, "123456789.123"],
+      [0, "0"],
+      [-0, "-0"],
+      [Infinity, "inf"],
+      [-Infinity, "-inf"],
+    ];
+    for (const [n, text] of cases) assert.equal(formatScore(n), text, String(n));
+  },
+});
+
+Deno.test({
+  name: "parseScore() takes what Redis's getDoubleFromObject takes",
+  permissions: "none",
+  fn() {
+    const cases: [string, number | null][] = [
+      ["1", 1],
+      ["-1.5", -1.5],
+      ["inf", Infinity],
+      ["+inf", Infinity],
+      ["-Infinity", -Infinity],
+      ["1e3", 1000],
+      [".5", 0.5],
+      ["nan", null],
+      ["", null],
+      [" 1", null],
+      ["1 ", null],
+      ["1e400", null],
+      ["1e-400", null],
+      ["x", null],
+    ];
+    for (const [text, n] of cases) assert.equal(parseScore(text), n, text);
+  },
+});
+
+Deno.test({
+  name: "parseScoreBound() and parseLexBound() read range bounds as Redis does",
+  permissions: "none",
+  fn() {
+    assert.deepEqual(parseScoreBound("(1.5"), { value: 1.5, exclusive: true });
+    assert.deepEqual(parseScoreBound("-inf"), { value: -Infinity, exclusive: false });
+    assert.deepEqual(parseScoreBound(""), { value: 0, exclusive: false });
+    assert.deepEqual(parseScoreBound("1e400"), { value: Infinity, exclusive: false });
+    assert.equal(parseScoreBound("x"), null);
+    assert.equal(parseScoreBound("(nan"), null);
+    assert.deepEqual(parseLexBound("[a"), { kind: "value", value: "a", exclusive: false });
+    assert.deepEqual(parseLexBound("(a"), { kind: "value", value: "a", exclusive: true });
+    assert.deepEqual(parseLexBound("-"), { kind: "-" });
+    assert.deepEqual(parseLexBound("+"), { kind: "+" });
+    assert.equal(parseLexBound("a"), null);
+    assert.equal(parseLexBound(""), null);
+  },
+});
