@@ -11,6 +11,7 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { freePort, waitForPort } from "./_ports.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -25,25 +26,6 @@ const { values } = parseArgs({
 });
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
 
 interface Server {
   name: string;

@@ -19,6 +19,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, waitForPort } from "./_ports.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -64,25 +65,6 @@ function postgresBin(name: string): string {
     } catch { /* next */ }
   }
   throw new Error(`${name} not found`);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  throw new Error(`nothing listens on port ${port}`);
 }
 
 async function run(command: string, args: string[], options: { user?: string } = {}) {

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { startTarget, type Target } from "./http.ts";
+import { freePort } from "./_ports.ts";
 
 const SELF = fileURLToPath(import.meta.url);
 const BODY = "Hello, World!";
@@ -42,13 +43,6 @@ async function serveLb(backends: string[]): Promise<void> {
     backend: backends.map((port) => `http://127.0.0.1:${port}`),
   });
   console.log(`PORT ${lb.addresses.http.port}`);
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
 
 function has(binary: string): boolean {

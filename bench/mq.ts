@@ -23,6 +23,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { StompClient } from "../lib/stomp/client.ts";
+import { freePort } from "./_ports.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -54,13 +55,6 @@ interface Server {
   login?: string;
   passcode?: string;
   stop(): Promise<void>;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 async function waitForStomp(

@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { HttpClient } from "../lib/http/client.ts";
 import { authorizationHeader, type Credentials, UNSIGNED_PAYLOAD } from "../lib/s3/sigv4.ts";
 import { startTarget, type Target } from "./http.ts";
+import { freePort } from "./_ports.ts";
 
 const SELF = fileURLToPath(import.meta.url);
 const CREDENTIALS: Credentials = { accessKey: "benchkey", secretKey: "bench-secret-key" };
@@ -46,13 +47,6 @@ function has(binary: string): boolean {
     stderr: "null",
   }).outputSync();
   return success;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
 
 function minioTarget(dataDir: string): Target {

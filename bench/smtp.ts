@@ -17,6 +17,7 @@
 
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { freePort, waitForPort } from "./_ports.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -35,25 +36,6 @@ const ROUNDS = Number(values.rounds);
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 /** Waiting for a Maildir to fill: a failsafe, not a measurement. */
 const DELIVERY_WAIT_MS = 600_000;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
 
 async function run(binary: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(binary, { args, stdout: "piped", stderr: "piped" }).output();

@@ -100,21 +100,7 @@ Deno.test("a third stop signal stops at once, exit 1, saying the drain did not f
 });
 
 Deno.test("a supervised service drains and exits 0 when its supervisor's pipe closes", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ECHO, "--port", "0"],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-    env: { UNDERHOOD_SUPERVISOR_PIPE: "stdin" },
-  }).spawn();
-  const lines: string[] = [];
-  const pump = (async () => {
-    let text = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      lines.splice(0, lines.length, ...text.split("\n"));
-    }
-  })();
+  const { child, lines, pump } = spawnSupervisedEcho();
   await waitForLine(lines, (l) => l.includes("echo listening tcp on"));
   // What the kernel does for us when the supervisor dies, however it dies.
   await child.stdin.close();
@@ -188,21 +174,7 @@ Deno.test("formatAddress() brackets IPv6 hosts", () => {
 });
 
 Deno.test("a supervised service ignores SIGINT (its supervisor decides) and stops on SIGTERM", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ECHO, "--port", "0"],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-    env: { UNDERHOOD_SUPERVISOR_PIPE: "stdin" },
-  }).spawn();
-  const lines: string[] = [];
-  const pump = (async () => {
-    let text = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      lines.splice(0, lines.length, ...text.split("\n"));
-    }
-  })();
+  const { child, lines, pump } = spawnSupervisedEcho();
   try {
     await waitForLine(lines, (l) => l.includes("echo listening tcp on"));
     const port = Number(lines.find((l) => l.includes("echo listening tcp on"))!.split(":").pop());
@@ -224,3 +196,23 @@ Deno.test("a supervised service ignores SIGINT (its supervisor decides) and stop
     await pump;
   }
 });
+
+/** The echo service as a supervisor starts it: its stdin a pipe we hold, stderr collected. */
+function spawnSupervisedEcho() {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ECHO, "--port", "0"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+    env: { UNDERHOOD_SUPERVISOR_PIPE: "stdin" },
+  }).spawn();
+  const lines: string[] = [];
+  const pump = (async () => {
+    let text = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      lines.splice(0, lines.length, ...text.split("\n"));
+    }
+  })();
+  return { child, lines, pump };
+}
