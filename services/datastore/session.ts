@@ -138,6 +138,8 @@ export interface SessionOptions {
   processId: number;
   secretKey: number;
   limits?: SqlLimits;
+  /** Rows a statement may hold in memory at once (default ROWS_HELD_MAX in the executor). */
+  rowsHeldMax?: number;
   /** Logs errors we did not expect (those become XX000 for the client). */
   log?: (error: unknown) => void;
 }
@@ -180,6 +182,7 @@ export class Session {
   #db: Database;
   #secret: ScramSecret | null;
   #limits: SqlLimits | undefined;
+  #rowsHeldMax: number | undefined;
   #phase: "startup" | "sasl-first" | "sasl-final" | "ready" | "copy" = "startup";
   #scram: ScramServerState | null = null;
   #tx: SqlTransaction | null = null;
@@ -197,6 +200,7 @@ export class Session {
     this.#db = options.db;
     this.#secret = options.secret;
     this.#limits = options.limits;
+    this.#rowsHeldMax = options.rowsHeldMax;
     this.processId = options.processId;
     this.secretKey = options.secretKey;
     this.#log = options.log ?? (() => {});
@@ -417,6 +421,7 @@ export class Session {
       params,
       // Durable up to everything appended so far covers any commit this one read.
       durable: () => engine.durable(),
+      rowsHeldMax: this.#rowsHeldMax,
       checkCancel: () => {
         if (!this.cancelRequested) return;
         this.cancelRequested = false;

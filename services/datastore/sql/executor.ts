@@ -148,6 +148,55 @@ export interface RunContext {
   durable: () => Promise<void>;
   /** Throws (57014) when the client asked to cancel; called between batches. */
   checkCancel?: () => void;
+  /** Rows this statement holds in memory right now (see `holdRows`); made on first use. */
+  rowsHeld?: { count: number };
+  /** The bound on `rowsHeld`: ROWS_HELD_MAX unless a test sets a smaller one. */
+  rowsHeldMax?: number;
+}
+
+/**
+ * Rows one statement may hold in memory at once in its sorts, hash joins,
+ * aggregates, DISTINCT and set operations. PostgreSQL spills such work to
+ * disk past work_mem; we do not spill yet, so past this bound the statement
+ * fails with 54000 instead of exhausting the process (and a sort this size
+ * would also hold the event loop for seconds). A million narrow rows is a
+ * few hundred MB of heap at most.
+ */
+export const ROWS_HELD_MAX = 1_000_000;
+
+/** Counts `rows` more held in memory by the running statement; throws 54000 past the bound. */
+function holdRows(ctx: RunContext, rows: number): void {
+  const held = ctx.rowsHeld ??= { count: 0 };
+  held.count += rows;
+  const max = ctx.rowsHeldMax ?? ROWS_HELD_MAX;
+  if (held.count > max) {
+    throw new SqlError("54000", `statement needs more than ${max} rows in memory`, {
+      hint: "Add a WHERE or LIMIT, or an index the ORDER BY or join can use: this server does " +
+        "not spill sorts, hashes or aggregates to disk.",
+    });
+  }
+}
+
+/**
+ * Runs a materializing operator's generator with a `hold(n)` that counts its
+ * rows against the statement's bound, and gives them back when it finishes
+ * or its consumer stops early (LIMIT, a correlated subquery run again).
+ */
+function holding(
+  run: (ctx: RunContext, hold: (rows: number) => void) => AsyncGenerator<PgValue[][]>,
+): (ctx: RunContext) => AsyncGenerator<PgValue[][]> {
+  return async function* (ctx) {
+    let held = 0;
+    const hold = (rows: number) => {
+      held += rows;
+      holdRows(ctx, rows);
+    };
+    try {
+      yield* run(ctx, hold);
+    } finally {
+      if (ctx.rowsHeld) ctx.rowsHeld.count -= held;
+    }
+  };
 }
 
 /** Row pairs a nested loop looks at between two yields to the event loop. */
@@ -769,15 +818,19 @@ class Planner {
     const columns = left.columns.map((c, i) => ({ ...c, type: types[i] }));
     return {
       columns,
-      async *run(ctx) {
+      run: holding(async function* (ctx, hold) {
         const rightRows: PgValue[][] = [];
-        for await (const batch of right.run(ctx)) rightRows.push(...batch);
+        for await (const batch of right.run(ctx)) {
+          hold(batch.length);
+          rightRows.push(...batch);
+        }
         if (op === "union") {
           const seen = new Set<string>();
           const emit = (rows: PgValue[][]) =>
             all ? rows : rows.filter((r) => {
               const k = rowKey(r);
               if (seen.has(k)) return false;
+              hold(1);
               seen.add(k);
               return true;
             });
@@ -804,13 +857,14 @@ class Planner {
             }
             if (!all) {
               if (seen.has(k)) continue;
+              hold(1);
               seen.add(k);
             } else if (op === "intersect") counts.set(k, n - 1);
             out.push(r);
           }
           if (out.length > 0) yield out;
         }
-      },
+      }),
     };
   }
 
@@ -1032,7 +1086,7 @@ class Planner {
         ...groups.map((g, i) => plainColumn(`?group${i}`, g.type)),
         ...specs.map((s, i) => plainColumn(`?agg${i}`, s.type)),
       ],
-      async *run(ctx) {
+      run: holding(async function* (ctx, hold) {
         const states = new Map<string, { key: PgValue[]; accs: Accumulator[] }>();
         for await (const batch of source.run(ctx)) {
           const e = evalContext(ctx, []);
@@ -1042,6 +1096,7 @@ class Planner {
             const k = rowKey(key);
             let state = states.get(k);
             if (!state) {
+              hold(1);
               state = { key, accs: specs.map((s) => s.start()) };
               states.set(k, state);
             }
@@ -1061,7 +1116,7 @@ class Planner {
           }
         }
         if (out.length > 0) yield out;
-      },
+      }),
     };
     return { plan, compile };
   }
@@ -1413,10 +1468,13 @@ class Planner {
     const outerRight = type === "full";
     return {
       columns: scope,
-      async *run(ctx) {
+      run: holding(async function* (ctx, hold) {
         const e = evalContext(ctx, []);
         const inner: PgValue[][] = [];
-        for await (const batch of right.run(ctx)) inner.push(...batch);
+        for await (const batch of right.run(ctx)) {
+          hold(batch.length);
+          inner.push(...batch);
+        }
         const matched = outerRight ? new Uint8Array(inner.length) : null;
         let table: Map<string, number[]> | null = null;
         if (hash) {
@@ -1473,7 +1531,7 @@ class Planner {
           const out = inner.filter((_, i) => !matched[i]).map((r) => [...nullsLeft, ...r]);
           if (out.length > 0) yield out;
         }
-      },
+      }),
     };
   }
 
@@ -1864,18 +1922,19 @@ function filterPlan(plan: RowPlan, condition: Compiled, needs: Subquery[] = []):
 function distinctPlan(plan: RowPlan, width: number): RowPlan {
   return {
     columns: plan.columns,
-    async *run(ctx) {
+    run: holding(async function* (ctx, hold) {
       const seen = new Set<string>();
       for await (const batch of plan.run(ctx)) {
         const out = batch.filter((row) => {
           const k = rowKey(row.slice(0, width));
           if (seen.has(k)) return false;
+          hold(1);
           seen.add(k);
           return true;
         });
         if (out.length > 0) yield out;
       }
-    },
+    }),
   };
 }
 
@@ -1893,10 +1952,11 @@ function sortPlan(
   });
   return {
     columns: plan.columns.slice(0, width),
-    async *run(ctx) {
+    run: holding(async function* (ctx, hold) {
       const all: { row: PgValue[]; key: PgValue[] }[] = [];
       const e = evalContext(ctx, []);
       for await (const batch of plan.run(ctx)) {
+        hold(batch.length);
         for (const row of batch) {
           e.row = row;
           all.push({ row, key: compares.map((c) => c.evaluate(e)) });
@@ -1921,7 +1981,7 @@ function sortPlan(
           x.row.length > width ? x.row.slice(0, width) : x.row
         );
       }
-    },
+    }),
   };
 }
 

@@ -51,8 +51,9 @@ export class SqlHarness {
   }
 
   /** A started session (trust authentication). */
-  async session(): Promise<TestSession> {
+  async session(options: { rowsHeldMax?: number } = {}): Promise<TestSession> {
     const session = new Session({
+      ...options,
       db: this.db,
       secret: null,
       processId: this.#pid++,

@@ -310,3 +310,40 @@ Deno.test("now() is the transaction's start in every statement of a block", asyn
     await s.query("COMMIT");
   });
 });
+
+Deno.test("a statement that would hold too many rows in memory fails with 54000, and the session goes on", async () => {
+  const h = await SqlHarness.open();
+  try {
+    const s = await h.session({ rowsHeldMax: 50 });
+    await s.query("CREATE TABLE big (id INTEGER PRIMARY KEY, g INTEGER)");
+    await s.query(
+      "INSERT INTO big SELECT a.id * 10 + b.id, (a.id * 10 + b.id) % 7 FROM " +
+        "(VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS a(id), " +
+        "(VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)) AS b(id)",
+    );
+    // Every materializing operator counts its rows: a sort, DISTINCT, a hash join, a set operation.
+    for (
+      const sql of [
+        "SELECT id FROM big ORDER BY g, id",
+        "SELECT DISTINCT id FROM big",
+        "SELECT count(*) FROM big x JOIN big y ON x.id = y.id",
+        "SELECT id FROM big UNION SELECT id FROM big",
+        "SELECT id, count(*) FROM big GROUP BY id",
+      ]
+    ) assert.equal(await s.errorCode(sql), "54000", sql);
+    // Within the bound, and after a failed statement, the same session answers.
+    assert.deepEqual(await s.rows("SELECT g, count(*) FROM big GROUP BY g ORDER BY g LIMIT 2"), [
+      ["0", "15"],
+      ["1", "15"],
+    ]);
+    // Rows are given back when an operator stops early, so a LIMIT over a sort in a
+    // statement run many times never adds up.
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await s.rows("SELECT id FROM big WHERE id < 40 ORDER BY id DESC LIMIT 1"), [[
+        "39",
+      ]]);
+    }
+  } finally {
+    await h.close();
+  }
+});
