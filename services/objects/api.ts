@@ -19,7 +19,7 @@ import type { Bytes } from "../../lib/bytes.ts";
 import type { Handler, HttpRequest, HttpResponse } from "../../lib/http/message.ts";
 import type { Logger } from "../../lib/log.ts";
 import { errorXml, S3Error, toS3WireError } from "../../lib/s3/errors.ts";
-import { bucketNameProblem, keyProblem } from "../../lib/s3/names.ts";
+import { bucketNameProblem, compareUtf8, keyProblem } from "../../lib/s3/names.ts";
 import { parseRange } from "../../lib/s3/range.ts";
 import {
   chunkStringToSign,
@@ -40,7 +40,16 @@ import {
   type AwsChunkedEvent,
   AwsChunkedSyntaxError,
 } from "../../lib/s3/aws_chunked.ts";
-import { Crc32 } from "../../lib/s3/checksums.ts";
+import {
+  CHECKSUM_ALGORITHMS,
+  type ChecksumAlgorithm,
+  checksumAlgorithmOf,
+  checksumBase64,
+  type ChecksumHash,
+  checksumHash,
+  checksumHeader,
+  type ChecksumType,
+} from "../../lib/s3/checksums.ts";
 import { LimitError } from "../../lib/errors.ts";
 import {
   child,
@@ -52,8 +61,14 @@ import {
   XmlSyntaxError,
 } from "../../lib/s3/xml.ts";
 import { authenticate, type KeyPair, type Principal } from "./auth.ts";
-import type { ListResult, ObjectMeta, ObjectStore, Upload } from "./store.ts";
-import { type MultipartUploads, PART_BYTES_MAX, PART_NUMBER_MAX } from "./multipart.ts";
+import type { ListResult, ObjectMeta, ObjectReader, ObjectStore, Upload } from "./store.ts";
+import {
+  type ChosenPart,
+  type MultipartUpload,
+  type MultipartUploads,
+  PART_BYTES_MAX,
+  PART_NUMBER_MAX,
+} from "./multipart.ts";
 
 /** S3's single-PUT limit: 5 GiB. */
 export const OBJECT_BYTES_MAX = 5 * 1024 ** 3;
@@ -106,6 +121,8 @@ const PLAIN_PARAMS = new Set([
   "key-marker",
   "upload-id-marker",
   "max-uploads",
+  "max-buckets",
+  "bucket-region",
   ...Object.keys(RESPONSE_OVERRIDES),
 ]);
 const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
@@ -158,6 +175,7 @@ const OBJECT_OPS: Readonly<Record<string, Operation>> = {
   "POST uploadId": completeMultipartUpload,
   "DELETE uploadId": abortMultipartUpload,
   "GET uploadId": listParts,
+  "GET attributes": getObjectAttributes,
 };
 
 /** The S3 API as a lib/http handler. */
@@ -284,21 +302,51 @@ function requireBucket(call: Call): void {
 
 // ---- service and bucket operations ----
 
+/** ListBuckets pages hold at most this many buckets (S3's max-buckets bound). */
+const LIST_BUCKETS_MAX = 10_000;
+
+/**
+ * ListBuckets, whole or (with max-buckets, S3's pagination) in pages
+ * resumed by an opaque continuation-token; prefix filters names.
+ */
 function listBuckets(call: Call): HttpResponse {
-  const buckets = call.api.store.listBuckets().map((b) =>
+  const q = call.query;
+  const prefix = q.get("prefix") ?? "";
+  const rawMax = q.get("max-buckets");
+  const maxBuckets = boundedInteger(rawMax, "max-buckets", LIST_BUCKETS_MAX);
+  if (maxBuckets < 1 || maxBuckets > LIST_BUCKETS_MAX) {
+    throw new S3Error(
+      "InvalidArgument",
+      "Argument max-buckets must be an integer between 1 and 10000",
+      {
+        ArgumentName: "max-buckets",
+        ArgumentValue: String(rawMax),
+      },
+    );
+  }
+  const token = q.get("continuation-token");
+  const after = token === undefined ? "" : decodeToken(token);
+  const matching = call.api.store.listBuckets().filter((b) =>
+    b.name.startsWith(prefix) && compareUtf8(b.name, after) > 0
+  );
+  const page = matching.slice(0, maxBuckets);
+  const buckets = page.map((b) =>
     xmlParent("Bucket", [
       xmlElement("Name", b.name),
       xmlElement("CreationDate", new Date(b.createdMs).toISOString()),
+      xmlElement("BucketRegion", b.location || call.api.region),
     ])
   );
-  return xmlResponse(xmlDocument("ListAllMyBucketsResult", [
-    ownerXml(),
-    xmlParent("Buckets", buckets),
-  ]));
+  const fields = [ownerXml(), xmlParent("Buckets", buckets)];
+  if (matching.length > page.length) {
+    fields.push(xmlElement("ContinuationToken", encodeToken(page[page.length - 1].name)));
+  }
+  if (q.has("prefix")) fields.push(xmlElement("Prefix", prefix));
+  return xmlResponse(xmlDocument("ListAllMyBucketsResult", fields));
 }
 
-function ownerXml(): string {
-  return xmlParent("Owner", [xmlElement("ID", OWNER_ID), xmlElement("DisplayName", "underhood")]);
+function ownerXml(element = "Owner"): string {
+  return xmlParent(element, [xmlElement("ID", OWNER_ID), xmlElement("DisplayName", "underhood")]);
 }
 
 async function createBucket(call: Call): Promise<HttpResponse> {
@@ -631,17 +679,19 @@ async function putObject(call: Call): Promise<HttpResponse> {
   requireBucket(call);
   checkKey(call);
   if (call.request.headers.has("x-amz-copy-source")) return await copyObject(call);
+  checkWritePreconditions(call);
   const headers = headersToStore(call.request);
   const upload = call.api.store.beginUpload(call.bucket, call.key);
   let meta: ObjectMeta;
   try {
-    const checksums = await receiveBody(call, upload, OBJECT_BYTES_MAX);
+    const checksums = await receiveBody(call, upload, { sizeBytesMax: OBJECT_BYTES_MAX });
+    checkWritePreconditions(call);
     meta = upload.commit({ headers, nowMs: call.nowMs, checksums });
   } catch (error) {
     upload.abandon();
     throw error;
   }
-  return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
+  return { status: 200, headers: { etag: `"${meta.etag}"`, ...checksumHeaders(meta) }, body: null };
 }
 
 /**
@@ -653,8 +703,9 @@ async function putObject(call: Call): Promise<HttpResponse> {
 async function receiveBody(
   call: Call,
   upload: Upload,
-  sizeBytesMax: number,
+  options: { sizeBytesMax: number; checksumAlgorithm?: ChecksumAlgorithm },
 ): Promise<Record<string, string> | undefined> {
+  const sizeBytesMax = options.sizeBytesMax;
   const request = call.request;
   const declared = request.declaredBodyBytes;
   const payloadHash = call.principal.kind === "signed" ? call.principal.payloadHash : "";
@@ -674,7 +725,7 @@ async function receiveBody(
     if (Number(decodedLength) > sizeBytesMax) throw tooLarge();
   } else if (declared !== undefined && declared > sizeBytesMax) throw tooLarge();
   const check = new BodyCheck(call);
-  const checksum = new ChecksumCheck(request.headers);
+  const checksum = new ChecksumCheck(request.headers, options.checksumAlgorithm);
   // The aws-chunked framing adds a few bytes per chunk to the content.
   request.bodyLimitBytes = sizeBytesMax + (streaming ? Math.ceil(sizeBytesMax / 1024) + 4096 : 0);
   const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
@@ -699,17 +750,72 @@ async function receiveBody(
 function createMultipartUpload(call: Call): HttpResponse {
   requireBucket(call);
   checkKey(call);
-  const id = call.api.multipart.create(
-    call.bucket,
-    call.key,
-    headersToStore(call.request),
-    call.nowMs,
-  );
-  return xmlResponse(xmlDocument("InitiateMultipartUploadResult", [
+  const { algorithm, type } = multipartChecksumOf(call.request);
+  const id = call.api.multipart.create(call.bucket, call.key, {
+    headers: headersToStore(call.request),
+    nowMs: call.nowMs,
+    checksumAlgorithm: algorithm,
+    checksumType: type,
+  });
+  const response = xmlResponse(xmlDocument("InitiateMultipartUploadResult", [
     xmlElement("Bucket", call.bucket),
     xmlElement("Key", call.key),
     xmlElement("UploadId", id),
   ]));
+  if (algorithm !== undefined) {
+    Object.assign(response.headers!, {
+      "x-amz-checksum-algorithm": algorithm,
+      "x-amz-checksum-type": type!,
+    });
+  }
+  return response;
+}
+
+/**
+ * x-amz-checksum-algorithm and x-amz-checksum-type of CreateMultipartUpload,
+ * with S3's defaults and rules: CRC64NVME is FULL_OBJECT only, SHA-1 and
+ * SHA-256 COMPOSITE only, CRC32 and CRC32C either (COMPOSITE by default).
+ */
+function multipartChecksumOf(
+  request: HttpRequest,
+): { algorithm?: ChecksumAlgorithm; type?: ChecksumType } {
+  const rawAlgorithm = request.headers.get("x-amz-checksum-algorithm");
+  const rawType = request.headers.get("x-amz-checksum-type")?.trim().toUpperCase();
+  if (rawAlgorithm === undefined) {
+    if (rawType !== undefined) {
+      throw new S3Error(
+        "InvalidRequest",
+        "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+      );
+    }
+    return {};
+  }
+  const algorithm = checksumAlgorithmOf(rawAlgorithm);
+  if (algorithm === undefined) {
+    throw new S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.", {
+      ArgumentName: "x-amz-checksum-algorithm",
+    });
+  }
+  if (rawType !== undefined && rawType !== "COMPOSITE" && rawType !== "FULL_OBJECT") {
+    throw new S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.");
+  }
+  const type: ChecksumType = rawType ?? (algorithm === "CRC64NVME" ? "FULL_OBJECT" : "COMPOSITE");
+  if (
+    (type === "COMPOSITE" && algorithm === "CRC64NVME") ||
+    (type === "FULL_OBJECT" && algorithm.startsWith("SHA"))
+  ) {
+    throw new S3Error(
+      "InvalidRequest",
+      `The ${type} checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`,
+    );
+  }
+  return { algorithm, type };
+}
+
+/** x-amz-checksum-<alg> and x-amz-checksum-type of a stored object, for a response. */
+function checksumHeaders(meta: ObjectMeta): Record<string, string> {
+  if (meta.checksums === undefined) return {};
+  return { ...meta.checksums, "x-amz-checksum-type": meta.checksumType ?? "FULL_OBJECT" };
 }
 
 function partNumberOf(call: Call): number {
@@ -731,13 +837,17 @@ async function uploadPart(call: Call): Promise<HttpResponse> {
   if (!call.query.has("partNumber")) {
     throw new S3Error("InvalidRequest", "UploadPart needs partNumber");
   }
+  const partNumber = partNumberOf(call);
   if (call.request.headers.has("x-amz-copy-source")) {
-    throw new S3Error("NotImplemented", "UploadPartCopy is not implemented");
+    return await uploadPartCopy(call, upload, partNumber);
   }
-  const part = call.api.multipart.beginPart(upload, partNumberOf(call));
+  const part = call.api.multipart.beginPart(upload, partNumber);
   let meta: ObjectMeta;
   try {
-    const checksums = await receiveBody(call, part, PART_BYTES_MAX);
+    const checksums = await receiveBody(call, part, {
+      sizeBytesMax: PART_BYTES_MAX,
+      checksumAlgorithm: upload.checksumAlgorithm,
+    });
     meta = part.commit({ headers: {}, nowMs: call.nowMs, checksums });
   } catch (error) {
     part.abandon();
@@ -746,24 +856,118 @@ async function uploadPart(call: Call): Promise<HttpResponse> {
   return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
 }
 
+/**
+ * UploadPartCopy: a part made of another object's content, whole or the
+ * range in x-amz-copy-source-range (`bytes=first-last`, both within the
+ * source), under the x-amz-copy-source-if-* conditions.
+ */
+async function uploadPartCopy(
+  call: Call,
+  upload: MultipartUpload,
+  partNumber: number,
+): Promise<HttpResponse> {
+  const source = openCopySource(call);
+  let meta: ObjectMeta;
+  try {
+    checkCopyPreconditions(call, source.meta);
+    const size = source.meta.sizeBytes;
+    let start = 0, length = size;
+    const rawRange = call.request.headers.get("x-amz-copy-source-range");
+    if (rawRange !== undefined) {
+      const m = /^bytes=(\d{1,15})-(\d{1,15})$/.exec(rawRange.trim());
+      if (m === null || Number(m[1]) > Number(m[2]) || Number(m[2]) >= size) {
+        throw new S3Error(
+          "InvalidArgument",
+          `Range specified is not valid for source object of size: ${size}`,
+          { ArgumentName: "x-amz-copy-source-range", ArgumentValue: rawRange.slice(0, 100) },
+        );
+      }
+      start = Number(m[1]);
+      length = Number(m[2]) - start + 1;
+    }
+    if (length > PART_BYTES_MAX) {
+      throw new S3Error(
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed object size.",
+        { MaxSizeAllowed: String(PART_BYTES_MAX) },
+      );
+    }
+    const part = call.api.multipart.beginPart(upload, partNumber);
+    try {
+      const checksum = upload.checksumAlgorithm === undefined
+        ? undefined
+        : checksumHash(upload.checksumAlgorithm);
+      await copyContent(source, { start, length, upload: part, checksum });
+      meta = part.commit({
+        headers: {},
+        nowMs: call.nowMs,
+        checksums: checksum === undefined
+          ? undefined
+          : { [checksumHeader(upload.checksumAlgorithm!)]: checksumBase64(checksum.digest()) },
+      });
+    } catch (error) {
+      part.abandon();
+      throw error;
+    }
+  } finally {
+    source.close();
+  }
+  return xmlResponse(xmlDocument("CopyPartResult", [
+    xmlElement("LastModified", new Date(meta.lastModifiedMs).toISOString()),
+    xmlElement("ETag", `"${meta.etag}"`),
+    ...Object.entries(meta.checksums ?? {}).map(([name, value]) =>
+      xmlElement(checksumElementName(name), value)
+    ),
+  ]));
+}
+
+/** x-amz-checksum-crc64nvme -> ChecksumCRC64NVME, the XML element of a checksum. */
+function checksumElementName(header: string): string {
+  return "Checksum" + header.slice("x-amz-checksum-".length).toUpperCase();
+}
+
 async function completeMultipartUpload(call: Call): Promise<HttpResponse> {
   requireBucket(call);
   const upload = call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!);
   const root = parseXmlOrThrow(await readXmlBody(call));
   if (root.name !== "CompleteMultipartUpload") throw malformedXml();
-  const chosen = children(root, "Part").map((part) => {
+  const chosen = children(root, "Part").map((part): ChosenPart => {
     const number = child(part, "PartNumber")?.text.trim() ?? "";
     const etag = child(part, "ETag")?.text.trim();
     if (!/^\d{1,5}$/.test(number) || etag === undefined) throw malformedXml();
-    return { partNumber: Number(number), etag };
+    const checksums: Record<string, string> = {};
+    for (const algorithm of CHECKSUM_ALGORITHMS) {
+      const value = child(part, `Checksum${algorithm}`)?.text.trim();
+      if (value !== undefined) checksums[checksumHeader(algorithm)] = value;
+    }
+    return { partNumber: Number(number), etag, checksums };
   });
-  const meta = await call.api.multipart.complete(upload, chosen, call.nowMs);
-  return xmlResponse(xmlDocument("CompleteMultipartUploadResult", [
+  checkWritePreconditions(call);
+  let expected: { algorithm: ChecksumAlgorithm; value: string } | undefined;
+  for (const algorithm of CHECKSUM_ALGORITHMS) {
+    const value = call.request.headers.get(checksumHeader(algorithm));
+    if (value === undefined) continue;
+    if (expected !== undefined) {
+      throw new S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header");
+    }
+    expected = { algorithm, value: value.trim() };
+  }
+  const meta = await call.api.multipart.complete(upload, chosen, {
+    nowMs: call.nowMs,
+    expected,
+    beforeCommit: () => checkWritePreconditions(call),
+  });
+  const fields = [
     xmlElement("Location", `/${call.bucket}/${uriEncode(call.key, true)}`),
     xmlElement("Bucket", call.bucket),
     xmlElement("Key", call.key),
     xmlElement("ETag", `"${meta.etag}"`),
-  ]));
+    ...Object.entries(meta.checksums ?? {}).map(([name, value]) =>
+      xmlElement(checksumElementName(name), value)
+    ),
+  ];
+  if (meta.checksumType !== undefined) fields.push(xmlElement("ChecksumType", meta.checksumType));
+  return xmlResponse(xmlDocument("CompleteMultipartUploadResult", fields));
 }
 
 function abortMultipartUpload(call: Call): HttpResponse {
@@ -803,89 +1007,165 @@ function listParts(call: Call): HttpResponse {
   ]));
 }
 
+/**
+ * ListMultipartUploads: uploads by key, then start time, in pages of
+ * max-uploads (at most 1000); a page resumes after key-marker (and, for
+ * that key, after upload-id-marker); prefix and delimiter roll keys up into
+ * CommonPrefixes as ListObjects does.
+ */
 function listMultipartUploads(call: Call): HttpResponse {
   requireBucket(call);
-  const prefix = call.query.get("prefix") ?? "";
-  const uploads = call.api.multipart.list(call.bucket)
-    .filter((u) => u.key.startsWith(prefix))
-    .slice(0, 1000);
-  return xmlResponse(xmlDocument("ListMultipartUploadsResult", [
+  const q = call.query;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") ?? "";
+  const keyMarker = q.get("key-marker") ?? "";
+  const uploadIdMarker = keyMarker === "" ? "" : q.get("upload-id-marker") ?? "";
+  const maxUploads = Math.min(boundedInteger(q.get("max-uploads"), "max-uploads", 1000), 1000);
+  const encodingType = q.get("encoding-type");
+  if (encodingType !== undefined && encodingType !== "url") {
+    throw new S3Error("InvalidArgument", "Invalid Encoding Method specified in Request", {
+      ArgumentName: "encoding-type",
+    });
+  }
+  const encode = encodingType === "url" ? (s: string) => uriEncode(s, true) : (s: string) => s;
+  const all = call.api.multipart.list(call.bucket);
+  let i = 0;
+  if (keyMarker !== "") {
+    // Past every upload of keys before the marker; for the marker's own key,
+    // past the upload named by upload-id-marker (or all of them).
+    while (i < all.length && compareUtf8(all[i].key, keyMarker) < 0) i++;
+    if (delimiter !== "" && keyMarker.endsWith(delimiter)) {
+      while (i < all.length && all[i].key.startsWith(keyMarker)) i++;
+    } else if (uploadIdMarker === "") {
+      while (i < all.length && all[i].key === keyMarker) i++;
+    } else {
+      const at = all.findIndex((u) => u.key === keyMarker && u.id === uploadIdMarker);
+      if (at !== -1) i = at + 1;
+    }
+  }
+  const uploads: MultipartUpload[] = [];
+  const commonPrefixes: string[] = [];
+  let truncated = false;
+  let nextKey = "", nextId = "";
+  while (i < all.length) {
+    const upload = all[i];
+    if (!upload.key.startsWith(prefix)) {
+      i++;
+      continue;
+    }
+    if (uploads.length + commonPrefixes.length === maxUploads) {
+      truncated = true;
+      break;
+    }
+    const at = delimiter === "" ? -1 : upload.key.indexOf(delimiter, prefix.length);
+    if (at !== -1) {
+      const common = upload.key.slice(0, at + delimiter.length);
+      if (commonPrefixes[commonPrefixes.length - 1] !== common) commonPrefixes.push(common);
+      nextKey = common;
+      nextId = "";
+      while (i < all.length && all[i].key.startsWith(common)) i++;
+      continue;
+    }
+    uploads.push(upload);
+    nextKey = upload.key;
+    nextId = upload.id;
+    i++;
+  }
+  const fields = [
     xmlElement("Bucket", call.bucket),
-    xmlElement("KeyMarker", ""),
-    xmlElement("UploadIdMarker", ""),
-    xmlElement("Prefix", prefix),
-    xmlElement("MaxUploads", 1000),
-    xmlElement("IsTruncated", false),
-    ...uploads.map((u) =>
-      xmlParent("Upload", [
-        xmlElement("Key", u.key),
-        xmlElement("UploadId", u.id),
-        xmlElement("Initiated", new Date(u.initiatedMs).toISOString()),
-        xmlElement("StorageClass", "STANDARD"),
-      ])
-    ),
-  ]));
+    xmlElement("KeyMarker", encode(keyMarker)),
+    xmlElement("UploadIdMarker", uploadIdMarker),
+  ];
+  if (truncated) {
+    fields.push(xmlElement("NextKeyMarker", encode(nextKey)));
+    fields.push(xmlElement("NextUploadIdMarker", nextId));
+  }
+  fields.push(xmlElement("Prefix", encode(prefix)));
+  if (delimiter !== "") fields.push(xmlElement("Delimiter", encode(delimiter)));
+  if (encodingType !== undefined) fields.push(xmlElement("EncodingType", encodingType));
+  fields.push(xmlElement("MaxUploads", maxUploads), xmlElement("IsTruncated", truncated));
+  for (const u of uploads) {
+    const entry = [
+      xmlElement("Key", encode(u.key)),
+      xmlElement("UploadId", u.id),
+      ownerXml("Initiator"),
+      ownerXml(),
+      xmlElement("Initiated", new Date(u.initiatedMs).toISOString()),
+      xmlElement("StorageClass", "STANDARD"),
+    ];
+    if (u.checksumAlgorithm !== undefined) {
+      entry.push(
+        xmlElement("ChecksumAlgorithm", u.checksumAlgorithm),
+        xmlElement("ChecksumType", u.checksumType!),
+      );
+    }
+    fields.push(xmlParent("Upload", entry));
+  }
+  for (const common of commonPrefixes) {
+    fields.push(xmlParent("CommonPrefixes", [xmlElement("Prefix", encode(common))]));
+  }
+  return xmlResponse(xmlDocument("ListMultipartUploadsResult", fields));
 }
-
-/** The checksums S3 takes, by header name; CRC64NVME is not computed here. */
-const CHECKSUM_HEADERS = [
-  "x-amz-checksum-crc32",
-  "x-amz-checksum-crc32c",
-  "x-amz-checksum-sha1",
-  "x-amz-checksum-sha256",
-];
 
 /**
  * x-amz-checksum-*: the value comes in a header, or later in a trailer named
  * by x-amz-trailer; it is computed while the body streams and checked at
- * the end (BadDigest when it differs), then stored with the object.
+ * the end (BadDigest when it differs), then stored with the object. A part
+ * of a multipart upload created with an algorithm gets that algorithm's
+ * checksum computed even when the client sent none, and may not name
+ * another.
  */
 class ChecksumCheck {
-  #name: string | undefined;
+  #algorithm: ChecksumAlgorithm | undefined;
   #expected: string | undefined;
-  #hash: { update(bytes: Uint8Array): unknown; digest(): Uint8Array } | undefined;
+  #announced = false;
+  #hash: ChecksumHash | undefined;
 
-  constructor(headers: HttpRequest["headers"]) {
+  constructor(headers: HttpRequest["headers"], required?: ChecksumAlgorithm) {
+    for (const algorithm of CHECKSUM_ALGORITHMS) {
+      const value = headers.get(checksumHeader(algorithm));
+      if (value !== undefined) this.#choose(algorithm, value.trim());
+    }
     const trailer = headers.get("x-amz-trailer")?.trim().toLowerCase();
-    for (const name of CHECKSUM_HEADERS) {
-      const value = headers.get(name);
-      if (value !== undefined) this.#choose(name, value);
+    if (trailer !== undefined && trailer !== "" && this.#algorithm === undefined) {
+      const algorithm = trailer.startsWith("x-amz-checksum-")
+        ? checksumAlgorithmOf(trailer.slice("x-amz-checksum-".length))
+        : undefined;
+      if (algorithm === undefined) {
+        throw new S3Error("InvalidRequest", `unknown trailer ${trailer.slice(0, 60)}`);
+      }
+      this.#choose(algorithm, undefined);
     }
-    if (trailer !== undefined && trailer !== "" && this.#name === undefined) {
-      this.#choose(trailer, undefined);
-    }
-    if (headers.has("x-amz-checksum-crc64nvme")) {
-      throw new S3Error("NotImplemented", "x-amz-checksum-crc64nvme is not implemented");
+    if (required !== undefined) {
+      if (this.#algorithm !== undefined && this.#algorithm !== required) {
+        throw new S3Error(
+          "InvalidRequest",
+          `Checksum Type mismatch occurred, expected checksum Type: ${required.toLowerCase()}, ` +
+            `actual checksum Type: ${this.#algorithm.toLowerCase()}`,
+        );
+      }
+      if (this.#algorithm === undefined) {
+        this.#algorithm = required;
+        this.#hash = checksumHash(required);
+      }
     }
   }
 
-  #choose(name: string, value: string | undefined): void {
-    if (this.#name !== undefined && this.#name !== name) {
+  #choose(algorithm: ChecksumAlgorithm, value: string | undefined): void {
+    if (this.#algorithm !== undefined && this.#algorithm !== algorithm) {
       throw new S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header");
     }
-    this.#name = name;
+    this.#algorithm = algorithm;
     this.#expected = value;
-    switch (name) {
-      case "x-amz-checksum-crc32":
-        this.#hash = new Crc32("crc32");
-        break;
-      case "x-amz-checksum-crc32c":
-        this.#hash = new Crc32("crc32c");
-        break;
-      case "x-amz-checksum-sha1":
-        this.#hash = nodeHash("sha1");
-        break;
-      case "x-amz-checksum-sha256":
-        this.#hash = nodeHash("sha256");
-        break;
-      default:
-        throw new S3Error("NotImplemented", `${name.slice(0, 60)} is not implemented`);
-    }
+    this.#announced = true;
+    this.#hash = checksumHash(algorithm);
   }
 
   /** A trailer line of an aws-chunked body. */
   trailer(name: string, value: string): void {
-    if (name === this.#name) this.#expected = value;
+    if (this.#algorithm !== undefined && name === checksumHeader(this.#algorithm)) {
+      this.#expected = value.trim();
+    }
   }
 
   update(bytes: Uint8Array): void {
@@ -894,28 +1174,20 @@ class ChecksumCheck {
 
   /** Checks the value and returns what to store, by header name. */
   finish(): Record<string, string> | undefined {
-    if (this.#name === undefined || this.#hash === undefined) return undefined;
-    if (this.#expected === undefined) {
-      throw new S3Error("InvalidRequest", `the trailer ${this.#name} was announced but not sent`);
+    if (this.#algorithm === undefined || this.#hash === undefined) return undefined;
+    const name = checksumHeader(this.#algorithm);
+    if (this.#announced && this.#expected === undefined) {
+      throw new S3Error("InvalidRequest", `the trailer ${name} was announced but not sent`);
     }
-    const got = Buffer.from(this.#hash.digest()).toString("base64");
-    if (got !== this.#expected) {
-      const algorithm = this.#name.slice("x-amz-checksum-".length).toUpperCase();
+    const got = checksumBase64(this.#hash.digest());
+    if (this.#expected !== undefined && got !== this.#expected) {
       throw new S3Error(
         "BadDigest",
-        `The ${algorithm} you specified did not match the calculated checksum.`,
+        `The ${this.#algorithm} you specified did not match the calculated checksum.`,
       );
     }
-    return { [this.#name]: got };
+    return { [name]: got };
   }
-}
-
-function nodeHash(algorithm: "sha1" | "sha256") {
-  const hash = createHash(algorithm);
-  return {
-    update: (bytes: Uint8Array) => hash.update(bytes),
-    digest: () => new Uint8Array(hash.digest()),
-  };
 }
 
 /**
@@ -1017,18 +1289,23 @@ async function* awsChunkedContent(
   if (!decoder.done) throw new S3Error("IncompleteBody", "the aws-chunked body ended early");
 }
 
-async function copyObject(call: Call): Promise<HttpResponse> {
+/**
+ * The object x-amz-copy-source names (`bucket/key`, percent-encoded, with a
+ * leading slash or not), opened for reading: NoSuchBucket, NoSuchKey.
+ */
+function openCopySource(call: Call): ObjectReader & { bucket: string; key: string } {
   const source = call.request.headers.get("x-amz-copy-source")!;
-  const [path] = source.split("?");
+  const [path, query] = source.split("?");
+  if (query !== undefined && query !== "") {
+    throw new S3Error("NotImplemented", "copying a version of an object is not implemented");
+  }
   const decoded = decodePath(path.startsWith("/") ? path.slice(1) : path);
   const slash = decoded.indexOf("/");
   if (slash <= 0 || slash === decoded.length - 1) {
     throw new S3Error(
       "InvalidArgument",
       "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-      {
-        ArgumentName: "x-amz-copy-source",
-      },
+      { ArgumentName: "x-amz-copy-source" },
     );
   }
   const fromBucket = decoded.slice(0, slash);
@@ -1039,19 +1316,87 @@ async function copyObject(call: Call): Promise<HttpResponse> {
       BucketName: fromBucket,
     });
   }
+  const reader = store.openObject(fromBucket, fromKey);
+  if (reader === undefined) {
+    throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: fromKey });
+  }
+  return Object.assign(reader, { bucket: fromBucket, key: fromKey });
+}
+
+/**
+ * x-amz-copy-source-if-match / -if-none-match / -if-modified-since /
+ * -if-unmodified-since, S3's conditional copy: each one that fails is 412
+ * PreconditionFailed; an ETag condition that holds overrides its paired
+ * date condition, as S3 documents.
+ */
+function checkCopyPreconditions(call: Call, meta: ObjectMeta): void {
+  const h = call.request.headers;
+  const modifiedS = Math.floor(meta.lastModifiedMs / 1000);
+  const ifMatch = h.get("x-amz-copy-source-if-match");
+  if (ifMatch !== undefined) {
+    if (!etagListMatches(ifMatch, meta.etag)) {
+      throw preconditionFailed("x-amz-copy-source-If-Match");
+    }
+  } else {
+    const since = dateSeconds(h.get("x-amz-copy-source-if-unmodified-since"));
+    if (since !== undefined && modifiedS > since) {
+      throw preconditionFailed("x-amz-copy-source-If-Unmodified-Since");
+    }
+  }
+  const ifNoneMatch = h.get("x-amz-copy-source-if-none-match");
+  if (ifNoneMatch !== undefined) {
+    if (etagListMatches(ifNoneMatch, meta.etag)) {
+      throw preconditionFailed("x-amz-copy-source-If-None-Match");
+    }
+  } else {
+    const since = dateSeconds(h.get("x-amz-copy-source-if-modified-since"));
+    if (since !== undefined && modifiedS <= since) {
+      throw preconditionFailed("x-amz-copy-source-If-Modified-Since");
+    }
+  }
+}
+
+/**
+ * Conditional writes (PutObject, CompleteMultipartUpload): `If-None-Match: *`
+ * fails when the key exists, `If-Match: <etag>` when it is missing
+ * (NoSuchKey) or has another ETag (412). Checked before the body is read
+ * and again just before the object is published, so of two racing
+ * conditional writes only one wins.
+ */
+function checkWritePreconditions(call: Call): void {
+  const ifNoneMatch = call.request.headers.get("if-none-match");
+  const ifMatch = call.request.headers.get("if-match");
+  if (ifNoneMatch === undefined && ifMatch === undefined) return;
+  const current = call.api.store.head(call.bucket, call.key);
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() !== "*") {
+      throw new S3Error(
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented",
+        { Header: "If-None-Match" },
+      );
+    }
+    if (current !== undefined) throw preconditionFailed("If-None-Match");
+  }
+  if (ifMatch !== undefined) {
+    if (current === undefined) {
+      throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
+    }
+    if (!etagListMatches(ifMatch, current.etag)) throw preconditionFailed("If-Match");
+  }
+}
+
+async function copyObject(call: Call): Promise<HttpResponse> {
   const directive = (call.request.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {
     throw new S3Error("InvalidArgument", "Unknown metadata directive.", {
       ArgumentName: "x-amz-metadata-directive",
     });
   }
-  const reader = store.openObject(fromBucket, fromKey);
-  if (reader === undefined) {
-    throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: fromKey });
-  }
+  const reader = openCopySource(call);
   let meta: ObjectMeta;
   try {
-    if (fromBucket === call.bucket && fromKey === call.key && directive === "COPY") {
+    if (reader.bucket === call.bucket && reader.key === call.key && directive === "COPY") {
       throw new S3Error(
         "InvalidRequest",
         "This copy request is illegal because it is trying to copy an object to itself " +
@@ -1059,11 +1404,20 @@ async function copyObject(call: Call): Promise<HttpResponse> {
           "or encryption attributes.",
       );
     }
+    checkCopyPreconditions(call, reader.meta);
     const headers = directive === "REPLACE" ? headersToStore(call.request) : reader.meta.headers;
     const upload = call.api.store.beginUpload(call.bucket, call.key);
     try {
-      await copyContent(reader.readAt.bind(reader), reader.meta.sizeBytes, upload);
-      meta = upload.commit({ headers, nowMs: call.nowMs, etag: reader.meta.etag });
+      await copyContent(reader, { start: 0, length: reader.meta.sizeBytes, upload });
+      const source = reader.meta;
+      meta = upload.commit({
+        headers,
+        nowMs: call.nowMs,
+        etag: source.etag,
+        checksums: source.checksums,
+        checksumType: source.checksumType,
+        parts: source.parts,
+      });
     } catch (error) {
       upload.abandon();
       throw error;
@@ -1077,19 +1431,21 @@ async function copyObject(call: Call): Promise<HttpResponse> {
   ]));
 }
 
+/** Copies `length` bytes of `source` from `start` into `upload`, yielding between pieces. */
 async function copyContent(
-  readAt: (into: Uint8Array, position: number) => number,
-  sizeBytes: number,
-  upload: Upload,
+  source: { readAt(into: Uint8Array, position: number): number },
+  target: { start: number; length: number; upload: Upload; checksum?: ChecksumHash },
 ): Promise<void> {
-  const piece = new Uint8Array(Math.min(COPY_PIECE_BYTES, Math.max(sizeBytes, 1)));
-  let position = 0;
-  while (position < sizeBytes) {
-    const n = readAt(piece, position);
+  const { start, length, upload, checksum } = target;
+  const piece = new Uint8Array(Math.min(COPY_PIECE_BYTES, Math.max(length, 1)));
+  let done = 0;
+  while (done < length) {
+    const n = source.readAt(piece.subarray(0, Math.min(piece.length, length - done)), start + done);
     if (n === 0) throw new Error("object shorter than its metadata says");
     upload.write(piece.subarray(0, n));
-    position += n;
-    if (position < sizeBytes) await new Promise((resolve) => setTimeout(resolve, 0));
+    checksum?.update(piece.subarray(0, n));
+    done += n;
+    if (done < length) await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }
 
@@ -1176,7 +1532,9 @@ function getObject(call: Call): HttpResponse {
   if (early !== undefined) return early;
   const headers = objectHeaders(call, meta);
   const size = meta.sizeBytes;
-  const range = parseRange(call.request.headers.get("range"), size);
+  const part = partOf(call, meta);
+  const range = part?.range ?? parseRange(call.request.headers.get("range"), size);
+  if (part !== undefined) headers["x-amz-mp-parts-count"] = String(meta.parts?.length ?? 1);
   if (range === "unsatisfiable") {
     throw new S3Error("InvalidRange", "The requested range is not satisfiable", {
       RangeRequested: call.request.headers.get("range") ?? "",
@@ -1193,8 +1551,13 @@ function getObject(call: Call): HttpResponse {
   const length = end - start + 1;
   headers["content-length"] = String(length);
   const mode = call.request.headers.get("x-amz-checksum-mode");
-  if (mode?.toUpperCase() === "ENABLED" && range === undefined) {
-    Object.assign(headers, meta.checksums ?? {});
+  if (mode?.toUpperCase() === "ENABLED") {
+    if (range === undefined) Object.assign(headers, checksumHeaders(meta));
+    else if (part?.checksum !== undefined && meta.checksums !== undefined) {
+      // A part of a composite object: that part's own checksum, as S3 sends.
+      headers[Object.keys(meta.checksums)[0]] = part.checksum;
+      headers["x-amz-checksum-type"] = "COMPOSITE";
+    }
   }
   if (call.request.method === "HEAD" || length === 0) return { status, headers, body: null };
   const reader = store.openObject(call.bucket, call.key);
@@ -1202,6 +1565,134 @@ function getObject(call: Call): HttpResponse {
     throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
   }
   return { status, headers, body: readStream(reader, start, length) };
+}
+
+/**
+ * GET/HEAD ?partNumber=n: the byte range of the n-th part of a multipart
+ * object (the whole object is part 1 of a plain one); InvalidPartNumber
+ * past the last part, InvalidRequest with a Range too.
+ */
+function partOf(
+  call: Call,
+  meta: ObjectMeta,
+): { range: { start: number; end: number } | undefined; checksum?: string } | undefined {
+  if (!call.query.has("partNumber")) return undefined;
+  const n = partNumberOf(call);
+  if (call.request.headers.has("range")) {
+    throw new S3Error(
+      "InvalidRequest",
+      "Cannot specify both Range header and partNumber query parameter",
+    );
+  }
+  const parts = meta.parts ?? [{ partNumber: 1, sizeBytes: meta.sizeBytes }];
+  if (n > parts.length) {
+    throw new S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", {
+      PartNumberRequested: String(n),
+      ActualPartCount: String(parts.length),
+    });
+  }
+  let start = 0;
+  for (let i = 0; i < n - 1; i++) start += parts[i].sizeBytes;
+  const part = parts[n - 1];
+  const range = meta.parts === undefined || part.sizeBytes === 0
+    ? undefined
+    : { start, end: start + part.sizeBytes - 1 };
+  return meta.checksumType === "COMPOSITE" && part.checksum !== undefined
+    ? { range, checksum: part.checksum }
+    : { range };
+}
+
+/** Attributes GetObjectAttributes can be asked for. */
+const OBJECT_ATTRIBUTES = new Set([
+  "ETag",
+  "Checksum",
+  "ObjectParts",
+  "StorageClass",
+  "ObjectSize",
+]);
+
+/**
+ * GetObjectAttributes (GET ?attributes, x-amz-object-attributes: a list of
+ * ETag, Checksum, ObjectParts, StorageClass, ObjectSize): metadata without
+ * the content; the parts of a multipart object page with
+ * x-amz-max-parts and x-amz-part-number-marker.
+ */
+function getObjectAttributes(call: Call): HttpResponse {
+  requireBucket(call);
+  checkKey(call);
+  const h = call.request.headers;
+  const wanted = new Set(
+    (h.get("x-amz-object-attributes") ?? "").split(",").map((a) => a.trim()).filter((a) =>
+      a !== ""
+    ),
+  );
+  if (wanted.size === 0 || [...wanted].some((a) => !OBJECT_ATTRIBUTES.has(a))) {
+    throw new S3Error("InvalidArgument", "Invalid attribute name specified.", {
+      ArgumentName: "x-amz-object-attributes",
+    });
+  }
+  const meta = call.api.store.head(call.bucket, call.key);
+  if (meta === undefined) {
+    throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
+  }
+  checkPreconditions(call, meta);
+  const fields: string[] = [];
+  if (wanted.has("ETag")) fields.push(xmlElement("ETag", meta.etag));
+  if (wanted.has("Checksum") && meta.checksums !== undefined) {
+    fields.push(xmlParent("Checksum", [
+      ...Object.entries(meta.checksums).map(([name, value]) =>
+        xmlElement(checksumElementName(name), value)
+      ),
+      xmlElement("ChecksumType", meta.checksumType ?? "FULL_OBJECT"),
+    ]));
+  }
+  if (wanted.has("ObjectParts") && meta.parts !== undefined) {
+    const marker = boundedInteger(h.get("x-amz-part-number-marker"), "x-amz-part-number-marker", 0);
+    const maxParts = Math.min(
+      boundedInteger(h.get("x-amz-max-parts"), "x-amz-max-parts", 1000),
+      1000,
+    );
+    const after = meta.parts.filter((p) => p.partNumber > marker);
+    const page = after.slice(0, maxParts);
+    const truncated = after.length > page.length;
+    const checksumName = meta.checksumType === "COMPOSITE" && meta.checksums !== undefined
+      ? checksumElementName(Object.keys(meta.checksums)[0])
+      : undefined;
+    fields.push(xmlParent("ObjectParts", [
+      xmlElement("IsTruncated", truncated),
+      xmlElement("MaxParts", maxParts),
+      ...(truncated ? [xmlElement("NextPartNumberMarker", page[page.length - 1].partNumber)] : []),
+      xmlElement("PartNumberMarker", marker),
+      ...page.map((p) =>
+        xmlParent("Part", [
+          ...(checksumName !== undefined && p.checksum !== undefined
+            ? [xmlElement(checksumName, p.checksum)]
+            : []),
+          xmlElement("PartNumber", p.partNumber),
+          xmlElement("Size", p.sizeBytes),
+        ])
+      ),
+      xmlElement("PartsCount", meta.parts.length),
+    ]));
+  }
+  if (wanted.has("StorageClass")) fields.push(xmlElement("StorageClass", "STANDARD"));
+  if (wanted.has("ObjectSize")) fields.push(xmlElement("ObjectSize", meta.sizeBytes));
+  const response = xmlResponse(xmlDocument("GetObjectAttributesResponse", fields));
+  (response.headers as Record<string, string>)["last-modified"] = new Date(meta.lastModifiedMs)
+    .toUTCString();
+  return response;
+}
+
+/** A non-negative integer argument (header or query), `fallback` when absent. */
+function boundedInteger(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(raw.trim())) {
+    throw new S3Error("InvalidArgument", `${name} must be a non-negative integer`, {
+      ArgumentName: name,
+      ArgumentValue: raw.slice(0, 100),
+    });
+  }
+  return Number(raw.trim());
 }
 
 /** The content from `start`, `length` bytes, read as the client takes it. */
