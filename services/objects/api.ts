@@ -557,6 +557,7 @@ async function readXmlBody(call: Call): Promise<string> {
   }
   const parts: Uint8Array[] = [];
   const check = new BodyCheck(call);
+  check.needsOwnMd5();
   for await (const chunk of request.body) {
     check.update(chunk);
     parts.push(chunk);
