@@ -159,6 +159,22 @@ export function checksumHash(algorithm: ChecksumAlgorithm): ChecksumHash {
   }
 }
 
+/** How many bytes each algorithm's value holds. */
+const DIGEST_BYTES: Record<ChecksumAlgorithm, number> = {
+  CRC32: 4,
+  CRC32C: 4,
+  CRC64NVME: 8,
+  SHA1: 20,
+  SHA256: 32,
+};
+
+/** Whether `value` is a well-formed value of `algorithm`: canonical base64 of its size. */
+export function checksumValueValid(algorithm: ChecksumAlgorithm, value: string): boolean {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(value) || value.length % 4 !== 0) return false;
+  const bytes = Buffer.from(value, "base64");
+  return bytes.length === DIGEST_BYTES[algorithm] && bytes.toString("base64") === value;
+}
+
 /** A checksum's value on the wire: base64 of its big-endian bytes. */
 export function checksumBase64(digest: Uint8Array): string {
   return Buffer.from(digest).toString("base64");

@@ -49,6 +49,7 @@ import {
   checksumHash,
   checksumHeader,
   type ChecksumType,
+  checksumValueValid,
 } from "../../lib/s3/checksums.ts";
 import { LimitError } from "../../lib/errors.ts";
 import {
@@ -1120,6 +1121,8 @@ class ChecksumCheck {
   #algorithm: ChecksumAlgorithm | undefined;
   #expected: string | undefined;
   #announced = false;
+  /** The value comes in a trailer (x-amz-trailer), not a header. */
+  #inTrailer = false;
   #hash: ChecksumHash | undefined;
 
   constructor(headers: HttpRequest["headers"], required?: ChecksumAlgorithm) {
@@ -1133,9 +1136,13 @@ class ChecksumCheck {
         ? checksumAlgorithmOf(trailer.slice("x-amz-checksum-".length))
         : undefined;
       if (algorithm === undefined) {
-        throw new S3Error("InvalidRequest", `unknown trailer ${trailer.slice(0, 60)}`);
+        throw new S3Error(
+          "InvalidRequest",
+          "The value specified in the x-amz-trailer header is not supported",
+        );
       }
       this.#choose(algorithm, undefined);
+      this.#inTrailer = true;
     }
     if (required !== undefined) {
       if (this.#algorithm !== undefined && this.#algorithm !== required) {
@@ -1154,7 +1161,16 @@ class ChecksumCheck {
 
   #choose(algorithm: ChecksumAlgorithm, value: string | undefined): void {
     if (this.#algorithm !== undefined && this.#algorithm !== algorithm) {
-      throw new S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header");
+      throw new S3Error(
+        "InvalidRequest",
+        "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+      );
+    }
+    if (value !== undefined && !checksumValueValid(algorithm, value)) {
+      throw new S3Error(
+        "InvalidRequest",
+        `Value for ${checksumHeader(algorithm)} header is invalid.`,
+      );
     }
     this.#algorithm = algorithm;
     this.#expected = value;
@@ -1162,11 +1178,22 @@ class ChecksumCheck {
     this.#hash = checksumHash(algorithm);
   }
 
-  /** A trailer line of an aws-chunked body. */
+  /**
+   * A trailer line of an aws-chunked body: the checksum x-amz-trailer
+   * announced, once (MalformedTrailerError for any other, as S3).
+   */
   trailer(name: string, value: string): void {
-    if (this.#algorithm !== undefined && name === checksumHeader(this.#algorithm)) {
-      this.#expected = value.trim();
+    if (
+      !this.#inTrailer || name !== checksumHeader(this.#algorithm!) ||
+      this.#expected !== undefined
+    ) {
+      throw malformedTrailer();
     }
+    const trimmed = value.trim();
+    if (!checksumValueValid(this.#algorithm!, trimmed)) {
+      throw new S3Error("InvalidRequest", `Value for ${name} trailing header is invalid.`);
+    }
+    this.#expected = trimmed;
   }
 
   update(bytes: Uint8Array): void {
@@ -1177,9 +1204,7 @@ class ChecksumCheck {
   finish(): Record<string, string> | undefined {
     if (this.#algorithm === undefined || this.#hash === undefined) return undefined;
     const name = checksumHeader(this.#algorithm);
-    if (this.#announced && this.#expected === undefined) {
-      throw new S3Error("InvalidRequest", `the trailer ${name} was announced but not sent`);
-    }
+    if (this.#announced && this.#expected === undefined) throw malformedTrailer();
     const got = checksumBase64(this.#hash.digest());
     if (this.#expected !== undefined && got !== this.#expected) {
       throw new S3Error(
@@ -1189,6 +1214,14 @@ class ChecksumCheck {
     }
     return { [name]: got };
   }
+}
+
+function malformedTrailer(): S3Error {
+  return new S3Error(
+    "MalformedTrailerError",
+    "The request contained trailing data that was not well-formed or did not conform to our " +
+      "published schema.",
+  );
 }
 
 /**
@@ -1282,8 +1315,12 @@ async function* awsChunkedContent(
       }
     }
   } catch (error) {
+    // S3 answers any malformed aws-chunked framing with IncompleteBody.
     if (error instanceof AwsChunkedSyntaxError || error instanceof LimitError) {
-      throw new S3Error("InvalidRequest", `bad aws-chunked body: ${error.message}`);
+      throw new S3Error(
+        "IncompleteBody",
+        `The request body terminated unexpectedly (${error.message})`,
+      );
     }
     throw error;
   }

@@ -429,3 +429,45 @@ Deno.test("objects: virtual-hosted-style addressing with --domain, path style st
     assert.equal(r.text, "virtual");
   }, { domain: "s3.underhood.test" });
 });
+
+Deno.test("objects: a body past S3's 5 GiB single-PUT limit is EntityTooLarge before it is read", async () => {
+  await withObjects(async (s3, addr) => {
+    await s3.text("PUT", "/bk1");
+    // Announced, not sent: the answer must come from the head alone.
+    const headers = {
+      host: s3.host,
+      ...s3.signedHeaders("PUT", "/bk1/huge"),
+      "content-length": String(5 * 1024 ** 3 + 1),
+    };
+    const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
+    try {
+      await conn.write(new TextEncoder().encode(
+        "PUT /bk1/huge HTTP/1.1\r\n" +
+          Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`).join("") + "\r\n",
+      ));
+      const buffer = new Uint8Array(4096);
+      let answer = "";
+      while (!answer.includes("</Error>")) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        answer += new TextDecoder().decode(buffer.subarray(0, n));
+      }
+      assert.match(answer, /^HTTP\/1.1 400/);
+      assert.equal(xmlField(answer, "Code"), "EntityTooLarge");
+    } finally {
+      conn.close();
+    }
+    // An aws-chunked upload announcing a decoded length past the limit.
+    const r = await s3.text("PUT", "/bk1/huge", {
+      body: "0\r\n\r\n",
+      headers: {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-decoded-content-length": String(6 * 1024 ** 3),
+        "content-encoding": "aws-chunked",
+      },
+    });
+    assert.equal(r.status, 400);
+    assert.equal(xmlField(r.text, "Code"), "EntityTooLarge");
+    assert.equal((await s3.text("HEAD", "/bk1/huge")).status, 404);
+  });
+});
