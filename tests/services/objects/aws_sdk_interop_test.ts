@@ -1,6 +1,7 @@
 // The AWS SDK for JavaScript v3 (@aws-sdk/client-s3, default settings, so
-// default checksums on: CRC32 headers, aws-chunked trailers for streams)
-// against the object store with only the endpoint changed.
+// default checksums on: CRC32 headers, aws-chunked trailers for streams,
+// and @aws-sdk/lib-storage's multipart Upload) against the object store
+// with only the endpoint changed.
 
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
@@ -22,6 +23,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
 
@@ -237,6 +239,56 @@ Deno.test({
       );
       assert.deepEqual(secondPage.Buckets?.map((b) => b.Name), ["sdk-sums-2"]);
       assert.equal(secondPage.ContinuationToken, undefined);
+    } finally {
+      client.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "AWS SDK v3: lib-storage's Upload sends a stream as a multipart upload, defaults on",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using svc = await startService(service);
+    const client = new S3Client({
+      endpoint: `http://127.0.0.1:${svc.addresses.http.port}`,
+      forcePathStyle: true,
+      region: "us-east-1",
+      credentials: { accessKeyId: DEFAULT_ACCESS_KEY, secretAccessKey: DEFAULT_SECRET_KEY },
+    });
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: "sdk-storage" }));
+      const data = new Uint8Array(11 * 1024 * 1024 + 321).map((_, i) => (i * 17 + 3) & 0xff);
+      const pieces = [];
+      for (let at = 0; at < data.length; at += 700_000) {
+        pieces.push(data.subarray(at, at + 700_000));
+      }
+      const upload = new Upload({
+        client,
+        params: { Bucket: "sdk-storage", Key: "big/stream.bin", Body: Readable.from(pieces) },
+        partSize: 5 * 1024 * 1024,
+        queueSize: 3,
+      });
+      const done = await upload.done();
+      assert.match(done.ETag!, /-3"$/);
+      const got = await client.send(
+        new GetObjectCommand({
+          Bucket: "sdk-storage",
+          Key: "big/stream.bin",
+          ChecksumMode: "ENABLED",
+        }),
+      );
+      assert.deepEqual(new Uint8Array(await got.Body!.transformToByteArray()), data);
+      const attributes = await client.send(
+        new GetObjectAttributesCommand({
+          Bucket: "sdk-storage",
+          Key: "big/stream.bin",
+          ObjectAttributes: ["ObjectParts", "ObjectSize"],
+        }),
+      );
+      assert.equal(attributes.ObjectSize, data.length);
+      assert.equal(attributes.ObjectParts?.TotalPartsCount, 3);
     } finally {
       client.destroy();
     }

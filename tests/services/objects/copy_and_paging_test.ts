@@ -6,7 +6,11 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { defaultConfig } from "../../../lib/cli.ts";
+import { realFiles } from "../../../lib/fs/file_layer.ts";
+import type { S3Error } from "../../../lib/s3/errors.ts";
 import { service, startObjects } from "../../../services/objects/mod.ts";
+import { MultipartUploads } from "../../../services/objects/multipart.ts";
+import { ObjectStore } from "../../../services/objects/store.ts";
 import { startService } from "../../_support/service.ts";
 import { S3TestClient, xmlField, xmlFields } from "./_s3.ts";
 
@@ -289,6 +293,37 @@ Deno.test("objects: multipart uploads older than --upload-max-age-hours are remo
     assert.deepEqual(xmlFields(r.text, "UploadId"), [young]);
     const files = [...Deno.readDirSync(`${dataDir}/buckets/cpy.uploads`)].map((e) => e.name);
     assert.ok(files.every((name) => !name.startsWith(old)), files.join(" "));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("object store: a completion past S3's 5 TiB object limit is EntityTooLarge", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-5tib-" });
+  try {
+    const store = new ObjectStore({ files: realFiles, dataDir });
+    store.open();
+    store.createBucket("huge", "", Date.now());
+    const multipart = new MultipartUploads(store);
+    multipart.open();
+    const id = multipart.create("huge", "k", { headers: {}, nowMs: Date.now() });
+    const upload = multipart.get("huge", "k", id);
+    // Parts' records as if 5 GiB parts had arrived (none is read: the
+    // sizes are checked first): 1100 of them make 5.4 TiB.
+    for (let n = 1; n <= 1100; n++) {
+      upload.parts.set(n, {
+        key: `${id}.part-${n}`,
+        sizeBytes: 5 * 1024 ** 3,
+        etag: "0".repeat(32),
+        lastModifiedMs: 0,
+        headers: {},
+      });
+    }
+    const chosen = [...upload.parts.keys()].map((n) => ({ partNumber: n, etag: "0".repeat(32) }));
+    await assert.rejects(
+      multipart.complete(upload, chosen, { nowMs: Date.now() }),
+      (error: S3Error) => error.code === "EntityTooLarge",
+    );
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
