@@ -980,15 +980,20 @@ function abortMultipartUpload(call: Call): HttpResponse {
   return { status: 204, body: null };
 }
 
+/**
+ * ListParts: the parts uploaded so far, by number, in pages of max-parts
+ * (at most 1000) after part-number-marker, with their checksums and the
+ * upload's checksum algorithm and type.
+ */
 function listParts(call: Call): HttpResponse {
   requireBucket(call);
   const upload = call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!);
-  const marker = Number(call.query.get("part-number-marker") ?? 0) || 0;
-  const maxParts = Math.min(Number(call.query.get("max-parts") ?? 1000) || 1000, 1000);
+  const marker = boundedInteger(call.query.get("part-number-marker"), "part-number-marker", 0);
+  const maxParts = Math.min(boundedInteger(call.query.get("max-parts"), "max-parts", 1000), 1000);
   const numbers = [...upload.parts.keys()].filter((n) => n > marker).sort((a, b) => a - b);
   const page = numbers.slice(0, maxParts);
   const truncated = numbers.length > page.length;
-  return xmlResponse(xmlDocument("ListPartsResult", [
+  const fields = [
     xmlElement("Bucket", call.bucket),
     xmlElement("Key", call.key),
     xmlElement("UploadId", upload.id),
@@ -996,17 +1001,29 @@ function listParts(call: Call): HttpResponse {
     ...(truncated ? [xmlElement("NextPartNumberMarker", page[page.length - 1])] : []),
     xmlElement("MaxParts", maxParts),
     xmlElement("IsTruncated", truncated),
+    ownerXml("Initiator"),
+    ownerXml(),
     xmlElement("StorageClass", "STANDARD"),
-    ...page.map((n) => {
-      const part = upload.parts.get(n)!;
-      return xmlParent("Part", [
-        xmlElement("PartNumber", n),
-        xmlElement("LastModified", new Date(part.lastModifiedMs).toISOString()),
-        xmlElement("ETag", `"${part.etag}"`),
-        xmlElement("Size", part.sizeBytes),
-      ]);
-    }),
-  ]));
+  ];
+  if (upload.checksumAlgorithm !== undefined) {
+    fields.push(
+      xmlElement("ChecksumAlgorithm", upload.checksumAlgorithm),
+      xmlElement("ChecksumType", upload.checksumType!),
+    );
+  }
+  for (const n of page) {
+    const part = upload.parts.get(n)!;
+    fields.push(xmlParent("Part", [
+      xmlElement("PartNumber", n),
+      xmlElement("LastModified", new Date(part.lastModifiedMs).toISOString()),
+      xmlElement("ETag", `"${part.etag}"`),
+      xmlElement("Size", part.sizeBytes),
+      ...Object.entries(part.checksums ?? {}).map(([name, value]) =>
+        xmlElement(checksumElementName(name), value)
+      ),
+    ]));
+  }
+  return xmlResponse(xmlDocument("ListPartsResult", fields));
 }
 
 /**

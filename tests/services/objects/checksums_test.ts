@@ -177,6 +177,22 @@ Deno.test("objects: multipart COMPOSITE checksums, parts by number and attribute
       etags.push(r.headers.get("etag")!);
     }
     const sums = parts.map((p) => checksumOf("SHA256", p));
+    // ListParts shows each part's checksum and the upload's algorithm, paged.
+    let listed = await s3.text("GET", "/sums/comp.bin", {
+      query: [["uploadId", up.id], ["max-parts", "2"]],
+    });
+    assert.equal(xmlField(listed.text, "ChecksumAlgorithm"), "SHA256");
+    assert.equal(xmlField(listed.text, "ChecksumType"), "COMPOSITE");
+    assert.deepEqual(xmlFields(listed.text, "ChecksumSHA256"), sums.slice(0, 2));
+    assert.equal(xmlField(listed.text, "NextPartNumberMarker"), "2");
+    listed = await s3.text("GET", "/sums/comp.bin", {
+      query: [["uploadId", up.id], ["part-number-marker", "2"]],
+    });
+    assert.deepEqual(xmlFields(listed.text, "PartNumber"), ["3"]);
+    listed = await s3.text("GET", "/sums/comp.bin", {
+      query: [["uploadId", up.id], ["max-parts", "-1"]],
+    });
+    assert.equal(xmlField(listed.text, "Code"), "InvalidArgument");
     // A Checksum element that does not match its part: InvalidPart.
     let r = await s3.text("POST", "/sums/comp.bin", {
       query: [["uploadId", up.id]],
