@@ -1,6 +1,6 @@
 // The x-amz-checksum-* algorithms: CRC-64/NVME against its catalogue check
-// value and values the AWS SDK computes, fed in every split; the composite
-// checksum of a multipart object.
+// value, the NVMe specification's test cases and values the AWS SDK
+// computes, fed in every split; the composite checksum of a multipart object.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -22,6 +22,27 @@ Deno.test("Crc64Nvme gives CRC-64/NVME's check value", { permissions: "none" }, 
   const crc = new Crc64Nvme().update(encoder.encode("123456789"));
   assert.equal(crc.value(), 0xae8b14860a799888n);
   assert.equal(hex(crc.digest()), "ae8b14860a799888");
+});
+
+Deno.test("Crc64Nvme gives the NVMe specification's 4 KiB test cases", {
+  permissions: "none",
+}, () => {
+  // NVM Express NVM Command Set Specification, "64b CRC Test Cases for
+  // 4 KiB Logical Block with no Metadata": 4096 bytes of each pattern.
+  const block = 4096;
+  const cases: [string, Uint8Array, bigint][] = [
+    ["all 00h", new Uint8Array(block), 0x6482d367eb22b64en],
+    ["all FFh", new Uint8Array(block).fill(0xff), 0xc0ddba7302eca3acn],
+    ["incrementing 00h-FFh", new Uint8Array(block).map((_, i) => i & 0xff), 0x3e729f5f6750449cn],
+    [
+      "decrementing FFh-00h",
+      new Uint8Array(block).map((_, i) => 0xff - (i & 0xff)),
+      0x9a2df64b8e9e517en,
+    ],
+  ];
+  for (const [name, bytes, want] of cases) {
+    assert.equal(new Crc64Nvme().update(bytes).value(), want, name);
+  }
 });
 
 Deno.test("Crc64Nvme matches the AWS SDK's values, in any split", { permissions: "none" }, () => {
