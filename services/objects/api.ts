@@ -1690,7 +1690,6 @@ function getObjectAttributes(call: Call): HttpResponse {
   if (meta === undefined) {
     throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
   }
-  checkPreconditions(call, meta);
   const fields: string[] = [];
   if (wanted.has("ETag")) fields.push(xmlElement("ETag", meta.etag));
   if (wanted.has("Checksum") && meta.checksums !== undefined) {

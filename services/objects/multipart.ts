@@ -85,6 +85,8 @@ export interface CompleteOptions {
 export class MultipartUploads {
   readonly #store: ObjectStore;
   readonly #uploads = new Map<string, MultipartUpload>();
+  /** Uploads whose completion is copying their parts: `expire` leaves them alone. */
+  readonly #completing = new Set<string>();
 
   constructor(store: ObjectStore) {
     this.#store = store;
@@ -244,6 +246,7 @@ export class MultipartUploads {
     const dir = this.#store.uploadsDir(upload.bucket);
     const object = this.#store.beginUpload(upload.bucket, upload.key);
     let meta: ObjectMeta;
+    this.#completing.add(upload.id);
     try {
       const piece = new Uint8Array(COPY_PIECE_BYTES);
       for (const part of parts) {
@@ -280,6 +283,8 @@ export class MultipartUploads {
     } catch (error) {
       object.abandon();
       throw error;
+    } finally {
+      this.#completing.delete(upload.id);
     }
     this.#drop(upload);
     return meta;
@@ -292,7 +297,7 @@ export class MultipartUploads {
   expire(nowMs: number, maxAgeMs: number): number {
     let removed = 0;
     for (const upload of [...this.#uploads.values()]) {
-      if (nowMs - upload.initiatedMs > maxAgeMs) {
+      if (nowMs - upload.initiatedMs > maxAgeMs && !this.#completing.has(upload.id)) {
         this.#drop(upload);
         removed++;
       }

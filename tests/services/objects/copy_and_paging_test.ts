@@ -328,3 +328,33 @@ Deno.test("object store: a completion past S3's 5 TiB object limit is EntityTooL
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("multipart: expiry leaves an upload alone while its completion copies the parts", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-expire-race-" });
+  try {
+    const store = new ObjectStore({ files: realFiles, dataDir });
+    store.open();
+    store.createBucket("race", "", 0);
+    const multipart = new MultipartUploads(store);
+    multipart.open();
+    const id = multipart.create("race", "k", { headers: {}, nowMs: 0 });
+    const upload = multipart.get("race", "k", id);
+    const data = new Uint8Array(3 * MiB).fill(7);
+    const part = multipart.beginPart(upload, 1);
+    part.write(data);
+    const meta = part.commit({ headers: {}, nowMs: 0 });
+    // The completion yields between 1 MiB pieces; the sweep runs in between.
+    const completing = multipart.complete(upload, [{ partNumber: 1, etag: meta.etag }], {
+      nowMs: 1,
+    });
+    assert.equal(multipart.expire(10 * 24 * 3600_000, 3600_000), 0);
+    const object = await completing;
+    assert.equal(object.sizeBytes, data.length);
+    assert.equal(store.head("race", "k")?.sizeBytes, data.length);
+    // Once completed it is gone from the uploads, and nothing is left to expire.
+    assert.equal(multipart.list("race").length, 0);
+    assert.equal(multipart.expire(10 * 24 * 3600_000, 3600_000), 0);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
