@@ -161,12 +161,7 @@ export class MultipartUploads {
   get(bucket: string, key: string, id: string): MultipartUpload {
     const upload = this.#uploads.get(id);
     if (upload === undefined || upload.bucket !== bucket || upload.key !== key) {
-      throw new S3Error(
-        "NoSuchUpload",
-        "The specified upload does not exist. The upload ID may be invalid, or the upload " +
-          "may have been aborted or completed.",
-        { UploadId: id.slice(0, 100) },
-      );
+      throw noSuchUpload(id);
     }
     return upload;
   }
@@ -250,6 +245,8 @@ export class MultipartUploads {
     try {
       const piece = new Uint8Array(COPY_PIECE_BYTES);
       for (const part of parts) {
+        // Aborted while the earlier parts were copied: the rest are gone.
+        if (this.#uploads.get(upload.id) !== upload) throw noSuchUpload(upload.id);
         using handle = files.open(join(dir, part.key));
         for (let at = 0; at < part.sizeBytes;) {
           const n = handle.readAt(
@@ -264,6 +261,7 @@ export class MultipartUploads {
         }
       }
       const checksums = checksum.finish();
+      if (this.#uploads.get(upload.id) !== upload) throw noSuchUpload(upload.id);
       options.beforeCommit?.();
       meta = object.commit({
         etag,
@@ -325,6 +323,8 @@ export class MultipartUploads {
   }
 
   #drop(upload: MultipartUpload): void {
+    // Once only: an abort may have dropped it while its completion ran.
+    if (this.#uploads.get(upload.id) !== upload) return;
     this.#uploads.delete(upload.id);
     const files = this.#store.files;
     const dir = this.#store.uploadsDir(upload.bucket);
@@ -399,4 +399,13 @@ function objectChecksum(
   }
   const composite = compositeChecksum(algorithm, values as string[]);
   return { algorithm, type, hash: undefined, finish: () => check(composite) };
+}
+
+function noSuchUpload(id: string): S3Error {
+  return new S3Error(
+    "NoSuchUpload",
+    "The specified upload does not exist. The upload ID may be invalid, or the upload " +
+      "may have been aborted or completed.",
+    { UploadId: id.slice(0, 100) },
+  );
 }

@@ -358,3 +358,30 @@ Deno.test("multipart: expiry leaves an upload alone while its completion copies 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("multipart: an abort while the completion copies fails the completion with NoSuchUpload", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-abort-race-" });
+  try {
+    const store = new ObjectStore({ files: realFiles, dataDir });
+    store.open();
+    store.createBucket("race", "", 0);
+    const multipart = new MultipartUploads(store);
+    multipart.open();
+    const id = multipart.create("race", "k", { headers: {}, nowMs: 0 });
+    const upload = multipart.get("race", "k", id);
+    const chosen = [];
+    for (const n of [1, 2]) {
+      const part = multipart.beginPart(upload, n);
+      part.write(new Uint8Array(5 * MiB).fill(n));
+      chosen.push({ partNumber: n, etag: part.commit({ headers: {}, nowMs: 0 }).etag });
+    }
+    const completing = multipart.complete(upload, chosen, { nowMs: 1 });
+    multipart.abort(upload);
+    await assert.rejects(completing, (error: S3Error) => error.code === "NoSuchUpload");
+    assert.equal(store.head("race", "k"), undefined);
+    assert.deepEqual([...Deno.readDirSync(`${dataDir}/buckets/race`)], []);
+    assert.deepEqual([...Deno.readDirSync(`${dataDir}/buckets/race.uploads`)], []);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
