@@ -1589,7 +1589,9 @@ function getObject(call: Call): HttpResponse {
   const size = meta.sizeBytes;
   const part = partOf(call, meta);
   const range = part?.range ?? parseRange(call.request.headers.get("range"), size);
-  if (part !== undefined) headers["x-amz-mp-parts-count"] = String(meta.parts?.length ?? 1);
+  if (part !== undefined && meta.parts !== undefined) {
+    headers["x-amz-mp-parts-count"] = String(meta.parts.length);
+  }
   if (range === "unsatisfiable") {
     throw new S3Error("InvalidRange", "The requested range is not satisfiable", {
       RangeRequested: call.request.headers.get("range") ?? "",
@@ -1624,8 +1626,8 @@ function getObject(call: Call): HttpResponse {
 
 /**
  * GET/HEAD ?partNumber=n: the byte range of the n-th part of a multipart
- * object (the whole object is part 1 of a plain one); InvalidPartNumber
- * past the last part, InvalidRequest with a Range too.
+ * object (the whole object is part 1 of a plain one, still answered 206);
+ * InvalidPartNumber past the last part, InvalidRequest with a Range too.
  */
 function partOf(
   call: Call,
@@ -1649,9 +1651,8 @@ function partOf(
   let start = 0;
   for (let i = 0; i < n - 1; i++) start += parts[i].sizeBytes;
   const part = parts[n - 1];
-  const range = meta.parts === undefined || part.sizeBytes === 0
-    ? undefined
-    : { start, end: start + part.sizeBytes - 1 };
+  // A part is a range (206 with Content-Range), even all of a plain object, as S3 answers.
+  const range = part.sizeBytes === 0 ? undefined : { start, end: start + part.sizeBytes - 1 };
   return meta.checksumType === "COMPOSITE" && part.checksum !== undefined
     ? { range, checksum: part.checksum }
     : { range };

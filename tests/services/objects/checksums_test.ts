@@ -233,6 +233,15 @@ Deno.test("objects: multipart COMPOSITE checksums, parts by number and attribute
     assert.equal(r.headers.get("x-amz-checksum-sha256"), sums[2]);
     r = await s3.text("HEAD", "/sums/comp.bin", { query: [["partNumber", "2"]] });
     assert.equal(r.headers.get("content-length"), String(5 * MiB));
+    // A plain object is its own part 1, answered as a range of all of it.
+    await s3.text("PUT", "/sums/plain.txt", { body: "plain" });
+    r = await s3.text("GET", "/sums/plain.txt", { query: [["partNumber", "1"]] });
+    assert.equal(r.status, 206);
+    assert.equal(r.text, "plain");
+    assert.equal(r.headers.get("content-range"), "bytes 0-4/5");
+    assert.equal(r.headers.get("x-amz-mp-parts-count"), null);
+    r = await s3.text("GET", "/sums/plain.txt", { query: [["partNumber", "2"]] });
+    assert.equal(r.status, 416);
     r = await s3.text("GET", "/sums/comp.bin", { query: [["partNumber", "4"]] });
     assert.equal(r.status, 416);
     assert.equal(xmlField(r.text, "Code"), "InvalidPartNumber");
