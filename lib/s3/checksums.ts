@@ -11,33 +11,53 @@
 
 import { createHash } from "node:crypto";
 
-/** The table of a reflected CRC-32 with the (reflected) polynomial. */
-function table32(polynomial: number): Uint32Array {
-  const t = new Uint32Array(256);
+// Slicing-by-8 (Intel's method, as zlib's "braided" and most fast software
+// CRCs): eight tables, so one step folds 8 bytes with 8 lookups instead of
+// 8 dependent steps; 2-3x the byte-at-a-time loop in V8, which matters as
+// the SDKs send a CRC with every upload. Table k holds the CRC of a byte
+// followed by k zero bytes.
+
+/** The 8 slicing tables of a reflected CRC-32 with the (reflected) polynomial, flat. */
+function tables32(polynomial: number): Uint32Array {
+  const t = new Uint32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? polynomial ^ (c >>> 1) : c >>> 1;
     t[n] = c >>> 0;
   }
+  for (let k = 1; k < 8; k++) {
+    for (let n = 0; n < 256; n++) {
+      const previous = t[(k - 1) * 256 + n];
+      t[k * 256 + n] = ((previous >>> 8) ^ t[previous & 0xff]) >>> 0;
+    }
+  }
   return t;
 }
 
-const CRC32_TABLE = table32(0xedb88320);
-const CRC32C_TABLE = table32(0x82f63b78);
+const CRC32_TABLES = tables32(0xedb88320);
+const CRC32C_TABLES = tables32(0x82f63b78);
 
 /** An incremental CRC: `update` with each piece, `digest` for the 4 bytes. */
 export class Crc32 {
-  readonly #table: Uint32Array;
+  readonly #t: Uint32Array;
   #crc = 0xffffffff;
 
   constructor(variant: "crc32" | "crc32c" = "crc32") {
-    this.#table = variant === "crc32" ? CRC32_TABLE : CRC32C_TABLE;
+    this.#t = variant === "crc32" ? CRC32_TABLES : CRC32C_TABLES;
   }
 
   update(bytes: Uint8Array): this {
-    const t = this.#table;
+    const t = this.#t;
     let crc = this.#crc;
-    for (let i = 0; i < bytes.length; i++) crc = t[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+    let i = 0;
+    for (const end8 = bytes.length - 7; i < end8; i += 8) {
+      const a = crc ^
+        (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+      crc = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^
+        t[1280 + ((a >>> 16) & 0xff)] ^ t[1024 + (a >>> 24)] ^
+        t[768 + bytes[i + 4]] ^ t[512 + bytes[i + 5]] ^ t[256 + bytes[i + 6]] ^ t[bytes[i + 7]];
+    }
+    for (; i < bytes.length; i++) crc = t[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
     this.#crc = crc;
     return this;
   }
@@ -58,10 +78,10 @@ export class Crc32 {
 // CRC-64/NVME: polynomial 0xAD93D23594C93659, reflected (0x9A6C9329AC4BC9B5),
 // initial value and final XOR all ones; its check value ("123456789") is
 // 0xAE8B14860A799888. JavaScript has no fast 64-bit integers (BigInt
-// allocates), so the register is two 32-bit halves and the table two
-// arrays: the same byte-at-a-time loop as CRC-32, with one more shift.
-const CRC64NVME_HI = new Uint32Array(256);
-const CRC64NVME_LO = new Uint32Array(256);
+// allocates), so the register is two 32-bit halves and each slicing table
+// two arrays (high and low halves of its entries).
+const CRC64NVME_HI = new Uint32Array(8 * 256);
+const CRC64NVME_LO = new Uint32Array(8 * 256);
 {
   const polyHi = 0x9a6c9329, polyLo = 0xac4bc9b5;
   for (let n = 0; n < 256; n++) {
@@ -78,6 +98,14 @@ const CRC64NVME_LO = new Uint32Array(256);
     CRC64NVME_HI[n] = hi;
     CRC64NVME_LO[n] = lo;
   }
+  for (let k = 1; k < 8; k++) {
+    for (let n = 0; n < 256; n++) {
+      const hi = CRC64NVME_HI[(k - 1) * 256 + n], lo = CRC64NVME_LO[(k - 1) * 256 + n];
+      const index = lo & 0xff;
+      CRC64NVME_LO[k * 256 + n] = (((lo >>> 8) | (hi << 24)) ^ CRC64NVME_LO[index]) >>> 0;
+      CRC64NVME_HI[k * 256 + n] = ((hi >>> 8) ^ CRC64NVME_HI[index]) >>> 0;
+    }
+  }
 }
 
 /** An incremental CRC-64/NVME: `update` with each piece, `digest` for the 8 bytes. */
@@ -86,11 +114,24 @@ export class Crc64Nvme {
   #lo = 0xffffffff;
 
   update(bytes: Uint8Array): this {
+    const th = CRC64NVME_HI, tl = CRC64NVME_LO;
     let hi = this.#hi, lo = this.#lo;
-    for (let i = 0; i < bytes.length; i++) {
+    let i = 0;
+    for (const end8 = bytes.length - 7; i < end8; i += 8) {
+      const a = lo ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+      const b = hi ^
+        (bytes[i + 4] | (bytes[i + 5] << 8) | (bytes[i + 6] << 16) | (bytes[i + 7] << 24));
+      const i7 = 1792 + (a & 0xff), i6 = 1536 + ((a >>> 8) & 0xff);
+      const i5 = 1280 + ((a >>> 16) & 0xff), i4 = 1024 + (a >>> 24);
+      const i3 = 768 + (b & 0xff), i2 = 512 + ((b >>> 8) & 0xff);
+      const i1 = 256 + ((b >>> 16) & 0xff), i0 = b >>> 24;
+      lo = tl[i7] ^ tl[i6] ^ tl[i5] ^ tl[i4] ^ tl[i3] ^ tl[i2] ^ tl[i1] ^ tl[i0];
+      hi = th[i7] ^ th[i6] ^ th[i5] ^ th[i4] ^ th[i3] ^ th[i2] ^ th[i1] ^ th[i0];
+    }
+    for (; i < bytes.length; i++) {
       const index = (lo ^ bytes[i]) & 0xff;
-      lo = ((lo >>> 8) | (hi << 24)) ^ CRC64NVME_LO[index];
-      hi = (hi >>> 8) ^ CRC64NVME_HI[index];
+      lo = ((lo >>> 8) | (hi << 24)) ^ tl[index];
+      hi = (hi >>> 8) ^ th[index];
     }
     this.#hi = hi >>> 0;
     this.#lo = lo >>> 0;

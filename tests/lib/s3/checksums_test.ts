@@ -99,3 +99,33 @@ Deno.test("compositeChecksum is the checksum of the parts' checksums, then -N", 
   for (const part of parts) sha.update(Buffer.from(part, "base64"));
   assert.equal(compositeChecksum("SHA256", parts), `${sha.digest("base64")}-3`);
 });
+
+/** The CRC by its definition, one bit at a time (reflected, init and xorout all ones). */
+function bitwiseCrc(bytes: Uint8Array, polynomial: bigint, width: bigint): bigint {
+  const mask = (1n << width) - 1n;
+  let crc = mask;
+  for (const byte of bytes) {
+    crc ^= BigInt(byte);
+    for (let k = 0; k < 8; k++) crc = crc & 1n ? (crc >> 1n) ^ polynomial : crc >> 1n;
+  }
+  return crc ^ mask;
+}
+
+Deno.test("slicing-by-8 agrees with the bitwise definition at every length and split", {
+  permissions: "none",
+}, () => {
+  const data = new Uint8Array(80).map((_, i) => (i * 167 + 13) & 0xff);
+  for (let length = 0; length <= data.length; length++) {
+    const bytes = data.subarray(0, length);
+    const want32 = bitwiseCrc(bytes, 0xedb88320n, 32n);
+    const want32c = bitwiseCrc(bytes, 0x82f63b78n, 32n);
+    const want64 = bitwiseCrc(bytes, 0x9a6c9329ac4bc9b5n, 64n);
+    for (const at of [0, 1, 3, 7, 8, 9, Math.floor(length / 2), length]) {
+      if (at > length) continue;
+      const [head, tail] = [bytes.subarray(0, at), bytes.subarray(at)];
+      assert.equal(BigInt(new Crc32("crc32").update(head).update(tail).value()), want32);
+      assert.equal(BigInt(new Crc32("crc32c").update(head).update(tail).value()), want32c);
+      assert.equal(new Crc64Nvme().update(head).update(tail).value(), want64, `${length}/${at}`);
+    }
+  }
+});
