@@ -9,7 +9,7 @@ import { interopTest, runClient } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 
 interopTest(
-  "aws CLI: mb, cp up and down (multipart too), sync both ways, ls, presign with curl, rm, rb",
+  "aws CLI: mb, cp up, down and across (multipart too), sync both ways, ls, presign with curl, rm, rb",
   {
     binaries: ["aws", "curl"],
     async fn() {
@@ -59,6 +59,26 @@ interopTest(
           await aws("s3api", "head-object", "--bucket", "cli-bucket", "--key", "large.bin"),
         );
         assert.match(largeHead.ETag, /-2"$/);
+        // A server-side copy past the threshold: CreateMultipartUpload, then
+        // UploadPartCopy with x-amz-copy-source-range for each part.
+        const across = await runClient("aws", [
+          "--endpoint-url",
+          endpoint,
+          "--debug",
+          "s3",
+          "cp",
+          "s3://cli-bucket/large.bin",
+          "s3://cli-bucket/large-copy.bin",
+        ], { env, timeoutMs: 60_000 });
+        assert.equal(across.code, 0, across.stderr.slice(-2000));
+        assert.match(across.stderr, /UploadPartCopy/);
+        const copyHead = JSON.parse(
+          await aws("s3api", "head-object", "--bucket", "cli-bucket", "--key", "large-copy.bin"),
+        );
+        assert.match(copyHead.ETag, /-2"$/);
+        assert.equal(copyHead.ContentLength, 9 * 1024 * 1024 + 5);
+        await aws("s3", "cp", "s3://cli-bucket/large-copy.bin", join(work, "copy.back"));
+        assert.deepEqual(await Deno.readFile(join(work, "copy.back")), await Deno.readFile(large));
         // sync up a tree, then down into an empty directory.
         const tree = join(work, "tree");
         await Deno.mkdir(join(tree, "sub"), { recursive: true });

@@ -46,6 +46,11 @@ attrs = s3.get_object_attributes(Bucket=b, Key="dir/big.bin", ObjectAttributes=[
 assert attrs["ObjectSize"] == os.path.getsize(big), attrs
 assert attrs["ObjectParts"]["TotalPartsCount"] == 3, attrs
 s3.copy_object(Bucket=b, Key="copy.txt", CopySource={"Bucket": b, "Key": "hello.txt"})
+# A managed copy past the threshold: UploadPartCopy with ranges.
+s3.copy({"Bucket": b, "Key": "dir/big.bin"}, b, "big-copy.bin", Config=config)
+copied = s3.head_object(Bucket=b, Key="big-copy.bin")
+assert copied["ETag"].endswith('-3"') and copied["ContentLength"] == os.path.getsize(big), copied
+assert s3.get_object(Bucket=b, Key="big-copy.bin")["Body"].read() == open(big, "rb").read()
 mpu = s3.create_multipart_upload(Bucket=b, Key="joined.bin")
 part = s3.upload_part_copy(Bucket=b, Key="joined.bin", UploadId=mpu["UploadId"], PartNumber=1,
                            CopySource={"Bucket": b, "Key": "hello.txt"}, CopySourceRange="bytes=0-4")
@@ -55,7 +60,7 @@ assert s3.get_object(Bucket=b, Key="joined.bin")["Body"].read() == b"hello"
 keys = []
 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b, PaginationConfig={"PageSize": 2}):
     keys += [o["Key"] for o in page.get("Contents", [])]
-assert keys == sorted(keys) and "dir/big.bin" in keys and len(keys) == 4 + sums, keys
+assert keys == sorted(keys) and "dir/big.bin" in keys and len(keys) == 5 + sums, keys
 url = s3.generate_presigned_url("get_object", Params={"Bucket": b, "Key": "hello.txt"}, ExpiresIn=60)
 assert urllib.request.urlopen(url).read() == b"hello from boto3\n"
 try:
