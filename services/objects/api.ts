@@ -1441,6 +1441,11 @@ function checkWritePreconditions(call: Call): void {
   }
 }
 
+/**
+ * CopyObject: the source's content and (COPY) its headers, or (REPLACE) the
+ * request's; its checksum is kept, or computed anew over the content when
+ * x-amz-checksum-algorithm names one (then FULL_OBJECT).
+ */
 async function copyObject(call: Call): Promise<HttpResponse> {
   const directive = (call.request.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {
@@ -1448,10 +1453,20 @@ async function copyObject(call: Call): Promise<HttpResponse> {
       ArgumentName: "x-amz-metadata-directive",
     });
   }
+  const rawAlgorithm = call.request.headers.get("x-amz-checksum-algorithm");
+  const algorithm = rawAlgorithm === undefined ? undefined : checksumAlgorithmOf(rawAlgorithm);
+  if (rawAlgorithm !== undefined && algorithm === undefined) {
+    throw new S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.", {
+      ArgumentName: "x-amz-checksum-algorithm",
+    });
+  }
   const reader = openCopySource(call);
   let meta: ObjectMeta;
   try {
-    if (reader.bucket === call.bucket && reader.key === call.key && directive === "COPY") {
+    if (
+      reader.bucket === call.bucket && reader.key === call.key && directive === "COPY" &&
+      algorithm === undefined
+    ) {
       throw new S3Error(
         "InvalidRequest",
         "This copy request is illegal because it is trying to copy an object to itself " +
@@ -1462,16 +1477,21 @@ async function copyObject(call: Call): Promise<HttpResponse> {
     checkCopyPreconditions(call, reader.meta);
     const headers = directive === "REPLACE" ? headersToStore(call.request) : reader.meta.headers;
     const upload = call.api.store.beginUpload(call.bucket, call.key);
+    const checksum = algorithm === undefined ? undefined : checksumHash(algorithm);
     try {
-      await copyContent(reader, { start: 0, length: reader.meta.sizeBytes, upload });
+      await copyContent(reader, { start: 0, length: reader.meta.sizeBytes, upload, checksum });
       const source = reader.meta;
       meta = upload.commit({
         headers,
         nowMs: call.nowMs,
         etag: source.etag,
-        checksums: source.checksums,
-        checksumType: source.checksumType,
         parts: source.parts,
+        ...(checksum === undefined
+          ? { checksums: source.checksums, checksumType: source.checksumType }
+          : {
+            checksums: { [checksumHeader(algorithm!)]: checksumBase64(checksum.digest()) },
+            checksumType: "FULL_OBJECT",
+          }),
       });
     } catch (error) {
       upload.abandon();
@@ -1480,10 +1500,15 @@ async function copyObject(call: Call): Promise<HttpResponse> {
   } finally {
     reader.close();
   }
-  return xmlResponse(xmlDocument("CopyObjectResult", [
+  const fields = [
     xmlElement("LastModified", new Date(meta.lastModifiedMs).toISOString()),
     xmlElement("ETag", `"${meta.etag}"`),
-  ]));
+    ...Object.entries(meta.checksums ?? {}).map(([name, value]) =>
+      xmlElement(checksumElementName(name), value)
+    ),
+  ];
+  if (meta.checksumType !== undefined) fields.push(xmlElement("ChecksumType", meta.checksumType));
+  return xmlResponse(xmlDocument("CopyObjectResult", fields));
 }
 
 /** Copies `length` bytes of `source` from `start` into `upload`, yielding between pieces. */

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { defaultConfig } from "../../../lib/cli.ts";
 import { realFiles } from "../../../lib/fs/file_layer.ts";
+import { checksumBase64, Crc64Nvme } from "../../../lib/s3/checksums.ts";
 import type { S3Error } from "../../../lib/s3/errors.ts";
 import { service, startObjects } from "../../../services/objects/mod.ts";
 import { MultipartUploads } from "../../../services/objects/multipart.ts";
@@ -122,6 +123,21 @@ Deno.test("objects: CopyObject honours the x-amz-copy-source-if-* conditions", a
     });
     assert.equal(r.status, 200, r.text);
     assert.equal((await s3.text("GET", "/cpy/to.txt")).text, "copy me");
+    // x-amz-checksum-algorithm: the copy gets that checksum, computed over the content
+    // (onto itself too: a new checksum is a change).
+    const want = checksumBase64(
+      new Crc64Nvme().update(new TextEncoder().encode("copy me")).digest(),
+    );
+    for (const target of ["/cpy/summed.txt", "/cpy/from.txt"]) {
+      r = await s3.text("PUT", target, {
+        headers: { "x-amz-copy-source": "cpy/from.txt", "x-amz-checksum-algorithm": "CRC64NVME" },
+      });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(xmlField(r.text, "ChecksumCRC64NVME"), want);
+      r = await s3.text("HEAD", target, { headers: { "x-amz-checksum-mode": "ENABLED" } });
+      assert.equal(r.headers.get("x-amz-checksum-crc64nvme"), want);
+      assert.equal(r.headers.get("x-amz-checksum-type"), "FULL_OBJECT");
+    }
   });
 });
 
