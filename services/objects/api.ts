@@ -1365,6 +1365,11 @@ function openCopySource(call: Call): ObjectReader & { bucket: string; key: strin
   }
   const fromBucket = decoded.slice(0, slash);
   const fromKey = decoded.slice(slash + 1);
+  // Reading the source is a read of its bucket: an anonymous copy needs
+  // that bucket public too, or a public bucket would launder private objects.
+  if (call.principal.kind === "anonymous" && !call.api.publicBuckets.has(fromBucket)) {
+    throw accessDenied();
+  }
   const store = call.api.store;
   if (store.bucket(fromBucket) === undefined) {
     throw new S3Error("NoSuchBucket", "The specified bucket does not exist", {

@@ -410,6 +410,31 @@ Deno.test("objects: signatures, skew, presigned URLs and anonymous access", asyn
     assert.equal(r.text, "hi");
     r = await s3.text("DELETE", "/files", { anonymous: true });
     assert.equal(r.status, 403);
+    // An anonymous copy may not read a private bucket: no CopyObject and no
+    // UploadPartCopy of bk1/secret.txt into the public bucket (both worked).
+    r = await s3.text("PUT", "/files/stolen.txt", {
+      anonymous: true,
+      headers: { "x-amz-copy-source": "bk1/secret.txt" },
+    });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(xmlField(r.text, "Code"), "AccessDenied");
+    const id = xmlField(
+      (await s3.text("POST", "/files/stolen.bin", { query: [["uploads", ""]] })).text,
+      "UploadId",
+    )!;
+    r = await s3.text("PUT", "/files/stolen.bin", {
+      anonymous: true,
+      query: [["partNumber", "1"], ["uploadId", id]],
+      headers: { "x-amz-copy-source": "bk1/secret.txt" },
+    });
+    assert.equal(r.status, 403, r.text);
+    assert.equal((await s3.text("GET", "/files/stolen.txt", { anonymous: true })).status, 404);
+    // From one public bucket to itself is fine.
+    r = await s3.text("PUT", "/files/note-copy.txt", {
+      anonymous: true,
+      headers: { "x-amz-copy-source": "files/note.txt" },
+    });
+    assert.equal(r.status, 200, r.text);
   }, { publicBucket: ["files"] });
 });
 
