@@ -6,13 +6,19 @@
 // one mapper (lib/s3/errors.ts).
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html
 //
-// Operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-// GetBucketLocation, ListObjects (v1 and v2), DeleteObjects, PutObject,
-// CopyObject, GetObject (ranges, conditionals, response-* overrides),
-// HeadObject, DeleteObject. Anything else is NotImplemented.
+// Operations: ListBuckets (paged), CreateBucket, HeadBucket, DeleteBucket,
+// GetBucketLocation, ListObjects (v1 and v2), DeleteObjects, PutObject
+// (conditional writes), CopyObject (conditional copy), GetObject and
+// HeadObject (ranges, partNumber, conditionals, response-* overrides),
+// GetObjectAttributes, DeleteObject, and the multipart calls:
+// CreateMultipartUpload, UploadPart, UploadPartCopy,
+// CompleteMultipartUpload, AbortMultipartUpload, ListParts,
+// ListMultipartUploads. Anything else is NotImplemented.
 //
-// Multipart uploads are in multipart.ts; aws-chunked bodies are decoded by
-// lib/s3/aws_chunked.ts. Left out: ACLs, versioning, tagging, policies.
+// Checksums (x-amz-checksum-*, CRC64NVME included) are checked here while a
+// body streams; multipart uploads and their checksums are in multipart.ts;
+// aws-chunked bodies are decoded by lib/s3/aws_chunked.ts. Left out: ACLs,
+// versioning, tagging, policies.
 
 import { createHash, randomBytes } from "node:crypto";
 import type { Bytes } from "../../lib/bytes.ts";
