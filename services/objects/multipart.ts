@@ -50,7 +50,7 @@ export const PART_BYTES_MIN = 5 * 1024 * 1024;
 /** S3: a part holds at most 5 GiB. */
 export const PART_BYTES_MAX = 5 * 1024 ** 3;
 /** S3: an object holds at most 5 TiB, however many parts make it. */
-export const OBJECT_BYTES_MAX = 5 * 1024 ** 4;
+export const MULTIPART_OBJECT_BYTES_MAX = 5 * 1024 ** 4;
 const COPY_PIECE_BYTES = 1024 * 1024;
 const encoder = new TextEncoder();
 
@@ -226,11 +226,11 @@ export class MultipartUploads {
       parts.push(part);
     }
     const totalBytes = parts.reduce((sum, part) => sum + part.sizeBytes, 0);
-    if (totalBytes > OBJECT_BYTES_MAX) {
+    if (totalBytes > MULTIPART_OBJECT_BYTES_MAX) {
       throw new S3Error(
         "EntityTooLarge",
         "Your proposed upload exceeds the maximum allowed object size.",
-        { ProposedSize: String(totalBytes), MaxSizeAllowed: String(OBJECT_BYTES_MAX) },
+        { ProposedSize: String(totalBytes), MaxSizeAllowed: String(MULTIPART_OBJECT_BYTES_MAX) },
       );
     }
     const md5s = createHash("md5");
