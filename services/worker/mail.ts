@@ -61,9 +61,18 @@ export function composeNotification(spell: Spell, envelope: Envelope): Bytes {
   return utf8(`${header.join("\r\n")}\r\n\r\n${encodeQuotedPrintable(text)}`);
 }
 
-/** Control characters (CR, LF, TAB...) as spaces: a subject is one line of text. */
+/** Each run of control characters (CR, LF, TAB...) as one space: a subject is one line. */
 function oneLine(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f]+/g, " ");
+  let out = "";
+  let control = false;
+  for (const char of text) {
+    const code = char.charCodeAt(0);
+    const isControl = code < 0x20 || code === 0x7f;
+    if (!isControl) out += char;
+    else if (!control) out += " ";
+    control = isControl;
+  }
+  return out;
 }
 
 /** "Wed, 02 Dec 2026 07:00:00 +0000" (RFC 5322 3.3), always in UTC. */
