@@ -70,7 +70,7 @@ export const COMMANDS: CommandTable = {
   },
   curl: {
     kind: "tool",
-    summary: "HTTP/1.1 client for quick requests",
+    summary: "HTTP/1.1 client like curl, resolving names through our resolver",
     load: async () => (await import("./tools/curl/mod.ts")).curl,
   },
 };
