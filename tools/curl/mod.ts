@@ -98,7 +98,6 @@ async function runCurl(
   urlText: string,
   io: { err: (line: string) => void; quiet: boolean },
 ): Promise<number> {
-  const startedAt = performance.now();
   const resolver = parseResolver(config.resolver);
   let url = parseUrl(urlText);
   const body = await requestBody(config);
@@ -116,6 +115,8 @@ async function runCurl(
       : "GET");
   let currentBody = body;
   const out = await openOutput(config.output);
+  // Times count from here, as curl's do from the start of the transfer (not of the command).
+  const startedAt = performance.now();
   const showHeaders = config.include || config.head;
   let redirects = 0;
   let redirectSeconds = 0;

@@ -51,7 +51,7 @@ export interface TransferRequest {
 
 export interface TransferOptions {
   resolver: ServerAddress;
-  /** performance.now() at the start of the command: every time is measured from it. */
+  /** performance.now() when the transfer began: every time is measured from it. */
   startedAt: number;
   connectTimeoutMs: number;
   /** The whole transfer at most (curl's -m); 0: no limit. */
@@ -66,7 +66,7 @@ export interface TransferOptions {
   wantBody(head: ResponseHead): boolean;
 }
 
-/** Seconds from the start of the command to each point, as curl's -w reports them. */
+/** Seconds from the start of the transfer to each point, as curl's -w reports them. */
 export interface Timings {
   namelookup: number;
   connect: number;

@@ -1,7 +1,7 @@
 // curl's `-w, --write-out FORMAT` (curl's manual, "--write-out"): `%{name}`
 // variables, `%%` for a percent sign, and the escapes `\n`, `\r`, `\t`,
 // `\\`. Times are seconds with six decimals, from the start of the
-// command, as curl prints them. Pure.
+// transfer, as curl prints them. Pure.
 
 /** The values one transfer gives the variables. */
 export interface WriteOutValues {
@@ -15,7 +15,7 @@ export interface WriteOutValues {
   sizeDownload: number;
   sizeHeader: number;
   sizeUpload: number;
-  /** Seconds from the start, for the last transfer (see docs/worker.md's curl section). */
+  /** Seconds from the start of the transfer; with -L, the last exchange's (docs/http.md). */
   timeNamelookup: number;
   timeConnect: number;
   timeAppconnect: number;
