@@ -56,6 +56,7 @@ function app(): Router {
     }),
   }));
   router.get("/missing-page", () => text("no such page\n", 404));
+  router.get("/loop", () => ({ status: 302, headers: { location: "/loop" }, body: "" }));
   return router;
 }
 
@@ -161,7 +162,7 @@ Deno.test("curl -v prints the exchange and a timing line; -w prints curl's timin
   assert.equal((await Deno.stat(`${t.dir}/out`)).size, 100_000);
 });
 
-Deno.test("curl exits with curl's codes: 6 for a name our resolver does not know, 7 when nothing listens, 22 with -f", async () => {
+Deno.test("curl exits with curl's codes: 6 for a name our resolver does not know, 7 when nothing listens, 22 with -f, 47 past --max-redirs", async () => {
   await using t = await setup();
   const unknown = await t.ours(["http://nowhere.example.com:1/"]);
   assert.equal(unknown.code, 6);
@@ -178,6 +179,27 @@ Deno.test("curl exits with curl's codes: 6 for a name our resolver does not know
   assert.equal(failed.code, 22);
   assert.equal(failed.stdout, "");
   assert.match(failed.stderr, /The requested URL returned error: 404/);
+  const loop = await t.ours(["-L", "--max-redirs", "3", `${t.base}/loop`]);
+  assert.equal(loop.code, 47);
+  assert.match(loop.stderr, /Maximum \(3\) redirects followed/);
+});
+
+Deno.test("curl -m gives up on a server that accepts and never answers, with curl's code 28", async () => {
+  await using t = await setup();
+  const mute = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of mute) accepted.push(conn);
+  })();
+  try {
+    const result = await t.ours(["-m", "0.3", `http://127.0.0.1:${mute.addr.port}/`]);
+    assert.equal(result.code, 28, result.stderr);
+    assert.match(result.stderr, /curl: \(28\) Operation timed out after 300 milliseconds/);
+  } finally {
+    mute.close();
+    for (const conn of accepted) conn.close();
+    await accepting.catch(() => {});
+  }
 });
 
 interopTest(
