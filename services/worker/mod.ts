@@ -217,6 +217,8 @@ function workerMetrics(consumer: Consumer): MetricsRegistry {
     "events sent to the dead-letter queue, by reason",
     ["reason"],
   );
+  // Both series from the start, so a dashboard sees 0 rather than nothing.
+  for (const reason of ["poison", "permanent"]) deadLettered.inc({ reason }, 0);
   const ackLost = registry.counter(
     "worker_acks_lost_total",
     "events mailed whose ACK was lost: they come back and are mailed again",
