@@ -131,18 +131,22 @@ export class Consumer {
     let failures = 0;
     let connections = 0;
     while (!this.#stopping.signal.aborted) {
+      let subscribed = false;
       try {
         const client = await this.#connect();
         if (connections++ > 0) this.stats.reconnects++;
-        failures = 0;
         await this.#consume(client);
       } catch (error) {
         this.#noteError(`mq: ${describe(error)}`);
         if (failures === 0) log.warn("mq connection failed: {error}", { error: describe(error) });
       } finally {
+        subscribed = this.#subscribed;
         this.#subscribed = false;
       }
       if (this.#stopping.signal.aborted) break;
+      // Only a connection that got as far as consuming resets the backoff: a broker that
+      // accepts CONNECT and then refuses the SUBSCRIBE is retried slower and slower.
+      if (subscribed) failures = 0;
       const delayMs = backoffDelayMs(failures++, this.options.reconnect, this.options.random);
       log.debug("reconnecting to the mq in {ms} ms", { ms: delayMs });
       await sleep(delayMs, this.#stopping.signal);
