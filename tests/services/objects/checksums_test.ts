@@ -310,3 +310,37 @@ Deno.test("objects: CreateMultipartUpload refuses checksum types S3 refuses", as
     assert.equal(xmlField(done.text, "ChecksumCRC32"), checksumOf("CRC32", data));
   });
 });
+
+Deno.test("objects: an upload's checksum algorithm and its parts' checksums survive a restart", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-sums-restart-" });
+  try {
+    const part1 = new Uint8Array(5 * MiB).fill(9);
+    const part2 = encoder.encode("after the restart");
+    let id: string, etag1: string;
+    {
+      await using svc = await startService(service, { dataDir });
+      await using s3 = new S3TestClient(svc.addresses.http);
+      await s3.text("PUT", "/sums");
+      const up = await createUpload(s3, "kept.bin", { "x-amz-checksum-algorithm": "CRC32C" });
+      id = up.id;
+      const r = await uploadPart(s3, "kept.bin", id, 1, part1);
+      etag1 = r.headers.get("etag")!;
+    }
+    await using svc = await startService(service, { dataDir });
+    await using s3 = new S3TestClient(svc.addresses.http);
+    let r = await s3.text("GET", "/sums", { query: [["uploads", ""]] });
+    assert.equal(xmlField(r.text, "ChecksumAlgorithm"), "CRC32C");
+    assert.equal(xmlField(r.text, "ChecksumType"), "COMPOSITE");
+    r = await uploadPart(s3, "kept.bin", id, 2, part2);
+    const etag2 = r.headers.get("etag")!;
+    r = await s3.text("POST", "/sums/kept.bin", {
+      query: [["uploadId", id]],
+      body: completeXml([{ n: 1, etag: etag1 }, { n: 2, etag: etag2 }]),
+    });
+    assert.equal(r.status, 200, r.text);
+    const sums = [checksumOf("CRC32C", part1), checksumOf("CRC32C", part2)];
+    assert.equal(xmlField(r.text, "ChecksumCRC32C"), compositeChecksum("CRC32C", sums));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
