@@ -44,7 +44,12 @@ import type { Bytes } from "../../lib/bytes.ts";
 import { type Frame, type Header, makeFrame, type StompVersion } from "../../lib/stomp/types.ts";
 import type { LoggedMessage, LogPosition, MessageLog } from "./message_log.ts";
 import { SeqList } from "./seq_list.ts";
-import { type Publish, StompProtocolError, type SubscriptionSpec } from "./session.ts";
+import {
+  DEFAULT_PREFETCH,
+  type Publish,
+  StompProtocolError,
+  type SubscriptionSpec,
+} from "./session.ts";
 
 export type OverflowPolicy = "reject-publish" | "drop-head" | "block";
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
@@ -448,9 +453,32 @@ export class Broker {
     const match = /^\/temp-queue\/([^/]+)$/.exec(headers[at][1]);
     if (match === null) return headers;
     const queue = this.#tempQueue(connection, match[1]);
+    this.#subscribeImplicitly(connection, queue, match[1]);
     const rewritten = [...headers];
     rewritten[at] = ["reply-to", queue.destination];
     return rewritten;
+  }
+
+  /**
+   * A requester that names `reply-to:/temp-queue/NAME` gets the replies
+   * without a SUBSCRIBE, on subscription id `/temp-queue/NAME` with
+   * ack:auto, as RabbitMQ does (clients written for it never subscribe).
+   * An explicit SUBSCRIBE to the temp queue, before or after, is used instead.
+   */
+  #subscribeImplicitly(connection: ConnectionState, queue: Queue, name: string): void {
+    if (queue.consumers.length > 0) return;
+    const destinationText = `/temp-queue/${name}`;
+    if (connection.consumers.has(destinationText)) return;
+    const spec: SubscriptionSpec = {
+      id: destinationText,
+      destination: { kind: "temp-queue", name },
+      destinationText,
+      ack: "auto",
+      prefetch: DEFAULT_PREFETCH,
+    };
+    const consumer = new Consumer(connection.port, spec, queue);
+    connection.consumers.set(spec.id, consumer);
+    queue.consumers.push(consumer);
   }
 
   /** Takes a message into `queue` (logging it first when durable). */
@@ -637,11 +665,17 @@ export class Broker {
   subscribe(connectionId: string, spec: SubscriptionSpec): void {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) throw new StompProtocolError("not connected");
+    // An explicit SUBSCRIBE replaces the implicit one of a temp queue.
+    if (connection.consumers.has(spec.id)) this.unsubscribe(connectionId, spec.id);
     const destination = spec.destination;
     let queue: Queue;
     if (destination.kind === "queue") queue = this.#queue(destination.name);
     else if (destination.kind === "temp-queue") {
       queue = this.#tempQueue(connection, destination.name);
+      const implicit = `/temp-queue/${destination.name}`;
+      if (connection.consumers.get(implicit)?.queue === queue) {
+        this.unsubscribe(connectionId, implicit);
+      }
     } else if (destination.kind === "topic") {
       queue = new Queue(
         `amq.topic.${connectionId}.${spec.id}`,

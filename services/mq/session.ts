@@ -153,7 +153,7 @@ export class StompProtocolError extends Error {
 }
 
 /** The one wire-error mapper (STYLE.md habit 5): an error to an ERROR frame. */
-export function errorFrame(error: unknown, receiptId?: string, version?: StompVersion): Frame {
+export function errorFrame(error: unknown, receiptId?: string, version?: string): Frame {
   const message = error instanceof Error ? error.message : String(error);
   const detail = error instanceof StompProtocolError ? error.detail : "";
   const headers: Header[] = [["message", oneLine(message)]];
@@ -187,9 +187,13 @@ export function sessionStep(state: SessionState, frame: Frame, config: SessionCo
     }
     return handler(state, frame, config);
   } catch (error) {
+    const connecting = state.phase === "connecting";
     state.phase = "closed";
     if (!(error instanceof StompProtocolError || error instanceof DecodeError)) throw error;
-    return { frames: [errorFrame(error, receipt)], effects: [], close: true };
+    // Before CONNECTED the client does not know our versions yet: say them
+    // (1.2 "Protocol Negotiation"; RabbitMQ does the same).
+    const versions = connecting ? SUPPORTED_VERSIONS : undefined;
+    return { frames: [errorFrame(error, receipt, versions)], effects: [], close: true };
   }
 }
 
@@ -226,6 +230,12 @@ function required(frame: Frame, name: string): string {
   return value;
 }
 
+/**
+ * The `version` header of an ERROR refusing a CONNECT: "the versions the
+ * server supports, comma separated" (1.2 "Protocol Negotiation").
+ */
+export const SUPPORTED_VERSIONS = "1.0,1.1,1.2";
+
 /** Picks the highest version both sides speak; none in common is an ERROR. */
 export function negotiateVersion(acceptVersion: string | undefined): StompVersion | undefined {
   if (acceptVersion === undefined) return "1.0";
@@ -241,11 +251,11 @@ function connect(state: SessionState, frame: Frame, config: SessionConfig): Step
   if (version === undefined) {
     state.phase = "closed";
     const error = new StompProtocolError(
-      "Supported protocol versions are 1.0,1.1,1.2",
+      `Supported protocol versions are ${SUPPORTED_VERSIONS}`,
       `accept-version was ${headerOf(frame, "accept-version")}`,
     );
     return {
-      frames: [errorFrame(error, headerOf(frame, "receipt"), "1.2")],
+      frames: [errorFrame(error, headerOf(frame, "receipt"), SUPPORTED_VERSIONS)],
       effects: [],
       close: true,
     };

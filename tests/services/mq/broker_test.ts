@@ -331,3 +331,18 @@ Deno.test("broker: a slow topic subscriber holds at most the window; the oldest 
   broker.wake("c");
   assert.deepEqual(consumer.bodies(), ["n15", "n16", "n17", "n18", "n19"]);
 });
+
+Deno.test("broker: reply-to:/temp-queue/NAME gets the replies without a SUBSCRIBE, as RabbitMQ does", () => {
+  const { broker, producer, consumer } = setup();
+  broker.subscribe("c", spec("s", "/queue/rpc", "auto"));
+  send(broker, "p", "/queue/rpc", "question", [["reply-to", "/temp-queue/answers"]]);
+  const replyTo = headerOf(consumer.frames[0], "reply-to")!;
+  assert.match(replyTo, /^\/reply-queue\//);
+  send(broker, "c", replyTo, "answer");
+  assert.deepEqual(producer.bodies(), ["answer"]);
+  assert.equal(headerOf(producer.frames[0], "subscription"), "/temp-queue/answers");
+  // An explicit SUBSCRIBE takes the implicit one's place: no reply goes to both.
+  broker.subscribe("p", spec("mine", "/temp-queue/answers", "auto"));
+  send(broker, "c", replyTo, "again");
+  assert.deepEqual(producer.frames.slice(1).map((f) => headerOf(f, "subscription")), ["mine"]);
+});

@@ -206,7 +206,7 @@ Deno.test("mq: version negotiation picks the highest common version; none is an 
   await raw.write("CONNECT\naccept-version:2.0\n\n\0");
   const frames = await raw.readToEnd();
   assert.equal(frames[0].command, "ERROR");
-  assert.equal(headerOf(frames[0], "version"), "1.2");
+  assert.equal(headerOf(frames[0], "version"), "1.0,1.1,1.2");
 });
 
 Deno.test("mq: with --user, CONNECT needs the login and passcode", async () => {
