@@ -165,17 +165,22 @@ export type QueueKind = "queue" | "topic-subscription" | "temp";
 export interface Spill {
   count: number;
   bytes: number;
-  /** Where to read on from: at or before its first record. */
-  from: LogPosition;
+  /**
+   * Where to scan on from for messages spilled since the start: at or
+   * before the first of them (undefined while only recovered ones wait).
+   */
+  from: LogPosition | undefined;
   /** Records of the queue below this sequence number are already indexed. */
   minSeq: number;
   /**
-   * After a restart, the spilled messages recovery found live, in order:
-   * the log between them also holds records of this queue acknowledged
-   * before the restart, which must not come back. Messages spilled since
-   * come after all of them and are all live. Plain numbers: 8 bytes each.
+   * After a restart, the spilled messages recovery found live, in sequence
+   * order, by their place in the log: the log between them also holds
+   * records acknowledged before the restart, and compaction may have moved
+   * older ones past newer ones, so they are read by place, not by a scan.
+   * They come before every message spilled since. Plain numbers: 24 bytes
+   * each.
    */
-  recovered?: { seqs: number[]; next: number };
+  recovered?: { segments: number[]; offsets: number[]; next: number };
 }
 
 export class Queue {
@@ -322,8 +327,10 @@ export class Broker {
     for (const logged of options.recovered ?? []) {
       const queue = this.#queue(logged.queue, true);
       if (queue.spill !== undefined || queue.indexed >= this.#indexWindow) {
-        this.#spillOne(queue, logged);
-        (queue.spill!.recovered ??= { seqs: [], next: 0 }).seqs.push(logged.seq);
+        this.#spillOne(queue, logged, true);
+        const recovered = queue.spill!.recovered ??= { segments: [], offsets: [], next: 0 };
+        recovered.segments.push(logged.segment);
+        recovered.offsets.push(logged.recordOffset);
       } else {
         this.#enqueue(queue, this.#fromLog(queue, logged));
       }
@@ -520,14 +527,17 @@ export class Broker {
   }
 
   /** Counts a logged message in the queue's spilled tail instead of indexing it. */
-  #spillOne(queue: Queue, logged: LoggedMessage): void {
+  #spillOne(queue: Queue, logged: LoggedMessage, recovering = false): void {
     logged.body = undefined;
-    queue.spill ??= {
-      count: 0,
-      bytes: 0,
-      from: { segment: logged.segment, offset: logged.recordOffset },
-      minSeq: logged.seq,
-    };
+    this.log?.release(logged);
+    queue.spill ??= { count: 0, bytes: 0, from: undefined, minSeq: logged.seq };
+    if (!recovering && queue.spill.from === undefined) {
+      // Recovered ones are read by place and all come before: the scan
+      // starts here and takes nothing older (a compaction's copies of
+      // indexed messages may come later in the log).
+      queue.spill.from = { segment: logged.segment, offset: logged.recordOffset };
+      queue.spill.minSeq = logged.seq;
+    }
     queue.spill.count++;
     queue.spill.bytes += logged.bodyBytes;
     queue.bytes += logged.bodyBytes;
@@ -540,27 +550,31 @@ export class Broker {
    */
   #refill(queue: Queue): void {
     const spill = queue.spill;
-    if (spill === undefined || this.log === undefined) return;
+    const log = this.log;
+    if (spill === undefined || log === undefined) return;
     if (queue.indexed >= this.#indexWindow / 2) return;
-    this.log.scan(queue.name, spill.from, (logged) => {
-      if (logged.seq < spill.minSeq) return true;
-      const recovered = spill.recovered;
-      if (recovered !== undefined) {
-        const live = recovered.seqs[recovered.next];
-        if (logged.seq < live) return true; // acknowledged before the restart
-        if (logged.seq !== live) {
-          throw new Error(`queue ${queue.name}: recovered message ${live} missing from the log`);
-        }
-        if (++recovered.next === recovered.seqs.length) spill.recovered = undefined;
-      }
+    const take = (logged: LoggedMessage) => {
       spill.count--;
       spill.bytes -= logged.bodyBytes;
       queue.bytes -= logged.bodyBytes;
-      spill.from = { segment: logged.segment, offset: logged.nextOffset };
-      spill.minSeq = logged.seq + 1;
       this.#enqueue(queue, this.#fromLog(queue, logged));
-      return spill.count > 0 && queue.indexed < this.#indexWindow;
-    });
+    };
+    const recovered = spill.recovered;
+    while (recovered !== undefined && queue.indexed < this.#indexWindow) {
+      const at = recovered.next++;
+      take(log.readRecord({ segment: recovered.segments[at], offset: recovered.offsets[at] }));
+      if (recovered.next === recovered.segments.length) spill.recovered = undefined;
+      if (spill.recovered === undefined) break;
+    }
+    if (spill.recovered === undefined && spill.from !== undefined && spill.count > 0) {
+      log.scan(queue.name, spill.from, (logged) => {
+        if (logged.seq < spill.minSeq) return true;
+        take(logged);
+        spill.from = { segment: logged.segment, offset: logged.nextOffset };
+        spill.minSeq = logged.seq + 1;
+        return spill.count > 0 && queue.indexed < this.#indexWindow;
+      });
+    }
     if (spill.count > 0 && queue.indexed === 0) {
       throw new Error(`queue ${queue.name}: ${spill.count} spilled messages not found in the log`);
     }
@@ -576,6 +590,7 @@ export class Broker {
       logged.body = undefined;
     }
     if (body !== undefined) queue.memoryBytes += body.length;
+    this.log?.hold(logged);
     return {
       seq: logged.seq,
       id: String(logged.seq),
@@ -837,6 +852,8 @@ export class Broker {
       this.#settle(message);
       return;
     }
+    // Counted on disk, so a restart still knows it was handed out.
+    if (message.logged !== undefined) this.log?.delivered(message.logged, message.deliveries);
     const flight: InFlight = {
       message,
       consumer,

@@ -7,6 +7,7 @@
 //   record = u32 payloadBytes | u32 crc32(payload) | payload      (big-endian)
 //   payload = 0x01 ENQUEUE  f64 seq | u16 queueBytes | queue | u32 metaBytes | meta JSON | body
 //           | 0x02 ACK      f64 seq
+//           | 0x03 DELIVER  f64 seq | u32 deliveries
 //
 // Sequence numbers are global and increasing, so an ACK names its message
 // alone. A SEND is answered only once its record is fsynced: `append()`
@@ -20,6 +21,26 @@
 // ACK record never disappears while the message it cancels is still on disk
 // (that would bring the message back at the next recovery).
 //
+// Compaction: one old unacknowledged message would keep its segment, and
+// every later one, on disk. So when the oldest segment's live records fill
+// at most half of it, they are copied to the end of the log (same sequence
+// numbers, current delivery counts), fsynced, and only then is the segment
+// removed: disk use tracks the live messages, at a write cost of at most
+// half a segment per segment reclaimed, one segment per ACK at most. Why
+// only the oldest: every copy of a message is written while it is live, so
+// before its ACK; an ACK in the oldest segment therefore cancels copies in
+// that segment only, and removing it cannot bring anything back. A copy
+// made before a crash may coexist with its original: recovery keeps the
+// later one (and the higher delivery count). Only messages the broker holds
+// in memory (`hold()`) are moved; a segment with messages known only by
+// their place in the log (a spilled queue tail) waits until they are read.
+//
+// Delivery counts: a DELIVER record notes each delivery that waits for an
+// acknowledgement, so a message handed out before a restart comes back
+// `redelivered`, counted, and still reaches the dead-letter queue at its
+// limit. It is written, not fsynced (the next group commit carries it): a
+// power cut may lose the last count, never a message.
+//
 // Recovery reads every segment in order, checks each record's length and
 // checksum, and stops at the first torn one: in the last segment the file
 // is cut there (a power cut mid-append); elsewhere the rest of that segment
@@ -28,9 +49,6 @@
 // and `scan()` reads a queue's records back in order for a broker that
 // keeps only a window of each queue indexed.
 //
-// Left out: compaction (one old unacknowledged message keeps its segment and
-// every later one on disk), delivery counts across restarts (a recovered
-// message starts again at 0 deliveries).
 
 import type { Bytes } from "../../lib/bytes.ts";
 import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
@@ -39,6 +57,7 @@ import { crc32 } from "./crc32.ts";
 
 const ENQUEUE = 1;
 const ACK = 2;
+const DELIVER = 3;
 const RECORD_HEAD_BYTES = 8;
 /** A record longer than this is garbage, whatever its length field says. */
 const RECORD_BYTES_MAX = 256 * 1024 * 1024;
@@ -100,7 +119,14 @@ interface Segment {
   handle: FileHandle;
   size: number;
   live: number;
+  /** Bytes of the live messages' records. */
+  liveBytes: number;
+  /** Live messages the broker holds in memory: compaction may move them. */
+  held: Set<LoggedMessage>;
 }
+
+/** Compact the oldest segment once its live records fill at most this share of it. */
+const COMPACT_LIVE_SHARE = 0.5;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -114,9 +140,10 @@ export class MessageLog {
   #dirty = false;
   #flush: Promise<void> | undefined;
   #closed = false;
-  /** Records appended since start, and fsyncs: for /metrics. */
+  /** Records appended since start, fsyncs, and segments compacted: for /metrics. */
   appended = 0;
   syncs = 0;
+  compactions = 0;
 
   private constructor(options: MessageLogOptions) {
     this.#files = options.files;
@@ -145,9 +172,14 @@ export class MessageLog {
     return this.#segments.reduce((n, s) => n + s.size, 0);
   }
 
-  /** Appends a message (written, durable at the next `durable()`). */
+  /** Appends a message (written, durable at the next `durable()`); it is held (see `hold`). */
   append(queue: string, meta: MessageMeta, body: Bytes): LoggedMessage {
-    const seq = this.#nextSeq++;
+    const message = this.#writeEnqueue(this.#nextSeq++, queue, meta, body);
+    message.body = body;
+    return message;
+  }
+
+  #writeEnqueue(seq: number, queue: string, meta: MessageMeta, body: Bytes): LoggedMessage {
     const queueBytes = encoder.encode(queue);
     const metaBytes = encoder.encode(JSON.stringify({
       h: meta.headers,
@@ -175,31 +207,107 @@ export class MessageLog {
     const bodyAt = at;
     record.set(body, at);
     const segment = this.#write(record, payloadBytes);
-    segment.live++;
-    return {
-      ...meta,
+    const message: LoggedMessage = {
+      headers: meta.headers,
+      priority: meta.priority,
+      expiresAt: meta.expiresAt,
+      notBefore: meta.notBefore,
+      timestamp: meta.timestamp,
+      deliveries: meta.deliveries,
       seq,
       queue,
       bodyBytes: body.length,
-      body,
+      body: undefined,
       segment: segment.id,
       offset: segment.size - record.length + bodyAt,
       recordOffset: segment.size - record.length,
       nextOffset: segment.size,
     };
+    segment.live++;
+    segment.liveBytes += record.length;
+    segment.held.add(message);
+    return message;
+  }
+
+  /**
+   * The broker holds `message` in memory: compaction may move it (and
+   * updates its place in it). Recovered and appended messages start held.
+   */
+  hold(message: LoggedMessage): void {
+    this.#segmentOf(message)?.held.add(message);
+  }
+
+  /** The broker keeps only `message`'s place in the log (spilled): it must stay where it is. */
+  release(message: LoggedMessage): void {
+    this.#segmentOf(message)?.held.delete(message);
+  }
+
+  /** Notes a delivery that waits for an acknowledgement (written; durable at the next commit). */
+  delivered(message: LoggedMessage, deliveries: number): void {
+    message.deliveries = deliveries;
+    const record = new Uint8Array(RECORD_HEAD_BYTES + 13);
+    const view = new DataView(record.buffer);
+    record[RECORD_HEAD_BYTES] = DELIVER;
+    view.setFloat64(RECORD_HEAD_BYTES + 1, message.seq);
+    view.setUint32(RECORD_HEAD_BYTES + 9, deliveries);
+    this.#write(record, 13);
+  }
+
+  #segmentOf(message: { segment: number }): Segment | undefined {
+    // Few segments are open at once: a short scan from the newest.
+    for (let i = this.#segments.length - 1; i >= 0; i--) {
+      if (this.#segments[i].id === message.segment) return this.#segments[i];
+    }
+    return undefined;
   }
 
   /** Records that `message` was acknowledged (or moved): it will not come back. */
-  ack(message: { seq: number; segment: number }): void {
+  ack(message: LoggedMessage): void {
     const record = new Uint8Array(RECORD_HEAD_BYTES + 9);
     record[RECORD_HEAD_BYTES] = ACK;
     new DataView(record.buffer).setFloat64(RECORD_HEAD_BYTES + 1, message.seq);
     this.#write(record, 9);
-    const segment = this.#segments.find((s) => s.id === message.segment);
+    const segment = this.#segmentOf(message);
     if (segment !== undefined) {
       segment.live--;
+      segment.liveBytes -= message.nextOffset - message.recordOffset;
+      segment.held.delete(message);
       if (!(segment.live >= 0)) throw new Error(`segment ${segment.id}: live count below zero`);
     }
+    this.#reclaim();
+    this.#compactOldest();
+  }
+
+  /**
+   * Copies the oldest segment's live messages to the end of the log when
+   * they fill at most COMPACT_LIVE_SHARE of it and the broker holds them
+   * all, fsyncs the copies, then removes the segment (see the file's head).
+   */
+  #compactOldest(): void {
+    if (this.#segments.length < 2) return;
+    const oldest = this.#segments[0];
+    if (oldest.live === 0 || oldest.held.size !== oldest.live) return;
+    if (oldest.liveBytes > oldest.size * COMPACT_LIVE_SHARE) return;
+    const moving = [...oldest.held].sort((a, b) => a.seq - b.seq);
+    for (const message of moving) {
+      const body = message.body ?? this.readBody(message);
+      const copy = this.#writeEnqueue(message.seq, message.queue, message, body);
+      // The broker's object follows its record: bodies are read from here on.
+      message.segment = copy.segment;
+      message.offset = copy.offset;
+      message.recordOffset = copy.recordOffset;
+      message.nextOffset = copy.nextOffset;
+      const target = this.#segmentOf(copy)!;
+      target.held.delete(copy);
+      target.held.add(message);
+    }
+    // The copies are durable before the originals go: a power cut between
+    // the two leaves both, and recovery keeps one.
+    this.flush();
+    oldest.live = 0;
+    oldest.liveBytes = 0;
+    oldest.held.clear();
+    this.compactions++;
     this.#reclaim();
   }
 
@@ -281,6 +389,38 @@ export class MessageLog {
     }
   }
 
+  /**
+   * Reads the ENQUEUE record at `at` (body not read), for a broker that
+   * kept only a recovered message's place. Checked when recovered.
+   */
+  readRecord(at: LogPosition): LoggedMessage {
+    const segment = this.#segmentOf(at);
+    if (segment === undefined) throw new Error(`segment ${at.segment} is gone`);
+    const head = new Uint8Array(RECORD_HEAD_BYTES + 11);
+    const headView = new DataView(head.buffer);
+    segment.handle.readAt(head, at.offset);
+    const payloadBytes = headView.getUint32(0);
+    if (head[RECORD_HEAD_BYTES] !== ENQUEUE) {
+      throw new Error(`segment ${at.segment} at ${at.offset}: not an ENQUEUE record`);
+    }
+    const queueBytes = headView.getUint16(RECORD_HEAD_BYTES + 9);
+    const rest = new Uint8Array(queueBytes + 4);
+    segment.handle.readAt(rest, at.offset + head.length);
+    const metaBytes = new DataView(rest.buffer).getUint32(queueBytes);
+    const meta = new Uint8Array(metaBytes);
+    const metaAt = at.offset + head.length + rest.length;
+    segment.handle.readAt(meta, metaAt);
+    return toLogged(
+      headView.getFloat64(RECORD_HEAD_BYTES + 1),
+      decoder.decode(rest.subarray(0, queueBytes)),
+      JSON.parse(decoder.decode(meta)),
+      segment.id,
+      at.offset,
+      metaAt + metaBytes,
+      at.offset + RECORD_HEAD_BYTES + payloadBytes,
+    );
+  }
+
   /** Syncs and closes every segment. */
   close(): void {
     if (this.#closed) return;
@@ -329,7 +469,7 @@ export class MessageLog {
   #create(id: number): Segment {
     const handle = this.#files.open(this.#path(id), { create: true, truncate: true });
     this.#files.syncDirectory(this.#dir);
-    const segment = { id, handle, size: 0, live: 0 };
+    const segment: Segment = { id, handle, size: 0, live: 0, liveBytes: 0, held: new Set() };
     this.#segments.push(segment);
     return segment;
   }
@@ -379,7 +519,14 @@ export class MessageLog {
           );
         }
       }
-      this.#segments.push({ id, handle, size: last ? end : bytes.length, live: 0 });
+      this.#segments.push({
+        id,
+        handle,
+        size: last ? end : bytes.length,
+        live: 0,
+        liveBytes: 0,
+        held: new Set(),
+      });
     }
     if (this.#segments.length === 0) this.#create(1);
     const messages = [...live.values()].sort((a, b) => a.seq - b.seq);
@@ -387,7 +534,10 @@ export class MessageLog {
     const byId = new Map(this.#segments.map((segment) => [segment.id, segment]));
     for (const message of messages) {
       maxSeq = Math.max(maxSeq, message.seq);
-      byId.get(message.segment)!.live++;
+      const segment = byId.get(message.segment)!;
+      segment.live++;
+      segment.liveBytes += message.nextOffset - message.recordOffset;
+      segment.held.add(message);
       if (held + message.bodyBytes <= window) {
         held += message.bodyBytes;
         message.body = this.readBody(message);
@@ -420,6 +570,12 @@ function parseSegment(
     if (type === ACK) {
       live.delete(seq);
       ackedMax = Math.max(ackedMax, seq);
+    } else if (type === DELIVER) {
+      if (payloadBytes < 13) break;
+      const message = live.get(seq);
+      if (message !== undefined) {
+        message.deliveries = Math.max(message.deliveries, view.getUint32(start + 9));
+      }
     } else if (type === ENQUEUE) {
       let p = start + 9;
       const queueBytes = view.getUint16(p);
@@ -431,8 +587,14 @@ function parseSegment(
       const meta = JSON.parse(decoder.decode(bytes.subarray(p, p + metaBytes)));
       p += metaBytes;
       // The body is read back later, and only for the window: recovery
-      // must not hold every body of a deep log at once.
-      live.set(seq, toLogged(seq, queue, meta, segment, at, p, end));
+      // must not hold every body of a deep log at once. A compaction's copy
+      // comes after its original: the later place wins, the higher count.
+      const message = toLogged(seq, queue, meta, segment, at, p, end);
+      const earlier = live.get(seq);
+      if (earlier !== undefined) {
+        message.deliveries = Math.max(message.deliveries, earlier.deliveries);
+      }
+      live.set(seq, message);
     } else {
       break;
     }

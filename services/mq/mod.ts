@@ -155,6 +155,7 @@ export const service = defineService({
         log_segments: messageLog.segmentCount,
         log_bytes: messageLog.sizeBytes,
         log_syncs: messageLog.syncs,
+        log_compactions: messageLog.compactions,
       })),
     });
     let http;
