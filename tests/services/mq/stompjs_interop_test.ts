@@ -1,63 +1,17 @@
 // The mq driven by a published npm STOMP client, unchanged: @stomp/stompjs 7
-// (the most used JavaScript STOMP client), over TCP through a socket adapter
-// shaped as the one its authors publish for Node (@stomp/tcp-wrapper: a
-// node:net socket behind the WebSocket interface stompjs expects; that
-// package itself does not declare stompjs as a dependency, so Deno cannot
-// resolve it, hence these few lines). Covered: login, SEND with receipts,
+// (the most used JavaScript STOMP client), over TCP through the adapter its
+// authors publish for Node, @stomp/tcp-wrapper (a node:net socket behind the
+// WebSocket interface stompjs expects). Covered: login, SEND with receipts,
 // SUBSCRIBE in each ack mode (client-individual ACK and NACK with the
 // redelivery, cumulative client ACK, auto), transactions (ABORT drops,
 // COMMIT delivers), a binary body with NUL octets, and an ERROR frame
 // reaching onStompError.
 
 import assert from "node:assert/strict";
-import { createConnection, type Socket } from "node:net";
-import { Client, type IFrame, type IMessage, StompSocketState } from "@stomp/stompjs";
+import { Client, type IFrame, type IMessage } from "@stomp/stompjs";
+import { TCPWrapper } from "@stomp/tcp-wrapper";
 import { service } from "../../../services/mq/mod.ts";
 import { startService, type TestService } from "../../_support/service.ts";
-
-/** node:net behind the WebSocket-like interface stompjs drives (IStompSocket). */
-class TcpSocket {
-  url: string;
-  readyState: number = StompSocketState.CONNECTING;
-  binaryType = "arraybuffer";
-  onopen: (() => void) | null = null;
-  onmessage: ((event: { data: ArrayBuffer | string }) => void) | null = null;
-  onclose: ((event: { wasClean: boolean; code: number; reason: string }) => void) | null = null;
-  onerror: ((event: unknown) => void) | null = null;
-  #socket: Socket;
-
-  constructor(port: number) {
-    this.url = `tcp://127.0.0.1:${port}/`;
-    this.#socket = createConnection(port, "127.0.0.1");
-    this.#socket.on("connect", () => {
-      this.readyState = StompSocketState.OPEN;
-      this.onopen?.();
-    });
-    this.#socket.on("data", (chunk: Uint8Array) => {
-      const copy = new Uint8Array(chunk);
-      this.onmessage?.({ data: copy.buffer });
-    });
-    this.#socket.on("close", (hadError: boolean) => {
-      this.readyState = StompSocketState.CLOSED;
-      this.onclose?.({ wasClean: !hadError, code: 1000, reason: "" });
-    });
-    this.#socket.on("error", (error: Error) => this.onerror?.(error));
-  }
-
-  send(data: string | ArrayBuffer | Uint8Array): void {
-    this.#socket.write(typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
-  }
-
-  close(): void {
-    this.readyState = StompSocketState.CLOSING;
-    this.#socket.end();
-  }
-
-  terminate(): void {
-    this.readyState = StompSocketState.CLOSING;
-    this.#socket.destroy();
-  }
-}
 
 interface Connected {
   client: Client;
@@ -70,7 +24,7 @@ async function connect(mq: TestService): Promise<Connected> {
   let closed!: () => void;
   const closedPromise = new Promise<void>((resolve) => closed = resolve);
   const client = new Client({
-    webSocketFactory: () => new TcpSocket(mq.addresses.tcp.port),
+    webSocketFactory: () => new TCPWrapper("127.0.0.1", mq.addresses.tcp.port),
     connectHeaders: { login: "guest", passcode: "secret", host: "/" },
     reconnectDelay: 0,
     heartbeatIncoming: 0,
