@@ -80,6 +80,8 @@ export interface SessionConfig {
   /** When set, CONNECT must carry this login and `passcode`. */
   readonly login?: string;
   readonly passcode?: string;
+  /** More logins and their passcodes (`--users-file`); any one of them may connect. */
+  readonly users?: ReadonlyMap<string, string>;
   /** Shortest heart-beat period the broker agrees to, either way (ms). */
   readonly heartBeatMinMs: number;
   /** The `server` header of CONNECTED. */
@@ -260,12 +262,13 @@ function connect(state: SessionState, frame: Frame, config: SessionConfig): Step
       close: true,
     };
   }
-  if (config.login !== undefined) {
-    if (
-      headerOf(frame, "login") !== config.login || headerOf(frame, "passcode") !== config.passcode
-    ) {
-      throw new StompProtocolError("Access refused", "bad login or passcode");
-    }
+  if (config.login !== undefined || (config.users?.size ?? 0) > 0) {
+    const login = headerOf(frame, "login");
+    const passcode = headerOf(frame, "passcode");
+    const known = login !== undefined &&
+      ((login === config.login && passcode === config.passcode) ||
+        (config.users?.has(login) === true && config.users.get(login) === passcode));
+    if (!known) throw new StompProtocolError("Access refused", "bad login or passcode");
   }
   // 1.1 "Heart-beating": CONNECT says cx (can send), cy (wants to receive).
   const [cx, cy] = parseHeartBeat(headerOf(frame, "heart-beat"));

@@ -223,6 +223,30 @@ Deno.test("mq: with --user, CONNECT needs the login and passcode", async () => {
   assert.equal(ok.version, "1.2");
 });
 
+Deno.test("mq: --users-file lets each login:passcode line CONNECT, beside --user", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".users" });
+  try {
+    await Deno.writeTextFile(file, "# mq users\nalice:wonder:land\n\nbob:builder\n");
+    await using mq = await startService(service, {
+      user: "guest",
+      password: "secret",
+      usersFile: file,
+    });
+    const port = portOf(mq);
+    for (
+      const [login, passcode] of [["alice", "wonder:land"], ["bob", "builder"], ["guest", "secret"]]
+    ) {
+      const client = await StompClient.connect({ port, login, passcode });
+      await client.disconnect();
+    }
+    for (const [login, passcode] of [["alice", "wonder"], ["bob", "secret"], ["carol", "x"]]) {
+      await assert.rejects(StompClient.connect({ port, login, passcode }), StompError);
+    }
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
 Deno.test("mq: a client that stops heart-beating is dropped and its messages redelivered", async () => {
   await using mq = await startService(service, { heartBeatMinMs: 50 });
   await using producer = await StompClient.connect({ port: portOf(mq) });
