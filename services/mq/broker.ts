@@ -42,7 +42,7 @@
 
 import type { Bytes } from "../../lib/bytes.ts";
 import { type Frame, type Header, makeFrame, type StompVersion } from "../../lib/stomp/types.ts";
-import type { LoggedMessage, LogPosition, MessageLog } from "./message_log.ts";
+import type { LoggedMessage, LogPosition, MessageLog, RecoveredMessages } from "./message_log.ts";
 import { SeqList } from "./seq_list.ts";
 import {
   DEFAULT_PREFETCH,
@@ -61,8 +61,8 @@ export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
 export interface BrokerOptions {
   /** The durable store; undefined keeps queues in memory only (tests). */
   log?: MessageLog;
-  /** Live messages read back by recovery. */
-  recovered?: LoggedMessage[];
+  /** Live messages recovery found in the log. */
+  recovered?: RecoveredMessages;
   /** Deliveries after which a message is dead-lettered (RabbitMQ quorum queues: 20). */
   deliveriesMax?: number;
   /** How long a consumer may hold a message unacknowledged; 0: forever (SQS visibility timeout). */
@@ -180,7 +180,7 @@ export interface Spill {
    * They come before every message spilled since. Plain numbers: 24 bytes
    * each.
    */
-  recovered?: { segments: number[]; offsets: number[]; next: number };
+  recovered?: { segments: number[]; offsets: number[]; deliveries: number[]; next: number };
 }
 
 export class Queue {
@@ -324,15 +324,13 @@ export class Broker {
     this.#bodyWindowBytes = options.bodyWindowBytes ?? 8 * 1024 * 1024;
     this.#indexWindow = options.indexWindow ?? 10_000;
     this.now = options.now ?? Date.now;
-    for (const logged of options.recovered ?? []) {
-      const queue = this.#queue(logged.queue, true);
+    const recovered = options.recovered;
+    for (let i = 0; i < (recovered?.length ?? 0); i++) {
+      const queue = this.#queue(recovered!.queueOf(i), true);
       if (queue.spill !== undefined || queue.indexed >= this.#indexWindow) {
-        this.#spillOne(queue, logged, true);
-        const recovered = queue.spill!.recovered ??= { segments: [], offsets: [], next: 0 };
-        recovered.segments.push(logged.segment);
-        recovered.offsets.push(logged.recordOffset);
+        this.#spillRecovered(queue, recovered!, i);
       } else {
-        this.#enqueue(queue, this.#fromLog(queue, logged));
+        this.#enqueue(queue, this.#fromLog(queue, recovered!.read(i)));
       }
     }
   }
@@ -526,12 +524,31 @@ export class Broker {
     this.dispatch(queue);
   }
 
+  /** A recovered message past the index window: its place in the log only (24 bytes). */
+  #spillRecovered(queue: Queue, recovered: RecoveredMessages, i: number): void {
+    queue.spill ??= { count: 0, bytes: 0, from: undefined, minSeq: recovered.seqOf(i) };
+    const places = queue.spill.recovered ??= {
+      segments: [],
+      offsets: [],
+      deliveries: [],
+      next: 0,
+    };
+    const place = recovered.placeOf(i);
+    places.segments.push(place.segment);
+    places.offsets.push(place.offset);
+    places.deliveries.push(recovered.deliveriesOf(i));
+    const bodyBytes = recovered.bodyBytesOf(i);
+    queue.spill.count++;
+    queue.spill.bytes += bodyBytes;
+    queue.bytes += bodyBytes;
+  }
+
   /** Counts a logged message in the queue's spilled tail instead of indexing it. */
-  #spillOne(queue: Queue, logged: LoggedMessage, recovering = false): void {
+  #spillOne(queue: Queue, logged: LoggedMessage): void {
     logged.body = undefined;
     this.log?.release(logged);
     queue.spill ??= { count: 0, bytes: 0, from: undefined, minSeq: logged.seq };
-    if (!recovering && queue.spill.from === undefined) {
+    if (queue.spill.from === undefined) {
       // Recovered ones are read by place and all come before: the scan
       // starts here and takes nothing older (a compaction's copies of
       // indexed messages may come later in the log).
@@ -562,7 +579,12 @@ export class Broker {
     const recovered = spill.recovered;
     while (recovered !== undefined && queue.indexed < this.#indexWindow) {
       const at = recovered.next++;
-      take(log.readRecord({ segment: recovered.segments[at], offset: recovered.offsets[at] }));
+      const logged = log.readRecord({
+        segment: recovered.segments[at],
+        offset: recovered.offsets[at],
+      });
+      logged.deliveries = Math.max(logged.deliveries, recovered.deliveries[at]);
+      take(logged);
       if (recovered.next === recovered.segments.length) spill.recovered = undefined;
       if (spill.recovered === undefined) break;
     }

@@ -44,10 +44,11 @@
 // Recovery reads every segment in order, checks each record's length and
 // checksum, and stops at the first torn one: in the last segment the file
 // is cut there (a power cut mid-append); elsewhere the rest of that segment
-// is skipped with a warning. Bodies are kept in memory up to
-// `bodyWindowBytes`; the rest are read back from their segment when needed,
-// and `scan()` reads a queue's records back in order for a broker that
-// keeps only a window of each queue indexed.
+// is skipped with a warning. Recovery keeps a few numbers per live message
+// (RecoveredMessages), not its headers or body: the broker reads back the
+// records it indexes, bodies are read when delivered, and `scan()` reads a
+// queue's records back in order for a broker that keeps only a window of
+// each queue indexed.
 //
 
 import type { Bytes } from "../../lib/bytes.ts";
@@ -101,14 +102,12 @@ export interface MessageLogOptions {
   dir: string;
   /** Roll to a new segment past this size (default 64 MiB). */
   segmentBytesMax?: number;
-  /** Bodies kept in memory at recovery at most (default 64 MiB). */
-  bodyWindowBytes?: number;
   onWarning?: (message: string) => void;
 }
 
 export interface Recovered {
   /** Live messages, in sequence order. */
-  messages: LoggedMessage[];
+  messages: RecoveredMessages;
   segments: number;
   /** Bytes cut from a torn tail. */
   tornBytes: number;
@@ -496,16 +495,15 @@ export class MessageLog {
       .map((name) => /^(\d{8})\.seg$/.exec(name))
       .filter((m) => m !== null)
       .map((m) => Number(m![1]));
-    const live = new Map<number, LoggedMessage>();
+    const index = new RecoveryIndex();
     // ACK records may name the highest sequence numbers: never reuse one.
     let maxSeq = 0;
-    const window = options.bodyWindowBytes ?? 64 * 1024 * 1024;
     let tornBytes = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       const bytes = files.readFile(this.#path(id)) ?? new Uint8Array(0);
-      const { end, ackedMax } = parseSegment(bytes, id, live);
-      maxSeq = Math.max(maxSeq, ackedMax);
+      const { end, seqMax } = parseSegment(bytes, id, index);
+      maxSeq = Math.max(maxSeq, seqMax);
       const last = i === ids.length - 1;
       const handle = files.open(this.#path(id));
       if (end < bytes.length) {
@@ -529,33 +527,167 @@ export class MessageLog {
       });
     }
     if (this.#segments.length === 0) this.#create(1);
-    const messages = [...live.values()].sort((a, b) => a.seq - b.seq);
-    let held = 0;
+    const order = index.liveInSeqOrder();
     const byId = new Map(this.#segments.map((segment) => [segment.id, segment]));
-    for (const message of messages) {
-      maxSeq = Math.max(maxSeq, message.seq);
-      const segment = byId.get(message.segment)!;
+    for (const slot of order) {
+      const segment = byId.get(index.segment[slot])!;
       segment.live++;
-      segment.liveBytes += message.nextOffset - message.recordOffset;
-      segment.held.add(message);
-      if (held + message.bodyBytes <= window) {
-        held += message.bodyBytes;
-        message.body = this.readBody(message);
-      }
+      segment.liveBytes += index.recordBytes[slot];
     }
     this.#nextSeq = maxSeq + 1;
     this.#reclaim();
-    return { messages, segments: ids.length, tornBytes };
+    return {
+      messages: new RecoveredMessages(this, index, order),
+      segments: ids.length,
+      tornBytes,
+    };
   }
 }
 
-/** Reads records into `live` until the end or the first bad one; returns where it stopped. */
+/**
+ * Recovery's record of every ENQUEUE it read: a few numbers per message in
+ * typed arrays (32 bytes) and a sequence number -> slot map for the ACK and
+ * DELIVER records that follow, instead of an object with parsed headers per
+ * message (about 500 bytes each: 580 MB of heap for a 1M-message backlog).
+ */
+class RecoveryIndex {
+  seq = new Float64Array(1024);
+  segment = new Uint32Array(1024);
+  recordOffset = new Float64Array(1024);
+  recordBytes = new Uint32Array(1024);
+  bodyBytes = new Uint32Array(1024);
+  deliveries = new Uint32Array(1024);
+  queue = new Uint32Array(1024);
+  size = 0;
+  /** Live messages: sequence number -> slot (the latest copy's). */
+  live = new Map<number, number>();
+  queues: string[] = [];
+  #queueIds = new Map<string, number>();
+
+  add(
+    seq: number,
+    queue: string,
+    segment: number,
+    recordOffset: number,
+    recordBytes: number,
+    bodyBytes: number,
+    deliveries: number,
+  ): void {
+    if (this.size === this.seq.length) this.#grow();
+    const slot = this.size++;
+    let queueId = this.#queueIds.get(queue);
+    if (queueId === undefined) {
+      this.#queueIds.set(queue, queueId = this.queues.length);
+      this.queues.push(queue);
+    }
+    const earlier = this.live.get(seq);
+    this.seq[slot] = seq;
+    this.segment[slot] = segment;
+    this.recordOffset[slot] = recordOffset;
+    this.recordBytes[slot] = recordBytes;
+    this.bodyBytes[slot] = bodyBytes;
+    // A compaction's copy comes after its original: the later place wins,
+    // with the higher count.
+    this.deliveries[slot] = Math.max(
+      deliveries,
+      earlier === undefined ? 0 : this.deliveries[earlier],
+    );
+    this.queue[slot] = queueId;
+    this.live.set(seq, slot);
+  }
+
+  delivered(seq: number, deliveries: number): void {
+    const slot = this.live.get(seq);
+    if (slot !== undefined) this.deliveries[slot] = Math.max(this.deliveries[slot], deliveries);
+  }
+
+  liveInSeqOrder(): Uint32Array {
+    const order = Uint32Array.from(this.live.values());
+    this.live.clear();
+    return order.sort((a, b) => this.seq[a] - this.seq[b]);
+  }
+
+  #grow(): void {
+    const grow = <T extends Float64Array | Uint32Array>(array: T): T => {
+      const bigger = new (array.constructor as { new (n: number): T })(array.length * 2);
+      bigger.set(array);
+      return bigger;
+    };
+    this.seq = grow(this.seq);
+    this.segment = grow(this.segment);
+    this.recordOffset = grow(this.recordOffset);
+    this.recordBytes = grow(this.recordBytes);
+    this.bodyBytes = grow(this.bodyBytes);
+    this.deliveries = grow(this.deliveries);
+    this.queue = grow(this.queue);
+  }
+}
+
+/**
+ * The live messages recovery found, in sequence order, kept as numbers:
+ * `read(i)` reads one's record back (headers and all, body not read) when
+ * the broker indexes it; a spilled tail needs only `placeOf(i)`.
+ */
+export class RecoveredMessages implements Iterable<LoggedMessage> {
+  #log: MessageLog;
+  #index: RecoveryIndex;
+  #order: Uint32Array;
+
+  constructor(log: MessageLog, index: RecoveryIndex, order: Uint32Array) {
+    this.#log = log;
+    this.#index = index;
+    this.#order = order;
+  }
+
+  get length(): number {
+    return this.#order.length;
+  }
+
+  seqOf(i: number): number {
+    return this.#index.seq[this.#order[i]];
+  }
+
+  queueOf(i: number): string {
+    return this.#index.queues[this.#index.queue[this.#order[i]]];
+  }
+
+  placeOf(i: number): LogPosition {
+    const slot = this.#order[i];
+    return { segment: this.#index.segment[slot], offset: this.#index.recordOffset[slot] };
+  }
+
+  bodyBytesOf(i: number): number {
+    return this.#index.bodyBytes[this.#order[i]];
+  }
+
+  deliveriesOf(i: number): number {
+    return this.#index.deliveries[this.#order[i]];
+  }
+
+  /** The message's record, with its delivery count as the log last said it. */
+  read(i: number): LoggedMessage {
+    const message = this.#log.readRecord(this.placeOf(i));
+    message.deliveries = Math.max(message.deliveries, this.deliveriesOf(i));
+    return message;
+  }
+
+  /** Every one read back (tests, small logs). */
+  all(): LoggedMessage[] {
+    return Array.from({ length: this.length }, (_, i) => this.read(i));
+  }
+
+  *[Symbol.iterator](): Iterator<LoggedMessage> {
+    for (let i = 0; i < this.length; i++) yield this.read(i);
+  }
+}
+
+/** Reads records into `index` until the end or the first bad one; returns where it stopped. */
 function parseSegment(
   bytes: Uint8Array,
   segment: number,
-  live: Map<number, LoggedMessage>,
-): { end: number; ackedMax: number } {
-  let ackedMax = 0;
+  index: RecoveryIndex,
+): { end: number; seqMax: number } {
+  let seqMax = 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   while (at + RECORD_HEAD_BYTES <= bytes.length) {
@@ -567,15 +699,12 @@ function parseSegment(
     if (crc32(bytes, start, end) !== view.getUint32(at + 4)) break;
     const type = bytes[start];
     const seq = view.getFloat64(start + 1);
+    seqMax = Math.max(seqMax, seq);
     if (type === ACK) {
-      live.delete(seq);
-      ackedMax = Math.max(ackedMax, seq);
+      index.live.delete(seq);
     } else if (type === DELIVER) {
       if (payloadBytes < 13) break;
-      const message = live.get(seq);
-      if (message !== undefined) {
-        message.deliveries = Math.max(message.deliveries, view.getUint32(start + 9));
-      }
+      index.delivered(seq, view.getUint32(start + 9));
     } else if (type === ENQUEUE) {
       let p = start + 9;
       const queueBytes = view.getUint16(p);
@@ -584,23 +713,17 @@ function parseSegment(
       p += queueBytes;
       const metaBytes = view.getUint32(p);
       p += 4;
-      const meta = JSON.parse(decoder.decode(bytes.subarray(p, p + metaBytes)));
+      // Only the delivery count is kept; headers are read again when the
+      // broker indexes the message, bodies when it delivers it.
+      const meta: StoredMeta = JSON.parse(decoder.decode(bytes.subarray(p, p + metaBytes)));
       p += metaBytes;
-      // The body is read back later, and only for the window: recovery
-      // must not hold every body of a deep log at once. A compaction's copy
-      // comes after its original: the later place wins, the higher count.
-      const message = toLogged(seq, queue, meta, segment, at, p, end);
-      const earlier = live.get(seq);
-      if (earlier !== undefined) {
-        message.deliveries = Math.max(message.deliveries, earlier.deliveries);
-      }
-      live.set(seq, message);
+      index.add(seq, queue, segment, at, end - at, end - p, meta.d);
     } else {
       break;
     }
     at = end;
   }
-  return { end: at, ackedMax };
+  return { end: at, seqMax };
 }
 
 interface StoredMeta {

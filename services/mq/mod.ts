@@ -110,6 +110,9 @@ export const service = defineService({
       return Promise.reject(error);
     }
     const { log: messageLog, recovered } = opened;
+    // Only figures outlive the broker's start: the recovery index is dropped.
+    const recoveredCount = recovered.messages.length;
+    const recoveredSegments = recovered.segments;
     if (recovered.tornBytes > 0) {
       log.warn("message log: cut a torn tail of {bytes} bytes", { bytes: recovered.tornBytes });
     }
@@ -158,8 +161,7 @@ export const service = defineService({
       readiness: () => ({
         recovery: {
           ok: true,
-          detail:
-            `${recovered.messages.length} messages recovered from ${recovered.segments} segments`,
+          detail: `${recoveredCount} messages recovered from ${recoveredSegments} segments`,
         },
         disk: diskWritable(files, config.dataDir),
       }),

@@ -287,7 +287,7 @@ Deno.test("broker: a spilled tail is recovered, purged and redriven like the res
   second.log.close();
   const third = MessageLog.open({ files: disk, dir: "/mq" });
   assert.deepEqual(
-    third.recovered.messages.map((m) => m.queue + ":" + m.seq).length,
+    third.recovered.messages.all().map((m) => m.queue + ":" + m.seq).length,
     12,
     "only the redriven twelve are live",
   );
