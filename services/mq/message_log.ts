@@ -275,6 +275,22 @@ export class MessageLog {
     }
     this.#reclaim();
     this.#compactOldest();
+    this.#retireActive();
+  }
+
+  /**
+   * When every message ever written is acknowledged, the active segment
+   * holds nothing live: past a quarter of the segment size it is rolled
+   * and removed, so a drained log takes almost no disk instead of up to a
+   * segment of dead records (a file made and one removed, with their
+   * directory fsyncs, per quarter segment of traffic at most).
+   */
+  #retireActive(): void {
+    const active = this.#active();
+    if (this.#segments.length !== 1 || active.live !== 0) return;
+    if (active.size < this.#segmentBytesMax / 4) return;
+    this.#roll();
+    this.#reclaim();
   }
 
   /**

@@ -118,6 +118,10 @@ Deno.test(`mq: a backlog of ${BACKLOG} messages stays within the memory and disk
     opened.log.flush();
     assert.equal(queue.depth, 0);
     assert.equal(opened.log.segmentCount, 1, "every acknowledged segment reclaimed");
+    assert.ok(
+      opened.log.sizeBytes <= SEGMENT_BYTES_MAX / 4,
+      `${opened.log.sizeBytes} bytes of acknowledged records kept`,
+    );
     note(`drained, ${(opened.log.sizeBytes / 1e6).toFixed(1)} MB on disk`);
     opened.log.close();
   } finally {
