@@ -103,6 +103,8 @@ export interface MessageLogOptions {
   /** Roll to a new segment past this size (default 64 MiB). */
   segmentBytesMax?: number;
   onWarning?: (message: string) => void;
+  /** Recovery reads segments this many bytes at a time (default 4 MiB; tests use less). */
+  recoveryChunkBytes?: number;
 }
 
 export interface Recovered {
@@ -517,14 +519,15 @@ export class MessageLog {
     let tornBytes = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      const bytes = files.readFile(this.#path(id)) ?? new Uint8Array(0);
-      const { end, seqMax } = parseSegment(bytes, id, index);
+      const handle = files.open(this.#path(id));
+      const fileBytes = handle.size();
+      const chunkBytes = options.recoveryChunkBytes ?? RECOVERY_CHUNK_BYTES;
+      const { end, seqMax } = readSegment(handle, fileBytes, id, index, chunkBytes);
       maxSeq = Math.max(maxSeq, seqMax);
       const last = i === ids.length - 1;
-      const handle = files.open(this.#path(id));
-      if (end < bytes.length) {
+      if (end < fileBytes) {
         if (last) {
-          tornBytes = bytes.length - end;
+          tornBytes = fileBytes - end;
           handle.truncate(end);
           handle.syncData();
         } else {
@@ -536,7 +539,7 @@ export class MessageLog {
       this.#segments.push({
         id,
         handle,
-        size: last ? end : bytes.length,
+        size: last ? end : fileBytes,
         live: 0,
         liveBytes: 0,
         held: new Set(),
@@ -697,29 +700,77 @@ export class RecoveredMessages implements Iterable<LoggedMessage> {
   }
 }
 
-/** Reads records into `index` until the end or the first bad one; returns where it stopped. */
-function parseSegment(
+/** Recovery reads a segment this many bytes at a time (more for a larger record). */
+const RECOVERY_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads a segment's records into `index`, a chunk at a time (so recovery
+ * holds one chunk, not the whole segment), until the end or the first bad
+ * or torn record; returns where it stopped.
+ */
+function readSegment(
+  handle: FileHandle,
+  fileBytes: number,
+  segment: number,
+  index: RecoveryIndex,
+  chunkBytes: number,
+): { end: number; seqMax: number } {
+  let chunk = new Uint8Array(Math.min(chunkBytes, fileBytes));
+  let at = 0;
+  let seqMax = 0;
+  while (at < fileBytes) {
+    const n = Math.min(chunk.length, fileBytes - at);
+    const window = chunk.subarray(0, n);
+    if (handle.readAt(window, at) !== n) break;
+    const parsed = parseRecords(window, segment, index, at);
+    seqMax = Math.max(seqMax, parsed.seqMax);
+    at += parsed.end;
+    if (parsed.stop === "bad") break;
+    if (parsed.stop === "incomplete") {
+      // A record runs past the chunk: read on from it, in a chunk big
+      // enough for it; past the file's end it is a torn tail.
+      const recordBytes = parsed.needBytes;
+      if (at + recordBytes > fileBytes) break;
+      if (recordBytes > chunk.length) chunk = new Uint8Array(recordBytes);
+    }
+  }
+  return { end: at, seqMax };
+}
+
+/**
+ * Reads the records of `bytes` (at file offset `base`) into `index`; stops
+ * at the end, at a bad record, or at one that runs past `bytes`.
+ */
+function parseRecords(
   bytes: Uint8Array,
   segment: number,
   index: RecoveryIndex,
-): { end: number; seqMax: number } {
+  base: number,
+): { end: number; seqMax: number; stop: "end" | "bad" | "incomplete"; needBytes: number } {
   let seqMax = 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
-  while (at + RECORD_HEAD_BYTES <= bytes.length) {
+  const stopped = (stop: "end" | "bad" | "incomplete", needBytes = 0) => ({
+    end: at,
+    seqMax,
+    stop,
+    needBytes,
+  });
+  while (at < bytes.length) {
+    if (at + RECORD_HEAD_BYTES > bytes.length) return stopped("incomplete", RECORD_HEAD_BYTES);
     const payloadBytes = view.getUint32(at);
-    if (payloadBytes < 9 || payloadBytes > RECORD_BYTES_MAX) break;
+    if (payloadBytes < 9 || payloadBytes > RECORD_BYTES_MAX) return stopped("bad");
     const start = at + RECORD_HEAD_BYTES;
     const end = start + payloadBytes;
-    if (end > bytes.length) break;
-    if (crc32(bytes, start, end) !== view.getUint32(at + 4)) break;
+    if (end > bytes.length) return stopped("incomplete", RECORD_HEAD_BYTES + payloadBytes);
+    if (crc32(bytes, start, end) !== view.getUint32(at + 4)) return stopped("bad");
     const type = bytes[start];
     const seq = view.getFloat64(start + 1);
     seqMax = Math.max(seqMax, seq);
     if (type === ACK) {
       index.live.delete(seq);
     } else if (type === DELIVER) {
-      if (payloadBytes < 13) break;
+      if (payloadBytes < 13) return stopped("bad");
       index.delivered(seq, view.getUint32(start + 9));
     } else if (type === ENQUEUE) {
       let p = start + 9;
@@ -733,13 +784,13 @@ function parseSegment(
       // broker indexes the message, bodies when it delivers it.
       const meta: StoredMeta = JSON.parse(decoder.decode(bytes.subarray(p, p + metaBytes)));
       p += metaBytes;
-      index.add(seq, queue, segment, at, end - at, end - p, meta.d);
+      index.add(seq, queue, segment, base + at, end - at, end - p, meta.d);
     } else {
-      break;
+      return stopped("bad");
     }
     at = end;
   }
-  return { end: at, seqMax };
+  return stopped("end");
 }
 
 interface StoredMeta {

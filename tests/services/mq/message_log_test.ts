@@ -124,6 +124,8 @@ function check(seed: number, point: number, run: ReturnType<typeof record>): voi
     files: after,
     dir: DIR,
     segmentBytesMax: 4096,
+    // Small chunks: records straddle them, and some are larger than one.
+    recoveryChunkBytes: 700,
   });
   const got = new Map(recovered.messages.all().map((m) => [m.seq, m]));
   for (const [seq, body] of snapshot?.receipted ?? []) {
