@@ -21,6 +21,16 @@
 //   third kills them without waiting for their drain.
 // - `--log-format json` makes every line one JSON object with a `service`
 //   field: the children's lines, and the stack's own (service "stack").
+// - Ready means ready: once the children are started, the stack polls every
+//   member's /readyz (each dependency reachable, recovery done) until all
+//   answer 200, then prints what runs where and which standard client to
+//   point at it. Every service reconnects to its dependencies by itself, so
+//   the children start together and the stack waits for the whole topology
+//   to settle rather than starting them one by one.
+// - The lb's configuration names its backends by port: on the default ports
+//   it reads config/lb.json itself; with --free-ports the stack writes a
+//   copy with each default port replaced by the member's chosen one (in a
+//   temporary directory removed at stop).
 //
 // The command table comes in as a parameter (`stackCommand(COMMANDS)`), so
 // this module does not import commands.ts back.
@@ -37,6 +47,8 @@ import {
   setupLogging,
   writeStdout,
 } from "../../lib/log.ts";
+import type { Logger } from "@logtape/logtape";
+import { HttpClient } from "../../lib/http/client.ts";
 import { type CommandTable, defineTool, type ToolDefinition } from "../../lib/service.ts";
 import { type ChildSpec, Supervisor } from "../../lib/supervisor.ts";
 
@@ -57,7 +69,17 @@ export interface StackMember {
   /** Reloads its configuration on SIGHUP, so the stack forwards its SIGHUP. */
   readonly reloads?: boolean;
   /** Its own flags (beyond --port and --admin-port), given every member's ports. */
-  args(ports: Readonly<Record<string, MemberPorts>>): string[];
+  args(ports: Readonly<Record<string, MemberPorts>>, files?: StackFiles): string[];
+  /** Serves /readyz on its own port rather than its admin port (the HTTP services). */
+  readyzOnPort?: boolean;
+  /** What to try against it with a standard client, given its ports (printed once ready). */
+  tryWith?(ports: Readonly<Record<string, MemberPorts>>): string;
+}
+
+/** Files the stack writes for its members at start. */
+export interface StackFiles {
+  /** The lb configuration to use (config/lb.json, or a copy on the chosen ports). */
+  lbConfig: string;
 }
 
 const REPOSITORY = new URL("../../", import.meta.url);
@@ -72,6 +94,21 @@ export const ZONE_FILE = repositoryPath("config/zones/example.com.zone");
 export const LB_CONFIG_FILE = repositoryPath("config/lb.json");
 const HOST = "127.0.0.1";
 
+/** The http-api's flags pointing it at the stack's datastore, cache, mq and objects. */
+function apiArgs(ports: Readonly<Record<string, MemberPorts>>): string[] {
+  const at = (label: string) => `${HOST}:${ports[label]?.port}`;
+  return [
+    "--datastore",
+    at("datastore"),
+    "--cache",
+    at("cache"),
+    "--mq",
+    at("mq"),
+    "--objects",
+    `http://${at("objects")}`,
+  ];
+}
+
 /** The local topology, in start order (dependencies first). */
 export const STACK: readonly StackMember[] = [
   {
@@ -81,6 +118,7 @@ export const STACK: readonly StackMember[] = [
     udp: true,
     reloads: true,
     args: () => ["--zone", ZONE_FILE],
+    tryWith: (p) => `dig @${HOST} -p ${p.dns.port} example.com MX`,
   },
   {
     label: "resolver",
@@ -88,22 +126,76 @@ export const STACK: readonly StackMember[] = [
     port: 5354,
     udp: true,
     args: (ports) => ["--stub", `example.com=${HOST}:${ports.dns.port}`, "--local-only"],
+    tryWith: (p) => `dig @${HOST} -p ${p.resolver.port} www.example.com`,
   },
-  { label: "datastore", command: "datastore", port: 8004, args: () => [] },
-  { label: "cache", command: "cache", port: 8005, args: () => [] },
-  { label: "mq", command: "mq", port: 8006, args: () => [] },
+  {
+    label: "datastore",
+    command: "datastore",
+    port: 8004,
+    args: () => [],
+    tryWith: (p) =>
+      `psql -h ${HOST} -p ${p.datastore.port} -U spells spells -c 'SELECT id, name FROM spells'`,
+  },
+  {
+    label: "cache",
+    command: "cache",
+    port: 8005,
+    args: () => [],
+    tryWith: (p) => `redis-cli -p ${p.cache.port} INFO stats`,
+  },
+  {
+    label: "mq",
+    command: "mq",
+    port: 8006,
+    args: () => [],
+    tryWith: (p) =>
+      `python3 -m stomp -H ${HOST} -P ${p.mq.port}  (then: subscribe /queue/spell.created)`,
+  },
   // The lb routes /files/* here: anyone may GET and PUT in the "files" bucket, as the seed's store.
-  { label: "objects", command: "objects", port: 8007, args: () => ["--public-bucket", "files"] },
+  {
+    label: "objects",
+    command: "objects",
+    port: 8007,
+    args: () => ["--public-bucket", "files"],
+    tryWith: (p) =>
+      `AWS_ACCESS_KEY_ID=underhood AWS_SECRET_ACCESS_KEY=underhood-secret-key aws --endpoint-url http://${HOST}:${p.objects.port} s3 ls`,
+  },
   // The zone's MX (mail.example.com) is this server: mail for example.com stays here.
-  { label: "smtp", command: "smtp", port: 2525, args: () => ["--domain", "example.com"] },
-  { label: "http-api-1", command: "http-api", port: 8001, args: () => [] },
-  { label: "http-api-2", command: "http-api", port: 8002, args: () => [] },
+  {
+    label: "smtp",
+    command: "smtp",
+    port: 2525,
+    args: () => ["--domain", "example.com"],
+    tryWith: (p) =>
+      `swaks --server ${HOST}:${p.smtp.port} --to dev@example.com; curl ${HOST}:${
+        p.smtp.adminPort ?? p.smtp.port + 10000
+      }/api/mailboxes`,
+  },
+  {
+    label: "http-api-1",
+    command: "http-api",
+    port: 8001,
+    readyzOnPort: true,
+    args: apiArgs,
+    tryWith: (p) => `curl ${HOST}:${p["http-api-1"].port}/api/spells/1`,
+  },
+  {
+    label: "http-api-2",
+    command: "http-api",
+    port: 8002,
+    readyzOnPort: true,
+    args: apiArgs,
+    tryWith: (p) => `curl ${HOST}:${p["http-api-2"].port}/readyz`,
+  },
   {
     label: "lb",
     command: "lb",
     port: 8080,
     reloads: true,
-    args: () => ["--config", LB_CONFIG_FILE],
+    args: (_ports, files) => ["--config", files?.lbConfig ?? LB_CONFIG_FILE],
+    tryWith: (p) =>
+      `deno task curl http://example.com:${p.lb.port}/api/spells --resolver ${HOST}:${p.resolver?.port}` +
+      `   or: curl -H 'content-type: application/json' -d '{"name":"Nox","incantation":"Nox!"}' ${HOST}:${p.lb.port}/api/spells`,
   },
   { label: "worker", command: "worker", port: 0, args: () => [] },
 ];
@@ -152,15 +244,49 @@ export function memberArgs(
   member: StackMember,
   ports: Readonly<Record<string, MemberPorts>>,
   sharedArgs: readonly string[] = [],
+  files?: StackFiles,
 ): string[] {
   const { port, adminPort } = ports[member.label];
   return [
     "--port",
     String(port),
     ...(adminPort === undefined ? [] : ["--admin-port", String(adminPort)]),
-    ...member.args(ports),
+    ...member.args(ports, files),
     ...sharedArgs,
   ];
+}
+
+/**
+ * The lb configuration for these ports: config/lb.json with every backend
+ * URL on a member's default port moved to that member's chosen port.
+ */
+export function lbConfigFor(
+  text: string,
+  members: readonly StackMember[],
+  ports: Readonly<Record<string, MemberPorts>>,
+): string {
+  const moved = new Map<number, number>();
+  for (const m of members) {
+    if (m.port !== 0 && ports[m.label] !== undefined) moved.set(m.port, ports[m.label].port);
+  }
+  const config = JSON.parse(text);
+  for (const pool of Object.values(config.pools ?? {}) as { backends?: { url: string }[] }[]) {
+    for (const backend of pool.backends ?? []) {
+      const url = new URL(backend.url);
+      const port = moved.get(Number(url.port));
+      if (port !== undefined) {
+        url.port = String(port);
+        backend.url = url.href.replace(/\/$/, "");
+      }
+    }
+  }
+  return JSON.stringify(config, null, 2) + "\n";
+}
+
+/** Where a member answers /readyz. */
+export function readyzUrl(member: StackMember, ports: MemberPorts): string {
+  const port = member.readyzOnPort ? ports.port : (ports.adminPort ?? ports.port + 10000);
+  return `http://${HOST}:${port}/readyz`;
 }
 
 /** The child process for a member: `deno run -A main.ts <command> <args>`. */
@@ -228,9 +354,35 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
   }
   const ports = config.freePorts ? freePorts(built) : defaultPorts(built);
   const shared = ["--log-format", config.logFormat, "--log-level", config.logLevel];
+  // On the default ports the lb reads config/lb.json itself (so SIGHUP picks up edits to it).
+  const tmp = config.freePorts ? await Deno.makeTempDir({ prefix: "underhood-stack-" }) : undefined;
+  const files: StackFiles = { lbConfig: LB_CONFIG_FILE };
+  if (tmp !== undefined) {
+    files.lbConfig = `${tmp}/lb.json`;
+    await Deno.writeTextFile(
+      files.lbConfig,
+      lbConfigFor(await Deno.readTextFile(LB_CONFIG_FILE), built, ports),
+    );
+  }
+  try {
+    return await superviseStack(commands, built, ports, shared, files, out, log);
+  } finally {
+    if (tmp !== undefined) await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+async function superviseStack(
+  commands: CommandTable,
+  built: readonly StackMember[],
+  ports: Readonly<Record<string, MemberPorts>>,
+  shared: readonly string[],
+  files: StackFiles,
+  out: StackOutput,
+  log: Logger,
+): Promise<number> {
   let specs: ChildSpec[];
   try {
-    specs = await checkedChildSpecs(commands, built, ports, shared);
+    specs = await checkedChildSpecs(commands, built, ports, shared, files);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     log.error("bad stack configuration: {error}", { error: error.message });
@@ -264,7 +416,12 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
       });
     }
     supervisor.start();
+    const readiness = new AbortController();
+    waitUntilReady(built, ports, log, readiness.signal).then((readyInMs) => {
+      if (readyInMs !== undefined) printReady(built, ports, readyInMs, log);
+    });
     const signal = await signals.first;
+    readiness.abort();
     log.info("{signal} received, stopping every service", { signal });
     const report = await Promise.race([
       supervisor.stop(),
@@ -299,12 +456,13 @@ export async function checkedChildSpecs(
   members: readonly StackMember[],
   ports: Readonly<Record<string, MemberPorts>>,
   sharedArgs: readonly string[] = [],
+  files?: StackFiles,
 ): Promise<ChildSpec[]> {
   const specs: ChildSpec[] = [];
   for (const member of members) {
     const load = commands[member.command]?.load;
     if (load === undefined) throw new UsageError(`${member.label}: ${member.command} is not built`);
-    const args = memberArgs(member, ports, sharedArgs);
+    const args = memberArgs(member, ports, sharedArgs, files);
     try {
       parseFlags((await load()).flags, args);
     } catch (error) {
@@ -314,6 +472,81 @@ export async function checkedChildSpecs(
     specs.push(childSpec(member, args));
   }
   return specs;
+}
+
+/** How often the stack asks every member's /readyz while waiting, and how often it says who it waits for. */
+const READY_POLL_MS = 250;
+const READY_REPORT_MS = 10_000;
+
+/**
+ * Polls every member's /readyz until all answer 200 at once; resolves with
+ * the time it took, or undefined when aborted (a stop signal came first).
+ * Logs who it is still waiting for every 10 s, with their failing checks.
+ */
+export async function waitUntilReady(
+  members: readonly StackMember[],
+  ports: Readonly<Record<string, MemberPorts>>,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<number | undefined> {
+  const started = performance.now();
+  let reportAt = started + READY_REPORT_MS;
+  await using http = new HttpClient({ connectTimeoutMs: 1_000, headerTimeoutMs: 3_000 });
+  const pending = new Map(members.map((m) => [m.label, readyzUrl(m, ports[m.label])]));
+  const why = new Map<string, string>();
+  while (!signal.aborted) {
+    await Promise.all([...pending].map(async ([label, url]) => {
+      try {
+        const response = await http.request(url);
+        const body = await response.text();
+        if (response.status === 200) pending.delete(label);
+        else why.set(label, failingChecks(body));
+      } catch (error) {
+        why.set(label, error instanceof Error ? error.message : String(error));
+      }
+    }));
+    if (pending.size === 0) return performance.now() - started;
+    if (performance.now() >= reportAt) {
+      reportAt += READY_REPORT_MS;
+      log.info("waiting for {members} to be ready", {
+        members: [...pending.keys()].map((label) => `${label} (${why.get(label)})`).join(", "),
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+  }
+  return undefined;
+}
+
+/** The failing checks of a /readyz body, for the waiting message. */
+function failingChecks(body: string): string {
+  try {
+    const checks = JSON.parse(body).checks as Record<string, { ok: boolean; detail?: string }>;
+    return Object.entries(checks).filter(([, c]) => !c.ok)
+      .map(([name, c]) => `${name}: ${c.detail ?? "failing"}`).join("; ");
+  } catch {
+    return "not ready";
+  }
+}
+
+/** What runs where, and what to try against each with a standard client. */
+function printReady(
+  members: readonly StackMember[],
+  ports: Readonly<Record<string, MemberPorts>>,
+  readyInMs: number,
+  log: Logger,
+): void {
+  log.info("every service is ready ({seconds} s); what runs where, and what to try:", {
+    seconds: (readyInMs / 1000).toFixed(1),
+  });
+  const width = Math.max(...members.map((m) => m.label.length));
+  for (const member of members) {
+    const { port } = ports[member.label];
+    log.info("  {label} {address}  try: {command}", {
+      label: member.label.padEnd(width),
+      address: `${HOST}:${port}`.padEnd(15),
+      command: member.tryWith?.(ports) ?? "-",
+    });
+  }
 }
 
 interface StackOutput {

@@ -2,13 +2,17 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { COMMANDS } from "../../../commands.ts";
 import { query } from "../../../lib/dns/client.ts";
+import { HttpClient } from "../../../lib/http/client.ts";
 import { parseName } from "../../../lib/dns/name.ts";
 import { RecordType } from "../../../lib/dns/types.ts";
 import {
   checkedChildSpecs,
   childSpec,
+  defaultPorts,
   freePorts,
   jsonLineOf,
+  LB_CONFIG_FILE,
+  lbConfigFor,
   memberArgs,
   STACK,
   type StackMember,
@@ -64,10 +68,53 @@ Deno.test("the stack's resolver is hermetic: --local-only, its stub on our dns",
 Deno.test("the stack's file paths point into the repository, whatever the current directory", () => {
   assert.ok(ZONE_FILE.startsWith(REPOSITORY), ZONE_FILE);
   for (const member of STACK) {
-    for (const arg of member.args({ dns: { port: 1053 } })) {
-      if (arg.includes("/")) assert.ok(arg.startsWith(REPOSITORY), `${member.label}: ${arg}`);
+    for (const arg of member.args(defaultPorts(STACK))) {
+      if (arg.includes("/") && !arg.startsWith("http://")) {
+        assert.ok(arg.startsWith(REPOSITORY), `${member.label}: ${arg}`);
+      }
     }
   }
+});
+
+Deno.test("the http-api copies point at the stack's datastore, cache, mq and objects", () => {
+  const ports = { ...defaultPorts(STACK), datastore: { port: 4004 }, objects: { port: 4007 } };
+  const api = STACK.find((m) => m.label === "http-api-2")!;
+  assert.deepEqual(api.args(ports), [
+    "--datastore",
+    "127.0.0.1:4004",
+    "--cache",
+    "127.0.0.1:8005",
+    "--mq",
+    "127.0.0.1:8006",
+    "--objects",
+    "http://127.0.0.1:4007",
+  ]);
+});
+
+Deno.test("lbConfigFor() moves config/lb.json's backends to the ports the stack chose", async () => {
+  const text = await Deno.readTextFile(LB_CONFIG_FILE);
+  const ports = {
+    ...defaultPorts(STACK),
+    "http-api-1": { port: 41001 },
+    "http-api-2": { port: 41002 },
+    objects: { port: 41007 },
+  };
+  const config = JSON.parse(lbConfigFor(text, STACK, ports));
+  assert.deepEqual(config.pools.api.backends.map((b: { url: string }) => b.url), [
+    "http://127.0.0.1:41001",
+    "http://127.0.0.1:41002",
+  ]);
+  assert.deepEqual(config.pools.objects.backends, [{ url: "http://127.0.0.1:41007" }]);
+  // Everything else is kept as written.
+  const original = JSON.parse(text);
+  assert.deepEqual(config.routes, original.routes);
+  assert.deepEqual(config.pools.api.healthCheck, original.pools.api.healthCheck);
+  // On the default ports nothing moves.
+  assert.deepEqual(JSON.parse(lbConfigFor(text, STACK, defaultPorts(STACK))), original);
+  // The stack's lb reads the copy when it has one.
+  const lb = STACK.find((m) => m.label === "lb")!;
+  assert.deepEqual(lb.args(ports, { lbConfig: "/tmp/x/lb.json" }), ["--config", "/tmp/x/lb.json"]);
+  assert.deepEqual(lb.args(ports), ["--config", LB_CONFIG_FILE]);
 });
 
 Deno.test("the stack runs two http-api copies on their default ports, labels unique", () => {
@@ -241,6 +288,12 @@ const PROTOCOL_CHECKS: Record<string, (ports: Record<string, number>) => Promise
   async cache(ports) {
     assert.equal(await answersTcp(ports.tcp, "PING\r\n"), "+PONG\r\n");
   },
+  async "http-api"(ports) {
+    await using http = new HttpClient();
+    const response = await http.request(`http://127.0.0.1:${ports.http}/api/spells/1`);
+    assert.equal(response.status, 200);
+    assert.equal((await response.json<{ name: string }>()).name, "Accio");
+  },
 };
 
 Deno.test({
@@ -251,6 +304,17 @@ Deno.test({
     const stack = new StackProcess([], { cwd });
     try {
       const ports = await stack.everyoneListening();
+      // The stack says so once every /readyz answers 200, with what to try against each.
+      await stack.waitFor(
+        "every service to be ready",
+        () => stack.lines.some((l) => l.includes("every service is ready")),
+      );
+      for (const member of BUILT.filter((m) => m.command !== "worker")) {
+        assert.ok(
+          stack.lines.some((l) => l.includes(`  ${member.label} `) && l.includes("try: ")),
+          `what to try against ${member.label}`,
+        );
+      }
       for (const member of BUILT) {
         const admin = ports[member.label].admin;
         assert.match(
