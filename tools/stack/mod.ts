@@ -316,6 +316,12 @@ const flags = {
     choices: LOG_LEVELS,
     help: "lowest level logged, by the stack and every service",
   },
+  "services-log-level": {
+    type: "string",
+    choices: LOG_LEVELS,
+    help: "lowest level the services log, when it should differ from --log-level " +
+      "(warning: no access log lines under load)",
+  },
 } as const satisfies FlagSpecs;
 
 /** The `start` command, for the services `commands` lists. */
@@ -332,6 +338,7 @@ interface StackConfig {
   freePorts: boolean;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  servicesLogLevel?: LogLevel;
 }
 
 async function runStack(commands: CommandTable, config: StackConfig): Promise<number> {
@@ -353,7 +360,12 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
     return 0;
   }
   const ports = config.freePorts ? freePorts(built) : defaultPorts(built);
-  const shared = ["--log-format", config.logFormat, "--log-level", config.logLevel];
+  const shared = [
+    "--log-format",
+    config.logFormat,
+    "--log-level",
+    config.servicesLogLevel ?? config.logLevel,
+  ];
   // On the default ports the lb reads config/lb.json itself (so SIGHUP picks up edits to it).
   const tmp = config.freePorts ? await Deno.makeTempDir({ prefix: "underhood-stack-" }) : undefined;
   const files: StackFiles = { lbConfig: LB_CONFIG_FILE };
