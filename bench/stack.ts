@@ -183,6 +183,13 @@ async function main(): Promise<void> {
   const connections = Number(args.connections);
   const cwd = await Deno.makeTempDir({ prefix: "underhood-bench-stack-" });
   const stack = new Stack(cwd);
+  // The stack runs in its own process group: a Ctrl-C or a timeout's SIGTERM here stops it too.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      console.error(`${signal}: stopping the stack`);
+      stack.stop().finally(() => Deno.exit(130));
+    });
+  }
   const scriptFile = await Deno.makeTempFile({ suffix: ".lua" });
   try {
     await stack.ready();
@@ -208,4 +215,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await main();
+  Deno.exit(0); // the signal listeners would keep the process alive
+}
