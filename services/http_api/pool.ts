@@ -13,7 +13,9 @@
 //   connection is closed (which ends the read in flight) and counted broken.
 // - Stale connections: when one connection breaks, the idle ones are closed
 //   too (they were almost always opened to the same process, now gone); an
-//   idempotent use is then retried once on a fresh connection.
+//   idempotent use is then retried once on a fresh connection. A reused
+//   connection breaking does not by itself start the backoff (the
+//   dependency may just have restarted); the fresh connect decides.
 // - Bounds: at most `sizeMax` connections, at most `waitersMax` callers
 //   waiting for one; past that a caller gets DependencyDown ("busy").
 
@@ -145,15 +147,15 @@ export class ConnectionPool<C> {
   async use<T>(fn: (connection: C) => Promise<T>, options: { idempotent?: boolean } = {}) {
     const { connection, reused } = await this.#acquire();
     try {
-      return await this.#run(connection, fn);
+      return await this.#run(connection, fn, reused);
     } catch (error) {
       if (!(error instanceof DependencyDown) || !reused || options.idempotent !== true) throw error;
     }
     const fresh = await this.#acquire(true);
-    return await this.#run(fresh.connection, fn);
+    return await this.#run(fresh.connection, fn, false);
   }
 
-  async #run<T>(connection: C, fn: (connection: C) => Promise<T>): Promise<T> {
+  async #run<T>(connection: C, fn: (connection: C) => Promise<T>, reused: boolean): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
     try {
@@ -175,8 +177,12 @@ export class ConnectionPool<C> {
     } catch (error) {
       if (timedOut || this.#options.isBroken(error)) {
         this.#discard(connection);
-        this.#failed(error);
-        // Its idle siblings most likely point at the same dead process.
+        // A reused connection that broke is most often stale: the dependency
+        // restarted while it sat idle. That alone is no outage (the next
+        // connect says whether there is one), so only a fresh connection's
+        // failure or a timeout starts the backoff.
+        if (timedOut || !reused) this.#failed(error);
+        // Its idle siblings most likely point at the same process, gone.
         for (const idle of this.#idle.splice(0)) this.#discard(idle);
         throw new DependencyDown(this.name, `${this.name}: ${describe(error)}`, { cause: error });
       }

@@ -139,3 +139,16 @@ Deno.test("started before its datastore: 503 until it answers, then the schema a
     return list.status === 200 && (list.body as Json).items.length === 2;
   });
 });
+
+Deno.test("a datastore restart while the API is idle: the first read after it answers 200 (stale connections are replaced, not taken for an outage)", async () => {
+  await using deps = await startDeps();
+  await using api = await startApi(deps);
+  // Open a few pooled connections.
+  await Promise.all([1, 2, 3].map(() => api.call("GET", "/api/spells")));
+  await deps.datastore.stop();
+  await deps.datastore.start();
+  const read = await api.call("GET", "/api/spells");
+  assert.equal(read.status, 200, read.text);
+  const one = await api.call("GET", "/api/spells/2");
+  assert.equal(one.status, 200, one.text);
+});
