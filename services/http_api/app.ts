@@ -222,7 +222,13 @@ class SpellsHandlers {
     if (id === undefined) return notFound(request);
     const cached = await this.#deps.cache.get(id);
     this.#metrics.cacheLookups.inc({ result: cached.result });
-    if (cached.result === "hit") return json(cached.spell, 200, { "x-cache": "hit" });
+    if (cached.result === "hit") {
+      return {
+        status: 200,
+        headers: { "content-type": "application/json", "x-cache": "hit" },
+        body: cached.json,
+      };
+    }
     const spell = await this.#deps.spells.get(id);
     if (spell === undefined) return notFound(request);
     if (cached.result === "miss" && !(await this.#deps.cache.set(spell))) {

@@ -26,7 +26,8 @@ export interface SpellCacheOptions {
   timeoutMs?: number;
 }
 
-export type Lookup = { result: "hit"; spell: Spell } | { result: "miss" | "skip" };
+/** A hit carries the spell's JSON as stored: served as it is, without a parse and a stringify. */
+export type Lookup = { result: "hit"; json: string } | { result: "miss" | "skip" };
 
 const decoder = new TextDecoder();
 
@@ -84,11 +85,10 @@ export class SpellCache {
       });
       return { result: "skip" };
     }
-    try {
-      return { result: "hit", spell: JSON.parse(decoder.decode(reply)) as Spell };
-    } catch {
-      return { result: "miss" }; // not ours: overwritten on the fill
-    }
+    const json = decoder.decode(reply);
+    // Ours start with {"id": anything else (a key written by hand) is refilled from the datastore.
+    if (!json.startsWith('{"id":')) return { result: "miss" };
+    return { result: "hit", json };
   }
 
   /** Stores a spell with the TTL; false when the cache could not be reached. */
