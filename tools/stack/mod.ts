@@ -21,12 +21,13 @@
 //   third kills them without waiting for their drain.
 // - `--log-format json` makes every line one JSON object with a `service`
 //   field: the children's lines, and the stack's own (service "stack").
-// - Ready means ready: once the children are started, the stack polls every
-//   member's /readyz (each dependency reachable, recovery done) until all
-//   answer 200, then prints what runs where and which standard client to
-//   point at it. Every service reconnects to its dependencies by itself, so
-//   the children start together and the stack waits for the whole topology
-//   to settle rather than starting them one by one.
+// - Dependency order: members start in waves (dns, datastore, cache, mq,
+//   objects, smtp; then the resolver and the http-api copies; then the lb
+//   and the worker), each wave once every /readyz of the one before answers
+//   200 (each dependency reachable, recovery done). Once the last wave is
+//   ready the stack prints what runs where and which standard client to
+//   point at each. They stop in the reverse order. Every service also
+//   reconnects by itself, so a member restarted later needs no order.
 // - The lb's configuration names its backends by port: on the default ports
 //   it reads config/lb.json itself; with --free-ports the stack writes a
 //   copy with each default port replaced by the member's chosen one (in a
@@ -72,6 +73,8 @@ export interface StackMember {
   args(ports: Readonly<Record<string, MemberPorts>>, files?: StackFiles): string[];
   /** Serves /readyz on its own port rather than its admin port (the HTTP services). */
   readyzOnPort?: boolean;
+  /** Labels of the members it needs: it starts once they are ready (dependency order). */
+  after?: readonly string[];
   /** What to try against it with a standard client, given its ports (printed once ready). */
   tryWith?(ports: Readonly<Record<string, MemberPorts>>): string;
 }
@@ -93,6 +96,8 @@ const MAIN_PATH = repositoryPath("main.ts");
 export const ZONE_FILE = repositoryPath("config/zones/example.com.zone");
 export const LB_CONFIG_FILE = repositoryPath("config/lb.json");
 const HOST = "127.0.0.1";
+
+const API_DEPENDENCIES = ["datastore", "cache", "mq", "objects"];
 
 /** The http-api's flags pointing it at the stack's datastore, cache, mq and objects. */
 function apiArgs(ports: Readonly<Record<string, MemberPorts>>): string[] {
@@ -125,6 +130,7 @@ export const STACK: readonly StackMember[] = [
     command: "resolver",
     port: 5354,
     udp: true,
+    after: ["dns"],
     args: (ports) => ["--stub", `example.com=${HOST}:${ports.dns.port}`, "--local-only"],
     tryWith: (p) => `dig @${HOST} -p ${p.resolver.port} www.example.com`,
   },
@@ -176,6 +182,7 @@ export const STACK: readonly StackMember[] = [
     command: "http-api",
     port: 8001,
     readyzOnPort: true,
+    after: API_DEPENDENCIES,
     args: apiArgs,
     tryWith: (p) => `curl ${HOST}:${p["http-api-1"].port}/api/spells/1`,
   },
@@ -184,6 +191,7 @@ export const STACK: readonly StackMember[] = [
     command: "http-api",
     port: 8002,
     readyzOnPort: true,
+    after: API_DEPENDENCIES,
     args: apiArgs,
     tryWith: (p) => `curl ${HOST}:${p["http-api-2"].port}/readyz`,
   },
@@ -192,12 +200,19 @@ export const STACK: readonly StackMember[] = [
     command: "lb",
     port: 8080,
     reloads: true,
+    after: ["http-api-1", "http-api-2", "objects"],
     args: (_ports, files) => ["--config", files?.lbConfig ?? LB_CONFIG_FILE],
     tryWith: (p) =>
       `deno task curl http://example.com:${p.lb.port}/api/spells --resolver ${HOST}:${p.resolver?.port}` +
       `   or: curl -H 'content-type: application/json' -d '{"name":"Nox","incantation":"Nox!"}' ${HOST}:${p.lb.port}/api/spells`,
   },
-  { label: "worker", command: "worker", port: 0, args: () => [] },
+  {
+    label: "worker",
+    command: "worker",
+    port: 0,
+    after: ["mq", "resolver", "smtp"],
+    args: () => [],
+  },
 ];
 
 /** Every member on its default port; the admin port is left to the service (port + 10000). */
@@ -400,7 +415,10 @@ async function superviseStack(
     log.error("bad stack configuration: {error}", { error: error.message });
     return 2;
   }
-  const supervisor = new Supervisor(specs, { onOutput: out.child, log });
+  const specOf = new Map(built.map((m, i) => [m.label, specs[i]]));
+  const waves = startWaves(built);
+  // One supervisor per wave, so a wave starts only once the one before it is ready.
+  const supervisors: Supervisor[] = [];
   // Not disposed, as in lib/lifecycle.ts: a stop signal arriving between the
   // last child's exit and ours must not kill the stack with that signal.
   const signals = watchStopSignals({
@@ -412,7 +430,7 @@ async function superviseStack(
     },
   });
   const onHangup = () => {
-    const reloaded = supervisor.reload();
+    const reloaded = supervisors.flatMap((supervisor) => supervisor.reload());
     log.info("SIGHUP received: reload sent to {children}", {
       children: reloaded.length > 0 ? reloaded.join(", ") : "no one (no service reloads)",
     });
@@ -427,20 +445,43 @@ async function superviseStack(
         adminPort: adminPort ?? "port + 10000",
       });
     }
-    supervisor.start();
     const readiness = new AbortController();
-    waitUntilReady(built, ports, log, readiness.signal).then((readyInMs) => {
-      if (readyInMs !== undefined) printReady(built, ports, readyInMs, log);
-    });
+    const starting = (async () => {
+      const started = performance.now();
+      for (const wave of waves) {
+        if (readiness.signal.aborted) return;
+        log.info("starting {members}", { members: wave.map((m) => m.label).join(", ") });
+        const supervisor = new Supervisor(wave.map((m) => specOf.get(m.label)!), {
+          onOutput: out.child,
+          log,
+        });
+        supervisors.push(supervisor);
+        supervisor.start();
+        if (await waitUntilReady(wave, ports, log, readiness.signal) === undefined) return;
+      }
+      printReady(built, ports, performance.now() - started, log);
+    })();
     const signal = await signals.first;
     readiness.abort();
+    await starting;
     log.info("{signal} received, stopping every service", { signal });
+    const stopAll = async () => {
+      // The last wave first: the lb stops taking requests before the APIs behind it go.
+      const exits: Record<string, string> = {};
+      let clean = true;
+      for (const supervisor of [...supervisors].reverse()) {
+        const report = await supervisor.stop();
+        clean &&= report.clean;
+        Object.assign(exits, report.exits);
+      }
+      return { clean, exits };
+    };
     const report = await Promise.race([
-      supervisor.stop(),
+      stopAll(),
       signals.forced.then((forcedBy) => {
         log.error("{signal}: third stop signal, killing every service now", { signal: forcedBy });
-        supervisor.kill();
-        return supervisor.stop();
+        for (const supervisor of supervisors) supervisor.kill();
+        return stopAll();
       }),
     ]);
     if (report.clean) {
@@ -455,6 +496,33 @@ async function superviseStack(
   } finally {
     Deno.removeSignalListener("SIGHUP", onHangup);
   }
+}
+
+/**
+ * The members in start order, grouped in waves: a member starts once every
+ * member it depends on (`after`) is ready; members whose dependencies are
+ * not in the stack start with the first wave.
+ */
+export function startWaves(members: readonly StackMember[]): StackMember[][] {
+  const labels = new Set(members.map((m) => m.label));
+  const waveOf = new Map<string, number>();
+  const resolve = (member: StackMember, seen: Set<string>): number => {
+    const known = waveOf.get(member.label);
+    if (known !== undefined) return known;
+    if (seen.has(member.label)) throw new Error(`the stack's dependencies loop at ${member.label}`);
+    seen.add(member.label);
+    let wave = 0;
+    for (const dependency of member.after ?? []) {
+      if (!labels.has(dependency)) continue;
+      const other = members.find((m) => m.label === dependency)!;
+      wave = Math.max(wave, resolve(other, seen) + 1);
+    }
+    waveOf.set(member.label, wave);
+    return wave;
+  };
+  const waves: StackMember[][] = [];
+  for (const member of members) (waves[resolve(member, new Set())] ??= []).push(member);
+  return waves.filter((wave) => wave !== undefined);
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   memberArgs,
   STACK,
   type StackMember,
+  startWaves,
   ZONE_FILE,
 } from "../../../tools/stack/mod.ts";
 import { UsageError } from "../../../lib/cli.ts";
@@ -87,6 +88,23 @@ Deno.test("the http-api copies point at the stack's datastore, cache, mq and obj
     "--objects",
     "http://127.0.0.1:4007",
   ]);
+});
+
+Deno.test("startWaves() starts the stack in dependency order", () => {
+  const waves = startWaves(STACK).map((wave) => wave.map((m) => m.label));
+  assert.deepEqual(waves.slice(0, 3), [
+    ["dns", "datastore", "cache", "mq", "objects", "smtp"],
+    ["resolver", "http-api-1", "http-api-2"],
+    ["lb", ...waves[2].filter((label) => label !== "lb")],
+  ]);
+  // A member whose dependency is not in the stack starts in the first wave.
+  const api = STACK.find((m) => m.label === "http-api-1")!;
+  assert.deepEqual(startWaves([api]).map((w) => w.map((m) => m.label)), [["http-api-1"]]);
+  const loop: StackMember[] = [
+    { ...api, label: "a", after: ["b"] },
+    { ...api, label: "b", after: ["a"] },
+  ];
+  assert.throws(() => startWaves(loop), /loop/);
 });
 
 Deno.test("lbConfigFor() moves config/lb.json's backends to the ports the stack chose", async () => {
