@@ -98,6 +98,8 @@ export const LB_CONFIG_FILE = repositoryPath("config/lb.json");
 const HOST = "127.0.0.1";
 
 const API_DEPENDENCIES = ["datastore", "cache", "mq", "objects"];
+/** Where the worker sends its notifications: a mailbox of the stack's smtp. */
+export const NOTIFY_TO = "dev@example.com";
 
 /** The http-api's flags pointing it at the stack's datastore, cache, mq and objects. */
 function apiArgs(ports: Readonly<Record<string, MemberPorts>>): string[] {
@@ -155,7 +157,7 @@ export const STACK: readonly StackMember[] = [
     port: 8006,
     args: () => [],
     tryWith: (p) =>
-      `python3 -m stomp -H ${HOST} -P ${p.mq.port}  (then: subscribe /queue/spell.created)`,
+      `python3 -m stomp -H ${HOST} -P ${p.mq.port}  (the worker consumes /queue/spell.created)`,
   },
   // The lb routes /files/* here: anyone may GET and PUT in the "files" bucket, as the seed's store.
   {
@@ -206,12 +208,27 @@ export const STACK: readonly StackMember[] = [
       `deno task curl http://example.com:${p.lb.port}/api/spells --resolver ${HOST}:${p.resolver?.port}` +
       `   or: curl -H 'content-type: application/json' -d '{"name":"Nox","incantation":"Nox!"}' ${HOST}:${p.lb.port}/api/spells`,
   },
+  // Mail for each new spell to dev@example.com: its MX (mail.example.com) is found through the
+  // stack's resolver, and is the stack's smtp.
   {
     label: "worker",
     command: "worker",
-    port: 0,
+    port: 8009,
     after: ["mq", "resolver", "smtp"],
-    args: () => [],
+    args: (ports) => [
+      "--mq",
+      `${HOST}:${ports.mq.port}`,
+      "--resolver",
+      `${HOST}:${ports.resolver.port}`,
+      "--smtp-port",
+      String(ports.smtp.port),
+      "--notify-to",
+      NOTIFY_TO,
+    ],
+    tryWith: (p) =>
+      `curl ${HOST}:${
+        p.smtp.adminPort ?? p.smtp.port + 10000
+      }/api/mailboxes/${NOTIFY_TO}/messages   (a mail per new spell)`,
   },
 ];
 

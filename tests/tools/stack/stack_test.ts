@@ -230,7 +230,7 @@ Deno.test({
         "every service to be ready",
         () => stack.lines.some((l) => l.includes("every service is ready")),
       );
-      for (const member of BUILT.filter((m) => m.command !== "worker")) {
+      for (const member of BUILT) {
         assert.ok(
           stack.lines.some((l) => l.includes(`  ${member.label} `) && l.includes("try: ")),
           `what to try against ${member.label}`,
