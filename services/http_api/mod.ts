@@ -97,7 +97,7 @@ export const service = defineService({
 
 export type HttpApiConfig = ConfigOf<typeof httpApiFlags>;
 
-export function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle> {
+export async function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle> {
   const log = logger("http-api");
   const datastore = parseHostPort(config.datastore, "datastore");
   const cacheAddress = parseHostPort(config.cache, "cache");
@@ -160,7 +160,8 @@ export function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle> {
       readiness: () => readiness(deps),
     });
   } catch (error) {
-    return server.close(0).then(() => Promise.reject(error));
+    await server.close(0);
+    throw error;
   }
   // Not awaited: the API listens at once and makes these when their services answer.
   deps.spells.ensureReady().catch((error) =>
@@ -186,10 +187,10 @@ export function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle> {
       await deps.events.close();
       await http.close();
     })();
-  return Promise.resolve({
+  return {
     addresses: { http: server.addr, admin: admin.addr },
     ready: Promise.resolve(),
     close,
     [Symbol.asyncDispose]: close,
-  });
+  };
 }
