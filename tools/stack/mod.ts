@@ -294,9 +294,9 @@ export function memberArgs(
  */
 export function lbConfigFor(
   text: string,
-  members: readonly StackMember[],
-  ports: Readonly<Record<string, MemberPorts>>,
+  stack: { members: readonly StackMember[]; ports: Readonly<Record<string, MemberPorts>> },
 ): string {
+  const { members, ports } = stack;
   const moved = new Map<number, number>();
   for (const m of members) {
     if (m.port !== 0 && ports[m.label] !== undefined) moved.set(m.port, ports[m.label].port);
@@ -405,7 +405,7 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
     files.lbConfig = `${tmp}/lb.json`;
     await Deno.writeTextFile(
       files.lbConfig,
-      lbConfigFor(await Deno.readTextFile(LB_CONFIG_FILE), built, ports),
+      lbConfigFor(await Deno.readTextFile(LB_CONFIG_FILE), { members: built, ports }),
     );
   }
   try {
@@ -474,7 +474,9 @@ async function superviseStack(
         });
         supervisors.push(supervisor);
         supervisor.start();
-        if (await waitUntilReady(wave, ports, log, readiness.signal) === undefined) return;
+        if (await waitUntilReady(wave, { ports, log, signal: readiness.signal }) === undefined) {
+          return;
+        }
       }
       printReady(built, ports, performance.now() - started, log);
     })();
@@ -582,10 +584,9 @@ const READY_REPORT_MS = 10_000;
  */
 export async function waitUntilReady(
   members: readonly StackMember[],
-  ports: Readonly<Record<string, MemberPorts>>,
-  log: Logger,
-  signal: AbortSignal,
+  options: { ports: Readonly<Record<string, MemberPorts>>; log: Logger; signal: AbortSignal },
 ): Promise<number | undefined> {
+  const { ports, log, signal } = options;
   const started = performance.now();
   let reportAt = started + READY_REPORT_MS;
   await using http = new HttpClient({ connectTimeoutMs: 1_000, headerTimeoutMs: 3_000 });

@@ -115,7 +115,7 @@ Deno.test("lbConfigFor() moves config/lb.json's backends to the ports the stack 
     "http-api-2": { port: 41002 },
     objects: { port: 41007 },
   };
-  const config = JSON.parse(lbConfigFor(text, STACK, ports));
+  const config = JSON.parse(lbConfigFor(text, { members: STACK, ports }));
   assert.deepEqual(config.pools.api.backends.map((b: { url: string }) => b.url), [
     "http://127.0.0.1:41001",
     "http://127.0.0.1:41002",
@@ -126,7 +126,10 @@ Deno.test("lbConfigFor() moves config/lb.json's backends to the ports the stack 
   assert.deepEqual(config.routes, original.routes);
   assert.deepEqual(config.pools.api.healthCheck, original.pools.api.healthCheck);
   // On the default ports nothing moves.
-  assert.deepEqual(JSON.parse(lbConfigFor(text, STACK, defaultPorts(STACK))), original);
+  assert.deepEqual(
+    JSON.parse(lbConfigFor(text, { members: STACK, ports: defaultPorts(STACK) })),
+    original,
+  );
   // The stack's lb reads the copy when it has one.
   const lb = STACK.find((m) => m.label === "lb")!;
   assert.deepEqual(lb.args(ports, { lbConfig: "/tmp/x/lb.json" }), ["--config", "/tmp/x/lb.json"]);
