@@ -24,6 +24,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { StompClient } from "../lib/stomp/client.ts";
 import { freePort } from "./_ports.ts";
+import { RABBIT_SERVER, rabbitInstalled, startRabbit } from "./_rabbit.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -120,75 +121,23 @@ async function startOurs(): Promise<Server> {
   return { name: "mq", port, stop };
 }
 
-const RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
-
-async function startRabbit(): Promise<Server | undefined> {
+/** A private RabbitMQ (bench/_rabbit.ts), once its STOMP port answers a CONNECT. */
+async function startReference(): Promise<Server | undefined> {
+  if (!rabbitInstalled()) return undefined;
+  const rabbit = await startRabbit({ timeoutMs: RABBIT_START_TIMEOUT_MS });
   try {
-    await Deno.stat(RABBIT_SERVER);
-  } catch {
-    return undefined;
-  }
-  const base = await Deno.makeTempDir({ prefix: "bench-rabbit-" });
-  const port = freePort();
-  const epmdPort = freePort();
-  await Deno.writeTextFile(`${base}/enabled_plugins`, "[rabbitmq_stomp].\n");
-  await Deno.writeTextFile(
-    `${base}/rabbitmq.conf`,
-    [
-      `listeners.tcp.default = 127.0.0.1:${freePort()}`,
-      `stomp.listeners.tcp.1 = 127.0.0.1:${port}`,
-      "loopback_users = none",
-    ].join("\n") + "\n",
-  );
-  const env = {
-    HOME: base, // the Erlang cookie goes here, not in the caller's home
-    ERL_EPMD_ADDRESS: "127.0.0.1",
-    ERL_EPMD_PORT: String(epmdPort),
-    RABBITMQ_BASE: base,
-    RABBITMQ_MNESIA_BASE: `${base}/mnesia`,
-    RABBITMQ_LOG_BASE: `${base}/log`,
-    RABBITMQ_ENABLED_PLUGINS_FILE: `${base}/enabled_plugins`,
-    RABBITMQ_CONFIG_FILE: `${base}/rabbitmq.conf`,
-    RABBITMQ_NODENAME: `bench${port}@localhost`,
-    RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",
-    RABBITMQ_DIST_PORT: String(freePort()),
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
-    RABBITMQ_CTL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
-  };
-  // Our own epmd, so that the one Erlang would start (and leave running) is
-  // never started, and so that it listens on loopback only.
-  const epmd = new Deno.Command("epmd", {
-    args: ["-address", "127.0.0.1", "-port", String(epmdPort)],
-    env,
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const child = new Deno.Command(RABBIT_SERVER, {
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    // SIGTERM makes the script run `rabbitmqctl stop` and wait for the node.
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await child.status;
-    try {
-      epmd.kill("SIGTERM");
-    } catch { /* gone */ }
-    await epmd.status;
-    await Deno.remove(base, { recursive: true }).catch(() => {});
-  };
-  try {
-    await waitForStomp(port, RABBIT_START_TIMEOUT_MS, watch(child), "guest", "guest");
+    await waitForStomp(
+      rabbit.port,
+      RABBIT_START_TIMEOUT_MS,
+      () => false,
+      rabbit.login,
+      rabbit.passcode,
+    );
   } catch (error) {
-    const log = await Deno.readTextFile(`${base}/log/bench${port}@localhost.log`).catch(() => "");
-    await stop();
-    throw new Error(`RabbitMQ did not start: ${log.slice(-2000)}`, { cause: error });
+    await rabbit.stop();
+    throw error;
   }
-  return { name: "RabbitMQ", port, login: "guest", passcode: "guest", stop };
+  return { name: "RabbitMQ", ...rabbit };
 }
 
 interface Round {
@@ -259,7 +208,7 @@ const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.leng
 
 // results[shape][server] = median round
 const results = new Map<string, Map<string, Round>>();
-for (const start of [startOurs, startRabbit]) {
+for (const start of [startOurs, startReference]) {
   const server = await start();
   if (server === undefined) {
     console.log(`RabbitMQ: ${RABBIT_SERVER} not installed, skipped`);

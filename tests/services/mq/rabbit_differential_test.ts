@@ -1,6 +1,6 @@
 // The differential test: every conversation of scenarios.ts runs against
 // our broker and against RabbitMQ's STOMP plugin (Debian's rabbitmq-server,
-// started privately on loopback ports by rabbit.ts), and the normalised
+// started privately on loopback ports by bench/_rabbit.ts), and the normalised
 // transcripts must be equal. Where RabbitMQ differs on purpose (its own
 // departures from the STOMP spec, or bounds it lacks), the scenario says why
 // and gives our transcript, which must then match; docs/mq.md lists them
@@ -19,7 +19,7 @@ import { service } from "../../../services/mq/mod.ts";
 import { interopRequired } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 import { Conversation, type Target } from "./conversation.ts";
-import { rabbitInstalled, startRabbit } from "./rabbit.ts";
+import { rabbitInstalled, startRabbit } from "../../../bench/_rabbit.ts";
 import { SCENARIOS } from "./scenarios.ts";
 
 const PRINT = Deno.env.get("MQ_DIFF_PRINT") === "1";

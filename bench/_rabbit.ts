@@ -5,7 +5,7 @@
 // is touched: its node name, cookie, database and logs all live in the
 // temporary directory.
 
-import { freePort } from "../../../bench/_ports.ts";
+import { freePort } from "./_ports.ts";
 
 export const RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 
