@@ -509,6 +509,9 @@ export class Session {
       }
       result = await prepared.run(this.#runContext(params));
       if (portal) portal.result = result;
+      for (const notice of result.notices ?? []) {
+        send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
+      }
     }
     if (result.rows !== null) {
       const columns = prepared.columns!;
@@ -903,12 +906,13 @@ function warning(code: string, message: string): NoticeFields {
   return { severity: "WARNING", severityNonLocalized: "WARNING", code, message };
 }
 
-function noticeOf(notice: { code: string; message: string }): NoticeFields {
+function noticeOf(notice: { code: string; message: string; detail?: string }): NoticeFields {
   return {
     severity: "NOTICE",
     severityNonLocalized: "NOTICE",
     code: notice.code,
     message: notice.message,
+    ...(notice.detail === undefined ? {} : { detail: notice.detail }),
   };
 }
 

@@ -34,6 +34,7 @@ export class SqlLimitError extends RangeError {
 export interface SqlNotice {
   code: string;
   message: string;
+  detail?: string;
 }
 
 /** An error found while checking or evaluating SQL, with its SQLSTATE (PostgreSQL appendix A). */

@@ -33,17 +33,22 @@
 // assignment casts do, and handles ON CONFLICT through the table's unique
 // keys. A unique violation is 23505 with the constraint's SQL name.
 //
+// CHECK and FOREIGN KEY constraints are enforced by constraints.ts: a
+// statement on a table that has or is referenced by one gets a
+// ConstraintWork that checks rows as they change and applies the foreign
+// keys at the statement's end.
+//
 // Left out: correlated subqueries in HAVING and join conditions, window
-// functions, recursive WITH, views, UPDATE ... FROM and DELETE ... USING,
-// foreign keys and CHECK constraints (accepted, not enforced), DROP INDEX,
-// ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE and ADD CONSTRAINT (other kinds
-// are refused with 0A000).
+// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, DROP
+// INDEX, ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE/CHECK/FOREIGN KEY and
+// DROP CONSTRAINT (other kinds are refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, type PgValue } from "../../../lib/pg/values.ts";
 import type {
+  AlterAction,
   ColumnDef,
   CommonTableExpr,
   Expr,
@@ -75,7 +80,21 @@ import {
   type SqlTable,
   toEngine,
 } from "./catalog.ts";
-import { SqlError } from "./errors.ts";
+import { SqlError, type SqlNotice } from "./errors.ts";
+import {
+  checkRow,
+  type CheckTest,
+  columnConstraints,
+  compileChecks,
+  type ConstraintHost,
+  ConstraintWork,
+  hasConstraints,
+  newCheck,
+  newForeignKey,
+  referencing,
+  validateCheck,
+  validateForeignKey,
+} from "./constraints.ts";
 import {
   castTo,
   coerce,
@@ -116,6 +135,8 @@ export interface Result {
    * rows of the last Execute of a portal run in pieces, not of the portal.
    */
   rowTag?: (rowsSent: number) => string;
+  /** NOTICEs the statement raised (DROP ... CASCADE, IF EXISTS skipping), sent before its rows. */
+  notices?: SqlNotice[];
 }
 
 /** Session facts the executor's functions read (version(), current_user, SHOW). */
@@ -1609,6 +1630,7 @@ class Planner {
     }
     const db = this.db;
     const subs = this.subqueries;
+    const rules = this.constraintsOf(table);
     const sourceTypes = sourcePlan?.columns.map((c) => c.type) ?? [];
     const sourceCasts = sourcePlan
       ? sourceTypes.map((type, i) => {
@@ -1622,6 +1644,7 @@ class Planner {
         await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
+        const work = rules ? new ConstraintWork(rules.host) : null;
         let count = 0;
         const out: PgValue[][] = [];
         const insertOne = async (given: (PgValue | undefined)[]) => {
@@ -1640,6 +1663,7 @@ class Planner {
             } else values[i] = null;
           }
           checkNotNull(table, values);
+          if (rules) checkRow(table, rules.checks, values, e);
           if (conflict) {
             const existing = await findConflict(ctx.sqlTx.tx, table, conflictKeys, values);
             if (existing) {
@@ -1649,7 +1673,9 @@ class Planner {
               const next = [...existing];
               for (const [i, c] of update.set) next[i] = c.evaluate(e);
               checkNotNull(table, next);
+              if (rules) checkRow(table, rules.checks, next, e);
               await replaceRow(ctx.sqlTx.tx, table, existing, next);
+              work?.updated(table, existing, next);
               count++;
               if (returning) out.push(returning.project(next, e));
               return;
@@ -1657,6 +1683,7 @@ class Planner {
           }
           const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
           await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+          work?.inserted(table, values);
           count++;
           if (returning) out.push(returning.project(values, e));
         };
@@ -1679,9 +1706,41 @@ class Planner {
             }
           }
         }
+        await work?.finish(ctx.sqlTx.tx, e);
         return { rows: returning ? fromArray(out) : null, tag: () => `INSERT 0 ${count}` };
       },
     };
+  }
+
+  /**
+   * CHECK and FOREIGN KEY enforcement for a statement changing `table`, or
+   * null when it has none to enforce (no cost on the common path).
+   */
+  constraintsOf(table: SqlTable): { host: ConstraintHost; checks: CompiledCheck[] } | null {
+    if (!hasConstraints(this.db.tables, table)) return null;
+    const host: ConstraintHost = {
+      tables: this.db.tables,
+      compileCheck: (t, expr) => this.checkOf(t, expr),
+      defaultOf: (t, i, ctx) => {
+        const column = t.columns[i];
+        if (column.default === null) return null;
+        const saved = ctx.row;
+        ctx.row = [];
+        try {
+          return this.defaultOf(column)(ctx);
+        } finally {
+          ctx.row = saved;
+        }
+      },
+    };
+    return { host, checks: compileChecks(host, table) };
+  }
+
+  /** A CHECK expression (SQL text) compiled over a table's columns. */
+  checkOf(table: SqlTable, expr: string): CheckTest {
+    const statement = parseStatement(`SELECT ${expr}`);
+    const parsed = ((statement as SelectStatement).body as SelectCore).columns[0].expr;
+    return requireBool(this.compile(parsed, scopeOf(table, table.name)), "CHECK").evaluate;
   }
 
   /** A column's DEFAULT, compiled (SERIAL columns are the counters' business). */
@@ -1767,6 +1826,7 @@ class Planner {
     const needs = this.needs(mark, scope);
     const subs = this.subqueries;
     const kind = statement.kind;
+    const rules = this.constraintsOf(table);
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
@@ -1785,12 +1845,14 @@ class Planner {
           }
         }
         const out: PgValue[][] = [];
+        const work = rules ? new ConstraintWork(rules.host) : null;
         for (const row of found) {
           const old = rowFromEngine(table, row);
           if (needs.length > 0) await runCorrelated(needs, old, ctx);
           e.row = old;
           if (kind === "delete") {
             await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
+            work?.deleted(table, old);
             if (returning) out.push(returning.project(old, e));
             continue;
           }
@@ -1799,9 +1861,12 @@ class Planner {
             next[i] = c ? c.evaluate(e) : defaults[j] ? defaults[j]!(e) : null;
           });
           checkNotNull(table, next);
+          if (rules) checkRow(table, rules.checks, next, e);
           await replaceRow(ctx.sqlTx.tx, table, old, next, row);
+          work?.updated(table, old, next);
           if (returning) out.push(returning.project(next, e));
         }
+        await work?.finish(ctx.sqlTx.tx, e);
         const tag = `${kind.toUpperCase()} ${found.length}`;
         return { rows: returning ? fromArray(out) : null, tag: () => tag };
       },
@@ -2375,6 +2440,8 @@ function fromCounter(type: SqlType, n: bigint): PgValue {
   return type === "int8" ? n : Number(n);
 }
 
+type CompiledCheck = { name: string; test: CheckTest };
+
 function checkNotNull(table: SqlTable, values: PgValue[]): void {
   for (let i = 0; i < table.columns.length; i++) {
     if (values[i] === null && table.columns[i].notNull) {
@@ -2536,21 +2603,24 @@ export function prepare(
       return done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
     }
     case "create_table":
-      return done(null, (ctx) => createTable(db, ctx.sqlTx, statement));
+      return done(null, (ctx) => createTable(db, ctx.sqlTx, statement, planner));
     case "drop_table":
       return done(null, async (ctx) => {
+        const notices: SqlNotice[] = [];
         for (const name of statement.names) {
           const bare = name[name.length - 1];
           if (!db.tables.has(bare)) {
             if (statement.ifExists) continue;
             throw new SqlError("42P01", `table "${bare}" does not exist`);
           }
+          await dropDependentKeys(db, ctx.sqlTx, bare, statement, notices);
           await db.putTable(ctx.sqlTx, bare, undefined);
         }
-        return { rows: null, tag: () => "DROP TABLE" };
+        return { rows: null, tag: () => "DROP TABLE", notices };
       });
     case "truncate":
       return done(null, async (ctx) => {
+        checkTruncate(db, statement);
         for (const name of statement.tables) {
           const table = db.table(name);
           const fresh: SqlTable = { ...table, engineName: db.engineName("t") };
@@ -2592,7 +2662,16 @@ export function prepare(
           return { rows: null, tag: () => "ALTER TABLE" };
         }
         const table = db.table(statement.table);
+        const notices: SqlNotice[] = [];
         for (const action of statement.actions) {
+          if (
+            action.kind === "drop_constraint" ||
+            (action.kind === "add_constraint" &&
+              (action.constraint.kind === "check" || action.constraint.kind === "foreign_key"))
+          ) {
+            await alterConstraint(db, ctx, planner, db.table(statement.table), action, notices);
+            continue;
+          }
           if (action.kind !== "add_constraint") {
             throw new SqlError(
               "0A000",
@@ -2618,9 +2697,8 @@ export function prepare(
               primary: c.kind === "primary_key",
             });
           }
-          // Foreign keys and CHECK constraints are accepted and not enforced.
         }
-        return { rows: null, tag: () => "ALTER TABLE" };
+        return { rows: null, tag: () => "ALTER TABLE", notices };
       });
     case "explain": {
       // Which tables are read how: enough to see an index used, not PostgreSQL's plan tree.
@@ -2678,6 +2756,7 @@ async function createTable(
   db: Database,
   sqlTx: SqlTransaction,
   statement: Extract<Statement, { kind: "create_table" }>,
+  planner: Planner,
 ): Promise<Result> {
   const name = tableName(statement.name);
   const tag = () => "CREATE TABLE";
@@ -2735,9 +2814,129 @@ async function createTable(
       engineIndex: primary ? null : db.engineName("i"),
     });
   }
+  for (const c of [...columnConstraints(statement.columns), ...statement.constraints]) {
+    if (c.kind === "check") {
+      (table.checks ??= []).push(newCheck(table, c, (expr) => planner.checkOf(table, expr)));
+    } else if (c.kind === "foreign_key") {
+      (table.foreignKeys ??= []).push(newForeignKey(db.tables, table, c));
+    }
+  }
   await sqlTx.tx.createTable(engineSpec(table));
   await db.putTable(sqlTx, name, table);
   return { rows: null, tag };
+}
+
+/** ALTER TABLE ADD CONSTRAINT CHECK / FOREIGN KEY (validating existing rows) and DROP CONSTRAINT. */
+async function alterConstraint(
+  db: Database,
+  ctx: RunContext,
+  planner: Planner,
+  table: SqlTable,
+  action: Extract<AlterAction, { kind: "add_constraint" | "drop_constraint" }>,
+  notices: SqlNotice[],
+): Promise<void> {
+  const next: SqlTable = structuredClone(table);
+  const tx = ctx.sqlTx.tx;
+  if (action.kind === "drop_constraint") {
+    const checks = next.checks?.filter((c) => c.name !== action.name) ?? [];
+    const keys = next.foreignKeys?.filter((f) => f.name !== action.name) ?? [];
+    if (
+      checks.length === (next.checks?.length ?? 0) &&
+      keys.length === (next.foreignKeys?.length ?? 0)
+    ) {
+      if (table.indexes.some((i) => i.name === action.name && (i.primary || i.unique))) {
+        throw new SqlError("0A000", "ALTER TABLE DROP CONSTRAINT of a key is not supported");
+      }
+      if (action.ifExists) {
+        notices.push({
+          code: "00000",
+          message:
+            `constraint "${action.name}" of relation "${table.name}" does not exist, skipping`,
+        });
+        return;
+      }
+      throw new SqlError(
+        "42704",
+        `constraint "${action.name}" of relation "${table.name}" does not exist`,
+      );
+    }
+    next.checks = checks;
+    next.foreignKeys = keys;
+    await db.putTable(ctx.sqlTx, table.name, next);
+    return;
+  }
+  const c = action.constraint;
+  await lockForWrite(tx, table);
+  if (c.kind === "check") {
+    const check = newCheck(next, c, (expr) => planner.checkOf(next, expr));
+    await validateCheck(
+      tx,
+      table,
+      { name: check.name, test: planner.checkOf(next, check.expr) },
+      evalContext(ctx, []),
+    );
+    (next.checks ??= []).push(check);
+  } else if (c.kind === "foreign_key") {
+    const fk = newForeignKey(db.tables, next, c);
+    await validateForeignKey(tx, db.tables, next, fk);
+    (next.foreignKeys ??= []).push(fk);
+  }
+  await db.putTable(ctx.sqlTx, table.name, next);
+}
+
+/**
+ * DROP TABLE of a table other tables reference: 2BP01 as in PostgreSQL,
+ * unless CASCADE, which drops those foreign keys (not the tables).
+ */
+async function dropDependentKeys(
+  db: Database,
+  sqlTx: SqlTransaction,
+  name: string,
+  statement: Extract<Statement, { kind: "drop_table" }>,
+  notices: SqlNotice[],
+): Promise<void> {
+  const dropping = new Set(statement.names.map((n) => n[n.length - 1]));
+  const dependents = referencing(db.tables, name).filter((r) => !dropping.has(r.child.name));
+  if (dependents.length === 0) return;
+  const lines = dependents.map((d) => `constraint ${d.fk.name} on table ${d.child.name}`);
+  if (!statement.cascade) {
+    throw new SqlError("2BP01", `cannot drop table ${name} because other objects depend on it`, {
+      detail: lines.map((line) => `${line} depends on table ${name}`).join("\n"),
+      hint: "Use DROP ... CASCADE to drop the dependent objects too.",
+    });
+  }
+  notices.push(
+    lines.length === 1 ? { code: "00000", message: `drop cascades to ${lines[0]}` } : {
+      code: "00000",
+      message: `drop cascades to ${lines.length} other objects`,
+      detail: lines.map((line) => `drop cascades to ${line}`).join("\n"),
+    },
+  );
+  for (const { child } of dependents) {
+    const current = db.tables.get(child.name)!;
+    const next: SqlTable = structuredClone(current);
+    next.foreignKeys = next.foreignKeys?.filter((f) => f.table !== name);
+    await db.putTable(sqlTx, child.name, next);
+  }
+}
+
+/** TRUNCATE of a referenced table without its referencing tables: 0A000, as in PostgreSQL. */
+function checkTruncate(db: Database, statement: Extract<Statement, { kind: "truncate" }>): void {
+  if (statement.cascade) return;
+  const names = new Set(statement.tables.map((n) => n[n.length - 1]));
+  for (const name of names) {
+    for (const { child } of referencing(db.tables, name)) {
+      if (names.has(child.name)) continue;
+      throw new SqlError(
+        "0A000",
+        "cannot truncate a table referenced in a foreign key constraint",
+        {
+          detail: `Table "${child.name}" references "${name}".`,
+          hint: `Truncate table "${child.name}" at the same time, or use TRUNCATE ... CASCADE.`,
+        },
+      );
+    }
+  }
 }
 
 function sqlColumn(c: ColumnDef): SqlColumn {
