@@ -77,6 +77,8 @@ import {
 } from "./sql/executor.ts";
 import { parseSql, type SqlLimits } from "./sql/parser.ts";
 import { printExpr } from "./sql/printer.ts";
+import { withPosition } from "./sql/positions.ts";
+import { releaseSavepoint, rollbackToSavepoint, setSavepoint } from "./sql/savepoints.ts";
 
 /** Settings reported to the client with ParameterStatus (libpq and drivers read them). */
 const REPORTED = [
@@ -386,7 +388,11 @@ export class Session {
     if (fields.code === "XX000") this.#log(error);
     send(out, { type: "ErrorResponse", fields });
     this.#portals.clear();
-    if (this.#tx !== null) {
+    // With a savepoint to go back to, the block keeps its transaction (and
+    // locks) until ROLLBACK TO or ROLLBACK, as PostgreSQL does.
+    const keep = this.#explicit && this.#tx !== null && this.#tx.savepoints.length > 0 &&
+      this.#tx.tx.state === "open";
+    if (this.#tx !== null && !keep) {
       this.#tx.tx.rollbackSync();
       this.#db.undoCatalog(this.#tx);
       this.#tx = null;
@@ -445,7 +451,7 @@ export class Session {
       }
       await this.#endImplicit(out);
     } catch (error) {
-      await this.#fail(error, out);
+      await this.#fail(withPosition(error, sql), out);
     }
     send(out, { type: "ReadyForQuery", status: this.transactionStatus });
   }
@@ -647,9 +653,44 @@ export class Session {
         });
         return;
       }
+      case "savepoint":
+      case "release":
+      case "rollback_to":
+        await this.#savepoint(statement, out);
+        return;
       default:
         throw new SqlError("0A000", `${statement.kind.toUpperCase()} is not supported`);
     }
+  }
+
+  /** SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT (sql/savepoints.ts). */
+  async #savepoint(
+    statement: Extract<Statement, { kind: "savepoint" | "release" | "rollback_to" }>,
+    out: MessageWriter,
+  ): Promise<void> {
+    const command = {
+      savepoint: "SAVEPOINT",
+      release: "RELEASE SAVEPOINT",
+      rollback_to: "ROLLBACK TO SAVEPOINT",
+    }[
+      statement.kind
+    ];
+    if (!this.#explicit) {
+      throw new SqlError("25P01", `${command} can only be used in transaction blocks`);
+    }
+    if (statement.kind !== "rollback_to" && this.#failed) throw abortedError();
+    const tx = this.#transaction();
+    if (statement.kind === "savepoint") setSavepoint(tx, statement.name);
+    else if (statement.kind === "release") releaseSavepoint(tx, statement.name);
+    else {
+      await rollbackToSavepoint(this.#db, tx, statement.name);
+      this.#failed = false;
+      this.#portals.clear();
+    }
+    send(out, {
+      type: "CommandComplete",
+      tag: statement.kind === "rollback_to" ? "ROLLBACK" : statement.kind.toUpperCase(),
+    });
   }
 
   #set(name: string, value: string, out: MessageWriter): void {

@@ -237,4 +237,6 @@ export interface SqlForeignKey {
 export interface SqlView {
   query: string;
   columns: string[];
+  /** Tables and views the query reads, for DROP's dependency checks. */
+  reads?: string[];
 }

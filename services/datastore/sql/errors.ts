@@ -43,10 +43,17 @@ export class SqlError extends Error {
   readonly code: string;
   readonly detail?: string;
   readonly hint?: string;
-  constructor(code: string, message: string, options: { detail?: string; hint?: string } = {}) {
+  /** 1-based character position in the query, when known (positions.ts). */
+  readonly position?: number;
+  constructor(
+    code: string,
+    message: string,
+    options: { detail?: string; hint?: string; position?: number } = {},
+  ) {
     super(message);
     this.code = code;
     this.detail = options.detail;
     this.hint = options.hint;
+    this.position = options.position;
   }
 }

@@ -111,6 +111,8 @@ import {
 } from "./eval.ts";
 import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } from "./numeric.ts";
 import { parseStatement } from "./parser.ts";
+import type { Savepoint } from "./savepoints.ts";
+import { newView, requireTable, viewsReading } from "./views.ts";
 import { printExpr } from "./printer.ts";
 
 /** Rows flow in batches of about this many. */
@@ -156,6 +158,8 @@ export class SqlTransaction {
   readonly yieldNow?: () => Promise<void>;
   /** When the transaction started: now() for all of it, as in PostgreSQL. */
   readonly startMs: number = Date.now();
+  /** Savepoints set in this transaction block, oldest first (savepoints.ts). */
+  readonly savepoints: Savepoint[] = [];
   constructor(tx: Transaction, yieldNow?: () => Promise<void>) {
     this.tx = tx;
     this.yieldNow = yieldNow;
@@ -376,15 +380,18 @@ export class Database {
     }
   }
 
-  /** Puts the in-memory catalog back after a rollback. */
-  undoCatalog(sqlTx: SqlTransaction): void {
-    if (sqlTx.catalogUndo.length > 0) this.catalogVersion++;
-    for (let i = sqlTx.catalogUndo.length - 1; i >= 0; i--) {
+  /**
+   * Puts the in-memory catalog back after a rollback (of everything, or of
+   * the changes after the first `keep`, for ROLLBACK TO SAVEPOINT).
+   */
+  undoCatalog(sqlTx: SqlTransaction, keep = 0): void {
+    if (sqlTx.catalogUndo.length > keep) this.catalogVersion++;
+    for (let i = sqlTx.catalogUndo.length - 1; i >= keep; i--) {
       const [name, table] = sqlTx.catalogUndo[i];
       if (table) this.tables.set(name, table);
       else this.tables.delete(name);
     }
-    sqlTx.catalogUndo.length = 0;
+    sqlTx.catalogUndo.length = keep;
   }
 
   /**
@@ -1325,6 +1332,7 @@ class Planner {
     const virtual = virtualTable(this.db, this.session, item.name);
     if (virtual) return renamed(virtual, alias, item.alias?.columns ?? []);
     const table = this.db.table(item.name);
+    if (table.view) return this.#view(table, alias, item.alias?.columns ?? []);
     const scope: ScopeColumn[] = table.columns.map((c, i) => ({
       table: alias,
       name: item.alias?.columns[i] ?? c.name,
@@ -1360,6 +1368,21 @@ class Planner {
         }
       },
     } as RowPlan;
+  }
+
+  /** A view read in FROM: its query planned in place, as a subquery there would be. */
+  #view(view: SqlTable, alias: string, names: string[]): RowPlan {
+    const parsed = parseStatement(view.view!.query) as SelectStatement;
+    const ctes = new Map(this.ctes);
+    const outer = this.outer.splice(0);
+    this.ctes.clear();
+    try {
+      const plan = this.select(parsed);
+      return renamed(plan, alias, view.columns.map((c, i) => names[i] ?? c.name));
+    } finally {
+      this.outer.push(...outer);
+      for (const [k, v] of ctes) this.ctes.set(k, v);
+    }
   }
 
   #describeScan(table: SqlTable, path: AccessPath | null): void {
@@ -1561,6 +1584,7 @@ class Planner {
   insert(statement: InsertStatement): DmlPlan {
     if (statement.with) throw new SqlError("0A000", "WITH in INSERT is not supported");
     const table = this.db.table(statement.table);
+    requireTable(table, "insert into");
     const targetNames = statement.columns ?? table.columns.map((c) => c.name);
     const targets = targetNames.map((name) => {
       const i = table.columns.findIndex((c) => c.name === name);
@@ -1794,6 +1818,7 @@ class Planner {
       );
     }
     const table = this.db.table(statement.table);
+    requireTable(table, statement.kind === "update" ? "update" : "delete from");
     const alias = statement.alias ?? table.name;
     const scope = scopeOf(table, alias);
     const path = statement.where ? this.#accessPath(table, scope, statement.where) : null;
@@ -2488,10 +2513,24 @@ function constraintName(table: SqlTable, error: ConstraintError): string {
   return table.indexes.find((i) => i.engineIndex === error.constraint)?.name ?? error.constraint;
 }
 
-function uniqueViolation(table: SqlTable, error: ConstraintError): SqlError {
+function uniqueViolation(table: SqlTable, error: ConstraintError, row?: Row): SqlError {
+  const name = constraintName(table, error);
+  const index = table.indexes.find((i) => i.name === name);
+  let detail: string | undefined;
+  if (row && index) {
+    // PostgreSQL's detail: the key's columns and the new row's values for them.
+    const values = rowFromEngine(table, row);
+    const text = index.columns.map((c) => {
+      const i = table.columns.findIndex((x) => x.name === c);
+      const v = values[i];
+      return v === null ? "null" : formatValue(table.columns[i].type, v);
+    });
+    detail = `Key (${index.columns.join(", ")})=(${text.join(", ")}) already exists.`;
+  }
   return new SqlError(
     "23505",
-    `duplicate key value violates unique constraint "${constraintName(table, error)}"`,
+    `duplicate key value violates unique constraint "${name}"`,
+    detail === undefined ? {} : { detail },
   );
 }
 
@@ -2510,7 +2549,7 @@ async function insertRow(tx: Transaction, table: SqlTable, row: Row): Promise<vo
   try {
     await tx.insert(table.engineName, row);
   } catch (error) {
-    if (error instanceof ConstraintError) throw uniqueViolation(table, error);
+    if (error instanceof ConstraintError) throw uniqueViolation(table, error, row);
     throw error;
   }
 }
@@ -2536,7 +2575,7 @@ async function replaceRow(
       await tx.insert(table.engineName, newRow);
     }
   } catch (error) {
-    if (error instanceof ConstraintError) throw uniqueViolation(table, error);
+    if (error instanceof ConstraintError) throw uniqueViolation(table, error, newRow);
     throw error;
   }
 }
@@ -2613,10 +2652,44 @@ export function prepare(
             if (statement.ifExists) continue;
             throw new SqlError("42P01", `table "${bare}" does not exist`);
           }
+          if (db.tables.get(bare)!.view) {
+            throw new SqlError("42809", `"${bare}" is not a table`, {
+              hint: "Use DROP VIEW to remove a view.",
+            });
+          }
           await dropDependentKeys(db, ctx.sqlTx, bare, statement, notices);
           await db.putTable(ctx.sqlTx, bare, undefined);
         }
         return { rows: null, tag: () => "DROP TABLE", notices };
+      });
+    case "create_view":
+      return done(null, async (ctx) => {
+        const plan = planner.select(statement.query);
+        const name = tableName(statement.name);
+        const view = newView(db.tables, { ...statement, name }, plan.columns, db.newOid());
+        await db.putTable(ctx.sqlTx, name, view);
+        return { rows: null, tag: () => "CREATE VIEW" };
+      });
+    case "drop_view":
+      return done(null, async (ctx) => {
+        const notices: SqlNotice[] = [];
+        for (const name of statement.names) {
+          const bare = name[name.length - 1];
+          const found = db.tables.get(bare);
+          if (!found) {
+            if (!statement.ifExists) throw new SqlError("42P01", `view "${bare}" does not exist`);
+            notices.push({ code: "00000", message: `view "${bare}" does not exist, skipping` });
+            continue;
+          }
+          if (!found.view) {
+            throw new SqlError("42809", `"${bare}" is not a view`, {
+              hint: "Use DROP TABLE to remove a table.",
+            });
+          }
+          await dropDependentKeys(db, ctx.sqlTx, bare, statement, notices);
+          await db.putTable(ctx.sqlTx, bare, undefined);
+        }
+        return { rows: null, tag: () => "DROP VIEW", notices };
       });
     case "truncate":
       return done(null, async (ctx) => {
@@ -2892,28 +2965,47 @@ async function dropDependentKeys(
   db: Database,
   sqlTx: SqlTransaction,
   name: string,
-  statement: Extract<Statement, { kind: "drop_table" }>,
+  statement: Extract<Statement, { kind: "drop_table" | "drop_view" }>,
   notices: SqlNotice[],
 ): Promise<void> {
   const dropping = new Set(statement.names.map((n) => n[n.length - 1]));
   const dependents = referencing(db.tables, name).filter((r) => !dropping.has(r.child.name));
-  if (dependents.length === 0) return;
-  const lines = dependents.map((d) => `constraint ${d.fk.name} on table ${d.child.name}`);
+  // Views reading it, and the views reading those, in the order found.
+  const views: SqlTable[] = [];
+  const kindOf = (n: string) => db.tables.get(n)?.view ? "view" : "table";
+  const kind = kindOf(name);
+  const lines = dependents.map((d) =>
+    `constraint ${d.fk.name} on table ${d.child.name} depends on ${kind} ${name}`
+  );
+  const pending = [name];
+  while (pending.length > 0) {
+    const read = pending.shift()!;
+    for (const view of viewsReading(db.tables, read)) {
+      if (dropping.has(view.name) || views.includes(view)) continue;
+      views.push(view);
+      lines.push(`view ${view.name} depends on ${kindOf(read)} ${read}`);
+      pending.push(view.name);
+    }
+  }
+  if (lines.length === 0) return;
   if (!statement.cascade) {
-    throw new SqlError("2BP01", `cannot drop table ${name} because other objects depend on it`, {
-      detail: lines.map((line) => `${line} depends on table ${name}`).join("\n"),
+    throw new SqlError("2BP01", `cannot drop ${kind} ${name} because other objects depend on it`, {
+      detail: lines.join("\n"),
       hint: "Use DROP ... CASCADE to drop the dependent objects too.",
     });
   }
+  for (const view of views) await db.putTable(sqlTx, view.name, undefined);
+  const dropped = lines.map((line) => line.replace(/ depends on .*$/, ""));
   notices.push(
-    lines.length === 1 ? { code: "00000", message: `drop cascades to ${lines[0]}` } : {
+    dropped.length === 1 ? { code: "00000", message: `drop cascades to ${dropped[0]}` } : {
       code: "00000",
-      message: `drop cascades to ${lines.length} other objects`,
-      detail: lines.map((line) => `drop cascades to ${line}`).join("\n"),
+      message: `drop cascades to ${dropped.length} other objects`,
+      detail: dropped.map((line) => `drop cascades to ${line}`).join("\n"),
     },
   );
   for (const { child } of dependents) {
-    const current = db.tables.get(child.name)!;
+    const current = db.tables.get(child.name);
+    if (!current) continue;
     const next: SqlTable = structuredClone(current);
     next.foreignKeys = next.foreignKeys?.filter((f) => f.table !== name);
     await db.putTable(sqlTx, child.name, next);
