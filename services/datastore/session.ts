@@ -206,7 +206,12 @@ export class Session {
     this.processId = options.processId;
     this.secretKey = options.secretKey;
     this.#log = options.log ?? (() => {});
-    this.info = { user: "", database: "", settings: new Map(Object.entries(DEFAULT_SETTINGS)) };
+    this.info = {
+      user: "",
+      database: "",
+      settings: new Map(Object.entries(DEFAULT_SETTINGS)),
+      transaction: () => this.#tx,
+    };
   }
 
   #inCopy(): boolean {

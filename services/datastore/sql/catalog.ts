@@ -53,6 +53,8 @@ export interface SqlColumn {
   default: string | null;
   /** SERIAL or IDENTITY: the default is the table's counter for this column. */
   serial: boolean;
+  /** GENERATED ALWAYS ("a") or BY DEFAULT ("d") AS IDENTITY, as pg_attribute.attidentity. */
+  identity?: "a" | "d";
 }
 
 export interface SqlIndex {
@@ -64,6 +66,8 @@ export interface SqlIndex {
   engineIndex: string | null;
   /** True for the PRIMARY KEY constraint. */
   primary: boolean;
+  /** True when a PRIMARY KEY or UNIQUE constraint made it (not CREATE INDEX); absent in old catalogs. */
+  constraint?: boolean;
 }
 
 export interface SqlTable {

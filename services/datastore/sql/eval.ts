@@ -145,6 +145,11 @@ const EXTENSIBLE: ReadonlySet<Expr["kind"]> = new Set([
   "in_subquery",
   "quantified",
   "star",
+  "cast",
+  "array",
+  "array_subquery",
+  "quantified_array",
+  "subscript",
 ]);
 
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
@@ -860,6 +865,10 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
     case "exists":
     case "in_subquery":
     case "quantified":
+    case "array":
+    case "array_subquery":
+    case "quantified_array":
+    case "subscript":
       throw new SqlError("0A000", `${expr.kind} is evaluated by the executor`);
   }
 }

@@ -112,6 +112,8 @@ import {
 import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } from "./numeric.ts";
 import { parseStatement } from "./parser.ts";
 import type { Savepoint } from "./savepoints.ts";
+import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
+import { catalogRelation, type CatalogSource, parseArray } from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
 import { printExpr } from "./printer.ts";
 
@@ -147,6 +149,8 @@ export interface SessionInfo {
   database: string;
   /** Run-time settings by lower-case name. */
   settings: Map<string, string>;
+  /** The session's open transaction, if any: it alone sees the tables it created. */
+  transaction?: () => SqlTransaction | null;
 }
 
 /** A transaction as the SQL layer sees it: the engine's, and catalog changes to undo. */
@@ -288,6 +292,8 @@ export class Database {
   #yieldWaiters: (() => void)[] = [];
   #nextEngine = 1;
   #nextOid = 16384;
+  /** Tables created by transactions not yet ended, by name (see `visible`). */
+  #createdBy = new Map<string, SqlTransaction>();
 
   private constructor(engine: Engine) {
     this.engine = engine;
@@ -351,11 +357,33 @@ export class Database {
     for (const resolve of this.#yieldWaiters.splice(0)) resolve();
   }
 
-  table(name: string[]): SqlTable {
+  table(name: string[], session?: SessionInfo): SqlTable {
     const bare = tableName(name);
     const table = this.tables.get(bare);
-    if (!table) throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
+    if (!table || (session && !this.visible(bare, session))) {
+      throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
+    }
     return table;
+  }
+
+  /**
+   * Whether a session sees a table: a table created by a transaction that
+   * is still open is seen by that transaction only, as PostgreSQL's
+   * catalog rows are (other sessions get 42P01 until it commits).
+   */
+  visible(name: string, session: SessionInfo): boolean {
+    const owner = this.#createdBy.get(name);
+    if (owner === undefined) return true;
+    if (owner.tx.state !== "open") {
+      this.#createdBy.delete(name);
+      return true;
+    }
+    return owner === session.transaction?.();
+  }
+
+  /** The tables a session sees (see `visible`). */
+  visibleTables(session: SessionInfo): SqlTable[] {
+    return [...this.tables.values()].filter((t) => this.visible(t.name, session));
   }
 
   engineName(prefix: "t" | "i"): string {
@@ -371,6 +399,7 @@ export class Database {
     const old = this.tables.get(name);
     this.catalogVersion++;
     sqlTx.catalogUndo.push([name, old]);
+    if (old === undefined && table) this.#createdBy.set(name, sqlTx);
     if (old) await sqlTx.tx.delete(CATALOG_TABLE, [name]);
     if (table) {
       await sqlTx.tx.insert(CATALOG_TABLE, [name, encodeTable(table)]);
@@ -598,6 +627,12 @@ class Planner {
     extra?: (e: Expr) => Compiled | null,
   ): Compiled | null {
     switch (expr.kind) {
+      case "cast":
+      case "array":
+      case "array_subquery":
+      case "quantified_array":
+      case "subscript":
+        return catalogExpr(expr, this.#catalogHost(scope, extra));
       case "column": {
         if (resolveIn(scope, expr.path) !== null) return null;
         for (let i = this.outer.length - 1; i >= 0; i--) {
@@ -614,7 +649,8 @@ class Planner {
         if (AGGREGATES.has(functionName(expr))) {
           throw new SqlError("42803", "aggregate functions are not allowed here");
         }
-        return this.#sessionFunction(expr, scope, extra);
+        return catalogExpr(expr, this.#catalogHost(scope, extra)) ??
+          this.#sessionFunction(expr, scope, extra);
       case "sql_function":
         if (expr.name === "current_user" || expr.name === "session_user" || expr.name === "user") {
           const user = this.session.user;
@@ -684,6 +720,35 @@ class Planner {
       default:
         return null;
     }
+  }
+
+  /** What catalog expressions (catalog_exprs.ts) need from this planner. */
+  #catalogHost(
+    scope: readonly ScopeColumn[],
+    extra?: (e: Expr) => Compiled | null,
+  ): CatalogExprHost {
+    return {
+      compile: (e) => this.compile(e, scope, extra),
+      subquery: (query) => {
+        const sub = this.subquery(query, scope);
+        return {
+          get rows() {
+            return sub.rows;
+          },
+          types: sub.plan.columns.map((c) => c.type),
+        };
+      },
+      source: () => this.catalogSource(),
+    };
+  }
+
+  /** The catalog as this session sees it, for pg_catalog relations and functions. */
+  catalogSource(): CatalogSource {
+    return {
+      tables: this.db.visibleTables(this.session),
+      user: this.session.user,
+      database: this.session.database,
+    };
   }
 
   /**
@@ -1296,7 +1361,7 @@ class Planner {
         return renamed(plan, alias, item.alias!.columns);
       }
       case "function":
-        throw new SqlError("0A000", "functions in FROM are not supported");
+        return this.#functionInFrom(item);
       case "join": {
         const left = this.#fromItem(item.left);
         const right = this.#fromItem(item.right);
@@ -1325,14 +1390,85 @@ class Planner {
     }
   }
 
+  /**
+   * A set-returning function in FROM: generate_series over integers, unnest
+   * of an array, pg_partition_ancestors (a table is its own); WITH
+   * ORDINALITY numbers the rows.
+   */
+  #functionInFrom(item: Extract<FromItem, { kind: "function" }>): RowPlan {
+    if (item.lateral) throw new SqlError("0A000", "LATERAL is not supported");
+    const name = functionName(item.call);
+    const args = item.call.args.map((a) => this.compile(a, []));
+    let type: SqlType;
+    let rows: (ctx: RunContext, hold: (rows: number) => void) => PgValue[];
+    if (name === "generate_series" && (args.length === 2 || args.length === 3)) {
+      const wide = args.some((a) => a.type === "int8");
+      type = wide ? "int8" : "int4";
+      rows = (ctx, hold) => {
+        const e = evalContext(ctx, []);
+        const [start, stop, step] = args.map((a) => {
+          const v = a.evaluate(e);
+          return v === null ? null : BigInt(v as number | bigint | string);
+        });
+        if (start === null || stop === null || (args.length === 3 && step === null)) return [];
+        const by = (step ?? 1n) as bigint;
+        if (by === 0n) throw new SqlError("22023", "step size cannot equal zero");
+        const count = ((stop as bigint) - (start as bigint)) / by + 1n;
+        if (count <= 0n) return [];
+        hold(count > 1n << 40n ? Number.MAX_SAFE_INTEGER : Number(count)); // 54000 past the bound
+        const out: PgValue[] = [];
+        for (let v = start as bigint, i = 0n; i < count; v += by, i++) {
+          out.push(wide ? v : Number(v));
+        }
+        return out;
+      };
+    } else if (name === "unnest" && args.length === 1) {
+      type = "text";
+      rows = (ctx) => {
+        const a = args[0].evaluate(evalContext(ctx, []));
+        return a === null ? [] : parseArray(String(a));
+      };
+    } else if (name === "pg_partition_ancestors" && args.length === 1) {
+      type = "int8";
+      rows = (ctx) => [coerce(args[0], "int8").evaluate(evalContext(ctx, []))];
+    } else {
+      throw new SqlError("0A000", `function ${name} in FROM is not supported`);
+    }
+    const alias = item.alias?.name ?? name;
+    const names = item.alias?.columns ?? [];
+    const columns: ScopeColumn[] = [{ ...plainColumn(names[0] ?? alias, type), table: alias }];
+    if (item.ordinality) {
+      columns.push({ ...plainColumn(names[1] ?? "ordinality", "int8"), table: alias });
+    }
+    const subs = this.subqueries;
+    return {
+      columns,
+      run: holding(async function* (ctx, hold) {
+        await runSubqueries(subs, ctx);
+        const values = rows(ctx, hold);
+        for (let i = 0; i < values.length; i += BATCH_ROWS) {
+          yield values.slice(i, i + BATCH_ROWS).map((v, j) =>
+            item.ordinality ? [v, BigInt(i + j + 1)] : [v]
+          );
+        }
+      }),
+    };
+  }
+
   #table(item: Extract<FromItem, { kind: "table" }>, where: Expr | null): RowPlan {
     const alias = item.alias?.name ?? item.name[item.name.length - 1];
+    // The statement's uncorrelated subqueries (WHERE x IN (SELECT ...)) run
+    // before the rows are read; a stored table's plan runs them itself.
     const cte = item.name.length === 1 ? this.ctes.get(item.name[0]) : undefined;
-    if (cte) return renamed(cte, alias, item.alias?.columns ?? []);
+    if (cte) return withSubqueries(renamed(cte, alias, item.alias?.columns ?? []), this.subqueries);
     const virtual = virtualTable(this.db, this.session, item.name);
-    if (virtual) return renamed(virtual, alias, item.alias?.columns ?? []);
-    const table = this.db.table(item.name);
-    if (table.view) return this.#view(table, alias, item.alias?.columns ?? []);
+    if (virtual) {
+      return withSubqueries(renamed(virtual, alias, item.alias?.columns ?? []), this.subqueries);
+    }
+    const table = this.db.table(item.name, this.session);
+    if (table.view) {
+      return withSubqueries(this.#view(table, alias, item.alias?.columns ?? []), this.subqueries);
+    }
     const scope: ScopeColumn[] = table.columns.map((c, i) => ({
       table: alias,
       name: item.alias?.columns[i] ?? c.name,
@@ -1583,7 +1719,7 @@ class Planner {
 
   insert(statement: InsertStatement): DmlPlan {
     if (statement.with) throw new SqlError("0A000", "WITH in INSERT is not supported");
-    const table = this.db.table(statement.table);
+    const table = this.db.table(statement.table, this.session);
     requireTable(table, "insert into");
     const targetNames = statement.columns ?? table.columns.map((c) => c.name);
     const targets = targetNames.map((name) => {
@@ -1817,7 +1953,7 @@ class Planner {
         `${statement.kind === "update" ? "UPDATE ... FROM" : "DELETE ... USING"} is not supported`,
       );
     }
-    const table = this.db.table(statement.table);
+    const table = this.db.table(statement.table, this.session);
     requireTable(table, statement.kind === "update" ? "update" : "delete from");
     const alias = statement.alias ?? table.name;
     const scope = scopeOf(table, alias);
@@ -2414,6 +2550,9 @@ function columnNameOf(expr: Expr): string {
       return "case";
     case "exists":
       return "exists";
+    case "array":
+    case "array_subquery":
+      return "array";
     case "subquery": {
       const body = expr.query.body;
       return body.kind === "select_core" && body.columns.length === 1
@@ -2695,7 +2834,7 @@ export function prepare(
       return done(null, async (ctx) => {
         checkTruncate(db, statement);
         for (const name of statement.tables) {
-          const table = db.table(name);
+          const table = db.table(name, session);
           const fresh: SqlTable = { ...table, engineName: db.engineName("t") };
           fresh.indexes = table.indexes.map((i) => ({
             ...i,
@@ -2709,7 +2848,7 @@ export function prepare(
       });
     case "create_index":
       return done(null, async (ctx) => {
-        const table = db.table(statement.table);
+        const table = db.table(statement.table, session);
         const columns = statement.columns.map((c) => {
           if (c.expr.kind !== "column") {
             throw new SqlError("0A000", "indexes on expressions are not supported");
@@ -2734,7 +2873,7 @@ export function prepare(
         if (statement.ifExists && !db.tables.has(statement.table[statement.table.length - 1])) {
           return { rows: null, tag: () => "ALTER TABLE" };
         }
-        const table = db.table(statement.table);
+        const table = db.table(statement.table, session);
         const notices: SqlNotice[] = [];
         for (const action of statement.actions) {
           if (
@@ -2742,7 +2881,14 @@ export function prepare(
             (action.kind === "add_constraint" &&
               (action.constraint.kind === "check" || action.constraint.kind === "foreign_key"))
           ) {
-            await alterConstraint(db, ctx, planner, db.table(statement.table), action, notices);
+            await alterConstraint(
+              db,
+              ctx,
+              planner,
+              db.table(statement.table, session),
+              action,
+              notices,
+            );
             continue;
           }
           if (action.kind !== "add_constraint") {
@@ -2763,11 +2909,12 @@ export function prepare(
               (c.kind === "primary_key"
                 ? `${table.name}_pkey`
                 : `${table.name}_${c.columns.join("_")}_key`);
-            await addIndex(db, ctx.sqlTx, db.table(statement.table), {
+            await addIndex(db, ctx.sqlTx, db.table(statement.table, session), {
               name,
               columns: c.columns,
               unique: true,
               primary: c.kind === "primary_key",
+              constraint: true,
             });
           }
         }
@@ -2885,6 +3032,7 @@ async function createTable(
       unique: true,
       primary,
       engineIndex: primary ? null : db.engineName("i"),
+      constraint: true,
     });
   }
   for (const c of [...columnConstraints(statement.columns), ...statement.constraints]) {
@@ -3045,22 +3193,38 @@ function sqlColumn(c: ColumnDef): SqlColumn {
   let notNull = serialType !== undefined;
   let def: string | null = null;
   let serial = serialType !== undefined;
+  let identity: "a" | "d" | undefined;
   for (const k of c.constraints) {
     if (k.kind === "not_null") notNull = true;
     if (k.kind === "default") def = printExpr(k.expr);
     if (k.kind === "identity") {
       serial = true;
       notNull = true;
+      identity = k.always ? "a" : "d";
     }
   }
-  return { name: c.name, type, typeName, notNull, default: def, serial };
+  return {
+    name: c.name,
+    type,
+    typeName,
+    notNull,
+    default: def,
+    serial,
+    ...(identity ? { identity } : {}),
+  };
 }
 
 async function addIndex(
   db: Database,
   sqlTx: SqlTransaction,
   table: SqlTable,
-  index: { name: string; columns: string[]; unique: boolean; primary: boolean },
+  index: {
+    name: string;
+    columns: string[];
+    unique: boolean;
+    primary: boolean;
+    constraint?: boolean;
+  },
 ): Promise<void> {
   const engineIndex = db.engineName("i");
   const columns = engineColumnNames(table, index.columns);
@@ -3091,7 +3255,7 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
   const bare = name[name.length - 1];
   if (schema !== null && schema !== "pg_catalog" && schema !== "information_schema") return null;
   if (schema === null && !bare.startsWith("pg_")) return null;
-  const tables = [...db.tables.values()];
+  const tables = db.visibleTables(session);
   const col = (n: string, type: SqlType) => plainColumn(n, type);
   const make = (columns: ScopeColumn[], rows: () => PgValue[][]): RowPlan => ({
     columns,
@@ -3099,6 +3263,21 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
       yield rows();
     },
   });
+  if (schema !== "information_schema") {
+    // Read again when the plan runs: a prepared statement sees the catalog of its run.
+    const source = () => ({
+      tables: db.visibleTables(session),
+      user: session.user,
+      database: session.database,
+    });
+    const relation = catalogRelation(source(), bare);
+    if (relation) {
+      return make(
+        relation.columns.map(([n, type]) => col(n, type)),
+        () => catalogRelation(source(), bare)!.rows,
+      );
+    }
+  }
   switch (bare) {
     case "pg_namespace":
       return make(
@@ -3158,7 +3337,8 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
           col("table_name", "text"),
           col("table_type", "text"),
         ],
-        () => tables.map((t) => [session.database, "public", t.name, "BASE TABLE"]),
+        () =>
+          tables.map((t) => [session.database, "public", t.name, t.view ? "VIEW" : "BASE TABLE"]),
       );
     case "columns":
       if (schema !== "information_schema") return null;
@@ -3214,7 +3394,7 @@ export function copyTarget(
       throw new SqlError("0A000", `COPY format "${value}" is not supported`);
     }
   }
-  const table = db.table(statement.table);
+  const table = db.table(statement.table, session);
   const names = statement.columns ?? table.columns.map((c) => c.name);
   const targets = names.map((name) => {
     const i = table.columns.findIndex((c) => c.name === name);

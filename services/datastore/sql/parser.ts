@@ -150,7 +150,7 @@ class Parser {
 
   constructor(sql: string, tokens: Token[], limits: SqlLimits) {
     this.#sql = sql;
-    this.#tokens = tokens;
+    this.#tokens = operatorSyntax(tokens);
     this.#limits = limits;
   }
 
@@ -714,6 +714,10 @@ class Parser {
     const name = this.#qualifiedName();
     if (this.#isOp("(") && !only) {
       const call = this.#functionCall(name);
+      if (this.#is("with") && this.#is("ordinality", this.#peek())) {
+        this.#at += 2;
+        return { kind: "function", call, alias: this.#alias(), lateral, ordinality: true };
+      }
       return { kind: "function", call, alias: this.#alias(), lateral };
     }
     if (lateral) throw this.#error();
@@ -1611,10 +1615,13 @@ class Parser {
   #quantifiedOrLike(op: string, left: Expr): Expr {
     if ((this.#is("any") || this.#is("some") || this.#is("all")) && this.#isOp("(", this.#peek())) {
       const quantifier = this.#tok.text === "all" ? "all" : "any";
-      this.#at += 2;
-      const query = this.#selectStatement();
+      this.#at++;
+      const query = this.#tryParenQuery();
+      if (query !== null) return { kind: "quantified", op, quantifier, operand: left, query };
+      this.#at++;
+      const array = this.#expr();
       this.#expectOp(")");
-      return { kind: "quantified", op, quantifier, operand: left, query };
+      return { kind: "quantified_array", op, quantifier, operand: left, array };
     }
     return { kind: "binary", op, left, right: this.#likeLevel() };
   }
@@ -1741,6 +1748,19 @@ class Parser {
     while (true) {
       if (this.#acceptOp("::")) {
         expr = { kind: "cast", operand: expr, type: this.#typeName() };
+      } else if (this.#isOp("[")) {
+        this.#at++;
+        const index = this.#expr();
+        this.#expectOp("]");
+        expr = { kind: "subscript", operand: expr, index };
+      } else if (this.#accept("collate")) {
+        // One collation here (C, by code point): the clause is read and has no effect.
+        if (this.#tok.kind !== "word" && this.#tok.kind !== "quoted") throw this.#error();
+        this.#colLabel();
+        while (this.#isOp(".")) {
+          this.#at++;
+          this.#colLabel();
+        }
       } else if (this.#is("at") && this.#is("time", this.#peek())) {
         this.#at += 2;
         this.#expect("zone");
@@ -1823,6 +1843,22 @@ class Parser {
         const query = this.#selectStatement();
         this.#expectOp(")");
         return { kind: "exists", query };
+      }
+      case "array": {
+        const next = this.#peek();
+        if (this.#isOp("(", next)) {
+          this.#at++;
+          const query = this.#tryParenQuery();
+          if (query === null) throw this.#error(this.#peek());
+          return { kind: "array_subquery", query };
+        }
+        if (this.#isOp("[", next)) {
+          this.#at += 2;
+          const elements = this.#isOp("]") ? [] : this.#exprList();
+          this.#expectOp("]");
+          return { kind: "array", elements };
+        }
+        break;
       }
       case "extract": {
         if (!this.#isOp("(", this.#peek())) break;
@@ -1982,3 +2018,26 @@ const ALIASES = new Map([
   ["real", "float4"],
   ["decimal", "numeric"],
 ]);
+
+/**
+ * PostgreSQL's OPERATOR(schema.op) syntax (psql writes `OPERATOR(pg_catalog.~)`)
+ * as the plain operator token: one schema here, so the qualifier says nothing.
+ */
+function operatorSyntax(tokens: Token[]): Token[] {
+  const out: Token[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t.kind === "word" && t.text === "operator" && tokens[i + 1]?.text === "(") {
+      let j = i + 2;
+      while (tokens[j]?.kind === "word" && tokens[j + 1]?.text === ".") j += 2;
+      const op = tokens[j];
+      if (op?.kind === "op" && tokens[j + 1]?.kind === "op" && tokens[j + 1].text === ")") {
+        out.push({ kind: "op", text: op.text, start: t.start, end: tokens[j + 1].end });
+        i = j + 1;
+        continue;
+      }
+    }
+    out.push(t);
+  }
+  return out;
+}

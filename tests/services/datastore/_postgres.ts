@@ -57,7 +57,17 @@ export async function startPostgres(
     assert.ok(chown.success, "chown for the postgres user");
   }
   const data = join(dir, "data");
-  const init = await asPostgres(POSTGRES!.initdb, ["-D", data, "-U", "postgres", "-A", "trust"])
+  const init = await asPostgres(POSTGRES!.initdb, [
+    "-D",
+    data,
+    "-U",
+    "postgres",
+    "-A",
+    "trust",
+    "-E",
+    "UTF8",
+    "--locale=C.UTF-8",
+  ])
     .output();
   assert.ok(init.success, new TextDecoder().decode(init.stderr));
   const port = freePort();
