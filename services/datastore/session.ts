@@ -63,8 +63,10 @@ import { SqlError } from "./sql/errors.ts";
 import { type SqlType, typeOid } from "./sql/eval.ts";
 import {
   copyRows,
+  copySource,
   type CopyTarget,
   copyTarget,
+  copyText,
   type Database,
   prepare,
   type Prepared,
@@ -78,6 +80,7 @@ import {
 import { parseSql, type SqlLimits } from "./sql/parser.ts";
 import { printExpr } from "./sql/printer.ts";
 import { withPosition } from "./sql/positions.ts";
+import { CopyReader, type CopyRow, formatCopyHeader, formatCopyRow } from "./sql/copy.ts";
 import { releaseSavepoint, rollbackToSavepoint, setSavepoint } from "./sql/savepoints.ts";
 
 /** Settings reported to the client with ParameterStatus (libpq and drivers read them). */
@@ -193,8 +196,13 @@ export class Session {
   #skipToSync = false;
   #statements = new Map<string, PreparedStatement>();
   #portals = new Map<string, Portal>();
-  #copy: { target: CopyTarget; partial: string; rows: (string | null)[][]; error: unknown } | null =
-    null;
+  #copy: {
+    target: CopyTarget;
+    reader: CopyReader;
+    decoder: TextDecoder;
+    rows: CopyRow[];
+    error: unknown;
+  } | null = null;
   #copyInExtended = false;
   #log: (error: unknown) => void;
 
@@ -508,7 +516,7 @@ export class Session {
       if (describe && prepared.columns) {
         send(out, { type: "RowDescription", fields: fieldsOf(prepared.columns, formats) });
       }
-      await this.#utility(prepared.statement, out);
+      await this.#utility(prepared.statement, out, flush);
       return;
     }
     if (this.#failed) throw abortedError();
@@ -568,7 +576,11 @@ export class Session {
     send(out, { type: "CommandComplete", tag: result.tag() });
   }
 
-  async #utility(statement: Statement, out: MessageWriter): Promise<void> {
+  async #utility(
+    statement: Statement,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): Promise<void> {
     const complete = (tag: string) => send(out, { type: "CommandComplete", tag });
     switch (statement.kind) {
       case "begin":
@@ -647,9 +659,15 @@ export class Session {
       }
       case "copy": {
         if (this.#failed) throw abortedError();
+        if (statement.direction === "to") {
+          await this.#copyOut(statement, out, flush);
+          return;
+        }
         const target = copyTarget(this.#db, this.info, statement);
         this.#transaction();
-        this.#copy = { target, partial: "", rows: [], error: null };
+        const reader = new CopyReader(target.format, target.names, target.table.name);
+        const decoder = new TextDecoder();
+        this.#copy = { target, reader, decoder, rows: [], error: null };
         this.#phase = "copy";
         send(out, {
           type: "CopyInResponse",
@@ -721,6 +739,42 @@ export class Session {
     if (reported) send(out, { type: "ParameterStatus", name: reported, value });
   }
 
+  // COPY TO STDOUT -----------------------------------------------------------------
+
+  /**
+   * COPY ... TO STDOUT: CopyOutResponse, a CopyData per row (the header
+   * first), CopyDone, then CommandComplete "COPY n". Rows stream in the
+   * query's batches, flushed as they add up.
+   */
+  async #copyOut(
+    statement: Extract<Statement, { kind: "copy" }>,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): Promise<void> {
+    const source = copySource(this.#db, this.info, statement);
+    const result = await source.prepared.run(this.#runContext([]));
+    const columns = source.prepared.columns!;
+    send(out, {
+      type: "CopyOutResponse",
+      format: 0,
+      columnFormats: columns.map(() => 0 as FormatCode),
+    });
+    const data = (text: string) =>
+      send(out, { type: "CopyData", data: encoder.encode(text) as Bytes });
+    if (source.format.header) data(formatCopyHeader(source.names, source.format));
+    let count = 0;
+    for await (const batch of result.rows!) {
+      for (const row of batch) {
+        const values = row.map((v, i) => copyText(columns[i].type, v));
+        data(formatCopyRow(values, source.format, source.forced));
+        count++;
+      }
+      if (out.length >= FLUSH_BYTES) await flush();
+    }
+    send(out, { type: "CopyDone" });
+    send(out, { type: "CommandComplete", tag: `COPY ${count}` });
+  }
+
   // COPY FROM STDIN ----------------------------------------------------------------
 
   async #copyMessage(message: FrontendMessage, out: MessageWriter): Promise<SessionEffect> {
@@ -739,13 +793,8 @@ export class Session {
       case "CopyData": {
         if (copy.error !== null) return "continue";
         try {
-          copy.partial += new TextDecoder().decode(message.data, { stream: true });
-          const lines = copy.partial.split("\n");
-          copy.partial = lines.pop()!;
-          for (const line of lines) {
-            if (line === "\\.") continue;
-            copy.rows.push(parseCopyLine(line.endsWith("\r") ? line.slice(0, -1) : line));
-          }
+          const text = copy.decoder.decode(message.data, { stream: true });
+          for (const row of copy.reader.push(text)) copy.rows.push(row);
           if (copy.rows.length >= COPY_GROUP_ROWS) await this.#copyFlush();
         } catch (error) {
           copy.error = error;
@@ -755,9 +804,7 @@ export class Session {
       case "CopyDone": {
         if (copy.error === null) {
           try {
-            if (copy.partial !== "" && copy.partial !== "\\.") {
-              copy.rows.push(parseCopyLine(copy.partial));
-            }
+            for (const row of copy.reader.finish()) copy.rows.push(row);
             await this.#copyFlush();
           } catch (error) {
             copy.error = error;
@@ -799,9 +846,14 @@ export class Session {
     }
     const declared = typeOids.map(sqlTypeOfOid);
     const statement = statements[0] ?? null;
-    const prepared = statement === null || this.#failed && !isTransactionEnd(statement)
-      ? null
-      : this.#plan(statement, declared);
+    let prepared: Prepared | Utility | null = null;
+    try {
+      if (statement !== null && !(this.#failed && !isTransactionEnd(statement))) {
+        prepared = this.#plan(statement, declared);
+      }
+    } catch (error) {
+      throw withPosition(error, sql);
+    }
     this.#statements.set(name, {
       sql,
       statement,
@@ -969,8 +1021,10 @@ function abortedError(): SqlError {
   );
 }
 
+/** Statements an aborted block still runs: its end, and ROLLBACK TO SAVEPOINT. */
 function isTransactionEnd(statement: Statement): boolean {
-  return statement.kind === "commit" || statement.kind === "rollback";
+  return statement.kind === "commit" || statement.kind === "rollback" ||
+    statement.kind === "rollback_to";
 }
 
 function formatOf(formats: FormatCode[], i: number): FormatCode {
@@ -1035,48 +1089,4 @@ function settingText(expr: Parameters<typeof printExpr>[0]): string {
   if (expr.kind === "string") return expr.value;
   if (expr.kind === "column") return expr.path.join(".");
   return printExpr(expr);
-}
-
-/** One line of COPY's text format (documentation COPY "Text Format"). */
-export function parseCopyLine(line: string): (string | null)[] {
-  const fields: (string | null)[] = [];
-  for (const raw of line.split("\t")) {
-    if (raw === "\\N") {
-      fields.push(null);
-      continue;
-    }
-    if (!raw.includes("\\")) {
-      fields.push(raw);
-      continue;
-    }
-    let out = "";
-    for (let i = 0; i < raw.length; i++) {
-      const c = raw[i];
-      if (c !== "\\" || i + 1 >= raw.length) {
-        out += c;
-        continue;
-      }
-      const n = raw[++i];
-      const simple: Record<string, string> = {
-        b: "\b",
-        f: "\f",
-        n: "\n",
-        r: "\r",
-        t: "\t",
-        v: "\v",
-      };
-      if (n in simple) out += simple[n];
-      else if (/[0-7]/.test(n)) {
-        const digits = /^[0-7]{1,3}/.exec(raw.slice(i))![0];
-        out += String.fromCharCode(parseInt(digits, 8));
-        i += digits.length - 1;
-      } else if (n === "x" && /^[0-9a-fA-F]/.test(raw[i + 1] ?? "")) {
-        const digits = /^[0-9a-fA-F]{1,2}/.exec(raw.slice(i + 1))![0];
-        out += String.fromCharCode(parseInt(digits, 16));
-        i += digits.length;
-      } else out += n;
-    }
-    fields.push(out);
-  }
-  return fields;
 }

@@ -338,6 +338,8 @@ export type Statement =
   | {
     kind: "copy";
     table: QualifiedName;
+    /** COPY (query) TO STDOUT: the query (then `table` is empty). */
+    query?: SelectStatement;
     columns: string[] | null;
     direction: "from" | "to";
     /** COPY's options by lower-case name, e.g. format -> "csv"; flags map to "true". */

@@ -306,7 +306,7 @@ export function checkRow(
         throw new SqlError(
           "23514",
           `new row for relation "${table.name}" violates check constraint "${check.name}"`,
-          { detail: failingRow(table, values) },
+          { detail: failingRow(table, values), table: table.name, constraint: check.name },
         );
       }
     }
@@ -383,7 +383,11 @@ export class ConstraintWork {
       throw new SqlError(
         "23503",
         `insert or update on table "${table.name}" violates foreign key constraint "${fk.name}"`,
-        { detail: `${keyText(table, fk.columns, key)} is not present in table "${fk.table}".` },
+        {
+          detail: `${keyText(table, fk.columns, key)} is not present in table "${fk.table}".`,
+          table: table.name,
+          constraint: fk.name,
+        },
       );
     }
   }
@@ -425,6 +429,8 @@ export class ConstraintWork {
             detail: `${
               keyText(table, fk.refColumns, key)
             } is still referenced from table "${child.name}".`,
+            table: child.name,
+            constraint: fk.name,
           },
         );
       }
@@ -596,7 +602,11 @@ export async function validateForeignKey(
       throw new SqlError(
         "23503",
         `insert or update on table "${table.name}" violates foreign key constraint "${fk.name}"`,
-        { detail: `${keyText(table, fk.columns, key)} is not present in table "${fk.table}".` },
+        {
+          detail: `${keyText(table, fk.columns, key)} is not present in table "${fk.table}".`,
+          table: table.name,
+          constraint: fk.name,
+        },
       );
     }
   }

@@ -115,6 +115,7 @@ import type { Savepoint } from "./savepoints.ts";
 import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
 import { catalogRelation, type CatalogSource, parseArray } from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
+import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
 
 /** Rows flow in batches of about this many. */
@@ -162,6 +163,10 @@ export class SqlTransaction {
   readonly yieldNow?: () => Promise<void>;
   /** When the transaction started: now() for all of it, as in PostgreSQL. */
   readonly startMs: number = Date.now();
+  /** The same instant in microseconds (now() has microseconds in PostgreSQL). */
+  readonly startMicros: bigint = BigInt(
+    Math.round((performance.timeOrigin + performance.now()) * 1000),
+  );
   /** Savepoints set in this transaction block, oldest first (savepoints.ts). */
   readonly savepoints: Savepoint[] = [];
   constructor(tx: Transaction, yieldNow?: () => Promise<void>) {
@@ -2422,7 +2427,7 @@ function evalContext(ctx: RunContext, row: PgValue[]): RowContext {
 
 /** now() is the transaction's start, as in PostgreSQL. */
 function statementClock(ctx: RunContext): bigint {
-  return BigInt(ctx.sqlTx.startMs) * 1000n;
+  return ctx.sqlTx.startMicros;
 }
 
 function requireBool(value: Compiled, what: string): Compiled {
@@ -2614,6 +2619,7 @@ function checkNotNull(table: SqlTable, values: PgValue[]): void {
         `null value in column "${
           table.columns[i].name
         }" of relation "${table.name}" violates not-null constraint`,
+        { table: table.name, column: table.columns[i].name },
       );
     }
   }
@@ -2669,7 +2675,7 @@ function uniqueViolation(table: SqlTable, error: ConstraintError, row?: Row): Sq
   return new SqlError(
     "23505",
     `duplicate key value violates unique constraint "${name}"`,
-    detail === undefined ? {} : { detail },
+    { ...(detail === undefined ? {} : { detail }), table: table.name, constraint: name },
   );
 }
 
@@ -3375,6 +3381,11 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
 /** Where COPY FROM puts rows: the table, its target columns, and how to convert each field. */
 export interface CopyTarget {
   table: SqlTable;
+  /** The data's format (copy.ts) and the target columns' names (HEADER MATCH). */
+  format: CopyFormat;
+  names: string[];
+  /** CHECK and FOREIGN KEY enforcement, when the table has any. */
+  rules: { host: ConstraintHost; checks: CompiledCheck[] } | null;
   targets: number[];
   convert: ((ctx: EvalContext) => PgValue)[];
   /** DEFAULT of each column, for those COPY does not name. */
@@ -3382,19 +3393,15 @@ export interface CopyTarget {
   rows: number;
 }
 
-/** Plans COPY table [(columns)] FROM STDIN (text format). */
+/** Plans COPY table [(columns)] FROM STDIN (text or CSV). */
 export function copyTarget(
   db: Database,
   session: SessionInfo,
   statement: Extract<Statement, { kind: "copy" }>,
 ): CopyTarget {
-  if (statement.direction !== "from") throw new SqlError("0A000", "COPY TO is not supported");
-  for (const [name, value] of statement.options) {
-    if (name === "format" && value !== "text") {
-      throw new SqlError("0A000", `COPY format "${value}" is not supported`);
-    }
-  }
+  const format = copyFormat(statement.options, "from");
   const table = db.table(statement.table, session);
+  requireTable(table, "copy to");
   const names = statement.columns ?? table.columns.map((c) => c.name);
   const targets = names.map((name) => {
     const i = table.columns.findIndex((c) => c.name === name);
@@ -3410,7 +3417,48 @@ export function copyTarget(
   const defaults = table.columns.map((c, i) =>
     targets.includes(i) || c.default === null ? null : planner.defaultOf(c)
   );
-  return { table, targets, convert, defaults, rows: 0 };
+  const rules = planner.constraintsOf(table);
+  return { table, format, names, rules, targets, convert, defaults, rows: 0 };
+}
+
+/** What COPY ... TO STDOUT reads: a query, its format, and which columns FORCE_QUOTE names. */
+export interface CopySource {
+  prepared: Prepared;
+  format: CopyFormat;
+  names: string[];
+  forced: boolean[];
+}
+
+/** Plans COPY table [(columns)] TO STDOUT or COPY (query) TO STDOUT as the query it is. */
+export function copySource(
+  db: Database,
+  session: SessionInfo,
+  statement: Extract<Statement, { kind: "copy" }>,
+): CopySource {
+  const format = copyFormat(statement.options, "to");
+  let query = statement.query;
+  if (!query) {
+    const table = db.table(statement.table, session);
+    const names = statement.columns ?? table.columns.map((c) => c.name);
+    for (const name of names) {
+      if (!table.columns.some((c) => c.name === name)) {
+        throw new SqlError("42703", `column "${name}" of relation "${table.name}" does not exist`);
+      }
+    }
+    const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
+    query = parseStatement(
+      `SELECT ${names.map(quoted).join(", ")} FROM ${quoted(table.name)}`,
+    ) as SelectStatement;
+  }
+  const prepared = prepare(db, session, query);
+  const names = prepared.columns!.map((c) => c.name);
+  const forced = names.map((n) => format.forceQuote === true || format.forceQuote.includes(n));
+  return { prepared, format, names, forced };
+}
+
+/** A value as COPY writes it: PostgreSQL's text output of its type. */
+export function copyText(type: SqlType, value: PgValue): string | null {
+  return value === null ? null : formatValue(type, value);
 }
 
 /** Inserts rows of COPY text fields (null for \N), filling defaults for the other columns. */
@@ -3418,40 +3466,53 @@ export async function copyRows(
   db: Database,
   ctx: RunContext,
   target: CopyTarget,
-  rows: (string | null)[][],
+  rows: CopyRow[],
 ): Promise<void> {
-  const { table, targets, convert } = target;
+  const { table, targets, convert, rules } = target;
   await lockForWrite(ctx.sqlTx.tx, table);
   const e = evalContext(ctx, []);
-  for (const fields of rows) {
-    if (fields.length !== targets.length) {
-      throw new SqlError(
-        "22P04",
-        fields.length < targets.length
-          ? "missing data for column"
-          : "extra data after last expected column",
-      );
-    }
-    e.row = fields;
-    const values = new Array<PgValue>(table.columns.length).fill(null);
-    const given = new Array<boolean>(table.columns.length).fill(false);
-    for (let i = 0; i < targets.length; i++) {
-      values[targets[i]] = convert[i](e);
-      given[targets[i]] = true;
-    }
-    for (let i = 0; i < table.columns.length; i++) {
-      if (given[i]) continue;
-      const column = table.columns[i];
-      if (column.serial) {
-        values[i] = fromCounter(column.type, await db.nextval(ctx.sqlTx, table, column.name));
-      } else if (target.defaults[i] !== null) {
-        e.row = [];
-        values[i] = target.defaults[i]!(e);
+  const work = rules ? new ConstraintWork(rules.host) : null;
+  for (const { fields, line, raw } of rows) {
+    try {
+      if (fields.length !== targets.length) {
+        throw new SqlError(
+          "22P04",
+          fields.length < targets.length
+            ? `missing data for column "${table.columns[targets[fields.length]].name}"`
+            : "extra data after last expected column",
+        );
       }
+      e.row = fields;
+      const values = new Array<PgValue>(table.columns.length).fill(null);
+      const given = new Array<boolean>(table.columns.length).fill(false);
+      for (let i = 0; i < targets.length; i++) {
+        values[targets[i]] = convert[i](e);
+        given[targets[i]] = true;
+      }
+      for (let i = 0; i < table.columns.length; i++) {
+        if (given[i]) continue;
+        const column = table.columns[i];
+        if (column.serial) {
+          values[i] = fromCounter(column.type, await db.nextval(ctx.sqlTx, table, column.name));
+        } else if (target.defaults[i] !== null) {
+          e.row = [];
+          values[i] = target.defaults[i]!(e);
+        }
+      }
+      checkNotNull(table, values);
+      if (rules) checkRow(table, rules.checks, values, e);
+      const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
+      await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+      work?.inserted(table, values);
+      target.rows++;
+    } catch (error) {
+      if (!(error instanceof SqlError) || error.where !== undefined) throw error;
+      throw new SqlError(error.code, error.message, {
+        detail: error.detail,
+        hint: error.hint,
+        where: copyContext(table.name, line, raw),
+      });
     }
-    checkNotNull(table, values);
-    const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
-    await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
-    target.rows++;
   }
+  await work?.finish(ctx.sqlTx.tx, e);
 }

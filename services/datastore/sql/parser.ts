@@ -1321,8 +1321,10 @@ class Parser {
 
   #copy(): Statement {
     this.#expect("copy");
-    const table = this.#qualifiedName();
-    const columns = this.#isOp("(") ? this.#parenNameList() : null;
+    const query = this.#isOp("(") ? this.#tryParenQuery() : null;
+    if (this.#isOp("(")) throw this.#error(this.#peek());
+    const table = query ? [] : this.#qualifiedName();
+    const columns = !query && this.#isOp("(") ? this.#parenNameList() : null;
     let direction: "from" | "to";
     if (this.#accept("from")) {
       direction = "from";
@@ -1332,6 +1334,7 @@ class Parser {
       direction = "to";
       this.#expect("stdout");
     }
+    if (query && direction === "from") throw this.#error(this.#tokens[this.#at - 2]);
     const options: [string, string][] = [];
     const withOptions = this.#accept("with");
     if (this.#isOp("(")) {
@@ -1342,6 +1345,11 @@ class Parser {
         if (value.kind === "string" || value.kind === "word" || value.kind === "integer") {
           this.#at++;
           options.push([name, value.text]);
+        } else if (this.#isOp("*")) {
+          this.#at++;
+          options.push([name, "*"]);
+        } else if (this.#isOp("(")) {
+          options.push([name, this.#parenNameList().join(",")]);
         } else {
           options.push([name, "true"]);
         }
@@ -1354,7 +1362,7 @@ class Parser {
         this.#at++;
         if (word === "csv" || word === "binary") options.push(["format", word]);
         else if (word === "header") options.push(["header", "true"]);
-        else if (word === "delimiter" || word === "null") {
+        else if (word === "delimiter" || word === "null" || word === "quote" || word === "escape") {
           this.#accept("as");
           if (!this.#isString()) throw this.#error();
           options.push([word, this.#tokens[this.#at++].text]);
@@ -1362,7 +1370,9 @@ class Parser {
       }
       if (withOptions && options.length === 0) throw this.#error();
     }
-    return { kind: "copy", table, columns, direction, options };
+    return query
+      ? { kind: "copy", table, columns, direction, options, query }
+      : { kind: "copy", table, columns, direction, options };
   }
 
   #vacuum(): Statement {

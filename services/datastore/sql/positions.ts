@@ -65,7 +65,7 @@ function find(tokens: Token[], path: string[], table: boolean): number {
   if (matches.length === 0) return -1;
   // DDL names its tables without positions in PostgreSQL (REFERENCES nope),
   // except in a query it holds (CREATE VIEW ... AS SELECT ... FROM nope).
-  const ddl = ["create", "alter", "drop"].includes(tokens[0]?.text);
+  const ddl = ["create", "alter", "drop", "copy"].includes(tokens[0]?.text);
   if (table) {
     const leads = ddl ? QUERY_LEADS : TABLE_LEADS;
     const lead = matches.find((i) => i > 0 && leads.has(tokens[i - 1].text));

@@ -497,7 +497,9 @@ export function printStatement(statement: Statement): string {
       }`;
     }
     case "copy": {
-      let text = `COPY ${qualified(statement.table)}`;
+      let text = statement.query
+        ? `COPY (${printSelect(statement.query)})`
+        : `COPY ${qualified(statement.table)}`;
       if (statement.columns !== null) text += ` (${names(statement.columns)})`;
       text += statement.direction === "from" ? " FROM STDIN" : " TO STDOUT";
       if (statement.options.length > 0) {
