@@ -27,6 +27,7 @@ import { OID, typeByOid } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
+import { moreFunctions } from "./functions.ts";
 import {
   addDecimal,
   compareDecimal,
@@ -1236,7 +1237,10 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
     case "now":
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
-    default:
-      throw missing();
+    default: {
+      const found = moreFunctions(fn, args);
+      if (found === null) throw missing();
+      return found;
+    }
   }
 }

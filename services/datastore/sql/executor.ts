@@ -88,6 +88,7 @@ import {
   compileChecks,
   type ConstraintHost,
   ConstraintWork,
+  findRows,
   hasConstraints,
   newCheck,
   newForeignKey,
@@ -1321,6 +1322,9 @@ class Planner {
           ? coerce(this.compile(call.args[1], scope), "text").evaluate
           : () => ",";
         const evaluate = arg.evaluate;
+        if (call.orderBy.length > 0) {
+          return this.#orderedStringAgg(call, scope, filter, evaluate, type, sep);
+        }
         return aggregate(
           "text",
           filter,
@@ -1342,6 +1346,72 @@ class Planner {
       default:
         throw new SqlError("42883", `function ${name} does not exist`);
     }
+  }
+
+  /**
+   * string_agg(value, separator ORDER BY ...): the group's values held with
+   * their sort keys, sorted when the group ends (ASC NULLS LAST by default,
+   * DESC NULLS FIRST, as in ORDER BY).
+   */
+  #orderedStringAgg(
+    call: FunctionCall,
+    scope: readonly ScopeColumn[],
+    filter: ((ctx: EvalContext) => PgValue) | null,
+    evaluate: (ctx: EvalContext) => PgValue,
+    type: SqlType,
+    sep: (ctx: EvalContext) => PgValue,
+  ): AggregateSpec {
+    const keys = call.orderBy.map((item) => {
+      const c = this.compile(item.expr, scope);
+      const desc = item.direction === "desc";
+      return {
+        evaluate: c.evaluate,
+        compare: comparator(c.type === "unknown" ? "text" : c.type),
+        desc,
+        nullsFirst: item.nulls === null ? desc : item.nulls === "first",
+      };
+    });
+    type Item = { text: string; sep: string; keys: PgValue[] };
+    return {
+      type: "text",
+      start: () => ({ items: [] as Item[], seen: new Set<string>() }),
+      step(acc, ctx) {
+        if (filter !== null && filter(ctx) !== true) return;
+        const v = evaluate(ctx);
+        if (v === null) return;
+        const text = formatValue(type, v);
+        if (call.distinct) {
+          const seen = acc.seen as Set<string>;
+          if (seen.has(text)) return;
+          seen.add(text);
+        }
+        (acc.items as Item[]).push({
+          text,
+          sep: String(sep(ctx) ?? ""),
+          keys: keys.map((k) => k.evaluate(ctx)),
+        });
+      },
+      finish(acc) {
+        const items = acc.items as Item[];
+        if (items.length === 0) return null;
+        items.sort((a, b) => {
+          for (let i = 0; i < keys.length; i++) {
+            const x = a.keys[i];
+            const y = b.keys[i];
+            if (x === null || y === null) {
+              if (x === y) continue;
+              return (x === null) === keys[i].nullsFirst ? -1 : 1;
+            }
+            const c = keys[i].compare(x, y);
+            if (c !== 0) return keys[i].desc ? -c : c;
+          }
+          return 0;
+        });
+        let out = items[0].text;
+        for (let i = 1; i < items.length; i++) out += items[i].sep + items[i].text;
+        return out;
+      },
+    };
   }
 
   // FROM -------------------------------------------------------------------------
@@ -1810,6 +1880,8 @@ class Planner {
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
         const work = rules ? new ConstraintWork(rules.host) : null;
+        // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may not update them).
+        const touched = new Set<string>();
         let count = 0;
         const out: PgValue[][] = [];
         const insertOne = async (given: (PgValue | undefined)[]) => {
@@ -1833,6 +1905,16 @@ class Planner {
             const existing = await findConflict(ctx.sqlTx.tx, table, conflictKeys, values);
             if (existing) {
               if (!update) return;
+              if (touched.has(rowKey(existing))) {
+                throw new SqlError(
+                  "21000",
+                  "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                  {
+                    hint:
+                      "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
+                  },
+                );
+              }
               e.row = [...existing, ...values];
               if (update.where && update.where.evaluate(e) !== true) return;
               const next = [...existing];
@@ -1841,6 +1923,7 @@ class Planner {
               if (rules) checkRow(table, rules.checks, next, e);
               await replaceRow(ctx.sqlTx.tx, table, existing, next);
               work?.updated(table, existing, next);
+              touched.add(rowKey(next));
               count++;
               if (returning) out.push(returning.project(next, e));
               return;
@@ -1849,6 +1932,7 @@ class Planner {
           const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
           await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
           work?.inserted(table, values);
+          if (update) touched.add(rowKey(values));
           count++;
           if (returning) out.push(returning.project(values, e));
         };
@@ -2012,6 +2096,7 @@ class Planner {
         }
         const out: PgValue[][] = [];
         const work = rules ? new ConstraintWork(rules.host) : null;
+        const moves: Row[] = [];
         for (const row of found) {
           const old = rowFromEngine(table, row);
           if (needs.length > 0) await runCorrelated(needs, old, ctx);
@@ -2028,10 +2113,13 @@ class Planner {
           });
           checkNotNull(table, next);
           if (rules) checkRow(table, rules.checks, next, e);
-          await replaceRow(ctx.sqlTx.tx, table, old, next, row);
+          await replaceRow(ctx.sqlTx.tx, table, old, next, row, moves);
           work?.updated(table, old, next);
           if (returning) out.push(returning.project(next, e));
         }
+        // Rows whose key changed go in once every old row is out, so
+        // `SET id = id + 1` never meets a row it is about to move.
+        for (const moved of moves) await insertRow(ctx.sqlTx.tx, table, moved);
         await work?.finish(ctx.sqlTx.tx, e);
         const tag = `${kind.toUpperCase()} ${found.length}`;
         return { rows: returning ? fromArray(out) : null, tag: () => tag };
@@ -2694,18 +2782,51 @@ async function insertRow(tx: Transaction, table: SqlTable, row: Row): Promise<vo
   try {
     await tx.insert(table.engineName, row);
   } catch (error) {
-    if (error instanceof ConstraintError) throw uniqueViolation(table, error, row);
+    if (error instanceof ConstraintError) {
+      throw uniqueViolation(table, await firstViolated(tx, table, row, error), row);
+    }
     throw error;
   }
 }
 
-/** Replaces a row: an engine update when the key stays, else delete and insert. */
+/**
+ * Which unique key PostgreSQL would name when a new row breaks several: the
+ * first in index order, the primary key before the others. The engine may
+ * have found another first; on this error path, look again.
+ */
+async function firstViolated(
+  tx: Transaction,
+  table: SqlTable,
+  row: Row,
+  error: ConstraintError,
+): Promise<ConstraintError> {
+  const values = rowFromEngine(table, row);
+  const keys = [
+    ...table.indexes.filter((i) => i.primary),
+    ...table.indexes.filter((i) => !i.primary),
+  ];
+  for (const index of keys) {
+    if (!index.unique) continue;
+    const key = index.columns.map((c) => values[table.columns.findIndex((x) => x.name === c)]);
+    if (key.some((v) => v === null)) continue;
+    if ((await findRows(tx, table, index.columns, key, 1)).length === 0) continue;
+    const constraint = index.engineIndex ?? "primary_key";
+    return constraint === error.constraint ? error : new ConstraintError(constraint, error.message);
+  }
+  return error;
+}
+
+/**
+ * Replaces a row: an engine update when the key stays, else delete and
+ * insert (the insert left to the caller when it passes `moves`).
+ */
 async function replaceRow(
   tx: Transaction,
   table: SqlTable,
   old: PgValue[],
   next: PgValue[],
   stored?: Row,
+  moves?: Row[],
 ): Promise<void> {
   const oldRow = stored ?? rowToEngine(table, old, null);
   const key = engineKey(table, oldRow);
@@ -2717,7 +2838,8 @@ async function replaceRow(
       await tx.update(table.engineName, key, newRow);
     } else {
       await tx.delete(table.engineName, key);
-      await tx.insert(table.engineName, newRow);
+      if (moves) moves.push(newRow);
+      else await tx.insert(table.engineName, newRow);
     }
   } catch (error) {
     if (error instanceof ConstraintError) throw uniqueViolation(table, error, newRow);

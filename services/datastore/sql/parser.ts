@@ -1854,6 +1854,12 @@ class Parser {
         this.#expectOp(")");
         return { kind: "exists", query };
       }
+      case "substring":
+      case "trim":
+      case "position": {
+        if (!this.#isOp("(", this.#peek())) break;
+        return this.#specialFunction(word);
+      }
       case "array": {
         const next = this.#peek();
         if (this.#isOp("(", next)) {
@@ -1910,6 +1916,62 @@ class Parser {
     }
     if (RESERVED.has(word)) throw this.#error();
     return this.#columnOrFunction();
+  }
+
+  /**
+   * The functions with SQL's own argument syntax: SUBSTRING(s FROM a FOR b),
+   * TRIM([LEADING|TRAILING|BOTH] [chars] FROM s), POSITION(a IN b), also
+   * called with plain argument lists; as substring, ltrim/rtrim/btrim, position.
+   */
+  #specialFunction(word: string): Expr {
+    this.#at += 2;
+    const call = (name: string, args: Expr[]): Expr => ({
+      kind: "function",
+      name: [name],
+      args,
+      star: false,
+      distinct: false,
+      orderBy: [],
+      filter: null,
+    });
+    let result: Expr;
+    if (word === "substring") {
+      const source = this.#expr();
+      if (this.#accept("from")) {
+        const from = this.#expr();
+        const args = [source, from];
+        if (this.#accept("for")) args.push(this.#expr());
+        result = call("substring", args);
+      } else if (this.#accept("for")) {
+        result = call("substring", [source, { kind: "number", text: "1" }, this.#expr()]);
+      } else {
+        const args = [source];
+        while (this.#acceptOp(",")) args.push(this.#expr());
+        result = call("substring", args);
+      }
+    } else if (word === "position") {
+      const needle = this.#likeLevel();
+      this.#expect("in");
+      result = call("position", [this.#expr(), needle]);
+    } else {
+      let name = "btrim";
+      if (this.#accept("leading")) name = "ltrim";
+      else if (this.#accept("trailing")) name = "rtrim";
+      else this.#accept("both");
+      if (this.#accept("from")) {
+        result = call(name, [this.#expr()]);
+      } else {
+        const first = this.#expr();
+        if (this.#accept("from")) result = call(name, [this.#expr(), first]);
+        else {
+          const args = [first];
+          while (this.#acceptOp(",")) args.push(this.#expr());
+          result = call(name, args);
+        }
+      }
+    }
+    this.#expectOp(")");
+    return result;
   }
 
   #isTypedLiteralStart(): boolean {
