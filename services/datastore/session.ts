@@ -380,6 +380,30 @@ export class Session {
     return "continue";
   }
 
+  /**
+   * A message whose frame was sound (known type, length within bounds) but
+   * whose body was not (a string without its zero byte, a bad DESCRIBE or
+   * CLOSE subtype, bytes left over): PostgreSQL answers ERROR 08P01 and
+   * carries on, skipping to Sync after an extended-query message, as after
+   * any error. Returns false when this session cannot (still
+   * authenticating, or in COPY), so the caller ends the connection.
+   */
+  async rejectMessage(typeByte: number, error: unknown, out: MessageWriter): Promise<boolean> {
+    if (this.#phase !== "ready") return false;
+    if (error instanceof Error && error.message.startsWith("invalid byte sequence")) {
+      error = new SqlError("22021", error.message); // PostgreSQL's character_not_in_repertoire
+    }
+    if (typeByte === 0x51 /* Query */) {
+      await this.#fail(error, out);
+      send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+      return true;
+    }
+    if (this.#skipToSync) return true;
+    await this.#fail(error, out);
+    this.#skipToSync = true;
+    return true;
+  }
+
   /** Called when the connection ends for any reason: rolls back what is open. */
   close(): void {
     this.#rollbackAll();
