@@ -1238,7 +1238,7 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
     default: {
-      const found = moreFunctions(fn, args);
+      const found = moreFunctions(fn, args, { toType, typeOid });
       if (found === null) throw missing();
       return found;
     }

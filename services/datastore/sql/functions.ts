@@ -15,7 +15,21 @@
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import { type Compiled, type EvalContext, type SqlType, toType, typeOid } from "./eval.ts";
+import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+
+/**
+ * What this file needs from eval.ts, handed in by it (eval.ts calls
+ * `moreFunctions`, so importing it back would make an import cycle).
+ */
+export interface FunctionSupport {
+  /** Brings a value to a type as eval.ts's implicit casts do. */
+  toType(value: Compiled, type: SqlType): Compiled;
+  typeOid(type: SqlType): number;
+}
+
+let support: FunctionSupport;
+const toType = (value: Compiled, type: SqlType) => support.toType(value, type);
+const typeOid = (type: SqlType) => support.typeOid(type);
 import { decimalFromBigInt, fromDecimal } from "./numeric.ts";
 
 type Evaluate = (ctx: EvalContext) => PgValue;
@@ -560,6 +574,11 @@ function dateFunction(fn: string, args: Compiled[]): Compiled | null {
 }
 
 /** A function of this file, or null when `fn` is none of them (or the arguments do not fit). */
-export function moreFunctions(fn: string, args: Compiled[]): Compiled | null {
+export function moreFunctions(
+  fn: string,
+  args: Compiled[],
+  helpers: FunctionSupport,
+): Compiled | null {
+  support = helpers;
   return stringFunction(fn, args) ?? mathFunction(fn, args) ?? dateFunction(fn, args);
 }
