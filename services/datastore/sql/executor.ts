@@ -2960,8 +2960,8 @@ export function prepare(
       });
     case "truncate":
       return done(null, async (ctx) => {
-        checkTruncate(db, statement);
-        for (const name of statement.tables) {
+        const notices: SqlNotice[] = [];
+        for (const name of truncated(db, statement, notices)) {
           const table = db.table(name, session);
           const fresh: SqlTable = { ...table, engineName: db.engineName("t") };
           fresh.indexes = table.indexes.map((i) => ({
@@ -2972,7 +2972,7 @@ export function prepare(
           await db.putTable(ctx.sqlTx, table.name, fresh);
           if (statement.restartIdentity) await db.resetCounters(fresh);
         }
-        return { rows: null, tag: () => "TRUNCATE TABLE" };
+        return { rows: null, tag: () => "TRUNCATE TABLE", notices };
       });
     case "create_index":
       return done(null, async (ctx) => {
@@ -3289,12 +3289,27 @@ async function dropDependentKeys(
 }
 
 /** TRUNCATE of a referenced table without its referencing tables: 0A000, as in PostgreSQL. */
-function checkTruncate(db: Database, statement: Extract<Statement, { kind: "truncate" }>): void {
-  if (statement.cascade) return;
+/**
+ * The tables TRUNCATE empties: those named and, with CASCADE, every table
+ * referencing one of them, transitively (a NOTICE for each, as PostgreSQL
+ * gives); without CASCADE a referencing table left out is 0A000.
+ */
+function truncated(
+  db: Database,
+  statement: Extract<Statement, { kind: "truncate" }>,
+  notices: SqlNotice[],
+): string[][] {
   const names = new Set(statement.tables.map((n) => n[n.length - 1]));
-  for (const name of names) {
+  const out = [...statement.tables];
+  for (const name of names) { // a Set iterates over what is added while it runs
     for (const { child } of referencing(db.tables, name)) {
       if (names.has(child.name)) continue;
+      if (statement.cascade) {
+        names.add(child.name);
+        out.push([child.name]);
+        notices.push({ code: "00000", message: `truncate cascades to table "${child.name}"` });
+        continue;
+      }
       throw new SqlError(
         "0A000",
         "cannot truncate a table referenced in a foreign key constraint",
@@ -3305,6 +3320,7 @@ function checkTruncate(db: Database, statement: Extract<Statement, { kind: "trun
       );
     }
   }
+  return out;
 }
 
 function sqlColumn(c: ColumnDef): SqlColumn {
