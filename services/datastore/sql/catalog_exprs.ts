@@ -276,7 +276,7 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
       });
     case "pg_partition_ancestors":
       // A table that is no partition is its own only ancestor.
-      return make("int8", (ctx) => coerce(compiled[0], "int8").evaluate(ctx));
+      return compiled.length === 1 ? coerce(compiled[0], "int8") : null;
     case "pg_backend_pid":
       return make("int4", () => 0);
     case "quote_ident":

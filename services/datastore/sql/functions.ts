@@ -235,8 +235,6 @@ function stringFunction(fn: string, args: Compiled[]): Compiled | null {
           }).join("");
         }),
       );
-    case "md5":
-      return null; // needs a digest; left to a later change
     default:
       return null;
   }
@@ -247,7 +245,7 @@ function numeric(arg: Compiled): Evaluate {
 }
 
 function float(arg: Compiled): Evaluate {
-  return toType(arg.type === "unknown" ? { ...arg, type: "unknown" } : arg, "float8").evaluate;
+  return toType(arg, "float8").evaluate;
 }
 
 /** floor/ceil/trunc of a numeric's text to `scale` fractional digits (scale >= 0). */
