@@ -42,6 +42,12 @@ interface CarriesSqlState {
   position?: number;
   detail?: string;
   hint?: string;
+  /** The CONTEXT field: where it happened (a COPY line, a function). */
+  where?: string;
+  /** The object an integrity error names (drivers read these fields). */
+  table?: string;
+  column?: string;
+  constraint?: string;
 }
 
 function carriesSqlState(error: unknown): error is CarriesSqlState {
@@ -69,6 +75,13 @@ export function errorFields(
     fields.message = error.message;
     if (error.detail !== undefined) fields.detail = error.detail;
     if (error.hint !== undefined) fields.hint = error.hint;
+    if (error.where !== undefined) fields.where = error.where;
+    if (error.table !== undefined) {
+      fields.schema = "public";
+      fields.table = error.table;
+    }
+    if (error.column !== undefined) fields.column = error.column;
+    if (error.constraint !== undefined) fields.constraint = error.constraint;
     if (error.position !== undefined && error.position > 0) fields.position = error.position;
   } else if (error instanceof LimitError) {
     fields.code = WIRE_LIMITS.has(error.limit) ? PROTOCOL_VIOLATION : PROGRAM_LIMIT_EXCEEDED;

@@ -22,7 +22,8 @@ import { ReadBuffer } from "../../lib/net/read_buffer.ts";
 import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
 import { writeAll } from "../../lib/net/write_all.ts";
 import { encodeBackendMessage, writeBackendMessage } from "../../lib/pg/backend.ts";
-import { errorFields } from "../../lib/pg/errors.ts";
+import { DecodeError } from "../../lib/errors.ts";
+import { errorFields, PgProtocolError } from "../../lib/pg/errors.ts";
 import { decodeFrontendMessage, decodeStartupPacket } from "../../lib/pg/frontend.ts";
 import type { ScramSecret } from "../../lib/pg/scram.ts";
 import { DEFAULT_LIMITS, type PgLimits } from "../../lib/pg/types.ts";
@@ -176,7 +177,22 @@ export class PgServer {
         const filled = await input.fill(conn, needed).finally(() => this.#waiting.delete(c));
         if (filled === null) return;
         for (;;) {
-          const decoded = decodeFrontendMessage(input.bytes, limits, input.start, input.end);
+          let decoded;
+          try {
+            decoded = decodeFrontendMessage(input.bytes, limits, input.start, input.end);
+          } catch (error) {
+            // A sound frame with a bad body is an ERROR, as in PostgreSQL; bad framing stays FATAL.
+            const frame = soundFrame(input.bytes, input.start, input.end);
+            if (
+              frame === null || !(error instanceof DecodeError || error instanceof PgProtocolError)
+            ) {
+              throw error;
+            }
+            const type = input.bytes[input.start];
+            input.consume(frame);
+            if (!await session.rejectMessage(type, error, out)) throw error;
+            continue;
+          }
           if (isIncomplete(decoded)) {
             needed = decoded.bytesNeeded;
             break;
@@ -212,6 +228,20 @@ export class PgServer {
       }
     }
   }
+}
+
+/** Typed frontend messages (the first byte) whose body alone may be malformed. */
+const KNOWN_TYPES = new Set([...("QPBDECSHXpdcf")].map((c) => c.charCodeAt(0)));
+
+/**
+ * The length of the complete frame at `start` when its type is one we know
+ * and its length field is sane and wholly received, else null.
+ */
+function soundFrame(bytes: Uint8Array, start: number, end: number): number | null {
+  if (end - start < 5 || !KNOWN_TYPES.has(bytes[start])) return null;
+  const length = new DataView(bytes.buffer, bytes.byteOffset + start + 1, 4).getUint32(0);
+  if (length < 4 || end - start < 1 + length) return null;
+  return 1 + length;
 }
 
 function fatal(code: string, message: string) {

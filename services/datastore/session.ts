@@ -63,8 +63,10 @@ import { SqlError } from "./sql/errors.ts";
 import { type SqlType, typeOid } from "./sql/eval.ts";
 import {
   copyRows,
+  copySource,
   type CopyTarget,
   copyTarget,
+  copyText,
   type Database,
   prepare,
   type Prepared,
@@ -77,6 +79,9 @@ import {
 } from "./sql/executor.ts";
 import { parseSql, type SqlLimits } from "./sql/parser.ts";
 import { printExpr } from "./sql/printer.ts";
+import { withPosition } from "./sql/positions.ts";
+import { CopyReader, type CopyRow, formatCopyHeader, formatCopyRow } from "./sql/copy.ts";
+import { releaseSavepoint, rollbackToSavepoint, setSavepoint } from "./sql/savepoints.ts";
 
 /** Settings reported to the client with ParameterStatus (libpq and drivers read them). */
 const REPORTED = [
@@ -191,8 +196,13 @@ export class Session {
   #skipToSync = false;
   #statements = new Map<string, PreparedStatement>();
   #portals = new Map<string, Portal>();
-  #copy: { target: CopyTarget; partial: string; rows: (string | null)[][]; error: unknown } | null =
-    null;
+  #copy: {
+    target: CopyTarget;
+    reader: CopyReader;
+    decoder: TextDecoder;
+    rows: CopyRow[];
+    error: unknown;
+  } | null = null;
   #copyInExtended = false;
   #log: (error: unknown) => void;
 
@@ -204,7 +214,12 @@ export class Session {
     this.processId = options.processId;
     this.secretKey = options.secretKey;
     this.#log = options.log ?? (() => {});
-    this.info = { user: "", database: "", settings: new Map(Object.entries(DEFAULT_SETTINGS)) };
+    this.info = {
+      user: "",
+      database: "",
+      settings: new Map(Object.entries(DEFAULT_SETTINGS)),
+      transaction: () => this.#tx,
+    };
   }
 
   #inCopy(): boolean {
@@ -365,6 +380,30 @@ export class Session {
     return "continue";
   }
 
+  /**
+   * A message whose frame was sound (known type, length within bounds) but
+   * whose body was not (a string without its zero byte, a bad DESCRIBE or
+   * CLOSE subtype, bytes left over): PostgreSQL answers ERROR 08P01 and
+   * carries on, skipping to Sync after an extended-query message, as after
+   * any error. Returns false when this session cannot (still
+   * authenticating, or in COPY), so the caller ends the connection.
+   */
+  async rejectMessage(typeByte: number, error: unknown, out: MessageWriter): Promise<boolean> {
+    if (this.#phase !== "ready") return false;
+    if (error instanceof Error && error.message.startsWith("invalid byte sequence")) {
+      error = new SqlError("22021", error.message); // PostgreSQL's character_not_in_repertoire
+    }
+    if (typeByte === 0x51 /* Query */) {
+      await this.#fail(error, out);
+      send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+      return true;
+    }
+    if (this.#skipToSync) return true;
+    await this.#fail(error, out);
+    this.#skipToSync = true;
+    return true;
+  }
+
   /** Called when the connection ends for any reason: rolls back what is open. */
   close(): void {
     this.#rollbackAll();
@@ -386,7 +425,11 @@ export class Session {
     if (fields.code === "XX000") this.#log(error);
     send(out, { type: "ErrorResponse", fields });
     this.#portals.clear();
-    if (this.#tx !== null) {
+    // With a savepoint to go back to, the block keeps its transaction (and
+    // locks) until ROLLBACK TO or ROLLBACK, as PostgreSQL does.
+    const keep = this.#explicit && this.#tx !== null && this.#tx.savepoints.length > 0 &&
+      this.#tx.tx.state === "open";
+    if (this.#tx !== null && !keep) {
       this.#tx.tx.rollbackSync();
       this.#db.undoCatalog(this.#tx);
       this.#tx = null;
@@ -445,7 +488,7 @@ export class Session {
       }
       await this.#endImplicit(out);
     } catch (error) {
-      await this.#fail(error, out);
+      await this.#fail(withPosition(error, sql), out);
     }
     send(out, { type: "ReadyForQuery", status: this.transactionStatus });
   }
@@ -497,7 +540,7 @@ export class Session {
       if (describe && prepared.columns) {
         send(out, { type: "RowDescription", fields: fieldsOf(prepared.columns, formats) });
       }
-      await this.#utility(prepared.statement, out);
+      await this.#utility(prepared.statement, out, flush);
       return;
     }
     if (this.#failed) throw abortedError();
@@ -509,6 +552,9 @@ export class Session {
       }
       result = await prepared.run(this.#runContext(params));
       if (portal) portal.result = result;
+      for (const notice of result.notices ?? []) {
+        send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
+      }
     }
     if (result.rows !== null) {
       const columns = prepared.columns!;
@@ -554,7 +600,11 @@ export class Session {
     send(out, { type: "CommandComplete", tag: result.tag() });
   }
 
-  async #utility(statement: Statement, out: MessageWriter): Promise<void> {
+  async #utility(
+    statement: Statement,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): Promise<void> {
     const complete = (tag: string) => send(out, { type: "CommandComplete", tag });
     switch (statement.kind) {
       case "begin":
@@ -633,9 +683,15 @@ export class Session {
       }
       case "copy": {
         if (this.#failed) throw abortedError();
+        if (statement.direction === "to") {
+          await this.#copyOut(statement, out, flush);
+          return;
+        }
         const target = copyTarget(this.#db, this.info, statement);
         this.#transaction();
-        this.#copy = { target, partial: "", rows: [], error: null };
+        const reader = new CopyReader(target.format, target.names, target.table.name);
+        const decoder = new TextDecoder();
+        this.#copy = { target, reader, decoder, rows: [], error: null };
         this.#phase = "copy";
         send(out, {
           type: "CopyInResponse",
@@ -644,9 +700,44 @@ export class Session {
         });
         return;
       }
+      case "savepoint":
+      case "release":
+      case "rollback_to":
+        await this.#savepoint(statement, out);
+        return;
       default:
         throw new SqlError("0A000", `${statement.kind.toUpperCase()} is not supported`);
     }
+  }
+
+  /** SAVEPOINT, RELEASE SAVEPOINT and ROLLBACK TO SAVEPOINT (sql/savepoints.ts). */
+  async #savepoint(
+    statement: Extract<Statement, { kind: "savepoint" | "release" | "rollback_to" }>,
+    out: MessageWriter,
+  ): Promise<void> {
+    const command = {
+      savepoint: "SAVEPOINT",
+      release: "RELEASE SAVEPOINT",
+      rollback_to: "ROLLBACK TO SAVEPOINT",
+    }[
+      statement.kind
+    ];
+    if (!this.#explicit) {
+      throw new SqlError("25P01", `${command} can only be used in transaction blocks`);
+    }
+    if (statement.kind !== "rollback_to" && this.#failed) throw abortedError();
+    const tx = this.#transaction();
+    if (statement.kind === "savepoint") setSavepoint(tx, statement.name);
+    else if (statement.kind === "release") releaseSavepoint(tx, statement.name);
+    else {
+      await rollbackToSavepoint(this.#db, tx, statement.name);
+      this.#failed = false;
+      this.#portals.clear();
+    }
+    send(out, {
+      type: "CommandComplete",
+      tag: statement.kind === "rollback_to" ? "ROLLBACK" : statement.kind.toUpperCase(),
+    });
   }
 
   #set(name: string, value: string, out: MessageWriter): void {
@@ -672,6 +763,42 @@ export class Session {
     if (reported) send(out, { type: "ParameterStatus", name: reported, value });
   }
 
+  // COPY TO STDOUT -----------------------------------------------------------------
+
+  /**
+   * COPY ... TO STDOUT: CopyOutResponse, a CopyData per row (the header
+   * first), CopyDone, then CommandComplete "COPY n". Rows stream in the
+   * query's batches, flushed as they add up.
+   */
+  async #copyOut(
+    statement: Extract<Statement, { kind: "copy" }>,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): Promise<void> {
+    const source = copySource(this.#db, this.info, statement);
+    const result = await source.prepared.run(this.#runContext([]));
+    const columns = source.prepared.columns!;
+    send(out, {
+      type: "CopyOutResponse",
+      format: 0,
+      columnFormats: columns.map(() => 0 as FormatCode),
+    });
+    const data = (text: string) =>
+      send(out, { type: "CopyData", data: encoder.encode(text) as Bytes });
+    if (source.format.header) data(formatCopyHeader(source.names, source.format));
+    let count = 0;
+    for await (const batch of result.rows!) {
+      for (const row of batch) {
+        const values = row.map((v, i) => copyText(columns[i].type, v));
+        data(formatCopyRow(values, source.format, source.forced));
+        count++;
+      }
+      if (out.length >= FLUSH_BYTES) await flush();
+    }
+    send(out, { type: "CopyDone" });
+    send(out, { type: "CommandComplete", tag: `COPY ${count}` });
+  }
+
   // COPY FROM STDIN ----------------------------------------------------------------
 
   async #copyMessage(message: FrontendMessage, out: MessageWriter): Promise<SessionEffect> {
@@ -690,13 +817,8 @@ export class Session {
       case "CopyData": {
         if (copy.error !== null) return "continue";
         try {
-          copy.partial += new TextDecoder().decode(message.data, { stream: true });
-          const lines = copy.partial.split("\n");
-          copy.partial = lines.pop()!;
-          for (const line of lines) {
-            if (line === "\\.") continue;
-            copy.rows.push(parseCopyLine(line.endsWith("\r") ? line.slice(0, -1) : line));
-          }
+          const text = copy.decoder.decode(message.data, { stream: true });
+          for (const row of copy.reader.push(text)) copy.rows.push(row);
           if (copy.rows.length >= COPY_GROUP_ROWS) await this.#copyFlush();
         } catch (error) {
           copy.error = error;
@@ -706,9 +828,7 @@ export class Session {
       case "CopyDone": {
         if (copy.error === null) {
           try {
-            if (copy.partial !== "" && copy.partial !== "\\.") {
-              copy.rows.push(parseCopyLine(copy.partial));
-            }
+            for (const row of copy.reader.finish()) copy.rows.push(row);
             await this.#copyFlush();
           } catch (error) {
             copy.error = error;
@@ -750,9 +870,14 @@ export class Session {
     }
     const declared = typeOids.map(sqlTypeOfOid);
     const statement = statements[0] ?? null;
-    const prepared = statement === null || this.#failed && !isTransactionEnd(statement)
-      ? null
-      : this.#plan(statement, declared);
+    let prepared: Prepared | Utility | null = null;
+    try {
+      if (statement !== null && !(this.#failed && !isTransactionEnd(statement))) {
+        prepared = this.#plan(statement, declared);
+      }
+    } catch (error) {
+      throw withPosition(error, sql);
+    }
     this.#statements.set(name, {
       sql,
       statement,
@@ -903,12 +1028,13 @@ function warning(code: string, message: string): NoticeFields {
   return { severity: "WARNING", severityNonLocalized: "WARNING", code, message };
 }
 
-function noticeOf(notice: { code: string; message: string }): NoticeFields {
+function noticeOf(notice: { code: string; message: string; detail?: string }): NoticeFields {
   return {
     severity: "NOTICE",
     severityNonLocalized: "NOTICE",
     code: notice.code,
     message: notice.message,
+    ...(notice.detail === undefined ? {} : { detail: notice.detail }),
   };
 }
 
@@ -919,8 +1045,10 @@ function abortedError(): SqlError {
   );
 }
 
+/** Statements an aborted block still runs: its end, and ROLLBACK TO SAVEPOINT. */
 function isTransactionEnd(statement: Statement): boolean {
-  return statement.kind === "commit" || statement.kind === "rollback";
+  return statement.kind === "commit" || statement.kind === "rollback" ||
+    statement.kind === "rollback_to";
 }
 
 function formatOf(formats: FormatCode[], i: number): FormatCode {
@@ -985,48 +1113,4 @@ function settingText(expr: Parameters<typeof printExpr>[0]): string {
   if (expr.kind === "string") return expr.value;
   if (expr.kind === "column") return expr.path.join(".");
   return printExpr(expr);
-}
-
-/** One line of COPY's text format (documentation COPY "Text Format"). */
-export function parseCopyLine(line: string): (string | null)[] {
-  const fields: (string | null)[] = [];
-  for (const raw of line.split("\t")) {
-    if (raw === "\\N") {
-      fields.push(null);
-      continue;
-    }
-    if (!raw.includes("\\")) {
-      fields.push(raw);
-      continue;
-    }
-    let out = "";
-    for (let i = 0; i < raw.length; i++) {
-      const c = raw[i];
-      if (c !== "\\" || i + 1 >= raw.length) {
-        out += c;
-        continue;
-      }
-      const n = raw[++i];
-      const simple: Record<string, string> = {
-        b: "\b",
-        f: "\f",
-        n: "\n",
-        r: "\r",
-        t: "\t",
-        v: "\v",
-      };
-      if (n in simple) out += simple[n];
-      else if (/[0-7]/.test(n)) {
-        const digits = /^[0-7]{1,3}/.exec(raw.slice(i))![0];
-        out += String.fromCharCode(parseInt(digits, 8));
-        i += digits.length - 1;
-      } else if (n === "x" && /^[0-9a-fA-F]/.test(raw[i + 1] ?? "")) {
-        const digits = /^[0-9a-fA-F]{1,2}/.exec(raw.slice(i + 1))![0];
-        out += String.fromCharCode(parseInt(digits, 16));
-        i += digits.length;
-      } else out += n;
-    }
-    fields.push(out);
-  }
-  return fields;
 }

@@ -64,7 +64,15 @@ export type Expr =
   /** CURRENT_DATE, CURRENT_TIMESTAMP, LOCALTIMESTAMP, CURRENT_USER, ... */
   | { kind: "sql_function"; name: string }
   /** DEFAULT in an INSERT's VALUES or an UPDATE's SET. */
-  | { kind: "default" };
+  | { kind: "default" }
+  /** ARRAY[a, b, ...] */
+  | { kind: "array"; elements: Expr[] }
+  /** ARRAY(subquery) */
+  | { kind: "array_subquery"; query: SelectStatement }
+  /** x op ANY/ALL (array expression), as opposed to a subquery. */
+  | { kind: "quantified_array"; op: string; quantifier: "any" | "all"; operand: Expr; array: Expr }
+  /** array[index] */
+  | { kind: "subscript"; operand: Expr; index: Expr };
 
 export interface FunctionCall {
   kind: "function";
@@ -99,7 +107,14 @@ export interface Alias {
 export type FromItem =
   | { kind: "table"; name: QualifiedName; alias: Alias | null; only: boolean }
   | { kind: "subquery"; query: SelectStatement; alias: Alias | null; lateral: boolean }
-  | { kind: "function"; call: FunctionCall; alias: Alias | null; lateral: boolean }
+  | {
+    kind: "function";
+    call: FunctionCall;
+    alias: Alias | null;
+    lateral: boolean;
+    /** WITH ORDINALITY: a last column numbering the rows from 1. */
+    ordinality?: boolean;
+  }
   | {
     kind: "join";
     type: "inner" | "left" | "right" | "full" | "cross";
@@ -323,6 +338,8 @@ export type Statement =
   | {
     kind: "copy";
     table: QualifiedName;
+    /** COPY (query) TO STDOUT: the query (then `table` is empty). */
+    query?: SelectStatement;
     columns: string[] | null;
     direction: "from" | "to";
     /** COPY's options by lower-case name, e.g. format -> "csv"; flags map to "true". */

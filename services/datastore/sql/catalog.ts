@@ -53,6 +53,8 @@ export interface SqlColumn {
   default: string | null;
   /** SERIAL or IDENTITY: the default is the table's counter for this column. */
   serial: boolean;
+  /** GENERATED ALWAYS ("a") or BY DEFAULT ("d") AS IDENTITY, as pg_attribute.attidentity. */
+  identity?: "a" | "d";
 }
 
 export interface SqlIndex {
@@ -64,6 +66,8 @@ export interface SqlIndex {
   engineIndex: string | null;
   /** True for the PRIMARY KEY constraint. */
   primary: boolean;
+  /** True when a PRIMARY KEY or UNIQUE constraint made it (not CREATE INDEX); absent in old catalogs. */
+  constraint?: boolean;
 }
 
 export interface SqlTable {
@@ -77,6 +81,12 @@ export interface SqlTable {
   rowid: boolean;
   /** Primary key and unique constraints, and plain indexes. */
   indexes: SqlIndex[];
+  /** CHECK constraints (absent in catalogs written before they were enforced). */
+  checks?: SqlCheck[];
+  /** FOREIGN KEY constraints this table holds. */
+  foreignKeys?: SqlForeignKey[];
+  /** Set for a view: no engine table; `columns` are its output columns. */
+  view?: SqlView;
 }
 
 /** Engine types for SQL types: integers and dates as int64, numeric and strings as text. */
@@ -201,4 +211,36 @@ export function nextEngineNumber(names: Iterable<string>): number {
     if (match) max = Math.max(max, Number(match[1]));
   }
   return max + 1;
+}
+
+/** A CHECK constraint: its SQL name and its expression as SQL text over the table's columns. */
+export interface SqlCheck {
+  name: string;
+  expr: string;
+}
+
+export type SqlReferentialAction =
+  | "no action"
+  | "restrict"
+  | "cascade"
+  | "set null"
+  | "set default";
+
+/** A FOREIGN KEY constraint of the table that holds it (the referencing table). */
+export interface SqlForeignKey {
+  name: string;
+  columns: string[];
+  /** The referenced table's SQL name and columns (a primary key or unique constraint of it). */
+  table: string;
+  refColumns: string[];
+  onDelete: SqlReferentialAction;
+  onUpdate: SqlReferentialAction;
+}
+
+/** A view: its query as SQL text and its column names. */
+export interface SqlView {
+  query: string;
+  columns: string[];
+  /** Tables and views the query reads, for DROP's dependency checks. */
+  reads?: string[];
 }

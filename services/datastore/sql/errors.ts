@@ -34,6 +34,18 @@ export class SqlLimitError extends RangeError {
 export interface SqlNotice {
   code: string;
   message: string;
+  detail?: string;
+}
+
+/** The optional ErrorResponse fields of a SqlError. */
+export interface SqlErrorOptions {
+  detail?: string;
+  hint?: string;
+  position?: number;
+  where?: string;
+  table?: string;
+  column?: string;
+  constraint?: string;
 }
 
 /** An error found while checking or evaluating SQL, with its SQLSTATE (PostgreSQL appendix A). */
@@ -42,10 +54,23 @@ export class SqlError extends Error {
   readonly code: string;
   readonly detail?: string;
   readonly hint?: string;
-  constructor(code: string, message: string, options: { detail?: string; hint?: string } = {}) {
+  /** 1-based character position in the query, when known (positions.ts). */
+  readonly position?: number;
+  /** PostgreSQL's CONTEXT: where it happened, e.g. `COPY t, line 3: "..."`. */
+  readonly where?: string;
+  /** For integrity errors: the table, column and constraint, as ErrorResponse's s/t/c/n fields. */
+  readonly table?: string;
+  readonly column?: string;
+  readonly constraint?: string;
+  constructor(code: string, message: string, options: SqlErrorOptions = {}) {
     super(message);
     this.code = code;
     this.detail = options.detail;
     this.hint = options.hint;
+    this.position = options.position;
+    this.where = options.where;
+    this.table = options.table;
+    this.column = options.column;
+    this.constraint = options.constraint;
   }
 }

@@ -27,6 +27,7 @@ import { OID, typeByOid } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
+import { moreFunctions } from "./functions.ts";
 import {
   addDecimal,
   compareDecimal,
@@ -145,6 +146,11 @@ const EXTENSIBLE: ReadonlySet<Expr["kind"]> = new Set([
   "in_subquery",
   "quantified",
   "star",
+  "cast",
+  "array",
+  "array_subquery",
+  "quantified_array",
+  "subscript",
 ]);
 
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
@@ -860,6 +866,10 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
     case "exists":
     case "in_subquery":
     case "quantified":
+    case "array":
+    case "array_subquery":
+    case "quantified_array":
+    case "subscript":
       throw new SqlError("0A000", `${expr.kind} is evaluated by the executor`);
   }
 }
@@ -1227,7 +1237,10 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
     case "now":
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
-    default:
-      throw missing();
+    default: {
+      const found = moreFunctions(fn, args, { toType, typeOid });
+      if (found === null) throw missing();
+      return found;
+    }
   }
 }

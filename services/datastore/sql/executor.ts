@@ -33,17 +33,22 @@
 // assignment casts do, and handles ON CONFLICT through the table's unique
 // keys. A unique violation is 23505 with the constraint's SQL name.
 //
+// CHECK and FOREIGN KEY constraints are enforced by constraints.ts: a
+// statement on a table that has or is referenced by one gets a
+// ConstraintWork that checks rows as they change and applies the foreign
+// keys at the statement's end.
+//
 // Left out: correlated subqueries in HAVING and join conditions, window
-// functions, recursive WITH, views, UPDATE ... FROM and DELETE ... USING,
-// foreign keys and CHECK constraints (accepted, not enforced), DROP INDEX,
-// ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE and ADD CONSTRAINT (other kinds
-// are refused with 0A000).
+// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, DROP
+// INDEX, ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE/CHECK/FOREIGN KEY and
+// DROP CONSTRAINT (other kinds are refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, type PgValue } from "../../../lib/pg/values.ts";
 import type {
+  AlterAction,
   ColumnDef,
   CommonTableExpr,
   Expr,
@@ -75,7 +80,22 @@ import {
   type SqlTable,
   toEngine,
 } from "./catalog.ts";
-import { SqlError } from "./errors.ts";
+import { SqlError, type SqlNotice } from "./errors.ts";
+import {
+  checkRow,
+  type CheckTest,
+  columnConstraints,
+  compileChecks,
+  type ConstraintHost,
+  ConstraintWork,
+  findRows,
+  hasConstraints,
+  newCheck,
+  newForeignKey,
+  referencing,
+  validateCheck,
+  validateForeignKey,
+} from "./constraints.ts";
 import {
   castTo,
   coerce,
@@ -92,6 +112,11 @@ import {
 } from "./eval.ts";
 import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } from "./numeric.ts";
 import { parseStatement } from "./parser.ts";
+import type { Savepoint } from "./savepoints.ts";
+import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
+import { catalogRelation, type CatalogSource, parseArray } from "./pg_catalog.ts";
+import { newView, requireTable, viewsReading } from "./views.ts";
+import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
 
 /** Rows flow in batches of about this many. */
@@ -116,6 +141,8 @@ export interface Result {
    * rows of the last Execute of a portal run in pieces, not of the portal.
    */
   rowTag?: (rowsSent: number) => string;
+  /** NOTICEs the statement raised (DROP ... CASCADE, IF EXISTS skipping), sent before its rows. */
+  notices?: SqlNotice[];
 }
 
 /** Session facts the executor's functions read (version(), current_user, SHOW). */
@@ -124,6 +151,8 @@ export interface SessionInfo {
   database: string;
   /** Run-time settings by lower-case name. */
   settings: Map<string, string>;
+  /** The session's open transaction, if any: it alone sees the tables it created. */
+  transaction?: () => SqlTransaction | null;
 }
 
 /** A transaction as the SQL layer sees it: the engine's, and catalog changes to undo. */
@@ -135,6 +164,12 @@ export class SqlTransaction {
   readonly yieldNow?: () => Promise<void>;
   /** When the transaction started: now() for all of it, as in PostgreSQL. */
   readonly startMs: number = Date.now();
+  /** The same instant in microseconds (now() has microseconds in PostgreSQL). */
+  readonly startMicros: bigint = BigInt(
+    Math.round((performance.timeOrigin + performance.now()) * 1000),
+  );
+  /** Savepoints set in this transaction block, oldest first (savepoints.ts). */
+  readonly savepoints: Savepoint[] = [];
   constructor(tx: Transaction, yieldNow?: () => Promise<void>) {
     this.tx = tx;
     this.yieldNow = yieldNow;
@@ -263,6 +298,8 @@ export class Database {
   #yieldWaiters: (() => void)[] = [];
   #nextEngine = 1;
   #nextOid = 16384;
+  /** Tables created by transactions not yet ended, by name (see `visible`). */
+  #createdBy = new Map<string, SqlTransaction>();
 
   private constructor(engine: Engine) {
     this.engine = engine;
@@ -326,11 +363,33 @@ export class Database {
     for (const resolve of this.#yieldWaiters.splice(0)) resolve();
   }
 
-  table(name: string[]): SqlTable {
+  table(name: string[], session?: SessionInfo): SqlTable {
     const bare = tableName(name);
     const table = this.tables.get(bare);
-    if (!table) throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
+    if (!table || (session && !this.visible(bare, session))) {
+      throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
+    }
     return table;
+  }
+
+  /**
+   * Whether a session sees a table: a table created by a transaction that
+   * is still open is seen by that transaction only, as PostgreSQL's
+   * catalog rows are (other sessions get 42P01 until it commits).
+   */
+  visible(name: string, session: SessionInfo): boolean {
+    const owner = this.#createdBy.get(name);
+    if (owner === undefined) return true;
+    if (owner.tx.state !== "open") {
+      this.#createdBy.delete(name);
+      return true;
+    }
+    return owner === session.transaction?.();
+  }
+
+  /** The tables a session sees (see `visible`). */
+  visibleTables(session: SessionInfo): SqlTable[] {
+    return [...this.tables.values()].filter((t) => this.visible(t.name, session));
   }
 
   engineName(prefix: "t" | "i"): string {
@@ -346,6 +405,7 @@ export class Database {
     const old = this.tables.get(name);
     this.catalogVersion++;
     sqlTx.catalogUndo.push([name, old]);
+    if (old === undefined && table) this.#createdBy.set(name, sqlTx);
     if (old) await sqlTx.tx.delete(CATALOG_TABLE, [name]);
     if (table) {
       await sqlTx.tx.insert(CATALOG_TABLE, [name, encodeTable(table)]);
@@ -355,15 +415,18 @@ export class Database {
     }
   }
 
-  /** Puts the in-memory catalog back after a rollback. */
-  undoCatalog(sqlTx: SqlTransaction): void {
-    if (sqlTx.catalogUndo.length > 0) this.catalogVersion++;
-    for (let i = sqlTx.catalogUndo.length - 1; i >= 0; i--) {
+  /**
+   * Puts the in-memory catalog back after a rollback (of everything, or of
+   * the changes after the first `keep`, for ROLLBACK TO SAVEPOINT).
+   */
+  undoCatalog(sqlTx: SqlTransaction, keep = 0): void {
+    if (sqlTx.catalogUndo.length > keep) this.catalogVersion++;
+    for (let i = sqlTx.catalogUndo.length - 1; i >= keep; i--) {
       const [name, table] = sqlTx.catalogUndo[i];
       if (table) this.tables.set(name, table);
       else this.tables.delete(name);
     }
-    sqlTx.catalogUndo.length = 0;
+    sqlTx.catalogUndo.length = keep;
   }
 
   /**
@@ -570,6 +633,12 @@ class Planner {
     extra?: (e: Expr) => Compiled | null,
   ): Compiled | null {
     switch (expr.kind) {
+      case "cast":
+      case "array":
+      case "array_subquery":
+      case "quantified_array":
+      case "subscript":
+        return catalogExpr(expr, this.#catalogHost(scope, extra));
       case "column": {
         if (resolveIn(scope, expr.path) !== null) return null;
         for (let i = this.outer.length - 1; i >= 0; i--) {
@@ -586,7 +655,8 @@ class Planner {
         if (AGGREGATES.has(functionName(expr))) {
           throw new SqlError("42803", "aggregate functions are not allowed here");
         }
-        return this.#sessionFunction(expr, scope, extra);
+        return catalogExpr(expr, this.#catalogHost(scope, extra)) ??
+          this.#sessionFunction(expr, scope, extra);
       case "sql_function":
         if (expr.name === "current_user" || expr.name === "session_user" || expr.name === "user") {
           const user = this.session.user;
@@ -656,6 +726,35 @@ class Planner {
       default:
         return null;
     }
+  }
+
+  /** What catalog expressions (catalog_exprs.ts) need from this planner. */
+  #catalogHost(
+    scope: readonly ScopeColumn[],
+    extra?: (e: Expr) => Compiled | null,
+  ): CatalogExprHost {
+    return {
+      compile: (e) => this.compile(e, scope, extra),
+      subquery: (query) => {
+        const sub = this.subquery(query, scope);
+        return {
+          get rows() {
+            return sub.rows;
+          },
+          types: sub.plan.columns.map((c) => c.type),
+        };
+      },
+      source: () => this.catalogSource(),
+    };
+  }
+
+  /** The catalog as this session sees it, for pg_catalog relations and functions. */
+  catalogSource(): CatalogSource {
+    return {
+      tables: this.db.visibleTables(this.session),
+      user: this.session.user,
+      database: this.session.database,
+    };
   }
 
   /**
@@ -1223,6 +1322,9 @@ class Planner {
           ? coerce(this.compile(call.args[1], scope), "text").evaluate
           : () => ",";
         const evaluate = arg.evaluate;
+        if (call.orderBy.length > 0) {
+          return this.#orderedStringAgg(call, scope, filter, evaluate, type, sep);
+        }
         return aggregate(
           "text",
           filter,
@@ -1244,6 +1346,72 @@ class Planner {
       default:
         throw new SqlError("42883", `function ${name} does not exist`);
     }
+  }
+
+  /**
+   * string_agg(value, separator ORDER BY ...): the group's values held with
+   * their sort keys, sorted when the group ends (ASC NULLS LAST by default,
+   * DESC NULLS FIRST, as in ORDER BY).
+   */
+  #orderedStringAgg(
+    call: FunctionCall,
+    scope: readonly ScopeColumn[],
+    filter: ((ctx: EvalContext) => PgValue) | null,
+    evaluate: (ctx: EvalContext) => PgValue,
+    type: SqlType,
+    sep: (ctx: EvalContext) => PgValue,
+  ): AggregateSpec {
+    const keys = call.orderBy.map((item) => {
+      const c = this.compile(item.expr, scope);
+      const desc = item.direction === "desc";
+      return {
+        evaluate: c.evaluate,
+        compare: comparator(c.type === "unknown" ? "text" : c.type),
+        desc,
+        nullsFirst: item.nulls === null ? desc : item.nulls === "first",
+      };
+    });
+    type Item = { text: string; sep: string; keys: PgValue[] };
+    return {
+      type: "text",
+      start: () => ({ items: [] as Item[], seen: new Set<string>() }),
+      step(acc, ctx) {
+        if (filter !== null && filter(ctx) !== true) return;
+        const v = evaluate(ctx);
+        if (v === null) return;
+        const text = formatValue(type, v);
+        if (call.distinct) {
+          const seen = acc.seen as Set<string>;
+          if (seen.has(text)) return;
+          seen.add(text);
+        }
+        (acc.items as Item[]).push({
+          text,
+          sep: String(sep(ctx) ?? ""),
+          keys: keys.map((k) => k.evaluate(ctx)),
+        });
+      },
+      finish(acc) {
+        const items = acc.items as Item[];
+        if (items.length === 0) return null;
+        items.sort((a, b) => {
+          for (let i = 0; i < keys.length; i++) {
+            const x = a.keys[i];
+            const y = b.keys[i];
+            if (x === null || y === null) {
+              if (x === y) continue;
+              return (x === null) === keys[i].nullsFirst ? -1 : 1;
+            }
+            const c = keys[i].compare(x, y);
+            if (c !== 0) return keys[i].desc ? -c : c;
+          }
+          return 0;
+        });
+        let out = items[0].text;
+        for (let i = 1; i < items.length; i++) out += items[i].sep + items[i].text;
+        return out;
+      },
+    };
   }
 
   // FROM -------------------------------------------------------------------------
@@ -1268,7 +1436,7 @@ class Planner {
         return renamed(plan, alias, item.alias!.columns);
       }
       case "function":
-        throw new SqlError("0A000", "functions in FROM are not supported");
+        return this.#functionInFrom(item);
       case "join": {
         const left = this.#fromItem(item.left);
         const right = this.#fromItem(item.right);
@@ -1297,13 +1465,85 @@ class Planner {
     }
   }
 
+  /**
+   * A set-returning function in FROM: generate_series over integers, unnest
+   * of an array, pg_partition_ancestors (a table is its own); WITH
+   * ORDINALITY numbers the rows.
+   */
+  #functionInFrom(item: Extract<FromItem, { kind: "function" }>): RowPlan {
+    if (item.lateral) throw new SqlError("0A000", "LATERAL is not supported");
+    const name = functionName(item.call);
+    const args = item.call.args.map((a) => this.compile(a, []));
+    let type: SqlType;
+    let rows: (ctx: RunContext, hold: (rows: number) => void) => PgValue[];
+    if (name === "generate_series" && (args.length === 2 || args.length === 3)) {
+      const wide = args.some((a) => a.type === "int8");
+      type = wide ? "int8" : "int4";
+      rows = (ctx, hold) => {
+        const e = evalContext(ctx, []);
+        const [start, stop, step] = args.map((a) => {
+          const v = a.evaluate(e);
+          return v === null ? null : BigInt(v as number | bigint | string);
+        });
+        if (start === null || stop === null || (args.length === 3 && step === null)) return [];
+        const by = (step ?? 1n) as bigint;
+        if (by === 0n) throw new SqlError("22023", "step size cannot equal zero");
+        const count = ((stop as bigint) - (start as bigint)) / by + 1n;
+        if (count <= 0n) return [];
+        hold(count > 1n << 40n ? Number.MAX_SAFE_INTEGER : Number(count)); // 54000 past the bound
+        const out: PgValue[] = [];
+        for (let v = start as bigint, i = 0n; i < count; v += by, i++) {
+          out.push(wide ? v : Number(v));
+        }
+        return out;
+      };
+    } else if (name === "unnest" && args.length === 1) {
+      type = "text";
+      rows = (ctx) => {
+        const a = args[0].evaluate(evalContext(ctx, []));
+        return a === null ? [] : parseArray(String(a));
+      };
+    } else if (name === "pg_partition_ancestors" && args.length === 1) {
+      type = "int8";
+      rows = (ctx) => [coerce(args[0], "int8").evaluate(evalContext(ctx, []))];
+    } else {
+      throw new SqlError("0A000", `function ${name} in FROM is not supported`);
+    }
+    const alias = item.alias?.name ?? name;
+    const names = item.alias?.columns ?? [];
+    const columns: ScopeColumn[] = [{ ...plainColumn(names[0] ?? alias, type), table: alias }];
+    if (item.ordinality) {
+      columns.push({ ...plainColumn(names[1] ?? "ordinality", "int8"), table: alias });
+    }
+    const subs = this.subqueries;
+    return {
+      columns,
+      run: holding(async function* (ctx, hold) {
+        await runSubqueries(subs, ctx);
+        const values = rows(ctx, hold);
+        for (let i = 0; i < values.length; i += BATCH_ROWS) {
+          yield values.slice(i, i + BATCH_ROWS).map((v, j) =>
+            item.ordinality ? [v, BigInt(i + j + 1)] : [v]
+          );
+        }
+      }),
+    };
+  }
+
   #table(item: Extract<FromItem, { kind: "table" }>, where: Expr | null): RowPlan {
     const alias = item.alias?.name ?? item.name[item.name.length - 1];
+    // The statement's uncorrelated subqueries (WHERE x IN (SELECT ...)) run
+    // before the rows are read; a stored table's plan runs them itself.
     const cte = item.name.length === 1 ? this.ctes.get(item.name[0]) : undefined;
-    if (cte) return renamed(cte, alias, item.alias?.columns ?? []);
+    if (cte) return withSubqueries(renamed(cte, alias, item.alias?.columns ?? []), this.subqueries);
     const virtual = virtualTable(this.db, this.session, item.name);
-    if (virtual) return renamed(virtual, alias, item.alias?.columns ?? []);
-    const table = this.db.table(item.name);
+    if (virtual) {
+      return withSubqueries(renamed(virtual, alias, item.alias?.columns ?? []), this.subqueries);
+    }
+    const table = this.db.table(item.name, this.session);
+    if (table.view) {
+      return withSubqueries(this.#view(table, alias, item.alias?.columns ?? []), this.subqueries);
+    }
     const scope: ScopeColumn[] = table.columns.map((c, i) => ({
       table: alias,
       name: item.alias?.columns[i] ?? c.name,
@@ -1339,6 +1579,21 @@ class Planner {
         }
       },
     } as RowPlan;
+  }
+
+  /** A view read in FROM: its query planned in place, as a subquery there would be. */
+  #view(view: SqlTable, alias: string, names: string[]): RowPlan {
+    const parsed = parseStatement(view.view!.query) as SelectStatement;
+    const ctes = new Map(this.ctes);
+    const outer = this.outer.splice(0);
+    this.ctes.clear();
+    try {
+      const plan = this.select(parsed);
+      return renamed(plan, alias, view.columns.map((c, i) => names[i] ?? c.name));
+    } finally {
+      this.outer.push(...outer);
+      for (const [k, v] of ctes) this.ctes.set(k, v);
+    }
   }
 
   #describeScan(table: SqlTable, path: AccessPath | null): void {
@@ -1539,7 +1794,8 @@ class Planner {
 
   insert(statement: InsertStatement): DmlPlan {
     if (statement.with) throw new SqlError("0A000", "WITH in INSERT is not supported");
-    const table = this.db.table(statement.table);
+    const table = this.db.table(statement.table, this.session);
+    requireTable(table, "insert into");
     const targetNames = statement.columns ?? table.columns.map((c) => c.name);
     const targets = targetNames.map((name) => {
       const i = table.columns.findIndex((c) => c.name === name);
@@ -1609,6 +1865,7 @@ class Planner {
     }
     const db = this.db;
     const subs = this.subqueries;
+    const rules = this.constraintsOf(table);
     const sourceTypes = sourcePlan?.columns.map((c) => c.type) ?? [];
     const sourceCasts = sourcePlan
       ? sourceTypes.map((type, i) => {
@@ -1622,6 +1879,9 @@ class Planner {
         await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
+        const work = rules ? new ConstraintWork(rules.host) : null;
+        // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may not update them).
+        const touched = new Set<string>();
         let count = 0;
         const out: PgValue[][] = [];
         const insertOne = async (given: (PgValue | undefined)[]) => {
@@ -1640,16 +1900,30 @@ class Planner {
             } else values[i] = null;
           }
           checkNotNull(table, values);
+          if (rules) checkRow(table, rules.checks, values, e);
           if (conflict) {
             const existing = await findConflict(ctx.sqlTx.tx, table, conflictKeys, values);
             if (existing) {
               if (!update) return;
+              if (touched.has(rowKey(existing))) {
+                throw new SqlError(
+                  "21000",
+                  "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                  {
+                    hint:
+                      "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
+                  },
+                );
+              }
               e.row = [...existing, ...values];
               if (update.where && update.where.evaluate(e) !== true) return;
               const next = [...existing];
               for (const [i, c] of update.set) next[i] = c.evaluate(e);
               checkNotNull(table, next);
+              if (rules) checkRow(table, rules.checks, next, e);
               await replaceRow(ctx.sqlTx.tx, table, existing, next);
+              work?.updated(table, existing, next);
+              touched.add(rowKey(next));
               count++;
               if (returning) out.push(returning.project(next, e));
               return;
@@ -1657,6 +1931,8 @@ class Planner {
           }
           const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
           await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+          work?.inserted(table, values);
+          if (update) touched.add(rowKey(values));
           count++;
           if (returning) out.push(returning.project(values, e));
         };
@@ -1679,9 +1955,41 @@ class Planner {
             }
           }
         }
+        await work?.finish(ctx.sqlTx.tx, e);
         return { rows: returning ? fromArray(out) : null, tag: () => `INSERT 0 ${count}` };
       },
     };
+  }
+
+  /**
+   * CHECK and FOREIGN KEY enforcement for a statement changing `table`, or
+   * null when it has none to enforce (no cost on the common path).
+   */
+  constraintsOf(table: SqlTable): { host: ConstraintHost; checks: CompiledCheck[] } | null {
+    if (!hasConstraints(this.db.tables, table)) return null;
+    const host: ConstraintHost = {
+      tables: this.db.tables,
+      compileCheck: (t, expr) => this.checkOf(t, expr),
+      defaultOf: (t, i, ctx) => {
+        const column = t.columns[i];
+        if (column.default === null) return null;
+        const saved = ctx.row;
+        ctx.row = [];
+        try {
+          return this.defaultOf(column)(ctx);
+        } finally {
+          ctx.row = saved;
+        }
+      },
+    };
+    return { host, checks: compileChecks(host, table) };
+  }
+
+  /** A CHECK expression (SQL text) compiled over a table's columns. */
+  checkOf(table: SqlTable, expr: string): CheckTest {
+    const statement = parseStatement(`SELECT ${expr}`);
+    const parsed = ((statement as SelectStatement).body as SelectCore).columns[0].expr;
+    return requireBool(this.compile(parsed, scopeOf(table, table.name)), "CHECK").evaluate;
   }
 
   /** A column's DEFAULT, compiled (SERIAL columns are the counters' business). */
@@ -1734,7 +2042,8 @@ class Planner {
         `${statement.kind === "update" ? "UPDATE ... FROM" : "DELETE ... USING"} is not supported`,
       );
     }
-    const table = this.db.table(statement.table);
+    const table = this.db.table(statement.table, this.session);
+    requireTable(table, statement.kind === "update" ? "update" : "delete from");
     const alias = statement.alias ?? table.name;
     const scope = scopeOf(table, alias);
     const path = statement.where ? this.#accessPath(table, scope, statement.where) : null;
@@ -1767,6 +2076,7 @@ class Planner {
     const needs = this.needs(mark, scope);
     const subs = this.subqueries;
     const kind = statement.kind;
+    const rules = this.constraintsOf(table);
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
@@ -1785,12 +2095,15 @@ class Planner {
           }
         }
         const out: PgValue[][] = [];
+        const work = rules ? new ConstraintWork(rules.host) : null;
+        const moves: Row[] = [];
         for (const row of found) {
           const old = rowFromEngine(table, row);
           if (needs.length > 0) await runCorrelated(needs, old, ctx);
           e.row = old;
           if (kind === "delete") {
             await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
+            work?.deleted(table, old);
             if (returning) out.push(returning.project(old, e));
             continue;
           }
@@ -1799,9 +2112,15 @@ class Planner {
             next[i] = c ? c.evaluate(e) : defaults[j] ? defaults[j]!(e) : null;
           });
           checkNotNull(table, next);
-          await replaceRow(ctx.sqlTx.tx, table, old, next, row);
+          if (rules) checkRow(table, rules.checks, next, e);
+          await replaceRow(ctx.sqlTx.tx, table, old, next, row, moves);
+          work?.updated(table, old, next);
           if (returning) out.push(returning.project(next, e));
         }
+        // Rows whose key changed go in once every old row is out, so
+        // `SET id = id + 1` never meets a row it is about to move.
+        for (const moved of moves) await insertRow(ctx.sqlTx.tx, table, moved);
+        await work?.finish(ctx.sqlTx.tx, e);
         const tag = `${kind.toUpperCase()} ${found.length}`;
         return { rows: returning ? fromArray(out) : null, tag: () => tag };
       },
@@ -2196,7 +2515,7 @@ function evalContext(ctx: RunContext, row: PgValue[]): RowContext {
 
 /** now() is the transaction's start, as in PostgreSQL. */
 function statementClock(ctx: RunContext): bigint {
-  return BigInt(ctx.sqlTx.startMs) * 1000n;
+  return ctx.sqlTx.startMicros;
 }
 
 function requireBool(value: Compiled, what: string): Compiled {
@@ -2324,6 +2643,9 @@ function columnNameOf(expr: Expr): string {
       return "case";
     case "exists":
       return "exists";
+    case "array":
+    case "array_subquery":
+      return "array";
     case "subquery": {
       const body = expr.query.body;
       return body.kind === "select_core" && body.columns.length === 1
@@ -2375,6 +2697,8 @@ function fromCounter(type: SqlType, n: bigint): PgValue {
   return type === "int8" ? n : Number(n);
 }
 
+type CompiledCheck = { name: string; test: CheckTest };
+
 function checkNotNull(table: SqlTable, values: PgValue[]): void {
   for (let i = 0; i < table.columns.length; i++) {
     if (values[i] === null && table.columns[i].notNull) {
@@ -2383,6 +2707,7 @@ function checkNotNull(table: SqlTable, values: PgValue[]): void {
         `null value in column "${
           table.columns[i].name
         }" of relation "${table.name}" violates not-null constraint`,
+        { table: table.name, column: table.columns[i].name },
       );
     }
   }
@@ -2421,10 +2746,24 @@ function constraintName(table: SqlTable, error: ConstraintError): string {
   return table.indexes.find((i) => i.engineIndex === error.constraint)?.name ?? error.constraint;
 }
 
-function uniqueViolation(table: SqlTable, error: ConstraintError): SqlError {
+function uniqueViolation(table: SqlTable, error: ConstraintError, row?: Row): SqlError {
+  const name = constraintName(table, error);
+  const index = table.indexes.find((i) => i.name === name);
+  let detail: string | undefined;
+  if (row && index) {
+    // PostgreSQL's detail: the key's columns and the new row's values for them.
+    const values = rowFromEngine(table, row);
+    const text = index.columns.map((c) => {
+      const i = table.columns.findIndex((x) => x.name === c);
+      const v = values[i];
+      return v === null ? "null" : formatValue(table.columns[i].type, v);
+    });
+    detail = `Key (${index.columns.join(", ")})=(${text.join(", ")}) already exists.`;
+  }
   return new SqlError(
     "23505",
-    `duplicate key value violates unique constraint "${constraintName(table, error)}"`,
+    `duplicate key value violates unique constraint "${name}"`,
+    { ...(detail === undefined ? {} : { detail }), table: table.name, constraint: name },
   );
 }
 
@@ -2443,18 +2782,51 @@ async function insertRow(tx: Transaction, table: SqlTable, row: Row): Promise<vo
   try {
     await tx.insert(table.engineName, row);
   } catch (error) {
-    if (error instanceof ConstraintError) throw uniqueViolation(table, error);
+    if (error instanceof ConstraintError) {
+      throw uniqueViolation(table, await firstViolated(tx, table, row, error), row);
+    }
     throw error;
   }
 }
 
-/** Replaces a row: an engine update when the key stays, else delete and insert. */
+/**
+ * Which unique key PostgreSQL would name when a new row breaks several: the
+ * first in index order, the primary key before the others. The engine may
+ * have found another first; on this error path, look again.
+ */
+async function firstViolated(
+  tx: Transaction,
+  table: SqlTable,
+  row: Row,
+  error: ConstraintError,
+): Promise<ConstraintError> {
+  const values = rowFromEngine(table, row);
+  const keys = [
+    ...table.indexes.filter((i) => i.primary),
+    ...table.indexes.filter((i) => !i.primary),
+  ];
+  for (const index of keys) {
+    if (!index.unique) continue;
+    const key = index.columns.map((c) => values[table.columns.findIndex((x) => x.name === c)]);
+    if (key.some((v) => v === null)) continue;
+    if ((await findRows(tx, table, index.columns, key, 1)).length === 0) continue;
+    const constraint = index.engineIndex ?? "primary_key";
+    return constraint === error.constraint ? error : new ConstraintError(constraint, error.message);
+  }
+  return error;
+}
+
+/**
+ * Replaces a row: an engine update when the key stays, else delete and
+ * insert (the insert left to the caller when it passes `moves`).
+ */
 async function replaceRow(
   tx: Transaction,
   table: SqlTable,
   old: PgValue[],
   next: PgValue[],
   stored?: Row,
+  moves?: Row[],
 ): Promise<void> {
   const oldRow = stored ?? rowToEngine(table, old, null);
   const key = engineKey(table, oldRow);
@@ -2466,10 +2838,11 @@ async function replaceRow(
       await tx.update(table.engineName, key, newRow);
     } else {
       await tx.delete(table.engineName, key);
-      await tx.insert(table.engineName, newRow);
+      if (moves) moves.push(newRow);
+      else await tx.insert(table.engineName, newRow);
     }
   } catch (error) {
-    if (error instanceof ConstraintError) throw uniqueViolation(table, error);
+    if (error instanceof ConstraintError) throw uniqueViolation(table, error, newRow);
     throw error;
   }
 }
@@ -2536,23 +2909,60 @@ export function prepare(
       return done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
     }
     case "create_table":
-      return done(null, (ctx) => createTable(db, ctx.sqlTx, statement));
+      return done(null, (ctx) => createTable(db, ctx.sqlTx, statement, planner));
     case "drop_table":
       return done(null, async (ctx) => {
+        const notices: SqlNotice[] = [];
         for (const name of statement.names) {
           const bare = name[name.length - 1];
           if (!db.tables.has(bare)) {
             if (statement.ifExists) continue;
             throw new SqlError("42P01", `table "${bare}" does not exist`);
           }
+          if (db.tables.get(bare)!.view) {
+            throw new SqlError("42809", `"${bare}" is not a table`, {
+              hint: "Use DROP VIEW to remove a view.",
+            });
+          }
+          await dropDependentKeys(db, ctx.sqlTx, bare, statement, notices);
           await db.putTable(ctx.sqlTx, bare, undefined);
         }
-        return { rows: null, tag: () => "DROP TABLE" };
+        return { rows: null, tag: () => "DROP TABLE", notices };
+      });
+    case "create_view":
+      return done(null, async (ctx) => {
+        const plan = planner.select(statement.query);
+        const name = tableName(statement.name);
+        const view = newView(db.tables, { ...statement, name }, plan.columns, db.newOid());
+        await db.putTable(ctx.sqlTx, name, view);
+        return { rows: null, tag: () => "CREATE VIEW" };
+      });
+    case "drop_view":
+      return done(null, async (ctx) => {
+        const notices: SqlNotice[] = [];
+        for (const name of statement.names) {
+          const bare = name[name.length - 1];
+          const found = db.tables.get(bare);
+          if (!found) {
+            if (!statement.ifExists) throw new SqlError("42P01", `view "${bare}" does not exist`);
+            notices.push({ code: "00000", message: `view "${bare}" does not exist, skipping` });
+            continue;
+          }
+          if (!found.view) {
+            throw new SqlError("42809", `"${bare}" is not a view`, {
+              hint: "Use DROP TABLE to remove a table.",
+            });
+          }
+          await dropDependentKeys(db, ctx.sqlTx, bare, statement, notices);
+          await db.putTable(ctx.sqlTx, bare, undefined);
+        }
+        return { rows: null, tag: () => "DROP VIEW", notices };
       });
     case "truncate":
       return done(null, async (ctx) => {
-        for (const name of statement.tables) {
-          const table = db.table(name);
+        const notices: SqlNotice[] = [];
+        for (const name of truncated(db, statement, notices)) {
+          const table = db.table(name, session);
           const fresh: SqlTable = { ...table, engineName: db.engineName("t") };
           fresh.indexes = table.indexes.map((i) => ({
             ...i,
@@ -2562,11 +2972,11 @@ export function prepare(
           await db.putTable(ctx.sqlTx, table.name, fresh);
           if (statement.restartIdentity) await db.resetCounters(fresh);
         }
-        return { rows: null, tag: () => "TRUNCATE TABLE" };
+        return { rows: null, tag: () => "TRUNCATE TABLE", notices };
       });
     case "create_index":
       return done(null, async (ctx) => {
-        const table = db.table(statement.table);
+        const table = db.table(statement.table, session);
         const columns = statement.columns.map((c) => {
           if (c.expr.kind !== "column") {
             throw new SqlError("0A000", "indexes on expressions are not supported");
@@ -2591,8 +3001,24 @@ export function prepare(
         if (statement.ifExists && !db.tables.has(statement.table[statement.table.length - 1])) {
           return { rows: null, tag: () => "ALTER TABLE" };
         }
-        const table = db.table(statement.table);
+        const table = db.table(statement.table, session);
+        const notices: SqlNotice[] = [];
         for (const action of statement.actions) {
+          if (
+            action.kind === "drop_constraint" ||
+            (action.kind === "add_constraint" &&
+              (action.constraint.kind === "check" || action.constraint.kind === "foreign_key"))
+          ) {
+            await alterConstraint(
+              db,
+              ctx,
+              planner,
+              db.table(statement.table, session),
+              action,
+              notices,
+            );
+            continue;
+          }
           if (action.kind !== "add_constraint") {
             throw new SqlError(
               "0A000",
@@ -2611,16 +3037,16 @@ export function prepare(
               (c.kind === "primary_key"
                 ? `${table.name}_pkey`
                 : `${table.name}_${c.columns.join("_")}_key`);
-            await addIndex(db, ctx.sqlTx, db.table(statement.table), {
+            await addIndex(db, ctx.sqlTx, db.table(statement.table, session), {
               name,
               columns: c.columns,
               unique: true,
               primary: c.kind === "primary_key",
+              constraint: true,
             });
           }
-          // Foreign keys and CHECK constraints are accepted and not enforced.
         }
-        return { rows: null, tag: () => "ALTER TABLE" };
+        return { rows: null, tag: () => "ALTER TABLE", notices };
       });
     case "explain": {
       // Which tables are read how: enough to see an index used, not PostgreSQL's plan tree.
@@ -2678,6 +3104,7 @@ async function createTable(
   db: Database,
   sqlTx: SqlTransaction,
   statement: Extract<Statement, { kind: "create_table" }>,
+  planner: Planner,
 ): Promise<Result> {
   const name = tableName(statement.name);
   const tag = () => "CREATE TABLE";
@@ -2733,11 +3160,167 @@ async function createTable(
       unique: true,
       primary,
       engineIndex: primary ? null : db.engineName("i"),
+      constraint: true,
     });
+  }
+  for (const c of [...columnConstraints(statement.columns), ...statement.constraints]) {
+    if (c.kind === "check") {
+      (table.checks ??= []).push(newCheck(table, c, (expr) => planner.checkOf(table, expr)));
+    } else if (c.kind === "foreign_key") {
+      (table.foreignKeys ??= []).push(newForeignKey(db.tables, table, c));
+    }
   }
   await sqlTx.tx.createTable(engineSpec(table));
   await db.putTable(sqlTx, name, table);
   return { rows: null, tag };
+}
+
+/** ALTER TABLE ADD CONSTRAINT CHECK / FOREIGN KEY (validating existing rows) and DROP CONSTRAINT. */
+async function alterConstraint(
+  db: Database,
+  ctx: RunContext,
+  planner: Planner,
+  table: SqlTable,
+  action: Extract<AlterAction, { kind: "add_constraint" | "drop_constraint" }>,
+  notices: SqlNotice[],
+): Promise<void> {
+  const next: SqlTable = structuredClone(table);
+  const tx = ctx.sqlTx.tx;
+  if (action.kind === "drop_constraint") {
+    const checks = next.checks?.filter((c) => c.name !== action.name) ?? [];
+    const keys = next.foreignKeys?.filter((f) => f.name !== action.name) ?? [];
+    if (
+      checks.length === (next.checks?.length ?? 0) &&
+      keys.length === (next.foreignKeys?.length ?? 0)
+    ) {
+      if (table.indexes.some((i) => i.name === action.name && (i.primary || i.unique))) {
+        throw new SqlError("0A000", "ALTER TABLE DROP CONSTRAINT of a key is not supported");
+      }
+      if (action.ifExists) {
+        notices.push({
+          code: "00000",
+          message:
+            `constraint "${action.name}" of relation "${table.name}" does not exist, skipping`,
+        });
+        return;
+      }
+      throw new SqlError(
+        "42704",
+        `constraint "${action.name}" of relation "${table.name}" does not exist`,
+      );
+    }
+    next.checks = checks;
+    next.foreignKeys = keys;
+    await db.putTable(ctx.sqlTx, table.name, next);
+    return;
+  }
+  const c = action.constraint;
+  await lockForWrite(tx, table);
+  if (c.kind === "check") {
+    const check = newCheck(next, c, (expr) => planner.checkOf(next, expr));
+    await validateCheck(
+      tx,
+      table,
+      { name: check.name, test: planner.checkOf(next, check.expr) },
+      evalContext(ctx, []),
+    );
+    (next.checks ??= []).push(check);
+  } else if (c.kind === "foreign_key") {
+    const fk = newForeignKey(db.tables, next, c);
+    await validateForeignKey(tx, db.tables, next, fk);
+    (next.foreignKeys ??= []).push(fk);
+  }
+  await db.putTable(ctx.sqlTx, table.name, next);
+}
+
+/**
+ * DROP TABLE of a table other tables reference: 2BP01 as in PostgreSQL,
+ * unless CASCADE, which drops those foreign keys (not the tables).
+ */
+async function dropDependentKeys(
+  db: Database,
+  sqlTx: SqlTransaction,
+  name: string,
+  statement: Extract<Statement, { kind: "drop_table" | "drop_view" }>,
+  notices: SqlNotice[],
+): Promise<void> {
+  const dropping = new Set(statement.names.map((n) => n[n.length - 1]));
+  const dependents = referencing(db.tables, name).filter((r) => !dropping.has(r.child.name));
+  // Views reading it, and the views reading those, in the order found.
+  const views: SqlTable[] = [];
+  const kindOf = (n: string) => db.tables.get(n)?.view ? "view" : "table";
+  const kind = kindOf(name);
+  const lines = dependents.map((d) =>
+    `constraint ${d.fk.name} on table ${d.child.name} depends on ${kind} ${name}`
+  );
+  const pending = [name];
+  while (pending.length > 0) {
+    const read = pending.shift()!;
+    for (const view of viewsReading(db.tables, read)) {
+      if (dropping.has(view.name) || views.includes(view)) continue;
+      views.push(view);
+      lines.push(`view ${view.name} depends on ${kindOf(read)} ${read}`);
+      pending.push(view.name);
+    }
+  }
+  if (lines.length === 0) return;
+  if (!statement.cascade) {
+    throw new SqlError("2BP01", `cannot drop ${kind} ${name} because other objects depend on it`, {
+      detail: lines.join("\n"),
+      hint: "Use DROP ... CASCADE to drop the dependent objects too.",
+    });
+  }
+  for (const view of views) await db.putTable(sqlTx, view.name, undefined);
+  const dropped = lines.map((line) => line.replace(/ depends on .*$/, ""));
+  notices.push(
+    dropped.length === 1 ? { code: "00000", message: `drop cascades to ${dropped[0]}` } : {
+      code: "00000",
+      message: `drop cascades to ${dropped.length} other objects`,
+      detail: dropped.map((line) => `drop cascades to ${line}`).join("\n"),
+    },
+  );
+  for (const { child } of dependents) {
+    const current = db.tables.get(child.name);
+    if (!current) continue;
+    const next: SqlTable = structuredClone(current);
+    next.foreignKeys = next.foreignKeys?.filter((f) => f.table !== name);
+    await db.putTable(sqlTx, child.name, next);
+  }
+}
+
+/** TRUNCATE of a referenced table without its referencing tables: 0A000, as in PostgreSQL. */
+/**
+ * The tables TRUNCATE empties: those named and, with CASCADE, every table
+ * referencing one of them, transitively (a NOTICE for each, as PostgreSQL
+ * gives); without CASCADE a referencing table left out is 0A000.
+ */
+function truncated(
+  db: Database,
+  statement: Extract<Statement, { kind: "truncate" }>,
+  notices: SqlNotice[],
+): string[][] {
+  const names = new Set(statement.tables.map((n) => n[n.length - 1]));
+  const out = [...statement.tables];
+  for (const name of names) { // a Set iterates over what is added while it runs
+    for (const { child } of referencing(db.tables, name)) {
+      if (names.has(child.name)) continue;
+      if (statement.cascade) {
+        names.add(child.name);
+        out.push([child.name]);
+        notices.push({ code: "00000", message: `truncate cascades to table "${child.name}"` });
+        continue;
+      }
+      throw new SqlError(
+        "0A000",
+        "cannot truncate a table referenced in a foreign key constraint",
+        {
+          detail: `Table "${child.name}" references "${name}".`,
+          hint: `Truncate table "${child.name}" at the same time, or use TRUNCATE ... CASCADE.`,
+        },
+      );
+    }
+  }
+  return out;
 }
 
 function sqlColumn(c: ColumnDef): SqlColumn {
@@ -2754,22 +3337,38 @@ function sqlColumn(c: ColumnDef): SqlColumn {
   let notNull = serialType !== undefined;
   let def: string | null = null;
   let serial = serialType !== undefined;
+  let identity: "a" | "d" | undefined;
   for (const k of c.constraints) {
     if (k.kind === "not_null") notNull = true;
     if (k.kind === "default") def = printExpr(k.expr);
     if (k.kind === "identity") {
       serial = true;
       notNull = true;
+      identity = k.always ? "a" : "d";
     }
   }
-  return { name: c.name, type, typeName, notNull, default: def, serial };
+  return {
+    name: c.name,
+    type,
+    typeName,
+    notNull,
+    default: def,
+    serial,
+    ...(identity ? { identity } : {}),
+  };
 }
 
 async function addIndex(
   db: Database,
   sqlTx: SqlTransaction,
   table: SqlTable,
-  index: { name: string; columns: string[]; unique: boolean; primary: boolean },
+  index: {
+    name: string;
+    columns: string[];
+    unique: boolean;
+    primary: boolean;
+    constraint?: boolean;
+  },
 ): Promise<void> {
   const engineIndex = db.engineName("i");
   const columns = engineColumnNames(table, index.columns);
@@ -2800,7 +3399,7 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
   const bare = name[name.length - 1];
   if (schema !== null && schema !== "pg_catalog" && schema !== "information_schema") return null;
   if (schema === null && !bare.startsWith("pg_")) return null;
-  const tables = [...db.tables.values()];
+  const tables = db.visibleTables(session);
   const col = (n: string, type: SqlType) => plainColumn(n, type);
   const make = (columns: ScopeColumn[], rows: () => PgValue[][]): RowPlan => ({
     columns,
@@ -2808,6 +3407,21 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
       yield rows();
     },
   });
+  if (schema !== "information_schema") {
+    // Read again when the plan runs: a prepared statement sees the catalog of its run.
+    const source = () => ({
+      tables: db.visibleTables(session),
+      user: session.user,
+      database: session.database,
+    });
+    const relation = catalogRelation(source(), bare);
+    if (relation) {
+      return make(
+        relation.columns.map(([n, type]) => col(n, type)),
+        () => catalogRelation(source(), bare)!.rows,
+      );
+    }
+  }
   switch (bare) {
     case "pg_namespace":
       return make(
@@ -2867,7 +3481,8 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
           col("table_name", "text"),
           col("table_type", "text"),
         ],
-        () => tables.map((t) => [session.database, "public", t.name, "BASE TABLE"]),
+        () =>
+          tables.map((t) => [session.database, "public", t.name, t.view ? "VIEW" : "BASE TABLE"]),
       );
     case "columns":
       if (schema !== "information_schema") return null;
@@ -2904,6 +3519,11 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
 /** Where COPY FROM puts rows: the table, its target columns, and how to convert each field. */
 export interface CopyTarget {
   table: SqlTable;
+  /** The data's format (copy.ts) and the target columns' names (HEADER MATCH). */
+  format: CopyFormat;
+  names: string[];
+  /** CHECK and FOREIGN KEY enforcement, when the table has any. */
+  rules: { host: ConstraintHost; checks: CompiledCheck[] } | null;
   targets: number[];
   convert: ((ctx: EvalContext) => PgValue)[];
   /** DEFAULT of each column, for those COPY does not name. */
@@ -2911,19 +3531,15 @@ export interface CopyTarget {
   rows: number;
 }
 
-/** Plans COPY table [(columns)] FROM STDIN (text format). */
+/** Plans COPY table [(columns)] FROM STDIN (text or CSV). */
 export function copyTarget(
   db: Database,
   session: SessionInfo,
   statement: Extract<Statement, { kind: "copy" }>,
 ): CopyTarget {
-  if (statement.direction !== "from") throw new SqlError("0A000", "COPY TO is not supported");
-  for (const [name, value] of statement.options) {
-    if (name === "format" && value !== "text") {
-      throw new SqlError("0A000", `COPY format "${value}" is not supported`);
-    }
-  }
-  const table = db.table(statement.table);
+  const format = copyFormat(statement.options, "from");
+  const table = db.table(statement.table, session);
+  requireTable(table, "copy to");
   const names = statement.columns ?? table.columns.map((c) => c.name);
   const targets = names.map((name) => {
     const i = table.columns.findIndex((c) => c.name === name);
@@ -2939,7 +3555,48 @@ export function copyTarget(
   const defaults = table.columns.map((c, i) =>
     targets.includes(i) || c.default === null ? null : planner.defaultOf(c)
   );
-  return { table, targets, convert, defaults, rows: 0 };
+  const rules = planner.constraintsOf(table);
+  return { table, format, names, rules, targets, convert, defaults, rows: 0 };
+}
+
+/** What COPY ... TO STDOUT reads: a query, its format, and which columns FORCE_QUOTE names. */
+export interface CopySource {
+  prepared: Prepared;
+  format: CopyFormat;
+  names: string[];
+  forced: boolean[];
+}
+
+/** Plans COPY table [(columns)] TO STDOUT or COPY (query) TO STDOUT as the query it is. */
+export function copySource(
+  db: Database,
+  session: SessionInfo,
+  statement: Extract<Statement, { kind: "copy" }>,
+): CopySource {
+  const format = copyFormat(statement.options, "to");
+  let query = statement.query;
+  if (!query) {
+    const table = db.table(statement.table, session);
+    const names = statement.columns ?? table.columns.map((c) => c.name);
+    for (const name of names) {
+      if (!table.columns.some((c) => c.name === name)) {
+        throw new SqlError("42703", `column "${name}" of relation "${table.name}" does not exist`);
+      }
+    }
+    const quoted = (name: string) => `"${name.replace(/"/g, '""')}"`;
+    query = parseStatement(
+      `SELECT ${names.map(quoted).join(", ")} FROM ${quoted(table.name)}`,
+    ) as SelectStatement;
+  }
+  const prepared = prepare(db, session, query);
+  const names = prepared.columns!.map((c) => c.name);
+  const forced = names.map((n) => format.forceQuote === true || format.forceQuote.includes(n));
+  return { prepared, format, names, forced };
+}
+
+/** A value as COPY writes it: PostgreSQL's text output of its type. */
+export function copyText(type: SqlType, value: PgValue): string | null {
+  return value === null ? null : formatValue(type, value);
 }
 
 /** Inserts rows of COPY text fields (null for \N), filling defaults for the other columns. */
@@ -2947,40 +3604,53 @@ export async function copyRows(
   db: Database,
   ctx: RunContext,
   target: CopyTarget,
-  rows: (string | null)[][],
+  rows: CopyRow[],
 ): Promise<void> {
-  const { table, targets, convert } = target;
+  const { table, targets, convert, rules } = target;
   await lockForWrite(ctx.sqlTx.tx, table);
   const e = evalContext(ctx, []);
-  for (const fields of rows) {
-    if (fields.length !== targets.length) {
-      throw new SqlError(
-        "22P04",
-        fields.length < targets.length
-          ? "missing data for column"
-          : "extra data after last expected column",
-      );
-    }
-    e.row = fields;
-    const values = new Array<PgValue>(table.columns.length).fill(null);
-    const given = new Array<boolean>(table.columns.length).fill(false);
-    for (let i = 0; i < targets.length; i++) {
-      values[targets[i]] = convert[i](e);
-      given[targets[i]] = true;
-    }
-    for (let i = 0; i < table.columns.length; i++) {
-      if (given[i]) continue;
-      const column = table.columns[i];
-      if (column.serial) {
-        values[i] = fromCounter(column.type, await db.nextval(ctx.sqlTx, table, column.name));
-      } else if (target.defaults[i] !== null) {
-        e.row = [];
-        values[i] = target.defaults[i]!(e);
+  const work = rules ? new ConstraintWork(rules.host) : null;
+  for (const { fields, line, raw } of rows) {
+    try {
+      if (fields.length !== targets.length) {
+        throw new SqlError(
+          "22P04",
+          fields.length < targets.length
+            ? `missing data for column "${table.columns[targets[fields.length]].name}"`
+            : "extra data after last expected column",
+        );
       }
+      e.row = fields;
+      const values = new Array<PgValue>(table.columns.length).fill(null);
+      const given = new Array<boolean>(table.columns.length).fill(false);
+      for (let i = 0; i < targets.length; i++) {
+        values[targets[i]] = convert[i](e);
+        given[targets[i]] = true;
+      }
+      for (let i = 0; i < table.columns.length; i++) {
+        if (given[i]) continue;
+        const column = table.columns[i];
+        if (column.serial) {
+          values[i] = fromCounter(column.type, await db.nextval(ctx.sqlTx, table, column.name));
+        } else if (target.defaults[i] !== null) {
+          e.row = [];
+          values[i] = target.defaults[i]!(e);
+        }
+      }
+      checkNotNull(table, values);
+      if (rules) checkRow(table, rules.checks, values, e);
+      const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
+      await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+      work?.inserted(table, values);
+      target.rows++;
+    } catch (error) {
+      if (!(error instanceof SqlError) || error.where !== undefined) throw error;
+      throw new SqlError(error.code, error.message, {
+        detail: error.detail,
+        hint: error.hint,
+        where: copyContext(table.name, line, raw),
+      });
     }
-    checkNotNull(table, values);
-    const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
-    await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
-    target.rows++;
   }
+  await work?.finish(ctx.sqlTx.tx, e);
 }

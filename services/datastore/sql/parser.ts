@@ -150,7 +150,7 @@ class Parser {
 
   constructor(sql: string, tokens: Token[], limits: SqlLimits) {
     this.#sql = sql;
-    this.#tokens = tokens;
+    this.#tokens = operatorSyntax(tokens);
     this.#limits = limits;
   }
 
@@ -714,6 +714,10 @@ class Parser {
     const name = this.#qualifiedName();
     if (this.#isOp("(") && !only) {
       const call = this.#functionCall(name);
+      if (this.#is("with") && this.#is("ordinality", this.#peek())) {
+        this.#at += 2;
+        return { kind: "function", call, alias: this.#alias(), lateral, ordinality: true };
+      }
       return { kind: "function", call, alias: this.#alias(), lateral };
     }
     if (lateral) throw this.#error();
@@ -1317,8 +1321,10 @@ class Parser {
 
   #copy(): Statement {
     this.#expect("copy");
-    const table = this.#qualifiedName();
-    const columns = this.#isOp("(") ? this.#parenNameList() : null;
+    const query = this.#isOp("(") ? this.#tryParenQuery() : null;
+    if (this.#isOp("(")) throw this.#error(this.#peek());
+    const table = query ? [] : this.#qualifiedName();
+    const columns = !query && this.#isOp("(") ? this.#parenNameList() : null;
     let direction: "from" | "to";
     if (this.#accept("from")) {
       direction = "from";
@@ -1328,6 +1334,7 @@ class Parser {
       direction = "to";
       this.#expect("stdout");
     }
+    if (query && direction === "from") throw this.#error(this.#tokens[this.#at - 2]);
     const options: [string, string][] = [];
     const withOptions = this.#accept("with");
     if (this.#isOp("(")) {
@@ -1338,6 +1345,11 @@ class Parser {
         if (value.kind === "string" || value.kind === "word" || value.kind === "integer") {
           this.#at++;
           options.push([name, value.text]);
+        } else if (this.#isOp("*")) {
+          this.#at++;
+          options.push([name, "*"]);
+        } else if (this.#isOp("(")) {
+          options.push([name, this.#parenNameList().join(",")]);
         } else {
           options.push([name, "true"]);
         }
@@ -1350,7 +1362,7 @@ class Parser {
         this.#at++;
         if (word === "csv" || word === "binary") options.push(["format", word]);
         else if (word === "header") options.push(["header", "true"]);
-        else if (word === "delimiter" || word === "null") {
+        else if (word === "delimiter" || word === "null" || word === "quote" || word === "escape") {
           this.#accept("as");
           if (!this.#isString()) throw this.#error();
           options.push([word, this.#tokens[this.#at++].text]);
@@ -1358,7 +1370,9 @@ class Parser {
       }
       if (withOptions && options.length === 0) throw this.#error();
     }
-    return { kind: "copy", table, columns, direction, options };
+    return query
+      ? { kind: "copy", table, columns, direction, options, query }
+      : { kind: "copy", table, columns, direction, options };
   }
 
   #vacuum(): Statement {
@@ -1611,10 +1625,13 @@ class Parser {
   #quantifiedOrLike(op: string, left: Expr): Expr {
     if ((this.#is("any") || this.#is("some") || this.#is("all")) && this.#isOp("(", this.#peek())) {
       const quantifier = this.#tok.text === "all" ? "all" : "any";
-      this.#at += 2;
-      const query = this.#selectStatement();
+      this.#at++;
+      const query = this.#tryParenQuery();
+      if (query !== null) return { kind: "quantified", op, quantifier, operand: left, query };
+      this.#at++;
+      const array = this.#expr();
       this.#expectOp(")");
-      return { kind: "quantified", op, quantifier, operand: left, query };
+      return { kind: "quantified_array", op, quantifier, operand: left, array };
     }
     return { kind: "binary", op, left, right: this.#likeLevel() };
   }
@@ -1741,6 +1758,19 @@ class Parser {
     while (true) {
       if (this.#acceptOp("::")) {
         expr = { kind: "cast", operand: expr, type: this.#typeName() };
+      } else if (this.#isOp("[")) {
+        this.#at++;
+        const index = this.#expr();
+        this.#expectOp("]");
+        expr = { kind: "subscript", operand: expr, index };
+      } else if (this.#accept("collate")) {
+        // One collation here (C, by code point): the clause is read and has no effect.
+        if (this.#tok.kind !== "word" && this.#tok.kind !== "quoted") throw this.#error();
+        this.#colLabel();
+        while (this.#isOp(".")) {
+          this.#at++;
+          this.#colLabel();
+        }
       } else if (this.#is("at") && this.#is("time", this.#peek())) {
         this.#at += 2;
         this.#expect("zone");
@@ -1824,6 +1854,28 @@ class Parser {
         this.#expectOp(")");
         return { kind: "exists", query };
       }
+      case "substring":
+      case "trim":
+      case "position": {
+        if (!this.#isOp("(", this.#peek())) break;
+        return this.#specialFunction(word);
+      }
+      case "array": {
+        const next = this.#peek();
+        if (this.#isOp("(", next)) {
+          this.#at++;
+          const query = this.#tryParenQuery();
+          if (query === null) throw this.#error(this.#peek());
+          return { kind: "array_subquery", query };
+        }
+        if (this.#isOp("[", next)) {
+          this.#at += 2;
+          const elements = this.#isOp("]") ? [] : this.#exprList();
+          this.#expectOp("]");
+          return { kind: "array", elements };
+        }
+        break;
+      }
       case "extract": {
         if (!this.#isOp("(", this.#peek())) break;
         this.#at += 2;
@@ -1864,6 +1916,62 @@ class Parser {
     }
     if (RESERVED.has(word)) throw this.#error();
     return this.#columnOrFunction();
+  }
+
+  /**
+   * The functions with SQL's own argument syntax: SUBSTRING(s FROM a FOR b),
+   * TRIM([LEADING|TRAILING|BOTH] [chars] FROM s), POSITION(a IN b), also
+   * called with plain argument lists; as substring, ltrim/rtrim/btrim, position.
+   */
+  #specialFunction(word: string): Expr {
+    this.#at += 2;
+    const call = (name: string, args: Expr[]): Expr => ({
+      kind: "function",
+      name: [name],
+      args,
+      star: false,
+      distinct: false,
+      orderBy: [],
+      filter: null,
+    });
+    let result: Expr;
+    if (word === "substring") {
+      const source = this.#expr();
+      if (this.#accept("from")) {
+        const from = this.#expr();
+        const args = [source, from];
+        if (this.#accept("for")) args.push(this.#expr());
+        result = call("substring", args);
+      } else if (this.#accept("for")) {
+        result = call("substring", [source, { kind: "number", text: "1" }, this.#expr()]);
+      } else {
+        const args = [source];
+        while (this.#acceptOp(",")) args.push(this.#expr());
+        result = call("substring", args);
+      }
+    } else if (word === "position") {
+      const needle = this.#likeLevel();
+      this.#expect("in");
+      result = call("position", [this.#expr(), needle]);
+    } else {
+      let name = "btrim";
+      if (this.#accept("leading")) name = "ltrim";
+      else if (this.#accept("trailing")) name = "rtrim";
+      else this.#accept("both");
+      if (this.#accept("from")) {
+        result = call(name, [this.#expr()]);
+      } else {
+        const first = this.#expr();
+        if (this.#accept("from")) result = call(name, [this.#expr(), first]);
+        else {
+          const args = [first];
+          while (this.#acceptOp(",")) args.push(this.#expr());
+          result = call(name, args);
+        }
+      }
+    }
+    this.#expectOp(")");
+    return result;
   }
 
   #isTypedLiteralStart(): boolean {
@@ -1982,3 +2090,26 @@ const ALIASES = new Map([
   ["real", "float4"],
   ["decimal", "numeric"],
 ]);
+
+/**
+ * PostgreSQL's OPERATOR(schema.op) syntax (psql writes `OPERATOR(pg_catalog.~)`)
+ * as the plain operator token: one schema here, so the qualifier says nothing.
+ */
+function operatorSyntax(tokens: Token[]): Token[] {
+  const out: Token[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t.kind === "word" && t.text === "operator" && tokens[i + 1]?.text === "(") {
+      let j = i + 2;
+      while (tokens[j]?.kind === "word" && tokens[j + 1]?.text === ".") j += 2;
+      const op = tokens[j];
+      if (op?.kind === "op" && tokens[j + 1]?.kind === "op" && tokens[j + 1].text === ")") {
+        out.push({ kind: "op", text: op.text, start: t.start, end: tokens[j + 1].end });
+        i = j + 1;
+        continue;
+      }
+    }
+    out.push(t);
+  }
+  return out;
+}

@@ -158,6 +158,16 @@ export function printExpr(expr: Expr): string {
       return expr.name.toUpperCase();
     case "default":
       return "DEFAULT";
+    case "array":
+      return `ARRAY[${expr.elements.map(printExpr).join(", ")}]`;
+    case "array_subquery":
+      return `ARRAY(${printSelect(expr.query)})`;
+    case "quantified_array":
+      return `(${printExpr(expr.operand)} ${expr.op} ${expr.quantifier.toUpperCase()} (${
+        printExpr(expr.array)
+      }))`;
+    case "subscript":
+      return `(${printExpr(expr.operand)})[${printExpr(expr.index)}]`;
   }
 }
 
@@ -191,7 +201,9 @@ function fromItem(item: FromItem): string {
     case "subquery":
       return `${item.lateral ? "LATERAL " : ""}(${printSelect(item.query)})${alias(item.alias)}`;
     case "function":
-      return `${item.lateral ? "LATERAL " : ""}${functionCall(item.call)}${alias(item.alias)}`;
+      return `${item.lateral ? "LATERAL " : ""}${functionCall(item.call)}${
+        item.ordinality ? " WITH ORDINALITY" : ""
+      }${alias(item.alias)}`;
     case "join": {
       const type = item.type === "cross" ? "CROSS" : item.type.toUpperCase();
       let text = `(${fromItem(item.left)} ${item.natural ? "NATURAL " : ""}${type} JOIN ${
@@ -485,7 +497,9 @@ export function printStatement(statement: Statement): string {
       }`;
     }
     case "copy": {
-      let text = `COPY ${qualified(statement.table)}`;
+      let text = statement.query
+        ? `COPY (${printSelect(statement.query)})`
+        : `COPY ${qualified(statement.table)}`;
       if (statement.columns !== null) text += ` (${names(statement.columns)})`;
       text += statement.direction === "from" ? " FROM STDIN" : " TO STDOUT";
       if (statement.options.length > 0) {

@@ -55,9 +55,14 @@ Deno.test("hostile input: each bad client gets its error, a good one is unaffect
     await using bad = await PgClient.connect({ port });
     const sql = new Uint8Array([0x51, 0, 0, 0, 11, 0x53, 0x45, 0x4c, 0xff, 0xfe, 0x31, 0]);
     await bad.sendRaw(sql);
-    const reply = await untilClosed(bad.conn);
-    // PostgreSQL says ERROR 22021 and goes on; our codec refuses the message: FATAL 08P01.
-    assert.match(reply, /invalid byte sequence for encoding "UTF8"/);
+    // ERROR 22021 and the session goes on, as in PostgreSQL.
+    const messages = await bad.receiveUntilReady();
+    const error = messages.find((m) => m.type === "ErrorResponse");
+    assert.ok(error && error.type === "ErrorResponse");
+    assert.equal(error.fields.severity, "ERROR");
+    assert.equal(error.fields.code, "22021");
+    assert.match(error.fields.message, /invalid byte sequence for encoding "UTF8"/);
+    assert.deepEqual((await bad.query("SELECT 1"))[0].rows, [["1"]]);
   });
 
   await t.step("Bind with more parameter formats than parameters: an error", async () => {
@@ -75,10 +80,13 @@ Deno.test("hostile input: each bad client gets its error, a good one is unaffect
       { type: "Execute", portal: "", rowsMax: 0 },
       { type: "Sync" },
     ).catch(() => {});
-    const messages = await bad.receiveUntilReady().catch(() => []);
-    // PostgreSQL answers ERROR 08P01 and keeps the session; we answer FATAL 08P01 and close
-    // (the codec refuses the message whole). Either is an error, and no one else notices.
-    assert.ok(messages.length === 0 || messages.some((m) => m.type === "ErrorResponse"));
+    const messages = await bad.receiveUntilReady();
+    // ERROR 08P01, and the session goes on after Sync, as in PostgreSQL.
+    const error = messages.find((m) => m.type === "ErrorResponse");
+    assert.ok(error && error.type === "ErrorResponse");
+    assert.equal(error.fields.severity, "ERROR");
+    assert.equal(error.fields.code, "08P01");
+    assert.deepEqual((await bad.query("SELECT 1"))[0].rows, [["1"]]);
   });
 
   await t.step(

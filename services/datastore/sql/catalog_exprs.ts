@@ -1,0 +1,292 @@
+// The expressions catalog queries need beyond everyday SQL: casts to
+// regclass, regtype and regnamespace, arrays (held as text in PostgreSQL's
+// array syntax, see pg_catalog.ts), ANY/ALL over an array, subscripts, and
+// the catalog functions psql calls (format_type, pg_get_expr,
+// pg_get_indexdef, pg_get_constraintdef, pg_get_userbyid, ...). The
+// executor's planner asks `catalogExpr` about these node kinds first.
+//
+// regclass follows what its uses in psql's queries need: a string
+// ('16384' or 'name') becomes the relation's OID, for comparing with OID
+// columns; an OID becomes the relation's name, for printing.
+
+import { formatText, type PgValue } from "../../../lib/pg/values.ts";
+import { typeByOid } from "../../../lib/pg/oids.ts";
+import type { Expr, SelectStatement } from "./ast.ts";
+import { SqlError } from "./errors.ts";
+import { coerce, compileComparison, type Compiled, type SqlType } from "./eval.ts";
+import {
+  arrayText,
+  type CatalogSource,
+  constraintDefinitionOf,
+  formatType,
+  indexDefinitionOf,
+  namespaceName,
+  parseArray,
+  relationName,
+  relationOid,
+  roleName,
+  typeOidOf,
+} from "./pg_catalog.ts";
+
+/** What catalog expressions need from the planner. */
+export interface CatalogExprHost {
+  compile(expr: Expr): Compiled;
+  /** Plans a subquery; its rows are there when the expression runs. */
+  subquery(query: SelectStatement): { rows: PgValue[][]; types: SqlType[] };
+  source(): CatalogSource;
+}
+
+function text(value: PgValue, type: SqlType): string | null {
+  if (value === null) return null;
+  if (typeof value === "string") return value;
+  return formatText(typeOidOf(type), value);
+}
+
+function asNumber(value: PgValue): number | null {
+  if (value === null) return null;
+  return typeof value === "string" ? Number(value) : Number(value as number | bigint);
+}
+
+/** A compiled catalog expression for `expr`, or null when it is everyday SQL. */
+export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null {
+  switch (expr.kind) {
+    case "cast":
+      return cast(expr, host);
+    case "array": {
+      const elements = expr.elements.map((e) => host.compile(e));
+      return {
+        type: "text",
+        evaluate: (ctx) => arrayText(elements.map((e) => text(e.evaluate(ctx), e.type))),
+      };
+    }
+    case "array_subquery": {
+      const sub = host.subquery(expr.query);
+      if (sub.types.length !== 1) {
+        throw new SqlError("42601", "subquery must return only one column");
+      }
+      return {
+        type: "text",
+        evaluate: () => arrayText(sub.rows.map((row) => text(row[0], sub.types[0]))),
+      };
+    }
+    case "subscript": {
+      const array = host.compile(expr.operand);
+      const index = host.compile(expr.index);
+      // An element's type is not kept with the text: unknown, so it takes its context's type.
+      return {
+        type: "unknown",
+        evaluate: (ctx) => {
+          const a = array.evaluate(ctx);
+          const i = asNumber(index.evaluate(ctx));
+          if (a === null || i === null) return null;
+          return parseArray(String(a))[i - 1] ?? null;
+        },
+      };
+    }
+    case "quantified_array":
+      return quantified(expr, host);
+    case "function":
+      return catalogFunction(expr.name, expr.args, host);
+    default:
+      return null;
+  }
+}
+
+function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Compiled | null {
+  const name = expr.type.name;
+  if (expr.type.array) {
+    // Arrays are their text form: a cast to an array type checks nothing.
+    return coerce(host.compile(expr.operand), "text");
+  }
+  if (name === "name" || name === "char") {
+    return coerce(host.compile(expr.operand), "text");
+  }
+  if (name === "oid" || name === "regproc") return coerce(host.compile(expr.operand), "int8");
+  if (name !== "regclass" && name !== "regtype" && name !== "regnamespace") return null;
+  const operand = host.compile(expr.operand);
+  if (operand.type === "unknown" || operand.type === "text" || operand.type === "varchar") {
+    // 'name' or '16384' to an OID.
+    return {
+      type: "int8",
+      evaluate: (ctx) => {
+        const value = operand.evaluate(ctx);
+        if (value === null) return null;
+        const s = String(value);
+        if (/^\d+$/.test(s)) return BigInt(s);
+        const oid = name === "regclass" ? relationOid(host.source(), s) : null;
+        if (oid === null) {
+          throw new SqlError("42P01", `relation "${s}" does not exist`);
+        }
+        return BigInt(oid);
+      },
+    };
+  }
+  return {
+    type: "text",
+    evaluate: (ctx) => {
+      const value = operand.evaluate(ctx);
+      if (value === null) return null;
+      const oid = value as number | bigint;
+      if (name === "regclass") return relationName(host.source(), oid) ?? String(oid);
+      if (name === "regnamespace") return namespaceName(oid) ?? String(oid);
+      return typeByOid(Number(oid))?.sqlName ?? String(oid);
+    },
+  };
+}
+
+function quantified(
+  expr: Extract<Expr, { kind: "quantified_array" }>,
+  host: CatalogExprHost,
+): Compiled {
+  const operand = host.compile(expr.operand);
+  const all = expr.quantifier === "all";
+  // ARRAY[...] keeps its elements' types: compare them as the operator would.
+  if (expr.array.kind === "array") {
+    const tests = expr.array.elements.map((e) =>
+      compileComparison(expr.op, operand, host.compile(e)).evaluate
+    );
+    return { type: "bool", evaluate: (ctx) => fold(tests.map((t) => t(ctx)), all) };
+  }
+  // Any other array is text: elements compare as text with the operand's text form.
+  const array = host.compile(expr.array);
+  if (expr.op !== "=" && expr.op !== "<>") {
+    throw new SqlError("0A000", `operator ${expr.op} with ANY/ALL over an array is not supported`);
+  }
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      const a = array.evaluate(ctx);
+      if (a === null) return null;
+      const v = text(operand.evaluate(ctx), operand.type);
+      return fold(
+        parseArray(String(a)).map((e) =>
+          e === null || v === null ? null : (e === v) === (expr.op === "=")
+        ),
+        all,
+      );
+    },
+  };
+}
+
+/** Three-valued ANY (or ALL) over comparison results. */
+function fold(results: PgValue[], all: boolean): PgValue {
+  let sawNull = false;
+  for (const r of results) {
+    if (r === null) sawNull = true;
+    else if (r !== all) return !all;
+  }
+  return sawNull ? null : all;
+}
+
+const CATALOG_FUNCTIONS = new Set([
+  "pg_get_userbyid",
+  "pg_table_is_visible",
+  "pg_type_is_visible",
+  "format_type",
+  "pg_get_expr",
+  "pg_get_indexdef",
+  "pg_get_constraintdef",
+  "pg_encoding_to_char",
+  "array_to_string",
+  "array_upper",
+  "array_length",
+  "cardinality",
+  "pg_relation_is_publishable",
+  "pg_get_statisticsobjdef_columns",
+  "pg_get_triggerdef",
+  "pg_partition_ancestors",
+  "obj_description",
+  "col_description",
+  "shobj_description",
+  "pg_get_viewdef",
+  "has_table_privilege",
+  "has_schema_privilege",
+  "has_database_privilege",
+  "pg_is_in_recovery",
+  "pg_backend_pid",
+  "pg_postmaster_start_time",
+  "quote_ident",
+]);
+
+function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): Compiled | null {
+  const name = path.length === 2 && path[0] === "pg_catalog" ? path[1] : path.join(".");
+  if (!CATALOG_FUNCTIONS.has(name)) return null;
+  const compiled = args.map((a) => host.compile(a));
+  const value = (i: number, ctx: Parameters<Compiled["evaluate"]>[0]) =>
+    compiled[i]?.evaluate(ctx) ?? null;
+  const make = (type: SqlType, f: (ctx: Parameters<Compiled["evaluate"]>[0]) => PgValue) => ({
+    type,
+    evaluate: f,
+  });
+  switch (name) {
+    case "pg_get_userbyid":
+      return make("text", (ctx) => {
+        const oid = asNumber(value(0, ctx));
+        return oid === null ? null : roleName(host.source(), oid);
+      });
+    case "pg_table_is_visible":
+    case "pg_type_is_visible":
+    case "has_table_privilege":
+    case "has_schema_privilege":
+    case "has_database_privilege":
+      return make("bool", () => true);
+    case "pg_relation_is_publishable":
+    case "pg_is_in_recovery":
+      return make("bool", () => false);
+    case "format_type":
+      return make("text", (ctx) => formatType(asNumber(value(0, ctx)), asNumber(value(1, ctx))));
+    case "pg_get_expr":
+      return make("text", (ctx) => value(0, ctx) as string | null);
+    case "pg_get_indexdef":
+      return make("text", (ctx) => {
+        const oid = asNumber(value(0, ctx));
+        return oid === null ? null : indexDefinitionOf(host.source(), oid);
+      });
+    case "pg_get_constraintdef":
+      return make("text", (ctx) => {
+        const oid = asNumber(value(0, ctx));
+        return oid === null ? null : constraintDefinitionOf(host.source(), oid);
+      });
+    case "pg_get_viewdef":
+      return make("text", (ctx) => {
+        const oid = asNumber(value(0, ctx));
+        const view = host.source().tables.find((t) => t.oid === oid && t.view);
+        return view ? ` ${view.view!.query};` : null;
+      });
+    case "pg_encoding_to_char":
+      return make("text", (ctx) => (asNumber(value(0, ctx)) === 6 ? "UTF8" : ""));
+    case "array_to_string":
+      return make("text", (ctx) => {
+        const a = value(0, ctx);
+        const separator = value(1, ctx);
+        if (a === null || separator === null) return null;
+        const nullText = value(2, ctx);
+        return parseArray(String(a))
+          .flatMap((e) => (e === null ? (nullText === null ? [] : [String(nullText)]) : [e]))
+          .join(String(separator));
+      });
+    case "array_upper":
+    case "array_length":
+    case "cardinality":
+      return make("int4", (ctx) => {
+        const a = value(0, ctx);
+        if (a === null) return null;
+        const length = parseArray(String(a)).length;
+        return length === 0 && name !== "cardinality" ? null : length;
+      });
+    case "pg_partition_ancestors":
+      // A table that is no partition is its own only ancestor.
+      return compiled.length === 1 ? coerce(compiled[0], "int8") : null;
+    case "pg_backend_pid":
+      return make("int4", () => 0);
+    case "quote_ident":
+      return make("text", (ctx) => {
+        const v = value(0, ctx);
+        if (v === null) return null;
+        const s = String(v);
+        return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`;
+      });
+    default:
+      return make("text", () => null);
+  }
+}

@@ -1,0 +1,582 @@
+// The everyday string, math and date functions beyond the few eval.ts
+// compiles itself (PostgreSQL 15 docs, 9.4 "String Functions", 9.3
+// "Mathematical Functions", 9.9 "Date/Time Functions"), with PostgreSQL's
+// result types and NULL handling: NULL in, NULL out, unless said.
+//
+// Strings count characters (code points), as PostgreSQL does in UTF8.
+// numeric results go through numeric.ts, so they keep PostgreSQL's scale;
+// float results are JavaScript doubles. Dates are days since 1970-01-01 and
+// timestamps microseconds since 1970-01-01 00:00 UTC (the only zone).
+//
+// Left out: regular expression functions, format(), to_char/to_date,
+// intervals (age, date arithmetic beyond + integer days), locale-dependent
+// functions.
+
+import type { PgValue } from "../../../lib/pg/values.ts";
+import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
+import { SqlError } from "./errors.ts";
+import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+
+/**
+ * What this file needs from eval.ts, handed in by it (eval.ts calls
+ * `moreFunctions`, so importing it back would make an import cycle).
+ */
+export interface FunctionSupport {
+  /** Brings a value to a type as eval.ts's implicit casts do. */
+  toType(value: Compiled, type: SqlType): Compiled;
+  typeOid(type: SqlType): number;
+}
+
+let support: FunctionSupport;
+const toType = (value: Compiled, type: SqlType) => support.toType(value, type);
+const typeOid = (type: SqlType) => support.typeOid(type);
+import { decimalFromBigInt, fromDecimal } from "./numeric.ts";
+
+type Evaluate = (ctx: EvalContext) => PgValue;
+
+const STRINGS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar", "unknown"]);
+const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
+
+/** Applies `f` to the arguments' values, NULL in giving NULL out. */
+function strict(args: Evaluate[], f: (values: PgValue[]) => PgValue): Evaluate {
+  return (ctx) => {
+    const values = new Array<PgValue>(args.length);
+    for (let i = 0; i < args.length; i++) {
+      const v = args[i](ctx);
+      if (v === null) return null;
+      values[i] = v;
+    }
+    return f(values);
+  };
+}
+
+function chars(value: PgValue): string[] {
+  return [...String(value)];
+}
+
+function text(arg: Compiled): Evaluate {
+  if (STRINGS.has(arg.type)) return arg.evaluate;
+  // Any other type reads as its output form (concat's 't' for true, as in PostgreSQL).
+  const oid = typeOid(arg.type);
+  const evaluate = arg.evaluate;
+  return (ctx) => {
+    const v = evaluate(ctx);
+    return v === null ? null : formatText(oid, v);
+  };
+}
+
+function int(arg: Compiled): Evaluate {
+  return toType(arg, "int4").evaluate;
+}
+
+/** A string function's compiled form, or null when `fn` is not one of them. */
+function stringFunction(fn: string, args: Compiled[]): Compiled | null {
+  const t = (i: number) => text(args[i]);
+  const n = (i: number) => int(args[i]);
+  const make = (type: SqlType, evaluate: Evaluate): Compiled => ({ type, evaluate });
+  const arity = (...counts: number[]) => counts.includes(args.length);
+  switch (fn) {
+    case "substr":
+    case "substring":
+      if (!arity(2, 3)) return null;
+      return make(
+        "text",
+        strict(args.length === 3 ? [t(0), n(1), n(2)] : [t(0), n(1)], ([s, from, count]) => {
+          const cs = chars(s);
+          const start = from as number;
+          if (count !== undefined && (count as number) < 0) {
+            throw new SqlError("22011", "negative substring length not allowed");
+          }
+          const end = count === undefined ? cs.length + 1 : start + (count as number);
+          return cs.slice(Math.max(start, 1) - 1, Math.max(end - 1, 0)).join("");
+        }),
+      );
+    case "replace":
+      if (!arity(3)) return null;
+      return make(
+        "text",
+        strict(
+          [t(0), t(1), t(2)],
+          ([s, from, to]) => from === "" ? s : String(s).split(String(from)).join(String(to)),
+        ),
+      );
+    case "left":
+    case "right":
+      if (!arity(2)) return null;
+      return make(
+        "text",
+        strict([t(0), n(1)], ([s, k]) => {
+          const cs = chars(s);
+          const count = k as number;
+          const take = count >= 0 ? Math.min(count, cs.length) : Math.max(cs.length + count, 0);
+          return fn === "left" ? cs.slice(0, take).join("") : cs.slice(cs.length - take).join("");
+        }),
+      );
+    case "concat": {
+      const parts = args.map((a) => text(a));
+      return make("text", (ctx) => parts.map((p) => p(ctx) ?? "").join(""));
+    }
+    case "concat_ws": {
+      if (args.length < 1) return null;
+      const [separator, ...rest] = args.map((a) => text(a));
+      return make("text", (ctx) => {
+        const sep = separator(ctx);
+        if (sep === null) return null;
+        return rest.map((p) => p(ctx)).filter((v) => v !== null).join(String(sep));
+      });
+    }
+    case "repeat":
+      if (!arity(2)) return null;
+      return make(
+        "text",
+        strict([t(0), n(1)], ([s, k]) => String(s).repeat(Math.max(k as number, 0))),
+      );
+    case "reverse":
+      if (!arity(1)) return null;
+      return make("text", strict([t(0)], ([s]) => chars(s).reverse().join("")));
+    case "strpos":
+    case "position":
+      if (!arity(2)) return null;
+      return make(
+        "int4",
+        strict([t(0), t(1)], ([s, sub]) => {
+          const at = String(s).indexOf(String(sub));
+          return at < 0 ? 0 : [...String(s).slice(0, at)].length + 1;
+        }),
+      );
+    case "lpad":
+    case "rpad":
+      if (!arity(2, 3)) return null;
+      return make(
+        "text",
+        strict(args.length === 3 ? [t(0), n(1), t(2)] : [t(0), n(1)], ([s, k, fill]) => {
+          const cs = chars(s);
+          const length = Math.max(k as number, 0);
+          if (cs.length >= length) return cs.slice(0, length).join("");
+          const pad = chars(fill ?? " ");
+          if (pad.length === 0) return cs.join("");
+          const padding: string[] = [];
+          while (padding.length < length - cs.length) {
+            padding.push(pad[padding.length % pad.length]);
+          }
+          return fn === "lpad" ? padding.join("") + cs.join("") : cs.join("") + padding.join("");
+        }),
+      );
+    case "ltrim":
+    case "rtrim":
+    case "btrim":
+    case "trim":
+      if (!arity(1, 2)) return null;
+      return make(
+        "text",
+        strict(args.length === 2 ? [t(0), t(1)] : [t(0)], ([s, set]) => {
+          const remove = new Set(chars(set ?? " "));
+          let cs = chars(s);
+          if (fn !== "rtrim") {
+            let i = 0;
+            while (i < cs.length && remove.has(cs[i])) i++;
+            cs = cs.slice(i);
+          }
+          if (fn !== "ltrim") {
+            let j = cs.length;
+            while (j > 0 && remove.has(cs[j - 1])) j--;
+            cs = cs.slice(0, j);
+          }
+          return cs.join("");
+        }),
+      );
+    case "initcap":
+      if (!arity(1)) return null;
+      return make(
+        "text",
+        strict(
+          [t(0)],
+          ([s]) =>
+            String(s).toLowerCase().replace(
+              /(^|[^\p{L}\p{N}])(\p{L})/gu,
+              (_, a, b) => a + b.toUpperCase(),
+            ),
+        ),
+      );
+    case "split_part":
+      if (!arity(3)) return null;
+      return make(
+        "text",
+        strict([t(0), t(1), n(2)], ([s, sep, k]) => {
+          const index = k as number;
+          if (index === 0) throw new SqlError("22023", "field position must not be zero");
+          const parts = sep === "" ? [String(s)] : String(s).split(String(sep));
+          const at = index > 0 ? index - 1 : parts.length + index;
+          return parts[at] ?? "";
+        }),
+      );
+    case "starts_with":
+      if (!arity(2)) return null;
+      return make("bool", strict([t(0), t(1)], ([s, p]) => String(s).startsWith(String(p))));
+    case "octet_length":
+      if (!arity(1)) return null;
+      return make("int4", strict([t(0)], ([s]) => new TextEncoder().encode(String(s)).length));
+    case "ascii":
+      if (!arity(1)) return null;
+      return make("int4", strict([t(0)], ([s]) => String(s).codePointAt(0) ?? 0));
+    case "chr":
+      if (!arity(1)) return null;
+      return make("text", strict([n(0)], ([c]) => String.fromCodePoint(c as number)));
+    case "translate":
+      if (!arity(3)) return null;
+      return make(
+        "text",
+        strict([t(0), t(1), t(2)], ([s, from, to]) => {
+          const f = chars(from);
+          const tt = chars(to);
+          return chars(s).map((c) => {
+            const i = f.indexOf(c);
+            return i < 0 ? c : tt[i] ?? "";
+          }).join("");
+        }),
+      );
+    default:
+      return null;
+  }
+}
+
+function numeric(arg: Compiled): Evaluate {
+  return toType(arg, "numeric").evaluate;
+}
+
+function float(arg: Compiled): Evaluate {
+  return toType(arg, "float8").evaluate;
+}
+
+/** floor/ceil/trunc of a numeric's text to `scale` fractional digits (scale >= 0). */
+function roundTowards(value: string, scale: number, mode: "floor" | "ceil" | "trunc"): string {
+  if (!/^-?\d+(\.\d+)?$/.test(value)) return value; // NaN, Infinity
+  const places = Math.max(scale, 0);
+  const negative = value.startsWith("-");
+  const [whole, fraction = ""] = (negative ? value.slice(1) : value).split(".");
+  const rest = /[1-9]/.test(fraction.slice(places));
+  let digits = BigInt(whole + fraction.slice(0, places).padEnd(places, "0"));
+  if (rest && ((mode === "floor" && negative) || (mode === "ceil" && !negative))) digits += 1n;
+  const text = digits.toString().padStart(places + 1, "0");
+  const out = places > 0 ? `${text.slice(0, -places)}.${text.slice(-places)}` : text;
+  return negative && digits !== 0n ? `-${out}` : out;
+}
+
+function mathFunction(fn: string, args: Compiled[]): Compiled | null {
+  const make = (type: SqlType, evaluate: Evaluate): Compiled => ({ type, evaluate });
+  const arity = (...counts: number[]) => counts.includes(args.length);
+  const first = args[0];
+  switch (fn) {
+    case "ceil":
+    case "ceiling":
+    case "floor":
+      if (!arity(1)) return null;
+      if (first.type === "numeric" || INTEGERS.has(first.type)) {
+        const mode = fn === "floor" ? "floor" : "ceil";
+        return make("numeric", strict([numeric(first)], ([v]) => roundTowards(String(v), 0, mode)));
+      }
+      return make(
+        "float8",
+        strict([float(first)], ([v]) => (fn === "floor" ? Math.floor : Math.ceil)(v as number)),
+      );
+    case "trunc":
+      if (!arity(1, 2)) return null;
+      if (first.type === "float8" || first.type === "float4") {
+        if (args.length === 2) return null;
+        return make("float8", strict([float(first)], ([v]) => Math.trunc(v as number)));
+      }
+      return make(
+        "numeric",
+        strict(
+          args.length === 2 ? [numeric(first), int(args[1])] : [numeric(first)],
+          ([v, s]) => roundTowards(String(v), (s as number | undefined) ?? 0, "trunc"),
+        ),
+      );
+    case "sign":
+      if (!arity(1)) return null;
+      if (first.type === "float8" || first.type === "float4") {
+        return make("float8", strict([float(first)], ([v]) => Math.sign(v as number)));
+      }
+      return make(
+        "numeric",
+        strict([numeric(first)], ([v]) => {
+          const x = Number(v);
+          return x > 0 ? "1" : x < 0 ? "-1" : "0";
+        }),
+      );
+    case "mod":
+    case "div":
+      if (!arity(2)) return null;
+      if (INTEGERS.has(args[0].type) && INTEGERS.has(args[1].type) && fn === "mod") {
+        const type: SqlType = args[0].type === "int8" || args[1].type === "int8"
+          ? "int8"
+          : args[0].type === "int4" || args[1].type === "int4"
+          ? "int4"
+          : "int2";
+        return make(
+          type,
+          strict([toType(args[0], "int8").evaluate, toType(args[1], "int8").evaluate], ([a, b]) => {
+            if (b === 0n) throw new SqlError("22012", "division by zero");
+            const r = (a as bigint) % (b as bigint);
+            return type === "int8" ? r : Number(r);
+          }),
+        );
+      }
+      return make(
+        "numeric",
+        strict([numeric(args[0]), numeric(args[1])], ([a, b]) => {
+          const x = BigInt(String(a).split(".")[0]);
+          const y = BigInt(String(b).split(".")[0]);
+          if (Number(b) === 0) throw new SqlError("22012", "division by zero");
+          if (fn === "div") return fromDecimal(decimalFromBigInt(x / y));
+          return fromDecimal(decimalFromBigInt(x % y));
+        }),
+      );
+    case "power":
+    case "pow":
+      if (!arity(2)) return null;
+      return make(
+        "float8",
+        strict([float(args[0]), float(args[1])], ([a, b]) => Math.pow(a as number, b as number)),
+      );
+    case "sqrt":
+    case "exp":
+    case "ln":
+    case "cbrt":
+      if (!arity(1)) return null;
+      return make(
+        "float8",
+        strict([float(first)], ([v]) => {
+          const x = v as number;
+          if (fn === "sqrt" && x < 0) {
+            throw new SqlError("2201F", "cannot take square root of a negative number");
+          }
+          if (fn === "ln" && x <= 0) {
+            throw new SqlError(
+              x === 0 ? "2201E" : "2201E",
+              x === 0
+                ? "cannot take logarithm of zero"
+                : "cannot take logarithm of a negative number",
+            );
+          }
+          return fn === "sqrt"
+            ? Math.sqrt(x)
+            : fn === "exp"
+            ? Math.exp(x)
+            : fn === "ln"
+            ? Math.log(x)
+            : Math.cbrt(x);
+        }),
+      );
+    case "log":
+      if (!arity(1)) return null;
+      return make("float8", strict([float(first)], ([v]) => Math.log10(v as number)));
+    case "pi":
+      if (!arity(0)) return null;
+      return make("float8", () => Math.PI);
+    case "gcd":
+    case "lcm":
+      if (!arity(2) || !INTEGERS.has(args[0].type) || !INTEGERS.has(args[1].type)) return null;
+      return make(
+        args[0].type === "int8" || args[1].type === "int8" ? "int8" : "int4",
+        strict([toType(args[0], "int8").evaluate, toType(args[1], "int8").evaluate], ([a, b]) => {
+          let x = (a as bigint) < 0n ? -(a as bigint) : (a as bigint);
+          let y = (b as bigint) < 0n ? -(b as bigint) : (b as bigint);
+          const product = x * y;
+          while (y !== 0n) [x, y] = [y, x % y];
+          const r = fn === "gcd" ? x : x === 0n ? 0n : product / x;
+          return args[0].type === "int8" || args[1].type === "int8" ? r : Number(r);
+        }),
+      );
+    default:
+      return null;
+  }
+}
+
+const DAY_MICROS = 86_400_000_000n;
+
+/** The parts of a timestamp (microseconds since the epoch, UTC). */
+function parts(micros: bigint) {
+  let days = micros / DAY_MICROS;
+  let rest = micros % DAY_MICROS;
+  if (rest < 0n) {
+    rest += DAY_MICROS;
+    days -= 1n;
+  }
+  const { year, month, day } = civilFromDays(Number(days));
+  const seconds = Number(rest / 1_000_000n);
+  return {
+    days: Number(days),
+    year,
+    month,
+    day,
+    hour: Math.floor(seconds / 3600),
+    minute: Math.floor((seconds % 3600) / 60),
+    second: seconds % 60,
+    micro: Number(rest % 1_000_000n),
+  };
+}
+
+function timestampOf(type: SqlType, value: PgValue): bigint {
+  return type === "date" ? BigInt(value as number) * DAY_MICROS : value as bigint;
+}
+
+/** extract(field FROM source) as numeric text, as PostgreSQL 14+ returns it. */
+function extractField(field: string, type: SqlType, value: PgValue): string {
+  const micros = timestampOf(type, value);
+  const p = parts(micros);
+  const dow = ((p.days % 7) + 11) % 7; // 1970-01-01 was a Thursday (4)
+  const doy = p.days - daysFromCivil(p.year, 1, 1) + 1;
+  const seconds = () => `${p.second}.${String(p.micro).padStart(6, "0")}`;
+  switch (field.toLowerCase()) {
+    case "year":
+      return String(p.year);
+    case "month":
+      return String(p.month);
+    case "day":
+      return String(p.day);
+    case "hour":
+      return String(p.hour);
+    case "minute":
+      return String(p.minute);
+    case "second":
+      return seconds();
+    case "milliseconds":
+      return (p.second * 1000 + p.micro / 1000).toFixed(3);
+    case "microseconds":
+      return String(p.second * 1_000_000 + p.micro);
+    case "dow":
+      return String(dow);
+    case "isodow":
+      return String(dow === 0 ? 7 : dow);
+    case "doy":
+      return String(doy);
+    case "quarter":
+      return String(Math.floor((p.month - 1) / 3) + 1);
+    case "decade":
+      return String(Math.floor(p.year / 10));
+    case "century":
+      return String(p.year > 0 ? Math.floor((p.year - 1) / 100) + 1 : Math.floor(p.year / 100));
+    case "millennium":
+      return String(p.year > 0 ? Math.floor((p.year - 1) / 1000) + 1 : Math.floor(p.year / 1000));
+    case "epoch": {
+      if (type === "date") return String(BigInt(value as number) * 86400n);
+      const whole = micros / 1_000_000n;
+      const frac = micros % 1_000_000n;
+      const negative = micros < 0n && frac !== 0n;
+      const seconds = negative ? whole - 1n : whole;
+      const fraction = negative ? 1_000_000n + frac : frac;
+      return `${seconds}.${String(fraction).padStart(6, "0")}`;
+    }
+    default:
+      throw new SqlError(
+        "22023",
+        `unit "${field.toLowerCase()}" not recognized for type ${
+          type === "date"
+            ? "date"
+            : type === "timestamptz"
+            ? "timestamp with time zone"
+            : "timestamp without time zone"
+        }`,
+      );
+  }
+}
+
+function truncate(field: string, micros: bigint): bigint {
+  const p = parts(micros);
+  const at = (y: number, m: number, d: number, h = 0, mi = 0, s = 0, us = 0) =>
+    BigInt(daysFromCivil(y, m, d)) * DAY_MICROS +
+    BigInt(((h * 60 + mi) * 60 + s) * 1_000_000 + us);
+  switch (field.toLowerCase()) {
+    case "microseconds":
+      return micros;
+    case "milliseconds":
+      return at(p.year, p.month, p.day, p.hour, p.minute, p.second, p.micro - (p.micro % 1000));
+    case "second":
+      return at(p.year, p.month, p.day, p.hour, p.minute, p.second);
+    case "minute":
+      return at(p.year, p.month, p.day, p.hour, p.minute);
+    case "hour":
+      return at(p.year, p.month, p.day, p.hour);
+    case "day":
+      return at(p.year, p.month, p.day);
+    case "week": {
+      const dow = ((p.days % 7) + 10) % 7; // Monday 0
+      return BigInt(p.days - dow) * DAY_MICROS;
+    }
+    case "month":
+      return at(p.year, p.month, 1);
+    case "quarter":
+      return at(p.year, Math.floor((p.month - 1) / 3) * 3 + 1, 1);
+    case "year":
+      return at(p.year, 1, 1);
+    case "decade":
+      return at(Math.floor(p.year / 10) * 10, 1, 1);
+    case "century":
+      return at(Math.floor((p.year - 1) / 100) * 100 + 1, 1, 1);
+    default:
+      throw new SqlError(
+        "22023",
+        `unit "${field.toLowerCase()}" not recognized for type timestamp without time zone`,
+      );
+  }
+}
+
+const DATELIKE: ReadonlySet<SqlType> = new Set(["date", "timestamp", "timestamptz"]);
+
+function dateFunction(fn: string, args: Compiled[]): Compiled | null {
+  switch (fn) {
+    case "extract":
+    case "date_part": {
+      if (args.length !== 2) return null;
+      let source = args[1];
+      if (source.type === "unknown") source = toType(source, "timestamp");
+      if (!DATELIKE.has(source.type)) return null;
+      const type = source.type;
+      const field = text(args[0]);
+      return {
+        type: fn === "extract" ? "numeric" : "float8",
+        evaluate: strict([field, source.evaluate], ([f, v]) => {
+          const out = extractField(String(f), type, v);
+          return fn === "extract" ? out : Number(out);
+        }),
+      };
+    }
+    case "date_trunc": {
+      if (args.length !== 2) return null;
+      let source = args[1];
+      if (source.type === "unknown") source = toType(source, "timestamp");
+      if (!DATELIKE.has(source.type)) return null;
+      const type = source.type === "date" ? "timestamp" : source.type;
+      const from = source.type;
+      return {
+        type,
+        evaluate: strict(
+          [text(args[0]), source.evaluate],
+          ([f, v]) => truncate(String(f), timestampOf(from, v)),
+        ),
+      };
+    }
+    case "make_date":
+      if (args.length !== 3) return null;
+      return {
+        type: "date",
+        evaluate: strict(
+          [int(args[0]), int(args[1]), int(args[2])],
+          ([y, m, d]) => daysFromCivil(y as number, m as number, d as number),
+        ),
+      };
+    default:
+      return null;
+  }
+}
+
+/** A function of this file, or null when `fn` is none of them (or the arguments do not fit). */
+export function moreFunctions(
+  fn: string,
+  args: Compiled[],
+  helpers: FunctionSupport,
+): Compiled | null {
+  support = helpers;
+  return stringFunction(fn, args) ?? mathFunction(fn, args) ?? dateFunction(fn, args);
+}

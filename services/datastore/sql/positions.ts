@@ -1,0 +1,75 @@
+// Error positions for errors found after parsing. The syntax tree keeps no
+// positions, so an undefined table (42P01) or column (42703) found while
+// planning has none; PostgreSQL points at the reference ("LINE 1: SELECT
+// nope;" and a caret under it in psql). This finds the reference again in
+// the query's tokens: for a table, the name after FROM, JOIN, INTO,
+// UPDATE, TABLE, ONLY or a comma, else its first appearance; for a column,
+// its first appearance as a name (qualified the same way). A guess from
+// the text, not from the tree: a name written twice is placed at the
+// first fitting place, which is where PostgreSQL points in ordinary
+// queries.
+
+import { SqlError } from "./errors.ts";
+import { characterPosition, type Token, tokenize } from "./lexer.ts";
+
+const TABLE_LEADS = new Set(["from", "join", "into", "update", "table", "only", ","]);
+const QUERY_LEADS = new Set(["from", "join"]);
+
+/** `error` with the position of the name it complains about, when one is found in `sql`. */
+export function withPosition(error: unknown, sql: string): unknown {
+  if (!(error instanceof SqlError) || error.position !== undefined) return error;
+  let path: string[] | null = null;
+  let table = false;
+  const relation = /^relation "([^"]+)" does not exist$/.exec(error.message);
+  const column = /^column (?:"([^"]+)"|([^ ]+)) does not exist$/.exec(error.message);
+  if (error.code === "42P01" && relation) {
+    path = relation[1].split(".");
+    table = true;
+  } else if (error.code === "42703" && column) {
+    path = column[1] !== undefined ? [column[1]] : column[2].split(".");
+  }
+  if (path === null) return error;
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const at = find(tokens, path, table);
+  if (at < 0) return error;
+  return new SqlError(error.code, error.message, {
+    detail: error.detail,
+    hint: error.hint,
+    position: characterPosition(sql, tokens[at].start),
+  });
+}
+
+function isName(token: Token, name: string): boolean {
+  return (token.kind === "word" || token.kind === "quoted") && token.text === name;
+}
+
+/** Index of the first token of `path` (a.b.c as name . name . name), or -1. */
+function find(tokens: Token[], path: string[], table: boolean): number {
+  const matches: number[] = [];
+  for (let i = 0; i + path.length * 2 - 1 <= tokens.length; i++) {
+    let ok = true;
+    for (let j = 0; j < path.length && ok; j++) {
+      ok = isName(tokens[i + j * 2], path[j]) &&
+        (j === path.length - 1 ||
+          (tokens[i + j * 2 + 1].kind === "op" && tokens[i + j * 2 + 1].text === "."));
+    }
+    const before = tokens[i - 1];
+    if (ok && before !== undefined && before.kind === "op" && before.text === ".") ok = false;
+    if (ok) matches.push(i);
+  }
+  if (matches.length === 0) return -1;
+  // DDL names its tables without positions in PostgreSQL (REFERENCES nope),
+  // except in a query it holds (CREATE VIEW ... AS SELECT ... FROM nope).
+  const ddl = ["create", "alter", "drop", "copy"].includes(tokens[0]?.text);
+  if (table) {
+    const leads = ddl ? QUERY_LEADS : TABLE_LEADS;
+    const lead = matches.find((i) => i > 0 && leads.has(tokens[i - 1].text));
+    if (lead !== undefined || ddl) return lead ?? -1;
+  }
+  return matches[0];
+}

@@ -1,0 +1,103 @@
+// A scratch PostgreSQL 15 for differential tests: initdb in a temp
+// directory, a free loopback port, run as the `postgres` user when we are
+// root (it refuses root). Used by differential_test.ts and the psql
+// differential tests.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PgClient } from "../../../lib/pg/client.ts";
+import { hasBinary } from "../../_support/interop.ts";
+
+/**
+ * Where initdb and postgres are: on PATH, or in Debian's versioned directory
+ * (the postgresql package does not put them on PATH); null when neither.
+ */
+export function findPostgres(): { initdb: string; postgres: string } | null {
+  if (hasBinary("initdb") && hasBinary("postgres")) {
+    return { initdb: "initdb", postgres: "postgres" };
+  }
+  try {
+    const versions = [...Deno.readDirSync("/usr/lib/postgresql")].map((e) => e.name).sort()
+      .reverse();
+    for (const version of versions) {
+      const bin = `/usr/lib/postgresql/${version}/bin`;
+      try {
+        Deno.statSync(`${bin}/initdb`);
+        return { initdb: `${bin}/initdb`, postgres: `${bin}/postgres` };
+      } catch { /* not this one */ }
+    }
+  } catch { /* no PostgreSQL */ }
+  return null;
+}
+
+export const POSTGRES = findPostgres();
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Runs `command` as the postgres user when we are root. */
+function asPostgres(command: string, args: string[]): Deno.Command {
+  const root = Deno.uid() === 0;
+  return new Deno.Command(root ? "runuser" : command, {
+    args: root ? ["-u", "postgres", "--", command, ...args] : args,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+export async function startPostgres(
+  dir: string,
+): Promise<{ port: number; stop: () => Promise<void> }> {
+  if (Deno.uid() === 0) {
+    const chown = await new Deno.Command("chown", { args: ["-R", "postgres:", dir] }).output();
+    assert.ok(chown.success, "chown for the postgres user");
+  }
+  const data = join(dir, "data");
+  const init = await asPostgres(POSTGRES!.initdb, [
+    "-D",
+    data,
+    "-U",
+    "postgres",
+    "-A",
+    "trust",
+    "-E",
+    "UTF8",
+    "--locale=C.UTF-8",
+  ])
+    .output();
+  assert.ok(init.success, new TextDecoder().decode(init.stderr));
+  const port = freePort();
+  const child = asPostgres(POSTGRES!.postgres, [
+    "-D",
+    data,
+    "-p",
+    String(port),
+    "-k",
+    dir,
+    "-c",
+    "listen_addresses=127.0.0.1",
+  ]).spawn();
+  // Wait for it to answer (bounded).
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      const client = await PgClient.connect({ port, user: "postgres" });
+      await client.close();
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel();
+      await child.stderr.cancel();
+    },
+  };
+}
