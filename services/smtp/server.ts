@@ -213,7 +213,15 @@ export class SmtpServer {
           input.consume(input.length);
           if (o.tls === undefined || io !== c.conn) throw new Error("STARTTLS not available");
           c.setDeadline(o.commandTimeoutMs, "handshake");
-          ({ conn: io, flushed } = await o.tls.upgrade(c.conn));
+          const secure = await o.tls.upgrade(c.conn);
+          ({ conn: io, flushed } = secure);
+          // From here a 421 said by the server itself (timeout, drain,
+          // eviction) must be said inside the TLS session too.
+          c.writeGoodbye = async (bytes) => {
+            await writeAll(secure.conn, bytes);
+            closeQuietly(secure.conn);
+            await withTimeout(secure.flushed, FLUSH_WAIT_MS);
+          };
           tlsStarted(session);
           break;
         }
