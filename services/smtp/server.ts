@@ -36,6 +36,8 @@ import type { TlsTerminator } from "./tls.ts";
 import type { Faults } from "./faults.ts";
 import type { MailStore, StoreItem } from "./store.ts";
 import { type Cidr, inNetworks } from "./networks.ts";
+import { deliveryReport, messageDsnOf, recipientDsnOf, wants } from "./dsn.ts";
+import { domainOf } from "../../lib/smtp/command.ts";
 
 export interface SmtpServerOptions {
   session: Omit<SessionConfig, "submission">;
@@ -281,14 +283,67 @@ export class SmtpServer {
   #flush(): void {
     const batch = this.#batch;
     this.#batch = [];
+    let ids: string[];
     try {
-      const ids = this.options.store.deliverBatch(batch.map((b) => b.item));
-      batch.forEach((b, i) => b.resolve(ids[i]));
+      ids = this.options.store.deliverBatch(batch.map((b) => b.item));
     } catch (error) {
       for (const b of batch) b.reject(error);
+      return;
+    }
+    batch.forEach((b, i) => this.#deliveredReport(b.item, ids[i]));
+    batch.forEach((b, i) => b.resolve(ids[i]));
+  }
+
+  /**
+   * RFC 3461 6.2: a local recipient that asked NOTIFY=SUCCESS gets its
+   * sender a "delivered" report (the headers returned, never the body).
+   * The message is stored already: a failure here is logged, not refused.
+   */
+  #deliveredReport(item: StoreItem, id: string): void {
+    const { envelope, spool, arrival } = item;
+    const told = envelope.recipients.filter((r) =>
+      r.local && wants(recipientDsnOf(r.params), "SUCCESS")
+    );
+    if (told.length === 0 || envelope.from === "") return;
+    const o = this.options;
+    const hostname = o.session.hostname;
+    try {
+      const body = deliveryReport({
+        hostname,
+        id,
+        to: envelope.from,
+        message: messageDsnOf(envelope.mailParams),
+        arrivalMs: arrival.receivedAtMs,
+        nowMs: (o.now ?? Date.now)(),
+        entries: told.map((r) => ({
+          recipient: r.address,
+          dsn: recipientDsnOf(r.params),
+          action: "delivered",
+          status: "2.0.0",
+        })),
+        original: spool.head(REPORT_HEAD_BYTES_MAX),
+      });
+      const local = o.session.localDomains.has(domainOf(envelope.from));
+      o.store.submit(
+        {
+          from: "",
+          recipients: [{ address: envelope.from, local, params: new Map() }],
+          mailParams: new Map(),
+          helo: hostname,
+          protocol: "ESMTP",
+          authUser: undefined,
+        },
+        utf8(body),
+        { clientAddress: "127.0.0.1", receivedAtMs: arrival.receivedAtMs },
+      );
+    } catch (error) {
+      o.log.error("{id}: delivered report not stored: {error}", { id, error: String(error) });
     }
   }
 }
+
+/** A "delivered" report returns the headers: read at most this much of the message for them. */
+const REPORT_HEAD_BYTES_MAX = 64 * 1024;
 
 /** How long the TLS pipe may take to pass the last bytes on at close. */
 const FLUSH_WAIT_MS = 1_000;

@@ -29,6 +29,7 @@ import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
 import { domainOf } from "../../lib/smtp/command.ts";
 import type { BodySink } from "./engine.ts";
 import type { Envelope } from "./session.ts";
+import { type MessageDsn, messageDsnOf, type RecipientDsn, recipientDsnOf } from "./dsn.ts";
 
 /** Bytes copied from the spool per read. */
 const COPY_CHUNK_BYTES = 64 * 1024;
@@ -63,6 +64,12 @@ export interface QueuedEnvelope {
   attempts: number;
   nextAttemptAtMs: number;
   queuedAtMs: number;
+  /** RET and ENVID (RFC 3461), absent in queues written before DSN was acted on. */
+  dsn?: MessageDsn;
+  /** NOTIFY and ORCPT per recipient that gave either. */
+  recipientDsn?: Record<string, RecipientDsn>;
+  /** Recipients already sent a "delayed" report (one per recipient). */
+  delayNotified?: string[];
 }
 
 let sequence = 0;
@@ -196,6 +203,12 @@ export class MailStore {
       nextAttemptAtMs: arrival.receivedAtMs,
       queuedAtMs: arrival.receivedAtMs,
     };
+    const dsn = messageDsnOf(envelope.mailParams);
+    if (dsn.ret !== undefined || dsn.envid !== undefined) record.dsn = dsn;
+    for (const r of envelope.recipients) {
+      if (r.local || (!r.params.has("NOTIFY") && !r.params.has("ORCPT"))) continue;
+      (record.recipientDsn ??= {})[r.address] = recipientDsnOf(r.params);
+    }
     writeWhole(files, `${dir}/${id}.env.tmp`, utf8(JSON.stringify(record)));
     files.rename(`${dir}/${id}.env.tmp`, `${dir}/${id}.env`);
     // The queue directory is synced by deliverBatch, once per batch.
@@ -282,6 +295,13 @@ export class SpoolFile implements BodySink {
   discard(): void {
     this.sizeBytes = 0;
     this.#handle?.truncate(0);
+  }
+
+  /** The first bytes of the message (for a report that returns its headers). */
+  head(sizeBytesMax: number): Bytes {
+    const into = new Uint8Array(Math.min(sizeBytesMax, this.sizeBytes));
+    const n = this.readAt(into, 0);
+    return into.subarray(0, n);
   }
 
   /** Reads `into.length` bytes at `position` (fewer at the end). */
