@@ -92,6 +92,7 @@ export class SmtpServer {
   };
   #servers: TcpServer[] = [];
   #perClient = new Map<string, number>();
+  #flushing = false;
   #batch: {
     item: StoreItem;
     resolve: (id: string) => void;
@@ -271,27 +272,37 @@ export class SmtpServer {
   /**
    * Group commit: messages whose data ends while a store is pending (or in
    * the same turn of the event loop) are stored as one batch, so their
-   * directory fsyncs are shared (MailStore.deliverBatch).
+   * fsyncs run together and their directory fsyncs are shared
+   * (MailStore.deliverBatchAsync).
    */
   #commit(item: StoreItem): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       this.#batch.push({ item, resolve, reject });
-      if (this.#batch.length === 1) setTimeout(() => this.#flush(), 0);
+      if (!this.#flushing && this.#batch.length === 1) setTimeout(() => this.#flush(), 0);
     });
   }
 
-  #flush(): void {
-    const batch = this.#batch;
-    this.#batch = [];
-    let ids: string[];
+  /** Stores batches one at a time; what arrives meanwhile makes the next one. */
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
     try {
-      ids = this.options.store.deliverBatch(batch.map((b) => b.item));
-    } catch (error) {
-      for (const b of batch) b.reject(error);
-      return;
+      while (this.#batch.length > 0) {
+        const batch = this.#batch;
+        this.#batch = [];
+        let ids: string[];
+        try {
+          ids = await this.options.store.deliverBatchAsync(batch.map((b) => b.item));
+        } catch (error) {
+          for (const b of batch) b.reject(error);
+          continue;
+        }
+        batch.forEach((b, i) => this.#deliveredReport(b.item, ids[i]));
+        batch.forEach((b, i) => b.resolve(ids[i]));
+      }
+    } finally {
+      this.#flushing = false;
     }
-    batch.forEach((b, i) => this.#deliveredReport(b.item, ids[i]));
-    batch.forEach((b, i) => b.resolve(ids[i]));
   }
 
   /**

@@ -74,10 +74,21 @@ export interface QueuedEnvelope {
 
 let sequence = 0;
 
+/** A batch written and not yet durable: what `deliverBatch` still has to do. */
+interface BatchPlan {
+  ids: string[];
+  unsynced: FileHandle[];
+  renames: [string, string][];
+  tmpDirs: Set<string>;
+  newDirs: Set<string>;
+}
+
 export class MailStore {
   readonly files: FileLayer;
   readonly dataDir: string;
   readonly hostname: string;
+  /** Maildirs whose tmp/ new/ cur/ exist already (made once, not per message). */
+  #maildirs = new Set<string>();
 
   constructor(options: StoreOptions) {
     this.files = options.files;
@@ -139,39 +150,92 @@ export class MailStore {
    * which RFC 5321 6.1 prefers to a loss).
    */
   deliverBatch(items: readonly StoreItem[]): string[] {
-    const files = this.files;
-    const ids: string[] = [];
-    const renames: [string, string][] = [];
-    const tmpDirs = new Set<string>();
-    const newDirs = new Set<string>();
-    for (const { envelope, spool, arrival } of items) {
-      const id = uniqueName(this.hostname);
-      const shortId = id.split(".").slice(0, 2).join(".");
-      ids.push(shortId);
-      const received = receivedHeader(envelope, arrival, this.hostname, shortId);
-      for (const recipient of envelope.recipients.filter((r) => r.local)) {
-        const head = `Return-Path: <${envelope.from}>\r\n` +
-          `Delivered-To: ${recipient.address}\r\n${received}`;
-        const maildir = this.#maildirOf(recipient.address);
-        for (const sub of ["tmp", "new", "cur"]) files.makeDirectory(`${maildir}/${sub}`);
-        const name = uniqueName(this.hostname);
-        writeMessage(files, `${maildir}/tmp/${name}`, utf8(head), spool);
-        tmpDirs.add(`${maildir}/tmp`);
-        newDirs.add(`${maildir}/new`);
-        renames.push([`${maildir}/tmp/${name}`, `${maildir}/new/${name}`]);
-      }
-      const remote = envelope.recipients.filter((r) => !r.local).map((r) => r.address);
-      if (remote.length > 0) {
-        this.#enqueue(id, envelope, remote, utf8(received), spool, arrival);
-        newDirs.add(this.#queueDir);
-      }
+    const plan = this.#writeBatch(items);
+    try {
+      for (const handle of plan.unsynced) handle.sync();
+    } finally {
+      for (const handle of plan.unsynced) handle.close();
     }
-    // The creates durable before the renames that move them (see
-    // tests/_support/power_loss_fs.ts on renames across directories).
-    for (const dir of tmpDirs) files.syncDirectory(dir);
-    for (const [from, to] of renames) files.rename(from, to);
-    for (const dir of newDirs) files.syncDirectory(dir);
-    return ids;
+    for (const dir of plan.tmpDirs) this.files.syncDirectory(dir);
+    for (const [from, to] of plan.renames) this.files.rename(from, to);
+    for (const dir of plan.newDirs) this.files.syncDirectory(dir);
+    return plan.ids;
+  }
+
+  /**
+   * `deliverBatch()` with the fsyncs issued together and awaited, in the
+   * same order of steps: the event loop keeps serving the other sessions
+   * meanwhile (their data makes the next batch), and the file system can
+   * commit concurrent fsyncs in one journal flush. Measured on a shared VM
+   * (ext4 on virtio), 16 files of 4 KiB: 1.0 to 2.7 ms of fsync per file
+   * concurrently, 2.4 to 5.9 ms one after another. A file layer without
+   * async calls (the power-loss simulator) gets the synchronous ones.
+   */
+  async deliverBatchAsync(items: readonly StoreItem[]): Promise<string[]> {
+    const files = this.files;
+    const plan = this.#writeBatch(items);
+    try {
+      await Promise.all(plan.unsynced.map((h) => h.syncAsync?.() ?? h.sync()));
+    } finally {
+      for (const handle of plan.unsynced) handle.close();
+    }
+    const syncDirs = (dirs: Set<string>) =>
+      Promise.all([...dirs].map((d) => files.syncDirectoryAsync?.(d) ?? files.syncDirectory(d)));
+    await syncDirs(plan.tmpDirs);
+    for (const [from, to] of plan.renames) files.rename(from, to);
+    await syncDirs(plan.newDirs);
+    return plan.ids;
+  }
+
+  /**
+   * Writes every file of a batch, none fsynced yet (left open in
+   * `unsynced`); the caller fsyncs them, then the tmp directories, renames,
+   * then the new directories. The creates durable before the renames that
+   * move them (see tests/_support/power_loss_fs.ts on renames across
+   * directories); every file whole on disk before a rename can name it.
+   */
+  #writeBatch(items: readonly StoreItem[]): BatchPlan {
+    const files = this.files;
+    const plan: BatchPlan = {
+      ids: [],
+      unsynced: [],
+      renames: [],
+      tmpDirs: new Set(),
+      newDirs: new Set(),
+    };
+    try {
+      for (const { envelope, spool, arrival } of items) {
+        const id = uniqueName(this.hostname);
+        const shortId = id.split(".").slice(0, 2).join(".");
+        plan.ids.push(shortId);
+        const received = receivedHeader(envelope, arrival, this.hostname, shortId);
+        for (const recipient of envelope.recipients) {
+          if (!recipient.local) continue;
+          const head = `Return-Path: <${envelope.from}>\r\n` +
+            `Delivered-To: ${recipient.address}\r\n${received}`;
+          const maildir = this.#maildirOf(recipient.address);
+          if (!this.#maildirs.has(maildir)) {
+            for (const sub of ["tmp", "new", "cur"]) files.makeDirectory(`${maildir}/${sub}`);
+            this.#maildirs.add(maildir);
+          }
+          const name = uniqueName(this.hostname);
+          plan.unsynced.push(writeMessage(files, `${maildir}/tmp/${name}`, utf8(head), spool));
+          plan.tmpDirs.add(`${maildir}/tmp`);
+          plan.newDirs.add(`${maildir}/new`);
+          plan.renames.push([`${maildir}/tmp/${name}`, `${maildir}/new/${name}`]);
+        }
+        const remote: string[] = [];
+        for (const r of envelope.recipients) if (!r.local) remote.push(r.address);
+        if (remote.length > 0) {
+          this.#enqueue(plan, id, envelope, remote, utf8(received), spool, arrival);
+          plan.newDirs.add(this.#queueDir);
+        }
+      }
+    } catch (error) {
+      for (const handle of plan.unsynced) handle.close();
+      throw error;
+    }
+    return plan;
   }
 
   /** The Maildir of a local address: <data-dir>/mail/<domain>/<user>. */
@@ -185,6 +249,7 @@ export class MailStore {
   }
 
   #enqueue(
+    plan: BatchPlan,
     id: string,
     envelope: Envelope,
     recipients: string[],
@@ -194,7 +259,7 @@ export class MailStore {
   ): void {
     const files = this.files;
     const dir = this.#queueDir;
-    writeMessage(files, `${dir}/${id}.msg`, head, spool);
+    plan.unsynced.push(writeMessage(files, `${dir}/${id}.msg`, head, spool));
     const record: QueuedEnvelope = {
       id,
       from: envelope.from,
@@ -209,9 +274,12 @@ export class MailStore {
       if (r.local || (!r.params.has("NOTIFY") && !r.params.has("ORCPT"))) continue;
       (record.recipientDsn ??= {})[r.address] = recipientDsnOf(r.params);
     }
-    writeWhole(files, `${dir}/${id}.env.tmp`, utf8(JSON.stringify(record)));
-    files.rename(`${dir}/${id}.env.tmp`, `${dir}/${id}.env`);
-    // The queue directory is synced by deliverBatch, once per batch.
+    const env = files.open(`${dir}/${id}.env.tmp`, { create: true, truncate: true });
+    plan.unsynced.push(env);
+    env.writeAt(utf8(JSON.stringify(record)), 0);
+    // Renamed once fsynced with the .msg (the .env makes the entry real);
+    // the queue directory is synced once per batch.
+    plan.renames.push([`${dir}/${id}.env.tmp`, `${dir}/${id}.env`]);
   }
 
   /** A queued message's bytes (headers and body), or null when it is gone. */
@@ -319,7 +387,13 @@ export class SpoolFile implements BodySink {
   }
 }
 
-function writeMessage(files: FileLayer, path: string, head: Bytes, spool: SpoolFile): void {
+/** Writes head and spooled body to a new file; returns it open and not yet fsynced. */
+function writeMessage(
+  files: FileLayer,
+  path: string,
+  head: Bytes,
+  spool: SpoolFile,
+): FileHandle {
   const handle = files.open(path, { create: true, truncate: true });
   try {
     handle.writeAt(head, 0);
@@ -332,9 +406,10 @@ function writeMessage(files: FileLayer, path: string, head: Bytes, spool: SpoolF
       position += n;
       at += n;
     }
-    handle.sync();
-  } finally {
+    return handle;
+  } catch (error) {
     handle.close();
+    throw error;
   }
 }
 
