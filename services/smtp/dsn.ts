@@ -29,7 +29,7 @@
 // and reports in languages other than English.
 
 import type { Params } from "../../lib/smtp/command.ts";
-import { rfc5322Date } from "./store.ts";
+import { rfc5322Date } from "./date.ts";
 
 export type Notify = "SUCCESS" | "FAILURE" | "DELAY";
 export type Action = "failed" | "delayed" | "delivered" | "relayed";

@@ -29,6 +29,7 @@ import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
 import { domainOf } from "../../lib/smtp/command.ts";
 import type { BodySink } from "./engine.ts";
 import type { Envelope } from "./session.ts";
+import { rfc5322Date } from "./date.ts";
 import { type MessageDsn, messageDsnOf, type RecipientDsn, recipientDsnOf } from "./dsn.ts";
 
 /** Bytes copied from the spool per read. */
@@ -443,11 +444,6 @@ export function receivedHeader(
   return `Received: from ${helo} ([${address}])${auth}\r\n` +
     `\tby ${hostname} with ${envelope.protocol} id ${id};\r\n` +
     `\t${rfc5322Date(arrival.receivedAtMs)}\r\n`;
-}
-
-/** "Wed, 02 Dec 2026 05:00:00 +0000" (RFC 5322 3.3). */
-export function rfc5322Date(ms: number): string {
-  return new Date(ms).toUTCString().replace(/GMT$/, "+0000");
 }
 
 /** A unique Maildir-style name: time, a sequence and randomness, and the host. */
