@@ -51,6 +51,11 @@ export interface FileHandle extends Disposable {
   sync(): void;
   /** fdatasync: the file's data (and its size, if it changed) reach the disk. */
   syncData(): void;
+  /**
+   * `sync()` without blocking the event loop, so several can run at once
+   * (smtp's group commit). Optional: callers fall back to `sync()`.
+   */
+  syncAsync?(): Promise<void>;
   /** Cuts or extends (with zeros) the file to `sizeBytes`. */
   truncate(sizeBytes: number): void;
   /** The file's size in bytes. */
@@ -76,6 +81,8 @@ export interface FileLayer {
   makeDirectory(dir: string): void;
   /** fsyncs directory `dir`, so creates, renames and removes in it are durable. */
   syncDirectory(dir: string): void;
+  /** `syncDirectory()` without blocking the event loop. Optional, as `syncAsync`. */
+  syncDirectoryAsync?(dir: string): Promise<void>;
 }
 
 /** The real file layer, on Deno's synchronous file APIs. */
@@ -137,6 +144,11 @@ export const realFiles: FileLayer = {
       handle.close();
     }
   },
+  async syncDirectoryAsync(dir: string): Promise<void> {
+    if (Deno.build.os === "windows") return;
+    using handle = await Deno.open(dir, { read: true });
+    await handle.sync();
+  },
 };
 
 class RealHandle implements FileHandle {
@@ -177,6 +189,10 @@ class RealHandle implements FileHandle {
 
   syncData(): void {
     this.#file.syncDataSync();
+  }
+
+  syncAsync(): Promise<void> {
+    return this.#file.sync();
   }
 
   truncate(sizeBytes: number): void {

@@ -296,32 +296,31 @@ export class HttpClient {
     }
     // Checked in request(); the host and framing fields set here are ours.
     for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+    const headerTimeoutMs = options.headerTimeoutMs ?? this.#options.headerTimeoutMs;
     try {
       // Head and a small body go out in one write from the connection's reused buffer.
       conn.out.pushText(text + "\r\n");
       if (fixed !== null && fixed.length < LARGE_PIECE_BYTES) conn.out.push(fixed as Bytes);
       await conn.write(conn.out.take());
       if (fixed !== null && fixed.length >= LARGE_PIECE_BYTES) await conn.write(fixed);
-      if (streamBody !== null) {
-        const chunked = headers.get("transfer-encoding") === "chunked";
-        for await (const chunk of streamBody) {
-          if (chunk.length > 0) await conn.write(chunked ? encodeChunk(chunk) : chunk as Bytes);
-        }
-        if (chunked) await conn.write(encodeLastChunk());
-      }
     } catch (error) {
       conn.close();
       if (reused && isDisconnect(error)) throw new StaleConnectionError(error);
-      throw new HttpClientError("closed", `sending to ${origin.key} failed: ${message(error)}`, {
-        cause: error,
-      });
+      throw sendFailed(origin.key, error);
     }
     let responseHead: ResponseHead;
+    /** False when the server answered before the whole body was sent. */
+    let bodySent = true;
     try {
-      responseHead = await conn.readHead(
-        this.#options.limits,
-        options.headerTimeoutMs ?? this.#options.headerTimeoutMs,
-      );
+      if (streamBody !== null) {
+        const early = await this.#sendStream(conn, streamBody, {
+          chunked: headers.get("transfer-encoding") === "chunked",
+          headerTimeoutMs,
+          origin: origin.key,
+        });
+        responseHead = early.head;
+        bodySent = early.bodySent;
+      } else responseHead = await conn.readHead(this.#options.limits, headerTimeoutMs);
     } catch (error) {
       conn.close();
       if (reused && conn.receivedNothing && isDisconnect(error)) {
@@ -334,9 +333,73 @@ export class HttpClient {
       ? !listTokens(responseHead.headers.get("connection")).includes("close")
       : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
     return new IncomingResponse(conn, responseHead, framing, this.#options, () => {
-      if (keepAlive && framing.kind !== "close") this.#release(origin.key, conn);
+      // A request whose body was cut short leaves the connection mid-message.
+      if (keepAlive && bodySent && framing.kind !== "close") this.#release(origin.key, conn);
       else conn.close();
     });
+  }
+
+  /**
+   * Sends a streamed body while already reading the response head: a server
+   * may answer before it has read the whole body (413, 401, 417: RFC 9112
+   * section 9.5), and may stop reading it, so a client that only listens
+   * once it has sent everything waits forever or dies on a reset. When the
+   * head comes first, the rest of the body is not sent (the stream is
+   * cancelled) and the connection is not reused. The head's deadline runs
+   * only from the end of the body: an upload may take as long as it takes.
+   */
+  async #sendStream(
+    conn: ClientConnection,
+    body: ReadableStream<Uint8Array>,
+    options: { chunked: boolean; headerTimeoutMs: number; origin: string },
+  ): Promise<{ head: ResponseHead; bodySent: boolean }> {
+    const { chunked, headerTimeoutMs } = options;
+    const reading = conn.readHead(this.#options.limits, headerTimeoutMs, false);
+    // Settled either way below; never an unhandled rejection meanwhile.
+    reading.catch(() => {});
+    const reader = body.getReader();
+    let answered = false;
+    let bodyError: unknown = undefined;
+    const sending = (async () => {
+      while (!answered) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch (error) {
+          bodyError = error;
+          throw error;
+        }
+        if (result.done) break;
+        const chunk = result.value;
+        if (chunk.length > 0) await conn.write(chunked ? encodeChunk(chunk) : chunk as Bytes);
+      }
+      if (chunked && !answered) await conn.write(encodeLastChunk());
+    })();
+    const first = await Promise.race([
+      sending.then(() => "sent" as const, (error) => ({ error })),
+      reading.then(() => "head" as const, () => "head" as const),
+    ]);
+    if (first === "head") {
+      answered = true;
+      // An early answer, or the connection broke: stop the upload either way.
+      reader.cancel().catch(() => {});
+      sending.catch(() => {});
+      const head = await reading;
+      return { head, bodySent: false };
+    }
+    if (first !== "sent") {
+      // The body's own source failed (the caller's client broke its framing): not the server's doing.
+      if (bodyError !== undefined) throw bodyError;
+      // The write failed: the server may still have answered before it closed.
+      conn.setDeadline(headerTimeoutMs, FOR_HEAD);
+      try {
+        return { head: await reading, bodySent: false };
+      } catch {
+        throw sendFailed(options.origin, first.error);
+      }
+    }
+    conn.setDeadline(headerTimeoutMs, FOR_HEAD);
+    return { head: await reading, bodySent: true };
   }
 }
 
@@ -414,9 +477,17 @@ class ClientConnection implements Expiring {
     while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
   }
 
-  async readHead(limits: Readonly<HttpLimits>, timeoutMs: number): Promise<ResponseHead> {
+  /**
+   * Reads the next response head. `deadlineNow` false: the caller arms the
+   * deadline later (once a streamed body is sent); `timeoutMs` still names it.
+   */
+  async readHead(
+    limits: Readonly<HttpLimits>,
+    timeoutMs: number,
+    deadlineNow = true,
+  ): Promise<ResponseHead> {
     this.receivedNothing = this.#input.length === 0;
-    this.setDeadline(timeoutMs, FOR_HEAD);
+    if (deadlineNow) this.setDeadline(timeoutMs, FOR_HEAD);
     try {
       return await this.#readHead(limits, timeoutMs);
     } finally {
@@ -504,6 +575,12 @@ class ClientConnection implements Expiring {
     this.#sweep.untrack(this);
     closeQuietly(this.#conn);
   }
+}
+
+function sendFailed(origin: string, error: unknown): HttpClientError {
+  return new HttpClientError("closed", `sending to ${origin} failed: ${message(error)}`, {
+    cause: error,
+  });
 }
 
 function headTimeout(ms: number): HttpClientError {

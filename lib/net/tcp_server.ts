@@ -143,6 +143,13 @@ export class TcpConnection implements Expiring {
    * 408 first). Must close the connection eventually.
    */
   onDeadline: ((reason: string) => void) | undefined = undefined;
+  /**
+   * How goodbye bytes (`closeWith`) reach the peer when the handler speaks
+   * through a layer over the socket (SMTP after STARTTLS: written raw, a
+   * 421 would reach the client's TLS layer as garbage). Resolves once they
+   * are through; the socket is closed after. Unset: written to `conn`.
+   */
+  writeGoodbye: ((bytes: Bytes) => Promise<unknown>) | undefined = undefined;
   /** 0 while busy; otherwise when it became idle, in `idleSequence` order. */
   idleSince = 0;
   #sweep: DeadlineSweep;
@@ -205,7 +212,11 @@ export class TcpConnection implements Expiring {
     this.closed = true;
     const conn = this.conn;
     const timer = setTimeout(() => closeQuietly(conn), GOODBYE_WAIT_MS);
-    conn.write(bytes).catch(() => 0).finally(() => {
+    const through = this.writeGoodbye;
+    const written = through === undefined
+      ? conn.write(bytes)
+      : Promise.resolve().then(() => through(bytes));
+    written.catch(() => 0).finally(() => {
       clearTimeout(timer);
       closeQuietly(conn);
     });

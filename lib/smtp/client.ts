@@ -40,6 +40,14 @@ export interface SendResult {
   data?: Reply;
 }
 
+/** ESMTP parameters to add (each with its leading space), e.g. DSN's (RFC 3461). */
+export interface SendOptions {
+  /** After MAIL FROM:<...> (and BODY=8BITMIME when offered). */
+  mailParams?: string;
+  /** After each RCPT TO:<...>. */
+  rcptParams?: (to: string) => string;
+}
+
 export class SmtpClientError extends Error {
   override name = "SmtpClientError";
 }
@@ -99,15 +107,20 @@ export class SmtpClient {
     from: string,
     recipients: readonly string[],
     body: Iterable<Uint8Array>,
+    options: SendOptions = {},
   ): Promise<SendResult> {
     const result: SendResult = { recipients: new Map() };
-    const mailParams = this.extensions.has("8BITMIME") ? " BODY=8BITMIME" : "";
+    const mailParams = (this.extensions.has("8BITMIME") ? " BODY=8BITMIME" : "") +
+      (options.mailParams ?? "");
     const mail = await this.command(`MAIL FROM:<${from}>${mailParams}`);
     if (mail.code !== 250) {
       result.mail = mail;
       return result;
     }
-    for (const to of recipients) result.recipients.set(to, await this.command(`RCPT TO:<${to}>`));
+    for (const to of recipients) {
+      const params = options.rcptParams?.(to) ?? "";
+      result.recipients.set(to, await this.command(`RCPT TO:<${to}>${params}`));
+    }
     if (![...result.recipients.values()].some((r) => r.code === 250 || r.code === 251)) {
       await this.command("RSET");
       return result;

@@ -11,7 +11,7 @@
 //       "hash": { "on": "cookie", "name": "session" },   // consistent-hash only
 //       "healthCheck": { "path": "/healthz", "intervalMs": 2000, "timeoutMs": 1000,
 //                        "expectStatus": 200, "rise": 2, "fall": 3 },
-//       "passive": { "failures": 3, "cooldownMs": 10000 },
+//       "passive": { "failures": 3, "cooldownMs": 10000, "failureStatuses": ["5xx"] },
 //       "slowStartMs": 0,
 //       "connectionsMax": 256,                  // per backend
 //       "timeouts": { "connectMs": 2000, "responseHeaderMs": 30000, "idleMs": 60000 },
@@ -50,8 +50,16 @@ export interface PoolConfig {
   readonly backends: readonly BackendConfig[];
   readonly hash?: { readonly on: "client" | "header" | "cookie"; readonly name?: string };
   readonly healthCheck?: HealthCheckConfig;
-  /** Consecutive failed requests that eject a backend, and for how long. */
-  readonly passive: { readonly failures: number; readonly cooldownMs: number };
+  /**
+   * Consecutive failed requests that eject a backend, and for how long. A
+   * failure is a connection-level one, or an answer whose status is in
+   * `failureStatuses` (expanded: "5xx" becomes 500 to 599).
+   */
+  readonly passive: {
+    readonly failures: number;
+    readonly cooldownMs: number;
+    readonly failureStatuses: readonly number[];
+  };
   /** A backend coming back ramps from 10% to its full share over this long (0: at once). */
   readonly slowStartMs: number;
   /** Requests in flight per backend at most; past it the backend counts as full. */
@@ -77,7 +85,7 @@ export interface LbConfig {
 
 export const POOL_DEFAULTS = {
   algorithm: "round-robin" as Algorithm,
-  passive: { failures: 3, cooldownMs: 10_000 },
+  passive: { failures: 3, cooldownMs: 10_000, failureStatuses: ["5xx"] as const },
   slowStartMs: 0,
   connectionsMax: 256,
   timeouts: { connectMs: 2_000, responseHeaderMs: 30_000, idleMs: 60_000 },
@@ -208,7 +216,7 @@ function parsePool(input: unknown, at: string): PoolConfig {
     };
   }
   const passiveIn = p.passive === undefined ? {} : object(p.passive, `${at}.passive`);
-  known(passiveIn, `${at}.passive`, ["failures", "cooldownMs"]);
+  known(passiveIn, `${at}.passive`, ["failures", "cooldownMs", "failureStatuses"]);
   const passive = {
     failures: int(
       passiveIn.failures ?? POOL_DEFAULTS.passive.failures,
@@ -221,6 +229,10 @@ function parsePool(input: unknown, at: string): PoolConfig {
       `${at}.passive.cooldownMs`,
       0,
       3_600_000,
+    ),
+    failureStatuses: statuses(
+      passiveIn.failureStatuses ?? POOL_DEFAULTS.passive.failureStatuses,
+      `${at}.passive.failureStatuses`,
     ),
   };
   const t = p.timeouts === undefined ? {} : object(p.timeouts, `${at}.timeouts`);
@@ -356,6 +368,25 @@ function int(value: unknown, at: string, min: number, max: number): number {
     throw new ConfigError(`${at}: expected an integer from ${min} to ${max}`);
   }
   return value as number;
+}
+
+/**
+ * Status codes (100 to 599) or classes ("4xx", "5xx"), expanded and sorted;
+ * [] counts no answer as a failure (nginx's default: answers are answers).
+ */
+function statuses(value: unknown, at: string): number[] {
+  const out = new Set<number>();
+  for (const [i, item] of array(value, at).entries()) {
+    if (typeof item === "string" && /^[1-5]xx$/.test(item)) {
+      const base = Number(item[0]) * 100;
+      for (let s = base; s < base + 100; s++) out.add(s);
+    } else if (Number.isInteger(item) && (item as number) >= 100 && (item as number) <= 599) {
+      out.add(item as number);
+    } else {
+      throw new ConfigError(`${at}[${i}]: expected a status from 100 to 599 or a class like "5xx"`);
+    }
+  }
+  return [...out].sort((a, b) => a - b);
 }
 
 /** Unknown fields are refused: a typo ("healthcheck") must not be silently ignored. */

@@ -27,7 +27,15 @@
 // read whole; nothing is retried once a response head has arrived, nor past the
 // retry budget. Connect and response-header timeouts answer 504, other
 // connection failures 502, a pool with no backend available 503 with
-// Retry-After. Connection failures count towards passive ejection.
+// Retry-After. Connection failures count towards passive ejection, and so
+// do answers whose status the pool lists in `passive.failureStatuses` (5xx
+// by default); such an answer still goes to the client as it is.
+//
+// A backend may answer before it has read a streamed request body (413,
+// 401: RFC 9112 section 9.5): lib/http's client reads the head while it
+// sends, stops the upload when the answer comes, and the answer is relayed;
+// the server then drains the client's unread rest or closes its connection
+// (RFC 9112 section 9.6), as it does for any body a handler leaves unread.
 
 import { type Bytes, concat } from "../../lib/bytes.ts";
 import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
@@ -77,6 +85,8 @@ export interface PoolRuntime {
   readonly balancer: Balancer;
   readonly backends: readonly BackendState[];
   readonly client: HttpClient;
+  /** 1 at each status that counts as a failure for passive health (index: the status). */
+  readonly failureStatus: Uint8Array;
 }
 
 export interface ProxyOptions {
@@ -148,7 +158,9 @@ export class ReverseProxy {
         bodyTimeoutMs: pool.timeouts.idleMs,
         idlePerOriginMax: pool.connectionsMax,
       });
-      pools.set(name, { name, config: pool, balancer, backends, client });
+      const failureStatus = new Uint8Array(600);
+      for (const status of pool.passive.failureStatuses) failureStatus[status] = 1;
+      pools.set(name, { name, config: pool, balancer, backends, client, failureStatus });
     }
     const kept = new Set([...pools.values()].map((p) => p.client));
     this.#pools = pools;
@@ -310,7 +322,15 @@ export class ReverseProxy {
             { backend: backend.url, attempt },
           );
         }
-        backend.recordSuccess();
+        if (pool.failureStatus[response.status] !== 1) backend.recordSuccess();
+        else if (backend.recordFailure(this.#now(), pool.config.passive)) {
+          // Still an answer: it goes to the client, and nothing is retried.
+          this.#log.warn("backend {backend} ejected for {ms} ms after repeated {status} answers", {
+            backend: backend.url,
+            ms: pool.config.passive.cooldownMs,
+            status: response.status,
+          });
+        }
         const series = this.#seriesOf(pool.name, backend.url);
         series.latency.observe((this.#now() - started) / 1000);
         this.#statusCounter(series, pool.name, backend.url, response.status).inc();

@@ -15,8 +15,11 @@
 // attempt, at most `retryMaxMs`); the attempt count and the next time are
 // written to the .env file before anything else happens, so retries go on
 // after a restart. Past `giveUpMs` since queueing, deferred recipients
-// fail. Failed recipients get the sender one RFC 3464 delivery status
-// notification (never for the null sender <>: no bounce of a bounce).
+// fail. The sender gets RFC 3464 reports as the recipients' DSN parameters
+// ask (dsn.ts): failures (by default), delays past `delayWarningMs` (once
+// per recipient, remembered in the .env file), and success when the next
+// hop does not speak DSN itself ("relayed"; one that does is given NOTIFY,
+// ORCPT, RET and ENVID and reports on its own). Never to the null sender <>.
 
 import { query, type ServerAddress } from "../../lib/dns/client.ts";
 import { parseName } from "../../lib/dns/name.ts";
@@ -26,7 +29,7 @@ import { SmtpClient } from "../../lib/smtp/client.ts";
 import { domainOf } from "../../lib/smtp/command.ts";
 import { utf8 } from "../../lib/bytes.ts";
 import type { MailStore, QueuedEnvelope } from "./store.ts";
-import { rfc5322Date } from "./store.ts";
+import { deliveryReport, mailParamsFor, rcptParamsFor, type ReportEntry, wants } from "./dsn.ts";
 
 export interface DeliveryOptions {
   store: MailStore;
@@ -40,6 +43,8 @@ export interface DeliveryOptions {
   retryBaseMs: number;
   retryMaxMs: number;
   giveUpMs: number;
+  /** A deferred recipient that asked NOTIFY=DELAY is told once it has waited this long. */
+  delayWarningMs?: number;
   /** CA certificates trusted for STARTTLS (PEM); default the system's. */
   caCerts?: string[];
   now?: () => number;
@@ -48,7 +53,8 @@ export interface DeliveryOptions {
 }
 
 type Outcome =
-  | { kind: "delivered" }
+  /** `dsnPassed`: the next hop took the DSN parameters (it reports success itself). */
+  | { kind: "delivered"; remoteMta: string; dsnPassed: boolean }
   | { kind: "failed"; status: string; diagnostic: string }
   | { kind: "deferred"; diagnostic: string };
 
@@ -58,6 +64,8 @@ type Route =
   | { kind: "deferred"; diagnostic: string };
 
 const DNS_TIMEOUT_MS = 5_000;
+/** Sendmail's Timeout.queuewarn (Postfix's delay_warning_time is off unless set). */
+const DELAY_WARNING_MS = 4 * 3_600_000;
 
 export class Delivery {
   readonly options: DeliveryOptions;
@@ -145,7 +153,7 @@ export class Delivery {
     }
     for (const [domain, recipients] of byDomain) {
       for (
-        const [to, outcome] of await this.#deliverToDomain(domain, recipients, record.from, message)
+        const [to, outcome] of await this.#deliverToDomain(domain, recipients, record, message)
       ) {
         outcomes.set(to, outcome);
       }
@@ -167,7 +175,20 @@ export class Delivery {
     }
     this.delivered += record.recipients.filter((r) => outcomes.get(r)?.kind === "delivered").length;
     this.failed += failed.length;
-    if (failed.length > 0) this.#bounce(record, message, failed, outcomes);
+    this.#report(record, message, "failed", failed, outcomes);
+    const relayed = record.recipients.filter((r) => {
+      const o = outcomes.get(r);
+      return o?.kind === "delivered" && !o.dsnPassed;
+    });
+    this.#report(record, message, "relayed", relayed, outcomes);
+    const delayWarningMs = this.options.delayWarningMs ?? DELAY_WARNING_MS;
+    const late = givingUp || this.#now() - record.queuedAtMs < delayWarningMs
+      ? []
+      : deferred.filter((r) => !(record.delayNotified ?? []).includes(r));
+    const delayNotified = [
+      ...(record.delayNotified ?? []),
+      ...this.#report(record, message, "delayed", late, outcomes),
+    ];
     if (givingUp || deferred.length === 0) {
       store.removeQueued(record.id);
     } else {
@@ -175,6 +196,7 @@ export class Delivery {
       store.updateQueued({
         ...record,
         recipients: deferred,
+        delayNotified: delayNotified.filter((r) => deferred.includes(r)),
         attempts,
         nextAttemptAtMs: this.#now() + backoff,
       });
@@ -190,7 +212,7 @@ export class Delivery {
   async #deliverToDomain(
     domain: string,
     recipients: string[],
-    from: string,
+    record: QueuedEnvelope,
     message: Uint8Array,
   ): Promise<Map<string, Outcome>> {
     const out = new Map<string, Outcome>();
@@ -205,7 +227,7 @@ export class Delivery {
       // STARTTLS when offered, and if the handshake fails (an untrusted
       // certificate, say), once more in plain text.
       for (const tls of [true, false]) {
-        const attempt = await this.#sendTo({ host, address }, tls, from, recipients, message);
+        const attempt = await this.#sendTo({ host, address }, tls, record, recipients, message);
         if ("outcomes" in attempt) return attempt.outcomes;
         lastError = attempt.error;
         if (!attempt.tlsFailed) break;
@@ -219,7 +241,7 @@ export class Delivery {
   async #sendTo(
     exchanger: { host: string; address: string },
     tls: boolean,
-    from: string,
+    record: QueuedEnvelope,
     recipients: string[],
     message: Uint8Array,
   ): Promise<{ outcomes: Map<string, Outcome> } | { error: string; tlsFailed: boolean }> {
@@ -249,9 +271,21 @@ export class Delivery {
       }
     }
     try {
-      const result = await client.send(from, recipients, [message]);
+      // RFC 3461 5.2: a next hop that speaks DSN gets the parameters.
+      const dsnPassed = client.extensions.has("DSN");
+      const result = await client.send(
+        record.from,
+        recipients,
+        [message],
+        dsnPassed
+          ? {
+            mailParams: mailParamsFor(record.dsn ?? {}),
+            rcptParams: (to) => rcptParamsFor(to, record.recipientDsn?.[to]),
+          }
+          : {},
+      );
       const outcomes = new Map<string, Outcome>();
-      for (const to of recipients) outcomes.set(to, outcomeOf(result, to));
+      for (const to of recipients) outcomes.set(to, outcomeOf(result, to, host, dsnPassed));
       await client.quit();
       return { outcomes };
     } catch (error) {
@@ -312,60 +346,52 @@ export class Delivery {
     return result.message;
   }
 
-  /** An RFC 3464 delivery status notification to the sender, delivered like any mail. */
-  #bounce(
+  /**
+   * Sends the sender one RFC 3464 report on the `recipients` that asked for
+   * this kind (dsn.ts `wants`); returns those reported on.
+   */
+  #report(
     record: QueuedEnvelope,
     message: Uint8Array,
-    failed: string[],
+    action: "failed" | "delayed" | "relayed",
+    recipients: string[],
     outcomes: Map<string, Outcome>,
-  ): void {
+  ): string[] {
     const { store, log, hostname } = this.options;
+    const kind = action === "failed" ? "FAILURE" : action === "delayed" ? "DELAY" : "SUCCESS";
+    const told = recipients.filter((to) => wants(record.recipientDsn?.[to], kind));
+    if (told.length === 0) return [];
     if (record.from === "") {
-      log.warn("{id}: undeliverable bounce dropped (no bounce of a bounce)", { id: record.id });
-      return;
+      log.warn("{id}: {action} report dropped (never to the null sender)", {
+        id: record.id,
+        action,
+      });
+      return told;
     }
-    const text = new TextDecoder().decode(message);
-    const headEnd = text.search(/\r\n\r\n/);
-    const originalHeaders = headEnd < 0 ? text : text.slice(0, headEnd + 2);
-    const boundary = `${record.id}/${hostname}`;
     const now = this.#now();
-    const perRecipient = failed.map((to) => {
-      const o = outcomes.get(to) as { status: string; diagnostic: string };
-      return `Final-Recipient: rfc822; ${to}\r\nAction: failed\r\nStatus: ${o.status}\r\n` +
-        `Diagnostic-Code: smtp; ${o.diagnostic.replace(/[\r\n]+/g, " ")}\r\n`;
-    }).join("\r\n");
-    const body = [
-      `From: Mail Delivery System <MAILER-DAEMON@${hostname}>`,
-      `To: <${record.from}>`,
-      "Subject: Undelivered Mail Returned to Sender",
-      `Date: ${rfc5322Date(now)}`,
-      `Message-ID: <${record.id}.bounce@${hostname}>`,
-      "Auto-Submitted: auto-replied",
-      "MIME-Version: 1.0",
-      `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
-      "",
-      `--${boundary}`,
-      "Content-Type: text/plain; charset=utf-8",
-      "",
-      `Your message could not be delivered to ${failed.length} recipient(s):`,
-      ...failed.map((to) =>
-        `  <${to}>: ${(outcomes.get(to) as { diagnostic: string }).diagnostic}`
-      ),
-      "",
-      `--${boundary}`,
-      "Content-Type: message/delivery-status",
-      "",
-      `Reporting-MTA: dns; ${hostname}`,
-      `Arrival-Date: ${rfc5322Date(record.queuedAtMs)}`,
-      "",
-      perRecipient,
-      `--${boundary}`,
-      "Content-Type: text/rfc822-headers",
-      "",
-      originalHeaders,
-      `--${boundary}--`,
-      "",
-    ].join("\r\n");
+    const entries: ReportEntry[] = told.map((to) => {
+      const o = outcomes.get(to)!;
+      const entry: ReportEntry = {
+        recipient: to,
+        dsn: record.recipientDsn?.[to],
+        action,
+        status: o.kind === "failed" ? o.status : o.kind === "deferred" ? "4.0.0" : "2.0.0",
+      };
+      if (o.kind !== "delivered") entry.diagnostic = o.diagnostic;
+      else entry.remoteMta = o.remoteMta;
+      if (action === "delayed") entry.willRetryUntilMs = record.queuedAtMs + this.options.giveUpMs;
+      return entry;
+    });
+    const body = deliveryReport({
+      hostname,
+      id: record.id,
+      to: record.from,
+      message: record.dsn ?? {},
+      arrivalMs: record.queuedAtMs,
+      nowMs: now,
+      entries,
+      original: message,
+    });
     const local = this.options.localDomains.has(domainOf(record.from));
     store.submit(
       {
@@ -379,11 +405,13 @@ export class Delivery {
       utf8(body),
       { clientAddress: "127.0.0.1", receivedAtMs: now },
     );
-    log.info("{id}: bounce sent to <{from}> for {count} recipients", {
+    log.info("{id}: {action} report sent to <{from}> for {count} recipients", {
       id: record.id,
+      action,
       from: record.from,
-      count: failed.length,
+      count: told.length,
     });
+    return told;
   }
 }
 
@@ -391,13 +419,18 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function outcomeOf(result: Awaited<ReturnType<SmtpClient["send"]>>, to: string): Outcome {
+function outcomeOf(
+  result: Awaited<ReturnType<SmtpClient["send"]>>,
+  to: string,
+  remoteMta: string,
+  dsnPassed: boolean,
+): Outcome {
   const reply = result.mail ?? result.recipients.get(to);
   const accepted = reply !== undefined && (reply.code === 250 || reply.code === 251);
   const final = accepted && result.mail === undefined ? result.data : reply;
   if (final === undefined) return { kind: "deferred", diagnostic: "no reply" };
   const text = `${final.code} ${final.enhanced ?? ""} ${final.lines.join(" ")}`.replace(/ +/g, " ");
-  if (final.code >= 200 && final.code < 300) return { kind: "delivered" };
+  if (final.code >= 200 && final.code < 300) return { kind: "delivered", remoteMta, dsnPassed };
   if (final.code >= 500) {
     return { kind: "failed", status: final.enhanced ?? "5.0.0", diagnostic: text };
   }

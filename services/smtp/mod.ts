@@ -96,6 +96,11 @@ export const smtpFlags = {
     default: 432_000_000,
     help: "bounce mail still undelivered this long after it was queued (5 days)",
   },
+  "delay-warning-ms": {
+    type: "integer",
+    default: 14_400_000,
+    help: "tell a sender who asked NOTIFY=DELAY once mail waits this long (4 hours)",
+  },
   "greet-delay-ms": {
     type: "integer",
     default: 0,
@@ -186,6 +191,7 @@ export const service = defineService({
         retryBaseMs: config.retryBaseMs,
         retryMaxMs: config.retryMaxMs,
         giveUpMs: config.giveUpMs,
+        delayWarningMs: config.delayWarningMs,
         caCerts: config.deliveryCaCert === undefined
           ? undefined
           : [await Deno.readTextFile(config.deliveryCaCert)],

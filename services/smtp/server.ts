@@ -36,6 +36,8 @@ import type { TlsTerminator } from "./tls.ts";
 import type { Faults } from "./faults.ts";
 import type { MailStore, StoreItem } from "./store.ts";
 import { type Cidr, inNetworks } from "./networks.ts";
+import { deliveryReport, messageDsnOf, recipientDsnOf, wants } from "./dsn.ts";
+import { domainOf } from "../../lib/smtp/command.ts";
 
 export interface SmtpServerOptions {
   session: Omit<SessionConfig, "submission">;
@@ -90,6 +92,7 @@ export class SmtpServer {
   };
   #servers: TcpServer[] = [];
   #perClient = new Map<string, number>();
+  #flushing = false;
   #batch: {
     item: StoreItem;
     resolve: (id: string) => void;
@@ -213,7 +216,15 @@ export class SmtpServer {
           input.consume(input.length);
           if (o.tls === undefined || io !== c.conn) throw new Error("STARTTLS not available");
           c.setDeadline(o.commandTimeoutMs, "handshake");
-          ({ conn: io, flushed } = await o.tls.upgrade(c.conn));
+          const secure = await o.tls.upgrade(c.conn);
+          ({ conn: io, flushed } = secure);
+          // From here a 421 said by the server itself (timeout, drain,
+          // eviction) must be said inside the TLS session too.
+          c.writeGoodbye = async (bytes) => {
+            await writeAll(secure.conn, bytes);
+            closeQuietly(secure.conn);
+            await withTimeout(secure.flushed, FLUSH_WAIT_MS);
+          };
           tlsStarted(session);
           break;
         }
@@ -261,26 +272,89 @@ export class SmtpServer {
   /**
    * Group commit: messages whose data ends while a store is pending (or in
    * the same turn of the event loop) are stored as one batch, so their
-   * directory fsyncs are shared (MailStore.deliverBatch).
+   * fsyncs run together and their directory fsyncs are shared
+   * (MailStore.deliverBatchAsync).
    */
   #commit(item: StoreItem): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       this.#batch.push({ item, resolve, reject });
-      if (this.#batch.length === 1) setTimeout(() => this.#flush(), 0);
+      if (!this.#flushing && this.#batch.length === 1) setTimeout(() => this.#flush(), 0);
     });
   }
 
-  #flush(): void {
-    const batch = this.#batch;
-    this.#batch = [];
+  /** Stores batches one at a time; what arrives meanwhile makes the next one. */
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
     try {
-      const ids = this.options.store.deliverBatch(batch.map((b) => b.item));
-      batch.forEach((b, i) => b.resolve(ids[i]));
+      while (this.#batch.length > 0) {
+        const batch = this.#batch;
+        this.#batch = [];
+        let ids: string[];
+        try {
+          ids = await this.options.store.deliverBatchAsync(batch.map((b) => b.item));
+        } catch (error) {
+          for (const b of batch) b.reject(error);
+          continue;
+        }
+        batch.forEach((b, i) => this.#deliveredReport(b.item, ids[i]));
+        batch.forEach((b, i) => b.resolve(ids[i]));
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /**
+   * RFC 3461 6.2: a local recipient that asked NOTIFY=SUCCESS gets its
+   * sender a "delivered" report (the headers returned, never the body).
+   * The message is stored already: a failure here is logged, not refused.
+   */
+  #deliveredReport(item: StoreItem, id: string): void {
+    const { envelope, spool, arrival } = item;
+    const told = envelope.recipients.filter((r) =>
+      r.local && wants(recipientDsnOf(r.params), "SUCCESS")
+    );
+    if (told.length === 0 || envelope.from === "") return;
+    const o = this.options;
+    const hostname = o.session.hostname;
+    try {
+      const body = deliveryReport({
+        hostname,
+        id,
+        to: envelope.from,
+        message: messageDsnOf(envelope.mailParams),
+        arrivalMs: arrival.receivedAtMs,
+        nowMs: (o.now ?? Date.now)(),
+        entries: told.map((r) => ({
+          recipient: r.address,
+          dsn: recipientDsnOf(r.params),
+          action: "delivered",
+          status: "2.0.0",
+        })),
+        original: spool.head(REPORT_HEAD_BYTES_MAX),
+      });
+      const local = o.session.localDomains.has(domainOf(envelope.from));
+      o.store.submit(
+        {
+          from: "",
+          recipients: [{ address: envelope.from, local, params: new Map() }],
+          mailParams: new Map(),
+          helo: hostname,
+          protocol: "ESMTP",
+          authUser: undefined,
+        },
+        utf8(body),
+        { clientAddress: "127.0.0.1", receivedAtMs: arrival.receivedAtMs },
+      );
     } catch (error) {
-      for (const b of batch) b.reject(error);
+      o.log.error("{id}: delivered report not stored: {error}", { id, error: String(error) });
     }
   }
 }
+
+/** A "delivered" report returns the headers: read at most this much of the message for them. */
+const REPORT_HEAD_BYTES_MAX = 64 * 1024;
 
 /** How long the TLS pipe may take to pass the last bytes on at close. */
 const FLUSH_WAIT_MS = 1_000;

@@ -9,8 +9,8 @@
 // SIZE (RFC 1870, checked at MAIL and while the data arrives), 8BITMIME
 // (RFC 6152), ENHANCEDSTATUSCODES (RFC 2034 and 3463, on every reply after
 // the greeting), SMTPUTF8 (RFC 6531), CHUNKING/BDAT (RFC 3030), DSN (RFC
-// 3461: the parameters are accepted and kept with the envelope; notices
-// are sent only for failures), STARTTLS (RFC 3207, when the server has a
+// 3461: the parameters are checked and kept with the envelope; dsn.ts says
+// which reports they ask for), STARTTLS (RFC 3207, when the server has a
 // certificate: the session forgets everything after the handshake) and AUTH
 // PLAIN and LOGIN (RFC 4954, 4616) on the submission port, over TLS only
 // unless allowed.
@@ -28,6 +28,7 @@
 import { domainOf } from "../../lib/smtp/command.ts";
 import { type CommandLine, type Params, parseCommand } from "../../lib/smtp/command.ts";
 import { type Reply, reply } from "../../lib/smtp/reply.ts";
+import { dsnParamError } from "./dsn.ts";
 
 export interface SessionConfig {
   /** Our host name, in the greeting, EHLO and Received headers. */
@@ -312,6 +313,8 @@ function mail(config: SessionConfig, state: SessionState, from: string, params: 
       return fail(config, state, reply(555, "5.5.4", `Unsupported MAIL parameter ${key}`));
     }
   }
+  const dsnError = dsnParamError(params);
+  if (dsnError !== undefined) return fail(config, state, reply(501, "5.5.4", dsnError));
   state.from = from;
   state.mailParams = params;
   return ok(reply(250, "2.1.0", "Sender OK"));
@@ -327,6 +330,8 @@ function rcpt(config: SessionConfig, state: SessionState, to: string, params: Pa
       return fail(config, state, reply(555, "5.5.4", `Unsupported RCPT parameter ${key}`));
     }
   }
+  const dsnError = dsnParamError(params);
+  if (dsnError !== undefined) return fail(config, state, reply(501, "5.5.4", dsnError));
   if (state.recipients.length >= config.recipientsMax) {
     // RFC 5321 4.5.3.1.10: 452, and the client sends the rest later.
     return fail(config, state, reply(452, "4.5.3", "Too many recipients"));

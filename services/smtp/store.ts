@@ -29,6 +29,8 @@ import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
 import { domainOf } from "../../lib/smtp/command.ts";
 import type { BodySink } from "./engine.ts";
 import type { Envelope } from "./session.ts";
+import { rfc5322Date } from "./date.ts";
+import { type MessageDsn, messageDsnOf, type RecipientDsn, recipientDsnOf } from "./dsn.ts";
 
 /** Bytes copied from the spool per read. */
 const COPY_CHUNK_BYTES = 64 * 1024;
@@ -63,14 +65,31 @@ export interface QueuedEnvelope {
   attempts: number;
   nextAttemptAtMs: number;
   queuedAtMs: number;
+  /** RET and ENVID (RFC 3461), absent in queues written before DSN was acted on. */
+  dsn?: MessageDsn;
+  /** NOTIFY and ORCPT per recipient that gave either. */
+  recipientDsn?: Record<string, RecipientDsn>;
+  /** Recipients already sent a "delayed" report (one per recipient). */
+  delayNotified?: string[];
 }
 
 let sequence = 0;
+
+/** A batch written and not yet durable: what `deliverBatch` still has to do. */
+interface BatchPlan {
+  ids: string[];
+  unsynced: FileHandle[];
+  renames: [string, string][];
+  tmpDirs: Set<string>;
+  newDirs: Set<string>;
+}
 
 export class MailStore {
   readonly files: FileLayer;
   readonly dataDir: string;
   readonly hostname: string;
+  /** Maildirs whose tmp/ new/ cur/ exist already (made once, not per message). */
+  #maildirs = new Set<string>();
 
   constructor(options: StoreOptions) {
     this.files = options.files;
@@ -132,39 +151,92 @@ export class MailStore {
    * which RFC 5321 6.1 prefers to a loss).
    */
   deliverBatch(items: readonly StoreItem[]): string[] {
-    const files = this.files;
-    const ids: string[] = [];
-    const renames: [string, string][] = [];
-    const tmpDirs = new Set<string>();
-    const newDirs = new Set<string>();
-    for (const { envelope, spool, arrival } of items) {
-      const id = uniqueName(this.hostname);
-      const shortId = id.split(".").slice(0, 2).join(".");
-      ids.push(shortId);
-      const received = receivedHeader(envelope, arrival, this.hostname, shortId);
-      for (const recipient of envelope.recipients.filter((r) => r.local)) {
-        const head = `Return-Path: <${envelope.from}>\r\n` +
-          `Delivered-To: ${recipient.address}\r\n${received}`;
-        const maildir = this.#maildirOf(recipient.address);
-        for (const sub of ["tmp", "new", "cur"]) files.makeDirectory(`${maildir}/${sub}`);
-        const name = uniqueName(this.hostname);
-        writeMessage(files, `${maildir}/tmp/${name}`, utf8(head), spool);
-        tmpDirs.add(`${maildir}/tmp`);
-        newDirs.add(`${maildir}/new`);
-        renames.push([`${maildir}/tmp/${name}`, `${maildir}/new/${name}`]);
-      }
-      const remote = envelope.recipients.filter((r) => !r.local).map((r) => r.address);
-      if (remote.length > 0) {
-        this.#enqueue(id, envelope, remote, utf8(received), spool, arrival);
-        newDirs.add(this.#queueDir);
-      }
+    const plan = this.#writeBatch(items);
+    try {
+      for (const handle of plan.unsynced) handle.sync();
+    } finally {
+      for (const handle of plan.unsynced) handle.close();
     }
-    // The creates durable before the renames that move them (see
-    // tests/_support/power_loss_fs.ts on renames across directories).
-    for (const dir of tmpDirs) files.syncDirectory(dir);
-    for (const [from, to] of renames) files.rename(from, to);
-    for (const dir of newDirs) files.syncDirectory(dir);
-    return ids;
+    for (const dir of plan.tmpDirs) this.files.syncDirectory(dir);
+    for (const [from, to] of plan.renames) this.files.rename(from, to);
+    for (const dir of plan.newDirs) this.files.syncDirectory(dir);
+    return plan.ids;
+  }
+
+  /**
+   * `deliverBatch()` with the fsyncs issued together and awaited, in the
+   * same order of steps: the event loop keeps serving the other sessions
+   * meanwhile (their data makes the next batch), and the file system can
+   * commit concurrent fsyncs in one journal flush. Measured on a shared VM
+   * (ext4 on virtio), 16 files of 4 KiB: 1.0 to 2.7 ms of fsync per file
+   * concurrently, 2.4 to 5.9 ms one after another. A file layer without
+   * async calls (the power-loss simulator) gets the synchronous ones.
+   */
+  async deliverBatchAsync(items: readonly StoreItem[]): Promise<string[]> {
+    const files = this.files;
+    const plan = this.#writeBatch(items);
+    try {
+      await Promise.all(plan.unsynced.map((h) => h.syncAsync?.() ?? h.sync()));
+    } finally {
+      for (const handle of plan.unsynced) handle.close();
+    }
+    const syncDirs = (dirs: Set<string>) =>
+      Promise.all([...dirs].map((d) => files.syncDirectoryAsync?.(d) ?? files.syncDirectory(d)));
+    await syncDirs(plan.tmpDirs);
+    for (const [from, to] of plan.renames) files.rename(from, to);
+    await syncDirs(plan.newDirs);
+    return plan.ids;
+  }
+
+  /**
+   * Writes every file of a batch, none fsynced yet (left open in
+   * `unsynced`); the caller fsyncs them, then the tmp directories, renames,
+   * then the new directories. The creates durable before the renames that
+   * move them (see tests/_support/power_loss_fs.ts on renames across
+   * directories); every file whole on disk before a rename can name it.
+   */
+  #writeBatch(items: readonly StoreItem[]): BatchPlan {
+    const files = this.files;
+    const plan: BatchPlan = {
+      ids: [],
+      unsynced: [],
+      renames: [],
+      tmpDirs: new Set(),
+      newDirs: new Set(),
+    };
+    try {
+      for (const { envelope, spool, arrival } of items) {
+        const id = uniqueName(this.hostname);
+        const shortId = id.split(".").slice(0, 2).join(".");
+        plan.ids.push(shortId);
+        const received = receivedHeader(envelope, arrival, this.hostname, shortId);
+        for (const recipient of envelope.recipients) {
+          if (!recipient.local) continue;
+          const head = `Return-Path: <${envelope.from}>\r\n` +
+            `Delivered-To: ${recipient.address}\r\n${received}`;
+          const maildir = this.#maildirOf(recipient.address);
+          if (!this.#maildirs.has(maildir)) {
+            for (const sub of ["tmp", "new", "cur"]) files.makeDirectory(`${maildir}/${sub}`);
+            this.#maildirs.add(maildir);
+          }
+          const name = uniqueName(this.hostname);
+          plan.unsynced.push(writeMessage(files, `${maildir}/tmp/${name}`, utf8(head), spool));
+          plan.tmpDirs.add(`${maildir}/tmp`);
+          plan.newDirs.add(`${maildir}/new`);
+          plan.renames.push([`${maildir}/tmp/${name}`, `${maildir}/new/${name}`]);
+        }
+        const remote: string[] = [];
+        for (const r of envelope.recipients) if (!r.local) remote.push(r.address);
+        if (remote.length > 0) {
+          this.#enqueue(plan, id, envelope, remote, utf8(received), spool, arrival);
+          plan.newDirs.add(this.#queueDir);
+        }
+      }
+    } catch (error) {
+      for (const handle of plan.unsynced) handle.close();
+      throw error;
+    }
+    return plan;
   }
 
   /** The Maildir of a local address: <data-dir>/mail/<domain>/<user>. */
@@ -178,6 +250,7 @@ export class MailStore {
   }
 
   #enqueue(
+    plan: BatchPlan,
     id: string,
     envelope: Envelope,
     recipients: string[],
@@ -187,7 +260,7 @@ export class MailStore {
   ): void {
     const files = this.files;
     const dir = this.#queueDir;
-    writeMessage(files, `${dir}/${id}.msg`, head, spool);
+    plan.unsynced.push(writeMessage(files, `${dir}/${id}.msg`, head, spool));
     const record: QueuedEnvelope = {
       id,
       from: envelope.from,
@@ -196,9 +269,18 @@ export class MailStore {
       nextAttemptAtMs: arrival.receivedAtMs,
       queuedAtMs: arrival.receivedAtMs,
     };
-    writeWhole(files, `${dir}/${id}.env.tmp`, utf8(JSON.stringify(record)));
-    files.rename(`${dir}/${id}.env.tmp`, `${dir}/${id}.env`);
-    // The queue directory is synced by deliverBatch, once per batch.
+    const dsn = messageDsnOf(envelope.mailParams);
+    if (dsn.ret !== undefined || dsn.envid !== undefined) record.dsn = dsn;
+    for (const r of envelope.recipients) {
+      if (r.local || (!r.params.has("NOTIFY") && !r.params.has("ORCPT"))) continue;
+      (record.recipientDsn ??= {})[r.address] = recipientDsnOf(r.params);
+    }
+    const env = files.open(`${dir}/${id}.env.tmp`, { create: true, truncate: true });
+    plan.unsynced.push(env);
+    env.writeAt(utf8(JSON.stringify(record)), 0);
+    // Renamed once fsynced with the .msg (the .env makes the entry real);
+    // the queue directory is synced once per batch.
+    plan.renames.push([`${dir}/${id}.env.tmp`, `${dir}/${id}.env`]);
   }
 
   /** A queued message's bytes (headers and body), or null when it is gone. */
@@ -284,6 +366,13 @@ export class SpoolFile implements BodySink {
     this.#handle?.truncate(0);
   }
 
+  /** The first bytes of the message (for a report that returns its headers). */
+  head(sizeBytesMax: number): Bytes {
+    const into = new Uint8Array(Math.min(sizeBytesMax, this.sizeBytes));
+    const n = this.readAt(into, 0);
+    return into.subarray(0, n);
+  }
+
   /** Reads `into.length` bytes at `position` (fewer at the end). */
   readAt(into: Uint8Array, position: number): number {
     if (this.#handle === undefined) return 0;
@@ -299,7 +388,13 @@ export class SpoolFile implements BodySink {
   }
 }
 
-function writeMessage(files: FileLayer, path: string, head: Bytes, spool: SpoolFile): void {
+/** Writes head and spooled body to a new file; returns it open and not yet fsynced. */
+function writeMessage(
+  files: FileLayer,
+  path: string,
+  head: Bytes,
+  spool: SpoolFile,
+): FileHandle {
   const handle = files.open(path, { create: true, truncate: true });
   try {
     handle.writeAt(head, 0);
@@ -312,9 +407,10 @@ function writeMessage(files: FileLayer, path: string, head: Bytes, spool: SpoolF
       position += n;
       at += n;
     }
-    handle.sync();
-  } finally {
+    return handle;
+  } catch (error) {
     handle.close();
+    throw error;
   }
 }
 
@@ -348,11 +444,6 @@ export function receivedHeader(
   return `Received: from ${helo} ([${address}])${auth}\r\n` +
     `\tby ${hostname} with ${envelope.protocol} id ${id};\r\n` +
     `\t${rfc5322Date(arrival.receivedAtMs)}\r\n`;
-}
-
-/** "Wed, 02 Dec 2026 05:00:00 +0000" (RFC 5322 3.3). */
-export function rfc5322Date(ms: number): string {
-  return new Date(ms).toUTCString().replace(/GMT$/, "+0000");
 }
 
 /** A unique Maildir-style name: time, a sequence and randomness, and the host. */

@@ -164,3 +164,72 @@ interopTest("swaks --tls with AUTH on the submission port", {
     }
   },
 });
+
+/** Connects to the submission port and starts TLS; returns a reader on the TLS session. */
+async function secureSession(port: number, cert: string) {
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+  const plain = new LineReader(tcp);
+  await plain.reply();
+  await send(tcp, "EHLO c.test\r\n");
+  await plain.reply();
+  await send(tcp, "STARTTLS\r\n");
+  assert.match((await plain.reply())[0], /^220 /);
+  const tls = await Deno.startTls(tcp, {
+    hostname: "localhost",
+    caCerts: [await Deno.readTextFile(cert)],
+  });
+  await send(tls, "EHLO c.test\r\n");
+  const reader = new LineReader(tls);
+  assert.match((await reader.reply()).at(-1)!, /^250 /);
+  return { tls, reader };
+}
+
+// Each 421 the server says on its own (a timeout, shutdown, too many errors)
+// must go out inside the TLS session: written to the raw socket, the client's
+// TLS layer sees garbage and the reply is lost.
+interopTest("a 421 inside a TLS session goes out over TLS (timeout, shutdown, too many errors)", {
+  binaries: ["openssl"],
+  async fn() {
+    const files = await makeCertificate();
+    try {
+      {
+        await using smtp = await startService(service, {
+          domain: ["example.test"],
+          tlsCert: files.cert,
+          tlsKey: files.key,
+          commandTimeoutMs: 300,
+        });
+        const { tls, reader } = await secureSession(smtp.addresses.submission.port, files.cert);
+        assert.match((await reader.reply())[0], /^421 4\.4\.2 /, "the timeout's 421");
+        tls.close();
+      }
+      {
+        const smtp = await startService(service, {
+          domain: ["example.test"],
+          tlsCert: files.cert,
+          tlsKey: files.key,
+        });
+        const { tls, reader } = await secureSession(smtp.addresses.submission.port, files.cert);
+        const closing = smtp.close();
+        assert.match((await reader.reply())[0], /^421 4\.3\.2 /, "the shutdown's 421");
+        await closing;
+        tls.close();
+      }
+      {
+        await using smtp = await startService(service, {
+          domain: ["example.test"],
+          tlsCert: files.cert,
+          tlsKey: files.key,
+          maxErrors: 2,
+        });
+        const { tls, reader } = await secureSession(smtp.addresses.submission.port, files.cert);
+        await send(tls, "BOGUS\r\nBOGUS\r\nBOGUS\r\n");
+        const replies = [await reader.reply(), await reader.reply(), await reader.reply()];
+        assert.match(replies.at(-1)![0], /^421 4\.7\.0 /, "too many errors: 421");
+        tls.close();
+      }
+    } finally {
+      await Deno.remove(files.dir, { recursive: true });
+    }
+  },
+});
