@@ -11,7 +11,7 @@
 //       "hash": { "on": "cookie", "name": "session" },   // consistent-hash only
 //       "healthCheck": { "path": "/healthz", "intervalMs": 2000, "timeoutMs": 1000,
 //                        "expectStatus": 200, "rise": 2, "fall": 3 },
-//       "passive": { "failures": 3, "cooldownMs": 10000, "failureStatuses": ["5xx"] },
+//       "passive": { "failures": 3, "cooldownMs": 10000, "failureStatuses": [] },
 //       "slowStartMs": 0,
 //       "connectionsMax": 256,                  // per backend
 //       "timeouts": { "connectMs": 2000, "responseHeaderMs": 30000, "idleMs": 60000 },
@@ -85,7 +85,11 @@ export interface LbConfig {
 
 export const POOL_DEFAULTS = {
   algorithm: "round-robin" as Algorithm,
-  passive: { failures: 3, cooldownMs: 10_000, failureStatuses: ["5xx"] as const },
+  // Answers count as answers unless a pool lists statuses: nginx's max_fails
+  // counts errors and timeouts only, and a backend that answers 503 because its
+  // own database is down (the stack's http-api) should not lose the reads it
+  // can still serve from its cache.
+  passive: { failures: 3, cooldownMs: 10_000, failureStatuses: [] as readonly string[] },
   slowStartMs: 0,
   connectionsMax: 256,
   timeouts: { connectMs: 2_000, responseHeaderMs: 30_000, idleMs: 60_000 },

@@ -17,7 +17,8 @@ Deno.test("lb config: passive.failureStatuses takes codes and classes, names a b
       pools: { web: { backends: ["http://127.0.0.1:1"], passive: { failureStatuses } } },
       defaultPool: "web",
     }).pools.web.passive.failureStatuses;
-  assert.equal(pool().length, 100, "5xx by default");
+  assert.equal(pool().length, 0, "answers are answers by default");
+  assert.equal(pool(["5xx"]).length, 100, "a class is its hundred codes");
   assert.deepEqual(pool([]), []);
   assert.deepEqual(pool([503, "4xx"]).slice(-2), [499, 503]);
   assert.throws(
@@ -60,7 +61,7 @@ async function statusRun(
 }
 
 Deno.test("lb passive health: consecutive 5xx answers eject a backend; the answers still reach the client", async () => {
-  const { statuses, ejected } = await statusRun(500, undefined);
+  const { statuses, ejected } = await statusRun(500, ["5xx"]);
   // Round robin: bad, good, bad (second 500 in a row from it: ejected), then good only.
   assert.deepEqual(statuses.filter((s) => s === 500).length, 2, statuses.join(","));
   assert.deepEqual(statuses.slice(-5), [200, 200, 200, 200, 200]);
@@ -68,9 +69,11 @@ Deno.test("lb passive health: consecutive 5xx answers eject a backend; the answe
 });
 
 Deno.test("lb passive health: only the configured statuses count", async () => {
-  const none = await statusRun(500, []);
-  assert.equal(none.statuses.filter((s) => s === 500).length, 5, "never ejected: [] counts none");
-  assert.ok(!none.ejected);
+  for (const statuses of [undefined, []]) {
+    const none = await statusRun(500, statuses);
+    assert.equal(none.statuses.filter((s) => s === 500).length, 5, "never ejected: none count");
+    assert.ok(!none.ejected);
+  }
   const other = await statusRun(500, [502, 503]);
   assert.equal(other.statuses.filter((s) => s === 500).length, 5, "500 is not in the list");
   const listed = await statusRun(429, [429]);
