@@ -172,6 +172,21 @@ export class BTree {
       : undefined;
   }
 
+  /**
+   * The value (a copy) of the first key that starts with `prefix`, or
+   * undefined: one descent. A unique index's entries are its columns' key
+   * followed by the primary key, so this is its point lookup.
+   */
+  firstWithPrefix(prefix: Bytes): Bytes | undefined {
+    const path = this.#seekFirst({ key: prefix, inclusive: true });
+    if (!path) return undefined;
+    const leaf = path[path.length - 1];
+    const key = nodeKey(leaf.node, leaf.index);
+    if (key.length < prefix.length) return undefined;
+    for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return undefined;
+    return nodeValueView(leaf.node, leaf.index).slice();
+  }
+
   /** Inserts a new key; returns false (and changes nothing) if it exists. */
   insert(key: Bytes, value: Bytes): boolean {
     return this.insertWith(key, () => value);

@@ -127,6 +127,14 @@ export interface EngineOptions {
   transactionLogBytesMax?: number;
 }
 
+/** Rows to copy into a new table (Transaction.createTable). */
+export interface CopySpec {
+  /** The table whose rows are copied. */
+  from: string;
+  /** For each column of the new table, the index of the old table's column it takes. */
+  columns: number[];
+}
+
 export interface ScanOptions {
   /** Lower bound on the key (a prefix of the key's columns). */
   lower?: Value[];
@@ -591,7 +599,35 @@ export class Engine {
     return index;
   }
 
+  /** @internal Inserts every row of `from` into `to`, columns picked by `columns`. */
+  copyRows(from: Table, to: Table, columns: number[]): void {
+    if (columns.length !== to.def.columns.length) {
+      throw new SchemaError(`${to.def.name}: a row needs ${to.def.columns.length} values`);
+    }
+    for (const i of columns) {
+      if (!Number.isInteger(i) || i < 0 || i >= from.def.columns.length) {
+        throw new SchemaError(`${from.def.name} has no column ${i}`);
+      }
+    }
+    let range: ScanRange = {};
+    for (;;) {
+      const batch = from.primary.scan(range, SCAN_BATCH_ROWS);
+      for (const entry of batch) {
+        const row = from.readRidBytes(entry.value);
+        to.insert(columns.map((i) => row[i]));
+      }
+      if (batch.length < SCAN_BATCH_ROWS) break;
+      range = { lower: { key: batch.at(-1)!.key.slice(), inclusive: false } };
+    }
+  }
+
+  /** @internal Drops a table made by this transaction that failed before it was logged. */
+  dropTable(table: Table): void {
+    this.#dropTable(table);
+  }
+
   #dropTable(table: Table): void {
+    for (const page of table.releaseRows()) this.#pool.free(page);
     for (const page of table.primary.pages()) this.#pool.free(page);
     for (const index of table.indexes) for (const page of index.tree.pages()) this.#pool.free(page);
     this.#tables.delete(table.def.name);
@@ -624,8 +660,13 @@ export class Engine {
         break;
       }
       case RecordKind.createTable: {
-        const { id, spec } = JSON.parse(record.json) as { id: number; spec: TableSpec };
-        this.createTable(spec, id);
+        const { id, spec, copy } = JSON.parse(record.json) as {
+          id: number;
+          spec: TableSpec;
+          copy?: { fromId: number; columns: number[] };
+        };
+        const table = this.createTable(spec, id);
+        if (copy) this.copyRows(this.#table(copy.fromId), table, copy.columns);
         break;
       }
       case RecordKind.createIndex: {
@@ -786,15 +827,36 @@ export class Transaction {
     }
   }
 
-  async createTable(spec: TableSpec): Promise<void> {
+  /**
+   * Creates a table. With `copy`, fills it with the rows of table `from`
+   * (column `i` of the new table taken from column `columns[i]` of the
+   * old): how the SQL layer gives a table a new primary key. The copy is
+   * logged as part of the create record, not row by row, and redone from
+   * the old table's rows, which only later records change. A row the new
+   * table refuses (duplicate key, NULL in the key) throws ConstraintError
+   * and leaves nothing behind.
+   */
+  async createTable(spec: TableSpec, copy?: CopySpec): Promise<void> {
     await this.#ddl();
+    const from = copy ? await this.#table(copy.from, "S") : null;
     const table = this.#engine.createTable(spec);
     await this.#engine.lock(this, `t:${table.def.id}`, "X");
+    if (from !== null) {
+      try {
+        this.#engine.copyRows(from, table, copy!.columns);
+      } catch (error) {
+        this.#engine.dropTable(table);
+        throw error;
+      }
+    }
+    const json = from === null
+      ? { id: table.def.id, spec }
+      : { id: table.def.id, spec, copy: { fromId: from.def.id, columns: copy!.columns } };
     this.#engine.log(this, {
       kind: RecordKind.createTable,
       lsn: 0,
       txId: this.id,
-      json: JSON.stringify({ id: table.def.id, spec }),
+      json: JSON.stringify(json),
     });
     this.#engine.afterOp();
   }
@@ -863,6 +925,29 @@ export class Transaction {
   async get(tableName: string, key: Value[]): Promise<Row | undefined> {
     const table = await this.#table(tableName, "S");
     const row = table.get(table.pkKey(key));
+    this.#engine.afterOp();
+    return row;
+  }
+
+  /**
+   * The row whose columns of unique index `indexName` hold `values`, or
+   * undefined: one index probe and one row read. A NULL among `values`
+   * matches nothing (a unique index may hold many rows with NULLs).
+   */
+  async getByUnique(
+    tableName: string,
+    indexName: string,
+    values: Value[],
+  ): Promise<Row | undefined> {
+    const table = await this.#table(tableName, "S");
+    const index = table.indexes.find((i) => i.def.name === indexName);
+    if (!index) throw new SchemaError(`no index ${indexName} on ${tableName}`);
+    if (!index.def.unique) throw new SchemaError(`index ${indexName} is not unique`);
+    if (values.length !== index.types.length) {
+      throw new SchemaError(`index ${indexName} has ${index.types.length} columns`);
+    }
+    if (values.includes(null)) return undefined;
+    const row = table.getByUnique(index, values);
     this.#engine.afterOp();
     return row;
   }

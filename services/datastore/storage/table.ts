@@ -198,6 +198,29 @@ export class Table {
     for (const ref of overflowRefs(this.types, this.heap.read(rid))) freeChain(this.#pool, ref);
   }
 
+  /**
+   * For dropping the table: frees the overflow chains of its rows and
+   * returns its heap pages (those holding a row, the last page and the
+   * free-space list; a page emptied and dropped from the list earlier is
+   * not found). The caller frees them with the trees' pages.
+   */
+  releaseRows(): number[] {
+    const pages = new Set<number>(this.heap.state.freeSpacePages);
+    if (this.heap.state.lastPage !== 0) pages.add(this.heap.state.lastPage);
+    let range = {};
+    for (;;) {
+      const batch = this.primary.scan(range, 256);
+      for (const entry of batch) {
+        const rid = decodeRid(entry.value);
+        this.#freeOverflow(rid);
+        pages.add(rid.page);
+      }
+      if (batch.length < 256) break;
+      range = { lower: { key: batch.at(-1)!.key.slice(), inclusive: false } };
+    }
+    return [...pages];
+  }
+
   readRid(rid: Rid): Row {
     return decodeRow(this.types, this.heap.read(rid), this.#decodeOptions);
   }
@@ -209,6 +232,15 @@ export class Table {
   /** The row with this encoded primary key, if any. */
   get(pk: Uint8Array): Row | undefined {
     const rid = this.primary.get(pk);
+    return rid ? this.readRid(decodeRid(rid)) : undefined;
+  }
+
+  /**
+   * The row whose columns of unique index `index` hold `values` (none
+   * null), if any: one probe of the index and one heap read.
+   */
+  getByUnique(index: Index, values: readonly Value[]): Row | undefined {
+    const rid = index.tree.firstWithPrefix(encodeKey(index.types, values));
     return rid ? this.readRid(decodeRid(rid)) : undefined;
   }
 
