@@ -2430,12 +2430,10 @@ function uniqueViolation(table: SqlTable, error: ConstraintError): SqlError {
 /**
  * Takes the table's write lock before a statement reads it, so two writers
  * never both hold the read lock and wait to upgrade (a deadlock every
- * time). The engine has no lock call of its own; deleting a key no row can
- * have (NULLs, which keys never hold) takes the lock and changes nothing.
+ * time).
  */
 export async function lockForWrite(tx: Transaction, table: SqlTable): Promise<void> {
-  const width = table.rowid ? 1 : table.indexes.find((i) => i.primary)!.columns.length;
-  await tx.delete(table.engineName, new Array<Value>(width).fill(null));
+  await tx.lockForWrite(table.engineName);
 }
 
 async function insertRow(tx: Transaction, table: SqlTable, row: Row): Promise<void> {

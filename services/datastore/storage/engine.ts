@@ -80,7 +80,7 @@ import {
   writeOverflow,
 } from "./pages.ts";
 import { replay, type ReplaySummary } from "./recovery.ts";
-import { decodeRow, encodeKey, encodeRow, prefixEnd, type Row, type Value } from "./row_codec.ts";
+import { decodeRow, encodeKey, prefixEnd, type Row, type Value } from "./row_codec.ts";
 import { type Index, Table } from "./table.ts";
 import { PREALLOCATE_BYTES, readLog, RecordKind, Wal, type WalRecord } from "./wal.ts";
 import { LockManager, type LockMode } from "./locks.ts";
@@ -874,6 +874,15 @@ export class Transaction {
     this.#engine.afterOp();
   }
 
+  /**
+   * Takes the table's write lock now, for a statement that reads before it
+   * writes: two such statements that both took the read lock first would
+   * each wait for the other to upgrade (a deadlock every time).
+   */
+  async lockForWrite(tableName: string): Promise<void> {
+    await this.#table(tableName, "X");
+  }
+
   /** Inserts a row (values in column order). ConstraintError on a duplicate key. */
   async insert(tableName: string, row: Row): Promise<void> {
     const table = await this.#table(tableName, "X");
@@ -898,7 +907,7 @@ export class Transaction {
       lsn: 0,
       txId: this.id,
       tableId: table.def.id,
-      oldRow: encodeRow(table.types, result.old),
+      oldRow: result.oldLogical,
       row: result.logical,
     });
     this.#engine.afterOp();
@@ -908,14 +917,14 @@ export class Transaction {
   /** Deletes the row whose primary key is `key`; false if there is none. */
   async delete(tableName: string, key: Value[]): Promise<boolean> {
     const table = await this.#table(tableName, "X");
-    const old = table.delete(table.pkKey(key));
-    if (!old) return false;
+    const deleted = table.delete(table.pkKey(key));
+    if (!deleted) return false;
     this.#engine.log(this, {
       kind: RecordKind.delete,
       lsn: 0,
       txId: this.id,
       tableId: table.def.id,
-      row: encodeRow(table.types, old),
+      row: deleted.oldLogical,
     });
     this.#engine.afterOp();
     return true;

@@ -25,6 +25,7 @@ import {
   type DecodeRowOptions,
   encodeKey,
   encodeRow,
+  type OverflowRef,
   overflowRefs,
   prefixEnd,
   type Row,
@@ -263,24 +264,43 @@ export class Table {
     return logical;
   }
 
-  /** Deletes by encoded primary key; returns the old row, or undefined if absent. */
-  delete(pk: Uint8Array): Row | undefined {
+  /**
+   * Deletes by encoded primary key; returns the old row and its logical
+   * encoding (for the log), or undefined if absent.
+   */
+  delete(pk: Uint8Array): { old: Row; oldLogical: Bytes } | undefined {
     const ridBytes = this.primary.get(pk);
     if (!ridBytes) return undefined;
     const rid = decodeRid(ridBytes);
-    const old = this.readRid(rid);
+    const { row: old, logical: oldLogical } = this.#readAndRelease(rid);
     for (const index of this.indexes) index.tree.delete(this.indexKey(index, old));
     this.primary.delete(pk);
-    this.#freeOverflow(rid);
     this.heap.delete(rid);
-    return old;
+    return { old, oldLogical };
+  }
+
+  /**
+   * Reads the row at `rid` for a change that replaces or removes it: one
+   * decode that also frees its overflow chains, and its logical encoding,
+   * which is the stored tuple itself (copied) when nothing was spilled.
+   */
+  #readAndRelease(rid: Rid): { row: Row; logical: Bytes } {
+    const tuple = this.heap.read(rid);
+    const refs: OverflowRef[] = [];
+    const row = decodeRow(this.types, tuple, {
+      unspill: this.#decodeOptions.unspill,
+      onOverflow: (ref) => refs.push(ref),
+    });
+    const logical = refs.length === 0 ? tuple.slice() : encodeRow(this.types, row);
+    for (const ref of refs) freeChain(this.#pool, ref);
+    return { row, logical };
   }
 
   /**
    * Replaces the row with encoded primary key `pk`; returns the old row and
    * the new row's logical encoding, or undefined if there is no such row.
    */
-  update(pk: Uint8Array, row: Row): { old: Row; logical: Bytes } | undefined {
+  update(pk: Uint8Array, row: Row): { old: Row; oldLogical: Bytes; logical: Bytes } | undefined {
     const logical = this.checkRow(row);
     const ridBytes = this.primary.get(pk);
     if (!ridBytes) return undefined;
@@ -291,8 +311,7 @@ export class Table {
     }
     this.#checkUnique(row, pk);
     const rid = decodeRid(ridBytes);
-    const old = this.readRid(rid);
-    this.#freeOverflow(rid);
+    const { row: old, logical: oldLogical } = this.#readAndRelease(rid);
     const newRid = this.heap.replace(rid, this.#store(row, logical));
     const ridChanged = newRid.page !== rid.page || newRid.slot !== rid.slot;
     const newRidBytes = encodeRid(newRid);
@@ -308,6 +327,6 @@ export class Table {
         index.tree.insert(newKey, newRidBytes);
       } else if (ridChanged) index.tree.replace(oldKey, newRidBytes);
     }
-    return { old, logical };
+    return { old, oldLogical, logical };
   }
 }

@@ -33,6 +33,8 @@ import {
   decodeLog,
   encodeLogHeader,
   encodeRecord,
+  encodeRecordInto,
+  framedBytes,
   joinBytes,
   type WalRecord,
 } from "./wal_codec.ts";
@@ -54,6 +56,12 @@ export {
 /** Default step of preallocation (see the file comment). */
 export const PREALLOCATE_BYTES = 4 * 1024 * 1024;
 const ZEROS = new Uint8Array(1024 * 1024);
+/**
+ * Appended records are encoded straight into one buffer of this size (it
+ * grows for a larger group, and shrinks back after it is written), so an
+ * append or a flush allocates nothing.
+ */
+const APPEND_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Reads a log file (decodeLog: records up to the end of the log, throwing
@@ -83,7 +91,9 @@ export class Wal {
   #files: FileLayer;
   #file: FileHandle;
   #preallocateBytes: number;
-  #pending: Uint8Array[] = [];
+  /** Records appended and not yet written: `#buffer[0, #buffered)`. */
+  #buffer = new Uint8Array(APPEND_BUFFER_BYTES);
+  #buffered = 0;
   #waiters: { lsn: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #channel = new MessageChannel();
   #scheduled = false;
@@ -124,9 +134,17 @@ export class Wal {
   append(record: WalRecord): number {
     const lsn = ++this.appendedLsn;
     record.lsn = lsn;
-    const bytes = encodeRecord(record, { salt: this.#salt, durableLsn: this.durableLsn });
-    this.#pending.push(bytes);
-    this.sizeBytes += bytes.length;
+    const size = framedBytes(record);
+    if (this.#buffered + size > this.#buffer.length) {
+      let capacity = this.#buffer.length * 2;
+      while (capacity < this.#buffered + size) capacity *= 2;
+      const grown = new Uint8Array(capacity);
+      grown.set(this.#buffer.subarray(0, this.#buffered));
+      this.#buffer = grown;
+    }
+    const frame = { salt: this.#salt, durableLsn: this.durableLsn };
+    this.#buffered += encodeRecordInto(record, frame, this.#buffer, this.#buffered);
+    this.sizeBytes += size;
     return lsn;
   }
 
@@ -154,10 +172,13 @@ export class Wal {
       for (const w of this.#waiters.splice(0)) w.reject(this.#failed);
       throw this.#failed;
     }
-    if (this.#pending.length > 0) {
+    if (this.#buffered > 0) {
       const upTo = this.appendedLsn;
-      const bytes = joinBytes(this.#pending);
-      this.#pending = [];
+      const bytes = this.#buffer.subarray(0, this.#buffered);
+      this.#buffered = 0;
+      if (this.#buffer.length > APPEND_BUFFER_BYTES) {
+        this.#buffer = new Uint8Array(APPEND_BUFFER_BYTES); // `bytes` keeps the old one
+      }
       try {
         const end = this.sizeBytes;
         if (end > this.#fileBytes) this.#preallocate(end);
@@ -220,7 +241,7 @@ export class Wal {
 
   /** Closes without writing what is buffered (tests simulating a crash). */
   abandon(): void {
-    this.#pending = [];
+    this.#buffered = 0;
     this.#channel.port1.close();
     this.#channel.port2.close();
     this.#file.close();
