@@ -419,12 +419,12 @@ export class Session {
   }
 
   #runContext(params: readonly PgValue[]): RunContext {
-    const engine = this.#db.engine;
+    const sqlTx = this.#transaction();
     return {
-      sqlTx: this.#transaction(),
+      sqlTx,
       params,
-      // Durable up to everything appended so far covers any commit this one read.
-      durable: () => engine.durable(),
+      // Every commit this transaction may have read, not its own changes.
+      durable: () => sqlTx.tx.readsDurable(),
       rowsHeldMax: this.#rowsHeldMax,
       checkCancel: () => {
         if (!this.cancelRequested) return;

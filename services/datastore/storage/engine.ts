@@ -362,6 +362,17 @@ export class Engine {
     return this.#wal.waitDurable(this.#wal.appendedLsn);
   }
 
+  /** @internal The log's end now (Transaction records it when it takes a lock). */
+  get appendedLsn(): number {
+    return this.#wal.appendedLsn;
+  }
+
+  /** @internal Resolves once the log is durable up to `lsn`. */
+  waitDurable(lsn: number): Promise<void> {
+    this.#checkOpen();
+    return this.#wal.waitDurable(lsn);
+  }
+
   /** Names and definitions of every table. */
   tables(): TableDef[] {
     return [...this.#tables.values()].map((t) => structuredClone(t.def));
@@ -511,7 +522,8 @@ export class Engine {
   /** @internal */
   finish(tx: Transaction, committed: boolean): Promise<void> {
     this.#active.delete(tx);
-    let lsn = this.#wal.appendedLsn;
+    // A transaction that changed nothing waits only for the commits it read.
+    let lsn = tx.readLsn ?? this.#wal.appendedLsn;
     if (tx.records.length > 0) {
       lsn = this.#wal.append({
         kind: committed ? RecordKind.commit : RecordKind.abort,
@@ -777,6 +789,15 @@ export class Transaction {
   readonly records: WalRecord[] = [];
   /** @internal Their size in the log. */
   logBytes = 0;
+  /**
+   * @internal The log's end when this transaction last took a lock on a
+   * table it had not locked yet (undefined before its first): every commit
+   * whose changes it can read was appended by then. Locks are held to the
+   * end, and a writer appends its commit before releasing its locks, so
+   * anything it reads later on those tables is that or its own work.
+   */
+  readLsn: number | undefined;
+  #lockedTables = new Set<number>();
   #engine: Engine;
   #state: "open" | "committed" | "rolled back" = "open";
 
@@ -809,9 +830,27 @@ export class Transaction {
         throw error;
       }
       this.#checkOpen();
+      this.#noteLocked(table.def.id);
       return this.#engine.tableNamed(name);
     }
+    this.#noteLocked(table.def.id);
     return table;
+  }
+
+  #noteLocked(tableId: number): void {
+    if (this.#lockedTables.has(tableId)) return;
+    this.#lockedTables.add(tableId);
+    this.readLsn = this.#engine.appendedLsn;
+  }
+
+  /**
+   * Resolves once every commit this transaction may have read is durable
+   * (see `readLsn`; everything appended so far when it has read no table):
+   * what a reader waits for before it answers, since locks are released
+   * before the commit's fsync. Its own changes are not waited for.
+   */
+  readsDurable(): Promise<void> {
+    return this.#engine.waitDurable(this.readLsn ?? this.#engine.appendedLsn);
   }
 
   async #ddl(): Promise<void> {
