@@ -105,8 +105,11 @@ export class Table {
     return key;
   }
 
-  /** Checks a row's shape, types, nullability and size; throws SchemaError or LimitError. */
-  checkRow(row: Row): Bytes {
+  /**
+   * Checks a row's shape, types, nullability and size; throws SchemaError or
+   * LimitError. Returns its logical encoding and its encoded primary key.
+   */
+  checkRow(row: Row): { logical: Bytes; pk: Bytes } {
     const { columns } = this.def;
     if (!Array.isArray(row) || row.length !== columns.length) {
       throw new SchemaError(`${this.def.name}: a row needs ${columns.length} values`);
@@ -149,7 +152,7 @@ export class Table {
         );
       }
     }
-    return logical;
+    return { logical, pk };
   }
 
   #checkUnique(row: Row, ownPk: Uint8Array | null): void {
@@ -247,8 +250,7 @@ export class Table {
 
   /** Inserts a row; returns its logical encoding (for the log). */
   insert(row: Row): Bytes {
-    const logical = this.checkRow(row);
-    const pk = this.pkKey(this.pkOf(row));
+    const { logical, pk } = this.checkRow(row);
     this.#checkUnique(row, null);
     // The heap insert runs inside the primary-key insert, once the key is
     // known to be new: one descent, and nothing changes on a duplicate.
@@ -301,10 +303,9 @@ export class Table {
    * the new row's logical encoding, or undefined if there is no such row.
    */
   update(pk: Uint8Array, row: Row): { old: Row; oldLogical: Bytes; logical: Bytes } | undefined {
-    const logical = this.checkRow(row);
+    const { logical, pk: newPk } = this.checkRow(row);
     const ridBytes = this.primary.get(pk);
     if (!ridBytes) return undefined;
-    const newPk = this.pkKey(this.pkOf(row));
     const pkChanged = compareBytes(newPk, pk) !== 0;
     if (pkChanged && this.primary.get(newPk)) {
       throw new ConstraintError("primary_key", `duplicate primary key in ${this.def.name}`);
