@@ -317,6 +317,9 @@ export class Engine {
       ...start,
       files: this.#files,
       preallocateBytes: this.#options.walPreallocateBytes,
+      // Transactions waiting for locks: the one a commit just let through
+      // (locks go before the fsync) should not wait for that fsync as well.
+      overlap: () => this.#locks.waiting > 0,
     });
     if (this.#createdFiles) this.#files.syncDirectory(this.#dir);
   }
