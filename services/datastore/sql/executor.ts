@@ -2807,7 +2807,8 @@ async function addPrimaryKey(
   index: { name: string; columns: string[] },
 ): Promise<void> {
   engineColumnNames(table, index.columns); // 42703 for a column that does not exist
-  await lockForWrite(sqlTx.tx, table);
+  // The copy holds the old table's read lock to the end, so no writer changes it meanwhile;
+  // taking it after the DDL lock (createTable's) keeps the order CREATE INDEX uses.
   const next: SqlTable = structuredClone(table);
   next.engineName = db.engineName("t");
   next.rowid = false;
