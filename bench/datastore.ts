@@ -6,10 +6,15 @@
 //   - update: UPDATE pgbench_accounts by primary key;
 //   - tpcb: pgbench's default TPC-B-like transaction.
 // Both run with fsync on (PostgreSQL's defaults: synchronous_commit on).
-// Prints transactions per second and the ratio ours/PostgreSQL.
+// Prints transactions per second, the 99th percentile latency (from
+// pgbench's per-transaction log, -l) and the ratio ours/PostgreSQL.
 //
 //   deno run -A bench/datastore.ts [--scale 1] [--seconds 10] [--clients 8] [--rounds 3]
-//     [--tests insert,select,update,tpcb]
+//     [--tests insert,select,update,tpcb] [--targets ours,postgres]
+//
+// `--targets ours` runs our side only (no ratio): on a busy machine the
+// reference's rates swing as much as ours, and alternating short runs of
+// our own before/after code say more than a ratio.
 //
 // PostgreSQL refuses to run as root: when we are root, initdb and postgres
 // run as the `postgres` user (or `nobody`) through runuser, in a temp
@@ -29,6 +34,7 @@ const { values } = parseArgs({
     clients: { type: "string", default: "8" },
     rounds: { type: "string", default: "3" },
     tests: { type: "string", default: "insert,select,update,tpcb" },
+    targets: { type: "string", default: "ours,postgres" },
   },
   strict: true,
 });
@@ -39,6 +45,16 @@ const SECONDS = values.seconds;
 const CLIENTS = values.clients;
 const ROUNDS = Number(values.rounds);
 const TESTS = values.tests.split(",");
+const TARGETS = values.targets.split(",");
+for (const target of TARGETS) {
+  if (target !== "ours" && target !== "postgres") throw new Error(`unknown target ${target}`);
+}
+
+/** One measured run: transactions per second and the 99th percentile latency. */
+interface Rate {
+  tps: number;
+  p99Ms: number;
+}
 
 const SCRIPTS: Record<string, string | null> = {
   insert: "\\set aid random(1, 100000 * :scale)\n\\set tid random(1, 10 * :scale)\n" +
@@ -153,6 +169,27 @@ async function startPostgres(dir: string): Promise<Target> {
   };
 }
 
+/**
+ * The 99th percentile of the latencies in pgbench's per-transaction logs
+ * (`-l`: one file per thread, `<prefix>.<pid>[.<thread>]`, the third field
+ * of each line the latency in µs), in ms; the files are removed.
+ */
+async function p99FromLogs(dir: string, prefix: string): Promise<number> {
+  const latencies: number[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.startsWith(`${prefix}.`)) continue;
+    const path = join(dir, entry.name);
+    for (const line of (await Deno.readTextFile(path)).split("\n")) {
+      const fields = line.split(" ");
+      if (fields.length >= 3) latencies.push(Number(fields[2]));
+    }
+    await Deno.remove(path);
+  }
+  if (latencies.length === 0) return NaN;
+  latencies.sort((a, b) => a - b);
+  return latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] / 1000;
+}
+
 async function pgbench(target: Target, args: string[]): Promise<number> {
   const result = await run("pgbench", [
     "-h",
@@ -170,33 +207,53 @@ async function pgbench(target: Target, args: string[]): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
-async function measure(target: Target, test: string, dir: string): Promise<number> {
-  const args = ["-c", CLIENTS, "-j", "2", "-T", SECONDS, "-M", "prepared", "-n"];
+async function measure(target: Target, test: string, dir: string): Promise<Rate> {
+  const prefix = `log-${test}`;
+  const args = [
+    "-c",
+    CLIENTS,
+    "-j",
+    "2",
+    "-T",
+    SECONDS,
+    "-M",
+    "prepared",
+    "-n",
+    "-l",
+    `--log-prefix=${join(dir, prefix)}`,
+  ];
   const script = SCRIPTS[test];
   if (script !== null) {
     const path = join(dir, `${test}.sql`);
     await Deno.writeTextFile(path, script);
     args.push("-f", path, "-D", `scale=${SCALE}`);
   } else if (test === "select") args.push("-S");
-  const rates: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) rates.push(await pgbench(target, args));
-  rates.sort((a, b) => a - b);
+  const rates: Rate[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const tps = await pgbench(target, args);
+    rates.push({ tps, p99Ms: await p99FromLogs(dir, prefix) });
+  }
+  rates.sort((a, b) => a.tps - b.tps);
   return rates[Math.floor(rates.length / 2)];
 }
 
 const root = await Deno.makeTempDir({ prefix: "underhood-bench-datastore-" });
 await Deno.chmod(root, 0o755);
-const results = new Map<string, Record<string, number>>();
+const results = new Map<string, Record<string, Rate>>();
 try {
-  for (const start of [startOurs, startPostgres]) {
+  const starts = { ours: startOurs, postgres: startPostgres };
+  for (const start of TARGETS.map((t) => starts[t as keyof typeof starts])) {
     const dir = await Deno.makeTempDir({ dir: root });
     const target = await start(dir);
     try {
       await pgbench(target, ["-i", "-s", SCALE, "-q"]);
-      const rates: Record<string, number> = {};
+      const rates: Record<string, Rate> = {};
       for (const test of TESTS) {
-        rates[test] = await measure(target, test, dir);
-        console.log(`${target.name.padEnd(8)} ${test.padEnd(7)} ${rates[test].toFixed(0)} tps`);
+        const rate = rates[test] = await measure(target, test, dir);
+        console.log(
+          `${target.name.padEnd(8)} ${test.padEnd(7)} ${rate.tps.toFixed(0)} tps, ` +
+            `p99 ${rate.p99Ms.toFixed(2)} ms`,
+        );
       }
       results.set(target.name, rates);
     } finally {
@@ -206,13 +263,19 @@ try {
   console.log(
     `\npgbench -c ${CLIENTS} -j 2 -T ${SECONDS} -M prepared, scale ${SCALE}, median of ${ROUNDS}`,
   );
-  console.log("test     ours tps  postgres tps  ours/postgres");
+  const ours = results.get("ours");
+  const theirs = results.get("postgres");
+  console.log("test     ours tps  ours p99 ms  postgres tps  postgres p99 ms  ours/postgres");
+  const cell = (rate: Rate | undefined, width: number, value: (r: Rate) => string) =>
+    (rate ? value(rate) : "-").padStart(width);
   for (const test of TESTS) {
-    const ours = results.get("ours")![test];
-    const theirs = results.get("postgres")![test];
+    const o = ours?.[test];
+    const t = theirs?.[test];
     console.log(
-      `${test.padEnd(8)} ${ours.toFixed(0).padStart(8)}  ${theirs.toFixed(0).padStart(12)}  ${
-        (ours / theirs).toFixed(2).padStart(13)
+      `${test.padEnd(8)} ${cell(o, 8, (r) => r.tps.toFixed(0))}  ${
+        cell(o, 11, (r) => r.p99Ms.toFixed(2))
+      }  ${cell(t, 12, (r) => r.tps.toFixed(0))}  ${cell(t, 15, (r) => r.p99Ms.toFixed(2))}  ${
+        (o && t ? (o.tps / t.tps).toFixed(2) : "-").padStart(13)
       }`,
     );
   }

@@ -77,11 +77,12 @@ import {
   type SessionInfo,
   SqlTransaction,
 } from "./sql/executor.ts";
-import { parseSql, type SqlLimits } from "./sql/parser.ts";
+import type { SqlLimits } from "./sql/parser.ts";
 import { printExpr } from "./sql/printer.ts";
 import { withPosition } from "./sql/positions.ts";
 import { CopyReader, type CopyRow, formatCopyHeader, formatCopyRow } from "./sql/copy.ts";
 import { releaseSavepoint, rollbackToSavepoint, setSavepoint } from "./sql/savepoints.ts";
+import { StatementCache } from "./statement_cache.ts";
 
 /** Settings reported to the client with ParameterStatus (libpq and drivers read them). */
 const REPORTED = [
@@ -204,12 +205,15 @@ export class Session {
     error: unknown;
   } | null = null;
   #copyInExtended = false;
+  /** Parsed query texts and their plans (simple protocol). */
+  #cache: StatementCache<Prepared | Utility>;
   #log: (error: unknown) => void;
 
   constructor(options: SessionOptions) {
     this.#db = options.db;
     this.#secret = options.secret;
     this.#limits = options.limits;
+    this.#cache = new StatementCache(options.limits);
     this.#rowsHeldMax = options.rowsHeldMax;
     this.processId = options.processId;
     this.secretKey = options.secretKey;
@@ -458,12 +462,12 @@ export class Session {
   }
 
   #runContext(params: readonly PgValue[]): RunContext {
-    const engine = this.#db.engine;
+    const sqlTx = this.#transaction();
     return {
-      sqlTx: this.#transaction(),
+      sqlTx,
       params,
-      // Durable up to everything appended so far covers any commit this one read.
-      durable: () => engine.durable(),
+      // Every commit this transaction may have read, not its own changes.
+      durable: () => sqlTx.tx.readsDurable(),
       rowsHeldMax: this.#rowsHeldMax,
       checkCancel: () => {
         if (!this.cancelRequested) return;
@@ -478,11 +482,16 @@ export class Session {
   async #simpleQuery(sql: string, out: MessageWriter, flush: () => Promise<void>): Promise<void> {
     this.cancelRequested = false;
     try {
-      const { statements, notices } = parseSql(sql, this.#limits);
+      const cached = this.#cache.parse(sql);
+      const { statements, notices } = cached;
       for (const notice of notices) send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
       if (statements.length === 0) send(out, { type: "EmptyQueryResponse" });
-      for (const statement of statements) {
-        const prepared = this.#plan(statement, []);
+      for (let i = 0; i < statements.length; i++) {
+        const statement = statements[i];
+        // In a failed block #plan refuses all but the session's own statements.
+        const prepared = this.#failed
+          ? this.#plan(statement, [])
+          : this.#cache.plan(cached, i, this.#db.catalogVersion, () => this.#plan(statement, []));
         await this.#runStatement(prepared, [], [], 0, out, flush, true);
         if (this.#inCopy()) return; // ReadyForQuery follows CopyDone
       }
@@ -864,7 +873,7 @@ export class Session {
     if (name !== "" && this.#statements.has(name)) {
       throw new SqlError("42P05", `prepared statement "${name}" already exists`);
     }
-    const { statements } = parseSql(sql, this.#limits);
+    const { statements } = this.#cache.parse(sql);
     if (statements.length > 1) {
       throw new SqlError("42601", "cannot insert multiple commands into a prepared statement");
     }

@@ -2178,11 +2178,13 @@ async function* scanTable(
     if (v === null) return;
     key.push(toEngine(path.types[i], normalizeKey(path.types[i], v)));
   }
-  if (path.index === null && key.length === path.types.length) {
-    // Fast path: the whole primary key is given, so at most one row. One
-    // point lookup (the key encoded once) instead of a range scan over
-    // [key, prefixEnd(key)), which finds the same row: keys are prefix-free.
-    const row = await tx.get(table.engineName, key);
+  if (path.unique && key.length === path.types.length) {
+    // Fast path: the whole primary key, or every column of a unique index,
+    // is given, so at most one row: one descent of the tree and one row
+    // read, instead of a batched range scan that finds the same row.
+    const row = path.index === null
+      ? await tx.get(table.engineName, key)
+      : await tx.getByUnique(table.engineName, path.index, key);
     if (row !== undefined) yield [row];
     return;
   }
@@ -2190,9 +2192,6 @@ async function* scanTable(
   if (key.length > 0) {
     options.lower = key;
     options.upper = key;
-    // A unique index with every column equal (none null) holds one entry
-    // at most: stop there instead of stepping on to the next key.
-    if (path.unique && key.length === path.types.length) options.limit = 1;
   }
   const type = path.types[path.equal.length];
   if (path.lower) {
@@ -2770,12 +2769,10 @@ function uniqueViolation(table: SqlTable, error: ConstraintError, row?: Row): Sq
 /**
  * Takes the table's write lock before a statement reads it, so two writers
  * never both hold the read lock and wait to upgrade (a deadlock every
- * time). The engine has no lock call of its own; deleting a key no row can
- * have (NULLs, which keys never hold) takes the lock and changes nothing.
+ * time).
  */
 export async function lockForWrite(tx: Transaction, table: SqlTable): Promise<void> {
-  const width = table.rowid ? 1 : table.indexes.find((i) => i.primary)!.columns.length;
-  await tx.delete(table.engineName, new Array<Value>(width).fill(null));
+  await tx.lockForWrite(table.engineName);
 }
 
 async function insertRow(tx: Transaction, table: SqlTable, row: Row): Promise<void> {
@@ -3370,6 +3367,7 @@ async function addIndex(
     constraint?: boolean;
   },
 ): Promise<void> {
+  if (index.primary && table.rowid) return await addPrimaryKey(db, sqlTx, table, index);
   const engineIndex = db.engineName("i");
   const columns = engineColumnNames(table, index.columns);
   try {
@@ -3388,6 +3386,53 @@ async function addIndex(
   next.indexes.push({ ...index, engineIndex });
   if (index.primary) {
     for (const name of index.columns) next.columns.find((c) => c.name === name)!.notNull = true;
+  }
+  await db.putTable(sqlTx, table.name, next);
+}
+
+/**
+ * ALTER TABLE ADD PRIMARY KEY on a table keyed by its hidden row number
+ * (pgbench -i adds its keys this way): the rows move to a new engine table
+ * keyed by the named columns, copied by the engine in one logged step, so
+ * the table then has the same fast paths as one declared with its key (a
+ * lookup by key is one descent of the primary tree, an update touches no
+ * secondary index). The old engine table is left behind, as TRUNCATE
+ * leaves it. A NULL in the key is 23502, a duplicate 23505, as PostgreSQL.
+ */
+async function addPrimaryKey(
+  db: Database,
+  sqlTx: SqlTransaction,
+  table: SqlTable,
+  index: { name: string; columns: string[] },
+): Promise<void> {
+  engineColumnNames(table, index.columns); // 42703 for a column that does not exist
+  // The copy holds the old table's read lock to the end, so no writer changes it meanwhile;
+  // taking it after the DDL lock (createTable's) keeps the order CREATE INDEX uses.
+  const next: SqlTable = structuredClone(table);
+  next.engineName = db.engineName("t");
+  next.rowid = false;
+  for (const name of index.columns) next.columns.find((c) => c.name === name)!.notNull = true;
+  next.indexes = next.indexes.map((i) => ({ ...i, engineIndex: db.engineName("i") }));
+  next.indexes.push({ ...index, unique: true, primary: true, engineIndex: null });
+  try {
+    await sqlTx.tx.createTable(engineSpec(next), {
+      from: table.engineName,
+      columns: table.columns.map((_, i) => i + 1), // past the row number
+    });
+  } catch (error) {
+    if (error instanceof ConstraintError && error.constraint === "not_null") {
+      const column = index.columns.find((name) =>
+        !table.columns.find((c) => c.name === name)!.notNull
+      );
+      throw new SqlError(
+        "23502",
+        `column "${column}" of relation "${table.name}" contains null values`,
+      );
+    }
+    if (error instanceof ConstraintError) {
+      throw new SqlError("23505", `could not create unique index "${index.name}"`);
+    }
+    throw error;
   }
   await db.putTable(sqlTx, table.name, next);
 }

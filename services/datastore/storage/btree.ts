@@ -24,6 +24,7 @@ import { LimitError } from "../../../lib/errors.ts";
 import type { BufferPool, Frame } from "./buffer_pool.ts";
 import {
   type BtreeNode,
+  compareNodeKey,
   decodeNode,
   nodeBytes,
   nodeChild,
@@ -88,7 +89,7 @@ function lowerBoundIn(node: ReadNode, key: Uint8Array): number {
   let lo = 0, hi = nodeCount(node);
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compareBytes(nodeKey(node, mid), key) < 0) lo = mid + 1;
+    if (compareNodeKey(node, mid, key) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -99,7 +100,7 @@ function upperBoundIn(node: ReadNode, key: Uint8Array): number {
   let lo = 0, hi = nodeCount(node);
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compareBytes(nodeKey(node, mid), key) <= 0) lo = mid + 1;
+    if (compareNodeKey(node, mid, key) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -167,9 +168,24 @@ export class BTree {
     let node = readOf(this.#frame(this.root));
     while (!node.leaf) node = readOf(this.#frame(nodeChild(node, upperBoundIn(node, key))));
     const i = lowerBoundIn(node, key);
-    return i < nodeCount(node) && compareBytes(nodeKey(node, i), key) === 0
+    return i < nodeCount(node) && compareNodeKey(node, i, key) === 0
       ? nodeValueView(node, i).slice()
       : undefined;
+  }
+
+  /**
+   * The value (a copy) of the first key that starts with `prefix`, or
+   * undefined: one descent. A unique index's entries are its columns' key
+   * followed by the primary key, so this is its point lookup.
+   */
+  firstWithPrefix(prefix: Bytes): Bytes | undefined {
+    const path = this.#seekFirst({ key: prefix, inclusive: true });
+    if (!path) return undefined;
+    const leaf = path[path.length - 1];
+    const key = nodeKey(leaf.node, leaf.index);
+    if (key.length < prefix.length) return undefined;
+    for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return undefined;
+    return nodeValueView(leaf.node, leaf.index).slice();
   }
 
   /** Inserts a new key; returns false (and changes nothing) if it exists. */

@@ -80,7 +80,7 @@ import {
   writeOverflow,
 } from "./pages.ts";
 import { replay, type ReplaySummary } from "./recovery.ts";
-import { decodeRow, encodeKey, encodeRow, prefixEnd, type Row, type Value } from "./row_codec.ts";
+import { decodeRow, encodeKey, prefixEnd, type Row, type Value } from "./row_codec.ts";
 import { type Index, Table } from "./table.ts";
 import { PREALLOCATE_BYTES, readLog, RecordKind, Wal, type WalRecord } from "./wal.ts";
 import { LockManager, type LockMode } from "./locks.ts";
@@ -125,6 +125,14 @@ export interface EngineOptions {
    * the transaction is open.
    */
   transactionLogBytesMax?: number;
+}
+
+/** Rows to copy into a new table (Transaction.createTable). */
+export interface CopySpec {
+  /** The table whose rows are copied. */
+  from: string;
+  /** For each column of the new table, the index of the old table's column it takes. */
+  columns: number[];
 }
 
 export interface ScanOptions {
@@ -309,6 +317,9 @@ export class Engine {
       ...start,
       files: this.#files,
       preallocateBytes: this.#options.walPreallocateBytes,
+      // Transactions waiting for locks: the one a commit just let through
+      // (locks go before the fsync) should not wait for that fsync as well.
+      overlap: () => this.#locks.waiting > 0,
     });
     if (this.#createdFiles) this.#files.syncDirectory(this.#dir);
   }
@@ -352,6 +363,17 @@ export class Engine {
   durable(): Promise<void> {
     this.#checkOpen();
     return this.#wal.waitDurable(this.#wal.appendedLsn);
+  }
+
+  /** @internal The log's end now (Transaction records it when it takes a lock). */
+  get appendedLsn(): number {
+    return this.#wal.appendedLsn;
+  }
+
+  /** @internal Resolves once the log is durable up to `lsn`. */
+  waitDurable(lsn: number): Promise<void> {
+    this.#checkOpen();
+    return this.#wal.waitDurable(lsn);
   }
 
   /** Names and definitions of every table. */
@@ -503,7 +525,8 @@ export class Engine {
   /** @internal */
   finish(tx: Transaction, committed: boolean): Promise<void> {
     this.#active.delete(tx);
-    let lsn = this.#wal.appendedLsn;
+    // A transaction that changed nothing waits only for the commits it read.
+    let lsn = tx.readLsn ?? this.#wal.appendedLsn;
     if (tx.records.length > 0) {
       lsn = this.#wal.append({
         kind: committed ? RecordKind.commit : RecordKind.abort,
@@ -591,7 +614,35 @@ export class Engine {
     return index;
   }
 
+  /** @internal Inserts every row of `from` into `to`, columns picked by `columns`. */
+  copyRows(from: Table, to: Table, columns: number[]): void {
+    if (columns.length !== to.def.columns.length) {
+      throw new SchemaError(`${to.def.name}: a row needs ${to.def.columns.length} values`);
+    }
+    for (const i of columns) {
+      if (!Number.isInteger(i) || i < 0 || i >= from.def.columns.length) {
+        throw new SchemaError(`${from.def.name} has no column ${i}`);
+      }
+    }
+    let range: ScanRange = {};
+    for (;;) {
+      const batch = from.primary.scan(range, SCAN_BATCH_ROWS);
+      for (const entry of batch) {
+        const row = from.readRidBytes(entry.value);
+        to.insert(columns.map((i) => row[i]));
+      }
+      if (batch.length < SCAN_BATCH_ROWS) break;
+      range = { lower: { key: batch.at(-1)!.key.slice(), inclusive: false } };
+    }
+  }
+
+  /** @internal Drops a table made by this transaction that failed before it was logged. */
+  dropTable(table: Table): void {
+    this.#dropTable(table);
+  }
+
   #dropTable(table: Table): void {
+    for (const page of table.releaseRows()) this.#pool.free(page);
     for (const page of table.primary.pages()) this.#pool.free(page);
     for (const index of table.indexes) for (const page of index.tree.pages()) this.#pool.free(page);
     this.#tables.delete(table.def.name);
@@ -624,8 +675,13 @@ export class Engine {
         break;
       }
       case RecordKind.createTable: {
-        const { id, spec } = JSON.parse(record.json) as { id: number; spec: TableSpec };
-        this.createTable(spec, id);
+        const { id, spec, copy } = JSON.parse(record.json) as {
+          id: number;
+          spec: TableSpec;
+          copy?: { fromId: number; columns: number[] };
+        };
+        const table = this.createTable(spec, id);
+        if (copy) this.copyRows(this.#table(copy.fromId), table, copy.columns);
         break;
       }
       case RecordKind.createIndex: {
@@ -736,6 +792,15 @@ export class Transaction {
   readonly records: WalRecord[] = [];
   /** @internal Their size in the log. */
   logBytes = 0;
+  /**
+   * @internal The log's end when this transaction last took a lock on a
+   * table it had not locked yet (undefined before its first): every commit
+   * whose changes it can read was appended by then. Locks are held to the
+   * end, and a writer appends its commit before releasing its locks, so
+   * anything it reads later on those tables is that or its own work.
+   */
+  readLsn: number | undefined;
+  #lockedTables = new Set<number>();
   #engine: Engine;
   #state: "open" | "committed" | "rolled back" = "open";
 
@@ -768,9 +833,27 @@ export class Transaction {
         throw error;
       }
       this.#checkOpen();
+      this.#noteLocked(table.def.id);
       return this.#engine.tableNamed(name);
     }
+    this.#noteLocked(table.def.id);
     return table;
+  }
+
+  #noteLocked(tableId: number): void {
+    if (this.#lockedTables.has(tableId)) return;
+    this.#lockedTables.add(tableId);
+    this.readLsn = this.#engine.appendedLsn;
+  }
+
+  /**
+   * Resolves once every commit this transaction may have read is durable
+   * (see `readLsn`; everything appended so far when it has read no table):
+   * what a reader waits for before it answers, since locks are released
+   * before the commit's fsync. Its own changes are not waited for.
+   */
+  readsDurable(): Promise<void> {
+    return this.#engine.waitDurable(this.readLsn ?? this.#engine.appendedLsn);
   }
 
   async #ddl(): Promise<void> {
@@ -786,15 +869,36 @@ export class Transaction {
     }
   }
 
-  async createTable(spec: TableSpec): Promise<void> {
+  /**
+   * Creates a table. With `copy`, fills it with the rows of table `from`
+   * (column `i` of the new table taken from column `columns[i]` of the
+   * old): how the SQL layer gives a table a new primary key. The copy is
+   * logged as part of the create record, not row by row, and redone from
+   * the old table's rows, which only later records change. A row the new
+   * table refuses (duplicate key, NULL in the key) throws ConstraintError
+   * and leaves nothing behind.
+   */
+  async createTable(spec: TableSpec, copy?: CopySpec): Promise<void> {
     await this.#ddl();
+    const from = copy ? await this.#table(copy.from, "S") : null;
     const table = this.#engine.createTable(spec);
     await this.#engine.lock(this, `t:${table.def.id}`, "X");
+    if (from !== null) {
+      try {
+        this.#engine.copyRows(from, table, copy!.columns);
+      } catch (error) {
+        this.#engine.dropTable(table);
+        throw error;
+      }
+    }
+    const json = from === null
+      ? { id: table.def.id, spec }
+      : { id: table.def.id, spec, copy: { fromId: from.def.id, columns: copy!.columns } };
     this.#engine.log(this, {
       kind: RecordKind.createTable,
       lsn: 0,
       txId: this.id,
-      json: JSON.stringify({ id: table.def.id, spec }),
+      json: JSON.stringify(json),
     });
     this.#engine.afterOp();
   }
@@ -810,6 +914,15 @@ export class Transaction {
       json: JSON.stringify({ tableId: table.def.id, spec }),
     });
     this.#engine.afterOp();
+  }
+
+  /**
+   * Takes the table's write lock now, for a statement that reads before it
+   * writes: two such statements that both took the read lock first would
+   * each wait for the other to upgrade (a deadlock every time).
+   */
+  async lockForWrite(tableName: string): Promise<void> {
+    await this.#table(tableName, "X");
   }
 
   /** Inserts a row (values in column order). ConstraintError on a duplicate key. */
@@ -836,7 +949,7 @@ export class Transaction {
       lsn: 0,
       txId: this.id,
       tableId: table.def.id,
-      oldRow: encodeRow(table.types, result.old),
+      oldRow: result.oldLogical,
       row: result.logical,
     });
     this.#engine.afterOp();
@@ -846,14 +959,14 @@ export class Transaction {
   /** Deletes the row whose primary key is `key`; false if there is none. */
   async delete(tableName: string, key: Value[]): Promise<boolean> {
     const table = await this.#table(tableName, "X");
-    const old = table.delete(table.pkKey(key));
-    if (!old) return false;
+    const deleted = table.delete(table.pkKey(key));
+    if (!deleted) return false;
     this.#engine.log(this, {
       kind: RecordKind.delete,
       lsn: 0,
       txId: this.id,
       tableId: table.def.id,
-      row: encodeRow(table.types, old),
+      row: deleted.oldLogical,
     });
     this.#engine.afterOp();
     return true;
@@ -863,6 +976,29 @@ export class Transaction {
   async get(tableName: string, key: Value[]): Promise<Row | undefined> {
     const table = await this.#table(tableName, "S");
     const row = table.get(table.pkKey(key));
+    this.#engine.afterOp();
+    return row;
+  }
+
+  /**
+   * The row whose columns of unique index `indexName` hold `values`, or
+   * undefined: one index probe and one row read. A NULL among `values`
+   * matches nothing (a unique index may hold many rows with NULLs).
+   */
+  async getByUnique(
+    tableName: string,
+    indexName: string,
+    values: Value[],
+  ): Promise<Row | undefined> {
+    const table = await this.#table(tableName, "S");
+    const index = table.indexes.find((i) => i.def.name === indexName);
+    if (!index) throw new SchemaError(`no index ${indexName} on ${tableName}`);
+    if (!index.def.unique) throw new SchemaError(`index ${indexName} is not unique`);
+    if (values.length !== index.types.length) {
+      throw new SchemaError(`index ${indexName} has ${index.types.length} columns`);
+    }
+    if (values.includes(null)) return undefined;
+    const row = table.getByUnique(index, values);
     this.#engine.afterOp();
     return row;
   }

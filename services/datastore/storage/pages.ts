@@ -341,6 +341,32 @@ export function nodeKey(node: ReadNode, i: number): Uint8Array {
   return node.page.subarray(at + 2, at + 2 + length);
 }
 
+/**
+ * Compares key `i` with `key` as unsigned bytes (<0, 0, >0), reading a
+ * PageNode's key in place: a lookup's binary search makes no view per step.
+ */
+export function compareNodeKey(node: ReadNode, i: number, key: Uint8Array): number {
+  let bytes: Uint8Array;
+  let start: number;
+  let length: number;
+  if (isPageNode(node)) {
+    bytes = node.page;
+    const at = node.offsets[i];
+    length = (bytes[at] << 8) | bytes[at + 1];
+    start = at + 2;
+  } else {
+    bytes = node.keys[i];
+    start = 0;
+    length = bytes.length;
+  }
+  const n = length < key.length ? length : key.length;
+  for (let j = 0; j < n; j++) {
+    const d = bytes[start + j] - key[j];
+    if (d !== 0) return d;
+  }
+  return length - key.length;
+}
+
 /** Value `i` of a leaf; a view into the page for a PageNode (copy it to keep it). */
 export function nodeValueView(node: ReadNode, i: number): Uint8Array {
   if (!isPageNode(node)) return node.values[i];

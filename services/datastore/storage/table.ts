@@ -25,6 +25,7 @@ import {
   type DecodeRowOptions,
   encodeKey,
   encodeRow,
+  type OverflowRef,
   overflowRefs,
   prefixEnd,
   type Row,
@@ -104,8 +105,11 @@ export class Table {
     return key;
   }
 
-  /** Checks a row's shape, types, nullability and size; throws SchemaError or LimitError. */
-  checkRow(row: Row): Bytes {
+  /**
+   * Checks a row's shape, types, nullability and size; throws SchemaError or
+   * LimitError. Returns its logical encoding and its encoded primary key.
+   */
+  checkRow(row: Row): { logical: Bytes; pk: Bytes } {
     const { columns } = this.def;
     if (!Array.isArray(row) || row.length !== columns.length) {
       throw new SchemaError(`${this.def.name}: a row needs ${columns.length} values`);
@@ -148,7 +152,7 @@ export class Table {
         );
       }
     }
-    return logical;
+    return { logical, pk };
   }
 
   #checkUnique(row: Row, ownPk: Uint8Array | null): void {
@@ -198,6 +202,29 @@ export class Table {
     for (const ref of overflowRefs(this.types, this.heap.read(rid))) freeChain(this.#pool, ref);
   }
 
+  /**
+   * For dropping the table: frees the overflow chains of its rows and
+   * returns its heap pages (those holding a row, the last page and the
+   * free-space list; a page emptied and dropped from the list earlier is
+   * not found). The caller frees them with the trees' pages.
+   */
+  releaseRows(): number[] {
+    const pages = new Set<number>(this.heap.state.freeSpacePages);
+    if (this.heap.state.lastPage !== 0) pages.add(this.heap.state.lastPage);
+    let range = {};
+    for (;;) {
+      const batch = this.primary.scan(range, 256);
+      for (const entry of batch) {
+        const rid = decodeRid(entry.value);
+        this.#freeOverflow(rid);
+        pages.add(rid.page);
+      }
+      if (batch.length < 256) break;
+      range = { lower: { key: batch.at(-1)!.key.slice(), inclusive: false } };
+    }
+    return [...pages];
+  }
+
   readRid(rid: Rid): Row {
     return decodeRow(this.types, this.heap.read(rid), this.#decodeOptions);
   }
@@ -212,10 +239,18 @@ export class Table {
     return rid ? this.readRid(decodeRid(rid)) : undefined;
   }
 
+  /**
+   * The row whose columns of unique index `index` hold `values` (none
+   * null), if any: one probe of the index and one heap read.
+   */
+  getByUnique(index: Index, values: readonly Value[]): Row | undefined {
+    const rid = index.tree.firstWithPrefix(encodeKey(index.types, values));
+    return rid ? this.readRid(decodeRid(rid)) : undefined;
+  }
+
   /** Inserts a row; returns its logical encoding (for the log). */
   insert(row: Row): Bytes {
-    const logical = this.checkRow(row);
-    const pk = this.pkKey(this.pkOf(row));
+    const { logical, pk } = this.checkRow(row);
     this.#checkUnique(row, null);
     // The heap insert runs inside the primary-key insert, once the key is
     // known to be new: one descent, and nothing changes on a duplicate.
@@ -231,36 +266,53 @@ export class Table {
     return logical;
   }
 
-  /** Deletes by encoded primary key; returns the old row, or undefined if absent. */
-  delete(pk: Uint8Array): Row | undefined {
+  /**
+   * Deletes by encoded primary key; returns the old row and its logical
+   * encoding (for the log), or undefined if absent.
+   */
+  delete(pk: Uint8Array): { old: Row; oldLogical: Bytes } | undefined {
     const ridBytes = this.primary.get(pk);
     if (!ridBytes) return undefined;
     const rid = decodeRid(ridBytes);
-    const old = this.readRid(rid);
+    const { row: old, logical: oldLogical } = this.#readAndRelease(rid);
     for (const index of this.indexes) index.tree.delete(this.indexKey(index, old));
     this.primary.delete(pk);
-    this.#freeOverflow(rid);
     this.heap.delete(rid);
-    return old;
+    return { old, oldLogical };
+  }
+
+  /**
+   * Reads the row at `rid` for a change that replaces or removes it: one
+   * decode that also frees its overflow chains, and its logical encoding,
+   * which is the stored tuple itself (copied) when nothing was spilled.
+   */
+  #readAndRelease(rid: Rid): { row: Row; logical: Bytes } {
+    const tuple = this.heap.read(rid);
+    const refs: OverflowRef[] = [];
+    const row = decodeRow(this.types, tuple, {
+      unspill: this.#decodeOptions.unspill,
+      onOverflow: (ref) => refs.push(ref),
+    });
+    const logical = refs.length === 0 ? tuple.slice() : encodeRow(this.types, row);
+    for (const ref of refs) freeChain(this.#pool, ref);
+    return { row, logical };
   }
 
   /**
    * Replaces the row with encoded primary key `pk`; returns the old row and
    * the new row's logical encoding, or undefined if there is no such row.
    */
-  update(pk: Uint8Array, row: Row): { old: Row; logical: Bytes } | undefined {
-    const logical = this.checkRow(row);
+  update(pk: Uint8Array, row: Row): { old: Row; oldLogical: Bytes; logical: Bytes } | undefined {
+    const { logical, pk: newPk } = this.checkRow(row);
     const ridBytes = this.primary.get(pk);
     if (!ridBytes) return undefined;
-    const newPk = this.pkKey(this.pkOf(row));
     const pkChanged = compareBytes(newPk, pk) !== 0;
     if (pkChanged && this.primary.get(newPk)) {
       throw new ConstraintError("primary_key", `duplicate primary key in ${this.def.name}`);
     }
     this.#checkUnique(row, pk);
     const rid = decodeRid(ridBytes);
-    const old = this.readRid(rid);
-    this.#freeOverflow(rid);
+    const { row: old, logical: oldLogical } = this.#readAndRelease(rid);
     const newRid = this.heap.replace(rid, this.#store(row, logical));
     const ridChanged = newRid.page !== rid.page || newRid.slot !== rid.slot;
     const newRidBytes = encodeRid(newRid);
@@ -276,6 +328,6 @@ export class Table {
         index.tree.insert(newKey, newRidBytes);
       } else if (ridChanged) index.tree.replace(oldKey, newRidBytes);
     }
-    return { old, logical };
+    return { old, oldLogical, logical };
   }
 }

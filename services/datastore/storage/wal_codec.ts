@@ -89,34 +89,75 @@ const decoder = new TextDecoder();
 
 /** Encodes one framed record (one allocation for the common row records). */
 export function encodeRecord(record: WalRecord, frame: RecordFrame = NESTED): Bytes {
-  let payloadBytes: number;
-  let nested: Bytes | null = null;
-  let json: Uint8Array | null = null;
+  const payload = payloadOf(record);
+  const out = new Uint8Array(HEAD_BYTES + BODY_HEAD_BYTES + payload.bytes);
+  writeFramed(record, frame, payload, out, 0);
+  return out;
+}
+
+/**
+ * Encodes one framed record into `out` at `at` (the log's buffer, so an
+ * append allocates nothing); returns the bytes written. `out` must have
+ * room for `framedBytes(record)` (wal.ts grows its buffer first).
+ */
+export function encodeRecordInto(
+  record: WalRecord,
+  frame: RecordFrame,
+  out: Uint8Array,
+  at: number,
+): number {
+  return writeFramed(record, frame, payloadOf(record), out, at);
+}
+
+/** The size of a record once framed. */
+export function framedBytes(record: WalRecord): number {
   switch (record.kind) {
     case 1:
     case 2:
-      payloadBytes = 4 + record.row.length;
-      break;
+      return HEAD_BYTES + BODY_HEAD_BYTES + 4 + record.row.length;
     case 3:
-      payloadBytes = 8 + record.oldRow.length + record.row.length;
-      break;
+      return HEAD_BYTES + BODY_HEAD_BYTES + 8 + record.oldRow.length + record.row.length;
     case 4:
     case 5:
-      payloadBytes = 0;
-      break;
-    case 6:
-    case 7:
-      json = encoder.encode(record.json);
-      payloadBytes = json.length;
-      break;
-    case 8:
-      nested = joinBytes(record.open.map((inner) => encodeRecord(inner)));
-      payloadBytes = nested.length;
-      break;
+      return HEAD_BYTES + BODY_HEAD_BYTES;
+    default:
+      return HEAD_BYTES + BODY_HEAD_BYTES + payloadOf(record).bytes;
   }
-  const out = new Uint8Array(HEAD_BYTES + BODY_HEAD_BYTES + payloadBytes);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, BODY_HEAD_BYTES + payloadBytes);
+}
+
+/** A record's payload size, with the bytes of the kinds that must be encoded first. */
+function payloadOf(record: WalRecord): { bytes: number; encoded: Uint8Array | null } {
+  switch (record.kind) {
+    case 1:
+    case 2:
+      return { bytes: 4 + record.row.length, encoded: null };
+    case 3:
+      return { bytes: 8 + record.oldRow.length + record.row.length, encoded: null };
+    case 4:
+    case 5:
+      return { bytes: 0, encoded: null };
+    case 6:
+    case 7: {
+      const json = encoder.encode(record.json);
+      return { bytes: json.length, encoded: json };
+    }
+    case 8: {
+      const nested = joinBytes(record.open.map((inner) => encodeRecord(inner)));
+      return { bytes: nested.length, encoded: nested };
+    }
+  }
+}
+
+function writeFramed(
+  record: WalRecord,
+  frame: RecordFrame,
+  payload: { bytes: number; encoded: Uint8Array | null },
+  out: Uint8Array,
+  start: number,
+): number {
+  const total = HEAD_BYTES + BODY_HEAD_BYTES + payload.bytes;
+  const v = new DataView(out.buffer, out.byteOffset + start, total);
+  v.setUint32(0, BODY_HEAD_BYTES + payload.bytes);
   v.setFloat64(HEAD_BYTES, record.lsn);
   v.setUint8(HEAD_BYTES + 8, record.kind);
   v.setUint32(HEAD_BYTES + 9, record.txId);
@@ -127,24 +168,22 @@ export function encodeRecord(record: WalRecord, frame: RecordFrame = NESTED): By
     case 1:
     case 2:
       v.setUint32(at, record.tableId);
-      out.set(record.row, at + 4);
+      out.set(record.row, start + at + 4);
       break;
     case 3:
       v.setUint32(at, record.tableId);
       v.setUint32(at + 4, record.oldRow.length);
-      out.set(record.oldRow, at + 8);
-      out.set(record.row, at + 8 + record.oldRow.length);
+      out.set(record.oldRow, start + at + 8);
+      out.set(record.row, start + at + 8 + record.oldRow.length);
       break;
     case 6:
     case 7:
-      out.set(json!, at);
-      break;
     case 8:
-      out.set(nested!, at);
+      out.set(payload.encoded!, start + at);
       break;
   }
-  v.setUint32(4, crc32c(out.subarray(HEAD_BYTES)));
-  return out;
+  v.setUint32(4, crc32c(out.subarray(start + HEAD_BYTES, start + total)));
+  return total;
 }
 
 /** Joins byte arrays into one new array (lib/bytes.ts's concat, under the name the log code uses). */
