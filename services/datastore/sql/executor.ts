@@ -2303,14 +2303,22 @@ function sortPlan(
   };
 }
 
+/**
+ * A plan computed once per execution however often the statement reads it
+ * (a CTE). The rows belong to the execution (its RunContext), never to the
+ * plan: a plan is run again by prepared statements and the statement cache,
+ * and must then read the tables as they are.
+ */
 function materialized(plan: RowPlan): RowPlan {
-  let rows: PgValue[][] | null = null;
+  const rowsOf = new WeakMap<RunContext, PgValue[][]>();
   return {
     columns: plan.columns,
     async *run(ctx) {
-      if (rows === null) {
+      let rows = rowsOf.get(ctx);
+      if (rows === undefined) {
         const all: PgValue[][] = [];
         for await (const batch of plan.run(ctx)) all.push(...batch);
+        rowsOf.set(ctx, all);
         rows = all;
       }
       for (let i = 0; i < rows.length; i += BATCH_ROWS) yield rows.slice(i, i + BATCH_ROWS);

@@ -94,3 +94,42 @@ Deno.test("a cached simple query answers for the catalog as it is now", async ()
     await h.close();
   }
 });
+
+Deno.test("a cached or prepared plan reads a CTE afresh on every execution", async () => {
+  const h = await SqlHarness.open();
+  try {
+    const s = await h.session();
+    await s.query(
+      "CREATE TABLE items (id int PRIMARY KEY, owner int, qty int);" +
+        "INSERT INTO items VALUES (1, 1, 5), (2, 1, 7), (3, 2, 1)",
+    );
+    const cte = "WITH t AS (SELECT owner, sum(qty) AS s FROM items GROUP BY owner) " +
+      "SELECT owner, s FROM t WHERE s >= 7 ORDER BY owner";
+    assert.deepEqual(await s.rows(cte), [["1", "12"]]);
+    await s.query("UPDATE items SET qty = 100 WHERE id = 3");
+    // The same text again (statement cache): the CTE sees the update.
+    assert.deepEqual(await s.rows(cte), [["1", "12"], ["2", "100"]]);
+    // A prepared statement (extended protocol) executed twice reads the table each time.
+    const execute = async () => {
+      const replies = await s.send(
+        {
+          type: "Bind",
+          portal: "",
+          statement: "p",
+          parameterFormats: [],
+          parameters: [],
+          resultFormats: [],
+        },
+        { type: "Execute", portal: "", rowsMax: 0 },
+        { type: "Sync" },
+      );
+      return replies.filter((m) => m.type === "DataRow").length;
+    };
+    await s.send({ type: "Parse", statement: "p", sql: cte, parameterTypes: [] }, { type: "Sync" });
+    assert.equal(await execute(), 2);
+    await s.query("DELETE FROM items WHERE owner = 1");
+    assert.equal(await execute(), 1);
+  } finally {
+    await h.close();
+  }
+});
