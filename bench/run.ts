@@ -15,8 +15,10 @@ const BENCHMARKS: Record<string, string> = {
   resolver: "resolver vs Unbound (dnsperf)",
   cache: "cache vs redis-server (redis-benchmark)",
   storage: "storage engine vs SQLite",
+  datastore: "datastore vs PostgreSQL 15 (pgbench: insert, select, update, TPC-B-like)",
   mq: "mq vs RabbitMQ's STOMP plugin (same STOMP load generator)",
-  objects: "objects vs MinIO (S3 PUT/GET, 4 KiB and 1 MiB)",
+  smtp: "smtp vs Postfix (smtp-source, 10k 4 KiB messages over 16 sessions)",
+  objects: "objects vs s3rver (1 GiB PUT/GET against the disk, 10k 4 KiB PUTs/GETs)",
   stack: "the whole spells stack through the lb (wrk: GET cache hit, POST), CPU share per service",
 };
 
