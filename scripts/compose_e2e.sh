@@ -239,7 +239,7 @@ check "curl GET /files/hello.txt through the lb (8080)" '^hello from compose$' \
   inns curl -sf "http://127.0.0.1:8080/files/hello.txt"
 check "curl GET /files/hello.txt through the lb (80)" '^hello from compose$' \
   inns curl -sf "http://127.0.0.1:80/files/hello.txt"
-check "swaks to dev@example.com (smtp)" "<~ +221 " \
+check "swaks to dev@example.com (smtp)" "<- +221 " \
   inns swaks --server "$SMTP_IP:2525" --from e2e@example.com --to dev@example.com \
   --helo e2e.example.com --header 'Subject: compose e2e' --body 'sent by compose_e2e.sh'
 check "the mail is in smtp's mailbox API" 'compose e2e' \
