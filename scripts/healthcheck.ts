@@ -22,12 +22,15 @@ const HTTP_SERVICES: readonly string[] = ["http-api"];
 
 const TIMEOUT_MS = 3_000;
 
-/** The readiness URL of `command` started with `args` in environment `variables`. */
-export async function readinessUrl(
-  command: string,
-  args: readonly string[],
-  variables: Readonly<Record<string, string | undefined>>,
-): Promise<string> {
+/** How the service was started: its flags and its environment. */
+export interface StartedWith {
+  args: readonly string[];
+  variables: Readonly<Record<string, string | undefined>>;
+}
+
+/** The readiness URL of `command` started with these flags and environment. */
+export async function readinessUrl(command: string, started: StartedWith): Promise<string> {
+  const { args, variables } = started;
   const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (entry?.load === undefined || entry.kind !== "service") {
     throw new Error(`${command}: not a built service`);
@@ -91,7 +94,7 @@ async function main(args: readonly string[]): Promise<number> {
   }
   let url;
   try {
-    url = await readinessUrl(service.command, service.args, service.variables);
+    url = await readinessUrl(service.command, service);
   } catch (error) {
     console.error(`healthcheck: ${error instanceof Error ? error.message : error}`);
     return 1;

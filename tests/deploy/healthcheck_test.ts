@@ -21,18 +21,24 @@ Deno.test("serviceCommandLine() finds `main.ts <service> [flags]` in a process's
 
 Deno.test("readinessUrl() reads the admin port from flags and environment like main.ts", async () => {
   assert.equal(
-    await readinessUrl("cache", [], { UNDERHOOD_HOST: "0.0.0.0" }),
+    await readinessUrl("cache", { args: [], variables: { UNDERHOOD_HOST: "0.0.0.0" } }),
     "http://127.0.0.1:18005/readyz",
   );
   assert.equal(
-    await readinessUrl("dns", [], { UNDERHOOD_DNS_PORT: "53" }),
+    await readinessUrl("dns", { args: [], variables: { UNDERHOOD_DNS_PORT: "53" } }),
     "http://127.0.0.1:10053/readyz",
   );
   assert.equal(
-    await readinessUrl("cache", ["--admin-port", "9000"], { UNDERHOOD_CACHE_ADMIN_PORT: "1" }),
+    await readinessUrl("cache", {
+      args: ["--admin-port", "9000"],
+      variables: { UNDERHOOD_CACHE_ADMIN_PORT: "1" },
+    }),
     "http://127.0.0.1:9000/readyz",
   );
-  await assert.rejects(() => readinessUrl("start", [], {}), /not a built service/);
+  await assert.rejects(
+    () => readinessUrl("start", { args: [], variables: {} }),
+    /not a built service/,
+  );
 });
 
 async function healthcheck(args: string[]): Promise<{ code: number; stderr: string }> {
