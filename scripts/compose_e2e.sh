@@ -255,6 +255,14 @@ for s in "${SERVICES[@]}"; do
     deno run -A --cached-only scripts/healthcheck.ts
 done
 
+# Hermetic: the only names the resolver refused are the check's own (deno.com)
+# and, until they are built, the lb's http-api backends. (Deno's update
+# check, which asked for dl.deno.land at every start, is off in the image.)
+check "no container looked up a name outside the stack" '^$' sh -c \
+  "$(printf '%q ' $COMPOSE) -p $PROJECT -f $ROOT/compose.yaml logs --no-color resolver 2>&1 |
+   grep -o 'refused [^ :]*' | grep -v -E 'refused (deno\.com|http-api-[12])\.$' | sort -u |
+   tr '\n' ' '"
+
 step "data survives a restart (datastore volume)"
 check "psql CREATE TABLE + INSERT" 'INSERT 0 1' inns psql -h 127.0.0.1 -p 8004 -U postgres -d postgres \
   -c 'CREATE TABLE e2e (id int primary key, name text)' -c "INSERT INTO e2e VALUES (1, 'kept')"

@@ -18,7 +18,7 @@ import { parseFlags } from "../lib/cli.ts";
 import { adminPortOf } from "../lib/service.ts";
 
 /** Services whose own port speaks HTTP and serves /readyz there (docs/architecture.md). */
-const HTTP_SERVICES: readonly string[] = ["http-api"];
+export const HTTP_SERVICES: readonly string[] = ["http-api"];
 
 const TIMEOUT_MS = 3_000;
 

@@ -20,6 +20,7 @@ import {
   sharedEnvName,
 } from "../../lib/cli.ts";
 import { adminPortOf } from "../../lib/service.ts";
+import { HTTP_SERVICES } from "../../scripts/healthcheck.ts";
 import { parseConfig as parseLbConfig } from "../../services/lb/config.ts";
 import { defaultPorts, STACK, type StackMember } from "../../tools/stack/mod.ts";
 import { type K8sObject, kustomize } from "./_kustomize.ts";
@@ -141,9 +142,16 @@ Deno.test("compose.yaml: each container's flags and variables parse; ports match
     });
     assert.equal(config.host, "0.0.0.0");
     const dns = member.udp === true;
-    // DNS listens on 53 inside the network; everything else on the stack's port.
-    assert.equal(config.port, dns ? 53 : member.port, `compose ${name}: port`);
-    const expected = dns ? [`${config.port}/udp`, `${config.port}/tcp`] : [`${config.port}/tcp`];
+    // DNS listens on 53 inside the network; everything else on the stack's
+    // port; a member with no service port (the worker: port 0) publishes none.
+    if (member.port !== 0) {
+      assert.equal(config.port, dns ? 53 : member.port, `compose ${name}: port`);
+    }
+    const expected = member.port === 0
+      ? []
+      : dns
+      ? [`${config.port}/udp`, `${config.port}/tcp`]
+      : [`${config.port}/tcp`];
     for (const target of composeTargets(service)) {
       assert.ok(expected.includes(target), `compose ${name}: publishes ${target}`);
     }
@@ -215,17 +223,16 @@ Deno.test("deploy/k8s: each container's flags and variables parse; ports and pro
     }
     const member = STACK.find((m) => m.command === command)!;
     const config = configOf(flags, command, args, { UNDERHOOD_HOST: "0.0.0.0", ...variables });
-    assert.equal(config.port, member.port, `${where}: the stack's port`);
+    if (member.port !== 0) assert.equal(config.port, member.port, `${where}: the stack's port`);
     const servicePorts = (container.ports as K8sObject[]).filter((p) => p.name !== "admin");
     for (const p of servicePorts) assert.equal(p.containerPort, config.port, `${where}: ${p.name}`);
-    const admin = adminPortOf(config);
-    assert.equal(containerPort(container, "admin"), admin, `${where}: admin port`);
+    // /healthz and /readyz: on the service's own port where it speaks HTTP, else the admin port.
+    const http = HTTP_SERVICES.includes(command);
+    const probed = http ? config.port : adminPortOf(config);
+    if (!http) assert.equal(containerPort(container, "admin"), probed, `${where}: admin port`);
     for (const probe of ["livenessProbe", "readinessProbe"]) {
-      assert.equal(
-        containerPort(container, container[probe].httpGet.port),
-        admin,
-        `${where} ${probe}`,
-      );
+      const port = containerPort(container, container[probe].httpGet.port);
+      assert.equal(port, probed, `${where} ${probe}`);
     }
     assertStackFlags(member, flags, config, where);
     // Every Service port leads to a port the container declares.
