@@ -52,7 +52,11 @@ export const COMMANDS: CommandTable = {
     summary: "SMTP server that accepts, stores and delivers mail (port 2525)",
     load: async () => (await import("./services/smtp/mod.ts")).service,
   },
-  worker: { kind: "service", summary: "background worker: spell.created events to mail" },
+  worker: {
+    kind: "service",
+    summary: "background worker: spell.created events to mail",
+    load: async () => (await import("./services/worker/mod.ts")).service,
+  },
   start: {
     kind: "tool",
     summary: "run the whole stack, one supervised process per service",
@@ -66,7 +70,7 @@ export const COMMANDS: CommandTable = {
   },
   curl: {
     kind: "tool",
-    summary: "HTTP/1.1 client for quick requests",
+    summary: "HTTP/1.1 client like curl, resolving names through our resolver",
     load: async () => (await import("./tools/curl/mod.ts")).curl,
   },
 };
