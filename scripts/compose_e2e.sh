@@ -18,7 +18,9 @@
 #      dig against dns and resolver (UDP and TCP, and through the published
 #      ports), a container resolving example.com through the resolver,
 #      redis-cli PING, psql SELECT 1, curl through the lb (PUT and GET in
-#      /files), swaks to smtp and the mail found in its mailbox API;
+#      /files), swaks to smtp and the mail found in its mailbox API, a
+#      spell.created event sent to the mq (STOMP over nc) that the worker
+#      turns into a mail, its MX found through the resolver;
 #   5. `compose down -v`, stops dockerd by its PID, deletes the namespace and
 #      every file it created, whatever happened before (trap).
 #
@@ -49,7 +51,7 @@ DNS_IP=172.30.53.10
 RESOLVER_IP=172.30.53.53
 LB_IP=172.30.53.80
 SMTP_IP=172.30.53.25
-SERVICES=(dns resolver datastore cache mq objects smtp lb)
+SERVICES=(dns resolver datastore cache mq objects smtp lb worker)
 
 step() { printf '\n== %s\n' "$*"; }
 fail() {
@@ -244,6 +246,20 @@ check "swaks to dev@example.com (smtp)" "<- +221 " \
   --helo e2e.example.com --header 'Subject: compose e2e' --body 'sent by compose_e2e.sh'
 check "the mail is in smtp's mailbox API" 'compose e2e' \
   inns curl -sf "http://$SMTP_IP:12525/api/mailboxes/dev@example.com/messages"
+# The worker: a spell.created event on the mq becomes a mail to dev@example.com,
+# delivered to the MX the resolver gives (mail.example.com, the smtp container).
+EVENT='{"event":"spell.created","spell":{"id":4242,"name":"Containerus","incantation":"Containerus!","description":"Sent by compose_e2e.sh.","createdAt":"2026-12-02T07:00:00.000Z"}}'
+check "STOMP SEND spell.created to the mq (nc)" '^RECEIPT' inns sh -c \
+  "printf 'CONNECT\naccept-version:1.2\nhost:/\n\n\0SEND\ndestination:/queue/spell.created\ncontent-type:application/json\npersistent:true\nreceipt:e2e-1\n\n%s\0' '$EVENT' |
+   nc -q 3 -w 10 127.0.0.1 8006 | tr '\0' '\n' | grep -a '^RECEIPT'"
+mail=""
+for _ in $(seq 1 60); do
+  mail="$(inns curl -sf "http://$SMTP_IP:12525/api/mailboxes/dev@example.com/messages?subject=Containerus" || true)"
+  grep -q Containerus <<<"$mail" && break
+  sleep 1
+done
+check "the worker mailed it (found in smtp's mailbox API)" 'Containerus' echo "$mail"
+
 for s in "${SERVICES[@]}"; do
   if [ "$s" = lb ] && [ "$API_BUILT" = 0 ]; then
     check "lb /readyz: objects up, api pool empty (http-api not built)" \

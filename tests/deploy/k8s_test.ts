@@ -84,7 +84,7 @@ function workloads(objects: K8sObject[]): K8sObject[] {
   return objects.filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet");
 }
 
-Deno.test("the dev overlay renders every service but the spells app; the component adds it", () => {
+Deno.test("the dev overlay renders every service but the http-api; the component adds it", () => {
   const names = (objects: K8sObject[]) => workloads(objects).map((o) => o.metadata.name).sort();
   assert.deepEqual(
     names(dev),
@@ -97,7 +97,7 @@ Deno.test("the dev overlay renders every service but the spells app; the compone
   }
 });
 
-const COMPONENT_ONLY = new Set(["http-api", "worker"]);
+const COMPONENT_ONLY = new Set(["http-api"]);
 
 Deno.test("kubectl kustomize renders the same objects as the test's renderer", async (t) => {
   if (!hasBinary("kubectl")) {
