@@ -249,9 +249,27 @@ check "the mail is in smtp's mailbox API" 'compose e2e' \
 # The worker: a spell.created event on the mq becomes a mail to dev@example.com,
 # delivered to the MX the resolver gives (mail.example.com, the smtp container).
 EVENT='{"event":"spell.created","spell":{"id":4242,"name":"Containerus","incantation":"Containerus!","description":"Sent by compose_e2e.sh.","createdAt":"2026-12-02T07:00:00.000Z"}}'
-check "STOMP SEND spell.created to the mq (nc)" '^RECEIPT' inns sh -c \
-  "printf 'CONNECT\naccept-version:1.2\nhost:/\n\n\0SEND\ndestination:/queue/spell.created\ncontent-type:application/json\npersistent:true\nreceipt:e2e-1\n\n%s\0' '$EVENT' |
-   nc -q 3 -w 10 127.0.0.1 8006 | tr '\0' '\n' | grep -a '^RECEIPT'"
+# STOMP by hand (python3's socket): CONNECT and SEND in one write, then read
+# until the RECEIPT, which the mq sends once the message is on disk.
+stomp_send() {
+  python3 - "$1" <<'PY'
+import socket, sys
+body = sys.argv[1].encode()
+with socket.create_connection(("127.0.0.1", 8006), timeout=10) as s:
+    s.sendall(b"CONNECT\naccept-version:1.2\nhost:/\n\n\0"
+              b"SEND\ndestination:/queue/spell.created\ncontent-type:application/json\n"
+              b"persistent:true\nreceipt:e2e-1\n\n" + body + b"\0")
+    data = b""
+    while b"RECEIPT" not in data and b"ERROR" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+print(data.replace(b"\0", b"\n").decode().split("\n\n")[-2].strip())
+PY
+}
+check "STOMP SEND spell.created to the mq (python3 socket)" '^RECEIPT' inns bash -c \
+  "$(declare -f stomp_send); stomp_send '$EVENT'"
 mail=""
 for _ in $(seq 1 60); do
   mail="$(inns curl -sf "http://$SMTP_IP:12525/api/mailboxes/dev@example.com/messages?subject=Containerus" || true)"
