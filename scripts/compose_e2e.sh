@@ -246,6 +246,24 @@ check "swaks to dev@example.com (smtp)" "<- +221 " \
   --helo e2e.example.com --header 'Subject: compose e2e' --body 'sent by compose_e2e.sh'
 check "the mail is in smtp's mailbox API" 'compose e2e' \
   inns curl -sf "http://$SMTP_IP:12525/api/mailboxes/dev@example.com/messages"
+# The spells API through the lb, once the http-api is built: create a spell,
+# read it back, and find the worker's mail about it.
+if [ "$API_BUILT" = 1 ]; then
+  check "curl POST /api/spells through the lb" '^201$' inns curl -s -o /dev/null -w '%{http_code}' \
+    -H 'content-type: application/json' \
+    -d '{"name":"Composium","incantation":"Composium!","description":"Made by compose_e2e.sh."}' \
+    "http://$LB_IP:8080/api/spells"
+  check "curl GET /api/spells?q=Composium through the lb" 'Composium' \
+    inns curl -sf "http://127.0.0.1:8080/api/spells?q=Composium"
+  mail=""
+  for _ in $(seq 1 60); do
+    mail="$(inns curl -sf "http://$SMTP_IP:12525/api/mailboxes/dev@example.com/messages?subject=Composium" || true)"
+    grep -q Composium <<<"$mail" && break
+    sleep 1
+  done
+  check "the worker mailed about the new spell" 'Composium' echo "$mail"
+fi
+
 # The worker: a spell.created event on the mq becomes a mail to dev@example.com,
 # delivered to the MX the resolver gives (mail.example.com, the smtp container).
 EVENT='{"event":"spell.created","spell":{"id":4242,"name":"Containerus","incantation":"Containerus!","description":"Sent by compose_e2e.sh.","createdAt":"2026-12-02T07:00:00.000Z"}}'
