@@ -179,6 +179,7 @@ step "compose up"
 # says so (503) and it is checked below for exactly that instead of "healthy".
 API_BUILT=1
 deno run -A main.ts help | grep -Eq '^  http-api .*not built yet' && API_BUILT=0
+[ "$API_BUILT" = 1 ] && SERVICES+=(http-api-1 http-api-2)
 compose up -d 2>&1 | grep -v '^Creating .*\.\.\. $' | tail -12
 deadline=$((SECONDS + HEALTHY_WAIT_SEC))
 while :; do
