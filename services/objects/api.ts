@@ -6,42 +6,38 @@
 // one mapper (lib/s3/errors.ts).
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations_Amazon_Simple_Storage_Service.html
 //
-// Operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
-// GetBucketLocation, ListObjects (v1 and v2), DeleteObjects, PutObject,
-// CopyObject, GetObject (ranges, conditionals, response-* overrides),
-// HeadObject, DeleteObject. Anything else is NotImplemented.
+// Operations: ListBuckets (paged), CreateBucket, HeadBucket, DeleteBucket,
+// GetBucketLocation, ListObjects (v1 and v2), DeleteObjects, PutObject
+// (conditional writes), CopyObject (conditional copy), GetObject and
+// HeadObject (ranges, partNumber, conditionals, response-* overrides),
+// GetObjectAttributes, DeleteObject, and the multipart calls:
+// CreateMultipartUpload, UploadPart, UploadPartCopy,
+// CompleteMultipartUpload, AbortMultipartUpload, ListParts,
+// ListMultipartUploads. Anything else is NotImplemented.
 //
-// Multipart uploads are in multipart.ts; aws-chunked bodies are decoded by
-// lib/s3/aws_chunked.ts. Left out: ACLs, versioning, tagging, policies.
+// Bodies are received, and every digest and checksum (CRC64NVME included)
+// checked while they stream, in body.ts; multipart uploads and their
+// checksums are in multipart.ts. Left out: ACLs, versioning, tagging,
+// policies.
 
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Bytes } from "../../lib/bytes.ts";
 import type { Handler, HttpRequest, HttpResponse } from "../../lib/http/message.ts";
 import type { Logger } from "../../lib/log.ts";
 import { errorXml, S3Error, toS3WireError } from "../../lib/s3/errors.ts";
-import { bucketNameProblem, keyProblem } from "../../lib/s3/names.ts";
+import { bucketNameProblem, compareUtf8, keyProblem } from "../../lib/s3/names.ts";
 import { parseRange } from "../../lib/s3/range.ts";
+import { headerText, parseQuery, percentDecode, uriEncode } from "../../lib/s3/sigv4.ts";
 import {
-  chunkStringToSign,
-  EMPTY_SHA256,
-  headerText,
-  parseQuery,
-  percentDecode,
-  sign,
-  signaturesEqual,
-  STREAMING_SIGNED,
-  STREAMING_SIGNED_TRAILER,
-  STREAMING_UNSIGNED_TRAILER,
-  trailerStringToSign,
-  uriEncode,
-} from "../../lib/s3/sigv4.ts";
-import {
-  AwsChunkedDecoder,
-  type AwsChunkedEvent,
-  AwsChunkedSyntaxError,
-} from "../../lib/s3/aws_chunked.ts";
-import { Crc32 } from "../../lib/s3/checksums.ts";
-import { LimitError } from "../../lib/errors.ts";
+  CHECKSUM_ALGORITHMS,
+  type ChecksumAlgorithm,
+  checksumAlgorithmOf,
+  checksumBase64,
+  type ChecksumHash,
+  checksumHash,
+  checksumHeader,
+  type ChecksumType,
+} from "../../lib/s3/checksums.ts";
 import {
   child,
   children,
@@ -52,15 +48,20 @@ import {
   XmlSyntaxError,
 } from "../../lib/s3/xml.ts";
 import { authenticate, type KeyPair, type Principal } from "./auth.ts";
-import type { ListResult, ObjectMeta, ObjectStore, Upload } from "./store.ts";
-import { type MultipartUploads, PART_BYTES_MAX, PART_NUMBER_MAX } from "./multipart.ts";
+import { readXmlBody, receiveBody } from "./body.ts";
+import type { ListResult, ObjectMeta, ObjectReader, ObjectStore, Upload } from "./store.ts";
+import {
+  type ChosenPart,
+  type MultipartUpload,
+  type MultipartUploads,
+  PART_BYTES_MAX,
+  PART_NUMBER_MAX,
+} from "./multipart.ts";
 
 /** S3's single-PUT limit: 5 GiB. */
 export const OBJECT_BYTES_MAX = 5 * 1024 ** 3;
 /** User metadata (x-amz-meta-*) is at most 2 KiB in S3. */
 export const USER_METADATA_BYTES_MAX = 2 * 1024;
-/** XML request bodies: DeleteObjects' 1000 keys of 1024 bytes fit. */
-export const XML_BODY_BYTES_MAX = 2 * 1024 * 1024;
 /** DeleteObjects deletes at most 1000 keys per request. */
 export const DELETE_KEYS_MAX = 1000;
 /** A listing page holds at most 1000 entries. */
@@ -106,6 +107,8 @@ const PLAIN_PARAMS = new Set([
   "key-marker",
   "upload-id-marker",
   "max-uploads",
+  "max-buckets",
+  "bucket-region",
   ...Object.keys(RESPONSE_OVERRIDES),
 ]);
 const DEFAULT_CONTENT_TYPE = "binary/octet-stream";
@@ -158,6 +161,7 @@ const OBJECT_OPS: Readonly<Record<string, Operation>> = {
   "POST uploadId": completeMultipartUpload,
   "DELETE uploadId": abortMultipartUpload,
   "GET uploadId": listParts,
+  "GET attributes": getObjectAttributes,
 };
 
 /** The S3 API as a lib/http handler. */
@@ -284,21 +288,51 @@ function requireBucket(call: Call): void {
 
 // ---- service and bucket operations ----
 
+/** ListBuckets pages hold at most this many buckets (S3's max-buckets bound). */
+const LIST_BUCKETS_MAX = 10_000;
+
+/**
+ * ListBuckets, whole or (with max-buckets, S3's pagination) in pages
+ * resumed by an opaque continuation-token; prefix filters names.
+ */
 function listBuckets(call: Call): HttpResponse {
-  const buckets = call.api.store.listBuckets().map((b) =>
+  const q = call.query;
+  const prefix = q.get("prefix") ?? "";
+  const rawMax = q.get("max-buckets");
+  const maxBuckets = boundedInteger(rawMax, "max-buckets", LIST_BUCKETS_MAX);
+  if (maxBuckets < 1 || maxBuckets > LIST_BUCKETS_MAX) {
+    throw new S3Error(
+      "InvalidArgument",
+      "Argument max-buckets must be an integer between 1 and 10000",
+      {
+        ArgumentName: "max-buckets",
+        ArgumentValue: String(rawMax),
+      },
+    );
+  }
+  const token = q.get("continuation-token");
+  const after = token === undefined ? "" : decodeToken(token);
+  const matching = call.api.store.listBuckets().filter((b) =>
+    b.name.startsWith(prefix) && compareUtf8(b.name, after) > 0
+  );
+  const page = matching.slice(0, maxBuckets);
+  const buckets = page.map((b) =>
     xmlParent("Bucket", [
       xmlElement("Name", b.name),
       xmlElement("CreationDate", new Date(b.createdMs).toISOString()),
+      xmlElement("BucketRegion", b.location || call.api.region),
     ])
   );
-  return xmlResponse(xmlDocument("ListAllMyBucketsResult", [
-    ownerXml(),
-    xmlParent("Buckets", buckets),
-  ]));
+  const fields = [ownerXml(), xmlParent("Buckets", buckets)];
+  if (matching.length > page.length) {
+    fields.push(xmlElement("ContinuationToken", encodeToken(page[page.length - 1].name)));
+  }
+  if (q.has("prefix")) fields.push(xmlElement("Prefix", prefix));
+  return xmlResponse(xmlDocument("ListAllMyBucketsResult", fields));
 }
 
-function ownerXml(): string {
-  return xmlParent("Owner", [xmlElement("ID", OWNER_ID), xmlElement("DisplayName", "underhood")]);
+function ownerXml(element = "Owner"): string {
+  return xmlParent(element, [xmlElement("ID", OWNER_ID), xmlElement("DisplayName", "underhood")]);
 }
 
 async function createBucket(call: Call): Promise<HttpResponse> {
@@ -498,98 +532,7 @@ function parseXmlOrThrow(body: string) {
   }
 }
 
-/** Reads a small XML body, checking Content-MD5 and the signed payload hash. */
-async function readXmlBody(call: Call): Promise<string> {
-  const request = call.request;
-  if (request.body === null) return "";
-  request.bodyLimitBytes = XML_BODY_BYTES_MAX;
-  const declared = request.declaredBodyBytes;
-  if (declared !== undefined && declared > XML_BODY_BYTES_MAX) {
-    throw new S3Error("MalformedXML", `XML bodies are at most ${XML_BODY_BYTES_MAX} bytes`);
-  }
-  const parts: Uint8Array[] = [];
-  const check = new BodyCheck(call);
-  for await (const chunk of request.body) {
-    check.update(chunk);
-    parts.push(chunk);
-  }
-  check.finish(undefined);
-  return new TextDecoder().decode(Buffer.concat(parts));
-}
-
 // ---- object operations ----
-
-/**
- * The checks a body must pass before it is acknowledged: Content-MD5 and a
- * signed x-amz-content-sha256, each computed while the body streams.
- */
-class BodyCheck {
-  #md5: string | undefined;
-  #sha256: ReturnType<typeof createHash> | undefined;
-  #wantSha256: string | undefined;
-  #ownMd5: ReturnType<typeof createHash> | undefined;
-
-  constructor(call: Call) {
-    const md5 = call.request.headers.get("content-md5");
-    if (md5 !== undefined) {
-      const bytes = /^[A-Za-z0-9+/]{22}==$/.test(md5.trim())
-        ? Buffer.from(md5.trim(), "base64")
-        : undefined;
-      if (bytes === undefined || bytes.length !== 16) {
-        throw new S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.");
-      }
-      this.#md5 = bytes.toString("hex");
-    }
-    const principal = call.principal;
-    if (principal.kind === "signed") {
-      const hash = principal.payloadHash;
-      if (hash !== "UNSIGNED-PAYLOAD" && !hash.startsWith("STREAMING-")) {
-        if (!/^[0-9a-f]{64}$/.test(hash)) {
-          throw new S3Error("InvalidArgument", "x-amz-content-sha256 must be a SHA-256 in hex", {
-            ArgumentName: "x-amz-content-sha256",
-          });
-        }
-        if (hash !== EMPTY_SHA256 || call.request.body !== null) {
-          this.#wantSha256 = hash;
-          this.#sha256 = createHash("sha256");
-        }
-      }
-    }
-  }
-
-  /** Whether the MD5 must be computed here (an Upload computes its own). */
-  needsOwnMd5(): void {
-    if (this.#md5 !== undefined) this.#ownMd5 = createHash("md5");
-  }
-
-  update(chunk: Uint8Array): void {
-    this.#sha256?.update(chunk);
-    this.#ownMd5?.update(chunk);
-  }
-
-  /** Throws BadDigest or XAmzContentSHA256Mismatch; `md5Hex` from the upload, if any. */
-  finish(md5Hex: string | undefined): void {
-    if (this.#md5 !== undefined) {
-      const got = md5Hex ?? this.#ownMd5?.digest("hex");
-      if (got !== this.#md5) {
-        throw new S3Error(
-          "BadDigest",
-          "The Content-MD5 you specified did not match what we received.",
-        );
-      }
-    }
-    if (this.#sha256 !== undefined) {
-      const got = this.#sha256.digest("hex");
-      if (got !== this.#wantSha256) {
-        throw new S3Error(
-          "XAmzContentSHA256Mismatch",
-          "The provided 'x-amz-content-sha256' header does not match what was computed.",
-          { ClientComputedContentSHA256: this.#wantSha256!, S3ComputedContentSHA256: got },
-        );
-      }
-    }
-  }
-}
 
 function checkKey(call: Call): void {
   const problem = keyProblem(call.key);
@@ -631,67 +574,19 @@ async function putObject(call: Call): Promise<HttpResponse> {
   requireBucket(call);
   checkKey(call);
   if (call.request.headers.has("x-amz-copy-source")) return await copyObject(call);
+  checkWritePreconditions(call);
   const headers = headersToStore(call.request);
   const upload = call.api.store.beginUpload(call.bucket, call.key);
   let meta: ObjectMeta;
   try {
-    const checksums = await receiveBody(call, upload, OBJECT_BYTES_MAX);
+    const checksums = await receiveBody(call, upload, { sizeBytesMax: OBJECT_BYTES_MAX });
+    checkWritePreconditions(call);
     meta = upload.commit({ headers, nowMs: call.nowMs, checksums });
   } catch (error) {
     upload.abandon();
     throw error;
   }
-  return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
-}
-
-/**
- * Streams the request body into `upload` (plain, or aws-chunked with its
- * signatures), checking Content-MD5, x-amz-content-sha256 and
- * x-amz-checksum-* on the way; returns the checksums to store. Throws
- * before anything is committed; the caller abandons the upload.
- */
-async function receiveBody(
-  call: Call,
-  upload: Upload,
-  sizeBytesMax: number,
-): Promise<Record<string, string> | undefined> {
-  const request = call.request;
-  const declared = request.declaredBodyBytes;
-  const payloadHash = call.principal.kind === "signed" ? call.principal.payloadHash : "";
-  const streaming = payloadHash.startsWith("STREAMING-");
-  const decodedLength = request.headers.get("x-amz-decoded-content-length");
-  const tooLarge = () =>
-    new S3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.", {
-      MaxSizeAllowed: String(sizeBytesMax),
-    });
-  if (streaming) {
-    if (decodedLength === undefined || !/^\d{1,12}$/.test(decodedLength)) {
-      throw new S3Error(
-        "MissingContentLength",
-        "aws-chunked uploads need x-amz-decoded-content-length",
-      );
-    }
-    if (Number(decodedLength) > sizeBytesMax) throw tooLarge();
-  } else if (declared !== undefined && declared > sizeBytesMax) throw tooLarge();
-  const check = new BodyCheck(call);
-  const checksum = new ChecksumCheck(request.headers);
-  // The aws-chunked framing adds a few bytes per chunk to the content.
-  request.bodyLimitBytes = sizeBytesMax + (streaming ? Math.ceil(sizeBytesMax / 1024) + 4096 : 0);
-  const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
-  for await (const piece of pieces) {
-    if (upload.sizeBytes + piece.length > sizeBytesMax) throw tooLarge();
-    upload.write(piece);
-    check.update(piece);
-    checksum.update(piece);
-  }
-  if (streaming && upload.sizeBytes !== Number(decodedLength)) {
-    throw new S3Error(
-      "IncompleteBody",
-      "You did not provide the number of bytes specified by the x-amz-decoded-content-length",
-    );
-  }
-  check.finish(upload.md5().toString("hex"));
-  return checksum.finish();
+  return { status: 200, headers: { etag: `"${meta.etag}"`, ...checksumHeaders(meta) }, body: null };
 }
 
 // ---- multipart uploads (multipart.ts) ----
@@ -699,17 +594,72 @@ async function receiveBody(
 function createMultipartUpload(call: Call): HttpResponse {
   requireBucket(call);
   checkKey(call);
-  const id = call.api.multipart.create(
-    call.bucket,
-    call.key,
-    headersToStore(call.request),
-    call.nowMs,
-  );
-  return xmlResponse(xmlDocument("InitiateMultipartUploadResult", [
+  const { algorithm, type } = multipartChecksumOf(call.request);
+  const id = call.api.multipart.create(call.bucket, call.key, {
+    headers: headersToStore(call.request),
+    nowMs: call.nowMs,
+    checksumAlgorithm: algorithm,
+    checksumType: type,
+  });
+  const response = xmlResponse(xmlDocument("InitiateMultipartUploadResult", [
     xmlElement("Bucket", call.bucket),
     xmlElement("Key", call.key),
     xmlElement("UploadId", id),
   ]));
+  if (algorithm !== undefined) {
+    Object.assign(response.headers!, {
+      "x-amz-checksum-algorithm": algorithm,
+      "x-amz-checksum-type": type!,
+    });
+  }
+  return response;
+}
+
+/**
+ * x-amz-checksum-algorithm and x-amz-checksum-type of CreateMultipartUpload,
+ * with S3's defaults and rules: CRC64NVME is FULL_OBJECT only, SHA-1 and
+ * SHA-256 COMPOSITE only, CRC32 and CRC32C either (COMPOSITE by default).
+ */
+function multipartChecksumOf(
+  request: HttpRequest,
+): { algorithm?: ChecksumAlgorithm; type?: ChecksumType } {
+  const rawAlgorithm = request.headers.get("x-amz-checksum-algorithm");
+  const rawType = request.headers.get("x-amz-checksum-type")?.trim().toUpperCase();
+  if (rawAlgorithm === undefined) {
+    if (rawType !== undefined) {
+      throw new S3Error(
+        "InvalidRequest",
+        "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+      );
+    }
+    return {};
+  }
+  const algorithm = checksumAlgorithmOf(rawAlgorithm);
+  if (algorithm === undefined) {
+    throw new S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.", {
+      ArgumentName: "x-amz-checksum-algorithm",
+    });
+  }
+  if (rawType !== undefined && rawType !== "COMPOSITE" && rawType !== "FULL_OBJECT") {
+    throw new S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.");
+  }
+  const type: ChecksumType = rawType ?? (algorithm === "CRC64NVME" ? "FULL_OBJECT" : "COMPOSITE");
+  if (
+    (type === "COMPOSITE" && algorithm === "CRC64NVME") ||
+    (type === "FULL_OBJECT" && algorithm.startsWith("SHA"))
+  ) {
+    throw new S3Error(
+      "InvalidRequest",
+      `The ${type} checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`,
+    );
+  }
+  return { algorithm, type };
+}
+
+/** x-amz-checksum-<alg> and x-amz-checksum-type of a stored object, for a response. */
+function checksumHeaders(meta: ObjectMeta): Record<string, string> {
+  if (meta.checksums === undefined) return {};
+  return { ...meta.checksums, "x-amz-checksum-type": meta.checksumType ?? "FULL_OBJECT" };
 }
 
 function partNumberOf(call: Call): number {
@@ -731,13 +681,17 @@ async function uploadPart(call: Call): Promise<HttpResponse> {
   if (!call.query.has("partNumber")) {
     throw new S3Error("InvalidRequest", "UploadPart needs partNumber");
   }
+  const partNumber = partNumberOf(call);
   if (call.request.headers.has("x-amz-copy-source")) {
-    throw new S3Error("NotImplemented", "UploadPartCopy is not implemented");
+    return await uploadPartCopy(call, upload, partNumber);
   }
-  const part = call.api.multipart.beginPart(upload, partNumberOf(call));
+  const part = call.api.multipart.beginPart(upload, partNumber);
   let meta: ObjectMeta;
   try {
-    const checksums = await receiveBody(call, part, PART_BYTES_MAX);
+    const checksums = await receiveBody(call, part, {
+      sizeBytesMax: PART_BYTES_MAX,
+      checksumAlgorithm: upload.checksumAlgorithm,
+    });
     meta = part.commit({ headers: {}, nowMs: call.nowMs, checksums });
   } catch (error) {
     part.abandon();
@@ -746,24 +700,118 @@ async function uploadPart(call: Call): Promise<HttpResponse> {
   return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
 }
 
+/**
+ * UploadPartCopy: a part made of another object's content, whole or the
+ * range in x-amz-copy-source-range (`bytes=first-last`, both within the
+ * source), under the x-amz-copy-source-if-* conditions.
+ */
+async function uploadPartCopy(
+  call: Call,
+  upload: MultipartUpload,
+  partNumber: number,
+): Promise<HttpResponse> {
+  const source = openCopySource(call);
+  let meta: ObjectMeta;
+  try {
+    checkCopyPreconditions(call, source.meta);
+    const size = source.meta.sizeBytes;
+    let start = 0, length = size;
+    const rawRange = call.request.headers.get("x-amz-copy-source-range");
+    if (rawRange !== undefined) {
+      const m = /^bytes=(\d{1,15})-(\d{1,15})$/.exec(rawRange.trim());
+      if (m === null || Number(m[1]) > Number(m[2]) || Number(m[2]) >= size) {
+        throw new S3Error(
+          "InvalidArgument",
+          `Range specified is not valid for source object of size: ${size}`,
+          { ArgumentName: "x-amz-copy-source-range", ArgumentValue: rawRange.slice(0, 100) },
+        );
+      }
+      start = Number(m[1]);
+      length = Number(m[2]) - start + 1;
+    }
+    if (length > PART_BYTES_MAX) {
+      throw new S3Error(
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed object size.",
+        { MaxSizeAllowed: String(PART_BYTES_MAX) },
+      );
+    }
+    const part = call.api.multipart.beginPart(upload, partNumber);
+    try {
+      const checksum = upload.checksumAlgorithm === undefined
+        ? undefined
+        : checksumHash(upload.checksumAlgorithm);
+      await copyContent(source, { start, length, upload: part, checksum });
+      meta = part.commit({
+        headers: {},
+        nowMs: call.nowMs,
+        checksums: checksum === undefined
+          ? undefined
+          : { [checksumHeader(upload.checksumAlgorithm!)]: checksumBase64(checksum.digest()) },
+      });
+    } catch (error) {
+      part.abandon();
+      throw error;
+    }
+  } finally {
+    source.close();
+  }
+  return xmlResponse(xmlDocument("CopyPartResult", [
+    xmlElement("LastModified", new Date(meta.lastModifiedMs).toISOString()),
+    xmlElement("ETag", `"${meta.etag}"`),
+    ...Object.entries(meta.checksums ?? {}).map(([name, value]) =>
+      xmlElement(checksumElementName(name), value)
+    ),
+  ]));
+}
+
+/** x-amz-checksum-crc64nvme -> ChecksumCRC64NVME, the XML element of a checksum. */
+function checksumElementName(header: string): string {
+  return "Checksum" + header.slice("x-amz-checksum-".length).toUpperCase();
+}
+
 async function completeMultipartUpload(call: Call): Promise<HttpResponse> {
   requireBucket(call);
   const upload = call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!);
   const root = parseXmlOrThrow(await readXmlBody(call));
   if (root.name !== "CompleteMultipartUpload") throw malformedXml();
-  const chosen = children(root, "Part").map((part) => {
+  const chosen = children(root, "Part").map((part): ChosenPart => {
     const number = child(part, "PartNumber")?.text.trim() ?? "";
     const etag = child(part, "ETag")?.text.trim();
     if (!/^\d{1,5}$/.test(number) || etag === undefined) throw malformedXml();
-    return { partNumber: Number(number), etag };
+    const checksums: Record<string, string> = {};
+    for (const algorithm of CHECKSUM_ALGORITHMS) {
+      const value = child(part, `Checksum${algorithm}`)?.text.trim();
+      if (value !== undefined) checksums[checksumHeader(algorithm)] = value;
+    }
+    return { partNumber: Number(number), etag, checksums };
   });
-  const meta = await call.api.multipart.complete(upload, chosen, call.nowMs);
-  return xmlResponse(xmlDocument("CompleteMultipartUploadResult", [
+  checkWritePreconditions(call);
+  let expected: { algorithm: ChecksumAlgorithm; value: string } | undefined;
+  for (const algorithm of CHECKSUM_ALGORITHMS) {
+    const value = call.request.headers.get(checksumHeader(algorithm));
+    if (value === undefined) continue;
+    if (expected !== undefined) {
+      throw new S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header");
+    }
+    expected = { algorithm, value: value.trim() };
+  }
+  const meta = await call.api.multipart.complete(upload, chosen, {
+    nowMs: call.nowMs,
+    expected,
+    beforeCommit: () => checkWritePreconditions(call),
+  });
+  const fields = [
     xmlElement("Location", `/${call.bucket}/${uriEncode(call.key, true)}`),
     xmlElement("Bucket", call.bucket),
     xmlElement("Key", call.key),
     xmlElement("ETag", `"${meta.etag}"`),
-  ]));
+    ...Object.entries(meta.checksums ?? {}).map(([name, value]) =>
+      xmlElement(checksumElementName(name), value)
+    ),
+  ];
+  if (meta.checksumType !== undefined) fields.push(xmlElement("ChecksumType", meta.checksumType));
+  return xmlResponse(xmlDocument("CompleteMultipartUploadResult", fields));
 }
 
 function abortMultipartUpload(call: Call): HttpResponse {
@@ -774,15 +822,20 @@ function abortMultipartUpload(call: Call): HttpResponse {
   return { status: 204, body: null };
 }
 
+/**
+ * ListParts: the parts uploaded so far, by number, in pages of max-parts
+ * (at most 1000) after part-number-marker, with their checksums and the
+ * upload's checksum algorithm and type.
+ */
 function listParts(call: Call): HttpResponse {
   requireBucket(call);
   const upload = call.api.multipart.get(call.bucket, call.key, call.query.get("uploadId")!);
-  const marker = Number(call.query.get("part-number-marker") ?? 0) || 0;
-  const maxParts = Math.min(Number(call.query.get("max-parts") ?? 1000) || 1000, 1000);
+  const marker = boundedInteger(call.query.get("part-number-marker"), "part-number-marker", 0);
+  const maxParts = Math.min(boundedInteger(call.query.get("max-parts"), "max-parts", 1000), 1000);
   const numbers = [...upload.parts.keys()].filter((n) => n > marker).sort((a, b) => a - b);
   const page = numbers.slice(0, maxParts);
   const truncated = numbers.length > page.length;
-  return xmlResponse(xmlDocument("ListPartsResult", [
+  const fields = [
     xmlElement("Bucket", call.bucket),
     xmlElement("Key", call.key),
     xmlElement("UploadId", upload.id),
@@ -790,268 +843,259 @@ function listParts(call: Call): HttpResponse {
     ...(truncated ? [xmlElement("NextPartNumberMarker", page[page.length - 1])] : []),
     xmlElement("MaxParts", maxParts),
     xmlElement("IsTruncated", truncated),
+    ownerXml("Initiator"),
+    ownerXml(),
     xmlElement("StorageClass", "STANDARD"),
-    ...page.map((n) => {
-      const part = upload.parts.get(n)!;
-      return xmlParent("Part", [
-        xmlElement("PartNumber", n),
-        xmlElement("LastModified", new Date(part.lastModifiedMs).toISOString()),
-        xmlElement("ETag", `"${part.etag}"`),
-        xmlElement("Size", part.sizeBytes),
-      ]);
-    }),
-  ]));
+  ];
+  if (upload.checksumAlgorithm !== undefined) {
+    fields.push(
+      xmlElement("ChecksumAlgorithm", upload.checksumAlgorithm),
+      xmlElement("ChecksumType", upload.checksumType!),
+    );
+  }
+  for (const n of page) {
+    const part = upload.parts.get(n)!;
+    fields.push(xmlParent("Part", [
+      xmlElement("PartNumber", n),
+      xmlElement("LastModified", new Date(part.lastModifiedMs).toISOString()),
+      xmlElement("ETag", `"${part.etag}"`),
+      xmlElement("Size", part.sizeBytes),
+      ...Object.entries(part.checksums ?? {}).map(([name, value]) =>
+        xmlElement(checksumElementName(name), value)
+      ),
+    ]));
+  }
+  return xmlResponse(xmlDocument("ListPartsResult", fields));
 }
 
+/**
+ * ListMultipartUploads: uploads by key, then start time, in pages of
+ * max-uploads (at most 1000); a page resumes after key-marker (and, for
+ * that key, after upload-id-marker); prefix and delimiter roll keys up into
+ * CommonPrefixes as ListObjects does.
+ */
 function listMultipartUploads(call: Call): HttpResponse {
   requireBucket(call);
-  const prefix = call.query.get("prefix") ?? "";
-  const uploads = call.api.multipart.list(call.bucket)
-    .filter((u) => u.key.startsWith(prefix))
-    .slice(0, 1000);
-  return xmlResponse(xmlDocument("ListMultipartUploadsResult", [
+  const q = call.query;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") ?? "";
+  const keyMarker = q.get("key-marker") ?? "";
+  const uploadIdMarker = keyMarker === "" ? "" : q.get("upload-id-marker") ?? "";
+  const maxUploads = Math.min(boundedInteger(q.get("max-uploads"), "max-uploads", 1000), 1000);
+  const encodingType = q.get("encoding-type");
+  if (encodingType !== undefined && encodingType !== "url") {
+    throw new S3Error("InvalidArgument", "Invalid Encoding Method specified in Request", {
+      ArgumentName: "encoding-type",
+    });
+  }
+  const encode = encodingType === "url" ? (s: string) => uriEncode(s, true) : (s: string) => s;
+  const all = call.api.multipart.list(call.bucket);
+  let i = 0;
+  if (keyMarker !== "") {
+    // Past every upload of keys before the marker; for the marker's own key,
+    // past the upload named by upload-id-marker (or all of them).
+    while (i < all.length && compareUtf8(all[i].key, keyMarker) < 0) i++;
+    if (delimiter !== "" && keyMarker.endsWith(delimiter)) {
+      while (i < all.length && all[i].key.startsWith(keyMarker)) i++;
+    } else if (uploadIdMarker === "") {
+      while (i < all.length && all[i].key === keyMarker) i++;
+    } else {
+      const at = all.findIndex((u) => u.key === keyMarker && u.id === uploadIdMarker);
+      if (at !== -1) i = at + 1;
+    }
+  }
+  const uploads: MultipartUpload[] = [];
+  const commonPrefixes: string[] = [];
+  let truncated = false;
+  let nextKey = "", nextId = "";
+  while (i < all.length) {
+    const upload = all[i];
+    if (!upload.key.startsWith(prefix)) {
+      i++;
+      continue;
+    }
+    if (uploads.length + commonPrefixes.length === maxUploads) {
+      truncated = true;
+      break;
+    }
+    const at = delimiter === "" ? -1 : upload.key.indexOf(delimiter, prefix.length);
+    if (at !== -1) {
+      const common = upload.key.slice(0, at + delimiter.length);
+      if (commonPrefixes[commonPrefixes.length - 1] !== common) commonPrefixes.push(common);
+      nextKey = common;
+      nextId = "";
+      while (i < all.length && all[i].key.startsWith(common)) i++;
+      continue;
+    }
+    uploads.push(upload);
+    nextKey = upload.key;
+    nextId = upload.id;
+    i++;
+  }
+  const fields = [
     xmlElement("Bucket", call.bucket),
-    xmlElement("KeyMarker", ""),
-    xmlElement("UploadIdMarker", ""),
-    xmlElement("Prefix", prefix),
-    xmlElement("MaxUploads", 1000),
-    xmlElement("IsTruncated", false),
-    ...uploads.map((u) =>
-      xmlParent("Upload", [
-        xmlElement("Key", u.key),
-        xmlElement("UploadId", u.id),
-        xmlElement("Initiated", new Date(u.initiatedMs).toISOString()),
-        xmlElement("StorageClass", "STANDARD"),
-      ])
-    ),
-  ]));
-}
-
-/** The checksums S3 takes, by header name; CRC64NVME is not computed here. */
-const CHECKSUM_HEADERS = [
-  "x-amz-checksum-crc32",
-  "x-amz-checksum-crc32c",
-  "x-amz-checksum-sha1",
-  "x-amz-checksum-sha256",
-];
-
-/**
- * x-amz-checksum-*: the value comes in a header, or later in a trailer named
- * by x-amz-trailer; it is computed while the body streams and checked at
- * the end (BadDigest when it differs), then stored with the object.
- */
-class ChecksumCheck {
-  #name: string | undefined;
-  #expected: string | undefined;
-  #hash: { update(bytes: Uint8Array): unknown; digest(): Uint8Array } | undefined;
-
-  constructor(headers: HttpRequest["headers"]) {
-    const trailer = headers.get("x-amz-trailer")?.trim().toLowerCase();
-    for (const name of CHECKSUM_HEADERS) {
-      const value = headers.get(name);
-      if (value !== undefined) this.#choose(name, value);
-    }
-    if (trailer !== undefined && trailer !== "" && this.#name === undefined) {
-      this.#choose(trailer, undefined);
-    }
-    if (headers.has("x-amz-checksum-crc64nvme")) {
-      throw new S3Error("NotImplemented", "x-amz-checksum-crc64nvme is not implemented");
-    }
+    xmlElement("KeyMarker", encode(keyMarker)),
+    xmlElement("UploadIdMarker", uploadIdMarker),
+  ];
+  if (truncated) {
+    fields.push(xmlElement("NextKeyMarker", encode(nextKey)));
+    fields.push(xmlElement("NextUploadIdMarker", nextId));
   }
-
-  #choose(name: string, value: string | undefined): void {
-    if (this.#name !== undefined && this.#name !== name) {
-      throw new S3Error("InvalidRequest", "Expecting a single x-amz-checksum- header");
-    }
-    this.#name = name;
-    this.#expected = value;
-    switch (name) {
-      case "x-amz-checksum-crc32":
-        this.#hash = new Crc32("crc32");
-        break;
-      case "x-amz-checksum-crc32c":
-        this.#hash = new Crc32("crc32c");
-        break;
-      case "x-amz-checksum-sha1":
-        this.#hash = nodeHash("sha1");
-        break;
-      case "x-amz-checksum-sha256":
-        this.#hash = nodeHash("sha256");
-        break;
-      default:
-        throw new S3Error("NotImplemented", `${name.slice(0, 60)} is not implemented`);
-    }
-  }
-
-  /** A trailer line of an aws-chunked body. */
-  trailer(name: string, value: string): void {
-    if (name === this.#name) this.#expected = value;
-  }
-
-  update(bytes: Uint8Array): void {
-    this.#hash?.update(bytes);
-  }
-
-  /** Checks the value and returns what to store, by header name. */
-  finish(): Record<string, string> | undefined {
-    if (this.#name === undefined || this.#hash === undefined) return undefined;
-    if (this.#expected === undefined) {
-      throw new S3Error("InvalidRequest", `the trailer ${this.#name} was announced but not sent`);
-    }
-    const got = Buffer.from(this.#hash.digest()).toString("base64");
-    if (got !== this.#expected) {
-      const algorithm = this.#name.slice("x-amz-checksum-".length).toUpperCase();
-      throw new S3Error(
-        "BadDigest",
-        `The ${algorithm} you specified did not match the calculated checksum.`,
+  fields.push(xmlElement("Prefix", encode(prefix)));
+  if (delimiter !== "") fields.push(xmlElement("Delimiter", encode(delimiter)));
+  if (encodingType !== undefined) fields.push(xmlElement("EncodingType", encodingType));
+  fields.push(xmlElement("MaxUploads", maxUploads), xmlElement("IsTruncated", truncated));
+  for (const u of uploads) {
+    const entry = [
+      xmlElement("Key", encode(u.key)),
+      xmlElement("UploadId", u.id),
+      ownerXml("Initiator"),
+      ownerXml(),
+      xmlElement("Initiated", new Date(u.initiatedMs).toISOString()),
+      xmlElement("StorageClass", "STANDARD"),
+    ];
+    if (u.checksumAlgorithm !== undefined) {
+      entry.push(
+        xmlElement("ChecksumAlgorithm", u.checksumAlgorithm),
+        xmlElement("ChecksumType", u.checksumType!),
       );
     }
-    return { [this.#name]: got };
+    fields.push(xmlParent("Upload", entry));
   }
-}
-
-function nodeHash(algorithm: "sha1" | "sha256") {
-  const hash = createHash(algorithm);
-  return {
-    update: (bytes: Uint8Array) => hash.update(bytes),
-    digest: () => new Uint8Array(hash.digest()),
-  };
+  for (const common of commonPrefixes) {
+    fields.push(xmlParent("CommonPrefixes", [xmlElement("Prefix", encode(common))]));
+  }
+  return xmlResponse(xmlDocument("ListMultipartUploadsResult", fields));
 }
 
 /**
- * The content of an aws-chunked body, chunk signatures checked as they
- * arrive (each chains on the one before, from the Authorization header's),
- * trailers handed to the checksum check (and their signature checked).
+ * The object x-amz-copy-source names (`bucket/key`, percent-encoded, with a
+ * leading slash or not), opened for reading: NoSuchBucket, NoSuchKey.
  */
-async function* awsChunkedContent(
-  call: Call,
-  payloadHash: string,
-  checksum: ChecksumCheck,
-): AsyncGenerator<Uint8Array> {
-  const principal = call.principal;
-  if (principal.kind !== "signed" || principal.seed === undefined) {
-    throw new S3Error(
-      "InvalidRequest",
-      "aws-chunked bodies must be signed in the Authorization header",
-    );
-  }
-  if (
-    payloadHash !== STREAMING_SIGNED && payloadHash !== STREAMING_SIGNED_TRAILER &&
-    payloadHash !== STREAMING_UNSIGNED_TRAILER
-  ) {
-    throw new S3Error(
-      "NotImplemented",
-      `x-amz-content-sha256 ${payloadHash.slice(0, 60)} is not implemented`,
-    );
-  }
-  const signed = payloadHash !== STREAMING_UNSIGNED_TRAILER;
-  const seed = principal.seed;
-  let previous = seed.signature;
-  let chunkSignature: string | undefined;
-  let chunkHash: ReturnType<typeof createHash> | undefined;
-  const trailers: [string, string][] = [];
-  const decoder = new AwsChunkedDecoder();
-  const events: AwsChunkedEvent[] = [];
-  const verifyChunk = (hashHex: string) => {
-    if (!signed) return;
-    const expected = sign(seed.key, chunkStringToSign(seed.amzDate, seed.scope, previous, hashHex));
-    if (chunkSignature === undefined || !signaturesEqual(expected, chunkSignature)) {
-      throw new S3Error("SignatureDoesNotMatch", "The chunk signature does not match.");
-    }
-    previous = chunkSignature;
-  };
-  const body = call.request.body;
-  if (body === null) throw new S3Error("IncompleteBody", "aws-chunked upload without a body");
-  try {
-    for await (const input of body) {
-      events.length = 0;
-      decoder.push(input, events);
-      for (const event of events) {
-        switch (event.kind) {
-          case "chunk":
-            chunkSignature = event.signature;
-            if (signed && chunkSignature === undefined) {
-              throw new S3Error("SignatureDoesNotMatch", "a chunk has no chunk-signature");
-            }
-            if (event.sizeBytes === 0) verifyChunk(EMPTY_SHA256);
-            else if (signed) chunkHash = createHash("sha256");
-            break;
-          case "data":
-            chunkHash?.update(event.bytes);
-            yield event.bytes;
-            break;
-          case "chunk-end":
-            if (chunkHash !== undefined) verifyChunk(chunkHash.digest("hex"));
-            chunkHash = undefined;
-            break;
-          case "trailer":
-            if (event.name === "x-amz-trailer-signature") {
-              if (payloadHash === STREAMING_SIGNED_TRAILER) {
-                const expected = sign(
-                  seed.key,
-                  trailerStringToSign(seed.amzDate, seed.scope, previous, trailers),
-                );
-                if (!signaturesEqual(expected, event.value)) {
-                  throw new S3Error(
-                    "SignatureDoesNotMatch",
-                    "The trailer signature does not match.",
-                  );
-                }
-              }
-            } else {
-              trailers.push([event.name, event.value]);
-              checksum.trailer(event.name, event.value);
-            }
-            break;
-          case "end":
-            break;
-        }
-      }
-    }
-  } catch (error) {
-    if (error instanceof AwsChunkedSyntaxError || error instanceof LimitError) {
-      throw new S3Error("InvalidRequest", `bad aws-chunked body: ${error.message}`);
-    }
-    throw error;
-  }
-  if (!decoder.done) throw new S3Error("IncompleteBody", "the aws-chunked body ended early");
-}
-
-async function copyObject(call: Call): Promise<HttpResponse> {
+function openCopySource(call: Call): ObjectReader & { bucket: string; key: string } {
   const source = call.request.headers.get("x-amz-copy-source")!;
-  const [path] = source.split("?");
+  const [path, query] = source.split("?");
+  if (query !== undefined && query !== "") {
+    throw new S3Error("NotImplemented", "copying a version of an object is not implemented");
+  }
   const decoded = decodePath(path.startsWith("/") ? path.slice(1) : path);
   const slash = decoded.indexOf("/");
   if (slash <= 0 || slash === decoded.length - 1) {
     throw new S3Error(
       "InvalidArgument",
       "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-      {
-        ArgumentName: "x-amz-copy-source",
-      },
+      { ArgumentName: "x-amz-copy-source" },
     );
   }
   const fromBucket = decoded.slice(0, slash);
   const fromKey = decoded.slice(slash + 1);
+  // Reading the source is a read of its bucket: an anonymous copy needs
+  // that bucket public too, or a public bucket would launder private objects.
+  if (call.principal.kind === "anonymous" && !call.api.publicBuckets.has(fromBucket)) {
+    throw accessDenied();
+  }
   const store = call.api.store;
   if (store.bucket(fromBucket) === undefined) {
     throw new S3Error("NoSuchBucket", "The specified bucket does not exist", {
       BucketName: fromBucket,
     });
   }
+  const reader = store.openObject(fromBucket, fromKey);
+  if (reader === undefined) {
+    throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: fromKey });
+  }
+  return Object.assign(reader, { bucket: fromBucket, key: fromKey });
+}
+
+/**
+ * x-amz-copy-source-if-match / -if-none-match / -if-modified-since /
+ * -if-unmodified-since, S3's conditional copy: each one that fails is 412
+ * PreconditionFailed; an ETag condition that holds overrides its paired
+ * date condition, as S3 documents.
+ */
+function checkCopyPreconditions(call: Call, meta: ObjectMeta): void {
+  const h = call.request.headers;
+  const modifiedS = Math.floor(meta.lastModifiedMs / 1000);
+  const ifMatch = h.get("x-amz-copy-source-if-match");
+  if (ifMatch !== undefined) {
+    if (!etagListMatches(ifMatch, meta.etag)) {
+      throw preconditionFailed("x-amz-copy-source-If-Match");
+    }
+  } else {
+    const since = dateSeconds(h.get("x-amz-copy-source-if-unmodified-since"));
+    if (since !== undefined && modifiedS > since) {
+      throw preconditionFailed("x-amz-copy-source-If-Unmodified-Since");
+    }
+  }
+  const ifNoneMatch = h.get("x-amz-copy-source-if-none-match");
+  if (ifNoneMatch !== undefined) {
+    if (etagListMatches(ifNoneMatch, meta.etag)) {
+      throw preconditionFailed("x-amz-copy-source-If-None-Match");
+    }
+  } else {
+    const since = dateSeconds(h.get("x-amz-copy-source-if-modified-since"));
+    if (since !== undefined && modifiedS <= since) {
+      throw preconditionFailed("x-amz-copy-source-If-Modified-Since");
+    }
+  }
+}
+
+/**
+ * Conditional writes (PutObject, CompleteMultipartUpload): `If-None-Match: *`
+ * fails when the key exists, `If-Match: <etag>` when it is missing
+ * (NoSuchKey) or has another ETag (412). Checked before the body is read
+ * and again just before the object is published, so of two racing
+ * conditional writes only one wins.
+ */
+function checkWritePreconditions(call: Call): void {
+  const ifNoneMatch = call.request.headers.get("if-none-match");
+  const ifMatch = call.request.headers.get("if-match");
+  if (ifNoneMatch === undefined && ifMatch === undefined) return;
+  const current = call.api.store.head(call.bucket, call.key);
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() !== "*") {
+      throw new S3Error(
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented",
+        { Header: "If-None-Match" },
+      );
+    }
+    if (current !== undefined) throw preconditionFailed("If-None-Match");
+  }
+  if (ifMatch !== undefined) {
+    if (current === undefined) {
+      throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
+    }
+    if (!etagListMatches(ifMatch, current.etag)) throw preconditionFailed("If-Match");
+  }
+}
+
+/**
+ * CopyObject: the source's content and (COPY) its headers, or (REPLACE) the
+ * request's; its checksum is kept, or computed anew over the content when
+ * x-amz-checksum-algorithm names one (then FULL_OBJECT).
+ */
+async function copyObject(call: Call): Promise<HttpResponse> {
   const directive = (call.request.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {
     throw new S3Error("InvalidArgument", "Unknown metadata directive.", {
       ArgumentName: "x-amz-metadata-directive",
     });
   }
-  const reader = store.openObject(fromBucket, fromKey);
-  if (reader === undefined) {
-    throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: fromKey });
+  const rawAlgorithm = call.request.headers.get("x-amz-checksum-algorithm");
+  const algorithm = rawAlgorithm === undefined ? undefined : checksumAlgorithmOf(rawAlgorithm);
+  if (rawAlgorithm !== undefined && algorithm === undefined) {
+    throw new S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.", {
+      ArgumentName: "x-amz-checksum-algorithm",
+    });
   }
+  const reader = openCopySource(call);
   let meta: ObjectMeta;
   try {
-    if (fromBucket === call.bucket && fromKey === call.key && directive === "COPY") {
+    if (
+      reader.bucket === call.bucket && reader.key === call.key && directive === "COPY" &&
+      algorithm === undefined
+    ) {
       throw new S3Error(
         "InvalidRequest",
         "This copy request is illegal because it is trying to copy an object to itself " +
@@ -1059,11 +1103,25 @@ async function copyObject(call: Call): Promise<HttpResponse> {
           "or encryption attributes.",
       );
     }
+    checkCopyPreconditions(call, reader.meta);
     const headers = directive === "REPLACE" ? headersToStore(call.request) : reader.meta.headers;
     const upload = call.api.store.beginUpload(call.bucket, call.key);
+    const checksum = algorithm === undefined ? undefined : checksumHash(algorithm);
     try {
-      await copyContent(reader.readAt.bind(reader), reader.meta.sizeBytes, upload);
-      meta = upload.commit({ headers, nowMs: call.nowMs, etag: reader.meta.etag });
+      await copyContent(reader, { start: 0, length: reader.meta.sizeBytes, upload, checksum });
+      const source = reader.meta;
+      meta = upload.commit({
+        headers,
+        nowMs: call.nowMs,
+        etag: source.etag,
+        parts: source.parts,
+        ...(checksum === undefined
+          ? { checksums: source.checksums, checksumType: source.checksumType }
+          : {
+            checksums: { [checksumHeader(algorithm!)]: checksumBase64(checksum.digest()) },
+            checksumType: "FULL_OBJECT",
+          }),
+      });
     } catch (error) {
       upload.abandon();
       throw error;
@@ -1071,25 +1129,32 @@ async function copyObject(call: Call): Promise<HttpResponse> {
   } finally {
     reader.close();
   }
-  return xmlResponse(xmlDocument("CopyObjectResult", [
+  const fields = [
     xmlElement("LastModified", new Date(meta.lastModifiedMs).toISOString()),
     xmlElement("ETag", `"${meta.etag}"`),
-  ]));
+    ...Object.entries(meta.checksums ?? {}).map(([name, value]) =>
+      xmlElement(checksumElementName(name), value)
+    ),
+  ];
+  if (meta.checksumType !== undefined) fields.push(xmlElement("ChecksumType", meta.checksumType));
+  return xmlResponse(xmlDocument("CopyObjectResult", fields));
 }
 
+/** Copies `length` bytes of `source` from `start` into `upload`, yielding between pieces. */
 async function copyContent(
-  readAt: (into: Uint8Array, position: number) => number,
-  sizeBytes: number,
-  upload: Upload,
+  source: { readAt(into: Uint8Array, position: number): number },
+  target: { start: number; length: number; upload: Upload; checksum?: ChecksumHash },
 ): Promise<void> {
-  const piece = new Uint8Array(Math.min(COPY_PIECE_BYTES, Math.max(sizeBytes, 1)));
-  let position = 0;
-  while (position < sizeBytes) {
-    const n = readAt(piece, position);
+  const { start, length, upload, checksum } = target;
+  const piece = new Uint8Array(Math.min(COPY_PIECE_BYTES, Math.max(length, 1)));
+  let done = 0;
+  while (done < length) {
+    const n = source.readAt(piece.subarray(0, Math.min(piece.length, length - done)), start + done);
     if (n === 0) throw new Error("object shorter than its metadata says");
     upload.write(piece.subarray(0, n));
-    position += n;
-    if (position < sizeBytes) await new Promise((resolve) => setTimeout(resolve, 0));
+    checksum?.update(piece.subarray(0, n));
+    done += n;
+    if (done < length) await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }
 
@@ -1176,7 +1241,11 @@ function getObject(call: Call): HttpResponse {
   if (early !== undefined) return early;
   const headers = objectHeaders(call, meta);
   const size = meta.sizeBytes;
-  const range = parseRange(call.request.headers.get("range"), size);
+  const part = partOf(call, meta);
+  const range = part?.range ?? parseRange(call.request.headers.get("range"), size);
+  if (part !== undefined && meta.parts !== undefined) {
+    headers["x-amz-mp-parts-count"] = String(meta.parts.length);
+  }
   if (range === "unsatisfiable") {
     throw new S3Error("InvalidRange", "The requested range is not satisfiable", {
       RangeRequested: call.request.headers.get("range") ?? "",
@@ -1193,8 +1262,13 @@ function getObject(call: Call): HttpResponse {
   const length = end - start + 1;
   headers["content-length"] = String(length);
   const mode = call.request.headers.get("x-amz-checksum-mode");
-  if (mode?.toUpperCase() === "ENABLED" && range === undefined) {
-    Object.assign(headers, meta.checksums ?? {});
+  if (mode?.toUpperCase() === "ENABLED") {
+    if (range === undefined) Object.assign(headers, checksumHeaders(meta));
+    else if (part?.checksum !== undefined && meta.checksums !== undefined) {
+      // A part of a composite object: that part's own checksum, as S3 sends.
+      headers[Object.keys(meta.checksums)[0]] = part.checksum;
+      headers["x-amz-checksum-type"] = "COMPOSITE";
+    }
   }
   if (call.request.method === "HEAD" || length === 0) return { status, headers, body: null };
   const reader = store.openObject(call.bucket, call.key);
@@ -1202,6 +1276,132 @@ function getObject(call: Call): HttpResponse {
     throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
   }
   return { status, headers, body: readStream(reader, start, length) };
+}
+
+/**
+ * GET/HEAD ?partNumber=n: the byte range of the n-th part of a multipart
+ * object (the whole object is part 1 of a plain one, still answered 206);
+ * InvalidPartNumber past the last part, InvalidRequest with a Range too.
+ */
+function partOf(
+  call: Call,
+  meta: ObjectMeta,
+): { range: { start: number; end: number } | undefined; checksum?: string } | undefined {
+  if (!call.query.has("partNumber")) return undefined;
+  const n = partNumberOf(call);
+  if (call.request.headers.has("range")) {
+    throw new S3Error(
+      "InvalidRequest",
+      "Cannot specify both Range header and partNumber query parameter",
+    );
+  }
+  const parts = meta.parts ?? [{ partNumber: 1, sizeBytes: meta.sizeBytes }];
+  if (n > parts.length) {
+    throw new S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", {
+      PartNumberRequested: String(n),
+      ActualPartCount: String(parts.length),
+    });
+  }
+  let start = 0;
+  for (let i = 0; i < n - 1; i++) start += parts[i].sizeBytes;
+  const part = parts[n - 1];
+  // A part is a range (206 with Content-Range), even all of a plain object, as S3 answers.
+  const range = part.sizeBytes === 0 ? undefined : { start, end: start + part.sizeBytes - 1 };
+  return meta.checksumType === "COMPOSITE" && part.checksum !== undefined
+    ? { range, checksum: part.checksum }
+    : { range };
+}
+
+/** Attributes GetObjectAttributes can be asked for. */
+const OBJECT_ATTRIBUTES = new Set([
+  "ETag",
+  "Checksum",
+  "ObjectParts",
+  "StorageClass",
+  "ObjectSize",
+]);
+
+/**
+ * GetObjectAttributes (GET ?attributes, x-amz-object-attributes: a list of
+ * ETag, Checksum, ObjectParts, StorageClass, ObjectSize): metadata without
+ * the content; the parts of a multipart object page with
+ * x-amz-max-parts and x-amz-part-number-marker.
+ */
+function getObjectAttributes(call: Call): HttpResponse {
+  requireBucket(call);
+  checkKey(call);
+  const h = call.request.headers;
+  const wanted = new Set(
+    (h.get("x-amz-object-attributes") ?? "").split(",").map((a) => a.trim()).filter((a) =>
+      a !== ""
+    ),
+  );
+  if (wanted.size === 0 || [...wanted].some((a) => !OBJECT_ATTRIBUTES.has(a))) {
+    throw new S3Error("InvalidArgument", "Invalid attribute name specified.", {
+      ArgumentName: "x-amz-object-attributes",
+    });
+  }
+  const meta = call.api.store.head(call.bucket, call.key);
+  if (meta === undefined) {
+    throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
+  }
+  const fields: string[] = [];
+  if (wanted.has("ETag")) fields.push(xmlElement("ETag", meta.etag));
+  if (wanted.has("Checksum") && meta.checksums !== undefined) {
+    fields.push(xmlParent("Checksum", [
+      ...Object.entries(meta.checksums).map(([name, value]) =>
+        xmlElement(checksumElementName(name), value)
+      ),
+      xmlElement("ChecksumType", meta.checksumType ?? "FULL_OBJECT"),
+    ]));
+  }
+  if (wanted.has("ObjectParts") && meta.parts !== undefined) {
+    const marker = boundedInteger(h.get("x-amz-part-number-marker"), "x-amz-part-number-marker", 0);
+    const maxParts = Math.min(
+      boundedInteger(h.get("x-amz-max-parts"), "x-amz-max-parts", 1000),
+      1000,
+    );
+    const after = meta.parts.filter((p) => p.partNumber > marker);
+    const page = after.slice(0, maxParts);
+    const truncated = after.length > page.length;
+    const checksumName = meta.checksumType === "COMPOSITE" && meta.checksums !== undefined
+      ? checksumElementName(Object.keys(meta.checksums)[0])
+      : undefined;
+    fields.push(xmlParent("ObjectParts", [
+      xmlElement("IsTruncated", truncated),
+      xmlElement("MaxParts", maxParts),
+      ...(truncated ? [xmlElement("NextPartNumberMarker", page[page.length - 1].partNumber)] : []),
+      xmlElement("PartNumberMarker", marker),
+      ...page.map((p) =>
+        xmlParent("Part", [
+          ...(checksumName !== undefined && p.checksum !== undefined
+            ? [xmlElement(checksumName, p.checksum)]
+            : []),
+          xmlElement("PartNumber", p.partNumber),
+          xmlElement("Size", p.sizeBytes),
+        ])
+      ),
+      xmlElement("PartsCount", meta.parts.length),
+    ]));
+  }
+  if (wanted.has("StorageClass")) fields.push(xmlElement("StorageClass", "STANDARD"));
+  if (wanted.has("ObjectSize")) fields.push(xmlElement("ObjectSize", meta.sizeBytes));
+  const response = xmlResponse(xmlDocument("GetObjectAttributesResponse", fields));
+  (response.headers as Record<string, string>)["last-modified"] = new Date(meta.lastModifiedMs)
+    .toUTCString();
+  return response;
+}
+
+/** A non-negative integer argument (header or query), `fallback` when absent. */
+function boundedInteger(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(raw.trim())) {
+    throw new S3Error("InvalidArgument", `${name} must be a non-negative integer`, {
+      ArgumentName: name,
+      ArgumentValue: raw.slice(0, 100),
+    });
+  }
+  return Number(raw.trim());
 }
 
 /** The content from `start`, `length` bytes, read as the client takes it. */

@@ -44,6 +44,11 @@ export const objectsFlags = {
     type: "string",
     help: "also serve virtual-hosted-style requests to <bucket>.<domain> (path style always works)",
   },
+  "upload-max-age-hours": {
+    type: "integer",
+    default: 168,
+    help: "multipart uploads older than this are aborted and their parts removed (0: never)",
+  },
   "public-bucket": {
     type: "strings",
     default: [],
@@ -99,6 +104,30 @@ export function startObjects(
   for (const name of config.publicBucket) {
     if (store.bucket(name) === undefined) store.createBucket(name, "", now());
   }
+  const uploadMaxAgeHours = config.uploadMaxAgeHours;
+  if (uploadMaxAgeHours < 0) {
+    return Promise.reject(new TypeError(`--upload-max-age-hours ${uploadMaxAgeHours}: negative`));
+  }
+  // Abandoned multipart uploads: swept at start, then a few times per age
+  // (at most hourly), so one outlives its age by at most a quarter of it.
+  const uploadMaxAgeMs = uploadMaxAgeHours * 3600_000;
+  const sweep = () => {
+    const removed = multipart.expire(now(), uploadMaxAgeMs);
+    if (removed > 0) log.info("removed {n} abandoned multipart uploads", { n: removed });
+  };
+  let sweeper: ReturnType<typeof setInterval> | undefined;
+  if (uploadMaxAgeMs > 0) {
+    sweep();
+    const timer = setInterval(() => {
+      try {
+        sweep();
+      } catch (error) {
+        log.error("sweeping abandoned uploads failed: {error}", { error: String(error) });
+      }
+    }, Math.min(uploadMaxAgeMs / 4, 3600_000));
+    Deno.unrefTimer(timer);
+    sweeper = timer;
+  }
   const registry = objectsMetrics(store);
   const server = serveHttp({
     hostname: config.host,
@@ -131,7 +160,11 @@ export function startObjects(
     return server.close(0).then(() => Promise.reject(error));
   }
   let closing: Promise<void> | undefined;
-  const close = () => closing ??= server.close(config.drainTimeoutMs).then(() => admin.close());
+  const close = () =>
+    closing ??= server.close(config.drainTimeoutMs).then(() => {
+      clearInterval(sweeper);
+      return admin.close();
+    });
   return Promise.resolve({
     addresses: { http: server.addr, admin: admin.addr },
     ready: Promise.resolve(),

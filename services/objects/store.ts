@@ -40,6 +40,19 @@ export interface ObjectMeta {
   headers: Record<string, string>;
   /** x-amz-checksum-* the upload carried (verified), by header name. */
   checksums?: Record<string, string>;
+  /** What `checksums` covers: the whole content, or (multipart) the parts' checksums. */
+  checksumType?: "FULL_OBJECT" | "COMPOSITE";
+  /** A multipart object's parts in order (GET ?partNumber, GetObjectAttributes). */
+  parts?: PartInfo[];
+}
+
+/** One part of a completed multipart object. */
+export interface PartInfo {
+  /** The number it was uploaded under. */
+  partNumber: number;
+  sizeBytes: number;
+  /** Its x-amz-checksum-* value, when the upload had an algorithm. */
+  checksum?: string;
 }
 
 export interface BucketInfo {
@@ -169,6 +182,8 @@ export class Upload {
     headers: Record<string, string>;
     nowMs: number;
     checksums?: Record<string, string>;
+    checksumType?: "FULL_OBJECT" | "COMPOSITE";
+    parts?: PartInfo[];
   }): ObjectMeta {
     if (this.#done) throw new Error("upload already finished");
     this.#done = true;
@@ -179,7 +194,11 @@ export class Upload {
       lastModifiedMs: fields.nowMs,
       headers: fields.headers,
     };
-    if (fields.checksums !== undefined) meta.checksums = fields.checksums;
+    if (fields.checksums !== undefined) {
+      meta.checksums = fields.checksums;
+      meta.checksumType = fields.checksumType ?? "FULL_OBJECT";
+    }
+    if (fields.parts !== undefined) meta.parts = fields.parts;
     try {
       this.#handle.writeAt(encodeTrailer(meta), this.#sizeBytes);
       this.#handle.sync();

@@ -343,6 +343,23 @@ Deno.test("objects: DeleteObjects deletes in a batch, quietly when asked", async
     assert.deepEqual(xmlFields(r.text, "Key"), []);
     r = await s3.text("GET", "/bk1", { query: [["list-type", "2"]] });
     assert.deepEqual(xmlFields(r.text, "Key"), ["z"]);
+    // With Content-MD5, as s3cmd sends it (it was refused with BadDigest:
+    // XML bodies never computed their MD5), and a wrong one.
+    const body = "<Delete><Object><Key>z</Key></Object></Delete>";
+    const md5 = (text: string) => createHash("md5").update(text).digest("base64");
+    r = await s3.text("POST", "/bk1", {
+      query: [["delete", ""]],
+      body,
+      headers: { "content-md5": md5(body + " ") },
+    });
+    assert.equal(xmlField(r.text, "Code"), "BadDigest");
+    r = await s3.text("POST", "/bk1", {
+      query: [["delete", ""]],
+      body,
+      headers: { "content-md5": md5(body) },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(xmlFields(r.text, "Key"), ["z"]);
     r = await s3.text("POST", "/bk1", { query: [["delete", ""]], body: "<Delete><Object>" });
     assert.equal(xmlField(r.text, "Code"), "MalformedXML");
     const many = "<Delete>" + "<Object><Key>k</Key></Object>".repeat(1001) + "</Delete>";
@@ -393,6 +410,31 @@ Deno.test("objects: signatures, skew, presigned URLs and anonymous access", asyn
     assert.equal(r.text, "hi");
     r = await s3.text("DELETE", "/files", { anonymous: true });
     assert.equal(r.status, 403);
+    // An anonymous copy may not read a private bucket: no CopyObject and no
+    // UploadPartCopy of bk1/secret.txt into the public bucket (both worked).
+    r = await s3.text("PUT", "/files/stolen.txt", {
+      anonymous: true,
+      headers: { "x-amz-copy-source": "bk1/secret.txt" },
+    });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(xmlField(r.text, "Code"), "AccessDenied");
+    const id = xmlField(
+      (await s3.text("POST", "/files/stolen.bin", { query: [["uploads", ""]] })).text,
+      "UploadId",
+    )!;
+    r = await s3.text("PUT", "/files/stolen.bin", {
+      anonymous: true,
+      query: [["partNumber", "1"], ["uploadId", id]],
+      headers: { "x-amz-copy-source": "bk1/secret.txt" },
+    });
+    assert.equal(r.status, 403, r.text);
+    assert.equal((await s3.text("GET", "/files/stolen.txt", { anonymous: true })).status, 404);
+    // From one public bucket to itself is fine.
+    r = await s3.text("PUT", "/files/note-copy.txt", {
+      anonymous: true,
+      headers: { "x-amz-copy-source": "files/note.txt" },
+    });
+    assert.equal(r.status, 200, r.text);
   }, { publicBucket: ["files"] });
 });
 
@@ -411,4 +453,46 @@ Deno.test("objects: virtual-hosted-style addressing with --domain, path style st
     r = await s3.text("GET", "/vhost/dir/file.txt", { host: "elsewhere.test" });
     assert.equal(r.text, "virtual");
   }, { domain: "s3.underhood.test" });
+});
+
+Deno.test("objects: a body past S3's 5 GiB single-PUT limit is EntityTooLarge before it is read", async () => {
+  await withObjects(async (s3, addr) => {
+    await s3.text("PUT", "/bk1");
+    // Announced, not sent: the answer must come from the head alone.
+    const headers = {
+      host: s3.host,
+      ...s3.signedHeaders("PUT", "/bk1/huge"),
+      "content-length": String(5 * 1024 ** 3 + 1),
+    };
+    const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
+    try {
+      await conn.write(new TextEncoder().encode(
+        "PUT /bk1/huge HTTP/1.1\r\n" +
+          Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`).join("") + "\r\n",
+      ));
+      const buffer = new Uint8Array(4096);
+      let answer = "";
+      while (!answer.includes("</Error>")) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        answer += new TextDecoder().decode(buffer.subarray(0, n));
+      }
+      assert.match(answer, /^HTTP\/1.1 400/);
+      assert.equal(xmlField(answer, "Code"), "EntityTooLarge");
+    } finally {
+      conn.close();
+    }
+    // An aws-chunked upload announcing a decoded length past the limit.
+    const r = await s3.text("PUT", "/bk1/huge", {
+      body: "0\r\n\r\n",
+      headers: {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-decoded-content-length": String(6 * 1024 ** 3),
+        "content-encoding": "aws-chunked",
+      },
+    });
+    assert.equal(r.status, 400);
+    assert.equal(xmlField(r.text, "Code"), "EntityTooLarge");
+    assert.equal((await s3.text("HEAD", "/bk1/huge")).status, 404);
+  });
 });

@@ -172,3 +172,92 @@ Deno.test("objects: aws-chunked uploads, signed and with trailing checksums", as
     assert.equal(xmlField(r.text, "Code"), "BadDigest", name);
   }
 });
+
+Deno.test("objects: each malformed checksum or trailer gets the error S3 gives", async () => {
+  await using svc = await startService(service);
+  await using s3 = new S3TestClient(svc.addresses.http);
+  await s3.text("PUT", "/chunky");
+  const data = encoder.encode("some data to check");
+  const crc = crc32Of(data);
+  const chunked = (trailers: string) =>
+    encoder.encode(
+      `${data.length.toString(16)}\r\n${new TextDecoder().decode(data)}\r\n0\r\n${trailers}\r\n`,
+    );
+  const put = (body: Uint8Array, headers: Record<string, string>) =>
+    s3.text("PUT", "/chunky/edge", {
+      body,
+      headers: {
+        "content-encoding": "aws-chunked",
+        "x-amz-content-sha256": STREAMING_UNSIGNED_TRAILER,
+        "x-amz-decoded-content-length": String(data.length),
+        ...headers,
+      },
+    });
+  const cases: [string, Promise<{ status: number; text: string }>, string, RegExp][] = [
+    [
+      "a trailer announced and not sent",
+      put(chunked(""), { "x-amz-trailer": "x-amz-checksum-crc32" }),
+      "MalformedTrailerError",
+      /trailing data that was not well-formed/,
+    ],
+    [
+      "a trailer other than the one announced",
+      put(chunked(`x-amz-checksum-crc32c:${crc}\r\n`), { "x-amz-trailer": "x-amz-checksum-crc32" }),
+      "MalformedTrailerError",
+      /not well-formed/,
+    ],
+    [
+      "a trailer nobody announced",
+      put(chunked(`x-amz-checksum-crc32:${crc}\r\n`), {}),
+      "MalformedTrailerError",
+      /not well-formed/,
+    ],
+    [
+      "a trailer whose value is not a CRC-32",
+      put(chunked(`x-amz-checksum-crc32:bm90IGEgY3Jj\r\n`), {
+        "x-amz-trailer": "x-amz-checksum-crc32",
+      }),
+      "InvalidRequest",
+      /^Value for x-amz-checksum-crc32 trailing header is invalid\.$/,
+    ],
+    [
+      "a trailer that disagrees with the data",
+      put(chunked(`x-amz-checksum-crc32:${crc32Of(data.subarray(1))}\r\n`), {
+        "x-amz-trailer": "x-amz-checksum-crc32",
+      }),
+      "BadDigest",
+      /^The CRC32 you specified did not match the calculated checksum\.$/,
+    ],
+    [
+      "broken chunk framing",
+      put(encoder.encode(`zz\r\n${new TextDecoder().decode(data)}\r\n0\r\n\r\n`), {}),
+      "IncompleteBody",
+      /terminated unexpectedly/,
+    ],
+    [
+      "two checksum headers",
+      s3.text("PUT", "/chunky/edge", {
+        body: data,
+        headers: {
+          "x-amz-checksum-crc32": crc,
+          "x-amz-checksum-sha1": createHash("sha1").update(data).digest("base64"),
+        },
+      }),
+      "InvalidRequest",
+      /^Expecting a single x-amz-checksum- header\. Multiple checksum Types are not allowed\.$/,
+    ],
+    [
+      "a checksum header that is not base64 of the right size",
+      s3.text("PUT", "/chunky/edge", { body: data, headers: { "x-amz-checksum-crc32": "abc" } }),
+      "InvalidRequest",
+      /^Value for x-amz-checksum-crc32 header is invalid\.$/,
+    ],
+  ];
+  for (const [name, pending, code, message] of cases) {
+    const r = await pending;
+    assert.equal(r.status, 400, `${name}: ${r.text}`);
+    assert.equal(xmlField(r.text, "Code"), code, name);
+    assert.match(xmlField(r.text, "Message")!, message, name);
+  }
+  assert.equal((await s3.text("HEAD", "/chunky/edge")).status, 404);
+});
