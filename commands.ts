@@ -21,7 +21,11 @@ export const COMMANDS: CommandTable = {
     summary: "recursive caching DNS resolver (port 5354)",
     load: async () => (await import("./services/resolver/mod.ts")).service,
   },
-  "http-api": { kind: "service", summary: "the spells REST JSON API over HTTP/1.1 (port 8001)" },
+  "http-api": {
+    kind: "service",
+    summary: "the spells REST JSON API over HTTP/1.1 (port 8001)",
+    load: async () => (await import("./services/http_api/mod.ts")).service,
+  },
   lb: {
     kind: "service",
     summary: "HTTP load balancer and reverse proxy (port 8080)",

@@ -8,7 +8,7 @@
 // Prints messages/s end to end (first SEND to last ACK), the p99 of SEND to
 // delivery (each body carries its send time) and ours/RabbitMQ.
 //
-//   deno run -A bench/mq.ts [--shapes 1x1,8x8] [--messages 20000]
+//   deno run -A bench/mq.ts [--shapes 1x1,8x8] [--messages 100000]
 //                           [--size 1024] [--window 32] [--rounds 3]
 //
 // RabbitMQ is started from Debian's rabbitmq-server package (`apt-get install
@@ -29,7 +29,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     shapes: { type: "string", default: "1x1,8x8" },
-    messages: { type: "string", default: "20000" },
+    messages: { type: "string", default: "100000" },
     size: { type: "string", default: "1024" },
     window: { type: "string", default: "32" },
     rounds: { type: "string", default: "3" },

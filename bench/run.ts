@@ -17,6 +17,7 @@ const BENCHMARKS: Record<string, string> = {
   storage: "storage engine vs SQLite",
   mq: "mq vs RabbitMQ's STOMP plugin (same STOMP load generator)",
   objects: "objects vs MinIO (S3 PUT/GET, 4 KiB and 1 MiB)",
+  stack: "the whole spells stack through the lb (wrk: GET cache hit, POST), CPU share per service",
 };
 
 const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHMARKS);

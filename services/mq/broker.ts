@@ -42,9 +42,14 @@
 
 import type { Bytes } from "../../lib/bytes.ts";
 import { type Frame, type Header, makeFrame, type StompVersion } from "../../lib/stomp/types.ts";
-import type { LoggedMessage, LogPosition, MessageLog } from "./message_log.ts";
+import type { LoggedMessage, LogPosition, MessageLog, RecoveredMessages } from "./message_log.ts";
 import { SeqList } from "./seq_list.ts";
-import { type Publish, StompProtocolError, type SubscriptionSpec } from "./session.ts";
+import {
+  DEFAULT_PREFETCH,
+  type Publish,
+  StompProtocolError,
+  type SubscriptionSpec,
+} from "./session.ts";
 
 export type OverflowPolicy = "reject-publish" | "drop-head" | "block";
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
@@ -56,8 +61,8 @@ export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = [
 export interface BrokerOptions {
   /** The durable store; undefined keeps queues in memory only (tests). */
   log?: MessageLog;
-  /** Live messages read back by recovery. */
-  recovered?: LoggedMessage[];
+  /** Live messages recovery found in the log. */
+  recovered?: RecoveredMessages;
   /** Deliveries after which a message is dead-lettered (RabbitMQ quorum queues: 20). */
   deliveriesMax?: number;
   /** How long a consumer may hold a message unacknowledged; 0: forever (SQS visibility timeout). */
@@ -160,17 +165,22 @@ export type QueueKind = "queue" | "topic-subscription" | "temp";
 export interface Spill {
   count: number;
   bytes: number;
-  /** Where to read on from: at or before its first record. */
-  from: LogPosition;
+  /**
+   * Where to scan on from for messages spilled since the start: at or
+   * before the first of them (undefined while only recovered ones wait).
+   */
+  from: LogPosition | undefined;
   /** Records of the queue below this sequence number are already indexed. */
   minSeq: number;
   /**
-   * After a restart, the spilled messages recovery found live, in order:
-   * the log between them also holds records of this queue acknowledged
-   * before the restart, which must not come back. Messages spilled since
-   * come after all of them and are all live. Plain numbers: 8 bytes each.
+   * After a restart, the spilled messages recovery found live, in sequence
+   * order, by their place in the log: the log between them also holds
+   * records acknowledged before the restart, and compaction may have moved
+   * older ones past newer ones, so they are read by place, not by a scan.
+   * They come before every message spilled since. Plain numbers: 24 bytes
+   * each.
    */
-  recovered?: { seqs: number[]; next: number };
+  recovered?: { segments: number[]; offsets: number[]; deliveries: number[]; next: number };
 }
 
 export class Queue {
@@ -314,13 +324,13 @@ export class Broker {
     this.#bodyWindowBytes = options.bodyWindowBytes ?? 8 * 1024 * 1024;
     this.#indexWindow = options.indexWindow ?? 10_000;
     this.now = options.now ?? Date.now;
-    for (const logged of options.recovered ?? []) {
-      const queue = this.#queue(logged.queue, true);
+    const recovered = options.recovered;
+    for (let i = 0; i < (recovered?.length ?? 0); i++) {
+      const queue = this.#queue(recovered!.queueOf(i), true);
       if (queue.spill !== undefined || queue.indexed >= this.#indexWindow) {
-        this.#spillOne(queue, logged);
-        (queue.spill!.recovered ??= { seqs: [], next: 0 }).seqs.push(logged.seq);
+        this.#spillRecovered(queue, recovered!, i);
       } else {
-        this.#enqueue(queue, this.#fromLog(queue, logged));
+        this.#enqueue(queue, this.#fromLog(queue, recovered!.read(i)));
       }
     }
   }
@@ -448,9 +458,32 @@ export class Broker {
     const match = /^\/temp-queue\/([^/]+)$/.exec(headers[at][1]);
     if (match === null) return headers;
     const queue = this.#tempQueue(connection, match[1]);
+    this.#subscribeImplicitly(connection, queue, match[1]);
     const rewritten = [...headers];
     rewritten[at] = ["reply-to", queue.destination];
     return rewritten;
+  }
+
+  /**
+   * A requester that names `reply-to:/temp-queue/NAME` gets the replies
+   * without a SUBSCRIBE, on subscription id `/temp-queue/NAME` with
+   * ack:auto, as RabbitMQ does (clients written for it never subscribe).
+   * An explicit SUBSCRIBE to the temp queue, before or after, is used instead.
+   */
+  #subscribeImplicitly(connection: ConnectionState, queue: Queue, name: string): void {
+    if (queue.consumers.length > 0) return;
+    const destinationText = `/temp-queue/${name}`;
+    if (connection.consumers.has(destinationText)) return;
+    const spec: SubscriptionSpec = {
+      id: destinationText,
+      destination: { kind: "temp-queue", name },
+      destinationText,
+      ack: "auto",
+      prefetch: DEFAULT_PREFETCH,
+    };
+    const consumer = new Consumer(connection.port, spec, queue);
+    connection.consumers.set(spec.id, consumer);
+    queue.consumers.push(consumer);
   }
 
   /** Takes a message into `queue` (logging it first when durable). */
@@ -491,15 +524,37 @@ export class Broker {
     this.dispatch(queue);
   }
 
+  /** A recovered message past the index window: its place in the log only (24 bytes). */
+  #spillRecovered(queue: Queue, recovered: RecoveredMessages, i: number): void {
+    queue.spill ??= { count: 0, bytes: 0, from: undefined, minSeq: recovered.seqOf(i) };
+    const places = queue.spill.recovered ??= {
+      segments: [],
+      offsets: [],
+      deliveries: [],
+      next: 0,
+    };
+    const place = recovered.placeOf(i);
+    places.segments.push(place.segment);
+    places.offsets.push(place.offset);
+    places.deliveries.push(recovered.deliveriesOf(i));
+    const bodyBytes = recovered.bodyBytesOf(i);
+    queue.spill.count++;
+    queue.spill.bytes += bodyBytes;
+    queue.bytes += bodyBytes;
+  }
+
   /** Counts a logged message in the queue's spilled tail instead of indexing it. */
   #spillOne(queue: Queue, logged: LoggedMessage): void {
     logged.body = undefined;
-    queue.spill ??= {
-      count: 0,
-      bytes: 0,
-      from: { segment: logged.segment, offset: logged.recordOffset },
-      minSeq: logged.seq,
-    };
+    this.log?.release(logged);
+    queue.spill ??= { count: 0, bytes: 0, from: undefined, minSeq: logged.seq };
+    if (queue.spill.from === undefined) {
+      // Recovered ones are read by place and all come before: the scan
+      // starts here and takes nothing older (a compaction's copies of
+      // indexed messages may come later in the log).
+      queue.spill.from = { segment: logged.segment, offset: logged.recordOffset };
+      queue.spill.minSeq = logged.seq;
+    }
     queue.spill.count++;
     queue.spill.bytes += logged.bodyBytes;
     queue.bytes += logged.bodyBytes;
@@ -512,27 +567,36 @@ export class Broker {
    */
   #refill(queue: Queue): void {
     const spill = queue.spill;
-    if (spill === undefined || this.log === undefined) return;
+    const log = this.log;
+    if (spill === undefined || log === undefined) return;
     if (queue.indexed >= this.#indexWindow / 2) return;
-    this.log.scan(queue.name, spill.from, (logged) => {
-      if (logged.seq < spill.minSeq) return true;
-      const recovered = spill.recovered;
-      if (recovered !== undefined) {
-        const live = recovered.seqs[recovered.next];
-        if (logged.seq < live) return true; // acknowledged before the restart
-        if (logged.seq !== live) {
-          throw new Error(`queue ${queue.name}: recovered message ${live} missing from the log`);
-        }
-        if (++recovered.next === recovered.seqs.length) spill.recovered = undefined;
-      }
+    const take = (logged: LoggedMessage) => {
       spill.count--;
       spill.bytes -= logged.bodyBytes;
       queue.bytes -= logged.bodyBytes;
-      spill.from = { segment: logged.segment, offset: logged.nextOffset };
-      spill.minSeq = logged.seq + 1;
       this.#enqueue(queue, this.#fromLog(queue, logged));
-      return spill.count > 0 && queue.indexed < this.#indexWindow;
-    });
+    };
+    const recovered = spill.recovered;
+    while (recovered !== undefined && queue.indexed < this.#indexWindow) {
+      const at = recovered.next++;
+      const logged = log.readRecord({
+        segment: recovered.segments[at],
+        offset: recovered.offsets[at],
+      });
+      logged.deliveries = Math.max(logged.deliveries, recovered.deliveries[at]);
+      take(logged);
+      if (recovered.next === recovered.segments.length) spill.recovered = undefined;
+      if (spill.recovered === undefined) break;
+    }
+    if (spill.recovered === undefined && spill.from !== undefined && spill.count > 0) {
+      log.scan(queue.name, spill.from, (logged) => {
+        if (logged.seq < spill.minSeq) return true;
+        take(logged);
+        spill.from = { segment: logged.segment, offset: logged.nextOffset };
+        spill.minSeq = logged.seq + 1;
+        return spill.count > 0 && queue.indexed < this.#indexWindow;
+      });
+    }
     if (spill.count > 0 && queue.indexed === 0) {
       throw new Error(`queue ${queue.name}: ${spill.count} spilled messages not found in the log`);
     }
@@ -548,6 +612,7 @@ export class Broker {
       logged.body = undefined;
     }
     if (body !== undefined) queue.memoryBytes += body.length;
+    this.log?.hold(logged);
     return {
       seq: logged.seq,
       id: String(logged.seq),
@@ -637,11 +702,17 @@ export class Broker {
   subscribe(connectionId: string, spec: SubscriptionSpec): void {
     const connection = this.connections.get(connectionId);
     if (connection === undefined) throw new StompProtocolError("not connected");
+    // An explicit SUBSCRIBE replaces the implicit one of a temp queue.
+    if (connection.consumers.has(spec.id)) this.unsubscribe(connectionId, spec.id);
     const destination = spec.destination;
     let queue: Queue;
     if (destination.kind === "queue") queue = this.#queue(destination.name);
     else if (destination.kind === "temp-queue") {
       queue = this.#tempQueue(connection, destination.name);
+      const implicit = `/temp-queue/${destination.name}`;
+      if (connection.consumers.get(implicit)?.queue === queue) {
+        this.unsubscribe(connectionId, implicit);
+      }
     } else if (destination.kind === "topic") {
       queue = new Queue(
         `amq.topic.${connectionId}.${spec.id}`,
@@ -803,6 +874,8 @@ export class Broker {
       this.#settle(message);
       return;
     }
+    // Counted on disk, so a restart still knows it was handed out.
+    if (message.logged !== undefined) this.log?.delivered(message.logged, message.deliveries);
     const flight: InFlight = {
       message,
       consumer,

@@ -22,6 +22,10 @@ export const mqFlags = {
   ...commonFlags("mq", MQ_PORT),
   user: { type: "string", help: "login clients must CONNECT with (default: none needed)" },
   password: { type: "string", help: "passcode for --user" },
+  "users-file": {
+    type: "string",
+    help: "file of login:passcode lines, each allowed to CONNECT (with or without --user)",
+  },
   "ack-timeout-ms": {
     type: "integer",
     default: 1_800_000,
@@ -86,6 +90,14 @@ export const service = defineService({
       return Promise.reject(new TypeError("--password needs --user"));
     }
     const files = realFiles;
+    let users: Map<string, string> | undefined;
+    if (config.usersFile !== undefined) {
+      try {
+        users = parseUsers(Deno.readTextFileSync(config.usersFile));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     let opened;
     try {
       opened = MessageLog.open({
@@ -98,6 +110,9 @@ export const service = defineService({
       return Promise.reject(error);
     }
     const { log: messageLog, recovered } = opened;
+    // Only figures outlive the broker's start: the recovery index is dropped.
+    const recoveredCount = recovered.messages.length;
+    const recoveredSegments = recovered.segments;
     if (recovered.tornBytes > 0) {
       log.warn("message log: cut a torn tail of {bytes} bytes", { bytes: recovered.tornBytes });
     }
@@ -117,6 +132,7 @@ export const service = defineService({
       session: {
         login: config.user,
         passcode: config.password ?? "",
+        users,
         heartBeatMinMs: config.heartBeatMinMs,
         serverName: "underhood-mq",
         limits: DEFAULT_SESSION_LIMITS,
@@ -145,8 +161,7 @@ export const service = defineService({
       readiness: () => ({
         recovery: {
           ok: true,
-          detail:
-            `${recovered.messages.length} messages recovered from ${recovered.segments} segments`,
+          detail: `${recoveredCount} messages recovered from ${recoveredSegments} segments`,
         },
         disk: diskWritable(files, config.dataDir),
       }),
@@ -155,6 +170,7 @@ export const service = defineService({
         log_segments: messageLog.segmentCount,
         log_bytes: messageLog.sizeBytes,
         log_syncs: messageLog.syncs,
+        log_compactions: messageLog.compactions,
       })),
     });
     let http;
@@ -207,4 +223,17 @@ function diskWritable(files: FileLayer, dir: string): { ok: boolean; detail?: st
   } catch (error) {
     return { ok: false, detail: String(error) };
   }
+}
+
+/** A users file: `login:passcode` per line; blank lines and `#` comments skipped. */
+export function parseUsers(text: string): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new TypeError(`users file line ${i + 1}: expected login:passcode`);
+    users.set(line.slice(0, colon), line.slice(colon + 1));
+  }
+  return users;
 }

@@ -80,6 +80,8 @@ export interface SessionConfig {
   /** When set, CONNECT must carry this login and `passcode`. */
   readonly login?: string;
   readonly passcode?: string;
+  /** More logins and their passcodes (`--users-file`); any one of them may connect. */
+  readonly users?: ReadonlyMap<string, string>;
   /** Shortest heart-beat period the broker agrees to, either way (ms). */
   readonly heartBeatMinMs: number;
   /** The `server` header of CONNECTED. */
@@ -153,7 +155,7 @@ export class StompProtocolError extends Error {
 }
 
 /** The one wire-error mapper (STYLE.md habit 5): an error to an ERROR frame. */
-export function errorFrame(error: unknown, receiptId?: string, version?: StompVersion): Frame {
+export function errorFrame(error: unknown, receiptId?: string, version?: string): Frame {
   const message = error instanceof Error ? error.message : String(error);
   const detail = error instanceof StompProtocolError ? error.detail : "";
   const headers: Header[] = [["message", oneLine(message)]];
@@ -187,9 +189,13 @@ export function sessionStep(state: SessionState, frame: Frame, config: SessionCo
     }
     return handler(state, frame, config);
   } catch (error) {
+    const connecting = state.phase === "connecting";
     state.phase = "closed";
     if (!(error instanceof StompProtocolError || error instanceof DecodeError)) throw error;
-    return { frames: [errorFrame(error, receipt)], effects: [], close: true };
+    // Before CONNECTED the client does not know our versions yet: say them
+    // (1.2 "Protocol Negotiation"; RabbitMQ does the same).
+    const versions = connecting ? SUPPORTED_VERSIONS : undefined;
+    return { frames: [errorFrame(error, receipt, versions)], effects: [], close: true };
   }
 }
 
@@ -226,6 +232,12 @@ function required(frame: Frame, name: string): string {
   return value;
 }
 
+/**
+ * The `version` header of an ERROR refusing a CONNECT: "the versions the
+ * server supports, comma separated" (1.2 "Protocol Negotiation").
+ */
+export const SUPPORTED_VERSIONS = "1.0,1.1,1.2";
+
 /** Picks the highest version both sides speak; none in common is an ERROR. */
 export function negotiateVersion(acceptVersion: string | undefined): StompVersion | undefined {
   if (acceptVersion === undefined) return "1.0";
@@ -241,21 +253,22 @@ function connect(state: SessionState, frame: Frame, config: SessionConfig): Step
   if (version === undefined) {
     state.phase = "closed";
     const error = new StompProtocolError(
-      "Supported protocol versions are 1.0,1.1,1.2",
+      `Supported protocol versions are ${SUPPORTED_VERSIONS}`,
       `accept-version was ${headerOf(frame, "accept-version")}`,
     );
     return {
-      frames: [errorFrame(error, headerOf(frame, "receipt"), "1.2")],
+      frames: [errorFrame(error, headerOf(frame, "receipt"), SUPPORTED_VERSIONS)],
       effects: [],
       close: true,
     };
   }
-  if (config.login !== undefined) {
-    if (
-      headerOf(frame, "login") !== config.login || headerOf(frame, "passcode") !== config.passcode
-    ) {
-      throw new StompProtocolError("Access refused", "bad login or passcode");
-    }
+  if (config.login !== undefined || (config.users?.size ?? 0) > 0) {
+    const login = headerOf(frame, "login");
+    const passcode = headerOf(frame, "passcode");
+    const known = login !== undefined &&
+      ((login === config.login && passcode === config.passcode) ||
+        (config.users?.has(login) === true && config.users.get(login) === passcode));
+    if (!known) throw new StompProtocolError("Access refused", "bad login or passcode");
   }
   // 1.1 "Heart-beating": CONNECT says cx (can send), cy (wants to receive).
   const [cx, cy] = parseHeartBeat(headerOf(frame, "heart-beat"));

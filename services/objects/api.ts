@@ -10,15 +10,16 @@
 // GetBucketLocation, ListObjects (v1 and v2), DeleteObjects, PutObject
 // (conditional writes), CopyObject (conditional copy), GetObject and
 // HeadObject (ranges, partNumber, conditionals, response-* overrides),
-// GetObjectAttributes, DeleteObject, and the multipart calls:
+// GetObjectAttributes, DeleteObject, Get/Put/DeleteObjectTagging (tagging.ts),
+// and the multipart calls:
 // CreateMultipartUpload, UploadPart, UploadPartCopy,
 // CompleteMultipartUpload, AbortMultipartUpload, ListParts,
 // ListMultipartUploads. Anything else is NotImplemented.
 //
 // Bodies are received, and every digest and checksum (CRC64NVME included)
 // checked while they stream, in body.ts; multipart uploads and their
-// checksums are in multipart.ts. Left out: ACLs, versioning, tagging,
-// policies.
+// checksums are in multipart.ts. Left out: ACLs, versioning, bucket
+// tagging, policies.
 
 import { randomBytes } from "node:crypto";
 import type { Bytes } from "../../lib/bytes.ts";
@@ -49,6 +50,14 @@ import {
 } from "../../lib/s3/xml.ts";
 import { authenticate, type KeyPair, type Principal } from "./auth.ts";
 import { readXmlBody, receiveBody } from "./body.ts";
+import {
+  parseTaggingHeader,
+  parseTaggingXml,
+  storedTags,
+  TAGGING_HEADER,
+  tagSetXml,
+  withTags,
+} from "./tagging.ts";
 import type { ListResult, ObjectMeta, ObjectReader, ObjectStore, Upload } from "./store.ts";
 import {
   type ChosenPart,
@@ -162,6 +171,9 @@ const OBJECT_OPS: Readonly<Record<string, Operation>> = {
   "DELETE uploadId": abortMultipartUpload,
   "GET uploadId": listParts,
   "GET attributes": getObjectAttributes,
+  "GET tagging": getObjectTagging,
+  "PUT tagging": putObjectTagging,
+  "DELETE tagging": deleteObjectTagging,
 };
 
 /** The S3 API as a lib/http handler. */
@@ -567,7 +579,13 @@ function headersToStore(request: HttpRequest): Record<string, string> {
     if (codings.length === 0) delete out["content-encoding"];
     else out["content-encoding"] = codings.join(",");
   }
-  return out;
+  return withTags(out, requestTags(request));
+}
+
+/** The tag set an `x-amz-tagging` header gives (none without one). */
+function requestTags(request: HttpRequest) {
+  const header = request.headers.get(TAGGING_HEADER);
+  return header === undefined ? [] : parseTaggingHeader(headerText(header));
 }
 
 async function putObject(call: Call): Promise<HttpResponse> {
@@ -1082,6 +1100,13 @@ async function copyObject(call: Call): Promise<HttpResponse> {
       ArgumentName: "x-amz-metadata-directive",
     });
   }
+  const taggingDirective = (call.request.headers.get("x-amz-tagging-directive") ?? "COPY")
+    .toUpperCase();
+  if (taggingDirective !== "COPY" && taggingDirective !== "REPLACE") {
+    throw new S3Error("InvalidArgument", "Unknown tagging directive.", {
+      ArgumentName: "x-amz-tagging-directive",
+    });
+  }
   const rawAlgorithm = call.request.headers.get("x-amz-checksum-algorithm");
   const algorithm = rawAlgorithm === undefined ? undefined : checksumAlgorithmOf(rawAlgorithm);
   if (rawAlgorithm !== undefined && algorithm === undefined) {
@@ -1094,7 +1119,7 @@ async function copyObject(call: Call): Promise<HttpResponse> {
   try {
     if (
       reader.bucket === call.bucket && reader.key === call.key && directive === "COPY" &&
-      algorithm === undefined
+      taggingDirective === "COPY" && algorithm === undefined
     ) {
       throw new S3Error(
         "InvalidRequest",
@@ -1104,7 +1129,13 @@ async function copyObject(call: Call): Promise<HttpResponse> {
       );
     }
     checkCopyPreconditions(call, reader.meta);
-    const headers = directive === "REPLACE" ? headersToStore(call.request) : reader.meta.headers;
+    const metadata = directive === "REPLACE"
+      ? headersToStore(call.request)
+      : withTags(reader.meta.headers, []);
+    const headers = withTags(
+      metadata,
+      taggingDirective === "REPLACE" ? requestTags(call.request) : storedTags(reader.meta.headers),
+    );
     const upload = call.api.store.beginUpload(call.bucket, call.key);
     const checksum = algorithm === undefined ? undefined : checksumHash(algorithm);
     try {
@@ -1222,6 +1253,9 @@ function objectHeaders(call: Call, meta: ObjectMeta): Record<string, string> {
     "last-modified": new Date(meta.lastModifiedMs).toUTCString(),
     "accept-ranges": "bytes",
   };
+  delete headers[TAGGING_HEADER];
+  const tagCount = storedTags(meta.headers).length;
+  if (tagCount > 0) headers["x-amz-tagging-count"] = String(tagCount);
   for (const [param, header] of Object.entries(RESPONSE_OVERRIDES)) {
     const value = call.query.get(param);
     if (value !== undefined) headers[header] = value;
@@ -1447,4 +1481,89 @@ function deleteObject(call: Call): HttpResponse {
   checkKey(call);
   call.api.store.deleteObject(call.bucket, call.key);
   return { status: 204, body: null };
+}
+
+// ---- object tagging (tagging.ts) ----
+
+function existingObject(call: Call): ObjectMeta {
+  requireBucket(call);
+  checkKey(call);
+  const meta = call.api.store.head(call.bucket, call.key);
+  if (meta === undefined) {
+    throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
+  }
+  return meta;
+}
+
+function getObjectTagging(call: Call): HttpResponse {
+  const meta = existingObject(call);
+  return xmlResponse(xmlDocument("Tagging", [tagSetXml(storedTags(meta.headers))]));
+}
+
+async function putObjectTagging(call: Call): Promise<HttpResponse> {
+  existingObject(call);
+  const tags = parseTaggingXml(parseXmlOrThrow(await readXmlBody(call)));
+  await rewriteHeaders(call, (headers) => withTags(headers, tags));
+  return { status: 200, body: null };
+}
+
+async function deleteObjectTagging(call: Call): Promise<HttpResponse> {
+  const meta = existingObject(call);
+  if (storedTags(meta.headers).length > 0) {
+    await rewriteHeaders(call, (headers) => withTags(headers, []));
+  }
+  return { status: 204, body: null };
+}
+
+/** Attempts at a metadata rewrite before giving up to writers that keep replacing the object. */
+const REWRITE_ATTEMPTS_MAX = 3;
+
+/**
+ * Replaces an object's stored headers and nothing else (content, ETag,
+ * Last-Modified, checksums and parts stay): the content is copied to a new
+ * file with the new trailer and published by rename, as every write is, so a
+ * crash leaves the old headers or the new ones. When another write replaces
+ * the object during the copy, the copy is dropped and the new object's
+ * headers are rewritten instead.
+ */
+async function rewriteHeaders(
+  call: Call,
+  change: (headers: Readonly<Record<string, string>>) => Record<string, string>,
+): Promise<void> {
+  const store = call.api.store;
+  for (let attempt = 0; attempt < REWRITE_ATTEMPTS_MAX; attempt++) {
+    const reader = store.openObject(call.bucket, call.key);
+    if (reader === undefined) {
+      throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
+    }
+    try {
+      const source = reader.meta;
+      const upload = store.beginUpload(call.bucket, call.key);
+      try {
+        await copyContent(reader, { start: 0, length: source.sizeBytes, upload });
+        if (store.head(call.bucket, call.key) !== source) {
+          upload.abandon();
+          continue;
+        }
+        upload.commit({
+          headers: change(source.headers),
+          nowMs: source.lastModifiedMs,
+          etag: source.etag,
+          checksums: source.checksums,
+          checksumType: source.checksumType,
+          parts: source.parts,
+        });
+        return;
+      } catch (error) {
+        upload.abandon();
+        throw error;
+      }
+    } finally {
+      reader.close();
+    }
+  }
+  throw new S3Error(
+    "OperationAborted",
+    "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+  );
 }

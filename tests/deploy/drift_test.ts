@@ -40,11 +40,10 @@ function readCompose(): Compose {
 }
 
 const compose = readCompose();
-const k8s = [
-  ...kustomize(join(K8S, "overlays/dev")),
-  ...kustomize(join(K8S, "components/spells-app")),
-];
+const k8s = kustomize(join(K8S, "overlays/dev"));
 const STACK_PORTS = defaultPorts(STACK);
+/** Commands that listen on no service port, only their admin port (their --port is nominal). */
+const NO_SERVICE_PORT = new Set(["worker"]);
 
 /** The command's flag table, or undefined while it is not built. */
 async function flagsOf(command: string): Promise<FlagSpecs | undefined> {
@@ -147,13 +146,15 @@ Deno.test("compose.yaml: each container's flags and variables parse; ports match
     if (member.port !== 0) {
       assert.equal(config.port, dns ? 53 : member.port, `compose ${name}: port`);
     }
-    const expected = member.port === 0
+    const expected = NO_SERVICE_PORT.has(command) || member.port === 0
       ? []
       : dns
       ? [`${config.port}/udp`, `${config.port}/tcp`]
       : [`${config.port}/tcp`];
+    // Its admin port may be published too (smtp's mailbox API).
+    const admin = `${adminPortOf(config)}/tcp`;
     for (const target of composeTargets(service)) {
-      assert.ok(expected.includes(target), `compose ${name}: publishes ${target}`);
+      assert.ok([...expected, admin].includes(target), `compose ${name}: publishes ${target}`);
     }
     for (const target of expected) {
       assert.ok(composeTargets(service).includes(target), `compose ${name}: publishes ${target}`);
@@ -169,6 +170,13 @@ Deno.test("compose.yaml: each container's flags and variables parse; ports match
       Number.parseInt(service.stop_grace_period) * 1000 > Number(config.drainTimeoutMs),
       `compose ${name}: stop_grace_period above the drain timeout`,
     );
+  }
+});
+
+Deno.test("compose.yaml: each service waits for what it starts after in the stack", () => {
+  for (const member of STACK) {
+    const dependsOn = Object.keys(compose.services[member.label].depends_on ?? {}).sort();
+    assert.deepEqual(dependsOn, [...(member.after ?? [])].sort(), member.label);
   }
 });
 
@@ -236,7 +244,7 @@ Deno.test("deploy/k8s: each container's flags and variables parse; ports and pro
     }
     assertStackFlags(member, flags, config, where);
     // Every Service port leads to a port the container declares (the worker has no Service).
-    if (member.port === 0) continue;
+    if (NO_SERVICE_PORT.has(command)) continue;
     const service = k8s.find((o) => o.kind === "Service" && o.metadata.name === command);
     assert.ok(service, `${where}: has a Service`);
     for (const p of service.spec.ports) {

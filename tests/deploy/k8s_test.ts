@@ -1,5 +1,4 @@
-// deploy/k8s, checked offline: the dev overlay (and the spells-app component
-// on top of it) renders, every object passes the Kubernetes schema
+// deploy/k8s, checked offline: the dev overlay renders, every object passes the Kubernetes schema
 // (npm:kubernetes-models), and the manifests do what the deployment issue
 // asks: Deployments for the stateless, single-replica StatefulSets with a
 // volume (and a comment on why) for the stores, DNS on UDP and TCP 53,
@@ -10,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { COMMANDS } from "../../commands.ts";
 import { parseFlags } from "../../lib/cli.ts";
 import { query } from "../../lib/dns/client.ts";
@@ -24,7 +23,6 @@ import { byKindAndName, type K8sObject, kustomize, readYaml } from "./_kustomize
 
 const K8S = fileURLToPath(new URL("../../deploy/k8s/", import.meta.url));
 const DEV = join(K8S, "overlays/dev");
-const COMPONENT = join(K8S, "components/spells-app");
 
 const STATELESS = ["dns", "resolver", "lb", "http-api", "worker"];
 const STORES = ["datastore", "cache", "mq", "objects", "smtp"];
@@ -46,33 +44,7 @@ const USERS: Record<string, string[]> = {
   worker: [],
 };
 
-/**
- * The dev overlay as it will be once the spells app is built: its
- * kustomization with the `components` lines uncommented, in a temporary
- * directory (with copies of its patch files, which kustomize only reads
- * from inside the kustomization's own directory).
- */
-function renderWithComponent(): { objects: K8sObject[]; dir: string } {
-  const dir = Deno.makeTempDirSync({ prefix: "underhood-k8s-" });
-  for (const entry of Deno.readDirSync(DEV)) {
-    if (entry.name !== "kustomization.yaml") {
-      Deno.copyFileSync(join(DEV, entry.name), join(dir, entry.name));
-    }
-  }
-  const text = Deno.readTextFileSync(join(DEV, "kustomization.yaml"))
-    .replace(
-      "# components:\n#   - ../../components/spells-app",
-      "components:\n  - ../../components/spells-app",
-    )
-    .replaceAll("../../", `${relative(dir, K8S)}/`);
-  assert.match(text, /^components:/m, "the dev overlay names the spells-app component");
-  Deno.writeTextFileSync(join(dir, "kustomization.yaml"), text);
-  return { objects: kustomize(dir), dir };
-}
-
-const dev = kustomize(DEV);
-const { objects: full, dir: fullDir } = renderWithComponent();
-addEventListener("unload", () => Deno.removeSync(fullDir, { recursive: true }));
+const full = kustomize(DEV);
 
 function find(objects: K8sObject[], kind: string, name: string): K8sObject {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
@@ -84,20 +56,14 @@ function workloads(objects: K8sObject[]): K8sObject[] {
   return objects.filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet");
 }
 
-Deno.test("the dev overlay renders every service but the http-api; the component adds it", () => {
-  const names = (objects: K8sObject[]) => workloads(objects).map((o) => o.metadata.name).sort();
-  assert.deepEqual(
-    names(dev),
-    [...STATELESS, ...STORES].filter((n) => !COMPONENT_ONLY.has(n)).sort(),
-  );
-  assert.deepEqual(names(full), [...STATELESS, ...STORES].sort());
+Deno.test("the dev overlay renders every service, in the namespace underhood", () => {
+  const names = workloads(full).map((o) => o.metadata.name).sort();
+  assert.deepEqual(names, [...STATELESS, ...STORES].sort());
   for (const o of full) {
     if (o.kind !== "Namespace") assert.equal(o.metadata.namespace, "underhood", o.metadata.name);
     assert.equal(o.metadata.labels?.["app.kubernetes.io/part-of"], "underhood");
   }
 });
-
-const COMPONENT_ONLY = new Set(["http-api"]);
 
 Deno.test("kubectl kustomize renders the same objects as the test's renderer", async (t) => {
   if (!hasBinary("kubectl")) {
@@ -107,7 +73,7 @@ Deno.test("kubectl kustomize renders the same objects as the test's renderer", a
     return;
   }
   for (
-    const [name, dir, ours] of [["dev", DEV, dev], ["dev + spells-app", fullDir, full]] as const
+    const [name, dir] of [["base", join(K8S, "base")], ["dev", DEV]] as const
   ) {
     await t.step(name, async () => {
       const { code, stdout, stderr } = await new Deno.Command("kubectl", {
@@ -119,7 +85,7 @@ Deno.test("kubectl kustomize renders the same objects as the test's renderer", a
       const path = await Deno.makeTempFile({ suffix: ".yaml" });
       try {
         await Deno.writeFile(path, stdout);
-        assert.deepEqual(byKindAndName(readYaml(path)), byKindAndName(ours));
+        assert.deepEqual(byKindAndName(readYaml(path)), byKindAndName(kustomize(dir)));
       } finally {
         await Deno.remove(path);
       }
@@ -161,7 +127,7 @@ Deno.test("the schema check catches a broken object (it is not vacuous)", async 
 });
 
 Deno.test("stateless services are Deployments with two replicas in the base", () => {
-  const base = [...kustomize(join(K8S, "base")), ...kustomize(COMPONENT)];
+  const base = kustomize(join(K8S, "base"));
   for (const name of STATELESS) {
     const d = find(base, "Deployment", name);
     assert.ok(d.spec.replicas >= (name === "worker" ? 1 : 2), `${name}: ${d.spec.replicas}`);

@@ -287,7 +287,7 @@ Deno.test("broker: a spilled tail is recovered, purged and redriven like the res
   second.log.close();
   const third = MessageLog.open({ files: disk, dir: "/mq" });
   assert.deepEqual(
-    third.recovered.messages.map((m) => m.queue + ":" + m.seq).length,
+    third.recovered.messages.all().map((m) => m.queue + ":" + m.seq).length,
     12,
     "only the redriven twelve are live",
   );
@@ -330,4 +330,78 @@ Deno.test("broker: a slow topic subscriber holds at most the window; the oldest 
   consumer.room = true;
   broker.wake("c");
   assert.deepEqual(consumer.bodies(), ["n15", "n16", "n17", "n18", "n19"]);
+});
+
+Deno.test("broker: reply-to:/temp-queue/NAME gets the replies without a SUBSCRIBE, as RabbitMQ does", () => {
+  const { broker, producer, consumer } = setup();
+  broker.subscribe("c", spec("s", "/queue/rpc", "auto"));
+  send(broker, "p", "/queue/rpc", "question", [["reply-to", "/temp-queue/answers"]]);
+  const replyTo = headerOf(consumer.frames[0], "reply-to")!;
+  assert.match(replyTo, /^\/reply-queue\//);
+  send(broker, "c", replyTo, "answer");
+  assert.deepEqual(producer.bodies(), ["answer"]);
+  assert.equal(headerOf(producer.frames[0], "subscription"), "/temp-queue/answers");
+  // An explicit SUBSCRIBE takes the implicit one's place: no reply goes to both.
+  broker.subscribe("p", spec("mine", "/temp-queue/answers", "auto"));
+  send(broker, "c", replyTo, "again");
+  assert.deepEqual(producer.frames.slice(1).map((f) => headerOf(f, "subscription")), ["mine"]);
+});
+
+Deno.test("broker: delivery counts survive a restart (redelivered, x-delivery-count, the DLQ limit)", () => {
+  const disk = new SimulatedDisk();
+  let opened = MessageLog.open({ files: disk, dir: "/mq" });
+  let { broker, consumer } = setup({ log: opened.log, deliveriesMax: 3 });
+  send(broker, "p", "/queue/dc", "poison");
+  broker.subscribe("c", spec("s", "/queue/dc"));
+  assert.equal(headerOf(consumer.frames[0], "redelivered"), "false");
+  // Two broker lifetimes that each deliver it once and die with it unacknowledged.
+  for (const expected of ["1", "2"]) {
+    opened.log.close();
+    opened = MessageLog.open({ files: disk, dir: "/mq" });
+    ({ broker, consumer } = setup({
+      log: opened.log,
+      recovered: opened.recovered.messages,
+      deliveriesMax: 3,
+    }));
+    broker.subscribe("c", spec("s", "/queue/dc"));
+    assert.equal(headerOf(consumer.frames[0], "redelivered"), "true");
+    assert.equal(headerOf(consumer.frames[0], "x-delivery-count"), expected);
+  }
+  // Its third delivery was the last: handed back, it goes to the DLQ.
+  broker.nack("c", headerOf(consumer.frames[0], "ack")!, true);
+  assert.equal(broker.queue("dc")!.depth, 0);
+  assert.equal(broker.queue("dc.dlq")!.depth, 1);
+  opened.log.close();
+});
+
+Deno.test("broker: compaction under a stuck consumer and a spilled tail; a restart recovers both in order", () => {
+  const disk = new SimulatedDisk();
+  const first = MessageLog.open({ files: disk, dir: "/mq", segmentBytesMax: 2048 });
+  const { broker, producer, consumer } = setup({ log: first.log, indexWindow: 4 });
+  const stuck = new Port("stuck");
+  broker.connect(stuck);
+  const body = (n: number) => `${n}`.padStart(200, "0");
+  send(broker, "p", "/queue/cq", body(0));
+  broker.subscribe("stuck", spec("s", "/queue/cq", "client-individual", 1));
+  assert.equal(stuck.frames.length, 1, "the stuck consumer holds message 0");
+  broker.subscribe("c", spec("s", "/queue/cq", "auto"));
+  for (let n = 1; n <= 200; n++) send(broker, "p", "/queue/cq", body(n));
+  assert.equal(consumer.frames.length, 200);
+  assert.ok(first.log.compactions > 0);
+  assert.ok(first.log.segmentCount <= 3, `${first.log.segmentCount} segments kept`);
+  // A backlog past the index window, then a restart with it and message 0 in flight.
+  broker.unsubscribe("c", "s");
+  for (let n = 201; n <= 230; n++) send(broker, "p", "/queue/cq", body(n));
+  assert.ok(broker.queue("cq")!.spill !== undefined, "the tail is spilled");
+  first.log.close();
+  void producer;
+  const second = MessageLog.open({ files: disk, dir: "/mq", segmentBytesMax: 2048 });
+  const again = setup({ log: second.log, recovered: second.recovered.messages, indexWindow: 4 });
+  again.broker.subscribe("c", spec("s", "/queue/cq", "client-individual", 1000));
+  const want = [0, ...Array.from({ length: 30 }, (_, i) => 201 + i)].map(body);
+  assert.deepEqual(again.consumer.bodies(), want);
+  assert.equal(headerOf(again.consumer.frames[0], "redelivered"), "true");
+  for (const frame of again.consumer.frames) again.broker.ack("c", headerOf(frame, "ack")!);
+  assert.equal(second.log.segmentCount, 1);
+  second.log.close();
 });

@@ -35,6 +35,10 @@ Deno.test(`mq survives kill -9 ${KILLS} times (seed ${SEED})`, async () => {
         dataDir,
         "--index-window",
         "8",
+        // Small segments: rolls, reclaims and compactions (of the
+        // unacknowledged tenth) happen in every run.
+        "--segment-bytes-max",
+        "4096",
       ], {
         roles: ["tcp", "admin"],
         timeoutMs: 60_000,

@@ -10,9 +10,13 @@
 //   - no message whose ACK was flushed comes back;
 //   - nothing else comes back: every recovered message was really appended,
 //     byte for byte;
+//   - a recovered message's delivery count is at least the one flushed;
 //   - the recovered log takes more appends, and reopens with them.
-// Removing the fsync of a group commit (or of the directory after a new
-// segment) makes this fail.
+// The workload leaves some messages unacknowledged for long, so the oldest
+// segment is compacted (its live messages copied to the end) again and
+// again. Removing the fsync of a group commit, of the directory after a new
+// segment, or of the copies before a compaction removes their segment makes
+// this fail.
 //
 //   MQ_POWER_LOSS_SEED=n  replay a run (the seed is printed on failure)
 
@@ -30,6 +34,8 @@ interface Snapshot {
   opsDone: number;
   receipted: Map<number, Bytes>;
   durableAcks: Set<number>;
+  /** Delivery counts as flushed. */
+  deliveries: Map<number, number>;
 }
 
 function bodyFor(seq: number, random: () => number): Bytes {
@@ -48,7 +54,6 @@ function record(seed: number) {
     files: disk,
     dir: DIR,
     segmentBytesMax: 4096,
-    bodyWindowBytes: 2048,
   });
   const appended = new Map<number, { queue: string; body: Bytes }>();
   const live: LoggedMessage[] = [];
@@ -57,9 +62,15 @@ function record(seed: number) {
   const ackedAfterOps = new Map<number, number>();
   const snapshots: Snapshot[] = [];
   const pendingReceipt = new Map<number, Bytes>();
+  const deliveries = new Map<number, number>();
   for (let step = 0; step < STEPS; step++) {
     const r = random();
-    if (r < 0.55 || live.length === 0) {
+    if (r < 0.1 && live.length > 0) {
+      const message = live[Math.floor(random() * live.length)];
+      const count = (deliveries.get(message.seq) ?? 0) + 1;
+      deliveries.set(message.seq, count);
+      log.delivered(message, count);
+    } else if (r < 0.45 || live.length === 0) {
       const queue = random() < 0.5 ? "orders" : "mail";
       const seq = log.nextSeq;
       const body = bodyFor(seq, random);
@@ -75,8 +86,11 @@ function record(seed: number) {
       pendingReceipt.set(seq, body);
       live.push(message);
     } else if (r < 0.85) {
-      // Acknowledge mostly the oldest, as consumers do, sometimes any.
-      const at = random() < 0.7 ? 0 : Math.floor(random() * live.length);
+      // Acknowledge mostly the oldest, as consumers do, sometimes any; the
+      // first few stay unacknowledged (a stuck consumer), so old segments
+      // are compacted.
+      const stuck = Math.min(2, live.length - 1);
+      const at = random() < 0.7 ? stuck : stuck + Math.floor(random() * (live.length - stuck));
       const [message] = live.splice(at, 1);
       ackedAfterOps.set(message.seq, ops.length);
       log.ack(message);
@@ -87,11 +101,17 @@ function record(seed: number) {
       const receipted = new Map(last?.receipted ?? []);
       for (const [seq, body] of pendingReceipt) receipted.set(seq, body);
       pendingReceipt.clear();
-      snapshots.push({ opsDone: ops.length, receipted, durableAcks: new Set(acked) });
+      snapshots.push({
+        opsDone: ops.length,
+        receipted,
+        durableAcks: new Set(acked),
+        deliveries: new Map(deliveries),
+      });
     }
   }
+  const compactions = log.compactions;
   log.close();
-  return { ops, appended, snapshots, ackedAfterOps };
+  return { ops, appended, snapshots, ackedAfterOps, compactions };
 }
 
 function check(seed: number, point: number, run: ReturnType<typeof record>): void {
@@ -104,9 +124,10 @@ function check(seed: number, point: number, run: ReturnType<typeof record>): voi
     files: after,
     dir: DIR,
     segmentBytesMax: 4096,
-    bodyWindowBytes: 2048,
+    // Small chunks: records straddle them, and some are larger than one.
+    recoveryChunkBytes: 700,
   });
-  const got = new Map(recovered.messages.map((m) => [m.seq, m]));
+  const got = new Map(recovered.messages.all().map((m) => [m.seq, m]));
   for (const [seq, body] of snapshot?.receipted ?? []) {
     // An ACK written before the cut may take effect even unsynced (its
     // message's segment may be reclaimed); only one never sent must not.
@@ -126,6 +147,8 @@ function check(seed: number, point: number, run: ReturnType<typeof record>): voi
     assert.equal(message.queue, original.queue);
     assert.deepEqual(log.readBody(message), original.body, `message ${message.seq}: the body`);
     assert.deepEqual(message.headers[1], ["n", String(message.seq)]);
+    const flushed = snapshot?.deliveries.get(message.seq) ?? 0;
+    assert.ok(message.deliveries >= flushed, `message ${message.seq}: delivery count went back`);
   }
   // The recovered log goes on: a new message survives a clean reopen.
   const extra = log.append("orders", {
@@ -141,8 +164,9 @@ function check(seed: number, point: number, run: ReturnType<typeof record>): voi
   );
   log.close();
   const reopened = MessageLog.open({ files: after, dir: DIR });
-  const again = reopened.recovered.messages.find((m) => m.seq === extra.seq);
-  assert.deepEqual(again?.body, new Uint8Array([7, 7, 7]));
+  const again = reopened.recovered.messages.all().find((m) => m.seq === extra.seq);
+  assert.ok(again, "the new message is back");
+  assert.deepEqual(reopened.log.readBody(again), new Uint8Array([7, 7, 7]));
   reopened.log.close();
 }
 
@@ -153,6 +177,7 @@ Deno.test({
   fn() {
     for (const seed of [SEED, SEED + 1]) {
       const run = record(seed);
+      assert.ok(run.compactions > 0, `seed ${seed}: the workload compacted nothing`);
       for (let point = 0; point <= run.ops.length; point++) {
         try {
           check(seed, point, run);
@@ -198,27 +223,80 @@ Deno.test({
   },
 });
 
+const META = {
+  headers: [],
+  priority: 4,
+  expiresAt: 0,
+  notBefore: 0,
+  timestamp: 0,
+  deliveries: 0,
+};
+
 Deno.test({
   name: "message log: fully acknowledged segments are reclaimed, oldest first",
   permissions: "none",
   fn() {
     const disk = new SimulatedDisk();
     const { log } = MessageLog.open({ files: disk, dir: DIR, segmentBytesMax: 1024 });
-    const meta = {
-      headers: [],
-      priority: 4,
-      expiresAt: 0,
-      notBefore: 0,
-      timestamp: 0,
-      deliveries: 0,
-    };
-    const messages = Array.from({ length: 20 }, () => log.append("q", meta, new Uint8Array(300)));
+    const messages = Array.from({ length: 20 }, () => log.append("q", META, new Uint8Array(300)));
     assert.ok(log.segmentCount >= 5, `${log.segmentCount} segments`);
-    for (const message of messages.slice(1)) log.ack(message);
-    assert.ok(log.segmentCount >= 5, "the first message keeps every later segment");
-    log.ack(messages[0]);
+    for (const message of messages.slice(3).reverse()) log.ack(message);
+    assert.ok(log.segmentCount >= 5, "the first segment is still full: nothing reclaimed");
+    for (const message of messages.slice(0, 3)) log.ack(message);
     assert.equal(log.segmentCount, 1);
     assert.deepEqual(disk.list(DIR).length, 1);
+    // Everything acknowledged: the active segment's dead records go too.
+    assert.ok(log.sizeBytes < 1024 / 4, `${log.sizeBytes} bytes left on disk`);
+    log.close();
+  },
+});
+
+Deno.test({
+  name:
+    "message log: one old unacknowledged message does not keep every later segment (compaction)",
+  permissions: "none",
+  fn() {
+    const disk = new SimulatedDisk();
+    const { log } = MessageLog.open({ files: disk, dir: DIR, segmentBytesMax: 1024 });
+    const body = (n: number) => new Uint8Array(300).fill(n);
+    const messages = Array.from({ length: 40 }, (_, n) => log.append("q", META, body(n)));
+    const first = messages[0];
+    log.delivered(first, 2);
+    for (const message of messages.slice(1)) log.ack(message);
+    // Without compaction: 14 segments, every one kept by the first message.
+    assert.ok(log.segmentCount <= 2, `${log.segmentCount} segments on disk`);
+    assert.ok(log.sizeBytes < 2048, `${log.sizeBytes} bytes on disk`);
+    assert.ok(log.compactions >= 1);
+    assert.deepEqual(
+      log.readBody(first),
+      body(0),
+      "the moved message's body is read from its copy",
+    );
+    log.close();
+    const { log: again, recovered } = MessageLog.open({ files: disk, dir: DIR });
+    assert.deepEqual(recovered.messages.all().map((m) => m.seq), [first.seq]);
+    assert.equal(recovered.messages.read(0).deliveries, 2, "the delivery count moved with it");
+    assert.deepEqual(again.readBody(recovered.messages.read(0)), body(0));
+    again.close();
+  },
+});
+
+Deno.test({
+  name: "message log: a message kept only by its place (released) is not moved",
+  permissions: "none",
+  fn() {
+    const disk = new SimulatedDisk();
+    const { log } = MessageLog.open({ files: disk, dir: DIR, segmentBytesMax: 1024 });
+    const messages = Array.from({ length: 20 }, () => log.append("q", META, new Uint8Array(300)));
+    log.release(messages[0]);
+    for (const message of messages.slice(1)) log.ack(message);
+    assert.equal(log.compactions, 0);
+    assert.equal(messages[0].segment, 1);
+    // Held again (read back into memory), it moves at the next ACK.
+    log.hold(messages[0]);
+    log.ack(log.append("q", META, new Uint8Array(1)));
+    assert.equal(log.compactions, 1);
+    assert.notEqual(messages[0].segment, 1);
     log.close();
   },
 });

@@ -206,7 +206,7 @@ Deno.test("mq: version negotiation picks the highest common version; none is an 
   await raw.write("CONNECT\naccept-version:2.0\n\n\0");
   const frames = await raw.readToEnd();
   assert.equal(frames[0].command, "ERROR");
-  assert.equal(headerOf(frames[0], "version"), "1.2");
+  assert.equal(headerOf(frames[0], "version"), "1.0,1.1,1.2");
 });
 
 Deno.test("mq: with --user, CONNECT needs the login and passcode", async () => {
@@ -221,6 +221,30 @@ Deno.test("mq: with --user, CONNECT needs the login and passcode", async () => {
     passcode: "secret",
   });
   assert.equal(ok.version, "1.2");
+});
+
+Deno.test("mq: --users-file lets each login:passcode line CONNECT, beside --user", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".users" });
+  try {
+    await Deno.writeTextFile(file, "# mq users\nalice:wonder:land\n\nbob:builder\n");
+    await using mq = await startService(service, {
+      user: "guest",
+      password: "secret",
+      usersFile: file,
+    });
+    const port = portOf(mq);
+    for (
+      const [login, passcode] of [["alice", "wonder:land"], ["bob", "builder"], ["guest", "secret"]]
+    ) {
+      const client = await StompClient.connect({ port, login, passcode });
+      await client.disconnect();
+    }
+    for (const [login, passcode] of [["alice", "wonder"], ["bob", "secret"], ["carol", "x"]]) {
+      await assert.rejects(StompClient.connect({ port, login, passcode }), StompError);
+    }
+  } finally {
+    await Deno.remove(file);
+  }
 });
 
 Deno.test("mq: a client that stops heart-beating is dropped and its messages redelivered", async () => {

@@ -5,8 +5,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, service } from "../../../services/objects/mod.ts";
-import { interopTest, runClient } from "../../_support/interop.ts";
+import { hasBinary, interopTest, runClient } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
+
+// Debian's awscli package (2.x, the version the issue names) wins over an
+// `aws` earlier on PATH, such as a pip-installed 1.x.
+const AWS = hasBinary("/usr/bin/aws") ? "/usr/bin/aws" : "aws";
 
 interopTest(
   "aws CLI: mb, cp up, down and across (multipart too), sync both ways, ls, presign with curl, rm, rb",
@@ -27,7 +31,7 @@ interopTest(
         AWS_EC2_METADATA_DISABLED: "true",
       };
       const aws = async (...args: string[]) => {
-        const result = await runClient("aws", ["--endpoint-url", endpoint, ...args], {
+        const result = await runClient(AWS, ["--endpoint-url", endpoint, ...args], {
           env,
           timeoutMs: 60_000,
         });
@@ -61,7 +65,7 @@ interopTest(
         assert.match(largeHead.ETag, /-2"$/);
         // A server-side copy past the threshold: CreateMultipartUpload, then
         // UploadPartCopy with x-amz-copy-source-range for each part.
-        const across = await runClient("aws", [
+        const across = await runClient(AWS, [
           "--endpoint-url",
           endpoint,
           "--debug",

@@ -2,25 +2,28 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { COMMANDS } from "../../../commands.ts";
 import { query } from "../../../lib/dns/client.ts";
+import { HttpClient } from "../../../lib/http/client.ts";
 import { parseName } from "../../../lib/dns/name.ts";
 import { RecordType } from "../../../lib/dns/types.ts";
 import {
   checkedChildSpecs,
   childSpec,
+  defaultPorts,
   freePorts,
   jsonLineOf,
+  LB_CONFIG_FILE,
+  lbConfigFor,
   memberArgs,
   STACK,
   type StackMember,
+  startWaves,
   ZONE_FILE,
 } from "../../../tools/stack/mod.ts";
 import { UsageError } from "../../../lib/cli.ts";
+import { MAIN, STACK_STARTED as STARTED, StackProcess } from "../../e2e/_stack_process.ts";
 
-const MAIN = fileURLToPath(new URL("../../../main.ts", import.meta.url));
 const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
 const BUILT = STACK.filter((m) => COMMANDS[m.command]?.load !== undefined);
-const LISTENING = /(\S+) listening (\S+) on 127\.0\.0\.1:(\d+)/;
-const STARTED = /(\S+) started \(pid (\d+)\)/;
 
 Deno.test("memberArgs() and childSpec() run a member through main.ts with its ports and flags", () => {
   const dns = STACK.find((m) => m.label === "dns")!;
@@ -64,10 +67,73 @@ Deno.test("the stack's resolver is hermetic: --local-only, its stub on our dns",
 Deno.test("the stack's file paths point into the repository, whatever the current directory", () => {
   assert.ok(ZONE_FILE.startsWith(REPOSITORY), ZONE_FILE);
   for (const member of STACK) {
-    for (const arg of member.args({ dns: { port: 1053 } })) {
-      if (arg.includes("/")) assert.ok(arg.startsWith(REPOSITORY), `${member.label}: ${arg}`);
+    for (const arg of member.args(defaultPorts(STACK))) {
+      if (arg.includes("/") && !arg.startsWith("http://")) {
+        assert.ok(arg.startsWith(REPOSITORY), `${member.label}: ${arg}`);
+      }
     }
   }
+});
+
+Deno.test("the http-api copies point at the stack's datastore, cache, mq and objects", () => {
+  const ports = { ...defaultPorts(STACK), datastore: { port: 4004 }, objects: { port: 4007 } };
+  const api = STACK.find((m) => m.label === "http-api-2")!;
+  assert.deepEqual(api.args(ports), [
+    "--datastore",
+    "127.0.0.1:4004",
+    "--cache",
+    "127.0.0.1:8005",
+    "--mq",
+    "127.0.0.1:8006",
+    "--objects",
+    "http://127.0.0.1:4007",
+  ]);
+});
+
+Deno.test("startWaves() starts the stack in dependency order", () => {
+  const waves = startWaves(STACK).map((wave) => wave.map((m) => m.label));
+  assert.deepEqual(waves.slice(0, 3), [
+    ["dns", "datastore", "cache", "mq", "objects", "smtp"],
+    ["resolver", "http-api-1", "http-api-2"],
+    ["lb", ...waves[2].filter((label) => label !== "lb")],
+  ]);
+  // A member whose dependency is not in the stack starts in the first wave.
+  const api = STACK.find((m) => m.label === "http-api-1")!;
+  assert.deepEqual(startWaves([api]).map((w) => w.map((m) => m.label)), [["http-api-1"]]);
+  const loop: StackMember[] = [
+    { ...api, label: "a", after: ["b"] },
+    { ...api, label: "b", after: ["a"] },
+  ];
+  assert.throws(() => startWaves(loop), /loop/);
+});
+
+Deno.test("lbConfigFor() moves config/lb.json's backends to the ports the stack chose", async () => {
+  const text = await Deno.readTextFile(LB_CONFIG_FILE);
+  const ports = {
+    ...defaultPorts(STACK),
+    "http-api-1": { port: 41001 },
+    "http-api-2": { port: 41002 },
+    objects: { port: 41007 },
+  };
+  const config = JSON.parse(lbConfigFor(text, { members: STACK, ports }));
+  assert.deepEqual(config.pools.api.backends.map((b: { url: string }) => b.url), [
+    "http://127.0.0.1:41001",
+    "http://127.0.0.1:41002",
+  ]);
+  assert.deepEqual(config.pools.objects.backends, [{ url: "http://127.0.0.1:41007" }]);
+  // Everything else is kept as written.
+  const original = JSON.parse(text);
+  assert.deepEqual(config.routes, original.routes);
+  assert.deepEqual(config.pools.api.healthCheck, original.pools.api.healthCheck);
+  // On the default ports nothing moves.
+  assert.deepEqual(
+    JSON.parse(lbConfigFor(text, { members: STACK, ports: defaultPorts(STACK) })),
+    original,
+  );
+  // The stack's lb reads the copy when it has one.
+  const lb = STACK.find((m) => m.label === "lb")!;
+  assert.deepEqual(lb.args(ports, { lbConfig: "/tmp/x/lb.json" }), ["--config", "/tmp/x/lb.json"]);
+  assert.deepEqual(lb.args(ports), ["--config", LB_CONFIG_FILE]);
 });
 
 Deno.test("the stack runs two http-api copies on their default ports, labels unique", () => {
@@ -116,101 +182,6 @@ Deno.test("jsonLineOf() adds the service to a child's JSON line and wraps any ot
   assert.equal(typeof wrapped.time, "string");
 });
 
-/** `deno run -A main.ts start --free-ports ...` as a subprocess, in its own process group. */
-class StackProcess {
-  readonly process: Deno.ChildProcess;
-  readonly lines: string[] = [];
-  readonly #pumps: Promise<void>;
-  #exited = false;
-
-  constructor(args: readonly string[], options: { cwd?: string } = {}) {
-    this.process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "start", "--free-ports", ...args],
-      cwd: options.cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      // Its own process group, so a test can send it a terminal's Ctrl-C.
-      detached: true,
-    }).spawn();
-    this.process.status.then(() => this.#exited = true);
-    this.#pumps = Promise.all([this.#pump(this.process.stdout), this.#pump(this.process.stderr)])
-      .then(() => {});
-  }
-
-  get exited(): boolean {
-    return this.#exited;
-  }
-
-  /**
-   * Polls until `test` holds (bounded; the output is in the error). Fails at
-   * once when the stack exits first, unless `afterExit` says that is expected.
-   */
-  async waitFor(
-    what: string,
-    test: () => boolean,
-    options: { timeoutMs?: number; afterExit?: boolean } = {},
-  ): Promise<void> {
-    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-    while (!test()) {
-      if (this.#exited && options.afterExit !== true) {
-        await this.status();
-        if (test()) return;
-        throw new Error(`the stack exited before ${what}:\n${this.lines.join("\n")}`);
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}:\n${this.lines.join("\n")}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  /** Ports by service label and role, from the "listening" lines. */
-  ports(): Record<string, Record<string, number>> {
-    const ports: Record<string, Record<string, number>> = {};
-    for (const line of this.lines) {
-      const match = LISTENING.exec(line);
-      if (match === null) continue;
-      const label = this.labelOf(line);
-      if (label !== undefined) (ports[label] ??= {})[match[2]] = Number(match[3]);
-    }
-    return ports;
-  }
-
-  /** Waits until every built service has logged its admin port (its last listening line). */
-  async everyoneListening(): Promise<Record<string, Record<string, number>>> {
-    await this.waitFor(
-      "every built service to listen",
-      () => BUILT.every((m) => this.ports()[m.label]?.admin !== undefined),
-    );
-    return this.ports();
-  }
-
-  /** The label a line belongs to: the text prefix or the JSON `service` field. */
-  labelOf(line: string): string | undefined {
-    if (line.startsWith("{")) return JSON.parse(line).service;
-    return /^(\S+)\s+\| /.exec(line)?.[1];
-  }
-
-  async status(): Promise<Deno.CommandStatus> {
-    const status = await this.process.status;
-    await this.#pumps;
-    return status;
-  }
-
-  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    let pending = "";
-    for await (const chunk of stream) {
-      pending += decoder.decode(chunk, { stream: true });
-      const parts = pending.split("\n");
-      pending = parts.pop()!;
-      this.lines.push(...parts);
-    }
-    if (pending) this.lines.push(pending);
-  }
-}
-
 async function answersTcp(port: number, request: string): Promise<string> {
   using conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(new TextEncoder().encode(request));
@@ -241,6 +212,12 @@ const PROTOCOL_CHECKS: Record<string, (ports: Record<string, number>) => Promise
   async cache(ports) {
     assert.equal(await answersTcp(ports.tcp, "PING\r\n"), "+PONG\r\n");
   },
+  async "http-api"(ports) {
+    await using http = new HttpClient();
+    const response = await http.request(`http://127.0.0.1:${ports.http}/api/spells/1`);
+    assert.equal(response.status, 200);
+    assert.equal((await response.json<{ name: string }>()).name, "Accio");
+  },
 };
 
 Deno.test({
@@ -251,6 +228,17 @@ Deno.test({
     const stack = new StackProcess([], { cwd });
     try {
       const ports = await stack.everyoneListening();
+      // The stack says so once every /readyz answers 200, with what to try against each.
+      await stack.waitFor(
+        "every service to be ready",
+        () => stack.lines.some((l) => l.includes("every service is ready")),
+      );
+      for (const member of BUILT) {
+        assert.ok(
+          stack.lines.some((l) => l.includes(`  ${member.label} `) && l.includes("try: ")),
+          `what to try against ${member.label}`,
+        );
+      }
       for (const member of BUILT) {
         const admin = ports[member.label].admin;
         assert.match(
