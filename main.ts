@@ -2,7 +2,8 @@
 //
 // Dispatches through the table in commands.ts. `help` lists every command;
 // `<command> --help` shows that command's flags. A bad command or flag
-// prints the problem and the usage and exits with code 2.
+// prints the problem and the usage and exits with code 2. Flags can also
+// come from the environment (UNDERHOOD_<COMMAND>_<FLAG>, lib/cli.ts).
 
 import { COMMANDS } from "./commands.ts";
 import { formatHelp, parseFlags, UsageError } from "./lib/cli.ts";
@@ -32,6 +33,8 @@ export async function main(args: readonly string[]): Promise<number> {
   try {
     parsed = parseFlags(command.flags, rest, {
       allowPositionals: command.kind === "tool" && command.allowPositionals === true,
+      // Every flag also reads UNDERHOOD_<COMMAND>_<FLAG> (lib/cli.ts); flags win.
+      env: { command: name, variables: Deno.env.toObject() },
     });
     // A derived admin port past 65535 is a bad command line: say so before starting.
     if (command.kind === "service" && "admin-port" in command.flags) {
