@@ -233,12 +233,13 @@ Deno.test({
         "every service to be ready",
         () => stack.lines.some((l) => l.includes("every service is ready")),
       );
-      for (const member of BUILT) {
-        assert.ok(
-          stack.lines.some((l) => l.includes(`  ${member.label} `) && l.includes("try: ")),
-          `what to try against ${member.label}`,
-        );
-      }
+      // The "try:" lines follow the ready line, one per member, maybe in a later read.
+      const tryLine = (label: string) =>
+        stack.lines.some((l) => l.includes(`  ${label} `) && l.includes("try: "));
+      await stack.waitFor(
+        "what to try against every member",
+        () => BUILT.every((member) => tryLine(member.label)),
+      );
       for (const member of BUILT) {
         const admin = ports[member.label].admin;
         assert.match(
