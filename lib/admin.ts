@@ -55,6 +55,8 @@ export interface AdminServerOptions extends AdminOptions {
   label?: string;
   /** Open connections at most: 1024 (docs/http.md). */
   connectionsMax?: number;
+  /** A connection's request head must be complete within this: 2 s (probes send it at once). */
+  headerTimeoutMs?: number;
 }
 
 export interface AdminServer {
@@ -91,7 +93,7 @@ export function startAdminServer(options: AdminServerOptions): AdminServer {
     name: "admin",
     label: options.label ?? "admin port",
     connectionsMax: options.connectionsMax ?? ADMIN_CONNECTIONS_MAX,
-    headerTimeoutMs: HEADER_TIMEOUT_MS,
+    headerTimeoutMs: options.headerTimeoutMs ?? HEADER_TIMEOUT_MS,
   });
   return {
     addr: server.addr,

@@ -31,7 +31,14 @@ async function healthz(port: number): Promise<number> {
 }
 
 Deno.test("/healthz answers 200 while 1100 idle or trickling connections are open", async () => {
-  const admin = startAdminServer({ port: 0, checks: () => ({ self: { ok: true } }) });
+  // A header timeout longer than the test: on a loaded machine opening 1100
+  // connections can take longer than the default 2 s, which would close them
+  // as fast as they open and never reach the cap this test is about.
+  const admin = startAdminServer({
+    port: 0,
+    checks: () => ({ self: { ok: true } }),
+    headerTimeoutMs: 120_000,
+  });
   const port = admin.addr.port;
   const conns: Deno.TcpConn[] = [];
   try {
