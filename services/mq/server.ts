@@ -49,6 +49,8 @@ export interface MqServerOptions {
 
 /** Output waiting to be written past this: deliveries to the connection pause. */
 const OUTBOX_BYTES_MAX = 1024 * 1024;
+/** After a client's end of input, how long its pending receipts may take to go out. */
+const EOF_FLUSH_MS = 5_000;
 
 export interface MqServerStats {
   connections: number;
@@ -187,7 +189,15 @@ export class MqServer {
           if (error instanceof LimitError) return await this.#fail(c, outbox, receipts, error);
           throw error;
         }
-        if (n === null) return;
+        if (n === null) {
+          // The client closed its side (perhaps only for writing, right after a
+          // SEND with a receipt): what it was promised still goes out, the
+          // receipts once their writes are durable, within a bound.
+          c.setDeadline(EOF_FLUSH_MS, "flush after end of input");
+          await receipts.catch(() => {});
+          await outbox.flush();
+          return;
+        }
         c.markBusy();
         c.setDeadline(0, "");
       }

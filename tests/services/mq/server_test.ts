@@ -339,3 +339,23 @@ Deno.test("mq: a header with a newline from a 1.2 producer reaches a 1.0 consume
   assert.equal(message?.command, "MESSAGE");
   assert.equal(headerOf(message!, "note"), "two lines");
 });
+
+Deno.test("mq: a client that closes its writing side right after a SEND still gets the RECEIPT", async () => {
+  await using mq = await startService(service);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: mq.addresses.tcp.port });
+  try {
+    await conn.write(new TextEncoder().encode(
+      "CONNECT\naccept-version:1.2\nhost:/\n\n\0SEND\ndestination:/queue/half\nreceipt:r1\n\nhello\0",
+    ));
+    await conn.closeWrite();
+    let text = "";
+    const buf = new Uint8Array(4096);
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    assert.match(text, /^CONNECTED\n/);
+    assert.match(text, /RECEIPT\nreceipt-id:r1\n\n\0$/);
+  } finally {
+    conn.close();
+  }
+});
