@@ -169,7 +169,7 @@ export class MultipartUploads {
   /** Starts writing part `partNumber`; its commit makes it durable and replaces an earlier one. */
   beginPart(upload: MultipartUpload, partNumber: number): Upload {
     const name = `${upload.id}.part-${String(partNumber).padStart(5, "0")}`;
-    return beginFile(this.#store.files, {
+    return beginFile(this.#store, {
       dir: this.#store.uploadsDir(upload.bucket),
       fileName: name,
       key: name,
@@ -261,9 +261,13 @@ export class MultipartUploads {
         }
       }
       const checksums = checksum.finish();
-      if (this.#uploads.get(upload.id) !== upload) throw noSuchUpload(upload.id);
-      options.beforeCommit?.();
-      meta = object.commit({
+      meta = await object.commit({
+        // Aborted, or the condition broken, while the copy was synced: the
+        // last look before the object replaces the old one.
+        beforeRename: () => {
+          if (this.#uploads.get(upload.id) !== upload) throw noSuchUpload(upload.id);
+          options.beforeCommit?.();
+        },
         etag,
         headers: upload.headers,
         nowMs: options.nowMs,

@@ -13,7 +13,17 @@
 // Durability (lib/fs/file_layer.ts): the temporary file is fsynced before
 // the rename, and the directory after it; only then is the write
 // acknowledged. A crash leaves either the old object or the new one, plus
-// perhaps a temporary file, which `open()` removes.
+// perhaps a temporary file, which `open()` removes. Both fsyncs run off the
+// event loop, so concurrent uploads wait on the disk together, and the
+// directory fsync is a group commit: one fsync covers every rename made in
+// the bucket before it started (DirectorySyncGroup), instead of one each.
+//
+// Between its rename and the end of that directory fsync an object is
+// "settling": its file is in place but it is not acknowledged, and the
+// index still holds the version before it. Readers that open the file by
+// name wait for `settled()` first (else they would pair the old metadata
+// with the new content), and conditional writes judge against `latest()`,
+// the settling version when there is one.
 //
 // File names are the SHA-256 of the key, so any UTF-8 key ("..", "/", "%",
 // 1024 bytes) maps to one safe name inside the bucket's directory, and two
@@ -26,7 +36,12 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
-import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
+import {
+  DirectorySyncGroup,
+  type FileHandle,
+  type FileLayer,
+  syncFile,
+} from "../../lib/fs/file_layer.ts";
 import { compareUtf8 } from "../../lib/s3/names.ts";
 
 /** What is kept about one object. */
@@ -73,6 +88,8 @@ class Bucket {
   readonly objects = new Map<string, ObjectMeta>();
   /** Every key, sorted by UTF-8 bytes. */
   readonly keys: string[] = [];
+  /** Objects renamed into place whose directory fsync has not finished, by key. */
+  readonly settling = new Map<string, { done: Promise<void>; meta: ObjectMeta }>();
 
   constructor(info: BucketInfo, dir: string) {
     this.info = info;
@@ -131,19 +148,37 @@ export interface ListResult {
 /** Where upload temporary files are numbered from, per process. */
 let tmpCounter = 0;
 
-/** An upload being written to its temporary file. */
 /** Where an upload lands once committed: an object, or a part of a multipart upload. */
-interface UploadTarget {
+export interface UploadTarget {
   dir: string;
   fileName: string;
   /** The name kept in the trailer (the key, or the part's name). */
   key: string;
   /** Called once the file is durable in place. */
   published(meta: ObjectMeta): void;
+  /** Called right after the rename with a promise that settles once `published` has run (or failed). */
+  renamed?(done: Promise<void>, meta: ObjectMeta): void;
 }
 
+/** What `commit` records with the content. */
+export interface CommitFields {
+  etag?: string;
+  headers: Record<string, string>;
+  nowMs: number;
+  checksums?: Record<string, string>;
+  checksumType?: "FULL_OBJECT" | "COMPOSITE";
+  parts?: PartInfo[];
+  /**
+   * Runs once the content is durable, just before the rename (no await in
+   * between): a last check (conditional writes) that may throw to abandon.
+   */
+  beforeRename?: () => void;
+}
+
+/** An upload being written to its temporary file. */
 export class Upload {
   readonly #files: FileLayer;
+  readonly #syncs: DirectorySyncGroup;
   readonly #target: UploadTarget;
   readonly #tmpPath: string;
   readonly #handle: FileHandle;
@@ -151,8 +186,9 @@ export class Upload {
   #sizeBytes = 0;
   #done = false;
 
-  constructor(files: FileLayer, target: UploadTarget) {
+  constructor(files: FileLayer, syncs: DirectorySyncGroup, target: UploadTarget) {
     this.#files = files;
+    this.#syncs = syncs;
     this.#target = target;
     this.#tmpPath = join(target.dir, `${target.fileName}.${++tmpCounter}.tmp`);
     this.#handle = files.open(this.#tmpPath, { create: true, truncate: true });
@@ -175,16 +211,11 @@ export class Upload {
 
   /**
    * Publishes the object: trailer, fsync, rename over the old one, fsync of
-   * the directory. Returns once it is durable.
+   * the directory (shared with the renames around it). Resolves once it is
+   * durable; throws, leaving the old object, when a check or a call fails
+   * before the rename.
    */
-  commit(fields: {
-    etag?: string;
-    headers: Record<string, string>;
-    nowMs: number;
-    checksums?: Record<string, string>;
-    checksumType?: "FULL_OBJECT" | "COMPOSITE";
-    parts?: PartInfo[];
-  }): ObjectMeta {
+  async commit(fields: CommitFields): Promise<ObjectMeta> {
     if (this.#done) throw new Error("upload already finished");
     this.#done = true;
     const meta: ObjectMeta = {
@@ -199,16 +230,24 @@ export class Upload {
       meta.checksumType = fields.checksumType ?? "FULL_OBJECT";
     }
     if (fields.parts !== undefined) meta.parts = fields.parts;
-    try {
-      this.#handle.writeAt(encodeTrailer(meta), this.#sizeBytes);
-      this.#handle.sync();
-    } finally {
-      this.#handle.close();
-    }
     const files = this.#files;
-    files.rename(this.#tmpPath, join(this.#target.dir, this.#target.fileName));
-    files.syncDirectory(this.#target.dir);
-    this.#target.published(meta);
+    try {
+      try {
+        this.#handle.writeAt(encodeTrailer(meta), this.#sizeBytes);
+        await syncFile(this.#handle);
+      } finally {
+        this.#handle.close();
+      }
+      fields.beforeRename?.();
+    } catch (error) {
+      files.remove(this.#tmpPath);
+      throw error;
+    }
+    const dir = this.#target.dir;
+    files.rename(this.#tmpPath, join(dir, this.#target.fileName));
+    const done = this.#syncs.sync(dir).then(() => this.#target.published(meta));
+    this.#target.renamed?.(done, meta);
+    await done;
     return meta;
   }
 
@@ -240,11 +279,14 @@ export interface StoreOptions {
 
 export class ObjectStore {
   readonly files: FileLayer;
+  /** Group commit of directory fsyncs, shared by every write (multipart parts too). */
+  readonly syncs: DirectorySyncGroup;
   readonly #root: string;
   readonly #buckets = new Map<string, Bucket>();
 
   constructor(options: StoreOptions) {
     this.files = options.files;
+    this.syncs = new DirectorySyncGroup(options.files);
     this.#root = join(options.dataDir, "buckets");
   }
 
@@ -337,11 +379,26 @@ export class ObjectStore {
     return this.#buckets.get(bucket)?.objects.get(key);
   }
 
+  /** The version a write now in flight will replace: the settling one, else the stored one. */
+  latest(bucket: string, key: string): ObjectMeta | undefined {
+    const b = this.#buckets.get(bucket);
+    return b?.settling.get(key)?.meta ?? b?.objects.get(key);
+  }
+
+  /**
+   * Undefined when `key`'s file matches the index; else a promise that
+   * settles once the write renamed over it is published (or failed). Loop
+   * until undefined, then open without awaiting in between.
+   */
+  settled(bucket: string, key: string): Promise<void> | undefined {
+    return this.#buckets.get(bucket)?.settling.get(key)?.done.catch(() => {});
+  }
+
   /** Starts writing `key` in `bucket` (which must exist). */
   beginUpload(bucket: string, key: string): Upload {
     const b = this.#buckets.get(bucket);
     if (b === undefined) throw new Error(`no bucket ${bucket}`);
-    return new Upload(this.files, {
+    return new Upload(this.files, this.syncs, {
       dir: b.dir,
       fileName: keyFileName(key),
       key,
@@ -349,6 +406,14 @@ export class ObjectStore {
       // object goes with it.
       published: (meta) => {
         if (this.#buckets.get(bucket) === b) b.put(meta);
+      },
+      renamed: (done, meta) => {
+        const entry = { done, meta };
+        b.settling.set(key, entry);
+        const clear = () => {
+          if (b.settling.get(key) === entry) b.settling.delete(key);
+        };
+        done.then(clear, clear);
       },
     });
   }
@@ -374,10 +439,11 @@ export class ObjectStore {
     };
   }
 
-  /** Deletes an object durably; false when it was missing. */
+  /** Deletes an object durably; false when it was missing. Wait for `settled()` first. */
   deleteObject(bucket: string, key: string): boolean {
     const b = this.#buckets.get(bucket);
     if (b === undefined || !b.objects.has(key)) return false;
+    if (b.settling.has(key)) throw new Error(`deleteObject(${key}) while a write of it settles`);
     this.files.remove(join(b.dir, keyFileName(key)));
     this.files.syncDirectory(b.dir);
     b.remove(key);
@@ -460,10 +526,10 @@ export function readTrailer(files: FileLayer, path: string): ObjectMeta {
 
 /** Starts a file that becomes durable under `dir/fileName` on commit (multipart parts). */
 export function beginFile(
-  files: FileLayer,
-  target: { dir: string; fileName: string; key: string; published(meta: ObjectMeta): void },
+  store: { files: FileLayer; syncs: DirectorySyncGroup },
+  target: UploadTarget,
 ): Upload {
-  return new Upload(files, target);
+  return new Upload(store.files, store.syncs, target);
 }
 
 function encodeTrailer(meta: ObjectMeta): Uint8Array {
