@@ -24,8 +24,14 @@
 // thread pool), so concurrent requests' fsyncs overlap and the filesystem
 // commits them together, and `DirectorySyncGroup` turns the directory
 // fsyncs of concurrent renames into one (group commit). A write is durable
-// only once the promise of a sync issued after it has resolved. They are
-// optional so that layers written before them (test wrappers) still fit;
+// only once the promise of a sync issued after it has resolved. Likewise
+// `openAsync()` (creating a file can wait on the journal while other fsyncs
+// commit: about 0.6 ms each under 16 concurrent uploads here) and
+// `writeAtAsync()` (large writes copied into the page cache on another
+// thread). `startWriteback()` is a hint with no durability meaning: begin
+// writing the file's dirty pages now, so that the fsync at the end of a
+// large file has less left to do. They are all optional so that layers
+// written before them (test wrappers) still fit; `openFile`, `writeFileAt`,
 // `syncFile` and `syncDirectoryOf` fall back to the synchronous calls.
 //
 // Reads and writes are positioned (`readAt`, `writeAt`): callers never
@@ -65,6 +71,13 @@ export interface FileHandle extends Disposable {
    * call is on disk. Do not write to the file until it has resolved.
    */
   syncAsync?(): Promise<void>;
+  /** `writeAt` off the event loop. One at a time per file: await each before the next call. */
+  writeAtAsync?(bytes: Uint8Array, position: number): Promise<void>;
+  /**
+   * A hint, no promise of durability: start writing the dirty pages out in
+   * the background (errors are ignored; only `sync` says what is durable).
+   */
+  startWriteback?(): void;
   /** Cuts or extends (with zeros) the file to `sizeBytes`. */
   truncate(sizeBytes: number): void;
   /** The file's size in bytes. */
@@ -76,6 +89,8 @@ export interface FileHandle extends Disposable {
 export interface FileLayer {
   /** Opens `path` for reading and writing. */
   open(path: string, options?: OpenOptions): FileHandle;
+  /** `open` off the event loop. */
+  openAsync?(path: string, options?: OpenOptions): Promise<FileHandle>;
   /** The whole file, or null when it does not exist. */
   readFile(path: string): Bytes | null;
   /** The file's size in bytes, or null when it does not exist. */
@@ -95,6 +110,30 @@ export interface FileLayer {
    * rename and remove made in it before the call is durable.
    */
   syncDirectoryAsync?(dir: string): Promise<void>;
+}
+
+/** Opens `path`, off the event loop when the layer can. */
+export function openFile(
+  files: FileLayer,
+  path: string,
+  options?: OpenOptions,
+): Promise<FileHandle> {
+  if (files.openAsync !== undefined) return files.openAsync(path, options);
+  try {
+    return Promise.resolve(files.open(path, options));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Writes `bytes` at `position`, off the event loop when the layer can. */
+export async function writeFileAt(
+  handle: FileHandle,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  if (handle.writeAtAsync !== undefined) await handle.writeAtAsync(bytes, position);
+  else handle.writeAt(bytes, position);
 }
 
 /** fsyncs `handle`, off the event loop when the layer can. */
@@ -158,6 +197,15 @@ function ignore(): void {}
 export const realFiles: FileLayer = {
   open(path: string, options: OpenOptions = {}): FileHandle {
     const file = Deno.openSync(path, {
+      read: true,
+      write: true,
+      create: options.create ?? false,
+      truncate: options.truncate ?? false,
+    });
+    return new RealHandle(file);
+  },
+  async openAsync(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+    const file = await Deno.open(path, {
       read: true,
       write: true,
       create: options.create ?? false,
@@ -271,6 +319,18 @@ class RealHandle implements FileHandle {
 
   syncAsync(): Promise<void> {
     return this.#file.sync();
+  }
+
+  async writeAtAsync(bytes: Uint8Array, position: number): Promise<void> {
+    this.#seek(position);
+    this.#offset = -1;
+    let done = await this.#file.write(bytes);
+    while (done < bytes.length) done += await this.#file.write(bytes.subarray(done));
+    this.#offset = position + done;
+  }
+
+  startWriteback(): void {
+    this.#file.syncData().catch(() => {});
   }
 
   truncate(sizeBytes: number): void {

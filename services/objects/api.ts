@@ -612,7 +612,7 @@ async function putObject(call: Call): Promise<HttpResponse> {
       beforeRename: () => checkWritePreconditions(call),
     });
   } catch (error) {
-    upload.abandon();
+    await upload.abandon();
     throw error;
   }
   return { status: 200, headers: { etag: `"${meta.etag}"`, ...checksumHeaders(meta) }, body: null };
@@ -723,7 +723,7 @@ async function uploadPart(call: Call): Promise<HttpResponse> {
     });
     meta = await part.commit({ headers: {}, nowMs: call.nowMs, checksums });
   } catch (error) {
-    part.abandon();
+    await part.abandon();
     throw error;
   }
   return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
@@ -779,7 +779,7 @@ async function uploadPartCopy(
           : { [checksumHeader(upload.checksumAlgorithm!)]: checksumBase64(checksum.digest()) },
       });
     } catch (error) {
-      part.abandon();
+      await part.abandon();
       throw error;
     }
   } finally {
@@ -1183,7 +1183,7 @@ async function copyObject(call: Call): Promise<HttpResponse> {
           }),
       });
     } catch (error) {
-      upload.abandon();
+      await upload.abandon();
       throw error;
     }
   } finally {
@@ -1211,8 +1211,8 @@ async function copyContent(
   while (done < length) {
     const n = source.readAt(piece.subarray(0, Math.min(piece.length, length - done)), start + done);
     if (n === 0) throw new Error("object shorter than its metadata says");
-    upload.write(piece.subarray(0, n));
     checksum?.update(piece.subarray(0, n));
+    await upload.write(piece.subarray(0, n));
     done += n;
     if (done < length) await new Promise((resolve) => setTimeout(resolve, 0));
   }
@@ -1479,6 +1479,10 @@ function readStream(
   let position = start;
   const end = start + length;
   let closed = false;
+  // Two buffers in turn, not one per piece: lib/http pulls the next piece
+  // only once the one before is written, so the piece before last is free.
+  const buffers: Bytes[] = [];
+  let turn = 0;
   const close = () => {
     if (!closed) {
       closed = true;
@@ -1488,11 +1492,16 @@ function readStream(
   return new ReadableStream<Bytes>({
     pull(controller) {
       try {
-        const piece = new Uint8Array(Math.min(READ_PIECE_BYTES, end - position));
-        const n = reader.readAt(piece, position);
+        const want = Math.min(READ_PIECE_BYTES, end - position);
+        turn ^= 1;
+        let buffer = buffers[turn];
+        if (buffer === undefined || buffer.length < want) {
+          buffer = buffers[turn] = new Uint8Array(Math.min(READ_PIECE_BYTES, length));
+        }
+        const n = reader.readAt(buffer.subarray(0, want), position);
         if (n === 0) throw new Error("object shorter than its metadata says");
         position += n;
-        controller.enqueue(n === piece.length ? piece : piece.slice(0, n));
+        controller.enqueue(buffer.subarray(0, n));
         if (position >= end) {
           close();
           controller.close();
@@ -1590,7 +1599,7 @@ async function rewriteHeaders(
         });
         return;
       } catch (error) {
-        upload.abandon();
+        await upload.abandon();
         if (error === REPLACED) continue;
         throw error;
       }

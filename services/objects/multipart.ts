@@ -254,8 +254,8 @@ export class MultipartUploads {
             at,
           );
           if (n === 0) throw new Error(`${part.key} is shorter than its trailer says`);
-          object.write(piece.subarray(0, n));
           checksum.hash?.update(piece.subarray(0, n));
+          await object.write(piece.subarray(0, n));
           at += n;
           await new Promise((resolve) => setTimeout(resolve, 0));
         }
@@ -283,7 +283,7 @@ export class MultipartUploads {
         }),
       });
     } catch (error) {
-      object.abandon();
+      await object.abandon();
       throw error;
     } finally {
       this.#completing.delete(upload.id);

@@ -46,6 +46,9 @@
 // recorded op says up to which), so a group commit that answers a rename
 // made after its fsync started is caught. Writing to a file while its
 // async sync is pending is not modelled (it throws): callers wait.
+// `openAsync` and `writeAtAsync` act at their call, as the sync calls do
+// (what they change is in the page cache only, durable at no earlier point);
+// `startWriteback` is absent: it promises nothing.
 //
 // Left out: directories are not modelled (every directory exists, durably);
 // sizes beyond what fits in memory.
@@ -340,6 +343,14 @@ export class SimulatedDisk implements FileLayer {
     return new SimulatedHandle(this, id);
   }
 
+  openAsync(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+    try {
+      return Promise.resolve(this.open(path, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   readFile(path: string): Bytes | null {
     this.#alive();
     const id = this.#names.get(path);
@@ -476,6 +487,15 @@ class SimulatedHandle implements FileHandle {
   writeAt(bytes: Uint8Array, position: number): void {
     this.#inode();
     this.#disk.apply({ kind: "write", inode: this.#id, position, bytes });
+  }
+
+  writeAtAsync(bytes: Uint8Array, position: number): Promise<void> {
+    try {
+      this.writeAt(bytes, position);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   sync(): void {

@@ -133,8 +133,8 @@ async function runWorkload(
     if (step.kind === "put") {
       const upload = store.beginUpload(BUCKET, step.key);
       const half = step.content.length >> 1;
-      upload.write(step.content.subarray(0, half));
-      upload.write(step.content.subarray(half));
+      await upload.write(step.content.subarray(0, half));
+      await upload.write(step.content.subarray(half));
       await upload.commit({ headers: {}, nowMs: 1 });
     } else {
       store.deleteObject(BUCKET, step.key);
@@ -241,7 +241,7 @@ for (const [name, workload] of WORKLOADS) {
     { permissions: "none" },
     async () => {
       const recorded = await runWorkload(workload, (disk) => disk);
-      assert.ok(recorded.ops.length > 40, `only ${recorded.ops.length} operations recorded`);
+      assert.ok(recorded.ops.length > 30, `only ${recorded.ops.length} operations recorded`);
       assert.equal(checkEveryPoint(recorded, ["lose", "tear", "keep", "tear"]), undefined);
     },
   );
@@ -272,7 +272,7 @@ Deno.test("object store: concurrent puts share directory fsyncs (group commit)",
   store.createBucket(BUCKET, "", 0);
   const puts = Array.from({ length: 8 }, async (_, i) => {
     const upload = store.beginUpload(BUCKET, `k${i}`);
-    upload.write(content(i, 100));
+    await upload.write(content(i, 100));
     await upload.commit({ headers: {}, nowMs: 1 });
   });
   await Promise.all(puts);
