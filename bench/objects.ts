@@ -20,7 +20,10 @@
 //
 //   deno run -A bench/objects.ts [--large-mib 1024] [--small-count 10000]
 //     [--small-kib 4] [--concurrency 16] [--reference s3rver,minio]
-//     [--dir /path/on/the/disk/to/test]
+//     [--dir /path/on/the/disk/to/test] [--profile DIR]
+//
+// --profile DIR runs our server with --cpu-prof into DIR (written when it
+// exits on the benchmark's SIGTERM): where a workload's time goes.
 //
 // s3rver runs with `deno run npm:s3rver@3` (downloaded once into Deno's
 // cache); it checks signatures against its fixed key pair S3RVER/S3RVER.
@@ -46,13 +49,17 @@ async function serveOurs(dataDir: string, port: number): Promise<void> {
   const { service } = await import("../services/objects/mod.ts");
   const { defaultConfig } = await import("../lib/cli.ts");
   setupLogging({ level: "warning", format: "text" });
-  await service.start({
+  const running = await service.start({
     ...defaultConfig(service.flags),
     port,
     adminPort: 0,
     dataDir,
     accessKey: OURS.accessKey,
     secretKey: OURS.secretKey,
+  });
+  // Exit (not die) on SIGTERM, so a --cpu-prof profile gets written.
+  Deno.addSignalListener("SIGTERM", () => {
+    running.close().finally(() => Deno.exit(0));
   });
 }
 
@@ -74,13 +81,27 @@ function has(binary: string): boolean {
 }
 
 /** How to start server `name` on `port` with its data in `dir`; undefined when it is missing. */
-function targetFor(name: string, dir: string, port: number): Target | undefined {
+function targetFor(
+  name: string,
+  dir: string,
+  port: number,
+  profileDir?: string,
+): Target | undefined {
   switch (name) {
     case "objects":
       return {
         name,
         command: Deno.execPath(),
-        args: ["run", "-A", SELF, "--serve", dir, "--port", String(port)],
+        args: [
+          "run",
+          "-A",
+          ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
+          SELF,
+          "--serve",
+          dir,
+          "--port",
+          String(port),
+        ],
         credentials: OURS,
       };
     case "s3rver":
@@ -313,6 +334,7 @@ if (import.meta.main) {
       concurrency: { type: "string", default: "16" },
       reference: { type: "string", default: "s3rver,minio" },
       dir: { type: "string" },
+      profile: { type: "string" },
     },
     strict: true,
   });
@@ -337,7 +359,7 @@ if (import.meta.main) {
         const dir = join(root, name);
         await Deno.mkdir(dir);
         const port = freePort();
-        const target = targetFor(name, dir, port);
+        const target = targetFor(name, dir, port, args.values.profile);
         if (target !== undefined) results.push(await measure(target, port, work));
         await Deno.remove(dir, { recursive: true });
       }

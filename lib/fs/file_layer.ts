@@ -16,9 +16,24 @@
 // The calls are synchronous on purpose. The storage engine runs each
 // operation to completion without yielding (see buffer_pool.ts), and on our
 // machines an awaited file call costs about 30 µs more than its synchronous
-// twin, which halves the fsync rate of group commit. The one async call,
-// `syncDataAsync`, is for a group commit that has work to overlap with its
-// fsync (storage/wal.ts).
+// twin, which halves the fsync rate of group commit. `syncDataAsync` is for
+// a group commit that has work to overlap with its fsync (storage/wal.ts).
+//
+// A service that serves many clients at once (the object store) must not
+// block its event loop for each fsync: the optional `syncAsync()` and
+// `syncDirectoryAsync()` run the fsync off the event loop (Deno's blocking
+// thread pool), so concurrent requests' fsyncs overlap and the filesystem
+// commits them together, and `DirectorySyncGroup` turns the directory
+// fsyncs of concurrent renames into one (group commit). A write is durable
+// only once the promise of a sync issued after it has resolved. Likewise
+// `openAsync()` (creating a file can wait on the journal while other fsyncs
+// commit: about 0.6 ms each under 16 concurrent uploads here) and
+// `writeAtAsync()` (large writes copied into the page cache on another
+// thread). `startWriteback()` is a hint with no durability meaning: begin
+// writing the file's dirty pages now, so that the fsync at the end of a
+// large file has less left to do. They are all optional so that layers
+// written before them (test wrappers) still fit; `openFile`, `writeFileAt`,
+// `syncFile` and `syncDirectoryOf` fall back to the synchronous calls.
 //
 // Reads and writes are positioned (`readAt`, `writeAt`): callers never
 // depend on a shared file offset. The real handle remembers where the last
@@ -53,8 +68,9 @@ export interface FileHandle extends Disposable {
   /** fdatasync: the file's data (and its size, if it changed) reach the disk. */
   syncData(): void;
   /**
-   * `sync()` without blocking the event loop, so several can run at once
-   * (smtp's group commit). Optional: callers fall back to `sync()`.
+   * fsync off the event loop: resolves once everything written before the
+   * call is on disk. Do not write to the file until it has resolved (smtp's
+   * and the object store's group commits).
    */
   syncAsync?(): Promise<void>;
   /**
@@ -63,6 +79,13 @@ export interface FileHandle extends Disposable {
    * Writes made after the call may or may not be covered.
    */
   syncDataAsync?(): Promise<void>;
+  /** `writeAt` off the event loop. One at a time per file: await each before the next call. */
+  writeAtAsync?(bytes: Uint8Array, position: number): Promise<void>;
+  /**
+   * A hint, no promise of durability: start writing the dirty pages out in
+   * the background (errors are ignored; only `sync` says what is durable).
+   */
+  startWriteback?(): void;
   /** Cuts or extends (with zeros) the file to `sizeBytes`. */
   truncate(sizeBytes: number): void;
   /** The file's size in bytes. */
@@ -74,6 +97,8 @@ export interface FileHandle extends Disposable {
 export interface FileLayer {
   /** Opens `path` for reading and writing. */
   open(path: string, options?: OpenOptions): FileHandle;
+  /** `open` off the event loop. */
+  openAsync?(path: string, options?: OpenOptions): Promise<FileHandle>;
   /** The whole file, or null when it does not exist. */
   readFile(path: string): Bytes | null;
   /** The file's size in bytes, or null when it does not exist. */
@@ -88,14 +113,107 @@ export interface FileLayer {
   makeDirectory(dir: string): void;
   /** fsyncs directory `dir`, so creates, renames and removes in it are durable. */
   syncDirectory(dir: string): void;
-  /** `syncDirectory()` without blocking the event loop. Optional, as `syncAsync`. */
+  /**
+   * fsyncs directory `dir` off the event loop: resolves once every create,
+   * rename and remove made in it before the call is durable.
+   */
   syncDirectoryAsync?(dir: string): Promise<void>;
 }
+
+/** Opens `path`, off the event loop when the layer can. */
+export function openFile(
+  files: FileLayer,
+  path: string,
+  options?: OpenOptions,
+): Promise<FileHandle> {
+  if (files.openAsync !== undefined) return files.openAsync(path, options);
+  try {
+    return Promise.resolve(files.open(path, options));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Writes `bytes` at `position`, off the event loop when the layer can. */
+export async function writeFileAt(
+  handle: FileHandle,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  if (handle.writeAtAsync !== undefined) await handle.writeAtAsync(bytes, position);
+  else handle.writeAt(bytes, position);
+}
+
+/** fsyncs `handle`, off the event loop when the layer can. */
+export async function syncFile(handle: FileHandle): Promise<void> {
+  if (handle.syncAsync !== undefined) await handle.syncAsync();
+  else handle.sync();
+}
+
+/** fsyncs directory `dir`, off the event loop when the layer can. */
+export async function syncDirectoryOf(files: FileLayer, dir: string): Promise<void> {
+  if (files.syncDirectoryAsync !== undefined) await files.syncDirectoryAsync(dir);
+  else files.syncDirectory(dir);
+}
+
+/**
+ * Group commit of directory fsyncs: callers that have just created, renamed
+ * or removed a file in a directory call `sync(dir)` and are answered once
+ * a directory fsync that started after their change has finished. At most
+ * one fsync per directory runs at a time; every caller that arrives while
+ * it runs waits for the next one, which then covers all of them. Under N
+ * concurrent writers that is about one directory fsync per fsync time
+ * instead of N in a row (an fsync that started before a change may miss it,
+ * so it never answers for that change).
+ */
+export class DirectorySyncGroup {
+  readonly #files: FileLayer;
+  readonly #dirs = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+  /** Directory fsyncs run, since start (for tests and metrics). */
+  syncs = 0;
+
+  constructor(files: FileLayer) {
+    this.#files = files;
+  }
+
+  /** Resolves once a directory fsync started after this call has finished. */
+  sync(dir: string): Promise<void> {
+    let state = this.#dirs.get(dir);
+    if (state === undefined) this.#dirs.set(dir, state = {});
+    if (state.running === undefined) return this.#start(dir, state);
+    const after = state.running;
+    return state.next ??= after.then(ignore, ignore).then(() => {
+      state.next = undefined;
+      return this.#start(dir, state);
+    });
+  }
+
+  #start(dir: string, state: { running?: Promise<void>; next?: Promise<void> }): Promise<void> {
+    this.syncs++;
+    const running: Promise<void> = syncDirectoryOf(this.#files, dir).finally(() => {
+      if (state.running === running) state.running = undefined;
+      if (state.running === undefined && state.next === undefined) this.#dirs.delete(dir);
+    });
+    state.running = running;
+    return running;
+  }
+}
+
+function ignore(): void {}
 
 /** The real file layer, on Deno's synchronous file APIs. */
 export const realFiles: FileLayer = {
   open(path: string, options: OpenOptions = {}): FileHandle {
     const file = Deno.openSync(path, {
+      read: true,
+      write: true,
+      create: options.create ?? false,
+      truncate: options.truncate ?? false,
+    });
+    return new RealHandle(file);
+  },
+  async openAsync(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+    const file = await Deno.open(path, {
       read: true,
       write: true,
       create: options.create ?? false,
@@ -135,6 +253,20 @@ export const realFiles: FileLayer = {
   makeDirectory(dir: string): void {
     Deno.mkdirSync(dir, { recursive: true });
   },
+  async syncDirectoryAsync(dir: string): Promise<void> {
+    let handle: Deno.FsFile;
+    try {
+      handle = await Deno.open(dir, { read: true });
+    } catch (error) {
+      if (Deno.build.os === "windows") return;
+      throw error;
+    }
+    try {
+      await handle.sync();
+    } finally {
+      handle.close();
+    }
+  },
   syncDirectory(dir: string): void {
     let handle: Deno.FsFile;
     try {
@@ -150,11 +282,6 @@ export const realFiles: FileLayer = {
     } finally {
       handle.close();
     }
-  },
-  async syncDirectoryAsync(dir: string): Promise<void> {
-    if (Deno.build.os === "windows") return;
-    using handle = await Deno.open(dir, { read: true });
-    await handle.sync();
   },
 };
 
@@ -204,6 +331,18 @@ class RealHandle implements FileHandle {
 
   syncDataAsync(): Promise<void> {
     return this.#file.syncData();
+  }
+
+  async writeAtAsync(bytes: Uint8Array, position: number): Promise<void> {
+    this.#seek(position);
+    this.#offset = -1;
+    let done = await this.#file.write(bytes);
+    while (done < bytes.length) done += await this.#file.write(bytes.subarray(done));
+    this.#offset = position + done;
+  }
+
+  startWriteback(): void {
+    this.#file.syncData().catch(() => {});
   }
 
   truncate(sizeBytes: number): void {

@@ -522,6 +522,13 @@ async function deleteObjects(call: Call): Promise<HttpResponse> {
       ]));
       continue;
     }
+    for (
+      let w = call.api.store.settled(call.bucket, key);
+      w;
+      w = call.api.store.settled(call.bucket, key)
+    ) {
+      await w;
+    }
     call.api.store.deleteObject(call.bucket, key);
     if (!quiet) results.push(xmlParent("Deleted", [xmlElement("Key", key)]));
   }
@@ -598,10 +605,14 @@ async function putObject(call: Call): Promise<HttpResponse> {
   let meta: ObjectMeta;
   try {
     const checksums = await receiveBody(call, upload, { sizeBytesMax: OBJECT_BYTES_MAX });
-    checkWritePreconditions(call);
-    meta = upload.commit({ headers, nowMs: call.nowMs, checksums });
+    meta = await upload.commit({
+      headers,
+      nowMs: call.nowMs,
+      checksums,
+      beforeRename: () => checkWritePreconditions(call),
+    });
   } catch (error) {
-    upload.abandon();
+    await upload.abandon();
     throw error;
   }
   return { status: 200, headers: { etag: `"${meta.etag}"`, ...checksumHeaders(meta) }, body: null };
@@ -710,9 +721,9 @@ async function uploadPart(call: Call): Promise<HttpResponse> {
       sizeBytesMax: PART_BYTES_MAX,
       checksumAlgorithm: upload.checksumAlgorithm,
     });
-    meta = part.commit({ headers: {}, nowMs: call.nowMs, checksums });
+    meta = await part.commit({ headers: {}, nowMs: call.nowMs, checksums });
   } catch (error) {
-    part.abandon();
+    await part.abandon();
     throw error;
   }
   return { status: 200, headers: { etag: `"${meta.etag}"`, ...meta.checksums }, body: null };
@@ -728,7 +739,7 @@ async function uploadPartCopy(
   upload: MultipartUpload,
   partNumber: number,
 ): Promise<HttpResponse> {
-  const source = openCopySource(call);
+  const source = await openCopySource(call);
   let meta: ObjectMeta;
   try {
     checkCopyPreconditions(call, source.meta);
@@ -760,7 +771,7 @@ async function uploadPartCopy(
         ? undefined
         : checksumHash(upload.checksumAlgorithm);
       await copyContent(source, { start, length, upload: part, checksum });
-      meta = part.commit({
+      meta = await part.commit({
         headers: {},
         nowMs: call.nowMs,
         checksums: checksum === undefined
@@ -768,7 +779,7 @@ async function uploadPartCopy(
           : { [checksumHeader(upload.checksumAlgorithm!)]: checksumBase64(checksum.digest()) },
       });
     } catch (error) {
-      part.abandon();
+      await part.abandon();
       throw error;
     }
   } finally {
@@ -990,7 +1001,9 @@ function listMultipartUploads(call: Call): HttpResponse {
  * The object x-amz-copy-source names (`bucket/key`, percent-encoded, with a
  * leading slash or not), opened for reading: NoSuchBucket, NoSuchKey.
  */
-function openCopySource(call: Call): ObjectReader & { bucket: string; key: string } {
+async function openCopySource(
+  call: Call,
+): Promise<ObjectReader & { bucket: string; key: string }> {
   const source = call.request.headers.get("x-amz-copy-source")!;
   const [path, query] = source.split("?");
   if (query !== undefined && query !== "") {
@@ -1018,11 +1031,27 @@ function openCopySource(call: Call): ObjectReader & { bucket: string; key: strin
       BucketName: fromBucket,
     });
   }
-  const reader = store.openObject(fromBucket, fromKey);
+  const reader = await openSettled(store, fromBucket, fromKey);
   if (reader === undefined) {
     throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: fromKey });
   }
   return Object.assign(reader, { bucket: fromBucket, key: fromKey });
+}
+
+/** Opens an object once no write of it is settling (store.ts), so file and metadata agree. */
+async function openSettled(
+  store: ObjectStore,
+  bucket: string,
+  key: string,
+): Promise<ObjectReader | undefined> {
+  for (
+    let wait = store.settled(bucket, key);
+    wait !== undefined;
+    wait = store.settled(bucket, key)
+  ) {
+    await wait;
+  }
+  return store.openObject(bucket, key);
 }
 
 /**
@@ -1069,7 +1098,7 @@ function checkWritePreconditions(call: Call): void {
   const ifNoneMatch = call.request.headers.get("if-none-match");
   const ifMatch = call.request.headers.get("if-match");
   if (ifNoneMatch === undefined && ifMatch === undefined) return;
-  const current = call.api.store.head(call.bucket, call.key);
+  const current = call.api.store.latest(call.bucket, call.key);
   if (ifNoneMatch !== undefined) {
     if (ifNoneMatch.trim() !== "*") {
       throw new S3Error(
@@ -1114,7 +1143,7 @@ async function copyObject(call: Call): Promise<HttpResponse> {
       ArgumentName: "x-amz-checksum-algorithm",
     });
   }
-  const reader = openCopySource(call);
+  const reader = await openCopySource(call);
   let meta: ObjectMeta;
   try {
     if (
@@ -1141,7 +1170,7 @@ async function copyObject(call: Call): Promise<HttpResponse> {
     try {
       await copyContent(reader, { start: 0, length: reader.meta.sizeBytes, upload, checksum });
       const source = reader.meta;
-      meta = upload.commit({
+      meta = await upload.commit({
         headers,
         nowMs: call.nowMs,
         etag: source.etag,
@@ -1154,7 +1183,7 @@ async function copyObject(call: Call): Promise<HttpResponse> {
           }),
       });
     } catch (error) {
-      upload.abandon();
+      await upload.abandon();
       throw error;
     }
   } finally {
@@ -1182,8 +1211,8 @@ async function copyContent(
   while (done < length) {
     const n = source.readAt(piece.subarray(0, Math.min(piece.length, length - done)), start + done);
     if (n === 0) throw new Error("object shorter than its metadata says");
-    upload.write(piece.subarray(0, n));
     checksum?.update(piece.subarray(0, n));
+    await upload.write(piece.subarray(0, n));
     done += n;
     if (done < length) await new Promise((resolve) => setTimeout(resolve, 0));
   }
@@ -1263,10 +1292,13 @@ function objectHeaders(call: Call, meta: ObjectMeta): Record<string, string> {
   return headers;
 }
 
-function getObject(call: Call): HttpResponse {
+function getObject(call: Call): HttpResponse | Promise<HttpResponse> {
   requireBucket(call);
   checkKey(call);
   const store = call.api.store;
+  // A write of this key renamed into place and not yet durable: answer once it is.
+  const wait = store.settled(call.bucket, call.key);
+  if (wait !== undefined) return wait.then(() => getObject(call));
   const meta = store.head(call.bucket, call.key);
   if (meta === undefined) {
     throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
@@ -1447,6 +1479,10 @@ function readStream(
   let position = start;
   const end = start + length;
   let closed = false;
+  // Two buffers in turn, not one per piece: lib/http pulls the next piece
+  // only once the one before is written, so the piece before last is free.
+  const buffers: Bytes[] = [];
+  let turn = 0;
   const close = () => {
     if (!closed) {
       closed = true;
@@ -1456,11 +1492,16 @@ function readStream(
   return new ReadableStream<Bytes>({
     pull(controller) {
       try {
-        const piece = new Uint8Array(Math.min(READ_PIECE_BYTES, end - position));
-        const n = reader.readAt(piece, position);
+        const want = Math.min(READ_PIECE_BYTES, end - position);
+        turn ^= 1;
+        let buffer = buffers[turn];
+        if (buffer === undefined || buffer.length < want) {
+          buffer = buffers[turn] = new Uint8Array(Math.min(READ_PIECE_BYTES, length));
+        }
+        const n = reader.readAt(buffer.subarray(0, want), position);
         if (n === 0) throw new Error("object shorter than its metadata says");
         position += n;
-        controller.enqueue(n === piece.length ? piece : piece.slice(0, n));
+        controller.enqueue(buffer.subarray(0, n));
         if (position >= end) {
           close();
           controller.close();
@@ -1476,9 +1517,11 @@ function readStream(
   }, { highWaterMark: 0 });
 }
 
-function deleteObject(call: Call): HttpResponse {
+function deleteObject(call: Call): HttpResponse | Promise<HttpResponse> {
   requireBucket(call);
   checkKey(call);
+  const wait = call.api.store.settled(call.bucket, call.key);
+  if (wait !== undefined) return wait.then(() => deleteObject(call));
   call.api.store.deleteObject(call.bucket, call.key);
   return { status: 204, body: null };
 }
@@ -1517,6 +1560,8 @@ async function deleteObjectTagging(call: Call): Promise<HttpResponse> {
 
 /** Attempts at a metadata rewrite before giving up to writers that keep replacing the object. */
 const REWRITE_ATTEMPTS_MAX = 3;
+/** Thrown before the rename when another write replaced the object during a rewrite. */
+const REPLACED = new Error("replaced while its headers were rewritten");
 
 /**
  * Replaces an object's stored headers and nothing else (content, ETag,
@@ -1532,7 +1577,7 @@ async function rewriteHeaders(
 ): Promise<void> {
   const store = call.api.store;
   for (let attempt = 0; attempt < REWRITE_ATTEMPTS_MAX; attempt++) {
-    const reader = store.openObject(call.bucket, call.key);
+    const reader = await openSettled(store, call.bucket, call.key);
     if (reader === undefined) {
       throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: call.key });
     }
@@ -1541,21 +1586,21 @@ async function rewriteHeaders(
       const upload = store.beginUpload(call.bucket, call.key);
       try {
         await copyContent(reader, { start: 0, length: source.sizeBytes, upload });
-        if (store.head(call.bucket, call.key) !== source) {
-          upload.abandon();
-          continue;
-        }
-        upload.commit({
+        await upload.commit({
           headers: change(source.headers),
           nowMs: source.lastModifiedMs,
           etag: source.etag,
           checksums: source.checksums,
           checksumType: source.checksumType,
           parts: source.parts,
+          beforeRename: () => {
+            if (store.latest(call.bucket, call.key) !== source) throw REPLACED;
+          },
         });
         return;
       } catch (error) {
-        upload.abandon();
+        await upload.abandon();
+        if (error === REPLACED) continue;
         throw error;
       }
     } finally {

@@ -180,9 +180,9 @@ export async function receiveBody(
   const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
   for await (const piece of pieces) {
     if (upload.sizeBytes + piece.length > sizeBytesMax) throw tooLarge();
-    upload.write(piece);
     check.update(piece);
     checksum.update(piece);
+    await upload.write(piece);
   }
   if (streaming && upload.sizeBytes !== Number(decodedLength)) {
     throw new S3Error(

@@ -169,7 +169,7 @@ export class MultipartUploads {
   /** Starts writing part `partNumber`; its commit makes it durable and replaces an earlier one. */
   beginPart(upload: MultipartUpload, partNumber: number): Upload {
     const name = `${upload.id}.part-${String(partNumber).padStart(5, "0")}`;
-    return beginFile(this.#store.files, {
+    return beginFile(this.#store, {
       dir: this.#store.uploadsDir(upload.bucket),
       fileName: name,
       key: name,
@@ -254,16 +254,20 @@ export class MultipartUploads {
             at,
           );
           if (n === 0) throw new Error(`${part.key} is shorter than its trailer says`);
-          object.write(piece.subarray(0, n));
           checksum.hash?.update(piece.subarray(0, n));
+          await object.write(piece.subarray(0, n));
           at += n;
           await new Promise((resolve) => setTimeout(resolve, 0));
         }
       }
       const checksums = checksum.finish();
-      if (this.#uploads.get(upload.id) !== upload) throw noSuchUpload(upload.id);
-      options.beforeCommit?.();
-      meta = object.commit({
+      meta = await object.commit({
+        // Aborted, or the condition broken, while the copy was synced: the
+        // last look before the object replaces the old one.
+        beforeRename: () => {
+          if (this.#uploads.get(upload.id) !== upload) throw noSuchUpload(upload.id);
+          options.beforeCommit?.();
+        },
         etag,
         headers: upload.headers,
         nowMs: options.nowMs,
@@ -279,7 +283,7 @@ export class MultipartUploads {
         }),
       });
     } catch (error) {
-      object.abandon();
+      await object.abandon();
       throw error;
     } finally {
       this.#completing.delete(upload.id);

@@ -13,7 +13,17 @@
 // Durability (lib/fs/file_layer.ts): the temporary file is fsynced before
 // the rename, and the directory after it; only then is the write
 // acknowledged. A crash leaves either the old object or the new one, plus
-// perhaps a temporary file, which `open()` removes.
+// perhaps a temporary file, which `open()` removes. Both fsyncs run off the
+// event loop, so concurrent uploads wait on the disk together, and the
+// directory fsync is a group commit: one fsync covers every rename made in
+// the bucket before it started (DirectorySyncGroup), instead of one each.
+//
+// Between its rename and the end of that directory fsync an object is
+// "settling": its file is in place but it is not acknowledged, and the
+// index still holds the version before it. Readers that open the file by
+// name wait for `settled()` first (else they would pair the old metadata
+// with the new content), and conditional writes judge against `latest()`,
+// the settling version when there is one.
 //
 // File names are the SHA-256 of the key, so any UTF-8 key ("..", "/", "%",
 // 1024 bytes) maps to one safe name inside the bucket's directory, and two
@@ -26,7 +36,14 @@
 
 import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
-import type { FileHandle, FileLayer } from "../../lib/fs/file_layer.ts";
+import {
+  DirectorySyncGroup,
+  type FileHandle,
+  type FileLayer,
+  openFile,
+  syncFile,
+  writeFileAt,
+} from "../../lib/fs/file_layer.ts";
 import { compareUtf8 } from "../../lib/s3/names.ts";
 
 /** What is kept about one object. */
@@ -73,6 +90,8 @@ class Bucket {
   readonly objects = new Map<string, ObjectMeta>();
   /** Every key, sorted by UTF-8 bytes. */
   readonly keys: string[] = [];
+  /** Objects renamed into place whose directory fsync has not finished, by key. */
+  readonly settling = new Map<string, { done: Promise<void>; meta: ObjectMeta }>();
 
   constructor(info: BucketInfo, dir: string) {
     this.info = info;
@@ -131,41 +150,177 @@ export interface ListResult {
 /** Where upload temporary files are numbered from, per process. */
 let tmpCounter = 0;
 
-/** An upload being written to its temporary file. */
 /** Where an upload lands once committed: an object, or a part of a multipart upload. */
-interface UploadTarget {
+export interface UploadTarget {
   dir: string;
   fileName: string;
   /** The name kept in the trailer (the key, or the part's name). */
   key: string;
   /** Called once the file is durable in place. */
   published(meta: ObjectMeta): void;
+  /** Called right after the rename with a promise that settles once `published` has run (or failed). */
+  renamed?(done: Promise<void>, meta: ObjectMeta): void;
 }
 
+/** What `commit` records with the content. */
+export interface CommitFields {
+  etag?: string;
+  headers: Record<string, string>;
+  nowMs: number;
+  checksums?: Record<string, string>;
+  checksumType?: "FULL_OBJECT" | "COMPOSITE";
+  parts?: PartInfo[];
+  /**
+   * Runs once the content is durable, just before the rename (no await in
+   * between): a last check (conditional writes) that may throw to abandon.
+   */
+  beforeRename?: () => void;
+}
+
+/** Content is staged in buffers of this size and written a buffer at a time, off the event loop. */
+const STAGE_BYTES = 1024 * 1024;
+/** Staging buffers kept for reuse: enough for 16 concurrent uploads (16 MiB at most). */
+const STAGE_BUFFERS_KEPT_MAX = 16;
+/**
+ * A large upload asks the kernel to start writing its pages out every this
+ * many bytes (a hint: only the fsync at the end makes anything durable), so
+ * that fsync finds little left to write instead of the whole object.
+ */
+const WRITEBACK_EVERY_BYTES = 32 * 1024 * 1024;
+
+/** Staging buffers shared by the uploads of a store: a small upload allocates nothing. */
+export class StageBuffers {
+  readonly #free: Uint8Array[] = [];
+
+  take(): Uint8Array {
+    return this.#free.pop() ?? new Uint8Array(STAGE_BYTES);
+  }
+
+  give(buffer: Uint8Array | undefined): void {
+    if (buffer !== undefined && this.#free.length < STAGE_BUFFERS_KEPT_MAX) this.#free.push(buffer);
+  }
+}
+
+/**
+ * An upload being written to its temporary file. Chunks are hashed (MD5)
+ * and copied into a 1 MiB staging buffer; a full buffer is written off the
+ * event loop while the next one fills (two buffers at most per upload), so
+ * a large object costs one write call per MiB and never blocks other
+ * clients on the page cache. A small object is one write, trailer included.
+ */
 export class Upload {
   readonly #files: FileLayer;
+  readonly #syncs: DirectorySyncGroup;
+  readonly #buffers: StageBuffers;
   readonly #target: UploadTarget;
   readonly #tmpPath: string;
-  readonly #handle: FileHandle;
+  readonly #opening: Promise<FileHandle>;
+  #file: FileHandle | undefined;
   readonly #md5: Hash = createHash("md5");
   #sizeBytes = 0;
+  /** Bytes handed to the file so far: where the next buffer goes. */
+  #writtenBytes = 0;
+  #stage: Uint8Array | undefined;
+  #stagedBytes = 0;
+  #spare: Uint8Array | undefined;
+  /** The buffer being written, and its write. */
+  #writing: { buffer: Uint8Array; done: Promise<void> } | undefined;
+  #sinceWritebackBytes = 0;
   #done = false;
 
-  constructor(files: FileLayer, target: UploadTarget) {
+  constructor(
+    files: FileLayer,
+    syncs: DirectorySyncGroup,
+    buffers: StageBuffers,
+    target: UploadTarget,
+  ) {
     this.#files = files;
+    this.#syncs = syncs;
+    this.#buffers = buffers;
     this.#target = target;
     this.#tmpPath = join(target.dir, `${target.fileName}.${++tmpCounter}.tmp`);
-    this.#handle = files.open(this.#tmpPath, { create: true, truncate: true });
+    this.#opening = openFile(files, this.#tmpPath, { create: true, truncate: true });
+    this.#opening.catch(() => {}); // reported where it is awaited
   }
 
   get sizeBytes(): number {
     return this.#sizeBytes;
   }
 
-  write(chunk: Uint8Array): void {
-    this.#handle.writeAt(chunk, this.#sizeBytes);
+  /** Adds content; `chunk` may be reused once this resolves (it is copied). */
+  async write(chunk: Uint8Array): Promise<void> {
     this.#md5.update(chunk);
     this.#sizeBytes += chunk.length;
+    await this.#append(chunk);
+  }
+
+  async #append(bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length;) {
+      const stage = this.#stage ??= this.#takeBuffer();
+      const n = Math.min(stage.length - this.#stagedBytes, bytes.length - at);
+      stage.set(n === bytes.length ? bytes : bytes.subarray(at, at + n), this.#stagedBytes);
+      this.#stagedBytes += n;
+      at += n;
+      if (this.#stagedBytes === stage.length) await this.#writeStage();
+    }
+  }
+
+  #takeBuffer(): Uint8Array {
+    const spare = this.#spare;
+    this.#spare = undefined;
+    return spare ?? this.#buffers.take();
+  }
+
+  /** Starts writing the staged bytes once the write before has finished. */
+  async #writeStage(): Promise<void> {
+    const buffer = this.#stage!;
+    const n = this.#stagedBytes;
+    this.#stage = undefined;
+    this.#stagedBytes = 0;
+    const file = this.#file ??= await this.#opening;
+    await this.#settleWrite();
+    const done = writeFileAt(
+      file,
+      n === buffer.length ? buffer : buffer.subarray(0, n),
+      this.#writtenBytes,
+    );
+    done.catch(() => {}); // reported where it is awaited
+    this.#writing = { buffer, done };
+    this.#writtenBytes += n;
+    this.#sinceWritebackBytes += n;
+    if (this.#sinceWritebackBytes >= WRITEBACK_EVERY_BYTES) {
+      this.#sinceWritebackBytes = 0;
+      file.startWriteback?.();
+    }
+  }
+
+  /** Waits for the write in flight; its buffer becomes the spare. */
+  async #settleWrite(): Promise<void> {
+    const writing = this.#writing;
+    if (writing === undefined) return;
+    try {
+      await writing.done;
+    } finally {
+      this.#writing = undefined;
+      this.#spare = writing.buffer;
+    }
+  }
+
+  /** Writes out what is staged and waits for every write. */
+  async #flush(): Promise<FileHandle> {
+    if (this.#stagedBytes > 0) await this.#writeStage();
+    await this.#settleWrite();
+    return this.#file ??= await this.#opening;
+  }
+
+  /** Returns the staging buffers and closes the file (once no write is in flight). */
+  async #release(): Promise<void> {
+    await this.#settleWrite().catch(() => {});
+    this.#buffers.give(this.#stage);
+    this.#buffers.give(this.#spare);
+    this.#stage = this.#spare = undefined;
+    const file = this.#file ?? await this.#opening.catch(() => undefined);
+    file?.close();
   }
 
   /** The MD5 of what was written, as bytes (for Content-MD5 and the ETag). */
@@ -175,16 +330,11 @@ export class Upload {
 
   /**
    * Publishes the object: trailer, fsync, rename over the old one, fsync of
-   * the directory. Returns once it is durable.
+   * the directory (shared with the renames around it). Resolves once it is
+   * durable; throws, leaving the old object, when a check or a call fails
+   * before the rename.
    */
-  commit(fields: {
-    etag?: string;
-    headers: Record<string, string>;
-    nowMs: number;
-    checksums?: Record<string, string>;
-    checksumType?: "FULL_OBJECT" | "COMPOSITE";
-    parts?: PartInfo[];
-  }): ObjectMeta {
+  async commit(fields: CommitFields): Promise<ObjectMeta> {
     if (this.#done) throw new Error("upload already finished");
     this.#done = true;
     const meta: ObjectMeta = {
@@ -199,25 +349,33 @@ export class Upload {
       meta.checksumType = fields.checksumType ?? "FULL_OBJECT";
     }
     if (fields.parts !== undefined) meta.parts = fields.parts;
-    try {
-      this.#handle.writeAt(encodeTrailer(meta), this.#sizeBytes);
-      this.#handle.sync();
-    } finally {
-      this.#handle.close();
-    }
     const files = this.#files;
-    files.rename(this.#tmpPath, join(this.#target.dir, this.#target.fileName));
-    files.syncDirectory(this.#target.dir);
-    this.#target.published(meta);
+    try {
+      try {
+        await this.#append(encodeTrailer(meta));
+        await syncFile(await this.#flush());
+      } finally {
+        await this.#release();
+      }
+      fields.beforeRename?.();
+    } catch (error) {
+      files.remove(this.#tmpPath);
+      throw error;
+    }
+    const dir = this.#target.dir;
+    files.rename(this.#tmpPath, join(dir, this.#target.fileName));
+    const done = this.#syncs.sync(dir).then(() => this.#target.published(meta));
+    this.#target.renamed?.(done, meta);
+    await done;
     return meta;
   }
 
   /** Drops the temporary file (a failed or refused upload). */
-  abandon(): void {
+  async abandon(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
     try {
-      this.#handle.close();
+      await this.#release();
     } finally {
       this.#files.remove(this.#tmpPath);
     }
@@ -240,11 +398,16 @@ export interface StoreOptions {
 
 export class ObjectStore {
   readonly files: FileLayer;
+  /** Group commit of directory fsyncs, shared by every write (multipart parts too). */
+  readonly syncs: DirectorySyncGroup;
+  /** Staging buffers, shared by every upload. */
+  readonly buffers = new StageBuffers();
   readonly #root: string;
   readonly #buckets = new Map<string, Bucket>();
 
   constructor(options: StoreOptions) {
     this.files = options.files;
+    this.syncs = new DirectorySyncGroup(options.files);
     this.#root = join(options.dataDir, "buckets");
   }
 
@@ -337,11 +500,26 @@ export class ObjectStore {
     return this.#buckets.get(bucket)?.objects.get(key);
   }
 
+  /** The version a write now in flight will replace: the settling one, else the stored one. */
+  latest(bucket: string, key: string): ObjectMeta | undefined {
+    const b = this.#buckets.get(bucket);
+    return b?.settling.get(key)?.meta ?? b?.objects.get(key);
+  }
+
+  /**
+   * Undefined when `key`'s file matches the index; else a promise that
+   * settles once the write renamed over it is published (or failed). Loop
+   * until undefined, then open without awaiting in between.
+   */
+  settled(bucket: string, key: string): Promise<void> | undefined {
+    return this.#buckets.get(bucket)?.settling.get(key)?.done.catch(() => {});
+  }
+
   /** Starts writing `key` in `bucket` (which must exist). */
   beginUpload(bucket: string, key: string): Upload {
     const b = this.#buckets.get(bucket);
     if (b === undefined) throw new Error(`no bucket ${bucket}`);
-    return new Upload(this.files, {
+    return new Upload(this.files, this.syncs, this.buffers, {
       dir: b.dir,
       fileName: keyFileName(key),
       key,
@@ -349,6 +527,14 @@ export class ObjectStore {
       // object goes with it.
       published: (meta) => {
         if (this.#buckets.get(bucket) === b) b.put(meta);
+      },
+      renamed: (done, meta) => {
+        const entry = { done, meta };
+        b.settling.set(key, entry);
+        const clear = () => {
+          if (b.settling.get(key) === entry) b.settling.delete(key);
+        };
+        done.then(clear, clear);
       },
     });
   }
@@ -374,10 +560,11 @@ export class ObjectStore {
     };
   }
 
-  /** Deletes an object durably; false when it was missing. */
+  /** Deletes an object durably; false when it was missing. Wait for `settled()` first. */
   deleteObject(bucket: string, key: string): boolean {
     const b = this.#buckets.get(bucket);
     if (b === undefined || !b.objects.has(key)) return false;
+    if (b.settling.has(key)) throw new Error(`deleteObject(${key}) while a write of it settles`);
     this.files.remove(join(b.dir, keyFileName(key)));
     this.files.syncDirectory(b.dir);
     b.remove(key);
@@ -460,10 +647,10 @@ export function readTrailer(files: FileLayer, path: string): ObjectMeta {
 
 /** Starts a file that becomes durable under `dir/fileName` on commit (multipart parts). */
 export function beginFile(
-  files: FileLayer,
-  target: { dir: string; fileName: string; key: string; published(meta: ObjectMeta): void },
+  store: { files: FileLayer; syncs: DirectorySyncGroup; buffers: StageBuffers },
+  target: UploadTarget,
 ): Upload {
-  return new Upload(files, target);
+  return new Upload(store.files, store.syncs, store.buffers, target);
 }
 
 function encodeTrailer(meta: ObjectMeta): Uint8Array {

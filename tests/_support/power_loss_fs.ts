@@ -38,6 +38,18 @@
 // changes), so a caller must make a file's create durable (sync its
 // directory) before renaming it elsewhere, or a cut may lose it.
 //
+// The async syncs (`syncAsync`, `syncDirectoryAsync`) take effect when
+// their promise resolves, a macrotask after the call, so other work runs in
+// between (as it does while a real fsync waits on the disk): a power cut in
+// that window finds nothing of theirs durable yet. A directory sync covers
+// only the name changes made before its call (each change is numbered; the
+// recorded op says up to which), so a group commit that answers a rename
+// made after its fsync started is caught. Writing to a file while its
+// async sync is pending is not modelled (it throws): callers wait.
+// `openAsync` and `writeAtAsync` act at their call, as the sync calls do
+// (what they change is in the page cache only, durable at no earlier point);
+// `startWriteback` is absent: it promises nothing.
+//
 // Left out: directories are not modelled (every directory exists, durably);
 // sizes beyond what fits in memory.
 
@@ -60,7 +72,8 @@ export type DiskOp =
   | { kind: "sync"; inode: number }
   | { kind: "rename"; from: string; to: string }
   | { kind: "remove"; path: string }
-  | { kind: "syncDirectory"; dir: string };
+  /** `throughNameOp`: only the name changes numbered up to it (an async sync); all when absent. */
+  | { kind: "syncDirectory"; dir: string; throughNameOp?: number };
 
 /** How much unsynced state survives a power loss (see the file comment). */
 export type LossMode = "lose" | "tear" | "keep";
@@ -85,6 +98,9 @@ type NameOp =
   | { kind: "unlink"; path: string }
   | { kind: "rename"; from: string; to: string };
 
+/** A name change waiting for its directory's sync, numbered in the order made. */
+type PendingNameOp = NameOp & { seq: number };
+
 class Inode {
   /** Contents as the page cache holds them (capacity may exceed size). */
   data: Bytes = new Uint8Array(0);
@@ -94,6 +110,8 @@ class Inode {
   durableSize = 0;
   /** Sectors changed since the last fsync. */
   dirty = new Set<number>();
+  /** An async sync of this file is in flight (writes then are not modelled). */
+  syncPending = false;
 
   clone(): Inode {
     const copy = new Inode();
@@ -106,6 +124,7 @@ class Inode {
   }
 
   write(bytes: Uint8Array, position: number): void {
+    if (this.syncPending) throw new Error("simulated disk: write while an async sync is pending");
     const end = position + bytes.length;
     this.data = grown(this.data, end);
     this.data.set(bytes, position);
@@ -212,7 +231,9 @@ export class SimulatedDisk implements FileLayer {
   /** Names as the disk holds them. */
   #durableNames = new Map<string, number>();
   /** Name changes per directory since its last fsync, oldest first. */
-  #pending = new Map<string, NameOp[]>();
+  #pending = new Map<string, PendingNameOp[]>();
+  /** Name changes made so far (numbers them for async directory syncs). */
+  #nameOps = 0;
   /** Operations run so far. */
   opCount = 0;
   crashAtOp: number | undefined;
@@ -239,6 +260,7 @@ export class SimulatedDisk implements FileLayer {
     copy.#names = new Map(this.#names);
     copy.#durableNames = new Map(this.#durableNames);
     for (const [dir, ops] of this.#pending) copy.#pending.set(dir, [...ops]);
+    copy.#nameOps = this.#nameOps;
     return copy;
   }
 
@@ -264,6 +286,7 @@ export class SimulatedDisk implements FileLayer {
     }
     after.#names = names;
     after.#durableNames = new Map(names);
+    after.#nameOps = this.#nameOps;
     return after;
   }
 
@@ -292,8 +315,14 @@ export class SimulatedDisk implements FileLayer {
         this.#changeName({ kind: "unlink", path: op.path });
         break;
       case "syncDirectory": {
-        for (const nameOp of this.#pending.get(op.dir) ?? []) applyName(this.#durableNames, nameOp);
-        this.#pending.delete(op.dir);
+        const pending = this.#pending.get(op.dir) ?? [];
+        const through = op.throughNameOp ?? Infinity;
+        let n = 0;
+        while (n < pending.length && pending[n].seq <= through) {
+          applyName(this.#durableNames, pending[n++]);
+        }
+        if (n === pending.length) this.#pending.delete(op.dir);
+        else pending.splice(0, n);
         break;
       }
     }
@@ -312,6 +341,14 @@ export class SimulatedDisk implements FileLayer {
       this.apply({ kind: "truncate", inode: id, sizeBytes: 0 });
     }
     return new SimulatedHandle(this, id);
+  }
+
+  openAsync(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+    try {
+      return Promise.resolve(this.open(path, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   readFile(path: string): Bytes | null {
@@ -355,6 +392,13 @@ export class SimulatedDisk implements FileLayer {
     this.apply({ kind: "syncDirectory", dir });
   }
 
+  async syncDirectoryAsync(dir: string): Promise<void> {
+    this.#alive();
+    const throughNameOp = this.#nameOps;
+    await macrotask();
+    this.apply({ kind: "syncDirectory", dir, throughNameOp });
+  }
+
   // ---- used by SimulatedHandle ----
 
   /** @internal */
@@ -374,7 +418,7 @@ export class SimulatedDisk implements FileLayer {
     const dir = dirname(op.kind === "rename" ? op.to : op.path);
     let ops = this.#pending.get(dir);
     if (!ops) this.#pending.set(dir, ops = []);
-    ops.push(op);
+    ops.push({ ...op, seq: ++this.#nameOps });
   }
 
   #count(op: DiskOp): void {
@@ -412,6 +456,11 @@ function applyName(names: Map<string, number>, op: NameOp): void {
   }
 }
 
+/** Resolves after the tasks already queued have run: where an async fsync waits on the disk. */
+function macrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Lose 30%, tear 60%, keep 10%. */
 function pickMode(random: Random): LossMode {
   const x = random();
@@ -440,6 +489,15 @@ class SimulatedHandle implements FileHandle {
     this.#disk.apply({ kind: "write", inode: this.#id, position, bytes });
   }
 
+  writeAtAsync(bytes: Uint8Array, position: number): Promise<void> {
+    try {
+      this.writeAt(bytes, position);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   sync(): void {
     this.#inode();
     this.#disk.apply({ kind: "sync", inode: this.#id });
@@ -447,6 +505,19 @@ class SimulatedHandle implements FileHandle {
 
   syncData(): void {
     this.sync();
+  }
+
+  async syncAsync(): Promise<void> {
+    const inode = this.#inode();
+    if (inode.syncPending) throw new Error("simulated disk: two async syncs of one file at once");
+    inode.syncPending = true;
+    try {
+      await macrotask();
+    } finally {
+      inode.syncPending = false;
+    }
+    this.#inode();
+    this.#disk.apply({ kind: "sync", inode: this.#id });
   }
 
   truncate(sizeBytes: number): void {

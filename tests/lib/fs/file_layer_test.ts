@@ -5,7 +5,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type FileLayer, realFiles } from "../../../lib/fs/file_layer.ts";
+import {
+  DirectorySyncGroup,
+  type FileLayer,
+  realFiles,
+  syncDirectoryOf,
+  syncFile,
+} from "../../../lib/fs/file_layer.ts";
 import {
   type DiskOp,
   PowerLoss,
@@ -94,7 +100,66 @@ for (const target of TARGETS) {
       await done();
     }
   });
+
+  Deno.test(`file layer (${target.name}): async fsyncs of a file and a directory`, async () => {
+    const { files, dir, done } = await target.make();
+    try {
+      assert.ok(files.syncDirectoryAsync !== undefined);
+      {
+        using file = files.open(join(dir, "a.tmp"), { create: true });
+        assert.ok(file.syncAsync !== undefined);
+        file.writeAt(bytes("async"), 0);
+        await syncFile(file);
+      }
+      files.rename(join(dir, "a.tmp"), join(dir, "a"));
+      await syncDirectoryOf(files, dir);
+      const group = new DirectorySyncGroup(files);
+      await Promise.all([group.sync(dir), group.sync(dir), group.sync(dir)]);
+      assert.equal(
+        group.syncs,
+        2,
+        "one fsync runs, the two callers that came during it share the next",
+      );
+      assert.equal(text(files.readFile(join(dir, "a"))), "async");
+    } finally {
+      await done();
+    }
+  });
 }
+
+Deno.test("simulated disk: an async fsync takes effect when it resolves, not when it is called", async () => {
+  const disk = diskWith("old", "new");
+  const file = disk.open("/d/f");
+  const syncing = file.syncAsync!();
+  assert.equal(text(disk.powerLoss(seededRandom(1), "lose").readFile("/d/f")), "old");
+  assert.throws(() => file.writeAt(bytes("x"), 0), /pending/);
+  await syncing;
+  assert.equal(text(disk.powerLoss(seededRandom(1), "lose").readFile("/d/f")), "new");
+});
+
+Deno.test("simulated disk: an async directory fsync covers only the renames made before it", async () => {
+  const disk = new SimulatedDisk();
+  for (const name of ["a", "b"]) {
+    using file = disk.open(`/d/${name}.tmp`, { create: true });
+    file.writeAt(bytes(name), 0);
+    file.sync();
+  }
+  disk.syncDirectory("/d");
+  disk.rename("/d/a.tmp", "/d/a");
+  const syncing = disk.syncDirectoryAsync("/d");
+  disk.rename("/d/b.tmp", "/d/b"); // after the fsync started
+  await syncing;
+  assert.deepEqual(disk.powerLoss(seededRandom(1), "lose").list("/d"), ["a", "b.tmp"]);
+  // Group commit: b's caller waits for the next fsync, which covers it.
+  const group = new DirectorySyncGroup(disk);
+  disk.rename("/d/a", "/d/c");
+  const first = group.sync("/d");
+  disk.rename("/d/b", "/d/b2");
+  const second = group.sync("/d");
+  await first;
+  await second;
+  assert.deepEqual(disk.powerLoss(seededRandom(1), "lose").list("/d"), ["b2", "c"]);
+});
 
 /** A file "/d/f" holding `synced`, fsynced, then `unsynced` written over it. */
 function diskWith(synced: string, unsynced: string, options = {}): SimulatedDisk {

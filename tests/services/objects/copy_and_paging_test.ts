@@ -357,8 +357,8 @@ Deno.test("multipart: expiry leaves an upload alone while its completion copies 
     const upload = multipart.get("race", "k", id);
     const data = new Uint8Array(3 * MiB).fill(7);
     const part = multipart.beginPart(upload, 1);
-    part.write(data);
-    const meta = part.commit({ headers: {}, nowMs: 0 });
+    await part.write(data);
+    const meta = await part.commit({ headers: {}, nowMs: 0 });
     // The completion yields between 1 MiB pieces; the sweep runs in between.
     const completing = multipart.complete(upload, [{ partNumber: 1, etag: meta.etag }], {
       nowMs: 1,
@@ -388,8 +388,8 @@ Deno.test("multipart: an abort while the completion copies fails the completion 
     const chosen = [];
     for (const n of [1, 2]) {
       const part = multipart.beginPart(upload, n);
-      part.write(new Uint8Array(5 * MiB).fill(n));
-      chosen.push({ partNumber: n, etag: part.commit({ headers: {}, nowMs: 0 }).etag });
+      await part.write(new Uint8Array(5 * MiB).fill(n));
+      chosen.push({ partNumber: n, etag: (await part.commit({ headers: {}, nowMs: 0 })).etag });
     }
     const completing = multipart.complete(upload, chosen, { nowMs: 1 });
     multipart.abort(upload);
