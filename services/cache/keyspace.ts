@@ -54,6 +54,12 @@ export interface KeyspaceHooks {
    * changes nothing, such as SMOVE of a missing member, touches nothing).
    */
   touched(db: number, key: string): void;
+  /**
+   * A key was created: clients blocked on it (BLPOP, BZPOPMIN ...) may now
+   * be served. Redis signals the same from dbAdd for lists and sorted sets,
+   * whichever command created the key (a push, a STORE, RENAME, COPY ...).
+   */
+  created(db: Db, key: string, value: Value): void;
 }
 
 /** One numbered database. */
@@ -109,6 +115,7 @@ export class Db {
       entry.bytes = ENTRY_OVERHEAD_BYTES + key.length + valueBytes(value);
       this.#space.usedBytes += entry.bytes;
       this.#space.hooks.touched(this.index, key);
+      this.#space.hooks.created(this, key, value);
     } else {
       entry.value = value;
       if (entry.expireAt !== 0) this.setExpire(entry, 0);
@@ -266,7 +273,7 @@ export class Keyspace {
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;
-  hooks: KeyspaceHooks = { touched() {} };
+  hooks: KeyspaceHooks = { touched() {}, created() {} };
 
   constructor(databases: number) {
     this.dbs = Array.from({ length: databases }, (_, i) => new Db(i, this));

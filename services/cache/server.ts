@@ -307,7 +307,10 @@ export class CacheServer implements ServerState {
     this.keyspace = new Keyspace(options.databases);
     this.keyspace.maxmemoryBytes = options.maxmemoryBytes;
     this.keyspace.policy = options.policy;
-    this.keyspace.hooks = { touched: (db, key) => this.watches.touch(db, key) };
+    this.keyspace.hooks = {
+      touched: (db, key) => this.watches.touch(db, key),
+      created: (db, key) => this.blocking.signalReady(db, key),
+    };
     this.requirepass = options.requirepass;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;

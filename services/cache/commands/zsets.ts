@@ -2,8 +2,8 @@
 // Redis 7.0 t_zset.c: option parsing order, error texts, scores printed with
 // %.17g (RESP2 bulk strings, RESP3 doubles), WITHSCORES flat in RESP2 and
 // as [member, score] pairs in RESP3. ZRANK/ZREVRANK take 7.2's WITHSCORE.
-// Left out for now: ZINTERCARD, ZRANDMEMBER,
-// ZRANDMEMBER, ZSCAN, ZMPOP and the blocking pops.
+// The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are in blocking.ts, on
+// the helpers exported here.
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Db, Entry } from "../keyspace.ts";
@@ -19,7 +19,14 @@ import {
   type ZNode,
   ZSetValue,
 } from "../zset.ts";
-import { intArg, positiveArg } from "./args.ts";
+import {
+  int64Arg,
+  intArg,
+  LONG_RANGE,
+  numkeysArg,
+  positiveArg,
+  REPEATED_REPLY_COUNT_MAX,
+} from "./args.ts";
 import { command, type CommandSpec, type Ctx, fail, lower, SYNTAX, WRONGTYPE } from "./context.ts";
 
 type ZSetEntry = Entry & { value: ZSetValue };
@@ -28,7 +35,7 @@ const NOT_VALID_FLOAT = "ERR value is not a valid float";
 const SCORE_RANGE_ERROR = "ERR min or max is not a float";
 const LEX_RANGE_ERROR = "ERR min or max not valid string range item";
 
-function lookupZSet(db: Db, key: string): ZSetEntry | undefined {
+export function lookupZSet(db: Db, key: string): ZSetEntry | undefined {
   const entry = db.lookup(key);
   if (entry === undefined) return undefined;
   if (!(entry.value instanceof ZSetValue)) fail(WRONGTYPE);
@@ -442,6 +449,148 @@ function zpop(max: boolean) {
   };
 }
 
+/**
+ * Pops up to `count` elements from one end, each as member and score
+ * (`pairs`: each in its own two-element array), and settles the key.
+ */
+export function popScored(
+  ctx: Ctx,
+  entry: ZSetEntry,
+  max: boolean,
+  count: number,
+  pairs: boolean,
+): void {
+  const zset = entry.value;
+  const n = Math.min(count, zset.size);
+  for (let i = 0; i < n; i++) {
+    const node = max ? zset.last()! : zset.first()!;
+    zset.delete(node.member);
+    if (pairs) ctx.out.arrayHeader(2);
+    ctx.out.bulkString(node.member);
+    score(ctx, node.score);
+  }
+  settle(ctx.session.db, entry);
+}
+
+/** ZMPOP's and BZMPOP's arguments after numkeys. */
+export interface MPopCall {
+  keys: string[];
+  max: boolean;
+  count: number;
+}
+
+/** numkeys key [key ...] MIN|MAX [COUNT count], numkeys at `numkeysAt`, in Redis's order. */
+export function mpopArgs(args: Bytes[], numkeysAt: number): MPopCall {
+  const numkeys = numkeysArg(args[numkeysAt]);
+  const whereAt = numkeysAt + 1 + numkeys;
+  if (whereAt >= args.length) fail(SYNTAX);
+  const where = lower(args[whereAt]);
+  if (where !== "min" && where !== "max") fail(SYNTAX);
+  let count = -1;
+  for (let i = whereAt + 1; i < args.length; i++) {
+    if (count === -1 && lower(args[i]) === "count" && i + 1 < args.length) {
+      const n = int64Arg(args[++i], "ERR count should be greater than 0");
+      if (n <= 0) fail("ERR count should be greater than 0");
+      count = Number(n);
+    } else fail(SYNTAX);
+  }
+  const keys = args.slice(numkeysAt + 1, whereAt).map(toKey);
+  return { keys, max: where === "max", count: count === -1 ? 1 : count };
+}
+
+/** ZMPOP's reply from one key, [key, [[member, score] ...]]; false when the key is missing. */
+export function mpopFrom(ctx: Ctx, key: string, call: MPopCall): boolean {
+  const entry = lookupZSet(ctx.session.db, key);
+  if (entry === undefined) return false;
+  ctx.out.arrayHeader(2);
+  ctx.out.bulkString(key);
+  ctx.out.arrayHeader(Math.min(call.count, entry.value.size));
+  popScored(ctx, entry, call.max, call.count, true);
+  return true;
+}
+
+/** ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] (Redis 7.0). */
+function zmpop(ctx: Ctx, args: Bytes[]): void {
+  const call = mpopArgs(args, 1);
+  for (const key of call.keys) if (mpopFrom(ctx, key, call)) return;
+  ctx.out.nullArray();
+}
+
+/** Redis's bound on ZRANDMEMBER's count with WITHSCORES (its reply doubles): LONG_MAX / 2. */
+const WITHSCORES_COUNT_MAX = 4611686018427387903n;
+
+/**
+ * ZRANDMEMBER key [count [WITHSCORES]]: without a count one random member
+ * (or null); a count past the set's size gives the whole set in reverse
+ * rank order, as Redis 7.0 does; a negative count may repeat members and is
+ * bounded like SRANDMEMBER's (REPEATED_REPLY_COUNT_MAX).
+ */
+function zrandmember(ctx: Ctx, args: Bytes[]): void {
+  let count: number | undefined;
+  let withScores = false;
+  if (args.length >= 3) {
+    const n = int64Arg(args[2]);
+    if (n === -9223372036854775808n) fail(LONG_RANGE);
+    if (args.length > 4 || (args.length === 4 && lower(args[3]) !== "withscores")) fail(SYNTAX);
+    withScores = args.length === 4;
+    if (withScores && (n < -WITHSCORES_COUNT_MAX || n > WITHSCORES_COUNT_MAX)) {
+      fail("ERR value is out of range");
+    }
+    count = Number(n);
+    if (count < -REPEATED_REPLY_COUNT_MAX / (withScores ? 2 : 1)) fail("ERR value is out of range");
+  }
+  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+  if (count === undefined) {
+    if (zset === undefined) return ctx.out.nullBulk();
+    return ctx.out.bulkString(zset.byRank(Math.floor(Math.random() * zset.size))!.member);
+  }
+  if (zset === undefined || count === 0) return ctx.out.arrayHeader(0);
+  const size = zset.size;
+  const nodes: ZNode[] = [];
+  if (count < 0) {
+    for (let i = 0; i < -count; i++) nodes.push(zset.byRank(Math.floor(Math.random() * size))!);
+  } else if (count >= size) {
+    for (let node = zset.last(); node !== null; node = node.backward) nodes.push(node);
+  } else {
+    // A partial Fisher-Yates over ranks: count distinct picks.
+    const ranks = Array.from({ length: size }, (_, i) => i);
+    for (let i = 0; i < count; i++) {
+      const j = i + Math.floor(Math.random() * (size - i));
+      [ranks[i], ranks[j]] = [ranks[j], ranks[i]];
+      nodes.push(zset.byRank(ranks[i])!);
+    }
+  }
+  writeRange(ctx, nodes, withScores);
+}
+
+/** ZINTERCARD numkeys key [key ...] [LIMIT limit] (Redis 7.0); plain sets count with score 1. */
+function zintercard(ctx: Ctx, args: Bytes[]): void {
+  const numkeys = intArg(args[1]);
+  if (numkeys < 1) fail("ERR at least 1 input key is needed for 'zintercard' command");
+  if (numkeys > args.length - 2) fail(SYNTAX);
+  const db = ctx.session.db;
+  const sources: Source[] = [];
+  for (let i = 0; i < numkeys; i++) sources.push(sourceOf(db, toKey(args[2 + i])));
+  let limit = 0;
+  for (let i = 2 + numkeys; i < args.length; i++) {
+    if (lower(args[i]) === "limit" && i + 1 < args.length) {
+      const n = int64Arg(args[++i], "ERR LIMIT can't be negative");
+      if (n < 0) fail("ERR LIMIT can't be negative");
+      limit = Number(n);
+    } else fail(SYNTAX);
+  }
+  if (sources.some((source) => source.size === 0)) return ctx.out.integer(0);
+  const [first, ...rest] = [...sources].sort((a, b) => a.size - b.size);
+  let found = 0;
+  for (const member of first.scores!.keys()) {
+    if (rest.every((source) => source.scores!.has(member))) {
+      found++;
+      if (limit !== 0 && found >= limit) break;
+    }
+  }
+  ctx.out.integer(found);
+}
+
 type Combine = "union" | "inter" | "diff";
 type Aggregate = "sum" | "min" | "max";
 
@@ -682,4 +831,7 @@ export const ZSET_COMMANDS: CommandSpec[] = [
   command("zunion", -3, ["readonly"], combineGeneric("union", false), kNone),
   command("zinter", -3, ["readonly"], combineGeneric("inter", false), kNone),
   command("zdiff", -3, ["readonly"], combineGeneric("diff", false), kNone),
+  command("zintercard", -3, ["readonly"], zintercard, kNone),
+  command("zmpop", -4, ["write"], zmpop, kNone),
+  command("zrandmember", -2, ["readonly"], zrandmember, k1),
 ];

@@ -8,11 +8,18 @@
 //   alice.run("BLPOP", "q", 0);          // BLOCKED: parked until a push
 //   bob.run("RPUSH", "q", "x"); alice.reply();   // ["q", "x"]
 
-import { type Bytes, utf8 } from "../../../lib/bytes.ts";
+import { type Bytes, fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
 import { logger } from "../../../lib/log.ts";
 import { decodeReply } from "../../../lib/resp/codec.ts";
-import { DEFAULT_LIMITS, type RespValue } from "../../../lib/resp/types.ts";
+import {
+  DEFAULT_LIMITS,
+  RespError,
+  RespMap,
+  RespSimple,
+  type RespValue,
+  RespVerbatim,
+} from "../../../lib/resp/types.ts";
 import { ReplyWriter } from "../../../lib/resp/writer.ts";
 import type {
   ClientMemory,
@@ -26,6 +33,20 @@ import { CacheServer } from "../../../services/cache/server.ts";
 
 /** What `run` returns for a command that parked its client. */
 export const BLOCKED: unique symbol = Symbol("blocked");
+
+/** Replies as plain JSON-able values: bulks as text, simple strings as "+OK". */
+export function plainReply(value: RespValue | typeof BLOCKED): unknown {
+  if (value === BLOCKED) return "<blocked>";
+  if (value instanceof Uint8Array) return fromUtf8(value);
+  if (value instanceof RespSimple) return `+${value.text}`;
+  if (value instanceof RespError) return `-${value.message}`;
+  if (value instanceof RespVerbatim) return fromUtf8(value.text);
+  if (value instanceof RespMap) {
+    return value.entries.map(([k, v]) => [plainReply(k), plainReply(v)]);
+  }
+  if (Array.isArray(value)) return value.map(plainReply);
+  return value;
+}
 
 export interface CommandCacheOptions {
   maxmemoryBytes?: number;

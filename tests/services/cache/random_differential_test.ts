@@ -464,6 +464,41 @@ const BUILDERS: ((r: Random) => Command)[] = [
         "FOO",
       ]]),
     ]),
+  // ZRANDMEMBER only where the answer is determined: the whole set (in
+  // Redis's reverse rank order), nothing, or an error.
+  (r) =>
+    ex([
+      "ZRANDMEMBER",
+      key(r),
+      ...r.pick([
+        [r.pick(DETERMINED_COUNTS)],
+        ["100", "WITHSCORES"],
+        ["0", "WITHSCORES"],
+        ["x", "WITHSCORES"],
+        ["100", "FOO"],
+        ["4611686018427387904", "WITHSCORES"],
+        ["-4611686018427387904", "WITHSCORES"],
+        ["4611686018427387903", "WITHSCORES"],
+      ]),
+    ]),
+  (r) =>
+    ex([
+      "ZINTERCARD",
+      r.pick(["1", "2", "2", "3", "0", "-1", "x"]),
+      ...some(r, () => key(r)),
+      ...r.pick([[], [], ["LIMIT", r.pick(["0", "1", "-1", "x"])], ["LIMIT"], ["FOO", "1"], [
+        "LIMIT",
+        "1",
+        "LIMIT",
+        "0",
+      ]]),
+    ]),
+  (r) =>
+    r.int(2) === 0
+      ? ex(["ZMPOP", ...mpopTail(r)])
+      : ex(["BZMPOP", r.pick(["0.01", "0.01", "-1", "x"]), ...mpopTail(r)]),
+  (r) =>
+    ex([r.pick(["BZPOPMIN", "BZPOPMAX"]), ...some(r, () => key(r)), r.pick(["0.01", "-1", "x"])]),
   (r) => ex(["ZADD", "zl", ...some(r, () => ["0", member(r)]).flat()]),
   (r) =>
     ex([
@@ -492,6 +527,21 @@ const BUILDERS: ((r: Random) => Command)[] = [
   (r) => ex(["PING", ...r.pick([[], ["hi"]])]),
   (r) => ex(["ECHO", value(r)]),
 ];
+
+/** numkeys key [key ...] MIN|MAX [COUNT n], with errors, for ZMPOP and BZMPOP. */
+function mpopTail(r: Random): string[] {
+  return [
+    r.pick(["1", "2", "2", "0", "x"]),
+    ...some(r, () => key(r)),
+    r.pick(["MIN", "MAX", "MAX", "UP"]),
+    ...r.pick([[], [], ["COUNT", r.pick(["1", "2", "5", "0", "x", "9223372036854775808"])], [
+      "COUNT",
+      "1",
+      "COUNT",
+      "2",
+    ], ["FOO"]]),
+  ];
+}
 
 function ex(args: (string | Bytes)[]): Command {
   return { args, compare: "exact" };
@@ -664,9 +714,23 @@ async function runStream(
     await theirs.helper.read();
     for (let step = 0; step < commands; step++) {
       if (r.int(200) === 0) {
-        // Wake-up across clients: park a BLPOP, push from another client.
-        const target = r.pick(["l1", "l2", "q"]);
+        // Wake-up across clients: park a BLPOP (or a sorted set pop),
+        // push from another client.
+        const target = r.pick(["l1", "l2", "q", "z1", "zq"]);
         const pushed = r.pick(VALUES);
+        const [wait, push] = r.pick([
+          [["BLPOP", target, "5"], ["RPUSH", target, pushed]],
+          [["BZPOPMIN", target, "5"], ["ZADD", target, "2", "m", "1", pushed]],
+          [["BZPOPMAX", "nokey", target, "5"], ["ZADD", target, "2", "m", "1", "n"]],
+          [["BZMPOP", "5", "2", "nokey", target, "MAX", "COUNT", "3"], [
+            "ZADD",
+            target,
+            "2",
+            "m",
+            "1",
+            "n",
+          ]],
+        ]);
         const entries: string[] = [];
         // Only an empty (missing) key parks the waiter: look first, on both sides.
         const lengths: RespValue[] = [];
@@ -674,22 +738,22 @@ async function runStream(
           await side.helper.write(["EXISTS", target]);
           lengths.push((await side.helper.read()).value);
         }
-        for (const side of [ours, theirs]) await side.waiter.write(["BLPOP", target, "5"]);
+        for (const side of [ours, theirs]) await side.waiter.write(wait);
         if (lengths[0] === 0 && lengths[1] === 0) {
           await waitBlocked(ours.helper, "ours");
           await waitBlocked(theirs.helper, "redis");
           for (const side of [ours, theirs]) {
-            await side.helper.write(["RPUSH", target, pushed]);
+            await side.helper.write(push);
             entries.push((await side.helper.read()).raw);
           }
         }
         const a = await ours.waiter.read();
         const b = await theirs.waiter.read();
-        history.push(`[wake] BLPOP ${target} 5 / RPUSH ${target}`);
+        history.push(`[wake] ${show(wait)} / ${show(push)}`);
         if (a.raw !== b.raw || entries[0] !== entries[1]) {
-          return `step ${step}: wake-up on ${target}\n  ours:  ${JSON.stringify(a.raw)} ${
-            entries[0]
-          }\n  redis: ${JSON.stringify(b.raw)} ${entries[1]}`;
+          return `step ${step}: wake-up ${show(wait)} / ${show(push)}\n  ours:  ${
+            JSON.stringify(a.raw)
+          } ${entries[0]}\n  redis: ${JSON.stringify(b.raw)} ${entries[1]}`;
         }
         continue;
       }
