@@ -6,6 +6,7 @@
 // commands/blocking.ts; both keep their state in the server they belong to.
 
 import type { Bytes } from "../../lib/bytes.ts";
+import { BIT_COMMANDS } from "./commands/bits.ts";
 import { BLOCKING_COMMANDS } from "./commands/blocking.ts";
 import { HASH_COMMANDS } from "./commands/hashes.ts";
 import { KEY_COMMANDS } from "./commands/keys.ts";
@@ -31,6 +32,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...BLOCKING_COMMANDS,
     ...SET_COMMANDS,
     ...ZSET_COMMANDS,
+    ...BIT_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
     ...TRANSACTION_COMMANDS,

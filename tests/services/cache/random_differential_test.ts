@@ -518,6 +518,41 @@ const BUILDERS: ((r: Random) => Command)[] = [
         "WITHSCORES",
       ]]),
     ]),
+  // bitmaps (offsets kept small: a bit near 2^32 makes a 512 MB string on both sides)
+  (r) => ex(["SETBIT", key(r), bitOffset(r), r.pick(["0", "1", "1", "2", "x"])]),
+  (r) => ex(["GETBIT", key(r), bitOffset(r)]),
+  (r) =>
+    ex([
+      "BITCOUNT",
+      key(r),
+      ...r.pick([[], [], [count(r), count(r)], [count(r), count(r), r.pick(["BIT", "BYTE", "x"])], [
+        "0",
+      ], ["0", "-1", "BIT", "x"]]),
+    ]),
+  (r) =>
+    ex([
+      "BITPOS",
+      key(r),
+      r.pick(["0", "1", "1", "2", "x"]),
+      ...r.pick([[], [], [count(r)], [count(r), count(r)], [
+        count(r),
+        count(r),
+        r.pick(["BIT", "BYTE", "x"]),
+      ], ["0", "-1", "BIT", "x"]]),
+    ]),
+  (r) =>
+    ex([
+      "BITOP",
+      r.pick(["AND", "OR", "XOR", "NOT", "NOT", "nand"]),
+      key(r),
+      ...some(r, () => key(r)),
+    ]),
+  (r) =>
+    ex([
+      r.pick(["BITFIELD", "BITFIELD", "BITFIELD_RO"]),
+      key(r),
+      ...some(r, () => fieldOp(r), 4).flat(),
+    ]),
   // transactions and connection
   () => ex(["MULTI"]),
   () => ex(["EXEC"]),
@@ -527,6 +562,35 @@ const BUILDERS: ((r: Random) => Command)[] = [
   (r) => ex(["PING", ...r.pick([[], ["hi"]])]),
   (r) => ex(["ECHO", value(r)]),
 ];
+
+function bitOffset(r: Random): string {
+  return r.pick(["0", "1", "7", "8", "15", "63", "100", "-1", "x", "4294967296", "#1"]);
+}
+
+/** One BITFIELD operation, edge types and values included. */
+function fieldOp(r: Random): string[] {
+  const type = r.pick(["i8", "u8", "i1", "u1", "i64", "u63", "i5", "u4", "u64", "i65", "x", "I8"]);
+  const offset = r.pick(["0", "1", "7", "#1", "#2", "13", "-1", "x", "#x"]);
+  const value = r.pick([
+    "0",
+    "1",
+    "-1",
+    "100",
+    "-200",
+    "300",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "x",
+  ]);
+  return r.pick([
+    ["GET", type, offset],
+    ["SET", type, offset, value],
+    ["INCRBY", type, offset, value],
+    ["OVERFLOW", r.pick(["WRAP", "SAT", "FAIL", "x"])],
+    ["GET", type],
+    ["FOO"],
+  ]);
+}
 
 /** numkeys key [key ...] MIN|MAX [COUNT n], with errors, for ZMPOP and BZMPOP. */
 function mpopTail(r: Random): string[] {
