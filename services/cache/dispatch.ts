@@ -9,6 +9,7 @@ import type { Bytes } from "../../lib/bytes.ts";
 import { BIT_COMMANDS } from "./commands/bits.ts";
 import { BLOCKING_COMMANDS } from "./commands/blocking.ts";
 import { HASH_COMMANDS } from "./commands/hashes.ts";
+import { HLL_COMMANDS } from "./commands/hyperloglog.ts";
 import { KEY_COMMANDS } from "./commands/keys.ts";
 import { LIST_COMMANDS } from "./commands/lists.ts";
 import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...SET_COMMANDS,
     ...ZSET_COMMANDS,
     ...BIT_COMMANDS,
+    ...HLL_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
     ...TRANSACTION_COMMANDS,

@@ -553,6 +553,14 @@ const BUILDERS: ((r: Random) => Command)[] = [
       key(r),
       ...some(r, () => fieldOp(r), 4).flat(),
     ]),
+  // HyperLogLog: written only under p1 and p2, whose bytes (our dense
+  // encoding, Redis's sparse one) no other command reads; counts must match.
+  (r) =>
+    ex(["PFADD", r.pick(["p1", "p2"]), ...some(r, () => r.pick([...MEMBERS, "x", "y", "z"]), 4)]),
+  (r) =>
+    ex(["PFADD", r.pick(["p1", "p2"]), ...Array.from({ length: 200 }, () => String(r.int(5000)))]),
+  (r) => ex(["PFCOUNT", ...some(r, () => r.pick(["p1", "p2", "p1", key(r)]))]),
+  (r) => ex(["PFMERGE", r.pick(["p1", "p2"]), ...r.pick([[], ["p1"], ["p2", "p1"], [key(r)]])]),
   // transactions and connection
   () => ex(["MULTI"]),
   () => ex(["EXEC"]),
