@@ -15,6 +15,7 @@ import { LIST_COMMANDS } from "./commands/lists.ts";
 import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
 import { SET_COMMANDS } from "./commands/sets.ts";
+import { SORT_COMMANDS } from "./commands/sort.ts";
 import { STRING_COMMANDS } from "./commands/strings.ts";
 import { ZSET_COMMANDS } from "./commands/zsets.ts";
 import { MULTI_IMMEDIATE, TRANSACTION_COMMANDS } from "./commands/transactions.ts";
@@ -35,6 +36,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...ZSET_COMMANDS,
     ...BIT_COMMANDS,
     ...HLL_COMMANDS,
+    ...SORT_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
     ...TRANSACTION_COMMANDS,

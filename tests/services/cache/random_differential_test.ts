@@ -561,6 +561,10 @@ const BUILDERS: ((r: Random) => Command)[] = [
     ex(["PFADD", r.pick(["p1", "p2"]), ...Array.from({ length: 200 }, () => String(r.int(5000)))]),
   (r) => ex(["PFCOUNT", ...some(r, () => r.pick(["p1", "p2", "p1", key(r)]))]),
   (r) => ex(["PFMERGE", r.pick(["p1", "p2"]), ...r.pick([[], ["p1"], ["p2", "p1"], [key(r)]])]),
+  // SORT: ALPHA with BY leaves ties (elements whose BY key is missing) in
+  // qsort's order, and a set unsorted has none of its own: those compare
+  // unordered.
+  (r) => sortCommand(r),
   // transactions and connection
   () => ex(["MULTI"]),
   () => ex(["EXEC"]),
@@ -570,6 +574,30 @@ const BUILDERS: ((r: Random) => Command)[] = [
   (r) => ex(["PING", ...r.pick([[], ["hi"]])]),
   (r) => ex(["ECHO", value(r)]),
 ];
+
+function sortCommand(r: Random): Command {
+  const args: string[] = [r.pick(["SORT", "SORT", "SORT_RO"]), key(r)];
+  let by = "";
+  let alpha = false;
+  let store = false;
+  for (let i = r.int(4); i > 0; i--) {
+    const option = r.pick(["BY", "LIMIT", "GET", "GET", "DESC", "ALPHA", "STORE", "ASC", "FOO"]);
+    if (option === "BY") args.push("BY", by = r.pick(["*", "nosort", "h*->f", "*->f", "#"]));
+    else if (option === "LIMIT") args.push("LIMIT", count(r), count(r));
+    else if (option === "GET") args.push("GET", r.pick(["#", "*", "h*->f", "x", "*->g"]));
+    else if (option === "STORE") {
+      args.push("STORE", key(r));
+      store = true;
+    } else {
+      if (option === "ALPHA") alpha = true;
+      args.push(option);
+    }
+  }
+  const unordered = (alpha && by.includes("*")) || (!store && !by.includes("*") && by !== "");
+  // Stored in qsort's order, ties would differ in every later read: SORT_RO refuses STORE.
+  if (alpha && by.includes("*") && store) args[0] = "SORT_RO";
+  return { args, compare: unordered ? "unordered" : "exact" };
+}
 
 function bitOffset(r: Random): string {
   return r.pick(["0", "1", "7", "8", "15", "63", "100", "-1", "x", "4294967296", "#1"]);
