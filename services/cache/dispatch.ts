@@ -14,6 +14,7 @@ import { KEY_COMMANDS } from "./commands/keys.ts";
 import { LIST_COMMANDS } from "./commands/lists.ts";
 import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
+import { OBJECT_COMMANDS } from "./commands/object.ts";
 import { SET_COMMANDS } from "./commands/sets.ts";
 import { SORT_COMMANDS } from "./commands/sort.ts";
 import { STRING_COMMANDS } from "./commands/strings.ts";
@@ -37,6 +38,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...BIT_COMMANDS,
     ...HLL_COMMANDS,
     ...SORT_COMMANDS,
+    ...OBJECT_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
     ...TRANSACTION_COMMANDS,

@@ -511,6 +511,47 @@ DEL
 UNSUBSCRIBE
 PUNSUBSCRIBE
 FLUSHALL
+SET oe:int 12345
+SET oe:neg -12345
+SET oe:emb hello
+SET oe:raw xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+SET oe:long 123456789012345678901
+RPUSH oe:list a b
+SADD oe:iset 1 2 3
+SADD oe:set a 1
+HSET oe:hash f v
+ZADD oe:z 1 a
+OBJECT ENCODING oe:int
+OBJECT ENCODING oe:neg
+OBJECT ENCODING oe:emb
+OBJECT ENCODING oe:raw
+OBJECT ENCODING oe:long
+OBJECT ENCODING oe:list
+OBJECT ENCODING oe:iset
+OBJECT ENCODING oe:set
+OBJECT ENCODING oe:hash
+OBJECT ENCODING oe:z
+OBJECT ENCODING missing
+OBJECT ENCODING
+OBJECT ENCODING a b
+OBJECT FOO k
+OBJECT
+OBJECT HELP
+OBJECT FREQ oe:int
+OBJECT REFCOUNT oe:int
+OBJECT REFCOUNT oe:neg
+OBJECT REFCOUNT missing
+OBJECT IDLETIME oe:int
+OBJECT IDLETIME missing
+DUMP oe:int
+DUMP oe:neg
+DUMP oe:emb
+DUMP missing
+RESTORE oe:int 0 x
+RESTORE fresh 0 x
+RESTORE fresh -1 x
+RESTORE fresh 0 x REPLACE FOO
+FLUSHALL
 DBSIZE
 `;
 
