@@ -155,7 +155,7 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
   }
   const space = ctx.server.keyspace;
   if (space.maxmemoryBytes !== 0 && space.usedBytes > space.maxmemoryBytes) {
-    const fits = freeMemoryIfNeeded(space, (db, key) => ctx.server.touch(db, key));
+    const fits = freeMemoryIfNeeded(space, (db, key) => ctx.server.evicted(db, key));
     // Inside MULTI every command but EXEC, DISCARD, QUIT and RESET is
     // refused, since queueing itself takes memory (Redis processCommand).
     if (
@@ -177,5 +177,9 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
   // A push (or EXEC holding one) may have filled keys clients wait on;
   // they are served now, before the next command, as Redis does.
   if (ctx.server.blocking.hasReady) ctx.server.blocking.serveReady();
+  // A parked command keeps copies of its arguments for the events its late reply causes.
+  if (blocked !== undefined) {
+    return { ...blocked, command: { name, args: args.map((arg) => arg.slice()) } };
+  }
   return blocked;
 }

@@ -60,6 +60,8 @@ export interface KeyspaceHooks {
    * whichever command created the key (a push, a STORE, RENAME, COPY ...).
    */
   created(db: Db, key: string, value: Value): void;
+  /** A key was found expired and deleted (lazily, or by the active cycle): WATCH and notifications. */
+  expired(db: Db, key: string): void;
 }
 
 /** One numbered database. */
@@ -91,7 +93,7 @@ export class Db {
     if (entry.expireAt !== 0 && entry.expireAt <= Date.now()) {
       this.#remove(entry);
       this.#space.expiredKeys++;
-      this.#space.hooks.touched(this.index, key);
+      this.#space.hooks.expired(this, key);
       return undefined;
     }
     return entry;
@@ -105,7 +107,7 @@ export class Db {
   }
 
   /** Stores a new value under `key`, replacing any entry and clearing its TTL. */
-  set(key: string, value: Value): Entry {
+  set(key: string, value: Value, quiet = false): Entry {
     let entry = this.#map.get(key);
     if (entry === undefined) {
       entry = new Entry(key, value);
@@ -114,7 +116,7 @@ export class Db {
       this.#map.set(key, entry);
       entry.bytes = ENTRY_OVERHEAD_BYTES + key.length + valueBytes(value);
       this.#space.usedBytes += entry.bytes;
-      this.#space.hooks.touched(this.index, key);
+      if (!quiet) this.#space.hooks.touched(this.index, key);
       this.#space.hooks.created(this, key, value);
     } else {
       entry.value = value;
@@ -125,12 +127,16 @@ export class Db {
     return entry;
   }
 
-  /** Recomputes an entry's size after its value changed in place. */
-  resize(entry: Entry): void {
+  /**
+   * Recomputes an entry's size after its value changed in place. `quiet`:
+   * not reported as a change (a string grown with zeros by a BITFIELD whose
+   * every write failed, which Redis does not signal).
+   */
+  resize(entry: Entry, quiet = false): void {
     const bytes = ENTRY_OVERHEAD_BYTES + entry.key.length + valueBytes(entry.value);
     this.#space.usedBytes += bytes - entry.bytes;
     entry.bytes = bytes;
-    this.#space.hooks.touched(this.index, entry.key);
+    if (!quiet) this.#space.hooks.touched(this.index, entry.key);
   }
 
   /** Sets or clears (0) an entry's expiry time. */
@@ -273,7 +279,7 @@ export class Keyspace {
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;
-  hooks: KeyspaceHooks = { touched() {}, created() {} };
+  hooks: KeyspaceHooks = { touched() {}, created() {}, expired() {} };
 
   constructor(databases: number) {
     this.dbs = Array.from({ length: databases }, (_, i) => new Db(i, this));

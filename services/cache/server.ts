@@ -41,7 +41,18 @@ import type {
   ServerState,
   Session,
 } from "./commands/context.ts";
-import { unsubscribeAll } from "./commands/pubsub.ts";
+import { publishMessage, unsubscribeAll } from "./commands/pubsub.ts";
+import {
+  DESTINATION_FIRST,
+  eventsFor,
+  NOTIFY_EVICTED,
+  NOTIFY_EXPIRED,
+  NOTIFY_KEYEVENT,
+  NOTIFY_KEYSPACE,
+  NOTIFY_NEW,
+  NOTIFY_STRING,
+} from "./notify.ts";
+import { toKey } from "./values.ts";
 import { Watches } from "./commands/transactions.ts";
 import { STANDARD_CONFIG } from "./config.ts";
 import { COMMANDS, dispatch } from "./dispatch.ts";
@@ -308,8 +319,15 @@ export class CacheServer implements ServerState {
     this.keyspace.maxmemoryBytes = options.maxmemoryBytes;
     this.keyspace.policy = options.policy;
     this.keyspace.hooks = {
-      touched: (db, key) => this.watches.touch(db, key),
-      created: (db, key) => this.blocking.signalReady(db, key),
+      touched: (db, key) => {
+        this.watches.touch(db, key);
+        this.#changes.at(-1)?.push(db, key, false);
+      },
+      created: (db, key) => {
+        this.blocking.signalReady(db, key);
+        this.#changes.at(-1)?.push(db.index, key, true);
+      },
+      expired: (db, key) => this.#expired(db, key),
     };
     this.requirepass = options.requirepass;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
@@ -355,7 +373,7 @@ export class CacheServer implements ServerState {
     this.port = addr.port;
     this.config.set("port", String(addr.port));
     this.#expiryTimer = setInterval(() => {
-      activeExpireCycle(this.keyspace, (db, key) => this.touch(db, key));
+      activeExpireCycle(this.keyspace, (db, key) => this.#expired(db, key));
     }, EXPIRE_CYCLE_INTERVAL_MS);
     return addr;
   }
@@ -500,6 +518,74 @@ export class CacheServer implements ServerState {
 
   touch(db: Db, key: string): void {
     this.watches.touch(db.index, key);
+  }
+
+  notifyFlags = 0;
+  /** Keys changed by the commands running (innermost last): db, key, created. */
+  #changes: (number | string | boolean)[][] = [];
+
+  startChanges(): void {
+    this.#changes.push([]);
+  }
+
+  emitChanges(command: string, args: Bytes[]): void {
+    const log = this.#changes.pop();
+    if (log === undefined || log.length === 0) return;
+    // Each key once, in the order first changed; "new" before the command's event.
+    const seen = new Map<string, { db: number; key: string; created: boolean }>();
+    for (let i = 0; i < log.length; i += 3) {
+      const id = `${log[i]}\0${log[i + 1]}`;
+      const known = seen.get(id);
+      if (known === undefined) {
+        seen.set(id, { db: log[i] as number, key: log[i + 1] as string, created: !!log[i + 2] });
+      } else if (log[i + 2]) known.created = true;
+    }
+    if (command === "mset" || command === "msetnx") {
+      // One "set" per pair, a key given twice included (Redis sets each in turn).
+      const db = log[0] as number;
+      for (let i = 1; i < args.length; i += 2) {
+        const key = toKey(args[i]);
+        if (seen.get(`${db}\0${key}`)?.created) {
+          seen.get(`${db}\0${key}`)!.created = false;
+          this.#notify(NOTIFY_NEW, "new", db, key);
+        }
+        this.#notify(NOTIFY_STRING, "set", db, key);
+      }
+      return;
+    }
+    let changed = [...seen.values()];
+    if (DESTINATION_FIRST.has(command)) {
+      const destination = toKey(args[2]);
+      changed = [
+        ...changed.filter((c) => c.key === destination),
+        ...changed.filter((c) => c.key !== destination),
+      ];
+    }
+    for (const { db, key, created } of changed) {
+      if (created) this.#notify(NOTIFY_NEW, "new", db, key);
+      const exists = this.keyspace.dbs[db].peek(key) !== undefined;
+      for (const event of eventsFor(command, args, key, exists)) {
+        this.#notify(event.type, event.name, db, key);
+      }
+    }
+  }
+
+  /** Publishes one keyspace event, as notifyKeyspaceEvent does, if its class is on. */
+  #notify(type: number, event: string, db: number, key: string): void {
+    const flags = this.notifyFlags;
+    if ((flags & type) === 0) return;
+    if (flags & NOTIFY_KEYSPACE) publishMessage(this, `__keyspace@${db}__:${key}`, event);
+    if (flags & NOTIFY_KEYEVENT) publishMessage(this, `__keyevent@${db}__:${event}`, key);
+  }
+
+  #expired(db: Db, key: string): void {
+    this.watches.touch(db.index, key);
+    if (this.notifyFlags !== 0) this.#notify(NOTIFY_EXPIRED, "expired", db.index, key);
+  }
+
+  evicted(db: Db, key: string): void {
+    this.watches.touch(db.index, key);
+    if (this.notifyFlags !== 0) this.#notify(NOTIFY_EVICTED, "evicted", db.index, key);
   }
 
   #cleanup(client: Client): void {

@@ -57,12 +57,17 @@ function stringForBits(db: Db, key: string, maxBit: number): { entry?: Entry; va
   };
 }
 
-/** Stores a bit command's result string. */
-function storeBits(db: Db, key: string, found: { entry?: Entry; value: string }): void {
-  if (found.entry === undefined) db.set(key, found.value);
+/** Stores a bit command's result string; `quiet` when nothing was written but padding. */
+function storeBits(
+  db: Db,
+  key: string,
+  found: { entry?: Entry; value: string },
+  quiet = false,
+): void {
+  if (found.entry === undefined) db.set(key, found.value, quiet);
   else {
     found.entry.value = found.value;
-    db.resize(found.entry);
+    db.resize(found.entry, quiet);
   }
 }
 
@@ -77,12 +82,13 @@ function setbit(ctx: Ctx, args: Bytes[]): void {
   const mask = 0x80 >> (offset & 7);
   const byte = found.value.charCodeAt(at);
   const next = bit === 1 ? byte | mask : byte & ~mask;
-  // Stored even when unchanged: Redis signals the key modified (WATCH) regardless.
-  if (next !== byte) {
+  // Signalled only when created, grown or the bit flips, as Redis 7.0's setbitCommand.
+  const grown = found.entry === undefined || found.value !== found.entry.value;
+  if (next !== byte || grown) {
     found.value = found.value.slice(0, at) + String.fromCharCode(next) +
       found.value.slice(at + 1);
+    storeBits(db, key, found);
   }
-  storeBits(db, key, found);
   ctx.out.integer((byte & mask) === 0 ? 0 : 1);
 }
 
@@ -406,10 +412,12 @@ function bitfieldGeneric(readOnly: boolean) {
       const next = over !== 0 ? limit : base + incr;
       ctx.out.integer(op.op === "set" ? old : next);
       writeField(bytes, op.offset, op.bits, U64(next));
-      changed = true;
+      // Signalled only when some field's bits really changed, as Redis does.
+      if (BigInt.asUintN(op.bits, next) !== BigInt.asUintN(op.bits, old)) changed = true;
     }
     if (changed || found.entry === undefined || found.value !== found.entry.value) {
-      storeBits(db, key, { entry: found.entry, value: toKey(bytes) });
+      // Created or padded though every write failed: kept, as Redis keeps it, but unsignalled.
+      storeBits(db, key, { entry: found.entry, value: toKey(bytes) }, !changed);
     }
   };
 }

@@ -156,6 +156,10 @@ export class BlockedClients {
   #serve(waiter: Waiter): boolean {
     const out = waiter.ctx.out;
     const mark = out.length;
+    const server = waiter.ctx.server;
+    const command = waiter.blocked.command;
+    const notifying = server.notifyFlags !== 0 && command !== undefined;
+    if (notifying) server.startChanges();
     try {
       if (!waiter.blocked.retry(waiter.ctx)) return false;
     } catch (error) {
@@ -165,6 +169,8 @@ export class BlockedClients {
           ? error.message
           : `ERR ${error instanceof Error ? error.message : String(error)}`,
       );
+    } finally {
+      if (notifying) server.emitChanges(command.name, command.args);
     }
     this.release(waiter.ctx.session);
     return true;

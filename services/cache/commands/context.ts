@@ -41,6 +41,8 @@ export interface Blocked {
   retry(ctx: Ctx): boolean;
   /** The reply when the deadline passes. */
   timeout(ctx: Ctx): void;
+  /** The command and its arguments (copies), for the events its late reply causes. */
+  command?: { name: string; args: Bytes[] };
 }
 
 /** A command MULTI queued, already resolved, with copies of its arguments. */
@@ -128,8 +130,16 @@ export interface ServerState {
   signalReady(db: Db, key: string): void;
   /** Touch a key for WATCH. */
   touch(db: Db, key: string): void;
+  /** A key was evicted under maxmemory: WATCH and the "evicted" event. */
+  evicted(db: Db, key: string): void;
   /** The dispatch table, for COMMAND. */
   readonly commands: ReadonlyMap<string, CommandSpec>;
+  /** notify-keyspace-events as flags (notify.ts); 0: off, and nothing is recorded. */
+  notifyFlags: number;
+  /** Starts recording the keys the next command changes (nested for EXEC). */
+  startChanges(): void;
+  /** Stops recording and publishes the keyspace events the command caused. */
+  emitChanges(command: string, args: Bytes[]): void;
 }
 
 export interface Ctx {

@@ -6,7 +6,7 @@
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { ReplyWriter } from "../../../lib/resp/writer.ts";
 import { globMatch, toKey } from "../values.ts";
-import { command, type CommandSpec, type Ctx, type Session } from "./context.ts";
+import { command, type CommandSpec, type Ctx, type ServerState, type Session } from "./context.ts";
 
 function subscriptionCount(session: Session): number {
   return session.channels.size + session.patterns.size;
@@ -71,10 +71,13 @@ export function unsubscribeAll(ctx: Ctx): void {
 }
 
 function publish(ctx: Ctx, args: Bytes[]): void {
-  const channel = toKey(args[1]);
-  const message = toKey(args[2]);
+  ctx.out.integer(publishMessage(ctx.server, toKey(args[1]), toKey(args[2])));
+}
+
+/** Delivers a message to a channel's subscribers and matching patterns; how many got it. */
+export function publishMessage(server: ServerState, channel: string, message: string): number {
   let receivers = 0;
-  for (const session of ctx.server.channels.get(channel) ?? []) {
+  for (const session of server.channels.get(channel) ?? []) {
     session.deliver((out) => {
       out.pushHeader(3);
       out.bulkString("message");
@@ -83,7 +86,7 @@ function publish(ctx: Ctx, args: Bytes[]): void {
     });
     receivers++;
   }
-  for (const [pattern, sessions] of ctx.server.patterns) {
+  for (const [pattern, sessions] of server.patterns) {
     if (!globMatch(pattern, channel)) continue;
     for (const session of sessions) {
       session.deliver((out) => {
@@ -96,7 +99,7 @@ function publish(ctx: Ctx, args: Bytes[]): void {
       receivers++;
     }
   }
-  ctx.out.integer(receivers);
+  return receivers;
 }
 
 function pubsubChannels(ctx: Ctx, args: Bytes[]): void {

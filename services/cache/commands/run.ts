@@ -14,6 +14,8 @@ export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | B
   let stat = ctx.server.commandStats.get(spec.name);
   if (stat === undefined) ctx.server.commandStats.set(spec.name, stat = { calls: 0, failed: 0 });
   stat.calls++;
+  const notifying = ctx.server.notifyFlags !== 0;
+  if (notifying) ctx.server.startChanges();
   try {
     return spec.run(ctx, args);
   } catch (error) {
@@ -24,5 +26,7 @@ export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | B
       return;
     }
     ctx.out.error(`ERR ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    if (notifying) ctx.server.emitChanges(spec.name, args);
   }
 }

@@ -9,6 +9,7 @@ import type { Bytes } from "../../../lib/bytes.ts";
 import { EVICTION_POLICIES, type EvictionPolicy } from "../keyspace.ts";
 import process from "node:process";
 import { configValueError, STANDARD_CONFIG_BY_NAME } from "../config.ts";
+import { formatNotifyFlags, parseNotifyFlags } from "../notify.ts";
 import { globMatch, parseInteger, toKey } from "../values.ts";
 import { intArg } from "./args.ts";
 import {
@@ -267,6 +268,11 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
         `ERR CONFIG SET failed (possibly related to argument '${name}') - Wrong number of arguments in buffer limit configuration.`,
       );
     }
+    if (name === "notify-keyspace-events" && parseNotifyFlags(value) === null) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument '${name}') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.`,
+      );
+    }
     if (name === "maxmemory-policy" && !EVICTION_POLICIES.includes(value as EvictionPolicy)) {
       fail(
         `ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: ${
@@ -284,6 +290,11 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
       if (name === "maxmemory-policy") ctx.server.keyspace.policy = value as EvictionPolicy;
       if (name === "requirepass") ctx.server.requirepass = value === "" ? undefined : value;
       if (name === "timeout") ctx.server.idleTimeoutMs = parseTimeout(value)! * 1000;
+      if (name === "notify-keyspace-events") {
+        ctx.server.notifyFlags = parseNotifyFlags(value)!;
+        ctx.server.config.set(name, formatNotifyFlags(ctx.server.notifyFlags));
+        continue;
+      }
       if (name === "client-query-buffer-limit") {
         // For connections made from now on: a live read buffer keeps its bound.
         ctx.server.limits.queryBufferBytesMax = parseMemory(value)!;

@@ -117,7 +117,8 @@ function sortGeneric(readOnly: boolean) {
         store = toKey(args[++j]);
       } else if (option === "by" && left >= 1) {
         by = toKey(args[++j]);
-        dontSort = !by.includes("*");
+        // A later BY with a "*" does not undo an earlier one without (as in Redis).
+        if (!by.includes("*")) dontSort = true;
       } else if (option === "get" && left >= 1) {
         gets.push(toKey(args[++j]));
       } else fail(SYNTAX);

@@ -578,12 +578,15 @@ const BUILDERS: ((r: Random) => Command)[] = [
 function sortCommand(r: Random): Command {
   const args: string[] = [r.pick(["SORT", "SORT", "SORT_RO"]), key(r)];
   let by = "";
+  let noSort = false;
   let alpha = false;
   let store = false;
   for (let i = r.int(4); i > 0; i--) {
     const option = r.pick(["BY", "LIMIT", "GET", "GET", "DESC", "ALPHA", "STORE", "ASC", "FOO"]);
-    if (option === "BY") args.push("BY", by = r.pick(["*", "nosort", "h*->f", "*->f", "#"]));
-    else if (option === "LIMIT") args.push("LIMIT", count(r), count(r));
+    if (option === "BY") {
+      args.push("BY", by = r.pick(["*", "nosort", "h*->f", "*->f", "#"]));
+      if (!by.includes("*")) noSort = true;
+    } else if (option === "LIMIT") args.push("LIMIT", count(r), count(r));
     else if (option === "GET") args.push("GET", r.pick(["#", "*", "h*->f", "x", "*->g"]));
     else if (option === "STORE") {
       args.push("STORE", key(r));
@@ -593,7 +596,7 @@ function sortCommand(r: Random): Command {
       args.push(option);
     }
   }
-  const unordered = (alpha && by.includes("*")) || (!store && !by.includes("*") && by !== "");
+  const unordered = (alpha && by.includes("*")) || (!store && noSort);
   // Stored in qsort's order, ties would differ in every later read: SORT_RO refuses STORE.
   if (alpha && by.includes("*") && store) args[0] = "SORT_RO";
   return { args, compare: unordered ? "unordered" : "exact" };
@@ -759,6 +762,22 @@ interface Side {
   /** A client kept out of transactions, for the wake-up scenario. */
   waiter: Conn;
   helper: Conn;
+  /** With notifications on: subscribed to every keyspace event. */
+  listener?: Conn;
+}
+
+/** The keyspace events the listener got since the last call: PING marks the end (RESP2 subscriber). */
+async function drainEvents(listener: Conn): Promise<string[]> {
+  await listener.write(["PING", "mark"]);
+  const events: string[] = [];
+  while (true) {
+    const { value } = await listener.read();
+    const items = Array.isArray(value)
+      ? value.map((v) => v instanceof Uint8Array ? String.fromCharCode(...v) : String(v))
+      : [];
+    if (items[0] === "pong") return events;
+    events.push(items.slice(1).join(" "));
+  }
 }
 
 async function openSide(port: number, protocol: 2 | 3): Promise<Side> {
@@ -776,6 +795,7 @@ async function openSide(port: number, protocol: 2 | 3): Promise<Side> {
 
 function closeSide(side: Side): void {
   for (const conn of [...side.clients, side.waiter, side.helper]) conn.close();
+  side.listener?.close();
 }
 
 /** Polls INFO clients until one client is blocked (bounded). */
@@ -798,12 +818,22 @@ async function runStream(
   redisPort: number,
   seed: number,
   commands: number,
+  notifications = false,
 ): Promise<string | undefined> {
   const r = generator(seed);
   // Even seeds speak RESP2, odd ones RESP3.
   const protocol = seed % 2 === 0 ? 2 : 3;
   const ours = await openSide(ourPort, protocol);
   const theirs = await openSide(redisPort, protocol);
+  if (notifications) {
+    for (const side of [ours, theirs]) {
+      await side.helper.write(["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+      await side.helper.read();
+      side.listener = await Conn.open(side === ours ? ourPort : redisPort);
+      await side.listener.write(["PSUBSCRIBE", "__key*__:*"]);
+      await side.listener.read();
+    }
+  }
   const history: string[] = [];
   // Per client: how each command queued in MULTI compares inside EXEC's reply.
   const queued: (Command[] | undefined)[] = Array.from({ length: CLIENTS }, () => undefined);
@@ -869,6 +899,18 @@ async function runStream(
       const b = await theirs.clients[client].read();
       let equal = same(compare, a, b);
       let detail = "";
+      if (ours.listener !== undefined && theirs.listener !== undefined) {
+        const inExec = name === "EXEC" ? (queued[client] ?? []).map((c) => show(c.args)) : [];
+        const ourEvents = await drainEvents(ours.listener);
+        const theirEvents = await drainEvents(theirs.listener);
+        if (ourEvents.join("|") !== theirEvents.join("|")) {
+          return `RESP${protocol}, step ${step}, client ${client}: ${
+            show(command.args)
+          }: keyspace events differ\n  ours:  ${ourEvents.join(" | ")}\n  redis: ${
+            theirEvents.join(" | ")
+          }\n  queued: ${inExec.join("; ")}\n  last commands:\n    ${history.join("\n    ")}`;
+        }
+      }
       if (name === "MULTI" && a.raw === "+OK\r\n") queued[client] = [];
       else if (name === "EXEC" || name === "DISCARD") {
         const compares = queued[client];
@@ -923,6 +965,32 @@ interopTest("random command streams get the same replies from our cache and redi
         difference,
         undefined,
         `seed ${seed} (replay: RANDOM_DIFF_SEED=${seed} RANDOM_DIFF_COMMANDS=${commands}):\n${difference}`,
+      );
+    }
+  },
+});
+
+interopTest("random command streams publish the same keyspace events as redis-server", {
+  binaries: ["redis-server"],
+  async fn() {
+    const env = (name: string) => Deno.env.get(name);
+    const firstSeed = Number(env("RANDOM_DIFF_SEED") ?? 1);
+    const commands = Number(env("RANDOM_DIFF_EVENT_COMMANDS") ?? 1500);
+    const runs = Number(env("RANDOM_DIFF_RUNS") ?? 1);
+    await using redis = await startRedis();
+    await using cache = await startService(service);
+    for (let seed = firstSeed; seed < firstSeed + runs; seed++) {
+      const difference = await runStream(
+        cache.addresses.tcp.port,
+        redis.port,
+        seed,
+        commands,
+        true,
+      );
+      assert.equal(
+        difference,
+        undefined,
+        `seed ${seed} (replay: RANDOM_DIFF_SEED=${seed} RANDOM_DIFF_EVENT_COMMANDS=${commands}):\n${difference}`,
       );
     }
   },
