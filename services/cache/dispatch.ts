@@ -14,6 +14,7 @@ import { KEY_COMMANDS } from "./commands/keys.ts";
 import { LIST_COMMANDS } from "./commands/lists.ts";
 import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
+import { INTROSPECTION_COMMANDS } from "./commands/introspection.ts";
 import { OBJECT_COMMANDS } from "./commands/object.ts";
 import { SET_COMMANDS } from "./commands/sets.ts";
 import { SORT_COMMANDS } from "./commands/sort.ts";
@@ -39,6 +40,7 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...HLL_COMMANDS,
     ...SORT_COMMANDS,
     ...OBJECT_COMMANDS,
+    ...INTROSPECTION_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
     ...TRANSACTION_COMMANDS,
@@ -124,6 +126,17 @@ function checkArity(spec: CommandSpec, argc: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether CLIENT PAUSE holds this command: every command in ALL mode, and
+ * in WRITE mode the ones that may write (as Redis 7.0 pauses them).
+ */
+export function pausedBy(args: Bytes[], writesOnly: boolean): boolean {
+  if (!writesOnly) return true;
+  const spec = fastLookup(args[0]) ?? COMMANDS.get(lower(args[0]));
+  if (spec === undefined) return false;
+  return spec.flags.includes("write") || spec.name === "publish";
+}
+
 /** Runs one command from the wire. Returns a Blocked description when the client must wait. */
 export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
   const session = ctx.session;
@@ -153,6 +166,14 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
     );
     return;
   }
+  if (
+    ctx.server.monitors.has(session) &&
+    (spec.flags.includes("write") || spec.flags.includes("readonly"))
+  ) {
+    // Redis treats a monitor as a replica: it may not touch keys.
+    ctx.out.error("ERR Replica can't interact with the keyspace");
+    return;
+  }
   const space = ctx.server.keyspace;
   if (space.maxmemoryBytes !== 0 && space.usedBytes > space.maxmemoryBytes) {
     const fits = freeMemoryIfNeeded(space, (db, key) => ctx.server.evicted(db, key));
@@ -173,7 +194,14 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
     ctx.out.simple("QUEUED");
     return;
   }
+  const replyMode = session.replyMode;
+  const mark = ctx.out.length;
   const blocked = runCommand(ctx, args, spec);
+  if (replyMode !== "on") {
+    // CLIENT REPLY OFF drops every reply but CLIENT REPLY ON's; SKIP drops this one.
+    if (replyMode === "skip" || session.replyMode !== "on") ctx.out.truncate(mark);
+    if (replyMode === "skip" && session.replyMode === "skip") session.replyMode = "on";
+  }
   // A push (or EXEC holding one) may have filled keys clients wait on;
   // they are served now, before the next command, as Redis does.
   if (ctx.server.blocking.hasReady) ctx.server.blocking.serveReady();

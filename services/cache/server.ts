@@ -55,7 +55,8 @@ import {
 import { toKey } from "./values.ts";
 import { Watches } from "./commands/transactions.ts";
 import { STANDARD_CONFIG } from "./config.ts";
-import { COMMANDS, dispatch } from "./dispatch.ts";
+import { COMMANDS, dispatch, pausedBy } from "./dispatch.ts";
+import { Slowlog } from "./commands/introspection.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
 
@@ -123,6 +124,7 @@ class Client implements Session {
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
   closing = false;
+  replyMode: "on" | "off" | "skip" = "on";
   readonly out = new ReplyWriter();
   /** The read buffer, once the read loop runs (for qbuf in CLIENT LIST). */
   input: ReadBuffer | undefined;
@@ -157,6 +159,12 @@ class Client implements Session {
 
   get blocked(): boolean {
     return this.#server.blocking.isBlocked(this);
+  }
+
+  kill(): void {
+    this.closing = true;
+    this.#server.blocking.release(this);
+    this.connection.close();
   }
 
   get subscribed(): boolean {
@@ -309,6 +317,13 @@ export class CacheServer implements ServerState {
   readonly log: Logger;
   readonly blocking = new BlockedClients();
   readonly watches = new Watches();
+  readonly monitors = new Set<Session>();
+  readonly slowlog = new Slowlog();
+  /** CLIENT PAUSE: until when, whether only writes, and the clients held meanwhile. */
+  #pausedUntil = 0;
+  #pauseWritesOnly = false;
+  #pauseTimer: ReturnType<typeof setTimeout> | undefined;
+  #pauseWaiters: (() => void)[] = [];
   #drainTimeoutMs: number;
   #tcp: TcpServer | undefined;
   #nextId = 1;
@@ -456,6 +471,15 @@ export class CacheServer implements ServerState {
         if (decoded.value.length === 0) continue;
         client.argvBytes = decoded.bytesUsed + decoded.value.length * ARG_VIEW_BYTES;
         if (client.argvBytes > ARGV_ACCOUNT_BYTES_MIN) client.account();
+        const paused = this.#pausedFor(decoded.value);
+        if (paused !== undefined) {
+          // Held by CLIENT PAUSE: earlier replies go out, then wait. Nothing is
+          // read meanwhile, so the argument views into the buffer stay valid.
+          if (client.out.length > 0) await client.writeReplies();
+          connection.markBusy();
+          await paused;
+          if (client.closing) break;
+        }
         const blocked = dispatch(ctx, decoded.value);
         if (blocked === undefined) continue;
         // Parked at once, before any await: a push from another client
@@ -514,6 +538,32 @@ export class CacheServer implements ServerState {
 
   signalReady(db: Db, key: string): void {
     this.blocking.signalReady(db, key);
+  }
+
+  pause(untilMs: number, all: boolean): void {
+    // A pause already running is only lengthened, and ALL wins over WRITE (Redis pauseClients).
+    const active = this.#pausedUntil !== 0;
+    this.#pauseWritesOnly = active ? this.#pauseWritesOnly && !all : !all;
+    if (untilMs > this.#pausedUntil) {
+      this.#pausedUntil = untilMs;
+      clearTimeout(this.#pauseTimer);
+      this.#pauseTimer = setTimeout(() => this.unpause(), Math.max(0, untilMs - Date.now()));
+    }
+  }
+
+  unpause(): void {
+    this.#pausedUntil = 0;
+    clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = undefined;
+    const waiters = this.#pauseWaiters;
+    this.#pauseWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves when CLIENT PAUSE no longer holds this command; undefined when it does not. */
+  #pausedFor(args: Bytes[]): Promise<void> | undefined {
+    if (this.#pausedUntil === 0 || !pausedBy(args, this.#pauseWritesOnly)) return undefined;
+    return new Promise((resolve) => this.#pauseWaiters.push(resolve));
   }
 
   touch(db: Db, key: string): void {
@@ -592,6 +642,7 @@ export class CacheServer implements ServerState {
     client.closing = true;
     client.account(true);
     this.blocking.release(client);
+    this.monitors.delete(client);
     unsubscribeAll(client.ctx);
     this.watches.unwatchAll(client);
     this.sessions.delete(client.id);
@@ -604,6 +655,7 @@ export class CacheServer implements ServerState {
    */
   async close(drainTimeoutMs = this.#drainTimeoutMs): Promise<void> {
     clearInterval(this.#expiryTimer);
+    this.unpause();
     const draining = this.#tcp?.close(drainTimeoutMs);
     for (const client of this.sessions.values()) {
       if (client.blocked || client.subscribed) {

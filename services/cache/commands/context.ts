@@ -8,6 +8,7 @@ import type { Db, Keyspace } from "../keyspace.ts";
 import type { Entry } from "../keyspace.ts";
 import type { Value } from "../values.ts";
 import type { BlockedClients } from "./blocking.ts";
+import type { Slowlog } from "./introspection.ts";
 import type { Watches } from "./transactions.ts";
 
 /** An error reply; `message` is sent as is after "-". */
@@ -97,6 +98,10 @@ export interface Session {
   readonly blocked: boolean;
   /** Asked to close after its replies are written (QUIT, CLIENT KILL). */
   closing: boolean;
+  /** CLIENT REPLY: replies sent ("on"), dropped ("off"), or the next one dropped ("skip"). */
+  replyMode: "on" | "off" | "skip";
+  /** Closes the connection now (CLIENT KILL of another client). */
+  kill(): void;
   /** Bytes of replies waiting to be written, for CLIENT LIST omem. */
   pendingBytes(): number;
   /** What this connection holds in memory, for CLIENT LIST and INFO. */
@@ -134,6 +139,14 @@ export interface ServerState {
   evicted(db: Db, key: string): void;
   /** The dispatch table, for COMMAND. */
   readonly commands: ReadonlyMap<string, CommandSpec>;
+  /** Clients in MONITOR mode. */
+  readonly monitors: Set<Session>;
+  /** The slow log (SLOWLOG). */
+  readonly slowlog: Slowlog;
+  /** CLIENT PAUSE: hold every command (`all`) or only writes until `untilMs`. */
+  pause(untilMs: number, all: boolean): void;
+  /** CLIENT UNPAUSE. */
+  unpause(): void;
   /** notify-keyspace-events as flags (notify.ts); 0: off, and nothing is recorded. */
   notifyFlags: number;
   /** Starts recording the keys the next command changes (nested for EXEC). */

@@ -6,6 +6,7 @@
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import { type Blocked, CommandError, type CommandSpec, type Ctx } from "./context.ts";
+import { feedMonitors } from "./introspection.ts";
 
 /** Calls the handler; returns a Blocked description when the client must wait. */
 export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | Blocked {
@@ -16,6 +17,8 @@ export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | B
   stat.calls++;
   const notifying = ctx.server.notifyFlags !== 0;
   if (notifying) ctx.server.startChanges();
+  // One clock read before and after, for SLOWLOG (EXEC's commands are timed one by one).
+  const started = performance.now();
   try {
     return spec.run(ctx, args);
   } catch (error) {
@@ -28,5 +31,13 @@ export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | B
     ctx.out.error(`ERR ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     if (notifying) ctx.server.emitChanges(spec.name, args);
+    // EXEC's commands are logged one by one, not EXEC as a whole.
+    if (spec.name !== "exec") {
+      ctx.server.slowlog.record(ctx.session, args, (performance.now() - started) * 1000);
+    }
+    // Admin commands are not shown to monitors, as in Redis.
+    if (ctx.server.monitors.size > 0 && !spec.flags.includes("admin")) {
+      feedMonitors(ctx, spec.name, args);
+    }
   }
 }

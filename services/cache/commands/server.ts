@@ -20,6 +20,7 @@ import {
   fail,
   lower,
   type Session,
+  SYNTAX,
 } from "./context.ts";
 
 /** What we tell clients we are: Redis 7.0-compatible. */
@@ -159,10 +160,103 @@ const clientSubcommands = [
   command("client|setinfo", 4, ["noscript", "loading", "stale"], (ctx) => ctx.out.ok(), {
     group: "connection",
   }),
-  command("client|no-evict", 3, ["admin", "noscript"], (ctx) => ctx.out.ok(), {
+  command("client|no-evict", 3, ["admin", "noscript"], (ctx, a) => {
+    const mode = lower(a[2]);
+    if (mode !== "on" && mode !== "off") fail(SYNTAX);
+    ctx.out.ok();
+  }, { group: "connection" }),
+  command("client|reply", 3, ["noscript", "loading", "stale"], (ctx, a) => {
+    const mode = lower(a[2]);
+    if (mode !== "on" && mode !== "off" && mode !== "skip") fail(SYNTAX);
+    // OFF and SKIP are not answered; dispatch drops the replies that follow.
+    if (mode === "on") ctx.out.ok();
+    ctx.session.replyMode = mode;
+  }, { group: "connection" }),
+  command("client|kill", -3, ["admin", "noscript", "loading", "stale"], clientKill, {
     group: "connection",
   }),
+  command("client|pause", -3, ["admin", "noscript", "loading", "stale"], (ctx, a) => {
+    const timeout = intArg(a[2], "ERR timeout is not an integer or out of range");
+    if (timeout < 0) fail("ERR timeout is negative");
+    let all = true;
+    if (a.length === 4) {
+      const mode = lower(a[3]);
+      if (mode === "write") all = false;
+      else if (mode !== "all") fail("ERR CLIENT PAUSE mode must be WRITE or ALL");
+    } else if (a.length > 4) fail(SYNTAX);
+    ctx.server.pause(Date.now() + timeout, all);
+    ctx.out.ok();
+  }, { group: "connection" }),
+  command("client|unpause", 2, ["admin", "noscript", "loading", "stale"], (ctx) => {
+    ctx.server.unpause();
+    ctx.out.ok();
+  }, { group: "connection" }),
 ];
+
+/**
+ * CLIENT KILL addr:port (the old form: OK, or "No such client"), or
+ * CLIENT KILL with filters ID, TYPE, USER, ADDR, LADDR, SKIPME (the count
+ * killed). A client killing itself is closed after its reply.
+ */
+function clientKill(ctx: Ctx, args: Bytes[]): void {
+  const sessions = [...ctx.server.sessions.values()];
+  const kill = (session: Session) => {
+    if (session === ctx.session) session.closing = true;
+    else session.kill();
+  };
+  if (args.length === 3) {
+    const addr = toKey(args[2]);
+    const found = sessions.find((session) => session.addr === addr);
+    if (found === undefined) fail("ERR No such client");
+    ctx.out.ok();
+    kill(found);
+    return;
+  }
+  if (args.length % 2 !== 0) fail(SYNTAX);
+  const filters: ((session: Session) => boolean)[] = [];
+  let skipMe = true;
+  for (let i = 2; i < args.length; i += 2) {
+    const option = lower(args[i]);
+    const value = toKey(args[i + 1]);
+    if (option === "id") {
+      const id = parseInteger(args[i + 1]);
+      if (id === null || id <= 0) fail("ERR client-id should be greater than 0");
+      filters.push((session) => session.id === Number(id));
+    } else if (option === "type") {
+      const type = value.toLowerCase();
+      if (!["normal", "master", "slave", "replica", "pubsub"].includes(type)) {
+        fail(`ERR Unknown client type '${value}'`);
+      }
+      const pubsub = (session: Session) => session.channels.size + session.patterns.size > 0;
+      filters.push((session) =>
+        type === "normal"
+          ? !pubsub(session) && !ctx.server.monitors.has(session)
+          : type === "pubsub"
+          ? pubsub(session)
+          : type === "slave" || type === "replica"
+          ? ctx.server.monitors.has(session)
+          : false
+      );
+    } else if (option === "user") {
+      if (value !== "default") fail(`ERR No such user '${value}'`);
+    } else if (option === "addr") filters.push((session) => session.addr === value);
+    else if (option === "laddr") filters.push((session) => session.laddr === value);
+    else if (option === "skipme") {
+      const yes = value.toLowerCase();
+      if (yes === "yes") skipMe = true;
+      else if (yes === "no") skipMe = false;
+      else fail(SYNTAX);
+    } else fail(SYNTAX);
+  }
+  let killed = 0;
+  for (const session of sessions) {
+    if (skipMe && session === ctx.session) continue;
+    if (!filters.every((matches) => matches(session))) continue;
+    kill(session);
+    killed++;
+  }
+  ctx.out.integer(killed);
+}
 
 /** Parses "100mb"-style memory amounts as Redis's memtoull does. */
 export function parseMemory(text: string): number | undefined {
@@ -290,6 +384,8 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
       if (name === "maxmemory-policy") ctx.server.keyspace.policy = value as EvictionPolicy;
       if (name === "requirepass") ctx.server.requirepass = value === "" ? undefined : value;
       if (name === "timeout") ctx.server.idleTimeoutMs = parseTimeout(value)! * 1000;
+      if (name === "slowlog-log-slower-than") ctx.server.slowlog.thresholdUs = Number(value);
+      if (name === "slowlog-max-len") ctx.server.slowlog.lengthMax = Number(value);
       if (name === "notify-keyspace-events") {
         ctx.server.notifyFlags = parseNotifyFlags(value)!;
         ctx.server.config.set(name, formatNotifyFlags(ctx.server.notifyFlags));

@@ -98,6 +98,7 @@ export class FakeSession implements Session {
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
   closing = false;
+  replyMode: "on" | "off" | "skip" = "on";
   readonly out = new ReplyWriter();
   readonly ctx: Ctx;
   #server: CacheServer;
@@ -114,6 +115,11 @@ export class FakeSession implements Session {
 
   get blocked(): boolean {
     return this.#server.blocking.isBlocked(this);
+  }
+
+  kill(): void {
+    this.closing = true;
+    this.close();
   }
 
   pendingBytes(): number {
