@@ -28,7 +28,7 @@ import { LimitError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { ReadBuffer } from "../../lib/net/read_buffer.ts";
 import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
-import { decodeCommand } from "../../lib/resp/codec.ts";
+import { CommandSpans, decodeCommand, decodeCommandSpans } from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import { BlockedClients } from "./commands/blocking.ts";
@@ -98,6 +98,8 @@ const BLOCKED_BUFFER_BYTES_MAX = 1024 * 1024;
 /** A side read while blocked: about one TCP read. */
 const SIDE_READ_BYTES = 16 * 1024;
 const UNBLOCKED: unique symbol = Symbol("unblocked");
+/** '*': an array command (else an inline one). */
+const STAR = 42;
 /**
  * What one parsed argument costs besides its bytes: a Uint8Array view
  * (about 70 bytes of V8 object) and its slot in the array. A 1M-argument
@@ -425,6 +427,8 @@ export class CacheServer implements ServerState {
     const ctx = client.ctx;
     const input = new ReadBuffer({ sizeBytesMax: limits.queryBufferBytesMax });
     client.input = input;
+    // Where the arguments of the command being read lie (one per connection, reused).
+    const spans = new CommandSpans();
     // Buffered bytes needed before decoding again (a bulk header announced them).
     let need = 0;
     // A read started while the client was blocked, into `side`, which is
@@ -454,24 +458,40 @@ export class CacheServer implements ServerState {
       }
       need = 0;
       while (input.length > 0 && !client.closing) {
-        let decoded;
+        let args: Bytes[];
+        let used: number;
         try {
-          decoded = decodeCommand(input.bytes, limits, input.start, input.end);
+          if (input.bytes[input.start] === STAR) {
+            // An array command: its argument positions first (resumed across
+            // reads, no object per argument), views only once it is whole.
+            const decoded = decodeCommandSpans(input.bytes, limits, input.start, input.end, spans);
+            if (isIncomplete(decoded)) {
+              need = input.length + decoded.bytesNeeded;
+              break;
+            }
+            args = spans.views(input.bytes, input.start);
+            used = decoded.bytesUsed;
+            spans.reset();
+          } else {
+            const decoded = decodeCommand(input.bytes, limits, input.start, input.end);
+            if (isIncomplete(decoded)) {
+              need = input.length + decoded.bytesNeeded;
+              break;
+            }
+            args = decoded.value;
+            used = decoded.bytesUsed;
+          }
         } catch (error) {
           // Redis replies and closes: the stream cannot be parsed past this point.
           client.out.error(`ERR ${(error as Error).message}`);
           client.closing = true;
           break;
         }
-        if (isIncomplete(decoded)) {
-          need = input.length + decoded.bytesNeeded;
-          break;
-        }
-        input.consume(decoded.bytesUsed);
-        if (decoded.value.length === 0) continue;
-        client.argvBytes = decoded.bytesUsed + decoded.value.length * ARG_VIEW_BYTES;
+        input.consume(used);
+        if (args.length === 0) continue;
+        client.argvBytes = used + args.length * ARG_VIEW_BYTES;
         if (client.argvBytes > ARGV_ACCOUNT_BYTES_MIN) client.account();
-        const paused = this.#pausedFor(decoded.value);
+        const paused = this.#pausedFor(args);
         if (paused !== undefined) {
           // Held by CLIENT PAUSE: earlier replies go out, then wait. Nothing is
           // read meanwhile, so the argument views into the buffer stay valid.
@@ -480,7 +500,7 @@ export class CacheServer implements ServerState {
           await paused;
           if (client.closing) break;
         }
-        const blocked = dispatch(ctx, decoded.value);
+        const blocked = dispatch(ctx, args);
         if (blocked === undefined) continue;
         // Parked at once, before any await: a push from another client
         // while earlier replies are written must find it waiting (parking

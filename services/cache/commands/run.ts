@@ -17,8 +17,10 @@ export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | B
   stat.calls++;
   const notifying = ctx.server.notifyFlags !== 0;
   if (notifying) ctx.server.startChanges();
-  // One clock read before and after, for SLOWLOG (EXEC's commands are timed one by one).
-  const started = performance.now();
+  // Timed for SLOWLOG when it could be slow enough to log (introspection.ts):
+  // a clock read costs as much as a whole O(1) command here.
+  const slowlog = ctx.server.slowlog;
+  const started = slowlog.times(spec) ? performance.now() : -1;
   try {
     return spec.run(ctx, args);
   } catch (error) {
@@ -31,10 +33,7 @@ export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | B
     ctx.out.error(`ERR ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     if (notifying) ctx.server.emitChanges(spec.name, args);
-    // EXEC's commands are logged one by one, not EXEC as a whole.
-    if (spec.name !== "exec") {
-      ctx.server.slowlog.record(ctx.session, args, (performance.now() - started) * 1000);
-    }
+    if (started >= 0) slowlog.record(ctx.session, args, (performance.now() - started) * 1000);
     // Admin commands are not shown to monitors, as in Redis.
     if (ctx.server.monitors.size > 0 && !spec.flags.includes("admin")) {
       feedMonitors(ctx, spec.name, args);
