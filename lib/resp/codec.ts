@@ -126,6 +126,77 @@ export class CommandSpans {
   }
 }
 
+/**
+ * A command's arguments without an object per argument: the buffer and the
+ * (start, length) pairs of CommandSpans, a view made only when an argument
+ * is asked for (`at`), so even a million-argument command holds one buffer
+ * and one Int32Array, and the views it hands out die young. Valid until the
+ * buffer is reused (the next read): a caller keeping arguments copies them.
+ * `of` wraps an ordinary array (copies queued by MULTI, tests).
+ */
+export class CommandArgs implements Iterable<Bytes> {
+  readonly length: number;
+  readonly #buf: Bytes | undefined;
+  readonly #base: number;
+  readonly #offsets: Int32Array | undefined;
+  readonly #views: Bytes[] | undefined;
+
+  private constructor(
+    length: number,
+    buf: Bytes | undefined,
+    base: number,
+    offsets: Int32Array | undefined,
+    views: Bytes[] | undefined,
+  ) {
+    this.length = length;
+    this.#buf = buf;
+    this.#base = base;
+    this.#offsets = offsets;
+    this.#views = views;
+  }
+
+  /** The arguments of `spans`, whose command starts at `from` in `buf`. */
+  static fromSpans(buf: Bytes, from: number, spans: CommandSpans): CommandArgs {
+    return new CommandArgs(spans.count, buf, buf.byteOffset + from, spans.offsets, undefined);
+  }
+
+  static of(views: Bytes[]): CommandArgs {
+    return new CommandArgs(views.length, undefined, 0, undefined, views);
+  }
+
+  /** Argument `i` (0 is the command name), a view into the buffer. */
+  at(i: number): Bytes {
+    if (this.#views !== undefined) return this.#views[i];
+    const offsets = this.#offsets!;
+    return new Uint8Array(this.#buf!.buffer, this.#base + offsets[2 * i], offsets[2 * i + 1]);
+  }
+
+  /** Arguments `start` to `end` (exclusive; negative from the end) as an array of views. */
+  slice(start = 0, end = this.length): Bytes[] {
+    if (start < 0) start = Math.max(0, this.length + start);
+    if (end < 0) end = Math.max(0, this.length + end);
+    end = Math.min(end, this.length);
+    const out: Bytes[] = [];
+    for (let i = start; i < end; i++) out.push(this.at(i));
+    return out;
+  }
+
+  map<T>(fn: (arg: Bytes, i: number) => T): T[] {
+    const out: T[] = new Array(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = fn(this.at(i), i);
+    return out;
+  }
+
+  some(fn: (arg: Bytes, i: number) => boolean): boolean {
+    for (let i = 0; i < this.length; i++) if (fn(this.at(i), i)) return true;
+    return false;
+  }
+
+  *[Symbol.iterator](): Iterator<Bytes> {
+    for (let i = 0; i < this.length; i++) yield this.at(i);
+  }
+}
+
 /** Argument pairs a CommandSpans keeps between commands (a 64-argument command). */
 const SPANS_KEPT = 64;
 

@@ -5,7 +5,8 @@
 // Transactions live in commands/transactions.ts and blocked clients in
 // commands/blocking.ts; both keep their state in the server they belong to.
 
-import type { Bytes } from "../../lib/bytes.ts";
+import { CommandArgs } from "../../lib/resp/codec.ts";
+import type { Args } from "./commands/context.ts";
 import { BIT_COMMANDS } from "./commands/bits.ts";
 import { BLOCKING_COMMANDS } from "./commands/blocking.ts";
 import { HASH_COMMANDS } from "./commands/hashes.ts";
@@ -97,23 +98,23 @@ function quoteArg(arg: Uint8Array): string {
 }
 
 /** Resolves a command and, for containers, its subcommand; or returns an error message. */
-function resolve(args: Bytes[]): CommandSpec | string {
+function resolve(args: Args): CommandSpec | string {
   // Clients send names in upper case (redis-benchmark, most libraries) or
   // lower case; both are in LOOKUP, so the common path lowercases nothing.
-  const spec = fastLookup(args[0]) ?? COMMANDS.get(lower(args[0]));
+  const spec = fastLookup(args.at(0)) ?? COMMANDS.get(lower(args.at(0)));
   if (spec === undefined) {
     let message = `ERR unknown command '${
-      toKey(args[0].subarray(0, 128))
+      toKey(args.at(0).subarray(0, 128))
     }', with args beginning with: `;
-    for (let i = 1; i < args.length && message.length < 1024; i++) message += quoteArg(args[i]);
+    for (let i = 1; i < args.length && message.length < 1024; i++) message += quoteArg(args.at(i));
     return message;
   }
   if (spec.subcommands !== undefined && (args.length >= 2 || spec.name !== "command")) {
     if (args.length < 2) return arityError(spec.name);
-    const sub = spec.subcommands.get(lower(args[1]));
+    const sub = spec.subcommands.get(lower(args.at(1)));
     if (sub === undefined) {
       return `ERR unknown subcommand '${
-        toKey(args[1].subarray(0, 128))
+        toKey(args.at(1).subarray(0, 128))
       }'. Try ${spec.name.toUpperCase()} HELP.`;
     }
     return checkArity(sub, args.length) ?? sub;
@@ -130,15 +131,15 @@ function checkArity(spec: CommandSpec, argc: number): string | undefined {
  * Whether CLIENT PAUSE holds this command: every command in ALL mode, and
  * in WRITE mode the ones that may write (as Redis 7.0 pauses them).
  */
-export function pausedBy(args: Bytes[], writesOnly: boolean): boolean {
+export function pausedBy(args: Args, writesOnly: boolean): boolean {
   if (!writesOnly) return true;
-  const spec = fastLookup(args[0]) ?? COMMANDS.get(lower(args[0]));
+  const spec = fastLookup(args.at(0)) ?? COMMANDS.get(lower(args.at(0)));
   if (spec === undefined) return false;
   return spec.flags.includes("write") || spec.name === "publish";
 }
 
 /** Runs one command from the wire. Returns a Blocked description when the client must wait. */
-export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
+export function dispatch(ctx: Ctx, args: Args): void | Blocked {
   const session = ctx.session;
   const resolved = resolve(args);
   if (typeof resolved === "string") {
@@ -190,7 +191,7 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
     }
   }
   if (session.multi !== undefined && !MULTI_IMMEDIATE.has(name.split("|")[0])) {
-    session.multi.push({ spec, args: args.map((arg) => arg.slice()) });
+    session.multi.push({ spec, args: CommandArgs.of(args.map((arg) => arg.slice())) });
     ctx.out.simple("QUEUED");
     return;
   }
@@ -207,7 +208,7 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
   if (ctx.server.blocking.hasReady) ctx.server.blocking.serveReady();
   // A parked command keeps copies of its arguments for the events its late reply causes.
   if (blocked !== undefined) {
-    return { ...blocked, command: { name, args: args.map((arg) => arg.slice()) } };
+    return { ...blocked, command: { name, args: CommandArgs.of(args.map((arg) => arg.slice())) } };
   }
   return blocked;
 }

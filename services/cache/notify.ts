@@ -15,6 +15,7 @@
 // Left out: "m" (key-miss) events, streams and modules (no such types).
 
 import type { Bytes } from "../../lib/bytes.ts";
+import type { Args } from "./commands/context.ts";
 
 export const NOTIFY_KEYSPACE = 1 << 0; // K
 export const NOTIFY_KEYEVENT = 1 << 1; // E
@@ -95,7 +96,7 @@ export interface KeyEvent {
 }
 
 /** What a command emits for one key it changed, or a fixed event. */
-export type EventRule = KeyEvent | ((args: Bytes[], key: string, exists: boolean) => KeyEvent[]);
+export type EventRule = KeyEvent | ((args: Args, key: string, exists: boolean) => KeyEvent[]);
 
 const g = (name: string): KeyEvent => ({ type: NOTIFY_GENERIC, name });
 const str = (name: string): KeyEvent => ({ type: NOTIFY_STRING, name });
@@ -123,20 +124,20 @@ function stored(event: KeyEvent): EventRule {
 const expiry: EventRule = (_args, _key, exists) => [exists ? g("expire") : g("del")];
 
 /** SET and friends: "set", and "expire" when the command gave a TTL. */
-function setWith(ttlAt: (args: Bytes[]) => boolean): EventRule {
+function setWith(ttlAt: (args: Args) => boolean): EventRule {
   return (args, _key, exists) =>
     exists ? (ttlAt(args) ? [str("set"), g("expire")] : [str("set")]) : [g("del")];
 }
 
-const hasTtlOption = (args: Bytes[]) =>
+const hasTtlOption = (args: Args) =>
   args.slice(3).some((a) => ["ex", "px", "exat", "pxat"].includes(lowerArg(a)));
 
 /** LMOVE-style: a push to the destination, then a pop from the source (Redis's order). */
-function moveRule(fromLeft: (args: Bytes[]) => boolean, toLeft: (args: Bytes[]) => boolean) {
-  return (args: Bytes[], key: string): KeyEvent[] => {
+function moveRule(fromLeft: (args: Args) => boolean, toLeft: (args: Args) => boolean) {
+  return (args: Args, key: string): KeyEvent[] => {
     const events: KeyEvent[] = [];
-    if (key === keyArg(args[2])) events.push(list(toLeft(args) ? "lpush" : "rpush"));
-    if (key === keyArg(args[1])) events.push(list(fromLeft(args) ? "lpop" : "rpop"));
+    if (key === keyArg(args.at(2))) events.push(list(toLeft(args) ? "lpush" : "rpush"));
+    if (key === keyArg(args.at(1))) events.push(list(fromLeft(args) ? "lpop" : "rpop"));
     return events;
   };
 }
@@ -146,9 +147,9 @@ export const DESTINATION_FIRST = new Set(["lmove", "blmove", "rpoplpush", "brpop
 
 /** ZMPOP/BZMPOP/LMPOP: the side is an argument after the keys. */
 function mpopRule(whereFrom: number, left: string, right: string, make: typeof list) {
-  return (args: Bytes[]): KeyEvent[] => {
-    const numkeys = Number(keyArg(args[whereFrom]));
-    const where = lowerArg(args[whereFrom + 1 + numkeys]);
+  return (args: Args): KeyEvent[] => {
+    const numkeys = Number(keyArg(args.at(whereFrom)));
+    const where = lowerArg(args.at(whereFrom + 1 + numkeys));
     return [make(where === "left" || where === "min" ? left : right)];
   };
 }
@@ -163,7 +164,7 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["mset", str("set")],
   ["msetnx", str("set")],
   ["getdel", g("del")],
-  ["getex", (args) => [lowerArg(args[2]) === "persist" ? g("persist") : g("expire")]],
+  ["getex", (args) => [lowerArg(args.at(2)) === "persist" ? g("persist") : g("expire")]],
   ["append", str("append")],
   ["setrange", str("setrange")],
   ["incr", str("incrby")],
@@ -183,8 +184,8 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["expireat", expiry],
   ["pexpireat", expiry],
   ["persist", g("persist")],
-  ["rename", (args, key) => [g(key === keyArg(args[1]) ? "rename_from" : "rename_to")]],
-  ["renamenx", (args, key) => [g(key === keyArg(args[1]) ? "rename_from" : "rename_to")]],
+  ["rename", (args, key) => [g(key === keyArg(args.at(1)) ? "rename_from" : "rename_to")]],
+  ["renamenx", (args, key) => [g(key === keyArg(args.at(1)) ? "rename_from" : "rename_to")]],
   ["copy", g("copy_to")],
   ["restore", g("restore")],
   ["sort", stored(list("sortstore"))],
@@ -200,8 +201,8 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["lset", list("lset")],
   ["lrem", list("lrem")],
   ["ltrim", list("ltrim")],
-  ["lmove", moveRule((a) => lowerArg(a[3]) === "left", (a) => lowerArg(a[4]) === "left")],
-  ["blmove", moveRule((a) => lowerArg(a[3]) === "left", (a) => lowerArg(a[4]) === "left")],
+  ["lmove", moveRule((a) => lowerArg(a.at(3)) === "left", (a) => lowerArg(a.at(4)) === "left")],
+  ["blmove", moveRule((a) => lowerArg(a.at(3)) === "left", (a) => lowerArg(a.at(4)) === "left")],
   ["rpoplpush", moveRule(() => false, () => true)],
   ["brpoplpush", moveRule(() => false, () => true)],
   ["lmpop", mpopRule(1, "lpop", "rpop", list)],
@@ -214,7 +215,7 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["sadd", set("sadd")],
   ["srem", set("srem")],
   ["spop", set("spop")],
-  ["smove", (args, key) => [set(key === keyArg(args[1]) ? "srem" : "sadd")]],
+  ["smove", (args, key) => [set(key === keyArg(args.at(1)) ? "srem" : "sadd")]],
   ["sinterstore", stored(set("sinterstore"))],
   ["sunionstore", stored(set("sunionstore"))],
   ["sdiffstore", stored(set("sdiffstore"))],
@@ -260,7 +261,7 @@ export const EMPTYING = new Set([
 /** The events one command emits for one key it changed, "del" included. */
 export function eventsFor(
   command: string,
-  args: Bytes[],
+  args: Args,
   key: string,
   exists: boolean,
 ): KeyEvent[] {

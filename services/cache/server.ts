@@ -28,11 +28,17 @@ import { LimitError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { ReadBuffer } from "../../lib/net/read_buffer.ts";
 import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
-import { CommandSpans, decodeCommand, decodeCommandSpans } from "../../lib/resp/codec.ts";
+import {
+  CommandArgs,
+  CommandSpans,
+  decodeCommand,
+  decodeCommandSpans,
+} from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import { BlockedClients } from "./commands/blocking.ts";
 import type {
+  Args,
   ClientMemory,
   CommandSpec,
   CommandStat,
@@ -101,12 +107,14 @@ const UNBLOCKED: unique symbol = Symbol("unblocked");
 /** '*': an array command (else an inline one). */
 const STAR = 42;
 /**
- * What one parsed argument costs besides its bytes: a Uint8Array view
- * (about 70 bytes of V8 object) and its slot in the array. A 1M-argument
- * DEL is thus about 80 MB while it runs, counted in argv-mem and, above
- * ARGV_ACCOUNT_BYTES_MIN, in used_memory before it runs (maxmemory sees it).
+ * What one parsed argument costs besides its bytes while its command runs:
+ * its (start, length) pair in the connection's CommandSpans. Handlers get a
+ * CommandArgs, which makes a view only when an argument is read (a view is
+ * about 110 bytes of V8 object: holding one per argument took a 1M-argument
+ * DEL to 560 MB of RSS). Counted in argv-mem and, above
+ * ARGV_ACCOUNT_BYTES_MIN, in used_memory before the command runs.
  */
-const ARG_VIEW_BYTES = 80;
+const ARG_SPAN_BYTES = 8;
 const ARGV_ACCOUNT_BYTES_MIN = 64 * 1024;
 
 class Client implements Session {
@@ -458,7 +466,7 @@ export class CacheServer implements ServerState {
       }
       need = 0;
       while (input.length > 0 && !client.closing) {
-        let args: Bytes[];
+        let args: Args;
         let used: number;
         try {
           if (input.bytes[input.start] === STAR) {
@@ -469,7 +477,7 @@ export class CacheServer implements ServerState {
               need = input.length + decoded.bytesNeeded;
               break;
             }
-            args = spans.views(input.bytes, input.start);
+            args = CommandArgs.fromSpans(input.bytes, input.start, spans);
             used = decoded.bytesUsed;
             spans.reset();
           } else {
@@ -478,7 +486,7 @@ export class CacheServer implements ServerState {
               need = input.length + decoded.bytesNeeded;
               break;
             }
-            args = decoded.value;
+            args = CommandArgs.of(decoded.value);
             used = decoded.bytesUsed;
           }
         } catch (error) {
@@ -489,7 +497,7 @@ export class CacheServer implements ServerState {
         }
         input.consume(used);
         if (args.length === 0) continue;
-        client.argvBytes = used + args.length * ARG_VIEW_BYTES;
+        client.argvBytes = used + args.length * ARG_SPAN_BYTES;
         if (client.argvBytes > ARGV_ACCOUNT_BYTES_MIN) client.account();
         const paused = this.#pausedFor(args);
         if (paused !== undefined) {
@@ -581,7 +589,7 @@ export class CacheServer implements ServerState {
   }
 
   /** Resolves when CLIENT PAUSE no longer holds this command; undefined when it does not. */
-  #pausedFor(args: Bytes[]): Promise<void> | undefined {
+  #pausedFor(args: Args): Promise<void> | undefined {
     if (this.#pausedUntil === 0 || !pausedBy(args, this.#pauseWritesOnly)) return undefined;
     return new Promise((resolve) => this.#pauseWaiters.push(resolve));
   }
@@ -598,7 +606,7 @@ export class CacheServer implements ServerState {
     this.#changes.push([]);
   }
 
-  emitChanges(command: string, args: Bytes[]): void {
+  emitChanges(command: string, args: Args): void {
     const log = this.#changes.pop();
     if (log === undefined || log.length === 0) return;
     // Each key once, in the order first changed; "new" before the command's event.
@@ -614,7 +622,7 @@ export class CacheServer implements ServerState {
       // One "set" per pair, a key given twice included (Redis sets each in turn).
       const db = log[0] as number;
       for (let i = 1; i < args.length; i += 2) {
-        const key = toKey(args[i]);
+        const key = toKey(args.at(i));
         if (seen.get(`${db}\0${key}`)?.created) {
           seen.get(`${db}\0${key}`)!.created = false;
           this.#notify(NOTIFY_NEW, "new", db, key);
@@ -625,7 +633,7 @@ export class CacheServer implements ServerState {
     }
     let changed = [...seen.values()];
     if (DESTINATION_FIRST.has(command)) {
-      const destination = toKey(args[2]);
+      const destination = toKey(args.at(2));
       changed = [
         ...changed.filter((c) => c.key === destination),
         ...changed.filter((c) => c.key !== destination),

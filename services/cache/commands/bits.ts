@@ -9,7 +9,7 @@
 // place. Offsets are bounded as Redis bounds them (the bit's byte below
 // proto-max-bulk-len, 512 MiB).
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { parseInteger, toKey } from "../values.ts";
 import { int64Arg } from "./args.ts";
@@ -71,12 +71,12 @@ function storeBits(
   }
 }
 
-function setbit(ctx: Ctx, args: Bytes[]): void {
-  const offset = bitOffsetArg(args[2]);
-  const bit = parseInteger(args[3]);
+function setbit(ctx: Ctx, args: Args): void {
+  const offset = bitOffsetArg(args.at(2));
+  const bit = parseInteger(args.at(3));
   if (bit !== 0 && bit !== 1) fail("ERR bit is not an integer or out of range");
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const found = stringForBits(db, key, offset);
   const at = offset >> 3;
   const mask = 0x80 >> (offset & 7);
@@ -92,9 +92,9 @@ function setbit(ctx: Ctx, args: Bytes[]): void {
   ctx.out.integer((byte & mask) === 0 ? 0 : 1);
 }
 
-function getbit(ctx: Ctx, args: Bytes[]): void {
-  const offset = bitOffsetArg(args[2]);
-  const value = readString(ctx.session.db, toKey(args[1])) ?? "";
+function getbit(ctx: Ctx, args: Args): void {
+  const offset = bitOffsetArg(args.at(2));
+  const value = readString(ctx.session.db, toKey(args.at(1))) ?? "";
   const at = offset >> 3;
   if (at >= value.length) return ctx.out.integer(0);
   ctx.out.integer((value.charCodeAt(at) & (0x80 >> (offset & 7))) === 0 ? 0 : 1);
@@ -130,9 +130,9 @@ function bitRange(
 }
 
 /** The BYTE|BIT argument at `at`, when present. */
-function unitArg(args: Bytes[], at: number): boolean {
+function unitArg(args: Args, at: number): boolean {
   if (args.length <= at) return false;
-  const unit = lower(args[at]);
+  const unit = lower(args.at(at));
   if (unit === "bit") return true;
   if (unit === "byte") return false;
   fail(SYNTAX);
@@ -143,13 +143,13 @@ function bitAt(value: string, bit: number): number {
 }
 
 /** BITCOUNT key [start end [BYTE|BIT]]: Redis looks the key up before it reads the range. */
-function bitcount(ctx: Ctx, args: Bytes[]): void {
-  const value = readString(ctx.session.db, toKey(args[1]));
+function bitcount(ctx: Ctx, args: Args): void {
+  const value = readString(ctx.session.db, toKey(args.at(1)));
   if (value === undefined) return ctx.out.integer(0);
   let range: [number, number] | null;
   if (args.length === 4 || args.length === 5) {
-    const start = int64Arg(args[2]);
-    const end = int64Arg(args[3]);
+    const start = int64Arg(args.at(2));
+    const end = int64Arg(args.at(3));
     const isBit = unitArg(args, 4);
     if (start < 0 && end < 0 && start > end) return ctx.out.integer(0);
     range = bitRange(Number(start), Number(end), value.length, isBit);
@@ -172,21 +172,21 @@ function bitcount(ctx: Ctx, args: Bytes[]): void {
  * the range, else -1; looking for 0 with no end given, the bit just past
  * the string (a string is followed by zeros), as Redis answers.
  */
-function bitpos(ctx: Ctx, args: Bytes[]): void {
-  const bitArg = parseInteger(args[2]);
+function bitpos(ctx: Ctx, args: Args): void {
+  const bitArg = parseInteger(args.at(2));
   if (bitArg === null) fail("ERR value is not an integer or out of range");
   if (bitArg !== 0 && bitArg !== 1) fail("ERR The bit argument must be 1 or 0.");
   const bit = Number(bitArg);
-  const value = readString(ctx.session.db, toKey(args[1]));
+  const value = readString(ctx.session.db, toKey(args.at(1)));
   if (value === undefined) return ctx.out.integer(bit === 1 ? -1 : 0);
   let range: [number, number] | null;
   let endGiven = false;
   if (args.length >= 4 && args.length <= 6) {
-    const start = Number(int64Arg(args[3]));
+    const start = Number(int64Arg(args.at(3)));
     const isBit = unitArg(args, 5);
     let end = isBit ? value.length * 8 + 7 : value.length - 1;
     if (args.length >= 5) {
-      end = Number(int64Arg(args[4]));
+      end = Number(int64Arg(args.at(4)));
       endGiven = true;
     }
     range = bitRange(start, end, value.length, isBit);
@@ -209,17 +209,17 @@ function bitpos(ctx: Ctx, args: Bytes[]): void {
 }
 
 /** BITOP AND|OR|XOR|NOT destkey key [key ...]: the result's length (0 deletes destkey). */
-function bitop(ctx: Ctx, args: Bytes[]): void {
-  const op = lower(args[1]);
+function bitop(ctx: Ctx, args: Args): void {
+  const op = lower(args.at(1));
   if (op !== "and" && op !== "or" && op !== "xor" && op !== "not") fail(SYNTAX);
   if (op === "not" && args.length !== 4) {
     fail("ERR BITOP NOT must be called with a single source key.");
   }
   const db = ctx.session.db;
   const sources: string[] = [];
-  for (let i = 3; i < args.length; i++) sources.push(readString(db, toKey(args[i])) ?? "");
+  for (let i = 3; i < args.length; i++) sources.push(readString(db, toKey(args.at(i))) ?? "");
   const length = Math.max(...sources.map((s) => s.length));
-  const dest = toKey(args[2]);
+  const dest = toKey(args.at(2));
   if (length === 0) {
     db.delete(dest);
     return ctx.out.integer(0);
@@ -347,16 +347,16 @@ function unsignedOverflow(
  * written) as soon as one SET or INCRBY is asked for, even if FAIL refuses it.
  */
 function bitfieldGeneric(readOnly: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void => {
+  return (ctx: Ctx, args: Args): void => {
     const ops: FieldOp[] = [];
     let overflow: Overflow = "wrap";
     let writes = false;
     let maxBit = 0;
     for (let j = 2; j < args.length; j++) {
       const left = args.length - j - 1;
-      const name = lower(args[j]);
+      const name = lower(args.at(j));
       if (name === "overflow" && left >= 1) {
-        const how = lower(args[++j]);
+        const how = lower(args.at(++j));
         if (how !== "wrap" && how !== "sat" && how !== "fail") {
           fail("ERR Invalid OVERFLOW type specified");
         }
@@ -368,19 +368,19 @@ function bitfieldGeneric(readOnly: boolean) {
       ) {
         fail(SYNTAX);
       }
-      const { signed, bits } = fieldTypeArg(args[j + 1]);
-      const offset = bitOffsetArg(args[j + 2], true, bits);
+      const { signed, bits } = fieldTypeArg(args.at(j + 1));
+      const offset = bitOffsetArg(args.at(j + 2), true, bits);
       let value = 0n;
       if (name !== "get") {
         writes = true;
         maxBit = Math.max(maxBit, offset + bits - 1);
-        value = BigInt(int64Arg(args[j + 3]));
+        value = BigInt(int64Arg(args.at(j + 3)));
       }
       ops.push({ op: name, signed, bits, offset, value, overflow });
       j += name === "get" ? 2 : 3;
     }
     const db = ctx.session.db;
-    const key = toKey(args[1]);
+    const key = toKey(args.at(1));
     if (!writes) {
       const value = readString(db, key) ?? "";
       const byteAt = (at: number) => at < value.length ? value.charCodeAt(at) : 0;

@@ -16,7 +16,7 @@
 // deadline is its own timer: these are rare (one per parked client) and a
 // BLPOP with a 0.05 s timeout must not wait for a coarse sweep.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db } from "../keyspace.ts";
 import { ListValue, toKey } from "../values.ts";
 import {
@@ -191,8 +191,8 @@ export function deadlineArg(arg: Uint8Array): number {
 
 /** BLPOP / BRPOP: pop from the first non-empty key, or wait for one. */
 function bpop(front: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void | Blocked => {
-    const deadline = deadlineArg(args[args.length - 1]);
+  return (ctx: Ctx, args: Args): void | Blocked => {
+    const deadline = deadlineArg(args.at(args.length - 1));
     const keys = args.slice(1, -1).map(toKey);
     // Served later (`serving`), a key that now holds another type is
     // passed over and the client stays blocked, as in Redis; only the
@@ -224,10 +224,10 @@ function bpop(front: boolean) {
 }
 
 /** BLMOVE / BRPOPLPUSH: move one element, or wait for the source to get one. */
-function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, timeoutAt: number) {
-  const from = toKey(args[1]);
-  const to = toKey(args[2]);
-  const deadline = deadlineArg(args[timeoutAt]);
+function bmove(ctx: Ctx, args: Args, fromLeft: boolean, toLeft: boolean, timeoutAt: number) {
+  const from = toKey(args.at(1));
+  const to = toKey(args.at(2));
+  const deadline = deadlineArg(args.at(timeoutAt));
   const attempt = (c: Ctx, serving: boolean): boolean => {
     if (serving && !(c.session.db.peek(from)?.value instanceof ListValue)) return false;
     // A destination of another type throws WRONGTYPE before anything moves.
@@ -250,8 +250,8 @@ function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, time
 
 /** BZPOPMIN / BZPOPMAX key [key ...] timeout: [key, member, score], or wait. */
 function bzpop(max: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void | Blocked => {
-    const deadline = deadlineArg(args[args.length - 1]);
+  return (ctx: Ctx, args: Args): void | Blocked => {
+    const deadline = deadlineArg(args.at(args.length - 1));
     const keys = args.slice(1, -1).map(toKey);
     const attempt = (c: Ctx, serving: boolean): boolean => {
       const db = c.session.db;
@@ -279,10 +279,10 @@ function bzpop(max: boolean) {
 }
 
 /** BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: ZMPOP, or wait. */
-function bzmpop(ctx: Ctx, args: Bytes[]): void | Blocked {
+function bzmpop(ctx: Ctx, args: Args): void | Blocked {
   // Redis parses numkeys, the keys, MIN|MAX and COUNT before the timeout.
   const call = mpopArgs(args, 2);
-  const deadline = deadlineArg(args[1]);
+  const deadline = deadlineArg(args.at(1));
   const attempt = (c: Ctx, serving: boolean): boolean => {
     for (const key of call.keys) {
       if (serving && !(c.session.db.peek(key)?.value instanceof ZSetValue)) continue;
@@ -309,7 +309,7 @@ export const BLOCKING_COMMANDS: CommandSpec[] = [
   command("blpop", -3, ["write", "blocking"], bpop(true), kb),
   command("brpop", -3, ["write", "blocking"], bpop(false), kb),
   command("blmove", 6, ["write", "denyoom", "blocking"], (ctx, a) => {
-    return bmove(ctx, a, side(a[3]), side(a[4]), 5);
+    return bmove(ctx, a, side(a.at(3)), side(a.at(4)), 5);
   }, k2),
   command("brpoplpush", 4, ["write", "denyoom", "blocking"], (ctx, a) => {
     return bmove(ctx, a, false, true, 3);

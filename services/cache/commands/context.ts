@@ -2,7 +2,10 @@
 // table: a handler writes its reply to `ctx.out` or throws a CommandError
 // whose message is Redis's own wording, so client libraries map it.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { CommandArgs } from "../../../lib/resp/codec.ts";
+
+/** A command's arguments (0 is its name): views made on access, see lib/resp/codec.ts. */
+export type Args = CommandArgs;
 import type { ReplyWriter } from "../../../lib/resp/writer.ts";
 import type { Db, Keyspace } from "../keyspace.ts";
 import type { Entry } from "../keyspace.ts";
@@ -43,13 +46,13 @@ export interface Blocked {
   /** The reply when the deadline passes. */
   timeout(ctx: Ctx): void;
   /** The command and its arguments (copies), for the events its late reply causes. */
-  command?: { name: string; args: Bytes[] };
+  command?: { name: string; args: Args };
 }
 
 /** A command MULTI queued, already resolved, with copies of its arguments. */
 export interface QueuedCommand {
   readonly spec: CommandSpec;
-  readonly args: Bytes[];
+  readonly args: Args;
 }
 
 /** A connection's memory, as CLIENT LIST shows it (qbuf, argv-mem, rbs, omem, tot-mem). */
@@ -152,7 +155,7 @@ export interface ServerState {
   /** Starts recording the keys the next command changes (nested for EXEC). */
   startChanges(): void;
   /** Stops recording and publishes the keyspace events the command caused. */
-  emitChanges(command: string, args: Bytes[]): void;
+  emitChanges(command: string, args: Args): void;
 }
 
 export interface Ctx {
@@ -163,7 +166,7 @@ export interface Ctx {
   readonly inExec: boolean;
 }
 
-export type Handler = (ctx: Ctx, args: Bytes[]) => void | Blocked;
+export type Handler = (ctx: Ctx, args: Args) => void | Blocked;
 
 export type CommandFlag =
   | "write"

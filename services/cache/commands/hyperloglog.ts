@@ -4,7 +4,7 @@
 // value." error. PFCOUNT of several keys counts their union without
 // storing it. Left out: PFDEBUG and PFSELFTEST.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db } from "../keyspace.ts";
 import { HyperLogLog } from "../hyperloglog.ts";
 import { toKey } from "../values.ts";
@@ -21,37 +21,37 @@ function lookupHll(db: Db, key: string): HyperLogLog | undefined {
 }
 
 /** PFADD key [element ...]: 1 when a register changed or the key was created. */
-function pfadd(ctx: Ctx, args: Bytes[]): void {
+function pfadd(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const found = lookupHll(db, key);
   const hll = found ?? new HyperLogLog();
   let changed = found === undefined;
-  for (let i = 2; i < args.length; i++) if (hll.add(toKey(args[i]))) changed = true;
+  for (let i = 2; i < args.length; i++) if (hll.add(toKey(args.at(i)))) changed = true;
   if (changed) db.set(key, hll.encode());
   ctx.out.integer(changed ? 1 : 0);
 }
 
 /** PFCOUNT key [key ...]: the estimated cardinality of the union; missing keys are empty. */
-function pfcount(ctx: Ctx, args: Bytes[]): void {
+function pfcount(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
   const union = new HyperLogLog();
   for (let i = 1; i < args.length; i++) {
-    const hll = lookupHll(db, toKey(args[i]));
+    const hll = lookupHll(db, toKey(args.at(i)));
     if (hll !== undefined) union.merge(hll);
   }
   ctx.out.integer(union.count());
 }
 
 /** PFMERGE destkey [sourcekey ...]: the union stored at destkey (itself included). */
-function pfmerge(ctx: Ctx, args: Bytes[]): void {
+function pfmerge(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
   const union = new HyperLogLog();
   for (let i = 1; i < args.length; i++) {
-    const hll = lookupHll(db, toKey(args[i]));
+    const hll = lookupHll(db, toKey(args.at(i)));
     if (hll !== undefined) union.merge(hll);
   }
-  db.set(toKey(args[1]), union.encode());
+  db.set(toKey(args.at(1)), union.encode());
   ctx.out.ok();
 }
 

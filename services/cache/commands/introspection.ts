@@ -22,7 +22,7 @@
 // GRAPH has no samples, and DOCTOR says so in Redis's words. HISTOGRAM
 // answers an empty map (per-command latency histograms are not kept).
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import { toKey } from "../values.ts";
 import { intArg } from "./args.ts";
 import { command, type CommandSpec, type Ctx, fail, type Session } from "./context.ts";
@@ -62,7 +62,7 @@ export class Slowlog {
   #nextId = 0;
 
   /** Records a command that took `durationUs`, if over the threshold. */
-  record(session: Session, args: Bytes[], durationUs: number): void {
+  record(session: Session, args: Args, durationUs: number): void {
     if (this.thresholdUs < 0 || durationUs < this.thresholdUs) return;
     const count = Math.min(args.length, SLOWLOG_ARGS_MAX);
     const shown: string[] = [];
@@ -71,7 +71,7 @@ export class Slowlog {
         shown.push(`... (${args.length - SLOWLOG_ARGS_MAX + 1} more arguments)`);
         break;
       }
-      const arg = args[i];
+      const arg = args.at(i);
       shown.push(
         arg.length > SLOWLOG_ARG_BYTES_MAX
           ? `${toKey(arg.subarray(0, SLOWLOG_ARG_BYTES_MAX))}... (${
@@ -111,14 +111,14 @@ export function quoteRepr(text: string): string {
 }
 
 /** Sends one executed command to every monitor (replicationFeedMonitors). */
-export function feedMonitors(ctx: Ctx, name: string, args: Bytes[]): void {
+export function feedMonitors(ctx: Ctx, name: string, args: Args): void {
   const monitors = ctx.server.monitors;
   const micros = Math.round((performance.timeOrigin + performance.now()) * 1000);
   let line = `${Math.floor(micros / 1e6)}.${
     String(micros % 1e6).padStart(6, "0")
   } [${ctx.session.db.index} ${ctx.session.addr}]`;
   for (let i = 0; i < args.length; i++) {
-    line += ` ${i > 0 && name === "auth" ? '"(redacted)"' : quoteRepr(toKey(args[i]))}`;
+    line += ` ${i > 0 && name === "auth" ? '"(redacted)"' : quoteRepr(toKey(args.at(i)))}`;
   }
   for (const monitor of monitors) monitor.deliver((out) => out.simple(line));
 }
@@ -144,10 +144,10 @@ const SLOWLOG_HELP = [
   "    Prints this help.",
 ];
 
-function slowlogGet(ctx: Ctx, args: Bytes[]): void {
+function slowlogGet(ctx: Ctx, args: Args): void {
   let count = 10;
   if (args.length === 3) {
-    count = intArg(args[2], "ERR count should be greater than or equal to -1");
+    count = intArg(args.at(2), "ERR count should be greater than or equal to -1");
     if (count < -1) fail("ERR count should be greater than or equal to -1");
   }
   const entries = ctx.server.slowlog.entries;
@@ -227,7 +227,7 @@ export const INTROSPECTION_COMMANDS: CommandSpec[] = [
       command("latency|history", 3, admin, (ctx) => ctx.out.arrayHeader(0), g),
       command("latency|reset", -2, admin, (ctx) => ctx.out.integer(0), g),
       command("latency|graph", 3, admin, (_ctx, a) => {
-        fail(`ERR No samples available for event '${toKey(a[2])}'`);
+        fail(`ERR No samples available for event '${toKey(a.at(2))}'`);
       }, g),
       command("latency|doctor", 2, admin, (ctx) => {
         const off = ctx.server.config.get("latency-monitor-threshold") === "0";

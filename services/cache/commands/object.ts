@@ -11,7 +11,7 @@
 // shape, so those cases differ. OBJECT and DUMP do not count as an access
 // (LRU/LFU), as in Redis. DUMP/RESTORE payloads: rdb.ts.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Entry } from "../keyspace.ts";
 import { lfuCounter } from "../keyspace.ts";
 import { decodeDump, encodeDump } from "../rdb.ts";
@@ -73,7 +73,7 @@ function objectSub(
   reply: (ctx: Ctx, entry: Entry) => void,
 ): CommandSpec {
   return command(`object|${name}`, 3, ["readonly"], (ctx, args) => {
-    const entry = ctx.session.db.peek(toKey(args[2]));
+    const entry = ctx.session.db.peek(toKey(args.at(2)));
     if (entry === undefined) return ctx.out.nullBulk();
     reply(ctx, entry);
   }, { firstKey: 2, lastKey: 2, step: 1, group: "generic" });
@@ -128,37 +128,37 @@ const objectSubcommands = [
   }, { group: "generic" }),
 ];
 
-function dump(ctx: Ctx, args: Bytes[]): void {
-  const entry = ctx.session.db.peek(toKey(args[1]));
+function dump(ctx: Ctx, args: Args): void {
+  const entry = ctx.session.db.peek(toKey(args.at(1)));
   if (entry === undefined) return ctx.out.nullBulk();
   ctx.out.bulk(encodeDump(entry.value));
 }
 
 /** RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency], in Redis's order. */
-function restore(ctx: Ctx, args: Bytes[]): void {
+function restore(ctx: Ctx, args: Args): void {
   let replace = false;
   let absTtl = false;
   let idle = -1;
   let freq = -1;
   for (let j = 4; j < args.length; j++) {
-    const option = lower(args[j]);
+    const option = lower(args.at(j));
     const more = args.length - j - 1;
     if (option === "replace") replace = true;
     else if (option === "absttl") absTtl = true;
     else if (option === "idletime" && more >= 1 && freq === -1) {
-      idle = Number(int64Arg(args[++j]));
+      idle = Number(int64Arg(args.at(++j)));
       if (idle < 0) fail("ERR Invalid IDLETIME value, must be >= 0");
     } else if (option === "freq" && more >= 1 && idle === -1) {
-      freq = Number(int64Arg(args[++j]));
+      freq = Number(int64Arg(args.at(++j)));
       if (freq < 0 || freq > 255) fail("ERR Invalid FREQ value, must be >= 0 and <= 255");
     } else fail(SYNTAX);
   }
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   if (!replace && db.peek(key) !== undefined) fail("BUSYKEY Target key name already exists.");
-  let ttl = Number(int64Arg(args[2]));
+  let ttl = Number(int64Arg(args.at(2)));
   if (ttl < 0) fail("ERR Invalid TTL value, must be >= 0");
-  const decoded = decodeDump(args[3]);
+  const decoded = decodeDump(args.at(3));
   if (!decoded.ok) fail(decoded.error);
   if (replace) db.delete(key);
   if (ttl !== 0 && !absTtl) ttl += Date.now();

@@ -4,12 +4,12 @@
 // here: the keyspace reports each key it changes (keyspace.ts hooks).
 // Shared by dispatch and by EXEC, which runs the commands MULTI queued.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import { type Blocked, CommandError, type CommandSpec, type Ctx } from "./context.ts";
 import { feedMonitors } from "./introspection.ts";
 
 /** Calls the handler; returns a Blocked description when the client must wait. */
-export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | Blocked {
+export function runCommand(ctx: Ctx, args: Args, spec: CommandSpec): void | Blocked {
   const mark = ctx.out.length;
   ctx.server.stats.commands++;
   let stat = ctx.server.commandStats.get(spec.name);

@@ -5,7 +5,7 @@
 // Left out: ACL users (only "default"), CLIENT KILL/PAUSE/TRACKING,
 // SAVE/BGSAVE (nothing is persisted), DEBUG, MONITOR, SLOWLOG.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import { EVICTION_POLICIES, type EvictionPolicy } from "../keyspace.ts";
 import process from "node:process";
 import { configValueError, STANDARD_CONFIG_BY_NAME } from "../config.ts";
@@ -26,16 +26,16 @@ import {
 /** What we tell clients we are: Redis 7.0-compatible. */
 export const REDIS_VERSION = "7.0.15";
 
-function ping(ctx: Ctx, args: Bytes[]): void {
+function ping(ctx: Ctx, args: Args): void {
   if (args.length > 2) fail(arityError("ping"));
   const subscribed = ctx.session.channels.size + ctx.session.patterns.size > 0;
   if (subscribed && ctx.session.protocol === 2) {
     ctx.out.arrayHeader(2);
     ctx.out.bulkString("pong");
-    ctx.out.bulkString(args.length === 2 ? toKey(args[1]) : "");
+    ctx.out.bulkString(args.length === 2 ? toKey(args.at(1)) : "");
     return;
   }
-  if (args.length === 2) ctx.out.bulk(args[1]);
+  if (args.length === 2) ctx.out.bulk(args.at(1));
   else ctx.out.simple("PONG");
 }
 
@@ -47,23 +47,23 @@ function checkPassword(ctx: Ctx, user: string, password: string): void {
   ctx.session.authenticated = true;
 }
 
-function auth(ctx: Ctx, args: Bytes[]): void {
+function auth(ctx: Ctx, args: Args): void {
   if (args.length > 3) fail("ERR syntax error");
   if (ctx.server.requirepass === undefined && args.length === 2) {
     fail(
       "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
     );
   }
-  const user = args.length === 3 ? toKey(args[1]) : "default";
-  checkPassword(ctx, user, toKey(args[args.length - 1]));
+  const user = args.length === 3 ? toKey(args.at(1)) : "default";
+  checkPassword(ctx, user, toKey(args.at(args.length - 1)));
   ctx.out.ok();
 }
 
-function hello(ctx: Ctx, args: Bytes[]): void {
+function hello(ctx: Ctx, args: Args): void {
   let protocol = ctx.session.protocol;
   if (args.length >= 2) {
-    const version = Number(toKey(args[1]));
-    if (!Number.isInteger(version) || !/^-?\d+$/.test(toKey(args[1]))) {
+    const version = Number(toKey(args.at(1)));
+    if (!Number.isInteger(version) || !/^-?\d+$/.test(toKey(args.at(1)))) {
       fail("ERR Protocol version is not an integer or out of range");
     }
     if (version !== 2 && version !== 3) fail("NOPROTO unsupported protocol version");
@@ -71,14 +71,14 @@ function hello(ctx: Ctx, args: Bytes[]): void {
   }
   let name: string | undefined;
   for (let i = 2; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     if (option === "auth" && i + 2 < args.length) {
-      checkPassword(ctx, toKey(args[i + 1]), toKey(args[i + 2]));
+      checkPassword(ctx, toKey(args.at(i + 1)), toKey(args.at(i + 2)));
       i += 2;
     } else if (option === "setname" && i + 1 < args.length) {
-      name = validName(toKey(args[++i]));
+      name = validName(toKey(args.at(++i)));
     } else {
-      fail(`ERR Syntax error in HELLO option '${toKey(args[i])}'`);
+      fail(`ERR Syntax error in HELLO option '${toKey(args.at(i))}'`);
     }
   }
   if (ctx.server.requirepass !== undefined && !ctx.session.authenticated) {
@@ -139,7 +139,7 @@ export function clientLine(session: Session): string {
 
 const clientSubcommands = [
   command("client|setname", 3, ["noscript", "loading", "stale"], (ctx, a) => {
-    ctx.session.name = validName(toKey(a[2]));
+    ctx.session.name = validName(toKey(a.at(2)));
     ctx.out.ok();
   }, { group: "connection" }),
   command("client|getname", 2, ["noscript", "loading", "stale"], (ctx) => {
@@ -161,12 +161,12 @@ const clientSubcommands = [
     group: "connection",
   }),
   command("client|no-evict", 3, ["admin", "noscript"], (ctx, a) => {
-    const mode = lower(a[2]);
+    const mode = lower(a.at(2));
     if (mode !== "on" && mode !== "off") fail(SYNTAX);
     ctx.out.ok();
   }, { group: "connection" }),
   command("client|reply", 3, ["noscript", "loading", "stale"], (ctx, a) => {
-    const mode = lower(a[2]);
+    const mode = lower(a.at(2));
     if (mode !== "on" && mode !== "off" && mode !== "skip") fail(SYNTAX);
     // OFF and SKIP are not answered; dispatch drops the replies that follow.
     if (mode === "on") ctx.out.ok();
@@ -176,11 +176,11 @@ const clientSubcommands = [
     group: "connection",
   }),
   command("client|pause", -3, ["admin", "noscript", "loading", "stale"], (ctx, a) => {
-    const timeout = intArg(a[2], "ERR timeout is not an integer or out of range");
+    const timeout = intArg(a.at(2), "ERR timeout is not an integer or out of range");
     if (timeout < 0) fail("ERR timeout is negative");
     let all = true;
     if (a.length === 4) {
-      const mode = lower(a[3]);
+      const mode = lower(a.at(3));
       if (mode === "write") all = false;
       else if (mode !== "all") fail("ERR CLIENT PAUSE mode must be WRITE or ALL");
     } else if (a.length > 4) fail(SYNTAX);
@@ -198,14 +198,14 @@ const clientSubcommands = [
  * CLIENT KILL with filters ID, TYPE, USER, ADDR, LADDR, SKIPME (the count
  * killed). A client killing itself is closed after its reply.
  */
-function clientKill(ctx: Ctx, args: Bytes[]): void {
+function clientKill(ctx: Ctx, args: Args): void {
   const sessions = [...ctx.server.sessions.values()];
   const kill = (session: Session) => {
     if (session === ctx.session) session.closing = true;
     else session.kill();
   };
   if (args.length === 3) {
-    const addr = toKey(args[2]);
+    const addr = toKey(args.at(2));
     const found = sessions.find((session) => session.addr === addr);
     if (found === undefined) fail("ERR No such client");
     ctx.out.ok();
@@ -216,10 +216,10 @@ function clientKill(ctx: Ctx, args: Bytes[]): void {
   const filters: ((session: Session) => boolean)[] = [];
   let skipMe = true;
   for (let i = 2; i < args.length; i += 2) {
-    const option = lower(args[i]);
-    const value = toKey(args[i + 1]);
+    const option = lower(args.at(i));
+    const value = toKey(args.at(i + 1));
     if (option === "id") {
-      const id = parseInteger(args[i + 1]);
+      const id = parseInteger(args.at(i + 1));
       if (id === null || id <= 0) fail("ERR client-id should be greater than 0");
       filters.push((session) => session.id === Number(id));
     } else if (option === "type") {
@@ -308,10 +308,10 @@ function parseTimeout(text: string): number | undefined {
   return seconds <= TIMEOUT_SECONDS_MAX ? seconds : undefined;
 }
 
-function configGet(ctx: Ctx, args: Bytes[]): void {
+function configGet(ctx: Ctx, args: Args): void {
   const found = new Map<string, string>();
   for (let i = 2; i < args.length; i++) {
-    const pattern = lower(args[i]);
+    const pattern = lower(args.at(i));
     for (const [name, value] of ctx.server.config) {
       if (globMatch(pattern, name)) found.set(name, value);
     }
@@ -323,12 +323,12 @@ function configGet(ctx: Ctx, args: Bytes[]): void {
   }
 }
 
-function configSet(ctx: Ctx, args: Bytes[]): void {
+function configSet(ctx: Ctx, args: Args): void {
   if (args.length % 2 !== 0) fail(arityError("config|set"));
   const updates: [string, string][] = [];
   for (let i = 2; i < args.length; i += 2) {
-    const name = lower(args[i]);
-    const value = toKey(args[i + 1]);
+    const name = lower(args.at(i));
+    const value = toKey(args.at(i + 1));
     if (!ctx.server.config.has(name)) {
       fail(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
     }
@@ -570,7 +570,7 @@ export function infoText(ctx: Ctx, sections: string[]): string {
   return parts.join("\r\n");
 }
 
-function info(ctx: Ctx, args: Bytes[]): void {
+function info(ctx: Ctx, args: Args): void {
   ctx.out.verbatim(infoText(ctx, args.slice(1).map(lower)));
 }
 
@@ -601,7 +601,7 @@ function commandDocs(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.bulkString(spec.group);
 }
 
-function selectSpecs(ctx: Ctx, args: Bytes[]): CommandSpec[] {
+function selectSpecs(ctx: Ctx, args: Args): CommandSpec[] {
   if (args.length <= 2) return [...ctx.server.commands.values()];
   return args.slice(2).map((a) => ctx.server.commands.get(lower(a))).filter((s) =>
     s !== undefined
@@ -660,13 +660,13 @@ export const SERVER_COMMANDS: CommandSpec[] = [
   command("ping", -1, ["fast", "stale", "loading"], ping, conn),
   // WAIT numreplicas timeout: there are no replicas, so none acknowledged.
   command("wait", 3, ["noscript"], (ctx, a) => {
-    intArg(a[1]);
-    const timeout = parseInteger(a[2]);
+    intArg(a.at(1));
+    const timeout = parseInteger(a.at(2));
     if (timeout === null) fail("ERR timeout is not an integer or out of range");
     if (timeout < 0) fail("ERR timeout is negative");
     ctx.out.integer(0);
   }, { group: "generic" }),
-  command("echo", 2, ["fast", "stale", "loading"], (ctx, a) => ctx.out.bulk(a[1]), conn),
+  command("echo", 2, ["fast", "stale", "loading"], (ctx, a) => ctx.out.bulk(a.at(1)), conn),
   command("quit", -1, ["no_auth", "fast", "allow_busy"], (ctx) => {
     ctx.session.closing = true;
     ctx.out.ok();
@@ -685,7 +685,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     ctx.out.integer(Math.floor(ctx.server.startedAt / 1000));
   }, { group: "server" }),
   command("select", 2, ["loading", "stale", "fast"], (ctx, a) => {
-    const index = intArg(a[1]);
+    const index = intArg(a.at(1));
     const dbs = ctx.server.keyspace.dbs;
     if (index < 0 || index >= dbs.length) fail("ERR DB index is out of range");
     ctx.session.db = dbs[index];

@@ -13,7 +13,7 @@
 // Bounded: a SORT that would load more than SORT_ELEMENTS_MAX elements is
 // refused rather than holding the event loop for seconds.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db } from "../keyspace.ts";
 import { HashValue, ListValue, SetValue, toKey } from "../values.ts";
 import { ZSetValue } from "../zset.ts";
@@ -62,7 +62,9 @@ const INFINITY = /^[+-]?(inf|infinity)$/i;
 
 /** A value as C's strtod reads it for SORT; null where Redis reports a conversion error. */
 function strtod(text: string): number | null {
-  const rest = text.replace(C_SPACE, "");
+  // Redis hands strtod a C string: it ends at the first NUL byte.
+  const nul = text.indexOf("\0");
+  const rest = (nul === -1 ? text : text.slice(0, nul)).replace(C_SPACE, "");
   if (rest.length === 0) return 0; // strtod reads nothing and Redis takes the 0
   if (INFINITY.test(rest)) return rest[0] === "-" ? -Infinity : Infinity;
   let n: number;
@@ -94,7 +96,7 @@ function compareBytes(a: string, b: string): number {
 }
 
 function sortGeneric(readOnly: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void => {
+  return (ctx: Ctx, args: Args): void => {
     let desc = false;
     let alpha = false;
     let limitStart = 0;
@@ -104,27 +106,27 @@ function sortGeneric(readOnly: boolean) {
     let dontSort = false;
     const gets: string[] = [];
     for (let j = 2; j < args.length; j++) {
-      const option = lower(args[j]);
+      const option = lower(args.at(j));
       const left = args.length - j - 1;
       if (option === "asc") desc = false;
       else if (option === "desc") desc = true;
       else if (option === "alpha") alpha = true;
       else if (option === "limit" && left >= 2) {
-        limitStart = intArg(args[j + 1]);
-        limitCount = intArg(args[j + 2]);
+        limitStart = intArg(args.at(j + 1));
+        limitCount = intArg(args.at(j + 2));
         j += 2;
       } else if (!readOnly && option === "store" && left >= 1) {
-        store = toKey(args[++j]);
+        store = toKey(args.at(++j));
       } else if (option === "by" && left >= 1) {
-        by = toKey(args[++j]);
+        by = toKey(args.at(++j));
         // A later BY with a "*" does not undo an earlier one without (as in Redis).
         if (!by.includes("*")) dontSort = true;
       } else if (option === "get" && left >= 1) {
-        gets.push(toKey(args[++j]));
+        gets.push(toKey(args.at(++j)));
       } else fail(SYNTAX);
     }
     const db = ctx.session.db;
-    const value = db.lookup(toKey(args[1]))?.value;
+    const value = db.lookup(toKey(args.at(1)))?.value;
     if (
       value !== undefined && !(value instanceof ListValue) && !(value instanceof SetValue) &&
       !(value instanceof ZSetValue)

@@ -8,6 +8,7 @@ import { DecodeError, LimitError } from "../../../lib/errors.ts";
 import type { Bytes } from "../../../lib/bytes.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
 import {
+  CommandArgs,
   CommandSpans,
   decodeCommand,
   decodeCommandSpans,
@@ -461,5 +462,24 @@ Deno.test({
     spans.reset();
     assert.equal(spans.count, 0);
     assert.equal(spans.offsets.length, 128, "a table grown for 301 arguments is given back");
+  },
+});
+
+Deno.test({
+  name: "CommandArgs holds a 200,000-argument command without an object per argument",
+  permissions: "none",
+  fn() {
+    const bytes = encodeCommand(["DEL", ...Array.from({ length: 200_000 }, (_, i) => `k${i}`)]);
+    const spans = new CommandSpans();
+    const decoded = decodeCommandSpans(bytes, DEFAULT_LIMITS, 0, bytes.length, spans);
+    assert.ok(!isIncomplete(decoded));
+    const before = Deno.memoryUsage().heapUsed;
+    const args = CommandArgs.fromSpans(bytes, 0, spans);
+    // One view per argument would be about 22 MB of heap, alive as long as `args`.
+    assert.ok(Deno.memoryUsage().heapUsed - before < 4 * 1024 * 1024);
+    assert.equal(args.length, 200_001);
+    assert.equal(fromUtf8(args.at(200_000)), "k199999");
+    assert.deepEqual(args.slice(1, 3).map(fromUtf8), ["k0", "k1"]);
+    assert.deepEqual([...CommandArgs.of([utf8("a")])].map(fromUtf8), ["a"]);
   },
 });

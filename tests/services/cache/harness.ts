@@ -11,7 +11,7 @@
 import { type Bytes, fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
 import { logger } from "../../../lib/log.ts";
-import { decodeReply } from "../../../lib/resp/codec.ts";
+import { CommandArgs, decodeReply } from "../../../lib/resp/codec.ts";
 import {
   DEFAULT_LIMITS,
   RespError,
@@ -150,7 +150,7 @@ export class FakeSession implements Session {
     const bytes = args.map((arg) =>
       new Uint8Array(arg instanceof Uint8Array ? arg : utf8(String(arg)))
     );
-    const blocked = dispatch(this.ctx, bytes);
+    const blocked = dispatch(this.ctx, CommandArgs.of(bytes));
     if (blocked !== undefined) {
       this.#server.blocking.park(this.ctx, blocked);
       return BLOCKED;

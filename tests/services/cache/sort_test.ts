@@ -54,3 +54,16 @@ Deno.test({
     assert.equal(plain(s.run("SORT_RO", "ids", "STORE", "out")), "-ERR syntax error");
   },
 });
+
+Deno.test({
+  name: "SORT reads a value as a C string: bytes after a NUL are not part of its number",
+  permissions: "none",
+  fn() {
+    const s = commandCache().session();
+    // Found by the random differential test: Redis sorts "\0\xff" as 0.
+    s.run("RPUSH", "l", "3.5", new Uint8Array([0, 255, 13, 10]));
+    const sorted = plain(s.run("SORT", "l")) as string[];
+    assert.equal(sorted.length, 2);
+    assert.equal(sorted[1], "3.5");
+  },
+});
