@@ -10,6 +10,7 @@
 //
 //   deno run -A bench/cache.ts [--requests 200000] [--clients 50] [--keys 1000000]
 //     [--zset-members 1000000] [--del-args 1000000] [--rounds 3]
+//     [--parts throughput,zset,memory]
 //
 // Figures depend on the machine; docs/benchmarks.md records ours with the
 // command. Keep runs short on shared machines.
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     "zset-members": { type: "string", default: "1000000" },
     "del-args": { type: "string", default: "1000000" },
     rounds: { type: "string", default: "3" },
+    parts: { type: "string", default: "throughput,zset,memory" },
   },
   strict: true,
 });
@@ -220,8 +222,9 @@ const servers = [await startOurs(), await startRedis()];
 try {
   // Each test alternates between the two servers, best of --rounds, so a
   // burst of load from elsewhere on a shared machine hits both alike.
+  const parts = new Set(values.parts.split(","));
   const results = new Map<string, Map<string, number>>();
-  for (const pipeline of [1, 16]) {
+  for (const pipeline of parts.has("throughput") ? [1, 16] : []) {
     for (const test of values.tests.split(",")) {
       for (let round = 0; round < Number(values.rounds); round++) {
         for (const server of servers) {
@@ -236,8 +239,8 @@ try {
     }
   }
   const members = Number(values["zset-members"]);
-  for (const server of servers) await fillZset(server.port, members);
-  for (const pipeline of [1, 16]) {
+  if (parts.has("zset")) { for (const server of servers) await fillZset(server.port, members); }
+  for (const pipeline of parts.has("zset") ? [1, 16] : []) {
     for (const [name, command] of ZSET_WORKLOADS) {
       for (let round = 0; round < Number(values.rounds); round++) {
         for (const server of servers) {
@@ -251,60 +254,64 @@ try {
       }
     }
   }
-  console.log(
-    `redis-benchmark -t ${values.tests} -n ${values.requests} -c ${values.clients}, best of ${values.rounds} (ops/s); ` +
-      `ZADD/ZRANGE(BYSCORE LIMIT 10)/ZINCRBY on a ${members}-member set, -r ${members}`,
-  );
-  console.log("| test | pipeline | cache | redis-server | ratio |");
-  console.log("|------|----------|-------|--------------|-------|");
-  for (const pipeline of [1, 16]) {
-    const ours = results.get(`cache ${pipeline}`)!;
-    const theirs = results.get(`redis-server ${pipeline}`)!;
-    for (const [test, rate] of theirs) {
-      const mine = ours.get(test) ?? 0;
-      console.log(
-        `| ${test} | ${pipeline} | ${Math.round(mine)} | ${Math.round(rate)} | ${
-          (mine / rate).toFixed(2)
-        } |`,
-      );
+  if (results.size > 0) {
+    console.log(
+      `redis-benchmark -t ${values.tests} -n ${values.requests} -c ${values.clients}, best of ${values.rounds} (ops/s); ` +
+        `ZADD/ZRANGE(BYSCORE LIMIT 10)/ZINCRBY on a ${members}-member set, -r ${members}`,
+    );
+    console.log("| test | pipeline | cache | redis-server | ratio |");
+    console.log("|------|----------|-------|--------------|-------|");
+    for (const pipeline of [1, 16]) {
+      const ours = results.get(`cache ${pipeline}`) ?? new Map<string, number>();
+      const theirs = results.get(`redis-server ${pipeline}`) ?? new Map<string, number>();
+      for (const [test, rate] of theirs) {
+        const mine = ours.get(test) ?? 0;
+        console.log(
+          `| ${test} | ${pipeline} | ${Math.round(mine)} | ${Math.round(rate)} | ${
+            (mine / rate).toFixed(2)
+          } |`,
+        );
+      }
     }
   }
-  const keys = Number(values.keys);
-  const memory: { rss: number; used: number }[] = [];
-  for (const server of servers) memory.push(await memoryPerKeys(server, keys));
-  console.log(`\nMemory for ${keys} SETs (key:NNNNNNN -> vNNN):`);
-  console.log(`| server | RSS MiB | RSS bytes/key | used_memory bytes/key |`);
-  console.log(`|--------|---------|---------------|-----------------------|`);
-  servers.forEach((server, i) => {
-    console.log(
-      `| ${server.name} | ${(memory[i].rss / 1024 / 1024).toFixed(1)} | ${
-        Math.round(memory[i].rss / keys)
-      } | ${Math.round(memory[i].used / keys)} |`,
+  if (parts.has("memory")) {
+    const keys = Number(values.keys);
+    const memory: { rss: number; used: number }[] = [];
+    for (const server of servers) memory.push(await memoryPerKeys(server, keys));
+    console.log(`\nMemory for ${keys} SETs (key:NNNNNNN -> vNNN):`);
+    console.log(`| server | RSS MiB | RSS bytes/key | used_memory bytes/key |`);
+    console.log(`|--------|---------|---------------|-----------------------|`);
+    servers.forEach((server, i) => {
+      console.log(
+        `| ${server.name} | ${(memory[i].rss / 1024 / 1024).toFixed(1)} | ${
+          Math.round(memory[i].rss / keys)
+        } | ${Math.round(memory[i].used / keys)} |`,
+      );
+    });
+    const delArgs = Number(values["del-args"]);
+    console.log(`\nRSS around ${delArgs}-argument DELs (MiB):`);
+    console.log(`| server | before | after 1 | after 3 |`);
+    console.log(`|--------|--------|---------|---------|`);
+    for (const server of servers) {
+      await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
+      const [before, one, three] = (await hugeDel(server, delArgs)).map((b) => b / 1024 / 1024);
+      console.log(
+        `| ${server.name} | ${before.toFixed(0)} | ${one.toFixed(0)} | ${three.toFixed(0)} |`,
+      );
+    }
+    const heap = JSON.parse(
+      await run(Deno.execPath(), [
+        "run",
+        "--v8-flags=--expose-gc",
+        fileURLToPath(new URL("./micro/cache_memory.ts", import.meta.url)),
+        String(keys),
+      ]),
     );
-  });
-  const delArgs = Number(values["del-args"]);
-  console.log(`\nRSS around ${delArgs}-argument DELs (MiB):`);
-  console.log(`| server | before | after 1 | after 3 |`);
-  console.log(`|--------|--------|---------|---------|`);
-  for (const server of servers) {
-    await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
-    const [before, one, three] = (await hugeDel(server, delArgs)).map((b) => b / 1024 / 1024);
     console.log(
-      `| ${server.name} | ${before.toFixed(0)} | ${one.toFixed(0)} | ${three.toFixed(0)} |`,
+      `\ncache keyspace alone, in-process after a full GC: ${heap.bytesPerKey} bytes/key ` +
+        `(its own estimate, used for --maxmemory: ${heap.estimatedBytesPerKey} bytes/key)`,
     );
   }
-  const heap = JSON.parse(
-    await run(Deno.execPath(), [
-      "run",
-      "--v8-flags=--expose-gc",
-      fileURLToPath(new URL("./micro/cache_memory.ts", import.meta.url)),
-      String(keys),
-    ]),
-  );
-  console.log(
-    `\ncache keyspace alone, in-process after a full GC: ${heap.bytesPerKey} bytes/key ` +
-      `(its own estimate, used for --maxmemory: ${heap.estimatedBytesPerKey} bytes/key)`,
-  );
 } finally {
   for (const server of servers) {
     try {

@@ -651,7 +651,19 @@ function ex(args: (string | Bytes)[]): Command {
 }
 
 /** Differences from Redis 7.0.15 that are understood and kept; each says why. */
-const KNOWN: { why: string; matches: (command: string) => boolean }[] = [];
+const KNOWN: {
+  why: string;
+  matches: (command: string, ours: string, theirs: string) => boolean;
+}[] = [
+  {
+    why: "Redis 7.0's SORT tests errno after strtod without clearing it first, so a float " +
+      "overflow parsed by an earlier command (ZADD k 1e400 m) makes a later numeric SORT fail " +
+      "with this error; we sort. A Redis bug we do not copy.",
+    matches: (command, ours, theirs) =>
+      /^"SORT(_RO)?"/.test(command) && ours.startsWith("*") &&
+      theirs === "-ERR One or more scores can't be converted into double\r\n",
+  },
+];
 
 /** One connection, with the replies it has not read yet. */
 class Conn {
@@ -934,7 +946,7 @@ async function runStream(
         queued[client]!.push(command);
       }
       if (!equal) {
-        const known = KNOWN.find((k) => k.matches(show(command.args)));
+        const known = KNOWN.find((k) => k.matches(show(command.args), a.raw, b.raw));
         if (known !== undefined) continue;
         return `RESP${protocol}, step ${step}, client ${client}: ${
           show(command.args)
