@@ -574,6 +574,35 @@ function info(ctx: Ctx, args: Args): void {
   ctx.out.verbatim(infoText(ctx, args.slice(1).map(lower)));
 }
 
+/** ACL category of a command group, as Redis names them. */
+const GROUP_CATEGORIES: Record<string, string> = {
+  string: "@string",
+  list: "@list",
+  set: "@set",
+  "sorted-set": "@sortedset",
+  hash: "@hash",
+  hyperloglog: "@hyperloglog",
+  bitmap: "@bitmap",
+  pubsub: "@pubsub",
+  generic: "@keyspace",
+  connection: "@connection",
+  transactions: "@transaction",
+};
+
+/** A command's ACL categories derived as Redis derives them: read/write, type, speed, danger. */
+function aclCategories(spec: CommandSpec): string[] {
+  const categories: string[] = [];
+  if (spec.flags.includes("write")) categories.push("@write");
+  if (spec.flags.includes("readonly")) categories.push("@read");
+  const group = GROUP_CATEGORIES[spec.group];
+  if (group !== undefined) categories.push(group);
+  if (spec.flags.includes("admin")) categories.push("@admin");
+  categories.push(spec.flags.includes("fast") ? "@fast" : "@slow");
+  if (spec.flags.includes("blocking")) categories.push("@blocking");
+  if (spec.flags.includes("admin")) categories.push("@dangerous");
+  return categories;
+}
+
 function commandInfo(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.arrayHeader(10);
   ctx.out.bulkString(spec.name);
@@ -583,9 +612,41 @@ function commandInfo(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.integer(spec.firstKey);
   ctx.out.integer(spec.lastKey);
   ctx.out.integer(spec.step);
+  const categories = aclCategories(spec);
+  ctx.out.setHeader(categories.length);
+  for (const category of categories) ctx.out.simple(category);
   ctx.out.setHeader(0);
-  ctx.out.setHeader(0);
-  ctx.out.arrayHeader(0);
+  // One key specification from the legacy positions (Redis 7 gives finer ones).
+  if (spec.firstKey > 0) {
+    ctx.out.arrayHeader(1);
+    ctx.out.mapHeader(3);
+    ctx.out.bulkString("flags");
+    ctx.out.setHeader(2);
+    ctx.out.simple(spec.flags.includes("write") ? "RW" : "RO");
+    ctx.out.simple(spec.flags.includes("write") ? "update" : "access");
+    ctx.out.bulkString("begin_search");
+    ctx.out.mapHeader(2);
+    ctx.out.bulkString("type");
+    ctx.out.bulkString("index");
+    ctx.out.bulkString("spec");
+    ctx.out.mapHeader(1);
+    ctx.out.bulkString("index");
+    ctx.out.integer(spec.firstKey);
+    ctx.out.bulkString("find_keys");
+    ctx.out.mapHeader(2);
+    ctx.out.bulkString("type");
+    ctx.out.bulkString("range");
+    ctx.out.bulkString("spec");
+    ctx.out.mapHeader(3);
+    ctx.out.bulkString("lastkey");
+    ctx.out.integer(spec.lastKey < 0 ? spec.lastKey : spec.lastKey - spec.firstKey);
+    ctx.out.bulkString("keystep");
+    ctx.out.integer(spec.step);
+    ctx.out.bulkString("limit");
+    ctx.out.integer(0);
+  } else {
+    ctx.out.arrayHeader(0);
+  }
   const subs = spec.subcommands ? [...spec.subcommands.values()] : [];
   ctx.out.arrayHeader(subs.length);
   for (const sub of subs) commandInfo(ctx, sub);
