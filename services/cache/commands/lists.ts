@@ -1,6 +1,6 @@
 // List commands (Redis "list" group, t_list.c). A push signals the key as
 // ready, so clients blocked on it (BLPOP and friends, blocking.ts) are
-// served. Left out: LMPOP, BLMPOP.
+// served. Left out: BLMPOP.
 
 import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
