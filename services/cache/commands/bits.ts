@@ -150,8 +150,9 @@ function bitcount(ctx: Ctx, args: Args): void {
   if (args.length === 4 || args.length === 5) {
     const start = int64Arg(args.at(2));
     const end = int64Arg(args.at(3));
-    const isBit = unitArg(args, 4);
+    // Redis answers 0 for an inverted negative range before it reads BYTE|BIT.
     if (start < 0 && end < 0 && start > end) return ctx.out.integer(0);
+    const isBit = unitArg(args, 4);
     range = bitRange(Number(start), Number(end), value.length, isBit);
   } else if (args.length === 2) {
     range = value.length === 0 ? null : [0, value.length * 8 - 1];

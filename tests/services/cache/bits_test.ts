@@ -76,3 +76,15 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "BITCOUNT answers 0 for an inverted negative range before it reads BYTE|BIT",
+  permissions: "none",
+  fn() {
+    const s = commandCache().session();
+    s.run("SET", "k", "foobar");
+    // Found by the random differential test (redis-server 7.0.15 answers 0).
+    assert.equal(s.run("BITCOUNT", "k", -1, -5, "x"), 0);
+    assert.equal(plain(s.run("BITCOUNT", "k", 0, -1, "x")), "-ERR syntax error");
+  },
+});
