@@ -168,7 +168,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
     return;
   }
   if (
-    ctx.server.monitors.has(session) &&
+    ctx.server.monitors.size > 0 && ctx.server.monitors.has(session) &&
     (spec.flags.includes("write") || spec.flags.includes("readonly"))
   ) {
     // Redis treats a monitor as a replica: it may not touch keys.
