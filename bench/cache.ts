@@ -1,10 +1,16 @@
 // Side-by-side benchmark: our cache against redis-server (persistence
 // off), both driven by redis-benchmark with the same arguments, without
-// pipelining and with -P 16; then the memory each needs for 1M small keys
-// (inserted with redis-cli --pipe), measured as the growth of the process
-// RSS. Prints ops/s and ours/redis ratios.
+// pipelining and with -P 16: the standard tests, then sorted set workloads
+// on a set of --zset-members members (ZADD of random members, ZRANGEBYSCORE
+// of 10 from a random score, ZINCRBY of a random member). Then memory: for
+// 1M small keys (inserted with redis-cli --pipe), the growth of the process
+// RSS and of INFO used_memory, per key; and for one 1,000,000-argument DEL
+// (Redis's array bound), the RSS after one and after three of them, the
+// cost of holding a huge command's arguments. Prints ops/s, ratios, bytes.
 //
-//   deno run -A bench/cache.ts [--requests 200000] [--clients 50] [--keys 1000000] [--rounds 3]
+//   deno run -A bench/cache.ts [--requests 200000] [--clients 50] [--keys 1000000]
+//     [--zset-members 1000000] [--del-args 1000000] [--rounds 3]
+//     [--parts throughput,zset,memory]
 //
 // Figures depend on the machine; docs/benchmarks.md records ours with the
 // command. Keep runs short on shared machines.
@@ -20,7 +26,10 @@ const { values } = parseArgs({
     clients: { type: "string", default: "50" },
     keys: { type: "string", default: "1000000" },
     tests: { type: "string", default: "set,get,incr,lpush,lpop" },
+    "zset-members": { type: "string", default: "1000000" },
+    "del-args": { type: "string", default: "1000000" },
     rounds: { type: "string", default: "3" },
+    parts: { type: "string", default: "throughput,zset,memory" },
   },
   strict: true,
 });
@@ -100,15 +109,100 @@ async function benchmark(
   return rates;
 }
 
+/** Sorted set workloads: redis-benchmark runs each as a custom command (-r: random members). */
+const ZSET_WORKLOADS: [string, string[]][] = [
+  ["ZADD", ["ZADD", "bench:z", "__rand_int__", "m:__rand_int__"]],
+  ["ZRANGE", ["ZRANGEBYSCORE", "bench:z", "__rand_int__", "+inf", "LIMIT", "0", "10"]],
+  ["ZINCRBY", ["ZINCRBY", "bench:z", "1", "m:__rand_int__"]],
+];
+
+/** Fills bench:z with `members` members (scores 0..members-1), 1000 per ZADD. */
+async function fillZset(port: number, members: number): Promise<void> {
+  const parts: string[] = [];
+  for (let i = 0; i < members; i += 1000) {
+    const batch: string[] = ["ZADD", "bench:z"];
+    for (let j = i; j < Math.min(members, i + 1000); j++) batch.push(String(j), `m:${j}`);
+    parts.push(`*${batch.length}\r\n${batch.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`);
+  }
+  await run("redis-cli", ["-p", String(port), "DEL", "bench:z"]);
+  await run("redis-cli", ["-p", String(port), "--pipe"], new TextEncoder().encode(parts.join("")));
+}
+
+/** Requests per second of one custom command (redis-benchmark prints it under its first word). */
+async function benchmarkCommand(
+  port: number,
+  pipeline: number,
+  command: string[],
+): Promise<number> {
+  const csv = await run("redis-benchmark", [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-n",
+    values.requests,
+    "-c",
+    values.clients,
+    "-P",
+    String(pipeline),
+    "-r",
+    values["zset-members"],
+    "--csv",
+    ...command,
+  ]);
+  for (const line of csv.split("\n")) {
+    const match = /^"[^"]*","([\d.]+)"/.exec(line);
+    if (match) return Number(match[1]);
+  }
+  return 0;
+}
+
+/** INFO memory's used_memory, in bytes. */
+async function usedMemory(port: number): Promise<number> {
+  const info = await run("redis-cli", ["-p", String(port), "INFO", "memory"]);
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
+}
+
+/**
+ * RSS after one and after three DELs of `args` keys (none exist), each one
+ * command on one connection: what holding a huge command's arguments costs.
+ */
+async function hugeDel(server: Server, args: number): Promise<number[]> {
+  const parts: string[] = [`*${args + 1}\r\n$3\r\nDEL\r\n`];
+  for (let i = 0; i < args; i++) {
+    const key = `k${i}`;
+    parts.push(`$${key.length}\r\n${key}\r\n`);
+  }
+  const bytes = new TextEncoder().encode(parts.join(""));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const reply = new Uint8Array(64);
+  const rss = [rssBytes(server.process.pid)];
+  try {
+    for (let round = 1; round <= 3; round++) {
+      let written = 0;
+      while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+      await conn.read(reply);
+      if (round === 1 || round === 3) rss.push(rssBytes(server.process.pid));
+    }
+  } finally {
+    conn.close();
+  }
+  return rss;
+}
+
 function rssBytes(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
-async function memoryPerKeys(server: Server, keys: number): Promise<number> {
+async function memoryPerKeys(
+  server: Server,
+  keys: number,
+): Promise<{ rss: number; used: number }> {
   await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const before = rssBytes(server.process.pid);
+  const usedBefore = await usedMemory(server.port);
   const encoder = new TextEncoder();
   const chunks: string[] = [];
   for (let i = 0; i < keys; i++) {
@@ -118,15 +212,19 @@ async function memoryPerKeys(server: Server, keys: number): Promise<number> {
   }
   await run("redis-cli", ["-p", String(server.port), "--pipe"], encoder.encode(chunks.join("")));
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  return rssBytes(server.process.pid) - before;
+  return {
+    rss: rssBytes(server.process.pid) - before,
+    used: await usedMemory(server.port) - usedBefore,
+  };
 }
 
 const servers = [await startOurs(), await startRedis()];
 try {
   // Each test alternates between the two servers, best of --rounds, so a
   // burst of load from elsewhere on a shared machine hits both alike.
+  const parts = new Set(values.parts.split(","));
   const results = new Map<string, Map<string, number>>();
-  for (const pipeline of [1, 16]) {
+  for (const pipeline of parts.has("throughput") ? [1, 16] : []) {
     for (const test of values.tests.split(",")) {
       for (let round = 0; round < Number(values.rounds); round++) {
         for (const server of servers) {
@@ -140,48 +238,80 @@ try {
       }
     }
   }
-  console.log(
-    `redis-benchmark -t ${values.tests} -n ${values.requests} -c ${values.clients}, best of ${values.rounds} (ops/s)`,
-  );
-  console.log("| test | pipeline | cache | redis-server | ratio |");
-  console.log("|------|----------|-------|--------------|-------|");
-  for (const pipeline of [1, 16]) {
-    const ours = results.get(`cache ${pipeline}`)!;
-    const theirs = results.get(`redis-server ${pipeline}`)!;
-    for (const [test, rate] of theirs) {
-      const mine = ours.get(test) ?? 0;
-      console.log(
-        `| ${test} | ${pipeline} | ${Math.round(mine)} | ${Math.round(rate)} | ${
-          (mine / rate).toFixed(2)
-        } |`,
-      );
+  const members = Number(values["zset-members"]);
+  if (parts.has("zset")) { for (const server of servers) await fillZset(server.port, members); }
+  for (const pipeline of parts.has("zset") ? [1, 16] : []) {
+    for (const [name, command] of ZSET_WORKLOADS) {
+      for (let round = 0; round < Number(values.rounds); round++) {
+        for (const server of servers) {
+          console.error(`${server.name} ${name} -P ${pipeline} round ${round + 1}`);
+          const rate = await benchmarkCommand(server.port, pipeline, command);
+          const key = `${server.name} ${pipeline}`;
+          const best = results.get(key) ?? new Map<string, number>();
+          results.set(key, best);
+          best.set(name, Math.max(best.get(name) ?? 0, rate));
+        }
+      }
     }
   }
-  const keys = Number(values.keys);
-  const memory: number[] = [];
-  for (const server of servers) memory.push(await memoryPerKeys(server, keys));
-  console.log(`\nRSS growth for ${keys} SETs (key:NNNNNNN -> vNNN):`);
-  console.log(`| server | MiB | bytes/key |`);
-  console.log(`|--------|-----|-----------|`);
-  servers.forEach((server, i) => {
+  if (results.size > 0) {
     console.log(
-      `| ${server.name} | ${(memory[i] / 1024 / 1024).toFixed(1)} | ${
-        Math.round(memory[i] / keys)
-      } |`,
+      `redis-benchmark -t ${values.tests} -n ${values.requests} -c ${values.clients}, best of ${values.rounds} (ops/s); ` +
+        `ZADD/ZRANGE(BYSCORE LIMIT 10)/ZINCRBY on a ${members}-member set, -r ${members}`,
     );
-  });
-  const heap = JSON.parse(
-    await run(Deno.execPath(), [
-      "run",
-      "--v8-flags=--expose-gc",
-      fileURLToPath(new URL("./micro/cache_memory.ts", import.meta.url)),
-      String(keys),
-    ]),
-  );
-  console.log(
-    `\ncache keyspace alone, in-process after a full GC: ${heap.bytesPerKey} bytes/key ` +
-      `(its own estimate, used for --maxmemory: ${heap.estimatedBytesPerKey} bytes/key)`,
-  );
+    console.log("| test | pipeline | cache | redis-server | ratio |");
+    console.log("|------|----------|-------|--------------|-------|");
+    for (const pipeline of [1, 16]) {
+      const ours = results.get(`cache ${pipeline}`) ?? new Map<string, number>();
+      const theirs = results.get(`redis-server ${pipeline}`) ?? new Map<string, number>();
+      for (const [test, rate] of theirs) {
+        const mine = ours.get(test) ?? 0;
+        console.log(
+          `| ${test} | ${pipeline} | ${Math.round(mine)} | ${Math.round(rate)} | ${
+            (mine / rate).toFixed(2)
+          } |`,
+        );
+      }
+    }
+  }
+  if (parts.has("memory")) {
+    const keys = Number(values.keys);
+    const memory: { rss: number; used: number }[] = [];
+    for (const server of servers) memory.push(await memoryPerKeys(server, keys));
+    console.log(`\nMemory for ${keys} SETs (key:NNNNNNN -> vNNN):`);
+    console.log(`| server | RSS MiB | RSS bytes/key | used_memory bytes/key |`);
+    console.log(`|--------|---------|---------------|-----------------------|`);
+    servers.forEach((server, i) => {
+      console.log(
+        `| ${server.name} | ${(memory[i].rss / 1024 / 1024).toFixed(1)} | ${
+          Math.round(memory[i].rss / keys)
+        } | ${Math.round(memory[i].used / keys)} |`,
+      );
+    });
+    const delArgs = Number(values["del-args"]);
+    console.log(`\nRSS around ${delArgs}-argument DELs (MiB):`);
+    console.log(`| server | before | after 1 | after 3 |`);
+    console.log(`|--------|--------|---------|---------|`);
+    for (const server of servers) {
+      await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
+      const [before, one, three] = (await hugeDel(server, delArgs)).map((b) => b / 1024 / 1024);
+      console.log(
+        `| ${server.name} | ${before.toFixed(0)} | ${one.toFixed(0)} | ${three.toFixed(0)} |`,
+      );
+    }
+    const heap = JSON.parse(
+      await run(Deno.execPath(), [
+        "run",
+        "--v8-flags=--expose-gc",
+        fileURLToPath(new URL("./micro/cache_memory.ts", import.meta.url)),
+        String(keys),
+      ]),
+    );
+    console.log(
+      `\ncache keyspace alone, in-process after a full GC: ${heap.bytesPerKey} bytes/key ` +
+        `(its own estimate, used for --maxmemory: ${heap.estimatedBytesPerKey} bytes/key)`,
+    );
+  }
 } finally {
   for (const server of servers) {
     try {

@@ -6,7 +6,12 @@
 //   deno bench -A bench/micro/resp_bench.ts
 
 import { isIncomplete } from "../../lib/decode.ts";
-import { decodeCommand, encodeCommand } from "../../lib/resp/codec.ts";
+import {
+  CommandArgs,
+  CommandSpans,
+  decodeCommandSpans,
+  encodeCommand,
+} from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import { logger } from "../../lib/log.ts";
@@ -54,6 +59,8 @@ const session: Session = {
   patterns: new Set(),
   blocked: false,
   closing: false,
+  replyMode: "on",
+  kill() {},
   pendingBytes: () => 0,
   memory: () => ({
     queryBytes: 0,
@@ -67,13 +74,18 @@ const session: Session = {
 };
 const ctx: Ctx = { server, session, out, inExec: false };
 
+const spans = new CommandSpans();
+
+/** Decodes (and runs) every command in `buf` the way the server's read loop does. */
 function run(buf: Uint8Array<ArrayBuffer>, execute: boolean): void {
   let start = 0;
   while (start < buf.length) {
-    const decoded = decodeCommand(buf, DEFAULT_LIMITS, start, buf.length);
+    const decoded = decodeCommandSpans(buf, DEFAULT_LIMITS, start, buf.length, spans);
     if (isIncomplete(decoded)) break;
+    const args = CommandArgs.fromSpans(buf, start, spans);
+    spans.reset();
     start += decoded.bytesUsed;
-    if (execute) dispatch(ctx, decoded.value);
+    if (execute) dispatch(ctx, args);
   }
   out.take();
 }
@@ -84,7 +96,7 @@ Deno.bench("scan 16 pipelined SETs for CR (baseline)", { group: "decode", baseli
   if (n === 0) throw new Error("no CR");
 });
 
-Deno.bench("decodeCommand() 16 pipelined SETs", { group: "decode" }, () => run(SETS, false));
+Deno.bench("decodeCommandSpans() 16 pipelined SETs", { group: "decode" }, () => run(SETS, false));
 
 Deno.bench("decode and dispatch 16 SETs", { group: "execute" }, () => run(SETS, true));
 

@@ -5,14 +5,20 @@
 // Transactions live in commands/transactions.ts and blocked clients in
 // commands/blocking.ts; both keep their state in the server they belong to.
 
-import type { Bytes } from "../../lib/bytes.ts";
+import { CommandArgs } from "../../lib/resp/codec.ts";
+import type { Args } from "./commands/context.ts";
+import { BIT_COMMANDS } from "./commands/bits.ts";
 import { BLOCKING_COMMANDS } from "./commands/blocking.ts";
 import { HASH_COMMANDS } from "./commands/hashes.ts";
+import { HLL_COMMANDS } from "./commands/hyperloglog.ts";
 import { KEY_COMMANDS } from "./commands/keys.ts";
 import { LIST_COMMANDS } from "./commands/lists.ts";
 import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
+import { INTROSPECTION_COMMANDS } from "./commands/introspection.ts";
+import { OBJECT_COMMANDS } from "./commands/object.ts";
 import { SET_COMMANDS } from "./commands/sets.ts";
+import { SORT_COMMANDS } from "./commands/sort.ts";
 import { STRING_COMMANDS } from "./commands/strings.ts";
 import { ZSET_COMMANDS } from "./commands/zsets.ts";
 import { MULTI_IMMEDIATE, TRANSACTION_COMMANDS } from "./commands/transactions.ts";
@@ -31,6 +37,11 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
     ...BLOCKING_COMMANDS,
     ...SET_COMMANDS,
     ...ZSET_COMMANDS,
+    ...BIT_COMMANDS,
+    ...HLL_COMMANDS,
+    ...SORT_COMMANDS,
+    ...OBJECT_COMMANDS,
+    ...INTROSPECTION_COMMANDS,
     ...PUBSUB_COMMANDS,
     ...SERVER_COMMANDS,
     ...TRANSACTION_COMMANDS,
@@ -87,23 +98,23 @@ function quoteArg(arg: Uint8Array): string {
 }
 
 /** Resolves a command and, for containers, its subcommand; or returns an error message. */
-function resolve(args: Bytes[]): CommandSpec | string {
+function resolve(args: Args): CommandSpec | string {
   // Clients send names in upper case (redis-benchmark, most libraries) or
   // lower case; both are in LOOKUP, so the common path lowercases nothing.
-  const spec = fastLookup(args[0]) ?? COMMANDS.get(lower(args[0]));
+  const spec = fastLookup(args.at(0)) ?? COMMANDS.get(lower(args.at(0)));
   if (spec === undefined) {
     let message = `ERR unknown command '${
-      toKey(args[0].subarray(0, 128))
+      toKey(args.at(0).subarray(0, 128))
     }', with args beginning with: `;
-    for (let i = 1; i < args.length && message.length < 1024; i++) message += quoteArg(args[i]);
+    for (let i = 1; i < args.length && message.length < 1024; i++) message += quoteArg(args.at(i));
     return message;
   }
   if (spec.subcommands !== undefined && (args.length >= 2 || spec.name !== "command")) {
     if (args.length < 2) return arityError(spec.name);
-    const sub = spec.subcommands.get(lower(args[1]));
+    const sub = spec.subcommands.get(lower(args.at(1)));
     if (sub === undefined) {
       return `ERR unknown subcommand '${
-        toKey(args[1].subarray(0, 128))
+        toKey(args.at(1).subarray(0, 128))
       }'. Try ${spec.name.toUpperCase()} HELP.`;
     }
     return checkArity(sub, args.length) ?? sub;
@@ -116,8 +127,19 @@ function checkArity(spec: CommandSpec, argc: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether CLIENT PAUSE holds this command: every command in ALL mode, and
+ * in WRITE mode the ones that may write (as Redis 7.0 pauses them).
+ */
+export function pausedBy(args: Args, writesOnly: boolean): boolean {
+  if (!writesOnly) return true;
+  const spec = fastLookup(args.at(0)) ?? COMMANDS.get(lower(args.at(0)));
+  if (spec === undefined) return false;
+  return spec.flags.includes("write") || spec.name === "publish";
+}
+
 /** Runs one command from the wire. Returns a Blocked description when the client must wait. */
-export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
+export function dispatch(ctx: Ctx, args: Args): void | Blocked {
   const session = ctx.session;
   const resolved = resolve(args);
   if (typeof resolved === "string") {
@@ -145,9 +167,17 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
     );
     return;
   }
+  if (
+    ctx.server.monitors.size > 0 && ctx.server.monitors.has(session) &&
+    (spec.flags.includes("write") || spec.flags.includes("readonly"))
+  ) {
+    // Redis treats a monitor as a replica: it may not touch keys.
+    ctx.out.error("ERR Replica can't interact with the keyspace");
+    return;
+  }
   const space = ctx.server.keyspace;
   if (space.maxmemoryBytes !== 0 && space.usedBytes > space.maxmemoryBytes) {
-    const fits = freeMemoryIfNeeded(space, (db, key) => ctx.server.touch(db, key));
+    const fits = freeMemoryIfNeeded(space, (db, key) => ctx.server.evicted(db, key));
     // Inside MULTI every command but EXEC, DISCARD, QUIT and RESET is
     // refused, since queueing itself takes memory (Redis processCommand).
     if (
@@ -161,13 +191,24 @@ export function dispatch(ctx: Ctx, args: Bytes[]): void | Blocked {
     }
   }
   if (session.multi !== undefined && !MULTI_IMMEDIATE.has(name.split("|")[0])) {
-    session.multi.push({ spec, args: args.map((arg) => arg.slice()) });
+    session.multi.push({ spec, args: CommandArgs.of(args.map((arg) => arg.slice())) });
     ctx.out.simple("QUEUED");
     return;
   }
+  const replyMode = session.replyMode;
+  const mark = ctx.out.length;
   const blocked = runCommand(ctx, args, spec);
+  if (replyMode !== "on") {
+    // CLIENT REPLY OFF drops every reply but CLIENT REPLY ON's; SKIP drops this one.
+    if (replyMode === "skip" || session.replyMode !== "on") ctx.out.truncate(mark);
+    if (replyMode === "skip" && session.replyMode === "skip") session.replyMode = "on";
+  }
   // A push (or EXEC holding one) may have filled keys clients wait on;
   // they are served now, before the next command, as Redis does.
   if (ctx.server.blocking.hasReady) ctx.server.blocking.serveReady();
+  // A parked command keeps copies of its arguments for the events its late reply causes.
+  if (blocked !== undefined) {
+    return { ...blocked, command: { name, args: CommandArgs.of(args.map((arg) => arg.slice())) } };
+  }
   return blocked;
 }

@@ -54,6 +54,14 @@ export interface KeyspaceHooks {
    * changes nothing, such as SMOVE of a missing member, touches nothing).
    */
   touched(db: number, key: string): void;
+  /**
+   * A key was created: clients blocked on it (BLPOP, BZPOPMIN ...) may now
+   * be served. Redis signals the same from dbAdd for lists and sorted sets,
+   * whichever command created the key (a push, a STORE, RENAME, COPY ...).
+   */
+  created(db: Db, key: string, value: Value): void;
+  /** A key was found expired and deleted (lazily, or by the active cycle): WATCH and notifications. */
+  expired(db: Db, key: string): void;
 }
 
 /** One numbered database. */
@@ -85,7 +93,7 @@ export class Db {
     if (entry.expireAt !== 0 && entry.expireAt <= Date.now()) {
       this.#remove(entry);
       this.#space.expiredKeys++;
-      this.#space.hooks.touched(this.index, key);
+      this.#space.hooks.expired(this, key);
       return undefined;
     }
     return entry;
@@ -99,7 +107,7 @@ export class Db {
   }
 
   /** Stores a new value under `key`, replacing any entry and clearing its TTL. */
-  set(key: string, value: Value): Entry {
+  set(key: string, value: Value, quiet = false): Entry {
     let entry = this.#map.get(key);
     if (entry === undefined) {
       entry = new Entry(key, value);
@@ -108,7 +116,8 @@ export class Db {
       this.#map.set(key, entry);
       entry.bytes = ENTRY_OVERHEAD_BYTES + key.length + valueBytes(value);
       this.#space.usedBytes += entry.bytes;
-      this.#space.hooks.touched(this.index, key);
+      if (!quiet) this.#space.hooks.touched(this.index, key);
+      this.#space.hooks.created(this, key, value);
     } else {
       entry.value = value;
       if (entry.expireAt !== 0) this.setExpire(entry, 0);
@@ -118,12 +127,16 @@ export class Db {
     return entry;
   }
 
-  /** Recomputes an entry's size after its value changed in place. */
-  resize(entry: Entry): void {
+  /**
+   * Recomputes an entry's size after its value changed in place. `quiet`:
+   * not reported as a change (a string grown with zeros by a BITFIELD whose
+   * every write failed, which Redis does not signal).
+   */
+  resize(entry: Entry, quiet = false): void {
     const bytes = ENTRY_OVERHEAD_BYTES + entry.key.length + valueBytes(entry.value);
     this.#space.usedBytes += bytes - entry.bytes;
     entry.bytes = bytes;
-    this.#space.hooks.touched(this.index, entry.key);
+    if (!quiet) this.#space.hooks.touched(this.index, entry.key);
   }
 
   /** Sets or clears (0) an entry's expiry time. */
@@ -266,7 +279,7 @@ export class Keyspace {
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;
-  hooks: KeyspaceHooks = { touched() {} };
+  hooks: KeyspaceHooks = { touched() {}, created() {}, expired() {} };
 
   constructor(databases: number) {
     this.dbs = Array.from({ length: databases }, (_, i) => new Db(i, this));

@@ -28,11 +28,17 @@ import { LimitError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { ReadBuffer } from "../../lib/net/read_buffer.ts";
 import { serveTcp, type TcpConnection, type TcpServer } from "../../lib/net/tcp_server.ts";
-import { decodeCommand } from "../../lib/resp/codec.ts";
+import {
+  CommandArgs,
+  CommandSpans,
+  decodeCommand,
+  decodeCommandSpans,
+} from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS, type RespLimits } from "../../lib/resp/types.ts";
 import { ReplyWriter } from "../../lib/resp/writer.ts";
 import { BlockedClients } from "./commands/blocking.ts";
 import type {
+  Args,
   ClientMemory,
   CommandSpec,
   CommandStat,
@@ -41,10 +47,22 @@ import type {
   ServerState,
   Session,
 } from "./commands/context.ts";
-import { unsubscribeAll } from "./commands/pubsub.ts";
+import { publishMessage, unsubscribeAll } from "./commands/pubsub.ts";
+import {
+  DESTINATION_FIRST,
+  eventsFor,
+  NOTIFY_EVICTED,
+  NOTIFY_EXPIRED,
+  NOTIFY_KEYEVENT,
+  NOTIFY_KEYSPACE,
+  NOTIFY_NEW,
+  NOTIFY_STRING,
+} from "./notify.ts";
+import { toKey } from "./values.ts";
 import { Watches } from "./commands/transactions.ts";
 import { STANDARD_CONFIG } from "./config.ts";
-import { COMMANDS, dispatch } from "./dispatch.ts";
+import { COMMANDS, dispatch, pausedBy } from "./dispatch.ts";
+import { Slowlog } from "./commands/introspection.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
 
@@ -86,13 +104,17 @@ const BLOCKED_BUFFER_BYTES_MAX = 1024 * 1024;
 /** A side read while blocked: about one TCP read. */
 const SIDE_READ_BYTES = 16 * 1024;
 const UNBLOCKED: unique symbol = Symbol("unblocked");
+/** '*': an array command (else an inline one). */
+const STAR = 42;
 /**
- * What one parsed argument costs besides its bytes: a Uint8Array view
- * (about 70 bytes of V8 object) and its slot in the array. A 1M-argument
- * DEL is thus about 80 MB while it runs, counted in argv-mem and, above
- * ARGV_ACCOUNT_BYTES_MIN, in used_memory before it runs (maxmemory sees it).
+ * What one parsed argument costs besides its bytes while its command runs:
+ * its (start, length) pair in the connection's CommandSpans. Handlers get a
+ * CommandArgs, which makes a view only when an argument is read (a view is
+ * about 110 bytes of V8 object: holding one per argument took a 1M-argument
+ * DEL to 560 MB of RSS). Counted in argv-mem and, above
+ * ARGV_ACCOUNT_BYTES_MIN, in used_memory before the command runs.
  */
-const ARG_VIEW_BYTES = 80;
+const ARG_SPAN_BYTES = 8;
 const ARGV_ACCOUNT_BYTES_MIN = 64 * 1024;
 
 class Client implements Session {
@@ -112,6 +134,7 @@ class Client implements Session {
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
   closing = false;
+  replyMode: "on" | "off" | "skip" = "on";
   readonly out = new ReplyWriter();
   /** The read buffer, once the read loop runs (for qbuf in CLIENT LIST). */
   input: ReadBuffer | undefined;
@@ -146,6 +169,12 @@ class Client implements Session {
 
   get blocked(): boolean {
     return this.#server.blocking.isBlocked(this);
+  }
+
+  kill(): void {
+    this.closing = true;
+    this.#server.blocking.release(this);
+    this.connection.close();
   }
 
   get subscribed(): boolean {
@@ -298,6 +327,13 @@ export class CacheServer implements ServerState {
   readonly log: Logger;
   readonly blocking = new BlockedClients();
   readonly watches = new Watches();
+  readonly monitors = new Set<Session>();
+  readonly slowlog = new Slowlog();
+  /** CLIENT PAUSE: until when, whether only writes, and the clients held meanwhile. */
+  #pausedUntil = 0;
+  #pauseWritesOnly = false;
+  #pauseTimer: ReturnType<typeof setTimeout> | undefined;
+  #pauseWaiters: (() => void)[] = [];
   #drainTimeoutMs: number;
   #tcp: TcpServer | undefined;
   #nextId = 1;
@@ -307,7 +343,17 @@ export class CacheServer implements ServerState {
     this.keyspace = new Keyspace(options.databases);
     this.keyspace.maxmemoryBytes = options.maxmemoryBytes;
     this.keyspace.policy = options.policy;
-    this.keyspace.hooks = { touched: (db, key) => this.watches.touch(db, key) };
+    this.keyspace.hooks = {
+      touched: (db, key) => {
+        this.watches.touch(db, key);
+        this.#changes.at(-1)?.push(db, key, false);
+      },
+      created: (db, key) => {
+        this.blocking.signalReady(db, key);
+        this.#changes.at(-1)?.push(db.index, key, true);
+      },
+      expired: (db, key) => this.#expired(db, key),
+    };
     this.requirepass = options.requirepass;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
@@ -352,7 +398,7 @@ export class CacheServer implements ServerState {
     this.port = addr.port;
     this.config.set("port", String(addr.port));
     this.#expiryTimer = setInterval(() => {
-      activeExpireCycle(this.keyspace, (db, key) => this.touch(db, key));
+      activeExpireCycle(this.keyspace, (db, key) => this.#expired(db, key));
     }, EXPIRE_CYCLE_INTERVAL_MS);
     return addr;
   }
@@ -389,6 +435,8 @@ export class CacheServer implements ServerState {
     const ctx = client.ctx;
     const input = new ReadBuffer({ sizeBytesMax: limits.queryBufferBytesMax });
     client.input = input;
+    // Where the arguments of the command being read lie (one per connection, reused).
+    const spans = new CommandSpans();
     // Buffered bytes needed before decoding again (a bulk header announced them).
     let need = 0;
     // A read started while the client was blocked, into `side`, which is
@@ -418,24 +466,49 @@ export class CacheServer implements ServerState {
       }
       need = 0;
       while (input.length > 0 && !client.closing) {
-        let decoded;
+        let args: Args;
+        let used: number;
         try {
-          decoded = decodeCommand(input.bytes, limits, input.start, input.end);
+          if (input.bytes[input.start] === STAR) {
+            // An array command: its argument positions first (resumed across
+            // reads, no object per argument), views only once it is whole.
+            const decoded = decodeCommandSpans(input.bytes, limits, input.start, input.end, spans);
+            if (isIncomplete(decoded)) {
+              need = input.length + decoded.bytesNeeded;
+              break;
+            }
+            args = CommandArgs.fromSpans(input.bytes, input.start, spans);
+            used = decoded.bytesUsed;
+            spans.reset();
+          } else {
+            const decoded = decodeCommand(input.bytes, limits, input.start, input.end);
+            if (isIncomplete(decoded)) {
+              need = input.length + decoded.bytesNeeded;
+              break;
+            }
+            args = CommandArgs.of(decoded.value);
+            used = decoded.bytesUsed;
+          }
         } catch (error) {
           // Redis replies and closes: the stream cannot be parsed past this point.
           client.out.error(`ERR ${(error as Error).message}`);
           client.closing = true;
           break;
         }
-        if (isIncomplete(decoded)) {
-          need = input.length + decoded.bytesNeeded;
-          break;
-        }
-        input.consume(decoded.bytesUsed);
-        if (decoded.value.length === 0) continue;
-        client.argvBytes = decoded.bytesUsed + decoded.value.length * ARG_VIEW_BYTES;
+        input.consume(used);
+        if (args.length === 0) continue;
+        client.argvBytes = used + args.length * ARG_SPAN_BYTES;
         if (client.argvBytes > ARGV_ACCOUNT_BYTES_MIN) client.account();
-        const blocked = dispatch(ctx, decoded.value);
+        const paused = this.#pausedFor(args);
+        if (paused !== undefined) {
+          // Held by CLIENT PAUSE: earlier replies go out, then wait. Nothing is
+          // read meanwhile, so the argument views into the buffer stay valid.
+          if (client.out.length > 0) await client.writeReplies();
+          connection.markBusy();
+          await paused;
+          if (client.closing) break;
+        }
+        const blocked = dispatch(ctx, args);
         if (blocked === undefined) continue;
         // Parked at once, before any await: a push from another client
         // while earlier replies are written must find it waiting (parking
@@ -495,14 +568,109 @@ export class CacheServer implements ServerState {
     this.blocking.signalReady(db, key);
   }
 
+  pause(untilMs: number, all: boolean): void {
+    // A pause already running is only lengthened, and ALL wins over WRITE (Redis pauseClients).
+    const active = this.#pausedUntil !== 0;
+    this.#pauseWritesOnly = active ? this.#pauseWritesOnly && !all : !all;
+    if (untilMs > this.#pausedUntil) {
+      this.#pausedUntil = untilMs;
+      clearTimeout(this.#pauseTimer);
+      this.#pauseTimer = setTimeout(() => this.unpause(), Math.max(0, untilMs - Date.now()));
+    }
+  }
+
+  unpause(): void {
+    this.#pausedUntil = 0;
+    clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = undefined;
+    const waiters = this.#pauseWaiters;
+    this.#pauseWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves when CLIENT PAUSE no longer holds this command; undefined when it does not. */
+  #pausedFor(args: Args): Promise<void> | undefined {
+    if (this.#pausedUntil === 0 || !pausedBy(args, this.#pauseWritesOnly)) return undefined;
+    return new Promise((resolve) => this.#pauseWaiters.push(resolve));
+  }
+
   touch(db: Db, key: string): void {
     this.watches.touch(db.index, key);
+  }
+
+  notifyFlags = 0;
+  /** Keys changed by the commands running (innermost last): db, key, created. */
+  #changes: (number | string | boolean)[][] = [];
+
+  startChanges(): void {
+    this.#changes.push([]);
+  }
+
+  emitChanges(command: string, args: Args): void {
+    const log = this.#changes.pop();
+    if (log === undefined || log.length === 0) return;
+    // Each key once, in the order first changed; "new" before the command's event.
+    const seen = new Map<string, { db: number; key: string; created: boolean }>();
+    for (let i = 0; i < log.length; i += 3) {
+      const id = `${log[i]}\0${log[i + 1]}`;
+      const known = seen.get(id);
+      if (known === undefined) {
+        seen.set(id, { db: log[i] as number, key: log[i + 1] as string, created: !!log[i + 2] });
+      } else if (log[i + 2]) known.created = true;
+    }
+    if (command === "mset" || command === "msetnx") {
+      // One "set" per pair, a key given twice included (Redis sets each in turn).
+      const db = log[0] as number;
+      for (let i = 1; i < args.length; i += 2) {
+        const key = toKey(args.at(i));
+        if (seen.get(`${db}\0${key}`)?.created) {
+          seen.get(`${db}\0${key}`)!.created = false;
+          this.#notify(NOTIFY_NEW, "new", db, key);
+        }
+        this.#notify(NOTIFY_STRING, "set", db, key);
+      }
+      return;
+    }
+    let changed = [...seen.values()];
+    if (DESTINATION_FIRST.has(command)) {
+      const destination = toKey(args.at(2));
+      changed = [
+        ...changed.filter((c) => c.key === destination),
+        ...changed.filter((c) => c.key !== destination),
+      ];
+    }
+    for (const { db, key, created } of changed) {
+      if (created) this.#notify(NOTIFY_NEW, "new", db, key);
+      const exists = this.keyspace.dbs[db].peek(key) !== undefined;
+      for (const event of eventsFor(command, args, key, exists)) {
+        this.#notify(event.type, event.name, db, key);
+      }
+    }
+  }
+
+  /** Publishes one keyspace event, as notifyKeyspaceEvent does, if its class is on. */
+  #notify(type: number, event: string, db: number, key: string): void {
+    const flags = this.notifyFlags;
+    if ((flags & type) === 0) return;
+    if (flags & NOTIFY_KEYSPACE) publishMessage(this, `__keyspace@${db}__:${key}`, event);
+    if (flags & NOTIFY_KEYEVENT) publishMessage(this, `__keyevent@${db}__:${event}`, key);
+  }
+
+  #expired(db: Db, key: string): void {
+    this.watches.touch(db.index, key);
+    if (this.notifyFlags !== 0) this.#notify(NOTIFY_EXPIRED, "expired", db.index, key);
+  }
+
+  evicted(db: Db, key: string): void {
+    this.watches.touch(db.index, key);
+    if (this.notifyFlags !== 0) this.#notify(NOTIFY_EVICTED, "evicted", db.index, key);
   }
 
   #cleanup(client: Client): void {
     client.closing = true;
     client.account(true);
     this.blocking.release(client);
+    this.monitors.delete(client);
     unsubscribeAll(client.ctx);
     this.watches.unwatchAll(client);
     this.sessions.delete(client.id);
@@ -515,6 +683,7 @@ export class CacheServer implements ServerState {
    */
   async close(drainTimeoutMs = this.#drainTimeoutMs): Promise<void> {
     clearInterval(this.#expiryTimer);
+    this.unpause();
     const draining = this.#tcp?.close(drainTimeoutMs);
     for (const client of this.sessions.values()) {
       if (client.blocked || client.subscribed) {

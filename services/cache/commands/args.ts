@@ -42,7 +42,7 @@ export function positiveArg(arg: Uint8Array): number {
 export const REPEATED_REPLY_COUNT_MAX = 4 * 1024 * 1024;
 
 /** The range Redis checks counts against (-LONG_MAX .. LONG_MAX), in its words. */
-const LONG_RANGE =
+export const LONG_RANGE =
   "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 
 /**

@@ -1,10 +1,12 @@
-// Blocking list commands and the clients waiting in them (Redis: blocked.c,
-// t_list.c): BLPOP, BRPOP, BLMOVE and BRPOPLPUSH.
+// Blocking commands and the clients waiting in them (Redis: blocked.c,
+// t_list.c, t_zset.c): BLPOP, BRPOP, BLMOVE, BRPOPLPUSH and BLMPOP on
+// lists, BZPOPMIN, BZPOPMAX and BZMPOP on sorted sets.
 //
 // A blocking command that finds every key empty returns a `Blocked`
 // description instead of replying. The server parks the client here
 // (`park`); a push to one of its keys marks the key ready
-// (`signalReady`), and after the command that pushed, `serveReady` retries
+// (`signalReady`; the keyspace also signals every key it creates, as
+// Redis's dbAdd does), and after the command that pushed, `serveReady` retries
 // the waiters of each ready key, oldest first, until the key runs dry
 // (FIFO among waiters, as Redis serves them). At its deadline a waiter gets
 // a null reply. Inside MULTI (EXEC) these commands never block: they answer
@@ -14,7 +16,7 @@
 // deadline is its own timer: these are rare (one per parked client) and a
 // BLPOP with a 0.05 s timeout must not wait for a coarse sweep.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db } from "../keyspace.ts";
 import { ListValue, toKey } from "../values.ts";
 import {
@@ -27,6 +29,8 @@ import {
   type Session,
 } from "./context.ts";
 import { lookupList, move, popOne, side } from "./lists.ts";
+import { lookupZSet, mpopArgs, mpopFrom, popScored } from "./zsets.ts";
+import { ZSetValue } from "../zset.ts";
 
 /** Rounds of retries per `serveReady` call: each round may make other keys ready (BLMOVE). */
 const SERVE_ROUNDS_MAX = 1000;
@@ -114,12 +118,15 @@ export class BlockedClients {
     if (this.#byKey.has(id)) this.#ready.add(id);
   }
 
-  /** After SWAPDB: every key of `db` with waiters that now holds a list is ready. */
+  /**
+   * After SWAPDB: every key of `db` with waiters that now exists is ready
+   * (a waiter skips a key of a type it does not pop).
+   */
   signalDatabase(db: Db): void {
     const prefix = `${db.index}\0`;
     for (const id of this.#byKey.keys()) {
       if (!id.startsWith(prefix)) continue;
-      if (db.peek(id.slice(prefix.length))?.value instanceof ListValue) this.#ready.add(id);
+      if (db.peek(id.slice(prefix.length)) !== undefined) this.#ready.add(id);
     }
   }
 
@@ -149,6 +156,10 @@ export class BlockedClients {
   #serve(waiter: Waiter): boolean {
     const out = waiter.ctx.out;
     const mark = out.length;
+    const server = waiter.ctx.server;
+    const command = waiter.blocked.command;
+    const notifying = server.notifyFlags !== 0 && command !== undefined;
+    if (notifying) server.startChanges();
     try {
       if (!waiter.blocked.retry(waiter.ctx)) return false;
     } catch (error) {
@@ -158,6 +169,8 @@ export class BlockedClients {
           ? error.message
           : `ERR ${error instanceof Error ? error.message : String(error)}`,
       );
+    } finally {
+      if (notifying) server.emitChanges(command.name, command.args);
     }
     this.release(waiter.ctx.session);
     return true;
@@ -165,7 +178,7 @@ export class BlockedClients {
 }
 
 /** Parses a blocking timeout in seconds to an absolute deadline (0: forever). */
-function deadlineArg(arg: Uint8Array): number {
+export function deadlineArg(arg: Uint8Array): number {
   const text = toKey(arg);
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) {
     fail("ERR timeout is not a float or out of range");
@@ -178,8 +191,8 @@ function deadlineArg(arg: Uint8Array): number {
 
 /** BLPOP / BRPOP: pop from the first non-empty key, or wait for one. */
 function bpop(front: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void | Blocked => {
-    const deadline = deadlineArg(args[args.length - 1]);
+  return (ctx: Ctx, args: Args): void | Blocked => {
+    const deadline = deadlineArg(args.at(args.length - 1));
     const keys = args.slice(1, -1).map(toKey);
     // Served later (`serving`), a key that now holds another type is
     // passed over and the client stays blocked, as in Redis; only the
@@ -211,10 +224,10 @@ function bpop(front: boolean) {
 }
 
 /** BLMOVE / BRPOPLPUSH: move one element, or wait for the source to get one. */
-function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, timeoutAt: number) {
-  const from = toKey(args[1]);
-  const to = toKey(args[2]);
-  const deadline = deadlineArg(args[timeoutAt]);
+function bmove(ctx: Ctx, args: Args, fromLeft: boolean, toLeft: boolean, timeoutAt: number) {
+  const from = toKey(args.at(1));
+  const to = toKey(args.at(2));
+  const deadline = deadlineArg(args.at(timeoutAt));
   const attempt = (c: Ctx, serving: boolean): boolean => {
     if (serving && !(c.session.db.peek(from)?.value instanceof ListValue)) return false;
     // A destination of another type throws WRONGTYPE before anything moves.
@@ -235,16 +248,73 @@ function bmove(ctx: Ctx, args: Bytes[], fromLeft: boolean, toLeft: boolean, time
   return blocked;
 }
 
+/** BZPOPMIN / BZPOPMAX key [key ...] timeout: [key, member, score], or wait. */
+function bzpop(max: boolean) {
+  return (ctx: Ctx, args: Args): void | Blocked => {
+    const deadline = deadlineArg(args.at(args.length - 1));
+    const keys = args.slice(1, -1).map(toKey);
+    const attempt = (c: Ctx, serving: boolean): boolean => {
+      const db = c.session.db;
+      for (const key of keys) {
+        if (serving && !(db.peek(key)?.value instanceof ZSetValue)) continue;
+        const entry = lookupZSet(db, key);
+        if (entry === undefined) continue;
+        c.out.arrayHeader(3);
+        c.out.bulkString(key);
+        popScored(c, entry, max, 1, false);
+        return true;
+      }
+      return false;
+    };
+    if (attempt(ctx, false)) return;
+    if (ctx.inExec) return ctx.out.nullArray();
+    return {
+      blocked: true,
+      keys,
+      deadline,
+      retry: (c) => attempt(c, true),
+      timeout: (c) => c.out.nullArray(),
+    };
+  };
+}
+
+/** BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: ZMPOP, or wait. */
+function bzmpop(ctx: Ctx, args: Args): void | Blocked {
+  // Redis parses numkeys, the keys, MIN|MAX and COUNT before the timeout.
+  const call = mpopArgs(args, 2);
+  const deadline = deadlineArg(args.at(1));
+  const attempt = (c: Ctx, serving: boolean): boolean => {
+    for (const key of call.keys) {
+      if (serving && !(c.session.db.peek(key)?.value instanceof ZSetValue)) continue;
+      if (mpopFrom(c, key, call)) return true;
+    }
+    return false;
+  };
+  if (attempt(ctx, false)) return;
+  if (ctx.inExec) return ctx.out.nullArray();
+  return {
+    blocked: true,
+    keys: call.keys,
+    deadline,
+    retry: (c) => attempt(c, true),
+    timeout: (c) => c.out.nullArray(),
+  };
+}
+
 const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
+const kz = { firstKey: 1, lastKey: -2, step: 1, group: "sorted-set" } as const;
 const kb = { firstKey: 1, lastKey: -2, step: 1, group: "list" } as const;
 
 export const BLOCKING_COMMANDS: CommandSpec[] = [
   command("blpop", -3, ["write", "blocking"], bpop(true), kb),
   command("brpop", -3, ["write", "blocking"], bpop(false), kb),
   command("blmove", 6, ["write", "denyoom", "blocking"], (ctx, a) => {
-    return bmove(ctx, a, side(a[3]), side(a[4]), 5);
+    return bmove(ctx, a, side(a.at(3)), side(a.at(4)), 5);
   }, k2),
   command("brpoplpush", 4, ["write", "denyoom", "blocking"], (ctx, a) => {
     return bmove(ctx, a, false, true, 3);
   }, k2),
+  command("bzpopmin", -3, ["write", "blocking", "fast"], bzpop(false), kz),
+  command("bzpopmax", -3, ["write", "blocking", "fast"], bzpop(true), kz),
+  command("bzmpop", -5, ["write", "blocking"], bzmpop, { group: "sorted-set" }),
 ];

@@ -2,12 +2,16 @@
 // table: a handler writes its reply to `ctx.out` or throws a CommandError
 // whose message is Redis's own wording, so client libraries map it.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { CommandArgs } from "../../../lib/resp/codec.ts";
+
+/** A command's arguments (0 is its name): views made on access, see lib/resp/codec.ts. */
+export type Args = CommandArgs;
 import type { ReplyWriter } from "../../../lib/resp/writer.ts";
 import type { Db, Keyspace } from "../keyspace.ts";
 import type { Entry } from "../keyspace.ts";
 import type { Value } from "../values.ts";
 import type { BlockedClients } from "./blocking.ts";
+import type { Slowlog } from "./introspection.ts";
 import type { Watches } from "./transactions.ts";
 
 /** An error reply; `message` is sent as is after "-". */
@@ -41,12 +45,14 @@ export interface Blocked {
   retry(ctx: Ctx): boolean;
   /** The reply when the deadline passes. */
   timeout(ctx: Ctx): void;
+  /** The command and its arguments (copies), for the events its late reply causes. */
+  command?: { name: string; args: Args };
 }
 
 /** A command MULTI queued, already resolved, with copies of its arguments. */
 export interface QueuedCommand {
   readonly spec: CommandSpec;
-  readonly args: Bytes[];
+  readonly args: Args;
 }
 
 /** A connection's memory, as CLIENT LIST shows it (qbuf, argv-mem, rbs, omem, tot-mem). */
@@ -95,6 +101,10 @@ export interface Session {
   readonly blocked: boolean;
   /** Asked to close after its replies are written (QUIT, CLIENT KILL). */
   closing: boolean;
+  /** CLIENT REPLY: replies sent ("on"), dropped ("off"), or the next one dropped ("skip"). */
+  replyMode: "on" | "off" | "skip";
+  /** Closes the connection now (CLIENT KILL of another client). */
+  kill(): void;
   /** Bytes of replies waiting to be written, for CLIENT LIST omem. */
   pendingBytes(): number;
   /** What this connection holds in memory, for CLIENT LIST and INFO. */
@@ -128,8 +138,24 @@ export interface ServerState {
   signalReady(db: Db, key: string): void;
   /** Touch a key for WATCH. */
   touch(db: Db, key: string): void;
+  /** A key was evicted under maxmemory: WATCH and the "evicted" event. */
+  evicted(db: Db, key: string): void;
   /** The dispatch table, for COMMAND. */
   readonly commands: ReadonlyMap<string, CommandSpec>;
+  /** Clients in MONITOR mode. */
+  readonly monitors: Set<Session>;
+  /** The slow log (SLOWLOG). */
+  readonly slowlog: Slowlog;
+  /** CLIENT PAUSE: hold every command (`all`) or only writes until `untilMs`. */
+  pause(untilMs: number, all: boolean): void;
+  /** CLIENT UNPAUSE. */
+  unpause(): void;
+  /** notify-keyspace-events as flags (notify.ts); 0: off, and nothing is recorded. */
+  notifyFlags: number;
+  /** Starts recording the keys the next command changes (nested for EXEC). */
+  startChanges(): void;
+  /** Stops recording and publishes the keyspace events the command caused. */
+  emitChanges(command: string, args: Args): void;
 }
 
 export interface Ctx {
@@ -140,7 +166,7 @@ export interface Ctx {
   readonly inExec: boolean;
 }
 
-export type Handler = (ctx: Ctx, args: Bytes[]) => void | Blocked;
+export type Handler = (ctx: Ctx, args: Args) => void | Blocked;
 
 export type CommandFlag =
   | "write"

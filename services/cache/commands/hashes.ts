@@ -4,7 +4,7 @@
 // is looked up; a hash left empty is deleted. Left out: HRANDFIELD,
 // HGETDEL, HSETEX.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { addInteger, globMatch, HashValue, parseInteger, toKey } from "../values.ts";
 import { int64Arg, intArg, REPEATED_REPLY_COUNT_MAX, signedCountArg } from "./args.ts";
@@ -54,15 +54,15 @@ function hashForWrite(db: Db, key: string): HashEntry {
 }
 
 function hset(name: string) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     if (args.length % 2 !== 0) fail(arityError(name));
     const db = ctx.session.db;
-    const entry = hashForWrite(db, toKey(args[1]));
+    const entry = hashForWrite(db, toKey(args.at(1)));
     let added = 0;
     for (let i = 2; i < args.length; i += 2) {
-      const field = toKey(args[i]);
+      const field = toKey(args.at(i));
       entry.value.fieldExpires.delete(field);
-      if (entry.value.set(field, toKey(args[i + 1]))) added++;
+      if (entry.value.set(field, toKey(args.at(i + 1)))) added++;
     }
     db.resize(entry);
     if (name === "hmset") ctx.out.ok();
@@ -70,34 +70,34 @@ function hset(name: string) {
   };
 }
 
-function hsetnx(ctx: Ctx, args: Bytes[]): void {
+function hsetnx(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const entry = hashForWrite(db, toKey(args[1]));
-  const field = toKey(args[2]);
+  const entry = hashForWrite(db, toKey(args.at(1)));
+  const field = toKey(args.at(2));
   if (entry.value.fields.has(field)) return ctx.out.integer(0);
-  entry.value.set(field, toKey(args[3]));
+  entry.value.set(field, toKey(args.at(3)));
   db.resize(entry);
   ctx.out.integer(1);
 }
 
-function hget(ctx: Ctx, args: Bytes[]): void {
-  const value = lookupHash(ctx.session.db, toKey(args[1]))?.value.fields.get(toKey(args[2]));
+function hget(ctx: Ctx, args: Args): void {
+  const value = lookupHash(ctx.session.db, toKey(args.at(1)))?.value.fields.get(toKey(args.at(2)));
   if (value === undefined) ctx.out.nullBulk();
   else ctx.out.bulkString(value);
 }
 
-function hmget(ctx: Ctx, args: Bytes[]): void {
-  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+function hmget(ctx: Ctx, args: Args): void {
+  const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
   ctx.out.arrayHeader(args.length - 2);
   for (let i = 2; i < args.length; i++) {
-    const value = hash?.fields.get(toKey(args[i]));
+    const value = hash?.fields.get(toKey(args.at(i)));
     if (value === undefined) ctx.out.nullBulk();
     else ctx.out.bulkString(value);
   }
 }
 
-function hgetall(ctx: Ctx, args: Bytes[]): void {
-  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+function hgetall(ctx: Ctx, args: Args): void {
+  const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
   if (hash === undefined) return ctx.out.mapHeader(0);
   ctx.out.mapHeader(hash.fields.size);
   for (const [field, value] of hash.fields) {
@@ -106,50 +106,50 @@ function hgetall(ctx: Ctx, args: Bytes[]): void {
   }
 }
 
-function hdel(ctx: Ctx, args: Bytes[]): void {
+function hdel(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const entry = lookupHash(db, key);
   if (entry === undefined) return ctx.out.integer(0);
   let n = 0;
-  for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) n++;
+  for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args.at(i)))) n++;
   if (n === 0) return ctx.out.integer(0);
   if (entry.value.fields.size === 0) db.delete(key);
   else db.resize(entry);
   ctx.out.integer(n);
 }
 
-function hexists(ctx: Ctx, args: Bytes[]): void {
-  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
-  ctx.out.integer(hash?.fields.has(toKey(args[2])) ? 1 : 0);
+function hexists(ctx: Ctx, args: Args): void {
+  const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
+  ctx.out.integer(hash?.fields.has(toKey(args.at(2))) ? 1 : 0);
 }
 
-function hlen(ctx: Ctx, args: Bytes[]): void {
-  ctx.out.integer(lookupHash(ctx.session.db, toKey(args[1]))?.value.fields.size ?? 0);
+function hlen(ctx: Ctx, args: Args): void {
+  ctx.out.integer(lookupHash(ctx.session.db, toKey(args.at(1)))?.value.fields.size ?? 0);
 }
 
-function hstrlen(ctx: Ctx, args: Bytes[]): void {
-  const value = lookupHash(ctx.session.db, toKey(args[1]))?.value.fields.get(toKey(args[2]));
+function hstrlen(ctx: Ctx, args: Args): void {
+  const value = lookupHash(ctx.session.db, toKey(args.at(1)))?.value.fields.get(toKey(args.at(2)));
   ctx.out.integer(value?.length ?? 0);
 }
 
-function hkeys(ctx: Ctx, args: Bytes[]): void {
-  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+function hkeys(ctx: Ctx, args: Args): void {
+  const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
   ctx.out.arrayHeader(hash?.fields.size ?? 0);
   if (hash) { for (const field of hash.fields.keys()) ctx.out.bulkString(field); }
 }
 
-function hvals(ctx: Ctx, args: Bytes[]): void {
-  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+function hvals(ctx: Ctx, args: Args): void {
+  const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
   ctx.out.arrayHeader(hash?.fields.size ?? 0);
   if (hash) { for (const value of hash.fields.values()) ctx.out.bulkString(value); }
 }
 
-function hincrby(ctx: Ctx, args: Bytes[]): void {
-  const delta = int64Arg(args[3]);
+function hincrby(ctx: Ctx, args: Args): void {
+  const delta = int64Arg(args.at(3));
   const db = ctx.session.db;
-  const entry = hashForWrite(db, toKey(args[1]));
-  const field = toKey(args[2]);
+  const entry = hashForWrite(db, toKey(args.at(1)));
+  const field = toKey(args.at(2));
   const old = entry.value.fields.get(field);
   let current: number | bigint = 0;
   if (old !== undefined) {
@@ -164,15 +164,15 @@ function hincrby(ctx: Ctx, args: Bytes[]): void {
   ctx.out.integer(result);
 }
 
-function hincrbyfloat(ctx: Ctx, args: Bytes[]): void {
+function hincrbyfloat(ctx: Ctx, args: Args): void {
   // In long double, as Redis computes it (long_double.ts); the increment
   // is checked before the key (t_hash.c).
-  const delta = parseLongDouble(toKey(args[3]));
+  const delta = parseLongDouble(toKey(args.at(3)));
   if (delta === null) fail("ERR value is not a valid float");
   if (isInfinite(delta)) fail("ERR value is NaN or Infinity");
   const db = ctx.session.db;
-  const entry = hashForWrite(db, toKey(args[1]));
-  const field = toKey(args[2]);
+  const entry = hashForWrite(db, toKey(args.at(1)));
+  const field = toKey(args.at(2));
   const old = entry.value.fields.get(field);
   let current: LongDoubleValue | null = ZERO;
   if (old !== undefined) {
@@ -193,10 +193,10 @@ function binary(text: string): Uint8Array {
   return out;
 }
 
-function hscan(ctx: Ctx, args: Bytes[]): void {
-  const cursor = cursorArg(args[2]);
+function hscan(ctx: Ctx, args: Args): void {
+  const cursor = cursorArg(args.at(2));
   const options = scanOptions(args, 3, false);
-  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+  const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
   const fields = hash ? [...hash.fields] : [];
   const end = Math.min(fields.length, cursor + Math.max(options.count, 128));
   const found: [string, string][] = [];
@@ -216,11 +216,11 @@ function hscan(ctx: Ctx, args: Bytes[]): void {
 }
 
 /** Parses "FIELDS numfields field..." starting at `at`. */
-function fieldsArg(args: Bytes[], at: number): string[] {
-  if (at >= args.length || lower(args[at]) !== "fields") {
+function fieldsArg(args: Args, at: number): string[] {
+  if (at >= args.length || lower(args.at(at)) !== "fields") {
     fail("ERR Mandatory argument FIELDS is missing or not at the right position");
   }
-  const count = intArg(args[at + 1] ?? new Uint8Array());
+  const count = intArg(args.at(at + 1) ?? new Uint8Array());
   if (count <= 0) fail("ERR Parameter `numFields` should be greater than 0");
   if (args.length - at - 2 !== count) {
     fail("ERR The `numfields` parameter must match the number of arguments");
@@ -229,13 +229,13 @@ function fieldsArg(args: Bytes[], at: number): string[] {
 }
 
 function hexpireGeneric(unit: "ex" | "px" | "exat" | "pxat", name: string) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const db = ctx.session.db;
-    const key = toKey(args[1]);
-    const at = expireAtFrom(args[2], unit, name);
+    const key = toKey(args.at(1));
+    const at = expireAtFrom(args.at(2), unit, name);
     let i = 3;
     let condition = "";
-    const option = i < args.length ? lower(args[i]) : "";
+    const option = i < args.length ? lower(args.at(i)) : "";
     if (option === "nx" || option === "xx" || option === "gt" || option === "lt") {
       condition = option;
       i++;
@@ -277,9 +277,9 @@ function hexpireGeneric(unit: "ex" | "px" | "exat" | "pxat", name: string) {
 }
 
 function httlGeneric(kind: "ttl" | "pttl" | "persist") {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const fields = fieldsArg(args, 2);
-    const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+    const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
     ctx.out.arrayHeader(fields.length);
     for (const field of fields) {
       if (hash === undefined || !hash.fields.has(field)) {
@@ -302,21 +302,21 @@ function httlGeneric(kind: "ttl" | "pttl" | "persist") {
   };
 }
 
-function hgetex(ctx: Ctx, args: Bytes[]): void {
+function hgetex(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
   let i = 2;
   let at = -1;
-  const option = i < args.length ? lower(args[i]) : "";
+  const option = i < args.length ? lower(args.at(i)) : "";
   if (option === "ex" || option === "px" || option === "exat" || option === "pxat") {
     if (i + 1 >= args.length) fail(SYNTAX);
-    at = expireAtFrom(args[i + 1], option, "hgetex");
+    at = expireAtFrom(args.at(i + 1), option, "hgetex");
     i += 2;
   } else if (option === "persist") {
     at = 0;
     i++;
   }
   const fields = fieldsArg(args, i);
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const entry = lookupHash(db, key);
   ctx.out.arrayHeader(fields.length);
   for (const field of fields) {
@@ -340,15 +340,15 @@ function hgetex(ctx: Ctx, args: Bytes[]): void {
  * HRANDFIELD key [count [WITHVALUES]] (Redis 6.2): distinct fields for a
  * positive count, repeats allowed for a negative one (bounded, args.ts).
  */
-function hrandfield(ctx: Ctx, args: Bytes[]): void {
-  if (args.length > 4 || (args.length === 4 && lower(args[3]) !== "withvalues")) fail(SYNTAX);
+function hrandfield(ctx: Ctx, args: Args): void {
+  if (args.length > 4 || (args.length === 4 && lower(args.at(3)) !== "withvalues")) fail(SYNTAX);
   const withValues = args.length === 4;
-  const count = args.length >= 3 ? signedCountArg(args[2]) : undefined;
+  const count = args.length >= 3 ? signedCountArg(args.at(2)) : undefined;
   // WITHVALUES doubles the reply: Redis refuses counts whose double overflows.
   if (withValues && count !== undefined && count < -REPEATED_REPLY_COUNT_MAX / 2) {
     fail("ERR value is out of range");
   }
-  const hash = lookupHash(ctx.session.db, toKey(args[1]))?.value;
+  const hash = lookupHash(ctx.session.db, toKey(args.at(1)))?.value;
   if (count === undefined) {
     if (hash === undefined) return ctx.out.nullBulk();
     const fields = [...hash.fields.keys()];

@@ -6,7 +6,7 @@
 // others are deleted (a delete moves the last, already visited, entry
 // into the hole). Left out: COPY, MOVE, OBJECT, DUMP/RESTORE, SORT, WAIT.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db } from "../keyspace.ts";
 import { ZSetValue } from "../zset.ts";
 import {
@@ -29,31 +29,31 @@ import {
   SYNTAX,
 } from "./context.ts";
 
-function del(ctx: Ctx, args: Bytes[]): void {
+function del(ctx: Ctx, args: Args): void {
   let n = 0;
-  for (let i = 1; i < args.length; i++) if (ctx.session.db.delete(toKey(args[i]))) n++;
+  for (let i = 1; i < args.length; i++) if (ctx.session.db.delete(toKey(args.at(i)))) n++;
   ctx.out.integer(n);
 }
 
-function exists(ctx: Ctx, args: Bytes[]): void {
+function exists(ctx: Ctx, args: Args): void {
   let n = 0;
-  for (let i = 1; i < args.length; i++) if (ctx.session.db.peek(toKey(args[i]))) n++;
+  for (let i = 1; i < args.length; i++) if (ctx.session.db.peek(toKey(args.at(i)))) n++;
   ctx.out.integer(n);
 }
 
 function expireGeneric(unit: "s" | "ms", absolute: boolean, name: string) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const db = ctx.session.db;
-    const key = toKey(args[1]);
-    const raw = int64Arg(args[2]);
+    const key = toKey(args.at(1));
+    const raw = int64Arg(args.at(2));
     let nx = false, xx = false, gt = false, lt = false;
     for (let i = 3; i < args.length; i++) {
-      const option = lower(args[i]);
+      const option = lower(args.at(i));
       if (option === "nx") nx = true;
       else if (option === "xx") xx = true;
       else if (option === "gt") gt = true;
       else if (option === "lt") lt = true;
-      else fail(`ERR Unsupported option ${toKey(args[i])}`);
+      else fail(`ERR Unsupported option ${toKey(args.at(i))}`);
     }
     if (nx && (xx || gt || lt)) {
       fail("ERR NX and XX, GT or LT options at the same time are not compatible");
@@ -82,8 +82,8 @@ function expireGeneric(unit: "s" | "ms", absolute: boolean, name: string) {
 }
 
 function ttlGeneric(kind: "ttl" | "pttl" | "expiretime" | "pexpiretime") {
-  return (ctx: Ctx, args: Bytes[]) => {
-    const entry = ctx.session.db.peek(toKey(args[1]));
+  return (ctx: Ctx, args: Args) => {
+    const entry = ctx.session.db.peek(toKey(args.at(1)));
     if (entry === undefined) return ctx.out.integer(-2);
     if (entry.expireAt === 0) return ctx.out.integer(-1);
     const left = Math.max(0, entry.expireAt - Date.now());
@@ -94,19 +94,19 @@ function ttlGeneric(kind: "ttl" | "pttl" | "expiretime" | "pexpiretime") {
   };
 }
 
-function persist(ctx: Ctx, args: Bytes[]): void {
-  const entry = ctx.session.db.lookup(toKey(args[1]));
+function persist(ctx: Ctx, args: Args): void {
+  const entry = ctx.session.db.lookup(toKey(args.at(1)));
   if (entry === undefined || entry.expireAt === 0) return ctx.out.integer(0);
   ctx.session.db.setExpire(entry, 0);
   ctx.out.integer(1);
 }
 
-function type(ctx: Ctx, args: Bytes[]): void {
-  ctx.out.simple(ctx.session.db.typeOf(toKey(args[1])));
+function type(ctx: Ctx, args: Args): void {
+  ctx.out.simple(ctx.session.db.typeOf(toKey(args.at(1))));
 }
 
-function keys(ctx: Ctx, args: Bytes[]): void {
-  const pattern = toKey(args[1]);
+function keys(ctx: Ctx, args: Args): void {
+  const pattern = toKey(args.at(1));
   const db = ctx.session.db;
   const found: string[] = [];
   const all = pattern === "*";
@@ -124,16 +124,16 @@ interface ScanOptions {
 }
 
 /** Parses MATCH / COUNT / TYPE after the cursor (TYPE only for SCAN). */
-export function scanOptions(args: Bytes[], from: number, allowType: boolean): ScanOptions {
+export function scanOptions(args: Args, from: number, allowType: boolean): ScanOptions {
   const options: ScanOptions = { pattern: undefined, count: 10, type: undefined };
   for (let i = from; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     const hasValue = i + 1 < args.length;
-    if (option === "match" && hasValue) options.pattern = toKey(args[++i]);
+    if (option === "match" && hasValue) options.pattern = toKey(args.at(++i));
     else if (option === "count" && hasValue) {
-      options.count = intArg(args[++i]);
+      options.count = intArg(args.at(++i));
       if (options.count < 1) fail(SYNTAX);
-    } else if (option === "type" && hasValue && allowType) options.type = lower(args[++i]);
+    } else if (option === "type" && hasValue && allowType) options.type = lower(args.at(++i));
     else fail(SYNTAX);
   }
   return options;
@@ -146,9 +146,9 @@ export function cursorArg(arg: Uint8Array): number {
   return Number(text);
 }
 
-function scan(ctx: Ctx, args: Bytes[]): void {
+function scan(ctx: Ctx, args: Args): void {
   const db: Db = ctx.session.db;
-  const cursor = cursorArg(args[1]);
+  const cursor = cursorArg(args.at(1));
   const options = scanOptions(args, 2, true);
   let position = cursor === 0 ? db.slots : Math.min(cursor, db.slots);
   const found: string[] = [];
@@ -170,10 +170,10 @@ function scan(ctx: Ctx, args: Bytes[]): void {
 }
 
 function renameGeneric(nx: boolean) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const db = ctx.session.db;
-    const from = toKey(args[1]);
-    const to = toKey(args[2]);
+    const from = toKey(args.at(1));
+    const to = toKey(args.at(2));
     const entry = db.lookup(from);
     if (entry === undefined) fail(NO_SUCH_KEY);
     if (from === to) return nx ? ctx.out.integer(0) : ctx.out.ok();
@@ -199,22 +199,22 @@ function randomkey(ctx: Ctx): void {
   ctx.out.nullBulk();
 }
 
-function flushOption(args: Bytes[]): void {
+function flushOption(args: Args): void {
   if (args.length > 2) fail(SYNTAX);
   if (args.length === 2) {
-    const option = lower(args[1]);
+    const option = lower(args.at(1));
     if (option !== "async" && option !== "sync") fail(SYNTAX);
   }
 }
 
-function flushdb(ctx: Ctx, args: Bytes[]): void {
+function flushdb(ctx: Ctx, args: Args): void {
   flushOption(args);
   touchAll(ctx, ctx.session.db);
   ctx.session.db.flush();
   ctx.out.ok();
 }
 
-function flushall(ctx: Ctx, args: Bytes[]): void {
+function flushall(ctx: Ctx, args: Args): void {
   flushOption(args);
   for (const db of ctx.server.keyspace.dbs) {
     touchAll(ctx, db);
@@ -227,9 +227,9 @@ function touchAll(ctx: Ctx, db: Db): void {
   for (const key of db.keys()) ctx.server.touch(db, key);
 }
 
-function swapdb(ctx: Ctx, args: Bytes[]): void {
-  const a = intArg(args[1], "ERR invalid first DB index");
-  const b = intArg(args[2], "ERR invalid second DB index");
+function swapdb(ctx: Ctx, args: Args): void {
+  const a = intArg(args.at(1), "ERR invalid first DB index");
+  const b = intArg(args.at(2), "ERR invalid second DB index");
   const dbs = ctx.server.keyspace.dbs;
   if (a < 0 || a >= dbs.length || b < 0 || b >= dbs.length) fail("ERR DB index is out of range");
   if (a !== b) {
@@ -270,21 +270,21 @@ function copyValue(value: Value): Value {
 }
 
 /** COPY source destination [DB destination-db] [REPLACE] (Redis 6.2). */
-function copy(ctx: Ctx, args: Bytes[]): void {
+function copy(ctx: Ctx, args: Args): void {
   const dbs = ctx.server.keyspace.dbs;
   let target = ctx.session.db;
   let replace = false;
   for (let i = 3; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     if (option === "replace") replace = true;
     else if (option === "db" && i + 1 < args.length) {
-      const index = intArg(args[++i]);
+      const index = intArg(args.at(++i));
       if (index < 0 || index >= dbs.length) fail("ERR DB index is out of range");
       target = dbs[index];
     } else fail(SYNTAX);
   }
-  const from = toKey(args[1]);
-  const to = toKey(args[2]);
+  const from = toKey(args.at(1));
+  const to = toKey(args.at(2));
   if (target === ctx.session.db && from === to) {
     fail("ERR source and destination objects are the same");
   }

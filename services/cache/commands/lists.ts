@@ -1,8 +1,8 @@
 // List commands (Redis "list" group, t_list.c). A push signals the key as
 // ready, so clients blocked on it (BLPOP and friends, blocking.ts) are
-// served. Left out: LMPOP, BLMPOP.
+// served. Left out: BLMPOP.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { ListValue, parseInteger, toKey } from "../values.ts";
 import { int64Arg, intArg, numkeysArg, positiveArg } from "./args.ts";
@@ -29,9 +29,9 @@ export function lookupList(db: Db, key: string): ListEntry | undefined {
 }
 
 function push(front: boolean, onlyIfExists: boolean) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const db = ctx.session.db;
-    const key = toKey(args[1]);
+    const key = toKey(args.at(1));
     let entry = lookupList(db, key);
     if (entry === undefined) {
       if (onlyIfExists) return ctx.out.integer(0);
@@ -39,8 +39,8 @@ function push(front: boolean, onlyIfExists: boolean) {
     }
     const list = entry.value;
     for (let i = 2; i < args.length; i++) {
-      if (front) list.pushFront(toKey(args[i]));
-      else list.pushBack(toKey(args[i]));
+      if (front) list.pushFront(toKey(args.at(i)));
+      else list.pushBack(toKey(args.at(i)));
     }
     db.resize(entry);
     ctx.server.signalReady(db, key);
@@ -57,11 +57,11 @@ export function popOne(db: Db, entry: ListEntry, front: boolean): string {
 }
 
 function pop(front: boolean) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     if (args.length > 3) fail(arityError(front ? "lpop" : "rpop"));
     const db = ctx.session.db;
-    const count = args.length === 3 ? positiveArg(args[2]) : -1;
-    const entry = lookupList(db, toKey(args[1]));
+    const count = args.length === 3 ? positiveArg(args.at(2)) : -1;
+    const entry = lookupList(db, toKey(args.at(1)));
     if (entry === undefined) {
       return count === -1 ? ctx.out.nullBulk() : ctx.out.nullArray();
     }
@@ -81,10 +81,10 @@ function range(start: number, stop: number, length: number): [number, number] {
   return [start, stop];
 }
 
-function lrange(ctx: Ctx, args: Bytes[]): void {
-  const startArg = intArg(args[2]);
-  const stopArg = intArg(args[3]);
-  const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
+function lrange(ctx: Ctx, args: Args): void {
+  const startArg = intArg(args.at(2));
+  const stopArg = intArg(args.at(3));
+  const list = lookupList(ctx.session.db, toKey(args.at(1)))?.value;
   if (list === undefined) return ctx.out.arrayHeader(0);
   const [start, stop] = range(startArg, stopArg, list.length);
   if (start > stop || start >= list.length) return ctx.out.arrayHeader(0);
@@ -92,40 +92,40 @@ function lrange(ctx: Ctx, args: Bytes[]): void {
   for (let i = start; i <= stop; i++) ctx.out.bulkString(list.get(i)!);
 }
 
-function llen(ctx: Ctx, args: Bytes[]): void {
-  ctx.out.integer(lookupList(ctx.session.db, toKey(args[1]))?.value.length ?? 0);
+function llen(ctx: Ctx, args: Args): void {
+  ctx.out.integer(lookupList(ctx.session.db, toKey(args.at(1)))?.value.length ?? 0);
 }
 
-function lindex(ctx: Ctx, args: Bytes[]): void {
+function lindex(ctx: Ctx, args: Args): void {
   // Redis looks the key up before it parses the index (t_list.c).
-  const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
+  const list = lookupList(ctx.session.db, toKey(args.at(1)))?.value;
   if (list === undefined) return ctx.out.nullBulk();
-  let index = intArg(args[2]);
+  let index = intArg(args.at(2));
   if (index < 0) index += list.length;
   const value = list.get(index);
   if (value === undefined) ctx.out.nullBulk();
   else ctx.out.bulkString(value);
 }
 
-function lset(ctx: Ctx, args: Bytes[]): void {
+function lset(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
   // Redis looks the key up before it parses the index (t_list.c).
-  const entry = lookupList(db, toKey(args[1]));
+  const entry = lookupList(db, toKey(args.at(1)));
   if (entry === undefined) fail(NO_SUCH_KEY);
-  let index = intArg(args[2]);
+  let index = intArg(args.at(2));
   if (index < 0) index += entry.value.length;
   if (index < 0 || index >= entry.value.length) fail(INDEX_RANGE);
-  entry.value.set(index, toKey(args[3]));
+  entry.value.set(index, toKey(args.at(3)));
   db.resize(entry);
   ctx.out.ok();
 }
 
-function lrem(ctx: Ctx, args: Bytes[]): void {
+function lrem(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const count = intArg(args[2]);
-  const entry = lookupList(db, toKey(args[1]));
+  const count = intArg(args.at(2));
+  const entry = lookupList(db, toKey(args.at(1)));
   if (entry === undefined) return ctx.out.integer(0);
-  const target = toKey(args[3]);
+  const target = toKey(args.at(3));
   const items = entry.value.toArray();
   let removed = 0;
   const limit = count === 0 ? Infinity : Math.abs(count);
@@ -153,11 +153,11 @@ function lrem(ctx: Ctx, args: Bytes[]): void {
   ctx.out.integer(removed);
 }
 
-function ltrim(ctx: Ctx, args: Bytes[]): void {
+function ltrim(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const startArg = intArg(args[2]);
-  const stopArg = intArg(args[3]);
-  const entry = lookupList(db, toKey(args[1]));
+  const startArg = intArg(args.at(2));
+  const stopArg = intArg(args.at(3));
+  const entry = lookupList(db, toKey(args.at(1)));
   if (entry === undefined) return ctx.out.ok();
   const [start, stop] = range(startArg, stopArg, entry.value.length);
   if (start > stop || start >= entry.value.length) db.delete(entry.key);
@@ -168,31 +168,31 @@ function ltrim(ctx: Ctx, args: Bytes[]): void {
   ctx.out.ok();
 }
 
-function linsert(ctx: Ctx, args: Bytes[]): void {
+function linsert(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const where = lower(args[2]);
+  const where = lower(args.at(2));
   if (where !== "before" && where !== "after") fail(SYNTAX);
-  const entry = lookupList(db, toKey(args[1]));
+  const entry = lookupList(db, toKey(args.at(1)));
   if (entry === undefined) return ctx.out.integer(0);
-  const pivot = toKey(args[3]);
+  const pivot = toKey(args.at(3));
   const items = entry.value.toArray();
   const at = items.indexOf(pivot);
   if (at === -1) return ctx.out.integer(-1);
-  items.splice(where === "before" ? at : at + 1, 0, toKey(args[4]));
+  items.splice(where === "before" ? at : at + 1, 0, toKey(args.at(4)));
   entry.value.replace(items);
   db.resize(entry);
   ctx.out.integer(items.length);
 }
 
-function lpos(ctx: Ctx, args: Bytes[]): void {
+function lpos(ctx: Ctx, args: Args): void {
   let rank = 1;
   let count = -1;
   let maxlen = 0;
   for (let i = 3; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     if (i + 1 >= args.length) fail(SYNTAX);
     if (option === "rank") {
-      const exact = int64Arg(args[++i]);
+      const exact = int64Arg(args.at(++i));
       // Redis 7.0 negates RANK in a C long: -2^63 stays negative and the
       // first match from the tail counts, as RANK -1 does.
       rank = exact === -9223372036854775808n ? -1 : Number(exact);
@@ -202,16 +202,16 @@ function lpos(ctx: Ctx, args: Bytes[]): void {
         );
       }
     } else if (option === "count") {
-      count = intArg(args[++i], "ERR COUNT can't be negative");
+      count = intArg(args.at(++i), "ERR COUNT can't be negative");
       if (count < 0) fail("ERR COUNT can't be negative");
     } else if (option === "maxlen") {
-      maxlen = intArg(args[++i], "ERR MAXLEN can't be negative");
+      maxlen = intArg(args.at(++i), "ERR MAXLEN can't be negative");
       if (maxlen < 0) fail("ERR MAXLEN can't be negative");
     } else fail(SYNTAX);
   }
-  const list = lookupList(ctx.session.db, toKey(args[1]))?.value;
+  const list = lookupList(ctx.session.db, toKey(args.at(1)))?.value;
   if (list === undefined) return count === -1 ? ctx.out.nullBulk() : ctx.out.arrayHeader(0);
-  const target = toKey(args[2]);
+  const target = toKey(args.at(2));
   const found: number[] = [];
   const wanted = count === -1 ? 1 : count === 0 ? Infinity : count;
   let skip = Math.abs(rank) - 1;
@@ -269,37 +269,37 @@ export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLe
   return value;
 }
 
-function lmove(ctx: Ctx, args: Bytes[]): void {
-  const fromLeft = side(args[3]);
-  const toLeft = side(args[4]);
-  const value = move(ctx, toKey(args[1]), toKey(args[2]), fromLeft, toLeft);
+function lmove(ctx: Ctx, args: Args): void {
+  const fromLeft = side(args.at(3));
+  const toLeft = side(args.at(4));
+  const value = move(ctx, toKey(args.at(1)), toKey(args.at(2)), fromLeft, toLeft);
   if (value === undefined) ctx.out.nullBulk();
   else ctx.out.bulkString(value);
 }
 
-function rpoplpush(ctx: Ctx, args: Bytes[]): void {
-  const value = move(ctx, toKey(args[1]), toKey(args[2]), false, true);
+function rpoplpush(ctx: Ctx, args: Args): void {
+  const value = move(ctx, toKey(args.at(1)), toKey(args.at(2)), false, true);
   if (value === undefined) ctx.out.nullBulk();
   else ctx.out.bulkString(value);
 }
 
 /** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] (Redis 7.0); BLMPOP is left out. */
-function lmpop(ctx: Ctx, args: Bytes[]): void {
-  const numkeys = numkeysArg(args[1]);
+function lmpop(ctx: Ctx, args: Args): void {
+  const numkeys = numkeysArg(args.at(1));
   const whereAt = 2 + numkeys;
   if (whereAt >= args.length) fail(SYNTAX);
-  const front = side(args[whereAt]);
+  const front = side(args.at(whereAt));
   let count = -1;
   for (let i = whereAt + 1; i < args.length; i++) {
-    if (count === -1 && lower(args[i]) === "count" && i + 1 < args.length) {
-      const n = parseInteger(args[++i]);
+    if (count === -1 && lower(args.at(i)) === "count" && i + 1 < args.length) {
+      const n = parseInteger(args.at(++i));
       if (n === null || n <= 0) fail("ERR count should be greater than 0");
       count = Number(n);
     } else fail(SYNTAX);
   }
   const db = ctx.session.db;
   for (let i = 2; i < whereAt; i++) {
-    const key = toKey(args[i]);
+    const key = toKey(args.at(i));
     const entry = lookupList(db, key);
     if (entry === undefined) continue;
     const n = Math.min(count === -1 ? 1 : count, entry.value.length);

@@ -3,10 +3,10 @@
 // the commands Redis allows in that context (dispatch.ts). Left out:
 // sharded pub/sub (SSUBSCRIBE, SPUBLISH).
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { ReplyWriter } from "../../../lib/resp/writer.ts";
 import { globMatch, toKey } from "../values.ts";
-import { command, type CommandSpec, type Ctx, type Session } from "./context.ts";
+import { command, type CommandSpec, type Ctx, type ServerState, type Session } from "./context.ts";
 
 function subscriptionCount(session: Session): number {
   return session.channels.size + session.patterns.size;
@@ -21,11 +21,11 @@ function confirm(out: ReplyWriter, kind: string, name: string | null, count: num
 }
 
 function subscribe(pattern: boolean) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const mine = pattern ? ctx.session.patterns : ctx.session.channels;
     const registry = pattern ? ctx.server.patterns : ctx.server.channels;
     for (let i = 1; i < args.length; i++) {
-      const name = toKey(args[i]);
+      const name = toKey(args.at(i));
       if (!mine.has(name)) {
         mine.add(name);
         let set = registry.get(name);
@@ -49,7 +49,7 @@ function drop(ctx: Ctx, pattern: boolean, name: string): boolean {
 }
 
 function unsubscribe(pattern: boolean) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const kind = pattern ? "punsubscribe" : "unsubscribe";
     const mine = pattern ? ctx.session.patterns : ctx.session.channels;
     const names = args.length > 1 ? args.slice(1).map(toKey) : [...mine];
@@ -70,11 +70,14 @@ export function unsubscribeAll(ctx: Ctx): void {
   for (const name of [...ctx.session.patterns]) drop(ctx, true, name);
 }
 
-function publish(ctx: Ctx, args: Bytes[]): void {
-  const channel = toKey(args[1]);
-  const message = toKey(args[2]);
+function publish(ctx: Ctx, args: Args): void {
+  ctx.out.integer(publishMessage(ctx.server, toKey(args.at(1)), toKey(args.at(2))));
+}
+
+/** Delivers a message to a channel's subscribers and matching patterns; how many got it. */
+export function publishMessage(server: ServerState, channel: string, message: string): number {
   let receivers = 0;
-  for (const session of ctx.server.channels.get(channel) ?? []) {
+  for (const session of server.channels.get(channel) ?? []) {
     session.deliver((out) => {
       out.pushHeader(3);
       out.bulkString("message");
@@ -83,7 +86,7 @@ function publish(ctx: Ctx, args: Bytes[]): void {
     });
     receivers++;
   }
-  for (const [pattern, sessions] of ctx.server.patterns) {
+  for (const [pattern, sessions] of server.patterns) {
     if (!globMatch(pattern, channel)) continue;
     for (const session of sessions) {
       session.deliver((out) => {
@@ -96,11 +99,11 @@ function publish(ctx: Ctx, args: Bytes[]): void {
       receivers++;
     }
   }
-  ctx.out.integer(receivers);
+  return receivers;
 }
 
-function pubsubChannels(ctx: Ctx, args: Bytes[]): void {
-  const pattern = args.length > 2 ? toKey(args[2]) : undefined;
+function pubsubChannels(ctx: Ctx, args: Args): void {
+  const pattern = args.length > 2 ? toKey(args.at(2)) : undefined;
   const names = [...ctx.server.channels.keys()].filter((name) =>
     pattern === undefined || globMatch(pattern, name)
   );
@@ -108,10 +111,10 @@ function pubsubChannels(ctx: Ctx, args: Bytes[]): void {
   for (const name of names) ctx.out.bulkString(name);
 }
 
-function pubsubNumsub(ctx: Ctx, args: Bytes[]): void {
+function pubsubNumsub(ctx: Ctx, args: Args): void {
   ctx.out.mapHeader(args.length - 2);
   for (let i = 2; i < args.length; i++) {
-    const name = toKey(args[i]);
+    const name = toKey(args.at(i));
     ctx.out.bulkString(name);
     ctx.out.integer(ctx.server.channels.get(name)?.size ?? 0);
   }

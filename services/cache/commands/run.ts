@@ -4,16 +4,23 @@
 // here: the keyspace reports each key it changes (keyspace.ts hooks).
 // Shared by dispatch and by EXEC, which runs the commands MULTI queued.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import { type Blocked, CommandError, type CommandSpec, type Ctx } from "./context.ts";
+import { feedMonitors } from "./introspection.ts";
 
 /** Calls the handler; returns a Blocked description when the client must wait. */
-export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | Blocked {
+export function runCommand(ctx: Ctx, args: Args, spec: CommandSpec): void | Blocked {
   const mark = ctx.out.length;
   ctx.server.stats.commands++;
   let stat = ctx.server.commandStats.get(spec.name);
   if (stat === undefined) ctx.server.commandStats.set(spec.name, stat = { calls: 0, failed: 0 });
   stat.calls++;
+  const notifying = ctx.server.notifyFlags !== 0;
+  if (notifying) ctx.server.startChanges();
+  // Timed for SLOWLOG when it could be slow enough to log (introspection.ts):
+  // a clock read costs as much as a whole O(1) command here.
+  const slowlog = ctx.server.slowlog;
+  const started = slowlog.times(spec) ? performance.now() : -1;
   try {
     return spec.run(ctx, args);
   } catch (error) {
@@ -24,5 +31,12 @@ export function runCommand(ctx: Ctx, args: Bytes[], spec: CommandSpec): void | B
       return;
     }
     ctx.out.error(`ERR ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    if (notifying) ctx.server.emitChanges(spec.name, args);
+    if (started >= 0) slowlog.record(ctx.session, args, (performance.now() - started) * 1000);
+    // Admin commands are not shown to monitors, as in Redis.
+    if (ctx.server.monitors.size > 0 && !spec.flags.includes("admin")) {
+      feedMonitors(ctx, spec.name, args);
+    }
   }
 }

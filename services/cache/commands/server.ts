@@ -5,10 +5,11 @@
 // Left out: ACL users (only "default"), CLIENT KILL/PAUSE/TRACKING,
 // SAVE/BGSAVE (nothing is persisted), DEBUG, MONITOR, SLOWLOG.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import { EVICTION_POLICIES, type EvictionPolicy } from "../keyspace.ts";
 import process from "node:process";
 import { configValueError, STANDARD_CONFIG_BY_NAME } from "../config.ts";
+import { formatNotifyFlags, parseNotifyFlags } from "../notify.ts";
 import { globMatch, parseInteger, toKey } from "../values.ts";
 import { intArg } from "./args.ts";
 import {
@@ -19,21 +20,22 @@ import {
   fail,
   lower,
   type Session,
+  SYNTAX,
 } from "./context.ts";
 
 /** What we tell clients we are: Redis 7.0-compatible. */
 export const REDIS_VERSION = "7.0.15";
 
-function ping(ctx: Ctx, args: Bytes[]): void {
+function ping(ctx: Ctx, args: Args): void {
   if (args.length > 2) fail(arityError("ping"));
   const subscribed = ctx.session.channels.size + ctx.session.patterns.size > 0;
   if (subscribed && ctx.session.protocol === 2) {
     ctx.out.arrayHeader(2);
     ctx.out.bulkString("pong");
-    ctx.out.bulkString(args.length === 2 ? toKey(args[1]) : "");
+    ctx.out.bulkString(args.length === 2 ? toKey(args.at(1)) : "");
     return;
   }
-  if (args.length === 2) ctx.out.bulk(args[1]);
+  if (args.length === 2) ctx.out.bulk(args.at(1));
   else ctx.out.simple("PONG");
 }
 
@@ -45,23 +47,23 @@ function checkPassword(ctx: Ctx, user: string, password: string): void {
   ctx.session.authenticated = true;
 }
 
-function auth(ctx: Ctx, args: Bytes[]): void {
+function auth(ctx: Ctx, args: Args): void {
   if (args.length > 3) fail("ERR syntax error");
   if (ctx.server.requirepass === undefined && args.length === 2) {
     fail(
       "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
     );
   }
-  const user = args.length === 3 ? toKey(args[1]) : "default";
-  checkPassword(ctx, user, toKey(args[args.length - 1]));
+  const user = args.length === 3 ? toKey(args.at(1)) : "default";
+  checkPassword(ctx, user, toKey(args.at(args.length - 1)));
   ctx.out.ok();
 }
 
-function hello(ctx: Ctx, args: Bytes[]): void {
+function hello(ctx: Ctx, args: Args): void {
   let protocol = ctx.session.protocol;
   if (args.length >= 2) {
-    const version = Number(toKey(args[1]));
-    if (!Number.isInteger(version) || !/^-?\d+$/.test(toKey(args[1]))) {
+    const version = Number(toKey(args.at(1)));
+    if (!Number.isInteger(version) || !/^-?\d+$/.test(toKey(args.at(1)))) {
       fail("ERR Protocol version is not an integer or out of range");
     }
     if (version !== 2 && version !== 3) fail("NOPROTO unsupported protocol version");
@@ -69,14 +71,14 @@ function hello(ctx: Ctx, args: Bytes[]): void {
   }
   let name: string | undefined;
   for (let i = 2; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     if (option === "auth" && i + 2 < args.length) {
-      checkPassword(ctx, toKey(args[i + 1]), toKey(args[i + 2]));
+      checkPassword(ctx, toKey(args.at(i + 1)), toKey(args.at(i + 2)));
       i += 2;
     } else if (option === "setname" && i + 1 < args.length) {
-      name = validName(toKey(args[++i]));
+      name = validName(toKey(args.at(++i)));
     } else {
-      fail(`ERR Syntax error in HELLO option '${toKey(args[i])}'`);
+      fail(`ERR Syntax error in HELLO option '${toKey(args.at(i))}'`);
     }
   }
   if (ctx.server.requirepass !== undefined && !ctx.session.authenticated) {
@@ -137,7 +139,7 @@ export function clientLine(session: Session): string {
 
 const clientSubcommands = [
   command("client|setname", 3, ["noscript", "loading", "stale"], (ctx, a) => {
-    ctx.session.name = validName(toKey(a[2]));
+    ctx.session.name = validName(toKey(a.at(2)));
     ctx.out.ok();
   }, { group: "connection" }),
   command("client|getname", 2, ["noscript", "loading", "stale"], (ctx) => {
@@ -158,10 +160,103 @@ const clientSubcommands = [
   command("client|setinfo", 4, ["noscript", "loading", "stale"], (ctx) => ctx.out.ok(), {
     group: "connection",
   }),
-  command("client|no-evict", 3, ["admin", "noscript"], (ctx) => ctx.out.ok(), {
+  command("client|no-evict", 3, ["admin", "noscript"], (ctx, a) => {
+    const mode = lower(a.at(2));
+    if (mode !== "on" && mode !== "off") fail(SYNTAX);
+    ctx.out.ok();
+  }, { group: "connection" }),
+  command("client|reply", 3, ["noscript", "loading", "stale"], (ctx, a) => {
+    const mode = lower(a.at(2));
+    if (mode !== "on" && mode !== "off" && mode !== "skip") fail(SYNTAX);
+    // OFF and SKIP are not answered; dispatch drops the replies that follow.
+    if (mode === "on") ctx.out.ok();
+    ctx.session.replyMode = mode;
+  }, { group: "connection" }),
+  command("client|kill", -3, ["admin", "noscript", "loading", "stale"], clientKill, {
     group: "connection",
   }),
+  command("client|pause", -3, ["admin", "noscript", "loading", "stale"], (ctx, a) => {
+    const timeout = intArg(a.at(2), "ERR timeout is not an integer or out of range");
+    if (timeout < 0) fail("ERR timeout is negative");
+    let all = true;
+    if (a.length === 4) {
+      const mode = lower(a.at(3));
+      if (mode === "write") all = false;
+      else if (mode !== "all") fail("ERR CLIENT PAUSE mode must be WRITE or ALL");
+    } else if (a.length > 4) fail(SYNTAX);
+    ctx.server.pause(Date.now() + timeout, all);
+    ctx.out.ok();
+  }, { group: "connection" }),
+  command("client|unpause", 2, ["admin", "noscript", "loading", "stale"], (ctx) => {
+    ctx.server.unpause();
+    ctx.out.ok();
+  }, { group: "connection" }),
 ];
+
+/**
+ * CLIENT KILL addr:port (the old form: OK, or "No such client"), or
+ * CLIENT KILL with filters ID, TYPE, USER, ADDR, LADDR, SKIPME (the count
+ * killed). A client killing itself is closed after its reply.
+ */
+function clientKill(ctx: Ctx, args: Args): void {
+  const sessions = [...ctx.server.sessions.values()];
+  const kill = (session: Session) => {
+    if (session === ctx.session) session.closing = true;
+    else session.kill();
+  };
+  if (args.length === 3) {
+    const addr = toKey(args.at(2));
+    const found = sessions.find((session) => session.addr === addr);
+    if (found === undefined) fail("ERR No such client");
+    ctx.out.ok();
+    kill(found);
+    return;
+  }
+  if (args.length % 2 !== 0) fail(SYNTAX);
+  const filters: ((session: Session) => boolean)[] = [];
+  let skipMe = true;
+  for (let i = 2; i < args.length; i += 2) {
+    const option = lower(args.at(i));
+    const value = toKey(args.at(i + 1));
+    if (option === "id") {
+      const id = parseInteger(args.at(i + 1));
+      if (id === null || id <= 0) fail("ERR client-id should be greater than 0");
+      filters.push((session) => session.id === Number(id));
+    } else if (option === "type") {
+      const type = value.toLowerCase();
+      if (!["normal", "master", "slave", "replica", "pubsub"].includes(type)) {
+        fail(`ERR Unknown client type '${value}'`);
+      }
+      const pubsub = (session: Session) => session.channels.size + session.patterns.size > 0;
+      filters.push((session) =>
+        type === "normal"
+          ? !pubsub(session) && !ctx.server.monitors.has(session)
+          : type === "pubsub"
+          ? pubsub(session)
+          : type === "slave" || type === "replica"
+          ? ctx.server.monitors.has(session)
+          : false
+      );
+    } else if (option === "user") {
+      if (value !== "default") fail(`ERR No such user '${value}'`);
+    } else if (option === "addr") filters.push((session) => session.addr === value);
+    else if (option === "laddr") filters.push((session) => session.laddr === value);
+    else if (option === "skipme") {
+      const yes = value.toLowerCase();
+      if (yes === "yes") skipMe = true;
+      else if (yes === "no") skipMe = false;
+      else fail(SYNTAX);
+    } else fail(SYNTAX);
+  }
+  let killed = 0;
+  for (const session of sessions) {
+    if (skipMe && session === ctx.session) continue;
+    if (!filters.every((matches) => matches(session))) continue;
+    kill(session);
+    killed++;
+  }
+  ctx.out.integer(killed);
+}
 
 /** Parses "100mb"-style memory amounts as Redis's memtoull does. */
 export function parseMemory(text: string): number | undefined {
@@ -213,10 +308,10 @@ function parseTimeout(text: string): number | undefined {
   return seconds <= TIMEOUT_SECONDS_MAX ? seconds : undefined;
 }
 
-function configGet(ctx: Ctx, args: Bytes[]): void {
+function configGet(ctx: Ctx, args: Args): void {
   const found = new Map<string, string>();
   for (let i = 2; i < args.length; i++) {
-    const pattern = lower(args[i]);
+    const pattern = lower(args.at(i));
     for (const [name, value] of ctx.server.config) {
       if (globMatch(pattern, name)) found.set(name, value);
     }
@@ -228,12 +323,12 @@ function configGet(ctx: Ctx, args: Bytes[]): void {
   }
 }
 
-function configSet(ctx: Ctx, args: Bytes[]): void {
+function configSet(ctx: Ctx, args: Args): void {
   if (args.length % 2 !== 0) fail(arityError("config|set"));
   const updates: [string, string][] = [];
   for (let i = 2; i < args.length; i += 2) {
-    const name = lower(args[i]);
-    const value = toKey(args[i + 1]);
+    const name = lower(args.at(i));
+    const value = toKey(args.at(i + 1));
     if (!ctx.server.config.has(name)) {
       fail(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
     }
@@ -267,6 +362,11 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
         `ERR CONFIG SET failed (possibly related to argument '${name}') - Wrong number of arguments in buffer limit configuration.`,
       );
     }
+    if (name === "notify-keyspace-events" && parseNotifyFlags(value) === null) {
+      fail(
+        `ERR CONFIG SET failed (possibly related to argument '${name}') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.`,
+      );
+    }
     if (name === "maxmemory-policy" && !EVICTION_POLICIES.includes(value as EvictionPolicy)) {
       fail(
         `ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: ${
@@ -284,6 +384,13 @@ function configSet(ctx: Ctx, args: Bytes[]): void {
       if (name === "maxmemory-policy") ctx.server.keyspace.policy = value as EvictionPolicy;
       if (name === "requirepass") ctx.server.requirepass = value === "" ? undefined : value;
       if (name === "timeout") ctx.server.idleTimeoutMs = parseTimeout(value)! * 1000;
+      if (name === "slowlog-log-slower-than") ctx.server.slowlog.thresholdUs = Number(value);
+      if (name === "slowlog-max-len") ctx.server.slowlog.lengthMax = Number(value);
+      if (name === "notify-keyspace-events") {
+        ctx.server.notifyFlags = parseNotifyFlags(value)!;
+        ctx.server.config.set(name, formatNotifyFlags(ctx.server.notifyFlags));
+        continue;
+      }
       if (name === "client-query-buffer-limit") {
         // For connections made from now on: a live read buffer keeps its bound.
         ctx.server.limits.queryBufferBytesMax = parseMemory(value)!;
@@ -463,8 +570,37 @@ export function infoText(ctx: Ctx, sections: string[]): string {
   return parts.join("\r\n");
 }
 
-function info(ctx: Ctx, args: Bytes[]): void {
+function info(ctx: Ctx, args: Args): void {
   ctx.out.verbatim(infoText(ctx, args.slice(1).map(lower)));
+}
+
+/** ACL category of a command group, as Redis names them. */
+const GROUP_CATEGORIES: Record<string, string> = {
+  string: "@string",
+  list: "@list",
+  set: "@set",
+  "sorted-set": "@sortedset",
+  hash: "@hash",
+  hyperloglog: "@hyperloglog",
+  bitmap: "@bitmap",
+  pubsub: "@pubsub",
+  generic: "@keyspace",
+  connection: "@connection",
+  transactions: "@transaction",
+};
+
+/** A command's ACL categories derived as Redis derives them: read/write, type, speed, danger. */
+function aclCategories(spec: CommandSpec): string[] {
+  const categories: string[] = [];
+  if (spec.flags.includes("write")) categories.push("@write");
+  if (spec.flags.includes("readonly")) categories.push("@read");
+  const group = GROUP_CATEGORIES[spec.group];
+  if (group !== undefined) categories.push(group);
+  if (spec.flags.includes("admin")) categories.push("@admin");
+  categories.push(spec.flags.includes("fast") ? "@fast" : "@slow");
+  if (spec.flags.includes("blocking")) categories.push("@blocking");
+  if (spec.flags.includes("admin")) categories.push("@dangerous");
+  return categories;
 }
 
 function commandInfo(ctx: Ctx, spec: CommandSpec): void {
@@ -476,9 +612,41 @@ function commandInfo(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.integer(spec.firstKey);
   ctx.out.integer(spec.lastKey);
   ctx.out.integer(spec.step);
+  const categories = aclCategories(spec);
+  ctx.out.setHeader(categories.length);
+  for (const category of categories) ctx.out.simple(category);
   ctx.out.setHeader(0);
-  ctx.out.setHeader(0);
-  ctx.out.arrayHeader(0);
+  // One key specification from the legacy positions (Redis 7 gives finer ones).
+  if (spec.firstKey > 0) {
+    ctx.out.arrayHeader(1);
+    ctx.out.mapHeader(3);
+    ctx.out.bulkString("flags");
+    ctx.out.setHeader(2);
+    ctx.out.simple(spec.flags.includes("write") ? "RW" : "RO");
+    ctx.out.simple(spec.flags.includes("write") ? "update" : "access");
+    ctx.out.bulkString("begin_search");
+    ctx.out.mapHeader(2);
+    ctx.out.bulkString("type");
+    ctx.out.bulkString("index");
+    ctx.out.bulkString("spec");
+    ctx.out.mapHeader(1);
+    ctx.out.bulkString("index");
+    ctx.out.integer(spec.firstKey);
+    ctx.out.bulkString("find_keys");
+    ctx.out.mapHeader(2);
+    ctx.out.bulkString("type");
+    ctx.out.bulkString("range");
+    ctx.out.bulkString("spec");
+    ctx.out.mapHeader(3);
+    ctx.out.bulkString("lastkey");
+    ctx.out.integer(spec.lastKey < 0 ? spec.lastKey : spec.lastKey - spec.firstKey);
+    ctx.out.bulkString("keystep");
+    ctx.out.integer(spec.step);
+    ctx.out.bulkString("limit");
+    ctx.out.integer(0);
+  } else {
+    ctx.out.arrayHeader(0);
+  }
   const subs = spec.subcommands ? [...spec.subcommands.values()] : [];
   ctx.out.arrayHeader(subs.length);
   for (const sub of subs) commandInfo(ctx, sub);
@@ -494,7 +662,7 @@ function commandDocs(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.bulkString(spec.group);
 }
 
-function selectSpecs(ctx: Ctx, args: Bytes[]): CommandSpec[] {
+function selectSpecs(ctx: Ctx, args: Args): CommandSpec[] {
   if (args.length <= 2) return [...ctx.server.commands.values()];
   return args.slice(2).map((a) => ctx.server.commands.get(lower(a))).filter((s) =>
     s !== undefined
@@ -553,13 +721,13 @@ export const SERVER_COMMANDS: CommandSpec[] = [
   command("ping", -1, ["fast", "stale", "loading"], ping, conn),
   // WAIT numreplicas timeout: there are no replicas, so none acknowledged.
   command("wait", 3, ["noscript"], (ctx, a) => {
-    intArg(a[1]);
-    const timeout = parseInteger(a[2]);
+    intArg(a.at(1));
+    const timeout = parseInteger(a.at(2));
     if (timeout === null) fail("ERR timeout is not an integer or out of range");
     if (timeout < 0) fail("ERR timeout is negative");
     ctx.out.integer(0);
   }, { group: "generic" }),
-  command("echo", 2, ["fast", "stale", "loading"], (ctx, a) => ctx.out.bulk(a[1]), conn),
+  command("echo", 2, ["fast", "stale", "loading"], (ctx, a) => ctx.out.bulk(a.at(1)), conn),
   command("quit", -1, ["no_auth", "fast", "allow_busy"], (ctx) => {
     ctx.session.closing = true;
     ctx.out.ok();
@@ -578,7 +746,7 @@ export const SERVER_COMMANDS: CommandSpec[] = [
     ctx.out.integer(Math.floor(ctx.server.startedAt / 1000));
   }, { group: "server" }),
   command("select", 2, ["loading", "stale", "fast"], (ctx, a) => {
-    const index = intArg(a[1]);
+    const index = intArg(a.at(1));
     const dbs = ctx.server.keyspace.dbs;
     if (index < 0 || index >= dbs.length) fail("ERR DB index is out of range");
     ctx.session.db = dbs[index];

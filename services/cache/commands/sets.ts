@@ -4,7 +4,7 @@
 // Redis avoids with its dict; fine for the set sizes a cache holds.
 // Left out: SINTERCARD's LIMIT shortcut beyond counting.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { globMatch, parseInteger, SetValue, toKey } from "../values.ts";
 import { numkeysArg, positiveArg, signedCountArg } from "./args.ts";
@@ -20,23 +20,23 @@ function lookupSet(db: Db, key: string): SetEntry | undefined {
   return entry as SetEntry;
 }
 
-function sadd(ctx: Ctx, args: Bytes[]): void {
+function sadd(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const entry = lookupSet(db, key) ?? db.set(key, new SetValue()) as SetEntry;
   let added = 0;
-  for (let i = 2; i < args.length; i++) if (entry.value.add(toKey(args[i]))) added++;
+  for (let i = 2; i < args.length; i++) if (entry.value.add(toKey(args.at(i)))) added++;
   // Only a change touches the key (WATCH), as Redis signals only then.
   if (added > 0) db.resize(entry);
   ctx.out.integer(added);
 }
 
-function srem(ctx: Ctx, args: Bytes[]): void {
+function srem(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const entry = lookupSet(db, toKey(args[1]));
+  const entry = lookupSet(db, toKey(args.at(1)));
   if (entry === undefined) return ctx.out.integer(0);
   let removed = 0;
-  for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) removed++;
+  for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args.at(i)))) removed++;
   if (removed === 0) return ctx.out.integer(0);
   if (entry.value.members.size === 0) db.delete(entry.key);
   else db.resize(entry);
@@ -48,27 +48,27 @@ function writeSet(ctx: Ctx, members: Iterable<string>, size: number): void {
   for (const member of members) ctx.out.bulkString(member);
 }
 
-function smembers(ctx: Ctx, args: Bytes[]): void {
-  const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
+function smembers(ctx: Ctx, args: Args): void {
+  const set = lookupSet(ctx.session.db, toKey(args.at(1)))?.value;
   if (set === undefined) return ctx.out.setHeader(0);
   writeSet(ctx, set.ordered(), set.members.size);
 }
 
-function sismember(ctx: Ctx, args: Bytes[]): void {
-  const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
-  ctx.out.integer(set?.members.has(toKey(args[2])) ? 1 : 0);
+function sismember(ctx: Ctx, args: Args): void {
+  const set = lookupSet(ctx.session.db, toKey(args.at(1)))?.value;
+  ctx.out.integer(set?.members.has(toKey(args.at(2))) ? 1 : 0);
 }
 
-function smismember(ctx: Ctx, args: Bytes[]): void {
-  const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
+function smismember(ctx: Ctx, args: Args): void {
+  const set = lookupSet(ctx.session.db, toKey(args.at(1)))?.value;
   ctx.out.arrayHeader(args.length - 2);
   for (let i = 2; i < args.length; i++) {
-    ctx.out.integer(set?.members.has(toKey(args[i])) ? 1 : 0);
+    ctx.out.integer(set?.members.has(toKey(args.at(i))) ? 1 : 0);
   }
 }
 
-function scard(ctx: Ctx, args: Bytes[]): void {
-  ctx.out.integer(lookupSet(ctx.session.db, toKey(args[1]))?.value.members.size ?? 0);
+function scard(ctx: Ctx, args: Args): void {
+  ctx.out.integer(lookupSet(ctx.session.db, toKey(args.at(1)))?.value.members.size ?? 0);
 }
 
 function randomMembers(set: SetValue, count: number): string[] {
@@ -80,11 +80,11 @@ function randomMembers(set: SetValue, count: number): string[] {
   return all.slice(0, count);
 }
 
-function spop(ctx: Ctx, args: Bytes[]): void {
+function spop(ctx: Ctx, args: Args): void {
   if (args.length > 3) fail(SYNTAX);
   const db = ctx.session.db;
-  const count = args.length === 3 ? positiveArg(args[2]) : -1;
-  const entry = lookupSet(db, toKey(args[1]));
+  const count = args.length === 3 ? positiveArg(args.at(2)) : -1;
+  const entry = lookupSet(db, toKey(args.at(1)));
   if (entry === undefined) return count === -1 ? ctx.out.nullBulk() : ctx.out.setHeader(0);
   const picked = randomMembers(entry.value, count === -1 ? 1 : count);
   for (const member of picked) entry.value.delete(member);
@@ -94,10 +94,10 @@ function spop(ctx: Ctx, args: Bytes[]): void {
   else writeSet(ctx, picked, picked.length);
 }
 
-function srandmember(ctx: Ctx, args: Bytes[]): void {
+function srandmember(ctx: Ctx, args: Args): void {
   if (args.length > 3) fail(SYNTAX);
-  const count = args.length === 3 ? signedCountArg(args[2]) : undefined;
-  const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
+  const count = args.length === 3 ? signedCountArg(args.at(2)) : undefined;
+  const set = lookupSet(ctx.session.db, toKey(args.at(1)))?.value;
   if (count === undefined) {
     if (set === undefined) return ctx.out.nullBulk();
     return ctx.out.bulkString(randomMembers(set, 1)[0]);
@@ -138,7 +138,7 @@ function combine(db: Db, keys: string[], op: SetOp): Set<string> {
 }
 
 function setOp(op: SetOp) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const result = combine(ctx.session.db, args.slice(1).map(toKey), op);
     const value = new SetValue();
     for (const member of result) value.add(member);
@@ -147,10 +147,10 @@ function setOp(op: SetOp) {
 }
 
 function setOpStore(op: SetOp) {
-  return (ctx: Ctx, args: Bytes[]) => {
+  return (ctx: Ctx, args: Args) => {
     const db = ctx.session.db;
     const result = combine(db, args.slice(2).map(toKey), op);
-    const dest = toKey(args[1]);
+    const dest = toKey(args.at(1));
     if (result.size === 0) {
       db.delete(dest);
     } else {
@@ -162,14 +162,14 @@ function setOpStore(op: SetOp) {
   };
 }
 
-function smove(ctx: Ctx, args: Bytes[]): void {
+function smove(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
   // Redis's order (t_set.c): a missing source answers 0 before any type check.
-  const source = lookupSet(db, toKey(args[1]));
+  const source = lookupSet(db, toKey(args.at(1)));
   if (source === undefined) return ctx.out.integer(0);
-  const destKey = toKey(args[2]);
+  const destKey = toKey(args.at(2));
   const dest = lookupSet(db, destKey);
-  const member = toKey(args[3]);
+  const member = toKey(args.at(3));
   // Same set: nothing changes (and a one-member set must not lose its member).
   if (dest === source) return ctx.out.integer(source.value.members.has(member) ? 1 : 0);
   if (!source.value.members.has(member)) return ctx.out.integer(0);
@@ -182,10 +182,10 @@ function smove(ctx: Ctx, args: Bytes[]): void {
   ctx.out.integer(1);
 }
 
-function sscan(ctx: Ctx, args: Bytes[]): void {
-  const cursor = cursorArg(args[2]);
+function sscan(ctx: Ctx, args: Args): void {
+  const cursor = cursorArg(args.at(2));
   const options = scanOptions(args, 3, false);
-  const set = lookupSet(ctx.session.db, toKey(args[1]))?.value;
+  const set = lookupSet(ctx.session.db, toKey(args.at(1)))?.value;
   const members = set ? [...set.members] : [];
   const end = Math.min(members.length, cursor + Math.max(options.count, 128));
   const found: string[] = [];
@@ -201,13 +201,13 @@ function sscan(ctx: Ctx, args: Bytes[]): void {
 }
 
 /** SINTERCARD numkeys key [key ...] [LIMIT limit] (Redis 7.0). */
-function sintercard(ctx: Ctx, args: Bytes[]): void {
-  const numkeys = numkeysArg(args[1]);
+function sintercard(ctx: Ctx, args: Args): void {
+  const numkeys = numkeysArg(args.at(1));
   if (numkeys > args.length - 2) fail("ERR Number of keys can't be greater than number of args");
   let limit = 0;
   for (let i = 2 + numkeys; i < args.length; i++) {
-    if (lower(args[i]) === "limit" && i + 1 < args.length) {
-      const n = parseInteger(args[++i]);
+    if (lower(args.at(i)) === "limit" && i + 1 < args.length) {
+      const n = parseInteger(args.at(++i));
       if (n === null || n < 0) fail("ERR LIMIT can't be negative");
       limit = Number(n);
     } else fail(SYNTAX);
@@ -217,7 +217,7 @@ function sintercard(ctx: Ctx, args: Bytes[]): void {
   let empty = false;
   // Every key is type-checked, even after a missing one (Redis does the same).
   for (let i = 2; i < 2 + numkeys; i++) {
-    const set = lookupSet(db, toKey(args[i]))?.value.members;
+    const set = lookupSet(db, toKey(args.at(i)))?.value.members;
     if (set === undefined) empty = true;
     else sets.push(set);
   }

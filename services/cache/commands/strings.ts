@@ -3,6 +3,7 @@
 // Values are binary strings (values.ts). Left out: LCS, SUBSTR.
 
 import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { addInteger, parseInteger, toKey } from "../values.ts";
 import { int64Arg, intArg } from "./args.ts";
@@ -38,8 +39,8 @@ export function getString(db: Db, key: string): string | undefined {
   return entry.value;
 }
 
-function get(ctx: Ctx, args: Bytes[]): void {
-  const entry = ctx.session.db.lookup(toKey(args[1]));
+function get(ctx: Ctx, args: Args): void {
+  const entry = ctx.session.db.lookup(toKey(args.at(1)));
   if (entry === undefined) {
     ctx.server.stats.keyspaceMisses++;
     ctx.out.nullBulk();
@@ -65,11 +66,11 @@ export function expireAtFrom(
   return Number(ms);
 }
 
-function set(ctx: Ctx, args: Bytes[]): void {
+function set(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   if (args.length === 3) {
-    db.set(key, toKey(args[2])); // the common case: no options, no lookup first
+    db.set(key, toKey(args.at(2))); // the common case: no options, no lookup first
     ctx.out.ok();
     return;
   }
@@ -80,7 +81,7 @@ function set(ctx: Ctx, args: Bytes[]): void {
   let expireAt = 0;
   let hasExpire = false;
   for (let i = 3; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     const last = i === args.length - 1;
     if (option === "nx" && !xx) nx = true;
     else if (option === "xx" && !nx) xx = true;
@@ -91,7 +92,7 @@ function set(ctx: Ctx, args: Bytes[]): void {
       !keepTtl && !hasExpire && !last
     ) {
       hasExpire = true;
-      expireAt = expireAtFrom(args[++i], option, "set");
+      expireAt = expireAtFrom(args.at(++i), option, "set");
     } else {
       fail(SYNTAX);
     }
@@ -110,7 +111,7 @@ function set(ctx: Ctx, args: Bytes[]): void {
     return;
   }
   const keptExpire = keepTtl && entry !== undefined ? entry.expireAt : 0;
-  const stored = db.set(key, toKey(args[2]));
+  const stored = db.set(key, toKey(args.at(2)));
   if (hasExpire) db.setExpire(stored, expireAt);
   else if (keptExpire !== 0) db.setExpire(stored, keptExpire);
   if (returnOld) {
@@ -120,37 +121,37 @@ function set(ctx: Ctx, args: Bytes[]): void {
 }
 
 function setWithTtl(unit: "ex" | "px", name: string) {
-  return (ctx: Ctx, args: Bytes[]) => {
-    const expireAt = expireAtFrom(args[2], unit, name);
-    const entry = ctx.session.db.set(toKey(args[1]), toKey(args[3]));
+  return (ctx: Ctx, args: Args) => {
+    const expireAt = expireAtFrom(args.at(2), unit, name);
+    const entry = ctx.session.db.set(toKey(args.at(1)), toKey(args.at(3)));
     ctx.session.db.setExpire(entry, expireAt);
     ctx.out.ok();
   };
 }
 
-function setnx(ctx: Ctx, args: Bytes[]): void {
+function setnx(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   if (db.lookup(key) !== undefined) {
     ctx.out.integer(0);
     return;
   }
-  db.set(key, toKey(args[2]));
+  db.set(key, toKey(args.at(2)));
   ctx.out.integer(1);
 }
 
-function getset(ctx: Ctx, args: Bytes[]): void {
+function getset(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const old = getString(db, key);
-  db.set(key, toKey(args[2]));
+  db.set(key, toKey(args.at(2)));
   if (old === undefined) ctx.out.nullBulk();
   else ctx.out.bulkString(old);
 }
 
-function getdel(ctx: Ctx, args: Bytes[]): void {
+function getdel(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const old = getString(db, key);
   if (old === undefined) {
     ctx.out.nullBulk();
@@ -160,22 +161,22 @@ function getdel(ctx: Ctx, args: Bytes[]): void {
   ctx.out.bulkString(old);
 }
 
-function getex(ctx: Ctx, args: Bytes[]): void {
+function getex(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   // Redis's order: option syntax, then the key and its type, then the time.
   let unit: "ex" | "px" | "exat" | "pxat" | undefined;
   let timeArg: Bytes | undefined;
   let persist = false;
   for (let i = 2; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     const last = i === args.length - 1;
     if (
       (option === "ex" || option === "px" || option === "exat" || option === "pxat") &&
       unit === undefined && !persist && !last
     ) {
       unit = option;
-      timeArg = args[++i];
+      timeArg = args.at(++i);
     } else if (option === "persist" && unit === undefined && !persist) {
       persist = true;
     } else {
@@ -199,33 +200,33 @@ function getex(ctx: Ctx, args: Bytes[]): void {
   ctx.out.bulkString(value);
 }
 
-function mget(ctx: Ctx, args: Bytes[]): void {
+function mget(ctx: Ctx, args: Args): void {
   ctx.out.arrayHeader(args.length - 1);
   for (let i = 1; i < args.length; i++) {
-    const entry = ctx.session.db.lookup(toKey(args[i]));
+    const entry = ctx.session.db.lookup(toKey(args.at(i)));
     if (entry === undefined || typeof entry.value !== "string") ctx.out.nullBulk();
     else ctx.out.bulkString(entry.value);
   }
 }
 
-function mset(ctx: Ctx, args: Bytes[]): void {
+function mset(ctx: Ctx, args: Args): void {
   if (args.length % 2 === 0) fail(arityError("mset"));
   for (let i = 1; i < args.length; i += 2) {
-    ctx.session.db.set(toKey(args[i]), toKey(args[i + 1]));
+    ctx.session.db.set(toKey(args.at(i)), toKey(args.at(i + 1)));
   }
   ctx.out.ok();
 }
 
-function msetnx(ctx: Ctx, args: Bytes[]): void {
+function msetnx(ctx: Ctx, args: Args): void {
   if (args.length % 2 === 0) fail(arityError("msetnx"));
   for (let i = 1; i < args.length; i += 2) {
-    if (ctx.session.db.lookup(toKey(args[i])) !== undefined) {
+    if (ctx.session.db.lookup(toKey(args.at(i))) !== undefined) {
       ctx.out.integer(0);
       return;
     }
   }
   for (let i = 1; i < args.length; i += 2) {
-    ctx.session.db.set(toKey(args[i]), toKey(args[i + 1]));
+    ctx.session.db.set(toKey(args.at(i)), toKey(args.at(i + 1)));
   }
   ctx.out.integer(1);
 }
@@ -273,9 +274,9 @@ function parseIntegerString(text: string): number | bigint | null {
 }
 
 /** INCRBYFLOAT in long double, as Redis computes it (long_double.ts). */
-function incrbyfloat(ctx: Ctx, args: Bytes[]): void {
+function incrbyfloat(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   // Redis's order (t_string.c): the key's type, its value, then the increment.
   const entry = db.lookup(key);
   let current: LongDoubleValue | null = ZERO;
@@ -284,7 +285,7 @@ function incrbyfloat(ctx: Ctx, args: Bytes[]): void {
     current = parseLongDouble(entry.value);
     if (current === null) fail("ERR value is not a valid float");
   }
-  const delta = parseLongDouble(toKey(args[2]));
+  const delta = parseLongDouble(toKey(args.at(2)));
   if (delta === null) fail("ERR value is not a valid float");
   const result = addLongDouble(current, delta);
   if (result === null || isInfinite(result)) fail("ERR increment would produce NaN or Infinity");
@@ -297,11 +298,11 @@ function incrbyfloat(ctx: Ctx, args: Bytes[]): void {
   ctx.out.bulkString(text);
 }
 
-function append(ctx: Ctx, args: Bytes[]): void {
+function append(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   const entry = db.lookup(key);
-  const tail = toKey(args[2]);
+  const tail = toKey(args.at(2));
   if (entry === undefined) {
     db.set(key, tail);
     ctx.out.integer(tail.length);
@@ -316,15 +317,15 @@ function append(ctx: Ctx, args: Bytes[]): void {
   ctx.out.integer(entry.value.length);
 }
 
-function strlen(ctx: Ctx, args: Bytes[]): void {
-  const value = getString(ctx.session.db, toKey(args[1]));
+function strlen(ctx: Ctx, args: Args): void {
+  const value = getString(ctx.session.db, toKey(args.at(1)));
   ctx.out.integer(value === undefined ? 0 : value.length);
 }
 
-function getrange(ctx: Ctx, args: Bytes[]): void {
-  let start = intArg(args[2]);
-  let end = intArg(args[3]);
-  const value = getString(ctx.session.db, toKey(args[1])) ?? "";
+function getrange(ctx: Ctx, args: Args): void {
+  let start = intArg(args.at(2));
+  let end = intArg(args.at(3));
+  const value = getString(ctx.session.db, toKey(args.at(1))) ?? "";
   const n = value.length;
   if (start < 0 && end < 0 && start > end) {
     ctx.out.bulkString("");
@@ -342,12 +343,12 @@ function getrange(ctx: Ctx, args: Bytes[]): void {
   ctx.out.bulkString(value.slice(start, end + 1));
 }
 
-function setrange(ctx: Ctx, args: Bytes[]): void {
+function setrange(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args[1]);
-  const offset = intArg(args[2]);
+  const key = toKey(args.at(1));
+  const offset = intArg(args.at(2));
   if (offset < 0) fail("ERR offset is out of range");
-  const patch = toKey(args[3]);
+  const patch = toKey(args.at(3));
   const entry: Entry | undefined = db.lookup(key);
   if (entry !== undefined && typeof entry.value !== "string") fail(WRONGTYPE);
   const current = entry === undefined ? "" : entry.value as string;
@@ -389,15 +390,15 @@ export const STRING_COMMANDS: CommandSpec[] = [
   command("mget", -2, ["readonly", "fast"], mget, { ...g, firstKey: 1, lastKey: -1, step: 1 }),
   command("mset", -3, ["write", "denyoom"], mset, { ...g, firstKey: 1, lastKey: -1, step: 2 }),
   command("msetnx", -3, ["write", "denyoom"], msetnx, { ...g, firstKey: 1, lastKey: -1, step: 2 }),
-  command("incr", 2, ["write", "denyoom", "fast"], (ctx, a) => incrementBy(ctx, a[1], 1), k1),
-  command("decr", 2, ["write", "denyoom", "fast"], (ctx, a) => incrementBy(ctx, a[1], -1), k1),
+  command("incr", 2, ["write", "denyoom", "fast"], (ctx, a) => incrementBy(ctx, a.at(1), 1), k1),
+  command("decr", 2, ["write", "denyoom", "fast"], (ctx, a) => incrementBy(ctx, a.at(1), -1), k1),
   command("incrby", 3, ["write", "denyoom", "fast"], (ctx, a) => {
-    incrementBy(ctx, a[1], int64Arg(a[2]));
+    incrementBy(ctx, a.at(1), int64Arg(a.at(2)));
   }, k1),
   command("decrby", 3, ["write", "denyoom", "fast"], (ctx, a) => {
-    const n = int64Arg(a[2]);
+    const n = int64Arg(a.at(2));
     if (n === -9223372036854775808n) fail("ERR decrement would overflow");
-    incrementBy(ctx, a[1], typeof n === "bigint" ? -n : -n);
+    incrementBy(ctx, a.at(1), typeof n === "bigint" ? -n : -n);
   }, k1),
   command("incrbyfloat", 3, ["write", "denyoom", "fast"], incrbyfloat, k1),
   command("append", 3, ["write", "denyoom", "fast"], append, k1),

@@ -14,7 +14,7 @@
 // without looking it up again. Commands rejected while queueing (unknown,
 // wrong arity, NOAUTH, OOM) make EXEC answer EXECABORT, as in Redis 2.6+.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import { toKey } from "../values.ts";
 import { command, type CommandSpec, type Ctx, fail, type Session } from "./context.ts";
 import { unsubscribeAll } from "./pubsub.ts";
@@ -92,11 +92,11 @@ function exec(ctx: Ctx): void {
   for (const { spec, args } of queued) runCommand(inner, args, spec);
 }
 
-function watch(ctx: Ctx, args: Bytes[]): void {
+function watch(ctx: Ctx, args: Args): void {
   if (ctx.session.multi !== undefined) fail("ERR WATCH inside MULTI is not allowed");
   const dbIndex = ctx.session.db.index;
   for (let i = 1; i < args.length; i++) {
-    ctx.server.watches.watch(ctx.session, dbIndex, toKey(args[i]));
+    ctx.server.watches.watch(ctx.session, dbIndex, toKey(args.at(i)));
   }
   ctx.out.ok();
 }

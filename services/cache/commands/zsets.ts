@@ -2,10 +2,10 @@
 // Redis 7.0 t_zset.c: option parsing order, error texts, scores printed with
 // %.17g (RESP2 bulk strings, RESP3 doubles), WITHSCORES flat in RESP2 and
 // as [member, score] pairs in RESP3. ZRANK/ZREVRANK take 7.2's WITHSCORE.
-// Left out for now: ZINTERCARD, ZRANDMEMBER,
-// ZRANDMEMBER, ZSCAN, ZMPOP and the blocking pops.
+// The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are in blocking.ts, on
+// the helpers exported here.
 
-import type { Bytes } from "../../../lib/bytes.ts";
+import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
 import { fromKey, globMatch, SetValue, toKey } from "../values.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
@@ -19,7 +19,14 @@ import {
   type ZNode,
   ZSetValue,
 } from "../zset.ts";
-import { intArg, positiveArg } from "./args.ts";
+import {
+  int64Arg,
+  intArg,
+  LONG_RANGE,
+  numkeysArg,
+  positiveArg,
+  REPEATED_REPLY_COUNT_MAX,
+} from "./args.ts";
 import { command, type CommandSpec, type Ctx, fail, lower, SYNTAX, WRONGTYPE } from "./context.ts";
 
 type ZSetEntry = Entry & { value: ZSetValue };
@@ -28,7 +35,7 @@ const NOT_VALID_FLOAT = "ERR value is not a valid float";
 const SCORE_RANGE_ERROR = "ERR min or max is not a float";
 const LEX_RANGE_ERROR = "ERR min or max not valid string range item";
 
-function lookupZSet(db: Db, key: string): ZSetEntry | undefined {
+export function lookupZSet(db: Db, key: string): ZSetEntry | undefined {
   const entry = db.lookup(key);
   if (entry === undefined) return undefined;
   if (!(entry.value instanceof ZSetValue)) fail(WRONGTYPE);
@@ -81,7 +88,7 @@ interface ZAddFlags {
   incr: boolean;
 }
 
-function zaddGeneric(ctx: Ctx, args: Bytes[], flags: ZAddFlags, first: number): void {
+function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): void {
   const elements = args.length - first;
   if (elements % 2 !== 0 || elements === 0) fail(SYNTAX);
   if (flags.incr && elements > 2) fail("ERR INCR option supports a single increment-element pair");
@@ -90,9 +97,9 @@ function zaddGeneric(ctx: Ctx, args: Bytes[], flags: ZAddFlags, first: number): 
     fail("ERR GT, LT, and/or NX options at the same time are not compatible");
   }
   const scores: number[] = [];
-  for (let i = first; i < args.length; i += 2) scores.push(scoreArg(args[i]));
+  for (let i = first; i < args.length; i += 2) scores.push(scoreArg(args.at(i)));
   const db = ctx.session.db;
-  const key = toKey(args[1]);
+  const key = toKey(args.at(1));
   let entry = lookupZSet(db, key);
   let added = 0;
   let updated = 0;
@@ -102,7 +109,7 @@ function zaddGeneric(ctx: Ctx, args: Bytes[], flags: ZAddFlags, first: number): 
     entry ??= db.set(key, new ZSetValue()) as ZSetEntry;
     const zset = entry.value;
     for (let i = 0; i < scores.length; i++) {
-      const member = toKey(args[first + 2 * i + 1]);
+      const member = toKey(args.at(first + 2 * i + 1));
       let next = scores[i];
       const current = zset.scores.get(member);
       if (current !== undefined) {
@@ -137,11 +144,11 @@ function zaddGeneric(ctx: Ctx, args: Bytes[], flags: ZAddFlags, first: number): 
   }
 }
 
-function zadd(ctx: Ctx, args: Bytes[]): void {
+function zadd(ctx: Ctx, args: Args): void {
   const flags: ZAddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: false };
   let i = 2;
   for (; i < args.length; i++) {
-    const option = lower(args[i]);
+    const option = lower(args.at(i));
     if (option === "nx") flags.nx = true;
     else if (option === "xx") flags.xx = true;
     else if (option === "gt") flags.gt = true;
@@ -153,51 +160,51 @@ function zadd(ctx: Ctx, args: Bytes[]): void {
   zaddGeneric(ctx, args, flags, i);
 }
 
-function zincrby(ctx: Ctx, args: Bytes[]): void {
+function zincrby(ctx: Ctx, args: Args): void {
   const flags: ZAddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: true };
   zaddGeneric(ctx, args, flags, 2);
 }
 
-function zcard(ctx: Ctx, args: Bytes[]): void {
-  ctx.out.integer(lookupZSet(ctx.session.db, toKey(args[1]))?.value.size ?? 0);
+function zcard(ctx: Ctx, args: Args): void {
+  ctx.out.integer(lookupZSet(ctx.session.db, toKey(args.at(1)))?.value.size ?? 0);
 }
 
-function zscore(ctx: Ctx, args: Bytes[]): void {
-  const n = lookupZSet(ctx.session.db, toKey(args[1]))?.value.scores.get(toKey(args[2]));
+function zscore(ctx: Ctx, args: Args): void {
+  const n = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value.scores.get(toKey(args.at(2)));
   if (n === undefined) ctx.out.nullBulk();
   else score(ctx, n);
 }
 
-function zmscore(ctx: Ctx, args: Bytes[]): void {
-  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+function zmscore(ctx: Ctx, args: Args): void {
+  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
   ctx.out.arrayHeader(args.length - 2);
   for (let i = 2; i < args.length; i++) {
-    const n = zset?.scores.get(toKey(args[i]));
+    const n = zset?.scores.get(toKey(args.at(i)));
     if (n === undefined) ctx.out.nullBulk();
     else score(ctx, n);
   }
 }
 
-function zrem(ctx: Ctx, args: Bytes[]): void {
+function zrem(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const entry = lookupZSet(db, toKey(args[1]));
+  const entry = lookupZSet(db, toKey(args.at(1)));
   if (entry === undefined) return ctx.out.integer(0);
   let removed = 0;
-  for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args[i]))) removed++;
+  for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args.at(i)))) removed++;
   if (removed > 0) settle(db, entry);
   ctx.out.integer(removed);
 }
 
 function zrankGeneric(reverse: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void => {
+  return (ctx: Ctx, args: Args): void => {
     let withScore = false;
     if (args.length > 4) fail(SYNTAX);
     if (args.length === 4) {
-      if (lower(args[3]) !== "withscore") fail(SYNTAX);
+      if (lower(args.at(3)) !== "withscore") fail(SYNTAX);
       withScore = true;
     }
-    const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
-    const member = toKey(args[2]);
+    const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+    const member = toKey(args.at(2));
     const rank = zset?.rank(member);
     if (zset === undefined || rank === undefined) {
       return withScore ? ctx.out.nullArray() : ctx.out.nullBulk();
@@ -219,17 +226,17 @@ function span(zset: ZSetValue, first: ZNode, last: ZNode | null): number {
   return Math.max(0, zset.rank(last.member)! - zset.rank(first.member)! + 1);
 }
 
-function zcount(ctx: Ctx, args: Bytes[]): void {
-  const range = scoreRangeArg(args[2], args[3]);
-  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+function zcount(ctx: Ctx, args: Args): void {
+  const range = scoreRangeArg(args.at(2), args.at(3));
+  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
   const first = zset?.firstInScore(range) ?? null;
   if (zset === undefined || first === null) return ctx.out.integer(0);
   ctx.out.integer(span(zset, first, zset.lastInScore(range)));
 }
 
-function zlexcount(ctx: Ctx, args: Bytes[]): void {
-  const range = lexRangeArg(args[2], args[3]);
-  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+function zlexcount(ctx: Ctx, args: Args): void {
+  const range = lexRangeArg(args.at(2), args.at(3));
+  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
   const first = zset?.firstInLex(range) ?? null;
   if (zset === undefined || first === null) return ctx.out.integer(0);
   ctx.out.integer(span(zset, first, zset.lastInLex(range)));
@@ -280,23 +287,23 @@ function rankRange(start: number, end: number, size: number): [number, number] |
 
 /** ZRANGE and its older forms: zrangeGenericCommand. */
 function zrangeGeneric(call: RangeCall) {
-  return (ctx: Ctx, args: Bytes[]): void => {
+  return (ctx: Ctx, args: Args): void => {
     // ZRANGESTORE names its destination first; the rest is ZRANGE's.
     const at = call.store ? 1 : 0;
     const emit = (nodes: ZNode[], withScores: boolean): void =>
-      call.store ? storeRange(ctx, toKey(args[1]), nodes) : writeRange(ctx, nodes, withScores);
+      call.store ? storeRange(ctx, toKey(args.at(1)), nodes) : writeRange(ctx, nodes, withScores);
     let withScores = false;
     let offset = 0;
     let limit = -1;
     let reverse = call.reverse;
     let rangeType = call.rangeType;
     for (let j = 4 + at; j < args.length; j++) {
-      const option = lower(args[j]);
+      const option = lower(args.at(j));
       const left = args.length - j - 1;
       if (!call.store && option === "withscores") withScores = true;
       else if (option === "limit" && left >= 2) {
-        offset = intArg(args[j + 1]);
-        limit = intArg(args[j + 2]);
+        offset = intArg(args.at(j + 1));
+        limit = intArg(args.at(j + 2));
         j += 2;
         // Each of REV and BYSCORE/BYLEX once (Redis: a repeat is a syntax error).
       } else if (call.options && reverse === undefined && option === "rev") reverse = true;
@@ -312,11 +319,11 @@ function zrangeGeneric(call: RangeCall) {
     if (withScores && rangeType === "lex") {
       fail("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
     }
-    let minArg = args[2 + at];
-    let maxArg = args[3 + at];
+    let minArg = args.at(2 + at);
+    let maxArg = args.at(3 + at);
     if (reverse && rangeType !== "rank") [minArg, maxArg] = [maxArg, minArg];
     const db = ctx.session.db;
-    const key = toKey(args[1 + at]);
+    const key = toKey(args.at(1 + at));
     if (rangeType === "rank") {
       const start = intArg(minArg);
       const end = intArg(maxArg);
@@ -375,18 +382,18 @@ type RemoveBy = "rank" | "score" | "lex";
 
 /** ZREMRANGEBYRANK/BYSCORE/BYLEX: zremrangeGenericCommand. */
 function zremrange(by: RemoveBy) {
-  return (ctx: Ctx, args: Bytes[]): void => {
+  return (ctx: Ctx, args: Args): void => {
     let start = 0;
     let end = 0;
     let scoreRange: ScoreRange | undefined;
     let lexRange: LexRange | undefined;
     if (by === "rank") {
-      start = intArg(args[2]);
-      end = intArg(args[3]);
-    } else if (by === "score") scoreRange = scoreRangeArg(args[2], args[3]);
-    else lexRange = lexRangeArg(args[2], args[3]);
+      start = intArg(args.at(2));
+      end = intArg(args.at(3));
+    } else if (by === "score") scoreRange = scoreRangeArg(args.at(2), args.at(3));
+    else lexRange = lexRangeArg(args.at(2), args.at(3));
     const db = ctx.session.db;
-    const entry = lookupZSet(db, toKey(args[1]));
+    const entry = lookupZSet(db, toKey(args.at(1)));
     if (entry === undefined) return ctx.out.integer(0);
     const zset = entry.value;
     let first: ZNode | null;
@@ -417,15 +424,15 @@ function zremrange(by: RemoveBy) {
 
 /** ZPOPMIN/ZPOPMAX key [count]. */
 function zpop(max: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void => {
+  return (ctx: Ctx, args: Args): void => {
     if (args.length > 3) fail(SYNTAX);
     let count = 1;
     const counted = args.length === 3;
     if (counted) {
-      count = positiveArg(args[2]);
+      count = positiveArg(args.at(2));
     }
     const db = ctx.session.db;
-    const entry = lookupZSet(db, toKey(args[1]));
+    const entry = lookupZSet(db, toKey(args.at(1)));
     if (entry === undefined || count === 0) return ctx.out.arrayHeader(0);
     const zset = entry.value;
     const n = Math.min(count, zset.size);
@@ -440,6 +447,148 @@ function zpop(max: boolean) {
     }
     settle(db, entry);
   };
+}
+
+/**
+ * Pops up to `count` elements from one end, each as member and score
+ * (`pairs`: each in its own two-element array), and settles the key.
+ */
+export function popScored(
+  ctx: Ctx,
+  entry: ZSetEntry,
+  max: boolean,
+  count: number,
+  pairs: boolean,
+): void {
+  const zset = entry.value;
+  const n = Math.min(count, zset.size);
+  for (let i = 0; i < n; i++) {
+    const node = max ? zset.last()! : zset.first()!;
+    zset.delete(node.member);
+    if (pairs) ctx.out.arrayHeader(2);
+    ctx.out.bulkString(node.member);
+    score(ctx, node.score);
+  }
+  settle(ctx.session.db, entry);
+}
+
+/** ZMPOP's and BZMPOP's arguments after numkeys. */
+export interface MPopCall {
+  keys: string[];
+  max: boolean;
+  count: number;
+}
+
+/** numkeys key [key ...] MIN|MAX [COUNT count], numkeys at `numkeysAt`, in Redis's order. */
+export function mpopArgs(args: Args, numkeysAt: number): MPopCall {
+  const numkeys = numkeysArg(args.at(numkeysAt));
+  const whereAt = numkeysAt + 1 + numkeys;
+  if (whereAt >= args.length) fail(SYNTAX);
+  const where = lower(args.at(whereAt));
+  if (where !== "min" && where !== "max") fail(SYNTAX);
+  let count = -1;
+  for (let i = whereAt + 1; i < args.length; i++) {
+    if (count === -1 && lower(args.at(i)) === "count" && i + 1 < args.length) {
+      const n = int64Arg(args.at(++i), "ERR count should be greater than 0");
+      if (n <= 0) fail("ERR count should be greater than 0");
+      count = Number(n);
+    } else fail(SYNTAX);
+  }
+  const keys = args.slice(numkeysAt + 1, whereAt).map(toKey);
+  return { keys, max: where === "max", count: count === -1 ? 1 : count };
+}
+
+/** ZMPOP's reply from one key, [key, [[member, score] ...]]; false when the key is missing. */
+export function mpopFrom(ctx: Ctx, key: string, call: MPopCall): boolean {
+  const entry = lookupZSet(ctx.session.db, key);
+  if (entry === undefined) return false;
+  ctx.out.arrayHeader(2);
+  ctx.out.bulkString(key);
+  ctx.out.arrayHeader(Math.min(call.count, entry.value.size));
+  popScored(ctx, entry, call.max, call.count, true);
+  return true;
+}
+
+/** ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] (Redis 7.0). */
+function zmpop(ctx: Ctx, args: Args): void {
+  const call = mpopArgs(args, 1);
+  for (const key of call.keys) if (mpopFrom(ctx, key, call)) return;
+  ctx.out.nullArray();
+}
+
+/** Redis's bound on ZRANDMEMBER's count with WITHSCORES (its reply doubles): LONG_MAX / 2. */
+const WITHSCORES_COUNT_MAX = 4611686018427387903n;
+
+/**
+ * ZRANDMEMBER key [count [WITHSCORES]]: without a count one random member
+ * (or null); a count past the set's size gives the whole set in reverse
+ * rank order, as Redis 7.0 does; a negative count may repeat members and is
+ * bounded like SRANDMEMBER's (REPEATED_REPLY_COUNT_MAX).
+ */
+function zrandmember(ctx: Ctx, args: Args): void {
+  let count: number | undefined;
+  let withScores = false;
+  if (args.length >= 3) {
+    const n = int64Arg(args.at(2));
+    if (n === -9223372036854775808n) fail(LONG_RANGE);
+    if (args.length > 4 || (args.length === 4 && lower(args.at(3)) !== "withscores")) fail(SYNTAX);
+    withScores = args.length === 4;
+    if (withScores && (n < -WITHSCORES_COUNT_MAX || n > WITHSCORES_COUNT_MAX)) {
+      fail("ERR value is out of range");
+    }
+    count = Number(n);
+    if (count < -REPEATED_REPLY_COUNT_MAX / (withScores ? 2 : 1)) fail("ERR value is out of range");
+  }
+  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  if (count === undefined) {
+    if (zset === undefined) return ctx.out.nullBulk();
+    return ctx.out.bulkString(zset.byRank(Math.floor(Math.random() * zset.size))!.member);
+  }
+  if (zset === undefined || count === 0) return ctx.out.arrayHeader(0);
+  const size = zset.size;
+  const nodes: ZNode[] = [];
+  if (count < 0) {
+    for (let i = 0; i < -count; i++) nodes.push(zset.byRank(Math.floor(Math.random() * size))!);
+  } else if (count >= size) {
+    for (let node = zset.last(); node !== null; node = node.backward) nodes.push(node);
+  } else {
+    // A partial Fisher-Yates over ranks: count distinct picks.
+    const ranks = Array.from({ length: size }, (_, i) => i);
+    for (let i = 0; i < count; i++) {
+      const j = i + Math.floor(Math.random() * (size - i));
+      [ranks[i], ranks[j]] = [ranks[j], ranks[i]];
+      nodes.push(zset.byRank(ranks[i])!);
+    }
+  }
+  writeRange(ctx, nodes, withScores);
+}
+
+/** ZINTERCARD numkeys key [key ...] [LIMIT limit] (Redis 7.0); plain sets count with score 1. */
+function zintercard(ctx: Ctx, args: Args): void {
+  const numkeys = intArg(args.at(1));
+  if (numkeys < 1) fail("ERR at least 1 input key is needed for 'zintercard' command");
+  if (numkeys > args.length - 2) fail(SYNTAX);
+  const db = ctx.session.db;
+  const sources: Source[] = [];
+  for (let i = 0; i < numkeys; i++) sources.push(sourceOf(db, toKey(args.at(2 + i))));
+  let limit = 0;
+  for (let i = 2 + numkeys; i < args.length; i++) {
+    if (lower(args.at(i)) === "limit" && i + 1 < args.length) {
+      const n = int64Arg(args.at(++i), "ERR LIMIT can't be negative");
+      if (n < 0) fail("ERR LIMIT can't be negative");
+      limit = Number(n);
+    } else fail(SYNTAX);
+  }
+  if (sources.some((source) => source.size === 0)) return ctx.out.integer(0);
+  const [first, ...rest] = [...sources].sort((a, b) => a.size - b.size);
+  let found = 0;
+  for (const member of first.scores!.keys()) {
+    if (rest.every((source) => source.scores!.has(member))) {
+      found++;
+      if (limit !== 0 && found >= limit) break;
+    }
+  }
+  ctx.out.integer(found);
 }
 
 type Combine = "union" | "inter" | "diff";
@@ -484,9 +633,9 @@ function weighted(score: number, weight: number): number {
  * (without a destination) WITHSCORES; sources run smallest first, as in Redis.
  */
 function combineGeneric(op: Combine, store: boolean) {
-  return (ctx: Ctx, args: Bytes[]): void => {
+  return (ctx: Ctx, args: Args): void => {
     const numkeysAt = store ? 2 : 1;
-    const setnum = intArg(args[numkeysAt]);
+    const setnum = intArg(args.at(numkeysAt));
     const name = `${op === "inter" ? "zinter" : op === "union" ? "zunion" : "zdiff"}${
       store ? "store" : ""
     }`;
@@ -495,21 +644,21 @@ function combineGeneric(op: Combine, store: boolean) {
     const db = ctx.session.db;
     const sources: Source[] = [];
     let j = numkeysAt + 1;
-    for (let i = 0; i < setnum; i++, j++) sources.push(sourceOf(db, toKey(args[j])));
+    for (let i = 0; i < setnum; i++, j++) sources.push(sourceOf(db, toKey(args.at(j))));
     let how: Aggregate = "sum";
     let withScores = false;
     while (j < args.length) {
-      const option = lower(args[j]);
+      const option = lower(args.at(j));
       const remaining = args.length - j;
       if (op !== "diff" && remaining >= setnum + 1 && option === "weights") {
         j++;
         for (let i = 0; i < setnum; i++, j++) {
-          const weight = parseScore(toKey(args[j]));
+          const weight = parseScore(toKey(args.at(j)));
           if (weight === null) fail("ERR weight value is not a float");
           sources[i].weight = weight;
         }
       } else if (op !== "diff" && remaining >= 2 && option === "aggregate") {
-        const value = lower(args[j + 1]);
+        const value = lower(args.at(j + 1));
         if (value !== "sum" && value !== "min" && value !== "max") fail(SYNTAX);
         how = value;
         j += 2;
@@ -560,7 +709,7 @@ function combineGeneric(op: Combine, store: boolean) {
     const zset = new ZSetValue();
     for (const [member, score] of result) zset.set(member, score);
     if (store) {
-      const dest = toKey(args[1]);
+      const dest = toKey(args.at(1));
       if (zset.size === 0) db.delete(dest);
       else db.set(dest, zset);
       return ctx.out.integer(zset.size);
@@ -577,11 +726,11 @@ function combineGeneric(op: Combine, store: boolean) {
  * Redis listpack holds them). The cursor is a rank, so concurrent changes
  * may skip or repeat members, as for HSCAN and SSCAN here.
  */
-function zscan(ctx: Ctx, args: Bytes[]): void {
+function zscan(ctx: Ctx, args: Args): void {
   // Redis's order: the cursor, then the key (missing: an empty page
   // whatever the options), then the options.
-  const cursor = cursorArg(args[2]);
-  const zset = lookupZSet(ctx.session.db, toKey(args[1]))?.value;
+  const cursor = cursorArg(args.at(2));
+  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
   if (zset === undefined) {
     ctx.out.arrayHeader(2);
     ctx.out.bulkString("0");
@@ -682,4 +831,7 @@ export const ZSET_COMMANDS: CommandSpec[] = [
   command("zunion", -3, ["readonly"], combineGeneric("union", false), kNone),
   command("zinter", -3, ["readonly"], combineGeneric("inter", false), kNone),
   command("zdiff", -3, ["readonly"], combineGeneric("diff", false), kNone),
+  command("zintercard", -3, ["readonly"], zintercard, kNone),
+  command("zmpop", -4, ["write"], zmpop, kNone),
+  command("zrandmember", -2, ["readonly"], zrandmember, k1),
 ];

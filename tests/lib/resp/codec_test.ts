@@ -7,7 +7,15 @@ import { fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import { DecodeError, LimitError } from "../../../lib/errors.ts";
 import type { Bytes } from "../../../lib/bytes.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
-import { decodeCommand, decodeReply, encodeCommand, splitInline } from "../../../lib/resp/codec.ts";
+import {
+  CommandArgs,
+  CommandSpans,
+  decodeCommand,
+  decodeCommandSpans,
+  decodeReply,
+  encodeCommand,
+  splitInline,
+} from "../../../lib/resp/codec.ts";
 import {
   DEFAULT_LIMITS,
   RespDouble,
@@ -421,5 +429,57 @@ Deno.test({
     assert.throws(() => decodeReply(utf8("$x1\r\n"), DEFAULT_LIMITS), DecodeError);
     const limits = { ...DEFAULT_LIMITS, bulkBytesMax: 10 };
     assert.throws(() => decodeReply(utf8("$11\r\n"), limits), DecodeError);
+  },
+});
+
+Deno.test({
+  name: "decodeCommandSpans() resumes where it stopped and ends with the same arguments",
+  permissions: "none",
+  fn() {
+    const args = Array.from({ length: 300 }, (_, i) => `key:${i}`);
+    const bytes = encodeCommand(["DEL", ...args]);
+    const spans = new CommandSpans();
+    let resumes = 0;
+    // Fed 7 bytes more at a time, as small reads would bring them.
+    for (let to = 1; to <= bytes.length; to += 7) {
+      const decoded = decodeCommandSpans(
+        bytes,
+        DEFAULT_LIMITS,
+        0,
+        Math.min(to, bytes.length),
+        spans,
+      );
+      if (!isIncomplete(decoded)) break;
+      assert.ok(decoded.bytesNeeded >= 0);
+      resumes++;
+    }
+    const done = decodeCommandSpans(bytes, DEFAULT_LIMITS, 0, bytes.length, spans);
+    assert.ok(!isIncomplete(done));
+    assert.equal(done.bytesUsed, bytes.length);
+    assert.ok(resumes > 10);
+    const views = spans.views(bytes, 0).map((view) => new TextDecoder().decode(view));
+    assert.deepEqual(views, ["DEL", ...args]);
+    spans.reset();
+    assert.equal(spans.count, 0);
+    assert.equal(spans.offsets.length, 128, "a table grown for 301 arguments is given back");
+  },
+});
+
+Deno.test({
+  name: "CommandArgs holds a 200,000-argument command without an object per argument",
+  permissions: "none",
+  fn() {
+    const bytes = encodeCommand(["DEL", ...Array.from({ length: 200_000 }, (_, i) => `k${i}`)]);
+    const spans = new CommandSpans();
+    const decoded = decodeCommandSpans(bytes, DEFAULT_LIMITS, 0, bytes.length, spans);
+    assert.ok(!isIncomplete(decoded));
+    const before = Deno.memoryUsage().heapUsed;
+    const args = CommandArgs.fromSpans(bytes, 0, spans);
+    // One view per argument would be about 22 MB of heap, alive as long as `args`.
+    assert.ok(Deno.memoryUsage().heapUsed - before < 4 * 1024 * 1024);
+    assert.equal(args.length, 200_001);
+    assert.equal(fromUtf8(args.at(200_000)), "k199999");
+    assert.deepEqual(args.slice(1, 3).map(fromUtf8), ["k0", "k1"]);
+    assert.deepEqual([...CommandArgs.of([utf8("a")])].map(fromUtf8), ["a"]);
   },
 });

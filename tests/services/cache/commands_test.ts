@@ -13,6 +13,7 @@ import {
   RespVerbatim,
 } from "../../../lib/resp/types.ts";
 import { command } from "../../../services/cache/commands/context.ts";
+import { CommandArgs } from "../../../lib/resp/codec.ts";
 import { runCommand } from "../../../services/cache/commands/run.ts";
 import { BLOCKED, commandCache } from "./harness.ts";
 
@@ -323,11 +324,11 @@ Deno.test({
     const bob = cache.session();
     // `write` last, where Redis's COMMAND output would never put it.
     const store = command("store", 3, ["denyoom", "fast", "write"], (ctx, args) => {
-      ctx.session.db.set(fromUtf8(args[1]), fromUtf8(args[2]));
+      ctx.session.db.set(fromUtf8(args.at(1)), fromUtf8(args.at(2)));
       ctx.out.ok();
     }, { firstKey: 1, lastKey: 1, step: 1 });
     alice.run("WATCH", "k");
-    runCommand(bob.ctx, ["store", "k", "v"].map(utf8), store);
+    runCommand(bob.ctx, CommandArgs.of(["store", "k", "v"].map(utf8)), store);
     assert.equal(plain(bob.reply()), "+OK");
     alice.run("MULTI");
     alice.run("GET", "k");

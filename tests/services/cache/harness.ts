@@ -8,11 +8,18 @@
 //   alice.run("BLPOP", "q", 0);          // BLOCKED: parked until a push
 //   bob.run("RPUSH", "q", "x"); alice.reply();   // ["q", "x"]
 
-import { type Bytes, utf8 } from "../../../lib/bytes.ts";
+import { type Bytes, fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
 import { logger } from "../../../lib/log.ts";
-import { decodeReply } from "../../../lib/resp/codec.ts";
-import { DEFAULT_LIMITS, type RespValue } from "../../../lib/resp/types.ts";
+import { CommandArgs, decodeReply } from "../../../lib/resp/codec.ts";
+import {
+  DEFAULT_LIMITS,
+  RespError,
+  RespMap,
+  RespSimple,
+  type RespValue,
+  RespVerbatim,
+} from "../../../lib/resp/types.ts";
 import { ReplyWriter } from "../../../lib/resp/writer.ts";
 import type {
   ClientMemory,
@@ -26,6 +33,20 @@ import { CacheServer } from "../../../services/cache/server.ts";
 
 /** What `run` returns for a command that parked its client. */
 export const BLOCKED: unique symbol = Symbol("blocked");
+
+/** Replies as plain JSON-able values: bulks as text, simple strings as "+OK". */
+export function plainReply(value: RespValue | typeof BLOCKED): unknown {
+  if (value === BLOCKED) return "<blocked>";
+  if (value instanceof Uint8Array) return fromUtf8(value);
+  if (value instanceof RespSimple) return `+${value.text}`;
+  if (value instanceof RespError) return `-${value.message}`;
+  if (value instanceof RespVerbatim) return fromUtf8(value.text);
+  if (value instanceof RespMap) {
+    return value.entries.map(([k, v]) => [plainReply(k), plainReply(v)]);
+  }
+  if (Array.isArray(value)) return value.map(plainReply);
+  return value;
+}
 
 export interface CommandCacheOptions {
   maxmemoryBytes?: number;
@@ -77,6 +98,7 @@ export class FakeSession implements Session {
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
   closing = false;
+  replyMode: "on" | "off" | "skip" = "on";
   readonly out = new ReplyWriter();
   readonly ctx: Ctx;
   #server: CacheServer;
@@ -93,6 +115,11 @@ export class FakeSession implements Session {
 
   get blocked(): boolean {
     return this.#server.blocking.isBlocked(this);
+  }
+
+  kill(): void {
+    this.closing = true;
+    this.close();
   }
 
   pendingBytes(): number {
@@ -123,7 +150,7 @@ export class FakeSession implements Session {
     const bytes = args.map((arg) =>
       new Uint8Array(arg instanceof Uint8Array ? arg : utf8(String(arg)))
     );
-    const blocked = dispatch(this.ctx, bytes);
+    const blocked = dispatch(this.ctx, CommandArgs.of(bytes));
     if (blocked !== undefined) {
       this.#server.blocking.park(this.ctx, blocked);
       return BLOCKED;
