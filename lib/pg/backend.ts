@@ -108,10 +108,7 @@ export function writeBackendMessage(w: MessageWriter, message: BackendMessage): 
       break;
     case "DataRow":
       w.begin("D").int16(message.values.length);
-      for (const value of message.values) {
-        if (value === null) w.int32(-1);
-        else w.int32(value.length).bytes(value);
-      }
+      for (const value of message.values) w.sizedBytes(value);
       break;
     case "CommandComplete":
       w.begin("C").cstring(message.tag);
@@ -165,6 +162,28 @@ export function writeBackendMessage(w: MessageWriter, message: BackendMessage): 
       w.begin("v").int32(message.minorVersionSupported).int32(message.unrecognized.length);
       for (const name of message.unrecognized) w.cstring(name);
       break;
+  }
+  w.end();
+}
+
+/** Writes one non-NULL value of a DataRow: `w.sizedText(...)` or `w.sizedBytes(...)`. */
+export type FieldWriter<V> = (w: MessageWriter, value: V) => void;
+
+/**
+ * Appends a DataRow straight from a server's row, each value written by its
+ * column's writer (NULL as -1): the same bytes as a DataRow message, without
+ * building the message, its array of values and a buffer per value first.
+ */
+export function writeDataRow<V>(
+  w: MessageWriter,
+  values: readonly (V | null)[],
+  fields: readonly FieldWriter<V>[],
+): void {
+  w.begin("D").int16(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === null) w.int32(-1);
+    else fields[i](w, value);
   }
   w.end();
 }

@@ -92,7 +92,10 @@ export class MessageReader {
   }
 }
 
-/** Longest input decodeUtf8 tries to read as plain ASCII before the full decoder. */
+/**
+ * Longest text decodeUtf8 and sizedText try to copy as plain ASCII before
+ * calling the runtime's decoder or encoder.
+ */
 const ASCII_FAST_BYTES_MAX = 32;
 
 /** Strict UTF-8, as PostgreSQL checks client input (SQLSTATE 22021). */
@@ -171,6 +174,40 @@ export class MessageWriter {
     this.#length += written;
     this.#buf[this.#length++] = 0;
     return this;
+  }
+
+  /**
+   * A sized value, as DataRow and Bind carry them: Int32 byte count, then
+   * `text` as UTF-8. Short ASCII text (every number, date and most keys) is
+   * copied by hand: cheaper than a call into the runtime's encoder.
+   */
+  sizedText(text: string): this {
+    // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
+    this.#reserve(4 + text.length * 3);
+    const start = this.#length + 4;
+    let written = -1;
+    if (text.length <= ASCII_FAST_BYTES_MAX) {
+      const buf = this.#buf;
+      let i = 0;
+      for (; i < text.length; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) break;
+        buf[start + i] = code;
+      }
+      if (i === text.length) written = i;
+    }
+    if (written === -1) {
+      written = utf8Encoder.encodeInto(text, this.#buf.subarray(start)).written;
+    }
+    this.#view.setInt32(this.#length, written);
+    this.#length = start + written;
+    return this;
+  }
+
+  /** A sized value: Int32 byte count then the bytes, or -1 alone for NULL. */
+  sizedBytes(data: Uint8Array | null): this {
+    if (data === null) return this.int32(-1);
+    return this.int32(data.length).bytes(data);
   }
 
   bytes(data: Uint8Array): this {

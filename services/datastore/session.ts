@@ -56,7 +56,7 @@ import {
   parseText,
   type PgValue,
 } from "../../lib/pg/values.ts";
-import { writeBackendMessage } from "../../lib/pg/backend.ts";
+import { type FieldWriter, writeBackendMessage, writeDataRow } from "../../lib/pg/backend.ts";
 import type { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
 import { SqlError } from "./sql/errors.ts";
@@ -567,7 +567,7 @@ export class Session {
     }
     if (result.rows !== null) {
       const columns = prepared.columns!;
-      const encoders = columns.map((c, i) => valueEncoder(c.type, formatOf(formats, i)));
+      const fields = columns.map((c, i) => fieldWriter(c.type, formatOf(formats, i)));
       let sent = 0;
       const pending = portal?.pending ?? [];
       for (;;) {
@@ -587,11 +587,7 @@ export class Session {
             pending.push(...batch.slice(r));
             break;
           }
-          const row = batch[r];
-          send(out, {
-            type: "DataRow",
-            values: row.map((v, i) => (v === null ? null : encoders[i](v))),
-          });
+          writeDataRow(out, batch[r], fields);
           sent++;
         }
         // As PostgreSQL: a row limit reached suspends the portal, even when no row is left.
@@ -1083,13 +1079,14 @@ function fieldsOf(columns: ResultColumn[], formats: FormatCode[]): FieldDescript
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function valueEncoder(type: SqlType, format: FormatCode): (v: Exclude<PgValue, null>) => Bytes {
+/** How a column's values go into a DataRow, in the format the client asked for. */
+function fieldWriter(type: SqlType, format: FormatCode): FieldWriter<Exclude<PgValue, null>> {
   const oid = typeOid(type === "unknown" ? "text" : type);
-  if (format === 1) return (v) => formatBinary(oid, v);
+  if (format === 1) return (w, v) => w.sizedBytes(formatBinary(oid, v));
   if (oid === OID.text || oid === OID.varchar || oid === OID.bpchar) {
-    return (v) => encoder.encode(v as string) as Bytes;
+    return (w, v) => w.sizedText(v as string);
   }
-  return (v) => encoder.encode(formatText(oid, v)) as Bytes;
+  return (w, v) => w.sizedText(formatText(oid, v));
 }
 
 const SQL_TYPE_BY_OID = new Map<number, SqlType>([
