@@ -175,9 +175,16 @@ Deno.test({
     "message log: every receipted message survives a power cut at every operation, no ACKed one returns",
   permissions: "none",
   fn() {
-    for (const seed of [SEED, SEED + 1]) {
+    // Two workloads that compact: most seeds do, a few never leave an old
+    // segment half dead (1606289268 and 1606289269 among them), so the next
+    // seeds are tried, a bounded number of them.
+    const runs: { seed: number; run: ReturnType<typeof record> }[] = [];
+    for (let seed = SEED; runs.length < 2 && seed < SEED + 20; seed++) {
       const run = record(seed);
-      assert.ok(run.compactions > 0, `seed ${seed}: the workload compacted nothing`);
+      if (run.compactions > 0) runs.push({ seed, run });
+    }
+    assert.equal(runs.length, 2, `seeds from ${SEED}: fewer than two workloads compacted`);
+    for (const { seed, run } of runs) {
       for (let point = 0; point <= run.ops.length; point++) {
         try {
           check(seed, point, run);
