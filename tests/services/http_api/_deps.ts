@@ -41,7 +41,20 @@ export class Restartable {
       dataDir: this.dataDir,
       logLevel: "warning",
     };
-    this.#handle = await this.#service.start(config);
+    // A restart takes the port it had, so the API's flags stay true; on a
+    // busy machine another test may have been given that port meanwhile
+    // (port 0), so a taken port is tried again for a while.
+    for (let waitedMs = 0;; waitedMs += 100) {
+      try {
+        this.#handle = await this.#service.start(config);
+        break;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse) || this.port === 0 || waitedMs >= 15_000) {
+          throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
     const address = this.#handle.addresses.tcp ?? this.#handle.addresses.http;
     this.port = address.port;
   }
