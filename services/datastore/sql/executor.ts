@@ -1475,11 +1475,13 @@ class Planner {
     const name = functionName(item.call);
     const args = item.call.args.map((a) => this.compile(a, []));
     let type: SqlType;
-    let rows: (ctx: RunContext, hold: (rows: number) => void) => PgValue[];
+    // Each function yields its values in batches: generate_series computes
+    // them as it goes, so a series of ten million rows is never held.
+    let values: (ctx: RunContext) => Iterable<PgValue[]>;
     if (name === "generate_series" && (args.length === 2 || args.length === 3)) {
       const wide = args.some((a) => a.type === "int8");
       type = wide ? "int8" : "int4";
-      rows = (ctx, hold) => {
+      values = (ctx) => {
         const e = evalContext(ctx, []);
         const [start, stop, step] = args.map((a) => {
           const v = a.evaluate(e);
@@ -1488,24 +1490,17 @@ class Planner {
         if (start === null || stop === null || (args.length === 3 && step === null)) return [];
         const by = (step ?? 1n) as bigint;
         if (by === 0n) throw new SqlError("22023", "step size cannot equal zero");
-        const count = ((stop as bigint) - (start as bigint)) / by + 1n;
-        if (count <= 0n) return [];
-        hold(count > 1n << 40n ? Number.MAX_SAFE_INTEGER : Number(count)); // 54000 past the bound
-        const out: PgValue[] = [];
-        for (let v = start as bigint, i = 0n; i < count; v += by, i++) {
-          out.push(wide ? v : Number(v));
-        }
-        return out;
+        return seriesBatches(start, stop, by, wide);
       };
     } else if (name === "unnest" && args.length === 1) {
       type = "text";
-      rows = (ctx) => {
+      values = (ctx) => {
         const a = args[0].evaluate(evalContext(ctx, []));
-        return a === null ? [] : parseArray(String(a));
+        return a === null ? [] : [parseArray(String(a))];
       };
     } else if (name === "pg_partition_ancestors" && args.length === 1) {
       type = "int8";
-      rows = (ctx) => [coerce(args[0], "int8").evaluate(evalContext(ctx, []))];
+      values = (ctx) => [[coerce(args[0], "int8").evaluate(evalContext(ctx, []))]];
     } else {
       throw new SqlError("0A000", `function ${name} in FROM is not supported`);
     }
@@ -1518,15 +1513,17 @@ class Planner {
     const subs = this.subqueries;
     return {
       columns,
-      run: holding(async function* (ctx, hold) {
+      async *run(ctx) {
         await runSubqueries(subs, ctx);
-        const values = rows(ctx, hold);
-        for (let i = 0; i < values.length; i += BATCH_ROWS) {
-          yield values.slice(i, i + BATCH_ROWS).map((v, j) =>
-            item.ordinality ? [v, BigInt(i + j + 1)] : [v]
-          );
+        const counter = { batches: 0 };
+        let ordinal = 0n;
+        for (const batch of values(ctx)) {
+          for (let i = 0; i < batch.length; i += BATCH_ROWS) {
+            yield batch.slice(i, i + BATCH_ROWS).map((v) => item.ordinality ? [v, ++ordinal] : [v]);
+            await pause(ctx, counter);
+          }
         }
-      }),
+      },
     };
   }
 
@@ -2304,19 +2301,47 @@ function sortPlan(
   };
 }
 
+/**
+ * A plan run once per statement execution however often it is read (a CTE):
+ * its rows are kept for that execution only (keyed by its RunContext, so a
+ * prepared statement run again reads the tables again) and count against the
+ * statement's bound until it ends.
+ */
 function materialized(plan: RowPlan): RowPlan {
-  let rows: PgValue[][] | null = null;
+  const runs = new WeakMap<RunContext, PgValue[][]>();
   return {
     columns: plan.columns,
     async *run(ctx) {
-      if (rows === null) {
+      let rows = runs.get(ctx);
+      if (rows === undefined) {
         const all: PgValue[][] = [];
-        for await (const batch of plan.run(ctx)) all.push(...batch);
-        rows = all;
+        for await (const batch of plan.run(ctx)) {
+          holdRows(ctx, batch.length);
+          for (const row of batch) all.push(row);
+        }
+        runs.set(ctx, rows = all);
       }
       for (let i = 0; i < rows.length; i += BATCH_ROWS) yield rows.slice(i, i + BATCH_ROWS);
     },
   };
+}
+
+/** generate_series(start, stop, step) in batches of BATCH_ROWS, computed as they are read. */
+function* seriesBatches(
+  start: bigint,
+  stop: bigint,
+  by: bigint,
+  wide: boolean,
+): Generator<PgValue[]> {
+  const count = (stop - start) / by + 1n;
+  let v = start;
+  for (let left = count; left > 0n;) {
+    const n = left < BigInt(BATCH_ROWS) ? Number(left) : BATCH_ROWS;
+    const batch: PgValue[] = new Array(n);
+    for (let i = 0; i < n; i++, v += by) batch[i] = wide ? v : Number(v);
+    left -= BigInt(n);
+    yield batch;
+  }
 }
 
 function renamed(plan: RowPlan, alias: string, names: string[]): RowPlan {
