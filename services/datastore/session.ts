@@ -145,6 +145,11 @@ export interface SessionOptions {
   limits?: SqlLimits;
   /** Rows a statement may hold in memory at once (default ROWS_HELD_MAX in the executor). */
   rowsHeldMax?: number;
+  /**
+   * statement_timeout's default (and RESET value) in milliseconds, 0 for none
+   * (PostgreSQL's default): a statement running longer fails with 57014.
+   */
+  statementTimeoutMs?: number;
   /** Logs errors we did not expect (those become XX000 for the client). */
   log?: (error: unknown) => void;
 }
@@ -205,6 +210,9 @@ export class Session {
   } | null = null;
   #copyInExtended = false;
   #log: (error: unknown) => void;
+  #statementTimeoutMs: number;
+  /** When the running Query or Execute times out (Date.now() ms), 0 for never. */
+  #deadlineMs = 0;
 
   constructor(options: SessionOptions) {
     this.#db = options.db;
@@ -220,6 +228,27 @@ export class Session {
       settings: new Map(Object.entries(DEFAULT_SETTINGS)),
       transaction: () => this.#tx,
     };
+    this.#statementTimeoutMs = options.statementTimeoutMs ?? 0;
+    this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
+  }
+
+  /** Starts the statement timer for one Query or Execute message, as PostgreSQL does. */
+  #startStatement(): void {
+    this.cancelRequested = false;
+    const timeoutMs = parseDurationMs(this.info.settings.get("statement_timeout") ?? "0");
+    this.#deadlineMs = timeoutMs > 0 ? Date.now() + timeoutMs : 0;
+  }
+
+  /** Throws 57014 when the client cancelled or the statement timed out; between batches. */
+  #checkInterrupts(): void {
+    if (this.cancelRequested) {
+      this.cancelRequested = false;
+      throw new SqlError("57014", "canceling statement due to user request");
+    }
+    if (this.#deadlineMs > 0 && Date.now() >= this.#deadlineMs) {
+      this.#deadlineMs = 0;
+      throw new SqlError("57014", "canceling statement due to statement timeout");
+    }
   }
 
   #inCopy(): boolean {
@@ -247,6 +276,14 @@ export class Session {
       const key = name.toLowerCase();
       if (key === "application_name" || key === "client_encoding" || key === "datestyle") {
         this.info.settings.set(key, value);
+      } else if (key === "statement_timeout") {
+        // Drivers send it here (the npm pg driver's statement_timeout option).
+        const timeoutMs = parseDurationMs(value);
+        if (Number.isNaN(timeoutMs)) {
+          send(out, fatal("22023", `invalid value for parameter "statement_timeout": "${value}"`));
+          return "close";
+        }
+        this.info.settings.set(key, durationText(timeoutMs));
       }
     }
     const encoding = this.info.settings.get("client_encoding")!.toUpperCase().replace(/[-_]/g, "");
@@ -465,18 +502,14 @@ export class Session {
       // Durable up to everything appended so far covers any commit this one read.
       durable: () => engine.durable(),
       rowsHeldMax: this.#rowsHeldMax,
-      checkCancel: () => {
-        if (!this.cancelRequested) return;
-        this.cancelRequested = false;
-        throw new SqlError("57014", "canceling statement due to user request");
-      },
+      checkCancel: () => this.#checkInterrupts(),
     };
   }
 
   // Simple query -------------------------------------------------------------------
 
   async #simpleQuery(sql: string, out: MessageWriter, flush: () => Promise<void>): Promise<void> {
-    this.cancelRequested = false;
+    this.#startStatement();
     try {
       const { statements, notices } = parseSql(sql, this.#limits);
       for (const notice of notices) send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
@@ -569,10 +602,7 @@ export class Session {
           if (next.done) break;
           batch = next.value;
         }
-        if (this.cancelRequested) {
-          this.cancelRequested = false;
-          throw new SqlError("57014", "canceling statement due to user request");
-        }
+        this.#checkInterrupts();
         for (let r = 0; r < batch.length; r++) {
           if (rowsMax > 0 && sent === rowsMax) {
             pending.push(...batch.slice(r));
@@ -666,6 +696,9 @@ export class Session {
           for (const [key, value] of Object.entries(DEFAULT_SETTINGS)) {
             this.info.settings.set(key, value);
           }
+          this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
+        } else if (name === "statement_timeout") {
+          this.#set(name, durationText(this.#statementTimeoutMs), out);
         } else this.#set(name, DEFAULT_SETTINGS[name] ?? "", out);
         complete("RESET");
         return;
@@ -752,6 +785,15 @@ export class Session {
       throw new SqlError("22023", `invalid value for parameter "TimeZone": "${value}"`, {
         detail: "Only UTC is supported.",
       });
+    }
+    if (name === "statement_timeout") {
+      const timeoutMs = parseDurationMs(value);
+      if (Number.isNaN(timeoutMs)) {
+        throw new SqlError("22023", `invalid value for parameter "statement_timeout": "${value}"`, {
+          hint: 'Valid units for this parameter are "us", "ms", "s", "min", "h", and "d".',
+        });
+      }
+      value = durationText(timeoutMs);
     }
     if (name === "datestyle" && !/^iso/i.test(value)) {
       throw new SqlError("22023", `invalid value for parameter "DateStyle": "${value}"`, {
@@ -973,7 +1015,7 @@ export class Session {
     out: MessageWriter,
     flush: () => Promise<void>,
   ): Promise<void> {
-    this.cancelRequested = false;
+    this.#startStatement();
     const portal = this.#portals.get(name);
     if (!portal) throw new SqlError("34000", `portal "${name}" does not exist`);
     const prepared = this.#current(portal.statement);
@@ -1113,4 +1155,32 @@ function settingText(expr: Parameters<typeof printExpr>[0]): string {
   if (expr.kind === "string") return expr.value;
   if (expr.kind === "column") return expr.path.join(".");
   return printExpr(expr);
+}
+
+/** Milliseconds per unit of a time setting, as PostgreSQL's GUC units ("us" rounds). */
+const DURATION_UNITS_MS: Record<string, number> = {
+  us: 0.001,
+  ms: 1,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** A time setting ("100", "100ms", "5s", "1min") in milliseconds; NaN when unparsable. */
+export function parseDurationMs(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(text);
+  if (match === null) return NaN;
+  const ms = Number(match[1]) * DURATION_UNITS_MS[match[2] ?? "ms"];
+  // PostgreSQL's limit for a millisecond setting is INT_MAX.
+  return ms > 2_147_483_647 ? NaN : Math.round(ms);
+}
+
+/** A millisecond setting as SHOW prints it: the largest unit that divides it exactly. */
+export function durationText(ms: number): string {
+  if (ms === 0) return "0";
+  for (const unit of ["d", "h", "min", "s"]) {
+    if (ms % DURATION_UNITS_MS[unit] === 0) return `${ms / DURATION_UNITS_MS[unit]}${unit}`;
+  }
+  return `${ms}ms`;
 }
