@@ -59,7 +59,7 @@ import {
 import { writeBackendMessage } from "../../lib/pg/backend.ts";
 import type { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
-import { SqlError } from "./sql/errors.ts";
+import { CatalogBusyError, SqlError } from "./sql/errors.ts";
 import { type SqlType, typeOid } from "./sql/eval.ts";
 import {
   copyRows,
@@ -132,6 +132,12 @@ const CANONICAL_NAME: Record<string, string> = {
 
 /** Rows of one result are flushed to the client once this many bytes are waiting. */
 export const FLUSH_BYTES = 64 * 1024;
+
+/** How long a statement waits for another session's DDL when lock_timeout is unset (engine.ts's lock wait). */
+const CATALOG_WAIT_MS = 5000;
+
+/** How often a statement waiting for another session's DDL looks again. */
+const CATALOG_POLL_MS = 5;
 
 /** COPY rows are inserted in groups of this many. */
 const COPY_GROUP_ROWS = 256;
@@ -375,17 +381,24 @@ export class Session {
           await this.#simpleQuery(message.sql, out, flush);
           break;
         case "Parse":
-          this.#parse(message.statement, message.sql, message.parameterTypes);
+          await this.#waitForCatalog(() =>
+            this.#parse(message.statement, message.sql, message.parameterTypes)
+          );
           send(out, { type: "ParseComplete" });
           break;
         case "Bind":
-          this.#bind(message);
+          await this.#waitForCatalog(() => this.#bind(message));
           send(out, { type: "BindComplete" });
           break;
         case "Describe":
-          this.#describe(message.kind, message.name, out);
+          await this.#waitForCatalog(() => this.#describe(message.kind, message.name, out));
           break;
         case "Execute":
+          await this.#waitForCatalog(() => {
+            this.#startStatement();
+            const portal = this.#portals.get(message.portal);
+            if (portal) this.#current(portal.statement);
+          });
           await this.#execute(message.portal, message.rowsMax, out, flush);
           break;
         case "Close":
@@ -515,7 +528,7 @@ export class Session {
       for (const notice of notices) send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
       if (statements.length === 0) send(out, { type: "EmptyQueryResponse" });
       for (const statement of statements) {
-        const prepared = this.#plan(statement, []);
+        const prepared = await this.#waitForCatalog(() => this.#plan(statement, []));
         await this.#runStatement(prepared, [], [], 0, out, flush, true);
         if (this.#inCopy()) return; // ReadyForQuery follows CopyDone
       }
@@ -524,6 +537,30 @@ export class Session {
       await this.#fail(withPosition(error, sql), out);
     }
     send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+  }
+
+  /**
+   * Runs `step` (planning, or an extended-query message that plans before it
+   * answers) again while a table it names is being altered or dropped by
+   * another session's open transaction, as PostgreSQL waits on that lock:
+   * until lock_timeout (the engine's 5 s lock wait when unset) with 55P03,
+   * or the statement timeout or a cancel with 57014.
+   */
+  async #waitForCatalog<T>(step: () => T | Promise<T>): Promise<T> {
+    const setting = parseDurationMs(this.info.settings.get("lock_timeout") ?? "0");
+    const deadlineMs = Date.now() + (setting > 0 ? setting : CATALOG_WAIT_MS);
+    for (;;) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof CatalogBusyError)) throw error;
+        this.#checkInterrupts();
+        if (Date.now() >= deadlineMs) {
+          throw new SqlError("55P03", "canceling statement due to lock timeout");
+        }
+        await new Promise((resolve) => setTimeout(resolve, CATALOG_POLL_MS));
+      }
+    }
   }
 
   /** Plans one statement: the executor's, or one the session runs itself. */

@@ -80,7 +80,7 @@ import {
   type SqlTable,
   toEngine,
 } from "./catalog.ts";
-import { SqlError, type SqlNotice } from "./errors.ts";
+import { CatalogBusyError, SqlError, type SqlNotice } from "./errors.ts";
 import {
   checkRow,
   type CheckTest,
@@ -300,6 +300,8 @@ export class Database {
   #nextOid = 16384;
   /** Tables created by transactions not yet ended, by name (see `visible`). */
   #createdBy = new Map<string, SqlTransaction>();
+  /** Tables altered or dropped by transactions not yet ended, by name (see `table`). */
+  #changedBy = new Map<string, SqlTransaction>();
 
   private constructor(engine: Engine) {
     this.engine = engine;
@@ -365,6 +367,7 @@ export class Database {
 
   table(name: string[], session?: SessionInfo): SqlTable {
     const bare = tableName(name);
+    if (session) this.#checkUnchanged(bare, session);
     const table = this.tables.get(bare);
     if (!table || (session && !this.visible(bare, session))) {
       throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
@@ -387,6 +390,21 @@ export class Database {
     return owner === session.transaction?.();
   }
 
+  /**
+   * Throws CatalogBusyError when another session's open transaction has
+   * altered or dropped the table: PostgreSQL's DDL holds an exclusive lock
+   * until its transaction ends, so no one else sees the change uncommitted.
+   */
+  #checkUnchanged(name: string, session: SessionInfo): void {
+    const owner = this.#changedBy.get(name);
+    if (owner === undefined) return;
+    if (owner.tx.state !== "open") {
+      this.#changedBy.delete(name);
+      return;
+    }
+    if (owner !== session.transaction?.()) throw new CatalogBusyError(name);
+  }
+
   /** The tables a session sees (see `visible`). */
   visibleTables(session: SessionInfo): SqlTable[] {
     return [...this.tables.values()].filter((t) => this.visible(t.name, session));
@@ -406,6 +424,7 @@ export class Database {
     this.catalogVersion++;
     sqlTx.catalogUndo.push([name, old]);
     if (old === undefined && table) this.#createdBy.set(name, sqlTx);
+    if (old !== undefined && !this.#createdBy.has(name)) this.#changedBy.set(name, sqlTx);
     if (old) await sqlTx.tx.delete(CATALOG_TABLE, [name]);
     if (table) {
       await sqlTx.tx.insert(CATALOG_TABLE, [name, encodeTable(table)]);
