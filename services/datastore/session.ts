@@ -96,6 +96,8 @@ const REPORTED = [
   "IntervalStyle",
   "is_superuser",
   "session_authorization",
+  "default_transaction_read_only",
+  "in_hot_standby",
 ] as const;
 
 const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
@@ -110,6 +112,8 @@ const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   standard_conforming_strings: "on",
   intervalstyle: "postgres",
   is_superuser: "on",
+  default_transaction_read_only: "off",
+  in_hot_standby: "off",
   session_authorization: "",
   search_path: '"$user", public',
   extra_float_digits: "1",
