@@ -1438,8 +1438,29 @@ class Planner {
   #from(from: FromItem[], where: Expr | null): RowPlan {
     if (from.length === 0) return oneRowPlan(this.subqueries);
     if (from.length === 1 && from[0].kind === "table") return this.#table(from[0], where);
+    // A comma join's WHERE equalities between the tables joined so far and
+    // the next one join them by hash, as an inner join's ON would: a cross
+    // product filtered afterwards explodes with the number of tables (ten
+    // tables of 50 rows never finished). The WHERE is still applied in full
+    // afterwards; FROM order, and so the column order, stay as written.
+    const equalities = where === null
+      ? []
+      : conjuncts(where).filter((t) => t.kind === "binary" && t.op === "=");
     let plan = this.#fromItem(from[0]);
-    for (const item of from.slice(1)) plan = this.#join("cross", plan, this.#fromItem(item), null);
+    for (const item of from.slice(1)) {
+      const right = this.#fromItem(item);
+      const on = equalities.filter((t) => {
+        if (t.kind !== "binary") return false;
+        const a = sideOf(t.left, plan.columns, right.columns);
+        const b = sideOf(t.right, plan.columns, right.columns);
+        return (a === "left" && b === "right") || (a === "right" && b === "left");
+      });
+      const condition = on.reduce<Expr | null>(
+        (all, t) => all === null ? t : { kind: "binary", op: "and", left: all, right: t },
+        null,
+      );
+      plan = this.#join(condition === null ? "cross" : "inner", plan, right, condition);
+    }
     return withSubqueries(plan, this.subqueries);
   }
 
