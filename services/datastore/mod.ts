@@ -27,6 +27,11 @@ export const datastoreFlags = {
     default: 100,
     help: "open connections at most; past it clients get 53300 (PostgreSQL's max_connections)",
   },
+  "statement-timeout-ms": {
+    type: "integer",
+    default: 0,
+    help: "statement_timeout's default: a statement running longer fails with 57014; 0: none",
+  },
   "buffer-pool-pages": {
     type: "integer",
     default: 4096,
@@ -40,6 +45,9 @@ export const service = defineService({
   flags: datastoreFlags,
   async start(config): Promise<ServiceHandle> {
     if (config.maxConnections < 1) throw new RangeError("--max-connections must be at least 1");
+    if (config.statementTimeoutMs < 0 || config.statementTimeoutMs > 2_147_483_647) {
+      throw new RangeError("--statement-timeout-ms must be between 0 and 2147483647");
+    }
     const log = logger("datastore");
     const engine = await Engine.open({
       dir: config.dataDir,
@@ -58,6 +66,7 @@ export const service = defineService({
         hostname: config.host,
         port: config.port,
         connectionsMax: config.maxConnections,
+        statementTimeoutMs: config.statementTimeoutMs,
         secret,
         log,
       });

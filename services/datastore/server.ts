@@ -40,6 +40,8 @@ export interface PgServerOptions {
   /** SCRAM-SHA-256 secret when a password is required; null: trust. */
   secret: ScramSecret | null;
   limits?: PgLimits;
+  /** statement_timeout's default in milliseconds, 0 for none (57014 past it). */
+  statementTimeoutMs?: number;
   log: Logger;
 }
 
@@ -160,6 +162,7 @@ export class PgServer {
             secret: this.#options.secret,
             processId: pid,
             secretKey: crypto.getRandomValues(new Int32Array(1))[0],
+            statementTimeoutMs: this.#options.statementTimeoutMs,
             log: (error) => this.#options.log.error("datastore: {error}", { error: String(error) }),
           });
           this.sessions.set(pid, session);

@@ -59,7 +59,7 @@ import {
 import { type FieldWriter, writeBackendMessage, writeDataRow } from "../../lib/pg/backend.ts";
 import type { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
-import { SqlError } from "./sql/errors.ts";
+import { CatalogBusyError, SqlError } from "./sql/errors.ts";
 import { type SqlType, typeOid } from "./sql/eval.ts";
 import {
   copyRows,
@@ -97,6 +97,8 @@ const REPORTED = [
   "IntervalStyle",
   "is_superuser",
   "session_authorization",
+  "default_transaction_read_only",
+  "in_hot_standby",
 ] as const;
 
 const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
@@ -111,6 +113,8 @@ const DEFAULT_SETTINGS: Readonly<Record<string, string>> = {
   standard_conforming_strings: "on",
   intervalstyle: "postgres",
   is_superuser: "on",
+  default_transaction_read_only: "off",
+  in_hot_standby: "off",
   session_authorization: "",
   search_path: '"$user", public',
   extra_float_digits: "1",
@@ -134,6 +138,12 @@ const CANONICAL_NAME: Record<string, string> = {
 /** Rows of one result are flushed to the client once this many bytes are waiting. */
 export const FLUSH_BYTES = 64 * 1024;
 
+/** How long a statement waits for another session's DDL when lock_timeout is unset (engine.ts's lock wait). */
+const CATALOG_WAIT_MS = 5000;
+
+/** How often a statement waiting for another session's DDL looks again. */
+const CATALOG_POLL_MS = 5;
+
 /** COPY rows are inserted in groups of this many. */
 const COPY_GROUP_ROWS = 256;
 
@@ -146,6 +156,11 @@ export interface SessionOptions {
   limits?: SqlLimits;
   /** Rows a statement may hold in memory at once (default ROWS_HELD_MAX in the executor). */
   rowsHeldMax?: number;
+  /**
+   * statement_timeout's default (and RESET value) in milliseconds, 0 for none
+   * (PostgreSQL's default): a statement running longer fails with 57014.
+   */
+  statementTimeoutMs?: number;
   /** Logs errors we did not expect (those become XX000 for the client). */
   log?: (error: unknown) => void;
 }
@@ -208,6 +223,9 @@ export class Session {
   /** Parsed query texts and their plans (simple protocol). */
   #cache: StatementCache<Prepared | Utility>;
   #log: (error: unknown) => void;
+  #statementTimeoutMs: number;
+  /** When the running Query or Execute times out (Date.now() ms), 0 for never. */
+  #deadlineMs = 0;
 
   constructor(options: SessionOptions) {
     this.#db = options.db;
@@ -224,6 +242,27 @@ export class Session {
       settings: new Map(Object.entries(DEFAULT_SETTINGS)),
       transaction: () => this.#tx,
     };
+    this.#statementTimeoutMs = options.statementTimeoutMs ?? 0;
+    this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
+  }
+
+  /** Starts the statement timer for one Query or Execute message, as PostgreSQL does. */
+  #startStatement(): void {
+    this.cancelRequested = false;
+    const timeoutMs = parseDurationMs(this.info.settings.get("statement_timeout") ?? "0");
+    this.#deadlineMs = timeoutMs > 0 ? Date.now() + timeoutMs : 0;
+  }
+
+  /** Throws 57014 when the client cancelled or the statement timed out; between batches. */
+  #checkInterrupts(): void {
+    if (this.cancelRequested) {
+      this.cancelRequested = false;
+      throw new SqlError("57014", "canceling statement due to user request");
+    }
+    if (this.#deadlineMs > 0 && Date.now() >= this.#deadlineMs) {
+      this.#deadlineMs = 0;
+      throw new SqlError("57014", "canceling statement due to statement timeout");
+    }
   }
 
   #inCopy(): boolean {
@@ -251,6 +290,14 @@ export class Session {
       const key = name.toLowerCase();
       if (key === "application_name" || key === "client_encoding" || key === "datestyle") {
         this.info.settings.set(key, value);
+      } else if (key === "statement_timeout") {
+        // Drivers send it here (the npm pg driver's statement_timeout option).
+        const timeoutMs = parseDurationMs(value);
+        if (Number.isNaN(timeoutMs)) {
+          send(out, fatal("22023", `invalid value for parameter "statement_timeout": "${value}"`));
+          return "close";
+        }
+        this.info.settings.set(key, durationText(timeoutMs));
       }
     }
     const encoding = this.info.settings.get("client_encoding")!.toUpperCase().replace(/[-_]/g, "");
@@ -342,17 +389,24 @@ export class Session {
           await this.#simpleQuery(message.sql, out, flush);
           break;
         case "Parse":
-          this.#parse(message.statement, message.sql, message.parameterTypes);
+          await this.#waitForCatalog(() =>
+            this.#parse(message.statement, message.sql, message.parameterTypes)
+          );
           send(out, { type: "ParseComplete" });
           break;
         case "Bind":
-          this.#bind(message);
+          await this.#waitForCatalog(() => this.#bind(message));
           send(out, { type: "BindComplete" });
           break;
         case "Describe":
-          this.#describe(message.kind, message.name, out);
+          await this.#waitForCatalog(() => this.#describe(message.kind, message.name, out));
           break;
         case "Execute":
+          await this.#waitForCatalog(() => {
+            this.#startStatement();
+            const portal = this.#portals.get(message.portal);
+            if (portal) this.#current(portal.statement);
+          });
           await this.#execute(message.portal, message.rowsMax, out, flush);
           break;
         case "Close":
@@ -469,18 +523,14 @@ export class Session {
       // Every commit this transaction may have read, not its own changes.
       durable: () => sqlTx.tx.readsDurable(),
       rowsHeldMax: this.#rowsHeldMax,
-      checkCancel: () => {
-        if (!this.cancelRequested) return;
-        this.cancelRequested = false;
-        throw new SqlError("57014", "canceling statement due to user request");
-      },
+      checkCancel: () => this.#checkInterrupts(),
     };
   }
 
   // Simple query -------------------------------------------------------------------
 
   async #simpleQuery(sql: string, out: MessageWriter, flush: () => Promise<void>): Promise<void> {
-    this.cancelRequested = false;
+    this.#startStatement();
     try {
       const cached = this.#cache.parse(sql);
       const { statements, notices } = cached;
@@ -489,9 +539,11 @@ export class Session {
       for (let i = 0; i < statements.length; i++) {
         const statement = statements[i];
         // In a failed block #plan refuses all but the session's own statements.
-        const prepared = this.#failed
-          ? this.#plan(statement, [])
-          : this.#cache.plan(cached, i, this.#db.catalogVersion, () => this.#plan(statement, []));
+        const prepared = await this.#waitForCatalog(() =>
+          this.#failed
+            ? this.#plan(statement, [])
+            : this.#cache.plan(cached, i, this.#db.catalogVersion, () => this.#plan(statement, []))
+        );
         await this.#runStatement(prepared, [], [], 0, out, flush, true);
         if (this.#inCopy()) return; // ReadyForQuery follows CopyDone
       }
@@ -500,6 +552,30 @@ export class Session {
       await this.#fail(withPosition(error, sql), out);
     }
     send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+  }
+
+  /**
+   * Runs `step` (planning, or an extended-query message that plans before it
+   * answers) again while a table it names is being altered or dropped by
+   * another session's open transaction, as PostgreSQL waits on that lock:
+   * until lock_timeout (the engine's 5 s lock wait when unset) with 55P03,
+   * or the statement timeout or a cancel with 57014.
+   */
+  async #waitForCatalog<T>(step: () => T | Promise<T>): Promise<T> {
+    const setting = parseDurationMs(this.info.settings.get("lock_timeout") ?? "0");
+    const deadlineMs = Date.now() + (setting > 0 ? setting : CATALOG_WAIT_MS);
+    for (;;) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!(error instanceof CatalogBusyError)) throw error;
+        this.#checkInterrupts();
+        if (Date.now() >= deadlineMs) {
+          throw new SqlError("55P03", "canceling statement due to lock timeout");
+        }
+        await new Promise((resolve) => setTimeout(resolve, CATALOG_POLL_MS));
+      }
+    }
   }
 
   /** Plans one statement: the executor's, or one the session runs itself. */
@@ -578,10 +654,7 @@ export class Session {
           if (next.done) break;
           batch = next.value;
         }
-        if (this.cancelRequested) {
-          this.cancelRequested = false;
-          throw new SqlError("57014", "canceling statement due to user request");
-        }
+        this.#checkInterrupts();
         for (let r = 0; r < batch.length; r++) {
           if (rowsMax > 0 && sent === rowsMax) {
             pending.push(...batch.slice(r));
@@ -671,6 +744,9 @@ export class Session {
           for (const [key, value] of Object.entries(DEFAULT_SETTINGS)) {
             this.info.settings.set(key, value);
           }
+          this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
+        } else if (name === "statement_timeout") {
+          this.#set(name, durationText(this.#statementTimeoutMs), out);
         } else this.#set(name, DEFAULT_SETTINGS[name] ?? "", out);
         complete("RESET");
         return;
@@ -757,6 +833,15 @@ export class Session {
       throw new SqlError("22023", `invalid value for parameter "TimeZone": "${value}"`, {
         detail: "Only UTC is supported.",
       });
+    }
+    if (name === "statement_timeout") {
+      const timeoutMs = parseDurationMs(value);
+      if (Number.isNaN(timeoutMs)) {
+        throw new SqlError("22023", `invalid value for parameter "statement_timeout": "${value}"`, {
+          hint: 'Valid units for this parameter are "us", "ms", "s", "min", "h", and "d".',
+        });
+      }
+      value = durationText(timeoutMs);
     }
     if (name === "datestyle" && !/^iso/i.test(value)) {
       throw new SqlError("22023", `invalid value for parameter "DateStyle": "${value}"`, {
@@ -978,7 +1063,7 @@ export class Session {
     out: MessageWriter,
     flush: () => Promise<void>,
   ): Promise<void> {
-    this.cancelRequested = false;
+    this.#startStatement();
     const portal = this.#portals.get(name);
     if (!portal) throw new SqlError("34000", `portal "${name}" does not exist`);
     const prepared = this.#current(portal.statement);
@@ -1119,4 +1204,32 @@ function settingText(expr: Parameters<typeof printExpr>[0]): string {
   if (expr.kind === "string") return expr.value;
   if (expr.kind === "column") return expr.path.join(".");
   return printExpr(expr);
+}
+
+/** Milliseconds per unit of a time setting, as PostgreSQL's GUC units ("us" rounds). */
+const DURATION_UNITS_MS: Record<string, number> = {
+  us: 0.001,
+  ms: 1,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** A time setting ("100", "100ms", "5s", "1min") in milliseconds; NaN when unparsable. */
+export function parseDurationMs(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(text);
+  if (match === null) return NaN;
+  const ms = Number(match[1]) * DURATION_UNITS_MS[match[2] ?? "ms"];
+  // PostgreSQL's limit for a millisecond setting is INT_MAX.
+  return ms > 2_147_483_647 ? NaN : Math.round(ms);
+}
+
+/** A millisecond setting as SHOW prints it: the largest unit that divides it exactly. */
+export function durationText(ms: number): string {
+  if (ms === 0) return "0";
+  for (const unit of ["d", "h", "min", "s"]) {
+    if (ms % DURATION_UNITS_MS[unit] === 0) return `${ms / DURATION_UNITS_MS[unit]}${unit}`;
+  }
+  return `${ms}ms`;
 }

@@ -74,3 +74,16 @@ export class SqlError extends Error {
     this.constraint = options.constraint;
   }
 }
+
+/**
+ * A table whose definition an open transaction of another session has
+ * changed or dropped (55P03 if it is never waited out). PostgreSQL makes the
+ * other session wait on the DDL's lock; the session waits and plans again
+ * (session.ts), so uncommitted DDL is never seen.
+ */
+export class CatalogBusyError extends SqlError {
+  override name = "CatalogBusyError";
+  constructor(table: string) {
+    super("55P03", `could not obtain lock on relation "${table}"`);
+  }
+}

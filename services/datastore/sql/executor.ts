@@ -80,7 +80,7 @@ import {
   type SqlTable,
   toEngine,
 } from "./catalog.ts";
-import { SqlError, type SqlNotice } from "./errors.ts";
+import { CatalogBusyError, SqlError, type SqlNotice } from "./errors.ts";
 import {
   checkRow,
   type CheckTest,
@@ -300,6 +300,8 @@ export class Database {
   #nextOid = 16384;
   /** Tables created by transactions not yet ended, by name (see `visible`). */
   #createdBy = new Map<string, SqlTransaction>();
+  /** Tables altered or dropped by transactions not yet ended, by name (see `table`). */
+  #changedBy = new Map<string, SqlTransaction>();
 
   private constructor(engine: Engine) {
     this.engine = engine;
@@ -365,6 +367,7 @@ export class Database {
 
   table(name: string[], session?: SessionInfo): SqlTable {
     const bare = tableName(name);
+    if (session) this.#checkUnchanged(bare, session);
     const table = this.tables.get(bare);
     if (!table || (session && !this.visible(bare, session))) {
       throw new SqlError("42P01", `relation "${name.join(".")}" does not exist`);
@@ -387,6 +390,21 @@ export class Database {
     return owner === session.transaction?.();
   }
 
+  /**
+   * Throws CatalogBusyError when another session's open transaction has
+   * altered or dropped the table: PostgreSQL's DDL holds an exclusive lock
+   * until its transaction ends, so no one else sees the change uncommitted.
+   */
+  #checkUnchanged(name: string, session: SessionInfo): void {
+    const owner = this.#changedBy.get(name);
+    if (owner === undefined) return;
+    if (owner.tx.state !== "open") {
+      this.#changedBy.delete(name);
+      return;
+    }
+    if (owner !== session.transaction?.()) throw new CatalogBusyError(name);
+  }
+
   /** The tables a session sees (see `visible`). */
   visibleTables(session: SessionInfo): SqlTable[] {
     return [...this.tables.values()].filter((t) => this.visible(t.name, session));
@@ -406,6 +424,7 @@ export class Database {
     this.catalogVersion++;
     sqlTx.catalogUndo.push([name, old]);
     if (old === undefined && table) this.#createdBy.set(name, sqlTx);
+    if (old !== undefined && !this.#createdBy.has(name)) this.#changedBy.set(name, sqlTx);
     if (old) await sqlTx.tx.delete(CATALOG_TABLE, [name]);
     if (table) {
       await sqlTx.tx.insert(CATALOG_TABLE, [name, encodeTable(table)]);
@@ -1419,8 +1438,29 @@ class Planner {
   #from(from: FromItem[], where: Expr | null): RowPlan {
     if (from.length === 0) return oneRowPlan(this.subqueries);
     if (from.length === 1 && from[0].kind === "table") return this.#table(from[0], where);
+    // A comma join's WHERE equalities between the tables joined so far and
+    // the next one join them by hash, as an inner join's ON would: a cross
+    // product filtered afterwards explodes with the number of tables (ten
+    // tables of 50 rows never finished). The WHERE is still applied in full
+    // afterwards; FROM order, and so the column order, stay as written.
+    const equalities = where === null
+      ? []
+      : conjuncts(where).filter((t) => t.kind === "binary" && t.op === "=");
     let plan = this.#fromItem(from[0]);
-    for (const item of from.slice(1)) plan = this.#join("cross", plan, this.#fromItem(item), null);
+    for (const item of from.slice(1)) {
+      const right = this.#fromItem(item);
+      const on = equalities.filter((t) => {
+        if (t.kind !== "binary") return false;
+        const a = sideOf(t.left, plan.columns, right.columns);
+        const b = sideOf(t.right, plan.columns, right.columns);
+        return (a === "left" && b === "right") || (a === "right" && b === "left");
+      });
+      const condition = on.reduce<Expr | null>(
+        (all, t) => all === null ? t : { kind: "binary", op: "and", left: all, right: t },
+        null,
+      );
+      plan = this.#join(condition === null ? "cross" : "inner", plan, right, condition);
+    }
     return withSubqueries(plan, this.subqueries);
   }
 
@@ -1475,11 +1515,13 @@ class Planner {
     const name = functionName(item.call);
     const args = item.call.args.map((a) => this.compile(a, []));
     let type: SqlType;
-    let rows: (ctx: RunContext, hold: (rows: number) => void) => PgValue[];
+    // Each function yields its values in batches: generate_series computes
+    // them as it goes, so a series of ten million rows is never held.
+    let values: (ctx: RunContext) => Iterable<PgValue[]>;
     if (name === "generate_series" && (args.length === 2 || args.length === 3)) {
       const wide = args.some((a) => a.type === "int8");
       type = wide ? "int8" : "int4";
-      rows = (ctx, hold) => {
+      values = (ctx) => {
         const e = evalContext(ctx, []);
         const [start, stop, step] = args.map((a) => {
           const v = a.evaluate(e);
@@ -1488,24 +1530,17 @@ class Planner {
         if (start === null || stop === null || (args.length === 3 && step === null)) return [];
         const by = (step ?? 1n) as bigint;
         if (by === 0n) throw new SqlError("22023", "step size cannot equal zero");
-        const count = ((stop as bigint) - (start as bigint)) / by + 1n;
-        if (count <= 0n) return [];
-        hold(count > 1n << 40n ? Number.MAX_SAFE_INTEGER : Number(count)); // 54000 past the bound
-        const out: PgValue[] = [];
-        for (let v = start as bigint, i = 0n; i < count; v += by, i++) {
-          out.push(wide ? v : Number(v));
-        }
-        return out;
+        return seriesBatches(start, stop, by, wide);
       };
     } else if (name === "unnest" && args.length === 1) {
       type = "text";
-      rows = (ctx) => {
+      values = (ctx) => {
         const a = args[0].evaluate(evalContext(ctx, []));
-        return a === null ? [] : parseArray(String(a));
+        return a === null ? [] : [parseArray(String(a))];
       };
     } else if (name === "pg_partition_ancestors" && args.length === 1) {
       type = "int8";
-      rows = (ctx) => [coerce(args[0], "int8").evaluate(evalContext(ctx, []))];
+      values = (ctx) => [[coerce(args[0], "int8").evaluate(evalContext(ctx, []))]];
     } else {
       throw new SqlError("0A000", `function ${name} in FROM is not supported`);
     }
@@ -1518,15 +1553,17 @@ class Planner {
     const subs = this.subqueries;
     return {
       columns,
-      run: holding(async function* (ctx, hold) {
+      async *run(ctx) {
         await runSubqueries(subs, ctx);
-        const values = rows(ctx, hold);
-        for (let i = 0; i < values.length; i += BATCH_ROWS) {
-          yield values.slice(i, i + BATCH_ROWS).map((v, j) =>
-            item.ordinality ? [v, BigInt(i + j + 1)] : [v]
-          );
+        const counter = { batches: 0 };
+        let ordinal = 0n;
+        for (const batch of values(ctx)) {
+          for (let i = 0; i < batch.length; i += BATCH_ROWS) {
+            yield batch.slice(i, i + BATCH_ROWS).map((v) => item.ordinality ? [v, ++ordinal] : [v]);
+            await pause(ctx, counter);
+          }
         }
-      }),
+      },
     };
   }
 
@@ -2304,26 +2341,46 @@ function sortPlan(
 }
 
 /**
- * A plan computed once per execution however often the statement reads it
- * (a CTE). The rows belong to the execution (its RunContext), never to the
- * plan: a plan is run again by prepared statements and the statement cache,
- * and must then read the tables as they are.
+ * A plan run once per statement execution however often it is read (a CTE):
+ * its rows are kept for that execution only (keyed by its RunContext, so a
+ * prepared statement run again reads the tables again) and count against the
+ * statement's bound until it ends.
  */
 function materialized(plan: RowPlan): RowPlan {
-  const rowsOf = new WeakMap<RunContext, PgValue[][]>();
+  const runs = new WeakMap<RunContext, PgValue[][]>();
   return {
     columns: plan.columns,
     async *run(ctx) {
-      let rows = rowsOf.get(ctx);
+      let rows = runs.get(ctx);
       if (rows === undefined) {
         const all: PgValue[][] = [];
-        for await (const batch of plan.run(ctx)) all.push(...batch);
-        rowsOf.set(ctx, all);
-        rows = all;
+        for await (const batch of plan.run(ctx)) {
+          holdRows(ctx, batch.length);
+          for (const row of batch) all.push(row);
+        }
+        runs.set(ctx, rows = all);
       }
       for (let i = 0; i < rows.length; i += BATCH_ROWS) yield rows.slice(i, i + BATCH_ROWS);
     },
   };
+}
+
+/** generate_series(start, stop, step) in batches of BATCH_ROWS, computed as they are read. */
+function* seriesBatches(
+  start: bigint,
+  stop: bigint,
+  by: bigint,
+  wide: boolean,
+): Generator<PgValue[]> {
+  const count = (stop - start) / by + 1n;
+  let v = start;
+  for (let left = count; left > 0n;) {
+    const n = left < BigInt(BATCH_ROWS) ? Number(left) : BATCH_ROWS;
+    const batch: PgValue[] = new Array(n);
+    for (let i = 0; i < n; i++, v += by) batch[i] = wide ? v : Number(v);
+    left -= BigInt(n);
+    yield batch;
+  }
 }
 
 function renamed(plan: RowPlan, alias: string, names: string[]): RowPlan {

@@ -1,0 +1,97 @@
+// Bounded memory in the executor: every operator that holds rows counts them
+// against the statement's bound (54000 past it), and rows that need not be
+// held (generate_series, a plain scan) stream in batches.
+
+import assert from "node:assert/strict";
+import type { BackendMessage } from "../../../lib/pg/types.ts";
+import { SqlHarness, type TestSession } from "./_sql_harness.ts";
+
+const decoder = new TextDecoder();
+
+async function withSession(
+  options: { rowsHeldMax?: number },
+  body: (s: TestSession) => Promise<void>,
+): Promise<void> {
+  const h = await SqlHarness.open();
+  try {
+    await body(await h.session(options));
+  } finally {
+    await h.close();
+  }
+}
+
+function dataRows(messages: BackendMessage[]): string[][] {
+  return messages.flatMap((m) =>
+    m.type === "DataRow" ? [m.values.map((v) => v === null ? "" : decoder.decode(v))] : []
+  );
+}
+
+Deno.test("a CTE's rows count against the statement's bound (54000), never adding up across statements", async () => {
+  await withSession({ rowsHeldMax: 50 }, async (s) => {
+    await s.query("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    await s.query("INSERT INTO t SELECT g FROM generate_series(1, 100) AS g");
+    assert.equal(
+      await s.errorCode("WITH c AS (SELECT id FROM t) SELECT count(*) FROM c"),
+      "54000",
+    );
+    // Within the bound, many times over: the held count goes back to zero each time.
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(
+        await s.rows("WITH c AS (SELECT id FROM t WHERE id <= 40) SELECT count(*) FROM c"),
+        [["40"]],
+      );
+    }
+  });
+});
+
+Deno.test("a prepared statement with a CTE reads the table again at each execution", async () => {
+  await withSession({}, async (s) => {
+    await s.query("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    await s.query("INSERT INTO t VALUES (1)");
+    const parse: BackendMessage[] = await s.send(
+      {
+        type: "Parse",
+        statement: "q",
+        sql: "WITH c AS (SELECT id FROM t) SELECT count(*) FROM c",
+        parameterTypes: [],
+      },
+      { type: "Sync" },
+    );
+    assert.ok(!parse.some((m) => m.type === "ErrorResponse"));
+    const run = () =>
+      s.send(
+        {
+          type: "Bind",
+          portal: "",
+          statement: "q",
+          parameterFormats: [],
+          parameters: [],
+          resultFormats: [],
+        },
+        { type: "Execute", portal: "", rowsMax: 0 },
+        { type: "Sync" },
+      );
+    assert.deepEqual(dataRows(await run()), [["1"]]);
+    await s.query("INSERT INTO t VALUES (2), (3)");
+    assert.deepEqual(dataRows(await run()), [["3"]]);
+  });
+});
+
+Deno.test("generate_series streams: a series far past the bound is counted without holding it", async () => {
+  await withSession({ rowsHeldMax: 50 }, async (s) => {
+    assert.deepEqual(await s.rows("SELECT count(*) FROM generate_series(1, 100000)"), [["100000"]]);
+    assert.deepEqual(
+      await s.rows("SELECT sum(g) FROM generate_series(10, 1, -3) AS g"),
+      [["22"]],
+    );
+    assert.deepEqual(
+      await s.rows("SELECT g, n FROM generate_series(5, 7) WITH ORDINALITY AS x(g, n)"),
+      [["5", "1"], ["6", "2"], ["7", "3"]],
+    );
+    // Sorting it still holds it: 54000.
+    assert.equal(
+      await s.errorCode("SELECT g FROM generate_series(1, 1000) AS g ORDER BY g DESC"),
+      "54000",
+    );
+  });
+});
