@@ -93,6 +93,13 @@ export interface ClientResponse {
   /** Trailer fields of a chunked body, once read to the end. */
   readonly trailers: HttpHeaders | undefined;
   bytes(): Promise<Bytes>;
+  /**
+   * The whole body at once, without a promise, when it has a length and
+   * every byte of it has already arrived (it often came in the same read as
+   * the head); undefined otherwise, and then nothing was consumed. A proxy's
+   * fast path: a small answer relayed in the turn its head arrived.
+   */
+  bufferedBody(): Bytes | undefined;
   text(): Promise<string>;
   json<T = unknown>(): Promise<T>;
 }
@@ -301,7 +308,10 @@ export class HttpClient {
       // Head and a small body go out in one write from the connection's reused buffer.
       conn.out.pushText(text + "\r\n");
       if (fixed !== null && fixed.length < LARGE_PIECE_BYTES) conn.out.push(fixed as Bytes);
-      await conn.write(conn.out.take());
+      const bytes = conn.out.take();
+      // Awaiting the socket op itself: the usual whole write costs no extra promise.
+      const written = await conn.writeSome(bytes);
+      if (written < bytes.length) await conn.write(bytes.subarray(written));
       if (fixed !== null && fixed.length >= LARGE_PIECE_BYTES) await conn.write(fixed);
     } catch (error) {
       conn.close();
@@ -320,7 +330,28 @@ export class HttpClient {
         });
         responseHead = early.head;
         bodySent = early.bodySent;
-      } else responseHead = await conn.readHead(this.#options.limits, headerTimeoutMs);
+      } else {
+        // ClientConnection.readHead inlined (the hot path): decode what is
+        // buffered, await only the socket's read when bytes are missing.
+        const limits = this.#options.limits;
+        conn.receivedNothing = conn.buffered === 0;
+        conn.setDeadline(headerTimeoutMs, FOR_HEAD);
+        let head = conn.decodeHead(limits);
+        while (head === undefined) {
+          let n: number | null;
+          try {
+            n = await conn.readSome();
+          } catch (error) {
+            throw conn.timedOut ? headTimeout(headerTimeoutMs) : error;
+          }
+          if (n === null) throw conn.endedInHead();
+          conn.commit(n);
+          conn.receivedNothing = false;
+          head = conn.decodeHead(limits);
+        }
+        conn.deadline = 0;
+        responseHead = head;
+      }
     } catch (error) {
       conn.close();
       if (reused && conn.receivedNothing && isDisconnect(error)) {
@@ -472,6 +503,11 @@ class ClientConnection implements Expiring {
     this.deadline = this.#sweep.now + timeoutMs;
   }
 
+  /** One write op: how many bytes the socket took (the caller writes the rest). */
+  writeSome(bytes: Uint8Array): Promise<number> {
+    return this.#conn.write(bytes);
+  }
+
   async write(bytes: Uint8Array): Promise<void> {
     let offset = 0;
     while (offset < bytes.length) offset += await this.#conn.write(bytes.subarray(offset));
@@ -496,29 +532,57 @@ class ClientConnection implements Expiring {
   }
 
   async #readHead(limits: Readonly<HttpLimits>, timeoutMs: number): Promise<ResponseHead> {
-    const input = this.#input;
     while (true) {
-      if (input.length > 0) {
-        const decoded = decodeResponseHead(input.bytes, limits, input.start, input.end);
-        if (!isIncomplete(decoded)) {
-          input.consume(decoded.bytesUsed);
-          // Interim 1xx responses (100 Continue, 103) are skipped (RFC 9110 section 15.2).
-          if (decoded.value.status < 200 && decoded.value.status !== 101) continue;
-          return decoded.value;
-        }
-      }
+      const head = this.decodeHead(limits);
+      if (head !== undefined) return head;
       const n = await this.fill().catch((error) => {
         throw error instanceof TimeoutSignal ? headTimeout(timeoutMs) : error;
       });
-      if (n === null) {
-        throw new UnexpectedEofError(
-          input.length > 0
-            ? "connection closed inside the response head"
-            : "connection closed before a response",
-        );
-      }
+      if (n === null) throw this.endedInHead();
       this.receivedNothing = false;
     }
+  }
+
+  /**
+   * The next final response head decoded from what is buffered (consumed),
+   * or undefined when it has not all arrived. Interim 1xx responses (100
+   * Continue, 103) are skipped (RFC 9110 section 15.2); a 101 is final.
+   */
+  decodeHead(limits: Readonly<HttpLimits>): ResponseHead | undefined {
+    const input = this.#input;
+    while (input.length > 0) {
+      const decoded = decodeResponseHead(input.bytes, limits, input.start, input.end);
+      if (isIncomplete(decoded)) return undefined;
+      input.consume(decoded.bytesUsed);
+      if (decoded.value.status >= 200 || decoded.value.status === 101) return decoded.value;
+    }
+    return undefined;
+  }
+
+  /**
+   * Makes room and starts one read: the socket's own promise, so a hot loop
+   * awaits nothing else. Pass what it returns to `commit`.
+   */
+  readSome(): Promise<number | null> {
+    return this.#conn.read(this.#input.reserve());
+  }
+
+  commit(n: number): void {
+    this.#input.commit(n);
+  }
+
+  /** True once the sweep closed this connection for missing its deadline. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** The error for a connection that ended before the head was whole. */
+  endedInHead(): Error {
+    return new UnexpectedEofError(
+      this.#input.length > 0
+        ? "connection closed inside the response head"
+        : "connection closed before a response",
+    );
   }
 
   get buffered(): number {
@@ -649,6 +713,17 @@ class IncomingResponse implements ClientResponse {
         this.#conn.close();
       },
     }, { highWaterMark: 0 });
+  }
+
+  bufferedBody(): Bytes | undefined {
+    if (this.#stream !== undefined || this.#framing.kind !== "length") return undefined;
+    const remaining = this.#remaining;
+    if (this.#conn.buffered < remaining) return undefined;
+    const out = new Uint8Array(remaining);
+    this.#conn.copyInto(out, 0, remaining);
+    this.#remaining = 0;
+    this.#finish();
+    return out;
   }
 
   async bytes(): Promise<Bytes> {

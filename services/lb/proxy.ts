@@ -44,7 +44,7 @@ import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { BoundCounter, BoundHistogram } from "../../lib/metrics.ts";
 import { BackendState } from "./backend_state.ts";
-import { Balancer, type Candidate } from "./balancer.ts";
+import { Balancer, type Candidate, type PickOptions } from "./balancer.ts";
 import type { LbConfig, PoolConfig } from "./config.ts";
 import type { LbMetrics } from "./metrics.ts";
 import { RetryBudget } from "./retry_budget.ts";
@@ -87,7 +87,11 @@ export interface PoolRuntime {
   readonly client: HttpClient;
   /** 1 at each status that counts as a failure for passive health (index: the status). */
   readonly failureStatus: Uint8Array;
+  /** One candidate per backend (same order), refreshed at each pick. */
+  readonly candidates: MutableCandidate[];
 }
+
+type MutableCandidate = { -readonly [K in keyof Candidate]: Candidate[K] };
 
 export interface ProxyOptions {
   metrics: LbMetrics;
@@ -160,7 +164,22 @@ export class ReverseProxy {
       });
       const failureStatus = new Uint8Array(600);
       for (const status of pool.passive.failureStatuses) failureStatus[status] = 1;
-      pools.set(name, { name, config: pool, balancer, backends, client, failureStatus });
+      const candidates = backends.map((b) => ({
+        id: b.url,
+        weight: b.weight,
+        warmth: 1,
+        active: 0,
+        available: true,
+      }));
+      pools.set(name, {
+        name,
+        config: pool,
+        balancer,
+        backends,
+        client,
+        failureStatus,
+        candidates,
+      });
     }
     const kept = new Set([...pools.values()].map((p) => p.client));
     this.#pools = pools;
@@ -186,18 +205,16 @@ export class ReverseProxy {
     this.#retired.clear();
   }
 
-  /** Marks `client` in use by one request; the function returned ends that use (once). */
-  #hold(client: HttpClient): () => void {
+  /** Marks `client` in use by one request; `#release` ends that use. */
+  #hold(client: HttpClient): void {
     this.#uses.set(client, (this.#uses.get(client) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = this.#uses.get(client)! - 1;
-      if (left > 0) return void this.#uses.set(client, left);
-      this.#uses.delete(client);
-      if (this.#retired.delete(client)) client.close();
-    };
+  }
+
+  #release(client: HttpClient): void {
+    const left = this.#uses.get(client)! - 1;
+    if (left > 0) return void this.#uses.set(client, left);
+    this.#uses.delete(client);
+    if (this.#retired.delete(client)) client.close();
   }
 
   /**
@@ -225,8 +242,10 @@ export class ReverseProxy {
     route: RouteMatch,
     pool: PoolRuntime,
   ): Promise<HttpResponse> {
-    const release = this.#hold(pool.client);
-    const handoff = { release, handedOff: false };
+    const client = pool.client;
+    this.#hold(client);
+    /** Set when a streamed answer takes over the release (at its end). */
+    let handedOff = false;
     try {
       const config = this.#config;
       if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
@@ -243,13 +262,16 @@ export class ReverseProxy {
         headers.push(["content-length", String(request.declaredBodyBytes)]);
       }
       const key = hashKey(pool.config, request);
-      const tried = new Set<string>();
+      /** Backends tried (made on the first retry: most requests have none). */
+      let tried: Set<string> | undefined;
       this.#budget.deposit(started);
+      let now = started;
       for (let attempt = 1;; attempt++) {
-        const now = this.#now();
+        // The handler's clock reading serves a first attempt that did not wait for a body.
+        if (attempt > 1 || hasBody) now = this.#now();
         const backend = this.#pick(pool, now, key, tried);
         if (backend === undefined) {
-          if (tried.size > 0) {
+          if (tried !== undefined) {
             return this.#local(request, started, 502, "every backend tried failed", {}, route.rule);
           }
           return this.#local(
@@ -261,11 +283,10 @@ export class ReverseProxy {
             route.rule,
           );
         }
-        tried.add(backend.url);
         backend.active++;
         let response: ClientResponse;
         try {
-          response = await pool.client.request(backend.url, {
+          response = await client.request(backend.url, {
             method: request.method,
             target: route.target,
             headers,
@@ -294,6 +315,7 @@ export class ReverseProxy {
             retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())
           ) {
             this.#metrics.retries.inc({ pool: pool.name });
+            (tried ??= new Set()).add(backend.url);
             continue;
           }
           if (!(error instanceof HttpClientError) && !(error instanceof TypeError)) {
@@ -341,9 +363,18 @@ export class ReverseProxy {
             `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`,
           ]);
         }
+        // The common small answer: its body came with its head, relayed in this turn.
+        const whole = request.method === "HEAD" ? undefined : smallBufferedBody(response);
+        if (whole !== undefined) {
+          backend.active--;
+          this.#logAccess(request, response.status, started, backend.url, attempt);
+          return { status: response.status, headers: out, body: whole };
+        }
         let relayed: HttpResponse;
         try {
-          relayed = await this.#relay(request, response, out, backend, handoff);
+          const streamed = this.#isStreamed(request, response);
+          if (streamed) handedOff = true;
+          relayed = await this.#relay(request, response, out, backend, streamed ? client : null);
         } catch (error) {
           // A small sized body is read whole before anything is sent: when the
           // backend stalls or drops it, the client can still get a clear answer.
@@ -363,7 +394,7 @@ export class ReverseProxy {
         return relayed;
       }
     } finally {
-      if (!handoff.handedOff) release();
+      if (!handedOff) this.#release(client);
     }
   }
 
@@ -446,19 +477,33 @@ export class ReverseProxy {
     pool: PoolRuntime,
     now: number,
     key: string | undefined,
-    tried: ReadonlySet<string>,
+    tried: ReadonlySet<string> | undefined,
   ): BackendState | undefined {
     const config = pool.config;
-    const candidates: Candidate[] = pool.backends.map((b) => ({
-      id: b.url,
-      weight: b.weight,
-      warmth: b.warmth(now, config.slowStartMs),
-      active: b.active,
-      available: b.available(now, config.connectionsMax),
-    }));
-    const chosen = pool.balancer.pick(candidates, { key, exclude: tried });
+    // The pool's candidate objects, refreshed in place: no allocation per pick.
+    const candidates = pool.candidates;
+    for (let i = 0; i < candidates.length; i++) {
+      const b = pool.backends[i];
+      const c = candidates[i];
+      c.weight = b.weight;
+      c.warmth = b.warmth(now, config.slowStartMs);
+      c.active = b.active;
+      c.available = b.available(now, config.connectionsMax);
+    }
+    const chosen = pool.balancer.pick(
+      candidates,
+      key === undefined && tried === undefined ? NO_PICK_OPTIONS : { key, exclude: tried },
+    );
     // The balancer hands back one of the candidates given, in the backends' order.
     return chosen === undefined ? undefined : pool.backends[candidates.indexOf(chosen)];
+  }
+
+  /** Whether #relay streams this answer (and so releases the client at the stream's end). */
+  #isStreamed(request: HttpRequest, response: ClientResponse): boolean {
+    const status = response.status;
+    if (request.method === "HEAD" || status === 204 || status === 304) return false;
+    const length = response.headers.get("content-length");
+    return length === undefined || Number(length) > BUFFERED_RESPONSE_BYTES_MAX;
   }
 
   /** Seconds until a backend of `pool` may be back: the soonest ejection end, or a check interval. */
@@ -471,13 +516,17 @@ export class ReverseProxy {
     return Math.max(1, Math.ceil(soonestMs / 1000));
   }
 
-  /** Streams (or, when small, copies) the backend's body to the client. */
+  /**
+   * Streams (or, when small, copies) the backend's body to the client.
+   * `client`: given when the answer streams (#isStreamed), whose use is then
+   * released at the stream's end instead of by the caller.
+   */
   async #relay(
     request: HttpRequest,
     response: ClientResponse,
     headers: [string, string][],
     backend: BackendState,
-    handoff: { release: () => void; handedOff: boolean },
+    client: HttpClient | null,
   ): Promise<HttpResponse> {
     const status = response.status;
     const length = response.headers.get("content-length");
@@ -497,12 +546,11 @@ export class ReverseProxy {
     }
     const reader = response.body.getReader();
     let finished = false;
-    handoff.handedOff = true;
     const finish = () => {
       if (!finished) {
         finished = true;
         backend.active--;
-        handoff.release();
+        if (client !== null) this.#release(client);
       }
     };
     // highWaterMark 0: the next piece is read from the backend only once the
@@ -569,6 +617,17 @@ export class ReverseProxy {
       ms: Math.round((this.#now() - started) * 10) / 10,
     });
   }
+}
+
+const NO_PICK_OPTIONS: PickOptions = {};
+
+/** A sized answer up to BUFFERED_RESPONSE_BYTES_MAX already whole in the buffer, else undefined. */
+function smallBufferedBody(response: ClientResponse): Bytes | undefined {
+  const status = response.status;
+  if (status === 204 || status === 304) return undefined;
+  const length = response.headers.get("content-length");
+  if (length === undefined || Number(length) > BUFFERED_RESPONSE_BYTES_MAX) return undefined;
+  return response.bufferedBody();
 }
 
 /** Request bodies up to this size are read whole before a backend is chosen. */

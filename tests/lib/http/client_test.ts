@@ -175,6 +175,34 @@ Deno.test("HttpClient reads a sized body that arrives in pieces, whole or as a s
   assert.equal(client.idleConnections, 1);
 });
 
+Deno.test("HttpClient bufferedBody() gives a sized body whole when it has all arrived, else nothing", async () => {
+  const encoder = new TextEncoder();
+  const rest = Promise.withResolvers<void>();
+  await using server = scriptedServer(async (conn) => {
+    const buf = new Uint8Array(4096);
+    // First answer: head and body in one write. Second: the body's end comes when told.
+    await conn.read(buf);
+    await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+    await conn.read(buf);
+    await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwo"));
+    await rest.promise;
+    await conn.write(encoder.encode("rld"));
+  });
+  await using client = new HttpClient();
+  const url = `http://127.0.0.1:${server.port}/`;
+  const whole = await client.request(url);
+  assert.equal(new TextDecoder().decode(whole.bufferedBody()), "hello");
+  // Finished: the connection is back in the pool, and the second request reuses it.
+  assert.equal(client.idleConnections, 1);
+  const partial = await client.request(url);
+  // At most 2 of the 5 body bytes are here: nothing is taken, and the body still reads whole.
+  assert.equal(partial.bufferedBody(), undefined);
+  assert.equal(client.idleConnections, 0);
+  rest.resolve();
+  assert.equal(await partial.text(), "world");
+  assert.equal(client.idleConnections, 1);
+});
+
 Deno.test("HttpClient does not allocate a body a server only announces", async () => {
   // 1 TB announced, 3 bytes sent, then the server hangs up: bytes() must
   // fail with "closed" after what arrived, not try to allocate a terabyte.
