@@ -53,6 +53,11 @@ export interface ClientOptions {
   idleTimeoutMs?: number;
   /** Idle connections kept per origin: 32. */
   idlePerOriginMax?: number;
+  /**
+   * Keep a copy of each response head as received (`ClientResponse.headBytes`),
+   * for a proxy that relays it as bytes: false.
+   */
+  keepHeadBytes?: boolean;
   limits?: Partial<HttpLimits>;
 }
 
@@ -92,6 +97,15 @@ export interface ClientResponse {
   readonly body: ReadableStream<Bytes>;
   /** Trailer fields of a chunked body, once read to the end. */
   readonly trailers: HttpHeaders | undefined;
+  /**
+   * The head exactly as received (status line to the empty line), when the
+   * client keeps head bytes; it passed the same strict decoder as `headers`
+   * (no bare LF, no obs-fold, no control bytes in values). A view into the
+   * connection's read buffer, not a copy: valid until the body is read
+   * (`bufferedBody()` reads nothing, so it stays valid across that call);
+   * copy it to keep it.
+   */
+  readonly headBytes: Bytes | undefined;
   bytes(): Promise<Bytes>;
   /**
    * The whole body at once, without a promise, when it has a length and
@@ -146,6 +160,7 @@ export class HttpClient {
       bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 4_000,
       idlePerOriginMax: options.idlePerOriginMax ?? 32,
+      keepHeadBytes: options.keepHeadBytes ?? false,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
     };
     const o = this.#options;
@@ -270,7 +285,9 @@ export class HttpClient {
       });
     }
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-    return new ClientConnection(conn, this.#sweep, this.#options.limits);
+    const connection = new ClientConnection(conn, this.#sweep, this.#options.limits);
+    connection.keepHeadBytes = this.#options.keepHeadBytes;
+    return connection;
   }
 
   async #exchange(
@@ -363,11 +380,13 @@ export class HttpClient {
     const keepAlive = responseHead.version === "1.1"
       ? !listTokens(responseHead.headers.get("connection")).includes("close")
       : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
-    return new IncomingResponse(conn, responseHead, framing, this.#options, () => {
+    const response = new IncomingResponse(conn, responseHead, framing, this.#options, () => {
       // A request whose body was cut short leaves the connection mid-message.
       if (keepAlive && bodySent && framing.kind !== "close") this.#release(origin.key, conn);
       else conn.close();
     });
+    if (this.#options.keepHeadBytes) response.headBytes = conn.lastHeadBytes;
+    return response;
   }
 
   /**
@@ -487,6 +506,10 @@ class ClientConnection implements Expiring {
   used = false;
   /** True until the first byte of the current response arrives. */
   receivedNothing = true;
+  /** Set by the client with keepHeadBytes: decodeHead keeps each head as received. */
+  keepHeadBytes = false;
+  /** The last head decodeHead took, as received, when keepHeadBytes is set. */
+  lastHeadBytes: Bytes | undefined = undefined;
 
   constructor(conn: Deno.Conn, sweep: DeadlineSweep, limits: Readonly<HttpLimits>) {
     this.#conn = conn;
@@ -553,6 +576,10 @@ class ClientConnection implements Expiring {
     while (input.length > 0) {
       const decoded = decodeResponseHead(input.bytes, limits, input.start, input.end);
       if (isIncomplete(decoded)) return undefined;
+      if (this.keepHeadBytes) {
+        // A view: the buffer is only compacted by the next read.
+        this.lastHeadBytes = input.bytes.subarray(input.start, input.start + decoded.bytesUsed);
+      }
       input.consume(decoded.bytesUsed);
       if (decoded.value.status >= 200 || decoded.value.status === 101) return decoded.value;
     }
@@ -656,6 +683,7 @@ class IncomingResponse implements ClientResponse {
   readonly reason: string;
   readonly version: "1.0" | "1.1";
   readonly headers: HttpHeaders;
+  headBytes: Bytes | undefined = undefined;
   #conn: ClientConnection;
   #framing: BodyFraming;
   #options: { bodyTimeoutMs: number; limits: Readonly<HttpLimits> };

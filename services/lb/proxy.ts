@@ -40,6 +40,7 @@
 import { type Bytes, concat } from "../../lib/bytes.ts";
 import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
 import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
+import { statusText } from "../../lib/http/status.ts";
 import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { BoundCounter, BoundHistogram } from "../../lib/metrics.ts";
@@ -161,6 +162,7 @@ export class ReverseProxy {
         headerTimeoutMs: pool.timeouts.responseHeaderMs,
         bodyTimeoutMs: pool.timeouts.idleMs,
         idlePerOriginMax: pool.connectionsMax,
+        keepHeadBytes: true,
       });
       const failureStatus = new Uint8Array(600);
       for (const status of pool.passive.failureStatuses) failureStatus[status] = 1;
@@ -356,6 +358,15 @@ export class ReverseProxy {
         const series = this.#seriesOf(pool.name, backend.url);
         series.latency.observe((this.#now() - started) / 1000);
         this.#statusCounter(series, pool.name, backend.url, response.status).inc();
+        // The common answer relayed as bytes: its head as received plus Via, and its body.
+        const wire = config.debugHeader || request.method === "HEAD"
+          ? undefined
+          : wireAnswer(response);
+        if (wire !== undefined) {
+          backend.active--;
+          this.#logAccess(request, response.status, started, backend.url, attempt);
+          return { status: response.status, wire };
+        }
         const out = responseHeaders(response.headers);
         if (config.debugHeader) {
           out.push([
@@ -620,6 +631,100 @@ export class ReverseProxy {
 }
 
 const NO_PICK_OPTIONS: PickOptions = {};
+
+/** The response field names wireAnswer leaves to responseHeaders (hop-by-hop, Via), by length. */
+const WIRE_REFUSED_BY_LENGTH: (string[] | undefined)[] = [];
+for (const name of [...HOP_BY_HOP, "via"]) (WIRE_REFUSED_BY_LENGTH[name.length] ??= []).push(name);
+const VIA_AND_END = new TextEncoder().encode(`via: ${VIA}\r\n\r\n`);
+/** Status lines by status, encoded once each (at most 400: 200 to 599). */
+const STATUS_LINES = new Map<number, Bytes>();
+
+function statusLine(status: number): Bytes {
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) {
+    line = new TextEncoder().encode(`HTTP/1.1 ${status} ${statusText(status)}\r\n`);
+    STATUS_LINES.set(status, line);
+  }
+  return line;
+}
+
+/** Whether `buf[from, from + name.length)` is `name` (lowercase ASCII) in any case. */
+function nameIs(buf: Bytes, from: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    let c = buf[from + i];
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * The value from `from` to the line's CR as a number when it is 1 to 5
+ * digits around optional SP/HTAB, else -1.
+ */
+function plainDigits(buf: Bytes, from: number, to: number): number {
+  while (from < to && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
+  while (to > from && (buf[to - 1] === 0x20 || buf[to - 1] === 0x09)) to--;
+  if (to === from || to - from > 5) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = buf[i] - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * The backend's answer as one message of bytes, when nothing in it needs
+ * rewriting: an HTTP/1.1 answer with one plain Content-Length up to
+ * BUFFERED_RESPONSE_BYTES_MAX whose body has all arrived, and no hop-by-hop
+ * field and no Via. Its field lines go out as received (lib/http's decoder
+ * has already refused bare LF, obs-fold, bad names and control bytes in
+ * values), after our own status line and before `Via: 1.1 underhood-lb`;
+ * the backend's Date stays (the server adds none to such a message).
+ * Otherwise undefined, with nothing consumed: responseHeaders does the work.
+ * The field names are read from the head's bytes: no strings are made.
+ */
+function wireAnswer(response: ClientResponse): { message: Bytes; headBytes: number } | undefined {
+  const head = response.headBytes;
+  const status = response.status;
+  if (head === undefined || response.version !== "1.1" || status === 204 || status === 304) {
+    return undefined;
+  }
+  const fieldsFrom = head.indexOf(0x0a) + 1;
+  const fieldsTo = head.length - 2;
+  let length = -1;
+  for (let pos = fieldsFrom; pos < fieldsTo;) {
+    const colon = head.indexOf(0x3a, pos);
+    const lineEnd = head.indexOf(0x0a, colon);
+    const nameLength = colon - pos;
+    if (nameLength === 14 && nameIs(head, pos, "content-length")) {
+      if (length !== -1) return undefined;
+      length = plainDigits(head, colon + 1, lineEnd - 1);
+      if (length === -1) return undefined;
+    } else {
+      const refused = WIRE_REFUSED_BY_LENGTH[nameLength];
+      if (refused !== undefined) {
+        for (const name of refused) if (nameIs(head, pos, name)) return undefined;
+      }
+    }
+    pos = lineEnd + 1;
+  }
+  if (length === -1 || length > BUFFERED_RESPONSE_BYTES_MAX) return undefined;
+  const body = response.bufferedBody();
+  if (body === undefined) return undefined;
+  const line = statusLine(status);
+  // The fields without the head's empty line, then Via and the empty line.
+  const fields = head.subarray(fieldsFrom, fieldsTo);
+  const headBytes = line.length + fields.length + VIA_AND_END.length;
+  const message = new Uint8Array(headBytes + body.length);
+  message.set(line);
+  message.set(fields, line.length);
+  message.set(VIA_AND_END, line.length + fields.length);
+  message.set(body, headBytes);
+  return { message, headBytes };
+}
 
 /** A sized answer up to BUFFERED_RESPONSE_BYTES_MAX already whole in the buffer, else undefined. */
 function smallBufferedBody(response: ClientResponse): Bytes | undefined {

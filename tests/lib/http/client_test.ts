@@ -188,9 +188,14 @@ Deno.test("HttpClient bufferedBody() gives a sized body whole when it has all ar
     await rest.promise;
     await conn.write(encoder.encode("rld"));
   });
-  await using client = new HttpClient();
+  await using client = new HttpClient({ keepHeadBytes: true });
   const url = `http://127.0.0.1:${server.port}/`;
   const whole = await client.request(url);
+  // The head as received, kept for a proxy that relays it as bytes.
+  assert.equal(
+    new TextDecoder().decode(whole.headBytes),
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+  );
   assert.equal(new TextDecoder().decode(whole.bufferedBody()), "hello");
   // Finished: the connection is back in the pool, and the second request reuses it.
   assert.equal(client.idleConnections, 1);

@@ -98,6 +98,62 @@ Deno.test("lb rewrites hop-by-hop and forwarding headers both ways", async () =>
   }
 });
 
+Deno.test("lb relays a plain small answer as received, Via appended, to 1.1, 1.0 and closing clients", async () => {
+  // No field this hop acts on: the fast path sends the backend's field lines
+  // byte for byte (names' case and its Date kept) after our status line.
+  const fields = "X-Case: Kept\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 5\r\n";
+  const backend = rawBackend(`HTTP/1.1 200 Fine\r\n${fields}\r\nhello`);
+  await using lb = await startTestLb({
+    pools: { a: { backends: [backend.url] } },
+    defaultPool: "a",
+  });
+  const port = lb.addresses.http.port;
+  const expected = (connection: string) =>
+    `HTTP/1.1 200 OK\r\n${fields}via: 1.1 underhood-lb\r\n${connection}\r\nhello`;
+  try {
+    const cases = [
+      ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", expected(""), false],
+      [
+        "GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+        expected("connection: keep-alive\r\n"),
+        false,
+      ],
+      [
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        expected("connection: close\r\n"),
+        true,
+      ],
+    ] as const;
+    for (const [request, answer, closes] of cases) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        // Twice on one connection unless it closes: the second comes over the pooled backend connection.
+        for (let i = 0; i < (closes ? 1 : 2); i++) {
+          await conn.write(new TextEncoder().encode(request));
+          assert.equal(await readExactly(conn, answer.length), answer, request);
+        }
+        if (closes) assert.equal(await conn.read(new Uint8Array(1)), null);
+      } finally {
+        closeQuietly(conn);
+      }
+    }
+  } finally {
+    await backend.close();
+  }
+});
+
+/** Reads `length` bytes (or to EOF) as text. */
+async function readExactly(conn: Deno.Conn, length: number): Promise<string> {
+  const out = new Uint8Array(length);
+  let at = 0;
+  while (at < length) {
+    const n = await conn.read(out.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return new TextDecoder().decode(out.subarray(0, at));
+}
+
 Deno.test("lb passes the request target exactly as received, or with its prefix stripped", async () => {
   const echo = startBackend("echo");
   const lb = await startTestLb({
