@@ -30,7 +30,7 @@ import { isDisconnect } from "../net/disconnect.ts";
 import { ReadBuffer } from "../net/read_buffer.ts";
 import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
 import { LARGE_PIECE_BYTES, OutputQueue } from "./output.ts";
-import { checkRequestHead } from "./request_check.ts";
+import { checkFieldLines, checkMethod, checkRequestHead, checkTarget } from "./request_check.ts";
 import {
   type BodyFraming,
   decodeResponseHead,
@@ -67,6 +67,15 @@ export interface RequestOptions {
   body?: BodyInit;
   /** Overrides the client's header timeout for this request. */
   headerTimeoutMs?: number;
+  /**
+   * Field lines already serialized (`name: value`, each ending in CR LF),
+   * sent instead of `headers`: a proxy passes on what its server decoded
+   * without building a field list. Checked in one pass like every other
+   * part of the head (checkFieldLines). They must carry Host and no framing
+   * field (Content-Length, Transfer-Encoding): the client adds the framing
+   * of `body`, which must then be a string, bytes or null.
+   */
+  fieldLines?: string;
   /**
    * The request target to write, exactly as given (checked like every other
    * part of the head), instead of the URL's path and query: a proxy passes
@@ -119,6 +128,8 @@ export interface ClientResponse {
 }
 
 const encoder = new TextEncoder();
+/** The (unused, never changed) field list of a request sent with fieldLines. */
+const NO_FIELDS = new HttpHeaders();
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 const READ_CHUNK_BYTES = 16 * 1024;
 const FOR_HEAD = "head";
@@ -183,10 +194,19 @@ export class HttpClient {
       ? this.#parsed(url)
       : { target: url, origin: originOf(url) };
     const method = (options.method ?? "GET").toUpperCase();
-    const headers = new HttpHeaders(options.headers);
+    const lines = options.fieldLines;
+    const headers = lines === undefined ? new HttpHeaders(options.headers) : NO_FIELDS;
     const requestTarget = options.target ?? `${target.pathname}${target.search}`;
     // Refused before anything is written (or even connected).
-    checkRequestHead(method, requestTarget, headers);
+    if (lines === undefined) checkRequestHead(method, requestTarget, headers);
+    else {
+      checkMethod(method);
+      checkTarget(requestTarget);
+      checkFieldLines(lines);
+      if (options.body instanceof ReadableStream) {
+        throw new TypeError("fieldLines take a string, bytes or no body, not a stream");
+      }
+    }
     const canRetry = IDEMPOTENT.has(method) && !(options.body instanceof ReadableStream);
     const pooled = this.#takeIdle(origin.key);
     if (pooled) {
@@ -300,26 +320,21 @@ export class HttpClient {
   ): Promise<ClientResponse> {
     const reused = conn.used;
     conn.used = true;
-    if (!headers.has("host")) headers.set("host", origin.hostHeader);
     const body = options.body ?? null;
     let text = `${method} ${target} HTTP/1.1\r\n`;
     let streamBody: ReadableStream<Uint8Array> | null = null;
     let fixed: Uint8Array | null = null;
-    // The framing fields are ours to write: never both (RFC 9112 section 6.3).
-    headers.delete("transfer-encoding");
-    if (body instanceof ReadableStream) {
-      streamBody = body;
-      if (!headers.has("content-length")) headers.set("transfer-encoding", "chunked");
-    } else if (body !== null) {
-      fixed = typeof body === "string" ? encoder.encode(body) : body;
-      headers.set("content-length", String(fixed.length));
-    } else if (method === "POST" || method === "PUT" || method === "PATCH") {
-      headers.set("content-length", "0");
-    } else {
-      headers.delete("content-length");
-    }
-    // Checked in request(); the host and framing fields set here are ours.
-    for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+    if (body instanceof ReadableStream) streamBody = body;
+    else if (body !== null) fixed = typeof body === "string" ? encoder.encode(body) : body;
+    const lines = options.fieldLines;
+    if (lines !== undefined) {
+      // Checked in request(): the caller's lines, then the framing of a string or bytes body.
+      text += lines;
+      if (fixed !== null) text += `content-length: ${fixed.length}\r\n`;
+      else if (method === "POST" || method === "PUT" || method === "PATCH") {
+        text += "content-length: 0\r\n";
+      }
+    } else text += fieldsText(headers, { origin, method, streamed: streamBody !== null, fixed });
     const headerTimeoutMs = options.headerTimeoutMs ?? this.#options.headerTimeoutMs;
     try {
       // Head and a small body go out in one write from the connection's reused buffer.
@@ -451,6 +466,30 @@ export class HttpClient {
     conn.setDeadline(headerTimeoutMs, FOR_HEAD);
     return { head: await reading, bodySent: true };
   }
+}
+
+/** The field lines of `headers`, with Host and the framing fields of the body set. */
+function fieldsText(
+  headers: HttpHeaders,
+  body: { origin: Origin; method: string; streamed: boolean; fixed: Uint8Array | null },
+): string {
+  const { method, fixed } = body;
+  if (!headers.has("host")) headers.set("host", body.origin.hostHeader);
+  // The framing fields are ours to write: never both (RFC 9112 section 6.3).
+  headers.delete("transfer-encoding");
+  if (body.streamed) {
+    if (!headers.has("content-length")) headers.set("transfer-encoding", "chunked");
+  } else if (fixed !== null) {
+    headers.set("content-length", String(fixed.length));
+  } else if (method === "POST" || method === "PUT" || method === "PATCH") {
+    headers.set("content-length", "0");
+  } else {
+    headers.delete("content-length");
+  }
+  // Checked in request(); the host and framing fields set here are ours.
+  let text = "";
+  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+  return text;
 }
 
 /** A reused connection that died before answering: safe to retry once. */

@@ -253,15 +253,18 @@ export class ReverseProxy {
       if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
       // The balancer streams any body through; size limits are the backend's to set.
       request.bodyLimitBytes = Infinity;
-      const headers = forwardHeaders(request);
       const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
+      // A request without a body and without a field this hop acts on goes
+      // up with its field lines as received, ours appended (plainFieldLines).
+      const fieldLines = hasBody ? undefined : plainFieldLines(request);
+      const headers = fieldLines === undefined ? forwardHeaders(request) : undefined;
       // A small body is read whole first: a body that breaks its framing is
       // then refused before any backend sees even its head, and the request
       // can be retried because its body can be sent again. Larger ones stream.
       const watched = hasBody ? await readSmallBody(request.body!) : undefined;
       const body = watched?.bytes ?? watched?.stream ?? null;
       if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
-        headers.push(["content-length", String(request.declaredBodyBytes)]);
+        headers!.push(["content-length", String(request.declaredBodyBytes)]);
       }
       const key = hashKey(pool.config, request);
       /** Backends tried (made on the first retry: most requests have none). */
@@ -292,6 +295,7 @@ export class ReverseProxy {
             method: request.method,
             target: route.target,
             headers,
+            fieldLines,
             body,
           });
         } catch (error) {
@@ -800,6 +804,52 @@ function lowerIfActedOn(name: string, named: Set<string>): string {
   return named.size > 0 || (name.length < 32 && ACTED_ON_LENGTHS[name.length] === 1)
     ? name.toLowerCase()
     : "";
+}
+
+/**
+ * The request's field lines as they go upstream, when nothing in them needs
+ * rewriting: no hop-by-hop field, none this hop sets or handles (Expect,
+ * Content-Length, X-Forwarded-*, Forwarded, Via), and a Host. They are the
+ * lines lib/http's strict parser accepted, passed on as received, followed
+ * by the same X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host,
+ * Forwarded and Via lines forwardHeaders adds. Otherwise undefined:
+ * forwardHeaders does the work.
+ */
+export function plainFieldLines(request: HttpRequest): string | undefined {
+  const lines = request.headers.fieldLines();
+  if (lines === undefined) return undefined;
+  for (let at = 0; at < lines.length;) {
+    const colon = lines.indexOf(":", at);
+    const length = colon - at;
+    if (length < 32 && ACTED_ON_LENGTHS[length] === 1) {
+      const name = lines.slice(at, colon).toLowerCase();
+      if (
+        HOP_BY_HOP.has(name) || REQUEST_OWN.has(name) || name === "x-forwarded-for" ||
+        name === "forwarded" || name === "via"
+      ) return undefined;
+    }
+    at = lines.indexOf("\n", colon) + 1;
+  }
+  const host = request.headers.get("host");
+  if (host === undefined) return undefined;
+  return lines + forwardedLines(request.remoteAddr?.hostname ?? "unknown", host);
+}
+
+/** The last client and host seen, with their forwarding lines: one client often sends many requests. */
+let lastForwarded = { client: "", host: "", lines: "" };
+
+/** The lines forwardHeaders appends for a request without forwarding fields of its own. */
+function forwardedLines(client: string, host: string): string {
+  const last = lastForwarded;
+  if (last.client === client && last.host === host) return last.lines;
+  const node = client.includes(":") ? `"[${client}]"` : client;
+  const lines = `x-forwarded-for: ${client}\r\nx-forwarded-proto: http\r\n` +
+    `x-forwarded-host: ${host}\r\nforwarded: for=${node};proto=http;host=${
+      quoteIfNeeded(host)
+    }\r\n` +
+    `via: ${VIA}\r\n`;
+  lastForwarded = { client, host, lines };
+  return lines;
 }
 
 /** The request's fields as they go upstream. */

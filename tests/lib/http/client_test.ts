@@ -208,6 +208,34 @@ Deno.test("HttpClient bufferedBody() gives a sized body whole when it has all ar
   assert.equal(client.idleConnections, 1);
 });
 
+Deno.test("HttpClient sends fieldLines as given, with the framing of its body, and refuses bad ones unsent", async () => {
+  const seen: string[] = [];
+  await using server = scriptedServer(async (conn) => {
+    const buf = new Uint8Array(4096);
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      seen.push(new TextDecoder().decode(buf.subarray(0, n)));
+      await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    }
+  });
+  await using client = new HttpClient();
+  const url = `http://127.0.0.1:${server.port}/`;
+  const lines = "Host: example\r\nX-Case: Kept\r\n";
+  await (await client.request(url, { fieldLines: lines, target: "/a" })).text();
+  await (await client.request(url, { method: "POST", fieldLines: lines, body: "hey" })).text();
+  assert.deepEqual(seen, [
+    `GET /a HTTP/1.1\r\n${lines}\r\n`,
+    `POST / HTTP/1.1\r\n${lines}content-length: 3\r\n\r\nhey`,
+  ]);
+  for (
+    const bad of ["Host: a\r\n\r\nGET /smuggled HTTP/1.1\r\n", "Host: a\n", "Host: a\r\n x\r\n"]
+  ) {
+    await assert.rejects(client.request(url, { fieldLines: bad }), TypeError, JSON.stringify(bad));
+  }
+  assert.equal(seen.length, 2);
+});
+
 Deno.test("HttpClient does not allocate a body a server only announces", async () => {
   // 1 TB announced, 3 bytes sent, then the server hangs up: bytes() must
   // fail with "closed" after what arrived, not try to allocate a terabyte.

@@ -4,7 +4,10 @@
 
 import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
+import { decodeRequestHead } from "../../../lib/http/head.ts";
+import type { HttpRequest } from "../../../lib/http/message.ts";
 import { closeQuietly } from "../../../lib/net/close.ts";
+import { forwardHeaders, plainFieldLines } from "../../../services/lb/proxy.ts";
 import { get, startBackend, startTestLb } from "./_support.ts";
 
 Deno.test("lb round-robins every request on one keep-alive connection", async () => {
@@ -415,4 +418,62 @@ Deno.test("lb answers 502 when a backend switches protocols unasked", async () =
     await lb.close();
     await backend.close();
   }
+});
+
+/** A request as lib/http's server decodes it, from `client`. */
+function decodedRequest(head: string, client: string): HttpRequest {
+  const decoded = decodeRequestHead(new TextEncoder().encode(head));
+  if ("incomplete" in decoded) throw new Error("incomplete head");
+  const value = decoded.value;
+  return {
+    method: value.method,
+    target: value.target,
+    path: value.path,
+    query: value.query,
+    version: value.version,
+    headers: value.headers,
+    body: null,
+    params: {},
+    bodyLimitBytes: 0,
+    remoteAddr: { transport: "tcp", hostname: client, port: 1 },
+  };
+}
+
+Deno.test({
+  name: "plainFieldLines() passes plain field lines on as received, with what forwardHeaders adds",
+  permissions: "none",
+  fn() {
+    const plain = [
+      ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", "127.0.0.1"],
+      ["GET /x HTTP/1.1\r\nhost: Example.COM:8080\r\nX-Case: Kept\r\nAccept:  */* \r\n\r\n", "::1"],
+      ["DELETE /x HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n", "127.0.0.2"],
+    ];
+    for (const [head, client] of plain) {
+      const request = decodedRequest(head, client);
+      const lines = plainFieldLines(request);
+      const fields = head.slice(head.indexOf("\r\n") + 2, -2);
+      assert.ok(lines?.startsWith(fields), head);
+      // The same fields as the general path, in the same order (values trimmed there).
+      const expected = forwardHeaders(decodedRequest(head, client));
+      const got = new TextDecoder().decode(
+        new TextEncoder().encode(lines),
+      ).split("\r\n").filter((l) => l !== "").map((l) => {
+        const colon = l.indexOf(":");
+        return [l.slice(0, colon), l.slice(colon + 1).trim()];
+      });
+      assert.deepEqual(got, expected, head);
+    }
+    const rewritten = [
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nVIA: 1.0 x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n",
+      "GET / HTTP/1.0\r\n\r\n", // no Host
+    ];
+    for (const head of rewritten) {
+      assert.equal(plainFieldLines(decodedRequest(head, "127.0.0.1")), undefined, head);
+    }
+  },
 });
