@@ -518,7 +518,8 @@ export class ReverseProxy {
     const status = response.status;
     if (request.method === "HEAD" || status === 204 || status === 304) return false;
     const length = response.headers.get("content-length");
-    return length === undefined || Number(length) > BUFFERED_RESPONSE_BYTES_MAX;
+    // The exact complement of #relay's test (a length that is not a number streams there too).
+    return length === undefined || !(Number(length) <= BUFFERED_RESPONSE_BYTES_MAX);
   }
 
   /** Seconds until a backend of `pool` may be back: the soonest ejection end, or a check interval. */
