@@ -30,7 +30,7 @@ import { isDisconnect } from "../net/disconnect.ts";
 import { ReadBuffer } from "../net/read_buffer.ts";
 import { ChunkedDecoder, encodeChunk, encodeLastChunk } from "./chunked.ts";
 import { LARGE_PIECE_BYTES, OutputQueue } from "./output.ts";
-import { checkRequestHead } from "./request_check.ts";
+import { checkFieldLines, checkMethod, checkRequestHead, checkTarget } from "./request_check.ts";
 import {
   type BodyFraming,
   decodeResponseHead,
@@ -53,6 +53,11 @@ export interface ClientOptions {
   idleTimeoutMs?: number;
   /** Idle connections kept per origin: 32. */
   idlePerOriginMax?: number;
+  /**
+   * Keep a copy of each response head as received (`ClientResponse.headBytes`),
+   * for a proxy that relays it as bytes: false.
+   */
+  keepHeadBytes?: boolean;
   limits?: Partial<HttpLimits>;
 }
 
@@ -62,6 +67,15 @@ export interface RequestOptions {
   body?: BodyInit;
   /** Overrides the client's header timeout for this request. */
   headerTimeoutMs?: number;
+  /**
+   * Field lines already serialized (`name: value`, each ending in CR LF),
+   * sent instead of `headers`: a proxy passes on what its server decoded
+   * without building a field list. Checked in one pass like every other
+   * part of the head (checkFieldLines). They must carry Host and no framing
+   * field (Content-Length, Transfer-Encoding): the client adds the framing
+   * of `body`, which must then be a string, bytes or null.
+   */
+  fieldLines?: string;
   /**
    * The request target to write, exactly as given (checked like every other
    * part of the head), instead of the URL's path and query: a proxy passes
@@ -92,12 +106,30 @@ export interface ClientResponse {
   readonly body: ReadableStream<Bytes>;
   /** Trailer fields of a chunked body, once read to the end. */
   readonly trailers: HttpHeaders | undefined;
+  /**
+   * The head exactly as received (status line to the empty line), when the
+   * client keeps head bytes; it passed the same strict decoder as `headers`
+   * (no bare LF, no obs-fold, no control bytes in values). A view into the
+   * connection's read buffer, not a copy: valid until the body is read
+   * (`bufferedBody()` reads nothing, so it stays valid across that call);
+   * copy it to keep it.
+   */
+  readonly headBytes: Bytes | undefined;
   bytes(): Promise<Bytes>;
+  /**
+   * The whole body at once, without a promise, when it has a length and
+   * every byte of it has already arrived (it often came in the same read as
+   * the head); undefined otherwise, and then nothing was consumed. A proxy's
+   * fast path: a small answer relayed in the turn its head arrived.
+   */
+  bufferedBody(): Bytes | undefined;
   text(): Promise<string>;
   json<T = unknown>(): Promise<T>;
 }
 
 const encoder = new TextEncoder();
+/** The (unused, never changed) field list of a request sent with fieldLines. */
+const NO_FIELDS = new HttpHeaders();
 const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"]);
 const READ_CHUNK_BYTES = 16 * 1024;
 const FOR_HEAD = "head";
@@ -139,6 +171,7 @@ export class HttpClient {
       bodyTimeoutMs: options.bodyTimeoutMs ?? 30_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 4_000,
       idlePerOriginMax: options.idlePerOriginMax ?? 32,
+      keepHeadBytes: options.keepHeadBytes ?? false,
       limits: { ...DEFAULT_LIMITS, ...options.limits },
     };
     const o = this.#options;
@@ -161,10 +194,19 @@ export class HttpClient {
       ? this.#parsed(url)
       : { target: url, origin: originOf(url) };
     const method = (options.method ?? "GET").toUpperCase();
-    const headers = new HttpHeaders(options.headers);
+    const lines = options.fieldLines;
+    const headers = lines === undefined ? new HttpHeaders(options.headers) : NO_FIELDS;
     const requestTarget = options.target ?? `${target.pathname}${target.search}`;
     // Refused before anything is written (or even connected).
-    checkRequestHead(method, requestTarget, headers);
+    if (lines === undefined) checkRequestHead(method, requestTarget, headers);
+    else {
+      checkMethod(method);
+      checkTarget(requestTarget);
+      checkFieldLines(lines);
+      if (options.body instanceof ReadableStream) {
+        throw new TypeError("fieldLines take a string, bytes or no body, not a stream");
+      }
+    }
     const canRetry = IDEMPOTENT.has(method) && !(options.body instanceof ReadableStream);
     const pooled = this.#takeIdle(origin.key);
     if (pooled) {
@@ -263,7 +305,9 @@ export class HttpClient {
       });
     }
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-    return new ClientConnection(conn, this.#sweep, this.#options.limits);
+    const connection = new ClientConnection(conn, this.#sweep, this.#options.limits);
+    connection.keepHeadBytes = this.#options.keepHeadBytes;
+    return connection;
   }
 
   async #exchange(
@@ -276,32 +320,30 @@ export class HttpClient {
   ): Promise<ClientResponse> {
     const reused = conn.used;
     conn.used = true;
-    if (!headers.has("host")) headers.set("host", origin.hostHeader);
     const body = options.body ?? null;
     let text = `${method} ${target} HTTP/1.1\r\n`;
     let streamBody: ReadableStream<Uint8Array> | null = null;
     let fixed: Uint8Array | null = null;
-    // The framing fields are ours to write: never both (RFC 9112 section 6.3).
-    headers.delete("transfer-encoding");
-    if (body instanceof ReadableStream) {
-      streamBody = body;
-      if (!headers.has("content-length")) headers.set("transfer-encoding", "chunked");
-    } else if (body !== null) {
-      fixed = typeof body === "string" ? encoder.encode(body) : body;
-      headers.set("content-length", String(fixed.length));
-    } else if (method === "POST" || method === "PUT" || method === "PATCH") {
-      headers.set("content-length", "0");
-    } else {
-      headers.delete("content-length");
-    }
-    // Checked in request(); the host and framing fields set here are ours.
-    for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+    if (body instanceof ReadableStream) streamBody = body;
+    else if (body !== null) fixed = typeof body === "string" ? encoder.encode(body) : body;
+    const lines = options.fieldLines;
+    if (lines !== undefined) {
+      // Checked in request(): the caller's lines, then the framing of a string or bytes body.
+      text += lines;
+      if (fixed !== null) text += `content-length: ${fixed.length}\r\n`;
+      else if (method === "POST" || method === "PUT" || method === "PATCH") {
+        text += "content-length: 0\r\n";
+      }
+    } else text += fieldsText(headers, { origin, method, streamed: streamBody !== null, fixed });
     const headerTimeoutMs = options.headerTimeoutMs ?? this.#options.headerTimeoutMs;
     try {
       // Head and a small body go out in one write from the connection's reused buffer.
       conn.out.pushText(text + "\r\n");
       if (fixed !== null && fixed.length < LARGE_PIECE_BYTES) conn.out.push(fixed as Bytes);
-      await conn.write(conn.out.take());
+      const bytes = conn.out.take();
+      // Awaiting the socket op itself: the usual whole write costs no extra promise.
+      const written = await conn.writeSome(bytes);
+      if (written < bytes.length) await conn.write(bytes.subarray(written));
       if (fixed !== null && fixed.length >= LARGE_PIECE_BYTES) await conn.write(fixed);
     } catch (error) {
       conn.close();
@@ -320,7 +362,28 @@ export class HttpClient {
         });
         responseHead = early.head;
         bodySent = early.bodySent;
-      } else responseHead = await conn.readHead(this.#options.limits, headerTimeoutMs);
+      } else {
+        // ClientConnection.readHead inlined (the hot path): decode what is
+        // buffered, await only the socket's read when bytes are missing.
+        const limits = this.#options.limits;
+        conn.receivedNothing = conn.buffered === 0;
+        conn.setDeadline(headerTimeoutMs, FOR_HEAD);
+        let head = conn.decodeHead(limits);
+        while (head === undefined) {
+          let n: number | null;
+          try {
+            n = await conn.readSome();
+          } catch (error) {
+            throw conn.timedOut ? headTimeout(headerTimeoutMs) : error;
+          }
+          if (n === null) throw conn.endedInHead();
+          conn.commit(n);
+          conn.receivedNothing = false;
+          head = conn.decodeHead(limits);
+        }
+        conn.deadline = 0;
+        responseHead = head;
+      }
     } catch (error) {
       conn.close();
       if (reused && conn.receivedNothing && isDisconnect(error)) {
@@ -332,11 +395,13 @@ export class HttpClient {
     const keepAlive = responseHead.version === "1.1"
       ? !listTokens(responseHead.headers.get("connection")).includes("close")
       : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
-    return new IncomingResponse(conn, responseHead, framing, this.#options, () => {
+    const response = new IncomingResponse(conn, responseHead, framing, this.#options, () => {
       // A request whose body was cut short leaves the connection mid-message.
       if (keepAlive && bodySent && framing.kind !== "close") this.#release(origin.key, conn);
       else conn.close();
     });
+    if (this.#options.keepHeadBytes) response.headBytes = conn.lastHeadBytes;
+    return response;
   }
 
   /**
@@ -403,6 +468,30 @@ export class HttpClient {
   }
 }
 
+/** The field lines of `headers`, with Host and the framing fields of the body set. */
+function fieldsText(
+  headers: HttpHeaders,
+  body: { origin: Origin; method: string; streamed: boolean; fixed: Uint8Array | null },
+): string {
+  const { method, fixed } = body;
+  if (!headers.has("host")) headers.set("host", body.origin.hostHeader);
+  // The framing fields are ours to write: never both (RFC 9112 section 6.3).
+  headers.delete("transfer-encoding");
+  if (body.streamed) {
+    if (!headers.has("content-length")) headers.set("transfer-encoding", "chunked");
+  } else if (fixed !== null) {
+    headers.set("content-length", String(fixed.length));
+  } else if (method === "POST" || method === "PUT" || method === "PATCH") {
+    headers.set("content-length", "0");
+  } else {
+    headers.delete("content-length");
+  }
+  // Checked in request(); the host and framing fields set here are ours.
+  let text = "";
+  for (const [name, value] of headers) text += `${name}: ${value}\r\n`;
+  return text;
+}
+
 /** A reused connection that died before answering: safe to retry once. */
 class StaleConnectionError extends Error {
   constructor(cause: unknown) {
@@ -456,6 +545,10 @@ class ClientConnection implements Expiring {
   used = false;
   /** True until the first byte of the current response arrives. */
   receivedNothing = true;
+  /** Set by the client with keepHeadBytes: decodeHead keeps each head as received. */
+  keepHeadBytes = false;
+  /** The last head decodeHead took, as received, when keepHeadBytes is set. */
+  lastHeadBytes: Bytes | undefined = undefined;
 
   constructor(conn: Deno.Conn, sweep: DeadlineSweep, limits: Readonly<HttpLimits>) {
     this.#conn = conn;
@@ -470,6 +563,11 @@ class ClientConnection implements Expiring {
 
   setDeadline(timeoutMs: number, _reason: string): void {
     this.deadline = this.#sweep.now + timeoutMs;
+  }
+
+  /** One write op: how many bytes the socket took (the caller writes the rest). */
+  writeSome(bytes: Uint8Array): Promise<number> {
+    return this.#conn.write(bytes);
   }
 
   async write(bytes: Uint8Array): Promise<void> {
@@ -496,29 +594,61 @@ class ClientConnection implements Expiring {
   }
 
   async #readHead(limits: Readonly<HttpLimits>, timeoutMs: number): Promise<ResponseHead> {
-    const input = this.#input;
     while (true) {
-      if (input.length > 0) {
-        const decoded = decodeResponseHead(input.bytes, limits, input.start, input.end);
-        if (!isIncomplete(decoded)) {
-          input.consume(decoded.bytesUsed);
-          // Interim 1xx responses (100 Continue, 103) are skipped (RFC 9110 section 15.2).
-          if (decoded.value.status < 200 && decoded.value.status !== 101) continue;
-          return decoded.value;
-        }
-      }
+      const head = this.decodeHead(limits);
+      if (head !== undefined) return head;
       const n = await this.fill().catch((error) => {
         throw error instanceof TimeoutSignal ? headTimeout(timeoutMs) : error;
       });
-      if (n === null) {
-        throw new UnexpectedEofError(
-          input.length > 0
-            ? "connection closed inside the response head"
-            : "connection closed before a response",
-        );
-      }
+      if (n === null) throw this.endedInHead();
       this.receivedNothing = false;
     }
+  }
+
+  /**
+   * The next final response head decoded from what is buffered (consumed),
+   * or undefined when it has not all arrived. Interim 1xx responses (100
+   * Continue, 103) are skipped (RFC 9110 section 15.2); a 101 is final.
+   */
+  decodeHead(limits: Readonly<HttpLimits>): ResponseHead | undefined {
+    const input = this.#input;
+    while (input.length > 0) {
+      const decoded = decodeResponseHead(input.bytes, limits, input.start, input.end);
+      if (isIncomplete(decoded)) return undefined;
+      if (this.keepHeadBytes) {
+        // A view: the buffer is only compacted by the next read.
+        this.lastHeadBytes = input.bytes.subarray(input.start, input.start + decoded.bytesUsed);
+      }
+      input.consume(decoded.bytesUsed);
+      if (decoded.value.status >= 200 || decoded.value.status === 101) return decoded.value;
+    }
+    return undefined;
+  }
+
+  /**
+   * Makes room and starts one read: the socket's own promise, so a hot loop
+   * awaits nothing else. Pass what it returns to `commit`.
+   */
+  readSome(): Promise<number | null> {
+    return this.#conn.read(this.#input.reserve());
+  }
+
+  commit(n: number): void {
+    this.#input.commit(n);
+  }
+
+  /** True once the sweep closed this connection for missing its deadline. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** The error for a connection that ended before the head was whole. */
+  endedInHead(): Error {
+    return new UnexpectedEofError(
+      this.#input.length > 0
+        ? "connection closed inside the response head"
+        : "connection closed before a response",
+    );
   }
 
   get buffered(): number {
@@ -592,6 +722,7 @@ class IncomingResponse implements ClientResponse {
   readonly reason: string;
   readonly version: "1.0" | "1.1";
   readonly headers: HttpHeaders;
+  headBytes: Bytes | undefined = undefined;
   #conn: ClientConnection;
   #framing: BodyFraming;
   #options: { bodyTimeoutMs: number; limits: Readonly<HttpLimits> };
@@ -649,6 +780,17 @@ class IncomingResponse implements ClientResponse {
         this.#conn.close();
       },
     }, { highWaterMark: 0 });
+  }
+
+  bufferedBody(): Bytes | undefined {
+    if (this.#stream !== undefined || this.#framing.kind !== "length") return undefined;
+    const remaining = this.#remaining;
+    if (this.#conn.buffered < remaining) return undefined;
+    const out = new Uint8Array(remaining);
+    this.#conn.copyInto(out, 0, remaining);
+    this.#remaining = 0;
+    this.#finish();
+    return out;
   }
 
   async bytes(): Promise<Bytes> {

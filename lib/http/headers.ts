@@ -92,6 +92,15 @@ export class HttpHeaders {
     }
   }
 
+  /**
+   * The field lines as the decoder found them (`name: value` each ending in
+   * CRLF), while no field has been cut out or changed; undefined otherwise.
+   * A proxy passes them on without building a field list.
+   */
+  fieldLines(): string | undefined {
+    return this.#text;
+  }
+
   /** Number of fields, repeated ones counted each time. */
   get size(): number {
     if (this.#text !== undefined) this.#cut();

@@ -55,6 +55,16 @@ export interface HttpResponse {
    * closes it when the returned promise settles (RFC 9110 section 7.8).
    */
   upgrade?: (socket: Deno.Conn, buffered: Uint8Array) => Promise<void>;
+  /**
+   * The whole message already serialized, written as is instead of
+   * `headers` and `body` (`status` still counts it): a proxy relaying an
+   * answer its client decoded strictly. `headBytes` is the length of the
+   * head, which ends in the empty line and carries no Connection field: the
+   * server inserts its own there when it closes the connection (or keeps an
+   * HTTP/1.0 one), and adds nothing else (no Date). Only the head is sent
+   * to a HEAD request. Whoever builds it answers for its framing.
+   */
+  wire?: { message: Bytes; headBytes: number };
 }
 
 export type Handler = (request: HttpRequest) => HttpResponse | Promise<HttpResponse>;

@@ -57,6 +57,36 @@ export function checkRequestField(name: string, value: string): void {
   }
 }
 
+/**
+ * Throws TypeError unless `text` is whole field lines: each a token name,
+ * a colon, a value without CR, LF or NUL, and CR LF. A line starting with
+ * SP or HTAB (obs-fold), an empty line or a bare CR or LF is refused.
+ */
+export function checkFieldLines(text: string): void {
+  let at = 0;
+  while (at < text.length) {
+    const start = at;
+    let c = text.charCodeAt(at);
+    while (c !== 0x3a) {
+      if (c >= 128 || TCHAR[c] !== 1) throw badLine(text, start);
+      c = text.charCodeAt(++at); // NaN past the end: not a tchar
+    }
+    if (at === start) throw badLine(text, start);
+    for (c = text.charCodeAt(++at); c !== 0x0d; c = text.charCodeAt(++at)) {
+      if (c === 0 || c === 0x0a || at >= text.length) throw badLine(text, start);
+    }
+    if (text.charCodeAt(at + 1) !== 0x0a) throw badLine(text, start);
+    at += 2;
+  }
+}
+
+function badLine(text: string, start: number): TypeError {
+  const end = text.indexOf("\n", start);
+  return new TypeError(
+    `invalid header field line ${shown(text.slice(start, end === -1 ? undefined : end + 1))}`,
+  );
+}
+
 /** Checks a whole request head: method, target and every field. */
 export function checkRequestHead(
   method: string,

@@ -570,6 +570,10 @@ class Connection implements BodySource {
 
   /** Queues a response whose body is not a stream; false (nothing queued) for a stream. */
   #queueFixed(head: RequestHead, response: HttpResponse, closeAfter: boolean): boolean {
+    if (response.wire !== undefined) {
+      this.#queueWire(response.wire, head, closeAfter);
+      return true;
+    }
     const body = response.body ?? null;
     if (body instanceof ReadableStream) return false;
     const status = response.status;
@@ -607,6 +611,26 @@ class Connection implements BodySource {
     out.pushText(text + "\r\n");
     if (bytes !== null && !isHead && !noBody) out.push(bytes as Bytes);
     return true;
+  }
+
+  /** Queues a message serialized by the handler (HttpResponse.wire), adding only Connection. */
+  #queueWire(wire: { message: Bytes; headBytes: number }, head: RequestHead, closeAfter: boolean) {
+    const { message, headBytes } = wire;
+    const connection = closeAfter
+      ? "connection: close\r\n\r\n"
+      : head.version === "1.0"
+      ? "connection: keep-alive\r\n\r\n"
+      : undefined;
+    // A HEAD request gets the head alone.
+    const end = head.method === "HEAD" ? headBytes : message.length;
+    if (connection === undefined) {
+      this.#out.push(end === message.length ? message : message.subarray(0, end));
+      return;
+    }
+    // Connection goes before the head's empty line (its last two bytes).
+    this.#out.push(message.subarray(0, headBytes - 2));
+    this.#out.pushText(connection);
+    if (end > headBytes) this.#out.push(message.subarray(headBytes, end));
   }
 
   /**

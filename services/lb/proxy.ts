@@ -40,11 +40,12 @@
 import { type Bytes, concat } from "../../lib/bytes.ts";
 import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
 import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
+import { statusText } from "../../lib/http/status.ts";
 import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { BoundCounter, BoundHistogram } from "../../lib/metrics.ts";
 import { BackendState } from "./backend_state.ts";
-import { Balancer, type Candidate } from "./balancer.ts";
+import { Balancer, type Candidate, type PickOptions } from "./balancer.ts";
 import type { LbConfig, PoolConfig } from "./config.ts";
 import type { LbMetrics } from "./metrics.ts";
 import { RetryBudget } from "./retry_budget.ts";
@@ -87,7 +88,11 @@ export interface PoolRuntime {
   readonly client: HttpClient;
   /** 1 at each status that counts as a failure for passive health (index: the status). */
   readonly failureStatus: Uint8Array;
+  /** One candidate per backend (same order), refreshed at each pick. */
+  readonly candidates: MutableCandidate[];
 }
+
+type MutableCandidate = { -readonly [K in keyof Candidate]: Candidate[K] };
 
 export interface ProxyOptions {
   metrics: LbMetrics;
@@ -157,10 +162,26 @@ export class ReverseProxy {
         headerTimeoutMs: pool.timeouts.responseHeaderMs,
         bodyTimeoutMs: pool.timeouts.idleMs,
         idlePerOriginMax: pool.connectionsMax,
+        keepHeadBytes: true,
       });
       const failureStatus = new Uint8Array(600);
       for (const status of pool.passive.failureStatuses) failureStatus[status] = 1;
-      pools.set(name, { name, config: pool, balancer, backends, client, failureStatus });
+      const candidates = backends.map((b) => ({
+        id: b.url,
+        weight: b.weight,
+        warmth: 1,
+        active: 0,
+        available: true,
+      }));
+      pools.set(name, {
+        name,
+        config: pool,
+        balancer,
+        backends,
+        client,
+        failureStatus,
+        candidates,
+      });
     }
     const kept = new Set([...pools.values()].map((p) => p.client));
     this.#pools = pools;
@@ -186,18 +207,16 @@ export class ReverseProxy {
     this.#retired.clear();
   }
 
-  /** Marks `client` in use by one request; the function returned ends that use (once). */
-  #hold(client: HttpClient): () => void {
+  /** Marks `client` in use by one request; `#release` ends that use. */
+  #hold(client: HttpClient): void {
     this.#uses.set(client, (this.#uses.get(client) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = this.#uses.get(client)! - 1;
-      if (left > 0) return void this.#uses.set(client, left);
-      this.#uses.delete(client);
-      if (this.#retired.delete(client)) client.close();
-    };
+  }
+
+  #release(client: HttpClient): void {
+    const left = this.#uses.get(client)! - 1;
+    if (left > 0) return void this.#uses.set(client, left);
+    this.#uses.delete(client);
+    if (this.#retired.delete(client)) client.close();
   }
 
   /**
@@ -225,31 +244,39 @@ export class ReverseProxy {
     route: RouteMatch,
     pool: PoolRuntime,
   ): Promise<HttpResponse> {
-    const release = this.#hold(pool.client);
-    const handoff = { release, handedOff: false };
+    const client = pool.client;
+    this.#hold(client);
+    /** Set when a streamed answer takes over the release (at its end). */
+    let handedOff = false;
     try {
       const config = this.#config;
       if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
       // The balancer streams any body through; size limits are the backend's to set.
       request.bodyLimitBytes = Infinity;
-      const headers = forwardHeaders(request);
       const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
+      // A request without a body and without a field this hop acts on goes
+      // up with its field lines as received, ours appended (plainFieldLines).
+      const fieldLines = hasBody ? undefined : plainFieldLines(request);
+      const headers = fieldLines === undefined ? forwardHeaders(request) : undefined;
       // A small body is read whole first: a body that breaks its framing is
       // then refused before any backend sees even its head, and the request
       // can be retried because its body can be sent again. Larger ones stream.
       const watched = hasBody ? await readSmallBody(request.body!) : undefined;
       const body = watched?.bytes ?? watched?.stream ?? null;
       if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
-        headers.push(["content-length", String(request.declaredBodyBytes)]);
+        headers!.push(["content-length", String(request.declaredBodyBytes)]);
       }
       const key = hashKey(pool.config, request);
-      const tried = new Set<string>();
+      /** Backends tried (made on the first retry: most requests have none). */
+      let tried: Set<string> | undefined;
       this.#budget.deposit(started);
+      let now = started;
       for (let attempt = 1;; attempt++) {
-        const now = this.#now();
+        // The handler's clock reading serves a first attempt that did not wait for a body.
+        if (attempt > 1 || hasBody) now = this.#now();
         const backend = this.#pick(pool, now, key, tried);
         if (backend === undefined) {
-          if (tried.size > 0) {
+          if (tried !== undefined) {
             return this.#local(request, started, 502, "every backend tried failed", {}, route.rule);
           }
           return this.#local(
@@ -261,14 +288,14 @@ export class ReverseProxy {
             route.rule,
           );
         }
-        tried.add(backend.url);
         backend.active++;
         let response: ClientResponse;
         try {
-          response = await pool.client.request(backend.url, {
+          response = await client.request(backend.url, {
             method: request.method,
             target: route.target,
             headers,
+            fieldLines,
             body,
           });
         } catch (error) {
@@ -294,6 +321,7 @@ export class ReverseProxy {
             retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())
           ) {
             this.#metrics.retries.inc({ pool: pool.name });
+            (tried ??= new Set()).add(backend.url);
             continue;
           }
           if (!(error instanceof HttpClientError) && !(error instanceof TypeError)) {
@@ -334,6 +362,15 @@ export class ReverseProxy {
         const series = this.#seriesOf(pool.name, backend.url);
         series.latency.observe((this.#now() - started) / 1000);
         this.#statusCounter(series, pool.name, backend.url, response.status).inc();
+        // The common answer relayed as bytes: its head as received plus Via, and its body.
+        const wire = config.debugHeader || request.method === "HEAD"
+          ? undefined
+          : wireAnswer(response);
+        if (wire !== undefined) {
+          backend.active--;
+          this.#logAccess(request, response.status, started, backend.url, attempt);
+          return { status: response.status, wire };
+        }
         const out = responseHeaders(response.headers);
         if (config.debugHeader) {
           out.push([
@@ -341,9 +378,18 @@ export class ReverseProxy {
             `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`,
           ]);
         }
+        // The common small answer: its body came with its head, relayed in this turn.
+        const whole = request.method === "HEAD" ? undefined : smallBufferedBody(response);
+        if (whole !== undefined) {
+          backend.active--;
+          this.#logAccess(request, response.status, started, backend.url, attempt);
+          return { status: response.status, headers: out, body: whole };
+        }
         let relayed: HttpResponse;
         try {
-          relayed = await this.#relay(request, response, out, backend, handoff);
+          const streamed = this.#isStreamed(request, response);
+          if (streamed) handedOff = true;
+          relayed = await this.#relay(request, response, out, backend, streamed ? client : null);
         } catch (error) {
           // A small sized body is read whole before anything is sent: when the
           // backend stalls or drops it, the client can still get a clear answer.
@@ -363,7 +409,7 @@ export class ReverseProxy {
         return relayed;
       }
     } finally {
-      if (!handoff.handedOff) release();
+      if (!handedOff) this.#release(client);
     }
   }
 
@@ -446,19 +492,34 @@ export class ReverseProxy {
     pool: PoolRuntime,
     now: number,
     key: string | undefined,
-    tried: ReadonlySet<string>,
+    tried: ReadonlySet<string> | undefined,
   ): BackendState | undefined {
     const config = pool.config;
-    const candidates: Candidate[] = pool.backends.map((b) => ({
-      id: b.url,
-      weight: b.weight,
-      warmth: b.warmth(now, config.slowStartMs),
-      active: b.active,
-      available: b.available(now, config.connectionsMax),
-    }));
-    const chosen = pool.balancer.pick(candidates, { key, exclude: tried });
+    // The pool's candidate objects, refreshed in place: no allocation per pick.
+    const candidates = pool.candidates;
+    for (let i = 0; i < candidates.length; i++) {
+      const b = pool.backends[i];
+      const c = candidates[i];
+      c.weight = b.weight;
+      c.warmth = b.warmth(now, config.slowStartMs);
+      c.active = b.active;
+      c.available = b.available(now, config.connectionsMax);
+    }
+    const chosen = pool.balancer.pick(
+      candidates,
+      key === undefined && tried === undefined ? NO_PICK_OPTIONS : { key, exclude: tried },
+    );
     // The balancer hands back one of the candidates given, in the backends' order.
     return chosen === undefined ? undefined : pool.backends[candidates.indexOf(chosen)];
+  }
+
+  /** Whether #relay streams this answer (and so releases the client at the stream's end). */
+  #isStreamed(request: HttpRequest, response: ClientResponse): boolean {
+    const status = response.status;
+    if (request.method === "HEAD" || status === 204 || status === 304) return false;
+    const length = response.headers.get("content-length");
+    // The exact complement of #relay's test (a length that is not a number streams there too).
+    return length === undefined || !(Number(length) <= BUFFERED_RESPONSE_BYTES_MAX);
   }
 
   /** Seconds until a backend of `pool` may be back: the soonest ejection end, or a check interval. */
@@ -471,13 +532,17 @@ export class ReverseProxy {
     return Math.max(1, Math.ceil(soonestMs / 1000));
   }
 
-  /** Streams (or, when small, copies) the backend's body to the client. */
+  /**
+   * Streams (or, when small, copies) the backend's body to the client.
+   * `client`: given when the answer streams (#isStreamed), whose use is then
+   * released at the stream's end instead of by the caller.
+   */
   async #relay(
     request: HttpRequest,
     response: ClientResponse,
     headers: [string, string][],
     backend: BackendState,
-    handoff: { release: () => void; handedOff: boolean },
+    client: HttpClient | null,
   ): Promise<HttpResponse> {
     const status = response.status;
     const length = response.headers.get("content-length");
@@ -497,12 +562,11 @@ export class ReverseProxy {
     }
     const reader = response.body.getReader();
     let finished = false;
-    handoff.handedOff = true;
     const finish = () => {
       if (!finished) {
         finished = true;
         backend.active--;
-        handoff.release();
+        if (client !== null) this.#release(client);
       }
     };
     // highWaterMark 0: the next piece is read from the backend only once the
@@ -571,6 +635,111 @@ export class ReverseProxy {
   }
 }
 
+const NO_PICK_OPTIONS: PickOptions = {};
+
+/** The response field names wireAnswer leaves to responseHeaders (hop-by-hop, Via), by length. */
+const WIRE_REFUSED_BY_LENGTH: (string[] | undefined)[] = [];
+for (const name of [...HOP_BY_HOP, "via"]) (WIRE_REFUSED_BY_LENGTH[name.length] ??= []).push(name);
+const VIA_AND_END = new TextEncoder().encode(`via: ${VIA}\r\n\r\n`);
+/** Status lines by status, encoded once each (at most 400: 200 to 599). */
+const STATUS_LINES = new Map<number, Bytes>();
+
+function statusLine(status: number): Bytes {
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) {
+    line = new TextEncoder().encode(`HTTP/1.1 ${status} ${statusText(status)}\r\n`);
+    STATUS_LINES.set(status, line);
+  }
+  return line;
+}
+
+/** Whether `buf[from, from + name.length)` is `name` (lowercase ASCII) in any case. */
+function nameIs(buf: Bytes, from: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    let c = buf[from + i];
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * The value from `from` to the line's CR as a number when it is 1 to 5
+ * digits around optional SP/HTAB, else -1.
+ */
+function plainDigits(buf: Bytes, from: number, to: number): number {
+  while (from < to && (buf[from] === 0x20 || buf[from] === 0x09)) from++;
+  while (to > from && (buf[to - 1] === 0x20 || buf[to - 1] === 0x09)) to--;
+  if (to === from || to - from > 5) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const digit = buf[i] - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/**
+ * The backend's answer as one message of bytes, when nothing in it needs
+ * rewriting: an HTTP/1.1 answer with one plain Content-Length up to
+ * BUFFERED_RESPONSE_BYTES_MAX whose body has all arrived, and no hop-by-hop
+ * field and no Via. Its field lines go out as received (lib/http's decoder
+ * has already refused bare LF, obs-fold, bad names and control bytes in
+ * values), after our own status line and before `Via: 1.1 underhood-lb`;
+ * the backend's Date stays (the server adds none to such a message).
+ * Otherwise undefined, with nothing consumed: responseHeaders does the work.
+ * The field names are read from the head's bytes: no strings are made.
+ */
+function wireAnswer(response: ClientResponse): { message: Bytes; headBytes: number } | undefined {
+  const head = response.headBytes;
+  const status = response.status;
+  if (head === undefined || response.version !== "1.1" || status === 204 || status === 304) {
+    return undefined;
+  }
+  const fieldsFrom = head.indexOf(0x0a) + 1;
+  const fieldsTo = head.length - 2;
+  let length = -1;
+  for (let pos = fieldsFrom; pos < fieldsTo;) {
+    const colon = head.indexOf(0x3a, pos);
+    const lineEnd = head.indexOf(0x0a, colon);
+    const nameLength = colon - pos;
+    if (nameLength === 14 && nameIs(head, pos, "content-length")) {
+      if (length !== -1) return undefined;
+      length = plainDigits(head, colon + 1, lineEnd - 1);
+      if (length === -1) return undefined;
+    } else {
+      const refused = WIRE_REFUSED_BY_LENGTH[nameLength];
+      if (refused !== undefined) {
+        for (const name of refused) if (nameIs(head, pos, name)) return undefined;
+      }
+    }
+    pos = lineEnd + 1;
+  }
+  if (length === -1 || length > BUFFERED_RESPONSE_BYTES_MAX) return undefined;
+  const body = response.bufferedBody();
+  if (body === undefined) return undefined;
+  const line = statusLine(status);
+  // The fields without the head's empty line, then Via and the empty line.
+  const fields = head.subarray(fieldsFrom, fieldsTo);
+  const headBytes = line.length + fields.length + VIA_AND_END.length;
+  const message = new Uint8Array(headBytes + body.length);
+  message.set(line);
+  message.set(fields, line.length);
+  message.set(VIA_AND_END, line.length + fields.length);
+  message.set(body, headBytes);
+  return { message, headBytes };
+}
+
+/** A sized answer up to BUFFERED_RESPONSE_BYTES_MAX already whole in the buffer, else undefined. */
+function smallBufferedBody(response: ClientResponse): Bytes | undefined {
+  const status = response.status;
+  if (status === 204 || status === 304) return undefined;
+  const length = response.headers.get("content-length");
+  if (length === undefined || Number(length) > BUFFERED_RESPONSE_BYTES_MAX) return undefined;
+  return response.bufferedBody();
+}
+
 /** Request bodies up to this size are read whole before a backend is chosen. */
 const PREREAD_BODY_BYTES_MAX = 64 * 1024;
 
@@ -636,6 +805,52 @@ function lowerIfActedOn(name: string, named: Set<string>): string {
   return named.size > 0 || (name.length < 32 && ACTED_ON_LENGTHS[name.length] === 1)
     ? name.toLowerCase()
     : "";
+}
+
+/**
+ * The request's field lines as they go upstream, when nothing in them needs
+ * rewriting: no hop-by-hop field, none this hop sets or handles (Expect,
+ * Content-Length, X-Forwarded-*, Forwarded, Via), and a Host. They are the
+ * lines lib/http's strict parser accepted, passed on as received, followed
+ * by the same X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host,
+ * Forwarded and Via lines forwardHeaders adds. Otherwise undefined:
+ * forwardHeaders does the work.
+ */
+export function plainFieldLines(request: HttpRequest): string | undefined {
+  const lines = request.headers.fieldLines();
+  if (lines === undefined) return undefined;
+  for (let at = 0; at < lines.length;) {
+    const colon = lines.indexOf(":", at);
+    const length = colon - at;
+    if (length < 32 && ACTED_ON_LENGTHS[length] === 1) {
+      const name = lines.slice(at, colon).toLowerCase();
+      if (
+        HOP_BY_HOP.has(name) || REQUEST_OWN.has(name) || name === "x-forwarded-for" ||
+        name === "forwarded" || name === "via"
+      ) return undefined;
+    }
+    at = lines.indexOf("\n", colon) + 1;
+  }
+  const host = request.headers.get("host");
+  if (host === undefined) return undefined;
+  return lines + forwardedLines(request.remoteAddr?.hostname ?? "unknown", host);
+}
+
+/** The last client and host seen, with their forwarding lines: one client often sends many requests. */
+let lastForwarded = { client: "", host: "", lines: "" };
+
+/** The lines forwardHeaders appends for a request without forwarding fields of its own. */
+function forwardedLines(client: string, host: string): string {
+  const last = lastForwarded;
+  if (last.client === client && last.host === host) return last.lines;
+  const node = client.includes(":") ? `"[${client}]"` : client;
+  const lines = `x-forwarded-for: ${client}\r\nx-forwarded-proto: http\r\n` +
+    `x-forwarded-host: ${host}\r\nforwarded: for=${node};proto=http;host=${
+      quoteIfNeeded(host)
+    }\r\n` +
+    `via: ${VIA}\r\n`;
+  lastForwarded = { client, host, lines };
+  return lines;
 }
 
 /** The request's fields as they go upstream. */

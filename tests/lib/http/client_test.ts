@@ -175,6 +175,67 @@ Deno.test("HttpClient reads a sized body that arrives in pieces, whole or as a s
   assert.equal(client.idleConnections, 1);
 });
 
+Deno.test("HttpClient bufferedBody() gives a sized body whole when it has all arrived, else nothing", async () => {
+  const encoder = new TextEncoder();
+  const rest = Promise.withResolvers<void>();
+  await using server = scriptedServer(async (conn) => {
+    const buf = new Uint8Array(4096);
+    // First answer: head and body in one write. Second: the body's end comes when told.
+    await conn.read(buf);
+    await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+    await conn.read(buf);
+    await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwo"));
+    await rest.promise;
+    await conn.write(encoder.encode("rld"));
+  });
+  await using client = new HttpClient({ keepHeadBytes: true });
+  const url = `http://127.0.0.1:${server.port}/`;
+  const whole = await client.request(url);
+  // The head as received, kept for a proxy that relays it as bytes.
+  assert.equal(
+    new TextDecoder().decode(whole.headBytes),
+    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+  );
+  assert.equal(new TextDecoder().decode(whole.bufferedBody()), "hello");
+  // Finished: the connection is back in the pool, and the second request reuses it.
+  assert.equal(client.idleConnections, 1);
+  const partial = await client.request(url);
+  // At most 2 of the 5 body bytes are here: nothing is taken, and the body still reads whole.
+  assert.equal(partial.bufferedBody(), undefined);
+  assert.equal(client.idleConnections, 0);
+  rest.resolve();
+  assert.equal(await partial.text(), "world");
+  assert.equal(client.idleConnections, 1);
+});
+
+Deno.test("HttpClient sends fieldLines as given, with the framing of its body, and refuses bad ones unsent", async () => {
+  const seen: string[] = [];
+  await using server = scriptedServer(async (conn) => {
+    const buf = new Uint8Array(4096);
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      seen.push(new TextDecoder().decode(buf.subarray(0, n)));
+      await conn.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    }
+  });
+  await using client = new HttpClient();
+  const url = `http://127.0.0.1:${server.port}/`;
+  const lines = "Host: example\r\nX-Case: Kept\r\n";
+  await (await client.request(url, { fieldLines: lines, target: "/a" })).text();
+  await (await client.request(url, { method: "POST", fieldLines: lines, body: "hey" })).text();
+  assert.deepEqual(seen, [
+    `GET /a HTTP/1.1\r\n${lines}\r\n`,
+    `POST / HTTP/1.1\r\n${lines}content-length: 3\r\n\r\nhey`,
+  ]);
+  for (
+    const bad of ["Host: a\r\n\r\nGET /smuggled HTTP/1.1\r\n", "Host: a\n", "Host: a\r\n x\r\n"]
+  ) {
+    await assert.rejects(client.request(url, { fieldLines: bad }), TypeError, JSON.stringify(bad));
+  }
+  assert.equal(seen.length, 2);
+});
+
 Deno.test("HttpClient does not allocate a body a server only announces", async () => {
   // 1 TB announced, 3 bytes sent, then the server hangs up: bytes() must
   // fail with "closed" after what arrived, not try to allocate a terabyte.

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import {
+  checkFieldLines,
   checkMethod,
   checkRequestField,
   checkRequestHead,
@@ -125,5 +126,39 @@ Deno.test({
       () => checkMethod("X".repeat(100) + "\n"),
       (e) => e instanceof TypeError && e.message.length < 120 && e.message.includes("..."),
     );
+  },
+});
+
+const FIELD_LINES: [string, boolean][] = [
+  ["", true],
+  ["Host: a\r\n", true],
+  ["Host: a\r\nX-Empty:\r\nAccept: */*;q=0.1 \t\r\n", true],
+  ["Host: a", false], // no CR LF
+  ["Host: a\r", false],
+  ["Host: a\n", false], // bare LF
+  ["Host: a\rb\r\n", false], // bare CR
+  ["Host: a\r\n\r\nGET /smuggled HTTP/1.1\r\n", false], // an empty line ends the head
+  ["Host: a\r\n folded\r\n", false], // obs-fold
+  ["Host: a\0b\r\n", false],
+  ["Bad Name: a\r\n", false],
+  [": a\r\n", false],
+  ["NoColon\r\n", false],
+  ["Host: a\r\nNoColon", false],
+];
+
+Deno.test({
+  name: "checkFieldLines() wants whole lines of a token name, a colon, a clean value and CR LF",
+  permissions: "none",
+  fn() {
+    for (const [text, ok] of FIELD_LINES) {
+      if (ok) checkFieldLines(text);
+      else {
+        assert.throws(
+          () => checkFieldLines(text),
+          (e) => e instanceof TypeError && /header field line/.test(e.message),
+          JSON.stringify(text),
+        );
+      }
+    }
   },
 });

@@ -371,3 +371,44 @@ Deno.test("pipelined responses of every kind come out whole and in order", async
   assert.equal(head?.headers.get("content-length"), "10000");
   assert.equal(head?.body, "");
 });
+
+Deno.test("lib/http server writes a handler's wire message as is, adding only Connection", async () => {
+  const encoder = new TextEncoder();
+  const head = "HTTP/1.1 203 Relayed\r\nX-Case: Kept\r\nContent-Length: 5\r\n\r\n";
+  const message = encoder.encode(head + "hello");
+  const handler = (): HttpResponse => ({
+    status: 203,
+    wire: { message, headBytes: encoder.encode(head).length },
+  });
+  await using server = serveHttp({ handler });
+  const cases = [
+    // request, connection field the server adds, body expected, closes
+    ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", undefined, "hello", false],
+    ["GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "keep-alive", "hello", false],
+    ["GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "close", "hello", true],
+    ["HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", undefined, "", false],
+  ] as const;
+  for (const [request, connection, body, closes] of cases) {
+    const client = await RawClient.connect(server.addr.port);
+    try {
+      await client.send(request);
+      const method = request.startsWith("HEAD") ? "HEAD" : "GET";
+      const response = (await client.response(method))!;
+      assert.equal(response.status, 203, request);
+      assert.equal(response.headers.get("x-case"), "Kept");
+      assert.equal(response.headers.get("content-length"), "5");
+      assert.equal(response.headers.get("connection"), connection, request);
+      // Nothing else added: no Date of the server's.
+      assert.equal(response.headers.has("date"), false);
+      assert.equal(response.body, body);
+      if (closes) assert.equal(await client.closedByPeer(), true);
+      else {
+        // Kept open: a second request on it is answered the same way.
+        await client.send(request);
+        assert.equal((await client.response(method))?.status, 203, request);
+      }
+    } finally {
+      client.close();
+    }
+  }
+});

@@ -4,7 +4,10 @@
 
 import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
+import { decodeRequestHead } from "../../../lib/http/head.ts";
+import type { HttpRequest } from "../../../lib/http/message.ts";
 import { closeQuietly } from "../../../lib/net/close.ts";
+import { forwardHeaders, plainFieldLines } from "../../../services/lb/proxy.ts";
 import { get, startBackend, startTestLb } from "./_support.ts";
 
 Deno.test("lb round-robins every request on one keep-alive connection", async () => {
@@ -97,6 +100,62 @@ Deno.test("lb rewrites hop-by-hop and forwarding headers both ways", async () =>
     await echo.close();
   }
 });
+
+Deno.test("lb relays a plain small answer as received, Via appended, to 1.1, 1.0 and closing clients", async () => {
+  // No field this hop acts on: the fast path sends the backend's field lines
+  // byte for byte (names' case and its Date kept) after our status line.
+  const fields = "X-Case: Kept\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 5\r\n";
+  const backend = rawBackend(`HTTP/1.1 200 Fine\r\n${fields}\r\nhello`);
+  await using lb = await startTestLb({
+    pools: { a: { backends: [backend.url] } },
+    defaultPool: "a",
+  });
+  const port = lb.addresses.http.port;
+  const expected = (connection: string) =>
+    `HTTP/1.1 200 OK\r\n${fields}via: 1.1 underhood-lb\r\n${connection}\r\nhello`;
+  try {
+    const cases = [
+      ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", expected(""), false],
+      [
+        "GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+        expected("connection: keep-alive\r\n"),
+        false,
+      ],
+      [
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        expected("connection: close\r\n"),
+        true,
+      ],
+    ] as const;
+    for (const [request, answer, closes] of cases) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        // Twice on one connection unless it closes: the second comes over the pooled backend connection.
+        for (let i = 0; i < (closes ? 1 : 2); i++) {
+          await conn.write(new TextEncoder().encode(request));
+          assert.equal(await readExactly(conn, answer.length), answer, request);
+        }
+        if (closes) assert.equal(await conn.read(new Uint8Array(1)), null);
+      } finally {
+        closeQuietly(conn);
+      }
+    }
+  } finally {
+    await backend.close();
+  }
+});
+
+/** Reads `length` bytes (or to EOF) as text. */
+async function readExactly(conn: Deno.Conn, length: number): Promise<string> {
+  const out = new Uint8Array(length);
+  let at = 0;
+  while (at < length) {
+    const n = await conn.read(out.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return new TextDecoder().decode(out.subarray(0, at));
+}
 
 Deno.test("lb passes the request target exactly as received, or with its prefix stripped", async () => {
   const echo = startBackend("echo");
@@ -359,4 +418,62 @@ Deno.test("lb answers 502 when a backend switches protocols unasked", async () =
     await lb.close();
     await backend.close();
   }
+});
+
+/** A request as lib/http's server decodes it, from `client`. */
+function decodedRequest(head: string, client: string): HttpRequest {
+  const decoded = decodeRequestHead(new TextEncoder().encode(head));
+  if ("incomplete" in decoded) throw new Error("incomplete head");
+  const value = decoded.value;
+  return {
+    method: value.method,
+    target: value.target,
+    path: value.path,
+    query: value.query,
+    version: value.version,
+    headers: value.headers,
+    body: null,
+    params: {},
+    bodyLimitBytes: 0,
+    remoteAddr: { transport: "tcp", hostname: client, port: 1 },
+  };
+}
+
+Deno.test({
+  name: "plainFieldLines() passes plain field lines on as received, with what forwardHeaders adds",
+  permissions: "none",
+  fn() {
+    const plain = [
+      ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", "127.0.0.1"],
+      ["GET /x HTTP/1.1\r\nhost: Example.COM:8080\r\nX-Case: Kept\r\nAccept:  */* \r\n\r\n", "::1"],
+      ["DELETE /x HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n", "127.0.0.2"],
+    ];
+    for (const [head, client] of plain) {
+      const request = decodedRequest(head, client);
+      const lines = plainFieldLines(request);
+      const fields = head.slice(head.indexOf("\r\n") + 2, -2);
+      assert.ok(lines?.startsWith(fields), head);
+      // The same fields as the general path, in the same order (values trimmed there).
+      const expected = forwardHeaders(decodedRequest(head, client));
+      const got = new TextDecoder().decode(
+        new TextEncoder().encode(lines),
+      ).split("\r\n").filter((l) => l !== "").map((l) => {
+        const colon = l.indexOf(":");
+        return [l.slice(0, colon), l.slice(colon + 1).trim()];
+      });
+      assert.deepEqual(got, expected, head);
+    }
+    const rewritten = [
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nVIA: 1.0 x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nTE: trailers\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n",
+      "GET / HTTP/1.0\r\n\r\n", // no Host
+    ];
+    for (const head of rewritten) {
+      assert.equal(plainFieldLines(decodedRequest(head, "127.0.0.1")), undefined, head);
+    }
+  },
 });
