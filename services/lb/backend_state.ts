@@ -66,6 +66,15 @@ export class BackendState {
         this.#recoveredAtMs = nowMs;
         return true;
       }
+      // Ejected by failed requests while the checks never saw it down (it came
+      // back before the next check): `rise` passes since the ejection end it
+      // early, as HAProxy's checks bring back a server its traffic marked down.
+      if (this.#up && nowMs < this.#ejectedUntilMs && this.#passes >= check.rise) {
+        this.#requestFailures = 0;
+        this.#ejectedUntilMs = 0;
+        this.#recoveredAtMs = nowMs;
+        return true;
+      }
     } else {
       this.#passes = 0;
       this.#fails++;
@@ -91,6 +100,7 @@ export class BackendState {
     if (passive.failures === 0 || this.#requestFailures < passive.failures) return false;
     if (nowMs < this.#ejectedUntilMs) return false;
     this.#requestFailures = 0;
+    this.#passes = 0; // only checks that pass after the ejection end it early
     this.#ejectedUntilMs = nowMs + passive.cooldownMs;
     this.#recoveredAtMs = this.#ejectedUntilMs;
     return true;

@@ -92,3 +92,20 @@ Deno.test({
   assert.equal(timed.tryWithdraw(100), false);
   assert.equal(timed.tryWithdraw(200), true);
 });
+
+Deno.test({
+  name: "BackendState: `rise` passing checks after a passive ejection end it early",
+  permissions: "none",
+}, () => {
+  // The failover test's race: a backend dies and comes back between two
+  // checks, so the checks never see it down, but a request met it dead.
+  const b = new BackendState("http://127.0.0.1:1", 1);
+  b.recordCheck(true, 0, CHECK);
+  b.recordCheck(true, 0, CHECK);
+  assert.equal(b.recordFailure(100, { failures: 1, cooldownMs: 60_000 }), true);
+  assert.equal(b.state(150), "ejected");
+  assert.equal(b.recordCheck(true, 200, CHECK), CHECK.rise === 1, "passes before rise: still out");
+  for (let i = 1; i < CHECK.rise; i++) b.recordCheck(true, 200 + i, CHECK);
+  assert.equal(b.state(300), "up", "back long before its cool-down");
+  assert.equal(b.ejectedUntilMs, 0);
+});
