@@ -15,6 +15,7 @@ import { Broker, OVERFLOW_POLICIES, type OverflowPolicy } from "./broker.ts";
 import { MessageLog } from "./message_log.ts";
 import { MqServer } from "./server.ts";
 import { DEFAULT_SESSION_LIMITS } from "./session.ts";
+import { parseUsers } from "../../lib/users_file.ts";
 
 export const MQ_PORT = 8006;
 
@@ -223,17 +224,4 @@ function diskWritable(files: FileLayer, dir: string): { ok: boolean; detail?: st
   } catch (error) {
     return { ok: false, detail: String(error) };
   }
-}
-
-/** A users file: `login:passcode` per line; blank lines and `#` comments skipped. */
-export function parseUsers(text: string): Map<string, string> {
-  const users = new Map<string, string>();
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new TypeError(`users file line ${i + 1}: expected login:passcode`);
-    users.set(line.slice(0, colon), line.slice(colon + 1));
-  }
-  return users;
 }

@@ -19,6 +19,7 @@ import { type Cidr, parseCidr } from "./networks.ts";
 import { SmtpServer } from "./server.ts";
 import { MailStore } from "./store.ts";
 import { TlsTerminator } from "./tls.ts";
+import { parseUsers } from "../../lib/users_file.ts";
 
 export const SMTP_PORT = 2525;
 export const SUBMISSION_PORT = 2587;
@@ -272,19 +273,6 @@ export function parseHostPort(text: string): { hostname: string; port: number } 
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   if (match === null || Number(match[3]) > 65535) return undefined;
   return { hostname: match[1] ?? match[2], port: Number(match[3]) };
-}
-
-/** "user:password" lines; blank lines and lines starting with # are skipped. */
-export function parseUsers(text: string): Map<string, string> {
-  const users = new Map<string, string>();
-  for (const [i, raw] of text.split(/\r?\n/).entries()) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new TypeError(`users file line ${i + 1}: expected user:password`);
-    users.set(line.slice(0, colon), line.slice(colon + 1));
-  }
-  return users;
 }
 
 /** /healthz: the spool takes a write; connections under the cap. */

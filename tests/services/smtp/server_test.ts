@@ -4,7 +4,8 @@
 
 import assert from "node:assert/strict";
 import { fromUtf8 } from "../../../lib/bytes.ts";
-import { parseUsers, service } from "../../../services/smtp/mod.ts";
+import { parseUsers } from "../../../lib/users_file.ts";
+import { service } from "../../../services/smtp/mod.ts";
 import { startService } from "../../_support/service.ts";
 import { LineReader, runOnSocket, send } from "./socket_driver.ts";
 import { TEST_CONFIG, TRANSCRIPTS } from "./transcripts.ts";
