@@ -128,10 +128,18 @@ export class ZSetValue {
 
   /** Adds a member or moves it to a new score. */
   set(member: string, score: number): void {
+    this.update(member, score, this.scores.get(member));
+  }
+
+  /**
+   * `set` for a caller that already looked the member up: `old` is its
+   * current score, undefined when absent (one member-map probe fewer, which
+   * on a large set is a cache miss or two).
+   */
+  update(member: string, score: number, old: number | undefined): void {
     // Redis's small sets (listpacks) store -0 as 0, and reply 0 afterwards;
     // its large ones keep -0. We keep the small-set behaviour throughout.
     if (score === 0) score = 0;
-    const old = this.scores.get(member);
     if (old !== undefined) {
       if (old === score) return; // Redis compares with ==, so -0 keeps 0
       this.#remove(member, old);

@@ -123,12 +123,12 @@ function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): voi
         }
         if ((flags.lt && next >= current) || (flags.gt && next <= current)) continue;
         if (next !== current) {
-          zset.set(member, next);
+          zset.update(member, next, current);
           updated++;
         }
       } else {
         if (flags.xx) continue;
-        zset.set(member, next);
+        zset.update(member, next, undefined);
         added++;
       }
       processed++;
