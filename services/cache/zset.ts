@@ -10,9 +10,11 @@
 // sets scan a listpack in order, which is what a monotonic search here gives
 // when the predicate happens to be monotonic). Pure: no I/O.
 
-/** Skip list height bound and promotion odds, Redis's ZSKIPLIST_MAXLEVEL and P. */
+/**
+ * Skip list height bound, Redis's ZSKIPLIST_MAXLEVEL. Its promotion odds,
+ * ZSKIPLIST_P = 1/4, are two zero bits of a random word per level.
+ */
 const LEVEL_MAX = 32;
-const LEVEL_P = 0.25;
 
 /**
  * Approximate heap cost of one element beyond its member bytes: the node
@@ -85,6 +87,14 @@ function blockUnits(level: number): number {
 }
 /** Units of a new set's pool: the head and a few small elements. */
 const POOL_UNITS_INITIAL = 64;
+/**
+ * A pool at least this large (32 KiB) is rebuilt when its elements would
+ * fill under a sixteenth of it (about a fifth in use, blocks averaging 3.3
+ * units): freed blocks are only reused, never given back, so a drained
+ * large set would otherwise keep its peak memory, unseen by `bytes`.
+ */
+const POOL_UNITS_SHRINK_MIN = 4096;
+const POOL_UNITS_PER_ELEMENT_SHRINK = 16;
 
 /** Search scratch (update vector and ranks), reused: the set is used by one caller at a time. */
 const UPDATE = new Int32Array(LEVEL_MAX);
@@ -99,18 +109,25 @@ export class ZSetValue {
   // i32[2b + 4 + 2i] and that link's span at i32[2b + 5 + 2i]. A search step
   // then reads one cache line, where nodes as objects with link arrays and
   // boxed scores took three (measured: about twice the ZADD rate on 1M).
-  #f64: Float64Array<ArrayBuffer>;
-  #i32: Int32Array<ArrayBuffer>;
-  #top: number;
+  #f64 = new Float64Array(0);
+  #i32 = new Int32Array(0);
+  #top = 0;
   /** Freed blocks by level. */
-  readonly #free: number[][] = [];
+  #free: number[][] = [];
   /** The element object of each block. */
-  readonly #nodes: (Node | undefined)[] = [];
+  #nodes: (Node | undefined)[] = [];
   #tail: Node | null = null;
   #level = 1;
+  /** Elements in the skip list (the member map may already count one being inserted). */
+  #length = 0;
 
   constructor() {
-    const buffer = new ArrayBuffer(POOL_UNITS_INITIAL * 8);
+    this.#reset(POOL_UNITS_INITIAL);
+  }
+
+  /** An empty skip list in a new pool of `units`. */
+  #reset(units: number): void {
+    const buffer = new ArrayBuffer(units * 8);
     this.#f64 = new Float64Array(buffer);
     this.#i32 = new Int32Array(buffer);
     this.#f64[HEAD] = -Infinity;
@@ -120,6 +137,18 @@ export class ZSetValue {
       this.#i32[2 * HEAD + 5 + 2 * i] = 0;
     }
     this.#top = blockUnits(LEVEL_MAX);
+    this.#free = [];
+    this.#nodes = [];
+    this.#tail = null;
+    this.#level = 1;
+    this.#length = 0;
+  }
+
+  /** Rebuilds the skip list in a pool sized to its elements (new ZNode objects). */
+  #compact(): void {
+    const elements = [...this.entries()];
+    this.#reset(Math.max(POOL_UNITS_INITIAL, blockUnits(LEVEL_MAX) + 8 * elements.length));
+    for (const [member, score] of elements) this.#insert(member, score);
   }
 
   get size(): number {
@@ -156,13 +185,17 @@ export class ZSetValue {
     this.#remove(member, score);
     this.scores.delete(member);
     this.bytes -= member.length + ZSET_ELEMENT_OVERHEAD_BYTES;
+    const units = this.#f64.length;
+    if (
+      units >= POOL_UNITS_SHRINK_MIN && this.#length * POOL_UNITS_PER_ELEMENT_SHRINK < units
+    ) this.#compact();
     return true;
   }
 
+  /** 1 + the pairs of leading zero bits of a random word: level k has odds 4^-(k-1). */
   #randomLevel(): number {
-    let level = 1;
-    while (level < LEVEL_MAX && Math.random() < LEVEL_P) level++;
-    return level;
+    const word = (Math.random() * 0x1_0000_0000) >>> 0;
+    return Math.min(LEVEL_MAX, 1 + (Math.clz32(word) >> 1));
   }
 
   /** A block of `level` levels, from the free list or the end of the pool (grown by doubling). */
@@ -212,7 +245,7 @@ export class ZSetValue {
       for (let i = this.#level; i < level; i++) {
         RANK[i] = 0;
         UPDATE[i] = HEAD;
-        i32[2 * HEAD + 5 + 2 * i] = this.scores.size - 1; // size already counts the new member
+        i32[2 * HEAD + 5 + 2 * i] = this.#length;
       }
       this.#level = level;
     }
@@ -236,6 +269,7 @@ export class ZSetValue {
     if (backward !== null) backward.forward = node;
     if (forward !== null) forward.backward = node;
     else this.#tail = node;
+    this.#length++;
   }
 
   #remove(member: string, score: number): void {
@@ -267,6 +301,7 @@ export class ZSetValue {
     else this.#tail = node.backward as Node | null;
     if (node.backward !== null) node.backward.forward = node.forward;
     this.#release(block);
+    this.#length--;
     while (this.#level > 1 && i32[2 * HEAD + 4 + 2 * (this.#level - 1)] === NIL) this.#level--;
   }
 

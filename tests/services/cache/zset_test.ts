@@ -104,7 +104,23 @@ Deno.test({
         assert.equal(zset.rank(order[rank][0]), rank);
         assert.equal(zset.byRank(rank)?.member, order[rank][0]);
       }
-      for (const member of model.keys()) assert.equal(zset.delete(member), true);
+      // Drain it (the pool is rebuilt smaller on the way), checking what is left.
+      for (const member of [...model.keys()]) {
+        assert.equal(zset.delete(member), true);
+        model.delete(member);
+        if (model.size !== 100) continue;
+        const rest = modelOrder(model);
+        assert.deepEqual([...zset.entries()], rest);
+        const restBack: string[] = [];
+        for (let node = zset.last(); node !== null; node = node.backward) {
+          restBack.push(node.member);
+        }
+        assert.deepEqual(restBack, rest.map(([m]) => m).reverse());
+        rest.forEach(([m], rank) => {
+          assert.equal(zset.rank(m), rank);
+          assert.equal(zset.byRank(rank)?.member, m);
+        });
+      }
       assert.equal(zset.size, 0);
       assert.equal(zset.first(), null);
       assert.equal(zset.last(), null);
