@@ -176,7 +176,7 @@ function sortGeneric(readOnly: boolean) {
     } else if (value instanceof SetValue) {
       for (const member of value.ordered()) add(member);
     } else if (value instanceof ZSetValue) {
-      for (let node = value.first(); node !== null; node = node.next[0]) add(node.member);
+      for (let node = value.first(); node !== null; node = node.forward) add(node.member);
     }
     let conversionError = false;
     if (!dontSort) {

@@ -123,12 +123,12 @@ function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): voi
         }
         if ((flags.lt && next >= current) || (flags.gt && next <= current)) continue;
         if (next !== current) {
-          zset.set(member, next);
+          zset.update(member, next, current);
           updated++;
         }
       } else {
         if (flags.xx) continue;
-        zset.set(member, next);
+        zset.update(member, next, undefined);
         added++;
       }
       processed++;
@@ -335,7 +335,7 @@ function zrangeGeneric(call: RangeCall) {
       let node = reverse ? zset.byRank(zset.size - 1 - bounds[0]) : zset.byRank(bounds[0]);
       for (let i = 0; i < count && node !== null; i++) {
         nodes.push(node);
-        node = reverse ? node.backward : node.next[0];
+        node = reverse ? node.backward : node.forward;
       }
       return emit(nodes, withScores);
     }
@@ -365,13 +365,13 @@ function zrangeGeneric(call: RangeCall) {
       };
     }
     while (node !== null && offset > 0) {
-      node = reverse ? node.backward : node.next[0];
+      node = reverse ? node.backward : node.forward;
       offset--;
     }
     const nodes: ZNode[] = [];
     while (node !== null && limit !== 0 && inRange(node)) {
       nodes.push(node);
-      node = reverse ? node.backward : node.next[0];
+      node = reverse ? node.backward : node.forward;
       if (limit > 0) limit--;
     }
     emit(nodes, withScores);
@@ -413,7 +413,7 @@ function zremrange(by: RemoveBy) {
       );
     }
     const doomed: string[] = [];
-    for (let node = first; node !== null && doomed.length < count; node = node.next[0]) {
+    for (let node = first; node !== null && doomed.length < count; node = node.forward) {
       doomed.push(node.member);
     }
     for (const member of doomed) zset.delete(member);
@@ -715,7 +715,7 @@ function combineGeneric(op: Combine, store: boolean) {
       return ctx.out.integer(zset.size);
     }
     const nodes: ZNode[] = [];
-    for (let node = zset.first(); node !== null; node = node.next[0]) nodes.push(node);
+    for (let node = zset.first(); node !== null; node = node.forward) nodes.push(node);
     writeRange(ctx, nodes, withScores);
   };
 }
@@ -743,7 +743,7 @@ function zscan(ctx: Ctx, args: Args): void {
   const end = Math.min(size, start + Math.max(options.count, 128));
   const found: ZNode[] = [];
   let node = start < size ? zset.byRank(start) : null;
-  for (let i = start; i < end && node !== null; i++, node = node.next[0]) {
+  for (let i = start; i < end && node !== null; i++, node = node.forward) {
     if (options.pattern === undefined || globMatch(options.pattern, node.member)) found.push(node);
   }
   ctx.out.arrayHeader(2);

@@ -76,6 +76,59 @@ Deno.test({
 });
 
 Deno.test({
+  name: "ZSetValue reuses freed skip list blocks when emptied, refilled and reordered",
+  permissions: "none",
+  fn() {
+    const next = random(11);
+    const zset = new ZSetValue();
+    for (let round = 0; round < 3; round++) {
+      const model = new Map<string, number>();
+      for (let i = 0; i < 2000; i++) {
+        const member = `r${round}m${i}`;
+        const score = Math.floor(next() * 100);
+        zset.set(member, score);
+        model.set(member, score);
+      }
+      // Move half of them (a delete and an insert each), then check both walks.
+      for (const member of [...model.keys()].filter((_, i) => i % 2 === 0)) {
+        const score = Math.floor(next() * 100) - 50;
+        zset.set(member, score);
+        model.set(member, score);
+      }
+      const order = modelOrder(model);
+      assert.deepEqual([...zset.entries()], order);
+      const back: string[] = [];
+      for (let node = zset.last(); node !== null; node = node.backward) back.push(node.member);
+      assert.deepEqual(back, order.map(([m]) => m).reverse());
+      for (let rank = 0; rank < order.length; rank += 97) {
+        assert.equal(zset.rank(order[rank][0]), rank);
+        assert.equal(zset.byRank(rank)?.member, order[rank][0]);
+      }
+      // Drain it (the pool is rebuilt smaller on the way), checking what is left.
+      for (const member of [...model.keys()]) {
+        assert.equal(zset.delete(member), true);
+        model.delete(member);
+        if (model.size !== 100) continue;
+        const rest = modelOrder(model);
+        assert.deepEqual([...zset.entries()], rest);
+        const restBack: string[] = [];
+        for (let node = zset.last(); node !== null; node = node.backward) {
+          restBack.push(node.member);
+        }
+        assert.deepEqual(restBack, rest.map(([m]) => m).reverse());
+        rest.forEach(([m], rank) => {
+          assert.equal(zset.rank(m), rank);
+          assert.equal(zset.byRank(rank)?.member, m);
+        });
+      }
+      assert.equal(zset.size, 0);
+      assert.equal(zset.first(), null);
+      assert.equal(zset.last(), null);
+    }
+  },
+});
+
+Deno.test({
   name: "ZSetValue finds lex range ends when all scores are equal",
   permissions: "none",
   fn() {
@@ -123,6 +176,12 @@ Deno.test({
       [-0, "-0"],
       [Infinity, "inf"],
       [-Infinity, "-inf"],
+      // The safe-integer fast path and its edges (expected texts from C's %.17g).
+      [-42, "-42"],
+      [9007199254740991, "9007199254740991"],
+      [-9007199254740991, "-9007199254740991"],
+      [9007199254740992, "9007199254740992"],
+      [12345678901234568, "12345678901234568"],
     ];
     for (const [n, text] of cases) assert.equal(formatScore(n), text, String(n));
   },
@@ -147,6 +206,13 @@ Deno.test({
       ["1e400", null],
       ["1e-400", null],
       ["x", null],
+      // The short-integer fast path and its edges.
+      ["-", null],
+      ["007", 7],
+      ["-0", -0],
+      ["123456789012345", 123456789012345],
+      ["1234567890123456789", 1234567890123456789],
+      ["1-2", null],
     ];
     for (const [text, n] of cases) assert.equal(parseScore(text), n, text);
   },
