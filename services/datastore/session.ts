@@ -68,6 +68,7 @@ import {
   copyTarget,
   copyText,
   type Database,
+  type PointRead,
   prepare,
   type Prepared,
   type Result,
@@ -192,6 +193,8 @@ interface Portal {
   /** Rows fetched from the result but not yet sent. */
   pending: PgValue[][];
   done: boolean;
+  /** How the point lookup fast path writes this portal's columns (made on first use). */
+  fields?: FieldWriter<Exclude<PgValue, null>>[];
 }
 
 export class Session {
@@ -1080,6 +1083,13 @@ export class Session {
       });
       return;
     }
+    if (
+      "point" in prepared && prepared.point && rowsMax === 0 && portal.result === null &&
+      !this.#failed && this.#pointLookup(prepared, prepared.point, portal, out)
+    ) {
+      if (name === "") this.#portals.delete(name);
+      return;
+    }
     await this.#runStatement(
       prepared,
       portal.params,
@@ -1092,9 +1102,37 @@ export class Session {
     );
     if (name === "" && portal.done) this.#portals.delete(name);
   }
+
+  /**
+   * Executes a portal of a prepared point lookup (`SELECT ... WHERE pk = $1`)
+   * without the plan's generators: one synchronous key lookup and its row
+   * written straight out. False when the lookup would have to wait (the
+   * table's lock, or durability of what it read): `#runStatement` then runs
+   * the ordinary plan, which waits.
+   */
+  #pointLookup(prepared: Prepared, point: PointRead, portal: Portal, out: MessageWriter): boolean {
+    const rows = point(this.#transaction(), portal.params);
+    if (rows === null) return false;
+    if (rows.length > 0) {
+      const fields = pointFields(portal, prepared.columns!);
+      for (const row of rows) writeDataRow(out, row, fields);
+    }
+    portal.done = true;
+    send(out, { type: "CommandComplete", tag: `SELECT ${rows.length}` });
+    return true;
+  }
 }
 
 // Helpers -----------------------------------------------------------------------------
+
+/** The portal's field writers, made on its first point lookup and kept with it. */
+function pointFields(
+  portal: Portal,
+  columns: ResultColumn[],
+): FieldWriter<Exclude<PgValue, null>>[] {
+  portal.fields ??= columns.map((c, i) => fieldWriter(c.type, formatOf(portal.formats, i)));
+  return portal.fields;
+}
 
 /** A Bind parameter count mismatch: 08P01, but the session goes on (PostgreSQL's ERROR). */
 class BindError extends SqlError {
