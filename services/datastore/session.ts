@@ -249,10 +249,20 @@ export class Session {
     this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
   }
 
+  /** statement_timeout as last parsed, and its value in ms. */
+  #timeoutText = "";
+  #timeoutMs = 0;
+
   /** Starts the statement timer for one Query or Execute message, as PostgreSQL does. */
   #startStatement(): void {
     this.cancelRequested = false;
-    const timeoutMs = parseDurationMs(this.info.settings.get("statement_timeout") ?? "0");
+    const text = this.info.settings.get("statement_timeout") ?? "0";
+    // Parsed again only when the setting changed: this runs for every Execute.
+    if (text !== this.#timeoutText) {
+      this.#timeoutText = text;
+      this.#timeoutMs = parseDurationMs(text);
+    }
+    const timeoutMs = this.#timeoutMs;
     this.#deadlineMs = timeoutMs > 0 ? Date.now() + timeoutMs : 0;
   }
 
@@ -565,13 +575,17 @@ export class Session {
    * or the statement timeout or a cancel with 57014.
    */
   async #waitForCatalog<T>(step: () => T | Promise<T>): Promise<T> {
-    const setting = parseDurationMs(this.info.settings.get("lock_timeout") ?? "0");
-    const deadlineMs = Date.now() + (setting > 0 ? setting : CATALOG_WAIT_MS);
+    const startMs = Date.now();
+    let deadlineMs = 0; // read from lock_timeout only when a wait begins
     for (;;) {
       try {
         return await step();
       } catch (error) {
         if (!(error instanceof CatalogBusyError)) throw error;
+        if (deadlineMs === 0) {
+          const setting = parseDurationMs(this.info.settings.get("lock_timeout") ?? "0");
+          deadlineMs = startMs + (setting > 0 ? setting : CATALOG_WAIT_MS);
+        }
         this.#checkInterrupts();
         if (Date.now() >= deadlineMs) {
           throw new SqlError("55P03", "canceling statement due to lock timeout");
@@ -1015,9 +1029,9 @@ export class Session {
       const oid = typeOid(type === "unknown" ? "text" : type);
       const value = format === 1 ? parseBinary(oid, bytes) : null;
       if (declared === "unknown") {
-        return format === 1 ? formatText(oid, value!) : decoder.decode(bytes);
+        return format === 1 ? formatText(oid, value!) : textOf(bytes);
       }
-      return format === 1 ? value : parseText(oid, decoder.decode(bytes));
+      return format === 1 ? value : parseText(oid, textOf(bytes));
     });
     if (message.portal !== "" && this.#portals.has(message.portal)) {
       throw new SqlError("42P03", `portal "${message.portal}" already exists`);
@@ -1201,6 +1215,24 @@ function fieldsOf(columns: ResultColumn[], formats: FormatCode[]): FieldDescript
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** Longest parameter `textOf` builds by hand (a key, a number) before calling the decoder. */
+const ASCII_PARAM_BYTES_MAX = 24;
+
+/**
+ * A text parameter as a string, as `decoder.decode` gives it; short ASCII
+ * (pgbench's keys and deltas) is built here, cheaper than a call into the
+ * runtime's decoder for every Bind.
+ */
+function textOf(bytes: Uint8Array): string {
+  if (bytes.length <= ASCII_PARAM_BYTES_MAX) {
+    let text = "";
+    let i = 0;
+    for (; i < bytes.length && bytes[i] < 0x80; i++) text += String.fromCharCode(bytes[i]);
+    if (i === bytes.length) return text;
+  }
+  return decoder.decode(bytes);
+}
 
 /** How a column's values go into a DataRow, in the format the client asked for. */
 function fieldWriter(type: SqlType, format: FormatCode): FieldWriter<Exclude<PgValue, null>> {
