@@ -7,7 +7,8 @@
 //   - tpcb: pgbench's default TPC-B-like transaction.
 // Both run with fsync on (PostgreSQL's defaults: synchronous_commit on).
 // Prints transactions per second, the 99th percentile latency (from
-// pgbench's per-transaction log, -l) and the ratio ours/PostgreSQL.
+// pgbench's per-transaction log, -l), the ratio ours/PostgreSQL, and our
+// server's CPU per transaction (from /proc: steadier than rates when busy).
 //
 //   deno run -A bench/datastore.ts [--scale 1] [--seconds 10] [--clients 8] [--rounds 3]
 //     [--tests insert,select,update,tpcb] [--targets ours,postgres]
@@ -54,6 +55,8 @@ for (const target of TARGETS) {
 interface Rate {
   tps: number;
   p99Ms: number;
+  /** Our server's CPU (user + system, from /proc) per transaction, in microseconds; NaN if unknown. */
+  cpuUsPerTx: number;
 }
 
 const SCRIPTS: Record<string, string | null> = {
@@ -97,7 +100,22 @@ async function run(command: string, args: string[], options: { user?: string } =
 interface Target {
   name: string;
   port: number;
+  /** CPU ticks the server has used so far (one process), when /proc tells. */
+  cpuTicks?: () => number;
   stop(): Promise<void>;
+}
+
+/**
+ * utime + stime of a process, in clock ticks (/proc/<pid>/stat fields 14
+ * and 15, counted after the parenthesised command name). Linux's USER_HZ is
+ * 100 on every architecture we run on. On a busy machine this is steadier
+ * than the rate: it counts the server's own work, not the time it waited.
+ */
+const TICKS_PER_SECOND = 100;
+function cpuTicksOf(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 async function startOurs(dir: string): Promise<Target> {
@@ -124,6 +142,7 @@ async function startOurs(dir: string): Promise<Target> {
   return {
     name: "ours",
     port,
+    cpuTicks: () => cpuTicksOf(child.pid),
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -190,7 +209,7 @@ async function p99FromLogs(dir: string, prefix: string): Promise<number> {
   return latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] / 1000;
 }
 
-async function pgbench(target: Target, args: string[]): Promise<number> {
+async function pgbench(target: Target, args: string[]): Promise<{ tps: number; count: number }> {
   const result = await run("pgbench", [
     "-h",
     "127.0.0.1",
@@ -204,7 +223,8 @@ async function pgbench(target: Target, args: string[]): Promise<number> {
   if (!result.ok) throw new Error(`pgbench ${args.join(" ")} on ${target.name}: ${result.stderr}`);
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(result.stdout);
   if (!args.includes("-i") && !match) throw new Error(`no tps in: ${result.stdout}`);
-  return match ? Number(match[1]) : 0;
+  const count = /number of transactions actually processed: (\d+)/.exec(result.stdout);
+  return { tps: match ? Number(match[1]) : 0, count: count ? Number(count[1]) : 0 };
 }
 
 async function measure(target: Target, test: string, dir: string): Promise<Rate> {
@@ -230,8 +250,10 @@ async function measure(target: Target, test: string, dir: string): Promise<Rate>
   } else if (test === "select") args.push("-S");
   const rates: Rate[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const tps = await pgbench(target, args);
-    rates.push({ tps, p99Ms: await p99FromLogs(dir, prefix) });
+    const ticks = target.cpuTicks?.() ?? NaN;
+    const { tps, count } = await pgbench(target, args);
+    const cpuUs = ((target.cpuTicks?.() ?? NaN) - ticks) * 1e6 / TICKS_PER_SECOND;
+    rates.push({ tps, p99Ms: await p99FromLogs(dir, prefix), cpuUsPerTx: cpuUs / count });
   }
   rates.sort((a, b) => a.tps - b.tps);
   return rates[Math.floor(rates.length / 2)];
@@ -252,7 +274,8 @@ try {
         const rate = rates[test] = await measure(target, test, dir);
         console.log(
           `${target.name.padEnd(8)} ${test.padEnd(7)} ${rate.tps.toFixed(0)} tps, ` +
-            `p99 ${rate.p99Ms.toFixed(2)} ms`,
+            `p99 ${rate.p99Ms.toFixed(2)} ms` +
+            (Number.isNaN(rate.cpuUsPerTx) ? "" : `, ${rate.cpuUsPerTx.toFixed(0)} us CPU/tx`),
         );
       }
       results.set(target.name, rates);

@@ -177,7 +177,12 @@ export class PgServer {
         const idle = session.transactionStatus === "I";
         if (idle && this.#closing) return;
         if (idle) this.#waiting.add(c);
-        const filled = await input.fill(conn, needed).finally(() => this.#waiting.delete(c));
+        let filled;
+        try {
+          filled = await input.fill(conn, needed);
+        } finally {
+          if (idle) this.#waiting.delete(c);
+        }
         if (filled === null) return;
         for (;;) {
           let decoded;

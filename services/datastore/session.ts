@@ -68,6 +68,7 @@ import {
   copyTarget,
   copyText,
   type Database,
+  type PointRead,
   prepare,
   type Prepared,
   type Result,
@@ -192,6 +193,8 @@ interface Portal {
   /** Rows fetched from the result but not yet sent. */
   pending: PgValue[][];
   done: boolean;
+  /** How the point lookup fast path writes this portal's columns (made on first use). */
+  fields?: FieldWriter<Exclude<PgValue, null>>[];
 }
 
 export class Session {
@@ -246,10 +249,20 @@ export class Session {
     this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
   }
 
+  /** statement_timeout as last parsed, and its value in ms. */
+  #timeoutText = "";
+  #timeoutMs = 0;
+
   /** Starts the statement timer for one Query or Execute message, as PostgreSQL does. */
   #startStatement(): void {
     this.cancelRequested = false;
-    const timeoutMs = parseDurationMs(this.info.settings.get("statement_timeout") ?? "0");
+    const text = this.info.settings.get("statement_timeout") ?? "0";
+    // Parsed again only when the setting changed: this runs for every Execute.
+    if (text !== this.#timeoutText) {
+      this.#timeoutText = text;
+      this.#timeoutMs = parseDurationMs(text);
+    }
+    const timeoutMs = this.#timeoutMs;
     this.#deadlineMs = timeoutMs > 0 ? Date.now() + timeoutMs : 0;
   }
 
@@ -562,13 +575,17 @@ export class Session {
    * or the statement timeout or a cancel with 57014.
    */
   async #waitForCatalog<T>(step: () => T | Promise<T>): Promise<T> {
-    const setting = parseDurationMs(this.info.settings.get("lock_timeout") ?? "0");
-    const deadlineMs = Date.now() + (setting > 0 ? setting : CATALOG_WAIT_MS);
+    const startMs = Date.now();
+    let deadlineMs = 0; // read from lock_timeout only when a wait begins
     for (;;) {
       try {
         return await step();
       } catch (error) {
         if (!(error instanceof CatalogBusyError)) throw error;
+        if (deadlineMs === 0) {
+          const setting = parseDurationMs(this.info.settings.get("lock_timeout") ?? "0");
+          deadlineMs = startMs + (setting > 0 ? setting : CATALOG_WAIT_MS);
+        }
         this.#checkInterrupts();
         if (Date.now() >= deadlineMs) {
           throw new SqlError("55P03", "canceling statement due to lock timeout");
@@ -1012,9 +1029,9 @@ export class Session {
       const oid = typeOid(type === "unknown" ? "text" : type);
       const value = format === 1 ? parseBinary(oid, bytes) : null;
       if (declared === "unknown") {
-        return format === 1 ? formatText(oid, value!) : decoder.decode(bytes);
+        return format === 1 ? formatText(oid, value!) : textOf(bytes);
       }
-      return format === 1 ? value : parseText(oid, decoder.decode(bytes));
+      return format === 1 ? value : parseText(oid, textOf(bytes));
     });
     if (message.portal !== "" && this.#portals.has(message.portal)) {
       throw new SqlError("42P03", `portal "${message.portal}" already exists`);
@@ -1080,6 +1097,13 @@ export class Session {
       });
       return;
     }
+    if (
+      "point" in prepared && prepared.point && rowsMax === 0 && portal.result === null &&
+      !this.#failed && this.#pointLookup(prepared, prepared.point, portal, out)
+    ) {
+      if (name === "") this.#portals.delete(name);
+      return;
+    }
     await this.#runStatement(
       prepared,
       portal.params,
@@ -1092,9 +1116,37 @@ export class Session {
     );
     if (name === "" && portal.done) this.#portals.delete(name);
   }
+
+  /**
+   * Executes a portal of a prepared point lookup (`SELECT ... WHERE pk = $1`)
+   * without the plan's generators: one synchronous key lookup and its row
+   * written straight out. False when the lookup would have to wait (the
+   * table's lock, or durability of what it read): `#runStatement` then runs
+   * the ordinary plan, which waits.
+   */
+  #pointLookup(prepared: Prepared, point: PointRead, portal: Portal, out: MessageWriter): boolean {
+    const rows = point(this.#transaction(), portal.params);
+    if (rows === null) return false;
+    if (rows.length > 0) {
+      const fields = pointFields(portal, prepared.columns!);
+      for (const row of rows) writeDataRow(out, row, fields);
+    }
+    portal.done = true;
+    send(out, { type: "CommandComplete", tag: `SELECT ${rows.length}` });
+    return true;
+  }
 }
 
 // Helpers -----------------------------------------------------------------------------
+
+/** The portal's field writers, made on its first point lookup and kept with it. */
+function pointFields(
+  portal: Portal,
+  columns: ResultColumn[],
+): FieldWriter<Exclude<PgValue, null>>[] {
+  portal.fields ??= columns.map((c, i) => fieldWriter(c.type, formatOf(portal.formats, i)));
+  return portal.fields;
+}
 
 /** A Bind parameter count mismatch: 08P01, but the session goes on (PostgreSQL's ERROR). */
 class BindError extends SqlError {
@@ -1163,6 +1215,24 @@ function fieldsOf(columns: ResultColumn[], formats: FormatCode[]): FieldDescript
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** Longest parameter `textOf` builds by hand (a key, a number) before calling the decoder. */
+const ASCII_PARAM_BYTES_MAX = 24;
+
+/**
+ * A text parameter as a string, as `decoder.decode` gives it; short ASCII
+ * (pgbench's keys and deltas) is built here, cheaper than a call into the
+ * runtime's decoder for every Bind.
+ */
+function textOf(bytes: Uint8Array): string {
+  if (bytes.length <= ASCII_PARAM_BYTES_MAX) {
+    let text = "";
+    let i = 0;
+    for (; i < bytes.length && bytes[i] < 0x80; i++) text += String.fromCharCode(bytes[i]);
+    if (i === bytes.length) return text;
+  }
+  return decoder.decode(bytes);
+}
 
 /** How a column's values go into a DataRow, in the format the client asked for. */
 function fieldWriter(type: SqlType, format: FormatCode): FieldWriter<Exclude<PgValue, null>> {

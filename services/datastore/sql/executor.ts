@@ -262,7 +262,16 @@ export interface Prepared {
   /** Parameter types, declared or inferred ("unknown" left as text). */
   paramTypes: SqlType[];
   run(ctx: RunContext): Promise<Result>;
+  /** Set for a single-table point lookup with a plain projection (see `pointRead`). */
+  point?: PointRead;
 }
+
+/**
+ * Runs a point lookup synchronously: its rows (none or one), or null when
+ * the table's lock or the durability of what it read is not there yet and
+ * the caller must take `run`, which waits for them.
+ */
+export type PointRead = (sqlTx: SqlTransaction, params: readonly PgValue[]) => PgValue[][] | null;
 
 export const SERVER_VERSION = "15.0";
 
@@ -1135,7 +1144,17 @@ class Planner {
       });
       plan = sortPlan(plan, keys, columns.length);
     }
-    return { columns: columns.map((c) => ({ ...c, table: null })), run: plan.run, filtered: true };
+    // Still a point lookup when nothing was stacked on the table's read.
+    const point = source.point && plan === projected && !aggregated && outNeeds.length === 0 &&
+        hiddenCompiled.length === 0
+      ? { ...source.point, outputs: evaluates }
+      : undefined;
+    return {
+      columns: columns.map((c) => ({ ...c, table: null })),
+      run: plan.run,
+      filtered: true,
+      point,
+    };
   }
 
   #aggregate(
@@ -1595,9 +1614,14 @@ class Planner {
     const filter = where ? requireBool(this.compile(where, scope), "WHERE").evaluate : null;
     const needs = this.needs(mark, scope);
     const subs = this.subqueries;
+    const point = path !== null && path.unique && path.equal.length === path.types.length &&
+        needs.length === 0
+      ? { table, path, filter }
+      : undefined;
     return {
       columns: scope,
       filtered: where !== null,
+      point,
       async *run(ctx) {
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
@@ -2171,7 +2195,55 @@ interface RowPlan {
   columns: ScopeColumn[];
   /** Set when the plan already applied the statement's WHERE. */
   filtered?: boolean;
+  /** Set while the plan is still a key-equality lookup on one unique key (see `pointRead`). */
+  point?: PointPlan;
   run(ctx: RunContext): AsyncGenerator<PgValue[][]>;
+}
+
+/**
+ * A stored table read by every column of its primary key or of a unique
+ * index, the WHERE checked on the one row, and, once the select list is
+ * planned, plain expressions over that row as the output.
+ */
+interface PointPlan {
+  table: SqlTable;
+  path: AccessPath;
+  filter: ((e: EvalContext) => PgValue) | null;
+  outputs?: ((e: EvalContext) => PgValue)[];
+}
+
+/**
+ * The fast path of a prepared `SELECT ... WHERE key = $1`: the same lookup
+ * and projection as the plan's generators, with no generator, batch or run
+ * context, and no await when the lock is free and the row's commit durable
+ * (the engine's `getNow`). Chosen once per plan, in `prepare`.
+ */
+function pointRead(point: PointPlan): PointRead | undefined {
+  const { table, path, filter, outputs } = point;
+  if (outputs === undefined) return undefined;
+  return (sqlTx, params) => {
+    const e: RowContext = {
+      row: [],
+      params,
+      get nowMicros() {
+        return sqlTx.startMicros;
+      },
+    };
+    const key = new Array<Value>(path.equal.length);
+    for (let i = 0; i < key.length; i++) {
+      const v = path.equal[i].evaluate(e);
+      if (v === null) return [];
+      key[i] = toEngine(path.types[i], normalizeKey(path.types[i], v));
+    }
+    const found = sqlTx.tx.getNow(table.engineName, path.index, key);
+    if (found === null) return null;
+    if (found.row === undefined) return [];
+    e.row = rowFromEngine(table, found.row);
+    if (filter !== null && filter(e) !== true) return [];
+    const out = new Array<PgValue>(outputs.length);
+    for (let c = 0; c < outputs.length; c++) out[c] = outputs[c](e);
+    return [out];
+  };
 }
 
 interface DmlPlan {
@@ -2941,7 +3013,12 @@ export function prepare(
         columnNumber: c.columnNumber,
         typeModifier: c.typeModifier,
       }));
-      return done(columns, (ctx) => {
+      // Subqueries anywhere in the statement run before its rows: not a point lookup then.
+      const point = plan.point && (statement.with?.ctes.length ?? 0) === 0 &&
+          planner.subqueries.length === 0 && planner.correlated.length === 0
+        ? pointRead(plan.point)
+        : undefined;
+      const prepared = done(columns, (ctx) => {
         let count = 0;
         async function* rows() {
           let first = true;
@@ -2960,6 +3037,8 @@ export function prepare(
           rowTag: (sent: number) => `SELECT ${sent}`,
         });
       });
+      if (point) prepared.point = point;
+      return prepared;
     }
     case "insert": {
       const plan = planner.insert(statement);

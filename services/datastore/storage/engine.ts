@@ -496,6 +496,16 @@ export class Engine {
     return this.#locks.acquire(tx.id, resource, mode, this.#options.lockTimeoutMs);
   }
 
+  /** @internal Takes a lock if it is free now; false (nothing queued) if it is not. */
+  tryLock(tx: Transaction, resource: string, mode: LockMode): boolean {
+    return this.#locks.tryAcquire(tx.id, resource, mode);
+  }
+
+  /** @internal True when every record up to `lsn` is durable already. */
+  isDurable(lsn: number): boolean {
+    return lsn <= this.#wal.durableLsn;
+  }
+
   /**
    * @internal Logs a record of `tx` (the change is already made in memory).
    * Past `transactionLogBytesMax` the change is undone and LimitError thrown;
@@ -978,6 +988,38 @@ export class Transaction {
     const row = table.get(table.pkKey(key));
     this.#engine.afterOp();
     return row;
+  }
+
+  /**
+   * `get` (no `indexName`) or `getByUnique`, done synchronously when it can
+   * be: the table's read lock is free now, and every commit this read
+   * depends on is durable, so the caller may answer at once. Returns
+   * `{ row }` then, or null when it would have to wait (the caller takes
+   * the async path, which waits; a lock taken here stays held, as any read
+   * lock does until the transaction ends). For a prepared point lookup,
+   * whose Bind/Execute then cost little more than the tree descent.
+   */
+  getNow(
+    tableName: string,
+    indexName: string | null,
+    key: Value[],
+  ): { row: Row | undefined } | null {
+    this.#checkOpen();
+    const table = this.#engine.tableNamed(tableName);
+    if (!this.#engine.tryLock(this, `t:${table.def.id}`, "S")) return null;
+    this.#noteLocked(table.def.id);
+    if (!this.#engine.isDurable(this.readLsn ?? this.#engine.appendedLsn)) return null;
+    let row: Row | undefined;
+    if (indexName === null) row = table.get(table.pkKey(key));
+    else {
+      const index = table.indexes.find((i) => i.def.name === indexName);
+      if (!index?.def.unique || key.length !== index.types.length) {
+        throw new SchemaError(`no unique index ${indexName} of ${key.length} columns`);
+      }
+      row = key.includes(null) ? undefined : table.getByUnique(index, key);
+    }
+    this.#engine.afterOp();
+    return { row };
   }
 
   /**

@@ -85,6 +85,27 @@ export class LockManager {
     });
   }
 
+  /**
+   * Takes a lock only if it is granted at once (as `acquire` would grant
+   * it); otherwise returns false and queues nothing: for a synchronous fast
+   * path that falls back to `acquire` when it would have to wait.
+   */
+  tryAcquire(txId: number, resource: string, mode: LockMode): boolean {
+    const state = this.#locks.get(resource);
+    if (!state) {
+      this.#locks.set(resource, { holders: new Map(), queue: [] });
+      this.#grant(this.#locks.get(resource)!, txId, resource, mode);
+      return true;
+    }
+    const current = state.holders.get(txId);
+    if (current === "X" || current === mode) return true;
+    if (this.#grantable(state, txId, mode) && (state.queue.length === 0 || current)) {
+      this.#grant(state, txId, resource, mode);
+      return true;
+    }
+    return false;
+  }
+
   /** Releases every lock a transaction holds and wakes whoever can now proceed. */
   releaseAll(txId: number): void {
     const held = this.#held.get(txId);
