@@ -121,8 +121,11 @@ export interface ClientResponse {
    * every byte of it has already arrived (it often came in the same read as
    * the head); undefined otherwise, and then nothing was consumed. A proxy's
    * fast path: a small answer relayed in the turn its head arrived.
+   * `headroomBytes`: that many bytes (zero) are left free before the body in
+   * the array returned, so a caller putting a head there copies the body
+   * once instead of twice.
    */
-  bufferedBody(): Bytes | undefined;
+  bufferedBody(headroomBytes?: number): Bytes | undefined;
   text(): Promise<string>;
   json<T = unknown>(): Promise<T>;
 }
@@ -782,12 +785,12 @@ class IncomingResponse implements ClientResponse {
     }, { highWaterMark: 0 });
   }
 
-  bufferedBody(): Bytes | undefined {
+  bufferedBody(headroomBytes = 0): Bytes | undefined {
     if (this.#stream !== undefined || this.#framing.kind !== "length") return undefined;
     const remaining = this.#remaining;
     if (this.#conn.buffered < remaining) return undefined;
-    const out = new Uint8Array(remaining);
-    this.#conn.copyInto(out, 0, remaining);
+    const out = new Uint8Array(headroomBytes + remaining);
+    this.#conn.copyInto(out, headroomBytes, remaining);
     this.#remaining = 0;
     this.#finish();
     return out;

@@ -717,17 +717,17 @@ function wireAnswer(response: ClientResponse): { message: Bytes; headBytes: numb
     pos = lineEnd + 1;
   }
   if (length === -1 || length > BUFFERED_RESPONSE_BYTES_MAX) return undefined;
-  const body = response.bufferedBody();
-  if (body === undefined) return undefined;
   const line = statusLine(status);
   // The fields without the head's empty line, then Via and the empty line.
   const fields = head.subarray(fieldsFrom, fieldsTo);
   const headBytes = line.length + fields.length + VIA_AND_END.length;
-  const message = new Uint8Array(headBytes + body.length);
+  // The body copied once, straight into the message, behind room for the head
+  // (`head` is a view of the read buffer, which bufferedBody leaves as it is).
+  const message = response.bufferedBody(headBytes);
+  if (message === undefined) return undefined;
   message.set(line);
   message.set(fields, line.length);
   message.set(VIA_AND_END, line.length + fields.length);
-  message.set(body, headBytes);
   return { message, headBytes };
 }
 
