@@ -5,11 +5,10 @@
 // table's lock is taken or what it read is not durable yet.
 
 import assert from "node:assert/strict";
-import type { FileLayer } from "../../../lib/fs/file_layer.ts";
-import { realFiles } from "../../../lib/fs/file_layer.ts";
 import type { BackendMessage, FrontendMessage } from "../../../lib/pg/types.ts";
 import { Transaction } from "../../../services/datastore/storage/engine.ts";
 import { SqlHarness, type TestSession } from "./_sql_harness.ts";
+import { failingWal } from "./_failing_wal.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -172,39 +171,16 @@ Deno.test("the fast path never answers with a row whose commit's fsync failed", 
   // The writer's commit is appended and its locks released before its fsync,
   // which fails: a reader that finds the lock free must still not answer
   // with the row (the fast path falls back to the plan, which waits).
-  let failSync = false;
-  const files: FileLayer = {
-    ...realFiles,
-    open(path, options) {
-      const handle = realFiles.open(path, options);
-      if (!path.endsWith("wal.log")) return handle;
-      return {
-        readAt: (into, position) => handle.readAt(into, position),
-        writeAt: (bytes, position) => handle.writeAt(bytes, position),
-        sync: () => handle.sync(),
-        syncData: () => {
-          if (failSync) throw new Error("injected fsync failure");
-          handle.syncData();
-        },
-        truncate: (size) => handle.truncate(size),
-        size: () => handle.size(),
-        close: () => handle.close(),
-        [Symbol.dispose]: () => handle.close(),
-      };
-    },
-  };
-  const expected = (event: ErrorEvent) => {
-    if (String(event.error).includes("injected fsync failure")) event.preventDefault();
-  };
-  globalThis.addEventListener("error", expected);
-  const h = await SqlHarness.open(undefined, files);
+  const wal = failingWal();
+  using _expected = wal.expectFailures();
+  const h = await SqlHarness.open(undefined, wal.files);
   try {
     const writer = await h.session();
     const reader = await h.session();
     await writer.query("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)");
     await reader.send(...prepared("get", "SELECT v FROM t WHERE id = $1", ["1"]));
     await writer.query("BEGIN; UPDATE t SET v = 2 WHERE id = 1");
-    failSync = true;
+    wal.fail();
     const commits = h.engine.stats().commits;
     const committed = writer.query("COMMIT");
     for (let i = 0; i < 1000 && h.engine.stats().commits === commits; i++) await Promise.resolve();
@@ -217,10 +193,6 @@ Deno.test("the fast path never answers with a row whose commit's fsync failed", 
     assert.equal(read.status, "fulfilled");
     assert.notDeepEqual(answer(read.value).rows, [["2"]], "the reader answered with the row");
   } finally {
-    try {
-      await h.close();
-    } finally {
-      globalThis.removeEventListener("error", expected);
-    }
+    await h.close();
   }
 });

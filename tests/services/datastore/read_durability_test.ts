@@ -5,8 +5,8 @@
 // for an fsync of that uncommitted change: two fsyncs per transaction.
 
 import assert from "node:assert/strict";
-import { type FileLayer, realFiles } from "../../../lib/fs/file_layer.ts";
 import { SqlHarness } from "./_sql_harness.ts";
+import { failingWal } from "./_failing_wal.ts";
 
 Deno.test("a SELECT after its own transaction's UPDATE waits for no fsync", async () => {
   const h = await SqlHarness.open();
@@ -30,32 +30,9 @@ Deno.test("a reader granted a lock when a writer commits waits for that commit's
   // The writer's commit is logged and its locks released, then its fsync
   // fails: the reader, which was waiting for the table lock, read the
   // writer's row, so it must fail too rather than answer with it.
-  let failSync = false;
-  const files: FileLayer = {
-    ...realFiles,
-    open(path, options) {
-      const handle = realFiles.open(path, options);
-      if (!path.endsWith("wal.log")) return handle;
-      return {
-        readAt: (into, position) => handle.readAt(into, position),
-        writeAt: (bytes, position) => handle.writeAt(bytes, position),
-        sync: () => handle.sync(),
-        syncData: () => {
-          if (failSync) throw new Error("injected fsync failure");
-          handle.syncData();
-        },
-        truncate: (size) => handle.truncate(size),
-        size: () => handle.size(),
-        close: () => handle.close(),
-        [Symbol.dispose]: () => handle.close(),
-      };
-    },
-  };
-  const expected = (event: ErrorEvent) => {
-    if (String(event.error).includes("injected fsync failure")) event.preventDefault();
-  };
-  globalThis.addEventListener("error", expected);
-  const h = await SqlHarness.open(undefined, files);
+  const wal = failingWal();
+  using _expected = wal.expectFailures();
+  const h = await SqlHarness.open(undefined, wal.files);
   try {
     const writer = await h.session();
     const reader = await h.session();
@@ -72,15 +49,11 @@ Deno.test("a reader granted a lock when a writer commits waits for that commit's
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     assert.equal(h.engine.stats().lockWaits, 1, "the reader waits for the table lock");
-    failSync = true;
+    wal.fail();
     const [committed, counted] = await Promise.allSettled([writer.query("COMMIT"), read]);
     assert.equal(committed.status, "rejected");
     assert.equal(counted.status, "rejected", `the reader saw ${JSON.stringify(counted)}`);
   } finally {
-    try {
-      await h.close();
-    } finally {
-      globalThis.removeEventListener("error", expected);
-    }
+    await h.close();
   }
 });

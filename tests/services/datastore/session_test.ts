@@ -2,11 +2,11 @@
 // (PostgreSQL documentation 55.2.3 "Extended Query").
 
 import assert from "node:assert/strict";
-import { type FileLayer, realFiles } from "../../../lib/fs/file_layer.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import type { BackendMessage } from "../../../lib/pg/types.ts";
 import { formatBinary, parseBinary } from "../../../lib/pg/values.ts";
 import { SqlHarness, type TestSession } from "./_sql_harness.ts";
+import { failingWal } from "./_failing_wal.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const types = (messages: BackendMessage[]) => messages.map((m) => m.type);
@@ -288,41 +288,16 @@ Deno.test("a reader's rows wait until the commit it read is durable", async () =
   // fsync. Here the fsync fails, so the writer's row is never durable: a reader
   // that ran in between must get an error, not a count that includes the row.
   // Without the wait, the reader in its block got count 2: a row no crash would keep.
-  let failSync = false;
-  const files: FileLayer = {
-    ...realFiles,
-    open(path, options) {
-      const handle = realFiles.open(path, options);
-      if (!path.endsWith("wal.log")) return handle;
-      return {
-        readAt: (into, position) => handle.readAt(into, position),
-        writeAt: (bytes, position) => handle.writeAt(bytes, position),
-        sync: () => handle.sync(),
-        syncData: () => {
-          if (failSync) throw new Error("injected fsync failure");
-          handle.syncData();
-        },
-        truncate: (size) => handle.truncate(size),
-        size: () => handle.size(),
-        close: () => handle.close(),
-        [Symbol.dispose]: () => handle.close(),
-      };
-    },
-  };
-  // The log's flush runs in its own task and throws on a failed fsync (the
-  // engine stops trusting its log); that error is expected here.
-  const expected = (event: ErrorEvent) => {
-    if (String(event.error).includes("injected fsync failure")) event.preventDefault();
-  };
-  globalThis.addEventListener("error", expected);
-  const h = await SqlHarness.open(undefined, files);
+  const wal = failingWal();
+  using _expected = wal.expectFailures();
+  const h = await SqlHarness.open(undefined, wal.files);
   try {
     const writer = await h.session();
     const reader = await h.session();
     await writer.query("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)");
     // In a block, so no commit of the reader's own comes between its rows and the client.
     await reader.query("BEGIN");
-    failSync = true;
+    wal.fail();
     const [written, read] = await Promise.allSettled([
       writer.query("INSERT INTO t VALUES (2)"),
       reader.query("SELECT count(*) FROM t"),
@@ -331,6 +306,5 @@ Deno.test("a reader's rows wait until the commit it read is durable", async () =
     assert.equal(read.status, "rejected", `the reader saw ${JSON.stringify(read)}`);
   } finally {
     await h.close();
-    globalThis.removeEventListener("error", expected);
   }
 });
