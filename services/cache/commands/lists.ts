@@ -247,7 +247,7 @@ export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLe
   const source = lookupList(db, from);
   if (source === undefined) return undefined;
   const target = lookupList(db, to);
-  if (target === source) {
+  if (from === to) {
     // Same list (RPOPLPUSH l l): a rotation. Popping first would delete a
     // one-element list and push into the detached entry, losing the element.
     const list = source.value;
