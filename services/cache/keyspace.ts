@@ -262,6 +262,11 @@ function keyBytes(space: Keyspace, key: string, value: Value): number {
     (typeof value === "string" ? value.length : space.accountedBytes(value));
 }
 
+/** What used_memory counts for one key (MEMORY USAGE), its share of the Map included. */
+export function entryBytes(entry: Entry): number {
+  return ENTRY_OVERHEAD_BYTES + MAP_ENTRY_BYTES + entry.key.length + valueBytes(entry.value);
+}
+
 /** One numbered database. */
 export class Db {
   readonly index: number;
