@@ -3,8 +3,11 @@
 // pipelining and with -P 16: the standard tests, then sorted set workloads
 // on a set of --zset-members members (ZADD of random members, ZRANGEBYSCORE
 // of 10 from a random score, ZINCRBY of a random member). Then memory: for
-// 1M small keys (inserted with redis-cli --pipe), the growth of the process
-// RSS and of INFO used_memory, per key; and for one 1,000,000-argument DEL
+// 1M small keys (inserted with redis-cli --pipe), the growth of INFO
+// used_memory and of the process RSS, per key, each measured after MEMORY
+// PURGE (ours runs with the GC exposed, so PURGE is a full collection and
+// the RSS holds no garbage; Redis's asks jemalloc to return dirty pages);
+// and for one 1,000,000-argument DEL
 // (Redis's array bound), the RSS after one and after three of them, the
 // cost of holding a huge command's arguments. Prints ops/s, ratios, bytes.
 //
@@ -45,7 +48,18 @@ interface Server {
 async function startOurs(): Promise<Server> {
   const port = freePort();
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "cache", "--port", String(port), "--log-level", "warning"],
+    // --expose-gc: MEMORY PURGE then runs a full GC (memory part below).
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      MAIN,
+      "cache",
+      "--port",
+      String(port),
+      "--log-level",
+      "warning",
+    ],
     stdout: "null",
     stderr: "inherit",
   }).spawn();
@@ -195,14 +209,20 @@ function rssBytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
+/** RSS and used_memory after MEMORY PURGE (a full GC in ours) and a short settle. */
+async function settledMemory(server: Server): Promise<{ rss: number; used: number }> {
+  await run("redis-cli", ["-p", String(server.port), "MEMORY", "PURGE"]);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return { rss: rssBytes(server.process.pid), used: await usedMemory(server.port) };
+}
+
+/** Growth of RSS and used_memory for `keys` small string keys, each after a purge. */
 async function memoryPerKeys(
   server: Server,
   keys: number,
 ): Promise<{ rss: number; used: number }> {
   await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const before = rssBytes(server.process.pid);
-  const usedBefore = await usedMemory(server.port);
+  const before = await settledMemory(server);
   const encoder = new TextEncoder();
   const chunks: string[] = [];
   for (let i = 0; i < keys; i++) {
@@ -211,11 +231,8 @@ async function memoryPerKeys(
     chunks.push(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${value.length}\r\n${value}\r\n`);
   }
   await run("redis-cli", ["-p", String(server.port), "--pipe"], encoder.encode(chunks.join("")));
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  return {
-    rss: rssBytes(server.process.pid) - before,
-    used: await usedMemory(server.port) - usedBefore,
-  };
+  const after = await settledMemory(server);
+  return { rss: after.rss - before.rss, used: after.used - before.used };
 }
 
 const servers = [await startOurs(), await startRedis()];
@@ -277,8 +294,20 @@ try {
   if (parts.has("memory")) {
     const keys = Number(values.keys);
     const memory: { rss: number; used: number }[] = [];
-    for (const server of servers) memory.push(await memoryPerKeys(server, keys));
-    console.log(`\nMemory for ${keys} SETs (key:NNNNNNN -> vNNN):`);
+    // On fresh servers, so garbage and buffers from the runs above do not
+    // leave the "before" figure inflated (it made ours come out negative).
+    for (const [i, start] of [startOurs, startRedis].entries()) {
+      const fresh = await start();
+      try {
+        memory[i] = await memoryPerKeys(fresh, keys);
+      } finally {
+        fresh.process.kill("SIGTERM");
+        await fresh.process.status;
+      }
+    }
+    console.log(
+      `\nMemory for ${keys} SETs (key:NNNNNNN -> vNNN), growth after MEMORY PURGE:`,
+    );
     console.log(`| server | RSS MiB | RSS bytes/key | used_memory bytes/key |`);
     console.log(`|--------|---------|---------------|-----------------------|`);
     servers.forEach((server, i) => {

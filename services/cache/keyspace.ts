@@ -532,9 +532,10 @@ export class Keyspace {
 
   /**
    * The LRU clock in seconds since `epochMs` (Redis's LRU clock also ticks
-   * once a second). Small integers are stored unboxed by V8, which saves
-   * about 16 bytes per key against a millisecond timestamp. The server
-   * refreshes it once per batch of pipelined commands.
+   * once a second), kept in an Int32Array column. The server refreshes it
+   * from its 100 ms expiry timer, as Redis refreshes its LRU clock from
+   * serverCron: reading the wall clock on every read cost about as much as
+   * a whole GET's command lookup.
    */
   clock = 0;
 
