@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { BASELINE_BYTES, Keyspace } from "../../../services/cache/keyspace.ts";
+import { BASELINE_BYTES, Keyspace, lfuCounter } from "../../../services/cache/keyspace.ts";
 import { ListValue } from "../../../services/cache/values.ts";
 
 Deno.test({
@@ -130,4 +130,28 @@ Deno.test("1M-style small keys cost well under 176 bytes each, and the estimate 
     result.estimatedBytesPerKey >= result.bytesPerKey * 0.97,
     `estimate ${result.estimatedBytesPerKey} against heap ${result.bytesPerKey} bytes/key`,
   );
+});
+
+Deno.test({
+  name: "the access column records the LRU clock on access, or bumps the LFU counter",
+  permissions: "none",
+  fn() {
+    const space = new Keyspace(1);
+    const db = space.dbs[0];
+    space.clock = 7;
+    db.set("k", "v");
+    space.clock = 12;
+    assert.equal(db.peek("k")!.access, 7); // peek is not an access
+    db.get("k");
+    assert.equal(db.peek("k")!.access, 12);
+    // RESTORE ... IDLETIME may ask for more idle time than the clock has run.
+    db.peek("k")!.access = 12 - 10_000_000_000;
+    assert.equal(db.peek("k")!.access, -0x80000000);
+    space.policy = "allkeys-lfu";
+    db.set("f", "v");
+    const first = lfuCounter(db.peek("f")!.access, space.epochMs);
+    assert.ok(first >= 5 && first <= 6, `counter ${first}`); // LFU_INIT_VAL, and this access
+    for (let i = 0; i < 1000; i++) db.get("f");
+    assert.ok(lfuCounter(db.peek("f")!.access, space.epochMs) > first);
+  },
 });
