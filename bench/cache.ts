@@ -9,7 +9,10 @@
 // the RSS holds no garbage; Redis's asks jemalloc to return dirty pages);
 // and for one 1,000,000-argument DEL
 // (Redis's array bound), the RSS after one and after three of them, the
-// cost of holding a huge command's arguments. Prints ops/s, ratios, bytes.
+// cost of holding a huge command's arguments. Prints ops/s, ratios, bytes,
+// and each server's CPU time per request (utime+stime from /proc/PID/stat
+// around each redis-benchmark run, the least of the rounds), which a busy
+// machine disturbs far less than throughput.
 //
 //   deno run -A bench/cache.ts [--requests 200000] [--clients 50] [--keys 1000000]
 //     [--zset-members 1000000] [--del-args 1000000] [--rounds 3]
@@ -204,6 +207,17 @@ async function hugeDel(server: Server, args: number): Promise<number[]> {
   return rss;
 }
 
+/** Clock ticks per second of /proc/PID/stat's times (`getconf CLK_TCK`). */
+const CLOCK_TICKS = Number((await run("getconf", ["CLK_TCK"])).trim()) || 100;
+
+/** User plus system CPU time a process has used, in microseconds. */
+function cpuMicros(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // After "pid (comm) ", fields start at 3 (state): utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLOCK_TICKS;
+}
+
 function rssBytes(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
@@ -241,16 +255,26 @@ try {
   // burst of load from elsewhere on a shared machine hits both alike.
   const parts = new Set(values.parts.split(","));
   const results = new Map<string, Map<string, number>>();
+  /** CPU µs per request by server and pipeline, then test: the least of the rounds. */
+  const cpu = new Map<string, Map<string, number>>();
   for (const pipeline of parts.has("throughput") ? [1, 16] : []) {
     for (const test of values.tests.split(",")) {
       for (let round = 0; round < Number(values.rounds); round++) {
         for (const server of servers) {
           console.error(`${server.name} ${test} -P ${pipeline} round ${round + 1}`);
+          const cpuBefore = cpuMicros(server.process.pid);
           const rates = await benchmark(server.port, pipeline, test);
+          const perRequest = (cpuMicros(server.process.pid) - cpuBefore) /
+            (Number(values.requests) * Math.max(1, rates.size));
           const key = `${server.name} ${pipeline}`;
           const best = results.get(key) ?? new Map<string, number>();
           results.set(key, best);
-          for (const [name, rate] of rates) best.set(name, Math.max(best.get(name) ?? 0, rate));
+          const leastCpu = cpu.get(key) ?? new Map<string, number>();
+          cpu.set(key, leastCpu);
+          for (const [name, rate] of rates) {
+            best.set(name, Math.max(best.get(name) ?? 0, rate));
+            leastCpu.set(name, Math.min(leastCpu.get(name) ?? Infinity, perRequest));
+          }
         }
       }
     }
@@ -276,17 +300,28 @@ try {
       `redis-benchmark -t ${values.tests} -n ${values.requests} -c ${values.clients}, best of ${values.rounds} (ops/s); ` +
         `ZADD/ZRANGE(BYSCORE LIMIT 10)/ZINCRBY on a ${members}-member set, -r ${members}`,
     );
-    console.log("| test | pipeline | cache | redis-server | ratio |");
-    console.log("|------|----------|-------|--------------|-------|");
+    console.log(
+      "| test | pipeline | cache | redis-server | ratio | CPU µs/req cache | redis-server | ratio |",
+    );
+    console.log(
+      "|------|----------|-------|--------------|-------|------------------|--------------|-------|",
+    );
     for (const pipeline of [1, 16]) {
       const ours = results.get(`cache ${pipeline}`) ?? new Map<string, number>();
       const theirs = results.get(`redis-server ${pipeline}`) ?? new Map<string, number>();
+      const ourCpu = cpu.get(`cache ${pipeline}`) ?? new Map<string, number>();
+      const theirCpu = cpu.get(`redis-server ${pipeline}`) ?? new Map<string, number>();
       for (const [test, rate] of theirs) {
         const mine = ours.get(test) ?? 0;
+        // CPU columns only for the standard tests (the zset loop does not time CPU).
+        const [a, b] = [ourCpu.get(test), theirCpu.get(test)];
+        const cpuColumns = a === undefined || b === undefined
+          ? "| | | |"
+          : `| ${a.toFixed(2)} | ${b.toFixed(2)} | ${(b / a).toFixed(2)} |`;
         console.log(
           `| ${test} | ${pipeline} | ${Math.round(mine)} | ${Math.round(rate)} | ${
             (mine / rate).toFixed(2)
-          } |`,
+          } ${cpuColumns}`,
         );
       }
     }
