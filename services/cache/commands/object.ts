@@ -14,8 +14,9 @@
 // MEMORY USAGE answers our estimate of the key (what used_memory counts for
 // it, keyspace.ts), not Redis's allocator figure; SAMPLES is checked and
 // ignored (aggregates keep their size, nothing is sampled). MEMORY PURGE
-// runs a full garbage collection when the process was started with the GC
-// exposed (`--v8-flags=--expose-gc`, as bench/cache.ts starts it, so RSS is
+// runs V8's last-resort full collection, which also shrinks the young
+// generation, when the process was started with the GC exposed
+// (`--v8-flags=--expose-gc`, as bench/cache.ts starts it, so RSS is
 // measured without garbage) and otherwise does nothing, as Redis's does
 // without jemalloc.
 
@@ -191,6 +192,13 @@ const MEMORY_HELP = [
   "    Prints this help.",
 ];
 
+/** The options V8's exposed gc() takes. */
+interface GcOptions {
+  type: "major" | "minor";
+  execution: "sync" | "async";
+  flavor: "regular" | "last-resort";
+}
+
 /** MEMORY USAGE key [SAMPLES count]: options are checked first, as Redis checks them. */
 function memoryUsage(ctx: Ctx, args: Args): void {
   for (let j = 3; j < args.length; j++) {
@@ -211,8 +219,10 @@ const memorySubcommands = [
     group: "server",
   }),
   command("memory|purge", 2, [], (ctx) => {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    if (typeof gc === "function") gc();
+    const gc = (globalThis as { gc?: (options?: GcOptions) => void }).gc;
+    // "last-resort": the collection V8 runs before giving up on memory,
+    // which also gives back the young generation a burst of traffic grew.
+    if (typeof gc === "function") gc({ type: "major", execution: "sync", flavor: "last-resort" });
     ctx.out.ok();
   }, { group: "server" }),
   command("memory|help", 2, ["loading", "stale"], (ctx) => {
