@@ -243,6 +243,11 @@ export class Entry {
     return this.#table.expireAt(this.#resolve());
   }
 
+  /** What used_memory counts for this key (MEMORY USAGE), its share of the Map included. */
+  get bytes(): number {
+    return ENTRY_OVERHEAD_BYTES + MAP_ENTRY_BYTES + this.key.length + valueBytes(this.value);
+  }
+
   /** LRU clock of the last access, or the LFU word. */
   get access(): number {
     return this.#table.access[this.#resolve()];
@@ -260,11 +265,6 @@ export class Entry {
 function keyBytes(space: Keyspace, key: string, value: Value): number {
   return ENTRY_OVERHEAD_BYTES + key.length +
     (typeof value === "string" ? value.length : space.accountedBytes(value));
-}
-
-/** What used_memory counts for one key (MEMORY USAGE), its share of the Map included. */
-export function entryBytes(entry: Entry): number {
-  return ENTRY_OVERHEAD_BYTES + MAP_ENTRY_BYTES + entry.key.length + valueBytes(entry.value);
 }
 
 /** One numbered database. */

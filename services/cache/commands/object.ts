@@ -22,7 +22,7 @@
 
 import type { Args } from "./context.ts";
 import type { Entry } from "../keyspace.ts";
-import { entryBytes, lfuCounter } from "../keyspace.ts";
+import { lfuCounter } from "../keyspace.ts";
 import { decodeDump, encodeDump } from "../rdb.ts";
 import { HashValue, ListValue, parseInteger, SetValue, toKey } from "../values.ts";
 import { ZSetValue } from "../zset.ts";
@@ -208,7 +208,7 @@ function memoryUsage(ctx: Ctx, args: Args): void {
   }
   const entry = ctx.session.db.peek(toKey(args.at(2)));
   if (entry === undefined) return ctx.out.nullBulk();
-  ctx.out.integer(entryBytes(entry));
+  ctx.out.integer(entry.bytes);
 }
 
 const memorySubcommands = [
