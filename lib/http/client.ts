@@ -170,6 +170,13 @@ export class HttpClient {
   #urls = new Map<string, { target: URL; origin: Origin }>();
   /** The last `fieldLines` that passed checkFieldLines (strings do not change). */
   #checkedLines: string | undefined = undefined;
+  /** The last head sent with fieldLines and no body, and its bytes once it repeated. */
+  #lastHead: { method: string; target: string; lines: string; bytes: Bytes | undefined } = {
+    method: "",
+    target: "",
+    lines: "",
+    bytes: undefined,
+  };
 
   constructor(options: ClientOptions = {}) {
     this.#options = {
@@ -240,6 +247,20 @@ export class HttpClient {
       options,
       canRetry,
     );
+  }
+
+  /**
+   * The bytes of a body-less head with fieldLines when it is the same as the
+   * last one (a proxy relaying one client's requests): encoded once, when it
+   * first repeats, and sent as they are from then on; undefined otherwise.
+   */
+  #repeatedHead(method: string, target: string, lines: string): Bytes | undefined {
+    const last = this.#lastHead;
+    if (last.lines === lines && last.target === target && last.method === method) {
+      return last.bytes ??= encoder.encode(linesHead(method, target, lines, null));
+    }
+    this.#lastHead = { method, target, lines, bytes: undefined };
+    return undefined;
   }
 
   /**
@@ -350,29 +371,27 @@ export class HttpClient {
         const reused = conn.used;
         conn.used = true;
         const body = options.body ?? null;
-        let text = `${method} ${target} HTTP/1.1\r\n`;
         let streamBody: ReadableStream<Uint8Array> | null = null;
         let fixed: Uint8Array | null = null;
         if (body instanceof ReadableStream) streamBody = body;
         else if (body !== null) fixed = typeof body === "string" ? encoder.encode(body) : body;
         const lines = options.fieldLines;
-        if (lines !== undefined) {
-          // Checked in request(): the caller's lines, then the framing of a string or bytes body.
-          text += lines;
-          if (fixed !== null) text += `content-length: ${fixed.length}\r\n`;
-          else if (method === "POST" || method === "PUT" || method === "PATCH") {
-            text += "content-length: 0\r\n";
-          }
-        } else {text += fieldsText(headers, {
-            origin,
-            method,
-            streamed: streamBody !== null,
-            fixed,
-          });}
+        // Checked in request(): the caller's lines, then the framing of a string or bytes body.
+        const repeated = lines !== undefined && body === null
+          ? this.#repeatedHead(method, target, lines)
+          : undefined;
         const headerTimeoutMs = options.headerTimeoutMs ?? this.#options.headerTimeoutMs;
         try {
           // Head and a small body go out in one write from the connection's reused buffer.
-          conn.out.pushText(text + "\r\n");
+          if (repeated !== undefined) conn.out.push(repeated);
+          else if (lines !== undefined) conn.out.pushText(linesHead(method, target, lines, fixed));
+          else {
+            conn.out.pushText(
+              `${method} ${target} HTTP/1.1\r\n` +
+                fieldsText(headers, { origin, method, streamed: streamBody !== null, fixed }) +
+                "\r\n",
+            );
+          }
           if (fixed !== null && fixed.length < LARGE_PIECE_BYTES) conn.out.push(fixed as Bytes);
           const bytes = conn.out.take();
           // Awaiting the socket op itself: the usual whole write costs no extra promise.
@@ -522,6 +541,16 @@ export class HttpClient {
     conn.setDeadline(headerTimeoutMs, FOR_HEAD);
     return { head: await reading, bodySent: true };
   }
+}
+
+/** A whole head from checked field lines, with the framing of a string or bytes body. */
+function linesHead(method: string, target: string, lines: string, fixed: Uint8Array | null) {
+  let text = `${method} ${target} HTTP/1.1\r\n${lines}`;
+  if (fixed !== null) text += `content-length: ${fixed.length}\r\n`;
+  else if (method === "POST" || method === "PUT" || method === "PATCH") {
+    text += "content-length: 0\r\n";
+  }
+  return text + "\r\n";
 }
 
 /** The field lines of `headers`, with Host and the framing fields of the body set. */
