@@ -88,6 +88,8 @@ import {
   compileChecks,
   type ConstraintHost,
   ConstraintWork,
+  duplicateKeyError,
+  failingRow,
   findRows,
   hasConstraints,
   newCheck,
@@ -114,10 +116,19 @@ import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } 
 import { parseStatement } from "./parser.ts";
 import type { Savepoint } from "./savepoints.ts";
 import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
-import { catalogRelation, type CatalogSource, parseArray } from "./pg_catalog.ts";
+import { catalogRelation, type CatalogSource, parseArray, sequenceName } from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
+import {
+  addColumn,
+  type AlterHost,
+  dropColumn,
+  renameColumn,
+  renameTable,
+  setDefault,
+  setNotNull,
+} from "./alter_columns.ts";
 
 /** Rows flow in batches of about this many. */
 export const BATCH_ROWS = 256;
@@ -502,6 +513,25 @@ export class Database {
       }
       await counter.reserving;
     }
+  }
+
+  /**
+   * A serial column renamed: its counter moves to the new name, reserved as
+   * far as the old one was (so no number is given twice). A rollback of the
+   * rename leaves both reserved: numbers are skipped, never repeated.
+   */
+  async renameCounter(table: SqlTable, from: string, to: string): Promise<void> {
+    const oldKey = `${table.oid}.${from}`;
+    const newKey = `${table.oid}.${to}`;
+    const counter = this.#counters.get(oldKey);
+    if (counter?.reserving) await counter.reserving.catch(() => {});
+    const stored = await this.#storedReservation(oldKey);
+    const upTo = counter && counter.reserved !== UNRESERVED && counter.reserved > stored
+      ? counter.reserved
+      : stored;
+    await this.#reserve(newKey, upTo);
+    if (counter) this.#counters.set(newKey, { ...counter, reserving: null });
+    this.#counters.delete(oldKey);
   }
 
   /** Restarts a table's counters (TRUNCATE ... RESTART IDENTITY). */
@@ -2843,7 +2873,7 @@ function checkNotNull(table: SqlTable, values: PgValue[]): void {
         `null value in column "${
           table.columns[i].name
         }" of relation "${table.name}" violates not-null constraint`,
-        { table: table.name, column: table.columns[i].name },
+        { detail: failingRow(table, values), table: table.name, column: table.columns[i].name },
       );
     }
   }
@@ -3137,34 +3167,105 @@ export function prepare(
         });
         return { rows: null, tag: () => "CREATE INDEX" };
       });
+    case "drop_index":
+      return done(null, async (ctx) => {
+        const notices: SqlNotice[] = [];
+        for (const name of statement.names) {
+          const bare = tableName(name);
+          const table = db.visibleTables(session).find((t) =>
+            t.indexes.some((i) => i.name === bare)
+          );
+          if (!table) {
+            if (db.tables.has(bare)) {
+              throw new SqlError("42809", `"${bare}" is not an index`, {
+                hint: `Use DROP ${db.tables.get(bare)!.view ? "VIEW" : "TABLE"} to remove a ${
+                  db.tables.get(bare)!.view ? "view" : "table"
+                }.`,
+              });
+            }
+            if (!statement.ifExists) {
+              throw new SqlError("42704", `index "${bare}" does not exist`);
+            }
+            notices.push({ code: "00000", message: `index "${bare}" does not exist, skipping` });
+            continue;
+          }
+          db.table([table.name], session); // another session's uncommitted DDL: wait
+          const index = table.indexes.find((i) => i.name === bare)!;
+          if (index.primary || index.constraint) {
+            throw new SqlError(
+              "2BP01",
+              `cannot drop index ${bare} because constraint ${bare} on table ${table.name} requires it`,
+              { hint: `You can drop constraint ${bare} on table ${table.name} instead.` },
+            );
+          }
+          await ctx.sqlTx.tx.dropIndex(table.engineName, index.engineIndex!);
+          const next: SqlTable = structuredClone(table);
+          next.indexes = next.indexes.filter((i) => i.name !== bare);
+          await db.putTable(ctx.sqlTx, table.name, next);
+        }
+        return { rows: null, tag: () => "DROP INDEX", notices };
+      });
     case "alter_table":
       return done(null, async (ctx) => {
         if (statement.ifExists && !db.tables.has(statement.table[statement.table.length - 1])) {
-          return { rows: null, tag: () => "ALTER TABLE" };
+          const message = `relation "${statement.table.join(".")}" does not exist, skipping`;
+          return { rows: null, tag: () => "ALTER TABLE", notices: [{ code: "00000", message }] };
         }
-        const table = db.table(statement.table, session);
         const notices: SqlNotice[] = [];
+        const host: AlterHost = {
+          db,
+          sqlTx: ctx.sqlTx,
+          notices,
+          defaultOf: (column) => planner.defaultOf(column),
+          checkOf: (t, expr) => planner.checkOf(t, expr),
+          evalContext: () => evalContext(ctx, []),
+          lockForWrite,
+        };
         for (const action of statement.actions) {
+          // Each action sees the table as the previous ones left it.
+          const table = db.table(statement.table, session);
+          if (table.view && action.kind !== "rename_table") {
+            throw new SqlError(
+              "42809",
+              `ALTER action ${
+                alterActionName(action)
+              } cannot be performed on relation "${table.name}"`,
+              { detail: "This operation is not supported for views." },
+            );
+          }
+          switch (action.kind) {
+            case "add_column":
+              await addColumn(
+                host,
+                table,
+                action.column,
+                sqlColumn(action.column),
+                action.ifNotExists,
+              );
+              continue;
+            case "drop_column":
+              await dropColumn(host, table, action.name, action.ifExists, action.cascade);
+              continue;
+            case "rename_column":
+              await renameColumn(host, table, action.from, action.to);
+              continue;
+            case "rename_table":
+              await renameTable(host, table, action.to);
+              continue;
+            case "set_default":
+              await setDefault(host, table, action.column, action.expr);
+              continue;
+            case "set_not_null":
+              await setNotNull(host, table, action.column, action.notNull);
+              continue;
+          }
           if (
             action.kind === "drop_constraint" ||
             (action.kind === "add_constraint" &&
               (action.constraint.kind === "check" || action.constraint.kind === "foreign_key"))
           ) {
-            await alterConstraint(
-              db,
-              ctx,
-              planner,
-              db.table(statement.table, session),
-              action,
-              notices,
-            );
+            await alterConstraint(db, ctx, planner, table, action, notices);
             continue;
-          }
-          if (action.kind !== "add_constraint") {
-            throw new SqlError(
-              "0A000",
-              `ALTER TABLE ${action.kind.replace("_", " ").toUpperCase()} is not supported`,
-            );
           }
           const c = action.constraint;
           if (c.kind === "primary_key" || c.kind === "unique") {
@@ -3178,7 +3279,7 @@ export function prepare(
               (c.kind === "primary_key"
                 ? `${table.name}_pkey`
                 : `${table.name}_${c.columns.join("_")}_key`);
-            await addIndex(db, ctx.sqlTx, db.table(statement.table, session), {
+            await addIndex(db, ctx.sqlTx, table, {
               name,
               columns: c.columns,
               unique: true,
@@ -3207,6 +3308,30 @@ export function prepare(
         "0A000",
         `${statement.kind.replace(/_/g, " ").toUpperCase()} is not supported`,
       );
+  }
+}
+
+/** An ALTER TABLE action as PostgreSQL's errors name it. */
+function alterActionName(action: AlterAction): string {
+  switch (action.kind) {
+    case "add_column":
+      return "ADD COLUMN";
+    case "drop_column":
+      return "DROP COLUMN";
+    case "rename_column":
+      return "RENAME COLUMN";
+    case "rename_table":
+      return "RENAME";
+    case "add_constraint":
+      return "ADD CONSTRAINT";
+    case "drop_constraint":
+      return "DROP CONSTRAINT";
+    case "set_default":
+      return action.expr === null
+        ? "ALTER COLUMN ... DROP DEFAULT"
+        : "ALTER COLUMN ... SET DEFAULT";
+    case "set_not_null":
+      return action.notNull ? "ALTER COLUMN ... SET NOT NULL" : "ALTER COLUMN ... DROP NOT NULL";
   }
 }
 
@@ -3522,7 +3647,7 @@ async function addIndex(
     });
   } catch (error) {
     if (error instanceof ConstraintError) {
-      throw new SqlError("23505", `could not create unique index "${index.name}"`);
+      throw await duplicateKeyError(sqlTx.tx, table, index);
     }
     throw error;
   }
@@ -3574,7 +3699,7 @@ async function addPrimaryKey(
       );
     }
     if (error instanceof ConstraintError) {
-      throw new SqlError("23505", `could not create unique index "${index.name}"`);
+      throw await duplicateKeyError(sqlTx.tx, table, index);
     }
     throw error;
   }
@@ -3694,7 +3819,7 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
               i + 1,
               typeDisplayName(c.type),
               c.notNull ? "NO" : "YES",
-              c.default ?? (c.serial ? `nextval('${t.name}_${c.name}_seq'::regclass)` : null),
+              c.default ?? (c.serial ? `nextval('${sequenceName(t, c)}'::regclass)` : null),
             ])
           ),
       );
