@@ -661,8 +661,13 @@ class Planner {
   /** The rows of the queries enclosing the subquery being planned, innermost last. */
   readonly outer: OuterFrame[] = [];
   readonly ctes = new Map<string, RowPlan>();
-  /** How each table is read, in planning order: EXPLAIN's lines. */
+  /** How each table is read, in planning order (tests read it). */
   readonly scans: string[] = [];
+  /**
+   * EXPLAIN's plan trees: a scan pushes its node, a join replaces the two
+   * newest (its sides, planned left then right) with its own.
+   */
+  readonly explainRoots: ExplainNode[] = [];
 
   constructor(db: Database, session: SessionInfo, paramTypes: SqlType[]) {
     this.db = db;
@@ -1639,7 +1644,7 @@ class Planner {
       typeModifier: typeModifierOf(c.typeName),
     }));
     const path = where ? this.#accessPath(table, scope, where) : null;
-    this.#describeScan(table, path);
+    this.#describeScan(table, path, alias);
     const mark = this.correlated.length;
     const filter = where ? requireBool(this.compile(where, scope), "WHERE").evaluate : null;
     const needs = this.needs(mark, scope);
@@ -1687,9 +1692,11 @@ class Planner {
     }
   }
 
-  #describeScan(table: SqlTable, path: AccessPath | null): void {
+  #describeScan(table: SqlTable, path: AccessPath | null, alias = table.name): void {
+    const on = alias === table.name ? table.name : `${table.name} ${alias}`;
     if (path === null) {
       this.scans.push(`Seq Scan on ${table.name}`);
+      this.explainRoots.push({ label: `Seq Scan on ${on}`, details: [], children: [] });
       return;
     }
     const index = path.index === null
@@ -1700,6 +1707,19 @@ class Planner {
     if (path.lower) cond.push(`${next} ${path.lower.inclusive ? ">=" : ">"} ?`);
     if (path.upper) cond.push(`${next} ${path.upper.inclusive ? "<=" : "<"} ?`);
     this.scans.push(`Index Scan using ${index!.name} on ${table.name} (${cond.join(" AND ")})`);
+    this.explainRoots.push({
+      label: `Index Scan using ${index!.name} on ${on}`,
+      details: [`Index Cond: (${cond.join(" AND ")})`],
+      children: [],
+    });
+  }
+
+  /** Replaces the two newest plan trees (a join's sides) with the join's node. */
+  #explainJoin(label: (inner: ExplainNode[]) => ExplainNode): void {
+    if (this.explainRoots.length < 2) return;
+    const right = this.explainRoots.pop()!;
+    const left = this.explainRoots.pop()!;
+    this.explainRoots.push(label([left, right]));
   }
 
   /** Picks the index and key bounds for a WHERE clause over one table (see the header). */
@@ -1772,6 +1792,13 @@ class Planner {
 
   #join(type: string, left: RowPlan, right: RowPlan, on: Expr | null): RowPlan {
     if (type === "right") {
+      const n = this.explainRoots.length;
+      if (n >= 2) {
+        [this.explainRoots[n - 2], this.explainRoots[n - 1]] = [
+          this.explainRoots[n - 1],
+          this.explainRoots[n - 2],
+        ];
+      }
       const swapped = this.#join("left", right, left, on);
       const nr = right.columns.length;
       const nl = left.columns.length;
@@ -1791,6 +1818,8 @@ class Planner {
     const leftKeys: Compiled[] = [];
     const rightKeys: Compiled[] = [];
     const rest: Expr[] = [];
+    const hashTerms: string[] = [];
+    const sides = this.explainRoots.splice(Math.max(0, this.explainRoots.length - 2));
     for (const term of on ? conjuncts(on) : []) {
       if (term.kind === "binary" && term.op === "=") {
         const sides = sideOf(term.left, left.columns, right.columns);
@@ -1803,6 +1832,7 @@ class Planner {
           const t = commonType([lc.type, rc.type], "JOIN");
           leftKeys.push(toType(lc, t));
           rightKeys.push(toType(rc, t));
+          hashTerms.push(`(${printExpr(l)} = ${printExpr(r)})`);
           // Checked again in full, so that comparisons stay exact.
         }
       }
@@ -1810,6 +1840,24 @@ class Planner {
     }
     const condition = on ? requireBool(this.compile(on, scope), "JOIN/ON").evaluate : null;
     const hash = leftKeys.length > 0;
+    // EXPLAIN: PostgreSQL's node names; the right side is the one held (hashed or looped over).
+    this.explainRoots.push(...sides);
+    const kind = type === "left" ? " Left" : type === "full" ? " Full" : "";
+    this.#explainJoin(([outer, inner]) =>
+      hash
+        ? {
+          label: `Hash${kind} Join`,
+          details: [
+            `Hash Cond: ${hashTerms.length === 1 ? hashTerms[0] : `(${hashTerms.join(" AND ")})`}`,
+          ],
+          children: [outer, { label: "Hash", details: [], children: [inner] }],
+        }
+        : {
+          label: `Nested Loop${kind}${type === "inner" || type === "cross" ? "" : " Join"}`,
+          details: on ? [`Join Filter: ${parenthesized(printExpr(on))}`] : [],
+          children: [outer, { label: "Materialize", details: [], children: [inner] }],
+        }
+    );
     const outerLeft = type === "left" || type === "full";
     const outerRight = type === "full";
     return {
@@ -2220,6 +2268,27 @@ class Planner {
 }
 
 // Plans ---------------------------------------------------------------------------
+
+/** One node of EXPLAIN's plan tree, printed as PostgreSQL prints its own. */
+interface ExplainNode {
+  label: string;
+  details: string[];
+  children: ExplainNode[];
+}
+
+function parenthesized(text: string): string {
+  return text.startsWith("(") && text.endsWith(")") ? text : `(${text})`;
+}
+
+/** PostgreSQL's EXPLAIN text: `->  ` before each child, its details indented under it. */
+function explainLines(node: ExplainNode, depth = 0, out: string[] = []): string[] {
+  const pad = depth === 0 ? "" : " ".repeat(6 * depth - 6) + "  ->  ";
+  const detailPad = depth === 0 ? "  " : " ".repeat(6 * depth + 2);
+  out.push(pad + node.label);
+  for (const d of node.details) out.push(detailPad + d);
+  for (const child of node.children) explainLines(child, depth + 1, out);
+  return out;
+}
 
 interface RowPlan {
   columns: ScopeColumn[];
@@ -3031,7 +3100,14 @@ export function prepare(
     for (let i = 0; i < paramTypes.length; i++) paramTypes[i] ??= "unknown";
     const highest = highestParam(statement);
     while (paramTypes.length < highest) paramTypes.push("unknown");
-    return { statement, columns, paramTypes, run, scans: planner.scans } as Prepared;
+    return {
+      statement,
+      columns,
+      paramTypes,
+      run,
+      scans: planner.scans,
+      explain: planner.explainRoots.flatMap((root) => explainLines(root)),
+    } as Prepared;
   };
   switch (statement.kind) {
     case "select": {
@@ -3291,9 +3367,10 @@ export function prepare(
         return { rows: null, tag: () => "ALTER TABLE", notices };
       });
     case "explain": {
-      // Which tables are read how: enough to see an index used, not PostgreSQL's plan tree.
+      // The scans and joins in PostgreSQL's shape (Seq Scan, Index Scan using,
+      // Hash Join with its Hash Cond, Nested Loop), without costs, sorts or aggregates.
       const inner = prepare(db, session, statement.statement, declaredTypes);
-      const lines = (inner as Prepared & { scans?: string[] }).scans ?? [];
+      const lines = (inner as Prepared & { explain?: string[] }).explain ?? [];
       return done(
         [{ name: "QUERY PLAN", type: "text", tableOid: 0, columnNumber: 0, typeModifier: -1 }],
         () => Promise.resolve({ rows: fromArray(lines.map((l) => [l])), tag: () => "EXPLAIN" }),
