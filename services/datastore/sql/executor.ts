@@ -116,7 +116,13 @@ import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } 
 import { parseStatement } from "./parser.ts";
 import type { Savepoint } from "./savepoints.ts";
 import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
-import { catalogRelation, type CatalogSource, parseArray, sequenceName } from "./pg_catalog.ts";
+import {
+  catalogRelation,
+  type CatalogSource,
+  defaultText,
+  parseArray,
+  sequenceName,
+} from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
@@ -164,6 +170,8 @@ export interface SessionInfo {
   settings: Map<string, string>;
   /** The session's open transaction, if any: it alone sees the tables it created. */
   transaction?: () => SqlTransaction | null;
+  /** set_config(name, value, is_local): SET through a function; returns the value set. */
+  setSetting?: (name: string, value: string, local: boolean) => string;
 }
 
 /** A transaction as the SQL layer sees it: the engine's, and catalog changes to undo. */
@@ -873,6 +881,25 @@ class Planner {
               throw new SqlError("42704", `unrecognized configuration parameter "${key}"`);
             }
             return value;
+          },
+        };
+      }
+      case "set_config": {
+        if (expr.args.length !== 3) return null;
+        const [name, value, local] = expr.args.map((a) => this.compile(a, scope, extra));
+        const session = this.session;
+        return {
+          type: "text",
+          evaluate: (ctx) => {
+            const key = coerce(name, "text").evaluate(ctx);
+            const text = coerce(value, "text").evaluate(ctx);
+            if (key === null) {
+              throw new SqlError("22004", "SET requires parameter name");
+            }
+            const isLocal = coerce(local, "bool").evaluate(ctx) === true;
+            const set = session.setSetting;
+            if (!set) throw new SqlError("0A000", "set_config is not available here");
+            return set(String(key).toLowerCase(), text === null ? "" : String(text), isLocal);
           },
         };
       }
@@ -3878,31 +3905,97 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
     case "columns":
       if (schema !== "information_schema") return null;
       return make(
-        [
-          col("table_schema", "text"),
-          col("table_name", "text"),
-          col("column_name", "text"),
-          col("ordinal_position", "int4"),
-          col("data_type", "text"),
-          col("is_nullable", "text"),
-          col("column_default", "text"),
-        ],
+        INFORMATION_SCHEMA_COLUMNS.map(([n, type]) => col(n, type)),
         () =>
           tables.flatMap((t) =>
-            t.columns.map((c, i) => [
-              "public",
-              t.name,
-              c.name,
-              i + 1,
-              typeDisplayName(c.type),
-              c.notNull ? "NO" : "YES",
-              c.default ?? (c.serial ? `nextval('${sequenceName(t, c)}'::regclass)` : null),
-            ])
+            t.columns.map((c, i) => informationSchemaColumn(session.database, t, c, i))
           ),
       );
     default:
       return null;
   }
+}
+
+/** information_schema.columns: the columns drivers and ORMs read (SQL standard order). */
+const INFORMATION_SCHEMA_COLUMNS: [string, SqlType][] = [
+  ["table_catalog", "text"],
+  ["table_schema", "text"],
+  ["table_name", "text"],
+  ["column_name", "text"],
+  ["ordinal_position", "int4"],
+  ["column_default", "text"],
+  ["is_nullable", "text"],
+  ["data_type", "text"],
+  ["character_maximum_length", "int4"],
+  ["character_octet_length", "int4"],
+  ["numeric_precision", "int4"],
+  ["numeric_precision_radix", "int4"],
+  ["numeric_scale", "int4"],
+  ["datetime_precision", "int4"],
+  ["udt_catalog", "text"],
+  ["udt_schema", "text"],
+  ["udt_name", "text"],
+  ["is_identity", "text"],
+  ["identity_generation", "text"],
+  ["is_generated", "text"],
+];
+
+/** Bits of precision of the binary numeric types (information_schema, radix 2). */
+const BINARY_PRECISION: Partial<Record<SqlType, number>> = {
+  int2: 16,
+  int4: 32,
+  int8: 64,
+  float4: 24,
+  float8: 53,
+};
+
+/**
+ * One row of information_schema.columns, as PostgreSQL 15's view computes
+ * it (src/backend/catalog/information_schema.sql): lengths of character
+ * types (octets: 4 per character in UTF8, 1 GiB when unbounded), numeric
+ * precision in bits (radix 2) or digits (radix 10), timestamps' 6 digits.
+ */
+function informationSchemaColumn(
+  database: string,
+  table: SqlTable,
+  c: SqlColumn,
+  i: number,
+): PgValue[] {
+  const [first, second] = c.typeName.modifiers;
+  const character = c.type === "varchar" || c.type === "bpchar" || c.type === "text";
+  const length = c.type === "bpchar" ? (first ?? 1) : c.type === "varchar" ? first ?? null : null;
+  const bits = BINARY_PRECISION[c.type];
+  const numeric = c.type === "numeric";
+  return [
+    database,
+    "public",
+    table.name,
+    c.name,
+    i + 1,
+    c.default !== null
+      ? defaultText(table, c)
+      : c.serial && !c.identity
+      ? `nextval('${sequenceName(table, c)}'::regclass)`
+      : null,
+    c.notNull ? "NO" : "YES",
+    typeDisplayName(c.type),
+    length,
+    character ? (length === null ? 1073741824 : length * 4) : null,
+    bits ?? (numeric ? first ?? null : null),
+    bits !== undefined ? 2 : numeric ? 10 : null,
+    c.type === "int2" || c.type === "int4" || c.type === "int8"
+      ? 0
+      : numeric && first !== undefined
+      ? second ?? 0
+      : null,
+    c.type === "date" ? 0 : c.type === "timestamp" || c.type === "timestamptz" ? first ?? 6 : null,
+    database,
+    "pg_catalog",
+    c.type,
+    c.identity ? "YES" : "NO",
+    c.identity === "a" ? "ALWAYS" : c.identity === "d" ? "BY DEFAULT" : null,
+    "NEVER",
+  ];
 }
 
 // COPY ... FROM STDIN ------------------------------------------------------------------
