@@ -38,10 +38,11 @@
 // ConstraintWork that checks rows as they change and applies the foreign
 // keys at the statement's end.
 //
+// ALTER TABLE on columns and names lives in alter_columns.ts.
+//
 // Left out: correlated subqueries in HAVING and join conditions, window
-// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, DROP
-// INDEX, ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE/CHECK/FOREIGN KEY and
-// DROP CONSTRAINT (other kinds are refused with 0A000).
+// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, ALTER
+// COLUMN TYPE (refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
