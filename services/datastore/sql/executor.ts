@@ -1737,7 +1737,7 @@ class Planner {
     this.scans.push(`Index Scan using ${index!.name} on ${table.name} (${cond.join(" AND ")})`);
     this.explainRoots.push({
       label: `Index Scan using ${index!.name} on ${on}`,
-      details: [`Index Cond: (${cond.join(" AND ")})`],
+      details: [`Index Cond: (${path.conds.join(" AND ")})`],
       children: [],
     });
   }
@@ -1752,7 +1752,7 @@ class Planner {
 
   /** Picks the index and key bounds for a WHERE clause over one table (see the header). */
   #accessPath(table: SqlTable, scope: ScopeColumn[], where: Expr): AccessPath | null {
-    const terms: { column: string; op: string; value: Compiled }[] = [];
+    const terms: { column: string; op: string; value: Compiled; text: string }[] = [];
     for (const term of conjuncts(where)) {
       if (term.kind !== "binary" || !["=", "<", "<=", ">", ">="].includes(term.op)) continue;
       for (
@@ -1776,7 +1776,12 @@ class Planner {
           (INTEGER_TYPES.has(value.type) && INTEGER_TYPES.has(column.type)) ||
           (TEXT_TYPES.has(value.type) && TEXT_TYPES.has(column.type) && column.type !== "bpchar");
         if (!sameFamily) continue;
-        terms.push({ column: column.name, op, value });
+        terms.push({
+          column: column.name,
+          op,
+          value,
+          text: `${column.name} ${op} ${printExpr(other)}`,
+        });
       }
     }
     if (terms.length === 0) return null;
@@ -1792,22 +1797,31 @@ class Planner {
     let bestScore = 0;
     for (const c of candidates) {
       const equal: Compiled[] = [];
+      const conds: string[] = [];
       for (const name of c.columns) {
         const t = terms.find((x) => x.column === name && x.op === "=");
         if (!t) break;
         equal.push(t.value);
+        conds.push(t.text);
       }
       const types = c.columns.map((name) => table.columns.find((x) => x.name === name)!.type);
       let score = equal.length * 10 + (c.unique && equal.length === c.columns.length ? 100 : 0);
-      const path: AccessPath = { index: c.index, equal, types, unique: c.unique };
+      const path: AccessPath = { index: c.index, equal, types, unique: c.unique, conds };
       if (equal.length < c.columns.length) {
         const next = c.columns[equal.length];
+        let lowerText: string | null = null;
+        let upperText: string | null = null;
         for (const t of terms) {
           if (t.column !== next || t.op === "=") continue;
           if (t.op === ">" || t.op === ">=") {
             path.lower = { value: t.value, inclusive: t.op === ">=" };
-          } else path.upper = { value: t.value, inclusive: t.op === "<=" };
+            lowerText = t.text;
+          } else {
+            path.upper = { value: t.value, inclusive: t.op === "<=" };
+            upperText = t.text;
+          }
         }
+        for (const text of [lowerText, upperText]) if (text !== null) conds.push(text);
         if (path.lower || path.upper) score += 5;
       }
       if (score > bestScore) {
@@ -2387,6 +2401,8 @@ interface AccessPath {
   unique: boolean;
   lower?: { value: Compiled; inclusive: boolean };
   upper?: { value: Compiled; inclusive: boolean };
+  /** The terms it uses as SQL text, for EXPLAIN's Index Cond. */
+  conds: string[];
 }
 
 const FLIP: Record<string, string> = { "=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<=" };

@@ -247,16 +247,16 @@ Deno.test("EXPLAIN: key and index lookups, ranges, full scans and join methods i
       `  Index Cond: (${cond})`,
     ];
     const cases: [string, string[]][] = [
-      ["SELECT name FROM spells WHERE id = 2", index("spells_pkey", "spells", "id = ?")],
-      ["SELECT name FROM spells WHERE name = $1", index("spells_name_key", "spells", "name = ?")],
-      ["SELECT abalance FROM acct WHERE aid = $1", index("acct_pkey", "acct", "aid = ?")],
+      ["SELECT name FROM spells WHERE id = 2", index("spells_pkey", "spells", "id = 2")],
+      ["SELECT name FROM spells WHERE name = $1", index("spells_name_key", "spells", "name = $1")],
+      ["SELECT abalance FROM acct WHERE aid = $1", index("acct_pkey", "acct", "aid = $1")],
       [
         "UPDATE acct SET abalance = abalance + 1 WHERE aid = 7",
-        index("acct_pkey", "acct", "aid = ?"),
+        index("acct_pkey", "acct", "aid = 7"),
       ],
       [
         "SELECT id FROM spells WHERE power > 3 AND power <= 9",
-        index("spells_power", "spells", "power > ? AND power <= ?"),
+        index("spells_power", "spells", "power > 3 AND power <= 9"),
       ],
       ["SELECT id FROM spells WHERE school = 'x'", ["Seq Scan on spells"]],
       // Joins: PostgreSQL's node names and layout (COSTS OFF); the right side is the one held.
