@@ -19,9 +19,13 @@
 // rewritten with it (PostgreSQL's refer by number and need nothing).
 // A crash or a rollback undoes all of it with the transaction.
 //
-// Left out: ADD COLUMN ... PRIMARY KEY (0A000), DROP COLUMN of a primary
-// key column (0A000: the engine's key cannot change in place), ALTER
-// COLUMN TYPE. A view's text is rewritten on RENAME by name matching, so a
+// DROP COLUMN of a primary key column drops the key, as PostgreSQL does:
+// the rows are then keyed by a hidden row number (catalog.ts), numbered as
+// they are copied, one log record per row.
+//
+// Left out: ADD COLUMN ... PRIMARY KEY (0A000), ALTER COLUMN TYPE; the
+// actions of one ALTER TABLE run in the order written (PostgreSQL runs
+// drops before adds). A view's text is rewritten on RENAME by name matching, so a
 // view reading a same-named column of another table in a subquery would be
 // rewritten too.
 
@@ -40,6 +44,7 @@ import {
   type CheckTest,
   columnConstraints,
   columnsOf,
+  keyText,
   newCheck,
   newForeignKey,
   validateCheck,
@@ -127,6 +132,7 @@ export async function addColumn(
     });
   }
   const offset = table.rowid ? 1 : 0;
+  let lastValues: PgValue[] | null = null; // the row being copied, for a duplicate's detail
   try {
     if (column.default === null && !column.serial) {
       const columns = [...Array(offset + table.columns.length).keys(), -1];
@@ -138,6 +144,7 @@ export async function addColumn(
       for await (const batch of tx.scanBatches(table.engineName, null)) {
         for (const row of batch) {
           const values = rowFromEngine(table, row);
+          lastValues = values;
           let value: PgValue;
           if (fill === null) {
             const n = await db.nextval(sqlTx, next, column.name);
@@ -161,7 +168,18 @@ export async function addColumn(
     }
     if (error instanceof ConstraintError) {
       const index = next.indexes.find((i) => i.engineIndex === error.constraint);
+      const values = lastValues;
+      const detail = index && values
+        ? `${
+          keyText(
+            next,
+            index.columns,
+            index.columns.map((c) => values[columnIndex(next, c) - offset]),
+          )
+        } is duplicated.`
+        : undefined;
       throw new SqlError("23505", `could not create unique index "${index?.name ?? "?"}"`, {
+        ...(detail ? { detail } : {}),
         table: table.name,
       });
     }
@@ -208,9 +226,6 @@ export async function dropColumn(
     if (!ifExists) throw new SqlError("42703", message);
     host.notices.push({ code: "00000", message: `${message}, skipping` });
     return table;
-  }
-  if (table.indexes.some((i) => i.primary && i.engineIndex === null && i.columns.includes(name))) {
-    throw new SqlError("0A000", "ALTER TABLE DROP COLUMN of a primary key column is not supported");
   }
   // Outside the table: foreign keys of other tables over the column, and views naming it.
   const dependents: { line: string; drop: () => Promise<void> }[] = [];
@@ -266,8 +281,25 @@ export async function dropColumn(
     !f.columns.includes(name) && !(f.table === table.name && f.refColumns.includes(name))
   );
   const offset = table.rowid ? 1 : 0;
-  const columns = [...Array(offset + table.columns.length).keys()].filter((i) => i !== at + offset);
-  await tx.createTable(engineSpec(next), { from: table.engineName, columns });
+  if (!table.rowid && !next.indexes.some((i) => i.primary)) {
+    // The primary key went with the column: the rows are keyed by a hidden row number now,
+    // numbered as they are copied (the engine's copy cannot make numbers up).
+    next.rowid = true;
+    await tx.createTable(engineSpec(next));
+    let rowid = 0n;
+    for await (const batch of tx.scanBatches(table.engineName, null)) {
+      for (const row of batch) {
+        const values = rowFromEngine(table, row);
+        values.splice(at, 1);
+        await tx.insert(next.engineName, rowToEngine(next, values, ++rowid));
+      }
+    }
+  } else {
+    const columns = [...Array(offset + table.columns.length).keys()].filter((i) =>
+      i !== at + offset
+    );
+    await tx.createTable(engineSpec(next), { from: table.engineName, columns });
+  }
   await db.putTable(sqlTx, table.name, next);
   return next;
 }

@@ -310,7 +310,7 @@ export function failingRow(table: SqlTable, values: PgValue[]): string {
   }).`;
 }
 
-function keyText(table: SqlTable, columns: string[], values: PgValue[]): string {
+export function keyText(table: SqlTable, columns: string[], values: PgValue[]): string {
   const types = columns.map((c) => table.columns.find((x) => x.name === c)!.type);
   return `Key (${columns.join(", ")})=(${values.map((v, i) => textOf(types[i], v)).join(", ")})`;
 }

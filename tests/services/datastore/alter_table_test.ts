@@ -23,6 +23,8 @@ for (const crash of [false, true]) {
         INSERT INTO t VALUES (1, 'one', 'x'), (2, 'two', 'y');
         CREATE TABLE other (id int PRIMARY KEY);
         INSERT INTO other VALUES (1);
+        CREATE TABLE keyed (a int PRIMARY KEY, b text);
+        INSERT INTO keyed VALUES (1, 'x'), (2, 'y');
       `);
       h.engine.checkpoint(); // the changes below are then only in the log
       await s.query(`
@@ -34,6 +36,7 @@ for (const crash of [false, true]) {
         INSERT INTO things (id) VALUES (3);
         CREATE UNIQUE INDEX things_score ON other (id);
         DROP INDEX things_score;
+        ALTER TABLE keyed DROP COLUMN a; -- the key goes too: rows numbered by a hidden row id
       `);
       // Uncommitted at the crash: must be gone afterwards.
       await s.query(
@@ -47,6 +50,10 @@ for (const crash of [false, true]) {
         ["3", null, "7", null, "3"],
       ]);
       assert.deepEqual(await s.rows("SELECT * FROM other"), [["1"]]);
+      await s.query("INSERT INTO keyed VALUES ('z'), ('x')");
+      assert.deepEqual(await s.rows("SELECT b FROM keyed ORDER BY b"), [["x"], ["x"], ["y"], [
+        "z",
+      ]]);
       assert.equal(await s.errorCode("SELECT * FROM t"), "42P01");
       assert.equal(await s.errorCode("SELECT * FROM lost"), "42P01");
       // The counter moved with the column: never a number twice (a crash skips ahead, as
