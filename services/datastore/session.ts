@@ -27,6 +27,7 @@
 // Left out: SAVEPOINT, cursors (DECLARE/FETCH), LISTEN/NOTIFY, COPY TO and
 // COPY in binary or CSV format, function call messages, replication.
 
+import { settingRefusal, SHOWN_DEFAULTS } from "./pg_settings.ts";
 import type { Bytes } from "../../lib/bytes.ts";
 import { errorFields, PgProtocolError } from "../../lib/pg/errors.ts";
 import { OID, typeByOid } from "../../lib/pg/oids.ts";
@@ -255,6 +256,7 @@ export class Session {
       transaction: () => this.#tx,
       // A reported setting changed this way sends no ParameterStatus (left out).
       setSetting: (name, value, local) => {
+        refuseSetting(name);
         if (local && !this.#explicit) return value; // lasts only for this statement's transaction
         this.#saveSetting(name, local);
         const scratch = new MessageWriter();
@@ -521,7 +523,7 @@ export class Session {
     return this.#resetValues.get(name) ??
       (name === "statement_timeout"
         ? durationText(this.#statementTimeoutMs)
-        : DEFAULT_SETTINGS[name] ?? "");
+        : DEFAULT_SETTINGS[name] ?? SHOWN_DEFAULTS[name] ?? "");
   }
 
   /** Remembers a setting's value before the open block first changes it (`local`: SET LOCAL). */
@@ -814,13 +816,19 @@ export class Session {
         const value = statement.values === null
           ? this.#resetValue(name)
           : statement.values.map((v) => quote(settingText(v))).join(", ");
+        refuseSetting(name);
         if (statement.local && !this.#explicit) {
           // PostgreSQL: a warning, and the setting lasts only for the statement's own transaction.
+          const what = name === "transaction_isolation" ? "SET TRANSACTION" : "SET LOCAL";
           send(out, {
             type: "NoticeResponse",
-            fields: warning("25P01", "SET LOCAL can only be used in transaction blocks"),
+            fields: warning("25P01", `${what} can only be used in transaction blocks`),
           });
           complete("SET");
+          return;
+        }
+        if (statement.values?.length === 0) {
+          complete("SET"); // SET TRANSACTION READ ONLY / READ WRITE: every block here is serializable
           return;
         }
         const before = this.info.settings.get(name);
@@ -837,6 +845,7 @@ export class Session {
       case "reset": {
         if (this.#failed) throw abortedError();
         const name = statement.name.toLowerCase();
+        if (name !== "all") refuseSetting(name);
         for (const key of name === "all" ? this.info.settings.keys() : [name]) {
           this.#saveSetting(key, false);
         }
@@ -853,7 +862,7 @@ export class Session {
       case "show": {
         if (this.#failed) throw abortedError();
         const name = statement.name.toLowerCase();
-        const value = this.info.settings.get(name);
+        const value = this.info.settings.get(name) ?? SHOWN_DEFAULTS[name];
         if (value === undefined) {
           throw new SqlError("42704", `unrecognized configuration parameter "${name}"`);
         }
@@ -1354,6 +1363,12 @@ const SQL_TYPE_BY_OID = new Map<number, SqlType>([
 /** A declared parameter type; 0 (unspecified) and types we lack are inferred. */
 function sqlTypeOfOid(oid: number): SqlType {
   return SQL_TYPE_BY_OID.get(oid) ?? "unknown";
+}
+
+/** Throws PostgreSQL's error for SET or RESET of a parameter a session may not change. */
+function refuseSetting(name: string): void {
+  const refusal = settingRefusal(name);
+  if (refusal) throw new SqlError(refusal.code, refusal.message);
 }
 
 /** Settings that are lists of names: SET quotes each element as needed (GUC_LIST_QUOTE). */
