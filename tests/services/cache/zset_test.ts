@@ -4,10 +4,12 @@
 import assert from "node:assert/strict";
 import {
   formatScore,
+  NIL,
   parseLexBound,
   parseScore,
   parseScoreBound,
   type ScoreRange,
+  type ZPos,
   ZSET_ELEMENT_OVERHEAD_BYTES,
   ZSetValue,
 } from "../../../services/cache/zset.ts";
@@ -22,6 +24,18 @@ function random(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** The member at a node, or undefined for NIL. */
+function memberOf(zset: ZSetValue, pos: ZPos): string | undefined {
+  return pos === NIL ? undefined : zset.memberAt(pos);
+}
+
+/** Members from the tail back to the head, by the backward links. */
+function backward(zset: ZSetValue): string[] {
+  const members: string[] = [];
+  for (let pos = zset.last(); pos !== NIL; pos = zset.prev(pos)) members.push(zset.memberAt(pos));
+  return members;
 }
 
 function modelOrder(model: Map<string, number>): [string, number][] {
@@ -50,14 +64,12 @@ Deno.test({
       assert.equal(zset.size, order.length);
       for (let rank = 0; rank < order.length; rank++) {
         assert.equal(zset.rank(order[rank][0]), rank);
-        assert.equal(zset.byRank(rank)?.member, order[rank][0]);
+        assert.equal(memberOf(zset, zset.byRank(rank)), order[rank][0]);
       }
-      assert.equal(zset.byRank(order.length), null);
-      assert.equal(zset.last()?.member, order.at(-1)?.[0]);
+      assert.equal(zset.byRank(order.length), NIL);
+      assert.equal(memberOf(zset, zset.last()), order.at(-1)?.[0]);
       // Walking backward from the tail gives the reverse order.
-      const back: string[] = [];
-      for (let node = zset.last(); node !== null; node = node.backward) back.push(node.member);
-      assert.deepEqual(back, order.map(([m]) => m).reverse());
+      assert.deepEqual(backward(zset), order.map(([m]) => m).reverse());
       const lo = Math.floor(next() * 60) - 30;
       const range: ScoreRange = {
         min: lo,
@@ -69,8 +81,8 @@ Deno.test({
         (range.minExclusive ? s > range.min : s >= range.min) &&
         (range.maxExclusive ? s < range.max : s <= range.max)
       );
-      assert.equal(zset.firstInScore(range)?.member, inside[0]?.[0]);
-      assert.equal(zset.lastInScore(range)?.member, inside.at(-1)?.[0]);
+      assert.equal(memberOf(zset, zset.firstInScore(range)), inside[0]?.[0]);
+      assert.equal(memberOf(zset, zset.lastInScore(range)), inside.at(-1)?.[0]);
     }
   },
 });
@@ -97,12 +109,10 @@ Deno.test({
       }
       const order = modelOrder(model);
       assert.deepEqual([...zset.entries()], order);
-      const back: string[] = [];
-      for (let node = zset.last(); node !== null; node = node.backward) back.push(node.member);
-      assert.deepEqual(back, order.map(([m]) => m).reverse());
+      assert.deepEqual(backward(zset), order.map(([m]) => m).reverse());
       for (let rank = 0; rank < order.length; rank += 97) {
         assert.equal(zset.rank(order[rank][0]), rank);
-        assert.equal(zset.byRank(rank)?.member, order[rank][0]);
+        assert.equal(memberOf(zset, zset.byRank(rank)), order[rank][0]);
       }
       // Drain it (the pool is rebuilt smaller on the way), checking what is left.
       for (const member of [...model.keys()]) {
@@ -111,19 +121,15 @@ Deno.test({
         if (model.size !== 100) continue;
         const rest = modelOrder(model);
         assert.deepEqual([...zset.entries()], rest);
-        const restBack: string[] = [];
-        for (let node = zset.last(); node !== null; node = node.backward) {
-          restBack.push(node.member);
-        }
-        assert.deepEqual(restBack, rest.map(([m]) => m).reverse());
+        assert.deepEqual(backward(zset), rest.map(([m]) => m).reverse());
         rest.forEach(([m], rank) => {
           assert.equal(zset.rank(m), rank);
-          assert.equal(zset.byRank(rank)?.member, m);
+          assert.equal(memberOf(zset, zset.byRank(rank)), m);
         });
       }
       assert.equal(zset.size, 0);
-      assert.equal(zset.first(), null);
-      assert.equal(zset.last(), null);
+      assert.equal(zset.first(), NIL);
+      assert.equal(zset.last(), NIL);
     }
   },
 });
@@ -135,10 +141,10 @@ Deno.test({
     const zset = new ZSetValue();
     for (const member of ["a", "b", "c", "d", "ab"]) zset.set(member, 0);
     const range = { min: parseLexBound("(a")!, max: parseLexBound("[c")! };
-    assert.equal(zset.firstInLex(range)?.member, "ab");
-    assert.equal(zset.lastInLex(range)?.member, "c");
+    assert.equal(memberOf(zset, zset.firstInLex(range)), "ab");
+    assert.equal(memberOf(zset, zset.lastInLex(range)), "c");
     const empty = { min: parseLexBound("(d")!, max: parseLexBound("+")! };
-    assert.equal(zset.firstInLex(empty), null);
+    assert.equal(zset.firstInLex(empty), NIL);
   },
 });
 
