@@ -135,6 +135,34 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "ZSetValue.move() keeps a node's block, in place or relinked, and the order by (score, member)",
+  permissions: "none",
+  fn() {
+    const zset = new ZSetValue();
+    for (const [member, score] of [["a", 1], ["b", 2], ["c", 3], ["d", 3], ["e", 5]] as const) {
+      zset.set(member, score);
+    }
+    const c = zset.find("c");
+    zset.move(c, 2.5); // between b (2) and d (3): in place
+    assert.equal(zset.find("c"), c);
+    zset.move(c, 3); // ties d at 3, and "c" < "d": still in place
+    assert.equal(zset.find("c"), c);
+    assert.deepEqual([...zset.entries()].map(([m]) => m), ["a", "b", "c", "d", "e"]);
+    zset.move(c, 0); // past a: relinked, same block
+    assert.equal(zset.find("c"), c);
+    const d = zset.find("d");
+    zset.move(d, 1); // ties a at 1, and "d" > "a": after a
+    assert.deepEqual([...zset.entries()], [["c", 0], ["a", 1], ["d", 1], ["b", 2], ["e", 5]]);
+    assert.deepEqual(backward(zset), ["e", "b", "d", "a", "c"]);
+    ["c", "a", "d", "b", "e"].forEach((member, rank) => assert.equal(zset.rank(member), rank));
+    zset.move(zset.find("e"), -0); // -0 is stored as 0, as Redis's listpacks do
+    assert.ok(Object.is(zset.score("e"), 0));
+    assert.deepEqual([...zset.entries()].map(([m]) => m), ["c", "e", "a", "d", "b"]);
+  },
+});
+
+Deno.test({
   name: "ZSetValue finds lex range ends when all scores are equal",
   permissions: "none",
   fn() {
