@@ -1,9 +1,9 @@
 // Bytes per member of one large sorted set: ours (the heap of a ZSetValue
-// after a full GC plus its pool outside the heap, in-process, members built
-// as the server builds them)
-// against redis-server's INFO used_memory growth for the same ZADDs (its
-// skiplist encoding: a dict entry, a skiplist node, an sds per member).
-// Members "m:N", scores N, as bench/cache.ts fills its set.
+// after a full GC plus its pool and index outside the heap, in-process,
+// members built as the server builds them) against redis-server's INFO
+// used_memory growth for the same ZADDs (its skiplist encoding: a dict
+// entry, a skiplist node, an sds per member). Members "m:N", scores N, as
+// bench/cache.ts fills its set.
 //
 //   deno run -A --v8-flags=--expose-gc bench/micro/zset_memory.ts [members]
 
@@ -15,7 +15,7 @@ if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");
 
 const members = Number(Deno.args[0] ?? 1_000_000);
 
-/** The JS heap and the memory outside it (ArrayBuffers: the skip list pool). */
+/** The JS heap and the memory outside it (ArrayBuffers: the skip list pool and the index). */
 function heapAndExternal(): number {
   const usage = Deno.memoryUsage();
   return usage.heapUsed + usage.external;

@@ -7,10 +7,11 @@
 //
 // The whole skip list lives in one typed pool and an array of member
 // strings, with no object per element: a node is a number (its block in the
-// pool, a `ZPos`) that stays valid until the set next changes. That keeps
-// an element to its member string, a Map slot and about four pool words
-// (the garbage collector has nothing else to trace), and a search step to
-// one cache line.
+// pool, a `ZPos`) that stays valid until the set next changes. The member
+// index is a hash table of blocks in an Int32Array, probed with the
+// request's bytes. That keeps an element to its member string, an array
+// slot, about four pool words and two index slots (the garbage collector
+// has nothing else to trace), and a search step to one cache line.
 //
 // Lex ranges assume every member has the same score, as Redis documents;
 // with mixed scores the answer is only as defined as Redis's own (its small
@@ -25,13 +26,13 @@ const LEVEL_MAX = 32;
 
 /**
  * Estimated memory of one element beyond its member bytes, for used_memory
- * and maxmemory: the member string's header, its Map entry with the
- * table's slack, its slot in the member array, its pool block with the
- * pool's growth slack. Measured (bench/micro/zset_memory.ts, 1M members of
- * 8 bytes, heap after a full GC plus the pool): 124 bytes a member, so 116
- * beyond its bytes; kept a little above so maxmemory stays conservative.
+ * and maxmemory: the member string's header, its slot in the member array
+ * and in the member index, its pool block, with the pool's and the index's
+ * growth slack. Measured (bench/micro/zset_memory.ts, 0.3M to 1.4M members
+ * of 7-9 bytes, heap after a full GC plus the pool and index outside it):
+ * 77-90 bytes a member in all; kept above so maxmemory stays conservative.
  */
-export const ZSET_ELEMENT_OVERHEAD_BYTES = 128;
+export const ZSET_ELEMENT_OVERHEAD_BYTES = 96;
 
 /** A node of the skip list: its block in the pool; valid until the set changes. */
 export type ZPos = number;
@@ -128,6 +129,54 @@ function randomWord(): number {
 const UPDATE = new Int32Array(LEVEL_MAX);
 const RANK = new Int32Array(LEVEL_MAX);
 
+/**
+ * The member index: open addressing with linear probing over an
+ * Int32Array of blocks (0, the head's block, marks an empty slot), at most
+ * half full. A lookup hashes the member's bytes straight from the request
+ * (no string made, none hashed by V8: measured 0.5 us against 1.1-1.9 for
+ * Map.get(toKey(bytes)) on 1M members) and compares the candidate's member
+ * string char by char; the table costs 8-16 bytes a member, a Map about 40.
+ * The hash is seeded per process, as V8's own string hash is, so a client
+ * cannot choose members that collide.
+ */
+const INDEX_SLOTS_INITIAL = 8;
+const HASH_SEED = (Math.random() * 0x7fff_ffff) | 0;
+
+/** murmur3's 32-bit finalizer, in int32 arithmetic. */
+function mix(h: number): number {
+  h ^= (h >> 16) & 0xffff;
+  h = Math.imul(h, 0x85eb_ca6b);
+  h ^= (h >> 13) & 0x7_ffff;
+  h = Math.imul(h, 0xc2b2_ae35);
+  return h ^ ((h >> 16) & 0xffff);
+}
+
+/** The hash of a member given as a binary string (one char per byte). */
+function hashString(member: string): number {
+  let h = HASH_SEED ^ member.length;
+  for (let i = 0; i < member.length; i++) {
+    h = Math.imul(h ^ member.charCodeAt(i), 0x5bd1_e995);
+    h ^= (h >> 15) & 0x1_ffff;
+  }
+  return mix(h);
+}
+
+/** The same hash of a member given as bytes. */
+function hashBytes(member: Uint8Array): number {
+  let h = HASH_SEED ^ member.length;
+  for (let i = 0; i < member.length; i++) {
+    h = Math.imul(h ^ member[i], 0x5bd1_e995);
+    h ^= (h >> 15) & 0x1_ffff;
+  }
+  return mix(h);
+}
+
+function equalsBytes(member: string, bytes: Uint8Array): boolean {
+  if (member.length !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (member.charCodeAt(i) !== bytes[i]) return false;
+  return true;
+}
+
 /** A read-only member -> score view of a sorted set, shaped like a ReadonlyMap's reading side. */
 export interface ScoreView extends Iterable<[string, number]> {
   readonly size: number;
@@ -138,8 +187,10 @@ export interface ScoreView extends Iterable<[string, number]> {
 
 /** A sorted set value. */
 export class ZSetValue {
-  /** member -> its block. */
-  readonly #blocks = new Map<string, ZPos>();
+  /** The member index (see INDEX_SLOTS_INITIAL): blocks by member hash. */
+  #index = new Int32Array(INDEX_SLOTS_INITIAL);
+  /** Members in the index (the skip list's count can lag by one inside a move). */
+  #count = 0;
   /** Members and scores, by member (for code that reads a set as a map). */
   readonly scores: ScoreView;
   bytes = 0;
@@ -161,22 +212,73 @@ export class ZSetValue {
 
   constructor() {
     this.#reset(POOL_UNITS_INITIAL);
-    const blocks = this.#blocks;
-    const scoreOf = (block: ZPos): number => this.#f64[block];
-    this.scores = {
-      get size() {
-        return blocks.size;
-      },
-      get: (member) => {
-        const block = blocks.get(member);
-        return block === undefined ? undefined : scoreOf(block);
-      },
-      has: (member) => blocks.has(member),
-      keys: () => blocks.keys(),
-      *[Symbol.iterator]() {
-        for (const [member, block] of blocks) yield [member, scoreOf(block)];
-      },
-    };
+    this.scores = new ScoresOf(this);
+  }
+
+  /** The slot of `member` in the index, or of the empty slot its probe ends at. */
+  #probe(member: string): number {
+    const index = this.#index;
+    const mask = index.length - 1;
+    const members = this.#members;
+    let j = hashString(member) & mask;
+    for (;;) {
+      const block = index[j];
+      if (block === 0 || members[slot(block)] === member) return j;
+      j = (j + 1) & mask;
+    }
+  }
+
+  /** The node of a member given as bytes (from the request, no string made), or NIL. */
+  findBytes(member: Uint8Array): ZPos {
+    const index = this.#index;
+    const mask = index.length - 1;
+    const members = this.#members;
+    let j = hashBytes(member) & mask;
+    for (;;) {
+      const block = index[j];
+      if (block === 0) return NIL;
+      if (equalsBytes(members[slot(block)], member)) return block;
+      j = (j + 1) & mask;
+    }
+  }
+
+  /** Enters a member known to be absent, its block already holding it. */
+  #indexAdd(member: string, block: ZPos): void {
+    if ((this.#count + 1) * 2 > this.#index.length) this.#reindex(this.#index.length * 2);
+    this.#index[this.#probe(member)] = block;
+    this.#count++;
+  }
+
+  /** Removes the index slot `j` (linear probing's backward shift: no tombstones). */
+  #indexRemove(j: number): void {
+    const index = this.#index;
+    const mask = index.length - 1;
+    const members = this.#members;
+    index[j] = 0;
+    for (let k = (j + 1) & mask; index[k] !== 0; k = (k + 1) & mask) {
+      const block = index[k];
+      const home = hashString(members[slot(block)]) & mask;
+      // Move the entry back to j unless its home lies cyclically in (j, k].
+      const stays = j <= k ? home > j && home <= k : home > j || home <= k;
+      if (!stays) {
+        index[j] = block;
+        index[k] = 0;
+        j = k;
+      }
+    }
+    this.#count--;
+  }
+
+  /** Rebuilds the index with `slots` slots (a power of two) from the skip list. */
+  #reindex(slots: number): void {
+    this.#index = new Int32Array(slots);
+    const mask = slots - 1;
+    const members = this.#members;
+    for (let x = this.first(); x !== NIL; x = this.next(x)) {
+      let j = hashString(members[slot(x)]) & mask;
+      while (this.#index[j] !== 0) j = (j + 1) & mask;
+      this.#index[j] = x;
+    }
   }
 
   /** An empty skip list in a new pool of `units`. */
@@ -203,26 +305,30 @@ export class ZSetValue {
   #compact(): void {
     const elements = [...this.entries()];
     this.#reset(Math.max(POOL_UNITS_INITIAL, blockUnits(LEVEL_MAX) + 8 * elements.length));
-    for (const [member, score] of elements) this.#blocks.set(member, this.#insert(member, score));
+    for (const [member, score] of elements) this.#insert(member, score);
+    let slots = INDEX_SLOTS_INITIAL;
+    while (slots < 2 * elements.length) slots *= 2;
+    this.#reindex(slots);
   }
 
   get size(): number {
-    return this.#blocks.size;
+    return this.#count;
   }
 
   /** The node of a member, or NIL. */
   find(member: string): ZPos {
-    return this.#blocks.get(member) ?? NIL;
+    const block = this.#index[this.#probe(member)];
+    return block === 0 ? NIL : block;
   }
 
   /** A member's score, or undefined. */
   score(member: string): number | undefined {
-    const block = this.#blocks.get(member);
-    return block === undefined ? undefined : this.#f64[block];
+    const block = this.find(member);
+    return block === NIL ? undefined : this.#f64[block];
   }
 
   has(member: string): boolean {
-    return this.#blocks.has(member);
+    return this.find(member) !== NIL;
   }
 
   memberAt(pos: ZPos): string {
@@ -245,8 +351,8 @@ export class ZSetValue {
 
   /** Adds a member or moves it to a new score. */
   set(member: string, score: number): void {
-    const block = this.#blocks.get(member);
-    if (block === undefined) this.add(member, score);
+    const block = this.find(member);
+    if (block === NIL) this.add(member, score);
     else this.move(block, score);
   }
 
@@ -256,14 +362,14 @@ export class ZSetValue {
     // its large ones keep -0. We keep the small-set behaviour throughout.
     if (score === 0) score = 0;
     this.bytes += member.length + ZSET_ELEMENT_OVERHEAD_BYTES;
-    this.#blocks.set(member, this.#insert(member, score));
+    this.#indexAdd(member, this.#insert(member, score));
   }
 
   /**
    * Gives the element at `pos` a new score. As Redis's zslUpdateScore, it
    * stays where it is when its neighbours still bound it (no search, no
    * relinking), else it is unlinked and linked again: the same block, so
-   * the member map is not touched either way.
+   * the member index is not touched either way.
    */
   move(pos: ZPos, score: number): void {
     if (score === 0) score = 0;
@@ -287,12 +393,15 @@ export class ZSetValue {
   }
 
   delete(member: string): boolean {
-    const block = this.#blocks.get(member);
-    if (block === undefined) return false;
+    const j = this.#probe(member);
+    const block = this.#index[j];
+    if (block === 0) return false;
+    this.#indexRemove(j); // before the block lets go of its member
     this.#unlink(block);
     this.#release(block);
-    this.#blocks.delete(member);
     this.bytes -= member.length + ZSET_ELEMENT_OVERHEAD_BYTES;
+    const slots = this.#index.length;
+    if (slots > INDEX_SLOTS_INITIAL && this.#count * 8 < slots) this.#reindex(slots / 2);
     const units = this.#f64.length;
     if (
       units >= POOL_UNITS_SHRINK_MIN && this.#length * POOL_UNITS_PER_ELEMENT_SHRINK < units
@@ -428,8 +537,8 @@ export class ZSetValue {
 
   /** 0-based rank of a member in ascending order, or undefined. */
   rank(member: string): number | undefined {
-    const block = this.#blocks.get(member);
-    if (block === undefined) return undefined;
+    const block = this.find(member);
+    if (block === NIL) return undefined;
     return this.rankAt(block);
   }
 
@@ -572,6 +681,36 @@ export class ZSetValue {
     for (let x = this.first(); x !== NIL; x = this.next(x)) {
       yield [this.memberAt(x), this.scoreAt(x)];
     }
+  }
+}
+
+/** The member -> score view of a ZSetValue, iterated in rank order (a Map's would be insertion order; no caller depends on either). */
+class ScoresOf implements ScoreView {
+  readonly #zset: ZSetValue;
+
+  constructor(zset: ZSetValue) {
+    this.#zset = zset;
+  }
+
+  get size(): number {
+    return this.#zset.size;
+  }
+
+  get(member: string): number | undefined {
+    return this.#zset.score(member);
+  }
+
+  has(member: string): boolean {
+    return this.#zset.has(member);
+  }
+
+  *keys(): IterableIterator<string> {
+    const zset = this.#zset;
+    for (let x = zset.first(); x !== NIL; x = zset.next(x)) yield zset.memberAt(x);
+  }
+
+  [Symbol.iterator](): Iterator<[string, number]> {
+    return this.#zset.entries();
   }
 }
 

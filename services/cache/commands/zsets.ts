@@ -115,9 +115,10 @@ function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): voi
     entry ??= db.set(key, new ZSetValue()) as ZSetEntry;
     const zset = entry.value;
     for (let i = 0; i < scores.length; i++) {
-      const member = toKey(args.at(first + 2 * i + 1));
+      // Looked up by its bytes; a string is made only for a new member.
+      const member = args.at(first + 2 * i + 1);
       let next = scores[i];
-      const pos = zset.find(member);
+      const pos = zset.findBytes(member);
       if (pos !== NIL) {
         if (flags.nx) continue;
         const current = zset.scoreAt(pos);
@@ -135,7 +136,7 @@ function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): voi
         }
       } else {
         if (flags.xx) continue;
-        zset.add(member, next);
+        zset.add(toKey(member), next);
         added++;
       }
       processed++;
@@ -177,18 +178,19 @@ function zcard(ctx: Ctx, args: Args): void {
 }
 
 function zscore(ctx: Ctx, args: Args): void {
-  const n = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value.score(toKey(args.at(2)));
-  if (n === undefined) ctx.out.nullBulk();
-  else score(ctx, n);
+  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  const pos = zset?.findBytes(args.at(2)) ?? NIL;
+  if (pos === NIL) ctx.out.nullBulk();
+  else score(ctx, zset!.scoreAt(pos));
 }
 
 function zmscore(ctx: Ctx, args: Args): void {
   const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
   ctx.out.arrayHeader(args.length - 2);
   for (let i = 2; i < args.length; i++) {
-    const n = zset?.score(toKey(args.at(i)));
-    if (n === undefined) ctx.out.nullBulk();
-    else score(ctx, n);
+    const pos = zset?.findBytes(args.at(i)) ?? NIL;
+    if (pos === NIL) ctx.out.nullBulk();
+    else score(ctx, zset!.scoreAt(pos));
   }
 }
 
@@ -211,7 +213,7 @@ function zrankGeneric(reverse: boolean) {
       withScore = true;
     }
     const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
-    const pos = zset?.find(toKey(args.at(2))) ?? NIL;
+    const pos = zset?.findBytes(args.at(2)) ?? NIL;
     if (zset === undefined || pos === NIL) {
       return withScore ? ctx.out.nullArray() : ctx.out.nullBulk();
     }

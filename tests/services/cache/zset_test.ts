@@ -135,6 +135,43 @@ Deno.test({
 });
 
 Deno.test({
+  name: "ZSetValue's member index finds members by string and by bytes as it grows and shrinks",
+  permissions: "none",
+  fn() {
+    const next = random(5);
+    const zset = new ZSetValue();
+    const model = new Map<string, number>();
+    const bytes = (member: string) => Uint8Array.from(member, (c) => c.charCodeAt(0));
+    const check = () => {
+      assert.equal(zset.size, model.size);
+      for (let i = 0; i < 3000; i += 7) {
+        const member = `k${i}`;
+        assert.equal(zset.score(member), model.get(member), member);
+        const pos = zset.findBytes(bytes(member));
+        assert.equal(pos === NIL ? undefined : zset.scoreAt(pos), model.get(member), member);
+      }
+    };
+    // Grow to 3000 members (the index doubles from 8 slots), churn, then
+    // drain to a few (it halves, and deletes shift entries back).
+    for (let step = 0; step < 20000; step++) {
+      const member = `k${Math.floor(next() * 3000)}`;
+      const draining = step >= 12000;
+      if (next() < (draining ? 0.9 : 0.2)) {
+        assert.equal(zset.delete(member), model.delete(member));
+      } else {
+        const score = Math.floor(next() * 100);
+        zset.set(member, score);
+        model.set(member, score);
+      }
+      if (step % 1000 === 0) check();
+    }
+    check();
+    assert.deepEqual([...zset.entries()], modelOrder(model));
+    assert.equal(zset.findBytes(bytes("")), NIL);
+  },
+});
+
+Deno.test({
   name:
     "ZSetValue.move() keeps a node's block, in place or relinked, and the order by (score, member)",
   permissions: "none",
