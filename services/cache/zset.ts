@@ -789,6 +789,9 @@ export function parseScoreBound(text: string): { value: number; exclusive: boole
   }
   if (text === "") return { value: 0, exclusive };
   if (isShortInteger(text)) return { value: Number(text), exclusive };
+  // The usual open ends, without the regular expressions below.
+  if (text === "+inf" || text === "inf") return { value: Infinity, exclusive };
+  if (text === "-inf") return { value: -Infinity, exclusive };
   const body = text.replace(/^[ \t\n\v\f\r]+/, "");
   if (INF_TEXT.test(body)) return { value: body.startsWith("-") ? -Infinity : Infinity, exclusive };
   if (!FLOAT_TEXT.test(body)) return null;
