@@ -15,7 +15,7 @@
 
 import type { Bytes } from "../../lib/bytes.ts";
 import { HashValue, ListValue, SetValue, type Value } from "./values.ts";
-import { parseScore, ZSetValue } from "./zset.ts";
+import { NIL, parseScore, ZSetValue } from "./zset.ts";
 
 /** Redis 7.0's RDB_VERSION: payloads from a newer Redis are refused, as Redis refuses them. */
 export const RDB_VERSION = 10;
@@ -142,9 +142,9 @@ export function encodeDump(value: Value): Bytes {
     w.byte(TYPE_ZSET_2);
     w.length(value.size);
     // Redis writes a skiplist from its tail, so loading inserts at the head.
-    for (let node = value.last(); node !== null; node = node.backward) {
-      w.string(node.member);
-      w.double(node.score);
+    for (let pos = value.last(); pos !== NIL; pos = value.prev(pos)) {
+      w.string(value.memberAt(pos));
+      w.double(value.scoreAt(pos));
     }
   }
   return w.finish();

@@ -16,7 +16,7 @@
 import type { Args } from "./context.ts";
 import type { Db } from "../keyspace.ts";
 import { HashValue, ListValue, SetValue, toKey } from "../values.ts";
-import { ZSetValue } from "../zset.ts";
+import { NIL, ZSetValue } from "../zset.ts";
 import { command, type CommandSpec, type Ctx, fail, lower, SYNTAX, WRONGTYPE } from "./context.ts";
 import { intArg } from "./args.ts";
 
@@ -167,7 +167,7 @@ function sortGeneric(readOnly: boolean) {
       // The range straight from the list or sorted set, in its order (reversed by DESC).
       for (let i = start; i <= end; i++) {
         const at = desc ? size - 1 - i : i;
-        add(value instanceof ListValue ? value.get(at)! : value.byRank(at)!.member);
+        add(value instanceof ListValue ? value.get(at)! : value.memberAt(value.byRank(at)));
       }
       end -= start;
       start = 0;
@@ -176,7 +176,7 @@ function sortGeneric(readOnly: boolean) {
     } else if (value instanceof SetValue) {
       for (const member of value.ordered()) add(member);
     } else if (value instanceof ZSetValue) {
-      for (let node = value.first(); node !== null; node = node.forward) add(node.member);
+      for (let pos = value.first(); pos !== NIL; pos = value.next(pos)) add(value.memberAt(pos));
     }
     let conversionError = false;
     if (!dontSort) {

@@ -11,12 +11,18 @@ import { fromKey, globMatch, SetValue, toKey } from "../values.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
 import {
   formatScore,
+  lexGteMin,
+  lexLteMax,
   type LexRange,
+  NIL,
   parseLexBound,
   parseScore,
   parseScoreBound,
+  scoreGteMin,
+  scoreLteMax,
   type ScoreRange,
-  type ZNode,
+  type ScoreView,
+  type ZPos,
   ZSetValue,
 } from "../zset.ts";
 import {
@@ -109,11 +115,13 @@ function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): voi
     entry ??= db.set(key, new ZSetValue()) as ZSetEntry;
     const zset = entry.value;
     for (let i = 0; i < scores.length; i++) {
-      const member = toKey(args.at(first + 2 * i + 1));
+      // Looked up by its bytes; a string is made only for a new member.
+      const member = args.at(first + 2 * i + 1);
       let next = scores[i];
-      const current = zset.scores.get(member);
-      if (current !== undefined) {
+      const pos = zset.findBytes(member);
+      if (pos !== NIL) {
         if (flags.nx) continue;
+        const current = zset.scoreAt(pos);
         if (flags.incr) {
           next += current;
           if (Number.isNaN(next)) {
@@ -123,12 +131,12 @@ function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): voi
         }
         if ((flags.lt && next >= current) || (flags.gt && next <= current)) continue;
         if (next !== current) {
-          zset.update(member, next, current);
+          zset.move(pos, next);
           updated++;
         }
       } else {
         if (flags.xx) continue;
-        zset.update(member, next, undefined);
+        zset.add(toKey(member), next);
         added++;
       }
       processed++;
@@ -170,18 +178,19 @@ function zcard(ctx: Ctx, args: Args): void {
 }
 
 function zscore(ctx: Ctx, args: Args): void {
-  const n = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value.scores.get(toKey(args.at(2)));
-  if (n === undefined) ctx.out.nullBulk();
-  else score(ctx, n);
+  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  const pos = zset?.findBytes(args.at(2)) ?? NIL;
+  if (pos === NIL) ctx.out.nullBulk();
+  else score(ctx, zset!.scoreAt(pos));
 }
 
 function zmscore(ctx: Ctx, args: Args): void {
   const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
   ctx.out.arrayHeader(args.length - 2);
   for (let i = 2; i < args.length; i++) {
-    const n = zset?.scores.get(toKey(args.at(i)));
-    if (n === undefined) ctx.out.nullBulk();
-    else score(ctx, n);
+    const pos = zset?.findBytes(args.at(i)) ?? NIL;
+    if (pos === NIL) ctx.out.nullBulk();
+    else score(ctx, zset!.scoreAt(pos));
   }
 }
 
@@ -204,16 +213,16 @@ function zrankGeneric(reverse: boolean) {
       withScore = true;
     }
     const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
-    const member = toKey(args.at(2));
-    const rank = zset?.rank(member);
-    if (zset === undefined || rank === undefined) {
+    const pos = zset?.findBytes(args.at(2)) ?? NIL;
+    if (zset === undefined || pos === NIL) {
       return withScore ? ctx.out.nullArray() : ctx.out.nullBulk();
     }
+    const rank = zset.rankAt(pos);
     const position = reverse ? zset.size - 1 - rank : rank;
     if (!withScore) return ctx.out.integer(position);
     ctx.out.arrayHeader(2);
     ctx.out.integer(position);
-    score(ctx, zset.scores.get(member)!);
+    score(ctx, zset.scoreAt(pos));
   };
 }
 
@@ -221,24 +230,24 @@ function zrankGeneric(reverse: boolean) {
  * How many elements lie from `first` to `last`, both included; 0 when
  * `last` is missing or before `first` (a lex range over mixed scores).
  */
-function span(zset: ZSetValue, first: ZNode, last: ZNode | null): number {
-  if (last === null) return 0;
-  return Math.max(0, zset.rank(last.member)! - zset.rank(first.member)! + 1);
+function span(zset: ZSetValue, first: ZPos, last: ZPos): number {
+  if (last === NIL) return 0;
+  return Math.max(0, zset.rankAt(last) - zset.rankAt(first) + 1);
 }
 
 function zcount(ctx: Ctx, args: Args): void {
   const range = scoreRangeArg(args.at(2), args.at(3));
   const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
-  const first = zset?.firstInScore(range) ?? null;
-  if (zset === undefined || first === null) return ctx.out.integer(0);
+  const first = zset?.firstInScore(range) ?? NIL;
+  if (zset === undefined || first === NIL) return ctx.out.integer(0);
   ctx.out.integer(span(zset, first, zset.lastInScore(range)));
 }
 
 function zlexcount(ctx: Ctx, args: Args): void {
   const range = lexRangeArg(args.at(2), args.at(3));
   const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
-  const first = zset?.firstInLex(range) ?? null;
-  if (zset === undefined || first === null) return ctx.out.integer(0);
+  const first = zset?.firstInLex(range) ?? NIL;
+  if (zset === undefined || first === NIL) return ctx.out.integer(0);
   ctx.out.integer(span(zset, first, zset.lastInLex(range)));
 }
 
@@ -255,23 +264,28 @@ interface RangeCall {
 }
 
 /** ZRANGESTORE's result: replaces the destination (deletes it when empty), replies the count. */
-function storeRange(ctx: Ctx, dest: string, nodes: ZNode[]): void {
+function storeRange(ctx: Ctx, dest: string, from: ZSetValue | undefined, nodes: ZPos[]): void {
   const db = ctx.session.db;
   const zset = new ZSetValue();
-  for (const node of nodes) zset.set(node.member, node.score);
+  for (const pos of nodes) zset.set(from!.memberAt(pos), from!.scoreAt(pos));
   if (zset.size === 0) db.delete(dest);
   else db.set(dest, zset);
   ctx.out.integer(zset.size);
 }
 
-/** Writes nodes as the range commands reply: members, or members with scores. */
-function writeRange(ctx: Ctx, nodes: ZNode[], withScores: boolean): void {
+/** Writes nodes of `zset` as the range commands reply: members, or members with scores. */
+function writeRange(
+  ctx: Ctx,
+  zset: ZSetValue | undefined,
+  nodes: ZPos[],
+  withScores: boolean,
+): void {
   const pairs = withScores && ctx.out.protocol === 3;
   ctx.out.arrayHeader(withScores && !pairs ? nodes.length * 2 : nodes.length);
-  for (const node of nodes) {
+  for (const pos of nodes) {
     if (pairs) ctx.out.arrayHeader(2);
-    ctx.out.bulkString(node.member);
-    if (withScores) score(ctx, node.score);
+    ctx.out.bulkString(zset!.memberAt(pos));
+    if (withScores) score(ctx, zset!.scoreAt(pos));
   }
 }
 
@@ -290,8 +304,10 @@ function zrangeGeneric(call: RangeCall) {
   return (ctx: Ctx, args: Args): void => {
     // ZRANGESTORE names its destination first; the rest is ZRANGE's.
     const at = call.store ? 1 : 0;
-    const emit = (nodes: ZNode[], withScores: boolean): void =>
-      call.store ? storeRange(ctx, toKey(args.at(1)), nodes) : writeRange(ctx, nodes, withScores);
+    const emit = (zset: ZSetValue | undefined, nodes: ZPos[], withScores: boolean): void =>
+      call.store
+        ? storeRange(ctx, toKey(args.at(1)), zset, nodes)
+        : writeRange(ctx, zset, nodes, withScores);
     let withScores = false;
     let offset = 0;
     let limit = -1;
@@ -329,52 +345,47 @@ function zrangeGeneric(call: RangeCall) {
       const end = intArg(maxArg);
       const zset = lookupZSet(db, key)?.value;
       const bounds = zset === undefined ? null : rankRange(start, end, zset.size);
-      if (zset === undefined || bounds === null) return emit([], withScores);
-      const nodes: ZNode[] = [];
+      if (zset === undefined || bounds === null) return emit(zset, [], withScores);
+      const nodes: ZPos[] = [];
       const count = bounds[1] - bounds[0] + 1;
-      let node = reverse ? zset.byRank(zset.size - 1 - bounds[0]) : zset.byRank(bounds[0]);
-      for (let i = 0; i < count && node !== null; i++) {
-        nodes.push(node);
-        node = reverse ? node.backward : node.forward;
+      let pos = reverse ? zset.byRank(zset.size - 1 - bounds[0]) : zset.byRank(bounds[0]);
+      for (let i = 0; i < count && pos !== NIL; i++) {
+        nodes.push(pos);
+        pos = reverse ? zset.prev(pos) : zset.next(pos);
       }
-      return emit(nodes, withScores);
+      return emit(zset, nodes, withScores);
     }
     const scoreRange = rangeType === "score" ? scoreRangeArg(minArg, maxArg) : undefined;
     const lexRange = rangeType === "lex" ? lexRangeArg(minArg, maxArg) : undefined;
     const zset = lookupZSet(db, key)?.value;
     if (zset === undefined || offset < 0 || (offset > 0 && offset >= zset.size)) {
-      return emit([], withScores);
+      return emit(zset, [], withScores);
     }
-    let node: ZNode | null;
-    let inRange: (node: ZNode) => boolean;
+    let pos: ZPos;
+    let inRange: (pos: ZPos) => boolean;
     if (scoreRange !== undefined) {
-      node = reverse ? zset.lastInScore(scoreRange) : zset.firstInScore(scoreRange);
-      inRange = (n) =>
-        reverse
-          ? (scoreRange.minExclusive ? n.score > scoreRange.min : n.score >= scoreRange.min)
-          : (scoreRange.maxExclusive ? n.score < scoreRange.max : n.score <= scoreRange.max);
+      pos = reverse ? zset.lastInScore(scoreRange) : zset.firstInScore(scoreRange);
+      inRange = reverse
+        ? (p) => scoreGteMin(zset.scoreAt(p), scoreRange)
+        : (p) => scoreLteMax(zset.scoreAt(p), scoreRange);
     } else {
       const range = lexRange!;
-      node = reverse ? zset.lastInLex(range) : zset.firstInLex(range);
-      inRange = (n) => {
-        const bound = reverse ? range.min : range.max;
-        if (bound.kind === "-") return reverse;
-        if (bound.kind === "+") return !reverse;
-        if (reverse) return bound.exclusive ? n.member > bound.value : n.member >= bound.value;
-        return bound.exclusive ? n.member < bound.value : n.member <= bound.value;
-      };
+      pos = reverse ? zset.lastInLex(range) : zset.firstInLex(range);
+      inRange = reverse
+        ? (p) => lexGteMin(zset.memberAt(p), range.min)
+        : (p) => lexLteMax(zset.memberAt(p), range.max);
     }
-    while (node !== null && offset > 0) {
-      node = reverse ? node.backward : node.forward;
+    while (pos !== NIL && offset > 0) {
+      pos = reverse ? zset.prev(pos) : zset.next(pos);
       offset--;
     }
-    const nodes: ZNode[] = [];
-    while (node !== null && limit !== 0 && inRange(node)) {
-      nodes.push(node);
-      node = reverse ? node.backward : node.forward;
+    const nodes: ZPos[] = [];
+    while (pos !== NIL && limit !== 0 && inRange(pos)) {
+      nodes.push(pos);
+      pos = reverse ? zset.prev(pos) : zset.next(pos);
       if (limit > 0) limit--;
     }
-    emit(nodes, withScores);
+    emit(zset, nodes, withScores);
   };
 }
 
@@ -396,7 +407,7 @@ function zremrange(by: RemoveBy) {
     const entry = lookupZSet(db, toKey(args.at(1)));
     if (entry === undefined) return ctx.out.integer(0);
     const zset = entry.value;
-    let first: ZNode | null;
+    let first: ZPos;
     let count: number;
     if (by === "rank") {
       const bounds = rankRange(start, end, zset.size);
@@ -405,7 +416,7 @@ function zremrange(by: RemoveBy) {
       count = bounds[1] - bounds[0] + 1;
     } else {
       first = scoreRange ? zset.firstInScore(scoreRange) : zset.firstInLex(lexRange!);
-      if (first === null) return ctx.out.integer(0);
+      if (first === NIL) return ctx.out.integer(0);
       count = span(
         zset,
         first,
@@ -413,8 +424,8 @@ function zremrange(by: RemoveBy) {
       );
     }
     const doomed: string[] = [];
-    for (let node = first; node !== null && doomed.length < count; node = node.forward) {
-      doomed.push(node.member);
+    for (let pos = first; pos !== NIL && doomed.length < count; pos = zset.next(pos)) {
+      doomed.push(zset.memberAt(pos));
     }
     for (const member of doomed) zset.delete(member);
     if (doomed.length > 0) settle(db, entry);
@@ -439,11 +450,13 @@ function zpop(max: boolean) {
     const nested = counted && ctx.out.protocol === 3;
     ctx.out.arrayHeader(nested ? n : n * 2);
     for (let i = 0; i < n; i++) {
-      const node = max ? zset.last()! : zset.first()!;
-      zset.delete(node.member);
+      const pos = max ? zset.last() : zset.first();
+      const member = zset.memberAt(pos);
+      const value = zset.scoreAt(pos);
+      zset.delete(member);
       if (nested) ctx.out.arrayHeader(2);
-      ctx.out.bulkString(node.member);
-      score(ctx, node.score);
+      ctx.out.bulkString(member);
+      score(ctx, value);
     }
     settle(db, entry);
   };
@@ -463,11 +476,13 @@ export function popScored(
   const zset = entry.value;
   const n = Math.min(count, zset.size);
   for (let i = 0; i < n; i++) {
-    const node = max ? zset.last()! : zset.first()!;
-    zset.delete(node.member);
+    const pos = max ? zset.last() : zset.first();
+    const member = zset.memberAt(pos);
+    const value = zset.scoreAt(pos);
+    zset.delete(member);
     if (pairs) ctx.out.arrayHeader(2);
-    ctx.out.bulkString(node.member);
-    score(ctx, node.score);
+    ctx.out.bulkString(member);
+    score(ctx, value);
   }
   settle(ctx.session.db, entry);
 }
@@ -542,25 +557,25 @@ function zrandmember(ctx: Ctx, args: Args): void {
   const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
   if (count === undefined) {
     if (zset === undefined) return ctx.out.nullBulk();
-    return ctx.out.bulkString(zset.byRank(Math.floor(Math.random() * zset.size))!.member);
+    return ctx.out.bulkString(zset.memberAt(zset.byRank(Math.floor(Math.random() * zset.size))));
   }
   if (zset === undefined || count === 0) return ctx.out.arrayHeader(0);
   const size = zset.size;
-  const nodes: ZNode[] = [];
+  const nodes: ZPos[] = [];
   if (count < 0) {
-    for (let i = 0; i < -count; i++) nodes.push(zset.byRank(Math.floor(Math.random() * size))!);
+    for (let i = 0; i < -count; i++) nodes.push(zset.byRank(Math.floor(Math.random() * size)));
   } else if (count >= size) {
-    for (let node = zset.last(); node !== null; node = node.backward) nodes.push(node);
+    for (let pos = zset.last(); pos !== NIL; pos = zset.prev(pos)) nodes.push(pos);
   } else {
     // A partial Fisher-Yates over ranks: count distinct picks.
     const ranks = Array.from({ length: size }, (_, i) => i);
     for (let i = 0; i < count; i++) {
       const j = i + Math.floor(Math.random() * (size - i));
       [ranks[i], ranks[j]] = [ranks[j], ranks[i]];
-      nodes.push(zset.byRank(ranks[i])!);
+      nodes.push(zset.byRank(ranks[i]));
     }
   }
-  writeRange(ctx, nodes, withScores);
+  writeRange(ctx, zset, nodes, withScores);
 }
 
 /** ZINTERCARD numkeys key [key ...] [LIMIT limit] (Redis 7.0); plain sets count with score 1. */
@@ -596,7 +611,7 @@ type Aggregate = "sum" | "min" | "max";
 
 /** A source of ZUNION and friends: a zset, a plain set (every score 1), or nothing. */
 interface Source {
-  scores: ReadonlyMap<string, number> | undefined;
+  scores: ScoreView | undefined;
   size: number;
   weight: number;
 }
@@ -714,9 +729,9 @@ function combineGeneric(op: Combine, store: boolean) {
       else db.set(dest, zset);
       return ctx.out.integer(zset.size);
     }
-    const nodes: ZNode[] = [];
-    for (let node = zset.first(); node !== null; node = node.forward) nodes.push(node);
-    writeRange(ctx, nodes, withScores);
+    const nodes: ZPos[] = [];
+    for (let pos = zset.first(); pos !== NIL; pos = zset.next(pos)) nodes.push(pos);
+    writeRange(ctx, zset, nodes, withScores);
   };
 }
 
@@ -741,17 +756,19 @@ function zscan(ctx: Ctx, args: Args): void {
   // A set Redis would keep as a listpack (128 entries) comes whole, whatever the cursor.
   const start = size <= 128 ? 0 : cursor;
   const end = Math.min(size, start + Math.max(options.count, 128));
-  const found: ZNode[] = [];
-  let node = start < size ? zset.byRank(start) : null;
-  for (let i = start; i < end && node !== null; i++, node = node.forward) {
-    if (options.pattern === undefined || globMatch(options.pattern, node.member)) found.push(node);
+  const found: ZPos[] = [];
+  let pos = start < size ? zset.byRank(start) : NIL;
+  for (let i = start; i < end && pos !== NIL; i++, pos = zset.next(pos)) {
+    if (options.pattern === undefined || globMatch(options.pattern, zset.memberAt(pos))) {
+      found.push(pos);
+    }
   }
   ctx.out.arrayHeader(2);
   ctx.out.bulkString(end >= size ? "0" : String(end));
   ctx.out.arrayHeader(found.length * 2);
   for (const hit of found) {
-    ctx.out.bulkString(hit.member);
-    ctx.out.bulkString(formatScore(hit.score));
+    ctx.out.bulkString(zset.memberAt(hit));
+    ctx.out.bulkString(formatScore(zset.scoreAt(hit)));
   }
 }
 

@@ -1,0 +1,168 @@
+// CPU time per request of our cache and of redis-server in the same run:
+// each server's utime + stime (from /proc/PID/stat) around one
+// redis-benchmark run, divided by its requests. On a shared, busy machine
+// this is steadier than a throughput ratio (time spent waiting for a core
+// does not count), so it is how a change is judged there; bench/cache.ts
+// remains the throughput comparison. Workloads: bench/cache.ts's sorted set
+// ones on a set of --members members (filled as bench/cache.ts fills it),
+// plus ZSCORE and GET (the cost of a command that does almost nothing).
+//
+//   deno run -A bench/cache_cpu.ts [--requests 100000] [--clients 50] [--pipelines 1,16]
+//     [--members 1000000] [--workloads ZADD,ZRANGE,ZINCRBY] [--profile DIR]
+//
+// --profile DIR runs our server under --cpu-prof (the profile is written to
+// DIR when it exits, after the runs).
+
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { freePort, waitForPort } from "./_ports.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    requests: { type: "string", default: "100000" },
+    clients: { type: "string", default: "50" },
+    pipelines: { type: "string", default: "1,16" },
+    members: { type: "string", default: "1000000" },
+    workloads: { type: "string", default: "ZADD,ZRANGE,ZINCRBY" },
+    profile: { type: "string" },
+  },
+  strict: true,
+});
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+const WORKLOADS: Record<string, string[]> = {
+  ZADD: ["ZADD", "bench:z", "__rand_int__", "m:__rand_int__"],
+  ZRANGE: ["ZRANGEBYSCORE", "bench:z", "__rand_int__", "+inf", "LIMIT", "0", "10"],
+  ZINCRBY: ["ZINCRBY", "bench:z", "1", "m:__rand_int__"],
+  ZSCORE: ["ZSCORE", "bench:z", "m:__rand_int__"],
+  GET: ["GET", "key:__rand_int__"],
+};
+
+interface Server {
+  name: string;
+  port: number;
+  process: Deno.ChildProcess;
+}
+
+async function start(name: string, binary: string, args: string[]): Promise<Server> {
+  const port = freePort();
+  const process = new Deno.Command(binary, {
+    args: [...args, "--port", String(port)],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  await waitForPort(port);
+  return { name, port, process };
+}
+
+async function run(binary: string, args: string[], stdin?: Uint8Array): Promise<string> {
+  const child = new Deno.Command(binary, {
+    args,
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin) {
+    const writer = child.stdin.getWriter();
+    await writer.write(stdin);
+    await writer.close();
+  }
+  return new TextDecoder().decode((await child.output()).stdout);
+}
+
+/** utime + stime of a process, in ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function fillCommands(members: number): Uint8Array {
+  const parts: string[] = [];
+  for (let i = 0; i < members; i += 1000) {
+    const batch = ["ZADD", "bench:z"];
+    for (let j = i; j < Math.min(members, i + 1000); j++) batch.push(String(j), `m:${j}`);
+    parts.push(`*${batch.length}\r\n${batch.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`);
+  }
+  return new TextEncoder().encode(parts.join(""));
+}
+
+const profile = values.profile === undefined
+  ? []
+  : ["--cpu-prof", `--cpu-prof-dir=${values.profile}`];
+const servers = [
+  await start("cache", Deno.execPath(), [
+    "run",
+    "-A",
+    ...profile,
+    MAIN,
+    "cache",
+    "--log-level",
+    "warning",
+  ]),
+  await start("redis-server", "redis-server", [
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+  ]),
+];
+try {
+  const fill = fillCommands(Number(values.members));
+  for (const server of servers) {
+    const before = cpuMs(server.process.pid);
+    await run("redis-cli", ["-p", String(server.port), "--pipe"], fill);
+    console.log(
+      `${server.name}: filling ${values.members} members took ${
+        cpuMs(server.process.pid) - before
+      } ms of CPU`,
+    );
+  }
+  const requests = Number(values.requests);
+  console.log(
+    `redis-benchmark -n ${requests} -c ${values.clients} -r ${values.members}; CPU us per request`,
+  );
+  console.log("| workload | pipeline | cache | redis-server | ratio redis/cache |");
+  console.log("|----------|----------|-------|--------------|-------------------|");
+  for (const pipeline of values.pipelines.split(",")) {
+    for (const name of values.workloads.split(",")) {
+      const perRequest: number[] = [];
+      for (const server of servers) {
+        const before = cpuMs(server.process.pid);
+        await run("redis-benchmark", [
+          "-h",
+          "127.0.0.1",
+          "-p",
+          String(server.port),
+          "-n",
+          String(requests),
+          "-c",
+          values.clients,
+          "-P",
+          pipeline,
+          "-r",
+          values.members,
+          "--csv",
+          ...WORKLOADS[name],
+        ]);
+        perRequest.push((cpuMs(server.process.pid) - before) * 1000 / requests);
+      }
+      console.log(
+        `| ${name} | ${pipeline} | ${perRequest[0].toFixed(2)} | ${perRequest[1].toFixed(2)} | ${
+          (perRequest[1] / perRequest[0]).toFixed(2)
+        } |`,
+      );
+    }
+  }
+} finally {
+  for (const server of servers) {
+    try {
+      server.process.kill("SIGTERM");
+    } catch { /* gone */ }
+    await server.process.status;
+  }
+}
