@@ -222,6 +222,11 @@ export class MessageWriter {
     return this.#length;
   }
 
+  /** The bytes written so far, as a view: valid until the writer is next written to or reset. */
+  view(): Bytes {
+    return this.#buf.subarray(0, this.#length);
+  }
+
   /** The bytes written so far, as a copy; the writer may be reused after reset(). */
   finish(): Bytes {
     return this.#buf.slice(0, this.#length);

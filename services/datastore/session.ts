@@ -377,8 +377,103 @@ export class Session {
 
   // Messages -----------------------------------------------------------------------
 
-  /** Handles one message after the startup packet. */
-  async handle(
+  /**
+   * Handles one message after the startup packet. The extended protocol's
+   * common messages are answered synchronously when nothing has to wait
+   * (see `#handleNow`), and the result is then the effect itself rather
+   * than a promise of it: a prepared point lookup's Bind, Describe, Execute
+   * and Sync cost no promise and no turn of the microtask queue each. The
+   * rest, and any of those that would wait, run in `#handleAsync`.
+   */
+  handle(
+    message: FrontendMessage,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): SessionEffect | Promise<SessionEffect> {
+    if (this.#phase === "ready" && this.#handleNow(message, out)) return "continue";
+    return this.#handleAsync(message, out, flush);
+  }
+
+  /**
+   * The synchronous part of `handle`: true when `message` was handled to
+   * the end here, false when nothing was done and `#handleAsync` must run
+   * it. That is: a message only the asynchronous path knows; one that
+   * names a table another session's open DDL holds (`#waitForCatalog`
+   * waits for it); an Execute that is not a point lookup that can answer
+   * now (`#pointLookup`); a Sync whose commit must wait for the log.
+   * What is done here matches `#handleAsync` message for message,
+   * errors included.
+   */
+  #handleNow(message: FrontendMessage, out: MessageWriter): boolean {
+    if (this.#skipToSync && message.type !== "Sync") {
+      return message.type !== "Terminate";
+    }
+    try {
+      switch (message.type) {
+        case "Parse":
+          this.#parse(message.statement, message.sql, message.parameterTypes);
+          send(out, { type: "ParseComplete" });
+          return true;
+        case "Bind":
+          this.#bind(message);
+          send(out, { type: "BindComplete" });
+          return true;
+        case "Describe":
+          this.#describe(message.kind, message.name, out);
+          return true;
+        case "Execute":
+          return this.#executeNow(message.portal, message.rowsMax, out);
+        case "Close":
+          if (message.kind === "S") this.#statements.delete(message.name);
+          else this.#portals.delete(message.name);
+          send(out, { type: "CloseComplete" });
+          return true;
+        case "Sync":
+          if (!this.#endImplicitNow()) return false;
+          this.#skipToSync = false;
+          send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+          return true;
+        case "CopyData":
+        case "CopyDone":
+        case "CopyFail":
+          // Outside COPY these are ignored, as PostgreSQL does (55.2.6).
+          return true;
+        default:
+          return false;
+      }
+    } catch (error) {
+      // Planning met another session's DDL: the asynchronous path waits for it.
+      if (error instanceof CatalogBusyError) return false;
+      if (error instanceof PgProtocolError) throw error;
+      this.#failNow(error, out);
+      this.#skipToSync = true;
+      return true;
+    }
+  }
+
+  /**
+   * An Execute answered synchronously: a portal of a prepared point lookup
+   * whose lock is free and whose reads are durable, run to the end (no row
+   * limit). False, with nothing sent, otherwise; a lock the lookup took
+   * stays held, as `#execute` would take it again.
+   */
+  #executeNow(name: string, rowsMax: number, out: MessageWriter): boolean {
+    const portal = this.#portals.get(name);
+    if (portal === undefined || rowsMax !== 0 || portal.done || portal.result !== null) {
+      return false;
+    }
+    this.#startStatement();
+    const prepared = this.#current(portal.statement);
+    if (prepared === null || !("point" in prepared) || !prepared.point || this.#failed) {
+      return false;
+    }
+    if (!this.#pointLookup(prepared, prepared.point, portal, out)) return false;
+    if (name === "") this.#portals.delete(name);
+    return true;
+  }
+
+  /** Handles one message, awaiting what must be awaited. */
+  async #handleAsync(
     message: FrontendMessage,
     out: MessageWriter,
     flush: () => Promise<void>,
@@ -492,6 +587,11 @@ export class Session {
 
   /** Reports an error and aborts the transaction (block) it happened in. */
   async #fail(error: unknown, out: MessageWriter): Promise<void> {
+    this.#failNow(error, out);
+    await Promise.resolve();
+  }
+
+  #failNow(error: unknown, out: MessageWriter): void {
     const fields = errorFields(error);
     if (fields.code === "XX000") this.#log(error);
     send(out, { type: "ErrorResponse", fields });
@@ -506,12 +606,26 @@ export class Session {
       this.#tx = null;
     }
     if (this.#explicit) this.#failed = true;
-    await Promise.resolve();
   }
 
   #transaction(): SqlTransaction {
     this.#tx ??= new SqlTransaction(this.#db.engine.begin(), () => this.#db.yieldNow());
     return this.#tx;
+  }
+
+  /**
+   * `#endImplicit` done synchronously: true when there was nothing to
+   * commit, or the commit had nothing to wait for (a transaction that
+   * changed nothing and read only durable commits, see the engine's
+   * `commitNow`); false, with nothing done, when it must wait.
+   */
+  #endImplicitNow(): boolean {
+    if (this.#explicit || this.#tx === null) return true;
+    const tx = this.#tx;
+    if (!tx.tx.commitNow()) return false;
+    this.#tx = null;
+    this.#portals.clear(); // portals live until their transaction ends
+    return true;
   }
 
   /** Commits the implicit transaction, if one is open outside a block. */
