@@ -21,6 +21,7 @@ import { MessageWriter } from "../../lib/pg/wire.ts";
 import { Session } from "../../services/datastore/session.ts";
 import { Database } from "../../services/datastore/sql/executor.ts";
 import { Engine } from "../../services/datastore/storage/engine.ts";
+import { decodeRid as decodeRidOf } from "../../services/datastore/storage/heap.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -127,6 +128,64 @@ try {
     out.reset();
   };
   for (let i = 0; i < 20_000; i++) await transaction(packets[i % PACKETS]); // warm up
+  if (Deno.env.get("PARTS")) {
+    // Min over rounds of the wall time per iteration of each part.
+    const minOf = async (name: string, fn: (i: number) => unknown) => {
+      let best = Infinity;
+      for (let round = 0; round < 40; round++) {
+        const t = performance.now();
+        for (let i = 0; i < 2000; i++) await fn(i);
+        best = Math.min(best, (performance.now() - t) * 1000 / 2000);
+      }
+      console.log(`${name.padEnd(28)} ${best.toFixed(2)} µs`);
+    };
+    const engineName = engine.tables().find((t) => t.name.includes("pgbench_accounts"))?.name ??
+      engine.tables().at(-1)!.name;
+    console.log(engine.tables().map((t) => t.name).join(" "));
+    const tableOf = (engine as unknown as {
+      tableNamed(n: string): { get(k: Uint8Array): unknown; pkKey(v: unknown[]): Uint8Array };
+    }).tableNamed(engineName);
+    const keys = Array.from(
+      { length: PACKETS },
+      () => tableOf.pkKey([BigInt(1 + Math.floor(Math.random() * ROWS))]),
+    );
+    await minOf("transaction", (i) => transaction(packets[i % PACKETS]));
+    await minOf("decode 4 messages", (i) => {
+      const input = packets[i % PACKETS] as Uint8Array<ArrayBuffer>;
+      let start = 0;
+      while (start < input.length) {
+        const d = decodeFrontendMessage(input, DEFAULT_LIMITS, start, input.length);
+        if (isIncomplete(d)) throw new Error();
+        start += d.bytesUsed;
+      }
+    });
+    await minOf("begin+getNow+commitNow", (i) => {
+      const tx = engine.begin();
+      tx.getNow(engineName, null, [BigInt(1 + (i * 7919) % ROWS)]);
+      tx.commitNow();
+    });
+    await minOf("table.get", (i) => tableOf.get(keys[i % PACKETS]));
+    await minOf("pkKey", (i) => tableOf.pkKey([BigInt(1 + i)]));
+    // deno-lint-ignore no-explicit-any
+    const t = tableOf as any;
+    await minOf("primary.get", (i) => t.primary.get(keys[i % PACKETS]));
+    const rids = keys.map((k) => t.primary.get(k));
+    await minOf("readRidBytes", (i) => t.readRidBytes(rids[i % PACKETS]));
+    await minOf(
+      "heap.read",
+      (i) =>
+        t.heap.read({
+          page: t.readRidBytes && decodeRidOf(rids[i % PACKETS]).page,
+          slot: decodeRidOf(rids[i % PACKETS]).slot,
+        }),
+    );
+    const tx0 = engine.begin();
+    await minOf("begin+commitNow", () => {
+      const tx = engine.begin();
+      tx.commitNow();
+    });
+    tx0.commitNow();
+  }
   const cpu0 = cpuUs();
   const t0 = performance.now();
   for (let i = 0; i < TRANSACTIONS; i++) await transaction(packets[i % PACKETS]);

@@ -56,8 +56,13 @@ import {
   parseText,
   type PgValue,
 } from "../../lib/pg/values.ts";
-import { type FieldWriter, writeBackendMessage, writeDataRow } from "../../lib/pg/backend.ts";
-import type { MessageWriter } from "../../lib/pg/wire.ts";
+import {
+  encodeBackendMessage,
+  type FieldWriter,
+  writeBackendMessage,
+  writeDataRow,
+} from "../../lib/pg/backend.ts";
+import { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
 import { CatalogBusyError, SqlError } from "./sql/errors.ts";
 import { type SqlType, typeOid } from "./sql/eval.ts";
@@ -175,6 +180,21 @@ interface PreparedStatement {
   declared: SqlType[];
   prepared: Prepared | Utility | null;
   version: number;
+  /** How its rows go out in the result formats a portal asked for last (see `#output`). */
+  output?: Output;
+}
+
+/**
+ * A statement's result columns in one choice of result formats: the
+ * RowDescription's bytes and each column's DataRow writer. Made once per
+ * plan and formats instead of once per portal: a prepared statement run
+ * again and again (pgbench -M prepared) describes its portal every time.
+ */
+interface Output {
+  prepared: Prepared | Utility;
+  formats: FormatCode[];
+  rowDescription: Bytes;
+  fields: FieldWriter<Exclude<PgValue, null>>[];
 }
 
 /** A statement the session runs itself (transaction control, SET, SHOW, COPY). */
@@ -193,8 +213,6 @@ interface Portal {
   /** Rows fetched from the result but not yet sent. */
   pending: PgValue[][];
   done: boolean;
-  /** How the point lookup fast path writes this portal's columns (made on first use). */
-  fields?: FieldWriter<Exclude<PgValue, null>>[];
 }
 
 export class Session {
@@ -412,11 +430,11 @@ export class Session {
       switch (message.type) {
         case "Parse":
           this.#parse(message.statement, message.sql, message.parameterTypes);
-          send(out, { type: "ParseComplete" });
+          out.bytes(PARSE_COMPLETE);
           return true;
         case "Bind":
           this.#bind(message);
-          send(out, { type: "BindComplete" });
+          out.bytes(BIND_COMPLETE);
           return true;
         case "Describe":
           this.#describe(message.kind, message.name, out);
@@ -426,12 +444,12 @@ export class Session {
         case "Close":
           if (message.kind === "S") this.#statements.delete(message.name);
           else this.#portals.delete(message.name);
-          send(out, { type: "CloseComplete" });
+          out.bytes(CLOSE_COMPLETE);
           return true;
         case "Sync":
           if (!this.#endImplicitNow()) return false;
           this.#skipToSync = false;
-          send(out, { type: "ReadyForQuery", status: this.transactionStatus });
+          out.bytes(READY[this.transactionStatus]);
           return true;
         case "CopyData":
         case "CopyDone":
@@ -1179,13 +1197,9 @@ export class Session {
     }
     const portal = this.#portals.get(name);
     if (!portal) throw new SqlError("34000", `portal "${name}" does not exist`);
-    const columns = this.#current(portal.statement)?.columns ?? null;
-    send(
-      out,
-      columns
-        ? { type: "RowDescription", fields: fieldsOf(columns, portal.formats) }
-        : { type: "NoData" },
-    );
+    const prepared = this.#current(portal.statement);
+    if (prepared === null || prepared.columns === null) send(out, { type: "NoData" });
+    else out.bytes(outputOf(portal.statement, prepared, portal.formats).rowDescription);
   }
 
   async #execute(
@@ -1242,24 +1256,59 @@ export class Session {
     const rows = point(this.#transaction(), portal.params);
     if (rows === null) return false;
     if (rows.length > 0) {
-      const fields = pointFields(portal, prepared.columns!);
+      const { fields } = outputOf(portal.statement, prepared, portal.formats);
       for (const row of rows) writeDataRow(out, row, fields);
     }
     portal.done = true;
-    send(out, { type: "CommandComplete", tag: `SELECT ${rows.length}` });
+    out.bytes(rows.length === 0 ? SELECT_0 : rows.length === 1 ? SELECT_1 : selectTag(rows.length));
     return true;
   }
 }
 
 // Helpers -----------------------------------------------------------------------------
 
-/** The portal's field writers, made on its first point lookup and kept with it. */
-function pointFields(
-  portal: Portal,
-  columns: ResultColumn[],
-): FieldWriter<Exclude<PgValue, null>>[] {
-  portal.fields ??= columns.map((c, i) => fieldWriter(c.type, formatOf(portal.formats, i)));
-  return portal.fields;
+/** The statement's Output for `prepared` (its current plan) in `formats`, kept until either changes. */
+function outputOf(
+  ps: PreparedStatement,
+  prepared: Prepared | Utility,
+  formats: FormatCode[],
+): Output {
+  const held = ps.output;
+  if (held !== undefined && held.prepared === prepared && sameFormats(held.formats, formats)) {
+    return held;
+  }
+  const columns = prepared.columns!;
+  const w = new MessageWriter();
+  writeBackendMessage(w, { type: "RowDescription", fields: fieldsOf(columns, formats) });
+  ps.output = {
+    prepared,
+    formats: [...formats],
+    rowDescription: w.finish(),
+    fields: columns.map((c, i) => fieldWriter(c.type, formatOf(formats, i))),
+  };
+  return ps.output;
+}
+
+function sameFormats(a: readonly FormatCode[], b: readonly FormatCode[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Messages the extended protocol sends most, encoded once. */
+const PARSE_COMPLETE = encodeBackendMessage({ type: "ParseComplete" });
+const BIND_COMPLETE = encodeBackendMessage({ type: "BindComplete" });
+const CLOSE_COMPLETE = encodeBackendMessage({ type: "CloseComplete" });
+const SELECT_0 = encodeBackendMessage({ type: "CommandComplete", tag: "SELECT 0" });
+const SELECT_1 = encodeBackendMessage({ type: "CommandComplete", tag: "SELECT 1" });
+const READY: Record<TransactionStatus, Bytes> = {
+  I: encodeBackendMessage({ type: "ReadyForQuery", status: "I" }),
+  T: encodeBackendMessage({ type: "ReadyForQuery", status: "T" }),
+  E: encodeBackendMessage({ type: "ReadyForQuery", status: "E" }),
+};
+
+function selectTag(rows: number): Bytes {
+  return encodeBackendMessage({ type: "CommandComplete", tag: `SELECT ${rows}` });
 }
 
 /** A Bind parameter count mismatch: 08P01, but the session goes on (PostgreSQL's ERROR). */
