@@ -25,9 +25,7 @@ import type { BufferPool, Frame } from "./buffer_pool.ts";
 import {
   type BtreeNode,
   compareNodeKey,
-  comparePageKey,
   decodeNode,
-  isPageNode,
   nodeBytes,
   nodeChild,
   nodeCount,
@@ -86,18 +84,12 @@ function readOf(frame: Frame): ReadNode {
   return frame.node ?? (frame.view ??= viewNode(frame.page));
 }
 
-// The read path's binary searches ask once which kind of node they search
-// (a decoded node's key array, or a page read in place): asked at every
-// step, that test is a property lookup over several object shapes, and was
-// most of a point lookup's descent in a pgbench -S profile.
-
 /** First index whose key is >= key (read path). */
 function lowerBoundIn(node: ReadNode, key: Uint8Array): number {
-  if (!isPageNode(node)) return lowerBound(node.keys, key);
-  let lo = 0, hi = node.count;
+  let lo = 0, hi = nodeCount(node);
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (comparePageKey(node, mid, key) < 0) lo = mid + 1;
+    if (compareNodeKey(node, mid, key) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -105,11 +97,10 @@ function lowerBoundIn(node: ReadNode, key: Uint8Array): number {
 
 /** First index whose key is > key (read path). */
 function upperBoundIn(node: ReadNode, key: Uint8Array): number {
-  if (!isPageNode(node)) return upperBound(node.keys, key);
-  let lo = 0, hi = node.count;
+  let lo = 0, hi = nodeCount(node);
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (comparePageKey(node, mid, key) <= 0) lo = mid + 1;
+    if (compareNodeKey(node, mid, key) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

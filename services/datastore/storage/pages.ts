@@ -325,7 +325,7 @@ export function viewNode(page: Uint8Array): PageNode {
   return { page, leaf, count, offsets, head: v.getUint32(18) };
 }
 
-export function isPageNode(node: ReadNode): node is PageNode {
+function isPageNode(node: ReadNode): node is PageNode {
   return "offsets" in node;
 }
 
@@ -359,20 +359,6 @@ export function compareNodeKey(node: ReadNode, i: number, key: Uint8Array): numb
     start = 0;
     length = bytes.length;
   }
-  const n = length < key.length ? length : key.length;
-  for (let j = 0; j < n; j++) {
-    const d = bytes[start + j] - key[j];
-    if (d !== 0) return d;
-  }
-  return length - key.length;
-}
-
-/** `compareNodeKey` for a node known to be a PageNode (a binary search asks only once). */
-export function comparePageKey(node: PageNode, i: number, key: Uint8Array): number {
-  const bytes = node.page;
-  const at = node.offsets[i];
-  const length = (bytes[at] << 8) | bytes[at + 1];
-  const start = at + 2;
   const n = length < key.length ? length : key.length;
   for (let j = 0; j < n; j++) {
     const d = bytes[start + j] - key[j];
