@@ -60,11 +60,21 @@ export class MessageReader {
     return this.int32() >>> 0;
   }
 
-  /** A String: UTF-8 up to a zero byte, which it consumes. */
+  /**
+   * A String: UTF-8 up to a zero byte, which it consumes. Short ASCII
+   * (statement and portal names) is read in place, without the view the
+   * decoder needs: one typed array fewer per name, several per Bind.
+   */
   cstring(): string {
-    const zero = this.buf.indexOf(0, this.at);
+    const buf = this.buf;
+    const zero = buf.indexOf(0, this.at);
     if (zero === -1 || zero >= this.end) throw new DecodeError("invalid string in message");
-    const text = decodeUtf8(this.buf.subarray(this.at, zero));
+    let text = "";
+    let i = this.at;
+    if (zero - i <= ASCII_FAST_BYTES_MAX) {
+      for (; i < zero && buf[i] < 0x80; i++) text += String.fromCharCode(buf[i]);
+    }
+    if (i < zero) text = decodeUtf8(buf.subarray(this.at, zero));
     this.at = zero + 1;
     return text;
   }
