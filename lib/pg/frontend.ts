@@ -80,17 +80,19 @@ export function decodeStartupPacket(
 }
 
 /** Which bound applies to a message type: big payloads, auth tokens, or small ones. */
-function frontendBytesMax(type: number, limits: PgLimits): [number, keyof PgLimits] {
+function frontendLimit(
+  type: number,
+): "messageBytesMax" | "authMessageBytesMax" | "smallMessageBytesMax" {
   switch (type) {
     case 0x51: // Q
     case 0x50: // P
     case 0x42: // B
     case 0x64: // d
-      return [limits.messageBytesMax, "messageBytesMax"];
+      return "messageBytesMax";
     case 0x70: // p
-      return [limits.authMessageBytesMax, "authMessageBytesMax"];
+      return "authMessageBytesMax";
     default:
-      return [limits.smallMessageBytesMax, "smallMessageBytesMax"];
+      return "smallMessageBytesMax";
   }
 }
 
@@ -128,8 +130,8 @@ export function decodeFrontendMessage(
   const type = buf[from];
   const length = u32(buf, from + 1);
   if (length < 4) throw new PgProtocolError("invalid message length");
-  const [bytesMax, limit] = frontendBytesMax(type, limits);
-  if (length > bytesMax) throw new LimitError(limit, "invalid message length");
+  const limit = frontendLimit(type);
+  if (length > limits[limit]) throw new LimitError(limit, "invalid message length");
   const total = 1 + length;
   if (available < total) return needMore(total - available);
   const r = new MessageReader(buf, from + 5, from + total);

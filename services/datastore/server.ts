@@ -118,11 +118,15 @@ export class PgServer {
     const limits = this.#limits;
     const input = new ReadBuffer({ sizeBytesMax: limits.messageBytesMax + 1024 });
     const out = new MessageWriter();
+    // Written from the writer's own buffer, not a copy: nothing else
+    // writes to `out` until the write is done.
     const flush = async () => {
       if (out.length === 0) return;
-      const bytes = out.finish();
-      out.reset();
-      await writeAll(conn, bytes);
+      try {
+        await writeAll(conn, out.view());
+      } finally {
+        out.reset();
+      }
     };
     let session: Session | null = null;
     let needed = 0;
@@ -217,13 +221,17 @@ export class PgServer {
           if (decoded.value.type === "Query" || decoded.value.type === "Execute") {
             this.stats.queries++;
           }
-          const effect = await session.handle(decoded.value, out, flush);
+          // Synchronous for the common extended-query messages (a prepared
+          // point lookup's Bind, Describe, Execute and Sync): every complete
+          // message read is then answered without a promise, in one write.
+          let effect = session.handle(decoded.value, out, flush);
+          if (typeof effect !== "string") effect = await effect;
           if (effect === "close") {
             await flush();
             return;
           }
         }
-        await flush();
+        if (out.length > 0) await flush();
       }
     } catch (error) {
       if (isDisconnect(error) || c.closed) return;

@@ -57,7 +57,12 @@ import {
   parseText,
   type PgValue,
 } from "../../lib/pg/values.ts";
-import { type FieldWriter, writeBackendMessage, writeDataRow } from "../../lib/pg/backend.ts";
+import {
+  encodeBackendMessage,
+  type FieldWriter,
+  writeBackendMessage,
+  writeDataRow,
+} from "../../lib/pg/backend.ts";
 import { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
 import { CatalogBusyError, SqlError } from "./sql/errors.ts";
@@ -176,6 +181,21 @@ interface PreparedStatement {
   declared: SqlType[];
   prepared: Prepared | Utility | null;
   version: number;
+  /** How its rows go out in the result formats a portal asked for last (see `#output`). */
+  output?: Output;
+}
+
+/**
+ * A statement's result columns in one choice of result formats: the
+ * RowDescription's bytes and each column's DataRow writer. Made once per
+ * plan and formats instead of once per portal: a prepared statement run
+ * again and again (pgbench -M prepared) describes its portal every time.
+ */
+interface Output {
+  prepared: Prepared | Utility;
+  formats: FormatCode[];
+  rowDescription: Bytes;
+  fields: FieldWriter<Exclude<PgValue, null>>[];
 }
 
 /** A statement the session runs itself (transaction control, SET, SHOW, COPY). */
@@ -194,8 +214,6 @@ interface Portal {
   /** Rows fetched from the result but not yet sent. */
   pending: PgValue[][];
   done: boolean;
-  /** How the point lookup fast path writes this portal's columns (made on first use). */
-  fields?: FieldWriter<Exclude<PgValue, null>>[];
 }
 
 export class Session {
@@ -404,8 +422,103 @@ export class Session {
 
   // Messages -----------------------------------------------------------------------
 
-  /** Handles one message after the startup packet. */
-  async handle(
+  /**
+   * Handles one message after the startup packet. The extended protocol's
+   * common messages are answered synchronously when nothing has to wait
+   * (see `#handleNow`), and the result is then the effect itself rather
+   * than a promise of it: a prepared point lookup's Bind, Describe, Execute
+   * and Sync cost no promise and no turn of the microtask queue each. The
+   * rest, and any of those that would wait, run in `#handleAsync`.
+   */
+  handle(
+    message: FrontendMessage,
+    out: MessageWriter,
+    flush: () => Promise<void>,
+  ): SessionEffect | Promise<SessionEffect> {
+    if (this.#phase === "ready" && this.#handleNow(message, out)) return "continue";
+    return this.#handleAsync(message, out, flush);
+  }
+
+  /**
+   * The synchronous part of `handle`: true when `message` was handled to
+   * the end here, false when nothing was done and `#handleAsync` must run
+   * it. That is: a message only the asynchronous path knows; one that
+   * names a table another session's open DDL holds (`#waitForCatalog`
+   * waits for it); an Execute that is not a point lookup that can answer
+   * now (`#pointLookup`); a Sync whose commit must wait for the log.
+   * What is done here matches `#handleAsync` message for message,
+   * errors included.
+   */
+  #handleNow(message: FrontendMessage, out: MessageWriter): boolean {
+    if (this.#skipToSync && message.type !== "Sync") {
+      return message.type !== "Terminate";
+    }
+    try {
+      switch (message.type) {
+        case "Parse":
+          this.#parse(message.statement, message.sql, message.parameterTypes);
+          out.bytes(PARSE_COMPLETE);
+          return true;
+        case "Bind":
+          this.#bind(message);
+          out.bytes(BIND_COMPLETE);
+          return true;
+        case "Describe":
+          this.#describe(message.kind, message.name, out);
+          return true;
+        case "Execute":
+          return this.#executeNow(message.portal, message.rowsMax, out);
+        case "Close":
+          if (message.kind === "S") this.#statements.delete(message.name);
+          else this.#portals.delete(message.name);
+          out.bytes(CLOSE_COMPLETE);
+          return true;
+        case "Sync":
+          if (!this.#endImplicitNow()) return false;
+          this.#skipToSync = false;
+          out.bytes(READY[this.transactionStatus]);
+          return true;
+        case "CopyData":
+        case "CopyDone":
+        case "CopyFail":
+          // Outside COPY these are ignored, as PostgreSQL does (55.2.6).
+          return true;
+        default:
+          return false;
+      }
+    } catch (error) {
+      // Planning met another session's DDL: the asynchronous path waits for it.
+      if (error instanceof CatalogBusyError) return false;
+      if (error instanceof PgProtocolError) throw error;
+      this.#failNow(error, out);
+      this.#skipToSync = true;
+      return true;
+    }
+  }
+
+  /**
+   * An Execute answered synchronously: a portal of a prepared point lookup
+   * whose lock is free and whose reads are durable, run to the end (no row
+   * limit). False, with nothing sent, otherwise; a lock the lookup took
+   * stays held, as `#execute` would take it again.
+   */
+  #executeNow(name: string, rowsMax: number, out: MessageWriter): boolean {
+    const portal = this.#portals.get(name);
+    if (portal === undefined || rowsMax !== 0 || portal.done || portal.result !== null) {
+      return false;
+    }
+    this.#startStatement();
+    const prepared = this.#current(portal.statement);
+    if (prepared === null || !("point" in prepared) || !prepared.point || this.#failed) {
+      return false;
+    }
+    if (!this.#pointLookup(prepared, prepared.point, portal, out)) return false;
+    if (name === "") this.#portals.delete(name);
+    return true;
+  }
+
+  /** Handles one message, awaiting what must be awaited. */
+  async #handleAsync(
     message: FrontendMessage,
     out: MessageWriter,
     flush: () => Promise<void>,
@@ -555,6 +668,11 @@ export class Session {
 
   /** Reports an error and aborts the transaction (block) it happened in. */
   async #fail(error: unknown, out: MessageWriter): Promise<void> {
+    this.#failNow(error, out);
+    await Promise.resolve();
+  }
+
+  #failNow(error: unknown, out: MessageWriter): void {
     const fields = errorFields(error);
     if (fields.code === "XX000") this.#log(error);
     send(out, { type: "ErrorResponse", fields });
@@ -569,12 +687,26 @@ export class Session {
       this.#tx = null;
     }
     if (this.#explicit) this.#failed = true;
-    await Promise.resolve();
   }
 
   #transaction(): SqlTransaction {
     this.#tx ??= new SqlTransaction(this.#db.engine.begin(), () => this.#db.yieldNow());
     return this.#tx;
+  }
+
+  /**
+   * `#endImplicit` done synchronously: true when there was nothing to
+   * commit, or the commit had nothing to wait for (a transaction that
+   * changed nothing and read only durable commits, see the engine's
+   * `commitNow`); false, with nothing done, when it must wait.
+   */
+  #endImplicitNow(): boolean {
+    if (this.#explicit || this.#tx === null) return true;
+    const tx = this.#tx;
+    if (!tx.tx.commitNow()) return false;
+    this.#tx = null;
+    this.#portals.clear(); // portals live until their transaction ends
+    return true;
   }
 
   /** Commits the implicit transaction, if one is open outside a block. */
@@ -1161,13 +1293,9 @@ export class Session {
     }
     const portal = this.#portals.get(name);
     if (!portal) throw new SqlError("34000", `portal "${name}" does not exist`);
-    const columns = this.#current(portal.statement)?.columns ?? null;
-    send(
-      out,
-      columns
-        ? { type: "RowDescription", fields: fieldsOf(columns, portal.formats) }
-        : { type: "NoData" },
-    );
+    const prepared = this.#current(portal.statement);
+    if (prepared === null || prepared.columns === null) send(out, { type: "NoData" });
+    else out.bytes(outputOf(portal.statement, prepared, portal.formats).rowDescription);
   }
 
   async #execute(
@@ -1224,24 +1352,59 @@ export class Session {
     const rows = point(this.#transaction(), portal.params);
     if (rows === null) return false;
     if (rows.length > 0) {
-      const fields = pointFields(portal, prepared.columns!);
+      const { fields } = outputOf(portal.statement, prepared, portal.formats);
       for (const row of rows) writeDataRow(out, row, fields);
     }
     portal.done = true;
-    send(out, { type: "CommandComplete", tag: `SELECT ${rows.length}` });
+    out.bytes(rows.length === 0 ? SELECT_0 : rows.length === 1 ? SELECT_1 : selectTag(rows.length));
     return true;
   }
 }
 
 // Helpers -----------------------------------------------------------------------------
 
-/** The portal's field writers, made on its first point lookup and kept with it. */
-function pointFields(
-  portal: Portal,
-  columns: ResultColumn[],
-): FieldWriter<Exclude<PgValue, null>>[] {
-  portal.fields ??= columns.map((c, i) => fieldWriter(c.type, formatOf(portal.formats, i)));
-  return portal.fields;
+/** The statement's Output for `prepared` (its current plan) in `formats`, kept until either changes. */
+function outputOf(
+  ps: PreparedStatement,
+  prepared: Prepared | Utility,
+  formats: FormatCode[],
+): Output {
+  const held = ps.output;
+  if (held !== undefined && held.prepared === prepared && sameFormats(held.formats, formats)) {
+    return held;
+  }
+  const columns = prepared.columns!;
+  const w = new MessageWriter();
+  writeBackendMessage(w, { type: "RowDescription", fields: fieldsOf(columns, formats) });
+  ps.output = {
+    prepared,
+    formats: [...formats],
+    rowDescription: w.finish(),
+    fields: columns.map((c, i) => fieldWriter(c.type, formatOf(formats, i))),
+  };
+  return ps.output;
+}
+
+function sameFormats(a: readonly FormatCode[], b: readonly FormatCode[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Messages the extended protocol sends most, encoded once. */
+const PARSE_COMPLETE = encodeBackendMessage({ type: "ParseComplete" });
+const BIND_COMPLETE = encodeBackendMessage({ type: "BindComplete" });
+const CLOSE_COMPLETE = encodeBackendMessage({ type: "CloseComplete" });
+const SELECT_0 = encodeBackendMessage({ type: "CommandComplete", tag: "SELECT 0" });
+const SELECT_1 = encodeBackendMessage({ type: "CommandComplete", tag: "SELECT 1" });
+const READY: Record<TransactionStatus, Bytes> = {
+  I: encodeBackendMessage({ type: "ReadyForQuery", status: "I" }),
+  T: encodeBackendMessage({ type: "ReadyForQuery", status: "T" }),
+  E: encodeBackendMessage({ type: "ReadyForQuery", status: "E" }),
+};
+
+function selectTag(rows: number): Bytes {
+  return encodeBackendMessage({ type: "CommandComplete", tag: `SELECT ${rows}` });
 }
 
 /** A Bind parameter count mismatch: 08P01, but the session goes on (PostgreSQL's ERROR). */

@@ -184,10 +184,13 @@ export class SqlTransaction {
   readonly yieldNow?: () => Promise<void>;
   /** When the transaction started: now() for all of it, as in PostgreSQL. */
   readonly startMs: number = Date.now();
-  /** The same instant in microseconds (now() has microseconds in PostgreSQL). */
-  readonly startMicros: bigint = BigInt(
-    Math.round((performance.timeOrigin + performance.now()) * 1000),
-  );
+  /** The same instant in fractional milliseconds; as a bigint only if now() asks (most never do). */
+  readonly #startExactMs: number = performance.timeOrigin + performance.now();
+  #startMicros: bigint | undefined;
+  /** The start in microseconds (now() has microseconds in PostgreSQL). */
+  get startMicros(): bigint {
+    return this.#startMicros ??= BigInt(Math.round(this.#startExactMs * 1000));
+  }
   /** Savepoints set in this transaction block, oldest first (savepoints.ts). */
   readonly savepoints: Savepoint[] = [];
   constructor(tx: Transaction, yieldNow?: () => Promise<void>) {
@@ -2363,13 +2366,7 @@ function pointRead(point: PointPlan): PointRead | undefined {
   const { table, path, filter, outputs } = point;
   if (outputs === undefined) return undefined;
   return (sqlTx, params) => {
-    const e: RowContext = {
-      row: [],
-      params,
-      get nowMicros() {
-        return sqlTx.startMicros;
-      },
-    };
+    const e = new PointContext(sqlTx, params);
     const key = new Array<Value>(path.equal.length);
     for (let i = 0; i < key.length; i++) {
       const v = path.equal[i].evaluate(e);
@@ -2385,6 +2382,20 @@ function pointRead(point: PointPlan): PointRead | undefined {
     for (let c = 0; c < outputs.length; c++) out[c] = outputs[c](e);
     return [out];
   };
+}
+
+/** A point lookup's EvalContext: a class, so making one per lookup makes no accessor. */
+class PointContext implements RowContext {
+  row: PgValue[] = [];
+  readonly params: readonly PgValue[];
+  readonly #sqlTx: SqlTransaction;
+  constructor(sqlTx: SqlTransaction, params: readonly PgValue[]) {
+    this.#sqlTx = sqlTx;
+    this.params = params;
+  }
+  get nowMicros(): bigint {
+    return this.#sqlTx.startMicros;
+  }
 }
 
 interface DmlPlan {

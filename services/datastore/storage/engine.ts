@@ -536,6 +536,22 @@ export class Engine {
     }
   }
 
+  /**
+   * @internal `finish(tx, true)` when it would resolve at once: `tx`
+   * changed nothing and the log is durable, unfailed, past everything it
+   * read. True then (the transaction is finished); false, with nothing
+   * done, otherwise.
+   */
+  finishNow(tx: Transaction): boolean {
+    if (tx.records.length > 0 || !this.#wal.isDurableNow(tx.readLsn ?? this.#wal.appendedLsn)) {
+      return false;
+    }
+    this.#active.delete(tx);
+    this.#locks.releaseAll(tx.id);
+    this.#stats.commits++;
+    return true;
+  }
+
   /** @internal */
   finish(tx: Transaction, committed: boolean): Promise<void> {
     this.#active.delete(tx);
@@ -1173,6 +1189,19 @@ export class Transaction {
     this.#checkOpen();
     this.#state = "committed";
     return this.#engine.finish(this, true);
+  }
+
+  /**
+   * `commit` done synchronously when there is nothing to wait for: the
+   * transaction changed nothing and every commit it read is durable (a
+   * read-only transaction whose reads were `getNow`s, typically). True
+   * then, committed; false, still open, when `commit` must be awaited.
+   */
+  commitNow(): boolean {
+    this.#checkOpen();
+    if (!this.#engine.finishNow(this)) return false;
+    this.#state = "committed";
+    return true;
   }
 
   /** Undoes the transaction's changes. */

@@ -180,6 +180,11 @@ export class Wal {
   }
 
   /** Resolves once every record up to `lsn` is durable. */
+  /** True when `waitDurable(lsn)` would resolve at once: on disk already, and no failure. */
+  isDurableNow(lsn: number): boolean {
+    return this.#failed === null && lsn <= this.durableLsn;
+  }
+
   waitDurable(lsn: number): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     if (lsn <= this.durableLsn) return Promise.resolve();

@@ -446,3 +446,32 @@ Deno.test("errorFields() maps every error to an ErrorResponse with its SQLSTATE"
   }
   assert.equal(errorFields(new Error("x"), "FATAL").severityNonLocalized, "FATAL");
 });
+
+Deno.test(
+  "strings decode alike read in place (short ASCII) or through the UTF-8 decoder",
+  pure,
+  () => {
+    const names = [
+      "",
+      "P0_0",
+      "a".repeat(32),
+      "a".repeat(33), // past the in-place bound
+      "é", // not ASCII from the first byte
+      "ab\u00e9cd", // an ASCII start, then not: decoded whole
+      "x".repeat(31) + "\u{1f600}",
+    ];
+    for (const name of names) {
+      const bytes = encodeFrontendMessage({ type: "Describe", kind: "S", name });
+      const decoded = frontend(bytes, 0, bytes.length);
+      assert.ok(!isIncomplete(decoded));
+      assert.deepEqual(decoded.value, { type: "Describe", kind: "S", name }, name);
+    }
+    // Invalid UTF-8 after an ASCII start is still refused.
+    assert.throws(() => frontend(fromHex("51 00000007 41 ff 00"), 0, 8), /invalid byte sequence/);
+    // Integers put together from bytes keep their sign.
+    const execute = encodeFrontendMessage({ type: "Execute", portal: "", rowsMax: -2147483648 });
+    const decoded = frontend(execute, 0, execute.length);
+    assert.ok(!isIncomplete(decoded));
+    assert.deepEqual(decoded.value, { type: "Execute", portal: "", rowsMax: -2147483648 });
+  },
+);
