@@ -68,6 +68,7 @@ import {
   copyTarget,
   copyText,
   type Database,
+  lockErrorToSql,
   type PointRead,
   prepare,
   type Prepared,
@@ -264,6 +265,21 @@ export class Session {
     }
     const timeoutMs = this.#timeoutMs;
     this.#deadlineMs = timeoutMs > 0 ? Date.now() + timeoutMs : 0;
+  }
+
+  /** lock_timeout as last parsed, and its value in ms (undefined for 0: the engine's bound). */
+  #lockTimeoutText = "0";
+  #lockTimeoutValue: number | undefined = undefined;
+
+  /** How long this statement's lock waits may last: lock_timeout, or the engine's bound when 0. */
+  #lockTimeoutMs(): number | undefined {
+    const text = this.info.settings.get("lock_timeout") ?? "0";
+    if (text !== this.#lockTimeoutText) {
+      this.#lockTimeoutText = text;
+      const ms = parseDurationMs(text);
+      this.#lockTimeoutValue = ms > 0 ? ms : undefined;
+    }
+    return this.#lockTimeoutValue;
   }
 
   /** Throws 57014 when the client cancelled or the statement timed out; between batches. */
@@ -492,7 +508,7 @@ export class Session {
 
   /** Reports an error and aborts the transaction (block) it happened in. */
   async #fail(error: unknown, out: MessageWriter): Promise<void> {
-    const fields = errorFields(error);
+    const fields = errorFields(lockErrorToSql(error));
     if (fields.code === "XX000") this.#log(error);
     send(out, { type: "ErrorResponse", fields });
     this.#portals.clear();
@@ -530,6 +546,7 @@ export class Session {
 
   #runContext(params: readonly PgValue[]): RunContext {
     const sqlTx = this.#transaction();
+    sqlTx.tx.lockTimeoutMs = this.#lockTimeoutMs();
     return {
       sqlTx,
       params,

@@ -3252,12 +3252,25 @@ async function translateErrors(result: Promise<Result>): Promise<Result> {
   try {
     return await result;
   } catch (error) {
-    if (error instanceof DeadlockError) throw new SqlError("40P01", "deadlock detected");
-    if (error instanceof LockTimeoutError) {
-      throw new SqlError("55P03", "canceling statement due to lock timeout");
-    }
-    throw error;
+    throw lockErrorToSql(error);
   }
+}
+
+/**
+ * The engine's lock errors as PostgreSQL words them (40P01, 55P03); any
+ * other error as it is. For statements that read (a SELECT waits for a row
+ * lock too) as well as those that write.
+ */
+export function lockErrorToSql(error: unknown): unknown {
+  if (error instanceof DeadlockError) {
+    return new SqlError("40P01", "deadlock detected", {
+      hint: "See server log for query details.",
+    });
+  }
+  if (error instanceof LockTimeoutError) {
+    return new SqlError("55P03", "canceling statement due to lock timeout");
+  }
+  return error;
 }
 
 /** The largest $n in a statement (parameters the client must bind). */

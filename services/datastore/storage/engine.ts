@@ -179,8 +179,15 @@ export interface RecoveryReport {
 export interface EngineStats {
   commits: number;
   rollbacks: number;
-  /** Transactions waiting for a table lock right now. */
+  /** Transactions waiting for a lock right now. */
   lockWaits: number;
+  /** Lock requests that had to wait, since open. */
+  lockWaitsTotal: number;
+  /** Time the granted ones waited, in ms, since open. */
+  lockWaitedMs: number;
+  /** Lock requests refused as deadlock victims, and after lockTimeoutMs. */
+  deadlocks: number;
+  lockTimeouts: number;
   fsyncs: number;
   checkpoints: number;
   pagesRead: number;
@@ -407,6 +414,10 @@ export class Engine {
     return {
       ...this.#stats,
       lockWaits: this.#locks.waiting,
+      lockWaitsTotal: this.#locks.waits,
+      lockWaitedMs: this.#locks.waitedMs,
+      deadlocks: this.#locks.deadlocks,
+      lockTimeouts: this.#locks.timeouts,
       fsyncs: this.#wal.fsyncs,
       pagesRead: this.#pool.reads,
       pagesWritten: this.#pool.writes,
@@ -502,7 +513,12 @@ export class Engine {
 
   /** @internal */
   lock(tx: Transaction, resource: string, mode: LockMode): Promise<void> | null {
-    return this.#locks.acquire(tx.id, resource, mode, this.#options.lockTimeoutMs);
+    return this.#locks.acquire(
+      tx.id,
+      resource,
+      mode,
+      tx.lockTimeoutMs ?? this.#options.lockTimeoutMs,
+    );
   }
 
   /** @internal Takes a lock if it is free now; false (nothing queued) if it is not. */
@@ -847,6 +863,12 @@ export class Transaction {
    * later under them is that or this transaction's own work.
    */
   readLsn: number | undefined;
+  /**
+   * How long this transaction's next lock waits may last (PostgreSQL's
+   * lock_timeout, set per statement by the SQL layer); undefined: the
+   * engine's `lockTimeoutMs`.
+   */
+  lockTimeoutMs: number | undefined;
   /** The mode this transaction holds each resource in (the lock manager's, mirrored). */
   #modes = new Map<string, LockMode>();
   #engine: Engine;

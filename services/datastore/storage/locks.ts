@@ -84,6 +84,10 @@ export class LockManager {
   #writtenPruneAt = 1024;
   deadlocks = 0;
   timeouts = 0;
+  /** Lock requests that had to wait (granted later, or refused). */
+  waits = 0;
+  /** Time waited by the requests granted after waiting, in ms. */
+  waitedMs = 0;
 
   /** Transactions waiting for a lock right now. */
   get waiting(): number {
@@ -114,11 +118,16 @@ export class LockManager {
         new DeadlockError(`deadlock detected: transaction ${txId} waiting for ${resource}`),
       );
     }
+    this.waits++;
+    const startMs = performance.now();
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         txId,
         mode: target,
-        resolve,
+        resolve: () => {
+          this.waitedMs += performance.now() - startMs;
+          resolve();
+        },
         reject,
         timer: setTimeout(() => {
           state.queue.splice(state.queue.indexOf(waiter), 1);
