@@ -949,6 +949,10 @@ export class Transaction {
   async #keys(name: string, mode: "S" | "X", keys: (table: Table) => Uint8Array[]): Promise<Table> {
     this.#checkOpen();
     let table = this.#engine.tableNamed(name);
+    const whole = this.#modes.get(tableResource(table));
+    // The whole table locked already (a bulk load, a scan): no key locks, so
+    // a COPY of a million rows holds one lock, not a million.
+    if (whole === "X" || whole === mode) return table;
     if (mode === "X" && table.indexes.some((i) => i.def.unique)) return this.#table(name, "X");
     const intention = this.#lock(tableResource(table), mode === "X" ? "IX" : "IS");
     if (intention !== null) {
@@ -1125,8 +1129,11 @@ export class Transaction {
     let row: Row | undefined;
     if (indexName === null) {
       const pk = table.pkKey(key);
-      if (!this.#tryLock(tableResource(table), "IS")) return null;
-      if (!this.#tryLock(keyResource(table, pk), "S")) return null;
+      const whole = this.#modes.get(tableResource(table));
+      if (whole !== "S" && whole !== "X") {
+        if (!this.#tryLock(tableResource(table), "IS")) return null;
+        if (!this.#tryLock(keyResource(table, pk), "S")) return null;
+      }
       if (!this.#engine.isDurable(this.readLsn!)) return null;
       row = table.get(pk);
     } else {
