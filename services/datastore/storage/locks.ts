@@ -46,9 +46,24 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/**
+ * One resource's holders (ids and modes in step: plain arrays, since most
+ * resources are one row's key, held by one transaction for a moment) and
+ * its queue.
+ */
 interface LockState {
-  holders: Map<number, LockMode>;
+  txs: number[];
+  modes: LockMode[];
   queue: Waiter[];
+}
+
+function newState(): LockState {
+  return { txs: [], modes: [], queue: [] };
+}
+
+function modeOf(state: LockState, txId: number): LockMode | undefined {
+  const at = state.txs.indexOf(txId);
+  return at < 0 ? undefined : state.modes[at];
 }
 
 /** Whether a lock in mode `a` may be held while another transaction holds `b`. */
@@ -75,7 +90,7 @@ export class LockManager {
   /** What each waiting transaction waits for, and in which mode. */
   #waitingOn = new Map<number, { resource: string; mode: LockMode }>();
   /** Resources each transaction holds. */
-  #held = new Map<number, Set<string>>();
+  #held = new Map<number, string[]>();
   /** Commit LSN of the last X holder of a resource, while it may not be durable. */
   #written = new Map<string, number>();
   /** Commit LSN of the last X or IX holder of a resource, likewise. */
@@ -101,10 +116,10 @@ export class LockManager {
   acquire(txId: number, resource: string, mode: LockMode, timeoutMs: number): Promise<void> | null {
     let state = this.#locks.get(resource);
     if (state === undefined) {
-      state = { holders: new Map(), queue: [] };
+      state = newState();
       this.#locks.set(resource, state);
     }
-    const current = state.holders.get(txId);
+    const current = modeOf(state, txId);
     if (current !== undefined && covers(current, mode)) return null;
     const target = joinModes(current, mode);
     if (this.#grantable(state, txId, target) && (state.queue.length === 0 || current)) {
@@ -113,7 +128,7 @@ export class LockManager {
     }
     if (this.#closesCycle(txId, state, target, current !== undefined)) {
       this.deadlocks++;
-      if (state.holders.size === 0 && state.queue.length === 0) this.#locks.delete(resource);
+      if (state.txs.length === 0 && state.queue.length === 0) this.#locks.delete(resource);
       return Promise.reject(
         new DeadlockError(`deadlock detected: transaction ${txId} waiting for ${resource}`),
       );
@@ -156,12 +171,12 @@ export class LockManager {
   tryAcquire(txId: number, resource: string, mode: LockMode): boolean {
     const state = this.#locks.get(resource);
     if (state === undefined) {
-      const fresh: LockState = { holders: new Map(), queue: [] };
+      const fresh = newState();
       this.#locks.set(resource, fresh);
       this.#grant(fresh, txId, resource, mode);
       return true;
     }
-    const current = state.holders.get(txId);
+    const current = modeOf(state, txId);
     if (current !== undefined && covers(current, mode)) return true;
     const target = joinModes(current, mode);
     if (this.#grantable(state, txId, target) && (state.queue.length === 0 || current)) {
@@ -182,12 +197,17 @@ export class LockManager {
     if (!held) return;
     for (const resource of held) {
       const state = this.#locks.get(resource)!;
+      const at = state.txs.indexOf(txId);
+      const mode = state.modes[at];
       if (commitLsn !== undefined) {
-        const mode = state.holders.get(txId);
         if (mode === "X") this.#written.set(resource, commitLsn);
         if (mode === "X" || mode === "IX") this.#writtenAny.set(resource, commitLsn);
       }
-      state.holders.delete(txId);
+      const last = state.txs.length - 1;
+      state.txs[at] = state.txs[last];
+      state.modes[at] = state.modes[last];
+      state.txs.pop();
+      state.modes.pop();
       this.#wake(resource, state);
     }
   }
@@ -213,21 +233,29 @@ export class LockManager {
   }
 
   holds(txId: number, resource: string): LockMode | undefined {
-    return this.#locks.get(resource)?.holders.get(txId);
+    const state = this.#locks.get(resource);
+    return state === undefined ? undefined : modeOf(state, txId);
   }
 
   #grantable(state: LockState, txId: number, mode: LockMode): boolean {
-    for (const [holder, held] of state.holders) {
-      if (holder !== txId && !compatible(mode, held)) return false;
+    const { txs, modes } = state;
+    for (let i = 0; i < txs.length; i++) {
+      if (txs[i] !== txId && !compatible(mode, modes[i])) return false;
     }
     return true;
   }
 
   #grant(state: LockState, txId: number, resource: string, mode: LockMode): void {
-    state.holders.set(txId, mode);
-    let held = this.#held.get(txId);
-    if (!held) this.#held.set(txId, held = new Set());
-    held.add(resource);
+    const at = state.txs.indexOf(txId);
+    if (at >= 0) {
+      state.modes[at] = mode; // an upgrade: the resource is listed already
+      return;
+    }
+    state.txs.push(txId);
+    state.modes.push(mode);
+    const held = this.#held.get(txId);
+    if (held === undefined) this.#held.set(txId, [resource]);
+    else held.push(resource);
   }
 
   #wake(resource: string, state: LockState): void {
@@ -240,7 +268,7 @@ export class LockManager {
       this.#grant(state, next.txId, resource, next.mode);
       next.resolve();
     }
-    if (state.holders.size === 0 && state.queue.length === 0) this.#locks.delete(resource);
+    if (state.txs.length === 0 && state.queue.length === 0) this.#locks.delete(resource);
   }
 
   /**
@@ -256,8 +284,8 @@ export class LockManager {
     ahead: number,
   ): number[] {
     const out: number[] = [];
-    for (const [holder, held] of state.holders) {
-      if (holder !== txId && !compatible(mode, held)) out.push(holder);
+    for (let i = 0; i < state.txs.length; i++) {
+      if (state.txs[i] !== txId && !compatible(mode, state.modes[i])) out.push(state.txs[i]);
     }
     if (!upgrade) {
       for (let i = 0; i < ahead && i < state.queue.length; i++) {
@@ -280,7 +308,7 @@ export class LockManager {
       if (!waiting) continue;
       const other = this.#locks.get(waiting.resource)!;
       const at = other.queue.findIndex((w) => w.txId === t);
-      const upgrading = other.holders.has(t);
+      const upgrading = other.txs.includes(t);
       for (const b of this.#blockers(t, other, waiting.mode, upgrading, at)) stack.push(b);
     }
     return false;
