@@ -829,9 +829,13 @@ function chainPages(pool: BufferPool, firstPage: number, bytes: number): number[
   return pages;
 }
 
+/** Lock resource names of tables, by table id (made once each). */
+const tableResources: string[] = [];
+
 /** The lock resource of a whole table. */
 function tableResource(table: Table): string {
-  return `t:${table.def.id}`;
+  const id = table.def.id;
+  return tableResources[id] ??= `t:${id}`;
 }
 
 /** The lock resource of one primary key of a table (`key` encoded, as the tree holds it). */
@@ -841,7 +845,12 @@ function keyResource(table: Table, key: Uint8Array): string {
   return name;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+/**
+ * Whether two keys hold the same values: by `===` (numbers, bigints,
+ * strings, booleans, null); byte strings only when the same array, so two
+ * equal ones are merely not recognized (and encoded, to the same name).
+ */
+function sameValues(a: readonly Value[], b: readonly Value[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -946,7 +955,7 @@ export class Transaction {
    * instead when writing a table with a unique secondary index (see the
    * file comment).
    */
-  async #keys(name: string, mode: "S" | "X", keys: (table: Table) => Uint8Array[]): Promise<Table> {
+  async #keys(name: string, mode: "S" | "X", keys: Value[][]): Promise<Table> {
     this.#checkOpen();
     let table = this.#engine.tableNamed(name);
     const whole = this.#modes.get(tableResource(table));
@@ -959,14 +968,30 @@ export class Transaction {
       await intention;
       table = this.#engine.tableNamed(name);
     }
-    for (const key of keys(table)) {
-      const wait = this.#lock(keyResource(table, key), mode);
+    for (const key of keys) {
+      const wait = this.#lock(this.#keyResource(table, key), mode);
       if (wait !== null) {
         await wait;
         table = this.#engine.tableNamed(name);
       }
     }
     return table;
+  }
+
+  /** The last key `#keyResource` named, and its name. */
+  #lastKey: { table: Table; key: Value[]; resource: string } | null = null;
+
+  /**
+   * The lock resource of a primary key. One statement names the same key
+   * several times (UPDATE by key: its lock, its read, its write), so the
+   * last one is remembered and compared by value: cheaper than encoding it.
+   */
+  #keyResource(table: Table, key: Value[]): string {
+    const last = this.#lastKey;
+    if (last !== null && last.table === table && sameValues(last.key, key)) return last.resource;
+    const resource = keyResource(table, table.pkKey(key));
+    this.#lastKey = { table, key: [...key], resource }; // a copy: callers may reuse their array
+    return resource;
   }
 
   /**
@@ -1048,12 +1073,12 @@ export class Transaction {
    * COMMITTED re-reads a row it waited for.
    */
   async lockKeyForWrite(tableName: string, key: Value[]): Promise<void> {
-    await this.#keys(tableName, "X", (table) => [table.pkKey(key)]);
+    await this.#keys(tableName, "X", [key]);
   }
 
   /** Inserts a row (values in column order). ConstraintError on a duplicate key. */
   async insert(tableName: string, row: Row): Promise<void> {
-    const table = await this.#keys(tableName, "X", (t) => [t.pkKey(t.pkOf(row))]);
+    const table = await this.#keys(tableName, "X", [this.#engine.tableNamed(tableName).pkOf(row)]);
     const logical = table.insert(row);
     this.#engine.log(this, {
       kind: RecordKind.insert,
@@ -1067,11 +1092,8 @@ export class Transaction {
 
   /** Replaces the row whose primary key is `key`; false if there is none. */
   async update(tableName: string, key: Value[], row: Row): Promise<boolean> {
-    const table = await this.#keys(tableName, "X", (t) => {
-      const old = t.pkKey(key);
-      const next = t.pkKey(t.pkOf(row));
-      return sameBytes(old, next) ? [old] : [old, next];
-    });
+    const next = this.#engine.tableNamed(tableName).pkOf(row);
+    const table = await this.#keys(tableName, "X", sameValues(key, next) ? [key] : [key, next]);
     const result = table.update(table.pkKey(key), row);
     if (!result) return false;
     this.#engine.log(this, {
@@ -1088,7 +1110,7 @@ export class Transaction {
 
   /** Deletes the row whose primary key is `key`; false if there is none. */
   async delete(tableName: string, key: Value[]): Promise<boolean> {
-    const table = await this.#keys(tableName, "X", (t) => [t.pkKey(key)]);
+    const table = await this.#keys(tableName, "X", [key]);
     const deleted = table.delete(table.pkKey(key));
     if (!deleted) return false;
     this.#engine.log(this, {
@@ -1104,7 +1126,7 @@ export class Transaction {
 
   /** The row whose primary key is `key`, or undefined. */
   async get(tableName: string, key: Value[]): Promise<Row | undefined> {
-    const table = await this.#keys(tableName, "S", (t) => [t.pkKey(key)]);
+    const table = await this.#keys(tableName, "S", [key]);
     const row = table.get(table.pkKey(key));
     this.#engine.afterOp();
     return row;
