@@ -34,7 +34,7 @@
 // last X holder's, who may have written any row. Entries whose LSN is
 // durable say nothing more and are pruned (`forgetDurable`).
 
-import { DeadlockError, LockTimeoutError } from "./errors.ts";
+import { DeadlockError, LockTimeoutError, TransactionClosedError } from "./errors.ts";
 
 export type LockMode = "IS" | "IX" | "S" | "X";
 
@@ -192,6 +192,7 @@ export class LockManager {
    * it (see `writtenLsn`).
    */
   releaseAll(txId: number, commitLsn?: number): void {
+    this.#cancelWait(txId);
     const held = this.#held.get(txId);
     this.#held.delete(txId);
     if (!held) return;
@@ -210,6 +211,23 @@ export class LockManager {
       state.modes.pop();
       this.#wake(resource, state);
     }
+  }
+
+  /**
+   * Takes a transaction that ends while it waits (its session went away,
+   * the engine closes) out of its queue: granted later, the lock would be
+   * held by nobody who will ever release it.
+   */
+  #cancelWait(txId: number): void {
+    const waiting = this.#waitingOn.get(txId);
+    if (waiting === undefined) return;
+    this.#waitingOn.delete(txId);
+    const state = this.#locks.get(waiting.resource)!;
+    const at = state.queue.findIndex((w) => w.txId === txId);
+    const [waiter] = state.queue.splice(at, 1);
+    clearTimeout(waiter.timer);
+    waiter.reject(new TransactionClosedError(`transaction ${txId} ended while waiting for a lock`));
+    this.#wake(waiting.resource, state);
   }
 
   /**

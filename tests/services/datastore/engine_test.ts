@@ -14,6 +14,7 @@ import {
   SchemaError,
   type TableSpec,
   type Transaction,
+  TransactionClosedError,
 } from "../../../services/datastore/storage/engine.ts";
 import { checkIndexes } from "./_check.ts";
 
@@ -411,6 +412,24 @@ Deno.test("a scan waits for writers of single rows, and they wait for it", async
     await locked;
     await writer.commit();
   });
+});
+
+Deno.test("a transaction rolled back while it waits for a lock leaves the queue and never holds it", async () => {
+  await withEngine(async (engine) => {
+    await accounts(engine, 1);
+    const a = engine.begin(), b = engine.begin();
+    await a.update("accounts", [1n], [1n, 10n]);
+    const bWaits = b.update("accounts", [1n], [1n, 20n]);
+    assert.equal(engine.stats().lockWaits, 1);
+    await b.rollback(); // as a session does when its client goes away
+    await assert.rejects(bWaits, TransactionClosedError);
+    assert.equal(engine.stats().lockWaits, 0);
+    await a.commit();
+    const c = engine.begin();
+    await c.update("accounts", [1n], [1n, 30n]); // would wait for b (forever) if b got the lock
+    await c.commit();
+    assert.deepEqual(await read(engine, (t) => t.get("accounts", [1n])), [1n, 30n]);
+  }, { lockTimeoutMs: 1000 });
 });
 
 Deno.test("a deadlock between two rows is refused at once and rolls the victim back", async () => {
