@@ -8,10 +8,16 @@
 // answered with one write per read (the session flushes earlier only for
 // large results).
 //
-// Bounds: `connectionsMax` connections; a client past it gets FATAL 53300
-// "sorry, too many clients already", as PostgreSQL answers past
-// max_connections (connections are never marked idle, so the transport
-// never closes a client's open session to make room). A message past the
+// Bounds: `connectionsMax` sessions; a client past it gets FATAL 53300
+// "sorry, too many clients already" as PostgreSQL answers past
+// max_connections: after its startup packet (an SSLRequest first is
+// answered 'N'), so the client reads the error instead of a reset from a
+// socket closed with its startup unread, and a CancelRequest still gets
+// through when every session is taken (PostgreSQL's postmaster serves
+// those without a backend slot). The transport takes REFUSING_MAX more
+// connections for that; past those it refuses at once with the same
+// error. Connections are never marked idle, so the transport never closes
+// a client's open session to make room. A message past the
 // codec's limits, or bytes that are not the protocol, get FATAL 08P01 and
 // that connection is closed; no other session notices.
 
@@ -53,6 +59,11 @@ export interface PgServerStats {
 
 const N = new Uint8Array([0x4e]); // 'N': no SSL, no GSS encryption
 
+/** Connections past `connectionsMax` held while they are told 53300 or send a cancel. */
+const REFUSING_MAX = 16;
+
+const TOO_MANY = fatal("53300", "sorry, too many clients already");
+
 export class PgServer {
   readonly sessions = new Map<number, Session>();
   readonly stats: PgServerStats = { connections: 0, queries: 0, errors: 0 };
@@ -71,16 +82,8 @@ export class PgServer {
       label: "datastore service port",
       hostname: options.hostname,
       port: options.port,
-      connectionsMax: options.connectionsMax,
-      refusalBytes: encodeBackendMessage({
-        type: "ErrorResponse",
-        fields: {
-          severity: "FATAL",
-          severityNonLocalized: "FATAL",
-          code: "53300",
-          message: "sorry, too many clients already",
-        },
-      }),
+      connectionsMax: options.connectionsMax + REFUSING_MAX,
+      refusalBytes: encodeBackendMessage(TOO_MANY),
       log: options.log,
       handler: (c) => this.#serve(c),
     });
@@ -153,6 +156,11 @@ export class PgServer {
                 `unsupported frontend protocol ${packet.majorVersion}.${packet.minorVersion}: server supports 3.0 to 3.0`,
               ),
             );
+            await flush();
+            return;
+          }
+          if (this.sessions.size >= this.#options.connectionsMax) {
+            writeBackendMessage(out, TOO_MANY);
             await flush();
             return;
           }

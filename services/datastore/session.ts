@@ -27,6 +27,7 @@
 // Left out: SAVEPOINT, cursors (DECLARE/FETCH), LISTEN/NOTIFY, COPY TO and
 // COPY in binary or CSV format, function call messages, replication.
 
+import { settingRefusal, SHOWN_DEFAULTS } from "./pg_settings.ts";
 import type { Bytes } from "../../lib/bytes.ts";
 import { errorFields, PgProtocolError } from "../../lib/pg/errors.ts";
 import { OID, typeByOid } from "../../lib/pg/oids.ts";
@@ -57,7 +58,7 @@ import {
   type PgValue,
 } from "../../lib/pg/values.ts";
 import { type FieldWriter, writeBackendMessage, writeDataRow } from "../../lib/pg/backend.ts";
-import type { MessageWriter } from "../../lib/pg/wire.ts";
+import { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
 import { CatalogBusyError, SqlError } from "./sql/errors.ts";
 import { type SqlType, typeOid } from "./sql/eval.ts";
@@ -212,6 +213,15 @@ export class Session {
   #scram: ScramServerState | null = null;
   #tx: SqlTransaction | null = null;
   #explicit = false;
+  /**
+   * Settings as they were before the open block first changed them (a
+   * ROLLBACK puts them back, as PostgreSQL undoes SET with the block), and
+   * the session's values under each SET LOCAL (put back when the block ends).
+   */
+  #settingsSaved = new Map<string, string | undefined>();
+  /** RESET's values: the server's defaults under what the startup packet set. */
+  #resetValues = new Map<string, string>();
+  #settingsLocal = new Map<string, string | undefined>();
   #failed = false;
   #skipToSync = false;
   #statements = new Map<string, PreparedStatement>();
@@ -245,6 +255,15 @@ export class Session {
       database: "",
       settings: new Map(Object.entries(DEFAULT_SETTINGS)),
       transaction: () => this.#tx,
+      // A reported setting changed this way sends no ParameterStatus (left out).
+      setSetting: (name, value, local) => {
+        refuseSetting(name);
+        if (local && !this.#explicit) return value; // lasts only for this statement's transaction
+        this.#saveSetting(name, local);
+        const scratch = new MessageWriter();
+        this.#set(name, value, scratch);
+        return this.info.settings.get(name) ?? value;
+      },
     };
     this.#statementTimeoutMs = options.statementTimeoutMs ?? 0;
     this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
@@ -319,6 +338,9 @@ export class Session {
       const key = name.toLowerCase();
       if (key === "application_name" || key === "client_encoding" || key === "datestyle") {
         this.info.settings.set(key, value);
+      } else if (key === "fallback_application_name" && !parameters.has("application_name")) {
+        // libpq clients (psql sends "psql") name themselves here; PostgreSQL takes it.
+        this.info.settings.set("application_name", value);
       } else if (key === "statement_timeout") {
         // Drivers send it here (the npm pg driver's statement_timeout option).
         const timeoutMs = parseDurationMs(value);
@@ -335,6 +357,11 @@ export class Session {
       return "close";
     }
     this.info.settings.set("client_encoding", "UTF8");
+    for (
+      const key of ["application_name", "datestyle", "statement_timeout", "session_authorization"]
+    ) {
+      this.#resetValues.set(key, this.info.settings.get(key)!);
+    }
     if (this.#secret !== null) {
       send(out, { type: "AuthenticationSASL", mechanisms: ["SCRAM-SHA-256"] });
       this.#phase = "sasl-first";
@@ -502,8 +529,44 @@ export class Session {
       this.#db.undoCatalog(this.#tx);
       this.#tx = null;
     }
+    if (this.#explicit) this.#endSettings(false, null);
     this.#explicit = false;
     this.#failed = false;
+  }
+
+  /** What RESET (and SET ... TO DEFAULT) puts back. */
+  #resetValue(name: string): string {
+    return this.#resetValues.get(name) ??
+      (name === "statement_timeout"
+        ? durationText(this.#statementTimeoutMs)
+        : DEFAULT_SETTINGS[name] ?? SHOWN_DEFAULTS[name] ?? "");
+  }
+
+  /** Remembers a setting's value before the open block first changes it (`local`: SET LOCAL). */
+  #saveSetting(name: string, local: boolean): void {
+    if (!this.#explicit) return;
+    const current = this.info.settings.get(name);
+    if (!this.#settingsSaved.has(name)) this.#settingsSaved.set(name, current);
+    if (local && !this.#settingsLocal.has(name)) this.#settingsLocal.set(name, current);
+  }
+
+  /**
+   * The block ended: SET LOCAL values end with it, and a rollback undoes
+   * every SET made in it. `out` (null when none) gets ParameterStatus for
+   * reported settings that change back.
+   */
+  #endSettings(committed: boolean, out: MessageWriter | null): void {
+    const restore = committed ? this.#settingsLocal : this.#settingsSaved;
+    for (const [name, value] of restore) {
+      if (value === undefined) this.info.settings.delete(name);
+      else if (this.info.settings.get(name) !== value) {
+        this.info.settings.set(name, value);
+        const reported = REPORTED.find((r) => r.toLowerCase() === name);
+        if (reported && out) send(out, { type: "ParameterStatus", name: reported, value });
+      }
+    }
+    this.#settingsSaved.clear();
+    this.#settingsLocal.clear();
   }
 
   /** Reports an error and aborts the transaction (block) it happened in. */
@@ -742,11 +805,13 @@ export class Session {
         }
         const tx = this.#tx;
         this.#tx = null;
+        const committing = statement.kind === "commit" && !wasFailed;
+        if (this.#explicit) this.#endSettings(committing, out);
         this.#explicit = false;
         this.#failed = false;
         this.#portals.clear();
         if (tx !== null) {
-          if (statement.kind === "commit" && !wasFailed) {
+          if (committing) {
             try {
               await tx.tx.commit();
             } catch (error) {
@@ -764,31 +829,57 @@ export class Session {
       case "set": {
         if (this.#failed) throw abortedError();
         const name = statement.name.toLowerCase();
+        const quote = LIST_QUOTED.has(name) ? quoteIdentifier : (text: string) => text;
         const value = statement.values === null
-          ? DEFAULT_SETTINGS[name] ?? ""
-          : statement.values.map(settingText).join(", ");
-        this.#set(name, value, out);
+          ? this.#resetValue(name)
+          : statement.values.map((v) => quote(settingText(v))).join(", ");
+        refuseSetting(name);
+        if (statement.local && !this.#explicit) {
+          // PostgreSQL: a warning, and the setting lasts only for the statement's own transaction.
+          const what = name === "transaction_isolation" ? "SET TRANSACTION" : "SET LOCAL";
+          send(out, {
+            type: "NoticeResponse",
+            fields: warning("25P01", `${what} can only be used in transaction blocks`),
+          });
+          complete("SET");
+          return;
+        }
+        if (statement.values?.length === 0) {
+          complete("SET"); // SET TRANSACTION READ ONLY / READ WRITE: every block here is serializable
+          return;
+        }
+        const before = this.info.settings.get(name);
+        this.#saveSetting(name, statement.local);
+        try {
+          this.#set(name, value, out);
+        } catch (error) {
+          if (before !== undefined) this.info.settings.set(name, before);
+          throw error;
+        }
         complete("SET");
         return;
       }
       case "reset": {
         if (this.#failed) throw abortedError();
         const name = statement.name.toLowerCase();
-        if (name === "all") {
-          for (const [key, value] of Object.entries(DEFAULT_SETTINGS)) {
-            this.info.settings.set(key, value);
-          }
-          this.info.settings.set("statement_timeout", durationText(this.#statementTimeoutMs));
-        } else if (name === "statement_timeout") {
-          this.#set(name, durationText(this.#statementTimeoutMs), out);
-        } else this.#set(name, DEFAULT_SETTINGS[name] ?? "", out);
+        if (name !== "all") refuseSetting(name);
+        for (const key of name === "all" ? this.info.settings.keys() : [name]) {
+          this.#saveSetting(key, false);
+        }
+        const keys = name === "all"
+          ? new Set([...Object.keys(DEFAULT_SETTINGS), ...this.#resetValues.keys()])
+          : [name];
+        for (const key of keys) {
+          const value = this.#resetValue(key);
+          if (this.info.settings.get(key) !== value) this.#set(key, value, out);
+        }
         complete("RESET");
         return;
       }
       case "show": {
         if (this.#failed) throw abortedError();
         const name = statement.name.toLowerCase();
-        const value = this.info.settings.get(name);
+        const value = this.info.settings.get(name) ?? SHOWN_DEFAULTS[name];
         if (value === undefined) {
           throw new SqlError("42704", `unrecognized configuration parameter "${name}"`);
         }
@@ -871,9 +962,14 @@ export class Session {
     if (name === "statement_timeout") {
       const timeoutMs = parseDurationMs(value);
       if (Number.isNaN(timeoutMs)) {
-        throw new SqlError("22023", `invalid value for parameter "statement_timeout": "${value}"`, {
-          hint: 'Valid units for this parameter are "us", "ms", "s", "min", "h", and "d".',
-        });
+        // PostgreSQL names the units only when the value starts as a number.
+        throw new SqlError(
+          "22023",
+          `invalid value for parameter "statement_timeout": "${value}"`,
+          /^\s*[-+]?[\d.]/.test(value)
+            ? { hint: 'Valid units for this parameter are "us", "ms", "s", "min", "h", and "d".' }
+            : {},
+        );
       }
       value = durationText(timeoutMs);
     }
@@ -1284,6 +1380,20 @@ const SQL_TYPE_BY_OID = new Map<number, SqlType>([
 /** A declared parameter type; 0 (unspecified) and types we lack are inferred. */
 function sqlTypeOfOid(oid: number): SqlType {
   return SQL_TYPE_BY_OID.get(oid) ?? "unknown";
+}
+
+/** Throws PostgreSQL's error for SET or RESET of a parameter a session may not change. */
+function refuseSetting(name: string): void {
+  const refusal = settingRefusal(name);
+  if (refusal) throw new SqlError(refusal.code, refusal.message);
+}
+
+/** Settings that are lists of names: SET quotes each element as needed (GUC_LIST_QUOTE). */
+const LIST_QUOTED = new Set(["search_path"]);
+
+/** PostgreSQL's quote_identifier: bare when lower case letters, digits and underscores. */
+function quoteIdentifier(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }
 
 /** A SET value as text: strings as they are, anything else as printed. */

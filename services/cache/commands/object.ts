@@ -1,5 +1,5 @@
-// OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ, HELP), DUMP and RESTORE
-// (Redis object.c and cluster.c, 7.0).
+// OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ, HELP), MEMORY (USAGE, PURGE,
+// HELP), DUMP and RESTORE (Redis object.c and cluster.c, 7.0).
 //
 // OBJECT ENCODING names the encoding Redis 7.0 would use for the value as
 // it is now: strings "int" (an integer of at most 20 characters), "embstr"
@@ -10,6 +10,15 @@
 // APPENDed or SETRANGEd strings "raw": we answer from the value's current
 // shape, so those cases differ. OBJECT and DUMP do not count as an access
 // (LRU/LFU), as in Redis. DUMP/RESTORE payloads: rdb.ts.
+//
+// MEMORY USAGE answers our estimate of the key (what used_memory counts for
+// it, keyspace.ts), not Redis's allocator figure; SAMPLES is checked and
+// ignored (aggregates keep their size, nothing is sampled). MEMORY PURGE
+// runs V8's last-resort full collection, which also shrinks the young
+// generation, when the process was started with the GC exposed
+// (`--v8-flags=--expose-gc`, as bench/cache.ts starts it, so RSS is
+// measured without garbage) and otherwise does nothing, as Redis's does
+// without jemalloc.
 
 import type { Args } from "./context.ts";
 import type { Entry } from "../keyspace.ts";
@@ -172,7 +181,58 @@ function restore(ctx: Ctx, args: Args): void {
   ctx.out.ok();
 }
 
+const MEMORY_HELP = [
+  "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "PURGE",
+  "    Attempt to purge dirty pages for reclamation by the allocator.",
+  "USAGE <key> [SAMPLES <count>]",
+  "    Return memory in bytes used by <key> and its value. Nested values are",
+  "    sampled up to <count> times (default: 5, 0 means sample all).",
+  "HELP",
+  "    Prints this help.",
+];
+
+/** The options V8's exposed gc() takes. */
+interface GcOptions {
+  type: "major" | "minor";
+  execution: "sync" | "async";
+  flavor: "regular" | "last-resort";
+}
+
+/** MEMORY USAGE key [SAMPLES count]: options are checked first, as Redis checks them. */
+function memoryUsage(ctx: Ctx, args: Args): void {
+  for (let j = 3; j < args.length; j++) {
+    if (lower(args.at(j)) === "samples" && j + 1 < args.length) {
+      if (int64Arg(args.at(++j)) < 0) fail(SYNTAX);
+    } else fail(SYNTAX);
+  }
+  const entry = ctx.session.db.peek(toKey(args.at(2)));
+  if (entry === undefined) return ctx.out.nullBulk();
+  ctx.out.integer(entry.bytes);
+}
+
+const memorySubcommands = [
+  command("memory|usage", -3, ["readonly"], memoryUsage, {
+    firstKey: 2,
+    lastKey: 2,
+    step: 1,
+    group: "server",
+  }),
+  command("memory|purge", 2, [], (ctx) => {
+    const gc = (globalThis as { gc?: (options?: GcOptions) => void }).gc;
+    // "last-resort": the collection V8 runs before giving up on memory,
+    // which also gives back the young generation a burst of traffic grew.
+    if (typeof gc === "function") gc({ type: "major", execution: "sync", flavor: "last-resort" });
+    ctx.out.ok();
+  }, { group: "server" }),
+  command("memory|help", 2, ["loading", "stale"], (ctx) => {
+    ctx.out.arrayHeader(MEMORY_HELP.length);
+    for (const line of MEMORY_HELP) ctx.out.simple(line);
+  }, { group: "server" }),
+];
+
 export const OBJECT_COMMANDS: CommandSpec[] = [
+  command("memory", -2, [], () => {}, { group: "server", subcommands: memorySubcommands }),
   command("object", -2, [], () => {}, { group: "generic", subcommands: objectSubcommands }),
   command("dump", 2, ["readonly"], dump, { firstKey: 1, lastKey: 1, step: 1 }),
   command("restore", -4, ["write", "denyoom"], restore, { firstKey: 1, lastKey: 1, step: 1 }),

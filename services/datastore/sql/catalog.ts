@@ -55,6 +55,11 @@ export interface SqlColumn {
   serial: boolean;
   /** GENERATED ALWAYS ("a") or BY DEFAULT ("d") AS IDENTITY, as pg_attribute.attidentity. */
   identity?: "a" | "d";
+  /**
+   * The counter's sequence name once a rename made it differ from
+   * `<table>_<column>_seq` (PostgreSQL's sequence keeps its first name).
+   */
+  sequence?: string;
 }
 
 export interface SqlIndex {

@@ -83,7 +83,7 @@ function chooseName(base: string, taken: Set<string>): string {
 }
 
 /** The columns an expression reads, once each, in order of appearance. */
-function columnsOf(expr: Expr): string[] {
+export function columnsOf(expr: Expr): string[] {
   const out: string[] = [];
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) {
@@ -266,14 +266,51 @@ function textOf(type: SqlType, value: PgValue): string {
   return formatText(oid, value);
 }
 
+/**
+ * The error of a unique index build that met a duplicate, with PostgreSQL's
+ * detail: the smallest key held twice (its build sorts the rows and stops
+ * at the first pair), found by reading the table again.
+ */
+export async function duplicateKeyError(
+  tx: Transaction,
+  table: SqlTable,
+  index: { name: string; columns: string[] },
+): Promise<SqlError> {
+  const seen = new Set<string>();
+  let smallest: PgValue[] | null = null;
+  const compare = (a: PgValue[], b: PgValue[]) => {
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i], y = b[i];
+      if (x === y) continue;
+      // deno-lint-ignore no-explicit-any
+      return (x as any) < (y as any) ? -1 : (x as any) > (y as any) ? 1 : 0;
+    }
+    return 0;
+  };
+  for await (const batch of tx.scanBatches(table.engineName, null)) {
+    for (const row of batch) {
+      const key = valuesAt(table, rowFromEngine(table, row), index.columns);
+      if (key.some((v) => v === null)) continue;
+      const text = JSON.stringify(key, (_, v) => typeof v === "bigint" ? `${v}n` : v);
+      if (!seen.has(text)) seen.add(text);
+      else if (smallest === null || compare(key, smallest) < 0) smallest = key;
+    }
+  }
+  return new SqlError("23505", `could not create unique index "${index.name}"`, {
+    ...(smallest ? { detail: `${keyText(table, index.columns, smallest)} is duplicated.` } : {}),
+    table: table.name,
+    constraint: index.name,
+  });
+}
+
 /** PostgreSQL's "Failing row contains (...)" detail. */
-function failingRow(table: SqlTable, values: PgValue[]): string {
+export function failingRow(table: SqlTable, values: PgValue[]): string {
   return `Failing row contains (${
     values.map((v, i) => textOf(table.columns[i].type, v)).join(", ")
   }).`;
 }
 
-function keyText(table: SqlTable, columns: string[], values: PgValue[]): string {
+export function keyText(table: SqlTable, columns: string[], values: PgValue[]): string {
   const types = columns.map((c) => table.columns.find((x) => x.name === c)!.type);
   return `Key (${columns.join(", ")})=(${values.map((v, i) => textOf(types[i], v)).join(", ")})`;
 }

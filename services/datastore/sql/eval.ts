@@ -799,7 +799,9 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
     case "column": {
       const found = options.resolveColumn?.(expr.path) ?? null;
       if (found === null) {
-        throw new SqlError("42703", `column "${expr.path.join(".")}" does not exist`);
+        // PostgreSQL quotes a bare name only: column "x" but column t.x.
+        const name = expr.path.length === 1 ? `"${expr.path[0]}"` : expr.path.join(".");
+        throw new SqlError("42703", `column ${name} does not exist`);
       }
       const index = found.index;
       return { type: found.type, evaluate: (ctx) => ctx.row[index] };

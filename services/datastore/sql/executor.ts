@@ -38,10 +38,11 @@
 // ConstraintWork that checks rows as they change and applies the foreign
 // keys at the statement's end.
 //
+// ALTER TABLE on columns and names lives in alter_columns.ts.
+//
 // Left out: correlated subqueries in HAVING and join conditions, window
-// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, DROP
-// INDEX, ALTER TABLE beyond ADD PRIMARY KEY/UNIQUE/CHECK/FOREIGN KEY and
-// DROP CONSTRAINT (other kinds are refused with 0A000).
+// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, ALTER
+// COLUMN TYPE (refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
@@ -88,6 +89,8 @@ import {
   compileChecks,
   type ConstraintHost,
   ConstraintWork,
+  duplicateKeyError,
+  failingRow,
   findRows,
   hasConstraints,
   newCheck,
@@ -114,10 +117,25 @@ import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } 
 import { parseStatement } from "./parser.ts";
 import type { Savepoint } from "./savepoints.ts";
 import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
-import { catalogRelation, type CatalogSource, parseArray } from "./pg_catalog.ts";
+import {
+  catalogRelation,
+  type CatalogSource,
+  defaultText,
+  parseArray,
+  sequenceName,
+} from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
+import {
+  addColumn,
+  type AlterHost,
+  dropColumn,
+  renameColumn,
+  renameTable,
+  setDefault,
+  setNotNull,
+} from "./alter_columns.ts";
 
 /** Rows flow in batches of about this many. */
 export const BATCH_ROWS = 256;
@@ -153,6 +171,8 @@ export interface SessionInfo {
   settings: Map<string, string>;
   /** The session's open transaction, if any: it alone sees the tables it created. */
   transaction?: () => SqlTransaction | null;
+  /** set_config(name, value, is_local): SET through a function; returns the value set. */
+  setSetting?: (name: string, value: string, local: boolean) => string;
 }
 
 /** A transaction as the SQL layer sees it: the engine's, and catalog changes to undo. */
@@ -517,6 +537,25 @@ export class Database {
     return true;
   }
 
+  /**
+   * A serial column renamed: its counter moves to the new name, reserved as
+   * far as the old one was (so no number is given twice). A rollback of the
+   * rename leaves both reserved: numbers are skipped, never repeated.
+   */
+  async renameCounter(table: SqlTable, from: string, to: string): Promise<void> {
+    const oldKey = `${table.oid}.${from}`;
+    const newKey = `${table.oid}.${to}`;
+    const counter = this.#counters.get(oldKey);
+    if (counter?.reserving) await counter.reserving.catch(() => {});
+    const stored = await this.#storedReservation(oldKey);
+    const upTo = counter && counter.reserved !== UNRESERVED && counter.reserved > stored
+      ? counter.reserved
+      : stored;
+    await this.#reserve(newKey, upTo);
+    if (counter) this.#counters.set(newKey, { ...counter, reserving: null });
+    this.#counters.delete(oldKey);
+  }
+
   /** Restarts a table's counters (TRUNCATE ... RESTART IDENTITY). */
   async resetCounters(table: SqlTable): Promise<void> {
     for (const column of table.columns.filter((c) => c.serial).map((c) => c.name)) {
@@ -644,8 +683,13 @@ class Planner {
   /** The rows of the queries enclosing the subquery being planned, innermost last. */
   readonly outer: OuterFrame[] = [];
   readonly ctes = new Map<string, RowPlan>();
-  /** How each table is read, in planning order: EXPLAIN's lines. */
+  /** How each table is read, in planning order (tests read it). */
   readonly scans: string[] = [];
+  /**
+   * EXPLAIN's plan trees: a scan pushes its node, a join replaces the two
+   * newest (its sides, planned left then right) with its own.
+   */
+  readonly explainRoots: ExplainNode[] = [];
 
   constructor(db: Database, session: SessionInfo, paramTypes: SqlType[]) {
     this.db = db;
@@ -851,6 +895,25 @@ class Planner {
               throw new SqlError("42704", `unrecognized configuration parameter "${key}"`);
             }
             return value;
+          },
+        };
+      }
+      case "set_config": {
+        if (expr.args.length !== 3) return null;
+        const [name, value, local] = expr.args.map((a) => this.compile(a, scope, extra));
+        const session = this.session;
+        return {
+          type: "text",
+          evaluate: (ctx) => {
+            const key = coerce(name, "text").evaluate(ctx);
+            const text = coerce(value, "text").evaluate(ctx);
+            if (key === null) {
+              throw new SqlError("22004", "SET requires parameter name");
+            }
+            const isLocal = coerce(local, "bool").evaluate(ctx) === true;
+            const set = session.setSetting;
+            if (!set) throw new SqlError("0A000", "set_config is not available here");
+            return set(String(key).toLowerCase(), text === null ? "" : String(text), isLocal);
           },
         };
       }
@@ -1622,7 +1685,7 @@ class Planner {
       typeModifier: typeModifierOf(c.typeName),
     }));
     const path = where ? this.#accessPath(table, scope, where) : null;
-    this.#describeScan(table, path);
+    this.#describeScan(table, path, alias);
     const mark = this.correlated.length;
     const filter = where ? requireBool(this.compile(where, scope), "WHERE").evaluate : null;
     const needs = this.needs(mark, scope);
@@ -1670,9 +1733,11 @@ class Planner {
     }
   }
 
-  #describeScan(table: SqlTable, path: AccessPath | null): void {
+  #describeScan(table: SqlTable, path: AccessPath | null, alias = table.name): void {
+    const on = alias === table.name ? table.name : `${table.name} ${alias}`;
     if (path === null) {
       this.scans.push(`Seq Scan on ${table.name}`);
+      this.explainRoots.push({ label: `Seq Scan on ${on}`, details: [], children: [] });
       return;
     }
     const index = path.index === null
@@ -1683,11 +1748,24 @@ class Planner {
     if (path.lower) cond.push(`${next} ${path.lower.inclusive ? ">=" : ">"} ?`);
     if (path.upper) cond.push(`${next} ${path.upper.inclusive ? "<=" : "<"} ?`);
     this.scans.push(`Index Scan using ${index!.name} on ${table.name} (${cond.join(" AND ")})`);
+    this.explainRoots.push({
+      label: `Index Scan using ${index!.name} on ${on}`,
+      details: [`Index Cond: (${path.conds.join(" AND ")})`],
+      children: [],
+    });
+  }
+
+  /** Replaces the two newest plan trees (a join's sides) with the join's node. */
+  #explainJoin(label: (inner: ExplainNode[]) => ExplainNode): void {
+    if (this.explainRoots.length < 2) return;
+    const right = this.explainRoots.pop()!;
+    const left = this.explainRoots.pop()!;
+    this.explainRoots.push(label([left, right]));
   }
 
   /** Picks the index and key bounds for a WHERE clause over one table (see the header). */
   #accessPath(table: SqlTable, scope: ScopeColumn[], where: Expr): AccessPath | null {
-    const terms: { column: string; op: string; value: Compiled }[] = [];
+    const terms: { column: string; op: string; value: Compiled; text: string }[] = [];
     for (const term of conjuncts(where)) {
       if (term.kind !== "binary" || !["=", "<", "<=", ">", ">="].includes(term.op)) continue;
       for (
@@ -1711,7 +1789,12 @@ class Planner {
           (INTEGER_TYPES.has(value.type) && INTEGER_TYPES.has(column.type)) ||
           (TEXT_TYPES.has(value.type) && TEXT_TYPES.has(column.type) && column.type !== "bpchar");
         if (!sameFamily) continue;
-        terms.push({ column: column.name, op, value });
+        terms.push({
+          column: column.name,
+          op,
+          value,
+          text: `${column.name} ${op} ${printExpr(other)}`,
+        });
       }
     }
     if (terms.length === 0) return null;
@@ -1727,22 +1810,31 @@ class Planner {
     let bestScore = 0;
     for (const c of candidates) {
       const equal: Compiled[] = [];
+      const conds: string[] = [];
       for (const name of c.columns) {
         const t = terms.find((x) => x.column === name && x.op === "=");
         if (!t) break;
         equal.push(t.value);
+        conds.push(t.text);
       }
       const types = c.columns.map((name) => table.columns.find((x) => x.name === name)!.type);
       let score = equal.length * 10 + (c.unique && equal.length === c.columns.length ? 100 : 0);
-      const path: AccessPath = { index: c.index, equal, types, unique: c.unique };
+      const path: AccessPath = { index: c.index, equal, types, unique: c.unique, conds };
       if (equal.length < c.columns.length) {
         const next = c.columns[equal.length];
+        let lowerText: string | null = null;
+        let upperText: string | null = null;
         for (const t of terms) {
           if (t.column !== next || t.op === "=") continue;
           if (t.op === ">" || t.op === ">=") {
             path.lower = { value: t.value, inclusive: t.op === ">=" };
-          } else path.upper = { value: t.value, inclusive: t.op === "<=" };
+            lowerText = t.text;
+          } else {
+            path.upper = { value: t.value, inclusive: t.op === "<=" };
+            upperText = t.text;
+          }
         }
+        for (const text of [lowerText, upperText]) if (text !== null) conds.push(text);
         if (path.lower || path.upper) score += 5;
       }
       if (score > bestScore) {
@@ -1755,6 +1847,13 @@ class Planner {
 
   #join(type: string, left: RowPlan, right: RowPlan, on: Expr | null): RowPlan {
     if (type === "right") {
+      const n = this.explainRoots.length;
+      if (n >= 2) {
+        [this.explainRoots[n - 2], this.explainRoots[n - 1]] = [
+          this.explainRoots[n - 1],
+          this.explainRoots[n - 2],
+        ];
+      }
       const swapped = this.#join("left", right, left, on);
       const nr = right.columns.length;
       const nl = left.columns.length;
@@ -1774,6 +1873,8 @@ class Planner {
     const leftKeys: Compiled[] = [];
     const rightKeys: Compiled[] = [];
     const rest: Expr[] = [];
+    const hashTerms: string[] = [];
+    const sides = this.explainRoots.splice(Math.max(0, this.explainRoots.length - 2));
     for (const term of on ? conjuncts(on) : []) {
       if (term.kind === "binary" && term.op === "=") {
         const sides = sideOf(term.left, left.columns, right.columns);
@@ -1786,6 +1887,7 @@ class Planner {
           const t = commonType([lc.type, rc.type], "JOIN");
           leftKeys.push(toType(lc, t));
           rightKeys.push(toType(rc, t));
+          hashTerms.push(`(${printExpr(l)} = ${printExpr(r)})`);
           // Checked again in full, so that comparisons stay exact.
         }
       }
@@ -1793,6 +1895,24 @@ class Planner {
     }
     const condition = on ? requireBool(this.compile(on, scope), "JOIN/ON").evaluate : null;
     const hash = leftKeys.length > 0;
+    // EXPLAIN: PostgreSQL's node names; the right side is the one held (hashed or looped over).
+    this.explainRoots.push(...sides);
+    const kind = type === "left" ? " Left" : type === "full" ? " Full" : "";
+    this.#explainJoin(([outer, inner]) =>
+      hash
+        ? {
+          label: `Hash${kind} Join`,
+          details: [
+            `Hash Cond: ${hashTerms.length === 1 ? hashTerms[0] : `(${hashTerms.join(" AND ")})`}`,
+          ],
+          children: [outer, { label: "Hash", details: [], children: [inner] }],
+        }
+        : {
+          label: `Nested Loop${kind}${type === "inner" || type === "cross" ? "" : " Join"}`,
+          details: on ? [`Join Filter: ${parenthesized(printExpr(on))}`] : [],
+          children: [outer, { label: "Materialize", details: [], children: [inner] }],
+        }
+    );
     const outerLeft = type === "left" || type === "full";
     const outerRight = type === "full";
     return {
@@ -2222,6 +2342,27 @@ class Planner {
 
 // Plans ---------------------------------------------------------------------------
 
+/** One node of EXPLAIN's plan tree, printed as PostgreSQL prints its own. */
+interface ExplainNode {
+  label: string;
+  details: string[];
+  children: ExplainNode[];
+}
+
+function parenthesized(text: string): string {
+  return text.startsWith("(") && text.endsWith(")") ? text : `(${text})`;
+}
+
+/** PostgreSQL's EXPLAIN text: `->  ` before each child, its details indented under it. */
+function explainLines(node: ExplainNode, depth = 0, out: string[] = []): string[] {
+  const pad = depth === 0 ? "" : " ".repeat(6 * depth - 6) + "  ->  ";
+  const detailPad = depth === 0 ? "  " : " ".repeat(6 * depth + 2);
+  out.push(pad + node.label);
+  for (const d of node.details) out.push(detailPad + d);
+  for (const child of node.children) explainLines(child, depth + 1, out);
+  return out;
+}
+
 interface RowPlan {
   columns: ScopeColumn[];
   /** Set when the plan already applied the statement's WHERE. */
@@ -2291,6 +2432,8 @@ interface AccessPath {
   unique: boolean;
   lower?: { value: Compiled; inclusive: boolean };
   upper?: { value: Compiled; inclusive: boolean };
+  /** The terms it uses as SQL text, for EXPLAIN's Index Cond. */
+  conds: string[];
 }
 
 const FLIP: Record<string, string> = { "=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<=" };
@@ -2881,7 +3024,7 @@ function checkNotNull(table: SqlTable, values: PgValue[]): void {
         `null value in column "${
           table.columns[i].name
         }" of relation "${table.name}" violates not-null constraint`,
-        { table: table.name, column: table.columns[i].name },
+        { detail: failingRow(table, values), table: table.name, column: table.columns[i].name },
       );
     }
   }
@@ -3039,7 +3182,14 @@ export function prepare(
     for (let i = 0; i < paramTypes.length; i++) paramTypes[i] ??= "unknown";
     const highest = highestParam(statement);
     while (paramTypes.length < highest) paramTypes.push("unknown");
-    return { statement, columns, paramTypes, run, scans: planner.scans } as Prepared;
+    return {
+      statement,
+      columns,
+      paramTypes,
+      run,
+      scans: planner.scans,
+      explain: planner.explainRoots.flatMap((root) => explainLines(root)),
+    } as Prepared;
   };
   switch (statement.kind) {
     case "select": {
@@ -3175,34 +3325,105 @@ export function prepare(
         });
         return { rows: null, tag: () => "CREATE INDEX" };
       });
+    case "drop_index":
+      return done(null, async (ctx) => {
+        const notices: SqlNotice[] = [];
+        for (const name of statement.names) {
+          const bare = tableName(name);
+          const table = db.visibleTables(session).find((t) =>
+            t.indexes.some((i) => i.name === bare)
+          );
+          if (!table) {
+            if (db.tables.has(bare)) {
+              throw new SqlError("42809", `"${bare}" is not an index`, {
+                hint: `Use DROP ${db.tables.get(bare)!.view ? "VIEW" : "TABLE"} to remove a ${
+                  db.tables.get(bare)!.view ? "view" : "table"
+                }.`,
+              });
+            }
+            if (!statement.ifExists) {
+              throw new SqlError("42704", `index "${bare}" does not exist`);
+            }
+            notices.push({ code: "00000", message: `index "${bare}" does not exist, skipping` });
+            continue;
+          }
+          db.table([table.name], session); // another session's uncommitted DDL: wait
+          const index = table.indexes.find((i) => i.name === bare)!;
+          if (index.primary || index.constraint) {
+            throw new SqlError(
+              "2BP01",
+              `cannot drop index ${bare} because constraint ${bare} on table ${table.name} requires it`,
+              { hint: `You can drop constraint ${bare} on table ${table.name} instead.` },
+            );
+          }
+          await ctx.sqlTx.tx.dropIndex(table.engineName, index.engineIndex!);
+          const next: SqlTable = structuredClone(table);
+          next.indexes = next.indexes.filter((i) => i.name !== bare);
+          await db.putTable(ctx.sqlTx, table.name, next);
+        }
+        return { rows: null, tag: () => "DROP INDEX", notices };
+      });
     case "alter_table":
       return done(null, async (ctx) => {
         if (statement.ifExists && !db.tables.has(statement.table[statement.table.length - 1])) {
-          return { rows: null, tag: () => "ALTER TABLE" };
+          const message = `relation "${statement.table.join(".")}" does not exist, skipping`;
+          return { rows: null, tag: () => "ALTER TABLE", notices: [{ code: "00000", message }] };
         }
-        const table = db.table(statement.table, session);
         const notices: SqlNotice[] = [];
+        const host: AlterHost = {
+          db,
+          sqlTx: ctx.sqlTx,
+          notices,
+          defaultOf: (column) => planner.defaultOf(column),
+          checkOf: (t, expr) => planner.checkOf(t, expr),
+          evalContext: () => evalContext(ctx, []),
+          lockForWrite,
+        };
         for (const action of statement.actions) {
+          // Each action sees the table as the previous ones left it.
+          const table = db.table(statement.table, session);
+          if (table.view && action.kind !== "rename_table") {
+            throw new SqlError(
+              "42809",
+              `ALTER action ${
+                alterActionName(action)
+              } cannot be performed on relation "${table.name}"`,
+              { detail: "This operation is not supported for views." },
+            );
+          }
+          switch (action.kind) {
+            case "add_column":
+              await addColumn(
+                host,
+                table,
+                action.column,
+                sqlColumn(action.column),
+                action.ifNotExists,
+              );
+              continue;
+            case "drop_column":
+              await dropColumn(host, table, action.name, action.ifExists, action.cascade);
+              continue;
+            case "rename_column":
+              await renameColumn(host, table, action.from, action.to);
+              continue;
+            case "rename_table":
+              await renameTable(host, table, action.to);
+              continue;
+            case "set_default":
+              await setDefault(host, table, action.column, action.expr);
+              continue;
+            case "set_not_null":
+              await setNotNull(host, table, action.column, action.notNull);
+              continue;
+          }
           if (
             action.kind === "drop_constraint" ||
             (action.kind === "add_constraint" &&
               (action.constraint.kind === "check" || action.constraint.kind === "foreign_key"))
           ) {
-            await alterConstraint(
-              db,
-              ctx,
-              planner,
-              db.table(statement.table, session),
-              action,
-              notices,
-            );
+            await alterConstraint(db, ctx, planner, table, action, notices);
             continue;
-          }
-          if (action.kind !== "add_constraint") {
-            throw new SqlError(
-              "0A000",
-              `ALTER TABLE ${action.kind.replace("_", " ").toUpperCase()} is not supported`,
-            );
           }
           const c = action.constraint;
           if (c.kind === "primary_key" || c.kind === "unique") {
@@ -3216,7 +3437,7 @@ export function prepare(
               (c.kind === "primary_key"
                 ? `${table.name}_pkey`
                 : `${table.name}_${c.columns.join("_")}_key`);
-            await addIndex(db, ctx.sqlTx, db.table(statement.table, session), {
+            await addIndex(db, ctx.sqlTx, table, {
               name,
               columns: c.columns,
               unique: true,
@@ -3228,9 +3449,10 @@ export function prepare(
         return { rows: null, tag: () => "ALTER TABLE", notices };
       });
     case "explain": {
-      // Which tables are read how: enough to see an index used, not PostgreSQL's plan tree.
+      // The scans and joins in PostgreSQL's shape (Seq Scan, Index Scan using,
+      // Hash Join with its Hash Cond, Nested Loop), without costs, sorts or aggregates.
       const inner = prepare(db, session, statement.statement, declaredTypes);
-      const lines = (inner as Prepared & { scans?: string[] }).scans ?? [];
+      const lines = (inner as Prepared & { explain?: string[] }).explain ?? [];
       return done(
         [{ name: "QUERY PLAN", type: "text", tableOid: 0, columnNumber: 0, typeModifier: -1 }],
         () => Promise.resolve({ rows: fromArray(lines.map((l) => [l])), tag: () => "EXPLAIN" }),
@@ -3245,6 +3467,30 @@ export function prepare(
         "0A000",
         `${statement.kind.replace(/_/g, " ").toUpperCase()} is not supported`,
       );
+  }
+}
+
+/** An ALTER TABLE action as PostgreSQL's errors name it. */
+function alterActionName(action: AlterAction): string {
+  switch (action.kind) {
+    case "add_column":
+      return "ADD COLUMN";
+    case "drop_column":
+      return "DROP COLUMN";
+    case "rename_column":
+      return "RENAME COLUMN";
+    case "rename_table":
+      return "RENAME";
+    case "add_constraint":
+      return "ADD CONSTRAINT";
+    case "drop_constraint":
+      return "DROP CONSTRAINT";
+    case "set_default":
+      return action.expr === null
+        ? "ALTER COLUMN ... DROP DEFAULT"
+        : "ALTER COLUMN ... SET DEFAULT";
+    case "set_not_null":
+      return action.notNull ? "ALTER COLUMN ... SET NOT NULL" : "ALTER COLUMN ... DROP NOT NULL";
   }
 }
 
@@ -3573,7 +3819,7 @@ async function addIndex(
     });
   } catch (error) {
     if (error instanceof ConstraintError) {
-      throw new SqlError("23505", `could not create unique index "${index.name}"`);
+      throw await duplicateKeyError(sqlTx.tx, table, index);
     }
     throw error;
   }
@@ -3625,7 +3871,7 @@ async function addPrimaryKey(
       );
     }
     if (error instanceof ConstraintError) {
-      throw new SqlError("23505", `could not create unique index "${index.name}"`);
+      throw await duplicateKeyError(sqlTx.tx, table, index);
     }
     throw error;
   }
@@ -3727,31 +3973,97 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
     case "columns":
       if (schema !== "information_schema") return null;
       return make(
-        [
-          col("table_schema", "text"),
-          col("table_name", "text"),
-          col("column_name", "text"),
-          col("ordinal_position", "int4"),
-          col("data_type", "text"),
-          col("is_nullable", "text"),
-          col("column_default", "text"),
-        ],
+        INFORMATION_SCHEMA_COLUMNS.map(([n, type]) => col(n, type)),
         () =>
           tables.flatMap((t) =>
-            t.columns.map((c, i) => [
-              "public",
-              t.name,
-              c.name,
-              i + 1,
-              typeDisplayName(c.type),
-              c.notNull ? "NO" : "YES",
-              c.default ?? (c.serial ? `nextval('${t.name}_${c.name}_seq'::regclass)` : null),
-            ])
+            t.columns.map((c, i) => informationSchemaColumn(session.database, t, c, i))
           ),
       );
     default:
       return null;
   }
+}
+
+/** information_schema.columns: the columns drivers and ORMs read (SQL standard order). */
+const INFORMATION_SCHEMA_COLUMNS: [string, SqlType][] = [
+  ["table_catalog", "text"],
+  ["table_schema", "text"],
+  ["table_name", "text"],
+  ["column_name", "text"],
+  ["ordinal_position", "int4"],
+  ["column_default", "text"],
+  ["is_nullable", "text"],
+  ["data_type", "text"],
+  ["character_maximum_length", "int4"],
+  ["character_octet_length", "int4"],
+  ["numeric_precision", "int4"],
+  ["numeric_precision_radix", "int4"],
+  ["numeric_scale", "int4"],
+  ["datetime_precision", "int4"],
+  ["udt_catalog", "text"],
+  ["udt_schema", "text"],
+  ["udt_name", "text"],
+  ["is_identity", "text"],
+  ["identity_generation", "text"],
+  ["is_generated", "text"],
+];
+
+/** Bits of precision of the binary numeric types (information_schema, radix 2). */
+const BINARY_PRECISION: Partial<Record<SqlType, number>> = {
+  int2: 16,
+  int4: 32,
+  int8: 64,
+  float4: 24,
+  float8: 53,
+};
+
+/**
+ * One row of information_schema.columns, as PostgreSQL 15's view computes
+ * it (src/backend/catalog/information_schema.sql): lengths of character
+ * types (octets: 4 per character in UTF8, 1 GiB when unbounded), numeric
+ * precision in bits (radix 2) or digits (radix 10), timestamps' 6 digits.
+ */
+function informationSchemaColumn(
+  database: string,
+  table: SqlTable,
+  c: SqlColumn,
+  i: number,
+): PgValue[] {
+  const [first, second] = c.typeName.modifiers;
+  const character = c.type === "varchar" || c.type === "bpchar" || c.type === "text";
+  const length = c.type === "bpchar" ? (first ?? 1) : c.type === "varchar" ? first ?? null : null;
+  const bits = BINARY_PRECISION[c.type];
+  const numeric = c.type === "numeric";
+  return [
+    database,
+    "public",
+    table.name,
+    c.name,
+    i + 1,
+    c.default !== null
+      ? defaultText(table, c)
+      : c.serial && !c.identity
+      ? `nextval('${sequenceName(table, c)}'::regclass)`
+      : null,
+    c.notNull ? "NO" : "YES",
+    typeDisplayName(c.type),
+    length,
+    character ? (length === null ? 1073741824 : length * 4) : null,
+    bits ?? (numeric ? first ?? null : null),
+    bits !== undefined ? 2 : numeric ? 10 : null,
+    c.type === "int2" || c.type === "int4" || c.type === "int8"
+      ? 0
+      : numeric && first !== undefined
+      ? second ?? 0
+      : null,
+    c.type === "date" ? 0 : c.type === "timestamp" || c.type === "timestamptz" ? first ?? 6 : null,
+    database,
+    "pg_catalog",
+    c.type,
+    c.identity ? "YES" : "NO",
+    c.identity === "a" ? "ALWAYS" : c.identity === "d" ? "BY DEFAULT" : null,
+    "NEVER",
+  ];
 }
 
 // COPY ... FROM STDIN ------------------------------------------------------------------

@@ -103,8 +103,8 @@ function isConstraint(index: SqlIndex): boolean {
   return index.primary || index.name.endsWith("_key");
 }
 
-function sequenceName(table: SqlTable, column: SqlColumn): string {
-  return `${table.name}_${column.name}_seq`;
+export function sequenceName(table: SqlTable, column: SqlColumn): string {
+  return column.sequence ?? `${table.name}_${column.name}_seq`;
 }
 
 // Arrays as text ------------------------------------------------------------------------

@@ -35,6 +35,8 @@ export function withPosition(error: unknown, sql: string): unknown {
   } catch {
     return error;
   }
+  // PostgreSQL places no name in ALTER TABLE's errors.
+  if (tokens[0] !== undefined && isName(tokens[0], "alter")) return error;
   const at = find(tokens, path, table);
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {

@@ -18,10 +18,13 @@
 // too): only ROLLBACK TO or ROLLBACK leaves the aborted state. That is
 // how psql's ON_ERROR_ROLLBACK works (a savepoint before every statement).
 //
-// Left out: an engine table or index created after the mark stays behind,
-// unreachable from SQL (the engine cannot drop one; as with DROP TABLE),
-// except that a unique index built after the mark keeps refusing
-// duplicates of its columns until the table is dropped. A deadlock or lock
+// An index built after the mark (CREATE [UNIQUE] INDEX, ADD UNIQUE) is
+// dropped through the engine's logged index drop, so it no longer refuses
+// duplicates, and recovery after a crash drops it too.
+//
+// Left out: an engine table created after the mark stays behind,
+// unreachable from SQL (the engine cannot drop one; as with DROP TABLE).
+// A deadlock or lock
 // timeout rolls the whole engine transaction back, so ROLLBACK TO after one
 // finds no savepoint (3B001) and the block stays aborted.
 
@@ -72,6 +75,16 @@ export async function compensate(engine: Engine, tx: Transaction, records: numbe
   const keyOf = (key: number[], row: Row) => key.map((i) => row[i]);
   for (let i = later.length - 1; i >= 0; i--) {
     const record = later[i];
+    if (record.kind === RecordKind.createIndex) {
+      // An index built after the mark is dropped (logged, so recovery agrees).
+      const { tableId, spec } = JSON.parse(record.json) as {
+        tableId: number;
+        spec: { name: string };
+      };
+      const def = engine.tables().find((t) => t.id === tableId);
+      if (def?.indexes.some((x) => x.name === spec.name)) await tx.dropIndex(def.name, spec.name);
+      continue;
+    }
     if (
       record.kind !== RecordKind.insert && record.kind !== RecordKind.delete &&
       record.kind !== RecordKind.update

@@ -51,7 +51,8 @@
 //     transaction's log (`transactionLogBytesMax`); past one, LimitError and
 //     nothing changed.
 //
-// Left out: MVCC, key locks through secondary indexes, DROP TABLE/INDEX, ALTER TABLE,
+// Left out: MVCC, key locks through secondary indexes, DROP TABLE, ALTER TABLE
+// (the SQL layer rebuilds a table into a new one),
 // returning an emptied table's heap pages to the file, shrinking the file.
 
 import { join } from "node:path";
@@ -140,7 +141,10 @@ export interface EngineOptions {
 export interface CopySpec {
   /** The table whose rows are copied. */
   from: string;
-  /** For each column of the new table, the index of the old table's column it takes. */
+  /**
+   * For each column of the new table, the index of the old table's column
+   * it takes, or -1 for NULL (a column the old table does not have).
+   */
   columns: number[];
 }
 
@@ -658,13 +662,25 @@ export class Engine {
     return index;
   }
 
-  /** @internal Inserts every row of `from` into `to`, columns picked by `columns`. */
+  /** @internal Removes an index and frees its pages. */
+  dropIndex(table: Table, name: string): void {
+    const at = table.indexes.findIndex((i) => i.def.name === name);
+    if (at < 0) throw new SchemaError(`no index ${name} on ${table.def.name}`);
+    for (const page of table.indexes[at].tree.pages()) this.#pool.free(page);
+    table.indexes.splice(at, 1);
+    table.def.indexes.splice(table.def.indexes.findIndex((i) => i.name === name), 1);
+  }
+
+  /**
+   * @internal Inserts every row of `from` into `to`, columns picked by
+   * `columns` (-1: NULL, for a column `from` does not have).
+   */
   copyRows(from: Table, to: Table, columns: number[]): void {
     if (columns.length !== to.def.columns.length) {
       throw new SchemaError(`${to.def.name}: a row needs ${to.def.columns.length} values`);
     }
     for (const i of columns) {
-      if (!Number.isInteger(i) || i < 0 || i >= from.def.columns.length) {
+      if (!Number.isInteger(i) || i < -1 || i >= from.def.columns.length) {
         throw new SchemaError(`${from.def.name} has no column ${i}`);
       }
     }
@@ -673,7 +689,7 @@ export class Engine {
       const batch = from.primary.scan(range, SCAN_BATCH_ROWS);
       for (const entry of batch) {
         const row = from.readRidBytes(entry.value);
-        to.insert(columns.map((i) => row[i]));
+        to.insert(columns.map((i) => i < 0 ? null : row[i]));
       }
       if (batch.length < SCAN_BATCH_ROWS) break;
       range = { lower: { key: batch.at(-1)!.key.slice(), inclusive: false } };
@@ -733,6 +749,11 @@ export class Engine {
         this.createIndex(this.#table(tableId), spec);
         break;
       }
+      case RecordKind.dropIndex: {
+        const { tableId, spec } = JSON.parse(record.json) as { tableId: number; spec: IndexSpec };
+        this.dropIndex(this.#table(tableId), spec.name);
+        break;
+      }
     }
   }
 
@@ -763,12 +784,19 @@ export class Engine {
       case RecordKind.createIndex: {
         const { tableId, spec } = JSON.parse(record.json) as { tableId: number; spec: IndexSpec };
         const table = this.#tablesById.get(tableId);
-        if (!table) break;
-        const at = table.indexes.findIndex((i) => i.def.name === spec.name);
-        if (at < 0) break;
-        for (const page of table.indexes[at].tree.pages()) this.#pool.free(page);
-        table.indexes.splice(at, 1);
-        table.def.indexes.splice(table.def.indexes.findIndex((i) => i.name === spec.name), 1);
+        if (table && table.indexes.some((i) => i.def.name === spec.name)) {
+          this.dropIndex(table, spec.name);
+        }
+        break;
+      }
+      case RecordKind.dropIndex: {
+        // The table's rows are as they were when the index was dropped
+        // (undo runs newest first), so the rebuild cannot meet a duplicate.
+        const { tableId, spec } = JSON.parse(record.json) as { tableId: number; spec: IndexSpec };
+        const table = this.#tablesById.get(tableId);
+        if (table && !table.indexes.some((i) => i.def.name === spec.name)) {
+          this.createIndex(table, spec);
+        }
         break;
       }
     }
@@ -812,6 +840,7 @@ function recordBytes(record: WalRecord): number {
       return 44 + record.oldRow.length + record.row.length;
     case RecordKind.createTable:
     case RecordKind.createIndex:
+    case RecordKind.dropIndex:
       return 40 + record.json.length;
     default:
       return 40;
@@ -1049,6 +1078,26 @@ export class Transaction {
     this.#engine.createIndex(table, spec);
     this.#engine.log(this, {
       kind: RecordKind.createIndex,
+      lsn: 0,
+      txId: this.id,
+      json: JSON.stringify({ tableId: table.def.id, spec }),
+    });
+    this.#engine.afterOp();
+  }
+
+  /**
+   * Drops a secondary index (its pages are freed now; a rollback, or
+   * recovery's undo if the transaction never commits, builds it again).
+   */
+  async dropIndex(tableName: string, indexName: string): Promise<void> {
+    await this.#ddl();
+    const table = await this.#table(tableName, "X");
+    const def = table.def.indexes.find((i) => i.name === indexName);
+    if (!def) throw new SchemaError(`no index ${indexName} on ${tableName}`);
+    const spec: IndexSpec = { name: def.name, columns: [...def.columns], unique: def.unique };
+    this.#engine.dropIndex(table, indexName);
+    this.#engine.log(this, {
+      kind: RecordKind.dropIndex,
       lsn: 0,
       txId: this.id,
       json: JSON.stringify({ tableId: table.def.id, spec }),

@@ -20,7 +20,7 @@
 // nested in a checkpoint record carry salt 0 (never a file's salt).
 // Payloads are logical (redo by primary key, see table.ts): insert carries
 // the table id and the new row, delete the old row, update both, so every
-// record can also be undone. CREATE TABLE / CREATE INDEX carry JSON. A
+// record can also be undone. CREATE TABLE / CREATE INDEX / DROP INDEX carry JSON. A
 // checkpoint record starts every log file and carries the records of the
 // transactions still open at that checkpoint, so they can be undone if they
 // never commit. decodeLog() reads a whole file and decides where it ends.
@@ -31,8 +31,16 @@ import { crc32c } from "./crc32c.ts";
 import { CorruptionError, UnsupportedFormatError } from "./errors.ts";
 
 export const LOG_MAGIC = 0x5548574c; // "UHWL"
-/** Bump when the log's format changes; older files are then refused, not misread. */
-export const LOG_FORMAT_VERSION = 1;
+/**
+ * Bump when the log's format changes; files of versions this build does not
+ * know are then refused, not misread. Version 2 added the drop-index record
+ * (kind 9); a version 1 file is a version 2 file without one, so it is read.
+ * An older build refuses a version 2 file rather than take a drop-index
+ * record for a torn tail.
+ */
+export const LOG_FORMAT_VERSION = 2;
+/** The oldest log format version this build reads. */
+export const LOG_FORMAT_VERSION_OLDEST = 1;
 export const LOG_HEADER_BYTES = 8;
 
 /** The header every log file starts with. */
@@ -53,6 +61,7 @@ export const RecordKind = {
   createTable: 6,
   createIndex: 7,
   checkpoint: 8,
+  dropIndex: 9,
 } as const;
 export type RecordKind = typeof RecordKind[keyof typeof RecordKind];
 
@@ -71,7 +80,7 @@ export type WalRecord =
   | { kind: 2; lsn: number; txId: number; tableId: number; row: Bytes }
   | { kind: 3; lsn: number; txId: number; tableId: number; oldRow: Bytes; row: Bytes }
   | { kind: 4 | 5; lsn: number; txId: number }
-  | { kind: 6 | 7; lsn: number; txId: number; json: string }
+  | { kind: 6 | 7 | 9; lsn: number; txId: number; json: string }
   | { kind: 8; lsn: number; txId: number; open: WalRecord[] };
 
 /**
@@ -137,7 +146,8 @@ function payloadOf(record: WalRecord): { bytes: number; encoded: Uint8Array | nu
     case 5:
       return { bytes: 0, encoded: null };
     case 6:
-    case 7: {
+    case 7:
+    case 9: {
       const json = encoder.encode(record.json);
       return { bytes: json.length, encoded: json };
     }
@@ -179,6 +189,7 @@ function writeFramed(
     case 6:
     case 7:
     case 8:
+    case 9:
       out.set(payload.encoded!, start + at);
       break;
   }
@@ -252,6 +263,7 @@ function decodeBody(body: Uint8Array): WalRecord {
       return { kind, lsn, txId };
     case 6:
     case 7:
+    case 9:
       return { kind, lsn, txId, json: decoder.decode(payload) };
     case 8: {
       const open: WalRecord[] = [];
@@ -376,10 +388,10 @@ function checkHeader(bytes: Uint8Array, fileName: string): void {
     );
   }
   const version = v.getUint32(4);
-  if (version !== LOG_FORMAT_VERSION) {
+  if (version < LOG_FORMAT_VERSION_OLDEST || version > LOG_FORMAT_VERSION) {
     throw new UnsupportedFormatError(
-      `${fileName}: log format version ${version}; this build reads version ` +
-        `${LOG_FORMAT_VERSION} only`,
+      `${fileName}: log format version ${version}; this build reads versions ` +
+        `${LOG_FORMAT_VERSION_OLDEST} to ${LOG_FORMAT_VERSION}`,
       { path: fileName, version },
     );
   }

@@ -51,6 +51,7 @@ function asPostgres(command: string, args: string[]): Deno.Command {
 
 export async function startPostgres(
   dir: string,
+  settings: string[] = [],
 ): Promise<{ port: number; stop: () => Promise<void> }> {
   if (Deno.uid() === 0) {
     const chown = await new Deno.Command("chown", { args: ["-R", "postgres:", dir] }).output();
@@ -80,6 +81,7 @@ export async function startPostgres(
     dir,
     "-c",
     "listen_addresses=127.0.0.1",
+    ...settings.flatMap((setting) => ["-c", setting]),
   ]).spawn();
   // Wait for it to answer (bounded).
   for (let attempt = 0; attempt < 200; attempt++) {

@@ -580,6 +580,53 @@ Deno.test("createIndex() builds over existing rows and refuses duplicates for a 
   });
 });
 
+Deno.test("dropIndex(): a rollback builds the index again; a commit survives reopen and crash", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-engine-" });
+  const names = (engine: Engine) => engine.tables()[0].indexes.map((i) => i.name);
+  try {
+    const engine = await Engine.open({ dir });
+    await setup(engine, 60);
+    const undone = engine.begin();
+    await undone.dropIndex("people", "people_email");
+    assert.deepEqual(names(engine), ["people_age_name"]);
+    await undone.insert("people", person(61).with(2, "p1@example.com")); // no longer unique
+    await undone.rollback();
+    assert.deepEqual(names(engine), ["people_age_name", "people_email"]);
+    const dup = engine.begin();
+    await assert.rejects(
+      () => dup.insert("people", person(62).with(2, "p1@example.com")),
+      ConstraintError,
+    );
+    await dup.commit();
+    // A drop left open across a checkpoint, then a crash: recovery builds it again.
+    const open = engine.begin();
+    await open.dropIndex("people", "people_email");
+    engine.checkpoint();
+    await open.insert("people", person(63).with(2, "p2@example.com"));
+    engine.crashForTesting();
+    const again = await Engine.open({ dir });
+    assert.deepEqual(names(again), ["people_age_name", "people_email"]);
+    await read(again, (tx) => checkIndexes(again, tx));
+    // A committed drop (and a create undone in the same transaction), then a crash: redone.
+    const done = again.begin();
+    await done.createIndex("people", { name: "people_score", columns: ["score"] });
+    await done.dropIndex("people", "people_email");
+    await done.dropIndex("people", "people_score");
+    await done.insert("people", person(64).with(2, "p3@example.com"));
+    await done.commit();
+    again.crashForTesting();
+    await using third = await Engine.open({ dir });
+    assert.deepEqual(names(third), ["people_age_name"]);
+    await read(third, async (tx) => {
+      assert.equal((await all(tx.scan("people"))).length, 61);
+      await checkIndexes(third, tx);
+    });
+    await assert.rejects(() => third.begin().dropIndex("people", "nope"), SchemaError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a transaction past transactionLogBytesMax gets LimitError and keeps its earlier changes", async () => {
   await withEngine(async (engine) => {
     await setup(engine, 0);

@@ -166,6 +166,12 @@ async function runWorkload(seed: number): Promise<History> {
       await tx.createIndex("items", { name: "items_late", columns: ["tag", "v"] });
       next.itemIndexes = [...next.itemIndexes, "items_late"].sort();
     }
+    if (id === 13) {
+      // A logged index drop: redone after its commit, its pages freed; undone (built again)
+      // when the transaction never commits.
+      await tx.dropIndex("items", "items_v");
+      next.itemIndexes = next.itemIndexes.filter((name) => name !== "items_v");
+    }
     for (let op = 0, count = 1 + int(4); op < count; op++) {
       const k = BigInt(int(ITEM_KEYS));
       const pad = int(8) === 0 ? "p".repeat(2000 + int(9000)) : "p".repeat(int(100));

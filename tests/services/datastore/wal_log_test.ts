@@ -209,7 +209,14 @@ Deno.test({
         e instanceof UnsupportedFormatError && e.version === LOG_FORMAT_VERSION + 1 &&
         e.path === "/data/wal.log" &&
         e.message === `/data/wal.log: log format version ${LOG_FORMAT_VERSION + 1}; ` +
-            `this build reads version ${LOG_FORMAT_VERSION} only`,
+            `this build reads versions 1 to ${LOG_FORMAT_VERSION}`,
+    );
+    // Version 1 (before the drop-index record) is still read, record for record.
+    const older = buildLog(12);
+    older.bytes.set(encodeLogHeader(1));
+    assert.deepEqual(
+      decodeLog(older.bytes, "wal.log").records,
+      decodeLog(buildLog(12).bytes, "wal.log").records,
     );
     // A file from before the header: records from byte 0.
     const old = buildLog(12).bytes.subarray(LOG_HEADER_BYTES);
