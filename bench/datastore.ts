@@ -178,6 +178,13 @@ async function startPostgres(dir: string): Promise<Target> {
     stderr: "null",
   }).spawn();
   await waitForPort(port);
+  // Listening is not ready: a busy machine's PostgreSQL may still answer
+  // "the database system is starting up" for a while (bounded: 30 s).
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const ready = await run("pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"]);
+    if (ready.ok) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   return {
     name: "postgres",
     port,

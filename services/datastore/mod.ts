@@ -140,6 +140,19 @@ function datastoreMetrics(server: PgServer, engine: Engine): MetricsRegistry {
   );
   const fsyncs = registry.counter("datastore_fsyncs_total", "log fsyncs (group commit)");
   const clients = registry.gauge("datastore_connected_clients", "open sessions");
+  const lockWaiting = registry.gauge(
+    "datastore_lock_waiting",
+    "transactions waiting for a lock now",
+  );
+  const lockWaits = registry.counter("datastore_lock_waits_total", "lock requests that waited");
+  const lockWaited = registry.counter(
+    "datastore_lock_wait_seconds_total",
+    "time the lock requests granted after a wait waited",
+  );
+  const deadlocks = registry.counter(
+    "datastore_deadlocks_total",
+    "transactions refused as deadlock victims",
+  );
   registry.onCollect(() => {
     const stats = engine.stats();
     syncCounter(connections, server.stats.connections);
@@ -148,6 +161,10 @@ function datastoreMetrics(server: PgServer, engine: Engine): MetricsRegistry {
     syncCounter(rollbacks, stats.rollbacks);
     syncCounter(fsyncs, stats.fsyncs);
     clients.set(undefined, server.sessions.size);
+    lockWaiting.set(undefined, stats.lockWaits);
+    syncCounter(lockWaits, stats.lockWaitsTotal);
+    syncCounter(lockWaited, stats.lockWaitedMs / 1000);
+    syncCounter(deadlocks, stats.deadlocks);
   });
   return registry;
 }

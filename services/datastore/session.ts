@@ -74,6 +74,7 @@ import {
   copyTarget,
   copyText,
   type Database,
+  lockErrorToSql,
   type PointRead,
   prepare,
   type Prepared,
@@ -301,6 +302,21 @@ export class Session {
     }
     const timeoutMs = this.#timeoutMs;
     this.#deadlineMs = timeoutMs > 0 ? Date.now() + timeoutMs : 0;
+  }
+
+  /** lock_timeout as last parsed, and its value in ms (undefined for 0: the engine's bound). */
+  #lockTimeoutText = "0";
+  #lockTimeoutValue: number | undefined = undefined;
+
+  /** How long this statement's lock waits may last: lock_timeout, or the engine's bound when 0. */
+  #lockTimeoutMs(): number | undefined {
+    const text = this.info.settings.get("lock_timeout") ?? "0";
+    if (text !== this.#lockTimeoutText) {
+      this.#lockTimeoutText = text;
+      const ms = parseDurationMs(text);
+      this.#lockTimeoutValue = ms > 0 ? ms : undefined;
+    }
+    return this.#lockTimeoutValue;
   }
 
   /** Throws 57014 when the client cancelled or the statement timed out; between batches. */
@@ -673,7 +689,7 @@ export class Session {
   }
 
   #failNow(error: unknown, out: MessageWriter): void {
-    const fields = errorFields(error);
+    const fields = errorFields(lockErrorToSql(error));
     if (fields.code === "XX000") this.#log(error);
     send(out, { type: "ErrorResponse", fields });
     this.#portals.clear();
@@ -725,6 +741,7 @@ export class Session {
 
   #runContext(params: readonly PgValue[]): RunContext {
     const sqlTx = this.#transaction();
+    sqlTx.tx.lockTimeoutMs = this.#lockTimeoutMs();
     return {
       sqlTx,
       params,

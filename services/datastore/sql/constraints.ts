@@ -515,8 +515,7 @@ function checkNotNullOf(table: SqlTable, values: PgValue[]): void {
 
 /** The write lock before changing a table (see executor.ts lockForWrite). */
 async function lockForWrite(tx: Transaction, table: SqlTable): Promise<void> {
-  const width = table.rowid ? 1 : table.indexes.find((i) => i.primary)!.columns.length;
-  await tx.delete(table.engineName, new Array<Value>(width).fill(null));
+  await tx.lockForWrite(table.engineName);
 }
 
 async function replace(tx: Transaction, table: SqlTable, row: Row, next: PgValue[]): Promise<void> {

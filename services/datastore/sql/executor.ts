@@ -528,6 +528,19 @@ export class Database {
   }
 
   /**
+   * Whether every counter an INSERT into `table` draws from is started:
+   * starting one scans the table (`#largest`), a read lock that a
+   * transaction already writing the table would have to upgrade.
+   */
+  countersReady(table: SqlTable): boolean {
+    if (table.rowid && !this.#counters.has(`${table.oid}.`)) return false;
+    for (const column of table.columns) {
+      if (column.serial && !this.#counters.has(`${table.oid}.${column.name}`)) return false;
+    }
+    return true;
+  }
+
+  /**
    * A serial column renamed: its counter moves to the new name, reserved as
    * far as the old one was (so no number is given twice). A rollback of the
    * rename leaves both reserved: numbers are skipped, never repeated.
@@ -2050,6 +2063,13 @@ class Planner {
     const db = this.db;
     const subs = this.subqueries;
     const rules = this.constraintsOf(table);
+    // Rows given as values, and nothing read first from the table itself:
+    // the engine locks each new row's key (with the table's intention lock),
+    // so inserts of other keys, and updates of other rows, go on meanwhile.
+    // Anything that reads before it writes takes the table's write lock
+    // first (see lockForWrite).
+    const keyed = sourceRows !== null && !conflict && subs.length === 0 &&
+      !(table.foreignKeys ?? []).some((fk) => fk.table === table.name);
     const sourceTypes = sourcePlan?.columns.map((c) => c.type) ?? [];
     const sourceCasts = sourcePlan
       ? sourceTypes.map((type, i) => {
@@ -2060,7 +2080,7 @@ class Planner {
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
-        await lockForWrite(ctx.sqlTx.tx, table);
+        if (!keyed || !db.countersReady(table)) await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
         const work = rules ? new ConstraintWork(rules.host) : null;
@@ -2261,10 +2281,21 @@ class Planner {
     const subs = this.subqueries;
     const kind = statement.kind;
     const rules = this.constraintsOf(table);
+    // By the whole primary key, with no subquery: lock just that row's key
+    // before reading it (Transaction.lockKeyForWrite), so writers of other
+    // rows of the table are not held up.
+    const keyed = path !== null && path.index === null && path.unique &&
+        path.equal.length === path.types.length && subs.length === 0 && needs.length === 0
+      ? path
+      : null;
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
-        await lockForWrite(ctx.sqlTx.tx, table);
+        if (keyed === null) await lockForWrite(ctx.sqlTx.tx, table);
+        else {
+          const key = pointKey(keyed, evalContext(ctx, []));
+          if (key !== null) await ctx.sqlTx.tx.lockKeyForWrite(table.engineName, key);
+        }
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
         const found: Row[] = [];
@@ -2435,12 +2466,8 @@ async function* scanTable(
     }
     return;
   }
-  const key: Value[] = [];
-  for (let i = 0; i < path.equal.length; i++) {
-    const v = path.equal[i].evaluate(e);
-    if (v === null) return;
-    key.push(toEngine(path.types[i], normalizeKey(path.types[i], v)));
-  }
+  const key = pointKey(path, e);
+  if (key === null) return;
   if (path.unique && key.length === path.types.length) {
     // Fast path: the whole primary key, or every column of a unique index,
     // is given, so at most one row: one descent of the tree and one row
@@ -2473,6 +2500,17 @@ async function* scanTable(
     yield batch;
     await pause(ctx, counter);
   }
+}
+
+/** The values of an access path's equal columns, as the engine keys them; null if one is NULL (no row matches). */
+function pointKey(path: AccessPath, e: EvalContext): Value[] | null {
+  const key: Value[] = [];
+  for (let i = 0; i < path.equal.length; i++) {
+    const v = path.equal[i].evaluate(e);
+    if (v === null) return null;
+    key.push(toEngine(path.types[i], normalizeKey(path.types[i], v)));
+  }
+  return key;
 }
 
 /** A key constant of an integer family as the column's JS representation. */
@@ -3471,12 +3509,25 @@ async function translateErrors(result: Promise<Result>): Promise<Result> {
   try {
     return await result;
   } catch (error) {
-    if (error instanceof DeadlockError) throw new SqlError("40P01", "deadlock detected");
-    if (error instanceof LockTimeoutError) {
-      throw new SqlError("55P03", "canceling statement due to lock timeout");
-    }
-    throw error;
+    throw lockErrorToSql(error);
   }
+}
+
+/**
+ * The engine's lock errors as PostgreSQL words them (40P01, 55P03); any
+ * other error as it is. For statements that read (a SELECT waits for a row
+ * lock too) as well as those that write.
+ */
+export function lockErrorToSql(error: unknown): unknown {
+  if (error instanceof DeadlockError) {
+    return new SqlError("40P01", "deadlock detected", {
+      hint: "See server log for query details.",
+    });
+  }
+  if (error instanceof LockTimeoutError) {
+    return new SqlError("55P03", "canceling statement due to lock timeout");
+  }
+  return error;
 }
 
 /** The largest $n in a statement (parameters the client must bind). */

@@ -18,12 +18,21 @@
 //   - Commit appends a commit record, releases the transaction's locks
 //     (early lock release: anyone who then reads its data commits later in
 //     the same log, so cannot become durable before it), and resolves once
-//     the group-committed fsync covers it.
+//     the group-committed fsync covers it. A reader that answers before it
+//     commits waits only for the commits that wrote what it locked (the
+//     lock manager remembers their LSNs: `Transaction.readLsn`).
 //   - Rollback undoes the transaction's records newest first, in memory.
-//   - Isolation: strict two-phase locking on whole tables (locks.ts): S to
-//     read, X to write; serializable. Deadlocks are refused at once; waits
-//     time out after `lockTimeoutMs`. Either way the transaction is rolled
-//     back and the error says so.
+//   - Isolation: strict two-phase locking (locks.ts), serializable. A read
+//     or write of one primary key locks that key (S or X) under an intention
+//     lock on its table (IS or IX), so transactions on different rows of a
+//     table run side by side; scans and unique-index lookups lock the whole
+//     table S, and DDL, TRUNCATE and statements that write rows they find
+//     by scanning lock it X (`lockForWrite`), which conflicts with every
+//     key lock's intention lock. Writes to a table with a unique secondary
+//     index lock the whole table X: the index's check would otherwise meet
+//     another transaction's uncommitted entry. Deadlocks are refused at
+//     once; waits time out after `lockTimeoutMs`. Either way the
+//     transaction is rolled back and the error says so.
 //   - Checkpoints run on `checkpoint()`, at close, when the log passes
 //     `walCheckpointBytes`, and when the buffer pool is over its bound with
 //     dirty pages (the only way dirty pages leave memory).
@@ -42,8 +51,8 @@
 //     transaction's log (`transactionLogBytesMax`); past one, LimitError and
 //     nothing changed.
 //
-// Left out: row-level locks and MVCC, DROP TABLE, ALTER TABLE (the SQL
-// layer rebuilds a table into a new one),
+// Left out: MVCC, key locks through secondary indexes, DROP TABLE, ALTER TABLE
+// (the SQL layer rebuilds a table into a new one),
 // returning an emptied table's heap pages to the file, shrinking the file.
 
 import { join } from "node:path";
@@ -84,7 +93,7 @@ import { replay, type ReplaySummary } from "./recovery.ts";
 import { decodeRow, encodeKey, prefixEnd, type Row, type Value } from "./row_codec.ts";
 import { type Index, Table } from "./table.ts";
 import { PREALLOCATE_BYTES, readLog, RecordKind, Wal, type WalRecord } from "./wal.ts";
-import { LockManager, type LockMode } from "./locks.ts";
+import { covers, joinModes, LockManager, type LockMode } from "./locks.ts";
 import type { Bound, ScanRange } from "./btree.ts";
 
 export type { ColumnDef, IndexDef, IndexSpec, TableDef, TableSpec } from "./catalog.ts";
@@ -174,8 +183,15 @@ export interface RecoveryReport {
 export interface EngineStats {
   commits: number;
   rollbacks: number;
-  /** Transactions waiting for a table lock right now. */
+  /** Transactions waiting for a lock right now. */
   lockWaits: number;
+  /** Lock requests that had to wait, since open. */
+  lockWaitsTotal: number;
+  /** Time the granted ones waited, in ms, since open. */
+  lockWaitedMs: number;
+  /** Lock requests refused as deadlock victims, and after lockTimeoutMs. */
+  deadlocks: number;
+  lockTimeouts: number;
   fsyncs: number;
   checkpoints: number;
   pagesRead: number;
@@ -402,6 +418,10 @@ export class Engine {
     return {
       ...this.#stats,
       lockWaits: this.#locks.waiting,
+      lockWaitsTotal: this.#locks.waits,
+      lockWaitedMs: this.#locks.waitedMs,
+      deadlocks: this.#locks.deadlocks,
+      lockTimeouts: this.#locks.timeouts,
       fsyncs: this.#wal.fsyncs,
       pagesRead: this.#pool.reads,
       pagesWritten: this.#pool.writes,
@@ -497,12 +517,25 @@ export class Engine {
 
   /** @internal */
   lock(tx: Transaction, resource: string, mode: LockMode): Promise<void> | null {
-    return this.#locks.acquire(tx.id, resource, mode, this.#options.lockTimeoutMs);
+    return this.#locks.acquire(
+      tx.id,
+      resource,
+      mode,
+      tx.lockTimeoutMs ?? this.#options.lockTimeoutMs,
+    );
   }
 
   /** @internal Takes a lock if it is free now; false (nothing queued) if it is not. */
   tryLock(tx: Transaction, resource: string, mode: LockMode): boolean {
     return this.#locks.tryAcquire(tx.id, resource, mode);
+  }
+
+  /**
+   * @internal The LSN a transaction granted `resource` in `mode` must see
+   * durable before it answers with what it read there (locks.ts).
+   */
+  writtenLsn(resource: string, mode: LockMode): number {
+    return this.#locks.writtenLsn(resource, mode);
   }
 
   /** @internal True when every record up to `lsn` is durable already. */
@@ -564,7 +597,8 @@ export class Engine {
         txId: tx.id,
       });
     }
-    this.#locks.releaseAll(tx.id);
+    this.#locks.releaseAll(tx.id, committed && tx.records.length > 0 ? lsn : undefined);
+    this.#locks.forgetDurable(this.#wal.durableLsn);
     if (committed) this.#stats.commits++;
     else this.#stats.rollbacks++;
     // A rollback needs no fsync: if its abort record is lost, recovery
@@ -840,6 +874,33 @@ function chainPages(pool: BufferPool, firstPage: number, bytes: number): number[
   return pages;
 }
 
+/** Lock resource names of tables, by table id (made once each). */
+const tableResources: string[] = [];
+
+/** The lock resource of a whole table. */
+function tableResource(table: Table): string {
+  const id = table.def.id;
+  return tableResources[id] ??= `t:${id}`;
+}
+
+/** The lock resource of one primary key of a table (`key` encoded, as the tree holds it). */
+function keyResource(table: Table, key: Uint8Array): string {
+  let name = `k${table.def.id}:`;
+  for (let i = 0; i < key.length; i++) name += String.fromCharCode(key[i]);
+  return name;
+}
+
+/**
+ * Whether two keys hold the same values: by `===` (numbers, bigints,
+ * strings, booleans, null); byte strings only when the same array, so two
+ * equal ones are merely not recognized (and encoded, to the same name).
+ */
+function sameValues(a: readonly Value[], b: readonly Value[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A transaction: every read and write goes through one. */
 export class Transaction {
   readonly id: number;
@@ -848,14 +909,22 @@ export class Transaction {
   /** @internal Their size in the log. */
   logBytes = 0;
   /**
-   * @internal The log's end when this transaction last took a lock on a
-   * table it had not locked yet (undefined before its first): every commit
-   * whose changes it can read was appended by then. Locks are held to the
-   * end, and a writer appends its commit before releasing its locks, so
-   * anything it reads later on those tables is that or its own work.
+   * @internal The largest commit LSN among the transactions that last wrote
+   * what this one has locked (undefined before its first lock): every
+   * commit whose changes it can read. A writer appends its commit before
+   * releasing its locks, and the lock manager remembers that LSN for the
+   * next holder (locks.ts); locks are held to the end, so anything read
+   * later under them is that or this transaction's own work.
    */
   readLsn: number | undefined;
-  #lockedTables = new Set<number>();
+  /**
+   * How long this transaction's next lock waits may last (PostgreSQL's
+   * lock_timeout, set per statement by the SQL layer); undefined: the
+   * engine's `lockTimeoutMs`.
+   */
+  lockTimeoutMs: number | undefined;
+  /** The mode this transaction holds each resource in (the lock manager's, mirrored). */
+  #modes = new Map<string, LockMode>();
   #engine: Engine;
   #state: "open" | "committed" | "rolled back" = "open";
 
@@ -875,30 +944,99 @@ export class Transaction {
     }
   }
 
+  /**
+   * Takes `mode` on `resource` unless this transaction holds it already:
+   * null when it holds it now, else a promise that resolves when granted.
+   * On deadlock or timeout rolls this transaction back and rejects.
+   */
+  #lock(resource: string, mode: LockMode): Promise<void> | null {
+    const held = this.#modes.get(resource);
+    if (held !== undefined && covers(held, mode)) return null;
+    const wait = this.#engine.lock(this, resource, mode);
+    if (wait === null) {
+      this.#granted(resource, joinModes(held, mode));
+      return null;
+    }
+    return wait.then(
+      () => {
+        this.#granted(resource, joinModes(held, mode));
+        this.#checkOpen();
+      },
+      (error) => {
+        this.rollbackSync();
+        throw error;
+      },
+    );
+  }
+
+  /** `#lock` when granted at once; false (nothing queued) when it would wait. */
+  #tryLock(resource: string, mode: LockMode): boolean {
+    const held = this.#modes.get(resource);
+    if (held !== undefined && covers(held, mode)) return true;
+    if (!this.#engine.tryLock(this, resource, mode)) return false;
+    this.#granted(resource, joinModes(held, mode));
+    return true;
+  }
+
+  #granted(resource: string, mode: LockMode): void {
+    this.#modes.set(resource, mode);
+    const lsn = this.#engine.writtenLsn(resource, mode);
+    if (this.readLsn === undefined || lsn > this.readLsn) this.readLsn = lsn;
+  }
+
   /** Locks a table; on deadlock or timeout rolls this transaction back and rethrows. */
   async #table(name: string, mode: LockMode): Promise<Table> {
     this.#checkOpen();
     const table = this.#engine.tableNamed(name);
-    const wait = this.#engine.lock(this, `t:${table.def.id}`, mode);
-    if (wait) {
-      try {
-        await wait;
-      } catch (error) {
-        this.rollbackSync();
-        throw error;
-      }
-      this.#checkOpen();
-      this.#noteLocked(table.def.id);
-      return this.#engine.tableNamed(name);
+    const wait = this.#lock(tableResource(table), mode);
+    if (wait === null) return table;
+    await wait;
+    return this.#engine.tableNamed(name);
+  }
+
+  /**
+   * Locks the rows of `name` with primary keys `keys(table)` (encoded) in
+   * `mode` (S or X), under the table's intention lock; X on the whole table
+   * instead when writing a table with a unique secondary index (see the
+   * file comment).
+   */
+  async #keys(name: string, mode: "S" | "X", keys: Value[][]): Promise<Table> {
+    this.#checkOpen();
+    let table = this.#engine.tableNamed(name);
+    const whole = this.#modes.get(tableResource(table));
+    // The whole table locked already (a bulk load, a scan): no key locks, so
+    // a COPY of a million rows holds one lock, not a million.
+    if (whole === "X" || whole === mode) return table;
+    if (mode === "X" && table.indexes.some((i) => i.def.unique)) return this.#table(name, "X");
+    const intention = this.#lock(tableResource(table), mode === "X" ? "IX" : "IS");
+    if (intention !== null) {
+      await intention;
+      table = this.#engine.tableNamed(name);
     }
-    this.#noteLocked(table.def.id);
+    for (const key of keys) {
+      const wait = this.#lock(this.#keyResource(table, key), mode);
+      if (wait !== null) {
+        await wait;
+        table = this.#engine.tableNamed(name);
+      }
+    }
     return table;
   }
 
-  #noteLocked(tableId: number): void {
-    if (this.#lockedTables.has(tableId)) return;
-    this.#lockedTables.add(tableId);
-    this.readLsn = this.#engine.appendedLsn;
+  /** The last key `#keyResource` named, and its name. */
+  #lastKey: { table: Table; key: Value[]; resource: string } | null = null;
+
+  /**
+   * The lock resource of a primary key. One statement names the same key
+   * several times (UPDATE by key: its lock, its read, its write), so the
+   * last one is remembered and compared by value: cheaper than encoding it.
+   */
+  #keyResource(table: Table, key: Value[]): string {
+    const last = this.#lastKey;
+    if (last !== null && last.table === table && sameValues(last.key, key)) return last.resource;
+    const resource = keyResource(table, table.pkKey(key));
+    this.#lastKey = { table, key: [...key], resource }; // a copy: callers may reuse their array
+    return resource;
   }
 
   /**
@@ -913,15 +1051,7 @@ export class Transaction {
 
   async #ddl(): Promise<void> {
     this.#checkOpen();
-    const wait = this.#engine.lock(this, "ddl", "X");
-    if (wait) {
-      try {
-        await wait;
-      } catch (error) {
-        this.rollbackSync();
-        throw error;
-      }
-    }
+    await this.#lock("ddl", "X");
   }
 
   /**
@@ -937,7 +1067,7 @@ export class Transaction {
     await this.#ddl();
     const from = copy ? await this.#table(copy.from, "S") : null;
     const table = this.#engine.createTable(spec);
-    await this.#engine.lock(this, `t:${table.def.id}`, "X");
+    await this.#lock(tableResource(table), "X");
     if (from !== null) {
       try {
         this.#engine.copyRows(from, table, copy!.columns);
@@ -1000,9 +1130,20 @@ export class Transaction {
     await this.#table(tableName, "X");
   }
 
+  /**
+   * Takes the write lock of the row whose primary key is `key` (whether or
+   * not it exists) now, for a statement that reads that row before it
+   * writes it (UPDATE or DELETE by key, as `lockForWrite` for one row): it
+   * then reads the version the last writer committed, as PostgreSQL's READ
+   * COMMITTED re-reads a row it waited for.
+   */
+  async lockKeyForWrite(tableName: string, key: Value[]): Promise<void> {
+    await this.#keys(tableName, "X", [key]);
+  }
+
   /** Inserts a row (values in column order). ConstraintError on a duplicate key. */
   async insert(tableName: string, row: Row): Promise<void> {
-    const table = await this.#table(tableName, "X");
+    const table = await this.#keys(tableName, "X", [this.#engine.tableNamed(tableName).pkOf(row)]);
     const logical = table.insert(row);
     this.#engine.log(this, {
       kind: RecordKind.insert,
@@ -1016,7 +1157,8 @@ export class Transaction {
 
   /** Replaces the row whose primary key is `key`; false if there is none. */
   async update(tableName: string, key: Value[], row: Row): Promise<boolean> {
-    const table = await this.#table(tableName, "X");
+    const next = this.#engine.tableNamed(tableName).pkOf(row);
+    const table = await this.#keys(tableName, "X", sameValues(key, next) ? [key] : [key, next]);
     const result = table.update(table.pkKey(key), row);
     if (!result) return false;
     this.#engine.log(this, {
@@ -1033,7 +1175,7 @@ export class Transaction {
 
   /** Deletes the row whose primary key is `key`; false if there is none. */
   async delete(tableName: string, key: Value[]): Promise<boolean> {
-    const table = await this.#table(tableName, "X");
+    const table = await this.#keys(tableName, "X", [key]);
     const deleted = table.delete(table.pkKey(key));
     if (!deleted) return false;
     this.#engine.log(this, {
@@ -1049,7 +1191,7 @@ export class Transaction {
 
   /** The row whose primary key is `key`, or undefined. */
   async get(tableName: string, key: Value[]): Promise<Row | undefined> {
-    const table = await this.#table(tableName, "S");
+    const table = await this.#keys(tableName, "S", [key]);
     const row = table.get(table.pkKey(key));
     this.#engine.afterOp();
     return row;
@@ -1057,8 +1199,8 @@ export class Transaction {
 
   /**
    * `get` (no `indexName`) or `getByUnique`, done synchronously when it can
-   * be: the table's read lock is free now, and every commit this read
-   * depends on is durable, so the caller may answer at once. Returns
+   * be: its locks are free now, and every commit this read depends on is
+   * durable, so the caller may answer at once. Returns
    * `{ row }` then, or null when it would have to wait (the caller takes
    * the async path, which waits; a lock taken here stays held, as any read
    * lock does until the transaction ends). For a prepared point lookup,
@@ -1071,12 +1213,19 @@ export class Transaction {
   ): { row: Row | undefined } | null {
     this.#checkOpen();
     const table = this.#engine.tableNamed(tableName);
-    if (!this.#engine.tryLock(this, `t:${table.def.id}`, "S")) return null;
-    this.#noteLocked(table.def.id);
-    if (!this.#engine.isDurable(this.readLsn ?? this.#engine.appendedLsn)) return null;
     let row: Row | undefined;
-    if (indexName === null) row = table.get(table.pkKey(key));
-    else {
+    if (indexName === null) {
+      const pk = table.pkKey(key);
+      const whole = this.#modes.get(tableResource(table));
+      if (whole !== "S" && whole !== "X") {
+        if (!this.#tryLock(tableResource(table), "IS")) return null;
+        if (!this.#tryLock(keyResource(table, pk), "S")) return null;
+      }
+      if (!this.#engine.isDurable(this.readLsn!)) return null;
+      row = table.get(pk);
+    } else {
+      if (!this.#tryLock(tableResource(table), "S")) return null;
+      if (!this.#engine.isDurable(this.readLsn!)) return null;
       const index = table.indexes.find((i) => i.def.name === indexName);
       if (!index?.def.unique || key.length !== index.types.length) {
         throw new SchemaError(`no unique index ${indexName} of ${key.length} columns`);

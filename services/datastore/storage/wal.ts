@@ -9,7 +9,7 @@
 // machine and several times that on a busy one, and when every session's
 // work ends in its commit (autocommit statements) there is nothing to
 // overlap, while a synchronous fsync lets every commit that arrives
-// meanwhile join the next group. When transactions queue for table locks
+// meanwhile join the next group. When transactions queue for locks
 // (blocks, like pgbench's TPC-B-like script), the one a commit just let
 // through (locks go before the fsync) would otherwise wait for that fsync
 // too, with everyone queued behind it: then the fsync runs off the event

@@ -150,6 +150,20 @@ Deno.test({
 });
 
 Deno.test({
+  name: "encodeKey() of one int64 (its fast path) is the general encoding's first column",
+  ...pure,
+  fn() {
+    for (const v of [-(1n << 63n), -256n, -1n, 0n, 1n, 255n, 256n, 1n << 40n, (1n << 63n) - 1n]) {
+      const alone = encodeKey(["int64"], [v]);
+      // Two columns take the general path; its first nine bytes are the int64's.
+      const general = encodeKey(["int64", "bool"], [v, true]).subarray(0, 9);
+      assert.deepEqual([...alone], [...general], String(v));
+    }
+    assert.deepEqual([...encodeKey(["int64"], [0n])], [1, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+  },
+});
+
+Deno.test({
   name:
     "encodeKey() composite keys sort by first column, then the next; prefixEnd() bounds a prefix",
   ...pure,

@@ -14,6 +14,7 @@ import {
   SchemaError,
   type TableSpec,
   type Transaction,
+  TransactionClosedError,
 } from "../../../services/datastore/storage/engine.ts";
 import { checkIndexes } from "./_check.ts";
 
@@ -260,7 +261,7 @@ Deno.test("scans: bounds, exclusivity, reverse, limit, composite index prefixes"
   });
 });
 
-Deno.test("a writer waits for another writer's table lock until it commits", async () => {
+Deno.test("a writer of a table with a unique secondary index waits for another writer's table lock until it commits", async () => {
   await withEngine(async (engine) => {
     await setup(engine, 1);
     const a = engine.begin();
@@ -290,15 +291,15 @@ Deno.test("a deadlock is refused at once and rolls the victim back", async () =>
     });
     await tx.commit();
     const a = engine.begin(), b = engine.begin();
-    await a.insert("people", person(10));
-    await b.insert("other", [1n]);
-    const aWaits = a.insert("other", [2n]);
+    await a.insert("people", person(10)); // the whole table: people has a unique index
+    await b.insert("other", [1n]); // one key of other
+    const aWaits = a.insert("other", [1n]);
     await assert.rejects(() => b.insert("people", person(11)), DeadlockError);
     assert.equal(b.state, "rolled back");
     await aWaits;
     await a.commit();
     await read(engine, async (t) => {
-      assert.deepEqual((await all(t.scan("other"))).map((r) => r[0]), [2n]);
+      assert.deepEqual((await all(t.scan("other"))).map((r) => r[0]), [1n]);
     });
   });
 });
@@ -313,6 +314,158 @@ Deno.test("a lock wait past lockTimeoutMs fails with LockTimeoutError", async ()
     assert.equal(b.state, "rolled back");
     await a.commit();
   }, { lockTimeoutMs: 100 });
+});
+
+const ACCOUNTS: TableSpec = {
+  name: "accounts",
+  columns: [{ name: "id", type: "int64" }, { name: "balance", type: "int64" }],
+  primaryKey: ["id"],
+  indexes: [{ name: "accounts_balance", columns: ["balance"] }],
+};
+
+async function accounts(engine: Engine, count: number): Promise<void> {
+  const tx = engine.begin();
+  await tx.createTable(ACCOUNTS);
+  for (let i = 1; i <= count; i++) await tx.insert("accounts", [BigInt(i), 0n]);
+  await tx.commit();
+}
+
+/** Whether `promise` has settled after the pending callbacks ran. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(() => done = true, () => done = true);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  return done;
+}
+
+Deno.test("writers of different rows of a table go side by side; a writer of the same row waits for its commit", async () => {
+  await withEngine(async (engine) => {
+    await accounts(engine, 3);
+    const a = engine.begin(), b = engine.begin();
+    await a.update("accounts", [1n], [1n, 10n]);
+    await b.update("accounts", [2n], [2n, 20n]);
+    await b.insert("accounts", [4n, 40n]);
+    await b.delete("accounts", [3n]);
+    assert.equal(engine.stats().lockWaits, 0);
+    const c = engine.begin();
+    const cWrite = c.update("accounts", [1n], [1n, 11n]);
+    const cRead = engine.begin();
+    const read1 = cRead.get("accounts", [1n]);
+    assert.equal(engine.stats().lockWaits, 2, "the row's second writer and its reader wait");
+    await b.rollback();
+    assert.equal(await settled(cWrite), false);
+    await a.commit();
+    assert.equal(await cWrite, true);
+    await c.commit();
+    assert.deepEqual(await read1, [1n, 11n], "the reader queued after c, so it sees c's row");
+    await cRead.commit();
+    await read(engine, async (t) => {
+      assert.deepEqual(await all(t.scan("accounts")), [[1n, 11n], [2n, 0n], [3n, 0n]]);
+    });
+  });
+});
+
+Deno.test("two inserts of one key: the second waits, then fails if the first commits or succeeds if it rolls back", async () => {
+  await withEngine(async (engine) => {
+    await accounts(engine, 0);
+    const a = engine.begin(), b = engine.begin();
+    await a.insert("accounts", [1n, 1n]);
+    const bInsert = b.insert("accounts", [1n, 2n]);
+    assert.equal(await settled(bInsert), false);
+    await a.commit();
+    await assert.rejects(bInsert, ConstraintError);
+    await b.rollback();
+    const c = engine.begin(), d = engine.begin();
+    await c.insert("accounts", [2n, 1n]);
+    const dInsert = d.insert("accounts", [2n, 2n]);
+    assert.equal(await settled(dInsert), false);
+    await c.rollback();
+    await dInsert;
+    await d.commit();
+    assert.deepEqual(await read(engine, (t) => t.get("accounts", [2n])), [2n, 2n]);
+  });
+});
+
+Deno.test("a scan waits for writers of single rows, and they wait for it", async () => {
+  await withEngine(async (engine) => {
+    await accounts(engine, 3);
+    const a = engine.begin();
+    await a.update("accounts", [1n], [1n, 10n]);
+    const scanner = engine.begin();
+    const scan = all(scanner.scan("accounts"));
+    assert.equal(await settled(scan), false);
+    await a.commit();
+    assert.equal((await scan)[0][1], 10n);
+    const b = engine.begin();
+    const bWrite = b.update("accounts", [2n], [2n, 20n]);
+    assert.equal(await settled(bWrite), false, "the scanner's table lock holds off row writers");
+    await scanner.commit();
+    await bWrite;
+    await b.commit();
+    // A whole-table writer (UPDATE without a key) against a one-row reader.
+    const reader = engine.begin();
+    await reader.get("accounts", [3n]);
+    const writer = engine.begin();
+    const locked = writer.lockForWrite("accounts");
+    assert.equal(await settled(locked), false);
+    await reader.commit();
+    await locked;
+    await writer.commit();
+  });
+});
+
+Deno.test("a transaction rolled back while it waits for a lock leaves the queue and never holds it", async () => {
+  await withEngine(async (engine) => {
+    await accounts(engine, 1);
+    const a = engine.begin(), b = engine.begin();
+    await a.update("accounts", [1n], [1n, 10n]);
+    const bWaits = b.update("accounts", [1n], [1n, 20n]);
+    assert.equal(engine.stats().lockWaits, 1);
+    await b.rollback(); // as a session does when its client goes away
+    await assert.rejects(bWaits, TransactionClosedError);
+    assert.equal(engine.stats().lockWaits, 0);
+    await a.commit();
+    const c = engine.begin();
+    await c.update("accounts", [1n], [1n, 30n]); // would wait for b (forever) if b got the lock
+    await c.commit();
+    assert.deepEqual(await read(engine, (t) => t.get("accounts", [1n])), [1n, 30n]);
+  }, { lockTimeoutMs: 1000 });
+});
+
+Deno.test("a deadlock between two rows is refused at once and rolls the victim back", async () => {
+  await withEngine(async (engine) => {
+    await accounts(engine, 2);
+    const a = engine.begin(), b = engine.begin();
+    await a.update("accounts", [1n], [1n, 1n]);
+    await b.update("accounts", [2n], [2n, 2n]);
+    const aWaits = a.update("accounts", [2n], [2n, 12n]);
+    await assert.rejects(() => b.update("accounts", [1n], [1n, 21n]), DeadlockError);
+    assert.equal(b.state, "rolled back");
+    await aWaits;
+    await a.commit();
+    await read(engine, async (t) => {
+      assert.deepEqual(await all(t.scan("accounts")), [[1n, 1n], [2n, 12n]]);
+    });
+  });
+});
+
+Deno.test("a read of one row waits only for the durability of the commit that wrote that row", async () => {
+  await withEngine(async (engine) => {
+    await accounts(engine, 2);
+    await engine.durable();
+    const a = engine.begin();
+    await a.update("accounts", [1n], [1n, 10n]);
+    const committed = a.commit(); // logged and its locks released; fsynced on a later task
+    assert.equal(engine.isDurable(engine.appendedLsn), false);
+    const other = engine.begin();
+    assert.deepEqual(other.getNow("accounts", null, [2n]), { row: [2n, 0n] });
+    const same = engine.begin();
+    assert.equal(same.getNow("accounts", null, [1n]), null, "row 1's commit is not durable yet");
+    await committed;
+    assert.deepEqual(same.getNow("accounts", null, [1n]), { row: [1n, 10n] });
+    await other.commit();
+    await same.commit();
+  });
 });
 
 Deno.test("concurrent committers share fsyncs (group commit)", async () => {

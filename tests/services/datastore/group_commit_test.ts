@@ -102,12 +102,12 @@ async function openWithTable(files: FileLayer): Promise<Engine> {
   return engine;
 }
 
-/** A transaction holding table w's lock and one waiting for it; `end` lets both go. */
+/** A transaction holding the lock of a row of w and one waiting for it; `end` lets both go. */
 async function lockQueue(engine: Engine): Promise<{ end: () => Promise<void> }> {
   const holder = engine.begin();
   await holder.insert("w", [1n]);
   const waiter = engine.begin();
-  const waiting = waiter.insert("w", [2n]);
+  const waiting = waiter.insert("w", [1n]);
   await until(() => engine.stats().lockWaits === 1);
   return {
     async end() {
