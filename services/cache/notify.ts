@@ -145,7 +145,7 @@ function moveRule(fromLeft: (args: Args) => boolean, toLeft: (args: Args) => boo
 /** Commands whose destination (the second key argument) Redis reports before the source. */
 export const DESTINATION_FIRST = new Set(["lmove", "blmove", "rpoplpush", "brpoplpush"]);
 
-/** ZMPOP/BZMPOP/LMPOP: the side is an argument after the keys. */
+/** ZMPOP/BZMPOP/LMPOP/BLMPOP: the side is an argument after the keys. */
 function mpopRule(whereFrom: number, left: string, right: string, make: typeof list) {
   return (args: Args): KeyEvent[] => {
     const numkeys = Number(keyArg(args.at(whereFrom)));
@@ -206,6 +206,7 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["rpoplpush", moveRule(() => false, () => true)],
   ["brpoplpush", moveRule(() => false, () => true)],
   ["lmpop", mpopRule(1, "lpop", "rpop", list)],
+  ["blmpop", mpopRule(2, "lpop", "rpop", list)],
   ["hset", hash("hset")],
   ["hmset", hash("hset")],
   ["hsetnx", hash("hset")],

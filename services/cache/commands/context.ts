@@ -193,6 +193,14 @@ export interface CommandSpec {
   readonly step: number;
   readonly group: string;
   readonly summary: string;
+  /** The Redis version that added it, for COMMAND DOCS. */
+  readonly since: string;
+  /**
+   * Where a numkeys argument says how many keys follow (LMPOP, BLMPOP,
+   * ZMPOP, BZMPOP): COMMAND INFO then shows "movablekeys" and a keynum key
+   * specification, as Redis does, instead of fixed positions.
+   */
+  readonly numkeysAt?: number;
   readonly run: Handler;
   /** Subcommands (CONFIG GET, CLIENT ID ...), dispatched on the second argument. */
   readonly subcommands?: ReadonlyMap<string, CommandSpec>;
@@ -205,7 +213,12 @@ export function command(
   flags: readonly CommandFlag[],
   run: Handler,
   options:
-    & Partial<Pick<CommandSpec, "firstKey" | "lastKey" | "step" | "group" | "summary">>
+    & Partial<
+      Pick<
+        CommandSpec,
+        "firstKey" | "lastKey" | "step" | "group" | "summary" | "since" | "numkeysAt"
+      >
+    >
     & { subcommands?: CommandSpec[] } = {},
 ): CommandSpec {
   return {
@@ -218,6 +231,8 @@ export function command(
     step: options.step ?? 0,
     group: options.group ?? "generic",
     summary: options.summary ?? "",
+    since: options.since ?? "1.0.0",
+    numkeysAt: options.numkeysAt,
     subcommands: options.subcommands
       ? new Map(options.subcommands.map((sub) => [sub.name.split("|")[1], sub]))
       : undefined,

@@ -607,8 +607,9 @@ function commandInfo(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.arrayHeader(10);
   ctx.out.bulkString(spec.name);
   ctx.out.integer(spec.arity);
-  ctx.out.setHeader(spec.flags.length);
-  for (const flag of spec.flags) ctx.out.simple(flag);
+  const flags = spec.numkeysAt === undefined ? spec.flags : [...spec.flags, "movablekeys"];
+  ctx.out.setHeader(flags.length);
+  for (const flag of flags) ctx.out.simple(flag);
   ctx.out.integer(spec.firstKey);
   ctx.out.integer(spec.lastKey);
   ctx.out.integer(spec.step);
@@ -616,8 +617,10 @@ function commandInfo(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.setHeader(categories.length);
   for (const category of categories) ctx.out.simple(category);
   ctx.out.setHeader(0);
-  // One key specification from the legacy positions (Redis 7 gives finer ones).
-  if (spec.firstKey > 0) {
+  if (spec.numkeysAt !== undefined) {
+    keynumSpec(ctx, spec);
+  } else if (spec.firstKey > 0) {
+    // One key specification from the legacy positions (Redis 7 gives finer ones).
     ctx.out.arrayHeader(1);
     ctx.out.mapHeader(3);
     ctx.out.bulkString("flags");
@@ -652,12 +655,45 @@ function commandInfo(ctx: Ctx, spec: CommandSpec): void {
   for (const sub of subs) commandInfo(ctx, sub);
 }
 
+/**
+ * The key specification of a command whose keys follow a numkeys argument,
+ * as Redis 7.0 gives it for LMPOP and its family: the keys are popped from
+ * (RW access delete) and counted by the argument before them.
+ */
+function keynumSpec(ctx: Ctx, spec: CommandSpec): void {
+  ctx.out.arrayHeader(1);
+  ctx.out.mapHeader(3);
+  ctx.out.bulkString("flags");
+  ctx.out.setHeader(3);
+  for (const flag of ["RW", "access", "delete"]) ctx.out.simple(flag);
+  ctx.out.bulkString("begin_search");
+  ctx.out.mapHeader(2);
+  ctx.out.bulkString("type");
+  ctx.out.bulkString("index");
+  ctx.out.bulkString("spec");
+  ctx.out.mapHeader(1);
+  ctx.out.bulkString("index");
+  ctx.out.integer(spec.numkeysAt!);
+  ctx.out.bulkString("find_keys");
+  ctx.out.mapHeader(2);
+  ctx.out.bulkString("type");
+  ctx.out.bulkString("keynum");
+  ctx.out.bulkString("spec");
+  ctx.out.mapHeader(3);
+  ctx.out.bulkString("keynumidx");
+  ctx.out.integer(0);
+  ctx.out.bulkString("firstkey");
+  ctx.out.integer(1);
+  ctx.out.bulkString("keystep");
+  ctx.out.integer(1);
+}
+
 function commandDocs(ctx: Ctx, spec: CommandSpec): void {
   ctx.out.mapHeader(3);
   ctx.out.bulkString("summary");
   ctx.out.bulkString(spec.summary || `The ${spec.name.toUpperCase()} command.`);
   ctx.out.bulkString("since");
-  ctx.out.bulkString("1.0.0");
+  ctx.out.bulkString(spec.since);
   ctx.out.bulkString("group");
   ctx.out.bulkString(spec.group);
 }

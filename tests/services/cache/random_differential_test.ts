@@ -301,7 +301,7 @@ const BUILDERS: ((r: Random) => Command)[] = [
     args: ["SRANDMEMBER", key(r), r.pick(DETERMINED_COUNTS)],
     compare: "unordered",
   }),
-  // added by this round: COPY, SINTERCARD, LMPOP, HRANDFIELD, WAIT
+  // added by this round: COPY, SINTERCARD, LMPOP, BLMPOP, HRANDFIELD, WAIT
   (r) =>
     ex([
       "COPY",
@@ -327,6 +327,20 @@ const BUILDERS: ((r: Random) => Command)[] = [
       ...r.pick([[], ["COUNT", r.pick(["1", "2", "5", "0", "x"])], ["COUNT", "1", "COUNT", "2"], [
         "FOO",
       ]]),
+    ]),
+  (r) =>
+    ex([
+      "BLMPOP",
+      r.pick(["0.01", "0.01", "-1", "x"]),
+      r.pick(["1", "2", "2", "0", "x"]),
+      ...some(r, () => key(r)),
+      r.pick(["LEFT", "RIGHT", "RIGHT", "UP"]),
+      ...r.pick([[], [], ["COUNT", r.pick(["1", "2", "5", "0", "x", "9223372036854775808"])], [
+        "COUNT",
+        "1",
+        "COUNT",
+        "2",
+      ], ["FOO"]]),
     ]),
   (r) => ({
     args: [
@@ -870,6 +884,13 @@ async function runStream(
           [["BLPOP", target, "5"], ["RPUSH", target, pushed]],
           [["BZPOPMIN", target, "5"], ["ZADD", target, "2", "m", "1", pushed]],
           [["BZPOPMAX", "nokey", target, "5"], ["ZADD", target, "2", "m", "1", "n"]],
+          [["BLMPOP", "5", "2", "nokey", target, "RIGHT", "COUNT", "2"], [
+            "RPUSH",
+            target,
+            pushed,
+            "x",
+            "y",
+          ]],
           [["BZMPOP", "5", "2", "nokey", target, "MAX", "COUNT", "3"], [
             "ZADD",
             target,
