@@ -62,6 +62,12 @@ export interface KeyspaceHooks {
   created(db: Db, key: string, value: Value): void;
   /** A key was found expired and deleted (lazily, or by the active cycle): WATCH and notifications. */
   expired(db: Db, key: string): void;
+  /**
+   * A lookup while `Keyspace.readLookups` is on (a command reading keys,
+   * Redis's lookupKeyRead): hit or miss, for keyspace_hits/misses and the
+   * "keymiss" event.
+   */
+  read(db: Db, key: string, hit: boolean): void;
 }
 
 /** One numbered database. */
@@ -103,6 +109,17 @@ export class Db {
   lookup(key: string): Entry | undefined {
     const entry = this.peek(key);
     if (entry !== undefined) this.#space.recordAccess(entry);
+    if (this.#space.readLookups) this.#space.hooks.read(this, key, entry !== undefined);
+    return entry;
+  }
+
+  /**
+   * Finds a live entry without recording an access, but reported as a read
+   * like `lookup` (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL).
+   */
+  lookupNoTouch(key: string): Entry | undefined {
+    const entry = this.peek(key);
+    if (this.#space.readLookups) this.#space.hooks.read(this, key, entry !== undefined);
     return entry;
   }
 
@@ -279,7 +296,12 @@ export class Keyspace {
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;
-  hooks: KeyspaceHooks = { touched() {}, created() {}, expired() {} };
+  hooks: KeyspaceHooks = { touched() {}, created() {}, expired() {}, read() {} };
+  /**
+   * On while a command whose lookups are reads runs (set by the server per
+   * command, read_lookups.ts): `lookup` then reports each to `hooks.read`.
+   */
+  readLookups = false;
 
   constructor(databases: number) {
     this.dbs = Array.from({ length: databases }, (_, i) => new Db(i, this));

@@ -53,6 +53,7 @@ import {
   eventsFor,
   NOTIFY_EVICTED,
   NOTIFY_EXPIRED,
+  NOTIFY_KEY_MISS,
   NOTIFY_KEYEVENT,
   NOTIFY_KEYSPACE,
   NOTIFY_NEW,
@@ -65,6 +66,7 @@ import { COMMANDS, dispatch, pausedBy } from "./dispatch.ts";
 import { Slowlog } from "./commands/introspection.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
+import { type ReadLookups, readLookupsOf } from "./read_lookups.ts";
 
 export interface CacheLimits extends RespLimits {
   /** Pending reply bytes past which a client is disconnected (Redis pubsub hard limit: 32 MiB). */
@@ -353,6 +355,7 @@ export class CacheServer implements ServerState {
         this.#changes.at(-1)?.push(db.index, key, true);
       },
       expired: (db, key) => this.#expired(db, key),
+      read: (db, key, hit) => this.#read(db, key, hit),
     };
     this.requirepass = options.requirepass;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
@@ -645,6 +648,48 @@ export class CacheServer implements ServerState {
       for (const event of eventsFor(command, args, key, exists)) {
         this.#notify(event.type, event.name, db, key);
       }
+    }
+  }
+
+  /**
+   * How the running command's lookups count (read_lookups.ts) beyond
+   * `keyspace.readLookups`: the keys whose next lookup is a read, when it
+   * reads only some, or "quiet" when its misses publish nothing.
+   */
+  #reads: ReadLookups = false;
+
+  enterLookups(spec: CommandSpec, args: Args): ReadLookups {
+    const outer = this.#reads;
+    this.#setReads(readLookupsOf(spec, args));
+    return outer;
+  }
+
+  leaveLookups(outer: ReadLookups): void {
+    this.#setReads(outer);
+  }
+
+  #setReads(reads: ReadLookups): void {
+    this.#reads = reads;
+    this.keyspace.readLookups = typeof reads === "object" ? reads.length > 0 : reads !== false;
+  }
+
+  /** A read lookup (lookupKeyRead): counted, and a miss published as "keymiss" under m. */
+  #read(db: Db, key: string, hit: boolean): void {
+    const reads = this.#reads;
+    if (typeof reads === "object") {
+      // Only the first lookup of each key listed is a read.
+      const at = reads.indexOf(key);
+      if (at === -1) return;
+      reads.splice(at, 1);
+      if (reads.length === 0) this.keyspace.readLookups = false;
+    }
+    if (hit) {
+      this.stats.keyspaceHits++;
+      return;
+    }
+    this.stats.keyspaceMisses++;
+    if (reads !== "quiet" && this.notifyFlags & NOTIFY_KEY_MISS) {
+      this.#notify(NOTIFY_KEY_MISS, "keymiss", db.index, key);
     }
   }
 

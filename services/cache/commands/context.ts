@@ -152,6 +152,13 @@ export interface ServerState {
   unpause(): void;
   /** notify-keyspace-events as flags (notify.ts); 0: off, and nothing is recorded. */
   notifyFlags: number;
+  /**
+   * Before a command runs: whether its lookups are reads (read_lookups.ts),
+   * for keyspace_hits/misses and "keymiss" events; returns the outer
+   * command's setting, which `leaveLookups` restores (EXEC nests).
+   */
+  enterLookups(spec: CommandSpec, args: Args): boolean | "quiet" | string[];
+  leaveLookups(outer: boolean | "quiet" | string[]): void;
   /** Starts recording the keys the next command changes (nested for EXEC). */
   startChanges(): void;
   /** Stops recording and publishes the keyspace events the command caused. */

@@ -37,7 +37,7 @@ function del(ctx: Ctx, args: Args): void {
 
 function exists(ctx: Ctx, args: Args): void {
   let n = 0;
-  for (let i = 1; i < args.length; i++) if (ctx.session.db.peek(toKey(args.at(i)))) n++;
+  for (let i = 1; i < args.length; i++) if (ctx.session.db.lookupNoTouch(toKey(args.at(i)))) n++;
   ctx.out.integer(n);
 }
 
@@ -83,7 +83,7 @@ function expireGeneric(unit: "s" | "ms", absolute: boolean, name: string) {
 
 function ttlGeneric(kind: "ttl" | "pttl" | "expiretime" | "pexpiretime") {
   return (ctx: Ctx, args: Args) => {
-    const entry = ctx.session.db.peek(toKey(args.at(1)));
+    const entry = ctx.session.db.lookupNoTouch(toKey(args.at(1)));
     if (entry === undefined) return ctx.out.integer(-2);
     if (entry.expireAt === 0) return ctx.out.integer(-1);
     const left = Math.max(0, entry.expireAt - Date.now());
@@ -102,7 +102,8 @@ function persist(ctx: Ctx, args: Args): void {
 }
 
 function type(ctx: Ctx, args: Args): void {
-  ctx.out.simple(ctx.session.db.typeOf(toKey(args.at(1))));
+  const entry = ctx.session.db.lookupNoTouch(toKey(args.at(1)));
+  ctx.out.simple(entry === undefined ? "none" : typeName(entry.value));
 }
 
 function keys(ctx: Ctx, args: Args): void {

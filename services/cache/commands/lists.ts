@@ -254,6 +254,8 @@ export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLe
     const value = fromLeft ? list.popFront()! : list.popBack()!;
     if (toLeft) list.pushFront(value);
     else list.pushBack(value);
+    // Reported as a change (WATCH, and the push and pop events Redis emits for it).
+    db.resize(source);
     ctx.server.signalReady(db, to);
     ctx.server.touch(db, from);
     return value;

@@ -73,7 +73,7 @@ function objectSub(
   reply: (ctx: Ctx, entry: Entry) => void,
 ): CommandSpec {
   return command(`object|${name}`, 3, ["readonly"], (ctx, args) => {
-    const entry = ctx.session.db.peek(toKey(args.at(2)));
+    const entry = ctx.session.db.lookupNoTouch(toKey(args.at(2)));
     if (entry === undefined) return ctx.out.nullBulk();
     reply(ctx, entry);
   }, { firstKey: 2, lastKey: 2, step: 1, group: "generic" });
@@ -129,7 +129,8 @@ const objectSubcommands = [
 ];
 
 function dump(ctx: Ctx, args: Args): void {
-  const entry = ctx.session.db.peek(toKey(args.at(1)));
+  // lookupKeyRead: a miss is a "keymiss".
+  const entry = ctx.session.db.lookup(toKey(args.at(1)));
   if (entry === undefined) return ctx.out.nullBulk();
   ctx.out.bulk(encodeDump(entry.value));
 }

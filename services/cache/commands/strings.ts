@@ -41,13 +41,8 @@ export function getString(db: Db, key: string): string | undefined {
 
 function get(ctx: Ctx, args: Args): void {
   const entry = ctx.session.db.lookup(toKey(args.at(1)));
-  if (entry === undefined) {
-    ctx.server.stats.keyspaceMisses++;
-    ctx.out.nullBulk();
-    return;
-  }
+  if (entry === undefined) return ctx.out.nullBulk();
   if (typeof entry.value !== "string") fail(WRONGTYPE);
-  ctx.server.stats.keyspaceHits++;
   ctx.out.bulkString(entry.value);
 }
 
