@@ -11,8 +11,9 @@
 // (a pop of the last element). A few commands name different events per
 // key (LMOVE pops from one and pushes to the other, RENAME's rename_from
 // and rename_to) or per outcome (EXPIRE in the past deletes). Expiry,
-// eviction and key creation ("new") are reported by the keyspace itself.
-// Left out: "m" (key-miss) events, streams and modules (no such types).
+// eviction and key creation ("new") are reported by the keyspace itself,
+// and key misses ("keymiss", class m) by the read lookups of
+// read_lookups.ts. Left out: streams and modules (no such types).
 
 import type { Bytes } from "../../lib/bytes.ts";
 import type { Args } from "./commands/context.ts";

@@ -456,6 +456,10 @@ export class CacheServer implements ServerState {
         side = undefined;
         client.sideBytes = 0;
       } else {
+        // CONFIG SET client-query-buffer-limit applies to connections already open, as in Redis.
+        if (input.sizeBytesMax !== limits.queryBufferBytesMax) {
+          input.sizeBytesMax = limits.queryBufferBytesMax;
+        }
         n = await conn.read(input.reserve(need > input.length ? need - input.length : 0));
         if (n !== null) input.commit(n);
       }

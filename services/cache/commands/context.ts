@@ -128,8 +128,8 @@ export interface ServerState {
   stats: { commands: number; connections: number; keyspaceHits: number; keyspaceMisses: number };
   /** Calls and failures per command ("config|get" for subcommands), for INFO commandstats. */
   readonly commandStats: Map<string, CommandStat>;
-  /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit). */
-  readonly limits: { queryBufferBytesMax: number; outputBytesMax: number };
+  /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit, proto-max-bulk-len). */
+  readonly limits: { queryBufferBytesMax: number; outputBytesMax: number; bulkBytesMax: number };
   /** Clients waiting in BLPOP and friends (blocking.ts). */
   readonly blocking: BlockedClients;
   /** Keys watched for MULTI/EXEC by this server's sessions (transactions.ts). */

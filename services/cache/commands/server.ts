@@ -352,10 +352,19 @@ function configSet(ctx: Ctx, args: Args): void {
     if (problem !== undefined) {
       fail(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${problem}`);
     }
-    if (name === "client-query-buffer-limit" && parseMemory(value) === undefined) {
-      fail(
-        `ERR CONFIG SET failed (possibly related to argument '${name}') - argument must be a memory value`,
-      );
+    if (name === "client-query-buffer-limit" || name === "proto-max-bulk-len") {
+      const bytes = parseMemory(value);
+      if (bytes === undefined) {
+        fail(
+          `ERR CONFIG SET failed (possibly related to argument '${name}') - argument must be a memory value`,
+        );
+      }
+      // Redis's lower bound for both (config.c): 1 MiB.
+      if (bytes < 1024 * 1024) {
+        fail(
+          `ERR CONFIG SET failed (possibly related to argument '${name}') - argument must be between 1048576 and 9223372036854775807 inclusive`,
+        );
+      }
     }
     if (name === "client-output-buffer-limit" && parseOutputLimits(value) === undefined) {
       fail(
@@ -392,8 +401,14 @@ function configSet(ctx: Ctx, args: Args): void {
         continue;
       }
       if (name === "client-query-buffer-limit") {
-        // For connections made from now on: a live read buffer keeps its bound.
+        // Every connection's read buffer takes the new bound before its next read.
         ctx.server.limits.queryBufferBytesMax = parseMemory(value)!;
+        ctx.server.config.set(name, String(parseMemory(value)));
+        continue;
+      }
+      if (name === "proto-max-bulk-len") {
+        // The decoder reads the bound at every command.
+        ctx.server.limits.bulkBytesMax = parseMemory(value)!;
         ctx.server.config.set(name, String(parseMemory(value)));
         continue;
       }
