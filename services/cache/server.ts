@@ -99,6 +99,15 @@ export interface CacheOptions {
   log: Logger;
 }
 
+/** The directory CONFIG GET dir shows (Redis's working directory); "." without read permission. */
+function workingDirectory(): string {
+  try {
+    return Deno.cwd();
+  } catch {
+    return ".";
+  }
+}
+
 /** Redis's reply to a client past maxclients, then the socket is closed. */
 const REFUSAL = new TextEncoder().encode("-ERR max number of clients reached\r\n");
 /** Bytes a blocked client may pipeline behind its blocking command before we stop reading. */
@@ -362,14 +371,21 @@ export class CacheServer implements ServerState {
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
     this.limits = { ...DEFAULT_CACHE_LIMITS, ...options.limits };
     this.log = options.log;
+    // Redis's defaults first, then what this instance really is.
+    for (const entry of STANDARD_CONFIG) {
+      this.config.set(entry.name, entry.value);
+      if (entry.alias !== undefined) this.config.set(entry.alias, entry.value);
+    }
     this.config.set("maxmemory", String(options.maxmemoryBytes));
     this.config.set("maxmemory-policy", options.policy);
-    this.config.set("maxmemory-samples", "5");
     this.config.set("maxclients", String(this.limits.connectionsMax));
     this.config.set("databases", String(options.databases));
     this.config.set("requirepass", options.requirepass ?? "");
+    // Nothing is saved or logged to a file here.
     this.config.set("save", "");
     this.config.set("appendonly", "no");
+    this.config.set("bind", options.host);
+    this.config.set("dir", workingDirectory());
     this.config.set("timeout", String(Math.floor(this.idleTimeoutMs / 1000)));
     this.config.set("proto-max-bulk-len", String(this.limits.bulkBytesMax));
     this.config.set("client-query-buffer-limit", String(this.limits.queryBufferBytesMax));
@@ -377,10 +393,6 @@ export class CacheServer implements ServerState {
       "client-output-buffer-limit",
       `normal 0 0 0 slave 268435456 67108864 60 pubsub ${this.limits.outputBytesMax} 8388608 60`,
     );
-    for (const entry of STANDARD_CONFIG) {
-      this.config.set(entry.name, entry.value);
-      if (entry.alias !== undefined) this.config.set(entry.alias, entry.value);
-    }
   }
 
   /** Binds and starts accepting; returns the bound address. */
@@ -404,6 +416,11 @@ export class CacheServer implements ServerState {
       activeExpireCycle(this.keyspace, (db, key) => this.#expired(db, key));
     }, EXPIRE_CYCLE_INTERVAL_MS);
     return addr;
+  }
+
+  setConnectionsMax(n: number): void {
+    this.limits.connectionsMax = n;
+    if (this.#tcp !== undefined) this.#tcp.connectionsMax = n;
   }
 
   /** Clients refused at the cap, and idle ones closed to make room, since start. */

@@ -130,6 +130,8 @@ export interface ServerState {
   readonly commandStats: Map<string, CommandStat>;
   /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit, proto-max-bulk-len). */
   readonly limits: { queryBufferBytesMax: number; outputBytesMax: number; bulkBytesMax: number };
+  /** CONFIG SET maxclients: the connection cap from now on. */
+  setConnectionsMax(n: number): void;
   /** Clients waiting in BLPOP and friends (blocking.ts). */
   readonly blocking: BlockedClients;
   /** Keys watched for MULTI/EXEC by this server's sessions (transactions.ts). */

@@ -6,9 +6,14 @@
 // SAVE/BGSAVE (nothing is persisted), DEBUG, MONITOR, SLOWLOG.
 
 import type { Args } from "./context.ts";
-import { EVICTION_POLICIES, type EvictionPolicy } from "../keyspace.ts";
+import type { EvictionPolicy } from "../keyspace.ts";
 import process from "node:process";
-import { configValueError, STANDARD_CONFIG_BY_NAME } from "../config.ts";
+import {
+  canonicalConfigValue,
+  configValueError,
+  STANDARD_CONFIG_BY_NAME,
+  type StandardConfig,
+} from "../config.ts";
 import { formatNotifyFlags, parseNotifyFlags } from "../notify.ts";
 import { globMatch, parseInteger, toKey } from "../values.ts";
 import { intArg } from "./args.ts";
@@ -296,17 +301,8 @@ function parseOutputLimits(text: string): Map<string, number> | undefined {
   return limits;
 }
 
-/** Settings fixed at start: the listener and the databases exist already. */
-const IMMUTABLE_CONFIG: ReadonlySet<string> = new Set(["databases", "port", "maxclients"]);
 /** Redis's `timeout` is an int config from 0 to INT_MAX seconds. */
 export const TIMEOUT_SECONDS_MAX = 2_147_483_647;
-
-/** A `timeout` value in seconds, or undefined when it is not one. */
-function parseTimeout(text: string): number | undefined {
-  if (!/^\d{1,10}$/.test(text)) return undefined;
-  const seconds = Number(text);
-  return seconds <= TIMEOUT_SECONDS_MAX ? seconds : undefined;
-}
 
 function configGet(ctx: Ctx, args: Args): void {
   const found = new Map<string, string>();
@@ -323,108 +319,141 @@ function configGet(ctx: Ctx, args: Args): void {
   }
 }
 
+/**
+ * Why a value of one of the parameters with their own syntax is refused,
+ * in Redis's words (config.c's set functions), or undefined when it is fine.
+ */
+function specialConfigError(ctx: Ctx, name: string, value: string): string | undefined {
+  switch (name) {
+    case "save": {
+      const words = value.trim() === "" ? [] : value.trim().split(/\s+/);
+      if (words.length % 2 !== 0 || words.some((w) => !/^\d{1,18}$/.test(w))) {
+        return "Invalid save parameters";
+      }
+      return undefined;
+    }
+    case "client-output-buffer-limit":
+      return parseOutputLimits(value) === undefined
+        ? "Wrong number of arguments in buffer limit configuration."
+        : undefined;
+    case "notify-keyspace-events":
+      return parseNotifyFlags(value) === null
+        ? "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+        : undefined;
+    case "maxmemory-clients": {
+      const percent = /^(\d+)%$/.exec(value);
+      if (percent !== null) {
+        return Number(percent[1]) > 100
+          ? "percentage argument must be less or equal to 100"
+          : undefined;
+      }
+      return parseMemory(value) === undefined
+        ? "argument must be a memory or percent value"
+        : undefined;
+    }
+    case "oom-score-adj-values": {
+      const words = value.trim().split(/\s+/);
+      if (words.length !== 3) return "wrong number of arguments";
+      if (words.some((w) => !/^-?\d+$/.test(w) || Math.abs(Number(w)) > 2000)) {
+        return "Invalid oom-score-adj-values, elements must be between -2000 and 2000.";
+      }
+      return undefined;
+    }
+    case "latency-tracking-info-percentiles": {
+      const words = value.trim() === "" ? [] : value.trim().split(/\s+/);
+      if (words.some((w) => !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(w))) {
+        return "Invalid latency-tracking-info-percentiles parameters";
+      }
+      if (words.some((w) => Number(w) < 0 || Number(w) > 100)) {
+        return "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]";
+      }
+      return undefined;
+    }
+    // The listener is bound once: the addresses and port it has are accepted
+    // (Redis rebinds to the same ones), others are refused as a failed bind.
+    case "bind":
+      return value === ctx.server.config.get("bind")
+        ? undefined
+        : "Failed to bind to specified addresses.";
+    case "port": {
+      if (!/^-?\d{1,19}$/.test(value)) return "argument couldn't be parsed into an integer";
+      if (Number(value) < 0 || Number(value) > 65535) {
+        return "argument must be between 0 and 65535 inclusive";
+      }
+      return value === ctx.server.config.get("port") ? undefined : "Unable to listen on this port";
+    }
+    default:
+      return undefined;
+  }
+}
+
 function configSet(ctx: Ctx, args: Args): void {
   if (args.length % 2 !== 0) fail(arityError("config|set"));
-  const updates: [string, string][] = [];
+  const updates: [StandardConfig, string][] = [];
   for (let i = 2; i < args.length; i += 2) {
     const name = lower(args.at(i));
     const value = toKey(args.at(i + 1));
-    if (!ctx.server.config.has(name)) {
+    const entry = STANDARD_CONFIG_BY_NAME.get(name);
+    if (entry === undefined) {
       fail(`ERR Unknown option or number of arguments for CONFIG SET - '${name}'`);
     }
-    if (name === "maxmemory" && parseMemory(value) === undefined) {
-      fail(
-        `ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value`,
-      );
-    }
-    if (IMMUTABLE_CONFIG.has(name)) {
-      fail(
-        `ERR CONFIG SET failed (possibly related to argument '${name}') - can't set immutable config`,
-      );
-    }
-    if (name === "timeout" && parseTimeout(value) === undefined) {
-      fail(
-        `ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and ${TIMEOUT_SECONDS_MAX} inclusive`,
-      );
-    }
-    const standard = STANDARD_CONFIG_BY_NAME.get(name);
-    const problem = standard === undefined ? undefined : configValueError(standard.kind, value);
-    if (problem !== undefined) {
-      fail(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${problem}`);
-    }
-    if (name === "client-query-buffer-limit" || name === "proto-max-bulk-len") {
-      const bytes = parseMemory(value);
-      if (bytes === undefined) {
-        fail(
-          `ERR CONFIG SET failed (possibly related to argument '${name}') - argument must be a memory value`,
-        );
-      }
-      // Redis's lower bound for both (config.c): 1 MiB.
-      if (bytes < 1024 * 1024) {
-        fail(
-          `ERR CONFIG SET failed (possibly related to argument '${name}') - argument must be between 1048576 and 9223372036854775807 inclusive`,
-        );
-      }
-    }
-    if (name === "client-output-buffer-limit" && parseOutputLimits(value) === undefined) {
-      fail(
-        `ERR CONFIG SET failed (possibly related to argument '${name}') - Wrong number of arguments in buffer limit configuration.`,
-      );
-    }
-    if (name === "notify-keyspace-events" && parseNotifyFlags(value) === null) {
-      fail(
-        `ERR CONFIG SET failed (possibly related to argument '${name}') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.`,
-      );
-    }
-    if (name === "maxmemory-policy" && !EVICTION_POLICIES.includes(value as EvictionPolicy)) {
-      fail(
-        `ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: ${
-          EVICTION_POLICIES.join(", ")
-        }`,
-      );
-    }
-    updates.push([name, value]);
+    const failed = (why: string) =>
+      fail(`ERR CONFIG SET failed (possibly related to argument '${name}') - ${why}`);
+    // Redis's order (configSetCommand): immutable, protected, then the value.
+    if (entry.immutable) failed("can't set immutable config");
+    if (entry.protected) failed("can't set protected config");
+    const problem = entry.kind === "special"
+      ? specialConfigError(ctx, entry.name, value)
+      : configValueError(entry, value);
+    if (problem !== undefined) failed(problem);
+    updates.push([entry, value]);
   }
-  for (const [name, value] of updates) {
-    if (name === "maxmemory") {
-      ctx.server.keyspace.maxmemoryBytes = parseMemory(value)!;
-      ctx.server.config.set(name, String(parseMemory(value)));
-    } else {
-      if (name === "maxmemory-policy") ctx.server.keyspace.policy = value as EvictionPolicy;
-      if (name === "requirepass") ctx.server.requirepass = value === "" ? undefined : value;
-      if (name === "timeout") ctx.server.idleTimeoutMs = parseTimeout(value)! * 1000;
-      if (name === "slowlog-log-slower-than") ctx.server.slowlog.thresholdUs = Number(value);
-      if (name === "slowlog-max-len") ctx.server.slowlog.lengthMax = Number(value);
-      if (name === "notify-keyspace-events") {
-        ctx.server.notifyFlags = parseNotifyFlags(value)!;
-        ctx.server.config.set(name, formatNotifyFlags(ctx.server.notifyFlags));
-        continue;
-      }
-      if (name === "client-query-buffer-limit") {
-        // Every connection's read buffer takes the new bound before its next read.
-        ctx.server.limits.queryBufferBytesMax = parseMemory(value)!;
-        ctx.server.config.set(name, String(parseMemory(value)));
-        continue;
-      }
-      if (name === "proto-max-bulk-len") {
-        // The decoder reads the bound at every command.
-        ctx.server.limits.bulkBytesMax = parseMemory(value)!;
-        ctx.server.config.set(name, String(parseMemory(value)));
-        continue;
-      }
-      if (name === "client-output-buffer-limit") {
+  const server = ctx.server;
+  for (const [entry, raw] of updates) {
+    const value = entry.kind === "special" ? raw : canonicalConfigValue(entry, raw);
+    switch (entry.name) {
+      case "maxmemory":
+        server.keyspace.maxmemoryBytes = Number(value);
+        break;
+      case "maxmemory-policy":
+        server.keyspace.policy = value as EvictionPolicy;
+        break;
+      case "requirepass":
+        server.requirepass = value === "" ? undefined : value;
+        break;
+      case "timeout":
+        server.idleTimeoutMs = Number(value) * 1000;
+        break;
+      case "maxclients":
+        server.setConnectionsMax(Number(value));
+        break;
+      case "slowlog-log-slower-than":
+        server.slowlog.thresholdUs = Number(value);
+        break;
+      case "slowlog-max-len":
+        server.slowlog.lengthMax = Number(value);
+        break;
+      // Every connection's read buffer takes the new bound before its next read.
+      case "client-query-buffer-limit":
+        server.limits.queryBufferBytesMax = Number(value);
+        break;
+      // The decoder reads the bound at every command.
+      case "proto-max-bulk-len":
+        server.limits.bulkBytesMax = Number(value);
+        break;
+      case "client-output-buffer-limit": {
         const pubsub = parseOutputLimits(value)!.get("pubsub");
-        if (pubsub !== undefined && pubsub > 0) ctx.server.limits.outputBytesMax = pubsub;
+        if (pubsub !== undefined && pubsub > 0) server.limits.outputBytesMax = pubsub;
+        break;
       }
-      const standard = STANDARD_CONFIG_BY_NAME.get(name);
-      if (standard !== undefined) {
-        // One value under both names, as Redis keeps aliases.
-        ctx.server.config.set(standard.name, value);
-        if (standard.alias !== undefined) ctx.server.config.set(standard.alias, value);
+      case "notify-keyspace-events":
+        server.notifyFlags = parseNotifyFlags(value)!;
+        server.config.set(entry.name, formatNotifyFlags(server.notifyFlags));
         continue;
-      }
-      ctx.server.config.set(name, value);
     }
+    // One value under both names, as Redis keeps aliases.
+    server.config.set(entry.name, value);
+    if (entry.alias !== undefined) server.config.set(entry.alias, value);
   }
   ctx.out.ok();
 }
