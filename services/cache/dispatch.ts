@@ -144,6 +144,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
   const resolved = resolve(args);
   if (typeof resolved === "string") {
     if (session.multi !== undefined) session.multiError = true;
+    ctx.server.countError(resolved);
     ctx.out.error(resolved);
     return;
   }
@@ -155,6 +156,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
     !spec.flags.includes("no_auth")
   ) {
     if (session.multi !== undefined) session.multiError = true;
+    ctx.server.countError("NOAUTH Authentication required.");
     ctx.out.error("NOAUTH Authentication required.");
     return;
   }
@@ -162,9 +164,10 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
     session.protocol === 2 && (session.channels.size > 0 || session.patterns.size > 0) &&
     !SUBSCRIBED_ALLOWED.has(name)
   ) {
-    ctx.out.error(
-      `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
-    );
+    const message =
+      `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+    ctx.server.countError(message);
+    ctx.out.error(message);
     return;
   }
   if (
@@ -172,6 +175,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
     (spec.flags.includes("write") || spec.flags.includes("readonly"))
   ) {
     // Redis treats a monitor as a replica: it may not touch keys.
+    ctx.server.countError("ERR Replica can't interact with the keyspace");
     ctx.out.error("ERR Replica can't interact with the keyspace");
     return;
   }
@@ -186,6 +190,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
         (session.multi !== undefined && !MULTI_OOM_EXEMPT.has(name)))
     ) {
       if (session.multi !== undefined) session.multiError = true;
+      ctx.server.countError(OOM_ERROR);
       ctx.out.error(OOM_ERROR);
       return;
     }

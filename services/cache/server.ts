@@ -45,6 +45,7 @@ import type {
   Ctx,
   QueuedCommand,
   ServerState,
+  ServerStats,
   Session,
 } from "./commands/context.ts";
 import { publishMessage, unsubscribeAll } from "./commands/pubsub.ts";
@@ -108,6 +109,12 @@ function workingDirectory(): string {
   }
 }
 
+/** 40 random hex digits, as Redis makes its run_id and replication id. */
+function randomHex40(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(20));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Redis's reply to a client past maxclients, then the socket is closed. */
 const REFUSAL = new TextEncoder().encode("-ERR max number of clients reached\r\n");
 /** Bytes a blocked client may pipeline behind its blocking command before we stop reading. */
@@ -151,6 +158,7 @@ class Client implements Session {
   input: ReadBuffer | undefined;
   /** The side buffer read into while blocked, allocated only then. */
   sideBytes = 0;
+  interactedAt = 0;
   /** Estimated bytes of the command being run's arguments (argv-mem). */
   argvBytes = 0;
   /** What this client last added to the keyspace's used_memory. */
@@ -271,6 +279,9 @@ class Client implements Session {
     let n: number;
     try {
       n = await this.conn.write(chunk);
+      const stats = this.#server.stats;
+      stats.writes++;
+      stats.netOutputBytes += n;
     } finally {
       this.#inFlight = 0;
       this.#busy = false;
@@ -305,6 +316,9 @@ class Client implements Session {
     let n: number;
     try {
       n = await promise;
+      const stats = this.#server.stats;
+      stats.writes++;
+      stats.netOutputBytes += n;
     } finally {
       this.#writing = undefined;
       this.#inFlight = 0;
@@ -331,7 +345,28 @@ export class CacheServer implements ServerState {
   readonly channels = new Map<string, Set<Session>>();
   readonly patterns = new Map<string, Set<Session>>();
   readonly config = new Map<string, string>();
-  stats = { commands: 0, connections: 0, keyspaceHits: 0, keyspaceMisses: 0 };
+  readonly stats: ServerStats = {
+    commands: 0,
+    connections: 0,
+    keyspaceHits: 0,
+    keyspaceMisses: 0,
+    netInputBytes: 0,
+    netOutputBytes: 0,
+    reads: 0,
+    writes: 0,
+    errorReplies: 0,
+    peakMemoryBytes: 0,
+  };
+  readonly errorStats = new Map<string, number>();
+  readonly runId = randomHex40();
+  readonly replId = randomHex40();
+
+  countError(message: string): void {
+    this.stats.errorReplies++;
+    const space = message.indexOf(" ");
+    const code = space === -1 ? message : message.slice(0, space);
+    this.errorStats.set(code, (this.errorStats.get(code) ?? 0) + 1);
+  }
   readonly commandStats = new Map<string, CommandStat>();
   readonly commands: ReadonlyMap<string, CommandSpec> = COMMANDS;
   readonly limits: CacheLimits;
@@ -414,6 +449,9 @@ export class CacheServer implements ServerState {
     this.config.set("port", String(addr.port));
     this.#expiryTimer = setInterval(() => {
       activeExpireCycle(this.keyspace, (db, key) => this.#expired(db, key));
+      if (this.keyspace.usedBytes > this.stats.peakMemoryBytes) {
+        this.stats.peakMemoryBytes = this.keyspace.usedBytes;
+      }
     }, EXPIRE_CYCLE_INTERVAL_MS);
     return addr;
   }
@@ -481,9 +519,12 @@ export class CacheServer implements ServerState {
         if (n !== null) input.commit(n);
       }
       if (n === null) return;
+      this.stats.reads++;
+      this.stats.netInputBytes += n;
       connection.markBusy();
       connection.setDeadline(0, "");
       this.keyspace.tick();
+      client.interactedAt = this.keyspace.clock;
       if (input.length < need) {
         this.#waitForCommand(client);
         continue;

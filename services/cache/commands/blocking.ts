@@ -55,6 +55,13 @@ export class BlockedClients {
     return this.#bySession.size;
   }
 
+  /** Parked clients with a deadline (INFO clients_in_timeout_table). */
+  get timedCount(): number {
+    let n = 0;
+    for (const waiter of this.#bySession.values()) if (waiter.timer !== undefined) n++;
+    return n;
+  }
+
   isBlocked(session: Session): boolean {
     return this.#bySession.has(session);
   }

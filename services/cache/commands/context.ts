@@ -71,6 +71,23 @@ export interface ClientMemory {
   totalBytes: number;
 }
 
+/** Counters INFO stats shows. */
+export interface ServerStats {
+  commands: number;
+  connections: number;
+  keyspaceHits: number;
+  keyspaceMisses: number;
+  /** Bytes read from and written to clients (total_net_input/output_bytes). */
+  netInputBytes: number;
+  netOutputBytes: number;
+  /** Socket reads and writes (total_reads/writes_processed). */
+  reads: number;
+  writes: number;
+  errorReplies: number;
+  /** The highest used_memory seen (sampled at each expiry cycle and INFO). */
+  peakMemoryBytes: number;
+}
+
 /** One line of INFO commandstats. */
 export interface CommandStat {
   calls: number;
@@ -97,6 +114,8 @@ export interface Session {
   watchDirty: boolean;
   readonly channels: Set<string>;
   readonly patterns: Set<string>;
+  /** The keyspace's clock (seconds) at this client's last read, for CLIENT LIST idle. */
+  readonly interactedAt: number;
   /** Waiting in a blocking command (BLPOP ...). */
   readonly blocked: boolean;
   /** Asked to close after its replies are written (QUIT, CLIENT KILL). */
@@ -125,11 +144,20 @@ export interface ServerState {
   readonly channels: Map<string, Set<Session>>;
   readonly patterns: Map<string, Set<Session>>;
   readonly config: Map<string, string>;
-  stats: { commands: number; connections: number; keyspaceHits: number; keyspaceMisses: number };
+  readonly stats: ServerStats;
+  /** Error replies by their first word (ERR, WRONGTYPE ...), for INFO errorstats. */
+  readonly errorStats: Map<string, number>;
+  /** Counts one error reply (INFO errorstats and total_error_replies). */
+  countError(message: string): void;
+  /** Random 40-hex identities Redis shows in INFO (run_id, master_replid). */
+  readonly runId: string;
+  readonly replId: string;
   /** Calls and failures per command ("config|get" for subcommands), for INFO commandstats. */
   readonly commandStats: Map<string, CommandStat>;
   /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit, proto-max-bulk-len). */
   readonly limits: { queryBufferBytesMax: number; outputBytesMax: number; bulkBytesMax: number };
+  /** Clients refused at the connection cap since start (INFO rejected_connections). */
+  readonly connectionsRefused: number;
   /** CONFIG SET maxclients: the connection cap from now on. */
   setConnectionsMax(n: number): void;
   /** Clients waiting in BLPOP and friends (blocking.ts). */

@@ -27,11 +27,11 @@ export function runCommand(ctx: Ctx, args: Args, spec: CommandSpec): void | Bloc
   } catch (error) {
     ctx.out.truncate(mark);
     stat.failed++;
-    if (error instanceof CommandError) {
-      ctx.out.error(error.message);
-      return;
-    }
-    ctx.out.error(`ERR ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof CommandError
+      ? error.message
+      : `ERR ${error instanceof Error ? error.message : String(error)}`;
+    ctx.server.countError(message);
+    ctx.out.error(message);
   } finally {
     ctx.server.leaveLookups(outerLookups);
     if (notifying) ctx.server.emitChanges(spec.name, args);

@@ -6,7 +6,7 @@
 // SAVE/BGSAVE (nothing is persisted), DEBUG, MONITOR, SLOWLOG.
 
 import type { Args } from "./context.ts";
-import type { EvictionPolicy } from "../keyspace.ts";
+import { BASELINE_BYTES, type EvictionPolicy } from "../keyspace.ts";
 import process from "node:process";
 import {
   canonicalConfigValue,
@@ -121,20 +121,32 @@ function validName(name: string): string {
   return name;
 }
 
+/**
+ * A client's flags as CLIENT LIST shows them, in Redis's order
+ * (networking.c catClientInfoString): P subscribed, x in MULTI, b blocked,
+ * d a watched key changed, c closing after its reply; N for none.
+ */
+function clientFlags(session: Session): string {
+  let flags = "";
+  if (session.channels.size + session.patterns.size > 0) flags += "P";
+  if (session.multi !== undefined) flags += "x";
+  if (session.blocked) flags += "b";
+  if (session.watchDirty) flags += "d";
+  if (session.closing) flags += "c";
+  return flags === "" ? "N" : flags;
+}
+
 /** One CLIENT LIST line, in Redis 7's field order. */
-export function clientLine(session: Session): string {
+export function clientLine(ctx: Ctx, session: Session): string {
   const now = Date.now();
   const memory = session.memory();
   const multi = session.multi === undefined ? -1 : session.multi.length;
-  const flags = session.multi !== undefined
-    ? "x"
-    : session.channels.size + session.patterns.size > 0
-    ? "P"
-    : "N";
+  const space = ctx.server.keyspace;
+  const idle = Math.max(0, Math.floor((now - space.epochMs) / 1000) - session.interactedAt);
   return `id=${session.id} addr=${session.addr} laddr=${session.laddr} fd=8 name=${session.name} ` +
-    `age=${
-      Math.floor((now - session.createdAt) / 1000)
-    } idle=0 flags=${flags} db=${session.db.index} ` +
+    `age=${Math.floor((now - session.createdAt) / 1000)} idle=${idle} flags=${
+      clientFlags(session)
+    } db=${session.db.index} ` +
     `sub=${session.channels.size} psub=${session.patterns.size} ssub=0 multi=${multi} ` +
     `qbuf=${memory.queryBytes} qbuf-free=${memory.queryFreeBytes} argv-mem=${memory.argvBytes} ` +
     `multi-mem=0 rbs=${memory.replyBufferBytes} rbp=0 obl=0 oll=0 omem=${memory.outputBytes} ` +
@@ -155,11 +167,11 @@ const clientSubcommands = [
     ctx.out.integer(ctx.session.id);
   }, { group: "connection" }),
   command("client|info", 2, ["noscript", "loading", "stale"], (ctx) => {
-    ctx.out.verbatim(clientLine(ctx.session));
+    ctx.out.verbatim(clientLine(ctx, ctx.session));
   }, { group: "connection" }),
   command("client|list", -2, ["admin", "noscript", "loading", "stale"], (ctx) => {
     let text = "";
-    for (const session of ctx.server.sessions.values()) text += clientLine(session);
+    for (const session of ctx.server.sessions.values()) text += clientLine(ctx, session);
     ctx.out.verbatim(text);
   }, { group: "connection" }),
   command("client|setinfo", 4, ["noscript", "loading", "stale"], (ctx) => ctx.out.ok(), {
@@ -471,9 +483,44 @@ const configSubcommands = [
 ];
 
 /** INFO text for the requested sections, in Redis's "# Section" format. */
+/** Redis's bytesToHuman: B below 1 KiB, else K/M/G/T/P with two decimals. */
+export function bytesToHuman(bytes: number): string {
+  const units = ["K", "M", "G", "T", "P"];
+  if (bytes < 1024) return `${bytes}B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(2)}${units[unit]}`;
+}
+
+/** Total system memory, 0 when the process may not ask (Deno's --allow-sys). */
+function systemMemoryBytes(): number {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return 0;
+  }
+}
+
+function ratio(a: number, b: number): string {
+  return (b === 0 ? 0 : a / b).toFixed(2);
+}
+
+/**
+ * INFO text for the requested sections, in Redis 7.0's "# Section" format,
+ * with every field redis-server 7.0.15 shows, in its order. Fields of
+ * machinery we do not have (forks, AOF, Lua, replicas, active defrag,
+ * client tracking, I/O threads) show what Redis shows without it (0, ok,
+ * -1); the allocator fields describe V8's heap and the process. Left out:
+ * latencystats (no per-command latency histograms are kept).
+ */
 export function infoText(ctx: Ctx, sections: string[]): string {
   const server = ctx.server;
   const space = server.keyspace;
+  const stats = server.stats;
   // Redis 7.0 (server.c genRedisInfoString): no argument or "default" is
   // every section but commandstats and latencystats; "all" adds those;
   // "everything" adds modules' sections too (none here).
@@ -483,51 +530,125 @@ export function infoText(ctx: Ctx, sections: string[]): string {
     sections.includes(name) ||
     (name === "commandstats" || name === "latencystats" ? everything : byDefault);
   const parts: string[] = [];
-  const uptime = Math.floor((Date.now() - server.startedAt) / 1000);
+  const now = Date.now();
+  const uptime = Math.floor((now - server.startedAt) / 1000);
+  if (space.usedBytes > stats.peakMemoryBytes) stats.peakMemoryBytes = space.usedBytes;
   if (want("server")) {
     parts.push(
       "# Server",
       `redis_version:${REDIS_VERSION}`,
+      "redis_git_sha1:00000000",
+      "redis_git_dirty:0",
+      "redis_build_id:0",
       "redis_mode:standalone",
       `os:${Deno.build.os} ${Deno.build.arch}`,
       "arch_bits:64",
+      "monotonic_clock:POSIX clock_gettime",
+      `multiplexing_api:${Deno.build.os === "linux" ? "epoll" : "kqueue"}`,
+      "atomicvar_api:c11-builtin",
+      "gcc_version:0.0.0",
       `process_id:${Deno.pid}`,
+      "process_supervised:no",
+      `run_id:${server.runId}`,
       `tcp_port:${server.port}`,
+      `server_time_usec:${now * 1000}`,
       `uptime_in_seconds:${uptime}`,
       `uptime_in_days:${Math.floor(uptime / 86400)}`,
-      "hz:10",
+      `hz:${server.config.get("hz") ?? 10}`,
+      `configured_hz:${server.config.get("hz") ?? 10}`,
+      // Redis's LRU clock: seconds, in 24 bits.
+      `lru_clock:${Math.floor(now / 1000) & 0xffffff}`,
       "executable:underhood-cache",
+      "config_file:",
+      "io_threads_active:0",
       "",
     );
   }
   if (want("clients")) {
-    let blocked = 0;
-    let pubsub = 0;
+    let maxInput = 0;
+    let maxOutput = 0;
     for (const session of server.sessions.values()) {
-      if (session.blocked) blocked++;
-      if (session.channels.size + session.patterns.size > 0) pubsub++;
+      const memory = session.memory();
+      maxInput = Math.max(maxInput, memory.queryBytes + memory.queryFreeBytes);
+      maxOutput = Math.max(maxOutput, memory.outputBytes);
     }
     parts.push(
       "# Clients",
       `connected_clients:${server.sessions.size}`,
+      "cluster_connections:0",
       `maxclients:${server.config.get("maxclients") ?? 10000}`,
-      `blocked_clients:${blocked}`,
-      `pubsub_clients:${pubsub}`,
+      `client_recent_max_input_buffer:${maxInput}`,
+      `client_recent_max_output_buffer:${maxOutput}`,
+      `blocked_clients:${server.blocking.size}`,
+      "tracking_clients:0",
+      `clients_in_timeout_table:${server.blocking.timedCount}`,
       "",
     );
   }
   if (want("memory")) {
-    const heap = Deno.memoryUsage();
+    const usage = Deno.memoryUsage();
+    const used = space.usedBytes;
+    const peak = stats.peakMemoryBytes;
+    const overhead = BASELINE_BYTES + space.clientBytes;
+    const dataset = Math.max(0, used - overhead);
+    const allocated = usage.heapUsed + usage.external;
+    const active = usage.heapTotal + usage.external;
+    const total = systemMemoryBytes();
     parts.push(
       "# Memory",
-      `used_memory:${space.usedBytes}`,
-      `used_memory_human:${(space.usedBytes / 1024 / 1024).toFixed(2)}M`,
-      `used_memory_rss:${heap.rss}`,
-      `used_memory_heap:${heap.heapUsed}`,
-      `mem_clients_normal:${space.clientBytes}`,
+      `used_memory:${used}`,
+      `used_memory_human:${bytesToHuman(used)}`,
+      `used_memory_rss:${usage.rss}`,
+      `used_memory_rss_human:${bytesToHuman(usage.rss)}`,
+      `used_memory_peak:${peak}`,
+      `used_memory_peak_human:${bytesToHuman(peak)}`,
+      `used_memory_peak_perc:${(peak === 0 ? 0 : used / peak * 100).toFixed(2)}%`,
+      `used_memory_overhead:${overhead}`,
+      `used_memory_startup:${BASELINE_BYTES}`,
+      `used_memory_dataset:${dataset}`,
+      `used_memory_dataset_perc:${
+        (used - BASELINE_BYTES === 0 ? 0 : dataset / (used - BASELINE_BYTES) * 100).toFixed(2)
+      }%`,
+      `allocator_allocated:${allocated}`,
+      `allocator_active:${active}`,
+      `allocator_resident:${usage.rss}`,
+      `total_system_memory:${total}`,
+      `total_system_memory_human:${bytesToHuman(total)}`,
+      "used_memory_lua:0",
+      "used_memory_vm_eval:0",
+      "used_memory_lua_human:0B",
+      "used_memory_scripts_eval:0",
+      "number_of_cached_scripts:0",
+      "number_of_functions:0",
+      "number_of_libraries:0",
+      "used_memory_vm_functions:0",
+      "used_memory_vm_total:0",
+      "used_memory_vm_total_human:0B",
+      "used_memory_functions:0",
+      "used_memory_scripts:0",
+      "used_memory_scripts_human:0B",
       `maxmemory:${space.maxmemoryBytes}`,
-      `maxmemory_human:${(space.maxmemoryBytes / 1024 / 1024).toFixed(2)}M`,
+      `maxmemory_human:${bytesToHuman(space.maxmemoryBytes)}`,
       `maxmemory_policy:${space.policy}`,
+      `allocator_frag_ratio:${ratio(active, allocated)}`,
+      `allocator_frag_bytes:${active - allocated}`,
+      `allocator_rss_ratio:${ratio(usage.rss, active)}`,
+      `allocator_rss_bytes:${usage.rss - active}`,
+      `rss_overhead_ratio:${ratio(usage.rss, usage.rss)}`,
+      "rss_overhead_bytes:0",
+      `mem_fragmentation_ratio:${ratio(usage.rss, used)}`,
+      `mem_fragmentation_bytes:${usage.rss - used}`,
+      "mem_not_counted_for_evict:0",
+      "mem_replication_backlog:0",
+      "mem_total_replication_buffers:0",
+      "mem_clients_slaves:0",
+      `mem_clients_normal:${space.clientBytes}`,
+      "mem_cluster_links:0",
+      "mem_aof_buffer:0",
+      "mem_allocator:libc",
+      "active_defrag_running:0",
+      "lazyfree_pending_objects:0",
+      "lazyfreed_objects:0",
       "",
     );
   }
@@ -536,25 +657,90 @@ export function infoText(ctx: Ctx, sections: string[]): string {
       "# Persistence",
       "loading:0",
       "async_loading:0",
+      "current_cow_peak:0",
+      "current_cow_size:0",
+      "current_cow_size_age:0",
+      "current_fork_perc:0.00",
+      "current_save_keys_processed:0",
+      "current_save_keys_total:0",
       "rdb_changes_since_last_save:0",
       "rdb_bgsave_in_progress:0",
       `rdb_last_save_time:${Math.floor(server.startedAt / 1000)}`,
+      "rdb_last_bgsave_status:ok",
+      "rdb_last_bgsave_time_sec:-1",
+      "rdb_current_bgsave_time_sec:-1",
+      "rdb_saves:0",
+      "rdb_last_cow_size:0",
+      "rdb_last_load_keys_expired:0",
+      "rdb_last_load_keys_loaded:0",
       "aof_enabled:0",
       "aof_rewrite_in_progress:0",
+      "aof_rewrite_scheduled:0",
+      "aof_last_rewrite_time_sec:-1",
+      "aof_current_rewrite_time_sec:-1",
+      "aof_last_bgrewrite_status:ok",
+      "aof_rewrites:0",
+      "aof_rewrites_consecutive_failures:0",
+      "aof_last_write_status:ok",
+      "aof_last_cow_size:0",
+      "module_fork_in_progress:0",
+      "module_fork_last_cow_size:0",
       "",
     );
   }
   if (want("stats")) {
     parts.push(
       "# Stats",
-      `total_connections_received:${server.stats.connections}`,
-      `total_commands_processed:${server.stats.commands}`,
+      `total_connections_received:${stats.connections}`,
+      `total_commands_processed:${stats.commands}`,
+      "instantaneous_ops_per_sec:0",
+      `total_net_input_bytes:${stats.netInputBytes}`,
+      `total_net_output_bytes:${stats.netOutputBytes}`,
+      "total_net_repl_input_bytes:0",
+      "total_net_repl_output_bytes:0",
+      "instantaneous_input_kbps:0.00",
+      "instantaneous_output_kbps:0.00",
+      "instantaneous_input_repl_kbps:0.00",
+      "instantaneous_output_repl_kbps:0.00",
+      `rejected_connections:${server.connectionsRefused}`,
+      "sync_full:0",
+      "sync_partial_ok:0",
+      "sync_partial_err:0",
       `expired_keys:${space.expiredKeys}`,
+      "expired_stale_perc:0.00",
+      "expired_time_cap_reached_count:0",
+      "expire_cycle_cpu_milliseconds:0",
       `evicted_keys:${space.evictedKeys}`,
-      `keyspace_hits:${server.stats.keyspaceHits}`,
-      `keyspace_misses:${server.stats.keyspaceMisses}`,
+      "evicted_clients:0",
+      "total_eviction_exceeded_time:0",
+      "current_eviction_exceeded_time:0",
+      `keyspace_hits:${stats.keyspaceHits}`,
+      `keyspace_misses:${stats.keyspaceMisses}`,
       `pubsub_channels:${server.channels.size}`,
       `pubsub_patterns:${server.patterns.size}`,
+      "pubsubshard_channels:0",
+      "latest_fork_usec:0",
+      "total_forks:0",
+      "migrate_cached_sockets:0",
+      "slave_expires_tracked_keys:0",
+      "active_defrag_hits:0",
+      "active_defrag_misses:0",
+      "active_defrag_key_hits:0",
+      "active_defrag_key_misses:0",
+      "total_active_defrag_time:0",
+      "current_active_defrag_time:0",
+      "tracking_total_keys:0",
+      "tracking_total_items:0",
+      "tracking_total_prefixes:0",
+      "unexpected_error_replies:0",
+      `total_error_replies:${stats.errorReplies}`,
+      "dump_payload_sanitizations:0",
+      `total_reads_processed:${stats.reads}`,
+      `total_writes_processed:${stats.writes}`,
+      "io_threaded_reads_processed:0",
+      "io_threaded_writes_processed:0",
+      "reply_buffer_shrinks:0",
+      "reply_buffer_expands:0",
       "",
     );
   }
@@ -564,7 +750,7 @@ export function infoText(ctx: Ctx, sections: string[]): string {
       "role:master",
       "connected_slaves:0",
       "master_failover_state:no-failover",
-      `master_replid:${"0".repeat(40)}`,
+      `master_replid:${server.replId}`,
       `master_replid2:${"0".repeat(40)}`,
       "master_repl_offset:0",
       "second_repl_offset:-1",
@@ -599,7 +785,14 @@ export function infoText(ctx: Ctx, sections: string[]): string {
     }
     parts.push("");
   }
-  if (want("errorstats")) parts.push("# Errorstats", "");
+  if (want("errorstats")) {
+    parts.push("# Errorstats");
+    // Redis keeps them in a radix tree: sorted by name.
+    for (const code of [...server.errorStats.keys()].sort()) {
+      parts.push(`errorstat_${code}:count=${server.errorStats.get(code)}`);
+    }
+    parts.push("");
+  }
   if (want("latencystats")) parts.push("# Latencystats", "");
   if (want("cluster")) parts.push("# Cluster", "cluster_enabled:0", "");
   if (want("keyspace")) {
