@@ -143,6 +143,9 @@ function moveRule(fromLeft: (args: Args) => boolean, toLeft: (args: Args) => boo
   };
 }
 
+/** Commands whose "new" events Redis publishes before any other (MOVE adds, then deletes). */
+export const NEW_FIRST = new Set(["move"]);
+
 /** Commands whose destination (the second key argument) Redis reports before the source. */
 export const DESTINATION_FIRST = new Set(["lmove", "blmove", "rpoplpush", "brpoplpush"]);
 
@@ -188,6 +191,8 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["rename", (args, key) => [g(key === keyArg(args.at(1)) ? "rename_from" : "rename_to")]],
   ["renamenx", (args, key) => [g(key === keyArg(args.at(1)) ? "rename_from" : "rename_to")]],
   ["copy", g("copy_to")],
+  // The same key name in two databases: gone from the source, there in the target.
+  ["move", (_args, _key, exists) => [g(exists ? "move_to" : "move_from")]],
   ["restore", g("restore")],
   ["sort", stored(list("sortstore"))],
   ["lpush", list("lpush")],

@@ -52,6 +52,7 @@ import { publishMessage, unsubscribeAll } from "./commands/pubsub.ts";
 import {
   DESTINATION_FIRST,
   eventsFor,
+  NEW_FIRST,
   NOTIFY_EVICTED,
   NOTIFY_EXPIRED,
   NOTIFY_KEY_MISS,
@@ -704,8 +705,14 @@ export class CacheServer implements ServerState {
         ...changed.filter((c) => c.key !== destination),
       ];
     }
+    const newFirst = NEW_FIRST.has(command);
+    if (newFirst) {
+      for (const { db, key, created } of changed) {
+        if (created) this.#notify(NOTIFY_NEW, "new", db, key);
+      }
+    }
     for (const { db, key, created } of changed) {
-      if (created) this.#notify(NOTIFY_NEW, "new", db, key);
+      if (created && !newFirst) this.#notify(NOTIFY_NEW, "new", db, key);
       const exists = this.keyspace.dbs[db].peek(key) !== undefined;
       for (const event of eventsFor(command, args, key, exists)) {
         this.#notify(event.type, event.name, db, key);

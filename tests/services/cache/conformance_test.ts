@@ -254,3 +254,28 @@ Deno.test({
     assert.deepEqual(plain(watcher.run("EXEC")), ["+OK"]);
   },
 });
+
+Deno.test({
+  name: "MOVE answers as Redis 7.0, keeps the TTL, and refuses a key the target holds",
+  permissions: "none",
+  fn() {
+    const client = commandCache().session();
+    client.run("SET", "k", "v");
+    const errors: [string | number, string][] = [
+      ["x", "-ERR value is not an integer or out of range"],
+      [99999999999, "-ERR value is out of range, value must between -2147483648 and 2147483647"],
+      [16, "-ERR DB index is out of range"],
+      [-1, "-ERR DB index is out of range"],
+      [0, "-ERR source and destination objects are the same"],
+    ];
+    for (const [db, expected] of errors) assert.equal(plain(client.run("MOVE", "k", db)), expected);
+    assert.equal(client.run("MOVE", "nokey", 1), 0);
+    assert.equal(client.run("MOVE", "k", 1), 1);
+    assert.equal(client.run("EXISTS", "k"), 0);
+    client.run("SET", "k", "v2");
+    assert.equal(client.run("MOVE", "k", 1), 0, "the target has one");
+    client.run("SELECT", 1);
+    assert.equal(plain(client.run("GET", "k")), "v");
+    assert.equal(client.run("TTL", "k"), -1);
+  },
+});

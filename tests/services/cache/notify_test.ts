@@ -136,3 +136,42 @@ function info(session: FakeSession): { hits: number; misses: number } {
     misses: Number(/keyspace_misses:(\d+)/.exec(text)![1]),
   };
 }
+
+Deno.test({
+  name:
+    "MOVE, an SMOVE onto a member already there, and a BITFIELD that grows a string publish what Redis does",
+  permissions: "none",
+  fn() {
+    const cache = commandCache();
+    const writer = cache.session();
+    const listener = cache.session();
+    writer.run("CONFIG", "SET", "notify-keyspace-events", "KEA");
+    listener.run("PSUBSCRIBE", "__keyevent*");
+    writer.run("SET", "k", "v", "PX", 100000);
+    writer.run("CONFIG", "SET", "notify-keyspace-events", "KEAn");
+    assert.equal(writer.run("MOVE", "k", 3), 1);
+    writer.run("SELECT", 3);
+    assert.ok((writer.run("PTTL", "k") as number) > 90_000, "MOVE keeps the TTL");
+    writer.run("SELECT", 0);
+    writer.run("SADD", "s", "a", "b");
+    writer.run("SADD", "d", "a");
+    assert.equal(writer.run("SMOVE", "s", "d", "a"), 1);
+    writer.run("DEL", "bf");
+    assert.deepEqual(plain(writer.run("BITFIELD", "bf", "INCRBY", "u8", 8, 0)), [0]);
+    // What redis-server 7.0.15 publishes for the same commands.
+    assert.deepEqual(events(listener), [
+      "__keyevent@0__:set k",
+      "__keyevent@0__:expire k",
+      "__keyevent@3__:new k",
+      "__keyevent@0__:move_from k",
+      "__keyevent@3__:move_to k",
+      "__keyevent@0__:new s",
+      "__keyevent@0__:sadd s",
+      "__keyevent@0__:new d",
+      "__keyevent@0__:sadd d",
+      "__keyevent@0__:srem s",
+      "__keyevent@0__:new bf",
+      "__keyevent@0__:setbit bf",
+    ]);
+  },
+});

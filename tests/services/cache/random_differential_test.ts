@@ -311,6 +311,7 @@ const BUILDERS: ((r: Random) => Command)[] = [
         "FOO",
       ]]),
     ]),
+  (r) => ex(["MOVE", key(r), r.pick(["0", "1", "1", "16", "-1", "x", "2147483648"])]),
   (r) =>
     ex([
       "SINTERCARD",
