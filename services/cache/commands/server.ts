@@ -5,6 +5,7 @@
 // Left out: ACL users (only "default"), CLIENT KILL/PAUSE/TRACKING,
 // SAVE/BGSAVE (nothing is persisted), DEBUG, MONITOR, SLOWLOG.
 
+import { CommandArgs } from "../../../lib/resp/codec.ts";
 import type { Args } from "./context.ts";
 import { BASELINE_BYTES, type EvictionPolicy } from "../keyspace.ts";
 import process from "node:process";
@@ -942,6 +943,82 @@ function selectSpecs(ctx: Ctx, args: Args): CommandSpec[] {
   ) as CommandSpec[];
 }
 
+/** A numkeys argument and the keys after it: their positions, or undefined when invalid. */
+function keynumPositions(args: Args, numkeysAt: number): number[] | undefined {
+  const numkeys = numkeysAt < args.length ? parseInteger(args.at(numkeysAt)) : null;
+  if (numkeys === null || numkeys < 1 || numkeysAt + Number(numkeys) >= args.length) {
+    return undefined;
+  }
+  return Array.from({ length: Number(numkeys) }, (_, i) => numkeysAt + 1 + i);
+}
+
+/**
+ * Key positions of the commands whose keys move (Redis's getkeys_proc and
+ * keynum key specifications); undefined when the arguments do not parse.
+ */
+const MOVABLE_KEYS: ReadonlyMap<string, (args: Args) => number[] | undefined> = new Map<
+  string,
+  (args: Args) => number[] | undefined
+>([
+  ...["zunionstore", "zinterstore", "zdiffstore"].map((name) =>
+    [name, (args: Args) => {
+      const sources = keynumPositions(args, 2);
+      return sources === undefined ? undefined : [1, ...sources];
+    }] as const
+  ),
+  ...["zunion", "zinter", "zdiff", "zintercard", "sintercard"].map((name) =>
+    [name, (args: Args) => keynumPositions(args, 1)] as const
+  ),
+  // sortGetKeys: the sorted key, and the last STORE's destination.
+  ...["sort", "sort_ro"].map((name) =>
+    [name, (args: Args) => {
+      let store = -1;
+      for (let i = 2; i < args.length; i++) {
+        const option = lower(args.at(i));
+        if (option === "limit") i += 2;
+        else if (option === "get" || option === "by") i++;
+        else if (option === "store" && i + 1 < args.length) store = ++i;
+      }
+      return store === -1 ? [1] : [1, store];
+    }] as const
+  ),
+]);
+
+/** COMMAND GETKEYS command [arg ...]: where the keys are, as Redis finds them. */
+function commandGetKeys(ctx: Ctx, args: Args): void {
+  const target = CommandArgs.of(args.slice(2));
+  let spec = ctx.server.commands.get(lower(target.at(0)));
+  if (spec === undefined) fail("ERR Invalid command specified");
+  if (spec.subcommands !== undefined) {
+    // A container's subcommand is the command (Redis's lookupCommand).
+    const sub = target.length >= 2 ? spec.subcommands.get(lower(target.at(1))) : undefined;
+    if (sub === undefined) fail("ERR Invalid command specified");
+    spec = sub;
+  }
+  // Redis's order (getKeysSubcommandImpl): keys at all, then the arity, then the keys.
+  const movable = MOVABLE_KEYS.get(spec.name);
+  if (movable === undefined && spec.numkeysAt === undefined && spec.firstKey <= 0) {
+    fail("ERR The command has no key arguments");
+  }
+  const argc = target.length;
+  if ((spec.arity > 0 && argc !== spec.arity) || argc < -spec.arity) {
+    fail("ERR Invalid number of arguments specified for command");
+  }
+  let positions: number[] | undefined;
+  if (movable !== undefined) positions = movable(target);
+  else if (spec.numkeysAt !== undefined) positions = keynumPositions(target, spec.numkeysAt);
+  else {
+    positions = [];
+    const last = spec.lastKey < 0 ? argc + spec.lastKey : spec.lastKey;
+    for (let i = spec.firstKey; i <= last && i < argc; i += spec.step) positions.push(i);
+  }
+  if (positions === undefined || positions.length === 0) {
+    fail("ERR Invalid arguments specified for command");
+  }
+  ctx.out.arrayHeader(positions.length);
+  for (const at of positions) ctx.out.bulk(target.at(at));
+}
+
 const commandSubcommands = [
   command("command|count", 2, ["loading", "stale"], (ctx) => {
     ctx.out.integer(ctx.server.commands.size);
@@ -969,6 +1046,7 @@ const commandSubcommands = [
       commandDocs(ctx, spec);
     }
   }, { group: "server" }),
+  command("command|getkeys", -4, ["loading", "stale"], commandGetKeys, { group: "server" }),
   command("command|list", -2, ["loading", "stale"], (ctx) => {
     ctx.out.arrayHeader(ctx.server.commands.size);
     for (const name of ctx.server.commands.keys()) ctx.out.bulkString(name);
