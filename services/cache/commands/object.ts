@@ -173,7 +173,65 @@ function restore(ctx: Ctx, args: Args): void {
   ctx.out.ok();
 }
 
+/**
+ * MEMORY USAGE key [SAMPLES count]: the bytes the keyspace counts for the
+ * key (its estimate, the one used_memory and maxmemory use; Redis answers
+ * its allocator's sizes), or null. SAMPLES is checked and has nothing to
+ * sample here: every size is kept exact as values change.
+ */
+function memoryUsage(ctx: Ctx, args: Args): void {
+  for (let i = 3; i < args.length; i++) {
+    if (lower(args.at(i)) === "samples" && i + 1 < args.length) {
+      const samples = int64Arg(args.at(++i));
+      if (samples < 0) fail(SYNTAX);
+    } else fail(SYNTAX);
+  }
+  const entry = ctx.session.db.peek(toKey(args.at(2)));
+  if (entry === undefined) return ctx.out.nullBulk();
+  ctx.out.integer(entry.bytes);
+}
+
+const MEMORY_HELP = [
+  "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "DOCTOR",
+  "    Return memory problems reports.",
+  "MALLOC-STATS",
+  "    Return internal statistics report from the memory allocator.",
+  "PURGE",
+  "    Attempt to purge dirty pages for reclamation by the allocator.",
+  "USAGE <key> [SAMPLES <count>]",
+  "    Return memory in bytes used by <key> and its value. Nested values are",
+  "    sampled up to <count> times (default: 5, 0 means sample all).",
+  "HELP",
+  "    Prints this help.",
+];
+
+const memorySubcommands = [
+  command("memory|usage", -3, ["readonly"], memoryUsage, {
+    firstKey: 2,
+    lastKey: 2,
+    step: 1,
+    group: "server",
+    summary: "Estimate the memory usage of a key",
+    since: "4.0.0",
+  }),
+  // Redis's doctor speaks only when it finds a problem; the keyspace here has no fragmentation report.
+  command("memory|doctor", 2, [], (ctx) => {
+    ctx.out.verbatim("Sam, I have no memory problems");
+  }, { group: "server" }),
+  // Redis's words for an allocator without statistics (libc here).
+  command("memory|malloc-stats", 2, [], (ctx) => {
+    ctx.out.bulkString("Stats not supported for the current allocator");
+  }, { group: "server" }),
+  command("memory|purge", 2, [], (ctx) => ctx.out.ok(), { group: "server" }),
+  command("memory|help", 2, ["loading", "stale"], (ctx) => {
+    ctx.out.arrayHeader(MEMORY_HELP.length);
+    for (const line of MEMORY_HELP) ctx.out.simple(line);
+  }, { group: "server" }),
+];
+
 export const OBJECT_COMMANDS: CommandSpec[] = [
+  command("memory", -2, [], () => {}, { group: "server", subcommands: memorySubcommands }),
   command("object", -2, [], () => {}, { group: "generic", subcommands: objectSubcommands }),
   command("dump", 2, ["readonly"], dump, { firstKey: 1, lastKey: 1, step: 1 }),
   command("restore", -4, ["write", "denyoom"], restore, { firstKey: 1, lastKey: 1, step: 1 }),

@@ -279,3 +279,35 @@ Deno.test({
     assert.equal(client.run("TTL", "k"), -1);
   },
 });
+
+Deno.test({
+  name: "MEMORY USAGE counts a key's bytes as used_memory does, with Redis 7.0's errors",
+  permissions: "none",
+  fn() {
+    const cache = commandCache();
+    const client = cache.session();
+    client.run("SET", "k", "v");
+    const bytes = client.run("MEMORY", "USAGE", "k");
+    assert.equal(bytes, cache.server.keyspace.dbs[0].peek("k")!.bytes);
+    assert.equal(client.run("MEMORY", "USAGE", "k", "SAMPLES", 0), bytes);
+    assert.equal(plain(client.run("MEMORY", "USAGE", "nokey")), null);
+    const errors: [(string | number)[], string][] = [
+      [["SAMPLES", "x"], "-ERR value is not an integer or out of range"],
+      [["SAMPLES", -1], "-ERR syntax error"],
+      [["FOO"], "-ERR syntax error"],
+      [["SAMPLES"], "-ERR syntax error"],
+    ];
+    for (const [tail, expected] of errors) {
+      assert.equal(plain(client.run("MEMORY", "USAGE", "k", ...tail)), expected);
+    }
+    assert.equal(
+      plain(client.run("MEMORY", "USAGE")),
+      "-ERR wrong number of arguments for 'memory|usage' command",
+    );
+    assert.equal(plain(client.run("MEMORY", "PURGE")), "+OK");
+    assert.equal(
+      plain(client.run("MEMORY", "FOO")),
+      "-ERR unknown subcommand 'FOO'. Try MEMORY HELP.",
+    );
+  },
+});
