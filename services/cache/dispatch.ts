@@ -12,6 +12,7 @@ import { BLOCKING_COMMANDS } from "./commands/blocking.ts";
 import { HASH_COMMANDS } from "./commands/hashes.ts";
 import { HLL_COMMANDS } from "./commands/hyperloglog.ts";
 import { KEY_COMMANDS } from "./commands/keys.ts";
+import { LCS_COMMANDS } from "./commands/lcs.ts";
 import { LIST_COMMANDS } from "./commands/lists.ts";
 import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
@@ -31,6 +32,7 @@ import { toKey } from "./values.ts";
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
   [
     ...STRING_COMMANDS,
+    ...LCS_COMMANDS,
     ...KEY_COMMANDS,
     ...HASH_COMMANDS,
     ...LIST_COMMANDS,

@@ -311,3 +311,49 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "LCS gives the subsequence, its length and the matching ranges as Redis 7.0",
+  permissions: "none",
+  fn() {
+    const client = commandCache().session();
+    client.run("MSET", "key1", "ohmytext", "key2", "mynewtext", "z1", "AAGGTTCCAAGGTT");
+    client.run("SET", "z2", "GGTTAAGGCCTT");
+    client.run("SADD", "st", "x");
+    assert.equal(plain(client.run("LCS", "key1", "key2")), "mytext");
+    assert.equal(client.run("LCS", "key1", "key2", "LEN"), 6);
+    assert.equal(plain(client.run("LCS", "key1", "nokey")), "");
+    // redis-server 7.0.15's ranges, last match first.
+    assert.deepEqual(plain(client.run("LCS", "z1", "z2", "IDX", "WITHMATCHLEN")), [
+      "matches",
+      [[[12, 13], [10, 11], 2], [[8, 11], [4, 7], 4], [[2, 5], [0, 3], 4]],
+      "len",
+      10,
+    ]);
+    assert.deepEqual(plain(client.run("LCS", "key1", "key2", "IDX", "MINMATCHLEN", 4)), [
+      "matches",
+      [[[4, 7], [5, 8]]],
+      "len",
+      6,
+    ]);
+    const errors: [(string | number)[], string][] = [
+      [
+        ["key1", "key2", "LEN", "IDX"],
+        "-ERR If you want both the length and indexes, please just use IDX.",
+      ],
+      [["key1", "key2", "FOO"], "-ERR syntax error"],
+      [["key1", "key2", "MINMATCHLEN", "x"], "-ERR value is not an integer or out of range"],
+      [["st", "key1"], "-ERR The specified keys must contain string values"],
+    ];
+    for (const [args, expected] of errors) {
+      assert.equal(plain(client.run("LCS", ...args)), expected);
+    }
+    client.run("CONFIG", "SET", "proto-max-bulk-len", "1mb");
+    client.run("SET", "l1", "a".repeat(600));
+    client.run("SET", "l2", "b".repeat(600));
+    assert.equal(
+      plain(client.run("LCS", "l1", "l2", "LEN")),
+      "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+    );
+  },
+});

@@ -311,6 +311,33 @@ const BUILDERS: ((r: Random) => Command)[] = [
         "FOO",
       ]]),
     ]),
+  (r) =>
+    ex([
+      "LCS",
+      key(r),
+      key(r),
+      ...r.pick([
+        [],
+        [],
+        ["LEN"],
+        ["IDX"],
+        ["IDX", "WITHMATCHLEN"],
+        [
+          "IDX",
+          "MINMATCHLEN",
+          r.pick([
+            "0",
+            "1",
+            "2",
+            "-1",
+            "x",
+          ]),
+        ],
+        ["LEN", "IDX"],
+        ["FOO"],
+        ["MINMATCHLEN"],
+      ]),
+    ]),
   (r) => ex(["MOVE", key(r), r.pick(["0", "1", "1", "16", "-1", "x", "2147483648"])]),
   (r) =>
     ex([
