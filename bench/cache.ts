@@ -3,10 +3,16 @@
 // pipelining and with -P 16: the standard tests, then sorted set workloads
 // on a set of --zset-members members (ZADD of random members, ZRANGEBYSCORE
 // of 10 from a random score, ZINCRBY of a random member). Then memory: for
-// 1M small keys (inserted with redis-cli --pipe), the growth of the process
-// RSS and of INFO used_memory, per key; and for one 1,000,000-argument DEL
+// 1M small keys (inserted with redis-cli --pipe), the growth of INFO
+// used_memory and of the process RSS, per key, each measured after MEMORY
+// PURGE (ours runs with the GC exposed, so PURGE is a full collection and
+// the RSS holds no garbage; Redis's asks jemalloc to return dirty pages);
+// and for one 1,000,000-argument DEL
 // (Redis's array bound), the RSS after one and after three of them, the
-// cost of holding a huge command's arguments. Prints ops/s, ratios, bytes.
+// cost of holding a huge command's arguments. Prints ops/s, ratios, bytes,
+// and each server's CPU time per request (utime+stime from /proc/PID/stat
+// around each redis-benchmark run, the least of the rounds), which a busy
+// machine disturbs far less than throughput.
 //
 //   deno run -A bench/cache.ts [--requests 200000] [--clients 50] [--keys 1000000]
 //     [--zset-members 1000000] [--del-args 1000000] [--rounds 3]
@@ -45,7 +51,18 @@ interface Server {
 async function startOurs(): Promise<Server> {
   const port = freePort();
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "cache", "--port", String(port), "--log-level", "warning"],
+    // --expose-gc: MEMORY PURGE then runs a full GC (memory part below).
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      MAIN,
+      "cache",
+      "--port",
+      String(port),
+      "--log-level",
+      "warning",
+    ],
     stdout: "null",
     stderr: "inherit",
   }).spawn();
@@ -190,19 +207,36 @@ async function hugeDel(server: Server, args: number): Promise<number[]> {
   return rss;
 }
 
+/** Clock ticks per second of /proc/PID/stat's times (`getconf CLK_TCK`). */
+const CLOCK_TICKS = Number((await run("getconf", ["CLK_TCK"])).trim()) || 100;
+
+/** User plus system CPU time a process has used, in microseconds. */
+function cpuMicros(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // After "pid (comm) ", fields start at 3 (state): utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLOCK_TICKS;
+}
+
 function rssBytes(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
+/** RSS and used_memory after MEMORY PURGE (a full GC in ours) and a short settle. */
+async function settledMemory(server: Server): Promise<{ rss: number; used: number }> {
+  await run("redis-cli", ["-p", String(server.port), "MEMORY", "PURGE"]);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return { rss: rssBytes(server.process.pid), used: await usedMemory(server.port) };
+}
+
+/** Growth of RSS and used_memory for `keys` small string keys, each after a purge. */
 async function memoryPerKeys(
   server: Server,
   keys: number,
 ): Promise<{ rss: number; used: number }> {
   await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const before = rssBytes(server.process.pid);
-  const usedBefore = await usedMemory(server.port);
+  const before = await settledMemory(server);
   const encoder = new TextEncoder();
   const chunks: string[] = [];
   for (let i = 0; i < keys; i++) {
@@ -211,11 +245,8 @@ async function memoryPerKeys(
     chunks.push(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${value.length}\r\n${value}\r\n`);
   }
   await run("redis-cli", ["-p", String(server.port), "--pipe"], encoder.encode(chunks.join("")));
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  return {
-    rss: rssBytes(server.process.pid) - before,
-    used: await usedMemory(server.port) - usedBefore,
-  };
+  const after = await settledMemory(server);
+  return { rss: after.rss - before.rss, used: after.used - before.used };
 }
 
 const servers = [await startOurs(), await startRedis()];
@@ -224,16 +255,26 @@ try {
   // burst of load from elsewhere on a shared machine hits both alike.
   const parts = new Set(values.parts.split(","));
   const results = new Map<string, Map<string, number>>();
+  /** CPU µs per request by server and pipeline, then test: the least of the rounds. */
+  const cpu = new Map<string, Map<string, number>>();
   for (const pipeline of parts.has("throughput") ? [1, 16] : []) {
     for (const test of values.tests.split(",")) {
       for (let round = 0; round < Number(values.rounds); round++) {
         for (const server of servers) {
           console.error(`${server.name} ${test} -P ${pipeline} round ${round + 1}`);
+          const cpuBefore = cpuMicros(server.process.pid);
           const rates = await benchmark(server.port, pipeline, test);
+          const perRequest = (cpuMicros(server.process.pid) - cpuBefore) /
+            (Number(values.requests) * Math.max(1, rates.size));
           const key = `${server.name} ${pipeline}`;
           const best = results.get(key) ?? new Map<string, number>();
           results.set(key, best);
-          for (const [name, rate] of rates) best.set(name, Math.max(best.get(name) ?? 0, rate));
+          const leastCpu = cpu.get(key) ?? new Map<string, number>();
+          cpu.set(key, leastCpu);
+          for (const [name, rate] of rates) {
+            best.set(name, Math.max(best.get(name) ?? 0, rate));
+            leastCpu.set(name, Math.min(leastCpu.get(name) ?? Infinity, perRequest));
+          }
         }
       }
     }
@@ -259,17 +300,28 @@ try {
       `redis-benchmark -t ${values.tests} -n ${values.requests} -c ${values.clients}, best of ${values.rounds} (ops/s); ` +
         `ZADD/ZRANGE(BYSCORE LIMIT 10)/ZINCRBY on a ${members}-member set, -r ${members}`,
     );
-    console.log("| test | pipeline | cache | redis-server | ratio |");
-    console.log("|------|----------|-------|--------------|-------|");
+    console.log(
+      "| test | pipeline | cache | redis-server | ratio | CPU µs/req cache | redis-server | ratio |",
+    );
+    console.log(
+      "|------|----------|-------|--------------|-------|------------------|--------------|-------|",
+    );
     for (const pipeline of [1, 16]) {
       const ours = results.get(`cache ${pipeline}`) ?? new Map<string, number>();
       const theirs = results.get(`redis-server ${pipeline}`) ?? new Map<string, number>();
+      const ourCpu = cpu.get(`cache ${pipeline}`) ?? new Map<string, number>();
+      const theirCpu = cpu.get(`redis-server ${pipeline}`) ?? new Map<string, number>();
       for (const [test, rate] of theirs) {
         const mine = ours.get(test) ?? 0;
+        // CPU columns only for the standard tests (the zset loop does not time CPU).
+        const [a, b] = [ourCpu.get(test), theirCpu.get(test)];
+        const cpuColumns = a === undefined || b === undefined
+          ? "| | | |"
+          : `| ${a.toFixed(2)} | ${b.toFixed(2)} | ${(b / a).toFixed(2)} |`;
         console.log(
           `| ${test} | ${pipeline} | ${Math.round(mine)} | ${Math.round(rate)} | ${
             (mine / rate).toFixed(2)
-          } |`,
+          } ${cpuColumns}`,
         );
       }
     }
@@ -277,8 +329,20 @@ try {
   if (parts.has("memory")) {
     const keys = Number(values.keys);
     const memory: { rss: number; used: number }[] = [];
-    for (const server of servers) memory.push(await memoryPerKeys(server, keys));
-    console.log(`\nMemory for ${keys} SETs (key:NNNNNNN -> vNNN):`);
+    // On fresh servers, so garbage and buffers from the runs above do not
+    // leave the "before" figure inflated (it made ours come out negative).
+    for (const [i, start] of [startOurs, startRedis].entries()) {
+      const fresh = await start();
+      try {
+        memory[i] = await memoryPerKeys(fresh, keys);
+      } finally {
+        fresh.process.kill("SIGTERM");
+        await fresh.process.status;
+      }
+    }
+    console.log(
+      `\nMemory for ${keys} SETs (key:NNNNNNN -> vNNN), growth after MEMORY PURGE:`,
+    );
     console.log(`| server | RSS MiB | RSS bytes/key | used_memory bytes/key |`);
     console.log(`|--------|---------|---------------|-----------------------|`);
     servers.forEach((server, i) => {

@@ -29,7 +29,11 @@
 // cache); it checks signatures against its fixed key pair S3RVER/S3RVER.
 // Every PUT is fsynced by us before it is acknowledged; s3rver writes with
 // plain fs calls and never fsyncs, so on PUTs it is measured doing less
-// work than we do (say so next to its figures). Run on a quiet machine and
+// work than we do (say so next to its figures). So the large PUT is also
+// measured to the point where it is on the disk: the Dirty + Writeback pages
+// left right after the server answered ("unflushed") and the PUT's time plus
+// that of a sync(1) run at once after it ("PUT+sync"), the sync also run
+// before the PUT so that it starts clean. Run on a quiet machine and
 // record the output with the command in docs/benchmarks.md.
 
 import { parseArgs } from "node:util";
@@ -217,6 +221,23 @@ function peakRssMiB(pid: number): number {
   }
 }
 
+/** Dirty plus Writeback from /proc/meminfo, in MiB; NaN where there is none. */
+function unflushedPagesMiB(): number {
+  try {
+    const info = Deno.readTextFileSync("/proc/meminfo");
+    const kib = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(info)?.[1]);
+    return (kib("Dirty") + kib("Writeback")) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** sync(1): writes every dirty page of the machine to its disk. */
+async function syncAll(): Promise<void> {
+  await new Deno.Command("sync", { stdout: "null", stderr: "inherit" }).output();
+}
+
 /** Runs `count` operations from `concurrency` loops; returns operations per second. */
 async function spread(
   count: number,
@@ -234,6 +255,10 @@ async function spread(
 interface Figures {
   name: string;
   largePutMiBs: number;
+  /** Dirty + Writeback pages right after the large PUT was acknowledged, in MiB. */
+  unflushedMiB: number;
+  /** The large PUT counting the `sync` that makes it durable, in MiB/s. */
+  durablePutMiBs: number;
   largeGetMiBs: number;
   peakRssMiB: number;
   smallPutPerS: number;
@@ -259,9 +284,19 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
   try {
     await waitForPort(port, 120_000);
     await driver.send("PUT", "/bench");
+    await syncAll();
     let startMs = performance.now();
     await driver.send("PUT", "/bench/large", patternStream(work.largeBytes), work.largeBytes);
-    const largePutMiBs = work.largeBytes / MiB / ((performance.now() - startMs) / 1000);
+    const putMs = performance.now() - startMs;
+    const largePutMiBs = work.largeBytes / MiB / (putMs / 1000);
+    // What the server acknowledged but the disk does not hold yet, and what
+    // the PUT costs once it is on the disk: a server that fsyncs before it
+    // answers leaves ~0 MiB behind and its sync takes no time.
+    const unflushedMiB = unflushedPagesMiB();
+    const syncStartMs = performance.now();
+    await syncAll();
+    const durablePutMiBs = work.largeBytes / MiB /
+      ((putMs + performance.now() - syncStartMs) / 1000);
     // The server's pid is the child's: each target runs as one process.
     const peak = peakRssMiB(child.pid);
     startMs = performance.now();
@@ -281,6 +316,8 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
     return {
       name: target.name,
       largePutMiBs,
+      unflushedMiB,
+      durablePutMiBs,
       largeGetMiBs,
       peakRssMiB: peak,
       smallPutPerS,
@@ -369,14 +406,16 @@ if (import.meta.main) {
           `read ${disk.read.toFixed(0)} MiB/s (direct)\n` +
           `${largeMiB} MiB object; ${work.smallCount} objects of ${work.smallBytes / 1024} KiB ` +
           `from ${work.concurrency} concurrent clients\n` +
-          "server     PUT MiB/s (of disk)   GET MiB/s (of disk)   peak RSS MiB   " +
-          "small PUT/s   small GET/s",
+          "server     PUT MiB/s (of disk)   unflushed MiB   PUT+sync MiB/s   " +
+          "GET MiB/s (of disk)   peak RSS MiB   small PUT/s   small GET/s",
       );
       for (const r of results) {
         console.log(
           `${r.name.padEnd(10)} ${r.largePutMiBs.toFixed(0).padStart(9)} (${
             (r.largePutMiBs / disk.write).toFixed(2)
-          })   ${r.largeGetMiBs.toFixed(0).padStart(9)} (${
+          })   ${r.unflushedMiB.toFixed(0).padStart(13)}   ${
+            r.durablePutMiBs.toFixed(0).padStart(14)
+          }   ${r.largeGetMiBs.toFixed(0).padStart(9)} (${
             (r.largeGetMiBs / disk.read).toFixed(2)
           })` +
             `   ${r.peakRssMiB.toFixed(0).padStart(12)}   ${
@@ -388,7 +427,8 @@ if (import.meta.main) {
       const ours = results[0];
       for (const ref of results.slice(1)) {
         console.log(
-          `ours/${ref.name}: large PUT ${(ours.largePutMiBs / ref.largePutMiBs).toFixed(2)}, ` +
+          `ours/${ref.name}: large PUT ${(ours.largePutMiBs / ref.largePutMiBs).toFixed(2)} ` +
+            `(until on disk: ${(ours.durablePutMiBs / ref.durablePutMiBs).toFixed(2)}), ` +
             `large GET ${(ours.largeGetMiBs / ref.largeGetMiBs).toFixed(2)}, ` +
             `small PUT ${(ours.smallPutPerS / ref.smallPutPerS).toFixed(2)}, ` +
             `small GET ${(ours.smallGetPerS / ref.smallGetPerS).toFixed(2)}`,

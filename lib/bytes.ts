@@ -100,3 +100,37 @@ export function fromHex(text: string): Bytes {
   }
   return out;
 }
+
+/**
+ * Small byte arrays cut one after the other from a shared slab, for code
+ * that makes one short-lived array per message: in Deno a
+ * `new Uint8Array(n)` costs several times a view of an existing buffer (an
+ * ArrayBuffer with its own backing store each time). A region is handed out
+ * once and never again, so arrays never overlap; a full slab is left to the
+ * garbage collector once the last array cut from it is gone (so a kept array
+ * keeps its whole slab alive: for arrays that are dropped soon after use).
+ * Arrays over a quarter of the slab get their own buffer.
+ */
+export class ByteSlab {
+  #slabBytes: number;
+  #buffer: ArrayBuffer;
+  #used = 0;
+
+  constructor(slabBytes = 16 * 1024) {
+    if (!(slabBytes >= 16)) throw new RangeError("slabBytes must be at least 16");
+    this.#slabBytes = slabBytes;
+    this.#buffer = new ArrayBuffer(slabBytes);
+  }
+
+  /** A zero-filled array of `bytes` bytes that nothing else shares. */
+  take(bytes: number): Bytes {
+    if (bytes > this.#slabBytes >> 2) return new Uint8Array(bytes);
+    if (this.#used + bytes > this.#slabBytes) {
+      this.#buffer = new ArrayBuffer(this.#slabBytes);
+      this.#used = 0;
+    }
+    const out = new Uint8Array(this.#buffer, this.#used, bytes);
+    this.#used += bytes;
+    return out;
+  }
+}

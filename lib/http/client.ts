@@ -38,6 +38,7 @@ import {
   type HttpLimits,
   responseFraming,
   type ResponseHead,
+  ResponseHeadMemo,
 } from "./head.ts";
 import { type HeadersInit, HttpHeaders, listTokens } from "./headers.ts";
 import type { BodyInit } from "./message.ts";
@@ -123,9 +124,10 @@ export interface ClientResponse {
    * fast path: a small answer relayed in the turn its head arrived.
    * `headroomBytes`: that many bytes (zero) are left free before the body in
    * the array returned, so a caller putting a head there copies the body
-   * once instead of twice.
+   * once instead of twice. `allocate`: where that array comes from (a new
+   * one by default; e.g. a ByteSlab's `take`), exactly as long as asked.
    */
-  bufferedBody(headroomBytes?: number): Bytes | undefined;
+  bufferedBody(headroomBytes?: number, allocate?: (bytes: number) => Bytes): Bytes | undefined;
   text(): Promise<string>;
   json<T = unknown>(): Promise<T>;
 }
@@ -166,6 +168,15 @@ export class HttpClient {
   #sweep: DeadlineSweep;
   #closed = false;
   #urls = new Map<string, { target: URL; origin: Origin }>();
+  /** The last `fieldLines` that passed checkFieldLines (strings do not change). */
+  #checkedLines: string | undefined = undefined;
+  /** The last head sent with fieldLines and no body, and its bytes once it repeated. */
+  #lastHead: { method: string; target: string; lines: string; bytes: Bytes | undefined } = {
+    method: "",
+    target: "",
+    lines: "",
+    bytes: undefined,
+  };
 
   constructor(options: ClientOptions = {}) {
     this.#options = {
@@ -190,8 +201,20 @@ export class HttpClient {
     return n;
   }
 
-  /** Sends one request and resolves once the response head has arrived. */
-  async request(url: string | URL, options: RequestOptions = {}): Promise<ClientResponse> {
+  /**
+   * Sends one request and resolves once the response head has arrived.
+   * Not async itself (one promise layer less per request): what it refuses
+   * before sending comes back as a rejected promise all the same.
+   */
+  request(url: string | URL, options: RequestOptions = {}): Promise<ClientResponse> {
+    try {
+      return this.#request(url, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #request(url: string | URL, options: RequestOptions): Promise<ClientResponse> {
     if (this.#closed) throw new HttpClientError("usage", "client is closed");
     const { target, origin } = typeof url === "string"
       ? this.#parsed(url)
@@ -205,26 +228,39 @@ export class HttpClient {
     else {
       checkMethod(method);
       checkTarget(requestTarget);
-      checkFieldLines(lines);
+      // A proxy passes the same lines again and again (one client's repeated fields).
+      if (lines !== this.#checkedLines) {
+        checkFieldLines(lines);
+        this.#checkedLines = lines;
+      }
       if (options.body instanceof ReadableStream) {
         throw new TypeError("fieldLines take a string, bytes or no body, not a stream");
       }
     }
     const canRetry = IDEMPOTENT.has(method) && !(options.body instanceof ReadableStream);
-    const pooled = this.#takeIdle(origin.key);
-    if (pooled) {
-      try {
-        return await this.#exchange(pooled, origin, requestTarget, method, headers, options);
-      } catch (error) {
-        if (!(canRetry && error instanceof StaleConnectionError)) throw unwrap(error);
-      }
+    return this.#exchange(
+      this.#takeIdle(origin.key),
+      origin,
+      requestTarget,
+      method,
+      headers,
+      options,
+      canRetry,
+    );
+  }
+
+  /**
+   * The bytes of a body-less head with fieldLines when it is the same as the
+   * last one (a proxy relaying one client's requests): encoded once, when it
+   * first repeats, and sent as they are from then on; undefined otherwise.
+   */
+  #repeatedHead(method: string, target: string, lines: string): Bytes | undefined {
+    const last = this.#lastHead;
+    if (last.lines === lines && last.target === target && last.method === method) {
+      return last.bytes ??= encoder.encode(linesHead(method, target, lines, null));
     }
-    const conn = await this.#connect(origin);
-    try {
-      return await this.#exchange(conn, origin, requestTarget, method, headers, options);
-    } catch (error) {
-      throw unwrap(error);
-    }
+    this.#lastHead = { method, target, lines, bytes: undefined };
+    return undefined;
   }
 
   /**
@@ -313,98 +349,134 @@ export class HttpClient {
     return connection;
   }
 
+  /**
+   * Sends the request on `first` (a pooled connection) or a new one, and
+   * reads the response head. A pooled connection the server closed before
+   * answering (StaleConnectionError) is replaced once by a new one when
+   * `canRetry`.
+   */
   async #exchange(
-    conn: ClientConnection,
+    first: ClientConnection | undefined,
     origin: Origin,
     target: string,
     method: string,
     headers: HttpHeaders,
     options: RequestOptions,
+    canRetry: boolean,
   ): Promise<ClientResponse> {
-    const reused = conn.used;
-    conn.used = true;
-    const body = options.body ?? null;
-    let text = `${method} ${target} HTTP/1.1\r\n`;
-    let streamBody: ReadableStream<Uint8Array> | null = null;
-    let fixed: Uint8Array | null = null;
-    if (body instanceof ReadableStream) streamBody = body;
-    else if (body !== null) fixed = typeof body === "string" ? encoder.encode(body) : body;
-    const lines = options.fieldLines;
-    if (lines !== undefined) {
-      // Checked in request(): the caller's lines, then the framing of a string or bytes body.
-      text += lines;
-      if (fixed !== null) text += `content-length: ${fixed.length}\r\n`;
-      else if (method === "POST" || method === "PUT" || method === "PATCH") {
-        text += "content-length: 0\r\n";
-      }
-    } else text += fieldsText(headers, { origin, method, streamed: streamBody !== null, fixed });
-    const headerTimeoutMs = options.headerTimeoutMs ?? this.#options.headerTimeoutMs;
-    try {
-      // Head and a small body go out in one write from the connection's reused buffer.
-      conn.out.pushText(text + "\r\n");
-      if (fixed !== null && fixed.length < LARGE_PIECE_BYTES) conn.out.push(fixed as Bytes);
-      const bytes = conn.out.take();
-      // Awaiting the socket op itself: the usual whole write costs no extra promise.
-      const written = await conn.writeSome(bytes);
-      if (written < bytes.length) await conn.write(bytes.subarray(written));
-      if (fixed !== null && fixed.length >= LARGE_PIECE_BYTES) await conn.write(fixed);
-    } catch (error) {
-      conn.close();
-      if (reused && isDisconnect(error)) throw new StaleConnectionError(error);
-      throw sendFailed(origin.key, error);
-    }
-    let responseHead: ResponseHead;
-    /** False when the server answered before the whole body was sent. */
-    let bodySent = true;
-    try {
-      if (streamBody !== null) {
-        const early = await this.#sendStream(conn, streamBody, {
-          chunked: headers.get("transfer-encoding") === "chunked",
-          headerTimeoutMs,
-          origin: origin.key,
-        });
-        responseHead = early.head;
-        bodySent = early.bodySent;
-      } else {
-        // ClientConnection.readHead inlined (the hot path): decode what is
-        // buffered, await only the socket's read when bytes are missing.
-        const limits = this.#options.limits;
-        conn.receivedNothing = conn.buffered === 0;
-        conn.setDeadline(headerTimeoutMs, FOR_HEAD);
-        let head = conn.decodeHead(limits);
-        while (head === undefined) {
-          let n: number | null;
-          try {
-            n = await conn.readSome();
-          } catch (error) {
-            throw conn.timedOut ? headTimeout(headerTimeoutMs) : error;
+    let conn = first;
+    while (true) {
+      if (conn === undefined) conn = await this.#connect(origin);
+      try {
+        const reused = conn.used;
+        conn.used = true;
+        const body = options.body ?? null;
+        let streamBody: ReadableStream<Uint8Array> | null = null;
+        let fixed: Uint8Array | null = null;
+        if (body instanceof ReadableStream) streamBody = body;
+        else if (body !== null) fixed = typeof body === "string" ? encoder.encode(body) : body;
+        const lines = options.fieldLines;
+        // Checked in request(): the caller's lines, then the framing of a string or bytes body.
+        const repeated = lines !== undefined && body === null
+          ? this.#repeatedHead(method, target, lines)
+          : undefined;
+        const headerTimeoutMs = options.headerTimeoutMs ?? this.#options.headerTimeoutMs;
+        try {
+          // Head and a small body go out in one write from the connection's reused buffer.
+          if (repeated !== undefined) conn.out.push(repeated);
+          else if (lines !== undefined) conn.out.pushText(linesHead(method, target, lines, fixed));
+          else {
+            conn.out.pushText(
+              `${method} ${target} HTTP/1.1\r\n` +
+                fieldsText(headers, { origin, method, streamed: streamBody !== null, fixed }) +
+                "\r\n",
+            );
           }
-          if (n === null) throw conn.endedInHead();
-          conn.commit(n);
-          conn.receivedNothing = false;
-          head = conn.decodeHead(limits);
+          if (fixed !== null && fixed.length < LARGE_PIECE_BYTES) conn.out.push(fixed as Bytes);
+          const bytes = conn.out.take();
+          // Awaiting the socket op itself: the usual whole write costs no extra promise.
+          const written = await conn.writeSome(bytes);
+          if (written < bytes.length) await conn.write(bytes.subarray(written));
+          if (fixed !== null && fixed.length >= LARGE_PIECE_BYTES) await conn.write(fixed);
+        } catch (error) {
+          conn.close();
+          if (reused && isDisconnect(error)) throw new StaleConnectionError(error);
+          throw sendFailed(origin.key, error);
         }
-        conn.deadline = 0;
-        responseHead = head;
+        let responseHead: ResponseHead;
+        /** False when the server answered before the whole body was sent. */
+        let bodySent = true;
+        try {
+          if (streamBody !== null) {
+            const early = await this.#sendStream(conn, streamBody, {
+              chunked: headers.get("transfer-encoding") === "chunked",
+              headerTimeoutMs,
+              origin: origin.key,
+            });
+            responseHead = early.head;
+            bodySent = early.bodySent;
+          } else {
+            // ClientConnection.readHead inlined (the hot path): decode what is
+            // buffered, await only the socket's read when bytes are missing.
+            const limits = this.#options.limits;
+            conn.receivedNothing = conn.buffered === 0;
+            conn.setDeadline(headerTimeoutMs, FOR_HEAD);
+            let head = conn.decodeHead(limits);
+            while (head === undefined) {
+              let n: number | null;
+              try {
+                n = await conn.readSome();
+              } catch (error) {
+                throw conn.timedOut ? headTimeout(headerTimeoutMs) : error;
+              }
+              if (n === null) throw conn.endedInHead();
+              conn.commit(n);
+              conn.receivedNothing = false;
+              head = conn.decodeHead(limits);
+            }
+            conn.deadline = 0;
+            responseHead = head;
+          }
+        } catch (error) {
+          conn.close();
+          if (reused && conn.receivedNothing && isDisconnect(error)) {
+            throw new StaleConnectionError(error);
+          }
+          throw error;
+        }
+        // A head equal to the connection's last one has the same framing (but for HEAD).
+        const memo = conn.headMemo;
+        let framing: BodyFraming;
+        let keepAlive: boolean;
+        if (memo.current && memo.framing !== undefined && method !== "HEAD") {
+          framing = memo.framing;
+          keepAlive = memo.keepAlive;
+        } else {
+          framing = responseFraming(method, responseHead);
+          keepAlive = responseHead.version === "1.1"
+            ? !listTokens(responseHead.headers.get("connection")).includes("close")
+            : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
+          if (memo.current && method !== "HEAD") {
+            memo.framing = framing;
+            memo.keepAlive = keepAlive;
+          }
+        }
+        const held = conn;
+        const response = new IncomingResponse(held, responseHead, framing, this.#options, () => {
+          // A request whose body was cut short leaves the connection mid-message.
+          if (keepAlive && bodySent && framing.kind !== "close") this.#release(origin.key, held);
+          else held.close();
+        });
+        if (this.#options.keepHeadBytes) response.headBytes = conn.lastHeadBytes;
+        return response;
+      } catch (error) {
+        if (conn === first && canRetry && error instanceof StaleConnectionError) {
+          conn = undefined;
+          continue;
+        }
+        throw unwrap(error);
       }
-    } catch (error) {
-      conn.close();
-      if (reused && conn.receivedNothing && isDisconnect(error)) {
-        throw new StaleConnectionError(error);
-      }
-      throw error;
     }
-    const framing = responseFraming(method, responseHead);
-    const keepAlive = responseHead.version === "1.1"
-      ? !listTokens(responseHead.headers.get("connection")).includes("close")
-      : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
-    const response = new IncomingResponse(conn, responseHead, framing, this.#options, () => {
-      // A request whose body was cut short leaves the connection mid-message.
-      if (keepAlive && bodySent && framing.kind !== "close") this.#release(origin.key, conn);
-      else conn.close();
-    });
-    if (this.#options.keepHeadBytes) response.headBytes = conn.lastHeadBytes;
-    return response;
   }
 
   /**
@@ -469,6 +541,16 @@ export class HttpClient {
     conn.setDeadline(headerTimeoutMs, FOR_HEAD);
     return { head: await reading, bodySent: true };
   }
+}
+
+/** A whole head from checked field lines, with the framing of a string or bytes body. */
+function linesHead(method: string, target: string, lines: string, fixed: Uint8Array | null) {
+  let text = `${method} ${target} HTTP/1.1\r\n${lines}`;
+  if (fixed !== null) text += `content-length: ${fixed.length}\r\n`;
+  else if (method === "POST" || method === "PUT" || method === "PATCH") {
+    text += "content-length: 0\r\n";
+  }
+  return text + "\r\n";
 }
 
 /** The field lines of `headers`, with Host and the framing fields of the body set. */
@@ -552,6 +634,8 @@ class ClientConnection implements Expiring {
   keepHeadBytes = false;
   /** The last head decodeHead took, as received, when keepHeadBytes is set. */
   lastHeadBytes: Bytes | undefined = undefined;
+  /** The last response head, to compare the next one with instead of decoding it. */
+  readonly headMemo = new ResponseHeadMemo();
 
   constructor(conn: Deno.Conn, sweep: DeadlineSweep, limits: Readonly<HttpLimits>) {
     this.#conn = conn;
@@ -616,7 +700,13 @@ class ClientConnection implements Expiring {
   decodeHead(limits: Readonly<HttpLimits>): ResponseHead | undefined {
     const input = this.#input;
     while (input.length > 0) {
-      const decoded = decodeResponseHead(input.bytes, limits, input.start, input.end);
+      const decoded = decodeResponseHead(
+        input.bytes,
+        limits,
+        input.start,
+        input.end,
+        this.headMemo,
+      );
       if (isIncomplete(decoded)) return undefined;
       if (this.keepHeadBytes) {
         // A view: the buffer is only compacted by the next read.
@@ -785,11 +875,13 @@ class IncomingResponse implements ClientResponse {
     }, { highWaterMark: 0 });
   }
 
-  bufferedBody(headroomBytes = 0): Bytes | undefined {
+  bufferedBody(headroomBytes = 0, allocate?: (bytes: number) => Bytes): Bytes | undefined {
     if (this.#stream !== undefined || this.#framing.kind !== "length") return undefined;
     const remaining = this.#remaining;
     if (this.#conn.buffered < remaining) return undefined;
-    const out = new Uint8Array(headroomBytes + remaining);
+    const out = allocate === undefined
+      ? new Uint8Array(headroomBytes + remaining)
+      : allocate(headroomBytes + remaining);
     this.#conn.copyInto(out, headroomBytes, remaining);
     this.#remaining = 0;
     this.#finish();

@@ -238,13 +238,23 @@ const FIELDS_MEMO_BYTES_MAX = 2048;
 /**
  * Decodes a response head from `buf[from, to)`; INCOMPLETE until it is all
  * there. `bytesUsed` counts from `from`; the headers are copies.
+ *
+ * `memo` (one per connection, used with the same limits each time)
+ * remembers the last head: a server repeats its heads byte for byte but
+ * for Date, which changes once a second, and a head equal to the last one
+ * decodes to the same values, so it is compared instead of decoded again.
  */
 export function decodeResponseHead(
   buf: Bytes,
   limits: Readonly<HttpLimits> = DEFAULT_LIMITS,
   from = 0,
   to = buf.length,
+  memo?: ResponseHeadMemo,
 ): Decoded<ResponseHead> {
+  if (memo !== undefined) {
+    const remembered = memo.match(buf, from, to);
+    if (remembered !== null) return remembered;
+  }
   const lineEnd = findLineEnd(buf, from, to, limits.requestLineBytes, "requestLineBytes");
   if (lineEnd === -1) return INCOMPLETE;
   const line = latin1(buf, from, lineEnd);
@@ -252,16 +262,98 @@ export function decodeResponseHead(
   if (!match) throw new DecodeError(`bad status line: ${JSON.stringify(line.slice(0, 80))}`);
   const fields = scanFields(buf, lineEnd + 2, to, from, limits, false);
   if (fields === null) return INCOMPLETE;
+  const version = match[1] === "0" ? "1.0" : "1.1";
+  const status = Number(match[2]);
+  const reason = match[3] ?? "";
+  const bytesUsed = lineEnd + 2 + fields.bytes - from;
+  memo?.remember(buf, from, bytesUsed, version, status, reason, fields);
   return {
     value: {
-      version: match[1] === "0" ? "1.0" : "1.1",
-      status: Number(match[2]),
-      reason: match[3] ?? "",
+      version,
+      status,
+      reason,
       headers: HttpHeaders.fromSpans(fields.text, fields.spans, 0),
     },
-    bytesUsed: lineEnd + 2 + fields.bytes - from,
+    bytesUsed,
   };
 }
+
+/**
+ * The last response head of a connection, as bytes, with what was decoded
+ * from it (see decodeResponseHead). Bounded: heads over
+ * RESPONSE_MEMO_BYTES_MAX are not remembered. A caller may keep what it
+ * derives from the remembered head in `framing` and `keepAlive`: they are
+ * cleared whenever another head is remembered.
+ */
+export class ResponseHeadMemo {
+  #bytes: Bytes | undefined;
+  #length = 0;
+  #version: "1.0" | "1.1" = "1.1";
+  #status = 0;
+  #reason = "";
+  #fields: Fields | undefined;
+  /** True when the last head decoded with this memo is the remembered one. */
+  current = false;
+  /** The caller's: the framing of the remembered head for a request other than HEAD. */
+  framing: BodyFraming | undefined = undefined;
+  /** The caller's: whether the remembered head lets the connection be reused. */
+  keepAlive = false;
+
+  /** The remembered head if `buf[at, to)` starts with it, else null. */
+  match(buf: Bytes, at: number, to: number): Decoded<ResponseHead> | null {
+    const fields = this.#fields;
+    const length = this.#length;
+    if (fields === undefined || to - at < length) return this.#miss();
+    const bytes = this.#bytes!;
+    for (let i = 0; i < length; i++) {
+      if (buf[at + i] !== bytes[i]) return this.#miss();
+    }
+    this.current = true;
+    return {
+      value: {
+        version: this.#version,
+        status: this.#status,
+        reason: this.#reason,
+        headers: HttpHeaders.fromSpans(fields.text, fields.spans, 0),
+      },
+      bytesUsed: length,
+    };
+  }
+
+  #miss(): null {
+    this.current = false;
+    return null;
+  }
+
+  remember(
+    buf: Bytes,
+    at: number,
+    length: number,
+    version: "1.0" | "1.1",
+    status: number,
+    reason: string,
+    fields: Fields,
+  ): void {
+    this.framing = undefined;
+    this.keepAlive = false;
+    if (length > RESPONSE_MEMO_BYTES_MAX) {
+      this.#fields = undefined;
+      this.current = false;
+      return;
+    }
+    const bytes = this.#bytes ??= new Uint8Array(RESPONSE_MEMO_BYTES_MAX);
+    for (let i = 0; i < length; i++) bytes[i] = buf[at + i];
+    this.#length = length;
+    this.#version = version;
+    this.#status = status;
+    this.#reason = reason;
+    this.#fields = fields;
+    this.current = true;
+  }
+}
+
+/** Longest response head a ResponseHeadMemo keeps. */
+const RESPONSE_MEMO_BYTES_MAX = 2048;
 
 /**
  * How a response body is framed (RFC 9112 section 6.3), given the request

@@ -55,9 +55,9 @@ export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
  * without building a string: the hot path finds SET or GET with one numeric
  * Map lookup and a byte compare.
  */
-function nameHash(bytes: Uint8Array): number {
-  let h = bytes.length;
-  for (let i = 0; i < bytes.length; i++) h = (Math.imul(h, 33) + (bytes[i] | 0x20)) >>> 0;
+function nameHash(bytes: Uint8Array, start = 0, length = bytes.length): number {
+  let h = length;
+  for (let i = start; i < start + length; i++) h = (Math.imul(h, 33) + (bytes[i] | 0x20)) >>> 0;
   return h;
 }
 
@@ -69,12 +69,17 @@ for (const spec of COMMANDS.values()) {
   else BY_HASH.set(hash, spec);
 }
 
-function fastLookup(name: Uint8Array): CommandSpec | undefined {
-  if (name.length > 16) return undefined;
-  const spec = BY_HASH.get(nameHash(name));
-  if (spec === undefined || spec.name.length !== name.length) return undefined;
-  for (let i = 0; i < name.length; i++) {
-    if ((name[i] | 0x20) !== spec.name.charCodeAt(i) && name[i] !== spec.name.charCodeAt(i)) {
+/** The command named by argument 0, read in place (no view); undefined: take the slow path. */
+function fastLookup(args: Args): CommandSpec | undefined {
+  const length = args.lengthOf(0);
+  if (length > 16) return undefined;
+  const buffer = args.buffer ?? args.at(0);
+  const start = args.buffer === undefined ? 0 : args.startOf(0);
+  const spec = BY_HASH.get(nameHash(buffer, start, length));
+  if (spec === undefined || spec.name.length !== length) return undefined;
+  for (let i = 0; i < length; i++) {
+    const byte = buffer[start + i];
+    if ((byte | 0x20) !== spec.name.charCodeAt(i) && byte !== spec.name.charCodeAt(i)) {
       return undefined;
     }
   }
@@ -103,7 +108,7 @@ function quoteArg(arg: Uint8Array): string {
 function resolve(args: Args): CommandSpec | string {
   // Clients send names in upper case (redis-benchmark, most libraries) or
   // lower case; both are in LOOKUP, so the common path lowercases nothing.
-  const spec = fastLookup(args.at(0)) ?? COMMANDS.get(lower(args.at(0)));
+  const spec = fastLookup(args) ?? COMMANDS.get(lower(args.at(0)));
   if (spec === undefined) {
     let message = `ERR unknown command '${
       toKey(args.at(0).subarray(0, 128))
@@ -135,7 +140,7 @@ function checkArity(spec: CommandSpec, argc: number): string | undefined {
  */
 export function pausedBy(args: Args, writesOnly: boolean): boolean {
   if (!writesOnly) return true;
-  const spec = fastLookup(args.at(0)) ?? COMMANDS.get(lower(args.at(0)));
+  const spec = fastLookup(args) ?? COMMANDS.get(lower(args.at(0)));
   if (spec === undefined) return false;
   return spec.flags.includes("write") || spec.name === "publish";
 }

@@ -9,7 +9,7 @@
 // Left out: Redis's 16-entry candidate pool carried between rounds; plain
 // sampling of 5 is what Redis did before 3.0 and is close enough here.
 
-import { type Db, type Entry, type Keyspace, lfuCounter } from "./keyspace.ts";
+import { type Db, type Keyspace, lfuCounter } from "./keyspace.ts";
 
 /** maxmemory-samples default. */
 export const EVICTION_SAMPLES = 5;
@@ -31,26 +31,27 @@ export function freeMemoryIfNeeded(
   const volatileOnly = space.policy.startsWith("volatile-");
   for (let n = 0; n < EVICTIONS_PER_CALL_MAX; n++) {
     if (space.usedBytes <= space.maxmemoryBytes) return true;
-    let best: Entry | undefined;
+    // Nothing changes while sampling, so the slots stay put until the removal.
+    let best = -1;
     let bestDb: Db | undefined;
     let bestScore = -Infinity;
     for (const db of space.dbs) {
       const count = volatileOnly ? db.volatileCount : db.size;
       if (count === 0) continue;
       for (let s = 0; s < EVICTION_SAMPLES; s++) {
-        const entry = volatileOnly ? db.randomVolatile() : db.randomEntry();
-        if (entry === undefined) break;
-        const score = evictionScore(space, entry);
+        const slot = volatileOnly ? db.randomVolatileSlot() : db.randomSlot();
+        if (slot === -1) break;
+        const score = evictionScore(space, db, slot);
         if (score > bestScore) {
           bestScore = score;
-          best = entry;
+          best = slot;
           bestDb = db;
         }
       }
     }
-    if (best === undefined || bestDb === undefined) return false;
-    const key = best.key;
-    bestDb.remove(best);
+    if (best === -1 || bestDb === undefined) return false;
+    const key = bestDb.keyAt(best);
+    bestDb.removeSlot(best);
     space.evictedKeys++;
     onEvict(bestDb, key);
   }
@@ -58,16 +59,16 @@ export function freeMemoryIfNeeded(
 }
 
 /** Higher is a better eviction candidate. */
-function evictionScore(space: Keyspace, entry: Entry): number {
+function evictionScore(space: Keyspace, db: Db, slot: number): number {
   switch (space.policy) {
     case "allkeys-lru":
     case "volatile-lru":
-      return -entry.access; // oldest access first
+      return -db.accessAt(slot); // oldest access first
     case "allkeys-lfu":
     case "volatile-lfu":
-      return 255 - lfuCounter(entry.access, space.epochMs);
+      return 255 - lfuCounter(db.accessAt(slot), space.epochMs);
     case "volatile-ttl":
-      return -entry.expireAt; // soonest expiry first
+      return -db.expireAtSlot(slot); // soonest expiry first
     default:
       return Math.random();
   }

@@ -28,11 +28,11 @@ export function activeExpireCycle(
       const now = Date.now();
       const samples = Math.min(KEYS_PER_LOOP, db.volatileCount);
       for (let i = 0; i < samples; i++) {
-        const entry = db.randomVolatile();
-        if (entry === undefined) break;
-        if (entry.expireAt <= now) {
-          const key = entry.key;
-          db.remove(entry);
+        const slot = db.randomVolatileSlot();
+        if (slot === -1) break;
+        if (db.expireAtSlot(slot) <= now) {
+          const key = db.keyAt(slot);
+          db.removeSlot(slot);
           space.expiredKeys++;
           expired++;
           onExpire(db, key);

@@ -8,6 +8,7 @@
 // strtold-based rules (no "nan", no trailing space).
 
 import type { Bytes } from "../../lib/bytes.ts";
+import type { CommandArgs } from "../../lib/resp/codec.ts";
 import { ZSetValue } from "./zset.ts";
 
 /** Approximate heap cost of one element inside an aggregate, beyond its bytes. */
@@ -22,18 +23,38 @@ const SCRATCH_CHARS: number[][] = Array.from(
 
 /** A binary string from bytes, one char per byte. */
 export function toKey(bytes: Uint8Array): string {
-  const n = bytes.length;
+  return bytesToKey(bytes, 0, bytes.length);
+}
+
+/**
+ * Argument `i` of a command as a binary string, read in place from the
+ * read buffer when the arguments lie in one (no view made: see
+ * CommandArgs.buffer). The hot commands' keys and values come this way.
+ */
+export function argKey(args: CommandArgs, i: number): string {
+  const buffer = args.buffer;
+  if (buffer === undefined) return toKey(args.at(i));
+  return bytesToKey(buffer, args.startOf(i), args.lengthOf(i));
+}
+
+/** The binary string of `n` bytes at `start` of `bytes`. */
+function bytesToKey(bytes: Uint8Array, start: number, n: number): string {
   switch (n) { // tiny values (counters, flags) skip the apply machinery
     case 0:
       return "";
     case 1:
-      return String.fromCharCode(bytes[0]);
+      return String.fromCharCode(bytes[start]);
     case 2:
-      return String.fromCharCode(bytes[0], bytes[1]);
+      return String.fromCharCode(bytes[start], bytes[start + 1]);
     case 3:
-      return String.fromCharCode(bytes[0], bytes[1], bytes[2]);
+      return String.fromCharCode(bytes[start], bytes[start + 1], bytes[start + 2]);
     case 4:
-      return String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]);
+      return String.fromCharCode(
+        bytes[start],
+        bytes[start + 1],
+        bytes[start + 2],
+        bytes[start + 3],
+      );
   }
   // fromCharCode.apply is the fastest exact way V8 offers (about twice as
   // fast as concatenating chars). Short keys are copied into a reused plain
@@ -42,9 +63,10 @@ export function toKey(bytes: Uint8Array): string {
   // are chunked so the argument count stays far below the engine's limit.
   if (n <= SCRATCH_CHARS_MAX) {
     const chars = SCRATCH_CHARS[n];
-    for (let i = 0; i < n; i++) chars[i] = bytes[i];
+    for (let i = 0; i < n; i++) chars[i] = bytes[start + i];
     return String.fromCharCode.apply(null, chars);
   }
+  if (start !== 0 || n !== bytes.length) bytes = bytes.subarray(start, start + n);
   if (n <= 8192) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let s = "";
   for (let i = 0; i < n; i += 8192) {

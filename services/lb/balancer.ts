@@ -79,9 +79,10 @@ export class Balancer {
 
   /** The chosen candidate, or undefined when none is available. */
   pick(candidates: readonly Candidate[], options: PickOptions = {}): Candidate | undefined {
-    const usable = candidates.filter((c) =>
-      c.available && c.weight > 0 && !(options.exclude?.has(c.id))
-    );
+    const exclude = options.exclude;
+    const isUsable = (c: Candidate) => c.available && c.weight > 0 && !(exclude?.has(c.id));
+    // Usually every candidate is usable: then no new array per pick.
+    const usable = candidates.every(isUsable) ? candidates : candidates.filter(isUsable);
     if (usable.length === 0) return undefined;
     switch (this.algorithm) {
       case "round-robin":

@@ -37,7 +37,7 @@
 // the server then drains the client's unread rest or closes its connection
 // (RFC 9112 section 9.6), as it does for any body a handler leaves unread.
 
-import { type Bytes, concat } from "../../lib/bytes.ts";
+import { type Bytes, ByteSlab, concat } from "../../lib/bytes.ts";
 import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
 import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
 import { statusText } from "../../lib/http/status.ts";
@@ -228,7 +228,8 @@ export class ReverseProxy {
     const config = this.#config;
     const route = matchRoute(config.routes, config.defaultPool, {
       method: request.method,
-      host: request.headers.get("host"),
+      // Only rules look at the host: none, no lookup.
+      host: config.routes.length === 0 ? undefined : request.headers.get("host"),
       path: request.path,
       target: request.target,
     });
@@ -723,13 +724,20 @@ function wireAnswer(response: ClientResponse): { message: Bytes; headBytes: numb
   const headBytes = line.length + fields.length + VIA_AND_END.length;
   // The body copied once, straight into the message, behind room for the head
   // (`head` is a view of the read buffer, which bufferedBody leaves as it is).
-  const message = response.bufferedBody(headBytes);
+  const message = response.bufferedBody(headBytes, takeMessage);
   if (message === undefined) return undefined;
   message.set(line);
   message.set(fields, line.length);
   message.set(VIA_AND_END, line.length + fields.length);
   return { message, headBytes };
 }
+
+/**
+ * Relayed answers are cut from a slab rather than each allocated: the
+ * server writes one and drops it, so a slab is freed soon after it is full.
+ */
+const messageSlab = new ByteSlab(16 * 1024);
+const takeMessage = (bytes: number): Bytes => messageSlab.take(bytes);
 
 /** A sized answer up to BUFFERED_RESPONSE_BYTES_MAX already whole in the buffer, else undefined. */
 function smallBufferedBody(response: ClientResponse): Bytes | undefined {
@@ -819,6 +827,29 @@ function lowerIfActedOn(name: string, named: Set<string>): string {
 export function plainFieldLines(request: HttpRequest): string | undefined {
   const lines = request.headers.fieldLines();
   if (lines === undefined) return undefined;
+  const client = request.remoteAddr?.hostname ?? "unknown";
+  // A keep-alive client repeats its fields: the same lines from the same
+  // client give the same answer, and the same string (which the client
+  // then need not check again).
+  const last = lastPlain;
+  if (last.lines === lines && last.client === client) return last.joined;
+  const joined = joinedFieldLines(request, lines, client);
+  lastPlain = { lines, client, joined };
+  return joined;
+}
+
+/** The last request fields plainFieldLines answered for, and its answer. */
+let lastPlain: { lines: string; client: string; joined: string | undefined } = {
+  lines: "",
+  client: "",
+  joined: undefined,
+};
+
+function joinedFieldLines(
+  request: HttpRequest,
+  lines: string,
+  client: string,
+): string | undefined {
   for (let at = 0; at < lines.length;) {
     const colon = lines.indexOf(":", at);
     const length = colon - at;
@@ -833,7 +864,7 @@ export function plainFieldLines(request: HttpRequest): string | undefined {
   }
   const host = request.headers.get("host");
   if (host === undefined) return undefined;
-  return lines + forwardedLines(request.remoteAddr?.hostname ?? "unknown", host);
+  return lines + forwardedLines(client, host);
 }
 
 /** The last client and host seen, with their forwarding lines: one client often sends many requests. */

@@ -43,6 +43,11 @@ export function matchRoute(
   defaultPool: string | undefined,
   request: { method: string; host: string | undefined; path: string; target: string },
 ): RouteMatch | undefined {
+  if (rules.length === 0) {
+    return defaultPool === undefined
+      ? undefined
+      : { pool: defaultPool, target: request.target, rule: "default" };
+  }
   const host = request.host === undefined ? undefined : hostOnly(request.host);
   let best = -1;
   let bestRank = -1;

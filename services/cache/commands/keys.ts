@@ -159,12 +159,12 @@ function scan(ctx: Ctx, args: Args): void {
   while (position > 0 && visited < options.count) {
     position--;
     visited++;
-    const entry = db.entryAt(position);
-    if (entry === undefined) continue;
-    if (entry.expireAt !== 0 && entry.expireAt <= Date.now()) continue;
-    if (options.pattern !== undefined && !globMatch(options.pattern, entry.key)) continue;
-    if (options.type !== undefined && typeName(entry.value) !== options.type) continue;
-    found.push(entry.key);
+    const expireAt = db.expireAtSlot(position);
+    if (expireAt !== 0 && expireAt <= Date.now()) continue;
+    const key = db.keyAt(position);
+    if (options.pattern !== undefined && !globMatch(options.pattern, key)) continue;
+    if (options.type !== undefined && typeName(db.valueAt(position)) !== options.type) continue;
+    found.push(key);
   }
   ctx.out.arrayHeader(2);
   ctx.out.bulkString(String(position));
@@ -195,9 +195,10 @@ function renameGeneric(nx: boolean) {
 function randomkey(ctx: Ctx): void {
   const db = ctx.session.db;
   for (let tries = 0; tries < 100; tries++) {
-    const entry = db.randomEntry();
-    if (entry === undefined) break;
-    if (db.peek(entry.key) !== undefined) return ctx.out.bulkString(entry.key);
+    const slot = db.randomSlot();
+    if (slot === -1) break;
+    const key = db.keyAt(slot);
+    if (db.peek(key) !== undefined) return ctx.out.bulkString(key);
   }
   ctx.out.nullBulk();
 }

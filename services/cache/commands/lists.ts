@@ -4,7 +4,7 @@
 
 import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { ListValue, parseInteger, toKey } from "../values.ts";
+import { argKey, ListValue, parseInteger, toKey } from "../values.ts";
 import { int64Arg, intArg, numkeysArg, positiveArg } from "./args.ts";
 import {
   arityError,
@@ -31,7 +31,7 @@ export function lookupList(db: Db, key: string): ListEntry | undefined {
 function push(front: boolean, onlyIfExists: boolean) {
   return (ctx: Ctx, args: Args) => {
     const db = ctx.session.db;
-    const key = toKey(args.at(1));
+    const key = argKey(args, 1);
     let entry = lookupList(db, key);
     if (entry === undefined) {
       if (onlyIfExists) return ctx.out.integer(0);
@@ -39,8 +39,8 @@ function push(front: boolean, onlyIfExists: boolean) {
     }
     const list = entry.value;
     for (let i = 2; i < args.length; i++) {
-      if (front) list.pushFront(toKey(args.at(i)));
-      else list.pushBack(toKey(args.at(i)));
+      if (front) list.pushFront(argKey(args, i));
+      else list.pushBack(argKey(args, i));
     }
     db.resize(entry);
     ctx.server.signalReady(db, key);
@@ -61,7 +61,7 @@ function pop(front: boolean) {
     if (args.length > 3) fail(arityError(front ? "lpop" : "rpop"));
     const db = ctx.session.db;
     const count = args.length === 3 ? positiveArg(args.at(2)) : -1;
-    const entry = lookupList(db, toKey(args.at(1)));
+    const entry = lookupList(db, argKey(args, 1));
     if (entry === undefined) {
       return count === -1 ? ctx.out.nullBulk() : ctx.out.nullArray();
     }
@@ -247,7 +247,7 @@ export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLe
   const source = lookupList(db, from);
   if (source === undefined) return undefined;
   const target = lookupList(db, to);
-  if (target === source) {
+  if (from === to) {
     // Same list (RPOPLPUSH l l): a rotation. Popping first would delete a
     // one-element list and push into the detached entry, losing the element.
     const list = source.value;

@@ -1,5 +1,5 @@
-// OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ, HELP), DUMP and RESTORE
-// (Redis object.c and cluster.c, 7.0).
+// OBJECT (ENCODING, REFCOUNT, IDLETIME, FREQ, HELP), MEMORY (USAGE, PURGE,
+// HELP), DUMP and RESTORE (Redis object.c and cluster.c, 7.0).
 //
 // OBJECT ENCODING names the encoding Redis 7.0 would use for the value as
 // it is now: strings "int" (an integer of at most 20 characters), "embstr"
@@ -10,6 +10,15 @@
 // APPENDed or SETRANGEd strings "raw": we answer from the value's current
 // shape, so those cases differ. OBJECT and DUMP do not count as an access
 // (LRU/LFU), as in Redis. DUMP/RESTORE payloads: rdb.ts.
+//
+// MEMORY USAGE answers our estimate of the key (what used_memory counts for
+// it, keyspace.ts), not Redis's allocator figure; SAMPLES is checked and
+// ignored (aggregates keep their size, nothing is sampled). MEMORY PURGE
+// runs V8's last-resort full collection, which also shrinks the young
+// generation, when the process was started with the GC exposed
+// (`--v8-flags=--expose-gc`, as bench/cache.ts starts it, so RSS is
+// measured without garbage) and otherwise does nothing, as Redis's does
+// without jemalloc.
 
 import type { Args } from "./context.ts";
 import type { Entry } from "../keyspace.ts";
@@ -173,24 +182,6 @@ function restore(ctx: Ctx, args: Args): void {
   ctx.out.ok();
 }
 
-/**
- * MEMORY USAGE key [SAMPLES count]: the bytes the keyspace counts for the
- * key (its estimate, the one used_memory and maxmemory use; Redis answers
- * its allocator's sizes), or null. SAMPLES is checked and has nothing to
- * sample here: every size is kept exact as values change.
- */
-function memoryUsage(ctx: Ctx, args: Args): void {
-  for (let i = 3; i < args.length; i++) {
-    if (lower(args.at(i)) === "samples" && i + 1 < args.length) {
-      const samples = int64Arg(args.at(++i));
-      if (samples < 0) fail(SYNTAX);
-    } else fail(SYNTAX);
-  }
-  const entry = ctx.session.db.peek(toKey(args.at(2)));
-  if (entry === undefined) return ctx.out.nullBulk();
-  ctx.out.integer(entry.bytes);
-}
-
 const MEMORY_HELP = [
   "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
   "DOCTOR",
@@ -206,6 +197,25 @@ const MEMORY_HELP = [
   "    Prints this help.",
 ];
 
+/** The options V8's exposed gc() takes. */
+interface GcOptions {
+  type: "major" | "minor";
+  execution: "sync" | "async";
+  flavor: "regular" | "last-resort";
+}
+
+/** MEMORY USAGE key [SAMPLES count]: options are checked first, as Redis checks them. */
+function memoryUsage(ctx: Ctx, args: Args): void {
+  for (let j = 3; j < args.length; j++) {
+    if (lower(args.at(j)) === "samples" && j + 1 < args.length) {
+      if (int64Arg(args.at(++j)) < 0) fail(SYNTAX);
+    } else fail(SYNTAX);
+  }
+  const entry = ctx.session.db.peek(toKey(args.at(2)));
+  if (entry === undefined) return ctx.out.nullBulk();
+  ctx.out.integer(entry.bytes);
+}
+
 const memorySubcommands = [
   command("memory|usage", -3, ["readonly"], memoryUsage, {
     firstKey: 2,
@@ -215,7 +225,7 @@ const memorySubcommands = [
     summary: "Estimate the memory usage of a key",
     since: "4.0.0",
   }),
-  // Redis's doctor speaks only when it finds a problem; the keyspace here has no fragmentation report.
+  // Redis's doctor speaks only when it finds a problem; there is no fragmentation report here.
   command("memory|doctor", 2, [], (ctx) => {
     ctx.out.verbatim("Sam, I have no memory problems");
   }, { group: "server" }),
@@ -223,7 +233,13 @@ const memorySubcommands = [
   command("memory|malloc-stats", 2, [], (ctx) => {
     ctx.out.bulkString("Stats not supported for the current allocator");
   }, { group: "server" }),
-  command("memory|purge", 2, [], (ctx) => ctx.out.ok(), { group: "server" }),
+  command("memory|purge", 2, [], (ctx) => {
+    const gc = (globalThis as { gc?: (options?: GcOptions) => void }).gc;
+    // "last-resort": the collection V8 runs before giving up on memory,
+    // which also gives back the young generation a burst of traffic grew.
+    if (typeof gc === "function") gc({ type: "major", execution: "sync", flavor: "last-resort" });
+    ctx.out.ok();
+  }, { group: "server" }),
   command("memory|help", 2, ["loading", "stale"], (ctx) => {
     ctx.out.arrayHeader(MEMORY_HELP.length);
     for (const line of MEMORY_HELP) ctx.out.simple(line);

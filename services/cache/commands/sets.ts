@@ -171,7 +171,9 @@ function smove(ctx: Ctx, args: Args): void {
   const dest = lookupSet(db, destKey);
   const member = toKey(args.at(3));
   // Same set: nothing changes (and a one-member set must not lose its member).
-  if (dest === source) return ctx.out.integer(source.value.members.has(member) ? 1 : 0);
+  if (dest !== undefined && dest.key === source.key) {
+    return ctx.out.integer(source.value.members.has(member) ? 1 : 0);
+  }
   if (!source.value.members.has(member)) return ctx.out.integer(0);
   source.value.delete(member);
   if (source.value.members.size === 0) db.delete(source.key);

@@ -5,7 +5,7 @@
 import type { Bytes } from "../../../lib/bytes.ts";
 import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { addInteger, parseInteger, toKey } from "../values.ts";
+import { addInteger, argKey, parseInteger, toKey } from "../values.ts";
 import { int64Arg, intArg } from "./args.ts";
 import {
   addLongDouble,
@@ -33,17 +33,18 @@ const STRING_BYTES_MAX = 512 * 1024 * 1024;
 
 /** The string at `key`, undefined when absent, WRONGTYPE for other types. */
 export function getString(db: Db, key: string): string | undefined {
-  const entry = db.lookup(key);
-  if (entry === undefined) return undefined;
-  if (typeof entry.value !== "string") fail(WRONGTYPE);
-  return entry.value;
+  const value = db.get(key);
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") fail(WRONGTYPE);
+  return value;
 }
 
 function get(ctx: Ctx, args: Args): void {
-  const entry = ctx.session.db.lookup(toKey(args.at(1)));
-  if (entry === undefined) return ctx.out.nullBulk();
-  if (typeof entry.value !== "string") fail(WRONGTYPE);
-  ctx.out.bulkString(entry.value);
+  // keyspace_hits/misses and "keymiss" are counted by the read lookup (read_lookups.ts).
+  const value = ctx.session.db.get(argKey(args, 1));
+  if (value === undefined) return ctx.out.nullBulk();
+  if (typeof value !== "string") fail(WRONGTYPE);
+  ctx.out.bulkString(value);
 }
 
 /** Parses a TTL option value to an absolute ms time, with Redis's checks. */
@@ -63,9 +64,9 @@ export function expireAtFrom(
 
 function set(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const key = toKey(args.at(1));
+  const key = argKey(args, 1);
   if (args.length === 3) {
-    db.set(key, toKey(args.at(2))); // the common case: no options, no lookup first
+    db.store(key, argKey(args, 2)); // the common case: no options, no lookup first, no view
     ctx.out.ok();
     return;
   }

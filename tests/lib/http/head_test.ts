@@ -11,6 +11,7 @@ import {
   DEFAULT_LIMITS,
   type RequestHead,
   responseFraming,
+  ResponseHeadMemo,
 } from "../../../lib/http/head.ts";
 import { isIncomplete } from "../../../lib/decode.ts";
 import { assertDecodesEveryWay } from "../../_support/split.ts";
@@ -171,5 +172,61 @@ Deno.test({
     assert.ok(!isIncomplete(noLength));
     assert.deepEqual(responseFraming("GET", noLength.value), { kind: "close" });
     assert.throws(() => decodeResponseHead(fromAscii("HTTP/1.1 2000 OK\r\n\r\n")), SyntaxError);
+  },
+});
+
+Deno.test({
+  name: "decodeResponseHead() with a memo decodes every head as without one",
+  permissions: "none",
+  fn() {
+    const ok =
+      "HTTP/1.1 200 OK\r\nDate: Wed, 02 Dec 2026 10:00:00 GMT\r\nContent-Length: 5\r\n\r\n";
+    const heads = [
+      ok,
+      ok, // from the memo
+      ok.replace("10:00:00", "10:00:01"), // one byte differs
+      "HTTP/1.1 100 Continue\r\n\r\n",
+      ok,
+      ok.replace("200 OK", "404 Not Found"),
+      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n",
+      `HTTP/1.1 200 OK\r\nX-Long: ${"a".repeat(3000)}\r\n\r\n`, // too long to remember
+      `HTTP/1.1 200 OK\r\nX-Long: ${"a".repeat(3000)}\r\n\r\n`,
+      ok,
+    ];
+    const memo = new ResponseHeadMemo();
+    const shape = (decoded: ReturnType<typeof decodeResponseHead>) =>
+      isIncomplete(decoded) ? "incomplete" : {
+        status: decoded.value.status,
+        reason: decoded.value.reason,
+        version: decoded.value.version,
+        fields: [...decoded.value.headers],
+        bytesUsed: decoded.bytesUsed,
+      };
+    const current: boolean[] = [];
+    for (const head of heads) {
+      // Each head followed by body bytes, and first cut short (incomplete, nothing remembered).
+      const bytes = fromAscii(head + "hello");
+      const cut = bytes.subarray(0, head.length - 1);
+      assert.equal(
+        shape(decodeResponseHead(cut, DEFAULT_LIMITS, 0, cut.length, memo)),
+        "incomplete",
+      );
+      assert.equal(memo.current, false);
+      const decoded = decodeResponseHead(bytes, DEFAULT_LIMITS, 0, bytes.length, memo);
+      assert.deepEqual(shape(decoded), shape(decodeResponseHead(bytes)), head.slice(0, 40));
+      current.push(memo.current);
+      // What a caller keeps with a remembered head is dropped when another is remembered.
+      if (memo.current && memo.framing === undefined) memo.framing = { kind: "none" };
+    }
+    assert.deepEqual(current, [true, true, true, true, true, true, true, false, false, true]);
+    // Another head: decoded, remembered, and what the caller kept is dropped.
+    const shorter = fromAscii("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+    const decoded = decodeResponseHead(shorter, DEFAULT_LIMITS, 0, shorter.length, memo);
+    assert.ok(!isIncomplete(decoded) && decoded.bytesUsed === shorter.length);
+    assert.equal(memo.framing, undefined);
+    // A bad head is refused with or without a memo.
+    const bad = fromAscii("HTTP/1.1 2000 OK\r\n\r\n");
+    assert.throws(() => decodeResponseHead(bad, DEFAULT_LIMITS, 0, bad.length, memo), SyntaxError);
+    assert.equal(memo.current, false);
   },
 });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
 import { type HttpResponse, text } from "../../../lib/http/message.ts";
+import { HttpError } from "../../../lib/http/errors.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
 import { MetricsRegistry } from "../../../lib/metrics.ts";
 import { testRouter } from "./_app.ts";
@@ -370,6 +371,60 @@ Deno.test("pipelined responses of every kind come out whole and in order", async
   const head = await client.response("HEAD");
   assert.equal(head?.headers.get("content-length"), "10000");
   assert.equal(head?.body, "");
+});
+
+Deno.test("answers a handler promises come out whole and in order, its failures as error answers", async () => {
+  // Requests without a body answered by a promise are awaited by the
+  // connection loop itself; every other kind of answer goes the general way.
+  await using server = serveHttp({
+    handler(request): HttpResponse | Promise<HttpResponse> {
+      const later = (response: HttpResponse) =>
+        new Promise<HttpResponse>((resolve) => setTimeout(() => resolve(response), 1));
+      switch (request.path) {
+        case "/now":
+          return { status: 200, body: "now" };
+        case "/later":
+          return later({ status: 200, headers: { "x-a": "1" }, body: "later" });
+        case "/resolved":
+          return Promise.resolve({ status: 201, body: "resolved" });
+        case "/stream":
+          return later({
+            status: 200,
+            body: new ReadableStream({
+              start(controller) {
+                controller.enqueue(new TextEncoder().encode("streamed"));
+                controller.close();
+              },
+            }),
+          });
+        case "/missing":
+          return Promise.reject(new HttpError(404, "no such thing"));
+        case "/broken":
+          return later(undefined as unknown as HttpResponse);
+        default:
+          return Promise.reject(new Error("boom"));
+      }
+    },
+  });
+  using client = await RawClient.connect(server.addr.port);
+  const paths = ["/later", "/now", "/resolved", "/stream", "/missing", "/later", "/broken", "/x"];
+  await client.send(paths.map((path) => `GET ${path} HTTP/1.1\r\n${H}\r\n`).join(""));
+  const answers = [];
+  for (const path of paths) {
+    const response = await client.response();
+    assert.ok(response, path);
+    answers.push(`${response.status} ${response.status < 300 ? response.body : ""}`);
+  }
+  assert.deepEqual(answers, [
+    "200 later",
+    "200 now",
+    "201 resolved",
+    "200 streamed",
+    "404 ",
+    "200 later",
+    "500 ",
+    "500 ",
+  ]);
 });
 
 Deno.test("lib/http server writes a handler's wire message as is, adding only Connection", async () => {

@@ -8,6 +8,7 @@ import { logger } from "../../../lib/log.ts";
 import { RespClient } from "../../../lib/resp/client.ts";
 import type { RespValue } from "../../../lib/resp/types.ts";
 import { ReplyWriter } from "../../../lib/resp/writer.ts";
+import { ENTRY_OVERHEAD_BYTES, MAP_ENTRY_BYTES } from "../../../services/cache/keyspace.ts";
 import { CacheServer } from "../../../services/cache/server.ts";
 
 function text(value: RespValue): string {
@@ -78,5 +79,30 @@ Deno.test("a connection's buffers shrink after a big command and are counted in 
     }
   } finally {
     await server.close(1_000);
+  }
+});
+
+Deno.test("MEMORY USAGE answers what used_memory counts for a key; MEMORY PURGE answers OK", async () => {
+  const server = new CacheServer({
+    host: "127.0.0.1",
+    port: 0,
+    databases: 16,
+    maxmemoryBytes: 0,
+    policy: "noeviction",
+    log: logger("cache"),
+  });
+  const { port } = server.listen("127.0.0.1", 0);
+  try {
+    using client = await RespClient.connect({ port });
+    await client.send("SET", "key:0000001", "v123");
+    const usage = await client.send("MEMORY", "USAGE", "key:0000001");
+    assert.equal(usage, ENTRY_OVERHEAD_BYTES + MAP_ENTRY_BYTES + 11 + 4);
+    await client.send("RPUSH", "list", "a", "b", "c");
+    const list = await client.send("MEMORY", "USAGE", "list", "SAMPLES", "0") as number;
+    assert.ok(list > ENTRY_OVERHEAD_BYTES + 3 * 3, `list: ${list}`);
+    assert.equal(await client.send("MEMORY", "USAGE", "missing"), null);
+    assert.match(JSON.stringify(await client.send("MEMORY", "PURGE")), /OK/);
+  } finally {
+    await server.close();
   }
 });
