@@ -34,7 +34,7 @@ import { startService } from "../../_support/service.ts";
 import { startRedis } from "./redis_server.ts";
 
 /** How one command's reply is compared. */
-type Compare = "exact" | "unordered" | "ttl";
+type Compare = "exact" | "unordered" | "ttl" | "cstring";
 
 interface Command {
   args: (string | Bytes)[];
@@ -647,8 +647,11 @@ function sortCommand(r: Random): Command {
   }
   const unordered = (alpha && by.includes("*")) || (!store && noSort);
   // Stored in qsort's order, ties would differ in every later read: SORT_RO refuses STORE.
-  if (alpha && by.includes("*") && store) args[0] = "SORT_RO";
-  return { args, compare: unordered ? "unordered" : "exact" };
+  if (alpha && store && (by.includes("*") || by === "")) args[0] = "SORT_RO";
+  // ALPHA compares C strings (strcoll stops at NUL): "" and a value starting
+  // with NUL tie, and Redis's qsort leaves ties in its own order.
+  const compare = unordered ? "unordered" : alpha && by === "" ? "cstring" : "exact";
+  return { args, compare };
 }
 
 function bitOffset(r: Random): string {
@@ -801,6 +804,25 @@ function canonical(value: RespValue): string {
   return items.map(canonical).sort().join("|");
 }
 
+/** A reply's elements cut at their first NUL, in order: what strcoll compares. */
+function cstrings(value: RespValue): string | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return JSON.stringify(
+    value.map((item) => {
+      if (!(item instanceof Uint8Array)) return item;
+      const nul = item.indexOf(0);
+      return [...(nul === -1 ? item : item.subarray(0, nul))];
+    }),
+    replacer,
+  );
+}
+
+/** Same elements, and the same order up to ties between equal C strings. */
+function sameUpToCTies(ours: RespValue, theirs: RespValue): boolean {
+  const a = cstrings(ours);
+  return a !== undefined && a === cstrings(theirs) && canonical(ours) === canonical(theirs);
+}
+
 function same(
   compare: Compare,
   ours: { raw: string; value: RespValue },
@@ -810,6 +832,7 @@ function same(
   if (compare === "unordered") {
     return ours.raw[0] === theirs.raw[0] && canonical(ours.value) === canonical(theirs.value);
   }
+  if (compare === "cstring") return sameUpToCTies(ours.value, theirs.value);
   if (compare === "ttl" && typeof ours.value === "number" && typeof theirs.value === "number") {
     // Both count down from the same deadline, set a few ms apart.
     return Math.abs(ours.value - theirs.value) <=
@@ -825,6 +848,7 @@ function sameValue(compare: Compare, ours: RespValue, theirs: RespValue): boolea
     Object.prototype.toString.call(v);
   if (ordered(ours) === ordered(theirs)) return true;
   if (compare === "unordered") return canonical(ours) === canonical(theirs);
+  if (compare === "cstring") return sameUpToCTies(ours, theirs);
   if (compare === "ttl" && typeof ours === "number" && typeof theirs === "number") {
     return Math.abs(ours - theirs) <= (ours > 1e4 || theirs > 1e4 ? 2000 : 2);
   }
