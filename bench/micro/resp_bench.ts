@@ -60,6 +60,7 @@ const session: Session = {
   blocked: false,
   closing: false,
   replyMode: "on",
+  interactedAt: 0,
   kill() {},
   pendingBytes: () => 0,
   memory: () => ({

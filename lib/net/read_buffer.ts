@@ -96,6 +96,22 @@ export class ReadBuffer {
     return this.#end - this.#start;
   }
 
+  /**
+   * The bound the buffer may grow to. May be changed while in use (Redis's
+   * CONFIG SET client-query-buffer-limit applies to every client): the next
+   * growth past it throws LimitError.
+   */
+  get sizeBytesMax(): number {
+    return this.#sizeBytesMax;
+  }
+
+  set sizeBytesMax(bytes: number) {
+    if (!(bytes >= this.#initialBytes)) {
+      throw new RangeError("sizeBytesMax must be at least initialBytes");
+    }
+    this.#sizeBytesMax = bytes;
+  }
+
   /** Current capacity (for tests and memory accounting). */
   get capacity(): number {
     return this.#bytes.length;

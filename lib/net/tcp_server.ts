@@ -114,6 +114,11 @@ export interface TcpServer {
   /** The server's coarse clock and deadline sweep (shared by its connections). */
   readonly sweep: DeadlineSweep;
   /**
+   * The cap, changeable while serving (Redis's CONFIG SET maxclients): a
+   * lower one closes nobody, it only makes room or refuses the next clients.
+   */
+  connectionsMax: number;
+  /**
    * Stops accepting, closes idle connections at once, lets busy ones finish
    * within `drainTimeoutMs` (default 10 s), then closes the rest.
    */
@@ -279,6 +284,15 @@ class Server implements TcpServer {
 
   get connections(): number {
     return this.#connections.size;
+  }
+
+  get connectionsMax(): number {
+    return this.#options.connectionsMax;
+  }
+
+  set connectionsMax(n: number) {
+    if (!(n >= 1)) throw new RangeError("connectionsMax must be at least 1");
+    this.#options = { ...this.#options, connectionsMax: n };
   }
 
   get evicted(): number {

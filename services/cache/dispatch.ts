@@ -12,6 +12,7 @@ import { BLOCKING_COMMANDS } from "./commands/blocking.ts";
 import { HASH_COMMANDS } from "./commands/hashes.ts";
 import { HLL_COMMANDS } from "./commands/hyperloglog.ts";
 import { KEY_COMMANDS } from "./commands/keys.ts";
+import { LCS_COMMANDS } from "./commands/lcs.ts";
 import { LIST_COMMANDS } from "./commands/lists.ts";
 import { PUBSUB_COMMANDS } from "./commands/pubsub.ts";
 import { SERVER_COMMANDS } from "./commands/server.ts";
@@ -31,6 +32,7 @@ import { toKey } from "./values.ts";
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
   [
     ...STRING_COMMANDS,
+    ...LCS_COMMANDS,
     ...KEY_COMMANDS,
     ...HASH_COMMANDS,
     ...LIST_COMMANDS,
@@ -149,6 +151,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
   const resolved = resolve(args);
   if (typeof resolved === "string") {
     if (session.multi !== undefined) session.multiError = true;
+    ctx.server.countError(resolved);
     ctx.out.error(resolved);
     return;
   }
@@ -160,6 +163,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
     !spec.flags.includes("no_auth")
   ) {
     if (session.multi !== undefined) session.multiError = true;
+    ctx.server.countError("NOAUTH Authentication required.");
     ctx.out.error("NOAUTH Authentication required.");
     return;
   }
@@ -167,9 +171,10 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
     session.protocol === 2 && (session.channels.size > 0 || session.patterns.size > 0) &&
     !SUBSCRIBED_ALLOWED.has(name)
   ) {
-    ctx.out.error(
-      `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
-    );
+    const message =
+      `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+    ctx.server.countError(message);
+    ctx.out.error(message);
     return;
   }
   if (
@@ -177,6 +182,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
     (spec.flags.includes("write") || spec.flags.includes("readonly"))
   ) {
     // Redis treats a monitor as a replica: it may not touch keys.
+    ctx.server.countError("ERR Replica can't interact with the keyspace");
     ctx.out.error("ERR Replica can't interact with the keyspace");
     return;
   }
@@ -191,6 +197,7 @@ export function dispatch(ctx: Ctx, args: Args): void | Blocked {
         (session.multi !== undefined && !MULTI_OOM_EXEMPT.has(name)))
     ) {
       if (session.multi !== undefined) session.multiError = true;
+      ctx.server.countError(OOM_ERROR);
       ctx.out.error(OOM_ERROR);
       return;
     }

@@ -77,6 +77,12 @@ export interface KeyspaceHooks {
   created(db: Db, key: string, value: Value): void;
   /** A key was found expired and deleted (lazily, or by the active cycle): WATCH and notifications. */
   expired(db: Db, key: string): void;
+  /**
+   * A lookup while `Keyspace.readLookups` is on (a command reading keys,
+   * Redis's lookupKeyRead): hit or miss, for keyspace_hits/misses and the
+   * "keymiss" event.
+   */
+  read(db: Db, key: string, hit: boolean): void;
 }
 
 /** An Int32Array twice as long, with the old contents. */
@@ -325,14 +331,26 @@ export class Db {
   /** Finds a live entry and records the access for LRU/LFU. */
   lookup(key: string): Entry | undefined {
     const slot = this.#find(key);
+    if (this.#space.readLookups) this.#space.hooks.read(this, key, slot !== -1);
     if (slot === -1) return undefined;
     this.#touchAccess(slot);
     return new Entry(this, this.#table, slot);
   }
 
+  /**
+   * Finds a live entry without recording an access, but reported as a read
+   * like `lookup` (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, TTL).
+   */
+  lookupNoTouch(key: string): Entry | undefined {
+    const slot = this.#find(key);
+    if (this.#space.readLookups) this.#space.hooks.read(this, key, slot !== -1);
+    return slot === -1 ? undefined : new Entry(this, this.#table, slot);
+  }
+
   /** The live value under `key` with the access recorded (lookup without a view). */
   get(key: string): Value | undefined {
     const slot = this.#find(key);
+    if (this.#space.readLookups) this.#space.hooks.read(this, key, slot !== -1);
     if (slot === -1) return undefined;
     this.#touchAccess(slot);
     return this.#table.values[slot];
@@ -521,7 +539,12 @@ export class Keyspace {
   expiredKeys = 0;
   evictedKeys = 0;
   maxmemoryBytes = 0;
-  hooks: KeyspaceHooks = { touched() {}, created() {}, expired() {} };
+  hooks: KeyspaceHooks = { touched() {}, created() {}, expired() {}, read() {} };
+  /**
+   * On while a command whose lookups are reads runs (set by the server per
+   * command, read_lookups.ts): `lookup` then reports each to `hooks.read`.
+   */
+  readLookups = false;
 
   constructor(databases: number) {
     this.dbs = Array.from({ length: databases }, (_, i) => new Db(i, this));

@@ -2,6 +2,7 @@
 // (RESP2, and RESP3 after HELLO 3), with TTLs, --maxmemory eviction,
 // transactions, pub/sub and blocking list pops. See docs/cache.md.
 
+import { fixMallocThreshold } from "../../lib/malloc_tuning.ts";
 import { type AdminServer, type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { logger } from "../../lib/log.ts";
@@ -60,6 +61,8 @@ export const service = defineService({
     if (config.maxclients < 1) {
       return Promise.reject(new RangeError("--maxclients must be at least 1"));
     }
+    // A big command's buffers must not stay in the allocator's arenas (lib/malloc_tuning.ts).
+    fixMallocThreshold();
     const server = new CacheServer({
       host: config.host,
       port: config.port,

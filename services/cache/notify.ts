@@ -11,8 +11,9 @@
 // (a pop of the last element). A few commands name different events per
 // key (LMOVE pops from one and pushes to the other, RENAME's rename_from
 // and rename_to) or per outcome (EXPIRE in the past deletes). Expiry,
-// eviction and key creation ("new") are reported by the keyspace itself.
-// Left out: "m" (key-miss) events, streams and modules (no such types).
+// eviction and key creation ("new") are reported by the keyspace itself,
+// and key misses ("keymiss", class m) by the read lookups of
+// read_lookups.ts. Left out: streams and modules (no such types).
 
 import type { Bytes } from "../../lib/bytes.ts";
 import type { Args } from "./commands/context.ts";
@@ -142,10 +143,13 @@ function moveRule(fromLeft: (args: Args) => boolean, toLeft: (args: Args) => boo
   };
 }
 
+/** Commands whose "new" events Redis publishes before any other (MOVE adds, then deletes). */
+export const NEW_FIRST = new Set(["move"]);
+
 /** Commands whose destination (the second key argument) Redis reports before the source. */
 export const DESTINATION_FIRST = new Set(["lmove", "blmove", "rpoplpush", "brpoplpush"]);
 
-/** ZMPOP/BZMPOP/LMPOP: the side is an argument after the keys. */
+/** ZMPOP/BZMPOP/LMPOP/BLMPOP: the side is an argument after the keys. */
 function mpopRule(whereFrom: number, left: string, right: string, make: typeof list) {
   return (args: Args): KeyEvent[] => {
     const numkeys = Number(keyArg(args.at(whereFrom)));
@@ -187,6 +191,8 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["rename", (args, key) => [g(key === keyArg(args.at(1)) ? "rename_from" : "rename_to")]],
   ["renamenx", (args, key) => [g(key === keyArg(args.at(1)) ? "rename_from" : "rename_to")]],
   ["copy", g("copy_to")],
+  // The same key name in two databases: gone from the source, there in the target.
+  ["move", (_args, _key, exists) => [g(exists ? "move_to" : "move_from")]],
   ["restore", g("restore")],
   ["sort", stored(list("sortstore"))],
   ["lpush", list("lpush")],
@@ -206,6 +212,7 @@ export const EVENTS: ReadonlyMap<string, EventRule> = new Map<string, EventRule>
   ["rpoplpush", moveRule(() => false, () => true)],
   ["brpoplpush", moveRule(() => false, () => true)],
   ["lmpop", mpopRule(1, "lpop", "rpop", list)],
+  ["blmpop", mpopRule(2, "lpop", "rpop", list)],
   ["hset", hash("hset")],
   ["hmset", hash("hset")],
   ["hsetnx", hash("hset")],

@@ -45,14 +45,17 @@ import type {
   Ctx,
   QueuedCommand,
   ServerState,
+  ServerStats,
   Session,
 } from "./commands/context.ts";
 import { publishMessage, unsubscribeAll } from "./commands/pubsub.ts";
 import {
   DESTINATION_FIRST,
   eventsFor,
+  NEW_FIRST,
   NOTIFY_EVICTED,
   NOTIFY_EXPIRED,
+  NOTIFY_KEY_MISS,
   NOTIFY_KEYEVENT,
   NOTIFY_KEYSPACE,
   NOTIFY_NEW,
@@ -65,6 +68,7 @@ import { COMMANDS, dispatch, pausedBy } from "./dispatch.ts";
 import { Slowlog } from "./commands/introspection.ts";
 import { activeExpireCycle, EXPIRE_CYCLE_INTERVAL_MS } from "./expiry.ts";
 import { type Db, type EvictionPolicy, Keyspace } from "./keyspace.ts";
+import { type ReadLookups, readLookupsOf } from "./read_lookups.ts";
 
 export interface CacheLimits extends RespLimits {
   /** Pending reply bytes past which a client is disconnected (Redis pubsub hard limit: 32 MiB). */
@@ -95,6 +99,21 @@ export interface CacheOptions {
   drainTimeoutMs?: number;
   limits?: Partial<CacheLimits>;
   log: Logger;
+}
+
+/** The directory CONFIG GET dir shows (Redis's working directory); "." without read permission. */
+function workingDirectory(): string {
+  try {
+    return Deno.cwd();
+  } catch {
+    return ".";
+  }
+}
+
+/** 40 random hex digits, as Redis makes its run_id and replication id. */
+function randomHex40(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(20));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Redis's reply to a client past maxclients, then the socket is closed. */
@@ -140,6 +159,7 @@ class Client implements Session {
   input: ReadBuffer | undefined;
   /** The side buffer read into while blocked, allocated only then. */
   sideBytes = 0;
+  interactedAt = 0;
   /** Estimated bytes of the command being run's arguments (argv-mem). */
   argvBytes = 0;
   /** What this client last added to the keyspace's used_memory. */
@@ -288,6 +308,11 @@ class Client implements Session {
     this.#chunk = undefined;
     this.#inFlight = 0;
     this.#busy = false;
+    if (n !== undefined) {
+      const stats = this.#server.stats;
+      stats.writes++;
+      stats.netOutputBytes += n;
+    }
     if (n !== undefined && n < chunk.length) {
       const rest = chunk.slice(n);
       const queued = this.out.take().slice();
@@ -317,6 +342,9 @@ class Client implements Session {
     let n: number;
     try {
       n = await promise;
+      const stats = this.#server.stats;
+      stats.writes++;
+      stats.netOutputBytes += n;
     } finally {
       this.#writing = undefined;
       this.#inFlight = 0;
@@ -343,7 +371,28 @@ export class CacheServer implements ServerState {
   readonly channels = new Map<string, Set<Session>>();
   readonly patterns = new Map<string, Set<Session>>();
   readonly config = new Map<string, string>();
-  stats = { commands: 0, connections: 0, keyspaceHits: 0, keyspaceMisses: 0 };
+  readonly stats: ServerStats = {
+    commands: 0,
+    connections: 0,
+    keyspaceHits: 0,
+    keyspaceMisses: 0,
+    netInputBytes: 0,
+    netOutputBytes: 0,
+    reads: 0,
+    writes: 0,
+    errorReplies: 0,
+    peakMemoryBytes: 0,
+  };
+  readonly errorStats = new Map<string, number>();
+  readonly runId = randomHex40();
+  readonly replId = randomHex40();
+
+  countError(message: string): void {
+    this.stats.errorReplies++;
+    const space = message.indexOf(" ");
+    const code = space === -1 ? message : message.slice(0, space);
+    this.errorStats.set(code, (this.errorStats.get(code) ?? 0) + 1);
+  }
   readonly commandStats = new Map<string, CommandStat>();
   readonly commands: ReadonlyMap<string, CommandSpec> = COMMANDS;
   readonly limits: CacheLimits;
@@ -376,20 +425,28 @@ export class CacheServer implements ServerState {
         this.#changes.at(-1)?.push(db.index, key, true);
       },
       expired: (db, key) => this.#expired(db, key),
+      read: (db, key, hit) => this.#read(db, key, hit),
     };
     this.requirepass = options.requirepass;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
     this.limits = { ...DEFAULT_CACHE_LIMITS, ...options.limits };
     this.log = options.log;
+    // Redis's defaults first, then what this instance really is.
+    for (const entry of STANDARD_CONFIG) {
+      this.config.set(entry.name, entry.value);
+      if (entry.alias !== undefined) this.config.set(entry.alias, entry.value);
+    }
     this.config.set("maxmemory", String(options.maxmemoryBytes));
     this.config.set("maxmemory-policy", options.policy);
-    this.config.set("maxmemory-samples", "5");
     this.config.set("maxclients", String(this.limits.connectionsMax));
     this.config.set("databases", String(options.databases));
     this.config.set("requirepass", options.requirepass ?? "");
+    // Nothing is saved or logged to a file here.
     this.config.set("save", "");
     this.config.set("appendonly", "no");
+    this.config.set("bind", options.host);
+    this.config.set("dir", workingDirectory());
     this.config.set("timeout", String(Math.floor(this.idleTimeoutMs / 1000)));
     this.config.set("proto-max-bulk-len", String(this.limits.bulkBytesMax));
     this.config.set("client-query-buffer-limit", String(this.limits.queryBufferBytesMax));
@@ -397,10 +454,6 @@ export class CacheServer implements ServerState {
       "client-output-buffer-limit",
       `normal 0 0 0 slave 268435456 67108864 60 pubsub ${this.limits.outputBytesMax} 8388608 60`,
     );
-    for (const entry of STANDARD_CONFIG) {
-      this.config.set(entry.name, entry.value);
-      if (entry.alias !== undefined) this.config.set(entry.alias, entry.value);
-    }
   }
 
   /** Binds and starts accepting; returns the bound address. */
@@ -424,8 +477,16 @@ export class CacheServer implements ServerState {
     this.#expiryTimer = setInterval(() => {
       this.keyspace.tick();
       activeExpireCycle(this.keyspace, (db, key) => this.#expired(db, key));
+      if (this.keyspace.usedBytes > this.stats.peakMemoryBytes) {
+        this.stats.peakMemoryBytes = this.keyspace.usedBytes;
+      }
     }, EXPIRE_CYCLE_INTERVAL_MS);
     return addr;
+  }
+
+  setConnectionsMax(n: number): void {
+    this.limits.connectionsMax = n;
+    if (this.#tcp !== undefined) this.#tcp.connectionsMax = n;
   }
 
   /** Clients refused at the cap, and idle ones closed to make room, since start. */
@@ -478,12 +539,20 @@ export class CacheServer implements ServerState {
         side = undefined;
         client.sideBytes = 0;
       } else {
+        // CONFIG SET client-query-buffer-limit applies to connections already open, as in Redis.
+        if (input.sizeBytesMax !== limits.queryBufferBytesMax) {
+          input.sizeBytesMax = limits.queryBufferBytesMax;
+        }
         n = await conn.read(input.reserve(need > input.length ? need - input.length : 0));
         if (n !== null) input.commit(n);
       }
       if (n === null) return;
+      this.stats.reads++;
+      this.stats.netInputBytes += n;
       connection.markBusy();
       connection.setDeadline(0, "");
+      // The LRU clock, refreshed by the expiry timer: CLIENT LIST's idle.
+      client.interactedAt = this.keyspace.clock;
       if (input.length < need) {
         this.#waitForCommand(client);
         continue;
@@ -675,12 +744,60 @@ export class CacheServer implements ServerState {
         ...changed.filter((c) => c.key !== destination),
       ];
     }
+    const newFirst = NEW_FIRST.has(command);
+    if (newFirst) {
+      for (const { db, key, created } of changed) {
+        if (created) this.#notify(NOTIFY_NEW, "new", db, key);
+      }
+    }
     for (const { db, key, created } of changed) {
-      if (created) this.#notify(NOTIFY_NEW, "new", db, key);
+      if (created && !newFirst) this.#notify(NOTIFY_NEW, "new", db, key);
       const exists = this.keyspace.dbs[db].peek(key) !== undefined;
       for (const event of eventsFor(command, args, key, exists)) {
         this.#notify(event.type, event.name, db, key);
       }
+    }
+  }
+
+  /**
+   * How the running command's lookups count (read_lookups.ts) beyond
+   * `keyspace.readLookups`: the keys whose next lookup is a read, when it
+   * reads only some, or "quiet" when its misses publish nothing.
+   */
+  #reads: ReadLookups = false;
+
+  enterLookups(spec: CommandSpec, args: Args): ReadLookups {
+    const outer = this.#reads;
+    this.#setReads(readLookupsOf(spec, args));
+    return outer;
+  }
+
+  leaveLookups(outer: ReadLookups): void {
+    this.#setReads(outer);
+  }
+
+  #setReads(reads: ReadLookups): void {
+    this.#reads = reads;
+    this.keyspace.readLookups = typeof reads === "object" ? reads.length > 0 : reads !== false;
+  }
+
+  /** A read lookup (lookupKeyRead): counted, and a miss published as "keymiss" under m. */
+  #read(db: Db, key: string, hit: boolean): void {
+    const reads = this.#reads;
+    if (typeof reads === "object") {
+      // Only the first lookup of each key listed is a read.
+      const at = reads.indexOf(key);
+      if (at === -1) return;
+      reads.splice(at, 1);
+      if (reads.length === 0) this.keyspace.readLookups = false;
+    }
+    if (hit) {
+      this.stats.keyspaceHits++;
+      return;
+    }
+    this.stats.keyspaceMisses++;
+    if (reads !== "quiet" && this.notifyFlags & NOTIFY_KEY_MISS) {
+      this.#notify(NOTIFY_KEY_MISS, "keymiss", db.index, key);
     }
   }
 

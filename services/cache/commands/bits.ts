@@ -413,8 +413,10 @@ function bitfieldGeneric(readOnly: boolean) {
       const next = over !== 0 ? limit : base + incr;
       ctx.out.integer(op.op === "set" ? old : next);
       writeField(bytes, op.offset, op.bits, U64(next));
-      // Signalled only when some field's bits really changed, as Redis does.
+      // Signalled when some field's bits really changed, or when a write
+      // went into a string created or grown for it (Redis: dirty || oldval != newval).
       if (BigInt.asUintN(op.bits, next) !== BigInt.asUintN(op.bits, old)) changed = true;
+      if (found.entry === undefined || found.value !== found.entry.value) changed = true;
     }
     if (changed || found.entry === undefined || found.value !== found.entry.value) {
       // Created or padded though every write failed: kept, as Redis keeps it, but unsignalled.

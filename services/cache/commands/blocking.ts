@@ -28,7 +28,7 @@ import {
   fail,
   type Session,
 } from "./context.ts";
-import { lookupList, move, popOne, side } from "./lists.ts";
+import { lmpopArgs, lmpopFrom, lookupList, move, popOne, side } from "./lists.ts";
 import { lookupZSet, mpopArgs, mpopFrom, popScored } from "./zsets.ts";
 import { ZSetValue } from "../zset.ts";
 
@@ -53,6 +53,13 @@ export class BlockedClients {
   /** How many clients are parked. */
   get size(): number {
     return this.#bySession.size;
+  }
+
+  /** Parked clients with a deadline (INFO clients_in_timeout_table). */
+  get timedCount(): number {
+    let n = 0;
+    for (const waiter of this.#bySession.values()) if (waiter.timer !== undefined) n++;
+    return n;
   }
 
   isBlocked(session: Session): boolean {
@@ -301,6 +308,29 @@ function bzmpop(ctx: Ctx, args: Args): void | Blocked {
   };
 }
 
+/** BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: LMPOP, or wait. */
+function blmpop(ctx: Ctx, args: Args): void | Blocked {
+  // As BZMPOP: numkeys, the side and COUNT are checked before the timeout.
+  const call = lmpopArgs(args, 2);
+  const deadline = deadlineArg(args.at(1));
+  const attempt = (c: Ctx, serving: boolean): boolean => {
+    for (const key of call.keys) {
+      if (serving && !(c.session.db.peek(key)?.value instanceof ListValue)) continue;
+      if (lmpopFrom(c, key, call)) return true;
+    }
+    return false;
+  };
+  if (attempt(ctx, false)) return;
+  if (ctx.inExec) return ctx.out.nullArray();
+  return {
+    blocked: true,
+    keys: call.keys,
+    deadline,
+    retry: (c) => attempt(c, true),
+    timeout: (c) => c.out.nullArray(),
+  };
+}
+
 const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
 const kz = { firstKey: 1, lastKey: -2, step: 1, group: "sorted-set" } as const;
 const kb = { firstKey: 1, lastKey: -2, step: 1, group: "list" } as const;
@@ -316,5 +346,17 @@ export const BLOCKING_COMMANDS: CommandSpec[] = [
   }, k2),
   command("bzpopmin", -3, ["write", "blocking", "fast"], bzpop(false), kz),
   command("bzpopmax", -3, ["write", "blocking", "fast"], bzpop(true), kz),
-  command("bzmpop", -5, ["write", "blocking"], bzmpop, { group: "sorted-set" }),
+  command("bzmpop", -5, ["write", "blocking"], bzmpop, {
+    group: "sorted-set",
+    summary:
+      "Remove and return members with scores in a sorted set or block until one is available",
+    since: "7.0.0",
+    numkeysAt: 2,
+  }),
+  command("blmpop", -5, ["write", "blocking"], blmpop, {
+    group: "list",
+    summary: "Pop elements from a list, or block until one is available",
+    since: "7.0.0",
+    numkeysAt: 2,
+  }),
 ];

@@ -71,6 +71,23 @@ export interface ClientMemory {
   totalBytes: number;
 }
 
+/** Counters INFO stats shows. */
+export interface ServerStats {
+  commands: number;
+  connections: number;
+  keyspaceHits: number;
+  keyspaceMisses: number;
+  /** Bytes read from and written to clients (total_net_input/output_bytes). */
+  netInputBytes: number;
+  netOutputBytes: number;
+  /** Socket reads and writes (total_reads/writes_processed). */
+  reads: number;
+  writes: number;
+  errorReplies: number;
+  /** The highest used_memory seen (sampled at each expiry cycle and INFO). */
+  peakMemoryBytes: number;
+}
+
 /** One line of INFO commandstats. */
 export interface CommandStat {
   calls: number;
@@ -97,6 +114,8 @@ export interface Session {
   watchDirty: boolean;
   readonly channels: Set<string>;
   readonly patterns: Set<string>;
+  /** The keyspace's clock (seconds) at this client's last read, for CLIENT LIST idle. */
+  readonly interactedAt: number;
   /** Waiting in a blocking command (BLPOP ...). */
   readonly blocked: boolean;
   /** Asked to close after its replies are written (QUIT, CLIENT KILL). */
@@ -125,11 +144,22 @@ export interface ServerState {
   readonly channels: Map<string, Set<Session>>;
   readonly patterns: Map<string, Set<Session>>;
   readonly config: Map<string, string>;
-  stats: { commands: number; connections: number; keyspaceHits: number; keyspaceMisses: number };
+  readonly stats: ServerStats;
+  /** Error replies by their first word (ERR, WRONGTYPE ...), for INFO errorstats. */
+  readonly errorStats: Map<string, number>;
+  /** Counts one error reply (INFO errorstats and total_error_replies). */
+  countError(message: string): void;
+  /** Random 40-hex identities Redis shows in INFO (run_id, master_replid). */
+  readonly runId: string;
+  readonly replId: string;
   /** Calls and failures per command ("config|get" for subcommands), for INFO commandstats. */
   readonly commandStats: Map<string, CommandStat>;
-  /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit). */
-  readonly limits: { queryBufferBytesMax: number; outputBytesMax: number };
+  /** Bounds CONFIG SET may change (client-query-buffer-limit, client-output-buffer-limit, proto-max-bulk-len). */
+  readonly limits: { queryBufferBytesMax: number; outputBytesMax: number; bulkBytesMax: number };
+  /** Clients refused at the connection cap since start (INFO rejected_connections). */
+  readonly connectionsRefused: number;
+  /** CONFIG SET maxclients: the connection cap from now on. */
+  setConnectionsMax(n: number): void;
   /** Clients waiting in BLPOP and friends (blocking.ts). */
   readonly blocking: BlockedClients;
   /** Keys watched for MULTI/EXEC by this server's sessions (transactions.ts). */
@@ -152,6 +182,13 @@ export interface ServerState {
   unpause(): void;
   /** notify-keyspace-events as flags (notify.ts); 0: off, and nothing is recorded. */
   notifyFlags: number;
+  /**
+   * Before a command runs: whether its lookups are reads (read_lookups.ts),
+   * for keyspace_hits/misses and "keymiss" events; returns the outer
+   * command's setting, which `leaveLookups` restores (EXEC nests).
+   */
+  enterLookups(spec: CommandSpec, args: Args): boolean | "quiet" | string[];
+  leaveLookups(outer: boolean | "quiet" | string[]): void;
   /** Starts recording the keys the next command changes (nested for EXEC). */
   startChanges(): void;
   /** Stops recording and publishes the keyspace events the command caused. */
@@ -193,6 +230,14 @@ export interface CommandSpec {
   readonly step: number;
   readonly group: string;
   readonly summary: string;
+  /** The Redis version that added it, for COMMAND DOCS. */
+  readonly since: string;
+  /**
+   * Where a numkeys argument says how many keys follow (LMPOP, BLMPOP,
+   * ZMPOP, BZMPOP): COMMAND INFO then shows "movablekeys" and a keynum key
+   * specification, as Redis does, instead of fixed positions.
+   */
+  readonly numkeysAt?: number;
   readonly run: Handler;
   /** Subcommands (CONFIG GET, CLIENT ID ...), dispatched on the second argument. */
   readonly subcommands?: ReadonlyMap<string, CommandSpec>;
@@ -205,7 +250,12 @@ export function command(
   flags: readonly CommandFlag[],
   run: Handler,
   options:
-    & Partial<Pick<CommandSpec, "firstKey" | "lastKey" | "step" | "group" | "summary">>
+    & Partial<
+      Pick<
+        CommandSpec,
+        "firstKey" | "lastKey" | "step" | "group" | "summary" | "since" | "numkeysAt"
+      >
+    >
     & { subcommands?: CommandSpec[] } = {},
 ): CommandSpec {
   return {
@@ -218,6 +268,8 @@ export function command(
     step: options.step ?? 0,
     group: options.group ?? "generic",
     summary: options.summary ?? "",
+    since: options.since ?? "1.0.0",
+    numkeysAt: options.numkeysAt,
     subcommands: options.subcommands
       ? new Map(options.subcommands.map((sub) => [sub.name.split("|")[1], sub]))
       : undefined,

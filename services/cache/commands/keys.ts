@@ -13,6 +13,7 @@ import {
   globMatch,
   HashValue,
   ListValue,
+  parseInteger,
   SetValue,
   toKey,
   typeName,
@@ -26,6 +27,7 @@ import {
   fail,
   lower,
   NO_SUCH_KEY,
+  NOT_INTEGER,
   SYNTAX,
 } from "./context.ts";
 
@@ -37,7 +39,7 @@ function del(ctx: Ctx, args: Args): void {
 
 function exists(ctx: Ctx, args: Args): void {
   let n = 0;
-  for (let i = 1; i < args.length; i++) if (ctx.session.db.peek(toKey(args.at(i)))) n++;
+  for (let i = 1; i < args.length; i++) if (ctx.session.db.lookupNoTouch(toKey(args.at(i)))) n++;
   ctx.out.integer(n);
 }
 
@@ -83,7 +85,7 @@ function expireGeneric(unit: "s" | "ms", absolute: boolean, name: string) {
 
 function ttlGeneric(kind: "ttl" | "pttl" | "expiretime" | "pexpiretime") {
   return (ctx: Ctx, args: Args) => {
-    const entry = ctx.session.db.peek(toKey(args.at(1)));
+    const entry = ctx.session.db.lookupNoTouch(toKey(args.at(1)));
     if (entry === undefined) return ctx.out.integer(-2);
     if (entry.expireAt === 0) return ctx.out.integer(-1);
     const left = Math.max(0, entry.expireAt - Date.now());
@@ -102,7 +104,8 @@ function persist(ctx: Ctx, args: Args): void {
 }
 
 function type(ctx: Ctx, args: Args): void {
-  ctx.out.simple(ctx.session.db.typeOf(toKey(args.at(1))));
+  const entry = ctx.session.db.lookupNoTouch(toKey(args.at(1)));
+  ctx.out.simple(entry === undefined ? "none" : typeName(entry.value));
 }
 
 function keys(ctx: Ctx, args: Args): void {
@@ -301,12 +304,41 @@ function copy(ctx: Ctx, args: Args): void {
   ctx.out.integer(1);
 }
 
+/**
+ * MOVE key db: to another database of this server, keeping its TTL; 0 when
+ * the key is missing or the target holds one (Redis 7.0 moveCommand, its
+ * checks in its order).
+ */
+function move(ctx: Ctx, args: Args): void {
+  const dbs = ctx.server.keyspace.dbs;
+  const n = parseInteger(args.at(2));
+  if (n === null) fail(NOT_INTEGER);
+  if (n < -2147483648 || n > 2147483647) {
+    fail("ERR value is out of range, value must between -2147483648 and 2147483647");
+  }
+  const index = Number(n);
+  if (index < 0 || index >= dbs.length) fail("ERR DB index is out of range");
+  const source = ctx.session.db;
+  const target = dbs[index];
+  if (target === source) fail("ERR source and destination objects are the same");
+  const key = toKey(args.at(1));
+  const entry = source.lookup(key);
+  if (entry === undefined || target.lookup(key) !== undefined) return ctx.out.integer(0);
+  const { value, expireAt } = entry;
+  // Out of the source first: the events read move_from, then move_to (notify.ts).
+  source.delete(key);
+  const moved = target.set(key, value);
+  if (expireAt !== 0) target.setExpire(moved, expireAt);
+  ctx.out.integer(1);
+}
+
 const k1 = { firstKey: 1, lastKey: 1, step: 1, group: "generic" } as const;
 const kAll = { firstKey: 1, lastKey: -1, step: 1, group: "generic" } as const;
 
 export const KEY_COMMANDS: CommandSpec[] = [
   command("del", -2, ["write"], del, kAll),
   command("copy", -3, ["write", "denyoom"], copy, { firstKey: 1, lastKey: 2, step: 1 }),
+  command("move", 3, ["write", "fast"], move, k1),
   command("unlink", -2, ["write", "fast"], del, kAll),
   command("exists", -2, ["readonly", "fast"], exists, kAll),
   command("touch", -2, ["readonly", "fast"], exists, kAll),

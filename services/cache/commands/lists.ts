@@ -1,6 +1,6 @@
 // List commands (Redis "list" group, t_list.c). A push signals the key as
 // ready, so clients blocked on it (BLPOP and friends, blocking.ts) are
-// served. Left out: BLMPOP.
+// served. The blocking forms (BLPOP ... BLMPOP) are in blocking.ts.
 
 import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
@@ -254,6 +254,8 @@ export function move(ctx: Ctx, from: string, to: string, fromLeft: boolean, toLe
     const value = fromLeft ? list.popFront()! : list.popBack()!;
     if (toLeft) list.pushFront(value);
     else list.pushBack(value);
+    // Reported as a change (WATCH, and the push and pop events Redis emits for it).
+    db.resize(source);
     ctx.server.signalReady(db, to);
     ctx.server.touch(db, from);
     return value;
@@ -283,10 +285,20 @@ function rpoplpush(ctx: Ctx, args: Args): void {
   else ctx.out.bulkString(value);
 }
 
-/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] (Redis 7.0); BLMPOP is left out. */
-function lmpop(ctx: Ctx, args: Args): void {
-  const numkeys = numkeysArg(args.at(1));
-  const whereAt = 2 + numkeys;
+/** LMPOP's and BLMPOP's parsed arguments. */
+export interface LMPopCall {
+  readonly keys: string[];
+  readonly front: boolean;
+  readonly count: number;
+}
+
+/**
+ * numkeys key [key ...] LEFT|RIGHT [COUNT count], from `numkeysAt`, checked
+ * in Redis's order (lmpopGenericCommand): numkeys, the side, COUNT.
+ */
+export function lmpopArgs(args: Args, numkeysAt: number): LMPopCall {
+  const numkeys = numkeysArg(args.at(numkeysAt));
+  const whereAt = numkeysAt + 1 + numkeys;
   if (whereAt >= args.length) fail(SYNTAX);
   const front = side(args.at(whereAt));
   let count = -1;
@@ -297,18 +309,27 @@ function lmpop(ctx: Ctx, args: Args): void {
       count = Number(n);
     } else fail(SYNTAX);
   }
+  const keys = args.slice(numkeysAt + 1, whereAt).map(toKey);
+  return { keys, front, count: count === -1 ? 1 : count };
+}
+
+/** LMPOP's reply from one key, [key, [element ...]]; false when the key is missing. */
+export function lmpopFrom(ctx: Ctx, key: string, call: LMPopCall): boolean {
   const db = ctx.session.db;
-  for (let i = 2; i < whereAt; i++) {
-    const key = toKey(args.at(i));
-    const entry = lookupList(db, key);
-    if (entry === undefined) continue;
-    const n = Math.min(count === -1 ? 1 : count, entry.value.length);
-    ctx.out.arrayHeader(2);
-    ctx.out.bulkString(key);
-    ctx.out.arrayHeader(n);
-    for (let j = 0; j < n; j++) ctx.out.bulkString(popOne(db, entry, front));
-    return;
-  }
+  const entry = lookupList(db, key);
+  if (entry === undefined) return false;
+  const n = Math.min(call.count, entry.value.length);
+  ctx.out.arrayHeader(2);
+  ctx.out.bulkString(key);
+  ctx.out.arrayHeader(n);
+  for (let j = 0; j < n; j++) ctx.out.bulkString(popOne(db, entry, call.front));
+  return true;
+}
+
+/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] (Redis 7.0); BLMPOP is in blocking.ts. */
+function lmpop(ctx: Ctx, args: Args): void {
+  const call = lmpopArgs(args, 1);
+  for (const key of call.keys) if (lmpopFrom(ctx, key, call)) return;
   ctx.out.nullArray();
 }
 
@@ -332,5 +353,10 @@ export const LIST_COMMANDS: CommandSpec[] = [
   command("lpos", -3, ["readonly"], lpos, k1),
   command("lmove", 5, ["write", "denyoom"], lmove, k2),
   command("rpoplpush", 3, ["write", "denyoom"], rpoplpush, k2),
-  command("lmpop", -4, ["write"], lmpop, { group: "list" }),
+  command("lmpop", -4, ["write"], lmpop, {
+    group: "list",
+    summary: "Pop elements from a list",
+    since: "7.0.0",
+    numkeysAt: 1,
+  }),
 ];

@@ -82,7 +82,7 @@ function objectSub(
   reply: (ctx: Ctx, entry: Entry) => void,
 ): CommandSpec {
   return command(`object|${name}`, 3, ["readonly"], (ctx, args) => {
-    const entry = ctx.session.db.peek(toKey(args.at(2)));
+    const entry = ctx.session.db.lookupNoTouch(toKey(args.at(2)));
     if (entry === undefined) return ctx.out.nullBulk();
     reply(ctx, entry);
   }, { firstKey: 2, lastKey: 2, step: 1, group: "generic" });
@@ -138,7 +138,8 @@ const objectSubcommands = [
 ];
 
 function dump(ctx: Ctx, args: Args): void {
-  const entry = ctx.session.db.peek(toKey(args.at(1)));
+  // lookupKeyRead: a miss is a "keymiss".
+  const entry = ctx.session.db.lookup(toKey(args.at(1)));
   if (entry === undefined) return ctx.out.nullBulk();
   ctx.out.bulk(encodeDump(entry.value));
 }
@@ -183,6 +184,10 @@ function restore(ctx: Ctx, args: Args): void {
 
 const MEMORY_HELP = [
   "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+  "DOCTOR",
+  "    Return memory problems reports.",
+  "MALLOC-STATS",
+  "    Return internal statistics report from the memory allocator.",
   "PURGE",
   "    Attempt to purge dirty pages for reclamation by the allocator.",
   "USAGE <key> [SAMPLES <count>]",
@@ -217,7 +222,17 @@ const memorySubcommands = [
     lastKey: 2,
     step: 1,
     group: "server",
+    summary: "Estimate the memory usage of a key",
+    since: "4.0.0",
   }),
+  // Redis's doctor speaks only when it finds a problem; there is no fragmentation report here.
+  command("memory|doctor", 2, [], (ctx) => {
+    ctx.out.verbatim("Sam, I have no memory problems");
+  }, { group: "server" }),
+  // Redis's words for an allocator without statistics (libc here).
+  command("memory|malloc-stats", 2, [], (ctx) => {
+    ctx.out.bulkString("Stats not supported for the current allocator");
+  }, { group: "server" }),
   command("memory|purge", 2, [], (ctx) => {
     const gc = (globalThis as { gc?: (options?: GcOptions) => void }).gc;
     // "last-resort": the collection V8 runs before giving up on memory,

@@ -17,6 +17,7 @@ export function runCommand(ctx: Ctx, args: Args, spec: CommandSpec): void | Bloc
   stat.calls++;
   const notifying = ctx.server.notifyFlags !== 0;
   if (notifying) ctx.server.startChanges();
+  const outerLookups = ctx.server.enterLookups(spec, args);
   // Timed for SLOWLOG when it could be slow enough to log (introspection.ts):
   // a clock read costs as much as a whole O(1) command here.
   const slowlog = ctx.server.slowlog;
@@ -26,12 +27,13 @@ export function runCommand(ctx: Ctx, args: Args, spec: CommandSpec): void | Bloc
   } catch (error) {
     ctx.out.truncate(mark);
     stat.failed++;
-    if (error instanceof CommandError) {
-      ctx.out.error(error.message);
-      return;
-    }
-    ctx.out.error(`ERR ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof CommandError
+      ? error.message
+      : `ERR ${error instanceof Error ? error.message : String(error)}`;
+    ctx.server.countError(message);
+    ctx.out.error(message);
   } finally {
+    ctx.server.leaveLookups(outerLookups);
     if (notifying) ctx.server.emitChanges(spec.name, args);
     if (started >= 0) slowlog.record(ctx.session, args, (performance.now() - started) * 1000);
     // Admin commands are not shown to monitors, as in Redis.

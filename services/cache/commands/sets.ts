@@ -179,8 +179,11 @@ function smove(ctx: Ctx, args: Args): void {
   if (source.value.members.size === 0) db.delete(source.key);
   else db.resize(source);
   const target = dest ?? lookupSet(db, destKey) ?? db.set(destKey, new SetValue()) as SetEntry;
-  target.value.add(member);
-  db.resize(target);
+  // A destination that had the member already is not changed (no WATCH, no "sadd"), as in Redis.
+  if (!target.value.members.has(member)) {
+    target.value.add(member);
+    db.resize(target);
+  }
   ctx.out.integer(1);
 }
 

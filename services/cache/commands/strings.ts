@@ -40,14 +40,10 @@ export function getString(db: Db, key: string): string | undefined {
 }
 
 function get(ctx: Ctx, args: Args): void {
+  // keyspace_hits/misses and "keymiss" are counted by the read lookup (read_lookups.ts).
   const value = ctx.session.db.get(argKey(args, 1));
-  if (value === undefined) {
-    ctx.server.stats.keyspaceMisses++;
-    ctx.out.nullBulk();
-    return;
-  }
+  if (value === undefined) return ctx.out.nullBulk();
   if (typeof value !== "string") fail(WRONGTYPE);
-  ctx.server.stats.keyspaceHits++;
   ctx.out.bulkString(value);
 }
 

@@ -849,6 +849,11 @@ export const ZSET_COMMANDS: CommandSpec[] = [
   command("zinter", -3, ["readonly"], combineGeneric("inter", false), kNone),
   command("zdiff", -3, ["readonly"], combineGeneric("diff", false), kNone),
   command("zintercard", -3, ["readonly"], zintercard, kNone),
-  command("zmpop", -4, ["write"], zmpop, kNone),
+  command("zmpop", -4, ["write"], zmpop, {
+    ...kNone,
+    summary: "Remove and return members with scores in a sorted set",
+    since: "7.0.0",
+    numkeysAt: 1,
+  }),
   command("zrandmember", -2, ["readonly"], zrandmember, k1),
 ];

@@ -130,3 +130,15 @@ Deno.test("ReadBuffer.take() copies and consumes; append() adds bytes read elsew
   assert.throws(() => input.consume(7), RangeError);
   assert.throws(() => input.append(new Uint8Array(60)), LimitError);
 });
+
+Deno.test("ReadBuffer takes a lowered sizeBytesMax at its next growth", async () => {
+  const input = new ReadBuffer({ initialBytes: 64, sizeBytesMax: 1 << 20 });
+  const src = source([64, 64, 64, 64]);
+  assert.equal(await input.fill(src), 64);
+  input.sizeBytesMax = 128;
+  assert.equal(input.sizeBytesMax, 128);
+  assert.equal(await input.fill(src), 64);
+  assert.equal(input.capacity, 128);
+  await assert.rejects(() => input.fill(src), LimitError);
+  assert.throws(() => input.sizeBytesMax = 10, RangeError);
+});

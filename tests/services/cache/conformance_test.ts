@@ -254,3 +254,106 @@ Deno.test({
     assert.deepEqual(plain(watcher.run("EXEC")), ["+OK"]);
   },
 });
+
+Deno.test({
+  name: "MOVE answers as Redis 7.0, keeps the TTL, and refuses a key the target holds",
+  permissions: "none",
+  fn() {
+    const client = commandCache().session();
+    client.run("SET", "k", "v");
+    const errors: [string | number, string][] = [
+      ["x", "-ERR value is not an integer or out of range"],
+      [99999999999, "-ERR value is out of range, value must between -2147483648 and 2147483647"],
+      [16, "-ERR DB index is out of range"],
+      [-1, "-ERR DB index is out of range"],
+      [0, "-ERR source and destination objects are the same"],
+    ];
+    for (const [db, expected] of errors) assert.equal(plain(client.run("MOVE", "k", db)), expected);
+    assert.equal(client.run("MOVE", "nokey", 1), 0);
+    assert.equal(client.run("MOVE", "k", 1), 1);
+    assert.equal(client.run("EXISTS", "k"), 0);
+    client.run("SET", "k", "v2");
+    assert.equal(client.run("MOVE", "k", 1), 0, "the target has one");
+    client.run("SELECT", 1);
+    assert.equal(plain(client.run("GET", "k")), "v");
+    assert.equal(client.run("TTL", "k"), -1);
+  },
+});
+
+Deno.test({
+  name: "MEMORY USAGE counts a key's bytes as used_memory does, with Redis 7.0's errors",
+  permissions: "none",
+  fn() {
+    const cache = commandCache();
+    const client = cache.session();
+    client.run("SET", "k", "v");
+    const bytes = client.run("MEMORY", "USAGE", "k");
+    assert.equal(bytes, cache.server.keyspace.dbs[0].peek("k")!.bytes);
+    assert.equal(client.run("MEMORY", "USAGE", "k", "SAMPLES", 0), bytes);
+    assert.equal(plain(client.run("MEMORY", "USAGE", "nokey")), null);
+    const errors: [(string | number)[], string][] = [
+      [["SAMPLES", "x"], "-ERR value is not an integer or out of range"],
+      [["SAMPLES", -1], "-ERR syntax error"],
+      [["FOO"], "-ERR syntax error"],
+      [["SAMPLES"], "-ERR syntax error"],
+    ];
+    for (const [tail, expected] of errors) {
+      assert.equal(plain(client.run("MEMORY", "USAGE", "k", ...tail)), expected);
+    }
+    assert.equal(
+      plain(client.run("MEMORY", "USAGE")),
+      "-ERR wrong number of arguments for 'memory|usage' command",
+    );
+    assert.equal(plain(client.run("MEMORY", "PURGE")), "+OK");
+    assert.equal(
+      plain(client.run("MEMORY", "FOO")),
+      "-ERR unknown subcommand 'FOO'. Try MEMORY HELP.",
+    );
+  },
+});
+
+Deno.test({
+  name: "LCS gives the subsequence, its length and the matching ranges as Redis 7.0",
+  permissions: "none",
+  fn() {
+    const client = commandCache().session();
+    client.run("MSET", "key1", "ohmytext", "key2", "mynewtext", "z1", "AAGGTTCCAAGGTT");
+    client.run("SET", "z2", "GGTTAAGGCCTT");
+    client.run("SADD", "st", "x");
+    assert.equal(plain(client.run("LCS", "key1", "key2")), "mytext");
+    assert.equal(client.run("LCS", "key1", "key2", "LEN"), 6);
+    assert.equal(plain(client.run("LCS", "key1", "nokey")), "");
+    // redis-server 7.0.15's ranges, last match first.
+    assert.deepEqual(plain(client.run("LCS", "z1", "z2", "IDX", "WITHMATCHLEN")), [
+      "matches",
+      [[[12, 13], [10, 11], 2], [[8, 11], [4, 7], 4], [[2, 5], [0, 3], 4]],
+      "len",
+      10,
+    ]);
+    assert.deepEqual(plain(client.run("LCS", "key1", "key2", "IDX", "MINMATCHLEN", 4)), [
+      "matches",
+      [[[4, 7], [5, 8]]],
+      "len",
+      6,
+    ]);
+    const errors: [(string | number)[], string][] = [
+      [
+        ["key1", "key2", "LEN", "IDX"],
+        "-ERR If you want both the length and indexes, please just use IDX.",
+      ],
+      [["key1", "key2", "FOO"], "-ERR syntax error"],
+      [["key1", "key2", "MINMATCHLEN", "x"], "-ERR value is not an integer or out of range"],
+      [["st", "key1"], "-ERR The specified keys must contain string values"],
+    ];
+    for (const [args, expected] of errors) {
+      assert.equal(plain(client.run("LCS", ...args)), expected);
+    }
+    client.run("CONFIG", "SET", "proto-max-bulk-len", "1mb");
+    client.run("SET", "l1", "a".repeat(600));
+    client.run("SET", "l2", "b".repeat(600));
+    assert.equal(
+      plain(client.run("LCS", "l1", "l2", "LEN")),
+      "-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+    );
+  },
+});

@@ -69,14 +69,25 @@ Deno.test("CONFIG SET timeout takes seconds, refuses what Redis refuses, and app
     "-ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive",
   );
   assert.equal(
-    text(await admin.send("CONFIG", "SET", "maxclients", "5")),
-    "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - can't set immutable config",
+    text(await admin.send("CONFIG", "SET", "maxclients", "0")),
+    "-ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive",
   );
   assert.equal(text(await admin.send("CONFIG", "SET", "timeout", "1")), "OK");
   assert.equal(text(await admin.send("CONFIG", "GET", "timeout")), "timeout 1");
   assert.equal(cache.server.idleTimeoutMs, 1_000);
   using idle = await idleClient(cache.port);
   assert.equal(await readUntilClosed(idle), "");
+});
+
+Deno.test("CONFIG SET maxclients moves the cap for the next clients, as in Redis", async () => {
+  await using cache = startCache();
+  using admin = await RespClient.connect({ port: cache.port });
+  assert.equal(text(await admin.send("CONFIG", "SET", "maxclients", "1")), "OK");
+  assert.equal(text(await admin.send("CONFIG", "GET", "maxclients")), "maxclients 1");
+  // At the new cap of one, the next client makes room by closing the idle admin.
+  using next = await RespClient.connect({ port: cache.port });
+  assert.equal(text(await next.send("PING")), "PONG");
+  assert.equal(cache.server.connectionsEvicted, 1);
 });
 
 Deno.test("at the cap, the longest-idle client is closed to make room", async () => {

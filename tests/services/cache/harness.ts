@@ -99,6 +99,7 @@ export class FakeSession implements Session {
   readonly patterns = new Set<string>();
   closing = false;
   replyMode: "on" | "off" | "skip" = "on";
+  readonly interactedAt = 0;
   readonly out = new ReplyWriter();
   readonly ctx: Ctx;
   #server: CacheServer;
