@@ -86,6 +86,17 @@ export interface RequestOptions {
   target?: string;
 }
 
+/**
+ * Where `HttpClient.exchange()` hands a request's outcome, with the
+ * request's own `context`: made once and used for every request.
+ */
+export interface ExchangeHandler<C, T> {
+  /** The response head has arrived (its body may still be coming). */
+  answered(response: ClientResponse, context: C): T;
+  /** The request failed before a response head arrived. */
+  failed(error: unknown, context: C): T | Promise<T>;
+}
+
 export type ClientErrorCode = "connect" | "timeout" | "protocol" | "closed" | "usage";
 
 /** Every failure of the client, with a code saying which kind it was. */
@@ -208,13 +219,45 @@ export class HttpClient {
    */
   request(url: string | URL, options: RequestOptions = {}): Promise<ClientResponse> {
     try {
-      return this.#request(url, options);
+      return this.#request(url, options) as Promise<ClientResponse>;
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  #request(url: string | URL, options: RequestOptions): Promise<ClientResponse> {
+  /**
+   * Sends one request like `request()`, but hands the response to
+   * `handler.answered(response, context)` in the turn its head arrives, or
+   * a failure (refused before sending, connect, timeout, closed, protocol:
+   * what `request()` rejects with) to `handler.failed(error, context)`, and
+   * resolves with what they return. A proxy's fast path: its own async
+   * function (a promise, a frame and an await per request) goes away, and
+   * `handler` is made once, so a request costs only its `context` object.
+   * Never rejects unless a handler method throws.
+   */
+  exchange<C, T>(
+    url: string | URL,
+    options: RequestOptions,
+    handler: ExchangeHandler<C, T>,
+    context: C,
+  ): Promise<Awaited<T>> {
+    try {
+      return this.#request(url, options, handler, context) as Promise<Awaited<T>>;
+    } catch (error) {
+      try {
+        return Promise.resolve(handler.failed(error, context)) as Promise<Awaited<T>>;
+      } catch (failure) {
+        return Promise.reject(failure);
+      }
+    }
+  }
+
+  #request<C, T>(
+    url: string | URL,
+    options: RequestOptions,
+    handler?: ExchangeHandler<C, T>,
+    context?: C,
+  ): Promise<ClientResponse | T> {
     if (this.#closed) throw new HttpClientError("usage", "client is closed");
     const { target, origin } = typeof url === "string"
       ? this.#parsed(url)
@@ -246,6 +289,8 @@ export class HttpClient {
       headers,
       options,
       canRetry,
+      handler,
+      context,
     );
   }
 
@@ -306,6 +351,9 @@ export class HttpClient {
     return undefined;
   }
 
+  /** #release as a function made once, handed to each response (no closure per request). */
+  #releaseTo = (key: string, conn: ClientConnection): void => this.#release(key, conn);
+
   #release(key: string, conn: ClientConnection): void {
     if (this.#closed || conn.closed) return conn.close();
     let list = this.#idle.get(key);
@@ -354,8 +402,14 @@ export class HttpClient {
    * reads the response head. A pooled connection the server closed before
    * answering (StaleConnectionError) is replaced once by a new one when
    * `canRetry`.
+   *
+   * Kept short on purpose: V8 gives an async function a register file as
+   * large as all its locals and temporaries, allocated per call and copied
+   * out and back at each await. The synchronous work before and after the
+   * socket ops (#queueHead, #responseFor) lives in plain methods, which
+   * halved this function's registers and the bytes allocated per request.
    */
-  async #exchange(
+  async #exchange<C, T>(
     first: ClientConnection | undefined,
     origin: Origin,
     target: string,
@@ -363,41 +417,27 @@ export class HttpClient {
     headers: HttpHeaders,
     options: RequestOptions,
     canRetry: boolean,
-  ): Promise<ClientResponse> {
+    handler: ExchangeHandler<C, T> | undefined,
+    context: C | undefined,
+  ): Promise<ClientResponse | T> {
     let conn = first;
     while (true) {
-      if (conn === undefined) conn = await this.#connect(origin);
+      let response: ClientResponse;
       try {
+        if (conn === undefined) conn = await this.#connect(origin);
         const reused = conn.used;
         conn.used = true;
         const body = options.body ?? null;
-        let streamBody: ReadableStream<Uint8Array> | null = null;
-        let fixed: Uint8Array | null = null;
-        if (body instanceof ReadableStream) streamBody = body;
-        else if (body !== null) fixed = typeof body === "string" ? encoder.encode(body) : body;
-        const lines = options.fieldLines;
-        // Checked in request(): the caller's lines, then the framing of a string or bytes body.
-        const repeated = lines !== undefined && body === null
-          ? this.#repeatedHead(method, target, lines)
-          : undefined;
+        const streamBody = body instanceof ReadableStream ? body : null;
         const headerTimeoutMs = options.headerTimeoutMs ?? this.#options.headerTimeoutMs;
         try {
           // Head and a small body go out in one write from the connection's reused buffer.
-          if (repeated !== undefined) conn.out.push(repeated);
-          else if (lines !== undefined) conn.out.pushText(linesHead(method, target, lines, fixed));
-          else {
-            conn.out.pushText(
-              `${method} ${target} HTTP/1.1\r\n` +
-                fieldsText(headers, { origin, method, streamed: streamBody !== null, fixed }) +
-                "\r\n",
-            );
-          }
-          if (fixed !== null && fixed.length < LARGE_PIECE_BYTES) conn.out.push(fixed as Bytes);
+          const large = this.#queueHead(conn, origin, target, method, headers, options);
           const bytes = conn.out.take();
           // Awaiting the socket op itself: the usual whole write costs no extra promise.
           const written = await conn.writeSome(bytes);
           if (written < bytes.length) await conn.write(bytes.subarray(written));
-          if (fixed !== null && fixed.length >= LARGE_PIECE_BYTES) await conn.write(fixed);
+          if (large !== null) await conn.write(large);
         } catch (error) {
           conn.close();
           if (reused && isDisconnect(error)) throw new StaleConnectionError(error);
@@ -418,10 +458,9 @@ export class HttpClient {
           } else {
             // ClientConnection.readHead inlined (the hot path): decode what is
             // buffered, await only the socket's read when bytes are missing.
-            const limits = this.#options.limits;
             conn.receivedNothing = conn.buffered === 0;
             conn.setDeadline(headerTimeoutMs, FOR_HEAD);
-            let head = conn.decodeHead(limits);
+            let head = conn.decodeHead(this.#options.limits);
             while (head === undefined) {
               let n: number | null;
               try {
@@ -429,10 +468,7 @@ export class HttpClient {
               } catch (error) {
                 throw conn.timedOut ? headTimeout(headerTimeoutMs) : error;
               }
-              if (n === null) throw conn.endedInHead();
-              conn.commit(n);
-              conn.receivedNothing = false;
-              head = conn.decodeHead(limits);
+              head = conn.committed(n, this.#options.limits);
             }
             conn.deadline = 0;
             responseHead = head;
@@ -444,39 +480,100 @@ export class HttpClient {
           }
           throw error;
         }
-        // A head equal to the connection's last one has the same framing (but for HEAD).
-        const memo = conn.headMemo;
-        let framing: BodyFraming;
-        let keepAlive: boolean;
-        if (memo.current && memo.framing !== undefined && method !== "HEAD") {
-          framing = memo.framing;
-          keepAlive = memo.keepAlive;
-        } else {
-          framing = responseFraming(method, responseHead);
-          keepAlive = responseHead.version === "1.1"
-            ? !listTokens(responseHead.headers.get("connection")).includes("close")
-            : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
-          if (memo.current && method !== "HEAD") {
-            memo.framing = framing;
-            memo.keepAlive = keepAlive;
-          }
-        }
-        const held = conn;
-        const response = new IncomingResponse(held, responseHead, framing, this.#options, () => {
-          // A request whose body was cut short leaves the connection mid-message.
-          if (keepAlive && bodySent && framing.kind !== "close") this.#release(origin.key, held);
-          else held.close();
-        });
-        if (this.#options.keepHeadBytes) response.headBytes = conn.lastHeadBytes;
-        return response;
+        response = this.#responseFor(conn, origin, method, responseHead, bodySent);
       } catch (error) {
         if (conn === first && canRetry && error instanceof StaleConnectionError) {
           conn = undefined;
           continue;
         }
-        throw unwrap(error);
+        if (handler === undefined) throw unwrap(error);
+        return handler.failed(unwrap(error), context!);
+      }
+      return handler === undefined ? response : handler.answered(response, context!);
+    }
+  }
+
+  /**
+   * Queues the request head (and a small body) in `conn.out`; returns a body
+   * of LARGE_PIECE_BYTES or more, which goes out in a write of its own, or null.
+   */
+  #queueHead(
+    conn: ClientConnection,
+    origin: Origin,
+    target: string,
+    method: string,
+    headers: HttpHeaders,
+    options: RequestOptions,
+  ): Uint8Array | null {
+    const body = options.body ?? null;
+    let fixed: Uint8Array | null = null;
+    if (body !== null && !(body instanceof ReadableStream)) {
+      fixed = typeof body === "string" ? encoder.encode(body) : body;
+    }
+    const lines = options.fieldLines;
+    // Checked in request(): the caller's lines, then the framing of a string or bytes body.
+    const repeated = lines !== undefined && body === null
+      ? this.#repeatedHead(method, target, lines)
+      : undefined;
+    if (repeated !== undefined) conn.out.push(repeated);
+    else if (lines !== undefined) conn.out.pushText(linesHead(method, target, lines, fixed));
+    else {
+      conn.out.pushText(
+        `${method} ${target} HTTP/1.1\r\n` +
+          fieldsText(headers, {
+            origin,
+            method,
+            streamed: body instanceof ReadableStream,
+            fixed,
+          }) +
+          "\r\n",
+      );
+    }
+    if (fixed === null) return null;
+    if (fixed.length < LARGE_PIECE_BYTES) {
+      conn.out.push(fixed as Bytes);
+      return null;
+    }
+    return fixed;
+  }
+
+  /** The response to hand out once its head has arrived on `conn`. */
+  #responseFor(
+    conn: ClientConnection,
+    origin: Origin,
+    method: string,
+    responseHead: ResponseHead,
+    bodySent: boolean,
+  ): ClientResponse {
+    // A head equal to the connection's last one has the same framing (but for HEAD).
+    const memo = conn.headMemo;
+    let framing: BodyFraming;
+    let keepAlive: boolean;
+    if (memo.current && memo.framing !== undefined && method !== "HEAD") {
+      framing = memo.framing;
+      keepAlive = memo.keepAlive;
+    } else {
+      framing = responseFraming(method, responseHead);
+      keepAlive = responseHead.version === "1.1"
+        ? !listTokens(responseHead.headers.get("connection")).includes("close")
+        : listTokens(responseHead.headers.get("connection")).includes("keep-alive");
+      if (memo.current && method !== "HEAD") {
+        memo.framing = framing;
+        memo.keepAlive = keepAlive;
       }
     }
+    // A request whose body was cut short leaves the connection mid-message.
+    const reuse = keepAlive && bodySent && framing.kind !== "close";
+    const response = new IncomingResponse(
+      conn,
+      responseHead,
+      framing,
+      this.#options,
+      reuse ? this.#releaseTo : undefined,
+      origin.key,
+    );
+    if (this.#options.keepHeadBytes) response.headBytes = conn.lastHeadBytes;
+    return response;
   }
 
   /**
@@ -730,6 +827,17 @@ class ClientConnection implements Expiring {
     this.#input.commit(n);
   }
 
+  /**
+   * Records what `readSome()` returned and decodes the next head: it, or
+   * undefined while it has not all arrived. Throws at end of stream.
+   */
+  committed(n: number | null, limits: Readonly<HttpLimits>): ResponseHead | undefined {
+    if (n === null) throw this.endedInHead();
+    this.#input.commit(n);
+    this.receivedNothing = false;
+    return this.decodeHead(limits);
+  }
+
   /** True once the sweep closed this connection for missing its deadline. */
   get timedOut(): boolean {
     return this.#timedOut;
@@ -819,7 +927,9 @@ class IncomingResponse implements ClientResponse {
   #conn: ClientConnection;
   #framing: BodyFraming;
   #options: { bodyTimeoutMs: number; limits: Readonly<HttpLimits> };
-  #done: () => void;
+  /** Where the connection goes back once the body is read; undefined: closed then. */
+  #release: ((key: string, conn: ClientConnection) => void) | undefined;
+  #originKey: string;
   #finished = false;
   /** Body bytes still to come (Content-Length framing). */
   #remaining: number;
@@ -832,7 +942,8 @@ class IncomingResponse implements ClientResponse {
     head: ResponseHead,
     framing: BodyFraming,
     options: { bodyTimeoutMs: number; limits: Readonly<HttpLimits> },
-    done: () => void,
+    release: ((key: string, conn: ClientConnection) => void) | undefined,
+    originKey: string,
   ) {
     this.status = head.status;
     this.reason = head.reason;
@@ -841,7 +952,8 @@ class IncomingResponse implements ClientResponse {
     this.#conn = conn;
     this.#framing = framing;
     this.#options = options;
-    this.#done = done;
+    this.#release = release;
+    this.#originKey = originKey;
     this.#remaining = framing.kind === "length" ? framing.length : 0;
     if (framing.kind === "chunked") this.#decoder = new ChunkedDecoder(options.limits);
     if (framing.kind === "none") this.#finish();
@@ -992,7 +1104,9 @@ class IncomingResponse implements ClientResponse {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#done();
+    const release = this.#release;
+    if (release !== undefined) release(this.#originKey, this.#conn);
+    else this.#conn.close();
   }
 
   #fail(): void {

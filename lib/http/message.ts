@@ -40,6 +40,13 @@ export interface HttpRequest {
    * Undefined for a chunked body or a request built elsewhere.
    */
   readonly declaredBodyBytes?: number;
+  /**
+   * `performance.now()` when the server began handling this request (the
+   * start of its duration metric), when it read the clock for one: a
+   * handler timing the request can start from it instead of reading the
+   * clock again (about 0.1-0.2 µs a reading in Deno).
+   */
+  readonly startedMs?: number;
 }
 
 export type BodyInit = string | Uint8Array | ReadableStream<Uint8Array> | null;

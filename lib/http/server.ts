@@ -434,7 +434,13 @@ class Connection implements BodySource {
     this.#phase = "handling";
     this.#tc.deadline = 0;
     const body = head.framing.kind === "none" ? undefined : new BodyState(head, this);
-    const request = new ServerRequest(head, body, config.bodyLimitBytes, this.#conn);
+    const request = new ServerRequest(
+      head,
+      body,
+      config.bodyLimitBytes,
+      this.#conn,
+      config.metrics ? started : undefined,
+    );
     let result: HttpResponse | Promise<HttpResponse>;
     try {
       result = config.handler(request);

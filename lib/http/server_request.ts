@@ -130,13 +130,16 @@ export class ServerRequest implements HttpRequest {
   #params: Record<string, string> | undefined;
   #bodyState: BodyState | undefined;
   #stream: ReadableStream<Bytes> | null | undefined;
+  readonly startedMs: number | undefined;
 
   constructor(
     head: RequestHead,
     body: BodyState | undefined,
     bodyLimitBytes: number,
     conn: Deno.TcpConn,
+    startedMs?: number,
   ) {
+    this.startedMs = startedMs;
     this.#head = head;
     this.#conn = conn;
     this.#bodyState = body;

@@ -57,6 +57,11 @@ export interface PickOptions {
   exclude?: ReadonlySet<string>;
 }
 
+/** Whether `c` may be picked: available, weighted, and not tried already. */
+function isUsable(c: Candidate, exclude: ReadonlySet<string> | undefined): boolean {
+  return c.available && c.weight > 0 && !(exclude?.has(c.id));
+}
+
 /** Ring points per unit of weight: ~160 keeps the spread within a few percent (ketama). */
 export const POINTS_PER_WEIGHT = 160;
 /** Ring points at most per backend, so a weight of 1000 cannot build a huge ring. */
@@ -80,9 +85,10 @@ export class Balancer {
   /** The chosen candidate, or undefined when none is available. */
   pick(candidates: readonly Candidate[], options: PickOptions = {}): Candidate | undefined {
     const exclude = options.exclude;
-    const isUsable = (c: Candidate) => c.available && c.weight > 0 && !(exclude?.has(c.id));
-    // Usually every candidate is usable: then no new array per pick.
-    const usable = candidates.every(isUsable) ? candidates : candidates.filter(isUsable);
+    // Usually every candidate is usable: then no new array (nor closure) per pick.
+    let all = true;
+    for (let i = 0; i < candidates.length && all; i++) all = isUsable(candidates[i], exclude);
+    const usable = all ? candidates : candidates.filter((c) => isUsable(c, exclude));
     if (usable.length === 0) return undefined;
     switch (this.algorithm) {
       case "round-robin":

@@ -38,7 +38,13 @@
 // (RFC 9112 section 9.6), as it does for any body a handler leaves unread.
 
 import { type Bytes, ByteSlab, concat } from "../../lib/bytes.ts";
-import { type ClientResponse, HttpClient, HttpClientError } from "../../lib/http/client.ts";
+import {
+  type ClientResponse,
+  type ExchangeHandler,
+  HttpClient,
+  HttpClientError,
+  type RequestOptions,
+} from "../../lib/http/client.ts";
 import { type HttpHeaders, listTokens } from "../../lib/http/headers.ts";
 import { statusText } from "../../lib/http/status.ts";
 import type { HttpRequest, HttpResponse } from "../../lib/http/message.ts";
@@ -111,6 +117,8 @@ export class ReverseProxy {
   #log: Logger;
   #access: Logger;
   #now: () => number;
+  /** #now is performance.now(), so a request's `startedMs` is on the same clock. */
+  #serverClock: boolean;
   /** Bound metric series per pool and backend (bounded by the configurations seen). */
   #series = new Map<string, Map<string, BackendSeries>>();
   /** Requests using each client; a client replaced by a reload is closed once at zero. */
@@ -122,6 +130,7 @@ export class ReverseProxy {
     this.#log = options.log;
     this.#access = options.accessLog;
     this.#now = options.now ?? (() => performance.now());
+    this.#serverClock = options.now === undefined;
     this.#budget = new RetryBudget(config.retryBudget, this.#now());
     this.apply(config);
   }
@@ -224,7 +233,10 @@ export class ReverseProxy {
    * a forwarded request costs one promise (#forward's), not two.
    */
   handle = (request: HttpRequest): HttpResponse | Promise<HttpResponse> => {
-    const started = this.#now();
+    // The server's own reading when it took one (one clock call less per request).
+    const started = this.#serverClock && request.startedMs !== undefined
+      ? request.startedMs
+      : this.#now();
     const config = this.#config;
     const route = matchRoute(config.routes, config.defaultPool, {
       method: request.method,
@@ -236,9 +248,119 @@ export class ReverseProxy {
     if (route === undefined) {
       return this.#local(request, started, 404, "no route matches this request", {});
     }
-    return this.#forward(request, started, route, this.#pools.get(route.pool)!);
+    const pool = this.#pools.get(route.pool)!;
+    if ((request.body === null || request.declaredBodyBytes === 0) && !wantsUpgrade(request)) {
+      return this.#plain(request, started, route, pool);
+    }
+    return this.#forward(request, started, route, pool);
   };
 
+  /**
+   * A request without a body (most of them): asked through lib/http's
+   * client exchange(), whose handler (#plainHandler, made once) answers in
+   * the turn the backend's head arrives, so the request costs one small
+   * object (PlainAttempt) instead of an async function of its own.
+   * Attempts, retries and answers are #forward's, step for step.
+   */
+  #plain(
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+  ): HttpResponse | Promise<HttpResponse> {
+    this.#hold(pool.client);
+    let options: RequestOptions;
+    try {
+      options = this.#prepare(request, route, undefined);
+    } catch (error) {
+      this.#release(pool.client);
+      throw error;
+    }
+    this.#budget.deposit(started);
+    return this.#attempt({
+      request,
+      started,
+      route,
+      pool,
+      options,
+      key: hashKey(pool.config, request),
+      backend: undefined,
+      attempt: 0,
+      tried: undefined,
+    });
+  }
+
+  /** The next attempt of a plain request, or the client's answer when no backend is left. */
+  #attempt(plain: PlainAttempt): HttpResponse | Promise<HttpResponse> {
+    const attempt = ++plain.attempt;
+    const pool = plain.pool;
+    // The handler's clock reading serves the first attempt.
+    const now = attempt > 1 ? this.#now() : plain.started;
+    const backend = this.#pick(pool, now, plain.key, plain.tried);
+    if (backend === undefined) {
+      this.#release(pool.client);
+      return this.#noBackend(plain.request, plain.started, plain.route, pool, plain.tried, now);
+    }
+    backend.active++;
+    plain.backend = backend;
+    return pool.client.exchange(backend.url, plain.options, this.#plainHandler, plain);
+  }
+
+  #plainHandler: ExchangeHandler<PlainAttempt, HttpResponse | Promise<HttpResponse>> = {
+    answered: (response, plain) => {
+      const { request, started, route, pool, backend, attempt } = plain;
+      const client = pool.client;
+      let answer: HttpResponse | undefined;
+      try {
+        answer = this.#answered(request, started, route, pool, backend!, attempt, response);
+      } catch (error) {
+        this.#release(client);
+        throw error;
+      }
+      if (answer !== undefined) {
+        this.#release(client);
+        return answer;
+      }
+      // A streamed answer releases the client at its end.
+      const streamed = this.#isStreamed(request, response);
+      const relaying = this.#relayAnswer(
+        request,
+        started,
+        route,
+        pool,
+        backend!,
+        attempt,
+        response,
+        streamed ? client : null,
+      );
+      return streamed ? relaying : relaying.finally(() => this.#release(client));
+    },
+    failed: (error, plain) => {
+      const { request, started, route, pool, backend, attempt } = plain;
+      let local: HttpResponse | undefined;
+      try {
+        local = this.#failed(error, request, started, route, pool, backend!, attempt, RESENDABLE);
+      } catch (failure) {
+        this.#release(pool.client);
+        throw failure;
+      }
+      if (local !== undefined) {
+        this.#release(pool.client);
+        return local;
+      }
+      (plain.tried ??= new Set()).add(backend!.url);
+      return this.#attempt(plain);
+    },
+  };
+
+  /**
+   * Kept short on purpose, like lib/http's client exchange: V8 gives an
+   * async function a register file as large as all its locals and
+   * temporaries, allocated per call and copied out and back at each await,
+   * so what happens before the backend is asked (#prepare), after a failure
+   * (#failed) and after the answer (#answered, #relayAnswer) lives in other
+   * methods. That cut the bytes allocated per proxied request by a third.
+   */
   async #forward(
     request: HttpRequest,
     started: number,
@@ -250,168 +372,257 @@ export class ReverseProxy {
     /** Set when a streamed answer takes over the release (at its end). */
     let handedOff = false;
     try {
-      const config = this.#config;
       if (wantsUpgrade(request)) return await this.#tunnel(request, started, route, pool);
-      // The balancer streams any body through; size limits are the backend's to set.
-      request.bodyLimitBytes = Infinity;
       const hasBody = request.body !== null && request.declaredBodyBytes !== 0;
-      // A request without a body and without a field this hop acts on goes
-      // up with its field lines as received, ours appended (plainFieldLines).
-      const fieldLines = hasBody ? undefined : plainFieldLines(request);
-      const headers = fieldLines === undefined ? forwardHeaders(request) : undefined;
       // A small body is read whole first: a body that breaks its framing is
       // then refused before any backend sees even its head, and the request
       // can be retried because its body can be sent again. Larger ones stream.
-      const watched = hasBody ? await readSmallBody(request.body!) : undefined;
-      const body = watched?.bytes ?? watched?.stream ?? null;
-      if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
-        headers!.push(["content-length", String(request.declaredBodyBytes)]);
-      }
+      const watched = hasBody ? await readSmallBody(this.#bodyOf(request)) : undefined;
+      const options = this.#prepare(request, route, watched);
       const key = hashKey(pool.config, request);
       /** Backends tried (made on the first retry: most requests have none). */
       let tried: Set<string> | undefined;
       this.#budget.deposit(started);
-      let now = started;
       for (let attempt = 1;; attempt++) {
         // The handler's clock reading serves a first attempt that did not wait for a body.
-        if (attempt > 1 || hasBody) now = this.#now();
+        const now = attempt > 1 || hasBody ? this.#now() : started;
         const backend = this.#pick(pool, now, key, tried);
         if (backend === undefined) {
-          if (tried !== undefined) {
-            return this.#local(request, started, 502, "every backend tried failed", {}, route.rule);
-          }
-          return this.#local(
-            request,
-            started,
-            503,
-            `no healthy backend in pool ${pool.name}`,
-            { "retry-after": String(this.#retryAfterSeconds(pool, now)) },
-            route.rule,
-          );
+          return this.#noBackend(request, started, route, pool, tried, now);
         }
         backend.active++;
         let response: ClientResponse;
         try {
-          response = await client.request(backend.url, {
-            method: request.method,
-            target: route.target,
-            headers,
-            fieldLines,
-            body,
-          });
+          response = await client.request(backend.url, options);
         } catch (error) {
-          backend.active--;
           // The client's body broke its framing or limit while being forwarded:
           // the backend got a head and part of a body but never the end of it.
           // The client gets the parser's own answer (400, 413...), as without us.
-          if (watched?.error !== undefined) throw watched.error;
-          const failure = classify(error, pool, backend.url);
-          this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: failure.kind });
-          if (
-            failure.countsAgainstBackend && backend.recordFailure(this.#now(), pool.config.passive)
-          ) {
-            this.#log.warn("backend {backend} ejected for {ms} ms after repeated failures", {
-              backend: backend.url,
-              ms: pool.config.passive.cooldownMs,
-            });
+          if (watched?.error !== undefined) {
+            backend.active--;
+            throw watched.error;
           }
-          const retryable = failure.beforeSending ||
-            (failure.retryIfIdempotent && IDEMPOTENT.has(request.method) &&
-              !(body instanceof ReadableStream));
-          if (
-            retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())
-          ) {
-            this.#metrics.retries.inc({ pool: pool.name });
-            (tried ??= new Set()).add(backend.url);
-            continue;
-          }
-          if (!(error instanceof HttpClientError) && !(error instanceof TypeError)) {
-            this.#log.error("proxying to {backend} failed: {error}", {
-              backend: backend.url,
-              error: String(error),
-            });
-          }
-          return this.#local(request, started, failure.status, failure.message, {}, route.rule, {
-            backend: backend.url,
-            attempt,
+          const local = this.#failed(error, request, started, route, pool, backend, attempt, {
+            resendable: !(options.body instanceof ReadableStream),
           });
+          if (local !== undefined) return local;
+          (tried ??= new Set()).add(backend.url);
+          continue;
         }
-        if (response.status < 200) {
-          // A 101 nobody asked for (interim 1xx are skipped by the client).
-          backend.active--;
-          await response.body.cancel().catch(() => {});
-          this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "protocol" });
-          return this.#local(
-            request,
-            started,
-            502,
-            `backend ${backend.url} switched protocols unasked`,
-            {},
-            route.rule,
-            { backend: backend.url, attempt },
-          );
-        }
-        if (pool.failureStatus[response.status] !== 1) backend.recordSuccess();
-        else if (backend.recordFailure(this.#now(), pool.config.passive)) {
-          // Still an answer: it goes to the client, and nothing is retried.
-          this.#log.warn("backend {backend} ejected for {ms} ms after repeated {status} answers", {
-            backend: backend.url,
-            ms: pool.config.passive.cooldownMs,
-            status: response.status,
-          });
-        }
-        const series = this.#seriesOf(pool.name, backend.url);
-        series.latency.observe((this.#now() - started) / 1000);
-        this.#statusCounter(series, pool.name, backend.url, response.status).inc();
-        // The common answer relayed as bytes: its head as received plus Via, and its body.
-        const wire = config.debugHeader || request.method === "HEAD"
-          ? undefined
-          : wireAnswer(response);
-        if (wire !== undefined) {
-          backend.active--;
-          this.#logAccess(request, response.status, started, backend.url, attempt);
-          return { status: response.status, wire };
-        }
-        const out = responseHeaders(response.headers);
-        if (config.debugHeader) {
-          out.push([
-            "x-lb-debug",
-            `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`,
-          ]);
-        }
-        // The common small answer: its body came with its head, relayed in this turn.
-        const whole = request.method === "HEAD" ? undefined : smallBufferedBody(response);
-        if (whole !== undefined) {
-          backend.active--;
-          this.#logAccess(request, response.status, started, backend.url, attempt);
-          return { status: response.status, headers: out, body: whole };
-        }
-        let relayed: HttpResponse;
-        try {
-          const streamed = this.#isStreamed(request, response);
-          if (streamed) handedOff = true;
-          relayed = await this.#relay(request, response, out, backend, streamed ? client : null);
-        } catch (error) {
-          // A small sized body is read whole before anything is sent: when the
-          // backend stalls or drops it, the client can still get a clear answer.
-          if (!(error instanceof HttpClientError)) throw error;
-          this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "body" });
-          backend.recordFailure(this.#now(), pool.config.passive);
-          const timedOut = error.code === "timeout";
-          const message = timedOut
-            ? `backend ${backend.url} stalled for ${pool.config.timeouts.idleMs} ms inside its response body`
-            : `backend ${backend.url} closed the connection inside its response body`;
-          return this.#local(request, started, timedOut ? 504 : 502, message, {}, route.rule, {
-            backend: backend.url,
-            attempt,
-          });
-        }
-        this.#logAccess(request, response.status, started, backend.url, attempt);
-        return relayed;
+        const answer = this.#answered(request, started, route, pool, backend, attempt, response);
+        if (answer !== undefined) return answer;
+        const streamed = this.#isStreamed(request, response);
+        if (streamed) handedOff = true;
+        return await this.#relayAnswer(
+          request,
+          started,
+          route,
+          pool,
+          backend,
+          attempt,
+          response,
+          streamed ? client : null,
+        );
       }
     } finally {
       if (!handedOff) this.#release(client);
     }
+  }
+
+  /** The request's body stream, which the balancer streams through whatever its size. */
+  #bodyOf(request: HttpRequest): ReadableStream<Bytes> {
+    // Size limits are the backend's to set.
+    request.bodyLimitBytes = Infinity;
+    return request.body!;
+  }
+
+  /** What lib/http's client is asked to send upstream, the same for every attempt. */
+  #prepare(
+    request: HttpRequest,
+    route: RouteMatch,
+    watched: ForwardedBody | undefined,
+  ): RequestOptions {
+    // A request without a body and without a field this hop acts on goes
+    // up with its field lines as received, ours appended (plainFieldLines).
+    const fieldLines = watched === undefined ? plainFieldLines(request) : undefined;
+    const headers = fieldLines === undefined ? forwardHeaders(request) : undefined;
+    const body = watched?.bytes ?? watched?.stream ?? null;
+    if (watched?.stream !== undefined && request.declaredBodyBytes !== undefined) {
+      headers!.push(["content-length", String(request.declaredBodyBytes)]);
+    }
+    return { method: request.method, target: route.target, headers, fieldLines, body };
+  }
+
+  /** 503 when no backend of the pool is available; 502 once every one tried failed. */
+  #noBackend(
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+    tried: Set<string> | undefined,
+    now: number,
+  ): HttpResponse {
+    if (tried !== undefined) {
+      return this.#local(request, started, 502, "every backend tried failed", {}, route.rule);
+    }
+    return this.#local(
+      request,
+      started,
+      503,
+      `no healthy backend in pool ${pool.name}`,
+      { "retry-after": String(this.#retryAfterSeconds(pool, now)) },
+      route.rule,
+    );
+  }
+
+  /**
+   * After a failed attempt: counts it (metrics, passive health) and returns
+   * the client's answer, or undefined when the request goes to another
+   * backend (a retry, already counted).
+   */
+  #failed(
+    error: unknown,
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+    backend: BackendState,
+    attempt: number,
+    body: { resendable: boolean },
+  ): HttpResponse | undefined {
+    backend.active--;
+    const failure = classify(error, pool, backend.url);
+    this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: failure.kind });
+    if (failure.countsAgainstBackend && backend.recordFailure(this.#now(), pool.config.passive)) {
+      this.#log.warn("backend {backend} ejected for {ms} ms after repeated failures", {
+        backend: backend.url,
+        ms: pool.config.passive.cooldownMs,
+      });
+    }
+    const retryable = failure.beforeSending ||
+      (failure.retryIfIdempotent && IDEMPOTENT.has(request.method) && body.resendable);
+    if (retryable && attempt <= pool.config.retries && this.#budget.tryWithdraw(this.#now())) {
+      this.#metrics.retries.inc({ pool: pool.name });
+      return undefined;
+    }
+    if (!(error instanceof HttpClientError) && !(error instanceof TypeError)) {
+      this.#log.error("proxying to {backend} failed: {error}", {
+        backend: backend.url,
+        error: String(error),
+      });
+    }
+    return this.#local(request, started, failure.status, failure.message, {}, route.rule, {
+      backend: backend.url,
+      attempt,
+    });
+  }
+
+  /**
+   * The answer to the client once the backend's head has arrived, when it
+   * can be given in this turn: relayed as bytes (wireAnswer), a small body
+   * that came with its head, or a 502 for a 101 nobody asked for.
+   * Undefined when the body has to be read or streamed (#relayAnswer).
+   */
+  #answered(
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+    backend: BackendState,
+    attempt: number,
+    response: ClientResponse,
+  ): HttpResponse | undefined {
+    const status = response.status;
+    if (status < 200) {
+      // A 101 nobody asked for (interim 1xx are skipped by the client).
+      backend.active--;
+      // Cancelling closes the backend connection at once; nothing to wait for.
+      response.body.cancel().catch(() => {});
+      this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "protocol" });
+      return this.#local(
+        request,
+        started,
+        502,
+        `backend ${backend.url} switched protocols unasked`,
+        {},
+        route.rule,
+        { backend: backend.url, attempt },
+      );
+    }
+    if (pool.failureStatus[status] !== 1) backend.recordSuccess();
+    else if (backend.recordFailure(this.#now(), pool.config.passive)) {
+      // Still an answer: it goes to the client, and nothing is retried.
+      this.#log.warn("backend {backend} ejected for {ms} ms after repeated {status} answers", {
+        backend: backend.url,
+        ms: pool.config.passive.cooldownMs,
+        status,
+      });
+    }
+    const series = this.#seriesOf(pool.name, backend.url);
+    series.latency.observe((this.#now() - started) / 1000);
+    this.#statusCounter(series, pool.name, backend.url, status).inc();
+    const debug = this.#config.debugHeader;
+    // The common answer relayed as bytes: its head as received plus Via, and its body.
+    const wire = debug || request.method === "HEAD" ? undefined : wireAnswer(response);
+    if (wire !== undefined) {
+      backend.active--;
+      this.#logAccess(request, status, started, backend.url, attempt);
+      return { status, wire };
+    }
+    // The common small answer: its body came with its head, relayed in this turn.
+    const whole = request.method === "HEAD" ? undefined : smallBufferedBody(response);
+    if (whole === undefined) return undefined;
+    backend.active--;
+    this.#logAccess(request, status, started, backend.url, attempt);
+    return { status, headers: this.#answerHeaders(response, route, backend, attempt), body: whole };
+  }
+
+  /** The backend's fields as they go to the client, with the debug field when configured. */
+  #answerHeaders(
+    response: ClientResponse,
+    route: RouteMatch,
+    backend: BackendState,
+    attempt: number,
+  ): [string, string][] {
+    const out = responseHeaders(response.headers);
+    if (this.#config.debugHeader) {
+      out.push(["x-lb-debug", `rule=${route.rule}; backend=${backend.url}; attempt=${attempt}`]);
+    }
+    return out;
+  }
+
+  /** Relays an answer whose body has not all arrived with its head (#relay). */
+  async #relayAnswer(
+    request: HttpRequest,
+    started: number,
+    route: RouteMatch,
+    pool: PoolRuntime,
+    backend: BackendState,
+    attempt: number,
+    response: ClientResponse,
+    client: HttpClient | null,
+  ): Promise<HttpResponse> {
+    const out = this.#answerHeaders(response, route, backend, attempt);
+    let relayed: HttpResponse;
+    try {
+      relayed = await this.#relay(request, response, out, backend, client);
+    } catch (error) {
+      // A small sized body is read whole before anything is sent: when the
+      // backend stalls or drops it, the client can still get a clear answer.
+      if (!(error instanceof HttpClientError)) throw error;
+      this.#metrics.errors.inc({ pool: pool.name, backend: backend.url, kind: "body" });
+      backend.recordFailure(this.#now(), pool.config.passive);
+      const timedOut = error.code === "timeout";
+      const message = timedOut
+        ? `backend ${backend.url} stalled for ${pool.config.timeouts.idleMs} ms inside its response body`
+        : `backend ${backend.url} closed the connection inside its response body`;
+      return this.#local(request, started, timedOut ? 504 : 502, message, {}, route.rule, {
+        backend: backend.url,
+        attempt,
+      });
+    }
+    this.#logAccess(request, response.status, started, backend.url, attempt);
+    return relayed;
   }
 
   /** An upgrade (WebSocket): one attempt, on a connection of its own (tunnel.ts). */
@@ -637,6 +848,24 @@ export class ReverseProxy {
 }
 
 const NO_PICK_OPTIONS: PickOptions = {};
+/** A request without a body can always be sent again. */
+const RESENDABLE = { resendable: true };
+
+/** One plain request (no body, no upgrade) across its attempts. */
+interface PlainAttempt {
+  readonly request: HttpRequest;
+  readonly started: number;
+  readonly route: RouteMatch;
+  readonly pool: PoolRuntime;
+  readonly options: RequestOptions;
+  /** The consistent-hash key, when the pool hashes. */
+  readonly key: string | undefined;
+  /** The backend of the current attempt. */
+  backend: BackendState | undefined;
+  attempt: number;
+  /** Backends tried (made on the first retry). */
+  tried: Set<string> | undefined;
+}
 
 /** The response field names wireAnswer leaves to responseHeaders (hop-by-hop, Via), by length. */
 const WIRE_REFUSED_BY_LENGTH: (string[] | undefined)[] = [];

@@ -3,7 +3,7 @@
 // connection, and the error codes for connect, timeout and protocol faults.
 
 import assert from "node:assert/strict";
-import { HttpClient, HttpClientError } from "../../../lib/http/client.ts";
+import { type ExchangeHandler, HttpClient, HttpClientError } from "../../../lib/http/client.ts";
 import { json, readText, text } from "../../../lib/http/message.ts";
 import { Router } from "../../../lib/http/router.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
@@ -366,4 +366,41 @@ Deno.test("HttpClient refuses a CR LF in the method or a header before writing a
     listener.close();
     await serving.catch(() => {});
   }
+});
+
+Deno.test("HttpClient exchange() hands the response or the failure to its handler, with the request's context", async () => {
+  await using server = serveHttp({ handler: app().handle, idleTimeoutMs: 100 });
+  await using client = new HttpClient({ idleTimeoutMs: 30_000 });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const seen: string[] = [];
+  // One handler for every request: the per-request state is the context.
+  const handler: ExchangeHandler<string, Promise<string> | string> = {
+    answered: (response, context) => {
+      seen.push(`${context} answered ${response.status}`);
+      return response.text();
+    },
+    failed: (error, context) => {
+      seen.push(`${context} failed ${error instanceof HttpClientError ? error.code : error}`);
+      return "failed";
+    },
+  };
+  assert.equal(
+    await client.exchange(`${base}/echo`, { method: "POST", body: "hi" }, handler, "a"),
+    "hi",
+  );
+  // A pooled connection the server closed while idle is replaced, unseen by the handler.
+  for (let i = 0; i < 100 && server.connections > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.match(await client.exchange(`${base}/port`, {}, handler, "b"), /port/);
+  // Refused before sending (a CR LF in a header), and a connect failure.
+  const refused = await client.exchange(`${base}/port`, { headers: { x: "a\r\nb" } }, handler, "c");
+  assert.equal(refused, "failed");
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  assert.equal(await client.exchange(`http://127.0.0.1:${port}/`, {}, handler, "d"), "failed");
+  assert.deepEqual(seen.slice(0, 2), ["a answered 200", "b answered 200"]);
+  assert.match(seen[2], /^c failed TypeError/);
+  assert.equal(seen[3], "d failed connect");
 });

@@ -467,3 +467,24 @@ Deno.test("lib/http server writes a handler's wire message as is, adding only Co
     }
   }
 });
+
+Deno.test("serveHttp gives each request the clock reading its duration metric starts from, only when it keeps metrics", async () => {
+  const seen: (number | undefined)[] = [];
+  const handler = (request: { startedMs?: number }) => {
+    seen.push(request.startedMs);
+    return text("ok");
+  };
+  await using client = new HttpClient();
+  const before = performance.now();
+  {
+    await using server = serveHttp({ handler, registry: new MetricsRegistry() });
+    await (await client.request(`http://127.0.0.1:${server.addr.port}/`)).text();
+  }
+  {
+    await using server = serveHttp({ handler });
+    await (await client.request(`http://127.0.0.1:${server.addr.port}/`)).text();
+  }
+  assert.equal(typeof seen[0], "number");
+  assert.ok(seen[0]! >= before && seen[0]! <= performance.now());
+  assert.equal(seen[1], undefined);
+});
