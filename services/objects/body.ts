@@ -144,6 +144,12 @@ class BodyCheck {
 }
 
 /**
+ * Bodies from this size on are hashed on the worker thread: its start (a few
+ * milliseconds) and the batches' hops are then small against the hashing.
+ */
+export const OFF_THREAD_MD5_BYTES = 32 * 1024 * 1024;
+
+/**
  * Streams the request body into `upload` (plain, or aws-chunked with its
  * signatures), checking Content-MD5, x-amz-content-sha256 and
  * x-amz-checksum-* on the way; returns the checksums to store. Throws
@@ -175,6 +181,8 @@ export async function receiveBody(
   } else if (declared !== undefined && declared > sizeBytesMax) throw tooLarge();
   const check = new BodyCheck(call);
   const checksum = new ChecksumCheck(request.headers, options.checksumAlgorithm);
+  const expectedBytes = streaming ? Number(decodedLength) : declared ?? 0;
+  if (expectedBytes >= OFF_THREAD_MD5_BYTES) upload.hashOffThread();
   // The aws-chunked framing adds a few bytes per chunk to the content.
   request.bodyLimitBytes = sizeBytesMax + (streaming ? Math.ceil(sizeBytesMax / 1024) + 4096 : 0);
   const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
@@ -190,7 +198,7 @@ export async function receiveBody(
       "You did not provide the number of bytes specified by the x-amz-decoded-content-length",
     );
   }
-  check.finish(upload.md5().toString("hex"));
+  check.finish((await upload.md5()).toString("hex"));
   return checksum.finish();
 }
 

@@ -34,7 +34,8 @@
 // Left out: versioning, and a persistent index (start-up reads one trailer
 // per object).
 
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
+import { InlineMd5, type Md5, WorkerMd5 } from "./md5_worker.ts";
 import { join } from "node:path";
 import {
   DirectorySyncGroup,
@@ -216,7 +217,7 @@ export class Upload {
   readonly #tmpPath: string;
   readonly #opening: Promise<FileHandle>;
   #file: FileHandle | undefined;
-  readonly #md5: Hash = createHash("md5");
+  #md5: Md5 = new InlineMd5();
   #sizeBytes = 0;
   /** Bytes handed to the file so far: where the next buffer goes. */
   #writtenBytes = 0;
@@ -247,11 +248,21 @@ export class Upload {
     return this.#sizeBytes;
   }
 
+  /**
+   * Hashes on the worker thread (md5_worker.ts): for a body known to be
+   * large, before its first byte.
+   */
+  hashOffThread(): void {
+    if (this.#sizeBytes > 0 || this.#md5 instanceof WorkerMd5) return;
+    this.#md5 = new WorkerMd5();
+  }
+
   /** Adds content; `chunk` may be reused once this resolves (it is copied). */
   async write(chunk: Uint8Array): Promise<void> {
-    this.#md5.update(chunk);
+    const hashed = this.#md5.update(chunk);
     this.#sizeBytes += chunk.length;
     await this.#append(chunk);
+    await hashed;
   }
 
   async #append(bytes: Uint8Array): Promise<void> {
@@ -316,6 +327,7 @@ export class Upload {
   /** Returns the staging buffers and closes the file (once no write is in flight). */
   async #release(): Promise<void> {
     await this.#settleWrite().catch(() => {});
+    this.#md5.drop();
     this.#buffers.give(this.#stage);
     this.#buffers.give(this.#spare);
     this.#stage = this.#spare = undefined;
@@ -323,9 +335,9 @@ export class Upload {
     file?.close();
   }
 
-  /** The MD5 of what was written, as bytes (for Content-MD5 and the ETag). */
-  md5(): Buffer {
-    return this.#md5.copy().digest();
+  /** The MD5 of what was written, as bytes (for Content-MD5 and the ETag); ends the hashing. */
+  md5(): Promise<Buffer> {
+    return this.#md5.digest();
   }
 
   /**
@@ -340,7 +352,7 @@ export class Upload {
     const meta: ObjectMeta = {
       key: this.#target.key,
       sizeBytes: this.#sizeBytes,
-      etag: fields.etag ?? this.#md5.digest("hex"),
+      etag: fields.etag ?? (await this.#md5.digest()).toString("hex"),
       lastModifiedMs: fields.nowMs,
       headers: fields.headers,
     };
