@@ -285,15 +285,22 @@ function bzpop(max: boolean) {
   };
 }
 
-/** BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: ZMPOP, or wait. */
-function bzmpop(ctx: Ctx, args: Args): void | Blocked {
-  // Redis parses numkeys, the keys, MIN|MAX and COUNT before the timeout.
-  const call = mpopArgs(args, 2);
-  const deadline = deadlineArg(args.at(1));
+/**
+ * The blocking *MPOP: pops from the first of `keys` holding a `Type` value
+ * now, or parks the client and retries each time one of them is created
+ * (then skipping keys of another type, as Redis serves only its own kind).
+ */
+function blockingMpop<Call extends { keys: string[] }>(
+  ctx: Ctx,
+  call: Call,
+  deadline: number,
+  type: abstract new (...args: never[]) => unknown,
+  popFrom: (c: Ctx, key: string, call: Call) => boolean,
+): void | Blocked {
   const attempt = (c: Ctx, serving: boolean): boolean => {
     for (const key of call.keys) {
-      if (serving && !(c.session.db.peek(key)?.value instanceof ZSetValue)) continue;
-      if (mpopFrom(c, key, call)) return true;
+      if (serving && !(c.session.db.peek(key)?.value instanceof type)) continue;
+      if (popFrom(c, key, call)) return true;
     }
     return false;
   };
@@ -308,27 +315,18 @@ function bzmpop(ctx: Ctx, args: Args): void | Blocked {
   };
 }
 
+/** BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: ZMPOP, or wait. */
+function bzmpop(ctx: Ctx, args: Args): void | Blocked {
+  // Redis parses numkeys, the keys, MIN|MAX and COUNT before the timeout.
+  const call = mpopArgs(args, 2);
+  return blockingMpop(ctx, call, deadlineArg(args.at(1)), ZSetValue, mpopFrom);
+}
+
 /** BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: LMPOP, or wait. */
 function blmpop(ctx: Ctx, args: Args): void | Blocked {
   // As BZMPOP: numkeys, the side and COUNT are checked before the timeout.
   const call = lmpopArgs(args, 2);
-  const deadline = deadlineArg(args.at(1));
-  const attempt = (c: Ctx, serving: boolean): boolean => {
-    for (const key of call.keys) {
-      if (serving && !(c.session.db.peek(key)?.value instanceof ListValue)) continue;
-      if (lmpopFrom(c, key, call)) return true;
-    }
-    return false;
-  };
-  if (attempt(ctx, false)) return;
-  if (ctx.inExec) return ctx.out.nullArray();
-  return {
-    blocked: true,
-    keys: call.keys,
-    deadline,
-    retry: (c) => attempt(c, true),
-    timeout: (c) => c.out.nullArray(),
-  };
+  return blockingMpop(ctx, call, deadlineArg(args.at(1)), ListValue, lmpopFrom);
 }
 
 const k2 = { firstKey: 1, lastKey: 2, step: 1, group: "list" } as const;
