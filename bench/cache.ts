@@ -21,6 +21,7 @@
 // Figures depend on the machine; docs/benchmarks.md records ours with the
 // command. Keep runs short on shared machines.
 
+import { commandText, cpuMicros } from "./_process.ts";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForPort } from "./_ports.ts";
@@ -81,29 +82,13 @@ async function startRedis(): Promise<Server> {
   return { name: "redis-server", port, process };
 }
 
-async function run(binary: string, args: string[], stdin?: Uint8Array): Promise<string> {
-  const child = new Deno.Command(binary, {
-    args,
-    stdin: stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin) {
-    const writer = child.stdin.getWriter();
-    await writer.write(stdin);
-    await writer.close();
-  }
-  const output = await child.output();
-  return new TextDecoder().decode(output.stdout);
-}
-
 /** Requests per second by test name, from redis-benchmark --csv. */
 async function benchmark(
   port: number,
   pipeline: number,
   tests: string,
 ): Promise<Map<string, number>> {
-  const csv = await run("redis-benchmark", [
+  const csv = await commandText("redis-benchmark", [
     "-h",
     "127.0.0.1",
     "-p",
@@ -141,8 +126,12 @@ async function fillZset(port: number, members: number): Promise<void> {
     for (let j = i; j < Math.min(members, i + 1000); j++) batch.push(String(j), `m:${j}`);
     parts.push(`*${batch.length}\r\n${batch.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`);
   }
-  await run("redis-cli", ["-p", String(port), "DEL", "bench:z"]);
-  await run("redis-cli", ["-p", String(port), "--pipe"], new TextEncoder().encode(parts.join("")));
+  await commandText("redis-cli", ["-p", String(port), "DEL", "bench:z"]);
+  await commandText(
+    "redis-cli",
+    ["-p", String(port), "--pipe"],
+    new TextEncoder().encode(parts.join("")),
+  );
 }
 
 /** Requests per second of one custom command (redis-benchmark prints it under its first word). */
@@ -151,7 +140,7 @@ async function benchmarkCommand(
   pipeline: number,
   command: string[],
 ): Promise<number> {
-  const csv = await run("redis-benchmark", [
+  const csv = await commandText("redis-benchmark", [
     "-h",
     "127.0.0.1",
     "-p",
@@ -176,7 +165,7 @@ async function benchmarkCommand(
 
 /** INFO memory's used_memory, in bytes. */
 async function usedMemory(port: number): Promise<number> {
-  const info = await run("redis-cli", ["-p", String(port), "INFO", "memory"]);
+  const info = await commandText("redis-cli", ["-p", String(port), "INFO", "memory"]);
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
 }
 
@@ -207,17 +196,6 @@ async function hugeDel(server: Server, args: number): Promise<number[]> {
   return rss;
 }
 
-/** Clock ticks per second of /proc/PID/stat's times (`getconf CLK_TCK`). */
-const CLOCK_TICKS = Number((await run("getconf", ["CLK_TCK"])).trim()) || 100;
-
-/** User plus system CPU time a process has used, in microseconds. */
-function cpuMicros(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // After "pid (comm) ", fields start at 3 (state): utime is 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLOCK_TICKS;
-}
-
 function rssBytes(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
@@ -225,7 +203,7 @@ function rssBytes(pid: number): number {
 
 /** RSS and used_memory after MEMORY PURGE (a full GC in ours) and a short settle. */
 async function settledMemory(server: Server): Promise<{ rss: number; used: number }> {
-  await run("redis-cli", ["-p", String(server.port), "MEMORY", "PURGE"]);
+  await commandText("redis-cli", ["-p", String(server.port), "MEMORY", "PURGE"]);
   await new Promise((resolve) => setTimeout(resolve, 500));
   return { rss: rssBytes(server.process.pid), used: await usedMemory(server.port) };
 }
@@ -235,7 +213,7 @@ async function memoryPerKeys(
   server: Server,
   keys: number,
 ): Promise<{ rss: number; used: number }> {
-  await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
+  await commandText("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
   const before = await settledMemory(server);
   const encoder = new TextEncoder();
   const chunks: string[] = [];
@@ -244,7 +222,11 @@ async function memoryPerKeys(
     const value = `v${i % 1000}`;
     chunks.push(`*3\r\n$3\r\nSET\r\n$${key.length}\r\n${key}\r\n$${value.length}\r\n${value}\r\n`);
   }
-  await run("redis-cli", ["-p", String(server.port), "--pipe"], encoder.encode(chunks.join("")));
+  await commandText(
+    "redis-cli",
+    ["-p", String(server.port), "--pipe"],
+    encoder.encode(chunks.join("")),
+  );
   const after = await settledMemory(server);
   return { rss: after.rss - before.rss, used: after.used - before.used };
 }
@@ -357,14 +339,14 @@ try {
     console.log(`| server | before | after 1 | after 3 |`);
     console.log(`|--------|--------|---------|---------|`);
     for (const server of servers) {
-      await run("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
+      await commandText("redis-cli", ["-p", String(server.port), "FLUSHALL"]);
       const [before, one, three] = (await hugeDel(server, delArgs)).map((b) => b / 1024 / 1024);
       console.log(
         `| ${server.name} | ${before.toFixed(0)} | ${one.toFixed(0)} | ${three.toFixed(0)} |`,
       );
     }
     const heap = JSON.parse(
-      await run(Deno.execPath(), [
+      await commandText(Deno.execPath(), [
         "run",
         "--v8-flags=--expose-gc",
         fileURLToPath(new URL("./micro/cache_memory.ts", import.meta.url)),

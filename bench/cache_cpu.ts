@@ -13,6 +13,7 @@
 // --profile DIR runs our server under --cpu-prof (the profile is written to
 // DIR when it exits, after the runs).
 
+import { commandText, cpuMicros } from "./_process.ts";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForPort } from "./_ports.ts";
@@ -57,28 +58,6 @@ async function start(name: string, binary: string, args: string[]): Promise<Serv
   return { name, port, process };
 }
 
-async function run(binary: string, args: string[], stdin?: Uint8Array): Promise<string> {
-  const child = new Deno.Command(binary, {
-    args,
-    stdin: stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin) {
-    const writer = child.stdin.getWriter();
-    await writer.write(stdin);
-    await writer.close();
-  }
-  return new TextDecoder().decode((await child.output()).stdout);
-}
-
-/** utime + stime of a process, in ms (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 function fillCommands(members: number): Uint8Array {
   const parts: string[] = [];
   for (let i = 0; i < members; i += 1000) {
@@ -114,11 +93,11 @@ const servers = [
 try {
   const fill = fillCommands(Number(values.members));
   for (const server of servers) {
-    const before = cpuMs(server.process.pid);
-    await run("redis-cli", ["-p", String(server.port), "--pipe"], fill);
+    const before = cpuMicros(server.process.pid) / 1000;
+    await commandText("redis-cli", ["-p", String(server.port), "--pipe"], fill);
     console.log(
       `${server.name}: filling ${values.members} members took ${
-        cpuMs(server.process.pid) - before
+        (cpuMicros(server.process.pid) / 1000) - before
       } ms of CPU`,
     );
   }
@@ -132,8 +111,8 @@ try {
     for (const name of values.workloads.split(",")) {
       const perRequest: number[] = [];
       for (const server of servers) {
-        const before = cpuMs(server.process.pid);
-        await run("redis-benchmark", [
+        const before = cpuMicros(server.process.pid) / 1000;
+        await commandText("redis-benchmark", [
           "-h",
           "127.0.0.1",
           "-p",
@@ -149,7 +128,7 @@ try {
           "--csv",
           ...WORKLOADS[name],
         ]);
-        perRequest.push((cpuMs(server.process.pid) - before) * 1000 / requests);
+        perRequest.push(((cpuMicros(server.process.pid) / 1000) - before) * 1000 / requests);
       }
       console.log(
         `| ${name} | ${pipeline} | ${perRequest[0].toFixed(2)} | ${perRequest[1].toFixed(2)} | ${

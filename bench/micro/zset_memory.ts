@@ -7,6 +7,7 @@
 //
 //   deno run -A --v8-flags=--expose-gc bench/micro/zset_memory.ts [members]
 
+import { commandText } from "../_process.ts";
 import { ZSetValue } from "../../services/cache/zset.ts";
 import { freePort, waitForPort } from "../_ports.ts";
 
@@ -33,19 +34,8 @@ function ours(): { heapBytes: number; estimatedBytes: number } {
   return { heapBytes, estimatedBytes: zset.bytes };
 }
 
-async function redisCli(port: number, args: string[], stdin?: Uint8Array): Promise<string> {
-  const child = new Deno.Command("redis-cli", {
-    args: ["-p", String(port), ...args],
-    stdin: stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  if (stdin) {
-    const writer = child.stdin.getWriter();
-    await writer.write(stdin);
-    await writer.close();
-  }
-  return new TextDecoder().decode((await child.output()).stdout);
+function redisCli(port: number, args: string[], stdin?: Uint8Array): Promise<string> {
+  return commandText("redis-cli", ["-p", String(port), ...args], stdin);
 }
 
 async function redis(): Promise<number> {
