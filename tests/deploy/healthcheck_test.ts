@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { readinessUrl, serviceCommandLine } from "../../scripts/healthcheck.ts";
 import { service as cacheService } from "../../services/cache/mod.ts";
 import { startService } from "../_support/service.ts";
+import { DEAD_PORT } from "../_support/dead_port.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/healthcheck.ts", import.meta.url));
 
@@ -57,9 +58,7 @@ Deno.test("scripts/healthcheck.ts exits 0 on a ready service, 1 with one line ot
   const admin = String(cache.addresses.admin.port);
   const ok = await healthcheck(["cache", "--port", port, "--admin-port", admin]);
   assert.equal(ok.code, 0, ok.stderr);
-  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closedPort = String((closed.addr as Deno.NetAddr).port);
-  closed.close();
+  const closedPort = String(DEAD_PORT);
   const down = await healthcheck(["cache", "--admin-port", closedPort]);
   assert.equal(down.code, 1);
   assert.match(

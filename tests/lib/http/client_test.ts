@@ -7,6 +7,7 @@ import { type ExchangeHandler, HttpClient, HttpClientError } from "../../../lib/
 import { json, readText, text } from "../../../lib/http/message.ts";
 import { Router } from "../../../lib/http/router.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 
 function app(): Router {
   const router = new Router();
@@ -87,12 +88,8 @@ function scriptedServer(script: (conn: Deno.Conn) => Promise<void>) {
 
 Deno.test("HttpClient reports connect failures, timeouts and bad responses by code", async () => {
   await using client = new HttpClient({ headerTimeoutMs: 200 });
-  // Nothing listens on a port we just released.
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const freePort = probe.addr.port;
-  probe.close();
   await assert.rejects(
-    client.request(`http://127.0.0.1:${freePort}/`),
+    client.request(`http://127.0.0.1:${DEAD_PORT}/`),
     (e) => e instanceof HttpClientError && e.code === "connect",
   );
 

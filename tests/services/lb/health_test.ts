@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
 import { get, startBackend, startTestLb, waitFor } from "./_support.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 
 Deno.test("lb health checks take a failing backend out of rotation and bring it back", async () => {
   let healthy = true;
@@ -93,10 +94,7 @@ Deno.test("lb /readyz fails while a pool has no backend up", async () => {
 
 Deno.test("lb ejects a backend after consecutive connection failures, for its cool-down", async () => {
   const good = startBackend("good");
-  // Port 1 (tcpmux): below the ephemeral range, so no server of another test
-  // running alongside can take it, as it could take a port freed here (one
-  // CI run got a 404 from such a server instead of a connection failure).
-  const deadUrl = "http://127.0.0.1:1";
+  const deadUrl = `http://127.0.0.1:${DEAD_PORT}`;
   const lb = await startTestLb({
     pools: {
       web: {

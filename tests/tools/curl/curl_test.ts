@@ -15,6 +15,7 @@ import { service as resolverService } from "../../../services/resolver/mod.ts";
 import { interopTest } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 import { type CommandResult, runMain } from "../../_support/subprocess.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 
 const ZONE_FILE = fileURLToPath(new URL("../../../config/zones/example.com.zone", import.meta.url));
 
@@ -167,9 +168,7 @@ Deno.test("curl exits with curl's codes: 6 for a name our resolver does not know
   const unknown = await t.ours(["http://nowhere.example.com:1/"]);
   assert.equal(unknown.code, 6);
   assert.match(unknown.stderr, /^curl: \(6\) Could not resolve host: nowhere\.example\.com/);
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
+  const port = DEAD_PORT;
   const refused = await t.ours([`127.0.0.1:${port}/`]);
   assert.equal(refused.code, 7);
   assert.match(refused.stderr, /^curl: \(7\) Failed to connect to 127\.0\.0\.1 port \d+/);
