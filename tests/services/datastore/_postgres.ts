@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PgClient } from "../../../lib/pg/client.ts";
+import { service } from "../../../services/datastore/mod.ts";
 import { hasBinary } from "../../_support/interop.ts";
+import { startService } from "../../_support/service.ts";
 
 /**
  * Where initdb and postgres are: on PATH, or in Debian's versioned directory
@@ -102,4 +104,26 @@ export async function startPostgres(
       await child.stderr.cancel();
     },
   };
+}
+
+/**
+ * A scratch PostgreSQL 15 and our datastore side by side, each with one
+ * client connected as `postgres`; both servers are stopped and the scratch
+ * directory removed afterwards, whatever `fn` does.
+ */
+export async function withBothServers(
+  fn: (theirs: PgClient, mine: PgClient) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-pg-reference-" });
+  await Deno.chmod(dir, 0o755);
+  const reference = await startPostgres(dir);
+  try {
+    await using ours = await startService(service);
+    await using theirs = await PgClient.connect({ port: reference.port, user: "postgres" });
+    await using mine = await PgClient.connect({ port: ours.addresses.tcp.port, user: "postgres" });
+    await fn(theirs, mine);
+  } finally {
+    await reference.stop();
+    await new Deno.Command("rm", { args: ["-rf", dir] }).output();
+  }
 }

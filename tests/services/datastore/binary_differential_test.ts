@@ -16,10 +16,8 @@ import { PgClient } from "../../../lib/pg/client.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import type { BackendMessage, FormatCode, FrontendMessage } from "../../../lib/pg/types.ts";
 import type { Bytes } from "../../../lib/bytes.ts";
-import { service } from "../../../services/datastore/mod.ts";
 import { interopTest } from "../../_support/interop.ts";
-import { startService } from "../../_support/service.ts";
-import { POSTGRES, startPostgres } from "./_postgres.ts";
+import { POSTGRES, withBothServers } from "./_postgres.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -100,16 +98,7 @@ async function run(
 interopTest("binary parameters and results carry the same bytes as PostgreSQL 15's", {
   binaries: POSTGRES ? [] : ["initdb", "postgres"],
   async fn(t) {
-    const dir = await Deno.makeTempDir({ prefix: "underhood-pg-reference-" });
-    await Deno.chmod(dir, 0o755);
-    const reference = await startPostgres(dir);
-    try {
-      await using ours = await startService(service);
-      await using theirs = await PgClient.connect({ port: reference.port, user: "postgres" });
-      await using mine = await PgClient.connect({
-        port: ours.addresses.tcp.port,
-        user: "postgres",
-      });
+    await withBothServers(async (theirs, mine) => {
       for (const client of [theirs, mine]) await client.query("SET TimeZone = 'UTC'");
       for (const [n, [type, column, values]] of CASES.entries()) {
         await t.step(`${column}`, async () => {
@@ -150,9 +139,6 @@ interopTest("binary parameters and results carry the same bytes as PostgreSQL 15
           );
         });
       }
-    } finally {
-      await reference.stop();
-      await new Deno.Command("rm", { args: ["-rf", dir] }).output();
-    }
+    });
   },
 });

@@ -6,11 +6,9 @@
 
 import assert from "node:assert/strict";
 import { PgClient, PgServerError } from "../../../lib/pg/client.ts";
-import { service } from "../../../services/datastore/mod.ts";
 import { interopTest } from "../../_support/interop.ts";
-import { startService } from "../../_support/service.ts";
 import { ERRORS, QUERIES, SETUP } from "./fixtures/sql_cases.ts";
-import { POSTGRES, startPostgres } from "./_postgres.ts";
+import { POSTGRES, withBothServers } from "./_postgres.ts";
 
 async function answer(client: PgClient, sql: string): Promise<unknown> {
   try {
@@ -25,16 +23,7 @@ async function answer(client: PgClient, sql: string): Promise<unknown> {
 interopTest("the executor's SQL cases answer as PostgreSQL 15 does, row for row", {
   binaries: POSTGRES ? [] : ["initdb", "postgres"],
   async fn(t) {
-    const dir = await Deno.makeTempDir({ prefix: "underhood-pg-reference-" });
-    await Deno.chmod(dir, 0o755);
-    const reference = await startPostgres(dir);
-    try {
-      await using ours = await startService(service);
-      await using theirs = await PgClient.connect({ port: reference.port, user: "postgres" });
-      await using mine = await PgClient.connect({
-        port: ours.addresses.tcp.port,
-        user: "postgres",
-      });
+    await withBothServers(async (theirs, mine) => {
       await theirs.query(SETUP);
       await mine.query(SETUP);
       for (const [what, sql] of [...QUERIES, ...ERRORS]) {
@@ -42,9 +31,6 @@ interopTest("the executor's SQL cases answer as PostgreSQL 15 does, row for row"
           assert.deepEqual(await answer(mine, sql), await answer(theirs, sql), sql);
         });
       }
-    } finally {
-      await reference.stop();
-      await new Deno.Command("rm", { args: ["-rf", dir] }).output();
-    }
+    });
   },
 });
