@@ -665,6 +665,12 @@ interface Subquery {
   rows: PgValue[][];
   /** Set when the subquery reads columns of an outer query's row. */
   outer?: OuterFrame;
+  /**
+   * The execution whose `rows` these are (uncorrelated ones run once per
+   * execution). A plan outlives one execution (prepared statements, the
+   * statement cache), so the rows of an earlier one are stale.
+   */
+  ranIn?: RunContext;
 }
 
 /** An enclosing query's row, as a correlated subquery sees it. */
@@ -2676,8 +2682,8 @@ function withSubqueries(plan: RowPlan, subs: Subquery[]): RowPlan {
 
 async function runSubqueries(subs: Subquery[], ctx: RunContext): Promise<void> {
   for (const sub of subs) {
-    if ((sub as { done?: boolean }).done) continue;
-    (sub as { done?: boolean }).done = true;
+    if (sub.ranIn === ctx) continue;
+    sub.ranIn = ctx;
     const rows: PgValue[][] = [];
     for await (const batch of sub.plan.run(ctx)) rows.push(...batch);
     sub.rows = rows;
