@@ -110,6 +110,22 @@ Deno.test("Supervisor.stop() kills a child that ignores SIGTERM after the timeou
   assert.deepEqual(report, { clean: false, exits: { stubborn: "signal SIGKILL" } });
 });
 
+Deno.test("Supervisor.stop() counts a child that our SIGTERM caught while still starting (no handler yet) as stopped cleanly", async () => {
+  const out = collector();
+  const supervisor = new Supervisor([
+    // Like a Deno service still loading its modules: SIGTERM's default action kills it.
+    { name: "starting", command: ["sh", "-c", "echo loading; exec sleep 30"] },
+  ], { onOutput: out.onOutput, log: out.log, stopTimeoutMs: 5000 });
+  supervisor.start();
+  await out.waitFor((l) => l === "starting | loading");
+  const report = await supervisor.stop();
+  assert.deepEqual(report, { clean: true, exits: { starting: "signal SIGTERM" } });
+  assert.ok(
+    out.lines.includes("supervisor | starting was stopped while starting (signal SIGTERM)"),
+    out.lines.join("\n"),
+  );
+});
+
 Deno.test("Supervisor reports a child that cannot be started and keeps trying, with backoff", async () => {
   const out = collector();
   const supervisor = new Supervisor([
