@@ -1155,6 +1155,39 @@ export class Transaction {
     this.#engine.afterOp();
   }
 
+  /**
+   * `insert` done synchronously when its locks are free now: true, the row
+   * inserted and logged; false when a lock would have to be waited for,
+   * with nothing changed and nothing queued (an intention lock granted on
+   * the way stays held, as `insert` would take it again). Throws what
+   * `insert` throws (ConstraintError on a duplicate key, changing nothing).
+   * For a prepared autocommit INSERT (session.ts), whose Execute then
+   * needs no promise.
+   */
+  insertNow(tableName: string, row: Row): boolean {
+    this.#checkOpen();
+    const table = this.#engine.tableNamed(tableName);
+    const whole = this.#modes.get(tableResource(table));
+    if (whole !== "X") {
+      if (table.indexes.some((i) => i.def.unique)) {
+        if (!this.#tryLock(tableResource(table), "X")) return false;
+      } else {
+        if (!this.#tryLock(tableResource(table), "IX")) return false;
+        if (!this.#tryLock(this.#keyResource(table, table.pkOf(row)), "X")) return false;
+      }
+    }
+    const logical = table.insert(row);
+    this.#engine.log(this, {
+      kind: RecordKind.insert,
+      lsn: 0,
+      txId: this.id,
+      tableId: table.def.id,
+      row: logical,
+    });
+    this.#engine.afterOp();
+    return true;
+  }
+
   /** Replaces the row whose primary key is `key`; false if there is none. */
   async update(tableName: string, key: Value[], row: Row): Promise<boolean> {
     const next = this.#engine.tableNamed(tableName).pkOf(row);
