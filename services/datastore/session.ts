@@ -465,15 +465,13 @@ export class Session {
    * waiting (an INSERT's row lock, a commit's fsync): its errors handled as
    * `#handleAsync` handles them.
    */
-  async #rest(work: Promise<void>, out: MessageWriter): Promise<SessionEffect> {
-    try {
-      await work;
-    } catch (error) {
+  #rest(work: Promise<void>, out: MessageWriter): Promise<SessionEffect> {
+    return work.then(() => "continue", (error) => {
       if (error instanceof PgProtocolError) throw error;
-      await this.#fail(error, out);
+      this.#failNow(error, out);
       this.#skipToSync = true;
-    }
-    return "continue";
+      return "continue";
+    });
   }
 
   /**
@@ -781,12 +779,20 @@ export class Session {
   #endImplicitNow(out: MessageWriter): true | Promise<void> {
     if (this.#explicit || this.#tx === null) return true;
     const tx = this.#tx;
-    if (tx.tx.commitNow()) {
-      this.#tx = null;
-      this.#portals.clear(); // portals live until their transaction ends
+    this.#tx = null;
+    this.#portals.clear(); // portals live until their transaction ends
+    // As #endImplicit, without its async frame.
+    const failed = (error: unknown) => {
+      this.#db.undoCatalog(tx);
+      send(out, { type: "ErrorResponse", fields: errorFields(error) });
+    };
+    try {
+      if (tx.tx.commitNow()) return true;
+      return tx.tx.commit().catch(failed);
+    } catch (error) {
+      failed(error);
       return true;
     }
-    return this.#endImplicit(out);
   }
 
   /** Commits the implicit transaction, if one is open outside a block. */

@@ -2529,7 +2529,8 @@ function insertNow(
     const row = rowToEngine(table, values, table.rowid ? db.nextvalNow(table, "")! : null);
     let inserted = false;
     try {
-      inserted = sqlTx.tx.insertNow(table.engineName, row);
+      // A hidden row number is never given twice nor named by any statement.
+      inserted = sqlTx.tx.insertNow(table.engineName, row, { freshKey: table.rowid });
     } catch (error) {
       if (!(error instanceof ConstraintError)) throw error;
     }
