@@ -235,3 +235,38 @@ Deno.test("the synchronous INSERT waits for a row lock another transaction holds
     assert.deepEqual(await s.rows("SELECT count(*) FROM acct"), [["3"]]);
   });
 });
+
+Deno.test("into a table without a primary key, the synchronous insert and a reader of the table wait for each other", async () => {
+  await withHarness(async (h, s) => {
+    await s.query("CREATE TABLE hist (tid int, aid int)");
+    await s.send(...parse("ins", "INSERT INTO hist VALUES ($1, $2)"));
+    await handleEach(s, executePrepared("ins", ["1", "1"])); // starts the row number's counter
+    const reader = await h.session();
+    const waitForLock = async () => {
+      for (let i = 0; i < 1000 && h.engine.stats().lockWaits === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      assert.equal(h.engine.stats().lockWaits, 1);
+    };
+
+    // An uncommitted insert (its row's key not locked, only the table's
+    // intention lock held): a reader waits, then sees the row.
+    await s.query("BEGIN");
+    const inBlock = await handleEach(s, executePrepared("ins", ["2", "2"]));
+    assert.deepEqual(inBlock.sync, [true, true, true, true]);
+    const read = reader.rows("SELECT count(*) FROM hist");
+    await waitForLock();
+    await s.query("COMMIT");
+    assert.deepEqual(await read, [["2"]]);
+
+    // A reader's open block: the insert waits for it.
+    await reader.query("BEGIN; SELECT count(*) FROM hist");
+    const insert = handleEach(s, executePrepared("ins", ["3", "3"]));
+    await waitForLock();
+    await reader.query("COMMIT");
+    const { sync, replies } = await insert;
+    assert.deepEqual(sync, [true, true, false, false]);
+    assert.deepEqual(replies, ["BindComplete", "NoData", "C INSERT 0 1", "Z I"]);
+    assert.deepEqual(await reader.rows("SELECT tid FROM hist ORDER BY tid"), [["1"], ["2"], ["3"]]);
+  });
+});
