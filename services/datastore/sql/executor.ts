@@ -3114,12 +3114,7 @@ function scopeOf(table: SqlTable, alias: string): ScopeColumn[] {
 function assign(value: Compiled, column: SqlColumn): Compiled {
   if (value.type === column.type && column.typeName.modifiers.length === 0) return value;
   try {
-    return castTo(
-      value,
-      column.typeName.name === "serial"
-        ? { ...column.typeName, name: column.type }
-        : { ...column.typeName, name: column.type },
-    );
+    return castTo(value, { ...column.typeName, name: column.type }, true);
   } catch {
     throw new SqlError(
       "42804",
@@ -4299,7 +4294,22 @@ export async function copyRows(
       const values = new Array<PgValue>(table.columns.length).fill(null);
       const given = new Array<boolean>(table.columns.length).fill(false);
       for (let i = 0; i < targets.length; i++) {
-        values[targets[i]] = convert[i](e);
+        try {
+          values[targets[i]] = convert[i](e);
+        } catch (error) {
+          // A field that does not convert: PostgreSQL's context names the column and the field.
+          const code = (error as { code?: unknown }).code;
+          if (!(error instanceof Error) || typeof code !== "string") throw error;
+          if (error instanceof SqlError && error.where !== undefined) throw error;
+          const field = fields[i];
+          throw new SqlError(code, error.message, {
+            detail: error instanceof SqlError ? error.detail : undefined,
+            hint: error instanceof SqlError ? error.hint : undefined,
+            where: `COPY ${table.name}, line ${line}, column ${table.columns[targets[i]].name}: ${
+              field === null ? "null input" : `"${field}"`
+            }`,
+          });
+        }
         given[targets[i]] = true;
       }
       for (let i = 0; i < table.columns.length; i++) {

@@ -150,6 +150,8 @@ Deno.test("the synchronous INSERT gives the general path's rows, counters, defau
       ["id", ["50", "50"]],
       ["auto", ["4", "70000", "abc"]], // 22003 smallint out of range
       ["auto", ["6x", "1", "abc"]], // 22P02
+      ["auto", ["9", "2", "abcd"]], // 22001 too long for varchar(3)
+      ["auto", ["10", "3", "ab  "]], // trailing spaces past 3 are dropped
       ["auto", ["7", "1", null]], // 23502
       ["auto", [null, null, "z"]],
       ["auto", [null, null, "zz"]], // NULLs never collide in a unique key
@@ -175,7 +177,7 @@ Deno.test("the synchronous INSERT gives the general path's rows, counters, defau
       await s.rows("SELECT * FROM fast ORDER BY id"),
       await s.rows("SELECT * FROM slow ORDER BY id"),
     );
-    assert.deepEqual(await s.rows("SELECT count(*) FROM fast"), [["7"]]);
+    assert.deepEqual(await s.rows("SELECT count(*) FROM fast"), [["8"]]);
   });
 });
 
