@@ -185,12 +185,27 @@ export async function receiveBody(
   if (expectedBytes >= OFF_THREAD_MD5_BYTES) upload.hashOffThread();
   // The aws-chunked framing adds a few bytes per chunk to the content.
   request.bodyLimitBytes = sizeBytesMax + (streaming ? Math.ceil(sizeBytesMax / 1024) + 4096 : 0);
-  const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
-  for await (const piece of pieces) {
-    if (upload.sizeBytes + piece.length > sizeBytesMax) throw tooLarge();
-    check.update(piece);
-    checksum.update(piece);
-    await upload.write(piece);
+  if (!streaming && request.readBodyInto !== undefined) {
+    // Straight from the socket into the upload's staging buffer: no copy,
+    // and reads as large as the socket holds (see HttpRequest.readBodyInto).
+    while (true) {
+      const room = await upload.room();
+      const n = await request.readBodyInto(room);
+      if (n === null) break;
+      if (upload.sizeBytes + n > sizeBytesMax) throw tooLarge();
+      const piece = room.subarray(0, n);
+      check.update(piece);
+      checksum.update(piece);
+      upload.filled(n);
+    }
+  } else {
+    const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
+    for await (const piece of pieces) {
+      if (upload.sizeBytes + piece.length > sizeBytesMax) throw tooLarge();
+      check.update(piece);
+      checksum.update(piece);
+      await upload.write(piece);
+    }
   }
   if (streaming && upload.sizeBytes !== Number(decodedLength)) {
     throw new S3Error(
