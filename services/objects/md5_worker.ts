@@ -30,7 +30,11 @@ import { Buffer } from "node:buffer";
  * Hashing 1 MiB takes about 2 ms; 30 s is a thread that is stuck, not slow.
  * Changeable for tests.
  */
-export const hashThreadOptions = { replyTimeoutMs: 30_000 };
+export const hashThreadOptions = {
+  replyTimeoutMs: 30_000,
+  /** For tests: a thread started while this is set stops answering at once, as a hung one would. */
+  stallNewThreads: false,
+};
 
 /**
  * Bytes not in shared memory are copied into batches of this size, each
@@ -100,11 +104,6 @@ class HashThread {
     return { thread, id: ++HashThread.#nextId };
   }
 
-  /** For tests: the current thread, if one runs. */
-  static get current(): HashThread | undefined {
-    return HashThread.#current;
-  }
-
   private constructor() {
     const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
     this.#worker = new Worker(url, { type: "module" });
@@ -115,6 +114,7 @@ class HashThread {
       if (this.#waiting === 0) this.#disarm();
       this.#listeners.get(event.data.id)?.(event.data);
     };
+    if (hashThreadOptions.stallNewThreads) this.#worker.postMessage({ id: 0, op: "stall" });
     this.#worker.onerror = (event) => {
       event.preventDefault();
       this.#fail(new Error(`md5 worker failed: ${event.message}`));
@@ -140,11 +140,6 @@ class HashThread {
   release(id: number): void {
     this.#listeners.delete(id);
     if (--this.#users === 0) this.#retire();
-  }
-
-  /** For tests: the thread stops answering, as a stuck one would. */
-  stall(): void {
-    this.#worker.postMessage({ id: 0, op: "stall" });
   }
 
   #arm(delayMs: number): void {
@@ -176,13 +171,6 @@ class HashThread {
     if (HashThread.#current === this) HashThread.#current = undefined;
     this.#worker.terminate();
   }
-}
-
-/** For tests: makes the running hash thread stop answering; false when none runs. */
-export function stallHashThread(): boolean {
-  const thread = HashThread.current;
-  thread?.stall();
-  return thread !== undefined;
 }
 
 /** Called once bytes given to `Md5.update` are no longer read (with the hash's failure, if any). */
