@@ -332,6 +332,27 @@ function malformedTrailer(): S3Error {
   );
 }
 
+/** Bytes of one aws-chunked read: a few of its 64 KiB chunks (the SDKs' size) at a time. */
+const CHUNKED_READ_BYTES = 256 * 1024;
+
+/**
+ * The raw body in pieces, each valid until the next is asked for: read into
+ * one reused buffer (`readBodyInto`, as large reads as the socket allows)
+ * when the request can, else from its stream.
+ */
+async function* bodyPieces(request: HttpRequest): AsyncGenerator<Uint8Array> {
+  if (request.readBodyInto === undefined) {
+    if (request.body !== null) yield* request.body;
+    return;
+  }
+  const buffer = new Uint8Array(CHUNKED_READ_BYTES);
+  while (true) {
+    const n = await request.readBodyInto(buffer);
+    if (n === null) return;
+    yield buffer.subarray(0, n);
+  }
+}
+
 /**
  * The content of an aws-chunked body, chunk signatures checked as they
  * arrive (each chains on the one before, from the Authorization header's),
@@ -374,10 +395,12 @@ async function* awsChunkedContent(
     }
     previous = chunkSignature;
   };
-  const body = call.request.body;
-  if (body === null) throw new S3Error("IncompleteBody", "aws-chunked upload without a body");
+  const request = call.request;
+  if (request.declaredBodyBytes === 0) {
+    throw new S3Error("IncompleteBody", "aws-chunked upload without a body");
+  }
   try {
-    for await (const input of body) {
+    for await (const input of bodyPieces(request)) {
       events.length = 0;
       decoder.push(input, events);
       for (const event of events) {

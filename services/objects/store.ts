@@ -191,10 +191,12 @@ const STAGES_PER_UPLOAD_MAX = 4;
 const STAGE_BUFFERS_KEPT_MAX = 16;
 /**
  * A large upload asks the kernel to start writing its pages out every this
- * many bytes (a hint: only the fsync at the end makes anything durable), so
- * that fsync finds little left to write instead of the whole object.
+ * many bytes (a hint, `FileHandle.startWriteback`: only the fsync at the
+ * end makes anything durable), so the disk writes while the body arrives
+ * and that fsync finds little left instead of the whole object. The hint
+ * queues writes without a flush (sync_file_range), so it may come often.
  */
-const WRITEBACK_EVERY_BYTES = 32 * 1024 * 1024;
+const WRITEBACK_EVERY_BYTES = 8 * 1024 * 1024;
 
 /**
  * Staging buffers shared by the uploads of a store: a small upload
