@@ -187,7 +187,7 @@ const STAGE_BYTES = 1024 * 1024;
  * reads before the upload stops reading (and TCP holds the client back).
  */
 const STAGES_PER_UPLOAD_MAX = 4;
-/** Staging buffers kept for reuse: enough for 4 concurrent large uploads (16 MiB at most). */
+/** Staging buffers kept for reuse: one each for 16 small uploads, or 4 large ones (16 MiB at most). */
 const STAGE_BUFFERS_KEPT_MAX = 16;
 /**
  * A large upload asks the kernel to start writing its pages out every this
