@@ -25,8 +25,8 @@
 // - A position (ZPos) is a leaf and an index in it, leaf * 64 + index: it
 //   names an element until the set next changes.
 // Leaves and nodes split in halves when full (except an append at the very
-// end, which starts a new leaf, so a set filled in order has full leaves),
-// and merge with or borrow from a sibling below a quarter full.
+// end: see LEAF_APPEND_KEEP), and merge with or borrow from a sibling below
+// a quarter full.
 //
 // Lex ranges assume every member has the same score, as Redis documents;
 // with mixed scores the answer is only as defined as Redis's own (its small
@@ -93,11 +93,15 @@ export function lexLteMax(member: string, max: LexBound): boolean {
 
 /**
  * The member index: open addressing with linear probing over an
- * Int32Array of element ids plus one (0 marks an empty slot), at most half
- * full. A lookup hashes the member's bytes straight from the request
- * (no string made, none hashed by V8: measured 0.5 us against 1.1-1.9 for
- * Map.get(toKey(bytes)) on 1M members) and compares the candidate's member
- * string char by char; the table costs 8-16 bytes a member, a Map about 40.
+ * Int32Array of slots of two int32s, an element id plus one (0 marks an
+ * empty slot) and its member's hash, at most half full. A lookup hashes the
+ * member's bytes straight from the request (no string made, none hashed by
+ * V8: measured 0.5 us against 1.1-1.9 for Map.get(toKey(bytes)) on 1M
+ * members) and compares a candidate's member string char by char only when
+ * the hashes match: a probe passing other members' slots reads no string
+ * (two cache misses each, the member array and the string), and growing or
+ * shrinking the table rehashes nothing. The table costs 16-32 bytes a
+ * member, a Map about 40.
  * The hash is seeded per process, as V8's own string hash is, so a client
  * cannot choose members that collide.
  */
@@ -151,6 +155,13 @@ export interface ScoreView extends Iterable<[string, number]> {
 const LEAF_CAPACITY = 64;
 const LEAF_SHIFT = 6;
 const LEAF_INDEX_MASK = LEAF_CAPACITY - 1;
+/**
+ * Elements an append past the last element leaves in the full leaf, the
+ * rest starting the next one: a set filled in order has leaves 7/8 full,
+ * so inserts that follow at random places split few of them (full leaves
+ * would all split at once: each a new leaf, elements moved, pool growth).
+ */
+const LEAF_APPEND_KEEP = LEAF_CAPACITY - LEAF_CAPACITY / 8;
 /** A leaf below this many elements merges with or borrows from a sibling. */
 const LEAF_MIN = LEAF_CAPACITY / 4;
 /** A leaf's block in 8-byte units: 64 scores, 64 int32 ids, then int32 size, next, prev, spare. */
@@ -206,8 +217,15 @@ const SHARE_SEPARATORS: string[] = new Array(2 * FANOUT).fill("");
 
 /** A sorted set value. */
 export class ZSetValue {
-  /** The member index (see INDEX_SLOTS_INITIAL): element id + 1 by member hash. */
-  #index = new Int32Array(INDEX_SLOTS_INITIAL);
+  /** The member index (see INDEX_SLOTS_INITIAL): (element id + 1, hash) by member hash. */
+  #index = new Int32Array(2 * INDEX_SLOTS_INITIAL);
+  /**
+   * Where the last findBytes() that missed ended (an empty slot) and the
+   * hash it probed, until the index next changes (-1 then): add() of that
+   * member, which usually follows, takes the slot without probing again.
+   */
+  #missSlot = -1;
+  #missHash = 0;
   /** Members in the set. */
   #count = 0;
   /** Members and scores, by member (for code that reads a set as a map). */
@@ -262,15 +280,15 @@ export class ZSetValue {
 
   // --- The member index ---------------------------------------------------
 
-  /** The slot of `member` in the index, or of the empty slot its probe ends at. */
-  #probe(member: string): number {
+  /** The slot of `member` (hash `hash`) in the index, or of the empty slot its probe ends at. */
+  #probe(member: string, hash: number): number {
     const index = this.#index;
-    const mask = index.length - 1;
+    const mask = (index.length >> 1) - 1;
     const members = this.#members;
-    let j = hashString(member) & mask;
+    let j = hash & mask;
     for (;;) {
-      const entry = index[j];
-      if (entry === 0 || members[entry - 1] === member) return j;
+      const entry = index[2 * j];
+      if (entry === 0 || (index[2 * j + 1] === hash && members[entry - 1] === member)) return j;
       j = (j + 1) & mask;
     }
   }
@@ -278,61 +296,72 @@ export class ZSetValue {
   /** The element of a member given as bytes (from the request, no string made), or NIL. */
   findBytes(member: Uint8Array): ZPos {
     const index = this.#index;
-    const mask = index.length - 1;
+    const mask = (index.length >> 1) - 1;
     const members = this.#members;
-    let j = hashBytes(member) & mask;
+    const hash = hashBytes(member);
+    let j = hash & mask;
     for (;;) {
-      const entry = index[j];
-      if (entry === 0) return NIL;
-      if (equalsBytes(members[entry - 1], member)) return this.#positionOf(entry - 1);
+      const entry = index[2 * j];
+      if (entry === 0) {
+        this.#missSlot = j;
+        this.#missHash = hash;
+        return NIL;
+      }
+      if (index[2 * j + 1] === hash && equalsBytes(members[entry - 1], member)) {
+        return this.#positionOf(entry - 1);
+      }
       j = (j + 1) & mask;
     }
   }
 
   /** Enters an element id whose member is known to be absent. */
   #indexAdd(id: number): void {
-    if ((this.#count + 1) * 2 > this.#index.length) this.#reindex(this.#index.length * 2);
-    this.#index[this.#probe(this.#members[id])] = id + 1;
+    if ((this.#count + 1) * 4 > this.#index.length) this.#reindex(this.#index.length);
+    const member = this.#members[id];
+    const hash = hashString(member);
+    const j = this.#missSlot >= 0 && this.#missHash === hash
+      ? this.#missSlot
+      : this.#probe(member, hash);
+    this.#index[2 * j] = id + 1;
+    this.#index[2 * j + 1] = hash;
+    this.#missSlot = -1;
     this.#count++;
   }
 
   /** Removes the index slot `j` (linear probing's backward shift: no tombstones). */
   #indexRemove(j: number): void {
     const index = this.#index;
-    const mask = index.length - 1;
-    const members = this.#members;
-    index[j] = 0;
-    for (let k = (j + 1) & mask; index[k] !== 0; k = (k + 1) & mask) {
-      const entry = index[k];
-      const home = hashString(members[entry - 1]) & mask;
+    const mask = (index.length >> 1) - 1;
+    index[2 * j] = 0;
+    for (let k = (j + 1) & mask; index[2 * k] !== 0; k = (k + 1) & mask) {
+      const home = index[2 * k + 1] & mask;
       // Move the entry back to j unless its home lies cyclically in (j, k].
       const stays = j <= k ? home > j && home <= k : home > j || home <= k;
       if (!stays) {
-        index[j] = entry;
-        index[k] = 0;
+        index[2 * j] = index[2 * k];
+        index[2 * j + 1] = index[2 * k + 1];
+        index[2 * k] = 0;
         j = k;
       }
     }
+    this.#missSlot = -1;
     this.#count--;
   }
 
-  /** Rebuilds the index with `slots` slots (a power of two) from the tree. */
+  /** Moves the index into `slots` slots (a power of two), with the hashes it holds. */
   #reindex(slots: number): void {
-    const index = new Int32Array(slots);
+    const old = this.#index;
+    const index = new Int32Array(2 * slots);
     const mask = slots - 1;
-    const members = this.#members;
-    const ids = this.#leafI32;
-    for (let leaf = this.#head; leaf !== NIL; leaf = ids[2 * LEAF_UNITS * leaf + LEAF_NEXT]) {
-      const base = 2 * LEAF_UNITS * leaf;
-      const size = ids[base + LEAF_SIZE];
-      for (let i = 0; i < size; i++) {
-        const id = ids[base + LEAF_IDS + i];
-        let j = hashString(members[id]) & mask;
-        while (index[j] !== 0) j = (j + 1) & mask;
-        index[j] = id + 1;
-      }
+    for (let k = 0; k < old.length; k += 2) {
+      if (old[k] === 0) continue;
+      let j = old[k + 1] & mask;
+      while (index[2 * j] !== 0) j = (j + 1) & mask;
+      index[2 * j] = old[k];
+      index[2 * j + 1] = old[k + 1];
     }
     this.#index = index;
+    this.#missSlot = -1;
   }
 
   // --- Elements, leaves and nodes -----------------------------------------
@@ -367,7 +396,12 @@ export class ZSetValue {
     throw new Error("zset: element missing from its leaf");
   }
 
-  /** An empty leaf, unlinked, from the free list or the end of the pool (grown by half). */
+  /**
+   * An empty leaf, unlinked, from the free list or the end of the pool.
+   * The pool doubles when full: each growth copies it into a new buffer,
+   * whose pages the kernel must also zero and map (measured: about 5 ms per
+   * MB moved on a busy machine), so fewer, larger steps.
+   */
   #newLeaf(): number {
     let leaf: number;
     if (this.#freeLeaves.length > 0) {
@@ -376,7 +410,7 @@ export class ZSetValue {
       leaf = this.#leafTop++;
       const units = this.#leafTop * LEAF_UNITS;
       if (units > this.#leafF64.length) {
-        const leaves = Math.max(this.#leafTop, this.#leafTop + (this.#leafTop >> 1));
+        const leaves = 2 * this.#leafTop;
         const f64 = new Float64Array(new ArrayBuffer(leaves * LEAF_UNITS * 8));
         f64.set(this.#leafF64);
         this.#leafF64 = f64;
@@ -420,10 +454,15 @@ export class ZSetValue {
   #compact(): void {
     const elements = [...this.entries()];
     this.#reset();
-    for (const [member, score] of elements) this.#insert(this.#newId(member), score);
     let slots = INDEX_SLOTS_INITIAL;
     while (slots < 2 * elements.length) slots *= 2;
-    this.#reindex(slots);
+    this.#index = new Int32Array(2 * slots);
+    this.#count = 0;
+    for (const [member, score] of elements) {
+      const id = this.#newId(member);
+      this.#insert(id, score);
+      this.#indexAdd(id);
+    }
   }
 
   // --- Reading ---------------------------------------------------------------
@@ -434,7 +473,7 @@ export class ZSetValue {
 
   /** The element of a member, or NIL. */
   find(member: string): ZPos {
-    const entry = this.#index[this.#probe(member)];
+    const entry = this.#index[2 * this.#probe(member, hashString(member))];
     return entry === 0 ? NIL : this.#positionOf(entry - 1);
   }
 
@@ -445,7 +484,7 @@ export class ZSetValue {
   }
 
   has(member: string): boolean {
-    return this.#index[this.#probe(member)] !== 0;
+    return this.#index[2 * this.#probe(member, hashString(member))] !== 0;
   }
 
   memberAt(pos: ZPos): string {
@@ -681,15 +720,15 @@ export class ZSetValue {
   }
 
   delete(member: string): boolean {
-    const j = this.#probe(member);
-    const entry = this.#index[j];
+    const j = this.#probe(member, hashString(member));
+    const entry = this.#index[2 * j];
     if (entry === 0) return false;
     const id = entry - 1;
     this.#remove(this.#positionOf(id));
     this.#indexRemove(j); // before the id lets go of its member
     this.#freeId(id);
     this.bytes -= member.length + ZSET_ELEMENT_OVERHEAD_BYTES;
-    const slots = this.#index.length;
+    const slots = this.#index.length >> 1;
     if (slots > INDEX_SLOTS_INITIAL && this.#count * 8 < slots) this.#reindex(slots / 2);
     const leaves = this.#leafTop;
     if (
@@ -771,9 +810,9 @@ export class ZSetValue {
     const leafOf = this.#leafOf;
     const l = LEAF_UNITS * leaf;
     const r = LEAF_UNITS * right;
-    // An append past the last element starts an empty leaf; else halves.
+    // An append past the last element keeps 7/8 of the leaf; else halves.
     const append = at === LEAF_CAPACITY && leafI32[2 * l + LEAF_NEXT] === NIL;
-    const keep = append ? LEAF_CAPACITY : LEAF_CAPACITY / 2;
+    const keep = append ? LEAF_APPEND_KEEP : LEAF_CAPACITY / 2;
     for (let k = keep; k < LEAF_CAPACITY; k++) {
       leafF64[r + k - keep] = leafF64[l + k];
       const moved = leafI32[2 * l + LEAF_IDS + k];
