@@ -37,13 +37,14 @@
  * Estimated memory of one element beyond its member bytes, for used_memory
  * and maxmemory: the member string's header, its slot in the member array,
  * in #leafOf and in the member index, its score and id in a leaf (leaves
- * are half to fully used) and its share of the inner nodes, with the
- * pools' and the index's growth slack. Measured (bench/micro/zset_memory.ts,
- * 0.3M to 1.4M members of 7-9 bytes, heap after a full GC plus the pools and
- * index outside it): MEASURED bytes a member in all; kept above so maxmemory
- * stays conservative.
+ * are half to 7/8 used) and its share of the inner nodes, with the pools'
+ * and the index's growth slack. Measured (bench/micro/zset_memory.ts, 0.3M
+ * to 1.4M members of 7-9 bytes filled in order, heap after a full GC plus
+ * the pools and index outside it): 90-111 bytes a member in all, member
+ * bytes included; random order leaves leaves emptier (a few bytes more).
+ * Kept above so maxmemory stays conservative.
  */
-export const ZSET_ELEMENT_OVERHEAD_BYTES = 96;
+export const ZSET_ELEMENT_OVERHEAD_BYTES = 112;
 
 /** An element's place: leaf * 64 + its index in the leaf; valid until the set changes. */
 export type ZPos = number;
@@ -94,14 +95,15 @@ export function lexLteMax(member: string, max: LexBound): boolean {
 /**
  * The member index: open addressing with linear probing over an
  * Int32Array of slots of two int32s, an element id plus one (0 marks an
- * empty slot) and its member's hash, at most half full. A lookup hashes the
+ * empty slot) and its member's hash, at most 3/4 full. A lookup hashes the
  * member's bytes straight from the request (no string made, none hashed by
  * V8: measured 0.5 us against 1.1-1.9 for Map.get(toKey(bytes)) on 1M
  * members) and compares a candidate's member string char by char only when
  * the hashes match: a probe passing other members' slots reads no string
- * (two cache misses each, the member array and the string), and growing or
- * shrinking the table rehashes nothing. The table costs 16-32 bytes a
- * member, a Map about 40.
+ * (two cache misses each, the member array and the string), only adjacent
+ * slots, which is what lets the table be 3/4 full (a miss then passes
+ * about 8 slots, one or two cache lines); growing or shrinking it rehashes
+ * nothing. The table costs 11-21 bytes a member, a Map about 40.
  * The hash is seeded per process, as V8's own string hash is, so a client
  * cannot choose members that collide.
  */
@@ -316,7 +318,8 @@ export class ZSetValue {
 
   /** Enters an element id whose member is known to be absent. */
   #indexAdd(id: number): void {
-    if ((this.#count + 1) * 4 > this.#index.length) this.#reindex(this.#index.length);
+    // Grown past 3/4 full (slots are index.length / 2).
+    if ((this.#count + 1) * 8 > this.#index.length * 3) this.#reindex(this.#index.length);
     const member = this.#members[id];
     const hash = hashString(member);
     const j = this.#missSlot >= 0 && this.#missHash === hash
@@ -455,7 +458,7 @@ export class ZSetValue {
     const elements = [...this.entries()];
     this.#reset();
     let slots = INDEX_SLOTS_INITIAL;
-    while (slots < 2 * elements.length) slots *= 2;
+    while (slots * 3 < 4 * elements.length) slots *= 2;
     this.#index = new Int32Array(2 * slots);
     this.#count = 0;
     for (const [member, score] of elements) {
