@@ -687,8 +687,10 @@ export class ZSetValue {
    * Gives the element at `pos` a new score. As Redis's zslUpdateScore, it
    * stays where it is when its neighbours in its leaf still bound it on the
    * side it moves towards (no search; the separators above still hold, as
-   * it moves away from them), else it is taken out and inserted again. Its
-   * id stays, so the member index is not touched either way.
+   * it moves away from them); else it moves within its leaf when the leaf's
+   * other keys bound it (a ZINCRBY's small step, usually); else it is taken
+   * out and inserted again. Its id stays, so the member index is not
+   * touched either way.
    */
   move(pos: ZPos, score: number): void {
     if (score === 0) score = 0;
@@ -718,8 +720,56 @@ export class ZSetValue {
         return;
       }
     }
+    if (this.#moveInLeaf(leaf, i, score)) return;
     this.#remove(pos);
     this.#insert(id, score);
+  }
+
+  /**
+   * Moves the element at index `i` of `leaf` to `score` within the leaf
+   * when the new key lies strictly between the leaf's other first and last
+   * keys: no search from the root, no count changes, and the separators
+   * above still hold, as those two bound it. False when it does not.
+   */
+  #moveInLeaf(leaf: number, i: number, score: number): boolean {
+    const leafF64 = this.#leafF64;
+    const leafI32 = this.#leafI32;
+    const members = this.#members;
+    const f = LEAF_UNITS * leaf;
+    const ids = 2 * f + LEAF_IDS;
+    const size = leafI32[2 * f + LEAF_SIZE];
+    const low = i === 0 ? 1 : 0;
+    const high = i === size - 1 ? size - 2 : size - 1;
+    if (low >= high) return false;
+    const id = leafI32[ids + i];
+    const member = members[id];
+    const lowScore = leafF64[f + low];
+    const highScore = leafF64[f + high];
+    if (lowScore > score || (lowScore === score && members[leafI32[ids + low]] > member)) {
+      return false;
+    }
+    if (highScore < score || (highScore === score && members[leafI32[ids + high]] < member)) {
+      return false;
+    }
+    for (let k = i; k < size - 1; k++) {
+      leafF64[f + k] = leafF64[f + k + 1];
+      leafI32[ids + k] = leafI32[ids + k + 1];
+    }
+    let lo = 0;
+    let hi = size - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const s = leafF64[f + mid];
+      if (s < score || (s === score && members[leafI32[ids + mid]] < member)) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let k = size - 1; k > lo; k--) {
+      leafF64[f + k] = leafF64[f + k - 1];
+      leafI32[ids + k] = leafI32[ids + k - 1];
+    }
+    leafF64[f + lo] = score;
+    leafI32[ids + lo] = id;
+    return true;
   }
 
   delete(member: string): boolean {

@@ -160,10 +160,13 @@ Deno.test({
       const member = `x${Math.floor(next() * 5000)}`;
       const current = model.get(member)!;
       const roll = next();
-      // Small steps (ZINCRBY-like: often in place), big jumps, and onto existing scores (ties).
-      const score = roll < 0.4
+      // Small steps (in place), a few places (within the leaf, mostly), big jumps, and
+      // onto existing scores (ties).
+      const score = roll < 0.25
         ? current + (next() < 0.5 ? 0.25 : -0.25)
-        : roll < 0.7
+        : roll < 0.5
+        ? current + Math.floor(next() * 13) - 6
+        : roll < 0.75
         ? Math.floor(next() * 5000)
         : next() * 10_000 - 2500;
       zset.move(zset.find(member), score);
