@@ -1,4 +1,4 @@
-// ZSetValue (the skip list with spans) against a plain sorted array, and
+// ZSetValue (the counted B+tree and member index) against a plain sorted array on small sets, and
 // the score formatting and parsing Redis 7.0 uses for sorted sets.
 
 import assert from "node:assert/strict";
@@ -88,7 +88,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ZSetValue reuses freed skip list blocks when emptied, refilled and reordered",
+  name: "ZSetValue reuses freed leaves and ids when emptied, refilled and reordered",
   permissions: "none",
   fn() {
     const next = random(11);
@@ -229,12 +229,14 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ZSetValue's skip list code stays optimized (V8 does not deoptimize it over and over)",
+  name: "ZSetValue's code stays optimized (V8 does not deoptimize it over and over)",
   async fn() {
-    // A double where V8 had speculated int32 (the random level) made it
-    // throw away and rebuild the insert path on every few inserts: 20-40 us
-    // per insert into a 1M-member set instead of about 1. Counted, not
-    // timed: 417 deoptimizations in this run before the fix, 11 after.
+    // A double where V8 had speculated int32 (the skip list's random level,
+    // before the B+tree) made it throw away and rebuild the insert path on
+    // every few inserts: 20-40 us per insert into a 1M-member set instead of
+    // about 1. Counted, not timed: 417 deoptimizations in this run before
+    // that fix, 11 after; the B+tree's index and node arithmetic is int32
+    // throughout for the same reason.
     const script = new URL("./zset_deopt.ts", import.meta.url).pathname;
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--v8-flags=--trace-deopt", script, "50000"],
