@@ -214,7 +214,14 @@ export class ReplyWriter {
 
   /** A double: `,` in RESP3, a bulk string in RESP2. */
   double(n: number): void {
-    const text = formatDouble(n);
+    this.doubleText(formatDouble(n));
+  }
+
+  /**
+   * A double already formatted (the cache prints sorted-set scores with
+   * Redis's %.17g, not formatDouble): `,text` in RESP3, a bulk string in RESP2.
+   */
+  doubleText(text: string): void {
     if (this.protocol === 3) {
       this.#reserve(text.length + 3);
       this.#buf[this.#len++] = 44;
@@ -223,6 +230,36 @@ export class ReplyWriter {
     } else {
       this.bulkString(text);
     }
+  }
+
+  /**
+   * A double that is a positive or negative integer below 2^31 in
+   * magnitude, written as its digits (what %.17g and formatDouble print
+   * for it) without making a string: `,n` in RESP3, a bulk string in RESP2.
+   * Not for -0, which prints as "-0".
+   */
+  integralDouble(n: number): void {
+    const magnitude = n < 0 ? -n : n;
+    let digits = 1;
+    for (let x = magnitude; x >= 10; x = (x / 10) | 0) digits++;
+    const length = n < 0 ? digits + 1 : digits;
+    this.#reserve(length + 16);
+    const buf = this.#buf;
+    let at = this.#len;
+    if (this.protocol === 3) buf[at++] = 44;
+    else {
+      buf[at++] = 36;
+      if (length >= 10) buf[at++] = 48 + ((length / 10) | 0);
+      buf[at++] = 48 + (length % 10);
+      buf[at++] = 13;
+      buf[at++] = 10;
+    }
+    if (n < 0) buf[at++] = 45;
+    at += digits;
+    for (let x = magnitude, i = at; i > at - digits; x = (x / 10) | 0) buf[--i] = 48 + (x % 10);
+    buf[at++] = 13;
+    buf[at++] = 10;
+    this.#len = at;
   }
 
   /** A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2. */

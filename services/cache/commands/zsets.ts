@@ -7,7 +7,7 @@
 
 import type { Args } from "./context.ts";
 import type { Db, Entry } from "../keyspace.ts";
-import { fromKey, globMatch, SetValue, toKey } from "../values.ts";
+import { argKey, globMatch, SetValue, toKey } from "../values.ts";
 import { cursorArg, scanOptions } from "./keys.ts";
 import {
   formatScore,
@@ -26,12 +26,15 @@ import {
   ZSetValue,
 } from "../zset.ts";
 import {
+  argIs,
   int64Arg,
   intArg,
+  intArgAt,
   LONG_RANGE,
   numkeysArg,
   positiveArg,
   REPEATED_REPLY_COUNT_MAX,
+  scoreArgAt,
 } from "./args.ts";
 import { command, type CommandSpec, type Ctx, fail, lower, SYNTAX, WRONGTYPE } from "./context.ts";
 
@@ -48,28 +51,21 @@ export function lookupZSet(db: Db, key: string): ZSetEntry | undefined {
   return entry as ZSetEntry;
 }
 
-function scoreArg(arg: Uint8Array): number {
-  const n = parseScore(toKey(arg));
-  if (n === null) fail(NOT_VALID_FLOAT);
-  return n;
+/** The sorted set under `key` for a command that only reads it (lookupZSet without the Entry). */
+function zsetAt(db: Db, key: string): ZSetValue | undefined {
+  const value = db.get(key);
+  if (value === undefined) return undefined;
+  if (!(value instanceof ZSetValue)) fail(WRONGTYPE);
+  return value;
 }
 
 /** A score as Redis 7.0 sends it: %.17g in a bulk string (RESP2) or a double (RESP3). */
 function score(ctx: Ctx, n: number): void {
-  if (ctx.out.protocol === 3) ctx.out.raw(fromKey(`,${formatScore(n)}\r\n`));
-  else ctx.out.bulkString(formatScore(n));
-}
-
-function scoreRangeArg(minArg: Uint8Array, maxArg: Uint8Array): ScoreRange {
-  const min = parseScoreBound(toKey(minArg));
-  const max = parseScoreBound(toKey(maxArg));
-  if (min === null || max === null) fail(SCORE_RANGE_ERROR);
-  return {
-    min: min.value,
-    max: max.value,
-    minExclusive: min.exclusive,
-    maxExclusive: max.exclusive,
-  };
+  // An integral score (counters, ZINCRBY's usual result) is written as its
+  // digits, as %.17g prints it, without a string; -0 (stored as 0) and
+  // larger magnitudes take formatScore.
+  if ((n | 0) === n && n !== 0) ctx.out.integralDouble(n);
+  else ctx.out.doubleText(formatScore(n));
 }
 
 function lexRangeArg(minArg: Uint8Array, maxArg: Uint8Array): LexRange {
@@ -85,58 +81,79 @@ function settle(db: Db, entry: ZSetEntry): void {
   else db.resize(entry);
 }
 
-interface ZAddFlags {
-  nx: boolean;
-  xx: boolean;
-  gt: boolean;
-  lt: boolean;
-  ch: boolean;
-  incr: boolean;
+// ZADD's options, as bits.
+const NX = 1;
+const XX = 2;
+const GT = 4;
+const LT = 8;
+const CH = 16;
+const INCR = 32;
+
+/** A score argument (ZADD, ZINCRBY), read in place when it is a plain integer. */
+function scoreAt(args: Args, i: number): number {
+  const n = scoreArgAt(args, i);
+  if (n === null) fail(NOT_VALID_FLOAT);
+  return n;
 }
 
-function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): void {
+/** zaddGenericCommand: `flags` are ZADD's option bits, the score-member pairs start at `first`. */
+function zaddGeneric(ctx: Ctx, args: Args, flags: number, first: number): void {
   const elements = args.length - first;
   if (elements % 2 !== 0 || elements === 0) fail(SYNTAX);
-  if (flags.incr && elements > 2) fail("ERR INCR option supports a single increment-element pair");
-  if (flags.nx && flags.xx) fail("ERR XX and NX options at the same time are not compatible");
-  if ((flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt)) {
+  const incr = (flags & INCR) !== 0;
+  if (incr && elements > 2) fail("ERR INCR option supports a single increment-element pair");
+  if ((flags & (NX | XX)) === (NX | XX)) {
+    fail("ERR XX and NX options at the same time are not compatible");
+  }
+  if (
+    (flags & (GT | NX)) === (GT | NX) || (flags & (LT | NX)) === (LT | NX) ||
+    (flags & (GT | LT)) === (GT | LT)
+  ) {
     fail("ERR GT, LT, and/or NX options at the same time are not compatible");
   }
-  const scores: number[] = [];
-  for (let i = first; i < args.length; i += 2) scores.push(scoreArg(args.at(i)));
+  // Every score is checked before anything changes (Redis parses them all first).
+  // One pair (ZADD k s m, ZINCRBY) needs no array.
+  const single = elements === 2 ? scoreAt(args, first) : 0;
+  let scores: number[] | undefined;
+  if (elements > 2) {
+    scores = [];
+    for (let i = first; i < args.length; i += 2) scores.push(scoreAt(args, i));
+  }
   const db = ctx.session.db;
-  const key = toKey(args.at(1));
+  const key = argKey(args, 1);
   let entry = lookupZSet(db, key);
   let added = 0;
   let updated = 0;
   let processed = 0;
   let last = 0;
-  if (entry !== undefined || !flags.xx) {
+  if (entry !== undefined || (flags & XX) === 0) {
     entry ??= db.set(key, new ZSetValue()) as ZSetEntry;
     const zset = entry.value;
-    for (let i = 0; i < scores.length; i++) {
-      // Looked up by its bytes; a string is made only for a new member.
-      const member = args.at(first + 2 * i + 1);
-      let next = scores[i];
-      const pos = zset.findBytes(member);
+    const count = elements / 2;
+    for (let i = 0; i < count; i++) {
+      // The member as a string, read in place: the index is probed with it,
+      // and a new member is stored as it.
+      const member = argKey(args, first + 2 * i + 1);
+      let next = scores === undefined ? single : scores[i];
+      const pos = zset.find(member);
       if (pos !== NIL) {
-        if (flags.nx) continue;
+        if (flags & NX) continue;
         const current = zset.scoreAt(pos);
-        if (flags.incr) {
+        if (incr) {
           next += current;
           if (Number.isNaN(next)) {
             settle(db, entry);
             fail("ERR resulting score is not a number (NaN)");
           }
         }
-        if ((flags.lt && next >= current) || (flags.gt && next <= current)) continue;
+        if (((flags & LT) && next >= current) || ((flags & GT) && next <= current)) continue;
         if (next !== current) {
           zset.move(pos, next);
           updated++;
         }
       } else {
-        if (flags.xx) continue;
-        zset.add(toKey(member), next);
+        if (flags & XX) continue;
+        zset.add(member, next);
         added++;
       }
       processed++;
@@ -144,48 +161,55 @@ function zaddGeneric(ctx: Ctx, args: Args, flags: ZAddFlags, first: number): voi
     }
     if (added + updated > 0 || zset.size === 0) settle(db, entry);
   }
-  if (flags.incr) {
+  if (incr) {
     if (processed > 0) score(ctx, last);
     else ctx.out.nullBulk();
   } else {
-    ctx.out.integer(flags.ch ? added + updated : added);
+    ctx.out.integer(flags & CH ? added + updated : added);
   }
 }
 
+/** ZADD's option words, read in place (scores never match: no option is a number). */
+function zaddOption(args: Args, i: number): number {
+  const n = args.lengthOf(i);
+  if (n === 2) {
+    if (argIs(args, i, "nx")) return NX;
+    if (argIs(args, i, "xx")) return XX;
+    if (argIs(args, i, "gt")) return GT;
+    if (argIs(args, i, "lt")) return LT;
+    if (argIs(args, i, "ch")) return CH;
+  } else if (n === 4 && argIs(args, i, "incr")) return INCR;
+  return 0;
+}
+
 function zadd(ctx: Ctx, args: Args): void {
-  const flags: ZAddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: false };
+  let flags = 0;
   let i = 2;
   for (; i < args.length; i++) {
-    const option = lower(args.at(i));
-    if (option === "nx") flags.nx = true;
-    else if (option === "xx") flags.xx = true;
-    else if (option === "gt") flags.gt = true;
-    else if (option === "lt") flags.lt = true;
-    else if (option === "ch") flags.ch = true;
-    else if (option === "incr") flags.incr = true;
-    else break;
+    const option = zaddOption(args, i);
+    if (option === 0) break;
+    flags |= option;
   }
   zaddGeneric(ctx, args, flags, i);
 }
 
 function zincrby(ctx: Ctx, args: Args): void {
-  const flags: ZAddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr: true };
-  zaddGeneric(ctx, args, flags, 2);
+  zaddGeneric(ctx, args, INCR, 2);
 }
 
 function zcard(ctx: Ctx, args: Args): void {
-  ctx.out.integer(lookupZSet(ctx.session.db, toKey(args.at(1)))?.value.size ?? 0);
+  ctx.out.integer(zsetAt(ctx.session.db, argKey(args, 1))?.size ?? 0);
 }
 
 function zscore(ctx: Ctx, args: Args): void {
-  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
-  const pos = zset?.findBytes(args.at(2)) ?? NIL;
+  const zset = zsetAt(ctx.session.db, argKey(args, 1));
+  const pos = zset === undefined ? NIL : zset.find(argKey(args, 2));
   if (pos === NIL) ctx.out.nullBulk();
   else score(ctx, zset!.scoreAt(pos));
 }
 
 function zmscore(ctx: Ctx, args: Args): void {
-  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  const zset = zsetAt(ctx.session.db, argKey(args, 1));
   ctx.out.arrayHeader(args.length - 2);
   for (let i = 2; i < args.length; i++) {
     const pos = zset?.findBytes(args.at(i)) ?? NIL;
@@ -196,7 +220,7 @@ function zmscore(ctx: Ctx, args: Args): void {
 
 function zrem(ctx: Ctx, args: Args): void {
   const db = ctx.session.db;
-  const entry = lookupZSet(db, toKey(args.at(1)));
+  const entry = lookupZSet(db, argKey(args, 1));
   if (entry === undefined) return ctx.out.integer(0);
   let removed = 0;
   for (let i = 2; i < args.length; i++) if (entry.value.delete(toKey(args.at(i)))) removed++;
@@ -212,7 +236,7 @@ function zrankGeneric(reverse: boolean) {
       if (lower(args.at(3)) !== "withscore") fail(SYNTAX);
       withScore = true;
     }
-    const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+    const zset = zsetAt(ctx.session.db, argKey(args, 1));
     const pos = zset?.findBytes(args.at(2)) ?? NIL;
     if (zset === undefined || pos === NIL) {
       return withScore ? ctx.out.nullArray() : ctx.out.nullBulk();
@@ -236,8 +260,8 @@ function span(zset: ZSetValue, first: ZPos, last: ZPos): number {
 }
 
 function zcount(ctx: Ctx, args: Args): void {
-  const range = scoreRangeArg(args.at(2), args.at(3));
-  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  const range = scoreRangeAt(args, 2, 3);
+  const zset = zsetAt(ctx.session.db, argKey(args, 1));
   const first = zset?.firstInScore(range) ?? NIL;
   if (zset === undefined || first === NIL) return ctx.out.integer(0);
   ctx.out.integer(span(zset, first, zset.lastInScore(range)));
@@ -245,7 +269,7 @@ function zcount(ctx: Ctx, args: Args): void {
 
 function zlexcount(ctx: Ctx, args: Args): void {
   const range = lexRangeArg(args.at(2), args.at(3));
-  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  const zset = zsetAt(ctx.session.db, argKey(args, 1));
   const first = zset?.firstInLex(range) ?? NIL;
   if (zset === undefined || first === NIL) return ctx.out.integer(0);
   ctx.out.integer(span(zset, first, zset.lastInLex(range)));
@@ -299,33 +323,84 @@ function rankRange(start: number, end: number, size: number): [number, number] |
   return [start, end];
 }
 
+/**
+ * One bound of a score range read in place: the usual open ends and an
+ * optionally exclusive short integer without a string, anything else as
+ * zset.ts's parseScoreBound reads it. Sets `bound` and returns true, or
+ * returns false when it is not a bound.
+ */
+function scoreBoundAt(
+  args: Args,
+  i: number,
+  bound: { value: number; exclusive: boolean },
+): boolean {
+  const n = args.lengthOf(i);
+  const bytes = args.buffer ?? args.at(i);
+  const start = args.buffer === undefined ? 0 : args.startOf(i);
+  let from = 0;
+  const exclusive = n > 0 && bytes[start] === 40; // "("
+  if (exclusive) from = 1;
+  let value = 0;
+  let digits = 0;
+  let j = from;
+  const negative = j < n && bytes[start + j] === 45; // "-"
+  if (negative) j++;
+  for (; j < n && digits <= 15; j++, digits++) {
+    const d = bytes[start + j] - 48;
+    if (d < 0 || d > 9) break;
+    value = value * 10 + d;
+  }
+  if (j === n && digits >= 1 && digits <= 15) {
+    bound.value = negative ? -value : value;
+    bound.exclusive = exclusive;
+    return true;
+  }
+  const parsed = parseScoreBound(argKey(args, i));
+  if (parsed === null) return false;
+  bound.value = parsed.value;
+  bound.exclusive = parsed.exclusive;
+  return true;
+}
+
+/** A score range's two bounds (arguments `minAt` and `maxAt`); fails with Redis's error. */
+function scoreRangeAt(args: Args, minAt: number, maxAt: number): ScoreRange {
+  const min = { value: 0, exclusive: false };
+  const max = { value: 0, exclusive: false };
+  if (!scoreBoundAt(args, minAt, min) || !scoreBoundAt(args, maxAt, max)) {
+    fail(SCORE_RANGE_ERROR);
+  }
+  return {
+    min: min.value,
+    max: max.value,
+    minExclusive: min.exclusive,
+    maxExclusive: max.exclusive,
+  };
+}
+
 /** ZRANGE and its older forms: zrangeGenericCommand. */
 function zrangeGeneric(call: RangeCall) {
   return (ctx: Ctx, args: Args): void => {
     // ZRANGESTORE names its destination first; the rest is ZRANGE's.
     const at = call.store ? 1 : 0;
-    const emit = (zset: ZSetValue | undefined, nodes: ZPos[], withScores: boolean): void =>
-      call.store
-        ? storeRange(ctx, toKey(args.at(1)), zset, nodes)
-        : writeRange(ctx, zset, nodes, withScores);
     let withScores = false;
     let offset = 0;
     let limit = -1;
     let reverse = call.reverse;
     let rangeType = call.rangeType;
+    // Options read in place (argIs, intArgAt): no view or string per argument.
     for (let j = 4 + at; j < args.length; j++) {
-      const option = lower(args.at(j));
       const left = args.length - j - 1;
-      if (!call.store && option === "withscores") withScores = true;
-      else if (option === "limit" && left >= 2) {
-        offset = intArg(args.at(j + 1));
-        limit = intArg(args.at(j + 2));
+      if (!call.store && argIs(args, j, "withscores")) withScores = true;
+      else if (left >= 2 && argIs(args, j, "limit")) {
+        offset = intArgAt(args, j + 1);
+        limit = intArgAt(args, j + 2);
         j += 2;
         // Each of REV and BYSCORE/BYLEX once (Redis: a repeat is a syntax error).
-      } else if (call.options && reverse === undefined && option === "rev") reverse = true;
-      else if (call.options && rangeType === "auto" && option === "bylex") rangeType = "lex";
-      else if (call.options && rangeType === "auto" && option === "byscore") rangeType = "score";
-      else fail(SYNTAX);
+      } else if (call.options && reverse === undefined && argIs(args, j, "rev")) reverse = true;
+      else if (call.options && rangeType === "auto" && argIs(args, j, "bylex")) rangeType = "lex";
+      else if (call.options && rangeType === "auto" && argIs(args, j, "byscore")) {
+        rangeType = "score";
+      } else fail(SYNTAX);
     }
     reverse ??= false;
     if (rangeType === "auto") rangeType = "rank";
@@ -335,57 +410,61 @@ function zrangeGeneric(call: RangeCall) {
     if (withScores && rangeType === "lex") {
       fail("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
     }
-    let minArg = args.at(2 + at);
-    let maxArg = args.at(3 + at);
-    if (reverse && rangeType !== "rank") [minArg, maxArg] = [maxArg, minArg];
+    // The range arguments; REV of a score or lex range names its maximum first.
+    const swap = reverse && rangeType !== "rank";
+    const minAt = (swap ? 3 : 2) + at;
+    const maxAt = (swap ? 2 : 3) + at;
     const db = ctx.session.db;
-    const key = toKey(args.at(1 + at));
-    if (rangeType === "rank") {
-      const start = intArg(minArg);
-      const end = intArg(maxArg);
-      const zset = lookupZSet(db, key)?.value;
-      const bounds = zset === undefined ? null : rankRange(start, end, zset.size);
-      if (zset === undefined || bounds === null) return emit(zset, [], withScores);
-      const nodes: ZPos[] = [];
-      const count = bounds[1] - bounds[0] + 1;
-      let pos = reverse ? zset.byRank(zset.size - 1 - bounds[0]) : zset.byRank(bounds[0]);
-      for (let i = 0; i < count && pos !== NIL; i++) {
-        nodes.push(pos);
-        pos = reverse ? zset.prev(pos) : zset.next(pos);
-      }
-      return emit(zset, nodes, withScores);
-    }
-    const scoreRange = rangeType === "score" ? scoreRangeArg(minArg, maxArg) : undefined;
-    const lexRange = rangeType === "lex" ? lexRangeArg(minArg, maxArg) : undefined;
-    const zset = lookupZSet(db, key)?.value;
-    if (zset === undefined || offset < 0 || (offset > 0 && offset >= zset.size)) {
-      return emit(zset, [], withScores);
-    }
-    let pos: ZPos;
-    let inRange: (pos: ZPos) => boolean;
-    if (scoreRange !== undefined) {
-      pos = reverse ? zset.lastInScore(scoreRange) : zset.firstInScore(scoreRange);
-      inRange = reverse
-        ? (p) => scoreGteMin(zset.scoreAt(p), scoreRange)
-        : (p) => scoreLteMax(zset.scoreAt(p), scoreRange);
-    } else {
-      const range = lexRange!;
-      pos = reverse ? zset.lastInLex(range) : zset.firstInLex(range);
-      inRange = reverse
-        ? (p) => lexGteMin(zset.memberAt(p), range.min)
-        : (p) => lexLteMax(zset.memberAt(p), range.max);
-    }
-    while (pos !== NIL && offset > 0) {
-      pos = reverse ? zset.prev(pos) : zset.next(pos);
-      offset--;
-    }
+    const key = argKey(args, 1 + at);
     const nodes: ZPos[] = [];
-    while (pos !== NIL && limit !== 0 && inRange(pos)) {
-      nodes.push(pos);
-      pos = reverse ? zset.prev(pos) : zset.next(pos);
-      if (limit > 0) limit--;
+    let zset: ZSetValue | undefined;
+    if (rangeType === "rank") {
+      const start = intArgAt(args, minAt);
+      const end = intArgAt(args, maxAt);
+      zset = zsetAt(db, key);
+      const bounds = zset === undefined ? null : rankRange(start, end, zset.size);
+      if (zset !== undefined && bounds !== null) {
+        const count = bounds[1] - bounds[0] + 1;
+        let pos = reverse ? zset.byRank(zset.size - 1 - bounds[0]) : zset.byRank(bounds[0]);
+        for (let i = 0; i < count && pos !== NIL; i++) {
+          nodes.push(pos);
+          pos = reverse ? zset.prev(pos) : zset.next(pos);
+        }
+      }
+    } else {
+      const scoreRange = rangeType === "score" ? scoreRangeAt(args, minAt, maxAt) : undefined;
+      const lexRange = rangeType === "lex"
+        ? lexRangeArg(args.at(minAt), args.at(maxAt))
+        : undefined;
+      zset = zsetAt(db, key);
+      if (zset !== undefined && offset >= 0 && (offset === 0 || offset < zset.size)) {
+        let pos: ZPos;
+        if (scoreRange !== undefined) {
+          pos = reverse ? zset.lastInScore(scoreRange) : zset.firstInScore(scoreRange);
+        } else pos = reverse ? zset.lastInLex(lexRange!) : zset.firstInLex(lexRange!);
+        while (pos !== NIL && offset > 0) {
+          pos = reverse ? zset.prev(pos) : zset.next(pos);
+          offset--;
+        }
+        while (pos !== NIL && limit !== 0) {
+          // Still in range: checked at the end the walk goes towards.
+          if (scoreRange !== undefined) {
+            const n = zset.scoreAt(pos);
+            if (reverse ? !scoreGteMin(n, scoreRange) : !scoreLteMax(n, scoreRange)) break;
+          } else {
+            const member = zset.memberAt(pos);
+            if (reverse ? !lexGteMin(member, lexRange!.min) : !lexLteMax(member, lexRange!.max)) {
+              break;
+            }
+          }
+          nodes.push(pos);
+          pos = reverse ? zset.prev(pos) : zset.next(pos);
+          if (limit > 0) limit--;
+        }
+      }
     }
-    emit(zset, nodes, withScores);
+    if (call.store) storeRange(ctx, argKey(args, 1), zset, nodes);
+    else writeRange(ctx, zset, nodes, withScores);
   };
 }
 
@@ -401,10 +480,10 @@ function zremrange(by: RemoveBy) {
     if (by === "rank") {
       start = intArg(args.at(2));
       end = intArg(args.at(3));
-    } else if (by === "score") scoreRange = scoreRangeArg(args.at(2), args.at(3));
+    } else if (by === "score") scoreRange = scoreRangeAt(args, 2, 3);
     else lexRange = lexRangeArg(args.at(2), args.at(3));
     const db = ctx.session.db;
-    const entry = lookupZSet(db, toKey(args.at(1)));
+    const entry = lookupZSet(db, argKey(args, 1));
     if (entry === undefined) return ctx.out.integer(0);
     const zset = entry.value;
     let first: ZPos;
@@ -443,7 +522,7 @@ function zpop(max: boolean) {
       count = positiveArg(args.at(2));
     }
     const db = ctx.session.db;
-    const entry = lookupZSet(db, toKey(args.at(1)));
+    const entry = lookupZSet(db, argKey(args, 1));
     if (entry === undefined || count === 0) return ctx.out.arrayHeader(0);
     const zset = entry.value;
     const n = Math.min(count, zset.size);
@@ -554,7 +633,7 @@ function zrandmember(ctx: Ctx, args: Args): void {
     count = Number(n);
     if (count < -REPEATED_REPLY_COUNT_MAX / (withScores ? 2 : 1)) fail("ERR value is out of range");
   }
-  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  const zset = zsetAt(ctx.session.db, argKey(args, 1));
   if (count === undefined) {
     if (zset === undefined) return ctx.out.nullBulk();
     return ctx.out.bulkString(zset.memberAt(zset.byRank(Math.floor(Math.random() * zset.size))));
@@ -724,7 +803,7 @@ function combineGeneric(op: Combine, store: boolean) {
     const zset = new ZSetValue();
     for (const [member, score] of result) zset.set(member, score);
     if (store) {
-      const dest = toKey(args.at(1));
+      const dest = argKey(args, 1);
       if (zset.size === 0) db.delete(dest);
       else db.set(dest, zset);
       return ctx.out.integer(zset.size);
@@ -745,7 +824,7 @@ function zscan(ctx: Ctx, args: Args): void {
   // Redis's order: the cursor, then the key (missing: an empty page
   // whatever the options), then the options.
   const cursor = cursorArg(args.at(2));
-  const zset = lookupZSet(ctx.session.db, toKey(args.at(1)))?.value;
+  const zset = zsetAt(ctx.session.db, argKey(args, 1));
   if (zset === undefined) {
     ctx.out.arrayHeader(2);
     ctx.out.bulkString("0");

@@ -348,6 +348,27 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "ReplyWriter.integralDouble() writes the digits doubleText(String(n)) would, in RESP2 and RESP3",
+  permissions: "none",
+  fn() {
+    const values = [1, 9, 10, 99, 100, 12345, 123456789, -1, -10, -123456789];
+    values.push(2 ** 31 - 1, -(2 ** 31), 1_000_000_000, -1_000_000_000);
+    for (const protocol of [2, 3] as const) {
+      for (const n of values) {
+        const out = new ReplyWriter();
+        out.protocol = protocol;
+        out.integralDouble(n);
+        const expected = new ReplyWriter();
+        expected.protocol = protocol;
+        expected.doubleText(String(n));
+        assert.equal(fromUtf8(out.take()), fromUtf8(expected.take()), `${n} RESP${protocol}`);
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "decodeCommand() returns views of the right bytes when the buffer is itself a view",
   permissions: "none",
   fn() {
