@@ -785,7 +785,9 @@ function combineGeneric(op: Combine, store: boolean) {
                 everywhere = false;
                 break;
               }
-              total = aggregate(total, weighted(value, other.weight), how);
+              // Unlike the first source's, a later one's NaN (inf * 0) is not
+              // made 0 first, as in Redis: a SUM with it is 0, MIN and MAX keep the total.
+              total = aggregate(total, value * other.weight, how);
             }
             if (everywhere) result.set(member, total);
           }
