@@ -51,7 +51,7 @@ import {
 import type { Logger } from "@logtape/logtape";
 import { HttpClient } from "../../lib/http/client.ts";
 import { type CommandTable, defineTool, type ToolDefinition } from "../../lib/service.ts";
-import { type ChildSpec, Supervisor } from "../../lib/supervisor.ts";
+import { type ChildSpec, stopInOrder, Supervisor } from "../../lib/supervisor.ts";
 
 /** The ports one member listens on: its service port, and its admin port when chosen. */
 export interface MemberPorts {
@@ -484,17 +484,8 @@ async function superviseStack(
     readiness.abort();
     await starting;
     log.info("{signal} received, stopping every service", { signal });
-    const stopAll = async () => {
-      // The last wave first: the lb stops taking requests before the APIs behind it go.
-      const exits: Record<string, string> = {};
-      let clean = true;
-      for (const supervisor of [...supervisors].reverse()) {
-        const report = await supervisor.stop();
-        clean &&= report.clean;
-        Object.assign(exits, report.exits);
-      }
-      return { clean, exits };
-    };
+    // The last wave first: the lb stops taking requests before the APIs behind it go.
+    const stopAll = () => stopInOrder([...supervisors].reverse());
     const report = await Promise.race([
       stopAll(),
       signals.forced.then((forcedBy) => {
