@@ -10,6 +10,8 @@ import { serveHttp } from "../../../lib/http/server.ts";
 import { MetricsRegistry } from "../../../lib/metrics.ts";
 import { testRouter } from "./_app.ts";
 import { GOOD_REQUEST, RawClient } from "./_raw.ts";
+import { writeAll } from "../../../lib/net/write_all.ts";
+import { readUntilClosed } from "../../services/cache/wait.ts";
 
 const H = "Host: test\r\n";
 
@@ -487,4 +489,29 @@ Deno.test("serveHttp gives each request the clock reading its duration metric st
   assert.equal(typeof seen[0], "number");
   assert.ok(seen[0]! >= before && seen[0]! <= performance.now());
   assert.equal(seen[1], undefined);
+});
+
+Deno.test("an early answer reaches a client that sends its whole body before it reads", async () => {
+  // The handler answers 413 without reading the body, and the server closes
+  // (RFC 9112 section 9.6). Closing with unread bytes makes the kernel reset
+  // the connection, which fails the client's upload before it has read the
+  // answer: curl then says "Send failure: Broken pipe" instead of the 413.
+  // So the server half-closes and discards what keeps coming (within a time
+  // bound) until the client stops. It used to stop discarding after 1 MiB.
+  await using server = serveHttp({
+    handler: () => Promise.resolve(text("too big\n", 413)),
+  });
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  // More than the socket buffers of both ends hold: the server must read it.
+  const bodyBytes = 32 * 1024 * 1024;
+  const encoder = new TextEncoder();
+  await writeAll(
+    conn,
+    encoder.encode(`POST /upload HTTP/1.1\r\n${H}Content-Length: ${bodyBytes}\r\n\r\n`),
+  );
+  const piece = new Uint8Array(1024 * 1024).fill(0x61);
+  for (let sent = 0; sent < bodyBytes; sent += piece.length) await writeAll(conn, piece);
+  await conn.closeWrite();
+  const answer = await readUntilClosed(conn);
+  assert.match(answer, /^HTTP\/1\.1 413 [^]*\r\n\r\ntoo big\n$/);
 });
