@@ -52,7 +52,13 @@ export interface SupervisorOptions {
 
 /** How the children ended when the supervisor stopped them. */
 export interface StopReport {
-  /** True when every child that was running exited with code 0. */
+  /**
+   * True when every child that was running exited with code 0, or ended by
+   * the stop's own SIGTERM: a child with no handler for it yet, still
+   * starting. (lib/lifecycle.ts installs the handler before the service
+   * listens, so such a child had nothing to drain; a child restarted just
+   * before a stop meets it.)
+   */
   readonly clean: boolean;
   /** "code 0", "code 1", "signal SIGKILL"..., by child name, for children that were running. */
   readonly exits: Readonly<Record<string, string>>;
@@ -178,7 +184,7 @@ export class Supervisor {
       await all;
     }
     const exits = { ...this.#exits };
-    return { clean: Object.values(exits).every((how) => how === "code 0"), exits };
+    return { clean: Object.values(exits).every(stoppedCleanly), exits };
   }
 
   async #keepRunning(child: Running): Promise<void> {
@@ -218,10 +224,16 @@ export class Supervisor {
       if (this.#stopping) {
         this.#exits[name] = how;
         if (status.success) this.#log.info("{child} exited with {how}", { child: name, how });
-        else {this.#log.warning("{child} did not stop cleanly: exited with {how}", {
+        else if (stoppedCleanly(how)) {
+          this.#log.info("{child} ended by the SIGTERM while still starting: nothing to drain", {
+            child: name,
+          });
+        } else {
+          this.#log.warning("{child} did not stop cleanly: exited with {how}", {
             child: name,
             how,
-          });}
+          });
+        }
         return;
       }
       if (status.code === USAGE_EXIT_CODE && status.signal === null) {
@@ -300,6 +312,11 @@ export async function stopInOrder(supervisors: readonly Supervisor[]): Promise<S
     Object.assign(exits, report.exits);
   }
   return { clean, exits };
+}
+
+/** How a child ended, as `StopReport.exits` says it, is a clean stop (see `StopReport.clean`). */
+function stoppedCleanly(how: string): boolean {
+  return how === "code 0" || how === "signal SIGTERM";
 }
 
 /** Fills "{name}" placeholders from `properties`: the text of a report, without LogTape. */

@@ -225,3 +225,20 @@ Deno.test("stopInOrder() restarts no child while it stops the supervisors one af
     await Deno.remove(marker).catch(() => {});
   }
 });
+
+Deno.test("Supervisor.stop() counts a child ended by its SIGTERM (no handler yet: still starting) as a clean stop", async () => {
+  // A service installs its SIGTERM handler before it listens
+  // (lib/lifecycle.ts); one that the stop's SIGTERM ends had not got that
+  // far, as when the stack restarts a member just before it is stopped.
+  const out = collector();
+  const supervisor = new Supervisor([
+    { name: "booting", command: ["sh", "-c", "echo up; exec sleep 30"] },
+  ], { onOutput: out.onOutput, log: out.log, stopTimeoutMs: 5000 });
+  supervisor.start();
+  await out.waitFor((l) => l === "booting | up");
+  const report = await supervisor.stop();
+  assert.deepEqual(report, { clean: true, exits: { booting: "signal SIGTERM" } });
+  assert.ok(out.lines.includes(
+    "supervisor | booting ended by the SIGTERM while still starting: nothing to drain",
+  ));
+});
