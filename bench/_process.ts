@@ -31,3 +31,40 @@ export function cpuMicros(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 1e6 / CLOCK_TICKS;
 }
+
+/**
+ * CPU time of a process and everything under it, in microseconds: its own
+ * and its live descendants' user plus system time, and the time of the
+ * children it has already reaped (cutime and cstime, which count their
+ * reaped children in turn). For a server that forks a process per
+ * connection (PostgreSQL) the difference across a run counts the backends
+ * that served it, ended or not.
+ */
+export function cpuMicrosOfTree(pid: number): number {
+  const children = new Map<number, number[]>();
+  const own = new Map<number, number>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    const id = Number(entry.name);
+    if (!Number.isInteger(id)) continue;
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${id}/stat`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const parent = Number(fields[1]);
+    const ticks = Number(fields[11]) + Number(fields[12]) +
+      (id === pid ? Number(fields[13]) + Number(fields[14]) : 0);
+    own.set(id, ticks);
+    children.set(parent, [...(children.get(parent) ?? []), id]);
+  }
+  let ticks = 0;
+  const pending = [pid];
+  while (pending.length > 0) {
+    const id = pending.pop()!;
+    ticks += own.get(id) ?? 0;
+    pending.push(...(children.get(id) ?? []));
+  }
+  return ticks * 1e6 / CLOCK_TICKS;
+}

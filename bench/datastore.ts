@@ -7,8 +7,11 @@
 //   - tpcb: pgbench's default TPC-B-like transaction.
 // Both run with fsync on (PostgreSQL's defaults: synchronous_commit on).
 // Prints transactions per second, the 99th percentile latency (from
-// pgbench's per-transaction log, -l), the ratio ours/PostgreSQL, and our
-// server's CPU per transaction (from /proc: steadier than rates when busy).
+// pgbench's per-transaction log, -l), the ratio ours/PostgreSQL, each
+// server's CPU per transaction (from /proc: steadier than rates when busy;
+// for PostgreSQL the postmaster and every process under it, the backends
+// that have exited included) and its commits per log fsync (ours from
+// /metrics, PostgreSQL's from pg_stat_database and pg_stat_wal).
 //
 //   deno run -A bench/datastore.ts [--scale 1] [--seconds 10] [--clients 8] [--rounds 3]
 //     [--tests insert,select,update,tpcb] [--targets ours,postgres]
@@ -26,6 +29,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForPort } from "./_ports.ts";
+import { cpuMicros, cpuMicrosOfTree } from "./_process.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -55,8 +59,10 @@ for (const target of TARGETS) {
 interface Rate {
   tps: number;
   p99Ms: number;
-  /** Our server's CPU (user + system, from /proc) per transaction, in microseconds; NaN if unknown. */
+  /** The server's CPU (user + system, from /proc) per transaction, in microseconds; NaN if unknown. */
   cpuUsPerTx: number;
+  /** Commits per log fsync during the run; NaN if unknown. */
+  commitsPerFsync: number;
 }
 
 const SCRIPTS: Record<string, string | null> = {
@@ -100,26 +106,16 @@ async function run(command: string, args: string[], options: { user?: string } =
 interface Target {
   name: string;
   port: number;
-  /** CPU ticks the server has used so far (one process), when /proc tells. */
-  cpuTicks?: () => number;
+  /** CPU the server has used so far, in microseconds (every process of it). */
+  cpuMicros: () => number;
+  /** Commits and log fsyncs so far (counters: only differences mean anything). */
+  commitsAndFsyncs: () => Promise<{ commits: number; fsyncs: number }>;
   stop(): Promise<void>;
-}
-
-/**
- * utime + stime of a process, in clock ticks (/proc/<pid>/stat fields 14
- * and 15, counted after the parenthesised command name). Linux's USER_HZ is
- * 100 on every architecture we run on. On a busy machine this is steadier
- * than the rate: it counts the server's own work, not the time it waited.
- */
-const TICKS_PER_SECOND = 100;
-function cpuTicksOf(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 async function startOurs(dir: string): Promise<Target> {
   const port = freePort();
+  const adminPort = freePort();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -129,7 +125,7 @@ async function startOurs(dir: string): Promise<Target> {
       "--port",
       String(port),
       "--admin-port",
-      "0",
+      String(adminPort),
       "--data-dir",
       dir,
       "--log-level",
@@ -139,10 +135,19 @@ async function startOurs(dir: string): Promise<Target> {
     stderr: "inherit",
   }).spawn();
   await waitForPort(port);
+  const metric = (text: string, name: string) =>
+    Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
   return {
     name: "ours",
     port,
-    cpuTicks: () => cpuTicksOf(child.pid),
+    cpuMicros: () => cpuMicros(child.pid),
+    async commitsAndFsyncs() {
+      const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      return {
+        commits: metric(text, "datastore_commits_total"),
+        fsyncs: metric(text, "datastore_fsyncs_total"),
+      };
+    },
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -185,9 +190,28 @@ async function startPostgres(dir: string): Promise<Target> {
     if (ready.ok) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  const postmaster = Number(
+    (await Deno.readTextFile(join(data, "postmaster.pid"))).split("\n")[0],
+  );
   return {
     name: "postgres",
     port,
+    cpuMicros: () => cpuMicrosOfTree(postmaster),
+    async commitsAndFsyncs() {
+      const out = await run("psql", [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "postgres",
+        "-At",
+        "-c",
+        "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), wal_sync FROM pg_stat_wal",
+      ]);
+      const [commits, fsyncs] = out.stdout.trim().split("|").map(Number);
+      return { commits, fsyncs };
+    },
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -257,10 +281,19 @@ async function measure(target: Target, test: string, dir: string): Promise<Rate>
   } else if (test === "select") args.push("-S");
   const rates: Rate[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const ticks = target.cpuTicks?.() ?? NaN;
+    const before = await target.commitsAndFsyncs();
+    const cpuBefore = target.cpuMicros();
     const { tps, count } = await pgbench(target, args);
-    const cpuUs = ((target.cpuTicks?.() ?? NaN) - ticks) * 1e6 / TICKS_PER_SECOND;
-    rates.push({ tps, p99Ms: await p99FromLogs(dir, prefix), cpuUsPerTx: cpuUs / count });
+    // PostgreSQL's backends end with pgbench: let them exit and be counted.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const cpuUs = target.cpuMicros() - cpuBefore;
+    const after = await target.commitsAndFsyncs();
+    rates.push({
+      tps,
+      p99Ms: await p99FromLogs(dir, prefix),
+      cpuUsPerTx: cpuUs / count,
+      commitsPerFsync: (after.commits - before.commits) / (after.fsyncs - before.fsyncs),
+    });
   }
   rates.sort((a, b) => a.tps - b.tps);
   return rates[Math.floor(rates.length / 2)];
@@ -282,7 +315,8 @@ try {
         console.log(
           `${target.name.padEnd(8)} ${test.padEnd(7)} ${rate.tps.toFixed(0)} tps, ` +
             `p99 ${rate.p99Ms.toFixed(2)} ms` +
-            (Number.isNaN(rate.cpuUsPerTx) ? "" : `, ${rate.cpuUsPerTx.toFixed(0)} us CPU/tx`),
+            `, ${rate.cpuUsPerTx.toFixed(0)} us CPU/tx, ` +
+            `${rate.commitsPerFsync.toFixed(1)} commits/fsync`,
         );
       }
       results.set(target.name, rates);
@@ -295,7 +329,10 @@ try {
   );
   const ours = results.get("ours");
   const theirs = results.get("postgres");
-  console.log("test     ours tps  ours p99 ms  postgres tps  postgres p99 ms  ours/postgres");
+  console.log(
+    "test     ours tps  ours p99 ms  postgres tps  postgres p99 ms  ours/postgres" +
+      "  ours us CPU/tx  postgres us CPU/tx",
+  );
   const cell = (rate: Rate | undefined, width: number, value: (r: Rate) => string) =>
     (rate ? value(rate) : "-").padStart(width);
   for (const test of TESTS) {
@@ -306,6 +343,8 @@ try {
         cell(o, 11, (r) => r.p99Ms.toFixed(2))
       }  ${cell(t, 12, (r) => r.tps.toFixed(0))}  ${cell(t, 15, (r) => r.p99Ms.toFixed(2))}  ${
         (o && t ? (o.tps / t.tps).toFixed(2) : "-").padStart(13)
+      }  ${cell(o, 14, (r) => r.cpuUsPerTx.toFixed(0))}  ${
+        cell(t, 18, (r) => r.cpuUsPerTx.toFixed(0))
       }`,
     );
   }

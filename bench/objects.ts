@@ -20,7 +20,13 @@
 //
 //   deno run -A bench/objects.ts [--large-mib 1024] [--small-count 10000]
 //     [--small-kib 4] [--concurrency 16] [--reference s3rver,minio]
-//     [--dir /path/on/the/disk/to/test] [--profile DIR]
+//     [--dir /path/on/the/disk/to/test] [--profile DIR] [--large-put-only]
+//
+// --large-put-only measures the disk and the large PUT alone (no GET, no
+// small objects): for alternating builds while working on the PUT. With
+// every run the CPU time (user + system, /proc/PID/stat) the server and
+// this client spent on the large PUT is printed per MiB: on a busy machine
+// that says more about a change than the throughput does.
 //
 // --profile DIR runs our server with --cpu-prof into DIR (written when it
 // exits on the benchmark's SIGTERM): where a workload's time goes.
@@ -42,6 +48,7 @@ import { join } from "node:path";
 import { HttpClient } from "../lib/http/client.ts";
 import { authorizationHeader, type Credentials, UNSIGNED_PAYLOAD } from "../lib/s3/sigv4.ts";
 import { freePort, waitForPort } from "./_ports.ts";
+import { cpuMicros } from "./_process.ts";
 
 const SELF = fileURLToPath(import.meta.url);
 const OURS: Credentials = { accessKey: "benchkey", secretKey: "bench-secret-key" };
@@ -261,6 +268,10 @@ interface Figures {
   durablePutMiBs: number;
   largeGetMiBs: number;
   peakRssMiB: number;
+  /** CPU (user + system) the server spent on the large PUT, in ms per MiB. */
+  serverCpuMsPerMiB: number;
+  /** CPU this process (the client) spent on the large PUT, in ms per MiB. */
+  clientCpuMsPerMiB: number;
   smallPutPerS: number;
   smallGetPerS: number;
 }
@@ -270,6 +281,8 @@ interface Workload {
   smallCount: number;
   smallBytes: number;
   concurrency: number;
+  /** Only the large PUT (and the disk): for working on it, alternating builds. */
+  largePutOnly: boolean;
 }
 
 async function measure(target: Target, port: number, work: Workload): Promise<Figures> {
@@ -285,9 +298,14 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
     await waitForPort(port, 120_000);
     await driver.send("PUT", "/bench");
     await syncAll();
+    const serverCpuBefore = cpuMicros(child.pid);
+    const clientCpuBefore = cpuMicros(Deno.pid);
     let startMs = performance.now();
     await driver.send("PUT", "/bench/large", patternStream(work.largeBytes), work.largeBytes);
     const putMs = performance.now() - startMs;
+    const largeMiB = work.largeBytes / MiB;
+    const serverCpuMsPerMiB = (cpuMicros(child.pid) - serverCpuBefore) / 1000 / largeMiB;
+    const clientCpuMsPerMiB = (cpuMicros(Deno.pid) - clientCpuBefore) / 1000 / largeMiB;
     const largePutMiBs = work.largeBytes / MiB / (putMs / 1000);
     // What the server acknowledged but the disk does not hold yet, and what
     // the PUT costs once it is on the disk: a server that fsyncs before it
@@ -299,6 +317,20 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
       ((putMs + performance.now() - syncStartMs) / 1000);
     // The server's pid is the child's: each target runs as one process.
     const peak = peakRssMiB(child.pid);
+    if (work.largePutOnly) {
+      return {
+        name: target.name,
+        largePutMiBs,
+        unflushedMiB,
+        durablePutMiBs,
+        largeGetMiBs: NaN,
+        peakRssMiB: peak,
+        serverCpuMsPerMiB,
+        clientCpuMsPerMiB,
+        smallPutPerS: NaN,
+        smallGetPerS: NaN,
+      };
+    }
     startMs = performance.now();
     const got = await driver.send("GET", "/bench/large");
     if (got !== work.largeBytes) throw new Error(`${target.name}: GET gave ${got} bytes`);
@@ -320,6 +352,8 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
       durablePutMiBs,
       largeGetMiBs,
       peakRssMiB: peak,
+      serverCpuMsPerMiB,
+      clientCpuMsPerMiB,
       smallPutPerS,
       smallGetPerS,
     };
@@ -372,6 +406,7 @@ if (import.meta.main) {
       reference: { type: "string", default: "s3rver,minio" },
       dir: { type: "string" },
       profile: { type: "string" },
+      "large-put-only": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -383,6 +418,7 @@ if (import.meta.main) {
       smallCount: Number(args.values["small-count"]),
       smallBytes: Number(args.values["small-kib"]) * 1024,
       concurrency: Number(args.values.concurrency),
+      largePutOnly: args.values["large-put-only"],
     };
     const root = await Deno.makeTempDir({
       prefix: "underhood-bench-objects-",
@@ -422,6 +458,14 @@ if (import.meta.main) {
               r.smallPutPerS.toFixed(0).padStart(11)
             }` +
             `   ${r.smallGetPerS.toFixed(0).padStart(11)}`,
+        );
+      }
+      console.log("server     large PUT CPU ms/MiB: server   client");
+      for (const r of results) {
+        console.log(
+          `${r.name.padEnd(10)} ${" ".repeat(22)}${r.serverCpuMsPerMiB.toFixed(2).padStart(6)}   ${
+            r.clientCpuMsPerMiB.toFixed(2).padStart(6)
+          }`,
         );
       }
       const ours = results[0];

@@ -184,7 +184,7 @@ export class Supervisor {
       await all;
     }
     const exits = { ...this.#exits };
-    return { clean: Object.values(exits).every(stoppedCleanly), exits };
+    return { clean: Object.values(exits).every(isCleanStop), exits };
   }
 
   async #keepRunning(child: Running): Promise<void> {
@@ -222,12 +222,14 @@ export class Supervisor {
       child.process = undefined;
       const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
       if (this.#stopping) {
+        // Our own SIGTERM can only kill a child still starting (a service
+        // handles it once it runs, lib/lifecycle.ts): a restart that the stop
+        // overtook. It had nothing to drain, so that is a clean stop too.
+        const stoppedStarting = status.signal === "SIGTERM";
         this.#exits[name] = how;
         if (status.success) this.#log.info("{child} exited with {how}", { child: name, how });
-        else if (stoppedCleanly(how)) {
-          this.#log.info("{child} ended by the SIGTERM while still starting: nothing to drain", {
-            child: name,
-          });
+        else if (stoppedStarting) {
+          this.#log.info("{child} was stopped while starting ({how})", { child: name, how });
         } else {
           this.#log.warning("{child} did not stop cleanly: exited with {how}", {
             child: name,
@@ -314,11 +316,6 @@ export async function stopInOrder(supervisors: readonly Supervisor[]): Promise<S
   return { clean, exits };
 }
 
-/** How a child ended, as `StopReport.exits` says it, is a clean stop (see `StopReport.clean`). */
-function stoppedCleanly(how: string): boolean {
-  return how === "code 0" || how === "signal SIGTERM";
-}
-
 /** Fills "{name}" placeholders from `properties`: the text of a report, without LogTape. */
 export function renderReport(message: string, properties: Record<string, unknown>): string {
   return message.replace(
@@ -358,4 +355,13 @@ async function settleWithin(
     onTimeout();
     await work.catch(() => {});
   }
+}
+
+/**
+ * A child stopped cleanly when it drained and exited 0, or when our SIGTERM
+ * found it still starting, before its handler was installed (a restart the
+ * stop overtook: nothing to drain).
+ */
+export function isCleanStop(how: string): boolean {
+  return how === "code 0" || how === "signal SIGTERM";
 }

@@ -16,7 +16,7 @@ if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");
 
 const members = Number(Deno.args[0] ?? 1_000_000);
 
-/** The JS heap and the memory outside it (ArrayBuffers: the skip list pool and the index). */
+/** The JS heap and the memory outside it (ArrayBuffers: the leaf and node pools and the index). */
 function heapAndExternal(): number {
   const usage = Deno.memoryUsage();
   return usage.heapUsed + usage.external;

@@ -210,7 +210,7 @@ export const realFiles: FileLayer = {
       create: options.create ?? false,
       truncate: options.truncate ?? false,
     });
-    return new RealHandle(file);
+    return new RealHandle(file, path);
   },
   async openAsync(path: string, options: OpenOptions = {}): Promise<FileHandle> {
     const file = await Deno.open(path, {
@@ -219,7 +219,7 @@ export const realFiles: FileLayer = {
       create: options.create ?? false,
       truncate: options.truncate ?? false,
     });
-    return new RealHandle(file);
+    return new RealHandle(file, path);
   },
   readFile(path: string): Bytes | null {
     try {
@@ -285,13 +285,74 @@ export const realFiles: FileLayer = {
   },
 };
 
+/**
+ * `sync_file_range(2)` through libc, for `startWriteback`: with
+ * SYNC_FILE_RANGE_WRITE it queues the file's dirty pages for writing and
+ * returns, with no journal commit and no disk cache flush. Deno's own API
+ * has no call for that: an fdatasync was the hint before, and each one
+ * forces a journal commit and a cache flush, which cut a 1 GiB sequential
+ * write here to a third (1 MiB writes with an fdatasync every 32 MiB: 107 to
+ * 433 MiB/s where the same writes with no hint then one fdatasync did 562 to
+ * 971, and dd 128 to 864, in the same minutes). Without it the kernel starts
+ * writing only at its dirty threshold (a tenth of memory), so a large object
+ * would reach the disk only in its final fsync, after the whole upload,
+ * instead of while it arrives. Linux only, and only with FFI permission
+ * (`deno run -A` has it); elsewhere the hint does nothing. The call
+ * needs a file descriptor, which Deno's files do not expose, so the hint
+ * opens the file a second time by path (write-back is per file, not per
+ * descriptor).
+ */
+const writeback = loadWriteback();
+
+function loadWriteback():
+  | {
+    open(path: string): number;
+    start(fd: number): Promise<unknown>;
+    close(fd: number): void;
+  }
+  | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  try {
+    const libc = Deno.dlopen("libc.so.6", {
+      open: { parameters: ["buffer", "i32"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+      // Off the event loop: queueing pages can wait for room in the device's queue.
+      sync_file_range: {
+        parameters: ["i32", "i64", "i64", "u32"],
+        result: "i32",
+        nonblocking: true,
+      },
+    });
+    const O_RDONLY_CLOEXEC = 0o2000000;
+    const SYNC_FILE_RANGE_WRITE = 2;
+    const encoder = new TextEncoder();
+    return {
+      open: (path) => libc.symbols.open(encoder.encode(path + "\0"), O_RDONLY_CLOEXEC),
+      // Offset 0, length 0: the whole file; errors are ignored (a hint).
+      start: (fd) => libc.symbols.sync_file_range(fd, 0n, 0n, SYNC_FILE_RANGE_WRITE),
+      close: (fd) => {
+        libc.symbols.close(fd);
+      },
+    };
+  } catch {
+    return undefined; // no FFI permission, or no libc.so.6
+  }
+}
+
 class RealHandle implements FileHandle {
   #file: Deno.FsFile;
+  readonly #path: string;
   /** Where the OS file offset is, or -1 when unknown (after an error). */
   #offset = 0;
+  /** The descriptor `startWriteback` opened (-1: none yet, or it could not). */
+  #writebackFd = -1;
+  /** Write-back calls still running (on another thread): the descriptor closes after them. */
+  #writebacksRunning = 0;
+  #closed = false;
 
-  constructor(file: Deno.FsFile) {
+  constructor(file: Deno.FsFile, path: string) {
     this.#file = file;
+    this.#path = path;
   }
 
   // Both loops call with the whole buffer first: a view (subarray) is made
@@ -342,7 +403,21 @@ class RealHandle implements FileHandle {
   }
 
   startWriteback(): void {
-    this.#file.syncData().catch(() => {});
+    if (writeback === undefined || this.#closed) return;
+    if (this.#writebackFd === -1) this.#writebackFd = writeback.open(this.#path);
+    if (this.#writebackFd < 0) return;
+    this.#writebacksRunning++;
+    writeback.start(this.#writebackFd).catch(() => {}).finally(() => {
+      this.#writebacksRunning--;
+      this.#closeWritebackFd();
+    });
+  }
+
+  /** Closes the write-back descriptor once the file is closed and no call uses it. */
+  #closeWritebackFd(): void {
+    if (!this.#closed || this.#writebacksRunning > 0 || this.#writebackFd < 0) return;
+    writeback?.close(this.#writebackFd);
+    this.#writebackFd = -1;
   }
 
   truncate(sizeBytes: number): void {
@@ -355,6 +430,8 @@ class RealHandle implements FileHandle {
 
   close(): void {
     this.#file.close();
+    this.#closed = true;
+    this.#closeWritebackFd();
   }
 
   [Symbol.dispose](): void {

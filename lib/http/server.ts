@@ -786,6 +786,14 @@ class Connection implements BodySource {
     return this.#input.take(max);
   }
 
+  takeInto(into: Uint8Array): number {
+    const view = this.#input.view();
+    const n = Math.min(view.length, into.length);
+    into.set(n === view.length ? view : view.subarray(0, n));
+    this.#input.consume(n);
+    return n;
+  }
+
   /** Runs `fn` over the buffered bytes; it returns how many it consumed. */
   consume(fn: (view: Bytes) => number): void {
     this.#input.consume(fn(this.#input.view()));
@@ -796,6 +804,23 @@ class Connection implements BodySource {
     const n = await this.#fill();
     this.#tc.deadline = 0;
     if (n === null) throw new UnexpectedEofError("connection closed in the middle of the body");
+  }
+
+  async readForBody(into: Uint8Array): Promise<number> {
+    if (this.#input.length > 0) throw new Error("readForBody with bytes still buffered");
+    this.#tc.setDeadline(this.#config.bodyTimeoutMs, FOR_BODY);
+    if (this.#out.length > 0) await this.#writeQueued();
+    if (this.#closed) throw new ConnectionDone();
+    let n: number | null;
+    try {
+      n = await this.#conn.read(into as Bytes);
+    } catch (error) {
+      if (this.#closed) throw new ConnectionDone();
+      throw error;
+    }
+    this.#tc.deadline = 0;
+    if (n === null) throw new UnexpectedEofError("connection closed in the middle of the body");
+    return n;
   }
 
   async sendContinue(): Promise<void> {

@@ -19,10 +19,17 @@ export interface BodySource {
   readonly buffered: number;
   /** Takes up to `max` buffered bytes (a copy). */
   take(max: number): Bytes;
+  /** Moves up to `into.length` buffered bytes into `into`; returns how many. */
+  takeInto(into: Uint8Array): number;
   /** Runs `fn` over the buffered bytes; it returns how many it consumed. */
   consume(fn: (view: Bytes) => number): void;
   /** Reads more bytes under the body timeout; throws at end of stream. */
   fillForBody(): Promise<void>;
+  /**
+   * Reads from the socket straight into `into` (the buffer must be empty),
+   * under the body timeout; returns how many bytes, throws at end of stream.
+   */
+  readForBody(into: Uint8Array): Promise<number>;
   /** Sends `100 Continue`. */
   sendContinue(): Promise<void>;
 }
@@ -34,6 +41,8 @@ export class BodyState {
   #remaining: number; // for Content-Length
   #decoder: ChunkedDecoder | undefined;
   #read = 0;
+  /** What a chunked piece had beyond the caller's buffer (`nextInto`). */
+  #leftover: Bytes | undefined;
   #continueSent = false;
   limit = Infinity;
   done = false;
@@ -53,26 +62,84 @@ export class BodyState {
 
   /** The next piece of the body, or null at its end. */
   async next(): Promise<Bytes | null> {
+    const leftover = this.#leftover;
+    if (leftover !== undefined) {
+      this.#leftover = undefined;
+      return leftover;
+    }
     if (this.done) return null;
     try {
-      if (this.#head.framing.kind === "length" && this.#head.framing.length > this.limit) {
-        throw new LimitError("bodyBytes", `request body larger than ${this.limit} bytes`);
-      }
-      if (this.#head.expectContinue && !this.#continueSent) {
-        this.#continueSent = true;
-        await this.#conn.sendContinue();
-      }
+      await this.#beforeRead();
       const chunk = await this.#pull(Infinity);
-      if (chunk !== null) {
-        this.#read += chunk.length;
-        if (this.#read > this.limit) {
-          throw new LimitError("bodyBytes", `request body larger than ${this.limit} bytes`);
-        }
-      }
+      if (chunk !== null) this.#count(chunk.length);
       return chunk;
     } catch (error) {
       this.broken = true;
       throw error;
+    }
+  }
+
+  /**
+   * Reads the next body bytes into `into`; returns how many, or null at the
+   * end. A Content-Length body not buffered yet is read from the socket
+   * straight into `into` (at most what remains of the body); a chunked body
+   * is decoded as `next()` does and copied, keeping what does not fit.
+   */
+  async nextInto(into: Uint8Array): Promise<number | null> {
+    if (into.length === 0) throw new RangeError("nextInto needs room for at least one byte");
+    const leftover = this.#leftover;
+    if (leftover !== undefined) {
+      const n = Math.min(leftover.length, into.length);
+      into.set(n === leftover.length ? leftover : leftover.subarray(0, n));
+      this.#leftover = n === leftover.length ? undefined : leftover.subarray(n);
+      return n;
+    }
+    if (this.done) return null;
+    try {
+      await this.#beforeRead();
+      if (this.#decoder !== undefined) {
+        const chunk = await this.#pull(Infinity);
+        if (chunk === null) return null;
+        this.#count(chunk.length);
+        const n = Math.min(chunk.length, into.length);
+        into.set(n === chunk.length ? chunk : chunk.subarray(0, n));
+        if (n < chunk.length) this.#leftover = chunk.subarray(n);
+        return n;
+      }
+      if (this.#remaining === 0) {
+        this.done = true;
+        return null;
+      }
+      const want = Math.min(this.#remaining, into.length);
+      const target = want === into.length ? into : into.subarray(0, want);
+      const n = this.#conn.buffered > 0
+        ? this.#conn.takeInto(target)
+        : await this.#conn.readForBody(target);
+      this.#remaining -= n;
+      if (this.#remaining === 0) this.done = true;
+      this.#count(n);
+      return n;
+    } catch (error) {
+      this.broken = true;
+      throw error;
+    }
+  }
+
+  /** The checks and the `100 Continue` that come before reading body bytes. */
+  async #beforeRead(): Promise<void> {
+    if (this.#head.framing.kind === "length" && this.#head.framing.length > this.limit) {
+      throw new LimitError("bodyBytes", `request body larger than ${this.limit} bytes`);
+    }
+    if (this.#head.expectContinue && !this.#continueSent) {
+      this.#continueSent = true;
+      await this.#conn.sendContinue();
+    }
+  }
+
+  #count(bytes: number): void {
+    this.#read += bytes;
+    if (this.#read > this.limit) {
+      throw new LimitError("bodyBytes", `request body larger than ${this.limit} bytes`);
     }
   }
 
@@ -203,6 +270,15 @@ export class ServerRequest implements HttpRequest {
   /** Trailer fields of a chunked body, once it has been read to the end. */
   get trailers(): HttpHeaders | undefined {
     return this.#bodyState?.trailers;
+  }
+
+  readBodyInto(into: Uint8Array): Promise<number | null> {
+    const state = this.#bodyState;
+    if (state === undefined) return Promise.resolve(null);
+    if (this.#stream != null) {
+      return Promise.reject(new TypeError("the body is being read as a stream"));
+    }
+    return state.nextInto(into);
   }
 
   get body(): ReadableStream<Bytes> | null {

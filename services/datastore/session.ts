@@ -74,6 +74,7 @@ import {
   copyTarget,
   copyText,
   type Database,
+  type InsertNow,
   lockErrorToSql,
   type PointRead,
   prepare,
@@ -451,8 +452,26 @@ export class Session {
     out: MessageWriter,
     flush: () => Promise<void>,
   ): SessionEffect | Promise<SessionEffect> {
-    if (this.#phase === "ready" && this.#handleNow(message, out)) return "continue";
+    if (this.#phase === "ready") {
+      const now = this.#handleNow(message, out);
+      if (now === true) return "continue";
+      if (now !== false) return this.#rest(now, out);
+    }
     return this.#handleAsync(message, out, flush);
+  }
+
+  /**
+   * The part of a message `#handleNow` began and could not finish without
+   * waiting (an INSERT's row lock, a commit's fsync): its errors handled as
+   * `#handleAsync` handles them.
+   */
+  #rest(work: Promise<void>, out: MessageWriter): Promise<SessionEffect> {
+    return work.then(() => "continue", (error) => {
+      if (error instanceof PgProtocolError) throw error;
+      this.#failNow(error, out);
+      this.#skipToSync = true;
+      return "continue";
+    });
   }
 
   /**
@@ -461,11 +480,13 @@ export class Session {
    * it. That is: a message only the asynchronous path knows; one that
    * names a table another session's open DDL holds (`#waitForCatalog`
    * waits for it); an Execute that is not a point lookup that can answer
-   * now (`#pointLookup`); a Sync whose commit must wait for the log.
-   * What is done here matches `#handleAsync` message for message,
-   * errors included.
+   * now (`#pointLookup`) or a single-row INSERT (`#insertNow`). A promise
+   * when the message was begun here and its end must wait (`#rest` awaits
+   * it): a Sync whose commit waits for the log's fsync, an INSERT that
+   * waits for its row's lock. What is done here matches `#handleAsync`
+   * message for message, errors included.
    */
-  #handleNow(message: FrontendMessage, out: MessageWriter): boolean {
+  #handleNow(message: FrontendMessage, out: MessageWriter): boolean | Promise<void> {
     if (this.#skipToSync && message.type !== "Sync") {
       return message.type !== "Terminate";
     }
@@ -489,11 +510,17 @@ export class Session {
           else this.#portals.delete(message.name);
           out.bytes(CLOSE_COMPLETE);
           return true;
-        case "Sync":
-          if (!this.#endImplicitNow()) return false;
+        case "Sync": {
           this.#skipToSync = false;
-          out.bytes(READY[this.transactionStatus]);
-          return true;
+          const commit = this.#endImplicitNow(out);
+          if (commit === true) {
+            out.bytes(READY[this.transactionStatus]);
+            return true;
+          }
+          return commit.then(() => {
+            out.bytes(READY[this.transactionStatus]);
+          });
+        }
         case "CopyData":
         case "CopyDone":
         case "CopyFail":
@@ -518,19 +545,51 @@ export class Session {
    * limit). False, with nothing sent, otherwise; a lock the lookup took
    * stays held, as `#execute` would take it again.
    */
-  #executeNow(name: string, rowsMax: number, out: MessageWriter): boolean {
+  #executeNow(name: string, rowsMax: number, out: MessageWriter): boolean | Promise<void> {
     const portal = this.#portals.get(name);
-    if (portal === undefined || rowsMax !== 0 || portal.done || portal.result !== null) {
-      return false;
-    }
+    if (portal === undefined || portal.done || portal.result !== null) return false;
     this.#startStatement();
     const prepared = this.#current(portal.statement);
-    if (prepared === null || !("point" in prepared) || !prepared.point || this.#failed) {
-      return false;
-    }
+    if (prepared === null || "utility" in prepared || this.#failed) return false;
+    if (prepared.insertNow) return this.#insertNow(name, portal, prepared.insertNow, out);
+    if (rowsMax !== 0 || !prepared.point) return false;
     if (!this.#pointLookup(prepared, prepared.point, portal, out)) return false;
     if (name === "") this.#portals.delete(name);
     return true;
+  }
+
+  /**
+   * Executes a portal of a single-row INSERT synchronously (executor.ts
+   * `insertNow`), as `#execute` and `#runStatement` would: its
+   * CommandComplete, the unnamed portal dropped. A row limit does not
+   * matter to a statement without rows. False, with nothing done, when a
+   * counter must reserve numbers first; a promise when its row's lock must
+   * be waited for.
+   */
+  #insertNow(
+    name: string,
+    portal: Portal,
+    run: InsertNow,
+    out: MessageWriter,
+  ): boolean | Promise<void> {
+    const sqlTx = this.#transaction();
+    sqlTx.tx.lockTimeoutMs = this.#lockTimeoutMs();
+    const count = run(sqlTx, portal.params);
+    if (count === null) return false;
+    const complete = (n: number) => {
+      portal.done = true;
+      out.bytes(
+        n === 1
+          ? INSERT_1
+          : encodeBackendMessage({ type: "CommandComplete", tag: `INSERT 0 ${n}` }),
+      );
+      if (name === "") this.#portals.delete(name);
+    };
+    if (typeof count === "number") {
+      complete(count);
+      return true;
+    }
+    return count.then(complete);
   }
 
   /** Handles one message, awaiting what must be awaited. */
@@ -711,18 +770,29 @@ export class Session {
   }
 
   /**
-   * `#endImplicit` done synchronously: true when there was nothing to
-   * commit, or the commit had nothing to wait for (a transaction that
-   * changed nothing and read only durable commits, see the engine's
-   * `commitNow`); false, with nothing done, when it must wait.
+   * `#endImplicit` with no promise when it needs none: true when there was
+   * nothing to commit, or the commit had nothing to wait for (a transaction
+   * that changed nothing and read only durable commits, see the engine's
+   * `commitNow`); else `#endImplicit`'s promise, the commit record already
+   * appended and the locks released, resolving once the fsync covers it.
    */
-  #endImplicitNow(): boolean {
+  #endImplicitNow(out: MessageWriter): true | Promise<void> {
     if (this.#explicit || this.#tx === null) return true;
     const tx = this.#tx;
-    if (!tx.tx.commitNow()) return false;
     this.#tx = null;
     this.#portals.clear(); // portals live until their transaction ends
-    return true;
+    // As #endImplicit, without its async frame.
+    const failed = (error: unknown) => {
+      this.#db.undoCatalog(tx);
+      send(out, { type: "ErrorResponse", fields: errorFields(error) });
+    };
+    try {
+      if (tx.tx.commitNow()) return true;
+      return tx.tx.commit().catch(failed);
+    } catch (error) {
+      failed(error);
+      return true;
+    }
   }
 
   /** Commits the implicit transaction, if one is open outside a block. */
@@ -1414,6 +1484,7 @@ const BIND_COMPLETE = encodeBackendMessage({ type: "BindComplete" });
 const CLOSE_COMPLETE = encodeBackendMessage({ type: "CloseComplete" });
 const SELECT_0 = encodeBackendMessage({ type: "CommandComplete", tag: "SELECT 0" });
 const SELECT_1 = encodeBackendMessage({ type: "CommandComplete", tag: "SELECT 1" });
+const INSERT_1 = encodeBackendMessage({ type: "CommandComplete", tag: "INSERT 0 1" });
 const READY: Record<TransactionStatus, Bytes> = {
   I: encodeBackendMessage({ type: "ReadyForQuery", status: "I" }),
   T: encodeBackendMessage({ type: "ReadyForQuery", status: "T" }),

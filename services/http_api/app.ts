@@ -67,6 +67,8 @@ export interface ApiDeps {
   spells: SpellsTable;
   cache: SpellCache;
   events: EventPublisher;
+  /** How long a POST owns its new event before the outbox relay may publish it. */
+  eventClaimMs: number;
   images: ImageStore;
   registry: MetricsRegistry;
   log: Logger;
@@ -82,6 +84,7 @@ export interface ApiMetrics {
   cacheErrors: Counter;
   eventsPublished: Counter;
   eventsUnpublished: Counter;
+  eventsRelayed: Counter;
 }
 
 export function apiMetrics(registry: MetricsRegistry, deps: () => ApiDeps | undefined): ApiMetrics {
@@ -113,7 +116,11 @@ export function apiMetrics(registry: MetricsRegistry, deps: () => ApiDeps | unde
     ),
     eventsUnpublished: registry.counter(
       "http_api_events_unpublished_total",
-      "spell.created events that could not be published (mq down or slow); the spell was created",
+      "spell.created events POST could not publish (mq down or slow); they wait in the outbox",
+    ),
+    eventsRelayed: registry.counter(
+      "http_api_events_relayed_total",
+      "spell.created events the outbox relay published later",
     ),
   };
 }
@@ -189,31 +196,46 @@ class SpellsHandlers {
   async create(request: HttpRequest): Promise<HttpResponse> {
     const fields = validateFull(await readJson(request));
     if (!fields.ok) return validationProblem(fields.errors, request.target);
-    let spell: Spell;
+    let created: { spell: Spell; eventId: bigint };
     try {
-      spell = await this.#deps.spells.insert(fields.value);
+      created = await this.#deps.spells.insertWithEvent(
+        fields.value,
+        new Date(Date.now() + this.#deps.eventClaimMs),
+      );
     } catch (error) {
       const conflict = nameConflict(error, fields.value.name);
       if (conflict) return conflict;
       throw error;
     }
-    await this.#publishCreated(spell);
-    return json(spell, 201, { location: `/api/spells/${spell.id}` });
+    await this.#publishCreated(created.spell, created.eventId);
+    return json(created.spell, 201, { location: `/api/spells/${created.spell.id}` });
   }
 
-  async #publishCreated(spell: Spell): Promise<void> {
+  /**
+   * Publishes the new spell's event and removes it from the outbox; when
+   * that fails the event stays there, and the outbox relay publishes it once
+   * this request's claim on it runs out (outbox.ts).
+   */
+  async #publishCreated(spell: Spell, eventId: bigint): Promise<void> {
     try {
       await this.#deps.events.publish(SPELL_CREATED_DESTINATION, spellCreatedEvent(spell));
       this.#metrics.eventsPublished.inc();
     } catch (error) {
       this.#metrics.eventsUnpublished.inc();
-      this.#deps.log.error(
-        "spell {id} created, but its spell.created event was not published: {error}",
-        {
-          id: spell.id,
-          error: describe(error),
-        },
+      this.#deps.log.warn(
+        "spell {id} created; its spell.created event waits in the outbox: {error}",
+        { id: spell.id, error: describe(error) },
       );
+      return;
+    }
+    try {
+      await this.#deps.spells.deleteEvent(eventId);
+    } catch (error) {
+      // Published but still in the outbox: the relay sends it again (at least once).
+      this.#deps.log.warn("spell {id}: event published but not removed from the outbox: {error}", {
+        id: spell.id,
+        error: describe(error),
+      });
     }
   }
 

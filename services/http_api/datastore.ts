@@ -11,6 +11,11 @@
 // The schema is created at start if missing; the seed spells go in within
 // the same transaction, so they are there exactly when the table is new
 // (two API copies starting together: one creates, the other gets 42P07).
+//
+// The outbox: a new spell and its row in spell_events are inserted in one
+// transaction (two Executes before one Sync), so the spell.created event
+// can never be lost once POST has its row, whatever happens to the mq or to
+// this process afterwards (outbox.ts relays what was not published).
 
 import type { Logger } from "@logtape/logtape";
 import { type Bytes, utf8 } from "../../lib/bytes.ts";
@@ -29,6 +34,9 @@ import {
 } from "./spells.ts";
 
 export type SqlParam = string | number | bigint | boolean | null;
+
+/** One statement and its parameters. */
+export type Statement = readonly [sql: string, params: readonly SqlParam[]];
 
 export interface SqlResult {
   rows: (string | null)[][];
@@ -58,6 +66,8 @@ const decoder = new TextDecoder();
 /** SQLSTATEs the API turns into answers of its own. */
 export const UNIQUE_VIOLATION = "23505";
 const DUPLICATE_TABLE = "42P07";
+/** CREATE TABLE IF NOT EXISTS racing another: PostgreSQL can say either. */
+const CREATED_MEANWHILE = new Set([DUPLICATE_TABLE, UNIQUE_VIOLATION]);
 
 // The schema: lengths as in spells.ts FIELD_LIMITS; name_key holds the
 // lower-cased name, so names are unique whatever their case.
@@ -71,6 +81,21 @@ const CREATE_TABLE = `CREATE TABLE spells (
   created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
   updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )`;
+
+// One row per spell.created event not yet acknowledged by the mq. While
+// claimed_until is in the future, one publisher (the POST that made it, or
+// one relay) owns it; past it, any relay may claim it again.
+const CREATE_OUTBOX = `CREATE TABLE IF NOT EXISTS spell_events (
+  id BIGSERIAL PRIMARY KEY,
+  spell_id BIGINT NOT NULL,
+  claimed_until TIMESTAMPTZ
+)`;
+
+/** A spell.created event waiting in the outbox. */
+export interface PendingEvent {
+  eventId: bigint;
+  spellId: bigint;
+}
 
 const SQL = {
   insert: `INSERT INTO spells (name, name_key, incantation, description)
@@ -90,6 +115,18 @@ const SQL = {
   setImage: `UPDATE spells SET has_image = $2, updated_at = now() WHERE id = $1
     RETURNING ${SPELL_COLUMNS}`,
   delete: `DELETE FROM spells WHERE id = $1 RETURNING has_image`,
+  // name_key is unique: the row the insert before it (same transaction) made.
+  insertEvent: `INSERT INTO spell_events (spell_id, claimed_until)
+    SELECT id, $2 FROM spells WHERE name_key = $1 RETURNING id`,
+  anyClaimable: `SELECT 1 FROM spell_events
+    WHERE claimed_until IS NULL OR claimed_until < $1 LIMIT 1`,
+  // The condition again outside the subquery: of two relays claiming at
+  // once, the second re-reads the row the first changed and skips it.
+  claimEvents: `UPDATE spell_events SET claimed_until = $2 WHERE id IN (
+      SELECT id FROM spell_events WHERE claimed_until IS NULL OR claimed_until < $1
+      ORDER BY id LIMIT $3)
+    AND (claimed_until IS NULL OR claimed_until < $1) RETURNING id, spell_id`,
+  deleteEvent: `DELETE FROM spell_events WHERE id = $1`,
   ping: "SELECT 1",
 } as const;
 
@@ -136,6 +173,12 @@ export class SpellsTable {
    */
   async ensureSchema(): Promise<boolean> {
     return await this.pool.use(async ({ client, statements }) => {
+      try {
+        await client.query(CREATE_OUTBOX);
+      } catch (error) {
+        // Another API copy created it at the same moment.
+        if (!(error instanceof PgServerError && CREATED_MEANWHILE.has(error.code))) throw error;
+      }
       await client.query("BEGIN");
       try {
         await client.query(CREATE_TABLE);
@@ -146,7 +189,7 @@ export class SpellsTable {
       }
       try {
         for (const seed of SEED_SPELLS) {
-          await exchange(client, statements, SQL.insert, insertParams(seed));
+          await exchange(client, statements, [[SQL.insert, insertParams(seed)]]);
         }
         await client.query("COMMIT");
       } catch (error) {
@@ -180,9 +223,17 @@ export class SpellsTable {
 
   /** Runs one parameterized statement. */
   async query(sql: string, params: readonly SqlParam[], idempotent = false): Promise<SqlResult> {
+    return (await this.transaction([[sql, params]], idempotent))[0];
+  }
+
+  /** Runs statements as one transaction (the extended protocol's implicit one, up to Sync). */
+  async transaction(
+    statements: readonly Statement[],
+    idempotent = false,
+  ): Promise<SqlResult[]> {
     if (!this.#schemaReady) await this.ensureReady();
     return await this.pool.use(
-      ({ client, statements }) => exchange(client, statements, sql, params),
+      ({ client, statements: prepared }) => exchange(client, prepared, statements),
       { idempotent },
     );
   }
@@ -190,6 +241,44 @@ export class SpellsTable {
   async insert(fields: SpellFields): Promise<Spell> {
     const { rows } = await this.query(SQL.insert, insertParams(fields));
     return spellFromRow(rows[0]);
+  }
+
+  /**
+   * Inserts a spell and its spell.created event in the outbox, in one
+   * transaction; the event is claimed until `claimedUntil` (for the caller
+   * to publish it first).
+   */
+  async insertWithEvent(
+    fields: SpellFields,
+    claimedUntil: Date,
+  ): Promise<{ spell: Spell; eventId: bigint }> {
+    const [spell, event] = await this.transaction([
+      [SQL.insert, insertParams(fields)],
+      [SQL.insertEvent, [nameKey(fields.name), claimedUntil.toISOString()]],
+    ]);
+    return { spell: spellFromRow(spell.rows[0]), eventId: BigInt(event.rows[0][0]!) };
+  }
+
+  /** True when some event in the outbox is unclaimed (a cheap read, for the relay's poll). */
+  async anyClaimableEvent(now: Date): Promise<boolean> {
+    return (await this.query(SQL.anyClaimable, [now.toISOString()], true)).rows.length > 0;
+  }
+
+  /** Claims up to `limit` events, oldest first, whose claim ran out by `now`. */
+  async claimEvents(now: Date, until: Date, limit: number): Promise<PendingEvent[]> {
+    const { rows } = await this.query(SQL.claimEvents, [
+      now.toISOString(),
+      until.toISOString(),
+      limit,
+    ]);
+    return rows
+      .map(([eventId, spellId]) => ({ eventId: BigInt(eventId!), spellId: BigInt(spellId!) }))
+      .sort((a, b) => a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0);
+  }
+
+  /** Removes an event the mq acknowledged. */
+  async deleteEvent(eventId: bigint): Promise<void> {
+    await this.query(SQL.deleteEvent, [eventId], true);
   }
 
   async get(id: bigint): Promise<Spell | undefined> {
@@ -266,56 +355,67 @@ function paramBytes(value: SqlParam): Bytes | null {
 }
 
 /**
- * One statement in the extended protocol: Parse (the first time on this
- * connection), Bind with text parameters, Execute, Sync, in one write;
- * then the replies up to ReadyForQuery. A statement that fails to parse is
- * not remembered, so it is parsed again next time.
+ * Statements in the extended protocol: for each, Parse (the first time on
+ * this connection) and Bind with text parameters, Execute; then one Sync,
+ * so they are one transaction; all in one write. Then the replies up to
+ * ReadyForQuery. After an error the server skips the rest up to Sync (and
+ * the transaction rolls back); a statement whose Parse was skipped or
+ * failed is not remembered, so it is parsed again next time.
  */
 async function exchange(
   client: PgClient,
-  statements: Map<string, string>,
-  sql: string,
-  params: readonly SqlParam[],
-): Promise<SqlResult> {
-  let name = statements.get(sql);
-  const parsing = name === undefined;
-  name ??= `spells_${statements.size + 1}`;
+  prepared: Map<string, string>,
+  statements: readonly Statement[],
+): Promise<SqlResult[]> {
   const messages: FrontendMessage[] = [];
-  if (parsing) messages.push({ type: "Parse", statement: name, sql, parameterTypes: [] });
-  messages.push(
-    {
-      type: "Bind",
-      portal: "",
-      statement: name,
-      parameterFormats: [],
-      parameters: params.map(paramBytes),
-      resultFormats: [],
-    },
-    { type: "Execute", portal: "", rowsMax: 0 },
-    { type: "Sync" },
-  );
+  /** Statements parsed in this exchange, in order: each ParseComplete is the next one's. */
+  const parsing: [sql: string, name: string][] = [];
+  for (const [sql, params] of statements) {
+    let name = prepared.get(sql) ?? parsing.find(([text]) => text === sql)?.[1];
+    if (name === undefined) {
+      name = `spells_${prepared.size + parsing.length + 1}`;
+      parsing.push([sql, name]);
+      messages.push({ type: "Parse", statement: name, sql, parameterTypes: [] });
+    }
+    messages.push(
+      {
+        type: "Bind",
+        portal: "",
+        statement: name,
+        parameterFormats: [],
+        parameters: params.map(paramBytes),
+        resultFormats: [],
+      },
+      { type: "Execute", portal: "", rowsMax: 0 },
+    );
+  }
+  messages.push({ type: "Sync" });
   await client.send(...messages);
-  const rows: (string | null)[][] = [];
-  let tag = "";
+  const results: SqlResult[] = [];
+  let rows: (string | null)[][] = [];
+  let parsed = 0;
   let error: PgServerError | undefined;
   for (;;) {
     const message = await client.receive();
     switch (message.type) {
-      case "ParseComplete":
-        statements.set(sql, name);
+      case "ParseComplete": {
+        const [sql, name] = parsing[parsed++];
+        prepared.set(sql, name);
         break;
+      }
       case "DataRow":
         rows.push(message.values.map((v) => v === null ? null : decoder.decode(v)));
         break;
       case "CommandComplete":
-        tag = message.tag;
+        results.push({ rows, tag: message.tag });
+        rows = [];
         break;
       case "ErrorResponse":
         error = new PgServerError(message.fields);
         break;
       case "ReadyForQuery":
         if (error !== undefined) throw error;
-        return { rows, tag };
+        return results;
     }
   }
 }

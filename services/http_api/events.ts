@@ -6,8 +6,8 @@
 // The row is the source of truth and the event a notification: when the mq
 // is down or does not answer in time, the spell is still created, the
 // failure is logged and counted (http_api_events_unpublished_total), and
-// the answer is still 201. Events lost that way are not replayed (an outbox
-// table would do it; left out).
+// the answer is still 201; the event waits in the outbox table, which
+// outbox.ts relays.
 //
 // One connection, opened on first use and again after it breaks, no sooner
 // than the backoff allows (pool.ts Backoff): a dead mq costs a POST nothing.

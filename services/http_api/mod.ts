@@ -23,6 +23,7 @@ import { type ApiDeps, apiMetrics, ensureBucket, readiness, spellsApi } from "./
 import { SpellCache } from "./cache.ts";
 import { SpellsTable } from "./datastore.ts";
 import { EventPublisher } from "./events.ts";
+import { OutboxRelay } from "./outbox.ts";
 import { describe } from "./pool.ts";
 
 export const HTTP_API_PORT = 8001;
@@ -53,6 +54,16 @@ export const httpApiFlags = {
     help: "how long a spell stays in the cache (bounds staleness when an invalidation is lost)",
   },
   mq: { type: "string", default: "127.0.0.1:8006", help: "the mq (STOMP) as ADDR:PORT" },
+  "mq-timeout-ms": {
+    type: "integer",
+    default: 2_000,
+    help: "time for connecting to the mq and for each event's receipt",
+  },
+  "outbox-interval-ms": {
+    type: "integer",
+    default: 1_000,
+    help: "how often unpublished spell.created events are looked for and relayed",
+  },
   "mq-user": { type: "string", help: "STOMP login (the mq's --user)" },
   "mq-password": { type: "string", help: "STOMP passcode (the mq's --password)" },
   objects: {
@@ -103,6 +114,8 @@ export async function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle
   const cacheAddress = parseHostPort(config.cache, "cache");
   const mqAddress = parseHostPort(config.mq, "mq");
   if (config.cacheTtlMs < 1) throw new UsageError("--cache-ttl-ms must be at least 1");
+  if (config.mqTimeoutMs < 1) throw new UsageError("--mq-timeout-ms must be at least 1");
+  if (config.outboxIntervalMs < 1) throw new UsageError("--outbox-interval-ms must be at least 1");
   if (config.datastoreConnections < 1) {
     throw new UsageError("--datastore-connections must be at least 1");
   }
@@ -128,8 +141,11 @@ export async function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle
       ...mqAddress,
       login: config.mqUser,
       passcode: config.mqPassword,
+      timeoutMs: config.mqTimeoutMs,
       log,
     }),
+    // A publish takes at most a connect and a receipt, each within the timeout.
+    eventClaimMs: 3 * config.mqTimeoutMs,
     images: {
       s3: new S3Client({
         endpoint: config.objects,
@@ -141,6 +157,14 @@ export async function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle
     },
   };
   const metrics = apiMetrics(deps.registry, () => deps);
+  const relay = new OutboxRelay({
+    spells: deps.spells,
+    events: deps.events,
+    log,
+    intervalMs: config.outboxIntervalMs,
+    claimMs: deps.eventClaimMs,
+    onRelayed: () => metrics.eventsRelayed.inc(),
+  });
   const handler = spellsApi(deps, metrics);
   const server = serveHttp({
     hostname: config.host,
@@ -177,11 +201,13 @@ export async function startHttpApi(config: HttpApiConfig): Promise<ServiceHandle
       error: describe(error),
     })
   );
+  relay.start();
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
       await server.close(config.drainTimeoutMs);
       await admin.close();
+      await relay.close();
       deps.spells.close();
       deps.cache.close();
       await deps.events.close();

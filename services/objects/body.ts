@@ -185,12 +185,27 @@ export async function receiveBody(
   if (expectedBytes >= OFF_THREAD_MD5_BYTES) upload.hashOffThread();
   // The aws-chunked framing adds a few bytes per chunk to the content.
   request.bodyLimitBytes = sizeBytesMax + (streaming ? Math.ceil(sizeBytesMax / 1024) + 4096 : 0);
-  const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
-  for await (const piece of pieces) {
-    if (upload.sizeBytes + piece.length > sizeBytesMax) throw tooLarge();
-    check.update(piece);
-    checksum.update(piece);
-    await upload.write(piece);
+  if (!streaming && request.readBodyInto !== undefined) {
+    // Straight from the socket into the upload's staging buffer: no copy,
+    // and reads as large as the socket holds (see HttpRequest.readBodyInto).
+    while (true) {
+      const room = await upload.room();
+      const n = await request.readBodyInto(room);
+      if (n === null) break;
+      if (upload.sizeBytes + n > sizeBytesMax) throw tooLarge();
+      const piece = room.subarray(0, n);
+      check.update(piece);
+      checksum.update(piece);
+      upload.filled(n);
+    }
+  } else {
+    const pieces = streaming ? awsChunkedContent(call, payloadHash, checksum) : request.body ?? [];
+    for await (const piece of pieces) {
+      if (upload.sizeBytes + piece.length > sizeBytesMax) throw tooLarge();
+      check.update(piece);
+      checksum.update(piece);
+      await upload.write(piece);
+    }
   }
   if (streaming && upload.sizeBytes !== Number(decodedLength)) {
     throw new S3Error(
@@ -317,6 +332,27 @@ function malformedTrailer(): S3Error {
   );
 }
 
+/** Bytes of one aws-chunked read: a few of its 64 KiB chunks (the SDKs' size) at a time. */
+const CHUNKED_READ_BYTES = 256 * 1024;
+
+/**
+ * The raw body in pieces, each valid until the next is asked for: read into
+ * one reused buffer (`readBodyInto`, as large reads as the socket allows)
+ * when the request can, else from its stream.
+ */
+async function* bodyPieces(request: HttpRequest): AsyncGenerator<Uint8Array> {
+  if (request.readBodyInto === undefined) {
+    if (request.body !== null) yield* request.body;
+    return;
+  }
+  const buffer = new Uint8Array(CHUNKED_READ_BYTES);
+  while (true) {
+    const n = await request.readBodyInto(buffer);
+    if (n === null) return;
+    yield buffer.subarray(0, n);
+  }
+}
+
 /**
  * The content of an aws-chunked body, chunk signatures checked as they
  * arrive (each chains on the one before, from the Authorization header's),
@@ -359,10 +395,12 @@ async function* awsChunkedContent(
     }
     previous = chunkSignature;
   };
-  const body = call.request.body;
-  if (body === null) throw new S3Error("IncompleteBody", "aws-chunked upload without a body");
+  const request = call.request;
+  if (request.declaredBodyBytes === 0) {
+    throw new S3Error("IncompleteBody", "aws-chunked upload without a body");
+  }
   try {
-    for await (const input of body) {
+    for await (const input of bodyPieces(request)) {
       events.length = 0;
       decoder.push(input, events);
       for (const event of events) {

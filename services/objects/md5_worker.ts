@@ -4,33 +4,58 @@
 // 525 MiB/s on one core here, which capped a 1 GiB PUT near 260 MiB/s while
 // the disk took 618 (bench/objects.ts --profile: MD5 40% of the server's
 // busy time). A worker thread hashes while the event loop reads the socket
-// and writes the file. Chunks are gathered into 1 MiB batches, each moved
-// (transferred, not copied) to the worker and back with its acknowledgement,
-// to be filled again, with at most IN_FLIGHT_MAX batches unacknowledged per
-// upload, so memory stays bounded and a slow
-// worker slows the upload down rather than queueing the body in memory.
+// and writes the file. It hashes the upload's own staging buffers
+// (store.ts), which live in shared memory: a full 1 MiB buffer is handed to
+// the thread and to the file write at once, with nothing copied, and goes
+// back to be filled again once both are done. The upload bounds how many
+// buffers it has out (store.ts, STAGES_PER_UPLOAD_MAX), so memory stays
+// bounded and a slow thread slows the upload down rather than queueing the
+// body in memory. Bytes that are not in shared memory are copied into 1 MiB
+// batches, each moved (transferred) to the thread.
 //
 // One worker serves every upload that asks; it starts with the first and
 // ends when the last one finishes, so an idle server (or a test) holds no
 // thread. Its source is inline (a Blob URL) so `deno compile` needs no file.
+//
+// A thread that stops answering must not hang its uploads for ever: when
+// it leaves a request unanswered for `hashThreadOptions.replyTimeoutMs`
+// (30 s), every hash waiting on it fails (the uploads answer InternalError),
+// the thread is terminated, and the next upload starts a new one.
 
 import { createHash, type Hash } from "node:crypto";
 import { Buffer } from "node:buffer";
 
-const BATCH_BYTES = 1024 * 1024;
-const IN_FLIGHT_MAX = 4;
+/**
+ * How long the thread may leave a request unanswered before it is given up.
+ * Hashing 1 MiB takes about 2 ms; 30 s is a thread that is stuck, not slow.
+ * Changeable for tests.
+ */
+export const hashThreadOptions = {
+  replyTimeoutMs: 30_000,
+  /** For tests: a thread started while this is set stops answering at once, as a hung one would. */
+  stallNewThreads: false,
+};
+
+/**
+ * Bytes not in shared memory are copied into batches of this size, each
+ * moved to the thread whole (one message per MiB, not one per piece).
+ * Copies are not bounded in flight: the uploads hand their bulk over in
+ * shared buffers, which they bound themselves, and copy only a last piece.
+ */
+const COPY_BATCH_BYTES = 1024 * 1024;
 
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
 const hashes = new Map();
+let stalled = false;
 self.onmessage = (event) => {
   const m = event.data;
+  if (stalled) return;
   if (m.op === "update") {
     let hash = hashes.get(m.id);
     if (hash === undefined) hashes.set(m.id, hash = createHash("md5"));
-    hash.update(m.bytes);
-    // The batch goes back to be filled again: no new buffer per MiB.
-    self.postMessage({ id: m.id, op: "ack", bytes: m.bytes }, [m.bytes.buffer]);
+    hash.update(new Uint8Array(m.buffer, m.offset, m.length));
+    self.postMessage({ id: m.id, op: "ack" });
   } else if (m.op === "digest") {
     const hash = hashes.get(m.id) ?? createHash("md5");
     hashes.delete(m.id);
@@ -38,6 +63,8 @@ self.onmessage = (event) => {
     self.postMessage({ id: m.id, op: "digest", bytes: digest });
   } else if (m.op === "drop") {
     hashes.delete(m.id);
+  } else if (m.op === "stall") {
+    stalled = true; // a test: behave as a hung thread would
   }
 };
 `;
@@ -48,6 +75,14 @@ interface Reply {
   bytes?: Uint8Array;
 }
 
+interface Request {
+  id: number;
+  op: "update" | "digest" | "drop" | "stall";
+  buffer?: ArrayBufferLike;
+  offset?: number;
+  length?: number;
+}
+
 /** The shared worker, counted by the hashes that use it. */
 class HashThread {
   static #current: HashThread | undefined;
@@ -56,6 +91,12 @@ class HashThread {
   readonly #worker: Worker;
   readonly #listeners = new Map<number, (reply: Reply | Error) => void>();
   #users = 0;
+  /** Requests sent that expect a reply and have not had one. */
+  #waiting = 0;
+  /** When the thread last answered, or when it was last asked with nothing outstanding. */
+  #lastReplyMs = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #retired = false;
 
   static acquire(): { thread: HashThread; id: number } {
     const thread = HashThread.#current ??= new HashThread();
@@ -68,13 +109,15 @@ class HashThread {
     this.#worker = new Worker(url, { type: "module" });
     URL.revokeObjectURL(url);
     this.#worker.onmessage = (event: MessageEvent<Reply>) => {
+      this.#waiting--;
+      this.#lastReplyMs = performance.now();
+      if (this.#waiting === 0) this.#disarm();
       this.#listeners.get(event.data.id)?.(event.data);
     };
+    if (hashThreadOptions.stallNewThreads) this.#worker.postMessage({ id: 0, op: "stall" });
     this.#worker.onerror = (event) => {
       event.preventDefault();
-      const error = new Error(`md5 worker failed: ${event.message}`);
-      for (const listener of this.#listeners.values()) listener(error);
-      this.#retire();
+      this.#fail(new Error(`md5 worker failed: ${event.message}`));
     };
   }
 
@@ -82,8 +125,15 @@ class HashThread {
     this.#listeners.set(id, listener);
   }
 
-  post(message: { id: number; op: string; bytes?: Uint8Array }): void {
-    const transfer = message.bytes === undefined ? [] : [message.bytes.buffer as ArrayBuffer];
+  /** Sends a request; `update` and `digest` expect a reply, watched by the timeout. */
+  post(message: Request, transfer: ArrayBuffer[] = []): void {
+    if (this.#retired) return;
+    if (message.op === "update" || message.op === "digest") {
+      if (this.#waiting++ === 0) {
+        this.#lastReplyMs = performance.now();
+        this.#arm(hashThreadOptions.replyTimeoutMs);
+      }
+    }
     this.#worker.postMessage(message, transfer);
   }
 
@@ -92,16 +142,48 @@ class HashThread {
     if (--this.#users === 0) this.#retire();
   }
 
+  #arm(delayMs: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#waiting === 0) return;
+      const silentMs = performance.now() - this.#lastReplyMs;
+      const timeoutMs = hashThreadOptions.replyTimeoutMs;
+      if (silentMs < timeoutMs) this.#arm(timeoutMs - silentMs);
+      else this.#fail(new Error(`md5 worker did not answer for ${Math.round(silentMs)} ms`));
+    }, delayMs);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Fails every hash on this thread and retires it: the next upload starts a new one. */
+  #fail(error: Error): void {
+    this.#retire();
+    for (const listener of [...this.#listeners.values()]) listener(error);
+  }
+
   #retire(): void {
+    if (this.#retired) return;
+    this.#retired = true;
+    this.#disarm();
     if (HashThread.#current === this) HashThread.#current = undefined;
     this.#worker.terminate();
   }
 }
 
+/** Called once bytes given to `Md5.update` are no longer read (with the hash's failure, if any). */
+export type HashedCallback = (error?: Error) => void;
+
 /** An MD5 being computed: inline, or on the worker thread. */
 export interface Md5 {
-  /** Adds bytes (copied; `chunk` may be reused once this settles). */
-  update(chunk: Uint8Array): void | Promise<void>;
+  /**
+   * Adds `bytes`. They must stay unchanged until `hashed` is called: at
+   * once when they were hashed inline or copied, later when a thread reads
+   * them from shared memory.
+   */
+  update(bytes: Uint8Array, hashed?: HashedCallback): void;
   /** The digest of everything added; the hash is finished after it. */
   digest(): Promise<Buffer>;
   /** Gives up the hash (an abandoned upload). Idempotent. */
@@ -113,8 +195,9 @@ export class InlineMd5 implements Md5 {
   readonly #hash: Hash = createHash("md5");
   #digest: Buffer | undefined;
 
-  update(chunk: Uint8Array): void {
-    this.#hash.update(chunk);
+  update(bytes: Uint8Array, hashed?: HashedCallback): void {
+    this.#hash.update(bytes);
+    hashed?.();
   }
 
   digest(): Promise<Buffer> {
@@ -124,17 +207,17 @@ export class InlineMd5 implements Md5 {
   drop(): void {}
 }
 
-/** MD5 on the shared worker thread, in 1 MiB batches with bounded batches in flight. */
+/** MD5 on the shared worker thread: shared buffers read in place, others copied. */
 export class WorkerMd5 implements Md5 {
   readonly #thread: HashThread;
   readonly #id: number;
-  #batch = new Uint8Array(BATCH_BYTES);
+  /** Callbacks of the updates the thread has not acknowledged, oldest first. */
+  readonly #pending: (HashedCallback | undefined)[] = [];
+  #pendingHead = 0;
+  /** Copied bytes gathered until a batch is full (or a shared update or the digest comes). */
+  #batch: Uint8Array<ArrayBuffer> | undefined;
   #batchBytes = 0;
-  /** Batches the worker gave back (at most IN_FLIGHT_MAX). */
-  readonly #free: Uint8Array<ArrayBuffer>[] = [];
-  #inFlight = 0;
   #failure: Error | undefined;
-  #drained: (() => void) | undefined;
   #digest: Promise<Buffer> | undefined;
   #digestListener: ((reply: Reply | Error) => void) | undefined;
   #released = false;
@@ -144,50 +227,61 @@ export class WorkerMd5 implements Md5 {
     this.#thread = thread;
     this.#id = id;
     thread.listen(id, (reply) => {
-      if (reply instanceof Error) this.#failure = reply;
-      else if (reply.op === "ack") {
-        this.#inFlight--;
-        if (reply.bytes?.length === BATCH_BYTES) {
-          this.#free.push(reply.bytes as Uint8Array<ArrayBuffer>);
+      if (reply instanceof Error) {
+        this.#failure = reply;
+        this.#failPending(reply);
+        this.#digestListener?.(reply);
+      } else if (reply.op === "ack") {
+        const hashed = this.#pending[this.#pendingHead];
+        this.#pending[this.#pendingHead++] = undefined;
+        if (this.#pendingHead === this.#pending.length) {
+          this.#pending.length = this.#pendingHead = 0;
         }
-      }
-      if (this.#digestListener !== undefined && (reply instanceof Error || reply.op === "digest")) {
-        this.#digestListener(reply);
-      }
-      const drained = this.#drained;
-      this.#drained = undefined;
-      drained?.();
+        hashed?.();
+      } else this.#digestListener?.(reply);
     });
   }
 
-  update(chunk: Uint8Array): void | Promise<void> {
-    if (this.#failure) throw this.#failure;
-    for (let at = 0; at < chunk.length;) {
-      const n = Math.min(BATCH_BYTES - this.#batchBytes, chunk.length - at);
-      this.#batch.set(chunk.subarray(at, at + n), this.#batchBytes);
+  update(bytes: Uint8Array, hashed?: HashedCallback): void {
+    if (this.#failure !== undefined) {
+      hashed?.(this.#failure);
+      return;
+    }
+    if (bytes.buffer instanceof SharedArrayBuffer) {
+      this.#sendBatch(); // copied bytes that came first go first
+      this.#pending.push(hashed);
+      this.#thread.post({
+        id: this.#id,
+        op: "update",
+        buffer: bytes.buffer,
+        offset: bytes.byteOffset,
+        length: bytes.length,
+      });
+      return;
+    }
+    for (let at = 0; at < bytes.length;) {
+      const batch = this.#batch ??= new Uint8Array(COPY_BATCH_BYTES);
+      const n = Math.min(batch.length - this.#batchBytes, bytes.length - at);
+      batch.set(bytes.subarray(at, at + n), this.#batchBytes);
       this.#batchBytes += n;
       at += n;
-      if (this.#batchBytes === BATCH_BYTES) this.#send();
+      if (this.#batchBytes === batch.length) this.#sendBatch();
     }
-    if (this.#inFlight >= IN_FLIGHT_MAX) return this.#waitForRoom();
+    hashed?.();
   }
 
-  async #waitForRoom(): Promise<void> {
-    while (this.#inFlight >= IN_FLIGHT_MAX) {
-      if (this.#failure) throw this.#failure;
-      await new Promise<void>((resolve) => this.#drained = resolve);
-    }
-    if (this.#failure) throw this.#failure;
-  }
-
-  #send(): void {
-    const bytes = this.#batchBytes === BATCH_BYTES
-      ? this.#batch
-      : this.#batch.slice(0, this.#batchBytes);
-    this.#thread.post({ id: this.#id, op: "update", bytes });
-    this.#inFlight++;
-    this.#batch = this.#free.pop() ?? new Uint8Array(BATCH_BYTES);
+  /** Moves the batch of copied bytes to the thread. */
+  #sendBatch(): void {
+    const batch = this.#batch;
+    if (batch === undefined || this.#batchBytes === 0) return;
+    this.#batch = undefined;
+    const n = this.#batchBytes;
     this.#batchBytes = 0;
+    this.#pending.push(undefined);
+    this.#thread.post(
+      { id: this.#id, op: "update", buffer: batch.buffer, offset: 0, length: n },
+      [batch.buffer],
+    );
   }
 
   digest(): Promise<Buffer> {
@@ -198,7 +292,7 @@ export class WorkerMd5 implements Md5 {
         if (reply instanceof Error) reject(reply);
         else resolve(Buffer.from(reply.bytes!));
       };
-      if (this.#batchBytes > 0) this.#send();
+      this.#sendBatch();
       this.#thread.post({ id: this.#id, op: "digest" });
     });
     return this.#digest;
@@ -208,6 +302,12 @@ export class WorkerMd5 implements Md5 {
     if (this.#released) return;
     this.#thread.post({ id: this.#id, op: "drop" });
     this.#release();
+  }
+
+  #failPending(error: Error): void {
+    const pending = this.#pending.slice(this.#pendingHead);
+    this.#pending.length = this.#pendingHead = 0;
+    for (const hashed of pending) hashed?.(error);
   }
 
   #release(): void {

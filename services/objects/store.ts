@@ -180,21 +180,34 @@ export interface CommitFields {
 
 /** Content is staged in buffers of this size and written a buffer at a time, off the event loop. */
 const STAGE_BYTES = 1024 * 1024;
-/** Staging buffers kept for reuse: enough for 16 concurrent uploads (16 MiB at most). */
+/**
+ * Staging buffers one upload may hold: one filling while the others are
+ * written (one write at a time per file) and hashed (on the MD5 thread).
+ * Three out lets a slow write or hash absorb the next two MiB of socket
+ * reads before the upload stops reading (and TCP holds the client back).
+ */
+const STAGES_PER_UPLOAD_MAX = 4;
+/** Staging buffers kept for reuse: one each for 16 small uploads, or 4 large ones (16 MiB at most). */
 const STAGE_BUFFERS_KEPT_MAX = 16;
 /**
  * A large upload asks the kernel to start writing its pages out every this
- * many bytes (a hint: only the fsync at the end makes anything durable), so
- * that fsync finds little left to write instead of the whole object.
+ * many bytes (a hint, `FileHandle.startWriteback`: only the fsync at the
+ * end makes anything durable), so the disk writes while the body arrives
+ * and that fsync finds little left instead of the whole object. The hint
+ * queues writes without a flush (sync_file_range), so it may come often.
  */
-const WRITEBACK_EVERY_BYTES = 32 * 1024 * 1024;
+const WRITEBACK_EVERY_BYTES = 8 * 1024 * 1024;
 
-/** Staging buffers shared by the uploads of a store: a small upload allocates nothing. */
+/**
+ * Staging buffers shared by the uploads of a store: a small upload
+ * allocates nothing. They live in shared memory, so that the MD5 thread
+ * (md5_worker.ts) reads the very bytes the file write reads.
+ */
 export class StageBuffers {
   readonly #free: Uint8Array[] = [];
 
   take(): Uint8Array {
-    return this.#free.pop() ?? new Uint8Array(STAGE_BYTES);
+    return this.#free.pop() ?? new Uint8Array(new SharedArrayBuffer(STAGE_BYTES));
   }
 
   give(buffer: Uint8Array | undefined): void {
@@ -202,12 +215,23 @@ export class StageBuffers {
   }
 }
 
+/** A full staging buffer out for writing (and hashing): back to be filled once `users` is 0. */
+interface StageOut {
+  bytes: Uint8Array;
+  users: number;
+}
+
 /**
- * An upload being written to its temporary file. Chunks are hashed (MD5)
- * and copied into a 1 MiB staging buffer; a full buffer is written off the
- * event loop while the next one fills (two buffers at most per upload), so
- * a large object costs one write call per MiB and never blocks other
- * clients on the page cache. A small object is one write, trailer included.
+ * An upload being written to its temporary file. Content lands in a 1 MiB
+ * staging buffer: read there straight from the socket (`room()` and
+ * `filled()`), or copied (`write()`). A full buffer is written off the
+ * event loop (Deno's blocking pool, one write at a time) and, for a large
+ * upload, hashed on the MD5 thread from the same memory, while the next
+ * buffer fills; at most STAGES_PER_UPLOAD_MAX buffers per upload, so a slow
+ * disk or hash stops the reading instead of queueing the body. A large
+ * object costs one write call per MiB and never blocks other clients on the
+ * page cache; a small object is one write, trailer included, hashed inline
+ * as it arrives.
  */
 export class Upload {
   readonly #files: FileLayer;
@@ -218,15 +242,27 @@ export class Upload {
   readonly #opening: Promise<FileHandle>;
   #file: FileHandle | undefined;
   #md5: Md5 = new InlineMd5();
+  /** Inline MD5 hashes each piece as it is filled; the thread gets whole buffers. */
+  #hashEachFill = true;
   #sizeBytes = 0;
   /** Bytes handed to the file so far: where the next buffer goes. */
   #writtenBytes = 0;
   #stage: Uint8Array | undefined;
   #stagedBytes = 0;
-  #spare: Uint8Array | undefined;
-  /** The buffer being written, and its write. */
-  #writing: { buffer: Uint8Array; done: Promise<void> } | undefined;
+  /** Of the staged bytes, those already given to the MD5 (the rest are content, or the trailer). */
+  #stageHashedBytes = 0;
+  /** Set once the digest is asked for: whatever is staged after it is the trailer. */
+  #contentEnded = false;
+  /** Buffers this upload holds: the one filling, those out, and `#free`. */
+  #held = 0;
+  readonly #free: Uint8Array[] = [];
+  #wakeRoom: (() => void) | undefined;
+  /** The chain of writes, one at a time, in order. */
+  #writes: Promise<void>;
   #sinceWritebackBytes = 0;
+  /** The first write or hash failure: the upload fails with it. */
+  #failure: unknown;
+  #released = false;
   #done = false;
 
   constructor(
@@ -241,7 +277,10 @@ export class Upload {
     this.#target = target;
     this.#tmpPath = join(target.dir, `${target.fileName}.${++tmpCounter}.tmp`);
     this.#opening = openFile(files, this.#tmpPath, { create: true, truncate: true });
-    this.#opening.catch(() => {}); // reported where it is awaited
+    this.#writes = this.#opening.then((file) => {
+      this.#file = file;
+    });
+    this.#writes.catch(() => {}); // reported where it is awaited
   }
 
   get sizeBytes(): number {
@@ -255,88 +294,147 @@ export class Upload {
   hashOffThread(): void {
     if (this.#sizeBytes > 0 || this.#md5 instanceof WorkerMd5) return;
     this.#md5 = new WorkerMd5();
+    this.#hashEachFill = false;
+  }
+
+  /**
+   * The free tail of the staging buffer, to read content into; then call
+   * `filled(n)`. Waits (and so stops the reading) while every buffer this
+   * upload may hold is out being written or hashed; throws once a write or
+   * the hash has failed.
+   */
+  room(): Uint8Array | Promise<Uint8Array> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const stage = this.#stage;
+    if (stage !== undefined) return stage.subarray(this.#stagedBytes);
+    if (this.#free.length === 0 && this.#held >= STAGES_PER_UPLOAD_MAX) return this.#roomLater();
+    return this.#stage = this.#takeBuffer();
+  }
+
+  async #roomLater(): Promise<Uint8Array> {
+    while (this.#free.length === 0 && this.#held >= STAGES_PER_UPLOAD_MAX) {
+      await new Promise<void>((resolve) => this.#wakeRoom = resolve);
+      if (this.#failure !== undefined) throw this.#failure;
+    }
+    return this.#stage = this.#takeBuffer();
+  }
+
+  #takeBuffer(): Uint8Array {
+    const free = this.#free.pop();
+    if (free !== undefined) return free;
+    this.#held++;
+    return this.#buffers.take();
+  }
+
+  /** Records `n` content bytes put at the start of the tail `room()` gave. */
+  filled(n: number): void {
+    const stage = this.#stage!;
+    if (this.#hashEachFill) {
+      this.#md5.update(stage.subarray(this.#stagedBytes, this.#stagedBytes + n));
+      this.#stageHashedBytes += n;
+    }
+    this.#stagedBytes += n;
+    this.#sizeBytes += n;
+    if (this.#stagedBytes === stage.length) this.#dispatch();
   }
 
   /** Adds content; `chunk` may be reused once this resolves (it is copied). */
   async write(chunk: Uint8Array): Promise<void> {
-    const hashed = this.#md5.update(chunk);
-    this.#sizeBytes += chunk.length;
-    await this.#append(chunk);
-    await hashed;
+    for (let at = 0; at < chunk.length;) {
+      const room = await this.room();
+      const n = Math.min(room.length, chunk.length - at);
+      room.set(n === chunk.length ? chunk : chunk.subarray(at, at + n));
+      at += n;
+      this.filled(n);
+    }
   }
 
+  /** Adds bytes that are not content (the trailer): staged and written, never hashed. */
   async #append(bytes: Uint8Array): Promise<void> {
     for (let at = 0; at < bytes.length;) {
-      const stage = this.#stage ??= this.#takeBuffer();
-      const n = Math.min(stage.length - this.#stagedBytes, bytes.length - at);
-      stage.set(n === bytes.length ? bytes : bytes.subarray(at, at + n), this.#stagedBytes);
-      this.#stagedBytes += n;
+      const room = await this.room();
+      const n = Math.min(room.length, bytes.length - at);
+      room.set(n === bytes.length ? bytes : bytes.subarray(at, at + n));
       at += n;
-      if (this.#stagedBytes === stage.length) await this.#writeStage();
+      this.#stagedBytes += n;
+      if (this.#stagedBytes === this.#stage!.length) this.#dispatch();
     }
   }
 
-  #takeBuffer(): Uint8Array {
-    const spare = this.#spare;
-    this.#spare = undefined;
-    return spare ?? this.#buffers.take();
-  }
-
-  /** Starts writing the staged bytes once the write before has finished. */
-  async #writeStage(): Promise<void> {
-    const buffer = this.#stage!;
+  /** Sends the staged buffer out: to the MD5 thread (its unhashed content) and to the file. */
+  #dispatch(): void {
+    const bytes = this.#stage!;
     const n = this.#stagedBytes;
+    const hashFrom = this.#stageHashedBytes;
+    const hashTo = this.#contentEnded ? hashFrom : n;
     this.#stage = undefined;
-    this.#stagedBytes = 0;
-    const file = this.#file ??= await this.#opening;
-    await this.#settleWrite();
-    const done = writeFileAt(
-      file,
-      n === buffer.length ? buffer : buffer.subarray(0, n),
-      this.#writtenBytes,
-    );
-    done.catch(() => {}); // reported where it is awaited
-    this.#writing = { buffer, done };
+    this.#stagedBytes = this.#stageHashedBytes = 0;
+    const out: StageOut = { bytes, users: 1 };
+    if (hashTo > hashFrom) {
+      out.users++;
+      this.#md5.update(bytes.subarray(hashFrom, hashTo), (error) => this.#settle(out, error));
+    }
+    const view = n === bytes.length ? bytes : bytes.subarray(0, n);
+    const position = this.#writtenBytes;
     this.#writtenBytes += n;
     this.#sinceWritebackBytes += n;
-    if (this.#sinceWritebackBytes >= WRITEBACK_EVERY_BYTES) {
-      this.#sinceWritebackBytes = 0;
-      file.startWriteback?.();
-    }
+    const writeback = this.#sinceWritebackBytes >= WRITEBACK_EVERY_BYTES;
+    if (writeback) this.#sinceWritebackBytes = 0;
+    this.#writes = this.#writes.then(async () => {
+      if (this.#failure !== undefined) return;
+      const file = this.#file!;
+      await writeFileAt(file, view, position);
+      if (writeback) file.startWriteback?.();
+    }).then(() => this.#settle(out), (error) => this.#settle(out, error));
   }
 
-  /** Waits for the write in flight; its buffer becomes the spare. */
-  async #settleWrite(): Promise<void> {
-    const writing = this.#writing;
-    if (writing === undefined) return;
-    try {
-      await writing.done;
-    } finally {
-      this.#writing = undefined;
-      this.#spare = writing.buffer;
-    }
+  /** One use of a buffer out has ended: it comes back once none is left. */
+  #settle(out: StageOut, error?: unknown): void {
+    if (error !== undefined && this.#failure === undefined) this.#failure = error;
+    if (--out.users > 0) return;
+    // After a failure the buffer may still be read by a thread given up on: never reuse it.
+    if (this.#failure === undefined && !this.#released) this.#free.push(out.bytes);
+    else this.#held--;
+    const wake = this.#wakeRoom;
+    this.#wakeRoom = undefined;
+    wake?.();
   }
 
-  /** Writes out what is staged and waits for every write. */
+  /** Writes out what is staged and waits for every write; throws the upload's failure. */
   async #flush(): Promise<FileHandle> {
-    if (this.#stagedBytes > 0) await this.#writeStage();
-    await this.#settleWrite();
-    return this.#file ??= await this.#opening;
+    if (this.#stagedBytes > 0) this.#dispatch();
+    await this.#writes;
+    if (this.#failure !== undefined) throw this.#failure;
+    return this.#file!;
   }
 
   /** Returns the staging buffers and closes the file (once no write is in flight). */
   async #release(): Promise<void> {
-    await this.#settleWrite().catch(() => {});
+    if (this.#released) return;
+    await this.#writes.catch(() => {});
+    this.#released = true;
     this.#md5.drop();
+    for (const buffer of this.#free) this.#buffers.give(buffer);
+    this.#free.length = 0;
     this.#buffers.give(this.#stage);
-    this.#buffers.give(this.#spare);
-    this.#stage = this.#spare = undefined;
+    this.#stage = undefined;
     const file = this.#file ?? await this.#opening.catch(() => undefined);
     file?.close();
   }
 
   /** The MD5 of what was written, as bytes (for Content-MD5 and the ETag); ends the hashing. */
   md5(): Promise<Buffer> {
+    if (!this.#contentEnded) {
+      this.#contentEnded = true;
+      // Content staged and not hashed yet: a copy to the thread (the buffer
+      // fills on with the trailer), at most one buffer once per upload.
+      const stage = this.#stage;
+      if (stage !== undefined && this.#stagedBytes > this.#stageHashedBytes) {
+        this.#md5.update(stage.slice(this.#stageHashedBytes, this.#stagedBytes));
+        this.#stageHashedBytes = this.#stagedBytes;
+      }
+    }
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return this.#md5.digest();
   }
 
@@ -352,7 +450,7 @@ export class Upload {
     const meta: ObjectMeta = {
       key: this.#target.key,
       sizeBytes: this.#sizeBytes,
-      etag: fields.etag ?? (await this.#md5.digest()).toString("hex"),
+      etag: fields.etag ?? "",
       lastModifiedMs: fields.nowMs,
       headers: fields.headers,
     };
@@ -364,6 +462,8 @@ export class Upload {
     const files = this.#files;
     try {
       try {
+        if (fields.etag === undefined) meta.etag = (await this.md5()).toString("hex");
+        this.#contentEnded = true;
         await this.#append(encodeTrailer(meta));
         await syncFile(await this.#flush());
       } finally {

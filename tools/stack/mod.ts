@@ -51,7 +51,7 @@ import {
 import type { Logger } from "@logtape/logtape";
 import { HttpClient } from "../../lib/http/client.ts";
 import { type CommandTable, defineTool, type ToolDefinition } from "../../lib/service.ts";
-import { type ChildSpec, stopInOrder, Supervisor } from "../../lib/supervisor.ts";
+import { type ChildSpec, isCleanStop, stopInOrder, Supervisor } from "../../lib/supervisor.ts";
 
 /** The ports one member listens on: its service port, and its admin port when chosen. */
 export interface MemberPorts {
@@ -532,7 +532,7 @@ async function superviseStack(
       log.info("stopped");
       return 0;
     }
-    const unclean = Object.entries(report.exits).filter(([, how]) => how !== "code 0");
+    const unclean = Object.entries(report.exits).filter(([, how]) => !isCleanStop(how));
     log.error("stopped, not cleanly: {exits}", {
       exits: unclean.map(([name, how]) => `${name} (${how})`).join(", "),
     });

@@ -298,17 +298,34 @@ function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue)
   return null;
 }
 
-/** Applies a TypeName's modifiers: varchar(n) truncates, char(n) pads, numeric(p,s) rounds. */
-function applyModifiers(type: TypeName, target: SqlType): ((value: PgValue) => PgValue) | null {
+/**
+ * Applies a TypeName's modifiers: numeric(p,s) rounds; varchar(n) and
+ * char(n) cut an explicit cast to n characters (and char(n) pads), while an
+ * assignment (a value stored in a column) may drop only trailing spaces past
+ * n: anything else is 22001, as PostgreSQL's assignment casts do.
+ */
+function applyModifiers(
+  type: TypeName,
+  target: SqlType,
+  assignment: boolean,
+): ((value: PgValue) => PgValue) | null {
   const [first, second = 0] = type.modifiers;
   if (first === undefined) return null;
-  if (target === "varchar") return (value) => [...(value as string)].slice(0, first).join("");
-  if (target === "bpchar") {
+  if (target === "varchar" || target === "bpchar") {
+    const typeText = target === "varchar" ? "character varying" : "character";
+    const cut = (text: string): string => {
+      const chars = [...text];
+      if (chars.length <= first) return text;
+      if (assignment && chars.slice(first).some((c) => c !== " ")) {
+        throw new SqlError("22001", `value too long for type ${typeText}(${first})`);
+      }
+      return chars.slice(0, first).join("");
+    };
+    if (target === "varchar") return (value) => cut(value as string);
     return (value) => {
-      const chars = [...(value as string)];
-      return chars.length >= first
-        ? chars.slice(0, first).join("")
-        : (value as string) + " ".repeat(first - chars.length);
+      const text = cut(value as string);
+      const length = [...text].length;
+      return length >= first ? text : text + " ".repeat(first - length);
     };
   }
   if (target === "numeric") {
@@ -329,7 +346,8 @@ function applyModifiers(type: TypeName, target: SqlType): ((value: PgValue) => P
   return null;
 }
 
-export function castTo(value: Compiled, type: TypeName): Compiled {
+/** A cast to `type`; `assignment` for a value stored in a column (see applyModifiers). */
+export function castTo(value: Compiled, type: TypeName, assignment = false): Compiled {
   const target = sqlTypeOf(type);
   value.inferType?.(target); // $1::int8 declares $1 an int8, as in PostgreSQL
   const cast = castFunction(value.type, target);
@@ -339,7 +357,7 @@ export function castTo(value: Compiled, type: TypeName): Compiled {
       `cannot cast type ${typeDisplayName(value.type)} to ${typeDisplayName(target)}`,
     );
   }
-  const modify = applyModifiers(type, target);
+  const modify = applyModifiers(type, target, assignment);
   const evaluate = value.evaluate;
   return {
     type: target,

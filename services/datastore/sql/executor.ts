@@ -287,7 +287,19 @@ export interface Prepared {
   run(ctx: RunContext): Promise<Result>;
   /** Set for a single-table point lookup with a plain projection (see `pointRead`). */
   point?: PointRead;
+  /** Set for a single-row INSERT that can run without a promise (see `insertNow`). */
+  insertNow?: InsertNow;
 }
+
+/**
+ * Runs a single-row INSERT: the rows inserted when done synchronously, null
+ * with nothing done when the caller must take `run` instead, or a promise
+ * of the count when, its row computed, it had to wait.
+ */
+export type InsertNow = (
+  sqlTx: SqlTransaction,
+  params: readonly PgValue[],
+) => number | null | Promise<number>;
 
 /**
  * Runs a point lookup synchronously: its rows (none or one), or null when
@@ -532,6 +544,26 @@ export class Database {
    * starting one scans the table (`#largest`), a read lock that a
    * transaction already writing the table would have to upgrade.
    */
+  /**
+   * `nextval` when it needs no wait: the counter is started and has a
+   * reserved number left (always, for the hidden row number once started);
+   * null, drawing nothing, otherwise.
+   */
+  nextvalNow(table: SqlTable, column: string): bigint | null {
+    const counter = this.#counters.get(`${table.oid}.${column}`);
+    if (counter === undefined || counter.next > counter.reserved) return null;
+    return counter.next++;
+  }
+
+  /** Whether `nextvalNow` would give a number for each of `columns` now. */
+  numbersReadyNow(table: SqlTable, columns: readonly string[]): boolean {
+    for (const column of columns) {
+      const counter = this.#counters.get(`${table.oid}.${column}`);
+      if (counter === undefined || counter.next > counter.reserved) return false;
+    }
+    return true;
+  }
+
   countersReady(table: SqlTable): boolean {
     if (table.rowid && !this.#counters.has(`${table.oid}.`)) return false;
     for (const column of table.columns) {
@@ -665,6 +697,12 @@ interface Subquery {
   rows: PgValue[][];
   /** Set when the subquery reads columns of an outer query's row. */
   outer?: OuterFrame;
+  /**
+   * The execution whose `rows` these are (uncorrelated ones run once per
+   * execution). A plan outlives one execution (prepared statements, the
+   * statement cache), so the rows of an earlier one are stale.
+   */
+  ranIn?: RunContext;
 }
 
 /** An enclosing query's row, as a correlated subquery sees it. */
@@ -2070,6 +2108,10 @@ class Planner {
     // first (see lockForWrite).
     const keyed = sourceRows !== null && !conflict && subs.length === 0 &&
       !(table.foreignKeys ?? []).some((fk) => fk.table === table.name);
+    const now = sourceRows?.length === 1 && !conflict && !returning && subs.length === 0 &&
+        rules === null && keyed
+      ? insertNow(db, table, targets, sourceRows[0], defaults)
+      : undefined;
     const sourceTypes = sourcePlan?.columns.map((c) => c.type) ?? [];
     const sourceCasts = sourcePlan
       ? sourceTypes.map((type, i) => {
@@ -2079,6 +2121,7 @@ class Planner {
       : [];
     return {
       columns: returning?.columns ?? null,
+      now,
       async run(ctx) {
         if (!keyed || !db.countersReady(table)) await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
@@ -2432,6 +2475,73 @@ class PointContext implements RowContext {
 interface DmlPlan {
   columns: ResultColumn[] | null;
   run(ctx: RunContext): Promise<Result>;
+  /** Set for a single-row INSERT that can run synchronously (see `insertNow`). */
+  now?: InsertNow;
+}
+
+/**
+ * The synchronous path of a single-row `INSERT ... VALUES` (pgbench's
+ * autocommit insert), for a table without CHECK or foreign keys, with no
+ * ON CONFLICT, RETURNING or subquery: the same steps as the general
+ * `insertOne` in the same order (values given, then counters and defaults
+ * column by column, NOT NULL, the hidden row number, the engine's insert
+ * under the row's key lock), with no promise when nothing waits. Null,
+ * with nothing done, when a counter is not started or must reserve numbers
+ * first (the general path reserves them). Once the row is computed, a lock
+ * that must be waited for, or a row the engine refuses, continues in the
+ * general path's `insertRow` with that same row, so the wait, the
+ * deadlock and timeout errors and the unique violation's message are the
+ * general path's.
+ */
+function insertNow(
+  db: Database,
+  table: SqlTable,
+  targets: number[],
+  source: (Compiled | null)[],
+  defaults: (((ctx: EvalContext) => PgValue) | null)[],
+): InsertNow {
+  const n = table.columns.length;
+  const givenColumns = new Set(targets.filter((_, i) => i < source.length && source[i] !== null));
+  const serials = table.columns.filter((c, i) => c.serial && !givenColumns.has(i)).map((c) =>
+    c.name
+  );
+  return (sqlTx, params) => {
+    if (!db.countersReady(table) || !db.numbersReadyNow(table, serials)) return null;
+    const e: RowContext = {
+      row: [],
+      params,
+      get nowMicros() {
+        return sqlTx.startMicros;
+      },
+    };
+    const given = new Array<PgValue | undefined>(n).fill(undefined);
+    for (let i = 0; i < source.length; i++) {
+      const c = source[i];
+      if (c !== null) given[targets[i]] = c.evaluate(e);
+    }
+    const values = new Array<PgValue>(n);
+    for (let i = 0; i < n; i++) {
+      const v = given[i];
+      if (v !== undefined) values[i] = v;
+      else if (table.columns[i].serial) {
+        values[i] = fromCounter(
+          table.columns[i].type,
+          db.nextvalNow(table, table.columns[i].name)!,
+        );
+      } else if (defaults[i] !== null) values[i] = defaults[i]!(e);
+      else values[i] = null;
+    }
+    checkNotNull(table, values);
+    const row = rowToEngine(table, values, table.rowid ? db.nextvalNow(table, "")! : null);
+    let inserted = false;
+    try {
+      // A hidden row number is never given twice nor named by any statement.
+      inserted = sqlTx.tx.insertNow(table.engineName, row, { freshKey: table.rowid });
+    } catch (error) {
+      if (!(error instanceof ConstraintError)) throw error;
+    }
+    return inserted ? 1 : insertRow(sqlTx.tx, table, row).then(() => 1);
+  };
 }
 
 interface AccessPath {
@@ -2676,8 +2786,8 @@ function withSubqueries(plan: RowPlan, subs: Subquery[]): RowPlan {
 
 async function runSubqueries(subs: Subquery[], ctx: RunContext): Promise<void> {
   for (const sub of subs) {
-    if ((sub as { done?: boolean }).done) continue;
-    (sub as { done?: boolean }).done = true;
+    if (sub.ranIn === ctx) continue;
+    sub.ranIn = ctx;
     const rows: PgValue[][] = [];
     for await (const batch of sub.plan.run(ctx)) rows.push(...batch);
     sub.rows = rows;
@@ -3004,12 +3114,7 @@ function scopeOf(table: SqlTable, alias: string): ScopeColumn[] {
 function assign(value: Compiled, column: SqlColumn): Compiled {
   if (value.type === column.type && column.typeName.modifiers.length === 0) return value;
   try {
-    return castTo(
-      value,
-      column.typeName.name === "serial"
-        ? { ...column.typeName, name: column.type }
-        : { ...column.typeName, name: column.type },
-    );
+    return castTo(value, { ...column.typeName, name: column.type }, true);
   } catch {
     throw new SqlError(
       "42804",
@@ -3241,7 +3346,9 @@ export function prepare(
     }
     case "insert": {
       const plan = planner.insert(statement);
-      return done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
+      const prepared = done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
+      if (plan.now) prepared.insertNow = plan.now;
+      return prepared;
     }
     case "update":
     case "delete": {
@@ -4187,7 +4294,22 @@ export async function copyRows(
       const values = new Array<PgValue>(table.columns.length).fill(null);
       const given = new Array<boolean>(table.columns.length).fill(false);
       for (let i = 0; i < targets.length; i++) {
-        values[targets[i]] = convert[i](e);
+        try {
+          values[targets[i]] = convert[i](e);
+        } catch (error) {
+          // A field that does not convert: PostgreSQL's context names the column and the field.
+          const code = (error as { code?: unknown }).code;
+          if (!(error instanceof Error) || typeof code !== "string") throw error;
+          if (error instanceof SqlError && error.where !== undefined) throw error;
+          const field = fields[i];
+          throw new SqlError(code, error.message, {
+            detail: error instanceof SqlError ? error.detail : undefined,
+            hint: error instanceof SqlError ? error.hint : undefined,
+            where: `COPY ${table.name}, line ${line}, column ${table.columns[targets[i]].name}: ${
+              field === null ? "null input" : `"${field}"`
+            }`,
+          });
+        }
         given[targets[i]] = true;
       }
       for (let i = 0; i < table.columns.length; i++) {

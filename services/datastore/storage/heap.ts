@@ -42,10 +42,16 @@ export interface Rid {
 }
 
 export function encodeRid(rid: Rid): Bytes {
+  // Byte by byte: a DataView over `out.buffer` would move this small array
+  // off the JS heap, and every row's rid stays in its B+tree leaf.
   const out = new Uint8Array(6);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, rid.page);
-  v.setUint16(4, rid.slot);
+  const { page, slot } = rid;
+  out[0] = page >>> 24;
+  out[1] = page >>> 16;
+  out[2] = page >>> 8;
+  out[3] = page;
+  out[4] = slot >>> 8;
+  out[5] = slot;
   return out;
 }
 

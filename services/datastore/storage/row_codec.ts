@@ -40,6 +40,9 @@ export const OVERFLOW_FLAG = 0x8000_0000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+
 /** Checks that `value` fits a column of `type`; returns an error message or null. */
 export function typeMismatch(type: ColumnType, value: Value): string | null {
   if (value === null) return null;
@@ -47,7 +50,7 @@ export function typeMismatch(type: ColumnType, value: Value): string | null {
     case "int64":
     case "timestamp":
       if (typeof value !== "bigint") return `expected bigint for ${type}`;
-      if (value < -(1n << 63n) || value >= 1n << 63n) return `${type} out of range`;
+      if (value < INT64_MIN || value > INT64_MAX) return `${type} out of range`;
       return null;
     case "float64":
       return typeof value === "number" ? null : "expected number for float64";
@@ -101,14 +104,23 @@ export function encodeRow(
       size += spilled ? 12 : 4 + bytes.length;
     } else size += type === "bool" ? 1 : 8;
   }
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  // Written through a scratch buffer and copied out: a row is usually
+  // short enough for V8 to keep its array on the JS heap, and a DataView
+  // over a new array's `.buffer` would move it off the heap (an external
+  // allocation per row, which the garbage collector then has to sweep).
+  if (size > rowScratch.length) {
+    rowScratch = new Uint8Array(Math.max(size, rowScratch.length * 2));
+    rowScratchView = new DataView(rowScratch.buffer);
+  }
+  const scratch = rowScratch;
+  const view = rowScratchView;
+  scratch.fill(0, 0, 2 + bitmapBytes);
   view.setUint16(0, n);
   let at = 2 + bitmapBytes;
   for (let i = 0; i < n; i++) {
     const value = row[i];
     if (value === null) {
-      out[2 + (i >> 3)] |= 1 << (i & 7);
+      scratch[2 + (i >> 3)] |= 1 << (i & 7);
       continue;
     }
     switch (types[i]) {
@@ -122,7 +134,7 @@ export function encodeRow(
         at += 8;
         break;
       case "bool":
-        out[at++] = value ? 1 : 0;
+        scratch[at++] = value ? 1 : 0;
         break;
       default: {
         const bytes = parts[i]!;
@@ -134,14 +146,18 @@ export function encodeRow(
           at += 12;
         } else {
           view.setUint32(at, bytes.length);
-          out.set(bytes, at + 4);
+          scratch.set(bytes, at + 4);
           at += 4 + bytes.length;
         }
       }
     }
   }
-  return out;
+  return scratch.slice(0, size);
 }
+
+/** Where `encodeRow` writes a row before copying it out (grown for larger rows). */
+let rowScratch = new Uint8Array(4096);
+let rowScratchView = new DataView(rowScratch.buffer);
 
 export interface DecodeRowOptions {
   /** Reads back a spilled value; without it a spilled value is a DecodeError. */

@@ -261,3 +261,28 @@ Deno.test("simulated disk: replaying recorded operations on a clone rebuilds the
   assert.equal(start.opCount, 4);
   assert.equal(text(start.powerLoss(seededRandom(1), "lose").readFile("/d/f")), "first");
 });
+
+Deno.test("real disk: startWriteback is a hint that changes no content, and close releases its descriptor", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-fs-" });
+  const openFds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  try {
+    const before = openFds();
+    const file = realFiles.open(join(dir, "big.tmp"), { create: true });
+    const piece = new Uint8Array(1024 * 1024).map((_, i) => i & 0xff);
+    for (let i = 0; i < 4; i++) {
+      file.writeAt(piece, i * piece.length);
+      file.startWriteback?.();
+    }
+    file.close();
+    // The hint's own descriptor closes once its call (on another thread) has returned.
+    for (let i = 0; i < 200 && openFds() > before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(openFds(), before);
+    const back = realFiles.readFile(join(dir, "big.tmp"))!;
+    assert.equal(back.length, 4 * piece.length);
+    assert.deepEqual(back.subarray(3 * piece.length), piece);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

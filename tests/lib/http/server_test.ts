@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
-import { type HttpResponse, text } from "../../../lib/http/message.ts";
+import { type HttpRequest, type HttpResponse, text } from "../../../lib/http/message.ts";
 import { HttpError } from "../../../lib/http/errors.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
 import { MetricsRegistry } from "../../../lib/metrics.ts";
@@ -526,4 +526,66 @@ Deno.test("an early answer reaches a client that sends its whole body before it 
   await conn.closeWrite();
   const answer = await readUntilClosed(conn);
   assert.match(answer, /^HTTP\/1\.1 413 [^]*\r\n\r\ntoo big\n$/);
+});
+
+/** Reads the whole body with `readBodyInto` into a buffer of `room` bytes; answers what came. */
+function readIntoHandler(room: number) {
+  return async (request: HttpRequest): Promise<HttpResponse> => {
+    const into = new Uint8Array(room);
+    const parts: string[] = [];
+    let reads = 0;
+    while (true) {
+      const n = await request.readBodyInto!(into);
+      if (n === null) break;
+      assert.ok(n > 0 && n <= room);
+      parts.push(new TextDecoder().decode(into.subarray(0, n)));
+      reads++;
+    }
+    return text(JSON.stringify({ body: parts.join(""), reads }));
+  };
+}
+
+Deno.test("readBodyInto reads Content-Length and chunked bodies into the caller's buffer, never past the body", async () => {
+  await using server = serveHttp({ handler: readIntoHandler(4) });
+  using client = await RawClient.connect(server.addr.port);
+  // Pipelined: each body ends where its framing says, the next request follows.
+  await client.send(
+    `POST /a HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\n0123456789` +
+      `POST /b HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n` +
+      "6\r\nabcdef\r\n3\r\nghi\r\n0\r\n\r\n" +
+      `POST /c HTTP/1.1\r\n${H}Content-Length: 0\r\n\r\n` +
+      `GET /d HTTP/1.1\r\n${H}\r\n`,
+  );
+  assert.deepEqual(JSON.parse((await client.response())!.body), { body: "0123456789", reads: 3 });
+  // A 6-byte chunk into 4 bytes of room: the rest comes with the next read.
+  const chunked = JSON.parse((await client.response())!.body);
+  assert.equal(chunked.body, "abcdefghi");
+  assert.equal((await client.response())?.body, JSON.stringify({ body: "", reads: 0 }));
+  assert.equal((await client.response())?.body, JSON.stringify({ body: "", reads: 0 }));
+
+  // A body that arrives after the head, in pieces: read from the socket as it comes.
+  await client.send(`POST /e HTTP/1.1\r\n${H}Content-Length: 6\r\n\r\nab`);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await client.send("cdef");
+  assert.equal(JSON.parse((await client.response())!.body).body, "abcdef");
+});
+
+Deno.test("readBodyInto sends 100 Continue when it starts, and stops at the body limit with 413", async () => {
+  await using server = serveHttp({ handler: readIntoHandler(64 * 1024), bodyLimitBytes: 100 });
+  using reader = await RawClient.connect(server.addr.port);
+  await reader.send(`POST /a HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 4\r\n\r\n`);
+  assert.equal((await reader.response("POST", { interim: true }))?.status, 100);
+  await reader.send("body");
+  assert.equal(JSON.parse((await reader.response())!.body).body, "body");
+
+  using large = await RawClient.connect(server.addr.port);
+  await large.send(`POST /a HTTP/1.1\r\n${H}Content-Length: 101\r\n\r\n${"x".repeat(101)}`);
+  assert.equal((await large.response())?.status, 413);
+  using chunked = await RawClient.connect(server.addr.port);
+  await chunked.send(
+    `POST /a HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n65\r\n${
+      "x".repeat(101)
+    }\r\n0\r\n\r\n`,
+  );
+  assert.equal((await chunked.response())?.status, 413);
 });

@@ -1,6 +1,6 @@
 // Run by zset_test.ts under --trace-deopt: inserts, moves and deletes
 // members of one ZSetValue, so the test can count how often V8 threw away
-// the optimized skip list code. Prints nothing itself.
+// the optimized sorted set code. Prints nothing itself.
 //
 //   deno run --v8-flags=--trace-deopt tests/services/cache/zset_deopt.ts [N]
 

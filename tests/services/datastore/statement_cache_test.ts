@@ -133,3 +133,45 @@ Deno.test("a cached or prepared plan reads a CTE afresh on every execution", asy
     await h.close();
   }
 });
+
+Deno.test("a cached or prepared plan runs its uncorrelated subqueries afresh on every execution", async () => {
+  const h = await SqlHarness.open();
+  try {
+    const s = await h.session();
+    await s.query(
+      "CREATE TABLE jobs (id int PRIMARY KEY, due int, owner text);" +
+        "INSERT INTO jobs VALUES (1, 10, NULL), (2, 20, NULL), (3, 30, NULL)",
+    );
+    // The same text twice (statement cache): the IN list is read each time.
+    const claim = "UPDATE jobs SET owner = 'me' WHERE id IN " +
+      "(SELECT id FROM jobs WHERE owner IS NULL ORDER BY id LIMIT 1) RETURNING id";
+    assert.deepEqual(await s.rows(claim), [["1"]]);
+    assert.deepEqual(await s.rows(claim), [["2"]]);
+    // A prepared statement executed with other parameters (an outbox's claim).
+    const due = "SELECT id FROM jobs WHERE id IN (SELECT id FROM jobs WHERE due < $1) ORDER BY id";
+    await s.send({ type: "Parse", statement: "due", sql: due, parameterTypes: [] }, {
+      type: "Sync",
+    });
+    const execute = async (before: number) => {
+      const replies = await s.send(
+        {
+          type: "Bind",
+          portal: "",
+          statement: "due",
+          parameterFormats: [],
+          parameters: [new TextEncoder().encode(String(before))],
+          resultFormats: [],
+        },
+        { type: "Execute", portal: "", rowsMax: 0 },
+        { type: "Sync" },
+      );
+      return replies.filter((m) => m.type === "DataRow").length;
+    };
+    assert.equal(await execute(15), 1);
+    assert.equal(await execute(25), 2);
+    assert.equal(await execute(5), 0);
+    assert.equal(await execute(35), 3);
+  } finally {
+    await h.close();
+  }
+});

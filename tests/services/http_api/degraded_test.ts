@@ -78,9 +78,24 @@ Deno.test("datastore down: writes and uncached reads are 503 problem+json; back:
   await eventually("/readyz 200", async () => (await api.call("GET", "/readyz")).status === 200);
 });
 
-Deno.test("mq down: POST still answers 201 and counts the event unpublished; back: events flow again", async () => {
+/** Fast enough for a test: a publish gives up after 500 ms, the relay looks every 100 ms. */
+const QUICK_EVENTS = { mqTimeoutMs: 500, outboxIntervalMs: 100 };
+
+/** The spell names in the spell.created events that arrive within `ms` of quiet. */
+async function eventNames(port: number, quietMs = 3_000): Promise<string[]> {
+  await using stomp = await StompClient.connect({ port });
+  const subscription = stomp.subscribe("/queue/spell.created", { ack: "auto" });
+  const names: string[] = [];
+  for (;;) {
+    const message = await subscription.next(quietMs);
+    if (message === undefined) return names;
+    names.push(JSON.parse(message.text).spell.name);
+  }
+}
+
+Deno.test("mq down: POST still answers 201, the event waits in the outbox; back: the relay publishes it, once", async () => {
   await using deps = await startDeps();
-  await using api = await startApi(deps);
+  await using api = await startApi(deps, QUICK_EVENTS);
   await deps.mq.stop();
   const created = await api.call("POST", "/api/spells", {
     name: "Silencio",
@@ -94,15 +109,49 @@ Deno.test("mq down: POST still answers 201 and counts the event unpublished; bac
   assert.equal(((await api.call("GET", "/api/spells?q=silencio")).body as Json).items.length, 1);
 
   await deps.mq.start();
-  await eventually("an event to be published", async () => {
-    const name = `Sonorus ${crypto.randomUUID().slice(0, 8)}`;
-    await api.call("POST", "/api/spells", { name, incantation: "Sonorus!" });
-    return /^http_api_events_published_total [1-9]/m.test((await api.call("GET", "/metrics")).text);
+  // No further POST: the outbox relay finds the event by itself.
+  await eventually("the event to be relayed", async () => {
+    return /^http_api_events_relayed_total 1$/m.test((await api.call("GET", "/metrics")).text);
   });
-  await using stomp = await StompClient.connect({ port: deps.mq.port });
-  const message = await stomp.subscribe("/queue/spell.created", { ack: "auto" }).next(10_000);
-  assert.ok(message !== undefined);
-  assert.match(JSON.parse(message.text).spell.name, /^Sonorus /);
+  // New events flow directly again.
+  const direct = await api.call("POST", "/api/spells", {
+    name: "Sonorus",
+    incantation: "Sonorus!",
+  });
+  assert.equal(direct.status, 201);
+  assert.deepEqual(await eventNames(deps.mq.port), ["Silencio", "Sonorus"]);
+  assert.match((await api.call("GET", "/metrics")).text, /^http_api_events_published_total 1$/m);
+});
+
+Deno.test("outbox: events a stopped API could not publish are relayed by the next one, each once, with two copies relaying", async () => {
+  await using deps = await startDeps();
+  await deps.mq.stop();
+  const names = Array.from({ length: 12 }, (_, i) => `Lumos ${i}`);
+  {
+    await using first = await startApi(deps, QUICK_EVENTS);
+    for (const name of names) {
+      const created = await first.call("POST", "/api/spells", { name, incantation: "Lumos!" });
+      assert.equal(created.status, 201, created.text);
+    }
+  } // stopped with its events unpublished
+  // A spell deleted before its event goes out is not announced.
+  await using second = await startApi(deps, QUICK_EVENTS);
+  await using third = await startApi(deps, QUICK_EVENTS);
+  const gone = ((await second.call("GET", "/api/spells?q=Lumos%2011")).body as Json).items[0];
+  assert.equal((await second.call("DELETE", `/api/spells/${gone.id}`)).status, 204);
+  await deps.mq.start();
+  const relayed = async () => {
+    let total = 0;
+    for (const api of [second, third]) {
+      const text = (await api.call("GET", "/metrics")).text;
+      total += Number(/^http_api_events_relayed_total (\d+)$/m.exec(text)?.[1] ?? 0);
+    }
+    return total;
+  };
+  await eventually("the events to be relayed", async () => (await relayed()) === 11);
+  const received = await eventNames(deps.mq.port);
+  assert.deepEqual(received.toSorted(), names.slice(0, 11).toSorted());
+  assert.equal(await relayed(), 11, "no event published twice");
 });
 
 Deno.test("objects down: the image routes answer 503, the rest of the API does not care; back: images work", async () => {

@@ -1,11 +1,15 @@
 // MD5 on the worker thread (services/objects/md5_worker.ts): the same digest
-// as node:crypto's for any chunking, several hashes at once, dropped hashes,
-// the thread ending with its last user; and a PUT past the off-thread size
-// through the server keeps its ETag and its Content-MD5 check.
+// as node:crypto's for any chunking, copied or read from shared memory,
+// several hashes at once, dropped hashes, the thread ending with its last
+// user; a thread that stops answering fails its uploads (InternalError
+// through the server) and the next upload gets a new thread; and a PUT past
+// the off-thread size through the server keeps its ETag and its Content-MD5
+// check.
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { InlineMd5, WorkerMd5 } from "../../../services/objects/md5_worker.ts";
+import { hashThreadOptions, InlineMd5, WorkerMd5 } from "../../../services/objects/md5_worker.ts";
 import { OFF_THREAD_MD5_BYTES } from "../../../services/objects/body.ts";
 import { service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
@@ -45,6 +49,109 @@ Deno.test("WorkerMd5 gives node:crypto's digest for any chunking, several hashes
   inline.update(data);
   assert.equal((await inline.digest()).toString("hex"), hex(data));
 });
+
+Deno.test("WorkerMd5 reads shared buffers in place, in order with copied bytes", async () => {
+  const data = pattern(2 * 1024 * 1024 + 5000, 5);
+  const md5 = new WorkerMd5();
+  const shared = new Uint8Array(new SharedArrayBuffer(1024 * 1024));
+  const hashed: Promise<void>[] = [];
+  // Copied, shared, copied, shared: the digest follows the order of the calls.
+  md5.update(data.subarray(0, 1000));
+  shared.set(data.subarray(1000, 1000 + shared.length));
+  hashed.push(
+    new Promise((resolve, reject) => {
+      md5.update(shared, (error) => error ? reject(error) : resolve());
+    }),
+  );
+  await hashed[0];
+  md5.update(data.subarray(1000 + shared.length, 2 * 1024 * 1024));
+  const rest = data.subarray(2 * 1024 * 1024);
+  shared.set(rest);
+  hashed.push(
+    new Promise((resolve, reject) => {
+      md5.update(shared.subarray(0, rest.length), (error) => error ? reject(error) : resolve());
+    }),
+  );
+  assert.equal((await md5.digest()).toString("hex"), hex(data));
+  await Promise.all(hashed);
+});
+
+Deno.test("a hash thread that stops answering fails its hashes, and the next hash gets a new thread", async () => {
+  const saved = { ...hashThreadOptions };
+  hashThreadOptions.replyTimeoutMs = 200;
+  hashThreadOptions.stallNewThreads = true;
+  try {
+    const stuck = new WorkerMd5();
+    const shared = new Uint8Array(new SharedArrayBuffer(64 * 1024)).fill(1);
+    const failed = new Promise<Error | undefined>((resolve) => stuck.update(shared, resolve));
+    const error = await failed;
+    assert.match(String(error), /did not answer/);
+    await assert.rejects(stuck.digest(), /did not answer/);
+  } finally {
+    Object.assign(hashThreadOptions, saved);
+  }
+  // (A thread's start can take longer than 200 ms on a busy machine: the
+  // default timeout again for the new one.)
+  const fresh = new WorkerMd5();
+  const shared = new Uint8Array(new SharedArrayBuffer(64 * 1024)).fill(2);
+  fresh.update(shared);
+  assert.equal((await fresh.digest()).toString("hex"), hex(shared));
+});
+
+Deno.test("objects: an upload whose hash thread stops answering is InternalError, the next one is stored", async () => {
+  await using svc = await startService(service, { publicBucket: ["files"] });
+  const body = pattern(OFF_THREAD_MD5_BYTES + 1024 * 1024 + 3, 6);
+  const saved = { ...hashThreadOptions };
+  hashThreadOptions.replyTimeoutMs = 300;
+  hashThreadOptions.stallNewThreads = true;
+  try {
+    // A raw socket: the answer comes before the body is all sent, so the
+    // rest of it may be refused (a client library would report the broken pipe).
+    const answer = await putRaw(svc.addresses.http, "/files/stuck", body);
+    assert.match(answer, /^HTTP\/1\.1 500 /);
+    assert.match(answer, /<Code>InternalError<\/Code>/);
+  } finally {
+    Object.assign(hashThreadOptions, saved);
+  }
+  await using s3 = new S3TestClient(svc.addresses.http);
+  let r = await s3.text("HEAD", "/files/stuck");
+  assert.equal(r.status, 404);
+  r = await s3.text("PUT", "/files/stuck", { body, unsignedPayload: true });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get("etag"), `"${hex(body)}"`);
+});
+
+/** An anonymous PUT on its own socket; returns what the server answered (the body may be cut short). */
+async function putRaw(address: Deno.NetAddr, path: string, body: Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ hostname: address.hostname, port: address.port });
+  try {
+    const head = `PUT ${path} HTTP/1.1\r\nHost: ${address.hostname}:${address.port}\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n`;
+    const sending = (async () => {
+      await conn.write(new TextEncoder().encode(head));
+      for (let at = 0; at < body.length; at += 1024 * 1024) {
+        await conn.write(body.slice(at, Math.min(body.length, at + 1024 * 1024)));
+      }
+    })().catch(() => {}); // refused once the server has answered
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(64 * 1024);
+    while (true) {
+      const n = await conn.read(buffer).catch(() => null);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+      const text = new TextDecoder().decode(Buffer.concat(chunks));
+      if (/<\/Error>/.test(text)) break;
+    }
+    conn.close();
+    await sending;
+    return new TextDecoder().decode(Buffer.concat(chunks));
+  } catch (error) {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+    throw error;
+  }
+}
 
 Deno.test("WorkerMd5: a dropped hash ends its use of the thread; digest twice is one digest", async () => {
   const dropped = new WorkerMd5();
