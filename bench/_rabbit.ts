@@ -29,22 +29,38 @@ export function rabbitInstalled(): boolean {
   }
 }
 
-async function canConnect(port: number): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Starts on new ports at most this many times when RabbitMQ exits before it is ready. */
+const START_ATTEMPTS = 3;
 
 /**
- * Starts RabbitMQ and resolves once its STOMP port accepts connections.
+ * Starts RabbitMQ and resolves once its log says the STOMP listener is up.
  * `stompConfig` lines are added to rabbitmq.conf (`stomp.` settings).
+ *
+ * Its ports are probed (bound on port 0 and released) and handed over, so a
+ * process running alongside (a test's server, a client's ephemeral port) may
+ * take one before RabbitMQ binds it, during a boot of several seconds. So
+ * readiness is RabbitMQ's own "started STOMP TCP listener" line, never a
+ * connect that could reach whoever took the port, and a RabbitMQ that exits
+ * before that line is started again on new ports.
  */
 export async function startRabbit(
   options: { timeoutMs?: number; stompConfig?: string[] } = {},
 ): Promise<Rabbit> {
+  const failures: string[] = [];
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    const started = await startRabbitOnce(options);
+    if (typeof started !== "string") return started;
+    failures.push(started);
+  }
+  throw new Error(
+    `RabbitMQ did not start in ${START_ATTEMPTS} attempts:\n${failures.join("\n---\n")}`,
+  );
+}
+
+/** One start on new ports: the running RabbitMQ, or why it is not (its log's end). */
+async function startRabbitOnce(
+  options: { timeoutMs?: number; stompConfig?: string[] },
+): Promise<Rabbit | string> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const base = await Deno.makeTempDir({ prefix: "underhood-rabbit-" });
   const port = freePort();
@@ -104,12 +120,13 @@ export async function startRabbit(
     await Deno.remove(base, { recursive: true }).catch(() => {});
   };
   const logPath = `${base}/log/${node}.log`;
+  const listening = `started STOMP TCP listener on 127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;
-  while (!(await canConnect(port))) {
+  while (!(await Deno.readTextFile(logPath).catch(() => "")).includes(listening)) {
     if (exited || Date.now() > deadline) {
       const log = await Deno.readTextFile(logPath).catch(() => "");
       await stop();
-      throw new Error(`RabbitMQ did not start: ${log.slice(-2000)}`);
+      return `${exited ? "exited" : "timed out"}: ${log.slice(-2000)}`;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

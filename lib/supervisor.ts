@@ -52,7 +52,13 @@ export interface SupervisorOptions {
 
 /** How the children ended when the supervisor stopped them. */
 export interface StopReport {
-  /** True when every child that was running exited with code 0. */
+  /**
+   * True when every child that was running exited with code 0, or ended by
+   * the stop's own SIGTERM: a child with no handler for it yet, still
+   * starting. (lib/lifecycle.ts installs the handler before the service
+   * listens, so such a child had nothing to drain; a child restarted just
+   * before a stop meets it.)
+   */
   readonly clean: boolean;
   /** "code 0", "code 1", "signal SIGKILL"..., by child name, for children that were running. */
   readonly exits: Readonly<Record<string, string>>;
@@ -72,6 +78,7 @@ const USAGE_EXIT_CODE = 2;
 export class Supervisor {
   #children: Running[] = [];
   #stopping = false;
+  #restartsEnded = false;
   #stopped?: Promise<StopReport>;
   #exits: Record<string, string> = {};
   #wake = new Set<() => void>();
@@ -131,6 +138,18 @@ export class Supervisor {
    */
   stop(): Promise<StopReport> {
     return this.#stopped ??= this.#stop();
+  }
+
+  /**
+   * From now on a child that exits stays stopped, and one waiting for its
+   * restart is not started again; running children are left alone. The
+   * first step of a stop in stages (`stopInOrder()`): without it, a child
+   * restarting while other supervisors stop would be started just to be
+   * sent SIGTERM before it can handle it, and end by that signal.
+   */
+  endRestarts(): void {
+    this.#restartsEnded = true;
+    for (const wake of this.#wake) wake();
   }
 
   /** SIGKILL to every child now, without waiting for a drain (a forced stop). */
@@ -226,6 +245,13 @@ export class Supervisor {
         });
         return;
       }
+      if (this.#restartsEnded) {
+        this.#log.warning("{child} exited with {how}; not restarting it: stopping", {
+          child: name,
+          how,
+        });
+        return;
+      }
       if (Date.now() - startedAt >= this.#options.stableAfterMs) {
         child.backoffMs = this.#options.backoffStartMs;
       }
@@ -236,7 +262,8 @@ export class Supervisor {
       });
       await this.#sleep(child.backoffMs);
       child.backoffMs = Math.min(child.backoffMs * 2, this.#options.backoffMsMax);
-      if (!this.#stopping) child.restarts++;
+      if (this.#stopping || this.#restartsEnded) return;
+      child.restarts++;
     }
   }
 
@@ -270,6 +297,23 @@ export class Supervisor {
       this.#wake.add(done);
     });
   }
+}
+
+/**
+ * Stops `supervisors` one after another, in the order given, and merges
+ * their reports. No child of any of them is restarted once this begins, so a
+ * child that died just before cannot come back while the others stop.
+ */
+export async function stopInOrder(supervisors: readonly Supervisor[]): Promise<StopReport> {
+  for (const supervisor of supervisors) supervisor.endRestarts();
+  const exits: Record<string, string> = {};
+  let clean = true;
+  for (const supervisor of supervisors) {
+    const report = await supervisor.stop();
+    clean &&= report.clean;
+    Object.assign(exits, report.exits);
+  }
+  return { clean, exits };
 }
 
 /** Fills "{name}" placeholders from `properties`: the text of a report, without LogTape. */

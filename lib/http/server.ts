@@ -127,9 +127,14 @@ const FOR_HEAD = "head";
 const FOR_IDLE = "idle";
 const FOR_BODY = "body";
 const FOR_LINGER = "linger";
-/** Lingering close after an error response: at most this long, this many bytes. */
+/**
+ * Lingering close after an error response: at most this long. Bounded by
+ * time only, as nginx's lingering_time is: a client uploading at loopback
+ * speed sends megabytes before it reads the answer and stops, and a byte
+ * budget it outruns ends in the reset the linger is there to avoid.
+ * Discarding costs one read per chunk, so the time bound bounds the work.
+ */
 const LINGER_MS = 1_000;
-const LINGER_BYTES_MAX = 1024 * 1024;
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]);
 
 interface Resolved {
@@ -374,12 +379,10 @@ class Connection implements BodySource {
     }
     this.#tc.setDeadline(LINGER_MS, FOR_LINGER);
     this.#phase = "handling";
-    let budget = LINGER_BYTES_MAX;
     const scratch = this.#input.bytes;
-    while (budget > 0 && !this.#closed) {
+    while (!this.#closed) {
       const n = await this.#conn.read(scratch).catch(() => null);
       if (n === null) return;
-      budget -= n;
     }
   }
 

@@ -5,6 +5,7 @@
 
 import { query } from "../../lib/dns/client.ts";
 import { RecordType } from "../../lib/dns/types.ts";
+import { probePort, startOnFreePort } from "./reference_port.ts";
 
 export interface NsdZone {
   /** Zone name, e.g. "example.com". */
@@ -21,20 +22,7 @@ export interface RunningNsd {
 
 /** A port free for both UDP and TCP right now (another process may take it later). */
 export function freePort(): number {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const port = (udp.addr as Deno.NetAddr).port;
-    try {
-      const tcp = Deno.listen({ hostname: "127.0.0.1", port });
-      tcp.close();
-      return port;
-    } catch {
-      // taken for TCP: try another
-    } finally {
-      udp.close();
-    }
-  }
-  throw new Error("no free port found");
+  return probePort({ udp: true });
 }
 
 export async function startNsd(
@@ -42,57 +30,53 @@ export async function startNsd(
   options: { serverCount?: number; timeoutMs?: number } = {},
 ): Promise<RunningNsd> {
   const dir = await Deno.makeTempDir({ prefix: "underhood-nsd-" });
-  const port = freePort();
-  const config = [
-    "server:",
-    "  ip-address: 127.0.0.1",
-    `  port: ${port}`,
-    '  username: ""',
-    '  chroot: ""',
-    `  zonesdir: "${dir}"`,
-    `  pidfile: "${dir}/nsd.pid"`,
-    '  database: ""',
-    `  zonelistfile: "${dir}/zone.list"`,
-    `  xfrdfile: "${dir}/xfrd.state"`,
-    `  xfrdir: "${dir}"`,
-    `  logfile: "${dir}/nsd.log"`,
-    `  server-count: ${options.serverCount ?? 1}`,
-    "  rrl-ratelimit: 0",
-    "  do-ip6: no",
-    "  verbosity: 0",
-    "remote-control:",
-    "  control-enable: no",
-    ...zones.flatMap((z) => ["zone:", `  name: ${z.name}`, `  zonefile: "${z.file}"`]),
-  ].join("\n");
-  await Deno.writeTextFile(`${dir}/nsd.conf`, config + "\n");
-  const child = new Deno.Command("nsd", {
-    args: ["-d", "-c", `${dir}/nsd.conf`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  const collected: string[] = [];
-  const pump = (async () => {
-    for (;;) {
-      const { value, done } = await stderr.read();
-      if (done) return;
-      collected.push(value);
-    }
-  })();
+  const config = (port: number) =>
+    [
+      "server:",
+      "  ip-address: 127.0.0.1",
+      `  port: ${port}`,
+      '  username: ""',
+      '  chroot: ""',
+      `  zonesdir: "${dir}"`,
+      `  pidfile: "${dir}/nsd.pid"`,
+      '  database: ""',
+      `  zonelistfile: "${dir}/zone.list"`,
+      `  xfrdfile: "${dir}/xfrd.state"`,
+      `  xfrdir: "${dir}"`,
+      `  server-count: ${options.serverCount ?? 1}`,
+      "  rrl-ratelimit: 0",
+      "  do-ip6: no",
+      "  verbosity: 0",
+      "remote-control:",
+      "  control-enable: no",
+      ...zones.flatMap((z) => ["zone:", `  name: ${z.name}`, `  zonefile: "${z.file}"`]),
+    ].join("\n");
+  // NSD logs to stderr with -d and no logfile: "nsd started" comes once its
+  // sockets are bound and its zones loaded (tests/_support/reference_port.ts).
+  const nsd = await startOnFreePort(async (port) => {
+    await Deno.writeTextFile(`${dir}/nsd.conf`, config(port) + "\n");
+    return new Deno.Command("nsd", {
+      args: ["-d", "-c", `${dir}/nsd.conf`],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  }, { ready: /nsd started/, udp: true, timeoutMs: options.timeoutMs ?? 20_000 }).catch(
+    async (error) => {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw error;
+    },
+  );
+  const { port } = nsd;
   let exited = false;
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
+  nsd.exited.then(() => exited = true);
   const close = async () => {
     if (!exited) {
       try {
-        child.kill("SIGKILL");
+        nsd.process.kill("SIGKILL");
       } catch { /* gone */ }
     }
-    await status;
-    await pump;
+    await nsd.exited;
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   // Ready once it answers a query for the first zone.
@@ -100,7 +84,7 @@ export async function startNsd(
   for (;;) {
     if (exited) {
       await close();
-      throw new Error(`nsd exited before answering:\n${collected.join("")}`);
+      throw new Error(`nsd exited before answering:\n${nsd.lines.join("\n")}`);
     }
     try {
       await query({ hostname: "127.0.0.1", port }, `${zones[0].name}.`, RecordType.SOA, {
@@ -111,7 +95,7 @@ export async function startNsd(
     } catch (error) {
       if (Date.now() > deadline) {
         await close();
-        throw new Error(`nsd did not answer in time: ${error}\n${collected.join("")}`);
+        throw new Error(`nsd did not answer in time: ${error}\n${nsd.lines.join("\n")}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

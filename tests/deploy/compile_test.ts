@@ -8,6 +8,7 @@ import {
   outputPath,
   withoutBacktrace,
 } from "../../scripts/compile.ts";
+import { DEAD_PORT } from "../_support/dead_port.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/compile.ts", import.meta.url));
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
@@ -72,9 +73,7 @@ Deno.test("downloadFailure() turns deno's download error into one line", () => {
 Deno.test("deno task compile, offline: one clear line on stderr, exit 1, no stack trace", async () => {
   // A proxy on a closed loopback port makes the runtime download fail here
   // whatever the network, so the test never reaches beyond the machine.
-  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const proxy = `http://127.0.0.1:${(closed.addr as Deno.NetAddr).port}`;
-  closed.close();
+  const proxy = `http://127.0.0.1:${DEAD_PORT}`;
   const outDir = await Deno.makeTempDir({ prefix: "underhood-compile-" });
   try {
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {

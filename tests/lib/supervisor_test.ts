@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { renderReport, Supervisor, type SupervisorLog } from "../../lib/supervisor.ts";
+import { renderReport, stopInOrder, Supervisor, type SupervisorLog } from "../../lib/supervisor.ts";
 
 const ECHO = fileURLToPath(new URL("../_support/fixtures/echo_service.ts", import.meta.url));
 
@@ -199,4 +199,45 @@ Deno.test("Supervisor gives each child a pipe on stdin, announced in its environ
   });
   assert.ok(!bFds.includes(aStdin), `b holds a's stdin pipe: ${bFds.join(" ")}`);
   await supervisor.stop();
+});
+
+Deno.test("stopInOrder() restarts no child while it stops the supervisors one after another", async () => {
+  // The stack stops its waves last first. A child of an early wave that has
+  // just died waits out its backoff meanwhile; it used to be started again
+  // during the stop, only to get SIGTERM before it could handle it, and the
+  // stop was reported not clean.
+  const out = collector();
+  const marker = await Deno.makeTempFile({ prefix: "underhood-supervisor-" });
+  await Deno.remove(marker);
+  const early = new Supervisor([
+    {
+      name: "crashed",
+      // Dies on its first run; would run (and stop cleanly) on a second.
+      command: ["sh", "-c", `[ -e ${marker} ] || { touch ${marker}; exit 1; }; exec sleep 30`],
+    },
+  ], { onOutput: out.onOutput, log: out.log, backoffStartMs: 50, stopTimeoutMs: 5000 });
+  const late = new Supervisor([
+    {
+      name: "slow",
+      // Takes a while to drain: longer than the other's backoff.
+      command: [
+        "sh",
+        "-c",
+        "trap 'sleep 0.5; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+      ],
+    },
+  ], { onOutput: out.onOutput, log: out.log, stopTimeoutMs: 5000 });
+  try {
+    late.start();
+    await out.waitFor((l) => l === "slow | ready");
+    early.start();
+    await out.waitFor((l) => l.includes("crashed exited with code 1; restarting in 50 ms"));
+    const report = await stopInOrder([late, early]);
+    assert.deepEqual(early.restarts(), { crashed: 0 }, "not started again during the stop");
+    assert.deepEqual(report, { clean: true, exits: { slow: "code 0" } });
+  } finally {
+    await early.stop();
+    await late.stop();
+    await Deno.remove(marker).catch(() => {});
+  }
 });

@@ -51,7 +51,7 @@ import {
 import type { Logger } from "@logtape/logtape";
 import { HttpClient } from "../../lib/http/client.ts";
 import { type CommandTable, defineTool, type ToolDefinition } from "../../lib/service.ts";
-import { type ChildSpec, isCleanStop, Supervisor } from "../../lib/supervisor.ts";
+import { type ChildSpec, isCleanStop, stopInOrder, Supervisor } from "../../lib/supervisor.ts";
 
 /** The ports one member listens on: its service port, and its admin port when chosen. */
 export interface MemberPorts {
@@ -237,24 +237,36 @@ export function defaultPorts(members: readonly StackMember[]): Record<string, Me
   return Object.fromEntries(members.map((m) => [m.label, { port: m.port }]));
 }
 
+/** Free ports chosen for the members, held bound until each member is about to start. */
+export interface HeldPorts {
+  readonly ports: Record<string, MemberPorts>;
+  /** Releases the ports of these members, for their children to bind. */
+  release(labels: readonly string[]): void;
+  releaseAll(): void;
+}
+
 /**
  * A free port for every member and its admin port: each one bound on
- * port 0 (UDP too for the DNS servers) and held until all are chosen, so no
- * two members get the same one, then released for the children to bind.
- * Another process could take one in the moment between (the kernel hands
- * out ports for bind(0) at random, so that is rare): the child then logs
- * that it cannot listen, and the supervisor keeps retrying it with backoff.
+ * port 0 (UDP too for the DNS servers), so no two members get the same one,
+ * and held until `release()` just before that member's wave starts. Another
+ * process could take one in the moment between the release and the child's
+ * bind (a client's ephemeral port, or a server given it by bind(0)): the
+ * child then logs that it cannot listen, and the supervisor keeps retrying
+ * it with backoff. Holding them until then keeps that moment short: the
+ * last wave starts seconds after the first.
  */
-export function freePorts(members: readonly StackMember[]): Record<string, MemberPorts> {
-  const held: { close(): void }[] = [];
-  const pick = (udp: boolean): number => {
+export function holdFreePorts(members: readonly StackMember[]): HeldPorts {
+  const held = new Map<string, { close(): void }[]>();
+  const pick = (label: string, udp: boolean): number => {
+    const mine = held.get(label) ?? [];
+    held.set(label, mine);
     for (let attempt = 0; attempt < 100; attempt++) {
       const listener = Deno.listen({ hostname: HOST, port: 0 });
-      held.push(listener);
+      mine.push(listener);
       const port = (listener.addr as Deno.NetAddr).port;
       if (!udp) return port;
       try {
-        held.push(Deno.listenDatagram({ transport: "udp", hostname: HOST, port }));
+        mine.push(Deno.listenDatagram({ transport: "udp", hostname: HOST, port }));
         return port;
       } catch {
         // Taken on UDP: try another.
@@ -262,13 +274,31 @@ export function freePorts(members: readonly StackMember[]): Record<string, Membe
     }
     throw new Error("no port free on both TCP and UDP after 100 tries");
   };
+  const release = (labels: readonly string[]) => {
+    for (const label of labels) {
+      for (const socket of held.get(label) ?? []) socket.close();
+      held.delete(label);
+    }
+  };
+  const releaseAll = () => release([...held.keys()]);
   try {
-    return Object.fromEntries(
-      members.map((m) => [m.label, { port: pick(m.udp === true), adminPort: pick(false) }]),
+    const ports = Object.fromEntries(
+      members.map((
+        m,
+      ) => [m.label, { port: pick(m.label, m.udp === true), adminPort: pick(m.label, false) }]),
     );
-  } finally {
-    for (const socket of held) socket.close();
+    return { ports, release, releaseAll };
+  } catch (error) {
+    releaseAll();
+    throw error;
   }
+}
+
+/** `holdFreePorts()` released at once. */
+export function freePorts(members: readonly StackMember[]): Record<string, MemberPorts> {
+  const held = holdFreePorts(members);
+  held.releaseAll();
+  return held.ports;
 }
 
 /** A member's arguments after its command: its ports, its own flags, the shared ones. */
@@ -391,7 +421,8 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
     log.info("nothing to run yet");
     return 0;
   }
-  const ports = config.freePorts ? freePorts(built) : defaultPorts(built);
+  const held = config.freePorts ? holdFreePorts(built) : undefined;
+  const ports = held?.ports ?? defaultPorts(built);
   const shared = [
     "--log-format",
     config.logFormat,
@@ -409,8 +440,9 @@ async function runStack(commands: CommandTable, config: StackConfig): Promise<nu
     );
   }
   try {
-    return await superviseStack(commands, built, ports, shared, files, out, log);
+    return await superviseStack(commands, built, ports, shared, files, out, log, held);
   } finally {
+    held?.releaseAll();
     if (tmp !== undefined) await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }
@@ -423,6 +455,7 @@ async function superviseStack(
   files: StackFiles,
   out: StackOutput,
   log: Logger,
+  held?: HeldPorts,
 ): Promise<number> {
   let specs: ChildSpec[];
   try {
@@ -473,6 +506,7 @@ async function superviseStack(
           log,
         });
         supervisors.push(supervisor);
+        held?.release(wave.map((m) => m.label));
         supervisor.start();
         if (await waitUntilReady(wave, { ports, log, signal: readiness.signal }) === undefined) {
           return;
@@ -484,17 +518,8 @@ async function superviseStack(
     readiness.abort();
     await starting;
     log.info("{signal} received, stopping every service", { signal });
-    const stopAll = async () => {
-      // The last wave first: the lb stops taking requests before the APIs behind it go.
-      const exits: Record<string, string> = {};
-      let clean = true;
-      for (const supervisor of [...supervisors].reverse()) {
-        const report = await supervisor.stop();
-        clean &&= report.clean;
-        Object.assign(exits, report.exits);
-      }
-      return { clean, exits };
-    };
+    // The last wave first: the lb stops taking requests before the APIs behind it go.
+    const stopAll = () => stopInOrder([...supervisors].reverse());
     const report = await Promise.race([
       stopAll(),
       signals.forced.then((forcedBy) => {

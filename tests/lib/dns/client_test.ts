@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { query, QueryError } from "../../../lib/dns/client.ts";
 import { encodeMessage, wholeMessage } from "../../../lib/dns/codec.ts";
 import { RecordType } from "../../../lib/dns/types.ts";
-import { freePort } from "../../_support/nsd.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 
 Deno.test("query() ignores answers whose ID or question does not match", async () => {
   const fake = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -41,7 +41,7 @@ Deno.test("query() ignores answers whose ID or question does not match", async (
 });
 
 Deno.test("query() reports a timeout and a refused connection clearly", async () => {
-  const port = freePort();
+  const port = DEAD_PORT;
   await assert.rejects(
     query({ hostname: "127.0.0.1", port }, "example.", RecordType.A, { timeoutMs: 200 }),
     (error: unknown) => error instanceof QueryError && error.reason === "timeout",

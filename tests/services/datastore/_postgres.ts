@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { PgClient } from "../../../lib/pg/client.ts";
 import { service } from "../../../services/datastore/mod.ts";
 import { hasBinary } from "../../_support/interop.ts";
+import { startOnFreePort } from "../../_support/reference_port.ts";
 import { startService } from "../../_support/service.ts";
 
 /**
@@ -33,13 +34,6 @@ export function findPostgres(): { initdb: string; postgres: string } | null {
 }
 
 export const POSTGRES = findPostgres();
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /** Runs `command` as the postgres user when we are root. */
 function asPostgres(command: string, args: string[]): Deno.Command {
@@ -73,35 +67,29 @@ export async function startPostgres(
   ])
     .output();
   assert.ok(init.success, new TextDecoder().decode(init.stderr));
-  const port = freePort();
-  const child = asPostgres(POSTGRES!.postgres, [
-    "-D",
-    data,
-    "-p",
-    String(port),
-    "-k",
-    dir,
-    "-c",
-    "listen_addresses=127.0.0.1",
-    ...settings.flatMap((setting) => ["-c", setting]),
-  ]).spawn();
-  // Wait for it to answer (bounded).
-  for (let attempt = 0; attempt < 200; attempt++) {
-    try {
-      const client = await PgClient.connect({ port, user: "postgres" });
-      await client.close();
-      break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  // postgres has no "-p 0": the port is probed and handed over, and postgres
+  // is ready when it logs so (after its bind), not when a connect succeeds;
+  // see tests/_support/reference_port.ts.
+  const { port, process: child, exited } = await startOnFreePort(
+    (port) =>
+      asPostgres(POSTGRES!.postgres, [
+        "-D",
+        data,
+        "-p",
+        String(port),
+        "-k",
+        dir,
+        "-c",
+        "listen_addresses=127.0.0.1",
+        ...settings.flatMap((setting) => ["-c", setting]),
+      ]).spawn(),
+    { ready: /database system is ready to accept connections/ },
+  );
   return {
     port,
     async stop() {
       child.kill("SIGTERM");
-      await child.status;
-      await child.stdout.cancel();
-      await child.stderr.cancel();
+      await exited;
     },
   };
 }

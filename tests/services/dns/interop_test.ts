@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { service } from "../../../services/dns/mod.ts";
 import { interopTest, runClient } from "../../_support/interop.ts";
+import { listenBoth } from "../../_support/listen_both.ts";
 import { startNsd } from "../../_support/nsd.ts";
 import { startService } from "../../_support/service.ts";
 
@@ -138,9 +139,8 @@ interopTest("the interop comparison fails against a silent server", {
   binaries: ["dig", "kdig"],
   async fn() {
     // Takes UDP and TCP on one port and never answers either.
-    const udp = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    const port = (udp.addr as Deno.NetAddr).port;
-    const tcp = Deno.listen({ hostname: "127.0.0.1", port });
+    const { socket: udp, listener: tcp } = listenBoth("127.0.0.1", 0);
+    const port = tcp.addr.port;
     try {
       const ports = { ours: port, reference: port };
       for (

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { HttpClient } from "../../../lib/http/client.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 import { get, startBackend, startTestLb, waitFor } from "./_support.ts";
 
 function nameOf(r: { body: unknown }): string {
@@ -97,17 +98,13 @@ Deno.test("lb counts a backend at connectionsMax requests in flight as full", as
 });
 
 Deno.test("lb retries no more than its retry budget allows", async () => {
-  // Three backends that refuse connections; a budget with no stock and no floor.
-  const ports = [0, 1, 2].map(() => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = l.addr.port;
-    l.close();
-    return port;
-  });
+  // Three backends that refuse connections (three loopback addresses, one
+  // dead port); a budget with no stock and no floor.
+  const hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
   const lb = await startTestLb({
     pools: {
       dead: {
-        backends: ports.map((p) => `http://127.0.0.1:${p}`),
+        backends: hosts.map((host) => `http://${host}:${DEAD_PORT}`),
         passive: { failures: 0, cooldownMs: 0 },
         retries: 2,
       },

@@ -12,6 +12,20 @@ import { serveHttp } from "../../../lib/http/server.ts";
 import { startTestLb, waitFor } from "./_support.ts";
 
 const WORKERS = 4;
+const REBIND_MS = 20_000;
+
+/** `start()` again until the port it binds is free, for a bounded time. */
+async function serveAgain(start: () => HttpServer): Promise<HttpServer> {
+  const deadline = Date.now() + REBIND_MS;
+  for (;;) {
+    try {
+      return start();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
 /** Each worker's requests at most: the loop is bounded however long a phase takes. */
 const REQUESTS_PER_WORKER_MAX = 20_000;
 
@@ -37,7 +51,10 @@ Deno.test("lb keeps idempotent GETs whole while a backend dies, reloads twice, a
       web: {
         algorithm: "weighted-round-robin",
         backends: [{ url: url("a"), weight: weightA }, url("b"), url("c")],
-        healthCheck: { path: "/healthz", intervalMs: 50, timeoutMs: 200, rise: 1, fall: 1 },
+        // A dead backend fails its check at once (the connect is refused);
+        // the timeout only has to spare the live ones on a busy machine,
+        // where a 200 ms one failed them (fall: 1) and every request got 503.
+        healthCheck: { path: "/healthz", intervalMs: 50, timeoutMs: 5_000, rise: 1, fall: 1 },
         passive: { failures: 1, cooldownMs: 60_000 },
         retries: 2,
       },
@@ -93,8 +110,9 @@ Deno.test("lb keeps idempotent GETs whole while a backend dies, reloads twice, a
     );
     assert.equal(await connectErrorsToC(), errorsWhenFound, "c stayed out across both reloads");
 
-    // Restart c on its port: traffic comes back.
-    servers.set("c", serve("c", cPort));
+    // Restart c on its port: traffic comes back. The released port may be
+    // held a moment by a socket of a test running alongside: retried.
+    servers.set("c", await serveAgain(() => serve("c", cPort)));
     const cBefore = hits.get("c") ?? 0;
     await waitFor(() => (hits.get("c") ?? 0) >= cBefore + 10, "traffic back on c");
   } finally {

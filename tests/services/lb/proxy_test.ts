@@ -8,6 +8,7 @@ import { decodeRequestHead } from "../../../lib/http/head.ts";
 import type { HttpRequest } from "../../../lib/http/message.ts";
 import { closeQuietly } from "../../../lib/net/close.ts";
 import { forwardHeaders, plainFieldLines } from "../../../services/lb/proxy.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 import { get, startBackend, startTestLb } from "./_support.ts";
 
 Deno.test("lb round-robins every request on one keep-alive connection", async () => {
@@ -218,11 +219,10 @@ Deno.test("lb answers 404 with no route, 503 + Retry-After with no backend up, a
 
 Deno.test("lb retries an idempotent request on another backend when one refuses, not a POST with a body", async () => {
   const a = startBackend("a");
-  const deadPort = freePort();
   const lb = await startTestLb({
     pools: {
       web: {
-        backends: [`http://127.0.0.1:${deadPort}`, a.url],
+        backends: [`http://127.0.0.1:${DEAD_PORT}`, a.url],
         passive: { failures: 0, cooldownMs: 0 }, // keep the dead one in rotation
       },
     },
@@ -317,13 +317,6 @@ Deno.test("lb answers 504 when a backend sends no response head in time, and doe
     await serving.catch(() => {});
   }
 });
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = l.addr.port;
-  l.close();
-  return port;
-}
 
 /** A backend that answers every request head with `response`, byte for byte. */
 function rawBackend(response: string): { url: string; close(): Promise<void> } {

@@ -6,6 +6,7 @@ import { BufferedReader } from "../../../lib/buffered_reader.ts";
 import { encodeMessage, encodeTcpFrame, wholeMessage } from "../../../lib/dns/codec.ts";
 import { makeMessage, type Message } from "../../../lib/dns/types.ts";
 import { closeQuietly } from "../../../lib/net/close.ts";
+import { listenBoth } from "../../_support/listen_both.ts";
 
 /** What to send back: messages (or raw bytes) in order, or nothing. */
 export type FakeReply = (Partial<Message> | Uint8Array)[];
@@ -23,9 +24,8 @@ export function fakeDns(
   options: { hostname?: string; port?: number } = {},
 ): FakeDns {
   const hostname = options.hostname ?? "127.0.0.1";
-  const listener = Deno.listen({ hostname, port: options.port ?? 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const socket = Deno.listenDatagram({ hostname, port, transport: "udp" });
+  const { listener, socket } = listenBoth(hostname, options.port ?? 0);
+  const port = listener.addr.port;
   const queries: FakeDns["queries"] = [];
   const conns = new Set<Deno.Conn>();
   const encode = (query: Message, reply: Partial<Message> | Uint8Array) =>

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { service as dnsService } from "../../../services/dns/mod.ts";
 import { service as resolverService } from "../../../services/resolver/mod.ts";
 import { service } from "../../../services/smtp/mod.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 import { interopTest } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 import { waitFor } from "../cache/wait.ts";
@@ -134,10 +135,10 @@ Deno.test("smtp delivers through the MX found by our resolver, and bounces what 
 
 Deno.test("smtp retries with backoff until the exchanger answers, across a restart", async () => {
   await using dns = await startDns();
-  // A free port with nobody listening yet: take one, then let it go.
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const receiverPort = (probe.addr as Deno.NetAddr).port;
-  probe.close();
+  // First the exchanger's port refuses every attempt; then the sender is
+  // restarted with the port of a receiver that is up, and its queue carries
+  // the message over. (A port released for the receiver to bind later could
+  // be taken meanwhile by a test running alongside.)
   const dataDir = await Deno.makeTempDir({ prefix: "underhood-smtp-retry-" });
   try {
     const config = {
@@ -145,7 +146,7 @@ Deno.test("smtp retries with backoff until the exchanger answers, across a resta
       domain: ["home.test"],
       trustedNetwork: ["127.0.0.0/8"],
       resolver: dns.resolver,
-      deliveryPort: receiverPort,
+      deliveryPort: DEAD_PORT,
       retryBaseMs: 50,
       retryMaxMs: 200,
       dataDir,
@@ -161,11 +162,13 @@ Deno.test("smtp retries with backoff until the exchanger answers, across a resta
     }
     assert.ok([...Deno.readDirSync(`${dataDir}/queue`)].some((e) => e.name.endsWith(".env")));
     await using receiver = await startService(service, {
-      port: receiverPort,
       hostname: "mx1.remote.test",
       domain: ["remote.test"],
     });
-    await using _restarted = await startService(service, config);
+    await using _restarted = await startService(service, {
+      ...config,
+      deliveryPort: receiver.addresses.tcp.port,
+    });
     await waitFor(
       "the retried message at the receiver",
       async () => (await messages(receiver.addresses.admin.port, "bob@remote.test")).length === 1,

@@ -21,6 +21,8 @@ import {
 } from "../../../services/smtp/dsn.ts";
 import { service } from "../../../services/smtp/mod.ts";
 import { utf8 } from "../../../lib/bytes.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
+import { forwarder } from "../../_support/forwarder.ts";
 import { startService } from "../../_support/service.ts";
 import { waitFor } from "../cache/wait.ts";
 import { LineReader, send } from "./socket_driver.ts";
@@ -152,13 +154,6 @@ async function startDns() {
   };
 }
 
-function freePort(): number {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  return port;
-}
-
 /** One message over SMTP with the given MAIL and per-recipient RCPT parameters; expects 250s. */
 async function submit(
   port: number,
@@ -190,21 +185,24 @@ function queueEmpty(dataDir: string): boolean {
 
 Deno.test("DSN between two of our servers: delivered with ENVID and ORCPT, NEVER, RET", async () => {
   await using dns = await startDns();
-  const homePort = freePort();
+  // Each delivers to the other: remote reaches home through a port held from
+  // the start (a port released for home to bind later could be taken by a
+  // test running alongside).
+  await using homePort = forwarder();
   await using remote = await startService(service, {
     hostname: "mx1.remote.test",
     mailbox: ["bob@remote.test"],
     resolver: dns.resolver,
-    deliveryPort: homePort,
+    deliveryPort: homePort.port,
   });
   await using home = await startService(service, {
-    port: homePort,
     hostname: "mx1.home.test",
     domain: ["home.test"],
     trustedNetwork: ["127.0.0.0/8"],
     resolver: dns.resolver,
     deliveryPort: remote.addresses.tcp.port,
   });
+  homePort.to(home.addresses.tcp.port);
   const port = home.addresses.tcp.port;
   // Delivered at the far end: the report comes from there, with the ENVID
   // and ORCPT that travelled through home's queue.
@@ -257,7 +255,6 @@ Deno.test("DSN between two of our servers: delivered with ENVID and ORCPT, NEVER
 
 Deno.test("NOTIFY=DELAY: one delayed report past the threshold, remembered across a restart", async () => {
   await using dns = await startDns();
-  const deadPort = freePort(); // nobody listens: every attempt is deferred
   const dataDir = await Deno.makeTempDir({ prefix: "underhood-smtp-dsn-delay-" });
   try {
     const config = {
@@ -265,7 +262,7 @@ Deno.test("NOTIFY=DELAY: one delayed report past the threshold, remembered acros
       domain: ["home.test"],
       trustedNetwork: ["127.0.0.0/8"],
       resolver: dns.resolver,
-      deliveryPort: deadPort,
+      deliveryPort: DEAD_PORT, // nobody listens: every attempt is deferred
       retryBaseMs: 20,
       retryMaxMs: 40,
       delayWarningMs: 1,

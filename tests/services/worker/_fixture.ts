@@ -47,6 +47,29 @@ export interface QueueInfo {
   stats: { published: number; delivered: number; acked: number; redelivered: number };
 }
 
+/** How long a restart keeps trying a port that is still held. */
+const REBIND_MS = 20_000;
+const REBIND_INTERVAL_MS = 50;
+
+/**
+ * Starts a service again on the port it had. Between the stop and the
+ * restart, the released port can be taken by a socket of a test running
+ * alongside (mostly a client's ephemeral port, held for the length of its
+ * connection): retried on AddrInUse for a bounded time. The first start
+ * (port 0) never meets that.
+ */
+async function startAgain(start: () => Promise<TestService>): Promise<TestService> {
+  const deadline = Date.now() + REBIND_MS;
+  for (;;) {
+    try {
+      return await start();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, REBIND_INTERVAL_MS));
+    }
+  }
+}
+
 export class Fixture implements AsyncDisposable {
   dns!: TestService;
   resolver!: TestService;
@@ -96,23 +119,27 @@ export class Fixture implements AsyncDisposable {
 
   /** Starts the mq, on the port it had before when restarted. */
   async startMq(): Promise<void> {
-    this.mq = await startService(mqService, {
-      port: this.mqPort,
-      dataDir: this.mqDir,
-      ...this.#mqOverrides,
-    });
+    this.mq = await startAgain(() =>
+      startService(mqService, {
+        port: this.mqPort,
+        dataDir: this.mqDir,
+        ...this.#mqOverrides,
+      })
+    );
     this.mqPort = this.mq.addresses.tcp.port;
   }
 
   /** Starts the smtp (local domain example.com), on the ports it had before when restarted. */
   async startSmtp(): Promise<void> {
-    this.smtp = await startService(smtpService, {
-      port: this.smtpPort,
-      adminPort: this.smtpAdminPort,
-      dataDir: this.smtpDir,
-      domain: ["example.com"],
-      hostname: "mail.example.com",
-    });
+    this.smtp = await startAgain(() =>
+      startService(smtpService, {
+        port: this.smtpPort,
+        adminPort: this.smtpAdminPort,
+        dataDir: this.smtpDir,
+        domain: ["example.com"],
+        hostname: "mail.example.com",
+      })
+    );
     this.smtpPort = this.smtp.addresses.tcp.port;
     this.smtpAdminPort = this.smtp.addresses.admin.port;
   }

@@ -20,10 +20,12 @@ conn.disconnect()
 print("sent")
 `;
 
+// aiosmtpd's own asyncio server on port 0, without its Controller (which
+// needs a port given in advance): the port it got is the first line.
 const SMTP_SERVER = `
-import sys, json
-from aiosmtpd.controller import Controller
-refusals = int(sys.argv[2])
+import asyncio, sys, json
+from aiosmtpd.smtp import SMTP
+refusals = int(sys.argv[1])
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         global refusals
@@ -34,11 +36,16 @@ class Handler:
         print(json.dumps({"from": envelope.mail_from, "to": envelope.rcpt_tos,
                           "content": envelope.content.decode("utf-8")}), flush=True)
         return "250 2.0.0 queued"
-controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print(json.dumps({"ready": True}), flush=True)
-sys.stdin.read()
-controller.stop()
+async def main():
+    loop = asyncio.get_running_loop()
+    handler = Handler()
+    server = await loop.create_server(lambda: SMTP(handler), host="127.0.0.1", port=0)
+    port = server.sockets[0].getsockname()[1]
+    print(json.dumps({"ready": True, "port": port}), flush=True)
+    await loop.run_in_executor(None, sys.stdin.read)
+    server.close()
+    await server.wait_closed()
+asyncio.run(main())
 `;
 
 /** A python3 that can import every module named, or undefined. */
@@ -56,13 +63,14 @@ function pythonWith(modules: string[]): string | undefined {
   return undefined;
 }
 
-/** aiosmtpd on a free port; its JSON lines (refusals, mail) collected as they come. */
+/**
+ * aiosmtpd on the port it bound (never a port released for it to bind, which
+ * a test running alongside could take first); its JSON lines (refusals,
+ * mail) collected as they come.
+ */
 async function startAiosmtpd(python: string, refusals: number) {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
   const child = new Deno.Command(python, {
-    args: ["-c", SMTP_SERVER, String(port), String(refusals)],
+    args: ["-c", SMTP_SERVER, String(refusals)],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -84,6 +92,7 @@ async function startAiosmtpd(python: string, refusals: number) {
     attempts: 1_000,
     intervalMs: 20,
   });
+  const port = events.find((e) => e.ready)!.port as number;
   return {
     port,
     events,

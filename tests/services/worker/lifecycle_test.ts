@@ -3,6 +3,7 @@
 // to the queue unacknowledged (no mail was sent, none is lost).
 
 import assert from "node:assert/strict";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 import { spawnService } from "../../_support/subprocess.ts";
 import { waitFor } from "../cache/wait.ts";
 import { Fixture, NOTIFY_TO, spellEvent } from "./_fixture.ts";
@@ -19,7 +20,9 @@ Deno.test("worker: SIGTERM during a retry wait exits 0 and hands the message bac
     "--admin-port=0",
     `--mq=${config.mq}`,
     `--resolver=${config.resolver}`,
-    `--smtp-port=${config.smtpPort}`,
+    // The smtp is down; not its released port, which a test running
+    // alongside could be given, but one where nothing ever listens.
+    `--smtp-port=${DEAD_PORT}`,
     `--notify-to=${NOTIFY_TO}`,
     // A retry wait far longer than the drain timeout: only cutting it short exits in time.
     "--retry-base-ms=120000",

@@ -3,6 +3,7 @@
 // smtp takes the mail and shows it through its mailbox API.
 
 import assert from "node:assert/strict";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 import { waitFor } from "../cache/wait.ts";
 import { Fixture, spellEvent } from "./_fixture.ts";
 
@@ -103,7 +104,8 @@ Deno.test("worker: a permanent 5xx dead-letters the event", async () => {
 Deno.test("worker: a temporary failure that lasts ends in the dead-letter queue after the mq's deliveries", async () => {
   await using stack = await Fixture.start({ mq: { maxDeliveries: 3 } });
   await stack.stopSmtp();
-  await stack.startWorker({ attempts: 1 });
+  // Not the smtp's released port, which a test running alongside could be given.
+  await stack.startWorker({ attempts: 1, smtpPort: DEAD_PORT });
   await stack.publish(spellEvent(9, "Expelliarmus"));
   await waitFor("the dead letter", async () => (await stack.queue()).deadLetters === 1, WAIT);
   const [dead] = await stack.peek("spell.created.dlq");

@@ -4,7 +4,7 @@ import { UsageError } from "../../../lib/cli.ts";
 import { RecordType } from "../../../lib/dns/types.ts";
 import { parseDigArgs } from "../../../tools/dig/mod.ts";
 import { service } from "../../../services/dns/mod.ts";
-import { freePort } from "../../_support/nsd.ts";
+import { DEAD_PORT } from "../../_support/dead_port.ts";
 import { runClient } from "../../_support/interop.ts";
 import { startService } from "../../_support/service.ts";
 
@@ -53,7 +53,7 @@ Deno.test("deno task dig prints the dig layout, +short, and clear errors", async
   assert.match(nx.stdout, /status: NXDOMAIN/);
   assert.match(nx.stdout, /;; AUTHORITY SECTION:\nexample\.com\.\t\t300\tIN\tSOA\t/);
 
-  const closed = String(freePort());
+  const closed = String(DEAD_PORT);
   const refused = await dig(["www.example.com", "+tcp", "-p", closed]);
   assert.equal(refused.code, 9);
   assert.match(refused.stdout, /communications error to 127\.0\.0\.1#\d+: connection refused/);

@@ -10,6 +10,7 @@ import {
   childSpec,
   defaultPorts,
   freePorts,
+  holdFreePorts,
   jsonLineOf,
   LB_CONFIG_FILE,
   lbConfigFor,
@@ -154,6 +155,27 @@ Deno.test("freePorts() gives every member a distinct port and admin port, UDP to
     port: ports.dns.port,
   });
   udp.close();
+});
+
+Deno.test("holdFreePorts() keeps each member's ports bound until that member is released", () => {
+  // Released only as its wave starts: a port released at once would stay
+  // free for seconds, until the last wave's children bind it, and a test
+  // running alongside could be given it meanwhile.
+  const held = holdFreePorts(STACK);
+  const bind = (port: number) => Deno.listen({ hostname: "127.0.0.1", port }).close();
+  try {
+    assert.throws(() => bind(held.ports.lb.port), Deno.errors.AddrInUse);
+    assert.throws(() => bind(held.ports.dns.adminPort!), Deno.errors.AddrInUse);
+    held.release(["dns"]);
+    bind(held.ports.dns.port);
+    bind(held.ports.dns.adminPort!);
+    Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: held.ports.dns.port })
+      .close();
+    assert.throws(() => bind(held.ports.lb.port), Deno.errors.AddrInUse, "the lb's still held");
+  } finally {
+    held.releaseAll();
+  }
+  bind(held.ports.lb.port);
 });
 
 Deno.test("checkedChildSpecs() checks every member's flags against its command before any starts", async () => {
