@@ -9,7 +9,7 @@ import { PgServerError, type QueryResult } from "../../../lib/pg/client.ts";
 import type { BackendMessage, FrontendMessage } from "../../../lib/pg/types.ts";
 import { DEFAULT_LIMITS } from "../../../lib/pg/types.ts";
 import { MessageWriter } from "../../../lib/pg/wire.ts";
-import { Session } from "../../../services/datastore/session.ts";
+import { Session, type SessionEffect } from "../../../services/datastore/session.ts";
 import { Database } from "../../../services/datastore/sql/executor.ts";
 import { Engine } from "../../../services/datastore/storage/engine.ts";
 
@@ -132,4 +132,50 @@ export class TestSession {
   get status(): string {
     return this.session.transactionStatus;
   }
+}
+
+/**
+ * Hands each message to the session as the server does; records which
+ * answers came synchronously (the effect itself, not a promise; nothing may
+ * be written before a promise), and everything written, one short line a
+ * message: `D a,b` rows, `C tag`, `Z status`, `E code` (with
+ * `errorText`, `E code message (detail)`), else the message type.
+ */
+export async function handleEach(
+  s: TestSession,
+  messages: FrontendMessage[],
+  options: { errorText?: boolean } = {},
+): Promise<{ sync: boolean[]; replies: string[] }> {
+  const out = new MessageWriter();
+  const sync: boolean[] = [];
+  const chunks: Uint8Array[] = [];
+  const flush = () => {
+    chunks.push(out.finish());
+    out.reset();
+    return Promise.resolve();
+  };
+  for (const message of messages) {
+    const before = out.length;
+    const effect: SessionEffect | Promise<SessionEffect> = s.session.handle(message, out, flush);
+    sync.push(typeof effect === "string");
+    if (typeof effect !== "string") {
+      if (out.length !== before) {
+        throw new Error(`${message.type}: written to before the promise`);
+      }
+      await effect;
+    }
+  }
+  chunks.push(out.finish());
+  const replies = chunks.flatMap(decodeAll).map((m) => {
+    if (m.type === "DataRow") return `D ${m.values.map((v) => v && decoder.decode(v)).join(",")}`;
+    if (m.type === "CommandComplete") return `C ${m.tag}`;
+    if (m.type === "ReadyForQuery") return `Z ${m.status}`;
+    if (m.type === "ErrorResponse") {
+      if (!options.errorText) return `E ${m.fields.code}`;
+      return `E ${m.fields.code} ${m.fields.message}` +
+        (m.fields.detail ? ` (${m.fields.detail})` : "");
+    }
+    return m.type;
+  });
+  return { sync, replies };
 }

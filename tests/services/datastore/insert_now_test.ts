@@ -8,12 +8,12 @@
 // foreign keys to it).
 
 import assert from "node:assert/strict";
-import { decodeAll, SqlHarness, type TestSession } from "./_sql_harness.ts";
+import { handleEach, SqlHarness, type TestSession } from "./_sql_harness.ts";
 import type { FrontendMessage } from "../../../lib/pg/types.ts";
-import { MessageWriter } from "../../../lib/pg/wire.ts";
-import type { SessionEffect } from "../../../services/datastore/session.ts";
 
 const encoder = new TextEncoder();
+/** Errors with their message and detail, to compare the two paths' texts. */
+const TEXT = { errorText: true };
 
 /** libpq's PQsendQueryPrepared: Bind, Describe portal, Execute, Sync (null: a NULL parameter). */
 function executePrepared(statement: string, params: (string | null)[]): FrontendMessage[] {
@@ -30,45 +30,6 @@ function executePrepared(statement: string, params: (string | null)[]): Frontend
     { type: "Execute", portal: "", rowsMax: 0 },
     { type: "Sync" },
   ];
-}
-
-/**
- * Hands each message to the session as the server does; records which
- * answers came synchronously, and everything written (errors as code,
- * message and detail).
- */
-async function handleEach(
-  s: TestSession,
-  messages: FrontendMessage[],
-): Promise<{ sync: boolean[]; replies: string[] }> {
-  const out = new MessageWriter();
-  const sync: boolean[] = [];
-  const chunks: Uint8Array[] = [];
-  const flush = () => {
-    chunks.push(out.finish());
-    out.reset();
-    return Promise.resolve();
-  };
-  for (const message of messages) {
-    const before = out.length;
-    let effect: SessionEffect | Promise<SessionEffect> = s.session.handle(message, out, flush);
-    sync.push(typeof effect === "string");
-    if (typeof effect !== "string") {
-      assert.equal(out.length, before, `${message.type}: nothing written before the promise`);
-      effect = await effect;
-    }
-  }
-  chunks.push(out.finish());
-  const replies = chunks.flatMap(decodeAll).map((m) => {
-    if (m.type === "CommandComplete") return `C ${m.tag}`;
-    if (m.type === "ReadyForQuery") return `Z ${m.status}`;
-    if (m.type === "ErrorResponse") {
-      return `E ${m.fields.code} ${m.fields.message}` +
-        (m.fields.detail ? ` (${m.fields.detail})` : "");
-    }
-    return m.type;
-  });
-  return { sync, replies };
 }
 
 async function withHarness(fn: (h: SqlHarness, s: TestSession) => Promise<void>): Promise<void> {
@@ -93,11 +54,11 @@ Deno.test("a prepared autocommit INSERT answers Bind, Describe and Execute witho
       ...parse("ins", "INSERT INTO hist (tid, aid, mtime) VALUES ($1, $2, CURRENT_TIMESTAMP)"),
     );
     // The first insert starts the hidden row number's counter: the general path.
-    const first = await handleEach(s, executePrepared("ins", ["1", "10"]));
+    const first = await handleEach(s, executePrepared("ins", ["1", "10"]), TEXT);
     assert.deepEqual(first.replies, ["BindComplete", "NoData", "C INSERT 0 1", "Z I"]);
     const fsyncs = h.engine.stats().fsyncs;
     for (const aid of ["11", "12"]) {
-      const { sync, replies } = await handleEach(s, executePrepared("ins", ["2", aid]));
+      const { sync, replies } = await handleEach(s, executePrepared("ins", ["2", aid]), TEXT);
       assert.deepEqual(sync, [true, true, true, false]);
       assert.deepEqual(replies, ["BindComplete", "NoData", "C INSERT 0 1", "Z I"]);
     }
@@ -107,7 +68,7 @@ Deno.test("a prepared autocommit INSERT answers Bind, Describe and Execute witho
       [["1", "10", "n/a", "t"], ["2", "11", "n/a", "t"], ["2", "12", "n/a", "t"]],
     );
     // The NOT NULL error, at once, and the rest skipped to Sync.
-    const failed = await handleEach(s, executePrepared("ins", ["3", null]));
+    const failed = await handleEach(s, executePrepared("ins", ["3", null]), TEXT);
     assert.deepEqual(failed.sync, [true, true, true, true]);
     assert.deepEqual(failed.replies, [
       "BindComplete",
@@ -118,7 +79,7 @@ Deno.test("a prepared autocommit INSERT answers Bind, Describe and Execute witho
     ]);
     // Inside a block: the insert stays in the block, no fsync until COMMIT.
     await s.query("BEGIN");
-    const inBlock = await handleEach(s, executePrepared("ins", ["4", "13"]));
+    const inBlock = await handleEach(s, executePrepared("ins", ["4", "13"]), TEXT);
     assert.deepEqual(inBlock.sync, [true, true, true, true]);
     assert.deepEqual(inBlock.replies, ["BindComplete", "NoData", "C INSERT 0 1", "Z T"]);
     await s.query("ROLLBACK");
@@ -158,8 +119,8 @@ Deno.test("the synchronous INSERT gives the general path's rows, counters, defau
       ["default", ["8"]],
     ];
     for (const [statement, params] of cases) {
-      const fast = await handleEach(s, executePrepared(`fast_${statement}`, params));
-      const slow = await handleEach(s, executePrepared(`slow_${statement}`, params));
+      const fast = await handleEach(s, executePrepared(`fast_${statement}`, params), TEXT);
+      const slow = await handleEach(s, executePrepared(`slow_${statement}`, params), TEXT);
       const label = `${statement} ${JSON.stringify(params)}`;
       assert.deepEqual(
         fast.replies,
@@ -199,7 +160,7 @@ Deno.test("the synchronous INSERT waits for a row lock another transaction holds
     ) {
       const aid = end === "COMMIT" ? "1" : "2";
       await other.query(`BEGIN; INSERT INTO acct VALUES (${aid}, 0)`);
-      const waiting = handleEach(s, executePrepared("ins", [aid, "5"]));
+      const waiting = handleEach(s, executePrepared("ins", [aid, "5"]), TEXT);
       for (let i = 0; i < 1000 && h.engine.stats().lockWaits === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
@@ -211,7 +172,7 @@ Deno.test("the synchronous INSERT waits for a row lock another transaction holds
     }
     // A whole-table lock (a DELETE by scan) is waited for too.
     await other.query("BEGIN; DELETE FROM acct WHERE bal = 99");
-    const waiting = handleEach(s, executePrepared("ins", ["3", "3"]));
+    const waiting = handleEach(s, executePrepared("ins", ["3", "3"]), TEXT);
     for (let i = 0; i < 1000 && h.engine.stats().lockWaits === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
@@ -226,7 +187,7 @@ Deno.test("the synchronous INSERT waits for a row lock another transaction holds
     // lock_timeout ends a wait with 55P03, as it ends the general path's.
     await s.query("SET lock_timeout = '50ms'");
     await other.query("BEGIN; INSERT INTO acct VALUES (4, 0)");
-    const timedOut = await handleEach(s, executePrepared("ins", ["4", "4"]));
+    const timedOut = await handleEach(s, executePrepared("ins", ["4", "4"]), TEXT);
     assert.deepEqual(timedOut.replies, [
       "BindComplete",
       "NoData",
@@ -242,7 +203,7 @@ Deno.test("into a table without a primary key, the synchronous insert and a read
   await withHarness(async (h, s) => {
     await s.query("CREATE TABLE hist (tid int, aid int)");
     await s.send(...parse("ins", "INSERT INTO hist VALUES ($1, $2)"));
-    await handleEach(s, executePrepared("ins", ["1", "1"])); // starts the row number's counter
+    await handleEach(s, executePrepared("ins", ["1", "1"]), TEXT); // starts the row number's counter
     const reader = await h.session();
     const waitForLock = async () => {
       for (let i = 0; i < 1000 && h.engine.stats().lockWaits === 0; i++) {
@@ -254,7 +215,7 @@ Deno.test("into a table without a primary key, the synchronous insert and a read
     // An uncommitted insert (its row's key not locked, only the table's
     // intention lock held): a reader waits, then sees the row.
     await s.query("BEGIN");
-    const inBlock = await handleEach(s, executePrepared("ins", ["2", "2"]));
+    const inBlock = await handleEach(s, executePrepared("ins", ["2", "2"]), TEXT);
     assert.deepEqual(inBlock.sync, [true, true, true, true]);
     const read = reader.rows("SELECT count(*) FROM hist");
     await waitForLock();
@@ -263,7 +224,7 @@ Deno.test("into a table without a primary key, the synchronous insert and a read
 
     // A reader's open block: the insert waits for it.
     await reader.query("BEGIN; SELECT count(*) FROM hist");
-    const insert = handleEach(s, executePrepared("ins", ["3", "3"]));
+    const insert = handleEach(s, executePrepared("ins", ["3", "3"]), TEXT);
     await waitForLock();
     await reader.query("COMMIT");
     const { sync, replies } = await insert;

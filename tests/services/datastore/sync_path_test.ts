@@ -8,10 +8,8 @@
 // is Transaction.commitNow.
 
 import assert from "node:assert/strict";
-import { decodeAll, SqlHarness, type TestSession } from "./_sql_harness.ts";
+import { handleEach, SqlHarness, type TestSession } from "./_sql_harness.ts";
 import type { FrontendMessage } from "../../../lib/pg/types.ts";
-import { MessageWriter } from "../../../lib/pg/wire.ts";
-import type { SessionEffect } from "../../../services/datastore/session.ts";
 import { Engine } from "../../../services/datastore/storage/engine.ts";
 import { failingWal } from "./_failing_wal.ts";
 
@@ -37,42 +35,6 @@ function executePrepared(statement: string, params: string[], rowsMax = 0): Fron
     { type: "Execute", portal: "", rowsMax },
     { type: "Sync" },
   ];
-}
-
-/**
- * Hands each message to the session as the server does; records which
- * answers came synchronously, and everything written.
- */
-async function handleEach(
-  s: TestSession,
-  messages: FrontendMessage[],
-): Promise<{ sync: boolean[]; replies: string[] }> {
-  const out = new MessageWriter();
-  const sync: boolean[] = [];
-  const chunks: Uint8Array[] = [];
-  const flush = () => {
-    chunks.push(out.finish());
-    out.reset();
-    return Promise.resolve();
-  };
-  for (const message of messages) {
-    const before = out.length;
-    let effect: SessionEffect | Promise<SessionEffect> = s.session.handle(message, out, flush);
-    sync.push(typeof effect === "string");
-    if (typeof effect !== "string") {
-      assert.equal(out.length, before, `${message.type}: nothing written before the promise`);
-      effect = await effect;
-    }
-  }
-  chunks.push(out.finish());
-  const replies = chunks.flatMap(decodeAll).map((m) => {
-    if (m.type === "DataRow") return `D ${m.values.map((v) => v && decoder.decode(v)).join(",")}`;
-    if (m.type === "CommandComplete") return `C ${m.tag}`;
-    if (m.type === "ReadyForQuery") return `Z ${m.status}`;
-    if (m.type === "ErrorResponse") return `E ${m.fields.code}`;
-    return m.type;
-  });
-  return { sync, replies };
 }
 
 async function withTable(fn: (h: SqlHarness, s: TestSession) => Promise<void>): Promise<void> {
