@@ -14,7 +14,6 @@ import { Engine } from "../../../services/datastore/storage/engine.ts";
 import { failingWal } from "./_failing_wal.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 function bind(statement: string, params: string[]): FrontendMessage {
   return {
