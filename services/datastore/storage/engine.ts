@@ -1144,6 +1144,11 @@ export class Transaction {
   /** Inserts a row (values in column order). ConstraintError on a duplicate key. */
   async insert(tableName: string, row: Row): Promise<void> {
     const table = await this.#keys(tableName, "X", [this.#engine.tableNamed(tableName).pkOf(row)]);
+    this.#insertLocked(table, row);
+  }
+
+  /** The insert itself, its locks held: the row into the table, its record into the log. */
+  #insertLocked(table: Table, row: Row): void {
     const logical = table.insert(row);
     this.#engine.log(this, {
       kind: RecordKind.insert,
@@ -1187,15 +1192,7 @@ export class Transaction {
         ) return false;
       }
     }
-    const logical = table.insert(row);
-    this.#engine.log(this, {
-      kind: RecordKind.insert,
-      lsn: 0,
-      txId: this.id,
-      tableId: table.def.id,
-      row: logical,
-    });
-    this.#engine.afterOp();
+    this.#insertLocked(table, row);
     return true;
   }
 
