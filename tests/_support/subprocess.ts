@@ -24,6 +24,8 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** Run this script instead of main.ts (the args then follow it). */
   script?: string;
+  /** Flags for deno itself, before the script (e.g. `--v8-flags=--expose-gc`). */
+  denoFlags?: readonly string[];
 }
 
 export async function spawnService(
@@ -31,7 +33,7 @@ export async function spawnService(
   options: SpawnOptions = {},
 ): Promise<SpawnedService> {
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", options.script ?? MAIN_PATH, ...args],
+    args: ["run", "-A", ...(options.denoFlags ?? []), options.script ?? MAIN_PATH, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
