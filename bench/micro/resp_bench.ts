@@ -13,11 +13,8 @@ import {
   encodeCommand,
 } from "../../lib/resp/codec.ts";
 import { DEFAULT_LIMITS } from "../../lib/resp/types.ts";
-import { ReplyWriter } from "../../lib/resp/writer.ts";
-import { logger } from "../../lib/log.ts";
-import type { Ctx, Session } from "../../services/cache/commands/context.ts";
 import { dispatch } from "../../services/cache/dispatch.ts";
-import { CacheServer } from "../../services/cache/server.ts";
+import { inProcessCache } from "./_cache_context.ts";
 
 function pipelined(args: string[], count = 16): Uint8Array<ArrayBuffer> {
   const one = encodeCommand(args);
@@ -32,48 +29,7 @@ const INCRS = pipelined(["INCR", "counter:__rand_int__"]);
 const LPUSHES = pipelined(["LPUSH", "mylist", "xxx"]);
 const LPOPS = pipelined(["LPOP", "mylist"]);
 
-const server = new CacheServer({
-  host: "127.0.0.1",
-  port: 0,
-  databases: 16,
-  maxmemoryBytes: 0,
-  policy: "noeviction",
-  log: logger("cache"),
-});
-const out = new ReplyWriter();
-const session: Session = {
-  id: 1,
-  db: server.keyspace.dbs[0],
-  protocol: 2,
-  name: "",
-  authenticated: true,
-  createdAt: 0,
-  lastCommand: "",
-  addr: "",
-  laddr: "",
-  multi: undefined,
-  multiError: false,
-  watched: new Set(),
-  watchDirty: false,
-  channels: new Set(),
-  patterns: new Set(),
-  blocked: false,
-  closing: false,
-  replyMode: "on",
-  interactedAt: 0,
-  kill() {},
-  pendingBytes: () => 0,
-  memory: () => ({
-    queryBytes: 0,
-    queryFreeBytes: 0,
-    argvBytes: 0,
-    replyBufferBytes: 0,
-    outputBytes: 0,
-    totalBytes: 0,
-  }),
-  deliver() {},
-};
-const ctx: Ctx = { server, session, out, inExec: false };
+const { out, ctx } = inProcessCache();
 
 const spans = new CommandSpans();
 
