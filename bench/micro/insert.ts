@@ -19,11 +19,10 @@ import { parseArgs } from "node:util";
 import { isIncomplete } from "../../lib/decode.ts";
 import { type FileHandle, type FileLayer, realFiles } from "../../lib/fs/file_layer.ts";
 import { decodeFrontendMessage, encodeFrontendMessage } from "../../lib/pg/frontend.ts";
-import { DEFAULT_LIMITS, type FrontendMessage } from "../../lib/pg/types.ts";
-import { MessageWriter } from "../../lib/pg/wire.ts";
-import { Session } from "../../services/datastore/session.ts";
+import { DEFAULT_LIMITS } from "../../lib/pg/types.ts";
 import { Database } from "../../services/datastore/sql/executor.ts";
 import { Engine } from "../../services/datastore/storage/engine.ts";
+import { sessionOn } from "./_pg_session.ts";
 import { cpuMicros } from "../_process.ts";
 
 const { values } = parseArgs({
@@ -75,26 +74,9 @@ const dir = await Deno.makeTempDir({ prefix: "underhood-insert-bench-" });
 const engine = await Engine.open({ dir, files: values["no-fsync"] ? noSync : realFiles });
 const db = await Database.open(engine);
 
-async function sessionOn(pid: number) {
-  const session = new Session({ db, secret: null, processId: pid, secretKey: 1 });
-  const out = new MessageWriter();
-  const flush = () => {
-    out.reset();
-    return Promise.resolve();
-  };
-  await session.startup(new Map([["user", "postgres"]]), out);
-  const run = async (...messages: FrontendMessage[]) => {
-    for (const message of messages) await session.handle(message, out, flush);
-    const text = new TextDecoder().decode(out.view());
-    out.reset();
-    return text;
-  };
-  return { session, out, flush, run };
-}
-
 try {
   const sessions: Awaited<ReturnType<typeof sessionOn>>[] = [];
-  for (let i = 0; i < SESSIONS; i++) sessions.push(await sessionOn(i + 1));
+  for (let i = 0; i < SESSIONS; i++) sessions.push(await sessionOn(db, i + 1));
   await sessions[0].run({
     type: "Query",
     sql: "CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, " +

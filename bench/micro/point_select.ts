@@ -23,10 +23,9 @@
 import { parseArgs } from "node:util";
 import { isIncomplete } from "../../lib/decode.ts";
 import { decodeFrontendMessage, encodeFrontendMessage } from "../../lib/pg/frontend.ts";
-import { DEFAULT_LIMITS, type FrontendMessage } from "../../lib/pg/types.ts";
-import { MessageWriter } from "../../lib/pg/wire.ts";
-import { Session } from "../../services/datastore/session.ts";
+import { DEFAULT_LIMITS } from "../../lib/pg/types.ts";
 import { Database } from "../../services/datastore/sql/executor.ts";
+import { sessionOn } from "./_pg_session.ts";
 import { Engine } from "../../services/datastore/storage/engine.ts";
 
 const { values } = parseArgs({
@@ -51,24 +50,6 @@ function cpuUs(): number {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const dir = await Deno.makeTempDir({ prefix: "underhood-point-select-" });
-
-/** A started session on `db`, and a way to run messages through it to the end. */
-async function sessionOn(db: Database) {
-  const session = new Session({ db, secret: null, processId: 1, secretKey: 1 });
-  const out = new MessageWriter();
-  const flush = () => {
-    out.reset();
-    return Promise.resolve();
-  };
-  await session.startup(new Map([["user", "postgres"]]), out);
-  const run = async (...messages: FrontendMessage[]) => {
-    for (const message of messages) await session.handle(message, out, flush);
-    const text = new TextDecoder().decode(out.view());
-    out.reset();
-    return text;
-  };
-  return { session, out, flush, run };
-}
 
 let engine = await Engine.open({ dir });
 let db = await Database.open(engine);
