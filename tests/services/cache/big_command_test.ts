@@ -56,7 +56,8 @@ Deno.test({
     // machine), which made this test flaky. What it shows now is what stays
     // after a full collection; the glibc arena growth lib/malloc_tuning.ts
     // fixes does not show in this measurement (V8's last-resort collection
-    // gives that memory back too), so this no longer guards that fix.
+    // gives that memory back too), so tests/lib/malloc_tuning_test.ts
+    // guards that fix instead.
     const cache = await spawnService(["cache", "--port", "0", "--admin-port", "0"], {
       denoFlags: ["--v8-flags=--expose-gc"],
     });
