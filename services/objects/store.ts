@@ -38,6 +38,7 @@ import { createHash } from "node:crypto";
 import { InlineMd5, type Md5, WorkerMd5 } from "./md5_worker.ts";
 import { join } from "node:path";
 import {
+  alignedSharedBytes,
   DirectorySyncGroup,
   type FileHandle,
   type FileLayer,
@@ -201,13 +202,15 @@ const WRITEBACK_EVERY_BYTES = 8 * 1024 * 1024;
 /**
  * Staging buffers shared by the uploads of a store: a small upload
  * allocates nothing. They live in shared memory, so that the MD5 thread
- * (md5_worker.ts) reads the very bytes the file write reads.
+ * (md5_worker.ts) reads the very bytes the file write reads, at an address
+ * aligned for direct writes (`FileHandle.writeDirect`), so that the disk
+ * reads them too, with no copy into the page cache.
  */
 export class StageBuffers {
   readonly #free: Uint8Array[] = [];
 
   take(): Uint8Array {
-    return this.#free.pop() ?? new Uint8Array(new SharedArrayBuffer(STAGE_BYTES));
+    return this.#free.pop() ?? alignedSharedBytes(STAGE_BYTES);
   }
 
   give(buffer: Uint8Array | undefined): void {
@@ -257,8 +260,15 @@ export class Upload {
   #held = 0;
   readonly #free: Uint8Array[] = [];
   #wakeRoom: (() => void) | undefined;
-  /** The chain of writes, one at a time, in order. */
+  /**
+   * Settles once every write dispatched so far has ended: a chain, one at
+   * a time in order, or, where the file takes overlapping writes (direct
+   * ones), each write started at once and joined in.
+   */
   #writes: Promise<void>;
+  /** Direct writes asked for (`writeDirect`), and, once the file said so, on. */
+  #directAsked = false;
+  #direct = false;
   #sinceWritebackBytes = 0;
   /** The first write or hash failure: the upload fails with it. */
   #failure: unknown;
@@ -338,6 +348,22 @@ export class Upload {
     if (this.#stagedBytes === stage.length) this.#dispatch();
   }
 
+  /**
+   * Writes the content past the page cache where the file allows it (see
+   * `FileHandle.writeDirect`): for a body known to be large, before its
+   * first byte. A direct write waits for the disk, so several are kept in
+   * flight (one per staging buffer out); the writeback hints are then
+   * moot. A small object stays one buffered write.
+   */
+  writeDirect(): void {
+    if (this.#sizeBytes > 0 || this.#directAsked) return;
+    this.#directAsked = true;
+    this.#writes = this.#writes.then(async () => {
+      this.#direct = await this.#file!.writeDirect?.() ?? false;
+    });
+    this.#writes.catch(() => {}); // reported where it is awaited
+  }
+
   /** Adds content; `chunk` may be reused once this resolves (it is copied). */
   async write(chunk: Uint8Array): Promise<void> {
     for (let at = 0; at < chunk.length;) {
@@ -378,14 +404,25 @@ export class Upload {
     const position = this.#writtenBytes;
     this.#writtenBytes += n;
     this.#sinceWritebackBytes += n;
-    const writeback = this.#sinceWritebackBytes >= WRITEBACK_EVERY_BYTES;
+    const writeback = !this.#direct && this.#sinceWritebackBytes >= WRITEBACK_EVERY_BYTES;
     if (writeback) this.#sinceWritebackBytes = 0;
-    this.#writes = this.#writes.then(async () => {
+    const write = async () => {
       if (this.#failure !== undefined) return;
       const file = this.#file!;
       await writeFileAt(file, view, position);
       if (writeback) file.startWriteback?.();
-    }).then(() => this.#settle(out), (error) => this.#settle(out, error));
+    };
+    const settle = () => this.#settle(out);
+    const fail = (error: unknown) => this.#settle(out, error);
+    if (this.#direct && this.#file?.overlappingWrites === true) {
+      // The file takes overlapping writes (each positioned): this one
+      // need not wait for those before it. #direct is set inside the
+      // chain, once the file is open.
+      const written = write().then(settle, fail);
+      this.#writes = Promise.all([this.#writes, written]).then(() => {});
+    } else {
+      this.#writes = this.#writes.then(write).then(settle, fail);
+    }
   }
 
   /** One use of a buffer out has ended: it comes back once none is left. */
