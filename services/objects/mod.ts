@@ -16,6 +16,7 @@ import { bucketNameProblem } from "../../lib/s3/names.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { s3Handler } from "./api.ts";
 import { MultipartUploads } from "./multipart.ts";
+import { keepHashThread } from "./md5_worker.ts";
 import { ObjectStore } from "./store.ts";
 
 export const OBJECTS_PORT = 8007;
@@ -159,10 +160,14 @@ export function startObjects(
   } catch (error) {
     return server.close(0).then(() => Promise.reject(error));
   }
+  // The MD5 thread of large uploads starts now, not on the first one's
+  // event loop (md5_worker.ts), and runs until close.
+  const hashThread = keepHashThread();
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= server.close(config.drainTimeoutMs).then(() => {
       clearInterval(sweeper);
+      hashThread.release();
       return admin.close();
     });
   return Promise.resolve({

@@ -9,7 +9,12 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { hashThreadOptions, InlineMd5, WorkerMd5 } from "../../../services/objects/md5_worker.ts";
+import {
+  hashThreadOptions,
+  hashThreadRunning,
+  InlineMd5,
+  WorkerMd5,
+} from "../../../services/objects/md5_worker.ts";
 import { OFF_THREAD_MD5_BYTES } from "../../../services/objects/body.ts";
 import { service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
@@ -79,7 +84,7 @@ Deno.test("WorkerMd5 reads shared buffers in place, in order with copied bytes",
 Deno.test("a hash thread that stops answering fails its hashes, and the next hash gets a new thread", async () => {
   const saved = { ...hashThreadOptions };
   hashThreadOptions.replyTimeoutMs = 200;
-  hashThreadOptions.stallNewThreads = true;
+  hashThreadOptions.stallThreads = true;
   try {
     const stuck = new WorkerMd5();
     const shared = new Uint8Array(new SharedArrayBuffer(64 * 1024)).fill(1);
@@ -103,7 +108,7 @@ Deno.test("objects: an upload whose hash thread stops answering is InternalError
   const body = pattern(OFF_THREAD_MD5_BYTES + 1024 * 1024 + 3, 6);
   const saved = { ...hashThreadOptions };
   hashThreadOptions.replyTimeoutMs = 300;
-  hashThreadOptions.stallNewThreads = true;
+  hashThreadOptions.stallThreads = true;
   try {
     // A raw socket: the answer comes before the body is all sent, so the
     // rest of it may be refused (a client library would report the broken pipe).
@@ -194,4 +199,22 @@ Deno.test("objects: a PUT past the off-thread MD5 size keeps its ETag and Conten
   assert.equal(xmlField(r.text, "Code"), "BadDigest");
   r = await s3.text("HEAD", "/big/other");
   assert.equal(r.status, 404);
+});
+
+Deno.test("objects: the MD5 thread starts with the server, not with the first large upload, and ends with it", async () => {
+  assert.equal(hashThreadRunning(), false);
+  const svc = await startService(service, {});
+  try {
+    assert.equal(hashThreadRunning(), true);
+    await using s3 = new S3TestClient(svc.addresses.http);
+    await s3.text("PUT", "/big");
+    const body = pattern(OFF_THREAD_MD5_BYTES + 5, 7);
+    const r = await s3.text("PUT", "/big/object", { body, unsignedPayload: true });
+    assert.equal(r.headers.get("etag"), `"${hex(body)}"`);
+    // Kept after the upload, for the next one.
+    assert.equal(hashThreadRunning(), true);
+  } finally {
+    await svc.close();
+  }
+  assert.equal(hashThreadRunning(), false);
 });
