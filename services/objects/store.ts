@@ -35,6 +35,7 @@
 // per object).
 
 import { createHash } from "node:crypto";
+import { nativeMd5 } from "./md5_native.ts";
 import { InlineMd5, type Md5, WorkerMd5 } from "./md5_worker.ts";
 import { join } from "node:path";
 import {
@@ -298,12 +299,13 @@ export class Upload {
   }
 
   /**
-   * Hashes on the worker thread (md5_worker.ts): for a body known to be
-   * large, before its first byte.
+   * Hashes off the event loop, by libcrypto on Deno's blocking pool
+   * (md5_native.ts) or else on the worker thread (md5_worker.ts): for a
+   * body known to be large, before its first byte.
    */
   hashOffThread(): void {
-    if (this.#sizeBytes > 0 || this.#md5 instanceof WorkerMd5) return;
-    this.#md5 = new WorkerMd5();
+    if (this.#sizeBytes > 0 || !this.#hashEachFill) return;
+    this.#md5 = nativeMd5() ?? new WorkerMd5();
     this.#hashEachFill = false;
   }
 
