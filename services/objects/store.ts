@@ -40,6 +40,7 @@ import { InlineMd5, type Md5, WorkerMd5 } from "./md5_worker.ts";
 import { join } from "node:path";
 import {
   alignedSharedBytes,
+  DIRECT_ALIGN_BYTES,
   DirectorySyncGroup,
   type FileHandle,
   type FileLayer,
@@ -199,6 +200,9 @@ const STAGE_BUFFERS_KEPT_MAX = 16;
  * queues writes without a flush (sync_file_range), so it may come often.
  */
 const WRITEBACK_EVERY_BYTES = 8 * 1024 * 1024;
+
+/** Objects from this size on are read with O_DIRECT (`OpenOptions.directReads`). */
+export const DIRECT_READ_MIN_BYTES = 8 * 1024 * 1024;
 
 /**
  * Staging buffers shared by the uploads of a store: a small upload
@@ -538,6 +542,8 @@ export interface ObjectReader extends Disposable {
   readonly meta: ObjectMeta;
   /** Reads content bytes from `position` into `into`; returns how many. */
   readAt(into: Uint8Array, position: number): number;
+  /** `readAt` off the event loop, where the file layer can (one at a time). */
+  readAtAsync?(into: Uint8Array, position: number): Promise<number>;
   close(): void;
 }
 
@@ -697,14 +703,29 @@ export class ObjectStore {
     if (b === undefined || meta === undefined) return undefined;
     // The handle keeps this version readable even if it is overwritten or
     // deleted while it is being sent (POSIX keeps an open file's inode).
-    const handle = this.files.open(join(b.dir, keyFileName(key)));
     const size = meta.sizeBytes;
+    // A large object is read past the page cache (the GET reads ahead off
+    // the event loop, api.ts readAheadStream); a small one may well be
+    // cached, and is read in one go.
+    const handle = this.files.open(join(b.dir, keyFileName(key)), {
+      directReads: size >= DIRECT_READ_MIN_BYTES,
+    });
+    const readAsync = handle.readAtAsync?.bind(handle);
     return {
       meta,
       readAt(into, position) {
         const want = Math.min(into.length, size - position);
         if (want <= 0) return 0;
         return handle.readAt(into.subarray(0, want), position);
+      },
+      readAtAsync: readAsync === undefined ? undefined : async (into, position) => {
+        const want = Math.min(into.length, size - position);
+        if (want <= 0) return 0;
+        // Whole blocks (into the trailer, or to the end of the file), so a
+        // direct read takes the last piece too.
+        const blocks = Math.ceil(want / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+        const n = await readAsync(into.subarray(0, Math.min(into.length, blocks)), position);
+        return Math.min(n, want);
       },
       close: () => handle.close(),
       [Symbol.dispose]: () => handle.close(),

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  alignedBytes,
   alignedSharedBytes,
   DIRECT_ALIGN_BYTES,
   directIoOptions,
@@ -392,6 +393,30 @@ Deno.test("real disk: direct writes release their descriptor on close", async ()
     await file.writeAtAsync!(alignedSharedBytes(8192), 0);
     file.close();
     assert.equal(openFds(), before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("real disk: directReads reads whole blocks past the page cache, anything else through it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-fs-" });
+  try {
+    const path = join(dir, "f");
+    const content = new Uint8Array(3 * 4096 + 100).map((_, i) => (i * 13 + (i >> 12)) & 0xff);
+    Deno.writeFileSync(path, content);
+    // Direct reads see data still dirty in the page cache (the kernel writes it first).
+    const file = realFiles.open(path, { directReads: true });
+    const into = alignedBytes(4 * 4096);
+    // Whole blocks at an aligned position, past the end of the file: a short read.
+    assert.equal(await file.readAtAsync!(into, 0), content.length);
+    assert.deepEqual(into.subarray(0, content.length), content);
+    // Off the grid: through the page cache, same bytes.
+    const odd = new Uint8Array(5000);
+    assert.equal(await file.readAtAsync!(odd, 1), 5000);
+    assert.deepEqual(odd, content.subarray(1, 5001));
+    assert.equal(await file.readAtAsync!(into.subarray(0, 4096), 4096), 4096);
+    assert.deepEqual(into.subarray(0, 4096), content.subarray(4096, 8192));
+    file.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

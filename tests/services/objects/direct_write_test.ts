@@ -1,10 +1,13 @@
-// Direct writes (O_DIRECT, lib/fs/file_layer.ts `writeDirect`): a large
+// Direct writes and reads (O_DIRECT, lib/fs/file_layer.ts `writeDirect` and
+// `directReads`): a large
 // upload's staging buffers go to the disk past the page cache, whole 4096-byte
 // blocks only, and the unaligned tail (the end of the content and the trailer)
 // through the page cache. Objects of every size around those boundaries, and
 // larger than a staging buffer with an odd tail, come back byte for byte with
 // their MD5 as ETag: written direct, with O_DIRECT refused (the fallback), and
-// on tmpfs (/dev/shm).
+// on tmpfs (/dev/shm). A large object read direct also serves ranges that
+// start off the 4096-byte grid, and keeps serving the version it opened
+// while it is overwritten.
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -13,11 +16,15 @@ import { directIoOptions } from "../../../lib/fs/file_layer.ts";
 import { DIRECT_WRITE_BYTES, directWriteOptions } from "../../../services/objects/body.ts";
 import { service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
+import { DIRECT_READ_MIN_BYTES } from "../../../services/objects/store.ts";
 import { S3TestClient } from "./_s3.ts";
 
 const MiB = 1024 * 1024;
-/** Around a 4096-byte block, a 1 MiB staging buffer, and larger than one with an odd tail. */
-const SIZES = [0, 1, 4095, 4096, 4097, 12345, MiB, 3 * MiB + 7];
+/**
+ * Around a 4096-byte block, a 1 MiB staging buffer, larger than one with an
+ * odd tail, and past DIRECT_READ_MIN_BYTES (read back with O_DIRECT too).
+ */
+const SIZES = [0, 1, 4095, 4096, 4097, 12345, MiB, 3 * MiB + 7, DIRECT_READ_MIN_BYTES + MiB + 4097];
 
 function content(size: number, seed: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(size);
@@ -127,3 +134,31 @@ function existsDir(path: string): boolean {
     return false;
   }
 }
+
+Deno.test("objects: a large object read direct serves ranges off the block grid, and the version it opened", async () => {
+  await using svc = await startService(service);
+  await using s3 = new S3TestClient(svc.addresses.http);
+  assert.equal((await s3.text("PUT", "/direct")).status, 200);
+  const size = DIRECT_READ_MIN_BYTES + 3 * MiB + 123;
+  const body = content(size, 21);
+  assert.equal((await s3.send("PUT", "/direct/big", { body })).status, 200);
+  const ranges: [string, number, number][] = [
+    ["bytes=1-4096", 1, 4097],
+    ["bytes=4096-8191", 4096, 8192],
+    [`bytes=${MiB - 5}-${3 * MiB + 10}`, MiB - 5, 3 * MiB + 11],
+    ["bytes=-5000", size - 5000, size],
+    [`bytes=${size - MiB - 1}-`, size - MiB - 1, size],
+  ];
+  for (const [range, from, to] of ranges) {
+    const r = await s3.send("GET", "/direct/big", { headers: { range } });
+    assert.equal(r.status, 206, range);
+    assert.deepEqual(new Uint8Array(await r.arrayBuffer()), body.subarray(from, to), range);
+  }
+  // Start a GET, overwrite the object, then read the GET to its end: the old version, whole.
+  const reading = await s3.send("GET", "/direct/big");
+  const newer = content(size + 1, 22);
+  assert.equal((await s3.send("PUT", "/direct/big", { body: newer })).status, 200);
+  assert.deepEqual(new Uint8Array(await reading.arrayBuffer()), body);
+  const again = await s3.send("GET", "/direct/big");
+  assert.deepEqual(new Uint8Array(await again.arrayBuffer()), newer);
+});
