@@ -58,7 +58,15 @@ import {
   tagSetXml,
   withTags,
 } from "./tagging.ts";
-import type { ListResult, ObjectMeta, ObjectReader, ObjectStore, Upload } from "./store.ts";
+import {
+  DIRECT_READ_MIN_BYTES,
+  type ListResult,
+  type ObjectMeta,
+  type ObjectReader,
+  type ObjectStore,
+  type Upload,
+} from "./store.ts";
+import { alignedBytes } from "../../lib/fs/file_layer.ts";
 import {
   type ChosenPart,
   type MultipartUpload,
@@ -77,6 +85,13 @@ export const DELETE_KEYS_MAX = 1000;
 export const LIST_KEYS_MAX = 1000;
 /** Reads of an object sent in pieces of this size. */
 const READ_PIECE_BYTES = 256 * 1024;
+/**
+ * Objects from this size on are read off the event loop, a piece ahead
+ * (readAheadStream), in pieces of ASYNC_READ_PIECE_BYTES: two such buffers
+ * per GET.
+ */
+const READ_AHEAD_MIN_BYTES = DIRECT_READ_MIN_BYTES;
+const ASYNC_READ_PIECE_BYTES = 1024 * 1024;
 /** A copy yields to the event loop after each piece. */
 const COPY_PIECE_BYTES = 1024 * 1024;
 
@@ -1472,10 +1487,13 @@ function boundedInteger(raw: string | undefined, name: string, fallback: number)
 
 /** The content from `start`, `length` bytes, read as the client takes it. */
 function readStream(
-  reader: { readAt(into: Uint8Array, position: number): number; close(): void },
+  reader: ObjectReader,
   start: number,
   length: number,
 ): ReadableStream<Bytes> {
+  if (reader.readAtAsync !== undefined && length >= READ_AHEAD_MIN_BYTES) {
+    return readAheadStream(reader, reader.readAtAsync.bind(reader), start, length);
+  }
   let position = start;
   const end = start + length;
   let closed = false;
@@ -1503,6 +1521,70 @@ function readStream(
         position += n;
         controller.enqueue(buffer.subarray(0, n));
         if (position >= end) {
+          close();
+          controller.close();
+        }
+      } catch (error) {
+        close();
+        controller.error(error);
+      }
+    },
+    cancel() {
+      close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * A large object's content read off the event loop, one piece ahead: while
+ * a piece is written to the socket the next one is read on Deno's blocking
+ * pool, so a read that has to wait for the disk (an object written with
+ * O_DIRECT is not in the page cache) neither stalls the event loop nor
+ * leaves the socket idle. Two buffers in turn: the read ahead goes into the
+ * buffer of the piece before, which lib/http has written by the time it
+ * pulls again.
+ */
+function readAheadStream(
+  reader: ObjectReader,
+  readAt: (into: Uint8Array, position: number) => Promise<number>,
+  start: number,
+  length: number,
+): ReadableStream<Bytes> {
+  const end = start + length;
+  let next = start;
+  const buffers: Bytes[] = [];
+  let turn = 0;
+  let ahead: Promise<Bytes> | undefined;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    // Not under a read still running on another thread.
+    const running = ahead;
+    ahead = undefined;
+    if (running === undefined) reader.close();
+    else running.then(() => reader.close(), () => reader.close());
+  };
+  const read = (): Promise<Bytes> => {
+    const want = Math.min(ASYNC_READ_PIECE_BYTES, end - next);
+    turn ^= 1;
+    // Aligned, for direct reads (store.ts openObject).
+    const buffer = buffers[turn] ??= alignedBytes(ASYNC_READ_PIECE_BYTES);
+    const position = next;
+    next += want;
+    return readAt(buffer.subarray(0, want), position).then((n) => {
+      if (n !== want) throw new Error("object shorter than its metadata says");
+      return buffer.subarray(0, n);
+    });
+  };
+  return new ReadableStream<Bytes>({
+    async pull(controller) {
+      try {
+        const piece = await (ahead ?? read());
+        ahead = next < end ? read() : undefined;
+        ahead?.catch(() => {}); // reported at the next pull
+        controller.enqueue(piece);
+        if (ahead === undefined) {
           close();
           controller.close();
         }

@@ -13,9 +13,13 @@
 // body in memory. Bytes that are not in shared memory are copied into 1 MiB
 // batches, each moved (transferred) to the thread.
 //
-// One worker serves every upload that asks; it starts with the first and
-// ends when the last one finishes, so an idle server (or a test) holds no
-// thread. Its source is inline (a Blob URL) so `deno compile` needs no file.
+// One worker serves every upload that asks. A running server keeps it
+// (`keepHashThread`, from the service's start to its close): starting a
+// worker blocks the event loop while V8 sets the thread's isolate up
+// (190-560 ms measured here), which the first large PUT paid for on its own
+// event loop, stalling every other client. Without a keeper (unit tests) it
+// starts with the first upload and ends with the last. Its source is inline
+// (a Blob URL) so `deno compile` needs no file.
 //
 // A thread that stops answering must not hang its uploads for ever: when
 // it leaves a request unanswered for `hashThreadOptions.replyTimeoutMs`
@@ -32,8 +36,11 @@ import { Buffer } from "node:buffer";
  */
 export const hashThreadOptions = {
   replyTimeoutMs: 30_000,
-  /** For tests: a thread started while this is set stops answering at once, as a hung one would. */
-  stallNewThreads: false,
+  /**
+   * For tests: a thread acquired by a hash while this is set (new or kept)
+   * stops answering at once, as a hung one would.
+   */
+  stallThreads: false,
 };
 
 /**
@@ -87,6 +94,8 @@ interface Request {
 class HashThread {
   static #current: HashThread | undefined;
   static #nextId = 0;
+  /** Keepers (`keepHashThread`): while there is one, a thread with no hash stays. */
+  static #keepers = 0;
 
   readonly #worker: Worker;
   readonly #listeners = new Map<number, (reply: Reply | Error) => void>();
@@ -101,7 +110,27 @@ class HashThread {
   static acquire(): { thread: HashThread; id: number } {
     const thread = HashThread.#current ??= new HashThread();
     thread.#users++;
+    if (hashThreadOptions.stallThreads) thread.#worker.postMessage({ id: 0, op: "stall" });
     return { thread, id: ++HashThread.#nextId };
+  }
+
+  static running(): boolean {
+    return HashThread.#current !== undefined;
+  }
+
+  /** Starts the thread now, if none runs, and keeps it until the returned release. */
+  static keep(): () => void {
+    HashThread.#keepers++;
+    HashThread.#current ??= new HashThread();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const current = HashThread.#current;
+      if (--HashThread.#keepers === 0 && current !== undefined && current.#users === 0) {
+        current.#retire();
+      }
+    };
   }
 
   private constructor() {
@@ -114,7 +143,6 @@ class HashThread {
       if (this.#waiting === 0) this.#disarm();
       this.#listeners.get(event.data.id)?.(event.data);
     };
-    if (hashThreadOptions.stallNewThreads) this.#worker.postMessage({ id: 0, op: "stall" });
     this.#worker.onerror = (event) => {
       event.preventDefault();
       this.#fail(new Error(`md5 worker failed: ${event.message}`));
@@ -139,7 +167,7 @@ class HashThread {
 
   release(id: number): void {
     this.#listeners.delete(id);
-    if (--this.#users === 0) this.#retire();
+    if (--this.#users === 0 && HashThread.#keepers === 0) this.#retire();
   }
 
   #arm(delayMs: number): void {
@@ -171,6 +199,21 @@ class HashThread {
     if (HashThread.#current === this) HashThread.#current = undefined;
     this.#worker.terminate();
   }
+}
+
+/**
+ * Starts the MD5 thread now and keeps it running until `release` (a server,
+ * from its start to its close), so that no upload pays for its start. A
+ * thread given up on (it stopped answering) is replaced at the next upload,
+ * and kept in turn.
+ */
+export function keepHashThread(): { release(): void } {
+  return { release: HashThread.keep() };
+}
+
+/** Whether an MD5 thread is running now (for tests and metrics). */
+export function hashThreadRunning(): boolean {
+  return HashThread.running();
 }
 
 /** Called once bytes given to `Md5.update` are no longer read (with the hash's failure, if any). */

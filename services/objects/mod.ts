@@ -16,6 +16,8 @@ import { bucketNameProblem } from "../../lib/s3/names.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
 import { s3Handler } from "./api.ts";
 import { MultipartUploads } from "./multipart.ts";
+import { nativeMd5Available } from "./md5_native.ts";
+import { keepHashThread } from "./md5_worker.ts";
 import { ObjectStore } from "./store.ts";
 
 export const OBJECTS_PORT = 8007;
@@ -159,10 +161,15 @@ export function startObjects(
   } catch (error) {
     return server.close(0).then(() => Promise.reject(error));
   }
+  // Where large uploads hash on the MD5 thread (no libcrypto,
+  // md5_native.ts), it starts now, not on the first one's event loop
+  // (md5_worker.ts), and runs until close.
+  const hashThread = nativeMd5Available() ? { release() {} } : keepHashThread();
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= server.close(config.drainTimeoutMs).then(() => {
       clearInterval(sweeper);
+      hashThread.release();
       return admin.close();
     });
   return Promise.resolve({

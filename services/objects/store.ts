@@ -35,9 +35,12 @@
 // per object).
 
 import { createHash } from "node:crypto";
+import { nativeMd5 } from "./md5_native.ts";
 import { InlineMd5, type Md5, WorkerMd5 } from "./md5_worker.ts";
 import { join } from "node:path";
 import {
+  alignedSharedBytes,
+  DIRECT_ALIGN_BYTES,
   DirectorySyncGroup,
   type FileHandle,
   type FileLayer,
@@ -198,16 +201,21 @@ const STAGE_BUFFERS_KEPT_MAX = 16;
  */
 const WRITEBACK_EVERY_BYTES = 8 * 1024 * 1024;
 
+/** Objects from this size on are read with O_DIRECT (`OpenOptions.directReads`). */
+export const DIRECT_READ_MIN_BYTES = 8 * 1024 * 1024;
+
 /**
  * Staging buffers shared by the uploads of a store: a small upload
  * allocates nothing. They live in shared memory, so that the MD5 thread
- * (md5_worker.ts) reads the very bytes the file write reads.
+ * (md5_worker.ts) reads the very bytes the file write reads, at an address
+ * aligned for direct writes (`FileHandle.writeDirect`), so that the disk
+ * reads them too, with no copy into the page cache.
  */
 export class StageBuffers {
   readonly #free: Uint8Array[] = [];
 
   take(): Uint8Array {
-    return this.#free.pop() ?? new Uint8Array(new SharedArrayBuffer(STAGE_BYTES));
+    return this.#free.pop() ?? alignedSharedBytes(STAGE_BYTES);
   }
 
   give(buffer: Uint8Array | undefined): void {
@@ -257,8 +265,15 @@ export class Upload {
   #held = 0;
   readonly #free: Uint8Array[] = [];
   #wakeRoom: (() => void) | undefined;
-  /** The chain of writes, one at a time, in order. */
+  /**
+   * Settles once every write dispatched so far has ended: a chain, one at
+   * a time in order, or, where the file takes overlapping writes (direct
+   * ones), each write started at once and joined in.
+   */
   #writes: Promise<void>;
+  /** Direct writes asked for (`writeDirect`), and, once the file said so, on. */
+  #directAsked = false;
+  #direct = false;
   #sinceWritebackBytes = 0;
   /** The first write or hash failure: the upload fails with it. */
   #failure: unknown;
@@ -288,12 +303,13 @@ export class Upload {
   }
 
   /**
-   * Hashes on the worker thread (md5_worker.ts): for a body known to be
-   * large, before its first byte.
+   * Hashes off the event loop, by libcrypto on Deno's blocking pool
+   * (md5_native.ts) or else on the worker thread (md5_worker.ts): for a
+   * body known to be large, before its first byte.
    */
   hashOffThread(): void {
-    if (this.#sizeBytes > 0 || this.#md5 instanceof WorkerMd5) return;
-    this.#md5 = new WorkerMd5();
+    if (this.#sizeBytes > 0 || !this.#hashEachFill) return;
+    this.#md5 = nativeMd5() ?? new WorkerMd5();
     this.#hashEachFill = false;
   }
 
@@ -338,6 +354,22 @@ export class Upload {
     if (this.#stagedBytes === stage.length) this.#dispatch();
   }
 
+  /**
+   * Writes the content past the page cache where the file allows it (see
+   * `FileHandle.writeDirect`): for a body known to be large, before its
+   * first byte. A direct write waits for the disk, so several are kept in
+   * flight (one per staging buffer out); the writeback hints are then
+   * moot. A small object stays one buffered write.
+   */
+  writeDirect(): void {
+    if (this.#sizeBytes > 0 || this.#directAsked) return;
+    this.#directAsked = true;
+    this.#writes = this.#writes.then(async () => {
+      this.#direct = await this.#file!.writeDirect?.() ?? false;
+    });
+    this.#writes.catch(() => {}); // reported where it is awaited
+  }
+
   /** Adds content; `chunk` may be reused once this resolves (it is copied). */
   async write(chunk: Uint8Array): Promise<void> {
     for (let at = 0; at < chunk.length;) {
@@ -378,14 +410,25 @@ export class Upload {
     const position = this.#writtenBytes;
     this.#writtenBytes += n;
     this.#sinceWritebackBytes += n;
-    const writeback = this.#sinceWritebackBytes >= WRITEBACK_EVERY_BYTES;
+    const writeback = !this.#direct && this.#sinceWritebackBytes >= WRITEBACK_EVERY_BYTES;
     if (writeback) this.#sinceWritebackBytes = 0;
-    this.#writes = this.#writes.then(async () => {
+    const write = async () => {
       if (this.#failure !== undefined) return;
       const file = this.#file!;
       await writeFileAt(file, view, position);
       if (writeback) file.startWriteback?.();
-    }).then(() => this.#settle(out), (error) => this.#settle(out, error));
+    };
+    const settle = () => this.#settle(out);
+    const fail = (error: unknown) => this.#settle(out, error);
+    if (this.#direct && this.#file?.overlappingWrites === true) {
+      // The file takes overlapping writes (each positioned): this one
+      // need not wait for those before it. #direct is set inside the
+      // chain, once the file is open.
+      const written = write().then(settle, fail);
+      this.#writes = Promise.all([this.#writes, written]).then(() => {});
+    } else {
+      this.#writes = this.#writes.then(write).then(settle, fail);
+    }
   }
 
   /** One use of a buffer out has ended: it comes back once none is left. */
@@ -499,6 +542,8 @@ export interface ObjectReader extends Disposable {
   readonly meta: ObjectMeta;
   /** Reads content bytes from `position` into `into`; returns how many. */
   readAt(into: Uint8Array, position: number): number;
+  /** `readAt` off the event loop, where the file layer can (one at a time). */
+  readAtAsync?(into: Uint8Array, position: number): Promise<number>;
   close(): void;
 }
 
@@ -658,14 +703,29 @@ export class ObjectStore {
     if (b === undefined || meta === undefined) return undefined;
     // The handle keeps this version readable even if it is overwritten or
     // deleted while it is being sent (POSIX keeps an open file's inode).
-    const handle = this.files.open(join(b.dir, keyFileName(key)));
     const size = meta.sizeBytes;
+    // A large object is read past the page cache (the GET reads ahead off
+    // the event loop, api.ts readAheadStream); a small one may well be
+    // cached, and is read in one go.
+    const handle = this.files.open(join(b.dir, keyFileName(key)), {
+      directReads: size >= DIRECT_READ_MIN_BYTES,
+    });
+    const readAsync = handle.readAtAsync?.bind(handle);
     return {
       meta,
       readAt(into, position) {
         const want = Math.min(into.length, size - position);
         if (want <= 0) return 0;
         return handle.readAt(into.subarray(0, want), position);
+      },
+      readAtAsync: readAsync === undefined ? undefined : async (into, position) => {
+        const want = Math.min(into.length, size - position);
+        if (want <= 0) return 0;
+        // Whole blocks (into the trailer, or to the end of the file), so a
+        // direct read takes the last piece too.
+        const blocks = Math.ceil(want / DIRECT_ALIGN_BYTES) * DIRECT_ALIGN_BYTES;
+        const n = await readAsync(into.subarray(0, Math.min(into.length, blocks)), position);
+        return Math.min(n, want);
       },
       close: () => handle.close(),
       [Symbol.dispose]: () => handle.close(),

@@ -6,6 +6,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  alignedBytes,
+  alignedSharedBytes,
+  DIRECT_ALIGN_BYTES,
+  directIoOptions,
   DirectorySyncGroup,
   type FileLayer,
   realFiles,
@@ -282,6 +286,137 @@ Deno.test("real disk: startWriteback is a hint that changes no content, and clos
     const back = realFiles.readFile(join(dir, "big.tmp"))!;
     assert.equal(back.length, 4 * piece.length);
     assert.deepEqual(back.subarray(3 * piece.length), piece);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Pages of `path` in the page cache (fincore, util-linux), or undefined without it. */
+function residentPages(path: string): number | undefined {
+  try {
+    const out = new Deno.Command("fincore", {
+      args: ["--raw", "--noheadings", "-o", "PAGES", path],
+    })
+      .outputSync();
+    return out.success ? Number(new TextDecoder().decode(out.stdout).trim()) : undefined;
+  } catch {
+    return undefined; // no fincore
+  }
+}
+
+Deno.test("real disk: alignedSharedBytes starts on a 4096-byte boundary", () => {
+  for (let i = 0; i < 4; i++) {
+    const bytes = alignedSharedBytes(1024 * 1024);
+    assert.equal(bytes.length, 1024 * 1024);
+    assert.ok(bytes.buffer instanceof SharedArrayBuffer);
+    const address = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+    assert.equal(address % BigInt(DIRECT_ALIGN_BYTES), 0n);
+  }
+});
+
+// Sizes around the 4096-byte block and a staging buffer of 1 MiB: each file
+// is written as 1 MiB buffers (all in flight at once) and a tail, which is
+// how an upload writes, then read back byte for byte.
+const DIRECT_SIZES = [0, 1, 4095, 4096, 4097, 1024 * 1024, 3 * 1024 * 1024 + 4097];
+
+for (const refuse of [false, true]) {
+  const what = refuse ? "refused O_DIRECT falls back to" : "direct writes, tails through";
+  Deno.test(`real disk: ${what} the page cache, byte for byte`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "underhood-fs-" });
+    directIoOptions.refuse = refuse;
+    try {
+      const stage = alignedSharedBytes(1024 * 1024);
+      for (const size of DIRECT_SIZES) {
+        const content = new Uint8Array(size).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
+        const path = join(dir, `f${size}`);
+        const file = await realFiles.openAsync!(path, { create: true, truncate: true });
+        const direct = await file.writeDirect!();
+        if (refuse) assert.equal(direct, false);
+        assert.equal(file.overlappingWrites, true);
+        // Each piece in its own aligned buffer, written together.
+        const writes: Promise<void>[] = [];
+        for (let at = 0; at < size; at += stage.length) {
+          const piece = alignedSharedBytes(Math.min(stage.length, size - at));
+          piece.set(content.subarray(at, at + piece.length));
+          writes.push(file.writeAtAsync!(piece, at));
+        }
+        await Promise.all(writes);
+        await file.syncAsync!();
+        file.close();
+        const pages = residentPages(path); // before reading it back, which caches it
+        if (direct && pages !== undefined) {
+          // Only the unaligned tail went through the page cache.
+          assert.equal(pages, size % DIRECT_ALIGN_BYTES === 0 ? 0 : 1, `size ${size}`);
+        }
+        assert.deepEqual(realFiles.readFile(path), content, `size ${size}`);
+      }
+    } finally {
+      directIoOptions.refuse = false;
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("real disk: with direct writes on, memory or positions off the 4096 grid go through the page cache", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-fs-" });
+  try {
+    const path = join(dir, "odd");
+    const file = await realFiles.openAsync!(path, { create: true });
+    await file.writeDirect!();
+    const memory = alignedSharedBytes(3 * 4096);
+    memory.fill(1);
+    const offGrid = memory.subarray(1, 1 + 8192); // an unaligned address
+    offGrid.fill(2);
+    await file.writeAtAsync!(offGrid, 0);
+    const aligned = memory.subarray(0, 4096);
+    aligned.fill(3);
+    await file.writeAtAsync!(aligned, 100); // an unaligned position
+    await file.syncAsync!();
+    file.close();
+    const back = realFiles.readFile(path)!;
+    assert.equal(back.length, 8192);
+    assert.ok(back.subarray(0, 100).every((b) => b === 2));
+    assert.ok(back.subarray(100, 4196).every((b) => b === 3));
+    assert.ok(back.subarray(4196).every((b) => b === 2));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("real disk: direct writes release their descriptor on close", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-fs-" });
+  const openFds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  try {
+    const before = openFds();
+    const file = await realFiles.openAsync!(join(dir, "f"), { create: true });
+    await file.writeDirect!();
+    await file.writeAtAsync!(alignedSharedBytes(8192), 0);
+    file.close();
+    assert.equal(openFds(), before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("real disk: directReads reads whole blocks past the page cache, anything else through it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-fs-" });
+  try {
+    const path = join(dir, "f");
+    const content = new Uint8Array(3 * 4096 + 100).map((_, i) => (i * 13 + (i >> 12)) & 0xff);
+    Deno.writeFileSync(path, content);
+    // Direct reads see data still dirty in the page cache (the kernel writes it first).
+    const file = realFiles.open(path, { directReads: true });
+    const into = alignedBytes(4 * 4096);
+    // Whole blocks at an aligned position, past the end of the file: a short read.
+    assert.equal(await file.readAtAsync!(into, 0), content.length);
+    assert.deepEqual(into.subarray(0, content.length), content);
+    // Off the grid: through the page cache, same bytes.
+    const odd = new Uint8Array(5000);
+    assert.equal(await file.readAtAsync!(odd, 1), 5000);
+    assert.deepEqual(odd, content.subarray(1, 5001));
+    assert.equal(await file.readAtAsync!(into.subarray(0, 4096), 4096), 4096);
+    assert.deepEqual(into.subarray(0, 4096), content.subarray(4096, 8192));
+    file.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,6 +1,6 @@
 // Crash test: the objects service as a real process, kill -9'd at seeded
 // moments (20 times) while four clients upload and overwrite objects of 1
-// KiB to 1.5 MiB (each client its own keys). After each kill the service restarts on the same data
+// KiB to 1.5 MiB, and one key's of 8 to 9.5 MiB, written direct (each client its own keys). After each kill the service restarts on the same data
 // directory, and then:
 //   - every object listed reads back whole: its content is a version some
 //     client sent for that key (content names its key and version and is
@@ -15,6 +15,7 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { DIRECT_WRITE_BYTES } from "../../../services/objects/body.ts";
 import { seededRandom } from "../../_support/power_loss_fs.ts";
 import { spawnService } from "../../_support/subprocess.ts";
 import { encodeKey, S3TestClient, xmlFields } from "./_s3.ts";
@@ -24,10 +25,17 @@ const WRITERS = 4;
 const KEYS = ["a", "dir/b", "dir/c", "sp ace", "\u00e9t\u00e9", "deep/er/key"];
 const SEED = Number(Deno.env.get("CRASH_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 
-/** The content of version `version` of `key`: self-describing, 1 KiB to 1.5 MiB. */
+/** A key whose versions are large enough to be written direct (O_DIRECT, body.ts). */
+const LARGE_KEY = "deep/er/key";
+
+/**
+ * The content of version `version` of `key`: self-describing, 1 KiB to 1.5
+ * MiB, or 8 to 9.5 MiB for LARGE_KEY.
+ */
 function contentOf(key: string, version: number): Uint8Array {
   const random = seededRandom(version * 7919 + key.length);
-  const size = 1024 + Math.floor(random() * 1.5 * 1024 * 1024);
+  const size = 1024 + Math.floor(random() * 1.5 * 1024 * 1024) +
+    (key === LARGE_KEY ? DIRECT_WRITE_BYTES : 0);
   const head = new TextEncoder().encode(`${JSON.stringify([key, version])}\n`);
   const out = new Uint8Array(head.length + size);
   out.set(head);

@@ -1,4 +1,5 @@
-// MD5 on the worker thread (services/objects/md5_worker.ts): the same digest
+// MD5 off the event loop, on libcrypto (services/objects/md5_native.ts) or
+// on the worker thread (services/objects/md5_worker.ts): the same digest
 // as node:crypto's for any chunking, copied or read from shared memory,
 // several hashes at once, dropped hashes, the thread ending with its last
 // user; a thread that stops answering fails its uploads (InternalError
@@ -9,7 +10,17 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { hashThreadOptions, InlineMd5, WorkerMd5 } from "../../../services/objects/md5_worker.ts";
+import {
+  hashThreadOptions,
+  hashThreadRunning,
+  InlineMd5,
+  WorkerMd5,
+} from "../../../services/objects/md5_worker.ts";
+import {
+  nativeMd5,
+  nativeMd5Available,
+  nativeMd5Options,
+} from "../../../services/objects/md5_native.ts";
 import { OFF_THREAD_MD5_BYTES } from "../../../services/objects/body.ts";
 import { service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
@@ -79,7 +90,7 @@ Deno.test("WorkerMd5 reads shared buffers in place, in order with copied bytes",
 Deno.test("a hash thread that stops answering fails its hashes, and the next hash gets a new thread", async () => {
   const saved = { ...hashThreadOptions };
   hashThreadOptions.replyTimeoutMs = 200;
-  hashThreadOptions.stallNewThreads = true;
+  hashThreadOptions.stallThreads = true;
   try {
     const stuck = new WorkerMd5();
     const shared = new Uint8Array(new SharedArrayBuffer(64 * 1024)).fill(1);
@@ -99,11 +110,20 @@ Deno.test("a hash thread that stops answering fails its hashes, and the next has
 });
 
 Deno.test("objects: an upload whose hash thread stops answering is InternalError, the next one is stored", async () => {
+  nativeMd5Options.disabled = true; // the worker thread, not libcrypto
+  try {
+    await stuckHashThread();
+  } finally {
+    nativeMd5Options.disabled = false;
+  }
+});
+
+async function stuckHashThread() {
   await using svc = await startService(service, { publicBucket: ["files"] });
   const body = pattern(OFF_THREAD_MD5_BYTES + 1024 * 1024 + 3, 6);
   const saved = { ...hashThreadOptions };
   hashThreadOptions.replyTimeoutMs = 300;
-  hashThreadOptions.stallNewThreads = true;
+  hashThreadOptions.stallThreads = true;
   try {
     // A raw socket: the answer comes before the body is all sent, so the
     // rest of it may be refused (a client library would report the broken pipe).
@@ -119,7 +139,7 @@ Deno.test("objects: an upload whose hash thread stops answering is InternalError
   r = await s3.text("PUT", "/files/stuck", { body, unsignedPayload: true });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.headers.get("etag"), `"${hex(body)}"`);
-});
+}
 
 /** An anonymous PUT on its own socket; returns what the server answered (the body may be cut short). */
 async function putRaw(address: Deno.NetAddr, path: string, body: Uint8Array): Promise<string> {
@@ -167,7 +187,19 @@ Deno.test("WorkerMd5: a dropped hash ends its use of the thread; digest twice is
   // The test ends with no worker left: Deno's sanitizers would fail it otherwise.
 });
 
-Deno.test("objects: a PUT past the off-thread MD5 size keeps its ETag and Content-MD5 check", async () => {
+for (const native of [true, false]) {
+  const how = native ? "libcrypto" : "the worker thread";
+  Deno.test(`objects: a PUT past the off-thread MD5 size (${how}) keeps its ETag and Content-MD5 check`, async () => {
+    nativeMd5Options.disabled = !native;
+    try {
+      await putPastOffThreadSize();
+    } finally {
+      nativeMd5Options.disabled = false;
+    }
+  });
+}
+
+async function putPastOffThreadSize() {
   await using svc = await startService(service, {});
   await using s3 = new S3TestClient(svc.addresses.http);
   await s3.text("PUT", "/big");
@@ -194,4 +226,84 @@ Deno.test("objects: a PUT past the off-thread MD5 size keeps its ETag and Conten
   assert.equal(xmlField(r.text, "Code"), "BadDigest");
   r = await s3.text("HEAD", "/big/other");
   assert.equal(r.status, 404);
+}
+
+Deno.test("objects: the MD5 thread starts with the server, not with the first large upload, and ends with it", async () => {
+  assert.equal(hashThreadRunning(), false);
+  nativeMd5Options.disabled = true; // the worker thread, not libcrypto
+  const svc = await startService(service, {}).finally(() => nativeMd5Options.disabled = false);
+  try {
+    assert.equal(hashThreadRunning(), true);
+    await using s3 = new S3TestClient(svc.addresses.http);
+    await s3.text("PUT", "/big");
+    const body = pattern(OFF_THREAD_MD5_BYTES + 5, 7);
+    const r = await s3.text("PUT", "/big/object", { body, unsignedPayload: true });
+    assert.equal(r.headers.get("etag"), `"${hex(body)}"`);
+    // Kept after the upload, for the next one.
+    assert.equal(hashThreadRunning(), true);
+  } finally {
+    await svc.close();
+  }
+  assert.equal(hashThreadRunning(), false);
+});
+
+Deno.test("objects: with libcrypto, no MD5 thread runs at all", async () => {
+  if (!nativeMd5Available()) {
+    console.log("skipped: libcrypto (libssl3) cannot be loaded here");
+    return;
+  }
+  await using svc = await startService(service, {});
+  await using s3 = new S3TestClient(svc.addresses.http);
+  await s3.text("PUT", "/big");
+  const body = pattern(OFF_THREAD_MD5_BYTES + 5, 8);
+  const r = await s3.text("PUT", "/big/object", { body, unsignedPayload: true });
+  assert.equal(r.headers.get("etag"), `"${hex(body)}"`);
+  assert.equal(hashThreadRunning(), false);
+});
+
+Deno.test("NativeMd5 gives node:crypto's digest for any chunking, read in place or copied", async () => {
+  const md5Of = nativeMd5;
+  if (md5Of() === undefined) {
+    console.log("skipped: libcrypto (libssl3) cannot be loaded here");
+    return;
+  }
+  const data = pattern(5 * 1024 * 1024 + 777, 11);
+  for (const size of [1, 4093, 65536, 1024 * 1024, 3 * 1024 * 1024 + 1]) {
+    // Without a callback the caller reuses its chunk at once: the hash must have copied it.
+    const copied = md5Of()!;
+    const reused = new Uint8Array(size);
+    // With a callback the bytes are read in place, and stay untouched until it is called.
+    const inPlace = md5Of()!;
+    const hashed: Promise<void>[] = [];
+    for (let at = 0; at < data.length; at += size) {
+      const n = Math.min(size, data.length - at);
+      reused.set(data.subarray(at, at + n));
+      copied.update(reused.subarray(0, n));
+      reused.fill(0);
+      const piece = data.slice(at, at + n);
+      hashed.push(
+        new Promise((resolve, reject) =>
+          inPlace.update(piece, (error) => error ? reject(error) : resolve())
+        ),
+      );
+      if (size === 1 && at > 70_000) { // a byte at a time is slow: mix in the rest whole
+        copied.update(data.subarray(at + 1));
+        inPlace.update(data.subarray(at + 1));
+        break;
+      }
+    }
+    assert.equal((await copied.digest()).toString("hex"), hex(data), `chunks of ${size}`);
+    assert.equal((await inPlace.digest()).toString("hex"), hex(data), `chunks of ${size}`);
+    await Promise.all(hashed);
+  }
+  const empty = md5Of()!;
+  assert.equal((await empty.digest()).toString("hex"), hex(new Uint8Array()));
+  // Shared memory (the staging buffers), mixed with copied bytes, in order.
+  const shared = new Uint8Array(new SharedArrayBuffer(1024 * 1024));
+  shared.set(data.subarray(100, 100 + shared.length));
+  const mixed = md5Of()!;
+  mixed.update(data.subarray(0, 100));
+  mixed.update(shared, () => {});
+  mixed.update(data.subarray(100 + shared.length));
+  assert.equal((await mixed.digest()).toString("hex"), hex(data));
 });

@@ -1,0 +1,164 @@
+// Direct writes and reads (O_DIRECT, lib/fs/file_layer.ts `writeDirect` and
+// `directReads`): a large
+// upload's staging buffers go to the disk past the page cache, whole 4096-byte
+// blocks only, and the unaligned tail (the end of the content and the trailer)
+// through the page cache. Objects of every size around those boundaries, and
+// larger than a staging buffer with an odd tail, come back byte for byte with
+// their MD5 as ETag: written direct, with O_DIRECT refused (the fallback), and
+// on tmpfs (/dev/shm). A large object read direct also serves ranges that
+// start off the 4096-byte grid, and keeps serving the version it opened
+// while it is overwritten.
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { directIoOptions } from "../../../lib/fs/file_layer.ts";
+import { DIRECT_WRITE_BYTES, directWriteOptions } from "../../../services/objects/body.ts";
+import { service } from "../../../services/objects/mod.ts";
+import { startService } from "../../_support/service.ts";
+import { DIRECT_READ_MIN_BYTES } from "../../../services/objects/store.ts";
+import { S3TestClient } from "./_s3.ts";
+
+const MiB = 1024 * 1024;
+/**
+ * Around a 4096-byte block, a 1 MiB staging buffer, larger than one with an
+ * odd tail, and past DIRECT_READ_MIN_BYTES (read back with O_DIRECT too).
+ */
+const SIZES = [0, 1, 4095, 4096, 4097, 12345, MiB, 3 * MiB + 7, DIRECT_READ_MIN_BYTES + MiB + 4097];
+
+function content(size: number, seed: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 12) + seed) & 0xff;
+  return bytes;
+}
+
+/** Pages of `path` in the page cache (fincore, util-linux), or undefined without it. */
+function residentPages(path: string): number | undefined {
+  try {
+    const out = new Deno.Command("fincore", {
+      args: ["--raw", "--noheadings", "-o", "PAGES", path],
+    })
+      .outputSync();
+    return out.success ? Number(new TextDecoder().decode(out.stdout).trim()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** PUTs every size, checks the page cache holds at most the tail pages when direct, then GETs each back. */
+async function roundTrips(options: { dataDir?: string; direct: boolean }): Promise<void> {
+  await using svc = await startService(
+    service,
+    options.dataDir ? { dataDir: options.dataDir } : {},
+  );
+  await using s3 = new S3TestClient(svc.addresses.http);
+  assert.equal((await s3.text("PUT", "/direct")).status, 200);
+  const bodies = SIZES.map((size, i) => content(size, i));
+  for (const [i, body] of bodies.entries()) {
+    const r = await s3.send("PUT", `/direct/o${i}`, { body });
+    assert.equal(r.status, 200, await r.text());
+    const md5 = createHash("md5").update(body).digest("hex");
+    assert.equal(r.headers.get("etag"), `"${md5}"`, `size ${body.length}`);
+  }
+  if (options.direct) {
+    const bucketDir = join(svc.dataDir, "buckets", "direct");
+    for (const entry of Deno.readDirSync(bucketDir)) {
+      const pages = residentPages(join(bucketDir, entry.name));
+      // The tail (end of content and the trailer) spans at most two pages.
+      if (pages !== undefined) assert.ok(pages <= 2, `${pages} pages cached`);
+    }
+  }
+  for (const [i, body] of bodies.entries()) {
+    const r = await s3.send("GET", `/direct/o${i}`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(new Uint8Array(await r.arrayBuffer()), body, `size ${body.length}`);
+  }
+}
+
+Deno.test("objects: direct writes keep every size around 4096-byte blocks and staging buffers whole", async () => {
+  directWriteOptions.minBytes = 0;
+  try {
+    await roundTrips({ direct: true });
+  } finally {
+    directWriteOptions.minBytes = DIRECT_WRITE_BYTES;
+  }
+});
+
+Deno.test("objects: when the filesystem refuses O_DIRECT, uploads go through the page cache whole", async () => {
+  directWriteOptions.minBytes = 0;
+  directIoOptions.refuse = true;
+  try {
+    await roundTrips({ direct: false });
+  } finally {
+    directIoOptions.refuse = false;
+    directWriteOptions.minBytes = DIRECT_WRITE_BYTES;
+  }
+});
+
+Deno.test({
+  name: "objects: direct writes on tmpfs (/dev/shm), which refuses O_DIRECT before Linux 6.6",
+  ignore: !existsDir("/dev/shm"),
+  async fn() {
+    directWriteOptions.minBytes = 0;
+    const dataDir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "underhood-objects-" });
+    try {
+      await roundTrips({ dataDir, direct: false });
+    } finally {
+      directWriteOptions.minBytes = DIRECT_WRITE_BYTES;
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test("objects: a 9 MiB object with an odd tail is written direct with the default threshold", async () => {
+  await using svc = await startService(service);
+  await using s3 = new S3TestClient(svc.addresses.http);
+  assert.equal((await s3.text("PUT", "/direct")).status, 200);
+  const body = content(9 * MiB + 4097, 9);
+  const r = await s3.send("PUT", "/direct/nine", { body });
+  assert.equal(r.status, 200, await r.text());
+  assert.equal(r.headers.get("etag"), `"${createHash("md5").update(body).digest("hex")}"`);
+  const bucketDir = join(svc.dataDir, "buckets", "direct");
+  for (const entry of Deno.readDirSync(bucketDir)) {
+    const pages = residentPages(join(bucketDir, entry.name));
+    if (pages !== undefined) assert.ok(pages <= 2, `${pages} pages cached`);
+  }
+  const back = await s3.send("GET", "/direct/nine");
+  assert.deepEqual(new Uint8Array(await back.arrayBuffer()), body);
+});
+
+function existsDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("objects: a large object read direct serves ranges off the block grid, and the version it opened", async () => {
+  await using svc = await startService(service);
+  await using s3 = new S3TestClient(svc.addresses.http);
+  assert.equal((await s3.text("PUT", "/direct")).status, 200);
+  const size = DIRECT_READ_MIN_BYTES + 3 * MiB + 123;
+  const body = content(size, 21);
+  assert.equal((await s3.send("PUT", "/direct/big", { body })).status, 200);
+  const ranges: [string, number, number][] = [
+    ["bytes=1-4096", 1, 4097],
+    ["bytes=4096-8191", 4096, 8192],
+    [`bytes=${MiB - 5}-${3 * MiB + 10}`, MiB - 5, 3 * MiB + 11],
+    ["bytes=-5000", size - 5000, size],
+    [`bytes=${size - MiB - 1}-`, size - MiB - 1, size],
+  ];
+  for (const [range, from, to] of ranges) {
+    const r = await s3.send("GET", "/direct/big", { headers: { range } });
+    assert.equal(r.status, 206, range);
+    assert.deepEqual(new Uint8Array(await r.arrayBuffer()), body.subarray(from, to), range);
+  }
+  // Start a GET, overwrite the object, then read the GET to its end: the old version, whole.
+  const reading = await s3.send("GET", "/direct/big");
+  const newer = content(size + 1, 22);
+  assert.equal((await s3.send("PUT", "/direct/big", { body: newer })).status, 200);
+  assert.deepEqual(new Uint8Array(await reading.arrayBuffer()), body);
+  const again = await s3.send("GET", "/direct/big");
+  assert.deepEqual(new Uint8Array(await again.arrayBuffer()), newer);
+});
