@@ -11,7 +11,9 @@
 // server's CPU per transaction (from /proc: steadier than rates when busy;
 // for PostgreSQL the postmaster and every process under it, the backends
 // that have exited included) and its commits per log fsync (ours from
-// /metrics, PostgreSQL's from pg_stat_database and pg_stat_wal).
+// /metrics, PostgreSQL's from pg_stat_database and pg_stat_wal), and the
+// checkpoints taken during the run (ours from /metrics, PostgreSQL's from
+// pg_stat_bgwriter): ours block every session while they run.
 //
 //   deno run -A bench/datastore.ts [--scale 1] [--seconds 10] [--clients 8] [--rounds 3]
 //     [--tests insert,select,update,tpcb] [--targets ours,postgres]
@@ -63,6 +65,8 @@ interface Rate {
   cpuUsPerTx: number;
   /** Commits per log fsync during the run; NaN if unknown. */
   commitsPerFsync: number;
+  /** Checkpoints taken during the run. */
+  checkpoints: number;
 }
 
 const SCRIPTS: Record<string, string | null> = {
@@ -108,8 +112,8 @@ interface Target {
   port: number;
   /** CPU the server has used so far, in microseconds (every process of it). */
   cpuMicros: () => number;
-  /** Commits and log fsyncs so far (counters: only differences mean anything). */
-  commitsAndFsyncs: () => Promise<{ commits: number; fsyncs: number }>;
+  /** Commits, log fsyncs and checkpoints so far (counters: only differences mean anything). */
+  commitsAndFsyncs: () => Promise<{ commits: number; fsyncs: number; checkpoints: number }>;
   stop(): Promise<void>;
 }
 
@@ -146,6 +150,7 @@ async function startOurs(dir: string): Promise<Target> {
       return {
         commits: metric(text, "datastore_commits_total"),
         fsyncs: metric(text, "datastore_fsyncs_total"),
+        checkpoints: metric(text, "datastore_checkpoints_total"),
       };
     },
     async stop() {
@@ -207,10 +212,11 @@ async function startPostgres(dir: string): Promise<Target> {
         "postgres",
         "-At",
         "-c",
-        "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), wal_sync FROM pg_stat_wal",
+        "SELECT (SELECT sum(xact_commit) FROM pg_stat_database), wal_sync, " +
+        "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) FROM pg_stat_wal",
       ]);
-      const [commits, fsyncs] = out.stdout.trim().split("|").map(Number);
-      return { commits, fsyncs };
+      const [commits, fsyncs, checkpoints] = out.stdout.trim().split("|").map(Number);
+      return { commits, fsyncs, checkpoints };
     },
     async stop() {
       child.kill("SIGTERM");
@@ -293,6 +299,7 @@ async function measure(target: Target, test: string, dir: string): Promise<Rate>
       p99Ms: await p99FromLogs(dir, prefix),
       cpuUsPerTx: cpuUs / count,
       commitsPerFsync: (after.commits - before.commits) / (after.fsyncs - before.fsyncs),
+      checkpoints: after.checkpoints - before.checkpoints,
     });
   }
   rates.sort((a, b) => a.tps - b.tps);
@@ -316,7 +323,7 @@ try {
           `${target.name.padEnd(8)} ${test.padEnd(7)} ${rate.tps.toFixed(0)} tps, ` +
             `p99 ${rate.p99Ms.toFixed(2)} ms` +
             `, ${rate.cpuUsPerTx.toFixed(0)} us CPU/tx, ` +
-            `${rate.commitsPerFsync.toFixed(1)} commits/fsync`,
+            `${rate.commitsPerFsync.toFixed(1)} commits/fsync, ${rate.checkpoints} checkpoints`,
         );
       }
       results.set(target.name, rates);

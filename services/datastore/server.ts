@@ -189,13 +189,15 @@ export class PgServer {
         const idle = session.transactionStatus === "I";
         if (idle && this.#closing) return;
         if (idle) this.#waiting.add(c);
+        // reserve/commit rather than fill(): one promise per read, not two.
         let filled;
         try {
-          filled = await input.fill(conn, needed);
+          filled = await conn.read(input.reserve(needed));
         } finally {
           if (idle) this.#waiting.delete(c);
         }
         if (filled === null) return;
+        input.commit(filled);
         for (;;) {
           let decoded;
           try {
@@ -231,7 +233,16 @@ export class PgServer {
             return;
           }
         }
-        if (out.length > 0) await flush();
+        if (out.length > 0) {
+          // flush() inlined: the usual whole write costs one promise, not three.
+          try {
+            const bytes = out.view();
+            const written = await conn.write(bytes);
+            if (written < bytes.length) await writeAll(conn, bytes.subarray(written));
+          } finally {
+            out.reset();
+          }
+        }
       }
     } catch (error) {
       if (isDisconnect(error) || c.closed) return;

@@ -25,6 +25,7 @@ import type { BufferPool, Frame } from "./buffer_pool.ts";
 import {
   type BtreeNode,
   compareNodeKey,
+  compareNodeKeyFrom,
   decodeNode,
   nodeBytes,
   nodeChild,
@@ -84,24 +85,45 @@ function readOf(frame: Frame): ReadNode {
   return frame.node ?? (frame.view ??= viewNode(frame.page));
 }
 
+// The read path's binary searches skip the bytes every remaining candidate
+// shares with the key: keys sorted between two that both begin with the
+// key's first m bytes begin with them too, so with `lcpLo` and `lcpHi`
+// what the key shares with the keys just below and just above the window,
+// each comparison starts at the smaller. Keys of one index often share
+// most of their bytes (an int64 key is 9 bytes, of which pgbench's 100 000
+// accounts differ in the last 3), and a point lookup makes about 50
+// comparisons.
+
 /** First index whose key is >= key (read path). */
 function lowerBoundIn(node: ReadNode, key: Uint8Array): number {
-  let lo = 0, hi = nodeCount(node);
+  let lo = 0, hi = nodeCount(node), lcpLo = 0, lcpHi = 0;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compareNodeKey(node, mid, key) < 0) lo = mid + 1;
-    else hi = mid;
+    const r = compareNodeKeyFrom(node, mid, key, lcpLo < lcpHi ? lcpLo : lcpHi);
+    if (r < 0) {
+      lo = mid + 1;
+      lcpLo = -r - 1;
+    } else {
+      hi = mid;
+      lcpHi = r === 0 ? key.length : r - 1;
+    }
   }
   return lo;
 }
 
 /** First index whose key is > key (read path). */
 function upperBoundIn(node: ReadNode, key: Uint8Array): number {
-  let lo = 0, hi = nodeCount(node);
+  let lo = 0, hi = nodeCount(node), lcpLo = 0, lcpHi = 0;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compareNodeKey(node, mid, key) <= 0) lo = mid + 1;
-    else hi = mid;
+    const r = compareNodeKeyFrom(node, mid, key, lcpLo < lcpHi ? lcpLo : lcpHi);
+    if (r <= 0) {
+      lo = mid + 1;
+      lcpLo = r === 0 ? key.length : -r - 1;
+    } else {
+      hi = mid;
+      lcpHi = r - 1;
+    }
   }
   return lo;
 }

@@ -35,7 +35,12 @@
 //     transaction is rolled back and the error says so.
 //   - Checkpoints run on `checkpoint()`, at close, when the log passes
 //     `walCheckpointBytes`, and when the buffer pool is over its bound with
-//     dirty pages (the only way dirty pages leave memory).
+//     dirty pages (the only way dirty pages leave memory). With
+//     `idleCheckpointMs`, also once no transaction has ended or been open
+//     for that long while a quarter of either bound is used up: a
+//     checkpoint blocks the event loop (it writes every dirty page twice
+//     and fsyncs), so it is better paid in a pause than in the middle of
+//     the next burst of work, which is where the bounds would force it.
 //   - Open repairs torn pages from the double-write file, verifies every
 //     page's checksum (and again whenever a page is read), replays the log
 //     (recovery.ts), and takes a checkpoint. A page that fails its checksum
@@ -135,6 +140,14 @@ export interface EngineOptions {
    * the transaction is open.
    */
   transactionLogBytesMax?: number;
+  /**
+   * When > 0: checkpoint once the engine has been idle (no transaction
+   * ended, none open) for this long while the dirty pages fill a quarter of
+   * the pool or the log a quarter of `walCheckpointBytes` (default 0:
+   * never; the datastore service turns it on). It runs from a timer, so it
+   * stays off where tests replay the engine's disk operations in order.
+   */
+  idleCheckpointMs?: number;
 }
 
 /** Rows to copy into a new table (Transaction.createTable). */
@@ -194,6 +207,8 @@ export interface EngineStats {
   lockTimeouts: number;
   fsyncs: number;
   checkpoints: number;
+  /** Of those, the ones taken because the engine was idle (`idleCheckpointMs`). */
+  idleCheckpoints: number;
   pagesRead: number;
   pagesWritten: number;
   poolPages: number;
@@ -222,7 +237,10 @@ export class Engine {
   #active = new Set<Transaction>();
   #options: Required<EngineOptions>;
   #closed = false;
-  #stats = { commits: 0, rollbacks: 0, checkpoints: 0 };
+  #stats = { commits: 0, rollbacks: 0, checkpoints: 0, idleCheckpoints: 0 };
+  /** The idle checkpoint's timer (`idleCheckpointMs`), and the transactions ended when it was set. */
+  #idleTimer: ReturnType<typeof setTimeout> | null = null;
+  #idleEnded = 0;
   #recovery: ReplaySummary | null = null;
   #restored = 0;
   #files: FileLayer;
@@ -258,6 +276,7 @@ export class Engine {
       transactionLogBytesMax: 256 * 1024 * 1024,
       files: realFiles,
       walPreallocateBytes: PREALLOCATE_BYTES,
+      idleCheckpointMs: 0,
       ...options,
     };
     const files = full.files;
@@ -478,6 +497,7 @@ export class Engine {
   /** Rolls back open transactions, checkpoints, and closes the files. */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
+    this.#stopIdleTimer();
     for (const tx of [...this.#active]) tx.rollbackSync();
     this.checkpoint();
     this.#closed = true;
@@ -496,9 +516,50 @@ export class Engine {
    */
   crashForTesting(): void {
     if (this.#closed) return;
+    this.#stopIdleTimer();
     this.#closed = true;
     this.#wal.abandon();
     this.#pool.close();
+  }
+
+  /** Sets the idle checkpoint's timer (one at a time: a commit costs a null check). */
+  #armIdleTimer(): void {
+    this.#idleEnded = this.#stats.commits + this.#stats.rollbacks;
+    const timer = setTimeout(() => this.#idleTick(), this.#options.idleCheckpointMs);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
+  }
+
+  #stopIdleTimer(): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+  }
+
+  /**
+   * The idle checkpoint (see `idleCheckpointMs`). Nothing due (under a
+   * quarter of both bounds): stop until the next transaction ends. Due but
+   * busy since the timer was set (a transaction ended, or one is open):
+   * look again later. Due and idle: checkpoint.
+   */
+  #idleTick(): void {
+    this.#idleTimer = null;
+    if (this.#closed) return;
+    const due = this.#wal.sizeBytes >= this.#options.walCheckpointBytes / 4 ||
+      this.#pool.dirtyCount() >= this.#pool.capacity / 4;
+    if (!due) return;
+    const busy = this.#active.size > 0 ||
+      this.#stats.commits + this.#stats.rollbacks !== this.#idleEnded;
+    if (busy) {
+      this.#armIdleTimer();
+      return;
+    }
+    try {
+      this.checkpoint();
+      this.#stats.idleCheckpoints++;
+    } catch {
+      // Only a failed log makes it throw (it flushes the log first): every
+      // commit reports that error already, and so will the next checkpoint.
+    }
   }
 
   #checkOpen(): void {
@@ -601,6 +662,7 @@ export class Engine {
     this.#locks.forgetDurable(this.#wal.durableLsn);
     if (committed) this.#stats.commits++;
     else this.#stats.rollbacks++;
+    if (this.#idleTimer === null && this.#options.idleCheckpointMs > 0) this.#armIdleTimer();
     // A rollback needs no fsync: if its abort record is lost, recovery
     // undoes the transaction anyway.
     return committed ? this.#wal.waitDurable(lsn) : Promise.resolve();

@@ -367,6 +367,41 @@ export function compareNodeKey(node: ReadNode, i: number, key: Uint8Array): numb
   return length - key.length;
 }
 
+/**
+ * `compareNodeKey` for a binary search that knows key `i` and `key` agree on
+ * their first `from` bytes (both are at least that long): the comparison
+ * starts there, and says how far the two agree. Returns 0 when they are
+ * equal; otherwise the sign of key `i` minus `key`, times one more than the
+ * length of their common prefix (so `lcp = |r| - 1`).
+ */
+export function compareNodeKeyFrom(
+  node: ReadNode,
+  i: number,
+  key: Uint8Array,
+  from: number,
+): number {
+  let bytes: Uint8Array;
+  let start: number;
+  let length: number;
+  if (isPageNode(node)) {
+    bytes = node.page;
+    const at = node.offsets[i];
+    length = (bytes[at] << 8) | bytes[at + 1];
+    start = at + 2;
+  } else {
+    bytes = node.keys[i];
+    start = 0;
+    length = bytes.length;
+  }
+  const n = length < key.length ? length : key.length;
+  for (let j = from; j < n; j++) {
+    const d = bytes[start + j] - key[j];
+    if (d !== 0) return d < 0 ? -(j + 1) : j + 1;
+  }
+  if (length === key.length) return 0;
+  return length < key.length ? -(n + 1) : n + 1;
+}
+
 /** Value `i` of a leaf; a view into the page for a PageNode (copy it to keep it). */
 export function nodeValueView(node: ReadNode, i: number): Uint8Array {
   if (!isPageNode(node)) return node.values[i];

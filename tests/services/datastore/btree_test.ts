@@ -111,6 +111,14 @@ for (
       const back = tree.scan({ reverse: true }, 1e9).map((e) => [e.key, e.value]);
       assert.deepEqual(back, modelScan(model, { reverse: true }));
       for (const [key, value] of model.values()) assert.deepEqual(tree.get(key), value);
+      // Absent keys too, among present ones that share all their bytes but the
+      // last few, or are their prefixes (get()'s search skips shared prefixes).
+      for (let n = 0; n < 2100; n += 7) {
+        for (const w of [0, width >> 1, width, width + 1]) {
+          const key = keyOf(n, w);
+          assert.deepEqual(tree.get(key), model.get(String(key))?.[1], `get ${n} +${w}`);
+        }
+      }
       // Delete everything: the tree collapses back to one empty root leaf.
       for (const [key] of model.values()) assert.ok(tree.delete(key));
       assert.deepEqual(tree.scan({}, 10), []);
