@@ -5,15 +5,28 @@
 // does not count), so it is how a change is judged there; bench/cache.ts
 // remains the throughput comparison. Workloads: bench/cache.ts's sorted set
 // ones on a set of --members members (filled as bench/cache.ts fills it),
-// plus ZSCORE and GET (the cost of a command that does almost nothing).
+// plus ZSCORE and GET (the cost of a command that does almost nothing),
+// and LPUSH and LPOP on one list.
 //
 //   deno run -A bench/cache_cpu.ts [--requests 100000] [--clients 50] [--pipelines 1,16]
-//     [--members 1000000] [--workloads ZADD,ZRANGE,ZINCRBY] [--profile DIR]
+//     [--members 1000000] [--workloads ZADD,ZRANGE,ZINCRBY] [--rounds 1] [--warmup 50000]
+//     [--together] [--profile DIR]
 //
-// --profile DIR runs our server under --cpu-prof (the profile is written to
-// DIR when it exits, after the runs).
+// Each figure is split into user and system time (system time is mostly
+// the socket calls, alike for both servers; measured: one recvfrom and one
+// sendto per unpipelined request for each, no failed reads, about 0.15
+// epoll_wait). --together drives both servers at the same time, each by
+// its own redis-benchmark, instead of one after the other: on a machine
+// whose load changes from one minute to the next, both then run under the
+// same load (they also share the cores, so figures are higher than alone).
+// --warmup N runs each workload once unmeasured (N requests, on both
+// servers, as bench/cache.ts does) before its rounds: the first run after
+// the fill is the costliest for ours (V8's collector and compiler are still
+// catching up with the fill); --warmup 0 --rounds 3 shows it. --rounds N
+// repeats every workload and prints each round. --profile DIR runs our server under --cpu-prof
+// (the profile is written to DIR when it exits, after the runs).
 
-import { commandText, cpuMicros } from "./_process.ts";
+import { commandText, cpuTimes } from "./_process.ts";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForPort } from "./_ports.ts";
@@ -36,6 +49,9 @@ const { values } = parseArgs({
     pipelines: { type: "string", default: "1,16" },
     members: { type: "string", default: "1000000" },
     workloads: { type: "string", default: "ZADD,ZRANGE,ZINCRBY" },
+    rounds: { type: "string", default: "1" },
+    warmup: { type: "string", default: "50000" },
+    together: { type: "boolean", default: false },
     profile: { type: "string" },
   },
   strict: true,
@@ -49,6 +65,9 @@ const WORKLOADS: Record<string, string[]> = {
   ZINCRBY: ["ZINCRBY", "bench:z", "1", "m:__rand_int__"],
   ZSCORE: ["ZSCORE", "bench:z", "m:__rand_int__"],
   GET: ["GET", "key:__rand_int__"],
+  // bench/cache.ts's list tests, one list (LPOP after LPUSH pops what it pushed).
+  LPUSH: ["LPUSH", "bench:l", "xxx"],
+  LPOP: ["LPOP", "bench:l"],
 };
 
 interface Server {
@@ -100,51 +119,99 @@ const servers = [
     "no",
   ]),
 ];
+/** CPU time of a server so far, in µs: user and system. */
+function cpuOf(server: Server): [number, number] {
+  const { userMicros, systemMicros } = cpuTimes(server.process.pid);
+  return [userMicros, systemMicros];
+}
+
+/** One redis-benchmark run of `command` against `server`. */
+function benchmark(
+  server: Server,
+  pipeline: string,
+  command: string[],
+  requests = values.requests,
+): Promise<string> {
+  return commandText("redis-benchmark", [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(server.port),
+    "-n",
+    requests,
+    "-c",
+    values.clients,
+    "-P",
+    pipeline,
+    "-r",
+    values.members,
+    "--csv",
+    ...command,
+  ]);
+}
+
 try {
   const fill = fillCommands(Number(values.members));
   for (const server of servers) {
-    const before = cpuMicros(server.process.pid) / 1000;
+    const before = cpuOf(server);
     await commandText("redis-cli", ["-p", String(server.port), "--pipe"], fill);
+    const after = cpuOf(server);
     console.log(
       `${server.name}: filling ${values.members} members took ${
-        (cpuMicros(server.process.pid) / 1000) - before
+        (after[0] + after[1] - before[0] - before[1]) / 1000
       } ms of CPU`,
     );
   }
   const requests = Number(values.requests);
   console.log(
-    `redis-benchmark -n ${requests} -c ${values.clients} -r ${values.members}; CPU us per request`,
+    `redis-benchmark -n ${requests} -c ${values.clients} -r ${values.members}${
+      values.together ? ", both servers at once" : ""
+    }, after ${values.warmup} unmeasured requests per workload; CPU µs per request (user + system)`,
   );
-  console.log("| workload | pipeline | cache | redis-server | ratio redis/cache |");
-  console.log("|----------|----------|-------|--------------|-------------------|");
+  console.log(
+    "| workload | pipeline | round | cache | redis-server | ratio redis/cache |",
+  );
+  console.log(
+    "|----------|----------|-------|-------|--------------|-------------------|",
+  );
   for (const pipeline of values.pipelines.split(",")) {
     for (const name of values.workloads.split(",")) {
-      const perRequest: number[] = [];
-      for (const server of servers) {
-        const before = cpuMicros(server.process.pid) / 1000;
-        await commandText("redis-benchmark", [
-          "-h",
-          "127.0.0.1",
-          "-p",
-          String(server.port),
-          "-n",
-          String(requests),
-          "-c",
-          values.clients,
-          "-P",
-          pipeline,
-          "-r",
-          values.members,
-          "--csv",
-          ...WORKLOADS[name],
-        ]);
-        perRequest.push(((cpuMicros(server.process.pid) / 1000) - before) * 1000 / requests);
+      if (Number(values.warmup) > 0) {
+        for (const server of servers) await benchmark(server, "1", WORKLOADS[name], values.warmup);
       }
-      console.log(
-        `| ${name} | ${pipeline} | ${perRequest[0].toFixed(2)} | ${perRequest[1].toFixed(2)} | ${
-          (perRequest[1] / perRequest[0]).toFixed(2)
-        } |`,
-      );
+      for (let round = 1; round <= Number(values.rounds); round++) {
+        // CPU used by each server during its run: [user, system] µs.
+        const used: [number, number][] = [];
+        const difference = (a: [number, number], b: [number, number]): [number, number] => [
+          a[0] - b[0],
+          a[1] - b[1],
+        ];
+        if (values.together) {
+          const before = servers.map(cpuOf);
+          await Promise.all(servers.map((server) => benchmark(server, pipeline, WORKLOADS[name])));
+          for (const [i, server] of servers.entries()) {
+            used.push(difference(cpuOf(server), before[i]));
+          }
+        } else {
+          for (const server of servers) {
+            const before = cpuOf(server);
+            await benchmark(server, pipeline, WORKLOADS[name]);
+            used.push(difference(cpuOf(server), before));
+          }
+        }
+        const [ours, theirs] = used.map(([user, system]) => ({
+          user: user / requests,
+          system: system / requests,
+          total: (user + system) / requests,
+        }));
+        const cell = (c: { user: number; system: number; total: number }) =>
+          `${c.total.toFixed(2)} (${c.user.toFixed(2)} + ${c.system.toFixed(2)})`;
+        console.log(
+          `| ${name} | ${pipeline} | ${round} | ${cell(ours)} | ${cell(theirs)} | ${
+            (theirs.total / ours.total).toFixed(2)
+          } |`,
+        );
+      }
     }
   }
 } finally {

@@ -88,10 +88,13 @@ function run(buf: Uint8Array<ArrayBuffer>, execute: boolean): number {
   return (used.user + used.system) * 1000 / count;
 }
 
-// The set filled as bench/cache_cpu.ts fills it: members m:0 .. m:N-1, score = index.
+// The set filled as bench/cache_cpu.ts fills it: members m:000000000000 .. (redis-benchmark
+// spells __rand_int__ with 12 digits, so ZADD and ZINCRBY update members), score = index.
 for (let i = 0; i < members; i += 1000) {
   const batch = ["ZADD", "bench:z"];
-  for (let j = i; j < Math.min(members, i + 1000); j++) batch.push(String(j), `m:${j}`);
+  for (let j = i; j < Math.min(members, i + 1000); j++) {
+    batch.push(String(j), `m:${String(j).padStart(12, "0")}`);
+  }
   run(encodeCommand(batch), true);
 }
 
