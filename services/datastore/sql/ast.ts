@@ -164,6 +164,14 @@ export interface WithClause {
   ctes: CommonTableExpr[];
 }
 
+/** FOR UPDATE | NO KEY UPDATE | SHARE | KEY SHARE [OF t, ...] [NOWAIT | SKIP LOCKED]. */
+export interface LockingClause {
+  strength: "update" | "no key update" | "share" | "key share";
+  /** The tables (aliases) named after OF; empty for every table of the FROM. */
+  of: string[];
+  wait: "wait" | "nowait" | "skip locked";
+}
+
 export interface SelectStatement {
   kind: "select";
   with: WithClause | null;
@@ -171,6 +179,8 @@ export interface SelectStatement {
   orderBy: OrderItem[];
   limit: Expr | null;
   offset: Expr | null;
+  /** Row locking clauses (row_locks.ts); absent when there are none. */
+  locking?: LockingClause[];
 }
 
 // Data changes ---------------------------------------------------------------

@@ -56,6 +56,7 @@ import type {
   FromItem,
   FunctionCall,
   InsertStatement,
+  LockingClause,
   OrderItem,
   QueryBody,
   SelectCore,
@@ -125,6 +126,7 @@ import {
   sequenceName,
 } from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
+import { checkLocking, clauseFor, exclusive, lockingName, lockRows } from "./row_locks.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
 import {
@@ -731,6 +733,10 @@ class Planner {
    * newest (its sides, planned left then right) with its own.
    */
   readonly explainRoots: ExplainNode[] = [];
+  /** A SELECT's locking clauses, until its query body's #core takes them (row_locks.ts). */
+  #pendingLock: LockingClause[] | null = null;
+  /** While a locking #core plans its FROM: the clauses, and the alias locked row by row. */
+  #fromLock: { clauses: LockingClause[]; rowAlias: string | null } | null = null;
 
   constructor(db: Database, session: SessionInfo, paramTypes: SqlType[]) {
     this.db = db;
@@ -986,6 +992,16 @@ class Planner {
     const saved = new Map(this.ctes);
     try {
       for (const cte of statement.with?.ctes ?? []) this.#cte(cte);
+      if (statement.locking) {
+        const name = lockingName(statement.locking[0]);
+        if (statement.body.kind === "set_operation") {
+          throw new SqlError("0A000", `${name} is not allowed with UNION/INTERSECT/EXCEPT`);
+        }
+        if (statement.body.kind !== "select_core") {
+          throw new SqlError("0A000", `${name} cannot be applied to VALUES`);
+        }
+        this.#pendingLock = statement.locking;
+      }
       let plan = this.#body(statement.body, statement.orderBy);
       plan = this.#limit(plan, statement.limit, statement.offset);
       return plan;
@@ -1145,7 +1161,17 @@ class Planner {
   }
 
   #core(core: SelectCore, orderBy: OrderItem[]): RowPlan {
-    let source = this.#from(core.from, core.where);
+    const locking = this.#pendingLock;
+    this.#pendingLock = null;
+    const rowAlias = locking === null ? null : this.#rowLockAlias(core, locking);
+    const outerLock = this.#fromLock;
+    this.#fromLock = locking === null ? null : { clauses: locking, rowAlias };
+    let source: RowPlan;
+    try {
+      source = this.#from(core.from, core.where);
+    } finally {
+      this.#fromLock = outerLock;
+    }
     const scope = source.columns;
     if (core.where !== null && !source.filtered) {
       const mark = this.correlated.length;
@@ -1154,6 +1180,7 @@ class Planner {
     }
     const aggregated = core.groupBy.length > 0 || core.having !== null ||
       core.columns.some((c) => hasAggregate(c.expr)) || orderBy.some((o) => hasAggregate(o.expr));
+    if (locking !== null) checkLocking(core, locking, aggregated, fromNames(core.from));
     // The select list, with * expanded.
     const items: { expr: Expr; name: string }[] = [];
     for (const item of core.columns) {
@@ -1209,7 +1236,12 @@ class Planner {
     const outputs = items.map((i) => compileOut(i.expr));
     const hiddenCompiled = hidden.map((e) => compileOut(e));
     const outNeeds = aggregated ? [] : this.needs(outMark, scope);
-    const all = [...outputs, ...hiddenCompiled].map((c) =>
+    // Locked row by row: the table's columns ride along after the outputs (row_locks.ts).
+    const lockValues: Compiled[] = rowAlias === null ? [] : scope.map((c, i) => ({
+      type: c.type,
+      evaluate: (ctx: EvalContext) => ctx.row[i],
+    }));
+    const all = [...outputs, ...lockValues, ...hiddenCompiled].map((c) =>
       c.type === "unknown" ? coerce(c, "text") : c
     );
     const columns: ResultColumn[] = items.map((item, i) => {
@@ -1228,6 +1260,7 @@ class Planner {
     const projected: RowPlan = {
       columns: [
         ...columns.map((c) => ({ ...c, table: null })),
+        ...lockValues.map((c, i) => plainColumn(`?lock${i}`, c.type)),
         ...hiddenCompiled.map((c, i) => plainColumn(`?order${i}`, c.type)),
       ],
       async *run(ctx) {
@@ -1250,8 +1283,9 @@ class Planner {
       if (Array.isArray(core.distinct)) throw new SqlError("0A000", "DISTINCT ON is not supported");
       plan = distinctPlan(plan, columns.length);
     }
+    const width = columns.length + lockValues.length;
     if (orderBy.length > 0) {
-      let h = columns.length;
+      let h = width;
       const keys = orderBy.map((item, i) => {
         const at = orderRefs[i] ?? h++;
         return {
@@ -1259,11 +1293,15 @@ class Planner {
           item,
         };
       });
-      plan = sortPlan(plan, keys, columns.length);
+      plan = sortPlan(plan, keys, width);
+    }
+    if (rowAlias !== null) {
+      const clause = clauseFor(locking!, rowAlias)!;
+      plan = this.#lockedRows(core, plan, { scope, all, width: columns.length, clause });
     }
     // Still a point lookup when nothing was stacked on the table's read.
     const point = source.point && plan === projected && !aggregated && outNeeds.length === 0 &&
-        hiddenCompiled.length === 0
+        hiddenCompiled.length === 0 && locking === null
       ? { ...source.point, outputs: evaluates }
       : undefined;
     return {
@@ -1271,6 +1309,52 @@ class Planner {
       run: plan.run,
       filtered: true,
       point,
+    };
+  }
+
+  /**
+   * The alias of the one stored table a locking query locks row by row, or
+   * null when it locks whole tables instead (see row_locks.ts).
+   */
+  #rowLockAlias(core: SelectCore, clauses: LockingClause[]): string | null {
+    if (core.from.length !== 1 || core.from[0].kind !== "table") return null;
+    const item = core.from[0];
+    const alias = item.alias?.name ?? item.name[item.name.length - 1];
+    if (clauseFor(clauses, alias) === null) return null;
+    if (item.name.length === 1 && this.ctes.has(item.name[0])) return null;
+    const table = item.name.length === 1 ? this.db.tables.get(item.name[0]) : undefined;
+    if (table === undefined || table.view || table.rowid) return null;
+    const exprs = [...core.columns.map((c) => c.expr), ...(core.where ? [core.where] : [])];
+    return exprs.some(hasSubquery) ? null : alias;
+  }
+
+  /** A locking query's rows, locked one by one as they leave (see row_locks.ts). */
+  #lockedRows(
+    core: SelectCore,
+    input: RowPlan,
+    options: {
+      scope: readonly ScopeColumn[];
+      all: Compiled[];
+      width: number;
+      clause: LockingClause;
+    },
+  ): RowPlan {
+    const { scope, all, width, clause } = options;
+    const item = core.from[0] as Extract<FromItem, { kind: "table" }>;
+    const table = this.db.table(item.name, this.session);
+    const where = core.where ? requireBool(this.compile(core.where, scope), "WHERE") : null;
+    const outputs = all.slice(0, width).map((c) => c.evaluate);
+    return {
+      columns: input.columns.slice(0, width),
+      run(ctx) {
+        const e = evalContext(ctx, []);
+        const recheck = (values: PgValue[]): PgValue[] | null => {
+          e.row = values;
+          if (where !== null && where.evaluate(e) !== true) return null;
+          return outputs.map((f) => f(e));
+        };
+        return lockRows(ctx.sqlTx.tx, input.run(ctx), { table, clause, width, recheck });
+      },
     };
   }
 
@@ -1731,8 +1815,18 @@ class Planner {
     const filter = where ? requireBool(this.compile(where, scope), "WHERE").evaluate : null;
     const needs = this.needs(mark, scope);
     const subs = this.subqueries;
+    // FOR UPDATE/SHARE (row_locks.ts): the row-locked table is read under an
+    // intention lock; any other locked table wholly, for writing if UPDATE.
+    const lock = this.#fromLock;
+    const clause = lock === null ? null : clauseFor(lock.clauses, alias);
+    const tableLock = clause === null || lock?.rowAlias !== alias
+      ? undefined
+      : exclusive(clause)
+      ? "IX" as const
+      : "IS" as const;
+    const lockTable = clause !== null && tableLock === undefined && exclusive(clause);
     const point = path !== null && path.unique && path.equal.length === path.types.length &&
-        needs.length === 0
+        needs.length === 0 && clause === null
       ? { table, path, filter }
       : undefined;
     return {
@@ -1741,8 +1835,9 @@ class Planner {
       point,
       async *run(ctx) {
         await runSubqueries(subs, ctx);
+        if (lockTable) await ctx.sqlTx.tx.lockForWrite(table.engineName);
         const e = evalContext(ctx, []);
-        for await (const rows of scanTable(ctx, table, path, e)) {
+        for await (const rows of scanTable(ctx, table, path, e, tableLock)) {
           const out: PgValue[][] = [];
           for (const row of rows) {
             const values = rowFromEngine(table, row);
@@ -2566,11 +2661,12 @@ async function* scanTable(
   table: SqlTable,
   path: AccessPath | null,
   e: EvalContext,
+  tableLock?: "IS" | "IX",
 ): AsyncGenerator<Row[]> {
   const tx = ctx.sqlTx.tx;
   const counter = { batches: 0 };
   if (path === null) {
-    for await (const batch of tx.scanBatches(table.engineName, null)) {
+    for await (const batch of tx.scanBatches(table.engineName, null, { tableLock })) {
       yield batch;
       await pause(ctx, counter);
     }
@@ -2578,7 +2674,7 @@ async function* scanTable(
   }
   const key = pointKey(path, e);
   if (key === null) return;
-  if (path.unique && key.length === path.types.length) {
+  if (path.unique && key.length === path.types.length && tableLock === undefined) {
     // Fast path: the whole primary key, or every column of a unique index,
     // is given, so at most one row: one descent of the tree and one row
     // read, instead of a batched range scan that finds the same row.
@@ -2588,7 +2684,7 @@ async function* scanTable(
     if (row !== undefined) yield [row];
     return;
   }
-  const options: Parameters<Transaction["scanBatches"]>[2] = {};
+  const options: Parameters<Transaction["scanBatches"]>[2] = { tableLock };
   if (key.length > 0) {
     options.lower = key;
     options.upper = key;
@@ -2868,6 +2964,34 @@ function aggregate(
 function functionName(call: FunctionCall): string {
   const name = call.name;
   return name.length === 2 && name[0] === "pg_catalog" ? name[1] : name.join(".");
+}
+
+/** Whether an expression holds a subquery of any kind. */
+function hasSubquery(expr: Expr): boolean {
+  let found = false;
+  walk(expr, (node) => {
+    if (
+      node.kind === "subquery" || node.kind === "exists" || node.kind === "in_subquery" ||
+      node.kind === "quantified" || node.kind === "array_subquery"
+    ) found = true;
+    return !found;
+  });
+  return found;
+}
+
+/** The names a FROM list's items go by (table aliases, subquery and function aliases). */
+function fromNames(from: FromItem[]): string[] {
+  const names: string[] = [];
+  const visit = (item: FromItem): void => {
+    if (item.kind === "join") {
+      visit(item.left);
+      visit(item.right);
+    } else if (item.kind === "table") {
+      names.push(item.alias?.name ?? item.name[item.name.length - 1]);
+    } else if (item.alias) names.push(item.alias.name);
+  };
+  from.forEach(visit);
+  return names;
 }
 
 function hasAggregate(expr: Expr): boolean {

@@ -32,6 +32,7 @@ import type {
   FunctionCall,
   IndexColumn,
   InsertStatement,
+  LockingClause,
   OnConflict,
   OrderItem,
   QualifiedName,
@@ -450,7 +451,10 @@ class Parser {
     // A lone parenthesized query is that query, unless clauses follow it.
     if (body.kind === "select" && withClause === null) {
       const inner = body;
-      if (!this.#is("order") && !this.#is("limit") && !this.#is("offset") && !this.#is("fetch")) {
+      if (
+        !this.#is("order") && !this.#is("limit") && !this.#is("offset") && !this.#is("fetch") &&
+        !this.#is("for")
+      ) {
         this.#leave();
         return inner;
       }
@@ -459,9 +463,44 @@ class Parser {
       this.#expect("by");
       statement.orderBy = this.#orderList();
     }
+    // PostgreSQL takes the locking clauses before or after LIMIT/OFFSET.
+    this.#lockingClauses(statement);
     this.#limitOffset(statement);
+    this.#lockingClauses(statement);
     this.#leave();
     return statement;
+  }
+
+  /** FOR UPDATE | NO KEY UPDATE | SHARE | KEY SHARE [OF name, ...] [NOWAIT | SKIP LOCKED], repeated. */
+  #lockingClauses(statement: SelectStatement): void {
+    while (this.#accept("for")) {
+      let strength: LockingClause["strength"];
+      if (this.#accept("update")) strength = "update";
+      else if (this.#accept("share")) strength = "share";
+      else if (this.#accept("no")) {
+        this.#expect("key");
+        this.#expect("update");
+        strength = "no key update";
+      } else {
+        this.#expect("key");
+        this.#expect("share");
+        strength = "key share";
+      }
+      const of: string[] = [];
+      if (this.#accept("of")) {
+        do {
+          const name = this.#qualifiedName();
+          of.push(name[name.length - 1]);
+        } while (this.#acceptOp(","));
+      }
+      let wait: LockingClause["wait"] = "wait";
+      if (this.#accept("nowait")) wait = "nowait";
+      else if (this.#accept("skip")) {
+        this.#expect("locked");
+        wait = "skip locked";
+      }
+      (statement.locking ??= []).push({ strength, of, wait });
+    }
   }
 
   #limitOffset(statement: SelectStatement): void {

@@ -22,7 +22,12 @@ export function withPosition(error: unknown, sql: string): unknown {
   let table = false;
   const relation = /^relation "([^"]+)" does not exist$/.exec(error.message);
   const column = /^column (?:"([^"]+)"|([^ ]+)) does not exist$/.exec(error.message);
-  if (error.code === "42P01" && relation) {
+  const lockOf = /^relation "([^"]+)" in FOR [A-Z ]+ clause not found in FROM clause$/.exec(
+    error.message,
+  );
+  if (error.code === "42P01" && lockOf) {
+    path = [lockOf[1]];
+  } else if (error.code === "42P01" && relation) {
     path = relation[1].split(".");
     table = true;
   } else if (error.code === "42703" && column) {

@@ -264,6 +264,11 @@ export function printSelect(statement: SelectStatement): string {
   if (statement.orderBy.length > 0) text += ` ORDER BY ${orderList(statement.orderBy)}`;
   if (statement.limit !== null) text += ` LIMIT ${printExpr(statement.limit)}`;
   if (statement.offset !== null) text += ` OFFSET ${printExpr(statement.offset)}`;
+  for (const lock of statement.locking ?? []) {
+    text += ` FOR ${lock.strength.toUpperCase()}`;
+    if (lock.of.length > 0) text += ` OF ${lock.of.map(quoteIdentifier).join(", ")}`;
+    if (lock.wait !== "wait") text += ` ${lock.wait.toUpperCase()}`;
+  }
   return text;
 }
 
