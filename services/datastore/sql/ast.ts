@@ -356,4 +356,9 @@ export type Statement =
     options: [string, string][];
   }
   | { kind: "vacuum"; analyze: boolean; tables: QualifiedName[] }
+  /** PREPARE name [(types)] AS statement; `text` is the statement's SQL. */
+  | { kind: "prepare"; name: string; types: TypeName[]; statement: Statement; text: string }
+  | { kind: "execute"; name: string; params: Expr[] }
+  /** DEALLOCATE [PREPARE] name | ALL (`name` null). */
+  | { kind: "deallocate"; name: string | null }
   | { kind: "analyze"; tables: QualifiedName[] };

@@ -375,6 +375,22 @@ class Parser {
         return this.#copy();
       case "vacuum":
         return this.#vacuum();
+      case "prepare":
+        return this.#prepare();
+      case "execute": {
+        this.#at++;
+        const name = this.#colId();
+        let params: Expr[] = [];
+        if (this.#acceptOp("(")) {
+          params = this.#exprList();
+          this.#expectOp(")");
+        }
+        return { kind: "execute", name, params };
+      }
+      case "deallocate":
+        this.#at++;
+        this.#accept("prepare");
+        return { kind: "deallocate", name: this.#accept("all") ? null : this.#colId() };
       case "analyze":
       case "analyse":
         this.#at++;
@@ -383,6 +399,25 @@ class Parser {
       default:
         throw this.#error();
     }
+  }
+
+  /** PREPARE name [(type, ...)] AS SELECT | VALUES | INSERT | UPDATE | DELETE ... */
+  #prepare(): Statement {
+    this.#expect("prepare");
+    const name = this.#colId();
+    const types: TypeName[] = [];
+    if (this.#acceptOp("(")) {
+      do types.push(this.#typeName()); while (this.#acceptOp(","));
+      this.#expectOp(")");
+    }
+    this.#expect("as");
+    const first = this.#tok;
+    const preparable = this.#isOp("(") ||
+      ["select", "values", "table", "with", "insert", "update", "delete"].some((w) => this.#is(w));
+    if (!preparable) throw this.#error();
+    const statement = this.#statement();
+    const text = this.#sql.slice(first.start, this.#tokens[this.#at - 1].end);
+    return { kind: "prepare", name, types, statement, text };
   }
 
   /** The noise words after BEGIN, COMMIT, END, ROLLBACK, ABORT. */

@@ -522,5 +522,14 @@ export function printStatement(statement: Statement): string {
       return `ANALYZE${
         statement.tables.length > 0 ? ` ${statement.tables.map(qualified).join(", ")}` : ""
       }`;
+    case "prepare":
+      return `PREPARE ${quoteIdentifier(statement.name)}` +
+        (statement.types.length > 0 ? ` (${statement.types.map(typeName).join(", ")})` : "") +
+        ` AS ${printStatement(statement.statement)}`;
+    case "execute":
+      return `EXECUTE ${quoteIdentifier(statement.name)}` +
+        (statement.params.length > 0 ? ` (${statement.params.map(printExpr).join(", ")})` : "");
+    case "deallocate":
+      return `DEALLOCATE ${statement.name === null ? "ALL" : quoteIdentifier(statement.name)}`;
   }
 }
