@@ -286,6 +286,17 @@ export type AlterAction =
   | { kind: "set_default"; column: string; expr: Expr | null }
   | { kind: "set_not_null"; column: string; notNull: boolean };
 
+/** CREATE SEQUENCE's options (sequences.ts); null when not given. */
+export interface SequenceOptions {
+  type: TypeName | null;
+  increment: Expr | null;
+  /** "none": NO MINVALUE / NO MAXVALUE. */
+  min: Expr | "none" | null;
+  max: Expr | "none" | null;
+  start: Expr | null;
+  cycle: boolean | null;
+}
+
 // Statements ---------------------------------------------------------------------
 
 export type Statement =
@@ -359,6 +370,13 @@ export type Statement =
   /** PREPARE name [(types)] AS statement; `text` is the statement's SQL. */
   | { kind: "prepare"; name: string; types: TypeName[]; statement: Statement; text: string }
   | { kind: "execute"; name: string; params: Expr[] }
+  | {
+    kind: "create_sequence";
+    name: QualifiedName;
+    ifNotExists: boolean;
+    options: SequenceOptions;
+  }
+  | { kind: "drop_sequence"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }
   /** DEALLOCATE [PREPARE] name | ALL (`name` null). */
   | { kind: "deallocate"; name: string | null }
   | { kind: "analyze"; tables: QualifiedName[] };

@@ -126,6 +126,14 @@ import {
   sequenceName,
 } from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
+import {
+  createSequence,
+  dropSequence,
+  SEQUENCE_DEFS_SPEC,
+  sequenceFunction,
+  Sequences,
+  withSequenceWrites,
+} from "./sequences.ts";
 import { checkLocking, clauseFor, exclusive, lockingName, lockRows } from "./row_locks.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
@@ -334,6 +342,8 @@ export const VERSION_STRING =
 export class Database {
   readonly engine: Engine;
   readonly tables = new Map<string, SqlTable>();
+  /** CREATE SEQUENCE's sequences (sequences.ts). */
+  sequences!: Sequences;
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
   #counters = new Map<
@@ -357,7 +367,7 @@ export class Database {
   static async open(engine: Engine): Promise<Database> {
     const db = new Database(engine);
     const names = engine.tables().map((t) => t.name);
-    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC]) {
+    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC, SEQUENCE_DEFS_SPEC]) {
       if (names.includes(spec.name)) continue;
       const tx = engine.begin();
       await tx.createTable(spec);
@@ -372,6 +382,7 @@ export class Database {
       }
     }
     await tx.commit();
+    db.sequences = await Sequences.load(engine);
     const engineNames = engine.tables().flatMap((t) => [t.name, ...t.indexes.map((i) => i.name)]);
     db.#nextEngine = nextEngineNumber(engineNames);
     return db;
@@ -733,6 +744,8 @@ class Planner {
    * newest (its sides, planned left then right) with its own.
    */
   readonly explainRoots: ExplainNode[] = [];
+  /** Set when the statement calls nextval or setval: it waits for their log writes. */
+  usesSequences = false;
   /** A SELECT's locking clauses, until its query body's #core takes them (row_locks.ts). */
   #pendingLock: LockingClause[] | null = null;
   /** While a locking #core plans its FROM: the clauses, and the alias locked row by row. */
@@ -980,7 +993,13 @@ class Planner {
         return { type: "float8", evaluate: () => Math.random() };
       case "nextval":
       case "setval":
-        throw new SqlError("0A000", `${name}() is not supported: use SERIAL or IDENTITY columns`);
+      case "currval":
+      case "lastval":
+      case "pg_get_serial_sequence": {
+        if (name === "nextval" || name === "setval") this.usesSequences = true;
+        const args = expr.args.map((a) => this.compile(a, scope, extra));
+        return sequenceFunction(name, args, { db: this.db, session: this.session });
+      }
       default:
         return null;
     }
@@ -3426,7 +3445,7 @@ export function prepare(
       statement,
       columns,
       paramTypes,
-      run,
+      run: planner.usesSequences ? withSequenceWrites(run, db.sequences) : run,
       scans: planner.scans,
       explain: planner.explainRoots.flatMap((root) => explainLines(root)),
     } as Prepared;
@@ -3465,13 +3484,13 @@ export function prepare(
           rowTag: (sent: number) => `SELECT ${sent}`,
         });
       });
-      if (point) prepared.point = point;
+      if (point && !planner.usesSequences) prepared.point = point;
       return prepared;
     }
     case "insert": {
       const plan = planner.insert(statement);
       const prepared = done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
-      if (plan.now) prepared.insertNow = plan.now;
+      if (plan.now && !planner.usesSequences) prepared.insertNow = plan.now;
       return prepared;
     }
     case "update":
@@ -3700,6 +3719,10 @@ export function prepare(
         () => Promise.resolve({ rows: fromArray(lines.map((l) => [l])), tag: () => "EXPLAIN" }),
       );
     }
+    case "create_sequence":
+      return done(null, () => createSequence(db, statement));
+    case "drop_sequence":
+      return done(null, () => dropSequence(db, statement));
     case "vacuum":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "VACUUM" }));
     case "analyze":
@@ -3788,7 +3811,7 @@ async function createTable(
 ): Promise<Result> {
   const name = tableName(statement.name);
   const tag = () => "CREATE TABLE";
-  if (db.tables.has(name)) {
+  if (db.tables.has(name) || db.sequences.has(name)) {
     if (statement.ifNotExists) return { rows: null, tag };
     throw new SqlError("42P07", `relation "${name}" already exists`);
   }

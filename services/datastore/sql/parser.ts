@@ -42,6 +42,7 @@ import type {
   SelectCore,
   SelectItem,
   SelectStatement,
+  SequenceOptions,
   Statement,
   TableConstraint,
   TypeName,
@@ -946,6 +947,7 @@ class Parser {
     if (unique) throw this.#error();
     let temporary = false;
     if (this.#accept("temporary") || this.#accept("temp")) temporary = true;
+    if (this.#accept("sequence")) return this.#createSequence();
     this.#expect("table");
     const ifNotExists = this.#ifNotExists();
     const name = this.#qualifiedName();
@@ -1139,10 +1141,58 @@ class Parser {
     return { kind: "create_view", name, orReplace, columns, query: this.#selectStatement() };
   }
 
+  /** CREATE SEQUENCE's name and options, after CREATE [TEMP] SEQUENCE. */
+  #createSequence(): Statement {
+    const ifNotExists = this.#ifNotExists();
+    const name = this.#qualifiedName();
+    const options: SequenceOptions = {
+      type: null,
+      increment: null,
+      min: null,
+      max: null,
+      start: null,
+      cycle: null,
+    };
+    for (;;) {
+      if (this.#accept("as")) options.type = this.#typeName();
+      else if (this.#accept("increment")) {
+        this.#accept("by");
+        options.increment = this.#signedNumber();
+      } else if (this.#accept("minvalue")) options.min = this.#signedNumber();
+      else if (this.#accept("maxvalue")) options.max = this.#signedNumber();
+      else if (this.#accept("start")) {
+        this.#accept("with");
+        options.start = this.#signedNumber();
+      } else if (this.#accept("cache")) this.#signedNumber();
+      else if (this.#accept("cycle")) options.cycle = true;
+      else if (this.#accept("no")) {
+        if (this.#accept("minvalue")) options.min = "none";
+        else if (this.#accept("maxvalue")) options.max = "none";
+        else if (this.#accept("cycle")) options.cycle = false;
+        else throw this.#error();
+      } else if (this.#accept("owned")) {
+        this.#expect("by");
+        if (!this.#accept("none")) this.#qualifiedName();
+      } else break;
+    }
+    return { kind: "create_sequence", name, ifNotExists, options };
+  }
+
+  /** An integer with an optional sign (sequence options). */
+  #signedNumber(): Expr {
+    const negative = this.#acceptOp("-");
+    if (!negative) this.#acceptOp("+");
+    const token = this.#tok;
+    if (token.kind !== "integer") throw this.#error();
+    this.#at++;
+    return { kind: "number", text: negative ? `-${token.text}` : token.text };
+  }
+
   #drop(): Statement {
     this.#expect("drop");
-    let kind: "drop_table" | "drop_index" | "drop_view";
+    let kind: "drop_table" | "drop_index" | "drop_view" | "drop_sequence";
     if (this.#accept("table")) kind = "drop_table";
+    else if (this.#accept("sequence")) kind = "drop_sequence";
     else if (this.#accept("index")) {
       this.#accept("concurrently");
       kind = "drop_index";

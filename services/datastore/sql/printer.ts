@@ -529,6 +529,14 @@ export function printStatement(statement: Statement): string {
     case "execute":
       return `EXECUTE ${quoteIdentifier(statement.name)}` +
         (statement.params.length > 0 ? ` (${statement.params.map(printExpr).join(", ")})` : "");
+    case "create_sequence":
+      return `CREATE SEQUENCE ${statement.ifNotExists ? "IF NOT EXISTS " : ""}${
+        qualified(statement.name)
+      }`;
+    case "drop_sequence":
+      return `DROP SEQUENCE ${statement.ifExists ? "IF EXISTS " : ""}${
+        statement.names.map(qualified).join(", ")
+      }`;
     case "deallocate":
       return `DEALLOCATE ${statement.name === null ? "ALL" : quoteIdentifier(statement.name)}`;
   }
