@@ -84,6 +84,26 @@ export interface FunctionCall {
   /** Aggregate ORDER BY inside the parentheses. */
   orderBy: OrderItem[];
   filter: Expr | null;
+  /** OVER (...): a window function call (window.ts). */
+  over?: WindowSpec;
+}
+
+/** A window frame's bound; `offset` for n PRECEDING / n FOLLOWING. */
+export interface FrameBound {
+  kind: "unbounded_preceding" | "preceding" | "current" | "following" | "unbounded_following";
+  offset?: number;
+}
+
+export interface WindowFrame {
+  mode: "rows" | "range" | "groups";
+  start: FrameBound;
+  end: FrameBound;
+}
+
+export interface WindowSpec {
+  partitionBy: Expr[];
+  orderBy: OrderItem[];
+  frame: WindowFrame | null;
 }
 
 // Queries ------------------------------------------------------------------

@@ -40,8 +40,10 @@
 //
 // ALTER TABLE on columns and names lives in alter_columns.ts.
 //
-// Left out: correlated subqueries in HAVING and join conditions, window
-// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, ALTER
+// Window functions: window.ts; SELECT ... FOR UPDATE: row_locks.ts;
+// sequences: sequences.ts.
+//
+// Left out: correlated subqueries in HAVING and join conditions, recursive WITH, UPDATE ... FROM and DELETE ... USING, ALTER
 // COLUMN TYPE (refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
@@ -134,6 +136,13 @@ import {
   Sequences,
   withSequenceWrites,
 } from "./sequences.ts";
+import {
+  checkWindowArity,
+  type CompiledWindow,
+  computeWindows,
+  windowCalls,
+  windowFunctionType,
+} from "./window.ts";
 import { checkLocking, clauseFor, exclusive, lockingName, lockRows } from "./row_locks.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
@@ -1200,6 +1209,14 @@ class Planner {
     const aggregated = core.groupBy.length > 0 || core.having !== null ||
       core.columns.some((c) => hasAggregate(c.expr)) || orderBy.some((o) => hasAggregate(o.expr));
     if (locking !== null) checkLocking(core, locking, aggregated, fromNames(core.from));
+    const windows = [...core.columns.map((c) => c.expr), ...orderBy.map((o) => o.expr)]
+      .flatMap((e) => windowCalls(e));
+    if (windows.length > 0 && locking !== null) {
+      throw new SqlError(
+        "0A000",
+        `${lockingName(locking[0])} is not allowed with window functions`,
+      );
+    }
     // The select list, with * expanded.
     const items: { expr: Expr; name: string }[] = [];
     for (const item of core.columns) {
@@ -1233,28 +1250,46 @@ class Planner {
     const hidden = orderBy.filter((_, i) => orderRefs[i] === null).map((o) => o.expr);
     let compileOut: (e: Expr) => Compiled;
     let input: RowPlan = source;
+    let outScope = scope;
     if (aggregated) {
       const groupExprs = core.groupBy.map((g) => {
         const ordinal = outputReference(g, names, true);
         return ordinal !== null ? items[ordinal].expr : g;
       });
+      // A window's own expressions may hold aggregates too: rank() OVER (ORDER BY count(*)).
+      const windowExprs = windows.flatMap((w) => [
+        ...w.args,
+        ...w.over!.partitionBy,
+        ...w.over!.orderBy.map((o) => o.expr),
+      ]);
       const agg = this.#aggregate(source, groupExprs, [
         ...items.map((i) => i.expr),
         ...(core.having ? [core.having] : []),
         ...hidden,
+        ...windowExprs,
       ]);
       input = agg.plan;
       compileOut = agg.compile;
       if (core.having !== null) {
         input = filterPlan(input, requireBool(compileOut(core.having), "HAVING"));
       }
+      if (windows.length > 0) {
+        const windowed = this.#windows(input, windows, (e) => agg.compile(e), true);
+        input = windowed.plan;
+        compileOut = (e) => agg.compile(e, windowed.extra);
+      }
+    } else if (windows.length > 0) {
+      const windowed = this.#windows(source, windows, (e) => this.compile(e, scope));
+      input = windowed.plan;
+      outScope = windowed.plan.columns;
+      compileOut = (e) => this.compile(e, outScope, windowed.extra);
     } else {
       compileOut = (e) => this.compile(e, scope);
     }
     const outMark = this.correlated.length;
     const outputs = items.map((i) => compileOut(i.expr));
     const hiddenCompiled = hidden.map((e) => compileOut(e));
-    const outNeeds = aggregated ? [] : this.needs(outMark, scope);
+    const outNeeds = aggregated ? [] : this.needs(outMark, outScope);
     // Locked row by row: the table's columns ride along after the outputs (row_locks.ts).
     const lockValues: Compiled[] = rowAlias === null ? [] : scope.map((c, i) => ({
       type: c.type,
@@ -1332,6 +1367,101 @@ class Planner {
   }
 
   /**
+   * The query's rows with each window function's value appended (window.ts),
+   * and how the select list reads those values.
+   */
+  #windows(
+    source: RowPlan,
+    calls: FunctionCall[],
+    compileIn: (e: Expr) => Compiled,
+    grouped = false,
+  ): { plan: RowPlan; extra: (e: Expr) => Compiled | null } {
+    const scope = source.columns;
+    const compiled: CompiledWindow[] = calls.map((call) => {
+      const name = functionName(call);
+      const over = call.over!;
+      if (over.frame && over.frame.mode !== "rows") {
+        const offsets = [over.frame.start, over.frame.end].some((b) => b.offset !== undefined);
+        if (over.frame.mode === "groups" || offsets) {
+          throw new SqlError(
+            "0A000",
+            `${over.frame.mode.toUpperCase()} frames with offsets are not supported`,
+          );
+        }
+      }
+      const partition = over.partitionBy.map((e) => compileIn(e).evaluate);
+      const order = over.orderBy.map((item) => {
+        const c = compileIn(item.expr);
+        const desc = item.direction === "desc";
+        return {
+          evaluate: c.evaluate,
+          compare: comparator(c.type === "unknown" ? "text" : c.type),
+          desc,
+          nullsFirst: item.nulls === null ? desc : item.nulls === "first",
+        };
+      });
+      if (AGGREGATES.has(name)) {
+        if (grouped) {
+          throw new SqlError("0A000", "aggregates over windows of grouped rows are not supported");
+        }
+        const spec = this.#aggregateSpec({ ...call, over: undefined }, scope);
+        return {
+          name,
+          type: spec.type,
+          partition,
+          order,
+          frame: over.frame,
+          args: [],
+          aggregate: spec,
+        };
+      }
+      const args = call.args.map((a) => compileIn(a));
+      const argTypes = args.map((a) => a.type === "unknown" ? "text" as SqlType : a.type);
+      const type = windowFunctionType(name, argTypes);
+      if (type === null) {
+        throw new SqlError("42809", `${name} is not a window function nor an aggregate function`);
+      }
+      checkWindowArity(name, args.length, argTypes.map(typeDisplayName));
+      // lag/lead's default takes the value's type; ntile's and the offsets are integers.
+      const evaluators = args.map((a, i) =>
+        (name === "lag" || name === "lead") && i === 2
+          ? coerce(a, type).evaluate
+          : (name === "lag" || name === "lead") && i === 1
+          ? coerce(a, "int8").evaluate
+          : name === "ntile"
+          ? coerce(a, "int8").evaluate
+          : a.type === "unknown"
+          ? coerce(a, "text").evaluate
+          : a.evaluate
+      );
+      return { name, type, partition, order, frame: over.frame, args: evaluators };
+    });
+    const width = scope.length;
+    const columns = [
+      ...scope,
+      ...compiled.map((w, i) => plainColumn(`?window${i}`, w.type)),
+    ];
+    const extra = (e: Expr): Compiled | null => {
+      const at = calls.indexOf(e as FunctionCall);
+      if (at < 0) return null;
+      return { type: compiled[at].type, evaluate: (ctx) => ctx.row[width + at] };
+    };
+    const plan: RowPlan = {
+      columns,
+      run: holding(async function* (ctx, hold) {
+        const rows: PgValue[][] = [];
+        for await (const batch of source.run(ctx)) {
+          hold(batch.length);
+          for (const row of batch) rows.push(row);
+        }
+        const out = computeWindows(rows, compiled, (row) => evalContext(ctx, row));
+        for (let i = 0; i < out.length; i += BATCH_ROWS) yield out.slice(i, i + BATCH_ROWS);
+      }),
+    };
+    return { plan, extra };
+  }
+
+  /**
    * The alias of the one stored table a locking query locks row by row, or
    * null when it locks whole tables instead (see row_locks.ts).
    */
@@ -1381,7 +1511,10 @@ class Planner {
     source: RowPlan,
     groupExprs: Expr[],
     exprs: Expr[],
-  ): { plan: RowPlan; compile: (e: Expr) => Compiled } {
+  ): {
+    plan: RowPlan;
+    compile: (e: Expr, extra?: (e: Expr) => Compiled | null) => Compiled;
+  } {
     const scope = source.columns;
     const groups = groupExprs.map((g) => this.compile(g, scope));
     const groupText = groupExprs.map((g) => printExpr(g));
@@ -1400,7 +1533,7 @@ class Planner {
     };
     exprs.forEach(collect);
     const width = groups.length;
-    const compile = (e: Expr): Compiled => {
+    const compile = (e: Expr, extra?: (e: Expr) => Compiled | null): Compiled => {
       const inner = (node: Expr): Compiled | null => {
         const text = printExpr(node);
         const g = groupText.indexOf(text);
@@ -1433,7 +1566,7 @@ class Planner {
         },
         paramTypes: this.paramTypes,
         inferredParamTypes: this.inferred,
-        extension: (node) => inner(node) ?? this.#extension(node, scope),
+        extension: (node) => extra?.(node) ?? inner(node) ?? this.#extension(node, scope),
       });
     };
     const groupEvals = groups.map((g) => g.evaluate);
@@ -3016,6 +3149,7 @@ function fromNames(from: FromItem[]): string[] {
 function hasAggregate(expr: Expr): boolean {
   let found = false;
   walk(expr, (node) => {
+    if (node.kind === "function" && node.over) return false; // a window function (window.ts)
     if (node.kind === "function" && AGGREGATES.has(functionName(node))) found = true;
     return !found && node.kind !== "subquery" && node.kind !== "exists" &&
       node.kind !== "in_subquery";

@@ -28,6 +28,7 @@ import type {
   CommonTableExpr,
   DeleteStatement,
   Expr,
+  FrameBound,
   FromItem,
   FunctionCall,
   IndexColumn,
@@ -47,6 +48,8 @@ import type {
   TableConstraint,
   TypeName,
   UpdateStatement,
+  WindowFrame,
+  WindowSpec,
   WithClause,
 } from "./ast.ts";
 import { SqlLimitError, type SqlNotice, SqlSyntaxError } from "./errors.ts";
@@ -2178,9 +2181,55 @@ class Parser {
       call.filter = this.#expr();
       this.#expectOp(")");
     }
-    if (this.#is("over")) throw this.#error();
+    if (this.#accept("over")) call.over = this.#windowSpec();
     this.#leave();
     return call;
+  }
+
+  /** ( [PARTITION BY ...] [ORDER BY ...] [ROWS | RANGE | GROUPS frame] ), after OVER. */
+  #windowSpec(): WindowSpec {
+    this.#expectOp("(");
+    const spec: WindowSpec = { partitionBy: [], orderBy: [], frame: null };
+    if (this.#accept("partition")) {
+      this.#expect("by");
+      spec.partitionBy = this.#exprList();
+    }
+    if (this.#accept("order")) {
+      this.#expect("by");
+      spec.orderBy = this.#orderList();
+    }
+    let mode: WindowFrame["mode"] | null = null;
+    if (this.#accept("rows")) mode = "rows";
+    else if (this.#accept("range")) mode = "range";
+    else if (this.#accept("groups")) mode = "groups";
+    if (mode !== null) {
+      if (this.#accept("between")) {
+        const start = this.#frameBound();
+        this.#expect("and");
+        spec.frame = { mode, start, end: this.#frameBound() };
+      } else spec.frame = { mode, start: this.#frameBound(), end: { kind: "current" } };
+    }
+    this.#expectOp(")");
+    return spec;
+  }
+
+  #frameBound(): FrameBound {
+    if (this.#accept("unbounded")) {
+      if (this.#accept("preceding")) return { kind: "unbounded_preceding" };
+      this.#expect("following");
+      return { kind: "unbounded_following" };
+    }
+    if (this.#accept("current")) {
+      this.#expect("row");
+      return { kind: "current" };
+    }
+    const token = this.#tok;
+    if (token.kind !== "integer") throw this.#error();
+    this.#at++;
+    const offset = Number(token.text);
+    if (this.#accept("preceding")) return { kind: "preceding", offset };
+    this.#expect("following");
+    return { kind: "following", offset };
   }
 
   #case(): Expr {

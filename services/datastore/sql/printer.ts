@@ -11,6 +11,7 @@ import type {
   ColumnConstraint,
   ColumnDef,
   Expr,
+  FrameBound,
   FromItem,
   FunctionCall,
   OrderItem,
@@ -83,6 +84,24 @@ function functionCall(call: FunctionCall): string {
   if (call.orderBy.length > 0) args += ` ORDER BY ${orderList(call.orderBy)}`;
   let text = `${functionName(call.name)}(${args})`;
   if (call.filter !== null) text += ` FILTER (WHERE ${printExpr(call.filter)})`;
+  if (call.over) {
+    const parts: string[] = [];
+    if (call.over.partitionBy.length > 0) {
+      parts.push(`PARTITION BY ${call.over.partitionBy.map(printExpr).join(", ")}`);
+    }
+    if (call.over.orderBy.length > 0) parts.push(`ORDER BY ${orderList(call.over.orderBy)}`);
+    const frame = call.over.frame;
+    if (frame) {
+      const bound = (b: FrameBound) =>
+        b.offset !== undefined
+          ? `${b.offset} ${b.kind.toUpperCase()}`
+          : b.kind.replace("_", " ").toUpperCase().replace("CURRENT", "CURRENT ROW");
+      parts.push(
+        `${frame.mode.toUpperCase()} BETWEEN ${bound(frame.start)} AND ${bound(frame.end)}`,
+      );
+    }
+    text += ` OVER (${parts.join(" ")})`;
+  }
   return text;
 }
 
