@@ -1289,13 +1289,18 @@ class Planner {
     const outMark = this.correlated.length;
     const outputs = items.map((i) => compileOut(i.expr));
     const hiddenCompiled = hidden.map((e) => compileOut(e));
+    // DISTINCT ON's expressions: output columns, or hidden ones after the ORDER BY's.
+    const distinctOn = Array.isArray(core.distinct) ? core.distinct : null;
+    const distinctRefs = (distinctOn ?? []).map((e) => outputReference(e, names));
+    const distinctHidden = (distinctOn ?? []).filter((_, i) => distinctRefs[i] === null)
+      .map((e) => compileOut(e));
     const outNeeds = aggregated ? [] : this.needs(outMark, outScope);
     // Locked row by row: the table's columns ride along after the outputs (row_locks.ts).
     const lockValues: Compiled[] = rowAlias === null ? [] : scope.map((c, i) => ({
       type: c.type,
       evaluate: (ctx: EvalContext) => ctx.row[i],
     }));
-    const all = [...outputs, ...lockValues, ...hiddenCompiled].map((c) =>
+    const all = [...outputs, ...lockValues, ...hiddenCompiled, ...distinctHidden].map((c) =>
       c.type === "unknown" ? coerce(c, "text") : c
     );
     const columns: ResultColumn[] = items.map((item, i) => {
@@ -1316,6 +1321,7 @@ class Planner {
         ...columns.map((c) => ({ ...c, table: null })),
         ...lockValues.map((c, i) => plainColumn(`?lock${i}`, c.type)),
         ...hiddenCompiled.map((c, i) => plainColumn(`?order${i}`, c.type)),
+        ...distinctHidden.map((c, i) => plainColumn(`?distinct${i}`, c.type)),
       ],
       async *run(ctx) {
         for await (const batch of input.run(ctx)) {
@@ -1333,22 +1339,30 @@ class Planner {
       },
     };
     let plan = projected;
-    if (core.distinct !== false) {
-      if (Array.isArray(core.distinct)) throw new SqlError("0A000", "DISTINCT ON is not supported");
-      plan = distinctPlan(plan, columns.length);
-    }
+    if (core.distinct === true) plan = distinctPlan(plan, columns.length);
     const width = columns.length + lockValues.length;
-    if (orderBy.length > 0) {
-      let h = width;
-      const keys = orderBy.map((item, i) => {
-        const at = orderRefs[i] ?? h++;
-        return {
-          compiled: { type: plan.columns[at].type, evaluate: (ctx: EvalContext) => ctx.row[at] },
-          item,
-        };
+    let h = width;
+    const orderAt = orderBy.map((_, i) => orderRefs[i] ?? h++);
+    const distinctAt = distinctRefs.map((ref) => ref ?? h++);
+    if (distinctOn !== null) checkDistinctOn(distinctOn, distinctRefs, orderBy, orderRefs);
+    if (orderBy.length > 0 || distinctOn !== null) {
+      const key = (at: number, item: OrderItem) => ({
+        compiled: { type: plan.columns[at].type, evaluate: (ctx: EvalContext) => ctx.row[at] },
+        item,
       });
-      plan = sortPlan(plan, keys, width);
+      const keys = orderBy.map((item, i) => key(orderAt[i], item));
+      // DISTINCT ON's expressions the ORDER BY leaves out sort after it, as in PostgreSQL.
+      distinctAt.forEach((at, i) => {
+        if (
+          !orderAt.includes(at) &&
+          !keys.some((k) => printExpr(k.item.expr) === printExpr(distinctOn![i]))
+        ) {
+          keys.push(key(at, { expr: distinctOn![i], direction: null, nulls: null }));
+        }
+      });
+      plan = sortPlan(plan, keys, distinctOn === null ? width : h);
     }
+    if (distinctOn !== null) plan = distinctOnPlan(plan, distinctAt, width);
     if (rowAlias !== null) {
       const clause = clauseFor(locking!, rowAlias)!;
       plan = this.#lockedRows(core, plan, { scope, all, width: columns.length, clause });
@@ -2915,6 +2929,51 @@ function distinctPlan(plan: RowPlan, width: number): RowPlan {
   };
 }
 
+/**
+ * SELECT DISTINCT ON (...): the first row of each run of rows with equal
+ * `keys` (column positions) in sorted input, cut to `width` columns.
+ */
+function distinctOnPlan(plan: RowPlan, keys: number[], width: number): RowPlan {
+  return {
+    columns: plan.columns.slice(0, width),
+    async *run(ctx) {
+      let last: string | null = null;
+      for await (const batch of plan.run(ctx)) {
+        const out: PgValue[][] = [];
+        for (const row of batch) {
+          const k = rowKey(keys.map((at) => row[at]));
+          if (k === last) continue;
+          last = k;
+          out.push(row.length === width ? row : row.slice(0, width));
+        }
+        if (out.length > 0) yield out;
+      }
+    },
+  };
+}
+
+/**
+ * PostgreSQL's rule: the ORDER BY's leading items must be DISTINCT ON
+ * expressions (42P10 otherwise), so that equal keys sort next to each other.
+ */
+function checkDistinctOn(
+  distinctOn: Expr[],
+  distinctRefs: (number | null)[],
+  orderBy: OrderItem[],
+  orderRefs: (number | null)[],
+): void {
+  const name = (ref: number | null, e: Expr) => ref !== null ? `#${ref}` : printExpr(e);
+  const distinct = new Set(distinctOn.map((e, i) => name(distinctRefs[i], e)));
+  for (let i = 0; i < Math.min(orderBy.length, distinctOn.length); i++) {
+    if (!distinct.has(name(orderRefs[i], orderBy[i].expr))) {
+      throw new SqlError(
+        "42P10",
+        "SELECT DISTINCT ON expressions must match initial ORDER BY expressions",
+      );
+    }
+  }
+}
+
 function sortPlan(
   plan: RowPlan,
   keys: { compiled: Compiled; item: OrderItem }[],
@@ -3853,6 +3912,8 @@ export function prepare(
         () => Promise.resolve({ rows: fromArray(lines.map((l) => [l])), tag: () => "EXPLAIN" }),
       );
     }
+    case "create_table_as":
+      return done(null, (ctx) => createTableAs(db, ctx, statement, planner));
     case "create_sequence":
       return done(null, () => createSequence(db, statement));
     case "drop_sequence":
@@ -3935,6 +3996,64 @@ function highestParam(statement: Statement): number {
   };
   visit(statement);
   return highest;
+}
+
+/**
+ * CREATE TABLE name [(columns)] AS query: a table (with no primary key)
+ * whose columns are the query's, filled with its rows; the tag counts them.
+ */
+async function createTableAs(
+  db: Database,
+  ctx: RunContext,
+  statement: Extract<Statement, { kind: "create_table_as" }>,
+  planner: Planner,
+): Promise<Result> {
+  const name = tableName(statement.name);
+  if (db.tables.has(name) || db.sequences.has(name)) {
+    if (!statement.ifNotExists) throw new SqlError("42P07", `relation "${name}" already exists`);
+    return {
+      rows: null,
+      tag: () => "CREATE TABLE AS",
+      notices: [{ code: "42P07", message: `relation "${name}" already exists, skipping` }],
+    };
+  }
+  const plan = planner.select(statement.query);
+  if (statement.columns.length > plan.columns.length) {
+    throw new SqlError("42601", "too many column names were specified");
+  }
+  const columns: ColumnDef[] = plan.columns.map((c, i) => {
+    const typmod = c.typeModifier - 4;
+    const modifiers = typmod < 0
+      ? []
+      : c.type === "numeric"
+      ? [typmod >> 16, typmod & 0xffff]
+      : c.type === "varchar" || c.type === "bpchar"
+      ? [typmod]
+      : [];
+    return {
+      name: statement.columns[i] ?? c.name,
+      type: { name: c.type === "unknown" ? "text" : c.type, modifiers, array: false },
+      constraints: [],
+    };
+  });
+  await createTable(db, ctx.sqlTx, {
+    kind: "create_table",
+    name: statement.name,
+    ifNotExists: false,
+    temporary: statement.temporary,
+    columns,
+    constraints: [],
+  }, planner);
+  const table = db.tables.get(name)!;
+  let count = 0;
+  for await (const batch of plan.run(ctx)) {
+    for (const values of batch) {
+      const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
+      await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+      count++;
+    }
+  }
+  return { rows: null, tag: () => `SELECT ${count}` };
 }
 
 async function createTable(
