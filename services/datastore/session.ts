@@ -66,7 +66,8 @@ import {
 import { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
 import { CatalogBusyError, SqlError } from "./sql/errors.ts";
-import { type SqlType, typeOid } from "./sql/eval.ts";
+import { type SqlType, sqlTypeOf, typeOid } from "./sql/eval.ts";
+import { executePlan } from "./sql/prepared_sql.ts";
 import {
   copyRows,
   copySource,
@@ -835,7 +836,7 @@ export class Session {
         const statement = statements[i];
         // In a failed block #plan refuses all but the session's own statements.
         const prepared = await this.#waitForCatalog(() =>
-          this.#failed
+          this.#failed || statement.kind === "execute" // EXECUTE's plan is the session's
             ? this.#plan(statement, [])
             : this.#cache.plan(cached, i, this.#db.catalogVersion, () => this.#plan(statement, []))
         );
@@ -889,7 +890,22 @@ export class Session {
       case "savepoint":
       case "rollback_to":
       case "release":
+      case "prepare":
+      case "deallocate":
         return { utility: true, statement, columns: null, paramTypes: declared };
+      case "execute": {
+        if (this.#failed) throw abortedError();
+        const ps = this.#statements.get(statement.name);
+        if (!ps) {
+          throw new SqlError("26000", `prepared statement "${statement.name}" does not exist`);
+        }
+        const prepared = this.#current(ps);
+        if (prepared === null || "utility" in prepared) {
+          throw new SqlError("0A000", `EXECUTE of "${statement.name}" is not supported`);
+        }
+        const target = { name: statement.name, prepared, declared: ps.declared };
+        return executePlan(this.#db, this.info, target, statement);
+      }
       case "show": {
         const name = statement.name.toLowerCase();
         const column = CANONICAL_NAME[name] ?? name;
@@ -984,6 +1000,36 @@ export class Session {
   ): Promise<void> {
     const complete = (tag: string) => send(out, { type: "CommandComplete", tag });
     switch (statement.kind) {
+      case "prepare": {
+        if (this.#failed) throw abortedError();
+        if (this.#statements.has(statement.name)) {
+          throw new SqlError("42P05", `prepared statement "${statement.name}" already exists`);
+        }
+        const declared = statement.types.map(sqlTypeOf);
+        this.#statements.set(statement.name, {
+          sql: statement.text,
+          statement: statement.statement,
+          declared,
+          prepared: this.#plan(statement.statement, declared),
+          version: this.#db.catalogVersion,
+        });
+        complete("PREPARE");
+        return;
+      }
+      case "deallocate":
+        if (this.#failed) throw abortedError();
+        if (statement.name === null) {
+          for (const name of this.#statements.keys()) {
+            if (name !== "") this.#statements.delete(name);
+          }
+          complete("DEALLOCATE ALL");
+          return;
+        }
+        if (!this.#statements.delete(statement.name)) {
+          throw new SqlError("26000", `prepared statement "${statement.name}" does not exist`);
+        }
+        complete("DEALLOCATE");
+        return;
       case "begin":
         if (this.#failed) throw abortedError();
         if (this.#explicit) {

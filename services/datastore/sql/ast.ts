@@ -84,6 +84,26 @@ export interface FunctionCall {
   /** Aggregate ORDER BY inside the parentheses. */
   orderBy: OrderItem[];
   filter: Expr | null;
+  /** OVER (...): a window function call (window.ts). */
+  over?: WindowSpec;
+}
+
+/** A window frame's bound; `offset` for n PRECEDING / n FOLLOWING. */
+export interface FrameBound {
+  kind: "unbounded_preceding" | "preceding" | "current" | "following" | "unbounded_following";
+  offset?: number;
+}
+
+export interface WindowFrame {
+  mode: "rows" | "range" | "groups";
+  start: FrameBound;
+  end: FrameBound;
+}
+
+export interface WindowSpec {
+  partitionBy: Expr[];
+  orderBy: OrderItem[];
+  frame: WindowFrame | null;
 }
 
 // Queries ------------------------------------------------------------------
@@ -164,6 +184,14 @@ export interface WithClause {
   ctes: CommonTableExpr[];
 }
 
+/** FOR UPDATE | NO KEY UPDATE | SHARE | KEY SHARE [OF t, ...] [NOWAIT | SKIP LOCKED]. */
+export interface LockingClause {
+  strength: "update" | "no key update" | "share" | "key share";
+  /** The tables (aliases) named after OF; empty for every table of the FROM. */
+  of: string[];
+  wait: "wait" | "nowait" | "skip locked";
+}
+
 export interface SelectStatement {
   kind: "select";
   with: WithClause | null;
@@ -171,6 +199,8 @@ export interface SelectStatement {
   orderBy: OrderItem[];
   limit: Expr | null;
   offset: Expr | null;
+  /** Row locking clauses (row_locks.ts); absent when there are none. */
+  locking?: LockingClause[];
 }
 
 // Data changes ---------------------------------------------------------------
@@ -276,6 +306,17 @@ export type AlterAction =
   | { kind: "set_default"; column: string; expr: Expr | null }
   | { kind: "set_not_null"; column: string; notNull: boolean };
 
+/** CREATE SEQUENCE's options (sequences.ts); null when not given. */
+export interface SequenceOptions {
+  type: TypeName | null;
+  increment: Expr | null;
+  /** "none": NO MINVALUE / NO MAXVALUE. */
+  min: Expr | "none" | null;
+  max: Expr | "none" | null;
+  start: Expr | null;
+  cycle: boolean | null;
+}
+
 // Statements ---------------------------------------------------------------------
 
 export type Statement =
@@ -346,4 +387,16 @@ export type Statement =
     options: [string, string][];
   }
   | { kind: "vacuum"; analyze: boolean; tables: QualifiedName[] }
+  /** PREPARE name [(types)] AS statement; `text` is the statement's SQL. */
+  | { kind: "prepare"; name: string; types: TypeName[]; statement: Statement; text: string }
+  | { kind: "execute"; name: string; params: Expr[] }
+  | {
+    kind: "create_sequence";
+    name: QualifiedName;
+    ifNotExists: boolean;
+    options: SequenceOptions;
+  }
+  | { kind: "drop_sequence"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }
+  /** DEALLOCATE [PREPARE] name | ALL (`name` null). */
+  | { kind: "deallocate"; name: string | null }
   | { kind: "analyze"; tables: QualifiedName[] };

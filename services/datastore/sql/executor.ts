@@ -40,8 +40,10 @@
 //
 // ALTER TABLE on columns and names lives in alter_columns.ts.
 //
-// Left out: correlated subqueries in HAVING and join conditions, window
-// functions, recursive WITH, UPDATE ... FROM and DELETE ... USING, ALTER
+// Window functions: window.ts; SELECT ... FOR UPDATE: row_locks.ts;
+// sequences: sequences.ts.
+//
+// Left out: correlated subqueries in HAVING and join conditions, recursive WITH, UPDATE ... FROM and DELETE ... USING, ALTER
 // COLUMN TYPE (refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
@@ -56,6 +58,7 @@ import type {
   FromItem,
   FunctionCall,
   InsertStatement,
+  LockingClause,
   OrderItem,
   QueryBody,
   SelectCore,
@@ -125,6 +128,22 @@ import {
   sequenceName,
 } from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
+import {
+  createSequence,
+  dropSequence,
+  SEQUENCE_DEFS_SPEC,
+  sequenceFunction,
+  Sequences,
+  withSequenceWrites,
+} from "./sequences.ts";
+import {
+  checkWindowArity,
+  type CompiledWindow,
+  computeWindows,
+  windowCalls,
+  windowFunctionType,
+} from "./window.ts";
+import { checkLocking, clauseFor, exclusive, lockingName, lockRows } from "./row_locks.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
 import {
@@ -332,6 +351,8 @@ export const VERSION_STRING =
 export class Database {
   readonly engine: Engine;
   readonly tables = new Map<string, SqlTable>();
+  /** CREATE SEQUENCE's sequences (sequences.ts). */
+  sequences!: Sequences;
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
   #counters = new Map<
@@ -355,7 +376,7 @@ export class Database {
   static async open(engine: Engine): Promise<Database> {
     const db = new Database(engine);
     const names = engine.tables().map((t) => t.name);
-    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC]) {
+    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC, SEQUENCE_DEFS_SPEC]) {
       if (names.includes(spec.name)) continue;
       const tx = engine.begin();
       await tx.createTable(spec);
@@ -370,6 +391,7 @@ export class Database {
       }
     }
     await tx.commit();
+    db.sequences = await Sequences.load(engine);
     const engineNames = engine.tables().flatMap((t) => [t.name, ...t.indexes.map((i) => i.name)]);
     db.#nextEngine = nextEngineNumber(engineNames);
     return db;
@@ -731,6 +753,12 @@ class Planner {
    * newest (its sides, planned left then right) with its own.
    */
   readonly explainRoots: ExplainNode[] = [];
+  /** Set when the statement calls nextval or setval: it waits for their log writes. */
+  usesSequences = false;
+  /** A SELECT's locking clauses, until its query body's #core takes them (row_locks.ts). */
+  #pendingLock: LockingClause[] | null = null;
+  /** While a locking #core plans its FROM: the clauses, and the alias locked row by row. */
+  #fromLock: { clauses: LockingClause[]; rowAlias: string | null } | null = null;
 
   constructor(db: Database, session: SessionInfo, paramTypes: SqlType[]) {
     this.db = db;
@@ -974,7 +1002,13 @@ class Planner {
         return { type: "float8", evaluate: () => Math.random() };
       case "nextval":
       case "setval":
-        throw new SqlError("0A000", `${name}() is not supported: use SERIAL or IDENTITY columns`);
+      case "currval":
+      case "lastval":
+      case "pg_get_serial_sequence": {
+        if (name === "nextval" || name === "setval") this.usesSequences = true;
+        const args = expr.args.map((a) => this.compile(a, scope, extra));
+        return sequenceFunction(name, args, { db: this.db, session: this.session });
+      }
       default:
         return null;
     }
@@ -986,6 +1020,16 @@ class Planner {
     const saved = new Map(this.ctes);
     try {
       for (const cte of statement.with?.ctes ?? []) this.#cte(cte);
+      if (statement.locking) {
+        const name = lockingName(statement.locking[0]);
+        if (statement.body.kind === "set_operation") {
+          throw new SqlError("0A000", `${name} is not allowed with UNION/INTERSECT/EXCEPT`);
+        }
+        if (statement.body.kind !== "select_core") {
+          throw new SqlError("0A000", `${name} cannot be applied to VALUES`);
+        }
+        this.#pendingLock = statement.locking;
+      }
       let plan = this.#body(statement.body, statement.orderBy);
       plan = this.#limit(plan, statement.limit, statement.offset);
       return plan;
@@ -1145,7 +1189,17 @@ class Planner {
   }
 
   #core(core: SelectCore, orderBy: OrderItem[]): RowPlan {
-    let source = this.#from(core.from, core.where);
+    const locking = this.#pendingLock;
+    this.#pendingLock = null;
+    const rowAlias = locking === null ? null : this.#rowLockAlias(core, locking);
+    const outerLock = this.#fromLock;
+    this.#fromLock = locking === null ? null : { clauses: locking, rowAlias };
+    let source: RowPlan;
+    try {
+      source = this.#from(core.from, core.where);
+    } finally {
+      this.#fromLock = outerLock;
+    }
     const scope = source.columns;
     if (core.where !== null && !source.filtered) {
       const mark = this.correlated.length;
@@ -1154,6 +1208,15 @@ class Planner {
     }
     const aggregated = core.groupBy.length > 0 || core.having !== null ||
       core.columns.some((c) => hasAggregate(c.expr)) || orderBy.some((o) => hasAggregate(o.expr));
+    if (locking !== null) checkLocking(core, locking, aggregated, fromNames(core.from));
+    const windows = [...core.columns.map((c) => c.expr), ...orderBy.map((o) => o.expr)]
+      .flatMap((e) => windowCalls(e));
+    if (windows.length > 0 && locking !== null) {
+      throw new SqlError(
+        "0A000",
+        `${lockingName(locking[0])} is not allowed with window functions`,
+      );
+    }
     // The select list, with * expanded.
     const items: { expr: Expr; name: string }[] = [];
     for (const item of core.columns) {
@@ -1187,29 +1250,57 @@ class Planner {
     const hidden = orderBy.filter((_, i) => orderRefs[i] === null).map((o) => o.expr);
     let compileOut: (e: Expr) => Compiled;
     let input: RowPlan = source;
+    let outScope = scope;
     if (aggregated) {
       const groupExprs = core.groupBy.map((g) => {
         const ordinal = outputReference(g, names, true);
         return ordinal !== null ? items[ordinal].expr : g;
       });
+      // A window's own expressions may hold aggregates too: rank() OVER (ORDER BY count(*)).
+      const windowExprs = windows.flatMap((w) => [
+        ...w.args,
+        ...w.over!.partitionBy,
+        ...w.over!.orderBy.map((o) => o.expr),
+      ]);
       const agg = this.#aggregate(source, groupExprs, [
         ...items.map((i) => i.expr),
         ...(core.having ? [core.having] : []),
         ...hidden,
+        ...windowExprs,
       ]);
       input = agg.plan;
       compileOut = agg.compile;
       if (core.having !== null) {
         input = filterPlan(input, requireBool(compileOut(core.having), "HAVING"));
       }
+      if (windows.length > 0) {
+        const windowed = this.#windows(input, windows, (e) => agg.compile(e), true);
+        input = windowed.plan;
+        compileOut = (e) => agg.compile(e, windowed.extra);
+      }
+    } else if (windows.length > 0) {
+      const windowed = this.#windows(source, windows, (e) => this.compile(e, scope));
+      input = windowed.plan;
+      outScope = windowed.plan.columns;
+      compileOut = (e) => this.compile(e, outScope, windowed.extra);
     } else {
       compileOut = (e) => this.compile(e, scope);
     }
     const outMark = this.correlated.length;
     const outputs = items.map((i) => compileOut(i.expr));
     const hiddenCompiled = hidden.map((e) => compileOut(e));
-    const outNeeds = aggregated ? [] : this.needs(outMark, scope);
-    const all = [...outputs, ...hiddenCompiled].map((c) =>
+    // DISTINCT ON's expressions: output columns, or hidden ones after the ORDER BY's.
+    const distinctOn = Array.isArray(core.distinct) ? core.distinct : null;
+    const distinctRefs = (distinctOn ?? []).map((e) => outputReference(e, names));
+    const distinctHidden = (distinctOn ?? []).filter((_, i) => distinctRefs[i] === null)
+      .map((e) => compileOut(e));
+    const outNeeds = aggregated ? [] : this.needs(outMark, outScope);
+    // Locked row by row: the table's columns ride along after the outputs (row_locks.ts).
+    const lockValues: Compiled[] = rowAlias === null ? [] : scope.map((c, i) => ({
+      type: c.type,
+      evaluate: (ctx: EvalContext) => ctx.row[i],
+    }));
+    const all = [...outputs, ...lockValues, ...hiddenCompiled, ...distinctHidden].map((c) =>
       c.type === "unknown" ? coerce(c, "text") : c
     );
     const columns: ResultColumn[] = items.map((item, i) => {
@@ -1228,7 +1319,9 @@ class Planner {
     const projected: RowPlan = {
       columns: [
         ...columns.map((c) => ({ ...c, table: null })),
+        ...lockValues.map((c, i) => plainColumn(`?lock${i}`, c.type)),
         ...hiddenCompiled.map((c, i) => plainColumn(`?order${i}`, c.type)),
+        ...distinctHidden.map((c, i) => plainColumn(`?distinct${i}`, c.type)),
       ],
       async *run(ctx) {
         for await (const batch of input.run(ctx)) {
@@ -1246,24 +1339,37 @@ class Planner {
       },
     };
     let plan = projected;
-    if (core.distinct !== false) {
-      if (Array.isArray(core.distinct)) throw new SqlError("0A000", "DISTINCT ON is not supported");
-      plan = distinctPlan(plan, columns.length);
-    }
-    if (orderBy.length > 0) {
-      let h = columns.length;
-      const keys = orderBy.map((item, i) => {
-        const at = orderRefs[i] ?? h++;
-        return {
-          compiled: { type: plan.columns[at].type, evaluate: (ctx: EvalContext) => ctx.row[at] },
-          item,
-        };
+    if (core.distinct === true) plan = distinctPlan(plan, columns.length);
+    const width = columns.length + lockValues.length;
+    let h = width;
+    const orderAt = orderBy.map((_, i) => orderRefs[i] ?? h++);
+    const distinctAt = distinctRefs.map((ref) => ref ?? h++);
+    if (distinctOn !== null) checkDistinctOn(distinctOn, distinctRefs, orderBy, orderRefs);
+    if (orderBy.length > 0 || distinctOn !== null) {
+      const key = (at: number, item: OrderItem) => ({
+        compiled: { type: plan.columns[at].type, evaluate: (ctx: EvalContext) => ctx.row[at] },
+        item,
       });
-      plan = sortPlan(plan, keys, columns.length);
+      const keys = orderBy.map((item, i) => key(orderAt[i], item));
+      // DISTINCT ON's expressions the ORDER BY leaves out sort after it, as in PostgreSQL.
+      distinctAt.forEach((at, i) => {
+        if (
+          !orderAt.includes(at) &&
+          !keys.some((k) => printExpr(k.item.expr) === printExpr(distinctOn![i]))
+        ) {
+          keys.push(key(at, { expr: distinctOn![i], direction: null, nulls: null }));
+        }
+      });
+      plan = sortPlan(plan, keys, distinctOn === null ? width : h);
+    }
+    if (distinctOn !== null) plan = distinctOnPlan(plan, distinctAt, width);
+    if (rowAlias !== null) {
+      const clause = clauseFor(locking!, rowAlias)!;
+      plan = this.#lockedRows(core, plan, { scope, all, width: columns.length, clause });
     }
     // Still a point lookup when nothing was stacked on the table's read.
     const point = source.point && plan === projected && !aggregated && outNeeds.length === 0 &&
-        hiddenCompiled.length === 0
+        hiddenCompiled.length === 0 && locking === null
       ? { ...source.point, outputs: evaluates }
       : undefined;
     return {
@@ -1274,11 +1380,155 @@ class Planner {
     };
   }
 
+  /**
+   * The query's rows with each window function's value appended (window.ts),
+   * and how the select list reads those values.
+   */
+  #windows(
+    source: RowPlan,
+    calls: FunctionCall[],
+    compileIn: (e: Expr) => Compiled,
+    grouped = false,
+  ): { plan: RowPlan; extra: (e: Expr) => Compiled | null } {
+    const scope = source.columns;
+    const compiled: CompiledWindow[] = calls.map((call) => {
+      const name = functionName(call);
+      const over = call.over!;
+      if (over.frame && over.frame.mode !== "rows") {
+        const offsets = [over.frame.start, over.frame.end].some((b) => b.offset !== undefined);
+        if (over.frame.mode === "groups" || offsets) {
+          throw new SqlError(
+            "0A000",
+            `${over.frame.mode.toUpperCase()} frames with offsets are not supported`,
+          );
+        }
+      }
+      const partition = over.partitionBy.map((e) => compileIn(e).evaluate);
+      const order = over.orderBy.map((item) => {
+        const c = compileIn(item.expr);
+        const desc = item.direction === "desc";
+        return {
+          evaluate: c.evaluate,
+          compare: comparator(c.type === "unknown" ? "text" : c.type),
+          desc,
+          nullsFirst: item.nulls === null ? desc : item.nulls === "first",
+        };
+      });
+      if (AGGREGATES.has(name)) {
+        if (grouped) {
+          throw new SqlError("0A000", "aggregates over windows of grouped rows are not supported");
+        }
+        const spec = this.#aggregateSpec({ ...call, over: undefined }, scope);
+        return {
+          name,
+          type: spec.type,
+          partition,
+          order,
+          frame: over.frame,
+          args: [],
+          aggregate: spec,
+        };
+      }
+      const args = call.args.map((a) => compileIn(a));
+      const argTypes = args.map((a) => a.type === "unknown" ? "text" as SqlType : a.type);
+      const type = windowFunctionType(name, argTypes);
+      if (type === null) {
+        throw new SqlError("42809", `${name} is not a window function nor an aggregate function`);
+      }
+      checkWindowArity(name, args.length, argTypes.map(typeDisplayName));
+      // lag/lead's default takes the value's type; ntile's and the offsets are integers.
+      const evaluators = args.map((a, i) =>
+        (name === "lag" || name === "lead") && i === 2
+          ? coerce(a, type).evaluate
+          : (name === "lag" || name === "lead") && i === 1
+          ? coerce(a, "int8").evaluate
+          : name === "ntile"
+          ? coerce(a, "int8").evaluate
+          : a.type === "unknown"
+          ? coerce(a, "text").evaluate
+          : a.evaluate
+      );
+      return { name, type, partition, order, frame: over.frame, args: evaluators };
+    });
+    const width = scope.length;
+    const columns = [
+      ...scope,
+      ...compiled.map((w, i) => plainColumn(`?window${i}`, w.type)),
+    ];
+    const extra = (e: Expr): Compiled | null => {
+      const at = calls.indexOf(e as FunctionCall);
+      if (at < 0) return null;
+      return { type: compiled[at].type, evaluate: (ctx) => ctx.row[width + at] };
+    };
+    const plan: RowPlan = {
+      columns,
+      run: holding(async function* (ctx, hold) {
+        const rows: PgValue[][] = [];
+        for await (const batch of source.run(ctx)) {
+          hold(batch.length);
+          for (const row of batch) rows.push(row);
+        }
+        const out = computeWindows(rows, compiled, (row) => evalContext(ctx, row));
+        for (let i = 0; i < out.length; i += BATCH_ROWS) yield out.slice(i, i + BATCH_ROWS);
+      }),
+    };
+    return { plan, extra };
+  }
+
+  /**
+   * The alias of the one stored table a locking query locks row by row, or
+   * null when it locks whole tables instead (see row_locks.ts).
+   */
+  #rowLockAlias(core: SelectCore, clauses: LockingClause[]): string | null {
+    if (core.from.length !== 1 || core.from[0].kind !== "table") return null;
+    const item = core.from[0];
+    const alias = item.alias?.name ?? item.name[item.name.length - 1];
+    if (clauseFor(clauses, alias) === null) return null;
+    if (item.name.length === 1 && this.ctes.has(item.name[0])) return null;
+    const table = item.name.length === 1 ? this.db.tables.get(item.name[0]) : undefined;
+    if (table === undefined || table.view || table.rowid) return null;
+    const exprs = [...core.columns.map((c) => c.expr), ...(core.where ? [core.where] : [])];
+    return exprs.some(hasSubquery) ? null : alias;
+  }
+
+  /** A locking query's rows, locked one by one as they leave (see row_locks.ts). */
+  #lockedRows(
+    core: SelectCore,
+    input: RowPlan,
+    options: {
+      scope: readonly ScopeColumn[];
+      all: Compiled[];
+      width: number;
+      clause: LockingClause;
+    },
+  ): RowPlan {
+    const { scope, all, width, clause } = options;
+    const item = core.from[0] as Extract<FromItem, { kind: "table" }>;
+    const table = this.db.table(item.name, this.session);
+    const where = core.where ? requireBool(this.compile(core.where, scope), "WHERE") : null;
+    const outputs = all.slice(0, width).map((c) => c.evaluate);
+    return {
+      columns: input.columns.slice(0, width),
+      run(ctx) {
+        const e = evalContext(ctx, []);
+        const recheck = (values: PgValue[]): PgValue[] | null => {
+          e.row = values;
+          if (where !== null && where.evaluate(e) !== true) return null;
+          return outputs.map((f) => f(e));
+        };
+        return lockRows(ctx.sqlTx.tx, input.run(ctx), { table, clause, width, recheck });
+      },
+    };
+  }
+
   #aggregate(
     source: RowPlan,
     groupExprs: Expr[],
     exprs: Expr[],
-  ): { plan: RowPlan; compile: (e: Expr) => Compiled } {
+  ): {
+    plan: RowPlan;
+    compile: (e: Expr, extra?: (e: Expr) => Compiled | null) => Compiled;
+  } {
     const scope = source.columns;
     const groups = groupExprs.map((g) => this.compile(g, scope));
     const groupText = groupExprs.map((g) => printExpr(g));
@@ -1297,7 +1547,7 @@ class Planner {
     };
     exprs.forEach(collect);
     const width = groups.length;
-    const compile = (e: Expr): Compiled => {
+    const compile = (e: Expr, extra?: (e: Expr) => Compiled | null): Compiled => {
       const inner = (node: Expr): Compiled | null => {
         const text = printExpr(node);
         const g = groupText.indexOf(text);
@@ -1330,7 +1580,7 @@ class Planner {
         },
         paramTypes: this.paramTypes,
         inferredParamTypes: this.inferred,
-        extension: (node) => inner(node) ?? this.#extension(node, scope),
+        extension: (node) => extra?.(node) ?? inner(node) ?? this.#extension(node, scope),
       });
     };
     const groupEvals = groups.map((g) => g.evaluate);
@@ -1731,8 +1981,18 @@ class Planner {
     const filter = where ? requireBool(this.compile(where, scope), "WHERE").evaluate : null;
     const needs = this.needs(mark, scope);
     const subs = this.subqueries;
+    // FOR UPDATE/SHARE (row_locks.ts): the row-locked table is read under an
+    // intention lock; any other locked table wholly, for writing if UPDATE.
+    const lock = this.#fromLock;
+    const clause = lock === null ? null : clauseFor(lock.clauses, alias);
+    const tableLock = clause === null || lock?.rowAlias !== alias
+      ? undefined
+      : exclusive(clause)
+      ? "IX" as const
+      : "IS" as const;
+    const lockTable = clause !== null && tableLock === undefined && exclusive(clause);
     const point = path !== null && path.unique && path.equal.length === path.types.length &&
-        needs.length === 0
+        needs.length === 0 && clause === null
       ? { table, path, filter }
       : undefined;
     return {
@@ -1741,8 +2001,9 @@ class Planner {
       point,
       async *run(ctx) {
         await runSubqueries(subs, ctx);
+        if (lockTable) await ctx.sqlTx.tx.lockForWrite(table.engineName);
         const e = evalContext(ctx, []);
-        for await (const rows of scanTable(ctx, table, path, e)) {
+        for await (const rows of scanTable(ctx, table, path, e, tableLock)) {
           const out: PgValue[][] = [];
           for (const row of rows) {
             const values = rowFromEngine(table, row);
@@ -2566,11 +2827,12 @@ async function* scanTable(
   table: SqlTable,
   path: AccessPath | null,
   e: EvalContext,
+  tableLock?: "IS" | "IX",
 ): AsyncGenerator<Row[]> {
   const tx = ctx.sqlTx.tx;
   const counter = { batches: 0 };
   if (path === null) {
-    for await (const batch of tx.scanBatches(table.engineName, null)) {
+    for await (const batch of tx.scanBatches(table.engineName, null, { tableLock })) {
       yield batch;
       await pause(ctx, counter);
     }
@@ -2578,7 +2840,7 @@ async function* scanTable(
   }
   const key = pointKey(path, e);
   if (key === null) return;
-  if (path.unique && key.length === path.types.length) {
+  if (path.unique && key.length === path.types.length && tableLock === undefined) {
     // Fast path: the whole primary key, or every column of a unique index,
     // is given, so at most one row: one descent of the tree and one row
     // read, instead of a batched range scan that finds the same row.
@@ -2588,7 +2850,7 @@ async function* scanTable(
     if (row !== undefined) yield [row];
     return;
   }
-  const options: Parameters<Transaction["scanBatches"]>[2] = {};
+  const options: Parameters<Transaction["scanBatches"]>[2] = { tableLock };
   if (key.length > 0) {
     options.lower = key;
     options.upper = key;
@@ -2665,6 +2927,51 @@ function distinctPlan(plan: RowPlan, width: number): RowPlan {
       }
     }),
   };
+}
+
+/**
+ * SELECT DISTINCT ON (...): the first row of each run of rows with equal
+ * `keys` (column positions) in sorted input, cut to `width` columns.
+ */
+function distinctOnPlan(plan: RowPlan, keys: number[], width: number): RowPlan {
+  return {
+    columns: plan.columns.slice(0, width),
+    async *run(ctx) {
+      let last: string | null = null;
+      for await (const batch of plan.run(ctx)) {
+        const out: PgValue[][] = [];
+        for (const row of batch) {
+          const k = rowKey(keys.map((at) => row[at]));
+          if (k === last) continue;
+          last = k;
+          out.push(row.length === width ? row : row.slice(0, width));
+        }
+        if (out.length > 0) yield out;
+      }
+    },
+  };
+}
+
+/**
+ * PostgreSQL's rule: the ORDER BY's leading items must be DISTINCT ON
+ * expressions (42P10 otherwise), so that equal keys sort next to each other.
+ */
+function checkDistinctOn(
+  distinctOn: Expr[],
+  distinctRefs: (number | null)[],
+  orderBy: OrderItem[],
+  orderRefs: (number | null)[],
+): void {
+  const name = (ref: number | null, e: Expr) => ref !== null ? `#${ref}` : printExpr(e);
+  const distinct = new Set(distinctOn.map((e, i) => name(distinctRefs[i], e)));
+  for (let i = 0; i < Math.min(orderBy.length, distinctOn.length); i++) {
+    if (!distinct.has(name(orderRefs[i], orderBy[i].expr))) {
+      throw new SqlError(
+        "42P10",
+        "SELECT DISTINCT ON expressions must match initial ORDER BY expressions",
+      );
+    }
+  }
 }
 
 function sortPlan(
@@ -2870,9 +3177,38 @@ function functionName(call: FunctionCall): string {
   return name.length === 2 && name[0] === "pg_catalog" ? name[1] : name.join(".");
 }
 
+/** Whether an expression holds a subquery of any kind. */
+function hasSubquery(expr: Expr): boolean {
+  let found = false;
+  walk(expr, (node) => {
+    if (
+      node.kind === "subquery" || node.kind === "exists" || node.kind === "in_subquery" ||
+      node.kind === "quantified" || node.kind === "array_subquery"
+    ) found = true;
+    return !found;
+  });
+  return found;
+}
+
+/** The names a FROM list's items go by (table aliases, subquery and function aliases). */
+function fromNames(from: FromItem[]): string[] {
+  const names: string[] = [];
+  const visit = (item: FromItem): void => {
+    if (item.kind === "join") {
+      visit(item.left);
+      visit(item.right);
+    } else if (item.kind === "table") {
+      names.push(item.alias?.name ?? item.name[item.name.length - 1]);
+    } else if (item.alias) names.push(item.alias.name);
+  };
+  from.forEach(visit);
+  return names;
+}
+
 function hasAggregate(expr: Expr): boolean {
   let found = false;
   walk(expr, (node) => {
+    if (node.kind === "function" && node.over) return false; // a window function (window.ts)
     if (node.kind === "function" && AGGREGATES.has(functionName(node))) found = true;
     return !found && node.kind !== "subquery" && node.kind !== "exists" &&
       node.kind !== "in_subquery";
@@ -3302,7 +3638,7 @@ export function prepare(
       statement,
       columns,
       paramTypes,
-      run,
+      run: planner.usesSequences ? withSequenceWrites(run, db.sequences) : run,
       scans: planner.scans,
       explain: planner.explainRoots.flatMap((root) => explainLines(root)),
     } as Prepared;
@@ -3341,13 +3677,13 @@ export function prepare(
           rowTag: (sent: number) => `SELECT ${sent}`,
         });
       });
-      if (point) prepared.point = point;
+      if (point && !planner.usesSequences) prepared.point = point;
       return prepared;
     }
     case "insert": {
       const plan = planner.insert(statement);
       const prepared = done(plan.columns, (ctx) => translateErrors(plan.run(ctx)));
-      if (plan.now) prepared.insertNow = plan.now;
+      if (plan.now && !planner.usesSequences) prepared.insertNow = plan.now;
       return prepared;
     }
     case "update":
@@ -3576,6 +3912,12 @@ export function prepare(
         () => Promise.resolve({ rows: fromArray(lines.map((l) => [l])), tag: () => "EXPLAIN" }),
       );
     }
+    case "create_table_as":
+      return done(null, (ctx) => createTableAs(db, ctx, statement, planner));
+    case "create_sequence":
+      return done(null, () => createSequence(db, statement));
+    case "drop_sequence":
+      return done(null, () => dropSequence(db, statement));
     case "vacuum":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "VACUUM" }));
     case "analyze":
@@ -3656,6 +3998,64 @@ function highestParam(statement: Statement): number {
   return highest;
 }
 
+/**
+ * CREATE TABLE name [(columns)] AS query: a table (with no primary key)
+ * whose columns are the query's, filled with its rows; the tag counts them.
+ */
+async function createTableAs(
+  db: Database,
+  ctx: RunContext,
+  statement: Extract<Statement, { kind: "create_table_as" }>,
+  planner: Planner,
+): Promise<Result> {
+  const name = tableName(statement.name);
+  if (db.tables.has(name) || db.sequences.has(name)) {
+    if (!statement.ifNotExists) throw new SqlError("42P07", `relation "${name}" already exists`);
+    return {
+      rows: null,
+      tag: () => "CREATE TABLE AS",
+      notices: [{ code: "42P07", message: `relation "${name}" already exists, skipping` }],
+    };
+  }
+  const plan = planner.select(statement.query);
+  if (statement.columns.length > plan.columns.length) {
+    throw new SqlError("42601", "too many column names were specified");
+  }
+  const columns: ColumnDef[] = plan.columns.map((c, i) => {
+    const typmod = c.typeModifier - 4;
+    const modifiers = typmod < 0
+      ? []
+      : c.type === "numeric"
+      ? [typmod >> 16, typmod & 0xffff]
+      : c.type === "varchar" || c.type === "bpchar"
+      ? [typmod]
+      : [];
+    return {
+      name: statement.columns[i] ?? c.name,
+      type: { name: c.type === "unknown" ? "text" : c.type, modifiers, array: false },
+      constraints: [],
+    };
+  });
+  await createTable(db, ctx.sqlTx, {
+    kind: "create_table",
+    name: statement.name,
+    ifNotExists: false,
+    temporary: statement.temporary,
+    columns,
+    constraints: [],
+  }, planner);
+  const table = db.tables.get(name)!;
+  let count = 0;
+  for await (const batch of plan.run(ctx)) {
+    for (const values of batch) {
+      const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
+      await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
+      count++;
+    }
+  }
+  return { rows: null, tag: () => `SELECT ${count}` };
+}
+
 async function createTable(
   db: Database,
   sqlTx: SqlTransaction,
@@ -3664,7 +4064,7 @@ async function createTable(
 ): Promise<Result> {
   const name = tableName(statement.name);
   const tag = () => "CREATE TABLE";
-  if (db.tables.has(name)) {
+  if (db.tables.has(name) || db.sequences.has(name)) {
     if (statement.ifNotExists) return { rows: null, tag };
     throw new SqlError("42P07", `relation "${name}" already exists`);
   }

@@ -28,10 +28,12 @@ import type {
   CommonTableExpr,
   DeleteStatement,
   Expr,
+  FrameBound,
   FromItem,
   FunctionCall,
   IndexColumn,
   InsertStatement,
+  LockingClause,
   OnConflict,
   OrderItem,
   QualifiedName,
@@ -41,10 +43,13 @@ import type {
   SelectCore,
   SelectItem,
   SelectStatement,
+  SequenceOptions,
   Statement,
   TableConstraint,
   TypeName,
   UpdateStatement,
+  WindowFrame,
+  WindowSpec,
   WithClause,
 } from "./ast.ts";
 import { SqlLimitError, type SqlNotice, SqlSyntaxError } from "./errors.ts";
@@ -374,6 +379,22 @@ class Parser {
         return this.#copy();
       case "vacuum":
         return this.#vacuum();
+      case "prepare":
+        return this.#prepare();
+      case "execute": {
+        this.#at++;
+        const name = this.#colId();
+        let params: Expr[] = [];
+        if (this.#acceptOp("(")) {
+          params = this.#exprList();
+          this.#expectOp(")");
+        }
+        return { kind: "execute", name, params };
+      }
+      case "deallocate":
+        this.#at++;
+        this.#accept("prepare");
+        return { kind: "deallocate", name: this.#accept("all") ? null : this.#colId() };
       case "analyze":
       case "analyse":
         this.#at++;
@@ -382,6 +403,25 @@ class Parser {
       default:
         throw this.#error();
     }
+  }
+
+  /** PREPARE name [(type, ...)] AS SELECT | VALUES | INSERT | UPDATE | DELETE ... */
+  #prepare(): Statement {
+    this.#expect("prepare");
+    const name = this.#colId();
+    const types: TypeName[] = [];
+    if (this.#acceptOp("(")) {
+      do types.push(this.#typeName()); while (this.#acceptOp(","));
+      this.#expectOp(")");
+    }
+    this.#expect("as");
+    const first = this.#tok;
+    const preparable = this.#isOp("(") ||
+      ["select", "values", "table", "with", "insert", "update", "delete"].some((w) => this.#is(w));
+    if (!preparable) throw this.#error();
+    const statement = this.#statement();
+    const text = this.#sql.slice(first.start, this.#tokens[this.#at - 1].end);
+    return { kind: "prepare", name, types, statement, text };
   }
 
   /** The noise words after BEGIN, COMMIT, END, ROLLBACK, ABORT. */
@@ -450,7 +490,10 @@ class Parser {
     // A lone parenthesized query is that query, unless clauses follow it.
     if (body.kind === "select" && withClause === null) {
       const inner = body;
-      if (!this.#is("order") && !this.#is("limit") && !this.#is("offset") && !this.#is("fetch")) {
+      if (
+        !this.#is("order") && !this.#is("limit") && !this.#is("offset") && !this.#is("fetch") &&
+        !this.#is("for")
+      ) {
         this.#leave();
         return inner;
       }
@@ -459,9 +502,44 @@ class Parser {
       this.#expect("by");
       statement.orderBy = this.#orderList();
     }
+    // PostgreSQL takes the locking clauses before or after LIMIT/OFFSET.
+    this.#lockingClauses(statement);
     this.#limitOffset(statement);
+    this.#lockingClauses(statement);
     this.#leave();
     return statement;
+  }
+
+  /** FOR UPDATE | NO KEY UPDATE | SHARE | KEY SHARE [OF name, ...] [NOWAIT | SKIP LOCKED], repeated. */
+  #lockingClauses(statement: SelectStatement): void {
+    while (this.#accept("for")) {
+      let strength: LockingClause["strength"];
+      if (this.#accept("update")) strength = "update";
+      else if (this.#accept("share")) strength = "share";
+      else if (this.#accept("no")) {
+        this.#expect("key");
+        this.#expect("update");
+        strength = "no key update";
+      } else {
+        this.#expect("key");
+        this.#expect("share");
+        strength = "key share";
+      }
+      const of: string[] = [];
+      if (this.#accept("of")) {
+        do {
+          const name = this.#qualifiedName();
+          of.push(name[name.length - 1]);
+        } while (this.#acceptOp(","));
+      }
+      let wait: LockingClause["wait"] = "wait";
+      if (this.#accept("nowait")) wait = "nowait";
+      else if (this.#accept("skip")) {
+        this.#expect("locked");
+        wait = "skip locked";
+      }
+      (statement.locking ??= []).push({ strength, of, wait });
+    }
   }
 
   #limitOffset(statement: SelectStatement): void {
@@ -872,6 +950,7 @@ class Parser {
     if (unique) throw this.#error();
     let temporary = false;
     if (this.#accept("temporary") || this.#accept("temp")) temporary = true;
+    if (this.#accept("sequence")) return this.#createSequence();
     this.#expect("table");
     const ifNotExists = this.#ifNotExists();
     const name = this.#qualifiedName();
@@ -1065,10 +1144,58 @@ class Parser {
     return { kind: "create_view", name, orReplace, columns, query: this.#selectStatement() };
   }
 
+  /** CREATE SEQUENCE's name and options, after CREATE [TEMP] SEQUENCE. */
+  #createSequence(): Statement {
+    const ifNotExists = this.#ifNotExists();
+    const name = this.#qualifiedName();
+    const options: SequenceOptions = {
+      type: null,
+      increment: null,
+      min: null,
+      max: null,
+      start: null,
+      cycle: null,
+    };
+    for (;;) {
+      if (this.#accept("as")) options.type = this.#typeName();
+      else if (this.#accept("increment")) {
+        this.#accept("by");
+        options.increment = this.#signedNumber();
+      } else if (this.#accept("minvalue")) options.min = this.#signedNumber();
+      else if (this.#accept("maxvalue")) options.max = this.#signedNumber();
+      else if (this.#accept("start")) {
+        this.#accept("with");
+        options.start = this.#signedNumber();
+      } else if (this.#accept("cache")) this.#signedNumber();
+      else if (this.#accept("cycle")) options.cycle = true;
+      else if (this.#accept("no")) {
+        if (this.#accept("minvalue")) options.min = "none";
+        else if (this.#accept("maxvalue")) options.max = "none";
+        else if (this.#accept("cycle")) options.cycle = false;
+        else throw this.#error();
+      } else if (this.#accept("owned")) {
+        this.#expect("by");
+        if (!this.#accept("none")) this.#qualifiedName();
+      } else break;
+    }
+    return { kind: "create_sequence", name, ifNotExists, options };
+  }
+
+  /** An integer with an optional sign (sequence options). */
+  #signedNumber(): Expr {
+    const negative = this.#acceptOp("-");
+    if (!negative) this.#acceptOp("+");
+    const token = this.#tok;
+    if (token.kind !== "integer") throw this.#error();
+    this.#at++;
+    return { kind: "number", text: negative ? `-${token.text}` : token.text };
+  }
+
   #drop(): Statement {
     this.#expect("drop");
-    let kind: "drop_table" | "drop_index" | "drop_view";
+    let kind: "drop_table" | "drop_index" | "drop_view" | "drop_sequence";
     if (this.#accept("table")) kind = "drop_table";
+    else if (this.#accept("sequence")) kind = "drop_sequence";
     else if (this.#accept("index")) {
       this.#accept("concurrently");
       kind = "drop_index";
@@ -2054,9 +2181,55 @@ class Parser {
       call.filter = this.#expr();
       this.#expectOp(")");
     }
-    if (this.#is("over")) throw this.#error();
+    if (this.#accept("over")) call.over = this.#windowSpec();
     this.#leave();
     return call;
+  }
+
+  /** ( [PARTITION BY ...] [ORDER BY ...] [ROWS | RANGE | GROUPS frame] ), after OVER. */
+  #windowSpec(): WindowSpec {
+    this.#expectOp("(");
+    const spec: WindowSpec = { partitionBy: [], orderBy: [], frame: null };
+    if (this.#accept("partition")) {
+      this.#expect("by");
+      spec.partitionBy = this.#exprList();
+    }
+    if (this.#accept("order")) {
+      this.#expect("by");
+      spec.orderBy = this.#orderList();
+    }
+    let mode: WindowFrame["mode"] | null = null;
+    if (this.#accept("rows")) mode = "rows";
+    else if (this.#accept("range")) mode = "range";
+    else if (this.#accept("groups")) mode = "groups";
+    if (mode !== null) {
+      if (this.#accept("between")) {
+        const start = this.#frameBound();
+        this.#expect("and");
+        spec.frame = { mode, start, end: this.#frameBound() };
+      } else spec.frame = { mode, start: this.#frameBound(), end: { kind: "current" } };
+    }
+    this.#expectOp(")");
+    return spec;
+  }
+
+  #frameBound(): FrameBound {
+    if (this.#accept("unbounded")) {
+      if (this.#accept("preceding")) return { kind: "unbounded_preceding" };
+      this.#expect("following");
+      return { kind: "unbounded_following" };
+    }
+    if (this.#accept("current")) {
+      this.#expect("row");
+      return { kind: "current" };
+    }
+    const token = this.#tok;
+    if (token.kind !== "integer") throw this.#error();
+    this.#at++;
+    const offset = Number(token.text);
+    if (this.#accept("preceding")) return { kind: "preceding", offset };
+    this.#expect("following");
+    return { kind: "following", offset };
   }
 
   #case(): Expr {

@@ -18,11 +18,19 @@ const QUERY_LEADS = new Set(["from", "join"]);
 /** `error` with the position of the name it complains about, when one is found in `sql`. */
 export function withPosition(error: unknown, sql: string): unknown {
   if (!(error instanceof SqlError) || error.position !== undefined) return error;
+  if (error.code === "42P10" && error.message.startsWith("SELECT DISTINCT ON")) {
+    return distinctOnPosition(error, sql);
+  }
   let path: string[] | null = null;
   let table = false;
   const relation = /^relation "([^"]+)" does not exist$/.exec(error.message);
   const column = /^column (?:"([^"]+)"|([^ ]+)) does not exist$/.exec(error.message);
-  if (error.code === "42P01" && relation) {
+  const lockOf = /^relation "([^"]+)" in FOR [A-Z ]+ clause not found in FROM clause$/.exec(
+    error.message,
+  );
+  if (error.code === "42P01" && lockOf) {
+    path = [lockOf[1]];
+  } else if (error.code === "42P01" && relation) {
     path = relation[1].split(".");
     table = true;
   } else if (error.code === "42703" && column) {
@@ -74,4 +82,25 @@ function find(tokens: Token[], path: string[], table: boolean): number {
     if (lead !== undefined || ddl) return lead ?? -1;
   }
   return matches[0];
+}
+
+/** PostgreSQL points 42P10 at DISTINCT ON's first expression. */
+function distinctOnPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  for (let i = 0; i + 3 < tokens.length; i++) {
+    if (
+      isName(tokens[i], "distinct") && isName(tokens[i + 1], "on") &&
+      tokens[i + 2].kind === "op" && tokens[i + 2].text === "("
+    ) {
+      return new SqlError(error.code, error.message, {
+        position: characterPosition(sql, tokens[i + 3].start),
+      });
+    }
+  }
+  return error;
 }

@@ -11,6 +11,7 @@ import type {
   ColumnConstraint,
   ColumnDef,
   Expr,
+  FrameBound,
   FromItem,
   FunctionCall,
   OrderItem,
@@ -83,6 +84,24 @@ function functionCall(call: FunctionCall): string {
   if (call.orderBy.length > 0) args += ` ORDER BY ${orderList(call.orderBy)}`;
   let text = `${functionName(call.name)}(${args})`;
   if (call.filter !== null) text += ` FILTER (WHERE ${printExpr(call.filter)})`;
+  if (call.over) {
+    const parts: string[] = [];
+    if (call.over.partitionBy.length > 0) {
+      parts.push(`PARTITION BY ${call.over.partitionBy.map(printExpr).join(", ")}`);
+    }
+    if (call.over.orderBy.length > 0) parts.push(`ORDER BY ${orderList(call.over.orderBy)}`);
+    const frame = call.over.frame;
+    if (frame) {
+      const bound = (b: FrameBound) =>
+        b.offset !== undefined
+          ? `${b.offset} ${b.kind.toUpperCase()}`
+          : b.kind.replace("_", " ").toUpperCase().replace("CURRENT", "CURRENT ROW");
+      parts.push(
+        `${frame.mode.toUpperCase()} BETWEEN ${bound(frame.start)} AND ${bound(frame.end)}`,
+      );
+    }
+    text += ` OVER (${parts.join(" ")})`;
+  }
   return text;
 }
 
@@ -264,6 +283,11 @@ export function printSelect(statement: SelectStatement): string {
   if (statement.orderBy.length > 0) text += ` ORDER BY ${orderList(statement.orderBy)}`;
   if (statement.limit !== null) text += ` LIMIT ${printExpr(statement.limit)}`;
   if (statement.offset !== null) text += ` OFFSET ${printExpr(statement.offset)}`;
+  for (const lock of statement.locking ?? []) {
+    text += ` FOR ${lock.strength.toUpperCase()}`;
+    if (lock.of.length > 0) text += ` OF ${lock.of.map(quoteIdentifier).join(", ")}`;
+    if (lock.wait !== "wait") text += ` ${lock.wait.toUpperCase()}`;
+  }
   return text;
 }
 
@@ -517,5 +541,22 @@ export function printStatement(statement: Statement): string {
       return `ANALYZE${
         statement.tables.length > 0 ? ` ${statement.tables.map(qualified).join(", ")}` : ""
       }`;
+    case "prepare":
+      return `PREPARE ${quoteIdentifier(statement.name)}` +
+        (statement.types.length > 0 ? ` (${statement.types.map(typeName).join(", ")})` : "") +
+        ` AS ${printStatement(statement.statement)}`;
+    case "execute":
+      return `EXECUTE ${quoteIdentifier(statement.name)}` +
+        (statement.params.length > 0 ? ` (${statement.params.map(printExpr).join(", ")})` : "");
+    case "create_sequence":
+      return `CREATE SEQUENCE ${statement.ifNotExists ? "IF NOT EXISTS " : ""}${
+        qualified(statement.name)
+      }`;
+    case "drop_sequence":
+      return `DROP SEQUENCE ${statement.ifExists ? "IF EXISTS " : ""}${
+        statement.names.map(qualified).join(", ")
+      }`;
+    case "deallocate":
+      return `DEALLOCATE ${statement.name === null ? "ALL" : quoteIdentifier(statement.name)}`;
   }
 }

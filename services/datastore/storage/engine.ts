@@ -172,6 +172,13 @@ export interface ScanOptions {
   reverse?: boolean;
   /** At most this many rows. */
   limit?: number;
+  /**
+   * Lock the table in this intention mode instead of S: the caller locks
+   * each row it keeps with `lockRow` and reads it again under that lock
+   * (SELECT ... FOR UPDATE/SHARE), so other transactions may go on
+   * writing the rows it does not keep.
+   */
+  tableLock?: "IS" | "IX";
 }
 
 /**
@@ -1203,6 +1210,35 @@ export class Transaction {
     await this.#keys(tableName, "X", [key]);
   }
 
+  /**
+   * Locks the row whose primary key is `key` in `mode` until the end of
+   * the transaction (SELECT ... FOR UPDATE is X, FOR SHARE is S). `wait`:
+   * "wait" queues as any lock does (deadlock and timeout included);
+   * "nowait" and "skip" take it only if it is free now and otherwise
+   * return false with nothing queued. On a table with a unique secondary
+   * index an X row lock is the whole table's, as for any write there.
+   */
+  async lockRow(
+    tableName: string,
+    key: Value[],
+    mode: "S" | "X",
+    wait: "wait" | "nowait" | "skip",
+  ): Promise<boolean> {
+    if (wait === "wait") {
+      await this.#keys(tableName, mode, [key]);
+      return true;
+    }
+    this.#checkOpen();
+    const table = this.#engine.tableNamed(tableName);
+    const whole = this.#modes.get(tableResource(table));
+    if (whole === "X" || whole === mode) return true;
+    if (mode === "X" && table.indexes.some((i) => i.def.unique)) {
+      return this.#tryLock(tableResource(table), "X");
+    }
+    return this.#tryLock(tableResource(table), mode === "X" ? "IX" : "IS") &&
+      this.#tryLock(this.#keyResource(table, key), mode);
+  }
+
   /** Inserts a row (values in column order). ConstraintError on a duplicate key. */
   async insert(tableName: string, row: Row): Promise<void> {
     const table = await this.#keys(tableName, "X", [this.#engine.tableNamed(tableName).pkOf(row)]);
@@ -1393,7 +1429,7 @@ export class Transaction {
     indexName: string | null,
     options: ScanOptions,
   ): AsyncGenerator<Row[]> {
-    let table = await this.#table(tableName, "S");
+    let table = await this.#table(tableName, options.tableLock ?? "S");
     const types = () => {
       if (indexName === null) return table.pkTypes;
       const index = table.indexes.find((i) => i.def.name === indexName);

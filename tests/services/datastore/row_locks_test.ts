@@ -4,7 +4,11 @@
 // never wait for each other; a second writer of a row waits, then works on
 // the version the first committed (READ COMMITTED); lock_timeout gives
 // 55P03; two inserts of one key give 23505 once the first commits; two
-// transactions locking two rows in opposite orders get 40P01.
+// transactions locking two rows in opposite orders get 40P01. SELECT ...
+// FOR UPDATE / FOR SHARE (sql/row_locks.ts): a second FOR UPDATE of a row
+// waits and then sees the committed version (dropping the row if the WHERE
+// no longer holds), NOWAIT gives 55P03, SKIP LOCKED hands distinct rows to
+// concurrent workers, FOR SHARE holders share and block writers.
 //
 // "Waits" is observed, not timed: each server is asked how many lock
 // requests are waiting (our admin /metrics, PostgreSQL's pg_locks) until the
@@ -134,6 +138,108 @@ const SCENARIOS: [string, (target: Target) => Promise<void>][] = [
     assert.ok(rows === "10,10" || rows === "20,20", rows ?? "no rows");
     await a.query("DROP TABLE acc");
   }],
+  [
+    "FOR UPDATE waits for the holder, then rechecks the committed row; NOWAIT gives 55P03",
+    async (target) => {
+      await using a = await target.connect();
+      await using b = await target.connect();
+      await a.query(
+        "CREATE TABLE jobs (id int PRIMARY KEY, state text); " +
+          "INSERT INTO jobs VALUES (1, 'new'), (2, 'new'), (3, 'new')",
+      );
+      const next = "SELECT id FROM jobs WHERE state = 'new' ORDER BY id LIMIT 1 FOR UPDATE";
+      await a.query("BEGIN");
+      assert.equal(await value(a, next), "1");
+      assert.equal(
+        await codeOf(b.query(`${next} NOWAIT`)),
+        '55P03 could not obtain lock on row in relation "jobs"',
+      );
+      // Other rows stay free for writers.
+      assert.equal(await value(b, "UPDATE jobs SET state = 'new' WHERE id = 3 RETURNING id"), "3");
+      await b.query("BEGIN");
+      const waiting = b.query(next);
+      await target.waiting(1);
+      await a.query("UPDATE jobs SET state = 'running' WHERE id = 1");
+      await a.query("COMMIT");
+      // Row 1 no longer matches once b gets its lock: b takes row 2 instead.
+      assert.equal((await waiting)[0].rows[0][0], "2");
+      await b.query("COMMIT");
+      await a.query("BEGIN");
+      assert.equal(await value(a, "SELECT state FROM jobs WHERE id = 3 FOR UPDATE"), "new");
+      const blocked = b.query("SELECT state FROM jobs WHERE id = 3 FOR SHARE");
+      await target.waiting(1);
+      await a.query("UPDATE jobs SET state = 'done' WHERE id = 3");
+      await a.query("COMMIT");
+      assert.equal((await blocked)[0].rows[0][0], "done", "b reads the committed version");
+      await a.query("DROP TABLE jobs");
+    },
+  ],
+  ["SKIP LOCKED hands distinct rows to three concurrent workers", async (target) => {
+    await using a = await target.connect();
+    await using b = await target.connect();
+    await using c = await target.connect();
+    await a.query(
+      "CREATE TABLE jobs (id int PRIMARY KEY, state text); " +
+        "INSERT INTO jobs SELECT g, 'new' FROM generate_series(1, 5) g",
+    );
+    const take =
+      "SELECT id FROM jobs WHERE state = 'new' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1";
+    const taken: (string | null)[] = [];
+    for (const worker of [a, b, c]) {
+      await worker.query("BEGIN");
+      taken.push(await value(worker, take));
+    }
+    assert.deepEqual(taken, ["1", "2", "3"]);
+    for (const [i, worker] of [a, b, c].entries()) {
+      await worker.query(`UPDATE jobs SET state = 'done' WHERE id = ${taken[i]}`);
+    }
+    await b.query("COMMIT");
+    await a.query("ROLLBACK");
+    // a's row is free again; c still holds row 3.
+    assert.equal(await value(a, `${take.replace("LIMIT 1", "")}`), "1");
+    await c.query("COMMIT");
+    assert.equal(
+      await value(a, "SELECT string_agg(id::text, ',' ORDER BY id) FROM jobs WHERE state = 'new'"),
+      "1,4,5",
+    );
+    await a.query("DROP TABLE jobs");
+  }],
+  ["FOR SHARE holders share a row and block its writer", async (target) => {
+    await using a = await target.connect();
+    await using b = await target.connect();
+    await using c = await target.connect();
+    await a.query("CREATE TABLE acc (id int PRIMARY KEY, v int); INSERT INTO acc VALUES (1, 1)");
+    await a.query("BEGIN");
+    assert.equal(await value(a, "SELECT v FROM acc WHERE id = 1 FOR SHARE"), "1");
+    await b.query("BEGIN");
+    assert.equal(await value(b, "SELECT v FROM acc WHERE id = 1 FOR SHARE NOWAIT"), "1");
+    const writer = c.query("UPDATE acc SET v = 2 WHERE id = 1 RETURNING v");
+    await target.waiting(1);
+    await a.query("COMMIT");
+    await b.query("COMMIT");
+    assert.equal((await writer)[0].rows[0][0], "2");
+    await a.query("DROP TABLE acc");
+  }],
+  [
+    "two FOR UPDATE transactions locking rows in opposite orders: one gets 40P01",
+    async (target) => {
+      await using a = await target.connect();
+      await using b = await target.connect();
+      await a.query(
+        "CREATE TABLE acc (id int PRIMARY KEY, v int); INSERT INTO acc VALUES (1, 1), (2, 2)",
+      );
+      await a.query("BEGIN; SELECT v FROM acc WHERE id = 1 FOR UPDATE");
+      await b.query("BEGIN; SELECT v FROM acc WHERE id = 2 FOR UPDATE");
+      const aSecond = codeOf(a.query("SELECT v FROM acc WHERE id = 2 FOR UPDATE"));
+      await target.waiting(1);
+      const bSecond = codeOf(b.query("SELECT v FROM acc WHERE id = 1 FOR UPDATE"));
+      const outcomes = [await aSecond, await bSecond].sort();
+      assert.deepEqual(outcomes, ["40P01 deadlock detected", "ok"]);
+      await a.query("ROLLBACK");
+      await b.query("ROLLBACK");
+      await a.query("DROP TABLE acc");
+    },
+  ],
 ];
 
 Deno.test("row locks: our datastore", async (t) => {
