@@ -139,6 +139,14 @@ export interface ClientResponse {
    * one by default; e.g. a ByteSlab's `take`), exactly as long as asked.
    */
   bufferedBody(headroomBytes?: number, allocate?: (bytes: number) => Bytes): Bytes | undefined;
+  /**
+   * Reads the next piece of the body into `into`: what is already buffered
+   * first, then, for a sized body, straight from the socket (one read, no
+   * copy made or kept), so a large download costs one syscall per
+   * `into.length` bytes. Resolves with how many bytes, or null at the end.
+   * Not together with `body`.
+   */
+  readBodyInto(into: Uint8Array): Promise<number | null>;
   text(): Promise<string>;
   json<T = unknown>(): Promise<T>;
 }
@@ -857,7 +865,7 @@ class ClientConnection implements Expiring {
   }
 
   /** Copies up to `max` buffered bytes into `out` at `at`; returns how many. */
-  copyInto(out: Bytes, at: number, max: number): number {
+  copyInto(out: Uint8Array, at: number, max: number): number {
     const input = this.#input;
     const n = Math.min(max, input.length);
     out.set(input.bytes.subarray(input.start, input.start + n), at);
@@ -867,6 +875,20 @@ class ClientConnection implements Expiring {
 
   take(max: number): Bytes {
     return this.#input.take(max);
+  }
+
+  /** One read straight into `into`, past the buffer (empty), with its own deadline. */
+  async readInto(into: Uint8Array, timeoutMs: number): Promise<number | null> {
+    if (this.#timedOut) throw new TimeoutSignal();
+    this.setDeadline(timeoutMs, FOR_BODY);
+    try {
+      return await this.#conn.read(into);
+    } catch (error) {
+      if (this.#timedOut) throw new TimeoutSignal();
+      throw error;
+    } finally {
+      this.deadline = 0;
+    }
   }
 
   consume(fn: (view: Bytes) => number): void {
@@ -936,6 +958,8 @@ class IncomingResponse implements ClientResponse {
   #decoder: ChunkedDecoder | undefined;
   /** Made when first asked for: `bytes()` reads a sized body without a stream. */
   #stream: ReadableStream<Bytes> | undefined;
+  /** What `readBodyInto` had no room for, of a piece of a chunked body. */
+  #pending: Bytes | undefined;
 
   constructor(
     conn: ClientConnection,
@@ -998,6 +1022,45 @@ class IncomingResponse implements ClientResponse {
     this.#remaining = 0;
     this.#finish();
     return out;
+  }
+
+  async readBodyInto(into: Uint8Array): Promise<number | null> {
+    if (this.#stream !== undefined) throw new TypeError("the body is being read as a stream");
+    if (into.length === 0) throw new RangeError("readBodyInto needs room for a byte");
+    try {
+      if (this.#framing.kind !== "length") {
+        let piece = this.#pending ?? await this.#next();
+        this.#pending = undefined;
+        if (piece === null) return null;
+        if (piece.length > into.length) {
+          this.#pending = piece.subarray(into.length);
+          piece = piece.subarray(0, into.length);
+        }
+        into.set(piece);
+        return piece.length;
+      }
+      if (this.#remaining === 0) return null;
+      const want = Math.min(into.length, this.#remaining);
+      let n: number;
+      if (this.#conn.buffered > 0) n = this.#conn.copyInto(into, 0, want);
+      else {
+        const read = await this.#conn.readInto(into.subarray(0, want), this.#options.bodyTimeoutMs)
+          .catch(this.#bodyError);
+        if (read === null) {
+          throw new HttpClientError(
+            "closed",
+            `connection closed with ${this.#remaining} body bytes missing`,
+          );
+        }
+        n = read;
+      }
+      this.#remaining -= n;
+      if (this.#remaining === 0) this.#finish();
+      return n;
+    } catch (error) {
+      this.#fail();
+      throw error instanceof HttpClientError ? error : unwrap(error);
+    }
   }
 
   async bytes(): Promise<Bytes> {

@@ -207,6 +207,55 @@ Deno.test("HttpClient bufferedBody() gives a sized body whole when it has all ar
   assert.equal(client.idleConnections, 1);
 });
 
+Deno.test("HttpClient readBodyInto() reads a body into the caller's buffer: sized, chunked, cut short", async () => {
+  const encoder = new TextEncoder();
+  const rest = Promise.withResolvers<void>();
+  await using server = scriptedServer(async (conn) => {
+    const buf = new Uint8Array(4096);
+    // 1: part of a sized body with the head, the rest later (read past the buffer).
+    await conn.read(buf);
+    await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"));
+    await rest.promise;
+    await conn.write(encoder.encode("defghij"));
+    // 2: chunked, a chunk larger than the caller's buffer.
+    await conn.read(buf);
+    await conn.write(
+      encoder.encode(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nklmnopq\r\n0\r\n\r\n",
+      ),
+    );
+    // 3: a sized body the server cuts short.
+    await conn.read(buf);
+    await conn.write(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nxy"));
+    conn.close();
+  });
+  await using client = new HttpClient();
+  const url = `http://127.0.0.1:${server.port}/`;
+  const readAll = async (response: { readBodyInto(into: Uint8Array): Promise<number | null> }) => {
+    const into = new Uint8Array(4);
+    const pieces: string[] = [];
+    for (let n; (n = await response.readBodyInto(into)) !== null;) {
+      pieces.push(new TextDecoder().decode(into.subarray(0, n)));
+    }
+    return pieces;
+  };
+  const sized = await client.request(url);
+  const first = new Uint8Array(8);
+  assert.equal(await sized.readBodyInto(first), 3); // what came with the head
+  rest.resolve();
+  assert.deepEqual([new TextDecoder().decode(first.subarray(0, 3)), ...await readAll(sized)], [
+    "abc",
+    "defg",
+    "hij",
+  ]);
+  assert.equal(client.idleConnections, 1); // read to its end: back in the pool
+  assert.deepEqual(await readAll(await client.request(url)), ["klmn", "opq"]);
+  assert.equal(client.idleConnections, 1);
+  const cut = await client.request(url);
+  await assert.rejects(readAll(cut), (error) => error instanceof HttpClientError);
+  assert.equal(client.idleConnections, 0);
+});
+
 Deno.test("HttpClient sends fieldLines as given, with the framing of its body, and refuses bad ones unsent", async () => {
   const seen: string[] = [];
   await using server = scriptedServer(async (conn) => {
