@@ -86,12 +86,14 @@ export const LIST_KEYS_MAX = 1000;
 /** Reads of an object sent in pieces of this size. */
 const READ_PIECE_BYTES = 256 * 1024;
 /**
- * Objects from this size on are read off the event loop, a piece ahead
- * (readAheadStream), in pieces of ASYNC_READ_PIECE_BYTES: two such buffers
- * per GET.
+ * Objects from this size on are read off the event loop, pieces ahead
+ * (readAheadStream), in pieces of ASYNC_READ_PIECE_BYTES: READ_AHEAD_PIECES
+ * + 1 such buffers per GET.
  */
 const READ_AHEAD_MIN_BYTES = DIRECT_READ_MIN_BYTES;
 const ASYNC_READ_PIECE_BYTES = 1024 * 1024;
+/** Direct reads a large GET keeps in flight ahead of the socket (readAheadStream). */
+const READ_AHEAD_PIECES = 2;
 /** A copy yields to the event loop after each piece. */
 const COPY_PIECE_BYTES = 1024 * 1024;
 
@@ -1536,13 +1538,15 @@ function readStream(
 }
 
 /**
- * A large object's content read off the event loop, one piece ahead: while
- * a piece is written to the socket the next one is read on Deno's blocking
- * pool, so a read that has to wait for the disk (an object written with
- * O_DIRECT is not in the page cache) neither stalls the event loop nor
- * leaves the socket idle. Two buffers in turn: the read ahead goes into the
- * buffer of the piece before, which lib/http has written by the time it
- * pulls again.
+ * A large object's content read off the event loop, READ_AHEAD_PIECES
+ * pieces ahead: while a piece is written to the socket the next ones are
+ * read on Deno's blocking pool, so a read that has to wait for the disk (an
+ * object written with O_DIRECT is not in the page cache) neither stalls the
+ * event loop nor leaves the socket idle, and the disk has more than one
+ * read to work on (1 223 MiB/s with one direct 1 MiB read at a time here,
+ * 1 450 with two). One buffer per piece in flight plus the one being
+ * written, in turn: a read goes into the buffer of a piece that lib/http
+ * has written by the time it pulls again.
  */
 function readAheadStream(
   reader: ObjectReader,
@@ -1554,37 +1558,38 @@ function readAheadStream(
   let next = start;
   const buffers: Bytes[] = [];
   let turn = 0;
-  let ahead: Promise<Bytes> | undefined;
+  /** Reads in flight, oldest first. */
+  const ahead: Promise<Bytes>[] = [];
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
     // Not under a read still running on another thread.
-    const running = ahead;
-    ahead = undefined;
-    if (running === undefined) reader.close();
-    else running.then(() => reader.close(), () => reader.close());
+    const running = Promise.allSettled(ahead.splice(0));
+    running.then(() => reader.close());
   };
   const read = (): Promise<Bytes> => {
     const want = Math.min(ASYNC_READ_PIECE_BYTES, end - next);
-    turn ^= 1;
+    turn = (turn + 1) % (READ_AHEAD_PIECES + 1);
     // Aligned, for direct reads (store.ts openObject).
     const buffer = buffers[turn] ??= alignedBytes(ASYNC_READ_PIECE_BYTES);
     const position = next;
     next += want;
-    return readAt(buffer.subarray(0, want), position).then((n) => {
+    const piece = readAt(buffer.subarray(0, want), position).then((n) => {
       if (n !== want) throw new Error("object shorter than its metadata says");
       return buffer.subarray(0, n);
     });
+    piece.catch(() => {}); // reported when its turn comes
+    return piece;
   };
   return new ReadableStream<Bytes>({
     async pull(controller) {
       try {
-        const piece = await (ahead ?? read());
-        ahead = next < end ? read() : undefined;
-        ahead?.catch(() => {}); // reported at the next pull
+        if (ahead.length === 0) ahead.push(read());
+        const piece = await ahead.shift()!;
+        while (ahead.length < READ_AHEAD_PIECES && next < end) ahead.push(read());
         controller.enqueue(piece);
-        if (ahead === undefined) {
+        if (ahead.length === 0) {
           close();
           controller.close();
         }
