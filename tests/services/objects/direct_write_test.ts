@@ -162,3 +162,28 @@ Deno.test("objects: a large object read direct serves ranges off the block grid,
   const again = await s3.send("GET", "/direct/big");
   assert.deepEqual(new Uint8Array(await again.arrayBuffer()), newer);
 });
+
+Deno.test("objects: large GETs abandoned part way, with reads still in flight, release their files", async () => {
+  await using svc = await startService(service);
+  await using s3 = new S3TestClient(svc.addresses.http);
+  assert.equal((await s3.text("PUT", "/direct")).status, 200);
+  const body = content(DIRECT_READ_MIN_BYTES + 5 * MiB, 31);
+  assert.equal((await s3.send("PUT", "/direct/left", { body })).status, 200);
+  const openFiles = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = openFiles();
+  for (let i = 0; i < 20; i++) {
+    const r = await s3.send("GET", "/direct/left");
+    const reader = r.body!.getReader();
+    const first = await reader.read();
+    assert.deepEqual(first.value, body.subarray(0, first.value!.length));
+    await reader.cancel();
+  }
+  // The server notices each closed connection and closes the object once its reads settle.
+  const deadline = Date.now() + 10_000;
+  while (openFiles() > before + 2 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.ok(openFiles() <= before + 2, `${openFiles() - before} descriptors more than before`);
+  const whole = await s3.send("GET", "/direct/left");
+  assert.deepEqual(new Uint8Array(await whole.arrayBuffer()), body);
+});
