@@ -1509,20 +1509,35 @@ function readStream(
       reader.close();
     }
   };
+  return pieceStream(() => {
+    const want = Math.min(READ_PIECE_BYTES, end - position);
+    turn ^= 1;
+    let buffer = buffers[turn];
+    if (buffer === undefined || buffer.length < want) {
+      buffer = buffers[turn] = new Uint8Array(Math.min(READ_PIECE_BYTES, length));
+    }
+    const n = reader.readAt(buffer.subarray(0, want), position);
+    if (n === 0) throw new Error("object shorter than its metadata says");
+    position += n;
+    return { piece: buffer.subarray(0, n), last: position >= end };
+  }, close);
+}
+
+/**
+ * A stream of the pieces `next` gives, pulled one at a time (lib/http pulls
+ * the next only once the one before is written); `close` runs once, after
+ * the last piece, on an error, or when the reader cancels.
+ */
+function pieceStream(
+  next: () => { piece: Bytes; last: boolean } | Promise<{ piece: Bytes; last: boolean }>,
+  close: () => void,
+): ReadableStream<Bytes> {
   return new ReadableStream<Bytes>({
-    pull(controller) {
+    async pull(controller) {
       try {
-        const want = Math.min(READ_PIECE_BYTES, end - position);
-        turn ^= 1;
-        let buffer = buffers[turn];
-        if (buffer === undefined || buffer.length < want) {
-          buffer = buffers[turn] = new Uint8Array(Math.min(READ_PIECE_BYTES, length));
-        }
-        const n = reader.readAt(buffer.subarray(0, want), position);
-        if (n === 0) throw new Error("object shorter than its metadata says");
-        position += n;
-        controller.enqueue(buffer.subarray(0, n));
-        if (position >= end) {
+        const { piece, last } = await next();
+        controller.enqueue(piece);
+        if (last) {
           close();
           controller.close();
         }
@@ -1582,26 +1597,12 @@ function readAheadStream(
     piece.catch(() => {}); // reported when its turn comes
     return piece;
   };
-  return new ReadableStream<Bytes>({
-    async pull(controller) {
-      try {
-        if (ahead.length === 0) ahead.push(read());
-        const piece = await ahead.shift()!;
-        while (ahead.length < READ_AHEAD_PIECES && next < end) ahead.push(read());
-        controller.enqueue(piece);
-        if (ahead.length === 0) {
-          close();
-          controller.close();
-        }
-      } catch (error) {
-        close();
-        controller.error(error);
-      }
-    },
-    cancel() {
-      close();
-    },
-  }, { highWaterMark: 0 });
+  return pieceStream(async () => {
+    if (ahead.length === 0) ahead.push(read());
+    const piece = await ahead.shift()!;
+    while (ahead.length < READ_AHEAD_PIECES && next < end) ahead.push(read());
+    return { piece, last: ahead.length === 0 };
+  }, close);
 }
 
 function deleteObject(call: Call): HttpResponse | Promise<HttpResponse> {
