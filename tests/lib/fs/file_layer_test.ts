@@ -22,6 +22,7 @@ import {
   seededRandom,
   SimulatedDisk,
 } from "../../_support/power_loss_fs.ts";
+import { residentPages } from "../../_support/page_cache.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array | null) => data === null ? null : new TextDecoder().decode(data);
@@ -290,19 +291,6 @@ Deno.test("real disk: startWriteback is a hint that changes no content, and clos
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-/** Pages of `path` in the page cache (fincore, util-linux), or undefined without it. */
-function residentPages(path: string): number | undefined {
-  try {
-    const out = new Deno.Command("fincore", {
-      args: ["--raw", "--noheadings", "-o", "PAGES", path],
-    })
-      .outputSync();
-    return out.success ? Number(new TextDecoder().decode(out.stdout).trim()) : undefined;
-  } catch {
-    return undefined; // no fincore
-  }
-}
 
 Deno.test("real disk: alignedSharedBytes starts on a 4096-byte boundary", () => {
   for (let i = 0; i < 4; i++) {

@@ -18,6 +18,7 @@ import { service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
 import { DIRECT_READ_MIN_BYTES } from "../../../services/objects/store.ts";
 import { S3TestClient } from "./_s3.ts";
+import { residentPages } from "../../_support/page_cache.ts";
 
 const MiB = 1024 * 1024;
 /**
@@ -30,19 +31,6 @@ function content(size: number, seed: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(size);
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 12) + seed) & 0xff;
   return bytes;
-}
-
-/** Pages of `path` in the page cache (fincore, util-linux), or undefined without it. */
-function residentPages(path: string): number | undefined {
-  try {
-    const out = new Deno.Command("fincore", {
-      args: ["--raw", "--noheadings", "-o", "PAGES", path],
-    })
-      .outputSync();
-    return out.success ? Number(new TextDecoder().decode(out.stdout).trim()) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** PUTs every size, checks the page cache holds at most the tail pages when direct, then GETs each back. */
