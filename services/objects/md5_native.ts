@@ -18,15 +18,13 @@
 // undefined and uploads use the worker thread (md5_worker.ts).
 
 import { Buffer } from "node:buffer";
-import type { HashedCallback, Md5 } from "./md5_worker.ts";
+import { CopyBatches, type HashedCallback, type Md5 } from "./md5_worker.ts";
 
 /** For tests: act as if libcrypto could not be loaded (the worker thread is used). */
 export const nativeMd5Options = { disabled: false };
 
 /** sizeof(MD5_CTX) is 92 bytes (A-D, Nl, Nh, 16 words of data, num); room to spare. */
 const MD5_CTX_BYTES = 128;
-/** Bytes given without a callback are copied into batches of this size, one call each. */
-const COPY_BATCH_BYTES = 1024 * 1024;
 
 interface Libcrypto {
   init(ctx: Uint8Array): number;
@@ -75,8 +73,10 @@ export class NativeMd5 implements Md5 {
   readonly #ctx = new Uint8Array(MD5_CTX_BYTES);
   /** Settles once every call made so far has returned. */
   #chain: Promise<void> = Promise.resolve();
-  #batch: Uint8Array | undefined;
-  #batchBytes = 0;
+  /** Bytes given without a callback, copied into batches, one call each. */
+  readonly #copies = new CopyBatches((batch, length) =>
+    this.#call(length === batch.length ? batch : batch.subarray(0, length))
+  );
   #failure: Error | undefined;
   #digest: Promise<Buffer> | undefined;
 
@@ -91,28 +91,12 @@ export class NativeMd5 implements Md5 {
       return;
     }
     if (hashed !== undefined) {
-      this.#sendBatch(); // copied bytes that came first go first
+      this.#copies.flush(); // copied bytes that came first go first
       this.#call(bytes, hashed);
       return;
     }
     // The caller may reuse `bytes` at once: copy them.
-    for (let at = 0; at < bytes.length;) {
-      const batch = this.#batch ??= new Uint8Array(COPY_BATCH_BYTES);
-      const n = Math.min(batch.length - this.#batchBytes, bytes.length - at);
-      batch.set(bytes.subarray(at, at + n), this.#batchBytes);
-      this.#batchBytes += n;
-      at += n;
-      if (this.#batchBytes === batch.length) this.#sendBatch();
-    }
-  }
-
-  #sendBatch(): void {
-    const batch = this.#batch;
-    if (batch === undefined || this.#batchBytes === 0) return;
-    this.#batch = undefined;
-    const n = this.#batchBytes;
-    this.#batchBytes = 0;
-    this.#call(n === batch.length ? batch : batch.subarray(0, n));
+    this.#copies.add(bytes);
   }
 
   /** Queues one MD5_Update of `bytes`, read in place on another thread. */
@@ -132,7 +116,7 @@ export class NativeMd5 implements Md5 {
 
   digest(): Promise<Buffer> {
     this.#digest ??= (() => {
-      this.#sendBatch();
+      this.#copies.flush();
       return this.#chain.then(() => {
         if (this.#failure !== undefined) throw this.#failure;
         const out = new Uint8Array(16);
@@ -144,7 +128,6 @@ export class NativeMd5 implements Md5 {
   }
 
   drop(): void {
-    this.#batch = undefined;
-    this.#batchBytes = 0;
+    this.#copies.drop();
   }
 }

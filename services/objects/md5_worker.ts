@@ -51,6 +51,48 @@ export const hashThreadOptions = {
  */
 const COPY_BATCH_BYTES = 1024 * 1024;
 
+/**
+ * Copies of bytes their caller may reuse at once, gathered into batches of
+ * COPY_BATCH_BYTES: `send` gets each batch once it is full, or at `flush`
+ * (before bytes that skip the batch, and before the digest), and may keep it.
+ */
+export class CopyBatches {
+  readonly #send: (batch: Uint8Array<ArrayBuffer>, length: number) => void;
+  #batch: Uint8Array<ArrayBuffer> | undefined;
+  #length = 0;
+
+  constructor(send: (batch: Uint8Array<ArrayBuffer>, length: number) => void) {
+    this.#send = send;
+  }
+
+  add(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length;) {
+      const batch = this.#batch ??= new Uint8Array(COPY_BATCH_BYTES);
+      const n = Math.min(batch.length - this.#length, bytes.length - at);
+      batch.set(bytes.subarray(at, at + n), this.#length);
+      this.#length += n;
+      at += n;
+      if (this.#length === batch.length) this.flush();
+    }
+  }
+
+  /** Sends what has been gathered, if anything. */
+  flush(): void {
+    const batch = this.#batch;
+    if (batch === undefined || this.#length === 0) return;
+    const length = this.#length;
+    this.#batch = undefined;
+    this.#length = 0;
+    this.#send(batch, length);
+  }
+
+  /** Forgets what has been gathered. */
+  drop(): void {
+    this.#batch = undefined;
+    this.#length = 0;
+  }
+}
+
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
 const hashes = new Map();
@@ -258,8 +300,13 @@ export class WorkerMd5 implements Md5 {
   readonly #pending: (HashedCallback | undefined)[] = [];
   #pendingHead = 0;
   /** Copied bytes gathered until a batch is full (or a shared update or the digest comes). */
-  #batch: Uint8Array<ArrayBuffer> | undefined;
-  #batchBytes = 0;
+  readonly #copies = new CopyBatches((batch, length) => {
+    this.#pending.push(undefined);
+    this.#thread.post(
+      { id: this.#id, op: "update", buffer: batch.buffer, offset: 0, length },
+      [batch.buffer],
+    );
+  });
   #failure: Error | undefined;
   #digest: Promise<Buffer> | undefined;
   #digestListener: ((reply: Reply | Error) => void) | undefined;
@@ -291,7 +338,7 @@ export class WorkerMd5 implements Md5 {
       return;
     }
     if (bytes.buffer instanceof SharedArrayBuffer) {
-      this.#sendBatch(); // copied bytes that came first go first
+      this.#copies.flush(); // copied bytes that came first go first
       this.#pending.push(hashed);
       this.#thread.post({
         id: this.#id,
@@ -302,29 +349,8 @@ export class WorkerMd5 implements Md5 {
       });
       return;
     }
-    for (let at = 0; at < bytes.length;) {
-      const batch = this.#batch ??= new Uint8Array(COPY_BATCH_BYTES);
-      const n = Math.min(batch.length - this.#batchBytes, bytes.length - at);
-      batch.set(bytes.subarray(at, at + n), this.#batchBytes);
-      this.#batchBytes += n;
-      at += n;
-      if (this.#batchBytes === batch.length) this.#sendBatch();
-    }
+    this.#copies.add(bytes);
     hashed?.();
-  }
-
-  /** Moves the batch of copied bytes to the thread. */
-  #sendBatch(): void {
-    const batch = this.#batch;
-    if (batch === undefined || this.#batchBytes === 0) return;
-    this.#batch = undefined;
-    const n = this.#batchBytes;
-    this.#batchBytes = 0;
-    this.#pending.push(undefined);
-    this.#thread.post(
-      { id: this.#id, op: "update", buffer: batch.buffer, offset: 0, length: n },
-      [batch.buffer],
-    );
   }
 
   digest(): Promise<Buffer> {
@@ -335,7 +361,7 @@ export class WorkerMd5 implements Md5 {
         if (reply instanceof Error) reject(reply);
         else resolve(Buffer.from(reply.bytes!));
       };
-      this.#sendBatch();
+      this.#copies.flush();
       this.#thread.post({ id: this.#id, op: "digest" });
     });
     return this.#digest;
