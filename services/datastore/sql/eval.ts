@@ -29,6 +29,15 @@ import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
 import {
+  compareIntervalValues,
+  datetimeArithmetic,
+  datetimeFunction,
+  dateToTimestamp,
+  isFiniteTimestamp,
+  negateIntervalValue,
+} from "./datetime.ts";
+import { DATE_INFINITY, DATE_MINUS_INFINITY, TIMESTAMP_INFINITY } from "../../../lib/pg/values.ts";
+import {
   addDecimal,
   compareDecimal,
   decimalFromBigInt,
@@ -61,6 +70,7 @@ export type SqlType =
   | "date"
   | "timestamp"
   | "timestamptz"
+  | "interval"
   | "uuid"
   | "json"
   | "jsonb"
@@ -82,6 +92,7 @@ const TYPE_OID: Record<SqlType, number> = {
   date: OID.date,
   timestamp: OID.timestamp,
   timestamptz: OID.timestamptz,
+  interval: OID.interval,
   uuid: OID.uuid,
   json: OID.json,
   jsonb: OID.jsonb,
@@ -163,6 +174,7 @@ const NUMBERS: ReadonlySet<SqlType> = new Set([
   "float8",
 ]);
 const STRINGS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
+const DATETIMES: ReadonlySet<SqlType> = new Set(["date", "timestamp", "timestamptz", "interval"]);
 
 const INT_LIMITS: Record<string, [bigint, bigint, string]> = {
   int2: [-32768n, 32767n, "smallint out of range"],
@@ -278,11 +290,14 @@ function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue)
   if (from === "int4" && to === "bool") return (value) => value !== 0;
   if (from === "bool" && to === "int4") return (value) => (value ? 1 : 0);
   if (from === "date" && (to === "timestamp" || to === "timestamptz")) {
-    return (value) => BigInt(value as number) * 86_400_000_000n;
+    return (value) => dateToTimestamp(value as number);
   }
   if (isTimestamp(from) && to === "date") {
     return (value) => {
       const micros = value as bigint;
+      if (!isFiniteTimestamp(micros)) {
+        return micros === TIMESTAMP_INFINITY ? DATE_INFINITY : DATE_MINUS_INFINITY;
+      }
       const day = 86_400_000_000n;
       return Number((micros - ((micros % day) + day) % day) / day);
     };
@@ -527,6 +542,8 @@ export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
         }
         return x.length - y.length < 0 ? -1 : x.length > y.length ? 1 : 0;
       };
+    case "interval":
+      return compareIntervalValues;
     case "bpchar":
       // Trailing spaces do not count in char(n) comparisons.
       return (a, b) =>
@@ -618,6 +635,11 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
   if (left.type === "unknown" && right.type === "unknown") {
     throw new SqlError("42725", `operator is not unique: unknown ${op} unknown`);
   }
+  if (DATETIMES.has(left.type) || DATETIMES.has(right.type)) {
+    const found = datetimeArithmetic(op, left, right, { toType });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
   if (left.type === "unknown") left = coerce(left, right.type);
   if (right.type === "unknown") right = coerce(right, left.type);
   if (!NUMBERS.has(left.type) || !NUMBERS.has(right.type)) {
@@ -649,8 +671,22 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
 }
 
 function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  if (
+    (leftExpr.type === "bytea" || rightExpr.type === "bytea") &&
+    [leftExpr.type, rightExpr.type].every((t) => t === "bytea" || t === "unknown")
+  ) {
+    return compileByteaConcat(toType(leftExpr, "bytea"), toType(rightExpr, "bytea"));
+  }
   const side = (value: Compiled) => {
     if (value.type === "unknown") return coerce(value, "text").evaluate;
+    if (value.type === "bpchar") {
+      // char(n) to text drops the padding (rtrim1), as its cast does.
+      const evaluate = value.evaluate;
+      return (ctx: EvalContext) => {
+        const v = evaluate(ctx);
+        return v === null ? null : (v as string).replace(/ +$/, "");
+      };
+    }
     if (STRINGS.has(value.type)) return value.evaluate;
     const oid = TYPE_OID[value.type];
     const evaluate = value.evaluate;
@@ -674,6 +710,23 @@ function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
       if (a === null) return null;
       const b = r(ctx);
       return b === null ? null : (a as string) + (b as string);
+    },
+  };
+}
+
+/** bytea || bytea (byteacat). */
+function compileByteaConcat(left: Compiled, right: Compiled): Compiled {
+  return {
+    type: "bytea",
+    evaluate: (ctx) => {
+      const a = left.evaluate(ctx);
+      if (a === null) return null;
+      const b = right.evaluate(ctx);
+      if (b === null) return null;
+      const out = new Uint8Array((a as Bytes).length + (b as Bytes).length);
+      out.set(a as Bytes);
+      out.set(b as Bytes, (a as Bytes).length);
+      return out;
     },
   };
 }
@@ -705,10 +758,17 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
         if (!Object.hasOwn(value, k)) return null;
         field = (value as Record<string, unknown>)[k];
       } else {
-        if (!Array.isArray(value)) return null;
-        const i = Number(k);
-        field = value[i < 0 ? value.length + i : i];
-        if (field === undefined) return null;
+        // A jsonb scalar answers index 0 (and -1) with itself: jsonb keeps a
+        // scalar as a one-element raw array, and jsonb_array_element reads it.
+        if (type === "jsonb" && (value === null || typeof value !== "object")) {
+          if (Number(k) !== 0 && Number(k) !== -1) return null;
+          field = value;
+        } else if (!Array.isArray(value)) return null;
+        else {
+          const i = Number(k);
+          field = value[i < 0 ? value.length + i : i];
+          if (field === undefined) return null;
+        }
       }
       if (asText) {
         if (field === null) return null;
@@ -921,6 +981,17 @@ function constant(type: SqlType, value: PgValue): Compiled {
 
 function compileUnary(op: string, operandExpr: Compiled): Compiled {
   const operand = operandExpr.type === "unknown" ? coerce(operandExpr, "numeric") : operandExpr;
+  if (operand.type === "interval" && (op === "-" || op === "+")) {
+    if (op === "+") return operand;
+    const evaluate = operand.evaluate;
+    return {
+      type: "interval",
+      evaluate: (ctx) => {
+        const value = evaluate(ctx);
+        return value === null ? null : negateIntervalValue(value);
+      },
+    };
+  }
   if (!NUMBERS.has(operand.type) || (op !== "-" && op !== "+")) {
     throw new SqlError("42883", `operator does not exist: ${op} ${typeDisplayName(operand.type)}`);
   }
@@ -1186,6 +1257,16 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
     case "upper":
     case "length":
     case "char_length": {
+      if (fn === "length" && args.length === 1 && args[0].type === "bytea") {
+        const evaluate = args[0].evaluate;
+        return {
+          type: "int4",
+          evaluate: (ctx) => {
+            const value = evaluate(ctx);
+            return value === null ? null : (value as Bytes).length;
+          },
+        };
+      }
       if (args.length !== 1 || !(args[0].type === "unknown" || STRINGS.has(args[0].type))) {
         throw missing();
       }
@@ -1258,7 +1339,8 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
     default: {
-      const found = moreFunctions(fn, args, { toType, typeOid });
+      const found = datetimeFunction(fn, args, { toType }) ??
+        moreFunctions(fn, args, { toType, typeOid });
       if (found === null) throw missing();
       return found;
     }

@@ -48,6 +48,13 @@ import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engi
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, type PgValue } from "../../../lib/pg/values.ts";
+import {
+  addIntervals,
+  formatInterval,
+  type Interval,
+  intervalFields,
+  scaleInterval,
+} from "../../../lib/pg/interval.ts";
 import type {
   AlterAction,
   ColumnDef,
@@ -1402,6 +1409,7 @@ class Planner {
         });
       case "sum":
       case "avg": {
+        if (type === "interval") return intervalSumOrAverage(name, filter, arg.evaluate, distinct);
         if (!numeric) {
           throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
         }
@@ -2829,6 +2837,28 @@ interface AggregateSpec {
   start(): Accumulator;
   step(acc: Accumulator, ctx: EvalContext): void;
   finish(acc: Accumulator): PgValue;
+}
+
+/** sum(interval) field by field, avg(interval) as that sum / count (interval_div), as PostgreSQL. */
+function intervalSumOrAverage(
+  name: string,
+  filter: ((ctx: EvalContext) => PgValue) | null,
+  evaluate: (ctx: EvalContext) => PgValue,
+  distinct: boolean,
+): AggregateSpec {
+  return aggregate("interval", filter, evaluate, distinct, {
+    start: () => ({ n: 0n, sum: null }),
+    add: (acc, v) => {
+      acc.n = (acc.n as bigint) + 1n;
+      const value = intervalFields(v as string);
+      acc.sum = (acc.sum === null ? value : addIntervals(acc.sum as Interval, value, 1)) as never;
+    },
+    finish: (acc) => {
+      if (acc.sum === null) return null;
+      const sum = acc.sum as Interval;
+      return formatInterval(name === "avg" ? scaleInterval(sum, Number(acc.n), true) : sum);
+    },
+  });
 }
 
 function aggregate(

@@ -15,6 +15,7 @@
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { extractInterval } from "./datetime.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 
 /**
@@ -215,6 +216,9 @@ function stringFunction(fn: string, args: Compiled[]): Compiled | null {
       return make("bool", strict([t(0), t(1)], ([s, p]) => String(s).startsWith(String(p))));
     case "octet_length":
       if (!arity(1)) return null;
+      if (args[0].type === "bytea") {
+        return make("int4", strict([args[0].evaluate], ([b]) => (b as Uint8Array).length));
+      }
       return make("int4", strict([t(0)], ([s]) => new TextEncoder().encode(String(s)).length));
     case "ascii":
       if (!arity(1)) return null;
@@ -531,9 +535,18 @@ function dateFunction(fn: string, args: Compiled[]): Compiled | null {
       if (args.length !== 2) return null;
       let source = args[1];
       if (source.type === "unknown") source = toType(source, "timestamp");
+      const field = text(args[0]);
+      if (source.type === "interval") {
+        return {
+          type: fn === "extract" ? "numeric" : "float8",
+          evaluate: strict([field, source.evaluate], ([f, v]) => {
+            const out = extractInterval(String(f), v);
+            return fn === "extract" ? out : Number(out);
+          }),
+        };
+      }
       if (!DATELIKE.has(source.type)) return null;
       const type = source.type;
-      const field = text(args[0]);
       return {
         type: fn === "extract" ? "numeric" : "float8",
         evaluate: strict([field, source.evaluate], ([f, v]) => {
