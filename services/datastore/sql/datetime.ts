@@ -157,17 +157,25 @@ function fields(micros: bigint) {
 }
 
 /**
+ * PostgreSQL 15's age() does not test for infinity: 'infinity' (int64's
+ * largest, counted from 2000-01-01) breaks down into a date in the year
+ * 294277 and '-infinity' fails the breakdown. The same here.
+ */
+function ageOperand(micros: bigint): bigint {
+  if (micros === TIMESTAMP_MINUS_INFINITY) throw new SqlError("22008", "timestamp out of range");
+  if (micros === TIMESTAMP_INFINITY) return TIMESTAMP_INFINITY + 946_684_800_000_000n;
+  return micros;
+}
+
+/**
  * age(a, b) (timestamp_age): field-by-field differences, each negative field
  * borrowed from the next larger one, a month borrowed as the length of the
  * earlier timestamp's month; so age('2024-03-01', '2023-02-28') is
  * '1 year 1 day', where a - b would be '367 days'.
  */
 export function age(a: bigint, b: bigint): Interval {
-  if (!isFiniteTimestamp(a) || !isFiniteTimestamp(b)) {
-    throw new SqlError("22008", "cannot subtract infinite timestamps");
-  }
-  const x = fields(a);
-  const y = fields(b);
+  const x = fields(ageOperand(a));
+  const y = fields(ageOperand(b));
   const tm = {
     micro: x.micro - y.micro,
     second: x.second - y.second,

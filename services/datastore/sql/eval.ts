@@ -373,6 +373,14 @@ export function castTo(value: Compiled, type: TypeName, assignment = false): Com
     );
   }
   const modify = applyModifiers(type, target, assignment);
+  if (value.type === "unknown" && value.constant !== undefined) {
+    // A string constant is converted while the statement is analysed, as
+    // PostgreSQL's parser does: a bad one fails before any row is written.
+    const input = value.constant.value;
+    let output = input === null ? null : cast(input);
+    if (output !== null && modify !== null) output = modify(output);
+    return constant(target, output);
+  }
   const evaluate = value.evaluate;
   return {
     type: target,
@@ -772,7 +780,8 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
       }
       if (asText) {
         if (field === null) return null;
-        return typeof field === "string" ? field : JSON.stringify(field);
+        if (typeof field === "string") return field;
+        return type === "jsonb" ? parseText(oid, JSON.stringify(field)) : JSON.stringify(field);
       }
       return parseText(oid, JSON.stringify(field));
     },

@@ -3145,7 +3145,11 @@ function assign(value: Compiled, column: SqlColumn): Compiled {
   if (value.type === column.type && column.typeName.modifiers.length === 0) return value;
   try {
     return castTo(value, { ...column.typeName, name: column.type }, true);
-  } catch {
+  } catch (error) {
+    // A string constant that is no value of the type fails as itself (22P02, 22007, ...).
+    if (value.type === "unknown" && !(error instanceof SqlError && error.code === "42846")) {
+      throw error;
+    }
     throw new SqlError(
       "42804",
       `column "${column.name}" is of type ${

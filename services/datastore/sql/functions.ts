@@ -15,7 +15,7 @@
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import { extractInterval } from "./datetime.ts";
+import { dateToTimestamp, extractInterval, isFiniteTimestamp } from "./datetime.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 
 /**
@@ -422,12 +422,36 @@ function parts(micros: bigint) {
 }
 
 function timestampOf(type: SqlType, value: PgValue): bigint {
-  return type === "date" ? BigInt(value as number) * DAY_MICROS : value as bigint;
+  return type === "date" ? dateToTimestamp(value as number) : value as bigint;
 }
 
-/** extract(field FROM source) as numeric text, as PostgreSQL 14+ returns it. */
-function extractField(field: string, type: SqlType, value: PgValue): string {
+/** The fields whose value at +/-infinity is +/-Infinity; the others are NULL there. */
+const UNBOUNDED_FIELDS = new Set(["year", "decade", "century", "millennium", "epoch", "isoyear"]);
+const KNOWN_FIELDS = new Set([
+  ...UNBOUNDED_FIELDS,
+  "month",
+  "day",
+  "hour",
+  "minute",
+  "second",
+  "milliseconds",
+  "microseconds",
+  "dow",
+  "isodow",
+  "doy",
+  "quarter",
+]);
+
+/** extract(field FROM source) as numeric text, as PostgreSQL 14+ returns it; NULL for some fields of infinity. */
+function extractField(field: string, type: SqlType, value: PgValue): string | null {
   const micros = timestampOf(type, value);
+  if (!isFiniteTimestamp(micros)) {
+    const f = field.toLowerCase();
+    if (KNOWN_FIELDS.has(f)) {
+      if (!UNBOUNDED_FIELDS.has(f)) return null;
+      return micros > 0n ? "Infinity" : "-Infinity";
+    }
+  }
   const p = parts(micros);
   const dow = ((p.days % 7) + 11) % 7; // 1970-01-01 was a Thursday (4)
   const doy = p.days - daysFromCivil(p.year, 1, 1) + 1;
@@ -487,6 +511,7 @@ function extractField(field: string, type: SqlType, value: PgValue): string {
 }
 
 function truncate(field: string, micros: bigint): bigint {
+  if (!isFiniteTimestamp(micros)) return micros;
   const p = parts(micros);
   const at = (y: number, m: number, d: number, h = 0, mi = 0, s = 0, us = 0) =>
     BigInt(daysFromCivil(y, m, d)) * DAY_MICROS +
@@ -551,6 +576,7 @@ function dateFunction(fn: string, args: Compiled[]): Compiled | null {
         type: fn === "extract" ? "numeric" : "float8",
         evaluate: strict([field, source.evaluate], ([f, v]) => {
           const out = extractField(String(f), type, v);
+          if (out === null) return null;
           return fn === "extract" ? out : Number(out);
         }),
       };
