@@ -28,6 +28,7 @@ import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
+import { jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import {
   compareIntervalValues,
   datetimeArithmetic,
@@ -174,6 +175,7 @@ const NUMBERS: ReadonlySet<SqlType> = new Set([
   "float8",
 ]);
 const STRINGS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
+const JSONB_OPERATORS: ReadonlySet<string> = new Set(["#>", "#>>", "@>", "<@", "?", "?|", "?&"]);
 const DATETIMES: ReadonlySet<SqlType> = new Set(["date", "timestamp", "timestamptz", "interval"]);
 
 const INT_LIMITS: Record<string, [bigint, bigint, string]> = {
@@ -643,6 +645,11 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
   if (left.type === "unknown" && right.type === "unknown") {
     throw new SqlError("42725", `operator is not unique: unknown ${op} unknown`);
   }
+  if (left.type === "jsonb" && op === "-") {
+    const found = jsonbOperator(op, left, right, { toType, typeOid });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
   if (DATETIMES.has(left.type) || DATETIMES.has(right.type)) {
     const found = datetimeArithmetic(op, left, right, { toType });
     if (found === null) throw noOperator(op, left.type, right.type);
@@ -679,6 +686,10 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
 }
 
 function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  if (leftExpr.type === "jsonb" || rightExpr.type === "jsonb") {
+    const found = jsonbOperator("||", leftExpr, rightExpr, { toType, typeOid });
+    if (found !== null) return found;
+  }
   if (
     (leftExpr.type === "bytea" || rightExpr.type === "bytea") &&
     [leftExpr.type, rightExpr.type].every((t) => t === "bytea" || t === "unknown")
@@ -759,6 +770,9 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
       const document = l(ctx);
       const k = r(ctx);
       if (document === null || k === null) return null;
+      if (type === "jsonb") {
+        return jsonbGet(document as string, k as string | number | bigint, asText);
+      }
       const value: unknown = JSON.parse(document as string);
       let field: unknown;
       if (typeof k === "string") {
@@ -766,22 +780,14 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
         if (!Object.hasOwn(value, k)) return null;
         field = (value as Record<string, unknown>)[k];
       } else {
-        // A jsonb scalar answers index 0 (and -1) with itself: jsonb keeps a
-        // scalar as a one-element raw array, and jsonb_array_element reads it.
-        if (type === "jsonb" && (value === null || typeof value !== "object")) {
-          if (Number(k) !== 0 && Number(k) !== -1) return null;
-          field = value;
-        } else if (!Array.isArray(value)) return null;
-        else {
-          const i = Number(k);
-          field = value[i < 0 ? value.length + i : i];
-          if (field === undefined) return null;
-        }
+        if (!Array.isArray(value)) return null;
+        const i = Number(k);
+        field = value[i < 0 ? value.length + i : i];
+        if (field === undefined) return null;
       }
       if (asText) {
         if (field === null) return null;
-        if (typeof field === "string") return field;
-        return type === "jsonb" ? parseText(oid, JSON.stringify(field)) : JSON.stringify(field);
+        return typeof field === "string" ? field : JSON.stringify(field);
       }
       return parseText(oid, JSON.stringify(field));
     },
@@ -1045,6 +1051,11 @@ function compileBinary(op: string, left: Compiled, right: Compiled): Compiled {
     return compileRegex(op, left, right);
   }
   if (op === "->" || op === "->>") return compileJsonField(op, left, right);
+  if (JSONB_OPERATORS.has(op)) {
+    const found = jsonbOperator(op, left, right, { toType, typeOid });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
   if (["+", "-", "*", "/", "%", "^"].includes(op)) return compileArithmetic(op, left, right);
   throw noOperator(op, left.type, right.type);
 }
@@ -1349,6 +1360,7 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       return compileSqlFunction("current_timestamp");
     default: {
       const found = datetimeFunction(fn, args, { toType }) ??
+        jsonbFunction(fn, args, { toType, typeOid }) ??
         moreFunctions(fn, args, { toType, typeOid });
       if (found === null) throw missing();
       return found;

@@ -47,7 +47,8 @@
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
-import { formatText, type PgValue } from "../../../lib/pg/values.ts";
+import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
+import { jsonOf } from "./jsonb.ts";
 import {
   addIntervals,
   formatInterval,
@@ -1506,6 +1507,37 @@ class Planner {
           },
         );
       }
+      case "jsonb_agg":
+      case "jsonb_object_agg": {
+        if (call.orderBy.length > 0) {
+          throw new SqlError("0A000", `${name} with ORDER BY is not supported yet`);
+        }
+        const value = arg.evaluate;
+        const key = name === "jsonb_object_agg" ? arg : null;
+        const second = name === "jsonb_object_agg" ? this.compile(call.args[1], scope) : arg;
+        const secondType = second.type === "unknown" ? "text" : second.type;
+        const json = (v: PgValue) => jsonOf(secondType, v, typeOidOf);
+        // Each row's element as JSON text; NULL values count (as JSON null), unlike string_agg's.
+        const element = key === null
+          ? (ctx: EvalContext) => json(value(ctx))
+          : (ctx: EvalContext) => {
+            const k = value(ctx);
+            if (k === null) throw new SqlError("22023", "field name must not be null");
+            return `${JSON.stringify(formatValue(type, k))}:${json(second.evaluate(ctx))}`;
+          };
+        const open = key === null ? "[" : "{";
+        const close = key === null ? "]" : "}";
+        return aggregate("jsonb", filter, element, distinct, {
+          start: () => ({ parts: [] as string[] }),
+          add: (acc, v) => void (acc.parts as string[]).push(v as string),
+          finish: (acc) => {
+            const parts = acc.parts as string[];
+            return parts.length === 0
+              ? null
+              : parseText(OID.jsonb, `${open}${parts.join(",")}${close}`);
+          },
+        });
+      }
       default:
         throw new SqlError("42883", `function ${name} does not exist`);
     }
@@ -2828,6 +2860,8 @@ const AGGREGATES: ReadonlySet<string> = new Set([
   "bool_or",
   "every",
   "string_agg",
+  "jsonb_agg",
+  "jsonb_object_agg",
 ]);
 
 type Accumulator = Record<string, unknown>;

@@ -51,6 +51,9 @@ export function withPosition(error: unknown, sql: string): unknown {
 }
 
 const LITERAL_CODES = new Set(["22P02", "22007", "22008", "22015"]);
+/** The input functions' messages; other errors of these codes carry no position. */
+const LITERAL_MESSAGE =
+  /^(invalid input syntax for type [^:]+|(date\/time|interval) field value out of range): "[^]*"$/;
 
 interface CodedError {
   code: string;
@@ -62,7 +65,7 @@ function isBadLiteral(error: unknown): error is CodedError {
   if (!(error instanceof Error) || !("code" in error)) return false;
   const { code, position } = error as Error & CodedError;
   return typeof code === "string" && LITERAL_CODES.has(code) && position === undefined &&
-    /: "[^]*"$/.test(error.message);
+    LITERAL_MESSAGE.test(error.message);
 }
 
 function literalPosition(error: CodedError, sql: string): unknown {
