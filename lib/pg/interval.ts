@@ -222,9 +222,12 @@ const NUMBER_UNIT = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)([a-z]+)$/;
 function splitNumber(sign: string, digits: string, text: string): [number, number] {
   const value = Number(digits);
   const whole = Math.trunc(value);
-  if (!Number.isSafeInteger(whole) || Math.abs(whole) > INT32_MAX) throw fieldOverflow(text);
+  // The number is read as a signed int32 (strtoint), so -2147483648 fits and 2147483648 does not.
+  if (!Number.isSafeInteger(whole) || whole > (sign === "-" ? -INT32_MIN : INT32_MAX)) {
+    throw fieldOverflow(text);
+  }
   const fraction = value - whole;
-  return sign === "-" ? [-whole, -fraction] : [whole, fraction];
+  return sign === "-" ? [-whole + 0, -fraction + 0] : [whole, fraction];
 }
 
 /** interval_in: the fields of any input form listed in this file's header. */
@@ -260,6 +263,12 @@ export function parseInterval(text: string): Interval {
       if (hours > 2562047788n) throw fieldOverflow(text);
       let micros = hours * MICROS_PER_HOUR + BigInt(m) * MICROS_PER_MINUTE +
         BigInt(s) * MICROS_PER_SECOND + fractionMicros(Number(`0.${f || "0"}`), 1_000_000);
+      // The magnitude is built first, then negated: -2562047788:00:54.775808
+      // (int64's smallest) does not fit it, and PostgreSQL calls that bad syntax.
+      if (micros > INT64_MAX) {
+        if (sign === "-") throw invalid(text);
+        throw fieldOverflow(text);
+      }
       if (sign === "-") micros = -micros;
       acc.micros += micros;
       continue;
