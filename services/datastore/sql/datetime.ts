@@ -40,6 +40,7 @@ import {
   TIMESTAMP_MINUS_INFINITY,
 } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { formatDateTime, formatNumber } from "./to_char.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 
 /** What this file needs from eval.ts (handed in, to avoid an import cycle). */
@@ -646,6 +647,35 @@ export function datetimeFunction(
           BigInt(Math.round(s * 1e6));
         return micros;
       });
+    }
+    case "to_char": {
+      if (args.length !== 2) return null;
+      const source = args[0];
+      const format = support.toType(args[1], "text").evaluate;
+      const type = source.type;
+      if (type === "timestamp" || type === "timestamptz" || type === "date") {
+        const from = type === "date" ? support.toType(source, "timestamp") : source;
+        return strict("text", [from.evaluate, format], ([v, f]) => {
+          const micros = v as bigint;
+          if (!isFiniteTimestamp(micros)) return null;
+          return formatDateTime(micros, f as string, type === "timestamptz");
+        });
+      }
+      if (NUMBERS.has(type)) {
+        const decimal = (v: PgValue): string => {
+          if (type === "float4" || type === "float8") {
+            const x = v as number;
+            return Number.isFinite(x) ? x.toFixed(Math.abs(x) >= 1e21 ? 0 : 15) : String(x);
+          }
+          return String(v);
+        };
+        return strict("text", [source.evaluate, format], ([v, f]) => {
+          const text = decimal(v);
+          if (!/^-?\d/.test(text)) return null;
+          return formatNumber(text, f as string);
+        });
+      }
+      return null;
     }
     default:
       return null;
