@@ -419,7 +419,10 @@ export const DATE_MINUS_INFINITY = -2147483648;
 function specialDateTime(text: string): bigint | undefined {
   const day = 86_400_000_000n;
   const now = () => BigInt(Date.now()) * 1000n;
-  const today = () => now() - now() % day;
+  const today = () => {
+    const micros = now(); // read once: a second reading may be a millisecond later
+    return micros - micros % day;
+  };
   switch (text.trim().toLowerCase()) {
     case "epoch":
       return 0n;

@@ -54,6 +54,7 @@ import {
   formatInterval,
   type Interval,
   intervalFields,
+  intervalSpan,
   scaleInterval,
 } from "../../../lib/pg/interval.ts";
 import type {
@@ -1342,6 +1343,7 @@ class Planner {
       });
     };
     const groupEvals = groups.map((g) => g.evaluate);
+    const groupKey = equalityKey(groups.map((g) => g.type));
     const specs = aggregates.map((a) => a.spec);
     const plan: RowPlan = {
       columns: [
@@ -1355,7 +1357,7 @@ class Planner {
           for (const row of batch) {
             e.row = row;
             const key = groupEvals.map((f) => f(e));
-            const k = rowKey(key);
+            const k = rowKey(groupKey === null ? key : groupKey(key));
             let state = states.get(k);
             if (!state) {
               hold(1);
@@ -2688,14 +2690,32 @@ function filterPlan(plan: RowPlan, condition: Compiled, needs: Subquery[] = []):
   };
 }
 
+/**
+ * For GROUP BY and DISTINCT over types whose equal values may differ in
+ * text: an interval's key is its length (interval_hash hashes the same
+ * span that interval_cmp orders by, so '1 mon' and '30 days' are one
+ * group). Null when no column needs it, the common case.
+ */
+function equalityKey(types: SqlType[]): ((values: PgValue[]) => PgValue[]) | null {
+  if (!types.includes("interval")) return null;
+  return (values) =>
+    values.map((v, i) =>
+      types[i] === "interval" && v !== null
+        ? `\u0002${intervalSpan(intervalFields(v as string))}`
+        : v
+    );
+}
+
 function distinctPlan(plan: RowPlan, width: number): RowPlan {
+  const normalize = equalityKey(plan.columns.slice(0, width).map((c) => c.type));
   return {
     columns: plan.columns,
     run: holding(async function* (ctx, hold) {
       const seen = new Set<string>();
       for await (const batch of plan.run(ctx)) {
         const out = batch.filter((row) => {
-          const k = rowKey(row.slice(0, width));
+          const values = row.slice(0, width);
+          const k = rowKey(normalize === null ? values : normalize(values));
           if (seen.has(k)) return false;
           hold(1);
           seen.add(k);
