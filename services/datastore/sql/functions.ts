@@ -8,9 +8,9 @@
 // float results are JavaScript doubles. Dates are days since 1970-01-01 and
 // timestamps microseconds since 1970-01-01 00:00 UTC (the only zone).
 //
-// Left out: regular expression functions, format(), to_char/to_date,
-// intervals (age, date arithmetic beyond + integer days), locale-dependent
-// functions.
+// Interval functions, age(), to_timestamp(), make_timestamp() and to_char()
+// are datetime.ts's; jsonb's are jsonb.ts's. Left out: regular expression
+// functions, format(), to_date/to_number, locale-dependent functions.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
