@@ -20,7 +20,7 @@
 // SQL-standard `1-2` year-month input, and the interval qualifiers
 // (`INTERVAL '1' DAY`, `interval(3)` precision).
 
-import { PgValueError } from "./values.ts";
+import { PgValueError } from "./value_error.ts";
 
 /** months, days, microseconds: interval's three fields, as PostgreSQL stores them. */
 export interface Interval {

@@ -35,15 +35,8 @@ import {
 
 export type PgValue = null | boolean | number | bigint | string | Bytes;
 
-/** A value PostgreSQL would refuse, with its SQLSTATE. */
-export class PgValueError extends SyntaxError {
-  override name = "PgValueError";
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+import { PgValueError } from "./value_error.ts";
+export { PgValueError };
 
 const INVALID_TEXT = "22P02";
 const OUT_OF_RANGE = "22003";
