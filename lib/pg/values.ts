@@ -11,6 +11,8 @@
 //   date                         number: days since 1970-01-01
 //   timestamp, timestamptz       bigint: microseconds since 1970-01-01 UTC
 //                                (the storage engine's timestamp)
+//   interval                     string: its canonical output text
+//                                (lib/pg/interval.ts)
 //   uuid                         string, lowercase with hyphens
 //   json, jsonb                  string: json as given, jsonb normalized as
 //                                PostgreSQL prints it
@@ -18,24 +20,23 @@
 // Output follows the server defaults psql and drivers expect: DateStyle ISO,
 // TimeZone UTC, extra_float_digits 1 (shortest round-trip floats),
 // bytea_output hex. Bad input throws PgValueError with PostgreSQL's SQLSTATE
-// and message. Left out: BC dates and years past 9999, infinity dates and
-// timestamps, time zone names other than UTC/Z, and typmod coercion
+// and message. Left out: BC dates and years past 9999, time zone names other than UTC/Z, and typmod coercion
 // (varchar(n) length, numeric(p,s) rounding), which the executor applies.
 
 import type { Bytes } from "../bytes.ts";
 import { OID, typeByOid } from "./oids.ts";
+import {
+  formatInterval,
+  intervalFields,
+  intervalFromBinary,
+  intervalToBinary,
+  normalizeInterval,
+} from "./interval.ts";
 
 export type PgValue = null | boolean | number | bigint | string | Bytes;
 
-/** A value PostgreSQL would refuse, with its SQLSTATE. */
-export class PgValueError extends SyntaxError {
-  override name = "PgValueError";
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+import { PgValueError } from "./value_error.ts";
+export { PgValueError };
 
 const INVALID_TEXT = "22P02";
 const OUT_OF_RANGE = "22003";
@@ -395,8 +396,51 @@ const DATE_TIME = new RegExp(
   "i",
 );
 
+/** timestamp 'infinity' and '-infinity': int64's ends, as PostgreSQL's DT_NOEND and DT_NOBEGIN. */
+export const TIMESTAMP_INFINITY = 9223372036854775807n;
+export const TIMESTAMP_MINUS_INFINITY = -9223372036854775808n;
+/** date 'infinity' and '-infinity': int32's ends (DATEVAL_NOEND, DATEVAL_NOBEGIN). */
+export const DATE_INFINITY = 2147483647;
+export const DATE_MINUS_INFINITY = -2147483648;
+
+/**
+ * The special inputs of documentation 8.5.1.4 as microseconds, or undefined:
+ * 'epoch', 'infinity', '-infinity', and 'now', 'today', 'tomorrow',
+ * 'yesterday' read from the system clock (PostgreSQL reads the transaction's
+ * start; a literal is converted once, when the statement is planned).
+ */
+function specialDateTime(text: string): bigint | undefined {
+  const day = 86_400_000_000n;
+  const now = () => BigInt(Date.now()) * 1000n;
+  const today = () => {
+    const micros = now(); // read once: a second reading may be a millisecond later
+    return micros - micros % day;
+  };
+  switch (text.trim().toLowerCase()) {
+    case "epoch":
+      return 0n;
+    case "infinity":
+    case "+infinity":
+      return TIMESTAMP_INFINITY;
+    case "-infinity":
+      return TIMESTAMP_MINUS_INFINITY;
+    case "now":
+      return now();
+    case "today":
+      return today();
+    case "tomorrow":
+      return today() + day;
+    case "yesterday":
+      return today() - day;
+    default:
+      return undefined;
+  }
+}
+
 /** Microseconds since the Unix epoch from date/time text; `withZone` honours an offset. */
 function parseDateTime(oid: number, text: string): bigint {
+  const special = specialDateTime(text);
+  if (special !== undefined) return special;
   const match = DATE_TIME.exec(text.trim());
   if (match === null) {
     throw new PgValueError(
@@ -440,11 +484,15 @@ function two(n: number): string {
 }
 
 function formatDate(days: number): string {
+  if (days === DATE_INFINITY) return "infinity";
+  if (days === DATE_MINUS_INFINITY) return "-infinity";
   const { year, month, day } = civilFromDays(days);
   return `${String(year).padStart(4, "0")}-${two(month)}-${two(day)}`;
 }
 
 function formatTimestamp(micros: bigint, withZone: boolean): string {
+  if (micros === TIMESTAMP_INFINITY) return "infinity";
+  if (micros === TIMESTAMP_MINUS_INFINITY) return "-infinity";
   const days = micros >= 0n
     ? micros / 86_400_000_000n
     : -((-micros + 86_399_999_999n) / 86_400_000_000n);
@@ -620,6 +668,8 @@ export function parseText(oid: number, text: string): PgValue {
     case OID.date: {
       // date_in accepts a time of day and drops it.
       const micros = parseDateTime(oid, text);
+      if (micros === TIMESTAMP_INFINITY) return DATE_INFINITY;
+      if (micros === TIMESTAMP_MINUS_INFINITY) return DATE_MINUS_INFINITY;
       const day = 86_400_000_000n;
       return Number((micros - ((micros % day) + day) % day) / day);
     }
@@ -628,6 +678,8 @@ export function parseText(oid: number, text: string): PgValue {
       return parseDateTime(oid, text);
     case OID.uuid:
       return parseUuid(text);
+    case OID.interval:
+      return normalizeInterval(text);
     case OID.json:
       return parseJson(text);
     case OID.jsonb:
@@ -687,11 +739,19 @@ export function parseBinary(oid: number, bytes: Bytes): PgValue {
       return numericFromBinary(bytes);
     case OID.bytea:
       return bytes.slice();
-    case OID.date:
-      return fixedLength(bytes, 4, oid).getInt32(0) + PG_EPOCH_DAYS;
+    case OID.date: {
+      const days = fixedLength(bytes, 4, oid).getInt32(0);
+      return days === DATE_INFINITY || days === DATE_MINUS_INFINITY ? days : days + PG_EPOCH_DAYS;
+    }
     case OID.timestamp:
-    case OID.timestamptz:
-      return fixedLength(bytes, 8, oid).getBigInt64(0) + PG_EPOCH_MICROS;
+    case OID.timestamptz: {
+      const micros = fixedLength(bytes, 8, oid).getBigInt64(0);
+      return micros === TIMESTAMP_INFINITY || micros === TIMESTAMP_MINUS_INFINITY
+        ? micros
+        : micros + PG_EPOCH_MICROS;
+    }
+    case OID.interval:
+      return formatInterval(intervalFromBinary(fixedLength(bytes, 16, oid)));
     case OID.uuid: {
       fixedLength(bytes, 16, oid);
       return parseUuid(formatBytea(bytes).slice(2));
@@ -741,11 +801,19 @@ export function formatBinary(oid: number, value: Exclude<PgValue, null>): Bytes 
       return numericToBinary(value as string);
     case OID.bytea:
       return (value as Bytes).slice();
-    case OID.date:
-      return fixed(4, (v) => v.setInt32(0, (value as number) - PG_EPOCH_DAYS));
+    case OID.date: {
+      const days = value as number;
+      const finite = days !== DATE_INFINITY && days !== DATE_MINUS_INFINITY;
+      return fixed(4, (v) => v.setInt32(0, finite ? days - PG_EPOCH_DAYS : days));
+    }
     case OID.timestamp:
-    case OID.timestamptz:
-      return fixed(8, (v) => v.setBigInt64(0, (value as bigint) - PG_EPOCH_MICROS));
+    case OID.timestamptz: {
+      const micros = value as bigint;
+      const finite = micros !== TIMESTAMP_INFINITY && micros !== TIMESTAMP_MINUS_INFINITY;
+      return fixed(8, (v) => v.setBigInt64(0, finite ? micros - PG_EPOCH_MICROS : micros));
+    }
+    case OID.interval:
+      return intervalToBinary(intervalFields(value as string));
     case OID.uuid: {
       const hex = (value as string).replace(/-/g, "");
       return new Uint8Array(

@@ -1652,6 +1652,7 @@ const SQL_TYPE_BY_OID = new Map<number, SqlType>([
   [OID.date, "date"],
   [OID.timestamp, "timestamp"],
   [OID.timestamptz, "timestamptz"],
+  [OID.interval, "interval"],
   [OID.uuid, "uuid"],
   [OID.json, "json"],
   [OID.jsonb, "jsonb"],

@@ -110,6 +110,7 @@ const ENGINE_TYPE: Record<SqlType, ColumnType> = {
   date: "int64",
   timestamp: "timestamp",
   timestamptz: "timestamp",
+  interval: "text",
   uuid: "text",
   json: "text",
   jsonb: "text",

@@ -18,9 +18,10 @@
 // tests/services/datastore/sql/eval_test.ts compares our answers with
 // PostgreSQL 15's on a table of expressions.
 //
-// Left out for now: aggregates, subqueries and `*` (the executor's), numeric
-// ^, date/time arithmetic and intervals, arrays, text collations other than
-// code point order (PostgreSQL's "C").
+// Date/time and interval operators are datetime.ts's, jsonb's beyond ->
+// and ->> are jsonb.ts's. Left out for now: aggregates, subqueries and `*`
+// (the executor's), numeric ^, arrays, text collations other than code
+// point order (PostgreSQL's "C").
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import { OID, typeByOid } from "../../../lib/pg/oids.ts";
@@ -28,6 +29,16 @@ import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
+import { jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
+import {
+  compareIntervalValues,
+  datetimeArithmetic,
+  datetimeFunction,
+  dateToTimestamp,
+  isFiniteTimestamp,
+  negateIntervalValue,
+} from "./datetime.ts";
+import { DATE_INFINITY, DATE_MINUS_INFINITY, TIMESTAMP_INFINITY } from "../../../lib/pg/values.ts";
 import {
   addDecimal,
   compareDecimal,
@@ -61,6 +72,7 @@ export type SqlType =
   | "date"
   | "timestamp"
   | "timestamptz"
+  | "interval"
   | "uuid"
   | "json"
   | "jsonb"
@@ -82,6 +94,7 @@ const TYPE_OID: Record<SqlType, number> = {
   date: OID.date,
   timestamp: OID.timestamp,
   timestamptz: OID.timestamptz,
+  interval: OID.interval,
   uuid: OID.uuid,
   json: OID.json,
   jsonb: OID.jsonb,
@@ -163,6 +176,8 @@ const NUMBERS: ReadonlySet<SqlType> = new Set([
   "float8",
 ]);
 const STRINGS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
+const JSONB_OPERATORS: ReadonlySet<string> = new Set(["#>", "#>>", "@>", "<@", "?", "?|", "?&"]);
+const DATETIMES: ReadonlySet<SqlType> = new Set(["date", "timestamp", "timestamptz", "interval"]);
 
 const INT_LIMITS: Record<string, [bigint, bigint, string]> = {
   int2: [-32768n, 32767n, "smallint out of range"],
@@ -278,11 +293,14 @@ function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue)
   if (from === "int4" && to === "bool") return (value) => value !== 0;
   if (from === "bool" && to === "int4") return (value) => (value ? 1 : 0);
   if (from === "date" && (to === "timestamp" || to === "timestamptz")) {
-    return (value) => BigInt(value as number) * 86_400_000_000n;
+    return (value) => dateToTimestamp(value as number);
   }
   if (isTimestamp(from) && to === "date") {
     return (value) => {
       const micros = value as bigint;
+      if (!isFiniteTimestamp(micros)) {
+        return micros === TIMESTAMP_INFINITY ? DATE_INFINITY : DATE_MINUS_INFINITY;
+      }
       const day = 86_400_000_000n;
       return Number((micros - ((micros % day) + day) % day) / day);
     };
@@ -358,6 +376,14 @@ export function castTo(value: Compiled, type: TypeName, assignment = false): Com
     );
   }
   const modify = applyModifiers(type, target, assignment);
+  if (value.type === "unknown" && value.constant !== undefined) {
+    // A string constant is converted while the statement is analysed, as
+    // PostgreSQL's parser does: a bad one fails before any row is written.
+    const input = value.constant.value;
+    let output = input === null ? null : cast(input);
+    if (output !== null && modify !== null) output = modify(output);
+    return constant(target, output);
+  }
   const evaluate = value.evaluate;
   return {
     type: target,
@@ -527,6 +553,8 @@ export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
         }
         return x.length - y.length < 0 ? -1 : x.length > y.length ? 1 : 0;
       };
+    case "interval":
+      return compareIntervalValues;
     case "bpchar":
       // Trailing spaces do not count in char(n) comparisons.
       return (a, b) =>
@@ -618,6 +646,16 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
   if (left.type === "unknown" && right.type === "unknown") {
     throw new SqlError("42725", `operator is not unique: unknown ${op} unknown`);
   }
+  if (left.type === "jsonb" && op === "-") {
+    const found = jsonbOperator(op, left, right, { toType, typeOid });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
+  if (DATETIMES.has(left.type) || DATETIMES.has(right.type)) {
+    const found = datetimeArithmetic(op, left, right, { toType });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
   if (left.type === "unknown") left = coerce(left, right.type);
   if (right.type === "unknown") right = coerce(right, left.type);
   if (!NUMBERS.has(left.type) || !NUMBERS.has(right.type)) {
@@ -649,8 +687,26 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
 }
 
 function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  if (leftExpr.type === "jsonb" || rightExpr.type === "jsonb") {
+    const found = jsonbOperator("||", leftExpr, rightExpr, { toType, typeOid });
+    if (found !== null) return found;
+  }
+  if (
+    (leftExpr.type === "bytea" || rightExpr.type === "bytea") &&
+    [leftExpr.type, rightExpr.type].every((t) => t === "bytea" || t === "unknown")
+  ) {
+    return compileByteaConcat(toType(leftExpr, "bytea"), toType(rightExpr, "bytea"));
+  }
   const side = (value: Compiled) => {
     if (value.type === "unknown") return coerce(value, "text").evaluate;
+    if (value.type === "bpchar") {
+      // char(n) to text drops the padding (rtrim1), as its cast does.
+      const evaluate = value.evaluate;
+      return (ctx: EvalContext) => {
+        const v = evaluate(ctx);
+        return v === null ? null : (v as string).replace(/ +$/, "");
+      };
+    }
     if (STRINGS.has(value.type)) return value.evaluate;
     const oid = TYPE_OID[value.type];
     const evaluate = value.evaluate;
@@ -678,6 +734,23 @@ function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
   };
 }
 
+/** bytea || bytea (byteacat). */
+function compileByteaConcat(left: Compiled, right: Compiled): Compiled {
+  return {
+    type: "bytea",
+    evaluate: (ctx) => {
+      const a = left.evaluate(ctx);
+      if (a === null) return null;
+      const b = right.evaluate(ctx);
+      if (b === null) return null;
+      const out = new Uint8Array((a as Bytes).length + (b as Bytes).length);
+      out.set(a as Bytes);
+      out.set(b as Bytes, (a as Bytes).length);
+      return out;
+    },
+  };
+}
+
 /**
  * json/jsonb `->` (a field or element as json) and `->>` (as text), by key
  * (text) or index (integer, negative from the end), documentation 9.16.1.
@@ -698,6 +771,9 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
       const document = l(ctx);
       const k = r(ctx);
       if (document === null || k === null) return null;
+      if (type === "jsonb") {
+        return jsonbGet(document as string, k as string | number | bigint, asText);
+      }
       const value: unknown = JSON.parse(document as string);
       let field: unknown;
       if (typeof k === "string") {
@@ -921,6 +997,17 @@ function constant(type: SqlType, value: PgValue): Compiled {
 
 function compileUnary(op: string, operandExpr: Compiled): Compiled {
   const operand = operandExpr.type === "unknown" ? coerce(operandExpr, "numeric") : operandExpr;
+  if (operand.type === "interval" && (op === "-" || op === "+")) {
+    if (op === "+") return operand;
+    const evaluate = operand.evaluate;
+    return {
+      type: "interval",
+      evaluate: (ctx) => {
+        const value = evaluate(ctx);
+        return value === null ? null : negateIntervalValue(value);
+      },
+    };
+  }
   if (!NUMBERS.has(operand.type) || (op !== "-" && op !== "+")) {
     throw new SqlError("42883", `operator does not exist: ${op} ${typeDisplayName(operand.type)}`);
   }
@@ -965,6 +1052,11 @@ function compileBinary(op: string, left: Compiled, right: Compiled): Compiled {
     return compileRegex(op, left, right);
   }
   if (op === "->" || op === "->>") return compileJsonField(op, left, right);
+  if (JSONB_OPERATORS.has(op)) {
+    const found = jsonbOperator(op, left, right, { toType, typeOid });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
   if (["+", "-", "*", "/", "%", "^"].includes(op)) return compileArithmetic(op, left, right);
   throw noOperator(op, left.type, right.type);
 }
@@ -1186,6 +1278,16 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
     case "upper":
     case "length":
     case "char_length": {
+      if (fn === "length" && args.length === 1 && args[0].type === "bytea") {
+        const evaluate = args[0].evaluate;
+        return {
+          type: "int4",
+          evaluate: (ctx) => {
+            const value = evaluate(ctx);
+            return value === null ? null : (value as Bytes).length;
+          },
+        };
+      }
       if (args.length !== 1 || !(args[0].type === "unknown" || STRINGS.has(args[0].type))) {
         throw missing();
       }
@@ -1258,7 +1360,9 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
     default: {
-      const found = moreFunctions(fn, args, { toType, typeOid });
+      const found = datetimeFunction(fn, args, { toType }) ??
+        jsonbFunction(fn, args, { toType, typeOid }) ??
+        moreFunctions(fn, args, { toType, typeOid });
       if (found === null) throw missing();
       return found;
     }

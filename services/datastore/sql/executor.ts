@@ -49,7 +49,16 @@
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
-import { formatText, type PgValue } from "../../../lib/pg/values.ts";
+import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
+import { jsonOf } from "./jsonb.ts";
+import {
+  addIntervals,
+  formatInterval,
+  type Interval,
+  intervalFields,
+  intervalSpan,
+  scaleInterval,
+} from "../../../lib/pg/interval.ts";
 import type {
   AlterAction,
   ColumnDef,
@@ -1584,6 +1593,7 @@ class Planner {
       });
     };
     const groupEvals = groups.map((g) => g.evaluate);
+    const groupKey = equalityKey(groups.map((g) => g.type));
     const specs = aggregates.map((a) => a.spec);
     const plan: RowPlan = {
       columns: [
@@ -1597,7 +1607,7 @@ class Planner {
           for (const row of batch) {
             e.row = row;
             const key = groupEvals.map((f) => f(e));
-            const k = rowKey(key);
+            const k = rowKey(groupKey === null ? key : groupKey(key));
             let state = states.get(k);
             if (!state) {
               hold(1);
@@ -1652,6 +1662,7 @@ class Planner {
         });
       case "sum":
       case "avg": {
+        if (type === "interval") return intervalSumOrAverage(name, filter, arg.evaluate, distinct);
         if (!numeric) {
           throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
         }
@@ -1747,6 +1758,37 @@ class Planner {
             finish: (acc) => acc.best as PgValue,
           },
         );
+      }
+      case "jsonb_agg":
+      case "jsonb_object_agg": {
+        if (call.orderBy.length > 0) {
+          throw new SqlError("0A000", `${name} with ORDER BY is not supported yet`);
+        }
+        const value = arg.evaluate;
+        const key = name === "jsonb_object_agg" ? arg : null;
+        const second = name === "jsonb_object_agg" ? this.compile(call.args[1], scope) : arg;
+        const secondType = second.type === "unknown" ? "text" : second.type;
+        const json = (v: PgValue) => jsonOf(secondType, v, typeOidOf);
+        // Each row's element as JSON text; NULL values count (as JSON null), unlike string_agg's.
+        const element = key === null
+          ? (ctx: EvalContext) => json(value(ctx))
+          : (ctx: EvalContext) => {
+            const k = value(ctx);
+            if (k === null) throw new SqlError("22023", "field name must not be null");
+            return `${JSON.stringify(formatValue(type, k))}:${json(second.evaluate(ctx))}`;
+          };
+        const open = key === null ? "[" : "{";
+        const close = key === null ? "]" : "}";
+        return aggregate("jsonb", filter, element, distinct, {
+          start: () => ({ parts: [] as string[] }),
+          add: (acc, v) => void (acc.parts as string[]).push(v as string),
+          finish: (acc) => {
+            const parts = acc.parts as string[];
+            return parts.length === 0
+              ? null
+              : parseText(OID.jsonb, `${open}${parts.join(",")}${close}`);
+          },
+        });
       }
       default:
         throw new SqlError("42883", `function ${name} does not exist`);
@@ -2910,14 +2952,32 @@ function filterPlan(plan: RowPlan, condition: Compiled, needs: Subquery[] = []):
   };
 }
 
+/**
+ * For GROUP BY and DISTINCT over types whose equal values may differ in
+ * text: an interval's key is its length (interval_hash hashes the same
+ * span that interval_cmp orders by, so '1 mon' and '30 days' are one
+ * group). Null when no column needs it, the common case.
+ */
+function equalityKey(types: SqlType[]): ((values: PgValue[]) => PgValue[]) | null {
+  if (!types.includes("interval")) return null;
+  return (values) =>
+    values.map((v, i) =>
+      types[i] === "interval" && v !== null
+        ? `\u0002${intervalSpan(intervalFields(v as string))}`
+        : v
+    );
+}
+
 function distinctPlan(plan: RowPlan, width: number): RowPlan {
+  const normalize = equalityKey(plan.columns.slice(0, width).map((c) => c.type));
   return {
     columns: plan.columns,
     run: holding(async function* (ctx, hold) {
       const seen = new Set<string>();
       for await (const batch of plan.run(ctx)) {
         const out = batch.filter((row) => {
-          const k = rowKey(row.slice(0, width));
+          const values = row.slice(0, width);
+          const k = rowKey(normalize === null ? values : normalize(values));
           if (seen.has(k)) return false;
           hold(1);
           seen.add(k);
@@ -3127,6 +3187,8 @@ const AGGREGATES: ReadonlySet<string> = new Set([
   "bool_or",
   "every",
   "string_agg",
+  "jsonb_agg",
+  "jsonb_object_agg",
 ]);
 
 type Accumulator = Record<string, unknown>;
@@ -3136,6 +3198,28 @@ interface AggregateSpec {
   start(): Accumulator;
   step(acc: Accumulator, ctx: EvalContext): void;
   finish(acc: Accumulator): PgValue;
+}
+
+/** sum(interval) field by field, avg(interval) as that sum / count (interval_div), as PostgreSQL. */
+function intervalSumOrAverage(
+  name: string,
+  filter: ((ctx: EvalContext) => PgValue) | null,
+  evaluate: (ctx: EvalContext) => PgValue,
+  distinct: boolean,
+): AggregateSpec {
+  return aggregate("interval", filter, evaluate, distinct, {
+    start: () => ({ n: 0n, sum: null }),
+    add: (acc, v) => {
+      acc.n = (acc.n as bigint) + 1n;
+      const value = intervalFields(v as string);
+      acc.sum = (acc.sum === null ? value : addIntervals(acc.sum as Interval, value, 1)) as never;
+    },
+    finish: (acc) => {
+      if (acc.sum === null) return null;
+      const sum = acc.sum as Interval;
+      return formatInterval(name === "avg" ? scaleInterval(sum, Number(acc.n), true) : sum);
+    },
+  });
 }
 
 function aggregate(
@@ -3451,7 +3535,11 @@ function assign(value: Compiled, column: SqlColumn): Compiled {
   if (value.type === column.type && column.typeName.modifiers.length === 0) return value;
   try {
     return castTo(value, { ...column.typeName, name: column.type }, true);
-  } catch {
+  } catch (error) {
+    // A string constant that is no value of the type fails as itself (22P02, 22007, ...).
+    if (value.type === "unknown" && !(error instanceof SqlError && error.code === "42846")) {
+      throw error;
+    }
     throw new SqlError(
       "42804",
       `column "${column.name}" is of type ${

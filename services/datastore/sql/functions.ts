@@ -8,13 +8,14 @@
 // float results are JavaScript doubles. Dates are days since 1970-01-01 and
 // timestamps microseconds since 1970-01-01 00:00 UTC (the only zone).
 //
-// Left out: regular expression functions, format(), to_char/to_date,
-// intervals (age, date arithmetic beyond + integer days), locale-dependent
-// functions.
+// Interval functions, age(), to_timestamp(), make_timestamp() and to_char()
+// are datetime.ts's; jsonb's are jsonb.ts's. Left out: regular expression
+// functions, format(), to_date/to_number, locale-dependent functions.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { dateToTimestamp, extractInterval, isFiniteTimestamp } from "./datetime.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 
 /**
@@ -215,6 +216,9 @@ function stringFunction(fn: string, args: Compiled[]): Compiled | null {
       return make("bool", strict([t(0), t(1)], ([s, p]) => String(s).startsWith(String(p))));
     case "octet_length":
       if (!arity(1)) return null;
+      if (args[0].type === "bytea") {
+        return make("int4", strict([args[0].evaluate], ([b]) => (b as Uint8Array).length));
+      }
       return make("int4", strict([t(0)], ([s]) => new TextEncoder().encode(String(s)).length));
     case "ascii":
       if (!arity(1)) return null;
@@ -418,12 +422,36 @@ function parts(micros: bigint) {
 }
 
 function timestampOf(type: SqlType, value: PgValue): bigint {
-  return type === "date" ? BigInt(value as number) * DAY_MICROS : value as bigint;
+  return type === "date" ? dateToTimestamp(value as number) : value as bigint;
 }
 
-/** extract(field FROM source) as numeric text, as PostgreSQL 14+ returns it. */
-function extractField(field: string, type: SqlType, value: PgValue): string {
+/** The fields whose value at +/-infinity is +/-Infinity; the others are NULL there. */
+const UNBOUNDED_FIELDS = new Set(["year", "decade", "century", "millennium", "epoch", "isoyear"]);
+const KNOWN_FIELDS = new Set([
+  ...UNBOUNDED_FIELDS,
+  "month",
+  "day",
+  "hour",
+  "minute",
+  "second",
+  "milliseconds",
+  "microseconds",
+  "dow",
+  "isodow",
+  "doy",
+  "quarter",
+]);
+
+/** extract(field FROM source) as numeric text, as PostgreSQL 14+ returns it; NULL for some fields of infinity. */
+function extractField(field: string, type: SqlType, value: PgValue): string | null {
   const micros = timestampOf(type, value);
+  if (!isFiniteTimestamp(micros)) {
+    const f = field.toLowerCase();
+    if (KNOWN_FIELDS.has(f)) {
+      if (!UNBOUNDED_FIELDS.has(f)) return null;
+      return micros > 0n ? "Infinity" : "-Infinity";
+    }
+  }
   const p = parts(micros);
   const dow = ((p.days % 7) + 11) % 7; // 1970-01-01 was a Thursday (4)
   const doy = p.days - daysFromCivil(p.year, 1, 1) + 1;
@@ -483,6 +511,7 @@ function extractField(field: string, type: SqlType, value: PgValue): string {
 }
 
 function truncate(field: string, micros: bigint): bigint {
+  if (!isFiniteTimestamp(micros)) return micros;
   const p = parts(micros);
   const at = (y: number, m: number, d: number, h = 0, mi = 0, s = 0, us = 0) =>
     BigInt(daysFromCivil(y, m, d)) * DAY_MICROS +
@@ -531,13 +560,23 @@ function dateFunction(fn: string, args: Compiled[]): Compiled | null {
       if (args.length !== 2) return null;
       let source = args[1];
       if (source.type === "unknown") source = toType(source, "timestamp");
+      const field = text(args[0]);
+      if (source.type === "interval") {
+        return {
+          type: fn === "extract" ? "numeric" : "float8",
+          evaluate: strict([field, source.evaluate], ([f, v]) => {
+            const out = extractInterval(String(f), v);
+            return fn === "extract" ? out : Number(out);
+          }),
+        };
+      }
       if (!DATELIKE.has(source.type)) return null;
       const type = source.type;
-      const field = text(args[0]);
       return {
         type: fn === "extract" ? "numeric" : "float8",
         evaluate: strict([field, source.evaluate], ([f, v]) => {
           const out = extractField(String(f), type, v);
+          if (out === null) return null;
           return fn === "extract" ? out : Number(out);
         }),
       };

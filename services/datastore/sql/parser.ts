@@ -2077,9 +2077,14 @@ class Parser {
         result = call("substring", args);
       }
     } else if (word === "position") {
-      const needle = this.#likeLevel();
-      this.#expect("in");
-      result = call("position", [this.#expr(), needle]);
+      // POSITION(b_expr IN b_expr): the needle cannot hold IN itself; the
+      // printer writes the call back as position(haystack, needle).
+      const first = this.#otherOperator();
+      if (this.#acceptOp(",")) result = call("position", [first, this.#expr()]);
+      else {
+        this.#expect("in");
+        result = call("position", [this.#otherOperator(), first]);
+      }
     } else {
       let name = "btrim";
       if (this.#accept("leading")) name = "ltrim";

@@ -7,7 +7,10 @@
 // its first appearance as a name (qualified the same way). A guess from
 // the text, not from the tree: a name written twice is placed at the
 // first fitting place, which is where PostgreSQL points in ordinary
-// queries.
+// queries. Bad input for a type in a literal (22P02, 22007, 22008, 22015
+// with the input quoted at the end of the message) points at the first
+// string constant holding that input, as PostgreSQL points at the
+// constant it was converting.
 
 import { SqlError } from "./errors.ts";
 import { characterPosition, type Token, tokenize } from "./lexer.ts";
@@ -17,6 +20,7 @@ const QUERY_LEADS = new Set(["from", "join"]);
 
 /** `error` with the position of the name it complains about, when one is found in `sql`. */
 export function withPosition(error: unknown, sql: string): unknown {
+  if (isBadLiteral(error)) return literalPosition(error, sql);
   if (!(error instanceof SqlError) || error.position !== undefined) return error;
   if (error.code === "42P10" && error.message.startsWith("SELECT DISTINCT ON")) {
     return distinctOnPosition(error, sql);
@@ -51,6 +55,43 @@ export function withPosition(error: unknown, sql: string): unknown {
     detail: error.detail,
     hint: error.hint,
     position: characterPosition(sql, tokens[at].start),
+  });
+}
+
+const LITERAL_CODES = new Set(["22P02", "22007", "22008", "22015"]);
+/** The input functions' messages; other errors of these codes carry no position. */
+const LITERAL_MESSAGE =
+  /^(invalid input syntax for type [^:]+|(date\/time|interval) field value out of range): "[^]*"$/;
+
+interface CodedError {
+  code: string;
+  message: string;
+  position?: number;
+}
+
+function isBadLiteral(error: unknown): error is CodedError {
+  if (!(error instanceof Error) || !("code" in error)) return false;
+  const { code, position } = error as Error & CodedError;
+  return typeof code === "string" && LITERAL_CODES.has(code) && position === undefined &&
+    LITERAL_MESSAGE.test(error.message);
+}
+
+function literalPosition(error: CodedError, sql: string): unknown {
+  const input = /: "([^]*)"$/.exec(error.message)![1];
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const at = tokens.find((token) => token.kind === "string" && token.text === input);
+  if (at === undefined) return error;
+  const detail = (error as { detail?: string }).detail;
+  const hint = (error as { hint?: string }).hint;
+  return new SqlError(error.code, error.message, {
+    detail,
+    hint,
+    position: characterPosition(sql, at.start),
   });
 }
 

@@ -1,6 +1,6 @@
 // Binary formats on the wire, against PostgreSQL 15: for every type the
 // extended protocol must carry in binary (int2, int4, int8, float4, float8,
-// numeric, bool, text, bytea, date, timestamp, timestamptz, uuid), the same
+// numeric, bool, text, bytea, date, timestamp, timestamptz, interval, uuid), the same
 // Parse/Bind/Execute goes to our datastore and to a scratch PostgreSQL:
 //   1. a text parameter, binary result: the result bytes must be the same;
 //   2. PostgreSQL's own binary bytes from 1 sent back as a binary parameter,
@@ -44,17 +44,26 @@ const CASES: [keyof typeof OID, string, string[]][] = [
   ["text", "text", ["", "héllo", "a\tb"]],
   ["varchar", "varchar(10)", ["abc", ""]],
   ["bytea", "bytea", ["\\x", "\\x00ff10", "\\xdeadbeef"]],
-  ["date", "date", ["2000-01-01", "1999-12-31", "2024-02-29", "0001-01-01"]],
+  ["date", "date", ["2000-01-01", "1999-12-31", "2024-02-29", "0001-01-01", "infinity"]],
   ["timestamp", "timestamp", [
     "2000-01-01 00:00:00",
     "1970-01-01 00:00:00.000001",
     "2024-02-29 23:59:59.999999",
     "1900-06-15 12:00:00",
+    "-infinity",
   ]],
   ["timestamptz", "timestamptz", [
     "2000-01-01 00:00:00+00",
     "2024-02-29 23:59:59.5+02",
     "1969-07-20 20:17:40-05",
+  ]],
+  ["interval", "interval", [
+    "1 day 02:00:00",
+    "-1 mons +3 days -04:05:06.5",
+    "1 year 2 mons",
+    "00:00:00",
+    "178956970 years 7 mons 2147483647 days 2562047788:00:54.775807",
+    "-178956970 years -8 mons -2147483648 days",
   ]],
   ["uuid", "uuid", [
     "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
