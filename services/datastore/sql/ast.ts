@@ -41,6 +41,8 @@ export type Expr =
     kind: "like";
     not: boolean;
     caseInsensitive: boolean;
+    /** SIMILAR TO rather than LIKE (documentation 9.7.2). */
+    similar?: boolean;
     operand: Expr;
     pattern: Expr;
     escape: Expr | null;

@@ -30,6 +30,7 @@ import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
 import { jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
+import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
 import {
   compareIntervalValues,
   datetimeArithmetic,
@@ -795,11 +796,7 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
   };
 }
 
-/**
- * POSIX regular expression match (documentation 9.7.3), run as a JavaScript
- * RegExp: the same for the patterns clients send (psql's `^(name)$`), not
- * for every corner of PostgreSQL's ARE dialect.
- */
+/** POSIX regular expression match (documentation 9.7.3), translated by regex.ts. */
 function compileRegex(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
   const text = (value: Compiled) => {
     if (value.type === "unknown") return coerce(value, "text");
@@ -809,24 +806,15 @@ function compileRegex(op: string, leftExpr: Compiled, rightExpr: Compiled): Comp
   const l = text(leftExpr).evaluate;
   const r = text(rightExpr).evaluate;
   const negate = op.startsWith("!");
-  const flags = op.endsWith("*") ? "iu" : "u";
-  const cache = new Map<string, RegExp>();
+  const flags = parseFlags(op.endsWith("*") ? "i" : "");
   return {
     type: "bool",
     evaluate: (ctx) => {
       const a = l(ctx);
       const b = r(ctx);
       if (a === null || b === null) return null;
-      let re = cache.get(b as string);
-      if (re === undefined) {
-        try {
-          re = new RegExp(b as string, flags);
-        } catch {
-          throw new SqlError("2201B", `invalid regular expression: ${b}`);
-        }
-        if (cache.size < 64) cache.set(b as string, re);
-      }
-      return re.test(a as string) !== negate;
+      const re = compilePattern(b as string, flags, { extracting: false });
+      return re.test(checkInput(a as string)) !== negate;
     },
   };
 }
@@ -1008,6 +996,10 @@ function compileUnary(op: string, operandExpr: Compiled): Compiled {
       },
     };
   }
+  if (NUMBERS.has(operand.type) && op === "@") return compileFunction(["abs"], [operand]);
+  if (NUMBERS.has(operand.type) && (op === "|/" || op === "||/")) {
+    return compileFunction([op === "|/" ? "sqrt" : "cbrt"], [toType(operand, "float8")]);
+  }
   if (!NUMBERS.has(operand.type) || (op !== "-" && op !== "+")) {
     throw new SqlError("42883", `operator does not exist: ${op} ${typeDisplayName(operand.type)}`);
   }
@@ -1154,7 +1146,9 @@ function compileLike(
             hint: "Escape string must be empty or one character.",
           });
         }
-        cached = likePattern(p as string, e as string, caseInsensitive);
+        cached = expr.similar
+          ? similarPattern(p as string, e as string)
+          : likePattern(p as string, e as string, caseInsensitive);
         cachedPattern = p as string;
         cachedEscape = e as string;
       }

@@ -9,8 +9,10 @@
 // timestamps microseconds since 1970-01-01 00:00 UTC (the only zone).
 //
 // Interval functions, age(), to_timestamp(), make_timestamp() and to_char()
-// are datetime.ts's; jsonb's are jsonb.ts's. Left out: regular expression
-// functions, format(), to_date/to_number, locale-dependent functions.
+// are datetime.ts's; jsonb's are jsonb.ts's. The regular expression
+// functions run regex.ts's translation. Left out: to_date/to_number,
+// locale-dependent functions, regexp_matches (no set-returning functions in
+// a select list), regexp_instr and regexp_substr.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
@@ -32,6 +34,16 @@ let support: FunctionSupport;
 const toType = (value: Compiled, type: SqlType) => support.toType(value, type);
 const typeOid = (type: SqlType) => support.typeOid(type);
 import { decimalFromBigInt, fromDecimal } from "./numeric.ts";
+import { createHash } from "node:crypto";
+import {
+  checkInput,
+  compilePattern,
+  expandReplacement,
+  parseFlags,
+  type RegexFlags,
+  textArray,
+} from "./regex.ts";
+import { RESERVED } from "./keywords.ts";
 
 type Evaluate = (ctx: EvalContext) => PgValue;
 
@@ -77,8 +89,11 @@ function stringFunction(fn: string, args: Compiled[]): Compiled | null {
   const make = (type: SqlType, evaluate: Evaluate): Compiled => ({ type, evaluate });
   const arity = (...counts: number[]) => counts.includes(args.length);
   switch (fn) {
-    case "substr":
     case "substring":
+      if (arity(2) && (STRINGS.has(args[1].type))) return regexFunction(fn, args);
+      if (!arity(2, 3)) return null;
+      return stringFunction("substr", args);
+    case "substr":
       if (!arity(2, 3)) return null;
       return make(
         "text",
@@ -617,5 +632,239 @@ export function moreFunctions(
   helpers: FunctionSupport,
 ): Compiled | null {
   support = helpers;
-  return stringFunction(fn, args) ?? mathFunction(fn, args) ?? dateFunction(fn, args);
+  return stringFunction(fn, args) ?? mathFunction(fn, args) ?? dateFunction(fn, args) ??
+    regexFunction(fn, args) ?? miscFunction(fn, args);
+}
+
+/** The regular expression functions (documentation 9.7.3), over regex.ts. */
+function regexFunction(fn: string, args: Compiled[]): Compiled | null {
+  const t = (i: number) => text(args[i]);
+  const flagsOf = (value: PgValue | undefined): RegexFlags => parseFlags(String(value ?? ""));
+  switch (fn) {
+    case "substring":
+      return {
+        type: "text",
+        evaluate: strict([t(0), t(1)], ([s, p]) => {
+          const re = compilePattern(String(p), flagsOf(""), { extracting: true });
+          const m = re.exec(checkInput(String(s)));
+          if (m === null) return null;
+          return m.length > 1 ? m[1] ?? null : m[0];
+        }),
+      };
+    case "regexp_like":
+      if (args.length !== 2 && args.length !== 3) return null;
+      return {
+        type: "bool",
+        evaluate: strict(args.map((_, i) => t(i)), ([s, p, f]) => {
+          const flags = flagsOf(f);
+          if (flags.global) {
+            throw new SqlError("22023", 'regexp_like() does not support the "global" option');
+          }
+          const re = compilePattern(String(p), flags, { extracting: false });
+          return re.test(checkInput(String(s)));
+        }),
+      };
+    case "regexp_match":
+      if (args.length !== 2 && args.length !== 3) return null;
+      return {
+        type: "text",
+        evaluate: strict(args.map((_, i) => t(i)), ([s, p, f]) => {
+          const flags = flagsOf(f);
+          if (flags.global) {
+            throw new SqlError("22023", 'regexp_match() does not support the "global" option', {
+              hint: "Use the regexp_matches function instead.",
+            });
+          }
+          const m = compilePattern(String(p), flags, { extracting: true }).exec(
+            checkInput(String(s)),
+          );
+          if (m === null) return null;
+          return textArray(m.length > 1 ? m.slice(1).map((g) => g ?? null) : [m[0]]);
+        }),
+      };
+    case "regexp_count":
+      if (args.length < 2 || args.length > 4) return null;
+      return {
+        type: "int4",
+        evaluate: strict(
+          args.map((_, i) => (i === 2 ? int(args[i]) : t(i))),
+          ([s, p, start, f]) => {
+            const from = (start as number | undefined) ?? 1;
+            if (from <= 0) {
+              throw new SqlError("22023", `invalid value for parameter "start": ${from}`);
+            }
+            const re = compilePattern(String(p), flagsOf(f), { extracting: true });
+            const cs = [...checkInput(String(s))];
+            const input = cs.slice(from - 1).join("");
+            let count = 0;
+            for (let m = re.exec(input); m !== null; m = re.exec(input)) {
+              count++;
+              if (m[0] === "") re.lastIndex++;
+            }
+            return count;
+          },
+        ),
+      };
+    case "regexp_replace":
+      if (args.length !== 3 && args.length !== 4) return null;
+      if (args.length === 4 && !STRINGS.has(args[3].type)) return null;
+      return {
+        type: "text",
+        evaluate: strict(args.map((_, i) => t(i)), ([s, p, r, f]) => {
+          const flags = flagsOf(f);
+          const re = compilePattern(String(p), flags, { extracting: true });
+          const input = checkInput(String(s));
+          const replacement = String(r);
+          let out = "";
+          let last = 0;
+          for (let m = re.exec(input); m !== null; m = re.exec(input)) {
+            out += input.slice(last, m.index) + expandReplacement(replacement, m);
+            last = m.index + m[0].length;
+            if (!flags.global) break;
+            if (m[0] === "") re.lastIndex++;
+          }
+          return out + input.slice(last);
+        }),
+      };
+    default:
+      return null;
+  }
+}
+
+/** format()'s %I: an identifier quoted when PostgreSQL's quote_ident would. */
+function quoteIdent(s: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(s) && !RESERVED.has(s) ? s : `"${s.replace(/"/g, '""')}"`;
+}
+
+/** format()'s %L: quote_literal, E'' when a backslash is in it; NULL unquoted. */
+function quoteLiteral(s: string | null): string {
+  if (s === null) return "NULL";
+  const quoted = s.replace(/'/g, "''");
+  return s.includes("\\") ? `E'${quoted.replace(/\\/g, "\\\\")}'` : `'${quoted}'`;
+}
+
+const FORMAT_HINT = { hint: 'For a single "%" use "%%".' };
+
+/** format(formatstr, ...) (documentation 9.4.1): %s %I %L %%, positions n$, flag -, widths. */
+function formatString(spec: string, values: (string | null)[]): string {
+  let out = "";
+  let next = 0;
+  for (let i = 0; i < spec.length; i++) {
+    const c = spec[i];
+    if (c !== "%") {
+      out += c;
+      continue;
+    }
+    const m = /^%(?:(\d+)\$)?(-)?(\d+)?([a-zA-Z%]?)/.exec(spec.slice(i));
+    if (m === null || (m[4] === "" && i + m[0].length >= spec.length)) {
+      throw new SqlError("22023", "unterminated format() type specifier", FORMAT_HINT);
+    }
+    i += m[0].length - 1;
+    const type = m[4];
+    if (type === "%" && m[0] === "%%") {
+      out += "%";
+      continue;
+    }
+    if (type !== "s" && type !== "I" && type !== "L") {
+      throw new SqlError(
+        "22023",
+        `unrecognized format() type specifier "${type === "" ? spec[i + 1] : type}"`,
+        FORMAT_HINT,
+      );
+    }
+    let index = next;
+    if (m[1] !== undefined) {
+      index = Number(m[1]) - 1;
+      if (index < 0) {
+        throw new SqlError(
+          "22023",
+          "format specifies argument 0, but arguments are numbered from 1",
+        );
+      }
+    }
+    if (index >= values.length) throw new SqlError("22023", "too few arguments for format()");
+    next = index + 1;
+    const value = values[index];
+    let piece: string;
+    if (type === "s") piece = value ?? "";
+    else if (type === "L") piece = quoteLiteral(value);
+    else {
+      if (value === null) {
+        throw new SqlError("22004", "null values cannot be formatted as an SQL identifier");
+      }
+      piece = quoteIdent(value);
+    }
+    const width = m[3] === undefined ? 0 : Number(m[3]);
+    const length = [...piece].length;
+    if (length < width) {
+      piece = m[2] === "-"
+        ? piece + " ".repeat(width - length)
+        : " ".repeat(width - length) + piece;
+    }
+    out += piece;
+  }
+  return out;
+}
+
+function miscFunction(fn: string, args: Compiled[]): Compiled | null {
+  switch (fn) {
+    case "md5":
+      if (args.length !== 1) return null;
+      if (args[0].type === "bytea") {
+        return {
+          type: "text",
+          evaluate: strict(
+            [args[0].evaluate],
+            ([b]) => createHash("md5").update(b as Uint8Array).digest("hex"),
+          ),
+        };
+      }
+      if (!STRINGS.has(args[0].type)) return null;
+      return {
+        type: "text",
+        evaluate: strict(
+          [text(args[0])],
+          ([s]) => createHash("md5").update(String(s), "utf8").digest("hex"),
+        ),
+      };
+    case "sha224":
+    case "sha256":
+    case "sha384":
+    case "sha512": {
+      if (args.length !== 1) return null;
+      const arg = args[0].type === "unknown" ? toType(args[0], "bytea") : args[0];
+      if (arg.type !== "bytea") return null;
+      return {
+        type: "bytea",
+        evaluate: strict(
+          [arg.evaluate],
+          ([b]) => new Uint8Array(createHash(fn).update(b as Uint8Array).digest()) as PgValue,
+        ),
+      };
+    }
+    case "clock_timestamp":
+      if (args.length !== 0) return null;
+      return {
+        type: "timestamptz",
+        evaluate: () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)),
+      };
+    case "statement_timestamp":
+    case "transaction_timestamp":
+      if (args.length !== 0) return null;
+      return { type: "timestamptz", evaluate: (ctx) => ctx.nowMicros };
+    case "format": {
+      if (args.length < 1) return null;
+      const [spec, ...rest] = args.map((a) => text(a));
+      return {
+        type: "text",
+        evaluate: (ctx) => {
+          const s = spec(ctx);
+          if (s === null) return null;
+          return formatString(String(s), rest.map((r) => r(ctx) as string | null));
+        },
+      };
+    }
+    default:
+      return null;
+  }
 }

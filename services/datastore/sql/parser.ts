@@ -1771,7 +1771,7 @@ class Parser {
       expr.kind === "like"
     ) {
       const next = this.#is("not") ? this.#peek() : this.#tok;
-      if (["between", "in", "like", "ilike"].some((word) => this.#is(word, next))) {
+      if (["between", "in", "like", "ilike", "similar"].some((word) => this.#is(word, next))) {
         throw this.#error();
       }
     }
@@ -1805,6 +1805,20 @@ class Parser {
       const pattern = this.#otherOperator();
       const escape = this.#accept("escape") ? this.#otherOperator() : null;
       return { kind: "like", not, caseInsensitive, operand, pattern, escape };
+    }
+    if (this.#is("similar") && this.#is("to", this.#tokens[this.#at + 1])) {
+      this.#at += 2;
+      const pattern = this.#otherOperator();
+      const escape = this.#accept("escape") ? this.#otherOperator() : null;
+      return {
+        kind: "like",
+        not,
+        caseInsensitive: false,
+        similar: true,
+        operand,
+        pattern,
+        escape,
+      };
     }
     if (not) this.#at = save;
     return operand;
