@@ -142,7 +142,8 @@ export function printExpr(expr: Expr): string {
     case "like": {
       const escape = expr.escape === null ? "" : ` ESCAPE ${printExpr(expr.escape)}`;
       return `(${printExpr(expr.operand)} ${expr.not ? "NOT " : ""}` +
-        `${expr.caseInsensitive ? "ILIKE" : "LIKE"} ${printExpr(expr.pattern)}${escape})`;
+        `${expr.similar ? "SIMILAR TO" : expr.caseInsensitive ? "ILIKE" : "LIKE"} ` +
+        `${printExpr(expr.pattern)}${escape})`;
     }
     case "in_list":
       return `(${printExpr(expr.operand)} ${expr.not ? "NOT " : ""}IN (${
