@@ -2007,7 +2007,7 @@ class Planner {
       : conjuncts(where).filter((t) => t.kind === "binary" && t.op === "=");
     let plan = this.#fromItem(from[0]);
     for (const item of from.slice(1)) {
-      if (item.kind === "subquery" && item.lateral) {
+      if (isLateral(item)) {
         plan = this.#lateral("inner", plan, item, null);
         continue;
       }
@@ -2042,7 +2042,7 @@ class Planner {
         return this.#functionInFrom(item);
       case "join": {
         const left = this.#fromItem(item.left);
-        if (item.right.kind === "subquery" && item.right.lateral) {
+        if (isLateral(item.right)) {
           if (item.type === "right" || item.type === "full") {
             throw new SqlError(
               "42P10",
@@ -2090,18 +2090,31 @@ class Planner {
   #lateral(
     type: string,
     left: RowPlan,
-    item: Extract<FromItem, { kind: "subquery" }>,
+    item: Extract<FromItem, { kind: "subquery" | "function" }>,
     on: Expr | null,
   ): RowPlan {
     const alias = item.alias?.name ?? null;
-    if (alias === null) throw new SqlError("42601", "subquery in FROM must have an alias");
+    if (alias === null && item.kind === "subquery") {
+      throw new SqlError("42601", "subquery in FROM must have an alias");
+    }
     const frame: OuterFrame = { scope: left.columns, row: [], used: false };
     this.outer.push(frame);
+    const roots = this.explainRoots.length;
     let right: RowPlan;
     try {
-      right = renamed(this.select(item.query), alias, item.alias!.columns);
+      right = item.kind === "function"
+        ? this.#functionInFrom(item)
+        : renamed(this.select(item.query), alias!, item.alias!.columns);
     } finally {
       this.outer.pop();
+    }
+    if (item.kind === "function" && this.explainRoots.length === roots) {
+      const name = functionName(item.call);
+      this.explainRoots.push({
+        label: `Function Scan on ${name}${alias === null || alias === name ? "" : ` ${alias}`}`,
+        details: [],
+        children: [],
+      });
     }
     const columns = [...left.columns, ...right.columns];
     const condition = on ? requireBool(this.compile(on, columns), "JOIN/ON").evaluate : null;
@@ -2151,7 +2164,6 @@ class Planner {
    * ORDINALITY numbers the rows.
    */
   #functionInFrom(item: Extract<FromItem, { kind: "function" }>): RowPlan {
-    if (item.lateral) throw new SqlError("0A000", "LATERAL is not supported");
     const name = functionName(item.call);
     const args = item.call.args.map((a) => this.compile(a, []));
     let type: SqlType;
@@ -5103,4 +5115,26 @@ function checkRecursiveTerm(term: QueryBody, name: string): void {
       "aggregate functions are not allowed in a recursive query's recursive term",
     );
   }
+}
+
+/**
+ * A FROM item run again for each row of the items before it: a LATERAL
+ * subquery, or a function whose arguments read columns (in PostgreSQL a
+ * function in FROM may always read the items before it).
+ */
+function isLateral(
+  item: FromItem,
+): item is Extract<FromItem, { kind: "subquery" | "function" }> {
+  if (item.kind === "subquery") return item.lateral;
+  return item.kind === "function" && (item.lateral || readsColumns(item.call.args));
+}
+
+/** Whether an expression tree reads a column anywhere. */
+function readsColumns(node: unknown): boolean {
+  if (node === null || typeof node !== "object") return false;
+  if (Array.isArray(node)) return node.some(readsColumns);
+  const o = node as Record<string, unknown>;
+  if (o.kind === "column") return true;
+  for (const key in o) if (readsColumns(o[key])) return true;
+  return false;
 }
