@@ -43,7 +43,7 @@
 // Window functions: window.ts; SELECT ... FOR UPDATE: row_locks.ts;
 // sequences: sequences.ts.
 //
-// Left out: correlated subqueries in HAVING and join conditions, recursive WITH, UPDATE ... FROM and DELETE ... USING, ALTER
+// Left out: correlated subqueries in HAVING and join conditions, UPDATE ... FROM and DELETE ... USING, ALTER
 // COLUMN TYPE (refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
@@ -1028,7 +1028,7 @@ class Planner {
   select(statement: SelectStatement): RowPlan {
     const saved = new Map(this.ctes);
     try {
-      for (const cte of statement.with?.ctes ?? []) this.#cte(cte);
+      for (const cte of statement.with?.ctes ?? []) this.#cte(cte, statement.with!.recursive);
       if (statement.locking) {
         const name = lockingName(statement.locking[0]);
         if (statement.body.kind === "set_operation") {
@@ -1048,13 +1048,144 @@ class Planner {
     }
   }
 
-  #cte(cte: CommonTableExpr): void {
+  #cte(cte: CommonTableExpr, recursive: boolean): void {
     if (cte.query.kind !== "select") {
       throw new SqlError("0A000", "WITH holding INSERT, UPDATE or DELETE is not supported");
+    }
+    if (recursive && refersTo(cte.query, cte.name)) {
+      this.ctes.set(cte.name, this.#recursiveCte(cte, cte.query));
+      return;
     }
     const plan = this.select(cte.query);
     const columns = plan.columns.map((c, i) => ({ ...c, name: cte.columns[i] ?? c.name }));
     this.ctes.set(cte.name, materialized({ ...plan, columns }));
+  }
+
+  /**
+   * WITH RECURSIVE: the non-recursive term's rows, then the recursive term
+   * run again over the rows the previous round added (the working table)
+   * until a round adds none, as PostgreSQL iterates. UNION drops rows seen
+   * before (which ends a walk round a cycle); UNION ALL keeps them. Rows are
+   * produced as they are found, so a LIMIT above stops an endless one; held
+   * rows count against the statement's bound, and the cancel and
+   * statement_timeout checks run between batches.
+   */
+  #recursiveCte(cte: CommonTableExpr, query: SelectStatement): RowPlan {
+    const name = cte.name;
+    const body = query.body;
+    if (
+      body.kind !== "set_operation" || body.op !== "union" || query.orderBy.length > 0 ||
+      query.limit !== null || query.offset !== null
+    ) {
+      if (body.kind === "set_operation" && body.op === "union") {
+        const what = query.orderBy.length > 0
+          ? "ORDER BY"
+          : query.offset !== null
+          ? "OFFSET"
+          : "LIMIT";
+        throw new SqlError("0A000", `${what} in a recursive query is not implemented`);
+      }
+      throw new SqlError(
+        "42P19",
+        `recursive query "${name}" does not have the form non-recursive-term UNION [ALL] recursive-term`,
+      );
+    }
+    if (refersTo(body.left, name)) {
+      throw new SqlError(
+        "42P19",
+        `recursive reference to query "${name}" must not appear within its non-recursive term`,
+      );
+    }
+    checkRecursiveTerm(body.right, name);
+    const left = this.#body(body.left, []);
+    if (cte.columns.length > left.columns.length) {
+      throw new SqlError(
+        "42P10",
+        `WITH query "${name}" has ${left.columns.length} columns available but ${cte.columns.length} columns specified`,
+      );
+    }
+    const columns = left.columns.map((c, i) => ({ ...c, name: cte.columns[i] ?? c.name }));
+    let working: PgValue[][] = [];
+    this.ctes.set(name, {
+      columns,
+      async *run() {
+        for (let i = 0; i < working.length; i += BATCH_ROWS) {
+          yield working.slice(i, i + BATCH_ROWS);
+        }
+      },
+    });
+    const right = this.#body(body.right, []);
+    if (right.columns.length !== left.columns.length) {
+      throw new SqlError("42601", "each UNION query must have the same number of columns");
+    }
+    const converts = right.columns.map((c, i) => {
+      const want = left.columns[i].type;
+      const overall = commonType([want, c.type], "UNION");
+      if (overall !== want) {
+        throw new SqlError(
+          "42804",
+          `recursive query "${name}" column ${i + 1} has type ${typeDisplayName(want)} in ` +
+            `non-recursive term but type ${typeDisplayName(overall)} overall`,
+          { hint: "Cast the output of the non-recursive term to the correct type." },
+        );
+      }
+      if (c.type === want) return null;
+      return toType({ type: c.type, evaluate: (e: EvalContext) => e.row[0] }, want).evaluate;
+    });
+    const convert = converts.every((f) => f === null)
+      ? null
+      : (row: PgValue[], ctx: RunContext) => {
+        const e = evalContext(ctx, []);
+        return row.map((v, i) => {
+          const f = converts[i];
+          if (f === null || v === null) return v;
+          return f({ ...e, row: [v] } as EvalContext);
+        });
+      };
+    const all = body.all;
+    return {
+      columns,
+      run: holding(async function* (ctx, hold) {
+        const seen = all ? null : new Set<string>();
+        const counter = { batches: 0 };
+        const keep = (batch: PgValue[][]): PgValue[][] => {
+          if (seen === null) return batch;
+          return batch.filter((r) => {
+            const k = rowKey(r);
+            if (seen.has(k)) return false;
+            hold(1);
+            seen.add(k);
+            return true;
+          });
+        };
+        let next: PgValue[][] = [];
+        for await (const batch of left.run(ctx)) {
+          const out = keep(batch);
+          if (out.length === 0) continue;
+          hold(out.length);
+          next.push(...out);
+          yield out;
+          await pause(ctx, counter, 1);
+        }
+        while (next.length > 0) {
+          working = next;
+          next = [];
+          for await (const batch of right.run(ctx)) {
+            const rows = convert === null ? batch : batch.map((r) => convert(r, ctx));
+            const out = keep(rows);
+            if (out.length > 0) {
+              hold(out.length);
+              next.push(...out);
+              yield out;
+            }
+            await pause(ctx, counter, 1);
+          }
+          hold(-working.length);
+          working = [];
+          await pause(ctx, counter, 1);
+        }
+      }),
+    };
   }
 
   #body(body: QueryBody, orderBy: OrderItem[]): RowPlan {
@@ -1876,6 +2007,10 @@ class Planner {
       : conjuncts(where).filter((t) => t.kind === "binary" && t.op === "=");
     let plan = this.#fromItem(from[0]);
     for (const item of from.slice(1)) {
+      if (isLateral(item)) {
+        plan = this.#lateral("inner", plan, item, null);
+        continue;
+      }
       const right = this.#fromItem(item);
       const on = equalities.filter((t) => {
         if (t.kind !== "binary") return false;
@@ -1907,6 +2042,19 @@ class Planner {
         return this.#functionInFrom(item);
       case "join": {
         const left = this.#fromItem(item.left);
+        if (isLateral(item.right)) {
+          if (item.type === "right" || item.type === "full") {
+            throw new SqlError(
+              "42P10",
+              `invalid reference to FROM-clause entry for table "${left.columns[0]?.table}"`,
+              { detail: "The combining JOIN type must be INNER or LEFT for a LATERAL reference." },
+            );
+          }
+          if (item.natural || item.using) {
+            throw new SqlError("0A000", "LATERAL with NATURAL or USING is not supported");
+          }
+          return this.#lateral(item.type, left, item.right, item.on);
+        }
         const right = this.#fromItem(item.right);
         let on = item.on;
         const using = item.natural
@@ -1934,12 +2082,88 @@ class Planner {
   }
 
   /**
+   * A LATERAL subquery joined to the FROM items before it: planned with
+   * their row as an enclosing row (as a correlated subquery's), then run
+   * again for each of their rows, a nested loop. A LEFT join pads a row
+   * that finds nothing with NULLs.
+   */
+  #lateral(
+    type: string,
+    left: RowPlan,
+    item: Extract<FromItem, { kind: "subquery" | "function" }>,
+    on: Expr | null,
+  ): RowPlan {
+    const alias = item.alias?.name ?? null;
+    if (alias === null && item.kind === "subquery") {
+      throw new SqlError("42601", "subquery in FROM must have an alias");
+    }
+    const frame: OuterFrame = { scope: left.columns, row: [], used: false };
+    this.outer.push(frame);
+    const roots = this.explainRoots.length;
+    let right: RowPlan;
+    try {
+      right = item.kind === "function"
+        ? this.#functionInFrom(item)
+        : renamed(this.select(item.query), alias!, item.alias!.columns);
+    } finally {
+      this.outer.pop();
+    }
+    if (item.kind === "function" && this.explainRoots.length === roots) {
+      const name = functionName(item.call);
+      this.explainRoots.push({
+        label: `Function Scan on ${name}${alias === null || alias === name ? "" : ` ${alias}`}`,
+        details: [],
+        children: [],
+      });
+    }
+    const columns = [...left.columns, ...right.columns];
+    const condition = on ? requireBool(this.compile(on, columns), "JOIN/ON").evaluate : null;
+    const nr = right.columns.length;
+    const pad = type === "left";
+    this.#explainJoin(([outer, inner]) => ({
+      label: pad ? "Nested Loop Left Join" : "Nested Loop",
+      details: [],
+      children: [outer, inner],
+    }));
+    return {
+      columns,
+      async *run(ctx) {
+        const e = evalContext(ctx, []);
+        const counter = { batches: 0 };
+        for await (const batch of left.run(ctx)) {
+          const out: PgValue[][] = [];
+          for (const row of batch) {
+            frame.row = row;
+            let found = false;
+            for await (const inner of right.run(ctx)) {
+              for (const r of inner) {
+                const joined = [...row, ...r];
+                if (condition !== null) {
+                  e.row = joined;
+                  if (condition(e) !== true) continue;
+                }
+                found = true;
+                out.push(joined);
+              }
+            }
+            if (!found && pad) out.push([...row, ...new Array(nr).fill(null)]);
+            if (out.length >= BATCH_ROWS) {
+              yield out.splice(0);
+              await pause(ctx, counter);
+            }
+          }
+          if (out.length > 0) yield out;
+        }
+      },
+    };
+  }
+
+  /**
    * A set-returning function in FROM: generate_series over integers, unnest
    * of an array, pg_partition_ancestors (a table is its own); WITH
    * ORDINALITY numbers the rows.
    */
   #functionInFrom(item: Extract<FromItem, { kind: "function" }>): RowPlan {
-    if (item.lateral) throw new SqlError("0A000", "LATERAL is not supported");
     const name = functionName(item.call);
     const args = item.call.args.map((a) => this.compile(a, []));
     let type: SqlType;
@@ -4826,4 +5050,91 @@ export async function copyRows(
     }
   }
   await work?.finish(ctx.sqlTx.tx, e);
+}
+
+/** Whether any part of a statement's tree reads a table (or WITH query) called `name`. */
+function refersTo(node: unknown, name: string): boolean {
+  if (node === null || typeof node !== "object") return false;
+  if (Array.isArray(node)) return node.some((n) => refersTo(n, name));
+  const o = node as Record<string, unknown>;
+  if (o.kind === "table" && Array.isArray(o.name) && o.name.length === 1 && o.name[0] === name) {
+    return true;
+  }
+  for (const key in o) if (refersTo(o[key], name)) return true;
+  return false;
+}
+
+/**
+ * PostgreSQL's rules for a recursive term (42P19): the WITH query is read
+ * once, directly in its FROM, not on the nullable side of an outer join,
+ * nor in a subquery, and the term has no aggregates.
+ */
+function checkRecursiveTerm(term: QueryBody, name: string): void {
+  const fail = (where: string) => {
+    throw new SqlError("42P19", `recursive reference to query "${name}" must not appear ${where}`);
+  };
+  if (term.kind !== "select_core") {
+    if (refersTo(term, name)) fail("within a subquery");
+    return;
+  }
+  let count = 0;
+  const visit = (item: FromItem, nullable: boolean): void => {
+    if (item.kind === "table") {
+      if (item.name.length === 1 && item.name[0] === name) {
+        if (nullable) fail("within an outer join");
+        if (++count > 1) fail("more than once");
+      }
+      return;
+    }
+    if (item.kind === "subquery" && item.query.body.kind === "select_core") {
+      // A subquery in FROM may read it, under the same rules.
+      const core = item.query.body;
+      for (const inner of core.from) visit(inner, nullable);
+      const { from: _inner, ...others } = core;
+      if (refersTo([others, item.query.with, item.query.orderBy], name)) fail("within a subquery");
+      return;
+    }
+    if (item.kind !== "join") {
+      if (refersTo(item, name)) fail("within a subquery");
+      return;
+    }
+    visit(item.left, nullable || item.type === "right" || item.type === "full");
+    visit(item.right, nullable || item.type === "left" || item.type === "full");
+    if (refersTo(item.on, name)) fail("within a subquery");
+  };
+  for (const item of term.from) visit(item, false);
+  const { from: _from, ...rest } = term;
+  if (refersTo(rest, name)) fail("within a subquery");
+  const exprs = [
+    ...rest.columns.map((c) => c.expr),
+    ...(rest.having ? [rest.having] : []),
+  ];
+  if (exprs.some(hasAggregate)) {
+    throw new SqlError(
+      "42P19",
+      "aggregate functions are not allowed in a recursive query's recursive term",
+    );
+  }
+}
+
+/**
+ * A FROM item run again for each row of the items before it: a LATERAL
+ * subquery, or a function whose arguments read columns (in PostgreSQL a
+ * function in FROM may always read the items before it).
+ */
+function isLateral(
+  item: FromItem,
+): item is Extract<FromItem, { kind: "subquery" | "function" }> {
+  if (item.kind === "subquery") return item.lateral;
+  return item.kind === "function" && (item.lateral || readsColumns(item.call.args));
+}
+
+/** Whether an expression tree reads a column anywhere. */
+function readsColumns(node: unknown): boolean {
+  if (node === null || typeof node !== "object") return false;
+  if (Array.isArray(node)) return node.some(readsColumns);
+  const o = node as Record<string, unknown>;
+  if (o.kind === "column") return true;
+  for (const key in o) if (readsColumns(o[key])) return true;
+  return false;
 }

@@ -95,3 +95,39 @@ Deno.test("generate_series streams: a series far past the bound is counted witho
     );
   });
 });
+
+Deno.test("WITH RECURSIVE: a working table that keeps growing stops at the bound (54000); one that stays small runs on", async () => {
+  await withSession({ rowsHeldMax: 50 }, async (s) => {
+    // Doubles every round and never ends.
+    assert.equal(
+      await s.errorCode(
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n FROM t, (VALUES (1), (2)) v(x)) " +
+          "SELECT count(*) FROM t",
+      ),
+      "54000",
+    );
+    // UNION remembers every row it has seen: that counts too.
+    assert.equal(
+      await s.errorCode(
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION SELECT n + 1 FROM t WHERE n < 100) " +
+          "SELECT count(*) FROM t",
+      ),
+      "54000",
+    );
+    // UNION ALL holds one round at a time: a thousand rounds of one row each fit.
+    assert.deepEqual(
+      await s.rows(
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 1000) " +
+          "SELECT count(*), sum(n) FROM t",
+      ),
+      [["1000", "500500"]],
+    );
+    // An endless one under a LIMIT stops when the LIMIT has its rows.
+    assert.deepEqual(
+      await s.rows(
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t LIMIT 3",
+      ),
+      [["1"], ["2"], ["3"]],
+    );
+  });
+});
