@@ -36,6 +36,7 @@ const typeOid = (type: SqlType) => support.typeOid(type);
 import { decimalFromBigInt, fromDecimal } from "./numeric.ts";
 import { createHash } from "node:crypto";
 import {
+  advancePastEmpty,
   checkInput,
   compilePattern,
   expandReplacement,
@@ -699,7 +700,7 @@ function regexFunction(fn: string, args: Compiled[]): Compiled | null {
             let count = 0;
             for (let m = re.exec(input); m !== null; m = re.exec(input)) {
               count++;
-              if (m[0] === "") re.lastIndex++;
+              if (m[0] === "") advancePastEmpty(re, input);
             }
             return count;
           },
@@ -721,7 +722,7 @@ function regexFunction(fn: string, args: Compiled[]): Compiled | null {
             out += input.slice(last, m.index) + expandReplacement(replacement, m);
             last = m.index + m[0].length;
             if (!flags.global) break;
-            if (m[0] === "") re.lastIndex++;
+            if (m[0] === "") advancePastEmpty(re, input);
           }
           return out + input.slice(last);
         }),

@@ -22,6 +22,7 @@ import {
 } from "../../../tools/stack/mod.ts";
 import { UsageError } from "../../../lib/cli.ts";
 import { MAIN, STACK_STARTED as STARTED, StackProcess } from "../../e2e/_stack_process.ts";
+import { V8_FLAGS_ARG } from "../../../lib/v8_flags.ts";
 
 const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
 const BUILT = STACK.filter((m) => COMMANDS[m.command]?.load !== undefined);
@@ -45,6 +46,7 @@ Deno.test("memberArgs() and childSpec() run a member through main.ts with its po
   assert.deepEqual(spec.command.slice(1), [
     "run",
     "-A",
+    V8_FLAGS_ARG,
     MAIN,
     "dns",
     "--port",
