@@ -59,7 +59,14 @@ export type Expr =
   }
   | { kind: "exists"; query: SelectStatement }
   | { kind: "subquery"; query: SelectStatement }
-  | { kind: "case"; operand: Expr | null; whens: { when: Expr; then: Expr }[]; else: Expr | null }
+  | {
+    kind: "case";
+    operand: Expr | null;
+    whens: { when: Expr; then: Expr }[];
+    else: Expr | null;
+    /** The expansion of a row comparison (parser.ts rowComparison), named as an operator. */
+    rowComparison?: true;
+  }
   /** Both `x::t` and CAST(x AS t), and typed literals such as DATE '2024-01-02'. */
   | { kind: "cast"; operand: Expr; type: TypeName }
   | FunctionCall
@@ -74,7 +81,9 @@ export type Expr =
   /** x op ANY/ALL (array expression), as opposed to a subquery. */
   | { kind: "quantified_array"; op: string; quantifier: "any" | "all"; operand: Expr; array: Expr }
   /** array[index] */
-  | { kind: "subscript"; operand: Expr; index: Expr };
+  | { kind: "subscript"; operand: Expr; index: Expr }
+  /** `(a, b)` or ROW(a, b): only as a side of a comparison, which the parser expands. */
+  | { kind: "row"; items: Expr[] };
 
 export interface FunctionCall {
   kind: "function";

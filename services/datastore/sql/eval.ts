@@ -955,6 +955,8 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
     case "quantified_array":
     case "subscript":
       throw new SqlError("0A000", `${expr.kind} is evaluated by the executor`);
+    case "row":
+      throw new SqlError("0A000", "row values are only supported compared with another row");
   }
 }
 

@@ -3861,7 +3861,7 @@ function columnNameOf(expr: Expr): string {
         ? "int4"
         : expr.type.name;
     case "case":
-      return "case";
+      return expr.rowComparison ? "?column?" : "case";
     case "exists":
       return "exists";
     case "array":

@@ -188,6 +188,8 @@ export function printExpr(expr: Expr): string {
       }))`;
     case "subscript":
       return `(${printExpr(expr.operand)})[${printExpr(expr.index)}]`;
+    case "row":
+      return `ROW(${expr.items.map(printExpr).join(", ")})`;
   }
 }
 
