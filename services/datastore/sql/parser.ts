@@ -1801,9 +1801,25 @@ class Parser {
     if (this.#accept("in")) {
       const query = this.#tryParenQuery();
       if (query !== null) return { kind: "in_subquery", not, operand, query };
+      const open = this.#tok;
       this.#expectOp("(");
       const list = this.#exprList();
       this.#expectOp(")");
+      if (operand.kind === "row") {
+        // (a, b) IN ((1, 2), (3, 4)): one row comparison per item, ORed (NOT IN: <> ANDed).
+        const position = characterPosition(this.#sql, open.start);
+        return list.map((item): Expr => {
+          if (item.kind !== "row") {
+            throw new SqlSyntaxError("unequal number of entries in row expressions", position);
+          }
+          return rowComparison(not ? "<>" : "=", operand.items, item.items, position);
+        }).reduce((all, next) => ({
+          kind: "binary",
+          op: not ? "and" : "or",
+          left: all,
+          right: next,
+        }));
+      }
       return { kind: "in_list", not, operand, list };
     }
     const like = this.#is("like") || this.#is("ilike");
