@@ -23,7 +23,16 @@
 // the rows are then keyed by a hidden row number (catalog.ts), numbered as
 // they are copied, one log record per row.
 //
-// Left out: ADD COLUMN ... PRIMARY KEY (0A000), ALTER COLUMN TYPE; the
+// ALTER COLUMN TYPE [USING expr] rewrites every row into a new engine table
+// too, the column's value converted by the USING expression or, without
+// one, by the assignment cast where PostgreSQL has an automatic one (a
+// number to a wider or narrower one, anything to text, text to varchar,
+// date and timestamps among themselves); 42804 otherwise, with
+// PostgreSQL's hint. Indexes are rebuilt by the inserts, CHECKs over the
+// column tested on each converted row; a column in a foreign key or read by a view is
+// refused (0A000), as PostgreSQL refuses the view case.
+//
+// Left out: ADD COLUMN ... PRIMARY KEY (0A000); the
 // actions of one ALTER TABLE run in the order written (PostgreSQL runs
 // drops before adds). A view's text is rewritten on RENAME by name matching, so a
 // view reading a same-named column of another table in a subquery would be
@@ -31,7 +40,14 @@
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { ConstraintError, type Transaction } from "../storage/engine.ts";
-import type { ColumnDef, Expr, SelectCore, SelectStatement, TableConstraint } from "./ast.ts";
+import type {
+  ColumnDef,
+  Expr,
+  SelectCore,
+  SelectStatement,
+  TableConstraint,
+  TypeName,
+} from "./ast.ts";
 import {
   columnIndex,
   engineSpec,
@@ -51,7 +67,7 @@ import {
   validateForeignKey,
 } from "./constraints.ts";
 import { SqlError, type SqlNotice } from "./errors.ts";
-import type { EvalContext } from "./eval.ts";
+import { castTo, type Compiled, type EvalContext } from "./eval.ts";
 import type { Database, SqlTransaction } from "./executor.ts";
 import { parseStatement } from "./parser.ts";
 import { printExpr, printSelect } from "./printer.ts";
@@ -70,6 +86,10 @@ export interface AlterHost {
   evalContext(): EvalContext;
   /** The table's write lock, taken before anything is read. */
   lockForWrite(tx: Transaction, table: SqlTable): Promise<void>;
+  /** An expression compiled over a table's row (ALTER COLUMN TYPE's USING). */
+  compileOver(table: SqlTable, expr: Expr): Compiled;
+  /** A column of the new table, as CREATE TABLE would make it from `type`. */
+  columnOfType(column: SqlColumn, type: TypeName): SqlColumn;
 }
 
 const DEPENDENTS_HINT = "Use DROP ... CASCADE to drop the dependent objects too.";
@@ -299,6 +319,158 @@ export async function dropColumn(
       i !== at + offset
     );
     await tx.createTable(engineSpec(next), { from: table.engineName, columns });
+  }
+  await db.putTable(sqlTx, table.name, next);
+  return next;
+}
+
+const NUMBERS = new Set(["int2", "int4", "int8", "numeric", "float4", "float8"]);
+const STRINGS = new Set(["text", "varchar", "bpchar"]);
+const TIMES = new Set(["date", "timestamp", "timestamptz"]);
+
+/** Whether PostgreSQL converts `from` to `to` on its own (an implicit or assignment cast). */
+function automaticCast(from: string, to: string): boolean {
+  if (from === to || STRINGS.has(to)) return true;
+  if (NUMBERS.has(from) && NUMBERS.has(to)) return true;
+  if (TIMES.has(from) && TIMES.has(to)) return true;
+  return from === "json" && to === "jsonb";
+}
+
+/** PostgreSQL's spelling of a type in messages (format_type). */
+function typeWords(type: TypeName, sqlType: string): string {
+  const words: Record<string, string> = {
+    int2: "smallint",
+    int4: "integer",
+    int8: "bigint",
+    float4: "real",
+    float8: "double precision",
+    bool: "boolean",
+    varchar: "character varying",
+    bpchar: "character",
+    timestamp: "timestamp without time zone",
+    timestamptz: "timestamp with time zone",
+  };
+  const base = words[sqlType] ?? sqlType;
+  return type.modifiers.length > 0 ? `${base}(${type.modifiers.join(",")})` : base;
+}
+
+/** ALTER TABLE ALTER [COLUMN] name [SET DATA] TYPE type [USING expr]. */
+export async function alterColumnType(
+  host: AlterHost,
+  table: SqlTable,
+  name: string,
+  type: TypeName,
+  using: Expr | null,
+): Promise<SqlTable> {
+  const { db, sqlTx } = host;
+  const at = table.columns.findIndex((c) => c.name === name);
+  if (at < 0) {
+    throw new SqlError("42703", `column "${name}" of relation "${table.name}" does not exist`);
+  }
+  const old = table.columns[at];
+  const column = host.columnOfType(old, type);
+  const inForeignKey = [...db.tables.values()].some((t) =>
+    (t.foreignKeys ?? []).some((f) =>
+      (t.name === table.name && f.columns.includes(name)) ||
+      (f.table === table.name && f.refColumns.includes(name))
+    )
+  );
+  if (inForeignKey) {
+    throw new SqlError(
+      "0A000",
+      `changing the type of column "${name}", which a foreign key uses, is not supported`,
+    );
+  }
+  const word = new RegExp(`(^|[^A-Za-z0-9_$"])"?${escapeRegExp(name)}"?($|[^A-Za-z0-9_$"])`);
+  const view = viewsReading(db.tables, table.name).find((v) => word.test(v.view!.query));
+  if (view !== undefined) {
+    throw new SqlError("0A000", "cannot alter type of a column used by a view or rule", {
+      detail: `rule _RETURN on view ${view.name} depends on column "${name}"`,
+    });
+  }
+  let convert: Compiled;
+  if (using !== null) {
+    convert = castTo(host.compileOver(table, using), { ...type, name: column.type }, true);
+  } else {
+    if (!automaticCast(old.type, column.type)) {
+      const words = typeWords(type, column.type);
+      throw new SqlError(
+        "42804",
+        `column "${name}" cannot be cast automatically to type ${words}`,
+        { hint: `You might need to specify "USING ${name}::${words}".` },
+      );
+    }
+    const read: Compiled = { type: old.type, evaluate: (e) => e.row[at] };
+    convert = castTo(read, { ...type, name: column.type }, true);
+  }
+  const tx = sqlTx.tx;
+  await host.lockForWrite(tx, table);
+  const next = rehomed(db, table);
+  next.columns[at] = column;
+  if (column.default !== null) {
+    try {
+      host.defaultOf(column);
+    } catch {
+      throw new SqlError(
+        "42804",
+        `default for column "${name}" cannot be cast automatically to type ${
+          typeWords(type, column.type)
+        }`,
+      );
+    }
+  }
+  await tx.createTable(engineSpec(next));
+  const e = host.evalContext();
+  const check = host.evalContext();
+  // CHECKs over the column hold for each converted row, checked as it is written (PostgreSQL's order).
+  const checks = (next.checks ?? []).filter((c) => columnsOf(parseExpr(c.expr)).includes(name))
+    .map((c) => ({ name: c.name, test: host.checkOf(next, c.expr) }));
+  const offset = table.rowid ? 1 : 0;
+  let lastValues: PgValue[] | null = null;
+  try {
+    for await (const batch of tx.scanBatches(table.engineName, null)) {
+      for (const row of batch) {
+        const values = rowFromEngine(table, row);
+        e.row = values;
+        const value = convert.evaluate(e);
+        if (value === null && column.notNull) throw containsNulls(name, table.name);
+        const nextValues = [...values];
+        nextValues[at] = value;
+        lastValues = nextValues;
+        check.row = nextValues;
+        const failed = checks.find((c) => c.test(check) === false);
+        if (failed !== undefined) {
+          throw new SqlError(
+            "23514",
+            `check constraint "${failed.name}" of relation "${table.name}" is violated by some row`,
+          );
+        }
+        await tx.insert(
+          next.engineName,
+          rowToEngine(next, nextValues, table.rowid ? row[0] as bigint : null),
+        );
+      }
+    }
+  } catch (error) {
+    if (error instanceof ConstraintError && error.constraint !== "not_null") {
+      const index = next.indexes.find((i) => i.engineIndex === error.constraint) ??
+        next.indexes.find((i) => i.primary);
+      const values = lastValues;
+      const detail = index && values
+        ? `${
+          keyText(
+            next,
+            index.columns,
+            index.columns.map((c) => values[columnIndex(next, c) - offset]),
+          )
+        } is duplicated.`
+        : undefined;
+      throw new SqlError("23505", `could not create unique index "${index?.name ?? "?"}"`, {
+        ...(detail ? { detail } : {}),
+        table: table.name,
+      });
+    }
+    throw error;
   }
   await db.putTable(sqlTx, table.name, next);
   return next;

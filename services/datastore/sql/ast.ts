@@ -315,7 +315,8 @@ export type AlterAction =
   | { kind: "add_constraint"; constraint: TableConstraint }
   | { kind: "drop_constraint"; ifExists: boolean; name: string; cascade: boolean }
   | { kind: "set_default"; column: string; expr: Expr | null }
-  | { kind: "set_not_null"; column: string; notNull: boolean };
+  | { kind: "set_not_null"; column: string; notNull: boolean }
+  | { kind: "alter_type"; column: string; type: TypeName; using: Expr | null };
 
 /** CREATE SEQUENCE's options (sequences.ts); null when not given. */
 export interface SequenceOptions {

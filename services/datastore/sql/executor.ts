@@ -43,8 +43,7 @@
 // Window functions: window.ts; SELECT ... FOR UPDATE: row_locks.ts;
 // sequences: sequences.ts.
 //
-// Left out: correlated subqueries in HAVING and join conditions, ALTER
-// COLUMN TYPE (refused with 0A000).
+// Left out: correlated subqueries in HAVING and join conditions.
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
@@ -157,6 +156,7 @@ import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.t
 import { printExpr } from "./printer.ts";
 import {
   addColumn,
+  alterColumnType,
   type AlterHost,
   dropColumn,
   renameColumn,
@@ -4283,6 +4283,11 @@ export function prepare(
           checkOf: (t, expr) => planner.checkOf(t, expr),
           evalContext: () => evalContext(ctx, []),
           lockForWrite,
+          compileOver: (t, expr) => planner.compile(expr, scopeOf(t, t.name)),
+          columnOfType: (c, type) => {
+            const made = sqlColumn({ name: c.name, type, constraints: [] });
+            return { ...c, type: made.type, typeName: made.typeName };
+          },
         };
         for (const action of statement.actions) {
           // Each action sees the table as the previous ones left it.
@@ -4320,6 +4325,9 @@ export function prepare(
               continue;
             case "set_not_null":
               await setNotNull(host, table, action.column, action.notNull);
+              continue;
+            case "alter_type":
+              await alterColumnType(host, table, action.column, action.type, action.using);
               continue;
           }
           if (
@@ -4402,6 +4410,8 @@ function alterActionName(action: AlterAction): string {
         : "ALTER COLUMN ... SET DEFAULT";
     case "set_not_null":
       return action.notNull ? "ALTER COLUMN ... SET NOT NULL" : "ALTER COLUMN ... DROP NOT NULL";
+    case "alter_type":
+      return "ALTER COLUMN TYPE";
   }
 }
 

@@ -1262,6 +1262,13 @@ class Parser {
     this.#expect("alter");
     this.#accept("column");
     const column = this.#colId();
+    if (this.#is("type") || (this.#is("set") && this.#is("data", this.#peek()))) {
+      if (this.#accept("set")) this.#expect("data");
+      this.#expect("type");
+      const type = this.#typeName();
+      const using = this.#accept("using") ? this.#expr() : null;
+      return { kind: "alter_type", column, type, using };
+    }
     if (this.#accept("set")) {
       if (this.#accept("default")) return { kind: "set_default", column, expr: this.#bExpr() };
       this.#expect("not");

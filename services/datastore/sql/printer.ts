@@ -384,6 +384,9 @@ function alterAction(action: AlterAction): string {
       return `ALTER COLUMN ${quoteIdentifier(action.column)} ${
         action.notNull ? "SET" : "DROP"
       } NOT NULL`;
+    case "alter_type":
+      return `ALTER COLUMN ${quoteIdentifier(action.column)} TYPE ${typeName(action.type)}` +
+        (action.using === null ? "" : ` USING ${printExpr(action.using)}`);
   }
 }
 
