@@ -275,6 +275,7 @@ export class Session {
       database: "",
       settings: new Map(Object.entries(DEFAULT_SETTINGS)),
       transaction: () => this.#tx,
+      advisoryOwner: { id: options.processId },
       // A reported setting changed this way sends no ParameterStatus (left out).
       setSetting: (name, value, local) => {
         refuseSetting(name);
@@ -694,6 +695,7 @@ export class Session {
   /** Called when the connection ends for any reason: rolls back what is open. */
   close(): void {
     this.#rollbackAll();
+    this.#db.advisory.unlockAll(this.info.advisoryOwner!);
   }
 
   #rollbackAll(): void {

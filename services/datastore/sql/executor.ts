@@ -46,6 +46,7 @@
 // Left out: correlated subqueries in HAVING and join conditions.
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
+import { advisoryKey, type AdvisoryOwner, AdvisoryLocks } from "./advisory_locks.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
@@ -201,6 +202,8 @@ export interface SessionInfo {
   transaction?: () => SqlTransaction | null;
   /** set_config(name, value, is_local): SET through a function; returns the value set. */
   setSetting?: (name: string, value: string, local: boolean) => string;
+  /** The session as an owner of advisory locks (none: the functions refuse). */
+  advisoryOwner?: AdvisoryOwner;
 }
 
 /** A transaction as the SQL layer sees it: the engine's, and catalog changes to undo. */
@@ -362,6 +365,8 @@ export class Database {
   readonly tables = new Map<string, SqlTable>();
   /** CREATE SEQUENCE's sequences (sequences.ts). */
   sequences!: Sequences;
+  /** Sessions' advisory locks (advisory_locks.ts). */
+  readonly advisory = new AdvisoryLocks();
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
   #counters = new Map<
@@ -947,6 +952,80 @@ class Planner {
     return this.correlated.slice(mark).filter((sub) => sub.outer!.scope === scope);
   }
 
+  /**
+   * The advisory lock functions (advisory_locks.ts). pg_advisory_lock may
+   * wait, and an expression cannot: it runs as an uncorrelated subquery
+   * does, before the statement's rows, and the call reads its result. Its
+   * key may not depend on a row (0A000); the others run where they stand.
+   */
+  #advisoryFunction(
+    name: string,
+    expr: FunctionCall,
+    scope: readonly ScopeColumn[],
+    extra?: (e: Expr) => Compiled | null,
+  ): Compiled | null {
+    const owner = this.session.advisoryOwner;
+    const locks = this.db.advisory;
+    if (name === "pg_advisory_unlock_all") {
+      if (expr.args.length !== 0) return null;
+      return {
+        type: "text", // PostgreSQL says void; its text is the same empty string
+        evaluate: () => {
+          if (owner) locks.unlockAll(owner);
+          return "";
+        },
+      };
+    }
+    if (expr.args.length !== 1 && expr.args.length !== 2) return null;
+    const keyTypes = expr.args.length === 1 ? ["int8"] : ["int4", "int4"];
+    const compileKey = (s: readonly ScopeColumn[]) =>
+      expr.args.map((a, i) => coerce(this.compile(a, s, extra), keyTypes[i] as SqlType));
+    const keyOf = (keys: Compiled[], e: EvalContext): string | null => {
+      const values = keys.map((k) => k.evaluate(e));
+      if (values.some((v) => v === null)) return null;
+      return advisoryKey(values as (number | bigint)[]);
+    };
+    const need = (): AdvisoryOwner => {
+      if (owner === undefined) throw new SqlError("0A000", `${name} is not available here`);
+      return owner;
+    };
+    if (name !== "pg_advisory_lock") {
+      const keys = compileKey(scope);
+      return {
+        type: "bool",
+        evaluate: (e) => {
+          const key = keyOf(keys, e);
+          if (key === null) return null;
+          return name === "pg_try_advisory_lock"
+            ? locks.tryLock(key, need())
+            : locks.unlock(key, need());
+        },
+      };
+    }
+    let keys: Compiled[];
+    try {
+      keys = compileKey([]);
+    } catch (error) {
+      if (error instanceof SqlError && error.code === "42703") {
+        throw new SqlError("0A000", "pg_advisory_lock with a key read from a row is not supported");
+      }
+      throw error;
+    }
+    const sub: Subquery = {
+      rows: [],
+      plan: {
+        columns: [],
+        async *run(ctx) {
+          const key = keyOf(keys, evalContext(ctx, []));
+          if (key !== null) await locks.lock(key, need(), () => ctx.checkCancel?.());
+          yield [[key === null ? null : ""]];
+        },
+      },
+    };
+    this.subqueries.push(sub);
+    return { type: "text", evaluate: () => sub.rows[0]?.[0] ?? null }; // void, as text
+  }
+
   #sessionFunction(
     expr: FunctionCall,
     scope: readonly ScopeColumn[],
@@ -995,6 +1074,11 @@ class Planner {
           },
         };
       }
+      case "pg_advisory_lock":
+      case "pg_try_advisory_lock":
+      case "pg_advisory_unlock":
+      case "pg_advisory_unlock_all":
+        return this.#advisoryFunction(name, expr, scope, extra);
       case "pg_backend_pid":
         return { type: "int4", evaluate: () => 1 };
       case "pg_get_userbyid":
