@@ -46,7 +46,7 @@
 // Left out: correlated subqueries in HAVING and join conditions.
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
-import { advisoryKey, type AdvisoryOwner, AdvisoryLocks } from "./advisory_locks.ts";
+import { advisoryKey, AdvisoryLocks, type AdvisoryOwner } from "./advisory_locks.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
