@@ -276,6 +276,7 @@ export class Session {
       settings: new Map(Object.entries(DEFAULT_SETTINGS)),
       transaction: () => this.#tx,
       advisoryOwner: { id: options.processId },
+      inBlock: () => this.#explicit,
       // A reported setting changed this way sends no ParameterStatus (left out).
       setSetting: (name, value, local) => {
         refuseSetting(name);
@@ -692,6 +693,31 @@ export class Session {
     return true;
   }
 
+  /**
+   * Sends a NOTICE or WARNING unless client_min_messages is above its
+   * level (PostgreSQL's elog levels: debug* < log < notice < warning < error).
+   */
+  #notify(out: MessageWriter, fields: NoticeFields): void {
+    const levels = [
+      "debug5",
+      "debug4",
+      "debug3",
+      "debug2",
+      "debug1",
+      "log",
+      "notice",
+      "warning",
+      "error",
+    ];
+    const min = levels.indexOf(
+      (this.info.settings.get("client_min_messages") ?? "notice").toLowerCase(),
+    );
+    if (levels.indexOf((fields.severityNonLocalized ?? fields.severity).toLowerCase()) < min) {
+      return;
+    }
+    send(out, { type: "NoticeResponse", fields });
+  }
+
   /** Called when the connection ends for any reason: rolls back what is open. */
   close(): void {
     this.#rollbackAll();
@@ -832,7 +858,7 @@ export class Session {
     try {
       const cached = this.#cache.parse(sql);
       const { statements, notices } = cached;
-      for (const notice of notices) send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
+      for (const notice of notices) this.#notify(out, noticeOf(notice));
       if (statements.length === 0) send(out, { type: "EmptyQueryResponse" });
       for (let i = 0; i < statements.length; i++) {
         const statement = statements[i];
@@ -955,7 +981,7 @@ export class Session {
       result = await prepared.run(this.#runContext(params));
       if (portal) portal.result = result;
       for (const notice of result.notices ?? []) {
-        send(out, { type: "NoticeResponse", fields: noticeOf(notice) });
+        this.#notify(out, noticeOf(notice));
       }
     }
     if (result.rows !== null) {
@@ -1035,23 +1061,17 @@ export class Session {
       case "begin":
         if (this.#failed) throw abortedError();
         if (this.#explicit) {
-          send(out, {
-            type: "NoticeResponse",
-            fields: warning("25001", "there is already a transaction in progress"),
-          });
+          this.#notify(out, warning("25001", "there is already a transaction in progress"));
         }
         this.#transaction();
         this.#explicit = true;
-        complete("BEGIN");
+        complete(statement.start ? "START TRANSACTION" : "BEGIN");
         return;
       case "commit":
       case "rollback": {
         const wasFailed = this.#failed;
         if (!this.#explicit) {
-          send(out, {
-            type: "NoticeResponse",
-            fields: warning("25P01", "there is no transaction in progress"),
-          });
+          this.#notify(out, warning("25P01", "there is no transaction in progress"));
         }
         const tx = this.#tx;
         this.#tx = null;
@@ -1087,10 +1107,7 @@ export class Session {
         if (statement.local && !this.#explicit) {
           // PostgreSQL: a warning, and the setting lasts only for the statement's own transaction.
           const what = name === "transaction_isolation" ? "SET TRANSACTION" : "SET LOCAL";
-          send(out, {
-            type: "NoticeResponse",
-            fields: warning("25P01", `${what} can only be used in transaction blocks`),
-          });
+          this.#notify(out, warning("25P01", `${what} can only be used in transaction blocks`));
           complete("SET");
           return;
         }

@@ -377,6 +377,8 @@ export type Statement =
     kind: "begin";
     isolation: "serializable" | "repeatable read" | "read committed" | "read uncommitted" | null;
     readOnly: boolean | null;
+    /** Written START TRANSACTION (its command tag says so). */
+    start?: true;
   }
   | { kind: "commit"; chain: boolean }
   | { kind: "rollback"; chain: boolean }
@@ -411,4 +413,10 @@ export type Statement =
   | { kind: "drop_sequence"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }
   /** DEALLOCATE [PREPARE] name | ALL (`name` null). */
   | { kind: "deallocate"; name: string | null }
-  | { kind: "analyze"; tables: QualifiedName[] };
+  | { kind: "analyze"; tables: QualifiedName[] }
+  | { kind: "create_extension"; name: string; ifNotExists: boolean }
+  | { kind: "drop_extension"; names: string[]; ifExists: boolean }
+  /** LOCK [TABLE] names [IN mode MODE] [NOWAIT]; `mode` as PostgreSQL spells it, upper case. */
+  | { kind: "lock_table"; tables: QualifiedName[]; mode: string }
+  /** SET SESSION CHARACTERISTICS AS TRANSACTION ...: accepted, changes nothing (see session.ts). */
+  | { kind: "session_characteristics" };

@@ -206,6 +206,7 @@ const CATALOG_FUNCTIONS = new Set([
   "pg_backend_pid",
   "pg_postmaster_start_time",
   "quote_ident",
+  "to_regclass",
 ]);
 
 function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): Compiled | null {
@@ -279,6 +280,14 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
       return compiled.length === 1 ? coerce(compiled[0], "int8") : null;
     case "pg_backend_pid":
       return make("int4", () => 0);
+    case "to_regclass":
+      // The relation's name if it exists (regclass prints as its name), else NULL.
+      return make("text", (ctx) => {
+        const v = value(0, ctx);
+        if (v === null) return null;
+        const oid = relationOid(host.source(), String(v));
+        return oid === null ? null : relationName(host.source(), oid) ?? String(oid);
+      });
     case "quote_ident":
       return make("text", (ctx) => {
         const v = value(0, ctx);

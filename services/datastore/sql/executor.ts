@@ -46,6 +46,7 @@
 // Left out: correlated subqueries in HAVING and join conditions.
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
+import type { LockMode } from "../storage/locks.ts";
 import { advisoryKey, AdvisoryLocks, type AdvisoryOwner } from "./advisory_locks.ts";
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
@@ -204,6 +205,8 @@ export interface SessionInfo {
   setSetting?: (name: string, value: string, local: boolean) => string;
   /** The session as an owner of advisory locks (none: the functions refuse). */
   advisoryOwner?: AdvisoryOwner;
+  /** Whether a transaction block (BEGIN) is open: LOCK TABLE needs one. */
+  inBlock?: () => boolean;
 }
 
 /** A transaction as the SQL layer sees it: the engine's, and catalog changes to undo. */
@@ -367,6 +370,8 @@ export class Database {
   sequences!: Sequences;
   /** Sessions' advisory locks (advisory_locks.ts). */
   readonly advisory = new AdvisoryLocks();
+  /** CREATE EXTENSION's names, for this process's life (see EXTENSIONS). */
+  readonly extensions = new Set(["plpgsql"]);
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
   #counters = new Map<
@@ -1090,6 +1095,7 @@ class Planner {
         return text(typeDisplayName(arg.type));
       }
       case "gen_random_uuid":
+      case "uuid_generate_v4": // uuid-ossp's name for the same (CREATE EXTENSION "uuid-ossp")
         return { type: "uuid", evaluate: () => crypto.randomUUID() };
       case "random":
         return { type: "float8", evaluate: () => Math.random() };
@@ -4461,6 +4467,23 @@ export function prepare(
       return done(null, () => createSequence(db, statement));
     case "drop_sequence":
       return done(null, () => dropSequence(db, statement));
+    case "create_extension":
+    case "drop_extension":
+      return done(null, () => Promise.resolve(extensionStatement(db, statement)));
+    case "lock_table": {
+      if (session.inBlock?.() === false) {
+        throw new SqlError("25P01", "LOCK TABLE can only be used in transaction blocks");
+      }
+      const tables = statement.tables.map((name) => db.table(name, session));
+      for (const t of tables) requireTable(t, "lock");
+      const mode = LOCK_MODES[statement.mode] ?? "X";
+      return done(null, async (ctx) => {
+        for (const t of tables) await ctx.sqlTx.tx.lockTable(t.engineName, mode);
+        return { rows: null, tag: () => "LOCK TABLE" };
+      });
+    }
+    case "session_characteristics":
+      return done(null, () => Promise.resolve({ rows: null, tag: () => "SET" }));
     case "vacuum":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "VACUUM" }));
     case "analyze":
@@ -4471,6 +4494,61 @@ export function prepare(
         `${statement.kind.replace(/_/g, " ").toUpperCase()} is not supported`,
       );
   }
+}
+
+/**
+ * LOCK TABLE's modes on our table locks (storage/locks.ts): the ones that
+ * let others read and write take an intention lock, SHARE the shared lock,
+ * the rest the exclusive one (stricter than PostgreSQL's EXCLUSIVE, which
+ * still lets plain reads through: ours wait).
+ */
+const LOCK_MODES: Readonly<Record<string, LockMode>> = {
+  "ACCESS SHARE": "IS",
+  "ROW SHARE": "IS",
+  "ROW EXCLUSIVE": "IX",
+  "SHARE": "S",
+};
+
+/**
+ * The extensions whose functions are built in: CREATE EXTENSION of one of
+ * them succeeds (migration tools run it first), of any other is 0A000 as
+ * PostgreSQL 16 words a missing extension. Which ones were created is kept
+ * for the life of the process only (plpgsql always), so a second CREATE
+ * without IF NOT EXISTS is 42710 as in PostgreSQL until a restart.
+ */
+const EXTENSIONS = new Set(["plpgsql", "pgcrypto", "uuid-ossp"]);
+
+function extensionStatement(
+  db: Database,
+  statement: Extract<Statement, { kind: "create_extension" | "drop_extension" }>,
+): Result {
+  const notices: SqlNotice[] = [];
+  if (statement.kind === "create_extension") {
+    const { name } = statement;
+    if (!EXTENSIONS.has(name)) {
+      throw new SqlError("0A000", `extension "${name}" is not available`, {
+        // PostgreSQL's words, its path included: what a client of PostgreSQL 15 sees.
+        detail:
+          `Could not open extension control file "/usr/share/postgresql/15/extension/${name}.control": No such file or directory.`,
+        hint: "The extension must first be installed on the system where PostgreSQL is running.",
+      });
+    }
+    if (db.extensions.has(name)) {
+      const message = `extension "${name}" already exists`;
+      if (!statement.ifNotExists) throw new SqlError("42710", message);
+      notices.push({ code: "00000", message: `${message}, skipping` });
+    }
+    db.extensions.add(name);
+    return { rows: null, tag: () => "CREATE EXTENSION", notices };
+  }
+  for (const name of statement.names) {
+    if (db.extensions.has(name)) continue;
+    const message = `extension "${name}" does not exist`;
+    if (!statement.ifExists) throw new SqlError("42704", message);
+    notices.push({ code: "00000", message: `${message}, skipping` });
+  }
+  for (const name of statement.names) db.extensions.delete(name);
+  return { rows: null, tag: () => "DROP EXTENSION", notices };
 }
 
 /** An ALTER TABLE action as PostgreSQL's errors name it. */
@@ -5029,9 +5107,30 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
           col("table_schema", "text"),
           col("table_name", "text"),
           col("table_type", "text"),
+          col("self_referencing_column_name", "text"),
+          col("reference_generation", "text"),
+          col("user_defined_type_catalog", "text"),
+          col("user_defined_type_schema", "text"),
+          col("user_defined_type_name", "text"),
+          col("is_insertable_into", "text"),
+          col("is_typed", "text"),
+          col("commit_action", "text"),
         ],
         () =>
-          tables.map((t) => [session.database, "public", t.name, t.view ? "VIEW" : "BASE TABLE"]),
+          tables.map((t) => [
+            session.database,
+            "public",
+            t.name,
+            t.view ? "VIEW" : "BASE TABLE",
+            null,
+            null,
+            null,
+            null,
+            null,
+            t.view ? "NO" : "YES", // our views are not updatable
+            "NO",
+            null,
+          ]),
       );
     case "columns":
       if (schema !== "information_schema") return null;

@@ -348,6 +348,8 @@ class Parser {
         return this.#alterTable();
       case "truncate":
         return this.#truncate();
+      case "lock":
+        return this.#lock();
       case "begin":
       case "start":
         return this.#begin();
@@ -951,6 +953,17 @@ class Parser {
     let temporary = false;
     if (this.#accept("temporary") || this.#accept("temp")) temporary = true;
     if (this.#accept("sequence")) return this.#createSequence();
+    if (!temporary && this.#accept("extension")) {
+      const ifNotExists = this.#ifNotExists();
+      const name = this.#colId();
+      // WITH, SCHEMA s, VERSION v and CASCADE change nothing here.
+      this.#accept("with");
+      while (this.#tok.kind !== "eof" && !this.#isOp(";")) {
+        if (this.#accept("schema") || this.#accept("version")) this.#at++;
+        else this.#expect("cascade");
+      }
+      return { kind: "create_extension", name, ifNotExists };
+    }
     this.#expect("table");
     const ifNotExists = this.#ifNotExists();
     const name = this.#qualifiedName();
@@ -1191,8 +1204,48 @@ class Parser {
     return { kind: "number", text: negative ? `-${token.text}` : token.text };
   }
 
+  /** LOCK [TABLE] [ONLY] name [, ...] [IN lockmode MODE] [NOWAIT]. */
+  #lock(): Statement {
+    this.#expect("lock");
+    this.#accept("table");
+    this.#accept("only");
+    const tables = this.#qualifiedNameList();
+    let mode = "ACCESS EXCLUSIVE";
+    if (this.#accept("in")) {
+      const words: string[] = [];
+      const first = this.#tok;
+      while (this.#tok.kind === "word" && !this.#is("mode")) {
+        words.push(this.#tokens[this.#at++].text);
+      }
+      this.#expect("mode");
+      mode = words.join(" ").toUpperCase();
+      const modes = [
+        "ACCESS SHARE",
+        "ROW SHARE",
+        "ROW EXCLUSIVE",
+        "SHARE UPDATE EXCLUSIVE",
+        "SHARE",
+        "SHARE ROW EXCLUSIVE",
+        "EXCLUSIVE",
+        "ACCESS EXCLUSIVE",
+      ];
+      if (!modes.includes(mode)) throw this.#error(first);
+    }
+    if (this.#accept("nowait")) {
+      throw new SqlSyntaxError("LOCK TABLE ... NOWAIT is not supported", 0, "0A000");
+    }
+    return { kind: "lock_table", tables, mode };
+  }
+
   #drop(): Statement {
     this.#expect("drop");
+    if (this.#accept("extension")) {
+      const ifExists = this.#ifExists();
+      const names = [this.#colId()];
+      while (this.#acceptOp(",")) names.push(this.#colId());
+      this.#cascade();
+      return { kind: "drop_extension", names, ifExists };
+    }
     let kind: "drop_table" | "drop_index" | "drop_view" | "drop_sequence";
     if (this.#accept("table")) kind = "drop_table";
     else if (this.#accept("sequence")) kind = "drop_sequence";
@@ -1300,12 +1353,18 @@ class Parser {
   // Transactions and settings ----------------------------------------------------------------
 
   #begin(): Statement {
-    if (this.#accept("start")) this.#expect("transaction");
+    const start = this.#accept("start");
+    if (start) this.#expect("transaction");
     else {
       this.#expect("begin");
       this.#optionalNoise();
     }
-    const statement: Statement = { kind: "begin", isolation: null, readOnly: null };
+    const statement: Statement = {
+      kind: "begin",
+      isolation: null,
+      readOnly: null,
+      ...(start ? { start: true as const } : {}),
+    };
     this.#transactionModes(statement);
     return statement;
   }
@@ -1362,7 +1421,12 @@ class Parser {
     this.#expect("set");
     let local = false;
     if (this.#accept("local")) local = true;
-    else this.#accept("session");
+    else if (this.#accept("session") && this.#accept("characteristics")) {
+      this.#expect("as");
+      this.#expect("transaction");
+      this.#transactionModes({ kind: "begin", isolation: null, readOnly: null });
+      return { kind: "session_characteristics" };
+    }
     if (this.#accept("time")) {
       this.#expect("zone");
       if (this.#accept("default") || this.#accept("local")) {

@@ -53,8 +53,10 @@ export function withPosition(error: unknown, sql: string): unknown {
   } catch {
     return error;
   }
-  // PostgreSQL places no name in ALTER TABLE's errors.
-  if (tokens[0] !== undefined && isName(tokens[0], "alter")) return error;
+  // PostgreSQL places no name in ALTER TABLE's or LOCK's errors.
+  if (tokens[0] !== undefined && (isName(tokens[0], "alter") || isName(tokens[0], "lock"))) {
+    return error;
+  }
   const at = find(tokens, path, table);
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {

@@ -492,7 +492,7 @@ export function printStatement(statement: Statement): string {
         modes.push(`ISOLATION LEVEL ${statement.isolation.toUpperCase()}`);
       }
       if (statement.readOnly !== null) modes.push(statement.readOnly ? "READ ONLY" : "READ WRITE");
-      return ["BEGIN", ...modes].join(" ");
+      return [statement.start ? "START TRANSACTION" : "BEGIN", ...modes].join(" ");
     }
     case "commit":
       return statement.chain ? "COMMIT AND CHAIN" : "COMMIT";
@@ -564,5 +564,17 @@ export function printStatement(statement: Statement): string {
       }`;
     case "deallocate":
       return `DEALLOCATE ${statement.name === null ? "ALL" : quoteIdentifier(statement.name)}`;
+    case "create_extension":
+      return `CREATE EXTENSION ${statement.ifNotExists ? "IF NOT EXISTS " : ""}${
+        quoteIdentifier(statement.name)
+      }`;
+    case "drop_extension":
+      return `DROP EXTENSION ${statement.ifExists ? "IF EXISTS " : ""}${
+        statement.names.map(quoteIdentifier).join(", ")
+      }`;
+    case "lock_table":
+      return `LOCK TABLE ${statement.tables.map(qualified).join(", ")} IN ${statement.mode} MODE`;
+    case "session_characteristics":
+      return "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE";
   }
 }

@@ -1199,6 +1199,11 @@ export class Transaction {
     await this.#table(tableName, "X");
   }
 
+  /** LOCK TABLE: the table's lock in `mode`, held until the transaction ends. */
+  async lockTable(tableName: string, mode: LockMode): Promise<void> {
+    await this.#table(tableName, mode);
+  }
+
   /**
    * Takes the write lock of the row whose primary key is `key` (whether or
    * not it exists) now, for a statement that reads that row before it
