@@ -21,12 +21,15 @@
 //   deno run -A bench/objects.ts [--large-mib 1024] [--small-count 10000]
 //     [--small-kib 4] [--concurrency 16] [--reference s3rver,minio]
 //     [--dir /path/on/the/disk/to/test] [--profile DIR] [--large-put-only]
+//     [--large-only]
 //
 // --large-put-only measures the disk and the large PUT alone (no GET, no
-// small objects): for alternating builds while working on the PUT. With
+// small objects): for alternating builds while working on the PUT;
+// --large-only the large PUT and GET, without the small objects. With
 // every run the CPU time (user + system, /proc/PID/stat) the server and
-// this client spent on the large PUT is printed per MiB: on a busy machine
-// that says more about a change than the throughput does.
+// this client spent on the large PUT and on the large GET is printed per
+// MiB: on a busy machine that says more about a change than the throughput
+// does.
 //
 // --profile DIR runs our server with --cpu-prof into DIR (written when it
 // exits on the benchmark's SIGTERM): where a workload's time goes.
@@ -279,6 +282,9 @@ interface Figures {
   serverCpuMsPerMiB: number;
   /** CPU this process (the client) spent on the large PUT, in ms per MiB. */
   clientCpuMsPerMiB: number;
+  /** The same two for the large GET. */
+  getServerCpuMsPerMiB: number;
+  getClientCpuMsPerMiB: number;
   smallPutPerS: number;
   smallGetPerS: number;
 }
@@ -290,6 +296,8 @@ interface Workload {
   concurrency: number;
   /** Only the large PUT (and the disk): for working on it, alternating builds. */
   largePutOnly: boolean;
+  /** The large PUT and GET without the small objects. */
+  largeOnly: boolean;
 }
 
 async function measure(target: Target, port: number, work: Workload): Promise<Figures> {
@@ -334,14 +342,33 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
         peakRssMiB: peak,
         serverCpuMsPerMiB,
         clientCpuMsPerMiB,
+        getServerCpuMsPerMiB: NaN,
+        getClientCpuMsPerMiB: NaN,
         smallPutPerS: NaN,
         smallGetPerS: NaN,
       };
     }
+    const getServerCpuBefore = cpuMicros(child.pid);
+    const getClientCpuBefore = cpuMicros(Deno.pid);
     startMs = performance.now();
     const got = await driver.send("GET", "/bench/large");
     if (got !== work.largeBytes) throw new Error(`${target.name}: GET gave ${got} bytes`);
     const largeGetMiBs = work.largeBytes / MiB / ((performance.now() - startMs) / 1000);
+    const getServerCpuMsPerMiB = (cpuMicros(child.pid) - getServerCpuBefore) / 1000 / largeMiB;
+    const getClientCpuMsPerMiB = (cpuMicros(Deno.pid) - getClientCpuBefore) / 1000 / largeMiB;
+    const large = {
+      name: target.name,
+      largePutMiBs,
+      unflushedMiB,
+      durablePutMiBs,
+      largeGetMiBs,
+      peakRssMiB: peak,
+      serverCpuMsPerMiB,
+      clientCpuMsPerMiB,
+      getServerCpuMsPerMiB,
+      getClientCpuMsPerMiB,
+    };
+    if (work.largeOnly) return { ...large, smallPutPerS: NaN, smallGetPerS: NaN };
     const small = new Uint8Array(work.smallBytes).fill(0x61);
     const smallPutPerS = await spread(
       work.smallCount,
@@ -352,18 +379,7 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
       const n = await driver.send("GET", `/bench/small-${i}`);
       if (n !== work.smallBytes) throw new Error(`${target.name}: small GET gave ${n} bytes`);
     });
-    return {
-      name: target.name,
-      largePutMiBs,
-      unflushedMiB,
-      durablePutMiBs,
-      largeGetMiBs,
-      peakRssMiB: peak,
-      serverCpuMsPerMiB,
-      clientCpuMsPerMiB,
-      smallPutPerS,
-      smallGetPerS,
-    };
+    return { ...large, smallPutPerS, smallGetPerS };
   } finally {
     await driver.close();
     try {
@@ -414,6 +430,7 @@ if (import.meta.main) {
       dir: { type: "string" },
       profile: { type: "string" },
       "large-put-only": { type: "boolean", default: false },
+      "large-only": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -426,6 +443,7 @@ if (import.meta.main) {
       smallBytes: Number(args.values["small-kib"]) * 1024,
       concurrency: Number(args.values.concurrency),
       largePutOnly: args.values["large-put-only"],
+      largeOnly: args.values["large-only"],
     };
     const root = await Deno.makeTempDir({
       prefix: "underhood-bench-objects-",
@@ -467,12 +485,13 @@ if (import.meta.main) {
             `   ${r.smallGetPerS.toFixed(0).padStart(11)}`,
         );
       }
-      console.log("server     large PUT CPU ms/MiB: server   client");
+      console.log("server     CPU ms/MiB: large PUT server   client   large GET server   client");
       for (const r of results) {
+        const ms = (x: number) => x.toFixed(2).padStart(6);
         console.log(
-          `${r.name.padEnd(10)} ${" ".repeat(22)}${r.serverCpuMsPerMiB.toFixed(2).padStart(6)}   ${
-            r.clientCpuMsPerMiB.toFixed(2).padStart(6)
-          }`,
+          `${r.name.padEnd(10)} ${" ".repeat(22)}${ms(r.serverCpuMsPerMiB)}   ${
+            ms(r.clientCpuMsPerMiB)
+          }   ${" ".repeat(10)}${ms(r.getServerCpuMsPerMiB)}   ${ms(r.getClientCpuMsPerMiB)}`,
         );
       }
       const ours = results[0];
