@@ -18,6 +18,8 @@ import { service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
 import {
   DIRECT_READ_MIN_BYTES,
+  EARLY_SYNC_EVERY_BYTES,
+  earlySyncOptions,
   LARGE_READS_MAX,
   LARGE_STAGE_BYTES,
   LARGE_STAGE_UPLOADS_MAX,
@@ -27,7 +29,7 @@ import { MultipartUploads } from "../../../services/objects/multipart.ts";
 import { s3Handler } from "../../../services/objects/api.ts";
 import { serveHttp } from "../../../lib/http/server.ts";
 import { logger } from "../../../lib/log.ts";
-import { realFiles } from "../../../lib/fs/file_layer.ts";
+import { type FileHandle, type FileLayer, realFiles } from "../../../lib/fs/file_layer.ts";
 import { S3TestClient } from "./_s3.ts";
 import { residentPages } from "../../_support/page_cache.ts";
 
@@ -291,6 +293,77 @@ Deno.test("objects: large GETs read ahead in large pieces a bounded number at a 
     }
     assert.equal(store.largeReads.out, 0);
   } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+/** The real file layer, with `beforeSyncData` run before each `syncDataAsync` of a file. */
+function watchingSyncData(beforeSyncData: () => void): FileLayer {
+  const pass = <T extends object>(target: T, prop: string | symbol) => {
+    const value = Reflect.get(target, prop, target);
+    return typeof value === "function" ? value.bind(target) : value;
+  };
+  const wrap = (handle: FileHandle): FileHandle =>
+    new Proxy(handle, {
+      get(target, prop) {
+        if (prop !== "syncDataAsync") return pass(target, prop);
+        return async () => {
+          beforeSyncData();
+          await target.syncDataAsync!();
+        };
+      },
+    });
+  return new Proxy(realFiles, {
+    get(target, prop) {
+      if (prop === "open") return (...a: Parameters<FileLayer["open"]>) => wrap(target.open(...a));
+      if (prop === "openAsync") {
+        return async (...a: Parameters<FileLayer["open"]>) => wrap(await target.openAsync!(...a));
+      }
+      return pass(target, prop);
+    },
+  });
+}
+
+Deno.test("objects: a large upload written direct syncs its data as it goes, and fails if such a sync fails", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-early-sync-" });
+  earlySyncOptions.everyBytes = 8 * MiB;
+  try {
+    let syncs = 0;
+    let failing = false;
+    const store = new ObjectStore({
+      files: watchingSyncData(() => {
+        syncs++;
+        if (failing) throw new Error("EIO (simulated)");
+      }),
+      dataDir,
+    });
+    store.open();
+    store.createBucket("sync", "", Date.now());
+    const body = content(5 * 8 * MiB + 4097, 51);
+    const upload = store.beginUpload("sync", "k");
+    upload.writeDirect();
+    await upload.write(body);
+    const meta = await upload.commit({ headers: {}, nowMs: Date.now() });
+    assert.equal(meta.etag, createHash("md5").update(body).digest("hex"));
+    // One at a time, each after 8 MiB more written: at least two, at most five.
+    assert.ok(syncs >= 2 && syncs <= 5, `${syncs} early syncs`);
+    // A failed early sync fails the upload: the final fsync would not report it again.
+    failing = true;
+    const doomed = store.beginUpload("sync", "k");
+    doomed.writeDirect();
+    await assert.rejects(
+      (async () => {
+        await doomed.write(content(5 * 8 * MiB, 52));
+        await doomed.commit({ headers: {}, nowMs: Date.now() });
+      })(),
+      /EIO \(simulated\)/,
+    );
+    await doomed.abandon();
+    assert.equal(store.head("sync", "k")?.etag, meta.etag);
+    const left = [...Deno.readDirSync(join(dataDir, "buckets", "sync"))].map((e) => e.name);
+    assert.ok(left.every((name) => !name.endsWith(".tmp")), left.join(" "));
+  } finally {
+    earlySyncOptions.everyBytes = EARLY_SYNC_EVERY_BYTES;
     await Deno.remove(dataDir, { recursive: true });
   }
 });
