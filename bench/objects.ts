@@ -4,7 +4,8 @@
 //
 //   1. the disk: dd writes a file of the large object's size with
 //      conv=fdatasync, then reads it with iflag=direct (no page cache), in
-//      the directory the servers write to;
+//      the directory the servers write to, --disk-rounds times (3): the
+//      disk's figures are the medians;
 //   2. per server, each in its own process on a fresh data directory: one
 //      large PUT (1 GiB by default, streamed from a small buffer, never
 //      held whole by the client) and its GET, with the server's peak RSS
@@ -21,7 +22,7 @@
 //   deno run -A bench/objects.ts [--large-mib 1024] [--small-count 10000]
 //     [--small-kib 4] [--concurrency 16] [--reference s3rver,minio]
 //     [--dir /path/on/the/disk/to/test] [--profile DIR] [--large-put-only]
-//     [--large-only]
+//     [--large-only] [--disk-rounds 3]
 //
 // --large-put-only measures the disk and the large PUT alone (no GET, no
 // small objects): for alternating builds while working on the PUT;
@@ -389,6 +390,32 @@ async function measure(target: Target, port: number, work: Workload): Promise<Fi
   }
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * dd's write and read `rounds` times, each figure the median of them: on a
+ * virtual disk one dd run can be far off the next (180-906 MiB/s for the
+ * write over an evening here), and the ratios divide by it.
+ */
+async function diskLimits(
+  dir: string,
+  bytes: number,
+  rounds: number,
+): Promise<{ write: number; read: number; writes: number[]; reads: number[] }> {
+  const writes: number[] = [], reads: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const { write, read } = await diskLimit(dir, bytes);
+    writes.push(write);
+    reads.push(read);
+  }
+  return { write: median(writes), read: median(reads), writes, reads };
+}
+
 /** dd's sequential write (fdatasync) and direct read of `bytes` in `dir`, in MiB/s. */
 async function diskLimit(dir: string, bytes: number): Promise<{ write: number; read: number }> {
   const file = join(dir, "dd.bench");
@@ -431,6 +458,7 @@ if (import.meta.main) {
       profile: { type: "string" },
       "large-put-only": { type: "boolean", default: false },
       "large-only": { type: "boolean", default: false },
+      "disk-rounds": { type: "string", default: "3" },
     },
     strict: true,
   });
@@ -450,7 +478,11 @@ if (import.meta.main) {
       dir: args.values.dir,
     });
     try {
-      const disk = await diskLimit(root, work.largeBytes);
+      const disk = await diskLimits(
+        root,
+        work.largeBytes,
+        Math.max(1, Number(args.values["disk-rounds"])),
+      );
       const references = args.values.reference.split(",").filter((r) => r !== "");
       const results: Figures[] = [];
       for (const name of ["objects", ...references]) {
@@ -462,9 +494,13 @@ if (import.meta.main) {
         await Deno.remove(dir, { recursive: true });
       }
       const largeMiB = work.largeBytes / MiB;
+      const each = (values: number[]) =>
+        values.length > 1 ? ` (median of ${values.map((v) => v.toFixed(0)).join(", ")})` : "";
       console.log(
-        `disk (dd, ${largeMiB} MiB): write ${disk.write.toFixed(0)} MiB/s (fdatasync), ` +
-          `read ${disk.read.toFixed(0)} MiB/s (direct)\n` +
+        `disk (dd, ${largeMiB} MiB): write ${disk.write.toFixed(0)} MiB/s (fdatasync)${
+          each(disk.writes)
+        }, ` +
+          `read ${disk.read.toFixed(0)} MiB/s (direct)${each(disk.reads)}\n` +
           `${largeMiB} MiB object; ${work.smallCount} objects of ${work.smallBytes / 1024} KiB ` +
           `from ${work.concurrency} concurrent clients\n` +
           "server     PUT MiB/s (of disk)   unflushed MiB   PUT+sync MiB/s   " +
