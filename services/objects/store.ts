@@ -224,7 +224,7 @@ const WRITEBACK_EVERY_BYTES = 8 * 1024 * 1024;
  * written (one at a time, off the event loop), so the fsync before its 200
  * finds little left to flush. A direct write can still sit in the disk's
  * volatile cache (here: the host's page cache under the virtual disk), and
- * the one fdatasync at the end of a 1 GiB upload took 1-630 ms here, up to
+ * the one fdatasync at the end of a 1 GiB upload took 3-632 ms here, up to
  * a third of the upload; with one every 128 MiB the last one took 0-1 ms,
  * and the writes, which the MD5 outpaces anyway, went on meanwhile (direct
  * 4 MiB writes three at a time with the final fdatasync: 624-717 MiB/s
