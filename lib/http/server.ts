@@ -689,25 +689,33 @@ class Connection implements BodySource {
    */
   async #writeStream(head: RequestHead, response: HttpResponse, closeAfter: boolean) {
     const body = response.body as ReadableStream<Uint8Array>;
-    let { text, userLength } = responseHeadText(
-      response.status,
-      response.headers,
-      closeAfter,
-      head.version,
-    );
-    const noBody = statusHasNoBody(response.status);
-    const chunked = userLength === undefined && head.version === "1.1";
-    if (noBody || head.method === "HEAD") {
-      if (userLength !== undefined && !noBody) text += `content-length: ${userLength}\r\n`;
+    let chunked: boolean;
+    try {
+      let { text, userLength } = responseHeadText(
+        response.status,
+        response.headers,
+        closeAfter,
+        head.version,
+      );
+      const noBody = statusHasNoBody(response.status);
+      chunked = userLength === undefined && head.version === "1.1";
+      if (noBody || head.method === "HEAD") {
+        if (userLength !== undefined && !noBody) text += `content-length: ${userLength}\r\n`;
+        this.#out.pushText(text + "\r\n");
+        await body.cancel().catch(() => {});
+        return;
+      }
+      if (userLength !== undefined) text += `content-length: ${userLength}\r\n`;
+      else if (chunked) text += "transfer-encoding: chunked\r\n";
+      else if (!closeAfter) throw new TypeError("unreachable: HTTP/1.0 stream without close");
       this.#out.pushText(text + "\r\n");
+      await this.#flush();
+    } catch (error) {
+      // A head that could not be made or sent: the body is never read, so
+      // it is cancelled here, or what it holds (an open file) would stay.
       await body.cancel().catch(() => {});
-      return;
+      throw error;
     }
-    if (userLength !== undefined) text += `content-length: ${userLength}\r\n`;
-    else if (chunked) text += "transfer-encoding: chunked\r\n";
-    else if (!closeAfter) throw new TypeError("unreachable: HTTP/1.0 stream without close");
-    this.#out.pushText(text + "\r\n");
-    await this.#flush();
     const reader = body.getReader();
     try {
       while (true) {

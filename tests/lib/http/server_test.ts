@@ -589,3 +589,26 @@ Deno.test("readBodyInto sends 100 Continue when it starts, and stops at the body
   );
   assert.equal((await chunked.response())?.status, 413);
 });
+
+Deno.test("a streamed body whose head cannot be sent is cancelled, so what it holds is released", async () => {
+  let cancelled = 0;
+  await using server = serveHttp({
+    handler: () => ({
+      status: 200,
+      // A field no head may carry: the server answers 500 instead.
+      headers: { "x-bad": "a\r\nb" },
+      body: new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.enqueue(new Uint8Array(16));
+        },
+        cancel() {
+          cancelled++;
+        },
+      }),
+    }),
+  });
+  using client = await RawClient.connect(server.addr.port);
+  await client.send(GOOD_REQUEST);
+  assert.equal((await client.response())?.status, 500);
+  assert.equal(cancelled, 1);
+});

@@ -16,16 +16,42 @@ import { directIoOptions } from "../../../lib/fs/file_layer.ts";
 import { DIRECT_WRITE_BYTES, directWriteOptions } from "../../../services/objects/body.ts";
 import { service } from "../../../services/objects/mod.ts";
 import { startService } from "../../_support/service.ts";
-import { DIRECT_READ_MIN_BYTES } from "../../../services/objects/store.ts";
+import {
+  DIRECT_READ_MIN_BYTES,
+  EARLY_SYNC_EVERY_BYTES,
+  earlySyncOptions,
+  LARGE_READS_MAX,
+  LARGE_STAGE_BYTES,
+  LARGE_STAGE_UPLOADS_MAX,
+  ObjectStore,
+} from "../../../services/objects/store.ts";
+import { MultipartUploads } from "../../../services/objects/multipart.ts";
+import { s3Handler } from "../../../services/objects/api.ts";
+import { serveHttp } from "../../../lib/http/server.ts";
+import { logger } from "../../../lib/log.ts";
+import { type FileHandle, type FileLayer, realFiles } from "../../../lib/fs/file_layer.ts";
 import { S3TestClient } from "./_s3.ts";
 import { residentPages } from "../../_support/page_cache.ts";
 
 const MiB = 1024 * 1024;
 /**
- * Around a 4096-byte block, a 1 MiB staging buffer, larger than one with an
- * odd tail, and past DIRECT_READ_MIN_BYTES (read back with O_DIRECT too).
+ * Around a 4096-byte block, a 1 MiB staging buffer and a large (4 MiB) one,
+ * larger than one with an odd tail, and past DIRECT_READ_MIN_BYTES (read
+ * back with O_DIRECT too).
  */
-const SIZES = [0, 1, 4095, 4096, 4097, 12345, MiB, 3 * MiB + 7, DIRECT_READ_MIN_BYTES + MiB + 4097];
+const SIZES = [
+  0,
+  1,
+  4095,
+  4096,
+  4097,
+  12345,
+  MiB,
+  3 * MiB + 7,
+  LARGE_STAGE_BYTES,
+  LARGE_STAGE_BYTES + 1,
+  DIRECT_READ_MIN_BYTES + MiB + 4097,
+];
 
 function content(size: number, seed: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(size);
@@ -174,4 +200,180 @@ Deno.test("objects: large GETs abandoned part way, with reads still in flight, r
   assert.ok(openFiles() <= before + 2, `${openFiles() - before} descriptors more than before`);
   const whole = await s3.send("GET", "/direct/left");
   assert.deepEqual(new Uint8Array(await whole.arrayBuffer()), body);
+});
+
+Deno.test("objects: large staging buffers go to a bounded number of uploads, and come back with each", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-stages-" });
+  try {
+    const store = new ObjectStore({ files: realFiles, dataDir });
+    store.open();
+    store.createBucket("stages", "", Date.now());
+    for (let round = 0; round < 2; round++) {
+      // One more upload than the grants: it stages in 1 MiB buffers.
+      const uploads = Array.from({ length: LARGE_STAGE_UPLOADS_MAX + 1 }, (_, i) => {
+        const upload = store.beginUpload("stages", `k${i}`);
+        upload.writeDirect();
+        return upload;
+      });
+      assert.deepEqual(
+        uploads.map((u) => u.stageBytes),
+        [...Array(LARGE_STAGE_UPLOADS_MAX).fill(LARGE_STAGE_BYTES), MiB],
+      );
+      assert.equal(store.buffers.large.out, LARGE_STAGE_UPLOADS_MAX);
+      // Small bodies (one buffer each): memory is shared with the test files run alongside.
+      const bodies = uploads.map((_, i) => content(64 * 1024 + 4097 * i, round * 10 + i));
+      await Promise.all(uploads.map((u, i) => u.write(bodies[i])));
+      // Some are committed, some abandoned: every grant comes back either way.
+      const metas = await Promise.all(
+        uploads.map((u, i) =>
+          i % 2 === 0 ? u.commit({ headers: {}, nowMs: Date.now() }) : u.abandon()
+        ),
+      );
+      assert.equal(store.buffers.large.out, 0);
+      for (const [i, meta] of metas.entries()) {
+        if (meta === undefined) continue;
+        assert.equal(meta.etag, createHash("md5").update(bodies[i]).digest("hex"));
+        using reader = store.openObject("stages", `k${i}`)!;
+        const back = new Uint8Array(bodies[i].length);
+        assert.equal(reader.readAt(back, 0), back.length);
+        assert.deepEqual(back, bodies[i]);
+      }
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("objects: large GETs read ahead in large pieces a bounded number at a time, and give them back", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-reads-" });
+  try {
+    const store = new ObjectStore({ files: realFiles, dataDir });
+    store.open();
+    store.createBucket("pub", "", Date.now());
+    const multipart = new MultipartUploads(store);
+    multipart.open();
+    await using server = serveHttp({
+      port: 0,
+      handler: s3Handler({
+        store,
+        multipart,
+        keys: [],
+        publicBuckets: new Set(["pub"]),
+        region: "us-east-1",
+        log: logger("objects"),
+      }),
+    });
+    const url = `http://127.0.0.1:${server.addr.port}/pub/big`;
+    // Large pieces and an odd tail (pieces of both sizes end off the grid).
+    const body = content(DIRECT_READ_MIN_BYTES + 4097, 41);
+    const md5 = createHash("md5").update(body).digest("hex");
+    assert.equal((await fetch(url, { method: "PUT", body })).status, 200);
+    // More GETs at once than there are grants: each one whole, whatever its pieces.
+    const readers = LARGE_READS_MAX + 2;
+    const all = await Promise.all(
+      Array.from({ length: readers }, async () => {
+        const r = await fetch(url);
+        const seen = store.largeReads.out;
+        // Hashed as it comes: no copy of the object per reader.
+        const hash = createHash("md5");
+        let bytes = 0;
+        for await (const chunk of r.body!) {
+          hash.update(chunk);
+          bytes += chunk.length;
+        }
+        return { bytes, md5: hash.digest("hex"), seen };
+      }),
+    );
+    for (const { bytes, md5: got, seen } of all) {
+      assert.ok(seen <= LARGE_READS_MAX, `${seen} grants out`);
+      assert.equal(bytes, body.length);
+      assert.equal(got, md5);
+    }
+    assert.equal(store.largeReads.out, 0);
+    // GETs abandoned after their first piece give their grants back too.
+    for (let i = 0; i < readers; i++) {
+      const r = await fetch(url);
+      const reader = r.body!.getReader();
+      await reader.read();
+      await reader.cancel();
+    }
+    const deadline = Date.now() + 10_000;
+    while (store.largeReads.out > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(store.largeReads.out, 0);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+/** The real file layer, with `beforeSyncData` run before each `syncDataAsync` of a file. */
+function watchingSyncData(beforeSyncData: () => void): FileLayer {
+  const pass = <T extends object>(target: T, prop: string | symbol) => {
+    const value = Reflect.get(target, prop, target);
+    return typeof value === "function" ? value.bind(target) : value;
+  };
+  const wrap = (handle: FileHandle): FileHandle =>
+    new Proxy(handle, {
+      get(target, prop) {
+        if (prop !== "syncDataAsync") return pass(target, prop);
+        return async () => {
+          beforeSyncData();
+          await target.syncDataAsync!();
+        };
+      },
+    });
+  return new Proxy(realFiles, {
+    get(target, prop) {
+      if (prop === "open") return (...a: Parameters<FileLayer["open"]>) => wrap(target.open(...a));
+      if (prop === "openAsync") {
+        return async (...a: Parameters<FileLayer["open"]>) => wrap(await target.openAsync!(...a));
+      }
+      return pass(target, prop);
+    },
+  });
+}
+
+Deno.test("objects: a large upload written direct syncs its data as it goes, and fails if such a sync fails", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "underhood-objects-early-sync-" });
+  earlySyncOptions.everyBytes = LARGE_STAGE_BYTES;
+  try {
+    let syncs = 0;
+    let failing = false;
+    const store = new ObjectStore({
+      files: watchingSyncData(() => {
+        syncs++;
+        if (failing) throw new Error("EIO (simulated)");
+      }),
+      dataDir,
+    });
+    store.open();
+    store.createBucket("sync", "", Date.now());
+    const body = content(5 * LARGE_STAGE_BYTES + 4097, 51);
+    const upload = store.beginUpload("sync", "k");
+    upload.writeDirect();
+    await upload.write(body);
+    const meta = await upload.commit({ headers: {}, nowMs: Date.now() });
+    assert.equal(meta.etag, createHash("md5").update(body).digest("hex"));
+    // One at a time, each after a 4 MiB buffer more written: at least two, at most five.
+    assert.ok(syncs >= 2 && syncs <= 5, `${syncs} early syncs`);
+    // A failed early sync fails the upload: the final fsync would not report it again.
+    failing = true;
+    const doomed = store.beginUpload("sync", "k");
+    doomed.writeDirect();
+    await assert.rejects(
+      (async () => {
+        await doomed.write(content(5 * LARGE_STAGE_BYTES, 52));
+        await doomed.commit({ headers: {}, nowMs: Date.now() });
+      })(),
+      /EIO \(simulated\)/,
+    );
+    await doomed.abandon();
+    assert.equal(store.head("sync", "k")?.etag, meta.etag);
+    const left = [...Deno.readDirSync(join(dataDir, "buckets", "sync"))].map((e) => e.name);
+    assert.ok(left.every((name) => !name.endsWith(".tmp")), left.join(" "));
+  } finally {
+    earlySyncOptions.everyBytes = EARLY_SYNC_EVERY_BYTES;
+    await Deno.remove(dataDir, { recursive: true });
+  }
 });
