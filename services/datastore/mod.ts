@@ -65,6 +65,7 @@ export const service = defineService({
       dir: config.dataDir,
       bufferPoolPages: config.bufferPoolPages,
       idleCheckpointMs: IDLE_CHECKPOINT_MS,
+      walSyncThread: Deno.env.get("WAL_THREAD") !== "0",
     });
     let server: PgServer;
     let admin: AdminServer;

@@ -50,7 +50,12 @@
 // takes a checkpoint, which moves to a new file and a new salt, before any
 // new record is appended.
 
-import { directoryOf, type FileHandle, type FileLayer } from "../../../lib/fs/file_layer.ts";
+import {
+  directoryOf,
+  type FileHandle,
+  type FileLayer,
+  type SyncThread,
+} from "../../../lib/fs/file_layer.ts";
 import {
   type DecodedLog,
   decodeLog,
@@ -112,7 +117,16 @@ export interface WalOptions {
    * Default: never.
    */
   overlap?: () => boolean;
+  /**
+   * Run group commit's fsyncs on a sync thread (lib/fs/sync_thread.ts)
+   * when the file layer offers one (default false; the datastore service
+   * turns it on). See the file comment.
+   */
+  syncThread?: boolean;
 }
+
+/** Experiment switch: hold writes while the thread's fsync is in flight. */
+const HOLD = Deno.env.get("WAL_HOLD") === "1";
 
 /** The open log file: buffered appends, group-committed fsyncs. */
 export class Wal {
@@ -132,6 +146,14 @@ export class Wal {
   /** Bumped when the file is replaced or closed: a late fsync of the old one is moot. */
   #generation = 0;
   #overlap: () => boolean;
+  /** The sync thread, once it is ready (see the file comment); undefined: fsyncs here. */
+  #thread: SyncThread | undefined;
+  /** Highest LSN the thread was asked to make durable. */
+  #requestedLsn = 0;
+  /** A `changedSince` of the thread is pending. */
+  #watching = false;
+  /** fsyncs run on this thread (the sync thread counts its own). */
+  #fsyncs = 0;
   /** This file's salt, framed into every record appended to it. */
   #salt: number;
   /** LSN of the last record appended (buffered or written). */
@@ -141,7 +163,11 @@ export class Wal {
   sizeBytes: number;
   /** Bytes the file holds, records plus preallocated zeros. */
   #fileBytes: number;
-  fsyncs = 0;
+
+  /** Log fsyncs so far, ours and the sync thread's. */
+  get fsyncs(): number {
+    return this.#fsyncs + (this.#thread?.fsyncs ?? 0);
+  }
 
   constructor(path: string, options: WalOptions) {
     this.#path = path;
@@ -159,6 +185,7 @@ export class Wal {
       this.#scheduled = false;
       this.#flushGroup();
     };
+    if (options.syncThread) this.#thread = options.files.syncThread?.(path);
   }
 
   /** Buffers a record (its `lsn` field is assigned here) and returns its LSN. */
@@ -206,6 +233,11 @@ export class Wal {
    */
   #flushGroup(): void {
     if (this.#syncing || this.#failed) return;
+    const thread = this.#thread;
+    if (thread?.ready) {
+      this.#flushToThread(thread);
+      return;
+    }
     const file = this.#file;
     if (!file.syncDataAsync || this.#buffered === 0 || !this.#overlap()) {
       try {
@@ -228,7 +260,7 @@ export class Wal {
       () => {
         if (generation !== this.#generation) return;
         this.#syncing = false;
-        this.fsyncs++;
+        this.#fsyncs++;
         if (upTo > this.durableLsn) this.durableLsn = upTo;
         this.#wake();
         if (this.#waiters.length > 0) this.#flushGroup();
@@ -239,6 +271,56 @@ export class Wal {
         this.#fail(error);
       },
     );
+  }
+
+  /**
+   * Group commit's flush on the sync thread: writes what is buffered and
+   * asks the thread to fsync it. The thread starts at once if it is idle,
+   * else as soon as its fsync in flight returns, covering this too.
+   */
+  #flushToThread(thread: SyncThread): void {
+    if (this.#buffered > 0 && !(HOLD && this.#requestedLsn > this.durableLsn)) {
+      const upTo = this.appendedLsn;
+      try {
+        this.#write();
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+      this.#requestedLsn = upTo;
+      thread.request(upTo);
+    }
+    this.#watch(thread);
+  }
+
+  /**
+   * Learns what the sync thread has made durable since last time: wakes
+   * the committers it covers, and waits for its next change while anything
+   * asked of it is not durable yet.
+   */
+  #watch(thread: SyncThread): void {
+    if (this.#watching || this.#thread !== thread) return;
+    const version = thread.version;
+    const failure = thread.failure;
+    if (failure !== null) {
+      this.#fail(failure);
+      return;
+    }
+    const synced = thread.syncedMark;
+    if (synced > this.durableLsn) {
+      this.durableLsn = synced;
+      this.#wake();
+    }
+    if (HOLD && this.#buffered > 0 && this.#requestedLsn <= this.durableLsn) {
+      this.#flushToThread(thread);
+      return;
+    }
+    if (this.#requestedLsn <= this.durableLsn) return;
+    this.#watching = true;
+    thread.changedSince(version).then(() => {
+      this.#watching = false;
+      this.#watch(thread);
+    });
   }
 
   /** Writes the buffered records to the file (no fsync). */
@@ -282,13 +364,14 @@ export class Wal {
       for (const w of this.#waiters.splice(0)) w.reject(this.#failed);
       throw this.#failed;
     }
-    // Bytes written for an fsync still in flight are not durable yet either.
-    if (this.#buffered > 0 || this.#syncing) {
+    // Bytes written for an fsync still in flight (here or on the sync
+    // thread) are not durable yet either.
+    if (this.#buffered > 0 || this.#syncing || this.#requestedLsn > this.durableLsn) {
       const upTo = this.appendedLsn;
       try {
         if (this.#buffered > 0) this.#write();
         this.#file.syncData();
-        this.fsyncs++;
+        this.#fsyncs++;
       } catch (error) {
         this.#fail(error);
         throw error;
@@ -332,6 +415,7 @@ export class Wal {
     this.#syncing = false;
     this.#file.close();
     this.#file = files.open(this.#path);
+    this.#thread?.reopen();
     this.#salt = salt;
     this.sizeBytes = bytes.length;
     this.#fileBytes = bytes.length + this.#preallocateBytes;
@@ -342,6 +426,7 @@ export class Wal {
   abandon(): void {
     this.#buffered = 0;
     this.#generation++;
+    this.#closeThread();
     this.#syncing = false;
     this.#channel.port1.close();
     this.#channel.port2.close();
@@ -349,12 +434,22 @@ export class Wal {
   }
 
   close(): void {
-    this.flush();
+    try {
+      this.flush();
+    } finally {
+      this.#closeThread();
+    }
     this.#generation++;
     this.#syncing = false;
     this.#channel.port1.close();
     this.#channel.port2.close();
     this.#file.close();
+  }
+
+  #closeThread(): void {
+    const thread = this.#thread;
+    this.#thread = undefined;
+    thread?.close();
   }
 }
 
