@@ -49,6 +49,12 @@ export const datastoreFlags = {
     default: 4096,
     help: "pages of 8 KiB the storage engine keeps in memory",
   },
+  "wal-sync-thread": {
+    type: "boolean",
+    default: false,
+    help: "fsync the log on a thread of its own, overlapping the next commits' work " +
+      "(pays with a fast disk and an idle core; see docs/datastore.md)",
+  },
 } as const satisfies FlagSpecs;
 
 export const service = defineService({
@@ -65,7 +71,7 @@ export const service = defineService({
       dir: config.dataDir,
       bufferPoolPages: config.bufferPoolPages,
       idleCheckpointMs: IDLE_CHECKPOINT_MS,
-      walSyncThread: Deno.env.get("WAL_THREAD") !== "0",
+      walSyncThread: config.walSyncThread,
     });
     let server: PgServer;
     let admin: AdminServer;

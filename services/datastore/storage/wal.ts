@@ -30,6 +30,43 @@
 // the clients' round trip, far more than a hop, so gathering them would take
 // a delay (a timer, PostgreSQL's commit_delay), which costs a lone client.
 //
+// The sync thread (`syncThread` option; the service's `--wal-sync-thread`,
+// off by default): group commit's fsyncs run on a worker with a descriptor
+// of its own (lib/fs/sync_thread.ts), asked through shared memory and heard
+// back through Atomics.waitAsync, so the event loop keeps executing
+// statements during an fsync and stays cheaper per commit than the async
+// file op above. The flush writes what is buffered and asks the thread to
+// fsync up to the last LSN appended; while that fsync is in flight, commits
+// only append (no write, no hop); when the thread reports it, the log wakes
+// the committers it covers and at once writes and asks for everything
+// appended meanwhile. The invariants stay: one fsync in flight; the LSN
+// framed into a record is the one known durable when it was appended (the
+// thread's report may be later, never earlier); a failed fsync (or a
+// failed reopen) fails every waiter and every later commit; `restart`
+// makes the old file durable synchronously before the thread reopens the
+// path, so a late report of the old file only repeats what is durable; a
+// synchronous flush (checkpoint, close) covers the bytes of an fsync in
+// flight on the thread too. Until the worker has opened the file (about
+// 25 ms), the log fsyncs itself.
+//
+// What it does to the autocommit INSERT (`bench/datastore_commit.ts`,
+// alternating runs on the shared 2-core machine at load 5-9; see
+// docs/datastore.md for the figures): the event loop's CPU per insert falls
+// (55-115 µs against 64-133, it no longer runs the fdatasync, which costs
+// about 100 µs of CPU per call on this virtual disk), but the groups halve
+// (3.6-4.1 commits per fsync against 5.2-6.3: the clients split into two
+// halves, one running while the other's fsync does), so the process spends
+// more CPU per insert in all (90-190 µs against 76-157: more fsyncs, and the
+// handoff). A model of the two: synchronous, a cycle of G commits costs
+// F (the fsync) plus G·c (the event loop's work), G/(F + G·c) commits/s;
+// on the thread, G/2 commits per fsync, one fsync after another, at most
+// (G/2)/(F + d) where d is the handoff (thread wake-ups, 50-150 µs measured
+// from request to seen completion beyond the fsync itself). The thread wins
+// when the fsync is short against the event loop's work per cycle (a fast
+// disk, and an idle core for the worker), and loses when the disk is slow
+// or every core is busy: the measured runs fall on both sides, so it stays
+// off by default until a quiet machine says which side ours is on.
+//
 // The file is preallocated with zeros in steps of PREALLOCATE_BYTES, so
 // most commits overwrite space the file already has and their fdatasync
 // need not also update the file size (about 2x faster on our machines).
@@ -125,9 +162,6 @@ export interface WalOptions {
   syncThread?: boolean;
 }
 
-/** Experiment switch: hold writes while the thread's fsync is in flight. */
-const HOLD = Deno.env.get("WAL_HOLD") === "1";
-
 /** The open log file: buffered appends, group-committed fsyncs. */
 export class Wal {
   #path: string;
@@ -218,8 +252,9 @@ export class Wal {
     const promise = new Promise<void>((resolve, reject) =>
       this.#waiters.push({ lsn, resolve, reject })
     );
-    // While an fsync is in flight, the flush that follows it covers this one.
-    if (!this.#scheduled && !this.#syncing) {
+    // While an fsync is in flight (here or on the sync thread), the flush
+    // that follows it covers this one.
+    if (!this.#scheduled && !this.#syncing && !this.#threadSyncing()) {
       this.#scheduled = true;
       this.#channel.port2.postMessage(null);
     }
@@ -273,13 +308,19 @@ export class Wal {
     );
   }
 
+  /** An fsync asked of the sync thread has not been seen to return yet. */
+  #threadSyncing(): boolean {
+    return this.#watching && this.#requestedLsn > this.durableLsn;
+  }
+
   /**
    * Group commit's flush on the sync thread: writes what is buffered and
-   * asks the thread to fsync it. The thread starts at once if it is idle,
-   * else as soon as its fsync in flight returns, covering this too.
+   * asks the thread to fsync it, unless an fsync is in flight there: then
+   * the records wait in the buffer, and the flush that follows that fsync
+   * (`#watch`) writes them all at once.
    */
   #flushToThread(thread: SyncThread): void {
-    if (this.#buffered > 0 && !(HOLD && this.#requestedLsn > this.durableLsn)) {
+    if (this.#buffered > 0 && this.#requestedLsn <= this.durableLsn) {
       const upTo = this.appendedLsn;
       try {
         this.#write();
@@ -311,11 +352,11 @@ export class Wal {
       this.durableLsn = synced;
       this.#wake();
     }
-    if (HOLD && this.#buffered > 0 && this.#requestedLsn <= this.durableLsn) {
-      this.#flushToThread(thread);
+    if (this.#requestedLsn <= this.durableLsn) {
+      // Records appended during that fsync: the next one, now.
+      if (this.#buffered > 0 && this.#waiters.length > 0) this.#flushToThread(thread);
       return;
     }
-    if (this.#requestedLsn <= this.durableLsn) return;
     this.#watching = true;
     thread.changedSince(version).then(() => {
       this.#watching = false;
