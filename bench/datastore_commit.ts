@@ -1,10 +1,13 @@
 // Our datastore alone under bench/datastore.ts's autocommit INSERT load
 // (pgbench -c 8 -j 2 -M prepared, one single-row INSERT per transaction),
-// with the log's fsync done two ways in alternating runs: on the event loop
-// (the default) and on its own thread (`--wal-sync-thread`, see
-// services/datastore/storage/wal.ts). On a shared machine a ratio against
-// PostgreSQL swings with the neighbours' load; alternating our two modes
-// minute by minute, and counting events rather than rates, says more.
+// with group commit run several ways in alternating runs (see
+// services/datastore/storage/wal.ts): `default` (the fsync on the event
+// loop, a flush waiting for as many committers as the last one covered),
+// `no-gather` (`--wal-no-gather`: every flush at once) and `thread`
+// (`--wal-sync-thread`: the fsync on a thread of its own). On a shared
+// machine a ratio against PostgreSQL swings with the neighbours' load;
+// alternating our modes minute by minute, and counting events rather than
+// rates, says more.
 //
 // Per run it prints: tps; CPU per insert of the whole server and of its
 // main thread (the event loop) apart, from /proc/PID/task/*/schedstat
@@ -12,7 +15,7 @@
 // fsyncs per second and commits per fsync (from /metrics).
 //
 //   deno run -A bench/datastore_commit.ts [--rounds 3] [--seconds 5] [--clients 8]
-//     [--modes event-loop,thread]
+//     [--modes default,no-gather,thread]
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -25,13 +28,17 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "5" },
     clients: { type: "string", default: "8" },
-    modes: { type: "string", default: "event-loop,thread" },
+    modes: { type: "string", default: "default,no-gather,thread" },
   },
   strict: true,
 });
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const MODES: Record<string, string[]> = { "event-loop": [], thread: ["--wal-sync-thread"] };
+const MODES: Record<string, string[]> = {
+  default: [],
+  "no-gather": ["--wal-no-gather"],
+  thread: ["--wal-sync-thread"],
+};
 const modes = values.modes.split(",");
 for (const mode of modes) if (!(mode in MODES)) throw new Error(`unknown mode ${mode}`);
 
