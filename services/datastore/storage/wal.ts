@@ -44,11 +44,10 @@
 // when a flush starts: what it writes and fsyncs, and when committers are
 // answered (after that fsync), are as before. Measured with two servers
 // side by side under the same load (`bench/datastore_commit.ts --modes
-// event-loop --seconds 8`, one with and one without, started together,
-// four times on the shared machine at load 8-11): 7.5-7.7 commits per
-// fsync against 5.3-5.8, 6-17 % more inserts per second in each pair
-// (2 224 against 1 904, 1 965 / 1 856, 2 590 / 2 340, 1 506 / 1 380), CPU
-// per insert within the noise (-8 % to +3 %).
+// default` beside `--modes no-gather`, started together, ten pairs on the
+// shared machine at load 8-11, docs/datastore.md): more inserts per second
+// in 8 pairs of 10 (median 1.10), 6.5-7.7 commits per fsync against
+// 5.3-6.1, CPU per insert lower or within the noise.
 //
 // The sync thread (`syncThread` option; the service's `--wal-sync-thread`,
 // off by default): group commit's fsyncs run on a worker with a descriptor
