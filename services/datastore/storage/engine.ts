@@ -150,7 +150,7 @@ export interface EngineOptions {
   idleCheckpointMs?: number;
   /**
    * Run group commit's fsyncs on a thread of their own when the file layer
-   * offers one (default false; the datastore service turns it on): see
+   * offers one (default false; the service's `--wal-sync-thread`): see
    * wal.ts. Costs a worker per engine, and about 25 ms to start it.
    */
   walSyncThread?: boolean;

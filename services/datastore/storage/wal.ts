@@ -175,8 +175,8 @@ export interface WalOptions {
   overlap?: () => boolean;
   /**
    * Run group commit's fsyncs on a sync thread (lib/fs/sync_thread.ts)
-   * when the file layer offers one (default false; the datastore service
-   * turns it on). See the file comment.
+   * when the file layer offers one (default false; the service's
+   * `--wal-sync-thread`). See the file comment.
    */
   syncThread?: boolean;
   /**
@@ -225,7 +225,7 @@ export class Wal {
   /** Bumped when the file is replaced or closed: a late fsync of the old one is moot. */
   #generation = 0;
   #overlap: () => boolean;
-  /** The sync thread, once it is ready (see the file comment); undefined: fsyncs here. */
+  /** The sync thread (used once it is ready, see the file comment); undefined: fsyncs here. */
   #thread: SyncThread | undefined;
   /** Highest LSN the thread was asked to make durable. */
   #requestedLsn = 0;
