@@ -48,6 +48,9 @@
 
 import { dirname } from "node:path";
 import type { Bytes } from "../bytes.ts";
+import { startSyncThread, type SyncThread } from "./sync_thread.ts";
+
+export type { SyncThread } from "./sync_thread.ts";
 
 /** How `open` treats a missing or existing file. */
 export interface OpenOptions {
@@ -153,6 +156,11 @@ export interface FileLayer {
    * rename and remove made in it before the call is durable.
    */
   syncDirectoryAsync?(dir: string): Promise<void>;
+  /**
+   * A thread that fdatasyncs the existing file `path` on request (optional;
+   * sync_thread.ts has the contract), or undefined where none can be made.
+   */
+  syncThread?(path: string): SyncThread | undefined;
 }
 
 /** Opens `path`, off the event loop when the layer can. */
@@ -316,6 +324,9 @@ export const realFiles: FileLayer = {
     } finally {
       handle.close();
     }
+  },
+  syncThread(path: string): SyncThread | undefined {
+    return startSyncThread(path);
   },
   syncDirectory(dir: string): void {
     let handle: Deno.FsFile;

@@ -50,6 +50,18 @@ export const datastoreFlags = {
     default: 4096,
     help: "pages of 8 KiB the storage engine keeps in memory",
   },
+  "wal-sync-thread": {
+    type: "boolean",
+    default: false,
+    help: "fsync the log on a thread of its own, overlapping the next commits' work " +
+      "(pays with a fast disk and an idle core; see docs/datastore.md)",
+  },
+  "wal-no-gather": {
+    type: "boolean",
+    default: false,
+    help: "flush each commit group at once, without waiting up to 1 ms for as many committers " +
+      "as the last group had (see docs/datastore.md)",
+  },
 } as const satisfies FlagSpecs;
 
 export const service = defineService({
@@ -72,6 +84,8 @@ export const service = defineService({
       dir: config.dataDir,
       bufferPoolPages: config.bufferPoolPages,
       idleCheckpointMs: IDLE_CHECKPOINT_MS,
+      walSyncThread: config.walSyncThread,
+      walGatherCommits: !config.walNoGather,
     });
     let server: PgServer;
     let admin: AdminServer;
@@ -159,6 +173,14 @@ function datastoreMetrics(server: PgServer, engine: Engine): MetricsRegistry {
     "engine transactions rolled back",
   );
   const fsyncs = registry.counter("datastore_fsyncs_total", "log fsyncs (group commit)");
+  const gathers = registry.counter(
+    "datastore_commit_gathers_total",
+    "log flushes that waited for the last group's committers to come back",
+  );
+  const gatherTimeouts = registry.counter(
+    "datastore_commit_gather_timeouts_total",
+    "of those, the waits that ran out",
+  );
   const checkpoints = registry.counter("datastore_checkpoints_total", "checkpoints taken");
   const idleCheckpoints = registry.counter(
     "datastore_idle_checkpoints_total",
@@ -185,6 +207,8 @@ function datastoreMetrics(server: PgServer, engine: Engine): MetricsRegistry {
     syncCounter(commits, stats.commits);
     syncCounter(rollbacks, stats.rollbacks);
     syncCounter(fsyncs, stats.fsyncs);
+    syncCounter(gathers, stats.commitGathers);
+    syncCounter(gatherTimeouts, stats.commitGatherTimeouts);
     syncCounter(checkpoints, stats.checkpoints);
     syncCounter(idleCheckpoints, stats.idleCheckpoints);
     clients.set(undefined, server.sessions.size);

@@ -148,6 +148,18 @@ export interface EngineOptions {
    * stays off where tests replay the engine's disk operations in order.
    */
   idleCheckpointMs?: number;
+  /**
+   * Run group commit's fsyncs on a thread of their own when the file layer
+   * offers one (default false; the service's `--wal-sync-thread`): see
+   * wal.ts. Costs a worker per engine, and about 25 ms to start it.
+   */
+  walSyncThread?: boolean;
+  /**
+   * Put a group commit's flush off until as many committers wait as the
+   * last one covered, for at most a millisecond (default false; the
+   * datastore service turns it on): see wal.ts.
+   */
+  walGatherCommits?: boolean;
 }
 
 /** Rows to copy into a new table (Transaction.createTable). */
@@ -213,6 +225,9 @@ export interface EngineStats {
   deadlocks: number;
   lockTimeouts: number;
   fsyncs: number;
+  /** Log flushes that waited for committers (`walGatherCommits`), and the waits that ran out. */
+  commitGathers: number;
+  commitGatherTimeouts: number;
   checkpoints: number;
   /** Of those, the ones taken because the engine was idle (`idleCheckpointMs`). */
   idleCheckpoints: number;
@@ -284,6 +299,8 @@ export class Engine {
       files: realFiles,
       walPreallocateBytes: PREALLOCATE_BYTES,
       idleCheckpointMs: 0,
+      walSyncThread: false,
+      walGatherCommits: false,
       ...options,
     };
     const files = full.files;
@@ -366,6 +383,8 @@ export class Engine {
       // Transactions waiting for locks: the one a commit just let through
       // (locks go before the fsync) should not wait for that fsync as well.
       overlap: () => this.#locks.waiting > 0,
+      syncThread: this.#options.walSyncThread,
+      gather: this.#options.walGatherCommits,
     });
     if (this.#createdFiles) this.#files.syncDirectory(this.#dir);
   }
@@ -449,6 +468,8 @@ export class Engine {
       deadlocks: this.#locks.deadlocks,
       lockTimeouts: this.#locks.timeouts,
       fsyncs: this.#wal.fsyncs,
+      commitGathers: this.#wal.gathers,
+      commitGatherTimeouts: this.#wal.gatherTimeouts,
       pagesRead: this.#pool.reads,
       pagesWritten: this.#pool.writes,
       poolPages: this.#pool.size,

@@ -30,6 +30,62 @@
 // the clients' round trip, far more than a hop, so gathering them would take
 // a delay (a timer, PostgreSQL's commit_delay), which costs a lone client.
 //
+// Gathering (`gather`; on in the datastore service): counting instead of
+// timing. The flush is put off, on its hop, while fewer committers wait
+// than the last flush covered, and runs the moment the count is reached,
+// or after GATHER_MS at most. In a closed loop of clients (pgbench's
+// eight) the last group's clients come back one round trip after their
+// acknowledgement, a few event-loop turns after the hop, and now join the
+// group instead of starting the next one; a lone client is its own last
+// group and never waits; a client that leaves costs one wait, after which
+// the count is the new group's. A wait that runs out (transactions of many
+// statements, like TPC-B's, whose clients take longer to come back) turns
+// waiting off for the next GATHER_BACKOFF_FLUSHES flushes. It only changes
+// when a flush starts: what it writes and fsyncs, and when committers are
+// answered (after that fsync), are as before. Measured with two servers
+// side by side under the same load (`bench/datastore_commit.ts --modes
+// default` beside `--modes no-gather`, started together, ten pairs on the
+// shared machine at load 8-11, docs/datastore.md): more inserts per second
+// in 8 pairs of 10 (median 1.10), 6.5-7.7 commits per fsync against
+// 5.3-6.1, CPU per insert lower or within the noise.
+//
+// The sync thread (`syncThread` option; the service's `--wal-sync-thread`,
+// off by default): group commit's fsyncs run on a worker with a descriptor
+// of its own (lib/fs/sync_thread.ts), asked through shared memory and heard
+// back through Atomics.waitAsync, so the event loop keeps executing
+// statements during an fsync and stays cheaper per commit than the async
+// file op above. The flush writes what is buffered and asks the thread to
+// fsync up to the last LSN appended; while that fsync is in flight, commits
+// only append (no write, no hop); when the thread reports it, the log wakes
+// the committers it covers and at once writes and asks for everything
+// appended meanwhile. The invariants stay: one fsync in flight; the LSN
+// framed into a record is the one known durable when it was appended (the
+// thread's report may be later, never earlier); a failed fsync (or a
+// failed reopen) fails every waiter and every later commit; `restart`
+// makes the old file durable synchronously before the thread reopens the
+// path, so a late report of the old file only repeats what is durable; a
+// synchronous flush (checkpoint, close) covers the bytes of an fsync in
+// flight on the thread too. Until the worker has opened the file (about
+// 25 ms), the log fsyncs itself.
+//
+// What it does to the autocommit INSERT (`bench/datastore_commit.ts`,
+// alternating runs on the shared 2-core machine at load 5-9; see
+// docs/datastore.md for the figures): the event loop's CPU per insert falls
+// (55-115 µs against 64-133, it no longer runs the fdatasync, which costs
+// about 100 µs of CPU per call on this virtual disk), but the groups halve
+// (3.6-4.1 commits per fsync against 5.2-6.3: the clients split into two
+// halves, one running while the other's fsync does), so the process spends
+// more CPU per insert in all (90-190 µs against 76-157: more fsyncs, and the
+// handoff). A model of the two: synchronous, a cycle of G commits costs
+// F (the fsync) plus G·c (the event loop's work), G/(F + G·c) commits/s;
+// on the thread, G/2 commits per fsync, one fsync after another, at most
+// (G/2)/(F + d) where d is the handoff (thread wake-ups, 50-150 µs measured
+// from request to seen completion beyond the fsync itself). The thread wins
+// when the fsync is short against the event loop's work per cycle (a fast
+// disk, and an idle core for the worker), and loses when the disk is slow
+// or every core is busy: the measured runs fall on both sides, so it stays
+// off by default until a quiet machine says which side ours is on.
+//
 // The file is preallocated with zeros in steps of PREALLOCATE_BYTES, so
 // most commits overwrite space the file already has and their fdatasync
 // need not also update the file size (about 2x faster on our machines).
@@ -50,7 +106,12 @@
 // takes a checkpoint, which moves to a new file and a new salt, before any
 // new record is appended.
 
-import { directoryOf, type FileHandle, type FileLayer } from "../../../lib/fs/file_layer.ts";
+import {
+  directoryOf,
+  type FileHandle,
+  type FileLayer,
+  type SyncThread,
+} from "../../../lib/fs/file_layer.ts";
 import {
   type DecodedLog,
   decodeLog,
@@ -112,7 +173,26 @@ export interface WalOptions {
    * Default: never.
    */
   overlap?: () => boolean;
+  /**
+   * Run group commit's fsyncs on a sync thread (lib/fs/sync_thread.ts)
+   * when the file layer offers one (default false; the service's
+   * `--wal-sync-thread`). See the file comment.
+   */
+  syncThread?: boolean;
+  /**
+   * Put a synchronous group commit's flush off until as many committers
+   * wait as the last one covered, for at most GATHER_MS (default false;
+   * the datastore service turns it on). See the file comment.
+   */
+  gather?: boolean;
+  /** The longest such a wait lasts (default GATHER_MS; tests set their own). */
+  gatherMs?: number;
 }
+
+/** The longest a flush waits for the last group's committers to come back (`gather`). */
+const GATHER_MS = 1;
+/** Flushes that do not wait after a wait ran out (`gather`). */
+const GATHER_BACKOFF_FLUSHES = 16;
 
 /** The open log file: buffered appends, group-committed fsyncs. */
 export class Wal {
@@ -126,12 +206,33 @@ export class Wal {
   #waiters: { lsn: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #channel = new MessageChannel();
   #scheduled = false;
+  #gather: boolean;
+  #gatherMs: number;
+  /** Committers the last synchronous flush covered. */
+  #lastGroup = 0;
+  /** The timer bounding a flush put off (`gather`), or null when none is. */
+  #gathering: ReturnType<typeof setTimeout> | null = null;
+  /** The next flush runs without waiting (the wait ended). */
+  #gathered = false;
+  /** Flushes left that do not wait, since a wait ran out. */
+  #gatherBackoff = 0;
+  /** Flushes that waited for committers, and those whose wait ran out. */
+  gathers = 0;
+  gatherTimeouts = 0;
   #failed: unknown = null;
   /** An fsync off the event loop is in flight (see the file comment). */
   #syncing = false;
   /** Bumped when the file is replaced or closed: a late fsync of the old one is moot. */
   #generation = 0;
   #overlap: () => boolean;
+  /** The sync thread (used once it is ready, see the file comment); undefined: fsyncs here. */
+  #thread: SyncThread | undefined;
+  /** Highest LSN the thread was asked to make durable. */
+  #requestedLsn = 0;
+  /** A `changedSince` of the thread is pending. */
+  #watching = false;
+  /** fsyncs run on this thread (the sync thread counts its own). */
+  #fsyncs = 0;
   /** This file's salt, framed into every record appended to it. */
   #salt: number;
   /** LSN of the last record appended (buffered or written). */
@@ -141,7 +242,11 @@ export class Wal {
   sizeBytes: number;
   /** Bytes the file holds, records plus preallocated zeros. */
   #fileBytes: number;
-  fsyncs = 0;
+
+  /** Log fsyncs so far, ours and the sync thread's. */
+  get fsyncs(): number {
+    return this.#fsyncs + (this.#thread?.fsyncs ?? 0);
+  }
 
   constructor(path: string, options: WalOptions) {
     this.#path = path;
@@ -149,6 +254,8 @@ export class Wal {
     this.#preallocateBytes = options.preallocateBytes ?? PREALLOCATE_BYTES;
     this.#salt = options.salt;
     this.#overlap = options.overlap ?? (() => false);
+    this.#gather = options.gather ?? false;
+    this.#gatherMs = options.gatherMs ?? GATHER_MS;
     this.#file = options.files.open(path, { create: true });
     this.#file.truncate(options.validBytes);
     this.sizeBytes = options.validBytes;
@@ -159,6 +266,7 @@ export class Wal {
       this.#scheduled = false;
       this.#flushGroup();
     };
+    if (options.syncThread) this.#thread = options.files.syncThread?.(path);
   }
 
   /** Buffers a record (its `lsn` field is assigned here) and returns its LSN. */
@@ -191,8 +299,13 @@ export class Wal {
     const promise = new Promise<void>((resolve, reject) =>
       this.#waiters.push({ lsn, resolve, reject })
     );
-    // While an fsync is in flight, the flush that follows it covers this one.
-    if (!this.#scheduled && !this.#syncing) {
+    if (this.#gathering !== null) {
+      if (this.#waiters.length >= this.#lastGroup) this.#endGathering();
+      return promise;
+    }
+    // While an fsync is in flight (here or on the sync thread), the flush
+    // that follows it covers this one.
+    if (!this.#scheduled && !this.#syncing && !this.#threadSyncing()) {
       this.#scheduled = true;
       this.#channel.port2.postMessage(null);
     }
@@ -206,13 +319,31 @@ export class Wal {
    */
   #flushGroup(): void {
     if (this.#syncing || this.#failed) return;
+    const thread = this.#thread;
+    if (thread?.ready) {
+      this.#flushToThread(thread);
+      return;
+    }
     const file = this.#file;
     if (!file.syncDataAsync || this.#buffered === 0 || !this.#overlap()) {
+      const waiting = this.#waiters.length;
+      if (this.#gatherBackoff > 0) this.#gatherBackoff--;
+      else if (this.#gather && !this.#gathered && waiting < this.#lastGroup && this.#buffered > 0) {
+        this.gathers++;
+        this.#gathering = setTimeout(() => {
+          this.gatherTimeouts++;
+          this.#gatherBackoff = GATHER_BACKOFF_FLUSHES;
+          this.#endGathering();
+        }, this.#gatherMs);
+        return;
+      }
+      this.#gathered = false;
       try {
         this.flush();
       } catch {
         // The waiters were rejected with the error; later calls fail too.
       }
+      this.#lastGroup = waiting - this.#waiters.length;
       return;
     }
     const upTo = this.appendedLsn;
@@ -228,7 +359,7 @@ export class Wal {
       () => {
         if (generation !== this.#generation) return;
         this.#syncing = false;
-        this.fsyncs++;
+        this.#fsyncs++;
         if (upTo > this.durableLsn) this.durableLsn = upTo;
         this.#wake();
         if (this.#waiters.length > 0) this.#flushGroup();
@@ -239,6 +370,74 @@ export class Wal {
         this.#fail(error);
       },
     );
+  }
+
+  /** Ends a flush's wait for committers (`gather`): it runs on the next hop. */
+  #endGathering(): void {
+    if (this.#gathering === null) return;
+    clearTimeout(this.#gathering);
+    this.#gathering = null;
+    this.#gathered = true;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      this.#channel.port2.postMessage(null);
+    }
+  }
+
+  /** An fsync asked of the sync thread has not been seen to return yet. */
+  #threadSyncing(): boolean {
+    return this.#watching && this.#requestedLsn > this.durableLsn;
+  }
+
+  /**
+   * Group commit's flush on the sync thread: writes what is buffered and
+   * asks the thread to fsync it, unless an fsync is in flight there: then
+   * the records wait in the buffer, and the flush that follows that fsync
+   * (`#watch`) writes them all at once.
+   */
+  #flushToThread(thread: SyncThread): void {
+    if (this.#buffered > 0 && this.#requestedLsn <= this.durableLsn) {
+      const upTo = this.appendedLsn;
+      try {
+        this.#write();
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+      this.#requestedLsn = upTo;
+      thread.request(upTo);
+    }
+    this.#watch(thread);
+  }
+
+  /**
+   * Learns what the sync thread has made durable since last time: wakes
+   * the committers it covers, and waits for its next change while anything
+   * asked of it is not durable yet.
+   */
+  #watch(thread: SyncThread): void {
+    if (this.#watching || this.#thread !== thread) return;
+    const version = thread.version;
+    const failure = thread.failure;
+    if (failure !== null) {
+      this.#fail(failure);
+      return;
+    }
+    const synced = thread.syncedMark;
+    if (synced > this.durableLsn) {
+      this.durableLsn = synced;
+      this.#wake();
+    }
+    if (this.#requestedLsn <= this.durableLsn) {
+      // Records appended during that fsync: the next one, now.
+      if (this.#buffered > 0 && this.#waiters.length > 0) this.#flushToThread(thread);
+      return;
+    }
+    this.#watching = true;
+    thread.changedSince(version).then(() => {
+      this.#watching = false;
+      this.#watch(thread);
+    });
   }
 
   /** Writes the buffered records to the file (no fsync). */
@@ -282,13 +481,14 @@ export class Wal {
       for (const w of this.#waiters.splice(0)) w.reject(this.#failed);
       throw this.#failed;
     }
-    // Bytes written for an fsync still in flight are not durable yet either.
-    if (this.#buffered > 0 || this.#syncing) {
+    // Bytes written for an fsync still in flight (here or on the sync
+    // thread) are not durable yet either.
+    if (this.#buffered > 0 || this.#syncing || this.#requestedLsn > this.durableLsn) {
       const upTo = this.appendedLsn;
       try {
         if (this.#buffered > 0) this.#write();
         this.#file.syncData();
-        this.fsyncs++;
+        this.#fsyncs++;
       } catch (error) {
         this.#fail(error);
         throw error;
@@ -332,6 +532,7 @@ export class Wal {
     this.#syncing = false;
     this.#file.close();
     this.#file = files.open(this.#path);
+    this.#thread?.reopen();
     this.#salt = salt;
     this.sizeBytes = bytes.length;
     this.#fileBytes = bytes.length + this.#preallocateBytes;
@@ -340,8 +541,10 @@ export class Wal {
 
   /** Closes without writing what is buffered (tests simulating a crash). */
   abandon(): void {
+    this.#stopGathering();
     this.#buffered = 0;
     this.#generation++;
+    this.#closeThread();
     this.#syncing = false;
     this.#channel.port1.close();
     this.#channel.port2.close();
@@ -349,12 +552,28 @@ export class Wal {
   }
 
   close(): void {
-    this.flush();
+    this.#stopGathering();
+    try {
+      this.flush();
+    } finally {
+      this.#closeThread();
+    }
     this.#generation++;
     this.#syncing = false;
     this.#channel.port1.close();
     this.#channel.port2.close();
     this.#file.close();
+  }
+
+  #stopGathering(): void {
+    if (this.#gathering !== null) clearTimeout(this.#gathering);
+    this.#gathering = null;
+  }
+
+  #closeThread(): void {
+    const thread = this.#thread;
+    this.#thread = undefined;
+    thread?.close();
   }
 }
 
