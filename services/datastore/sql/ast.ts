@@ -103,9 +103,19 @@ export interface WindowFrame {
 }
 
 export interface WindowSpec {
+  /** A named window this one builds on: `OVER (w ORDER BY x)`, `WINDOW v AS (w ...)`. */
+  existing?: string;
+  /** `OVER w`, without parentheses: the named window as it is, frame included. */
+  bare?: boolean;
   partitionBy: Expr[];
   orderBy: OrderItem[];
   frame: WindowFrame | null;
+}
+
+/** One definition of a WINDOW clause: `WINDOW w AS (...)`. */
+export interface WindowDefinition {
+  name: string;
+  spec: WindowSpec;
 }
 
 // Queries ------------------------------------------------------------------
@@ -156,6 +166,8 @@ export interface SelectCore {
   where: Expr | null;
   groupBy: Expr[];
   having: Expr | null;
+  /** The WINDOW clause; absent when there is none. */
+  windows?: WindowDefinition[];
 }
 
 export interface ValuesList {

@@ -678,6 +678,14 @@ class Parser {
       core.groupBy = this.#exprList();
     }
     if (this.#accept("having")) core.having = this.#expr();
+    if (this.#accept("window")) {
+      core.windows = [];
+      do {
+        const name = this.#colId();
+        this.#expect("as");
+        core.windows.push({ name, spec: this.#windowSpec() });
+      } while (this.#acceptOp(","));
+    }
     return core;
   }
 
@@ -2205,10 +2213,22 @@ class Parser {
     return call;
   }
 
-  /** ( [PARTITION BY ...] [ORDER BY ...] [ROWS | RANGE | GROUPS frame] ), after OVER. */
+  /**
+   * After OVER: a window's name, or ( [name] [PARTITION BY ...] [ORDER BY ...]
+   * [ROWS | RANGE | GROUPS frame] ); after WINDOW name AS, the latter.
+   */
   #windowSpec(): WindowSpec {
+    if (!this.#isOp("(")) {
+      return { existing: this.#colId(), bare: true, partitionBy: [], orderBy: [], frame: null };
+    }
     this.#expectOp("(");
     const spec: WindowSpec = { partitionBy: [], orderBy: [], frame: null };
+    const token = this.#tok;
+    if (
+      (token.kind === "word" || token.kind === "quoted") &&
+      !(token.kind === "word" &&
+        ["partition", "order", "rows", "range", "groups"].includes(token.text))
+    ) spec.existing = this.#colId();
     if (this.#accept("partition")) {
       this.#expect("by");
       spec.partitionBy = this.#exprList();
