@@ -137,7 +137,9 @@ import { newView, requireTable, viewsReading } from "./views.ts";
 import {
   createSequence,
   dropSequence,
+  rememberSerial,
   SEQUENCE_DEFS_SPEC,
+  sequenceArgument,
   sequenceFunction,
   Sequences,
   withSequenceWrites,
@@ -370,6 +372,9 @@ export class Database {
   sequences!: Sequences;
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
+  /** Per counter key: the highest reservation written, and the last write (see #reserve). */
+  #reservedHigh = new Map<string, bigint>();
+  #reserveTail = new Map<string, Promise<void>>();
   #counters = new Map<
     string,
     { next: bigint; reserved: bigint; reserving: Promise<void> | null }
@@ -543,27 +548,14 @@ export class Database {
   async nextval(sqlTx: SqlTransaction, table: SqlTable, column: string): Promise<bigint> {
     const key = `${table.oid}.${column}`;
     for (;;) {
-      let counter = this.#counters.get(key);
-      if (counter === undefined) {
-        // The hidden row number is never seen, so reusing one after a crash or
-        // a delete does no harm: it starts past the largest stored and is not reserved.
-        const hidden = column === "";
-        const stored = hidden ? 0n : await this.#storedReservation(key);
-        const largest = await this.#largest(sqlTx, table, column);
-        counter = this.#counters.get(key); // another caller may have started it meanwhile
-        if (counter === undefined) {
-          const start = (stored > largest ? stored : largest) + 1n;
-          counter = { next: start, reserved: hidden ? UNRESERVED : start - 1n, reserving: null };
-          this.#counters.set(key, counter);
-        }
-      }
+      const counter = this.#counters.get(key) ?? await this.startCounter(sqlTx, table, column);
       if (counter.next <= counter.reserved) return counter.next++;
       if (counter.reserving === null) {
         const c = counter;
         const upTo = c.next + SEQUENCE_RESERVE - 1n;
-        c.reserving = this.#reserve(key, upTo).then(
+        c.reserving = this.#reserve(key, upTo, true).then(
           () => {
-            c.reserved = upTo;
+            if (upTo > c.reserved) c.reserved = upTo;
             c.reserving = null;
           },
           (error) => {
@@ -574,6 +566,82 @@ export class Database {
       }
       await counter.reserving;
     }
+  }
+
+  /**
+   * A table's counter, started when it is not yet: past the larger of the
+   * reservation stored and the largest number in the table. The hidden row
+   * number is never seen, so reusing one after a crash or a delete does no
+   * harm: it starts past the largest stored and is not reserved.
+   */
+  async startCounter(
+    sqlTx: SqlTransaction,
+    table: SqlTable,
+    column: string,
+  ): Promise<{ next: bigint; reserved: bigint; reserving: Promise<void> | null }> {
+    const key = `${table.oid}.${column}`;
+    const hidden = column === "";
+    const stored = hidden ? 0n : await this.#storedReservation(key);
+    const largest = await this.#largest(sqlTx, table, column);
+    let counter = this.#counters.get(key); // another caller may have started it meanwhile
+    if (counter === undefined) {
+      const start = (stored > largest ? stored : largest) + 1n;
+      counter = { next: start, reserved: hidden ? UNRESERVED : start - 1n, reserving: null };
+      this.#counters.set(key, counter);
+    }
+    return counter;
+  }
+
+  /** The SERIAL or identity column whose own sequence is named `name` (`t_id_seq`), or null. */
+  serialSequence(name: string): { table: SqlTable; column: string } | null {
+    for (const table of this.tables.values()) {
+      if (table.view) continue;
+      for (const column of table.columns) {
+        if (column.serial && sequenceName(table, column) === name) {
+          return { table, column: column.name };
+        }
+      }
+    }
+    return null;
+  }
+
+  /**
+   * nextval('t_id_seq') inside an expression, which cannot await (the
+   * counter was started before the statement ran, see `startCounter`): a
+   * reserved number when one is left; else the next SEQUENCE_RESERVE are
+   * reserved in memory at once and their reservation written, and the
+   * returned write must be durable before the statement answers (the
+   * sequences' `settled`, as their own log-ahead writes). Reservations
+   * only ever move up, so writes landing out of order lose nothing.
+   */
+  drawNow(table: SqlTable, column: string): { value: bigint; write: Promise<void> | null } {
+    const key = `${table.oid}.${column}`;
+    const counter = this.#counters.get(key);
+    if (counter === undefined) {
+      throw new SqlError("55000", `sequence of "${table.name}.${column}" is not ready`);
+    }
+    if (counter.next <= counter.reserved) return { value: counter.next++, write: null };
+    const upTo = counter.next + SEQUENCE_RESERVE - 1n;
+    counter.reserved = upTo;
+    return { value: counter.next++, write: this.#reserve(key, upTo, true) };
+  }
+
+  /**
+   * setval on a SERIAL column's sequence: the next number drawn is `value`
+   * + 1 (or `value` when not `called`); the reservation is written up to it
+   * at once (it only moves up: going back skips numbers after a crash,
+   * never repeats them).
+   */
+  setCounter(table: SqlTable, column: string, value: bigint, called: boolean): Promise<void> {
+    const key = `${table.oid}.${column}`;
+    const next = called ? value + 1n : value;
+    const counter = this.#counters.get(key);
+    if (counter === undefined) {
+      throw new SqlError("55000", `sequence of "${table.name}.${column}" is not ready`);
+    }
+    counter.next = next;
+    counter.reserved = next - 1n;
+    return this.#reserve(key, next - 1n, true);
   }
 
   /**
@@ -647,7 +715,30 @@ export class Database {
     }
   }
 
-  async #reserve(key: string, upTo: bigint): Promise<void> {
+  /**
+   * Stores a counter's reservation, in a transaction of its own, after the
+   * key's earlier writes (so they land in order); with `onlyUp`, never below
+   * the highest this process reserved for the key (a counter starts above
+   * the stored one, so that covers it too).
+   */
+  #reserve(key: string, upTo: bigint, onlyUp = false): Promise<void> {
+    let value = upTo;
+    if (onlyUp) {
+      const high = this.#reservedHigh.get(key);
+      if (high !== undefined && high > value) value = high;
+    }
+    this.#reservedHigh.set(key, value);
+    const before = this.#reserveTail.get(key) ?? Promise.resolve();
+    const write = before.catch(() => {}).then(() => this.#writeReservation(key, value));
+    this.#reserveTail.set(key, write);
+    const clear = () => {
+      if (this.#reserveTail.get(key) === write) this.#reserveTail.delete(key);
+    };
+    write.then(clear, clear);
+    return write;
+  }
+
+  async #writeReservation(key: string, upTo: bigint): Promise<void> {
     const tx = this.engine.begin();
     try {
       if (!await tx.update(SEQUENCES_TABLE, [key], [key, upTo])) {
@@ -773,6 +864,8 @@ class Planner {
   readonly explainRoots: ExplainNode[] = [];
   /** Set when the statement calls nextval or setval: it waits for their log writes. */
   usesSequences = false;
+  /** Work before the statement runs (starting a SERIAL counter nextval names). */
+  readonly preludes: ((ctx: RunContext) => Promise<void>)[] = [];
   /** True until the statement's outermost query starts planning: data-modifying CTEs go there only. */
   #topLevel = true;
   /** A SELECT's locking clauses, until its query body's #core takes them (row_locks.ts). */
@@ -1034,11 +1127,28 @@ class Planner {
       case "pg_get_serial_sequence": {
         if (name === "nextval" || name === "setval") this.usesSequences = true;
         const args = expr.args.map((a) => this.compile(a, scope, extra));
-        return sequenceFunction(name, args, { db: this.db, session: this.session });
+        return sequenceFunction(name, args, {
+          db: this.db,
+          session: this.session,
+          prelude: (run) => this.preludes.push(run),
+          named: this.#serialSequenceNamed(expr.args[0]),
+        });
       }
       default:
         return null;
     }
+  }
+
+  /** `pg_get_serial_sequence('t', 'c')` of constants: the sequence's name, known before running. */
+  #serialSequenceNamed(arg: Expr | undefined): string | undefined {
+    if (arg?.kind !== "function" || functionName(arg) !== "pg_get_serial_sequence") {
+      return undefined;
+    }
+    const [t, c] = arg.args;
+    if (t?.kind !== "string" || c?.kind !== "string") return undefined;
+    const table = this.db.tables.get(sequenceArgument(t.value));
+    const column = table?.columns.find((x) => x.name === c.value);
+    return table && column?.serial ? sequenceName(table, column) : undefined;
   }
 
   // SELECT ---------------------------------------------------------------------
@@ -2880,6 +2990,7 @@ class Planner {
       }
     }
     const db = this.db;
+    const session = this.session;
     const subs = this.subqueries;
     const rules = this.constraintsOf(table);
     // Rows given as values, and nothing read first from the table itself:
@@ -2891,7 +3002,7 @@ class Planner {
       !(table.foreignKeys ?? []).some((fk) => fk.table === table.name);
     const now = sourceRows?.length === 1 && !conflict && !returning && subs.length === 0 &&
         rules === null && keyed
-      ? insertNow(db, table, targets, sourceRows[0], defaults)
+      ? insertNow(db, table, targets, sourceRows[0], { defaults, session: this.session })
       : undefined;
     const sourceTypes = sourcePlan?.columns.map((c) => c.type) ?? [];
     const sourceCasts = sourcePlan
@@ -2918,10 +3029,9 @@ class Planner {
             const v = given[i];
             if (v !== undefined) values[i] = v;
             else if (table.columns[i].serial) {
-              values[i] = fromCounter(
-                table.columns[i].type,
-                await db.nextval(ctx.sqlTx, table, table.columns[i].name),
-              );
+              const n = await db.nextval(ctx.sqlTx, table, table.columns[i].name);
+              rememberSerial(session, table, table.columns[i], n);
+              values[i] = fromCounter(table.columns[i].type, n);
             } else if (defaults[i] !== null) {
               e.row = [];
               values[i] = defaults[i]!(e);
@@ -3282,8 +3392,13 @@ function insertNow(
   table: SqlTable,
   targets: number[],
   source: (Compiled | null)[],
-  defaults: (((ctx: EvalContext) => PgValue) | null)[],
+  options: {
+    defaults: (((ctx: EvalContext) => PgValue) | null)[];
+    /** Whose currval a SERIAL number drawn sets. */
+    session: object;
+  },
 ): InsertNow {
+  const { defaults, session } = options;
   const n = table.columns.length;
   const givenColumns = new Set(targets.filter((_, i) => i < source.length && source[i] !== null));
   const serials = table.columns.filter((c, i) => c.serial && !givenColumns.has(i)).map((c) =>
@@ -3308,10 +3423,9 @@ function insertNow(
       const v = given[i];
       if (v !== undefined) values[i] = v;
       else if (table.columns[i].serial) {
-        values[i] = fromCounter(
-          table.columns[i].type,
-          db.nextvalNow(table, table.columns[i].name)!,
-        );
+        const drawn = db.nextvalNow(table, table.columns[i].name)!;
+        rememberSerial(session, table, table.columns[i], drawn);
+        values[i] = fromCounter(table.columns[i].type, drawn);
       } else if (defaults[i] !== null) values[i] = defaults[i]!(e);
       else values[i] = null;
     }
@@ -4234,11 +4348,16 @@ export function prepare(
     for (let i = 0; i < paramTypes.length; i++) paramTypes[i] ??= "unknown";
     const highest = highestParam(statement);
     while (paramTypes.length < highest) paramTypes.push("unknown");
+    const preludes = planner.preludes;
+    const started: Prepared["run"] = preludes.length === 0 ? run : async (ctx) => {
+      for (const prelude of preludes) await prelude(ctx);
+      return run(ctx);
+    };
     return {
       statement,
       columns,
       paramTypes,
-      run: planner.usesSequences ? withSequenceWrites(run, db.sequences) : run,
+      run: planner.usesSequences ? withSequenceWrites(started, db.sequences) : started,
       scans: planner.scans,
       explain: planner.explainRoots.flatMap((root) => explainLines(root)),
     } as Prepared;

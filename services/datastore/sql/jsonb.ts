@@ -12,9 +12,9 @@
 // Paths and key lists are text[] arrays, which this datastore carries as
 // their text ('{a,b}', documentation 8.15.2); parseTextArray reads them.
 //
-// Left out: the set-returning functions (jsonb_each, jsonb_array_elements:
-// no set-returning functions in FROM yet), jsonpath, jsonb_insert,
-// jsonb_pretty, the json (not jsonb) forms of these functions.
+// The set-returning jsonb_each, jsonb_array_elements and jsonb_object_keys
+// are set_returning.ts's. Left out: jsonpath, jsonb_insert, jsonb_pretty,
+// the json (not jsonb) forms of these functions.
 
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";

@@ -69,7 +69,14 @@ export function withPosition(error: unknown, sql: string): unknown {
   }
   // PostgreSQL places no name in ALTER TABLE's errors.
   if (tokens[0] !== undefined && isName(tokens[0], "alter")) return error;
-  const at = find(tokens, path, table);
+  let at = find(tokens, path, table);
+  // A sequence named by a string (nextval('nope')): PostgreSQL points at the string.
+  if (at < 0 && relation) {
+    at = tokens.findIndex((t, i) =>
+      t.kind === "string" && (t.text === relation[1] || t.text === `public.${relation[1]}`) &&
+      ["nextval", "currval", "setval"].some((f) => tokens[i - 2] && isName(tokens[i - 2], f))
+    );
+  }
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {
     detail: error.detail,
