@@ -580,6 +580,8 @@ export class Database {
     column: string,
   ): Promise<{ next: bigint; reserved: bigint; reserving: Promise<void> | null }> {
     const key = `${table.oid}.${column}`;
+    const running = this.#counters.get(key);
+    if (running !== undefined) return running;
     const hidden = column === "";
     const stored = hidden ? 0n : await this.#storedReservation(key);
     const largest = await this.#largest(sqlTx, table, column);
@@ -3139,6 +3141,7 @@ class Planner {
 
   #returning(items: { expr: Expr; alias: string | null }[], scope: ScopeColumn[]) {
     if (items.length === 0) return null;
+    for (const item of items) refuseSetFunctions(item.expr, "RETURNING");
     const expanded: { expr: Expr; name: string }[] = [];
     for (const item of items) {
       if (item.expr.kind === "star") {
@@ -3191,6 +3194,9 @@ class Planner {
     const where = statement.where
       ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
       : null;
+    if (statement.kind === "update") {
+      for (const a of statement.set) refuseSetFunctions(a.value, "UPDATE");
+    }
     const set = statement.kind === "update"
       ? statement.set.map((a): [number, Compiled | null] => {
         const i = table.columns.findIndex((c) => c.name === a.column);

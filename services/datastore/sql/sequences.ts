@@ -436,16 +436,36 @@ export interface SequenceHost {
   named?: string;
 }
 
+interface SerialSequence {
+  table: SqlTable;
+  column: string;
+  min: bigint;
+  max: bigint;
+}
+
+/** Per database: serialOf's answers for one catalog version (a lookup walks every column). */
+const serialCache = new WeakMap<
+  Database,
+  { version: number; found: Map<string, SerialSequence | null> }
+>();
+
 /** The SERIAL column `name` (`t_id_seq`) is the sequence of, with its bounds; null when none. */
-function serialOf(
-  db: Database,
-  name: string,
-): { table: SqlTable; column: string; min: bigint; max: bigint } | null {
+function serialOf(db: Database, name: string): SerialSequence | null {
   if (db.sequences.has(name)) return null;
+  let cache = serialCache.get(db);
+  if (cache === undefined || cache.version !== db.catalogVersion) {
+    serialCache.set(db, cache = { version: db.catalogVersion, found: new Map() });
+  }
+  const known = cache.found.get(name);
+  if (known !== undefined) return known;
   const found = db.serialSequence(name);
-  if (found === null) return null;
-  const type = found.table.columns.find((c) => c.name === found.column)!.type;
-  return { ...found, min: 1n, max: (RANGE[type] ?? RANGE.int8)[1] };
+  let answer: SerialSequence | null = null;
+  if (found !== null) {
+    const type = found.table.columns.find((c) => c.name === found.column)!.type;
+    answer = { ...found, min: 1n, max: (RANGE[type] ?? RANGE.int8)[1] };
+  }
+  if (cache.found.size < 1024) cache.found.set(name, answer);
+  return answer;
 }
 
 /** Remembers a SERIAL column's number for currval and lastval (an INSERT drew it). */
