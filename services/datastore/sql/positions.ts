@@ -35,6 +35,12 @@ export function withPosition(error: unknown, sql: string): unknown {
   ) {
     return nestedWriterPosition(error, sql);
   }
+  const call = /^function ([a-z_][a-z0-9_]*)\(.*\) (?:does not exist|is not unique)$/.exec(
+    error.message,
+  );
+  if (call && (error.code === "42883" || error.code === "42725")) {
+    return functionPosition(error, sql, call[1]);
+  }
   const window = /window "([^"]+)"/.exec(error.message);
   if (window && (error.code === "42P20" || error.code === "42704")) {
     return windowPosition(error, sql, window[1]);
@@ -274,4 +280,24 @@ function nestedWriterPosition(error: SqlError, sql: string): SqlError {
     }
   }
   return error;
+}
+
+/** PostgreSQL points an unknown or ambiguous function's error at the first call of that name. */
+function functionPosition(error: SqlError, sql: string, name: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const at = tokens.findIndex((t, i) =>
+    isName(t, name) && tokens[i + 1]?.kind === "op" && tokens[i + 1].text === "(" &&
+    !(tokens[i - 1]?.kind === "op" && tokens[i - 1].text === ".")
+  );
+  if (at < 0) return error;
+  return new SqlError(error.code, error.message, {
+    detail: error.detail,
+    hint: error.hint,
+    position: characterPosition(sql, tokens[at].start),
+  });
 }

@@ -76,6 +76,18 @@ export interface SetFunction {
 
 const EMPTY: Iterator<PgValue[]> = { next: () => ({ done: true, value: undefined }) };
 
+/** 42725: every argument an untyped literal, and several versions would take them. */
+function notUnique(name: string, args: Compiled[]): SqlError {
+  return new SqlError(
+    "42725",
+    `function ${name}(${args.map(() => "unknown").join(", ")}) is not unique`,
+    {
+      hint:
+        "Could not choose a best candidate function. You might need to add explicit type casts.",
+    },
+  );
+}
+
 function noFunction(name: string, args: Compiled[]): SqlError {
   return new SqlError(
     "42883",
@@ -102,6 +114,7 @@ export function setFunction(
       return generateSeries(args);
     case "unnest":
       if (args.length !== 1) throw noFunction(name, args);
+      if (args[0].type === "unknown") throw notUnique(name, args);
       return unnest(call.args[0], args[0], compile);
     case "regexp_matches":
       if (args.length < 2 || args.length > 3 || !args.every((a) => TEXTS.has(a.type))) {
@@ -141,6 +154,7 @@ function textArgs(args: Compiled[], ctx: EvalContext): string[] | null {
 function generateSeries(argsIn: Compiled[]): SetFunction {
   const name = "generate_series";
   if (argsIn.length !== 2 && argsIn.length !== 3) throw noFunction(name, argsIn);
+  if (argsIn.every((a) => a.type === "unknown")) throw notUnique(name, argsIn);
   const bounds = argsIn.slice(0, 2);
   const known = bounds.map((a) => a.type).filter((t) => t !== "unknown");
   const datetimes = ["timestamp", "timestamptz", "date"];
