@@ -74,7 +74,9 @@ export type Expr =
   /** x op ANY/ALL (array expression), as opposed to a subquery. */
   | { kind: "quantified_array"; op: string; quantifier: "any" | "all"; operand: Expr; array: Expr }
   /** array[index] */
-  | { kind: "subscript"; operand: Expr; index: Expr };
+  | { kind: "subscript"; operand: Expr; index: Expr }
+  /** (composite).field, or (composite).* when `field` is null: a set-returning call's columns. */
+  | { kind: "field"; operand: Expr; field: string | null };
 
 export interface FunctionCall {
   kind: "function";

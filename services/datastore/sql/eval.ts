@@ -165,6 +165,7 @@ const EXTENSIBLE: ReadonlySet<Expr["kind"]> = new Set([
   "array_subquery",
   "quantified_array",
   "subscript",
+  "field",
 ]);
 
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
@@ -955,6 +956,8 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
     case "quantified_array":
     case "subscript":
       throw new SqlError("0A000", `${expr.kind} is evaluated by the executor`);
+    case "field":
+      throw new SqlError("0A000", "only the columns of a set-returning call can be selected");
   }
 }
 

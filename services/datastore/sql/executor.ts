@@ -158,6 +158,7 @@ import {
   SET_RETURNING,
   type SetColumn,
   setFunction,
+  setFunctionColumnNames,
   stringToArray,
 } from "./set_returning.ts";
 import { checkLocking, clauseFor, exclusive, lockingName, lockRows } from "./row_locks.ts";
@@ -1590,6 +1591,21 @@ class Planner {
         if (!any && table === null && core.from.length === 0) {
           throw new SqlError("42601", "SELECT * with no tables specified is not valid");
         }
+      } else if (item.expr.kind === "field" && item.expr.field === null) {
+        // (f(...)).*: each column of a set-returning call.
+        const operand = item.expr.operand;
+        if (operand.kind !== "function" || !SET_RETURNING.has(functionName(operand))) {
+          throw new SqlError("0A000", "only the columns of a set-returning call can be selected");
+        }
+        const names = setFunctionColumnNames(functionName(operand));
+        if (names.length === 1) {
+          // Not a composite: ProjectSet's `extra` refuses it with the call's type (42809).
+          items.push({ expr: item.expr, name: names[0] });
+          continue;
+        }
+        for (const name of names) {
+          items.push({ expr: { kind: "field", operand, field: name }, name });
+        }
       } else {
         items.push({ expr: item.expr, name: item.alias ?? columnNameOf(item.expr) });
       }
@@ -1789,16 +1805,63 @@ class Planner {
     extra: (e: Expr) => Compiled | null;
   } {
     const functions = calls.map((call) => setFunction(call, call.args.map(compileIn), compileIn));
-    const types = functions.map((f) => f.columns.length === 1 ? f.columns[0].type : "text");
     const width = input.columns.length;
     const n = functions.length;
+    // Every column of every call is appended: calls[i]'s first at width + offsets[i].
+    const offsets: number[] = [];
+    let total = 0;
+    for (const f of functions) {
+      offsets.push(width + total);
+      total += f.columns.length;
+    }
     const extra = (e: Expr): Compiled | null => {
+      if (e.kind === "field") {
+        const at = calls.indexOf(e.operand as FunctionCall);
+        if (at < 0) return null;
+        const { columns } = functions[at];
+        if (columns.length === 1 && e.field === null) {
+          throw new SqlError("42809", `type ${typeDisplayName(columns[0].type)} is not composite`);
+        }
+        if (columns.length === 1) {
+          throw new SqlError(
+            "42809",
+            `column notation .${e.field} applied to type ${
+              typeDisplayName(columns[0].type)
+            }, which is not a composite type`,
+          );
+        }
+        const column = columns.findIndex((c) => c.name === e.field);
+        if (column < 0) {
+          throw new SqlError("42703", `could not identify column "${e.field}" in record data type`);
+        }
+        const index = offsets[at] + column;
+        return { type: functions[at].columns[column].type, evaluate: (ctx) => ctx.row[index] };
+      }
       const at = calls.indexOf(e as FunctionCall);
       if (at < 0) return null;
-      return { type: types[at], evaluate: (ctx) => ctx.row[width + at] };
+      const { columns } = functions[at];
+      const first = offsets[at];
+      if (columns.length === 1) {
+        return { type: columns[0].type, evaluate: (ctx) => ctx.row[first] };
+      }
+      // A call of several columns is one record value (PostgreSQL's type record, text here);
+      // NULL when the call has run out (its columns padded: jsonb_each's key is never NULL).
+      const types = columns.map((c) => c.type);
+      return {
+        type: "text",
+        evaluate: (ctx) => {
+          const values = ctx.row.slice(first, first + columns.length);
+          return values.every((v) => v === null) ? null : recordText(values, types);
+        },
+      };
     };
     const plan = {
-      columns: [...input.columns, ...types.map((t, i) => plainColumn(`?srf${i}`, t))],
+      columns: [
+        ...input.columns,
+        ...functions.flatMap((f, i) =>
+          f.columns.map((c, j) => plainColumn(`?srf${i}.${j}`, c.type))
+        ),
+      ],
       async *run(ctx: RunContext, needs: Subquery[] = []): AsyncGenerator<PgValue[][]> {
         const counter = { batches: 0 };
         const e = evalContext(ctx, []);
@@ -1810,23 +1873,21 @@ class Planner {
             const iterators: (Iterator<PgValue[]> | null)[] = functions.map((f) => f.rows(e));
             for (;;) {
               let any = false;
-              const values = new Array<PgValue>(n);
+              const next = row.slice();
               for (let i = 0; i < n; i++) {
                 const it = iterators[i];
                 const step = it === null ? null : it.next();
+                const columns = functions[i].columns.length;
                 if (step === null || step.done) {
                   iterators[i] = null;
-                  values[i] = null;
+                  for (let c = 0; c < columns; c++) next.push(null);
                   continue;
                 }
                 any = true;
-                const columns = functions[i].columns;
-                values[i] = columns.length === 1
-                  ? step.value[0]
-                  : recordText(step.value, columns.map((c) => c.type));
+                for (let c = 0; c < columns; c++) next.push(step.value[c]);
               }
               if (!any) break;
-              out.push([...row, ...values]);
+              out.push(next);
               if (out.length >= BATCH_ROWS) {
                 yield out;
                 out = [];
@@ -3974,6 +4035,7 @@ function walk(expr: Expr, visit: (e: Expr) => boolean): void {
       go(expr.else);
       break;
     case "cast":
+    case "field":
       go(expr.operand);
       break;
     case "function":
@@ -4131,6 +4193,8 @@ function columnNameOf(expr: Expr): string {
         : expr.type.name;
     case "case":
       return "case";
+    case "field":
+      return expr.field ?? "?column?";
     case "exists":
       return "exists";
     case "array":

@@ -1902,10 +1902,16 @@ class Parser {
   }
 
   #postfix(): Expr {
+    const parenthesized = this.#isOp("(");
     let expr = this.#primary();
     let links = 0;
     while (true) {
-      if (this.#acceptOp("::")) {
+      if (parenthesized && links === 0 && this.#isOp(".")) {
+        // (composite).field or (composite).*: only right after the parentheses.
+        this.#at++;
+        if (this.#acceptOp("*")) expr = { kind: "field", operand: expr, field: null };
+        else expr = { kind: "field", operand: expr, field: this.#colLabel() };
+      } else if (this.#acceptOp("::")) {
         expr = { kind: "cast", operand: expr, type: this.#typeName() };
       } else if (this.#isOp("[")) {
         this.#at++;

@@ -26,7 +26,11 @@ export function withPosition(error: unknown, sql: string): unknown {
   if (error.code === "42P10" && error.message.startsWith("SELECT DISTINCT ON")) {
     return distinctOnPosition(error, sql);
   }
-  if (error.code === "0A000" && /set-returning function/.test(error.message)) {
+  if (
+    (error.code === "0A000" && /set-returning function/.test(error.message)) ||
+    /^column notation \.|^could not identify column ".*" in record data type$/
+      .test(error.message)
+  ) {
     return setFunctionPosition(error, sql);
   }
   if (

@@ -194,6 +194,10 @@ export function printExpr(expr: Expr): string {
       }))`;
     case "subscript":
       return `(${printExpr(expr.operand)})[${printExpr(expr.index)}]`;
+    case "field":
+      return `(${printExpr(expr.operand)}).${
+        expr.field === null ? "*" : quoteIdentifier(expr.field)
+      }`;
   }
 }
 

@@ -56,6 +56,13 @@ export const SET_RETURNING: ReadonlySet<string> = new Set([
   "jsonb_object_keys",
 ]);
 
+/** A set-returning function's column names, before its call is planned (for `(f(...)).*`). */
+export function setFunctionColumnNames(name: string): string[] {
+  if (name === "jsonb_each" || name === "jsonb_each_text") return ["key", "value"];
+  if (name === "jsonb_array_elements" || name === "jsonb_array_elements_text") return ["value"];
+  return [name];
+}
+
 export interface SetColumn {
   name: string;
   type: SqlType;
