@@ -385,6 +385,12 @@ export function jsonbOperator(
     case "?&": {
       const right = textArg(rightIn);
       if (!textLike(right.type)) return null;
+      // A text[] literal is read while the statement is analysed, as PostgreSQL's
+      // array input does: a malformed one fails even when no row is read.
+      const literal = rightIn.constant?.value;
+      if (op !== "?" && rightIn.type === "unknown" && typeof literal === "string") {
+        parseTextArray(literal);
+      }
       return strict("bool", [left.evaluate, right.evaluate], ([d, k]) => {
         const value = tree(d);
         const has = (key: string) =>

@@ -98,7 +98,7 @@ export function withPosition(error: unknown, sql: string): unknown {
 const LITERAL_CODES = new Set(["22P02", "22007", "22008", "22015"]);
 /** The input functions' messages; other errors of these codes carry no position. */
 const LITERAL_MESSAGE =
-  /^(invalid input syntax for type [^:]+|(date\/time|interval) field value out of range): "[^]*"$/;
+  /^(invalid input syntax for type [^:]+|(date\/time|interval) field value out of range|malformed array literal): "[^]*"$/;
 
 interface CodedError {
   code: string;

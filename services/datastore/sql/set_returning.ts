@@ -11,8 +11,8 @@
 //
 // Functions: generate_series over integers, numeric and timestamps;
 // unnest(array); regexp_matches (with 'g' every match, else the first) and
-// regexp_split_to_table / regexp_split_to_array (a plain function, here for
-// the shared splitting); jsonb_array_elements(_text), jsonb_each(_text),
+// regexp_split_to_table; regexp_split_to_array and string_to_array (plain
+// functions, here for the shared splitting); jsonb_array_elements(_text), jsonb_each(_text),
 // jsonb_object_keys. Arrays are text in PostgreSQL's syntax (pg_catalog.ts),
 // so unnest's element type comes from the argument's expression
 // (ARRAY[1, 2] or a cast to int[]), text otherwise.
@@ -395,10 +395,12 @@ export function stringToArray(args: Compiled[]): Compiled | null {
 
 // jsonb --------------------------------------------------------------------------------------
 
+const encoder = new TextEncoder();
+
 /** jsonb's key order: shorter first, then by bytes (the order jsonb stores them in). */
 function jsonbKeyOrder(a: string, b: string): number {
-  const ea = new TextEncoder().encode(a);
-  const eb = new TextEncoder().encode(b);
+  const ea = encoder.encode(a);
+  const eb = encoder.encode(b);
   if (ea.length !== eb.length) return ea.length - eb.length;
   for (let i = 0; i < ea.length; i++) if (ea[i] !== eb[i]) return ea[i] - eb[i];
   return 0;
