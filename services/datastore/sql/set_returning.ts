@@ -12,10 +12,11 @@
 // Functions: generate_series over integers, numeric and timestamps;
 // unnest(array); regexp_matches (with 'g' every match, else the first) and
 // regexp_split_to_table; regexp_split_to_array and string_to_array (plain
-// functions, here for the shared splitting); jsonb_array_elements(_text), jsonb_each(_text),
-// jsonb_object_keys. Arrays are text in PostgreSQL's syntax (pg_catalog.ts),
-// so unnest's element type comes from the argument's expression
-// (ARRAY[1, 2] or a cast to int[]), text otherwise.
+// functions, here for the shared splitting); jsonb_array_elements(_text),
+// jsonb_each(_text), jsonb_object_keys, and their json (not jsonb) forms.
+// Arrays are text in PostgreSQL's syntax (pg_catalog.ts), so unnest's
+// element type comes from the argument's expression (ARRAY[1, 2] or a cast
+// to int[]), text otherwise.
 //
 // Cost bounds: the regexp functions run regex.ts's checked patterns
 // (length, nesting) on inputs of at most INPUT_CHARS_MAX characters, and
@@ -54,12 +55,17 @@ export const SET_RETURNING: ReadonlySet<string> = new Set([
   "jsonb_each",
   "jsonb_each_text",
   "jsonb_object_keys",
+  "json_array_elements",
+  "json_array_elements_text",
+  "json_each",
+  "json_each_text",
+  "json_object_keys",
 ]);
 
 /** A set-returning function's column names, before its call is planned (for `(f(...)).*`). */
 export function setFunctionColumnNames(name: string): string[] {
-  if (name === "jsonb_each" || name === "jsonb_each_text") return ["key", "value"];
-  if (name === "jsonb_array_elements" || name === "jsonb_array_elements_text") return ["value"];
+  if (/^jsonb?_each(_text)?$/.test(name)) return ["key", "value"];
+  if (/^jsonb?_array_elements(_text)?$/.test(name)) return ["value"];
   return [name];
 }
 
@@ -141,7 +147,7 @@ export function setFunction(
         },
       };
     default:
-      return jsonbSet(name, args);
+      return name.startsWith("jsonb_") ? jsonbSet(name, args) : jsonSet(name, args);
   }
 }
 
@@ -455,6 +461,131 @@ function jsonbSet(name: string, args: Compiled[]): SetFunction {
       const keys = [...tree.keys()].sort(jsonbKeyOrder);
       if (name === "jsonb_object_keys") return keys.map((k) => [k])[Symbol.iterator]();
       return keys.map((k) => [k, value(tree.get(k)!)])[Symbol.iterator]();
+    },
+  };
+}
+
+// json (not jsonb) -----------------------------------------------------------------------
+
+/**
+ * The json functions keep the document's own text: values as written
+ * (whitespace inside them, escapes, key order and duplicate keys kept), as
+ * PostgreSQL's json does. A scan of the (already valid) text finds each
+ * member's span, with no tree built and no recursion, so any nesting depth
+ * costs one pass.
+ */
+interface JsonMember {
+  key: string | null;
+  /** The value's text as written. */
+  raw: string;
+}
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && " \t\n\r".includes(text[i])) i++;
+  return i;
+}
+
+/** The end of the string starting at `i` (a quote). */
+function stringEnd(text: string, i: number): number {
+  for (i++; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === '"') return i + 1;
+  }
+  return i;
+}
+
+/** The end of the value starting at `i`. */
+function valueEnd(text: string, i: number): number {
+  const c = text[i];
+  if (c === '"') return stringEnd(text, i);
+  if (c !== "{" && c !== "[") {
+    while (i < text.length && !",}] \t\n\r".includes(text[i])) i++;
+    return i;
+  }
+  let depth = 0;
+  while (i < text.length) {
+    const d = text[i];
+    if (d === '"') {
+      i = stringEnd(text, i);
+      continue;
+    }
+    if (d === "{" || d === "[") depth++;
+    else if (d === "}" || d === "]") {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+    i++;
+  }
+  return i;
+}
+
+/** The kind of a json document and, for an array or object, its members in order. */
+function jsonMembers(text: string): { kind: "object" | "array" | "scalar"; members: JsonMember[] } {
+  let i = skipSpace(text, 0);
+  const open = text[i];
+  if (open !== "{" && open !== "[") return { kind: "scalar", members: [] };
+  const object = open === "{";
+  const members: JsonMember[] = [];
+  i = skipSpace(text, i + 1);
+  while (i < text.length && text[i] !== (object ? "}" : "]")) {
+    let key: string | null = null;
+    if (object) {
+      const end = stringEnd(text, i);
+      key = JSON.parse(text.slice(i, end)) as string;
+      i = skipSpace(text, skipSpace(text, end) + 1); // past the colon
+    }
+    const end = valueEnd(text, i);
+    members.push({ key, raw: text.slice(i, end) });
+    i = skipSpace(text, end);
+    if (text[i] === ",") i = skipSpace(text, i + 1);
+  }
+  return { kind: object ? "object" : "array", members };
+}
+
+/** A json value's text for the _text variants: a string decoded, null as SQL NULL. */
+function jsonAsText(raw: string): PgValue {
+  if (raw === "null") return null;
+  return raw.startsWith('"') ? JSON.parse(raw) as string : raw;
+}
+
+function jsonSet(name: string, args: Compiled[]): SetFunction {
+  if (!SET_RETURNING.has(name) || args.length !== 1) throw noFunction(name, args);
+  const arg = coerce(args[0], "json");
+  if (arg.type !== "json") throw noFunction(name, args);
+  const text = name.endsWith("_text");
+  const value = (raw: string): PgValue => text ? jsonAsText(raw) : raw;
+  const columns: SetColumn[] = name.startsWith("json_each")
+    ? [{ name: "key", type: "text" }, { name: "value", type: text ? "text" : "json" }]
+    : name === "json_object_keys"
+    ? [{ name, type: "text" }]
+    : [{ name: "value", type: text ? "text" : "json", named: true }];
+  return {
+    columns,
+    rows(ctx) {
+      const d = arg.evaluate(ctx);
+      if (d === null) return EMPTY;
+      const { kind, members } = jsonMembers(String(d));
+      if (name.startsWith("json_array_elements")) {
+        if (kind !== "array") {
+          throw new SqlError(
+            "22023",
+            `cannot call ${name} on ${kind === "object" ? "a non-array" : "a scalar"}`,
+          );
+        }
+        return members.map((m) => [value(m.raw)])[Symbol.iterator]();
+      }
+      if (kind !== "object") {
+        throw new SqlError(
+          "22023",
+          name === "json_object_keys"
+            ? `cannot call ${name} on ${kind === "array" ? "an array" : "a scalar"}`
+            : kind === "array"
+            ? "cannot deconstruct an array as an object"
+            : "cannot deconstruct a scalar",
+        );
+      }
+      if (name === "json_object_keys") return members.map((m) => [m.key])[Symbol.iterator]();
+      return members.map((m) => [m.key, value(m.raw)])[Symbol.iterator]();
     },
   };
 }
