@@ -794,6 +794,12 @@ interface ScopeColumn {
   tableOid: number;
   columnNumber: number;
   typeModifier: number;
+  /**
+   * The alias of a one-column function in FROM whose column is named
+   * otherwise (jsonb_array_elements' `value`): the alias alone is its
+   * whole-row reference, which for one column is that column's value.
+   */
+  wholeRow?: string;
 }
 
 function resolveIn(
@@ -809,6 +815,7 @@ function resolveIn(
     if (found >= 0) throw new SqlError("42702", `column reference "${name}" is ambiguous`);
     found = i;
   }
+  if (found < 0 && table === null) found = scope.findIndex((c) => c.wholeRow === name);
   return found < 0 ? null : { index: found, type: scope[found].type };
 }
 
@@ -2573,6 +2580,7 @@ class Planner {
     const columns: ScopeColumn[] = columnsOut.map((c, i) => ({
       ...plainColumn(names[i] ?? (single && item.alias && !c.named ? alias : c.name), c.type),
       table: alias,
+      ...(single && c.named && names.length === 0 ? { wholeRow: alias } : {}),
     }));
     if (item.ordinality) {
       columns.push({
