@@ -49,5 +49,7 @@ RUN deno cache main.ts scripts/healthcheck.ts
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
     CMD ["deno", "run", "-A", "--cached-only", "scripts/healthcheck.ts"]
 
-ENTRYPOINT ["deno", "run", "-A", "--cached-only", "main.ts"]
+ENTRYPOINT ["deno", "run", "-A", "--cached-only",
+            "--v8-flags=--enable-experimental-regexp-engine,--enable-experimental-regexp-engine-on-excessive-backtracks",
+            "main.ts"]
 CMD ["help"]

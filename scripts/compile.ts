@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { COMMANDS } from "../commands.ts";
 import { type FlagSpecs, formatHelp, parseFlags, UsageError } from "../lib/cli.ts";
 import type { CommandTable } from "../lib/service.ts";
+import { V8_FLAGS_ARG } from "../lib/v8_flags.ts";
 
 const MAIN_PATH = fileURLToPath(new URL("../main.ts", import.meta.url));
 
@@ -65,6 +66,7 @@ export function compileArgs(name: string, options: CompileOptions): string[] {
     "-A",
     "--no-check",
     "--unstable-net",
+    V8_FLAGS_ARG,
     ...(options.target ? ["--target", options.target] : []),
     "--output",
     outputPath(name, options),

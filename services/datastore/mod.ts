@@ -7,6 +7,7 @@
 import { type AdminServer, type CheckResult, startAdminServer } from "../../lib/admin.ts";
 import type { FlagSpecs } from "../../lib/cli.ts";
 import { logger } from "../../lib/log.ts";
+import { linearRegexEngine, V8_FLAGS_ARG } from "../../lib/v8_flags.ts";
 import { MetricsRegistry, syncCounter } from "../../lib/metrics.ts";
 import { scramSecret } from "../../lib/pg/scram.ts";
 import { adminPortOf, commonFlags, defineService, type ServiceHandle } from "../../lib/service.ts";
@@ -61,6 +62,12 @@ export const service = defineService({
       throw new RangeError("--statement-timeout-ms must be between 0 and 2147483647");
     }
     const log = logger("datastore");
+    if (!linearRegexEngine()) {
+      log.warn(
+        `started without ${V8_FLAGS_ARG}: regular expressions that repeat a group holding ` +
+          "alternation or an unbounded quantifier are refused (deno task datastore passes it)",
+      );
+    }
     const engine = await Engine.open({
       dir: config.dataDir,
       bufferPoolPages: config.bufferPoolPages,

@@ -3,6 +3,7 @@
 // once the service has logged every address it listens on.
 
 import { fileURLToPath } from "node:url";
+import { withServiceV8Flags } from "../../lib/v8_flags.ts";
 
 const MAIN_PATH = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const LISTENING = /listening (\S+) on (\S+):(\d+)/;
@@ -33,7 +34,13 @@ export async function spawnService(
   options: SpawnOptions = {},
 ): Promise<SpawnedService> {
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...(options.denoFlags ?? []), options.script ?? MAIN_PATH, ...args],
+    args: [
+      "run",
+      "-A",
+      ...withServiceV8Flags(options.denoFlags),
+      options.script ?? MAIN_PATH,
+      ...args,
+    ],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

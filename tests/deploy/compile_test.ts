@@ -9,6 +9,7 @@ import {
   withoutBacktrace,
 } from "../../scripts/compile.ts";
 import { DEAD_PORT } from "../_support/dead_port.ts";
+import { V8_FLAGS_ARG } from "../../lib/v8_flags.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/compile.ts", import.meta.url));
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
@@ -46,13 +47,14 @@ Deno.test("compileArgs() bakes the service name in after main.ts", () => {
     "-A",
     "--no-check",
     "--unstable-net",
+    V8_FLAGS_ARG,
     "--output",
     "dist/underhood-dns",
     MAIN,
     "dns",
   ]);
   assert.deepEqual(
-    compileArgs("http-api", { outDir: "out/", target: "x86_64-pc-windows-msvc" }).slice(4, 8),
+    compileArgs("http-api", { outDir: "out/", target: "x86_64-pc-windows-msvc" }).slice(5, 9),
     ["--target", "x86_64-pc-windows-msvc", "--output", "out/underhood-http-api.exe"],
   );
   assert.equal(outputPath("cache", { outDir: "dist/arm64" }), "dist/arm64/underhood-cache");

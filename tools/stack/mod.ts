@@ -52,6 +52,7 @@ import type { Logger } from "@logtape/logtape";
 import { HttpClient } from "../../lib/http/client.ts";
 import { type CommandTable, defineTool, type ToolDefinition } from "../../lib/service.ts";
 import { type ChildSpec, isCleanStop, stopInOrder, Supervisor } from "../../lib/supervisor.ts";
+import { V8_FLAGS_ARG } from "../../lib/v8_flags.ts";
 
 /** The ports one member listens on: its service port, and its admin port when chosen. */
 export interface MemberPorts {
@@ -351,12 +352,12 @@ export function readyzUrl(member: StackMember, ports: MemberPorts): string {
   return `http://${HOST}:${port}/readyz`;
 }
 
-/** The child process for a member: `deno run -A main.ts <command> <args>`. */
+/** The child process for a member: `deno run -A --v8-flags=... main.ts <command> <args>`. */
 export function childSpec(member: StackMember, args: readonly string[]): ChildSpec {
   return {
     name: member.label,
     reloads: member.reloads === true,
-    command: [Deno.execPath(), "run", "-A", MAIN_PATH, member.command, ...args],
+    command: [Deno.execPath(), "run", "-A", V8_FLAGS_ARG, MAIN_PATH, member.command, ...args],
   };
 }
 

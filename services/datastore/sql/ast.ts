@@ -59,7 +59,14 @@ export type Expr =
   }
   | { kind: "exists"; query: SelectStatement }
   | { kind: "subquery"; query: SelectStatement }
-  | { kind: "case"; operand: Expr | null; whens: { when: Expr; then: Expr }[]; else: Expr | null }
+  | {
+    kind: "case";
+    operand: Expr | null;
+    whens: { when: Expr; then: Expr }[];
+    else: Expr | null;
+    /** The expansion of a row comparison (parser.ts rowComparison), named as an operator. */
+    rowComparison?: true;
+  }
   /** Both `x::t` and CAST(x AS t), and typed literals such as DATE '2024-01-02'. */
   | { kind: "cast"; operand: Expr; type: TypeName }
   | FunctionCall
@@ -76,7 +83,9 @@ export type Expr =
   /** array[index] */
   | { kind: "subscript"; operand: Expr; index: Expr }
   /** (composite).field, or (composite).* when `field` is null: a set-returning call's columns. */
-  | { kind: "field"; operand: Expr; field: string | null };
+  | { kind: "field"; operand: Expr; field: string | null }
+  /** `(a, b)` or ROW(a, b): only as a side of a comparison, which the parser expands. */
+  | { kind: "row"; items: Expr[] };
 
 export interface FunctionCall {
   kind: "function";

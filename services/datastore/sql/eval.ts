@@ -989,6 +989,8 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
       throw new SqlError("0A000", `${expr.kind} is evaluated by the executor`);
     case "field":
       throw new SqlError("0A000", "only the columns of a set-returning call can be selected");
+    case "row":
+      throw new SqlError("0A000", "row values are only supported compared with another row");
   }
 }
 

@@ -43,7 +43,7 @@
 // Window functions: window.ts; SELECT ... FOR UPDATE: row_locks.ts;
 // sequences: sequences.ts.
 //
-// Left out: correlated subqueries in HAVING and join conditions, UPDATE ... FROM and DELETE ... USING, ALTER
+// Left out: correlated subqueries in HAVING and join conditions, ALTER
 // COLUMN TYPE (refused with 0A000).
 
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
@@ -3214,7 +3214,12 @@ class Planner {
     const expanded: { expr: Expr; name: string }[] = [];
     for (const item of items) {
       if (item.expr.kind === "star") {
-        for (const c of scope) {
+        const table = item.expr.table.at(-1) ?? null;
+        const columns = scope.filter((c) => table === null || c.table === table);
+        if (columns.length === 0) {
+          throw new SqlError("42P01", `missing FROM-clause entry for table "${table}"`);
+        }
+        for (const c of columns) {
           expanded.push({ expr: { kind: "column", path: [c.table!, c.name] }, name: c.name });
         }
       } else expanded.push({ expr: item.expr, name: item.alias ?? columnNameOf(item.expr) });
@@ -3247,11 +3252,11 @@ class Planner {
   change(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
     if (statement.with) return this.#withDml(statement, (s) => this.change(s as typeof statement));
     this.#topLevel = false;
+    if (statement.kind === "update") {
+      for (const a of statement.set) refuseSetFunctions(a.value, "UPDATE");
+    }
     if ((statement.kind === "update" ? statement.from : statement.using).length > 0) {
-      throw new SqlError(
-        "0A000",
-        `${statement.kind === "update" ? "UPDATE ... FROM" : "DELETE ... USING"} is not supported`,
-      );
+      return this.#changeJoined(statement);
     }
     const table = this.db.table(statement.table, this.session);
     requireTable(table, statement.kind === "update" ? "update" : "delete from");
@@ -3263,9 +3268,6 @@ class Planner {
     const where = statement.where
       ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
       : null;
-    if (statement.kind === "update") {
-      for (const a of statement.set) refuseSetFunctions(a.value, "UPDATE");
-    }
     const set = statement.kind === "update"
       ? statement.set.map((a): [number, Compiled | null] => {
         const i = table.columns.findIndex((c) => c.name === a.column);
@@ -3351,9 +3353,146 @@ class Planner {
       },
     };
   }
+  /**
+   * UPDATE ... FROM and DELETE ... USING: the target table joined to the
+   * other FROM items (by hash on the WHERE's equalities between the two
+   * sides, as a comma join is), the WHERE applied to the joined row, and
+   * each target row changed once: PostgreSQL too takes one of the joined
+   * rows, unspecified which, when several match. SET, WHERE and RETURNING
+   * see the columns of every item. The target's rows travel through the
+   * join as values, with its hidden row number (if it has one) in a column
+   * nobody can name; the engine row is rebuilt from them (the table is
+   * locked for writing before the scan, so it is the stored one).
+   */
+  #changeJoined(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
+    const table = this.db.table(statement.table, this.session);
+    requireTable(table, statement.kind === "update" ? "update" : "delete from");
+    const alias = statement.alias ?? table.name;
+    const targetScope = scopeOf(table, alias);
+    const hidden: ScopeColumn = {
+      table: null,
+      name: "",
+      type: "int8",
+      tableOid: 0,
+      columnNumber: 0,
+      typeModifier: -1,
+    };
+    const target: RowPlan = {
+      columns: [...targetScope, hidden],
+      async *run(ctx) {
+        const e = evalContext(ctx, []);
+        for await (const rows of scanTable(ctx, table, null, e)) {
+          yield rows.map((row) => [
+            ...rowFromEngine(table, row),
+            table.rowid ? row[0] as bigint : null,
+          ]);
+        }
+      },
+    };
+    this.#describeScan(table, null, alias);
+    const others = this.#from(statement.kind === "update" ? statement.from : statement.using, null);
+    const width = targetScope.length;
+    const equalities = statement.where === null ? [] : conjuncts(statement.where).filter((t) => {
+      if (t.kind !== "binary" || t.op !== "=") return false;
+      const a = sideOf(t.left, target.columns, others.columns);
+      const b = sideOf(t.right, target.columns, others.columns);
+      return (a === "left" && b === "right") || (a === "right" && b === "left");
+    });
+    const on = equalities.reduce<Expr | null>(
+      (all, t) => all === null ? t : { kind: "binary", op: "and", left: all, right: t },
+      null,
+    );
+    const joined = this.#join(on === null ? "cross" : "inner", target, others, on);
+    const scope = [...targetScope, ...others.columns];
+    const mark = this.correlated.length;
+    const where = statement.where
+      ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
+      : null;
+    const set = statement.kind === "update"
+      ? statement.set.map((a): [number, Compiled | null] => {
+        const i = table.columns.findIndex((c) => c.name === a.column);
+        if (i < 0) {
+          throw new SqlError(
+            "42703",
+            `column "${a.column}" of relation "${table.name}" does not exist`,
+          );
+        }
+        return [
+          i,
+          a.value.kind === "default"
+            ? null
+            : assign(this.compile(a.value, scope), table.columns[i]),
+        ];
+      })
+      : [];
+    const defaults = set.map(([i, c]) =>
+      c === null && table.columns[i].default !== null ? this.defaultOf(table.columns[i]) : null
+    );
+    const returning = this.#returning(statement.returning, scope);
+    const needs = this.needs(mark, scope);
+    const subs = this.subqueries;
+    const kind = statement.kind;
+    const rules = this.constraintsOf(table);
+    return {
+      columns: returning?.columns ?? null,
+      async run(ctx) {
+        await lockForWrite(ctx.sqlTx.tx, table);
+        await runSubqueries(subs, ctx);
+        const e = evalContext(ctx, []);
+        // Each target row once, with the first joined row that passed the WHERE.
+        const chosen = new Map<string, { row: Row; joint: PgValue[] }>();
+        for await (const rows of joined.run(ctx)) {
+          for (const r of rows) {
+            const joint = [...r.slice(0, width), ...r.slice(width + 1)];
+            if (where) {
+              e.row = joint;
+              if (needs.length > 0) await runCorrelated(needs, joint, ctx);
+              if (where(e) !== true) continue;
+            }
+            const row = rowToEngine(table, r.slice(0, width), r[width] as bigint | null);
+            const id = engineKey(table, row).map(keyText).join("\u0000");
+            if (!chosen.has(id)) chosen.set(id, { row, joint });
+          }
+        }
+        const out: PgValue[][] = [];
+        const work = rules ? new ConstraintWork(rules.host) : null;
+        const moves: Row[] = [];
+        for (const { row, joint } of chosen.values()) {
+          const old = joint.slice(0, width);
+          if (needs.length > 0) await runCorrelated(needs, joint, ctx);
+          e.row = joint;
+          if (kind === "delete") {
+            await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
+            work?.deleted(table, old);
+            if (returning) out.push(returning.project(joint, e));
+            continue;
+          }
+          const next = [...old];
+          set.forEach(([i, c], j) => {
+            next[i] = c ? c.evaluate(e) : defaults[j] ? defaults[j]!(e) : null;
+          });
+          checkNotNull(table, next);
+          if (rules) checkRow(table, rules.checks, next, e);
+          await replaceRow(ctx.sqlTx.tx, table, old, next, row, moves);
+          work?.updated(table, old, next);
+          if (returning) out.push(returning.project([...next, ...joint.slice(width)], e));
+        }
+        for (const moved of moves) await insertRow(ctx.sqlTx.tx, table, moved);
+        await work?.finish(ctx.sqlTx.tx, e);
+        const tag = `${kind.toUpperCase()} ${chosen.size}`;
+        return { rows: returning ? fromArray(out) : null, tag: () => tag };
+      },
+    };
+  }
 }
 
 // Plans ---------------------------------------------------------------------------
+
+/** An engine key value as text, to tell rows apart (the types differ in their spelling). */
+function keyText(value: Value): string {
+  if (value instanceof Uint8Array) return `x${Array.from(value).join(",")}`;
+  return `${typeof value}:${String(value)}`;
+}
 
 /** One node of EXPLAIN's plan tree, printed as PostgreSQL prints its own. */
 interface ExplainNode {
@@ -4200,7 +4339,7 @@ function columnNameOf(expr: Expr): string {
         ? "int4"
         : expr.type.name;
     case "case":
-      return "case";
+      return expr.rowComparison ? "?column?" : "case";
     case "field":
       return expr.field ?? "?column?";
     case "exists":

@@ -35,8 +35,10 @@ let support: FunctionSupport;
 const toType = (value: Compiled, type: SqlType) => support.toType(value, type);
 const typeOid = (type: SqlType) => support.typeOid(type);
 import { decimalFromBigInt, fromDecimal } from "./numeric.ts";
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import {
+  advancePastEmpty,
   checkInput,
   compilePattern,
   expandReplacement,
@@ -96,6 +98,23 @@ function stringFunction(fn: string, args: Compiled[]): Compiled | null {
       return stringFunction("substr", args);
     case "substr":
       if (!arity(2, 3)) return null;
+      if (args[0].type === "bytea") {
+        return make(
+          "bytea",
+          strict(
+            [args[0].evaluate, ...args.slice(1).map((_, i) => n(i + 1))],
+            ([b, from, count]) => {
+              if (count !== undefined && (count as number) < 0) {
+                throw new SqlError("22011", "negative substring length not allowed");
+              }
+              const bytes = b as Uint8Array;
+              const start = from as number;
+              const end = count === undefined ? bytes.length + 1 : start + (count as number);
+              return bytes.slice(Math.max(start, 1) - 1, Math.max(end - 1, 0));
+            },
+          ),
+        );
+      }
       return make(
         "text",
         strict(args.length === 3 ? [t(0), n(1), n(2)] : [t(0), n(1)], ([s, from, count]) => {
@@ -154,6 +173,15 @@ function stringFunction(fn: string, args: Compiled[]): Compiled | null {
     case "strpos":
     case "position":
       if (!arity(2)) return null;
+      if (fn === "position" && args[0].type === "bytea" && args[1].type === "bytea") {
+        return make(
+          "int4",
+          strict([args[0].evaluate, args[1].evaluate], ([b, sub]) => {
+            const at = Buffer.from(b as Uint8Array).indexOf(sub as Uint8Array);
+            return at + 1;
+          }),
+        );
+      }
       return make(
         "int4",
         strict([t(0), t(1)], ([s, sub]) => {
@@ -456,6 +484,7 @@ const KNOWN_FIELDS = new Set([
   "isodow",
   "doy",
   "quarter",
+  "week",
 ]);
 
 /** extract(field FROM source) as numeric text, as PostgreSQL 14+ returns it; NULL for some fields of infinity. */
@@ -497,6 +526,14 @@ function extractField(field: string, type: SqlType, value: PgValue): string | nu
       return String(doy);
     case "quarter":
       return String(Math.floor((p.month - 1) / 3) + 1);
+    case "week":
+    case "isoyear": {
+      // ISO 8601: a week runs Monday to Sunday and belongs to the year of its Thursday.
+      const thursday = p.days - ((dow + 6) % 7) + 3;
+      const year = civilFromDays(thursday).year;
+      if (field.toLowerCase() === "isoyear") return String(year);
+      return String(Math.floor((thursday - daysFromCivil(year, 1, 1)) / 7) + 1);
+    }
     case "decade":
       return String(Math.floor(p.year / 10));
     case "century":
@@ -602,7 +639,8 @@ function dateFunction(fn: string, args: Compiled[]): Compiled | null {
       let source = args[1];
       if (source.type === "unknown") source = toType(source, "timestamp");
       if (!DATELIKE.has(source.type)) return null;
-      const type = source.type === "date" ? "timestamp" : source.type;
+      // A date goes in as timestamptz (the preferred type of its category), as in PostgreSQL.
+      const type = source.type === "date" ? "timestamptz" : source.type;
       const from = source.type;
       return {
         type,
@@ -700,7 +738,7 @@ function regexFunction(fn: string, args: Compiled[]): Compiled | null {
             let count = 0;
             for (let m = re.exec(input); m !== null; m = re.exec(input)) {
               count++;
-              if (m[0] === "") re.lastIndex++;
+              if (m[0] === "") advancePastEmpty(re, input);
             }
             return count;
           },
@@ -722,7 +760,7 @@ function regexFunction(fn: string, args: Compiled[]): Compiled | null {
             out += input.slice(last, m.index) + expandReplacement(replacement, m);
             last = m.index + m[0].length;
             if (!flags.global) break;
-            if (m[0] === "") re.lastIndex++;
+            if (m[0] === "") advancePastEmpty(re, input);
           }
           return out + input.slice(last);
         }),
@@ -809,6 +847,28 @@ function formatString(spec: string, values: (string | null)[]): string {
 
 function miscFunction(fn: string, args: Compiled[]): Compiled | null {
   switch (fn) {
+    case "get_byte":
+    case "set_byte": {
+      if (args.length !== (fn === "get_byte" ? 2 : 3) || args[0].type !== "bytea") return null;
+      const inputs = [args[0].evaluate, int(args[1]), ...(fn === "set_byte" ? [int(args[2])] : [])];
+      return {
+        type: fn === "get_byte" ? "int4" : "bytea",
+        evaluate: strict(inputs, ([b, n, v]) => {
+          const bytes = b as Uint8Array;
+          const at = n as number;
+          if (at < 0 || at >= bytes.length) {
+            throw new SqlError(
+              "2202E",
+              `index ${at} out of valid range, 0..${bytes.length - 1}`,
+            );
+          }
+          if (fn === "get_byte") return bytes[at];
+          const out = bytes.slice();
+          out[at] = (v as number) & 0xff;
+          return out;
+        }),
+      };
+    }
     case "md5":
       if (args.length !== 1) return null;
       if (args[0].type === "bytea") {

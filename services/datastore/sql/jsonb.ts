@@ -56,6 +56,24 @@ function print(value: Json): string {
   return `{${[...value].map(([k, v]) => `${JSON.stringify(k)}:${print(v)}`).join(",")}}`;
 }
 
+/** jsonb_pretty's layout: one member or element a line, four spaces a level. */
+function pretty(value: Json, level: number): string {
+  const pad = "    ".repeat(level);
+  const inner = pad + "    ";
+  if (Array.isArray(value)) {
+    if (value.length === 0) return `[\n${pad}]`;
+    return `[\n${value.map((v) => inner + pretty(v, level + 1)).join(",\n")}\n${pad}]`;
+  }
+  if (isObject(value)) {
+    if (value.size === 0) return `{\n${pad}}`;
+    const members = [...value].map(([k, v]) =>
+      `${inner}${JSON.stringify(k)}: ${pretty(v, level + 1)}`
+    );
+    return `{\n${members.join(",\n")}\n${pad}}`;
+  }
+  return print(value);
+}
+
 /** A tree as jsonb's normalized text. */
 export function jsonbText(value: Json): string {
   return parseText(OID.jsonb, print(value)) as string;
@@ -457,6 +475,12 @@ export function jsonbFunction(
       const a = jsonbArg(args[0]);
       if (a.type !== "jsonb") return null;
       return strict("text", [a.evaluate], ([d]) => typeOf(tree(d)));
+    }
+    case "jsonb_pretty": {
+      if (args.length !== 1) return null;
+      const a = jsonbArg(args[0]);
+      if (a.type !== "jsonb") return null;
+      return strict("text", [a.evaluate], ([d]) => pretty(tree(d), 0));
     }
     case "jsonb_array_length": {
       if (args.length !== 1) return null;

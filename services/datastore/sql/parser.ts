@@ -1753,6 +1753,14 @@ class Parser {
     this.#at++;
     const right = this.#quantifiedOrLike(token.text, left);
     if (this.#tok.kind === "op" && COMPARISON.has(this.#tok.text)) throw this.#error();
+    if (right.kind === "binary" && right.left.kind === "row" && right.right.kind === "row") {
+      return rowComparison(
+        right.op,
+        right.left.items,
+        right.right.items,
+        characterPosition(this.#sql, token.start),
+      );
+    }
     return right;
   }
 
@@ -1801,9 +1809,25 @@ class Parser {
     if (this.#accept("in")) {
       const query = this.#tryParenQuery();
       if (query !== null) return { kind: "in_subquery", not, operand, query };
+      const open = this.#tok;
       this.#expectOp("(");
       const list = this.#exprList();
       this.#expectOp(")");
+      if (operand.kind === "row") {
+        // (a, b) IN ((1, 2), (3, 4)): one row comparison per item, ORed (NOT IN: <> ANDed).
+        const position = characterPosition(this.#sql, open.start);
+        return list.map((item): Expr => {
+          if (item.kind !== "row") {
+            throw new SqlSyntaxError("unequal number of entries in row expressions", position);
+          }
+          return rowComparison(not ? "<>" : "=", operand.items, item.items, position);
+        }).reduce((all, next) => ({
+          kind: "binary",
+          op: not ? "and" : "or",
+          left: all,
+          right: next,
+        }));
+      }
       return { kind: "in_list", not, operand, list };
     }
     const like = this.#is("like") || this.#is("ilike");
@@ -1976,8 +2000,22 @@ class Parser {
     if (query !== null) return { kind: "subquery", query };
     this.#at++;
     const expr = this.#expr();
+    if (this.#isOp(",")) {
+      const items = [expr];
+      while (this.#acceptOp(",")) items.push(this.#expr());
+      this.#expectOp(")");
+      return { kind: "row", items };
+    }
     this.#expectOp(")");
     return expr;
+  }
+
+  /** ROW(...)'s items after the "(", through the ")". */
+  #rowItems(): Expr {
+    const items = [this.#expr()];
+    while (this.#acceptOp(",")) items.push(this.#expr());
+    this.#expectOp(")");
+    return { kind: "row", items };
   }
 
   #wordExpression(): Expr {
@@ -1993,6 +2031,11 @@ class Parser {
         return { kind: "null" };
       case "case":
         return this.#case();
+      case "row":
+        if (!this.#isOp("(", this.#peek())) break;
+        this.#at += 2;
+        if (this.#acceptOp(")")) return { kind: "row", items: [] };
+        return this.#rowItems();
       case "cast": {
         this.#at++;
         this.#expectOp("(");
@@ -2328,6 +2371,57 @@ function operatorSyntax(tokens: Token[]): Token[] {
       }
     }
     out.push(t);
+  }
+  return out;
+}
+
+/**
+ * A comparison of two row constructors, as the scalar expression PostgreSQL
+ * evaluates (documentation 9.24.5): = and <> pair by pair under three-valued
+ * AND / OR; <, <=, > and >= decided by the first pair that is not equal,
+ * NULL if that pair holds a NULL.
+ */
+function rowComparison(op: string, left: Expr[], right: Expr[], position: number): Expr {
+  if (left.length !== right.length) {
+    throw new SqlSyntaxError("unequal number of entries in row expressions", position);
+  }
+  if (left.length === 0) {
+    throw new SqlSyntaxError("cannot compare rows of zero length", position, "0A000");
+  }
+  const pair = (i: number, o: string): Expr => ({
+    kind: "binary",
+    op: o,
+    left: left[i],
+    right: right[i],
+  });
+  if (op === "=" || op === "<>") {
+    return left.slice(1).reduce<Expr>(
+      (all, _, i) => ({
+        kind: "binary",
+        op: op === "=" ? "and" : "or",
+        left: all,
+        right: pair(i + 1, op),
+      }),
+      pair(0, op),
+    );
+  }
+  let out = pair(left.length - 1, op);
+  const strict = op.length === 2 ? op[0] : op; // <= decides a pair that differs as <
+  for (let i = left.length - 2; i >= 0; i--) {
+    const isNull = (e: Expr): Expr => ({ kind: "is", operand: e, not: false, test: "null" });
+    out = {
+      kind: "case",
+      operand: null,
+      whens: [
+        {
+          when: { kind: "binary", op: "or", left: isNull(left[i]), right: isNull(right[i]) },
+          then: { kind: "null" },
+        },
+        { when: pair(i, "<>"), then: pair(i, strict) },
+      ],
+      else: out,
+      rowComparison: true,
+    };
   }
   return out;
 }

@@ -59,9 +59,15 @@ export function withPosition(error: unknown, sql: string): unknown {
   const lockOf = /^relation "([^"]+)" in FOR [A-Z ]+ clause not found in FROM clause$/.exec(
     error.message,
   );
+  const ambiguous = /^column reference "([^"]+)" is ambiguous$/.exec(error.message);
+  const missing = /^missing FROM-clause entry for table "([^"]+)"$/.exec(error.message);
   if (error.code === "0A000" && noReturning) {
     path = [noReturning[1]];
     table = true;
+  } else if (error.code === "42702" && ambiguous) {
+    path = [ambiguous[1]];
+  } else if (error.code === "42P01" && missing) {
+    path = [missing[1]];
   } else if (error.code === "42P01" && lockOf) {
     path = [lockOf[1]];
   } else if (error.code === "42P01" && relation) {

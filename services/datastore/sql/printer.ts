@@ -198,6 +198,8 @@ export function printExpr(expr: Expr): string {
       return `(${printExpr(expr.operand)}).${
         expr.field === null ? "*" : quoteIdentifier(expr.field)
       }`;
+    case "row":
+      return `ROW(${expr.items.map(printExpr).join(", ")})`;
   }
 }
 

@@ -16,11 +16,20 @@
 // are refused there; the boolean operators (~, SIMILAR TO, regexp_like) give
 // the same answer either way and accept both.
 //
-// Cost bound: a JavaScript RegExp backtracks and cannot be interrupted, so
-// patterns are at most PATTERN_CHARS_MAX characters and a quantifier may not
-// repeat a group that itself holds an unbounded quantifier ((a+)+, the
-// catastrophic shape); inputs are at most INPUT_CHARS_MAX characters.
+// Cost bound: a JavaScript RegExp backtracks and cannot be interrupted.
+// Services run with V8's linear-time engine as a fallback (lib/v8_flags.ts):
+// past a bounded number of backtracks, V8 finishes the match in linear time,
+// for RegExps without the u and i flags, backreferences and lookahead. So a
+// pattern is rendered twice (Translated): with u as written, and without u
+// and i in the shape that engine takes (an astral character matched as its
+// surrogate pair, [aA] for a case-insensitive a); the second is used
+// whenever V8 confirms it can run it linearly. Otherwise (backreferences,
+// lookahead, astral characters in brackets, no engine) a quantifier may not
+// repeat a group that holds alternation or an unbounded quantifier ((a+)+,
+// (a|a)*b, (.*a){9}: the exponential shapes). Patterns are at most
+// PATTERN_CHARS_MAX characters, inputs at most INPUT_CHARS_MAX.
 
+import { linearRegexEngine, runsInLinearTime } from "../../../lib/v8_flags.ts";
 import { SqlError } from "./errors.ts";
 
 /** Longest pattern accepted: far beyond what applications write, short enough to compile quickly. */
@@ -94,24 +103,104 @@ export function parseFlags(flags: string): RegexFlags {
   return out;
 }
 
-interface Translated {
+export interface Translated {
+  /** The pattern for a RegExp with the u flag (characters are code points). */
   source: string;
+  /**
+   * The same pattern for a RegExp without the u (and i) flag, which V8's
+   * linear-time engine can run: an astral character is a surrogate pair
+   * there, so every atom that may match one matches the pair whole, and
+   * case-insensitivity is spelled out ([aA]). Null where that rendering is
+   * not faithful or the engine could not run it (backreferences,
+   * lookahead, astral characters in a bracket).
+   */
+  linear: string | null;
   /** Holds | or a non-greedy quantifier: the match chosen may differ from PostgreSQL's. */
   ambiguous: boolean;
+  /**
+   * Repeats a group that holds alternation or an unbounded quantifier
+   * ((a+)+, (a|a)*, (.*a){9}): the shapes that backtrack exponentially,
+   * refused when the linear-time engine cannot take over.
+   */
+  risky: boolean;
 }
 
-/** One bracket expression starting at `chars[i]` ("["); returns the JS class and the next index. */
-function bracket(chars: string[], start: number): [string, number] {
+/** PostgreSQL's constraint escapes (\m start of a word, \M its end, \y either). */
+const ANCHORS: Readonly<Record<string, string>> = {
+  A: "^",
+  Z: "$",
+  y: "\\b",
+  Y: "\\B",
+  m: "\\b(?<!\\w)",
+  M: "\\b(?<=\\w)",
+};
+
+/** One astral character in a RegExp without the u flag. */
+const PAIR = "[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]";
+const SURROGATES = "\\uD800-\\uDFFF";
+
+/** A character in a bracket expression, escaped where JavaScript would read it as syntax. */
+function classChar(c: string): string {
+  return c === "[" || c === "]" || c === "/" || c === "^" || c === "-" ? `\\${c}` : c;
+}
+
+/** `c` with its other case, for a case-insensitive pattern without the i flag. */
+function bothCases(c: string): string {
+  const lower = c.toLowerCase();
+  const upper = c.toUpperCase();
+  let out = c;
+  for (const other of [lower, upper]) {
+    if (other !== c && other.length === 1 && !out.includes(other)) out += other;
+  }
+  return out;
+}
+
+/** The other case of the ASCII letters in the range lo-hi (code points), as class ranges. */
+function otherCaseRanges(lo: number, hi: number): string {
+  let out = "";
+  for (const [from, to, shift] of [[0x61, 0x7a, -32], [0x41, 0x5a, 32]]) {
+    const a = Math.max(lo, from);
+    const b = Math.min(hi, to);
+    if (a <= b) out += `${String.fromCharCode(a + shift)}-${String.fromCharCode(b + shift)}`;
+  }
+  return out;
+}
+
+interface Bracket {
+  source: string;
+  linear: string | null;
+  next: number;
+}
+
+/** One bracket expression starting at `chars[start]` ("["), for both renderings. */
+function bracket(chars: string[], start: number, caseFold: boolean): Bracket {
   let i = start + 1;
-  let out = "[";
+  let negated = false;
   if (chars[i] === "^") {
-    out += "^";
+    negated = true;
     i++;
   }
+  let body = "";
+  let linear: string | null = "";
+  let negatedEscape = false; // \D \W \S: the class then holds astral characters
   let first = true;
+  const add = (u: string, l: string | null = u) => {
+    body += u;
+    linear = linear === null || l === null ? null : linear + l;
+  };
   while (i < chars.length) {
     const c = chars[i];
-    if (c === "]" && !first) return [out + "]", i + 1];
+    if (c === "]" && !first) {
+      const head = negated ? "[^" : "[";
+      const source = `${head}${body}]`;
+      let lin: string | null = null;
+      if (linear !== null) {
+        if (negated && !negatedEscape) lin = `(?:${PAIR}|[^${linear}${SURROGATES}])`;
+        else if (!negated && negatedEscape) lin = null; // would also match half a pair
+        else lin = `${head}${linear}]`;
+      }
+      return { source, linear: lin, next: i + 1 };
+    }
     first = false;
     if (c === "[" && (chars[i + 1] === ":" || chars[i + 1] === "." || chars[i + 1] === "=")) {
       const kind = chars[i + 1];
@@ -124,65 +213,82 @@ function bracket(chars: string[], start: number): [string, number] {
       }
       const cls = CLASSES[name];
       if (cls === undefined) throw invalid("invalid character class");
-      out += cls;
+      add(cls, caseFold && (name === "upper" || name === "lower") ? CLASSES.alpha : cls);
       i = j + 2;
       continue;
     }
     if (c === "\\") {
       const next = chars[i + 1];
       if (next === undefined) throw invalid("invalid escape \\ sequence");
-      if ("dDwWsS\\]-[^ntrfv".includes(next)) out += `\\${next}`;
-      else if (next === "b") out += "\\x08";
+      if ("dDwWsS\\]-[^ntrfv".includes(next)) add(`\\${next}`);
+      else if (next === "b") add("\\x08");
       else throw invalid("invalid escape \\ sequence");
+      if ("DWS".includes(next)) negatedEscape = true;
       i += 2;
       continue;
     }
-    out += c === "[" || c === "/" ? `\\${c}` : c;
+    const end = chars[i + 2];
+    if (chars[i + 1] === "-" && end !== undefined && end !== "]" && end !== "[" && end !== "\\") {
+      // A range c-end.
+      const lo = c.codePointAt(0)!;
+      const hi = end.codePointAt(0)!;
+      const range = `${classChar(c)}-${classChar(end)}`;
+      if (hi >= 0xd800 || (caseFold && hi > 0x7f)) add(range, null);
+      else add(range, range + (caseFold ? otherCaseRanges(lo, hi) : ""));
+      i += 3;
+      continue;
+    }
+    if (c.length > 1) add(c, null); // astral: two units without u
+    else add(classChar(c), caseFold ? [...bothCases(c)].map(classChar).join("") : classChar(c));
     i++;
   }
   throw invalid("brackets [] not balanced");
 }
 
-/** Translates an ARE to a JavaScript RegExp source, or throws 2201B. */
-function translate(pattern: string): Translated {
+/** Translates an ARE to JavaScript RegExp sources (see Translated), or throws 2201B. */
+export function translate(pattern: string, flags: RegexFlags): Translated {
   if (pattern.length > PATTERN_CHARS_MAX) {
     throw invalid(`pattern longer than ${PATTERN_CHARS_MAX} characters is not supported`);
   }
   if (pattern.startsWith("***")) throw invalid("director prefixes are not supported");
+  const caseFold = flags.caseInsensitive;
   const chars = [...pattern];
   let out = "";
-  let ambiguous = false;
-  // Per open group: its start in `out`, and whether it holds an unbounded quantifier.
-  const groups: { unbounded: boolean }[] = [];
-  let lastGroupUnbounded = false; // the atom just closed was a group with an unbounded quantifier
-  let atom = false; // something a quantifier may follow
-  const markUnbounded = () => {
-    for (const g of groups) g.unbounded = true;
+  let linear: string | null = "";
+  const emit = (u: string, l: string | null = u) => {
+    out += u;
+    linear = linear === null || l === null ? null : linear + l;
   };
+  let ambiguous = false;
+  let risky = false;
+  // Per open group: whether it holds alternation or an unbounded quantifier.
+  const groups: { repeats: boolean }[] = [];
+  let closedGroupRepeats = false; // the atom just closed was such a group
+  let atom = false; // something a quantifier may follow
+  // Outside brackets, the atoms that match an astral character as one.
+  const dot = flags.newlineSensitive ? `[^\\n\\r\\u2028\\u2029${SURROGATES}]` : `[^${SURROGATES}]`;
+  const negatedEscape = (c: string) => `(?:${PAIR}|[^\\${c.toLowerCase()}${SURROGATES}])`;
   for (let i = 0; i < chars.length;) {
     const c = chars[i];
-    const closedGroup = lastGroupUnbounded;
-    lastGroupUnbounded = false;
+    const closedGroup = closedGroupRepeats;
+    closedGroupRepeats = false;
     if (c === "*" || c === "+" || c === "?" || c === "{") {
       let quantifier = c;
-      let unbounded = c !== "?";
+      let high = c === "?" ? 1 : Infinity;
       let j = i + 1;
       if (c === "{") {
         const m = /^\{(\d+)(,(\d*))?\}/.exec(chars.slice(i, i + 16).join(""));
         if (m === null) throw invalid("invalid repetition count(s)");
         const low = Number(m[1]);
-        const high = m[3] === undefined ? low : m[3] === "" ? Infinity : Number(m[3]);
+        high = m[3] === undefined ? low : m[3] === "" ? Infinity : Number(m[3]);
         if (low > REPEAT_MAX || (high !== Infinity && (high > REPEAT_MAX || high < low))) {
           throw invalid("invalid repetition count(s)");
         }
-        unbounded = high === Infinity;
         quantifier = m[0];
         j = i + m[0].length;
       }
       if (!atom) throw invalid("quantifier operand invalid");
-      if (unbounded && closedGroup) {
-        throw invalid("a quantified group holding an unbounded quantifier is not supported");
-      }
+      if (high > 1 && closedGroup) risky = true;
       if (chars[j] === "?") {
         ambiguous = true;
         quantifier += "?";
@@ -191,8 +297,8 @@ function translate(pattern: string): Translated {
       if (chars[j] === "*" || chars[j] === "+" || chars[j] === "?" || chars[j] === "{") {
         throw invalid("quantifier operand invalid");
       }
-      if (unbounded) markUnbounded();
-      out += quantifier;
+      if (high === Infinity) { for (const g of groups) g.repeats = true; }
+      emit(quantifier);
       atom = false;
       i = j;
       continue;
@@ -203,73 +309,85 @@ function translate(pattern: string): Translated {
         const head = chars.slice(i, i + 4).join("");
         const opener = ["(?:", "(?=", "(?!", "(?<=", "(?<!"].find((o) => head.startsWith(o));
         if (opener === undefined) throw invalid("embedded options are not supported");
-        out += opener;
+        // Lookahead is beyond the linear-time engine.
+        emit(opener, opener === "(?=" || opener === "(?!" ? null : opener);
         i += opener.length;
       } else {
-        out += "(";
+        emit("(");
         i++;
       }
-      groups.push({ unbounded: false });
+      groups.push({ repeats: false });
       atom = false;
       continue;
     }
     if (c === ")") {
       const group = groups.pop();
       if (group === undefined) throw invalid("parentheses () not balanced");
-      lastGroupUnbounded = group.unbounded;
-      out += ")";
+      closedGroupRepeats = group.repeats;
+      emit(")");
       i++;
       continue;
     }
     if (c === "|") {
       ambiguous = true;
-      out += "|";
+      for (const g of groups) g.repeats = true;
+      emit("|");
       atom = false;
       i++;
       continue;
     }
     if (c === "[") {
-      const [cls, next] = bracket(chars, i);
-      out += cls;
-      i = next;
+      const cls = bracket(chars, i, caseFold);
+      emit(cls.source, cls.linear);
+      i = cls.next;
       continue;
     }
     if (c === "\\") {
       const next = chars[i + 1];
       if (next === undefined) throw invalid("invalid escape \\ sequence");
       i += 2;
-      if ("dDwWsSntrfv".includes(next)) out += `\\${next}`;
-      else if (next >= "1" && next <= "9") out += `\\${next}`;
-      else if (next === "b") out += "\\x08";
-      else if (next === "B") out += "\\\\";
-      else if (next === "A") [out, atom] = [out + "^", false];
-      else if (next === "Z") [out, atom] = [out + "$", false];
-      else if (next === "y") [out, atom] = [out + "\\b", false];
-      else if (next === "Y") [out, atom] = [out + "\\B", false];
-      else if (next === "m") [out, atom] = [out + "\\b(?=\\w)", false];
-      else if (next === "M") [out, atom] = [out + "\\b(?<=\\w)", false];
-      else if (/[A-Za-z0-9]/.test(next)) throw invalid("invalid escape \\ sequence");
-      else out += SYNTAX_CHARS.includes(next) ? `\\${next}` : next;
+      if ("DWS".includes(next)) emit(`\\${next}`, negatedEscape(next));
+      else if ("dwsntrfv".includes(next)) emit(`\\${next}`);
+      else if (next >= "1" && next <= "9") emit(`\\${next}`, null);
+      else if (next === "b") emit("\\x08");
+      else if (next === "B") emit("\\\\");
+      else if (next in ANCHORS) {
+        emit(ANCHORS[next]);
+        atom = false;
+      } else if (/[A-Za-z0-9]/.test(next)) throw invalid("invalid escape \\ sequence");
+      else emit(SYNTAX_CHARS.includes(next) ? `\\${next}` : next);
       continue;
     }
     if (c === "^" || c === "$") {
-      out += c;
+      emit(c);
       atom = false;
       i++;
       continue;
     }
-    out += c === "]" || c === "}" || c === "/" ? `\\${c}` : c;
+    if (c === ".") emit(".", `(?:${PAIR}|${dot})`);
+    else if (c === "]" || c === "}" || c === "/") emit(`\\${c}`);
+    else if (c.length > 1) emit(c, `(?:${c})`); // astral: a pair, repeated whole
+    else if (caseFold && bothCases(c).length > 1) emit(c, `[${bothCases(c)}]`);
+    else emit(c);
     i++;
   }
   if (groups.length > 0) throw invalid("parentheses () not balanced");
-  return { source: out, ambiguous };
+  return { source: out, linear, ambiguous, risky };
 }
 
-const cache = new Map<string, { re: RegExp; ambiguous: boolean }>();
+interface Compiled {
+  re: RegExp;
+  ambiguous: boolean;
+}
+
+const cache = new Map<string, Compiled>();
 const CACHE_ENTRIES_MAX = 256;
 
 /**
- * The RegExp for a pattern and flags (cached); `extracting` refuses the
+ * The RegExp for a pattern and flags (cached): the rendering V8's
+ * linear-time engine can take over when it backtracks too long, where
+ * there is one; otherwise the u-flag rendering, refusing the shapes that
+ * backtrack exponentially (Translated.risky). `extracting` refuses the
  * patterns whose chosen match may differ from PostgreSQL's (see the top).
  */
 export function compilePattern(
@@ -277,27 +395,13 @@ export function compilePattern(
   flags: RegexFlags,
   options: { extracting: boolean; sticky?: boolean },
 ): RegExp {
-  const js = `${flags.caseInsensitive ? "i" : ""}${flags.newlineSensitive ? "m" : "s"}u${
-    flags.global || options.extracting ? "g" : ""
-  }`;
-  const key = `${js}/${pattern}`;
+  const global = flags.global || options.extracting ? "g" : "";
+  const key = `${flags.caseInsensitive ? "i" : ""}${
+    flags.newlineSensitive ? "m" : "s"
+  }${global}/${pattern}`;
   let found = cache.get(key);
   if (found === undefined) {
-    const { source, ambiguous } = translate(pattern);
-    let re: RegExp;
-    try {
-      re = new RegExp(source, js);
-    } catch (e) {
-      const message = (e as Error).message;
-      throw invalid(
-        /Nothing to repeat/.test(message)
-          ? "quantifier operand invalid"
-          : /back ?ref|group/i.test(message)
-          ? "invalid backreference number"
-          : "invalid regular expression",
-      );
-    }
-    found = { re, ambiguous };
+    found = compile(translate(pattern, flags), flags, global);
     if (cache.size >= CACHE_ENTRIES_MAX) cache.clear();
     cache.set(key, found);
   }
@@ -308,6 +412,48 @@ export function compilePattern(
   }
   found.re.lastIndex = 0;
   return found.re;
+}
+
+function compile(translated: Translated, flags: RegexFlags, global: string): Compiled {
+  const lines = flags.newlineSensitive ? "m" : "s";
+  const { linear, ambiguous } = translated;
+  if (linear !== null && runsInLinearTime(linear, lines + global)) {
+    return { re: new RegExp(linear, lines + global), ambiguous };
+  }
+  if (translated.risky) {
+    throw invalid(
+      linearRegexEngine()
+        ? "a repeated group holding alternation or an unbounded quantifier is not supported with backreferences, lookahead or astral characters in brackets"
+        : "a repeated group holding alternation or an unbounded quantifier is not supported (the datastore runs without V8's linear-time engine)",
+    );
+  }
+  try {
+    return {
+      re: new RegExp(translated.source, `${flags.caseInsensitive ? "i" : ""}${lines}u${global}`),
+      ambiguous,
+    };
+  } catch (e) {
+    const message = (e as Error).message;
+    throw invalid(
+      /Nothing to repeat/.test(message)
+        ? "quantifier operand invalid"
+        : /back ?ref|group/i.test(message)
+        ? "invalid backreference number"
+        : "invalid regular expression",
+    );
+  }
+}
+
+/**
+ * After an empty match at `re.lastIndex`, the index past the character
+ * there: a RegExp without the u flag counts code units, and stepping into
+ * the middle of a surrogate pair would split a character.
+ */
+export function advancePastEmpty(re: RegExp, input: string): void {
+  const at = re.lastIndex;
+  const unit = input.charCodeAt(at);
+  const pair = unit >= 0xd800 && unit <= 0xdbff && (input.charCodeAt(at + 1) & 0xfc00) === 0xdc00;
+  re.lastIndex = at + (pair ? 2 : 1);
 }
 
 /** Refuses an input too long to run a pattern on within the bound above. */
@@ -397,11 +543,6 @@ export function similarPattern(pattern: string, escape: string | null): RegExp {
     else if ("|*+?{}()".includes(c)) out += c;
     else out += c.replace(/[.^$\\\]\/]/g, "\\$&");
   }
-  try {
-    const { source } = translate(`^(?:${out})$`);
-    return new RegExp(source, "su");
-  } catch (e) {
-    if (e instanceof SqlError) throw e;
-    throw invalid("invalid regular expression");
-  }
+  const flags = { global: false, caseInsensitive: false, newlineSensitive: false };
+  return compile(translate(`^(?:${out})$`, flags), flags, "").re;
 }

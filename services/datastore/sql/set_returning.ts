@@ -42,7 +42,7 @@ import {
 import { type Json, jsonbText, JsonNumber, parseJsonb } from "./jsonb.ts";
 import { addDecimal, compareDecimal, fromDecimal, toDecimal } from "./numeric.ts";
 import { parseArray } from "./pg_catalog.ts";
-import { checkInput, compilePattern, parseFlags, textArray } from "./regex.ts";
+import { advancePastEmpty, checkInput, compilePattern, parseFlags, textArray } from "./regex.ts";
 
 /** The functions of this file that return sets. */
 export const SET_RETURNING: ReadonlySet<string> = new Set([
@@ -319,7 +319,7 @@ function regexpMatches(args: Compiled[]): SetFunction {
             return { done: true, value: undefined };
           }
           if (!global) done = true;
-          else if (m[0] === "") re.lastIndex++;
+          else if (m[0] === "") advancePastEmpty(re, input);
           const groups = m.length > 1 ? m.slice(1).map((g) => g ?? null) : [m[0]];
           return { done: false, value: [textArray(groups)] };
         },
@@ -354,7 +354,12 @@ export function split(values: string[], fn: string): string[] {
       out.push(input.slice(previousEnd, start));
       previousEnd = end;
     }
-    searchFrom = end === start ? end + 1 : end;
+    if (end === start) {
+      // Past the character there, a surrogate pair whole (the RegExp counts code units).
+      re.lastIndex = end;
+      advancePastEmpty(re, input);
+      searchFrom = re.lastIndex;
+    } else searchFrom = end;
   }
   out.push(input.slice(previousEnd));
   return out;

@@ -22,6 +22,7 @@ import {
 } from "../../../tools/stack/mod.ts";
 import { UsageError } from "../../../lib/cli.ts";
 import { MAIN, STACK_STARTED as STARTED, StackProcess } from "../../e2e/_stack_process.ts";
+import { V8_FLAGS_ARG } from "../../../lib/v8_flags.ts";
 
 const REPOSITORY = fileURLToPath(new URL("../../../", import.meta.url));
 const BUILT = STACK.filter((m) => COMMANDS[m.command]?.load !== undefined);
@@ -45,6 +46,7 @@ Deno.test("memberArgs() and childSpec() run a member through main.ts with its po
   assert.deepEqual(spec.command.slice(1), [
     "run",
     "-A",
+    V8_FLAGS_ARG,
     MAIN,
     "dns",
     "--port",
@@ -157,25 +159,39 @@ Deno.test("freePorts() gives every member a distinct port and admin port, UDP to
   udp.close();
 });
 
-Deno.test("holdFreePorts() keeps each member's ports bound until that member is released", () => {
+Deno.test("holdFreePorts() keeps each member's ports bound until that member is released", async () => {
   // Released only as its wave starts: a port released at once would stay
   // free for seconds, until the last wave's children bind it, and a test
   // running alongside could be given it meanwhile.
   const held = holdFreePorts(STACK);
   const bind = (port: number) => Deno.listen({ hostname: "127.0.0.1", port }).close();
+  // A released port is free for anyone: a test running alongside may make an
+  // outgoing connection from it in the meantime (this failed once under
+  // load), so a bind after release gets a few tries.
+  const bindReleased = async (port: number, udp = false) => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        if (udp) Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+        else bind(port);
+        return;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse) || attempt === 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
   try {
     assert.throws(() => bind(held.ports.lb.port), Deno.errors.AddrInUse);
     assert.throws(() => bind(held.ports.dns.adminPort!), Deno.errors.AddrInUse);
     held.release(["dns"]);
-    bind(held.ports.dns.port);
-    bind(held.ports.dns.adminPort!);
-    Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: held.ports.dns.port })
-      .close();
+    await bindReleased(held.ports.dns.port);
+    await bindReleased(held.ports.dns.adminPort!);
+    await bindReleased(held.ports.dns.port, true);
     assert.throws(() => bind(held.ports.lb.port), Deno.errors.AddrInUse, "the lb's still held");
   } finally {
     held.releaseAll();
   }
-  bind(held.ports.lb.port);
+  await bindReleased(held.ports.lb.port);
 });
 
 Deno.test("checkedChildSpecs() checks every member's flags against its command before any starts", async () => {
