@@ -1821,6 +1821,7 @@ class Planner {
       offsets.push(width + total);
       total += f.columns.length;
     }
+    const widths = functions.map((f) => f.columns.length);
     const extra = (e: Expr): Compiled | null => {
       if (e.kind === "field") {
         const at = calls.indexOf(e.operand as FunctionCall);
@@ -1880,18 +1881,21 @@ class Planner {
             const iterators: (Iterator<PgValue[]> | null)[] = functions.map((f) => f.rows(e));
             for (;;) {
               let any = false;
-              const next = row.slice();
+              const next = new Array<PgValue>(width + total);
+              for (let c = 0; c < width; c++) next[c] = row[c];
               for (let i = 0; i < n; i++) {
                 const it = iterators[i];
                 const step = it === null ? null : it.next();
-                const columns = functions[i].columns.length;
+                const at = offsets[i];
+                const columns = widths[i];
                 if (step === null || step.done) {
                   iterators[i] = null;
-                  for (let c = 0; c < columns; c++) next.push(null);
+                  for (let c = 0; c < columns; c++) next[at + c] = null;
                   continue;
                 }
                 any = true;
-                for (let c = 0; c < columns; c++) next.push(step.value[c]);
+                const value = step.value;
+                for (let c = 0; c < columns; c++) next[at + c] = value[c];
               }
               if (!any) break;
               out.push(next);

@@ -224,8 +224,31 @@ function generateSeries(argsIn: Compiled[]): SetFunction {
   };
 }
 
-function* integerSeries(start: bigint, stop: bigint, step: bigint, wide: boolean) {
-  for (let v = start; step > 0n ? v <= stop : v >= stop; v += step) yield [wide ? v : Number(v)];
+function integerSeries(
+  start: bigint,
+  stop: bigint,
+  step: bigint,
+  wide: boolean,
+): Iterator<PgValue[]> {
+  if (wide) return bigintSeries(start, stop, step);
+  // int4 bounds and step: every value fits a double exactly, so count in numbers
+  // (a generator and bigint arithmetic per value cost several times more).
+  let v = Number(start);
+  const last = Number(stop);
+  const by = Number(step);
+  const result: IteratorResult<PgValue[]> = { done: false, value: [] };
+  return {
+    next() {
+      if (by > 0 ? v > last : v < last) return { done: true, value: undefined };
+      result.value = [v];
+      v += by;
+      return result;
+    },
+  };
+}
+
+function* bigintSeries(start: bigint, stop: bigint, step: bigint) {
+  for (let v = start; step > 0n ? v <= stop : v >= stop; v += step) yield [v];
 }
 
 function* numericSeries(start: string, stop: string, stepText: string | undefined) {
@@ -434,7 +457,16 @@ function jsonbSet(name: string, args: Compiled[]): SetFunction {
   const arg = coerce(args[0], "jsonb");
   if (arg.type !== "jsonb") throw noFunction(name, args);
   const text = name.endsWith("_text");
-  const value = (v: Json): PgValue => text ? asText(v) : jsonbText(v);
+  // A number, boolean or null prints as its own normalized text; strings and containers
+  // go through jsonbText (PostgreSQL's escapes and spacing).
+  const value = (v: Json): PgValue =>
+    text
+      ? asText(v)
+      : v instanceof JsonNumber
+      ? v.text
+      : v === null || typeof v === "boolean"
+      ? String(v)
+      : jsonbText(v);
   const columns: SetColumn[] = name.startsWith("jsonb_each")
     ? [{ name: "key", type: "text" }, { name: "value", type: text ? "text" : "jsonb" }]
     : name === "jsonb_object_keys"
