@@ -82,6 +82,8 @@ export type Expr =
   | { kind: "quantified_array"; op: string; quantifier: "any" | "all"; operand: Expr; array: Expr }
   /** array[index] */
   | { kind: "subscript"; operand: Expr; index: Expr }
+  /** (composite).field, or (composite).* when `field` is null: a set-returning call's columns. */
+  | { kind: "field"; operand: Expr; field: string | null }
   /** `(a, b)` or ROW(a, b): only as a side of a comparison, which the parser expands. */
   | { kind: "row"; items: Expr[] };
 
@@ -112,9 +114,19 @@ export interface WindowFrame {
 }
 
 export interface WindowSpec {
+  /** A named window this one builds on: `OVER (w ORDER BY x)`, `WINDOW v AS (w ...)`. */
+  existing?: string;
+  /** `OVER w`, without parentheses: the named window as it is, frame included. */
+  bare?: boolean;
   partitionBy: Expr[];
   orderBy: OrderItem[];
   frame: WindowFrame | null;
+}
+
+/** One definition of a WINDOW clause: `WINDOW w AS (...)`. */
+export interface WindowDefinition {
+  name: string;
+  spec: WindowSpec;
 }
 
 // Queries ------------------------------------------------------------------
@@ -165,6 +177,8 @@ export interface SelectCore {
   where: Expr | null;
   groupBy: Expr[];
   having: Expr | null;
+  /** The WINDOW clause; absent when there is none. */
+  windows?: WindowDefinition[];
 }
 
 export interface ValuesList {

@@ -165,6 +165,7 @@ const EXTENSIBLE: ReadonlySet<Expr["kind"]> = new Set([
   "array_subquery",
   "quantified_array",
   "subscript",
+  "field",
 ]);
 
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
@@ -314,7 +315,38 @@ function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue)
   if ((from === "json" && to === "jsonb") || (from === "jsonb" && to === "json")) {
     return (value) => parseText(toOid, value as string);
   }
+  if (from === "jsonb" && (NUMBERS.has(to) || to === "bool")) return jsonbScalarCast(to);
   return null;
+}
+
+/**
+ * jsonb to a number or boolean (PostgreSQL 11+'s jsonb_int4, jsonb_bool,
+ * ...): a jsonb number goes through numeric to the type, a jsonb boolean to
+ * bool; any other kind is 22023 "cannot cast jsonb string to type integer"
+ * (a number is "numeric" there, as PostgreSQL words it).
+ */
+function jsonbScalarCast(to: SqlType): (value: PgValue) => PgValue {
+  const fromNumeric = to === "numeric" ? null : castFunction("numeric", to);
+  return (value) => {
+    const text = (value as string).trim();
+    const kind = text.startsWith('"')
+      ? "string"
+      : text.startsWith("{")
+      ? "object"
+      : text.startsWith("[")
+      ? "array"
+      : text === "null"
+      ? "null"
+      : text === "true" || text === "false"
+      ? "boolean"
+      : "numeric";
+    if (to === "bool" ? kind !== "boolean" : kind !== "numeric") {
+      throw new SqlError("22023", `cannot cast jsonb ${kind} to type ${typeDisplayName(to)}`);
+    }
+    if (to === "bool") return text === "true";
+    const numeric = parseText(TYPE_OID.numeric, text) as string;
+    return fromNumeric === null ? numeric : fromNumeric(numeric);
+  };
 }
 
 /**
@@ -955,6 +987,8 @@ export function compileExpr(expr: Expr, options: CompileOptions = {}): Compiled 
     case "quantified_array":
     case "subscript":
       throw new SqlError("0A000", `${expr.kind} is evaluated by the executor`);
+    case "field":
+      throw new SqlError("0A000", "only the columns of a set-returning call can be selected");
     case "row":
       throw new SqlError("0A000", "row values are only supported compared with another row");
   }

@@ -64,6 +64,7 @@ import type {
   AlterAction,
   ColumnDef,
   CommonTableExpr,
+  DeleteStatement,
   Expr,
   FromItem,
   FunctionCall,
@@ -76,6 +77,8 @@ import type {
   Statement,
   TableConstraint,
   TypeName,
+  UpdateStatement,
+  WindowSpec,
 } from "./ast.ts";
 import {
   CATALOG_SPEC,
@@ -130,18 +133,14 @@ import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } 
 import { parseStatement } from "./parser.ts";
 import type { Savepoint } from "./savepoints.ts";
 import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
-import {
-  catalogRelation,
-  type CatalogSource,
-  defaultText,
-  parseArray,
-  sequenceName,
-} from "./pg_catalog.ts";
+import { catalogRelation, type CatalogSource, defaultText, sequenceName } from "./pg_catalog.ts";
 import { newView, requireTable, viewsReading } from "./views.ts";
 import {
   createSequence,
   dropSequence,
+  rememberSerial,
   SEQUENCE_DEFS_SPEC,
+  sequenceArgument,
   sequenceFunction,
   Sequences,
   withSequenceWrites,
@@ -150,9 +149,19 @@ import {
   checkWindowArity,
   type CompiledWindow,
   computeWindows,
+  resolveWindows,
   windowCalls,
   windowFunctionType,
 } from "./window.ts";
+import {
+  recordText,
+  regexpSplitToArray,
+  SET_RETURNING,
+  type SetColumn,
+  setFunction,
+  setFunctionColumnNames,
+  stringToArray,
+} from "./set_returning.ts";
 import { checkLocking, clauseFor, exclusive, lockingName, lockRows } from "./row_locks.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
 import { printExpr } from "./printer.ts";
@@ -374,6 +383,9 @@ export class Database {
   readonly extensions = new Set(["plpgsql"]);
   /** Bumped on every catalog change, so prepared statements know to plan again. */
   catalogVersion = 0;
+  /** Per counter key: the highest reservation written, and the last write (see #reserve). */
+  #reservedHigh = new Map<string, bigint>();
+  #reserveTail = new Map<string, Promise<void>>();
   #counters = new Map<
     string,
     { next: bigint; reserved: bigint; reserving: Promise<void> | null }
@@ -547,27 +559,14 @@ export class Database {
   async nextval(sqlTx: SqlTransaction, table: SqlTable, column: string): Promise<bigint> {
     const key = `${table.oid}.${column}`;
     for (;;) {
-      let counter = this.#counters.get(key);
-      if (counter === undefined) {
-        // The hidden row number is never seen, so reusing one after a crash or
-        // a delete does no harm: it starts past the largest stored and is not reserved.
-        const hidden = column === "";
-        const stored = hidden ? 0n : await this.#storedReservation(key);
-        const largest = await this.#largest(sqlTx, table, column);
-        counter = this.#counters.get(key); // another caller may have started it meanwhile
-        if (counter === undefined) {
-          const start = (stored > largest ? stored : largest) + 1n;
-          counter = { next: start, reserved: hidden ? UNRESERVED : start - 1n, reserving: null };
-          this.#counters.set(key, counter);
-        }
-      }
+      const counter = this.#counters.get(key) ?? await this.startCounter(sqlTx, table, column);
       if (counter.next <= counter.reserved) return counter.next++;
       if (counter.reserving === null) {
         const c = counter;
         const upTo = c.next + SEQUENCE_RESERVE - 1n;
-        c.reserving = this.#reserve(key, upTo).then(
+        c.reserving = this.#reserve(key, upTo, true).then(
           () => {
-            c.reserved = upTo;
+            if (upTo > c.reserved) c.reserved = upTo;
             c.reserving = null;
           },
           (error) => {
@@ -578,6 +577,84 @@ export class Database {
       }
       await counter.reserving;
     }
+  }
+
+  /**
+   * A table's counter, started when it is not yet: past the larger of the
+   * reservation stored and the largest number in the table. The hidden row
+   * number is never seen, so reusing one after a crash or a delete does no
+   * harm: it starts past the largest stored and is not reserved.
+   */
+  async startCounter(
+    sqlTx: SqlTransaction,
+    table: SqlTable,
+    column: string,
+  ): Promise<{ next: bigint; reserved: bigint; reserving: Promise<void> | null }> {
+    const key = `${table.oid}.${column}`;
+    const running = this.#counters.get(key);
+    if (running !== undefined) return running;
+    const hidden = column === "";
+    const stored = hidden ? 0n : await this.#storedReservation(key);
+    const largest = await this.#largest(sqlTx, table, column);
+    let counter = this.#counters.get(key); // another caller may have started it meanwhile
+    if (counter === undefined) {
+      const start = (stored > largest ? stored : largest) + 1n;
+      counter = { next: start, reserved: hidden ? UNRESERVED : start - 1n, reserving: null };
+      this.#counters.set(key, counter);
+    }
+    return counter;
+  }
+
+  /** The SERIAL or identity column whose own sequence is named `name` (`t_id_seq`), or null. */
+  serialSequence(name: string): { table: SqlTable; column: string } | null {
+    for (const table of this.tables.values()) {
+      if (table.view) continue;
+      for (const column of table.columns) {
+        if (column.serial && sequenceName(table, column) === name) {
+          return { table, column: column.name };
+        }
+      }
+    }
+    return null;
+  }
+
+  /**
+   * nextval('t_id_seq') inside an expression, which cannot await (the
+   * counter was started before the statement ran, see `startCounter`): a
+   * reserved number when one is left; else the next SEQUENCE_RESERVE are
+   * reserved in memory at once and their reservation written, and the
+   * returned write must be durable before the statement answers (the
+   * sequences' `settled`, as their own log-ahead writes). Reservations
+   * only ever move up, so writes landing out of order lose nothing.
+   */
+  drawNow(table: SqlTable, column: string): { value: bigint; write: Promise<void> | null } {
+    const key = `${table.oid}.${column}`;
+    const counter = this.#counters.get(key);
+    if (counter === undefined) {
+      throw new SqlError("55000", `sequence of "${table.name}.${column}" is not ready`);
+    }
+    if (counter.next <= counter.reserved) return { value: counter.next++, write: null };
+    const upTo = counter.next + SEQUENCE_RESERVE - 1n;
+    counter.reserved = upTo;
+    return { value: counter.next++, write: this.#reserve(key, upTo, true) };
+  }
+
+  /**
+   * setval on a SERIAL column's sequence: the next number drawn is `value`
+   * + 1 (or `value` when not `called`); the reservation is written up to it
+   * at once (it only moves up: going back skips numbers after a crash,
+   * never repeats them).
+   */
+  setCounter(table: SqlTable, column: string, value: bigint, called: boolean): Promise<void> {
+    const key = `${table.oid}.${column}`;
+    const next = called ? value + 1n : value;
+    const counter = this.#counters.get(key);
+    if (counter === undefined) {
+      throw new SqlError("55000", `sequence of "${table.name}.${column}" is not ready`);
+    }
+    counter.next = next;
+    counter.reserved = next - 1n;
+    return this.#reserve(key, next - 1n, true);
   }
 
   /**
@@ -651,7 +728,30 @@ export class Database {
     }
   }
 
-  async #reserve(key: string, upTo: bigint): Promise<void> {
+  /**
+   * Stores a counter's reservation, in a transaction of its own, after the
+   * key's earlier writes (so they land in order); with `onlyUp`, never below
+   * the highest this process reserved for the key (a counter starts above
+   * the stored one, so that covers it too).
+   */
+  #reserve(key: string, upTo: bigint, onlyUp = false): Promise<void> {
+    let value = upTo;
+    if (onlyUp) {
+      const high = this.#reservedHigh.get(key);
+      if (high !== undefined && high > value) value = high;
+    }
+    this.#reservedHigh.set(key, value);
+    const before = this.#reserveTail.get(key) ?? Promise.resolve();
+    const write = before.catch(() => {}).then(() => this.#writeReservation(key, value));
+    this.#reserveTail.set(key, write);
+    const clear = () => {
+      if (this.#reserveTail.get(key) === write) this.#reserveTail.delete(key);
+    };
+    write.then(clear, clear);
+    return write;
+  }
+
+  async #writeReservation(key: string, upTo: bigint): Promise<void> {
     const tx = this.engine.begin();
     try {
       if (!await tx.update(SEQUENCES_TABLE, [key], [key, upTo])) {
@@ -704,6 +804,12 @@ interface ScopeColumn {
   tableOid: number;
   columnNumber: number;
   typeModifier: number;
+  /**
+   * The alias of a one-column function in FROM whose column is named
+   * otherwise (jsonb_array_elements' `value`): the alias alone is its
+   * whole-row reference, which for one column is that column's value.
+   */
+  wholeRow?: string;
 }
 
 function resolveIn(
@@ -719,6 +825,7 @@ function resolveIn(
     if (found >= 0) throw new SqlError("42702", `column reference "${name}" is ambiguous`);
     found = i;
   }
+  if (found < 0 && table === null) found = scope.findIndex((c) => c.wholeRow === name);
   return found < 0 ? null : { index: found, type: scope[found].type };
 }
 
@@ -747,6 +854,9 @@ interface Subquery {
 }
 
 /** An enclosing query's row, as a correlated subquery sees it. */
+/** Runs a data-modifying CTE once per execution (see Planner.#cte). */
+type CteWriter = (ctx: RunContext) => Promise<void>;
+
 interface OuterFrame {
   scope: readonly ScopeColumn[];
   row: PgValue[];
@@ -774,6 +884,10 @@ class Planner {
   readonly explainRoots: ExplainNode[] = [];
   /** Set when the statement calls nextval or setval: it waits for their log writes. */
   usesSequences = false;
+  /** Work before the statement runs (starting a SERIAL counter nextval names). */
+  readonly preludes: ((ctx: RunContext) => Promise<void>)[] = [];
+  /** True until the statement's outermost query starts planning: data-modifying CTEs go there only. */
+  #topLevel = true;
   /** A SELECT's locking clauses, until its query body's #core takes them (row_locks.ts). */
   #pendingLock: LockingClause[] | null = null;
   /** While a locking #core plans its FROM: the clauses, and the alias locked row by row. */
@@ -827,6 +941,9 @@ class Planner {
       case "function":
         if (AGGREGATES.has(functionName(expr))) {
           throw new SqlError("42803", "aggregate functions are not allowed here");
+        }
+        if (SET_RETURNING.has(functionName(expr))) {
+          throw new SqlError("0A000", "set-returning functions are not allowed here");
         }
         return catalogExpr(expr, this.#catalogHost(scope, extra)) ??
           this.#sessionFunction(expr, scope, extra);
@@ -1094,6 +1211,10 @@ class Planner {
         const arg = this.compile(expr.args[0], scope, extra);
         return text(typeDisplayName(arg.type));
       }
+      case "regexp_split_to_array":
+        return regexpSplitToArray(expr.args.map((a) => this.compile(a, scope, extra)));
+      case "string_to_array":
+        return stringToArray(expr.args.map((a) => this.compile(a, scope, extra)));
       case "gen_random_uuid":
       case "uuid_generate_v4": // uuid-ossp's name for the same (CREATE EXTENSION "uuid-ossp")
         return { type: "uuid", evaluate: () => crypto.randomUUID() };
@@ -1106,19 +1227,56 @@ class Planner {
       case "pg_get_serial_sequence": {
         if (name === "nextval" || name === "setval") this.usesSequences = true;
         const args = expr.args.map((a) => this.compile(a, scope, extra));
-        return sequenceFunction(name, args, { db: this.db, session: this.session });
+        return sequenceFunction(name, args, {
+          db: this.db,
+          session: this.session,
+          prelude: (run) => this.preludes.push(run),
+          named: this.#serialSequenceNamed(expr.args[0]),
+        });
       }
       default:
         return null;
     }
   }
 
+  /** `pg_get_serial_sequence('t', 'c')` of constants: the sequence's name, known before running. */
+  #serialSequenceNamed(arg: Expr | undefined): string | undefined {
+    if (arg?.kind !== "function" || functionName(arg) !== "pg_get_serial_sequence") {
+      return undefined;
+    }
+    const [t, c] = arg.args;
+    if (t?.kind !== "string" || c?.kind !== "string") return undefined;
+    const table = this.db.tables.get(sequenceArgument(t.value));
+    const column = table?.columns.find((x) => x.name === c.value);
+    return table && column?.serial ? sequenceName(table, column) : undefined;
+  }
+
   // SELECT ---------------------------------------------------------------------
 
   select(statement: SelectStatement): RowPlan {
     const saved = new Map(this.ctes);
+    const top = this.#topLevel;
+    this.#topLevel = false;
     try {
-      for (const cte of statement.with?.ctes ?? []) this.#cte(cte, statement.with!.recursive);
+      const writers: CteWriter[] = [];
+      for (const cte of statement.with?.ctes ?? []) {
+        const writer = this.#cte(cte, statement.with!.recursive, top);
+        if (writer) writers.push(writer);
+      }
+      if (writers.length > 0) {
+        const plan = this.#limit(
+          this.#body(statement.body, statement.orderBy),
+          statement.limit,
+          statement.offset,
+        );
+        return {
+          columns: plan.columns,
+          async *run(ctx) {
+            for (const writer of writers) await writer(ctx);
+            yield* plan.run(ctx);
+          },
+        };
+      }
       if (statement.locking) {
         const name = lockingName(statement.locking[0]);
         if (statement.body.kind === "set_operation") {
@@ -1138,17 +1296,74 @@ class Planner {
     }
   }
 
-  #cte(cte: CommonTableExpr, recursive: boolean): void {
+  /**
+   * Plans one CTE under its name. A data-modifying one (INSERT, UPDATE or
+   * DELETE, allowed in the top-level statement's WITH only, as in
+   * PostgreSQL) returns the function that runs it: the statement runs it
+   * once before its own work, whether or not anything reads it, and its
+   * RETURNING rows are what readers of the name see (held, and counted
+   * against the statement's row bound, like any CTE's).
+   */
+  #cte(cte: CommonTableExpr, recursive: boolean, top: boolean): CteWriter | null {
     if (cte.query.kind !== "select") {
-      throw new SqlError("0A000", "WITH holding INSERT, UPDATE or DELETE is not supported");
+      if (!top) {
+        throw new SqlError(
+          "0A000",
+          "WITH clause containing a data-modifying statement must be at the top level",
+        );
+      }
+      return this.#writingCte(cte, cte.query);
     }
     if (recursive && refersTo(cte.query, cte.name)) {
       this.ctes.set(cte.name, this.#recursiveCte(cte, cte.query));
-      return;
+      return null;
     }
     const plan = this.select(cte.query);
     const columns = plan.columns.map((c, i) => ({ ...c, name: cte.columns[i] ?? c.name }));
     this.ctes.set(cte.name, materialized({ ...plan, columns }));
+    return null;
+  }
+
+  #writingCte(
+    cte: CommonTableExpr,
+    query: InsertStatement | UpdateStatement | DeleteStatement,
+  ): CteWriter {
+    const dml = query.kind === "insert" ? this.insert(query) : this.change(query);
+    const runs = new WeakMap<RunContext, PgValue[][]>();
+    const writer: CteWriter = async (ctx) => {
+      if (runs.has(ctx)) return;
+      let result: Result;
+      try {
+        result = await dml.run(ctx);
+      } catch (error) {
+        throw lockErrorToSql(error);
+      }
+      const rows: PgValue[][] = [];
+      if (result.rows !== null) {
+        for await (const batch of result.rows) {
+          holdRows(ctx, batch.length);
+          for (const row of batch) rows.push(row);
+        }
+      }
+      runs.set(ctx, rows);
+    };
+    const returning = dml.columns;
+    const name = cte.name;
+    const columns: ScopeColumn[] = (returning ?? []).map((c, i) => ({
+      ...c,
+      table: null,
+      name: cte.columns[i] ?? c.name,
+    }));
+    this.ctes.set(name, {
+      columns,
+      writesWithoutReturning: returning === null,
+      async *run(ctx) {
+        await writer(ctx);
+        const rows = runs.get(ctx)!;
+        for (let i = 0; i < rows.length; i += BATCH_ROWS) yield rows.slice(i, i + BATCH_ROWS);
+      },
+    });
+    return writer;
   }
 
   /**
@@ -1306,6 +1521,7 @@ class Planner {
     if (rows.some((r) => r.length !== width)) {
       throw new SqlError("42601", "VALUES lists must all be the same length");
     }
+    rows.forEach((row) => row.forEach((e) => refuseSetFunctions(e, "VALUES")));
     const compiled = rows.map((row) => row.map((e) => this.compile(e, [])));
     const types = Array.from(
       { length: width },
@@ -1419,6 +1635,7 @@ class Planner {
   }
 
   #core(core: SelectCore, orderBy: OrderItem[]): RowPlan {
+    if (core.where !== null) refuseSetFunctions(core.where, "WHERE");
     const locking = this.#pendingLock;
     this.#pendingLock = null;
     const rowAlias = locking === null ? null : this.#rowLockAlias(core, locking);
@@ -1441,6 +1658,7 @@ class Planner {
     if (locking !== null) checkLocking(core, locking, aggregated, fromNames(core.from));
     const windows = [...core.columns.map((c) => c.expr), ...orderBy.map((o) => o.expr)]
       .flatMap((e) => windowCalls(e));
+    const specs = resolveWindows(windows, core.windows ?? []);
     if (windows.length > 0 && locking !== null) {
       throw new SqlError(
         "0A000",
@@ -1470,6 +1688,21 @@ class Planner {
         if (!any && table === null && core.from.length === 0) {
           throw new SqlError("42601", "SELECT * with no tables specified is not valid");
         }
+      } else if (item.expr.kind === "field" && item.expr.field === null) {
+        // (f(...)).*: each column of a set-returning call.
+        const operand = item.expr.operand;
+        if (operand.kind !== "function" || !SET_RETURNING.has(functionName(operand))) {
+          throw new SqlError("0A000", "only the columns of a set-returning call can be selected");
+        }
+        const names = setFunctionColumnNames(functionName(operand));
+        if (names.length === 1) {
+          // Not a composite: ProjectSet's `extra` refuses it with the call's type (42809).
+          items.push({ expr: item.expr, name: names[0] });
+          continue;
+        }
+        for (const name of names) {
+          items.push({ expr: { kind: "field", operand, field: name }, name });
+        }
       } else {
         items.push({ expr: item.expr, name: item.alias ?? columnNameOf(item.expr) });
       }
@@ -1478,7 +1711,8 @@ class Planner {
     // ORDER BY terms that name an output column use it; others are computed as hidden columns.
     const orderRefs = orderBy.map((o) => outputReference(o.expr, names));
     const hidden = orderBy.filter((_, i) => orderRefs[i] === null).map((o) => o.expr);
-    let compileOut: (e: Expr) => Compiled;
+    // How the select list reads the rows below it; `extra` adds ProjectSet's values.
+    let compileWith: (e: Expr, extra?: (e: Expr) => Compiled | null) => Compiled;
     let input: RowPlan = source;
     let outScope = scope;
     if (aggregated) {
@@ -1489,8 +1723,8 @@ class Planner {
       // A window's own expressions may hold aggregates too: rank() OVER (ORDER BY count(*)).
       const windowExprs = windows.flatMap((w) => [
         ...w.args,
-        ...w.over!.partitionBy,
-        ...w.over!.orderBy.map((o) => o.expr),
+        ...specs.get(w)!.partitionBy,
+        ...specs.get(w)!.orderBy.map((o) => o.expr),
       ]);
       const agg = this.#aggregate(source, groupExprs, [
         ...items.map((i) => i.expr),
@@ -1499,22 +1733,59 @@ class Planner {
         ...windowExprs,
       ]);
       input = agg.plan;
-      compileOut = agg.compile;
+      compileWith = agg.compile;
       if (core.having !== null) {
-        input = filterPlan(input, requireBool(compileOut(core.having), "HAVING"));
+        refuseSetFunctions(core.having, "HAVING");
+        input = filterPlan(input, requireBool(agg.compile(core.having), "HAVING"));
       }
       if (windows.length > 0) {
-        const windowed = this.#windows(input, windows, (e) => agg.compile(e), true);
+        const windowed = this.#windows(input, windows, specs, (e) => agg.compile(e), true);
         input = windowed.plan;
-        compileOut = (e) => agg.compile(e, windowed.extra);
+        compileWith = (e, x) => agg.compile(e, (n) => windowed.extra(n) ?? x?.(n) ?? null);
       }
     } else if (windows.length > 0) {
-      const windowed = this.#windows(source, windows, (e) => this.compile(e, scope));
+      const windowed = this.#windows(source, windows, specs, (e) => this.compile(e, scope));
       input = windowed.plan;
       outScope = windowed.plan.columns;
-      compileOut = (e) => this.compile(e, outScope, windowed.extra);
+      compileWith = (e, x) => this.compile(e, outScope, (n) => windowed.extra(n) ?? x?.(n) ?? null);
     } else {
-      compileOut = (e) => this.compile(e, scope);
+      compileWith = (e, x) => this.compile(e, scope, x);
+    }
+    // Set-returning functions in the select list (or ORDER BY): ProjectSet.
+    const setCalls = [
+      ...items.map((i) => i.expr),
+      ...hidden,
+      ...(Array.isArray(core.distinct) ? core.distinct : []),
+    ].flatMap((e) => setReturningCalls(e));
+    let compileOut: (e: Expr) => Compiled = (e) => compileWith(e);
+    // Calls nested in others' arguments run in a ProjectSet below theirs, as
+    // PostgreSQL stacks them: generate_series(1, generate_series(1, 3)).
+    // Each call runs at the lowest level its arguments allow, so calls of one
+    // level advance in lockstep whatever their nesting in the select list.
+    const levels: FunctionCall[][] = [];
+    const levelOf = (call: FunctionCall): number => {
+      const inner = call.args.flatMap((a) => setReturningCalls(a));
+      const level = inner.reduce((m, c) => Math.max(m, levelOf(c) + 1), 0);
+      (levels[level] ??= []).includes(call) || levels[level].push(call);
+      return level;
+    };
+    setCalls.forEach(levelOf);
+    let setExtra: ((e: Expr) => Compiled | null) | undefined;
+    for (const calls of levels) {
+      const mark = this.correlated.length;
+      const below = setExtra;
+      const projected = this.#projectSet(input, calls, (e) => compileWith(e, below));
+      const needs = aggregated ? [] : this.needs(mark, outScope);
+      const plan = projected.plan;
+      input = needs.length === 0 ? plan : {
+        columns: plan.columns,
+        run: (ctx) => plan.run(ctx, needs),
+      };
+      setExtra = (e) => projected.extra(e) ?? below?.(e) ?? null;
+    }
+    if (setExtra !== undefined) {
+      const extra = setExtra;
+      compileOut = (e) => compileWith(e, extra);
     }
     const outMark = this.correlated.length;
     const outputs = items.map((i) => compileOut(i.expr));
@@ -1599,7 +1870,7 @@ class Planner {
     }
     // Still a point lookup when nothing was stacked on the table's read.
     const point = source.point && plan === projected && !aggregated && outNeeds.length === 0 &&
-        hiddenCompiled.length === 0 && locking === null
+        hiddenCompiled.length === 0 && locking === null && setCalls.length === 0
       ? { ...source.point, outputs: evaluates }
       : undefined;
     return {
@@ -1611,19 +1882,143 @@ class Planner {
   }
 
   /**
+   * ProjectSet, as PostgreSQL 10+ runs set-returning functions in a select
+   * list: for each input row, every call starts over that row and they
+   * advance in lockstep, one output row per step, a call that ran out giving
+   * NULL, until all have run out (an input row whose calls give no rows at
+   * all gives none). The calls' values are appended to the row; `extra`
+   * points the select list's call nodes at them. A call of several columns
+   * (jsonb_each) is one record value. Output is batched and the cancel and
+   * statement_timeout checks run between batches, so a long series streams.
+   */
+  #projectSet(
+    input: RowPlan,
+    calls: FunctionCall[],
+    compileIn: (e: Expr) => Compiled,
+  ): {
+    plan: RowPlan & {
+      run(ctx: RunContext, needs?: Subquery[]): AsyncGenerator<PgValue[][]>;
+    };
+    extra: (e: Expr) => Compiled | null;
+  } {
+    const functions = calls.map((call) => setFunction(call, call.args.map(compileIn), compileIn));
+    const width = input.columns.length;
+    const n = functions.length;
+    // Every column of every call is appended: calls[i]'s first at width + offsets[i].
+    const offsets: number[] = [];
+    let total = 0;
+    for (const f of functions) {
+      offsets.push(width + total);
+      total += f.columns.length;
+    }
+    const widths = functions.map((f) => f.columns.length);
+    const extra = (e: Expr): Compiled | null => {
+      if (e.kind === "field") {
+        const at = calls.indexOf(e.operand as FunctionCall);
+        if (at < 0) return null;
+        const { columns } = functions[at];
+        if (columns.length === 1 && e.field === null) {
+          throw new SqlError("42809", `type ${typeDisplayName(columns[0].type)} is not composite`);
+        }
+        if (columns.length === 1) {
+          throw new SqlError(
+            "42809",
+            `column notation .${e.field} applied to type ${
+              typeDisplayName(columns[0].type)
+            }, which is not a composite type`,
+          );
+        }
+        const column = columns.findIndex((c) => c.name === e.field);
+        if (column < 0) {
+          throw new SqlError("42703", `could not identify column "${e.field}" in record data type`);
+        }
+        const index = offsets[at] + column;
+        return { type: functions[at].columns[column].type, evaluate: (ctx) => ctx.row[index] };
+      }
+      const at = calls.indexOf(e as FunctionCall);
+      if (at < 0) return null;
+      const { columns } = functions[at];
+      const first = offsets[at];
+      if (columns.length === 1) {
+        return { type: columns[0].type, evaluate: (ctx) => ctx.row[first] };
+      }
+      // A call of several columns is one record value (PostgreSQL's type record, text here);
+      // NULL when the call has run out (its columns padded: jsonb_each's key is never NULL).
+      const types = columns.map((c) => c.type);
+      return {
+        type: "text",
+        evaluate: (ctx) => {
+          const values = ctx.row.slice(first, first + columns.length);
+          return values.every((v) => v === null) ? null : recordText(values, types);
+        },
+      };
+    };
+    const plan = {
+      columns: [
+        ...input.columns,
+        ...functions.flatMap((f, i) =>
+          f.columns.map((c, j) => plainColumn(`?srf${i}.${j}`, c.type))
+        ),
+      ],
+      async *run(ctx: RunContext, needs: Subquery[] = []): AsyncGenerator<PgValue[][]> {
+        const counter = { batches: 0 };
+        const e = evalContext(ctx, []);
+        let out: PgValue[][] = [];
+        for await (const batch of input.run(ctx)) {
+          for (const row of batch) {
+            if (needs.length > 0) await runCorrelated(needs, row, ctx);
+            e.row = row;
+            const iterators: (Iterator<PgValue[]> | null)[] = functions.map((f) => f.rows(e));
+            for (;;) {
+              let any = false;
+              const next = new Array<PgValue>(width + total);
+              for (let c = 0; c < width; c++) next[c] = row[c];
+              for (let i = 0; i < n; i++) {
+                const it = iterators[i];
+                const step = it === null ? null : it.next();
+                const at = offsets[i];
+                const columns = widths[i];
+                if (step === null || step.done) {
+                  iterators[i] = null;
+                  for (let c = 0; c < columns; c++) next[at + c] = null;
+                  continue;
+                }
+                any = true;
+                const value = step.value;
+                for (let c = 0; c < columns; c++) next[at + c] = value[c];
+              }
+              if (!any) break;
+              out.push(next);
+              if (out.length >= BATCH_ROWS) {
+                yield out;
+                out = [];
+                await pause(ctx, counter);
+              }
+            }
+          }
+        }
+        if (out.length > 0) yield out;
+      },
+    };
+    return { plan, extra };
+  }
+
+  /**
    * The query's rows with each window function's value appended (window.ts),
    * and how the select list reads those values.
    */
   #windows(
     source: RowPlan,
     calls: FunctionCall[],
+    specs: ReadonlyMap<FunctionCall, WindowSpec>,
     compileIn: (e: Expr) => Compiled,
     grouped = false,
   ): { plan: RowPlan; extra: (e: Expr) => Compiled | null } {
     const scope = source.columns;
     const compiled: CompiledWindow[] = calls.map((call) => {
       const name = functionName(call);
-      const over = call.over!;
+      for (const arg of call.args) refuseSetFunctions(arg, "window");
+      const over = specs.get(call)!;
       if (over.frame && over.frame.mode !== "rows") {
         const offsets = [over.frame.start, over.frame.end].some((b) => b.offset !== undefined);
         if (over.frame.mode === "groups" || offsets) {
@@ -1858,6 +2253,7 @@ class Planner {
 
   #aggregateSpec(call: FunctionCall, scope: readonly ScopeColumn[]): AggregateSpec {
     const name = functionName(call);
+    for (const arg of call.args) refuseSetFunctions(arg, "aggregate");
     const filter = call.filter
       ? requireBool(this.compile(call.filter, scope), "FILTER").evaluate
       : null;
@@ -2207,6 +2603,7 @@ class Planner {
       });
     }
     const columns = [...left.columns, ...right.columns];
+    if (on) refuseSetFunctions(on, "JOIN conditions");
     const condition = on ? requireBool(this.compile(on, columns), "JOIN/ON").evaluate : null;
     const nr = right.columns.length;
     const pad = type === "left";
@@ -2249,62 +2646,67 @@ class Planner {
   }
 
   /**
-   * A set-returning function in FROM: generate_series over integers, unnest
-   * of an array, pg_partition_ancestors (a table is its own); WITH
-   * ORDINALITY numbers the rows.
+   * A function in FROM: a set-returning function of set_returning.ts, or
+   * pg_partition_ancestors (a table is its own). A one-column function's
+   * column takes the alias's name; WITH ORDINALITY numbers the rows.
    */
   #functionInFrom(item: Extract<FromItem, { kind: "function" }>): RowPlan {
     const name = functionName(item.call);
     const args = item.call.args.map((a) => this.compile(a, []));
-    let type: SqlType;
-    // Each function yields its values in batches: generate_series computes
-    // them as it goes, so a series of ten million rows is never held.
-    let values: (ctx: RunContext) => Iterable<PgValue[]>;
-    if (name === "generate_series" && (args.length === 2 || args.length === 3)) {
-      const wide = args.some((a) => a.type === "int8");
-      type = wide ? "int8" : "int4";
-      values = (ctx) => {
-        const e = evalContext(ctx, []);
-        const [start, stop, step] = args.map((a) => {
-          const v = a.evaluate(e);
-          return v === null ? null : BigInt(v as number | bigint | string);
-        });
-        if (start === null || stop === null || (args.length === 3 && step === null)) return [];
-        const by = (step ?? 1n) as bigint;
-        if (by === 0n) throw new SqlError("22023", "step size cannot equal zero");
-        return seriesBatches(start, stop, by, wide);
-      };
-    } else if (name === "unnest" && args.length === 1) {
-      type = "text";
-      values = (ctx) => {
-        const a = args[0].evaluate(evalContext(ctx, []));
-        return a === null ? [] : [parseArray(String(a))];
-      };
+    let columnsOut: SetColumn[];
+    // Each call yields its rows one by one, computed as they are read, so a
+    // series of ten million rows is never held.
+    let rowsOf: (ctx: RunContext) => Iterator<PgValue[]>;
+    if (SET_RETURNING.has(name)) {
+      const fn = setFunction(item.call, args, (e) => this.compile(e, []));
+      columnsOut = fn.columns;
+      rowsOf = (ctx) => fn.rows(evalContext(ctx, []));
     } else if (name === "pg_partition_ancestors" && args.length === 1) {
-      type = "int8";
-      values = (ctx) => [[coerce(args[0], "int8").evaluate(evalContext(ctx, []))]];
+      columnsOut = [{ name, type: "int8" }];
+      rowsOf = (ctx) =>
+        [[coerce(args[0], "int8").evaluate(evalContext(ctx, []))]][Symbol.iterator]();
     } else {
       throw new SqlError("0A000", `function ${name} in FROM is not supported`);
     }
     const alias = item.alias?.name ?? name;
     const names = item.alias?.columns ?? [];
-    const columns: ScopeColumn[] = [{ ...plainColumn(names[0] ?? alias, type), table: alias }];
+    const single = columnsOut.length === 1;
+    const columns: ScopeColumn[] = columnsOut.map((c, i) => ({
+      ...plainColumn(names[i] ?? (single && item.alias && !c.named ? alias : c.name), c.type),
+      table: alias,
+      ...(single && c.named && names.length === 0 ? { wholeRow: alias } : {}),
+    }));
     if (item.ordinality) {
-      columns.push({ ...plainColumn(names[1] ?? "ordinality", "int8"), table: alias });
+      columns.push({
+        ...plainColumn(names[columnsOut.length] ?? "ordinality", "int8"),
+        table: alias,
+      });
+    }
+    if (names.length > columns.length) {
+      throw new SqlError(
+        "42P10",
+        `table "${alias}" has ${columns.length} columns available but ${names.length} columns specified`,
+      );
     }
     const subs = this.subqueries;
+    const ordinality = item.ordinality === true;
     return {
       columns,
       async *run(ctx) {
         await runSubqueries(subs, ctx);
         const counter = { batches: 0 };
         let ordinal = 0n;
-        for (const batch of values(ctx)) {
-          for (let i = 0; i < batch.length; i += BATCH_ROWS) {
-            yield batch.slice(i, i + BATCH_ROWS).map((v) => item.ordinality ? [v, ++ordinal] : [v]);
+        const rows = rowsOf(ctx);
+        let out: PgValue[][] = [];
+        for (let r = rows.next(); !r.done; r = rows.next()) {
+          out.push(ordinality ? [...r.value, ++ordinal] : r.value);
+          if (out.length >= BATCH_ROWS) {
+            yield out;
+            out = [];
             await pause(ctx, counter);
           }
         }
+        if (out.length > 0) yield out;
       },
     };
   }
@@ -2314,6 +2716,9 @@ class Planner {
     // The statement's uncorrelated subqueries (WHERE x IN (SELECT ...)) run
     // before the rows are read; a stored table's plan runs them itself.
     const cte = item.name.length === 1 ? this.ctes.get(item.name[0]) : undefined;
+    if (cte?.writesWithoutReturning) {
+      throw new SqlError("0A000", `WITH query "${item.name[0]}" does not have a RETURNING clause`);
+    }
     if (cte) return withSubqueries(renamed(cte, alias, item.alias?.columns ?? []), this.subqueries);
     const virtual = virtualTable(this.db, this.session, item.name);
     if (virtual) {
@@ -2551,6 +2956,7 @@ class Planner {
       }
       rest.push(term);
     }
+    if (on) refuseSetFunctions(on, "JOIN conditions");
     const condition = on ? requireBool(this.compile(on, scope), "JOIN/ON").evaluate : null;
     const hash = leftKeys.length > 0;
     // EXPLAIN: PostgreSQL's node names; the right side is the one held (hashed or looped over).
@@ -2644,8 +3050,41 @@ class Planner {
 
   // Data changes -------------------------------------------------------------------
 
+  /**
+   * WITH in front of INSERT, UPDATE or DELETE: the CTEs are planned as a
+   * SELECT's are, then the statement itself; data-modifying CTEs run first.
+   */
+  #withDml(
+    statement: InsertStatement | UpdateStatement | DeleteStatement,
+    plan: (s: InsertStatement | UpdateStatement | DeleteStatement) => DmlPlan,
+  ): DmlPlan {
+    const saved = new Map(this.ctes);
+    const top = this.#topLevel;
+    this.#topLevel = false;
+    try {
+      const writers: CteWriter[] = [];
+      for (const cte of statement.with!.ctes) {
+        const writer = this.#cte(cte, statement.with!.recursive, top);
+        if (writer) writers.push(writer);
+      }
+      const inner = plan({ ...statement, with: null });
+      if (writers.length === 0) return { columns: inner.columns, run: inner.run };
+      return {
+        columns: inner.columns,
+        async run(ctx) {
+          for (const writer of writers) await writer(ctx);
+          return inner.run(ctx);
+        },
+      };
+    } finally {
+      this.ctes.clear();
+      for (const [k, v] of saved) this.ctes.set(k, v);
+    }
+  }
+
   insert(statement: InsertStatement): DmlPlan {
-    if (statement.with) throw new SqlError("0A000", "WITH in INSERT is not supported");
+    if (statement.with) return this.#withDml(statement, (s) => this.insert(s as InsertStatement));
+    this.#topLevel = false;
     const table = this.db.table(statement.table, this.session);
     requireTable(table, "insert into");
     const targetNames = statement.columns ?? table.columns.map((c) => c.name);
@@ -2716,6 +3155,7 @@ class Planner {
       }
     }
     const db = this.db;
+    const session = this.session;
     const subs = this.subqueries;
     const rules = this.constraintsOf(table);
     // Rows given as values, and nothing read first from the table itself:
@@ -2727,7 +3167,7 @@ class Planner {
       !(table.foreignKeys ?? []).some((fk) => fk.table === table.name);
     const now = sourceRows?.length === 1 && !conflict && !returning && subs.length === 0 &&
         rules === null && keyed
-      ? insertNow(db, table, targets, sourceRows[0], defaults)
+      ? insertNow(db, table, targets, sourceRows[0], { defaults, session: this.session })
       : undefined;
     const sourceTypes = sourcePlan?.columns.map((c) => c.type) ?? [];
     const sourceCasts = sourcePlan
@@ -2754,10 +3194,9 @@ class Planner {
             const v = given[i];
             if (v !== undefined) values[i] = v;
             else if (table.columns[i].serial) {
-              values[i] = fromCounter(
-                table.columns[i].type,
-                await db.nextval(ctx.sqlTx, table, table.columns[i].name),
-              );
+              const n = await db.nextval(ctx.sqlTx, table, table.columns[i].name);
+              rememberSerial(session, table, table.columns[i], n);
+              values[i] = fromCounter(table.columns[i].type, n);
             } else if (defaults[i] !== null) {
               e.row = [];
               values[i] = defaults[i]!(e);
@@ -2865,6 +3304,7 @@ class Planner {
 
   #returning(items: { expr: Expr; alias: string | null }[], scope: ScopeColumn[]) {
     if (items.length === 0) return null;
+    for (const item of items) refuseSetFunctions(item.expr, "RETURNING");
     const expanded: { expr: Expr; name: string }[] = [];
     for (const item of items) {
       if (item.expr.kind === "star") {
@@ -2904,7 +3344,11 @@ class Planner {
 
   /** UPDATE and DELETE: find the rows, then change them. */
   change(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
-    if (statement.with) throw new SqlError("0A000", "WITH in UPDATE or DELETE is not supported");
+    if (statement.with) return this.#withDml(statement, (s) => this.change(s as typeof statement));
+    this.#topLevel = false;
+    if (statement.kind === "update") {
+      for (const a of statement.set) refuseSetFunctions(a.value, "UPDATE");
+    }
     if ((statement.kind === "update" ? statement.from : statement.using).length > 0) {
       return this.#changeJoined(statement);
     }
@@ -3171,6 +3615,8 @@ interface RowPlan {
   filtered?: boolean;
   /** Set while the plan is still a key-equality lookup on one unique key (see `pointRead`). */
   point?: PointPlan;
+  /** A data-modifying CTE without RETURNING: reading it is 0A000. */
+  writesWithoutReturning?: boolean;
   run(ctx: RunContext): AsyncGenerator<PgValue[][]>;
 }
 
@@ -3254,8 +3700,13 @@ function insertNow(
   table: SqlTable,
   targets: number[],
   source: (Compiled | null)[],
-  defaults: (((ctx: EvalContext) => PgValue) | null)[],
+  options: {
+    defaults: (((ctx: EvalContext) => PgValue) | null)[];
+    /** Whose currval a SERIAL number drawn sets. */
+    session: object;
+  },
 ): InsertNow {
+  const { defaults, session } = options;
   const n = table.columns.length;
   const givenColumns = new Set(targets.filter((_, i) => i < source.length && source[i] !== null));
   const serials = table.columns.filter((c, i) => c.serial && !givenColumns.has(i)).map((c) =>
@@ -3280,10 +3731,9 @@ function insertNow(
       const v = given[i];
       if (v !== undefined) values[i] = v;
       else if (table.columns[i].serial) {
-        values[i] = fromCounter(
-          table.columns[i].type,
-          db.nextvalNow(table, table.columns[i].name)!,
-        );
+        const drawn = db.nextvalNow(table, table.columns[i].name)!;
+        rememberSerial(session, table, table.columns[i], drawn);
+        values[i] = fromCounter(table.columns[i].type, drawn);
       } else if (defaults[i] !== null) values[i] = defaults[i]!(e);
       else values[i] = null;
     }
@@ -3559,24 +4009,6 @@ function materialized(plan: RowPlan): RowPlan {
   };
 }
 
-/** generate_series(start, stop, step) in batches of BATCH_ROWS, computed as they are read. */
-function* seriesBatches(
-  start: bigint,
-  stop: bigint,
-  by: bigint,
-  wide: boolean,
-): Generator<PgValue[]> {
-  const count = (stop - start) / by + 1n;
-  let v = start;
-  for (let left = count; left > 0n;) {
-    const n = left < BigInt(BATCH_ROWS) ? Number(left) : BATCH_ROWS;
-    const batch: PgValue[] = new Array(n);
-    for (let i = 0; i < n; i++, v += by) batch[i] = wide ? v : Number(v);
-    left -= BigInt(n);
-    yield batch;
-  }
-}
-
 function renamed(plan: RowPlan, alias: string, names: string[]): RowPlan {
   return {
     columns: plan.columns.map((c, i) => ({ ...c, table: alias, name: names[i] ?? c.name })),
@@ -3753,6 +4185,55 @@ function hasAggregate(expr: Expr): boolean {
   return found;
 }
 
+/** The set-returning calls of a select-list expression (not looking into subqueries). */
+function setReturningCalls(expr: Expr): FunctionCall[] {
+  const out: FunctionCall[] = [];
+  walk(expr, (node) => {
+    if (node.kind === "case") {
+      refuseSetFunctions(node, "CASE");
+      return false;
+    }
+    if (node.kind !== "function") return true;
+    const name = functionName(node);
+    if (name === "coalesce") {
+      refuseSetFunctions(node, "COALESCE");
+      return false;
+    }
+    if (node.over || AGGREGATES.has(name)) return false;
+    if (SET_RETURNING.has(name)) {
+      out.push(node);
+      return false;
+    }
+    return true;
+  });
+  return out;
+}
+
+/**
+ * PostgreSQL's 0A000 for a set-returning function where it may not run:
+ * WHERE, HAVING, JOIN conditions, VALUES, CASE, COALESCE, inside an
+ * aggregate's or window function's arguments.
+ */
+function refuseSetFunctions(expr: Expr, clause: string): void {
+  walk(expr, (node) => {
+    if (node.kind !== "function" || !SET_RETURNING.has(functionName(node))) return true;
+    if (clause === "aggregate" || clause === "window") {
+      throw new SqlError(
+        "0A000",
+        `${clause} function calls cannot contain set-returning function calls`,
+        { hint: "You might be able to move the set-returning function into a LATERAL FROM item." },
+      );
+    }
+    throw new SqlError(
+      "0A000",
+      `set-returning functions are not allowed in ${clause}`,
+      clause === "CASE" || clause === "COALESCE"
+        ? { hint: "You might be able to move the set-returning function into a LATERAL FROM item." }
+        : undefined,
+    );
+  });
+}
+
 /** Visits an expression's nodes, descending while `visit` returns true. */
 function walk(expr: Expr, visit: (e: Expr) => boolean): void {
   if (!visit(expr)) return;
@@ -3795,6 +4276,7 @@ function walk(expr: Expr, visit: (e: Expr) => boolean): void {
       go(expr.else);
       break;
     case "cast":
+    case "field":
       go(expr.operand);
       break;
     case "function":
@@ -3952,6 +4434,8 @@ function columnNameOf(expr: Expr): string {
         : expr.type.name;
     case "case":
       return expr.rowComparison ? "?column?" : "case";
+    case "field":
+      return expr.field ?? "?column?";
     case "exists":
       return "exists";
     case "array":
@@ -4175,11 +4659,16 @@ export function prepare(
     for (let i = 0; i < paramTypes.length; i++) paramTypes[i] ??= "unknown";
     const highest = highestParam(statement);
     while (paramTypes.length < highest) paramTypes.push("unknown");
+    const preludes = planner.preludes;
+    const started: Prepared["run"] = preludes.length === 0 ? run : async (ctx) => {
+      for (const prelude of preludes) await prelude(ctx);
+      return run(ctx);
+    };
     return {
       statement,
       columns,
       paramTypes,
-      run: planner.usesSequences ? withSequenceWrites(run, db.sequences) : run,
+      run: planner.usesSequences ? withSequenceWrites(started, db.sequences) : started,
       scans: planner.scans,
       explain: planner.explainRoots.flatMap((root) => explainLines(root)),
     } as Prepared;

@@ -10,9 +10,10 @@
 //
 // Interval functions, age(), to_timestamp(), make_timestamp() and to_char()
 // are datetime.ts's; jsonb's are jsonb.ts's. The regular expression
-// functions run regex.ts's translation. Left out: to_date/to_number,
-// locale-dependent functions, regexp_matches (no set-returning functions in
-// a select list), regexp_instr and regexp_substr.
+// functions run regex.ts's translation (regexp_matches and the
+// regexp_split_to_* functions are set_returning.ts's). Left out:
+// to_date/to_number, locale-dependent functions, regexp_instr and
+// regexp_substr.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";

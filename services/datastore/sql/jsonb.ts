@@ -12,9 +12,9 @@
 // Paths and key lists are text[] arrays, which this datastore carries as
 // their text ('{a,b}', documentation 8.15.2); parseTextArray reads them.
 //
-// Left out: the set-returning functions (jsonb_each, jsonb_array_elements:
-// no set-returning functions in FROM yet), jsonpath, jsonb_insert,
-// jsonb_pretty, the json (not jsonb) forms of these functions.
+// The set-returning jsonb_each, jsonb_array_elements and jsonb_object_keys
+// are set_returning.ts's. Left out: jsonpath, jsonb_insert, jsonb_pretty,
+// the json (not jsonb) forms of these functions.
 
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
@@ -403,6 +403,12 @@ export function jsonbOperator(
     case "?&": {
       const right = textArg(rightIn);
       if (!textLike(right.type)) return null;
+      // A text[] literal is read while the statement is analysed, as PostgreSQL's
+      // array input does: a malformed one fails even when no row is read.
+      const literal = rightIn.constant?.value;
+      if (op !== "?" && rightIn.type === "unknown" && typeof literal === "string") {
+        parseTextArray(literal);
+      }
       return strict("bool", [left.evaluate, right.evaluate], ([d, k]) => {
         const value = tree(d);
         const has = (key: string) =>

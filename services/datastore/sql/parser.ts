@@ -680,6 +680,14 @@ class Parser {
       core.groupBy = this.#exprList();
     }
     if (this.#accept("having")) core.having = this.#expr();
+    if (this.#accept("window")) {
+      core.windows = [];
+      do {
+        const name = this.#colId();
+        this.#expect("as");
+        core.windows.push({ name, spec: this.#windowSpec() });
+      } while (this.#acceptOp(","));
+    }
     return core;
   }
 
@@ -1989,10 +1997,16 @@ class Parser {
   }
 
   #postfix(): Expr {
+    const parenthesized = this.#isOp("(");
     let expr = this.#primary();
     let links = 0;
     while (true) {
-      if (this.#acceptOp("::")) {
+      if (parenthesized && links === 0 && this.#isOp(".")) {
+        // (composite).field or (composite).*: only right after the parentheses.
+        this.#at++;
+        if (this.#acceptOp("*")) expr = { kind: "field", operand: expr, field: null };
+        else expr = { kind: "field", operand: expr, field: this.#colLabel() };
+      } else if (this.#acceptOp("::")) {
         expr = { kind: "cast", operand: expr, type: this.#typeName() };
       } else if (this.#isOp("[")) {
         this.#at++;
@@ -2319,10 +2333,22 @@ class Parser {
     return call;
   }
 
-  /** ( [PARTITION BY ...] [ORDER BY ...] [ROWS | RANGE | GROUPS frame] ), after OVER. */
+  /**
+   * After OVER: a window's name, or ( [name] [PARTITION BY ...] [ORDER BY ...]
+   * [ROWS | RANGE | GROUPS frame] ); after WINDOW name AS, the latter.
+   */
   #windowSpec(): WindowSpec {
+    if (!this.#isOp("(")) {
+      return { existing: this.#colId(), bare: true, partitionBy: [], orderBy: [], frame: null };
+    }
     this.#expectOp("(");
     const spec: WindowSpec = { partitionBy: [], orderBy: [], frame: null };
+    const token = this.#tok;
+    if (
+      (token.kind === "word" || token.kind === "quoted") &&
+      !(token.kind === "word" &&
+        ["partition", "order", "rows", "range", "groups"].includes(token.text))
+    ) spec.existing = this.#colId();
     if (this.#accept("partition")) {
       this.#expect("by");
       spec.partitionBy = this.#exprList();

@@ -14,6 +14,7 @@
 
 import { SqlError } from "./errors.ts";
 import { characterPosition, type Token, tokenize } from "./lexer.ts";
+import { SET_RETURNING } from "./set_returning.ts";
 
 const TABLE_LEADS = new Set(["from", "join", "into", "update", "table", "only", ","]);
 const QUERY_LEADS = new Set(["from", "join"]);
@@ -25,16 +26,45 @@ export function withPosition(error: unknown, sql: string): unknown {
   if (error.code === "42P10" && error.message.startsWith("SELECT DISTINCT ON")) {
     return distinctOnPosition(error, sql);
   }
+  if (
+    (error.code === "0A000" && /set-returning function/.test(error.message)) ||
+    /^column notation \.|^could not identify column ".*" in record data type$/
+      .test(error.message)
+  ) {
+    return setFunctionPosition(error, sql);
+  }
+  if (
+    error.code === "0A000" &&
+    /data-modifying statement must be at the top level$/.test(error.message)
+  ) {
+    return nestedWriterPosition(error, sql);
+  }
+  const call = /^function ([a-z_][a-z0-9_]*)\(.*\) (?:does not exist|is not unique)$/.exec(
+    error.message,
+  );
+  if (call && (error.code === "42883" || error.code === "42725")) {
+    return functionPosition(error, sql, call[1]);
+  }
+  const window = /window "([^"]+)"/.exec(error.message);
+  if (window && (error.code === "42P20" || error.code === "42704")) {
+    return windowPosition(error, sql, window[1]);
+  }
   let path: string[] | null = null;
   let table = false;
   const relation = /^relation "([^"]+)" does not exist$/.exec(error.message);
   const column = /^column (?:"([^"]+)"|([^ ]+)) does not exist$/.exec(error.message);
+  const noReturning = /^WITH query "([^"]+)" does not have a RETURNING clause$/.exec(
+    error.message,
+  );
   const lockOf = /^relation "([^"]+)" in FOR [A-Z ]+ clause not found in FROM clause$/.exec(
     error.message,
   );
   const ambiguous = /^column reference "([^"]+)" is ambiguous$/.exec(error.message);
   const missing = /^missing FROM-clause entry for table "([^"]+)"$/.exec(error.message);
-  if (error.code === "42702" && ambiguous) {
+  if (error.code === "0A000" && noReturning) {
+    path = [noReturning[1]];
+    table = true;
+  } else if (error.code === "42702" && ambiguous) {
     path = [ambiguous[1]];
   } else if (error.code === "42P01" && missing) {
     path = [missing[1]];
@@ -57,7 +87,14 @@ export function withPosition(error: unknown, sql: string): unknown {
   if (tokens[0] !== undefined && (isName(tokens[0], "alter") || isName(tokens[0], "lock"))) {
     return error;
   }
-  const at = find(tokens, path, table);
+  let at = find(tokens, path, table);
+  // A sequence named by a string (nextval('nope')): PostgreSQL points at the string.
+  if (at < 0 && relation) {
+    at = tokens.findIndex((t, i) =>
+      t.kind === "string" && (t.text === relation[1] || t.text === `public.${relation[1]}`) &&
+      ["nextval", "currval", "setval"].some((f) => tokens[i - 2] && isName(tokens[i - 2], f))
+    );
+  }
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {
     detail: error.detail,
@@ -69,7 +106,7 @@ export function withPosition(error: unknown, sql: string): unknown {
 const LITERAL_CODES = new Set(["22P02", "22007", "22008", "22015"]);
 /** The input functions' messages; other errors of these codes carry no position. */
 const LITERAL_MESSAGE =
-  /^(invalid input syntax for type [^:]+|(date\/time|interval) field value out of range): "[^]*"$/;
+  /^(invalid input syntax for type [^:]+|(date\/time|interval) field value out of range|malformed array literal): "[^]*"$/;
 
 interface CodedError {
   code: string;
@@ -152,4 +189,127 @@ function distinctOnPosition(error: SqlError, sql: string): SqlError {
     }
   }
   return error;
+}
+
+/** The clause keyword a set-returning function's 0A000 names, whose first such call it is. */
+const SET_FUNCTION_CLAUSES: Readonly<Record<string, string>> = {
+  WHERE: "where",
+  HAVING: "having",
+  "JOIN conditions": "on",
+};
+
+/**
+ * PostgreSQL points a misplaced set-returning function's 0A000 at the call:
+ * the first one after the clause the message names (WHERE, HAVING, ON), or
+ * the first in the statement.
+ */
+function setFunctionPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const clause = /not allowed in (.+)$/.exec(error.message)?.[1];
+  const lead = clause === undefined ? undefined : SET_FUNCTION_CLAUSES[clause];
+  let from = 0;
+  if (lead !== undefined) {
+    from = tokens.findIndex((t) => isName(t, lead));
+    if (from < 0) return error;
+  }
+  for (let i = from; i + 1 < tokens.length; i++) {
+    const next = tokens[i + 1];
+    if (
+      tokens[i].kind === "word" && SET_RETURNING.has(tokens[i].text) && next.kind === "op" &&
+      next.text === "("
+    ) {
+      return new SqlError(error.code, error.message, {
+        detail: error.detail,
+        hint: error.hint,
+        position: characterPosition(sql, tokens[i].start),
+      });
+    }
+  }
+  return error;
+}
+
+/**
+ * PostgreSQL points a named window's error at the window that names it:
+ * the parenthesis of `OVER (w ...)` or `AS (w ...)`, the name of `OVER w`,
+ * and for a name defined twice, the second definition's parenthesis.
+ */
+function windowPosition(error: SqlError, sql: string, name: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const isOp = (t: Token | undefined, op: string) => t?.kind === "op" && t.text === op;
+  let at = -1;
+  if (/is already defined$/.test(error.message)) {
+    const defs = tokens.flatMap((t, i) =>
+      isName(t, name) && isName(tokens[i + 1], "as") && isOp(tokens[i + 2], "(") ? [i] : []
+    );
+    at = defs[1] === undefined ? -1 : defs[1] + 2;
+  } else {
+    for (let i = 0; i + 1 < tokens.length && at < 0; i++) {
+      const lead = isName(tokens[i], "over") || isName(tokens[i], "as");
+      if (!lead) continue;
+      if (isOp(tokens[i + 1], "(") && tokens[i + 2] && isName(tokens[i + 2], name)) at = i + 1;
+      else if (isName(tokens[i], "over") && isName(tokens[i + 1], name)) at = i + 1;
+    }
+  }
+  if (at < 0) return error;
+  return new SqlError(error.code, error.message, {
+    detail: error.detail,
+    hint: error.hint,
+    position: characterPosition(sql, tokens[at].start),
+  });
+}
+
+/** PostgreSQL points at the name of a data-modifying CTE below the top level. */
+function nestedWriterPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  for (let i = 1; i + 3 < tokens.length; i++) {
+    const [name, as, open, verb] = tokens.slice(i, i + 4);
+    if (
+      isName(as, "as") && open.kind === "op" && open.text === "(" &&
+      ["insert", "update", "delete"].some((v) => isName(verb, v)) &&
+      (name.kind === "word" || name.kind === "quoted") &&
+      (isName(tokens[i - 1], "with") || tokens[i - 1].text === ",") && i > 1
+    ) {
+      return new SqlError(error.code, error.message, {
+        detail: error.detail,
+        hint: error.hint,
+        position: characterPosition(sql, name.start),
+      });
+    }
+  }
+  return error;
+}
+
+/** PostgreSQL points an unknown or ambiguous function's error at the first call of that name. */
+function functionPosition(error: SqlError, sql: string, name: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const at = tokens.findIndex((t, i) =>
+    isName(t, name) && tokens[i + 1]?.kind === "op" && tokens[i + 1].text === "(" &&
+    !(tokens[i - 1]?.kind === "op" && tokens[i - 1].text === ".")
+  );
+  if (at < 0) return error;
+  return new SqlError(error.code, error.message, {
+    detail: error.detail,
+    hint: error.hint,
+    position: characterPosition(sql, tokens[at].start),
+  });
 }

@@ -23,6 +23,7 @@ import type {
   Statement,
   TableConstraint,
   TypeName,
+  WindowSpec,
   WithClause,
 } from "./ast.ts";
 import { COL_NAME, RESERVED, TYPE_FUNC_NAME } from "./keywords.ts";
@@ -84,25 +85,30 @@ function functionCall(call: FunctionCall): string {
   if (call.orderBy.length > 0) args += ` ORDER BY ${orderList(call.orderBy)}`;
   let text = `${functionName(call.name)}(${args})`;
   if (call.filter !== null) text += ` FILTER (WHERE ${printExpr(call.filter)})`;
-  if (call.over) {
-    const parts: string[] = [];
-    if (call.over.partitionBy.length > 0) {
-      parts.push(`PARTITION BY ${call.over.partitionBy.map(printExpr).join(", ")}`);
-    }
-    if (call.over.orderBy.length > 0) parts.push(`ORDER BY ${orderList(call.over.orderBy)}`);
-    const frame = call.over.frame;
-    if (frame) {
-      const bound = (b: FrameBound) =>
-        b.offset !== undefined
-          ? `${b.offset} ${b.kind.toUpperCase()}`
-          : b.kind.replace("_", " ").toUpperCase().replace("CURRENT", "CURRENT ROW");
-      parts.push(
-        `${frame.mode.toUpperCase()} BETWEEN ${bound(frame.start)} AND ${bound(frame.end)}`,
-      );
-    }
-    text += ` OVER (${parts.join(" ")})`;
-  }
+  if (call.over) text += ` OVER ${windowSpec(call.over)}`;
   return text;
+}
+
+/** A window: its name alone (`OVER w`) or its parenthesized definition. */
+function windowSpec(over: WindowSpec): string {
+  if (over.bare) return quoteIdentifier(over.existing!);
+  const parts: string[] = [];
+  if (over.existing !== undefined) parts.push(quoteIdentifier(over.existing));
+  if (over.partitionBy.length > 0) {
+    parts.push(`PARTITION BY ${over.partitionBy.map(printExpr).join(", ")}`);
+  }
+  if (over.orderBy.length > 0) parts.push(`ORDER BY ${orderList(over.orderBy)}`);
+  const frame = over.frame;
+  if (frame) {
+    const bound = (b: FrameBound) =>
+      b.offset !== undefined
+        ? `${b.offset} ${b.kind.toUpperCase()}`
+        : b.kind.replace("_", " ").toUpperCase().replace("CURRENT", "CURRENT ROW");
+    parts.push(
+      `${frame.mode.toUpperCase()} BETWEEN ${bound(frame.start)} AND ${bound(frame.end)}`,
+    );
+  }
+  return `(${parts.join(" ")})`;
 }
 
 /** One expression, fully parenthesized. */
@@ -188,6 +194,10 @@ export function printExpr(expr: Expr): string {
       }))`;
     case "subscript":
       return `(${printExpr(expr.operand)})[${printExpr(expr.index)}]`;
+    case "field":
+      return `(${printExpr(expr.operand)}).${
+        expr.field === null ? "*" : quoteIdentifier(expr.field)
+      }`;
     case "row":
       return `ROW(${expr.items.map(printExpr).join(", ")})`;
   }
@@ -251,6 +261,11 @@ function queryBody(body: QueryBody): string {
       if (body.where !== null) text += ` WHERE ${printExpr(body.where)}`;
       if (body.groupBy.length > 0) text += ` GROUP BY ${body.groupBy.map(printExpr).join(", ")}`;
       if (body.having !== null) text += ` HAVING ${printExpr(body.having)}`;
+      if (body.windows && body.windows.length > 0) {
+        text += ` WINDOW ${
+          body.windows.map((w) => `${quoteIdentifier(w.name)} AS ${windowSpec(w.spec)}`).join(", ")
+        }`;
+      }
       return text;
     }
     case "values":

@@ -20,9 +20,15 @@
 //
 // Left out: CREATE and DROP SEQUENCE take effect at once even inside a
 // transaction block (PostgreSQL's are transactional); sequences are not in
-// pg_class; SERIAL columns keep their own counters (executor.ts), which
-// pg_get_serial_sequence names but nextval('t_id_seq') does not reach;
-// ALTER SEQUENCE; OWNED BY is accepted and ignored.
+// pg_class; ALTER SEQUENCE; OWNED BY is accepted and ignored.
+//
+// SERIAL and identity columns keep their own counters (executor.ts's
+// Database.nextval, reserved ahead in `sql_sequences`); nextval, currval,
+// setval and lastval reach them by their sequence's name (`t_id_seq`, what
+// pg_get_serial_sequence gives) when no sequence of that name exists. The
+// counter must be started before the statement runs (it reads the table),
+// so the name must be known then: a constant, or pg_get_serial_sequence of
+// constants; otherwise an unstarted counter is 55000.
 
 import type { Engine, TableSpec } from "../storage/engine.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
@@ -31,6 +37,7 @@ import type { Expr, SequenceOptions, Statement } from "./ast.ts";
 import { coerce, type Compiled, typeDisplayName } from "./eval.ts";
 import type { Database, Result, RunContext, SessionInfo } from "./executor.ts";
 import { sequenceName } from "./pg_catalog.ts";
+import type { SqlColumn, SqlTable } from "./catalog.ts";
 
 export const SEQUENCE_DEFS_TABLE = "sql_sequence_defs";
 export const SEQUENCE_DEFS_SPEC: TableSpec = {
@@ -166,12 +173,13 @@ export class Sequences {
     return value;
   }
 
-  lastval(session: object): bigint {
+  /** lastval(): `serial` tells whether a name is a SERIAL column's sequence (still there). */
+  lastval(session: object, serial: (name: string) => boolean = () => false): bigint {
     const mine = sessionValues.get(session);
     if (!mine || mine.last === null) {
       throw new SqlError("55000", "lastval is not yet defined in this session");
     }
-    if (!this.#all.has(mine.last)) {
+    if (!this.#all.has(mine.last) && !serial(mine.last)) {
       throw new SqlError("55000", "lastval is not yet defined in this session");
     }
     return mine.values.get(mine.last)!;
@@ -193,6 +201,16 @@ export class Sequences {
     this.#log(seq, called ? value : value - seq.increment);
     void session;
     return value;
+  }
+
+  /**
+   * A SERIAL counter's reservation write made by nextval or setval in an
+   * expression (executor.ts's `drawNow`): `settled` waits for it too.
+   */
+  track(write: Promise<void>): void {
+    this.#pending.add(write);
+    const forget = () => this.#pending.delete(write);
+    write.then(forget, forget);
   }
 
   /** Resolves once every log write made so far is durable (rejects if one failed). */
@@ -405,12 +423,78 @@ export async function dropSequence(
 }
 
 /** nextval, currval, setval, lastval and pg_get_serial_sequence, compiled over their arguments. */
+/**
+ * What sequence functions need from the planner. `prelude` registers work
+ * to do before the statement runs: starting the counter of a SERIAL
+ * column's sequence named by a constant (which reads the table).
+ */
+export interface SequenceHost {
+  db: Database;
+  session: SessionInfo;
+  prelude(run: (ctx: RunContext) => Promise<void>): void;
+  /** The sequence the first argument names when known before running (a constant). */
+  named?: string;
+}
+
+interface SerialSequence {
+  table: SqlTable;
+  column: string;
+  min: bigint;
+  max: bigint;
+}
+
+/** Per database: serialOf's answers for one catalog version (a lookup walks every column). */
+const serialCache = new WeakMap<
+  Database,
+  { version: number; found: Map<string, SerialSequence | null> }
+>();
+
+/** The SERIAL column `name` (`t_id_seq`) is the sequence of, with its bounds; null when none. */
+function serialOf(db: Database, name: string): SerialSequence | null {
+  if (db.sequences.has(name)) return null;
+  let cache = serialCache.get(db);
+  if (cache === undefined || cache.version !== db.catalogVersion) {
+    serialCache.set(db, cache = { version: db.catalogVersion, found: new Map() });
+  }
+  const known = cache.found.get(name);
+  if (known !== undefined) return known;
+  const found = db.serialSequence(name);
+  let answer: SerialSequence | null = null;
+  if (found !== null) {
+    const type = found.table.columns.find((c) => c.name === found.column)!.type;
+    answer = { ...found, min: 1n, max: (RANGE[type] ?? RANGE.int8)[1] };
+  }
+  if (cache.found.size < 1024) cache.found.set(name, answer);
+  return answer;
+}
+
+/** Remembers a SERIAL column's number for currval and lastval (an INSERT drew it). */
+export function rememberSerial(
+  session: object,
+  table: SqlTable,
+  column: SqlColumn,
+  value: bigint,
+): void {
+  remember(session, sequenceName(table, column), value);
+}
+
 export function sequenceFunction(
   name: string,
   args: Compiled[],
-  host: { db: Database; session: SessionInfo },
+  host: SequenceHost,
 ): Compiled {
   const { db, session } = host;
+  // A SERIAL column's own sequence named by a constant: its counter is started first.
+  const constant = args[0]?.constant?.value;
+  const named = typeof constant === "string" ? sequenceArgument(constant) : host.named;
+  if ((name === "nextval" || name === "setval") && named !== undefined) {
+    const serial = serialOf(db, named);
+    if (serial !== null) {
+      host.prelude(async (ctx) => {
+        await db.startCounter(ctx.sqlTx, serial.table, serial.column);
+      });
+    }
+  }
   const arity = (counts: number[]) => {
     if (!counts.includes(args.length)) {
       const types = args.map((a) => typeDisplayName(a.type === "unknown" ? "unknown" : a.type));
@@ -432,9 +516,32 @@ export function sequenceFunction(
           const value = seq(ctx);
           if (value === null) return null;
           const target = sequenceArgument(value);
-          return name === "nextval"
-            ? db.sequences.nextval(session, target)
-            : db.sequences.currval(session, target);
+          const serial = serialOf(db, target);
+          if (serial === null) {
+            return name === "nextval"
+              ? db.sequences.nextval(session, target)
+              : db.sequences.currval(session, target);
+          }
+          if (name === "currval") {
+            const seen = sessionValues.get(session)?.values.get(target);
+            if (seen === undefined) {
+              throw new SqlError(
+                "55000",
+                `currval of sequence "${target}" is not yet defined in this session`,
+              );
+            }
+            return seen;
+          }
+          const { value: next, write } = db.drawNow(serial.table, serial.column);
+          if (write !== null) db.sequences.track(write);
+          if (next > serial.max) {
+            throw new SqlError(
+              "2200H",
+              `nextval: reached maximum value of sequence "${target}" (${serial.max})`,
+            );
+          }
+          remember(session, target, next);
+          return next;
         },
       };
     }
@@ -448,13 +555,29 @@ export function sequenceFunction(
         evaluate: (ctx) => {
           const s = seq(ctx), v = value(ctx), c = called(ctx);
           if (s === null || v === null || c === null) return null;
-          return db.sequences.setval(session, sequenceArgument(s), BigInt(v as bigint), c === true);
+          const target = sequenceArgument(s);
+          const serial = serialOf(db, target);
+          if (serial === null) {
+            return db.sequences.setval(session, target, BigInt(v as bigint), c === true);
+          }
+          const n = BigInt(v as bigint);
+          if (n < serial.min || n > serial.max) {
+            throw new SqlError(
+              "22003",
+              `setval: value ${n} is out of bounds for sequence "${target}" (${serial.min}..${serial.max})`,
+            );
+          }
+          db.sequences.track(db.setCounter(serial.table, serial.column, n, c === true));
+          return n;
         },
       };
     }
     case "lastval":
       arity([0]);
-      return { type: "int8", evaluate: () => db.sequences.lastval(session) };
+      return {
+        type: "int8",
+        evaluate: () => db.sequences.lastval(session, (n) => db.serialSequence(n) !== null),
+      };
     default: {
       // pg_get_serial_sequence(table, column)
       arity([2]);

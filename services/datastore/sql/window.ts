@@ -23,7 +23,14 @@
 // EXCLUDE, window functions over GROUP BY or aggregates, nth_value.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
-import type { Expr, FrameBound, FunctionCall, WindowFrame } from "./ast.ts";
+import type {
+  Expr,
+  FrameBound,
+  FunctionCall,
+  WindowDefinition,
+  WindowFrame,
+  WindowSpec,
+} from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import type { EvalContext, SqlType } from "./eval.ts";
 
@@ -48,6 +55,60 @@ export function windowCalls(expr: Expr, out: FunctionCall[] = []): FunctionCall[
   };
   visit(expr);
   return out;
+}
+
+/**
+ * Named windows (WINDOW w AS (...), OVER w, OVER (w ORDER BY ...)) resolved
+ * to plain specifications, by PostgreSQL's rules (transformWindowDefinitions):
+ * a window built on a named one may add ORDER BY only where it has none and
+ * never PARTITION BY, and cannot copy one with a frame clause (42P20); an
+ * unknown name is 42704; a definition may build on earlier ones only.
+ * Returns each call's resolved window (calls without names map to their own).
+ */
+export function resolveWindows(
+  calls: readonly FunctionCall[],
+  definitions: readonly WindowDefinition[],
+): Map<FunctionCall, WindowSpec> {
+  const named = new Map<string, WindowSpec>();
+  for (const def of definitions) {
+    if (named.has(def.name)) {
+      throw new SqlError("42P20", `window "${def.name}" is already defined`);
+    }
+    named.set(def.name, mergeWindow(def.spec, named, false));
+  }
+  const out = new Map<FunctionCall, WindowSpec>();
+  for (const call of calls) out.set(call, mergeWindow(call.over!, named, true));
+  return out;
+}
+
+function mergeWindow(
+  spec: WindowSpec,
+  named: ReadonlyMap<string, WindowSpec>,
+  inOver: boolean,
+): WindowSpec {
+  if (spec.existing === undefined) return spec;
+  const base = named.get(spec.existing);
+  if (base === undefined) throw new SqlError("42704", `window "${spec.existing}" does not exist`);
+  if (spec.bare) return base;
+  const name = spec.existing;
+  if (spec.partitionBy.length > 0) {
+    throw new SqlError("42P20", `cannot override PARTITION BY clause of window "${name}"`);
+  }
+  if (spec.orderBy.length > 0 && base.orderBy.length > 0) {
+    throw new SqlError("42P20", `cannot override ORDER BY clause of window "${name}"`);
+  }
+  if (base.frame !== null) {
+    throw new SqlError(
+      "42P20",
+      `cannot copy window "${name}" because it has a frame clause`,
+      inOver ? { hint: "Omit the parentheses in this OVER clause." } : undefined,
+    );
+  }
+  return {
+    partitionBy: base.partitionBy,
+    orderBy: spec.orderBy.length > 0 ? spec.orderBy : base.orderBy,
+    frame: spec.frame,
+  };
 }
 
 /** One ORDER BY key of a window, compiled. */

@@ -96,6 +96,31 @@ Deno.test("generate_series streams: a series far past the bound is counted witho
   });
 });
 
+Deno.test("set-returning functions in a select list stream: ProjectSet holds no rows, sorting its output does", async () => {
+  await withSession({ rowsHeldMax: 50 }, async (s) => {
+    await s.query("CREATE TABLE t (id INTEGER PRIMARY KEY, doc JSONB)");
+    await s.query(`INSERT INTO t VALUES (1, '[1, 2, 3]'), (2, '[]'), (3, '[4]')`);
+    // Each of 3 rows times a series of 30000, two calls in lockstep: 90000 rows, never held.
+    assert.deepEqual(
+      await s.rows(
+        "SELECT count(*), count(e), sum(g) FROM " +
+          "(SELECT id, generate_series(1, 30000) AS g, jsonb_array_elements(doc) AS e FROM t) s",
+      ),
+      [["90000", "4", "1350045000"]],
+    );
+    assert.deepEqual(
+      await s.rows(
+        "SELECT count(*) FROM (SELECT regexp_split_to_table(repeat('a,', 99999), ',')) s",
+      ),
+      [["100000"]],
+    );
+    assert.equal(
+      await s.errorCode("SELECT generate_series(1, 1000) AS g ORDER BY g DESC"),
+      "54000",
+    );
+  });
+});
+
 Deno.test("WITH RECURSIVE: a working table that keeps growing stops at the bound (54000); one that stays small runs on", async () => {
   await withSession({ rowsHeldMax: 50 }, async (s) => {
     // Doubles every round and never ends.
