@@ -29,7 +29,7 @@ import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
-import { jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
+import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
 import {
   compareIntervalValues,
@@ -592,11 +592,12 @@ export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
       // Trailing spaces do not count in char(n) comparisons.
       return (a, b) =>
         compareCodePoints((a as string).replace(/ +$/, ""), (b as string).replace(/ +$/, ""));
+    case "jsonb":
+      return (a, b) => compareJsonb(a as string, b as string);
     case "text":
     case "varchar":
     case "uuid":
     case "json":
-    case "jsonb":
       return (a, b) => compareCodePoints(a as string, b as string);
     default:
       return (

@@ -20,6 +20,7 @@ import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+import { compareDecimal, toDecimal } from "./numeric.ts";
 
 /** A number with the text it was written with. */
 export class JsonNumber {
@@ -72,6 +73,68 @@ function pretty(value: Json, level: number): string {
     return `{\n${members.join(",\n")}\n${pad}}`;
   }
   return print(value);
+}
+
+/** Rank of a JSON kind in jsonb's B-tree order (documentation 8.14.4). */
+function kindRank(value: Json): number {
+  if (value === null) return 0;
+  if (typeof value === "string") return 1;
+  if (value instanceof JsonNumber) return 2;
+  if (typeof value === "boolean") return 3;
+  return Array.isArray(value) ? 4 : 5;
+}
+
+function compareTrees(a: Json, b: Json, top: boolean): number {
+  // "For historical reasons, an empty top-level array sorts less than null."
+  const rank = (v: Json) => (top && Array.isArray(v) && v.length === 0 ? -1 : kindRank(v));
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra !== rb) return ra < rb ? -1 : 1;
+  if (a === null || b === null) return 0;
+  if (typeof a === "string") {
+    const x = b as string;
+    return a === x ? 0 : a < x ? -1 : 1; // code unit order is code point order outside surrogates
+  }
+  if (a instanceof JsonNumber) {
+    return compareDecimal(toDecimal(a.text), toDecimal((b as JsonNumber).text));
+  }
+  if (typeof a === "boolean") return a === b ? 0 : a ? 1 : -1;
+  if (Array.isArray(a)) {
+    const y = b as Json[];
+    if (a.length !== y.length) return a.length < y.length ? -1 : 1;
+    for (let i = 0; i < a.length; i++) {
+      const c = compareTrees(a[i], y[i], false);
+      if (c !== 0) return c;
+    }
+    return 0;
+  }
+  const x = [...(a as Map<string, Json>)];
+  const y = [...(b as Map<string, Json>)];
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
+  // Keys in jsonb's storage order: shorter first, then bytewise.
+  const order = (p: [string, Json], q: [string, Json]) =>
+    p[0].length - q[0].length || (p[0] < q[0] ? -1 : p[0] > q[0] ? 1 : 0);
+  x.sort(order);
+  y.sort(order);
+  for (let i = 0; i < x.length; i++) {
+    // Pairs meet in storage order, but their keys compare as strings: {"aa": 1} < {"b": 0}.
+    const [p, q] = [x[i][0], y[i][0]];
+    if (p !== q) return p < q ? -1 : 1;
+    const c = compareTrees(x[i][1], y[i][1], false);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/**
+ * jsonb's ordering (ORDER BY, <, DISTINCT): object > array > boolean >
+ * number > string > null; longer containers after shorter ones, then
+ * element by element (objects pair by pair in key order); numbers as
+ * numbers, so 5 sorts before 10.
+ */
+export function compareJsonb(a: string, b: string): number {
+  if (a === b) return 0;
+  return compareTrees(parseJsonb(a), parseJsonb(b), true);
 }
 
 /** A tree as jsonb's normalized text. */
