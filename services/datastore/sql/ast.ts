@@ -85,6 +85,8 @@ export interface FunctionCall {
   distinct: boolean;
   /** Aggregate ORDER BY inside the parentheses. */
   orderBy: OrderItem[];
+  /** The ORDER BY came in WITHIN GROUP (...): an ordered-set aggregate (percentile_cont, mode). */
+  withinGroup?: boolean;
   filter: Expr | null;
   /** OVER (...): a window function call (window.ts). */
   over?: WindowSpec;

@@ -25,7 +25,8 @@
 // the statement; a correlated one (reading the enclosing row) runs again for
 // each row, before the expressions over that row are evaluated, because an
 // expression's closure cannot await the engine. Aggregates: count, sum, avg,
-// min, max, bool_and, bool_or, string_agg, with DISTINCT and FILTER.
+// min, max, bool_and, bool_or, string_agg, jsonb_agg, with DISTINCT and FILTER;
+// the rest, and ORDER BY inside any of them, are aggregates.ts's.
 //
 // Writes: UPDATE and DELETE find their rows first, then change them, so a
 // change never meets a row twice. INSERT checks NOT NULL, fills DEFAULTs and
@@ -50,7 +51,21 @@ import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engi
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
-import { jsonOf } from "./jsonb.ts";
+import { jsonOf, jsonValueText } from "./jsonb.ts";
+import { addIntervalToTimestamp, timestampMicros } from "./datetime.ts";
+import {
+  type AggregateSpec,
+  arrayAgg,
+  jsonAgg,
+  jsonObjectAgg,
+  noSuchFunction,
+  ORDERED_SET_AGGREGATES,
+  orderedInput,
+  orderedSetAgg,
+  type SortKey,
+  VARIANCE_AGGREGATES,
+  varianceAgg,
+} from "./aggregates.ts";
 import {
   addIntervals,
   formatInterval,
@@ -817,6 +832,17 @@ class Planner {
       case "function":
         if (AGGREGATES.has(functionName(expr))) {
           throw new SqlError("42803", "aggregate functions are not allowed here");
+        }
+        if (ROW_JSON_FUNCTIONS.has(functionName(expr)) && expr.args.length === 1) {
+          const row = this.#wholeRow(expr.args[0], scope);
+          // row_to_json and to_json give the row's json text; to_jsonb normalizes it.
+          if (row !== null && functionName(expr) !== "to_jsonb") return row;
+          if (row !== null) {
+            return {
+              type: "jsonb",
+              evaluate: (ctx) => parseText(OID.jsonb, row.evaluate(ctx) as string),
+            };
+          }
         }
         return catalogExpr(expr, this.#catalogHost(scope, extra)) ??
           this.#sessionFunction(expr, scope, extra);
@@ -1745,7 +1771,7 @@ class Planner {
               state = { key, accs: specs.map((s) => s.start()) };
               states.set(k, state);
             }
-            for (let i = 0; i < specs.length; i++) specs[i].step(state.accs[i], e);
+            for (let i = 0; i < specs.length; i++) specs[i].step(state.accs[i], e, hold);
           }
         }
         if (states.size === 0 && width === 0) {
@@ -1771,6 +1797,26 @@ class Planner {
     const filter = call.filter
       ? requireBool(this.compile(call.filter, scope), "FILTER").evaluate
       : null;
+    if (ORDERED_SET_AGGREGATES.has(name) !== (call.withinGroup === true)) {
+      // No such signature: WITHIN GROUP's keys count as arguments, as in PostgreSQL.
+      const types = [...call.args, ...(call.withinGroup ? call.orderBy.map((o) => o.expr) : [])]
+        .map((e) => typeDisplayName(this.compile(e, scope).type));
+      throw noSuchFunction(name, types);
+    }
+    if (call.withinGroup) return this.#orderedSetSpec(name, call, scope, filter);
+    if (call.orderBy.length > 0) {
+      if (call.distinct) {
+        const args = call.args.map((a) => printExpr(a));
+        if (call.orderBy.some((o) => !args.includes(printExpr(o.expr)))) {
+          throw new SqlError(
+            "42P10",
+            "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
+          );
+        }
+      }
+      const inner = this.#aggregateSpec({ ...call, orderBy: [], filter: null }, scope);
+      return orderedInput(inner, filter, this.#sortKeys(call.orderBy, scope));
+    }
     if (name === "count" && call.star) {
       return aggregate("int8", filter, null, false, {
         start: () => ({ n: 0n }),
@@ -1779,7 +1825,7 @@ class Planner {
       });
     }
     if (call.args.length === 0) throw new SqlError("42883", `function ${name}() does not exist`);
-    let arg = this.compile(call.args[0], scope);
+    let arg = this.#wholeRow(call.args[0], scope) ?? this.compile(call.args[0], scope);
     if (arg.type === "unknown") arg = coerce(arg, "text");
     const type = arg.type;
     const numeric = ["int2", "int4", "int8", "numeric", "float4", "float8"].includes(type);
@@ -1795,7 +1841,7 @@ class Planner {
       case "avg": {
         if (type === "interval") return intervalSumOrAverage(name, filter, arg.evaluate, distinct);
         if (!numeric) {
-          throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
+          throw noSuchFunction(name, [typeDisplayName(type)]);
         }
         const float = type === "float4" || type === "float8";
         const resultType: SqlType = name === "avg"
@@ -1851,7 +1897,7 @@ class Planner {
       case "bool_or":
       case "every": {
         if (type !== "bool") {
-          throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
+          throw noSuchFunction(name, [typeDisplayName(type)]);
         }
         const or = name === "bool_or";
         return aggregate("bool", filter, arg.evaluate, false, {
@@ -1869,9 +1915,6 @@ class Planner {
           ? coerce(this.compile(call.args[1], scope), "text").evaluate
           : () => ",";
         const evaluate = arg.evaluate;
-        if (call.orderBy.length > 0) {
-          return this.#orderedStringAgg(call, scope, filter, evaluate, type, sep);
-        }
         return aggregate(
           "text",
           filter,
@@ -1892,9 +1935,6 @@ class Planner {
       }
       case "jsonb_agg":
       case "jsonb_object_agg": {
-        if (call.orderBy.length > 0) {
-          throw new SqlError("0A000", `${name} with ORDER BY is not supported yet`);
-        }
         const value = arg.evaluate;
         const key = name === "jsonb_object_agg" ? arg : null;
         const second = name === "jsonb_object_agg" ? this.compile(call.args[1], scope) : arg;
@@ -1921,25 +1961,39 @@ class Planner {
           },
         });
       }
+      case "array_agg":
+        return arrayAgg(filter, distinct, arg.evaluate, (v) => formatValue(type, v));
+      case "json_agg": {
+        const json = (v: PgValue) => jsonValueText(type, v, typeOidOf);
+        return jsonAgg(filter, distinct, arg.evaluate, json, WHOLE_ROWS.has(arg));
+      }
+      case "json_object_agg": {
+        if (call.args.length !== 2) {
+          throw new SqlError("42883", `function ${name} does not exist`);
+        }
+        const value = this.compile(call.args[1], scope);
+        const valueType = value.type === "unknown" ? "text" : value.type;
+        const key = (ctx: EvalContext) => {
+          const k = arg.evaluate(ctx);
+          return k === null ? null : formatValue(type, k);
+        };
+        const json = (v: PgValue) => jsonValueText(valueType, v, typeOidOf);
+        return jsonObjectAgg(filter, key, value.evaluate, json);
+      }
       default:
+        if (VARIANCE_AGGREGATES.has(name)) {
+          if (!numeric) {
+            throw noSuchFunction(name, [typeDisplayName(type)]);
+          }
+          return varianceAgg(name, type, filter, distinct, arg.evaluate);
+        }
         throw new SqlError("42883", `function ${name} does not exist`);
     }
   }
 
-  /**
-   * string_agg(value, separator ORDER BY ...): the group's values held with
-   * their sort keys, sorted when the group ends (ASC NULLS LAST by default,
-   * DESC NULLS FIRST, as in ORDER BY).
-   */
-  #orderedStringAgg(
-    call: FunctionCall,
-    scope: readonly ScopeColumn[],
-    filter: ((ctx: EvalContext) => PgValue) | null,
-    evaluate: (ctx: EvalContext) => PgValue,
-    type: SqlType,
-    sep: (ctx: EvalContext) => PgValue,
-  ): AggregateSpec {
-    const keys = call.orderBy.map((item) => {
+  /** An aggregate's ORDER BY (or WITHIN GROUP) keys, compiled over its input rows. */
+  #sortKeys(items: OrderItem[], scope: readonly ScopeColumn[]): SortKey[] {
+    return items.map((item) => {
       const c = this.compile(item.expr, scope);
       const desc = item.direction === "desc";
       return {
@@ -1949,47 +2003,71 @@ class Planner {
         nullsFirst: item.nulls === null ? desc : item.nulls === "first",
       };
     });
-    type Item = { text: string; sep: string; keys: PgValue[] };
-    return {
-      type: "text",
-      start: () => ({ items: [] as Item[], seen: new Set<string>() }),
-      step(acc, ctx) {
-        if (filter !== null && filter(ctx) !== true) return;
-        const v = evaluate(ctx);
-        if (v === null) return;
-        const text = formatValue(type, v);
-        if (call.distinct) {
-          const seen = acc.seen as Set<string>;
-          if (seen.has(text)) return;
-          seen.add(text);
-        }
-        (acc.items as Item[]).push({
-          text,
-          sep: String(sep(ctx) ?? ""),
-          keys: keys.map((k) => k.evaluate(ctx)),
-        });
-      },
-      finish(acc) {
-        const items = acc.items as Item[];
-        if (items.length === 0) return null;
-        items.sort((a, b) => {
-          for (let i = 0; i < keys.length; i++) {
-            const x = a.keys[i];
-            const y = b.keys[i];
-            if (x === null || y === null) {
-              if (x === y) continue;
-              return (x === null) === keys[i].nullsFirst ? -1 : 1;
-            }
-            const c = keys[i].compare(x, y);
-            if (c !== 0) return keys[i].desc ? -c : c;
-          }
-          return 0;
-        });
-        let out = items[0].text;
-        for (let i = 1; i < items.length; i++) out += items[i].sep + items[i].text;
-        return out;
-      },
+  }
+
+  /** percentile_cont, percentile_disc and mode() WITHIN GROUP (ORDER BY key). */
+  #orderedSetSpec(
+    name: string,
+    call: FunctionCall,
+    scope: readonly ScopeColumn[],
+    filter: ((ctx: EvalContext) => PgValue) | null,
+  ): AggregateSpec {
+    const keyCompiled = this.compile(call.orderBy[0].expr, scope);
+    const keyType: SqlType = keyCompiled.type === "unknown" ? "text" : keyCompiled.type;
+    const [key] = this.#sortKeys(call.orderBy, scope);
+    const signature = (args: string[]) => noSuchFunction(name, args);
+    const keyName = typeDisplayName(keyType);
+    if (name === "mode") {
+      if (call.args.length !== 0 || call.orderBy.length !== 1) {
+        throw signature([...call.args.map(() => "unknown"), keyName]);
+      }
+      return orderedSetAgg(name, filter, key, keyType, null, formatValue);
+    }
+    if (call.args.length !== 1 || call.orderBy.length !== 1) {
+      throw signature([...call.args.map(() => "numeric"), keyName]);
+    }
+    const array = call.args[0].kind === "array";
+    const fraction = array
+      ? this.compile(call.args[0], scope)
+      : coerce(this.compile(call.args[0], scope), "float8");
+    const fractionName = array ? "numeric[]" : "numeric";
+    const numeric = ["int2", "int4", "int8", "numeric", "float4", "float8"].includes(keyType);
+    if (name === "percentile_cont" && !numeric) throw signature([fractionName, keyName]);
+    return orderedSetAgg(
+      name,
+      filter,
+      key,
+      keyType,
+      { evaluate: fraction.evaluate, array },
+      formatValue,
+    );
+  }
+
+  /**
+   * A whole-row reference (`t` naming a FROM item) as the argument of the
+   * json functions that take a row: its row_to_json text, typed json.
+   * Anywhere else a row value is still refused (no composite types yet).
+   */
+  #wholeRow(expr: Expr, scope: readonly ScopeColumn[]): Compiled | null {
+    if (expr.kind !== "column" || expr.path.length !== 1) return null;
+    if (resolveIn(scope, expr.path) !== null) return null;
+    const table = expr.path[0];
+    const columns = scope.map((c, index) => ({ c, index })).filter(({ c }) => c.table === table);
+    if (columns.length === 0) return null;
+    const parts = columns.map(({ c, index }) => ({
+      prefix: JSON.stringify(c.name) + ":",
+      type: c.type,
+      index,
+    }));
+    const compiled: Compiled = {
+      type: "json",
+      evaluate: (ctx) =>
+        `{${
+          parts.map((p) => p.prefix + jsonValueText(p.type, ctx.row[p.index], typeOidOf)).join(",")
+        }}`,
     };
+    WHOLE_ROWS.add(compiled);
+    return compiled;
   }
 
   // FROM -------------------------------------------------------------------------
@@ -2170,12 +2248,41 @@ class Planner {
     // Each function yields its values in batches: generate_series computes
     // them as it goes, so a series of ten million rows is never held.
     let values: (ctx: RunContext) => Iterable<PgValue[]>;
-    if (name === "generate_series" && (args.length === 2 || args.length === 3)) {
-      const wide = args.some((a) => a.type === "int8");
-      type = wide ? "int8" : "int4";
+    const temporal = name === "generate_series" && args.length === 3 &&
+      args.slice(0, 2).some((a) => isDateTime(a.type));
+    if (temporal) {
+      // generate_series(timestamp[tz], timestamp[tz], interval); a date goes as timestamptz.
+      type = args.slice(0, 2).some((a) => a.type === "timestamp") &&
+          !args.slice(0, 2).some((a) => a.type === "date" || a.type === "timestamptz")
+        ? "timestamp"
+        : "timestamptz";
+      const ends = args.slice(0, 2).map((a) => a.type === "unknown" ? coerce(a, type) : a);
+      const step = coerce(args[2], "interval");
+      if (ends.some((a) => !isDateTime(a.type)) || step.type !== "interval") {
+        throw noSuchFunction(name, args.map((a) => typeDisplayName(a.type)));
+      }
       values = (ctx) => {
         const e = evalContext(ctx, []);
-        const [start, stop, step] = args.map((a) => {
+        const [start, stop] = ends.map((a) => {
+          const v = a.evaluate(e);
+          return v === null ? null : timestampMicros(a.type, v);
+        });
+        const by = step.evaluate(e);
+        if (start === null || stop === null || by === null) return [];
+        return timeSeriesBatches(start as bigint, stop as bigint, intervalFields(by as string));
+      };
+    } else if (name === "generate_series" && (args.length === 2 || args.length === 3)) {
+      // Integers only: BigInt() of '1 day' or '1.5' must not become an internal error.
+      const integral = args.every((a) =>
+        a.type === "int2" || a.type === "int4" || a.type === "int8" || a.type === "unknown"
+      );
+      if (!integral) throw noSuchFunction(name, args.map((a) => typeDisplayName(a.type)));
+      const wide = args.some((a) => a.type === "int8");
+      type = wide ? "int8" : "int4";
+      const ints = args.map((a) => coerce(a, type));
+      values = (ctx) => {
+        const e = evalContext(ctx, []);
+        const [start, stop, step] = ints.map((a) => {
           const v = a.evaluate(e);
           return v === null ? null : BigInt(v as number | bigint | string);
         });
@@ -3348,6 +3455,29 @@ function* seriesBatches(
   }
 }
 
+function isDateTime(type: SqlType): boolean {
+  return type === "date" || type === "timestamp" || type === "timestamptz";
+}
+
+/** generate_series over timestamps by an interval, in batches, as generate_series_timestamp. */
+function* timeSeriesBatches(start: bigint, stop: bigint, by: Interval): Generator<PgValue[]> {
+  const sign = intervalSpan(by);
+  if (sign === 0n) throw new SqlError("22023", "step size cannot equal zero");
+  let v = start;
+  const more = () => (sign > 0n ? v <= stop : v >= stop);
+  while (more()) {
+    const batch: PgValue[] = [];
+    while (batch.length < BATCH_ROWS && more()) {
+      batch.push(v);
+      const next = addIntervalToTimestamp(v, by);
+      if (next === v) break; // infinity plus anything: one row, not an endless series
+      v = next;
+    }
+    yield batch;
+    if (batch[batch.length - 1] === v) return;
+  }
+}
+
 function renamed(plan: RowPlan, alias: string, names: string[]): RowPlan {
   return {
     columns: plan.columns.map((c, i) => ({ ...c, table: alias, name: names[i] ?? c.name })),
@@ -3413,16 +3543,20 @@ const AGGREGATES: ReadonlySet<string> = new Set([
   "string_agg",
   "jsonb_agg",
   "jsonb_object_agg",
+  "array_agg",
+  "json_agg",
+  "json_object_agg",
+  ...VARIANCE_AGGREGATES,
+  ...ORDERED_SET_AGGREGATES,
 ]);
 
-type Accumulator = Record<string, unknown>;
+/** The functions that take a whole-row reference (`row_to_json(t)`), see #wholeRow. */
+const ROW_JSON_FUNCTIONS: ReadonlySet<string> = new Set(["row_to_json", "to_json", "to_jsonb"]);
 
-interface AggregateSpec {
-  type: SqlType;
-  start(): Accumulator;
-  step(acc: Accumulator, ctx: EvalContext): void;
-  finish(acc: Accumulator): PgValue;
-}
+/** Compiled whole-row references: json_agg puts a newline between rows, as PostgreSQL. */
+const WHOLE_ROWS = new WeakSet<Compiled>();
+
+type Accumulator = Record<string, unknown>;
 
 /** sum(interval) field by field, avg(interval) as that sum / count (interval_div), as PostgreSQL. */
 function intervalSumOrAverage(

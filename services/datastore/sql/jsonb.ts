@@ -3,7 +3,9 @@
 // jsonfuncs.c, jsonb_util.c): #> and #>> by path, @> and <@ containment,
 // ? ?| ?& key existence, || concatenation, - by key or index,
 // jsonb_typeof, jsonb_array_length, jsonb_build_object, jsonb_build_array,
-// to_jsonb, jsonb_set, jsonb_strip_nulls.
+// to_jsonb, jsonb_set, jsonb_strip_nulls; and the json (not jsonb) to_json,
+// row_to_json, json_build_object, json_build_array, whose text keeps json.c's
+// spacing (`{"k" : 1}`, `[1, 2]`) and key order.
 //
 // A jsonb value travels as its normalized text (lib/pg/values.ts). Here it
 // is parsed into a tree whose numbers keep their text (1.50 stays 1.50, as
@@ -14,7 +16,8 @@
 //
 // Left out: the set-returning functions (jsonb_each, jsonb_array_elements:
 // no set-returning functions in FROM yet), jsonpath, jsonb_insert,
-// jsonb_pretty, the json (not jsonb) forms of these functions.
+// jsonb_pretty, the other json (not jsonb) forms of these functions, arrays
+// in to_json/to_jsonb (arrays are text here, so they come out as strings).
 
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
@@ -320,6 +323,20 @@ export function jsonOf(type: SqlType, value: PgValue, oidOf: (type: SqlType) => 
   return print(toJson(type, value, oidOf));
 }
 
+/**
+ * A SQL value as json (not jsonb) text, as json.c's datum_to_json writes it:
+ * json values verbatim, jsonb in its normalized text, NULL as null.
+ */
+export function jsonValueText(
+  type: SqlType,
+  value: PgValue,
+  oidOf: (type: SqlType) => number,
+): string {
+  if (value === null) return "null";
+  if (type === "json" || type === "jsonb") return value as string;
+  return print(toJson(type, value, oidOf));
+}
+
 // Compiling -----------------------------------------------------------------------
 
 function strict(type: SqlType, args: Evaluate[], f: (values: PgValue[]) => PgValue): Compiled {
@@ -512,6 +529,65 @@ export function jsonbFunction(
           }
           return jsonbText(out);
         },
+      };
+    }
+    case "to_json":
+    case "row_to_json": {
+      // row_to_json takes a row (the executor's whole-row reference) or json.
+      if (args.length !== 1 || (fn === "row_to_json" && args[0].type !== "json")) return null;
+      if (args[0].type === "unknown") {
+        throw new SqlError(
+          "42804",
+          "could not determine polymorphic type because input has type unknown",
+        );
+      }
+      const type = args[0].type;
+      return strict("json", [args[0].evaluate], ([v]) => jsonValueText(type, v, support.typeOid));
+    }
+    case "json_build_object": {
+      if (args.length % 2 !== 0) {
+        throw new SqlError("22023", "argument list must have even number of elements", {
+          hint: "The arguments of json_build_object() must consist of alternating keys and values.",
+        });
+      }
+      const pairs: { key: Evaluate; keyType: SqlType; value: Evaluate; valueType: SqlType }[] = [];
+      for (let i = 0; i < args.length; i += 2) {
+        const key = args[i];
+        const keyType = key.type === "unknown" ? "text" : key.type;
+        const value = args[i + 1];
+        const valueType = value.type === "unknown" ? "text" : value.type;
+        pairs.push({ key: key.evaluate, keyType, value: value.evaluate, valueType });
+      }
+      return {
+        type: "json",
+        evaluate: (ctx) => {
+          const parts = pairs.map((p, i) => {
+            const k = p.key(ctx);
+            if (k === null) {
+              throw new SqlError("22023", `argument ${2 * i + 1} cannot be null`, {
+                hint: "Object keys should be text.",
+              });
+            }
+            const name = typeof k === "string" ? k : formatText(support.typeOid(p.keyType), k);
+            return `${JSON.stringify(name)} : ${
+              jsonValueText(p.valueType, p.value(ctx), support.typeOid)
+            }`;
+          });
+          return `{${parts.join(", ")}}`;
+        },
+      };
+    }
+    case "json_build_array": {
+      const values = args.map((a) => ({
+        evaluate: a.evaluate,
+        type: a.type === "unknown" ? "text" as SqlType : a.type,
+      }));
+      return {
+        type: "json",
+        evaluate: (ctx) =>
+          `[${
+            values.map((v) => jsonValueText(v.type, v.evaluate(ctx), support.typeOid)).join(", ")
+          }]`,
       };
     }
     case "jsonb_build_array": {

@@ -2194,6 +2194,17 @@ class Parser {
       }
     }
     this.#expectOp(")");
+    if (this.#is("within") && this.#is("group", this.#peek())) {
+      // An ordered-set aggregate: percentile_cont(0.5) WITHIN GROUP (ORDER BY x).
+      if (call.orderBy.length > 0 || call.distinct || call.star) throw this.#error();
+      this.#at += 2;
+      this.#expectOp("(");
+      this.#expect("order");
+      this.#expect("by");
+      call.orderBy = this.#orderList();
+      call.withinGroup = true;
+      this.#expectOp(")");
+    }
     if (this.#is("filter") && this.#isOp("(", this.#peek())) {
       this.#at += 2;
       this.#expect("where");

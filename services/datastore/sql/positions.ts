@@ -25,6 +25,13 @@ export function withPosition(error: unknown, sql: string): unknown {
   if (error.code === "42P10" && error.message.startsWith("SELECT DISTINCT ON")) {
     return distinctOnPosition(error, sql);
   }
+  if (error.code === "42883" || error.code === "42P10") {
+    const call = /^function ([a-z_][a-z0-9_]*)\(/.exec(error.message);
+    if (call) return callPosition(error, sql, call[1]);
+    if (error.message.startsWith("in an aggregate with DISTINCT")) {
+      return aggregateOrderPosition(error, sql);
+    }
+  }
   let path: string[] | null = null;
   let table = false;
   const relation = /^relation "([^"]+)" does not exist$/.exec(error.message);
@@ -140,6 +147,47 @@ function distinctOnPosition(error: SqlError, sql: string): SqlError {
     ) {
       return new SqlError(error.code, error.message, {
         position: characterPosition(sql, tokens[i + 3].start),
+      });
+    }
+  }
+  return error;
+}
+
+/** PostgreSQL points a missing function (42883) at its name: the first `name(` in the text. */
+function callPosition(error: SqlError, sql: string, name: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const at = tokens.findIndex((token, i) =>
+    isName(token, name) && tokens[i + 1]?.kind === "op" && tokens[i + 1].text === "("
+  );
+  if (at < 0) return error;
+  return new SqlError(error.code, error.message, {
+    detail: error.detail,
+    hint: error.hint,
+    position: characterPosition(sql, tokens[at].start),
+  });
+}
+
+/** 42P10 for an aggregate's DISTINCT ... ORDER BY points at the first ORDER BY key. */
+function aggregateOrderPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  let depth = 0;
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    const token = tokens[i];
+    if (token.kind === "op" && token.text === "(") depth++;
+    if (token.kind === "op" && token.text === ")") depth--;
+    if (depth > 0 && isName(token, "order") && isName(tokens[i + 1], "by")) {
+      return new SqlError(error.code, error.message, {
+        position: characterPosition(sql, tokens[i + 2].start),
       });
     }
   }

@@ -81,8 +81,9 @@ function functionCall(call: FunctionCall): string {
   }
   let args = call.star ? "*" : call.args.map(printExpr).join(", ");
   if (call.distinct) args = `DISTINCT ${args}`;
-  if (call.orderBy.length > 0) args += ` ORDER BY ${orderList(call.orderBy)}`;
+  if (call.orderBy.length > 0 && !call.withinGroup) args += ` ORDER BY ${orderList(call.orderBy)}`;
   let text = `${functionName(call.name)}(${args})`;
+  if (call.withinGroup) text += ` WITHIN GROUP (ORDER BY ${orderList(call.orderBy)})`;
   if (call.filter !== null) text += ` FILTER (WHERE ${printExpr(call.filter)})`;
   if (call.over) {
     const parts: string[] = [];
