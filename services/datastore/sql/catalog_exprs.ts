@@ -271,6 +271,8 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
       return make("int4", (ctx) => {
         const a = value(0, ctx);
         if (a === null) return null;
+        // One-dimensional arrays only: any other dimension has no length (NULL).
+        if (name !== "cardinality" && Number(value(1, ctx)) !== 1) return null;
         const length = parseArray(String(a)).length;
         return length === 0 && name !== "cardinality" ? null : length;
       });

@@ -161,9 +161,13 @@ function callPosition(error: SqlError, sql: string, name: string): SqlError {
   } catch {
     return error;
   }
-  const at = tokens.findIndex((token, i) =>
-    isName(token, name) && tokens[i + 1]?.kind === "op" && tokens[i + 1].text === "("
-  );
+  const isOp = (i: number, op: string) => tokens[i]?.kind === "op" && tokens[i].text === op;
+  const calls = tokens.flatMap((token, i) => isName(token, name) && isOp(i + 1, "(") ? [i] : []);
+  // `name()` with no arguments is the call written with none, when there is one.
+  const bare = error.message.includes(`${name}() `)
+    ? calls.find((i) => isOp(i + 2, ")"))
+    : undefined;
+  const at = bare ?? calls[0] ?? -1;
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {
     detail: error.detail,
