@@ -157,6 +157,11 @@ export interface SelectCore {
   from: FromItem[];
   where: Expr | null;
   groupBy: Expr[];
+  /**
+   * GROUP BY with ROLLUP, CUBE or GROUPING SETS: the grouping sets, each a
+   * list of indexes into `groupBy` (which then holds every expression once).
+   */
+  groupingSets?: number[][];
   having: Expr | null;
 }
 

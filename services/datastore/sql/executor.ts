@@ -1428,7 +1428,7 @@ class Planner {
         ...w.over!.partitionBy,
         ...w.over!.orderBy.map((o) => o.expr),
       ]);
-      const agg = this.#aggregate(source, groupExprs, [
+      const agg = this.#aggregate(source, groupExprs, core.groupingSets ?? null, [
         ...items.map((i) => i.expr),
         ...(core.having ? [core.having] : []),
         ...hidden,
@@ -1690,6 +1690,7 @@ class Planner {
   #aggregate(
     source: RowPlan,
     groupExprs: Expr[],
+    groupingSets: number[][] | null,
     exprs: Expr[],
   ): {
     plan: RowPlan;
@@ -1698,6 +1699,7 @@ class Planner {
     const scope = source.columns;
     const groups = groupExprs.map((g) => this.compile(g, scope));
     const groupText = groupExprs.map((g) => printExpr(g));
+    const sets = groupingSets;
     const aggregates: { text: string; spec: AggregateSpec }[] = [];
     const collect = (e: Expr): void => {
       walk(e, (node) => {
@@ -1726,6 +1728,9 @@ class Planner {
           const type = aggregates[a].spec.type;
           return { type, evaluate: (ctx) => ctx.row[width + a] };
         }
+        if (node.kind === "function" && functionName(node) === "grouping" && !node.over) {
+          return groupingCall(node, groupText, sets, width + aggregates.length);
+        }
         return null;
       };
       const direct = inner(e);
@@ -1752,35 +1757,57 @@ class Planner {
     const groupEvals = groups.map((g) => g.evaluate);
     const groupKey = equalityKey(groups.map((g) => g.type));
     const specs = aggregates.map((a) => a.spec);
+    // Grouping sets: each row joins one group per set, keyed by the set's
+    // number and its expressions (the others NULL); the set's number rides
+    // along after the aggregates, for grouping().
+    const masks = (sets ?? [groups.map((_, i) => i)]).map((set) =>
+      groups.map((_, i) => set.includes(i))
+    );
     const plan: RowPlan = {
       columns: [
         ...groups.map((g, i) => plainColumn(`?group${i}`, g.type)),
         ...specs.map((s, i) => plainColumn(`?agg${i}`, s.type)),
+        plainColumn("?set", "int4"),
       ],
       run: holding(async function* (ctx, hold) {
-        const states = new Map<string, { key: PgValue[]; accs: Accumulator[] }>();
+        const states = new Map<string, { key: PgValue[]; set: number; accs: Accumulator[] }>();
         for await (const batch of source.run(ctx)) {
           const e = evalContext(ctx, []);
           for (const row of batch) {
             e.row = row;
-            const key = groupEvals.map((f) => f(e));
-            const k = rowKey(groupKey === null ? key : groupKey(key));
-            let state = states.get(k);
-            if (!state) {
-              hold(1);
-              state = { key, accs: specs.map((s) => s.start()) };
-              states.set(k, state);
+            const values = groupEvals.map((f) => f(e));
+            for (let set = 0; set < masks.length; set++) {
+              const mask = masks[set];
+              const key = sets === null ? values : values.map((v, i) => mask[i] ? v : null);
+              const k = rowKey(groupKey === null ? key : groupKey(key)) +
+                (sets === null ? "" : `\u0003${set}`);
+              let state = states.get(k);
+              if (!state) {
+                hold(1);
+                state = { key, set, accs: specs.map((s) => s.start()) };
+                states.set(k, state);
+              }
+              for (let i = 0; i < specs.length; i++) specs[i].step(state.accs[i], e, hold);
             }
-            for (let i = 0; i < specs.length; i++) specs[i].step(state.accs[i], e, hold);
           }
         }
-        if (states.size === 0 && width === 0) {
-          yield [specs.map((s) => s.finish(s.start()))];
+        // An empty grouping set has its row even with no input, as GROUP BY () does.
+        const empty = masks.flatMap((mask, set) => mask.some((m) => m) ? [] : [set]);
+        if (states.size === 0 && empty.length > 0) {
+          yield empty.map((set) => [
+            ...groups.map(() => null),
+            ...specs.map((s) => s.finish(s.start())),
+            set,
+          ]);
           return;
         }
         let out: PgValue[][] = [];
         for (const state of states.values()) {
-          out.push([...state.key, ...state.accs.map((acc, i) => specs[i].finish(acc))]);
+          out.push([
+            ...state.key,
+            ...state.accs.map((acc, i) => specs[i].finish(acc)),
+            state.set,
+          ]);
           if (out.length >= BATCH_ROWS) {
             yield out;
             out = [];
@@ -3614,6 +3641,29 @@ function aggregate(
   };
 }
 
+/**
+ * grouping(a, b, ...): a bit per argument, the first the highest, set when
+ * the row's grouping set leaves that expression out (PostgreSQL 15 9.22).
+ */
+function groupingCall(
+  call: FunctionCall,
+  groupText: string[],
+  sets: number[][] | null,
+  setColumn: number,
+): Compiled {
+  const indexes = call.args.map((a) => groupText.indexOf(printExpr(a)));
+  if (call.args.length === 0 || indexes.some((i) => i < 0)) {
+    throw new SqlError(
+      "42803",
+      "arguments to GROUPING must be grouping expressions of the associated query level",
+    );
+  }
+  const values = (sets ?? [groupText.map((_, i) => i)]).map((set) =>
+    indexes.reduce((bits, i) => (bits << 1) | (set.includes(i) ? 0 : 1), 0)
+  );
+  return { type: "int4", evaluate: (ctx) => values[ctx.row[setColumn] as number] };
+}
+
 function functionName(call: FunctionCall): string {
   const name = call.name;
   return name.length === 2 && name[0] === "pg_catalog" ? name[1] : name.join(".");
@@ -3652,6 +3702,8 @@ function hasAggregate(expr: Expr): boolean {
   walk(expr, (node) => {
     if (node.kind === "function" && node.over) return false; // a window function (window.ts)
     if (node.kind === "function" && AGGREGATES.has(functionName(node))) found = true;
+    // grouping() makes a grouped query too (and is refused without GROUP BY, as PostgreSQL).
+    if (node.kind === "function" && functionName(node) === "grouping") found = true;
     return !found && node.kind !== "subquery" && node.kind !== "exists" &&
       node.kind !== "in_subquery";
   });

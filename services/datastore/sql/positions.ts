@@ -25,6 +25,9 @@ export function withPosition(error: unknown, sql: string): unknown {
   if (error.code === "42P10" && error.message.startsWith("SELECT DISTINCT ON")) {
     return distinctOnPosition(error, sql);
   }
+  if (error.code === "42803" && error.message.startsWith("arguments to GROUPING")) {
+    return groupingPosition(error, sql);
+  }
   if (error.code === "42883" || error.code === "42P10") {
     const call = /^function ([a-z_][a-z0-9_]*)\(/.exec(error.message);
     if (call) return callPosition(error, sql, call[1]);
@@ -196,4 +199,21 @@ function aggregateOrderPosition(error: SqlError, sql: string): SqlError {
     }
   }
   return error;
+}
+
+/** 42803 for grouping() over a non-grouped expression points at its (first) argument. */
+function groupingPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const at = tokens.findIndex((token, i) =>
+    isName(token, "grouping") && tokens[i + 1]?.kind === "op" && tokens[i + 1].text === "("
+  );
+  if (at < 0 || tokens[at + 2] === undefined) return error;
+  return new SqlError(error.code, error.message, {
+    position: characterPosition(sql, tokens[at + 2].start),
+  });
 }

@@ -248,7 +248,14 @@ function queryBody(body: QueryBody): string {
       if (body.columns.length > 0) text += ` ${selectItems(body.columns)}`;
       if (body.from.length > 0) text += ` FROM ${body.from.map(fromItem).join(", ")}`;
       if (body.where !== null) text += ` WHERE ${printExpr(body.where)}`;
-      if (body.groupBy.length > 0) text += ` GROUP BY ${body.groupBy.map(printExpr).join(", ")}`;
+      if (body.groupingSets) {
+        const sets = body.groupingSets.map((set) =>
+          `(${set.map((i) => printExpr(body.groupBy[i])).join(", ")})`
+        );
+        text += ` GROUP BY GROUPING SETS (${sets.join(", ")})`;
+      } else if (body.groupBy.length > 0) {
+        text += ` GROUP BY ${body.groupBy.map(printExpr).join(", ")}`;
+      }
       if (body.having !== null) text += ` HAVING ${printExpr(body.having)}`;
       return text;
     }
