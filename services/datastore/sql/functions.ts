@@ -47,6 +47,7 @@ import {
   textArray,
 } from "./regex.ts";
 import { RESERVED } from "./keywords.ts";
+import { arrayFunction } from "./arrays.ts";
 
 type Evaluate = (ctx: EvalContext) => PgValue;
 
@@ -636,7 +637,7 @@ export function moreFunctions(
 ): Compiled | null {
   support = helpers;
   return stringFunction(fn, args) ?? mathFunction(fn, args) ?? dateFunction(fn, args) ??
-    regexFunction(fn, args) ?? miscFunction(fn, args);
+    regexFunction(fn, args) ?? miscFunction(fn, args) ?? arrayFunction(fn, args, typeOid);
 }
 
 /** The regular expression functions (documentation 9.7.3), over regex.ts. */
