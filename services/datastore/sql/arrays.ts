@@ -17,13 +17,18 @@ import { SqlError } from "./errors.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 
-/** The Compiled values known to be arrays (their text form). */
-export const ARRAY_VALUES: WeakSet<Compiled> = new WeakSet();
+/** The Compiled values known to be arrays (their text form), with their elements' type. */
+export const ARRAY_VALUES: WeakMap<Compiled, SqlType> = new WeakMap();
 
-/** Marks `compiled` as an array value and returns it. */
-export function arrayValue(compiled: Compiled): Compiled {
-  ARRAY_VALUES.add(compiled);
+/** Marks `compiled` as an array of `element` values and returns it. */
+export function arrayValue(compiled: Compiled, element: SqlType = "text"): Compiled {
+  ARRAY_VALUES.set(compiled, element === "unknown" ? "text" : element);
   return compiled;
+}
+
+/** The element type of an array argument, else the type of a would-be element. */
+function elementTypeOf(array: Compiled, element?: Compiled): SqlType {
+  return ARRAY_VALUES.get(array) ?? element?.type ?? "text";
 }
 
 type Evaluate = (ctx: EvalContext) => PgValue;
@@ -63,6 +68,7 @@ export function arrayConcat(
   };
   const l = side(left, leftArray || (left.type === "unknown" && !rightArray));
   const r = side(right, rightArray || (right.type === "unknown" && !leftArray));
+  const element = leftArray ? elementTypeOf(left, right) : elementTypeOf(right, left);
   return arrayValue({
     type: "text",
     evaluate: (ctx) => {
@@ -71,7 +77,7 @@ export function arrayConcat(
       if (a === null && b === null) return null;
       return arrayText([...elements(a), ...elements(b)]);
     },
-  });
+  }, element);
 }
 
 /** The array functions of this file, or null for another name or arguments that do not fit. */
@@ -114,7 +120,7 @@ export function arrayFunction(
           const e = t(element.evaluate(ctx));
           return arrayText(fn === "array_append" ? [...items, e] : [e, ...items]);
         },
-      });
+      }, elementTypeOf(array, element));
     }
     case "array_cat": {
       if (args.length !== 2) return null;
@@ -126,7 +132,7 @@ export function arrayFunction(
           if (a === null && b === null) return null;
           return arrayText([...elements(a), ...elements(b)]);
         },
-      });
+      }, elementTypeOf(args[0], undefined));
     }
     case "array_remove":
     case "array_replace": {
@@ -144,7 +150,7 @@ export function arrayFunction(
           const replacement = to(args[2].evaluate(ctx));
           return arrayText(items.map((e) => (e === target ? replacement : e)));
         },
-      });
+      }, elementTypeOf(args[0], args[1]));
     }
     case "array_position":
     case "array_positions": {
@@ -176,7 +182,7 @@ export function arrayFunction(
           return null;
         },
       };
-      return fn === "array_positions" ? arrayValue(compiled) : compiled;
+      return fn === "array_positions" ? arrayValue(compiled, "int4") : compiled;
     }
     case "array_lower":
     case "array_ndims":

@@ -14,7 +14,7 @@ import { typeByOid } from "../../../lib/pg/oids.ts";
 import type { Expr, SelectStatement } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { arrayValue } from "./arrays.ts";
-import { coerce, compileComparison, type Compiled, type SqlType } from "./eval.ts";
+import { coerce, compileComparison, type Compiled, type SqlType, sqlTypeOf } from "./eval.ts";
 import {
   arrayText,
   type CatalogSource,
@@ -58,7 +58,7 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       return arrayValue({
         type: "text",
         evaluate: (ctx) => arrayText(elements.map((e) => text(e.evaluate(ctx), e.type))),
-      });
+      }, elements.find((e) => e.type !== "unknown")?.type ?? "text");
     }
     case "array_subquery": {
       const sub = host.subquery(expr.query);
@@ -68,7 +68,7 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       return arrayValue({
         type: "text",
         evaluate: () => arrayText(sub.rows.map((row) => text(row[0], sub.types[0]))),
-      });
+      }, sub.types[0]);
     }
     case "subscript": {
       const array = host.compile(expr.operand);
@@ -98,7 +98,13 @@ function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Com
   if (expr.type.array) {
     // Arrays are their text form: a cast to an array type checks nothing.
     const operand = coerce(host.compile(expr.operand), "text");
-    return arrayValue({ type: operand.type, evaluate: operand.evaluate });
+    let element: SqlType = "text";
+    try {
+      element = sqlTypeOf({ ...expr.type, array: false });
+    } catch {
+      // a type we do not have (name[], oid[]): its elements read as text
+    }
+    return arrayValue({ type: operand.type, evaluate: operand.evaluate }, element);
   }
   if (name === "name" || name === "char") {
     return coerce(host.compile(expr.operand), "text");

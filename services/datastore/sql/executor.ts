@@ -53,6 +53,7 @@ import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { jsonOf, jsonValueText } from "./jsonb.ts";
 import { addIntervalToTimestamp, timestampMicros } from "./datetime.ts";
+import { ARRAY_VALUES } from "./arrays.ts";
 import {
   type AggregateSpec,
   arrayAgg,
@@ -1991,8 +1992,10 @@ class Planner {
       case "array_agg":
         return arrayAgg(filter, distinct, arg.evaluate, (v) => formatValue(type, v));
       case "json_agg": {
-        const json = (v: PgValue) => jsonValueText(type, v, typeOidOf);
-        return jsonAgg(filter, distinct, arg.evaluate, json, WHOLE_ROWS.has(arg));
+        const element = ARRAY_VALUES.get(arg);
+        const json = (v: PgValue) => jsonValueText(type, v, typeOidOf, element);
+        const structured = WHOLE_ROWS.has(arg) || element !== undefined;
+        return jsonAgg(filter, distinct, arg.evaluate, json, structured);
       }
       case "json_object_agg": {
         if (call.args.length !== 2) {

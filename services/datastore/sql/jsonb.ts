@@ -16,12 +16,14 @@
 //
 // Left out: the set-returning functions (jsonb_each, jsonb_array_elements:
 // no set-returning functions in FROM yet), jsonpath, jsonb_insert,
-// jsonb_pretty, the other json (not jsonb) forms of these functions, arrays
-// in to_json/to_jsonb (arrays are text here, so they come out as strings).
+// jsonb_pretty, the other json (not jsonb) forms of these functions. Arrays
+// are text here: one becomes a JSON array where the expression that made it
+// is known to be an array (arrays.ts ARRAY_VALUES), else a JSON string.
 
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { ARRAY_VALUES } from "./arrays.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 
 /** A number with the text it was written with. */
@@ -318,6 +320,13 @@ export function toJson(type: SqlType, value: PgValue, oidOf: (type: SqlType) => 
   }
 }
 
+/** An array element's value from its text. */
+function elementValue(element: SqlType, text: string, oidOf: (type: SqlType) => number): PgValue {
+  return element === "text" || element === "varchar" || element === "bpchar"
+    ? text
+    : parseText(oidOf(element), text);
+}
+
 /** A SQL value as JSON text (not yet normalized); SQL NULL is JSON null. */
 export function jsonOf(type: SqlType, value: PgValue, oidOf: (type: SqlType) => number): string {
   return print(toJson(type, value, oidOf));
@@ -331,8 +340,17 @@ export function jsonValueText(
   type: SqlType,
   value: PgValue,
   oidOf: (type: SqlType) => number,
+  element?: SqlType,
 ): string {
   if (value === null) return "null";
+  if (element !== undefined) {
+    // An array (its text form) of `element` values: array_to_json's `[1,2]`.
+    return `[${
+      parseTextArray(value as string).map((e) =>
+        e === null ? "null" : jsonValueText(element, elementValue(element, e, oidOf), oidOf)
+      ).join(",")
+    }]`;
+  }
   if (type === "json" || type === "jsonb") return value as string;
   return print(toJson(type, value, oidOf));
 }
@@ -457,9 +475,13 @@ export function jsonbFunction(
   const value = (c: Compiled): Evaluate => {
     const type = c.type === "unknown" ? "text" : c.type;
     const evaluate = c.evaluate;
+    const element = ARRAY_VALUES.get(c);
     return (ctx) => {
       const v = evaluate(ctx);
-      return v === null ? null : print(toJson(type, v, support.typeOid));
+      if (v === null) return null;
+      return element === undefined
+        ? print(toJson(type, v, support.typeOid))
+        : jsonValueText(type, v, support.typeOid, element);
     };
   };
   switch (fn) {
@@ -542,7 +564,12 @@ export function jsonbFunction(
         );
       }
       const type = args[0].type;
-      return strict("json", [args[0].evaluate], ([v]) => jsonValueText(type, v, support.typeOid));
+      const element = ARRAY_VALUES.get(args[0]);
+      return strict(
+        "json",
+        [args[0].evaluate],
+        ([v]) => jsonValueText(type, v, support.typeOid, element),
+      );
     }
     case "json_build_object": {
       if (args.length % 2 !== 0) {
@@ -550,13 +577,20 @@ export function jsonbFunction(
           hint: "The arguments of json_build_object() must consist of alternating keys and values.",
         });
       }
-      const pairs: { key: Evaluate; keyType: SqlType; value: Evaluate; valueType: SqlType }[] = [];
+      const pairs: {
+        key: Evaluate;
+        keyType: SqlType;
+        value: Evaluate;
+        valueType: SqlType;
+        element?: SqlType;
+      }[] = [];
       for (let i = 0; i < args.length; i += 2) {
         const key = args[i];
         const keyType = key.type === "unknown" ? "text" : key.type;
         const value = args[i + 1];
         const valueType = value.type === "unknown" ? "text" : value.type;
-        pairs.push({ key: key.evaluate, keyType, value: value.evaluate, valueType });
+        const element = ARRAY_VALUES.get(value);
+        pairs.push({ key: key.evaluate, keyType, value: value.evaluate, valueType, element });
       }
       return {
         type: "json",
@@ -570,7 +604,7 @@ export function jsonbFunction(
             }
             const name = typeof k === "string" ? k : formatText(support.typeOid(p.keyType), k);
             return `${JSON.stringify(name)} : ${
-              jsonValueText(p.valueType, p.value(ctx), support.typeOid)
+              jsonValueText(p.valueType, p.value(ctx), support.typeOid, p.element)
             }`;
           });
           return `{${parts.join(", ")}}`;
@@ -581,12 +615,14 @@ export function jsonbFunction(
       const values = args.map((a) => ({
         evaluate: a.evaluate,
         type: a.type === "unknown" ? "text" as SqlType : a.type,
+        element: ARRAY_VALUES.get(a),
       }));
       return {
         type: "json",
         evaluate: (ctx) =>
           `[${
-            values.map((v) => jsonValueText(v.type, v.evaluate(ctx), support.typeOid)).join(", ")
+            values.map((v) => jsonValueText(v.type, v.evaluate(ctx), support.typeOid, v.element))
+              .join(", ")
           }]`,
       };
     }
