@@ -42,6 +42,8 @@ type Accumulator = Record<string, unknown>;
 /** The executor's aggregate contract; `hold(n)` counts rows kept in memory. */
 export interface AggregateSpec {
   type: SqlType;
+  /** Set when the result is an array (its text form) of this element type. */
+  element?: SqlType;
   start(): Accumulator;
   step(acc: Accumulator, ctx: EvalContext, hold?: (rows: number) => void): void;
   finish(acc: Accumulator): PgValue;
@@ -93,6 +95,7 @@ export function orderedInput(
   type Held = { row: readonly PgValue[]; keys: PgValue[] };
   return {
     type: inner.type,
+    element: inner.element,
     start: () => ({ items: [] as Held[], ctx: null }),
     step(acc, ctx, hold) {
       if (filter !== null && filter(ctx) !== true) return;
@@ -147,9 +150,11 @@ export function arrayAgg(
   distinct: boolean,
   evaluate: Evaluate,
   format: (v: Exclude<PgValue, null>) => string,
+  element: SqlType,
 ): AggregateSpec {
   return {
     type: "text",
+    element,
     start: () => ({ items: [] as (string | null)[] }),
     step: filtered(filter, distinct, evaluate, (acc, v) => {
       (acc.items as (string | null)[]).push(v === null ? null : format(v));
@@ -361,6 +366,7 @@ export function orderedSetAgg(
   };
   return {
     type: fraction?.array ? "text" : type,
+    element: fraction?.array ? type : undefined,
     start: () => ({ values: [] as PgValue[], fraction: undefined }),
     step(acc, ctx, hold) {
       if (filter !== null && filter(ctx) !== true) return;

@@ -53,7 +53,7 @@ import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { jsonOf, jsonValueText } from "./jsonb.ts";
 import { addIntervalToTimestamp, timestampMicros } from "./datetime.ts";
-import { ARRAY_VALUES } from "./arrays.ts";
+import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
 import {
   type AggregateSpec,
   arrayAgg,
@@ -810,6 +810,8 @@ class Planner {
     expr: Expr,
     scope: readonly ScopeColumn[],
     extra?: (e: Expr) => Compiled | null,
+    /** How a grouped query compiles the parts (its group and aggregate columns), if this is one. */
+    compileIn?: (e: Expr) => Compiled,
   ): Compiled | null {
     switch (expr.kind) {
       case "cast":
@@ -817,7 +819,7 @@ class Planner {
       case "array_subquery":
       case "quantified_array":
       case "subscript":
-        return catalogExpr(expr, this.#catalogHost(scope, extra));
+        return catalogExpr(expr, this.#catalogHost(scope, extra, compileIn));
       case "column": {
         if (resolveIn(scope, expr.path) !== null) return null;
         for (let i = this.outer.length - 1; i >= 0; i--) {
@@ -845,7 +847,7 @@ class Planner {
             };
           }
         }
-        return catalogExpr(expr, this.#catalogHost(scope, extra)) ??
+        return catalogExpr(expr, this.#catalogHost(scope, extra, compileIn)) ??
           this.#sessionFunction(expr, scope, extra);
       case "sql_function":
         if (expr.name === "current_user" || expr.name === "session_user" || expr.name === "user") {
@@ -922,9 +924,10 @@ class Planner {
   #catalogHost(
     scope: readonly ScopeColumn[],
     extra?: (e: Expr) => Compiled | null,
+    compileIn?: (e: Expr) => Compiled,
   ): CatalogExprHost {
     return {
-      compile: (e) => this.compile(e, scope, extra),
+      compile: compileIn ?? ((e) => this.compile(e, scope, extra)),
       subquery: (query) => {
         const sub = this.subquery(query, scope);
         return {
@@ -1726,8 +1729,9 @@ class Planner {
         }
         const a = aggregates.findIndex((x) => x.text === text);
         if (a >= 0) {
-          const type = aggregates[a].spec.type;
-          return { type, evaluate: (ctx) => ctx.row[width + a] };
+          const { type, element } = aggregates[a].spec;
+          const value: Compiled = { type, evaluate: (ctx) => ctx.row[width + a] };
+          return element === undefined ? value : arrayValue(value, element);
         }
         if (node.kind === "function" && functionName(node) === "grouping" && !node.over) {
           return groupingCall(node, groupText, sets, width + aggregates.length);
@@ -1752,7 +1756,10 @@ class Planner {
         },
         paramTypes: this.paramTypes,
         inferredParamTypes: this.inferred,
-        extension: (node) => extra?.(node) ?? inner(node) ?? this.#extension(node, scope),
+        // ARRAY[...] and the catalog functions compile their parts as grouped too.
+        extension: (node) =>
+          extra?.(node) ?? inner(node) ??
+            this.#extension(node, scope, undefined, (part) => compile(part, extra)),
       });
     };
     const groupEvals = groups.map((g) => g.evaluate);
@@ -1990,7 +1997,7 @@ class Planner {
         });
       }
       case "array_agg":
-        return arrayAgg(filter, distinct, arg.evaluate, (v) => formatValue(type, v));
+        return arrayAgg(filter, distinct, arg.evaluate, (v) => formatValue(type, v), type);
       case "json_agg": {
         const element = ARRAY_VALUES.get(arg);
         const json = (v: PgValue) => jsonValueText(type, v, typeOidOf, element);
@@ -3760,6 +3767,17 @@ function walk(expr: Expr, visit: (e: Expr) => boolean): void {
     case "function":
       expr.args.forEach(go);
       go(expr.filter);
+      break;
+    case "array":
+      expr.elements.forEach(go);
+      break;
+    case "subscript":
+      go(expr.operand);
+      go(expr.index);
+      break;
+    case "quantified_array":
+      go(expr.operand);
+      go(expr.array);
       break;
     default:
       break;
