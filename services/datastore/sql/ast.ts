@@ -96,6 +96,8 @@ export interface FunctionCall {
   distinct: boolean;
   /** Aggregate ORDER BY inside the parentheses. */
   orderBy: OrderItem[];
+  /** The ORDER BY came in WITHIN GROUP (...): an ordered-set aggregate (percentile_cont, mode). */
+  withinGroup?: boolean;
   filter: Expr | null;
   /** OVER (...): a window function call (window.ts). */
   over?: WindowSpec;
@@ -176,6 +178,11 @@ export interface SelectCore {
   from: FromItem[];
   where: Expr | null;
   groupBy: Expr[];
+  /**
+   * GROUP BY with ROLLUP, CUBE or GROUPING SETS: the grouping sets, each a
+   * list of indexes into `groupBy` (which then holds every expression once).
+   */
+  groupingSets?: number[][];
   having: Expr | null;
   /** The WINDOW clause; absent when there is none. */
   windows?: WindowDefinition[];

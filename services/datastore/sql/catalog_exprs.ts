@@ -13,7 +13,8 @@ import { formatText, type PgValue } from "../../../lib/pg/values.ts";
 import { typeByOid } from "../../../lib/pg/oids.ts";
 import type { Expr, SelectStatement } from "./ast.ts";
 import { SqlError } from "./errors.ts";
-import { coerce, compileComparison, type Compiled, type SqlType } from "./eval.ts";
+import { arrayValue } from "./arrays.ts";
+import { coerce, compileComparison, type Compiled, type SqlType, sqlTypeOf } from "./eval.ts";
 import {
   arrayText,
   type CatalogSource,
@@ -54,20 +55,20 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       return cast(expr, host);
     case "array": {
       const elements = expr.elements.map((e) => host.compile(e));
-      return {
+      return arrayValue({
         type: "text",
         evaluate: (ctx) => arrayText(elements.map((e) => text(e.evaluate(ctx), e.type))),
-      };
+      }, elements.find((e) => e.type !== "unknown")?.type ?? "text");
     }
     case "array_subquery": {
       const sub = host.subquery(expr.query);
       if (sub.types.length !== 1) {
         throw new SqlError("42601", "subquery must return only one column");
       }
-      return {
+      return arrayValue({
         type: "text",
         evaluate: () => arrayText(sub.rows.map((row) => text(row[0], sub.types[0]))),
-      };
+      }, sub.types[0]);
     }
     case "subscript": {
       const array = host.compile(expr.operand);
@@ -96,7 +97,14 @@ function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Com
   const name = expr.type.name;
   if (expr.type.array) {
     // Arrays are their text form: a cast to an array type checks nothing.
-    return coerce(host.compile(expr.operand), "text");
+    const operand = coerce(host.compile(expr.operand), "text");
+    let element: SqlType = "text";
+    try {
+      element = sqlTypeOf({ ...expr.type, array: false });
+    } catch {
+      // a type we do not have (name[], oid[]): its elements read as text
+    }
+    return arrayValue({ type: operand.type, evaluate: operand.evaluate }, element);
   }
   if (name === "name" || name === "char") {
     return coerce(host.compile(expr.operand), "text");
@@ -272,6 +280,8 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
       return make("int4", (ctx) => {
         const a = value(0, ctx);
         if (a === null) return null;
+        // One-dimensional arrays only: any other dimension has no length (NULL).
+        if (name !== "cardinality" && Number(value(1, ctx)) !== 1) return null;
         const length = parseArray(String(a)).length;
         return length === 0 && name !== "cardinality" ? null : length;
       });

@@ -30,6 +30,7 @@ import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
 import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
+import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
 import {
   compareIntervalValues,
@@ -721,6 +722,9 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
 }
 
 function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
+  if (ARRAY_VALUES.has(leftExpr) || ARRAY_VALUES.has(rightExpr)) {
+    return arrayConcat(leftExpr, rightExpr, typeOid);
+  }
   if (leftExpr.type === "jsonb" || rightExpr.type === "jsonb") {
     const found = jsonbOperator("||", leftExpr, rightExpr, { toType, typeOid });
     if (found !== null) return found;

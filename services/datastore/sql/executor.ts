@@ -25,7 +25,8 @@
 // the statement; a correlated one (reading the enclosing row) runs again for
 // each row, before the expressions over that row are evaluated, because an
 // expression's closure cannot await the engine. Aggregates: count, sum, avg,
-// min, max, bool_and, bool_or, string_agg, with DISTINCT and FILTER.
+// min, max, bool_and, bool_or, string_agg, jsonb_agg, with DISTINCT and FILTER;
+// the rest, and ORDER BY inside any of them, are aggregates.ts's.
 //
 // Writes: UPDATE and DELETE find their rows first, then change them, so a
 // change never meets a row twice. INSERT checks NOT NULL, fills DEFAULTs and
@@ -51,7 +52,21 @@ import { advisoryKey, AdvisoryLocks, type AdvisoryOwner } from "./advisory_locks
 import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/engine.ts";
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
-import { jsonOf } from "./jsonb.ts";
+import { jsonOf, jsonValueText } from "./jsonb.ts";
+import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
+import {
+  type AggregateSpec,
+  arrayAgg,
+  jsonAgg,
+  jsonObjectAgg,
+  noSuchFunction,
+  ORDERED_SET_AGGREGATES,
+  orderedInput,
+  orderedSetAgg,
+  type SortKey,
+  VARIANCE_AGGREGATES,
+  varianceAgg,
+} from "./aggregates.ts";
 import {
   addIntervals,
   formatInterval,
@@ -160,7 +175,6 @@ import {
   type SetColumn,
   setFunction,
   setFunctionColumnNames,
-  stringToArray,
 } from "./set_returning.ts";
 import { checkLocking, clauseFor, exclusive, lockingName, lockRows } from "./row_locks.ts";
 import { copyContext, type CopyFormat, copyFormat, type CopyRow } from "./copy.ts";
@@ -918,6 +932,8 @@ class Planner {
     expr: Expr,
     scope: readonly ScopeColumn[],
     extra?: (e: Expr) => Compiled | null,
+    /** How a grouped query compiles the parts (its group and aggregate columns), if this is one. */
+    compileIn?: (e: Expr) => Compiled,
   ): Compiled | null {
     switch (expr.kind) {
       case "cast":
@@ -925,7 +941,7 @@ class Planner {
       case "array_subquery":
       case "quantified_array":
       case "subscript":
-        return catalogExpr(expr, this.#catalogHost(scope, extra));
+        return catalogExpr(expr, this.#catalogHost(scope, extra, compileIn));
       case "column": {
         if (resolveIn(scope, expr.path) !== null) return null;
         for (let i = this.outer.length - 1; i >= 0; i--) {
@@ -945,7 +961,18 @@ class Planner {
         if (SET_RETURNING.has(functionName(expr))) {
           throw new SqlError("0A000", "set-returning functions are not allowed here");
         }
-        return catalogExpr(expr, this.#catalogHost(scope, extra)) ??
+        if (ROW_JSON_FUNCTIONS.has(functionName(expr)) && expr.args.length === 1) {
+          const row = this.#wholeRow(expr.args[0], scope);
+          // row_to_json and to_json give the row's json text; to_jsonb normalizes it.
+          if (row !== null && functionName(expr) !== "to_jsonb") return row;
+          if (row !== null) {
+            return {
+              type: "jsonb",
+              evaluate: (ctx) => parseText(OID.jsonb, row.evaluate(ctx) as string),
+            };
+          }
+        }
+        return catalogExpr(expr, this.#catalogHost(scope, extra, compileIn)) ??
           this.#sessionFunction(expr, scope, extra);
       case "sql_function":
         if (expr.name === "current_user" || expr.name === "session_user" || expr.name === "user") {
@@ -1022,9 +1049,10 @@ class Planner {
   #catalogHost(
     scope: readonly ScopeColumn[],
     extra?: (e: Expr) => Compiled | null,
+    compileIn?: (e: Expr) => Compiled,
   ): CatalogExprHost {
     return {
-      compile: (e) => this.compile(e, scope, extra),
+      compile: compileIn ?? ((e) => this.compile(e, scope, extra)),
       subquery: (query) => {
         const sub = this.subquery(query, scope);
         return {
@@ -1211,10 +1239,10 @@ class Planner {
         const arg = this.compile(expr.args[0], scope, extra);
         return text(typeDisplayName(arg.type));
       }
-      case "regexp_split_to_array":
-        return regexpSplitToArray(expr.args.map((a) => this.compile(a, scope, extra)));
-      case "string_to_array":
-        return stringToArray(expr.args.map((a) => this.compile(a, scope, extra)));
+      case "regexp_split_to_array": {
+        const split = regexpSplitToArray(expr.args.map((a) => this.compile(a, scope, extra)));
+        return split === null ? null : arrayValue(split);
+      }
       case "gen_random_uuid":
       case "uuid_generate_v4": // uuid-ossp's name for the same (CREATE EXTENSION "uuid-ossp")
         return { type: "uuid", evaluate: () => crypto.randomUUID() };
@@ -1726,7 +1754,7 @@ class Planner {
         ...specs.get(w)!.partitionBy,
         ...specs.get(w)!.orderBy.map((o) => o.expr),
       ]);
-      const agg = this.#aggregate(source, groupExprs, [
+      const agg = this.#aggregate(source, groupExprs, core.groupingSets ?? null, [
         ...items.map((i) => i.expr),
         ...(core.having ? [core.having] : []),
         ...hidden,
@@ -2149,6 +2177,7 @@ class Planner {
   #aggregate(
     source: RowPlan,
     groupExprs: Expr[],
+    groupingSets: number[][] | null,
     exprs: Expr[],
   ): {
     plan: RowPlan;
@@ -2157,6 +2186,7 @@ class Planner {
     const scope = source.columns;
     const groups = groupExprs.map((g) => this.compile(g, scope));
     const groupText = groupExprs.map((g) => printExpr(g));
+    const sets = groupingSets;
     const aggregates: { text: string; spec: AggregateSpec }[] = [];
     const collect = (e: Expr): void => {
       walk(e, (node) => {
@@ -2182,8 +2212,12 @@ class Planner {
         }
         const a = aggregates.findIndex((x) => x.text === text);
         if (a >= 0) {
-          const type = aggregates[a].spec.type;
-          return { type, evaluate: (ctx) => ctx.row[width + a] };
+          const { type, element } = aggregates[a].spec;
+          const value: Compiled = { type, evaluate: (ctx) => ctx.row[width + a] };
+          return element === undefined ? value : arrayValue(value, element);
+        }
+        if (node.kind === "function" && functionName(node) === "grouping" && !node.over) {
+          return groupingCall(node, groupText, sets, width + aggregates.length);
         }
         return null;
       };
@@ -2205,41 +2239,66 @@ class Planner {
         },
         paramTypes: this.paramTypes,
         inferredParamTypes: this.inferred,
-        extension: (node) => extra?.(node) ?? inner(node) ?? this.#extension(node, scope),
+        // ARRAY[...] and the catalog functions compile their parts as grouped too.
+        extension: (node) =>
+          extra?.(node) ?? inner(node) ??
+            this.#extension(node, scope, undefined, (part) => compile(part, extra)),
       });
     };
     const groupEvals = groups.map((g) => g.evaluate);
     const groupKey = equalityKey(groups.map((g) => g.type));
     const specs = aggregates.map((a) => a.spec);
+    // Grouping sets: each row joins one group per set, keyed by the set's
+    // number and its expressions (the others NULL); the set's number rides
+    // along after the aggregates, for grouping().
+    const masks = (sets ?? [groups.map((_, i) => i)]).map((set) =>
+      groups.map((_, i) => set.includes(i))
+    );
     const plan: RowPlan = {
       columns: [
         ...groups.map((g, i) => plainColumn(`?group${i}`, g.type)),
         ...specs.map((s, i) => plainColumn(`?agg${i}`, s.type)),
+        plainColumn("?set", "int4"),
       ],
       run: holding(async function* (ctx, hold) {
-        const states = new Map<string, { key: PgValue[]; accs: Accumulator[] }>();
+        const states = new Map<string, { key: PgValue[]; set: number; accs: Accumulator[] }>();
         for await (const batch of source.run(ctx)) {
           const e = evalContext(ctx, []);
           for (const row of batch) {
             e.row = row;
-            const key = groupEvals.map((f) => f(e));
-            const k = rowKey(groupKey === null ? key : groupKey(key));
-            let state = states.get(k);
-            if (!state) {
-              hold(1);
-              state = { key, accs: specs.map((s) => s.start()) };
-              states.set(k, state);
+            const values = groupEvals.map((f) => f(e));
+            for (let set = 0; set < masks.length; set++) {
+              const mask = masks[set];
+              const key = sets === null ? values : values.map((v, i) => mask[i] ? v : null);
+              const k = rowKey(groupKey === null ? key : groupKey(key)) +
+                (sets === null ? "" : `\u0003${set}`);
+              let state = states.get(k);
+              if (!state) {
+                hold(1);
+                state = { key, set, accs: specs.map((s) => s.start()) };
+                states.set(k, state);
+              }
+              for (let i = 0; i < specs.length; i++) specs[i].step(state.accs[i], e, hold);
             }
-            for (let i = 0; i < specs.length; i++) specs[i].step(state.accs[i], e);
           }
         }
-        if (states.size === 0 && width === 0) {
-          yield [specs.map((s) => s.finish(s.start()))];
+        // An empty grouping set has its row even with no input, as GROUP BY () does.
+        const empty = masks.flatMap((mask, set) => mask.some((m) => m) ? [] : [set]);
+        if (states.size === 0 && empty.length > 0) {
+          yield empty.map((set) => [
+            ...groups.map(() => null),
+            ...specs.map((s) => s.finish(s.start())),
+            set,
+          ]);
           return;
         }
         let out: PgValue[][] = [];
         for (const state of states.values()) {
-          out.push([...state.key, ...state.accs.map((acc, i) => specs[i].finish(acc))]);
+          out.push([
+            ...state.key,
+            ...state.accs.map((acc, i) => specs[i].finish(acc)),
+            state.set,
+          ]);
           if (out.length >= BATCH_ROWS) {
             yield out;
             out = [];
@@ -2257,6 +2316,26 @@ class Planner {
     const filter = call.filter
       ? requireBool(this.compile(call.filter, scope), "FILTER").evaluate
       : null;
+    if (ORDERED_SET_AGGREGATES.has(name) !== (call.withinGroup === true)) {
+      // No such signature: WITHIN GROUP's keys count as arguments, as in PostgreSQL.
+      const types = [...call.args, ...(call.withinGroup ? call.orderBy.map((o) => o.expr) : [])]
+        .map((e) => typeDisplayName(this.compile(e, scope).type));
+      throw noSuchFunction(name, types);
+    }
+    if (call.withinGroup) return this.#orderedSetSpec(name, call, scope, filter);
+    if (call.orderBy.length > 0) {
+      if (call.distinct) {
+        const args = call.args.map((a) => printExpr(a));
+        if (call.orderBy.some((o) => !args.includes(printExpr(o.expr)))) {
+          throw new SqlError(
+            "42P10",
+            "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
+          );
+        }
+      }
+      const inner = this.#aggregateSpec({ ...call, orderBy: [], filter: null }, scope);
+      return orderedInput(inner, filter, this.#sortKeys(call.orderBy, scope));
+    }
     if (name === "count" && call.star) {
       return aggregate("int8", filter, null, false, {
         start: () => ({ n: 0n }),
@@ -2265,7 +2344,7 @@ class Planner {
       });
     }
     if (call.args.length === 0) throw new SqlError("42883", `function ${name}() does not exist`);
-    let arg = this.compile(call.args[0], scope);
+    let arg = this.#wholeRow(call.args[0], scope) ?? this.compile(call.args[0], scope);
     if (arg.type === "unknown") arg = coerce(arg, "text");
     const type = arg.type;
     const numeric = ["int2", "int4", "int8", "numeric", "float4", "float8"].includes(type);
@@ -2281,7 +2360,7 @@ class Planner {
       case "avg": {
         if (type === "interval") return intervalSumOrAverage(name, filter, arg.evaluate, distinct);
         if (!numeric) {
-          throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
+          throw noSuchFunction(name, [typeDisplayName(type)]);
         }
         const float = type === "float4" || type === "float8";
         const resultType: SqlType = name === "avg"
@@ -2337,7 +2416,7 @@ class Planner {
       case "bool_or":
       case "every": {
         if (type !== "bool") {
-          throw new SqlError("42883", `function ${name}(${typeDisplayName(type)}) does not exist`);
+          throw noSuchFunction(name, [typeDisplayName(type)]);
         }
         const or = name === "bool_or";
         return aggregate("bool", filter, arg.evaluate, false, {
@@ -2355,9 +2434,6 @@ class Planner {
           ? coerce(this.compile(call.args[1], scope), "text").evaluate
           : () => ",";
         const evaluate = arg.evaluate;
-        if (call.orderBy.length > 0) {
-          return this.#orderedStringAgg(call, scope, filter, evaluate, type, sep);
-        }
         return aggregate(
           "text",
           filter,
@@ -2378,9 +2454,6 @@ class Planner {
       }
       case "jsonb_agg":
       case "jsonb_object_agg": {
-        if (call.orderBy.length > 0) {
-          throw new SqlError("0A000", `${name} with ORDER BY is not supported yet`);
-        }
         const value = arg.evaluate;
         const key = name === "jsonb_object_agg" ? arg : null;
         const second = name === "jsonb_object_agg" ? this.compile(call.args[1], scope) : arg;
@@ -2407,25 +2480,41 @@ class Planner {
           },
         });
       }
+      case "array_agg":
+        return arrayAgg(filter, distinct, arg.evaluate, (v) => formatValue(type, v), type);
+      case "json_agg": {
+        const element = ARRAY_VALUES.get(arg);
+        const json = (v: PgValue) => jsonValueText(type, v, typeOidOf, element);
+        const structured = WHOLE_ROWS.has(arg) || element !== undefined;
+        return jsonAgg(filter, distinct, arg.evaluate, json, structured);
+      }
+      case "json_object_agg": {
+        if (call.args.length !== 2) {
+          throw new SqlError("42883", `function ${name} does not exist`);
+        }
+        const value = this.compile(call.args[1], scope);
+        const valueType = value.type === "unknown" ? "text" : value.type;
+        const key = (ctx: EvalContext) => {
+          const k = arg.evaluate(ctx);
+          return k === null ? null : formatValue(type, k);
+        };
+        const json = (v: PgValue) => jsonValueText(valueType, v, typeOidOf);
+        return jsonObjectAgg(filter, key, value.evaluate, json);
+      }
       default:
+        if (VARIANCE_AGGREGATES.has(name)) {
+          if (!numeric) {
+            throw noSuchFunction(name, [typeDisplayName(type)]);
+          }
+          return varianceAgg(name, type, filter, distinct, arg.evaluate);
+        }
         throw new SqlError("42883", `function ${name} does not exist`);
     }
   }
 
-  /**
-   * string_agg(value, separator ORDER BY ...): the group's values held with
-   * their sort keys, sorted when the group ends (ASC NULLS LAST by default,
-   * DESC NULLS FIRST, as in ORDER BY).
-   */
-  #orderedStringAgg(
-    call: FunctionCall,
-    scope: readonly ScopeColumn[],
-    filter: ((ctx: EvalContext) => PgValue) | null,
-    evaluate: (ctx: EvalContext) => PgValue,
-    type: SqlType,
-    sep: (ctx: EvalContext) => PgValue,
-  ): AggregateSpec {
-    const keys = call.orderBy.map((item) => {
+  /** An aggregate's ORDER BY (or WITHIN GROUP) keys, compiled over its input rows. */
+  #sortKeys(items: OrderItem[], scope: readonly ScopeColumn[]): SortKey[] {
+    return items.map((item) => {
       const c = this.compile(item.expr, scope);
       const desc = item.direction === "desc";
       return {
@@ -2435,47 +2524,71 @@ class Planner {
         nullsFirst: item.nulls === null ? desc : item.nulls === "first",
       };
     });
-    type Item = { text: string; sep: string; keys: PgValue[] };
-    return {
-      type: "text",
-      start: () => ({ items: [] as Item[], seen: new Set<string>() }),
-      step(acc, ctx) {
-        if (filter !== null && filter(ctx) !== true) return;
-        const v = evaluate(ctx);
-        if (v === null) return;
-        const text = formatValue(type, v);
-        if (call.distinct) {
-          const seen = acc.seen as Set<string>;
-          if (seen.has(text)) return;
-          seen.add(text);
-        }
-        (acc.items as Item[]).push({
-          text,
-          sep: String(sep(ctx) ?? ""),
-          keys: keys.map((k) => k.evaluate(ctx)),
-        });
-      },
-      finish(acc) {
-        const items = acc.items as Item[];
-        if (items.length === 0) return null;
-        items.sort((a, b) => {
-          for (let i = 0; i < keys.length; i++) {
-            const x = a.keys[i];
-            const y = b.keys[i];
-            if (x === null || y === null) {
-              if (x === y) continue;
-              return (x === null) === keys[i].nullsFirst ? -1 : 1;
-            }
-            const c = keys[i].compare(x, y);
-            if (c !== 0) return keys[i].desc ? -c : c;
-          }
-          return 0;
-        });
-        let out = items[0].text;
-        for (let i = 1; i < items.length; i++) out += items[i].sep + items[i].text;
-        return out;
-      },
+  }
+
+  /** percentile_cont, percentile_disc and mode() WITHIN GROUP (ORDER BY key). */
+  #orderedSetSpec(
+    name: string,
+    call: FunctionCall,
+    scope: readonly ScopeColumn[],
+    filter: ((ctx: EvalContext) => PgValue) | null,
+  ): AggregateSpec {
+    const keyCompiled = this.compile(call.orderBy[0].expr, scope);
+    const keyType: SqlType = keyCompiled.type === "unknown" ? "text" : keyCompiled.type;
+    const [key] = this.#sortKeys(call.orderBy, scope);
+    const signature = (args: string[]) => noSuchFunction(name, args);
+    const keyName = typeDisplayName(keyType);
+    if (name === "mode") {
+      if (call.args.length !== 0 || call.orderBy.length !== 1) {
+        throw signature([...call.args.map(() => "unknown"), keyName]);
+      }
+      return orderedSetAgg(name, filter, key, keyType, null, formatValue);
+    }
+    if (call.args.length !== 1 || call.orderBy.length !== 1) {
+      throw signature([...call.args.map(() => "numeric"), keyName]);
+    }
+    const array = call.args[0].kind === "array";
+    const fraction = array
+      ? this.compile(call.args[0], scope)
+      : coerce(this.compile(call.args[0], scope), "float8");
+    const fractionName = array ? "numeric[]" : "numeric";
+    const numeric = ["int2", "int4", "int8", "numeric", "float4", "float8"].includes(keyType);
+    if (name === "percentile_cont" && !numeric) throw signature([fractionName, keyName]);
+    return orderedSetAgg(
+      name,
+      filter,
+      key,
+      keyType,
+      { evaluate: fraction.evaluate, array },
+      formatValue,
+    );
+  }
+
+  /**
+   * A whole-row reference (`t` naming a FROM item) as the argument of the
+   * json functions that take a row: its row_to_json text, typed json.
+   * Anywhere else a row value is still refused (no composite types yet).
+   */
+  #wholeRow(expr: Expr, scope: readonly ScopeColumn[]): Compiled | null {
+    if (expr.kind !== "column" || expr.path.length !== 1) return null;
+    if (resolveIn(scope, expr.path) !== null) return null;
+    const table = expr.path[0];
+    const columns = scope.map((c, index) => ({ c, index })).filter(({ c }) => c.table === table);
+    if (columns.length === 0) return null;
+    const parts = columns.map(({ c, index }) => ({
+      prefix: JSON.stringify(c.name) + ":",
+      type: c.type,
+      index,
+    }));
+    const compiled: Compiled = {
+      type: "json",
+      evaluate: (ctx) =>
+        `{${
+          parts.map((p) => p.prefix + jsonValueText(p.type, ctx.row[p.index], typeOidOf)).join(",")
+        }}`,
     };
+    WHOLE_ROWS.add(compiled);
+    return compiled;
   }
 
   // FROM -------------------------------------------------------------------------
@@ -4074,16 +4187,20 @@ const AGGREGATES: ReadonlySet<string> = new Set([
   "string_agg",
   "jsonb_agg",
   "jsonb_object_agg",
+  "array_agg",
+  "json_agg",
+  "json_object_agg",
+  ...VARIANCE_AGGREGATES,
+  ...ORDERED_SET_AGGREGATES,
 ]);
 
-type Accumulator = Record<string, unknown>;
+/** The functions that take a whole-row reference (`row_to_json(t)`), see #wholeRow. */
+const ROW_JSON_FUNCTIONS: ReadonlySet<string> = new Set(["row_to_json", "to_json", "to_jsonb"]);
 
-interface AggregateSpec {
-  type: SqlType;
-  start(): Accumulator;
-  step(acc: Accumulator, ctx: EvalContext): void;
-  finish(acc: Accumulator): PgValue;
-}
+/** Compiled whole-row references: json_agg puts a newline between rows, as PostgreSQL. */
+const WHOLE_ROWS = new WeakSet<Compiled>();
+
+type Accumulator = Record<string, unknown>;
 
 /** sum(interval) field by field, avg(interval) as that sum / count (interval_div), as PostgreSQL. */
 function intervalSumOrAverage(
@@ -4141,6 +4258,29 @@ function aggregate(
   };
 }
 
+/**
+ * grouping(a, b, ...): a bit per argument, the first the highest, set when
+ * the row's grouping set leaves that expression out (PostgreSQL 15 9.22).
+ */
+function groupingCall(
+  call: FunctionCall,
+  groupText: string[],
+  sets: number[][] | null,
+  setColumn: number,
+): Compiled {
+  const indexes = call.args.map((a) => groupText.indexOf(printExpr(a)));
+  if (call.args.length === 0 || indexes.some((i) => i < 0)) {
+    throw new SqlError(
+      "42803",
+      "arguments to GROUPING must be grouping expressions of the associated query level",
+    );
+  }
+  const values = (sets ?? [groupText.map((_, i) => i)]).map((set) =>
+    indexes.reduce((bits, i) => (bits << 1) | (set.includes(i) ? 0 : 1), 0)
+  );
+  return { type: "int4", evaluate: (ctx) => values[ctx.row[setColumn] as number] };
+}
+
 function functionName(call: FunctionCall): string {
   const name = call.name;
   return name.length === 2 && name[0] === "pg_catalog" ? name[1] : name.join(".");
@@ -4179,6 +4319,8 @@ function hasAggregate(expr: Expr): boolean {
   walk(expr, (node) => {
     if (node.kind === "function" && node.over) return false; // a window function (window.ts)
     if (node.kind === "function" && AGGREGATES.has(functionName(node))) found = true;
+    // grouping() makes a grouped query too (and is refused without GROUP BY, as PostgreSQL).
+    if (node.kind === "function" && functionName(node) === "grouping") found = true;
     return !found && node.kind !== "subquery" && node.kind !== "exists" &&
       node.kind !== "in_subquery";
   });
@@ -4282,6 +4424,17 @@ function walk(expr: Expr, visit: (e: Expr) => boolean): void {
     case "function":
       expr.args.forEach(go);
       go(expr.filter);
+      break;
+    case "array":
+      expr.elements.forEach(go);
+      break;
+    case "subscript":
+      go(expr.operand);
+      go(expr.index);
+      break;
+    case "quantified_array":
+      go(expr.operand);
+      go(expr.array);
       break;
     default:
       break;

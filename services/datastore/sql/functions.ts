@@ -11,8 +11,10 @@
 // Interval functions, age(), to_timestamp(), make_timestamp() and to_char()
 // are datetime.ts's; jsonb's are jsonb.ts's. The regular expression
 // functions run regex.ts's translation (regexp_matches and the
-// regexp_split_to_* functions are set_returning.ts's). Left out:
-// to_date/to_number, locale-dependent functions, regexp_instr and
+// regexp_split_to_* functions are set_returning.ts's). encode/decode (hex,
+// base64 with its 76-character lines, escape), convert_to/convert_from
+// (UTF8, SQL_ASCII, LATIN1) and num_nulls/num_nonnulls are here too. Left
+// out: to_date/to_number, locale-dependent functions, regexp_instr and
 // regexp_substr.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
@@ -47,6 +49,7 @@ import {
   textArray,
 } from "./regex.ts";
 import { RESERVED } from "./keywords.ts";
+import { arrayFunction } from "./arrays.ts";
 
 type Evaluate = (ctx: EvalContext) => PgValue;
 
@@ -672,7 +675,7 @@ export function moreFunctions(
 ): Compiled | null {
   support = helpers;
   return stringFunction(fn, args) ?? mathFunction(fn, args) ?? dateFunction(fn, args) ??
-    regexFunction(fn, args) ?? miscFunction(fn, args);
+    regexFunction(fn, args) ?? miscFunction(fn, args) ?? arrayFunction(fn, args, typeOid);
 }
 
 /** The regular expression functions (documentation 9.7.3), over regex.ts. */
@@ -913,6 +916,25 @@ function miscFunction(fn: string, args: Compiled[]): Compiled | null {
     case "transaction_timestamp":
       if (args.length !== 0) return null;
       return { type: "timestamptz", evaluate: (ctx) => ctx.nowMicros };
+    case "num_nulls":
+    case "num_nonnulls": {
+      if (args.length === 0) return null;
+      const evaluators = args.map((a) => a.evaluate);
+      const nulls = fn === "num_nulls";
+      return {
+        type: "int4",
+        evaluate: (ctx) => {
+          let n = 0;
+          for (const e of evaluators) if ((e(ctx) === null) === nulls) n++;
+          return n;
+        },
+      };
+    }
+    case "encode":
+    case "decode":
+    case "convert_to":
+    case "convert_from":
+      return byteFunction(fn, args);
     case "format": {
       if (args.length < 1) return null;
       const [spec, ...rest] = args.map((a) => text(a));
@@ -928,4 +950,178 @@ function miscFunction(fn: string, args: Compiled[]): Compiled | null {
     default:
       return null;
   }
+}
+
+// encode/decode and convert_to/convert_from (documentation 9.5, "Binary String Functions") ----
+
+function byteFunction(fn: string, args: Compiled[]): Compiled | null {
+  if (args.length !== 2) return null;
+  const bytesIn = fn === "encode" || fn === "convert_from";
+  const first = toType(args[0], bytesIn ? "bytea" : "text");
+  if (bytesIn ? first.type !== "bytea" : !STRINGS.has(first.type)) return null;
+  if (!STRINGS.has(args[1].type)) return null;
+  const type: SqlType = fn === "encode" || fn === "convert_from" ? "text" : "bytea";
+  return {
+    type,
+    evaluate: strict([first.evaluate, text(args[1])], ([value, format]) => {
+      const name = String(format);
+      switch (fn) {
+        case "encode":
+          return encodeBytes(value as Uint8Array, name);
+        case "decode":
+          return decodeText(String(value), name) as PgValue;
+        case "convert_to":
+          return convertTo(String(value), name) as PgValue;
+        default:
+          return convertFrom(value as Uint8Array, name);
+      }
+    }),
+  };
+}
+
+const HEX = "0123456789abcdef";
+
+function unrecognized(format: string): SqlError {
+  return new SqlError("22023", `unrecognized encoding: "${format}"`);
+}
+
+function encodeBytes(bytes: Uint8Array, format: string): string {
+  switch (format.toLowerCase()) {
+    case "hex": {
+      let out = "";
+      for (const b of bytes) out += HEX[b >> 4] + HEX[b & 15];
+      return out;
+    }
+    case "base64": {
+      // PostgreSQL's base64 breaks a line after every 76 characters.
+      const all = btoa(latin1Text(bytes));
+      return all.match(/.{1,76}/g)?.join("\n") ?? "";
+    }
+    case "escape": {
+      // Zero bytes and bytes with the high bit set as \ooo, a backslash doubled.
+      let out = "";
+      for (const b of bytes) {
+        if (b === 0 || b >= 0x80) out += "\\" + b.toString(8).padStart(3, "0");
+        else if (b === 0x5c) out += "\\\\";
+        else out += String.fromCharCode(b);
+      }
+      return out;
+    }
+    default:
+      throw unrecognized(format);
+  }
+}
+
+function decodeText(input: string, format: string): Uint8Array<ArrayBuffer> {
+  switch (format.toLowerCase()) {
+    case "hex": {
+      const digits = input.replace(/[ \t\n\r]/g, "");
+      const bad = [...digits].find((c) => !/[0-9a-fA-F]/.test(c));
+      if (bad !== undefined) throw new SqlError("22023", `invalid hexadecimal digit: "${bad}"`);
+      if (digits.length % 2 !== 0) {
+        throw new SqlError("22023", "invalid hexadecimal data: odd number of digits");
+      }
+      const out = new Uint8Array(digits.length / 2);
+      for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(2 * i, 2 * i + 2), 16);
+      return out;
+    }
+    case "base64": {
+      const clean = input.replace(/[ \t\n\r]/g, "");
+      const bad = [...clean].find((c) => !/[A-Za-z0-9+/=]/.test(c));
+      if (bad !== undefined) {
+        throw new SqlError(
+          "22023",
+          `invalid symbol "${bad}" found while decoding base64 sequence`,
+        );
+      }
+      let binary: string;
+      try {
+        if (clean.length % 4 !== 0) throw new RangeError("truncated");
+        binary = atob(clean);
+      } catch {
+        throw new SqlError("22023", "invalid base64 end sequence", {
+          hint: "Input data is missing padding, is truncated, or is otherwise corrupted.",
+        });
+      }
+      return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    }
+    case "escape": {
+      const out: number[] = [];
+      const bytes = new TextEncoder().encode(input);
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] !== 0x5c) {
+          out.push(bytes[i]);
+        } else if (bytes[i + 1] === 0x5c) {
+          out.push(0x5c);
+          i++;
+        } else if (
+          i + 3 < bytes.length &&
+          [1, 2, 3].every((k) => bytes[i + k] >= 0x30 && bytes[i + k] <= 0x37)
+        ) {
+          out.push(parseInt(String.fromCharCode(bytes[i + 1], bytes[i + 2], bytes[i + 3]), 8));
+          i += 3;
+        } else {
+          throw new SqlError("22P02", "invalid input syntax for type bytea");
+        }
+      }
+      return new Uint8Array(out);
+    }
+    default:
+      throw unrecognized(format);
+  }
+}
+
+/** The encodings this server converts between: its own (UTF8), SQL_ASCII (bytes as they are), LATIN1. */
+function encodingOf(name: string): "utf8" | "ascii" | "latin1" | null {
+  const key = name.toLowerCase().replace(/[^a-z0-9]/g, "");
+  if (key === "utf8" || key === "unicode") return "utf8";
+  if (key === "sqlascii") return "ascii";
+  if (key === "latin1" || key === "iso88591") return "latin1";
+  return null;
+}
+
+function convertTo(value: string, name: string): Uint8Array<ArrayBuffer> {
+  const encoding = encodingOf(name);
+  if (encoding === null) {
+    throw new SqlError("22023", `invalid destination encoding name "${name}"`);
+  }
+  if (encoding !== "latin1") return new TextEncoder().encode(value);
+  const out = new Uint8Array(value.length);
+  let n = 0;
+  for (const c of value) {
+    const code = c.codePointAt(0)!;
+    if (code > 0xff) {
+      const hex = [...new TextEncoder().encode(c)].map((b) => `0x${b.toString(16)}`).join(" ");
+      throw new SqlError(
+        "22P05",
+        `character with byte sequence ${hex} in encoding "UTF8" has no equivalent in encoding "LATIN1"`,
+      );
+    }
+    out[n++] = code;
+  }
+  return out.slice(0, n);
+}
+
+function convertFrom(bytes: Uint8Array, name: string): string {
+  const encoding = encodingOf(name);
+  if (encoding === null) throw new SqlError("22023", `invalid source encoding name "${name}"`);
+  if (encoding === "latin1") return latin1Text(bytes);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const at = bytes.findIndex((b) => b >= 0x80);
+    throw new SqlError(
+      "22021",
+      `invalid byte sequence for encoding "UTF8": 0x${(bytes[Math.max(at, 0)] ?? 0).toString(16)}`,
+    );
+  }
+}
+
+/** Each byte as the character of that code, in chunks (spreading a large array overflows the stack). */
+function latin1Text(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return out;
 }

@@ -3,7 +3,9 @@
 // jsonfuncs.c, jsonb_util.c): #> and #>> by path, @> and <@ containment,
 // ? ?| ?& key existence, || concatenation, - by key or index,
 // jsonb_typeof, jsonb_array_length, jsonb_build_object, jsonb_build_array,
-// to_jsonb, jsonb_set, jsonb_strip_nulls.
+// to_jsonb, jsonb_set, jsonb_strip_nulls; and the json (not jsonb) to_json,
+// row_to_json, json_build_object, json_build_array, whose text keeps json.c's
+// spacing (`{"k" : 1}`, `[1, 2]`) and key order.
 //
 // A jsonb value travels as its normalized text (lib/pg/values.ts). Here it
 // is parsed into a tree whose numbers keep their text (1.50 stays 1.50, as
@@ -13,12 +15,15 @@
 // their text ('{a,b}', documentation 8.15.2); parseTextArray reads them.
 //
 // The set-returning jsonb_each, jsonb_array_elements and jsonb_object_keys
-// are set_returning.ts's. Left out: jsonpath, jsonb_insert, jsonb_pretty,
-// the json (not jsonb) forms of these functions.
+// are set_returning.ts's. Left out: jsonpath, jsonb_insert, the json (not
+// jsonb) forms of these functions. Arrays are text here: one becomes a JSON
+// array where the expression that made it is known to be an array
+// (arrays.ts ARRAY_VALUES), else a JSON string.
 
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { ARRAY_VALUES } from "./arrays.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 import { compareDecimal, toDecimal } from "./numeric.ts";
 
@@ -396,8 +401,38 @@ export function toJson(type: SqlType, value: PgValue, oidOf: (type: SqlType) => 
   }
 }
 
+/** An array element's value from its text. */
+function elementValue(element: SqlType, text: string, oidOf: (type: SqlType) => number): PgValue {
+  return element === "text" || element === "varchar" || element === "bpchar"
+    ? text
+    : parseText(oidOf(element), text);
+}
+
 /** A SQL value as JSON text (not yet normalized); SQL NULL is JSON null. */
 export function jsonOf(type: SqlType, value: PgValue, oidOf: (type: SqlType) => number): string {
+  return print(toJson(type, value, oidOf));
+}
+
+/**
+ * A SQL value as json (not jsonb) text, as json.c's datum_to_json writes it:
+ * json values verbatim, jsonb in its normalized text, NULL as null.
+ */
+export function jsonValueText(
+  type: SqlType,
+  value: PgValue,
+  oidOf: (type: SqlType) => number,
+  element?: SqlType,
+): string {
+  if (value === null) return "null";
+  if (element !== undefined) {
+    // An array (its text form) of `element` values: array_to_json's `[1,2]`.
+    return `[${
+      parseTextArray(value as string).map((e) =>
+        e === null ? "null" : jsonValueText(element, elementValue(element, e, oidOf), oidOf)
+      ).join(",")
+    }]`;
+  }
+  if (type === "json" || type === "jsonb") return value as string;
   return print(toJson(type, value, oidOf));
 }
 
@@ -527,9 +562,13 @@ export function jsonbFunction(
   const value = (c: Compiled): Evaluate => {
     const type = c.type === "unknown" ? "text" : c.type;
     const evaluate = c.evaluate;
+    const element = ARRAY_VALUES.get(c);
     return (ctx) => {
       const v = evaluate(ctx);
-      return v === null ? null : print(toJson(type, v, support.typeOid));
+      if (v === null) return null;
+      return element === undefined
+        ? print(toJson(type, v, support.typeOid))
+        : jsonValueText(type, v, support.typeOid, element);
     };
   };
   switch (fn) {
@@ -605,6 +644,79 @@ export function jsonbFunction(
           }
           return jsonbText(out);
         },
+      };
+    }
+    case "to_json":
+    case "row_to_json": {
+      // row_to_json takes a row (the executor's whole-row reference) or json.
+      if (args.length !== 1 || (fn === "row_to_json" && args[0].type !== "json")) return null;
+      if (args[0].type === "unknown") {
+        throw new SqlError(
+          "42804",
+          "could not determine polymorphic type because input has type unknown",
+        );
+      }
+      const type = args[0].type;
+      const element = ARRAY_VALUES.get(args[0]);
+      return strict(
+        "json",
+        [args[0].evaluate],
+        ([v]) => jsonValueText(type, v, support.typeOid, element),
+      );
+    }
+    case "json_build_object": {
+      if (args.length % 2 !== 0) {
+        throw new SqlError("22023", "argument list must have even number of elements", {
+          hint: "The arguments of json_build_object() must consist of alternating keys and values.",
+        });
+      }
+      const pairs: {
+        key: Evaluate;
+        keyType: SqlType;
+        value: Evaluate;
+        valueType: SqlType;
+        element?: SqlType;
+      }[] = [];
+      for (let i = 0; i < args.length; i += 2) {
+        const key = args[i];
+        const keyType = key.type === "unknown" ? "text" : key.type;
+        const value = args[i + 1];
+        const valueType = value.type === "unknown" ? "text" : value.type;
+        const element = ARRAY_VALUES.get(value);
+        pairs.push({ key: key.evaluate, keyType, value: value.evaluate, valueType, element });
+      }
+      return {
+        type: "json",
+        evaluate: (ctx) => {
+          const parts = pairs.map((p, i) => {
+            const k = p.key(ctx);
+            if (k === null) {
+              throw new SqlError("22023", `argument ${2 * i + 1} cannot be null`, {
+                hint: "Object keys should be text.",
+              });
+            }
+            const name = typeof k === "string" ? k : formatText(support.typeOid(p.keyType), k);
+            return `${JSON.stringify(name)} : ${
+              jsonValueText(p.valueType, p.value(ctx), support.typeOid, p.element)
+            }`;
+          });
+          return `{${parts.join(", ")}}`;
+        },
+      };
+    }
+    case "json_build_array": {
+      const values = args.map((a) => ({
+        evaluate: a.evaluate,
+        type: a.type === "unknown" ? "text" as SqlType : a.type,
+        element: ARRAY_VALUES.get(a),
+      }));
+      return {
+        type: "json",
+        evaluate: (ctx) =>
+          `[${
+            values.map((v) => jsonValueText(v.type, v.evaluate(ctx), support.typeOid, v.element))
+              .join(", ")
+          }]`,
       };
     }
     case "jsonb_build_array": {

@@ -19,6 +19,7 @@
 // constructors, COLLATE, FOR UPDATE, SIMILAR TO, U& strings; the parser
 // rejects them as syntax errors at their first token.
 
+import { printExpr } from "./printer.ts";
 import type {
   Alias,
   AlterAction,
@@ -677,7 +678,7 @@ class Parser {
     if (this.#accept("group")) {
       this.#expect("by");
       this.#accept("all");
-      core.groupBy = this.#exprList();
+      this.#groupBy(core);
     }
     if (this.#accept("having")) core.having = this.#expr();
     if (this.#accept("window")) {
@@ -689,6 +690,94 @@ class Parser {
       } while (this.#acceptOp(","));
     }
     return core;
+  }
+
+  /**
+   * GROUP BY's list. Plain expressions fill `groupBy`; ROLLUP, CUBE,
+   * GROUPING SETS and () make grouping sets, the cross product of each
+   * item's sets (PostgreSQL 15 documentation 7.2.4).
+   */
+  #groupBy(core: SelectCore): void {
+    const exprs: Expr[] = [];
+    const texts: string[] = [];
+    const indexOf = (e: Expr): number => {
+      const text = printExpr(e);
+      let i = texts.indexOf(text);
+      if (i < 0) {
+        i = exprs.push(e) - 1;
+        texts.push(text);
+      }
+      return i;
+    };
+    let sets: number[][] = [[]];
+    let plain = true;
+    do {
+      const item = this.#groupingItem(indexOf);
+      if (item.kind === "sets") plain = false;
+      sets = sets.flatMap((left) => item.sets.map((right) => [...left, ...right]));
+    } while (this.#acceptOp(","));
+    core.groupBy = exprs;
+    if (!plain) core.groupingSets = sets;
+  }
+
+  /** One GROUP BY item as its grouping sets. */
+  #groupingItem(indexOf: (e: Expr) => number): { kind: "expr" | "sets"; sets: number[][] } {
+    const next = this.#peek();
+    if (this.#isOp("(") && this.#isOp(")", next)) {
+      this.#at += 2;
+      return { kind: "sets", sets: [[]] };
+    }
+    if ((this.#is("rollup") || this.#is("cube")) && this.#isOp("(", next)) {
+      const cube = this.#is("cube");
+      this.#at += 2;
+      const parts: number[][] = [];
+      do parts.push(this.#groupingList(indexOf)); while (this.#acceptOp(","));
+      this.#expectOp(")");
+      if (!cube) {
+        // ROLLUP (a, b, c): (a, b, c), (a, b), (a), ().
+        return {
+          kind: "sets",
+          sets: parts.map((_, i) => parts.slice(0, parts.length - i).flat()).concat([[]]),
+        };
+      }
+      // CUBE (a, b): every subset, the largest first.
+      const sets: number[][] = [];
+      for (let mask = (1 << parts.length) - 1; mask >= 0; mask--) {
+        sets.push(parts.filter((_, i) => (mask & (1 << (parts.length - 1 - i))) !== 0).flat());
+      }
+      return { kind: "sets", sets };
+    }
+    if (this.#is("grouping") && this.#is("sets", next)) {
+      this.#at += 2;
+      this.#expectOp("(");
+      const sets: number[][] = [];
+      do sets.push(...this.#groupingItem(indexOf).sets); while (this.#acceptOp(","));
+      this.#expectOp(")");
+      return { kind: "sets", sets };
+    }
+    if (this.#isOp("(")) {
+      // (a, b) inside GROUPING SETS is one set; a parenthesized expression is itself.
+      const start = this.#at;
+      const depth = this.#depth;
+      try {
+        const set = this.#groupingList(indexOf);
+        if (set.length !== 1) return { kind: "sets", sets: [set] };
+      } catch {
+        // Not a list ((SELECT 1), say): parsed again as an expression below.
+        this.#depth = depth;
+      }
+      this.#at = start;
+    }
+    return { kind: "expr", sets: [[indexOf(this.#expr())]] };
+  }
+
+  /** An expression or a parenthesized list of them, as indexes into GROUP BY's expressions. */
+  #groupingList(indexOf: (e: Expr) => number): number[] {
+    if (!this.#isOp("(")) return [indexOf(this.#expr())];
+    this.#at++;
+    const list = this.#isOp(")") ? [] : this.#exprList().map(indexOf);
+    this.#expectOp(")");
+    return list;
   }
 
   #isTargetListEnd(): boolean {
@@ -2322,6 +2411,17 @@ class Parser {
       }
     }
     this.#expectOp(")");
+    if (this.#is("within") && this.#is("group", this.#peek())) {
+      // An ordered-set aggregate: percentile_cont(0.5) WITHIN GROUP (ORDER BY x).
+      if (call.orderBy.length > 0 || call.distinct || call.star) throw this.#error();
+      this.#at += 2;
+      this.#expectOp("(");
+      this.#expect("order");
+      this.#expect("by");
+      call.orderBy = this.#orderList();
+      call.withinGroup = true;
+      this.#expectOp(")");
+    }
     if (this.#is("filter") && this.#isOp("(", this.#peek())) {
       this.#at += 2;
       this.#expect("where");

@@ -26,6 +26,12 @@ export function withPosition(error: unknown, sql: string): unknown {
   if (error.code === "42P10" && error.message.startsWith("SELECT DISTINCT ON")) {
     return distinctOnPosition(error, sql);
   }
+  if (error.code === "42803" && error.message.startsWith("arguments to GROUPING")) {
+    return groupingPosition(error, sql);
+  }
+  if (error.code === "42P10" && error.message.startsWith("in an aggregate with DISTINCT")) {
+    return aggregateOrderPosition(error, sql);
+  }
   if (
     (error.code === "0A000" && /set-returning function/.test(error.message)) ||
     /^column notation \.|^could not identify column ".*" in record data type$/
@@ -302,14 +308,58 @@ function functionPosition(error: SqlError, sql: string, name: string): SqlError 
   } catch {
     return error;
   }
-  const at = tokens.findIndex((t, i) =>
-    isName(t, name) && tokens[i + 1]?.kind === "op" && tokens[i + 1].text === "(" &&
-    !(tokens[i - 1]?.kind === "op" && tokens[i - 1].text === ".")
+  const isOp = (i: number, op: string) => tokens[i]?.kind === "op" && tokens[i].text === op;
+  const calls = tokens.flatMap((t, i) =>
+    isName(t, name) && isOp(i + 1, "(") && !isOp(i - 1, ".") ? [i] : []
   );
+  // `name()` with no arguments is the call written with none, when there is one.
+  const bare = error.message.includes(`${name}() `)
+    ? calls.find((i) => isOp(i + 2, ")"))
+    : undefined;
+  const at = bare ?? calls[0] ?? -1;
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {
     detail: error.detail,
     hint: error.hint,
     position: characterPosition(sql, tokens[at].start),
+  });
+}
+
+/** 42P10 for an aggregate's DISTINCT ... ORDER BY points at the first ORDER BY key. */
+function aggregateOrderPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  let depth = 0;
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    const token = tokens[i];
+    if (token.kind === "op" && token.text === "(") depth++;
+    if (token.kind === "op" && token.text === ")") depth--;
+    if (depth > 0 && isName(token, "order") && isName(tokens[i + 1], "by")) {
+      return new SqlError(error.code, error.message, {
+        position: characterPosition(sql, tokens[i + 2].start),
+      });
+    }
+  }
+  return error;
+}
+
+/** 42803 for grouping() over a non-grouped expression points at its (first) argument. */
+function groupingPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const at = tokens.findIndex((token, i) =>
+    isName(token, "grouping") && tokens[i + 1]?.kind === "op" && tokens[i + 1].text === "("
+  );
+  if (at < 0 || tokens[at + 2] === undefined) return error;
+  return new SqlError(error.code, error.message, {
+    position: characterPosition(sql, tokens[at + 2].start),
   });
 }

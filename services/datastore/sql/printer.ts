@@ -82,8 +82,9 @@ function functionCall(call: FunctionCall): string {
   }
   let args = call.star ? "*" : call.args.map(printExpr).join(", ");
   if (call.distinct) args = `DISTINCT ${args}`;
-  if (call.orderBy.length > 0) args += ` ORDER BY ${orderList(call.orderBy)}`;
+  if (call.orderBy.length > 0 && !call.withinGroup) args += ` ORDER BY ${orderList(call.orderBy)}`;
   let text = `${functionName(call.name)}(${args})`;
+  if (call.withinGroup) text += ` WITHIN GROUP (ORDER BY ${orderList(call.orderBy)})`;
   if (call.filter !== null) text += ` FILTER (WHERE ${printExpr(call.filter)})`;
   if (call.over) text += ` OVER ${windowSpec(call.over)}`;
   return text;
@@ -259,7 +260,14 @@ function queryBody(body: QueryBody): string {
       if (body.columns.length > 0) text += ` ${selectItems(body.columns)}`;
       if (body.from.length > 0) text += ` FROM ${body.from.map(fromItem).join(", ")}`;
       if (body.where !== null) text += ` WHERE ${printExpr(body.where)}`;
-      if (body.groupBy.length > 0) text += ` GROUP BY ${body.groupBy.map(printExpr).join(", ")}`;
+      if (body.groupingSets) {
+        const sets = body.groupingSets.map((set) =>
+          `(${set.map((i) => printExpr(body.groupBy[i])).join(", ")})`
+        );
+        text += ` GROUP BY GROUPING SETS (${sets.join(", ")})`;
+      } else if (body.groupBy.length > 0) {
+        text += ` GROUP BY ${body.groupBy.map(printExpr).join(", ")}`;
+      }
       if (body.having !== null) text += ` HAVING ${printExpr(body.having)}`;
       if (body.windows && body.windows.length > 0) {
         text += ` WINDOW ${

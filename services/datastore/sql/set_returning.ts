@@ -11,8 +11,8 @@
 //
 // Functions: generate_series over integers, numeric and timestamps;
 // unnest(array); regexp_matches (with 'g' every match, else the first) and
-// regexp_split_to_table; regexp_split_to_array and string_to_array (plain
-// functions, here for the shared splitting); jsonb_array_elements(_text),
+// regexp_split_to_table; regexp_split_to_array (a plain function, here
+// for the shared splitting; string_to_array is arrays.ts's); jsonb_array_elements(_text),
 // jsonb_each(_text), jsonb_object_keys, and their json (not jsonb) forms.
 // Arrays are text in PostgreSQL's syntax (pg_catalog.ts), so unnest's
 // element type comes from the argument's expression (ARRAY[1, 2] or a cast
@@ -396,33 +396,6 @@ export function regexpSplitToArray(args: Compiled[]): Compiled | null {
     evaluate: (ctx) => {
       const values = textArgs(args, ctx);
       return values === null ? null : textArray(split(values, "regexp_split_to_array"));
-    },
-  };
-}
-
-/**
- * string_to_array(s, delimiter[, null_string]) as a text[] (text here): a
- * NULL delimiter splits into characters, an empty one gives the whole
- * string, an empty string no elements; fields equal to null_string are NULL.
- */
-export function stringToArray(args: Compiled[]): Compiled | null {
-  if (args.length < 2 || args.length > 3 || !args.every((a) => TEXTS.has(a.type))) return null;
-  const [s, d, n] = args.map((a) => coerce(a, "text").evaluate);
-  return {
-    type: "text",
-    evaluate: (ctx) => {
-      const input = s(ctx);
-      if (input === null) return null;
-      const text = String(input);
-      if (text === "") return "{}";
-      const delimiter = d(ctx);
-      const nullString = n?.(ctx) ?? null;
-      const fields = delimiter === null
-        ? [...text]
-        : String(delimiter) === ""
-        ? [text]
-        : text.split(String(delimiter));
-      return textArray(fields.map((f) => (nullString !== null && f === nullString ? null : f)));
     },
   };
 }

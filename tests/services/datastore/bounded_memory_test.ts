@@ -156,3 +156,30 @@ Deno.test("WITH RECURSIVE: a working table that keeps growing stops at the bound
     );
   });
 });
+
+Deno.test("aggregates that hold their input (ORDER BY inside, array_agg, DISTINCT, WITHIN GROUP) count it against the bound (54000)", async () => {
+  await withSession({ rowsHeldMax: 50 }, async (s) => {
+    await s.query("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    await s.query("INSERT INTO t SELECT g FROM generate_series(1, 100) AS g");
+    for (
+      const sql of [
+        "SELECT string_agg(id::text, ',' ORDER BY id DESC) FROM t",
+        "SELECT sum(id ORDER BY id) FROM t",
+        "SELECT array_agg(id) FROM t",
+        "SELECT json_agg(id) FROM t",
+        "SELECT stddev(DISTINCT id) FROM t",
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY id) FROM t",
+        "SELECT mode() WITHIN GROUP (ORDER BY id) FROM t",
+      ]
+    ) assert.equal(await s.errorCode(sql), "54000", sql);
+    // A plain variance holds nothing: it runs over any number of rows.
+    assert.deepEqual(await s.rows("SELECT variance(id), count(*) FROM t"), [[
+      "841.6666666666666667",
+      "100",
+    ]]);
+    assert.deepEqual(
+      await s.rows("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY id) FROM t WHERE id <= 40"),
+      [["20"]],
+    );
+  });
+});

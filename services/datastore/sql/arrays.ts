@@ -1,0 +1,207 @@
+// The everyday array functions (PostgreSQL 15 documentation 9.19, table
+// 9.66): string_to_array, array_append, array_prepend, array_cat,
+// array_remove, array_replace, array_position(s), array_lower, array_ndims,
+// array_dims, and `||` between an array and an element or another array.
+//
+// Arrays are their text form here (pg_catalog.ts arrayText/parseArray, one
+// dimension, lower bound 1), so elements are compared by their text: `1`
+// finds `1` in ARRAY[1, 2], `1.0` does not find `1.00`. An array expression
+// is known by the Compiled value that produced it (`ARRAY_VALUES`): ARRAY[...],
+// ARRAY(subquery), a cast to an array type and these functions; a text column
+// holding '{1,2}' stays text, so `||` on it is text concatenation.
+// array_to_string, array_length, array_upper and cardinality are
+// catalog_exprs.ts's. Left out: multidimensional arrays, array_fill, trim_array.
+
+import { formatText, type PgValue } from "../../../lib/pg/values.ts";
+import { SqlError } from "./errors.ts";
+import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+import { arrayText, parseArray } from "./pg_catalog.ts";
+
+/** The Compiled values known to be arrays (their text form), with their elements' type. */
+export const ARRAY_VALUES: WeakMap<Compiled, SqlType> = new WeakMap();
+
+/** Marks `compiled` as an array of `element` values and returns it. */
+export function arrayValue(compiled: Compiled, element: SqlType = "text"): Compiled {
+  ARRAY_VALUES.set(compiled, element === "unknown" ? "text" : element);
+  return compiled;
+}
+
+/** The element type of an array argument, else the type of a would-be element. */
+function elementTypeOf(array: Compiled, element?: Compiled): SqlType {
+  return ARRAY_VALUES.get(array) ?? element?.type ?? "text";
+}
+
+type Evaluate = (ctx: EvalContext) => PgValue;
+
+/** An element's text as the array holds it; strings as they are. */
+function elementText(
+  type: SqlType,
+  oidOf: (type: SqlType) => number,
+): (v: PgValue) => string | null {
+  return (v) => v === null ? null : typeof v === "string" ? v : formatText(oidOf(type), v);
+}
+
+function elements(value: PgValue): (string | null)[] {
+  return value === null ? [] : parseArray(String(value));
+}
+
+/** `a || b` where one side is an array: concatenation, or append/prepend of an element. */
+export function arrayConcat(
+  left: Compiled,
+  right: Compiled,
+  oidOf: (type: SqlType) => number,
+): Compiled {
+  const leftArray = ARRAY_VALUES.has(left);
+  const rightArray = ARRAY_VALUES.has(right);
+  const side = (c: Compiled, array: boolean): Evaluate => {
+    if (array) return c.evaluate;
+    const text = elementText(c.type, oidOf);
+    const evaluate = c.evaluate;
+    // An untyped NULL beside an array is taken as an empty array, as PostgreSQL resolves it.
+    if (c.type === "unknown") {
+      return (ctx) => {
+        const v = evaluate(ctx);
+        return v === null ? "{}" : arrayText([text(v)]);
+      };
+    }
+    return (ctx) => arrayText([text(evaluate(ctx))]);
+  };
+  const l = side(left, leftArray || (left.type === "unknown" && !rightArray));
+  const r = side(right, rightArray || (right.type === "unknown" && !leftArray));
+  const element = leftArray ? elementTypeOf(left, right) : elementTypeOf(right, left);
+  return arrayValue({
+    type: "text",
+    evaluate: (ctx) => {
+      const a = l(ctx);
+      const b = r(ctx);
+      if (a === null && b === null) return null;
+      return arrayText([...elements(a), ...elements(b)]);
+    },
+  }, element);
+}
+
+/** The array functions of this file, or null for another name or arguments that do not fit. */
+export function arrayFunction(
+  fn: string,
+  args: Compiled[],
+  oidOf: (type: SqlType) => number,
+): Compiled | null {
+  const text = (c: Compiled) => elementText(c.type, oidOf);
+  switch (fn) {
+    case "string_to_array": {
+      if (args.length !== 2 && args.length !== 3) return null;
+      const [s, sep, nullText] = args.map((a) => ({ evaluate: a.evaluate, text: text(a) }));
+      return arrayValue({
+        type: "text",
+        evaluate: (ctx) => {
+          const value = s.text(s.evaluate(ctx));
+          if (value === null) return null;
+          const separator = sep.text(sep.evaluate(ctx));
+          const nulls = nullText ? nullText.text(nullText.evaluate(ctx)) : null;
+          if (value === "") return "{}";
+          const parts = separator === null
+            ? [...value]
+            : separator === ""
+            ? [value]
+            : value.split(separator);
+          return arrayText(parts.map((p) => (nulls !== null && p === nulls ? null : p)));
+        },
+      });
+    }
+    case "array_append":
+    case "array_prepend": {
+      if (args.length !== 2) return null;
+      const [array, element] = fn === "array_append" ? args : [args[1], args[0]];
+      const t = text(element);
+      return arrayValue({
+        type: "text",
+        evaluate: (ctx) => {
+          const items = elements(array.evaluate(ctx));
+          const e = t(element.evaluate(ctx));
+          return arrayText(fn === "array_append" ? [...items, e] : [e, ...items]);
+        },
+      }, elementTypeOf(array, element));
+    }
+    case "array_cat": {
+      if (args.length !== 2) return null;
+      return arrayValue({
+        type: "text",
+        evaluate: (ctx) => {
+          const a = args[0].evaluate(ctx);
+          const b = args[1].evaluate(ctx);
+          if (a === null && b === null) return null;
+          return arrayText([...elements(a), ...elements(b)]);
+        },
+      }, elementTypeOf(args[0], undefined));
+    }
+    case "array_remove":
+    case "array_replace": {
+      if (args.length !== (fn === "array_remove" ? 2 : 3)) return null;
+      const from = text(args[1]);
+      const to = fn === "array_replace" ? text(args[2]) : null;
+      return arrayValue({
+        type: "text",
+        evaluate: (ctx) => {
+          const a = args[0].evaluate(ctx);
+          if (a === null) return null;
+          const target = from(args[1].evaluate(ctx));
+          const items = elements(a);
+          if (to === null) return arrayText(items.filter((e) => e !== target));
+          const replacement = to(args[2].evaluate(ctx));
+          return arrayText(items.map((e) => (e === target ? replacement : e)));
+        },
+      }, elementTypeOf(args[0], args[1]));
+    }
+    case "array_position":
+    case "array_positions": {
+      if (args.length !== 2 && !(fn === "array_position" && args.length === 3)) return null;
+      const t = text(args[1]);
+      const compiled: Compiled = {
+        type: fn === "array_position" ? "int4" : "text",
+        evaluate: (ctx) => {
+          const a = args[0].evaluate(ctx);
+          if (a === null) return null;
+          const target = t(args[1].evaluate(ctx));
+          const items = elements(a);
+          if (fn === "array_positions") {
+            return arrayText(
+              items.flatMap((e, i) => (e === target ? [String(i + 1)] : [])),
+            );
+          }
+          let start = 1;
+          if (args.length === 3) {
+            const s = args[2].evaluate(ctx);
+            if (s === null) {
+              throw new SqlError("22004", "initial position must not be null");
+            }
+            start = Number(s);
+          }
+          for (let i = Math.max(start, 1) - 1; i < items.length; i++) {
+            if (items[i] === target) return i + 1;
+          }
+          return null;
+        },
+      };
+      return fn === "array_positions" ? arrayValue(compiled, "int4") : compiled;
+    }
+    case "array_lower":
+    case "array_ndims":
+    case "array_dims": {
+      if (args.length !== (fn === "array_ndims" || fn === "array_dims" ? 1 : 2)) return null;
+      return {
+        type: fn === "array_dims" ? "text" : "int4",
+        evaluate: (ctx) => {
+          const a = args[0].evaluate(ctx);
+          if (a === null) return null;
+          const n = elements(a).length;
+          if (n === 0) return null;
+          if (fn === "array_ndims") return 1;
+          if (fn === "array_dims") return `[1:${n}]`;
+          return Number(args[1].evaluate(ctx)) === 1 ? 1 : null;
+        },
+      };
+    }
+    default:
+      return null;
+  }
+}
