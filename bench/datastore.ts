@@ -32,6 +32,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, waitForPort } from "./_ports.ts";
 import { cpuMicros, cpuMicrosOfTree } from "./_process.ts";
+import { V8_FLAGS_ARG } from "../lib/v8_flags.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -124,6 +125,7 @@ async function startOurs(dir: string): Promise<Target> {
     args: [
       "run",
       "-A",
+      V8_FLAGS_ARG,
       MAIN,
       "datastore",
       "--port",
