@@ -112,6 +112,35 @@ function containsNulls(column: string, table: string): SqlError {
   });
 }
 
+/**
+ * A rebuilt table's unique index (or primary key) met a duplicate:
+ * PostgreSQL's 23505 "could not create unique index", with the key of the
+ * row being copied (`values`, in the new table's columns) in the detail.
+ */
+function duplicated(
+  next: SqlTable,
+  error: ConstraintError,
+  values: PgValue[] | null,
+  table: string,
+): SqlError {
+  const index = next.indexes.find((i) => i.engineIndex === error.constraint) ??
+    next.indexes.find((i) => i.primary);
+  const offset = next.rowid ? 1 : 0;
+  const detail = index && values
+    ? `${
+      keyText(
+        next,
+        index.columns,
+        index.columns.map((c) => values[columnIndex(next, c) - offset]),
+      )
+    } is duplicated.`
+    : undefined;
+  return new SqlError("23505", `could not create unique index "${index?.name ?? "?"}"`, {
+    ...(detail ? { detail } : {}),
+    table,
+  });
+}
+
 /** ALTER TABLE ADD [COLUMN] [IF NOT EXISTS] name type [constraints]. */
 export async function addColumn(
   host: AlterHost,
@@ -186,23 +215,7 @@ export async function addColumn(
     if (error instanceof ConstraintError && error.constraint === "not_null") {
       throw containsNulls(column.name, table.name);
     }
-    if (error instanceof ConstraintError) {
-      const index = next.indexes.find((i) => i.engineIndex === error.constraint);
-      const values = lastValues;
-      const detail = index && values
-        ? `${
-          keyText(
-            next,
-            index.columns,
-            index.columns.map((c) => values[columnIndex(next, c) - offset]),
-          )
-        } is duplicated.`
-        : undefined;
-      throw new SqlError("23505", `could not create unique index "${index?.name ?? "?"}"`, {
-        ...(detail ? { detail } : {}),
-        table: table.name,
-      });
-    }
+    if (error instanceof ConstraintError) throw duplicated(next, error, lastValues, table.name);
     throw error;
   }
   await addColumnConstraints(host, next, columnConstraints([def]));
@@ -425,7 +438,6 @@ export async function alterColumnType(
   // CHECKs over the column hold for each converted row, checked as it is written (PostgreSQL's order).
   const checks = (next.checks ?? []).filter((c) => columnsOf(parseExpr(c.expr)).includes(name))
     .map((c) => ({ name: c.name, test: host.checkOf(next, c.expr) }));
-  const offset = table.rowid ? 1 : 0;
   let lastValues: PgValue[] | null = null;
   try {
     for await (const batch of tx.scanBatches(table.engineName, null)) {
@@ -453,22 +465,7 @@ export async function alterColumnType(
     }
   } catch (error) {
     if (error instanceof ConstraintError && error.constraint !== "not_null") {
-      const index = next.indexes.find((i) => i.engineIndex === error.constraint) ??
-        next.indexes.find((i) => i.primary);
-      const values = lastValues;
-      const detail = index && values
-        ? `${
-          keyText(
-            next,
-            index.columns,
-            index.columns.map((c) => values[columnIndex(next, c) - offset]),
-          )
-        } is duplicated.`
-        : undefined;
-      throw new SqlError("23505", `could not create unique index "${index?.name ?? "?"}"`, {
-        ...(detail ? { detail } : {}),
-        table: table.name,
-      });
+      throw duplicated(next, error, lastValues, table.name);
     }
     throw error;
   }

@@ -3455,26 +3455,15 @@ class Planner {
     };
   }
 
-  /** UPDATE and DELETE: find the rows, then change them. */
-  change(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
-    if (statement.with) return this.#withDml(statement, (s) => this.change(s as typeof statement));
-    this.#topLevel = false;
-    if (statement.kind === "update") {
-      for (const a of statement.set) refuseSetFunctions(a.value, "UPDATE");
-    }
-    if ((statement.kind === "update" ? statement.from : statement.using).length > 0) {
-      return this.#changeJoined(statement);
-    }
-    const table = this.db.table(statement.table, this.session);
-    requireTable(table, statement.kind === "update" ? "update" : "delete from");
-    const alias = statement.alias ?? table.name;
-    const scope = scopeOf(table, alias);
-    const path = statement.where ? this.#accessPath(table, scope, statement.where) : null;
-    this.#describeScan(table, path);
-    const mark = this.correlated.length;
-    const where = statement.where
-      ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
-      : null;
+  /**
+   * UPDATE's SET list compiled over `scope`: each target column's index with
+   * its value (null for DEFAULT), and the DEFAULT expressions those need.
+   */
+  #assignments(
+    statement: Extract<Statement, { kind: "update" | "delete" }>,
+    table: SqlTable,
+    scope: ScopeColumn[],
+  ) {
     const set = statement.kind === "update"
       ? statement.set.map((a): [number, Compiled | null] => {
         const i = table.columns.findIndex((c) => c.name === a.column);
@@ -3495,6 +3484,30 @@ class Planner {
     const defaults = set.map(([i, c]) =>
       c === null && table.columns[i].default !== null ? this.defaultOf(table.columns[i]) : null
     );
+    return { set, defaults };
+  }
+
+  /** UPDATE and DELETE: find the rows, then change them. */
+  change(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
+    if (statement.with) return this.#withDml(statement, (s) => this.change(s as typeof statement));
+    this.#topLevel = false;
+    if (statement.kind === "update") {
+      for (const a of statement.set) refuseSetFunctions(a.value, "UPDATE");
+    }
+    if ((statement.kind === "update" ? statement.from : statement.using).length > 0) {
+      return this.#changeJoined(statement);
+    }
+    const table = this.db.table(statement.table, this.session);
+    requireTable(table, statement.kind === "update" ? "update" : "delete from");
+    const alias = statement.alias ?? table.name;
+    const scope = scopeOf(table, alias);
+    const path = statement.where ? this.#accessPath(table, scope, statement.where) : null;
+    this.#describeScan(table, path);
+    const mark = this.correlated.length;
+    const where = statement.where
+      ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
+      : null;
+    const { set, defaults } = this.#assignments(statement, table, scope);
     const returning = this.#returning(statement.returning, scope);
     const needs = this.needs(mark, scope);
     const subs = this.subqueries;
@@ -3615,26 +3628,7 @@ class Planner {
     const where = statement.where
       ? requireBool(this.compile(statement.where, scope), "WHERE").evaluate
       : null;
-    const set = statement.kind === "update"
-      ? statement.set.map((a): [number, Compiled | null] => {
-        const i = table.columns.findIndex((c) => c.name === a.column);
-        if (i < 0) {
-          throw new SqlError(
-            "42703",
-            `column "${a.column}" of relation "${table.name}" does not exist`,
-          );
-        }
-        return [
-          i,
-          a.value.kind === "default"
-            ? null
-            : assign(this.compile(a.value, scope), table.columns[i]),
-        ];
-      })
-      : [];
-    const defaults = set.map(([i, c]) =>
-      c === null && table.columns[i].default !== null ? this.defaultOf(table.columns[i]) : null
-    );
+    const { set, defaults } = this.#assignments(statement, table, scope);
     const returning = this.#returning(statement.returning, scope);
     const needs = this.needs(mark, scope);
     const subs = this.subqueries;
