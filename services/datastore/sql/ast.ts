@@ -436,6 +436,8 @@ export type Statement =
   | { kind: "deallocate"; name: string | null }
   | { kind: "analyze"; tables: QualifiedName[] }
   | { kind: "create_extension"; name: string; ifNotExists: boolean }
+  /** CREATE SCHEMA [IF NOT EXISTS] name: only public exists here. */
+  | { kind: "create_schema"; name: string; ifNotExists: boolean }
   | { kind: "drop_extension"; names: string[]; ifExists: boolean }
   /** LOCK [TABLE] names [IN mode MODE] [NOWAIT]; `mode` as PostgreSQL spells it, upper case. */
   | { kind: "lock_table"; tables: QualifiedName[]; mode: string }

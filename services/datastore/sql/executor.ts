@@ -5103,6 +5103,27 @@ export function prepare(
       return done(null, () => createSequence(db, statement));
     case "drop_sequence":
       return done(null, () => dropSequence(db, statement));
+    case "create_schema": {
+      // One schema, public (pg_catalog is the system's): creating it again is
+      // what migration tools do first, with IF NOT EXISTS.
+      const { name } = statement;
+      if (name.startsWith("pg_")) {
+        throw new SqlError("42939", `unacceptable schema name "${name}"`, {
+          detail: 'The prefix "pg_" is reserved for system schemas.',
+        });
+      }
+      if (name !== "public" && name !== "information_schema") {
+        throw new SqlError("0A000", `schemas other than public are not supported: "${name}"`);
+      }
+      const message = `schema "${name}" already exists`;
+      if (!statement.ifNotExists) throw new SqlError("42P06", message);
+      return done(null, () =>
+        Promise.resolve({
+          rows: null,
+          tag: () => "CREATE SCHEMA",
+          notices: [{ code: "00000", message: `${message}, skipping` }],
+        }));
+    }
     case "create_extension":
     case "drop_extension":
       return done(null, () => Promise.resolve(extensionStatement(db, statement)));

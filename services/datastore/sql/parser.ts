@@ -1050,6 +1050,12 @@ class Parser {
     let temporary = false;
     if (this.#accept("temporary") || this.#accept("temp")) temporary = true;
     if (this.#accept("sequence")) return this.#createSequence();
+    if (!temporary && this.#accept("schema")) {
+      const ifNotExists = this.#ifNotExists();
+      const name = this.#colId();
+      if (this.#accept("authorization")) this.#colId();
+      return { kind: "create_schema", name, ifNotExists };
+    }
     if (!temporary && this.#accept("extension")) {
       const ifNotExists = this.#ifNotExists();
       const name = this.#colId();

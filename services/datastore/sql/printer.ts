@@ -595,6 +595,10 @@ export function printStatement(statement: Statement): string {
       return `DROP EXTENSION ${statement.ifExists ? "IF EXISTS " : ""}${
         statement.names.map(quoteIdentifier).join(", ")
       }`;
+    case "create_schema":
+      return `CREATE SCHEMA ${statement.ifNotExists ? "IF NOT EXISTS " : ""}${
+        quoteIdentifier(statement.name)
+      }`;
     case "lock_table":
       return `LOCK TABLE ${statement.tables.map(qualified).join(", ")} IN ${statement.mode} MODE`;
     case "session_characteristics":
