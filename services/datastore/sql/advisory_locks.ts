@@ -17,6 +17,12 @@ import { SqlError } from "./errors.ts";
 
 /** How often a waiting session looks again (besides every unlock). */
 const WAIT_POLL_MS = 50;
+/**
+ * Distinct keys held at once across the process: past it a new key is
+ * 53200, as PostgreSQL's shared lock table runs out, so a client taking
+ * keys in a loop cannot grow the process without bound.
+ */
+export const ADVISORY_KEYS_MAX = 100_000;
 
 /** One session's identity as an owner of advisory locks. */
 export interface AdvisoryOwner {
@@ -31,6 +37,12 @@ interface Held {
 /** The advisory locks of one datastore process. */
 export class AdvisoryLocks {
   #held = new Map<string, Held>();
+  #keysMax: number;
+
+  constructor(keysMax = ADVISORY_KEYS_MAX) {
+    this.#keysMax = keysMax;
+  }
+
   /** What each waiting owner waits for, to find cycles. */
   #waitingFor = new Map<AdvisoryOwner, string>();
   #wakers = new Set<() => void>();
@@ -39,6 +51,11 @@ export class AdvisoryLocks {
   tryLock(key: string, owner: AdvisoryOwner): boolean {
     const held = this.#held.get(key);
     if (held === undefined) {
+      if (this.#held.size >= this.#keysMax) {
+        throw new SqlError("53200", "out of shared memory", {
+          hint: "You might need to increase max_locks_per_transaction.",
+        });
+      }
       this.#held.set(key, { owner, count: 1 });
       return true;
     }

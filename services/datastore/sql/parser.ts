@@ -2164,13 +2164,13 @@ class Parser {
   #parenthesized(): Expr {
     const query = this.#tryParenQuery();
     if (query !== null) return { kind: "subquery", query };
-    this.#at++;
+    const open = this.#tokens[this.#at++];
     const expr = this.#expr();
     if (this.#isOp(",")) {
       const items = [expr];
       while (this.#acceptOp(",")) items.push(this.#expr());
       this.#expectOp(")");
-      return { kind: "row", items };
+      return this.#row(items, open);
     }
     this.#expectOp(")");
     return expr;
@@ -2178,9 +2178,22 @@ class Parser {
 
   /** ROW(...)'s items after the "(", through the ")". */
   #rowItems(): Expr {
+    const open = this.#tokens[this.#at - 1];
     const items = [this.#expr()];
     while (this.#acceptOp(",")) items.push(this.#expr());
     this.#expectOp(")");
+    return this.#row(items, open);
+  }
+
+  /** A row constructor, within PostgreSQL's bound on its entries (54011 at its parenthesis). */
+  #row(items: Expr[], open: Token): Expr {
+    if (items.length > ROW_ENTRIES_MAX) {
+      throw new SqlSyntaxError(
+        `ROW expressions can have at most ${ROW_ENTRIES_MAX} entries`,
+        characterPosition(this.#sql, open.start),
+        "54011",
+      );
+    }
     return { kind: "row", items };
   }
 
@@ -2558,6 +2571,9 @@ function operatorSyntax(tokens: Token[]): Token[] {
  * AND / OR; <, <=, > and >= decided by the first pair that is not equal,
  * NULL if that pair holds a NULL.
  */
+/** PostgreSQL's bound on a row constructor's entries (MaxTupleAttributeNumber). */
+const ROW_ENTRIES_MAX = 1664;
+
 function rowComparison(op: string, left: Expr[], right: Expr[], position: number): Expr {
   if (left.length !== right.length) {
     throw new SqlSyntaxError("unequal number of entries in row expressions", position);

@@ -30,6 +30,20 @@ Deno.test("AdvisoryLocks: re-entrant, owned, released whole by unlockAll", () =>
   assert.equal(locks.tryLock("7", b), true);
 });
 
+Deno.test("AdvisoryLocks: distinct keys are bounded (53200), re-entry and freed keys are not", () => {
+  const locks = new AdvisoryLocks(2);
+  const a = { id: 1 };
+  assert.equal(locks.tryLock("1", a), true);
+  assert.equal(locks.tryLock("2", a), true);
+  assert.throws(
+    () => locks.tryLock("3", a),
+    (e) => e instanceof Error && (e as { code?: string }).code === "53200",
+  );
+  assert.equal(locks.tryLock("2", a), true, "re-entry takes no new key");
+  locks.unlockAll(a);
+  assert.equal(locks.tryLock("3", a), true);
+});
+
 Deno.test("AdvisoryLocks: a waiter wakes on release; a cycle is 40P01; check() ends a wait", async () => {
   const locks = new AdvisoryLocks();
   const a = { id: 1 };
