@@ -6,14 +6,17 @@
 // system, from /proc/self/stat) and the wall time per transaction.
 // Steadier than pgbench on a busy machine, and a clean profile target:
 //
-//   deno run -A bench/micro/point_select.ts [--rows 100000] [--transactions 200000] [--reopen]
+//   deno run -A bench/micro/point_select.ts [--rows 100000] [--transactions 200000]
+//     [--checkpoint] [--reopen]
 //   deno run -A --cpu-prof bench/micro/point_select.ts
 //   PARTS=1 deno run -A bench/micro/point_select.ts   # also the parts, each its best of 40 rounds
 //
 // Without --reopen the table is read as loaded, its B+tree nodes decoded by
 // the writes that filled them (as bench/datastore.ts right after pgbench
 // -i); with it the engine is closed and opened again first, so lookups
-// read pages in place (a server that has restarted). Loading 100 000 rows
+// read pages in place (a server that has restarted). With --checkpoint, a
+// checkpoint is taken after the load, as the server's idle checkpoint does
+// (it writes the nodes and drops their decoded form). Loading 100 000 rows
 // takes a few seconds.
 //
 // What it leaves out is the socket: one read and one write per transaction
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     rows: { type: "string", default: "100000" },
     transactions: { type: "string", default: "200000" },
     reopen: { type: "boolean", default: false },
+    checkpoint: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -71,6 +75,8 @@ try {
       });
     }
   }
+  // What the server's idle checkpoint does after a load (bench/datastore.ts).
+  if (values.checkpoint) engine.checkpoint();
   if (values.reopen) {
     await db.close();
     await engine.close();
@@ -119,7 +125,9 @@ try {
       const decoded = decodeFrontendMessage(input, DEFAULT_LIMITS, start, input.length);
       if (isIncomplete(decoded)) throw new Error("incomplete");
       start += decoded.bytesUsed;
-      let effect = session.handle(decoded.value, out, flush);
+      // As server.ts: the Execute's Sync is in the same packet.
+      const syncFollows = decoded.value.type === "Execute" && input[start] === 0x53;
+      let effect = session.handle(decoded.value, out, flush, syncFollows);
       if (typeof effect !== "string") effect = await effect;
     }
     if (out.length !== answerBytes) throw new Error("not the answer");

@@ -226,7 +226,11 @@ export class PgServer {
           // Synchronous for the common extended-query messages (a prepared
           // point lookup's Bind, Describe, Execute and Sync): every complete
           // message read is then answered without a promise, in one write.
-          let effect = session.handle(decoded.value, out, flush);
+          // An Execute whose Sync is already here (libpq sends them in one
+          // packet) may run alone in its transaction (Session.handle).
+          const syncFollows = decoded.value.type === "Execute" &&
+            isSync(input.bytes, input.start, input.end);
+          let effect = session.handle(decoded.value, out, flush, syncFollows);
           if (typeof effect !== "string") effect = await effect;
           if (effect === "close") {
             await flush();
@@ -263,6 +267,12 @@ export class PgServer {
       }
     }
   }
+}
+
+/** Whether a whole Sync message ('S', length 4) starts at `start`. */
+function isSync(bytes: Uint8Array, start: number, end: number): boolean {
+  return end - start >= 5 && bytes[start] === 0x53 && bytes[start + 1] === 0 &&
+    bytes[start + 2] === 0 && bytes[start + 3] === 0 && bytes[start + 4] === 4;
 }
 
 /** Typed frontend messages (the first byte) whose body alone may be malformed. */

@@ -454,9 +454,10 @@ export class Session {
     message: FrontendMessage,
     out: MessageWriter,
     flush: () => Promise<void>,
+    syncFollows = false,
   ): SessionEffect | Promise<SessionEffect> {
     if (this.#phase === "ready") {
-      const now = this.#handleNow(message, out);
+      const now = this.#handleNow(message, out, syncFollows);
       if (now === true) return "continue";
       if (now !== false) return this.#rest(now, out);
     }
@@ -489,7 +490,11 @@ export class Session {
    * waits for its row's lock. What is done here matches `#handleAsync`
    * message for message, errors included.
    */
-  #handleNow(message: FrontendMessage, out: MessageWriter): boolean | Promise<void> {
+  #handleNow(
+    message: FrontendMessage,
+    out: MessageWriter,
+    syncFollows: boolean,
+  ): boolean | Promise<void> {
     if (this.#skipToSync && message.type !== "Sync") {
       return message.type !== "Terminate";
     }
@@ -507,7 +512,7 @@ export class Session {
           this.#describe(message.kind, message.name, out);
           return true;
         case "Execute":
-          return this.#executeNow(message.portal, message.rowsMax, out);
+          return this.#executeNow(message.portal, message.rowsMax, out, syncFollows);
         case "Close":
           if (message.kind === "S") this.#statements.delete(message.name);
           else this.#portals.delete(message.name);
@@ -548,7 +553,12 @@ export class Session {
    * limit). False, with nothing sent, otherwise; a lock the lookup took
    * stays held, as `#execute` would take it again.
    */
-  #executeNow(name: string, rowsMax: number, out: MessageWriter): boolean | Promise<void> {
+  #executeNow(
+    name: string,
+    rowsMax: number,
+    out: MessageWriter,
+    syncFollows: boolean,
+  ): boolean | Promise<void> {
     const portal = this.#portals.get(name);
     if (portal === undefined || portal.done || portal.result !== null) return false;
     this.#startStatement();
@@ -556,7 +566,10 @@ export class Session {
     if (prepared === null || "utility" in prepared || this.#failed) return false;
     if (prepared.insertNow) return this.#insertNow(name, portal, prepared.insertNow, out);
     if (rowsMax !== 0 || !prepared.point) return false;
-    if (!this.#pointLookup(prepared, prepared.point, portal, out)) return false;
+    // Alone in its transaction when the Sync that commits it is already here
+    // (handled next, synchronously) and no earlier statement opened one.
+    const alone = syncFollows && !this.#explicit && this.#tx === null;
+    if (!this.#pointLookup(prepared, prepared.point, portal, out, alone)) return false;
     if (name === "") this.#portals.delete(name);
     return true;
   }
@@ -1500,8 +1513,14 @@ export class Session {
    * table's lock, or durability of what it read): `#runStatement` then runs
    * the ordinary plan, which waits.
    */
-  #pointLookup(prepared: Prepared, point: PointRead, portal: Portal, out: MessageWriter): boolean {
-    const rows = point(this.#transaction(), portal.params);
+  #pointLookup(
+    prepared: Prepared,
+    point: PointRead,
+    portal: Portal,
+    out: MessageWriter,
+    alone = false,
+  ): boolean {
+    const rows = point(this.#transaction(), portal.params, alone);
     if (rows === null) return false;
     if (rows.length > 0) {
       const { fields } = outputOf(portal.statement, prepared, portal.formats);

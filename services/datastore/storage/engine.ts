@@ -627,6 +627,15 @@ export class Engine {
     return this.#locks.writtenLsn(resource, mode);
   }
 
+  /**
+   * @internal Whether a read may skip its locks on `resource` (see
+   * `Transaction.getNow`'s `alone`): nobody holds or waits for it, and every
+   * record appended so far is durable.
+   */
+  readsAlone(resource: string): boolean {
+    return this.#locks.isFree(resource) && this.#wal.isDurableNow(this.#wal.appendedLsn);
+  }
+
   /** @internal True when every record up to `lsn` is durable already. */
   isDurable(lsn: number): boolean {
     return lsn <= this.#wal.durableLsn;
@@ -1370,17 +1379,33 @@ export class Transaction {
    * the async path, which waits; a lock taken here stays held, as any read
    * lock does until the transaction ends). For a prepared point lookup,
    * whose Bind/Execute then cost little more than the tree descent.
+   *
+   * `alone`: the caller promises that this read is the transaction's only
+   * statement and that it commits before anything else runs (a prepared
+   * point lookup whose Sync follows in the same packet: the session commits
+   * it synchronously). Then, when the transaction holds nothing yet, nobody
+   * holds or waits for any lock on the table, and the whole log is durable,
+   * the row is read without taking its locks: taken and released within one
+   * synchronous step, they could not have kept anyone out, and there is no
+   * commit it read that could still be lost. A read-only burst (pgbench -S)
+   * then costs the lock manager nothing.
    */
   getNow(
     tableName: string,
     indexName: string | null,
     key: Value[],
+    alone = false,
   ): { row: Row | undefined } | null {
     this.#checkOpen();
     const table = this.#engine.tableNamed(tableName);
     let row: Row | undefined;
     if (indexName === null) {
       const pk = table.pkKey(key);
+      if (alone && this.#modes.size === 0 && this.#engine.readsAlone(tableResource(table))) {
+        row = table.get(pk);
+        this.#engine.afterOp();
+        return { row };
+      }
       const whole = this.#modes.get(tableResource(table));
       if (whole !== "S" && whole !== "X") {
         if (!this.#tryLock(tableResource(table), "IS")) return null;

@@ -250,6 +250,11 @@ export class LockManager {
     this.#writtenPruneAt = Math.max(1024, this.#writtenAny.size * 2);
   }
 
+  /** Whether nobody holds `resource` or waits for it. */
+  isFree(resource: string): boolean {
+    return !this.#locks.has(resource);
+  }
+
   holds(txId: number, resource: string): LockMode | undefined {
     const state = this.#locks.get(resource);
     return state === undefined ? undefined : modeOf(state, txId);

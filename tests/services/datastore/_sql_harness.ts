@@ -90,7 +90,9 @@ export class TestSession {
       out.reset();
       return Promise.resolve();
     };
-    for (const message of messages) await this.session.handle(message, out, flush);
+    for (let i = 0; i < messages.length; i++) {
+      await this.session.handle(messages[i], out, flush, syncFollows(messages, i));
+    }
     await flush();
     return chunks.flatMap(decodeAll);
   }
@@ -154,9 +156,14 @@ export async function handleEach(
     out.reset();
     return Promise.resolve();
   };
-  for (const message of messages) {
+  for (const [i, message] of messages.entries()) {
     const before = out.length;
-    const effect: SessionEffect | Promise<SessionEffect> = s.session.handle(message, out, flush);
+    const effect: SessionEffect | Promise<SessionEffect> = s.session.handle(
+      message,
+      out,
+      flush,
+      syncFollows(messages, i),
+    );
     sync.push(typeof effect === "string");
     if (typeof effect !== "string") {
       if (out.length !== before) {
@@ -178,4 +185,12 @@ export async function handleEach(
     return m.type;
   });
   return { sync, replies };
+}
+
+/**
+ * What server.ts tells the session of message `i` when the messages arrive
+ * in one packet: an Execute with its Sync right behind it.
+ */
+function syncFollows(messages: FrontendMessage[], i: number): boolean {
+  return messages[i].type === "Execute" && messages[i + 1]?.type === "Sync";
 }

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import type { BackendMessage, FrontendMessage } from "../../../lib/pg/types.ts";
 import { Transaction } from "../../../services/datastore/storage/engine.ts";
+import { LockManager } from "../../../services/datastore/storage/locks.ts";
 import { SqlHarness, type TestSession } from "./_sql_harness.ts";
 import { failingWal } from "./_failing_wal.ts";
 
@@ -195,4 +196,64 @@ Deno.test("the fast path never answers with a row whose commit's fsync failed", 
   } finally {
     await h.close();
   }
+});
+
+/** Counts lock requests (granted at once or not) while `fn` runs. */
+async function countingLocks(fn: () => Promise<void>): Promise<number> {
+  const proto = LockManager.prototype;
+  const savedTry = proto.tryAcquire;
+  const savedAcquire = proto.acquire;
+  let calls = 0;
+  proto.tryAcquire = function (this: LockManager, ...args: Parameters<LockManager["tryAcquire"]>) {
+    calls++;
+    return savedTry.apply(this, args);
+  };
+  proto.acquire = function (this: LockManager, ...args: Parameters<LockManager["acquire"]>) {
+    calls++;
+    return savedAcquire.apply(this, args);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.tryAcquire = savedTry;
+    proto.acquire = savedAcquire;
+  }
+  return calls;
+}
+
+Deno.test("a point lookup alone in its transaction takes no locks; one with company does", async () => {
+  await withTable(async (h, s) => {
+    await s.send(...prepared("get", "SELECT bal FROM acct WHERE aid = $1", ["1"]));
+    // Execute with its Sync behind it, nothing else in the transaction: the
+    // locks would be taken and released in one synchronous step, so none are.
+    let reply: BackendMessage[] = [];
+    const alone = await countingLocks(async () => {
+      reply = await s.send(...execute("get", ["2"]));
+    });
+    assert.equal(alone, 0);
+    assert.deepEqual(answer(reply), { rows: [["20"]], tag: "SELECT 1" });
+    // Two lookups before one Sync share a transaction: the first holds its
+    // locks while the second runs, as two-phase locking requires.
+    const [bind, exec] = execute("get", ["1"]);
+    const twice = await countingLocks(async () => {
+      reply = await s.send(bind, exec, ...execute("get", ["3"]));
+    });
+    // The table's intention lock once, then each row's key.
+    assert.equal(twice, 3, "the lock requests of two lookups in one transaction");
+    assert.deepEqual(answer(reply).rows, [["10"], ["30"]]);
+    // In a block, the lookup keeps its locks until COMMIT.
+    await s.query("BEGIN");
+    assert.ok(await countingLocks(async () => void await s.send(...execute("get", ["1"]))) >= 2);
+    await s.query("COMMIT");
+    // A writer holding the table: the lookup takes the ordinary path (and waits).
+    const writer = await h.session();
+    await writer.query("BEGIN; UPDATE acct SET bal = 21 WHERE aid = 2");
+    const read = s.send(...execute("get", ["2"]));
+    for (let i = 0; i < 1000 && h.engine.stats().lockWaits === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert.equal(h.engine.stats().lockWaits, 1, "the reader waits for the writer's lock");
+    await writer.query("COMMIT");
+    assert.deepEqual(answer(await read).rows, [["21"]]);
+  });
 });
