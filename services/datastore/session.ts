@@ -245,7 +245,7 @@ export class Session {
   #failed = false;
   #skipToSync = false;
   #statements = new Map<string, PreparedStatement>();
-  #portals = new Map<string, Portal>();
+  #portals = new Portals();
   #copy: {
     target: CopyTarget;
     reader: CopyReader;
@@ -824,17 +824,19 @@ export class Session {
     this.#tx = null;
     this.#portals.clear(); // portals live until their transaction ends
     // As #endImplicit, without its async frame.
-    const failed = (error: unknown) => {
-      this.#db.undoCatalog(tx);
-      send(out, { type: "ErrorResponse", fields: errorFields(error) });
-    };
     try {
       if (tx.tx.commitNow()) return true;
-      return tx.tx.commit().catch(failed);
+      return tx.tx.commit().catch((error) => this.#commitFailed(tx, error, out));
     } catch (error) {
-      failed(error);
+      this.#commitFailed(tx, error, out);
       return true;
     }
+  }
+
+  /** What a failed implicit commit does: the catalog's changes undone, the error sent. */
+  #commitFailed(tx: SqlTransaction, error: unknown, out: MessageWriter): void {
+    this.#db.undoCatalog(tx);
+    send(out, { type: "ErrorResponse", fields: errorFields(error) });
   }
 
   /** Commits the implicit transaction, if one is open outside a block. */
@@ -1748,4 +1750,38 @@ export function durationText(ms: number): string {
     if (ms % DURATION_UNITS_MS[unit] === 0) return `${ms / DURATION_UNITS_MS[unit]}${unit}`;
   }
   return `${ms}ms`;
+}
+
+/**
+ * A session's portals by name: the unnamed one (each Bind/Execute of the
+ * extended protocol's usual flow makes and drops it) in a field, the named
+ * ones in a map made when first needed. A Map would allocate a new table
+ * each time it empties and fills again, twice per prepared lookup.
+ */
+class Portals {
+  #unnamed: Portal | undefined = undefined;
+  #named: Map<string, Portal> | null = null;
+
+  get(name: string): Portal | undefined {
+    return name === "" ? this.#unnamed : this.#named?.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  set(name: string, portal: Portal): void {
+    if (name === "") this.#unnamed = portal;
+    else (this.#named ??= new Map()).set(name, portal);
+  }
+
+  delete(name: string): void {
+    if (name === "") this.#unnamed = undefined;
+    else this.#named?.delete(name);
+  }
+
+  clear(): void {
+    this.#unnamed = undefined;
+    if (this.#named !== null && this.#named.size > 0) this.#named.clear();
+  }
 }

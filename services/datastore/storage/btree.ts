@@ -187,11 +187,19 @@ export class BTree {
   }
 
   get(key: Uint8Array): Bytes | undefined {
+    return this.getView(key)?.slice();
+  }
+
+  /**
+   * `get` without the copy: a view of the value inside its page, valid only
+   * until the tree or the pool next changes (read it at once).
+   */
+  getView(key: Uint8Array): Uint8Array | undefined {
     let node = readOf(this.#frame(this.root));
     while (!node.leaf) node = readOf(this.#frame(nodeChild(node, upperBoundIn(node, key))));
     const i = lowerBoundIn(node, key);
     return i < nodeCount(node) && compareNodeKey(node, i, key) === 0
-      ? nodeValueView(node, i).slice()
+      ? nodeValueView(node, i)
       : undefined;
   }
 

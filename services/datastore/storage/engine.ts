@@ -1022,8 +1022,11 @@ export class Transaction {
    * engine's `lockTimeoutMs`.
    */
   lockTimeoutMs: number | undefined;
-  /** The mode this transaction holds each resource in (the lock manager's, mirrored). */
-  #modes = new Map<string, LockMode>();
+  /**
+   * The mode this transaction holds each resource in (the lock manager's,
+   * mirrored); made at the first lock, since many transactions take none.
+   */
+  #modesMap: Map<string, LockMode> | null = null;
   #engine: Engine;
   #state: "open" | "committed" | "rolled back" = "open";
 
@@ -1049,7 +1052,7 @@ export class Transaction {
    * On deadlock or timeout rolls this transaction back and rejects.
    */
   #lock(resource: string, mode: LockMode): Promise<void> | null {
-    const held = this.#modes.get(resource);
+    const held = this.#modesMap?.get(resource);
     if (held !== undefined && covers(held, mode)) return null;
     const wait = this.#engine.lock(this, resource, mode);
     if (wait === null) {
@@ -1070,7 +1073,7 @@ export class Transaction {
 
   /** `#lock` when granted at once; false (nothing queued) when it would wait. */
   #tryLock(resource: string, mode: LockMode): boolean {
-    const held = this.#modes.get(resource);
+    const held = this.#modesMap?.get(resource);
     if (held !== undefined && covers(held, mode)) return true;
     if (!this.#engine.tryLock(this, resource, mode)) return false;
     this.#granted(resource, joinModes(held, mode));
@@ -1078,7 +1081,7 @@ export class Transaction {
   }
 
   #granted(resource: string, mode: LockMode): void {
-    this.#modes.set(resource, mode);
+    (this.#modesMap ??= new Map()).set(resource, mode);
     const lsn = this.#engine.writtenLsn(resource, mode);
     if (this.readLsn === undefined || lsn > this.readLsn) this.readLsn = lsn;
   }
@@ -1102,7 +1105,7 @@ export class Transaction {
   async #keys(name: string, mode: "S" | "X", keys: Value[][]): Promise<Table> {
     this.#checkOpen();
     let table = this.#engine.tableNamed(name);
-    const whole = this.#modes.get(tableResource(table));
+    const whole = this.#modesMap?.get(tableResource(table));
     // The whole table locked already (a bulk load, a scan): no key locks, so
     // a COPY of a million rows holds one lock, not a million.
     if (whole === "X" || whole === mode) return table;
@@ -1265,7 +1268,7 @@ export class Transaction {
     }
     this.#checkOpen();
     const table = this.#engine.tableNamed(tableName);
-    const whole = this.#modes.get(tableResource(table));
+    const whole = this.#modesMap?.get(tableResource(table));
     if (whole === "X" || whole === mode) return true;
     if (mode === "X" && table.indexes.some((i) => i.def.unique)) {
       return this.#tryLock(tableResource(table), "X");
@@ -1314,7 +1317,7 @@ export class Transaction {
   insertNow(tableName: string, row: Row, options: { freshKey?: boolean } = {}): boolean {
     this.#checkOpen();
     const table = this.#engine.tableNamed(tableName);
-    const whole = this.#modes.get(tableResource(table));
+    const whole = this.#modesMap?.get(tableResource(table));
     if (whole !== "X") {
       if (table.indexes.some((i) => i.def.unique)) {
         if (!this.#tryLock(tableResource(table), "X")) return false;
@@ -1401,12 +1404,12 @@ export class Transaction {
     let row: Row | undefined;
     if (indexName === null) {
       const pk = table.pkKey(key);
-      if (alone && this.#modes.size === 0 && this.#engine.readsAlone(tableResource(table))) {
+      if (alone && this.#modesMap === null && this.#engine.readsAlone(tableResource(table))) {
         row = table.get(pk);
         this.#engine.afterOp();
         return { row };
       }
-      const whole = this.#modes.get(tableResource(table));
+      const whole = this.#modesMap?.get(tableResource(table));
       if (whole !== "S" && whole !== "X") {
         if (!this.#tryLock(tableResource(table), "IS")) return null;
         if (!this.#tryLock(keyResource(table, pk), "S")) return null;

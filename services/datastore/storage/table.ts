@@ -235,7 +235,7 @@ export class Table {
 
   /** The row with this encoded primary key, if any. */
   get(pk: Uint8Array): Row | undefined {
-    const rid = this.primary.get(pk);
+    const rid = this.primary.getView(pk); // decoded before anything can change the page
     return rid ? this.readRid(decodeRid(rid)) : undefined;
   }
 
