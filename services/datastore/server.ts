@@ -71,8 +71,12 @@ export class PgServer {
   #options: PgServerOptions;
   #nextPid = 1;
   #limits: PgLimits;
-  /** Connections blocked reading the client's next message, outside a transaction block. */
-  #waiting = new Set<TcpConnection>();
+  /**
+   * Every connection past its startup, and whether it is blocked reading the
+   * client's next message outside a transaction block (a flag set and
+   * cleared around each read: cheaper than adding to a set and removing).
+   */
+  #connections = new Map<TcpConnection, { waiting: boolean }>();
   #closing = false;
 
   constructor(options: PgServerOptions) {
@@ -108,7 +112,7 @@ export class PgServer {
    */
   close(drainTimeoutMs?: number): Promise<void> {
     this.#closing = true;
-    for (const c of this.#waiting) c.close();
+    for (const [c, state] of this.#connections) if (state.waiting) c.close();
     return this.#tcp.close(drainTimeoutMs);
   }
 
@@ -185,16 +189,18 @@ export class PgServer {
         }
       }
       // Typed messages until Terminate or EOF.
+      const state = { waiting: false };
+      this.#connections.set(c, state);
       for (;;) {
         const idle = session.transactionStatus === "I";
         if (idle && this.#closing) return;
-        if (idle) this.#waiting.add(c);
+        state.waiting = idle;
         // reserve/commit rather than fill(): one promise per read, not two.
         let filled;
         try {
           filled = await conn.read(input.reserve(needed));
         } finally {
-          if (idle) this.#waiting.delete(c);
+          state.waiting = false;
         }
         if (filled === null) return;
         input.commit(filled);
@@ -261,6 +267,7 @@ export class PgServer {
         await flush();
       } catch { /* the client is gone */ }
     } finally {
+      this.#connections.delete(c);
       if (session !== null) {
         session.close();
         this.sessions.delete(session.processId);
