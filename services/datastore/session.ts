@@ -246,6 +246,8 @@ export class Session {
   #skipToSync = false;
   #statements = new Map<string, PreparedStatement>();
   #portals = new Portals();
+  /** Database.yieldNow for this session's transactions (one closure, not one per transaction). */
+  readonly #yieldNow = () => this.#db.yieldNow();
   #copy: {
     target: CopyTarget;
     reader: CopyReader;
@@ -807,7 +809,7 @@ export class Session {
   }
 
   #transaction(): SqlTransaction {
-    this.#tx ??= new SqlTransaction(this.#db.engine.begin(), () => this.#db.yieldNow());
+    this.#tx ??= new SqlTransaction(this.#db.engine.begin(), this.#yieldNow);
     return this.#tx;
   }
 
