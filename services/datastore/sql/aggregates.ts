@@ -87,6 +87,37 @@ export function compareKeys(keys: readonly SortKey[], a: PgValue[], b: PgValue[]
  * DISTINCT stays `inner`'s business: its arguments are the sort keys
  * (PostgreSQL requires that), so the first of equal values is kept.
  */
+/**
+ * DISTINCT by value for an aggregate whose argument's equal values may
+ * differ in text (numeric 1.0 and 1, see hash_keys.ts): FILTER first, then
+ * each value's canonical key, and `inner` (made without DISTINCT or FILTER)
+ * sees each value once.
+ */
+export function distinctByValue(
+  inner: AggregateSpec,
+  filter: Evaluate | null,
+  evaluate: Evaluate,
+  keyOf: (values: PgValue[]) => string,
+): AggregateSpec {
+  return {
+    type: inner.type,
+    element: inner.element,
+    start: () => ({ inner: inner.start(), seen: new Set<string>() }),
+    step(acc, ctx, hold) {
+      if (filter !== null && filter(ctx) !== true) return;
+      const v = evaluate(ctx);
+      if (v !== null) {
+        const key = keyOf([v]);
+        const seen = acc.seen as Set<string>;
+        if (seen.has(key)) return;
+        seen.add(key);
+      }
+      inner.step(acc.inner as Accumulator, ctx, hold);
+    },
+    finish: (acc) => inner.finish(acc.inner as Accumulator),
+  };
+}
+
 export function orderedInput(
   inner: AggregateSpec,
   filter: Evaluate | null,

@@ -57,6 +57,7 @@ import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
 import {
   type AggregateSpec,
   arrayAgg,
+  distinctByValue,
   jsonAgg,
   jsonObjectAgg,
   noSuchFunction,
@@ -67,6 +68,7 @@ import {
   VARIANCE_AGGREGATES,
   varianceAgg,
 } from "./aggregates.ts";
+import { equalityKey, hashKeyOf, rowKey } from "./hash_keys.ts";
 import {
   addIntervals,
   formatInterval,
@@ -1485,6 +1487,7 @@ class Planner {
         });
       };
     const all = body.all;
+    const keyOf = hashKeyOf(columns.map((c) => c.type));
     return {
       columns,
       run: holding(async function* (ctx, hold) {
@@ -1493,7 +1496,7 @@ class Planner {
         const keep = (batch: PgValue[][]): PgValue[][] => {
           if (seen === null) return batch;
           return batch.filter((r) => {
-            const k = rowKey(r);
+            const k = keyOf(r);
             if (seen.has(k)) return false;
             hold(1);
             seen.add(k);
@@ -1587,6 +1590,7 @@ class Planner {
       commonType([c.type, right.columns[i].type], op.toUpperCase())
     );
     const columns = left.columns.map((c, i) => ({ ...c, type: types[i] }));
+    const keyOf = hashKeyOf(types);
     return {
       columns,
       run: holding(async function* (ctx, hold) {
@@ -1599,7 +1603,7 @@ class Planner {
           const seen = new Set<string>();
           const emit = (rows: PgValue[][]) =>
             all ? rows : rows.filter((r) => {
-              const k = rowKey(r);
+              const k = keyOf(r);
               if (seen.has(k)) return false;
               hold(1);
               seen.add(k);
@@ -1614,12 +1618,12 @@ class Planner {
           return;
         }
         const counts = new Map<string, number>();
-        for (const r of rightRows) counts.set(rowKey(r), (counts.get(rowKey(r)) ?? 0) + 1);
+        for (const r of rightRows) counts.set(keyOf(r), (counts.get(keyOf(r)) ?? 0) + 1);
         const seen = new Set<string>();
         for await (const batch of left.run(ctx)) {
           const out: PgValue[][] = [];
           for (const r of batch) {
-            const k = rowKey(r);
+            const k = keyOf(r);
             const n = counts.get(k) ?? 0;
             const keep = op === "intersect" ? n > 0 : n === 0;
             if (!keep) {
@@ -2319,7 +2323,8 @@ class Planner {
     return { plan, compile };
   }
 
-  #aggregateSpec(call: FunctionCall, scope: readonly ScopeColumn[]): AggregateSpec {
+  /** `sorted`: the call's input arrives sorted already (the inner spec of `orderedInput`). */
+  #aggregateSpec(call: FunctionCall, scope: readonly ScopeColumn[], sorted = false): AggregateSpec {
     const name = functionName(call);
     for (const arg of call.args) refuseSetFunctions(arg, "aggregate");
     const filter = call.filter
@@ -2332,6 +2337,18 @@ class Planner {
       throw noSuchFunction(name, types);
     }
     if (call.withinGroup) return this.#orderedSetSpec(name, call, scope, filter);
+    if (call.distinct && call.orderBy.length === 0 && !sorted && ORDER_SENSITIVE.has(name)) {
+      // PostgreSQL meets DISTINCT by sorting the input: the values come out in order.
+      const orderBy = call.args.slice(0, 1).map((expr) => ({ expr, direction: null, nulls: null }));
+      return this.#aggregateSpec({ ...call, orderBy }, scope);
+    }
+    if (call.distinct && call.args.length === 1 && !call.star) {
+      const arg = this.compile(call.args[0], scope);
+      if (equalityKey([arg.type]) !== null) {
+        const inner = this.#aggregateSpec({ ...call, distinct: false, filter: null }, scope);
+        return distinctByValue(inner, filter, arg.evaluate, hashKeyOf([arg.type]));
+      }
+    }
     if (call.orderBy.length > 0) {
       if (call.distinct) {
         const args = call.args.map((a) => printExpr(a));
@@ -2342,7 +2359,7 @@ class Planner {
           );
         }
       }
-      const inner = this.#aggregateSpec({ ...call, orderBy: [], filter: null }, scope);
+      const inner = this.#aggregateSpec({ ...call, orderBy: [], filter: null }, scope, true);
       return orderedInput(inner, filter, this.#sortKeys(call.orderBy, scope));
     }
     if (name === "count" && call.star) {
@@ -2364,7 +2381,7 @@ class Planner {
           start: () => ({ n: 0n }),
           add: (acc) => void (acc.n = (acc.n as bigint) + 1n),
           finish: (acc) => acc.n as bigint,
-        });
+        }, type);
       case "sum":
       case "avg": {
         if (type === "interval") return intervalSumOrAverage(name, filter, arg.evaluate, distinct);
@@ -2405,16 +2422,18 @@ class Planner {
             if (resultType === "int8") return BigInt(fromDecimal(sum));
             return fromDecimal(sum);
           },
-        });
+        }, type);
       }
       case "min":
       case "max": {
+        // PostgreSQL 15 has no min/max over these (bool_and/bool_or stand in for booleans).
+        if (NO_MIN_MAX.has(type)) throw noSuchFunction(name, [typeDisplayName(type)]);
         const compare = comparator(type);
         const sign = name === "max" ? 1 : -1;
         return aggregate(type, filter, arg.evaluate, false, {
           start: () => ({ best: null }),
           add: (acc, v) => {
-            if (acc.best === null || compare(v, acc.best as PgValue) * sign > 0) {
+            if (acc.best === null || compare(v, acc.best as PgValue) * sign >= 0) {
               acc.best = v as never;
             }
           },
@@ -3081,6 +3100,7 @@ class Planner {
     if (on) refuseSetFunctions(on, "JOIN conditions");
     const condition = on ? requireBool(this.compile(on, scope), "JOIN/ON").evaluate : null;
     const hash = leftKeys.length > 0;
+    const keyOf = hashKeyOf(leftKeys.map((k) => k.type));
     // EXPLAIN: PostgreSQL's node names; the right side is the one held (hashed or looped over).
     this.explainRoots.push(...sides);
     const kind = type === "left" ? " Left" : type === "full" ? " Full" : "";
@@ -3118,7 +3138,7 @@ class Planner {
             e.row = inner[i];
             const key = rightKeys.map((k) => k.evaluate(e));
             if (key.some((v) => v === null)) continue;
-            const k = rowKey(key);
+            const k = keyOf(key);
             const list = table.get(k);
             if (list) list.push(i);
             else table.set(k, [i]);
@@ -3136,7 +3156,7 @@ class Planner {
             if (table) {
               e.row = l;
               const key = leftKeys.map((k) => k.evaluate(e));
-              candidates = key.some((v) => v === null) ? [] : table.get(rowKey(key)) ?? [];
+              candidates = key.some((v) => v === null) ? [] : table.get(keyOf(key)) ?? [];
             } else candidates = inner.keys();
             let any = false;
             for (const i of candidates) {
@@ -3971,22 +3991,6 @@ function filterPlan(plan: RowPlan, condition: Compiled, needs: Subquery[] = []):
   };
 }
 
-/**
- * For GROUP BY and DISTINCT over types whose equal values may differ in
- * text: an interval's key is its length (interval_hash hashes the same
- * span that interval_cmp orders by, so '1 mon' and '30 days' are one
- * group). Null when no column needs it, the common case.
- */
-function equalityKey(types: SqlType[]): ((values: PgValue[]) => PgValue[]) | null {
-  if (!types.includes("interval")) return null;
-  return (values) =>
-    values.map((v, i) =>
-      types[i] === "interval" && v !== null
-        ? `\u0002${intervalSpan(intervalFields(v as string))}`
-        : v
-    );
-}
-
 function distinctPlan(plan: RowPlan, width: number): RowPlan {
   const normalize = equalityKey(plan.columns.slice(0, width).map((c) => c.type));
   return {
@@ -4013,6 +4017,7 @@ function distinctPlan(plan: RowPlan, width: number): RowPlan {
  * `keys` (column positions) in sorted input, cut to `width` columns.
  */
 function distinctOnPlan(plan: RowPlan, keys: number[], width: number): RowPlan {
+  const keyOf = hashKeyOf(keys.map((at) => plan.columns[at].type));
   return {
     columns: plan.columns.slice(0, width),
     async *run(ctx) {
@@ -4020,7 +4025,7 @@ function distinctOnPlan(plan: RowPlan, keys: number[], width: number): RowPlan {
       for await (const batch of plan.run(ctx)) {
         const out: PgValue[][] = [];
         for (const row of batch) {
-          const k = rowKey(keys.map((at) => row[at]));
+          const k = keyOf(keys.map((at) => row[at]));
           if (k === last) continue;
           last = k;
           out.push(row.length === width ? row : row.slice(0, width));
@@ -4224,8 +4229,27 @@ function intervalSumOrAverage(
       const sum = acc.sum as Interval;
       return formatInterval(name === "avg" ? scaleInterval(sum, Number(acc.n), true) : sum);
     },
-  });
+  }, "interval");
 }
+
+/** Types PostgreSQL 15 has no min() or max() for. */
+const NO_MIN_MAX: ReadonlySet<SqlType> = new Set<SqlType>([
+  "bool",
+  "uuid",
+  "bytea",
+  "json",
+  "jsonb",
+]);
+
+/** Aggregates whose result shows the order of their input (DISTINCT then sorts it). */
+const ORDER_SENSITIVE = new Set([
+  "array_agg",
+  "string_agg",
+  "json_agg",
+  "jsonb_agg",
+  "json_object_agg",
+  "jsonb_object_agg",
+]);
 
 function aggregate(
   type: SqlType,
@@ -4237,7 +4261,10 @@ function aggregate(
     add(acc: Accumulator, v: PgValue): void;
     finish(acc: Accumulator): PgValue;
   },
+  /** The argument's type, when DISTINCT must compare its values as that type does. */
+  argType: SqlType = "text",
 ): AggregateSpec {
+  const distinctKey = distinct ? hashKeyOf([argType]) : rowKey;
   return {
     type,
     start: () => {
@@ -4251,7 +4278,7 @@ function aggregate(
       if (v === null) return;
       if (distinct) {
         const seen = acc.seen as Set<string>;
-        const k = rowKey([v]);
+        const k = distinctKey([v]);
         if (seen.has(k)) return;
         seen.add(k);
       }
@@ -4486,19 +4513,6 @@ function formatValue(type: SqlType, value: Exclude<PgValue, null>): string {
 
 function typeOidOf(type: SqlType): number {
   return (OID as Record<string, number>)[type] ?? OID.text;
-}
-
-/** A key for hashing a row of values (DISTINCT, GROUP BY, joins). */
-function rowKey(values: PgValue[]): string {
-  let k = "";
-  for (const v of values) {
-    if (v === null) k += "\u0001N";
-    else if (typeof v === "bigint") k += `\u0001i${v}`;
-    else if (typeof v === "number") k += `\u0001i${Object.is(v, -0) ? 0 : v}`;
-    else if (v instanceof Uint8Array) k += `\u0001b${[...v].join(",")}`;
-    else k += `\u0001${typeof v}${v}`;
-  }
-  return k;
 }
 
 function conjuncts(expr: Expr): Expr[] {
