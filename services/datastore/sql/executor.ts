@@ -74,7 +74,6 @@ import {
   formatInterval,
   type Interval,
   intervalFields,
-  intervalSpan,
   scaleInterval,
 } from "../../../lib/pg/interval.ts";
 import type {
