@@ -3,7 +3,8 @@
 // hash alike, though their text differs. A numeric keeps its scale (1.0 and
 // 1 print differently, compare equal), an interval is compared by its span
 // ('1 mon' = '30 days'), and jsonb compares numbers as numerics
-// ('{"a": 1.0}' = '{"a": 1}'). `equalityKey` maps such values to a
+// ('{"a": 1.0}' = '{"a": 1}'), and char(n) ignores trailing spaces
+// ('a ' = 'a'). `equalityKey` maps such values to a
 // canonical form before `rowKey` makes the hash key; other types pass
 // unchanged.
 
@@ -12,7 +13,12 @@ import type { SqlType } from "./eval.ts";
 import { intervalFields, intervalSpan } from "../../../lib/pg/interval.ts";
 
 /** Types whose equal values may differ in text. */
-const CANONICAL: ReadonlySet<SqlType> = new Set<SqlType>(["numeric", "interval", "jsonb"]);
+const CANONICAL: ReadonlySet<SqlType> = new Set<SqlType>([
+  "numeric",
+  "interval",
+  "jsonb",
+  "bpchar",
+]);
 
 /**
  * The values' canonical forms for hashing, or null when no type needs one
@@ -33,6 +39,8 @@ export function canonical(type: SqlType, value: PgValue): PgValue {
       return `\u0002${intervalSpan(intervalFields(value))}`;
     case "jsonb":
       return canonicalJsonb(value);
+    case "bpchar": // char(n) compares without its trailing spaces
+      return value.replace(/ +$/, "");
     default:
       return value;
   }
