@@ -278,6 +278,7 @@ export class Session {
       settings: new Map(Object.entries(DEFAULT_SETTINGS)),
       transaction: () => this.#tx,
       advisoryOwner: { id: options.processId },
+      processId: options.processId,
       inBlock: () => this.#explicit,
       // A reported setting changed this way sends no ParameterStatus (left out).
       setSetting: (name, value, local) => {

@@ -211,7 +211,6 @@ const CATALOG_FUNCTIONS = new Set([
   "has_schema_privilege",
   "has_database_privilege",
   "pg_is_in_recovery",
-  "pg_backend_pid",
   "pg_postmaster_start_time",
   "quote_ident",
   "to_regclass",
@@ -288,8 +287,6 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
     case "pg_partition_ancestors":
       // A table that is no partition is its own only ancestor.
       return compiled.length === 1 ? coerce(compiled[0], "int8") : null;
-    case "pg_backend_pid":
-      return make("int4", () => 0);
     case "to_regclass":
       // The relation's name if it exists (regclass prints as its name), else NULL.
       return make("text", (ctx) => {

@@ -746,6 +746,14 @@ function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
       };
     }
     if (STRINGS.has(value.type)) return value.evaluate;
+    if (value.type === "bool") {
+      // bool to text is 'true' / 'false' (booltext), not the output form 't'.
+      const evaluate = value.evaluate;
+      return (ctx: EvalContext) => {
+        const v = evaluate(ctx);
+        return v === null ? null : String(v);
+      };
+    }
     const oid = TYPE_OID[value.type];
     const evaluate = value.evaluate;
     return (ctx: EvalContext) => {

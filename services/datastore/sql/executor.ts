@@ -227,6 +227,8 @@ export interface SessionInfo {
   transaction?: () => SqlTransaction | null;
   /** set_config(name, value, is_local): SET through a function; returns the value set. */
   setSetting?: (name: string, value: string, local: boolean) => string;
+  /** The backend's process ID (pg_backend_pid; BackendKeyData's). */
+  processId?: number;
   /** The session as an owner of advisory locks (none: the functions refuse). */
   advisoryOwner?: AdvisoryOwner;
   /** Whether a transaction block (BEGIN) is open: LOCK TABLE needs one. */
@@ -1149,16 +1151,25 @@ class Planner {
       if (owner === undefined) throw new SqlError("0A000", `${name} is not available here`);
       return owner;
     };
-    if (name !== "pg_advisory_lock") {
+    // The _xact_ forms are released when the transaction ends (its commit or rollback).
+    const xact = name.includes("_xact_");
+    const session = this.session;
+    const releaseAtEnd = (key: string, holder: AdvisoryOwner) => {
+      const tx = session.transaction?.();
+      if (!tx) throw new SqlError("0A000", `${name} is not available here`);
+      tx.tx.onFinish(() => locks.unlock(key, holder));
+    };
+    if (name !== "pg_advisory_lock" && name !== "pg_advisory_xact_lock") {
       const keys = compileKey(scope);
       return {
         type: "bool",
         evaluate: (e) => {
           const key = keyOf(keys, e);
           if (key === null) return null;
-          return name === "pg_try_advisory_lock"
-            ? locks.tryLock(key, need())
-            : locks.unlock(key, need());
+          if (name === "pg_advisory_unlock") return locks.unlock(key, need());
+          const taken = locks.tryLock(key, need());
+          if (taken && xact) releaseAtEnd(key, need());
+          return taken;
         },
       };
     }
@@ -1177,13 +1188,53 @@ class Planner {
         columns: [],
         async *run(ctx) {
           const key = keyOf(keys, evalContext(ctx, []));
-          if (key !== null) await locks.lock(key, need(), () => ctx.checkCancel?.());
+          if (key !== null) {
+            await locks.lock(key, need(), () => ctx.checkCancel?.());
+            if (xact) releaseAtEnd(key, need());
+          }
           yield [[key === null ? null : ""]];
         },
       },
     };
     this.subqueries.push(sub);
     return { type: "text", evaluate: () => sub.rows[0]?.[0] ?? null }; // void, as text
+  }
+
+  /**
+   * pg_sleep(seconds): waits before the statement's rows (as pg_advisory_lock
+   * does, an uncorrelated subquery), a slice of at most SLEEP_SLICE_MS at a
+   * time so that a cancel or statement_timeout ends it (57014); returns void
+   * (as text, the empty string). Its argument may not read a row (0A000).
+   */
+  #sleepFunction(expr: FunctionCall): Compiled {
+    let seconds: Compiled;
+    try {
+      seconds = coerce(this.compile(expr.args[0], []), "float8");
+    } catch (error) {
+      if (error instanceof SqlError && error.code === "42703") {
+        throw new SqlError("0A000", "pg_sleep with a duration read from a row is not supported");
+      }
+      throw error;
+    }
+    const sub: Subquery = {
+      rows: [],
+      plan: {
+        columns: [],
+        async *run(ctx) {
+          const value = seconds.evaluate(evalContext(ctx, []));
+          if (value !== null) {
+            const end = performance.now() + Math.max(0, Number(value)) * 1000;
+            for (let left = end - performance.now(); left > 0; left = end - performance.now()) {
+              await new Promise((resolve) => setTimeout(resolve, Math.min(left, SLEEP_SLICE_MS)));
+              ctx.checkCancel?.();
+            }
+          }
+          yield [[value === null ? null : ""]];
+        },
+      },
+    };
+    this.subqueries.push(sub);
+    return { type: "text", evaluate: () => sub.rows[0]?.[0] ?? null };
   }
 
   #sessionFunction(
@@ -1236,11 +1287,17 @@ class Planner {
       }
       case "pg_advisory_lock":
       case "pg_try_advisory_lock":
+      case "pg_advisory_xact_lock":
+      case "pg_try_advisory_xact_lock":
       case "pg_advisory_unlock":
       case "pg_advisory_unlock_all":
         return this.#advisoryFunction(name, expr, scope, extra);
-      case "pg_backend_pid":
-        return { type: "int4", evaluate: () => 1 };
+      case "pg_backend_pid": {
+        const pid = this.session.processId ?? 0;
+        return { type: "int4", evaluate: () => pid };
+      }
+      case "pg_sleep":
+        return expr.args.length === 1 ? this.#sleepFunction(expr) : null;
       case "pg_get_userbyid":
         return text(this.session.user);
       case "pg_table_is_visible":
@@ -4230,6 +4287,9 @@ function intervalSumOrAverage(
     },
   }, "interval");
 }
+
+/** pg_sleep looks for a cancel or statement_timeout this often. */
+const SLEEP_SLICE_MS = 50;
 
 /** Types PostgreSQL 15 has no min() or max() for. */
 const NO_MIN_MAX: ReadonlySet<SqlType> = new Set<SqlType>([

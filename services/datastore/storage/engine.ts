@@ -680,6 +680,7 @@ export class Engine {
     this.#active.delete(tx);
     this.#locks.releaseAll(tx.id);
     this.#stats.commits++;
+    tx.runFinishHooks();
     return true;
   }
 
@@ -697,6 +698,7 @@ export class Engine {
     }
     this.#locks.releaseAll(tx.id, committed && tx.records.length > 0 ? lsn : undefined);
     this.#locks.forgetDurable(this.#wal.durableLsn);
+    tx.runFinishHooks();
     if (committed) this.#stats.commits++;
     else this.#stats.rollbacks++;
     if (this.#idleTimer === null && this.#options.idleCheckpointMs > 0) this.#armIdleTimer();
@@ -1038,6 +1040,24 @@ export class Transaction {
 
   get state(): "open" | "committed" | "rolled back" {
     return this.#state;
+  }
+
+  #finishHooks: (() => void)[] | null = null;
+
+  /**
+   * Runs `hook` once when this transaction ends, committed or rolled back,
+   * as its locks are released (the SQL layer's transaction-scoped advisory
+   * locks go then).
+   */
+  onFinish(hook: () => void): void {
+    (this.#finishHooks ??= []).push(hook);
+  }
+
+  /** @internal */
+  runFinishHooks(): void {
+    const hooks = this.#finishHooks;
+    this.#finishHooks = null;
+    if (hooks !== null) { for (const hook of hooks) hook(); }
   }
 
   #checkOpen(): void {

@@ -105,3 +105,25 @@ Deno.test("pg_advisory_lock through the wire: held across sessions until unlock 
     (e) => e instanceof PgServerError && e.code === "0A000",
   );
 });
+
+Deno.test("pg_advisory_xact_lock: held until the transaction ends, committed or not", async () => {
+  await using store = await startService(service);
+  const port = store.addresses.tcp.port;
+  await using a = await PgClient.connect({ port, user: "postgres" });
+  await using b = await PgClient.connect({ port, user: "postgres" });
+  await a.query("BEGIN");
+  assert.deepEqual(first(await a.query("SELECT pg_advisory_xact_lock(9)")), [""]);
+  assert.deepEqual(first(await a.query("SELECT pg_try_advisory_xact_lock(10)")), ["t"]);
+  assert.deepEqual(first(await b.query("SELECT pg_try_advisory_lock(9)")), ["f"]);
+  const waiting = b.query("SELECT pg_advisory_xact_lock(10)");
+  await a.query("COMMIT");
+  assert.deepEqual(first(await waiting), [""], "the commit released the lock the waiter wanted");
+  // b's lock went with its own autocommit transaction; a rollback releases too.
+  assert.deepEqual(first(await a.query("SELECT pg_try_advisory_lock(10)")), ["t"]);
+  assert.deepEqual(first(await a.query("SELECT pg_advisory_unlock(10)")), ["t"]);
+  await b.query("BEGIN");
+  assert.deepEqual(first(await b.query("SELECT pg_try_advisory_xact_lock(9)")), ["t"]);
+  assert.deepEqual(first(await a.query("SELECT pg_try_advisory_xact_lock(9)")), ["f"]);
+  await b.query("ROLLBACK");
+  assert.deepEqual(first(await a.query("SELECT pg_try_advisory_xact_lock(9)")), ["t"]);
+});
