@@ -92,6 +92,8 @@ import { printExpr } from "./sql/printer.ts";
 import { withPosition } from "./sql/positions.ts";
 import { CopyReader, type CopyRow, formatCopyHeader, formatCopyRow } from "./sql/copy.ts";
 import { releaseSavepoint, rollbackToSavepoint, setSavepoint } from "./sql/savepoints.ts";
+import { referencedHas } from "./sql/constraints.ts";
+import { deferredCount, runDeferred } from "./sql/deferred_constraints.ts";
 import { StatementCache } from "./statement_cache.ts";
 
 /** Settings reported to the client with ParameterStatus (libpq and drivers read them). */
@@ -826,6 +828,7 @@ export class Session {
     const tx = this.#tx;
     this.#tx = null;
     this.#portals.clear(); // portals live until their transaction ends
+    if (deferredCount(tx.tx) > 0) return this.#endImplicitAfterChecks(tx, out);
     // As #endImplicit, without its async frame.
     try {
       if (tx.tx.commitNow()) return true;
@@ -834,6 +837,23 @@ export class Session {
       this.#commitFailed(tx, error, out);
       return true;
     }
+  }
+
+  /** The implicit commit of a transaction with deferred checks queued: they run first. */
+  async #endImplicitAfterChecks(tx: SqlTransaction, out: MessageWriter): Promise<void> {
+    try {
+      await this.#runDeferredChecks(tx);
+      await tx.tx.commit();
+    } catch (error) {
+      if (tx.tx.state === "open") await tx.tx.rollback();
+      this.#commitFailed(tx, error, out);
+    }
+  }
+
+  /** The foreign key checks deferred to the commit (deferred_constraints.ts). */
+  #runDeferredChecks(tx: SqlTransaction): Promise<void> {
+    const tables = this.#db.tables;
+    return runDeferred(tx.tx, (fk, key) => referencedHas(tx.tx, tables, fk, key));
   }
 
   /** What a failed implicit commit does: the catalog's changes undone, the error sent. */
@@ -849,8 +869,10 @@ export class Session {
     this.#tx = null;
     this.#portals.clear(); // portals live until their transaction ends
     try {
+      await this.#runDeferredChecks(tx);
       await tx.tx.commit();
     } catch (error) {
+      if (tx.tx.state === "open") await tx.tx.rollback();
       this.#db.undoCatalog(tx);
       if (out) send(out, { type: "ErrorResponse", fields: errorFields(error) });
     }
@@ -886,7 +908,12 @@ export class Session {
             ? this.#plan(statement, [])
             : this.#cache.plan(cached, i, this.#db.catalogVersion, () => this.#plan(statement, []))
         );
-        await this.#runStatement(prepared, [], [], 0, out, flush, true);
+        this.#lastOfQuery = i === statements.length - 1;
+        try {
+          await this.#runStatement(prepared, [], [], 0, out, flush, true);
+        } finally {
+          this.#lastOfQuery = false;
+        }
         if (this.#inCopy()) return; // ReadyForQuery follows CopyDone
       }
       await this.#endImplicit(out);
@@ -1032,11 +1059,28 @@ export class Session {
         if (out.length >= FLUSH_BYTES) await flush();
       }
       if (portal) portal.done = true;
+      await this.#checksBeforeCommit();
       send(out, { type: "CommandComplete", tag: result.rowTag?.(sent) ?? result.tag() });
       return;
     }
     if (portal) portal.done = true;
+    await this.#checksBeforeCommit();
     send(out, { type: "CommandComplete", tag: result.tag() });
+  }
+
+  /** Set while a simple Query runs its last statement: its implicit commit follows. */
+  #lastOfQuery = false;
+
+  /**
+   * The deferred foreign key checks of a simple Query's implicit
+   * transaction, run before its last statement's CommandComplete: as in
+   * PostgreSQL, which commits before it reports the statement, a check that
+   * fails replaces the tag with its error.
+   */
+  async #checksBeforeCommit(): Promise<void> {
+    const tx = this.#tx;
+    if (!this.#lastOfQuery || this.#explicit || tx === null || deferredCount(tx.tx) === 0) return;
+    await this.#runDeferredChecks(tx);
   }
 
   async #utility(
@@ -1101,8 +1145,10 @@ export class Session {
         if (tx !== null) {
           if (committing) {
             try {
+              await this.#runDeferredChecks(tx);
               await tx.tx.commit();
             } catch (error) {
+              if (tx.tx.state === "open") await tx.tx.rollback();
               this.#db.undoCatalog(tx);
               throw error;
             }
@@ -1606,10 +1652,13 @@ function warning(code: string, message: string): NoticeFields {
   return { severity: "WARNING", severityNonLocalized: "WARNING", code, message };
 }
 
-function noticeOf(notice: { code: string; message: string; detail?: string }): NoticeFields {
+function noticeOf(
+  notice: { code: string; message: string; detail?: string; severity?: "WARNING" },
+): NoticeFields {
+  const severity = notice.severity ?? "NOTICE";
   return {
-    severity: "NOTICE",
-    severityNonLocalized: "NOTICE",
+    severity,
+    severityNonLocalized: severity,
     code: notice.code,
     message: notice.message,
     ...(notice.detail === undefined ? {} : { detail: notice.detail }),

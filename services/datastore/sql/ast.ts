@@ -292,6 +292,9 @@ export interface References {
   columns: string[];
   onDelete: ReferentialAction | null;
   onUpdate: ReferentialAction | null;
+  /** DEFERRABLE (INITIALLY DEFERRED implies it); see deferred_constraints.ts. */
+  deferrable?: boolean;
+  initiallyDeferred?: boolean;
 }
 
 export type ColumnConstraint =
@@ -442,4 +445,6 @@ export type Statement =
   /** LOCK [TABLE] names [IN mode MODE] [NOWAIT]; `mode` as PostgreSQL spells it, upper case. */
   | { kind: "lock_table"; tables: QualifiedName[]; mode: string }
   /** SET SESSION CHARACTERISTICS AS TRANSACTION ...: accepted, changes nothing (see session.ts). */
-  | { kind: "session_characteristics" };
+  | { kind: "session_characteristics" }
+  /** SET CONSTRAINTS { ALL | names } { DEFERRED | IMMEDIATE }; names null for ALL. */
+  | { kind: "set_constraints"; names: string[] | null; deferred: boolean };

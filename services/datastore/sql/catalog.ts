@@ -241,6 +241,9 @@ export interface SqlForeignKey {
   refColumns: string[];
   onDelete: SqlReferentialAction;
   onUpdate: SqlReferentialAction;
+  /** DEFERRABLE; INITIALLY DEFERRED (deferred_constraints.ts). Absent: neither. */
+  deferrable?: boolean;
+  initiallyDeferred?: boolean;
 }
 
 /** A view: its query as SQL text and its column names. */

@@ -45,6 +45,7 @@ import {
   type SqlTable,
   toEngine,
 } from "./catalog.ts";
+import { defer, isDeferred } from "./deferred_constraints.ts";
 import { SqlError } from "./errors.ts";
 import type { EvalContext, SqlType } from "./eval.ts";
 import { printExpr } from "./printer.ts";
@@ -206,6 +207,8 @@ export function newForeignKey(
     refColumns: [...refColumns],
     onDelete: action(constraint.references.onDelete),
     onUpdate: action(constraint.references.onUpdate),
+    ...(constraint.references.deferrable ? { deferrable: true } : {}),
+    ...(constraint.references.initiallyDeferred ? { initiallyDeferred: true } : {}),
   };
 }
 
@@ -415,13 +418,18 @@ export class ConstraintWork {
       const key = valuesAt(table, next!, fk.columns);
       if (key.some((v) => v === null)) continue;
       if (old !== null && sameKey(key, valuesAt(table, old, fk.columns))) continue;
+      const detail = `${keyText(table, fk.columns, key)} is not present in table "${fk.table}".`;
+      if (isDeferred(tx, fk)) {
+        defer(tx, table.name, fk, key, detail);
+        continue;
+      }
       const parent = this.#host.tables.get(fk.table);
       if (parent && await this.#parentHas(tx, parent, fk, key)) continue;
       throw new SqlError(
         "23503",
         `insert or update on table "${table.name}" violates foreign key constraint "${fk.name}"`,
         {
-          detail: `${keyText(table, fk.columns, key)} is not present in table "${fk.table}".`,
+          detail,
           table: table.name,
           constraint: fk.name,
         },
@@ -646,4 +654,16 @@ export async function validateForeignKey(
       );
     }
   }
+}
+
+/** Whether `fk`'s referenced table (in `tables`) holds `key` (deferred checks at commit). */
+export async function referencedHas(
+  tx: Transaction,
+  tables: ReadonlyMap<string, SqlTable>,
+  fk: SqlForeignKey,
+  key: PgValue[],
+): Promise<boolean> {
+  const parent = tables.get(fk.table);
+  if (!parent) return false;
+  return (await findRows(tx, parent, fk.refColumns, key, 1)).length > 0;
 }

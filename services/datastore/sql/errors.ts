@@ -35,6 +35,8 @@ export interface SqlNotice {
   code: string;
   message: string;
   detail?: string;
+  /** NOTICE unless said otherwise. */
+  severity?: "WARNING";
 }
 
 /** The optional ErrorResponse fields of a SqlError. */

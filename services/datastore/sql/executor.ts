@@ -69,6 +69,7 @@ import {
   varianceAgg,
 } from "./aggregates.ts";
 import { equalityKey, hashKeyOf, rowKey } from "./hash_keys.ts";
+import { runDeferred, setConstraints } from "./deferred_constraints.ts";
 import {
   addIntervals,
   formatInterval,
@@ -127,6 +128,7 @@ import {
   hasConstraints,
   newCheck,
   newForeignKey,
+  referencedHas,
   referencing,
   validateCheck,
   validateForeignKey,
@@ -5223,6 +5225,20 @@ export function prepare(
     }
     case "session_characteristics":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "SET" }));
+    case "set_constraints":
+      return done(null, async (ctx) => {
+        const tag = () => "SET CONSTRAINTS";
+        if (!session.inBlock?.()) {
+          const message = "SET CONSTRAINTS can only be used in transaction blocks";
+          return { rows: null, tag, notices: [{ code: "25P01", message, severity: "WARNING" }] };
+        }
+        const tx = ctx.sqlTx.tx;
+        const now = setConstraints(tx, db.tables.values(), statement.names, statement.deferred);
+        if (now !== null) {
+          await runDeferred(tx, (fk, key) => referencedHas(tx, db.tables, fk, key), now);
+        }
+        return { rows: null, tag };
+      });
     case "vacuum":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "VACUUM" }));
     case "analyze":

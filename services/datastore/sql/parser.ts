@@ -1173,6 +1173,11 @@ class Parser {
     const columns = this.#isOp("(") ? this.#parenNameList() : [];
     let onDelete: ReferentialAction | null = null;
     let onUpdate: ReferentialAction | null = null;
+    if (this.#accept("match")) {
+      if (!this.#accept("simple")) {
+        throw new SqlSyntaxError("MATCH FULL and MATCH PARTIAL are not supported", 0, "0A000");
+      }
+    }
     while (this.#is("on")) {
       this.#at++;
       if (this.#accept("delete")) onDelete = this.#referentialAction();
@@ -1181,7 +1186,33 @@ class Parser {
         onUpdate = this.#referentialAction();
       }
     }
-    return { table, columns, onDelete, onUpdate };
+    const references: References = { table, columns, onDelete, onUpdate };
+    this.#constraintTiming(references);
+    return references;
+  }
+
+  /** [NOT] DEFERRABLE and INITIALLY { DEFERRED | IMMEDIATE }, in either order. */
+  #constraintTiming(references: References): void {
+    let deferrable: boolean | null = null;
+    let notAt = 0;
+    for (;;) {
+      if (this.#accept("deferrable")) deferrable = true;
+      else if (this.#is("not") && this.#is("deferrable", this.#peek())) {
+        notAt = characterPosition(this.#sql, this.#tok.start);
+        this.#at += 2;
+        deferrable = false;
+      } else if (this.#accept("initially")) {
+        if (this.#accept("deferred")) references.initiallyDeferred = true;
+        else {
+          this.#expect("immediate");
+          references.initiallyDeferred = false;
+        }
+      } else break;
+    }
+    if (references.initiallyDeferred && deferrable === false) {
+      throw new SqlSyntaxError("constraint declared INITIALLY DEFERRED must be DEFERRABLE", notAt);
+    }
+    references.deferrable = deferrable === true || references.initiallyDeferred === true;
   }
 
   #referentialAction(): ReferentialAction {
@@ -1536,6 +1567,19 @@ class Parser {
         return { kind: "set", name: "timezone", values: null, local };
       }
       return { kind: "set", name: "timezone", values: [this.#settingValue()], local };
+    }
+    if (this.#accept("constraints")) {
+      let names: string[] | null = null;
+      if (!this.#accept("all")) {
+        names = [];
+        do {
+          const path = this.#qualifiedName();
+          names.push(path[path.length - 1]);
+        } while (this.#acceptOp(","));
+      }
+      const deferred = this.#accept("deferred");
+      if (!deferred) this.#expect("immediate");
+      return { kind: "set_constraints", names, deferred };
     }
     if (
       this.#is("transaction") || (this.#is("session") && this.#is("characteristics", this.#peek()))

@@ -263,6 +263,8 @@ interface ConstraintRow {
   indexOid: number;
   referenced: number;
   definition: string;
+  deferrable?: boolean;
+  deferred?: boolean;
 }
 
 function constraintsOf(source: CatalogSource): ConstraintRow[] {
@@ -315,7 +317,15 @@ function constraintsOf(source: CatalogSource): ConstraintRow[] {
         referenced: parent?.oid ?? 0,
         definition: `FOREIGN KEY (${fk.columns.join(", ")}) REFERENCES ${fk.table}(${
           fk.refColumns.join(", ")
-        })${referentialClause(fk.onUpdate, "UPDATE")}${referentialClause(fk.onDelete, "DELETE")}`,
+        })${referentialClause(fk.onUpdate, "UPDATE")}${referentialClause(fk.onDelete, "DELETE")}${
+          fk.initiallyDeferred
+            ? " DEFERRABLE INITIALLY DEFERRED"
+            : fk.deferrable
+            ? " DEFERRABLE"
+            : ""
+        }`,
+        deferrable: fk.deferrable === true,
+        deferred: fk.initiallyDeferred === true,
       });
     }
   }
@@ -595,8 +605,8 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           c.name,
           n(NAMESPACE.public),
           c.type,
-          false,
-          false,
+          c.deferrable === true,
+          c.deferred === true,
           true,
           n(c.table.oid),
           n(c.indexOid),

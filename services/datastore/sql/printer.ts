@@ -603,5 +603,9 @@ export function printStatement(statement: Statement): string {
       return `LOCK TABLE ${statement.tables.map(qualified).join(", ")} IN ${statement.mode} MODE`;
     case "session_characteristics":
       return "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+    case "set_constraints":
+      return `SET CONSTRAINTS ${
+        statement.names === null ? "ALL" : statement.names.map(quoteIdentifier).join(", ")
+      } ${statement.deferred ? "DEFERRED" : "IMMEDIATE"}`;
   }
 }

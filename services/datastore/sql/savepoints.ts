@@ -34,11 +34,14 @@ import type { ColumnType } from "../storage/row_codec.ts";
 import type { WalRecord } from "../storage/wal_codec.ts";
 import { RecordKind } from "../storage/wal_codec.ts";
 import type { Engine } from "../storage/engine.ts";
+import { deferredCount, truncateDeferred } from "./deferred_constraints.ts";
 import { SqlError } from "./errors.ts";
 import type { Database, SqlTransaction } from "./executor.ts";
 
 export interface Savepoint {
   name: string;
+  /** How many deferred foreign key checks were queued (deferred_constraints.ts). */
+  deferred: number;
   /** How many log records the transaction had when the savepoint was set. */
   records: number;
   /** How many catalog changes it had. */
@@ -108,6 +111,7 @@ export async function compensate(engine: Engine, tx: Transaction, records: numbe
 export function setSavepoint(sqlTx: SqlTransaction, name: string): void {
   sqlTx.savepoints.push({
     name,
+    deferred: deferredCount(sqlTx.tx),
     records: sqlTx.tx.records.length,
     catalogChanges: sqlTx.catalogUndo.length,
   });
@@ -133,4 +137,5 @@ export async function rollbackToSavepoint(
   if (sqlTx.tx.state !== "open") throw missing(name);
   await compensate(db.engine, sqlTx.tx, mark.records);
   db.undoCatalog(sqlTx, mark.catalogChanges);
+  truncateDeferred(sqlTx.tx, mark.deferred);
 }
