@@ -446,5 +446,12 @@ export type Statement =
   | { kind: "lock_table"; tables: QualifiedName[]; mode: string }
   /** SET SESSION CHARACTERISTICS AS TRANSACTION ...: accepted, changes nothing (see session.ts). */
   | { kind: "session_characteristics" }
+  /** COMMENT ON { TABLE | VIEW | INDEX | COLUMN } name IS text (null: IS NULL removes it). */
+  | {
+    kind: "comment";
+    target: "table" | "view" | "index" | "column";
+    name: QualifiedName;
+    text: string | null;
+  }
   /** SET CONSTRAINTS { ALL | names } { DEFERRED | IMMEDIATE }; names null for ALL. */
   | { kind: "set_constraints"; names: string[] | null; deferred: boolean };

@@ -60,6 +60,8 @@ export interface SqlColumn {
    * `<table>_<column>_seq` (PostgreSQL's sequence keeps its first name).
    */
   sequence?: string;
+  /** COMMENT ON COLUMN (col_description). */
+  comment?: string;
 }
 
 export interface SqlIndex {
@@ -73,6 +75,8 @@ export interface SqlIndex {
   primary: boolean;
   /** True when a PRIMARY KEY or UNIQUE constraint made it (not CREATE INDEX); absent in old catalogs. */
   constraint?: boolean;
+  /** COMMENT ON INDEX (obj_description). */
+  comment?: string;
 }
 
 export interface SqlTable {
@@ -92,6 +96,8 @@ export interface SqlTable {
   foreignKeys?: SqlForeignKey[];
   /** Set for a view: no engine table; `columns` are its output columns. */
   view?: SqlView;
+  /** COMMENT ON TABLE / VIEW (obj_description). */
+  comment?: string;
 }
 
 /** Engine types for SQL types: integers and dates as int64, numeric and strings as text. */

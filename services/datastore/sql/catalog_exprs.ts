@@ -18,7 +18,9 @@ import { coerce, compileComparison, type Compiled, type SqlType, sqlTypeOf } fro
 import {
   arrayText,
   type CatalogSource,
+  columnDescriptionOf,
   constraintDefinitionOf,
+  descriptionOf,
   formatType,
   indexDefinitionOf,
   namespaceName,
@@ -260,6 +262,19 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
         const oid = asNumber(value(0, ctx));
         const view = host.source().tables.find((t) => t.oid === oid && t.view);
         return view ? ` ${view.view!.query};` : null;
+      });
+    case "obj_description":
+      return make("text", (ctx) => {
+        const oid = asNumber(value(0, ctx));
+        return oid === null ? null : descriptionOf(host.source(), oid);
+      });
+    case "col_description":
+      return make("text", (ctx) => {
+        const oid = asNumber(value(0, ctx));
+        const attnum = asNumber(value(1, ctx));
+        return oid === null || attnum === null
+          ? null
+          : columnDescriptionOf(host.source(), oid, Number(attnum));
       });
     case "pg_encoding_to_char":
       return make("text", (ctx) => (asNumber(value(0, ctx)) === 6 ? "UTF8" : ""));

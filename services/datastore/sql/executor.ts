@@ -5225,6 +5225,11 @@ export function prepare(
     }
     case "session_characteristics":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "SET" }));
+    case "comment":
+      return done(null, async (ctx) => {
+        await commentOn(db, session, ctx.sqlTx, statement);
+        return { rows: null, tag: () => "COMMENT" };
+      });
     case "set_constraints":
       return done(null, async (ctx) => {
         const tag = () => "SET CONSTRAINTS";
@@ -5304,6 +5309,50 @@ function extensionStatement(
   }
   for (const name of statement.names) db.extensions.delete(name);
   return { rows: null, tag: () => "DROP EXTENSION", notices };
+}
+
+/** COMMENT ON: the text kept in the catalog (undone with the transaction, as all DDL). */
+async function commentOn(
+  db: Database,
+  session: SessionInfo,
+  sqlTx: SqlTransaction,
+  statement: Extract<Statement, { kind: "comment" }>,
+): Promise<void> {
+  const path = statement.target === "column" ? statement.name.slice(0, -1) : statement.name;
+  const text = statement.text === null || statement.text === "" ? undefined : statement.text;
+  if (statement.target === "index") {
+    const bare = path[path.length - 1];
+    const table = [...db.tables.values()].find((t) => t.indexes.some((i) => i.name === bare));
+    if (!table) throw new SqlError("42P01", `relation "${path.join(".")}" does not exist`);
+    db.table([table.name], session); // another session's uncommitted DDL: wait
+    const next: SqlTable = structuredClone(table);
+    const index = next.indexes.find((i) => i.name === bare)!;
+    if (text === undefined) delete index.comment;
+    else index.comment = text;
+    await db.putTable(sqlTx, table.name, next);
+    return;
+  }
+  if (path.length === 0) throw new SqlError("42601", "column name must be qualified");
+  const table = db.table(path, session);
+  if (statement.target === "table" && table.view) {
+    throw new SqlError("42809", `"${table.name}" is not a table`);
+  }
+  if (statement.target === "view" && !table.view) {
+    throw new SqlError("42809", `"${table.name}" is not a view`);
+  }
+  const next: SqlTable = structuredClone(table);
+  let holder: { comment?: string } = next;
+  if (statement.target === "column") {
+    const name = statement.name[statement.name.length - 1];
+    const column = next.columns.find((c) => c.name === name);
+    if (!column) {
+      throw new SqlError("42703", `column "${name}" of relation "${table.name}" does not exist`);
+    }
+    holder = column;
+  }
+  if (text === undefined) delete holder.comment;
+  else holder.comment = text;
+  await db.putTable(sqlTx, table.name, next);
 }
 
 /** An ALTER TABLE action as PostgreSQL's errors name it. */

@@ -371,6 +371,8 @@ class Parser {
         return { kind: "release", name: this.#colId() };
       case "set":
         return this.#set();
+      case "comment":
+        return this.#comment();
       case "show":
         return this.#show();
       case "reset":
@@ -1549,6 +1551,34 @@ class Parser {
     const parts = [this.#colLabel()];
     while (this.#acceptOp(".")) parts.push(this.#colLabel());
     return parts.join(".");
+  }
+
+  /** COMMENT ON { TABLE | VIEW | INDEX | COLUMN } name IS { 'text' | NULL }. */
+  #comment(): Statement {
+    this.#expect("comment");
+    this.#expect("on");
+    const objects = ["table", "view", "index", "column"] as const;
+    const target = objects.find((o) => this.#accept(o));
+    if (target === undefined) {
+      if (this.#tok.kind === "eof") throw this.#error();
+      throw new SqlSyntaxError(
+        `COMMENT ON ${
+          this.#sql.slice(this.#tok.start, this.#tok.end).toUpperCase()
+        } is not supported`,
+        0,
+        "0A000",
+      );
+    }
+    const name = this.#qualifiedName();
+    this.#expect("is");
+    let text: string | null = null;
+    if (!this.#accept("null")) {
+      const token = this.#tok;
+      if (token.kind !== "string") throw this.#error();
+      text = token.text;
+      this.#at++;
+    }
+    return { kind: "comment", target, name, text };
   }
 
   #set(): Statement {

@@ -332,6 +332,25 @@ function constraintsOf(source: CatalogSource): ConstraintRow[] {
   return out;
 }
 
+/** pg_attribute.attstorage: 'p' (plain) for fixed-length types, 'x' (extended) for the rest. */
+function storageOf(type: SqlType): string {
+  return FIXED_LENGTH.has(type) ? "p" : "x";
+}
+
+const FIXED_LENGTH: ReadonlySet<SqlType> = new Set<SqlType>([
+  "bool",
+  "int2",
+  "int4",
+  "int8",
+  "float4",
+  "float8",
+  "date",
+  "timestamp",
+  "timestamptz",
+  "interval",
+  "uuid",
+]);
+
 function indexDefinition(table: SqlTable, index: SqlIndex): string {
   return `CREATE ${index.unique ? "UNIQUE " : ""}INDEX ${index.name} ON public.${table.name} ` +
     `USING btree (${index.columns.join(", ")})`;
@@ -435,6 +454,7 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
         0n,
         null,
         -1,
+        null,
       ];
       for (const table of tables) {
         if (table.view) {
@@ -478,6 +498,7 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           ["reltoastrelid", "int8"],
           ["relpartbound", "text"],
           ["reltuples", "float4"],
+          ["reloptions", "text"], // text[] in PostgreSQL; always NULL here
         ],
         rows,
       };
@@ -498,6 +519,9 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
             n(COLLATABLE.has(c.type) ? DEFAULT_COLLATION : 0),
             c.identity ?? "",
             "",
+            storageOf(c.type),
+            "",
+            -1,
           ]);
         });
         if (table.view) continue;
@@ -516,6 +540,9 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
               n(COLLATABLE.has(c.type) ? DEFAULT_COLLATION : 0),
               "",
               "",
+              storageOf(c.type),
+              "",
+              -1,
             ]);
           });
         });
@@ -533,6 +560,9 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           ["attcollation", "int8"],
           ["attidentity", "text"],
           ["attgenerated", "text"],
+          ["attstorage", "text"],
+          ["attcompression", "text"],
+          ["attstattarget", "int4"],
         ],
         rows,
       };
@@ -779,6 +809,29 @@ export function indexDefinitionOf(source: CatalogSource, oid: bigint | number): 
     }
   }
   return null;
+}
+
+/** obj_description(oid): the COMMENT ON a table, view or index; null when none. */
+export function descriptionOf(source: CatalogSource, oid: bigint | number): string | null {
+  const want = Number(oid);
+  for (const table of source.tables) {
+    if (table.oid === want) return table.comment ?? null;
+    if (table.view) continue;
+    for (let i = 0; i < table.indexes.length; i++) {
+      if (derivedOid("index", table, i) === want) return table.indexes[i].comment ?? null;
+    }
+  }
+  return null;
+}
+
+/** col_description(table oid, attnum): the COMMENT ON that column; null when none. */
+export function columnDescriptionOf(
+  source: CatalogSource,
+  oid: bigint | number,
+  attnum: number,
+): string | null {
+  const table = source.tables.find((t) => t.oid === Number(oid));
+  return table?.columns[attnum - 1]?.comment ?? null;
 }
 
 export function constraintDefinitionOf(

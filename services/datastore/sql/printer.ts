@@ -603,6 +603,10 @@ export function printStatement(statement: Statement): string {
       return `LOCK TABLE ${statement.tables.map(qualified).join(", ")} IN ${statement.mode} MODE`;
     case "session_characteristics":
       return "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+    case "comment":
+      return `COMMENT ON ${statement.target.toUpperCase()} ${qualified(statement.name)} IS ${
+        statement.text === null ? "NULL" : quoteString(statement.text)
+      }`;
     case "set_constraints":
       return `SET CONSTRAINTS ${
         statement.names === null ? "ALL" : statement.names.map(quoteIdentifier).join(", ")
