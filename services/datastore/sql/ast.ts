@@ -336,7 +336,8 @@ export type AlterAction =
   | { kind: "drop_column"; ifExists: boolean; name: string; cascade: boolean }
   | { kind: "rename_column"; from: string; to: string }
   | { kind: "rename_table"; to: string }
-  | { kind: "add_constraint"; constraint: TableConstraint }
+  | { kind: "add_constraint"; constraint: TableConstraint; notValid?: boolean }
+  | { kind: "validate_constraint"; name: string }
   | { kind: "drop_constraint"; ifExists: boolean; name: string; cascade: boolean }
   | { kind: "set_default"; column: string; expr: Expr | null }
   | { kind: "set_not_null"; column: string; notNull: boolean }

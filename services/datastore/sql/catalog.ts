@@ -229,6 +229,8 @@ export function nextEngineNumber(names: Iterable<string>): number {
 export interface SqlCheck {
   name: string;
   expr: string;
+  /** ADD CONSTRAINT ... NOT VALID: rows that were there are not known to pass (convalidated). */
+  notValid?: boolean;
 }
 
 export type SqlReferentialAction =
@@ -247,6 +249,8 @@ export interface SqlForeignKey {
   refColumns: string[];
   onDelete: SqlReferentialAction;
   onUpdate: SqlReferentialAction;
+  /** ADD CONSTRAINT ... NOT VALID, until VALIDATE CONSTRAINT. */
+  notValid?: boolean;
   /** DEFERRABLE; INITIALLY DEFERRED (deferred_constraints.ts). Absent: neither. */
   deferrable?: boolean;
   initiallyDeferred?: boolean;

@@ -255,7 +255,13 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
     case "pg_get_constraintdef":
       return make("text", (ctx) => {
         const oid = asNumber(value(0, ctx));
-        return oid === null ? null : constraintDefinitionOf(host.source(), oid);
+        if (oid === null) return null;
+        const definition = constraintDefinitionOf(host.source(), oid);
+        // Not pretty (no second argument, or false): an operator expression
+        // in a CHECK gets parentheses of its own, as PostgreSQL's deparser.
+        return definition === null || value(1, ctx) === true
+          ? definition
+          : unprettyCheck(definition);
       });
     case "pg_get_viewdef":
       return make("text", (ctx) => {
@@ -320,4 +326,19 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
     default:
       return make("text", () => null);
   }
+}
+
+/** `CHECK (a > 0)` as the non-pretty deparse prints it: `CHECK ((a > 0))`. */
+function unprettyCheck(definition: string): string {
+  const match = /^CHECK \((.*)\)( NOT VALID)?$/s.exec(definition);
+  if (match === null) return definition;
+  const expr = match[1];
+  let depth = 0;
+  let operator = false;
+  for (const c of expr) {
+    if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (c === " " && depth === 0) operator = true;
+  }
+  return operator ? `CHECK ((${expr}))${match[2] ?? ""}` : definition;
 }

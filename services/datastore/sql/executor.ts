@@ -5141,7 +5141,7 @@ export function prepare(
               continue;
           }
           if (
-            action.kind === "drop_constraint" ||
+            action.kind === "drop_constraint" || action.kind === "validate_constraint" ||
             (action.kind === "add_constraint" &&
               (action.constraint.kind === "check" || action.constraint.kind === "foreign_key"))
           ) {
@@ -5149,6 +5149,14 @@ export function prepare(
             continue;
           }
           const c = action.constraint;
+          if (action.notValid) {
+            throw new SqlError(
+              "0A000",
+              `${
+                c.kind === "primary_key" ? "PRIMARY KEY" : "UNIQUE"
+              } constraints cannot be marked NOT VALID`,
+            );
+          }
           if (c.kind === "primary_key" || c.kind === "unique") {
             if (c.kind === "primary_key" && table.indexes.some((i) => i.primary)) {
               throw new SqlError(
@@ -5368,6 +5376,8 @@ function alterActionName(action: AlterAction): string {
       return "RENAME";
     case "add_constraint":
       return "ADD CONSTRAINT";
+    case "validate_constraint":
+      return "VALIDATE CONSTRAINT";
     case "drop_constraint":
       return "DROP CONSTRAINT";
     case "set_default":
@@ -5564,11 +5574,42 @@ async function alterConstraint(
   ctx: RunContext,
   planner: Planner,
   table: SqlTable,
-  action: Extract<AlterAction, { kind: "add_constraint" | "drop_constraint" }>,
+  action: Extract<
+    AlterAction,
+    { kind: "add_constraint" | "drop_constraint" | "validate_constraint" }
+  >,
   notices: SqlNotice[],
 ): Promise<void> {
   const next: SqlTable = structuredClone(table);
   const tx = ctx.sqlTx.tx;
+  if (action.kind === "validate_constraint") {
+    const check = next.checks?.find((c) => c.name === action.name);
+    const fk = next.foreignKeys?.find((f) => f.name === action.name);
+    if (!check && !fk) {
+      if (table.indexes.some((i) => i.name === action.name && (i.primary || i.unique))) {
+        throw new SqlError(
+          "42809",
+          `constraint "${action.name}" of relation "${table.name}" is not a foreign key or check constraint`,
+        );
+      }
+      throw new SqlError(
+        "42704",
+        `constraint "${action.name}" of relation "${table.name}" does not exist`,
+      );
+    }
+    if (!(check ?? fk)!.notValid) return; // valid already: nothing to do
+    await lockForWrite(tx, table);
+    if (check) {
+      const test = planner.checkOf(next, check.expr);
+      await validateCheck(tx, table, { name: check.name, test }, evalContext(ctx, []));
+      delete check.notValid;
+    } else {
+      await validateForeignKey(tx, db.tables, next, fk!);
+      delete fk!.notValid;
+    }
+    await db.putTable(ctx.sqlTx, table.name, next);
+    return;
+  }
   if (action.kind === "drop_constraint") {
     const checks = next.checks?.filter((c) => c.name !== action.name) ?? [];
     const keys = next.foreignKeys?.filter((f) => f.name !== action.name) ?? [];
@@ -5599,18 +5640,24 @@ async function alterConstraint(
   }
   const c = action.constraint;
   await lockForWrite(tx, table);
+  // NOT VALID: the rows already there are not checked (VALIDATE CONSTRAINT does that).
+  const notValid = action.notValid === true;
   if (c.kind === "check") {
     const check = newCheck(next, c, (expr) => planner.checkOf(next, expr));
-    await validateCheck(
-      tx,
-      table,
-      { name: check.name, test: planner.checkOf(next, check.expr) },
-      evalContext(ctx, []),
-    );
+    if (notValid) check.notValid = true;
+    else {
+      await validateCheck(
+        tx,
+        table,
+        { name: check.name, test: planner.checkOf(next, check.expr) },
+        evalContext(ctx, []),
+      );
+    }
     (next.checks ??= []).push(check);
   } else if (c.kind === "foreign_key") {
     const fk = newForeignKey(db.tables, next, c);
-    await validateForeignKey(tx, db.tables, next, fk);
+    if (notValid) fk.notValid = true;
+    else await validateForeignKey(tx, db.tables, next, fk);
     (next.foreignKeys ??= []).push(fk);
   }
   await db.putTable(ctx.sqlTx, table.name, next);

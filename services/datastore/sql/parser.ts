@@ -1431,11 +1431,20 @@ class Parser {
   #alterAction(): AlterAction {
     if (this.#accept("add")) {
       if (this.#isTableConstraintStart()) {
-        return { kind: "add_constraint", constraint: this.#tableConstraint() };
+        const constraint = this.#tableConstraint();
+        if (this.#is("not") && this.#is("valid", this.#peek())) {
+          this.#at += 2;
+          return { kind: "add_constraint", constraint, notValid: true };
+        }
+        return { kind: "add_constraint", constraint };
       }
       this.#accept("column");
       const ifNotExists = this.#ifNotExists();
       return { kind: "add_column", ifNotExists, column: this.#columnDef() };
+    }
+    if (this.#accept("validate")) {
+      this.#expect("constraint");
+      return { kind: "validate_constraint", name: this.#colId() };
     }
     if (this.#accept("drop")) {
       if (this.#accept("constraint")) {

@@ -265,6 +265,7 @@ interface ConstraintRow {
   definition: string;
   deferrable?: boolean;
   deferred?: boolean;
+  notValid?: boolean;
 }
 
 function constraintsOf(source: CatalogSource): ConstraintRow[] {
@@ -297,7 +298,8 @@ function constraintsOf(source: CatalogSource): ConstraintRow[] {
         table,
         indexOid: 0,
         referenced: 0,
-        definition: `CHECK (${text})`,
+        definition: `CHECK (${text})${check.notValid ? " NOT VALID" : ""}`,
+        notValid: check.notValid === true,
       });
     }
     for (const fk of table.foreignKeys ?? []) {
@@ -323,9 +325,10 @@ function constraintsOf(source: CatalogSource): ConstraintRow[] {
             : fk.deferrable
             ? " DEFERRABLE"
             : ""
-        }`,
+        }${fk.notValid ? " NOT VALID" : ""}`,
         deferrable: fk.deferrable === true,
         deferred: fk.initiallyDeferred === true,
+        notValid: fk.notValid === true,
       });
     }
   }
@@ -637,7 +640,7 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           c.type,
           c.deferrable === true,
           c.deferred === true,
-          true,
+          c.notValid !== true,
           n(c.table.oid),
           n(c.indexOid),
           0n,

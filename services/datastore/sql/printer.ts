@@ -394,7 +394,9 @@ function alterAction(action: AlterAction): string {
     case "rename_table":
       return `RENAME TO ${quoteIdentifier(action.to)}`;
     case "add_constraint":
-      return `ADD ${tableConstraint(action.constraint)}`;
+      return `ADD ${tableConstraint(action.constraint)}${action.notValid ? " NOT VALID" : ""}`;
+    case "validate_constraint":
+      return `VALIDATE CONSTRAINT ${quoteIdentifier(action.name)}`;
     case "drop_constraint":
       return `DROP CONSTRAINT ${action.ifExists ? "IF EXISTS " : ""}${
         quoteIdentifier(action.name)
