@@ -40,6 +40,7 @@ import {
   TIMESTAMP_MINUS_INFINITY,
 } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { fromZoneWallClock, toZoneWallClock, zoneNamed, zoneOfOffset } from "./time_zones.ts";
 import { formatDateTime, formatNumber } from "./to_char.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 
@@ -563,6 +564,45 @@ export function datetimeFunction(
   const timestampArg = (c: Compiled): Compiled =>
     c.type === "unknown" || c.type === "date" ? support.toType(c, "timestamp") : c;
   switch (fn) {
+    case "timezone": {
+      // timezone(zone, value): the function behind AT TIME ZONE.
+      if (args.length !== 2) return null;
+      const [zoneArg, valueArg] = args;
+      let value = valueArg;
+      if (value.type === "unknown" || value.type === "date") {
+        value = support.toType(value, "timestamptz");
+      }
+      if (value.type !== "timestamp" && value.type !== "timestamptz") return null;
+      const zoneOf = zoneArg.type === "interval"
+        ? (v: PgValue) => {
+          const span = intervalFields(v as string);
+          if (span.months !== 0 || span.days !== 0) {
+            throw new SqlError(
+              "22023",
+              `interval time zone "${v}" must not include months or days`,
+            );
+          }
+          return zoneOfOffset(Number(span.micros / 1_000_000n));
+        }
+        : zoneArg.type === "unknown" || zoneArg.type === "text" || zoneArg.type === "varchar"
+        ? (v: PgValue) => zoneNamed(String(v))
+        : null;
+      if (zoneOf === null) return null;
+      const zoneText = zoneArg.type === "unknown" ? support.toType(zoneArg, "text") : zoneArg;
+      const toWall = value.type === "timestamptz";
+      return strict(
+        toWall ? "timestamp" : "timestamptz",
+        [zoneText.evaluate, value.evaluate],
+        ([z, v]) => {
+          const zone = zoneOf(z);
+          const micros = v as bigint;
+          if (!isFiniteTimestamp(micros)) return micros;
+          return checkTimestamp(
+            toWall ? toZoneWallClock(micros, zone) : fromZoneWallClock(micros, zone),
+          );
+        },
+      );
+    }
     case "age": {
       if (args.length === 2) {
         const a = timestampArg(args[0]);
