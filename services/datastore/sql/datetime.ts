@@ -665,6 +665,24 @@ export function datetimeFunction(
         return BigInt(micros);
       });
     }
+    case "make_interval": {
+      // make_interval(years, months, weeks, days, hours, mins, secs), each 0 when left out.
+      if (args.length > 7) return null;
+      const given = args.map((a, i) => support.toType(a, i === 6 ? "float8" : "int4").evaluate);
+      const zero: Evaluate = () => 0;
+      while (given.length < 7) given.push(zero);
+      return strict("interval", given, (v) => {
+        const [years, months, weeks, days, hours, mins] = v as number[];
+        const secs = v[6] as number;
+        if (!Number.isFinite(secs)) throw new SqlError("22008", "interval out of range");
+        return formatInterval({
+          months: years * 12 + months,
+          days: weeks * 7 + days,
+          micros: (BigInt(hours) * 60n + BigInt(mins)) * 60_000_000n +
+            BigInt(Math.round(secs * 1e6)),
+        });
+      });
+    }
     case "make_timestamp":
     case "make_timestamptz": {
       if (args.length !== 6) return null;

@@ -53,7 +53,7 @@ import type {
   WindowSpec,
   WithClause,
 } from "./ast.ts";
-import { SqlLimitError, type SqlNotice, SqlSyntaxError } from "./errors.ts";
+import { SqlError, SqlLimitError, type SqlNotice, SqlSyntaxError } from "./errors.ts";
 import { COL_NAME, RESERVED, TYPE_FUNC_NAME } from "./keywords.ts";
 import { characterPosition, type Token, tokenize } from "./lexer.ts";
 
@@ -146,6 +146,20 @@ const AS_LABEL_ONLY = new Set([
 ]);
 /** What may follow IS in an IS test; otherwise IS at that point is a column label. */
 const IS_TESTS = new Set(["not", "null", "true", "false", "unknown", "distinct"]);
+
+/** Functions callable with named arguments: their parameters in order, with defaults. */
+const NAMED_PARAMETERS: Record<string, [string, Expr?][]> = (() => {
+  const zero: Expr = { kind: "number", text: "0" };
+  const required = (...names: string[]): [string, Expr?][] => names.map((n) => [n]);
+  return {
+    make_interval: ["years", "months", "weeks", "days", "hours", "mins", "secs"].map((
+      n,
+    ): [string, Expr] => [n, zero]),
+    make_timestamp: required("year", "month", "mday", "hour", "min", "sec"),
+    make_timestamptz: required("year", "month", "mday", "hour", "min", "sec"),
+    make_date: required("year", "month", "day"),
+  };
+})();
 
 class Parser {
   #sql: string;
@@ -2506,7 +2520,7 @@ class Parser {
     } else if (!this.#isOp(")")) {
       if (this.#accept("distinct")) call.distinct = true;
       else this.#accept("all");
-      call.args = this.#exprList();
+      call.args = this.#callArguments(name);
       if (this.#accept("order")) {
         this.#expect("by");
         call.orderBy = this.#orderList();
@@ -2533,6 +2547,68 @@ class Parser {
     if (this.#accept("over")) call.over = this.#windowSpec();
     this.#leave();
     return call;
+  }
+
+  /**
+   * A call's arguments; named ones (`days => 3`, `days := 3`) are put in
+   * their places for the functions that name their parameters
+   * (NAMED_PARAMETERS), missing ones given their defaults. A name the
+   * function does not have, or a function without names, is 42883.
+   */
+  #callArguments(name: QualifiedName): Expr[] {
+    const positional: Expr[] = [];
+    const named = new Map<string, Expr>();
+    do {
+      const next = this.#peek();
+      if (
+        (this.#tok.kind === "word" || this.#tok.kind === "quoted") && next.kind === "op" &&
+        (next.text === "=>" || next.text === ":=")
+      ) {
+        const argName = this.#tok.text;
+        this.#at += 2;
+        named.set(argName, this.#expr());
+      } else {
+        if (named.size > 0) {
+          throw new SqlSyntaxError(
+            "positional argument cannot follow named argument",
+            characterPosition(this.#sql, this.#tok.start),
+          );
+        }
+        positional.push(this.#expr());
+      }
+    } while (this.#acceptOp(","));
+    if (named.size === 0) return positional;
+    const fn = name[name.length - 1];
+    const parameters = NAMED_PARAMETERS[fn];
+    // PostgreSQL names each argument's type; a literal's is known here, others are not.
+    const typeOf = (e: Expr) =>
+      e.kind === "string"
+        ? "unknown"
+        : e.kind === "number"
+        ? (/^\d+$/.test(e.text) ? (Number(e.text) <= 2147483647 ? "integer" : "bigint") : "numeric")
+        : "unknown";
+    const shown = [
+      ...positional.map(typeOf),
+      ...[...named].map(([argName, e]) => `${argName} => ${typeOf(e)}`),
+    ].join(", ");
+    // An SqlError: positions.ts points it at the call, and it carries the hint.
+    const refuse = () =>
+      new SqlError("42883", `function ${fn}(${shown}) does not exist`, {
+        hint:
+          "No function matches the given name and argument types. You might need to add explicit type casts.",
+      });
+    if (!parameters) throw refuse();
+    const args: Expr[] = [...positional];
+    for (let i = positional.length; i < parameters.length; i++) {
+      const [parameter, fallback] = parameters[i];
+      const given = named.get(parameter);
+      if (given !== undefined) named.delete(parameter);
+      const arg = given ?? fallback;
+      if (arg === undefined) throw refuse();
+      args.push(arg);
+    }
+    if (named.size > 0) throw refuse();
+    return args;
   }
 
   /**
