@@ -40,6 +40,7 @@ import {
   TIMESTAMP_MINUS_INFINITY,
 } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { parseDateTime } from "./to_timestamp.ts";
 import { fromZoneWallClock, toZoneWallClock, zoneNamed, zoneOfOffset } from "./time_zones.ts";
 import { formatDateTime, formatNumber } from "./to_char.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
@@ -648,8 +649,40 @@ export function datetimeFunction(
         : justifyInterval;
       return strict("interval", [a.evaluate], ([v]) => formatInterval(f(span(v))));
     }
+    case "to_date":
     case "to_timestamp": {
-      if (args.length !== 1) return null;
+      if (args.length === 2) {
+        const [text, format] = args.map((a) => support.toType(a, "text").evaluate);
+        const date = fn === "to_date";
+        return strict(date ? "date" : "timestamptz", [text, format], ([t, f]) => {
+          const parsed = parseDateTime(String(t), String(f));
+          let days: number;
+          if (parsed.dayOfYear !== null) {
+            days = daysFromCivil(parsed.year, 1, 1) + parsed.dayOfYear - 1;
+          } else {
+            if (
+              parsed.month < 1 || parsed.month > 12 || parsed.day < 1 ||
+              parsed.day > daysInMonth(parsed.year, parsed.month)
+            ) {
+              throw outOfRange(String(t));
+            }
+            days = daysFromCivil(parsed.year, parsed.month, parsed.day);
+          }
+          if (date) return checkDate(days);
+          if (
+            parsed.hour > 24 || parsed.minute > 59 || parsed.second > 60 ||
+            parsed.micro > 999_999
+          ) {
+            throw outOfRange(String(t));
+          }
+          return checkTimestamp(
+            BigInt(days) * MICROS_PER_DAY + BigInt(parsed.hour) * MICROS_PER_HOUR +
+              BigInt(parsed.minute) * MICROS_PER_MINUTE + BigInt(parsed.second) * 1_000_000n +
+              BigInt(parsed.micro),
+          );
+        });
+      }
+      if (args.length !== 1 || fn === "to_date") return null;
       const a = support.toType(args[0], "float8");
       return strict("timestamptz", [a.evaluate], ([v]) => {
         const seconds = v as number;
@@ -738,6 +771,15 @@ export function datetimeFunction(
     default:
       return null;
   }
+}
+
+/**
+ * to_date/to_timestamp's 22008: the input's message, but no position (it is
+ * the function's argument, not a literal of the type; position 0 keeps
+ * positions.ts from pointing at it).
+ */
+function outOfRange(input: string): SqlError {
+  return new SqlError("22008", `date/time field value out of range: "${input}"`, { position: 0 });
 }
 
 /** Days as a timestamp for functions that take either (exported for functions.ts). */

@@ -751,8 +751,40 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
       };
     case "pg_tables":
       return {
-        columns: [["schemaname", "text"], ["tablename", "text"], ["tableowner", "text"]],
-        rows: tables.filter((t) => !t.view).map((t) => ["public", t.name, source.user]),
+        columns: [
+          ["schemaname", "text"],
+          ["tablename", "text"],
+          ["tableowner", "text"],
+          ["tablespace", "text"],
+          ["hasindexes", "bool"],
+          ["hasrules", "bool"],
+          ["hastriggers", "bool"],
+          ["rowsecurity", "bool"],
+        ],
+        rows: tables.filter((t) => !t.view).map((t) => [
+          "public",
+          t.name,
+          source.user,
+          null,
+          t.indexes.length > 0,
+          false,
+          (t.foreignKeys?.length ?? 0) > 0 ||
+          tables.some((o) => o.foreignKeys?.some((f) => f.table === t.name)),
+          false,
+        ]),
+      };
+    case "pg_indexes":
+      return {
+        columns: [
+          ["schemaname", "text"],
+          ["tablename", "text"],
+          ["indexname", "text"],
+          ["tablespace", "text"],
+          ["indexdef", "text"],
+        ],
+        rows: tables.filter((t) => !t.view).flatMap((t) =>
+          t.indexes.map((index) => ["public", t.name, index.name, null, indexDefinition(t, index)])
+        ),
       };
     case "pg_views":
       return {

@@ -16,7 +16,7 @@
 import { civilFromDays } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
 
-const MONTHS = [
+export const MONTHS = [
   "January",
   "February",
   "March",
@@ -30,7 +30,7 @@ const MONTHS = [
   "November",
   "December",
 ];
-const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+export const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 const DAY_MICROS = 86_400_000_000n;
 
@@ -76,7 +76,7 @@ function civilDayOfYear(year: number, month: number, day: number): number {
 }
 
 /** Date/time patterns, longest first so HH24 wins over HH and MONTH over MON. */
-const DATE_PATTERNS = [
+export const DATE_PATTERNS = [
   "A.M.",
   "a.m.",
   "P.M.",
