@@ -442,4 +442,21 @@ export type Statement =
   /** LOCK [TABLE] names [IN mode MODE] [NOWAIT]; `mode` as PostgreSQL spells it, upper case. */
   | { kind: "lock_table"; tables: QualifiedName[]; mode: string }
   /** SET SESSION CHARACTERISTICS AS TRANSACTION ...: accepted, changes nothing (see session.ts). */
-  | { kind: "session_characteristics" };
+  | { kind: "session_characteristics" }
+  /** CREATE TYPE name AS ENUM (labels) (enums.ts). */
+  | { kind: "create_enum"; name: QualifiedName; labels: string[] }
+  /** ALTER TYPE name ADD VALUE / RENAME VALUE / RENAME TO (enums.ts). */
+  | { kind: "alter_enum"; name: QualifiedName; action: EnumAction }
+  | { kind: "drop_type"; names: QualifiedName[]; ifExists: boolean; cascade: boolean };
+
+/** What ALTER TYPE does to an enum. */
+export type EnumAction =
+  | {
+    kind: "add_value";
+    label: string;
+    ifNotExists: boolean;
+    /** BEFORE or AFTER an existing label; null appends. */
+    neighbor: { label: string; before: boolean } | null;
+  }
+  | { kind: "rename_value"; from: string; to: string }
+  | { kind: "rename"; to: string };

@@ -118,7 +118,7 @@ const ENGINE_TYPE: Record<SqlType, ColumnType> = {
 };
 
 export function engineType(type: SqlType): ColumnType {
-  return ENGINE_TYPE[type];
+  return ENGINE_TYPE[type] ?? "text"; // an enum (enums.ts) keeps its label
 }
 
 /** A SQL value as the engine stores it. */

@@ -29,6 +29,7 @@ import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
+import { enumByName, enumCast, enumComparator, enumFunction, enumOf } from "./enums.ts";
 import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
@@ -79,7 +80,9 @@ export type SqlType =
   | "json"
   | "jsonb"
   /** A string constant or untyped parameter whose type the context decides. */
-  | "unknown";
+  | "unknown"
+  /** CREATE TYPE ... AS ENUM's types (enums.ts). */
+  | `enum:${string}`;
 
 const TYPE_OID: Record<SqlType, number> = {
   bool: OID.bool,
@@ -105,12 +108,12 @@ const TYPE_OID: Record<SqlType, number> = {
 
 /** The OID of a type, for RowDescription. */
 export function typeOid(type: SqlType): number {
-  return TYPE_OID[type];
+  return TYPE_OID[type] ?? enumOf(type)!.oid;
 }
 
 /** The name PostgreSQL's messages and pg_typeof() use: integer, double precision, ... */
 export function typeDisplayName(type: SqlType): string {
-  return typeByOid(TYPE_OID[type])?.sqlName ?? type;
+  return typeByOid(TYPE_OID[type])?.sqlName ?? enumOf(type)?.name ?? type;
 }
 
 /** What an expression sees while it runs. */
@@ -261,12 +264,16 @@ export function sqlTypeOf(type: TypeName): SqlType {
   if (type.array) throw new SqlError("0A000", "arrays are not supported");
   const name = type.name === "bool" ? "bool" : type.name;
   if (name in TYPE_OID && name !== "unknown") return name as SqlType;
+  const enumType = enumOf(name as SqlType) ?? enumByName(name);
+  if (enumType !== undefined) return enumType.type;
   throw new SqlError("42704", `type "${type.name}" does not exist`);
 }
 
 /** The cast of a value of type `from` to `to` (documentation 10.3; pg_cast), or an error. */
 function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue) | null {
   if (from === to) return (value) => value;
+  const enumCasting = enumCast(from, to, (t) => STRINGS.has(t));
+  if (enumCasting !== undefined) return enumCasting;
   const toOid = TYPE_OID[to];
   if (from === "unknown" || STRINGS.has(from)) {
     if (STRINGS.has(to)) return (value) => value;
@@ -437,6 +444,21 @@ export function coerce(value: Compiled, type: SqlType): Compiled {
   const oid = TYPE_OID[type];
   const evaluate = value.evaluate;
   if (STRINGS.has(type)) return { type, evaluate, constant: value.constant };
+  if (oid === undefined) {
+    // An enum (enums.ts): the label is checked, now for a literal.
+    const cast = castFunction("unknown", type)!;
+    if (value.constant !== undefined) {
+      const literal = value.constant.value;
+      return constant(type, literal === null ? null : cast(literal));
+    }
+    return {
+      type,
+      evaluate: (ctx) => {
+        const input = evaluate(ctx);
+        return input === null ? null : cast(input);
+      },
+    };
+  }
   // A literal is converted now, so 'x' in a branch never taken still fails, as in PostgreSQL.
   if (value.constant !== undefined) {
     const literal = value.constant.value;
@@ -565,6 +587,8 @@ function floatArithmetic(op: string, type: SqlType): Binary | null {
 
 /** -1, 0, 1 for two non-null values of one type. */
 export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
+  const enumType = enumOf(type);
+  if (enumType !== undefined) return enumComparator(enumType);
   switch (type) {
     case "numeric":
       return (a, b) => compareDecimal(toDecimal(a as string), toDecimal(b as string));
@@ -1397,7 +1421,8 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
     default: {
       const found = datetimeFunction(fn, args, { toType }) ??
         jsonbFunction(fn, args, { toType, typeOid }) ??
-        moreFunctions(fn, args, { toType, typeOid });
+        moreFunctions(fn, args, { toType, typeOid }) ??
+        enumFunction(fn, args, toType) ?? null;
       if (found === null) throw missing();
       return found;
     }

@@ -53,6 +53,7 @@ import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/eng
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { jsonOf, jsonValueText } from "./jsonb.ts";
+import { enumOf, EnumTypes, TYPES_SPEC, typeStatement, useEnumTypes } from "./enums.ts";
 import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
 import {
   type AggregateSpec,
@@ -236,7 +237,7 @@ export interface SessionInfo {
 export class SqlTransaction {
   readonly tx: Transaction;
   /** Catalog entries as they were before this transaction changed them (undefined: absent). */
-  readonly catalogUndo: [string, SqlTable | undefined][] = [];
+  readonly catalogUndo: [string, SqlTable | undefined, (() => void)?][] = [];
   /** Lets the event loop run (Database.yieldNow); none in tests that need no fairness. */
   readonly yieldNow?: () => Promise<void>;
   /** When the transaction started: now() for all of it, as in PostgreSQL. */
@@ -393,6 +394,8 @@ export class Database {
   sequences!: Sequences;
   /** Sessions' advisory locks (advisory_locks.ts). */
   readonly advisory = new AdvisoryLocks();
+  /** CREATE TYPE ... AS ENUM's types (enums.ts). */
+  enums!: EnumTypes;
   /** CREATE EXTENSION's names, for this process's life (see EXTENSIONS). */
   readonly extensions = new Set(["plpgsql"]);
   /** Bumped on every catalog change, so prepared statements know to plan again. */
@@ -421,7 +424,7 @@ export class Database {
   static async open(engine: Engine): Promise<Database> {
     const db = new Database(engine);
     const names = engine.tables().map((t) => t.name);
-    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC, SEQUENCE_DEFS_SPEC]) {
+    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC, SEQUENCE_DEFS_SPEC, TYPES_SPEC]) {
       if (names.includes(spec.name)) continue;
       const tx = engine.begin();
       await tx.createTable(spec);
@@ -437,6 +440,8 @@ export class Database {
     }
     await tx.commit();
     db.sequences = await Sequences.load(engine);
+    db.enums = await EnumTypes.load(engine);
+    db.#nextOid = Math.max(db.#nextOid, db.enums.highestOid() + 1);
     const engineNames = engine.tables().flatMap((t) => [t.name, ...t.indexes.map((i) => i.name)]);
     db.#nextEngine = nextEngineNumber(engineNames);
     return db;
@@ -552,7 +557,11 @@ export class Database {
   undoCatalog(sqlTx: SqlTransaction, keep = 0): void {
     if (sqlTx.catalogUndo.length > keep) this.catalogVersion++;
     for (let i = sqlTx.catalogUndo.length - 1; i >= keep; i--) {
-      const [name, table] = sqlTx.catalogUndo[i];
+      const [name, table, undo] = sqlTx.catalogUndo[i];
+      if (undo !== undefined) {
+        undo(); // an enum type's change (enums.ts)
+        continue;
+      }
       if (table) this.tables.set(name, table);
       else this.tables.delete(name);
     }
@@ -2961,6 +2970,7 @@ class Planner {
           continue;
         }
         if (value.type === "unknown") value = coerce(value, column.type);
+        if (op !== "=" && enumOf(column.type) !== undefined) continue; // stored by label, not order
         const sameFamily = value.type === column.type ||
           (INTEGER_TYPES.has(value.type) && INTEGER_TYPES.has(column.type)) ||
           (TEXT_TYPES.has(value.type) && TEXT_TYPES.has(column.type) && column.type !== "bpchar");
@@ -4795,6 +4805,7 @@ export function prepare(
   statement: Statement,
   declaredTypes: SqlType[] = [],
 ): Prepared {
+  useEnumTypes(db.enums);
   const planner = new Planner(db, session, declaredTypes);
   const done = (columns: ResultColumn[] | null, run: Prepared["run"]): Prepared => {
     const paramTypes = [...declaredTypes];
@@ -5141,6 +5152,13 @@ export function prepare(
     }
     case "session_characteristics":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "SET" }));
+    case "create_enum":
+    case "alter_enum":
+    case "drop_type":
+      return done(null, async (ctx) => {
+        const { tag, notices } = await typeStatement({ db, sqlTx: ctx.sqlTx }, statement);
+        return { rows: null, tag: () => tag, notices };
+      });
     case "vacuum":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "VACUUM" }));
     case "analyze":

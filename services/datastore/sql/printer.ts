@@ -603,5 +603,27 @@ export function printStatement(statement: Statement): string {
       return `LOCK TABLE ${statement.tables.map(qualified).join(", ")} IN ${statement.mode} MODE`;
     case "session_characteristics":
       return "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE";
+    case "create_enum":
+      return `CREATE TYPE ${qualified(statement.name)} AS ENUM (${
+        statement.labels.map(quoteString).join(", ")
+      })`;
+    case "alter_enum": {
+      const action = statement.action;
+      const target = `ALTER TYPE ${qualified(statement.name)}`;
+      if (action.kind === "rename") return `${target} RENAME TO ${quoteIdentifier(action.to)}`;
+      if (action.kind === "rename_value") {
+        return `${target} RENAME VALUE ${quoteString(action.from)} TO ${quoteString(action.to)}`;
+      }
+      const where = action.neighbor === null
+        ? ""
+        : ` ${action.neighbor.before ? "BEFORE" : "AFTER"} ${quoteString(action.neighbor.label)}`;
+      return `${target} ADD VALUE ${action.ifNotExists ? "IF NOT EXISTS " : ""}${
+        quoteString(action.label)
+      }${where}`;
+    }
+    case "drop_type":
+      return `DROP TYPE ${statement.ifExists ? "IF EXISTS " : ""}${
+        statement.names.map(qualified).join(", ")
+      }${statement.cascade ? " CASCADE" : ""}`;
   }
 }
