@@ -243,7 +243,10 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
     case "pg_is_in_recovery":
       return make("bool", () => false);
     case "format_type":
-      return make("text", (ctx) => formatType(asNumber(value(0, ctx)), asNumber(value(1, ctx))));
+      return make(
+        "text",
+        (ctx) => formatType(asNumber(value(0, ctx)), asNumber(value(1, ctx)), host.source().enums),
+      );
     case "pg_get_expr":
       return make("text", (ctx) => value(0, ctx) as string | null);
     case "pg_get_indexdef":

@@ -25,16 +25,17 @@
 //   database being planned: `useEnumTypes` is called by prepare(), which is
 //   synchronous.
 //
-// Left out: RENAME VALUE of a label stored in some table's rows (0A000:
-// stored values are labels, so it would rewrite them), DROP TYPE ...
+// - RENAME VALUE rewrites the rows holding the label (see `relabel`).
+//
+// Left out: DROP TYPE ...
 // CASCADE (0A000), arrays of enums, ALTER TYPE ... OWNER/SET SCHEMA, enum
 // values added in an open block used before its commit (PostgreSQL's
 // 55P04 check).
 
-import type { Engine, TableSpec, Transaction } from "../storage/engine.ts";
+import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { EnumAction, QualifiedName, Statement } from "./ast.ts";
-import type { SqlTable } from "./catalog.ts";
+import { engineColumn, engineKey, type SqlTable } from "./catalog.ts";
 import { SqlError } from "./errors.ts";
 import type { Compiled, SqlType } from "./eval.ts";
 
@@ -213,7 +214,10 @@ export function enumFunction(
       type: def.type,
       evaluate: () => {
         const labels = sorted(def);
-        return labels.length === 0 ? null : labels[first ? 0 : labels.length - 1].label;
+        if (labels.length === 0) {
+          throw new SqlError("55000", `enum ${def.name} contains no values`);
+        }
+        return labels[first ? 0 : labels.length - 1].label;
       },
     };
   }
@@ -261,7 +265,7 @@ function bareName(name: QualifiedName): string {
 }
 
 function checkLabel(label: string): void {
-  if (label.length === 0 || new TextEncoder().encode(label).length > LABEL_BYTES_MAX) {
+  if (new TextEncoder().encode(label).length > LABEL_BYTES_MAX) {
     throw new SqlError("22023", `invalid enum label "${label}"`, {
       detail: `Labels must be ${LABEL_BYTES_MAX} bytes or less.`,
     });
@@ -334,8 +338,10 @@ export async function typeStatement(
       const name = bareName(statement.name);
       const def = enums.byName.get(name);
       if (def === undefined) throw new SqlError("42704", `type "${name}" does not exist`);
-      const changed = alterEnum(work, def, statement.action);
+      const action = statement.action;
+      const changed = alterEnum(work, def, action);
       if (changed !== null) await enums.put(work, name, changed);
+      if (action.kind === "rename_value") await relabel(work, def, action.from, action.to);
       return {
         tag: "ALTER TYPE",
         notices: changed === null && statement.action.kind === "add_value"
@@ -380,6 +386,41 @@ export async function typeStatement(
   }
 }
 
+/** Rows held at once while RENAME VALUE rewrites a table (the executor's ROWS_HELD_MAX). */
+const RELABEL_ROWS_MAX = 1_000_000;
+
+/**
+ * RENAME VALUE's rewrite: stored values are labels, so every row holding
+ * the old label in a column of the type gets the new one, under the
+ * table's exclusive lock, in the DDL's transaction (PostgreSQL stores the
+ * label's OID and renames in pg_enum alone). Each table's changed rows are
+ * found first, then written, at most RELABEL_ROWS_MAX of them (54000).
+ */
+async function relabel(work: TypeWork, def: EnumDef, from: string, to: string): Promise<void> {
+  const tx = work.sqlTx.tx;
+  for (const table of work.db.tables.values()) {
+    if (table.view) continue;
+    const columns = table.columns.flatMap((c, i) =>
+      c.type === def.type ? [engineColumn(table, i)] : []
+    );
+    if (columns.length === 0) continue;
+    await tx.lockTable(table.engineName, "X");
+    const changed: [Value[], Row][] = [];
+    for await (const batch of tx.scanBatches(table.engineName, null)) {
+      for (const row of batch) {
+        if (!columns.some((i) => row[i] === from)) continue;
+        if (changed.length >= RELABEL_ROWS_MAX) {
+          throw new SqlError("54000", "too many rows to relabel in one statement");
+        }
+        const next = row.slice();
+        for (const i of columns) if (next[i] === from) next[i] = to;
+        changed.push([engineKey(table, row), next]);
+      }
+    }
+    for (const [key, row] of changed) await tx.update(table.engineName, key, row);
+  }
+}
+
 /** The definition after ALTER TYPE's action, or null when IF NOT EXISTS found the label. */
 function alterEnum(work: TypeWork, def: EnumDef, action: EnumAction): EnumDef | null {
   const has = (label: string) => def.labels.some((l) => l.label === label);
@@ -413,12 +454,6 @@ function alterEnum(work: TypeWork, def: EnumDef, action: EnumAction): EnumDef | 
       if (!has(action.from)) throw missingLabel(action.from);
       checkLabel(action.to);
       if (has(action.to)) throw existingLabel(action.to);
-      if (dependents(work, def).length > 0) {
-        throw new SqlError(
-          "0A000",
-          `ALTER TYPE ... RENAME VALUE of a type in use by a column is not supported`,
-        );
-      }
       return {
         ...def,
         labels: def.labels.map((l) => l.label === action.from ? { ...l, label: action.to } : l),

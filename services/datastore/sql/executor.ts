@@ -1079,6 +1079,7 @@ class Planner {
   catalogSource(): CatalogSource {
     return {
       tables: this.db.visibleTables(this.session),
+      enums: [...this.db.enums.byName.values()],
       user: this.session.user,
       database: this.session.database,
     };
@@ -5713,6 +5714,7 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
     // Read again when the plan runs: a prepared statement sees the catalog of its run.
     const source = () => ({
       tables: db.visibleTables(session),
+      enums: [...db.enums.byName.values()],
       user: session.user,
       database: session.database,
     });

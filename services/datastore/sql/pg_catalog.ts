@@ -32,11 +32,14 @@ import type { Expr, SelectCore, SelectStatement } from "./ast.ts";
 import type { SqlColumn, SqlIndex, SqlTable } from "./catalog.ts";
 import type { SqlType } from "./eval.ts";
 import { parseStatement } from "./parser.ts";
-import { printExpr } from "./printer.ts";
+import { printExpr, quoteIdentifier } from "./printer.ts";
+import { type EnumDef, enumOf } from "./enums.ts";
 
 /** The catalog facts a relation or function reads: the visible tables and the session. */
 export interface CatalogSource {
   tables: SqlTable[];
+  /** CREATE TYPE's enums (enums.ts), for pg_type and pg_enum. */
+  enums?: EnumDef[];
   user: string;
   database: string;
 }
@@ -61,7 +64,7 @@ const COLLATABLE: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
 
 /** Type OID of a column's type. */
 export function typeOidOf(type: SqlType): number {
-  return (OID as Record<string, number>)[type] ?? OID.text;
+  return (OID as Record<string, number>)[type] ?? enumOf(type)?.oid ?? OID.text;
 }
 
 /** atttypmod of a declared type: varchar(n)/char(n) n+4, numeric(p,s) ((p<<16)|s)+4. */
@@ -74,10 +77,17 @@ export function typeModifier(column: SqlColumn): number {
 }
 
 /** PostgreSQL's format_type(oid, typmod): the type's SQL name with its modifiers. */
-export function formatType(oid: number | null, typmod: number | null): string | null {
+export function formatType(
+  oid: number | null,
+  typmod: number | null,
+  enums: readonly EnumDef[] = [],
+): string | null {
   if (oid === null) return null;
   const type = typeByOid(oid);
-  if (!type) return "???";
+  if (!type) {
+    const named = enums.find((e) => e.oid === oid);
+    return named === undefined ? "???" : quoteIdentifier(named.name);
+  }
   const mod = typmod ?? -1;
   if (mod >= 4 && (oid === OID.varchar || oid === OID.bpchar)) return `${type.sqlName}(${mod - 4})`;
   if (mod >= 4 && oid === OID.numeric) {
@@ -239,10 +249,13 @@ export function defaultText(table: SqlTable, column: SqlColumn): string | null {
     return `'-${expr.operand.text}'::${shown}`;
   }
   if (expr.kind === "string") {
+    const enumType = enumOf(column.type);
     const shown = column.type === "varchar"
       ? "character varying"
       : column.type === "bpchar"
       ? "bpchar"
+      : enumType !== undefined
+      ? quoteIdentifier(enumType.name)
       : typeByOid(typeOidOf(column.type))?.sqlName ?? column.type;
     return `'${expr.value.replace(/'/g, "''")}'::${shown}`;
   }
@@ -617,26 +630,62 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           ["typelem", "int8"],
           ["typcollation", "int8"],
           ["typbasetype", "int8"],
+          ["typrelid", "int8"],
+          ["typowner", "int8"],
+          ["typacl", "text"],
         ],
-        rows: Object.values(OID).map((oid) => {
-          const type = typeByOid(oid)!;
-          return [
-            n(oid),
-            type.name,
-            n(NAMESPACE.pg_catalog),
-            type.size,
-            "b",
-            "U",
+        rows: [
+          ...Object.values(OID).map((oid) => {
+            const type = typeByOid(oid)!;
+            return [
+              n(oid),
+              type.name,
+              n(NAMESPACE.pg_catalog),
+              type.size,
+              "b",
+              "U",
+              0n,
+              0n,
+              n(
+                oid === OID.text || oid === OID.varchar || oid === OID.bpchar || oid === OID.name
+                  ? DEFAULT_COLLATION
+                  : 0,
+              ),
+              0n,
+              0n,
+              n(SUPERUSER_OID),
+              null,
+            ];
+          }),
+          // An enum: typtype e, category E, 4 bytes (its pg_enum row's OID in PostgreSQL).
+          ...(source.enums ?? []).map((e) => [
+            n(e.oid),
+            e.name,
+            n(NAMESPACE.public),
+            4,
+            "e",
+            "E",
+            n(e.arrayOid),
             0n,
             0n,
-            n(
-              oid === OID.text || oid === OID.varchar || oid === OID.bpchar || oid === OID.name
-                ? DEFAULT_COLLATION
-                : 0,
-            ),
             0n,
-          ];
-        }),
+            0n,
+            n(SUPERUSER_OID),
+            null,
+          ]),
+        ],
+      };
+    case "pg_enum":
+      return {
+        columns: [
+          ["oid", "int8"],
+          ["enumtypid", "int8"],
+          ["enumsortorder", "float4"],
+          ["enumlabel", "text"],
+        ],
+        rows: (source.enums ?? []).flatMap((e) =>
+          e.labels.map((l) => [n(l.oid), n(e.oid), l.sortOrder, l.label])
+        ),
       };
     case "pg_collation":
       return {
