@@ -27,6 +27,7 @@
 // Left out: SAVEPOINT, cursors (DECLARE/FETCH), LISTEN/NOTIFY, COPY TO and
 // COPY in binary or CSV format, function call messages, replication.
 
+import { enumOf } from "./sql/enums.ts";
 import { settingRefusal, SHOWN_DEFAULTS } from "./pg_settings.ts";
 import type { Bytes } from "../../lib/bytes.ts";
 import { errorFields, PgProtocolError } from "../../lib/pg/errors.ts";
@@ -1618,7 +1619,7 @@ function fieldsOf(columns: ResultColumn[], formats: FormatCode[]): FieldDescript
       tableOid: c.tableOid,
       columnNumber: c.columnNumber,
       typeOid: oid,
-      typeSize: typeByOid(oid)?.size ?? -1,
+      typeSize: typeByOid(oid)?.size ?? (enumOf(c.type) !== undefined ? 4 : -1),
       typeModifier: c.typeModifier,
       format: formatOf(formats, i),
     };
