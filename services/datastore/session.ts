@@ -1673,6 +1673,7 @@ const SQL_TYPE_BY_OID = new Map<number, SqlType>([
   [OID.timestamp, "timestamp"],
   [OID.timestamptz, "timestamptz"],
   [OID.interval, "interval"],
+  [OID.time, "time"],
   [OID.uuid, "uuid"],
   [OID.json, "json"],
   [OID.jsonb, "jsonb"],

@@ -111,6 +111,7 @@ const ENGINE_TYPE: Record<SqlType, ColumnType> = {
   timestamp: "timestamp",
   timestamptz: "timestamp",
   interval: "text",
+  time: "int64",
   uuid: "text",
   json: "text",
   jsonb: "text",

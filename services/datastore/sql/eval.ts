@@ -30,6 +30,7 @@ import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
 import { enumByName, enumCast, enumComparator, enumFunction, enumOf } from "./enums.ts";
+import { timeArithmetic, timeCast, timeFunction, timePrecision } from "./time.ts";
 import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
@@ -76,6 +77,8 @@ export type SqlType =
   | "timestamp"
   | "timestamptz"
   | "interval"
+  /** time without time zone: microseconds since midnight (time.ts). */
+  | "time"
   | "uuid"
   | "json"
   | "jsonb"
@@ -100,6 +103,7 @@ const TYPE_OID: Record<SqlType, number> = {
   timestamp: OID.timestamp,
   timestamptz: OID.timestamptz,
   interval: OID.interval,
+  time: OID.time,
   uuid: OID.uuid,
   json: OID.json,
   jsonb: OID.jsonb,
@@ -274,6 +278,8 @@ function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue)
   if (from === to) return (value) => value;
   const enumCasting = enumCast(from, to, (t) => STRINGS.has(t));
   if (enumCasting !== undefined) return enumCasting;
+  const timeCasting = timeCast(from, to);
+  if (timeCasting !== undefined) return timeCasting;
   const toOid = TYPE_OID[to];
   if (from === "unknown" || STRINGS.has(from)) {
     if (STRINGS.has(to)) return (value) => value;
@@ -370,6 +376,7 @@ function applyModifiers(
 ): ((value: PgValue) => PgValue) | null {
   const [first, second = 0] = type.modifiers;
   if (first === undefined) return null;
+  if (target === "time") return timePrecision(first);
   if (target === "varchar" || target === "bpchar") {
     const typeText = target === "varchar" ? "character varying" : "character";
     const cut = (text: string): string => {
@@ -707,6 +714,11 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
   }
   if (left.type === "jsonb" && op === "-") {
     const found = jsonbOperator(op, left, right, { toType, typeOid });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
+  if (left.type === "time" || right.type === "time") {
+    const found = timeArithmetic(op, left, right, toType);
     if (found === null) throw noOperator(op, left.type, right.type);
     return found;
   }
@@ -1255,6 +1267,11 @@ function compileSqlFunction(name: string): Compiled {
       return { type: "timestamptz", evaluate: (ctx) => ctx.nowMicros };
     case "localtimestamp":
       return { type: "timestamp", evaluate: (ctx) => ctx.nowMicros };
+    case "localtime":
+      return {
+        type: "time",
+        evaluate: (ctx) => ((ctx.nowMicros % 86_400_000_000n) + 86_400_000_000n) % 86_400_000_000n,
+      };
     case "current_date":
       return {
         type: "date",
@@ -1419,7 +1436,7 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
     default: {
-      const found = datetimeFunction(fn, args, { toType }) ??
+      const found = timeFunction(fn, args, toType) ?? datetimeFunction(fn, args, { toType }) ??
         jsonbFunction(fn, args, { toType, typeOid }) ??
         moreFunctions(fn, args, { toType, typeOid }) ??
         enumFunction(fn, args, toType) ?? null;

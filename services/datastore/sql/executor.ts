@@ -857,6 +857,7 @@ function typeModifierOf(type: TypeName): number {
   if (first === undefined) return -1;
   if (type.name === "numeric") return ((first << 16) | (second ?? 0)) + 4;
   if (type.name === "varchar" || type.name === "bpchar") return first + 4;
+  if (type.name === "time") return first;
   return -1;
 }
 

@@ -73,6 +73,7 @@ export function typeModifier(column: SqlColumn): number {
   if (first === undefined) return -1;
   if (column.type === "numeric") return ((first << 16) | (second ?? 0)) + 4;
   if (column.type === "varchar" || column.type === "bpchar") return first + 4;
+  if (column.type === "time") return first; // time(p): p itself
   return -1;
 }
 
@@ -94,6 +95,7 @@ export function formatType(
     return `numeric(${((mod - 4) >> 16) & 0xffff},${(mod - 4) & 0xffff})`;
   }
   if (oid === OID.bpchar && mod < 0) return "bpchar";
+  if (oid === OID.time && mod >= 0) return `time(${mod}) without time zone`;
   return type.sqlName;
 }
 
