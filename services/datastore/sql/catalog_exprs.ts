@@ -9,6 +9,7 @@
 // ('16384' or 'name') becomes the relation's OID, for comparing with OID
 // columns; an OID becomes the relation's name, for printing.
 
+import { quoteIdentifier } from "./printer.ts";
 import { formatText, type PgValue } from "../../../lib/pg/values.ts";
 import { typeByOid } from "../../../lib/pg/oids.ts";
 import type { Expr, SelectStatement } from "./ast.ts";
@@ -306,7 +307,7 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
         const v = value(0, ctx);
         if (v === null) return null;
         const s = String(v);
-        return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`;
+        return quoteIdentifier(s); // keywords other than unreserved ones quoted, as quote_ident
       });
     default:
       return make("text", () => null);

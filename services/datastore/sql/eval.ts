@@ -31,6 +31,7 @@ import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
 import { enumByName, enumCast, enumComparator, enumFunction, enumOf } from "./enums.ts";
 import { timeArithmetic, timeCast, timeFunction, timePrecision } from "./time.ts";
+import { smallFunction } from "./small_functions.ts";
 import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
@@ -1436,7 +1437,8 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
     default: {
-      const found = timeFunction(fn, args, toType) ?? datetimeFunction(fn, args, { toType }) ??
+      const found = timeFunction(fn, args, toType) ?? smallFunction(fn, args, toType) ??
+        datetimeFunction(fn, args, { toType }) ??
         jsonbFunction(fn, args, { toType, typeOid }) ??
         moreFunctions(fn, args, { toType, typeOid }) ??
         enumFunction(fn, args, toType) ?? null;

@@ -985,7 +985,10 @@ class Planner {
         return catalogExpr(expr, this.#catalogHost(scope, extra, compileIn)) ??
           this.#sessionFunction(expr, scope, extra);
       case "sql_function":
-        if (expr.name === "current_user" || expr.name === "session_user" || expr.name === "user") {
+        if (
+          expr.name === "current_user" || expr.name === "session_user" || expr.name === "user" ||
+          expr.name === "current_role"
+        ) {
           const user = this.session.user;
           return { type: "text", evaluate: () => user };
         }
@@ -1242,6 +1245,26 @@ class Planner {
         return this.#advisoryFunction(name, expr, scope, extra);
       case "pg_backend_pid":
         return { type: "int4", evaluate: () => 1 };
+      case "txid_current":
+      case "pg_current_xact_id": {
+        // The engine's transaction number: the same all through a block, and
+        // increasing across restarts (the log keeps the largest).
+        // Read when evaluated (CREATE TABLE AS plans its query while running).
+        if (expr.args.length !== 0) return null;
+        let id: bigint | null = null;
+        this.preludes.push((ctx) => {
+          id = BigInt(ctx.sqlTx.tx.id);
+          return Promise.resolve();
+        });
+        const session = this.session;
+        return {
+          type: "int8",
+          evaluate: () => {
+            const tx = session.transaction?.();
+            return tx ? BigInt(tx.tx.id) : id;
+          },
+        };
+      }
       case "pg_get_userbyid":
         return text(this.session.user);
       case "pg_table_is_visible":

@@ -2289,6 +2289,7 @@ class Parser {
       }
       case "substring":
       case "trim":
+      case "overlay":
       case "position": {
         if (!this.#isOp("(", this.#peek())) break;
         return this.#specialFunction(word);
@@ -2382,6 +2383,18 @@ class Parser {
         while (this.#acceptOp(",")) args.push(this.#expr());
         result = call("substring", args);
       }
+    } else if (word === "overlay") {
+      // OVERLAY(s PLACING r FROM n [FOR m]), or overlay(s, r, n[, m]).
+      const args = [this.#expr()];
+      if (this.#accept("placing")) {
+        args.push(this.#expr());
+        this.#expect("from");
+        args.push(this.#expr());
+        if (this.#accept("for")) args.push(this.#expr());
+      } else {
+        while (this.#acceptOp(",")) args.push(this.#expr());
+      }
+      result = call("overlay", args);
     } else if (word === "position") {
       // POSITION(b_expr IN b_expr): the needle cannot hold IN itself; the
       // printer writes the call back as position(haystack, needle).
