@@ -35,7 +35,7 @@
 import type { Engine, Row, TableSpec, Transaction, Value } from "../storage/engine.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { EnumAction, QualifiedName, Statement } from "./ast.ts";
-import { engineColumn, engineKey, type SqlTable } from "./catalog.ts";
+import type { SqlTable } from "./catalog.ts";
 import { SqlError } from "./errors.ts";
 import type { Compiled, SqlType } from "./eval.ts";
 
@@ -400,9 +400,14 @@ async function relabel(work: TypeWork, def: EnumDef, from: string, to: string): 
   const tx = work.sqlTx.tx;
   for (const table of work.db.tables.values()) {
     if (table.view) continue;
-    const columns = table.columns.flatMap((c, i) =>
-      c.type === def.type ? [engineColumn(table, i)] : []
-    );
+    // Engine column of SQL column i (catalog.ts's engineColumn; not imported:
+    // catalog.ts reaches this file through eval.ts).
+    const offset = table.rowid ? 1 : 0;
+    const columns = table.columns.flatMap((c, i) => c.type === def.type ? [i + offset] : []);
+    const primary = table.indexes.find((i) => i.primary);
+    const keyAt = table.rowid || primary === undefined
+      ? [0]
+      : primary.columns.map((name) => table.columns.findIndex((c) => c.name === name));
     if (columns.length === 0) continue;
     await tx.lockTable(table.engineName, "X");
     const changed: [Value[], Row][] = [];
@@ -414,7 +419,7 @@ async function relabel(work: TypeWork, def: EnumDef, from: string, to: string): 
         }
         const next = row.slice();
         for (const i of columns) if (next[i] === from) next[i] = to;
-        changed.push([engineKey(table, row), next]);
+        changed.push([keyAt.map((i) => row[table.rowid ? i : i + offset]), next]);
       }
     }
     for (const [key, row] of changed) await tx.update(table.engineName, key, row);

@@ -54,6 +54,17 @@ import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { jsonOf, jsonValueText } from "./jsonb.ts";
 import { enumOf, EnumTypes, TYPES_SPEC, typeStatement, useEnumTypes } from "./enums.ts";
+import {
+  checkIndexKeys,
+  columnPaths,
+  createExpressionIndex,
+  expressionKey,
+  indexColumnText,
+  indexColumnType,
+  indexKeyOfRow,
+  indexKeyOfValues,
+  indexName,
+} from "./expression_indexes.ts";
 import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
 import {
   type AggregateSpec,
@@ -105,6 +116,7 @@ import {
   engineColumnNames,
   engineKey,
   engineSpec,
+  fromEngine,
   nextEngineNumber,
   rowFromEngine,
   rowToEngine,
@@ -123,7 +135,6 @@ import {
   ConstraintWork,
   duplicateKeyError,
   failingRow,
-  findRows,
   hasConstraints,
   newCheck,
   newForeignKey,
@@ -2973,6 +2984,31 @@ class Planner {
     this.explainRoots.push(label([left, right]));
   }
 
+  /**
+   * `expr op constant` where `expr` is an indexed expression of the table
+   * (expression_indexes.ts): a term on its hidden key column.
+   */
+  #expressionTerm(
+    table: SqlTable,
+    scope: ScopeColumn[],
+    expr: Expr,
+    other: Expr,
+    op: string,
+  ): { column: string; op: string; value: Compiled; text: string } | null {
+    const key = expressionKey(table, expr);
+    if (key === null) return null;
+    if (columnPaths(expr).some((path) => !resolveIn(scope, path))) return null;
+    let value: Compiled;
+    try {
+      value = this.compile(other, []);
+    } catch {
+      return null;
+    }
+    if (value.type === "unknown") value = coerce(value, key.type);
+    if (value.type !== key.type) return null;
+    return { column: key.name, op, value, text: `${key.text} ${op} ${printExpr(other)}` };
+  }
+
   /** Picks the index and key bounds for a WHERE clause over one table (see the header). */
   #accessPath(table: SqlTable, scope: ScopeColumn[], where: Expr): AccessPath | null {
     const terms: { column: string; op: string; value: Compiled; text: string }[] = [];
@@ -2984,6 +3020,11 @@ class Planner {
           [term.right, term.left, FLIP[term.op]],
         ] as const
       ) {
+        if (col.kind !== "column" && isConstant(other)) {
+          const term = this.#expressionTerm(table, scope, col, other, op);
+          if (term !== null) terms.push(term);
+          continue;
+        }
         if (col.kind !== "column" || !isConstant(other)) continue;
         const found = resolveIn(scope, col.path);
         if (!found) continue;
@@ -3028,7 +3069,7 @@ class Planner {
         equal.push(t.value);
         conds.push(t.text);
       }
-      const types = c.columns.map((name) => table.columns.find((x) => x.name === name)!.type);
+      const types = c.columns.map((name) => indexColumnType(table, name));
       let score = equal.length * 10 + (c.unique && equal.length === c.columns.length ? 100 : 0);
       const path: AccessPath = { index: c.index, equal, types, unique: c.unique, conds };
       if (equal.length < c.columns.length) {
@@ -4700,9 +4741,8 @@ async function findConflict(
   values: PgValue[],
 ): Promise<PgValue[] | null> {
   for (const key of keys) {
-    const idx = key.columns.map((name) => table.columns.findIndex((c) => c.name === name));
-    if (idx.some((i) => values[i] === null)) continue;
-    const engineValues = idx.map((i) => toEngine(table.columns[i].type, values[i]));
+    const engineValues = indexKeyOfValues(table, key, values);
+    if (engineValues.some((v) => v === null)) continue;
     const batches = tx.scanBatches(table.engineName, key.engineIndex, {
       lower: engineValues,
       upper: engineValues,
@@ -4728,13 +4768,14 @@ function uniqueViolation(table: SqlTable, error: ConstraintError, row?: Row): Sq
   let detail: string | undefined;
   if (row && index) {
     // PostgreSQL's detail: the key's columns and the new row's values for them.
-    const values = rowFromEngine(table, row);
-    const text = index.columns.map((c) => {
-      const i = table.columns.findIndex((x) => x.name === c);
-      const v = values[i];
-      return v === null ? "null" : formatValue(table.columns[i].type, v);
+    const key = indexKeyOfRow(table, index, row);
+    const text = index.columns.map((c, i) => {
+      const type = indexColumnType(table, c);
+      const v = key[i] === null ? null : fromEngine(type, key[i]);
+      return v === null ? "null" : formatValue(type, v);
     });
-    detail = `Key (${index.columns.join(", ")})=(${text.join(", ")}) already exists.`;
+    const names = index.columns.map((_, i) => indexColumnText(index, i));
+    detail = `Key (${names.join(", ")})=(${text.join(", ")}) already exists.`;
   }
   return new SqlError(
     "23505",
@@ -4774,16 +4815,22 @@ async function firstViolated(
   row: Row,
   error: ConstraintError,
 ): Promise<ConstraintError> {
-  const values = rowFromEngine(table, row);
   const keys = [
     ...table.indexes.filter((i) => i.primary),
     ...table.indexes.filter((i) => !i.primary),
   ];
   for (const index of keys) {
     if (!index.unique) continue;
-    const key = index.columns.map((c) => values[table.columns.findIndex((x) => x.name === c)]);
+    const key = indexKeyOfRow(table, index, row);
     if (key.some((v) => v === null)) continue;
-    if ((await findRows(tx, table, index.columns, key, 1)).length === 0) continue;
+    const found = tx.scanBatches(table.engineName, index.engineIndex, {
+      lower: key,
+      upper: key,
+      limit: 1,
+    });
+    let hit = false;
+    for await (const batch of found) hit ||= batch.length > 0;
+    if (!hit) continue;
     const constraint = index.engineIndex ?? "primary_key";
     return constraint === error.constraint ? error : new ConstraintError(constraint, error.message);
   }
@@ -4973,17 +5020,24 @@ export function prepare(
     case "create_index":
       return done(null, async (ctx) => {
         const table = db.table(statement.table, session);
-        const columns = statement.columns.map((c) => {
-          if (c.expr.kind !== "column") {
-            throw new SqlError("0A000", "indexes on expressions are not supported");
-          }
-          return c.expr.path[c.expr.path.length - 1];
-        });
-        const name = statement.name ?? `${table.name}_${columns.join("_")}_idx`;
+        const exprs = statement.columns.map((c) => c.expr);
+        checkIndexKeys(table, exprs, statement.where);
+        const name = statement.name ?? indexName(table, exprs);
         if (table.indexes.some((i) => i.name === name)) {
           if (statement.ifNotExists) return { rows: null, tag: () => "CREATE INDEX" };
           throw new SqlError("42P07", `relation "${name}" already exists`);
         }
+        // Expressions and WHERE: expression_indexes.ts (hidden key columns).
+        const work = {
+          tx: ctx.sqlTx.tx,
+          engineName: (prefix: "t" | "i") => db.engineName(prefix),
+          putTable: (next: SqlTable) => db.putTable(ctx.sqlTx, table.name, next),
+        };
+        const spec = { name, unique: statement.unique, exprs, where: statement.where };
+        if (await createExpressionIndex(work, table, spec)) {
+          return { rows: null, tag: () => "CREATE INDEX" };
+        }
+        const columns = exprs.map((e) => (e as Extract<Expr, { kind: "column" }>).path.at(-1)!);
         await addIndex(db, ctx.sqlTx, table, {
           name,
           columns,
@@ -5061,6 +5115,19 @@ export function prepare(
                 alterActionName(action)
               } cannot be performed on relation "${table.name}"`,
               { detail: "This operation is not supported for views." },
+            );
+          }
+          if (
+            table.keyExprs !== undefined && table.keyExprs.length > 0 &&
+            ["add_column", "drop_column", "rename_column", "alter_type", "set_not_null"]
+              .includes(action.kind)
+          ) {
+            // Hidden key columns (expression_indexes.ts) would have to be rebuilt too.
+            throw new SqlError(
+              "0A000",
+              `ALTER TABLE ${
+                alterActionName(action)
+              } on a table with an expression or partial unique index is not supported`,
             );
           }
           switch (action.kind) {
@@ -5699,7 +5766,8 @@ async function addPrimaryKey(
   try {
     await sqlTx.tx.createTable(engineSpec(next), {
       from: table.engineName,
-      columns: table.columns.map((_, i) => i + 1), // past the row number
+      // Past the row number; hidden key columns (expression_indexes.ts) too.
+      columns: [...table.columns, ...(table.keyExprs ?? [])].map((_, i) => i + 1),
     });
   } catch (error) {
     if (error instanceof ConstraintError && error.constraint === "not_null") {

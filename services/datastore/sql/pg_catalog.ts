@@ -29,7 +29,7 @@
 import { OID, typeByOid } from "../../../lib/pg/oids.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, SelectCore, SelectStatement } from "./ast.ts";
-import type { SqlColumn, SqlIndex, SqlTable } from "./catalog.ts";
+import { keyNumber, type SqlColumn, type SqlIndex, type SqlTable } from "./catalog.ts";
 import type { SqlType } from "./eval.ts";
 import { parseStatement } from "./parser.ts";
 import { printExpr, quoteIdentifier } from "./printer.ts";
@@ -338,8 +338,38 @@ function constraintsOf(source: CatalogSource): ConstraintRow[] {
 }
 
 function indexDefinition(table: SqlTable, index: SqlIndex): string {
+  const keys = index.columns.map((_, i) => indexKeyInfo(table, index, i).definition);
+  const where = index.where === undefined ? "" : ` WHERE ${deparse(parseExpr(index.where), table)}`; // pretty, as psql asks for it
   return `CREATE ${index.unique ? "UNIQUE " : ""}INDEX ${index.name} ON public.${table.name} ` +
-    `USING btree (${index.columns.join(", ")})`;
+    `USING btree (${keys.join(", ")})${where}`;
+}
+
+/**
+ * Index column i as the catalogs show it: pg_get_indexdef's text (an
+ * expression as ruleutils prints it, parenthesized unless a function
+ * call), pg_attribute's name (an expression's function, or "expr"), type
+ * and the table column it is (0 for an expression, pg_index.indkey).
+ */
+function indexKeyInfo(
+  table: SqlTable,
+  index: SqlIndex,
+  i: number,
+): { definition: string; attname: string; column: SqlColumn | null; type: SqlType } {
+  const text = index.keys?.[i] ?? index.columns[i];
+  const plain = table.columns.find((c) => c.name === text);
+  if (plain !== undefined) {
+    return { definition: text, attname: text, column: plain, type: plain.type };
+  }
+  const expr = parseExpr(text);
+  const hidden = keyNumber(index.columns[i]);
+  const type = hidden >= 0 ? table.keyExprs![hidden].type : "text";
+  const shown = deparse(expr, table);
+  return {
+    definition: expr.kind === "function" ? shown : `(${shown})`,
+    attname: expr.kind === "function" ? expr.name[expr.name.length - 1] : "expr",
+    column: null,
+    type,
+  };
 }
 
 const n = (value: number) => BigInt(value);
@@ -507,18 +537,18 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
         });
         if (table.view) continue;
         table.indexes.forEach((index, k) => {
-          index.columns.forEach((name, i) => {
-            const c = table.columns.find((x) => x.name === name)!;
+          index.columns.forEach((_, i) => {
+            const key = indexKeyInfo(table, index, i);
             rows.push([
               n(derivedOid("index", table, k)),
-              name,
-              n(typeOidOf(c.type)),
-              typeModifier(c),
+              key.attname,
+              n(typeOidOf(key.type)),
+              key.column === null ? -1 : typeModifier(key.column),
               i + 1,
               false,
               false,
               false,
-              n(COLLATABLE.has(c.type) ? DEFAULT_COLLATION : 0),
+              n(COLLATABLE.has(key.type) ? DEFAULT_COLLATION : 0),
               "",
               "",
             ]);
@@ -561,7 +591,10 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
       for (const table of tables) {
         if (table.view) continue;
         table.indexes.forEach((index, i) => {
-          const keys = index.columns.map((c) => table.columns.findIndex((x) => x.name === c) + 1);
+          const keys = index.columns.map((_, k) => {
+            const column = indexKeyInfo(table, index, k).column;
+            return column === null ? 0 : table.columns.indexOf(column) + 1;
+          });
           rows.push([
             n(derivedOid("index", table, i)),
             n(table.oid),
