@@ -5676,10 +5676,11 @@ function sqlColumn(c: ColumnDef): SqlColumn {
     smallserial: "int2",
   };
   const serialType = serialTypes[c.type.name];
-  const typeName: TypeName = serialType
-    ? { name: serialType, modifiers: [], array: false }
-    : c.type;
+  let typeName: TypeName = serialType ? { name: serialType, modifiers: [], array: false } : c.type;
   const type = sqlTypeOf(typeName);
+  // An enum column names its type by the type's identity, not its name,
+  // which ALTER TYPE ... RENAME TO may change (enums.ts).
+  if (enumOf(type) !== undefined) typeName = { ...typeName, name: type };
   let notNull = serialType !== undefined;
   let def: string | null = null;
   let serial = serialType !== undefined;
@@ -6023,6 +6024,7 @@ export function copyTarget(
   const format = copyFormat(statement.options, "from");
   const table = db.table(statement.table, session);
   requireTable(table, "copy to");
+  useEnumTypes(db.enums);
   const names = statement.columns ?? table.columns.map((c) => c.name);
   const targets = names.map((name) => {
     const i = table.columns.findIndex((c) => c.name === name);
