@@ -5117,19 +5117,6 @@ export function prepare(
               { detail: "This operation is not supported for views." },
             );
           }
-          if (
-            table.keyExprs !== undefined && table.keyExprs.length > 0 &&
-            ["add_column", "drop_column", "rename_column", "alter_type", "set_not_null"]
-              .includes(action.kind)
-          ) {
-            // Hidden key columns (expression_indexes.ts) would have to be rebuilt too.
-            throw new SqlError(
-              "0A000",
-              `ALTER TABLE ${
-                alterActionName(action)
-              } on a table with an expression or partial unique index is not supported`,
-            );
-          }
           switch (action.kind) {
             case "add_column":
               await addColumn(

@@ -24,11 +24,14 @@
 //   aggregates 42803, and an expression index is named after its first
 //   function (`users_lower_idx`).
 //
-// Left out: ALTER TABLE ... ADD/DROP/RENAME COLUMN and ALTER COLUMN TYPE on
-// a table with hidden key columns (0A000: the rebuild would have to
-// recompute them), ON CONFLICT (expr) inference, index-only use of a
-// partial index, DROP INDEX giving back the hidden column (it stays,
-// filled, unused).
+// - ALTER TABLE (alter_columns.ts) carries hidden keys through its
+//   rebuilds; DROP COLUMN drops the indexes reading the column, as
+//   PostgreSQL; RENAME COLUMN rewrites the stored expressions.
+//
+// Left out: ALTER COLUMN TYPE of a column a key expression reads (0A000:
+// the hidden column's type may change), ON CONFLICT (expr) inference,
+// lookups through a partial index, DROP INDEX giving back the hidden
+// column (it stays, filled, unused).
 
 import type { Row, Value } from "../storage/engine.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
@@ -358,4 +361,56 @@ function engineSpecColumns(table: SqlTable, columns: string[]): string[] {
       ? `x${keyNumber(name)}`
       : `c${table.columns.findIndex((c) => c.name === name)}`
   );
+}
+
+// ALTER TABLE on a table with hidden key columns ---------------------------------
+
+/** The old engine positions of the hidden key columns, for an engine copy's column list. */
+export function hiddenCopyColumns(table: SqlTable): number[] {
+  const first = (table.rowid ? 1 : 0) + table.columns.length;
+  return (table.keyExprs ?? []).map((_, k) => first + k);
+}
+
+/** Whether an index's expressions or predicate read column `name`. */
+function indexReads(index: SqlIndex, name: string): boolean {
+  const texts = [...(index.keys ?? []).filter((k) => k !== null), index.where ?? null];
+  return texts.some((t) =>
+    t !== null && columnPaths(parseExpr(t)).some((p) => p[p.length - 1] === name)
+  );
+}
+
+/** Whether a hidden key expression reads column `name` (ALTER COLUMN TYPE refuses those). */
+export function keysRead(table: SqlTable, name: string): boolean {
+  return (table.keyExprs ?? []).some((k) =>
+    columnPaths(parseExpr(k.expr)).some((p) => p[p.length - 1] === name)
+  );
+}
+
+/**
+ * DROP COLUMN: indexes whose expressions or predicate read the column go
+ * with it, as in PostgreSQL; hidden keys reading it become NULL (they keep
+ * their place: other keys are numbered after them).
+ */
+export function dropColumnKeys(next: SqlTable, name: string): void {
+  next.indexes = next.indexes.filter((i) => !indexReads(i, name));
+  for (const key of next.keyExprs ?? []) {
+    if (columnPaths(parseExpr(key.expr)).some((p) => p[p.length - 1] === name)) key.expr = "NULL";
+  }
+}
+
+/** RENAME COLUMN: the stored expressions name the column by its new name. */
+export function renameColumnKeys(next: SqlTable, from: string, to: string): void {
+  const rename = (text: string) => {
+    const expr = parseExpr(text);
+    for (const node of nodes(expr)) {
+      const path = node.path as string[] | undefined;
+      if (node.kind === "column" && path![path!.length - 1] === from) node.path = [to];
+    }
+    return keyText(expr);
+  };
+  for (const key of next.keyExprs ?? []) key.expr = rename(key.expr);
+  for (const index of next.indexes) {
+    if (index.keys) index.keys = index.keys.map((k) => k === null ? null : rename(k));
+    if (index.where !== undefined) index.where = rename(index.where);
+  }
 }
