@@ -11,7 +11,7 @@
 
 import { quoteIdentifier } from "./printer.ts";
 import { formatText, type PgValue } from "../../../lib/pg/values.ts";
-import { typeByOid } from "../../../lib/pg/oids.ts";
+import { OID, typeByOid } from "../../../lib/pg/oids.ts";
 import type { Expr, SelectStatement } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { arrayValue } from "./arrays.ts";
@@ -122,6 +122,16 @@ function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Com
         if (value === null) return null;
         const s = String(value);
         if (/^\d+$/.test(s)) return BigInt(s);
+        if (name === "regtype") {
+          // A built-in by its name, or an enum (enums.ts).
+          const bare = s.replace(/^(pg_catalog|public)\./, "");
+          const oid = [...Object.values(OID)].find((o) => {
+            const t = typeByOid(o)!;
+            return t.name === bare || t.sqlName === bare;
+          }) ?? host.source().enums?.find((e) => e.name === bare)?.oid;
+          if (oid === undefined) throw new SqlError("42704", `type "${s}" does not exist`);
+          return BigInt(oid);
+        }
         const oid = name === "regclass" ? relationOid(host.source(), s) : null;
         if (oid === null) {
           throw new SqlError("42P01", `relation "${s}" does not exist`);
@@ -138,7 +148,8 @@ function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Com
       const oid = value as number | bigint;
       if (name === "regclass") return relationName(host.source(), oid) ?? String(oid);
       if (name === "regnamespace") return namespaceName(oid) ?? String(oid);
-      return typeByOid(Number(oid))?.sqlName ?? String(oid);
+      return typeByOid(Number(oid))?.sqlName ??
+        host.source().enums?.find((e) => e.oid === Number(oid))?.name ?? String(oid);
     },
   };
 }

@@ -1215,6 +1215,18 @@ class Planner {
         return text(this.session.database);
       case "current_schema":
         return text("public");
+      case "current_schemas": {
+        // The search path's schemas that exist, pg_catalog first when asked for (name[], as text).
+        if (expr.args.length !== 1) return null;
+        const implicit = coerce(this.compile(expr.args[0], scope, extra), "bool");
+        return arrayValue({
+          type: "text",
+          evaluate: (ctx) => {
+            const include = implicit.evaluate(ctx);
+            return include === null ? null : include ? "{pg_catalog,public}" : "{public}";
+          },
+        });
+      }
       case "current_setting": {
         const arg = this.compile(expr.args[0], scope, extra);
         const settings = this.session.settings;

@@ -13,7 +13,8 @@
 // - log10, the trigonometric functions in radians (sin ... atan2),
 //   degrees, radians, on double precision (log10 of a numeric as log(10,
 //   x)); to_hex; quote_literal, quote_nullable; bit_length; scale, min_scale,
-//   trim_scale; pg_size_pretty; isfinite of dates, timestamps, intervals.
+//   trim_scale; pg_size_pretty; isfinite of dates, timestamps, intervals;
+//   to_number for the common formats (see toNumber).
 //
 // The session's functions (txid_current) are the executor's.
 
@@ -155,6 +156,37 @@ function sizePretty(bytes: bigint): string {
   }
 }
 
+/**
+ * to_number(text, format), the common shapes (formatting.c's NUM_processor
+ * reads the input against the format node by node; this reads it whole):
+ * the digits in order, at most as many after the decimal point (D or .)
+ * as the format has digit positions there, and before it as many as it has
+ * before; a minus sign anywhere or angle brackets (PR) make it negative;
+ * group separators, currency and other characters are skipped.
+ */
+function toNumber(input: string, format: string): string {
+  const fmt = format.toUpperCase().replace(/FM/g, "");
+  const point = fmt.search(/[D.]/);
+  const whole = (point < 0 ? fmt : fmt.slice(0, point)).replace(/[^90]/g, "").length;
+  const fraction = point < 0 ? 0 : fmt.slice(point + 1).replace(/[^90]/g, "").length;
+  let intDigits = "";
+  let fracDigits = "";
+  let seenPoint = false;
+  for (const c of input) {
+    if (c >= "0" && c <= "9") {
+      if (!seenPoint) intDigits += c;
+      else if (fracDigits.length < fraction) fracDigits += c;
+    } else if (c === "." && point >= 0) seenPoint = true;
+  }
+  if (intDigits === "" && fracDigits === "") {
+    throw new SqlError("22P02", `invalid input syntax for type numeric: " "`);
+  }
+  intDigits = intDigits.slice(0, Math.max(whole, 1)).replace(/^0+(?=\d)/, "");
+  const negative = input.includes("-") || (/^\s*<.*>\s*$/.test(input) && fmt.includes("PR"));
+  const text = fracDigits === "" ? intDigits : `${intDigits || "0"}.${fracDigits}`;
+  return negative && /[1-9]/.test(text) ? `-${text}` : text;
+}
+
 /** The functions above; null for any other name or signature. */
 export function smallFunction(fn: string, args: Compiled[], toType: ToType): Compiled | null {
   const float = (i: number) => toType(args[i], "float8").evaluate;
@@ -268,6 +300,11 @@ export function smallFunction(fn: string, args: Compiled[], toType: ToType): Com
         if (fn === "min_scale") return trimmed.length;
         return trimmed.length === 0 ? text.split(".")[0] : `${text.split(".")[0]}.${trimmed}`;
       });
+    }
+    case "to_number": {
+      if (args.length !== 2) return null;
+      const [input, format] = args.map((a) => toType(a, "text").evaluate);
+      return make("numeric", [input, format], ([i, f]) => toNumber(i as string, f as string));
     }
     case "pg_size_pretty": {
       if (args.length !== 1 || !INTEGERS.has(args[0].type)) return null;
