@@ -324,6 +324,8 @@ export interface ColumnDef {
 
 export interface IndexColumn {
   expr: Expr;
+  /** An operator class (Django's varchar_pattern_ops): kept for display, B-tree order either way. */
+  opclass?: string;
   direction: "asc" | "desc" | null;
   nulls: "first" | "last" | null;
 }
@@ -381,6 +383,8 @@ export type Statement =
     ifNotExists: boolean;
     table: QualifiedName;
     columns: IndexColumn[];
+    /** INCLUDE (columns): kept for display (the engine's index holds the keys only). */
+    include?: string[];
     where: Expr | null;
   }
   | { kind: "drop_index"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }

@@ -81,6 +81,9 @@ export interface SqlIndex {
   keys?: (string | null)[];
   /** A partial index's WHERE as SQL text. */
   where?: string;
+  /** Operator classes as written (null: the default), and INCLUDE's columns: for display. */
+  opclasses?: (string | null)[];
+  include?: string[];
 }
 
 /**

@@ -5045,7 +5045,14 @@ export function prepare(
           engineName: (prefix: "t" | "i") => db.engineName(prefix),
           putTable: (next: SqlTable) => db.putTable(ctx.sqlTx, table.name, next),
         };
-        const spec = { name, unique: statement.unique, exprs, where: statement.where };
+        // Operator classes and INCLUDE change nothing here but what \d shows.
+        const shown = {
+          ...(statement.columns.some((c) => c.opclass !== undefined)
+            ? { opclasses: statement.columns.map((c) => c.opclass ?? null) }
+            : {}),
+          ...(statement.include ? { include: statement.include } : {}),
+        };
+        const spec = { name, unique: statement.unique, exprs, where: statement.where, shown };
         if (await createExpressionIndex(work, table, spec)) {
           return { rows: null, tag: () => "CREATE INDEX" };
         }
@@ -5055,6 +5062,7 @@ export function prepare(
           columns,
           unique: statement.unique,
           primary: false,
+          ...shown,
         });
         return { rows: null, tag: () => "CREATE INDEX" };
       });
@@ -5714,6 +5722,8 @@ async function addIndex(
     unique: boolean;
     primary: boolean;
     constraint?: boolean;
+    opclasses?: (string | null)[];
+    include?: string[];
   },
 ): Promise<void> {
   if (index.primary && table.rowid) return await addPrimaryKey(db, sqlTx, table, index);

@@ -276,7 +276,14 @@ export function indexName(table: SqlTable, keys: Expr[]): string {
 export async function createExpressionIndex(
   work: IndexWork,
   table: SqlTable,
-  statement: { name: string; unique: boolean; exprs: Expr[]; where: Expr | null },
+  statement: {
+    name: string;
+    unique: boolean;
+    exprs: Expr[];
+    where: Expr | null;
+    /** Operator classes and INCLUDE, for display. */
+    shown: Pick<SqlIndex, "opclasses" | "include">;
+  },
 ): Promise<boolean> {
   const { exprs, where, unique, name } = statement;
   const plain = exprs.every((e) => e.kind === "column");
@@ -304,6 +311,7 @@ export async function createExpressionIndex(
     unique,
     primary: false,
     engineIndex: work.engineName("i"),
+    ...statement.shown,
     ...(hidden ? { keys: keyTexts.map((k, i) => k ?? keyText(exprs[i])) } : {}),
     ...(whereText === undefined ? {} : { where: whereText }),
   };

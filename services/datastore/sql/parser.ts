@@ -1230,6 +1230,10 @@ class Parser {
     const columns: IndexColumn[] = [];
     do {
       const expr = this.#acceptOp("(") ? this.#exprThen(")") : this.#bExpr();
+      const opclass =
+        this.#tok.kind === "word" && !["asc", "desc", "nulls"].includes(this.#tok.text)
+          ? this.#colId()
+          : undefined;
       let direction: IndexColumn["direction"] = null;
       if (this.#accept("asc")) direction = "asc";
       else if (this.#accept("desc")) direction = "desc";
@@ -1241,11 +1245,21 @@ class Parser {
           nulls = "last";
         }
       }
-      columns.push({ expr, direction, nulls });
+      columns.push({ expr, ...(opclass === undefined ? {} : { opclass }), direction, nulls });
     } while (this.#acceptOp(","));
     this.#expectOp(")");
+    const include = this.#accept("include") ? this.#parenNameList() : undefined;
     const where = this.#accept("where") ? this.#expr() : null;
-    return { kind: "create_index", unique, name, ifNotExists, table, columns, where };
+    return {
+      kind: "create_index",
+      unique,
+      name,
+      ifNotExists,
+      table,
+      columns,
+      ...(include === undefined ? {} : { include }),
+      where,
+    };
   }
 
   #exprThen(close: string): Expr {

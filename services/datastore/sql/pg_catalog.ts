@@ -338,10 +338,15 @@ function constraintsOf(source: CatalogSource): ConstraintRow[] {
 }
 
 function indexDefinition(table: SqlTable, index: SqlIndex): string {
-  const keys = index.columns.map((_, i) => indexKeyInfo(table, index, i).definition);
+  const keys = index.columns.map((_, i) => {
+    const opclass = index.opclasses?.[i];
+    const key = indexKeyInfo(table, index, i).definition;
+    return opclass ? `${key} ${opclass}` : key;
+  });
+  const include = index.include ? ` INCLUDE (${index.include.join(", ")})` : "";
   const where = index.where === undefined ? "" : ` WHERE ${deparse(parseExpr(index.where), table)}`; // pretty, as psql asks for it
   return `CREATE ${index.unique ? "UNIQUE " : ""}INDEX ${index.name} ON public.${table.name} ` +
-    `USING btree (${keys.join(", ")})${where}`;
+    `USING btree (${keys.join(", ")})${include}${where}`;
 }
 
 /**

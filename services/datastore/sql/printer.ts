@@ -480,6 +480,7 @@ export function printStatement(statement: Statement): string {
     case "create_index": {
       const columns = statement.columns.map((c) => {
         let text = c.expr.kind === "column" ? printExpr(c.expr) : `(${printExpr(c.expr)})`;
+        if (c.opclass !== undefined) text += ` ${quoteIdentifier(c.opclass)}`;
         if (c.direction !== null) text += ` ${c.direction.toUpperCase()}`;
         if (c.nulls !== null) text += ` NULLS ${c.nulls.toUpperCase()}`;
         return text;
@@ -488,6 +489,7 @@ export function printStatement(statement: Statement): string {
         `${statement.ifNotExists ? "IF NOT EXISTS " : ""}` +
         `${statement.name === null ? "" : quoteIdentifier(statement.name) + " "}` +
         `ON ${qualified(statement.table)} (${columns.join(", ")})`;
+      if (statement.include) text += ` INCLUDE (${names(statement.include)})`;
       if (statement.where !== null) text += ` WHERE ${printExpr(statement.where)}`;
       return text;
     }
