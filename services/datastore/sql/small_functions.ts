@@ -49,11 +49,15 @@ function make(type: SqlType, args: Evaluate[], f: (values: PgValue[]) => PgValue
 
 // log(b, x) ----------------------------------------------------------------------
 
-/** Fixed-point digits of the logarithms (log_var's result has at most ~1000; we keep 60). */
+/**
+ * Fixed-point digits of the logarithms: results are right to about 55
+ * digits, past the 16 significant ones log_var gives unless an input has
+ * more decimal places than that (its scale then sets the result's).
+ */
 const DIGITS = 60;
 const ONE = 10n ** BigInt(DIGITS);
 
-/** ln(1 + ...) by 2 atanh((y - 1) / (y + 1)) for y (scaled by ONE) in [1, 2). */
+/** ln(y) by 2 atanh((y - 1) / (y + 1)) for y (scaled by ONE) in [1, 2]: z at most 1/3. */
 function lnNearOne(y: bigint): bigint {
   const z = (y - ONE) * ONE / (y + ONE);
   const z2 = z * z / ONE;
@@ -66,7 +70,7 @@ function lnNearOne(y: bigint): bigint {
   return 2n * sum;
 }
 
-const LN2 = lnNearOne(2n * ONE - 1n) + 0n; // ln(2 - 10^-60), within the precision kept
+const LN2 = lnNearOne(2n * ONE);
 const LN10 = 3n * LN2 + lnNearOne(ONE * 5n / 4n);
 
 /** ln of a positive decimal `unscaled / 10^scale`, scaled by ONE. */
@@ -83,14 +87,19 @@ function lnScaled(unscaled: bigint, scale: number): bigint {
   return lnNearOne(y) + twos * LN2 + BigInt(digits - 1 - scale) * LN10;
 }
 
-/** numeric.c's estimate_ln_dweight. */
-function lnWeightEstimate(text: string): number {
-  const x = Number(text);
-  if (x >= 0.9 && x <= 1.1) {
-    const d = Math.abs(x - 1);
-    return d === 0 ? 0 : Math.floor(Math.log10(d));
+/** numeric.c's estimate_ln_dweight, for a positive decimal `unscaled / 10^scale`. */
+function lnWeightEstimate(unscaled: bigint, scale: number): number {
+  const one = 10n ** BigInt(scale);
+  if (unscaled * 10n >= 9n * one && unscaled * 10n <= 11n * one) {
+    // 0.9 <= x <= 1.1: ln(x) is close to x - 1, whose weight is exact here.
+    const d = unscaled > one ? unscaled - one : one - unscaled;
+    return d === 0n ? 0 : d.toString().length - 1 - scale;
   }
-  return Math.trunc(Math.log10(Math.abs(Math.log(x))));
+  // ln from the leading digits and the decimal exponent (no overflow for any scale).
+  const digits = unscaled.toString();
+  const lead = digits.slice(0, 15);
+  const ln = Math.log(Number(lead)) + (digits.length - lead.length - scale) * Math.LN10;
+  return Math.trunc(Math.log10(Math.abs(ln)));
 }
 
 function numericLog(base: string, num: string): string {
@@ -109,7 +118,8 @@ function numericLog(base: string, num: string): string {
   if (lnBase === 0n || (b.unscaled === 10n ** BigInt(b.scale))) {
     throw new SqlError("22012", "division by zero");
   }
-  const resultWeight = lnWeightEstimate(num) - lnWeightEstimate(base);
+  const resultWeight = lnWeightEstimate(x.unscaled, x.scale) -
+    lnWeightEstimate(b.unscaled, b.scale);
   const rscale = Math.min(1000, Math.max(16 - resultWeight, b.scale, x.scale, 0));
   const quotient = lnScaled(x.unscaled, x.scale) * ONE / lnBase;
   return fromDecimal(roundDecimal({ unscaled: quotient, scale: DIGITS }, rscale));
