@@ -31,7 +31,7 @@ import type { ColumnType } from "../storage/row_codec.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
-import { keyValues } from "./expression_indexes.ts";
+import { keyValues } from "./key_columns.ts";
 import type { SqlType } from "./eval.ts";
 
 export const CATALOG_TABLE = "sql_catalog";
@@ -188,7 +188,10 @@ export function rowToEngine(table: SqlTable, values: PgValue[], rowid: bigint | 
   for (let i = 0; i < table.columns.length; i++) {
     out.push(toEngine(table.columns[i].type, values[i]));
   }
-  if (table.keyExprs !== undefined) out.push(...keyValues(table, values));
+  if (table.keyExprs !== undefined) {
+    const keys = keyValues(table, values);
+    for (let k = 0; k < keys.length; k++) out.push(toEngine(table.keyExprs[k].type, keys[k]));
+  }
   return out;
 }
 

@@ -35,7 +35,7 @@
 
 import type { Row, Value } from "../storage/engine.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
-import type { Expr, SelectCore, SelectStatement } from "./ast.ts";
+import type { Expr } from "./ast.ts";
 import {
   columnIndex,
   engineSpec,
@@ -49,8 +49,8 @@ import {
   toEngine,
 } from "./catalog.ts";
 import { SqlError } from "./errors.ts";
-import { type Compiled, compileExpr, type EvalContext, type SqlType } from "./eval.ts";
-import { parseStatement } from "./parser.ts";
+import type { SqlType } from "./eval.ts";
+import { compileOver, parseExpr } from "./key_columns.ts";
 import { printExpr } from "./printer.ts";
 import type { Transaction } from "../storage/engine.ts";
 import { ConstraintError } from "../storage/engine.ts";
@@ -150,36 +150,6 @@ export function keyText(expr: Expr): string {
     }
   }
   return printExpr(copy);
-}
-
-function parseExpr(text: string): Expr {
-  const statement = parseStatement(`SELECT ${text}`) as SelectStatement;
-  return (statement.body as SelectCore).columns[0].expr;
-}
-
-/** Compiles an expression over a table's row (its SQL values). */
-function compileOver(table: SqlTable, expr: Expr): Compiled {
-  return compileExpr(expr, {
-    resolveColumn: (path) => {
-      if (path.length > 2 || (path.length === 2 && path[0] !== table.name)) return null;
-      const index = table.columns.findIndex((c) => c.name === path[path.length - 1]);
-      return index < 0 ? null : { index, type: table.columns[index].type };
-    },
-  });
-}
-
-const evaluators = new WeakMap<SqlTable, Compiled[]>();
-
-/** The hidden key columns' engine values for a row's SQL values (rowToEngine's part). */
-export function keyValues(table: SqlTable, values: PgValue[]): Value[] {
-  const keys = table.keyExprs!;
-  let compiled = evaluators.get(table);
-  if (compiled === undefined) {
-    compiled = keys.map((k) => compileOver(table, parseExpr(k.expr)));
-    evaluators.set(table, compiled);
-  }
-  const ctx: EvalContext = { row: values, params: [], nowMicros: 0n };
-  return compiled.map((c, k) => toEngine(keys[k].type, c.evaluate(ctx)));
 }
 
 /** The SQL type of an index column: a table column's, or a hidden key's. */

@@ -29,7 +29,7 @@
 import { OID, typeByOid } from "../../../lib/pg/oids.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, SelectCore, SelectStatement } from "./ast.ts";
-import { keyNumber, type SqlColumn, type SqlIndex, type SqlTable } from "./catalog.ts";
+import type { SqlColumn, SqlIndex, SqlTable } from "./catalog.ts";
 import type { SqlType } from "./eval.ts";
 import { parseStatement } from "./parser.ts";
 import { printExpr, quoteIdentifier } from "./printer.ts";
@@ -366,7 +366,8 @@ function indexKeyInfo(
     return { definition: text, attname: text, column: plain, type: plain.type };
   }
   const expr = parseExpr(text);
-  const hidden = keyNumber(index.columns[i]);
+  // A hidden key column's name (catalog.ts's keyName; not imported: catalog.ts reaches this file).
+  const hidden = index.columns[i].charCodeAt(0) === 0 ? Number(index.columns[i].slice(2)) : -1;
   const type = hidden >= 0 ? table.keyExprs![hidden].type : "text";
   const shown = deparse(expr, table);
   return {
