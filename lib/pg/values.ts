@@ -23,6 +23,7 @@
 // and message. Left out: BC dates and years past 9999, time zone names other than UTC/Z, and typmod coercion
 // (varchar(n) length, numeric(p,s) rounding), which the executor applies.
 
+import { formatTime, parseTime, timeFromBinary, timeToBinary } from "./time.ts";
 import type { Bytes } from "../bytes.ts";
 import { OID, typeByOid } from "./oids.ts";
 import {
@@ -680,6 +681,8 @@ export function parseText(oid: number, text: string): PgValue {
       return parseUuid(text);
     case OID.interval:
       return normalizeInterval(text);
+    case OID.time:
+      return parseTime(text);
     case OID.json:
       return parseJson(text);
     case OID.jsonb:
@@ -705,6 +708,8 @@ export function formatText(oid: number, value: Exclude<PgValue, null>): string {
       return formatTimestamp(value as bigint, false);
     case OID.timestamptz:
       return formatTimestamp(value as bigint, true);
+    case OID.time:
+      return formatTime(value as bigint);
     default:
       return String(value);
   }
@@ -752,6 +757,8 @@ export function parseBinary(oid: number, bytes: Bytes): PgValue {
     }
     case OID.interval:
       return formatInterval(intervalFromBinary(fixedLength(bytes, 16, oid)));
+    case OID.time:
+      return timeFromBinary(fixedLength(bytes, 8, oid));
     case OID.uuid: {
       fixedLength(bytes, 16, oid);
       return parseUuid(formatBytea(bytes).slice(2));
@@ -814,6 +821,8 @@ export function formatBinary(oid: number, value: Exclude<PgValue, null>): Bytes 
     }
     case OID.interval:
       return intervalToBinary(intervalFields(value as string));
+    case OID.time:
+      return timeToBinary(value as bigint);
     case OID.uuid: {
       const hex = (value as string).replace(/-/g, "");
       return new Uint8Array(

@@ -27,6 +27,7 @@
 // Left out: SAVEPOINT, cursors (DECLARE/FETCH), LISTEN/NOTIFY, COPY TO and
 // COPY in binary or CSV format, function call messages, replication.
 
+import { enumOf } from "./sql/enums.ts";
 import { settingRefusal, SHOWN_DEFAULTS } from "./pg_settings.ts";
 import type { Bytes } from "../../lib/bytes.ts";
 import { errorFields, PgProtocolError } from "../../lib/pg/errors.ts";
@@ -1691,7 +1692,7 @@ function fieldsOf(columns: ResultColumn[], formats: FormatCode[]): FieldDescript
       tableOid: c.tableOid,
       columnNumber: c.columnNumber,
       typeOid: oid,
-      typeSize: typeByOid(oid)?.size ?? -1,
+      typeSize: typeByOid(oid)?.size ?? (enumOf(c.type) !== undefined ? 4 : -1),
       typeModifier: c.typeModifier,
       format: formatOf(formats, i),
     };
@@ -1745,6 +1746,7 @@ const SQL_TYPE_BY_OID = new Map<number, SqlType>([
   [OID.timestamp, "timestamp"],
   [OID.timestamptz, "timestamptz"],
   [OID.interval, "interval"],
+  [OID.time, "time"],
   [OID.uuid, "uuid"],
   [OID.json, "json"],
   [OID.jsonb, "jsonb"],

@@ -38,6 +38,12 @@
 // view reading a same-named column of another table in a subquery would be
 // rewritten too.
 
+import {
+  dropColumnKeys,
+  hiddenCopyColumns,
+  keysRead,
+  renameColumnKeys,
+} from "./expression_indexes.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { ConstraintError, type Transaction } from "../storage/engine.ts";
 import type {
@@ -184,7 +190,11 @@ export async function addColumn(
   let lastValues: PgValue[] | null = null; // the row being copied, for a duplicate's detail
   try {
     if (column.default === null && !column.serial) {
-      const columns = [...Array(offset + table.columns.length).keys(), -1];
+      const columns = [
+        ...Array(offset + table.columns.length).keys(),
+        -1,
+        ...hiddenCopyColumns(table),
+      ];
       await tx.createTable(engineSpec(next), { from: table.engineName, columns });
     } else {
       await tx.createTable(engineSpec(next));
@@ -309,6 +319,7 @@ export async function dropColumn(
   next.columns.splice(at, 1);
   // Indexes and constraints over the column go with it, as in PostgreSQL.
   next.indexes = next.indexes.filter((i) => !i.columns.includes(name));
+  dropColumnKeys(next, name); // expression indexes (expression_indexes.ts)
   next.checks = next.checks?.filter((c) => !columnsOf(parseExpr(c.expr)).includes(name));
   next.foreignKeys = next.foreignKeys?.filter((f) =>
     !f.columns.includes(name) && !(f.table === table.name && f.refColumns.includes(name))
@@ -330,7 +341,7 @@ export async function dropColumn(
   } else {
     const columns = [...Array(offset + table.columns.length).keys()].filter((i) =>
       i !== at + offset
-    );
+    ).concat(hiddenCopyColumns(table));
     await tx.createTable(engineSpec(next), { from: table.engineName, columns });
   }
   await db.putTable(sqlTx, table.name, next);
@@ -382,6 +393,13 @@ export async function alterColumnType(
   }
   const old = table.columns[at];
   const column = host.columnOfType(old, type);
+  if (keysRead(table, name)) {
+    // Its hidden key column (expression_indexes.ts) may change type too.
+    throw new SqlError(
+      "0A000",
+      `ALTER COLUMN TYPE of a column read by an expression or partial unique index is not supported`,
+    );
+  }
   const inForeignKey = [...db.tables.values()].some((t) =>
     (t.foreignKeys ?? []).some((f) =>
       (t.name === table.name && f.columns.includes(name)) ||
@@ -493,6 +511,7 @@ export async function renameColumn(
   if (renamed.serial) renamed.sequence ??= `${table.name}_${from}_seq`;
   renamed.name = to;
   for (const index of next.indexes) index.columns = swap(index.columns);
+  renameColumnKeys(next, from, to); // expression indexes (expression_indexes.ts)
   for (const check of next.checks ?? []) {
     check.expr = printExpr(renameColumns(parseExpr(check.expr), new Set([table.name]), from, to));
   }
@@ -622,7 +641,7 @@ export async function setNotNull(
     const width = (table.rowid ? 1 : 0) + table.columns.length;
     await tx.createTable(engineSpec(next), {
       from: table.engineName,
-      columns: [...Array(width).keys()],
+      columns: [...Array(width).keys(), ...hiddenCopyColumns(table)],
     });
   }
   next.columns[at].notNull = false;

@@ -327,6 +327,8 @@ export interface ColumnDef {
 
 export interface IndexColumn {
   expr: Expr;
+  /** An operator class (Django's varchar_pattern_ops): kept for display, B-tree order either way. */
+  opclass?: string;
   direction: "asc" | "desc" | null;
   nulls: "first" | "last" | null;
 }
@@ -385,6 +387,8 @@ export type Statement =
     ifNotExists: boolean;
     table: QualifiedName;
     columns: IndexColumn[];
+    /** INCLUDE (columns): kept for display (the engine's index holds the keys only). */
+    include?: string[];
     where: Expr | null;
   }
   | { kind: "drop_index"; names: QualifiedName[]; ifExists: boolean; cascade: boolean }
@@ -455,4 +459,21 @@ export type Statement =
     text: string | null;
   }
   /** SET CONSTRAINTS { ALL | names } { DEFERRED | IMMEDIATE }; names null for ALL. */
-  | { kind: "set_constraints"; names: string[] | null; deferred: boolean };
+  | { kind: "set_constraints"; names: string[] | null; deferred: boolean }
+  /** CREATE TYPE name AS ENUM (labels) (enums.ts). */
+  | { kind: "create_enum"; name: QualifiedName; labels: string[] }
+  /** ALTER TYPE name ADD VALUE / RENAME VALUE / RENAME TO (enums.ts). */
+  | { kind: "alter_enum"; name: QualifiedName; action: EnumAction }
+  | { kind: "drop_type"; names: QualifiedName[]; ifExists: boolean; cascade: boolean };
+
+/** What ALTER TYPE does to an enum. */
+export type EnumAction =
+  | {
+    kind: "add_value";
+    label: string;
+    ifNotExists: boolean;
+    /** BEFORE or AFTER an existing label; null appends. */
+    neighbor: { label: string; before: boolean } | null;
+  }
+  | { kind: "rename_value"; from: string; to: string }
+  | { kind: "rename"; to: string };

@@ -31,6 +31,7 @@ import type { ColumnType } from "../storage/row_codec.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
+import { keyValues } from "./key_columns.ts";
 import type { SqlType } from "./eval.ts";
 
 export const CATALOG_TABLE = "sql_catalog";
@@ -77,6 +78,36 @@ export interface SqlIndex {
   constraint?: boolean;
   /** COMMENT ON INDEX (obj_description). */
   comment?: string;
+  /**
+   * An expression index's keys as written (`lower(email)`), null for a
+   * plain column; `columns` then names the hidden key column (see keyName).
+   */
+  keys?: (string | null)[];
+  /** A partial index's WHERE as SQL text. */
+  where?: string;
+  /** Operator classes as written (null: the default), and INCLUDE's columns: for display. */
+  opclasses?: (string | null)[];
+  include?: string[];
+}
+
+/**
+ * A hidden engine column holding an index key computed from the row
+ * (expression_indexes.ts): engine columns `x<k>` after the SQL columns.
+ */
+export interface SqlKeyExpr {
+  /** SQL text over the table's columns. */
+  expr: string;
+  type: SqlType;
+}
+
+/** How an index's `columns` names hidden key column k (no SQL name holds a NUL). */
+export function keyName(k: number): string {
+  return `\u0000x${k}`;
+}
+
+/** k for a hidden key column's name, else -1. */
+export function keyNumber(name: string): number {
+  return name.charCodeAt(0) === 0 ? Number(name.slice(2)) : -1;
 }
 
 export interface SqlTable {
@@ -98,6 +129,8 @@ export interface SqlTable {
   view?: SqlView;
   /** COMMENT ON TABLE / VIEW (obj_description). */
   comment?: string;
+  /** Hidden key columns of expression and partial unique indexes (expression_indexes.ts). */
+  keyExprs?: SqlKeyExpr[];
 }
 
 /** Engine types for SQL types: integers and dates as int64, numeric and strings as text. */
@@ -117,6 +150,7 @@ const ENGINE_TYPE: Record<SqlType, ColumnType> = {
   timestamp: "timestamp",
   timestamptz: "timestamp",
   interval: "text",
+  time: "int64",
   uuid: "text",
   json: "text",
   jsonb: "text",
@@ -124,7 +158,7 @@ const ENGINE_TYPE: Record<SqlType, ColumnType> = {
 };
 
 export function engineType(type: SqlType): ColumnType {
-  return ENGINE_TYPE[type];
+  return ENGINE_TYPE[type] ?? "text"; // an enum (enums.ts) keeps its label
 }
 
 /** A SQL value as the engine stores it. */
@@ -160,6 +194,10 @@ export function rowToEngine(table: SqlTable, values: PgValue[], rowid: bigint | 
   for (let i = 0; i < table.columns.length; i++) {
     out.push(toEngine(table.columns[i].type, values[i]));
   }
+  if (table.keyExprs !== undefined) {
+    const keys = keyValues(table, values);
+    for (let k = 0; k < keys.length; k++) out.push(toEngine(table.keyExprs[k].type, keys[k]));
+  }
   return out;
 }
 
@@ -171,7 +209,8 @@ export function engineKey(table: SqlTable, row: Row): Value[] {
 }
 
 export function columnIndex(table: SqlTable, name: string): number {
-  const i = table.columns.findIndex((c) => c.name === name);
+  const k = keyNumber(name);
+  const i = k >= 0 ? table.columns.length + k : table.columns.findIndex((c) => c.name === name);
   return table.rowid ? i + 1 : i;
 }
 
@@ -182,8 +221,14 @@ export function engineSpec(table: SqlTable): TableSpec {
     type: engineType(c.type),
     nullable: !c.notNull,
   }));
+  for (const [k, key] of (table.keyExprs ?? []).entries()) {
+    columns.push({ name: `x${k}`, type: engineType(key.type), nullable: true });
+  }
   if (table.rowid) columns.unshift({ name: "r", type: "int64", nullable: false });
-  const engineName = (name: string) => `c${table.columns.findIndex((c) => c.name === name)}`;
+  const engineName = (name: string) =>
+    keyNumber(name) >= 0
+      ? `x${keyNumber(name)}`
+      : `c${table.columns.findIndex((c) => c.name === name)}`;
   const primary = table.indexes.find((i) => i.primary && i.engineIndex === null);
   return {
     name: table.engineName,
@@ -200,6 +245,7 @@ export function engineSpec(table: SqlTable): TableSpec {
 /** Engine column names for SQL columns. */
 export function engineColumnNames(table: SqlTable, names: string[]): string[] {
   return names.map((name) => {
+    if (keyNumber(name) >= 0) return `x${keyNumber(name)}`;
     const i = table.columns.findIndex((c) => c.name === name);
     if (i < 0) throw new SqlError("42703", `column "${name}" does not exist`);
     return `c${i}`;

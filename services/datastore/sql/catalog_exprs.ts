@@ -9,8 +9,9 @@
 // ('16384' or 'name') becomes the relation's OID, for comparing with OID
 // columns; an OID becomes the relation's name, for printing.
 
+import { quoteIdentifier } from "./printer.ts";
 import { formatText, type PgValue } from "../../../lib/pg/values.ts";
-import { typeByOid } from "../../../lib/pg/oids.ts";
+import { OID, typeByOid } from "../../../lib/pg/oids.ts";
 import type { Expr, SelectStatement } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { arrayValue } from "./arrays.ts";
@@ -123,6 +124,16 @@ function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Com
         if (value === null) return null;
         const s = String(value);
         if (/^\d+$/.test(s)) return BigInt(s);
+        if (name === "regtype") {
+          // A built-in by its name, or an enum (enums.ts).
+          const bare = s.replace(/^(pg_catalog|public)\./, "");
+          const oid = [...Object.values(OID)].find((o) => {
+            const t = typeByOid(o)!;
+            return t.name === bare || t.sqlName === bare;
+          }) ?? host.source().enums?.find((e) => e.name === bare)?.oid;
+          if (oid === undefined) throw new SqlError("42704", `type "${s}" does not exist`);
+          return BigInt(oid);
+        }
         const oid = name === "regclass" ? relationOid(host.source(), s) : null;
         if (oid === null) {
           throw new SqlError("42P01", `relation "${s}" does not exist`);
@@ -139,7 +150,8 @@ function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Com
       const oid = value as number | bigint;
       if (name === "regclass") return relationName(host.source(), oid) ?? String(oid);
       if (name === "regnamespace") return namespaceName(oid) ?? String(oid);
-      return typeByOid(Number(oid))?.sqlName ?? String(oid);
+      return typeByOid(Number(oid))?.sqlName ??
+        host.source().enums?.find((e) => e.oid === Number(oid))?.name ?? String(oid);
     },
   };
 }
@@ -244,7 +256,10 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
     case "pg_is_in_recovery":
       return make("bool", () => false);
     case "format_type":
-      return make("text", (ctx) => formatType(asNumber(value(0, ctx)), asNumber(value(1, ctx))));
+      return make(
+        "text",
+        (ctx) => formatType(asNumber(value(0, ctx)), asNumber(value(1, ctx)), host.source().enums),
+      );
     case "pg_get_expr":
       return make("text", (ctx) => value(0, ctx) as string | null);
     case "pg_get_indexdef":
@@ -321,7 +336,7 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
         const v = value(0, ctx);
         if (v === null) return null;
         const s = String(v);
-        return /^[a-z_][a-z0-9_$]*$/.test(s) ? s : `"${s.replace(/"/g, '""')}"`;
+        return quoteIdentifier(s); // keywords other than unreserved ones quoted, as quote_ident
       });
     default:
       return make("text", () => null);

@@ -29,6 +29,9 @@ import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, TypeName } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
+import { enumByName, enumCast, enumComparator, enumFunction, enumOf } from "./enums.ts";
+import { timeArithmetic, timeCast, timeFunction, timePrecision } from "./time.ts";
+import { smallFunction } from "./small_functions.ts";
 import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
@@ -75,11 +78,15 @@ export type SqlType =
   | "timestamp"
   | "timestamptz"
   | "interval"
+  /** time without time zone: microseconds since midnight (time.ts). */
+  | "time"
   | "uuid"
   | "json"
   | "jsonb"
   /** A string constant or untyped parameter whose type the context decides. */
-  | "unknown";
+  | "unknown"
+  /** CREATE TYPE ... AS ENUM's types (enums.ts). */
+  | `enum:${string}`;
 
 const TYPE_OID: Record<SqlType, number> = {
   bool: OID.bool,
@@ -97,6 +104,7 @@ const TYPE_OID: Record<SqlType, number> = {
   timestamp: OID.timestamp,
   timestamptz: OID.timestamptz,
   interval: OID.interval,
+  time: OID.time,
   uuid: OID.uuid,
   json: OID.json,
   jsonb: OID.jsonb,
@@ -105,12 +113,12 @@ const TYPE_OID: Record<SqlType, number> = {
 
 /** The OID of a type, for RowDescription. */
 export function typeOid(type: SqlType): number {
-  return TYPE_OID[type];
+  return TYPE_OID[type] ?? enumOf(type)!.oid;
 }
 
 /** The name PostgreSQL's messages and pg_typeof() use: integer, double precision, ... */
 export function typeDisplayName(type: SqlType): string {
-  return typeByOid(TYPE_OID[type])?.sqlName ?? type;
+  return typeByOid(TYPE_OID[type])?.sqlName ?? enumOf(type)?.name ?? type;
 }
 
 /** What an expression sees while it runs. */
@@ -261,12 +269,18 @@ export function sqlTypeOf(type: TypeName): SqlType {
   if (type.array) throw new SqlError("0A000", "arrays are not supported");
   const name = type.name === "bool" ? "bool" : type.name;
   if (name in TYPE_OID && name !== "unknown") return name as SqlType;
+  const enumType = enumOf(name as SqlType) ?? enumByName(name);
+  if (enumType !== undefined) return enumType.type;
   throw new SqlError("42704", `type "${type.name}" does not exist`);
 }
 
 /** The cast of a value of type `from` to `to` (documentation 10.3; pg_cast), or an error. */
 function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue) | null {
   if (from === to) return (value) => value;
+  const enumCasting = enumCast(from, to, (t) => STRINGS.has(t));
+  if (enumCasting !== undefined) return enumCasting;
+  const timeCasting = timeCast(from, to);
+  if (timeCasting !== undefined) return timeCasting;
   const toOid = TYPE_OID[to];
   if (from === "unknown" || STRINGS.has(from)) {
     if (STRINGS.has(to)) return (value) => value;
@@ -363,6 +377,7 @@ function applyModifiers(
 ): ((value: PgValue) => PgValue) | null {
   const [first, second = 0] = type.modifiers;
   if (first === undefined) return null;
+  if (target === "time") return timePrecision(first);
   if (target === "varchar" || target === "bpchar") {
     const typeText = target === "varchar" ? "character varying" : "character";
     const cut = (text: string): string => {
@@ -437,6 +452,21 @@ export function coerce(value: Compiled, type: SqlType): Compiled {
   const oid = TYPE_OID[type];
   const evaluate = value.evaluate;
   if (STRINGS.has(type)) return { type, evaluate, constant: value.constant };
+  if (oid === undefined) {
+    // An enum (enums.ts): the label is checked, now for a literal.
+    const cast = castFunction("unknown", type)!;
+    if (value.constant !== undefined) {
+      const literal = value.constant.value;
+      return constant(type, literal === null ? null : cast(literal));
+    }
+    return {
+      type,
+      evaluate: (ctx) => {
+        const input = evaluate(ctx);
+        return input === null ? null : cast(input);
+      },
+    };
+  }
   // A literal is converted now, so 'x' in a branch never taken still fails, as in PostgreSQL.
   if (value.constant !== undefined) {
     const literal = value.constant.value;
@@ -565,6 +595,8 @@ function floatArithmetic(op: string, type: SqlType): Binary | null {
 
 /** -1, 0, 1 for two non-null values of one type. */
 export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
+  const enumType = enumOf(type);
+  if (enumType !== undefined) return enumComparator(enumType);
   switch (type) {
     case "numeric":
       return (a, b) => compareDecimal(toDecimal(a as string), toDecimal(b as string));
@@ -683,6 +715,11 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
   }
   if (left.type === "jsonb" && op === "-") {
     const found = jsonbOperator(op, left, right, { toType, typeOid });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
+  if (left.type === "time" || right.type === "time") {
+    const found = timeArithmetic(op, left, right, toType);
     if (found === null) throw noOperator(op, left.type, right.type);
     return found;
   }
@@ -1239,6 +1276,11 @@ function compileSqlFunction(name: string): Compiled {
       return { type: "timestamptz", evaluate: (ctx) => ctx.nowMicros };
     case "localtimestamp":
       return { type: "timestamp", evaluate: (ctx) => ctx.nowMicros };
+    case "localtime":
+      return {
+        type: "time",
+        evaluate: (ctx) => ((ctx.nowMicros % 86_400_000_000n) + 86_400_000_000n) % 86_400_000_000n,
+      };
     case "current_date":
       return {
         type: "date",
@@ -1403,9 +1445,11 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       if (args.length !== 0) throw missing();
       return compileSqlFunction("current_timestamp");
     default: {
-      const found = datetimeFunction(fn, args, { toType }) ??
+      const found = timeFunction(fn, args, toType) ?? smallFunction(fn, args, toType) ??
+        datetimeFunction(fn, args, { toType }) ??
         jsonbFunction(fn, args, { toType, typeOid }) ??
-        moreFunctions(fn, args, { toType, typeOid });
+        moreFunctions(fn, args, { toType, typeOid }) ??
+        enumFunction(fn, args, toType) ?? null;
       if (found === null) throw missing();
       return found;
     }

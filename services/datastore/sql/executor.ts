@@ -53,6 +53,18 @@ import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/eng
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { jsonOf, jsonValueText } from "./jsonb.ts";
+import { enumOf, EnumTypes, TYPES_SPEC, typeStatement, useEnumTypes } from "./enums.ts";
+import {
+  checkIndexKeys,
+  columnPaths,
+  createExpressionIndex,
+  expressionKey,
+  indexColumnText,
+  indexColumnType,
+  indexKeyOfRow,
+  indexKeyOfValues,
+  indexName,
+} from "./expression_indexes.ts";
 import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
 import {
   type AggregateSpec,
@@ -106,6 +118,7 @@ import {
   engineColumnNames,
   engineKey,
   engineSpec,
+  fromEngine,
   nextEngineNumber,
   rowFromEngine,
   rowToEngine,
@@ -124,7 +137,6 @@ import {
   ConstraintWork,
   duplicateKeyError,
   failingRow,
-  findRows,
   hasConstraints,
   newCheck,
   newForeignKey,
@@ -241,7 +253,7 @@ export interface SessionInfo {
 export class SqlTransaction {
   readonly tx: Transaction;
   /** Catalog entries as they were before this transaction changed them (undefined: absent). */
-  readonly catalogUndo: [string, SqlTable | undefined][] = [];
+  readonly catalogUndo: [string, SqlTable | undefined, (() => void)?][] = [];
   /** Lets the event loop run (Database.yieldNow); none in tests that need no fairness. */
   readonly yieldNow?: () => Promise<void>;
   /** When the transaction started: now() for all of it, as in PostgreSQL. */
@@ -407,6 +419,8 @@ export class Database {
   sequences!: Sequences;
   /** Sessions' advisory locks (advisory_locks.ts). */
   readonly advisory = new AdvisoryLocks();
+  /** CREATE TYPE ... AS ENUM's types (enums.ts). */
+  enums!: EnumTypes;
   /** CREATE EXTENSION's names, for this process's life (see EXTENSIONS). */
   readonly extensions = new Set(["plpgsql"]);
   /** Bumped on every catalog change, so prepared statements know to plan again. */
@@ -435,7 +449,7 @@ export class Database {
   static async open(engine: Engine): Promise<Database> {
     const db = new Database(engine);
     const names = engine.tables().map((t) => t.name);
-    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC, SEQUENCE_DEFS_SPEC]) {
+    for (const spec of [CATALOG_SPEC, SEQUENCES_SPEC, SEQUENCE_DEFS_SPEC, TYPES_SPEC]) {
       if (names.includes(spec.name)) continue;
       const tx = engine.begin();
       await tx.createTable(spec);
@@ -451,6 +465,8 @@ export class Database {
     }
     await tx.commit();
     db.sequences = await Sequences.load(engine);
+    db.enums = await EnumTypes.load(engine);
+    db.#nextOid = Math.max(db.#nextOid, db.enums.highestOid() + 1);
     const engineNames = engine.tables().flatMap((t) => [t.name, ...t.indexes.map((i) => i.name)]);
     db.#nextEngine = nextEngineNumber(engineNames);
     return db;
@@ -566,7 +582,11 @@ export class Database {
   undoCatalog(sqlTx: SqlTransaction, keep = 0): void {
     if (sqlTx.catalogUndo.length > keep) this.catalogVersion++;
     for (let i = sqlTx.catalogUndo.length - 1; i >= keep; i--) {
-      const [name, table] = sqlTx.catalogUndo[i];
+      const [name, table, undo] = sqlTx.catalogUndo[i];
+      if (undo !== undefined) {
+        undo(); // an enum type's change (enums.ts)
+        continue;
+      }
       if (table) this.tables.set(name, table);
       else this.tables.delete(name);
     }
@@ -862,6 +882,7 @@ function typeModifierOf(type: TypeName): number {
   if (first === undefined) return -1;
   if (type.name === "numeric") return ((first << 16) | (second ?? 0)) + 4;
   if (type.name === "varchar" || type.name === "bpchar") return first + 4;
+  if (type.name === "time") return first;
   return -1;
 }
 
@@ -989,7 +1010,10 @@ class Planner {
         return catalogExpr(expr, this.#catalogHost(scope, extra, compileIn)) ??
           this.#sessionFunction(expr, scope, extra);
       case "sql_function":
-        if (expr.name === "current_user" || expr.name === "session_user" || expr.name === "user") {
+        if (
+          expr.name === "current_user" || expr.name === "session_user" || expr.name === "user" ||
+          expr.name === "current_role"
+        ) {
           const user = this.session.user;
           return { type: "text", evaluate: () => user };
         }
@@ -1084,6 +1108,7 @@ class Planner {
   catalogSource(): CatalogSource {
     return {
       tables: this.db.visibleTables(this.session),
+      enums: [...this.db.enums.byName.values()],
       user: this.session.user,
       database: this.session.database,
     };
@@ -1253,6 +1278,18 @@ class Planner {
         return text(this.session.database);
       case "current_schema":
         return text("public");
+      case "current_schemas": {
+        // The search path's schemas that exist, pg_catalog first when asked for (name[], as text).
+        if (expr.args.length !== 1) return null;
+        const implicit = coerce(this.compile(expr.args[0], scope, extra), "bool");
+        return arrayValue({
+          type: "text",
+          evaluate: (ctx) => {
+            const include = implicit.evaluate(ctx);
+            return include === null ? null : include ? "{pg_catalog,public}" : "{public}";
+          },
+        });
+      }
       case "current_setting": {
         const arg = this.compile(expr.args[0], scope, extra);
         const settings = this.session.settings;
@@ -1300,6 +1337,26 @@ class Planner {
       }
       case "pg_sleep":
         return expr.args.length === 1 ? this.#sleepFunction(expr) : null;
+      case "txid_current":
+      case "pg_current_xact_id": {
+        // The engine's transaction number: the same all through a block, and
+        // increasing across restarts (the log keeps the largest).
+        // Read when evaluated (CREATE TABLE AS plans its query while running).
+        if (expr.args.length !== 0) return null;
+        let id: bigint | null = null;
+        this.preludes.push((ctx) => {
+          id = BigInt(ctx.sqlTx.tx.id);
+          return Promise.resolve();
+        });
+        const session = this.session;
+        return {
+          type: "int8",
+          evaluate: () => {
+            const tx = session.transaction?.();
+            return tx ? BigInt(tx.tx.id) : id;
+          },
+        };
+      }
       case "pg_get_userbyid":
         return text(this.session.user);
       case "pg_table_is_visible":
@@ -3025,6 +3082,31 @@ class Planner {
     this.explainRoots.push(label([left, right]));
   }
 
+  /**
+   * `expr op constant` where `expr` is an indexed expression of the table
+   * (expression_indexes.ts): a term on its hidden key column.
+   */
+  #expressionTerm(
+    table: SqlTable,
+    scope: ScopeColumn[],
+    expr: Expr,
+    other: Expr,
+    op: string,
+  ): { column: string; op: string; value: Compiled; text: string } | null {
+    const key = expressionKey(table, expr);
+    if (key === null) return null;
+    if (columnPaths(expr).some((path) => !resolveIn(scope, path))) return null;
+    let value: Compiled;
+    try {
+      value = this.compile(other, []);
+    } catch {
+      return null;
+    }
+    if (value.type === "unknown") value = coerce(value, key.type);
+    if (value.type !== key.type) return null;
+    return { column: key.name, op, value, text: `${key.text} ${op} ${printExpr(other)}` };
+  }
+
   /** Picks the index and key bounds for a WHERE clause over one table (see the header). */
   #accessPath(table: SqlTable, scope: ScopeColumn[], where: Expr): AccessPath | null {
     const terms: { column: string; op: string; value: Compiled; text: string }[] = [];
@@ -3036,6 +3118,11 @@ class Planner {
           [term.right, term.left, FLIP[term.op]],
         ] as const
       ) {
+        if (col.kind !== "column" && isConstant(other)) {
+          const term = this.#expressionTerm(table, scope, col, other, op);
+          if (term !== null) terms.push(term);
+          continue;
+        }
         if (col.kind !== "column" || !isConstant(other)) continue;
         const found = resolveIn(scope, col.path);
         if (!found) continue;
@@ -3047,6 +3134,7 @@ class Planner {
           continue;
         }
         if (value.type === "unknown") value = coerce(value, column.type);
+        if (op !== "=" && enumOf(column.type) !== undefined) continue; // stored by label, not order
         const sameFamily = value.type === column.type ||
           (INTEGER_TYPES.has(value.type) && INTEGER_TYPES.has(column.type)) ||
           (TEXT_TYPES.has(value.type) && TEXT_TYPES.has(column.type) && column.type !== "bpchar");
@@ -3079,7 +3167,7 @@ class Planner {
         equal.push(t.value);
         conds.push(t.text);
       }
-      const types = c.columns.map((name) => table.columns.find((x) => x.name === name)!.type);
+      const types = c.columns.map((name) => indexColumnType(table, name));
       let score = equal.length * 10 + (c.unique && equal.length === c.columns.length ? 100 : 0);
       const path: AccessPath = { index: c.index, equal, types, unique: c.unique, conds };
       if (equal.length < c.columns.length) {
@@ -4749,9 +4837,8 @@ async function findConflict(
   values: PgValue[],
 ): Promise<PgValue[] | null> {
   for (const key of keys) {
-    const idx = key.columns.map((name) => table.columns.findIndex((c) => c.name === name));
-    if (idx.some((i) => values[i] === null)) continue;
-    const engineValues = idx.map((i) => toEngine(table.columns[i].type, values[i]));
+    const engineValues = indexKeyOfValues(table, key, values);
+    if (engineValues.some((v) => v === null)) continue;
     const batches = tx.scanBatches(table.engineName, key.engineIndex, {
       lower: engineValues,
       upper: engineValues,
@@ -4777,13 +4864,14 @@ function uniqueViolation(table: SqlTable, error: ConstraintError, row?: Row): Sq
   let detail: string | undefined;
   if (row && index) {
     // PostgreSQL's detail: the key's columns and the new row's values for them.
-    const values = rowFromEngine(table, row);
-    const text = index.columns.map((c) => {
-      const i = table.columns.findIndex((x) => x.name === c);
-      const v = values[i];
-      return v === null ? "null" : formatValue(table.columns[i].type, v);
+    const key = indexKeyOfRow(table, index, row);
+    const text = index.columns.map((c, i) => {
+      const type = indexColumnType(table, c);
+      const v = key[i] === null ? null : fromEngine(type, key[i]);
+      return v === null ? "null" : formatValue(type, v);
     });
-    detail = `Key (${index.columns.join(", ")})=(${text.join(", ")}) already exists.`;
+    const names = index.columns.map((_, i) => indexColumnText(index, i));
+    detail = `Key (${names.join(", ")})=(${text.join(", ")}) already exists.`;
   }
   return new SqlError(
     "23505",
@@ -4823,16 +4911,22 @@ async function firstViolated(
   row: Row,
   error: ConstraintError,
 ): Promise<ConstraintError> {
-  const values = rowFromEngine(table, row);
   const keys = [
     ...table.indexes.filter((i) => i.primary),
     ...table.indexes.filter((i) => !i.primary),
   ];
   for (const index of keys) {
     if (!index.unique) continue;
-    const key = index.columns.map((c) => values[table.columns.findIndex((x) => x.name === c)]);
+    const key = indexKeyOfRow(table, index, row);
     if (key.some((v) => v === null)) continue;
-    if ((await findRows(tx, table, index.columns, key, 1)).length === 0) continue;
+    const found = tx.scanBatches(table.engineName, index.engineIndex, {
+      lower: key,
+      upper: key,
+      limit: 1,
+    });
+    let hit = false;
+    for await (const batch of found) hit ||= batch.length > 0;
+    if (!hit) continue;
     const constraint = index.engineIndex ?? "primary_key";
     return constraint === error.constraint ? error : new ConstraintError(constraint, error.message);
   }
@@ -4879,6 +4973,7 @@ export function prepare(
   statement: Statement,
   declaredTypes: SqlType[] = [],
 ): Prepared {
+  useEnumTypes(db.enums);
   const planner = new Planner(db, session, declaredTypes);
   const done = (columns: ResultColumn[] | null, run: Prepared["run"]): Prepared => {
     const paramTypes = [...declaredTypes];
@@ -5021,22 +5116,37 @@ export function prepare(
     case "create_index":
       return done(null, async (ctx) => {
         const table = db.table(statement.table, session);
-        const columns = statement.columns.map((c) => {
-          if (c.expr.kind !== "column") {
-            throw new SqlError("0A000", "indexes on expressions are not supported");
-          }
-          return c.expr.path[c.expr.path.length - 1];
-        });
-        const name = statement.name ?? `${table.name}_${columns.join("_")}_idx`;
+        const exprs = statement.columns.map((c) => c.expr);
+        checkIndexKeys(table, exprs, statement.where);
+        const name = statement.name ?? indexName(table, exprs);
         if (table.indexes.some((i) => i.name === name)) {
           if (statement.ifNotExists) return { rows: null, tag: () => "CREATE INDEX" };
           throw new SqlError("42P07", `relation "${name}" already exists`);
         }
+        // Expressions and WHERE: expression_indexes.ts (hidden key columns).
+        const work = {
+          tx: ctx.sqlTx.tx,
+          engineName: (prefix: "t" | "i") => db.engineName(prefix),
+          putTable: (next: SqlTable) => db.putTable(ctx.sqlTx, table.name, next),
+        };
+        // Operator classes and INCLUDE change nothing here but what \d shows.
+        const shown = {
+          ...(statement.columns.some((c) => c.opclass !== undefined)
+            ? { opclasses: statement.columns.map((c) => c.opclass ?? null) }
+            : {}),
+          ...(statement.include ? { include: statement.include } : {}),
+        };
+        const spec = { name, unique: statement.unique, exprs, where: statement.where, shown };
+        if (await createExpressionIndex(work, table, spec)) {
+          return { rows: null, tag: () => "CREATE INDEX" };
+        }
+        const columns = exprs.map((e) => (e as Extract<Expr, { kind: "column" }>).path.at(-1)!);
         await addIndex(db, ctx.sqlTx, table, {
           name,
           columns,
           unique: statement.unique,
           primary: false,
+          ...shown,
         });
         return { rows: null, tag: () => "CREATE INDEX" };
       });
@@ -5251,6 +5361,13 @@ export function prepare(
           await runDeferred(tx, (fk, key) => referencedHas(tx, db.tables, fk, key), now);
         }
         return { rows: null, tag };
+      });
+    case "create_enum":
+    case "alter_enum":
+    case "drop_type":
+      return done(null, async (ctx) => {
+        const { tag, notices } = await typeStatement({ db, sqlTx: ctx.sqlTx }, statement);
+        return { rows: null, tag: () => tag, notices };
       });
     case "vacuum":
       return done(null, () => Promise.resolve({ rows: null, tag: () => "VACUUM" }));
@@ -5760,10 +5877,11 @@ function sqlColumn(c: ColumnDef): SqlColumn {
     smallserial: "int2",
   };
   const serialType = serialTypes[c.type.name];
-  const typeName: TypeName = serialType
-    ? { name: serialType, modifiers: [], array: false }
-    : c.type;
+  let typeName: TypeName = serialType ? { name: serialType, modifiers: [], array: false } : c.type;
   const type = sqlTypeOf(typeName);
+  // An enum column names its type by the type's identity, not its name,
+  // which ALTER TYPE ... RENAME TO may change (enums.ts).
+  if (enumOf(type) !== undefined) typeName = { ...typeName, name: type };
   let notNull = serialType !== undefined;
   let def: string | null = null;
   let serial = serialType !== undefined;
@@ -5798,6 +5916,8 @@ async function addIndex(
     unique: boolean;
     primary: boolean;
     constraint?: boolean;
+    opclasses?: (string | null)[];
+    include?: string[];
   },
 ): Promise<void> {
   if (index.primary && table.rowid) return await addPrimaryKey(db, sqlTx, table, index);
@@ -5850,7 +5970,8 @@ async function addPrimaryKey(
   try {
     await sqlTx.tx.createTable(engineSpec(next), {
       from: table.engineName,
-      columns: table.columns.map((_, i) => i + 1), // past the row number
+      // Past the row number; hidden key columns (expression_indexes.ts) too.
+      columns: [...table.columns, ...(table.keyExprs ?? [])].map((_, i) => i + 1),
     });
   } catch (error) {
     if (error instanceof ConstraintError && error.constraint === "not_null") {
@@ -5889,6 +6010,7 @@ function virtualTable(db: Database, session: SessionInfo, name: string[]): RowPl
     // Read again when the plan runs: a prepared statement sees the catalog of its run.
     const source = () => ({
       tables: db.visibleTables(session),
+      enums: [...db.enums.byName.values()],
       user: session.user,
       database: session.database,
     });
@@ -6105,6 +6227,7 @@ export function copyTarget(
   const format = copyFormat(statement.options, "from");
   const table = db.table(statement.table, session);
   requireTable(table, "copy to");
+  useEnumTypes(db.enums);
   const names = statement.columns ?? table.columns.map((c) => c.name);
   const targets = names.map((name) => {
     const i = table.columns.findIndex((c) => c.name === name);

@@ -267,22 +267,6 @@ function stringFunction(fn: string, args: Compiled[]): Compiled | null {
         return make("int4", strict([args[0].evaluate], ([b]) => (b as Uint8Array).length));
       }
       return make("int4", strict([t(0)], ([s]) => new TextEncoder().encode(String(s)).length));
-    case "bit_length":
-      if (!arity(1)) return null;
-      if (args[0].type === "bytea") {
-        return make("int4", strict([args[0].evaluate], ([b]) => (b as Uint8Array).length * 8));
-      }
-      return make("int4", strict([t(0)], ([s]) => new TextEncoder().encode(String(s)).length * 8));
-    case "quote_literal":
-    case "quote_nullable": {
-      if (!arity(1)) return null;
-      const quote = fn === "quote_nullable";
-      return make("text", (ctx) => {
-        const v = t(0)(ctx);
-        if (v === null && !quote) return null;
-        return quoteLiteral(v === null ? null : String(v)); // NULL unquoted for quote_nullable
-      });
-    }
     case "ascii":
       if (!arity(1)) return null;
       return make("int4", strict([t(0)], ([s]) => String(s).codePointAt(0) ?? 0));

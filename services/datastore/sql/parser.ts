@@ -360,7 +360,7 @@ class Parser {
       case "drop":
         return this.#drop();
       case "alter":
-        return this.#alterTable();
+        return this.#is("type", this.#peek()) ? this.#alterType() : this.#alterTable();
       case "truncate":
         return this.#truncate();
       case "lock":
@@ -1066,6 +1066,7 @@ class Parser {
     let temporary = false;
     if (this.#accept("temporary") || this.#accept("temp")) temporary = true;
     if (this.#accept("sequence")) return this.#createSequence();
+    if (!temporary && this.#accept("type")) return this.#createType();
     if (!temporary && this.#accept("schema")) {
       const ifNotExists = this.#ifNotExists();
       const name = this.#colId();
@@ -1276,6 +1277,10 @@ class Parser {
     const columns: IndexColumn[] = [];
     do {
       const expr = this.#acceptOp("(") ? this.#exprThen(")") : this.#bExpr();
+      const opclass =
+        this.#tok.kind === "word" && !["asc", "desc", "nulls"].includes(this.#tok.text)
+          ? this.#colId()
+          : undefined;
       let direction: IndexColumn["direction"] = null;
       if (this.#accept("asc")) direction = "asc";
       else if (this.#accept("desc")) direction = "desc";
@@ -1287,11 +1292,21 @@ class Parser {
           nulls = "last";
         }
       }
-      columns.push({ expr, direction, nulls });
+      columns.push({ expr, ...(opclass === undefined ? {} : { opclass }), direction, nulls });
     } while (this.#acceptOp(","));
     this.#expectOp(")");
+    const include = this.#accept("include") ? this.#parenNameList() : undefined;
     const where = this.#accept("where") ? this.#expr() : null;
-    return { kind: "create_index", unique, name, ifNotExists, table, columns, where };
+    return {
+      kind: "create_index",
+      unique,
+      name,
+      ifNotExists,
+      table,
+      columns,
+      ...(include === undefined ? {} : { include }),
+      where,
+    };
   }
 
   #exprThen(close: string): Expr {
@@ -1396,8 +1411,9 @@ class Parser {
       this.#cascade();
       return { kind: "drop_extension", names, ifExists };
     }
-    let kind: "drop_table" | "drop_index" | "drop_view" | "drop_sequence";
+    let kind: "drop_table" | "drop_index" | "drop_view" | "drop_sequence" | "drop_type";
     if (this.#accept("table")) kind = "drop_table";
+    else if (this.#accept("type")) kind = "drop_type";
     else if (this.#accept("sequence")) kind = "drop_sequence";
     else if (this.#accept("index")) {
       this.#accept("concurrently");
@@ -1409,6 +1425,60 @@ class Parser {
     const ifExists = this.#ifExists();
     const names = this.#qualifiedNameList();
     return { kind, names, ifExists, cascade: this.#cascade() };
+  }
+
+  /** CREATE TYPE name AS ENUM ('a', ...), after CREATE TYPE. */
+  #createType(): Statement {
+    const name = this.#qualifiedName();
+    this.#expect("as");
+    this.#expect("enum");
+    this.#expectOp("(");
+    const labels: string[] = [];
+    if (!this.#isOp(")")) {
+      do labels.push(this.#stringConstant()); while (this.#acceptOp(","));
+    }
+    this.#expectOp(")");
+    return { kind: "create_enum", name, labels };
+  }
+
+  /** ALTER TYPE name ADD VALUE [IF NOT EXISTS] 'x' [BEFORE | AFTER 'y'] | RENAME VALUE | RENAME TO. */
+  #alterType(): Statement {
+    this.#expect("alter");
+    this.#expect("type");
+    const name = this.#qualifiedName();
+    if (this.#accept("add")) {
+      this.#expect("value");
+      const ifNotExists = this.#ifNotExists();
+      const label = this.#stringConstant();
+      let neighbor: { label: string; before: boolean } | null = null;
+      if (this.#accept("before")) neighbor = { label: this.#stringConstant(), before: true };
+      else if (this.#accept("after")) neighbor = { label: this.#stringConstant(), before: false };
+      return {
+        kind: "alter_enum",
+        name,
+        action: { kind: "add_value", label, ifNotExists, neighbor },
+      };
+    }
+    this.#expect("rename");
+    if (this.#accept("to")) {
+      return { kind: "alter_enum", name, action: { kind: "rename", to: this.#colId() } };
+    }
+    this.#expect("value");
+    const from = this.#stringConstant();
+    this.#expect("to");
+    return {
+      kind: "alter_enum",
+      name,
+      action: { kind: "rename_value", from, to: this.#stringConstant() },
+    };
+  }
+
+  /** A string constant (an enum label). */
+  #stringConstant(): string {
+    const token = this.#tok;
+    if (token.kind !== "string") throw this.#error();
+    this.#at++;
+    return token.text;
   }
 
   #alterTable(): Statement {
@@ -2330,6 +2400,7 @@ class Parser {
       }
       case "substring":
       case "trim":
+      case "overlay":
       case "position": {
         if (!this.#isOp("(", this.#peek())) break;
         return this.#specialFunction(word);
@@ -2423,6 +2494,18 @@ class Parser {
         while (this.#acceptOp(",")) args.push(this.#expr());
         result = call("substring", args);
       }
+    } else if (word === "overlay") {
+      // OVERLAY(s PLACING r FROM n [FOR m]), or overlay(s, r, n[, m]).
+      const args = [this.#expr()];
+      if (this.#accept("placing")) {
+        args.push(this.#expr());
+        this.#expect("from");
+        args.push(this.#expr());
+        if (this.#accept("for")) args.push(this.#expr());
+      } else {
+        while (this.#acceptOp(",")) args.push(this.#expr());
+      }
+      result = call("overlay", args);
     } else if (word === "position") {
       // POSITION(b_expr IN b_expr): the needle cannot hold IN itself; the
       // printer writes the call back as position(haystack, needle).

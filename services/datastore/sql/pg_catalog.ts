@@ -32,11 +32,14 @@ import type { Expr, SelectCore, SelectStatement } from "./ast.ts";
 import type { SqlColumn, SqlIndex, SqlTable } from "./catalog.ts";
 import type { SqlType } from "./eval.ts";
 import { parseStatement } from "./parser.ts";
-import { printExpr } from "./printer.ts";
+import { printExpr, quoteIdentifier } from "./printer.ts";
+import { type EnumDef, enumOf } from "./enums.ts";
 
 /** The catalog facts a relation or function reads: the visible tables and the session. */
 export interface CatalogSource {
   tables: SqlTable[];
+  /** CREATE TYPE's enums (enums.ts), for pg_type and pg_enum. */
+  enums?: EnumDef[];
   user: string;
   database: string;
 }
@@ -61,7 +64,7 @@ const COLLATABLE: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
 
 /** Type OID of a column's type. */
 export function typeOidOf(type: SqlType): number {
-  return (OID as Record<string, number>)[type] ?? OID.text;
+  return (OID as Record<string, number>)[type] ?? enumOf(type)?.oid ?? OID.text;
 }
 
 /** atttypmod of a declared type: varchar(n)/char(n) n+4, numeric(p,s) ((p<<16)|s)+4. */
@@ -70,20 +73,29 @@ export function typeModifier(column: SqlColumn): number {
   if (first === undefined) return -1;
   if (column.type === "numeric") return ((first << 16) | (second ?? 0)) + 4;
   if (column.type === "varchar" || column.type === "bpchar") return first + 4;
+  if (column.type === "time") return first; // time(p): p itself
   return -1;
 }
 
 /** PostgreSQL's format_type(oid, typmod): the type's SQL name with its modifiers. */
-export function formatType(oid: number | null, typmod: number | null): string | null {
+export function formatType(
+  oid: number | null,
+  typmod: number | null,
+  enums: readonly EnumDef[] = [],
+): string | null {
   if (oid === null) return null;
   const type = typeByOid(oid);
-  if (!type) return "???";
+  if (!type) {
+    const named = enums.find((e) => e.oid === oid);
+    return named === undefined ? "???" : quoteIdentifier(named.name);
+  }
   const mod = typmod ?? -1;
   if (mod >= 4 && (oid === OID.varchar || oid === OID.bpchar)) return `${type.sqlName}(${mod - 4})`;
   if (mod >= 4 && oid === OID.numeric) {
     return `numeric(${((mod - 4) >> 16) & 0xffff},${(mod - 4) & 0xffff})`;
   }
   if (oid === OID.bpchar && mod < 0) return "bpchar";
+  if (oid === OID.time && mod >= 0) return `time(${mod}) without time zone`;
   return type.sqlName;
 }
 
@@ -239,10 +251,13 @@ export function defaultText(table: SqlTable, column: SqlColumn): string | null {
     return `'-${expr.operand.text}'::${shown}`;
   }
   if (expr.kind === "string") {
+    const enumType = enumOf(column.type);
     const shown = column.type === "varchar"
       ? "character varying"
       : column.type === "bpchar"
       ? "bpchar"
+      : enumType !== undefined
+      ? quoteIdentifier(enumType.name)
       : typeByOid(typeOidOf(column.type))?.sqlName ?? column.type;
     return `'${expr.value.replace(/'/g, "''")}'::${shown}`;
   }
@@ -337,7 +352,7 @@ function constraintsOf(source: CatalogSource): ConstraintRow[] {
 
 /** pg_attribute.attstorage: 'p' (plain) for fixed-length types, 'x' (extended) for the rest. */
 function storageOf(type: SqlType): string {
-  return FIXED_LENGTH.has(type) ? "p" : "x";
+  return FIXED_LENGTH.has(type) || type.startsWith("enum:") ? "p" : "x";
 }
 
 const FIXED_LENGTH: ReadonlySet<SqlType> = new Set<SqlType>([
@@ -352,11 +367,48 @@ const FIXED_LENGTH: ReadonlySet<SqlType> = new Set<SqlType>([
   "timestamptz",
   "interval",
   "uuid",
+  "time",
 ]);
 
 function indexDefinition(table: SqlTable, index: SqlIndex): string {
+  const keys = index.columns.map((_, i) => {
+    const opclass = index.opclasses?.[i];
+    const key = indexKeyInfo(table, index, i).definition;
+    return opclass ? `${key} ${opclass}` : key;
+  });
+  const include = index.include ? ` INCLUDE (${index.include.join(", ")})` : "";
+  const where = index.where === undefined ? "" : ` WHERE ${deparse(parseExpr(index.where), table)}`; // pretty, as psql asks for it
   return `CREATE ${index.unique ? "UNIQUE " : ""}INDEX ${index.name} ON public.${table.name} ` +
-    `USING btree (${index.columns.join(", ")})`;
+    `USING btree (${keys.join(", ")})${include}${where}`;
+}
+
+/**
+ * Index column i as the catalogs show it: pg_get_indexdef's text (an
+ * expression as ruleutils prints it, parenthesized unless a function
+ * call), pg_attribute's name (an expression's function, or "expr"), type
+ * and the table column it is (0 for an expression, pg_index.indkey).
+ */
+function indexKeyInfo(
+  table: SqlTable,
+  index: SqlIndex,
+  i: number,
+): { definition: string; attname: string; column: SqlColumn | null; type: SqlType } {
+  const text = index.keys?.[i] ?? index.columns[i];
+  const plain = table.columns.find((c) => c.name === text);
+  if (plain !== undefined) {
+    return { definition: text, attname: text, column: plain, type: plain.type };
+  }
+  const expr = parseExpr(text);
+  // A hidden key column's name (catalog.ts's keyName; not imported: catalog.ts reaches this file).
+  const hidden = index.columns[i].charCodeAt(0) === 0 ? Number(index.columns[i].slice(2)) : -1;
+  const type = hidden >= 0 ? table.keyExprs![hidden].type : "text";
+  const shown = deparse(expr, table);
+  return {
+    definition: expr.kind === "function" ? shown : `(${shown})`,
+    attname: expr.kind === "function" ? expr.name[expr.name.length - 1] : "expr",
+    column: null,
+    type,
+  };
 }
 
 const n = (value: number) => BigInt(value);
@@ -529,21 +581,21 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
         });
         if (table.view) continue;
         table.indexes.forEach((index, k) => {
-          index.columns.forEach((name, i) => {
-            const c = table.columns.find((x) => x.name === name)!;
+          index.columns.forEach((_, i) => {
+            const key = indexKeyInfo(table, index, i);
             rows.push([
               n(derivedOid("index", table, k)),
-              name,
-              n(typeOidOf(c.type)),
-              typeModifier(c),
+              key.attname,
+              n(typeOidOf(key.type)),
+              key.column === null ? -1 : typeModifier(key.column),
               i + 1,
               false,
               false,
               false,
-              n(COLLATABLE.has(c.type) ? DEFAULT_COLLATION : 0),
+              n(COLLATABLE.has(key.type) ? DEFAULT_COLLATION : 0),
               "",
               "",
-              storageOf(c.type),
+              storageOf(key.type),
               "",
               -1,
             ]);
@@ -589,7 +641,10 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
       for (const table of tables) {
         if (table.view) continue;
         table.indexes.forEach((index, i) => {
-          const keys = index.columns.map((c) => table.columns.findIndex((x) => x.name === c) + 1);
+          const keys = index.columns.map((_, k) => {
+            const column = indexKeyInfo(table, index, k).column;
+            return column === null ? 0 : table.columns.indexOf(column) + 1;
+          });
           rows.push([
             n(derivedOid("index", table, i)),
             n(table.oid),
@@ -660,26 +715,62 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           ["typelem", "int8"],
           ["typcollation", "int8"],
           ["typbasetype", "int8"],
+          ["typrelid", "int8"],
+          ["typowner", "int8"],
+          ["typacl", "text"],
         ],
-        rows: Object.values(OID).map((oid) => {
-          const type = typeByOid(oid)!;
-          return [
-            n(oid),
-            type.name,
-            n(NAMESPACE.pg_catalog),
-            type.size,
-            "b",
-            "U",
+        rows: [
+          ...Object.values(OID).map((oid) => {
+            const type = typeByOid(oid)!;
+            return [
+              n(oid),
+              type.name,
+              n(NAMESPACE.pg_catalog),
+              type.size,
+              "b",
+              "U",
+              0n,
+              0n,
+              n(
+                oid === OID.text || oid === OID.varchar || oid === OID.bpchar || oid === OID.name
+                  ? DEFAULT_COLLATION
+                  : 0,
+              ),
+              0n,
+              0n,
+              n(SUPERUSER_OID),
+              null,
+            ];
+          }),
+          // An enum: typtype e, category E, 4 bytes (its pg_enum row's OID in PostgreSQL).
+          ...(source.enums ?? []).map((e) => [
+            n(e.oid),
+            e.name,
+            n(NAMESPACE.public),
+            4,
+            "e",
+            "E",
+            n(e.arrayOid),
             0n,
             0n,
-            n(
-              oid === OID.text || oid === OID.varchar || oid === OID.bpchar || oid === OID.name
-                ? DEFAULT_COLLATION
-                : 0,
-            ),
             0n,
-          ];
-        }),
+            0n,
+            n(SUPERUSER_OID),
+            null,
+          ]),
+        ],
+      };
+    case "pg_enum":
+      return {
+        columns: [
+          ["oid", "int8"],
+          ["enumtypid", "int8"],
+          ["enumsortorder", "float4"],
+          ["enumlabel", "text"],
+        ],
+        rows: (source.enums ?? []).flatMap((e) =>
+          e.labels.map((l) => [n(l.oid), n(e.oid), l.sortOrder, l.label])
+        ),
       };
     case "pg_collation":
       return {

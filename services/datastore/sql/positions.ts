@@ -67,6 +67,7 @@ export function withPosition(error: unknown, sql: string): unknown {
   );
   const ambiguous = /^column reference "([^"]+)" is ambiguous$/.exec(error.message);
   const missing = /^missing FROM-clause entry for table "([^"]+)"$/.exec(error.message);
+  const type = /^type "([^"]+)" does not exist$/.exec(error.message);
   if (error.code === "0A000" && noReturning) {
     path = [noReturning[1]];
     table = true;
@@ -79,6 +80,8 @@ export function withPosition(error: unknown, sql: string): unknown {
   } else if (error.code === "42P01" && relation) {
     path = relation[1].split(".");
     table = true;
+  } else if (error.code === "42704" && type) {
+    path = type[1].split(".");
   } else if (error.code === "42703" && column) {
     path = column[1] !== undefined ? [column[1]] : column[2].split(".");
   }
@@ -90,7 +93,11 @@ export function withPosition(error: unknown, sql: string): unknown {
     return error;
   }
   // PostgreSQL places no name in ALTER TABLE's or LOCK's errors.
-  if (tokens[0] !== undefined && (isName(tokens[0], "alter") || isName(tokens[0], "lock"))) {
+  if (
+    tokens[0] !== undefined &&
+    (isName(tokens[0], "alter") || isName(tokens[0], "lock") ||
+      (type !== null && isName(tokens[0], "drop")))
+  ) {
     return error;
   }
   let at = find(tokens, path, table);
@@ -112,7 +119,7 @@ export function withPosition(error: unknown, sql: string): unknown {
 const LITERAL_CODES = new Set(["22P02", "22007", "22008", "22015"]);
 /** The input functions' messages; other errors of these codes carry no position. */
 const LITERAL_MESSAGE =
-  /^(invalid input syntax for type [^:]+|(date\/time|interval) field value out of range|malformed array literal): "[^]*"$/;
+  /^(invalid input syntax for type [^:]+|invalid input value for enum [^:]+|(date\/time|interval) field value out of range|malformed array literal): "[^]*"$/;
 
 interface CodedError {
   code: string;

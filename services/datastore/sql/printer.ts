@@ -482,6 +482,7 @@ export function printStatement(statement: Statement): string {
     case "create_index": {
       const columns = statement.columns.map((c) => {
         let text = c.expr.kind === "column" ? printExpr(c.expr) : `(${printExpr(c.expr)})`;
+        if (c.opclass !== undefined) text += ` ${quoteIdentifier(c.opclass)}`;
         if (c.direction !== null) text += ` ${c.direction.toUpperCase()}`;
         if (c.nulls !== null) text += ` NULLS ${c.nulls.toUpperCase()}`;
         return text;
@@ -490,6 +491,7 @@ export function printStatement(statement: Statement): string {
         `${statement.ifNotExists ? "IF NOT EXISTS " : ""}` +
         `${statement.name === null ? "" : quoteIdentifier(statement.name) + " "}` +
         `ON ${qualified(statement.table)} (${columns.join(", ")})`;
+      if (statement.include) text += ` INCLUDE (${names(statement.include)})`;
       if (statement.where !== null) text += ` WHERE ${printExpr(statement.where)}`;
       return text;
     }
@@ -613,5 +615,27 @@ export function printStatement(statement: Statement): string {
       return `SET CONSTRAINTS ${
         statement.names === null ? "ALL" : statement.names.map(quoteIdentifier).join(", ")
       } ${statement.deferred ? "DEFERRED" : "IMMEDIATE"}`;
+    case "create_enum":
+      return `CREATE TYPE ${qualified(statement.name)} AS ENUM (${
+        statement.labels.map(quoteString).join(", ")
+      })`;
+    case "alter_enum": {
+      const action = statement.action;
+      const target = `ALTER TYPE ${qualified(statement.name)}`;
+      if (action.kind === "rename") return `${target} RENAME TO ${quoteIdentifier(action.to)}`;
+      if (action.kind === "rename_value") {
+        return `${target} RENAME VALUE ${quoteString(action.from)} TO ${quoteString(action.to)}`;
+      }
+      const where = action.neighbor === null
+        ? ""
+        : ` ${action.neighbor.before ? "BEFORE" : "AFTER"} ${quoteString(action.neighbor.label)}`;
+      return `${target} ADD VALUE ${action.ifNotExists ? "IF NOT EXISTS " : ""}${
+        quoteString(action.label)
+      }${where}`;
+    }
+    case "drop_type":
+      return `DROP TYPE ${statement.ifExists ? "IF EXISTS " : ""}${
+        statement.names.map(qualified).join(", ")
+      }${statement.cascade ? " CASCADE" : ""}`;
   }
 }

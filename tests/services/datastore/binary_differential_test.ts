@@ -1,6 +1,6 @@
 // Binary formats on the wire, against PostgreSQL 15: for every type the
 // extended protocol must carry in binary (int2, int4, int8, float4, float8,
-// numeric, bool, text, bytea, date, timestamp, timestamptz, interval, uuid), the same
+// numeric, bool, text, bytea, date, timestamp, timestamptz, interval, time, uuid), the same
 // Parse/Bind/Execute goes to our datastore and to a scratch PostgreSQL:
 //   1. a text parameter, binary result: the result bytes must be the same;
 //   2. PostgreSQL's own binary bytes from 1 sent back as a binary parameter,
@@ -64,6 +64,12 @@ const CASES: [keyof typeof OID, string, string[]][] = [
     "00:00:00",
     "178956970 years 7 mons 2147483647 days 2562047788:00:54.775807",
     "-178956970 years -8 mons -2147483648 days",
+  ]],
+  ["time", "time", [
+    "00:00:00",
+    "12:34:56.789012",
+    "24:00:00",
+    "23:59:59.5",
   ]],
   ["uuid", "uuid", [
     "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
