@@ -691,6 +691,8 @@ export function compileComparison(
   leftExpr: Compiled,
   rightExpr: Compiled,
 ): Compiled {
+  const like = LIKE_OPERATORS[op];
+  if (like !== undefined) return likeOf(leftExpr, rightExpr, null, like);
   const [left, right, compare] = comparable(leftExpr, rightExpr, op);
   const test = COMPARISONS[op];
   const l = left.evaluate;
@@ -1205,17 +1207,41 @@ function compileLike(
   expr: Extract<Expr, { kind: "like" }>,
   compile: (e: Expr) => Compiled,
 ): Compiled {
+  return likeOf(
+    compile(expr.operand),
+    compile(expr.pattern),
+    expr.escape === null ? null : compile(expr.escape),
+    expr,
+  );
+}
+
+/** LIKE's operators by name, for `x LIKE ANY (array)` and the like (quantified comparisons). */
+const LIKE_OPERATORS: Record<string, { not: boolean; caseInsensitive: boolean }> = {
+  "~~": { not: false, caseInsensitive: false },
+  "~~*": { not: false, caseInsensitive: true },
+  "!~~": { not: true, caseInsensitive: false },
+  "!~~*": { not: true, caseInsensitive: true },
+};
+
+/** LIKE, ILIKE or SIMILAR TO over compiled operands. */
+function likeOf(
+  operandExpr: Compiled,
+  patternExpr: Compiled,
+  escapeExpr: Compiled | null,
+  flags: { not: boolean; caseInsensitive: boolean; similar?: boolean },
+): Compiled {
   const text = (value: Compiled) => {
     if (value.type === "unknown") return coerce(value, "text").evaluate;
     if (!STRINGS.has(value.type)) {
-      throw noOperator(expr.caseInsensitive ? "~~*" : "~~", value.type, "text");
+      throw noOperator(flags.caseInsensitive ? "~~*" : "~~", value.type, "text");
     }
     return value.evaluate;
   };
-  const operand = text(compile(expr.operand));
-  const pattern = text(compile(expr.pattern));
-  const escape = expr.escape === null ? null : text(compile(expr.escape));
-  const { not, caseInsensitive } = expr;
+  const operand = text(operandExpr);
+  const pattern = text(patternExpr);
+  const escape = escapeExpr === null ? null : text(escapeExpr);
+  const { not, caseInsensitive } = flags;
+  const expr = flags;
   let cachedPattern: string | null = null;
   let cachedEscape: string | null = null;
   let cached: RegExp | null = null;

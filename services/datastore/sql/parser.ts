@@ -2167,6 +2167,12 @@ class Parser {
     if (like) {
       const caseInsensitive = this.#tok.text === "ilike";
       this.#at++;
+      const next = this.#peek();
+      if ((this.#is("any") || this.#is("some") || this.#is("all")) && this.#isOp("(", next)) {
+        // x [NOT] LIKE ANY/ALL (array or subquery): the quantified form of ~~ and its kin.
+        const op = `${not ? "!" : ""}~~${caseInsensitive ? "*" : ""}`;
+        return this.#quantifiedOrLike(op, operand);
+      }
       const pattern = this.#otherOperator();
       const escape = this.#accept("escape") ? this.#otherOperator() : null;
       return { kind: "like", not, caseInsensitive, operand, pattern, escape };
