@@ -48,7 +48,14 @@ export type Expr =
     escape: Expr | null;
   }
   | { kind: "in_list"; not: boolean; operand: Expr; list: Expr[] }
-  | { kind: "in_subquery"; not: boolean; operand: Expr; query: SelectStatement }
+  | {
+    kind: "in_subquery";
+    not: boolean;
+    operand: Expr;
+    query: SelectStatement;
+    /** Where IN stands (1-based), for errors about the subquery's width. */
+    position?: number;
+  }
   /** x op ANY/ALL (subquery). */
   | {
     kind: "quantified";

@@ -1048,22 +1048,54 @@ class Planner {
       case "in_subquery":
       case "quantified": {
         const sub = this.subquery(expr.query, scope);
-        if (sub.plan.columns.length !== 1) {
-          throw new SqlError("42601", "subquery has too many columns");
+        // (a, b) IN (SELECT x, y ...): a row compared with each row of the subquery.
+        const items = expr.operand.kind === "row" ? expr.operand.items : null;
+        const width = items?.length ?? 1;
+        if (sub.plan.columns.length !== width) {
+          throw new SqlError(
+            "42601",
+            `subquery has too ${sub.plan.columns.length > width ? "many" : "few"} columns`,
+            expr.kind === "in_subquery" ? { position: expr.position } : {},
+          );
         }
-        const operand = this.compile(expr.operand, scope, extra);
         const op = expr.kind === "in_subquery" ? "=" : expr.op;
         const all = expr.kind === "quantified" && expr.quantifier === "all";
         const not = expr.kind === "in_subquery" && expr.not;
-        const slot: PgValue[] = [null];
-        const element: Compiled = { type: sub.plan.columns[0].type, evaluate: () => slot[0] };
-        const test = compileComparison(op, operand, element).evaluate;
+        const slot: PgValue[] = new Array(width).fill(null);
+        const elementAt = (i: number): Compiled => ({
+          type: sub.plan.columns[i].type,
+          evaluate: () => slot[i],
+        });
+        let test: (ctx: EvalContext) => PgValue;
+        if (items === null) {
+          test = compileComparison(op, this.compile(expr.operand, scope, extra), elementAt(0))
+            .evaluate;
+        } else {
+          if (op !== "=" && op !== "<>") {
+            throw new SqlError("0A000", `row comparison with ${op} and a subquery is not supported`);
+          }
+          // Rows are equal when every pair is (NULL when none differs but some are NULL);
+          // unequal when some pair is.
+          const tests = items.map((item, i) =>
+            compileComparison(op, this.compile(item, scope, extra), elementAt(i)).evaluate
+          );
+          const decisive = op === "<>";
+          test = (ctx) => {
+            let sawNull = false;
+            for (const t of tests) {
+              const r = t(ctx);
+              if (r === null) sawNull = true;
+              else if (r === decisive) return decisive;
+            }
+            return sawNull ? null : !decisive;
+          };
+        }
         return {
           type: "bool",
           evaluate: (ctx) => {
             let sawNull = false;
             for (const row of sub.rows) {
-              slot[0] = row[0];
+              for (let i = 0; i < width; i++) slot[i] = row[i];
               const r = test(ctx);
               if (r === null) sawNull = true;
               else if (r !== all) {

@@ -2139,9 +2139,11 @@ class Parser {
       const high = this.#otherOperator();
       return { kind: "between", not, symmetric, operand, low, high };
     }
-    if (this.#accept("in")) {
+    if (this.#is("in")) {
+      const position = characterPosition(this.#sql, this.#tok.start);
+      this.#at++;
       const query = this.#tryParenQuery();
-      if (query !== null) return { kind: "in_subquery", not, operand, query };
+      if (query !== null) return { kind: "in_subquery", not, operand, query, position };
       const open = this.#tok;
       this.#expectOp("(");
       const list = this.#exprList();
