@@ -1072,7 +1072,10 @@ class Planner {
             .evaluate;
         } else {
           if (op !== "=" && op !== "<>") {
-            throw new SqlError("0A000", `row comparison with ${op} and a subquery is not supported`);
+            throw new SqlError(
+              "0A000",
+              `row comparison with ${op} and a subquery is not supported`,
+            );
           }
           // Rows are equal when every pair is (NULL when none differs but some are NULL);
           // unequal when some pair is.
