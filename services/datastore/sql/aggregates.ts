@@ -22,7 +22,7 @@
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import type { EvalContext, SqlType } from "./eval.ts";
+import { arrayTypeOf, type EvalContext, isArrayType, type SqlType } from "./eval.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 import {
   addDecimal,
@@ -153,7 +153,8 @@ export function arrayAgg(
   element: SqlType,
 ): AggregateSpec {
   return {
-    type: "text",
+    // An array of the input's type (array_agg of arrays stays text here: no extra dimension).
+    type: isArrayType(element) ? "text" : arrayTypeOf(element),
     element,
     start: () => ({ items: [] as (string | null)[] }),
     step: filtered(filter, distinct, evaluate, (acc, v) => {

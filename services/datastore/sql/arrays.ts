@@ -12,22 +12,49 @@
 // array_to_string, array_length, array_upper and cardinality are
 // catalog_exprs.ts's. Left out: multidimensional arrays, array_fill, trim_array.
 
-import { formatText, type PgValue } from "../../../lib/pg/values.ts";
+import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+import { arrayDimension, concatArrays } from "./array_types.ts";
+import {
+  arrayTypeOf,
+  type Compiled,
+  elementType,
+  type EvalContext,
+  isArrayType,
+  type SqlType,
+} from "./eval.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 
 /** The Compiled values known to be arrays (their text form), with their elements' type. */
 export const ARRAY_VALUES: WeakMap<Compiled, SqlType> = new WeakMap();
 
-/** Marks `compiled` as an array of `element` values and returns it. */
+/** The element type of an array expression (marked, or of an array type), else undefined. */
+export function arrayElementOf(compiled: Compiled): SqlType | undefined {
+  return ARRAY_VALUES.get(compiled) ??
+    (isArrayType(compiled.type) ? elementType(compiled.type) : undefined);
+}
+
+/**
+ * Marks `compiled` as an array of `element` values and returns it, typed as
+ * that array type (`int4[]`, array_types.ts) so that RowDescription,
+ * comparisons and columns know it.
+ */
 export function arrayValue(compiled: Compiled, element: SqlType = "text"): Compiled {
-  ARRAY_VALUES.set(compiled, element === "unknown" ? "text" : element);
-  return compiled;
+  const of: SqlType = element === "unknown"
+    ? "text"
+    : isArrayType(element)
+    ? elementType(element)
+    : element;
+  const typed = compiled.type === arrayTypeOf(of)
+    ? compiled
+    : { ...compiled, type: arrayTypeOf(of) };
+  ARRAY_VALUES.set(typed, of);
+  return typed;
 }
 
 /** The element type of an array argument, else the type of a would-be element. */
 function elementTypeOf(array: Compiled, element?: Compiled): SqlType {
+  if (isArrayType(array.type)) return elementType(array.type);
   return ARRAY_VALUES.get(array) ?? element?.type ?? "text";
 }
 
@@ -51,13 +78,22 @@ export function arrayConcat(
   right: Compiled,
   oidOf: (type: SqlType) => number,
 ): Compiled {
-  const leftArray = ARRAY_VALUES.has(left);
-  const rightArray = ARRAY_VALUES.has(right);
+  const leftArray = ARRAY_VALUES.has(left) || isArrayType(left.type);
+  const rightArray = ARRAY_VALUES.has(right) || isArrayType(right.type);
   const side = (c: Compiled, array: boolean): Evaluate => {
     if (array) return c.evaluate;
     const text = elementText(c.type, oidOf);
     const evaluate = c.evaluate;
-    // An untyped NULL beside an array is taken as an empty array, as PostgreSQL resolves it.
+    // An untyped NULL beside an array is taken as an empty array, as PostgreSQL resolves it;
+    // another string constant is an array literal of the other side's type (22P02 if not).
+    const other = c === left ? right : left;
+    if (c.type === "unknown" && isArrayType(other.type)) {
+      const oid = oidOf(other.type);
+      return (ctx) => {
+        const v = evaluate(ctx);
+        return v === null ? "{}" : parseText(oid, String(v));
+      };
+    }
     if (c.type === "unknown") {
       return (ctx) => {
         const v = evaluate(ctx);
@@ -75,7 +111,7 @@ export function arrayConcat(
       const a = l(ctx);
       const b = r(ctx);
       if (a === null && b === null) return null;
-      return arrayText([...elements(a), ...elements(b)]);
+      return concatArrays(a === null ? "{}" : String(a), b === null ? "{}" : String(b));
     },
   }, element);
 }
@@ -130,7 +166,7 @@ export function arrayFunction(
           const a = args[0].evaluate(ctx);
           const b = args[1].evaluate(ctx);
           if (a === null && b === null) return null;
-          return arrayText([...elements(a), ...elements(b)]);
+          return concatArrays(a === null ? "{}" : String(a), b === null ? "{}" : String(b));
         },
       }, elementTypeOf(args[0], undefined));
     }
@@ -193,11 +229,9 @@ export function arrayFunction(
         evaluate: (ctx) => {
           const a = args[0].evaluate(ctx);
           if (a === null) return null;
-          const n = elements(a).length;
-          if (n === 0) return null;
-          if (fn === "array_ndims") return 1;
-          if (fn === "array_dims") return `[1:${n}]`;
-          return Number(args[1].evaluate(ctx)) === 1 ? 1 : null;
+          const dim = fn === "array_lower" ? args[1].evaluate(ctx) : null;
+          if (fn === "array_lower" && dim === null) return null;
+          return arrayDimension(fn, String(a), dim === null ? null : Number(dim));
         },
       };
     }

@@ -14,7 +14,28 @@ import { typeByOid } from "../../../lib/pg/oids.ts";
 import type { Expr, SelectStatement } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { arrayValue } from "./arrays.ts";
-import { coerce, compileComparison, type Compiled, type SqlType, sqlTypeOf } from "./eval.ts";
+import {
+  type ArrayType,
+  arrayTypeOf,
+  castTo,
+  coerce,
+  commonType,
+  compileComparison,
+  type Compiled,
+  elementType,
+  isArrayType,
+  type SqlType,
+  sqlTypeOf,
+  toType,
+} from "./eval.ts";
+import {
+  arrayDimension,
+  compileArrayConstructor,
+  compileQuantifiedArray,
+  compileSubscripts,
+  type Subscript,
+} from "./array_types.ts";
+import type { TypeName } from "./ast.ts";
 import {
   arrayText,
   type CatalogSource,
@@ -55,10 +76,8 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       return cast(expr, host);
     case "array": {
       const elements = expr.elements.map((e) => host.compile(e));
-      return arrayValue({
-        type: "text",
-        evaluate: (ctx) => arrayText(elements.map((e) => text(e.evaluate(ctx), e.type))),
-      }, elements.find((e) => e.type !== "unknown")?.type ?? "text");
+      const compiled = compileArrayConstructor(elements, { commonType, toType });
+      return arrayValue(compiled, elementType(compiled.type as ArrayType));
     }
     case "array_subquery": {
       const sub = host.subquery(expr.query);
@@ -71,6 +90,8 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       }, sub.types[0]);
     }
     case "subscript": {
+      const typed = typedSubscripts(expr, host);
+      if (typed !== null) return typed;
       const array = host.compile(expr.operand);
       const index = host.compile(expr.index);
       // An element's type is not kept with the text: unknown, so it takes its context's type.
@@ -93,10 +114,49 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
   }
 }
 
+/** The array type a TypeName names, or "unknown" for an element type we do not have (name[]). */
+function arrayTypeOrNull(type: TypeName): SqlType {
+  try {
+    return sqlTypeOf(type);
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * `a[i][j]`, `a[i:j]` over a typed array (array_types.ts), or null for
+ * the catalog's text arrays, which the one-subscript reading below serves.
+ */
+function typedSubscripts(
+  expr: Extract<Expr, { kind: "subscript" }>,
+  host: CatalogExprHost,
+): Compiled | null {
+  const chain: Extract<Expr, { kind: "subscript" }>[] = [];
+  let base: Expr = expr;
+  while (base.kind === "subscript") {
+    chain.unshift(base);
+    base = base.operand;
+  }
+  const array = host.compile(base);
+  if (!isArrayType(array.type)) return null;
+  const subscripts: Subscript[] = chain.map((s) => ({
+    index: s.lowerOmitted ? null : host.compile(s.index),
+    upper: s.upper === undefined || s.upper === null ? s.upper : host.compile(s.upper),
+    slice: s.slice === true,
+  }));
+  return compileSubscripts(array, subscripts, toType);
+}
+
 function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Compiled | null {
   const name = expr.type.name;
+  if (expr.type.array && isArrayType(arrayTypeOrNull(expr.type))) {
+    // A type we have: array_in (or an element-wise cast) through castTo.
+    const operand = host.compile(expr.operand);
+    const cast = castTo(operand, expr.type);
+    return arrayValue(cast, elementType(cast.type as ArrayType));
+  }
   if (expr.type.array) {
-    // Arrays are their text form: a cast to an array type checks nothing.
+    // name[], oid[]: the text form, checked no further; elements read as text.
     const operand = coerce(host.compile(expr.operand), "text");
     let element: SqlType = "text";
     try {
@@ -148,6 +208,19 @@ function quantified(
 ): Compiled {
   const operand = host.compile(expr.operand);
   const all = expr.quantifier === "all";
+  if (expr.array.kind !== "array") {
+    let array = host.compile(expr.array);
+    if (array.type === "unknown" && operand.type !== "unknown") {
+      array = coerce(array, arrayTypeOf(operand.type)); // x = ANY('{1,2}')
+    }
+    if (isArrayType(array.type)) {
+      return compileQuantifiedArray(
+        array,
+        all,
+        (element) => compileComparison(expr.op, operand, element),
+      );
+    }
+  }
   // ARRAY[...] keeps its elements' types: compare them as the operator would.
   if (expr.array.kind === "array") {
     const tests = expr.array.elements.map((e) =>
@@ -280,10 +353,16 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
       return make("int4", (ctx) => {
         const a = value(0, ctx);
         if (a === null) return null;
-        // One-dimensional arrays only: any other dimension has no length (NULL).
-        if (name !== "cardinality" && Number(value(1, ctx)) !== 1) return null;
-        const length = parseArray(String(a)).length;
-        return length === 0 && name !== "cardinality" ? null : length;
+        const dim = name === "cardinality" ? null : value(1, ctx);
+        if (name !== "cardinality" && dim === null) return null;
+        try {
+          return arrayDimension(name, String(a), dim === null ? null : Number(dim));
+        } catch {
+          // a catalog text that is no array literal: one dimension of its items
+          const length = parseArray(String(a)).length;
+          if (name === "cardinality") return length;
+          return length === 0 || Number(dim) !== 1 ? null : length;
+        }
       });
     case "pg_partition_ancestors":
       // A table that is no partition is its own only ancestor.

@@ -31,6 +31,14 @@ import { SqlError } from "./errors.ts";
 import { moreFunctions } from "./functions.ts";
 import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
+import { ARRAY_OID_OF } from "../../../lib/pg/arrays.ts";
+import {
+  arrayCast,
+  arrayComparator,
+  arrayContainment,
+  commonArrayType,
+  mapArrayElements,
+} from "./array_types.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
 import {
   compareIntervalValues,
@@ -59,7 +67,8 @@ import {
   toDecimal,
 } from "./numeric.ts";
 
-export type SqlType =
+/** A type that is not an array. */
+export type ScalarType =
   | "bool"
   | "int2"
   | "int4"
@@ -77,11 +86,18 @@ export type SqlType =
   | "interval"
   | "uuid"
   | "json"
-  | "jsonb"
+  | "jsonb";
+
+/** An array of a scalar type, `int4[]` (any number of dimensions, as PostgreSQL's types). */
+export type ArrayType = `${ScalarType}[]`;
+
+export type SqlType =
+  | ScalarType
+  | ArrayType
   /** A string constant or untyped parameter whose type the context decides. */
   | "unknown";
 
-const TYPE_OID: Record<SqlType, number> = {
+const TYPE_OID: Record<ScalarType | "unknown", number> = {
   bool: OID.bool,
   int2: OID.int2,
   int4: OID.int4,
@@ -105,12 +121,29 @@ const TYPE_OID: Record<SqlType, number> = {
 
 /** The OID of a type, for RowDescription. */
 export function typeOid(type: SqlType): number {
-  return TYPE_OID[type];
+  if (type.endsWith("[]")) return ARRAY_OID_OF.get(TYPE_OID[elementType(type as ArrayType)])!;
+  return TYPE_OID[type as ScalarType | "unknown"];
 }
 
 /** The name PostgreSQL's messages and pg_typeof() use: integer, double precision, ... */
 export function typeDisplayName(type: SqlType): string {
-  return typeByOid(TYPE_OID[type])?.sqlName ?? type;
+  return typeByOid(typeOid(type))?.sqlName ?? type;
+}
+
+/** Whether a type is an array type. */
+export function isArrayType(type: SqlType): type is ArrayType {
+  return type.endsWith("[]");
+}
+
+/** The element type of an array type. */
+export function elementType(type: ArrayType): ScalarType {
+  return type.slice(0, -2) as ScalarType;
+}
+
+/** The array type of an element type (unknown elements are text, as ARRAY['a'] is text[]). */
+export function arrayTypeOf(element: SqlType): ArrayType {
+  if (isArrayType(element)) return element;
+  return `${element === "unknown" ? "text" : element}[]`;
 }
 
 /** What an expression sees while it runs. */
@@ -258,7 +291,12 @@ function isTimestamp(type: SqlType): boolean {
 
 /** The SqlType of a TypeName from the parser, with its modifiers applied by castTo. */
 export function sqlTypeOf(type: TypeName): SqlType {
-  if (type.array) throw new SqlError("0A000", "arrays are not supported");
+  if (type.array || type.name.endsWith("[]")) {
+    // `{ name: "int4[]" }` is how a column's SqlType comes back as a TypeName.
+    return arrayTypeOf(
+      sqlTypeOf({ ...type, name: type.name.replace(/(\[\])+$/, ""), array: false }),
+    );
+  }
   const name = type.name === "bool" ? "bool" : type.name;
   if (name in TYPE_OID && name !== "unknown") return name as SqlType;
   throw new SqlError("42704", `type "${type.name}" does not exist`);
@@ -267,14 +305,17 @@ export function sqlTypeOf(type: TypeName): SqlType {
 /** The cast of a value of type `from` to `to` (documentation 10.3; pg_cast), or an error. */
 function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue) | null {
   if (from === to) return (value) => value;
-  const toOid = TYPE_OID[to];
+  if (isArrayType(from) || isArrayType(to)) {
+    return arrayCast(from, to, castFunction);
+  }
+  const toOid = typeOid(to);
   if (from === "unknown" || STRINGS.has(from)) {
     if (STRINGS.has(to)) return (value) => value;
     return (value) => parseText(toOid, value as string);
   }
   if (from === "bool" && STRINGS.has(to)) return (value) => (value ? "true" : "false"); // booltext
   if (STRINGS.has(to)) {
-    const fromOid = TYPE_OID[from];
+    const fromOid = typeOid(from);
     return (value) => formatText(fromOid, value as Exclude<PgValue, null>);
   }
   if (NUMBERS.has(from) && NUMBERS.has(to)) {
@@ -363,6 +404,13 @@ function applyModifiers(
 ): ((value: PgValue) => PgValue) | null {
   const [first, second = 0] = type.modifiers;
   if (first === undefined) return null;
+  if (isArrayType(target)) {
+    // varchar(3)[]: each element as its own type would be (array_coerce).
+    const element = elementType(target);
+    const inner = applyModifiers(type, element, assignment);
+    if (inner === null) return null;
+    return (value) => mapArrayElements(value as string, element, inner);
+  }
   if (target === "varchar" || target === "bpchar") {
     const typeText = target === "varchar" ? "character varying" : "character";
     const cut = (text: string): string => {
@@ -434,7 +482,7 @@ export function castTo(value: Compiled, type: TypeName, assignment = false): Com
 export function coerce(value: Compiled, type: SqlType): Compiled {
   if (value.type === type || value.type !== "unknown") return value;
   value.inferType?.(type);
-  const oid = TYPE_OID[type];
+  const oid = typeOid(type);
   const evaluate = value.evaluate;
   if (STRINGS.has(type)) return { type, evaluate, constant: value.constant };
   // A literal is converted now, so 'x' in a branch never taken still fails, as in PostgreSQL.
@@ -565,6 +613,7 @@ function floatArithmetic(op: string, type: SqlType): Binary | null {
 
 /** -1, 0, 1 for two non-null values of one type. */
 export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
+  if (isArrayType(type)) return arrayComparator(type, comparator(elementType(type)));
   switch (type) {
     case "numeric":
       return (a, b) => compareDecimal(toDecimal(a as string), toDecimal(b as string));
@@ -650,7 +699,7 @@ function comparable(
   } else if (STRINGS.has(left.type) && STRINGS.has(right.type)) {
     type = left.type === "bpchar" && right.type === "bpchar" ? "bpchar" : "text";
   } else if (isTimestamp(left.type) && isTimestamp(right.type)) type = "timestamptz";
-  else throw noOperator(op, left.type, right.type);
+  else type = commonArrayType(left.type, right.type) ?? noOperatorThrown(op, left, right);
   return [toType(left, type), toType(right, type), comparator(type)];
 }
 
@@ -673,6 +722,10 @@ export function compileComparison(
       return test(compare(a, b));
     },
   };
+}
+
+function noOperatorThrown(op: string, left: Compiled, right: Compiled): never {
+  throw noOperator(op, left.type, right.type);
 }
 
 function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
@@ -722,7 +775,10 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
 }
 
 function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
-  if (ARRAY_VALUES.has(leftExpr) || ARRAY_VALUES.has(rightExpr)) {
+  if (
+    ARRAY_VALUES.has(leftExpr) || ARRAY_VALUES.has(rightExpr) || isArrayType(leftExpr.type) ||
+    isArrayType(rightExpr.type)
+  ) {
     return arrayConcat(leftExpr, rightExpr, typeOid);
   }
   if (leftExpr.type === "jsonb" || rightExpr.type === "jsonb") {
@@ -746,7 +802,7 @@ function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
       };
     }
     if (STRINGS.has(value.type)) return value.evaluate;
-    const oid = TYPE_OID[value.type];
+    const oid = typeOid(value.type);
     const evaluate = value.evaluate;
     return (ctx: EvalContext) => {
       const v = evaluate(ctx);
@@ -802,7 +858,7 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
   const l = leftExpr.evaluate;
   const r = key.evaluate;
   const asText = op === "->>";
-  const oid = TYPE_OID[type];
+  const oid = typeOid(type);
   return {
     type: asText ? "text" : type,
     evaluate: (ctx) => {
@@ -1085,6 +1141,14 @@ function compileBinary(op: string, left: Compiled, right: Compiled): Compiled {
     return compileRegex(op, left, right);
   }
   if (op === "->" || op === "->>") return compileJsonField(op, left, right);
+  if (
+    (op === "@>" || op === "<@" || op === "&&") &&
+    (isArrayType(left.type) || isArrayType(right.type))
+  ) {
+    const found = arrayContainment(op, left, right, { toType, comparator });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
   if (JSONB_OPERATORS.has(op)) {
     const found = jsonbOperator(op, left, right, { toType, typeOid });
     if (found === null) throw noOperator(op, left.type, right.type);

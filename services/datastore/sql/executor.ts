@@ -53,7 +53,7 @@ import { ConstraintError, DeadlockError, LockTimeoutError } from "../storage/eng
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { jsonOf, jsonValueText } from "./jsonb.ts";
-import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
+import { arrayElementOf, arrayValue } from "./arrays.ts";
 import {
   type AggregateSpec,
   arrayAgg,
@@ -2483,7 +2483,7 @@ class Planner {
       case "array_agg":
         return arrayAgg(filter, distinct, arg.evaluate, (v) => formatValue(type, v), type);
       case "json_agg": {
-        const element = ARRAY_VALUES.get(arg);
+        const element = arrayElementOf(arg);
         const json = (v: PgValue) => jsonValueText(type, v, typeOidOf, element);
         const structured = WHOLE_ROWS.has(arg) || element !== undefined;
         return jsonAgg(filter, distinct, arg.evaluate, json, structured);
@@ -4425,6 +4425,7 @@ function walk(expr: Expr, visit: (e: Expr) => boolean): void {
     case "subscript":
       go(expr.operand);
       go(expr.index);
+      go(expr.upper ?? null);
       break;
     case "quantified_array":
       go(expr.operand);
@@ -5865,7 +5866,7 @@ function informationSchemaColumn(
       ? `nextval('${sequenceName(table, c)}'::regclass)`
       : null,
     c.notNull ? "NO" : "YES",
-    typeDisplayName(c.type),
+    c.type.endsWith("[]") ? "ARRAY" : typeDisplayName(c.type),
     length,
     character ? (length === null ? 1073741824 : length * 4) : null,
     bits ?? (numeric ? first ?? null : null),
@@ -5878,7 +5879,7 @@ function informationSchemaColumn(
     c.type === "date" ? 0 : c.type === "timestamp" || c.type === "timestamptz" ? first ?? 6 : null,
     database,
     "pg_catalog",
-    c.type,
+    c.type.endsWith("[]") ? `_${c.type.slice(0, -2)}` : c.type,
     c.identity ? "YES" : "NO",
     c.identity === "a" ? "ALWAYS" : c.identity === "d" ? "BY DEFAULT" : null,
     "NEVER",

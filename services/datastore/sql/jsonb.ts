@@ -23,7 +23,7 @@
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import { ARRAY_VALUES } from "./arrays.ts";
+import { arrayElementOf } from "./arrays.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 import { compareDecimal, toDecimal } from "./numeric.ts";
 
@@ -562,7 +562,7 @@ export function jsonbFunction(
   const value = (c: Compiled): Evaluate => {
     const type = c.type === "unknown" ? "text" : c.type;
     const evaluate = c.evaluate;
-    const element = ARRAY_VALUES.get(c);
+    const element = arrayElementOf(c);
     return (ctx) => {
       const v = evaluate(ctx);
       if (v === null) return null;
@@ -657,7 +657,7 @@ export function jsonbFunction(
         );
       }
       const type = args[0].type;
-      const element = ARRAY_VALUES.get(args[0]);
+      const element = arrayElementOf(args[0]);
       return strict(
         "json",
         [args[0].evaluate],
@@ -682,7 +682,7 @@ export function jsonbFunction(
         const keyType = key.type === "unknown" ? "text" : key.type;
         const value = args[i + 1];
         const valueType = value.type === "unknown" ? "text" : value.type;
-        const element = ARRAY_VALUES.get(value);
+        const element = arrayElementOf(value);
         pairs.push({ key: key.evaluate, keyType, value: value.evaluate, valueType, element });
       }
       return {
@@ -708,7 +708,7 @@ export function jsonbFunction(
       const values = args.map((a) => ({
         evaluate: a.evaluate,
         type: a.type === "unknown" ? "text" as SqlType : a.type,
-        element: ARRAY_VALUES.get(a),
+        element: arrayElementOf(a),
       }));
       return {
         type: "json",

@@ -1716,6 +1716,15 @@ class Parser {
 
   #typeName(): TypeName {
     const type = this.#simpleTypeName();
+    if (this.#accept("array")) {
+      // `text ARRAY` and `text ARRAY[4]`: the SQL standard's spelling of text[].
+      type.array = true;
+      if (this.#acceptOp("[")) {
+        if (this.#tok.kind === "integer") this.#at++;
+        this.#expectOp("]");
+      }
+      return type;
+    }
     while (this.#isOp("[")) {
       this.#at++;
       if (this.#tok.kind === "integer") this.#at++;
@@ -1723,6 +1732,41 @@ class Parser {
       type.array = true;
     }
     return type;
+  }
+
+  /** After `[`: `i]`, or a slice `i:j]` with either bound left out. */
+  #subscript(operand: Expr): Expr {
+    const lowerOmitted = this.#isOp(":");
+    const index: Expr = lowerOmitted ? { kind: "null" } : this.#expr();
+    if (!this.#acceptOp(":")) {
+      this.#expectOp("]");
+      return { kind: "subscript", operand, index };
+    }
+    const upper = this.#isOp("]") ? null : this.#expr();
+    this.#expectOp("]");
+    return {
+      kind: "subscript",
+      operand,
+      index,
+      slice: true,
+      upper,
+      ...(lowerOmitted ? { lowerOmitted } : {}),
+    };
+  }
+
+  /** The elements of ARRAY[...] after its `[`: expressions, or `[...]` sub-arrays. */
+  #arrayElements(): Expr[] {
+    if (this.#isOp("]")) return [];
+    const elements: Expr[] = [];
+    do {
+      if (this.#acceptOp("[")) {
+        elements.push({ kind: "array", elements: this.#arrayElements() });
+        this.#expectOp("]");
+      } else {
+        elements.push(this.#expr());
+      }
+    } while (this.#acceptOp(","));
+    return elements;
   }
 
   #simpleTypeName(): TypeName {
@@ -2105,9 +2149,7 @@ class Parser {
         expr = { kind: "cast", operand: expr, type: this.#typeName() };
       } else if (this.#isOp("[")) {
         this.#at++;
-        const index = this.#expr();
-        this.#expectOp("]");
-        expr = { kind: "subscript", operand: expr, index };
+        expr = this.#subscript(expr);
       } else if (this.#accept("collate")) {
         // One collation here (C, by code point): the clause is read and has no effect.
         if (this.#tok.kind !== "word" && this.#tok.kind !== "quoted") throw this.#error();
@@ -2247,7 +2289,7 @@ class Parser {
         }
         if (this.#isOp("[", next)) {
           this.#at += 2;
-          const elements = this.#isOp("]") ? [] : this.#exprList();
+          const elements = this.#arrayElements();
           this.#expectOp("]");
           return { kind: "array", elements };
         }

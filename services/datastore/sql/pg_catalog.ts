@@ -27,6 +27,7 @@
 // partitions, and `\d+` (sizes, storage, access methods' details).
 
 import { OID, typeByOid } from "../../../lib/pg/oids.ts";
+import { ARRAY_OID_OF, arrayElementOid, parseArrayText } from "../../../lib/pg/arrays.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, SelectCore, SelectStatement } from "./ast.ts";
 import type { SqlColumn, SqlIndex, SqlTable } from "./catalog.ts";
@@ -61,6 +62,10 @@ const COLLATABLE: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
 
 /** Type OID of a column's type. */
 export function typeOidOf(type: SqlType): number {
+  if (type.endsWith("[]")) {
+    const element = (OID as Record<string, number>)[type.slice(0, -2)];
+    return ARRAY_OID_OF.get(element) ?? OID.text;
+  }
   return (OID as Record<string, number>)[type] ?? OID.text;
 }
 
@@ -68,14 +73,17 @@ export function typeOidOf(type: SqlType): number {
 export function typeModifier(column: SqlColumn): number {
   const [first, second] = column.typeName.modifiers;
   if (first === undefined) return -1;
-  if (column.type === "numeric") return ((first << 16) | (second ?? 0)) + 4;
-  if (column.type === "varchar" || column.type === "bpchar") return first + 4;
+  const type = column.type.replace(/\[\]$/, ""); // varchar(10)[] keeps its element's modifier
+  if (type === "numeric") return ((first << 16) | (second ?? 0)) + 4;
+  if (type === "varchar" || type === "bpchar") return first + 4;
   return -1;
 }
 
 /** PostgreSQL's format_type(oid, typmod): the type's SQL name with its modifiers. */
 export function formatType(oid: number | null, typmod: number | null): string | null {
   if (oid === null) return null;
+  const element = arrayElementOid(oid);
+  if (element !== undefined && (typmod ?? -1) >= 4) return `${formatType(element, typmod)}[]`;
   const type = typeByOid(oid);
   if (!type) return "???";
   const mod = typmod ?? -1;
@@ -122,8 +130,13 @@ export function arrayText(values: readonly (string | null)[]): string {
   }}`;
 }
 
-/** The elements of a one-dimensional array's text form. */
+/** The elements of an array's text form (all of them, in order, when it has several dimensions). */
 export function parseArray(text: string): (string | null)[] {
+  try {
+    return parseArrayText(text).items;
+  } catch {
+    // not an array literal: read it leniently, as before arrays were checked
+  }
   const inner = text.trim().replace(/^\{/, "").replace(/\}$/, "");
   if (inner === "") return [];
   const out: (string | null)[] = [];

@@ -29,10 +29,13 @@ import type { Expr, FunctionCall } from "./ast.ts";
 import { addIntervalToTimestamp, isFiniteTimestamp } from "./datetime.ts";
 import { SqlError } from "./errors.ts";
 import {
+  type ArrayType,
   coerce,
   commonType,
   type Compiled,
+  elementType as elementOf,
   type EvalContext,
+  isArrayType,
   type SqlType,
   sqlTypeOf,
   toType,
@@ -299,10 +302,11 @@ function elementType(expr: Expr, compile: (e: Expr) => Compiled): SqlType {
 }
 
 function unnest(expr: Expr, array: Compiled, compile: (e: Expr) => Compiled): SetFunction {
-  if (array.type !== "text" && array.type !== "unknown") {
+  const typed = isArrayType(array.type);
+  if (!typed && array.type !== "text" && array.type !== "unknown") {
     throw noFunction("unnest", [array]);
   }
-  const type = elementType(expr, compile);
+  const type = typed ? elementOf(array.type as ArrayType) : elementType(expr, compile);
   const oid = typeOid(type);
   const convert = type === "text" ? null : (s: string) => parseText(oid, s);
   const evaluate = array.evaluate;

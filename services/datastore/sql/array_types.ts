@@ -1,0 +1,501 @@
+// Array types as real SQL types (PostgreSQL documentation 8.15 and 9.19):
+// the columns `text[]`, `int4[]`, ... and what reads them. A value is its
+// canonical text (lib/pg/arrays.ts), so storage, hashing (GROUP BY,
+// DISTINCT, joins) and the wire's text format take it as it is; the
+// functions here take it apart when they need the elements:
+//
+// - casts: a string to an array type (array_in through the element's input,
+//   22P02 with PostgreSQL's detail), an array to text, and an array to
+//   another array type element by element (array_coerce);
+// - ordering (array_cmp: element by element with NULLs last, then the number
+//   of elements, of dimensions, the dimensions and the lower bounds), which
+//   `=`, `<`, ORDER BY, min/max and B-tree keys use;
+// - `@>`, `<@` and `&&` (array_contain_compare: NULL elements never match,
+//   dimensions ignored);
+// - subscripts `a[i]`, `a[i][j]` and slices `a[i:j]` (NULL out of range, as
+//   PostgreSQL; a slice's lower bounds start again at 1);
+// - `x op ANY/ALL (array)` with the operator's own type resolution;
+// - ARRAY[...] over scalars or over arrays (one dimension more, 2202E for
+//   sub-arrays that do not match).
+//
+// Cost: every operator parses the text again (linear in its length); an
+// ORDER BY over an array column parses each value once per comparison.
+
+import {
+  type ArrayShape,
+  formatArray,
+  formatList,
+  parseArrayText,
+} from "../../../lib/pg/arrays.ts";
+import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
+import { SqlError } from "./errors.ts";
+import {
+  type ArrayType,
+  arrayTypeOf,
+  type Compiled,
+  elementType,
+  type EvalContext,
+  isArrayType,
+  type SqlType,
+  typeDisplayName,
+  typeOid,
+} from "./eval.ts";
+
+const STRING_ELEMENTS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
+
+/** How to read an element's text as its type's value (strings as they are). */
+export function elementReader(element: SqlType): (text: string) => PgValue {
+  if (STRING_ELEMENTS.has(element)) return (text) => text;
+  const oid = typeOid(element);
+  return (text) => parseText(oid, text);
+}
+
+/** How to write an element's value as the text an array holds. */
+export function elementWriter(element: SqlType): (value: PgValue) => string | null {
+  if (STRING_ELEMENTS.has(element)) return (value) => value === null ? null : String(value);
+  const oid = typeOid(element);
+  return (value) => value === null ? null : formatText(oid, value);
+}
+
+/** An array value taken apart, its elements read as values of `element`. */
+export function arrayValues(value: string, element: SqlType): PgValue[] {
+  const read = elementReader(element);
+  return parseArrayText(value).items.map((e) => (e === null ? null : read(e)));
+}
+
+/**
+ * The cast between `from` and `to` where one is an array type, or null
+ * when there is none (42846 then). `castElement` is eval.ts's castFunction.
+ */
+export function arrayCast(
+  from: SqlType,
+  to: SqlType,
+  castElement: (from: SqlType, to: SqlType) => ((value: PgValue) => PgValue) | null,
+): ((value: PgValue) => PgValue) | null {
+  if (from === "unknown" || (STRING_ELEMENTS.has(from) && isArrayType(to))) {
+    const oid = typeOid(to);
+    return (value) => parseText(oid, value as string);
+  }
+  if (isArrayType(from) && STRING_ELEMENTS.has(to)) return (value) => value;
+  if (!isArrayType(from) || !isArrayType(to)) return null;
+  const f = elementType(from);
+  const t = elementType(to);
+  if (STRING_ELEMENTS.has(f) && STRING_ELEMENTS.has(t)) return (value) => value;
+  const cast = castElement(f, t);
+  if (cast === null) return null;
+  const read = elementReader(f);
+  const write = elementWriter(t);
+  return (value) => {
+    const shape = parseArrayText(value as string);
+    return formatArray({
+      ...shape,
+      items: shape.items.map((e) => (e === null ? null : write(cast(read(e))))),
+    });
+  };
+}
+
+/** array_cmp for two non-null arrays of `type`, given its elements' comparator. */
+export function arrayComparator(
+  type: ArrayType,
+  compareElements: (a: PgValue, b: PgValue) => number,
+): (a: PgValue, b: PgValue) => number {
+  const read = elementReader(elementType(type));
+  return (a, b) => {
+    if (a === b) return 0;
+    const x = parseArrayText(a as string);
+    const y = parseArrayText(b as string);
+    const n = Math.min(x.items.length, y.items.length);
+    for (let i = 0; i < n; i++) {
+      const p = x.items[i];
+      const q = y.items[i];
+      if (p === null || q === null) {
+        if (p === q) continue;
+        return p === null ? 1 : -1; // NULL sorts after any value
+      }
+      const order = compareElements(read(p), read(q));
+      if (order !== 0) return order;
+    }
+    if (x.items.length !== y.items.length) return x.items.length < y.items.length ? -1 : 1;
+    if (x.dims.length !== y.dims.length) return x.dims.length < y.dims.length ? -1 : 1;
+    for (let i = 0; i < x.dims.length; i++) {
+      if (x.dims[i] !== y.dims[i]) return x.dims[i] < y.dims[i] ? -1 : 1;
+    }
+    for (let i = 0; i < x.lbounds.length; i++) {
+      if (x.lbounds[i] !== y.lbounds[i]) return x.lbounds[i] < y.lbounds[i] ? -1 : 1;
+    }
+    return 0;
+  };
+}
+
+/** The array type two sides of an array operator meet at, or null. */
+export function commonArrayType(left: SqlType, right: SqlType): ArrayType | null {
+  if (left === "unknown" && isArrayType(right)) return right;
+  if (right === "unknown" && isArrayType(left)) return left;
+  if (!isArrayType(left) || !isArrayType(right)) return null;
+  if (left === right) return left;
+  // Array operators take two arrays of one type: int4[] = int8[] does not exist, as in
+  // PostgreSQL; varchar[] and text[] meet at text[] (binary-coercible elements).
+  const l = elementType(left);
+  const r = elementType(right);
+  if (STRING_ELEMENTS.has(l) && STRING_ELEMENTS.has(r)) return "text[]";
+  return null;
+}
+
+/**
+ * `@>`, `<@` and `&&` over two arrays brought to one type by `toType`
+ * (array_contain_compare; elements equal by the comparator).
+ */
+export function arrayContainment(
+  op: "@>" | "<@" | "&&",
+  left: Compiled,
+  right: Compiled,
+  helpers: {
+    toType: (value: Compiled, type: SqlType) => Compiled;
+    comparator: (type: SqlType) => (a: PgValue, b: PgValue) => number;
+  },
+): Compiled | null {
+  const type = commonArrayType(left.type, right.type);
+  if (type === null) return null;
+  const element = elementType(type);
+  const compare = helpers.comparator(element);
+  const l = helpers.toType(left, type).evaluate;
+  const r = helpers.toType(right, type).evaluate;
+  // Does every non-null element of `inner` equal some element of `outer`? (&&: any)
+  const test = (outer: PgValue[], inner: PgValue[], any: boolean): boolean => {
+    for (const e of inner) {
+      const found = e !== null && outer.some((o) => o !== null && compare(o, e) === 0);
+      if (any && found) return true;
+      if (!any && !found) return false;
+    }
+    return !any;
+  };
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      const a = l(ctx);
+      if (a === null) return null;
+      const b = r(ctx);
+      if (b === null) return null;
+      const x = arrayValues(a as string, element);
+      const y = arrayValues(b as string, element);
+      if (op === "@>") return test(x, y, false);
+      if (op === "<@") return test(y, x, false);
+      return test(x, y, true);
+    },
+  };
+}
+
+/** One subscript: `[i]`, or `[lower:upper]` (a bound left out is the array's own). */
+export interface Subscript {
+  index: Compiled | null;
+  upper?: Compiled | null;
+  slice: boolean;
+}
+
+function subscriptValue(
+  c: Compiled | null | undefined,
+  ctx: EvalContext,
+): number | null | undefined {
+  if (c === null || c === undefined) return undefined;
+  const v = c.evaluate(ctx);
+  if (v === null) return null;
+  return Number(v);
+}
+
+const INTEGER_TYPES: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
+
+/** A subscript as int4, the cast PostgreSQL applies (numeric 1.5 rounds to 2; 'x' is 22P02). */
+function subscriptInteger(
+  c: Compiled,
+  toType: (value: Compiled, type: SqlType) => Compiled,
+): Compiled {
+  if (INTEGER_TYPES.has(c.type)) return c;
+  if (c.type === "unknown" || ["numeric", "float4", "float8"].includes(c.type)) {
+    return toType(c, "int4");
+  }
+  throw new SqlError("42804", "array subscript must have type integer");
+}
+
+/** `array[i][j]...` (an element, NULL out of range) or, with any slice, the sub-array. */
+export function compileSubscripts(
+  array: Compiled,
+  given: Subscript[],
+  toType: (value: Compiled, type: SqlType) => Compiled,
+): Compiled {
+  const type = array.type as ArrayType;
+  const element = elementType(type);
+  const subscripts = given.map((s) => ({
+    slice: s.slice,
+    index: s.index ? subscriptInteger(s.index, toType) : s.index,
+    upper: s.upper ? subscriptInteger(s.upper, toType) : s.upper,
+  }));
+  if (subscripts.length > 6) {
+    throw new SqlError(
+      "54000",
+      `number of array dimensions (${subscripts.length}) exceeds the maximum allowed (6)`,
+    );
+  }
+  const slice = subscripts.some((s) => s.slice);
+  const evaluate = array.evaluate;
+  if (!slice) {
+    const read = elementReader(element);
+    return {
+      type: element,
+      evaluate: (ctx) => {
+        const a = evaluate(ctx);
+        if (a === null) return null;
+        const indexes: number[] = [];
+        for (const s of subscripts) {
+          const i = subscriptValue(s.index, ctx);
+          if (i === null || i === undefined) return null;
+          indexes.push(i);
+        }
+        const shape = parseArrayText(a as string);
+        if (indexes.length !== shape.dims.length) return null;
+        let offset = 0;
+        for (let d = 0; d < indexes.length; d++) {
+          const at = indexes[d] - shape.lbounds[d];
+          if (at < 0 || at >= shape.dims[d]) return null;
+          offset = offset * shape.dims[d] + at;
+        }
+        const item = shape.items[offset];
+        return item === null ? null : read(item);
+      },
+    };
+  }
+  return {
+    type,
+    evaluate: (ctx) => {
+      const a = evaluate(ctx);
+      if (a === null) return null;
+      const shape = parseArrayText(a as string);
+      if (shape.dims.length === 0 || subscripts.length > shape.dims.length) return "{}";
+      const lows: number[] = [];
+      const highs: number[] = [];
+      for (let d = 0; d < shape.dims.length; d++) {
+        const first = shape.lbounds[d];
+        const last = first + shape.dims[d] - 1;
+        const s = subscripts[d];
+        if (s === undefined) {
+          lows.push(first);
+          highs.push(last);
+          continue;
+        }
+        let low: number | null | undefined;
+        let high: number | null | undefined;
+        if (s.slice) {
+          low = subscriptValue(s.index, ctx);
+          high = subscriptValue(s.upper, ctx);
+        } else {
+          low = 1;
+          high = subscriptValue(s.index, ctx);
+        }
+        if (low === null || high === null) return null;
+        lows.push(Math.max(low ?? first, first));
+        highs.push(Math.min(high ?? last, last));
+      }
+      if (lows.some((l, d) => l > highs[d])) return "{}";
+      return formatArray(sliceOf(shape, lows, highs));
+    },
+  };
+}
+
+function sliceOf(shape: ArrayShape, lows: number[], highs: number[]): ArrayShape {
+  const dims = lows.map((l, d) => highs[d] - l + 1);
+  const items: (string | null)[] = [];
+  const walk = (d: number, offset: number): void => {
+    for (let i = lows[d]; i <= highs[d]; i++) {
+      const at = offset * shape.dims[d] + (i - shape.lbounds[d]);
+      if (d === shape.dims.length - 1) items.push(shape.items[at]);
+      else walk(d + 1, at);
+    }
+  };
+  walk(0, 0);
+  return { dims, lbounds: dims.map(() => 1), items };
+}
+
+/**
+ * `operand op ANY/ALL (array)` over a typed array: each element compared by
+ * `compare`, the comparison compiled once against a stand-in for the element.
+ */
+export function compileQuantifiedArray(
+  array: Compiled,
+  all: boolean,
+  compile: (element: Compiled) => Compiled,
+): Compiled {
+  const type = array.type as ArrayType;
+  const element = elementType(type);
+  let current: PgValue = null;
+  const test = compile({ type: element, evaluate: () => current }).evaluate;
+  const read = elementReader(element);
+  const evaluateArray = array.evaluate;
+  return {
+    type: "bool",
+    evaluate: (ctx) => {
+      const a = evaluateArray(ctx);
+      if (a === null) return null;
+      let sawNull = false;
+      for (const item of parseArrayText(a as string).items) {
+        current = item === null ? null : read(item);
+        const r = test(ctx);
+        if (r === null) sawNull = true;
+        else if (r !== all) return !all;
+      }
+      return sawNull ? null : all;
+    },
+  };
+}
+
+/**
+ * ARRAY[...]: elements of one type (commonType's rules, 42804 otherwise), or
+ * arrays, which give an array of one dimension more (2202E when they differ).
+ */
+export function compileArrayConstructor(
+  elements: Compiled[],
+  helpers: {
+    commonType: (types: SqlType[], what: string) => SqlType;
+    toType: (value: Compiled, type: SqlType) => Compiled;
+  },
+): Compiled {
+  const types = elements.map((e) => e.type);
+  if (types.length > 0 && types.some(isArrayType)) {
+    const type = helpers.commonType(types, "ARRAY") as ArrayType;
+    if (!isArrayType(type)) {
+      throw new SqlError("42804", `ARRAY types ${typeDisplayName(type)} cannot be matched`);
+    }
+    const parts = elements.map((e) => helpers.toType(e, type).evaluate);
+    return {
+      type,
+      evaluate: (ctx) => {
+        const shapes: ArrayShape[] = [];
+        for (const p of parts) {
+          const v = p(ctx);
+          if (v === null) continue; // PostgreSQL skips NULL sub-arrays
+          shapes.push(parseArrayText(v as string));
+        }
+        const nonEmpty = shapes.filter((s) => s.items.length > 0);
+        if (nonEmpty.length === 0) return "{}";
+        const first = nonEmpty[0];
+        if (
+          nonEmpty.length !== shapes.length ||
+          nonEmpty.some((s) =>
+            s.dims.length !== first.dims.length || s.dims.some((d, i) => d !== first.dims[i])
+          )
+        ) {
+          throw new SqlError(
+            "2202E",
+            "multidimensional arrays must have array expressions with matching dimensions",
+          );
+        }
+        if (first.dims.length >= 6) {
+          throw new SqlError(
+            "54000",
+            `number of array dimensions (${first.dims.length + 1}) exceeds the maximum allowed (6)`,
+          );
+        }
+        return formatArray({
+          dims: [shapes.length, ...first.dims],
+          lbounds: [1, ...first.lbounds],
+          items: shapes.flatMap((s) => s.items),
+        });
+      },
+    };
+  }
+  const element = helpers.commonType(types, "ARRAY");
+  const writers = elements.map((e) => {
+    const evaluate = helpers.toType(e, element).evaluate;
+    const write = elementWriter(element);
+    return (ctx: EvalContext) => write(evaluate(ctx));
+  });
+  return {
+    type: arrayTypeOf(element),
+    evaluate: (ctx) => formatList(writers.map((w) => w(ctx))),
+  };
+}
+
+/**
+ * array_length, array_upper, array_lower (of dimension `dim`), array_ndims,
+ * array_dims and cardinality of a non-null array: NULL for a dimension it
+ * does not have, as PostgreSQL.
+ */
+export function arrayDimension(
+  fn: "array_length" | "array_upper" | "array_lower" | "array_ndims" | "array_dims" | "cardinality",
+  value: string,
+  dim: number | null,
+): PgValue {
+  const shape = parseArrayText(value);
+  if (fn === "cardinality") return shape.items.length;
+  if (shape.dims.length === 0) return null;
+  if (fn === "array_ndims") return shape.dims.length;
+  if (fn === "array_dims") {
+    return shape.dims.map((d, i) => `[${shape.lbounds[i]}:${shape.lbounds[i] + d - 1}]`).join("");
+  }
+  if (dim === null || dim < 1 || dim > shape.dims.length) return null;
+  const d = shape.dims[dim - 1];
+  const lower = shape.lbounds[dim - 1];
+  return fn === "array_length" ? d : fn === "array_lower" ? lower : lower + d - 1;
+}
+
+/** An array with `f` applied to each non-null element (read and written as `element`). */
+export function mapArrayElements(
+  value: string,
+  element: SqlType,
+  f: (value: PgValue) => PgValue,
+): string {
+  const read = elementReader(element);
+  const write = elementWriter(element);
+  const shape = parseArrayText(value);
+  return formatArray({
+    ...shape,
+    items: shape.items.map((e) => (e === null ? null : write(f(read(e))))),
+  });
+}
+
+/**
+ * array_cat / `||` of two arrays (array_cat in arrayfuncs.c): of the same
+ * dimensions, joined along the first; one of a dimension fewer, added as a
+ * last (or first) element of the other; 2202E otherwise.
+ */
+export function concatArrays(a: string, b: string): string {
+  const x = parseArrayText(a);
+  const y = parseArrayText(b);
+  if (x.items.length === 0) return formatArray(y);
+  if (y.items.length === 0) return formatArray(x);
+  const incompatible = (detail: string) =>
+    new SqlError("2202E", "cannot concatenate incompatible arrays", { detail });
+  if (x.dims.length === y.dims.length) {
+    if (x.dims.slice(1).some((d, i) => d !== y.dims[i + 1])) {
+      throw incompatible(
+        "Arrays with differing element dimensions are not compatible for concatenation.",
+      );
+    }
+    return formatArray({
+      dims: [x.dims[0] + y.dims[0], ...x.dims.slice(1)],
+      lbounds: x.lbounds,
+      items: [...x.items, ...y.items],
+    });
+  }
+  if (x.dims.length === y.dims.length + 1) {
+    if (x.dims.slice(1).some((d, i) => d !== y.dims[i])) {
+      throw incompatible("Arrays with differing dimensions are not compatible for concatenation.");
+    }
+    return formatArray({
+      dims: [x.dims[0] + 1, ...x.dims.slice(1)],
+      lbounds: x.lbounds,
+      items: [...x.items, ...y.items],
+    });
+  }
+  if (y.dims.length === x.dims.length + 1) {
+    if (y.dims.slice(1).some((d, i) => d !== x.dims[i])) {
+      throw incompatible("Arrays with differing dimensions are not compatible for concatenation.");
+    }
+    return formatArray({
+      dims: [y.dims[0] + 1, ...y.dims.slice(1)],
+      lbounds: [1, ...y.lbounds.slice(1)],
+      items: [...x.items, ...y.items],
+    });
+  }
+  throw incompatible(
+    `Arrays of ${x.dims.length} and ${y.dims.length} dimensions are not compatible for concatenation.`,
+  );
+}
