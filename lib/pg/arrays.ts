@@ -265,7 +265,11 @@ export function parseArrayText(text: string): ArrayShape {
     for (;;) {
       const c = text[pos];
       if (c === undefined) throw malformed(text, "Unexpected end of input.");
-      if (c === "," || c === "}") break;
+      if (c === "," || c === "}") {
+        // An element needs at least one character: `{a,}` and `{,}` are malformed.
+        if (value.length === 0 && !escaped) throw malformed(text, `Unexpected "${c}" character.`);
+        break;
+      }
       if (c === "{" || c === '"') throw malformed(text, `Unexpected "${c}" character.`);
       if (c === "\\") {
         pos++;
@@ -314,8 +318,16 @@ export function canonicalArray(
   text: string,
   element: (text: string) => string,
 ): string {
-  const shape = parseArrayText(text);
-  return formatArray({ ...shape, items: shape.items.map((e) => (e === null ? null : element(e))) });
+  try {
+    const shape = parseArrayText(text);
+    return formatArray({
+      ...shape,
+      items: shape.items.map((e) => (e === null ? null : element(e))),
+    });
+  } catch (error) {
+    if (error instanceof PgValueError && error.literal === undefined) error.literal = text;
+    throw error;
+  }
 }
 
 // Binary: array_send / array_recv ------------------------------------------------------------

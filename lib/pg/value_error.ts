@@ -6,6 +6,11 @@ export class PgValueError extends SyntaxError {
   override name = "PgValueError";
   readonly code: string;
   readonly detail?: string;
+  /**
+   * The whole input when the refused part was inside it (an element of an
+   * array literal), so the error can point at the literal as PostgreSQL does.
+   */
+  literal?: string;
   constructor(code: string, message: string, options: { detail?: string } = {}) {
     super(message);
     this.code = code;

@@ -23,6 +23,7 @@
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
 import { arrayTypeOf, type EvalContext, isArrayType, type SqlType } from "./eval.ts";
+import { accumulateArrays } from "./array_types.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 import {
   addDecimal,
@@ -153,8 +154,8 @@ export function arrayAgg(
   element: SqlType,
 ): AggregateSpec {
   return {
-    // An array of the input's type (array_agg of arrays stays text here: no extra dimension).
-    type: isArrayType(element) ? "text" : arrayTypeOf(element),
+    // An array of the input's type; of arrays, an array of one dimension more.
+    type: arrayTypeOf(element),
     element,
     start: () => ({ items: [] as (string | null)[] }),
     step: filtered(filter, distinct, evaluate, (acc, v) => {
@@ -162,7 +163,8 @@ export function arrayAgg(
     }),
     finish: (acc) => {
       const items = acc.items as (string | null)[];
-      return items.length === 0 ? null : arrayText(items);
+      if (items.length === 0) return null;
+      return isArrayType(element) ? accumulateArrays(items) : arrayText(items);
     },
   };
 }

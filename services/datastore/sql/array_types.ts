@@ -499,3 +499,107 @@ export function concatArrays(a: string, b: string): string {
     `Arrays of ${x.dims.length} and ${y.dims.length} dimensions are not compatible for concatenation.`,
   );
 }
+
+/**
+ * An array with one element assigned: `UPDATE t SET a[i] = v` (the parser
+ * turns it into array_set_element(a, v, i...)). A one-dimensional array
+ * grows to take a subscript past either end, the gap filled with NULLs, as
+ * PostgreSQL's array_set_element; a NULL or empty array becomes `[i:i]={v}`.
+ * Several dimensions: the subscripts must be inside (2202E otherwise).
+ */
+export function arraySetElement(
+  array: string | null,
+  element: string | null,
+  indexes: number[],
+): string {
+  const shape = array === null
+    ? { dims: [], lbounds: [], items: [] } as ArrayShape
+    : parseArrayText(array);
+  if (shape.dims.length === 0) {
+    if (indexes.length > 6) {
+      throw new SqlError(
+        "54000",
+        `number of array dimensions (${indexes.length}) exceeds the maximum allowed (6)`,
+      );
+    }
+    return formatArray({
+      dims: indexes.map(() => 1),
+      lbounds: indexes,
+      items: [element],
+    });
+  }
+  if (indexes.length !== shape.dims.length) {
+    throw new SqlError("2202E", "wrong number of array subscripts");
+  }
+  if (shape.dims.length === 1) {
+    const [i] = indexes;
+    let lower = shape.lbounds[0];
+    const items = [...shape.items];
+    if (i < lower) {
+      items.unshift(...new Array<null>(lower - i).fill(null));
+      lower = i;
+    }
+    const at = i - lower;
+    while (items.length <= at) items.push(null);
+    items[at] = element;
+    return formatArray({ dims: [items.length], lbounds: [lower], items });
+  }
+  let offset = 0;
+  for (let d = 0; d < indexes.length; d++) {
+    const at = indexes[d] - shape.lbounds[d];
+    if (at < 0 || at >= shape.dims[d]) throw new SqlError("2202E", "array subscript out of range");
+    offset = offset * shape.dims[d] + at;
+  }
+  const items = [...shape.items];
+  items[offset] = element;
+  return formatArray({ ...shape, items });
+}
+
+/** array_agg over arrays (array_agg_array_transfn): one dimension more, sub-arrays alike. */
+export function accumulateArrays(values: readonly (string | null)[]): string {
+  const shapes = values.map((v) => {
+    if (v === null) throw new SqlError("22004", "cannot accumulate null arrays");
+    const shape = parseArrayText(v);
+    if (shape.items.length === 0) throw new SqlError("2202E", "cannot accumulate empty arrays");
+    return shape;
+  });
+  const first = shapes[0];
+  for (const s of shapes) {
+    if (s.dims.length !== first.dims.length || s.dims.some((d, i) => d !== first.dims[i])) {
+      throw new SqlError("2202E", "cannot accumulate arrays of different dimensionality");
+    }
+  }
+  if (first.dims.length >= 6) {
+    throw new SqlError(
+      "54000",
+      `number of array dimensions (${first.dims.length + 1}) exceeds the maximum allowed (6)`,
+    );
+  }
+  return formatArray({
+    dims: [shapes.length, ...first.dims],
+    lbounds: [1, ...first.lbounds],
+    items: shapes.flatMap((s) => s.items),
+  });
+}
+
+/**
+ * Whether a value of `from` may be stored in a column of array type `to`
+ * (an assignment cast, pg_cast's castcontext 'a' or 'i', element by
+ * element): numbers to numbers, anything to strings, an element type to
+ * itself; a string or string array to another element type needs an
+ * explicit cast (42804 then, as PostgreSQL).
+ */
+export function arrayAssignable(from: SqlType, to: ArrayType): boolean {
+  if (from === "unknown" || from === to) return true;
+  if (!isArrayType(from)) return false;
+  const f = elementType(from);
+  const t = elementType(to);
+  const numbers = ["int2", "int4", "int8", "numeric", "float4", "float8"];
+  if (f === t || STRING_ELEMENTS.has(t)) return true;
+  if (numbers.includes(f) && numbers.includes(t)) return true;
+  if (
+    (f === "date" || f === "timestamp" || f === "timestamptz") &&
+    (t === "timestamp" || t === "timestamptz" || t === "date")
+  ) return true;
+  return (f === "json" && t === "jsonb") || (f === "jsonb" && t === "json");
+}

@@ -14,14 +14,16 @@
 
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import { arrayDimension, concatArrays } from "./array_types.ts";
+import { arrayDimension, arraySetElement, concatArrays } from "./array_types.ts";
 import {
   arrayTypeOf,
+  castTo,
   type Compiled,
   elementType,
   type EvalContext,
   isArrayType,
   type SqlType,
+  toType,
 } from "./eval.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 
@@ -232,6 +234,29 @@ export function arrayFunction(
           const dim = fn === "array_lower" ? args[1].evaluate(ctx) : null;
           if (fn === "array_lower" && dim === null) return null;
           return arrayDimension(fn, String(a), dim === null ? null : Number(dim));
+        },
+      };
+    }
+    case "array_set_element": {
+      // UPDATE ... SET a[i] = v (parser.ts): v cast to the element type as an assignment.
+      if (args.length < 3 || !isArrayType(args[0].type)) return null;
+      const element = elementType(args[0].type);
+      const value = castTo(args[1], { name: element, modifiers: [], array: false }, true);
+      const write = elementText(element, oidOf);
+      const indexes = args.slice(2).map((a) => toType(a, "int4"));
+      return {
+        type: args[0].type,
+        evaluate: (ctx) => {
+          const at: number[] = [];
+          for (const i of indexes) {
+            const v = i.evaluate(ctx);
+            if (v === null) {
+              throw new SqlError("22004", "array subscript in assignment must not be null");
+            }
+            at.push(Number(v));
+          }
+          const a = args[0].evaluate(ctx);
+          return arraySetElement(a === null ? null : String(a), write(value.evaluate(ctx)), at);
         },
       };
     }

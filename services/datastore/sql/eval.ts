@@ -33,6 +33,7 @@ import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts
 import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
 import { ARRAY_OID_OF } from "../../../lib/pg/arrays.ts";
 import {
+  arrayAssignable,
   arrayCast,
   arrayComparator,
   arrayContainment,
@@ -450,7 +451,9 @@ function applyModifiers(
 export function castTo(value: Compiled, type: TypeName, assignment = false): Compiled {
   const target = sqlTypeOf(type);
   value.inferType?.(target); // $1::int8 declares $1 an int8, as in PostgreSQL
-  const cast = castFunction(value.type, target);
+  const cast = assignment && isArrayType(target) && !arrayAssignable(value.type, target)
+    ? null
+    : castFunction(value.type, target);
   if (cast === null) {
     throw new SqlError(
       "42846",

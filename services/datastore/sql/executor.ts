@@ -4586,6 +4586,8 @@ function columnNameOf(expr: Expr): string {
       return expr.field ?? "?column?";
     case "exists":
       return "exists";
+    case "subscript":
+      return columnNameOf(expr.operand); // `n[1]` is n, as FigureColname reads through subscripts
     case "array":
     case "array_subquery":
       return "array";
@@ -6004,9 +6006,10 @@ export async function copyRows(
           if (!(error instanceof Error) || typeof code !== "string") throw error;
           if (error instanceof SqlError && error.where !== undefined) throw error;
           const field = fields[i];
+          const { detail, hint } = error as { detail?: string; hint?: string };
           throw new SqlError(code, error.message, {
-            detail: error instanceof SqlError ? error.detail : undefined,
-            hint: error instanceof SqlError ? error.hint : undefined,
+            detail,
+            hint,
             where: `COPY ${table.name}, line ${line}, column ${table.columns[targets[i]].name}: ${
               field === null ? "null input" : `"${field}"`
             }`,

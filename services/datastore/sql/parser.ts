@@ -942,7 +942,7 @@ class Parser {
       else {
         this.#expect("update");
         this.#expect("set");
-        const set = this.#assignments();
+        const set = this.#assignments([alias ?? table[table.length - 1]]);
         action = { kind: "update", set, where: this.#accept("where") ? this.#expr() : null };
       }
       onConflict = { columns: targetColumns, constraint, action };
@@ -959,12 +959,35 @@ class Parser {
     };
   }
 
-  #assignments(): Assignment[] {
+  /** SET's list; `target` qualifies the column an element assignment reads (`t.tags`). */
+  #assignments(target: string[]): Assignment[] {
     const set: Assignment[] = [];
     do {
       const column = this.#colId();
+      const subscripts: Expr[] = [];
+      while (this.#acceptOp("[")) {
+        subscripts.push(this.#expr());
+        this.#expectOp("]");
+      }
       this.#expectOp("=");
-      set.push({ column, value: this.#accept("default") ? { kind: "default" } : this.#expr() });
+      const value: Expr = this.#accept("default") ? { kind: "default" } : this.#expr();
+      if (subscripts.length === 0) {
+        set.push({ column, value });
+        continue;
+      }
+      // `SET tags[2] = 'y'`: the column given its new array (array_types.ts arraySetElement).
+      set.push({
+        column,
+        value: {
+          kind: "function",
+          name: ["pg_catalog", "array_set_element"],
+          args: [{ kind: "column", path: [...target, column] }, value, ...subscripts],
+          star: false,
+          distinct: false,
+          orderBy: [],
+          filter: null,
+        },
+      });
     } while (this.#acceptOp(","));
     return set;
   }
@@ -979,7 +1002,7 @@ class Parser {
     const table = this.#qualifiedName();
     const alias = this.#targetAlias();
     this.#expect("set");
-    const set = this.#assignments();
+    const set = this.#assignments([alias ?? table[table.length - 1]]);
     const from = this.#accept("from") ? this.#fromList() : [];
     const where = this.#accept("where") ? this.#expr() : null;
     return {
