@@ -144,7 +144,9 @@ function readDecoration(
     pos++;
     if (dims.length === ARRAY_DIMENSIONS_MAX) throw tooManyDimensions(dims.length + 1);
     const first = integer();
-    if (first === null) throw malformed(text, "Missing array dimension value.");
+    if (first === null) {
+      throw malformed(text, '"[" must introduce explicitly-specified array dimensions.');
+    }
     let lower = 1;
     let upper = first;
     if (text[pos] === ":") {
@@ -208,6 +210,7 @@ export function parseArrayText(text: string): ArrayShape {
     for (;;) {
       while (isSpace(text[pos])) pos++;
       const c = text[pos];
+      let elementJustRead = false;
       if (c === undefined) throw malformed(text, "Unexpected end of input.");
       if (c === "{") {
         if (ndim !== -1 && depth + 1 >= ndim) throw malformed(text, 'Unexpected "{" character.');
@@ -216,6 +219,7 @@ export function parseArrayText(text: string): ArrayShape {
         if (ndim === -1) ndim = depth + 1;
         else if (ndim !== depth + 1) throw malformed(text, "Unexpected array element.");
         items.push(readElement());
+        elementJustRead = true;
       }
       count++;
       while (isSpace(text[pos])) pos++;
@@ -229,6 +233,7 @@ export function parseArrayText(text: string): ArrayShape {
         break;
       }
       if (after === undefined) throw malformed(text, "Unexpected end of input.");
+      if (elementJustRead) throw malformed(text, "Unexpected array element.");
       throw malformed(text, `Unexpected "${after}" character.`);
     }
     if (dims[depth] === undefined) dims[depth] = count;
@@ -270,7 +275,8 @@ export function parseArrayText(text: string): ArrayShape {
         if (value.length === 0 && !escaped) throw malformed(text, `Unexpected "${c}" character.`);
         break;
       }
-      if (c === "{" || c === '"') throw malformed(text, `Unexpected "${c}" character.`);
+      if (c === '"') throw malformed(text, "Unexpected array element.");
+      if (c === "{") throw malformed(text, `Unexpected "${c}" character.`);
       if (c === "\\") {
         pos++;
         if (text[pos] === undefined) throw malformed(text, "Unexpected end of input.");

@@ -132,13 +132,9 @@ export function commonArrayType(left: SqlType, right: SqlType): ArrayType | null
   if (left === "unknown" && isArrayType(right)) return right;
   if (right === "unknown" && isArrayType(left)) return left;
   if (!isArrayType(left) || !isArrayType(right)) return null;
-  if (left === right) return left;
-  // Array operators take two arrays of one type: int4[] = int8[] does not exist, as in
-  // PostgreSQL; varchar[] and text[] meet at text[] (binary-coercible elements).
-  const l = elementType(left);
-  const r = elementType(right);
-  if (STRING_ELEMENTS.has(l) && STRING_ELEMENTS.has(r)) return "text[]";
-  return null;
+  // Array operators take two arrays of one type: int4[] = int8[] and even varchar[] = text[]
+  // do not exist, as in PostgreSQL.
+  return left === right ? left : null;
 }
 
 /**
@@ -557,18 +553,25 @@ export function arraySetElement(
 
 /** array_agg over arrays (array_agg_array_transfn): one dimension more, sub-arrays alike. */
 export function accumulateArrays(values: readonly (string | null)[]): string {
-  const shapes = values.map((v) => {
+  // In input order, as accumArrayResultArr checks: a NULL anywhere, an empty first array,
+  // then any later one (empty too) whose dimensions differ from the first's.
+  const shapes: ArrayShape[] = [];
+  for (const v of values) {
     if (v === null) throw new SqlError("22004", "cannot accumulate null arrays");
     const shape = parseArrayText(v);
-    if (shape.items.length === 0) throw new SqlError("2202E", "cannot accumulate empty arrays");
-    return shape;
-  });
-  const first = shapes[0];
-  for (const s of shapes) {
-    if (s.dims.length !== first.dims.length || s.dims.some((d, i) => d !== first.dims[i])) {
+    const first = shapes[0];
+    if (first === undefined && shape.items.length === 0) {
+      throw new SqlError("2202E", "cannot accumulate empty arrays");
+    }
+    if (
+      first !== undefined &&
+      (shape.dims.length !== first.dims.length || shape.dims.some((d, i) => d !== first.dims[i]))
+    ) {
       throw new SqlError("2202E", "cannot accumulate arrays of different dimensionality");
     }
+    shapes.push(shape);
   }
+  const first = shapes[0];
   if (first.dims.length >= 6) {
     throw new SqlError(
       "54000",
@@ -602,4 +605,25 @@ export function arrayAssignable(from: SqlType, to: ArrayType): boolean {
     (t === "timestamp" || t === "timestamptz" || t === "date")
   ) return true;
   return (f === "json" && t === "jsonb") || (f === "jsonb" && t === "json");
+}
+
+/** Element types whose equal values can differ in text (1.5 and 1.50, 0 and -0, '1 mon' and '30 days'). */
+const TEXT_NOT_KEY: ReadonlySet<SqlType> = new Set([
+  "numeric",
+  "float4",
+  "float8",
+  "interval",
+  "json",
+  "jsonb",
+  "bpchar",
+]);
+
+/**
+ * Whether an index over a column of this type may serve `op`: an array's
+ * index orders its canonical text, not array_cmp's order, so only `=`, and
+ * only where equal arrays have one text.
+ */
+export function indexServes(type: SqlType, op: string): boolean {
+  if (!isArrayType(type)) return true;
+  return op === "=" && !TEXT_NOT_KEY.has(elementType(type));
 }

@@ -54,6 +54,7 @@ import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { jsonOf, jsonValueText } from "./jsonb.ts";
 import { arrayElementOf, arrayValue } from "./arrays.ts";
+import { indexServes } from "./array_types.ts";
 import {
   type AggregateSpec,
   arrayAgg,
@@ -2954,6 +2955,7 @@ class Planner {
         const found = resolveIn(scope, col.path);
         if (!found) continue;
         const column = table.columns[found.index];
+        if (!indexServes(column.type, op)) continue; // arrays: equality only (array_types.ts)
         let value: Compiled;
         try {
           value = this.compile(other, []);
