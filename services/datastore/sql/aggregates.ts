@@ -145,7 +145,7 @@ function filtered(
   };
 }
 
-/** array_agg(x): every value, NULLs too, as an array's text (arrays are text here). */
+/** array_agg(x): every value, NULLs too, as an array of x's type (of arrays: one dimension more). */
 export function arrayAgg(
   filter: Evaluate | null,
   distinct: boolean,

@@ -627,3 +627,65 @@ export function indexServes(type: SqlType, op: string): boolean {
   if (!isArrayType(type)) return true;
   return op === "=" && !TEXT_NOT_KEY.has(elementType(type));
 }
+
+/** An array as JSON (array_to_json): nested as its dimensions, each element by `leaf`. */
+export function arrayToJsonText(value: string, leaf: (item: string | null) => string): string {
+  const shape = parseArrayText(value);
+  if (shape.items.length === 0) return "[]";
+  let k = 0;
+  const level = (d: number): string => {
+    const parts: string[] = [];
+    for (let i = 0; i < shape.dims[d]; i++) {
+      parts.push(d === shape.dims.length - 1 ? leaf(shape.items[k++]) : level(d + 1));
+    }
+    return `[${parts.join(",")}]`;
+  };
+  return level(0);
+}
+
+/**
+ * array_append / array_prepend: one element more at the end (or the start),
+ * the lower bound kept; 22000 for an array of several dimensions.
+ */
+export function appendElement(
+  array: string | null,
+  element: string | null,
+  atEnd: boolean,
+): string {
+  const shape = array === null ? null : parseArrayText(array);
+  if (shape === null || shape.items.length === 0) return formatList([element]);
+  if (shape.dims.length > 1) {
+    throw new SqlError("22000", "argument must be empty or one-dimensional array");
+  }
+  return formatArray({
+    dims: [shape.dims[0] + 1],
+    lbounds: shape.lbounds,
+    items: atEnd ? [...shape.items, element] : [element, ...shape.items],
+  });
+}
+
+/**
+ * array_remove (no `replacement`) and array_replace over an array's text:
+ * elements equal to `target` (compared as text; NULL finds NULLs) dropped or
+ * replaced, the lower bounds kept; array_remove refuses several dimensions
+ * (0A000, as PostgreSQL).
+ */
+export function removeOrReplace(
+  array: string,
+  target: string | null,
+  replacement?: string | null,
+): string {
+  const shape = parseArrayText(array);
+  if (replacement !== undefined) {
+    return formatArray({
+      ...shape,
+      items: shape.items.map((e) => (e === target ? replacement : e)),
+    });
+  }
+  if (shape.dims.length > 1) {
+    throw new SqlError("0A000", "removing elements from multidimensional arrays is not supported");
+  }
+  const items = shape.items.filter((e) => e !== target);
+  if (items.length === 0) return "{}";
+  return formatArray({ dims: [items.length], lbounds: shape.lbounds, items });
+}

@@ -3,18 +3,27 @@
 // array_remove, array_replace, array_position(s), array_lower, array_ndims,
 // array_dims, and `||` between an array and an element or another array.
 //
-// Arrays are their text form here (pg_catalog.ts arrayText/parseArray, one
-// dimension, lower bound 1), so elements are compared by their text: `1`
-// finds `1` in ARRAY[1, 2], `1.0` does not find `1.00`. An array expression
-// is known by the Compiled value that produced it (`ARRAY_VALUES`): ARRAY[...],
-// ARRAY(subquery), a cast to an array type and these functions; a text column
-// holding '{1,2}' stays text, so `||` on it is text concatenation.
-// array_to_string, array_length, array_upper and cardinality are
-// catalog_exprs.ts's. Left out: multidimensional arrays, array_fill, trim_array.
+// An array value is its canonical text (lib/pg/arrays.ts) and its type is an
+// array type (`int4[]`, array_types.ts), so these functions work on columns
+// too. The functions searching or replacing elements (array_position(s),
+// array_remove, array_replace) compare elements by their text: `1` finds `1`
+// in ARRAY[1, 2], `1.0` does not find `1.00`. `ARRAY_VALUES` also marks the
+// catalog's arrays of types we do not have (name[], oid[]), which stay text;
+// a text column holding '{1,2}' stays text, so `||` on it is text
+// concatenation. `||` and array_cat join multidimensional arrays as
+// PostgreSQL's array_cat; array_append, array_prepend, array_remove and
+// array_replace keep the lower bounds. array_to_string, array_length, array_upper and cardinality
+// are catalog_exprs.ts's. Left out: array_fill, trim_array.
 
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import { arrayDimension, arraySetElement, concatArrays } from "./array_types.ts";
+import {
+  appendElement,
+  arrayDimension,
+  arraySetElement,
+  concatArrays,
+  removeOrReplace,
+} from "./array_types.ts";
 import {
   arrayTypeOf,
   castTo,
@@ -24,6 +33,7 @@ import {
   isArrayType,
   type SqlType,
   toType,
+  typeDisplayName,
 } from "./eval.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 
@@ -82,6 +92,17 @@ export function arrayConcat(
 ): Compiled {
   const leftArray = ARRAY_VALUES.has(left) || isArrayType(left.type);
   const rightArray = ARRAY_VALUES.has(right) || isArrayType(right.type);
+  if (isArrayType(left.type) && isArrayType(right.type) && left.type !== right.type) {
+    // anyarray || anyarray takes one array type: int4[] || text[] does not exist.
+    throw new SqlError(
+      "42883",
+      `operator does not exist: ${typeDisplayName(left.type)} || ${typeDisplayName(right.type)}`,
+      {
+        hint:
+          "No operator matches the given name and argument types. You might need to add explicit type casts.",
+      },
+    );
+  }
   const side = (c: Compiled, array: boolean): Evaluate => {
     if (array) return c.evaluate;
     const text = elementText(c.type, oidOf);
@@ -154,9 +175,9 @@ export function arrayFunction(
       return arrayValue({
         type: "text",
         evaluate: (ctx) => {
-          const items = elements(array.evaluate(ctx));
+          const a = array.evaluate(ctx);
           const e = t(element.evaluate(ctx));
-          return arrayText(fn === "array_append" ? [...items, e] : [e, ...items]);
+          return appendElement(a === null ? null : String(a), e, fn === "array_append");
         },
       }, elementTypeOf(array, element));
     }
@@ -183,10 +204,8 @@ export function arrayFunction(
           const a = args[0].evaluate(ctx);
           if (a === null) return null;
           const target = from(args[1].evaluate(ctx));
-          const items = elements(a);
-          if (to === null) return arrayText(items.filter((e) => e !== target));
-          const replacement = to(args[2].evaluate(ctx));
-          return arrayText(items.map((e) => (e === target ? replacement : e)));
+          const replacement = to === null ? undefined : to(args[2].evaluate(ctx));
+          return removeOrReplace(String(a), target, replacement);
         },
       }, elementTypeOf(args[0], args[1]));
     }

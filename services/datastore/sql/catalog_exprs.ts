@@ -1,6 +1,7 @@
 // The expressions catalog queries need beyond everyday SQL: casts to
-// regclass, regtype and regnamespace, arrays (held as text in PostgreSQL's
-// array syntax, see pg_catalog.ts), ANY/ALL over an array, subscripts, and
+// regclass, regtype and regnamespace, arrays (ARRAY[...], casts to array
+// types, ANY/ALL and subscripts: array_types.ts for the array types, the
+// text form of pg_catalog.ts for the catalog's name[] and oid[]), and
 // the catalog functions psql calls (format_type, pg_get_expr,
 // pg_get_indexdef, pg_get_constraintdef, pg_get_userbyid, ...). The
 // executor's planner asks `catalogExpr` about these node kinds first.
@@ -29,6 +30,7 @@ import {
   toType,
 } from "./eval.ts";
 import {
+  accumulateArrays,
   arrayDimension,
   compileArrayConstructor,
   compileQuantifiedArray,
@@ -83,6 +85,17 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       const sub = host.subquery(expr.query);
       if (sub.types.length !== 1) {
         throw new SqlError("42601", "subquery must return only one column");
+      }
+      if (isArrayType(sub.types[0])) {
+        // ARRAY(SELECT an array): one dimension more, as array_agg over arrays.
+        const type = sub.types[0];
+        return {
+          type,
+          evaluate: () =>
+            sub.rows.length === 0
+              ? "{}"
+              : accumulateArrays(sub.rows.map((row) => row[0] as string | null)),
+        };
       }
       return arrayValue({
         type: "text",

@@ -20,8 +20,9 @@
 //
 // Date/time and interval operators are datetime.ts's, jsonb's beyond ->
 // and ->> are jsonb.ts's. Left out for now: aggregates, subqueries and `*`
-// (the executor's), numeric ^, arrays, text collations other than code
-// point order (PostgreSQL's "C").
+// (the executor's), numeric ^, text collations other than code point order
+// (PostgreSQL's "C"). Array types (`int4[]`) are array_types.ts's: casts,
+// ordering, @> <@ &&, subscripts.
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import { OID, typeByOid } from "../../../lib/pg/oids.ts";

@@ -709,7 +709,7 @@ function regexFunction(fn: string, args: Compiled[]): Compiled | null {
     case "regexp_match":
       if (args.length !== 2 && args.length !== 3) return null;
       return {
-        type: "text",
+        type: "text[]",
         evaluate: strict(args.map((_, i) => t(i)), ([s, p, f]) => {
           const flags = flagsOf(f);
           if (flags.global) {

@@ -14,9 +14,9 @@
 // regexp_split_to_table; regexp_split_to_array (a plain function, here
 // for the shared splitting; string_to_array is arrays.ts's); jsonb_array_elements(_text),
 // jsonb_each(_text), jsonb_object_keys, and their json (not jsonb) forms.
-// Arrays are text in PostgreSQL's syntax (pg_catalog.ts), so unnest's
-// element type comes from the argument's expression (ARRAY[1, 2] or a cast
-// to int[]), text otherwise.
+// unnest's element type is its argument's array type's (array_types.ts);
+// for the catalog's text arrays, from the argument's expression (a cast to
+// name[] or oid[]), text otherwise.
 //
 // Cost bounds: the regexp functions run regex.ts's checked patterns
 // (length, nesting) on inputs of at most INPUT_CHARS_MAX characters, and
