@@ -631,22 +631,27 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           ["typcollation", "int8"],
           ["typbasetype", "int8"],
         ],
-        rows: Object.values(OID).map((oid) => {
+        // Each type, then the array types with typcategory 'A' and typelem (the npm postgres
+        // driver reads them at connect to know which OIDs are arrays of what).
+        rows: [
+          ...Object.values(OID).map((oid): [number, number] => [oid, 0]),
+          ...Object.values(OID).filter((oid) => ARRAY_OID_OF.has(oid)).map((
+            oid,
+          ): [number, number] => [ARRAY_OID_OF.get(oid)!, oid]),
+        ].map(([oid, element]) => {
           const type = typeByOid(oid)!;
+          const collatable = ([OID.text, OID.varchar, OID.bpchar, OID.name] as number[])
+            .includes(element === 0 ? oid : element);
           return [
             n(oid),
             type.name,
             n(NAMESPACE.pg_catalog),
             type.size,
             "b",
-            "U",
-            0n,
-            0n,
-            n(
-              oid === OID.text || oid === OID.varchar || oid === OID.bpchar || oid === OID.name
-                ? DEFAULT_COLLATION
-                : 0,
-            ),
+            element === 0 ? "U" : "A",
+            n(element === 0 ? ARRAY_OID_OF.get(oid) ?? 0 : 0),
+            n(element),
+            n(collatable ? DEFAULT_COLLATION : 0),
             0n,
           ];
         }),

@@ -3,11 +3,13 @@
 // ArrayField, Rails `array: true`): JS arrays as parameters (the driver
 // sends them as array literals), JS arrays back from text and binary
 // results (it picks its parser by the RowDescription's type OID), the same
-// script against PostgreSQL 15; the errors a differential run compares by
-// SQLSTATE and message; and array columns across a restart.
+// script against PostgreSQL 15; the npm postgres driver, which learns the
+// array types from pg_type at connect; the errors a differential run
+// compares by SQLSTATE and message; and array columns across a restart.
 
 import assert from "node:assert/strict";
 import pg from "pg";
+import postgres from "postgres";
 import { PgClient, PgServerError } from "../../../lib/pg/client.ts";
 import { service } from "../../../services/datastore/mod.ts";
 import { interopTest } from "../../_support/interop.ts";
@@ -150,6 +152,64 @@ interopTest("array columns through the npm pg driver: the same as PostgreSQL 15"
           await driverScript(store.addresses.tcp.port, "postgres"),
           await driverScript(reference.port, "postgres"),
         );
+      } finally {
+        await reference.stop();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/**
+ * The npm postgres driver (porsager) reads pg_type's array types (typcategory
+ * 'A', typelem) when it connects; without them it sends JS arrays typed text
+ * and reads arrays back as strings.
+ */
+async function postgresJsScript(port: number): Promise<unknown> {
+  const sql = postgres({
+    host: "127.0.0.1",
+    port,
+    user: "postgres",
+    database: "postgres",
+    max: 1,
+    onnotice: () => {},
+  });
+  try {
+    await sql`CREATE TABLE pj (id int PRIMARY KEY, tags text[], n int[])`;
+    await sql`INSERT INTO pj VALUES (1, ${sql.array(["a", "b c"])}, ${sql.array([1, 2])}::int[])`;
+    await sql`INSERT INTO pj ${sql({ id: 2, tags: ["x", "y z"], n: [3] }, "id", "tags")}`;
+    const rows = await sql`SELECT * FROM pj ORDER BY id`;
+    const any = await sql`SELECT id FROM pj WHERE ${"x"} = ANY(tags)`;
+    return [rows.map((r) => ({ ...r })), any.map((r) => ({ ...r }))];
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+const POSTGRES_JS_EXPECTED = [
+  [{ id: 1, tags: ["a", "b c"], n: [1, 2] }, { id: 2, tags: ["x", "y z"], n: null }],
+  [{ id: 2 }],
+];
+
+Deno.test({
+  name: "array columns through the npm postgres driver: JS arrays in and out",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using store = await startService(service);
+    assert.deepEqual(await postgresJsScript(store.addresses.tcp.port), POSTGRES_JS_EXPECTED);
+  },
+});
+
+interopTest("array columns through the npm postgres driver: the same as PostgreSQL 15", {
+  binaries: POSTGRES ? [] : ["initdb", "postgres"],
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "underhood-pg-reference-" });
+    try {
+      const reference = await startPostgres(dir);
+      try {
+        assert.deepEqual(await postgresJsScript(reference.port), POSTGRES_JS_EXPECTED);
       } finally {
         await reference.stop();
       }
