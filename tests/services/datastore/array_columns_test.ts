@@ -90,6 +90,10 @@ async function driverScript(port: number, user: string): Promise<unknown[]> {
       const e = error as { code: string; message: string; detail?: string };
       seen.push({ code: e.code, message: e.message, detail: e.detail });
     }
+    // An untyped parameter beside ANY is inferred as the operand's array type (int4[]).
+    seen.push(
+      (await client.query("SELECT id FROM posts WHERE id = ANY($1) ORDER BY id", [[1, 3]])).rows,
+    );
   } finally {
     await client.end();
   }
@@ -133,6 +137,7 @@ Deno.test("array columns through the npm pg driver: JS arrays in, JS arrays out 
     data_type: "ARRAY",
     udt_name: "_text",
   });
+  assert.deepEqual(seen[12], [{ id: 1 }, { id: 3 }]);
   assert.deepEqual(seen[11], {
     code: "22P02",
     message: 'malformed array literal: "{a,"',
