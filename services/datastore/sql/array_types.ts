@@ -734,3 +734,52 @@ export function removeOrReplace(
   if (items.length === 0) return "{}";
   return formatArray({ dims: [items.length], lbounds: shape.lbounds, items });
 }
+
+/** trim_array(a, n): a without its last n elements of the first dimension. */
+export function trimArray(array: string, n: number): string {
+  const shape = parseArrayText(array);
+  const length = shape.dims[0] ?? 0;
+  if (n < 0 || n > length) {
+    throw new SqlError("2202E", "number of elements to trim must be between 0 and " + length);
+  }
+  if (n === length) return "{}";
+  const per = shape.items.length / length;
+  return formatArray({
+    dims: [length - n, ...shape.dims.slice(1)],
+    lbounds: shape.lbounds,
+    items: shape.items.slice(0, (length - n) * per),
+  });
+}
+
+/**
+ * Elements array_fill may make: the one call that builds an array from a
+ * few bytes of input. PostgreSQL's bound is MaxArraySize (about 134
+ * million); ours keeps one call's array (a JS array of 8-byte slots and
+ * its text) within tens of MiB, as a 16 MiB message bounds parsed arrays.
+ */
+const FILL_ELEMENTS_MAX = 1 << 22;
+
+/** array_fill(value, dims[, lbounds]): an array of that shape, every element `value`. */
+export function fillArray(value: string | null, dims: string, lbounds: string | null): string {
+  const sizes = parseArrayText(dims).items.map(Number);
+  const lows = lbounds === null ? sizes.map(() => 1) : parseArrayText(lbounds).items.map(Number);
+  if (sizes.length > 6) {
+    throw new SqlError(
+      "54000",
+      `number of array dimensions (${sizes.length}) exceeds the maximum allowed (6)`,
+    );
+  }
+  if (lows.length !== sizes.length) {
+    throw new SqlError(
+      "2202E",
+      "wrong number of array subscripts",
+      { detail: "Low bound array has different size than dimensions array." },
+    );
+  }
+  if (sizes.length === 0 || sizes.some((d) => d <= 0)) return "{}";
+  const count = sizes.reduce((a, b) => a * b, 1);
+  if (count > FILL_ELEMENTS_MAX) {
+    throw new SqlError("54000", `array size exceeds the maximum allowed (${FILL_ELEMENTS_MAX})`);
+  }
+  return formatArray({ dims: sizes, lbounds: lows, items: new Array(count).fill(value) });
+}

@@ -22,7 +22,9 @@ import {
   arrayDimension,
   arraySetElement,
   concatArrays,
+  fillArray,
   removeOrReplace,
+  trimArray,
 } from "./array_types.ts";
 import {
   arrayTypeOf,
@@ -255,6 +257,44 @@ export function arrayFunction(
           return arrayDimension(fn, String(a), dim === null ? null : Number(dim));
         },
       };
+    }
+    case "trim_array": {
+      // trim_array(a, n): the first dimension cut by n (2202E past its length, as PostgreSQL).
+      if (args.length !== 2 || !isArrayType(args[0].type)) return null;
+      const count = toType(args[1], "int4");
+      return {
+        type: args[0].type,
+        evaluate: (ctx) => {
+          const a = args[0].evaluate(ctx);
+          const n = count.evaluate(ctx);
+          if (a === null || n === null) return null;
+          return trimArray(String(a), Number(n));
+        },
+      };
+    }
+    case "array_fill": {
+      // array_fill(value, dims[, lower bounds]).
+      if (args.length !== 2 && args.length !== 3) return null;
+      if (args[0].type === "unknown") {
+        throw new SqlError(
+          "42804",
+          "could not determine polymorphic type because input has type unknown",
+        );
+      }
+      const write = text(args[0]);
+      const dims = toType(args[1], "int4[]");
+      const lbounds = args[2] ? toType(args[2], "int4[]") : null;
+      return arrayValue({
+        type: "text",
+        evaluate: (ctx) => {
+          const d = dims.evaluate(ctx);
+          const l = lbounds ? lbounds.evaluate(ctx) : null;
+          if (d === null || (lbounds && l === null)) {
+            throw new SqlError("22004", "dimension array or low bound array cannot be null");
+          }
+          return fillArray(write(args[0].evaluate(ctx)), String(d), l === null ? null : String(l));
+        },
+      }, args[0].type);
     }
     case "array_set_element": {
       // UPDATE ... SET a[i] = v (parser.ts): v cast to the element type as an assignment.

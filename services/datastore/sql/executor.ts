@@ -827,11 +827,18 @@ interface ScopeColumn {
   wholeRow?: string;
 }
 
+/** A column path `${SCOPE_INDEX}i` is scope column i: how `*` names a column whose name repeats. */
+const SCOPE_INDEX = "\0";
+
 function resolveIn(
   scope: readonly ScopeColumn[],
   path: string[],
 ): { index: number; type: SqlType } | null {
   const name = path[path.length - 1];
+  if (path.length === 1 && name.startsWith(SCOPE_INDEX)) {
+    const i = Number(name.slice(SCOPE_INDEX.length));
+    return scope[i] === undefined ? null : { index: i, type: scope[i].type };
+  }
   const table = path.length >= 2 ? path[path.length - 2] : null;
   let found = -1;
   for (let i = 0; i < scope.length; i++) {
@@ -1702,10 +1709,16 @@ class Planner {
           ? item.expr.table[item.expr.table.length - 1]
           : null;
         let any = false;
-        scope.forEach((c) => {
+        scope.forEach((c, i) => {
           if (table === null || c.table === table) {
+            // A name twice in one item (unnest(a, b), a subquery's `1 AS a, 2 AS a`) is
+            // referred to by position, which SQL cannot spell (SCOPE_INDEX).
+            const twice = scope.some((d, j) => j !== i && d.table === c.table && d.name === c.name);
             items.push({
-              expr: { kind: "column", path: c.table ? [c.table, c.name] : [c.name] },
+              expr: {
+                kind: "column",
+                path: twice ? [`${SCOPE_INDEX}${i}`] : c.table ? [c.table, c.name] : [c.name],
+              },
               name: c.name,
             });
             any = true;

@@ -94,6 +94,13 @@ async function driverScript(port: number, user: string): Promise<unknown[]> {
     seen.push(
       (await client.query("SELECT id FROM posts WHERE id = ANY($1) ORDER BY id", [[1, 3]])).rows,
     );
+    // The bulk-insert idiom: one array parameter per column, unnest side by side.
+    await client.query("CREATE TABLE people (id int PRIMARY KEY, name text)");
+    await client.query("INSERT INTO people SELECT * FROM unnest($1::int[], $2::text[])", [
+      [1, 2, 3],
+      ["ann", "bo b", null],
+    ]);
+    seen.push((await client.query("SELECT * FROM people ORDER BY id")).rows);
   } finally {
     await client.end();
   }
@@ -138,6 +145,11 @@ Deno.test("array columns through the npm pg driver: JS arrays in, JS arrays out 
     udt_name: "_text",
   });
   assert.deepEqual(seen[12], [{ id: 1 }, { id: 3 }]);
+  assert.deepEqual(seen[13], [
+    { id: 1, name: "ann" },
+    { id: 2, name: "bo b" },
+    { id: 3, name: null },
+  ]);
   assert.deepEqual(seen[11], {
     code: "22P02",
     message: 'malformed array literal: "{a,"',
@@ -284,6 +296,13 @@ const DIFFERENTIAL = [
   "SELECT ARRAY(SELECT ARRAY[1,2]), ARRAY(SELECT ARRAY[1,2] WHERE false)",
   "SELECT (regexp_match('abc', '(b)(c)'))[2], pg_typeof(regexp_match('abc', 'b'))",
   "SELECT array_to_json(ARRAY[1,2]), to_json(ARRAY[[1,2],[3,4]]), array_to_json('{{a},{NULL}}'::text[])",
+  "SELECT * FROM unnest(ARRAY[1,2,3], ARRAY['a','b'])",
+  "SELECT * FROM unnest('{1,2}'::int[], '{x,y,z}'::text[]) AS u(n, s)",
+  "SELECT * FROM (SELECT 1 AS a, 2 AS a) s",
+  "SELECT generate_subscripts('{a,b,c}'::text[], 1), generate_subscripts('[0:1]={a,b}'::text[], 1, true)",
+  "SELECT array_fill(7, ARRAY[2,2]), array_fill('x'::text, ARRAY[2], ARRAY[0]), array_fill(1, ARRAY[0])",
+  "SELECT trim_array('{{1,2},{3,4},{5,6}}'::int[], 2), trim_array('{1}'::int[], 1)",
+  "SELECT trim_array('{1}'::int[], 2)",
   "CREATE INDEX d_t ON d (t)",
   "CREATE INDEX d_n ON d (n)",
   "SELECT id FROM d WHERE t = '{c}'",
