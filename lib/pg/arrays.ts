@@ -210,7 +210,6 @@ export function parseArrayText(text: string): ArrayShape {
     for (;;) {
       while (isSpace(text[pos])) pos++;
       const c = text[pos];
-      let elementJustRead = false;
       if (c === undefined) throw malformed(text, "Unexpected end of input.");
       if (c === "{") {
         if (ndim !== -1 && depth + 1 >= ndim) throw malformed(text, 'Unexpected "{" character.');
@@ -219,7 +218,6 @@ export function parseArrayText(text: string): ArrayShape {
         if (ndim === -1) ndim = depth + 1;
         else if (ndim !== depth + 1) throw malformed(text, "Unexpected array element.");
         items.push(readElement());
-        elementJustRead = true;
       }
       count++;
       while (isSpace(text[pos])) pos++;
@@ -233,8 +231,9 @@ export function parseArrayText(text: string): ArrayShape {
         break;
       }
       if (after === undefined) throw malformed(text, "Unexpected end of input.");
-      if (elementJustRead) throw malformed(text, "Unexpected array element.");
-      throw malformed(text, `Unexpected "${after}" character.`);
+      // After an element or a sub-array: a brace is named, anything else is one more element.
+      if (after === "{") throw malformed(text, 'Unexpected "{" character.');
+      throw malformed(text, "Unexpected array element.");
     }
     if (dims[depth] === undefined) dims[depth] = count;
     else if (dims[depth] !== count) {

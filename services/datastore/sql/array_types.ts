@@ -16,10 +16,13 @@
 //   PostgreSQL; a slice's lower bounds start again at 1);
 // - `x op ANY/ALL (array)` with the operator's own type resolution;
 // - ARRAY[...] over scalars or over arrays (one dimension more, 2202E for
-//   sub-arrays that do not match).
+//   sub-arrays that do not match), array_agg over arrays, `||` and
+//   array_cat over several dimensions, element assignment (`a[i] = v`),
+//   array_fill, trim_array, and which indexes may serve an array column.
 //
-// Cost: every operator parses the text again (linear in its length); an
-// ORDER BY over an array column parses each value once per comparison.
+// Cost: every operator parses the text again (linear in its length); the
+// comparator remembers what it read (memoReader), since a sort compares
+// each value about log2(n) times.
 
 import {
   type ArrayShape,
