@@ -58,6 +58,29 @@ const DEFAULT_COLLATION = 100;
 const BTREE_AM = 403;
 const HEAP_AM = 2;
 
+/** pg_type.typcategory of the scalar types (pg_type.dat); the rest are "U", user-defined. */
+const TYPE_CATEGORY: Record<number, string> = {
+  [OID.bool]: "B",
+  [OID.char]: "Z",
+  [OID.name]: "S",
+  [OID.int8]: "N",
+  [OID.int2]: "N",
+  [OID.int4]: "N",
+  [OID.text]: "S",
+  [OID.oid]: "N",
+  [OID.float4]: "N",
+  [OID.float8]: "N",
+  [OID.unknown]: "X",
+  [OID.bpchar]: "S",
+  [OID.varchar]: "S",
+  [OID.date]: "D",
+  [OID.time]: "D",
+  [OID.timestamp]: "D",
+  [OID.timestamptz]: "D",
+  [OID.interval]: "T",
+  [OID.numeric]: "N",
+};
+
 const COLLATABLE: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
 
 /** Type OID of a column's type. */
@@ -648,7 +671,7 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
             n(NAMESPACE.pg_catalog),
             type.size,
             "b",
-            element === 0 ? "U" : "A",
+            element === 0 ? TYPE_CATEGORY[oid] ?? "U" : "A",
             n(element === 0 ? ARRAY_OID_OF.get(oid) ?? 0 : 0),
             n(element),
             n(collatable ? DEFAULT_COLLATION : 0),

@@ -303,6 +303,12 @@ const DIFFERENTIAL = [
   "SELECT array_fill(7, ARRAY[2,2]), array_fill('x'::text, ARRAY[2], ARRAY[0]), array_fill(1, ARRAY[0])",
   "SELECT trim_array('{{1,2},{3,4},{5,6}}'::int[], 2), trim_array('{1}'::int[], 1)",
   "SELECT trim_array('{1}'::int[], 2)",
+  // What an ORM's introspection and psycopg-style literals read and send.
+  "SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname, t.typcategory, " +
+  "et.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type et " +
+  "ON et.oid = t.typelem WHERE a.attrelid = 'd'::regclass AND a.attnum > 0 ORDER BY a.attnum",
+  "SELECT ARRAY['abcdef']::varchar(3)[], ARRAY[1.239]::numeric(5,2)[]",
+  "SELECT id FROM d WHERE t @> ARRAY['c']::varchar(10)[]",
   "CREATE INDEX d_t ON d (t)",
   "CREATE INDEX d_n ON d (n)",
   "SELECT id FROM d WHERE t = '{c}'",
