@@ -32,17 +32,47 @@ import {
 } from "../../../lib/pg/arrays.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import {
-  type ArrayType,
-  arrayTypeOf,
-  type Compiled,
-  elementType,
-  type EvalContext,
-  isArrayType,
-  type SqlType,
-  typeDisplayName,
-  typeOid,
-} from "./eval.ts";
+import { ARRAY_OID_OF } from "../../../lib/pg/arrays.ts";
+import { OID, typeByOid } from "../../../lib/pg/oids.ts";
+import type { ArrayType, Compiled, EvalContext, ScalarType, SqlType } from "./eval.ts";
+
+// The helpers over type names live here, not in eval.ts, so that this file
+// imports nothing from eval.ts at run time (eval.ts imports this one; an
+// import cycle is refused by tests/main_test.ts). eval.ts re-exports them.
+
+/** Whether a type is an array type. */
+export function isArrayType(type: SqlType): type is ArrayType {
+  return type.endsWith("[]");
+}
+
+/** The element type of an array type. */
+export function elementType(type: ArrayType): ScalarType {
+  return type.slice(0, -2) as ScalarType;
+}
+
+/** The array type of an element type (unknown elements are text, as ARRAY['a'] is text[]). */
+export function arrayTypeOf(element: SqlType): ArrayType {
+  if (isArrayType(element)) return element;
+  return `${element === "unknown" ? "text" : element}[]`;
+}
+
+/** A scalar type's OID by its name, until eval.ts hands in its own table (useTypeOids). */
+let scalarOid = (type: SqlType): number => (OID as Record<string, number>)[type];
+
+/** eval.ts hands in its type table, the one source of scalar types' OIDs. */
+export function useTypeOids(oidOfScalar: (type: SqlType) => number): void {
+  scalarOid = oidOfScalar;
+}
+
+/** The OID of any type, arrays included (RowDescription's). */
+function typeOid(type: SqlType): number {
+  return isArrayType(type) ? ARRAY_OID_OF.get(scalarOid(elementType(type)))! : scalarOid(type);
+}
+
+/** The name PostgreSQL's messages use: `integer[]`. */
+export function typeDisplayName(type: SqlType): string {
+  return typeByOid(typeOid(type))?.sqlName ?? type;
+}
 
 const STRING_ELEMENTS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
 

@@ -21,22 +21,17 @@ import {
   appendElement,
   arrayDimension,
   arraySetElement,
+  arrayTypeOf,
   concatArrays,
+  elementType,
   fillArray,
+  isArrayType,
   removeOrReplace,
   trimArray,
-} from "./array_types.ts";
-import {
-  arrayTypeOf,
-  castTo,
-  type Compiled,
-  elementType,
-  type EvalContext,
-  isArrayType,
-  type SqlType,
-  toType,
   typeDisplayName,
-} from "./eval.ts";
+} from "./array_types.ts";
+import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+import type { TypeName } from "./ast.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 
 /** The Compiled values known to be arrays (their text form), with their elements' type. */
@@ -141,12 +136,21 @@ export function arrayConcat(
   }, element);
 }
 
+/** What the functions below need from eval.ts, handed in (importing it would be a cycle). */
+export interface ArraySupport {
+  typeOid(type: SqlType): number;
+  toType(value: Compiled, type: SqlType): Compiled;
+  castTo(value: Compiled, type: TypeName, assignment?: boolean): Compiled;
+}
+
 /** The array functions of this file, or null for another name or arguments that do not fit. */
 export function arrayFunction(
   fn: string,
   args: Compiled[],
-  oidOf: (type: SqlType) => number,
+  support: ArraySupport,
 ): Compiled | null {
+  const { castTo, toType } = support;
+  const oidOf = support.typeOid;
   const text = (c: Compiled) => elementText(c.type, oidOf);
   switch (fn) {
     case "string_to_array": {

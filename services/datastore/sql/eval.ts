@@ -38,8 +38,12 @@ import {
   arrayCast,
   arrayComparator,
   arrayContainment,
+  arrayTypeOf,
   commonArrayType,
+  elementType,
+  isArrayType,
   mapArrayElements,
+  useTypeOids,
 } from "./array_types.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
 import {
@@ -126,27 +130,14 @@ export function typeOid(type: SqlType): number {
   if (type.endsWith("[]")) return ARRAY_OID_OF.get(TYPE_OID[elementType(type as ArrayType)])!;
   return TYPE_OID[type as ScalarType | "unknown"];
 }
+useTypeOids((type) => TYPE_OID[type as ScalarType | "unknown"]);
 
 /** The name PostgreSQL's messages and pg_typeof() use: integer, double precision, ... */
 export function typeDisplayName(type: SqlType): string {
   return typeByOid(typeOid(type))?.sqlName ?? type;
 }
 
-/** Whether a type is an array type. */
-export function isArrayType(type: SqlType): type is ArrayType {
-  return type.endsWith("[]");
-}
-
-/** The element type of an array type. */
-export function elementType(type: ArrayType): ScalarType {
-  return type.slice(0, -2) as ScalarType;
-}
-
-/** The array type of an element type (unknown elements are text, as ARRAY['a'] is text[]). */
-export function arrayTypeOf(element: SqlType): ArrayType {
-  if (isArrayType(element)) return element;
-  return `${element === "unknown" ? "text" : element}[]`;
-}
+export { arrayTypeOf, elementType, isArrayType };
 
 /** What an expression sees while it runs. */
 export interface EvalContext {
@@ -1465,7 +1456,7 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
     default: {
       const found = datetimeFunction(fn, args, { toType }) ??
         jsonbFunction(fn, args, { toType, typeOid }) ??
-        moreFunctions(fn, args, { toType, typeOid });
+        moreFunctions(fn, args, { toType, typeOid, castTo });
       if (found === null) throw missing();
       return found;
     }
