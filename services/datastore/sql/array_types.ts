@@ -816,3 +816,91 @@ export function fillArray(value: string | null, dims: string, lbounds: string | 
   }
   return formatArray({ dims: sizes, lbounds: lows, items: new Array(count).fill(value) });
 }
+
+/**
+ * An array with a slice assigned: `UPDATE t SET a[2:3] = '{x,y}'`
+ * (array_set_slice). `bounds` holds each subscript's lower and upper bound,
+ * null where left out (the array's own bound). A one-dimensional array grows
+ * to take the slice, NULLs in any gap; an empty or NULL one needs every
+ * bound; several dimensions must stay inside. The source gives its first
+ * elements in order and must have enough (2202E "source array too small").
+ */
+export function arraySetSlice(
+  array: string | null,
+  source: string,
+  bounds: (number | null)[],
+): string {
+  const shape = array === null
+    ? { dims: [], lbounds: [], items: [] } as ArrayShape
+    : parseArrayText(array);
+  const from = parseArrayText(source).items;
+  const n = bounds.length / 2;
+  if (n > 6) {
+    throw new SqlError(
+      "54000",
+      `number of array dimensions (${n}) exceeds the maximum allowed (6)`,
+    );
+  }
+  const tooSmall = () => new SqlError("2202E", "source array too small");
+  if (shape.dims.length === 0) {
+    if (bounds.some((b) => b === null)) {
+      throw new SqlError("2202E", "array slice subscript must provide both boundaries", {
+        detail:
+          "When assigning to a slice of an empty array value, slice boundaries must be fully specified.",
+      });
+    }
+    const lows: number[] = [];
+    const dims: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const low = bounds[2 * k]!;
+      const high = bounds[2 * k + 1]!;
+      if (high < low) throw new SqlError("2202E", "upper bound cannot be less than lower bound");
+      lows.push(low);
+      dims.push(high - low + 1);
+    }
+    const count = dims.reduce((a, b) => a * b, 1);
+    if (from.length < count) throw tooSmall();
+    return formatArray({ dims, lbounds: lows, items: from.slice(0, count) });
+  }
+  if (n !== shape.dims.length) {
+    throw new SqlError("2202E", "wrong number of array subscripts");
+  }
+  const lows = bounds.filter((_, i) => i % 2 === 0).map((b, k) => b ?? shape.lbounds[k]);
+  const highs = bounds.filter((_, i) => i % 2 === 1).map((b, k) =>
+    b ?? shape.lbounds[k] + shape.dims[k] - 1
+  );
+  if (lows.some((l, k) => highs[k] < l)) {
+    throw new SqlError("2202E", "upper bound cannot be less than lower bound");
+  }
+  if (n === 1) {
+    let lower = shape.lbounds[0];
+    const items = [...shape.items];
+    const count = highs[0] - lows[0] + 1;
+    if (from.length < count) throw tooSmall();
+    if (lows[0] < lower) {
+      items.unshift(...new Array<null>(lower - lows[0]).fill(null));
+      lower = lows[0];
+    }
+    while (items.length < highs[0] - lower + 1) items.push(null);
+    for (let i = 0; i < count; i++) items[lows[0] - lower + i] = from[i];
+    return formatArray({ dims: [items.length], lbounds: [lower], items });
+  }
+  for (let k = 0; k < n; k++) {
+    if (lows[k] < shape.lbounds[k] || highs[k] > shape.lbounds[k] + shape.dims[k] - 1) {
+      throw new SqlError("2202E", "array subscript out of range");
+    }
+  }
+  const count = lows.reduce((a, l, k) => a * (highs[k] - l + 1), 1);
+  if (from.length < count) throw tooSmall();
+  const items = [...shape.items];
+  let next = 0;
+  const walk = (k: number, offset: number): void => {
+    for (let i = lows[k]; i <= highs[k]; i++) {
+      const at = offset * shape.dims[k] + (i - shape.lbounds[k]);
+      if (k === n - 1) items[at] = from[next++];
+      else walk(k + 1, at);
+    }
+  };
+  walk(0, 0);
+  return formatArray({ ...shape, items });
+}

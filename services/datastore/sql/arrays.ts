@@ -21,6 +21,7 @@ import {
   appendElement,
   arrayDimension,
   arraySetElement,
+  arraySetSlice,
   arrayTypeOf,
   concatArrays,
   elementType,
@@ -134,6 +135,34 @@ export function arrayConcat(
       return concatArrays(a === null ? "{}" : String(a), b === null ? "{}" : String(b));
     },
   }, element);
+}
+
+/**
+ * The value of `SET a[...] = v` (args: the column, v, the column's name) as
+ * `type`, an assignment; 42804 as PostgreSQL words it when v is no such value.
+ */
+function assignedValue(
+  args: Compiled[],
+  type: SqlType,
+  castTo: ArraySupport["castTo"],
+): Compiled {
+  const refused = () =>
+    new SqlError(
+      "42804",
+      `subscripted assignment to "${args[2].constant?.value}" requires type ${
+        typeDisplayName(type)
+      } but expression is of type ${typeDisplayName(args[1].type)}`,
+      { hint: "You will need to rewrite or cast the expression." },
+    );
+  // A string-typed value into another element type needs an explicit cast, as in a column.
+  const strings = ["text", "varchar", "bpchar"];
+  if (strings.includes(args[1].type) && !strings.includes(type)) throw refused();
+  try {
+    return castTo(args[1], { name: type, modifiers: [], array: false }, true);
+  } catch (error) {
+    if (!(error instanceof SqlError) || error.code !== "42846") throw error;
+    throw refused();
+  }
 }
 
 /** What the functions below need from eval.ts, handed in (importing it would be a cycle). */
@@ -300,13 +329,42 @@ export function arrayFunction(
         },
       }, args[0].type);
     }
+    case "array_set_slice": {
+      // UPDATE ... SET a[i:j] = v (parser.ts): v cast to the column's type as an assignment.
+      if (args.length < 6 || args.length % 2 === 1 || !isArrayType(args[0].type)) return null;
+      const type = args[0].type;
+      const value = assignedValue(args, type, castTo);
+      const omitted = Number(args[3].constant?.value ?? 0);
+      const bounds = args.slice(4).map((a) => toType(a, "int4"));
+      return {
+        type,
+        evaluate: (ctx) => {
+          const at: (number | null)[] = [];
+          for (const [k, b] of bounds.entries()) {
+            if ((omitted >> k) & 1) {
+              at.push(null);
+              continue;
+            }
+            const v = b.evaluate(ctx);
+            if (v === null) {
+              throw new SqlError("22004", "array subscript in assignment must not be null");
+            }
+            at.push(Number(v));
+          }
+          const a = args[0].evaluate(ctx);
+          const v = value.evaluate(ctx);
+          if (v === null) return a; // a NULL source leaves the array as it was
+          return arraySetSlice(a === null ? null : String(a), String(v), at);
+        },
+      };
+    }
     case "array_set_element": {
       // UPDATE ... SET a[i] = v (parser.ts): v cast to the element type as an assignment.
-      if (args.length < 3 || !isArrayType(args[0].type)) return null;
+      if (args.length < 4 || !isArrayType(args[0].type)) return null;
       const element = elementType(args[0].type);
-      const value = castTo(args[1], { name: element, modifiers: [], array: false }, true);
+      const value = assignedValue(args, element, castTo);
       const write = elementText(element, oidOf);
-      const indexes = args.slice(2).map((a) => toType(a, "int4"));
+      const indexes = args.slice(3).map((a) => toType(a, "int4"));
       return {
         type: args[0].type,
         evaluate: (ctx) => {

@@ -964,9 +964,24 @@ class Parser {
     const set: Assignment[] = [];
     do {
       const column = this.#colId();
-      const subscripts: Expr[] = [];
+      // Each subscript as [lower, upper]; a plain [i] has no lower (null), a left-out bound
+      // of a slice is marked in `omitted` (bit 2k for the lower of subscript k, 2k+1 upper).
+      const subscripts: [Expr | null, Expr][] = [];
+      let slice = false;
+      let omitted = 0;
       while (this.#acceptOp("[")) {
-        subscripts.push(this.#expr());
+        const k = subscripts.length;
+        const lowerOmitted = this.#isOp(":");
+        const first: Expr = lowerOmitted ? { kind: "null" } : this.#expr();
+        if (this.#acceptOp(":")) {
+          slice = true;
+          const upperOmitted = this.#isOp("]");
+          if (lowerOmitted) omitted |= 1 << (2 * k);
+          if (upperOmitted) omitted |= 1 << (2 * k + 1);
+          subscripts.push([first, upperOmitted ? { kind: "null" } : this.#expr()]);
+        } else {
+          subscripts.push([null, first]);
+        }
         this.#expectOp("]");
       }
       this.#expectOp("=");
@@ -975,13 +990,29 @@ class Parser {
         set.push({ column, value });
         continue;
       }
-      // `SET tags[2] = 'y'`: the column given its new array (array_types.ts arraySetElement).
+      // `SET tags[2] = 'y'` and `SET tags[1:2] = '{x,y}'`: the column given its new array
+      // (array_types.ts arraySetElement, arraySetSlice).
+      // The column's name rides along for the error of a value of the wrong type.
+      const named: Expr[] = [
+        { kind: "column", path: [...target, column] },
+        value,
+        { kind: "string", value: column },
+      ];
+      const args: Expr[] = slice
+        ? [
+          ...named,
+          { kind: "number", text: String(omitted) },
+          ...subscripts.flatMap((
+            [lower, upper],
+          ): Expr[] => [lower ?? { kind: "number", text: "1" }, upper]),
+        ]
+        : [...named, ...subscripts.map(([, index]) => index)];
       set.push({
         column,
         value: {
           kind: "function",
-          name: ["pg_catalog", "array_set_element"],
-          args: [{ kind: "column", path: [...target, column] }, value, ...subscripts],
+          name: ["pg_catalog", slice ? "array_set_slice" : "array_set_element"],
+          args,
           star: false,
           distinct: false,
           orderBy: [],

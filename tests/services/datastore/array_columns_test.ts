@@ -309,6 +309,13 @@ const DIFFERENTIAL = [
   "ON et.oid = t.typelem WHERE a.attrelid = 'd'::regclass AND a.attnum > 0 ORDER BY a.attnum",
   "SELECT ARRAY['abcdef']::varchar(3)[], ARRAY[1.239]::numeric(5,2)[]",
   "SELECT id FROM d WHERE t @> ARRAY['c']::varchar(10)[]",
+  // Slice and element assignment of a value of the wrong type.
+  "UPDATE d SET n[1:2] = ARRAY['1','2'] WHERE id = 1",
+  "UPDATE d SET n[1] = 'x'::text WHERE id = 1",
+  "UPDATE d SET n[1:2] = '{8,9}', m[1:1][1:2] = '{{0,0}}' WHERE id = 1",
+  "UPDATE d SET n[:1] = '{1}' WHERE id = 2",
+  "UPDATE d SET n[1:3] = '{1}' WHERE id = 1",
+  "SELECT id, n, m FROM d ORDER BY id",
   "CREATE INDEX d_t ON d (t)",
   "CREATE INDEX d_n ON d (n)",
   "SELECT id FROM d WHERE t = '{c}'",
