@@ -3,6 +3,8 @@
 // carry, with each type's pg_type.typlen (RowDescription's type size) and its
 // SQL name as error messages spell it.
 
+import { ARRAY_OID_OF } from "./arrays.ts";
+
 export const OID = Object.freeze({
   bool: 16,
   bytea: 17,
@@ -65,6 +67,14 @@ const TYPES: PgType[] = [
   { oid: OID.uuid, name: "uuid", sqlName: "uuid", size: 16 },
   { oid: OID.jsonb, name: "jsonb", sqlName: "jsonb", size: -1 },
 ];
+
+// The array types (pg_type's `_int4` ...): named `integer[]` in messages, variable width.
+for (const [element, array] of ARRAY_OID_OF) {
+  const of = TYPES.find((t) => t.oid === element);
+  if (of !== undefined) {
+    TYPES.push({ oid: array, name: `_${of.name}`, sqlName: `${of.sqlName}[]`, size: -1 });
+  }
+}
 
 const BY_OID = new Map(TYPES.map((type) => [type.oid, type]));
 

@@ -16,6 +16,8 @@
 //   uuid                         string, lowercase with hyphens
 //   json, jsonb                  string: json as given, jsonb normalized as
 //                                PostgreSQL prints it
+//   arrays (int4[], text[], ...) string: the canonical text array_out prints
+//                                (lib/pg/arrays.ts)
 //
 // Output follows the server defaults psql and drivers expect: DateStyle ISO,
 // TimeZone UTC, extra_float_digits 1 (shortest round-trip floats),
@@ -38,6 +40,7 @@ export type PgValue = null | boolean | number | bigint | string | Bytes;
 
 import { PgValueError } from "./value_error.ts";
 export { PgValueError };
+import { arrayElementOid, arrayFromBinary, arrayToBinary, canonicalArray } from "./arrays.ts";
 
 const INVALID_TEXT = "22P02";
 const OUT_OF_RANGE = "22003";
@@ -687,8 +690,12 @@ export function parseText(oid: number, text: string): PgValue {
       return parseJson(text);
     case OID.jsonb:
       return normalizeJsonb(text);
-    default:
-      return text;
+    default: {
+      const element = arrayElementOid(oid);
+      if (element === undefined) return text;
+      // An array is its canonical text; each element goes through its own type's input.
+      return canonicalArray(text, (e) => formatText(element, parseText(element, e)!));
+    }
   }
 }
 
@@ -771,8 +778,15 @@ export function parseBinary(oid: number, bytes: Bytes): PgValue {
     }
     case OID.json:
       return parseJson(utf8Text(bytes));
-    default:
-      return utf8Text(bytes);
+    default: {
+      const element = arrayElementOid(oid);
+      if (element === undefined) return utf8Text(bytes);
+      return arrayFromBinary(
+        bytes,
+        element,
+        (e) => formatText(element, parseBinary(element, e as Bytes)!),
+      );
+    }
   }
 }
 
@@ -836,7 +850,14 @@ export function formatBinary(oid: number, value: Exclude<PgValue, null>): Bytes 
       out.set(text, 1);
       return out;
     }
-    default:
-      return encoder.encode(String(value));
+    default: {
+      const element = arrayElementOid(oid);
+      if (element === undefined) return encoder.encode(String(value));
+      return arrayToBinary(
+        value as string,
+        element,
+        (e) => formatBinary(element, parseText(element, e)!),
+      );
+    }
   }
 }

@@ -32,6 +32,7 @@ import { settingRefusal, SHOWN_DEFAULTS } from "./pg_settings.ts";
 import type { Bytes } from "../../lib/bytes.ts";
 import { errorFields, PgProtocolError } from "../../lib/pg/errors.ts";
 import { OID, typeByOid } from "../../lib/pg/oids.ts";
+import { ARRAY_OID_OF } from "../../lib/pg/arrays.ts";
 import { parseSaslInitialResponse } from "../../lib/pg/frontend.ts";
 import {
   authMessageFor,
@@ -67,7 +68,7 @@ import {
 import { MessageWriter } from "../../lib/pg/wire.ts";
 import type { Statement } from "./sql/ast.ts";
 import { CatalogBusyError, SqlError } from "./sql/errors.ts";
-import { type SqlType, sqlTypeOf, typeOid } from "./sql/eval.ts";
+import { type ScalarType, type SqlType, sqlTypeOf, typeOid } from "./sql/eval.ts";
 import { executePlan } from "./sql/prepared_sql.ts";
 import {
   copyRows,
@@ -1751,6 +1752,12 @@ const SQL_TYPE_BY_OID = new Map<number, SqlType>([
   [OID.json, "json"],
   [OID.jsonb, "jsonb"],
 ]);
+
+// The array types: `int4[]` for 1007 and so on (lib/pg/arrays.ts).
+for (const [oid, type] of [...SQL_TYPE_BY_OID]) {
+  const array = ARRAY_OID_OF.get(oid);
+  if (array !== undefined) SQL_TYPE_BY_OID.set(array, `${type as ScalarType}[]`);
+}
 
 /** A declared parameter type; 0 (unspecified) and types we lack are inferred. */
 function sqlTypeOfOid(oid: number): SqlType {

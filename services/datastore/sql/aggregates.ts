@@ -22,7 +22,8 @@
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import type { EvalContext, SqlType } from "./eval.ts";
+import { arrayTypeOf, type EvalContext, isArrayType, type SqlType } from "./eval.ts";
+import { accumulateArrays } from "./array_types.ts";
 import { arrayText, parseArray } from "./pg_catalog.ts";
 import {
   addDecimal,
@@ -175,7 +176,7 @@ function filtered(
   };
 }
 
-/** array_agg(x): every value, NULLs too, as an array's text (arrays are text here). */
+/** array_agg(x): every value, NULLs too, as an array of x's type (of arrays: one dimension more). */
 export function arrayAgg(
   filter: Evaluate | null,
   distinct: boolean,
@@ -184,7 +185,8 @@ export function arrayAgg(
   element: SqlType,
 ): AggregateSpec {
   return {
-    type: "text",
+    // An array of the input's type; of arrays, an array of one dimension more.
+    type: arrayTypeOf(element),
     element,
     start: () => ({ items: [] as (string | null)[] }),
     step: filtered(filter, distinct, evaluate, (acc, v) => {
@@ -192,7 +194,8 @@ export function arrayAgg(
     }),
     finish: (acc) => {
       const items = acc.items as (string | null)[];
-      return items.length === 0 ? null : arrayText(items);
+      if (items.length === 0) return null;
+      return isArrayType(element) ? accumulateArrays(items) : arrayText(items);
     },
   };
 }

@@ -355,6 +355,11 @@ const TIMES = new Set(["date", "timestamp", "timestamptz"]);
 /** Whether PostgreSQL converts `from` to `to` on its own (an implicit or assignment cast). */
 function automaticCast(from: string, to: string): boolean {
   if (from === to || STRINGS.has(to)) return true;
+  // int4[] to int8[]: element by element, when the elements convert so (array_coerce).
+  if (from.endsWith("[]") && to.endsWith("[]")) {
+    return automaticCast(from.slice(0, -2), to.slice(0, -2));
+  }
+  if (from.endsWith("[]") || to.endsWith("[]")) return false;
   if (NUMBERS.has(from) && NUMBERS.has(to)) return true;
   if (TIMES.has(from) && TIMES.has(to)) return true;
   return from === "json" && to === "jsonb";
@@ -374,8 +379,10 @@ function typeWords(type: TypeName, sqlType: string): string {
     timestamp: "timestamp without time zone",
     timestamptz: "timestamp with time zone",
   };
-  const base = words[sqlType] ?? sqlType;
-  return type.modifiers.length > 0 ? `${base}(${type.modifiers.join(",")})` : base;
+  const array = sqlType.endsWith("[]") ? "[]" : "";
+  const element = sqlType.slice(0, sqlType.length - array.length);
+  const base = words[element] ?? element;
+  return (type.modifiers.length > 0 ? `${base}(${type.modifiers.join(",")})` : base) + array;
 }
 
 /** ALTER TABLE ALTER [COLUMN] name [SET DATA] TYPE type [USING expr]. */

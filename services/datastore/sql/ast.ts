@@ -48,14 +48,7 @@ export type Expr =
     escape: Expr | null;
   }
   | { kind: "in_list"; not: boolean; operand: Expr; list: Expr[] }
-  | {
-    kind: "in_subquery";
-    not: boolean;
-    operand: Expr;
-    query: SelectStatement;
-    /** Where IN stands (1-based), for errors about the subquery's width. */
-    position?: number;
-  }
+  | { kind: "in_subquery"; not: boolean; operand: Expr; query: SelectStatement }
   /** x op ANY/ALL (subquery). */
   | {
     kind: "quantified";
@@ -87,8 +80,18 @@ export type Expr =
   | { kind: "array_subquery"; query: SelectStatement }
   /** x op ANY/ALL (array expression), as opposed to a subquery. */
   | { kind: "quantified_array"; op: string; quantifier: "any" | "all"; operand: Expr; array: Expr }
-  /** array[index] */
-  | { kind: "subscript"; operand: Expr; index: Expr }
+  /**
+   * array[index], or with `slice` array[index:upper]; a bound left out is
+   * null (`upper`) or flagged (`lowerOmitted`, `index` then a NULL constant).
+   */
+  | {
+    kind: "subscript";
+    operand: Expr;
+    index: Expr;
+    slice?: boolean;
+    upper?: Expr | null;
+    lowerOmitted?: boolean;
+  }
   /** (composite).field, or (composite).* when `field` is null: a set-returning call's columns. */
   | { kind: "field"; operand: Expr; field: string | null }
   /** `(a, b)` or ROW(a, b): only as a side of a comparison, which the parser expands. */

@@ -134,7 +134,7 @@ export interface SqlTable {
 }
 
 /** Engine types for SQL types: integers and dates as int64, numeric and strings as text. */
-const ENGINE_TYPE: Record<SqlType, ColumnType> = {
+const ENGINE_TYPE: Record<Exclude<SqlType, `${string}[]`>, ColumnType> = {
   bool: "bool",
   int2: "int64",
   int4: "int64",
@@ -158,7 +158,10 @@ const ENGINE_TYPE: Record<SqlType, ColumnType> = {
 };
 
 export function engineType(type: SqlType): ColumnType {
-  return ENGINE_TYPE[type] ?? "text"; // an enum (enums.ts) keeps its label
+  // An array is kept as its canonical text (lib/pg/arrays.ts), as an interval is.
+  if (type.endsWith("[]")) return "text";
+  // An enum (enums.ts) keeps its label.
+  return ENGINE_TYPE[type as Exclude<SqlType, `${string}[]`>] ?? "text";
 }
 
 /** A SQL value as the engine stores it. */

@@ -1,6 +1,7 @@
 // The expressions catalog queries need beyond everyday SQL: casts to
-// regclass, regtype and regnamespace, arrays (held as text in PostgreSQL's
-// array syntax, see pg_catalog.ts), ANY/ALL over an array, subscripts, and
+// regclass, regtype and regnamespace, arrays (ARRAY[...], casts to array
+// types, ANY/ALL and subscripts: array_types.ts for the array types, the
+// text form of pg_catalog.ts for the catalog's name[] and oid[]), and
 // the catalog functions psql calls (format_type, pg_get_expr,
 // pg_get_indexdef, pg_get_constraintdef, pg_get_userbyid, ...). The
 // executor's planner asks `catalogExpr` about these node kinds first.
@@ -15,7 +16,29 @@ import { OID, typeByOid } from "../../../lib/pg/oids.ts";
 import type { Expr, SelectStatement } from "./ast.ts";
 import { SqlError } from "./errors.ts";
 import { arrayValue } from "./arrays.ts";
-import { coerce, compileComparison, type Compiled, type SqlType, sqlTypeOf } from "./eval.ts";
+import {
+  type ArrayType,
+  arrayTypeOf,
+  castTo,
+  coerce,
+  commonType,
+  compileComparison,
+  type Compiled,
+  elementType,
+  isArrayType,
+  type SqlType,
+  sqlTypeOf,
+  toType,
+} from "./eval.ts";
+import {
+  accumulateArrays,
+  arrayDimension,
+  compileArrayConstructor,
+  compileQuantifiedArray,
+  compileSubscripts,
+  type Subscript,
+} from "./array_types.ts";
+import type { TypeName } from "./ast.ts";
 import {
   arrayText,
   type CatalogSource,
@@ -58,15 +81,24 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       return cast(expr, host);
     case "array": {
       const elements = expr.elements.map((e) => host.compile(e));
-      return arrayValue({
-        type: "text",
-        evaluate: (ctx) => arrayText(elements.map((e) => text(e.evaluate(ctx), e.type))),
-      }, elements.find((e) => e.type !== "unknown")?.type ?? "text");
+      const compiled = compileArrayConstructor(elements, { commonType, toType });
+      return arrayValue(compiled, elementType(compiled.type as ArrayType));
     }
     case "array_subquery": {
       const sub = host.subquery(expr.query);
       if (sub.types.length !== 1) {
         throw new SqlError("42601", "subquery must return only one column");
+      }
+      if (isArrayType(sub.types[0])) {
+        // ARRAY(SELECT an array): one dimension more, as array_agg over arrays.
+        const type = sub.types[0];
+        return {
+          type,
+          evaluate: () =>
+            sub.rows.length === 0
+              ? "{}"
+              : accumulateArrays(sub.rows.map((row) => row[0] as string | null)),
+        };
       }
       return arrayValue({
         type: "text",
@@ -74,6 +106,8 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
       }, sub.types[0]);
     }
     case "subscript": {
+      const typed = typedSubscripts(expr, host);
+      if (typed !== null) return typed;
       const array = host.compile(expr.operand);
       const index = host.compile(expr.index);
       // An element's type is not kept with the text: unknown, so it takes its context's type.
@@ -96,10 +130,49 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
   }
 }
 
+/** The array type a TypeName names, or "unknown" for an element type we do not have (name[]). */
+function arrayTypeOrNull(type: TypeName): SqlType {
+  try {
+    return sqlTypeOf(type);
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * `a[i][j]`, `a[i:j]` over a typed array (array_types.ts), or null for
+ * the catalog's text arrays, which the one-subscript reading below serves.
+ */
+function typedSubscripts(
+  expr: Extract<Expr, { kind: "subscript" }>,
+  host: CatalogExprHost,
+): Compiled | null {
+  const chain: Extract<Expr, { kind: "subscript" }>[] = [];
+  let base: Expr = expr;
+  while (base.kind === "subscript") {
+    chain.unshift(base);
+    base = base.operand;
+  }
+  const array = host.compile(base);
+  if (!isArrayType(array.type)) return null;
+  const subscripts: Subscript[] = chain.map((s) => ({
+    index: s.lowerOmitted ? null : host.compile(s.index),
+    upper: s.upper === undefined || s.upper === null ? s.upper : host.compile(s.upper),
+    slice: s.slice === true,
+  }));
+  return compileSubscripts(array, subscripts, toType);
+}
+
 function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Compiled | null {
   const name = expr.type.name;
+  if (expr.type.array && isArrayType(arrayTypeOrNull(expr.type))) {
+    // A type we have: array_in (or an element-wise cast) through castTo.
+    const operand = host.compile(expr.operand);
+    const cast = castTo(operand, expr.type);
+    return arrayValue(cast, elementType(cast.type as ArrayType));
+  }
   if (expr.type.array) {
-    // Arrays are their text form: a cast to an array type checks nothing.
+    // name[], oid[]: the text form, checked no further; elements read as text.
     const operand = coerce(host.compile(expr.operand), "text");
     let element: SqlType = "text";
     try {
@@ -162,6 +235,20 @@ function quantified(
 ): Compiled {
   const operand = host.compile(expr.operand);
   const all = expr.quantifier === "all";
+  if (expr.array.kind !== "array") {
+    let array = host.compile(expr.array);
+    if (array.type === "unknown") {
+      // x = ANY('{1,2}'); two unknowns ('a' LIKE ANY ('{a%}')) are text, as PostgreSQL resolves them.
+      array = coerce(array, arrayTypeOf(operand.type === "unknown" ? "text" : operand.type));
+    }
+    if (isArrayType(array.type)) {
+      return compileQuantifiedArray(
+        array,
+        all,
+        (element) => compileComparison(expr.op, operand, element),
+      );
+    }
+  }
   // ARRAY[...] keeps its elements' types: compare them as the operator would.
   if (expr.array.kind === "array") {
     const tests = expr.array.elements.map((e) =>
@@ -315,10 +402,16 @@ function catalogFunction(path: string[], args: Expr[], host: CatalogExprHost): C
       return make("int4", (ctx) => {
         const a = value(0, ctx);
         if (a === null) return null;
-        // One-dimensional arrays only: any other dimension has no length (NULL).
-        if (name !== "cardinality" && Number(value(1, ctx)) !== 1) return null;
-        const length = parseArray(String(a)).length;
-        return length === 0 && name !== "cardinality" ? null : length;
+        const dim = name === "cardinality" ? null : value(1, ctx);
+        if (name !== "cardinality" && dim === null) return null;
+        try {
+          return arrayDimension(name, String(a), dim === null ? null : Number(dim));
+        } catch {
+          // a catalog text that is no array literal: one dimension of its items
+          const length = parseArray(String(a)).length;
+          if (name === "cardinality") return length;
+          return length === 0 || Number(dim) !== 1 ? null : length;
+        }
       });
     case "pg_partition_ancestors":
       // A table that is no partition is its own only ancestor.

@@ -8,10 +8,12 @@ export class SqlSyntaxError extends SyntaxError {
   readonly code: string;
   /** 1-based character position, as PostgreSQL reports it; 0 when none. */
   readonly position: number;
-  constructor(message: string, position: number, code = "42601") {
+  readonly hint?: string;
+  constructor(message: string, position: number, code = "42601", hint?: string) {
     super(message);
     this.code = code;
     this.position = position;
+    if (hint !== undefined) this.hint = hint;
   }
 }
 

@@ -20,8 +20,9 @@
 //
 // Date/time and interval operators are datetime.ts's, jsonb's beyond ->
 // and ->> are jsonb.ts's. Left out for now: aggregates, subqueries and `*`
-// (the executor's), numeric ^, arrays, text collations other than code
-// point order (PostgreSQL's "C").
+// (the executor's), numeric ^, text collations other than code point order
+// (PostgreSQL's "C"). Array types (`int4[]`) are array_types.ts's: casts,
+// ordering, @> <@ &&, subscripts.
 
 import type { Bytes } from "../../../lib/bytes.ts";
 import { OID, typeByOid } from "../../../lib/pg/oids.ts";
@@ -34,6 +35,19 @@ import { timeArithmetic, timeCast, timeFunction, timePrecision } from "./time.ts
 import { smallFunction } from "./small_functions.ts";
 import { compareJsonb, jsonbFunction, jsonbGet, jsonbOperator } from "./jsonb.ts";
 import { ARRAY_VALUES, arrayConcat } from "./arrays.ts";
+import { ARRAY_OID_OF } from "../../../lib/pg/arrays.ts";
+import {
+  arrayAssignable,
+  arrayCast,
+  arrayComparator,
+  arrayContainment,
+  arrayTypeOf,
+  commonArrayType,
+  elementType,
+  isArrayType,
+  mapArrayElements,
+  useTypeOids,
+} from "./array_types.ts";
 import { checkInput, compilePattern, parseFlags, similarPattern } from "./regex.ts";
 import {
   compareIntervalValues,
@@ -62,7 +76,8 @@ import {
   toDecimal,
 } from "./numeric.ts";
 
-export type SqlType =
+/** A type that is not an array. */
+export type ScalarType =
   | "bool"
   | "int2"
   | "int4"
@@ -82,13 +97,20 @@ export type SqlType =
   | "time"
   | "uuid"
   | "json"
-  | "jsonb"
+  | "jsonb";
+
+/** An array of a scalar type, `int4[]` (any number of dimensions, as PostgreSQL's types). */
+export type ArrayType = `${ScalarType}[]`;
+
+export type SqlType =
+  | ScalarType
+  | ArrayType
   /** A string constant or untyped parameter whose type the context decides. */
   | "unknown"
   /** CREATE TYPE ... AS ENUM's types (enums.ts). */
   | `enum:${string}`;
 
-const TYPE_OID: Record<SqlType, number> = {
+const TYPE_OID: Record<ScalarType | "unknown", number> = {
   bool: OID.bool,
   int2: OID.int2,
   int4: OID.int4,
@@ -113,13 +135,17 @@ const TYPE_OID: Record<SqlType, number> = {
 
 /** The OID of a type, for RowDescription. */
 export function typeOid(type: SqlType): number {
-  return TYPE_OID[type] ?? enumOf(type)!.oid;
+  if (type.endsWith("[]")) return ARRAY_OID_OF.get(TYPE_OID[elementType(type as ArrayType)])!;
+  return TYPE_OID[type as ScalarType | "unknown"] ?? enumOf(type)!.oid;
 }
+useTypeOids((type) => TYPE_OID[type as ScalarType | "unknown"]);
 
 /** The name PostgreSQL's messages and pg_typeof() use: integer, double precision, ... */
 export function typeDisplayName(type: SqlType): string {
-  return typeByOid(TYPE_OID[type])?.sqlName ?? enumOf(type)?.name ?? type;
+  return typeByOid(typeOid(type))?.sqlName ?? enumOf(type)?.name ?? type;
 }
+
+export { arrayTypeOf, elementType, isArrayType };
 
 /** What an expression sees while it runs. */
 export interface EvalContext {
@@ -266,7 +292,12 @@ function isTimestamp(type: SqlType): boolean {
 
 /** The SqlType of a TypeName from the parser, with its modifiers applied by castTo. */
 export function sqlTypeOf(type: TypeName): SqlType {
-  if (type.array) throw new SqlError("0A000", "arrays are not supported");
+  if (type.array || type.name.endsWith("[]")) {
+    // `{ name: "int4[]" }` is how a column's SqlType comes back as a TypeName.
+    return arrayTypeOf(
+      sqlTypeOf({ ...type, name: type.name.replace(/(\[\])+$/, ""), array: false }),
+    );
+  }
   const name = type.name === "bool" ? "bool" : type.name;
   if (name in TYPE_OID && name !== "unknown") return name as SqlType;
   const enumType = enumOf(name as SqlType) ?? enumByName(name);
@@ -277,18 +308,21 @@ export function sqlTypeOf(type: TypeName): SqlType {
 /** The cast of a value of type `from` to `to` (documentation 10.3; pg_cast), or an error. */
 function castFunction(from: SqlType, to: SqlType): ((value: PgValue) => PgValue) | null {
   if (from === to) return (value) => value;
+  if (isArrayType(from) || isArrayType(to)) {
+    return arrayCast(from, to, castFunction);
+  }
   const enumCasting = enumCast(from, to, (t) => STRINGS.has(t));
   if (enumCasting !== undefined) return enumCasting;
   const timeCasting = timeCast(from, to);
   if (timeCasting !== undefined) return timeCasting;
-  const toOid = TYPE_OID[to];
+  const toOid = typeOid(to);
   if (from === "unknown" || STRINGS.has(from)) {
     if (STRINGS.has(to)) return (value) => value;
     return (value) => parseText(toOid, value as string);
   }
   if (from === "bool" && STRINGS.has(to)) return (value) => (value ? "true" : "false"); // booltext
   if (STRINGS.has(to)) {
-    const fromOid = TYPE_OID[from];
+    const fromOid = typeOid(from);
     return (value) => formatText(fromOid, value as Exclude<PgValue, null>);
   }
   if (NUMBERS.has(from) && NUMBERS.has(to)) {
@@ -378,6 +412,13 @@ function applyModifiers(
   const [first, second = 0] = type.modifiers;
   if (first === undefined) return null;
   if (target === "time") return timePrecision(first);
+  if (isArrayType(target)) {
+    // varchar(3)[]: each element as its own type would be (array_coerce).
+    const element = elementType(target);
+    const inner = applyModifiers(type, element, assignment);
+    if (inner === null) return null;
+    return (value) => mapArrayElements(value as string, element, inner);
+  }
   if (target === "varchar" || target === "bpchar") {
     const typeText = target === "varchar" ? "character varying" : "character";
     const cut = (text: string): string => {
@@ -417,7 +458,9 @@ function applyModifiers(
 export function castTo(value: Compiled, type: TypeName, assignment = false): Compiled {
   const target = sqlTypeOf(type);
   value.inferType?.(target); // $1::int8 declares $1 an int8, as in PostgreSQL
-  const cast = castFunction(value.type, target);
+  const cast = assignment && isArrayType(target) && !arrayAssignable(value.type, target)
+    ? null
+    : castFunction(value.type, target);
   if (cast === null) {
     throw new SqlError(
       "42846",
@@ -449,7 +492,7 @@ export function castTo(value: Compiled, type: TypeName, assignment = false): Com
 export function coerce(value: Compiled, type: SqlType): Compiled {
   if (value.type === type || value.type !== "unknown") return value;
   value.inferType?.(type);
-  const oid = TYPE_OID[type];
+  const oid = typeOid(type);
   const evaluate = value.evaluate;
   if (STRINGS.has(type)) return { type, evaluate, constant: value.constant };
   if (oid === undefined) {
@@ -597,6 +640,7 @@ function floatArithmetic(op: string, type: SqlType): Binary | null {
 export function comparator(type: SqlType): (a: PgValue, b: PgValue) => number {
   const enumType = enumOf(type);
   if (enumType !== undefined) return enumComparator(enumType);
+  if (isArrayType(type)) return arrayComparator(type, comparator(elementType(type)));
   switch (type) {
     case "numeric":
       return (a, b) => compareDecimal(toDecimal(a as string), toDecimal(b as string));
@@ -682,7 +726,7 @@ function comparable(
   } else if (STRINGS.has(left.type) && STRINGS.has(right.type)) {
     type = left.type === "bpchar" && right.type === "bpchar" ? "bpchar" : "text";
   } else if (isTimestamp(left.type) && isTimestamp(right.type)) type = "timestamptz";
-  else throw noOperator(op, left.type, right.type);
+  else type = commonArrayType(left.type, right.type) ?? noOperatorThrown(op, left, right);
   return [toType(left, type), toType(right, type), comparator(type)];
 }
 
@@ -707,6 +751,10 @@ export function compileComparison(
       return test(compare(a, b));
     },
   };
+}
+
+function noOperatorThrown(op: string, left: Compiled, right: Compiled): never {
+  throw noOperator(op, left.type, right.type);
 }
 
 function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled): Compiled {
@@ -761,7 +809,10 @@ function compileArithmetic(op: string, leftExpr: Compiled, rightExpr: Compiled):
 }
 
 function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
-  if (ARRAY_VALUES.has(leftExpr) || ARRAY_VALUES.has(rightExpr)) {
+  if (
+    ARRAY_VALUES.has(leftExpr) || ARRAY_VALUES.has(rightExpr) || isArrayType(leftExpr.type) ||
+    isArrayType(rightExpr.type)
+  ) {
     return arrayConcat(leftExpr, rightExpr, typeOid);
   }
   if (leftExpr.type === "jsonb" || rightExpr.type === "jsonb") {
@@ -793,7 +844,7 @@ function compileConcat(leftExpr: Compiled, rightExpr: Compiled): Compiled {
         return v === null ? null : String(v);
       };
     }
-    const oid = TYPE_OID[value.type];
+    const oid = typeOid(value.type);
     const evaluate = value.evaluate;
     return (ctx: EvalContext) => {
       const v = evaluate(ctx);
@@ -849,7 +900,7 @@ function compileJsonField(op: string, leftExpr: Compiled, rightExpr: Compiled): 
   const l = leftExpr.evaluate;
   const r = key.evaluate;
   const asText = op === "->>";
-  const oid = TYPE_OID[type];
+  const oid = typeOid(type);
   return {
     type: asText ? "text" : type,
     evaluate: (ctx) => {
@@ -1132,6 +1183,14 @@ function compileBinary(op: string, left: Compiled, right: Compiled): Compiled {
     return compileRegex(op, left, right);
   }
   if (op === "->" || op === "->>") return compileJsonField(op, left, right);
+  if (
+    (op === "@>" || op === "<@" || op === "&&") &&
+    (isArrayType(left.type) || isArrayType(right.type))
+  ) {
+    const found = arrayContainment(op, left, right, { toType, comparator });
+    if (found === null) throw noOperator(op, left.type, right.type);
+    return found;
+  }
   if (JSONB_OPERATORS.has(op)) {
     const found = jsonbOperator(op, left, right, { toType, typeOid });
     if (found === null) throw noOperator(op, left.type, right.type);
@@ -1474,7 +1533,7 @@ function compileFunction(name: string[], args: Compiled[]): Compiled {
       const found = timeFunction(fn, args, toType) ?? smallFunction(fn, args, toType) ??
         datetimeFunction(fn, args, { toType }) ??
         jsonbFunction(fn, args, { toType, typeOid }) ??
-        moreFunctions(fn, args, { toType, typeOid }) ??
+        moreFunctions(fn, args, { toType, typeOid, castTo }) ??
         enumFunction(fn, args, toType) ?? null;
       if (found === null) throw missing();
       return found;

@@ -65,7 +65,8 @@ import {
   indexKeyOfValues,
   indexName,
 } from "./expression_indexes.ts";
-import { ARRAY_VALUES, arrayValue } from "./arrays.ts";
+import { arrayElementOf, arrayValue } from "./arrays.ts";
+import { indexServes } from "./array_types.ts";
 import {
   type AggregateSpec,
   arrayAgg,
@@ -160,7 +161,7 @@ import {
   typeDisplayName,
 } from "./eval.ts";
 import { addDecimal, decimalFromBigInt, divideDecimal, fromDecimal, toDecimal } from "./numeric.ts";
-import { parseStatement } from "./parser.ts";
+import { IN_POSITIONS, parseStatement } from "./parser.ts";
 import type { Savepoint } from "./savepoints.ts";
 import { catalogExpr, type CatalogExprHost } from "./catalog_exprs.ts";
 import { catalogRelation, type CatalogSource, defaultText, sequenceName } from "./pg_catalog.ts";
@@ -860,11 +861,18 @@ interface ScopeColumn {
   wholeRow?: string;
 }
 
+/** A column path `${SCOPE_INDEX}i` is scope column i: how `*` names a column whose name repeats. */
+const SCOPE_INDEX = "\0";
+
 function resolveIn(
   scope: readonly ScopeColumn[],
   path: string[],
 ): { index: number; type: SqlType } | null {
   const name = path[path.length - 1];
+  if (path.length === 1 && name.startsWith(SCOPE_INDEX)) {
+    const i = Number(name.slice(SCOPE_INDEX.length));
+    return scope[i] === undefined ? null : { index: i, type: scope[i].type };
+  }
   const table = path.length >= 2 ? path[path.length - 2] : null;
   let found = -1;
   for (let i = 0; i < scope.length; i++) {
@@ -1055,7 +1063,7 @@ class Planner {
           throw new SqlError(
             "42601",
             `subquery has too ${sub.plan.columns.length > width ? "many" : "few"} columns`,
-            expr.kind === "in_subquery" ? { position: expr.position } : {},
+            { position: IN_POSITIONS.get(expr) },
           );
         }
         const op = expr.kind === "in_subquery" ? "=" : expr.op;
@@ -1864,10 +1872,16 @@ class Planner {
           ? item.expr.table[item.expr.table.length - 1]
           : null;
         let any = false;
-        scope.forEach((c) => {
+        scope.forEach((c, i) => {
           if (table === null || c.table === table) {
+            // A name twice in one item (unnest(a, b), a subquery's `1 AS a, 2 AS a`) is
+            // referred to by position, which SQL cannot spell (SCOPE_INDEX).
+            const twice = scope.some((d, j) => j !== i && d.table === c.table && d.name === c.name);
             items.push({
-              expr: { kind: "column", path: c.table ? [c.table, c.name] : [c.name] },
+              expr: {
+                kind: "column",
+                path: twice ? [`${SCOPE_INDEX}${i}`] : c.table ? [c.table, c.name] : [c.name],
+              },
               name: c.name,
             });
             any = true;
@@ -2661,7 +2675,7 @@ class Planner {
       case "array_agg":
         return arrayAgg(filter, distinct, arg.evaluate, (v) => formatValue(type, v), type);
       case "json_agg": {
-        const element = ARRAY_VALUES.get(arg);
+        const element = arrayElementOf(arg);
         const json = (v: PgValue) => jsonValueText(type, v, typeOidOf, element);
         const structured = WHOLE_ROWS.has(arg) || element !== undefined;
         return jsonAgg(filter, distinct, arg.evaluate, json, structured);
@@ -3162,6 +3176,7 @@ class Planner {
         const found = resolveIn(scope, col.path);
         if (!found) continue;
         const column = table.columns[found.index];
+        if (!indexServes(column.type, op)) continue; // arrays: equality only (array_types.ts)
         let value: Compiled;
         try {
           value = this.compile(other, []);
@@ -4645,6 +4660,7 @@ function walk(expr: Expr, visit: (e: Expr) => boolean): void {
     case "subscript":
       go(expr.operand);
       go(expr.index);
+      go(expr.upper ?? null);
       break;
     case "quantified_array":
       go(expr.operand);
@@ -4792,6 +4808,8 @@ function columnNameOf(expr: Expr): string {
       return expr.field ?? "?column?";
     case "exists":
       return "exists";
+    case "subscript":
+      return columnNameOf(expr.operand); // `n[1]` is n, as FigureColname reads through subscripts
     case "array":
     case "array_subquery":
       return "array";
@@ -6216,7 +6234,7 @@ function informationSchemaColumn(
       ? `nextval('${sequenceName(table, c)}'::regclass)`
       : null,
     c.notNull ? "NO" : "YES",
-    typeDisplayName(c.type),
+    c.type.endsWith("[]") ? "ARRAY" : typeDisplayName(c.type),
     length,
     character ? (length === null ? 1073741824 : length * 4) : null,
     bits ?? (numeric ? first ?? null : null),
@@ -6229,7 +6247,7 @@ function informationSchemaColumn(
     c.type === "date" ? 0 : c.type === "timestamp" || c.type === "timestamptz" ? first ?? 6 : null,
     database,
     "pg_catalog",
-    c.type,
+    c.type.endsWith("[]") ? `_${c.type.slice(0, -2)}` : c.type,
     c.identity ? "YES" : "NO",
     c.identity === "a" ? "ALWAYS" : c.identity === "d" ? "BY DEFAULT" : null,
     "NEVER",
@@ -6355,9 +6373,10 @@ export async function copyRows(
           if (!(error instanceof Error) || typeof code !== "string") throw error;
           if (error instanceof SqlError && error.where !== undefined) throw error;
           const field = fields[i];
+          const { detail, hint } = error as { detail?: string; hint?: string };
           throw new SqlError(code, error.message, {
-            detail: error instanceof SqlError ? error.detail : undefined,
-            hint: error instanceof SqlError ? error.hint : undefined,
+            detail,
+            hint,
             where: `COPY ${table.name}, line ${line}, column ${table.columns[targets[i]].name}: ${
               field === null ? "null input" : `"${field}"`
             }`,

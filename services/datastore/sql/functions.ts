@@ -22,6 +22,7 @@ import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values
 import { SqlError } from "./errors.ts";
 import { dateToTimestamp, extractInterval, isFiniteTimestamp } from "./datetime.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+import type { TypeName } from "./ast.ts";
 
 /**
  * What this file needs from eval.ts, handed in by it (eval.ts calls
@@ -31,6 +32,8 @@ export interface FunctionSupport {
   /** Brings a value to a type as eval.ts's implicit casts do. */
   toType(value: Compiled, type: SqlType): Compiled;
   typeOid(type: SqlType): number;
+  /** An explicit or assignment cast (eval.ts castTo). */
+  castTo(value: Compiled, type: TypeName, assignment?: boolean): Compiled;
 }
 
 let support: FunctionSupport;
@@ -675,7 +678,7 @@ export function moreFunctions(
 ): Compiled | null {
   support = helpers;
   return stringFunction(fn, args) ?? mathFunction(fn, args) ?? dateFunction(fn, args) ??
-    regexFunction(fn, args) ?? miscFunction(fn, args) ?? arrayFunction(fn, args, typeOid);
+    regexFunction(fn, args) ?? miscFunction(fn, args) ?? arrayFunction(fn, args, support);
 }
 
 /** The regular expression functions (documentation 9.7.3), over regex.ts. */
@@ -709,7 +712,7 @@ function regexFunction(fn: string, args: Compiled[]): Compiled | null {
     case "regexp_match":
       if (args.length !== 2 && args.length !== 3) return null;
       return {
-        type: "text",
+        type: "text[]",
         evaluate: strict(args.map((_, i) => t(i)), ([s, p, f]) => {
           const flags = flagsOf(f);
           if (flags.global) {

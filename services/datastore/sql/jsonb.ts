@@ -16,14 +16,15 @@
 //
 // The set-returning jsonb_each, jsonb_array_elements and jsonb_object_keys
 // are set_returning.ts's. Left out: jsonpath, jsonb_insert, the json (not
-// jsonb) forms of these functions. Arrays are text here: one becomes a JSON
-// array where the expression that made it is known to be an array
-// (arrays.ts ARRAY_VALUES), else a JSON string.
+// jsonb) forms of these functions. An array (an array type, or a catalog
+// array that arrays.ts ARRAY_VALUES marks) becomes a JSON array; other text
+// a JSON string.
 
 import { OID } from "../../../lib/pg/oids.ts";
 import { formatText, parseText, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
-import { ARRAY_VALUES } from "./arrays.ts";
+import { arrayElementOf } from "./arrays.ts";
+import { arrayToJsonText } from "./array_types.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 import { compareDecimal, toDecimal } from "./numeric.ts";
 
@@ -425,12 +426,14 @@ export function jsonValueText(
 ): string {
   if (value === null) return "null";
   if (element !== undefined) {
-    // An array (its text form) of `element` values: array_to_json's `[1,2]`.
-    return `[${
-      parseTextArray(value as string).map((e) =>
-        e === null ? "null" : jsonValueText(element, elementValue(element, e, oidOf), oidOf)
-      ).join(",")
-    }]`;
+    // An array (its text form) of `element` values: array_to_json's `[1,2]`, `[[1],[2]]`.
+    const leaf = (e: string | null) =>
+      e === null ? "null" : jsonValueText(element, elementValue(element, e, oidOf), oidOf);
+    try {
+      return arrayToJsonText(value as string, leaf);
+    } catch {
+      return `[${parseTextArray(value as string).map(leaf).join(",")}]`; // a catalog text array
+    }
   }
   if (type === "json" || type === "jsonb") return value as string;
   return print(toJson(type, value, oidOf));
@@ -562,7 +565,7 @@ export function jsonbFunction(
   const value = (c: Compiled): Evaluate => {
     const type = c.type === "unknown" ? "text" : c.type;
     const evaluate = c.evaluate;
-    const element = ARRAY_VALUES.get(c);
+    const element = arrayElementOf(c);
     return (ctx) => {
       const v = evaluate(ctx);
       if (v === null) return null;
@@ -647,9 +650,11 @@ export function jsonbFunction(
       };
     }
     case "to_json":
+    case "array_to_json":
     case "row_to_json": {
       // row_to_json takes a row (the executor's whole-row reference) or json.
       if (args.length !== 1 || (fn === "row_to_json" && args[0].type !== "json")) return null;
+      if (fn === "array_to_json" && arrayElementOf(args[0]) === undefined) return null;
       if (args[0].type === "unknown") {
         throw new SqlError(
           "42804",
@@ -657,7 +662,7 @@ export function jsonbFunction(
         );
       }
       const type = args[0].type;
-      const element = ARRAY_VALUES.get(args[0]);
+      const element = arrayElementOf(args[0]);
       return strict(
         "json",
         [args[0].evaluate],
@@ -682,7 +687,7 @@ export function jsonbFunction(
         const keyType = key.type === "unknown" ? "text" : key.type;
         const value = args[i + 1];
         const valueType = value.type === "unknown" ? "text" : value.type;
-        const element = ARRAY_VALUES.get(value);
+        const element = arrayElementOf(value);
         pairs.push({ key: key.evaluate, keyType, value: value.evaluate, valueType, element });
       }
       return {
@@ -708,7 +713,7 @@ export function jsonbFunction(
       const values = args.map((a) => ({
         evaluate: a.evaluate,
         type: a.type === "unknown" ? "text" as SqlType : a.type,
-        element: ARRAY_VALUES.get(a),
+        element: arrayElementOf(a),
       }));
       return {
         type: "json",

@@ -53,7 +53,7 @@ import type {
   WindowSpec,
   WithClause,
 } from "./ast.ts";
-import { SqlError, SqlLimitError, type SqlNotice, SqlSyntaxError } from "./errors.ts";
+import { SqlLimitError, type SqlNotice, SqlSyntaxError } from "./errors.ts";
 import { COL_NAME, RESERVED, TYPE_FUNC_NAME } from "./keywords.ts";
 import { characterPosition, type Token, tokenize } from "./lexer.ts";
 
@@ -146,6 +146,13 @@ const AS_LABEL_ONLY = new Set([
 ]);
 /** What may follow IS in an IS test; otherwise IS at that point is a column label. */
 const IS_TESTS = new Set(["not", "null", "true", "false", "unknown", "distinct"]);
+
+/**
+ * Where each `x IN (subquery)`'s IN stands (1-based), for the planner's
+ * errors about the subquery's width: beside the tree, so that trees that
+ * print alike stay equal.
+ */
+export const IN_POSITIONS = new WeakMap<Expr, number>();
 
 /** Functions callable with named arguments: their parameters in order, with defaults. */
 const NAMED_PARAMETERS: Record<string, [string, Expr?][]> = (() => {
@@ -958,7 +965,7 @@ class Parser {
       else {
         this.#expect("update");
         this.#expect("set");
-        const set = this.#assignments();
+        const set = this.#assignments([alias ?? table[table.length - 1]]);
         action = { kind: "update", set, where: this.#accept("where") ? this.#expr() : null };
       }
       onConflict = { columns: targetColumns, constraint, action };
@@ -975,12 +982,66 @@ class Parser {
     };
   }
 
-  #assignments(): Assignment[] {
+  /** SET's list; `target` qualifies the column an element assignment reads (`t.tags`). */
+  #assignments(target: string[]): Assignment[] {
     const set: Assignment[] = [];
     do {
       const column = this.#colId();
+      // Each subscript as [lower, upper]; a plain [i] has no lower (null), a left-out bound
+      // of a slice is marked in `omitted` (bit 2k for the lower of subscript k, 2k+1 upper).
+      const subscripts: [Expr | null, Expr][] = [];
+      let slice = false;
+      let omitted = 0;
+      while (this.#acceptOp("[")) {
+        const k = subscripts.length;
+        const lowerOmitted = this.#isOp(":");
+        const first: Expr = lowerOmitted ? { kind: "null" } : this.#expr();
+        if (this.#acceptOp(":")) {
+          slice = true;
+          const upperOmitted = this.#isOp("]");
+          if (lowerOmitted) omitted |= 1 << (2 * k);
+          if (upperOmitted) omitted |= 1 << (2 * k + 1);
+          subscripts.push([first, upperOmitted ? { kind: "null" } : this.#expr()]);
+        } else {
+          subscripts.push([null, first]);
+        }
+        this.#expectOp("]");
+      }
       this.#expectOp("=");
-      set.push({ column, value: this.#accept("default") ? { kind: "default" } : this.#expr() });
+      const value: Expr = this.#accept("default") ? { kind: "default" } : this.#expr();
+      if (subscripts.length === 0) {
+        set.push({ column, value });
+        continue;
+      }
+      // `SET tags[2] = 'y'` and `SET tags[1:2] = '{x,y}'`: the column given its new array
+      // (array_types.ts arraySetElement, arraySetSlice).
+      // The column's name rides along for the error of a value of the wrong type.
+      const named: Expr[] = [
+        { kind: "column", path: [...target, column] },
+        value,
+        { kind: "string", value: column },
+      ];
+      const args: Expr[] = slice
+        ? [
+          ...named,
+          { kind: "number", text: String(omitted) },
+          ...subscripts.flatMap((
+            [lower, upper],
+          ): Expr[] => [lower ?? { kind: "number", text: "1" }, upper]),
+        ]
+        : [...named, ...subscripts.map(([, index]) => index)];
+      set.push({
+        column,
+        value: {
+          kind: "function",
+          name: ["pg_catalog", slice ? "array_set_slice" : "array_set_element"],
+          args,
+          star: false,
+          distinct: false,
+          orderBy: [],
+          filter: null,
+        },
+      });
     } while (this.#acceptOp(","));
     return set;
   }
@@ -995,7 +1056,7 @@ class Parser {
     const table = this.#qualifiedName();
     const alias = this.#targetAlias();
     this.#expect("set");
-    const set = this.#assignments();
+    const set = this.#assignments([alias ?? table[table.length - 1]]);
     const from = this.#accept("from") ? this.#fromList() : [];
     const where = this.#accept("where") ? this.#expr() : null;
     return {
@@ -1883,6 +1944,15 @@ class Parser {
 
   #typeName(): TypeName {
     const type = this.#simpleTypeName();
+    if (this.#accept("array")) {
+      // `text ARRAY` and `text ARRAY[4]`: the SQL standard's spelling of text[].
+      type.array = true;
+      if (this.#acceptOp("[")) {
+        if (this.#tok.kind === "integer") this.#at++;
+        this.#expectOp("]");
+      }
+      return type;
+    }
     while (this.#isOp("[")) {
       this.#at++;
       if (this.#tok.kind === "integer") this.#at++;
@@ -1890,6 +1960,41 @@ class Parser {
       type.array = true;
     }
     return type;
+  }
+
+  /** After `[`: `i]`, or a slice `i:j]` with either bound left out. */
+  #subscript(operand: Expr): Expr {
+    const lowerOmitted = this.#isOp(":");
+    const index: Expr = lowerOmitted ? { kind: "null" } : this.#expr();
+    if (!this.#acceptOp(":")) {
+      this.#expectOp("]");
+      return { kind: "subscript", operand, index };
+    }
+    const upper = this.#isOp("]") ? null : this.#expr();
+    this.#expectOp("]");
+    return {
+      kind: "subscript",
+      operand,
+      index,
+      slice: true,
+      upper,
+      ...(lowerOmitted ? { lowerOmitted } : {}),
+    };
+  }
+
+  /** The elements of ARRAY[...] after its `[`: expressions, or `[...]` sub-arrays. */
+  #arrayElements(): Expr[] {
+    if (this.#isOp("]")) return [];
+    const elements: Expr[] = [];
+    do {
+      if (this.#acceptOp("[")) {
+        elements.push({ kind: "array", elements: this.#arrayElements() });
+        this.#expectOp("]");
+      } else {
+        elements.push(this.#expr());
+      }
+    } while (this.#acceptOp(","));
+    return elements;
   }
 
   #simpleTypeName(): TypeName {
@@ -2143,7 +2248,11 @@ class Parser {
       const position = characterPosition(this.#sql, this.#tok.start);
       this.#at++;
       const query = this.#tryParenQuery();
-      if (query !== null) return { kind: "in_subquery", not, operand, query, position };
+      if (query !== null) {
+        const expr: Expr = { kind: "in_subquery", not, operand, query };
+        IN_POSITIONS.set(expr, position);
+        return expr;
+      }
       const open = this.#tok;
       this.#expectOp("(");
       const list = this.#exprList();
@@ -2280,9 +2389,7 @@ class Parser {
         expr = { kind: "cast", operand: expr, type: this.#typeName() };
       } else if (this.#isOp("[")) {
         this.#at++;
-        const index = this.#expr();
-        this.#expectOp("]");
-        expr = { kind: "subscript", operand: expr, index };
+        expr = this.#subscript(expr);
       } else if (this.#accept("collate")) {
         // One collation here (C, by code point): the clause is read and has no effect.
         if (this.#tok.kind !== "word" && this.#tok.kind !== "quoted") throw this.#error();
@@ -2423,7 +2530,7 @@ class Parser {
         }
         if (this.#isOp("[", next)) {
           this.#at += 2;
-          const elements = this.#isOp("]") ? [] : this.#exprList();
+          const elements = this.#arrayElements();
           this.#expectOp("]");
           return { kind: "array", elements };
         }
@@ -2595,6 +2702,8 @@ class Parser {
 
   #functionCall(name: QualifiedName): FunctionCall {
     this.#enter();
+    // The name's last part, just read (PostgreSQL points at its first).
+    const namePosition = characterPosition(this.#sql, this.#tokens[this.#at - 1].start);
     this.#expectOp("(");
     const call: FunctionCall = {
       kind: "function",
@@ -2611,7 +2720,7 @@ class Parser {
     } else if (!this.#isOp(")")) {
       if (this.#accept("distinct")) call.distinct = true;
       else this.#accept("all");
-      call.args = this.#callArguments(name);
+      call.args = this.#callArguments(name, namePosition);
       if (this.#accept("order")) {
         this.#expect("by");
         call.orderBy = this.#orderList();
@@ -2646,7 +2755,7 @@ class Parser {
    * (NAMED_PARAMETERS), missing ones given their defaults. A name the
    * function does not have, or a function without names, is 42883.
    */
-  #callArguments(name: QualifiedName): Expr[] {
+  #callArguments(name: QualifiedName, namePosition: number): Expr[] {
     const positional: Expr[] = [];
     const named = new Map<string, Expr>();
     do {
@@ -2682,12 +2791,13 @@ class Parser {
       ...positional.map(typeOf),
       ...[...named].map(([argName, e]) => `${argName} => ${typeOf(e)}`),
     ].join(", ");
-    // An SqlError: positions.ts points it at the call, and it carries the hint.
     const refuse = () =>
-      new SqlError("42883", `function ${fn}(${shown}) does not exist`, {
-        hint:
-          "No function matches the given name and argument types. You might need to add explicit type casts.",
-      });
+      new SqlSyntaxError(
+        `function ${fn}(${shown}) does not exist`,
+        namePosition,
+        "42883",
+        "No function matches the given name and argument types. You might need to add explicit type casts.",
+      );
     if (!parameters) throw refuse();
     const args: Expr[] = [...positional];
     for (let i = positional.length; i < parameters.length; i++) {

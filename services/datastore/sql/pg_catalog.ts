@@ -27,6 +27,7 @@
 // partitions, and `\d+` (sizes, storage, access methods' details).
 
 import { OID, typeByOid } from "../../../lib/pg/oids.ts";
+import { ARRAY_OID_OF, arrayElementOid, parseArrayText } from "../../../lib/pg/arrays.ts";
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { Expr, SelectCore, SelectStatement } from "./ast.ts";
 import type { SqlColumn, SqlIndex, SqlTable } from "./catalog.ts";
@@ -60,10 +61,37 @@ const DEFAULT_COLLATION = 100;
 const BTREE_AM = 403;
 const HEAP_AM = 2;
 
+/** pg_type.typcategory of the scalar types (pg_type.dat); the rest are "U", user-defined. */
+const TYPE_CATEGORY: Record<number, string> = {
+  [OID.bool]: "B",
+  [OID.char]: "Z",
+  [OID.name]: "S",
+  [OID.int8]: "N",
+  [OID.int2]: "N",
+  [OID.int4]: "N",
+  [OID.text]: "S",
+  [OID.oid]: "N",
+  [OID.float4]: "N",
+  [OID.float8]: "N",
+  [OID.unknown]: "X",
+  [OID.bpchar]: "S",
+  [OID.varchar]: "S",
+  [OID.date]: "D",
+  [OID.time]: "D",
+  [OID.timestamp]: "D",
+  [OID.timestamptz]: "D",
+  [OID.interval]: "T",
+  [OID.numeric]: "N",
+};
+
 const COLLATABLE: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar"]);
 
 /** Type OID of a column's type. */
 export function typeOidOf(type: SqlType): number {
+  if (type.endsWith("[]")) {
+    const element = (OID as Record<string, number>)[type.slice(0, -2)];
+    return ARRAY_OID_OF.get(element) ?? OID.text;
+  }
   return (OID as Record<string, number>)[type] ?? enumOf(type)?.oid ?? OID.text;
 }
 
@@ -71,9 +99,10 @@ export function typeOidOf(type: SqlType): number {
 export function typeModifier(column: SqlColumn): number {
   const [first, second] = column.typeName.modifiers;
   if (first === undefined) return -1;
-  if (column.type === "numeric") return ((first << 16) | (second ?? 0)) + 4;
-  if (column.type === "varchar" || column.type === "bpchar") return first + 4;
-  if (column.type === "time") return first; // time(p): p itself
+  const type = column.type.replace(/\[\]$/, ""); // varchar(10)[] keeps its element's modifier
+  if (type === "numeric") return ((first << 16) | (second ?? 0)) + 4;
+  if (type === "varchar" || type === "bpchar") return first + 4;
+  if (type === "time") return first; // time(p): p itself
   return -1;
 }
 
@@ -84,6 +113,8 @@ export function formatType(
   enums: readonly EnumDef[] = [],
 ): string | null {
   if (oid === null) return null;
+  const element = arrayElementOid(oid);
+  if (element !== undefined && (typmod ?? -1) >= 4) return `${formatType(element, typmod)}[]`;
   const type = typeByOid(oid);
   if (!type) {
     const named = enums.find((e) => e.oid === oid);
@@ -134,8 +165,13 @@ export function arrayText(values: readonly (string | null)[]): string {
   }}`;
 }
 
-/** The elements of a one-dimensional array's text form. */
+/** The elements of an array's text form (all of them, in order, when it has several dimensions). */
 export function parseArray(text: string): (string | null)[] {
+  try {
+    return parseArrayText(text).items;
+  } catch {
+    // not an array literal: read it leniently, as before arrays were checked
+  }
   const inner = text.trim().replace(/^\{/, "").replace(/\}$/, "");
   if (inner === "") return [];
   const out: (string | null)[] = [];
@@ -719,23 +755,28 @@ export function catalogRelation(source: CatalogSource, name: string): CatalogRel
           ["typowner", "int8"],
           ["typacl", "text"],
         ],
+        // Each type, then the array types with typcategory 'A' and typelem (the npm postgres
+        // driver reads them at connect to know which OIDs are arrays of what), then the enums.
         rows: [
-          ...Object.values(OID).map((oid) => {
+          ...[
+            ...Object.values(OID).map((oid): [number, number] => [oid, 0]),
+            ...Object.values(OID).filter((oid) => ARRAY_OID_OF.has(oid)).map((
+              oid,
+            ): [number, number] => [ARRAY_OID_OF.get(oid)!, oid]),
+          ].map(([oid, element]) => {
             const type = typeByOid(oid)!;
+            const collatable = ([OID.text, OID.varchar, OID.bpchar, OID.name] as number[])
+              .includes(element === 0 ? oid : element);
             return [
               n(oid),
               type.name,
               n(NAMESPACE.pg_catalog),
               type.size,
               "b",
-              "U",
-              0n,
-              0n,
-              n(
-                oid === OID.text || oid === OID.varchar || oid === OID.bpchar || oid === OID.name
-                  ? DEFAULT_COLLATION
-                  : 0,
-              ),
+              element === 0 ? TYPE_CATEGORY[oid] ?? "U" : "A",
+              n(element === 0 ? ARRAY_OID_OF.get(oid) ?? 0 : 0),
+              n(element),
+              n(collatable ? DEFAULT_COLLATION : 0),
               0n,
               0n,
               n(SUPERUSER_OID),

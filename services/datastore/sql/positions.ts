@@ -125,17 +125,20 @@ interface CodedError {
   code: string;
   message: string;
   position?: number;
+  /** The whole literal an array element came from (lib/pg/value_error.ts). */
+  literal?: string;
 }
 
 function isBadLiteral(error: unknown): error is CodedError {
   if (!(error instanceof Error) || !("code" in error)) return false;
-  const { code, position } = error as Error & CodedError;
+  const { code, position, literal } = error as Error & CodedError;
+  if (typeof literal === "string" && position === undefined) return true; // an array's element
   return typeof code === "string" && LITERAL_CODES.has(code) && position === undefined &&
     LITERAL_MESSAGE.test(error.message);
 }
 
 function literalPosition(error: CodedError, sql: string): unknown {
-  const input = /: "([^]*)"$/.exec(error.message)![1];
+  const input = error.literal ?? /: "([^]*)"$/.exec(error.message)![1];
   let tokens: Token[];
   try {
     tokens = tokenize(sql);

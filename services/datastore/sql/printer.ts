@@ -193,8 +193,12 @@ export function printExpr(expr: Expr): string {
       return `(${printExpr(expr.operand)} ${expr.op} ${expr.quantifier.toUpperCase()} (${
         printExpr(expr.array)
       }))`;
-    case "subscript":
-      return `(${printExpr(expr.operand)})[${printExpr(expr.index)}]`;
+    case "subscript": {
+      const index = expr.lowerOmitted ? "" : printExpr(expr.index);
+      if (!expr.slice) return `(${printExpr(expr.operand)})[${index}]`;
+      const upper = expr.upper ? printExpr(expr.upper) : "";
+      return `(${printExpr(expr.operand)})[${index}:${upper}]`;
+    }
     case "field":
       return `(${printExpr(expr.operand)}).${
         expr.field === null ? "*" : quoteIdentifier(expr.field)

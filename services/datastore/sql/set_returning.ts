@@ -14,9 +14,9 @@
 // regexp_split_to_table; regexp_split_to_array (a plain function, here
 // for the shared splitting; string_to_array is arrays.ts's); jsonb_array_elements(_text),
 // jsonb_each(_text), jsonb_object_keys, and their json (not jsonb) forms.
-// Arrays are text in PostgreSQL's syntax (pg_catalog.ts), so unnest's
-// element type comes from the argument's expression (ARRAY[1, 2] or a cast
-// to int[]), text otherwise.
+// unnest's element type is its argument's array type's (array_types.ts);
+// for the catalog's text arrays, from the argument's expression (a cast to
+// name[] or oid[]), text otherwise.
 //
 // Cost bounds: the regexp functions run regex.ts's checked patterns
 // (length, nesting) on inputs of at most INPUT_CHARS_MAX characters, and
@@ -29,10 +29,13 @@ import type { Expr, FunctionCall } from "./ast.ts";
 import { addIntervalToTimestamp, isFiniteTimestamp } from "./datetime.ts";
 import { SqlError } from "./errors.ts";
 import {
+  type ArrayType,
   coerce,
   commonType,
   type Compiled,
+  elementType as elementOf,
   type EvalContext,
+  isArrayType,
   type SqlType,
   sqlTypeOf,
   toType,
@@ -42,12 +45,14 @@ import {
 import { type Json, jsonbText, JsonNumber, parseJsonb } from "./jsonb.ts";
 import { addDecimal, compareDecimal, fromDecimal, toDecimal } from "./numeric.ts";
 import { parseArray } from "./pg_catalog.ts";
+import { arrayDimension, elementReader } from "./array_types.ts";
 import { advancePastEmpty, checkInput, compilePattern, parseFlags, textArray } from "./regex.ts";
 
 /** The functions of this file that return sets. */
 export const SET_RETURNING: ReadonlySet<string> = new Set([
   "generate_series",
   "unnest",
+  "generate_subscripts",
   "regexp_matches",
   "regexp_split_to_table",
   "jsonb_array_elements",
@@ -126,9 +131,15 @@ export function setFunction(
     case "generate_series":
       return generateSeries(args);
     case "unnest":
+      if (args.length > 1 && args.every((a) => isArrayType(a.type))) return unnestMany(args);
       if (args.length !== 1) throw noFunction(name, args);
       if (args[0].type === "unknown") throw notUnique(name, args);
       return unnest(call.args[0], args[0], compile);
+    case "generate_subscripts":
+      if ((args.length !== 2 && args.length !== 3) || !isArrayType(args[0].type)) {
+        throw noFunction(name, args);
+      }
+      return generateSubscripts(args);
     case "regexp_matches":
       if (args.length < 2 || args.length > 3 || !args.every((a) => TEXTS.has(a.type))) {
         throw noFunction(name, args);
@@ -299,10 +310,11 @@ function elementType(expr: Expr, compile: (e: Expr) => Compiled): SqlType {
 }
 
 function unnest(expr: Expr, array: Compiled, compile: (e: Expr) => Compiled): SetFunction {
-  if (array.type !== "text" && array.type !== "unknown") {
+  const typed = isArrayType(array.type);
+  if (!typed && array.type !== "text" && array.type !== "unknown") {
     throw noFunction("unnest", [array]);
   }
-  const type = elementType(expr, compile);
+  const type = typed ? elementOf(array.type as ArrayType) : elementType(expr, compile);
   const oid = typeOid(type);
   const convert = type === "text" ? null : (s: string) => parseText(oid, s);
   const evaluate = array.evaluate;
@@ -315,6 +327,56 @@ function unnest(expr: Expr, array: Compiled, compile: (e: Expr) => Compiled): Se
       return items.map((s) => [s === null || convert === null ? s : convert(s)])[
         Symbol.iterator
       ]();
+    },
+  };
+}
+
+/**
+ * unnest(a, b, ...) in FROM: the arrays side by side, one column each, the
+ * shorter ones padded with NULLs (the bulk-insert idiom `INSERT ... SELECT *
+ * FROM unnest($1::int[], $2::text[])`). PostgreSQL allows it in FROM only;
+ * here it also runs in a select list.
+ */
+function unnestMany(arrays: Compiled[]): SetFunction {
+  const readers = arrays.map((a) => elementReader(elementOf(a.type as ArrayType)));
+  return {
+    columns: arrays.map((a) => ({ name: "unnest", type: elementOf(a.type as ArrayType) })),
+    rows(ctx) {
+      const lists = arrays.map((a, i) => {
+        const v = a.evaluate(ctx);
+        if (v === null) return [];
+        return parseArray(String(v)).map((e) => (e === null ? null : readers[i](e)));
+      });
+      const length = Math.max(...lists.map((l) => l.length));
+      let at = 0;
+      return {
+        next: () => {
+          if (at >= length) return { done: true, value: undefined };
+          const row = lists.map((l) => (at < l.length ? l[at] : null));
+          at++;
+          return { done: false, value: row };
+        },
+      };
+    },
+  };
+}
+
+/** generate_subscripts(array, dim [, reverse]): the subscripts of one dimension. */
+function generateSubscripts(args: Compiled[]): SetFunction {
+  return {
+    columns: [{ name: "generate_subscripts", type: "int4" }],
+    rows(ctx) {
+      const a = args[0].evaluate(ctx);
+      const dim = args[1].evaluate(ctx);
+      const reverse = args[2]?.evaluate(ctx) === true;
+      if (a === null || dim === null) return EMPTY;
+      const lower = arrayDimension("array_lower", String(a), Number(dim));
+      const upper = arrayDimension("array_upper", String(a), Number(dim));
+      if (lower === null || upper === null) return EMPTY;
+      const out: PgValue[][] = [];
+      for (let i = Number(lower); i <= Number(upper); i++) out.push([i]);
+      if (reverse) out.reverse();
+      return out[Symbol.iterator]();
     },
   };
 }

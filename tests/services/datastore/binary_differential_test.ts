@@ -1,6 +1,7 @@
 // Binary formats on the wire, against PostgreSQL 15: for every type the
 // extended protocol must carry in binary (int2, int4, int8, float4, float8,
-// numeric, bool, text, bytea, date, timestamp, timestamptz, interval, time, uuid), the same
+// numeric, bool, text, bytea, date, timestamp, timestamptz, interval, time, uuid, and
+// arrays of them), the same
 // Parse/Bind/Execute goes to our datastore and to a scratch PostgreSQL:
 //   1. a text parameter, binary result: the result bytes must be the same;
 //   2. PostgreSQL's own binary bytes from 1 sent back as a binary parameter,
@@ -22,8 +23,8 @@ import { POSTGRES, withBothServers } from "./_postgres.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** [type, column type, values as text] */
-const CASES: [keyof typeof OID, string, string[]][] = [
+/** [type (a name in OID, or an array type's OID), column type, values as text] */
+const CASES: [keyof typeof OID | number, string, string[]][] = [
   ["int2", "smallint", ["0", "-32768", "32767", "42"]],
   ["int4", "integer", ["0", "-2147483648", "2147483647", "7"]],
   ["int8", "bigint", ["0", "-9223372036854775808", "9223372036854775807", "1234567890123"]],
@@ -75,6 +76,23 @@ const CASES: [keyof typeof OID, string, string[]][] = [
     "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
     "00000000-0000-0000-0000-000000000000",
   ]],
+  // Arrays (array_send: ndim, has-null flag, element OID, dimensions and lower bounds, elements).
+  [1007, "integer[]", ["{1,2,NULL}", "{{1,2},{3,4}}", "{}", "[0:1]={7,8}", "{-2147483648}"]],
+  [1016, "bigint[]", ["{9223372036854775807,NULL}", "{}"]],
+  [1005, "smallint[]", ["{1,-2}"]],
+  [1009, "text[]", ['{a,"b c",NULL,"","x\\"y"}', "{{a,b},{c,d}}", "{}"]],
+  [1015, "varchar[]", ["{abc,NULL}"]],
+  [1000, "boolean[]", ["{t,f,NULL}"]],
+  [1021, "real[]", ["{1.5,NaN,-Infinity}"]],
+  [1022, "double precision[]", ["{0.1,1e308}"]],
+  [1231, "numeric[]", ["{1.50,-0.001,NaN,NULL}"]],
+  [2951, "uuid[]", ["{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}"]],
+  [1182, "date[]", ["{2024-02-29,infinity}"]],
+  [1115, "timestamp[]", ['{"2000-01-01 00:00:00.5"}']],
+  [1185, "timestamptz[]", ['{"2024-02-29 23:59:59+02"}']],
+  [3807, "jsonb[]", ['{"{\\"a\\": [1, 2]}",null}']],
+  [1001, "bytea[]", ['{"\\\\x00ff",NULL}']],
+  [1187, "interval[]", ['{"1 day 02:00:00"}']],
 ];
 
 /** The DataRow values (or the SQLSTATE) of one Parse/Bind/Execute/Sync. */
@@ -117,7 +135,7 @@ interopTest("binary parameters and results carry the same bytes as PostgreSQL 15
       for (const client of [theirs, mine]) await client.query("SET TimeZone = 'UTC'");
       for (const [n, [type, column, values]] of CASES.entries()) {
         await t.step(`${column}`, async () => {
-          const oid = OID[type];
+          const oid = typeof type === "number" ? type : OID[type];
           const table = `b${n}`;
           for (const client of [theirs, mine]) {
             await client.query(`CREATE TABLE ${table} (k int PRIMARY KEY, v ${column})`);

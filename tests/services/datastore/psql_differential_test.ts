@@ -9,7 +9,8 @@
 // Differences we accept are edited out by `normalize` below, each with its
 // reason (docs/datastore.md lists them too).
 //
-// PSQL_DIFF_ONLY=name runs one script.
+// PSQL_DIFF_ONLY=name runs one script; PSQL_DIFF_DUMP=dir writes both
+// transcripts there (name.sql.postgres, name.sql.ours) for diff.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -88,6 +89,12 @@ interopTest("psql scripts print the same against our datastore as against Postgr
           const mine = await psql(ours.addresses.tcp.port, database, file);
           // One database at a time, so \l lists the same ones on both sides.
           await admin.query(`DROP DATABASE ${database}`);
+          const dump = Deno.env.get("PSQL_DIFF_DUMP");
+          if (dump) {
+            // Both transcripts whole, for `diff` (the assertion's message cuts long ones).
+            await Deno.writeTextFile(join(dump, `${script}.postgres`), theirs);
+            await Deno.writeTextFile(join(dump, `${script}.ours`), mine);
+          }
           assert.equal(mine, theirs);
         });
       }
