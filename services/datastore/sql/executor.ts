@@ -113,6 +113,8 @@ import {
   toEngine,
 } from "./catalog.ts";
 import { CatalogBusyError, SqlError, type SqlNotice } from "./errors.ts";
+import { batchesOf, openSpillPlace, RowSpool, type SpillPlace } from "./row_spool.ts";
+import { changesInScan } from "./dml_batches.ts";
 import {
   checkRow,
   type CheckTest,
@@ -412,9 +414,12 @@ export class Database {
   #createdBy = new Map<string, SqlTransaction>();
   /** Tables altered or dropped by transactions not yet ended, by name (see `table`). */
   #changedBy = new Map<string, SqlTransaction>();
+  /** Where statements put the rows they set aside past a bound (row_spool.ts). */
+  readonly spill: SpillPlace;
 
   private constructor(engine: Engine) {
     this.engine = engine;
+    this.spill = openSpillPlace(engine.place.files, engine.place.dir);
   }
 
   /** Loads the catalog (creating its table on a new engine). */
@@ -3520,6 +3525,15 @@ class Planner {
         path.equal.length === path.types.length && subs.length === 0 && needs.length === 0
       ? path
       : null;
+    // Change rows as the scan finds them unless a change could move one
+    // ahead of it (dml_batches.ts); else find them all first, set aside.
+    const inScan = changesInScan(
+      table,
+      path?.index ?? null,
+      kind === "update" ? set.map(([i]) => i) : null,
+      needs.length > 0,
+    );
+    const spill = this.db.spill;
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
@@ -3530,29 +3544,18 @@ class Planner {
         }
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
-        const found: Row[] = [];
-        for await (const rows of scanTable(ctx, table, path, e)) {
-          for (const row of rows) {
-            if (where) {
-              e.row = rowFromEngine(table, row);
-              if (needs.length > 0) await runCorrelated(needs, e.row, ctx);
-              if (where(e) !== true) continue;
-            }
-            found.push(row);
-          }
-        }
-        const out: PgValue[][] = [];
-        const work = rules ? new ConstraintWork(rules.host) : null;
-        const moves: Row[] = [];
-        for (const row of found) {
-          const old = rowFromEngine(table, row);
-          if (needs.length > 0) await runCorrelated(needs, old, ctx);
+        const out = returning ? new RowSpool<PgValue[]>(spill) : null;
+        const work = rules ? new ConstraintWork(rules.host, spill) : null;
+        const moves = new RowSpool(spill);
+        let count = 0;
+        const changeOne = async (row: Row, old: PgValue[]) => {
+          count++;
           e.row = old;
           if (kind === "delete") {
             await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
             work?.deleted(table, old);
-            if (returning) out.push(returning.project(old, e));
-            continue;
+            if (out) out.push(returning!.project(old, e));
+            return;
           }
           const next = [...old];
           set.forEach(([i, c], j) => {
@@ -3562,14 +3565,51 @@ class Planner {
           if (rules) checkRow(table, rules.checks, next, e);
           await replaceRow(ctx.sqlTx.tx, table, old, next, row, moves);
           work?.updated(table, old, next);
-          if (returning) out.push(returning.project(next, e));
+          if (out) out.push(returning!.project(next, e));
+        };
+        try {
+          if (inScan) {
+            for await (const rows of scanTable(ctx, table, path, e)) {
+              for (const row of rows) {
+                const old = rowFromEngine(table, row);
+                if (where) {
+                  e.row = old;
+                  if (where(e) !== true) continue;
+                }
+                await changeOne(row, old);
+              }
+            }
+          } else {
+            using found = new RowSpool(spill);
+            for await (const rows of scanTable(ctx, table, path, e)) {
+              for (const row of rows) {
+                if (where) {
+                  e.row = rowFromEngine(table, row);
+                  if (needs.length > 0) await runCorrelated(needs, e.row, ctx);
+                  if (where(e) !== true) continue;
+                }
+                found.push(row);
+              }
+            }
+            for (const row of found.drain()) {
+              const old = rowFromEngine(table, row);
+              if (needs.length > 0) await runCorrelated(needs, old, ctx);
+              await changeOne(row, old);
+            }
+          }
+          // Rows whose key changed go in once every old row is out, so
+          // `SET id = id + 1` never meets a row it is about to move.
+          for (const moved of moves.drain()) await insertRow(ctx.sqlTx.tx, table, moved);
+          await work?.finish(ctx.sqlTx.tx, e);
+        } catch (error) {
+          out?.close();
+          throw error;
+        } finally {
+          moves.close();
+          work?.close();
         }
-        // Rows whose key changed go in once every old row is out, so
-        // `SET id = id + 1` never meets a row it is about to move.
-        for (const moved of moves) await insertRow(ctx.sqlTx.tx, table, moved);
-        await work?.finish(ctx.sqlTx.tx, e);
-        const tag = `${kind.toUpperCase()} ${found.length}`;
-        return { rows: returning ? fromArray(out) : null, tag: () => tag };
+        const tag = `${kind.toUpperCase()} ${count}`;
+        return { rows: out ? batchesOf(out, BATCH_ROWS) : null, tag: () => tag };
       },
     };
   }
@@ -3634,39 +3674,30 @@ class Planner {
     const subs = this.subqueries;
     const kind = statement.kind;
     const rules = this.constraintsOf(table);
+    // The target's scan is a full scan of its primary key: rows change as
+    // the join meets them unless a correlated subquery could see them
+    // changed (dml_batches.ts).
+    const inScan = changesInScan(table, null, null, needs.length > 0);
+    const spill = this.db.spill;
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
         await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
-        // Each target row once, with the first joined row that passed the WHERE.
-        const chosen = new Map<string, { row: Row; joint: PgValue[] }>();
-        for await (const rows of joined.run(ctx)) {
-          for (const r of rows) {
-            const joint = [...r.slice(0, width), ...r.slice(width + 1)];
-            if (where) {
-              e.row = joint;
-              if (needs.length > 0) await runCorrelated(needs, joint, ctx);
-              if (where(e) !== true) continue;
-            }
-            const row = rowToEngine(table, r.slice(0, width), r[width] as bigint | null);
-            const id = engineKey(table, row).map(keyText).join("\u0000");
-            if (!chosen.has(id)) chosen.set(id, { row, joint });
-          }
-        }
-        const out: PgValue[][] = [];
-        const work = rules ? new ConstraintWork(rules.host) : null;
-        const moves: Row[] = [];
-        for (const { row, joint } of chosen.values()) {
+        const out = returning ? new RowSpool<PgValue[]>(spill) : null;
+        const work = rules ? new ConstraintWork(rules.host, spill) : null;
+        const moves = new RowSpool(spill);
+        let count = 0;
+        const changeOne = async (row: Row, joint: PgValue[]) => {
+          count++;
           const old = joint.slice(0, width);
-          if (needs.length > 0) await runCorrelated(needs, joint, ctx);
           e.row = joint;
           if (kind === "delete") {
             await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
             work?.deleted(table, old);
-            if (returning) out.push(returning.project(joint, e));
-            continue;
+            if (out) out.push(returning!.project(joint, e));
+            return;
           }
           const next = [...old];
           set.forEach(([i, c], j) => {
@@ -3676,12 +3707,51 @@ class Planner {
           if (rules) checkRow(table, rules.checks, next, e);
           await replaceRow(ctx.sqlTx.tx, table, old, next, row, moves);
           work?.updated(table, old, next);
-          if (returning) out.push(returning.project([...next, ...joint.slice(width)], e));
+          if (out) out.push(returning!.project([...next, ...joint.slice(width)], e));
+        };
+        // Each target row once, with the first joined row that passed the
+        // WHERE. The join streams the target (its outer side) and emits a
+        // target row's matches one after another, so the last key kept is
+        // all it takes to skip the others.
+        let lastKept: string | null = null;
+        try {
+          using found = inScan ? null : new RowSpool<PgValue[]>(spill);
+          for await (const rows of joined.run(ctx)) {
+            for (const r of rows) {
+              const joint = [...r.slice(0, width), ...r.slice(width + 1)];
+              if (where) {
+                e.row = joint;
+                if (needs.length > 0) await runCorrelated(needs, joint, ctx);
+                if (where(e) !== true) continue;
+              }
+              const rowid = r[width] as bigint | null;
+              const row = rowToEngine(table, r.slice(0, width), rowid);
+              const id = engineKey(table, row).map(keyText).join("\u0000");
+              if (id === lastKept) continue;
+              lastKept = id;
+              if (found === null) await changeOne(row, joint);
+              else found.push([...joint, rowid]);
+            }
+          }
+          if (found !== null) {
+            for (const kept of found.drain()) {
+              const joint = kept.slice(0, -1);
+              const row = rowToEngine(table, joint.slice(0, width), kept.at(-1) as bigint | null);
+              if (needs.length > 0) await runCorrelated(needs, joint, ctx);
+              await changeOne(row, joint);
+            }
+          }
+          for (const moved of moves.drain()) await insertRow(ctx.sqlTx.tx, table, moved);
+          await work?.finish(ctx.sqlTx.tx, e);
+        } catch (error) {
+          out?.close();
+          throw error;
+        } finally {
+          moves.close();
+          work?.close();
         }
-        for (const moved of moves) await insertRow(ctx.sqlTx.tx, table, moved);
-        await work?.finish(ctx.sqlTx.tx, e);
-        const tag = `${kind.toUpperCase()} ${chosen.size}`;
-        return { rows: returning ? fromArray(out) : null, tag: () => tag };
+        const tag = `${kind.toUpperCase()} ${count}`;
+        return { rows: out ? batchesOf(out, BATCH_ROWS) : null, tag: () => tag };
       },
     };
   }
@@ -4765,7 +4835,7 @@ async function replaceRow(
   old: PgValue[],
   next: PgValue[],
   stored?: Row,
-  moves?: Row[],
+  moves?: { push(row: Row): void },
 ): Promise<void> {
   const oldRow = stored ?? rowToEngine(table, old, null);
   const key = engineKey(table, oldRow);

@@ -411,6 +411,14 @@ export class Engine {
     return table;
   }
 
+  /**
+   * The engine's directory and the file layer it reaches its files through:
+   * the SQL layer keeps its temporary files beside them (sql/row_spool.ts).
+   */
+  get place(): { dir: string; files: FileLayer } {
+    return { dir: this.#dir, files: this.#files };
+  }
+
   /** Starts a transaction. */
   begin(): Transaction {
     this.#checkOpen();
