@@ -659,9 +659,19 @@ export class Engine {
     tx.records.push(record);
   }
 
-  /** @internal Between operations: keep the pool and the log within bounds. */
+  /**
+   * @internal Between operations: keep the pool and the log within bounds.
+   * The log's bound counts what it grew since the last checkpoint: a
+   * checkpoint carries the records of the transactions still open into the
+   * new log, and one transaction may log more than the bound (up to
+   * `transactionLogBytesMax`); counting those too checkpointed after every
+   * operation once it did (an UPDATE of a million rows never finished).
+   */
   afterOp(): void {
-    if (this.#pool.needsCheckpoint() || this.#wal.sizeBytes > this.#options.walCheckpointBytes) {
+    if (
+      this.#pool.needsCheckpoint() ||
+      this.#wal.sizeBytes - this.#wal.restartBytes > this.#options.walCheckpointBytes
+    ) {
       this.checkpoint();
     }
   }

@@ -240,6 +240,11 @@ export class Wal {
   /** LSN up to which the log is on disk and fsynced. */
   durableLsn: number;
   sizeBytes: number;
+  /**
+   * The size right after the last restart: the header and the checkpoint
+   * record, which carries the records of the transactions still open.
+   */
+  restartBytes = 0;
   /** Bytes the file holds, records plus preallocated zeros. */
   #fileBytes: number;
 
@@ -535,6 +540,7 @@ export class Wal {
     this.#thread?.reopen();
     this.#salt = salt;
     this.sizeBytes = bytes.length;
+    this.restartBytes = bytes.length;
     this.#fileBytes = bytes.length + this.#preallocateBytes;
     this.durableLsn = this.appendedLsn;
   }

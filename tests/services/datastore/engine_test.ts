@@ -647,3 +647,32 @@ Deno.test("a transaction past transactionLogBytesMax gets LimitError and keeps i
     });
   }, { transactionLogBytesMax: 20_000 });
 });
+
+Deno.test("a transaction that logs more than walCheckpointBytes is not checkpointed after every operation", async () => {
+  const ITEM: TableSpec = {
+    name: "items",
+    columns: [{ name: "id", type: "int64" }, { name: "body", type: "text" }],
+    primaryKey: ["id"],
+  };
+  await withEngine(async (engine) => {
+    const setup = engine.begin();
+    await setup.createTable(ITEM);
+    await setup.commit();
+    const tx = engine.begin();
+    const body = "b".repeat(200);
+    const rows = 2000; // about 500 KiB of log, ten times the bound
+    const before = engine.stats().checkpoints;
+    for (let i = 0; i < rows; i++) await tx.insert("items", [BigInt(i), body]);
+    // Each checkpoint carries the open transaction's records into the new
+    // log; counting them against the bound checkpointed at every insert
+    // once they passed it (about 1800 here).
+    const checkpoints = engine.stats().checkpoints - before;
+    assert.ok(checkpoints <= 12, `${checkpoints} checkpoints for ${rows} inserts`);
+    await tx.commit();
+    const read = engine.begin();
+    let count = 0;
+    for await (const _ of read.scan("items")) count++;
+    await read.commit();
+    assert.equal(count, rows);
+  }, { walCheckpointBytes: 48 * 1024 });
+});
