@@ -3301,11 +3301,18 @@ class Planner {
         if (!keyed || !db.countersReady(table)) await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
-        const work = rules ? new ConstraintWork(rules.host) : null;
-        // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may not update them).
+        const work = rules ? new ConstraintWork(rules.host, db.spill) : null;
+        // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may
+        // not update them), counted against the statement's row bound: a
+        // set to look rows up in cannot wait in a file.
         const touched = new Set<string>();
+        const touch = (key: string) => {
+          const size = touched.size;
+          touched.add(key);
+          if (touched.size > size) holdRows(ctx, 1);
+        };
         let count = 0;
-        const out: PgValue[][] = [];
+        const out = returning ? new RowSpool<PgValue[]>(db.spill) : null;
         const insertOne = async (given: (PgValue | undefined)[]) => {
           const values = new Array<PgValue>(table.columns.length);
           for (let i = 0; i < table.columns.length; i++) {
@@ -3344,40 +3351,48 @@ class Planner {
               if (rules) checkRow(table, rules.checks, next, e);
               await replaceRow(ctx.sqlTx.tx, table, existing, next);
               work?.updated(table, existing, next);
-              touched.add(rowKey(next));
+              touch(rowKey(next));
               count++;
-              if (returning) out.push(returning.project(next, e));
+              if (out) out.push(returning!.project(next, e));
               return;
             }
           }
           const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
           await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
           work?.inserted(table, values);
-          if (update) touched.add(rowKey(values));
+          if (update) touch(rowKey(values));
           count++;
-          if (returning) out.push(returning.project(values, e));
+          if (out) out.push(returning!.project(values, e));
         };
-        if (sourceRows) {
-          for (const row of sourceRows) {
-            const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
-            for (let i = 0; i < row.length; i++) {
-              const c = row[i];
-              if (c !== null) given[targets[i]] = c.evaluate(e);
-            }
-            await insertOne(given);
-          }
-        } else {
-          for await (const batch of sourcePlan!.run(ctx)) {
-            for (const row of batch) {
+        try {
+          if (sourceRows) {
+            for (const row of sourceRows) {
               const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
-              e.row = row;
-              for (let i = 0; i < row.length; i++) given[targets[i]] = sourceCasts[i](e);
+              for (let i = 0; i < row.length; i++) {
+                const c = row[i];
+                if (c !== null) given[targets[i]] = c.evaluate(e);
+              }
               await insertOne(given);
             }
+          } else {
+            for await (const batch of sourcePlan!.run(ctx)) {
+              for (const row of batch) {
+                const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
+                e.row = row;
+                for (let i = 0; i < row.length; i++) given[targets[i]] = sourceCasts[i](e);
+                await insertOne(given);
+              }
+            }
           }
+          await work?.finish(ctx.sqlTx.tx, e);
+        } catch (error) {
+          out?.close();
+          throw error;
+        } finally {
+          work?.close();
+          if (ctx.rowsHeld) ctx.rowsHeld.count -= touched.size;
         }
-        await work?.finish(ctx.sqlTx.tx, e);
-        return { rows: returning ? fromArray(out) : null, tag: () => `INSERT 0 ${count}` };
+        return { rows: out ? batchesOf(out, BATCH_ROWS) : null, tag: () => `INSERT 0 ${count}` };
       },
     };
   }

@@ -752,7 +752,6 @@ export class Engine {
       root: BTree.create(this.#pool),
     };
     const index = table.addIndex(def);
-    const seen = new Set<string>();
     try {
       let range: ScanRange = {};
       for (;;) {
@@ -761,15 +760,16 @@ export class Engine {
           const row = table.readRidBytes(entry.value);
           if (def.unique) {
             const values = index.columns.map((i) => row[i]);
-            if (!values.some((v) => v === null)) {
-              const prefix = String(encodeKey(index.types, values));
-              if (seen.has(prefix)) {
-                throw new ConstraintError(
-                  def.name,
-                  `duplicate key while building unique index ${def.name}`,
-                );
-              }
-              seen.add(prefix);
+            // The index built so far answers whether the values are taken
+            // (a set of every key seen held the whole index in memory once more).
+            if (
+              !values.some((v) => v === null) &&
+              index.tree.firstWithPrefix(encodeKey(index.types, values)) !== undefined
+            ) {
+              throw new ConstraintError(
+                def.name,
+                `duplicate key while building unique index ${def.name}`,
+              );
             }
           }
           index.tree.insert(table.indexKey(index, row), entry.value);

@@ -207,3 +207,44 @@ Deno.test("foreign key work of a large UPDATE and DELETE waits in a spool: casca
     assert.deepEqual(spoolsLeft(h), []);
   });
 });
+
+Deno.test("INSERT ... SELECT ... RETURNING of many rows gives each once, through a spool", async () => {
+  await withSession(async (s, h, spools) => {
+    await s.query("CREATE TABLE t (id INTEGER PRIMARY KEY, pad TEXT)");
+    const [inserted] = await s.query(
+      `INSERT INTO t SELECT g, '${PAD}' FROM generate_series(1, ${ROWS}) g RETURNING id, pad`,
+    );
+    assert.equal(inserted.tag, `INSERT 0 ${ROWS}`);
+    assert.equal(new Set(inserted.rows.map(([id]) => id)).size, ROWS);
+    assert.ok(spools.length > 0);
+    assert.deepEqual(spoolsLeft(h), []);
+  });
+});
+
+Deno.test("ON CONFLICT DO UPDATE counts the rows it remembers against the statement's bound (54000)", async () => {
+  const h = await SqlHarness.open();
+  try {
+    const s = await h.session({ rowsHeldMax: 100 });
+    await s.query("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)");
+    const upsert = (n: number) =>
+      `INSERT INTO t SELECT g, 1 FROM generate_series(1, ${n}) g ` +
+      "ON CONFLICT (id) DO UPDATE SET v = t.v + 1";
+    // It remembers each row it inserted or updated, to refuse a second
+    // change of one (21000): past the bound that is 54000, not memory.
+    assert.equal(await s.errorCode(upsert(500)), "54000");
+    // Within the bound, again and again: the count goes back to zero.
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await s.query(upsert(80))).at(-1)!.tag, "INSERT 0 80");
+    }
+    assert.deepEqual(await s.rows("SELECT count(*), sum(v) FROM t"), [["80", "240"]]);
+    // Without DO UPDATE nothing is remembered: any number of rows.
+    assert.equal(
+      (await s.query(
+        "INSERT INTO t SELECT g, 0 FROM generate_series(1, 500) g ON CONFLICT DO NOTHING",
+      )).at(-1)!.tag,
+      "INSERT 0 420",
+    );
+  } finally {
+    await h.close();
+  }
+});
