@@ -28,8 +28,10 @@
 // min, max, bool_and, bool_or, string_agg, jsonb_agg, with DISTINCT and FILTER;
 // the rest, and ORDER BY inside any of them, are aggregates.ts's.
 //
-// Writes: UPDATE and DELETE find their rows first, then change them, so a
-// change never meets a row twice. INSERT checks NOT NULL, fills DEFAULTs and
+// Writes: UPDATE and DELETE change each row as their scan finds it when no
+// change can move a row ahead of the scan, else find their rows first; what
+// they set aside (moved rows, rows found, RETURNING) goes through a RowSpool,
+// so memory stays bounded (dml_batches.ts, row_spool.ts). INSERT checks NOT NULL, fills DEFAULTs and
 // SERIAL numbers, applies typmods (varchar(n), numeric(p,s)) as PostgreSQL's
 // assignment casts do, and handles ON CONFLICT through the table's unique
 // keys. A unique violation is 23505 with the constraint's SQL name.
@@ -3507,7 +3509,7 @@ class Planner {
     return { set, defaults };
   }
 
-  /** UPDATE and DELETE: find the rows, then change them. */
+  /** UPDATE and DELETE: change the rows as the scan finds them, or find them first (dml_batches.ts). */
   change(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
     if (statement.with) return this.#withDml(statement, (s) => this.change(s as typeof statement));
     this.#topLevel = false;

@@ -84,6 +84,7 @@ import {
   UnsupportedFormatError,
 } from "./errors.ts";
 import { readChain } from "./heap.ts";
+import { RecordList } from "./record_list.ts";
 import {
   FORMAT_VERSION,
   metaFormatVersion,
@@ -494,8 +495,9 @@ export class Engine {
     this.#wal.flush();
     this.#writeCatalog(this.#wal.appendedLsn);
     this.#pool.flush(hooks);
-    const open = [...this.#active].flatMap((tx) => tx.records);
-    this.#wal.restart({ kind: RecordKind.checkpoint, lsn: 0, txId: 0, open });
+    // The open transactions' records, as the bytes they are kept in (record_list.ts).
+    const openEncoded = [...this.#active].flatMap((tx) => tx.records.encoded());
+    this.#wal.restart({ kind: RecordKind.checkpoint, lsn: 0, txId: 0, open: [], openEncoded });
     this.#pool.evict();
     this.#stats.checkpoints++;
   }
@@ -1012,8 +1014,8 @@ function sameValues(a: readonly Value[], b: readonly Value[]): boolean {
 /** A transaction: every read and write goes through one. */
 export class Transaction {
   readonly id: number;
-  /** @internal The log records of this transaction's changes, oldest first. */
-  readonly records: WalRecord[] = [];
+  /** @internal The log records of this transaction's changes, oldest first (most kept encoded). */
+  readonly records: RecordList = new RecordList();
   /** @internal Their size in the log. */
   logBytes = 0;
   /**
@@ -1547,7 +1549,7 @@ export class Transaction {
   rollbackSync(): void {
     if (this.#state !== "open") return;
     this.#state = "rolled back";
-    for (let i = this.records.length - 1; i >= 0; i--) this.#engine.undo(this.records[i]);
+    for (let i = this.records.length - 1; i >= 0; i--) this.#engine.undo(this.records.at(i));
     void this.#engine.finish(this, false);
   }
 

@@ -73,7 +73,7 @@ export interface RecordFrame {
   durableLsn: number;
 }
 
-const NESTED: RecordFrame = { salt: 0, durableLsn: 0 };
+export const NESTED: RecordFrame = { salt: 0, durableLsn: 0 };
 
 export type WalRecord =
   | { kind: 1; lsn: number; txId: number; tableId: number; row: Bytes }
@@ -81,7 +81,14 @@ export type WalRecord =
   | { kind: 3; lsn: number; txId: number; tableId: number; oldRow: Bytes; row: Bytes }
   | { kind: 4 | 5; lsn: number; txId: number }
   | { kind: 6 | 7 | 9; lsn: number; txId: number; json: string }
-  | { kind: 8; lsn: number; txId: number; open: WalRecord[] };
+  | {
+    kind: 8;
+    lsn: number;
+    txId: number;
+    open: WalRecord[];
+    /** More open records, already encoded (nested frame), written after `open` (record_list.ts). */
+    openEncoded?: readonly Uint8Array[];
+  };
 
 /**
  * Bound on one record's body on read. Data records are bounded at write
@@ -152,7 +159,10 @@ function payloadOf(record: WalRecord): { bytes: number; encoded: Uint8Array | nu
       return { bytes: json.length, encoded: json };
     }
     case 8: {
-      const nested = joinBytes(record.open.map((inner) => encodeRecord(inner)));
+      const nested = joinBytes([
+        ...record.open.map((inner) => encodeRecord(inner)),
+        ...record.openEncoded ?? [],
+      ]);
       return { bytes: nested.length, encoded: nested };
     }
   }
