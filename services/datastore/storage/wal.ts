@@ -116,10 +116,9 @@ import {
   type DecodedLog,
   decodeLog,
   encodeLogHeader,
-  encodeRecord,
   encodeRecordInto,
+  encodeRecordParts,
   framedBytes,
-  joinBytes,
   type WalRecord,
 } from "./wal_codec.ts";
 
@@ -519,16 +518,21 @@ export class Wal {
     this.flush();
     checkpoint.lsn = ++this.appendedLsn;
     const salt = newSalt(this.#salt);
-    const bytes = joinBytes([
+    // Written part by part: the checkpoint record may carry hundreds of MiB of open records.
+    const parts = [
       encodeLogHeader(),
-      encodeRecord(checkpoint, { salt, durableLsn: this.durableLsn }),
-    ]);
+      ...encodeRecordParts(checkpoint, { salt, durableLsn: this.durableLsn }),
+    ];
     const tmp = `${this.#path}.tmp`;
     const files = this.#files;
+    let written = 0;
     {
       using file = files.open(tmp, { create: true, truncate: true });
-      file.writeAt(bytes, 0);
-      writeZeros(file, bytes.length, this.#preallocateBytes);
+      for (const part of parts) {
+        file.writeAt(part, written);
+        written += part.length;
+      }
+      writeZeros(file, written, this.#preallocateBytes);
       file.sync();
     }
     files.rename(tmp, this.#path);
@@ -539,9 +543,9 @@ export class Wal {
     this.#file = files.open(this.#path);
     this.#thread?.reopen();
     this.#salt = salt;
-    this.sizeBytes = bytes.length;
-    this.restartBytes = bytes.length;
-    this.#fileBytes = bytes.length + this.#preallocateBytes;
+    this.sizeBytes = written;
+    this.restartBytes = written;
+    this.#fileBytes = written + this.#preallocateBytes;
     this.durableLsn = this.appendedLsn;
   }
 

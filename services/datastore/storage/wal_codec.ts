@@ -112,6 +112,35 @@ export function encodeRecord(record: WalRecord, frame: RecordFrame = NESTED): By
 }
 
 /**
+ * A record as the parts to write one after another: for a checkpoint
+ * record, the frame's head and then the open records' encodings as they
+ * are, the checksum computed across them, so that carrying a large open
+ * transaction into the new log copies its records no more than the write
+ * does (joining them cost three copies of up to `transactionLogBytesMax`
+ * each). Any other record is one part, as `encodeRecord` makes it.
+ */
+export function encodeRecordParts(record: WalRecord, frame: RecordFrame): Uint8Array[] {
+  if (record.kind !== 8) return [encodeRecord(record, frame)];
+  const parts: Uint8Array[] = [
+    ...record.open.map((inner) => encodeRecord(inner)),
+    ...record.openEncoded ?? [],
+  ];
+  const payloadBytes = parts.reduce((n, part) => n + part.length, 0);
+  const head = new Uint8Array(HEAD_BYTES + BODY_HEAD_BYTES);
+  const v = new DataView(head.buffer);
+  v.setUint32(0, BODY_HEAD_BYTES + payloadBytes);
+  v.setFloat64(HEAD_BYTES, record.lsn);
+  v.setUint8(HEAD_BYTES + 8, record.kind);
+  v.setUint32(HEAD_BYTES + 9, record.txId);
+  v.setUint32(HEAD_BYTES + 13, frame.salt);
+  v.setFloat64(HEAD_BYTES + 17, frame.durableLsn);
+  let crc = crc32c(head.subarray(HEAD_BYTES));
+  for (const part of parts) crc = crc32c(part, crc);
+  v.setUint32(4, crc);
+  return [head, ...parts];
+}
+
+/**
  * Encodes one framed record into `out` at `at` (the log's buffer, so an
  * append allocates nothing); returns the bytes written. `out` must have
  * room for `framedBytes(record)` (wal.ts grows its buffer first).

@@ -3,7 +3,12 @@
 
 import assert from "node:assert/strict";
 import { OBJECTS_MAX, RecordList } from "../../../services/datastore/storage/record_list.ts";
-import { decodeRecord, RecordKind } from "../../../services/datastore/storage/wal_codec.ts";
+import {
+  decodeRecord,
+  encodeRecord,
+  encodeRecordParts,
+  RecordKind,
+} from "../../../services/datastore/storage/wal_codec.ts";
 import type { WalRecord } from "../../../services/datastore/storage/wal_codec.ts";
 import { concat } from "../../../lib/bytes.ts";
 
@@ -60,4 +65,23 @@ Deno.test("RecordList gives back every record, objects and encoded ones, in orde
     at += next.bytesUsed;
   }
   assert.deepEqual(decoded, records);
+});
+
+Deno.test("a checkpoint record written in parts is the record encoded whole", () => {
+  const list = new RecordList();
+  for (let n = 1; n <= 200; n++) list.push(recordNumber(n));
+  const frame = { salt: 0x1234_5678, durableLsn: 42 };
+  const open = [recordNumber(1), recordNumber(2)];
+  const parts = encodeRecordParts(
+    { kind: RecordKind.checkpoint, lsn: 300, txId: 0, open, openEncoded: list.encoded() },
+    frame,
+  );
+  const whole = encodeRecord(
+    { kind: RecordKind.checkpoint, lsn: 300, txId: 0, open: [...open, ...list.slice(0)] },
+    frame,
+  );
+  assert.deepEqual(concat(parts), whole);
+  const decoded = decodeRecord(concat(parts));
+  assert.ok(decoded.kind === "record" && decoded.record.kind === RecordKind.checkpoint);
+  assert.equal(decoded.record.open.length, 202);
 });
