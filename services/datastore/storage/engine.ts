@@ -137,8 +137,8 @@ export interface EngineOptions {
   walPreallocateBytes?: number;
   /**
    * Largest total of one transaction's log records (default 256 MiB): they
-   * are kept in memory for rollback and copied into every checkpoint while
-   * the transaction is open.
+   * are kept in memory for rollback (encoded, record_list.ts) and copied
+   * into every checkpoint while the transaction is open.
    */
   transactionLogBytesMax?: number;
   /**

@@ -145,6 +145,14 @@ const ZEROS = new Uint8Array(1024 * 1024);
  * append or a flush allocates nothing.
  */
 const APPEND_BUFFER_BYTES = 64 * 1024;
+/**
+ * Past this many buffered bytes, an append writes the buffer to the file
+ * first (no fsync: nothing becomes durable before a commit asks): a
+ * transaction changing millions of rows logs hundreds of MiB before any
+ * commit flushes the log, and the buffer held all of it until the next
+ * checkpoint.
+ */
+const WRITE_AHEAD_BYTES = 4 * 1024 * 1024;
 
 /**
  * Reads a log file (decodeLog: records up to the end of the log, throwing
@@ -278,6 +286,13 @@ export class Wal {
     const lsn = ++this.appendedLsn;
     record.lsn = lsn;
     const size = framedBytes(record);
+    if (this.#buffered > 0 && this.#buffered + size > WRITE_AHEAD_BYTES && !this.#failed) {
+      try {
+        this.#write();
+      } catch (error) {
+        this.#fail(error); // every later commit fails, as after a failed flush
+      }
+    }
     if (this.#buffered + size > this.#buffer.length) {
       let capacity = this.#buffer.length * 2;
       while (capacity < this.#buffered + size) capacity *= 2;
