@@ -48,6 +48,7 @@ import {
 import { defer, isDeferred } from "./deferred_constraints.ts";
 import { SqlError } from "./errors.ts";
 import type { EvalContext, SqlType } from "./eval.ts";
+import { RowSpool, type SpillPlace } from "./row_spool.ts";
 import { printExpr } from "./printer.ts";
 
 /** A compiled CHECK expression: true, false or NULL for the row in `ctx.row`. */
@@ -379,36 +380,69 @@ function sameKey(a: PgValue[], b: PgValue[]): boolean {
 /**
  * The foreign key work of one statement: the rows it changed, checked and
  * acted on at its end (`finish`). Made only for tables with constraints.
+ * The changes wait in a RowSpool (row_spool.ts), so a statement that
+ * changes millions of rows keeps them in a temporary file, not in memory;
+ * `close()` removes it.
  */
 export class ConstraintWork {
   readonly #host: ConstraintHost;
-  readonly #changes: Change[] = [];
+  /** Per change: its table's number, whether it has an old and a new row, then those rows. */
+  readonly #changes: RowSpool<PgValue[]>;
+  readonly #tables: SqlTable[] = [];
+  readonly #tableNumbers = new Map<SqlTable, number>();
   readonly #checks = new Map<string, { name: string; test: CheckTest }[]>();
 
-  constructor(host: ConstraintHost) {
+  /** `spill`: where the changes go past a bound (null: they stay in memory, encoded). */
+  constructor(host: ConstraintHost, spill: SpillPlace | null = null) {
     this.#host = host;
+    this.#changes = new RowSpool(spill);
   }
 
   inserted(table: SqlTable, next: PgValue[]): void {
-    if ((table.foreignKeys?.length ?? 0) > 0) this.#changes.push({ table, old: null, next });
+    if ((table.foreignKeys?.length ?? 0) > 0) this.#push(table, null, next);
   }
 
   updated(table: SqlTable, old: PgValue[], next: PgValue[]): void {
-    this.#changes.push({ table, old, next });
+    this.#push(table, old, next);
   }
 
   deleted(table: SqlTable, old: PgValue[]): void {
-    this.#changes.push({ table, old, next: null });
+    this.#push(table, old, null);
   }
 
   /** Runs the checks and actions of every change, cascaded ones included, in order. */
   async finish(tx: Transaction, ctx: EvalContext): Promise<void> {
-    for (let i = 0; i < this.#changes.length; i++) {
-      const change = this.#changes[i];
+    for (let change = this.#shift(); change !== undefined; change = this.#shift()) {
       if (change.next !== null) await this.#checkParents(tx, change);
       if (change.old !== null) await this.#actOnChildren(tx, change, ctx);
     }
-    this.#changes.length = 0;
+  }
+
+  /** Forgets the changes not yet finished and removes their temporary file. */
+  close(): void {
+    this.#changes.close();
+  }
+
+  #push(table: SqlTable, old: PgValue[] | null, next: PgValue[] | null): void {
+    let number = this.#tableNumbers.get(table);
+    if (number === undefined) {
+      number = this.#tables.push(table) - 1;
+      this.#tableNumbers.set(table, number);
+    }
+    const row: PgValue[] = [number, old !== null, next !== null];
+    row.push(...(old ?? []), ...(next ?? []));
+    this.#changes.push(row);
+  }
+
+  #shift(): Change | undefined {
+    const row = this.#changes.shift();
+    if (row === undefined) return undefined;
+    const table = this.#tables[row[0] as number];
+    const width = table.columns.length;
+    const old = row[1] === true ? row.slice(3, 3 + width) : null;
+    const from = old === null ? 3 : 3 + width;
+    const next = row[2] === true ? row.slice(from, from + width) : null;
+    return { table, old, next };
   }
 
   /** The referencing side: every non-NULL key must be present in its referenced table. */

@@ -28,8 +28,10 @@
 // min, max, bool_and, bool_or, string_agg, jsonb_agg, with DISTINCT and FILTER;
 // the rest, and ORDER BY inside any of them, are aggregates.ts's.
 //
-// Writes: UPDATE and DELETE find their rows first, then change them, so a
-// change never meets a row twice. INSERT checks NOT NULL, fills DEFAULTs and
+// Writes: UPDATE and DELETE change each row as their scan finds it when no
+// change can move a row ahead of the scan, else find their rows first; what
+// they set aside (moved rows, rows found, RETURNING) goes through a RowSpool,
+// so memory stays bounded (dml_batches.ts, row_spool.ts). INSERT checks NOT NULL, fills DEFAULTs and
 // SERIAL numbers, applies typmods (varchar(n), numeric(p,s)) as PostgreSQL's
 // assignment casts do, and handles ON CONFLICT through the table's unique
 // keys. A unique violation is 23505 with the constraint's SQL name.
@@ -129,6 +131,8 @@ import {
   toEngine,
 } from "./catalog.ts";
 import { CatalogBusyError, SqlError, type SqlNotice } from "./errors.ts";
+import { batchesOf, openSpillPlace, RowSpool, type SpillPlace } from "./row_spool.ts";
+import { changesInScan } from "./dml_batches.ts";
 import {
   checkRow,
   type CheckTest,
@@ -441,9 +445,12 @@ export class Database {
   #createdBy = new Map<string, SqlTransaction>();
   /** Tables altered or dropped by transactions not yet ended, by name (see `table`). */
   #changedBy = new Map<string, SqlTransaction>();
+  /** Where statements put the rows they set aside past a bound (row_spool.ts). */
+  readonly spill: SpillPlace;
 
   private constructor(engine: Engine) {
     this.engine = engine;
+    this.spill = openSpillPlace(engine.place.files, engine.place.dir);
   }
 
   /** Loads the catalog (creating its table on a new engine). */
@@ -3521,11 +3528,18 @@ class Planner {
         if (!keyed || !db.countersReady(table)) await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
-        const work = rules ? new ConstraintWork(rules.host) : null;
-        // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may not update them).
+        const work = rules ? new ConstraintWork(rules.host, db.spill) : null;
+        // Rows this statement inserted or updated (ON CONFLICT DO UPDATE may
+        // not update them), counted against the statement's row bound: a
+        // set to look rows up in cannot wait in a file.
         const touched = new Set<string>();
+        const touch = (key: string) => {
+          const size = touched.size;
+          touched.add(key);
+          if (touched.size > size) holdRows(ctx, 1);
+        };
         let count = 0;
-        const out: PgValue[][] = [];
+        const out = returning ? new RowSpool<PgValue[]>(db.spill) : null;
         const insertOne = async (given: (PgValue | undefined)[]) => {
           const values = new Array<PgValue>(table.columns.length);
           for (let i = 0; i < table.columns.length; i++) {
@@ -3564,40 +3578,48 @@ class Planner {
               if (rules) checkRow(table, rules.checks, next, e);
               await replaceRow(ctx.sqlTx.tx, table, existing, next);
               work?.updated(table, existing, next);
-              touched.add(rowKey(next));
+              touch(rowKey(next));
               count++;
-              if (returning) out.push(returning.project(next, e));
+              if (out) out.push(returning!.project(next, e));
               return;
             }
           }
           const rowid = table.rowid ? await db.nextval(ctx.sqlTx, table, "") : null;
           await insertRow(ctx.sqlTx.tx, table, rowToEngine(table, values, rowid));
           work?.inserted(table, values);
-          if (update) touched.add(rowKey(values));
+          if (update) touch(rowKey(values));
           count++;
-          if (returning) out.push(returning.project(values, e));
+          if (out) out.push(returning!.project(values, e));
         };
-        if (sourceRows) {
-          for (const row of sourceRows) {
-            const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
-            for (let i = 0; i < row.length; i++) {
-              const c = row[i];
-              if (c !== null) given[targets[i]] = c.evaluate(e);
-            }
-            await insertOne(given);
-          }
-        } else {
-          for await (const batch of sourcePlan!.run(ctx)) {
-            for (const row of batch) {
+        try {
+          if (sourceRows) {
+            for (const row of sourceRows) {
               const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
-              e.row = row;
-              for (let i = 0; i < row.length; i++) given[targets[i]] = sourceCasts[i](e);
+              for (let i = 0; i < row.length; i++) {
+                const c = row[i];
+                if (c !== null) given[targets[i]] = c.evaluate(e);
+              }
               await insertOne(given);
             }
+          } else {
+            for await (const batch of sourcePlan!.run(ctx)) {
+              for (const row of batch) {
+                const given = new Array<PgValue | undefined>(table.columns.length).fill(undefined);
+                e.row = row;
+                for (let i = 0; i < row.length; i++) given[targets[i]] = sourceCasts[i](e);
+                await insertOne(given);
+              }
+            }
           }
+          await work?.finish(ctx.sqlTx.tx, e);
+        } catch (error) {
+          out?.close();
+          throw error;
+        } finally {
+          work?.close();
+          if (ctx.rowsHeld) ctx.rowsHeld.count -= touched.size;
         }
-        await work?.finish(ctx.sqlTx.tx, e);
-        return { rows: returning ? fromArray(out) : null, tag: () => `INSERT 0 ${count}` };
+        return { rows: out ? batchesOf(out, BATCH_ROWS) : null, tag: () => `INSERT 0 ${count}` };
       },
     };
   }
@@ -3712,7 +3734,7 @@ class Planner {
     return { set, defaults };
   }
 
-  /** UPDATE and DELETE: find the rows, then change them. */
+  /** UPDATE and DELETE: change the rows as the scan finds them, or find them first (dml_batches.ts). */
   change(statement: Extract<Statement, { kind: "update" | "delete" }>): DmlPlan {
     if (statement.with) return this.#withDml(statement, (s) => this.change(s as typeof statement));
     this.#topLevel = false;
@@ -3745,6 +3767,15 @@ class Planner {
         path.equal.length === path.types.length && subs.length === 0 && needs.length === 0
       ? path
       : null;
+    // Change rows as the scan finds them unless a change could move one
+    // ahead of it (dml_batches.ts); else find them all first, set aside.
+    const inScan = changesInScan(
+      table,
+      path?.index ?? null,
+      kind === "update" ? set.map(([i]) => i) : null,
+      needs.length > 0,
+    );
+    const spill = this.db.spill;
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
@@ -3755,29 +3786,18 @@ class Planner {
         }
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
-        const found: Row[] = [];
-        for await (const rows of scanTable(ctx, table, path, e)) {
-          for (const row of rows) {
-            if (where) {
-              e.row = rowFromEngine(table, row);
-              if (needs.length > 0) await runCorrelated(needs, e.row, ctx);
-              if (where(e) !== true) continue;
-            }
-            found.push(row);
-          }
-        }
-        const out: PgValue[][] = [];
-        const work = rules ? new ConstraintWork(rules.host) : null;
-        const moves: Row[] = [];
-        for (const row of found) {
-          const old = rowFromEngine(table, row);
-          if (needs.length > 0) await runCorrelated(needs, old, ctx);
+        const out = returning ? new RowSpool<PgValue[]>(spill) : null;
+        const work = rules ? new ConstraintWork(rules.host, spill) : null;
+        const moves = new RowSpool(spill);
+        let count = 0;
+        const changeOne = async (row: Row, old: PgValue[]) => {
+          count++;
           e.row = old;
           if (kind === "delete") {
             await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
             work?.deleted(table, old);
-            if (returning) out.push(returning.project(old, e));
-            continue;
+            if (out) out.push(returning!.project(old, e));
+            return;
           }
           const next = [...old];
           set.forEach(([i, c], j) => {
@@ -3787,14 +3807,51 @@ class Planner {
           if (rules) checkRow(table, rules.checks, next, e);
           await replaceRow(ctx.sqlTx.tx, table, old, next, row, moves);
           work?.updated(table, old, next);
-          if (returning) out.push(returning.project(next, e));
+          if (out) out.push(returning!.project(next, e));
+        };
+        try {
+          if (inScan) {
+            for await (const rows of scanTable(ctx, table, path, e)) {
+              for (const row of rows) {
+                const old = rowFromEngine(table, row);
+                if (where) {
+                  e.row = old;
+                  if (where(e) !== true) continue;
+                }
+                await changeOne(row, old);
+              }
+            }
+          } else {
+            using found = new RowSpool(spill);
+            for await (const rows of scanTable(ctx, table, path, e)) {
+              for (const row of rows) {
+                if (where) {
+                  e.row = rowFromEngine(table, row);
+                  if (needs.length > 0) await runCorrelated(needs, e.row, ctx);
+                  if (where(e) !== true) continue;
+                }
+                found.push(row);
+              }
+            }
+            for (const row of found.drain()) {
+              const old = rowFromEngine(table, row);
+              if (needs.length > 0) await runCorrelated(needs, old, ctx);
+              await changeOne(row, old);
+            }
+          }
+          // Rows whose key changed go in once every old row is out, so
+          // `SET id = id + 1` never meets a row it is about to move.
+          for (const moved of moves.drain()) await insertRow(ctx.sqlTx.tx, table, moved);
+          await work?.finish(ctx.sqlTx.tx, e);
+        } catch (error) {
+          out?.close();
+          throw error;
+        } finally {
+          moves.close();
+          work?.close();
         }
-        // Rows whose key changed go in once every old row is out, so
-        // `SET id = id + 1` never meets a row it is about to move.
-        for (const moved of moves) await insertRow(ctx.sqlTx.tx, table, moved);
-        await work?.finish(ctx.sqlTx.tx, e);
-        const tag = `${kind.toUpperCase()} ${found.length}`;
-        return { rows: returning ? fromArray(out) : null, tag: () => tag };
+        const tag = `${kind.toUpperCase()} ${count}`;
+        return { rows: out ? batchesOf(out, BATCH_ROWS) : null, tag: () => tag };
       },
     };
   }
@@ -3859,39 +3916,30 @@ class Planner {
     const subs = this.subqueries;
     const kind = statement.kind;
     const rules = this.constraintsOf(table);
+    // The target's scan is a full scan of its primary key: rows change as
+    // the join meets them unless a correlated subquery could see them
+    // changed (dml_batches.ts).
+    const inScan = changesInScan(table, null, null, needs.length > 0);
+    const spill = this.db.spill;
     return {
       columns: returning?.columns ?? null,
       async run(ctx) {
         await lockForWrite(ctx.sqlTx.tx, table);
         await runSubqueries(subs, ctx);
         const e = evalContext(ctx, []);
-        // Each target row once, with the first joined row that passed the WHERE.
-        const chosen = new Map<string, { row: Row; joint: PgValue[] }>();
-        for await (const rows of joined.run(ctx)) {
-          for (const r of rows) {
-            const joint = [...r.slice(0, width), ...r.slice(width + 1)];
-            if (where) {
-              e.row = joint;
-              if (needs.length > 0) await runCorrelated(needs, joint, ctx);
-              if (where(e) !== true) continue;
-            }
-            const row = rowToEngine(table, r.slice(0, width), r[width] as bigint | null);
-            const id = engineKey(table, row).map(keyText).join("\u0000");
-            if (!chosen.has(id)) chosen.set(id, { row, joint });
-          }
-        }
-        const out: PgValue[][] = [];
-        const work = rules ? new ConstraintWork(rules.host) : null;
-        const moves: Row[] = [];
-        for (const { row, joint } of chosen.values()) {
+        const out = returning ? new RowSpool<PgValue[]>(spill) : null;
+        const work = rules ? new ConstraintWork(rules.host, spill) : null;
+        const moves = new RowSpool(spill);
+        let count = 0;
+        const changeOne = async (row: Row, joint: PgValue[]) => {
+          count++;
           const old = joint.slice(0, width);
-          if (needs.length > 0) await runCorrelated(needs, joint, ctx);
           e.row = joint;
           if (kind === "delete") {
             await ctx.sqlTx.tx.delete(table.engineName, engineKey(table, row));
             work?.deleted(table, old);
-            if (returning) out.push(returning.project(joint, e));
-            continue;
+            if (out) out.push(returning!.project(joint, e));
+            return;
           }
           const next = [...old];
           set.forEach(([i, c], j) => {
@@ -3901,12 +3949,51 @@ class Planner {
           if (rules) checkRow(table, rules.checks, next, e);
           await replaceRow(ctx.sqlTx.tx, table, old, next, row, moves);
           work?.updated(table, old, next);
-          if (returning) out.push(returning.project([...next, ...joint.slice(width)], e));
+          if (out) out.push(returning!.project([...next, ...joint.slice(width)], e));
+        };
+        // Each target row once, with the first joined row that passed the
+        // WHERE. The join streams the target (its outer side) and emits a
+        // target row's matches one after another, so the last key kept is
+        // all it takes to skip the others.
+        let lastKept: string | null = null;
+        try {
+          using found = inScan ? null : new RowSpool<PgValue[]>(spill);
+          for await (const rows of joined.run(ctx)) {
+            for (const r of rows) {
+              const joint = [...r.slice(0, width), ...r.slice(width + 1)];
+              if (where) {
+                e.row = joint;
+                if (needs.length > 0) await runCorrelated(needs, joint, ctx);
+                if (where(e) !== true) continue;
+              }
+              const rowid = r[width] as bigint | null;
+              const row = rowToEngine(table, r.slice(0, width), rowid);
+              const id = engineKey(table, row).map(keyText).join("\u0000");
+              if (id === lastKept) continue;
+              lastKept = id;
+              if (found === null) await changeOne(row, joint);
+              else found.push([...joint, rowid]);
+            }
+          }
+          if (found !== null) {
+            for (const kept of found.drain()) {
+              const joint = kept.slice(0, -1);
+              const row = rowToEngine(table, joint.slice(0, width), kept.at(-1) as bigint | null);
+              if (needs.length > 0) await runCorrelated(needs, joint, ctx);
+              await changeOne(row, joint);
+            }
+          }
+          for (const moved of moves.drain()) await insertRow(ctx.sqlTx.tx, table, moved);
+          await work?.finish(ctx.sqlTx.tx, e);
+        } catch (error) {
+          out?.close();
+          throw error;
+        } finally {
+          moves.close();
+          work?.close();
         }
-        for (const moved of moves) await insertRow(ctx.sqlTx.tx, table, moved);
-        await work?.finish(ctx.sqlTx.tx, e);
-        const tag = `${kind.toUpperCase()} ${chosen.size}`;
-        return { rows: returning ? fromArray(out) : null, tag: () => tag };
+        const tag = `${kind.toUpperCase()} ${count}`;
+        return { rows: out ? batchesOf(out, BATCH_ROWS) : null, tag: () => tag };
       },
     };
   }
@@ -4996,7 +5083,7 @@ async function replaceRow(
   old: PgValue[],
   next: PgValue[],
   stored?: Row,
-  moves?: Row[],
+  moves?: { push(row: Row): void },
 ): Promise<void> {
   const oldRow = stored ?? rowToEngine(table, old, null);
   const key = engineKey(table, oldRow);

@@ -84,6 +84,7 @@ import {
   UnsupportedFormatError,
 } from "./errors.ts";
 import { readChain } from "./heap.ts";
+import { RecordList } from "./record_list.ts";
 import {
   FORMAT_VERSION,
   metaFormatVersion,
@@ -136,8 +137,8 @@ export interface EngineOptions {
   walPreallocateBytes?: number;
   /**
    * Largest total of one transaction's log records (default 256 MiB): they
-   * are kept in memory for rollback and copied into every checkpoint while
-   * the transaction is open.
+   * are kept in memory for rollback (encoded, record_list.ts) and copied
+   * into every checkpoint while the transaction is open.
    */
   transactionLogBytesMax?: number;
   /**
@@ -411,6 +412,14 @@ export class Engine {
     return table;
   }
 
+  /**
+   * The engine's directory and the file layer it reaches its files through:
+   * the SQL layer keeps its temporary files beside them (sql/row_spool.ts).
+   */
+  get place(): { dir: string; files: FileLayer } {
+    return { dir: this.#dir, files: this.#files };
+  }
+
   /** Starts a transaction. */
   begin(): Transaction {
     this.#checkOpen();
@@ -486,8 +495,9 @@ export class Engine {
     this.#wal.flush();
     this.#writeCatalog(this.#wal.appendedLsn);
     this.#pool.flush(hooks);
-    const open = [...this.#active].flatMap((tx) => tx.records);
-    this.#wal.restart({ kind: RecordKind.checkpoint, lsn: 0, txId: 0, open });
+    // The open transactions' records, as the bytes they are kept in (record_list.ts).
+    const openEncoded = [...this.#active].flatMap((tx) => tx.records.encoded());
+    this.#wal.restart({ kind: RecordKind.checkpoint, lsn: 0, txId: 0, open: [], openEncoded });
     this.#pool.evict();
     this.#stats.checkpoints++;
   }
@@ -660,9 +670,19 @@ export class Engine {
     tx.records.push(record);
   }
 
-  /** @internal Between operations: keep the pool and the log within bounds. */
+  /**
+   * @internal Between operations: keep the pool and the log within bounds.
+   * The log's bound counts what it grew since the last checkpoint: a
+   * checkpoint carries the records of the transactions still open into the
+   * new log, and one transaction may log more than the bound (up to
+   * `transactionLogBytesMax`); counting those too checkpointed after every
+   * operation once it did (an UPDATE of a million rows never finished).
+   */
   afterOp(): void {
-    if (this.#pool.needsCheckpoint() || this.#wal.sizeBytes > this.#options.walCheckpointBytes) {
+    if (
+      this.#pool.needsCheckpoint() ||
+      this.#wal.sizeBytes - this.#wal.restartBytes > this.#options.walCheckpointBytes
+    ) {
       this.checkpoint();
     }
   }
@@ -745,7 +765,6 @@ export class Engine {
       root: BTree.create(this.#pool),
     };
     const index = table.addIndex(def);
-    const seen = new Set<string>();
     try {
       let range: ScanRange = {};
       for (;;) {
@@ -754,15 +773,16 @@ export class Engine {
           const row = table.readRidBytes(entry.value);
           if (def.unique) {
             const values = index.columns.map((i) => row[i]);
-            if (!values.some((v) => v === null)) {
-              const prefix = String(encodeKey(index.types, values));
-              if (seen.has(prefix)) {
-                throw new ConstraintError(
-                  def.name,
-                  `duplicate key while building unique index ${def.name}`,
-                );
-              }
-              seen.add(prefix);
+            // The index built so far answers whether the values are taken
+            // (a set of every key seen held the whole index in memory once more).
+            if (
+              !values.some((v) => v === null) &&
+              index.tree.firstWithPrefix(encodeKey(index.types, values)) !== undefined
+            ) {
+              throw new ConstraintError(
+                def.name,
+                `duplicate key while building unique index ${def.name}`,
+              );
             }
           }
           index.tree.insert(table.indexKey(index, row), entry.value);
@@ -1005,8 +1025,8 @@ function sameValues(a: readonly Value[], b: readonly Value[]): boolean {
 /** A transaction: every read and write goes through one. */
 export class Transaction {
   readonly id: number;
-  /** @internal The log records of this transaction's changes, oldest first. */
-  readonly records: WalRecord[] = [];
+  /** @internal The log records of this transaction's changes, oldest first (most kept encoded). */
+  readonly records: RecordList = new RecordList();
   /** @internal Their size in the log. */
   logBytes = 0;
   /**
@@ -1577,7 +1597,7 @@ export class Transaction {
   rollbackSync(): void {
     if (this.#state !== "open") return;
     this.#state = "rolled back";
-    for (let i = this.records.length - 1; i >= 0; i--) this.#engine.undo(this.records[i]);
+    for (let i = this.records.length - 1; i >= 0; i--) this.#engine.undo(this.records.at(i));
     void this.#engine.finish(this, false);
   }
 

@@ -116,10 +116,9 @@ import {
   type DecodedLog,
   decodeLog,
   encodeLogHeader,
-  encodeRecord,
   encodeRecordInto,
+  encodeRecordParts,
   framedBytes,
-  joinBytes,
   type WalRecord,
 } from "./wal_codec.ts";
 
@@ -146,6 +145,14 @@ const ZEROS = new Uint8Array(1024 * 1024);
  * append or a flush allocates nothing.
  */
 const APPEND_BUFFER_BYTES = 64 * 1024;
+/**
+ * Past this many buffered bytes, an append writes the buffer to the file
+ * first (no fsync: nothing becomes durable before a commit asks): a
+ * transaction changing millions of rows logs hundreds of MiB before any
+ * commit flushes the log, and the buffer held all of it until the next
+ * checkpoint.
+ */
+const WRITE_AHEAD_BYTES = 4 * 1024 * 1024;
 
 /**
  * Reads a log file (decodeLog: records up to the end of the log, throwing
@@ -240,6 +247,11 @@ export class Wal {
   /** LSN up to which the log is on disk and fsynced. */
   durableLsn: number;
   sizeBytes: number;
+  /**
+   * The size right after the last restart: the header and the checkpoint
+   * record, which carries the records of the transactions still open.
+   */
+  restartBytes = 0;
   /** Bytes the file holds, records plus preallocated zeros. */
   #fileBytes: number;
 
@@ -274,6 +286,13 @@ export class Wal {
     const lsn = ++this.appendedLsn;
     record.lsn = lsn;
     const size = framedBytes(record);
+    if (this.#buffered > 0 && this.#buffered + size > WRITE_AHEAD_BYTES && !this.#failed) {
+      try {
+        this.#write();
+      } catch (error) {
+        this.#fail(error); // every later commit fails, as after a failed flush
+      }
+    }
     if (this.#buffered + size > this.#buffer.length) {
       let capacity = this.#buffer.length * 2;
       while (capacity < this.#buffered + size) capacity *= 2;
@@ -514,16 +533,21 @@ export class Wal {
     this.flush();
     checkpoint.lsn = ++this.appendedLsn;
     const salt = newSalt(this.#salt);
-    const bytes = joinBytes([
+    // Written part by part: the checkpoint record may carry hundreds of MiB of open records.
+    const parts = [
       encodeLogHeader(),
-      encodeRecord(checkpoint, { salt, durableLsn: this.durableLsn }),
-    ]);
+      ...encodeRecordParts(checkpoint, { salt, durableLsn: this.durableLsn }),
+    ];
     const tmp = `${this.#path}.tmp`;
     const files = this.#files;
+    let written = 0;
     {
       using file = files.open(tmp, { create: true, truncate: true });
-      file.writeAt(bytes, 0);
-      writeZeros(file, bytes.length, this.#preallocateBytes);
+      for (const part of parts) {
+        file.writeAt(part, written);
+        written += part.length;
+      }
+      writeZeros(file, written, this.#preallocateBytes);
       file.sync();
     }
     files.rename(tmp, this.#path);
@@ -534,8 +558,9 @@ export class Wal {
     this.#file = files.open(this.#path);
     this.#thread?.reopen();
     this.#salt = salt;
-    this.sizeBytes = bytes.length;
-    this.#fileBytes = bytes.length + this.#preallocateBytes;
+    this.sizeBytes = written;
+    this.restartBytes = written;
+    this.#fileBytes = written + this.#preallocateBytes;
     this.durableLsn = this.appendedLsn;
   }
 

@@ -73,7 +73,7 @@ export interface RecordFrame {
   durableLsn: number;
 }
 
-const NESTED: RecordFrame = { salt: 0, durableLsn: 0 };
+export const NESTED: RecordFrame = { salt: 0, durableLsn: 0 };
 
 export type WalRecord =
   | { kind: 1; lsn: number; txId: number; tableId: number; row: Bytes }
@@ -81,7 +81,14 @@ export type WalRecord =
   | { kind: 3; lsn: number; txId: number; tableId: number; oldRow: Bytes; row: Bytes }
   | { kind: 4 | 5; lsn: number; txId: number }
   | { kind: 6 | 7 | 9; lsn: number; txId: number; json: string }
-  | { kind: 8; lsn: number; txId: number; open: WalRecord[] };
+  | {
+    kind: 8;
+    lsn: number;
+    txId: number;
+    open: WalRecord[];
+    /** More open records, already encoded (nested frame), written after `open` (record_list.ts). */
+    openEncoded?: readonly Uint8Array[];
+  };
 
 /**
  * Bound on one record's body on read. Data records are bounded at write
@@ -102,6 +109,35 @@ export function encodeRecord(record: WalRecord, frame: RecordFrame = NESTED): By
   const out = new Uint8Array(HEAD_BYTES + BODY_HEAD_BYTES + payload.bytes);
   writeFramed(record, frame, payload, out, 0);
   return out;
+}
+
+/**
+ * A record as the parts to write one after another: for a checkpoint
+ * record, the frame's head and then the open records' encodings as they
+ * are, the checksum computed across them, so that carrying a large open
+ * transaction into the new log copies its records no more than the write
+ * does (joining them cost three copies of up to `transactionLogBytesMax`
+ * each). Any other record is one part, as `encodeRecord` makes it.
+ */
+export function encodeRecordParts(record: WalRecord, frame: RecordFrame): Uint8Array[] {
+  if (record.kind !== 8) return [encodeRecord(record, frame)];
+  const parts: Uint8Array[] = [
+    ...record.open.map((inner) => encodeRecord(inner)),
+    ...record.openEncoded ?? [],
+  ];
+  const payloadBytes = parts.reduce((n, part) => n + part.length, 0);
+  const head = new Uint8Array(HEAD_BYTES + BODY_HEAD_BYTES);
+  const v = new DataView(head.buffer);
+  v.setUint32(0, BODY_HEAD_BYTES + payloadBytes);
+  v.setFloat64(HEAD_BYTES, record.lsn);
+  v.setUint8(HEAD_BYTES + 8, record.kind);
+  v.setUint32(HEAD_BYTES + 9, record.txId);
+  v.setUint32(HEAD_BYTES + 13, frame.salt);
+  v.setFloat64(HEAD_BYTES + 17, frame.durableLsn);
+  let crc = crc32c(head.subarray(HEAD_BYTES));
+  for (const part of parts) crc = crc32c(part, crc);
+  v.setUint32(4, crc);
+  return [head, ...parts];
 }
 
 /**
@@ -152,7 +188,10 @@ function payloadOf(record: WalRecord): { bytes: number; encoded: Uint8Array | nu
       return { bytes: json.length, encoded: json };
     }
     case 8: {
-      const nested = joinBytes(record.open.map((inner) => encodeRecord(inner)));
+      const nested = joinBytes([
+        ...record.open.map((inner) => encodeRecord(inner)),
+        ...record.openEncoded ?? [],
+      ]);
       return { bytes: nested.length, encoded: nested };
     }
   }

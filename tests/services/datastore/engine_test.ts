@@ -647,3 +647,68 @@ Deno.test("a transaction past transactionLogBytesMax gets LimitError and keeps i
     });
   }, { transactionLogBytesMax: 20_000 });
 });
+
+Deno.test("a transaction that logs more than walCheckpointBytes is not checkpointed after every operation", async () => {
+  const ITEM: TableSpec = {
+    name: "items",
+    columns: [{ name: "id", type: "int64" }, { name: "body", type: "text" }],
+    primaryKey: ["id"],
+  };
+  await withEngine(async (engine) => {
+    const setup = engine.begin();
+    await setup.createTable(ITEM);
+    await setup.commit();
+    const tx = engine.begin();
+    const body = "b".repeat(200);
+    const rows = 2000; // about 500 KiB of log, ten times the bound
+    const before = engine.stats().checkpoints;
+    for (let i = 0; i < rows; i++) await tx.insert("items", [BigInt(i), body]);
+    // Each checkpoint carries the open transaction's records into the new
+    // log; counting them against the bound checkpointed at every insert
+    // once they passed it (about 1800 here).
+    const checkpoints = engine.stats().checkpoints - before;
+    assert.ok(checkpoints <= 12, `${checkpoints} checkpoints for ${rows} inserts`);
+    await tx.commit();
+    const read = engine.begin();
+    let count = 0;
+    for await (const _ of read.scan("items")) count++;
+    await read.commit();
+    assert.equal(count, rows);
+  }, { walCheckpointBytes: 48 * 1024 });
+});
+
+Deno.test("a transaction of many changes (kept encoded past the first 64) rolls back, and is undone after a crash across checkpoints", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "underhood-engine-" });
+  try {
+    const engine = await Engine.open({ dir });
+    await setup(engine, 300);
+    const before = await read(engine, (tx) => all(tx.scan("people")));
+    const change = async (tx: Transaction) => {
+      for (let i = 1; i <= 300; i++) {
+        if (i % 3 === 0) assert.ok(await tx.delete("people", [BigInt(i)]));
+        else assert.ok(await tx.update("people", [BigInt(i)], person(i, 77)));
+        await tx.insert("people", person(1000 + i));
+        if (i === 150) engine.checkpoint(); // its records so far go into the new log
+      }
+    };
+    const rolledBack = engine.begin();
+    await change(rolledBack);
+    await rolledBack.rollback();
+    await read(engine, async (tx) => {
+      assert.deepEqual(await all(tx.scan("people")), before);
+      await checkIndexes(engine, tx);
+    });
+    const lost = engine.begin();
+    await change(lost);
+    engine.checkpoint();
+    engine.crashForTesting();
+    await using again = await Engine.open({ dir });
+    await read(again, async (tx) => {
+      assert.deepEqual(await all(tx.scan("people")), before);
+      await checkIndexes(again, tx);
+    });
+    assert.deepEqual(again.stats().recovery?.losers.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
