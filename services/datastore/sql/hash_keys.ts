@@ -4,12 +4,13 @@
 // 1 print differently, compare equal), an interval is compared by its span
 // ('1 mon' = '30 days'), and jsonb compares numbers as numerics
 // ('{"a": 1.0}' = '{"a": 1}'), and char(n) ignores trailing spaces
-// ('a ' = 'a'). `equalityKey` maps such values to a
+// ('a ' = 'a'), and arrays of these compare element by element. `equalityKey` maps such values to a
 // canonical form before `rowKey` makes the hash key; other types pass
 // unchanged.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { SqlType } from "./eval.ts";
+import { canonicalArray } from "../../../lib/pg/arrays.ts";
 import { intervalFields, intervalSpan } from "../../../lib/pg/interval.ts";
 
 /** Types whose equal values may differ in text. */
@@ -25,13 +26,24 @@ const CANONICAL: ReadonlySet<SqlType> = new Set<SqlType>([
  * (the common case: the caller then hashes the values themselves).
  */
 export function equalityKey(types: readonly SqlType[]): ((values: PgValue[]) => PgValue[]) | null {
-  if (!types.some((t) => CANONICAL.has(t))) return null;
+  if (!types.some(needsCanonical)) return null;
   return (values) => values.map((v, i) => v === null ? v : canonical(types[i], v));
+}
+
+/** Whether a type's equal values may differ in text (an array: when its elements' may). */
+function needsCanonical(type: SqlType): boolean {
+  return CANONICAL.has(type.endsWith("[]") ? type.slice(0, -2) as SqlType : type);
 }
 
 /** One value's canonical form (see `equalityKey`). */
 export function canonical(type: SqlType, value: PgValue): PgValue {
   if (typeof value !== "string") return value;
+  if (type.endsWith("[]")) {
+    // Element by element; dimensions and lower bounds stay (they count in array_eq).
+    const element = type.slice(0, -2) as SqlType;
+    if (!CANONICAL.has(element)) return value;
+    return canonicalArray(value, (e) => String(canonical(element, e)));
+  }
   switch (type) {
     case "numeric":
       return canonicalNumeric(value);
