@@ -40,6 +40,7 @@ import {
   TIMESTAMP_MINUS_INFINITY,
 } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { binary } from "./strict.ts";
 import { parseDateTime } from "./to_timestamp.ts";
 import { fromZoneWallClock, toZoneWallClock, zoneNamed, zoneOfOffset } from "./time_zones.ts";
 import { formatDateTime, formatNumber } from "./to_char.ts";
@@ -225,23 +226,6 @@ export function age(a: bigint, b: bigint): Interval {
 }
 
 // Operators -----------------------------------------------------------------
-
-function binary(
-  type: SqlType,
-  left: Evaluate,
-  right: Evaluate,
-  f: (a: PgValue, b: PgValue) => PgValue,
-): Compiled {
-  return {
-    type,
-    evaluate: (ctx) => {
-      const a = left(ctx);
-      if (a === null) return null;
-      const b = right(ctx);
-      return b === null ? null : f(a, b);
-    },
-  };
-}
 
 const span = (value: PgValue) => intervalFields(value as string);
 

@@ -20,6 +20,7 @@
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { civilFromDays, daysFromCivil, formatText } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { strict } from "./strict.ts";
 import { dateToTimestamp, extractInterval, isFiniteTimestamp } from "./datetime.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 import type { TypeName } from "./ast.ts";
@@ -58,19 +59,6 @@ type Evaluate = (ctx: EvalContext) => PgValue;
 
 const STRINGS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar", "unknown"]);
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
-
-/** Applies `f` to the arguments' values, NULL in giving NULL out. */
-function strict(args: Evaluate[], f: (values: PgValue[]) => PgValue): Evaluate {
-  return (ctx) => {
-    const values = new Array<PgValue>(args.length);
-    for (let i = 0; i < args.length; i++) {
-      const v = args[i](ctx);
-      if (v === null) return null;
-      values[i] = v;
-    }
-    return f(values);
-  };
-}
 
 function chars(value: PgValue): string[] {
   return [...String(value)];

@@ -21,6 +21,7 @@
 import type { Bytes } from "../../../lib/bytes.ts";
 import { DATE_INFINITY, DATE_MINUS_INFINITY, type PgValue } from "../../../lib/pg/values.ts";
 import { SqlError } from "./errors.ts";
+import { strict } from "./strict.ts";
 import type { Compiled, EvalContext, SqlType } from "./eval.ts";
 import { isFiniteTimestamp } from "./datetime.ts";
 import { fromDecimal, roundDecimal, toDecimal } from "./numeric.ts";
@@ -30,18 +31,6 @@ type Evaluate = (ctx: EvalContext) => PgValue;
 
 const INTEGERS: ReadonlySet<SqlType> = new Set(["int2", "int4", "int8"]);
 const STRINGS: ReadonlySet<SqlType> = new Set(["text", "varchar", "bpchar", "unknown"]);
-
-function strict(args: Evaluate[], f: (values: PgValue[]) => PgValue): Evaluate {
-  return (ctx) => {
-    const values = new Array<PgValue>(args.length);
-    for (let i = 0; i < args.length; i++) {
-      const v = args[i](ctx);
-      if (v === null) return null;
-      values[i] = v;
-    }
-    return f(values);
-  };
-}
 
 function make(type: SqlType, args: Evaluate[], f: (values: PgValue[]) => PgValue): Compiled {
   return { type, evaluate: strict(args, f) };

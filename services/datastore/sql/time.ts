@@ -24,30 +24,14 @@ import { formatInterval, intervalFields, MICROS_PER_DAY } from "../../../lib/pg/
 import type { PgValue } from "../../../lib/pg/values.ts";
 import { dateToTimestamp, isFiniteTimestamp } from "./datetime.ts";
 import { SqlError } from "./errors.ts";
-import type { Compiled, EvalContext, SqlType } from "./eval.ts";
+import { binary } from "./strict.ts";
+import type { Compiled, SqlType } from "./eval.ts";
 
 type ToType = (value: Compiled, type: SqlType) => Compiled;
 
 /** A value modulo a day, never negative. */
 function wrap(micros: bigint): bigint {
   return ((micros % MICROS_PER_DAY) + MICROS_PER_DAY) % MICROS_PER_DAY;
-}
-
-function binary(
-  type: SqlType,
-  left: (ctx: EvalContext) => PgValue,
-  right: (ctx: EvalContext) => PgValue,
-  f: (a: PgValue, b: PgValue) => PgValue,
-): Compiled {
-  return {
-    type,
-    evaluate: (ctx) => {
-      const a = left(ctx);
-      if (a === null) return null;
-      const b = right(ctx);
-      return b === null ? null : f(a, b);
-    },
-  };
 }
 
 const timePart = (interval: PgValue) => intervalFields(interval as string).micros;

@@ -170,10 +170,15 @@ class ThreadDisk implements FileLayer {
   }
 }
 
-/** Lets the event loop run until `condition` holds (bounded). */
+/**
+ * Lets the event loop run until `condition` holds: at least 1000 turns, and
+ * up to 60 s (a real worker starts in milliseconds alone, but the whole suite
+ * in parallel on two cores has taken longer than 1000 turns).
+ */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !condition(); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
+  const deadline = Date.now() + 60_000;
+  for (let i = 0; !condition() && (i < 1000 || Date.now() < deadline); i++) {
+    await new Promise((resolve) => setTimeout(resolve, i < 1000 ? 0 : 5));
   }
   assert.ok(condition(), "condition never held");
 }
