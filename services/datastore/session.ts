@@ -94,7 +94,7 @@ import { printExpr } from "./sql/printer.ts";
 import { withPosition } from "./sql/positions.ts";
 import { CopyReader, type CopyRow, formatCopyHeader, formatCopyRow } from "./sql/copy.ts";
 import { releaseSavepoint, rollbackToSavepoint, setSavepoint } from "./sql/savepoints.ts";
-import { referencedHas } from "./sql/constraints.ts";
+import { deferredLookups } from "./sql/constraints.ts";
 import { deferredCount, runDeferred } from "./sql/deferred_constraints.ts";
 import { StatementCache } from "./statement_cache.ts";
 
@@ -855,7 +855,7 @@ export class Session {
   /** The foreign key checks deferred to the commit (deferred_constraints.ts). */
   #runDeferredChecks(tx: SqlTransaction): Promise<void> {
     const tables = this.#db.tables;
-    return runDeferred(tx.tx, (fk, key) => referencedHas(tx.tx, tables, fk, key));
+    return runDeferred(tx.tx, deferredLookups(tx.tx, tables));
   }
 
   /** What a failed implicit commit does: the catalog's changes undone, the error sent. */

@@ -45,7 +45,12 @@ import {
   type SqlTable,
   toEngine,
 } from "./catalog.ts";
-import { defer, isDeferred } from "./deferred_constraints.ts";
+import {
+  defer,
+  type DeferredLookups,
+  deferReferenced,
+  isDeferred,
+} from "./deferred_constraints.ts";
 import { SqlError } from "./errors.ts";
 import type { EvalContext, SqlType } from "./eval.ts";
 import { RowSpool, type SpillPlace } from "./row_spool.ts";
@@ -490,6 +495,18 @@ export class ConstraintWork {
       const newKey = next === null ? null : valuesAt(table, next, fk.refColumns);
       if (newKey !== null && sameKey(key, newKey)) continue;
       const rule = next === null ? fk.onDelete : fk.onUpdate;
+      if (rule === "no action" && isDeferred(tx, fk)) {
+        // Checked at COMMIT: the key may come back, or its referencing rows go, by then.
+        deferReferenced(
+          tx,
+          table.name,
+          child.name,
+          fk,
+          key,
+          `${keyText(table, fk.refColumns, key)} is still referenced from table "${child.name}".`,
+        );
+        continue;
+      }
       if (rule === "no action" && await this.#parentHas(tx, table, fk, key)) continue;
       const current = this.#host.tables.get(child.name) ?? child;
       const rows = await findRows(
@@ -690,6 +707,19 @@ export async function validateForeignKey(
   }
 }
 
+/** Whether some row of `fk`'s referencing table `child` holds `key` (deferred checks at commit). */
+export async function referencingHas(
+  tx: Transaction,
+  tables: ReadonlyMap<string, SqlTable>,
+  child: string,
+  fk: SqlForeignKey,
+  key: PgValue[],
+): Promise<boolean> {
+  const table = tables.get(child);
+  if (!table) return false;
+  return (await findRows(tx, table, fk.columns, key, 1)).length > 0;
+}
+
 /** Whether `fk`'s referenced table (in `tables`) holds `key` (deferred checks at commit). */
 export async function referencedHas(
   tx: Transaction,
@@ -700,4 +730,15 @@ export async function referencedHas(
   const parent = tables.get(fk.table);
   if (!parent) return false;
   return (await findRows(tx, parent, fk.refColumns, key, 1)).length > 0;
+}
+
+/** What the deferred checks (deferred_constraints.ts) read, within `tx`. */
+export function deferredLookups(
+  tx: Transaction,
+  tables: ReadonlyMap<string, SqlTable>,
+): DeferredLookups {
+  return {
+    referenced: (fk, key) => referencedHas(tx, tables, fk, key),
+    referencing: (child, fk, key) => referencingHas(tx, tables, child, fk, key),
+  };
 }

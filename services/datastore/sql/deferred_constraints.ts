@@ -12,11 +12,11 @@
 // since the savepoint. The queue holds each distinct (constraint, key) once
 // and at most DEFERRED_CHECKS_MAX of them (54000 past it).
 //
-// Left out: the referenced side (deleting a key a deferred NO ACTION
-// constraint still references) is checked at the statement's end, not at
-// COMMIT; and a queued key is checked even if the row that needed it was
-// deleted later in the transaction (PostgreSQL skips a check whose row is
-// gone).
+// Both sides wait: a referencing row's key must be in the referenced table
+// by COMMIT, unless no row holds that key any more (it was deleted or
+// changed since, as PostgreSQL skips a check whose row is gone); a deleted
+// or changed referenced key (NO ACTION) must be referenced by no row by
+// COMMIT, unless the key is back.
 
 import type { PgValue } from "../../../lib/pg/values.ts";
 import type { Transaction } from "../storage/engine.ts";
@@ -27,7 +27,12 @@ import { SqlError } from "./errors.ts";
 export const DEFERRED_CHECKS_MAX = 1_000_000;
 
 interface Check {
+  /** The referencing side (a key that must exist) or the referenced (one that must be free). */
+  side: "referencing" | "referenced";
+  /** The table whose change queued it. */
   table: string;
+  /** The referencing table (for the referenced side's message and check). */
+  child: string;
   fk: SqlForeignKey;
   key: PgValue[];
   detail: string;
@@ -67,8 +72,25 @@ export function defer(
   key: PgValue[],
   detail: string,
 ): void {
+  queue(tx, { side: "referencing", table, child: table, fk, key, detail });
+}
+
+/** Queues the check that no row of `child` references `key` of `table` through `fk`. */
+export function deferReferenced(
+  tx: Transaction,
+  table: string,
+  child: string,
+  fk: SqlForeignKey,
+  key: PgValue[],
+  detail: string,
+): void {
+  queue(tx, { side: "referenced", table, child, fk, key, detail });
+}
+
+function queue(tx: Transaction, check: Check): void {
+  const { side, table, fk, key } = check;
   const checks = stateOf(tx).checks;
-  const id = `${table}\u0000${fk.name}\u0000${JSON.stringify(key, jsonSafe)}`;
+  const id = `${side}\u0000${table}\u0000${fk.name}\u0000${JSON.stringify(key, jsonSafe)}`;
   if (checks.has(id)) return;
   if (checks.size >= DEFERRED_CHECKS_MAX) {
     throw new SqlError(
@@ -76,7 +98,7 @@ export function defer(
       `more than ${DEFERRED_CHECKS_MAX} deferred foreign key checks in one transaction`,
     );
   }
-  checks.set(id, { table, fk, key, detail });
+  checks.set(id, check);
 }
 
 function jsonSafe(_key: string, value: unknown): unknown {
@@ -135,14 +157,22 @@ export function setConstraints(
   return deferred ? null : (fk) => names.includes(fk.name);
 }
 
+/** How the queued checks look at the tables (constraints.ts). */
+export interface DeferredLookups {
+  /** Whether `fk`'s referenced table holds `key`. */
+  referenced(fk: SqlForeignKey, key: PgValue[]): Promise<boolean>;
+  /** Whether some row of `child` references `key` through `fk`. */
+  referencing(child: string, fk: SqlForeignKey, key: PgValue[]): Promise<boolean>;
+}
+
 /**
- * Runs the queued checks (those `which` selects; all by default), each
- * with `parentHas`; the first key missing is 23503 as at the statement's
- * end. The checks run are dropped from the queue.
+ * Runs the queued checks (those `which` selects; all by default); the
+ * first that fails is 23503 as at the statement's end. The checks run are
+ * dropped from the queue.
  */
 export async function runDeferred(
   tx: Transaction,
-  parentHas: (fk: SqlForeignKey, key: PgValue[]) => Promise<boolean>,
+  lookups: DeferredLookups,
   which: (fk: SqlForeignKey) => boolean = () => true,
 ): Promise<void> {
   const checks = byTransaction.get(tx)?.checks;
@@ -150,11 +180,21 @@ export async function runDeferred(
   for (const [id, check] of [...checks]) {
     if (!which(check.fk)) continue;
     checks.delete(id);
-    if (await parentHas(check.fk, check.key)) continue;
+    const { fk, key, child } = check;
+    const referenced = await lookups.referenced(fk, key);
+    if (check.side === "referencing") {
+      if (referenced || !await lookups.referencing(child, fk, key)) continue;
+      throw new SqlError(
+        "23503",
+        `insert or update on table "${check.table}" violates foreign key constraint "${fk.name}"`,
+        { detail: check.detail, table: check.table, constraint: fk.name },
+      );
+    }
+    if (referenced || !await lookups.referencing(child, fk, key)) continue;
     throw new SqlError(
       "23503",
-      `insert or update on table "${check.table}" violates foreign key constraint "${check.fk.name}"`,
-      { detail: check.detail, table: check.table, constraint: check.fk.name },
+      `update or delete on table "${check.table}" violates foreign key constraint "${fk.name}" on table "${child}"`,
+      { detail: check.detail, table: child, constraint: fk.name },
     );
   }
 }

@@ -140,12 +140,12 @@ import {
   compileChecks,
   type ConstraintHost,
   ConstraintWork,
+  deferredLookups,
   duplicateKeyError,
   failingRow,
   hasConstraints,
   newCheck,
   newForeignKey,
-  referencedHas,
   referencing,
   validateCheck,
   validateForeignKey,
@@ -5498,7 +5498,7 @@ export function prepare(
         const tx = ctx.sqlTx.tx;
         const now = setConstraints(tx, db.tables.values(), statement.names, statement.deferred);
         if (now !== null) {
-          await runDeferred(tx, (fk, key) => referencedHas(tx, db.tables, fk, key), now);
+          await runDeferred(tx, deferredLookups(tx, db.tables), now);
         }
         return { rows: null, tag };
       });
