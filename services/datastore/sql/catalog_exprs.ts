@@ -80,6 +80,12 @@ export function catalogExpr(expr: Expr, host: CatalogExprHost): Compiled | null 
     case "cast":
       return cast(expr, host);
     case "array": {
+      if (expr.elements.length === 0) {
+        // Only a cast says what an empty ARRAY[] holds (see `cast`); positions.ts points at it.
+        throw new SqlError("42P18", "cannot determine type of empty array", {
+          hint: "Explicitly cast to the desired type, for example ARRAY[]::integer[].",
+        });
+      }
       const elements = expr.elements.map((e) => host.compile(e));
       const compiled = compileArrayConstructor(elements, { commonType, toType });
       return arrayValue(compiled, elementType(compiled.type as ArrayType));
@@ -166,8 +172,12 @@ function typedSubscripts(
 function cast(expr: Extract<Expr, { kind: "cast" }>, host: CatalogExprHost): Compiled | null {
   const name = expr.type.name;
   if (expr.type.array && isArrayType(arrayTypeOrNull(expr.type))) {
-    // A type we have: array_in (or an element-wise cast) through castTo.
-    const operand = host.compile(expr.operand);
+    // A type we have: array_in (or an element-wise cast) through castTo. An
+    // empty ARRAY[] takes the cast's type, as '{}' would.
+    const empty = expr.operand.kind === "array" && expr.operand.elements.length === 0;
+    const operand: Compiled = empty
+      ? { type: "unknown", evaluate: () => "{}", constant: { value: "{}" } }
+      : host.compile(expr.operand);
     const cast = castTo(operand, expr.type);
     return arrayValue(cast, elementType(cast.type as ArrayType));
   }

@@ -4884,7 +4884,10 @@ function columnNameOf(expr: Expr): string {
     case "sql_function":
       return expr.name;
     case "cast":
-      return expr.operand.kind === "column" || expr.operand.kind === "function"
+      // FigureColname: a name of strength 2 inside wins over the type's.
+      return ["column", "function", "array", "array_subquery", "exists"].includes(
+          expr.operand.kind,
+        )
         ? columnNameOf(expr.operand)
         : expr.type.name === "int4"
         ? "int4"

@@ -51,6 +51,7 @@ export function withPosition(error: unknown, sql: string): unknown {
   if (call && (error.code === "42883" || error.code === "42725")) {
     return functionPosition(error, sql, call[1]);
   }
+  if (error.code === "42P18" && error.position === undefined) return emptyArrayPosition(error, sql);
   const window = /window "([^"]+)"/.exec(error.message);
   if (window && (error.code === "42P20" || error.code === "42704")) {
     return windowPosition(error, sql, window[1]);
@@ -330,6 +331,23 @@ function functionPosition(error: SqlError, sql: string, name: string): SqlError 
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {
     detail: error.detail,
+    hint: error.hint,
+    position: characterPosition(sql, tokens[at].start),
+  });
+}
+
+/** 42P18 "cannot determine type of empty array" points at the first `ARRAY[]`. */
+function emptyArrayPosition(error: SqlError, sql: string): SqlError {
+  let tokens: Token[];
+  try {
+    tokens = tokenize(sql);
+  } catch {
+    return error;
+  }
+  const isOp = (i: number, op: string) => tokens[i]?.kind === "op" && tokens[i].text === op;
+  const at = tokens.findIndex((t, i) => isName(t, "array") && isOp(i + 1, "[") && isOp(i + 2, "]"));
+  if (at < 0) return error;
+  return new SqlError(error.code, error.message, {
     hint: error.hint,
     position: characterPosition(sql, tokens[at].start),
   });
