@@ -261,9 +261,13 @@ function quantified(
   }
   // ARRAY[...] keeps its elements' types: compare them as the operator would.
   if (expr.array.kind === "array") {
-    const tests = expr.array.elements.map((e) =>
-      compileComparison(expr.op, operand, host.compile(e)).evaluate
-    );
+    // ARRAY['1', '2'] of untyped literals is text[], as PostgreSQL resolves it (so 1 = ANY
+    // (ARRAY['1']) is 42883 there too).
+    let elements = expr.array.elements.map((e) => host.compile(e));
+    if (elements.length > 0 && elements.every((e) => e.type === "unknown")) {
+      elements = elements.map((e) => coerce(e, "text"));
+    }
+    const tests = elements.map((e) => compileComparison(expr.op, operand, e).evaluate);
     return { type: "bool", evaluate: (ctx) => fold(tests.map((t) => t(ctx)), all) };
   }
   // Any other array is text: elements compare as text with the operand's text form.
