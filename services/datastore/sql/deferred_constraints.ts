@@ -25,6 +25,8 @@ import { SqlError } from "./errors.ts";
 
 /** Distinct deferred checks one transaction may queue. */
 export const DEFERRED_CHECKS_MAX = 1_000_000;
+/** Deferred checks run between turns of the event loop. */
+const YIELD_EVERY = 256;
 
 interface Check {
   /** The referencing side (a key that must exist) or the referenced (one that must be free). */
@@ -177,9 +179,12 @@ export async function runDeferred(
 ): Promise<void> {
   const checks = byTransaction.get(tx)?.checks;
   if (checks === undefined || checks.size === 0) return;
+  let run = 0;
   for (const [id, check] of [...checks]) {
     if (!which(check.fk)) continue;
     checks.delete(id);
+    // Up to a million checks: let other sessions run between batches of them.
+    if (++run % YIELD_EVERY === 0) await new Promise((resolve) => setTimeout(resolve, 0));
     const { fk, key, child } = check;
     const referenced = await lookups.referenced(fk, key);
     if (check.side === "referencing") {

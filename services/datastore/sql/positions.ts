@@ -311,8 +311,16 @@ function nestedWriterPosition(error: SqlError, sql: string): SqlError {
   return error;
 }
 
-/** PostgreSQL points an unknown or ambiguous function's error at the first call of that name. */
-function functionPosition(error: SqlError, sql: string, name: string): SqlError {
+/**
+ * `error` pointed at the token `find` picks (an index into the query's
+ * tokens, -1 for none); as it was when the query does not tokenize or
+ * nothing is found.
+ */
+function atToken(
+  error: SqlError,
+  sql: string,
+  find: (tokens: Token[], isOp: (i: number, op: string) => boolean) => number,
+): SqlError {
   let tokens: Token[];
   try {
     tokens = tokenize(sql);
@@ -320,14 +328,7 @@ function functionPosition(error: SqlError, sql: string, name: string): SqlError 
     return error;
   }
   const isOp = (i: number, op: string) => tokens[i]?.kind === "op" && tokens[i].text === op;
-  const calls = tokens.flatMap((t, i) =>
-    isName(t, name) && isOp(i + 1, "(") && !isOp(i - 1, ".") ? [i] : []
-  );
-  // `name()` with no arguments is the call written with none, when there is one.
-  const bare = error.message.includes(`${name}() `)
-    ? calls.find((i) => isOp(i + 2, ")"))
-    : undefined;
-  const at = bare ?? calls[0] ?? -1;
+  const at = find(tokens, isOp);
   if (at < 0) return error;
   return new SqlError(error.code, error.message, {
     detail: error.detail,
@@ -336,21 +337,28 @@ function functionPosition(error: SqlError, sql: string, name: string): SqlError 
   });
 }
 
+/** PostgreSQL points an unknown or ambiguous function's error at the first call of that name. */
+function functionPosition(error: SqlError, sql: string, name: string): SqlError {
+  return atToken(error, sql, (tokens, isOp) => {
+    const calls = tokens.flatMap((t, i) =>
+      isName(t, name) && isOp(i + 1, "(") && !isOp(i - 1, ".") ? [i] : []
+    );
+    // `name()` with no arguments is the call written with none, when there is one.
+    const bare = error.message.includes(`${name}() `)
+      ? calls.find((i) => isOp(i + 2, ")"))
+      : undefined;
+    return bare ?? calls[0] ?? -1;
+  });
+}
+
 /** 42P18 "cannot determine type of empty array" points at the first `ARRAY[]`. */
 function emptyArrayPosition(error: SqlError, sql: string): SqlError {
-  let tokens: Token[];
-  try {
-    tokens = tokenize(sql);
-  } catch {
-    return error;
-  }
-  const isOp = (i: number, op: string) => tokens[i]?.kind === "op" && tokens[i].text === op;
-  const at = tokens.findIndex((t, i) => isName(t, "array") && isOp(i + 1, "[") && isOp(i + 2, "]"));
-  if (at < 0) return error;
-  return new SqlError(error.code, error.message, {
-    hint: error.hint,
-    position: characterPosition(sql, tokens[at].start),
-  });
+  return atToken(
+    error,
+    sql,
+    (tokens, isOp) =>
+      tokens.findIndex((t, i) => isName(t, "array") && isOp(i + 1, "[") && isOp(i + 2, "]")),
+  );
 }
 
 /** 42P10 for an aggregate's DISTINCT ... ORDER BY points at the first ORDER BY key. */
